@@ -1,0 +1,80 @@
+//! Row ⇄ value conversions shared by the PostgreSQL queries.
+
+use chrono::{DateTime, Utc};
+use l9_store::{PacketFilter, Result, StoreError};
+use l9_types::{ContentHash, PacketEnvelope, PacketId, RunId, TaskId};
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::{QueryBuilder, Row};
+
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} does not decode: {e}"))
+}
+
+pub(crate) const PACKET_COLUMNS: &str = "p.id, p.v, p.kind, p.schema_v, p.run_id, p.task_id, p.actor, p.at, p.body, p.text, p.blobs, p.effect, p.hash";
+
+pub(crate) fn packet_from_row(row: &PgRow) -> Result<PacketEnvelope> {
+    let hash: Vec<u8> = row.try_get(12).map_err(db)?;
+    let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt("hash", "wrong length"))?;
+    let body: String = row.try_get(8).map_err(db)?;
+    let blobs: String = row.try_get(10).map_err(db)?;
+    let effect: Option<String> = row.try_get(11).map_err(db)?;
+    Ok(PacketEnvelope {
+        id: PacketId(row.try_get(0).map_err(db)?),
+        v: row.try_get::<i32, _>(1).map_err(db)? as u32,
+        kind: row.try_get(2).map_err(db)?,
+        schema: row.try_get::<i32, _>(3).map_err(db)? as u32,
+        run_id: row.try_get::<Option<uuid::Uuid>, _>(4).map_err(db)?.map(RunId),
+        task_id: row.try_get::<Option<uuid::Uuid>, _>(5).map_err(db)?.map(TaskId),
+        parents: Vec::new(),
+        actor: row.try_get(6).map_err(db)?,
+        at: row.try_get::<DateTime<Utc>, _>(7).map_err(db)?,
+        body: serde_json::from_str(&body).map_err(|e| corrupt("body", e))?,
+        text: row.try_get(9).map_err(db)?,
+        blobs: serde_json::from_str(&blobs).map_err(|e| corrupt("blobs", e))?,
+        effect: effect
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| corrupt("effect", e))?,
+        hash: ContentHash::from_bytes(hash),
+    })
+}
+
+/// Appends ` AND …` conditions on the packets alias `p` for `filter`.
+pub(crate) fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &PacketFilter) {
+    if !filter.kinds.is_empty() {
+        qb.push(" AND p.kind = ANY(").push_bind(filter.kinds.clone()).push(")");
+    }
+    if let Some(run) = filter.run {
+        qb.push(" AND p.run_id = ").push_bind(run.0);
+    }
+    if let Some(task) = filter.task {
+        qb.push(" AND p.task_id = ").push_bind(task.0);
+    }
+    if let Some(actor) = &filter.actor {
+        qb.push(" AND p.actor = ").push_bind(actor.clone());
+    }
+    if let Some(since) = filter.since {
+        qb.push(" AND p.at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until {
+        qb.push(" AND p.at < ").push_bind(until);
+    }
+}
+
+/// pgvector's text form: `[1,2,3]`.
+pub(crate) fn vector_literal(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 10 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&x.to_string());
+    }
+    s.push(']');
+    s
+}

@@ -1,0 +1,237 @@
+//! The knowledge graph on PostgreSQL (same semantics as SQLite's; see `AsOf::sees`).
+
+use chrono::{DateTime, Utc};
+use l9_store::{
+    AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
+    Result, StoreError,
+};
+use l9_types::PacketId;
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::{PgPool, QueryBuilder, Row};
+use uuid::Uuid;
+
+use crate::codec::db;
+
+const ENTITY_COLS: &str =
+    "id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
+const RELATION_COLS: &str =
+    "id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
+
+fn check_interval(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Result<()> {
+    if to.is_some_and(|t| t <= from) {
+        return Err(StoreError::Invalid("valid_to must be after valid_from".into()));
+    }
+    Ok(())
+}
+
+fn invalidated(
+    valid_to: Option<DateTime<Utc>>,
+    inv: Option<DateTime<Utc>>,
+    rec: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    valid_to.map(|_| inv.unwrap_or(rec))
+}
+
+pub(crate) async fn put_entity(pool: &PgPool, e: &Entity) -> Result<()> {
+    check_interval(e.valid_from, e.valid_to)?;
+    let r = sqlx::query(
+        "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(e.id.0)
+    .bind(e.kind.clone())
+    .bind(e.name.clone())
+    .bind(e.attrs.to_string())
+    .bind(e.valid_from)
+    .bind(e.valid_to)
+    .bind(e.recorded_at)
+    .bind(invalidated(e.valid_to, e.invalidated_at, e.recorded_at))
+    .bind(e.source.map(|s| s.0))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    if r.rows_affected() == 0 {
+        let key = |x: &Entity| (x.kind.clone(), x.name.clone(), x.attrs.to_string(), x.valid_from);
+        let existing = get_entity(pool, e.id).await?;
+        if existing.as_ref().map(key) != Some(key(e)) {
+            return Err(StoreError::Invalid(format!(
+                "entity {} is already stored with other content; facts are immutable, invalidate it and add a new one",
+                e.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
+    check_interval(r.valid_from, r.valid_to)?;
+    for end in [r.from, r.to] {
+        if get_entity(pool, end).await?.is_none() {
+            return Err(StoreError::NotFound(format!("entity {end}")));
+        }
+    }
+    let res = sqlx::query(
+        "INSERT INTO kg_relations (id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(r.id.0)
+    .bind(r.kind.clone())
+    .bind(r.from.0)
+    .bind(r.to.0)
+    .bind(r.attrs.to_string())
+    .bind(r.valid_from)
+    .bind(r.valid_to)
+    .bind(r.recorded_at)
+    .bind(invalidated(r.valid_to, r.invalidated_at, r.recorded_at))
+    .bind(r.source.map(|s| s.0))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    if res.rows_affected() == 0 {
+        let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(r.id.0).fetch_one(pool).await.map_err(db)?;
+        let old = relation_from_row(&row)?;
+        let key = |x: &Relation| (x.kind.clone(), x.from, x.to, x.attrs.to_string(), x.valid_from);
+        if key(&old) != key(r) {
+            return Err(StoreError::Invalid(format!(
+                "relation {} is already stored with other content; facts are immutable, invalidate it and add a new one",
+                r.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn get_entity(pool: &PgPool, id: EntityId) -> Result<Option<Entity>> {
+    let sql = format!("SELECT {ENTITY_COLS} FROM kg_entities WHERE id = $1");
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(pool).await.map_err(db)?;
+    row.map(|r| entity_from_row(&r)).transpose()
+}
+
+pub(crate) async fn invalidate(
+    pool: &PgPool,
+    table: &'static str,
+    what: &str,
+    id: Uuid,
+    valid_to: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let sql = format!("SELECT valid_from, valid_to FROM {table} WHERE id = $1 FOR UPDATE");
+    let row: Option<(DateTime<Utc>, Option<DateTime<Utc>>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+    let Some((from, to)) = row else { return Err(StoreError::NotFound(format!("{what} {id}"))) };
+    if to.is_some() {
+        return Err(StoreError::Invalid(format!("{what} {id} is already invalidated")));
+    }
+    if valid_to <= from {
+        return Err(StoreError::Invalid(format!("{what} {id}: valid_to must be after valid_from")));
+    }
+    let sql = format!("UPDATE {table} SET valid_to = $1, invalidated_at = $2 WHERE id = $3");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(valid_to)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)
+}
+
+fn push_as_of(qb: &mut QueryBuilder<Postgres>, as_of: &AsOf) {
+    let valid = as_of.valid_at;
+    qb.push(" AND valid_from <= ").push_bind(valid);
+    match as_of.known_at {
+        None => {
+            qb.push(" AND (valid_to IS NULL OR ").push_bind(valid).push(" < valid_to)");
+        }
+        Some(k) => {
+            qb.push(" AND recorded_at <= ").push_bind(k);
+            qb.push(" AND (valid_to IS NULL OR invalidated_at > ").push_bind(k);
+            qb.push(" OR ").push_bind(valid).push(" < valid_to)");
+        }
+    }
+}
+
+pub(crate) async fn entities(pool: &PgPool, q: &EntityQuery) -> Result<Vec<Entity>> {
+    let mut qb = QueryBuilder::new(format!("SELECT {ENTITY_COLS} FROM kg_entities WHERE true"));
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(name) = &q.name {
+        qb.push(" AND name = ").push_bind(name.clone());
+    }
+    if let Some(as_of) = &q.as_of {
+        push_as_of(&mut qb, as_of);
+    }
+    qb.push(" ORDER BY id");
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(entity_from_row).collect()
+}
+
+pub(crate) async fn relations(pool: &PgPool, q: &RelationQuery) -> Result<Vec<Relation>> {
+    let mut qb = QueryBuilder::new(format!("SELECT {RELATION_COLS} FROM kg_relations WHERE true"));
+    if let Some(e) = q.entity {
+        match q.direction {
+            RelationDirection::Out => {
+                qb.push(" AND src = ").push_bind(e.0);
+            }
+            RelationDirection::In => {
+                qb.push(" AND dst = ").push_bind(e.0);
+            }
+            RelationDirection::Both => {
+                qb.push(" AND (src = ").push_bind(e.0).push(" OR dst = ").push_bind(e.0).push(")");
+            }
+        }
+    }
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(as_of) = &q.as_of {
+        push_as_of(&mut qb, as_of);
+    }
+    qb.push(" ORDER BY id");
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(relation_from_row).collect()
+}
+
+fn attrs(row: &PgRow, i: usize) -> Result<serde_json::Value> {
+    let s: String = row.try_get(i).map_err(db)?;
+    serde_json::from_str(&s)
+        .map_err(|e| StoreError::Backend(format!("stored attrs do not decode: {e}")))
+}
+
+fn entity_from_row(row: &PgRow) -> Result<Entity> {
+    Ok(Entity {
+        id: EntityId(row.try_get(0).map_err(db)?),
+        kind: row.try_get(1).map_err(db)?,
+        name: row.try_get(2).map_err(db)?,
+        attrs: attrs(row, 3)?,
+        valid_from: row.try_get(4).map_err(db)?,
+        valid_to: row.try_get(5).map_err(db)?,
+        recorded_at: row.try_get(6).map_err(db)?,
+        invalidated_at: row.try_get(7).map_err(db)?,
+        source: row.try_get::<Option<Uuid>, _>(8).map_err(db)?.map(PacketId),
+    })
+}
+
+fn relation_from_row(row: &PgRow) -> Result<Relation> {
+    Ok(Relation {
+        id: RelationId(row.try_get(0).map_err(db)?),
+        kind: row.try_get(1).map_err(db)?,
+        from: EntityId(row.try_get(2).map_err(db)?),
+        to: EntityId(row.try_get(3).map_err(db)?),
+        attrs: attrs(row, 4)?,
+        valid_from: row.try_get(5).map_err(db)?,
+        valid_to: row.try_get(6).map_err(db)?,
+        recorded_at: row.try_get(7).map_err(db)?,
+        invalidated_at: row.try_get(8).map_err(db)?,
+        source: row.try_get::<Option<Uuid>, _>(9).map_err(db)?.map(PacketId),
+    })
+}

@@ -1,0 +1,461 @@
+//! `l9-store-postgres` — the scale-out backend: PostgreSQL ≥ 15 with pgvector (tier T3).
+//!
+//! Selected by a `postgres://` URL. Full text is a generated `tsvector` column
+//! (`simple` configuration: no stemming, the same terms as SQLite's FTS5) with a GIN
+//! index; vectors are a `vector(N)` column with an HNSW index (`vector_cosine_ops`),
+//! searched with pgvector's iterative scans so filtered queries still return `k` rows.
+//! Writes check everything with a few set lookups and insert with `unnest`, in one
+//! transaction. Migrations run under an advisory lock.
+//!
+//! Requires the `vector` extension to be installable (`CREATE EXTENSION vector`): the role
+//! needs the privilege, or an administrator creates it once.
+
+mod codec;
+mod graph;
+mod schema;
+mod write;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use l9_store::{
+    Backend, Direction, Entity, EntityId, EntityQuery, LineageEntry, PacketFilter, PacketPage,
+    Page, Relation, RelationId, RelationQuery, Result, Store, StoreError, TextHit, TextQuery,
+    VectorHit, VectorQuery, WriteBatch, WriteReport, normalized, tokenize,
+};
+use l9_types::{ContentHash, PacketEnvelope, PacketId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter, vector_literal};
+
+/// How a PostgreSQL store is opened.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Embedding dimension for a new database; an existing one must match.
+    pub dims: usize,
+    /// Keep L9's tables in this schema (created if missing) instead of `public`.
+    pub schema: Option<String>,
+    pub max_connections: u32,
+    /// pgvector's `hnsw.ef_search` (beam width of approximate searches).
+    pub ef_search: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions { dims: 384, schema: None, max_connections: 8, ef_search: 100 }
+    }
+}
+
+/// The PostgreSQL [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    opts: PgOptions,
+}
+
+fn valid_schema_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`) and migrates the schema.
+    pub async fn open(url: &str, opts: PgOptions) -> Result<Self> {
+        if opts.dims == 0 || opts.dims > 16_000 {
+            return Err(StoreError::Invalid(format!(
+                "embedding dimension {} is out of range",
+                opts.dims
+            )));
+        }
+        if let Some(s) = &opts.schema
+            && !valid_schema_name(s)
+        {
+            return Err(StoreError::Invalid(format!(
+                "invalid schema name {s:?}: use lower-case letters, digits and _"
+            )));
+        }
+        let shown = redact_url(url);
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?
+            .application_name("l9");
+        let search_path = match &opts.schema {
+            Some(s) => format!("{s},public"),
+            None => "\"$user\",public".to_owned(),
+        };
+        let ef = opts.ef_search.to_string();
+        connect = connect.options([
+            ("search_path", search_path.as_str()),
+            ("hnsw.ef_search", ef.as_str()),
+            ("hnsw.iterative_scan", "strict_order"),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;
+        let store = PgStore { pool, opts };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Drops this store's schema (only when opened with `schema`). For tests and tools.
+    pub async fn drop_schema(&self) -> Result<()> {
+        if let Some(s) = &self.opts.schema {
+            let sql = format!("DROP SCHEMA IF EXISTS {s} CASCADE");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mig = |e: sqlx::Error| StoreError::Migration(e.to_string());
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7301042)")
+            .execute(&mut *tx)
+            .await
+            .map_err(mig)?;
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!(
+                    "cannot enable pgvector ({e}); install pgvector on the server (scripts/setup-postgres does) or have an administrator run CREATE EXTENSION vector"
+                ))
+            })?;
+        if let Some(s) = &self.opts.schema {
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS {s}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(mig)?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS l9_schema (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(mig)?;
+        let current: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM l9_schema")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(mig)?;
+        let current = i64::from(current.unwrap_or(0));
+        let migrations = schema::migrations(self.opts.dims);
+        let latest = migrations.last().map(|m| m.0).unwrap_or(0);
+        if current > latest {
+            return Err(StoreError::Migration(format!(
+                "the database has schema version {current}, newer than this build knows ({latest}); upgrade l9"
+            )));
+        }
+        for (version, sql) in migrations.into_iter().filter(|m| m.0 > current) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(mig)?;
+            sqlx::query("INSERT INTO l9_schema (version) VALUES ($1)")
+                .bind(version as i32)
+                .execute(&mut *tx)
+                .await
+                .map_err(mig)?;
+        }
+        let dims: Option<String> =
+            sqlx::query_scalar("SELECT value FROM l9_meta WHERE key = 'store.dims'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(mig)?;
+        match dims {
+            None => {
+                sqlx::query("INSERT INTO l9_meta (key, value) VALUES ('store.dims', $1)")
+                    .bind(self.opts.dims.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(mig)?;
+            }
+            Some(d) if d == self.opts.dims.to_string() => {}
+            Some(d) => {
+                return Err(StoreError::Migration(format!(
+                    "the database holds {d}-dimensional embeddings but {} were configured; use an embedder with {d} dimensions or a new database",
+                    self.opts.dims
+                )));
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn hydrate(&self, rows: Vec<PgRow>) -> Result<Vec<PacketEnvelope>> {
+        let mut packets = rows.iter().map(packet_from_row).collect::<Result<Vec<_>>>()?;
+        if packets.is_empty() {
+            return Ok(packets);
+        }
+        let ids: Vec<Uuid> = packets.iter().map(|p| p.id.0).collect();
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT child_id, parent_id FROM packet_parents WHERE child_id = ANY($1) ORDER BY child_id, ord",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut by_child: std::collections::HashMap<Uuid, Vec<PacketId>> = Default::default();
+        for (c, p) in rows {
+            by_child.entry(c).or_default().push(PacketId(p));
+        }
+        for p in &mut packets {
+            p.parents = by_child.remove(&p.id.0).unwrap_or_default();
+        }
+        Ok(packets)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn dims(&self) -> usize {
+        self.opts.dims
+    }
+
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
+        write::write(&self.pool, self.opts.dims, batch).await
+    }
+
+    async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
+        let sql = format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(self.hydrate(vec![r]).await?.pop()),
+        }
+    }
+
+    async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
+        let limit = page.limit.clamp(1, 10_000);
+        let mut qb =
+            QueryBuilder::new(format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE true"));
+        push_filter(&mut qb, filter);
+        if let Some(after) = page.after {
+            qb.push(" AND p.id > ").push_bind(after.0);
+        }
+        qb.push(" ORDER BY p.id LIMIT ").push_bind(i64::from(limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        let mut packets = self.hydrate(rows).await?;
+        let more = packets.len() > limit as usize;
+        packets.truncate(limit as usize);
+        let next = if more { packets.last().map(|p| p.id) } else { None };
+        Ok(PacketPage { packets, next })
+    }
+
+    async fn count_packets(&self, filter: &PacketFilter) -> Result<u64> {
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM packets p WHERE true");
+        push_filter(&mut qb, filter);
+        let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(db)?;
+        Ok(n as u64)
+    }
+
+    async fn lineage(&self, id: PacketId, dir: Direction, depth: u32) -> Result<Vec<LineageEntry>> {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM packets WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("packet {id}")));
+        }
+        if depth == 0 {
+            return Ok(Vec::new());
+        }
+        let (from, to) = match dir {
+            Direction::Up => ("child_id", "parent_id"),
+            Direction::Down => ("parent_id", "child_id"),
+        };
+        let sql = format!(
+            "WITH RECURSIVE walk(id, depth) AS (
+                SELECT {to}, 1 FROM packet_parents WHERE {from} = $1
+                UNION
+                SELECT pp.{to}, w.depth + 1 FROM packet_parents pp JOIN walk w ON pp.{from} = w.id
+                WHERE w.depth < $2
+             )
+             SELECT id, min(depth) AS d FROM walk GROUP BY id ORDER BY d, id"
+        );
+        let rows: Vec<(Uuid, i32)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .bind(depth.min(i32::MAX as u32) as i32)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, d)| LineageEntry { depth: d as u32, id: PacketId(id) })
+            .collect())
+    }
+
+    async fn put_blob(&self, bytes: &[u8]) -> Result<ContentHash> {
+        self.write(&WriteBatch { blobs: vec![bytes.to_vec()], ..Default::default() }).await?;
+        Ok(ContentHash::of_bytes(bytes))
+    }
+
+    async fn get_blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT data FROM blobs WHERE hash = $1")
+            .bind(hash.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn text_search(&self, q: &TextQuery) -> Result<Vec<TextHit>> {
+        let terms = tokenize(&q.query);
+        if terms.is_empty() || q.k == 0 {
+            return Ok(Vec::new());
+        }
+        // Terms are alphanumeric runs: no tsquery syntax can get through.
+        let expr = terms.join(" | ");
+        let mut qb = QueryBuilder::new(
+            "SELECT p.id, ts_rank(p.tsv, q)::float8 AS score FROM packets p, to_tsquery('simple', ",
+        );
+        qb.push_bind(expr).push(") q WHERE p.tsv @@ q");
+        push_filter(&mut qb, &q.filter);
+        qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(q.k.min(100_000) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(TextHit {
+                    id: PacketId(r.try_get(0).map_err(db)?),
+                    score: r.try_get(1).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn vector_search(&self, q: &VectorQuery) -> Result<Vec<VectorHit>> {
+        if q.vector.len() != self.opts.dims {
+            return Err(StoreError::Dimension { expected: self.opts.dims, got: q.vector.len() });
+        }
+        normalized(&q.vector)?;
+        if q.k == 0 {
+            return Ok(Vec::new());
+        }
+        let lit = vector_literal(&q.vector);
+        let mut qb = QueryBuilder::new("SELECT p.id, (e.embedding <=> ");
+        qb.push_bind(lit.clone())
+            .push("::vector)::float8 AS d FROM embeddings e JOIN packets p ON p.id = e.packet_id WHERE true");
+        push_filter(&mut qb, &q.filter);
+        qb.push(" ORDER BY e.embedding <=> ")
+            .push_bind(lit)
+            .push("::vector LIMIT ")
+            .push_bind(q.k as i64);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        if q.exact {
+            sqlx::query("SET LOCAL enable_indexscan = off").execute(&mut *tx).await.map_err(db)?;
+        }
+        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let mut hits = rows
+            .iter()
+            .map(|r| {
+                let d: f64 = r.try_get(1).map_err(db)?;
+                Ok(VectorHit {
+                    id: PacketId(r.try_get(0).map_err(db)?),
+                    distance: (d as f32).max(0.0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        Ok(hits)
+    }
+
+    async fn has_embedding(&self, id: PacketId) -> Result<bool> {
+        let n: Option<i32> = sqlx::query_scalar("SELECT 1 FROM embeddings WHERE packet_id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(n.is_some())
+    }
+
+    async fn put_entity(&self, e: &Entity) -> Result<()> {
+        graph::put_entity(&self.pool, e).await
+    }
+
+    async fn put_relation(&self, r: &Relation) -> Result<()> {
+        graph::put_relation(&self.pool, r).await
+    }
+
+    async fn get_entity(&self, id: EntityId) -> Result<Option<Entity>> {
+        graph::get_entity(&self.pool, id).await
+    }
+
+    async fn invalidate_entity(
+        &self,
+        id: EntityId,
+        valid_to: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        graph::invalidate(&self.pool, "kg_entities", "entity", id.0, valid_to, at).await
+    }
+
+    async fn invalidate_relation(
+        &self,
+        id: RelationId,
+        valid_to: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        graph::invalidate(&self.pool, "kg_relations", "relation", id.0, valid_to, at).await
+    }
+
+    async fn entities(&self, q: &EntityQuery) -> Result<Vec<Entity>> {
+        graph::entities(&self.pool, q).await
+    }
+
+    async fn relations(&self, q: &RelationQuery) -> Result<Vec<Relation>> {
+        graph::relations(&self.pool, q).await
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM l9_meta WHERE key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO l9_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key.to_owned())
+            .bind(value.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact_url("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(super::redact_url("postgres://h/db"), "postgres://h/db");
+    }
+}

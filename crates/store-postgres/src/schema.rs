@@ -1,0 +1,76 @@
+//! Schema migrations for the PostgreSQL backend. Templated by the embedding dimension
+//! (`{DIMS}`), run under an advisory lock so concurrent openers migrate once.
+
+pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
+    vec![(1, V1.replace("{DIMS}", &dims.to_string()))]
+}
+
+const V1: &str = r#"
+CREATE TABLE l9_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE packets (
+    id       UUID PRIMARY KEY,
+    v        INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    schema_v INTEGER NOT NULL,
+    run_id   UUID,
+    task_id  UUID,
+    actor    TEXT NOT NULL,
+    at       TIMESTAMPTZ NOT NULL,
+    body     TEXT NOT NULL,
+    text     TEXT,
+    blobs    TEXT NOT NULL,
+    effect   TEXT,
+    hash     BYTEA NOT NULL,
+    tsv      TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', coalesce(text, ''))) STORED
+);
+CREATE INDEX packets_kind ON packets(kind, id);
+CREATE INDEX packets_run ON packets(run_id, id);
+CREATE INDEX packets_task ON packets(task_id, id);
+CREATE INDEX packets_actor ON packets(actor, id);
+CREATE INDEX packets_at ON packets(at);
+CREATE INDEX packets_tsv ON packets USING GIN (tsv);
+CREATE TABLE packet_parents (
+    child_id  UUID NOT NULL REFERENCES packets(id),
+    parent_id UUID NOT NULL REFERENCES packets(id),
+    ord       INTEGER NOT NULL,
+    PRIMARY KEY (child_id, parent_id)
+);
+CREATE INDEX packet_parents_parent ON packet_parents(parent_id, child_id);
+CREATE TABLE blobs (
+    hash BYTEA PRIMARY KEY,
+    size BIGINT NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE TABLE embeddings (
+    packet_id UUID PRIMARY KEY REFERENCES packets(id),
+    embedding vector({DIMS}) NOT NULL
+);
+CREATE INDEX embeddings_hnsw ON embeddings USING hnsw (embedding vector_cosine_ops);
+CREATE TABLE kg_entities (
+    id             UUID PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    attrs          TEXT NOT NULL,
+    valid_from     TIMESTAMPTZ NOT NULL,
+    valid_to       TIMESTAMPTZ,
+    recorded_at    TIMESTAMPTZ NOT NULL,
+    invalidated_at TIMESTAMPTZ,
+    source         UUID
+);
+CREATE INDEX kg_entities_kind ON kg_entities(kind, name);
+CREATE INDEX kg_entities_name ON kg_entities(name);
+CREATE TABLE kg_relations (
+    id             UUID PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    src            UUID NOT NULL REFERENCES kg_entities(id),
+    dst            UUID NOT NULL REFERENCES kg_entities(id),
+    attrs          TEXT NOT NULL,
+    valid_from     TIMESTAMPTZ NOT NULL,
+    valid_to       TIMESTAMPTZ,
+    recorded_at    TIMESTAMPTZ NOT NULL,
+    invalidated_at TIMESTAMPTZ,
+    source         UUID
+);
+CREATE INDEX kg_relations_src ON kg_relations(src, kind);
+CREATE INDEX kg_relations_dst ON kg_relations(dst, kind);
+"#;

@@ -1,0 +1,146 @@
+//! Integration tests of the PostgreSQL backend against the private cluster that
+//! `scripts/test` starts (`L9_TEST_PG_URL`). Each test gets its own schema.
+
+use l9_store::Store;
+use l9_store::conformance::DIMS;
+use l9_store_postgres::{PgOptions, PgStore};
+
+/// A fresh store in a new schema, or `None` when no cluster is configured (outside CI).
+async fn pg(dims: usize) -> Option<PgStore> {
+    let url = l9_test_support::pg_url()?;
+    let opts = PgOptions {
+        dims,
+        schema: Some(l9_test_support::unique_schema("t")),
+        max_connections: 4,
+        ..Default::default()
+    };
+    Some(PgStore::open(&url, opts).await.expect("open the test cluster"))
+}
+
+macro_rules! pg_or_skip {
+    ($dims:expr) => {
+        match pg($dims).await {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+mod conformance {
+    use super::*;
+
+    /// Conformance cases run against a fresh schema; without a cluster (outside CI) they
+    /// return early.
+    macro_rules! pg_cases {
+        ($($case:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $case() {
+                let store = pg_or_skip!(DIMS);
+                l9_store::conformance::$case(&store).await;
+                store.drop_schema().await.unwrap();
+            }
+        )*};
+    }
+
+    pg_cases!(
+        put_get_round_trip,
+        put_is_idempotent_and_conflicts_are_refused,
+        tampered_packets_are_refused,
+        missing_parents_are_refused_atomically,
+        parents_may_come_earlier_in_the_batch,
+        blobs_are_content_addressed_and_stored_once,
+        missing_blobs_are_refused,
+        list_filters_and_cursor_pagination,
+        lineage_walks_with_depth,
+        text_search_ranks_and_filters,
+        text_search_is_injection_safe,
+        vector_search_exact_and_filtered,
+        vector_errors_are_clear,
+        graph_as_of_and_invalidation,
+        graph_refuses_dangling_relations,
+        meta_round_trip,
+    );
+}
+
+/// The same random operation sequences on SQLite and PostgreSQL; every answer compared.
+#[tokio::test]
+async fn differential_sqlite_vs_postgres() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    for seed in [1u64, 2, 3, 4] {
+        let dir = l9_test_support::temp_dir();
+        let sqlite = l9_store_sqlite::SqliteStore::open(
+            &dir.path().join("l9.db"),
+            l9_store_sqlite::SqliteOptions { dims: DIMS, ..Default::default() },
+        )
+        .await
+        .unwrap();
+        let opts = PgOptions {
+            dims: DIMS,
+            schema: Some(l9_test_support::unique_schema("diff")),
+            max_connections: 2,
+            ..Default::default()
+        };
+        let pg = PgStore::open(&url, opts).await.unwrap();
+        l9_store::conformance::differential(&sqlite, &pg, seed, 300).await;
+        pg.drop_schema().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reopen_refuses_other_dims_and_bad_urls_are_clear() {
+    let store = pg_or_skip!(DIMS);
+    let url = l9_test_support::pg_url().unwrap();
+    let err = PgStore::open(
+        "postgres://l9:secret@127.0.0.1:1/nowhere",
+        PgOptions { dims: DIMS, ..Default::default() },
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("cannot open the database"), "{msg}");
+    assert!(!msg.contains("secret"), "passwords are redacted: {msg}");
+    let name = l9_test_support::unique_schema("dims");
+    let a = PgStore::open(
+        &url,
+        PgOptions { dims: DIMS, schema: Some(name.clone()), ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let err =
+        PgStore::open(&url, PgOptions { dims: DIMS + 1, schema: Some(name), ..Default::default() })
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("dimensional"), "{err}");
+    a.drop_schema().await.unwrap();
+    store.drop_schema().await.unwrap();
+}
+
+/// Filtered approximate search still returns k results (pgvector iterative scans).
+#[tokio::test]
+async fn filtered_hnsw_returns_k() {
+    use l9_store::conformance::Fx;
+    use l9_store::{PacketFilter, VectorQuery, WriteBatch};
+    use l9_types::PacketDraft;
+    use rand::{RngExt, SeedableRng};
+    let store = pg_or_skip!(16);
+    let fx = Fx::default();
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(9);
+    let mut batch = WriteBatch::default();
+    for i in 0..2000 {
+        let p = fx.seal(PacketDraft::new(if i % 50 == 0 { "rare" } else { "common" }).text("x"));
+        batch.embeddings.push((p.id, (0..16).map(|_| rng.random_range(-1.0..1.0f32)).collect()));
+        batch.packets.push(p);
+    }
+    store.write(&batch).await.unwrap();
+    sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
+    let v: Vec<f32> = (0..16).map(|_| rng.random_range(-1.0..1.0f32)).collect();
+    let q = VectorQuery {
+        vector: v,
+        filter: PacketFilter { kinds: vec!["rare".into()], ..Default::default() },
+        k: 10,
+        exact: false,
+    };
+    let hits = store.vector_search(&q).await.unwrap();
+    assert_eq!(hits.len(), 10);
+    store.drop_schema().await.unwrap();
+}

@@ -1,0 +1,268 @@
+//! The knowledge graph on SQLite.
+
+use chrono::{DateTime, Utc};
+use l9_store::{
+    Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery, Result,
+    StoreError,
+};
+use l9_types::PacketId;
+use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+
+use crate::codec::{db, from_micros, micros, parse_uuid};
+
+const ENTITY_COLS: &str =
+    "id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
+const RELATION_COLS: &str =
+    "id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
+
+fn check_interval(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Result<()> {
+    if to.is_some_and(|t| t <= from) {
+        return Err(StoreError::Invalid("valid_to must be after valid_from".into()));
+    }
+    Ok(())
+}
+
+/// `invalidated_at` as stored: when `valid_to` was known. A fact stored with an end
+/// already known at record time gets `recorded_at`.
+fn invalidated(
+    valid_to: Option<DateTime<Utc>>,
+    inv: Option<DateTime<Utc>>,
+    rec: DateTime<Utc>,
+) -> Option<i64> {
+    valid_to.map(|_| micros(inv.unwrap_or(rec)))
+}
+
+pub(crate) async fn put_entity(pool: &SqlitePool, e: &Entity) -> Result<()> {
+    check_interval(e.valid_from, e.valid_to)?;
+    let r = sqlx::query(
+        "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+    )
+    .bind(e.id.0.to_string())
+    .bind(e.kind.clone())
+    .bind(e.name.clone())
+    .bind(e.attrs.to_string())
+    .bind(micros(e.valid_from))
+    .bind(e.valid_to.map(micros))
+    .bind(micros(e.recorded_at))
+    .bind(invalidated(e.valid_to, e.invalidated_at, e.recorded_at))
+    .bind(e.source.map(|s| s.to_string()))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    if r.rows_affected() == 0 {
+        let existing = get_entity(pool, e.id).await?;
+        if existing.as_ref().map(normalise_entity) != Some(normalise_entity(e)) {
+            return Err(StoreError::Invalid(format!(
+                "entity {} is already stored with other content; facts are immutable, invalidate it and add a new one",
+                e.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn normalise_entity(e: &Entity) -> (String, String, String, i64) {
+    (e.kind.clone(), e.name.clone(), e.attrs.to_string(), micros(e.valid_from))
+}
+
+pub(crate) async fn put_relation(pool: &SqlitePool, r: &Relation) -> Result<()> {
+    check_interval(r.valid_from, r.valid_to)?;
+    for end in [r.from, r.to] {
+        if get_entity(pool, end).await?.is_none() {
+            return Err(StoreError::NotFound(format!("entity {end}")));
+        }
+    }
+    let res = sqlx::query(
+        "INSERT INTO kg_relations (id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+    )
+    .bind(r.id.0.to_string())
+    .bind(r.kind.clone())
+    .bind(r.from.0.to_string())
+    .bind(r.to.0.to_string())
+    .bind(r.attrs.to_string())
+    .bind(micros(r.valid_from))
+    .bind(r.valid_to.map(micros))
+    .bind(micros(r.recorded_at))
+    .bind(invalidated(r.valid_to, r.invalidated_at, r.recorded_at))
+    .bind(r.source.map(|s| s.to_string()))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    if res.rows_affected() == 0 {
+        let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(r.id.0.to_string())
+            .fetch_one(pool)
+            .await
+            .map_err(db)?;
+        let old = relation_from_row(&row)?;
+        let key = |x: &Relation| {
+            (x.kind.clone(), x.from, x.to, x.attrs.to_string(), micros(x.valid_from))
+        };
+        if key(&old) != key(r) {
+            return Err(StoreError::Invalid(format!(
+                "relation {} is already stored with other content; facts are immutable, invalidate it and add a new one",
+                r.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn get_entity(pool: &SqlitePool, id: EntityId) -> Result<Option<Entity>> {
+    let sql = format!("SELECT {ENTITY_COLS} FROM kg_entities WHERE id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.0.to_string())
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    row.map(|r| entity_from_row(&r)).transpose()
+}
+
+pub(crate) async fn invalidate(
+    pool: &SqlitePool,
+    table: &'static str,
+    what: &str,
+    id: uuid::Uuid,
+    valid_to: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let sql = format!("SELECT valid_from, valid_to FROM {table} WHERE id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let Some(row) = row else { return Err(StoreError::NotFound(format!("{what} {id}"))) };
+    let from: i64 = row.try_get(0).map_err(db)?;
+    let to: Option<i64> = row.try_get(1).map_err(db)?;
+    if to.is_some() {
+        return Err(StoreError::Invalid(format!("{what} {id} is already invalidated")));
+    }
+    if micros(valid_to) <= from {
+        return Err(StoreError::Invalid(format!("{what} {id}: valid_to must be after valid_from")));
+    }
+    let sql = format!("UPDATE {table} SET valid_to = ?, invalidated_at = ? WHERE id = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(micros(valid_to))
+        .bind(micros(at))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)
+}
+
+/// Appends the as-of visibility condition (see `AsOf::sees`).
+fn push_as_of(qb: &mut QueryBuilder<Sqlite>, as_of: &l9_store::AsOf) {
+    let valid = micros(as_of.valid_at);
+    qb.push(" AND valid_from <= ").push_bind(valid);
+    match as_of.known_at {
+        None => {
+            qb.push(" AND (valid_to IS NULL OR ").push_bind(valid).push(" < valid_to)");
+        }
+        Some(k) => {
+            let k = micros(k);
+            qb.push(" AND recorded_at <= ").push_bind(k);
+            qb.push(" AND (valid_to IS NULL OR invalidated_at > ").push_bind(k);
+            qb.push(" OR ").push_bind(valid).push(" < valid_to)");
+        }
+    }
+}
+
+pub(crate) async fn entities(pool: &SqlitePool, q: &EntityQuery) -> Result<Vec<Entity>> {
+    let mut qb = QueryBuilder::new(format!("SELECT {ENTITY_COLS} FROM kg_entities WHERE 1=1"));
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(name) = &q.name {
+        qb.push(" AND name = ").push_bind(name.clone());
+    }
+    if let Some(as_of) = &q.as_of {
+        push_as_of(&mut qb, as_of);
+    }
+    qb.push(" ORDER BY id");
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(entity_from_row).collect()
+}
+
+pub(crate) async fn relations(pool: &SqlitePool, q: &RelationQuery) -> Result<Vec<Relation>> {
+    let mut qb = QueryBuilder::new(format!("SELECT {RELATION_COLS} FROM kg_relations WHERE 1=1"));
+    if let Some(e) = q.entity {
+        let e = e.0.to_string();
+        match q.direction {
+            RelationDirection::Out => {
+                qb.push(" AND src = ").push_bind(e);
+            }
+            RelationDirection::In => {
+                qb.push(" AND dst = ").push_bind(e);
+            }
+            RelationDirection::Both => {
+                qb.push(" AND (src = ")
+                    .push_bind(e.clone())
+                    .push(" OR dst = ")
+                    .push_bind(e)
+                    .push(")");
+            }
+        }
+    }
+    if let Some(kind) = &q.kind {
+        qb.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(as_of) = &q.as_of {
+        push_as_of(&mut qb, as_of);
+    }
+    qb.push(" ORDER BY id");
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(relation_from_row).collect()
+}
+
+fn opt_time(row: &SqliteRow, i: usize) -> Result<Option<DateTime<Utc>>> {
+    row.try_get::<Option<i64>, _>(i).map_err(db)?.map(from_micros).transpose()
+}
+
+fn attrs(row: &SqliteRow, i: usize) -> Result<serde_json::Value> {
+    let s: String = row.try_get(i).map_err(db)?;
+    serde_json::from_str(&s)
+        .map_err(|e| StoreError::Backend(format!("stored attrs do not decode: {e}")))
+}
+
+fn source(row: &SqliteRow, i: usize) -> Result<Option<PacketId>> {
+    row.try_get::<Option<String>, _>(i)
+        .map_err(db)?
+        .map(|s| parse_uuid(&s).map(PacketId))
+        .transpose()
+}
+
+fn entity_from_row(row: &SqliteRow) -> Result<Entity> {
+    Ok(Entity {
+        id: EntityId(parse_uuid(&row.try_get::<String, _>(0).map_err(db)?)?),
+        kind: row.try_get(1).map_err(db)?,
+        name: row.try_get(2).map_err(db)?,
+        attrs: attrs(row, 3)?,
+        valid_from: from_micros(row.try_get(4).map_err(db)?)?,
+        valid_to: opt_time(row, 5)?,
+        recorded_at: from_micros(row.try_get(6).map_err(db)?)?,
+        invalidated_at: opt_time(row, 7)?,
+        source: source(row, 8)?,
+    })
+}
+
+fn relation_from_row(row: &SqliteRow) -> Result<Relation> {
+    Ok(Relation {
+        id: RelationId(parse_uuid(&row.try_get::<String, _>(0).map_err(db)?)?),
+        kind: row.try_get(1).map_err(db)?,
+        from: EntityId(parse_uuid(&row.try_get::<String, _>(2).map_err(db)?)?),
+        to: EntityId(parse_uuid(&row.try_get::<String, _>(3).map_err(db)?)?),
+        attrs: attrs(row, 4)?,
+        valid_from: from_micros(row.try_get(5).map_err(db)?)?,
+        valid_to: opt_time(row, 6)?,
+        recorded_at: from_micros(row.try_get(7).map_err(db)?)?,
+        invalidated_at: opt_time(row, 8)?,
+        source: source(row, 9)?,
+    })
+}

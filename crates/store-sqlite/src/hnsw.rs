@@ -1,0 +1,331 @@
+//! A small, deterministic HNSW (Malkov & Yashunin 2016) over unit vectors.
+//!
+//! Deterministic by construction: single-threaded inserts in a fixed order, levels drawn
+//! from a hash of the caller's key (not from a random generator), ties broken by node
+//! number. Distances are cosine distances of pre-normalised vectors (`1 - dot`).
+//!
+//! Nodes are `u32` slots into a vector array owned by the caller.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// Dot product, written so the compiler vectorises it.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cand {
+    dist: f32,
+    node: u32,
+}
+
+impl Eq for Cand {}
+
+impl Ord for Cand {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist.total_cmp(&other.dist).then(self.node.cmp(&other.node))
+    }
+}
+
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The graph. Vectors live outside it (`data`, `dims` are passed to each call).
+#[derive(Debug)]
+pub(crate) struct Hnsw {
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    /// links[node][level]
+    links: Vec<Vec<Vec<u32>>>,
+    entry: Option<u32>,
+    max_level: usize,
+    visited: Vec<u32>,
+    stamp: u32,
+}
+
+pub(crate) const MAX_LEVEL: usize = 16;
+
+impl Hnsw {
+    pub(crate) fn new(m: usize, ef_construction: usize) -> Self {
+        Hnsw {
+            m,
+            m0: m * 2,
+            ef_construction,
+            links: Vec::new(),
+            entry: None,
+            max_level: 0,
+            visited: Vec::new(),
+            stamp: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The level of a node whose key hashes to `h` (uniform in u64).
+    pub(crate) fn level_for(&self, h: u64) -> usize {
+        let u = ((h >> 11) as f64 + 1.0) / ((1u64 << 53) as f64 + 1.0); // (0, 1]
+        let ml = 1.0 / (self.m as f64).ln();
+        ((-u.ln() * ml).floor() as usize).min(MAX_LEVEL)
+    }
+
+    fn vec(data: &[f32], dims: usize, node: u32) -> &[f32] {
+        let i = node as usize * dims;
+        &data[i..i + dims]
+    }
+
+    fn dist(data: &[f32], dims: usize, q: &[f32], node: u32) -> f32 {
+        1.0 - dot(q, Self::vec(data, dims, node))
+    }
+
+    fn next_stamp(&mut self) -> u32 {
+        if self.visited.len() < self.links.len() {
+            self.visited.resize(self.links.len(), 0);
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.visited.iter_mut().for_each(|v| *v = 0);
+            self.stamp = 1;
+        }
+        self.stamp
+    }
+
+    /// Beam search on one level. Returns up to `ef` accepted nodes, nearest first.
+    fn search_layer(
+        &mut self,
+        data: &[f32],
+        dims: usize,
+        q: &[f32],
+        entries: &[Cand],
+        ef: usize,
+        level: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Cand> {
+        let stamp = self.next_stamp();
+        let mut candidates: BinaryHeap<Reverse<Cand>> = BinaryHeap::new();
+        let mut results: BinaryHeap<Cand> = BinaryHeap::new();
+        for &e in entries {
+            self.visited[e.node as usize] = stamp;
+            candidates.push(Reverse(e));
+            if accept(e.node) {
+                results.push(e);
+            }
+        }
+        while let Some(Reverse(c)) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
+                break;
+            }
+            let Some(neigh) = self.links[c.node as usize].get(level) else { continue };
+            for &n in neigh {
+                if self.visited[n as usize] == stamp {
+                    continue;
+                }
+                self.visited[n as usize] = stamp;
+                let d = Self::dist(data, dims, q, n);
+                let worst = results.peek().map(|w| w.dist);
+                if results.len() < ef || worst.is_some_and(|w| d < w) {
+                    let cand = Cand { dist: d, node: n };
+                    candidates.push(Reverse(cand));
+                    if accept(n) {
+                        results.push(cand);
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = results.into_vec();
+        out.sort();
+        out
+    }
+
+    /// The neighbour-selection heuristic: keep a candidate only if it is closer to the
+    /// base than to every neighbour kept so far (spreads links across directions).
+    fn select(data: &[f32], dims: usize, sorted: &[Cand], m: usize) -> Vec<u32> {
+        let mut kept: Vec<Cand> = Vec::with_capacity(m);
+        for &c in sorted {
+            if kept.len() >= m {
+                break;
+            }
+            let cv = Self::vec(data, dims, c.node);
+            if kept.iter().all(|k| 1.0 - dot(cv, Self::vec(data, dims, k.node)) > c.dist) {
+                kept.push(c);
+            }
+        }
+        // Top up with the nearest rejected ones so sparse regions stay connected.
+        if kept.len() < m {
+            for &c in sorted {
+                if kept.len() >= m {
+                    break;
+                }
+                if !kept.iter().any(|k| k.node == c.node) {
+                    kept.push(c);
+                }
+            }
+        }
+        kept.into_iter().map(|c| c.node).collect()
+    }
+
+    /// Inserts the next node (its number is `self.len()`), whose vector is already in
+    /// `data`, at `level`.
+    pub(crate) fn insert(&mut self, data: &[f32], dims: usize, level: usize) {
+        let node = self.links.len() as u32;
+        self.links.push(vec![Vec::new(); level + 1]);
+        let q = Self::vec(data, dims, node).to_vec();
+        let Some(entry) = self.entry else {
+            self.entry = Some(node);
+            self.max_level = level;
+            return;
+        };
+        let all = |_: u32| true;
+        let mut ep = vec![Cand { dist: Self::dist(data, dims, &q, entry), node: entry }];
+        for l in (level + 1..=self.max_level).rev() {
+            ep = self.search_layer(data, dims, &q, &ep, 1, l, &all);
+        }
+        for l in (0..=level.min(self.max_level)).rev() {
+            let found = self.search_layer(data, dims, &q, &ep, self.ef_construction, l, &all);
+            let m = if l == 0 { self.m0 } else { self.m };
+            let neighbours = Self::select(data, dims, &found, self.m);
+            self.links[node as usize][l] = neighbours.clone();
+            for n in neighbours {
+                let list = &mut self.links[n as usize][l];
+                list.push(node);
+                if list.len() > m {
+                    let base = Self::vec(data, dims, n);
+                    let mut cands: Vec<Cand> = list
+                        .iter()
+                        .map(|&x| Cand { dist: 1.0 - dot(base, Self::vec(data, dims, x)), node: x })
+                        .collect();
+                    cands.sort();
+                    let pruned = Self::select(data, dims, &cands, m);
+                    self.links[n as usize][l] = pruned;
+                }
+            }
+            ep = found;
+        }
+        if level > self.max_level {
+            self.max_level = level;
+            self.entry = Some(node);
+        }
+    }
+
+    /// The `k` nearest accepted nodes to `q` (unit vector), searched with beam width `ef`.
+    pub(crate) fn search(
+        &mut self,
+        data: &[f32],
+        dims: usize,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let Some(entry) = self.entry else { return Vec::new() };
+        let all = |_: u32| true;
+        let mut ep = vec![Cand { dist: Self::dist(data, dims, q, entry), node: entry }];
+        for l in (1..=self.max_level).rev() {
+            ep = self.search_layer(data, dims, q, &ep, 1, l, &all);
+        }
+        let mut found = self.search_layer(data, dims, q, &ep, ef.max(k), 0, accept);
+        found.truncate(k);
+        found.into_iter().map(|c| (c.node, c.dist)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &mut [f32]) {
+        let n = dot(v, v).sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+
+    fn data(n: usize, dims: usize, seed: u64) -> Vec<f32> {
+        // A simple LCG: deterministic, no dependency.
+        let mut s = seed;
+        let mut out = Vec::with_capacity(n * dims);
+        for _ in 0..n {
+            let mut v: Vec<f32> = (0..dims)
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+                })
+                .collect();
+            unit(&mut v);
+            out.extend(v);
+        }
+        out
+    }
+
+    fn exact(data: &[f32], dims: usize, q: &[f32], k: usize) -> Vec<u32> {
+        let mut all: Vec<Cand> = (0..data.len() / dims)
+            .map(|i| Cand { dist: 1.0 - dot(q, &data[i * dims..(i + 1) * dims]), node: i as u32 })
+            .collect();
+        all.sort();
+        all.into_iter().take(k).map(|c| c.node).collect()
+    }
+
+    #[test]
+    fn recall_against_exact_and_determinism() {
+        let (n, dims) = (3000, 32);
+        let d = data(n, dims, 1);
+        let build = || {
+            let mut h = Hnsw::new(16, 100);
+            for i in 0..n {
+                let lvl = h.level_for(blake3_like(i as u64));
+                h.insert(&d, dims, lvl);
+            }
+            h
+        };
+        let mut h = build();
+        let queries = data(50, dims, 2);
+        let mut hit = 0;
+        for qi in 0..50 {
+            let q = &queries[qi * dims..(qi + 1) * dims];
+            let truth = exact(&d, dims, q, 10);
+            let got: Vec<u32> =
+                h.search(&d, dims, q, 10, 64, &|_| true).iter().map(|r| r.0).collect();
+            hit += got.iter().filter(|g| truth.contains(g)).count();
+        }
+        let recall = hit as f64 / 500.0;
+        assert!(recall >= 0.9, "recall@10 = {recall}");
+        // Same inserts, same graph, same answers.
+        let mut h2 = build();
+        let q = &queries[..dims];
+        assert_eq!(
+            h.search(&d, dims, q, 10, 64, &|_| true),
+            h2.search(&d, dims, q, 10, 64, &|_| true)
+        );
+        // A filter restricts results.
+        let odd = h.search(&d, dims, q, 10, 64, &|n| n % 2 == 1);
+        assert_eq!(odd.len(), 10);
+        assert!(odd.iter().all(|(n, _)| n % 2 == 1));
+    }
+
+    fn blake3_like(x: u64) -> u64 {
+        let mut z = x.wrapping_add(0x9E3779B97F4A7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,449 @@
+//! `l9-store-sqlite` — the embedded default backend (tier T3).
+//!
+//! One file (`.l9/l9.db` by default), WAL journal, `busy_timeout` so several processes can
+//! share it, writes in `BEGIN IMMEDIATE` transactions. Full text is FTS5 (contentless,
+//! `unicode61`); vectors are rows of little-endian `f32` and are searched through an
+//! in-process [`ann`] cache that holds them normalised, exactly for small sets and with an
+//! HNSW graph beyond [`SqliteOptions::exact_threshold`]. The table is the source of truth:
+//! the cache catches up on rows written by any process before each search.
+//!
+//! Durability: `synchronous=NORMAL` by default (a power loss may drop the last commits,
+//! never corrupts); `FULL` syncs every commit. See `SqliteOptions::synchronous`.
+
+mod ann;
+mod codec;
+mod graph;
+mod hnsw;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use l9_store::{
+    Backend, Direction, Entity, EntityId, EntityQuery, LineageEntry, PacketFilter, PacketPage,
+    Page, Relation, RelationId, RelationQuery, Result, Store, StoreError, TextHit, TextQuery,
+    VectorHit, VectorQuery, WriteBatch, WriteReport, tokenize,
+};
+use l9_types::{ContentHash, PacketEnvelope, PacketId};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row};
+use tokio::sync::Mutex;
+
+use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter};
+
+/// How a SQLite store is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Embedding dimension for a new database; an existing one must match.
+    pub dims: usize,
+    /// `true`: `synchronous=FULL` (every commit synced); `false`: `NORMAL` (WAL default).
+    pub sync_full: bool,
+    /// Vector searches over at most this many candidates are exact.
+    pub exact_threshold: usize,
+    /// HNSW parameters.
+    pub hnsw_m: usize,
+    pub hnsw_ef_construction: usize,
+    pub hnsw_ef_search: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            dims: 384,
+            sync_full: false,
+            exact_threshold: 4096,
+            hnsw_m: 16,
+            hnsw_ef_construction: 100,
+            hnsw_ef_search: 96,
+        }
+    }
+}
+
+/// The SQLite [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    opts: SqliteOptions,
+    ann: Mutex<ann::VectorCache>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: &Path, opts: SqliteOptions) -> Result<Self> {
+        if opts.dims == 0 || opts.dims > 16_000 {
+            return Err(StoreError::Invalid(format!(
+                "embedding dimension {} is out of range",
+                opts.dims
+            )));
+        }
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if opts.sync_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32000");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_owned(),
+            ann: Mutex::new(ann::VectorCache::new(
+                opts.dims,
+                opts.hnsw_m,
+                opts.hnsw_ef_construction,
+            )),
+            opts,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens a `sqlite://PATH` or `sqlite:PATH` URL, or a plain path.
+    pub async fn open_url(url: &str, opts: SqliteOptions) -> Result<Self> {
+        let path =
+            url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        Self::open(&PathBuf::from_str(path).map_err(|e| StoreError::Invalid(e.to_string()))?, opts)
+            .await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS l9_schema (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM l9_schema")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let current = current.unwrap_or(0);
+        let latest = schema::MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if current > latest {
+            return Err(StoreError::Migration(format!(
+                "{} has schema version {current}, newer than this build knows ({latest}); upgrade l9",
+                self.path.display()
+            )));
+        }
+        for (version, sql) in schema::MIGRATIONS.iter().filter(|m| m.0 > current) {
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            sqlx::query("INSERT INTO l9_schema (version) VALUES (?)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        let dims: Option<String> =
+            sqlx::query_scalar("SELECT value FROM l9_meta WHERE key = 'store.dims'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        match dims {
+            None => {
+                sqlx::query("INSERT INTO l9_meta (key, value) VALUES ('store.dims', ?)")
+                    .bind(self.opts.dims.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            Some(d) if d == self.opts.dims.to_string() => {}
+            Some(d) => {
+                return Err(StoreError::Migration(format!(
+                    "{} holds {d}-dimensional embeddings but {} were configured; use an embedder with {d} dimensions or a new database",
+                    self.path.display(),
+                    self.opts.dims
+                )));
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn rowid_of(&self, id: PacketId) -> Result<Option<i64>> {
+        sqlx::query_scalar("SELECT rowid FROM packets WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn parents_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<PacketId>>> {
+        let mut out: std::collections::HashMap<i64, Vec<PacketId>> = Default::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::new(
+                "SELECT pp.child, p.id FROM packet_parents pp JOIN packets p ON p.rowid = pp.parent WHERE pp.child IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            qb.push(") ORDER BY pp.child, pp.ord");
+            for row in qb.build().fetch_all(&self.pool).await.map_err(db)? {
+                let child: i64 = row.try_get(0).map_err(db)?;
+                let id: String = row.try_get(1).map_err(db)?;
+                out.entry(child).or_default().push(PacketId(codec::parse_uuid(&id)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rows `(rowid, packet)` with parents filled in.
+    async fn hydrate(&self, rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<PacketEnvelope>> {
+        let mut rowids = Vec::with_capacity(rows.len());
+        let mut packets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            rowids.push(row.try_get::<i64, _>("rowid").map_err(db)?);
+            packets.push(packet_from_row(row)?);
+        }
+        let mut parents = self.parents_of(&rowids).await?;
+        for (rowid, p) in rowids.iter().zip(packets.iter_mut()) {
+            p.parents = parents.remove(rowid).unwrap_or_default();
+        }
+        Ok(packets)
+    }
+
+    /// Packet rowids with embeddings that pass `filter`.
+    async fn filtered_vector_rows(&self, filter: &PacketFilter) -> Result<Vec<i64>> {
+        let mut qb = QueryBuilder::new(
+            "SELECT p.rowid FROM packets p JOIN embeddings e ON e.packet = p.rowid WHERE 1=1",
+        );
+        push_filter(&mut qb, filter);
+        qb.build_query_scalar().fetch_all(&self.pool).await.map_err(db)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn dims(&self) -> usize {
+        self.opts.dims
+    }
+
+    async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
+        write::write(&self.pool, self.opts.dims, batch).await
+    }
+
+    async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
+        let sql =
+            format!("SELECT {PACKET_COLUMNS}, p.rowid AS rowid FROM packets p WHERE p.id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(self.hydrate(vec![row]).await?.pop()),
+        }
+    }
+
+    async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
+        let limit = page.limit.clamp(1, 10_000);
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {PACKET_COLUMNS}, p.rowid AS rowid FROM packets p WHERE 1=1"
+        ));
+        push_filter(&mut qb, filter);
+        if let Some(after) = page.after {
+            qb.push(" AND p.id > ").push_bind(after.to_string());
+        }
+        qb.push(" ORDER BY p.id LIMIT ").push_bind(i64::from(limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        let mut packets = self.hydrate(rows).await?;
+        let more = packets.len() > limit as usize;
+        packets.truncate(limit as usize);
+        let next = if more { packets.last().map(|p| p.id) } else { None };
+        Ok(PacketPage { packets, next })
+    }
+
+    async fn count_packets(&self, filter: &PacketFilter) -> Result<u64> {
+        let mut qb = QueryBuilder::new("SELECT count(*) FROM packets p WHERE 1=1");
+        push_filter(&mut qb, filter);
+        let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(db)?;
+        Ok(n as u64)
+    }
+
+    async fn lineage(&self, id: PacketId, dir: Direction, depth: u32) -> Result<Vec<LineageEntry>> {
+        let Some(start) = self.rowid_of(id).await? else {
+            return Err(StoreError::NotFound(format!("packet {id}")));
+        };
+        if depth == 0 {
+            return Ok(Vec::new());
+        }
+        let (from, to) = match dir {
+            Direction::Up => ("child", "parent"),
+            Direction::Down => ("parent", "child"),
+        };
+        let sql = format!(
+            "WITH RECURSIVE walk(r, depth) AS (
+                SELECT {to}, 1 FROM packet_parents WHERE {from} = ?1
+                UNION
+                SELECT pp.{to}, w.depth + 1 FROM packet_parents pp JOIN walk w ON pp.{from} = w.r
+                WHERE w.depth < ?2
+             )
+             SELECT p.id, min(w.depth) AS d FROM walk w JOIN packets p ON p.rowid = w.r
+             GROUP BY w.r ORDER BY d, p.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(start)
+            .bind(i64::from(depth))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0).map_err(db)?;
+                let d: i64 = r.try_get(1).map_err(db)?;
+                Ok(LineageEntry { depth: d as u32, id: PacketId(codec::parse_uuid(&id)?) })
+            })
+            .collect()
+    }
+
+    async fn put_blob(&self, bytes: &[u8]) -> Result<ContentHash> {
+        let batch = WriteBatch { blobs: vec![bytes.to_vec()], ..Default::default() };
+        self.write(&batch).await?;
+        Ok(ContentHash::of_bytes(bytes))
+    }
+
+    async fn get_blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT data FROM blobs WHERE hash = ?")
+            .bind(hash.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn text_search(&self, q: &TextQuery) -> Result<Vec<TextHit>> {
+        let terms = tokenize(&q.query);
+        if terms.is_empty() || q.k == 0 {
+            return Ok(Vec::new());
+        }
+        let expr = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR ");
+        let mut qb = QueryBuilder::new(
+            "SELECT p.id, bm25(packet_fts) AS rank FROM packet_fts JOIN packets p ON p.rowid = packet_fts.rowid WHERE packet_fts MATCH ",
+        );
+        qb.push_bind(expr);
+        push_filter(&mut qb, &q.filter);
+        qb.push(" ORDER BY rank, p.id LIMIT ").push_bind(q.k.min(100_000) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0).map_err(db)?;
+                let rank: f64 = r.try_get(1).map_err(db)?;
+                Ok(TextHit { id: PacketId(codec::parse_uuid(&id)?), score: -rank })
+            })
+            .collect()
+    }
+
+    async fn vector_search(&self, q: &VectorQuery) -> Result<Vec<VectorHit>> {
+        let query = codec::checked_unit(&q.vector, self.opts.dims)?;
+        if q.k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cache = self.ann.lock().await;
+        cache.catch_up(&self.pool).await?;
+        let allowed = if q.filter.is_empty() {
+            None
+        } else {
+            Some(self.filtered_vector_rows(&q.filter).await?)
+        };
+        Ok(cache.search(&query, q.k, allowed.as_deref(), q.exact, &self.opts))
+    }
+
+    async fn has_embedding(&self, id: PacketId) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM embeddings e JOIN packets p ON p.rowid = e.packet WHERE p.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn put_entity(&self, e: &Entity) -> Result<()> {
+        graph::put_entity(&self.pool, e).await
+    }
+
+    async fn put_relation(&self, r: &Relation) -> Result<()> {
+        graph::put_relation(&self.pool, r).await
+    }
+
+    async fn get_entity(&self, id: EntityId) -> Result<Option<Entity>> {
+        graph::get_entity(&self.pool, id).await
+    }
+
+    async fn invalidate_entity(
+        &self,
+        id: EntityId,
+        valid_to: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        graph::invalidate(&self.pool, "kg_entities", "entity", id.0, valid_to, at).await
+    }
+
+    async fn invalidate_relation(
+        &self,
+        id: RelationId,
+        valid_to: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        graph::invalidate(&self.pool, "kg_relations", "relation", id.0, valid_to, at).await
+    }
+
+    async fn entities(&self, q: &EntityQuery) -> Result<Vec<Entity>> {
+        graph::entities(&self.pool, q).await
+    }
+
+    async fn relations(&self, q: &RelationQuery) -> Result<Vec<Relation>> {
+        graph::relations(&self.pool, q).await
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM l9_meta WHERE key = ?")
+            .bind(key.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO l9_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key.to_owned())
+            .bind(value.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,43 @@
+//! The conformance suite every backend runs, and the differential test between backends.
+//!
+//! A backend's test binary invokes [`conformance_tests!`](crate::conformance_tests) with an
+//! async expression that yields a fresh, empty `Box<dyn Store>` of [`DIMS`] dimensions; the
+//! macro expands to one `#[tokio::test]` per case so failures name the case.
+
+mod differential;
+mod fixtures;
+mod graph;
+mod packets;
+mod search;
+
+pub use differential::differential;
+pub use fixtures::{DIMS, Fx};
+pub use graph::*;
+pub use packets::*;
+pub use search::*;
+
+/// Expands to one test per conformance case. `$make` is an async expression evaluating to a
+/// fresh `Box<dyn Store>` with [`DIMS`] dimensions.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            put_get_round_trip, put_is_idempotent_and_conflicts_are_refused,
+            tampered_packets_are_refused, missing_parents_are_refused_atomically,
+            parents_may_come_earlier_in_the_batch, blobs_are_content_addressed_and_stored_once,
+            missing_blobs_are_refused, list_filters_and_cursor_pagination, lineage_walks_with_depth,
+            text_search_ranks_and_filters, text_search_is_injection_safe,
+            vector_search_exact_and_filtered, vector_errors_are_clear,
+            graph_as_of_and_invalidation, graph_refuses_dangling_relations, meta_round_trip,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store: Box<dyn $crate::Store> = $make.await;
+                $crate::conformance::$case(&*store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,155 @@
+//! The bitemporal knowledge graph's value types.
+//!
+//! Two time axes: *valid time* (`valid_from`..`valid_to`: when the fact holds in the world)
+//! and *record time* (`recorded_at`: when the store learned the fact; `invalidated_at`:
+//! when it learned the fact stopped holding). An as-of query asks "what did we know at
+//! `known_at` about the world at `valid_at`".
+
+use chrono::{DateTime, Utc};
+use l9_types::PacketId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EntityId(pub Uuid);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RelationId(pub Uuid);
+
+impl std::fmt::Display for EntityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for RelationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    pub id: EntityId,
+    pub kind: String,
+    pub name: String,
+    pub attrs: Value,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+    /// When the store learned `valid_to` (None while the entity is open-ended).
+    pub invalidated_at: Option<DateTime<Utc>>,
+    /// The packet this fact came from.
+    pub source: Option<PacketId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relation {
+    pub id: RelationId,
+    pub kind: String,
+    pub from: EntityId,
+    pub to: EntityId,
+    pub attrs: Value,
+    pub valid_from: DateTime<Utc>,
+    pub valid_to: Option<DateTime<Utc>>,
+    pub recorded_at: DateTime<Utc>,
+    pub invalidated_at: Option<DateTime<Utc>>,
+    pub source: Option<PacketId>,
+}
+
+/// "What did we know at `known_at` about the world at `valid_at`?" `known_at: None` means
+/// everything recorded so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsOf {
+    pub valid_at: DateTime<Utc>,
+    pub known_at: Option<DateTime<Utc>>,
+}
+
+impl AsOf {
+    /// The reference semantics of visibility that every backend implements in SQL.
+    pub fn sees(
+        &self,
+        valid_from: DateTime<Utc>,
+        valid_to: Option<DateTime<Utc>>,
+        recorded_at: DateTime<Utc>,
+        invalidated_at: Option<DateTime<Utc>>,
+    ) -> bool {
+        if self.known_at.is_some_and(|k| recorded_at > k) {
+            return false;
+        }
+        // The end of validity counts only if it had been recorded by `known_at`.
+        let end = match (valid_to, invalidated_at, self.known_at) {
+            (Some(_), Some(inv), Some(k)) if inv > k => None,
+            (end, _, _) => end,
+        };
+        valid_from <= self.valid_at && end.is_none_or(|e| self.valid_at < e)
+    }
+}
+
+impl Entity {
+    pub fn visible(&self, as_of: &AsOf) -> bool {
+        as_of.sees(self.valid_from, self.valid_to, self.recorded_at, self.invalidated_at)
+    }
+}
+
+impl Relation {
+    pub fn visible(&self, as_of: &AsOf) -> bool {
+        as_of.sees(self.valid_from, self.valid_to, self.recorded_at, self.invalidated_at)
+    }
+}
+
+/// Entities by kind and/or exact name; `as_of: None` returns every version, including
+/// invalidated ones. Results are ordered by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityQuery {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub as_of: Option<AsOf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RelationDirection {
+    /// Relations whose `from` is the entity.
+    #[default]
+    Out,
+    /// Relations whose `to` is the entity.
+    In,
+    Both,
+}
+
+/// Relations touching `entity` (or all), optionally of one kind, ordered by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelationQuery {
+    pub entity: Option<EntityId>,
+    pub direction: RelationDirection,
+    pub kind: Option<String>,
+    pub as_of: Option<AsOf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(s, 0).unwrap()
+    }
+
+    #[test]
+    fn as_of_respects_both_time_axes() {
+        // Valid from 10 to 20; recorded at 5; the end recorded at 30.
+        let vis = |valid_at, known_at| {
+            AsOf { valid_at: t(valid_at), known_at }.sees(t(10), Some(t(20)), t(5), Some(t(30)))
+        };
+        assert!(!vis(9, None));
+        assert!(vis(10, None));
+        assert!(!vis(20, None));
+        // At record time 25 we did not yet know it ended.
+        assert!(vis(25, Some(t(25))));
+        assert!(!vis(25, Some(t(30))));
+        // Before it was recorded we knew nothing.
+        assert!(!vis(15, Some(t(4))));
+    }
+}

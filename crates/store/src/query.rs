@@ -1,0 +1,145 @@
+//! Query and batch types shared by every backend.
+
+use chrono::{DateTime, Utc};
+use l9_types::{PacketEnvelope, PacketId, RunId, TaskId};
+use serde::{Deserialize, Serialize};
+
+/// Blobs, packets and embeddings written in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// Blob contents; their hashes are computed by the store.
+    pub blobs: Vec<Vec<u8>>,
+    /// Packets in an order where parents come before children.
+    pub packets: Vec<PacketEnvelope>,
+    /// Embeddings for packets in this batch or already stored.
+    pub embeddings: Vec<(PacketId, Vec<f32>)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteReport {
+    pub packets_inserted: usize,
+    pub packets_present: usize,
+    pub blobs_inserted: usize,
+    pub embeddings_inserted: usize,
+}
+
+/// Which packets a list or search considers. Empty fields match everything; `kinds`
+/// matches any of its entries; the time range is `[since, until)` on `at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketFilter {
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    pub run: Option<RunId>,
+    pub task: Option<TaskId>,
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl PacketFilter {
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+            && self.run.is_none()
+            && self.task.is_none()
+            && self.actor.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+
+    /// Whether `p` passes this filter (the reference semantics backends implement in SQL).
+    pub fn matches(&self, p: &PacketEnvelope) -> bool {
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == p.kind))
+            && self.run.is_none_or(|r| p.run_id == Some(r))
+            && self.task.is_none_or(|t| p.task_id == Some(t))
+            && self.actor.as_ref().is_none_or(|a| *a == p.actor)
+            && self.since.is_none_or(|s| p.at >= s)
+            && self.until.is_none_or(|u| p.at < u)
+    }
+}
+
+/// Cursor pagination: packets with id greater than `after`, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub after: Option<PacketId>,
+    pub limit: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page { after: None, limit: 100 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacketPage {
+    pub packets: Vec<PacketEnvelope>,
+    /// The cursor for the next page, if there may be one.
+    pub next: Option<PacketId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Ancestors: parents, their parents, …
+    Up,
+    /// Descendants: children, their children, …
+    Down,
+}
+
+/// A packet reached by a lineage walk, at its smallest depth (1 = direct parent/child).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LineageEntry {
+    pub depth: u32,
+    pub id: PacketId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextQuery {
+    pub query: String,
+    pub filter: PacketFilter,
+    pub k: usize,
+}
+
+/// A full-text match; higher `score` is more relevant (backend-specific scale).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TextHit {
+    pub id: PacketId,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorQuery {
+    pub vector: Vec<f32>,
+    pub filter: PacketFilter,
+    pub k: usize,
+    /// Exact (brute-force) search: deterministic, used by tests and recall measurement.
+    pub exact: bool,
+}
+
+/// A nearest neighbour; `distance` is cosine distance (0 = same direction, 2 = opposite).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VectorHit {
+    pub id: PacketId,
+    pub distance: f32,
+}
+
+/// The tokenizer both backends' full-text indexes agree on: lower-cased runs of
+/// alphanumeric characters. Query strings are reduced to these terms before they reach a
+/// backend, so no query syntax can be injected.
+pub fn tokenize(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenize_splits_on_non_alphanumerics() {
+        assert_eq!(tokenize("Hello, wörld! x_y 42"), ["hello", "wörld", "x", "y", "42"]);
+        assert!(tokenize("  ;; ").is_empty());
+    }
+}
