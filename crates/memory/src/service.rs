@@ -1,0 +1,321 @@
+//! The memory service: ingest, hybrid search, lineage, knowledge graph.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use l9_store::{
+    Direction, Entity, EntityId, LineageEntry, PacketFilter, PacketPage, Page, Relation,
+    RelationId, Store, StoreError, TextQuery, VectorQuery, WriteBatch, WriteReport,
+};
+use l9_types::{
+    BlobRef, Clock, ContentHash, IdSource, PacketDraft, PacketEnvelope, PacketId, SeededRng,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{Embedder, MemoryError, Result};
+
+/// The RRF constant (Cormack et al. 2009).
+const RRF_K: f64 = 60.0;
+
+/// The store metadata key recording which embedder wrote the vectors.
+const EMBEDDER_META: &str = "memory.embedder";
+
+/// A blob to attach to a new packet.
+#[derive(Debug, Clone)]
+pub struct BlobInput {
+    pub data: Vec<u8>,
+    pub media_type: Option<String>,
+    pub name: Option<String>,
+}
+
+/// An already-sealed packet plus the blob bytes it references (for imports).
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub packet: PacketEnvelope,
+    pub blobs: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Full text and vector kNN fused by reciprocal rank fusion.
+    #[default]
+    Hybrid,
+    Text,
+    Vector,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub text: String,
+    pub filter: PacketFilter,
+    pub k: usize,
+    pub mode: SearchMode,
+}
+
+/// One search result, with where it ranked in each list (1-based).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub id: PacketId,
+    pub score: f64,
+    pub text_rank: Option<usize>,
+    pub vector_rank: Option<usize>,
+    pub distance: Option<f32>,
+    pub packet: PacketEnvelope,
+}
+
+/// Reciprocal rank fusion of ranked id lists: `score(d) = Σ 1/(60 + rank)`; ties by id.
+pub fn rrf_fuse(lists: &[Vec<PacketId>]) -> Vec<(PacketId, f64)> {
+    let mut scores: HashMap<PacketId, f64> = HashMap::new();
+    for list in lists {
+        for (i, id) in list.iter().enumerate() {
+            *scores.entry(*id).or_insert(0.0) += 1.0 / (RRF_K + (i + 1) as f64);
+        }
+    }
+    let mut out: Vec<(PacketId, f64)> = scores.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// The Memory Substrate. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct MemoryService {
+    store: Arc<dyn Store>,
+    embedder: Arc<dyn Embedder>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<SeededRng>,
+}
+
+impl MemoryService {
+    /// Binds a store to an embedder. Refuses an embedder whose dimension differs from the
+    /// store's, or another embedder than the one that wrote the store's vectors.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        embedder: Arc<dyn Embedder>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<SeededRng>,
+    ) -> Result<Self> {
+        if store.dims() != embedder.dims() {
+            return Err(MemoryError::Config(format!(
+                "embedder {} makes {}-dimensional vectors but the store holds {}; set memory.dims to match or use a new database",
+                embedder.name(),
+                embedder.dims(),
+                store.dims()
+            )));
+        }
+        match store.get_meta(EMBEDDER_META).await? {
+            None => store.set_meta(EMBEDDER_META, &embedder.name()).await?,
+            Some(n) if n == embedder.name() => {}
+            Some(n) => {
+                return Err(MemoryError::Config(format!(
+                    "this database's vectors were made by embedder {n}, not {}; configure memory.embedder to match or use a new database",
+                    embedder.name()
+                )));
+            }
+        }
+        Ok(MemoryService { store, embedder, clock, rng })
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub fn embedder(&self) -> &dyn Embedder {
+        &*self.embedder
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The id source (clock + rng) packets are sealed with.
+    pub fn ids(&self) -> IdSource<'_> {
+        IdSource { clock: &*self.clock, rng: &self.rng }
+    }
+
+    /// Seals `draft` (attaching `blobs`), embeds its text and stores it, atomically.
+    pub async fn put(
+        &self,
+        mut draft: PacketDraft,
+        blobs: Vec<BlobInput>,
+    ) -> Result<PacketEnvelope> {
+        let mut data = Vec::with_capacity(blobs.len());
+        for b in blobs {
+            draft = draft.blob(BlobRef {
+                hash: ContentHash::of_bytes(&b.data),
+                size: b.data.len() as u64,
+                media_type: b.media_type,
+                name: b.name,
+            });
+            data.push(b.data);
+        }
+        let packet = draft.seal(&self.ids())?;
+        self.ingest(vec![Ingest { packet: packet.clone(), blobs: data }]).await?;
+        Ok(packet)
+    }
+
+    /// Stores sealed packets with their blobs and embeddings in one transaction.
+    pub async fn ingest(&self, items: Vec<Ingest>) -> Result<WriteReport> {
+        let texts: Vec<String> =
+            items.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
+        let vectors = self.embedder.embed(&texts).await?;
+        let mut batch = WriteBatch::default();
+        for (item, v) in items.into_iter().zip(vectors) {
+            if v.iter().any(|x| *x != 0.0) {
+                batch.embeddings.push((item.packet.id, v));
+            }
+            batch.blobs.extend(item.blobs);
+            batch.packets.push(item.packet);
+        }
+        Ok(self.store.write(&batch).await?)
+    }
+
+    pub async fn get(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
+        Ok(self.store.get_packet(id).await?)
+    }
+
+    pub async fn list(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
+        Ok(self.store.list_packets(filter, page).await?)
+    }
+
+    pub async fn lineage(
+        &self,
+        id: PacketId,
+        dir: Direction,
+        depth: u32,
+    ) -> Result<Vec<LineageEntry>> {
+        Ok(self.store.lineage(id, dir, depth).await?)
+    }
+
+    pub async fn blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get_blob(hash).await?)
+    }
+
+    /// Hybrid search: the top `max(4k, 50)` of full text and of vector kNN (same filter),
+    /// fused by RRF, cut to `k`.
+    pub async fn search(&self, q: &SearchQuery) -> Result<Vec<SearchHit>> {
+        if q.k == 0 || q.text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let depth = (q.k * 4).max(50);
+        let text_ids: Vec<PacketId> = if q.mode != SearchMode::Vector {
+            let tq = TextQuery { query: q.text.clone(), filter: q.filter.clone(), k: depth };
+            self.store.text_search(&tq).await?.into_iter().map(|h| h.id).collect()
+        } else {
+            Vec::new()
+        };
+        let mut distances: HashMap<PacketId, f32> = HashMap::new();
+        let vector_ids: Vec<PacketId> = if q.mode != SearchMode::Text {
+            let v =
+                self.embedder.embed(std::slice::from_ref(&q.text)).await?.pop().unwrap_or_default();
+            if v.iter().any(|x| *x != 0.0) {
+                let vq =
+                    VectorQuery { vector: v, filter: q.filter.clone(), k: depth, exact: false };
+                let hits = self.store.vector_search(&vq).await?;
+                hits.iter().for_each(|h| {
+                    distances.insert(h.id, h.distance);
+                });
+                hits.into_iter().map(|h| h.id).collect()
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
+        let rank =
+            |list: &[PacketId], id: PacketId| list.iter().position(|x| *x == id).map(|p| p + 1);
+        let fused = rrf_fuse(&[text_ids.clone(), vector_ids.clone()]);
+        let mut out = Vec::with_capacity(q.k);
+        for (id, score) in fused.into_iter().take(q.k) {
+            let packet = self
+                .store
+                .get_packet(id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("packet {id}")))?;
+            out.push(SearchHit {
+                id,
+                score,
+                text_rank: rank(&text_ids, id),
+                vector_rank: rank(&vector_ids, id),
+                distance: distances.get(&id).copied(),
+                packet,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records an entity valid from `valid_from`, as learned now.
+    pub async fn add_entity(
+        &self,
+        kind: &str,
+        name: &str,
+        attrs: serde_json::Value,
+        valid_from: DateTime<Utc>,
+        source: Option<PacketId>,
+    ) -> Result<Entity> {
+        let e = Entity {
+            id: EntityId(self.ids().uuid()),
+            kind: kind.into(),
+            name: name.into(),
+            attrs,
+            valid_from: l9_store::to_micros(valid_from),
+            valid_to: None,
+            recorded_at: l9_store::to_micros(self.clock.now()),
+            invalidated_at: None,
+            source,
+        };
+        self.store.put_entity(&e).await?;
+        Ok(e)
+    }
+
+    /// Records a relation valid from `valid_from`, as learned now.
+    pub async fn relate(
+        &self,
+        kind: &str,
+        from: EntityId,
+        to: EntityId,
+        valid_from: DateTime<Utc>,
+        source: Option<PacketId>,
+    ) -> Result<Relation> {
+        let r = Relation {
+            id: RelationId(self.ids().uuid()),
+            kind: kind.into(),
+            from,
+            to,
+            attrs: serde_json::json!({}),
+            valid_from: l9_store::to_micros(valid_from),
+            valid_to: None,
+            recorded_at: l9_store::to_micros(self.clock.now()),
+            invalidated_at: None,
+            source,
+        };
+        self.store.put_relation(&r).await?;
+        Ok(r)
+    }
+
+    /// Ends a relation's validity at `valid_to`, as learned now. Nothing is deleted.
+    pub async fn invalidate_relation(&self, id: RelationId, valid_to: DateTime<Utc>) -> Result<()> {
+        let now = l9_store::to_micros(self.clock.now());
+        Ok(self.store.invalidate_relation(id, l9_store::to_micros(valid_to), now).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement_and_breaks_ties_by_id() {
+        let id = |n: u128| PacketId(uuid::Uuid::from_u128(n));
+        let fused = rrf_fuse(&[vec![id(1), id(2), id(3)], vec![id(3), id(2), id(4)]]);
+        let order: Vec<_> = fused.iter().map(|x| x.0).collect();
+        // 2 and 3 appear in both lists: 3 (1st + 3rd) edges out 2 (2nd + 2nd) since
+        // 1/61 + 1/63 > 2/62; both beat the single-list ids.
+        assert_eq!(order, vec![id(3), id(2), id(1), id(4)]);
+        assert!((fused[0].1 - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-12);
+        // Equal scores tie-break by id.
+        let tied = rrf_fuse(&[vec![id(9)], vec![id(8)]]);
+        assert_eq!(tied.iter().map(|x| x.0).collect::<Vec<_>>(), vec![id(8), id(9)]);
+    }
+}
