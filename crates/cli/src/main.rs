@@ -1,1 +1,136 @@
-fn main() {}
+//! `l9` — the command-line edge of L9.
+//!
+//! Parses arguments, calls `l9-engine`, renders results for people (default) or machines
+//! (`--json`), and maps failures to exit codes by kind (see `--help`).
+
+mod bench_cmd;
+mod error;
+mod memory_cmd;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+use crate::output::Out;
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 2 usage error, 3 bad input (a file or value to fix), \
+4 configuration error, 5 not found, 6 database or service unavailable, 70 internal error.";
+
+/// L9: an autonomous engineering OS. Specs in, verified code out, durably; everything
+/// remembered.
+#[derive(Debug, Parser)]
+#[command(name = "l9", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    /// Database URL (sqlite://PATH or postgres://USER@HOST:PORT/DB); overrides l9.toml.
+    #[arg(long, global = true, env = "L9_DB")]
+    db: Option<String>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create .l9/ with l9.toml and the database (idempotent).
+    Init,
+    /// Store, search and inspect the memory substrate.
+    #[command(subcommand)]
+    Memory(memory_cmd::MemoryCommand),
+    /// Measure performance against baselines run in the same process.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
+    /// Show every configuration key, its environment variable and its current value.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    let mut out = Out::new(cli.json);
+    match runtime.block_on(run(cli, &mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
+    let cwd = match &cli.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| CliError::input(format!("cannot read the current directory: {e}")))?,
+    };
+    let root = l9_engine::find_root(&cwd);
+    match cli.command {
+        Command::Init => {
+            let r = l9_engine::Engine::init(&cwd, cli.db.as_deref()).await?;
+            out.value(
+                &serde_json::json!({
+                    "root": r.root, "config_created": r.config_created, "store": redact(&r.store_url)
+                }),
+                || {
+                    let verb = if r.config_created { "Initialised" } else { "Already initialised:" };
+                    format!(
+                        "{verb} {}\n  config: {}\n  store:  {}",
+                        r.root.display(),
+                        r.root.join(".l9").join("l9.toml").display(),
+                        redact(&r.store_url)
+                    )
+                },
+            )
+        }
+        Command::Memory(cmd) => memory_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Bench(cmd) => bench_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Config => {
+            let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;
+            let rows: Vec<serde_json::Value> = l9_engine::config::KEYS
+                .iter()
+                .map(|k| serde_json::json!({"key": k.key, "env": k.env, "default": k.default, "doc": k.doc}))
+                .collect();
+            out.value(&serde_json::json!({"file": config.file, "keys": rows}), || {
+                let mut s = format!(
+                    "Configuration file: {}\n\n",
+                    config
+                        .file
+                        .as_ref()
+                        .map_or("(none; defaults)".to_owned(), |f| f.display().to_string())
+                );
+                for k in l9_engine::config::KEYS {
+                    s.push_str(&format!(
+                        "{:<28} {:<24} default {:?}\n    {}\n",
+                        k.key, k.env, k.default, k.doc
+                    ));
+                }
+                s
+            })
+        }
+    }
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}

@@ -1,1 +1,176 @@
-//! placeholder
+//! `l9-engine` — the one API the edges (CLI, HTTP server, MCP) use (tier T4).
+//!
+//! It owns what needs knowledge of every runtime at once: reading configuration
+//! ([`config`]: `.l9/l9.toml` plus environment variables, all keys in one registry),
+//! choosing a storage backend from a URL, building the embedder, and the operations the
+//! edges expose (memory import/export, benchmarks). Later issues add the run pipeline here.
+//!
+//! What it is not: no argument parsing, no terminal output. Edges render what it returns.
+
+pub mod bench;
+pub mod bench_support;
+pub mod config;
+mod error;
+pub mod jsonl;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use l9_memory::{Embedder, HashEmbedder, MemoryService, OpenAiEmbedder, OpenAiEmbedderConfig};
+use l9_store::Store;
+use l9_store_postgres::{PgOptions, PgStore};
+use l9_store_sqlite::{SqliteOptions, SqliteStore};
+use l9_types::{SeededRng, SystemClock};
+
+pub use config::{Config, EmbedderKind};
+pub use error::{EngineError, ErrorKind, Result};
+pub use l9_memory as memory;
+pub use l9_store as store;
+pub use l9_types as types;
+
+/// The directory holding L9's state inside a project.
+pub const STATE_DIR: &str = ".l9";
+/// The configuration file inside [`STATE_DIR`].
+pub const CONFIG_FILE: &str = "l9.toml";
+
+/// An opened project: configuration, store and memory service.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    root: PathBuf,
+    config: Config,
+    memory: MemoryService,
+}
+
+/// Finds the project root: the nearest ancestor of `start` holding `.l9/l9.toml`, else
+/// `start` itself.
+pub fn find_root(start: &Path) -> PathBuf {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        if d.join(STATE_DIR).join(CONFIG_FILE).is_file() {
+            return d.to_owned();
+        }
+        dir = d.parent();
+    }
+    start.to_owned()
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub config_created: bool,
+    pub store_url: String,
+}
+
+impl Engine {
+    /// Creates `.l9/` with `l9.toml` and the database under `root`. Idempotent: an existing
+    /// configuration is kept (a `db` different from the configured one is an error).
+    pub async fn init(root: &Path, db: Option<&str>) -> Result<InitReport> {
+        let dir = root.join(STATE_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let path = dir.join(CONFIG_FILE);
+        let mut created = false;
+        if !path.exists() {
+            std::fs::write(&path, config::template(db)).map_err(|e| EngineError::io(&path, e))?;
+            created = true;
+        } else if let Some(db) = db {
+            let existing = Config::load(root, &|_| None)?;
+            if existing.store_url != db {
+                return Err(EngineError::Config(format!(
+                    "{} already configures store.url = {:?}; edit it there to switch databases",
+                    path.display(),
+                    existing.store_url
+                )));
+            }
+        }
+        let engine = Engine::open(root, None).await?;
+        Ok(InitReport {
+            root: root.to_owned(),
+            config_created: created,
+            store_url: engine.config.store_url.clone(),
+        })
+    }
+
+    /// Opens the project at `root` (configuration from its `.l9/l9.toml` if any, then the
+    /// environment, then `db_override`).
+    pub async fn open(root: &Path, db_override: Option<&str>) -> Result<Engine> {
+        let mut config = Config::load(root, &|v| std::env::var(v).ok())?;
+        if let Some(db) = db_override {
+            config.store_url = db.to_owned();
+        }
+        let embedder = build_embedder(&config)?;
+        let store = open_store(root, &config, embedder.dims()).await?;
+        let memory = MemoryService::open(
+            store,
+            embedder,
+            Arc::new(SystemClock),
+            Arc::new(SeededRng::from_entropy()),
+        )
+        .await?;
+        Ok(Engine { root: root.to_owned(), config, memory })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn memory(&self) -> &MemoryService {
+        &self.memory
+    }
+}
+
+/// Builds the configured embedder (no network call is made here).
+pub fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
+    Ok(match &config.embedder {
+        EmbedderKind::Hash => Arc::new(HashEmbedder::new(config.dims)),
+        EmbedderKind::OpenAi { base_url, model, api_key_env } => {
+            Arc::new(OpenAiEmbedder::new(OpenAiEmbedderConfig {
+                base_url: base_url.clone(),
+                model: model.clone(),
+                api_key_env: api_key_env.clone(),
+                dims: config.dims,
+                ..Default::default()
+            })?)
+        }
+        EmbedderKind::LocalBert { dir } => local_bert(dir)?,
+    })
+}
+
+#[cfg(feature = "local-embed")]
+fn local_bert(dir: &Path) -> Result<Arc<dyn Embedder>> {
+    Ok(Arc::new(l9_memory::LocalBertEmbedder::load(dir)?))
+}
+
+#[cfg(not(feature = "local-embed"))]
+fn local_bert(_dir: &Path) -> Result<Arc<dyn Embedder>> {
+    Err(EngineError::Config(
+        "memory.embedder = \"local-bert\" needs an l9 built with the `local-embed` feature (cargo build --release --features local-embed)"
+            .into(),
+    ))
+}
+
+/// Opens the store a URL names: `postgres://` / `postgresql://` or `sqlite://PATH` (a
+/// relative path is relative to the project root).
+pub async fn open_store(root: &Path, config: &Config, dims: usize) -> Result<Arc<dyn Store>> {
+    let url = config.store_url.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let opts = PgOptions { dims, ..Default::default() };
+        return Ok(Arc::new(PgStore::open(url, opts).await?));
+    }
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+    let Some(path) = path else {
+        return Err(EngineError::Config(format!(
+            "store.url {url:?} is neither sqlite://PATH nor postgres://…; set it in .l9/l9.toml, with --db or L9_DB"
+        )));
+    };
+    let path = root.join(path);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| EngineError::io(parent, e))?;
+    }
+    let opts = SqliteOptions { dims, sync_full: config.sqlite_sync_full, ..Default::default() };
+    Ok(Arc::new(SqliteStore::open(&path, opts).await?))
+}

@@ -157,9 +157,23 @@ impl MemoryService {
 
     /// Stores sealed packets with their blobs and embeddings in one transaction.
     pub async fn ingest(&self, items: Vec<Ingest>) -> Result<WriteReport> {
+        self.ingest_with_progress(items, &|_, _| {}).await
+    }
+
+    /// Like [`MemoryService::ingest`], calling `progress(embedded, total)` as texts are
+    /// embedded (the slow part); the write itself is still one transaction.
+    pub async fn ingest_with_progress(
+        &self,
+        items: Vec<Ingest>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<WriteReport> {
         let texts: Vec<String> =
             items.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
-        let vectors = self.embedder.embed(&texts).await?;
+        let mut vectors = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(256) {
+            vectors.extend(self.embedder.embed(chunk).await?);
+            progress(vectors.len(), texts.len());
+        }
         let mut batch = WriteBatch::default();
         for (item, v) in items.into_iter().zip(vectors) {
             if v.iter().any(|x| *x != 0.0) {

@@ -110,6 +110,7 @@ impl Hnsw {
     }
 
     /// Beam search on one level. Returns up to `ef` accepted nodes, nearest first.
+    #[allow(clippy::too_many_arguments)] // the hot loop's inputs, kept as plain values
     fn search_layer(
         &mut self,
         data: &[f32],

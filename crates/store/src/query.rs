@@ -48,7 +48,7 @@ impl PacketFilter {
 
     /// Whether `p` passes this filter (the reference semantics backends implement in SQL).
     pub fn matches(&self, p: &PacketEnvelope) -> bool {
-        (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == p.kind))
+        (self.kinds.is_empty() || self.kinds.contains(&p.kind))
             && self.run.is_none_or(|r| p.run_id == Some(r))
             && self.task.is_none_or(|t| p.task_id == Some(t))
             && self.actor.as_ref().is_none_or(|a| *a == p.actor)

@@ -3,6 +3,8 @@
 //! Temporary directories, the PostgreSQL URL of the private test cluster, and unique
 //! schema names so tests sharing one cluster never see each other's data.
 
+#![allow(clippy::expect_used, clippy::panic)] // test fixtures: failing loudly is the point
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use tempfile::TempDir;

@@ -297,9 +297,9 @@ mod tests {
         let env = fixed();
         assert_eq!(
             env.hash.to_hex(),
-            "821b540ef400dee3a813cc4bb8d898207999f26fd6ea0dfc5a3f1d1b43e2319b"
+            "b96e75efcc00ffc91200de4bae3245f5205437a033d40f0de63efd06e01bba12"
         );
-        assert_eq!(env.id.to_string(), "019b76da-a800-763f-85f3-8c53b6c508b7");
+        assert_eq!(env.id.to_string(), "019b76da-a800-7001-8891-7925c63f45f3");
     }
 
     #[test]

@@ -22,11 +22,22 @@ pub struct IdSource<'a> {
 }
 
 impl IdSource<'_> {
+    /// A UUIDv7 (RFC 9562) whose order follows generation order: the 48-bit millisecond
+    /// timestamp, then 12 bits of sub-millisecond time (method 3), kept strictly increasing
+    /// per generator, then 62 random bits.
     pub fn uuid(&self) -> Uuid {
-        let ms = self.clock.now().timestamp_millis().max(0) as u64;
-        let mut rand = [0u8; 10];
-        self.rng.fill(&mut rand);
-        uuid::Builder::from_unix_timestamp_millis(ms, &rand).into_uuid()
+        let now = self.clock.now();
+        let ms = now.timestamp_millis().max(0) as u64;
+        let sub = (u64::from(now.timestamp_subsec_nanos() % 1_000_000) * 4096) / 1_000_000;
+        let tick = self.rng.next_tick((ms << 12) | sub);
+        let (ms, a) = (tick >> 12, (tick & 0xfff) as u16);
+        let mut b = [0u8; 16];
+        b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        b[6] = 0x70 | (a >> 8) as u8;
+        b[7] = (a & 0xff) as u8;
+        self.rng.fill(&mut b[8..]);
+        b[8] = 0x80 | (b[8] & 0x3f);
+        Uuid::from_bytes(b)
     }
 }
 
@@ -95,6 +106,10 @@ mod tests {
         let b = PacketId::new(&ids);
         assert_eq!(a.0.get_version_num(), 7);
         assert!(a < b);
+        // Within one millisecond (the clock does not move) order still follows generation.
+        let many: Vec<PacketId> = (0..5000).map(|_| PacketId::new(&ids)).collect();
+        assert!(many.windows(2).all(|w| w[0] < w[1]));
+        assert!(many.iter().all(|id| id.0.get_version_num() == 7));
         let rng2 = SeededRng::from_seed(1);
         let clock2 = ManualClock::at_epoch_2026();
         let again = PacketId::new(&IdSource { clock: &clock2, rng: &rng2 });

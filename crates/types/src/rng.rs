@@ -9,11 +9,13 @@ use rand::{Rng, RngExt, SeedableRng};
 #[derive(Debug)]
 pub struct SeededRng {
     inner: Mutex<ChaCha8Rng>,
+    /// The last id tick handed out (see [`SeededRng::next_tick`]).
+    last_tick: Mutex<u64>,
 }
 
 impl SeededRng {
     pub fn from_seed(seed: u64) -> Self {
-        SeededRng { inner: Mutex::new(ChaCha8Rng::seed_from_u64(seed)) }
+        SeededRng { inner: Mutex::new(ChaCha8Rng::seed_from_u64(seed)), last_tick: Mutex::new(0) }
     }
 
     /// A generator seeded from the operating system: for production ids only. Tests and
@@ -27,7 +29,7 @@ impl SeededRng {
             let noise = (&seed as *const _ as usize) as u64;
             seed[..8].copy_from_slice(&noise.to_le_bytes());
         }
-        SeededRng { inner: Mutex::new(ChaCha8Rng::from_seed(seed)) }
+        SeededRng { inner: Mutex::new(ChaCha8Rng::from_seed(seed)), last_tick: Mutex::new(0) }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
@@ -37,6 +39,15 @@ impl SeededRng {
 
     pub fn next_u64(&self) -> u64 {
         self.with(|r| r.next_u64())
+    }
+
+    /// `max(tick, last + 1)`, remembered: a strictly increasing sequence for id generation
+    /// even when the clock stands still or steps back.
+    pub fn next_tick(&self, tick: u64) -> u64 {
+        let mut last = self.last_tick.lock().unwrap_or_else(|e| e.into_inner());
+        let t = tick.max(last.saturating_add(1));
+        *last = t;
+        t
     }
 
     /// Uniform in `[0, 1)`.

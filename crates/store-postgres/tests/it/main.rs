@@ -1,6 +1,8 @@
 //! Integration tests of the PostgreSQL backend against the private cluster that
 //! `scripts/test` starts (`L9_TEST_PG_URL`). Each test gets its own schema.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
+
 use l9_store::Store;
 use l9_store::conformance::DIMS;
 use l9_store_postgres::{PgOptions, PgStore};

@@ -1,6 +1,8 @@
 //! Integration tests of the SQLite backend: the shared conformance suite plus what only
 //! this backend has (file behaviour, the HNSW path, reopen).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
+
 use l9_store::conformance::{DIMS, Fx};
 use l9_store::{Store, VectorQuery, WriteBatch};
 use l9_store_sqlite::{SqliteOptions, SqliteStore};

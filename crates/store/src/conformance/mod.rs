@@ -4,6 +4,8 @@
 //! async expression that yields a fresh, empty `Box<dyn Store>` of [`DIMS`] dimensions; the
 //! macro expands to one `#[tokio::test]` per case so failures name the case.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
 mod differential;
 mod fixtures;
 mod graph;

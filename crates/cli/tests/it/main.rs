@@ -1,0 +1,231 @@
+//! End-to-end tests of the `l9` binary: exit codes, messages, import atomicity, export →
+//! import round trips, and the PostgreSQL backend selected by `--db`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
+#![allow(clippy::disallowed_methods)] // tests spawn the binary under test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn l9(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("L9_DB")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run l9")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = l9(dir, args);
+    assert!(
+        o.status.success(),
+        "l9 {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&ok(dir, &a)).unwrap()
+}
+
+fn fails(dir: &Path, args: &[&str], code: i32) -> String {
+    let o = l9(dir, args);
+    assert_eq!(o.status.code(), Some(code), "l9 {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stderr).unwrap()
+}
+
+#[test]
+fn init_is_idempotent_and_memory_round_trips() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    assert!(ok(d, &["init"]).contains("Initialised"));
+    assert!(ok(d, &["init"]).contains("Already initialised"));
+    assert!(d.join(".l9/l9.toml").is_file() && d.join(".l9/l9.db").is_file());
+
+    let a = json(
+        d,
+        &[
+            "memory",
+            "put",
+            "--kind",
+            "decision",
+            "--text",
+            "Use PostgreSQL for scale-out",
+            "--body",
+            r#"{"why":"pgvector"}"#,
+        ],
+    );
+    let a_id = a["id"].as_str().unwrap().to_owned();
+    let b = json(
+        d,
+        &[
+            "memory",
+            "put",
+            "--kind",
+            "task",
+            "--text",
+            "Write the schema migration",
+            "--parent",
+            &a_id,
+        ],
+    );
+    let b_id = b["id"].as_str().unwrap().to_owned();
+    let got = json(d, &["memory", "get", &b_id]);
+    assert_eq!(got["parents"][0], a_id.as_str());
+    assert!(ok(d, &["memory", "get", &a_id]).contains("pgvector"));
+
+    let hits = json(d, &["memory", "search", "postgres scale", "-k", "1"]);
+    assert_eq!(hits[0]["id"], a_id.as_str());
+    let hits = json(d, &["memory", "search", "migration", "--kind", "decision"]);
+    assert!(hits.as_array().unwrap().iter().all(|h| h["packet"]["kind"] == "decision"));
+    let up = json(d, &["memory", "lineage", &b_id]);
+    assert_eq!(up[0]["id"], a_id.as_str());
+    let down = json(d, &["memory", "lineage", &a_id, "--down", "--depth", "1"]);
+    assert_eq!(down[0]["id"], b_id.as_str());
+
+    // From a subdirectory the project is found.
+    std::fs::create_dir(d.join("sub")).unwrap();
+    assert!(ok(&d.join("sub"), &["memory", "get", &a_id]).contains("decision"));
+}
+
+#[test]
+fn errors_have_kinds_and_say_what_to_do() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let e = fails(d, &["memory", "get", "not-an-id"], 3);
+    assert!(e.contains("not a valid id"), "{e}");
+    let e = fails(d, &["memory", "get", "019b76da-a800-7001-8891-7925c63f45f3"], 5);
+    assert!(e.contains("no packet"), "{e}");
+    let e = fails(d, &["memory", "put", "--kind", "Bad Kind", "--text", "x"], 3);
+    assert!(e.contains("invalid kind"), "{e}");
+    let e = fails(d, &["memory", "put", "--kind", "note", "--text", "x", "--body", "{"], 3);
+    assert!(e.contains("--body is not valid JSON"), "{e}");
+    let e = fails(d, &["memory", "import", "missing.jsonl"], 5);
+    assert!(e.contains("missing.jsonl"), "{e}");
+    std::fs::write(d.join(".l9/l9.toml"), "[memory]\nembedder = \"nope\"\n").unwrap();
+    let e = fails(d, &["memory", "search", "x"], 4);
+    assert!(e.contains("l9.toml:2") && e.contains("memory.embedder"), "{e}");
+    std::fs::write(d.join(".l9/l9.toml"), "[store]\nurl = \"sqlite://.l9/l9.db\"\n").unwrap();
+    let e = fails(d, &["memory", "search", "x", "--db", "mysql://x"], 4);
+    assert!(e.contains("store.url"), "{e}");
+    fails(d, &["memory", "frobnicate"], 2);
+}
+
+#[test]
+fn import_is_atomic_and_reports_every_bad_line() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let file = d.join("bad.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            "{\"ref\":\"a\",\"kind\":\"note\",\"text\":\"fine\"}\n",
+            "{\"ref\":\"b\",\"kind\":\"note\",\"text\":\"child\",\"parents\":[\"a\"]}\n",
+            "{not json\n",
+            "\n",
+            "{\"kind\":\"note\",\"parents\":[\"zzz\"]}\n",
+            "{\"kind\":\"note\",\"txet\":\"typo\"}\n",
+        ),
+    )
+    .unwrap();
+    let e = fails(d, &["memory", "import", "bad.jsonl"], 3);
+    assert!(e.contains("nothing was written"), "{e}");
+    assert!(e.contains("bad.jsonl:3:1: error[L9-IMPORT-001]"), "{e}");
+    assert!(e.contains("bad.jsonl:5:1: error[L9-IMPORT-008]"), "{e}");
+    assert!(e.contains("bad.jsonl:6:1: error[L9-IMPORT-007]") && e.contains("txet"), "{e}");
+    assert!(!e.contains("bad.jsonl:1:"), "good lines are not reported: {e}");
+    let hits = json(d, &["memory", "search", "fine"]);
+    assert_eq!(hits.as_array().unwrap().len(), 0, "nothing was written");
+
+    std::fs::write(&file, "{\"ref\":\"a\",\"kind\":\"note\",\"text\":\"fine\"}\n{\"kind\":\"note\",\"text\":\"child\",\"parents\":[\"a\"]}\n").unwrap();
+    let r = json(d, &["memory", "import", "bad.jsonl"]);
+    assert_eq!(r["packets_inserted"], 2);
+}
+
+#[test]
+fn export_then_import_elsewhere_is_identical_and_tamper_evident() {
+    let src = l9_test_support::temp_dir();
+    let dst = l9_test_support::temp_dir();
+    ok(src.path(), &["init"]);
+    ok(dst.path(), &["init"]);
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/memory/project-history.jsonl");
+    let r = json(src.path(), &["memory", "import", example.to_str().unwrap()]);
+    assert_eq!(r["packets_inserted"], 20);
+    let exported = ok(src.path(), &["memory", "export"]);
+    assert_eq!(exported.lines().count(), 20);
+    std::fs::write(dst.path().join("e.jsonl"), &exported).unwrap();
+    json(dst.path(), &["memory", "import", "e.jsonl"]);
+    assert_eq!(ok(dst.path(), &["memory", "export"]), exported);
+    // Importing again is a no-op.
+    let again = json(dst.path(), &["memory", "import", "e.jsonl"]);
+    assert_eq!(
+        (again["packets_inserted"].as_u64(), again["packets_present"].as_u64()),
+        (Some(0), Some(20))
+    );
+    // A changed body is caught by the hash.
+    let tampered =
+        exported.replacen("\"chosen\":\"PostgreSQL + LRU\"", "\"chosen\":\"MongoDB\"", 1);
+    assert_ne!(tampered, exported);
+    let fresh = l9_test_support::temp_dir();
+    ok(fresh.path(), &["init"]);
+    std::fs::write(fresh.path().join("t.jsonl"), tampered).unwrap();
+    let e = fails(fresh.path(), &["memory", "import", "t.jsonl"], 3);
+    assert!(e.contains("L9-IMPORT-004") && e.contains("hash does not verify"), "{e}");
+}
+
+#[test]
+fn demo_runs_on_the_embedded_default() {
+    let dir = l9_test_support::temp_dir();
+    let out = ok(dir.path(), &["memory", "demo"]);
+    assert!(out.contains("Imported 20 packets"), "{out}");
+    assert!(out.contains("[failure] The database migration failed"), "{out}");
+    assert!(out.contains("lineage of"), "{out}");
+    assert!(!dir.path().join(".l9").exists(), "the demo works in a temporary project");
+}
+
+#[test]
+fn postgres_backend_through_db_flag() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    // A fresh database per test run keeps this independent of other tests' schemas.
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let db = format!("l9_cli_{}", std::process::id());
+    let admin = url.rsplit_once('/').map(|(base, _)| format!("{base}/postgres")).unwrap();
+    let psql = |sql: &str| {
+        let o =
+            Command::new("psql").args([admin.as_str(), "-q", "-c", sql]).output().expect("psql");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&format!("CREATE DATABASE {db}"));
+    let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+    ok(d, &["init", "--db", &pg]);
+    let toml = std::fs::read_to_string(d.join(".l9/l9.toml")).unwrap();
+    assert!(toml.contains(&pg));
+    let p = json(d, &["memory", "put", "--kind", "note", "--text", "pgvector keeps the vectors"]);
+    let hits = json(d, &["memory", "search", "vectors"]);
+    assert_eq!(hits[0]["id"], p["id"]);
+    let e = fails(d, &["memory", "search", "x", "--db", "postgres://l9:pw@127.0.0.1:1/none"], 6);
+    assert!(e.contains("unavailable") && !e.contains(":pw@"), "{e}");
+    psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+}
+
+#[test]
+fn bench_memory_smoke() {
+    let dir = l9_test_support::temp_dir();
+    let r = json(dir.path(), &["bench", "memory", "--packets", "300", "--queries", "5"]);
+    assert_eq!(r["packets"], 300);
+    assert!(r["recall_at_10"].as_f64().unwrap() > 0.9);
+    assert!(r["ingest_packets_per_s"].as_f64().unwrap() > 0.0);
+}

@@ -1,0 +1,38 @@
+//! Fresh stores for benchmarks: a temporary SQLite file, or a throwaway schema in a
+//! PostgreSQL database.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use l9_store::Store;
+use l9_store_postgres::{PgOptions, PgStore};
+use l9_store_sqlite::{SqliteOptions, SqliteStore};
+
+use crate::Result;
+
+/// A fresh 384-dimensional SQLite store in `dir`.
+pub async fn sqlite(dir: &Path) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqliteStore::open(&dir.join("bench.db"), SqliteOptions::default()).await?))
+}
+
+/// A store in a new schema of a PostgreSQL database, dropped by [`PgBenchStore::drop`].
+#[derive(Debug)]
+pub struct PgBenchStore {
+    store: PgStore,
+}
+
+impl PgBenchStore {
+    pub async fn open(url: &str) -> Result<Self> {
+        let schema = format!("l9_bench_{}", std::process::id());
+        let opts = PgOptions { schema: Some(schema), ..Default::default() };
+        Ok(PgBenchStore { store: PgStore::open(url, opts).await? })
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+
+    pub async fn drop(self) -> Result<()> {
+        Ok(self.store.drop_schema().await?)
+    }
+}

@@ -1,0 +1,307 @@
+//! Configuration: `.l9/l9.toml`, overridden by environment variables, overridden by
+//! command-line flags. Every key is in [`KEYS`], the one registry; `l9 config` prints it.
+
+use std::path::{Path, PathBuf};
+
+use crate::{CONFIG_FILE, EngineError, Result, STATE_DIR};
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// Dotted path in `l9.toml` (`[store] url = …` is `store.url`).
+    pub key: &'static str,
+    /// The environment variable that overrides it.
+    pub env: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every configuration key L9 reads.
+pub const KEYS: &[ConfigKey] = &[
+    ConfigKey {
+        key: "store.url",
+        env: "L9_DB",
+        default: "sqlite://.l9/l9.db",
+        doc: "Database: sqlite://PATH (relative to the project root) or postgres://USER@HOST:PORT/DB",
+    },
+    ConfigKey {
+        key: "store.sqlite_synchronous",
+        env: "L9_SQLITE_SYNCHRONOUS",
+        default: "normal",
+        doc: "SQLite durability: \"normal\" (WAL; a power cut may lose the last commits) or \"full\" (fsync every commit)",
+    },
+    ConfigKey {
+        key: "memory.embedder",
+        env: "L9_EMBEDDER",
+        default: "hash",
+        doc: "Embedder: \"hash\" (built in, deterministic), \"openai\" (any /v1/embeddings server) or \"local-bert\" (feature local-embed)",
+    },
+    ConfigKey {
+        key: "memory.dims",
+        env: "L9_EMBED_DIMS",
+        default: "384",
+        doc: "Embedding dimension",
+    },
+    ConfigKey {
+        key: "memory.openai.base_url",
+        env: "L9_OPENAI_BASE_URL",
+        default: "https://api.openai.com",
+        doc: "Base URL of an OpenAI-compatible server (Ollama: http://127.0.0.1:11434)",
+    },
+    ConfigKey {
+        key: "memory.openai.model",
+        env: "L9_OPENAI_EMBED_MODEL",
+        default: "text-embedding-3-small",
+        doc: "Embedding model name",
+    },
+    ConfigKey {
+        key: "memory.openai.api_key_env",
+        env: "L9_OPENAI_API_KEY_ENV",
+        default: "OPENAI_API_KEY",
+        doc: "Name of the environment variable holding the API key (\"\" for none)",
+    },
+    ConfigKey {
+        key: "memory.local_bert.dir",
+        env: "L9_LOCAL_BERT_DIR",
+        default: "",
+        doc: "Directory with config.json, tokenizer.json and model.safetensors",
+    },
+];
+
+/// Which embedder, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbedderKind {
+    Hash,
+    OpenAi { base_url: String, model: String, api_key_env: Option<String> },
+    LocalBert { dir: PathBuf },
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub store_url: String,
+    pub sqlite_sync_full: bool,
+    pub embedder: EmbedderKind,
+    pub dims: usize,
+    /// The file it was read from, if any.
+    pub file: Option<PathBuf>,
+}
+
+/// The `l9.toml` that `l9 init` writes.
+pub fn template(db: Option<&str>) -> String {
+    let url = db.unwrap_or("sqlite://.l9/l9.db");
+    format!(
+        "# L9 project configuration. Every key can be overridden by an environment variable;\n\
+         # `l9 config` lists them all.\n\n\
+         [store]\n\
+         # sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB (scale-out)\n\
+         url = {url:?}\n\n\
+         [memory]\n\
+         # hash (built in), openai (any /v1/embeddings server) or local-bert\n\
+         embedder = \"hash\"\n\
+         dims = 384\n"
+    )
+}
+
+/// Where a value came from, for error messages.
+fn origin(file: &Path, text: &str, key: &str) -> String {
+    match line_of(text, key) {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+/// The line (1-based) where dotted `key` is assigned, tracking `[section]` headers.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let (section, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            current = h.trim().to_owned();
+            continue;
+        }
+        if let Some((k, _)) = t.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            let full = if current.is_empty() { k.to_owned() } else { format!("{current}.{k}") };
+            if full == key || (current == section && k == leaf) {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            other => out.push((key, other.clone())),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `root/.l9/l9.toml` (if present), then the environment through `env`.
+    pub fn load(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let path = root.join(STATE_DIR).join(CONFIG_FILE);
+        let mut values: std::collections::BTreeMap<&'static str, (String, String)> =
+            Default::default();
+        let mut file = None;
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                EngineError::Config(format!(
+                    "{}{}: not valid TOML: {}",
+                    path.display(),
+                    line.map(|l| format!(":{l}")).unwrap_or_default(),
+                    e.message()
+                ))
+            })?;
+            let mut flat = Vec::new();
+            flatten("", &table, &mut flat);
+            for (key, value) in flat {
+                let Some(k) = KEYS.iter().find(|k| k.key == key) else {
+                    let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
+                    return Err(EngineError::Config(format!(
+                        "{}: unknown key {key:?}; known keys: {}",
+                        origin(&path, &text, &key),
+                        known.join(", ")
+                    )));
+                };
+                let s = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(EngineError::Config(format!(
+                            "{}: {key} must be a string or a number, not {}",
+                            origin(&path, &text, &key),
+                            other.type_str()
+                        )));
+                    }
+                };
+                values.insert(k.key, (s, origin(&path, &text, &key)));
+            }
+            file = Some(path.clone());
+        }
+        for k in KEYS {
+            if let Some(v) = env(k.env) {
+                values.insert(k.key, (v, format!("environment variable {}", k.env)));
+            }
+        }
+        let get = |key: &str| -> (String, String) {
+            values.get(key).cloned().unwrap_or_else(|| {
+                let d = KEYS.iter().find(|k| k.key == key).map(|k| k.default).unwrap_or("");
+                (d.to_owned(), "default".to_owned())
+            })
+        };
+        let bad = |key: &str, from: &str, what: &str| {
+            EngineError::Config(format!("{from}: {key} {what}"))
+        };
+
+        let (store_url, _) = get("store.url");
+        let (sync, from) = get("store.sqlite_synchronous");
+        let sqlite_sync_full = match sync.to_ascii_lowercase().as_str() {
+            "normal" => false,
+            "full" => true,
+            _ => {
+                return Err(bad(
+                    "store.sqlite_synchronous",
+                    &from,
+                    &format!("is {sync:?}; use \"normal\" or \"full\""),
+                ));
+            }
+        };
+        let (dims_s, from) = get("memory.dims");
+        let dims: usize =
+            dims_s.parse().ok().filter(|d| (1..=16_000).contains(d)).ok_or_else(|| {
+                bad(
+                    "memory.dims",
+                    &from,
+                    &format!("is {dims_s:?}; use a whole number from 1 to 16000"),
+                )
+            })?;
+        let (kind, from) = get("memory.embedder");
+        let embedder = match kind.as_str() {
+            "hash" => EmbedderKind::Hash,
+            "openai" => {
+                let key_env = get("memory.openai.api_key_env").0;
+                EmbedderKind::OpenAi {
+                    base_url: get("memory.openai.base_url").0,
+                    model: get("memory.openai.model").0,
+                    api_key_env: (!key_env.is_empty()).then_some(key_env),
+                }
+            }
+            "local-bert" => {
+                let (dir, from) = get("memory.local_bert.dir");
+                if dir.is_empty() {
+                    return Err(bad(
+                        "memory.local_bert.dir",
+                        &from,
+                        "is empty; set it to a directory with config.json, tokenizer.json and model.safetensors",
+                    ));
+                }
+                EmbedderKind::LocalBert { dir: root.join(dir) }
+            }
+            other => {
+                return Err(bad(
+                    "memory.embedder",
+                    &from,
+                    &format!("is {other:?}; use \"hash\", \"openai\" or \"local-bert\""),
+                ));
+            }
+        };
+        Ok(Config { store_url, sqlite_sync_full, embedder, dims, file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) {
+        std::fs::create_dir_all(dir.join(STATE_DIR)).unwrap();
+        std::fs::write(dir.join(STATE_DIR).join(CONFIG_FILE), text).unwrap();
+    }
+
+    #[test]
+    fn defaults_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(dir.path(), &|_| None).unwrap();
+        assert_eq!(c.store_url, "sqlite://.l9/l9.db");
+        assert_eq!(c.embedder, EmbedderKind::Hash);
+        write(dir.path(), &template(Some("postgres://x@h/db")));
+        let c = Config::load(dir.path(), &|_| None).unwrap();
+        assert_eq!(c.store_url, "postgres://x@h/db");
+        let c =
+            Config::load(dir.path(), &|v| (v == "L9_DB").then(|| "sqlite://other.db".to_owned()))
+                .unwrap();
+        assert_eq!(c.store_url, "sqlite://other.db");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "[store]\nurl = \"sqlite://x\"\n\n[memory]\nembeder = \"hash\"\n");
+        let err = Config::load(dir.path(), &|_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("l9.toml:5") && err.contains("unknown key \"memory.embeder\""),
+            "{err}"
+        );
+        write(dir.path(), "[memory]\ndims = 0\n");
+        let err = Config::load(dir.path(), &|_| None).unwrap_err().to_string();
+        assert!(err.contains("l9.toml:2") && err.contains("memory.dims"), "{err}");
+        write(dir.path(), "[memory\n");
+        let err = Config::load(dir.path(), &|_| None).unwrap_err().to_string();
+        assert!(err.contains("l9.toml:1") && err.contains("not valid TOML"), "{err}");
+        let err = Config::load(dir.path().join("nowhere").as_path(), &|v| {
+            (v == "L9_EMBEDDER").then(|| "bogus".to_owned())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("environment variable L9_EMBEDDER"), "{err}");
+    }
+}

@@ -1,0 +1,80 @@
+//! Engine errors, sorted into kinds the edges map to exit codes.
+
+use std::path::Path;
+
+use l9_memory::MemoryError;
+use l9_store::StoreError;
+use l9_types::Diagnostic;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// What kind of failure, for exit codes and wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The user's input is wrong (a file, an argument value): fix the input.
+    Input,
+    /// Configuration is wrong or incomplete: fix the configuration.
+    Config,
+    /// Something asked for does not exist.
+    NotFound,
+    /// A database or service cannot be reached.
+    Unavailable,
+    /// A bug or an unexpected state.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Config(String),
+    /// Input problems, each with file, line and what to do.
+    #[error("{}", render(.0))]
+    Input(Vec<Diagnostic>),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn render(d: &[Diagnostic]) -> String {
+    d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+impl EngineError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        EngineError::Io { path: path.display().to_string(), source }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Config(_) => ErrorKind::Config,
+            EngineError::Input(_) => ErrorKind::Input,
+            EngineError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            EngineError::Io { .. } => ErrorKind::Input,
+            EngineError::Memory(MemoryError::Store(s)) | EngineError::Store(s) => store_kind(s),
+            EngineError::Memory(MemoryError::Config(_))
+            | EngineError::Memory(MemoryError::Embed { .. }) => ErrorKind::Config,
+            EngineError::Memory(MemoryError::Envelope(_)) => ErrorKind::Input,
+        }
+    }
+}
+
+fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::Envelope(_)
+        | StoreError::MissingParent { .. }
+        | StoreError::MissingBlob { .. }
+        | StoreError::Conflict { .. }
+        | StoreError::MissingPacket(_)
+        | StoreError::Dimension { .. }
+        | StoreError::Invalid(_) => ErrorKind::Input,
+        StoreError::NotFound(_) => ErrorKind::NotFound,
+        StoreError::Unavailable(_) => ErrorKind::Unavailable,
+        StoreError::Migration(_) => ErrorKind::Config,
+        StoreError::Backend(_) => ErrorKind::Internal,
+    }
+}

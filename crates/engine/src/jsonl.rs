@@ -1,0 +1,287 @@
+//! Memory import and export as JSON Lines.
+//!
+//! Export writes one packet per line: the envelope's fields, plus `blob_data` (hash →
+//! base64) for the blobs it references, so a file is self-contained.
+//!
+//! Import reads two kinds of line:
+//! * **envelopes** (lines with `id` and `hash`, as export writes them): verified as they
+//!   are — hash, parents, blob bytes;
+//! * **drafts**, for files written by people: `{"ref": "a", "kind": "note", "text": "…",
+//!   "parents": ["b"], "body": {…}, "actor": "…", "run": "name-or-uuid"}`. Parents name a
+//!   `ref` from an earlier line or a stored packet id. Ids, times and hashes are assigned.
+//!
+//! Every line is checked before anything is written; any problem is reported with its
+//! line number and nothing is written. The whole file is stored in one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine as _;
+use l9_memory::Ingest;
+use l9_store::{PacketFilter, Page, WriteReport};
+use l9_types::{ContentHash, Diagnostic, PacketDraft, PacketEnvelope, PacketId, RunId, Span};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{EngineError, Result};
+
+/// A draft line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftLine {
+    #[serde(default, rename = "ref")]
+    reference: Option<String>,
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    parents: Vec<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    run: Option<String>,
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Writes packets (all, or one run's) as JSON Lines; returns how many.
+pub async fn export(
+    engine: &crate::Engine,
+    run: Option<RunId>,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let mem = engine.memory();
+    let filter = PacketFilter { run, ..Default::default() };
+    let mut page = Page { after: None, limit: 500 };
+    let mut n = 0;
+    loop {
+        let res = mem.list(&filter, &page).await?;
+        for p in &res.packets {
+            let mut v = serde_json::to_value(p).map_err(|e| EngineError::Config(e.to_string()))?;
+            if !p.blobs.is_empty() {
+                let mut data = serde_json::Map::new();
+                for b in &p.blobs {
+                    let bytes = mem.blob(&b.hash).await?.ok_or_else(|| {
+                        EngineError::Store(l9_store::StoreError::NotFound(format!(
+                            "blob {}",
+                            b.hash
+                        )))
+                    })?;
+                    data.insert(b.hash.to_hex(), Value::String(B64.encode(bytes)));
+                }
+                v["blob_data"] = Value::Object(data);
+            }
+            writeln!(out, "{v}").map_err(|e| EngineError::io(Path::new("<stdout>"), e))?;
+            n += 1;
+        }
+        match res.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(n),
+        }
+    }
+}
+
+/// Checks every line of `text` (the contents of `file`) and, if all are good, stores them
+/// in one transaction. `progress(done, total)` is called while embedding.
+pub async fn import(
+    engine: &crate::Engine,
+    file: &str,
+    text: &str,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<WriteReport> {
+    let mem = engine.memory();
+    let mut diags = Vec::new();
+    let mut items: Vec<Ingest> = Vec::new();
+    let mut refs: HashMap<String, PacketId> = HashMap::new();
+    let mut in_file: HashMap<PacketId, usize> = HashMap::new();
+    let mut runs: BTreeMap<String, RunId> = BTreeMap::new();
+    // Parents not in the file: checked against the store after the scan.
+    let mut external: Vec<(usize, PacketId)> = Vec::new();
+    let err = |line: usize, code: &str, msg: String, help: &str| {
+        Diagnostic::error(code, msg).with_span(Span::line(file, line as u32)).with_help(help)
+    };
+
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let value: Value = match serde_json::from_str(raw) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(err(
+                    line,
+                    "L9-IMPORT-001",
+                    format!("not valid JSON: {e}"),
+                    "each line must be one JSON object",
+                ));
+                continue;
+            }
+        };
+        if !value.is_object() {
+            diags.push(err(
+                line,
+                "L9-IMPORT-002",
+                "not a JSON object".into(),
+                "each line must be one JSON object",
+            ));
+            continue;
+        }
+        let is_envelope = value.get("id").is_some() && value.get("hash").is_some();
+        if is_envelope {
+            let blob_data = value.get("blob_data").cloned();
+            let packet: PacketEnvelope = match serde_json::from_value(value) {
+                Ok(p) => p,
+                Err(e) => {
+                    diags.push(err(
+                        line,
+                        "L9-IMPORT-003",
+                        format!("not a packet envelope: {e}"),
+                        "export files carry whole envelopes; drafts carry no id or hash",
+                    ));
+                    continue;
+                }
+            };
+            if let Err(e) = packet.verify() {
+                diags.push(err(line, "L9-IMPORT-004", e.to_string(), "the line was changed after export; restore it or remove its id and hash to import it as a draft"));
+                continue;
+            }
+            let mut blobs = Vec::new();
+            for b in &packet.blobs {
+                let data = blob_data
+                    .as_ref()
+                    .and_then(|d| d.get(b.hash.to_hex()))
+                    .and_then(Value::as_str)
+                    .and_then(|s| B64.decode(s).ok());
+                match data {
+                    Some(bytes) if ContentHash::of_bytes(&bytes) == b.hash => blobs.push(bytes),
+                    Some(_) => diags.push(err(
+                        line,
+                        "L9-IMPORT-005",
+                        format!("blob {} data does not match its hash", b.hash),
+                        "re-export the packet",
+                    )),
+                    None => {
+                        if mem.blob(&b.hash).await?.is_none() {
+                            diags.push(err(
+                                line,
+                                "L9-IMPORT-005",
+                                format!(
+                                    "blob {} has no data in blob_data and is not stored",
+                                    b.hash
+                                ),
+                                "re-export the packet with its blobs",
+                            ));
+                        }
+                    }
+                }
+            }
+            for parent in &packet.parents {
+                if !in_file.contains_key(parent) {
+                    external.push((line, *parent));
+                }
+            }
+            if in_file.insert(packet.id, line).is_some() {
+                diags.push(err(
+                    line,
+                    "L9-IMPORT-006",
+                    format!("packet {} appears twice in the file", packet.id),
+                    "remove the duplicate line",
+                ));
+            }
+            items.push(Ingest { packet, blobs });
+            continue;
+        }
+        let draft: DraftLine = match serde_json::from_value(value) {
+            Ok(d) => d,
+            Err(e) => {
+                diags.push(err(
+                    line,
+                    "L9-IMPORT-007",
+                    format!("not a draft: {e}"),
+                    "a draft line has kind and optionally ref, text, body, parents, actor, run",
+                ));
+                continue;
+            }
+        };
+        let mut d = PacketDraft::new(draft.kind.clone());
+        if let Some(t) = draft.text {
+            d = d.text(t);
+        }
+        if let Some(b) = draft.body {
+            d = d.body(b);
+        }
+        if let Some(a) = draft.actor {
+            d = d.actor(a);
+        }
+        if let Some(r) = draft.run {
+            let run = match r.parse::<RunId>() {
+                Ok(id) => id,
+                Err(_) => *runs.entry(r).or_insert_with(|| RunId(mem.ids().uuid())),
+            };
+            d = d.run(run);
+        }
+        let mut ok = true;
+        for p in &draft.parents {
+            if let Some(id) = refs.get(p) {
+                d = d.parent(*id);
+            } else if let Ok(id) = p.parse::<PacketId>() {
+                if !in_file.contains_key(&id) {
+                    external.push((line, id));
+                }
+                d = d.parent(id);
+            } else {
+                diags.push(err(
+                    line,
+                    "L9-IMPORT-008",
+                    format!("parent {p:?} is neither a ref from an earlier line nor a packet id"),
+                    "define the parent on an earlier line with \"ref\"",
+                ));
+                ok = false;
+            }
+        }
+        let packet = match d.seal(&mem.ids()) {
+            Ok(p) => p,
+            Err(e) => {
+                diags.push(err(
+                    line,
+                    "L9-IMPORT-009",
+                    e.to_string(),
+                    "fix the field the message names",
+                ));
+                continue;
+            }
+        };
+        if let Some(r) = draft.reference
+            && refs.insert(r.clone(), packet.id).is_some()
+        {
+            diags.push(err(
+                line,
+                "L9-IMPORT-010",
+                format!("ref {r:?} is defined twice"),
+                "give each line its own ref",
+            ));
+        }
+        if ok {
+            in_file.insert(packet.id, line);
+            items.push(Ingest { packet, blobs: Vec::new() });
+        }
+    }
+    for (line, parent) in external {
+        if mem.get(parent).await?.is_none() {
+            diags.push(err(
+                line,
+                "L9-IMPORT-011",
+                format!("parent {parent} is not stored and not earlier in the file"),
+                "import the parent first or put it on an earlier line",
+            ));
+        }
+    }
+    if !diags.is_empty() {
+        return Err(EngineError::Input(diags));
+    }
+    Ok(mem.ingest_with_progress(items, progress).await?)
+}

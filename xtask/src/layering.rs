@@ -1,0 +1,254 @@
+//! The tier rules of ARCHITECTURE.md, checked against `cargo metadata`.
+//!
+//! * T0 types · T1 ir · T2 world, kernel, sim · T3 store*, memory, models, agents, tasks ·
+//!   T4 engine · T5 server, mcp, cli. A crate depends (normal or build edges) only on
+//!   crates of its own tier or lower.
+//! * T5 edges reach the runtimes through `l9-engine`: they may use T0, T4 and T5 only.
+//! * T0–T2 are pure: no async runtime, database, network, file-system-temp or process crates.
+//! * Only `l9-store-sqlite` and `l9-store-postgres` know SQL (`sqlx`).
+//! * Only T5 serves HTTP or MCP (`axum`, `hyper`, `rmcp`, `tower-http`); tests may use
+//!   them anywhere (dev-dependencies) for fake servers.
+//! * `l9-test-support` is a dev-dependency only.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Normal,
+    Dev,
+    Build,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Dep {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Package {
+    pub(crate) name: String,
+    pub(crate) deps: Vec<Dep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Violation {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) rule: &'static str,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}: {}", self.from, self.to, self.rule)
+    }
+}
+
+pub(crate) fn tier(name: &str) -> Option<u8> {
+    Some(match name {
+        "l9-types" => 0,
+        "l9-ir" => 1,
+        "l9-world" | "l9-kernel" | "l9-sim" => 2,
+        "l9-store" | "l9-store-sqlite" | "l9-store-postgres" | "l9-memory" | "l9-models"
+        | "l9-agents" | "l9-tasks" => 3,
+        "l9-engine" => 4,
+        "l9-server" | "l9-mcp" | "l9-cli" => 5,
+        _ => return None,
+    })
+}
+
+const IMPURE: &[&str] = &[
+    "tokio",
+    "async-std",
+    "smol",
+    "mio",
+    "sqlx",
+    "reqwest",
+    "hyper",
+    "axum",
+    "rmcp",
+    "tower",
+    "tower-http",
+    "tempfile",
+    "candle-core",
+    "tokenizers",
+    "async-trait",
+];
+const SQL: &[&str] = &["sqlx", "rusqlite", "postgres", "tokio-postgres", "diesel"];
+const SERVE: &[&str] = &["axum", "hyper", "rmcp", "tower-http", "actix-web", "warp"];
+const SQL_CRATES: &[&str] = &["l9-store-sqlite", "l9-store-postgres"];
+
+pub(crate) fn check(packages: &[Package]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let v = |from: &str, to: &str, rule| Violation { from: from.into(), to: to.into(), rule };
+    for p in packages {
+        if p.name == "xtask" {
+            continue;
+        }
+        if p.name == "l9-test-support" {
+            continue; // dev-only by rule below; may use anything.
+        }
+        let Some(t) = tier(&p.name) else {
+            out.push(v(
+                &p.name,
+                "-",
+                "crate has no tier: add it to xtask/src/layering.rs and ARCHITECTURE.md",
+            ));
+            continue;
+        };
+        for d in &p.deps {
+            let runtime = d.kind != Kind::Dev;
+            if d.name == "l9-test-support" && runtime {
+                out.push(v(&p.name, &d.name, "l9-test-support may only be a dev-dependency"));
+                continue;
+            }
+            if let Some(dt) = tier(&d.name) {
+                if runtime && dt > t {
+                    out.push(v(&p.name, &d.name, "depends on a higher tier"));
+                }
+                if runtime && t == 5 && !matches!(dt, 0 | 4 | 5) {
+                    out.push(v(
+                        &p.name,
+                        &d.name,
+                        "edges (T5) reach the runtimes only through l9-engine",
+                    ));
+                }
+                continue;
+            }
+            if !runtime {
+                continue;
+            }
+            if t <= 2 && IMPURE.contains(&d.name.as_str()) {
+                out.push(v(
+                    &p.name,
+                    &d.name,
+                    "T0-T2 crates are pure: no async runtime, IO, database or network",
+                ));
+            }
+            if SQL.contains(&d.name.as_str()) && !SQL_CRATES.contains(&p.name.as_str()) {
+                out.push(v(
+                    &p.name,
+                    &d.name,
+                    "only l9-store-sqlite and l9-store-postgres know SQL",
+                ));
+            }
+            if SERVE.contains(&d.name.as_str()) && t != 5 {
+                out.push(v(&p.name, &d.name, "only T5 crates serve HTTP or MCP"));
+            }
+        }
+    }
+    out
+}
+
+/// Reads the workspace's declared dependencies from `cargo metadata`.
+pub(crate) fn workspace_packages() -> Result<Vec<Package>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+            "--manifest-path",
+            manifest,
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata output: {e}"))?;
+    let pkgs = meta["packages"].as_array().ok_or("cargo metadata: no packages")?;
+    Ok(pkgs
+        .iter()
+        .map(|p| Package {
+            name: p["name"].as_str().unwrap_or_default().to_owned(),
+            deps: p["dependencies"]
+                .as_array()
+                .map(|ds| {
+                    ds.iter()
+                        .map(|d| Dep {
+                            name: d["name"].as_str().unwrap_or_default().to_owned(),
+                            kind: match d["kind"].as_str() {
+                                Some("dev") => Kind::Dev,
+                                Some("build") => Kind::Build,
+                                _ => Kind::Normal,
+                            },
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
+pub(crate) fn check_workspace() -> Result<Vec<Violation>, String> {
+    Ok(check(&workspace_packages()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, deps: &[(&str, Kind)]) -> Package {
+        Package {
+            name: name.into(),
+            deps: deps.iter().map(|(n, k)| Dep { name: (*n).into(), kind: *k }).collect(),
+        }
+    }
+
+    #[test]
+    fn the_workspace_respects_its_layering() {
+        let packages = workspace_packages().unwrap();
+        assert!(packages.iter().any(|p| p.name == "l9-cli"), "metadata lists the workspace");
+        let violations = check(&packages);
+        assert!(
+            violations.is_empty(),
+            "forbidden edges:\n{}",
+            violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    #[test]
+    fn a_fabricated_graph_with_every_kind_of_violation_fails() {
+        use Kind::*;
+        let graph = vec![
+            pkg("l9-types", &[("tokio", Normal), ("serde", Normal), ("tempfile", Dev)]),
+            pkg("l9-ir", &[("l9-engine", Normal), ("l9-types", Normal)]),
+            pkg("l9-kernel", &[("l9-sim", Normal)]), // same tier: allowed
+            pkg("l9-memory", &[("sqlx", Normal), ("axum", Dev), ("l9-test-support", Normal)]),
+            pkg("l9-cli", &[("l9-memory", Normal), ("l9-engine", Normal), ("axum", Normal)]),
+            pkg("l9-engine", &[("hyper", Normal)]),
+            pkg("l9-new-thing", &[]),
+        ];
+        let got: Vec<(String, String, &str)> =
+            check(&graph).into_iter().map(|v| (v.from, v.to, v.rule)).collect();
+        let expect = [
+            (
+                "l9-types",
+                "tokio",
+                "T0-T2 crates are pure: no async runtime, IO, database or network",
+            ),
+            ("l9-ir", "l9-engine", "depends on a higher tier"),
+            ("l9-memory", "sqlx", "only l9-store-sqlite and l9-store-postgres know SQL"),
+            ("l9-memory", "l9-test-support", "l9-test-support may only be a dev-dependency"),
+            ("l9-cli", "l9-memory", "edges (T5) reach the runtimes only through l9-engine"),
+            ("l9-engine", "hyper", "only T5 crates serve HTTP or MCP"),
+            (
+                "l9-new-thing",
+                "-",
+                "crate has no tier: add it to xtask/src/layering.rs and ARCHITECTURE.md",
+            ),
+        ];
+        assert_eq!(got.len(), expect.len(), "{got:#?}");
+        for e in expect {
+            assert!(
+                got.iter().any(|g| (g.0.as_str(), g.1.as_str(), g.2) == e),
+                "missing {e:?} in {got:#?}"
+            );
+        }
+    }
+}
