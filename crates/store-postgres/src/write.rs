@@ -1,41 +1,18 @@
-//! The atomic write path on PostgreSQL: all checks first (in the contract's order, from a
-//! few set-valued lookups), then bulk inserts with `unnest`, all in one transaction.
+//! The atomic write path on PostgreSQL: two set-valued lookups, the shared planner
+//! (`l9_store::plan_write`, which fixes the order of checks), then bulk inserts with
+//! `unnest`, all in one transaction.
 
-use std::collections::{HashMap, HashSet};
-
-use l9_store::{Result, StoreError, WriteBatch, WriteReport, normalized};
-use l9_types::{ContentHash, PacketEnvelope};
+use l9_store::{Known, Result, StoreError, WriteBatch, WriteReport, plan_write};
+use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::codec::{db, vector_literal};
 
 pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Result<WriteReport> {
-    for p in &batch.packets {
-        p.verify()?;
-    }
-    let mut report = WriteReport::default();
     let mut tx = pool.begin().await.map_err(db)?;
-
-    let mut batch_blobs: HashSet<ContentHash> = HashSet::new();
-    for data in &batch.blobs {
-        let hash = ContentHash::of_bytes(data);
-        if !batch_blobs.insert(hash) {
-            continue;
-        }
-        let r = sqlx::query("INSERT INTO blobs (hash, size, data) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
-            .bind(hash.as_bytes().to_vec())
-            .bind(data.len() as i64)
-            .bind(data.as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        report.blobs_inserted += r.rows_affected() as usize;
-    }
-
-    // What is already stored, in three lookups.
-    let ids: Vec<Uuid> = batch.packets.iter().map(|p| p.id.0).collect();
-    let mut known: HashMap<Uuid, Vec<u8>> = HashMap::new();
+    let mut known = Known::default();
+    let ids: Vec<Uuid> = batch.referenced_ids().iter().map(|i| i.0).collect();
     if !ids.is_empty() {
         let rows: Vec<(Uuid, Vec<u8>)> =
             sqlx::query_as("SELECT id, hash FROM packets WHERE id = ANY($1)")
@@ -43,63 +20,44 @@ pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Res
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
-        known.extend(rows);
+        for (id, hash) in rows {
+            let hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| StoreError::Backend("stored hash has the wrong length".into()))?;
+            known.packets.insert(PacketId(id), ContentHash::from_bytes(hash));
+        }
     }
-    let parent_ids: Vec<Uuid> =
-        batch.packets.iter().flat_map(|p| p.parents.iter().map(|x| x.0)).collect();
-    let mut parents_present: HashSet<Uuid> = HashSet::new();
-    if !parent_ids.is_empty() {
-        let rows: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM packets WHERE id = ANY($1)")
-            .bind(&parent_ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        parents_present.extend(rows);
-    }
-    let blob_refs: Vec<Vec<u8>> = batch
-        .packets
-        .iter()
-        .flat_map(|p| p.blobs.iter().map(|b| b.hash.as_bytes().to_vec()))
-        .collect();
-    let mut blobs_present: HashSet<Vec<u8>> = HashSet::new();
+    let blob_refs: Vec<Vec<u8>> =
+        batch.referenced_blobs().iter().map(|h| h.as_bytes().to_vec()).collect();
     if !blob_refs.is_empty() {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM blobs WHERE hash = ANY($1)")
             .bind(&blob_refs)
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
-        blobs_present.extend(rows);
+        for h in rows {
+            if let Ok(h) = <[u8; 32]>::try_from(h) {
+                known.blobs.insert(ContentHash::from_bytes(h));
+            }
+        }
+    }
+    let plan = plan_write(batch, dims, &known)?;
+    let mut report = WriteReport { packets_present: plan.packets_present, ..Default::default() };
+
+    for (hash, data) in &plan.blobs {
+        let r = sqlx::query("INSERT INTO blobs (hash, size, data) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
+            .bind(hash.as_bytes().to_vec())
+            .bind(data.len() as i64)
+            .bind(*data)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        report.blobs_inserted += r.rows_affected() as usize;
     }
 
-    let mut to_insert: Vec<&PacketEnvelope> = Vec::new();
-    for p in &batch.packets {
-        if let Some(h) = known.get(&p.id.0) {
-            if h.as_slice() == p.hash.as_bytes() {
-                report.packets_present += 1;
-                continue;
-            }
-            return Err(StoreError::Conflict { id: p.id });
-        }
-        for parent in &p.parents {
-            if !parents_present.contains(&parent.0) {
-                return Err(StoreError::MissingParent { id: p.id, parent: *parent });
-            }
-        }
-        for b in &p.blobs {
-            if !batch_blobs.contains(&b.hash)
-                && !blobs_present.contains(b.hash.as_bytes().as_slice())
-            {
-                return Err(StoreError::MissingBlob { id: p.id, hash: b.hash });
-            }
-        }
-        known.insert(p.id.0, p.hash.as_bytes().to_vec());
-        parents_present.insert(p.id.0);
-        to_insert.push(p);
-    }
-
-    if !to_insert.is_empty() {
+    if !plan.packets.is_empty() {
         let mut cols = Columns::default();
-        for p in &to_insert {
+        for p in &plan.packets {
             cols.push(p)?;
         }
         sqlx::query(
@@ -124,7 +82,7 @@ pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Res
         .await
         .map_err(db)?;
         let (mut child, mut parent, mut ord) = (Vec::new(), Vec::new(), Vec::new());
-        for p in &to_insert {
+        for p in &plan.packets {
             for (i, x) in p.parents.iter().enumerate() {
                 child.push(p.id.0);
                 parent.push(x.0);
@@ -142,41 +100,12 @@ pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Res
             .await
             .map_err(db)?;
         }
-        report.packets_inserted = to_insert.len();
+        report.packets_inserted = plan.packets.len();
     }
 
-    if !batch.embeddings.is_empty() {
-        let mut ids = Vec::new();
-        let mut vecs = Vec::new();
-        let mut unknown: Vec<Uuid> = Vec::new();
-        for (id, v) in &batch.embeddings {
-            if v.len() != dims {
-                return Err(StoreError::Dimension { expected: dims, got: v.len() });
-            }
-            normalized(v)?;
-            if !known.contains_key(&id.0) {
-                unknown.push(id.0);
-            }
-            ids.push(id.0);
-            vecs.push(vector_literal(v));
-        }
-        if !unknown.is_empty() {
-            let found: HashSet<Uuid> =
-                sqlx::query_scalar("SELECT id FROM packets WHERE id = ANY($1)")
-                    .bind(&unknown)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .into_iter()
-                    .collect();
-            if let Some((id, _)) = batch
-                .embeddings
-                .iter()
-                .find(|(id, _)| !known.contains_key(&id.0) && !found.contains(&id.0))
-            {
-                return Err(StoreError::MissingPacket(*id));
-            }
-        }
+    if !plan.embeddings.is_empty() {
+        let ids: Vec<Uuid> = plan.embeddings.iter().map(|(id, _)| id.0).collect();
+        let vecs: Vec<String> = plan.embeddings.iter().map(|(_, v)| vector_literal(v)).collect();
         let r = sqlx::query(
             "INSERT INTO embeddings (packet_id, embedding)
              SELECT id, v::vector FROM unnest($1::uuid[], $2::text[]) AS u(id, v)

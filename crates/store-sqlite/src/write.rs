@@ -1,145 +1,161 @@
-//! The atomic write path. The order of checks is part of the contract (backends must
-//! report the same first error for the same batch): envelopes in order; blobs; each packet
-//! in order (existing id, parents in order, blobs in order); embeddings in order.
+//! The atomic write path: bulk lookups, the shared planner (`l9_store::plan_write`, which
+//! fixes the order of checks), then multi-row inserts — a handful of statements per
+//! thousand packets instead of several per packet.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
-use l9_store::{Result, StoreError, WriteBatch, WriteReport};
-use l9_types::ContentHash;
-use sqlx::SqlitePool;
+use l9_store::{Known, Result, WriteBatch, WriteReport, plan_write};
+use l9_types::{ContentHash, PacketId};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::codec::{checked_unit, db, micros, vec_to_bytes};
+use crate::codec::{db, micros, parse_uuid, vec_to_bytes};
+
+/// Rows per multi-row INSERT (13 parameters per packet row stays far below SQLite's 32766).
+const CHUNK: usize = 500;
 
 pub(crate) async fn write(
     pool: &SqlitePool,
     dims: usize,
     batch: &WriteBatch,
 ) -> Result<WriteReport> {
-    for p in &batch.packets {
-        p.verify()?;
-    }
-    let mut units = Vec::with_capacity(batch.embeddings.len());
-    let mut report = WriteReport::default();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
 
-    let mut batch_blobs: HashSet<ContentHash> = HashSet::new();
-    for data in &batch.blobs {
-        let hash = ContentHash::of_bytes(data);
+    let mut known = Known::default();
+    let mut rowids: HashMap<PacketId, i64> = HashMap::new();
+    for chunk in batch.referenced_ids().chunks(CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT id, hash, rowid FROM packets WHERE id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(id.to_string());
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *tx).await.map_err(db)? {
+            let id = PacketId(parse_uuid(&row.try_get::<String, _>(0).map_err(db)?)?);
+            let hash: Vec<u8> = row.try_get(1).map_err(db)?;
+            let hash: [u8; 32] = hash.try_into().map_err(|_| {
+                l9_store::StoreError::Backend("stored hash has the wrong length".into())
+            })?;
+            known.packets.insert(id, ContentHash::from_bytes(hash));
+            rowids.insert(id, row.try_get(2).map_err(db)?);
+        }
+    }
+    for chunk in batch.referenced_blobs().chunks(CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT hash FROM blobs WHERE hash IN (");
+        let mut sep = qb.separated(", ");
+        for h in chunk {
+            sep.push_bind(h.as_bytes().to_vec());
+        }
+        qb.push(")");
+        for h in qb.build_query_scalar::<Vec<u8>>().fetch_all(&mut *tx).await.map_err(db)? {
+            if let Ok(h) = <[u8; 32]>::try_from(h) {
+                known.blobs.insert(ContentHash::from_bytes(h));
+            }
+        }
+    }
+
+    let plan = plan_write(batch, dims, &known)?;
+    let mut report = WriteReport { packets_present: plan.packets_present, ..Default::default() };
+
+    for (hash, data) in &plan.blobs {
         let r = sqlx::query(
             "INSERT INTO blobs (hash, size, data) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING",
         )
         .bind(hash.as_bytes().to_vec())
         .bind(data.len() as i64)
-        .bind(data.clone())
+        .bind(data.to_vec())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         report.blobs_inserted += r.rows_affected() as usize;
-        batch_blobs.insert(hash);
     }
 
-    for p in &batch.packets {
-        let existing: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM packets WHERE id = ?")
-            .bind(p.id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        if let Some(h) = existing {
-            if h.as_slice() == p.hash.as_bytes() {
-                report.packets_present += 1;
-                continue;
-            }
-            return Err(StoreError::Conflict { id: p.id });
+    for chunk in plan.packets.chunks(CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) ",
+        );
+        let mut err = None;
+        qb.push_values(chunk, |mut b, p| {
+            let blobs = serde_json::to_string(&p.blobs);
+            let effect = p.effect.as_ref().map(serde_json::to_string).transpose();
+            let (blobs, effect) = match (blobs, effect) {
+                (Ok(b), Ok(e)) => (b, e),
+                (Err(e), _) | (_, Err(e)) => {
+                    err = Some(e);
+                    (String::new(), None)
+                }
+            };
+            b.push_bind(p.id.to_string())
+                .push_bind(i64::from(p.v))
+                .push_bind(p.kind.clone())
+                .push_bind(i64::from(p.schema))
+                .push_bind(p.run_id.map(|r| r.to_string()))
+                .push_bind(p.task_id.map(|t| t.to_string()))
+                .push_bind(p.actor.clone())
+                .push_bind(micros(p.at))
+                .push_bind(p.body.to_string())
+                .push_bind(p.text.clone())
+                .push_bind(blobs)
+                .push_bind(effect)
+                .push_bind(p.hash.as_bytes().to_vec());
+        });
+        if let Some(e) = err {
+            return Err(l9_store::StoreError::Invalid(e.to_string()));
         }
-        let mut parent_rows = Vec::with_capacity(p.parents.len());
-        for parent in &p.parents {
-            let row: Option<i64> = sqlx::query_scalar("SELECT rowid FROM packets WHERE id = ?")
-                .bind(parent.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            match row {
-                Some(r) => parent_rows.push(r),
-                None => return Err(StoreError::MissingParent { id: p.id, parent: *parent }),
-            }
+        qb.push(" RETURNING id, rowid");
+        for row in qb.build().fetch_all(&mut *tx).await.map_err(db)? {
+            let id = PacketId(parse_uuid(&row.try_get::<String, _>(0).map_err(db)?)?);
+            rowids.insert(id, row.try_get(1).map_err(db)?);
         }
-        for b in &p.blobs {
-            if batch_blobs.contains(&b.hash) {
-                continue;
-            }
-            let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blobs WHERE hash = ?")
-                .bind(b.hash.as_bytes().to_vec())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            if found.is_none() {
-                return Err(StoreError::MissingBlob { id: p.id, hash: b.hash });
-            }
-        }
-        let blobs =
-            serde_json::to_string(&p.blobs).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let effect = p
-            .effect
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let rowid: i64 = sqlx::query_scalar(
-            "INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid",
-        )
-        .bind(p.id.to_string())
-        .bind(i64::from(p.v))
-        .bind(p.kind.clone())
-        .bind(i64::from(p.schema))
-        .bind(p.run_id.map(|r| r.to_string()))
-        .bind(p.task_id.map(|t| t.to_string()))
-        .bind(p.actor.clone())
-        .bind(micros(p.at))
-        .bind(p.body.to_string())
-        .bind(p.text.clone())
-        .bind(blobs)
-        .bind(effect)
-        .bind(p.hash.as_bytes().to_vec())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        for (ord, parent) in parent_rows.iter().enumerate() {
-            sqlx::query("INSERT INTO packet_parents (child, parent, ord) VALUES (?, ?, ?)")
-                .bind(rowid)
-                .bind(*parent)
-                .bind(ord as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        if let Some(text) = p.text.as_ref().filter(|t| !t.is_empty()) {
-            sqlx::query("INSERT INTO packet_fts (rowid, text) VALUES (?, ?)")
-                .bind(rowid)
-                .bind(text.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        report.packets_inserted += 1;
     }
+    report.packets_inserted = plan.packets.len();
+    let rowid = |id: &PacketId| {
+        rowids
+            .get(id)
+            .copied()
+            .ok_or_else(|| l9_store::StoreError::Backend(format!("no rowid for {id} after insert")))
+    };
 
-    for (id, v) in &batch.embeddings {
-        units.push(checked_unit(v, dims)?);
-        let row: Option<i64> = sqlx::query_scalar("SELECT rowid FROM packets WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        let Some(rowid) = row else { return Err(StoreError::MissingPacket(*id)) };
-        let r = sqlx::query(
-            "INSERT INTO embeddings (packet, vec) VALUES (?, ?) ON CONFLICT(packet) DO NOTHING",
-        )
-        .bind(rowid)
-        .bind(vec_to_bytes(v))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    let mut parent_rows = Vec::new();
+    let mut fts_rows = Vec::new();
+    for p in &plan.packets {
+        let child = rowid(&p.id)?;
+        for (ord, parent) in p.parents.iter().enumerate() {
+            parent_rows.push((child, rowid(parent)?, ord as i64));
+        }
+        if let Some(text) = p.text.as_deref().filter(|t| !t.is_empty()) {
+            fts_rows.push((child, text));
+        }
+    }
+    for chunk in parent_rows.chunks(CHUNK * 2) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO packet_parents (child, parent, ord) ");
+        qb.push_values(chunk, |mut b, (c, p, o)| {
+            b.push_bind(*c).push_bind(*p).push_bind(*o);
+        });
+        qb.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in fts_rows.chunks(CHUNK * 2) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO packet_fts (rowid, text) ");
+        qb.push_values(chunk, |mut b, (r, t)| {
+            b.push_bind(*r).push_bind(t.to_string());
+        });
+        qb.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    let mut emb_rows = Vec::with_capacity(plan.embeddings.len());
+    for (id, v) in &plan.embeddings {
+        emb_rows.push((rowid(id)?, vec_to_bytes(v)));
+    }
+    for chunk in emb_rows.chunks(CHUNK * 2) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO embeddings (packet, vec) ");
+        qb.push_values(chunk, |mut b, (r, v)| {
+            b.push_bind(*r).push_bind(v.clone());
+        });
+        qb.push(" ON CONFLICT(packet) DO NOTHING");
+        let r = qb.build().execute(&mut *tx).await.map_err(db)?;
         report.embeddings_inserted += r.rows_affected() as usize;
     }
     tx.commit().await.map_err(db)?;

@@ -27,6 +27,7 @@
 
 mod error;
 mod graph;
+mod plan;
 mod query;
 
 #[cfg(feature = "conformance")]
@@ -40,6 +41,7 @@ pub use error::{Result, StoreError};
 pub use graph::{
     AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
 };
+pub use plan::{Known, WritePlan, plan_write};
 pub use query::{
     Direction, LineageEntry, PacketFilter, PacketPage, Page, TextHit, TextQuery, VectorHit,
     VectorQuery, WriteBatch, WriteReport, tokenize,
