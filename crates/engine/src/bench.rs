@@ -37,11 +37,15 @@ pub struct MemoryBenchReport {
     /// Time the first approximate search spent building the in-process index (SQLite).
     pub index_build_s: f64,
     pub hybrid: Latency,
+    /// The full-text half of hybrid search alone.
+    pub text: Latency,
     pub vector_ann: Latency,
     /// Baseline: exact scan.
     pub vector_exact: Latency,
     pub recall_at_10: f64,
     pub queries: usize,
+    /// SQLite: seconds for a newly opened store's first approximate query.
+    pub reopen_first_query_s: Option<f64>,
 }
 
 const SHARED: &[&str] = &[
@@ -154,7 +158,8 @@ pub async fn memory(
         .await?;
     let index_build_s = t.elapsed().as_secs_f64();
 
-    let (mut ann, mut exact, mut hybrid) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ann, mut exact, mut hybrid, mut text_only) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut hits = 0usize;
     let mut possible = 0usize;
     for (i, qt) in query_texts.iter().enumerate() {
@@ -177,6 +182,15 @@ pub async fn memory(
         })
         .await?;
         hybrid.push(t.elapsed());
+        let t = Instant::now();
+        store
+            .text_search(&l9_store::TextQuery {
+                query: qt.clone(),
+                filter: Default::default(),
+                k: 50,
+            })
+            .await?;
+        text_only.push(t.elapsed());
         if i % 20 == 0 {
             progress("search", i, queries);
         }
@@ -193,9 +207,11 @@ pub async fn memory(
         baseline_packets,
         index_build_s,
         hybrid: percentiles(hybrid),
+        text: percentiles(text_only),
         vector_ann: percentiles(ann),
         vector_exact: percentiles(exact),
         recall_at_10: hits as f64 / possible as f64,
         queries,
+        reopen_first_query_s: None,
     })
 }

@@ -36,3 +36,22 @@ impl PgBenchStore {
         Ok(self.store.drop_schema().await?)
     }
 }
+
+/// Seconds a freshly opened SQLite store (as a new `l9` process would open it) takes to
+/// answer its first approximate query: loading vectors and the persisted HNSW graph.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
+pub async fn sqlite_reopen_first_query_s(dir: &Path) -> Result<f64> {
+    use l9_memory::HashEmbedder;
+    let t = std::time::Instant::now();
+    let store = SqliteStore::open(&dir.join("bench.db"), SqliteOptions::default()).await?;
+    let v = HashEmbedder::new(store.dims()).embed_one("retry the failed migration");
+    store
+        .vector_search(&l9_store::VectorQuery {
+            vector: v,
+            filter: Default::default(),
+            k: 10,
+            exact: false,
+        })
+        .await?;
+    Ok(t.elapsed().as_secs_f64())
+}

@@ -199,6 +199,32 @@ impl PgStore {
         tx.commit().await.map_err(db)
     }
 
+    /// Drops common query terms (see `l9_store::prune_common_terms`). Frequencies come from
+    /// the planner statistics of the `tsv` column (`most_common_elems`, kept fresh by
+    /// autovacuum's ANALYZE); a term absent there is rarer than every listed one.
+    async fn prune(&self, terms: Vec<String>) -> Result<Vec<String>> {
+        let row: Option<(Option<Vec<String>>, Option<Vec<f32>>, f32)> = sqlx::query_as(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples
+             FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
+              AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = s.schemaname)
+             WHERE s.schemaname = current_schema() AND s.tablename = 'packets' AND s.attname = 'tsv'",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some((Some(elems), Some(freqs), rows)) = row else { return Ok(terms) };
+        let total = rows.max(0.0) as u64;
+        if total <= l9_store::COMMON_TERM_MIN_DOCS {
+            return Ok(terms);
+        }
+        let df: std::collections::HashMap<&str, u64> = elems
+            .iter()
+            .zip(&freqs)
+            .map(|(e, f)| (e.as_str(), (*f as f64 * total as f64) as u64))
+            .collect();
+        Ok(l9_store::prune_common_terms(terms, total, |t| df.get(t).copied().unwrap_or(0)))
+    }
+
     async fn hydrate(&self, rows: Vec<PgRow>) -> Result<Vec<PacketEnvelope>> {
         let mut packets = rows.iter().map(packet_from_row).collect::<Result<Vec<_>>>()?;
         if packets.is_empty() {
@@ -329,6 +355,7 @@ impl Store for PgStore {
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
+        let terms = self.prune(terms).await?;
         // Terms are alphanumeric runs: no tsquery syntax can get through.
         let expr = terms.join(" | ");
         let mut qb = QueryBuilder::new(

@@ -19,23 +19,34 @@ use crate::hnsw::{Hnsw, dot};
 pub(crate) struct VectorCache {
     dims: usize,
     loaded_upto: i64,
+    /// The embeddings rowid of each slot (slots follow rowid order).
+    rowids: Vec<i64>,
     ids: Vec<PacketId>,
     slot_of_packet: HashMap<i64, u32>,
     levels: Vec<usize>,
     data: Vec<f32>,
     hnsw: Hnsw,
+    snapshot_checked: bool,
+    /// Nodes covered by the last snapshot this process saw or wrote.
+    saved_nodes: usize,
 }
+
+/// Save a new snapshot once this many nodes were added since the last one.
+const SNAPSHOT_EVERY: usize = 1000;
 
 impl VectorCache {
     pub(crate) fn new(dims: usize, m: usize, ef_construction: usize) -> Self {
         VectorCache {
             dims,
             loaded_upto: 0,
+            rowids: Vec::new(),
             ids: Vec::new(),
             slot_of_packet: HashMap::new(),
             levels: Vec::new(),
             data: Vec::new(),
             hnsw: Hnsw::new(m, ef_construction),
+            snapshot_checked: false,
+            saved_nodes: 0,
         }
     }
 
@@ -77,18 +88,90 @@ impl VectorCache {
                 );
                 self.levels.push(self.hnsw.level_for(h));
                 self.ids.push(id);
+                self.rowids.push(rowid);
                 self.data.extend_from_slice(&unit);
                 self.loaded_upto = rowid;
             }
         }
     }
 
-    /// Extends the HNSW graph over every loaded vector.
-    pub(crate) fn build_index(&mut self) {
+    /// Extends the HNSW graph over every loaded vector: from the stored snapshot when one
+    /// matches, then incrementally; saves a new snapshot when enough nodes were added.
+    pub(crate) async fn build_index(&mut self, pool: &SqlitePool) -> Result<()> {
+        if !self.snapshot_checked {
+            self.snapshot_checked = true;
+            self.load_snapshot(pool).await?;
+        }
         while self.hnsw.len() < self.ids.len() {
             let level = self.levels[self.hnsw.len()];
             self.hnsw.insert(&self.data, self.dims, level);
         }
+        if self.hnsw.len() >= self.saved_nodes + SNAPSHOT_EVERY {
+            self.save_snapshot(pool).await?;
+        }
+        Ok(())
+    }
+
+    async fn load_snapshot(&mut self, pool: &SqlitePool) -> Result<()> {
+        let row =
+            sqlx::query("SELECT nodes, upto_rowid, params, graph FROM ann_snapshot WHERE id = 1")
+                .fetch_optional(pool)
+                .await
+                .map_err(db)?;
+        let Some(row) = row else { return Ok(()) };
+        let nodes = row.try_get::<i64, _>(0).map_err(db)? as usize;
+        let upto: i64 = row.try_get(1).map_err(db)?;
+        let params: String = row.try_get(2).map_err(db)?;
+        if nodes > self.ids.len() {
+            return Ok(()); // written by a process that has seen more rows: newer, not ours
+        }
+        // Usable only if it covers a prefix of what is loaded, with the same parameters.
+        let graph: Vec<u8> = row.try_get(3).map_err(db)?;
+        let (m, efc) = self.hnsw_params();
+        let usable = params == self.hnsw.params() && nodes > 0 && self.rowids[nodes - 1] == upto;
+        match usable.then(|| Hnsw::from_bytes(m, efc, nodes, &graph)).flatten() {
+            Some(h) => {
+                self.hnsw = h;
+                self.saved_nodes = nodes;
+            }
+            None => {
+                // Damaged or from other parameters: drop it so a good one replaces it.
+                sqlx::query(
+                    "DELETE FROM ann_snapshot WHERE id = 1 AND nodes = ? AND upto_rowid = ?",
+                )
+                .bind(nodes as i64)
+                .bind(upto)
+                .execute(pool)
+                .await
+                .map_err(db)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn save_snapshot(&mut self, pool: &SqlitePool) -> Result<()> {
+        let n = self.hnsw.len();
+        if n == 0 {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO ann_snapshot (id, nodes, upto_rowid, params, graph) VALUES (1, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET nodes = excluded.nodes, upto_rowid = excluded.upto_rowid,
+             params = excluded.params, graph = excluded.graph WHERE excluded.nodes > ann_snapshot.nodes",
+        )
+        .bind(n as i64)
+        .bind(self.rowids[n - 1])
+        .bind(self.hnsw.params())
+        .bind(self.hnsw.to_bytes())
+        .execute(pool)
+        .await
+        .map_err(db)?;
+        self.saved_nodes = n;
+        Ok(())
+    }
+
+    fn hnsw_params(&self) -> (usize, usize) {
+        self.hnsw.m_and_ef()
     }
 
     fn exact(&self, q: &[f32], k: usize, slots: &mut dyn Iterator<Item = u32>) -> Vec<VectorHit> {
@@ -113,24 +196,25 @@ impl VectorCache {
     }
 
     /// The `k` nearest neighbours of unit vector `q` among `allowed` packet rowids (or all).
-    pub(crate) fn search(
+    pub(crate) async fn search(
         &mut self,
+        pool: &SqlitePool,
         q: &[f32],
         k: usize,
         allowed: Option<&[i64]>,
         exact: bool,
         opts: &SqliteOptions,
-    ) -> Vec<VectorHit> {
+    ) -> Result<Vec<VectorHit>> {
         let allowed_slots: Option<Vec<u32>> =
             allowed.map(|a| a.iter().filter_map(|r| self.slot_of_packet.get(r).copied()).collect());
         let candidates = allowed_slots.as_ref().map_or(self.len(), Vec::len);
         if exact || candidates <= opts.exact_threshold {
-            return match &allowed_slots {
+            return Ok(match &allowed_slots {
                 None => self.exact(q, k, &mut (0..self.len() as u32)),
                 Some(s) => self.exact(q, k, &mut s.iter().copied()),
-            };
+            });
         }
-        self.build_index();
+        self.build_index(pool).await?;
         let mut ef = opts.hnsw_ef_search.max(k);
         let mask: Option<Vec<bool>> = allowed_slots.as_ref().map(|s| {
             let mut m = vec![false; self.len()];
@@ -146,7 +230,7 @@ impl VectorCache {
                     .map(|(n, d)| VectorHit { id: self.ids[n as usize], distance: d.max(0.0) })
                     .collect();
                 hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
-                return hits;
+                return Ok(hits);
             }
             ef *= 4;
         }

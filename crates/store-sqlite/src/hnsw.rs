@@ -53,8 +53,8 @@ pub(crate) struct Hnsw {
     m: usize,
     m0: usize,
     ef_construction: usize,
-    /// links[node][level]
-    links: Vec<Vec<Vec<u32>>>,
+    /// links[node][level]: neighbours with their distance to `node`.
+    links: Vec<Vec<Vec<(u32, f32)>>>,
     entry: Option<u32>,
     max_level: usize,
     visited: Vec<u32>,
@@ -79,6 +79,10 @@ impl Hnsw {
 
     pub(crate) fn len(&self) -> usize {
         self.links.len()
+    }
+
+    pub(crate) fn m_and_ef(&self) -> (usize, usize) {
+        (self.m, self.ef_construction)
     }
 
     /// The level of a node whose key hashes to `h` (uniform in u64).
@@ -136,7 +140,7 @@ impl Hnsw {
                 break;
             }
             let Some(neigh) = self.links[c.node as usize].get(level) else { continue };
-            for &n in neigh {
+            for &(n, _) in neigh {
                 if self.visited[n as usize] == stamp {
                     continue;
                 }
@@ -162,7 +166,7 @@ impl Hnsw {
 
     /// The neighbour-selection heuristic: keep a candidate only if it is closer to the
     /// base than to every neighbour kept so far (spreads links across directions).
-    fn select(data: &[f32], dims: usize, sorted: &[Cand], m: usize) -> Vec<u32> {
+    fn select(data: &[f32], dims: usize, sorted: &[Cand], m: usize) -> Vec<(u32, f32)> {
         let mut kept: Vec<Cand> = Vec::with_capacity(m);
         for &c in sorted {
             if kept.len() >= m {
@@ -184,7 +188,7 @@ impl Hnsw {
                 }
             }
         }
-        kept.into_iter().map(|c| c.node).collect()
+        kept.into_iter().map(|c| (c.node, c.dist)).collect()
     }
 
     /// Inserts the next node (its number is `self.len()`), whose vector is already in
@@ -208,18 +212,20 @@ impl Hnsw {
             let m = if l == 0 { self.m0 } else { self.m };
             let neighbours = Self::select(data, dims, &found, self.m);
             self.links[node as usize][l] = neighbours.clone();
-            for n in neighbours {
+            for (n, d) in neighbours {
                 let list = &mut self.links[n as usize][l];
-                list.push(node);
+                list.push((node, d));
                 if list.len() > m {
-                    let base = Self::vec(data, dims, n);
-                    let mut cands: Vec<Cand> = list
+                    // Drop the farthest link: distances are stored, so this costs no dot
+                    // products (re-running the heuristic here dominated build time).
+                    let worst = list
                         .iter()
-                        .map(|&x| Cand { dist: 1.0 - dot(base, Self::vec(data, dims, x)), node: x })
-                        .collect();
-                    cands.sort();
-                    let pruned = Self::select(data, dims, &cands, m);
-                    self.links[n as usize][l] = pruned;
+                        .enumerate()
+                        .max_by(|a, b| a.1.1.total_cmp(&b.1.1).then(a.1.0.cmp(&b.1.0)))
+                        .map(|(i, _)| i);
+                    if let Some(i) = worst {
+                        list.swap_remove(i);
+                    }
                 }
             }
             ep = found;
@@ -228,6 +234,82 @@ impl Hnsw {
             self.max_level = level;
             self.entry = Some(node);
         }
+    }
+
+    /// The parameters a snapshot must match to be reused.
+    pub(crate) fn params(&self) -> String {
+        format!("m={};ef_construction={};v=1", self.m, self.ef_construction)
+    }
+
+    /// Serialises the graph: `[entry u32][max_level u8]` then per node `[levels u8]` and
+    /// per level `[n u16]` + `n × (node u32, dist f32)`, little-endian.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.links.len() * (2 + self.m0 * 8));
+        out.extend_from_slice(&self.entry.unwrap_or(u32::MAX).to_le_bytes());
+        out.push(self.max_level as u8);
+        for levels in &self.links {
+            out.push(levels.len() as u8);
+            for list in levels {
+                out.extend_from_slice(&(list.len() as u16).to_le_bytes());
+                for (n, d) in list {
+                    out.extend_from_slice(&n.to_le_bytes());
+                    out.extend_from_slice(&d.to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// Restores a graph of exactly `nodes` nodes from [`Hnsw::to_bytes`] output, or `None`
+    /// when the bytes are not a well-formed graph of that size (then the caller rebuilds).
+    pub(crate) fn from_bytes(
+        m: usize,
+        ef_construction: usize,
+        nodes: usize,
+        b: &[u8],
+    ) -> Option<Self> {
+        let mut h = Hnsw::new(m, ef_construction);
+        let mut i = 0usize;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let s = b.get(i..i + n)?;
+            i += n;
+            Some(s)
+        };
+        let entry = u32::from_le_bytes(take(4)?.try_into().ok()?);
+        let max_level = take(1)?[0] as usize;
+        let mut links = Vec::with_capacity(nodes);
+        for _ in 0..nodes {
+            let levels = take(1)?[0] as usize;
+            if levels == 0 || levels > MAX_LEVEL + 1 {
+                return None;
+            }
+            let mut node = Vec::with_capacity(levels);
+            for _ in 0..levels {
+                let n = u16::from_le_bytes(take(2)?.try_into().ok()?) as usize;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let to = u32::from_le_bytes(take(4)?.try_into().ok()?);
+                    let d = f32::from_le_bytes(take(4)?.try_into().ok()?);
+                    if to as usize >= nodes || !d.is_finite() {
+                        return None;
+                    }
+                    list.push((to, d));
+                }
+                node.push(list);
+            }
+            links.push(node);
+        }
+        if i != b.len() || max_level > MAX_LEVEL {
+            return None;
+        }
+        h.entry = match (entry, nodes) {
+            (u32::MAX, 0) => None,
+            (e, n) if (e as usize) < n && links[e as usize].len() == max_level + 1 => Some(e),
+            _ => return None,
+        };
+        h.max_level = max_level;
+        h.links = links;
+        Some(h)
     }
 
     /// The `k` nearest accepted nodes to `q` (unit vector), searched with beam width `ef`.
@@ -317,6 +399,18 @@ mod tests {
             h.search(&d, dims, q, 10, 64, &|_| true),
             h2.search(&d, dims, q, 10, 64, &|_| true)
         );
+        // A snapshot restores the same graph; damaged bytes are refused, never trusted.
+        let bytes = h.to_bytes();
+        let mut h3 = Hnsw::from_bytes(16, 100, n, &bytes).unwrap();
+        assert_eq!(
+            h3.search(&d, dims, q, 10, 64, &|_| true),
+            h.search(&d, dims, q, 10, 64, &|_| true)
+        );
+        assert!(Hnsw::from_bytes(16, 100, n + 1, &bytes).is_none());
+        assert!(Hnsw::from_bytes(16, 100, n, &bytes[..bytes.len() - 1]).is_none());
+        let mut bad = bytes.clone();
+        bad[6..10].copy_from_slice(&(n as u32 + 5).to_le_bytes());
+        assert!(Hnsw::from_bytes(16, 100, n, &bad).is_none());
         // A filter restricts results.
         let odd = h.search(&d, dims, q, 10, 64, &|n| n % 2 == 1);
         assert_eq!(odd.len(), 10);

@@ -127,6 +127,15 @@ impl SqliteStore {
         &self.path
     }
 
+    /// How many vectors the stored HNSW snapshot covers, if there is one.
+    pub async fn index_snapshot_nodes(&self) -> Result<Option<u64>> {
+        let n: Option<i64> = sqlx::query_scalar("SELECT nodes FROM ann_snapshot WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(n.map(|n| n as u64))
+    }
+
     async fn migrate(&self) -> Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         sqlx::query("CREATE TABLE IF NOT EXISTS l9_schema (version INTEGER NOT NULL)")
@@ -228,6 +237,32 @@ impl SqliteStore {
             p.parents = parents.remove(rowid).unwrap_or_default();
         }
         Ok(packets)
+    }
+
+    /// Drops common query terms (see `l9_store::prune_common_terms`), with document
+    /// frequencies from the FTS5 vocabulary.
+    async fn prune(&self, terms: Vec<String>) -> Result<Vec<String>> {
+        let total: Option<i64> = sqlx::query_scalar("SELECT max(rowid) FROM packets")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        let total = total.unwrap_or(0) as u64;
+        if total <= l9_store::QUERY_POSTINGS_BUDGET {
+            return Ok(terms);
+        }
+        let mut qb = QueryBuilder::new("SELECT term, doc FROM packet_fts_vocab WHERE term IN (");
+        let mut sep = qb.separated(", ");
+        for t in &terms {
+            sep.push_bind(t.clone());
+        }
+        qb.push(")");
+        let mut df = std::collections::HashMap::new();
+        for row in qb.build().fetch_all(&self.pool).await.map_err(db)? {
+            let t: String = row.try_get(0).map_err(db)?;
+            let d: i64 = row.try_get(1).map_err(db)?;
+            df.insert(t, d as u64);
+        }
+        Ok(l9_store::prune_common_terms(terms, total, |t| df.get(t).copied().unwrap_or(0)))
     }
 
     /// Packet rowids with embeddings that pass `filter`.
@@ -348,14 +383,30 @@ impl Store for SqliteStore {
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
+        let terms = self.prune(terms).await?;
         let expr = terms.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(" OR ");
-        let mut qb = QueryBuilder::new(
-            "SELECT p.id, bm25(packet_fts) AS rank FROM packet_fts JOIN packets p ON p.rowid = packet_fts.rowid WHERE packet_fts MATCH ",
-        );
-        qb.push_bind(expr);
-        push_filter(&mut qb, &q.filter);
-        qb.push(" ORDER BY rank, p.id LIMIT ").push_bind(q.k.min(100_000) as i64);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        let k = q.k.min(100_000) as i64;
+        let rows = if q.filter.is_empty() {
+            // Rank inside FTS5 alone, then resolve ids for the top k only.
+            sqlx::query(
+                "SELECT p.id, f.r FROM (SELECT rowid, bm25(packet_fts) AS r FROM packet_fts
+                 WHERE packet_fts MATCH ? ORDER BY r, rowid LIMIT ?) f JOIN packets p ON p.rowid = f.rowid
+                 ORDER BY f.r, p.id",
+            )
+            .bind(expr)
+            .bind(k)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+        } else {
+            let mut qb = QueryBuilder::new(
+                "SELECT p.id, bm25(packet_fts) AS rank FROM packet_fts JOIN packets p ON p.rowid = packet_fts.rowid WHERE packet_fts MATCH ",
+            );
+            qb.push_bind(expr);
+            push_filter(&mut qb, &q.filter);
+            qb.push(" ORDER BY rank, p.id LIMIT ").push_bind(k);
+            qb.build().fetch_all(&self.pool).await.map_err(db)?
+        };
         rows.iter()
             .map(|r| {
                 let id: String = r.try_get(0).map_err(db)?;
@@ -377,7 +428,7 @@ impl Store for SqliteStore {
         } else {
             Some(self.filtered_vector_rows(&q.filter).await?)
         };
-        Ok(cache.search(&query, q.k, allowed.as_deref(), q.exact, &self.opts))
+        cache.search(&self.pool, &query, q.k, allowed.as_deref(), q.exact, &self.opts).await
     }
 
     async fn has_embedding(&self, id: PacketId) -> Result<bool> {

@@ -1,9 +1,10 @@
 //! Schema migrations for the SQLite backend. Each migration runs once, in order, in its own
 //! transaction; `l9_schema` records the version reached.
 
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE l9_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE packets (
     rowid    INTEGER PRIMARY KEY,
@@ -73,4 +74,23 @@ CREATE TABLE kg_relations (
 CREATE INDEX kg_relations_src ON kg_relations(src, kind);
 CREATE INDEX kg_relations_dst ON kg_relations(dst, kind);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE VIRTUAL TABLE packet_fts_vocab USING fts5vocab(packet_fts, 'row');
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE ann_snapshot (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    nodes      INTEGER NOT NULL,
+    upto_rowid INTEGER NOT NULL,
+    params     TEXT NOT NULL,
+    graph      BLOB NOT NULL
+);
+"#,
+    ),
+];

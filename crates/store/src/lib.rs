@@ -43,8 +43,9 @@ pub use graph::{
 };
 pub use plan::{Known, WritePlan, plan_write};
 pub use query::{
-    Direction, LineageEntry, PacketFilter, PacketPage, Page, TextHit, TextQuery, VectorHit,
-    VectorQuery, WriteBatch, WriteReport, tokenize,
+    COMMON_TERM_FRACTION, COMMON_TERM_MIN_DOCS, Direction, LineageEntry, PacketFilter, PacketPage,
+    Page, QUERY_POSTINGS_BUDGET, TextHit, TextQuery, VectorHit, VectorQuery, WriteBatch,
+    WriteReport, prune_common_terms, tokenize,
 };
 
 /// Which backend a store is.

@@ -123,6 +123,38 @@ pub struct VectorHit {
     pub distance: f32,
 }
 
+/// Query terms whose document frequency exceeds this many documents *and*
+/// [`COMMON_TERM_FRACTION`] of all documents are dropped from full-text queries (when a
+/// rarer term remains): they carry almost no BM25 weight, yet ranking every document that
+/// holds them dominated search time on large stores. Below these sizes nothing is dropped.
+pub const COMMON_TERM_MIN_DOCS: u64 = 1000;
+pub const COMMON_TERM_FRACTION: f64 = 0.05;
+/// Of the remaining terms, rarest first, terms are kept while their summed document
+/// frequencies stay within this budget (the first is always kept). Long queries — such as
+/// "memories related to this whole note" — then rank a bounded number of candidates,
+/// chosen by the terms that discriminate most (as Lucene's MoreLikeThis selects terms).
+pub const QUERY_POSTINGS_BUDGET: u64 = 3000;
+
+/// Selects the query terms to run (see [`COMMON_TERM_MIN_DOCS`] and
+/// [`QUERY_POSTINGS_BUDGET`]); `df` gives a term's document frequency among `total`
+/// documents (0 when unknown). Never returns an empty list for a non-empty input.
+pub fn prune_common_terms(terms: Vec<String>, total: u64, df: impl Fn(&str) -> u64) -> Vec<String> {
+    let limit = (COMMON_TERM_MIN_DOCS as f64).max(total as f64 * COMMON_TERM_FRACTION);
+    let mut with_df: Vec<(u64, String)> = terms.into_iter().map(|t| (df(&t), t)).collect();
+    with_df.sort();
+    with_df.dedup_by(|a, b| a.1 == b.1);
+    let mut kept = Vec::new();
+    let mut postings = 0u64;
+    for (i, (d, t)) in with_df.into_iter().enumerate() {
+        let common = (d as f64) > limit;
+        if i == 0 || (!common && postings + d <= QUERY_POSTINGS_BUDGET) {
+            postings += d;
+            kept.push(t);
+        }
+    }
+    kept
+}
+
 /// The tokenizer both backends' full-text indexes agree on: lower-cased runs of
 /// alphanumeric characters. Query strings are reduced to these terms before they reach a
 /// backend, so no query syntax can be injected.
@@ -136,6 +168,28 @@ pub fn tokenize(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_terms_are_selected_by_rarity() {
+        let df = |t: &str| match t {
+            "the" => 90_000,
+            "cache" => 6_000,
+            "lease" => 12,
+            "retry" => 2_000,
+            "queue" => 1_500,
+            _ => 0,
+        };
+        let terms = |q: &str| tokenize(q);
+        // Common terms go; the rarest always stays.
+        assert_eq!(prune_common_terms(terms("the cache lease"), 100_000, df), ["lease"]);
+        assert_eq!(prune_common_terms(terms("the"), 100_000, df), ["the"]);
+        // 6,000 of 200,000 is 3%: not common, but over the postings budget.
+        assert_eq!(prune_common_terms(terms("the cache lease"), 200_000, df), ["lease"]);
+        // Rarest first within the budget: 12 + 1,500 fit, + 2,000 does not.
+        assert_eq!(prune_common_terms(terms("retry queue lease"), 200_000, df), ["lease", "queue"]);
+        // Small stores keep everything.
+        assert_eq!(prune_common_terms(terms("the lease"), 900, |_| 300), ["lease", "the"]);
+    }
 
     #[test]
     fn tokenize_splits_on_non_alphanumerics() {

@@ -73,6 +73,21 @@ async fn hnsw_path_recall_and_catch_up() {
     let recall = hit as f64 / 300.0;
     assert!(recall >= 0.9, "recall@10 {recall}");
 
+    // The graph was persisted; a fresh handle loads it and answers identically.
+    assert_eq!(store.index_snapshot_nodes().await.unwrap(), Some(1500));
+    let fresh = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let probe: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.37).sin()).collect();
+    let pq = VectorQuery { vector: probe, filter: Default::default(), k: 10, exact: false };
+    assert_eq!(fresh.vector_search(&pq).await.unwrap(), store.vector_search(&pq).await.unwrap());
+    // A damaged snapshot is ignored (rebuilt), never trusted.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("UPDATE ann_snapshot SET graph = x'00010203'").execute(&pool).await.unwrap();
+    let rebuilt = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    assert_eq!(rebuilt.vector_search(&pq).await.unwrap(), store.vector_search(&pq).await.unwrap());
+    let graph: Vec<u8> =
+        sqlx::query_scalar("SELECT graph FROM ann_snapshot").fetch_one(&pool).await.unwrap();
+    assert!(graph.len() > 1000, "the damaged snapshot was replaced by a good one");
+
     // Another handle writes; this one sees it on the next search.
     let other = SqliteStore::open(&path, opts).await.unwrap();
     let p = fx.note("late");
