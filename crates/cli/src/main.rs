@@ -83,7 +83,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             let r = l9_engine::Engine::init(&cwd, cli.db.as_deref()).await?;
             out.value(
                 &serde_json::json!({
-                    "root": r.root, "config_created": r.config_created, "store": redact(&r.store_url)
+                    "root": r.root, "config_created": r.config_created, "store": l9_engine::redact_url(&r.store_url)
                 }),
                 || {
                     let verb = if r.config_created { "Initialised" } else { "Already initialised:" };
@@ -91,7 +91,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                         "{verb} {}\n  config: {}\n  store:  {}",
                         r.root.display(),
                         r.root.join(".l9").join("l9.toml").display(),
-                        redact(&r.store_url)
+                        l9_engine::redact_url(&r.store_url)
                     )
                 },
             )
@@ -121,16 +121,5 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 s
             })
         }
-    }
-}
-
-/// A database URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
-            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
     }
 }

@@ -1,6 +1,7 @@
 //! The knowledge graph on PostgreSQL (same semantics as SQLite's; see `AsOf::sees`).
 
 use chrono::{DateTime, Utc};
+use l9_store::graph_rules as rules;
 use l9_store::{
     AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
     Result, StoreError,
@@ -17,23 +18,8 @@ const ENTITY_COLS: &str =
 const RELATION_COLS: &str =
     "id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
 
-fn check_interval(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Result<()> {
-    if to.is_some_and(|t| t <= from) {
-        return Err(StoreError::Invalid("valid_to must be after valid_from".into()));
-    }
-    Ok(())
-}
-
-fn invalidated(
-    valid_to: Option<DateTime<Utc>>,
-    inv: Option<DateTime<Utc>>,
-    rec: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    valid_to.map(|_| inv.unwrap_or(rec))
-}
-
 pub(crate) async fn put_entity(pool: &PgPool, e: &Entity) -> Result<()> {
-    check_interval(e.valid_from, e.valid_to)?;
+    rules::check_interval(e.valid_from, e.valid_to)?;
     let r = sqlx::query(
         "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
@@ -45,26 +31,21 @@ pub(crate) async fn put_entity(pool: &PgPool, e: &Entity) -> Result<()> {
     .bind(e.valid_from)
     .bind(e.valid_to)
     .bind(e.recorded_at)
-    .bind(invalidated(e.valid_to, e.invalidated_at, e.recorded_at))
+    .bind(rules::invalidated_at(e.valid_to, e.invalidated_at, e.recorded_at))
     .bind(e.source.map(|s| s.0))
     .execute(pool)
     .await
     .map_err(db)?;
     if r.rows_affected() == 0 {
-        let key = |x: &Entity| (x.kind.clone(), x.name.clone(), x.attrs.to_string(), x.valid_from);
-        let existing = get_entity(pool, e.id).await?;
-        if existing.as_ref().map(key) != Some(key(e)) {
-            return Err(StoreError::Invalid(format!(
-                "entity {} is already stored with other content; facts are immutable, invalidate it and add a new one",
-                e.id
-            )));
+        if !get_entity(pool, e.id).await?.is_some_and(|old| old.same_fact(e)) {
+            return Err(rules::immutable("entity", e.id));
         }
     }
     Ok(())
 }
 
 pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
-    check_interval(r.valid_from, r.valid_to)?;
+    rules::check_interval(r.valid_from, r.valid_to)?;
     for end in [r.from, r.to] {
         if get_entity(pool, end).await?.is_none() {
             return Err(StoreError::NotFound(format!("entity {end}")));
@@ -82,7 +63,7 @@ pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
     .bind(r.valid_from)
     .bind(r.valid_to)
     .bind(r.recorded_at)
-    .bind(invalidated(r.valid_to, r.invalidated_at, r.recorded_at))
+    .bind(rules::invalidated_at(r.valid_to, r.invalidated_at, r.recorded_at))
     .bind(r.source.map(|s| s.0))
     .execute(pool)
     .await
@@ -91,13 +72,8 @@ pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
         let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
         let row =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(r.id.0).fetch_one(pool).await.map_err(db)?;
-        let old = relation_from_row(&row)?;
-        let key = |x: &Relation| (x.kind.clone(), x.from, x.to, x.attrs.to_string(), x.valid_from);
-        if key(&old) != key(r) {
-            return Err(StoreError::Invalid(format!(
-                "relation {} is already stored with other content; facts are immutable, invalidate it and add a new one",
-                r.id
-            )));
+        if !relation_from_row(&row)?.same_fact(r) {
+            return Err(rules::immutable("relation", r.id));
         }
     }
     Ok(())
@@ -127,12 +103,7 @@ pub(crate) async fn invalidate(
             .await
             .map_err(db)?;
     let Some((from, to)) = row else { return Err(StoreError::NotFound(format!("{what} {id}"))) };
-    if to.is_some() {
-        return Err(StoreError::Invalid(format!("{what} {id} is already invalidated")));
-    }
-    if valid_to <= from {
-        return Err(StoreError::Invalid(format!("{what} {id}: valid_to must be after valid_from")));
-    }
+    rules::check_invalidation(what, id, from, to, valid_to)?;
     let sql = format!("UPDATE {table} SET valid_to = $1, invalidated_at = $2 WHERE id = $3");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(valid_to)

@@ -1,6 +1,7 @@
 //! The knowledge graph on SQLite.
 
 use chrono::{DateTime, Utc};
+use l9_store::graph_rules as rules;
 use l9_store::{
     Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery, Result,
     StoreError,
@@ -16,25 +17,16 @@ const ENTITY_COLS: &str =
 const RELATION_COLS: &str =
     "id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
 
-fn check_interval(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Result<()> {
-    if to.is_some_and(|t| t <= from) {
-        return Err(StoreError::Invalid("valid_to must be after valid_from".into()));
-    }
-    Ok(())
-}
-
-/// `invalidated_at` as stored: when `valid_to` was known. A fact stored with an end
-/// already known at record time gets `recorded_at`.
 fn invalidated(
     valid_to: Option<DateTime<Utc>>,
     inv: Option<DateTime<Utc>>,
     rec: DateTime<Utc>,
 ) -> Option<i64> {
-    valid_to.map(|_| micros(inv.unwrap_or(rec)))
+    rules::invalidated_at(valid_to, inv, rec).map(micros)
 }
 
 pub(crate) async fn put_entity(pool: &SqlitePool, e: &Entity) -> Result<()> {
-    check_interval(e.valid_from, e.valid_to)?;
+    rules::check_interval(e.valid_from, e.valid_to)?;
     let r = sqlx::query(
         "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
@@ -52,23 +44,15 @@ pub(crate) async fn put_entity(pool: &SqlitePool, e: &Entity) -> Result<()> {
     .await
     .map_err(db)?;
     if r.rows_affected() == 0 {
-        let existing = get_entity(pool, e.id).await?;
-        if existing.as_ref().map(normalise_entity) != Some(normalise_entity(e)) {
-            return Err(StoreError::Invalid(format!(
-                "entity {} is already stored with other content; facts are immutable, invalidate it and add a new one",
-                e.id
-            )));
+        if !get_entity(pool, e.id).await?.is_some_and(|old| old.same_fact(e)) {
+            return Err(rules::immutable("entity", e.id));
         }
     }
     Ok(())
 }
 
-fn normalise_entity(e: &Entity) -> (String, String, String, i64) {
-    (e.kind.clone(), e.name.clone(), e.attrs.to_string(), micros(e.valid_from))
-}
-
 pub(crate) async fn put_relation(pool: &SqlitePool, r: &Relation) -> Result<()> {
-    check_interval(r.valid_from, r.valid_to)?;
+    rules::check_interval(r.valid_from, r.valid_to)?;
     for end in [r.from, r.to] {
         if get_entity(pool, end).await?.is_none() {
             return Err(StoreError::NotFound(format!("entity {end}")));
@@ -98,15 +82,8 @@ pub(crate) async fn put_relation(pool: &SqlitePool, r: &Relation) -> Result<()> 
             .fetch_one(pool)
             .await
             .map_err(db)?;
-        let old = relation_from_row(&row)?;
-        let key = |x: &Relation| {
-            (x.kind.clone(), x.from, x.to, x.attrs.to_string(), micros(x.valid_from))
-        };
-        if key(&old) != key(r) {
-            return Err(StoreError::Invalid(format!(
-                "relation {} is already stored with other content; facts are immutable, invalidate it and add a new one",
-                r.id
-            )));
+        if !relation_from_row(&row)?.same_fact(r) {
+            return Err(rules::immutable("relation", r.id));
         }
     }
     Ok(())
@@ -140,12 +117,13 @@ pub(crate) async fn invalidate(
     let Some(row) = row else { return Err(StoreError::NotFound(format!("{what} {id}"))) };
     let from: i64 = row.try_get(0).map_err(db)?;
     let to: Option<i64> = row.try_get(1).map_err(db)?;
-    if to.is_some() {
-        return Err(StoreError::Invalid(format!("{what} {id} is already invalidated")));
-    }
-    if micros(valid_to) <= from {
-        return Err(StoreError::Invalid(format!("{what} {id}: valid_to must be after valid_from")));
-    }
+    rules::check_invalidation(
+        what,
+        id,
+        from_micros(from)?,
+        to.map(from_micros).transpose()?,
+        valid_to,
+    )?;
     let sql = format!("UPDATE {table} SET valid_to = ?, invalidated_at = ? WHERE id = ?");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(micros(valid_to))

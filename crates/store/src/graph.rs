@@ -93,11 +93,74 @@ impl Entity {
     pub fn visible(&self, as_of: &AsOf) -> bool {
         as_of.sees(self.valid_from, self.valid_to, self.recorded_at, self.invalidated_at)
     }
+
+    /// Whether `other` states the same fact (putting it again is then a no-op).
+    pub fn same_fact(&self, other: &Entity) -> bool {
+        (&self.kind, &self.name, &self.attrs, crate::to_micros(self.valid_from))
+            == (&other.kind, &other.name, &other.attrs, crate::to_micros(other.valid_from))
+    }
 }
 
 impl Relation {
     pub fn visible(&self, as_of: &AsOf) -> bool {
         as_of.sees(self.valid_from, self.valid_to, self.recorded_at, self.invalidated_at)
+    }
+
+    /// Whether `other` states the same fact (putting it again is then a no-op).
+    pub fn same_fact(&self, other: &Relation) -> bool {
+        (&self.kind, self.from, self.to, &self.attrs, crate::to_micros(self.valid_from))
+            == (&other.kind, other.from, other.to, &other.attrs, crate::to_micros(other.valid_from))
+    }
+}
+
+/// Rules every backend applies to graph writes.
+pub mod rules {
+    use chrono::{DateTime, Utc};
+
+    use crate::{Result, StoreError};
+
+    /// A valid interval must end after it starts.
+    pub fn check_interval(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Result<()> {
+        if to.is_some_and(|t| t <= from) {
+            return Err(StoreError::Invalid("valid_to must be after valid_from".into()));
+        }
+        Ok(())
+    }
+
+    /// `invalidated_at` as stored: when `valid_to` became known. A fact stored with its end
+    /// already known was learned, end included, at `recorded_at`.
+    pub fn invalidated_at(
+        valid_to: Option<DateTime<Utc>>,
+        invalidated_at: Option<DateTime<Utc>>,
+        recorded_at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        valid_to.map(|_| invalidated_at.unwrap_or(recorded_at))
+    }
+
+    /// The error for re-putting an id with another fact.
+    pub fn immutable(what: &str, id: impl std::fmt::Display) -> StoreError {
+        StoreError::Invalid(format!(
+            "{what} {id} is already stored with other content; facts are immutable, invalidate it and add a new one"
+        ))
+    }
+
+    /// Checks an invalidation against the stored interval.
+    pub fn check_invalidation(
+        what: &str,
+        id: impl std::fmt::Display,
+        valid_from: DateTime<Utc>,
+        current_valid_to: Option<DateTime<Utc>>,
+        valid_to: DateTime<Utc>,
+    ) -> Result<()> {
+        if current_valid_to.is_some() {
+            return Err(StoreError::Invalid(format!("{what} {id} is already invalidated")));
+        }
+        if valid_to <= valid_from {
+            return Err(StoreError::Invalid(format!(
+                "{what} {id}: valid_to must be after valid_from"
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -40,6 +40,7 @@ use l9_types::{ContentHash, PacketEnvelope, PacketId};
 pub use error::{Result, StoreError};
 pub use graph::{
     AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
+    rules as graph_rules,
 };
 pub use plan::{Known, WritePlan, plan_write};
 pub use query::{
