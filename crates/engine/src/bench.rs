@@ -158,30 +158,28 @@ pub async fn memory(
         .await?;
     let index_build_s = t.elapsed().as_secs_f64();
 
-    let (mut ann, mut exact, mut hybrid, mut text_only) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut hits = 0usize;
-    let mut possible = 0usize;
-    for (i, qt) in query_texts.iter().enumerate() {
-        let v = embedder.embed_one(qt);
-        let q = |exact| VectorQuery { vector: v.clone(), filter: Default::default(), k: 10, exact };
+    // Each kind of query runs as its own phase, so one does not evict another's working
+    // set (an exact scan reads the whole table and would flush pgvector's index pages).
+    let vectors: Vec<Vec<f32>> = query_texts.iter().map(|q| embedder.embed_one(q)).collect();
+    let vq = |v: &Vec<f32>, exact| VectorQuery {
+        vector: v.clone(),
+        filter: Default::default(),
+        k: 10,
+        exact,
+    };
+    let mut ann = Vec::new();
+    let mut approx_ids = Vec::new();
+    for (i, v) in vectors.iter().enumerate() {
         let t = Instant::now();
-        let approx = store.vector_search(&q(false)).await?;
+        let hits = store.vector_search(&vq(v, false)).await?;
         ann.push(t.elapsed());
-        let t = Instant::now();
-        let truth = store.vector_search(&q(true)).await?;
-        exact.push(t.elapsed());
-        possible += truth.len();
-        hits += approx.iter().filter(|a| truth.iter().any(|t| t.id == a.id)).count();
-        let t = Instant::now();
-        mem.search(&SearchQuery {
-            text: qt.clone(),
-            filter: Default::default(),
-            k: 10,
-            mode: SearchMode::Hybrid,
-        })
-        .await?;
-        hybrid.push(t.elapsed());
+        approx_ids.push(hits.into_iter().map(|h| h.id).collect::<Vec<_>>());
+        if i % 20 == 0 {
+            progress("vector search", i, queries);
+        }
+    }
+    let mut text_only = Vec::new();
+    for qt in &query_texts {
         let t = Instant::now();
         store
             .text_search(&l9_store::TextQuery {
@@ -191,9 +189,30 @@ pub async fn memory(
             })
             .await?;
         text_only.push(t.elapsed());
+    }
+    let mut hybrid = Vec::new();
+    for (i, qt) in query_texts.iter().enumerate() {
+        let t = Instant::now();
+        mem.search(&SearchQuery {
+            text: qt.clone(),
+            filter: Default::default(),
+            k: 10,
+            mode: SearchMode::Hybrid,
+        })
+        .await?;
+        hybrid.push(t.elapsed());
         if i % 20 == 0 {
-            progress("search", i, queries);
+            progress("hybrid search", i, queries);
         }
+    }
+    let mut exact = Vec::new();
+    let (mut hits, mut possible) = (0usize, 0usize);
+    for (v, approx) in vectors.iter().zip(&approx_ids) {
+        let t = Instant::now();
+        let truth = store.vector_search(&vq(v, true)).await?;
+        exact.push(t.elapsed());
+        possible += truth.len();
+        hits += approx.iter().filter(|a| truth.iter().any(|t| t.id == **a)).count();
     }
     if possible == 0 {
         return Err(EngineError::Config("benchmark produced no vectors".into()));

@@ -25,9 +25,9 @@ use l9_types::{SeededRng, SystemClock};
 pub use config::{Config, EmbedderKind};
 pub use error::{EngineError, ErrorKind, Result};
 pub use l9_memory as memory;
+pub use l9_store as store;
 /// A database URL with its password replaced by `***`, for messages.
 pub use l9_store_postgres::redact_url;
-pub use l9_store as store;
 pub use l9_types as types;
 
 /// The directory holding L9's state inside a project.

@@ -213,39 +213,48 @@ impl MemoryService {
             return Ok(Vec::new());
         }
         let depth = (q.k * 4).max(50);
-        let text_ids: Vec<PacketId> = if q.mode != SearchMode::Vector {
+        // The two halves are independent: run them concurrently.
+        let text_half = async {
+            if q.mode == SearchMode::Vector {
+                return Ok::<_, MemoryError>(Vec::new());
+            }
             let tq = TextQuery { query: q.text.clone(), filter: q.filter.clone(), k: depth };
-            self.store.text_search(&tq).await?.into_iter().map(|h| h.id).collect()
-        } else {
-            Vec::new()
+            Ok(self
+                .store
+                .text_search(&tq)
+                .await?
+                .into_iter()
+                .map(|h| h.id)
+                .collect::<Vec<PacketId>>())
         };
-        let mut distances: HashMap<PacketId, f32> = HashMap::new();
-        let vector_ids: Vec<PacketId> = if q.mode != SearchMode::Text {
+        let vector_half = async {
+            if q.mode == SearchMode::Text {
+                return Ok::<_, MemoryError>(Vec::new());
+            }
             let v =
                 self.embedder.embed(std::slice::from_ref(&q.text)).await?.pop().unwrap_or_default();
-            if v.iter().any(|x| *x != 0.0) {
-                let vq =
-                    VectorQuery { vector: v, filter: q.filter.clone(), k: depth, exact: false };
-                let hits = self.store.vector_search(&vq).await?;
-                hits.iter().for_each(|h| {
-                    distances.insert(h.id, h.distance);
-                });
-                hits.into_iter().map(|h| h.id).collect()
-            } else {
-                Vec::new()
+            if v.iter().all(|x| *x == 0.0) {
+                return Ok(Vec::new());
             }
-        } else {
-            Vec::new()
+            let vq = VectorQuery { vector: v, filter: q.filter.clone(), k: depth, exact: false };
+            Ok(self.store.vector_search(&vq).await?)
         };
+        let (text_ids, vector_hits) = tokio::try_join!(text_half, vector_half)?;
+        let distances: HashMap<PacketId, f32> =
+            vector_hits.iter().map(|h| (h.id, h.distance)).collect();
+        let vector_ids: Vec<PacketId> = vector_hits.into_iter().map(|h| h.id).collect();
         let rank =
             |list: &[PacketId], id: PacketId| list.iter().position(|x| *x == id).map(|p| p + 1);
-        let fused = rrf_fuse(&[text_ids.clone(), vector_ids.clone()]);
-        let mut out = Vec::with_capacity(q.k);
-        for (id, score) in fused.into_iter().take(q.k) {
-            let packet = self
-                .store
-                .get_packet(id)
-                .await?
+        let fused: Vec<(PacketId, f64)> =
+            rrf_fuse(&[text_ids.clone(), vector_ids.clone()]).into_iter().take(q.k).collect();
+        let ids: Vec<PacketId> = fused.iter().map(|(id, _)| *id).collect();
+        let packets: HashMap<PacketId, PacketEnvelope> =
+            self.store.get_packets(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
+        let mut out = Vec::with_capacity(fused.len());
+        for (id, score) in fused {
+            let packet = packets
+                .get(&id)
+                .cloned()
                 .ok_or_else(|| StoreError::NotFound(format!("packet {id}")))?;
             out.push(SearchHit {
                 id,

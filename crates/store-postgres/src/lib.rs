@@ -276,6 +276,22 @@ impl Store for PgStore {
         }
     }
 
+    async fn get_packets(&self, ids: &[PacketId]) -> Result<Vec<PacketEnvelope>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+        let sql = format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = ANY($1)");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&uuids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let by_id: std::collections::HashMap<PacketId, PacketEnvelope> =
+            self.hydrate(rows).await?.into_iter().map(|p| (p.id, p)).collect();
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
+    }
+
     async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
         let limit = page.limit.clamp(1, 10_000);
         let mut qb =
@@ -392,12 +408,16 @@ impl Store for PgStore {
             .push_bind(lit)
             .push("::vector LIMIT ")
             .push_bind(q.k as i64);
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        if q.exact {
+        let rows = if q.exact {
+            // Exact: forbid the index for this transaction only.
+            let mut tx = self.pool.begin().await.map_err(db)?;
             sqlx::query("SET LOCAL enable_indexscan = off").execute(&mut *tx).await.map_err(db)?;
-        }
-        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
+            let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            rows
+        } else {
+            qb.build().fetch_all(&self.pool).await.map_err(db)?
+        };
         let mut hits = rows
             .iter()
             .map(|r| {

@@ -303,6 +303,25 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn get_packets(&self, ids: &[PacketId]) -> Result<Vec<PacketEnvelope>> {
+        let mut by_id = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {PACKET_COLUMNS}, p.rowid AS rowid FROM packets p WHERE p.id IN ("
+            ));
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(")");
+            let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+            for p in self.hydrate(rows).await? {
+                by_id.insert(p.id, p);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
+    }
+
     async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
         let limit = page.limit.clamp(1, 10_000);
         let mut qb = QueryBuilder::new(format!(

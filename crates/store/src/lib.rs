@@ -74,6 +74,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>>;
 
+    /// The stored packets among `ids`, in the order of `ids` (missing ids are skipped).
+    async fn get_packets(&self, ids: &[PacketId]) -> Result<Vec<PacketEnvelope>>;
+
     async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage>;
 
     /// Number of packets matching `filter`.

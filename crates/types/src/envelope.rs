@@ -253,7 +253,10 @@ impl PacketDraft {
             task_id: self.task_id,
             parents: self.parents,
             actor: self.actor,
-            at: clock.now(),
+            // Microseconds: the precision every store keeps, so a stored packet reads back
+            // exactly as it was sealed.
+            at: DateTime::<Utc>::from_timestamp_micros(clock.now().timestamp_micros())
+                .unwrap_or_default(),
             body: self.body,
             text: self.text,
             blobs: self.blobs,
@@ -330,6 +333,15 @@ mod tests {
         let mut env = fixed();
         env.parents.clear();
         assert!(matches!(env.verify(), Err(EnvelopeError::HashMismatch { .. })));
+    }
+
+    #[test]
+    fn sealed_times_are_whole_microseconds() {
+        let clock = ManualClock::at_epoch_2026();
+        clock.advance(chrono::Duration::nanoseconds(1_234_567));
+        let rng = SeededRng::from_seed(1);
+        let p = PacketDraft::new("note").seal(&IdSource { clock: &clock, rng: &rng }).unwrap();
+        assert_eq!(p.at.timestamp_subsec_nanos(), 1_234_000);
     }
 
     #[test]

@@ -78,6 +78,7 @@ fn init_is_idempotent_and_memory_round_trips() {
         ],
     );
     let b_id = b["id"].as_str().unwrap().to_owned();
+    assert_eq!(json(d, &["memory", "get", &a_id]), a, "a stored packet reads back exactly as put");
     let got = json(d, &["memory", "get", &b_id]);
     assert_eq!(got["parents"][0], a_id.as_str());
     assert!(ok(d, &["memory", "get", &a_id]).contains("pgvector"));

@@ -25,6 +25,13 @@ pub async fn put_get_round_trip(store: &dyn Store) {
     assert_eq!(back, p);
     back.verify().unwrap();
     assert!(store.get_packet(fx.note("x").id).await.unwrap().is_none());
+    // Batched reads keep the order asked for and skip unknown ids.
+    let q = fx.child("child", &[p.id]);
+    put(store, std::slice::from_ref(&q)).await;
+    let ghost = fx.note("ghost").id;
+    let got = store.get_packets(&[q.id, ghost, p.id]).await.unwrap();
+    assert_eq!(got, vec![q, p]);
+    assert!(store.get_packets(&[]).await.unwrap().is_empty());
 }
 
 pub async fn put_is_idempotent_and_conflicts_are_refused(store: &dyn Store) {
