@@ -36,10 +36,9 @@ pub(crate) async fn put_entity(pool: &PgPool, e: &Entity) -> Result<()> {
     .execute(pool)
     .await
     .map_err(db)?;
-    if r.rows_affected() == 0 {
-        if !get_entity(pool, e.id).await?.is_some_and(|old| old.same_fact(e)) {
-            return Err(rules::immutable("entity", e.id));
-        }
+    if r.rows_affected() == 0 && !get_entity(pool, e.id).await?.is_some_and(|old| old.same_fact(e))
+    {
+        return Err(rules::immutable("entity", e.id));
     }
     Ok(())
 }

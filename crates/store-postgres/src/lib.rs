@@ -32,6 +32,9 @@ use uuid::Uuid;
 
 use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter, vector_literal};
 
+/// `pg_stats` of the `tsv` column: most common lexemes, their frequencies, table rows.
+type TsvStats = (Option<Vec<String>>, Option<Vec<f32>>, f32);
+
 /// How a PostgreSQL store is opened.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -203,7 +206,7 @@ impl PgStore {
     /// the planner statistics of the `tsv` column (`most_common_elems`, kept fresh by
     /// autovacuum's ANALYZE); a term absent there is rarer than every listed one.
     async fn prune(&self, terms: Vec<String>) -> Result<Vec<String>> {
-        let row: Option<(Option<Vec<String>>, Option<Vec<f32>>, f32)> = sqlx::query_as(
+        let row: Option<TsvStats> = sqlx::query_as(
             "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples
              FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
               AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = s.schemaname)
