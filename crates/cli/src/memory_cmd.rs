@@ -103,13 +103,11 @@ pub(crate) async fn run(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    if let MemoryCommand::Demo { file } = cmd {
-        return demo(file, out).await;
-    }
-    let engine = Engine::open(root, db).await?;
-    let mem = engine.memory();
+    let open = || async { Engine::open(root, db).await.map_err(CliError::from) };
     match cmd {
         MemoryCommand::Put(a) => {
+            let engine = open().await?;
+            let mem = engine.memory();
             let mut d = PacketDraft::new(a.kind).text(a.text).actor(a.actor);
             for p in &a.parents {
                 d = d.parent(packet_id(p)?);
@@ -126,12 +124,16 @@ pub(crate) async fn run(
             out.value(&p, || format!("{}\n  hash {}", p.id, p.hash))
         }
         MemoryCommand::Get { id } => {
+            let engine = open().await?;
+            let mem = engine.memory();
             let id = packet_id(&id)?;
             let p = mem.get(id).await.map_err(l9_engine::EngineError::from)?;
             let p = p.ok_or_else(|| CliError::not_found(format!("no packet {id}")))?;
             out.value(&p, || render_packet(&p))
         }
         MemoryCommand::Search(a) => {
+            let engine = open().await?;
+            let mem = engine.memory();
             let mode = match a.mode.as_str() {
                 "hybrid" => SearchMode::Hybrid,
                 "text" => SearchMode::Text,
@@ -177,6 +179,8 @@ pub(crate) async fn run(
             })
         }
         MemoryCommand::Lineage { id, up: _, down, depth } => {
+            let engine = open().await?;
+            let mem = engine.memory();
             let id = packet_id(&id)?;
             let dir = if down { Direction::Down } else { Direction::Up };
             let entries =
@@ -213,9 +217,10 @@ pub(crate) async fn run(
                     .join("\n")
             })
         }
-        MemoryCommand::Import { file } => import(&engine, &file, out).await,
+        MemoryCommand::Import { file } => import(&open().await?, &file, out).await,
         MemoryCommand::Export { run } => {
             let run = run.as_deref().map(run_id).transpose()?;
+            let engine = open().await?;
             let mut stdout = std::io::stdout().lock();
             let mut buf = std::io::BufWriter::new(&mut stdout);
             let n =
@@ -228,7 +233,7 @@ pub(crate) async fn run(
             eprintln!("exported {n} packets");
             Ok(())
         }
-        MemoryCommand::Demo { .. } => Ok(()),
+        MemoryCommand::Demo { file } => demo(file, out).await,
     }
 }
 

@@ -215,7 +215,7 @@ pub async fn memory(
         hits += approx.iter().filter(|a| truth.iter().any(|t| t.id == **a)).count();
     }
     if possible == 0 {
-        return Err(EngineError::Config("benchmark produced no vectors".into()));
+        return Err(EngineError::Internal("benchmark produced no vectors".into()));
     }
     Ok(MemoryBenchReport {
         backend,

@@ -27,6 +27,9 @@ pub enum ErrorKind {
 pub enum EngineError {
     #[error("{0}")]
     Config(String),
+    /// A bug or an unexpected state (not the user's to fix).
+    #[error("{0}")]
+    Internal(String),
     /// Input problems, each with file, line and what to do.
     #[error("{}", render(.0))]
     Input(Vec<Diagnostic>),
@@ -50,6 +53,7 @@ impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             EngineError::Config(_) => ErrorKind::Config,
+            EngineError::Internal(_) => ErrorKind::Internal,
             EngineError::Input(_) => ErrorKind::Input,
             EngineError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound

@@ -60,7 +60,8 @@ pub async fn export(
     loop {
         let res = mem.list(&filter, &page).await?;
         for p in &res.packets {
-            let mut v = serde_json::to_value(p).map_err(|e| EngineError::Config(e.to_string()))?;
+            let mut v =
+                serde_json::to_value(p).map_err(|e| EngineError::Internal(e.to_string()))?;
             if !p.blobs.is_empty() {
                 let mut data = serde_json::Map::new();
                 for b in &p.blobs {

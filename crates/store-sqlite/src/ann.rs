@@ -127,7 +127,7 @@ impl VectorCache {
         }
         // Usable only if it covers a prefix of what is loaded, with the same parameters.
         let graph: Vec<u8> = row.try_get(3).map_err(db)?;
-        let (m, efc) = self.hnsw_params();
+        let (m, efc) = self.hnsw.m_and_ef();
         let usable = params == self.hnsw.params() && nodes > 0 && self.rowids[nodes - 1] == upto;
         match usable.then(|| Hnsw::from_bytes(m, efc, nodes, &graph)).flatten() {
             Some(h) => {
@@ -168,10 +168,6 @@ impl VectorCache {
         .map_err(db)?;
         self.saved_nodes = n;
         Ok(())
-    }
-
-    fn hnsw_params(&self) -> (usize, usize) {
-        self.hnsw.m_and_ef()
     }
 
     fn exact(&self, q: &[f32], k: usize, slots: &mut dyn Iterator<Item = u32>) -> Vec<VectorHit> {

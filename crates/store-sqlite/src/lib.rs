@@ -18,7 +18,6 @@ mod schema;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +35,9 @@ use sqlx::{QueryBuilder, Row};
 use tokio::sync::Mutex;
 
 use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter};
+
+/// Extra full-text candidates fetched so score ties at the k-th place break by id.
+const TIE_SLACK: i64 = 32;
 
 /// How a SQLite store is opened.
 #[derive(Debug, Clone)]
@@ -112,15 +114,6 @@ impl SqliteStore {
         };
         store.migrate().await?;
         Ok(store)
-    }
-
-    /// Opens a `sqlite://PATH` or `sqlite:PATH` URL, or a plain path.
-    pub async fn open_url(url: &str, opts: SqliteOptions) -> Result<Self> {
-        let path =
-            url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        Self::open(&PathBuf::from_str(path).map_err(|e| StoreError::Invalid(e.to_string()))?, opts)
-            .await
     }
 
     pub fn path(&self) -> &Path {
@@ -409,10 +402,13 @@ impl Store for SqliteStore {
             // Rank inside FTS5 alone, then resolve ids for the top k only.
             sqlx::query(
                 "SELECT p.id, f.r FROM (SELECT rowid, bm25(packet_fts) AS r FROM packet_fts
-                 WHERE packet_fts MATCH ? ORDER BY r, rowid LIMIT ?) f JOIN packets p ON p.rowid = f.rowid
-                 ORDER BY f.r, p.id",
+                 WHERE packet_fts MATCH ? ORDER BY r LIMIT ?) f JOIN packets p ON p.rowid = f.rowid
+                 ORDER BY f.r, p.id LIMIT ?",
             )
             .bind(expr)
+            // A little slack so exact score ties at the boundary are broken by id, as on
+            // the filtered path and on PostgreSQL.
+            .bind(k + TIE_SLACK)
             .bind(k)
             .fetch_all(&self.pool)
             .await

@@ -28,40 +28,17 @@ macro_rules! pg_or_skip {
     };
 }
 
+async fn fresh() -> Option<PgStore> {
+    pg(DIMS).await
+}
+
+async fn done(store: PgStore) {
+    store.drop_schema().await.unwrap();
+}
+
 mod conformance {
-    use super::*;
-
-    /// Conformance cases run against a fresh schema; without a cluster (outside CI) they
-    /// return early.
-    macro_rules! pg_cases {
-        ($($case:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $case() {
-                let store = pg_or_skip!(DIMS);
-                l9_store::conformance::$case(&store).await;
-                store.drop_schema().await.unwrap();
-            }
-        )*};
-    }
-
-    pg_cases!(
-        put_get_round_trip,
-        put_is_idempotent_and_conflicts_are_refused,
-        tampered_packets_are_refused,
-        missing_parents_are_refused_atomically,
-        parents_may_come_earlier_in_the_batch,
-        blobs_are_content_addressed_and_stored_once,
-        missing_blobs_are_refused,
-        list_filters_and_cursor_pagination,
-        lineage_walks_with_depth,
-        text_search_ranks_and_filters,
-        text_search_is_injection_safe,
-        vector_search_exact_and_filtered,
-        vector_errors_are_clear,
-        graph_as_of_and_invalidation,
-        graph_refuses_dangling_relations,
-        meta_round_trip,
-    );
+    use super::{done, fresh};
+    l9_store::conformance_tests!(fresh, done);
 }
 
 /// The same random operation sequences on SQLite and PostgreSQL; every answer compared.

@@ -8,16 +8,18 @@ use l9_store::{Store, VectorQuery, WriteBatch};
 use l9_store_sqlite::{SqliteOptions, SqliteStore};
 use l9_test_support::TempDir;
 
-async fn fresh() -> Box<dyn Store> {
-    // The temp dir must outlive the store: leak it for the test's lifetime.
+/// A fresh store; its temp dir is leaked so it outlives the store for the test's lifetime.
+async fn fresh() -> Option<SqliteStore> {
     let dir: &'static TempDir = Box::leak(Box::new(l9_test_support::temp_dir()));
     let opts = SqliteOptions { dims: DIMS, ..Default::default() };
-    Box::new(SqliteStore::open(&dir.path().join("l9.db"), opts).await.unwrap())
+    Some(SqliteStore::open(&dir.path().join("l9.db"), opts).await.unwrap())
 }
 
+async fn done(_: SqliteStore) {}
+
 mod conformance {
-    use super::fresh;
-    l9_store::conformance_tests!(fresh());
+    use super::{done, fresh};
+    l9_store::conformance_tests!(fresh, done);
 }
 
 #[tokio::test]

@@ -39,6 +39,12 @@ pub async fn text_search_ranks_and_filters(store: &dyn Store) {
     let f = PacketFilter { kinds: vec!["decision".into()], ..Default::default() };
     assert_eq!(text(store, "cache", f, 10).await, vec![other.id]);
     assert!(text(store, "absent", Default::default(), 10).await.is_empty());
+
+    // Equal scores break by id, even when storage order differs from id order.
+    let twins: Vec<_> = (0..4).map(|_| fx.note("zebra crossing")).collect();
+    let reversed: Vec<_> = twins.iter().rev().cloned().collect();
+    put(store, &reversed).await;
+    assert_eq!(text(store, "zebra", Default::default(), 2).await, vec![twins[0].id, twins[1].id]);
     assert!(text(store, "", Default::default(), 10).await.is_empty());
 }
 
