@@ -79,6 +79,6 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         StoreError::NotFound(_) => ErrorKind::NotFound,
         StoreError::Unavailable(_) => ErrorKind::Unavailable,
         StoreError::Migration(_) => ErrorKind::Config,
-        StoreError::Backend(_) => ErrorKind::Internal,
+        StoreError::Backend(_) | StoreError::LeaseLost(_) => ErrorKind::Internal,
     }
 }

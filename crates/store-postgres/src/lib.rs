@@ -13,6 +13,7 @@
 mod codec;
 mod graph;
 mod schema;
+mod tasks;
 mod write;
 
 use std::str::FromStr;
@@ -58,6 +59,8 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: PgPool,
     opts: PgOptions,
+    /// `LISTEN` connection of idle workers (see `TaskStore::wait_for_work`).
+    listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
 }
 
 fn valid_schema_name(s: &str) -> bool {
@@ -117,7 +120,7 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;
-        let store = PgStore { pool, opts };
+        let store = PgStore { pool, opts, listener: Default::default() };
         store.migrate().await?;
         Ok(store)
     }
@@ -256,6 +259,10 @@ impl PgStore {
 impl Store for PgStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+
+    fn tasks(&self) -> &dyn l9_store::TaskStore {
+        self
     }
 
     fn dims(&self) -> usize {

@@ -2,7 +2,7 @@
 //! (`{DIMS}`), run under an advisory lock so concurrent openers migrate once.
 
 pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
-    vec![(1, V1.replace("{DIMS}", &dims.to_string()))]
+    vec![(1, V1.replace("{DIMS}", &dims.to_string())), (2, V2.to_string())]
 }
 
 const V1: &str = r#"
@@ -73,4 +73,60 @@ CREATE TABLE kg_relations (
 );
 CREATE INDEX kg_relations_src ON kg_relations(src, kind);
 CREATE INDEX kg_relations_dst ON kg_relations(dst, kind);
+"#;
+
+const V2: &str = r#"
+CREATE TABLE tasks (
+    id           UUID PRIMARY KEY,
+    queue        TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    priority     INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_after    TIMESTAMPTZ NOT NULL,
+    lease_owner  TEXT,
+    lease_until  TIMESTAMPTZ,
+    wake_pending BOOLEAN NOT NULL DEFAULT false,
+    idem_key     TEXT UNIQUE,
+    run_id       UUID,
+    parent       UUID,
+    result       TEXT,
+    error        TEXT,
+    created_at   TIMESTAMPTZ NOT NULL,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX tasks_ready ON tasks(priority DESC, run_after, id) WHERE state = 'queued';
+CREATE INDEX tasks_leases ON tasks(lease_until) WHERE state = 'leased';
+CREATE INDEX tasks_parent ON tasks(parent) WHERE parent IS NOT NULL;
+CREATE INDEX tasks_state ON tasks(state, id);
+CREATE TABLE task_checkpoints (
+    task_id UUID PRIMARY KEY,
+    data    BYTEA NOT NULL,
+    at      TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE cron_ticks (
+    schedule TEXT NOT NULL,
+    tick     TIMESTAMPTZ NOT NULL,
+    task_id  UUID NOT NULL,
+    PRIMARY KEY (schedule, tick)
+);
+CREATE TABLE signals (
+    task_id UUID NOT NULL,
+    name    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (task_id, name, seq)
+);
+CREATE TABLE journal (
+    run_id UUID NOT NULL,
+    seq    BIGINT NOT NULL,
+    key    TEXT NOT NULL,
+    status TEXT NOT NULL,
+    packet UUID NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
 "#;

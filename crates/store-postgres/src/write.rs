@@ -4,13 +4,25 @@
 
 use l9_store::{Known, Result, StoreError, WriteBatch, WriteReport, plan_write};
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::codec::{db, vector_literal};
 
 pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Result<WriteReport> {
     let mut tx = pool.begin().await.map_err(db)?;
+    let report = write_in(&mut tx, dims, batch).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(report)
+}
+
+/// The write inside the caller's transaction (the journal appends a packet and its row
+/// atomically).
+pub(crate) async fn write_in(
+    tx: &mut PgConnection,
+    dims: usize,
+    batch: &WriteBatch,
+) -> Result<WriteReport> {
     let mut known = Known::default();
     let ids: Vec<Uuid> = batch.referenced_ids().iter().map(|i| i.0).collect();
     if !ids.is_empty() {
@@ -118,7 +130,6 @@ pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Res
         .map_err(db)?;
         report.embeddings_inserted = r.rows_affected() as usize;
     }
-    tx.commit().await.map_err(db)?;
     Ok(report)
 }
 

@@ -15,6 +15,7 @@ mod codec;
 mod graph;
 mod hnsw;
 mod schema;
+mod tasks;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -276,6 +277,10 @@ impl Store for SqliteStore {
 
     fn dims(&self) -> usize {
         self.opts.dims
+    }
+
+    fn tasks(&self) -> &dyn l9_store::TaskStore {
+        self
     }
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {

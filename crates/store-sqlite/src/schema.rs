@@ -93,4 +93,62 @@ CREATE TABLE ann_snapshot (
 );
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE tasks (
+    id           TEXT PRIMARY KEY,
+    queue        TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    priority     INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_after    INTEGER NOT NULL,
+    lease_owner  TEXT,
+    lease_until  INTEGER,
+    wake_pending INTEGER NOT NULL DEFAULT 0,
+    idem_key     TEXT UNIQUE,
+    run_id       TEXT,
+    parent       TEXT,
+    result       TEXT,
+    error        TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX tasks_ready ON tasks(priority DESC, run_after, id) WHERE state = 'queued';
+CREATE INDEX tasks_leases ON tasks(lease_until) WHERE state = 'leased';
+CREATE INDEX tasks_parent ON tasks(parent) WHERE parent IS NOT NULL;
+CREATE INDEX tasks_state ON tasks(state, id);
+CREATE TABLE task_checkpoints (
+    task_id TEXT PRIMARY KEY,
+    data    BLOB NOT NULL,
+    at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE cron_ticks (
+    schedule TEXT NOT NULL,
+    tick     INTEGER NOT NULL,
+    task_id  TEXT NOT NULL,
+    PRIMARY KEY (schedule, tick)
+) WITHOUT ROWID;
+CREATE TABLE signals (
+    task_id TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    at      INTEGER NOT NULL,
+    PRIMARY KEY (task_id, name, seq)
+) WITHOUT ROWID;
+CREATE TABLE journal (
+    run_id TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    key    TEXT NOT NULL,
+    status TEXT NOT NULL,
+    packet TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"#,
+    ),
 ];

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use l9_store::{Known, Result, WriteBatch, WriteReport, plan_write};
 use l9_types::{ContentHash, PacketId};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::codec::{db, micros, parse_uuid, vec_to_bytes};
 
@@ -19,7 +19,18 @@ pub(crate) async fn write(
     batch: &WriteBatch,
 ) -> Result<WriteReport> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let report = write_in(&mut tx, dims, batch).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(report)
+}
 
+/// The write inside the caller's transaction (the journal appends a packet and its row
+/// atomically).
+pub(crate) async fn write_in(
+    tx: &mut SqliteConnection,
+    dims: usize,
+    batch: &WriteBatch,
+) -> Result<WriteReport> {
     let mut known = Known::default();
     let mut rowids: HashMap<PacketId, i64> = HashMap::new();
     for chunk in batch.referenced_ids().chunks(CHUNK) {
@@ -158,6 +169,5 @@ pub(crate) async fn write(
         let r = qb.build().execute(&mut *tx).await.map_err(db)?;
         report.embeddings_inserted += r.rows_affected() as usize;
     }
-    tx.commit().await.map_err(db)?;
     Ok(report)
 }

@@ -26,6 +26,8 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database schema: {0}")]
     Migration(String),
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
     #[error("database error: {0}")]
     Backend(String),
 }

@@ -29,6 +29,7 @@ mod error;
 mod graph;
 mod plan;
 mod query;
+mod tasks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -47,6 +48,11 @@ pub use query::{
     COMMON_TERM_FRACTION, COMMON_TERM_MIN_DOCS, Direction, LineageEntry, PacketFilter, PacketPage,
     Page, QUERY_POSTINGS_BUDGET, TextHit, TextQuery, VectorHit, VectorQuery, WriteBatch,
     WriteReport, prune_common_terms, tokenize,
+};
+pub use tasks::{
+    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
+    Outcome, Signal, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore, journal_effect,
+    journal_value_blob,
 };
 
 /// Which backend a store is.
@@ -119,6 +125,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // Store metadata (small key/value facts such as the embedder name).
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+
+    /// The Task Runtime's queue, journal, signals and checkpoints in this database.
+    fn tasks(&self) -> &dyn TaskStore;
 }
 
 /// Returns `v` scaled to unit length; refuses non-finite and zero vectors, which have no

@@ -11,12 +11,14 @@ mod fixtures;
 mod graph;
 mod packets;
 mod search;
+mod tasks;
 
 pub use differential::differential;
 pub use fixtures::{DIMS, Fx};
 pub use graph::*;
 pub use packets::*;
 pub use search::*;
+pub use tasks::*;
 
 /// Expands to one `#[tokio::test]` per conformance case — the single list of cases every
 /// backend runs. `$make` is an `async fn() -> Option<S>` giving a fresh, empty store of
@@ -33,6 +35,12 @@ macro_rules! conformance_tests {
             text_search_ranks_and_filters, text_search_is_injection_safe,
             vector_search_exact_and_filtered, vector_errors_are_clear,
             graph_as_of_and_invalidation, graph_refuses_dangling_relations, meta_round_trip,
+            queue_claims_by_priority_and_time, queue_idempotency_keys_and_atomic_batches,
+            queue_failures_retry_then_dead_letter, queue_expired_leases_are_reclaimed_and_fenced,
+            queue_wait_wake_signals_without_lost_wakeups,
+            queue_children_wake_parents_and_cancel_cascades, queue_lists_newest_first_with_cursor,
+            queue_claims_are_disjoint_under_concurrency, cron_ticks_fire_once,
+            checkpoints_replace_and_are_fenced, journal_appends_are_packets_fenced_and_forkable,
         );
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {

@@ -1,0 +1,438 @@
+//! Conformance: the Task Runtime's queue, leases, signals, cron ticks, checkpoints and the
+//! workflow journal.
+
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use l9_types::{PacketDraft, RunId, TaskId};
+use serde_json::json;
+
+use super::fixtures::Fx;
+use crate::{
+    Claim, Enqueued, Fence, Finish, JournalAppend, JournalStatus, NewTask, Outcome, Store,
+    StoreError, TaskFilter, TaskState, journal_value_blob,
+};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap()
+}
+
+fn secs(s: i64) -> DateTime<Utc> {
+    t0() + Duration::seconds(s)
+}
+
+fn task(fx: &Fx, kind: &str) -> NewTask {
+    NewTask::new(TaskId(fx.uuid()), "q", kind, json!({"kind": kind}))
+}
+
+fn claim(worker: &str, limit: usize, at: DateTime<Utc>) -> Claim {
+    Claim {
+        queues: vec![],
+        worker: worker.into(),
+        limit,
+        lease: StdDuration::from_secs(30),
+        now: at,
+    }
+}
+
+fn fin(id: TaskId, outcome: Outcome) -> Finish {
+    Finish { id, outcome }
+}
+
+pub async fn queue_claims_by_priority_and_time(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let low = task(&fx, "low");
+    let mut high = task(&fx, "high");
+    high.priority = 5;
+    let mut later = task(&fx, "later");
+    later.run_after = Some(secs(60));
+    later.priority = 9;
+    let mut other = task(&fx, "other");
+    other.queue = "elsewhere".into();
+    let out =
+        q.enqueue(&[low.clone(), high.clone(), later.clone(), other.clone()], t0()).await.unwrap();
+    assert!(out.iter().all(|e| matches!(e, Enqueued::Created(_))));
+
+    let mut c = claim("w1", 10, secs(1));
+    c.queues = vec!["q".into()];
+    let got = q.claim(&c).await.unwrap();
+    let kinds: Vec<&str> = got.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(kinds, ["high", "low"], "priority first; not-yet-due and other queues skipped");
+    assert!(got.iter().all(|t| t.state == TaskState::Leased && t.attempts == 1));
+    assert_eq!(got[0].lease_owner.as_deref(), Some("w1"));
+    assert_eq!(got[0].lease_until, Some(secs(31)));
+
+    let ok = q
+        .finish(
+            "w1",
+            &[
+                fin(high.id, Outcome::Succeeded(json!({"n": 1}))),
+                fin(low.id, Outcome::Succeeded(json!(2))),
+            ],
+            secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok, [true, true]);
+    let rec = q.get_task(high.id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.result), (TaskState::Succeeded, Some(json!({"n": 1}))));
+    assert_eq!(rec.lease_owner, None);
+    assert_eq!(q.claim(&c).await.unwrap(), vec![], "nothing due before 60 s");
+    c.now = secs(61);
+    assert_eq!(q.claim(&c).await.unwrap()[0].id, later.id);
+    let counts = q.task_counts(None).await.unwrap();
+    assert_eq!(counts.get(&TaskState::Succeeded), Some(&2));
+    assert_eq!(counts.get(&TaskState::Leased), Some(&1));
+    assert_eq!(counts.get(&TaskState::Queued), Some(&1));
+    assert_eq!(q.task_counts(Some("elsewhere")).await.unwrap().get(&TaskState::Queued), Some(&1));
+}
+
+pub async fn queue_idempotency_keys_and_atomic_batches(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let mut a = task(&fx, "a");
+    a.idempotency_key = Some("order-17".into());
+    let mut b = task(&fx, "b");
+    b.idempotency_key = Some("order-17".into());
+    assert_eq!(q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap(), [Enqueued::Created(a.id)]);
+    assert_eq!(
+        q.enqueue(std::slice::from_ref(&b), t0()).await.unwrap(),
+        [Enqueued::Existing(a.id)]
+    );
+    assert!(q.get_task(b.id).await.unwrap().is_none());
+
+    // A batch with a repeated id fails as a whole.
+    let c = task(&fx, "c");
+    let d = task(&fx, "d");
+    q.enqueue(std::slice::from_ref(&d), t0()).await.unwrap();
+    let err = q.enqueue(&[c.clone(), d.clone()], t0()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(ref m) if m.contains("already exists")), "{err}");
+    assert!(q.get_task(c.id).await.unwrap().is_none(), "batch must be atomic");
+    let err = q
+        .enqueue(&[NewTask::new(TaskId(fx.uuid()), "", "k", json!(null))], t0())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)));
+}
+
+pub async fn queue_failures_retry_then_dead_letter(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let mut a = task(&fx, "flaky");
+    a.max_attempts = 2;
+    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
+    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    let fail = |at| Outcome::Failed { error: "boom".into(), retry_at: Some(at) };
+    assert_eq!(q.finish("w", &[fin(a.id, fail(secs(10)))], secs(1)).await.unwrap(), [true]);
+    let rec = q.get_task(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.failures, rec.error.as_deref()),
+        (TaskState::Queued, 1, Some("boom"))
+    );
+    assert!(q.claim(&claim("w", 1, secs(5))).await.unwrap().is_empty(), "backoff respected");
+    assert_eq!(q.claim(&claim("w", 1, secs(10))).await.unwrap()[0].attempts, 2);
+    q.finish("w", &[fin(a.id, fail(secs(20)))], secs(11)).await.unwrap();
+    let rec = q.get_task(a.id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.failures), (TaskState::Dead, 2), "attempts used up: dead letter");
+    assert!(q.claim(&claim("w", 1, secs(30))).await.unwrap().is_empty());
+
+    assert!(q.retry(a.id, secs(40)).await.unwrap());
+    let rec = q.get_task(a.id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.failures), (TaskState::Queued, 0));
+    assert!(!q.retry(a.id, secs(40)).await.unwrap(), "only dead or cancelled tasks are retried");
+    // A failure without a retry time is final.
+    q.claim(&claim("w", 1, secs(41))).await.unwrap();
+    q.finish(
+        "w",
+        &[fin(a.id, Outcome::Failed { error: "fatal".into(), retry_at: None })],
+        secs(42),
+    )
+    .await
+    .unwrap();
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Dead);
+}
+
+pub async fn queue_expired_leases_are_reclaimed_and_fenced(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let mut a = task(&fx, "long");
+    a.max_attempts = 2;
+    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
+    assert_eq!(q.claim(&claim("w1", 1, secs(0))).await.unwrap().len(), 1);
+    let f1 = Fence { task: a.id, worker: "w1".into() };
+    q.heartbeat(&f1, secs(50)).await.unwrap();
+    assert!(
+        q.claim(&claim("w2", 1, secs(40))).await.unwrap().is_empty(),
+        "heartbeat extended the lease"
+    );
+    let got = q.claim(&claim("w2", 1, secs(51))).await.unwrap();
+    assert_eq!(got.len(), 1, "expired lease reclaimed");
+    assert_eq!(
+        (got[0].failures, got[0].attempts, got[0].lease_owner.as_deref()),
+        (1, 2, Some("w2"))
+    );
+    assert!(got[0].error.as_deref().unwrap().contains("lease expired"));
+    // The first worker is fenced out everywhere.
+    assert!(matches!(q.heartbeat(&f1, secs(90)).await, Err(StoreError::LeaseLost(_))));
+    assert_eq!(
+        q.finish("w1", &[fin(a.id, Outcome::Succeeded(json!(1)))], secs(52)).await.unwrap(),
+        [false]
+    );
+    assert!(matches!(q.put_checkpoint(&f1, b"x", secs(52)).await, Err(StoreError::LeaseLost(_))));
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Leased);
+    // The second expiry uses up the attempts.
+    assert!(q.claim(&claim("w3", 1, secs(200))).await.unwrap().is_empty());
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Dead);
+    // Unlimited attempts never dead-letter on expiry.
+    let mut b = task(&fx, "forever");
+    b.max_attempts = 0;
+    q.enqueue(std::slice::from_ref(&b), secs(300)).await.unwrap();
+    for i in 0..5 {
+        let got = q.claim(&claim("w", 1, secs(300 + i * 100))).await.unwrap();
+        assert_eq!(got.len(), 1);
+    }
+}
+
+pub async fn queue_wait_wake_signals_without_lost_wakeups(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let a = task(&fx, "workflow");
+    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
+    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    // A signal arrives while it runs; its later Wait must not sleep through it.
+    assert_eq!(q.send_signal(a.id, "approve", &json!({"ok": true}), secs(1)).await.unwrap(), 0);
+    q.finish("w", &[fin(a.id, Outcome::Wait)], secs(2)).await.unwrap();
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Queued);
+    q.claim(&claim("w", 1, secs(3))).await.unwrap();
+    q.finish("w", &[fin(a.id, Outcome::Wait)], secs(4)).await.unwrap();
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Waiting);
+    assert!(
+        q.claim(&claim("w", 1, secs(5))).await.unwrap().is_empty(),
+        "waiting tasks are not claimed"
+    );
+    assert_eq!(q.send_signal(a.id, "approve", &json!({"ok": false}), secs(6)).await.unwrap(), 1);
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Queued);
+    let sigs = q.signals(a.id).await.unwrap();
+    assert_eq!(
+        sigs.iter().map(|s| (s.name.as_str(), s.seq)).collect::<Vec<_>>(),
+        [("approve", 0), ("approve", 1)]
+    );
+    assert_eq!(sigs[1].payload, json!({"ok": false}));
+    assert!(matches!(
+        q.send_signal(TaskId(fx.uuid()), "x", &json!(null), secs(7)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Snooze gives the task back without a failure.
+    q.claim(&claim("w", 1, secs(8))).await.unwrap();
+    q.finish("w", &[fin(a.id, Outcome::Snooze { run_after: secs(100) })], secs(9)).await.unwrap();
+    let rec = q.get_task(a.id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.failures, rec.run_after), (TaskState::Queued, 0, secs(100)));
+    assert!(!q.wake(a.id, secs(10)).await.unwrap(), "only waiting tasks wake");
+}
+
+pub async fn queue_children_wake_parents_and_cancel_cascades(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let parent = task(&fx, "parent");
+    q.enqueue(std::slice::from_ref(&parent), t0()).await.unwrap();
+    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    let mut kids = Vec::new();
+    for i in 0..3 {
+        let mut k = task(&fx, &format!("kid{i}"));
+        k.parent = Some(parent.id);
+        kids.push(k);
+    }
+    q.enqueue(&kids, secs(1)).await.unwrap();
+    q.finish("w", &[fin(parent.id, Outcome::Wait)], secs(1)).await.unwrap();
+    assert_eq!(q.get_task(parent.id).await.unwrap().unwrap().state, TaskState::Waiting);
+    let got = q.claim(&claim("k", 1, secs(2))).await.unwrap();
+    assert_eq!(got[0].id, kids[0].id);
+    q.finish("k", &[fin(kids[0].id, Outcome::Succeeded(json!("done")))], secs(3)).await.unwrap();
+    assert_eq!(
+        q.get_task(parent.id).await.unwrap().unwrap().state,
+        TaskState::Queued,
+        "child end wakes parent"
+    );
+    let page = q
+        .list_tasks(&TaskFilter { parent: Some(parent.id), ..Default::default() }, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.tasks.len(), 3);
+
+    // Cancelling a child alone wakes the parent; cancelling the parent takes the rest.
+    q.claim(&claim("w", 1, secs(4))).await.unwrap();
+    q.finish("w", &[fin(parent.id, Outcome::Wait)], secs(4)).await.unwrap();
+    assert_eq!(q.cancel(kids[1].id, secs(5)).await.unwrap(), 1);
+    assert_eq!(q.get_task(parent.id).await.unwrap().unwrap().state, TaskState::Queued);
+    assert_eq!(q.cancel(parent.id, secs(6)).await.unwrap(), 2, "parent and the one open child");
+    for (id, want) in [
+        (parent.id, TaskState::Cancelled),
+        (kids[0].id, TaskState::Succeeded),
+        (kids[2].id, TaskState::Cancelled),
+    ] {
+        assert_eq!(q.get_task(id).await.unwrap().unwrap().state, want);
+    }
+    assert_eq!(q.cancel(parent.id, secs(7)).await.unwrap(), 0, "ended tasks stay as they are");
+    assert!(q.retry(kids[2].id, secs(8)).await.unwrap(), "cancelled tasks may be retried");
+}
+
+pub async fn queue_lists_newest_first_with_cursor(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let tasks: Vec<NewTask> = (0..5).map(|i| task(&fx, &format!("t{i}"))).collect();
+    q.enqueue(&tasks, t0()).await.unwrap();
+    let p1 = q.list_tasks(&TaskFilter::default(), None, 2).await.unwrap();
+    assert_eq!(p1.tasks.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>(), ["t4", "t3"]);
+    let p2 = q.list_tasks(&TaskFilter::default(), p1.next, 2).await.unwrap();
+    assert_eq!(p2.tasks.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>(), ["t2", "t1"]);
+    let p3 = q.list_tasks(&TaskFilter::default(), p2.next, 2).await.unwrap();
+    assert_eq!((p3.tasks.len(), p3.next), (1, None));
+    let f = TaskFilter {
+        state: Some(TaskState::Queued),
+        kind: Some("t3".into()),
+        queue: Some("q".into()),
+        parent: None,
+    };
+    assert_eq!(q.list_tasks(&f, None, 10).await.unwrap().tasks.len(), 1);
+}
+
+pub async fn queue_claims_are_disjoint_under_concurrency(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let tasks: Vec<NewTask> = (0..60).map(|i| task(&fx, &format!("t{i}"))).collect();
+    q.enqueue(&tasks, t0()).await.unwrap();
+    let worker = |name: &'static str| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = q.claim(&claim(name, 4, secs(1))).await.unwrap();
+            if got.is_empty() {
+                break mine;
+            }
+            let done: Vec<Finish> =
+                got.iter().map(|t| fin(t.id, Outcome::Succeeded(json!(name)))).collect();
+            assert!(q.finish(name, &done, secs(2)).await.unwrap().iter().all(|b| *b));
+            mine.extend(got.into_iter().map(|t| t.id));
+        }
+    };
+    let (a, b, c, d) = tokio::join!(worker("a"), worker("b"), worker("c"), worker("d"));
+    let all: Vec<TaskId> = a.into_iter().chain(b).chain(c).chain(d).collect();
+    let set: BTreeSet<TaskId> = all.iter().copied().collect();
+    assert_eq!((all.len(), set.len()), (60, 60), "every task claimed exactly once");
+}
+
+pub async fn cron_ticks_fire_once(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let tick = secs(3600);
+    let mut fired = 0;
+    // Three schedulers race for the same tick; one wins.
+    for _ in 0..3 {
+        let mut t = task(&fx, "nightly");
+        t.queue = "cron".into();
+        fired += usize::from(q.cron_fire("nightly", tick, &t, secs(3600)).await.unwrap());
+    }
+    assert_eq!(fired, 1);
+    assert!(q.cron_fire("nightly", secs(7200), &task(&fx, "nightly"), secs(7200)).await.unwrap());
+    assert!(q.cron_fire("hourly", tick, &task(&fx, "hourly"), secs(3600)).await.unwrap());
+    let n: u64 = q.task_counts(None).await.unwrap().values().sum();
+    assert_eq!(n, 3);
+}
+
+pub async fn checkpoints_replace_and_are_fenced(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let a = task(&fx, "long");
+    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
+    assert_eq!(q.get_checkpoint(a.id).await.unwrap(), None);
+    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    let f = Fence { task: a.id, worker: "w".into() };
+    q.put_checkpoint(&f, b"step 1", secs(1)).await.unwrap();
+    q.put_checkpoint(&f, &[0, 255, 7], secs(2)).await.unwrap();
+    let cp = q.get_checkpoint(a.id).await.unwrap().unwrap();
+    assert_eq!((cp.data, cp.at), (vec![0, 255, 7], secs(2)));
+    let other = Fence { task: a.id, worker: "intruder".into() };
+    assert!(matches!(q.put_checkpoint(&other, b"x", secs(3)).await, Err(StoreError::LeaseLost(_))));
+}
+
+pub async fn journal_appends_are_packets_fenced_and_forkable(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let a = task(&fx, "wf");
+    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
+    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    let fence = Fence { task: a.id, worker: "w".into() };
+    let run = RunId(a.id.0);
+    let big = vec![b'x'; 5000];
+    let blob_hash = l9_types::ContentHash::of_bytes(&big);
+    let mut prev = None;
+    let mut packets = Vec::new();
+    for (seq, key) in ["step:a#0", "now:clock#0", "step:big#0"].iter().enumerate() {
+        let mut body = json!({"key": key, "value": seq});
+        let mut d =
+            PacketDraft::new("journal.entry").run(run).task(a.id).text(format!("journal {key}"));
+        let blob = (seq == 2).then(|| big.clone());
+        if blob.is_some() {
+            body = json!({"key": key, "blob": blob_hash.to_string()});
+            d = d.blob(l9_types::BlobRef {
+                hash: blob_hash,
+                size: 5000,
+                media_type: None,
+                name: None,
+            });
+        }
+        if let Some(p) = prev {
+            d = d.parent(p);
+        }
+        let packet = fx.seal(d.body(body));
+        prev = Some(packet.id);
+        packets.push(packet.id);
+        let e = JournalAppend {
+            run,
+            seq: seq as u64,
+            key: key.to_string(),
+            status: JournalStatus::Completed,
+            packet,
+            blob,
+        };
+        q.append_journal(&fence, &e).await.unwrap();
+    }
+    let rows = q.load_journal(run).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        ["step:a#0", "now:clock#0", "step:big#0"]
+    );
+    assert_eq!(rows[0].body["value"], json!(0));
+    let h = journal_value_blob(&rows[2].body).unwrap();
+    assert_eq!(q.journal_blob(&h).await.unwrap().unwrap(), big);
+    // Journal entries are memory packets, chained by lineage.
+    let lineage = store.lineage(packets[2], crate::Direction::Up, 5).await.unwrap();
+    assert_eq!(lineage.len(), 2);
+
+    // A duplicate sequence number or a lost lease refuses the write.
+    let dup = JournalAppend {
+        run,
+        seq: 1,
+        key: "step:b#0".into(),
+        status: JournalStatus::Completed,
+        packet: fx.seal(PacketDraft::new("journal.entry").run(run).body(json!({}))),
+        blob: None,
+    };
+    assert!(matches!(q.append_journal(&fence, &dup).await, Err(StoreError::LeaseLost(_))));
+    let wrong = Fence { task: a.id, worker: "zombie".into() };
+    let mut late = dup.clone();
+    late.seq = 3;
+    late.packet = fx.seal(PacketDraft::new("journal.entry").run(run).body(json!({"late": 1})));
+    assert!(matches!(q.append_journal(&wrong, &late).await, Err(StoreError::LeaseLost(_))));
+    assert_eq!(q.load_journal(run).await.unwrap().len(), 3);
+    assert!(
+        store.get_packet(late.packet.id).await.unwrap().is_none(),
+        "refused appends leave nothing"
+    );
+
+    let fork = RunId(fx.uuid());
+    assert_eq!(q.copy_journal(run, fork, 2).await.unwrap(), 2);
+    let rows = q.load_journal(fork).await.unwrap();
+    assert_eq!(rows.iter().map(|r| (r.run, r.seq)).collect::<Vec<_>>(), [(fork, 0), (fork, 1)]);
+}
