@@ -19,6 +19,7 @@ pub enum EntryKind {
     Sleep,
     Signal,
     Child,
+    Join,
 }
 
 impl EntryKind {
@@ -30,6 +31,7 @@ impl EntryKind {
             EntryKind::Sleep => "sleep",
             EntryKind::Signal => "signal",
             EntryKind::Child => "child",
+            EntryKind::Join => "join",
         }
     }
 
@@ -41,6 +43,7 @@ impl EntryKind {
             "sleep" => EntryKind::Sleep,
             "signal" => EntryKind::Signal,
             "child" => EntryKind::Child,
+            "join" => EntryKind::Join,
             _ => return None,
         })
     }

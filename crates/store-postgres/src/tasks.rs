@@ -346,7 +346,9 @@ impl TaskStore for PgStore {
                     )
                 }
                 Outcome::Snooze { run_after } => ("queued", *run_after, 0, None),
-                Outcome::Wait => (if wake_pending { "queued" } else { "waiting" }, now, 0, None),
+                Outcome::Wait { note } => {
+                    (if wake_pending { "queued" } else { "waiting" }, now, 0, note.clone())
+                }
             };
             notify |= state == "queued";
             sqlx::query(
@@ -465,6 +467,9 @@ impl TaskStore for PgStore {
         }
         if let Some(p) = f.parent {
             qb.push(" AND parent = ").push_bind(p.0);
+        }
+        if f.roots_only {
+            qb.push(" AND parent IS NULL");
         }
         if let Some(a) = after {
             qb.push(" AND id < ").push_bind(a.0);

@@ -326,15 +326,16 @@ impl TaskStore for SqliteStore {
                         .map_err(db)?;
                     false
                 }
-                Outcome::Wait => {
+                Outcome::Wait { note } => {
                     // A wake that arrived while it ran sends it straight back to the queue.
                     let state = if wake_pending == 1 { "queued" } else { "waiting" };
                     let sql = format!(
-                        "UPDATE tasks SET state = ?, wake_pending = 0, run_after = ?, {clear} WHERE id = ?"
+                        "UPDATE tasks SET state = ?, wake_pending = 0, run_after = ?, error = COALESCE(?, error), {clear} WHERE id = ?"
                     );
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(state)
                         .bind(now)
+                        .bind(note)
                         .bind(now)
                         .bind(&id)
                         .execute(&mut *tx)
@@ -440,6 +441,9 @@ impl TaskStore for SqliteStore {
         }
         if let Some(p) = f.parent {
             qb.push(" AND parent = ").push_bind(p.to_string());
+        }
+        if f.roots_only {
+            qb.push(" AND parent IS NULL");
         }
         if let Some(a) = after {
             qb.push(" AND id < ").push_bind(a.to_string());

@@ -172,8 +172,11 @@ pub enum Outcome {
     Snooze {
         run_after: DateTime<Utc>,
     },
-    /// Parks the task until [`TaskStore::wake`] (a workflow waiting for a signal or child).
-    Wait,
+    /// Parks the task until [`TaskStore::wake`] (a workflow waiting for a signal or child);
+    /// `note` (why it waits, e.g. an escalation) is kept as the task's error text.
+    Wait {
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,6 +192,9 @@ pub struct TaskFilter {
     pub state: Option<TaskState>,
     pub kind: Option<String>,
     pub parent: Option<TaskId>,
+    /// Only tasks without a parent (workflow runs started from outside).
+    #[serde(default)]
+    pub roots_only: bool,
 }
 
 /// A page of tasks, newest first, and the cursor for the next page.

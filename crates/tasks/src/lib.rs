@@ -1,9 +1,31 @@
-//! `l9-tasks` — the Task Runtime and the durable `Ctx` (tier T3).
+//! `l9-tasks` — the Task Runtime and durable workflows (tier T3).
 //!
-//! This crate will hold the durable queue over `l9-store` (enqueue with priorities,
-//! delays and idempotency keys; leases with heartbeats; retries, dead letters,
-//! cancellation), cron schedules, checkpoints for long tasks, the in-process worker pool and
-//! the `l9 worker` loop, and the journaled workflow context whose steps survive `kill -9`
-//! and resume exactly.
+//! * **Queue** — the storage is `l9_store::TaskStore` (both backends, one conformance
+//!   suite); this crate drives it.
+//! * **Workflows** ([`Ctx`]) — async functions whose every nondeterministic effect goes
+//!   through the context and is journaled (`ctx.step`, `now`, `random`, `sleep`,
+//!   `wait_for_signal`, `approval`, `spawn_child`/`join`, checkpoints). A workflow is a
+//!   task; its run id is its task id. Sleeping and waiting park the task in the queue, so a
+//!   24-hour run holds no worker while it waits and survives any crash.
+//! * **Workers** ([`Worker`]) — claim, heartbeat, finish; graceful shutdown.
+//! * **Replay and fork** ([`replay`], [`fork`]) — re-run a finished workflow from its
+//!   journal with no effects and report the first divergence; start a new run from step N
+//!   of an old one.
+//! * **Cron** ([`Scheduler`]) — recurring tasks, exactly once per tick across schedulers.
 //!
-//! Nothing is implemented here yet: it lands with the Durable execution issue.
+//! What it is not: the plan semantics (dependencies, limits, budgets) are `l9-kernel`'s
+//! pure scheduler; the plan-executing workflow lives in `l9-engine`.
+
+mod cron;
+mod ctx;
+mod error;
+mod registry;
+mod replay;
+mod worker;
+
+pub use cron::{Schedule, Scheduler};
+pub use ctx::{BLOB_THRESHOLD, Ctx, Mode, run_of};
+pub use error::{Result, TaskError, WfError};
+pub use registry::{Registry, WfFuture, WorkflowFn};
+pub use replay::{ReplayReport, fork, replay};
+pub use worker::{Worker, WorkerOptions, WorkerReport};

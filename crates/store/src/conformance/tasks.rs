@@ -203,11 +203,14 @@ pub async fn queue_wait_wake_signals_without_lost_wakeups(store: &dyn Store) {
     q.claim(&claim("w", 1, secs(0))).await.unwrap();
     // A signal arrives while it runs; its later Wait must not sleep through it.
     assert_eq!(q.send_signal(a.id, "approve", &json!({"ok": true}), secs(1)).await.unwrap(), 0);
-    q.finish("w", &[fin(a.id, Outcome::Wait)], secs(2)).await.unwrap();
+    q.finish("w", &[fin(a.id, Outcome::Wait { note: None })], secs(2)).await.unwrap();
     assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Queued);
     q.claim(&claim("w", 1, secs(3))).await.unwrap();
-    q.finish("w", &[fin(a.id, Outcome::Wait)], secs(4)).await.unwrap();
-    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().state, TaskState::Waiting);
+    q.finish("w", &[fin(a.id, Outcome::Wait { note: Some("needs approval".into()) })], secs(4))
+        .await
+        .unwrap();
+    let rec = q.get_task(a.id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.error.as_deref()), (TaskState::Waiting, Some("needs approval")));
     assert!(
         q.claim(&claim("w", 1, secs(5))).await.unwrap().is_empty(),
         "waiting tasks are not claimed"
@@ -245,7 +248,7 @@ pub async fn queue_children_wake_parents_and_cancel_cascades(store: &dyn Store) 
         kids.push(k);
     }
     q.enqueue(&kids, secs(1)).await.unwrap();
-    q.finish("w", &[fin(parent.id, Outcome::Wait)], secs(1)).await.unwrap();
+    q.finish("w", &[fin(parent.id, Outcome::Wait { note: None })], secs(1)).await.unwrap();
     assert_eq!(q.get_task(parent.id).await.unwrap().unwrap().state, TaskState::Waiting);
     let got = q.claim(&claim("k", 1, secs(2))).await.unwrap();
     assert_eq!(got[0].id, kids[0].id);
@@ -263,7 +266,7 @@ pub async fn queue_children_wake_parents_and_cancel_cascades(store: &dyn Store) 
 
     // Cancelling a child alone wakes the parent; cancelling the parent takes the rest.
     q.claim(&claim("w", 1, secs(4))).await.unwrap();
-    q.finish("w", &[fin(parent.id, Outcome::Wait)], secs(4)).await.unwrap();
+    q.finish("w", &[fin(parent.id, Outcome::Wait { note: None })], secs(4)).await.unwrap();
     assert_eq!(q.cancel(kids[1].id, secs(5)).await.unwrap(), 1);
     assert_eq!(q.get_task(parent.id).await.unwrap().unwrap().state, TaskState::Queued);
     assert_eq!(q.cancel(parent.id, secs(6)).await.unwrap(), 2, "parent and the one open child");
@@ -293,9 +296,15 @@ pub async fn queue_lists_newest_first_with_cursor(store: &dyn Store) {
         state: Some(TaskState::Queued),
         kind: Some("t3".into()),
         queue: Some("q".into()),
-        parent: None,
+        ..Default::default()
     };
     assert_eq!(q.list_tasks(&f, None, 10).await.unwrap().tasks.len(), 1);
+    let mut child = task(&fx, "child");
+    child.parent = Some(tasks[0].id);
+    q.enqueue(&[child], t0()).await.unwrap();
+    let roots = TaskFilter { roots_only: true, ..Default::default() };
+    assert_eq!(q.list_tasks(&roots, None, 10).await.unwrap().tasks.len(), 5);
+    assert_eq!(q.list_tasks(&TaskFilter::default(), None, 10).await.unwrap().tasks.len(), 6);
 }
 
 pub async fn queue_claims_are_disjoint_under_concurrency(store: &dyn Store) {
