@@ -216,23 +216,32 @@ async fn run_one(
     let rng = SeededRng::from_entropy();
     let fence = Fence { task: task.id, worker: opts.id.clone() };
     let failures = task.failures;
-    let outcome = {
-        let work = execute(store.clone(), clock.clone(), &registry, &opts, task);
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval(opts.lease / 3);
-        beat.tick().await;
-        loop {
-            tokio::select! {
-                r = &mut work => break r,
-                _ = beat.tick() => {
-                    let until = clock.now() + chrono::Duration::from_std(opts.lease).unwrap_or_default();
-                    if let Err(StoreError::LeaseLost(_)) = store.tasks().heartbeat(&fence, until).await {
-                        return Ended::Lost;
-                    }
+    // The heartbeat runs as its own tokio task: awaited inside a `select!` next to the work
+    // it would stall the work, and on PostgreSQL wait on the row lock the work's open
+    // transaction holds: a deadlock.
+    let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
+    let beat = {
+        let (store, clock, fence, lease) =
+            (store.clone(), clock.clone(), fence.clone(), opts.lease);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(lease / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                if let Err(StoreError::LeaseLost(_)) = store.tasks().heartbeat(&fence, until).await
+                {
+                    let _ = lost_tx.send(true);
+                    return;
                 }
             }
-        }
+        })
     };
+    let outcome = tokio::select! {
+        r = execute(store.clone(), clock.clone(), &registry, &opts, task) => r,
+        _ = lost_rx.wait_for(|lost| *lost) => Err(WfError::LeaseLost("heartbeat refused".into())),
+    };
+    beat.abort();
     let now = clock.now();
     let (outcome, ended) = match outcome {
         Ok(v) => (Outcome::Succeeded(v), Ended::Succeeded),
