@@ -7,6 +7,7 @@ mod bench_cmd;
 mod error;
 mod memory_cmd;
 mod output;
+mod tasks_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,17 @@ enum Command {
     Bench(bench_cmd::BenchCommand),
     /// Show every configuration key, its environment variable and its current value.
     Config,
+    /// Run queued tasks and workflows until stopped (SIGTERM/Ctrl-C finish or release work).
+    Worker(tasks_cmd::WorkerArgs),
+    /// Inspect and steer tasks: list, show, enqueue, retry, cancel, approve, reject, resolve,
+    /// replay, fork.
+    #[command(subcommand)]
+    Tasks(tasks_cmd::TasksCommand),
+    /// List workflow runs (tasks started from outside), newest first.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,6 +110,9 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         }
         Command::Memory(cmd) => memory_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
         Command::Bench(cmd) => bench_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Worker(args) => tasks_cmd::run_worker(args, &root, cli.db.as_deref(), out).await,
+        Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Runs { limit } => tasks_cmd::run_runs(limit, &root, cli.db.as_deref(), out).await,
         Command::Config => {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;
             let rows: Vec<serde_json::Value> = l9_engine::config::KEYS

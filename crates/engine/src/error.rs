@@ -39,6 +39,8 @@ pub enum EngineError {
     Memory(#[from] MemoryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Task(#[from] l9_tasks::TaskError),
 }
 
 fn render(d: &[Diagnostic]) -> String {
@@ -63,6 +65,14 @@ impl EngineError {
             EngineError::Memory(MemoryError::Config(_))
             | EngineError::Memory(MemoryError::Embed { .. }) => ErrorKind::Config,
             EngineError::Memory(MemoryError::Envelope(_)) => ErrorKind::Input,
+            EngineError::Task(t) => match t {
+                l9_tasks::TaskError::Store(s) => store_kind(s),
+                l9_tasks::TaskError::NotFound(_) => ErrorKind::NotFound,
+                l9_tasks::TaskError::Invalid(_) | l9_tasks::TaskError::UnknownWorkflow(_) => {
+                    ErrorKind::Input
+                }
+                l9_tasks::TaskError::Diverged(_) => ErrorKind::Internal,
+            },
         }
     }
 }

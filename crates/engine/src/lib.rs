@@ -3,7 +3,8 @@
 //! It owns what needs knowledge of every runtime at once: reading configuration
 //! ([`config`]: `.l9/l9.toml` plus environment variables, all keys in one registry),
 //! choosing a storage backend from a URL, building the embedder, and the operations the
-//! edges expose (memory import/export, benchmarks). Later issues add the run pipeline here.
+//! edges expose (memory import/export, the Task Runtime's operations in [`runtime`], the
+//! built-in workflows in [`workflows`], benchmarks). Later issues add the run pipeline here.
 //!
 //! What it is not: no argument parsing, no terminal output. Edges render what it returns.
 
@@ -12,6 +13,8 @@ pub mod bench_support;
 pub mod config;
 mod error;
 pub mod jsonl;
+pub mod runtime;
+pub mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +31,7 @@ pub use l9_memory as memory;
 pub use l9_store as store;
 /// A database URL with its password replaced by `***`, for messages.
 pub use l9_store_postgres::redact_url;
+pub use l9_tasks as tasks;
 pub use l9_types as types;
 
 /// The directory holding L9's state inside a project.
@@ -40,6 +44,7 @@ pub const CONFIG_FILE: &str = "l9.toml";
 pub struct Engine {
     root: PathBuf,
     config: Config,
+    store: Arc<dyn Store>,
     memory: MemoryService,
 }
 
@@ -103,13 +108,13 @@ impl Engine {
         let embedder = build_embedder(&config)?;
         let store = open_store(root, &config, embedder.dims()).await?;
         let memory = MemoryService::open(
-            store,
+            store.clone(),
             embedder,
             Arc::new(SystemClock),
             Arc::new(SeededRng::from_entropy()),
         )
         .await?;
-        Ok(Engine { root: root.to_owned(), config, memory })
+        Ok(Engine { root: root.to_owned(), config, store, memory })
     }
 
     pub fn root(&self) -> &Path {
@@ -122,6 +127,11 @@ impl Engine {
 
     pub fn memory(&self) -> &MemoryService {
         &self.memory
+    }
+
+    /// The store (memory, queue and journal live in the same database).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 }
 

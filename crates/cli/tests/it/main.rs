@@ -230,3 +230,89 @@ fn bench_memory_smoke() {
     assert!(r["recall_at_10"].as_f64().unwrap() > 0.9);
     assert!(r["ingest_packets_per_s"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn tasks_enqueue_run_approve_inspect_replay_fork() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let echo = json(d, &["tasks", "enqueue", "l9.echo", "--payload", r#"{"hello":1}"#]);
+    let echo_id = echo["id"].as_str().unwrap().to_string();
+    let again = json(d, &["tasks", "enqueue", "l9.echo", "--key", "k1"]);
+    let dup = json(d, &["tasks", "enqueue", "l9.echo", "--key", "k1"]);
+    assert_eq!(
+        (again["id"].clone(), dup["created"].clone()),
+        (dup["id"].clone(), Value::Bool(false))
+    );
+    let gate = json(d, &["tasks", "enqueue", "l9.approval", "--payload", r#"{"what":"deploy"}"#]);
+    let gate_id = gate["id"].as_str().unwrap().to_string();
+    let report = json(d, &["worker", "--exit-when-idle"]);
+    assert_eq!(
+        (report["succeeded"].as_u64(), report["suspended"].as_u64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+
+    let runs = json(d, &["runs"]);
+    let states: Vec<&str> =
+        runs.as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["waiting", "succeeded", "succeeded"]);
+    assert!(ok(d, &["tasks", "list", "--state", "waiting"]).contains(&gate_id));
+
+    ok(d, &["tasks", "approve", &gate_id, "--note", "lgtm"]);
+    ok(d, &["worker", "--exit-when-idle"]);
+    let shown = json(d, &["tasks", "show", &gate_id]);
+    assert_eq!(shown["task"]["result"]["approved"], Value::Bool(true));
+    assert_eq!(shown["journal"][0]["key"], "signal:approval#0");
+    let text = ok(d, &["tasks", "show", &echo_id]);
+    assert!(text.contains("state:     succeeded") && text.contains(r#"{"hello":1}"#), "{text}");
+
+    assert!(ok(d, &["tasks", "replay", &gate_id]).contains("same path, same result"));
+    let forked = json(d, &["tasks", "fork", &gate_id, "--from", "0"]);
+    ok(d, &["tasks", "reject", forked["id"].as_str().unwrap()]);
+    ok(d, &["worker", "--exit-when-idle"]);
+    let f = json(d, &["tasks", "show", forked["id"].as_str().unwrap()]);
+    assert_eq!(f["task"]["result"]["approved"], Value::Bool(false), "the fork asked again");
+
+    // Misuse gets clear errors and exit codes.
+    assert!(fails(d, &["tasks", "cancel", &echo_id], 3).contains("already ended"));
+    assert!(fails(d, &["tasks", "retry", &echo_id], 3).contains("only dead or cancelled"));
+    assert!(fails(d, &["tasks", "show", "nope"], 3).contains("not a valid id"));
+    let missing = "01a21b17-4335-7425-a611-788049e6ddd0";
+    assert!(fails(d, &["tasks", "show", missing], 5).contains("not found"));
+    assert!(
+        fails(d, &["tasks", "enqueue", "l9.echo", "--payload", "{bad"], 3)
+            .contains("not valid JSON")
+    );
+    fails(d, &["tasks", "list", "--state", "bogus"], 2);
+    assert!(fails(d, &["worker", "--concurrency", "0"], 3).contains("--concurrency"));
+
+    // A cancelled task can be retried.
+    let slow = json(d, &["tasks", "enqueue", "l9.sleep", "--payload", r#"{"seconds":600}"#]);
+    let slow_id = slow["id"].as_str().unwrap();
+    ok(d, &["tasks", "cancel", slow_id]);
+    ok(d, &["tasks", "retry", slow_id]);
+    assert_eq!(json(d, &["tasks", "show", slow_id])["task"]["state"], "queued");
+}
+
+#[test]
+fn worker_stops_gracefully_on_sigterm() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["worker", "--json"])
+        .current_dir(d)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["claimed"], 0);
+}

@@ -1,0 +1,229 @@
+//! The Task Runtime's operations as the edges use them: enqueue, inspect, retry, cancel,
+//! approve/reject, resolve escalations, replay, fork, and run a worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use l9_store::{JournalRow, NewTask, Signal, TaskFilter, TaskRecord, TaskState};
+use l9_tasks::{Registry, ReplayReport, Worker, WorkerOptions, WorkerReport, run_of};
+use l9_types::{Clock, IdSource, SeededRng, SystemClock, TaskId};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::{Engine, EngineError, Result};
+
+/// How to enqueue a task.
+#[derive(Debug, Clone)]
+pub struct EnqueueOptions {
+    pub queue: String,
+    pub priority: i32,
+    pub delay: Option<Duration>,
+    pub idempotency_key: Option<String>,
+    /// Failures before dead-lettering; 0 = unlimited (the default for workflows).
+    pub max_attempts: u32,
+}
+
+impl Default for EnqueueOptions {
+    fn default() -> Self {
+        EnqueueOptions {
+            queue: "default".into(),
+            priority: 0,
+            delay: None,
+            idempotency_key: None,
+            max_attempts: 0,
+        }
+    }
+}
+
+/// One task with everything needed to understand it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskDetail {
+    pub task: TaskRecord,
+    pub journal: Vec<JournalEntry>,
+    pub signals: Vec<Signal>,
+    pub children: Vec<TaskRecord>,
+}
+
+/// A journal row as shown to people.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub key: String,
+    pub status: String,
+    pub packet: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub value: Option<Value>,
+    pub error: Option<String>,
+    pub effect: Option<Value>,
+}
+
+impl From<JournalRow> for JournalEntry {
+    fn from(r: JournalRow) -> Self {
+        JournalEntry {
+            seq: r.seq,
+            key: r.key,
+            status: r.status.as_str().into(),
+            packet: r.packet.to_string(),
+            at: r.at,
+            value: r
+                .body
+                .get("value")
+                .cloned()
+                .or_else(|| r.body.get("blob").map(|b| json!({"blob": b}))),
+            error: r.body.get("error").and_then(Value::as_str).map(str::to_string),
+            effect: r.body.get("effect").cloned(),
+        }
+    }
+}
+
+/// Parses a task id given by a user.
+pub fn parse_task_id(s: &str) -> Result<TaskId> {
+    s.trim().parse().map_err(|e: l9_types::IdParseError| {
+        EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+            "{e}; `l9 tasks list` shows task ids"
+        )))
+    })
+}
+
+impl Engine {
+    fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(SystemClock)
+    }
+
+    /// Enqueues a task of `kind` (a workflow registered on the workers).
+    pub async fn enqueue(
+        &self,
+        kind: &str,
+        payload: Value,
+        opts: &EnqueueOptions,
+    ) -> Result<(TaskId, bool)> {
+        let clock = SystemClock;
+        let rng = SeededRng::from_entropy();
+        let id = TaskId::new(&IdSource { clock: &clock, rng: &rng });
+        let now = clock.now();
+        let mut t = NewTask::new(id, opts.queue.clone(), kind, payload);
+        t.priority = opts.priority;
+        t.max_attempts = opts.max_attempts;
+        t.idempotency_key = opts.idempotency_key.clone();
+        t.run_after = opts.delay.map(|d| now + chrono::Duration::from_std(d).unwrap_or_default());
+        let e = self.store.tasks().enqueue(&[t], now).await?;
+        let created = matches!(e[0], l9_store::Enqueued::Created(_));
+        Ok((e[0].id(), created))
+    }
+
+    pub async fn task(&self, id: TaskId) -> Result<TaskRecord> {
+        self.store
+            .tasks()
+            .get_task(id)
+            .await?
+            .ok_or_else(|| EngineError::Task(l9_tasks::TaskError::NotFound(format!("task {id}"))))
+    }
+
+    pub async fn task_detail(&self, id: TaskId) -> Result<TaskDetail> {
+        let task = self.task(id).await?;
+        let q = self.store.tasks();
+        let run = task.run_id.unwrap_or(run_of(task.id));
+        let journal = q.load_journal(run).await?.into_iter().map(JournalEntry::from).collect();
+        let signals = q.signals(id).await?;
+        let children = q
+            .list_tasks(&TaskFilter { parent: Some(id), ..Default::default() }, None, 1000)
+            .await?
+            .tasks;
+        Ok(TaskDetail { task, journal, signals, children })
+    }
+
+    pub async fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<l9_store::TaskPage> {
+        Ok(self.store.tasks().list_tasks(filter, after, limit).await?)
+    }
+
+    pub async fn task_counts(&self) -> Result<std::collections::BTreeMap<TaskState, u64>> {
+        Ok(self.store.tasks().task_counts(None).await?)
+    }
+
+    /// Queues a dead or cancelled task again.
+    pub async fn retry_task(&self, id: TaskId) -> Result<()> {
+        let t = self.task(id).await?;
+        if !self.store.tasks().retry(id, SystemClock.now()).await? {
+            return Err(EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "task {id} is {}; only dead or cancelled tasks can be retried",
+                t.state.as_str()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Cancels a task and what it spawned; returns how many tasks were cancelled.
+    pub async fn cancel_task(&self, id: TaskId) -> Result<u64> {
+        let t = self.task(id).await?;
+        if t.state.is_terminal() {
+            return Err(EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "task {id} already ended ({})",
+                t.state.as_str()
+            ))));
+        }
+        Ok(self.store.tasks().cancel(id, SystemClock.now()).await?)
+    }
+
+    /// Answers a run's approval gate.
+    pub async fn approve(&self, id: TaskId, approved: bool, note: Option<&str>) -> Result<u32> {
+        let t = self.task(id).await?;
+        if t.state.is_terminal() {
+            return Err(EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "task {id} already ended ({}); nothing to approve",
+                t.state.as_str()
+            ))));
+        }
+        let payload = json!({"approved": approved, "note": note});
+        Ok(self.store.tasks().send_signal(id, "approval", &payload, SystemClock.now()).await?)
+    }
+
+    /// Sends any signal to a run.
+    pub async fn signal(&self, id: TaskId, name: &str, payload: &Value) -> Result<u32> {
+        self.task(id).await?;
+        Ok(self.store.tasks().send_signal(id, name, payload, SystemClock.now()).await?)
+    }
+
+    /// Resolves an escalated step: `value = Some(v)` says the effect happened with result
+    /// `v`; `None` says it did not and may run again.
+    pub async fn resolve(&self, id: TaskId, step: &str, value: Option<Value>) -> Result<u32> {
+        let payload = match value {
+            Some(v) => json!({"key": step, "action": "done", "value": v}),
+            None => json!({"key": step, "action": "rerun"}),
+        };
+        self.signal(id, "resolve", &payload).await
+    }
+
+    pub async fn replay(&self, registry: &Registry, id: TaskId) -> Result<ReplayReport> {
+        Ok(l9_tasks::replay(self.store.clone(), self.clock(), registry, id).await?)
+    }
+
+    pub async fn fork(&self, id: TaskId, upto: u64, payload: Option<Value>) -> Result<TaskId> {
+        Ok(l9_tasks::fork(self.store.clone(), self.clock(), id, upto, payload).await?)
+    }
+
+    /// Runs a worker with `registry` until `shutdown` turns true.
+    pub async fn run_worker(
+        &self,
+        registry: Registry,
+        opts: WorkerOptions,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<WorkerReport> {
+        let w = Worker::new(self.store.clone(), self.clock(), Arc::new(registry), opts);
+        Ok(w.run(shutdown).await?)
+    }
+}
+
+/// A worker id unique across hosts and processes: `host:pid:random`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let suffix = SeededRng::from_entropy().next_u64() % 0x10000;
+    format!("{host}:{}:{suffix:04x}", std::process::id())
+}
