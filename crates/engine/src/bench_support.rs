@@ -12,7 +12,13 @@ use crate::Result;
 
 /// A fresh 384-dimensional SQLite store in `dir`.
 pub async fn sqlite(dir: &Path) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqliteStore::open(&dir.join("bench.db"), SqliteOptions::default()).await?))
+    sqlite_with(dir, "bench.db", false).await
+}
+
+/// A fresh SQLite store `dir/name`, with `synchronous=FULL` when `full`.
+pub async fn sqlite_with(dir: &Path, name: &str, full: bool) -> Result<Arc<dyn Store>> {
+    let opts = SqliteOptions { sync_full: full, ..Default::default() };
+    Ok(Arc::new(SqliteStore::open(&dir.join(name), opts).await?))
 }
 
 /// A store in a new schema of a PostgreSQL database, dropped by [`PgBenchStore::drop`].
@@ -24,12 +30,18 @@ pub struct PgBenchStore {
 impl PgBenchStore {
     pub async fn open(url: &str) -> Result<Self> {
         let schema = format!("l9_bench_{}", std::process::id());
-        let opts = PgOptions { schema: Some(schema), ..Default::default() };
+        // Enough connections for 16 concurrent workflows plus their heartbeats.
+        let opts = PgOptions { schema: Some(schema), max_connections: 40, ..Default::default() };
         Ok(PgBenchStore { store: PgStore::open(url, opts).await? })
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
         Arc::new(self.store.clone())
+    }
+
+    /// The PostgreSQL store itself, for raw-SQL baselines in the same schema.
+    pub fn pg(&self) -> &PgStore {
+        &self.store
     }
 
     pub async fn drop(self) -> Result<()> {

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod bench_support;
+pub mod bench_tasks;
 pub mod config;
 mod error;
 pub mod jsonl;

@@ -10,6 +10,7 @@
 //! Requires the `vector` extension to be installable (`CREATE EXTENSION vector`): the role
 //! needs the privilege, or an administrator creates it once.
 
+pub mod baseline;
 mod codec;
 mod graph;
 mod schema;

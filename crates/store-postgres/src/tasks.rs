@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use l9_store::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
     Outcome, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore,
-    WriteBatch,
+    check_journal_append,
 };
 use l9_types::{ContentHash, PacketId, RunId, TaskId};
 use serde_json::Value;
@@ -220,8 +220,8 @@ impl TaskStore for PgStore {
             "UPDATE tasks SET state = CASE WHEN max_attempts > 0 AND failures + 1 >= max_attempts \
              THEN 'dead' ELSE 'queued' END, failures = failures + 1, error = $2, lease_owner = NULL, \
              lease_until = NULL, run_after = $1, updated_at = $1 \
-             WHERE id IN (SELECT id FROM tasks WHERE state = 'leased' AND lease_until < $1 \
-             FOR UPDATE SKIP LOCKED) RETURNING state, parent",
+             WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE state = 'leased' AND lease_until < $1 \
+             FOR UPDATE SKIP LOCKED)) RETURNING state, parent",
         )
         .bind(c.now)
         .bind(LEASE_EXPIRED)
@@ -236,9 +236,9 @@ impl TaskStore for PgStore {
         let sql = format!(
             "UPDATE tasks SET state = 'leased', attempts = attempts + 1, wake_pending = false, \
              lease_owner = $1, lease_until = $2, updated_at = $3 \
-             WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= $3 \
+             WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE state = 'queued' AND run_after <= $3 \
              AND (cardinality($4::text[]) = 0 OR queue = ANY($4)) \
-             ORDER BY priority DESC, run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             ORDER BY priority DESC, run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
              RETURNING {TASK_COLUMNS}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -620,33 +620,86 @@ impl TaskStore for PgStore {
     }
 
     async fn append_journal(&self, fence: &Fence, e: &JournalAppend) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        fence_ok(&mut tx, fence).await?;
-        let batch = WriteBatch {
-            blobs: e.blob.iter().cloned().collect(),
-            packets: vec![e.packet.clone()],
-            embeddings: Vec::new(),
-        };
-        crate::write::write_in(&mut tx, self.opts.dims, &batch).await?;
-        let r = sqlx::query(
-            "INSERT INTO journal (run_id, seq, key, status, packet) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING",
+        // One statement, so one round trip and one commit: the fence, the blob, the packet,
+        // its parents (checked by foreign key) and the journal row, all or nothing.
+        let blob_hash = check_journal_append(e)?;
+        let p = &e.packet;
+        let json = |e: serde_json::Error| StoreError::Invalid(e.to_string());
+        let parents: Vec<Uuid> = p.parents.iter().map(|x| x.0).collect();
+        let ords: Vec<i32> = (0..parents.len() as i32).collect();
+        let r = sqlx::query_scalar::<_, i64>(
+            "WITH fence AS (
+                SELECT id FROM tasks WHERE id = $1 AND state = 'leased' AND lease_owner = $2 FOR SHARE
+             ), b AS (
+                INSERT INTO blobs (hash, size, data) SELECT $3, length($4), $4 FROM fence
+                WHERE $4::bytea IS NOT NULL ON CONFLICT (hash) DO NOTHING
+             ), p AS (
+                INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
+                SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM fence RETURNING id
+             ), pp AS (
+                INSERT INTO packet_parents (child_id, parent_id, ord)
+                SELECT p.id, u.parent, u.ord FROM p, unnest($18::uuid[], $19::int4[]) AS u(parent, ord)
+             ), j AS (
+                INSERT INTO journal (run_id, seq, key, status, packet)
+                SELECT $20, $21, $22, $23, p.id FROM p RETURNING 1
+             )
+             SELECT count(*) FROM j",
         )
+        .bind(fence.task.0)
+        .bind(&fence.worker)
+        .bind(blob_hash.map(|h| h.as_bytes().to_vec()))
+        .bind(e.blob.as_deref())
+        .bind(p.id.0)
+        .bind(p.v as i32)
+        .bind(&p.kind)
+        .bind(p.schema as i32)
+        .bind(p.run_id.map(|r| r.0))
+        .bind(p.task_id.map(|t| t.0))
+        .bind(&p.actor)
+        .bind(p.at)
+        .bind(p.body.to_string())
+        .bind(&p.text)
+        .bind(serde_json::to_string(&p.blobs).map_err(json)?)
+        .bind(p.effect.as_ref().map(serde_json::to_string).transpose().map_err(json)?)
+        .bind(p.hash.as_bytes().to_vec())
+        .bind(&parents)
+        .bind(&ords)
         .bind(e.run.0)
         .bind(e.seq as i64)
         .bind(&e.key)
         .bind(e.status.as_str())
-        .bind(e.packet.id.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost(format!(
-                "journal entry {} of run {} was already written by another execution",
-                e.seq, e.run
-            )));
+        .fetch_one(&self.pool)
+        .await;
+        let lost = || {
+            StoreError::LeaseLost(format!(
+                "task {} is no longer leased to {}",
+                fence.task, fence.worker
+            ))
+        };
+        match r {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(lost()),
+            Err(err) => {
+                let (code, constraint) = match err.as_database_error() {
+                    Some(d) => {
+                        (d.code().map(|c| c.into_owned()), d.constraint().map(str::to_string))
+                    }
+                    None => (None, None),
+                };
+                match (code.as_deref(), constraint.as_deref()) {
+                    (Some("23505"), Some("journal_pkey")) => Err(StoreError::LeaseLost(format!(
+                        "journal entry {} of run {} was already written by another execution",
+                        e.seq, e.run
+                    ))),
+                    (Some("23505"), Some("packets_pkey")) => Err(StoreError::Conflict { id: p.id }),
+                    (Some("23503"), _) => Err(StoreError::MissingParent {
+                        id: p.id,
+                        parent: p.parents.first().copied().unwrap_or(p.id),
+                    }),
+                    _ => Err(db(err)),
+                }
+            }
         }
-        tx.commit().await.map_err(db)
     }
 
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>> {

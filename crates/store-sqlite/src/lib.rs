@@ -11,7 +11,9 @@
 //! never corrupts); `FULL` syncs every commit. See `SqliteOptions::synchronous`.
 
 mod ann;
+pub mod baseline;
 mod codec;
+mod fast;
 mod graph;
 mod hnsw;
 mod schema;
@@ -75,6 +77,8 @@ pub struct SqliteStore {
     path: PathBuf,
     opts: SqliteOptions,
     ann: Mutex<ann::VectorCache>,
+    /// The journal's hot path (see `fast.rs`).
+    fast: fast::FastWriter,
 }
 
 impl SqliteStore {
@@ -104,6 +108,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let store = SqliteStore {
+            fast: fast::FastWriter::open(path, opts.sync_full)?,
             pool,
             path: path.to_owned(),
             ann: Mutex::new(ann::VectorCache::new(

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use l9_store::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
     Outcome, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore,
-    WriteBatch,
 };
 use l9_types::{ContentHash, RunId, TaskId};
 use serde_json::Value;
@@ -590,33 +589,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn append_journal(&self, fence: &Fence, e: &JournalAppend) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        fence_ok(&mut tx, fence).await?;
-        let batch = WriteBatch {
-            blobs: e.blob.iter().cloned().collect(),
-            packets: vec![e.packet.clone()],
-            embeddings: Vec::new(),
-        };
-        crate::write::write_in(&mut tx, self.opts.dims, &batch).await?;
-        let r = sqlx::query(
-            "INSERT INTO journal (run_id, seq, key, status, packet) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(e.run.to_string())
-        .bind(e.seq as i64)
-        .bind(&e.key)
-        .bind(e.status.as_str())
-        .bind(e.packet.id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::LeaseLost(format!(
-                "journal entry {} of run {} was already written by another execution",
-                e.seq, e.run
-            )));
-        }
-        tx.commit().await.map_err(db)
+        self.fast.append_journal(fence, e).await
     }
 
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>> {

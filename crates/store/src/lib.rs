@@ -51,8 +51,8 @@ pub use query::{
 };
 pub use tasks::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
-    Outcome, Signal, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore, journal_effect,
-    journal_value_blob,
+    Outcome, Signal, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore, check_journal_append,
+    journal_effect, journal_value_blob,
 };
 
 /// Which backend a store is.

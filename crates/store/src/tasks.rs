@@ -376,3 +376,18 @@ pub fn journal_value_blob(body: &Value) -> Option<ContentHash> {
 pub fn journal_effect(body: &Value) -> Option<Effect> {
     body.get("effect").and_then(|e| serde_json::from_value(e.clone()).ok())
 }
+
+/// The checks a journal append makes before touching the database (backends append with
+/// one statement or one short transaction and cannot use the general write planner's
+/// lookups): the packet's hash verifies, and every blob it references is the one carried.
+/// Parents are checked by the database (foreign keys).
+pub fn check_journal_append(e: &JournalAppend) -> Result<Option<ContentHash>> {
+    e.packet.verify()?;
+    let carried = e.blob.as_deref().map(ContentHash::of_bytes);
+    for b in &e.packet.blobs {
+        if Some(b.hash) != carried {
+            return Err(crate::StoreError::MissingBlob { id: e.packet.id, hash: b.hash });
+        }
+    }
+    Ok(carried)
+}

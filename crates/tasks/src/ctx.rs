@@ -220,8 +220,7 @@ impl Ctx {
         let mut draft = PacketDraft::new(format!("journal.{}", kind.as_str()))
             .run(self.inner.run)
             .task(self.inner.task.id)
-            .actor(self.inner.actor.clone())
-            .text(format!("{} {key} {}", self.inner.task.kind, status.as_str()));
+            .actor(self.inner.actor.clone());
         if let Some(v) = value {
             let text = v.to_string();
             if text.len() > BLOB_THRESHOLD {

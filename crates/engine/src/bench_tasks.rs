@@ -1,0 +1,282 @@
+//! `l9 bench queue` and `l9 bench workflow`: Task Runtime throughput on a fresh store, each
+//! next to raw-SQL baselines run in the same process on the same database:
+//! * queue: claim + complete one job at a time, and in batches, vs. the least a queue can do
+//!   in SQL (`FOR UPDATE SKIP LOCKED` claim, update to done; PostgreSQL);
+//! * workflow: durable steps per second for one workflow and for 16 concurrent ones vs.
+//!   single-row inserts committed one by one (one writer, and 16 writers), the disk's
+//!   durable-write ceiling.
+
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use l9_store::{Claim, Finish, NewTask, Outcome, Store, TaskState};
+use l9_tasks::{Ctx, Registry, Worker, WorkerOptions};
+use l9_types::{Clock, Effect, IdSource, SeededRng, SystemClock, TaskId};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{EngineError, Result};
+
+/// Which raw baseline to run next to L9.
+#[derive(Debug, Clone, Copy)]
+pub enum Baseline<'a> {
+    Postgres(&'a l9_store_postgres::PgStore),
+    /// A directory for fresh baseline SQLite files, and whether the store under test runs
+    /// with `synchronous=FULL` (the baseline uses the same).
+    Sqlite {
+        dir: &'a Path,
+        full: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueBenchReport {
+    pub backend: String,
+    pub single_jobs: usize,
+    pub single_jobs_per_s: f64,
+    pub batched_jobs: usize,
+    pub batch: usize,
+    pub batched_jobs_per_s: f64,
+    pub enqueue_jobs_per_s: f64,
+    /// Raw SQL, same database: single claim + complete (PostgreSQL only).
+    pub baseline_single_jobs_per_s: Option<f64>,
+    /// Raw SQL, same database: batched claim + complete (PostgreSQL only).
+    pub baseline_batched_jobs_per_s: Option<f64>,
+    /// One committed single-row insert at a time (the durable-write ceiling).
+    pub baseline_durable_inserts_per_s: f64,
+}
+
+fn new_tasks(n: usize, rng: &SeededRng) -> Vec<NewTask> {
+    let clock = SystemClock;
+    (0..n)
+        .map(|i| {
+            let id = TaskId::new(&IdSource { clock: &clock, rng });
+            NewTask::new(id, "bench", "bench.job", json!({"i": i}))
+        })
+        .collect()
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// Runs the queue benchmark.
+pub async fn queue(
+    store: Arc<dyn Store>,
+    baseline: Baseline<'_>,
+    single: usize,
+    batched: usize,
+    batch: usize,
+) -> Result<QueueBenchReport> {
+    let q = store.tasks();
+    let rng = SeededRng::from_seed(1);
+    let clock = SystemClock;
+    let lease = Duration::from_secs(60);
+
+    // Single: claim one, complete it, repeat.
+    q.enqueue(&new_tasks(single, &rng), clock.now()).await?;
+    let t = Instant::now();
+    let mut done = 0;
+    while done < single {
+        let got = q
+            .claim(&Claim {
+                queues: vec!["bench".into()],
+                worker: "bench".into(),
+                limit: 1,
+                lease,
+                now: clock.now(),
+            })
+            .await?;
+        let Some(task) = got.into_iter().next() else { break };
+        q.finish(
+            "bench",
+            &[Finish { id: task.id, outcome: Outcome::Succeeded(json!(1)) }],
+            clock.now(),
+        )
+        .await?;
+        done += 1;
+    }
+    let single_rate = rate(done, t.elapsed());
+
+    // Batched: enqueue in batches, then claim and complete `batch` at a time.
+    let tasks = new_tasks(batched, &rng);
+    let t = Instant::now();
+    for chunk in tasks.chunks(batch.max(1)) {
+        q.enqueue(chunk, clock.now()).await?;
+    }
+    let enqueue_rate = rate(batched, t.elapsed());
+    let t = Instant::now();
+    let mut done = 0;
+    loop {
+        let got = q
+            .claim(&Claim {
+                queues: vec!["bench".into()],
+                worker: "bench".into(),
+                limit: batch,
+                lease,
+                now: clock.now(),
+            })
+            .await?;
+        if got.is_empty() {
+            break;
+        }
+        let items: Vec<Finish> = got
+            .iter()
+            .map(|t| Finish { id: t.id, outcome: Outcome::Succeeded(json!(1)) })
+            .collect();
+        q.finish("bench", &items, clock.now()).await?;
+        done += got.len();
+    }
+    let batched_rate = rate(done, t.elapsed());
+    if done != batched {
+        return Err(EngineError::Internal(format!(
+            "batched run completed {done} of {batched} jobs"
+        )));
+    }
+
+    let (backend, bs, bb, bd) = match baseline {
+        Baseline::Postgres(pg) => {
+            let s = l9_store_postgres::baseline::queue_single(pg, single).await?;
+            let b = l9_store_postgres::baseline::queue_batched(pg, batched, batch).await?;
+            let d = l9_store_postgres::baseline::durable_inserts(pg, single, 1).await?;
+            ("postgres", Some(rate(single, s)), Some(rate(batched, b)), rate(single, d))
+        }
+        Baseline::Sqlite { dir, full } => {
+            let d = l9_store_sqlite::baseline::durable_inserts(
+                &dir.join("baseline-queue.db"),
+                single,
+                full,
+            )
+            .await?;
+            ("sqlite", None, None, rate(single, d))
+        }
+    };
+    Ok(QueueBenchReport {
+        backend: backend.into(),
+        single_jobs: single,
+        single_jobs_per_s: single_rate,
+        batched_jobs: batched,
+        batch,
+        batched_jobs_per_s: batched_rate,
+        enqueue_jobs_per_s: enqueue_rate,
+        baseline_single_jobs_per_s: bs,
+        baseline_batched_jobs_per_s: bb,
+        baseline_durable_inserts_per_s: bd,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowBenchReport {
+    pub backend: String,
+    pub steps: usize,
+    pub one_workflow_steps_per_s: f64,
+    pub workflows: usize,
+    pub steps_per_workflow: usize,
+    pub concurrent_steps_per_s: f64,
+    /// One writer committing single-row inserts (same count as `steps`).
+    pub baseline_one_writer_inserts_per_s: f64,
+    /// `workflows` writers committing single-row inserts concurrently.
+    pub baseline_concurrent_inserts_per_s: f64,
+}
+
+fn bench_registry() -> Registry {
+    let mut reg = Registry::new();
+    reg.register("bench.steps", |ctx: Ctx, input: Value| async move {
+        let n = input["steps"].as_u64().unwrap_or(0);
+        let mut acc = 0u64;
+        for i in 0..n {
+            acc =
+                ctx.step("step", Effect::Pure, || async move { Ok::<_, String>(acc + i) }).await?;
+        }
+        Ok(json!(acc))
+    });
+    reg
+}
+
+async fn run_workflows(
+    store: &Arc<dyn Store>,
+    count: usize,
+    steps: usize,
+    rng: &SeededRng,
+) -> Result<Duration> {
+    let clock = SystemClock;
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        let id = TaskId::new(&IdSource { clock: &clock, rng });
+        let mut t = NewTask::new(id, "bench-wf", "bench.steps", json!({"steps": steps}));
+        t.max_attempts = 0;
+        tasks.push(t);
+    }
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.id).collect();
+    store.tasks().enqueue(&tasks, clock.now()).await?;
+    let opts = WorkerOptions {
+        id: "bench".into(),
+        queues: vec!["bench-wf".into()],
+        concurrency: count,
+        lease: Duration::from_secs(60),
+        poll: Duration::from_millis(2),
+        exit_when_idle: true,
+        ..Default::default()
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let t = Instant::now();
+    Worker::new(store.clone(), clock, Arc::new(bench_registry()), opts).run(rx).await?;
+    let d = t.elapsed();
+    for id in ids {
+        let rec = store.tasks().get_task(id).await?;
+        if rec.map(|r| r.state) != Some(TaskState::Succeeded) {
+            return Err(EngineError::Internal(format!("benchmark workflow {id} did not succeed")));
+        }
+    }
+    Ok(d)
+}
+
+/// Runs the workflow benchmark: one workflow of `steps` steps, then `workflows` concurrent
+/// workflows of `steps / 4` steps each.
+pub async fn workflow(
+    store: Arc<dyn Store>,
+    baseline: Baseline<'_>,
+    steps: usize,
+    workflows: usize,
+) -> Result<WorkflowBenchReport> {
+    let rng = SeededRng::from_seed(2);
+    let one = run_workflows(&store, 1, steps, &rng).await?;
+    let per = (steps / 4).max(1);
+    let many = run_workflows(&store, workflows, per, &rng).await?;
+    let total = per * workflows;
+    let (backend, b1, bn) = match baseline {
+        Baseline::Postgres(pg) => {
+            let a = l9_store_postgres::baseline::durable_inserts(pg, steps, 1).await?;
+            let b = l9_store_postgres::baseline::durable_inserts(pg, total, workflows).await?;
+            ("postgres", rate(steps, a), rate(total, b))
+        }
+        Baseline::Sqlite { dir, full } => {
+            // SQLite has one writer at a time: the concurrent ceiling is the same.
+            let a = l9_store_sqlite::baseline::durable_inserts(
+                &dir.join("baseline-wf.db"),
+                steps,
+                full,
+            )
+            .await?;
+            (
+                if full { "sqlite (synchronous=FULL)" } else { "sqlite (synchronous=NORMAL)" },
+                rate(steps, a),
+                rate(steps, a),
+            )
+        }
+    };
+    Ok(WorkflowBenchReport {
+        backend: backend.into(),
+        steps,
+        one_workflow_steps_per_s: rate(steps, one),
+        workflows,
+        steps_per_workflow: per,
+        concurrent_steps_per_s: rate(total, many),
+        baseline_one_writer_inserts_per_s: b1,
+        baseline_concurrent_inserts_per_s: bn,
+    })
+}
