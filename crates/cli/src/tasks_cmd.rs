@@ -83,6 +83,14 @@ pub(crate) enum TasksCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Send a signal to a run (e.g. `approve:deploy` for an l9.plan gate, `pause`, `resume`,
+    /// `cancel`, or `budget` with a JSON budget).
+    Signal {
+        id: String,
+        name: String,
+        #[arg(long, default_value = "{}")]
+        payload: String,
+    },
     /// Answer an escalated step: --done VALUE (the effect happened, with this JSON result) or
     /// --rerun (it did not happen; run it again).
     Resolve {
@@ -258,6 +266,17 @@ pub(crate) async fn run_tasks(
             let n = engine.cancel_task(id).await?;
             out.value(&json!({"id": id, "cancelled": n}), || {
                 format!("Cancelled {n} task(s): {id} and what it spawned")
+            })
+        }
+        TasksCommand::Signal { id, name, payload } => {
+            let id = parse_task_id(&id)?;
+            if name.trim().is_empty() {
+                return Err(CliError::input("the signal needs a name"));
+            }
+            let payload = parse_json("--payload", &payload)?;
+            let seq = engine.signal(id, &name, &payload).await?;
+            out.value(&json!({"id": id, "signal": name, "seq": seq}), || {
+                format!("Sent {name} to {id}")
             })
         }
         TasksCommand::Approve { id, note } => approve(&engine, &id, true, note, out).await,

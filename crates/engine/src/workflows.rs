@@ -3,6 +3,8 @@
 //! * `l9.echo` — returns its payload (a smoke test for a deployment).
 //! * `l9.sleep` — `{"seconds": N}`: a durable timer; survives worker restarts.
 //! * `l9.approval` — `{"what": "…"}`: waits for `l9 tasks approve|reject`.
+//! * `l9.plan` — `{"tasks": [...], "limits": …, "budget": …, "seed": N}`: executes a plan
+//!   with the kernel's scheduler, one child task per attempt (see `run_plan`).
 
 use std::time::Duration;
 
@@ -25,10 +27,170 @@ pub fn builtin() -> Registry {
         let end = ctx.now().await?;
         Ok(json!({"slept_ms": (end - start).num_milliseconds()}))
     });
+    reg.register("l9.plan", run_plan);
     reg.register("l9.approval", |ctx: Ctx, v: Value| async move {
         let what = v.get("what").and_then(Value::as_str).unwrap_or("this run").to_string();
         let approved = ctx.approval(&what).await?;
         Ok(json!({"what": what, "approved": approved}))
     });
     reg
+}
+
+/// One task of an `l9.plan` payload: the kernel's task spec plus what to run.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct PlanTask {
+    #[serde(flatten)]
+    spec: l9_kernel::TaskSpec,
+    /// The workflow each attempt runs (a child task).
+    kind: String,
+    #[serde(default)]
+    input: Value,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct PlanPayload {
+    tasks: Vec<PlanTask>,
+    #[serde(default)]
+    limits: l9_kernel::Limits,
+    #[serde(default)]
+    budget: l9_kernel::Budget,
+    #[serde(default)]
+    seed: u64,
+}
+
+/// `l9.plan`: runs a plan with the kernel's scheduler (`l9_kernel::step`) as a durable
+/// workflow. Each attempt of a plan task is a child task of the task's `kind`; the
+/// scheduler's timers are durable; approval gates wait for `approve:NAME` / `reject:NAME`
+/// signals; `pause`, `resume`, `cancel` and `budget` (a new budget) signals steer the run.
+/// Every answer the loop reads (time, children, signals) is journaled, so a resumed run
+/// feeds the scheduler the same events and takes the same decisions.
+async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+    use std::sync::Arc;
+
+    use l9_kernel::{Action, Event, EventKind, Plan, RunState, Spend, Timer};
+
+    let p: PlanPayload = serde_json::from_value(payload)
+        .map_err(|e| WfError::failed(format!("l9.plan: the payload is not a plan ({e})")))?;
+    let kinds: Vec<(String, Value)> =
+        p.tasks.iter().map(|t| (t.kind.clone(), t.input.clone())).collect();
+    let plan = Plan::new(p.tasks.into_iter().map(|t| t.spec).collect(), &p.limits)
+        .map_err(|e| WfError::failed(format!("l9.plan: {e}")))?;
+    let names: Vec<String> = plan.tasks().iter().map(|t| t.name.clone()).collect();
+    let mut state = RunState::new(Arc::new(plan), p.budget, p.seed);
+    let t0 = ctx.now().await?;
+    let mut events: VecDeque<Event> = VecDeque::from([Event::new(0, EventKind::Start)]);
+    let mut running: BTreeMap<l9_types::TaskId, (usize, u32)> = BTreeMap::new();
+    let mut timers: BTreeSet<(u64, Timer)> = BTreeSet::new();
+    let mut awaiting: BTreeSet<usize> = BTreeSet::new();
+    let mut log: Vec<Value> = Vec::new();
+    loop {
+        while let Some(ev) = events.pop_front() {
+            for a in l9_kernel::step(&mut state, ev) {
+                match a {
+                    Action::StartTask { task, attempt } => {
+                        let (kind, input) = &kinds[task];
+                        let child = ctx.spawn_child(kind, input.clone()).await?;
+                        running.insert(child, (task, attempt));
+                    }
+                    Action::AbortTask { task, attempt, .. } => {
+                        let hit =
+                            running.iter().find(|(_, v)| **v == (task, attempt)).map(|(k, _)| *k);
+                        if let Some(child) = hit {
+                            running.remove(&child);
+                            ctx.cancel_child(child).await?;
+                        }
+                    }
+                    Action::SetTimer { timer, at_ms } => {
+                        timers.insert((at_ms, timer));
+                    }
+                    Action::AwaitApproval { task } => {
+                        awaiting.insert(task);
+                    }
+                    Action::TaskEnded { task, status } => {
+                        awaiting.remove(&task);
+                        log.push(json!({"task": names[task], "status": status}));
+                    }
+                    Action::RunPaused { reason } => log.push(json!({"paused": reason})),
+                    Action::RunResumed => log.push(json!("resumed")),
+                    Action::RunFinished { outcome } => {
+                        let statuses: Vec<Value> = state
+                            .statuses()
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| json!({"task": names[i], "status": s, "attempts": state.attempts(i)}))
+                            .collect();
+                        return Ok(
+                            json!({"outcome": outcome, "tasks": statuses, "spent": state.spent(), "log": log}),
+                        );
+                    }
+                }
+            }
+        }
+        let now_ms = (ctx.now().await? - t0).num_milliseconds().max(0) as u64;
+        // Due timers first.
+        if let Some(&(at, timer)) = timers.iter().next()
+            && at <= now_ms
+        {
+            timers.remove(&(at, timer));
+            events.push_back(Event::new(now_ms, EventKind::TimerFired(timer)));
+            continue;
+        }
+        // A child that ended.
+        let ids: Vec<l9_types::TaskId> = running.keys().copied().collect();
+        if !ids.is_empty()
+            && let Some((child, r)) = ctx.poll_children(&ids).await?
+        {
+            if let Some((task, attempt)) = running.remove(&child) {
+                let spend = Spend::default();
+                let kind = match r {
+                    Ok(_) => EventKind::Succeeded { task, attempt, spend },
+                    Err(error) => {
+                        EventKind::Failed { task, attempt, error, retryable: true, spend }
+                    }
+                };
+                events.push_back(Event::new(now_ms, kind));
+            }
+            continue;
+        }
+        // Operators: approvals and run control.
+        let mut steered = false;
+        for task in awaiting.clone() {
+            let name = &names[task];
+            if ctx.poll_signal(&format!("approve:{name}")).await?.is_some() {
+                events.push_back(Event::new(now_ms, EventKind::Approve { task }));
+                steered = true;
+            } else if let Some(v) = ctx.poll_signal(&format!("reject:{name}")).await? {
+                let reason =
+                    v.get("note").and_then(Value::as_str).unwrap_or("rejected").to_string();
+                events.push_back(Event::new(now_ms, EventKind::Reject { task, reason }));
+                steered = true;
+            }
+        }
+        for (signal, kind) in [
+            ("pause", EventKind::Pause),
+            ("resume", EventKind::Resume),
+            ("cancel", EventKind::CancelRun),
+        ] {
+            if ctx.poll_signal(signal).await?.is_some() {
+                events.push_back(Event::new(now_ms, kind));
+                steered = true;
+            }
+        }
+        if let Some(b) = ctx.poll_signal("budget").await? {
+            let budget: l9_kernel::Budget = serde_json::from_value(b).map_err(|e| {
+                WfError::failed(format!("l9.plan: the budget signal is not a budget ({e})"))
+            })?;
+            events.push_back(Event::new(now_ms, EventKind::SetBudget(budget)));
+            steered = true;
+        }
+        if steered || ctx.replayed_last() {
+            continue;
+        }
+        // Nothing to do now: park until the next timer, or until a child or a signal wakes us.
+        if let Some(&(at, _)) = timers.iter().next() {
+            return Err(WfError::SleepUntil(t0 + chrono::Duration::milliseconds(at as i64)));
+        }
+        return Err(WfError::Waiting("plan tasks, approvals or run control".into()));
+    }
 }

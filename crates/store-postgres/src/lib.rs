@@ -135,6 +135,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// The schema this store keeps its tables in (`None`: the search path's default).
+    pub fn schema(&self) -> Option<&str> {
+        self.opts.schema.as_deref()
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

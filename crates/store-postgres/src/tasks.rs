@@ -181,6 +181,16 @@ async fn wake_in(tx: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<
                 .map_err(db)?;
             Ok(false)
         }
+        Some("queued") => {
+            // A task parked until later (a workflow's timer) becomes due now.
+            let r = sqlx::query("UPDATE tasks SET run_after = $2 WHERE id = $1 AND run_after > $2")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            Ok(r.rows_affected() == 1)
+        }
         _ => Ok(false),
     }
 }

@@ -136,7 +136,17 @@ async fn wake_in(tx: &mut SqliteConnection, id: &str, now: i64) -> Result<bool> 
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    Ok(false)
+    // A task parked until later (a workflow's timer) becomes due now.
+    let r = sqlx::query(
+        "UPDATE tasks SET run_after = ? WHERE id = ? AND state = 'queued' AND run_after > ?",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(r.rows_affected() == 1)
 }
 
 async fn wake_parents(

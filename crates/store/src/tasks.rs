@@ -307,7 +307,9 @@ pub trait TaskStore: Send + Sync {
     /// not in such a state.
     async fn retry(&self, id: TaskId, now: DateTime<Utc>) -> Result<bool>;
 
-    /// Moves a waiting task back to the queue. `false` if it was not waiting.
+    /// Moves a waiting task back to the queue, or makes a task queued for later due now
+    /// (a workflow parked on a timer). `false` if neither applied. A running task is left a
+    /// note so its next `Wait` returns to the queue at once.
     async fn wake(&self, id: TaskId, now: DateTime<Utc>) -> Result<bool>;
 
     async fn get_task(&self, id: TaskId) -> Result<Option<TaskRecord>>;

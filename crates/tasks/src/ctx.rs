@@ -58,6 +58,10 @@ struct JState {
     next_seq: u64,
     keys: StepKeys,
     last_packet: Option<PacketId>,
+    /// Signals taken by `poll_signal`, per name.
+    consumed: HashMap<String, u32>,
+    /// Whether the latest request was answered from the journal.
+    last_recorded: bool,
 }
 
 struct Inner {
@@ -140,6 +144,13 @@ impl Ctx {
         &self.inner.store
     }
 
+    /// Whether the latest request was answered from the journal rather than live. A loop
+    /// that polls (`poll_children`, `poll_signal`) and then parks must poll again instead of
+    /// parking when its polls were replayed: they describe the world before the last park.
+    pub fn replayed_last(&self) -> bool {
+        self.lock().last_recorded
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, JState> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -151,6 +162,7 @@ impl Ctx {
         let seq = st.requested.len() as u64;
         st.requested.push(key.clone());
         let rec = st.recorded.get(&key).cloned();
+        st.last_recorded = rec.is_some();
         if self.inner.mode == Mode::Replay && rec.is_none() {
             return Err(WfError::Diverged(Divergence {
                 seq,
@@ -574,6 +586,92 @@ impl Ctx {
                 Err(WfError::Waiting(format!("child {id}")))
             }
         }
+    }
+
+    /// The first of `ids` (children of this run) that has ended, if any, without waiting:
+    /// `(id, Ok(result))` or `(id, Err(why))`. Journaled, so a resumed run sees the same
+    /// answers in the same order. Ties break by end time, then id.
+    pub async fn poll_children(
+        &self,
+        ids: &[TaskId],
+    ) -> Result<Option<(TaskId, Result<Value, String>)>, WfError> {
+        let (key, rec) = self.begin(EntryKind::Join, "any")?;
+        let v: Value = match rec {
+            Some(rec) => self.value_of(&rec).await?,
+            None => {
+                let mut ended: Vec<TaskRecord> = Vec::new();
+                for id in ids {
+                    if let Some(t) = self.inner.store.tasks().get_task(*id).await?
+                        && t.state.is_terminal()
+                    {
+                        ended.push(t);
+                    }
+                }
+                ended.sort_by(|a, b| a.updated_at.cmp(&b.updated_at).then(a.id.cmp(&b.id)));
+                let v = match ended.into_iter().next() {
+                    None => Value::Null,
+                    Some(t) if t.state == TaskState::Succeeded => {
+                        json!({"id": t.id, "ok": true, "value": t.result.unwrap_or(Value::Null)})
+                    }
+                    Some(t) => json!({"id": t.id, "ok": false,
+                        "error": format!("{} ({})", t.state.as_str(), t.error.unwrap_or_default())}),
+                };
+                self.append(&key, EntryKind::Join, JournalStatus::Completed, None, Some(&v), None)
+                    .await?;
+                v
+            }
+        };
+        if v.is_null() {
+            return Ok(None);
+        }
+        let id: TaskId = serde_json::from_value(v["id"].clone())?;
+        Ok(Some(if v["ok"].as_bool() == Some(true) {
+            (id, Ok(v["value"].clone()))
+        } else {
+            (id, Err(v["error"].as_str().unwrap_or("failed").to_string()))
+        }))
+    }
+
+    /// The next unread signal called `name`, if one has arrived, without waiting. Journaled.
+    pub async fn poll_signal(&self, name: &str) -> Result<Option<Value>, WfError> {
+        let (key, rec) = self.begin(EntryKind::Signal, &format!("poll:{name}"))?;
+        let v: Value = match rec {
+            Some(rec) => self.value_of(&rec).await?,
+            None => {
+                let nth = self.lock().consumed.get(name).copied().unwrap_or(0);
+                let sigs = self.inner.store.tasks().signals(self.inner.task.id).await?;
+                let v = match sigs.into_iter().find(|s| s.name == name && s.seq == nth) {
+                    Some(s) => json!({"payload": s.payload}),
+                    None => Value::Null,
+                };
+                self.append(
+                    &key,
+                    EntryKind::Signal,
+                    JournalStatus::Completed,
+                    None,
+                    Some(&v),
+                    None,
+                )
+                .await?;
+                v
+            }
+        };
+        if v.is_null() {
+            return Ok(None);
+        }
+        *self.lock().consumed.entry(name.to_string()).or_insert(0) += 1;
+        Ok(Some(v["payload"].clone()))
+    }
+
+    /// Cancels child `id` (and what it spawned), once.
+    pub async fn cancel_child(&self, id: TaskId) -> Result<(), WfError> {
+        let store = self.inner.store.clone();
+        let now = self.inner.clock.now();
+        let key = format!("{}/cancel/{id}", self.inner.run);
+        self.step(&format!("cancel:{id}"), Effect::Idempotent { key }, || async move {
+            store.tasks().cancel(id, now).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await
     }
 
     /// Saves an opaque checkpoint for this task (long tasks resume from it).

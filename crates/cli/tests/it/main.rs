@@ -316,3 +316,25 @@ fn worker_stops_gracefully_on_sigterm() {
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["claimed"], 0);
 }
+
+#[test]
+fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let plan = r#"{"tasks":[{"name":"build","kind":"l9.echo"},{"name":"ship","kind":"l9.echo","deps":[0],"needs_approval":true}]}"#;
+    let id = json(d, &["tasks", "enqueue", "l9.plan", "--payload", plan])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(d, &["worker", "--exit-when-idle"]);
+    assert_eq!(json(d, &["tasks", "show", &id])["task"]["state"], "waiting");
+    ok(d, &["tasks", "signal", &id, "approve:ship"]);
+    ok(d, &["worker", "--exit-when-idle"]);
+    let shown = json(d, &["tasks", "show", &id]);
+    assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
+    assert_eq!(shown["children"].as_array().unwrap().len(), 2);
+    assert!(
+        fails(d, &["tasks", "signal", &id, "x", "--payload", "nope"], 3).contains("not valid JSON")
+    );
+}

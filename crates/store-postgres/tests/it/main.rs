@@ -123,3 +123,46 @@ async fn filtered_hnsw_returns_k() {
     assert_eq!(hits.len(), 10);
     store.drop_schema().await.unwrap();
 }
+
+/// An idle worker blocked in `wait_for_work` with a long poll is woken by the NOTIFY of an
+/// enqueue from another connection (the 20 s bound is a hang guard, not a speed check).
+#[tokio::test]
+async fn enqueue_notifies_idle_workers() {
+    let store = pg_or_skip!(DIMS);
+    let other = PgStore::open(
+        &l9_test_support::pg_url().unwrap(),
+        PgOptions {
+            dims: DIMS,
+            schema: store_schema(&store),
+            max_connections: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Establish the LISTEN first.
+    store.tasks().wait_for_work(std::time::Duration::from_millis(1)).await.unwrap();
+    let waiter = {
+        let s = store.clone();
+        tokio::spawn(
+            async move { s.tasks().wait_for_work(std::time::Duration::from_secs(3600)).await },
+        )
+    };
+    let fx = l9_store::conformance::Fx::default();
+    let t = l9_store::NewTask::new(l9_types::TaskId(fx.uuid()), "q", "k", serde_json::json!(null));
+    other
+        .tasks()
+        .enqueue(&[t], chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap())
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), waiter)
+        .await
+        .expect("the NOTIFY must wake the waiting worker")
+        .unwrap()
+        .unwrap();
+    store.drop_schema().await.unwrap();
+}
+
+fn store_schema(s: &PgStore) -> Option<String> {
+    s.schema().map(str::to_string)
+}

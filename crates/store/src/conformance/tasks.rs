@@ -232,7 +232,10 @@ pub async fn queue_wait_wake_signals_without_lost_wakeups(store: &dyn Store) {
     q.finish("w", &[fin(a.id, Outcome::Snooze { run_after: secs(100) })], secs(9)).await.unwrap();
     let rec = q.get_task(a.id).await.unwrap().unwrap();
     assert_eq!((rec.state, rec.failures, rec.run_after), (TaskState::Queued, 0, secs(100)));
-    assert!(!q.wake(a.id, secs(10)).await.unwrap(), "only waiting tasks wake");
+    // Waking a task parked for later makes it due now.
+    assert!(q.wake(a.id, secs(10)).await.unwrap());
+    assert_eq!(q.get_task(a.id).await.unwrap().unwrap().run_after, secs(10));
+    assert!(!q.wake(a.id, secs(11)).await.unwrap(), "already due: nothing to do");
 }
 
 pub async fn queue_children_wake_parents_and_cancel_cascades(store: &dyn Store) {
