@@ -22,6 +22,8 @@
 //! * **Knowledge graph**: entities and relations are bitemporal (`valid_from`/`valid_to`
 //!   in the world, `recorded_at`/`invalidated_at` in the store). Nothing is deleted:
 //!   invalidation closes the valid interval and records when we learned it.
+//! * **Tasks** ([`TaskStore`], via [`Store::tasks`]): the Task Runtime's durable queue,
+//!   leases, cron ticks, checkpoints, signals and workflow journal; see `tasks.rs`.
 //!
 //! Timestamps are kept to the microsecond on every backend.
 
