@@ -4,7 +4,8 @@
 //!   in SQL (`FOR UPDATE SKIP LOCKED` claim, update to done; PostgreSQL);
 //! * workflow: durable steps per second for one workflow and for 16 concurrent ones vs.
 //!   single-row inserts committed one by one (one writer, and 16 writers), the disk's
-//!   durable-write ceiling.
+//!   durable-write ceiling. Twice: with effectful (idempotent) steps, each committed before
+//!   the next starts, and with pure steps, which the journal writes behind (group commit).
 
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
 
@@ -172,10 +173,14 @@ pub async fn queue(
 pub struct WorkflowBenchReport {
     pub backend: String,
     pub steps: usize,
+    /// Effectful (idempotent) steps: each committed before the next starts.
     pub one_workflow_steps_per_s: f64,
+    /// Pure steps: journaled write-behind (group-committed while the workflow goes on).
+    pub one_workflow_pure_steps_per_s: f64,
     pub workflows: usize,
     pub steps_per_workflow: usize,
     pub concurrent_steps_per_s: f64,
+    pub concurrent_pure_steps_per_s: f64,
     /// One writer committing single-row inserts (same count as `steps`).
     pub baseline_one_writer_inserts_per_s: f64,
     /// `workflows` writers committing single-row inserts concurrently.
@@ -200,13 +205,15 @@ async fn run_workflows(
     store: &Arc<dyn Store>,
     count: usize,
     steps: usize,
+    pure: bool,
     rng: &SeededRng,
 ) -> Result<Duration> {
     let clock = SystemClock;
     let mut tasks = Vec::new();
     for _ in 0..count {
         let id = TaskId::new(&IdSource { clock: &clock, rng });
-        let mut t = NewTask::new(id, "bench-wf", "bench.steps", json!({"steps": steps}));
+        let mut t =
+            NewTask::new(id, "bench-wf", "bench.steps", json!({"steps": steps, "pure": pure}));
         t.max_attempts = 0;
         tasks.push(t);
     }
@@ -244,9 +251,11 @@ pub async fn workflow(
     workflows: usize,
 ) -> Result<WorkflowBenchReport> {
     let rng = SeededRng::from_seed(2);
-    let one = run_workflows(&store, 1, steps, &rng).await?;
+    let one = run_workflows(&store, 1, steps, false, &rng).await?;
+    let one_pure = run_workflows(&store, 1, steps, true, &rng).await?;
     let per = (steps / 4).max(1);
-    let many = run_workflows(&store, workflows, per, &rng).await?;
+    let many = run_workflows(&store, workflows, per, false, &rng).await?;
+    let many_pure = run_workflows(&store, workflows, per, true, &rng).await?;
     let total = per * workflows;
     let (backend, b1, bn) = match baseline {
         Baseline::Postgres(pg) => {
@@ -273,9 +282,11 @@ pub async fn workflow(
         backend: backend.into(),
         steps,
         one_workflow_steps_per_s: rate(steps, one),
+        one_workflow_pure_steps_per_s: rate(steps, one_pure),
         workflows,
         steps_per_workflow: per,
         concurrent_steps_per_s: rate(total, many),
+        concurrent_pure_steps_per_s: rate(total, many_pure),
         baseline_one_writer_inserts_per_s: b1,
         baseline_concurrent_inserts_per_s: bn,
     })

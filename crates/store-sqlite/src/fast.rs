@@ -74,17 +74,38 @@ impl FastWriter {
     }
 
     pub(crate) async fn append_journal(&self, fence: &Fence, e: &JournalAppend) -> Result<()> {
-        let blob_hash = check_journal_append(e)?.map(|h| *h.as_bytes());
-        let (done, rx) = tokio::sync::oneshot::channel();
+        self.append_many(fence, std::slice::from_ref(e)).await
+    }
+
+    /// Queues `entries` together (so they commit in order, normally in one transaction)
+    /// and waits for all of them; the first refusal is returned.
+    pub(crate) async fn append_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
+        let mut waits = Vec::with_capacity(entries.len());
+        let mut items = Vec::with_capacity(entries.len());
+        for e in entries {
+            let blob_hash = check_journal_append(e)?.map(|h| *h.as_bytes());
+            let (done, rx) = tokio::sync::oneshot::channel();
+            items.push(Pending { fence: fence.clone(), entry: e.clone(), blob_hash, done });
+            waits.push(rx);
+        }
         let lead = {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.pending.push(Pending { fence: fence.clone(), entry: e.clone(), blob_hash, done });
+            q.pending.extend(items);
             !std::mem::replace(&mut q.committing, true)
         };
         if lead {
             self.commit_pending().await;
         }
-        rx.await.map_err(|_| StoreError::Backend("the journal committer stopped".into()))?
+        let mut first = Ok(());
+        for rx in waits {
+            let r = rx
+                .await
+                .map_err(|_| StoreError::Backend("the journal committer stopped".into()))?;
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
     }
 
     /// Commits queued appends until none are left, then gives up the committer role (under

@@ -602,6 +602,10 @@ impl TaskStore for SqliteStore {
         self.fast.append_journal(fence, e).await
     }
 
+    async fn append_journal_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
+        self.fast.append_many(fence, entries).await
+    }
+
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>> {
         let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
             "SELECT j.seq, j.key, j.status, j.packet, p.body, p.at FROM journal j \

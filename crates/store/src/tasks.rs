@@ -355,6 +355,15 @@ pub trait TaskStore: Send + Sync {
     /// `LeaseLost`: someone else is writing this run.
     async fn append_journal(&self, fence: &Fence, entry: &JournalAppend) -> Result<()>;
 
+    /// Appends several journal rows of one run, in order, as one batch (one commit where the
+    /// backend can). Stops at the first refused row.
+    async fn append_journal_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
+        for e in entries {
+            self.append_journal(fence, e).await?;
+        }
+        Ok(())
+    }
+
     /// The run's journal in order.
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>>;
 

@@ -76,6 +76,17 @@ struct Inner {
     state: Mutex<JState>,
     /// Appends are serialised so each packet's parent is already stored.
     append: tokio::sync::Mutex<()>,
+    /// Write-behind entries (pure steps, `now`, `random`) and their flusher.
+    deferred: Mutex<Deferred>,
+    flushed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct Deferred {
+    queue: Vec<JournalAppend>,
+    running: bool,
+    /// The first failure of a background flush: (lease lost?, message).
+    failed: Option<(bool, String)>,
 }
 
 /// The workflow context: cheap to clone, safe to use from concurrent branches of one run.
@@ -124,6 +135,8 @@ impl Ctx {
                 task,
                 state: Mutex::new(st),
                 append: tokio::sync::Mutex::new(()),
+                deferred: Mutex::new(Deferred::default()),
+                flushed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -214,6 +227,79 @@ impl Ctx {
             return Ok(());
         }
         let _serial = self.inner.append.lock().await;
+        // Write-behind entries go first, so the journal stays in sequence order.
+        self.flush().await?;
+        let (entry, row) = self.build(key, kind, status, effect, value, error, resolution)?;
+        self.inner.store.tasks().append_journal(&self.inner.fence, &entry).await?;
+        self.lock().absorb(&row);
+        Ok(())
+    }
+
+    /// Journals an entry write-behind: it is committed in the background (group-committed
+    /// with the entries around it) while the workflow goes on. Only for what may be lost in
+    /// a crash and recomputed (pure steps, `now`, `random`): a crash loses at most a suffix
+    /// of such entries, which is the same as crashing earlier. Everything with an effect
+    /// outside the run flushes them first, and so does the end of every execution.
+    async fn append_deferred(
+        &self,
+        key: &str,
+        kind: EntryKind,
+        status: JournalStatus,
+        effect: Option<&Effect>,
+        value: Option<&Value>,
+        error: Option<&str>,
+    ) -> Result<(), WfError> {
+        if self.inner.mode == Mode::Replay {
+            return Ok(());
+        }
+        let _serial = self.inner.append.lock().await;
+        let (entry, row) = self.build(key, kind, status, effect, value, error, None)?;
+        self.lock().absorb(&row);
+        let start = {
+            let mut d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((lost, msg)) = &d.failed {
+                return Err(flush_error(*lost, msg));
+            }
+            d.queue.push(entry);
+            !std::mem::replace(&mut d.running, true)
+        };
+        if start {
+            tokio::spawn(flush_in_background(self.inner.clone()));
+        }
+        Ok(())
+    }
+
+    /// Waits until every write-behind entry is committed (or reports why it was not).
+    pub async fn flush(&self) -> Result<(), WfError> {
+        loop {
+            let notified = self.inner.flushed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((lost, msg)) = &d.failed {
+                    return Err(flush_error(*lost, msg));
+                }
+                if !d.running && d.queue.is_empty() {
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Seals the entry's packet and reserves its sequence number.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        key: &str,
+        kind: EntryKind,
+        status: JournalStatus,
+        effect: Option<&Effect>,
+        value: Option<&Value>,
+        error: Option<&str>,
+        resolution: Option<u32>,
+    ) -> Result<(JournalAppend, JournalRow), WfError> {
         let (seq, parent) = {
             let st = self.lock();
             (st.next_seq, st.last_packet)
@@ -259,17 +345,7 @@ impl Ctx {
             .body(body.clone())
             .seal(&IdSource { clock: self.inner.clock.as_ref(), rng: &self.inner.rng })
             .map_err(|e| WfError::Failed(format!("journal entry for `{key}` is invalid: {e}")))?;
-        let entry = JournalAppend {
-            run: self.inner.run,
-            seq,
-            key: key.to_string(),
-            status,
-            packet: packet.clone(),
-            blob,
-        };
-        self.inner.store.tasks().append_journal(&self.inner.fence, &entry).await?;
-        let mut st = self.lock();
-        st.absorb(&JournalRow {
+        let row = JournalRow {
             run: self.inner.run,
             seq,
             key: key.to_string(),
@@ -277,8 +353,10 @@ impl Ctx {
             packet: packet.id,
             body,
             at: packet.at,
-        });
-        Ok(())
+        };
+        let entry =
+            JournalAppend { run: self.inner.run, seq, key: key.to_string(), status, packet, blob };
+        Ok((entry, row))
     }
 
     async fn value_of(&self, rec: &Rec) -> Result<Value, WfError> {
@@ -382,35 +460,46 @@ impl Ctx {
         if journal::needs_start_marker(&effect) && rec.is_none() {
             self.append(&key, EntryKind::Step, JournalStatus::Started, Some(&effect), None, None)
                 .await?;
+        } else if effect != Effect::Pure {
+            // An effect outside the run: everything journaled before it is durable first.
+            let _serial = self.inner.append.lock().await;
+            self.flush().await?;
         }
-        match f().await {
-            Ok(v) => {
-                let value = serde_json::to_value(&v)?;
-                self.append(
-                    &key,
-                    EntryKind::Step,
-                    JournalStatus::Completed,
-                    Some(&effect),
-                    Some(&value),
-                    None,
-                )
-                .await?;
-                Ok(v)
-            }
+        let pure = effect == Effect::Pure;
+        let (status, value, error, out) = match f().await {
+            Ok(v) => (JournalStatus::Completed, Some(serde_json::to_value(&v)?), None, Ok(v)),
             Err(e) => {
                 let message = e.to_string();
-                self.append(
-                    &key,
-                    EntryKind::Step,
+                (
                     JournalStatus::Failed,
-                    Some(&effect),
                     None,
-                    Some(&message),
+                    Some(message.clone()),
+                    Err(WfError::Step { key: key.clone(), message }),
                 )
-                .await?;
-                Err(WfError::Step { key, message })
             }
+        };
+        if pure {
+            self.append_deferred(
+                &key,
+                EntryKind::Step,
+                status,
+                Some(&effect),
+                value.as_ref(),
+                error.as_deref(),
+            )
+            .await?;
+        } else {
+            self.append(
+                &key,
+                EntryKind::Step,
+                status,
+                Some(&effect),
+                value.as_ref(),
+                error.as_deref(),
+            )
+            .await?;
         }
+        out
     }
 
     /// An operator's answer for an escalated step, sent as a `resolve` signal whose payload
@@ -441,8 +530,15 @@ impl Ctx {
             return self.recorded_outcome(&key, &rec).await;
         }
         let now = self.inner.clock.now();
-        self.append(&key, EntryKind::Now, JournalStatus::Completed, None, Some(&json!(now)), None)
-            .await?;
+        self.append_deferred(
+            &key,
+            EntryKind::Now,
+            JournalStatus::Completed,
+            None,
+            Some(&json!(now)),
+            None,
+        )
+        .await?;
         Ok(now)
     }
 
@@ -453,8 +549,15 @@ impl Ctx {
             return self.recorded_outcome(&key, &rec).await;
         }
         let v = self.inner.rng.next_u64();
-        self.append(&key, EntryKind::Random, JournalStatus::Completed, None, Some(&json!(v)), None)
-            .await?;
+        self.append_deferred(
+            &key,
+            EntryKind::Random,
+            JournalStatus::Completed,
+            None,
+            Some(&json!(v)),
+            None,
+        )
+        .await?;
         Ok(v)
     }
 
@@ -702,5 +805,39 @@ impl JState {
         self.recorded.insert(r.key.clone(), Rec { status: r.status, body: r.body.clone() });
         self.next_seq = self.next_seq.max(r.seq + 1);
         self.last_packet = Some(r.packet);
+    }
+}
+
+fn flush_error(lost: bool, msg: &str) -> WfError {
+    if lost {
+        WfError::LeaseLost(msg.to_string())
+    } else {
+        WfError::Store(l9_store::StoreError::Backend(format!("journal write-behind failed: {msg}")))
+    }
+}
+
+/// Commits queued write-behind entries, batch after batch, until none are left.
+async fn flush_in_background(inner: Arc<Inner>) {
+    loop {
+        let batch = {
+            let mut d = inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+            if d.queue.is_empty() {
+                d.running = false;
+                drop(d);
+                inner.flushed.notify_waiters();
+                return;
+            }
+            std::mem::take(&mut d.queue)
+        };
+        if let Err(e) = inner.store.tasks().append_journal_many(&inner.fence, &batch).await {
+            let lost = matches!(e, l9_store::StoreError::LeaseLost(_));
+            let mut d = inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
+            d.failed = Some((lost, e.to_string()));
+            d.queue.clear();
+            d.running = false;
+            drop(d);
+            inner.flushed.notify_waiters();
+            return;
+        }
     }
 }

@@ -291,7 +291,14 @@ async fn execute(
     let payload = task.payload.clone();
     let ctx =
         Ctx::load(store, clock, SeededRng::from_entropy(), task, &opts.id, Mode::Live).await?;
-    let out = f(ctx.clone(), payload).await?;
+    let out = f(ctx.clone(), payload).await;
+    // Write-behind journal entries are durable before the task's outcome is recorded.
+    let flushed = ctx.flush().await;
+    let out = match (out, flushed) {
+        (Err(e @ WfError::LeaseLost(_)), _) => return Err(e),
+        (_, Err(e)) => return Err(e),
+        (out, Ok(())) => out?,
+    };
     ctx.check_complete().map_err(WfError::Diverged)?;
     Ok(out)
 }

@@ -388,3 +388,39 @@ async fn journal_entries_are_memory_packets_with_lineage_and_large_values_in_blo
     let rep = replay(rig.store.clone(), rig.clock(), &reg, id).await.unwrap();
     assert_eq!(rep.matches_recorded, Some(true));
 }
+
+#[tokio::test]
+async fn pure_entries_written_behind_are_durable_before_any_effect() {
+    let rig = Rig::sqlite().await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut reg = Registry::new();
+    let s = seen.clone();
+    reg.register("mixed", move |ctx: Ctx, _| {
+        let s = s.clone();
+        async move {
+            for i in 0..20u64 {
+                ctx.step("pure", Effect::Pure, || async move { Ok::<_, String>(i) }).await?;
+            }
+            let _t = ctx.now().await?;
+            let (store, run, s2) = (ctx.store().clone(), ctx.run_id(), s.clone());
+            ctx.step("effect", Effect::Irreversible, || async move {
+                // What the journal holds when the effect runs.
+                let rows = store.tasks().load_journal(run).await.map_err(|e| e.to_string())?;
+                *s2.lock().unwrap() = rows.iter().map(|r| r.key.clone()).collect();
+                Ok::<_, String>(())
+            })
+            .await?;
+            Ok(json!(null))
+        }
+    });
+    let id = rig.start("mixed", json!(null)).await;
+    rig.drain(&reg).await;
+    assert_eq!(rig.task(id).await.state, TaskState::Succeeded);
+    let keys = seen.lock().unwrap().clone();
+    assert_eq!(keys.len(), 22, "20 pure steps, now, and the effect's start marker: {keys:?}");
+    assert_eq!(keys[0], "step:pure#0");
+    assert_eq!(keys[20], "now:now#0");
+    assert_eq!(keys[21], "step:effect#0");
+    let rows = rig.store.tasks().load_journal(l9_tasks::run_of(id)).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..23).collect::<Vec<u64>>());
+}
