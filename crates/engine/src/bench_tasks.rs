@@ -191,10 +191,15 @@ fn bench_registry() -> Registry {
     let mut reg = Registry::new();
     reg.register("bench.steps", |ctx: Ctx, input: Value| async move {
         let n = input["steps"].as_u64().unwrap_or(0);
+        let pure = input["pure"].as_bool().unwrap_or(false);
         let mut acc = 0u64;
         for i in 0..n {
-            acc =
-                ctx.step("step", Effect::Pure, || async move { Ok::<_, String>(acc + i) }).await?;
+            let effect = if pure {
+                Effect::Pure
+            } else {
+                Effect::Idempotent { key: format!("{}/{i}", ctx.run_id()) }
+            };
+            acc = ctx.step("step", effect, || async move { Ok::<_, String>(acc + i) }).await?;
         }
         Ok(json!(acc))
     });

@@ -62,6 +62,8 @@ pub struct PgStore {
     opts: PgOptions,
     /// `LISTEN` connection of idle workers (see `TaskStore::wait_for_work`).
     listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
+    /// Tasks enqueued since the last `ANALYZE tasks` (see `TaskStore::enqueue`).
+    enqueued: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn valid_schema_name(s: &str) -> bool {
@@ -121,7 +123,8 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;
-        let store = PgStore { pool, opts, listener: Default::default() };
+        let store =
+            PgStore { pool, opts, listener: Default::default(), enqueued: Default::default() };
         store.migrate().await?;
         Ok(store)
     }

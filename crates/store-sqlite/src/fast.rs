@@ -295,3 +295,21 @@ fn append_one(
     }
     Ok(Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn pragmas_take_effect() {
+        let d = tempfile::tempdir().unwrap();
+        for (full, want) in [(true, 2), (false, 1)] {
+            let w = FastWriter::open(&d.path().join(format!("{full}.db")), full).unwrap();
+            let c = w.conn.lock().unwrap();
+            let s: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+            let j: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            assert_eq!((s, j.as_str()), (want, "wal"));
+        }
+    }
+}
