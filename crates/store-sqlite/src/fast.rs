@@ -157,6 +157,45 @@ impl FastWriter {
 
     /// One transaction for the whole batch; `Err(Busy)` means nothing was written.
     fn try_commit(&self, batch: &[Pending]) -> std::result::Result<Vec<Result<()>>, Attempt> {
+        // Fast path: no savepoints (they copy every touched page into a sub-journal).
+        // `append_one` refuses before it writes anything, so a refused entry leaves no
+        // trace; only an unexpected SQLite error sends the batch down the careful path.
+        {
+            let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+                Ok(tx) => tx,
+                Err(err) if is_busy(&err) => return Err(Attempt::Busy),
+                Err(err) => return Err(Attempt::Done(Err(backend(err)))),
+            };
+            let mut results = Vec::with_capacity(batch.len());
+            let mut clean = true;
+            for p in batch {
+                match append_one(&tx, &p.fence, &p.entry, p.blob_hash) {
+                    Ok(r) => results.push(r),
+                    Err(err) if is_busy(&err) => return Err(Attempt::Busy),
+                    Err(_) => {
+                        clean = false;
+                        break;
+                    }
+                }
+            }
+            if clean {
+                return match tx.commit() {
+                    Ok(()) => Ok(results),
+                    Err(err) if is_busy(&err) => Err(Attempt::Busy),
+                    Err(err) => Err(Attempt::Done(Err(backend(err)))),
+                };
+            }
+            // Dropping `tx` rolls the whole batch back.
+        }
+        self.try_commit_careful(batch)
+    }
+
+    /// One savepoint per entry, so a failing entry is undone alone.
+    fn try_commit_careful(
+        &self,
+        batch: &[Pending],
+    ) -> std::result::Result<Vec<Result<()>>, Attempt> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
@@ -228,6 +267,16 @@ fn append_one(
                 return Ok(Err(StoreError::MissingParent { id: p.id, parent: *parent }));
             }
         }
+    }
+    let taken: Option<i64> = tx
+        .prepare_cached("SELECT 1 FROM journal WHERE run_id = ?1 AND seq = ?2")?
+        .query_row(params![e.run.to_string(), e.seq as i64], |r| r.get(0))
+        .optional()?;
+    if taken.is_some() {
+        return Ok(Err(StoreError::LeaseLost(format!(
+            "journal entry {} of run {} was already written by another execution",
+            e.seq, e.run
+        ))));
     }
     let existing: Option<Vec<u8>> = tx
         .prepare_cached("SELECT hash FROM packets WHERE id = ?1")?

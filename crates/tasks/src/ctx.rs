@@ -79,6 +79,8 @@ struct Inner {
     /// Write-behind entries (pure steps, `now`, `random`) and their flusher.
     deferred: Mutex<Deferred>,
     flushed: tokio::sync::Notify,
+    /// Wakes the flusher out of its batching pause (someone waits in `flush`).
+    urgent: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -137,6 +139,7 @@ impl Ctx {
                 append: tokio::sync::Mutex::new(()),
                 deferred: Mutex::new(Deferred::default()),
                 flushed: tokio::sync::Notify::new(),
+                urgent: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -284,6 +287,7 @@ impl Ctx {
                     return Ok(());
                 }
             }
+            self.inner.urgent.notify_one();
             notified.await;
         }
     }
@@ -816,9 +820,23 @@ fn flush_error(lost: bool, msg: &str) -> WfError {
     }
 }
 
-/// Commits queued write-behind entries, batch after batch, until none are left.
+/// Entries a write-behind batch waits for (at most [`BATCH_PAUSE`]) before committing.
+const BATCH_TARGET: usize = 64;
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Commits queued write-behind entries, batch after batch, until none are left. A small
+/// batch waits up to a millisecond for more (one commit then carries dozens of entries,
+/// which share their B-tree pages), unless someone is waiting in `flush`.
 async fn flush_in_background(inner: Arc<Inner>) {
     loop {
+        let small =
+            inner.deferred.lock().unwrap_or_else(|e| e.into_inner()).queue.len() < BATCH_TARGET;
+        if small {
+            tokio::select! {
+                _ = tokio::time::sleep(BATCH_PAUSE) => {}
+                _ = inner.urgent.notified() => {}
+            }
+        }
         let batch = {
             let mut d = inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
             if d.queue.is_empty() {
