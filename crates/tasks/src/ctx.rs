@@ -180,6 +180,13 @@ impl Ctx {
         let rec = st.recorded.get(&key).cloned();
         st.last_recorded = rec.is_some();
         if self.inner.mode == Mode::Replay && rec.is_none() {
+            // Every recorded key already asked for: the run simply got no further.
+            let asked: std::collections::HashSet<&String> = st.requested.iter().collect();
+            if st.order.iter().all(|k| asked.contains(k)) {
+                return Err(WfError::Waiting(
+                    "the end of the journal (the run had not finished)".into(),
+                ));
+            }
             return Err(WfError::Diverged(Divergence {
                 seq,
                 recorded: st.order.get(seq as usize).cloned(),

@@ -57,6 +57,9 @@ async fn a_plan_runs_on_the_kernel_scheduler_with_gates_and_retries() {
     drain(&engine).await;
     let t = engine.task(id).await.unwrap();
     assert_eq!(t.state, TaskState::Waiting, "waits at the deploy gate");
+    // An unfinished run replays up to where it stands.
+    let rep = engine.replay(&l9_engine::workflows::builtin(), id).await.unwrap();
+    assert!(rep.stopped.as_deref().unwrap().contains("end of the journal"), "{rep:?}");
     let kids = engine.task_detail(id).await.unwrap().children;
     assert_eq!(kids.len(), 3, "build and both tests ran; deploy did not");
     engine.signal(id, "approve:deploy", &json!({"by": "test"})).await.unwrap();
