@@ -194,11 +194,12 @@ impl TaskStore for SqliteStore {
         // Expired leases: a failure each; dead when attempts are used up.
         let dead: Vec<Option<String>> = sqlx::query_scalar(
             "UPDATE tasks SET state = 'dead', failures = failures + 1, error = ?, \
-             lease_owner = NULL, lease_until = NULL, updated_at = ? \
+             lease_owner = NULL, lease_until = NULL, run_after = ?, updated_at = ? \
              WHERE state = 'leased' AND lease_until < ? AND max_attempts > 0 \
              AND failures + 1 >= max_attempts RETURNING parent",
         )
         .bind(LEASE_EXPIRED)
+        .bind(now)
         .bind(now)
         .bind(now)
         .fetch_all(&mut *tx)

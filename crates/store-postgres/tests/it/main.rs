@@ -66,6 +66,29 @@ async fn differential_sqlite_vs_postgres() {
 }
 
 #[tokio::test]
+async fn sqlite_and_postgres_agree_on_random_queue_operations() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    for seed in [3, 4, 5] {
+        let dir = l9_test_support::temp_dir();
+        let sqlite = l9_store_sqlite::SqliteStore::open(
+            &dir.path().join("l9.db"),
+            l9_store_sqlite::SqliteOptions { dims: DIMS, ..Default::default() },
+        )
+        .await
+        .unwrap();
+        let opts = PgOptions {
+            dims: DIMS,
+            schema: Some(l9_test_support::unique_schema("difft")),
+            max_connections: 2,
+            ..Default::default()
+        };
+        let pg = PgStore::open(&url, opts).await.unwrap();
+        l9_store::conformance::differential_tasks(&sqlite, &pg, seed, 250).await;
+        pg.drop_schema().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn reopen_refuses_other_dims_and_bad_urls_are_clear() {
     let store = pg_or_skip!(DIMS);
     let url = l9_test_support::pg_url().unwrap();

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
 mod differential;
+mod differential_tasks;
 mod fixtures;
 mod graph;
 mod packets;
@@ -14,6 +15,7 @@ mod search;
 mod tasks;
 
 pub use differential::differential;
+pub use differential_tasks::differential_tasks;
 pub use fixtures::{DIMS, Fx};
 pub use graph::*;
 pub use packets::*;
