@@ -69,6 +69,18 @@ async fn bench_store(
     }
 }
 
+/// The raw-SQL baseline on the same database as the store under test.
+fn baseline<'a>(
+    pg: &'a Option<l9_engine::bench_support::PgBenchStore>,
+    dir: &'a Path,
+    full: bool,
+) -> l9_engine::bench_tasks::Baseline<'a> {
+    match pg {
+        Some(p) => l9_engine::bench_tasks::Baseline::Postgres(p.pg()),
+        None => l9_engine::bench_tasks::Baseline::Sqlite { dir, full },
+    }
+}
+
 fn ratio(a: f64, b: Option<f64>) -> String {
     match b {
         Some(b) if b > 0.0 => format!("{:.2}×", a / b),
@@ -96,12 +108,7 @@ pub(crate) async fn run(
             }
             let tmp = tempdir()?;
             let (store, pg) = bench_store(db, tmp.path(), sqlite_full).await?;
-            let baseline = match &pg {
-                Some(p) => l9_engine::bench_tasks::Baseline::Postgres(p.pg()),
-                None => {
-                    l9_engine::bench_tasks::Baseline::Sqlite { dir: tmp.path(), full: sqlite_full }
-                }
-            };
+            let baseline = baseline(&pg, tmp.path(), sqlite_full);
             let r = l9_engine::bench_tasks::queue(store, baseline, single, jobs, batch).await;
             if let Some(pg) = pg {
                 pg.drop().await?;
@@ -137,12 +144,7 @@ pub(crate) async fn run(
             }
             let tmp = tempdir()?;
             let (store, pg) = bench_store(db, tmp.path(), sqlite_full).await?;
-            let baseline = match &pg {
-                Some(p) => l9_engine::bench_tasks::Baseline::Postgres(p.pg()),
-                None => {
-                    l9_engine::bench_tasks::Baseline::Sqlite { dir: tmp.path(), full: sqlite_full }
-                }
-            };
+            let baseline = baseline(&pg, tmp.path(), sqlite_full);
             let r = l9_engine::bench_tasks::workflow(store, baseline, steps, workflows).await;
             if let Some(pg) = pg {
                 pg.drop().await?;

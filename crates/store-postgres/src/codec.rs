@@ -10,7 +10,7 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("stored {what} does not decode: {e}"))
 }
 

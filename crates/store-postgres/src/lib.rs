@@ -13,6 +13,7 @@
 pub mod baseline;
 mod codec;
 mod graph;
+mod journal;
 mod schema;
 mod tasks;
 mod write;

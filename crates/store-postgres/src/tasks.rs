@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use l9_store::{
-    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
-    Outcome, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore,
-    check_journal_append,
+    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
+    LEASE_EXPIRED, NewTask, Outcome, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord,
+    TaskState, TaskStore, task_counts_from, transition,
 };
 use l9_types::{ContentHash, PacketId, RunId, TaskId};
 use serde_json::Value;
@@ -21,17 +21,12 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::codec::db;
+use crate::codec::{corrupt, db};
+use crate::journal::append_in;
 
 const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts, failures, \
     max_attempts, run_after, lease_owner, lease_until, idem_key, run_id, parent, result, error, \
     created_at, updated_at";
-
-const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating (crashed or hung)";
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored task {what} does not decode: {e}"))
-}
 
 fn task_from_row(row: &PgRow) -> Result<TaskRecord> {
     let state: String = row.try_get(5).map_err(db)?;
@@ -42,9 +37,9 @@ fn task_from_row(row: &PgRow) -> Result<TaskRecord> {
         id: TaskId(row.try_get(0).map_err(db)?),
         queue: row.try_get(1).map_err(db)?,
         kind: row.try_get(2).map_err(db)?,
-        payload: serde_json::from_str(&payload).map_err(|e| corrupt("payload", e))?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt("task payload", e))?,
         priority: n(4)?,
-        state: TaskState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        state: TaskState::parse(&state).ok_or_else(|| corrupt("task state", &state))?,
         attempts: n(6)? as u32,
         failures: n(7)? as u32,
         max_attempts: n(8)? as u32,
@@ -57,7 +52,7 @@ fn task_from_row(row: &PgRow) -> Result<TaskRecord> {
         result: result
             .map(|s| serde_json::from_str(&s))
             .transpose()
-            .map_err(|e| corrupt("result", e))?,
+            .map_err(|e| corrupt("task result", e))?,
         error: row.try_get(16).map_err(db)?,
         created_at: row.try_get(17).map_err(db)?,
         updated_at: row.try_get(18).map_err(db)?,
@@ -349,37 +344,25 @@ impl TaskStore for PgStore {
                 continue;
             };
             ok.insert(item.id.0, true);
-            let (state, run_after, failed, error) = match &item.outcome {
-                Outcome::Succeeded(_) => continue,
-                Outcome::Failed { error, retry_at } => {
-                    let exhausted = max_attempts > 0 && failures + 1 >= max_attempts;
-                    let dead = exhausted || retry_at.is_none();
-                    if dead {
-                        to_wake.extend(parent);
-                    }
-                    (
-                        if dead { "dead" } else { "queued" },
-                        retry_at.unwrap_or(now),
-                        1,
-                        Some(error.clone()),
-                    )
-                }
-                Outcome::Snooze { run_after } => ("queued", *run_after, 0, None),
-                Outcome::Wait { note } => {
-                    (if wake_pending { "queued" } else { "waiting" }, now, 0, note.clone())
-                }
-            };
-            notify |= state == "queued";
+            let t =
+                transition(&item.outcome, failures as u32, max_attempts as u32, wake_pending, now);
+            if t.ends() {
+                to_wake.extend(parent);
+            }
+            notify |= t.state == TaskState::Queued;
             sqlx::query(
-                "UPDATE tasks SET state = $2, run_after = $3, failures = failures + $4, \
-                 error = COALESCE($5, error), wake_pending = false, lease_owner = NULL, \
-                 lease_until = NULL, updated_at = $6 WHERE id = $1",
+                "UPDATE tasks SET state = $2, run_after = COALESCE($3, run_after), \
+                 failures = failures + $4, result = COALESCE($5, result), \
+                 error = CASE WHEN $6 THEN NULL ELSE COALESCE($7, error) END, wake_pending = false, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $1",
             )
             .bind(item.id.0)
-            .bind(state)
-            .bind(run_after)
-            .bind(failed)
-            .bind(error)
+            .bind(t.state.as_str())
+            .bind(t.run_after)
+            .bind(i32::from(t.failure))
+            .bind(t.result.as_ref().map(|v| v.to_string()))
+            .bind(t.error == Some(None))
+            .bind(t.error.clone().flatten())
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -496,14 +479,8 @@ impl TaskStore for PgStore {
         let limit = limit.clamp(1, 10_000);
         qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64 + 1);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
-        let mut tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
-        let next = if tasks.len() > limit {
-            tasks.truncate(limit);
-            tasks.last().map(|t| t.id)
-        } else {
-            None
-        };
-        Ok(TaskPage { tasks, next })
+        let tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(TaskPage::from_overfetch(tasks, limit))
     }
 
     async fn task_counts(&self, queue: Option<&str>) -> Result<BTreeMap<TaskState, u64>> {
@@ -514,12 +491,7 @@ impl TaskStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let mut out = BTreeMap::new();
-        for (s, n) in rows {
-            let st = TaskState::parse(&s).ok_or_else(|| corrupt("state", &s))?;
-            out.insert(st, n as u64);
-        }
-        Ok(out)
+        task_counts_from(rows)
     }
 
     async fn put_checkpoint(&self, fence: &Fence, data: &[u8], now: DateTime<Utc>) -> Result<()> {
@@ -720,88 +692,5 @@ impl TaskStore for PgStore {
 
     async fn journal_blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
         l9_store::Store::get_blob(self, hash).await
-    }
-}
-
-/// A journal append as one statement (data-modifying CTEs): the fence, the blob, the packet,
-/// its parents (checked by foreign key) and the journal row, all or nothing.
-async fn append_in(conn: &mut PgConnection, fence: &Fence, e: &JournalAppend) -> Result<()> {
-    // One statement, so one round trip and one commit: the fence, the blob, the packet,
-    // its parents (checked by foreign key) and the journal row, all or nothing.
-    let blob_hash = check_journal_append(e)?;
-    let p = &e.packet;
-    let json = |e: serde_json::Error| StoreError::Invalid(e.to_string());
-    let parents: Vec<Uuid> = p.parents.iter().map(|x| x.0).collect();
-    let ords: Vec<i32> = (0..parents.len() as i32).collect();
-    let r = sqlx::query_scalar::<_, i64>(
-        "WITH fence AS (
-            SELECT id FROM tasks WHERE id = $1 AND state = 'leased' AND lease_owner = $2 FOR SHARE
-         ), b AS (
-            INSERT INTO blobs (hash, size, data) SELECT $3, length($4), $4 FROM fence
-            WHERE $4::bytea IS NOT NULL ON CONFLICT (hash) DO NOTHING
-         ), p AS (
-            INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
-            SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM fence RETURNING id
-         ), pp AS (
-            INSERT INTO packet_parents (child_id, parent_id, ord)
-            SELECT p.id, u.parent, u.ord FROM p, unnest($18::uuid[], $19::int4[]) AS u(parent, ord)
-         ), j AS (
-            INSERT INTO journal (run_id, seq, key, status, packet)
-            SELECT $20, $21, $22, $23, p.id FROM p RETURNING 1
-         )
-         SELECT count(*) FROM j",
-    )
-    .bind(fence.task.0)
-    .bind(&fence.worker)
-    .bind(blob_hash.map(|h| h.as_bytes().to_vec()))
-    .bind(e.blob.as_deref())
-    .bind(p.id.0)
-    .bind(p.v as i32)
-    .bind(&p.kind)
-    .bind(p.schema as i32)
-    .bind(p.run_id.map(|r| r.0))
-    .bind(p.task_id.map(|t| t.0))
-    .bind(&p.actor)
-    .bind(p.at)
-    .bind(p.body.to_string())
-    .bind(&p.text)
-    .bind(serde_json::to_string(&p.blobs).map_err(json)?)
-    .bind(p.effect.as_ref().map(serde_json::to_string).transpose().map_err(json)?)
-    .bind(p.hash.as_bytes().to_vec())
-    .bind(&parents)
-    .bind(&ords)
-    .bind(e.run.0)
-    .bind(e.seq as i64)
-    .bind(&e.key)
-    .bind(e.status.as_str())
-    .fetch_one(&mut *conn)
-    .await;
-    let lost = || {
-        StoreError::LeaseLost(format!(
-            "task {} is no longer leased to {}",
-            fence.task, fence.worker
-        ))
-    };
-    match r {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(lost()),
-        Err(err) => {
-            let (code, constraint) = match err.as_database_error() {
-                Some(d) => (d.code().map(|c| c.into_owned()), d.constraint().map(str::to_string)),
-                None => (None, None),
-            };
-            match (code.as_deref(), constraint.as_deref()) {
-                (Some("23505"), Some("journal_pkey")) => Err(StoreError::LeaseLost(format!(
-                    "journal entry {} of run {} was already written by another execution",
-                    e.seq, e.run
-                ))),
-                (Some("23505"), Some("packets_pkey")) => Err(StoreError::Conflict { id: p.id }),
-                (Some("23503"), _) => Err(StoreError::MissingParent {
-                    id: p.id,
-                    parent: p.parents.first().copied().unwrap_or(p.id),
-                }),
-                _ => Err(db(err)),
-            }
-        }
     }
 }

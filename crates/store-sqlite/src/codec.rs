@@ -19,7 +19,7 @@ pub(crate) fn from_micros(v: i64) -> Result<DateTime<Utc>> {
         .ok_or_else(|| StoreError::Backend(format!("timestamp out of range: {v}")))
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("stored {what} does not decode: {e}"))
 }
 

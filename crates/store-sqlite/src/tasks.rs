@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use l9_store::{
-    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
-    Outcome, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore,
+    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
+    LEASE_EXPIRED, NewTask, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord,
+    TaskState, TaskStore, task_counts_from, transition,
 };
 use l9_types::{ContentHash, RunId, TaskId};
 use serde_json::Value;
@@ -16,17 +17,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::SqliteStore;
-use crate::codec::{db, from_micros, micros, parse_uuid};
+use crate::codec::{corrupt, db, from_micros, micros, parse_uuid};
 
 const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts, failures, \
     max_attempts, run_after, lease_owner, lease_until, idem_key, run_id, parent, result, error, \
     created_at, updated_at";
-
-const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating (crashed or hung)";
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored task {what} does not decode: {e}"))
-}
 
 fn task_from_row(row: &SqliteRow) -> Result<TaskRecord> {
     let s = |i: usize| row.try_get::<String, _>(i).map_err(db);
@@ -37,9 +32,9 @@ fn task_from_row(row: &SqliteRow) -> Result<TaskRecord> {
         id: TaskId(parse_uuid(&s(0)?)?),
         queue: s(1)?,
         kind: s(2)?,
-        payload: serde_json::from_str(&s(3)?).map_err(|e| corrupt("payload", e))?,
+        payload: serde_json::from_str(&s(3)?).map_err(|e| corrupt("task payload", e))?,
         priority: n(4)? as i32,
-        state: TaskState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        state: TaskState::parse(&state).ok_or_else(|| corrupt("task state", &state))?,
         attempts: n(6)? as u32,
         failures: n(7)? as u32,
         max_attempts: n(8)? as u32,
@@ -52,7 +47,7 @@ fn task_from_row(row: &SqliteRow) -> Result<TaskRecord> {
         result: os(15)?
             .map(|s| serde_json::from_str(&s))
             .transpose()
-            .map_err(|e| corrupt("result", e))?,
+            .map_err(|e| corrupt("task result", e))?,
         error: os(16)?,
         created_at: from_micros(n(17)?)?,
         updated_at: from_micros(n(18)?)?,
@@ -291,69 +286,31 @@ impl TaskStore for SqliteStore {
                 out.push(false);
                 continue;
             };
-            let clear = "lease_owner = NULL, lease_until = NULL, updated_at = ?";
-            let terminal = match &item.outcome {
-                Outcome::Succeeded(v) => {
-                    let sql = format!(
-                        "UPDATE tasks SET state = 'succeeded', result = ?, error = NULL, {clear} WHERE id = ?"
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(v.to_string())
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    true
-                }
-                Outcome::Failed { error, retry_at } => {
-                    let exhausted = max_attempts > 0 && failures + 1 >= max_attempts;
-                    let dead = exhausted || retry_at.is_none();
-                    let sql = format!(
-                        "UPDATE tasks SET state = ?, failures = failures + 1, error = ?, run_after = ?, {clear} WHERE id = ?"
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(if dead { "dead" } else { "queued" })
-                        .bind(error)
-                        .bind(retry_at.map(micros).unwrap_or(now))
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    dead
-                }
-                Outcome::Snooze { run_after } => {
-                    let sql = format!(
-                        "UPDATE tasks SET state = 'queued', run_after = ?, {clear} WHERE id = ?"
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(micros(*run_after))
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    false
-                }
-                Outcome::Wait { note } => {
-                    // A wake that arrived while it ran sends it straight back to the queue.
-                    let state = if wake_pending == 1 { "queued" } else { "waiting" };
-                    let sql = format!(
-                        "UPDATE tasks SET state = ?, wake_pending = 0, run_after = ?, error = COALESCE(?, error), {clear} WHERE id = ?"
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(state)
-                        .bind(now)
-                        .bind(note)
-                        .bind(now)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    false
-                }
-            };
+            let t = transition(
+                &item.outcome,
+                failures as u32,
+                max_attempts as u32,
+                wake_pending == 1,
+                from_micros(now)?,
+            );
+            sqlx::query(
+                "UPDATE tasks SET state = ?, run_after = COALESCE(?, run_after), \
+                 failures = failures + ?, result = COALESCE(?, result), \
+                 error = CASE WHEN ? THEN NULL ELSE COALESCE(?, error) END, wake_pending = 0, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+            )
+            .bind(t.state.as_str())
+            .bind(t.run_after.map(micros))
+            .bind(i64::from(t.failure))
+            .bind(t.result.as_ref().map(|v| v.to_string()))
+            .bind(t.error == Some(None))
+            .bind(t.error.clone().flatten())
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            let terminal = t.ends();
             if terminal {
                 wake_parents(&mut tx, vec![parent], now).await?;
             }
@@ -461,14 +418,8 @@ impl TaskStore for SqliteStore {
         let limit = limit.clamp(1, 10_000);
         qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit as i64 + 1);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
-        let mut tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
-        let next = if tasks.len() > limit {
-            tasks.truncate(limit);
-            tasks.last().map(|t| t.id)
-        } else {
-            None
-        };
-        Ok(TaskPage { tasks, next })
+        let tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(TaskPage::from_overfetch(tasks, limit))
     }
 
     async fn task_counts(&self, queue: Option<&str>) -> Result<BTreeMap<TaskState, u64>> {
@@ -479,12 +430,7 @@ impl TaskStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let mut out = BTreeMap::new();
-        for (s, n) in rows {
-            let st = TaskState::parse(&s).ok_or_else(|| corrupt("state", &s))?;
-            out.insert(st, n as u64);
-        }
-        Ok(out)
+        task_counts_from(rows)
     }
 
     async fn put_checkpoint(&self, fence: &Fence, data: &[u8], now: DateTime<Utc>) -> Result<()> {

@@ -52,9 +52,10 @@ pub use query::{
     WriteReport, prune_common_terms, tokenize,
 };
 pub use tasks::{
-    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
-    Outcome, Signal, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore, check_journal_append,
-    journal_effect, journal_value_blob,
+    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
+    LEASE_EXPIRED, NewTask, Outcome, Signal, TaskFilter, TaskPage, TaskRecord, TaskState,
+    TaskStore, Transition, check_journal_append, fails_for_good, journal_effect,
+    journal_value_blob, task_counts_from, transition,
 };
 
 /// Which backend a store is.

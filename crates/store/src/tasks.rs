@@ -402,3 +402,138 @@ pub fn check_journal_append(e: &JournalAppend) -> Result<Option<ContentHash>> {
     }
     Ok(carried)
 }
+
+/// The note an expired lease leaves on its task.
+pub const LEASE_EXPIRED: &str = "lease expired: the worker stopped heartbeating (crashed or hung)";
+
+/// The dead-letter rule both backends apply when an attempt fails (explicitly or by lease
+/// expiry): dead when the failures, this one included, reach `max_attempts` (0 means
+/// unlimited), or when the failure asks for no retry.
+pub fn fails_for_good(failures: u32, max_attempts: u32, retry: bool) -> bool {
+    !retry || (max_attempts > 0 && failures + 1 >= max_attempts)
+}
+
+impl TaskPage {
+    /// A page from a query that fetched `limit + 1` rows newest first: the extra row only
+    /// says there is a next page.
+    pub fn from_overfetch(mut tasks: Vec<TaskRecord>, limit: usize) -> TaskPage {
+        let next = if tasks.len() > limit {
+            tasks.truncate(limit);
+            tasks.last().map(|t| t.id)
+        } else {
+            None
+        };
+        TaskPage { tasks, next }
+    }
+}
+
+/// Per-state counts from `(state, count)` rows.
+pub fn task_counts_from(rows: Vec<(String, i64)>) -> Result<BTreeMap<TaskState, u64>> {
+    rows.into_iter()
+        .map(|(s, n)| {
+            TaskState::parse(&s).map(|st| (st, n.max(0) as u64)).ok_or_else(|| {
+                crate::StoreError::Backend(format!("stored task state does not decode: {s}"))
+            })
+        })
+        .collect()
+}
+
+/// What ending a lease with an [`Outcome`] does to the task: one rule for every backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub state: TaskState,
+    /// `None`: unchanged.
+    pub run_after: Option<DateTime<Utc>>,
+    /// Whether this attempt counts as a failure.
+    pub failure: bool,
+    /// `None`: unchanged.
+    pub result: Option<Value>,
+    /// `Some(None)`: cleared; `Some(Some(e))`: set; `None`: unchanged.
+    pub error: Option<Option<String>>,
+}
+
+impl Transition {
+    /// Whether the parent (a workflow waiting on this child) must be woken.
+    pub fn ends(&self) -> bool {
+        self.state.is_terminal()
+    }
+}
+
+/// The transition for `outcome`, given the task's failures so far, its attempt limit and
+/// whether a wake arrived while it ran (then `Wait` goes straight back to the queue).
+pub fn transition(
+    outcome: &Outcome,
+    failures: u32,
+    max_attempts: u32,
+    wake_pending: bool,
+    now: DateTime<Utc>,
+) -> Transition {
+    match outcome {
+        Outcome::Succeeded(v) => Transition {
+            state: TaskState::Succeeded,
+            run_after: None,
+            failure: false,
+            result: Some(v.clone()),
+            error: Some(None),
+        },
+        Outcome::Failed { error, retry_at } => Transition {
+            state: if fails_for_good(failures, max_attempts, retry_at.is_some()) {
+                TaskState::Dead
+            } else {
+                TaskState::Queued
+            },
+            run_after: Some(retry_at.unwrap_or(now)),
+            failure: true,
+            result: None,
+            error: Some(Some(error.clone())),
+        },
+        Outcome::Snooze { run_after } => Transition {
+            state: TaskState::Queued,
+            run_after: Some(*run_after),
+            failure: false,
+            result: None,
+            error: None,
+        },
+        Outcome::Wait { note } => Transition {
+            state: if wake_pending { TaskState::Queued } else { TaskState::Waiting },
+            run_after: Some(now),
+            failure: false,
+            result: None,
+            error: note.clone().map(Some),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn transitions() {
+        let now = DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap();
+        let later = now + chrono::Duration::seconds(5);
+        let t = |o: Outcome, failures, max, wake| transition(&o, failures, max, wake, now);
+        let ok = t(Outcome::Succeeded(serde_json::json!(1)), 0, 3, false);
+        assert_eq!(
+            (ok.state, ok.error.clone(), ok.ends()),
+            (TaskState::Succeeded, Some(None), true)
+        );
+        let fail =
+            |retry: Option<DateTime<Utc>>| Outcome::Failed { error: "x".into(), retry_at: retry };
+        assert_eq!(t(fail(Some(later)), 0, 3, false).state, TaskState::Queued);
+        assert_eq!(t(fail(Some(later)), 0, 3, false).run_after, Some(later));
+        assert_eq!(
+            t(fail(Some(later)), 2, 3, false).state,
+            TaskState::Dead,
+            "third failure of three"
+        );
+        assert_eq!(t(fail(Some(later)), 99, 0, false).state, TaskState::Queued, "0 = unlimited");
+        assert_eq!(t(fail(None), 0, 0, false).state, TaskState::Dead, "no retry asked");
+        let snooze = t(Outcome::Snooze { run_after: later }, 0, 3, false);
+        assert_eq!((snooze.state, snooze.failure, snooze.error), (TaskState::Queued, false, None));
+        assert_eq!(t(Outcome::Wait { note: None }, 0, 3, false).state, TaskState::Waiting);
+        let woken = t(Outcome::Wait { note: Some("n".into()) }, 0, 3, true);
+        assert_eq!((woken.state, woken.error), (TaskState::Queued, Some(Some("n".into()))));
+    }
+}

@@ -41,48 +41,45 @@ mod conformance {
     l9_store::conformance_tests!(fresh, done);
 }
 
+/// A fresh SQLite store (in `dir`) and a fresh PostgreSQL schema, for differential tests.
+async fn pair(
+    url: &str,
+    dir: &l9_test_support::TempDir,
+) -> (l9_store_sqlite::SqliteStore, PgStore) {
+    let sqlite = l9_store_sqlite::SqliteStore::open(
+        &dir.path().join("l9.db"),
+        l9_store_sqlite::SqliteOptions { dims: DIMS, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let opts = PgOptions {
+        dims: DIMS,
+        schema: Some(l9_test_support::unique_schema("diff")),
+        max_connections: 2,
+        ..Default::default()
+    };
+    (sqlite, PgStore::open(url, opts).await.unwrap())
+}
+
 /// The same random operation sequences on SQLite and PostgreSQL; every answer compared.
 #[tokio::test]
 async fn differential_sqlite_vs_postgres() {
     let Some(url) = l9_test_support::pg_url() else { return };
     for seed in [1u64, 2, 3, 4] {
         let dir = l9_test_support::temp_dir();
-        let sqlite = l9_store_sqlite::SqliteStore::open(
-            &dir.path().join("l9.db"),
-            l9_store_sqlite::SqliteOptions { dims: DIMS, ..Default::default() },
-        )
-        .await
-        .unwrap();
-        let opts = PgOptions {
-            dims: DIMS,
-            schema: Some(l9_test_support::unique_schema("diff")),
-            max_connections: 2,
-            ..Default::default()
-        };
-        let pg = PgStore::open(&url, opts).await.unwrap();
+        let (sqlite, pg) = pair(&url, &dir).await;
         l9_store::conformance::differential(&sqlite, &pg, seed, 300).await;
         pg.drop_schema().await.unwrap();
     }
 }
 
+/// The same for the Task Runtime's queue: every answer and the task table compared.
 #[tokio::test]
 async fn sqlite_and_postgres_agree_on_random_queue_operations() {
     let Some(url) = l9_test_support::pg_url() else { return };
     for seed in [3, 4, 5] {
         let dir = l9_test_support::temp_dir();
-        let sqlite = l9_store_sqlite::SqliteStore::open(
-            &dir.path().join("l9.db"),
-            l9_store_sqlite::SqliteOptions { dims: DIMS, ..Default::default() },
-        )
-        .await
-        .unwrap();
-        let opts = PgOptions {
-            dims: DIMS,
-            schema: Some(l9_test_support::unique_schema("difft")),
-            max_connections: 2,
-            ..Default::default()
-        };
-        let pg = PgStore::open(&url, opts).await.unwrap();
+        let (sqlite, pg) = pair(&url, &dir).await;
         l9_store::conformance::differential_tasks(&sqlite, &pg, seed, 250).await;
         pg.drop_schema().await.unwrap();
     }

@@ -17,17 +17,17 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use l9_kernel::journal::{self, Decision, Divergence, EntryKind, Recorded, StepKeys};
 use l9_store::{
-    Fence, JournalAppend, JournalRow, JournalStatus, NewTask, Store, TaskRecord, TaskState,
-    journal_value_blob,
+    Fence, JournalRow, JournalStatus, NewTask, Store, TaskRecord, TaskState, journal_value_blob,
 };
-use l9_types::{
-    BlobRef, Clock, ContentHash, Effect, IdSource, PacketDraft, PacketId, RunId, SeededRng, TaskId,
-};
+use l9_types::{Clock, Effect, IdSource, PacketId, RunId, SeededRng, TaskId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::WfError;
+
+mod write;
+use write::Deferred;
 
 /// Results larger than this (serialized) go to a content-addressed blob.
 pub const BLOB_THRESHOLD: usize = 16 * 1024;
@@ -81,14 +81,6 @@ struct Inner {
     flushed: tokio::sync::Notify,
     /// Wakes the flusher out of its batching pause (someone waits in `flush`).
     urgent: tokio::sync::Notify,
-}
-
-#[derive(Debug, Default)]
-struct Deferred {
-    queue: Vec<JournalAppend>,
-    running: bool,
-    /// The first failure of a background flush: (lease lost?, message).
-    failed: Option<(bool, String)>,
 }
 
 /// The workflow context: cheap to clone, safe to use from concurrent branches of one run.
@@ -208,166 +200,6 @@ impl Ctx {
                 requested: st.requested.get(i).cloned(),
             }),
         }
-    }
-
-    async fn append(
-        &self,
-        key: &str,
-        kind: EntryKind,
-        status: JournalStatus,
-        effect: Option<&Effect>,
-        value: Option<&Value>,
-        error: Option<&str>,
-    ) -> Result<(), WfError> {
-        self.append_with(key, kind, status, effect, value, error, None).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn append_with(
-        &self,
-        key: &str,
-        kind: EntryKind,
-        status: JournalStatus,
-        effect: Option<&Effect>,
-        value: Option<&Value>,
-        error: Option<&str>,
-        resolution: Option<u32>,
-    ) -> Result<(), WfError> {
-        if self.inner.mode == Mode::Replay {
-            return Ok(());
-        }
-        let _serial = self.inner.append.lock().await;
-        // Write-behind entries go first, so the journal stays in sequence order.
-        self.flush().await?;
-        let (entry, row) = self.build(key, kind, status, effect, value, error, resolution)?;
-        self.inner.store.tasks().append_journal(&self.inner.fence, &entry).await?;
-        self.lock().absorb(&row);
-        Ok(())
-    }
-
-    /// Journals an entry write-behind: it is committed in the background (group-committed
-    /// with the entries around it) while the workflow goes on. Only for what may be lost in
-    /// a crash and recomputed (pure steps, `now`, `random`): a crash loses at most a suffix
-    /// of such entries, which is the same as crashing earlier. Everything with an effect
-    /// outside the run flushes them first, and so does the end of every execution.
-    async fn append_deferred(
-        &self,
-        key: &str,
-        kind: EntryKind,
-        status: JournalStatus,
-        effect: Option<&Effect>,
-        value: Option<&Value>,
-        error: Option<&str>,
-    ) -> Result<(), WfError> {
-        if self.inner.mode == Mode::Replay {
-            return Ok(());
-        }
-        let _serial = self.inner.append.lock().await;
-        let (entry, row) = self.build(key, kind, status, effect, value, error, None)?;
-        self.lock().absorb(&row);
-        let start = {
-            let mut d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((lost, msg)) = &d.failed {
-                return Err(flush_error(*lost, msg));
-            }
-            d.queue.push(entry);
-            !std::mem::replace(&mut d.running, true)
-        };
-        if start {
-            tokio::spawn(flush_in_background(self.inner.clone()));
-        }
-        Ok(())
-    }
-
-    /// Waits until every write-behind entry is committed (or reports why it was not).
-    pub async fn flush(&self) -> Result<(), WfError> {
-        loop {
-            let notified = self.inner.flushed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let d = self.inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((lost, msg)) = &d.failed {
-                    return Err(flush_error(*lost, msg));
-                }
-                if !d.running && d.queue.is_empty() {
-                    return Ok(());
-                }
-            }
-            self.inner.urgent.notify_one();
-            notified.await;
-        }
-    }
-
-    /// Seals the entry's packet and reserves its sequence number.
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &self,
-        key: &str,
-        kind: EntryKind,
-        status: JournalStatus,
-        effect: Option<&Effect>,
-        value: Option<&Value>,
-        error: Option<&str>,
-        resolution: Option<u32>,
-    ) -> Result<(JournalAppend, JournalRow), WfError> {
-        let (seq, parent) = {
-            let st = self.lock();
-            (st.next_seq, st.last_packet)
-        };
-        let mut body = json!({"key": key, "kind": kind.as_str(), "status": status.as_str()});
-        if let Some(e) = effect {
-            body["effect"] = serde_json::to_value(e)?;
-        }
-        if let Some(e) = error {
-            body["error"] = json!(e);
-        }
-        if let Some(r) = resolution {
-            body["resolution"] = json!(r);
-        }
-        let mut blob = None;
-        let mut draft = PacketDraft::new(format!("journal.{}", kind.as_str()))
-            .run(self.inner.run)
-            .task(self.inner.task.id)
-            .actor(self.inner.actor.clone());
-        if let Some(v) = value {
-            let text = v.to_string();
-            if text.len() > BLOB_THRESHOLD {
-                let hash = ContentHash::of_bytes(text.as_bytes());
-                body["blob"] = json!(hash.to_string());
-                draft = draft.blob(BlobRef {
-                    hash,
-                    size: text.len() as u64,
-                    media_type: Some("application/json".into()),
-                    name: None,
-                });
-                blob = Some(text.into_bytes());
-            } else {
-                body["value"] = v.clone();
-            }
-        }
-        if let Some(p) = parent {
-            draft = draft.parent(p);
-        }
-        if let Some(e) = effect {
-            draft = draft.effect(e.clone());
-        }
-        let packet = draft
-            .body(body.clone())
-            .seal(&IdSource { clock: self.inner.clock.as_ref(), rng: &self.inner.rng })
-            .map_err(|e| WfError::Failed(format!("journal entry for `{key}` is invalid: {e}")))?;
-        let row = JournalRow {
-            run: self.inner.run,
-            seq,
-            key: key.to_string(),
-            status,
-            packet: packet.id,
-            body,
-            at: packet.at,
-        };
-        let entry =
-            JournalAppend { run: self.inner.run, seq, key: key.to_string(), status, packet, blob };
-        Ok((entry, row))
     }
 
     async fn value_of(&self, rec: &Rec) -> Result<Value, WfError> {
@@ -536,39 +368,31 @@ impl Ctx {
 
     /// The current time, journaled: a resumed run sees the same instant.
     pub async fn now(&self) -> Result<DateTime<Utc>, WfError> {
-        let (key, rec) = self.begin(EntryKind::Now, "now")?;
-        if let Some(rec) = rec {
-            return self.recorded_outcome(&key, &rec).await;
-        }
-        let now = self.inner.clock.now();
-        self.append_deferred(
-            &key,
-            EntryKind::Now,
-            JournalStatus::Completed,
-            None,
-            Some(&json!(now)),
-            None,
-        )
-        .await?;
-        Ok(now)
+        let clock = self.inner.clock.clone();
+        self.journaled(EntryKind::Now, "now", move || clock.now()).await
     }
 
     /// A random number, journaled.
     pub async fn random(&self) -> Result<u64, WfError> {
-        let (key, rec) = self.begin(EntryKind::Random, "random")?;
+        self.journaled(EntryKind::Random, "random", || self.inner.rng.next_u64()).await
+    }
+
+    /// A value read from the world (`make`), journaled write-behind; a resumed run gets
+    /// the recorded one.
+    async fn journaled<T: Serialize + DeserializeOwned>(
+        &self,
+        kind: EntryKind,
+        name: &str,
+        make: impl FnOnce() -> T,
+    ) -> Result<T, WfError> {
+        let (key, rec) = self.begin(kind, name)?;
         if let Some(rec) = rec {
             return self.recorded_outcome(&key, &rec).await;
         }
-        let v = self.inner.rng.next_u64();
-        self.append_deferred(
-            &key,
-            EntryKind::Random,
-            JournalStatus::Completed,
-            None,
-            Some(&json!(v)),
-            None,
-        )
-        .await?;
+        let v = make();
+        let value = serde_json::to_value(&v)?;
+        self.append_deferred(&key, kind, JournalStatus::Completed, None, Some(&value), None)
+            .await?;
         Ok(v)
     }
 
@@ -816,53 +640,5 @@ impl JState {
         self.recorded.insert(r.key.clone(), Rec { status: r.status, body: r.body.clone() });
         self.next_seq = self.next_seq.max(r.seq + 1);
         self.last_packet = Some(r.packet);
-    }
-}
-
-fn flush_error(lost: bool, msg: &str) -> WfError {
-    if lost {
-        WfError::LeaseLost(msg.to_string())
-    } else {
-        WfError::Store(l9_store::StoreError::Backend(format!("journal write-behind failed: {msg}")))
-    }
-}
-
-/// Entries a write-behind batch waits for (at most [`BATCH_PAUSE`]) before committing.
-const BATCH_TARGET: usize = 64;
-const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Commits queued write-behind entries, batch after batch, until none are left. A small
-/// batch waits up to a millisecond for more (one commit then carries dozens of entries,
-/// which share their B-tree pages), unless someone is waiting in `flush`.
-async fn flush_in_background(inner: Arc<Inner>) {
-    loop {
-        let small =
-            inner.deferred.lock().unwrap_or_else(|e| e.into_inner()).queue.len() < BATCH_TARGET;
-        if small {
-            tokio::select! {
-                _ = tokio::time::sleep(BATCH_PAUSE) => {}
-                _ = inner.urgent.notified() => {}
-            }
-        }
-        let batch = {
-            let mut d = inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
-            if d.queue.is_empty() {
-                d.running = false;
-                drop(d);
-                inner.flushed.notify_waiters();
-                return;
-            }
-            std::mem::take(&mut d.queue)
-        };
-        if let Err(e) = inner.store.tasks().append_journal_many(&inner.fence, &batch).await {
-            let lost = matches!(e, l9_store::StoreError::LeaseLost(_));
-            let mut d = inner.deferred.lock().unwrap_or_else(|e| e.into_inner());
-            d.failed = Some((lost, e.to_string()));
-            d.queue.clear();
-            d.running = false;
-            drop(d);
-            inner.flushed.notify_waiters();
-            return;
-        }
     }
 }
