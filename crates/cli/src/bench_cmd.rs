@@ -11,6 +11,13 @@ use crate::output::Out;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
+    /// IR Engine: compile (and check) every spec under DIR; per-file time and MB/s next to
+    /// parsing alone (best of --repeat runs).
+    Ir {
+        dir: std::path::PathBuf,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Memory substrate: ingest packets/s, hybrid and vector search p50/p95, ANN recall@10.
     /// Runs on a fresh temporary SQLite file, or in a fresh schema of the --db PostgreSQL
     /// database (dropped afterwards).
@@ -102,6 +109,7 @@ pub(crate) async fn run(
     out: &mut Out,
 ) -> Result<(), CliError> {
     match cmd {
+        BenchCommand::Ir { dir, repeat } => crate::ir_cmd::bench(&dir, repeat, out),
         BenchCommand::Queue { single, jobs, batch, sqlite_full } => {
             if single == 0 || jobs == 0 || batch == 0 {
                 return Err(CliError::input("--single, --jobs and --batch must be at least 1"));

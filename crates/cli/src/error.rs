@@ -7,15 +7,41 @@ pub(crate) struct CliError {
     kind: ErrorKind,
     message: String,
     broken_pipe: bool,
+    /// Exit with this code and print nothing more (the output already said it all).
+    silent: Option<u8>,
 }
 
 impl CliError {
     pub(crate) fn input(message: impl Into<String>) -> Self {
-        CliError { kind: ErrorKind::Input, message: message.into(), broken_pipe: false }
+        CliError {
+            kind: ErrorKind::Input,
+            message: message.into(),
+            broken_pipe: false,
+            silent: None,
+        }
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        CliError { kind: ErrorKind::NotFound, message: message.into(), broken_pipe: false }
+        CliError {
+            kind: ErrorKind::NotFound,
+            message: message.into(),
+            broken_pipe: false,
+            silent: None,
+        }
+    }
+
+    /// `l9 ir check` found errors: exit 1 after printing them.
+    pub(crate) fn findings() -> Self {
+        CliError {
+            kind: ErrorKind::Input,
+            message: String::new(),
+            broken_pipe: false,
+            silent: Some(1),
+        }
+    }
+
+    pub(crate) fn is_silent(&self) -> bool {
+        self.silent.is_some()
     }
 
     pub(crate) fn is_broken_pipe(&self) -> bool {
@@ -23,6 +49,9 @@ impl CliError {
     }
 
     pub(crate) fn exit_code(&self) -> u8 {
+        if let Some(code) = self.silent {
+            return code;
+        }
         match self.kind {
             ErrorKind::Input => 3,
             ErrorKind::Config => 4,
@@ -62,7 +91,7 @@ impl From<EngineError> for CliError {
             ),
             _ => e.to_string(),
         };
-        CliError { kind: e.kind(), message, broken_pipe: false }
+        CliError { kind: e.kind(), message, broken_pipe: false, silent: None }
     }
 }
 
@@ -72,6 +101,7 @@ impl From<std::io::Error> for CliError {
             kind: ErrorKind::Input,
             broken_pipe: e.kind() == std::io::ErrorKind::BrokenPipe,
             message: e.to_string(),
+            silent: None,
         }
     }
 }

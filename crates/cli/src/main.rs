@@ -5,6 +5,7 @@
 
 mod bench_cmd;
 mod error;
+mod ir_cmd;
 mod memory_cmd;
 mod output;
 mod tasks_cmd;
@@ -56,6 +57,12 @@ enum Command {
     /// replay, fork.
     #[command(subcommand)]
     Tasks(tasks_cmd::TasksCommand),
+    /// Compile a spec into the IR, check it, and derive plan candidates.
+    #[command(subcommand)]
+    Ir(ir_cmd::IrCommand),
+    /// Score the IR Engine on labelled public data (classification, smells).
+    #[command(subcommand)]
+    Eval(ir_cmd::EvalCommand),
     /// List workflow runs (tasks started from outside), newest first.
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -76,6 +83,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) if e.is_silent() => ExitCode::from(e.exit_code()),
         Err(e) => {
             eprintln!("{}", e.render());
             ExitCode::from(e.exit_code())
@@ -112,6 +120,8 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Bench(cmd) => bench_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
         Command::Worker(args) => tasks_cmd::run_worker(args, &root, cli.db.as_deref(), out).await,
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Ir(cmd) => ir_cmd::run_ir(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
         Command::Runs { limit } => tasks_cmd::run_runs(limit, &root, cli.db.as_deref(), out).await,
         Command::Config => {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;

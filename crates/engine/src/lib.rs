@@ -13,6 +13,7 @@ pub mod bench_support;
 pub mod bench_tasks;
 pub mod config;
 mod error;
+pub mod ir;
 pub mod jsonl;
 pub mod runtime;
 pub mod workflows;

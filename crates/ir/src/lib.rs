@@ -1,13 +1,168 @@
 //! `l9-ir` — the IR Engine (tier T1, pure).
 //!
-//! This crate will hold the semantic compiler that turns spec text (Markdown with RFC 2119
-//! keywords, Gherkin, OpenAPI 3.x, RFC-style text, plain prose) into the typed IR graph
-//! (goals, requirements, constraints, components, interfaces, acceptance criteria,
-//! assumptions, questions, risks and the edges between them), the constraint challenger
-//! (requirement smells, numeric conflicts, missing acceptance criteria, hidden constraints
-//! handed in by the caller), the validator with stable rule codes, the deliberation cell
-//! protocol, and the plan adapter that derives plan candidates from an IR.
+//! Spec text in, typed IR graph plus diagnostics out. Read it in this order:
 //!
-//! What it is not: it does no IO. Callers hand it text and get `(Ir, Vec<Diagnostic>)`
-//! back; parsing never fails and never panics. Nothing is implemented here yet: the
-//! compiler lands with the IR Engine issue.
+//! * [`model`]: the IR — nodes (goal, requirement, constraint, component, interface,
+//!   acceptance criterion, assumption, question, risk, non-goal) and edges (refines,
+//!   depends_on, constrains, verifies, implements, conflicts_with, mitigates), each node with
+//!   a stable id, its source span and a confidence.
+//! * [`compile`]: detects the format (or takes `--format`) and runs one front end —
+//!   Markdown, RFC-style text, Gherkin, OpenAPI 3.x (JSON/YAML) or plain prose — into a shared
+//!   builder that assigns ids, links `verifies`/`depends_on` edges and classifies every
+//!   requirement ([`classify`]: functional vs quality + PROMISE category, with the features
+//!   that decided it).
+//! * [`challenge`]: requirement smells, MUST without acceptance, numeric conflicts,
+//!   duplicates, and hidden constraints handed in by the caller; [`validate`]: named rules
+//!   with stable codes; [`deliberate`]: the proposer/critic protocol; [`plan`]: plan
+//!   candidates by strategy; [`eval`]: scoring the classifier and smell detectors on labelled
+//!   CSV data.
+//!
+//! What it is not: it does no IO and has no async. Parsing never fails and never panics:
+//! bad input yields diagnostics with file, line and column and whatever IR could be built.
+
+pub mod challenge;
+pub mod classify;
+pub mod deliberate;
+pub mod eval;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod smells;
+pub mod validate;
+
+mod builder;
+mod gherkin;
+mod markdown;
+mod openapi;
+mod prose;
+mod rfc;
+mod text;
+
+use l9_types::Diagnostic;
+
+pub use challenge::{Finding, HiddenConstraint};
+pub use classify::Classifier;
+pub use model::{
+    Classification, Edge, EdgeKind, Format, IR_VERSION, InterfaceDetail, Ir, Node, NodeKind,
+    Parameter, QualityCategory, ReqClass, ScenarioDetail, SourceInfo, Step, Strength,
+};
+
+/// The compiler's answer: always an IR (possibly empty) and the problems found on the way.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub ir: Ir,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == l9_types::Severity::Error)
+    }
+}
+
+/// Guesses the format from the file name, then from the content.
+pub fn detect_format(file: &str, text: &str) -> Format {
+    let lower = file.to_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let head: &str = &text[..text::floor_char(text, text.len().min(4096))];
+    let looks_openapi = head.contains("\"openapi\"")
+        || head.contains("\"swagger\"")
+        || head.lines().any(|l| l.starts_with("openapi:") || l.starts_with("swagger:"));
+    match ext {
+        "md" | "markdown" | "mdown" | "mkd" => return Format::Markdown,
+        "feature" => return Format::Gherkin,
+        "json" | "yaml" | "yml" => return Format::Openapi,
+        _ => {}
+    }
+    if looks_openapi {
+        return Format::Openapi;
+    }
+    let first_keyword_line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('@'));
+    if first_keyword_line.is_some_and(|l| l.starts_with("Feature:")) {
+        return Format::Gherkin;
+    }
+    if head.contains("Request for Comments:")
+        || head.contains("Internet-Draft")
+        || head.contains("Network Working Group")
+    {
+        return Format::Rfc;
+    }
+    let markdown_lines = head
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            (t.starts_with('#')
+                && t.trim_start_matches('#').starts_with(' ')
+                && !t.starts_with("# language"))
+                || t.starts_with("- ")
+                || t.starts_with("* ")
+                || t.starts_with("```")
+        })
+        .count();
+    if ext == "txt" || ext == "text" {
+        return Format::Prose;
+    }
+    if markdown_lines >= 2 { Format::Markdown } else { Format::Prose }
+}
+
+/// Compiles `text` (named `file` in spans) with the default classifier.
+pub fn compile(file: &str, text: &str, format: Option<Format>) -> Compiled {
+    compile_with(file, text, format, &Classifier::default())
+}
+
+pub fn compile_with(
+    file: &str,
+    text: &str,
+    format: Option<Format>,
+    classifier: &Classifier,
+) -> Compiled {
+    let format = format.unwrap_or_else(|| detect_format(file, text));
+    let mut b = builder::Builder::new(file, text, format);
+    match format {
+        Format::Markdown => markdown::compile(&mut b),
+        Format::Rfc => rfc::compile(&mut b),
+        Format::Gherkin => gherkin::compile(&mut b),
+        Format::Openapi => openapi::compile(&mut b),
+        Format::Prose => prose::compile(&mut b),
+    }
+    let (ir, diagnostics) = b.finish(classifier);
+    Compiled { ir, diagnostics }
+}
+
+/// Runs `bytes` through one front end and everything downstream (challenger, validator,
+/// deliberation, plan adapter, diagnostic rendering). The body of the cargo-fuzz targets in
+/// `crates/ir/fuzz` and of the robustness property tests: it must never panic.
+pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
+    let c = compile_bytes("fuzz", bytes, format);
+    let source = String::from_utf8_lossy(bytes);
+    let findings = challenge::challenge(&c.ir, Some(&source), &[]);
+    let valid = validate::validate(&c.ir);
+    let mut critic = deliberate::RuleCritic::default();
+    let d = deliberate::deliberate(&c.ir, &mut deliberate::RuleProposer, &mut critic, 2);
+    let plans = plan::candidates(&d.ir);
+    let rendered: usize = c.diagnostics.iter().map(|x| render::render(x, &source).len()).sum();
+    c.ir.nodes.len() + findings.len() + valid.len() + plans.len() + rendered
+}
+
+/// Bytes that may not be UTF-8: decoded lossily, with a diagnostic naming the first bad byte.
+pub fn compile_bytes(file: &str, bytes: &[u8], format: Option<Format>) -> Compiled {
+    match std::str::from_utf8(bytes) {
+        Ok(t) => compile(file, t, format),
+        Err(e) => {
+            let text = String::from_utf8_lossy(bytes);
+            let mut c = compile(file, &text, format);
+            let at = e.valid_up_to();
+            let idx = text::LineIndex::new(file, &text);
+            c.diagnostics.insert(
+                0,
+                Diagnostic::warning("L9-IR-002", format!("the file is not valid UTF-8 (first bad byte at offset {at}); bad bytes were replaced"))
+                    .with_span(idx.span(at, at))
+                    .with_help("save the file as UTF-8"),
+            );
+            c
+        }
+    }
+}

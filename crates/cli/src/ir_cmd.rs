@@ -1,0 +1,419 @@
+//! `l9 ir …` and `l9 eval …`: the IR Engine from the command line.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use l9_engine::ir::core::{self as ir, NodeKind, ReqClass};
+use l9_engine::ir::{self as engine_ir, Checked};
+
+use crate::error::CliError;
+use crate::output::{Out, snippet};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IrCommand {
+    /// Compile SPEC (Markdown, RFC-style text, Gherkin, OpenAPI 3.x JSON/YAML, prose) and print
+    /// a summary of its IR, or the IR itself with --json.
+    Compile {
+        spec: PathBuf,
+        /// Force the input format: markdown, rfc, gherkin, openapi, prose.
+        #[arg(long)]
+        format: Option<String>,
+        /// Also store the IR in the memory substrate (a packet of kind `ir`, IR JSON as blob).
+        #[arg(long)]
+        store: bool,
+    },
+    /// Compile SPEC, challenge and validate it; print diagnostics with source excerpts. Exits
+    /// with 1 when there are errors.
+    Check {
+        spec: PathBuf,
+        #[arg(long)]
+        format: Option<String>,
+        /// Hidden constraints to check for (JSON list of {id, text, triggers, severity}).
+        #[arg(long, value_name = "FILE")]
+        hidden: Option<PathBuf>,
+    },
+    /// Compile SPEC, deliberate (rule-based proposer and critic), and print plan candidates
+    /// by strategy with their tasks, gates, sizes and MUST coverage.
+    Plan {
+        spec: PathBuf,
+        #[arg(long)]
+        format: Option<String>,
+        /// Deliberation round limit.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvalCommand {
+    /// Functional vs quality and PROMISE categories: P/R/F1 per class for the lexicon model
+    /// and for the calibrated model with leave-one-project-out, next to published figures.
+    Classify {
+        /// CSV files (ProjectID,RequirementText,class,IsNFR) or directories of them.
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+    },
+    /// Requirement smells against expert labels (ARTA DS1–DS4 style CSV): P/R/F1 per smell
+    /// next to ARTA's published F1.
+    Smells {
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+    },
+}
+
+fn format_arg(f: &Option<String>) -> Result<Option<ir::Format>, CliError> {
+    f.as_deref().map(engine_ir::parse_format).transpose().map_err(CliError::from)
+}
+
+fn read_hidden(path: &Option<PathBuf>) -> Result<Vec<ir::HiddenConstraint>, CliError> {
+    let Some(p) = path else { return Ok(Vec::new()) };
+    let text =
+        std::fs::read_to_string(p).map_err(|e| CliError::input(format!("{}: {e}", p.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::input(format!(
+            "{}:{}:{}: not a JSON list of hidden constraints: {e}\n  help: write [{{\"id\": \"HC-1\", \"text\": \"…\", \"triggers\": [\"word\"]}}]",
+            p.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+pub(crate) async fn run_ir(
+    cmd: IrCommand,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    match cmd {
+        IrCommand::Compile { spec, format, store } => {
+            let checked = engine_ir::check_file(&spec, format_arg(&format)?, &[])?;
+            let packet = if store {
+                let engine = l9_engine::Engine::open(root, db).await?;
+                Some(engine.store_ir(checked.ir()).await?)
+            } else {
+                None
+            };
+            if out.json {
+                return out.value(checked.ir(), String::new);
+            }
+            let mut s = summary(&checked);
+            if let Some(p) = packet {
+                let _ = writeln!(s, "stored as packet {} (kind ir, IR JSON in blob)", p.id);
+            }
+            out.line(s.trim_end())
+        }
+        IrCommand::Check { spec, format, hidden } => {
+            let hidden = read_hidden(&hidden)?;
+            let checked = engine_ir::check_file(&spec, format_arg(&format)?, &hidden)?;
+            let diags = checked.diagnostics();
+            if out.json {
+                out.value(
+                    &serde_json::json!({"file": checked.path, "diagnostics": diags}),
+                    String::new,
+                )?;
+            } else {
+                let mut s = String::new();
+                for d in &diags {
+                    s.push_str(&ir::render::render(d, &checked.source));
+                    s.push('\n');
+                }
+                let count = |sev| diags.iter().filter(|d| d.severity == sev).count();
+                use l9_engine::types::Severity;
+                let _ = write!(
+                    s,
+                    "{}: {} error(s), {} warning(s), {} note(s) in {} nodes",
+                    checked.path.display(),
+                    count(Severity::Error),
+                    count(Severity::Warning),
+                    count(Severity::Info) + count(Severity::Hint),
+                    checked.ir().nodes.len()
+                );
+                out.line(&s)?;
+            }
+            if checked.errors() > 0 { Err(CliError::findings()) } else { Ok(()) }
+        }
+        IrCommand::Plan { spec, format, rounds } => {
+            let checked = engine_ir::check_file(&spec, format_arg(&format)?, &[])?;
+            let d = engine_ir::deliberate(&checked, &[], rounds);
+            let plans = engine_ir::plans(&d.ir);
+            if out.json {
+                let candidates: Vec<serde_json::Value> = plans
+                    .iter()
+                    .map(|(c, missing)| serde_json::json!({"candidate": c, "points": c.points(), "critical_path": c.critical_path(), "uncovered_musts": missing}))
+                    .collect();
+                return out.value(&serde_json::json!({"deliberation": {"turns": d.turns, "settled": d.settled}, "candidates": candidates}), String::new);
+            }
+            let mut s = String::new();
+            let amendments: usize = d.turns.iter().map(|t| t.amendments.len()).sum();
+            let open = d.open.iter().filter(|f| f.blocking).count();
+            let _ = writeln!(
+                s,
+                "Deliberation: {} round(s), {amendments} amendment(s); {}",
+                d.turns.iter().map(|t| t.round).max().unwrap_or(0),
+                if d.settled {
+                    "no blocking finding left".to_string()
+                } else {
+                    format!("{open} blocking finding(s) still open (questions asked)")
+                }
+            );
+            if plans.is_empty() {
+                s.push_str("No plan: the spec has nothing to build (see `l9 ir check`).");
+            }
+            for (c, missing) in &plans {
+                let _ = writeln!(
+                    s,
+                    "\n{} — {} tasks, {:.1} points, critical path {:.1}; {}\n  {}",
+                    c.strategy.name(),
+                    c.tasks.len(),
+                    c.points(),
+                    c.critical_path(),
+                    if missing.is_empty() {
+                        "every MUST covered".to_string()
+                    } else {
+                        format!("UNCOVERED MUSTs: {}", missing.join(", "))
+                    },
+                    c.summary
+                );
+                for t in c.tasks.iter().take(40) {
+                    let gate = match &t.gate {
+                        Some(g) => match &g.command {
+                            Some(cmd) => format!(
+                                "  gate: `{}` + {} criteria",
+                                snippet(cmd, 40),
+                                g.criteria.len()
+                            ),
+                            None => format!("  gate: {} criteria", g.criteria.len()),
+                        },
+                        None => String::new(),
+                    };
+                    let deps = if t.deps.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ← {}", t.deps.join(", "))
+                    };
+                    let _ = writeln!(
+                        s,
+                        "  {:<34} {:>5.1}pt  {}{deps}{gate}",
+                        t.id,
+                        t.points,
+                        snippet(&t.title, 60)
+                    );
+                }
+                if c.tasks.len() > 40 {
+                    let _ = writeln!(s, "  … {} more (use --json)", c.tasks.len() - 40);
+                }
+            }
+            out.line(s.trim_end())
+        }
+    }
+}
+
+fn summary(c: &Checked) -> String {
+    let ir = c.ir();
+    let mut s =
+        format!("{} ({}, {} bytes)\n", ir.source.file, ir.source.format.name(), ir.source.bytes);
+    if let Some(goal) = ir.nodes.iter().find(|n| n.kind == NodeKind::Goal) {
+        let _ = writeln!(s, "goal: {}", snippet(&goal.text, 100));
+    }
+    let counts: Vec<String> = NodeKind::ALL
+        .iter()
+        .filter(|k| ir.count(**k) > 0)
+        .map(|k| format!("{} {}", ir.count(*k), k.name()))
+        .collect();
+    let _ = writeln!(s, "nodes: {} ({})", ir.nodes.len(), counts.join(", "));
+    let _ = writeln!(s, "edges: {}", ir.edges.len());
+    let reqs: Vec<&ir::Node> =
+        ir.nodes.iter().filter(|n| n.kind == NodeKind::Requirement).collect();
+    if !reqs.is_empty() {
+        let quality = reqs
+            .iter()
+            .filter(|n| n.class.as_ref().is_some_and(|c| c.class == ReqClass::Quality))
+            .count();
+        let musts = reqs.iter().filter(|n| n.strength.is_some_and(|s| s.is_mandatory())).count();
+        let _ = writeln!(
+            s,
+            "requirements: {} MUST, {} functional, {quality} quality",
+            musts,
+            reqs.len() - quality
+        );
+        for n in reqs.iter().take(8) {
+            let class = n.class.as_ref().map_or(String::new(), |c| match c.category {
+                Some(cat) => cat.name().to_string(),
+                None => "functional".to_string(),
+            });
+            let strength = n.strength.map_or("-".to_string(), |s| format!("{s:?}").to_uppercase());
+            let _ = writeln!(
+                s,
+                "  {:<14} {:<9} {:<15} {}",
+                n.id,
+                strength,
+                class,
+                snippet(&n.text, 70)
+            );
+        }
+        if reqs.len() > 8 {
+            let _ = writeln!(s, "  … {} more (use --json)", reqs.len() - 8);
+        }
+    }
+    let diags = c.diagnostics();
+    let errors = diags.iter().filter(|d| d.severity == l9_engine::types::Severity::Error).count();
+    let _ = writeln!(
+        s,
+        "findings: {} ({errors} error(s)); see `l9 ir check {}`",
+        diags.len(),
+        c.path.display()
+    );
+    s
+}
+
+pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> {
+    match cmd {
+        EvalCommand::Classify { data } => {
+            let evals = engine_ir::eval_classify(&data)?;
+            out.value(&evals, || {
+                let mut s = String::new();
+                for e in &evals {
+                    let _ = writeln!(
+                        s,
+                        "{} — {} requirements, {} projects",
+                        e.file, e.rows, e.projects
+                    );
+                    for m in &e.scores {
+                        let _ = writeln!(s, "  {}", m.model);
+                        let _ = writeln!(
+                            s,
+                            "    {:<22} {:>6} {:>6} {:>6} {:>8}",
+                            "class", "P", "R", "F1", "support"
+                        );
+                        for (name, c) in
+                            [("functional (F)", &m.functional), ("quality (NFR)", &m.quality)]
+                        {
+                            let _ = writeln!(
+                                s,
+                                "    {:<22} {:>6.3} {:>6.3} {:>6.3} {:>8}",
+                                name,
+                                c.precision(),
+                                c.recall(),
+                                c.f1(),
+                                c.support()
+                            );
+                        }
+                        let _ = writeln!(
+                            s,
+                            "    {:<22} {:>20.3}",
+                            "macro F1 (F vs NFR)",
+                            m.binary_macro_f1()
+                        );
+                        for (code, c) in &m.categories {
+                            if c.support() > 0 {
+                                let name = ir::QualityCategory::from_code(code)
+                                    .map_or(code.as_str(), |q| q.name());
+                                let _ = writeln!(
+                                    s,
+                                    "    {:<22} {:>6.3} {:>6.3} {:>6.3} {:>8}",
+                                    name,
+                                    c.precision(),
+                                    c.recall(),
+                                    c.f1(),
+                                    c.support()
+                                );
+                            }
+                        }
+                        let _ = writeln!(
+                            s,
+                            "    {:<22} {:>20.3}",
+                            "macro F1 (categories)",
+                            m.category_macro_f1()
+                        );
+                    }
+                }
+                s.push_str("published (their data split, not ours):\n");
+                for (who, fig) in ir::eval::PUBLISHED_BINARY {
+                    let _ = writeln!(s, "  {who}: {fig}");
+                }
+                s.trim_end().to_string()
+            })
+        }
+        EvalCommand::Smells { data } => {
+            let e = engine_ir::eval_smells(&data)?;
+            out.value(&e, || {
+                let mut s = String::new();
+                let rows: usize = e.files.iter().map(|f| f.1).sum();
+                let _ = writeln!(s, "{} requirements in {} file(s); a requirement counts as smelly when the experts marked words in that column", rows, e.files.len());
+                let _ = writeln!(s, "{:<30} {:>6} {:>6} {:>6} {:>8} {:>8}  ", "smell", "P", "R", "F1", "support", "ARTA F1");
+                let mut beat = 0;
+                let mut compared = 0;
+                for (smell, c) in &e.pooled {
+                    let arta = ir::eval::arta_f1(*smell);
+                    let mark = match arta {
+                        Some(a) => {
+                            compared += 1;
+                            if c.f1() > a {
+                                beat += 1;
+                                "better"
+                            } else {
+                                "worse"
+                            }
+                        }
+                        None => "",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "{:<30} {:>6.3} {:>6.3} {:>6.3} {:>8} {:>8}  {mark}",
+                        smell.name(),
+                        c.precision(),
+                        c.recall(),
+                        c.f1(),
+                        c.support(),
+                        arta.map_or("-".to_string(), |a| format!("{a:.2}"))
+                    );
+                }
+                let _ = writeln!(s, "better than ARTA on {beat} of {compared} smells with a published figure");
+                for (file, scores) in &e.per_file {
+                    let cells: Vec<String> = scores.iter().filter(|(_, c)| c.support() > 0).map(|(sm, c)| format!("{} {:.2}", sm.name(), c.f1())).collect();
+                    let _ = writeln!(s, "  {file}: {}", cells.join(", "));
+                }
+                s.trim_end().to_string()
+            })
+        }
+    }
+}
+
+/// `l9 bench ir DIR`.
+pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliError> {
+    let files = engine_ir::bench(dir, repeat)?;
+    out.value(&files, || {
+        let mut s = format!("{:<60} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9}\n", "file", "bytes", "format", "nodes", "compile", "+check", "MB/s");
+        let (mut bytes, mut time, mut base) = (0usize, 0f64, 0f64);
+        for f in &files {
+            let c = f.compile.as_secs_f64();
+            bytes += f.bytes;
+            time += c;
+            base += f.baseline.as_secs_f64();
+            let _ = writeln!(
+                s,
+                "{:<60} {:>9} {:>9} {:>7} {:>8.2}ms {:>8.2}ms {:>9.1}",
+                snippet(&f.file, 60),
+                f.bytes,
+                f.format,
+                f.nodes,
+                c * 1e3,
+                f.check.as_secs_f64() * 1e3,
+                f.bytes as f64 / 1e6 / c.max(1e-9)
+            );
+        }
+        let _ = write!(
+            s,
+            "total: {} files, {:.2} MB in {:.1} ms = {:.1} MB/s; baseline (parse only: serde_json/yaml_serde for OpenAPI, line scan otherwise) {:.1} ms, compile/baseline = {:.1}x",
+            files.len(),
+            bytes as f64 / 1e6,
+            time * 1e3,
+            bytes as f64 / 1e6 / time.max(1e-9),
+            base * 1e3,
+            time / base.max(1e-9)
+        );
+        s
+    })
+}

@@ -1,0 +1,337 @@
+//! The IR Engine's operations for the edges: read a spec file, compile, challenge, validate,
+//! deliberate, plan; store the IR as a packet; evaluate on labelled data; benchmark.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use l9_ir::challenge::{self, Finding};
+use l9_ir::deliberate::{self, Deliberation, RuleCritic, RuleProposer};
+use l9_ir::eval::{self, ClassScores, Counts};
+use l9_ir::plan::{self, PlanCandidate};
+use l9_ir::{Compiled, Format, Ir};
+use l9_types::{Diagnostic, PacketDraft, PacketEnvelope, Severity};
+use serde::Serialize;
+
+use crate::{Engine, EngineError, Result};
+
+pub use l9_ir as core;
+
+/// A spec file read from disk and compiled, with every finding.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub path: PathBuf,
+    pub source: String,
+    pub compiled: Compiled,
+    /// Challenger and validator findings (deduplicated by code and node).
+    pub findings: Vec<Finding>,
+}
+
+impl Checked {
+    pub fn ir(&self) -> &Ir {
+        &self.compiled.ir
+    }
+
+    /// Parse diagnostics followed by findings, errors first within each.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut all = self.compiled.diagnostics.clone();
+        all.extend(self.findings.iter().map(Finding::to_diagnostic));
+        all.sort_by_key(|d| std::cmp::Reverse(d.severity));
+        all
+    }
+
+    pub fn errors(&self) -> usize {
+        self.diagnostics().iter().filter(|d| d.severity == Severity::Error).count()
+    }
+}
+
+/// Reads a spec; a missing or unreadable file is an input error naming it.
+pub fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    Ok((path.display().to_string(), bytes))
+}
+
+pub fn parse_format(name: &str) -> Result<Format> {
+    Format::parse(name).ok_or_else(|| {
+        EngineError::Input(vec![
+            Diagnostic::error("L9-IR-001", format!("unknown format `{name}`"))
+                .with_help("use one of: markdown, rfc, gherkin, openapi, prose"),
+        ])
+    })
+}
+
+/// Compiles, challenges and validates a spec file. `hidden` come from the world model.
+pub fn check_file(
+    path: &Path,
+    format: Option<Format>,
+    hidden: &[challenge::HiddenConstraint],
+) -> Result<Checked> {
+    let (name, bytes) = read_spec(path)?;
+    let compiled = l9_ir::compile_bytes(&name, &bytes, format);
+    let source = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(check(path.to_path_buf(), source, compiled, hidden))
+}
+
+pub fn check(
+    path: PathBuf,
+    source: String,
+    mut compiled: Compiled,
+    hidden: &[challenge::HiddenConstraint],
+) -> Checked {
+    let mut findings = challenge::challenge(&compiled.ir, Some(&source), hidden);
+    // Validate before the challenger's conflicts become edges (they are reported already).
+    let validated = l9_ir::validate::validate(&compiled.ir);
+    challenge::link_conflicts(&mut compiled.ir, &findings);
+    let mut seen: std::collections::BTreeSet<(String, Option<String>, String)> =
+        findings.iter().map(|f| (f.code.clone(), f.node.clone(), f.message.clone())).collect();
+    for f in validated {
+        if f.code == "L9-VAL-004" {
+            continue; // the challenger already reports a MUST without acceptance
+        }
+        if seen.insert((f.code.clone(), f.node.clone(), f.message.clone())) {
+            findings.push(f);
+        }
+    }
+    Checked { path, source, compiled, findings }
+}
+
+/// Runs the deliberation cell with the rule-based proposer and critic.
+pub fn deliberate(
+    checked: &Checked,
+    hidden: &[challenge::HiddenConstraint],
+    rounds: u32,
+) -> Deliberation {
+    let mut critic = RuleCritic { source: Some(checked.source.clone()), hidden: hidden.to_vec() };
+    deliberate::deliberate(checked.ir(), &mut RuleProposer, &mut critic, rounds)
+}
+
+/// Plan candidates for a (deliberated) IR, each with the MUSTs it leaves uncovered.
+pub fn plans(ir: &Ir) -> Vec<(PlanCandidate, Vec<String>)> {
+    plan::candidates(ir)
+        .into_iter()
+        .map(|c| {
+            let missing = plan::coverage(ir, &c);
+            (c, missing)
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Stores an IR in the memory substrate: a packet of kind `ir` whose body summarises it
+    /// and whose blob is the IR's JSON (content-addressed).
+    pub async fn store_ir(&self, ir: &Ir) -> Result<PacketEnvelope> {
+        let json = serde_json::to_vec(ir)
+            .map_err(|e| EngineError::Internal(format!("cannot serialize the IR: {e}")))?;
+        let counts: serde_json::Map<String, serde_json::Value> = l9_ir::NodeKind::ALL
+            .iter()
+            .map(|k| (k.name().replace(' ', "_"), serde_json::Value::from(ir.count(*k))))
+            .collect();
+        let body = serde_json::json!({
+            "file": ir.source.file,
+            "format": ir.source.format.name(),
+            "source_hash": ir.source.hash,
+            "ir_version": ir.version,
+            "nodes": counts,
+            "edges": ir.edges.len(),
+        });
+        let goal = ir
+            .nodes
+            .iter()
+            .find(|n| n.kind == l9_ir::NodeKind::Goal)
+            .map_or("", |n| n.text.as_str());
+        let draft = PacketDraft::new("ir")
+            .text(format!("IR of {} ({}): {goal}", ir.source.file, ir.source.format.name()))
+            .body(body)
+            .actor("l9-ir");
+        let blob = l9_memory::BlobInput {
+            data: json,
+            media_type: Some("application/json".into()),
+            name: Some("ir.json".into()),
+        };
+        Ok(self.memory().put(draft, vec![blob]).await?)
+    }
+}
+
+/// Every CSV named (files, or directories of `.csv` files, sorted); `true` when the file
+/// was named directly (a directory's files that do not fit the evaluation are skipped).
+fn csv_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| EngineError::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            entries.sort();
+            out.extend(entries.into_iter().map(|e| (e, false)));
+        } else {
+            out.push((p.clone(), true));
+        }
+    }
+    if out.is_empty() {
+        return Err(EngineError::Input(vec![
+            Diagnostic::error("L9-EVAL-002", "no CSV files given")
+                .with_help("pass --data FILE.csv (or a directory of them)"),
+        ]));
+    }
+    Ok(out)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Classification scores per data file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifyEval {
+    pub file: String,
+    pub rows: usize,
+    pub projects: usize,
+    pub scores: Vec<ClassScores>,
+}
+
+pub fn eval_classify(paths: &[PathBuf]) -> Result<Vec<ClassifyEval>> {
+    let mut out = Vec::new();
+    for (path, explicit) in csv_files(paths)? {
+        let name = path.display().to_string();
+        let rows = match eval::read_classification(&name, &read_text(&path)?) {
+            Ok(rows) => rows,
+            Err(_) if !explicit => continue,
+            Err(d) => return Err(EngineError::Input(vec![*d])),
+        };
+        let mut projects: Vec<&str> = rows.iter().map(|r| r.project.as_str()).collect();
+        projects.sort();
+        projects.dedup();
+        let projects = projects.len();
+        out.push(ClassifyEval {
+            file: name,
+            rows: rows.len(),
+            projects,
+            scores: eval::classification(&rows),
+        });
+    }
+    Ok(out)
+}
+
+/// Smell scores pooled over the files, and per file.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmellEval {
+    pub files: Vec<(String, usize)>,
+    pub pooled: Vec<(l9_ir::smells::Smell, Counts)>,
+    pub per_file: Vec<(String, Vec<(l9_ir::smells::Smell, Counts)>)>,
+}
+
+pub fn eval_smells(paths: &[PathBuf]) -> Result<SmellEval> {
+    let mut all = Vec::new();
+    let mut files = Vec::new();
+    let mut per_file = Vec::new();
+    for (path, explicit) in csv_files(paths)? {
+        let name = path.display().to_string();
+        let rows = match eval::read_smells(&name, &read_text(&path)?) {
+            Ok(rows) => rows,
+            Err(_) if !explicit => continue,
+            Err(d) => return Err(EngineError::Input(vec![*d])),
+        };
+        files.push((name.clone(), rows.len()));
+        per_file.push((name, eval::smells(&rows).into_iter().collect()));
+        all.extend(rows);
+    }
+    Ok(SmellEval { files, pooled: eval::smells(&all).into_iter().collect(), per_file })
+}
+
+/// One compiled file in `l9 bench ir`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchFile {
+    pub file: String,
+    pub bytes: usize,
+    pub format: String,
+    pub nodes: usize,
+    /// Best of the repeats.
+    pub compile: Duration,
+    /// Compile plus challenge and validate, best of the repeats.
+    pub check: Duration,
+    /// Baseline in the same process: parsing only (serde_json/yaml for OpenAPI, a line scan
+    /// otherwise) — what any tool must pay to read the file at all.
+    pub baseline: Duration,
+}
+
+/// Compiles every spec under `dir` (recursively) `repeat` times.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
+pub fn bench(dir: &Path, repeat: usize) -> Result<Vec<BenchFile>> {
+    let start = std::time::Instant::now();
+    let clock = || start.elapsed();
+    let mut files = Vec::new();
+    collect(dir, &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let name = path.display().to_string();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let format = l9_ir::detect_format(&name, &text);
+        let (mut compile, mut check_t, mut baseline) =
+            (Duration::MAX, Duration::MAX, Duration::MAX);
+        let mut nodes = 0;
+        for _ in 0..repeat.max(1) {
+            let t0 = clock();
+            let c = l9_ir::compile(&name, &text, Some(format));
+            let t1 = clock();
+            let findings = challenge::challenge(&c.ir, Some(&text), &[]);
+            let v = l9_ir::validate::validate(&c.ir);
+            let t2 = clock();
+            std::hint::black_box((&findings, &v));
+            nodes = c.ir.nodes.len();
+            compile = compile.min(t1 - t0);
+            check_t = check_t.min(t2 - t0);
+            let t3 = clock();
+            let parsed = baseline_parse(format, &text);
+            let t4 = clock();
+            std::hint::black_box(parsed);
+            baseline = baseline.min(t4 - t3);
+        }
+        out.push(BenchFile {
+            file: name,
+            bytes: bytes.len(),
+            format: format.name().into(),
+            nodes,
+            compile,
+            check: check_t,
+            baseline,
+        });
+    }
+    Ok(out)
+}
+
+fn baseline_parse(format: Format, text: &str) -> usize {
+    match format {
+        Format::Openapi if text.trim_start().starts_with('{') => {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map(|v| v.as_object().map_or(0, |o| o.len()))
+                .unwrap_or(0)
+        }
+        Format::Openapi => yaml_serde::from_str::<serde_json::Value>(text)
+            .map(|v| v.as_object().map_or(0, |o| o.len()))
+            .unwrap_or(0),
+        _ => text.lines().filter(|l| !l.trim().is_empty()).count(),
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
+        let Ok(entry) = entry else { continue };
+        let p = entry.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|x| {
+            ["md", "markdown", "feature", "json", "yaml", "yml", "txt"].iter().any(|e| x == *e)
+        }) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! The constraint challenger: everything a careful reviewer would push back on, as findings
+//! with a stable code, the node and span, the offending words, a severity and a fix.
+//!
+//! * smells in requirement, constraint and acceptance text ([`crate::smells`]);
+//! * a MUST without acceptance criteria (the validator's rule, reused);
+//! * numeric conflicts: two bounds on the same measured thing that disagree
+//!   ("p99 ≤ 50 ms" and "p99 ≤ 20 ms", or a lower bound above an upper bound);
+//! * duplicates: requirements that say the same thing;
+//! * hidden constraints handed in by the caller (the world model's), matched by their terms.
+
+use std::collections::BTreeSet;
+
+use l9_types::{Diagnostic, Severity, Span};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Edge, EdgeKind, Ir, Node, NodeKind};
+use crate::smells::{self, Smell};
+use crate::text;
+
+/// One thing the challenger or validator wants looked at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<String>,
+    pub fix: String,
+    /// Other nodes involved (the conflicting constraint, the duplicate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
+    /// Must be resolved (or turned into a question) before planning.
+    pub blocking: bool,
+}
+
+impl Finding {
+    pub fn to_diagnostic(&self) -> Diagnostic {
+        let mut message = self.message.clone();
+        if let Some(node) = &self.node {
+            message = format!("{node}: {message}");
+        }
+        let mut d =
+            Diagnostic::new(self.severity, self.code.clone(), message).with_help(self.fix.clone());
+        if let Some(span) = &self.span {
+            d = d.with_span(span.clone());
+        }
+        d
+    }
+}
+
+/// A constraint the world model knows about that specs tend to leave out: when any of its
+/// `triggers` (words or phrases) appears in the spec, the challenger raises it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HiddenConstraint {
+    pub id: String,
+    pub text: String,
+    pub triggers: Vec<String>,
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+}
+
+fn default_severity() -> Severity {
+    Severity::Warning
+}
+
+/// The span of `words` inside a node, found in the source text when possible.
+pub(crate) fn word_span(source: Option<&str>, node: &Node, words: &str) -> Span {
+    if let Some(src) = source {
+        let (s, e) = (node.span.start.min(src.len()), node.span.end.min(src.len()));
+        if s < e && src.is_char_boundary(s) && src.is_char_boundary(e) {
+            let slice = &src[s..e];
+            let lower = slice.to_lowercase();
+            if lower.len() == slice.len()
+                && let Some(p) = text::find_word(&lower, &words.to_lowercase(), true)
+            {
+                let idx = text::LineIndex::new(&node.span.file, src);
+                return idx.span(s + p, s + p + words.len());
+            }
+        }
+    }
+    node.span.clone()
+}
+
+const SMELLED: &[NodeKind] =
+    &[NodeKind::Requirement, NodeKind::Constraint, NodeKind::AcceptanceCriterion];
+
+/// Challenges an IR. `source` is the spec text (for exact word spans); `hidden` come from the
+/// world model.
+pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for node in
+        ir.nodes.iter().filter(|n| n.scenario.is_none() && n.interface.is_none() && !n.assumed)
+    {
+        // Open items (TBD) matter wherever they are; the other smells in statements.
+        let which: &[Smell] =
+            if SMELLED.contains(&node.kind) { &Smell::ALL } else { &[Smell::Tbd] };
+        for hit in smells::detect_only(&node.text, which) {
+            // Modal verbs are the requirement's strength when they are RFC keywords.
+            if hit.smell == Smell::UncertainVerb && hit.words.chars().all(|c| c.is_uppercase()) {
+                continue;
+            }
+            if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)
+                && node.kind != NodeKind::Requirement
+            {
+                continue;
+            }
+            let blocking = hit.smell == Smell::Tbd;
+            out.push(Finding {
+                code: hit.smell.code().into(),
+                severity: if blocking { Severity::Warning } else { Severity::Info },
+                message: format!("{}: `{}`", hit.smell.name(), hit.words),
+                node: Some(node.id.clone()),
+                span: Some(word_span(source, node, &hit.words)),
+                words: vec![hit.words.clone()],
+                fix: hit.smell.fix().into(),
+                related: Vec::new(),
+                blocking,
+            });
+        }
+    }
+    out.extend(crate::validate::must_without_acceptance(ir));
+    out.extend(numeric_conflicts(ir));
+    out.extend(duplicates(ir));
+    out.extend(hidden_constraints(ir, hidden));
+    out
+}
+
+/// Adds `conflicts_with` edges for numeric conflicts and duplicates found by the challenger.
+pub fn link_conflicts(ir: &mut Ir, findings: &[Finding]) {
+    for f in findings {
+        if (f.code == NUMERIC_CONFLICT || f.code == DUPLICATE)
+            && let Some(node) = &f.node
+        {
+            for other in &f.related {
+                let exists = ir.edges.iter().any(|e| {
+                    e.from == *node && e.to == *other && e.kind == EdgeKind::ConflictsWith
+                });
+                if !exists {
+                    let why = if f.code == DUPLICATE { "duplicate" } else { "numeric conflict" };
+                    ir.edges.push(Edge {
+                        from: node.clone(),
+                        to: other.clone(),
+                        kind: EdgeKind::ConflictsWith,
+                        why: why.into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+pub const NUMERIC_CONFLICT: &str = "L9-CHAL-002";
+pub const DUPLICATE: &str = "L9-CHAL-003";
+pub const HIDDEN: &str = "L9-CHAL-004";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Upper,
+    Lower,
+    Exact,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Quantity {
+    bound: Bound,
+    /// In the dimension's base unit (ms, bytes, percent, count per second, count).
+    value: f64,
+    dim: &'static str,
+    shown: String,
+    subject: BTreeSet<String>,
+    percentile: Option<String>,
+}
+
+fn unit(word: &str) -> Option<(&'static str, f64)> {
+    Some(match word {
+        "ms" | "msec" | "millisecond" | "milliseconds" => ("time", 1.0),
+        "s" | "sec" | "secs" | "second" | "seconds" => ("time", 1000.0),
+        "min" | "mins" | "minute" | "minutes" => ("time", 60_000.0),
+        "h" | "hr" | "hrs" | "hour" | "hours" => ("time", 3_600_000.0),
+        "day" | "days" => ("time", 86_400_000.0),
+        "us" | "µs" | "microsecond" | "microseconds" => ("time", 0.001),
+        "%" | "percent" => ("percent", 1.0),
+        "b" | "byte" | "bytes" => ("size", 1.0),
+        "kb" | "kib" => ("size", 1024.0),
+        "mb" | "mib" => ("size", 1024.0 * 1024.0),
+        "gb" | "gib" => ("size", 1024.0 * 1024.0 * 1024.0),
+        "tb" | "tib" => ("size", 1024.0f64.powi(4)),
+        "rps" | "qps" | "tps" => ("rate", 1.0),
+        "users" | "user" | "connections" | "requests" | "sessions" | "transactions" | "clients" => {
+            ("count", 1.0)
+        }
+        _ => return None,
+    })
+}
+
+/// Quantities with a bound in a statement: "p99 latency ≤ 50 ms", "within 2 seconds",
+/// "at least 1000 concurrent users".
+pub(crate) fn quantities(sentence: &str) -> Vec<Quantity> {
+    let lower = sentence.to_lowercase().replace('≤', " <= ").replace('≥', " >= ");
+    let tokens: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | ':'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        let tok = tok.trim_end_matches('.');
+        // Number with the unit glued on ("50ms", "99.9%") or in the next token.
+        let split = tok.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(tok.len());
+        if split == 0 {
+            continue;
+        }
+        let Ok(mut value) = tok[..split].parse::<f64>() else { continue };
+        let glued = &tok[split..];
+        let (dim, factor) = if !glued.is_empty() {
+            match unit(glued) {
+                Some(u) => u,
+                None => continue,
+            }
+        } else {
+            // "1000 concurrent users": one word may sit between a count and its noun.
+            let next = tokens.get(i + 1).map(|t| t.trim_end_matches('.')).and_then(unit);
+            let after = tokens
+                .get(i + 2)
+                .map(|t| t.trim_end_matches('.'))
+                .and_then(unit)
+                .filter(|u| u.0 == "count");
+            match next.or(after) {
+                Some(u) => u,
+                None => continue,
+            }
+        };
+        value *= factor;
+        let window: Vec<&str> = tokens[i.saturating_sub(4)..i].to_vec();
+        let w = window.join(" ");
+        const UPPER: &[&str] = &[
+            "<=",
+            "<",
+            "at most",
+            "no more than",
+            "less than",
+            "under",
+            "below",
+            "within",
+            "maximum",
+            "max",
+            "not exceed",
+            "up to",
+            "fewer than",
+            "lower than",
+        ];
+        const LOWER: &[&str] = &[
+            ">=",
+            ">",
+            "at least",
+            "more than",
+            "over",
+            "above",
+            "minimum",
+            "min",
+            "no less than",
+            "greater than",
+            "higher than",
+        ];
+        let found = |list: &[&'static str]| {
+            list.iter()
+                .copied()
+                .filter(|k| w.ends_with(k) || text::find_word(&w, k, true).is_some())
+                .max_by_key(|k| k.len())
+        };
+        let (bound, comparator) = if let Some(k) = found(UPPER) {
+            (Bound::Upper, k)
+        } else if let Some(k) = found(LOWER) {
+            (Bound::Lower, k)
+        } else if dim == "percent"
+            && tokens[..i].iter().any(|t| t.starts_with("availab") || t.starts_with("uptime"))
+        {
+            (Bound::Lower, "")
+        } else if dim == "time" {
+            (Bound::Upper, "")
+        } else {
+            (Bound::Exact, "")
+        };
+        let unit_word = if glued.is_empty() {
+            tokens.get(i + 1).map_or("", |t| t.trim_end_matches('.'))
+        } else {
+            ""
+        };
+        let shown = format!("{comparator} {} {unit_word}", tok)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let subject_window = &tokens[i.saturating_sub(10)..i];
+        let percentile =
+            tokens[..i].iter().rev().take(10).find(|t| is_percentile(t)).map(|t| t.to_string());
+        let subject: BTreeSet<String> = subject_window
+            .iter()
+            .filter(|t| t.len() >= 3 && t.chars().all(|c| c.is_alphabetic()))
+            .filter(|t| !text::STOP_WORDS.contains(t))
+            .filter(|t| {
+                ![
+                    "least", "most", "more", "less", "than", "under", "below", "within", "maximum",
+                    "minimum", "exceed", "over", "above", "respond", "take", "takes", "must",
+                    "shall",
+                ]
+                .contains(t)
+            })
+            .map(|t| text::stem(t))
+            .collect();
+        out.push(Quantity { bound, value, dim, shown, subject, percentile });
+    }
+    out
+}
+
+fn is_percentile(t: &str) -> bool {
+    let t = t.trim_end_matches(|c: char| !c.is_alphanumeric());
+    (t.starts_with('p') && t.len() >= 2 && t[1..].chars().all(|c| c.is_ascii_digit() || c == '.'))
+        || t == "median"
+        || t == "average"
+        || t == "mean"
+}
+
+fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
+    let mut qs: Vec<(&Node, Quantity)> = Vec::new();
+    for n in
+        ir.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Requirement | NodeKind::Constraint))
+    {
+        for q in quantities(&n.text) {
+            qs.push((n, q));
+        }
+    }
+    let mut out = Vec::new();
+    for i in 0..qs.len() {
+        for j in i + 1..qs.len() {
+            let (a, qa) = &qs[i];
+            let (b, qb) = &qs[j];
+            if a.id == b.id || qa.dim != qb.dim || qa.percentile != qb.percentile {
+                continue;
+            }
+            let shared: Vec<&String> = qa.subject.intersection(&qb.subject).collect();
+            let needed = qa.subject.len().min(qb.subject.len()).clamp(1, 2);
+            if shared.len() < needed {
+                continue;
+            }
+            let conflict = match (qa.bound, qb.bound) {
+                (Bound::Upper, Bound::Lower) => qb.value > qa.value,
+                (Bound::Lower, Bound::Upper) => qa.value > qb.value,
+                (x, y) if x == y => {
+                    (qa.value - qb.value).abs() > f64::EPSILON * qa.value.abs().max(1.0)
+                }
+                _ => false,
+            };
+            if !conflict {
+                continue;
+            }
+            let hard = qa.bound != qb.bound;
+            let about = shared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+            out.push(Finding {
+                code: NUMERIC_CONFLICT.into(),
+                severity: if hard { Severity::Error } else { Severity::Warning },
+                message: format!(
+                    "numeric conflict on {about}{}: `{}` here vs `{}` in {}",
+                    qa.percentile.as_deref().map(|p| format!(" ({p})")).unwrap_or_default(),
+                    qa.shown,
+                    qb.shown,
+                    b.id
+                ),
+                node: Some(a.id.clone()),
+                span: Some(a.span.clone()),
+                words: vec![qa.shown.clone(), qb.shown.clone()],
+                fix: if hard {
+                    "the bounds cannot both hold: decide which one is right and change or drop the other".into()
+                } else {
+                    "two different limits for the same thing: keep one (usually the stricter) and delete the other".into()
+                },
+                related: vec![b.id.clone()],
+                blocking: true,
+            });
+        }
+    }
+    out
+}
+
+fn duplicates(ir: &Ir) -> Vec<Finding> {
+    let reqs: Vec<(&Node, BTreeSet<String>)> = ir
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Requirement)
+        .map(|n| (n, text::content_terms(&n.text)))
+        .filter(|(_, t)| t.len() >= 3)
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..reqs.len() {
+        for j in i + 1..reqs.len() {
+            let (a, ta) = &reqs[i];
+            let (b, tb) = &reqs[j];
+            let inter = ta.intersection(tb).count();
+            let union = ta.union(tb).count();
+            let jaccard = inter as f32 / union.max(1) as f32;
+            if jaccard >= 0.75 && a.strength == b.strength {
+                out.push(Finding {
+                    code: DUPLICATE.into(),
+                    severity: Severity::Warning,
+                    message: format!(
+                        "says the same as {} ({:.0}% of its terms are shared)",
+                        b.id,
+                        jaccard * 100.0
+                    ),
+                    node: Some(b.id.clone()),
+                    span: Some(b.span.clone()),
+                    words: Vec::new(),
+                    fix: format!(
+                        "keep one of {} and {}, or make the difference explicit",
+                        a.id, b.id
+                    ),
+                    related: vec![a.id.clone()],
+                    blocking: false,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn hidden_constraints(ir: &Ir, hidden: &[HiddenConstraint]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for h in hidden {
+        let mut hit_nodes = Vec::new();
+        let mut words = BTreeSet::new();
+        for n in &ir.nodes {
+            let lower = n.text.to_lowercase();
+            for t in &h.triggers {
+                if text::find_word(&lower, &t.to_lowercase(), true).is_some() {
+                    hit_nodes.push(n);
+                    words.insert(t.clone());
+                    break;
+                }
+            }
+        }
+        let Some(first) = hit_nodes.first() else { continue };
+        // Already addressed if a constraint in the spec shares most of its terms.
+        let terms = text::content_terms(&h.text);
+        let addressed = ir.nodes.iter().any(|n| {
+            n.kind == NodeKind::Constraint && {
+                let t = text::content_terms(&n.text);
+                terms.intersection(&t).count() * 2 >= terms.len().max(1)
+            }
+        });
+        if addressed {
+            continue;
+        }
+        out.push(Finding {
+            code: HIDDEN.into(),
+            severity: h.severity,
+            message: format!("hidden constraint {}: {}", h.id, h.text),
+            node: Some(first.id.clone()),
+            span: Some(first.span.clone()),
+            words: words.into_iter().collect(),
+            fix: "add it to the spec as a constraint (or say why it does not apply)".into(),
+            related: hit_nodes.iter().skip(1).take(10).map(|n| n.id.clone()).collect(),
+            blocking: h.severity == Severity::Error,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_read_bounds_and_units() {
+        let q = quantities("The p99 latency of search MUST be ≤ 50 ms.");
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].bound, Bound::Upper);
+        assert_eq!(q[0].value, 50.0);
+        assert_eq!(q[0].percentile.as_deref(), Some("p99"));
+        let q = quantities("Search responds within 2 seconds for at least 1000 concurrent users");
+        assert_eq!(q.len(), 2);
+        assert_eq!((q[0].bound, q[0].value), (Bound::Upper, 2000.0));
+        assert_eq!((q[1].bound, q[1].dim), (Bound::Lower, "count"));
+    }
+}

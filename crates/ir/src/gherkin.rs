@@ -1,0 +1,304 @@
+//! Gherkin `.feature` files (English keywords). Feature → goal (its free-text description,
+//! usually a user story, → a requirement); Rule → requirement; Scenario, Example and Scenario
+//! Outline (with Examples) → acceptance criteria that keep their Given/When/Then steps, the
+//! Background steps and the tags in force.
+
+use l9_types::Diagnostic;
+
+use crate::builder::{Builder, Draft};
+use crate::model::{EdgeKind, NodeKind, ScenarioDetail, Step};
+
+const STEP_KEYWORDS: &[&str] = &["Given", "When", "Then", "And", "But", "*"];
+
+#[derive(Debug, Default)]
+struct Scenario {
+    name: String,
+    start: usize,
+    end: usize,
+    tags: Vec<String>,
+    steps: Vec<Step>,
+    examples: Vec<Vec<String>>,
+    outline: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Block {
+    None,
+    FeatureDescription,
+    Background,
+    Scenario,
+    Examples,
+    RuleDescription,
+}
+
+#[derive(Debug)]
+struct State {
+    goal: Option<String>,
+    feature_name: Vec<String>,
+    feature_tags: Vec<String>,
+    feature_desc: Vec<(usize, usize)>,
+    feature_req: Option<String>,
+    rule: Option<(String, Vec<String>)>,
+    rule_desc_done: bool,
+    background: Vec<Step>,
+    rule_background: Vec<Step>,
+    pending_tags: Vec<String>,
+    scenario: Option<Scenario>,
+    block: Block,
+    in_docstring: Option<&'static str>,
+}
+
+pub(crate) fn compile(b: &mut Builder<'_>) {
+    let src = b.text;
+    let mut st = State {
+        goal: None,
+        feature_name: Vec::new(),
+        feature_tags: Vec::new(),
+        feature_desc: Vec::new(),
+        feature_req: None,
+        rule: None,
+        rule_desc_done: true,
+        background: Vec::new(),
+        rule_background: Vec::new(),
+        pending_tags: Vec::new(),
+        scenario: None,
+        block: Block::None,
+        in_docstring: None,
+    };
+    let mut pos = 0;
+    for raw in src.split_inclusive('\n') {
+        let end = pos + raw.trim_end_matches(['\n', '\r']).len();
+        let line_start = pos;
+        pos += raw.len();
+        let line = &src[line_start..end];
+        let t = line.trim();
+        let lead = line.len() - line.trim_start().len();
+        let (s, e) = (line_start + lead, end);
+        if let Some(delim) = st.in_docstring {
+            if t.starts_with(delim) {
+                st.in_docstring = None;
+            }
+            continue;
+        }
+        if t.starts_with("\"\"\"") || t.starts_with("```") {
+            st.in_docstring = Some(if t.starts_with("```") { "```" } else { "\"\"\"" });
+            continue;
+        }
+        if t.is_empty() {
+            continue;
+        }
+        if let Some(c) = t.strip_prefix('#') {
+            let c = c.trim();
+            if let Some(lang) = c.strip_prefix("language:") {
+                let lang = lang.trim();
+                if lang != "en" {
+                    b.diag(
+                        Diagnostic::warning("L9-IR-031", format!("Gherkin language `{lang}` is not supported; keywords are read as English"))
+                            .with_help("translate the keywords to English or remove the `# language:` line"),
+                        s,
+                        e,
+                    );
+                }
+            }
+            continue;
+        }
+        if t.starts_with('@') {
+            st.pending_tags.extend(
+                t.split_whitespace().take_while(|w| !w.starts_with('#')).map(|w| w.to_string()),
+            );
+            continue;
+        }
+        if let Some(name) = keyword_line(t, &["Feature:", "Business Need:", "Ability:"]) {
+            end_scenario(b, &mut st);
+            finish_feature_desc(b, &mut st);
+            let tags = std::mem::take(&mut st.pending_tags);
+            st.feature_tags = tags.clone();
+            st.feature_name = vec![name.to_string()];
+            st.goal =
+                Some(b.add(Draft::new(NodeKind::Goal, name, s, e).tags(tags).confidence(0.95)));
+            st.block = Block::FeatureDescription;
+            continue;
+        }
+        if let Some(name) = keyword_line(t, &["Rule:"]) {
+            end_scenario(b, &mut st);
+            finish_feature_desc(b, &mut st);
+            let tags = std::mem::take(&mut st.pending_tags);
+            let section = section(&st);
+            let id = b.add(
+                Draft::new(NodeKind::Requirement, name, s, e)
+                    .section(&section)
+                    .tags(tags.clone())
+                    .confidence(0.85),
+            );
+            if let Some(g) = &st.goal {
+                b.edge(&id, g, EdgeKind::Refines, "rule of feature");
+            }
+            st.rule = Some((id, tags));
+            st.rule_background.clear();
+            st.rule_desc_done = false;
+            st.block = Block::RuleDescription;
+            continue;
+        }
+        if keyword_line(t, &["Background:"]).is_some() {
+            end_scenario(b, &mut st);
+            finish_feature_desc(b, &mut st);
+            st.pending_tags.clear();
+            st.block = Block::Background;
+            continue;
+        }
+        if let Some((name, outline)) = keyword_line(t, &["Scenario Outline:", "Scenario Template:"])
+            .map(|n| (n, true))
+            .or_else(|| keyword_line(t, &["Scenario:", "Example:"]).map(|n| (n, false)))
+        {
+            end_scenario(b, &mut st);
+            finish_feature_desc(b, &mut st);
+            st.rule_desc_done = true;
+            let tags = std::mem::take(&mut st.pending_tags);
+            st.scenario = Some(Scenario {
+                name: name.to_string(),
+                start: s,
+                end: e,
+                tags,
+                outline,
+                ..Scenario::default()
+            });
+            st.block = Block::Scenario;
+            continue;
+        }
+        if keyword_line(t, &["Examples:", "Scenarios:"]).is_some() {
+            st.pending_tags.clear();
+            st.block = Block::Examples;
+            continue;
+        }
+        if t.starts_with('|') {
+            let cells: Vec<String> =
+                t.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect();
+            if st.block == Block::Examples
+                && let Some(sc) = st.scenario.as_mut()
+            {
+                if sc.examples.first() != Some(&cells) {
+                    sc.examples.push(cells);
+                }
+                sc.end = e;
+            }
+            continue;
+        }
+        if let Some(step) = step_line(t) {
+            match st.block {
+                Block::Background => {
+                    if st.rule.is_some() {
+                        st.rule_background.push(step);
+                    } else {
+                        st.background.push(step);
+                    }
+                }
+                Block::Scenario => {
+                    if let Some(sc) = st.scenario.as_mut() {
+                        sc.steps.push(step);
+                        sc.end = e;
+                    }
+                }
+                _ => b.diag(
+                    Diagnostic::warning("L9-IR-030", "a step outside a Scenario or Background")
+                        .with_help("put the step under a `Scenario:` or `Background:` line"),
+                    s,
+                    e,
+                ),
+            }
+            continue;
+        }
+        match st.block {
+            Block::FeatureDescription => st.feature_desc.push((s, e)),
+            Block::RuleDescription
+            | Block::Scenario
+            | Block::Background
+            | Block::Examples
+            | Block::None => {
+                if st.block == Block::None {
+                    b.diag(
+                        Diagnostic::warning("L9-IR-030", "text before the `Feature:` line")
+                            .with_help("a .feature file starts with `Feature: name` (tags and comments may come first)"),
+                        s,
+                        e,
+                    );
+                }
+                // Free-text descriptions under rules and scenarios are allowed by Gherkin.
+            }
+        }
+    }
+    end_scenario(b, &mut st);
+    finish_feature_desc(b, &mut st);
+    if st.goal.is_none() && !src.trim().is_empty() {
+        b.diag(
+            Diagnostic::error("L9-IR-032", "no `Feature:` line found")
+                .with_help("a .feature file needs `Feature: name`; use --format to read the file as another kind"),
+            0,
+            0,
+        );
+    }
+}
+
+fn section(st: &State) -> Vec<String> {
+    st.feature_name.clone()
+}
+
+fn keyword_line<'t>(t: &'t str, keywords: &[&str]) -> Option<&'t str> {
+    keywords.iter().find_map(|k| t.strip_prefix(k)).map(str::trim)
+}
+
+fn step_line(t: &str) -> Option<Step> {
+    STEP_KEYWORDS.iter().find_map(|k| {
+        let rest = t.strip_prefix(k)?;
+        rest.starts_with(' ')
+            .then(|| Step { keyword: k.to_string(), text: rest.trim().to_string() })
+    })
+}
+
+/// The feature's description (usually "In order to … As a … I want …") is its requirement.
+fn finish_feature_desc(b: &mut Builder<'_>, st: &mut State) {
+    if st.feature_desc.is_empty() || st.feature_req.is_some() {
+        st.feature_desc.clear();
+        return;
+    }
+    let (s, _) = st.feature_desc[0];
+    let (_, e) = st.feature_desc[st.feature_desc.len() - 1];
+    let text: Vec<&str> = st.feature_desc.iter().map(|&(s, e)| b.text[s..e].trim()).collect();
+    let id = b.add(
+        Draft::new(NodeKind::Requirement, text.join(" "), s, e)
+            .section(&section(st))
+            .tags(st.feature_tags.clone())
+            .confidence(0.7),
+    );
+    if let Some(g) = &st.goal {
+        b.edge(&id, g, EdgeKind::Refines, "feature description");
+    }
+    st.feature_req = Some(id);
+    st.feature_desc.clear();
+}
+
+fn end_scenario(b: &mut Builder<'_>, st: &mut State) {
+    let Some(sc) = st.scenario.take() else { return };
+    let mut tags = st.feature_tags.clone();
+    if let Some((_, rule_tags)) = &st.rule {
+        tags.extend(rule_tags.iter().cloned());
+    }
+    tags.extend(sc.tags);
+    tags.dedup();
+    let mut background = st.background.clone();
+    background.extend(st.rule_background.iter().cloned());
+    let mut d = Draft::new(NodeKind::AcceptanceCriterion, sc.name, sc.start, sc.end)
+        .section(&section(st))
+        .tags(tags)
+        .confidence(if sc.outline && sc.examples.len() < 2 { 0.7 } else { 0.95 });
+    d.scenario = Some(ScenarioDetail { background, steps: sc.steps, examples: sc.examples });
+    let id = b.add(d);
+    let target = st.rule.as_ref().map(|r| (r.0.clone(), "scenario of rule")).or_else(|| {
+        st.feature_req
+            .clone()
+            .map(|r| (r, "scenario of feature"))
+            .or_else(|| st.goal.clone().map(|g| (g, "scenario of feature")))
+    });
+    if let Some((target, why)) = target {
+        b.edge(&id, &target, EdgeKind::Verifies, why);
+    }
+}

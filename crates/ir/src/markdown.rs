@@ -1,0 +1,353 @@
+//! Markdown specs. The first H1 is the goal; other headings are components unless their
+//! title names a section kind (acceptance criteria, constraints, non-goals, assumptions,
+//! risks, questions, goals, requirements). List items and sentences with a normative keyword
+//! (or a document id, or anywhere under a requirements heading) become requirements; fenced
+//! shell blocks under acceptance criteria become runnable gates.
+
+use l9_types::Diagnostic;
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use crate::builder::{Builder, Draft};
+use crate::model::{EdgeKind, NodeKind};
+use crate::text::{self, KeywordMode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SectionKind {
+    Plain,
+    Goals,
+    Requirements,
+    Acceptance,
+    Constraints,
+    NonGoals,
+    Assumptions,
+    Risks,
+    Questions,
+}
+
+/// What a heading's title says its section holds.
+pub(crate) fn section_kind(title: &str) -> SectionKind {
+    let t = title.to_lowercase();
+    let has = |w: &[&str]| w.iter().any(|x| t.contains(x));
+    if has(&[
+        "acceptance",
+        "definition of done",
+        "done when",
+        "success criteria",
+        "test plan",
+        "verification",
+    ]) {
+        SectionKind::Acceptance
+    } else if has(&["non-goal", "non goal", "nongoal", "out of scope", "not in scope"]) {
+        SectionKind::NonGoals
+    } else if has(&["constraint", "limitation"]) {
+        SectionKind::Constraints
+    } else if has(&["assumption"]) {
+        SectionKind::Assumptions
+    } else if has(&["risk"]) {
+        SectionKind::Risks
+    } else if has(&["open question", "questions", "unknowns"]) {
+        SectionKind::Questions
+    } else if has(&["goal", "objective", "purpose"]) {
+        SectionKind::Goals
+    } else if has(&["requirement", "user stories", "features", "must have", "capabilities"]) {
+        SectionKind::Requirements
+    } else {
+        SectionKind::Plain
+    }
+}
+
+#[derive(Debug)]
+enum Block {
+    Heading { level: usize, text: String, start: usize, end: usize },
+    Item { text: String, start: usize, end: usize },
+    Paragraph { start: usize, end: usize },
+    Code { lang: String, code: String, start: usize, end: usize },
+}
+
+fn blocks(src: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut heading: Option<(usize, String, usize, usize)> = None;
+    // One buffer per open list item: text, first and last byte of its own text.
+    let mut items: Vec<(String, usize, usize)> = Vec::new();
+    let mut item_para_depth = 0usize;
+    let mut code: Option<(String, String, usize, usize)> = None;
+    let mut in_table = false;
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    for (event, range) in Parser::new_ext(src, opts).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                heading = Some((heading_level(level), String::new(), range.start, range.end));
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, text, start, end)) = heading.take() {
+                    out.push(Block::Heading { level, text: text.trim().to_string(), start, end });
+                }
+            }
+            Event::Start(Tag::Item) => items.push((String::new(), usize::MAX, 0)),
+            Event::End(TagEnd::Item) => {
+                if let Some((text, start, end)) = items.pop()
+                    && start != usize::MAX
+                {
+                    out.push(Block::Item { text, start, end });
+                }
+            }
+            Event::Start(Tag::Paragraph) if items.is_empty() && !in_table => {
+                out.push(Block::Paragraph { start: range.start, end: range.end });
+            }
+            Event::Start(Tag::Paragraph) => item_para_depth += 1,
+            Event::End(TagEnd::Paragraph) => item_para_depth = item_para_depth.saturating_sub(1),
+            Event::Start(Tag::Table(_)) => in_table = true,
+            Event::End(TagEnd::Table) => in_table = false,
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let lang = match kind {
+                    CodeBlockKind::Fenced(l) => {
+                        l.split_whitespace().next().unwrap_or("").to_string()
+                    }
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((lang, String::new(), range.start, range.end));
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some((lang, code_text, start, end)) = code.take() {
+                    out.push(Block::Code { lang, code: code_text, start, end });
+                }
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(c) = code.as_mut() {
+                    c.1.push_str(&t);
+                } else if let Some(h) = heading.as_mut() {
+                    h.1.push_str(&t);
+                } else if let Some(item) = items.last_mut() {
+                    item.0.push_str(&t);
+                    item.1 = item.1.min(range.start);
+                    item.2 = item.2.max(range.end);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some(item) = items.last_mut() {
+                    item.0.push(' ');
+                } else if let Some(h) = heading.as_mut() {
+                    h.1.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn heading_level(level: HeadingLevel) -> usize {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+/// Removes the inline markup a sentence taken from the source may carry.
+fn strip_inline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' | '`' => {}
+            '_' if chars.peek() == Some(&'_') => {
+                chars.next();
+            }
+            '[' => {}
+            ']' if chars.peek() == Some(&'(') => {
+                for c in chars.by_ref() {
+                    if c == ')' {
+                        break;
+                    }
+                }
+            }
+            ']' => {}
+            _ => out.push(c),
+        }
+    }
+    text::normalize_ws(&out)
+}
+
+const SHELL_LANGS: &[&str] = &["sh", "bash", "shell", "console", "zsh", "shell-session", "gate"];
+
+#[derive(Debug)]
+struct Section {
+    level: usize,
+    title: String,
+    kind: SectionKind,
+    /// The node this section's content refines (goal or component), if any.
+    node: Option<String>,
+}
+
+pub(crate) fn compile(b: &mut Builder<'_>) {
+    let src = b.text;
+    let (upper, lower) = text::keyword_cases(src);
+    let mode = if upper { KeywordMode::UpperOnly } else { KeywordMode::AnyCase };
+    if let (true, Some((pos, word))) = (upper, lower) {
+        b.diag(
+            Diagnostic::warning(
+                "L9-IR-020",
+                format!("the document uses upper-case RFC 2119 keywords but also lower-case `{word}`; only upper-case ones count as normative"),
+            )
+            .with_help(format!("write `{}` where you mean a requirement, or rephrase the sentence", word.to_uppercase())),
+            pos,
+            pos + word.len(),
+        );
+    }
+    let mut stack: Vec<Section> = Vec::new();
+    let mut goal: Option<String> = None;
+    for block in blocks(src) {
+        match block {
+            Block::Heading { level, text, start, end } => {
+                while stack.last().is_some_and(|s| s.level >= level) {
+                    stack.pop();
+                }
+                let kind = section_kind(&text);
+                let path: Vec<String> = stack.iter().map(|s| s.title.clone()).collect();
+                let node = if kind != SectionKind::Plain {
+                    None
+                } else if goal.is_none() && (level == 1 || stack.is_empty()) {
+                    let id =
+                        b.add(Draft::new(NodeKind::Goal, text.clone(), start, end).section(&path));
+                    goal = Some(id.clone());
+                    Some(id)
+                } else {
+                    let (label, title) = split_label(&text);
+                    let id = b.add(
+                        Draft::new(NodeKind::Component, title, start, end)
+                            .section(&path)
+                            .label(label),
+                    );
+                    if let Some(parent) = container(&stack, &goal) {
+                        b.edge(&id, &parent, EdgeKind::Refines, "heading");
+                    }
+                    Some(id)
+                };
+                stack.push(Section { level, title: text, kind, node });
+            }
+            Block::Item { text, start, end } => {
+                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
+                statement(b, &stack, &goal, mode, kind, &text, start, end, true);
+            }
+            Block::Paragraph { start, end } => {
+                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
+                let para = &src[start..end];
+                for (s, e) in text::sentences(para) {
+                    let sentence = strip_inline(&para[s..e]);
+                    statement(b, &stack, &goal, mode, kind, &sentence, start + s, start + e, false);
+                }
+            }
+            Block::Code { lang, code, start, end } => {
+                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
+                if kind == SectionKind::Acceptance && SHELL_LANGS.contains(&lang.as_str()) {
+                    let command: Vec<&str> = code
+                        .lines()
+                        .map(|l| l.trim().trim_start_matches("$ "))
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .collect();
+                    if !command.is_empty() {
+                        let command = command.join("\n");
+                        let mut d = Draft::new(
+                            NodeKind::AcceptanceCriterion,
+                            format!("`{command}` succeeds"),
+                            start,
+                            end,
+                        )
+                        .section(&path_of(&stack));
+                        d.gate = Some(command);
+                        d.confidence = 0.95;
+                        b.add(d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn path_of(stack: &[Section]) -> Vec<String> {
+    stack.iter().map(|s| s.title.clone()).collect()
+}
+
+fn container(stack: &[Section], goal: &Option<String>) -> Option<String> {
+    stack.iter().rev().find_map(|s| s.node.clone()).or_else(|| goal.clone())
+}
+
+/// `FR-3 Login` → (`FR-3`, `Login`).
+fn split_label(text: &str) -> (Option<String>, String) {
+    match text::leading_id(text) {
+        Some((id, rest)) if rest < text.len() => (Some(id), text[rest..].trim().to_string()),
+        _ => (None, text.to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn statement(
+    b: &mut Builder<'_>,
+    stack: &[Section],
+    goal: &Option<String>,
+    mode: KeywordMode,
+    kind: SectionKind,
+    raw: &str,
+    start: usize,
+    end: usize,
+    is_item: bool,
+) {
+    // Outside requirement lists a leading id that names an existing node is a reference
+    // ("REQ-1 is verified by …"), not the new node's own id.
+    let (label, body) = match text::leading_id(raw) {
+        Some((id, _))
+            if kind != SectionKind::Requirements && kind != SectionKind::Plain && b.has_id(&id) =>
+        {
+            (None, raw.trim().to_string())
+        }
+        Some((id, rest)) => (Some(id), raw[rest..].trim().to_string()),
+        None => (None, raw.trim().to_string()),
+    };
+    if body.is_empty() {
+        return;
+    }
+    let kw = text::keyword(&body, mode);
+    let strength = kw.as_ref().map(|k| k.strength);
+    let path = path_of(stack);
+    let parent = container(stack, goal);
+    let node_kind = match kind {
+        SectionKind::Acceptance => NodeKind::AcceptanceCriterion,
+        SectionKind::NonGoals => NodeKind::NonGoal,
+        SectionKind::Constraints => NodeKind::Constraint,
+        SectionKind::Assumptions => NodeKind::Assumption,
+        SectionKind::Risks => NodeKind::Risk,
+        SectionKind::Questions => NodeKind::Question,
+        SectionKind::Goals if is_item => NodeKind::Goal,
+        SectionKind::Goals => return,
+        SectionKind::Requirements if is_item || kw.is_some() || label.is_some() => {
+            NodeKind::Requirement
+        }
+        SectionKind::Plain if kw.is_some() || label.is_some() => NodeKind::Requirement,
+        SectionKind::Plain if body.ends_with('?') => NodeKind::Question,
+        SectionKind::Requirements | SectionKind::Plain => return,
+    };
+    let confidence = match (node_kind, &kw) {
+        (NodeKind::Requirement, Some(k)) => k.confidence,
+        (NodeKind::Requirement, None) => 0.6,
+        _ => 0.9,
+    };
+    let id = b.add(
+        Draft::new(node_kind, body, start, end)
+            .section(&path)
+            .label(label)
+            .strength(strength)
+            .confidence(confidence),
+    );
+    if let Some(parent) = parent {
+        let edge = match node_kind {
+            NodeKind::Constraint => EdgeKind::Constrains,
+            NodeKind::AcceptanceCriterion => return,
+            _ => EdgeKind::Refines,
+        };
+        b.edge(&id, &parent, edge, "section");
+    }
+}

@@ -1,0 +1,444 @@
+//! OpenAPI 3.0 and 3.1, JSON or YAML. The API's title is the goal; tags (or the first path
+//! segment when an operation has none) are components; every operation is an interface with
+//! its parameters and request/response schemas by name; every documented response is an
+//! acceptance criterion that verifies its operation; security schemes are constraints on the
+//! operations they guard. `$ref`s are resolved inside the document (cycles and external
+//! references are tolerated and reported once).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use l9_types::Diagnostic;
+use serde_json::Value;
+
+use crate::builder::{Builder, Draft};
+use crate::model::{EdgeKind, InterfaceDetail, NodeKind, Parameter};
+
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/// Parses JSON or YAML into a value, or reports where it broke.
+pub(crate) fn parse(b: &mut Builder<'_>) -> Option<Value> {
+    let src = b.text;
+    if src.trim_start().starts_with('{') {
+        match serde_json::from_str::<Value>(src) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let at = b.idx.line_start(e.line()) + e.column().saturating_sub(1);
+                b.diag(
+                    Diagnostic::error("L9-IR-010", format!("the document is not valid JSON: {e}"))
+                        .with_help("fix the JSON at this position (a validator such as `jq .` shows the same place)"),
+                    at,
+                    at,
+                );
+                None
+            }
+        }
+    } else {
+        match yaml_serde::from_str::<Value>(src) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let at = e.location().map_or(0, |l| l.index());
+                b.diag(
+                    Diagnostic::error("L9-IR-010", format!("the document is not valid YAML: {e}"))
+                        .with_help("fix the YAML at this position; indentation and unquoted `:` are the usual causes"),
+                    at,
+                    at,
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Finds where a mapping key is written, from a byte offset on (JSON or YAML spelling).
+#[derive(Debug)]
+struct Locator<'a> {
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn key(&self, key: &str, from: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let finder = memchr::memmem::Finder::new(key.as_bytes());
+        let mut at = from.min(bytes.len());
+        while let Some(p) = finder.find(&bytes[at..]) {
+            let s = at + p;
+            let e = s + key.len();
+            let before = if s == 0 { b'\n' } else { bytes[s - 1] };
+            let mut k = e;
+            if k < bytes.len() && matches!(bytes[k], b'"' | b'\'') {
+                k += 1;
+            }
+            while k < bytes.len() && bytes[k] == b' ' {
+                k += 1;
+            }
+            if matches!(before, b'"' | b'\'' | b' ' | b'\n' | b'\t' | b'{' | b',')
+                && k < bytes.len()
+                && bytes[k] == b':'
+            {
+                return Some(if matches!(before, b'"' | b'\'') { s - 1 } else { s });
+            }
+            at = e;
+        }
+        None
+    }
+}
+
+#[derive(Debug)]
+struct Doc<'v> {
+    root: &'v Value,
+    reported: BTreeSet<String>,
+    unresolved: Vec<String>,
+}
+
+impl<'v> Doc<'v> {
+    /// Follows `$ref`s (up to 32 hops, so cycles end) to the value they name.
+    fn deref(&mut self, mut v: &'v Value) -> &'v Value {
+        let mut seen = BTreeSet::new();
+        for _ in 0..32 {
+            let Some(r) = v.get("$ref").and_then(Value::as_str) else { return v };
+            if !seen.insert(r.to_string()) {
+                return v;
+            }
+            match r.strip_prefix('#').and_then(|p| pointer(self.root, p)) {
+                Some(target) => v = target,
+                None => {
+                    if self.reported.insert(r.to_string()) {
+                        self.unresolved.push(r.to_string());
+                    }
+                    return v;
+                }
+            }
+        }
+        v
+    }
+
+    /// A schema by name: `User`, `User[]`, `A | B`, `string`, `object`.
+    fn schema_name(&mut self, v: &'v Value, depth: usize) -> String {
+        if depth > 8 {
+            return "…".into();
+        }
+        if let Some(r) = v.get("$ref").and_then(Value::as_str) {
+            return r.rsplit('/').next().unwrap_or(r).to_string();
+        }
+        for (key, sep) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " & ")] {
+            if let Some(list) = v.get(key).and_then(Value::as_array) {
+                let names: Vec<String> =
+                    list.iter().map(|x| self.schema_name(x, depth + 1)).collect();
+                return names.join(sep);
+            }
+        }
+        match v.get("type") {
+            Some(Value::String(t)) if t == "array" => {
+                let items = v
+                    .get("items")
+                    .map_or_else(|| "any".to_string(), |i| self.schema_name(i, depth + 1));
+                format!("{items}[]")
+            }
+            Some(Value::String(t)) => t.clone(),
+            Some(Value::Array(ts)) => {
+                ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | ")
+            }
+            _ if v.get("properties").is_some() => "object".into(),
+            _ => "any".into(),
+        }
+    }
+
+    fn content_schema(&mut self, body: &'v Value) -> Option<String> {
+        let body = self.deref(body);
+        let content = body.get("content")?.as_object()?;
+        let media = content
+            .get("application/json")
+            .or_else(|| content.iter().find(|(k, _)| k.contains("json")).map(|(_, v)| v))
+            .or_else(|| content.values().next())?;
+        let schema = media.get("schema")?;
+        Some(self.schema_name(schema, 0))
+    }
+}
+
+/// JSON pointer (`/components/schemas/User`, with `~1` and `~0` escapes).
+fn pointer<'v>(root: &'v Value, p: &str) -> Option<&'v Value> {
+    if p.is_empty() {
+        return Some(root);
+    }
+    let mut v = root;
+    for part in p.strip_prefix('/')?.split('/') {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        v = match v {
+            Value::Object(m) => m.get(&part)?,
+            Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+pub(crate) fn compile(b: &mut Builder<'_>) {
+    let Some(root) = parse(b) else { return };
+    let version = root.get("openapi").and_then(Value::as_str).unwrap_or("");
+    if !version.starts_with("3.") {
+        let (msg, help) = if root.get("swagger").is_some() {
+            (
+                "Swagger 2.0 documents are not supported",
+                "convert it to OpenAPI 3 (e.g. with swagger2openapi) and compile that",
+            )
+        } else {
+            (
+                "not an OpenAPI 3 document (no `openapi: 3.x` field)",
+                "add the `openapi` field, or pass --format to read the file as another kind",
+            )
+        };
+        b.diag(Diagnostic::error("L9-IR-011", msg).with_help(help), 0, 0);
+        return;
+    }
+    let loc = Locator { text: b.text };
+    let mut doc = Doc { root: &root, reported: BTreeSet::new(), unresolved: Vec::new() };
+    let title = root.pointer("/info/title").and_then(Value::as_str).unwrap_or("API");
+    let title_at = loc.key("title", 0).unwrap_or(0);
+    let goal = b.add(Draft::new(NodeKind::Goal, title, title_at, title_at + 5).confidence(0.95));
+
+    // Tags → components.
+    let mut components: HashMap<String, String> = HashMap::new();
+    let tags_at = loc.key("tags", 0).unwrap_or(0);
+    if let Some(tags) = root.get("tags").and_then(Value::as_array) {
+        for t in tags {
+            let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+            let at = loc.key("name", tags_at).unwrap_or(tags_at);
+            let id = b.add(
+                Draft::new(NodeKind::Component, name, at, at + 4).section(&[title.to_string()]),
+            );
+            b.edge(&id, &goal, EdgeKind::Refines, "tag");
+            components.insert(name.to_string(), id);
+        }
+    }
+
+    // Security schemes → constraints.
+    let mut schemes: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(map) = root.pointer("/components/securitySchemes").and_then(Value::as_object) {
+        let base = loc.key("securitySchemes", 0).unwrap_or(0);
+        for (name, scheme) in map {
+            let scheme = doc.deref(scheme);
+            let at = loc.key(name, base).unwrap_or(base);
+            let text = describe_scheme(name, scheme);
+            let id = b.add(
+                Draft::new(NodeKind::Constraint, text, at, at + name.len())
+                    .section(&[title.to_string()]),
+            );
+            b.edge(&id, &goal, EdgeKind::Constrains, "security scheme");
+            schemes.insert(name.clone(), id);
+        }
+    }
+    let global_security = security_names(root.get("security"));
+
+    let paths_at = loc.key("paths", 0).unwrap_or(0);
+    let Some(paths) = root.get("paths").and_then(Value::as_object) else {
+        b.diag(
+            Diagnostic::warning("L9-IR-014", "the document has no `paths`")
+                .with_help("an OpenAPI document without paths yields no interfaces"),
+            0,
+            0,
+        );
+        report_unresolved(b, &doc);
+        return;
+    };
+    for (path, item) in paths {
+        let path_at = loc.key(path, paths_at).unwrap_or(paths_at);
+        let item = doc.deref(item);
+        let shared_params: Vec<&Value> = item
+            .get("parameters")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        for &method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let op_at = loc.key(method, path_at).unwrap_or(path_at);
+            let tag = op
+                .get("tags")
+                .and_then(Value::as_array)
+                .and_then(|t| t.first())
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    path.trim_start_matches('/')
+                        .split('/')
+                        .find(|s| !s.is_empty() && !s.starts_with('{'))
+                        .unwrap_or("root")
+                        .to_string()
+                });
+            let component = match components.get(&tag) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = b.add(
+                        Draft::new(NodeKind::Component, tag.clone(), op_at, op_at + method.len())
+                            .section(&[title.to_string()])
+                            .confidence(0.7),
+                    );
+                    b.edge(&id, &goal, EdgeKind::Refines, "path segment");
+                    components.insert(tag.clone(), id.clone());
+                    id
+                }
+            };
+            let mut params = Vec::new();
+            for p in shared_params
+                .iter()
+                .copied()
+                .chain(op.get("parameters").and_then(Value::as_array).into_iter().flatten())
+            {
+                let p = doc.deref(p);
+                let Some(name) = p.get("name").and_then(Value::as_str) else { continue };
+                let location = p.get("in").and_then(Value::as_str).unwrap_or("query").to_string();
+                let required =
+                    p.get("required").and_then(Value::as_bool).unwrap_or(location == "path");
+                let schema = p.get("schema").map(|s| doc.schema_name(s, 0));
+                params.retain(|x: &Parameter| !(x.name == name && x.location == location));
+                params.push(Parameter { name: name.to_string(), location, required, schema });
+            }
+            let request = op.get("requestBody").and_then(|r| doc.content_schema(r));
+            let mut responses = BTreeMap::new();
+            let summary = op
+                .get("summary")
+                .or_else(|| op.get("operationId"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let upper = method.to_uppercase();
+            let text = if summary.is_empty() {
+                format!("{upper} {path}")
+            } else {
+                format!("{upper} {path}: {summary}")
+            };
+            let mut d = Draft::new(NodeKind::Interface, text, op_at, op_at + method.len() + 2)
+                .section(&[title.to_string(), tag.clone()]);
+            let op_tags: Vec<String> = op
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            d.tags = op_tags;
+            let mut acs = Vec::new();
+            if let Some(map) = op.get("responses").and_then(Value::as_object) {
+                let resp_at = loc.key("responses", op_at).unwrap_or(op_at);
+                for (code, resp) in map {
+                    let resp = doc.deref(resp);
+                    let schema = doc.content_schema(resp).unwrap_or_else(|| "-".into());
+                    responses.insert(code.clone(), schema.clone());
+                    let desc = resp.get("description").and_then(Value::as_str).unwrap_or("").trim();
+                    let at = loc.key(code, resp_at).unwrap_or(resp_at);
+                    let body =
+                        if schema == "-" { String::new() } else { format!(" with {schema}") };
+                    let what = if desc.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", first_line(desc))
+                    };
+                    acs.push((
+                        format!("{upper} {path} responds {code}{body}{what}"),
+                        at,
+                        at + code.len(),
+                    ));
+                }
+            }
+            d.interface = Some(InterfaceDetail {
+                method: upper.clone(),
+                path: path.clone(),
+                operation_id: op.get("operationId").and_then(Value::as_str).map(str::to_string),
+                parameters: params,
+                request,
+                responses,
+            });
+            let iface = b.add(d);
+            b.edge(&iface, &component, EdgeKind::Refines, "tag");
+            for (text, s, e) in acs {
+                let ac = b.add(
+                    Draft::new(NodeKind::AcceptanceCriterion, text, s, e)
+                        .section(&[title.to_string(), tag.clone()])
+                        .confidence(0.9),
+                );
+                b.edge(&ac, &iface, EdgeKind::Verifies, "documented response");
+            }
+            let security = if op.get("security").is_some() {
+                security_names(op.get("security"))
+            } else {
+                global_security.clone()
+            };
+            for name in security {
+                if let Some(con) = schemes.get(&name) {
+                    b.edge(con, &iface, EdgeKind::Constrains, "security requirement");
+                } else {
+                    b.diag(
+                        Diagnostic::warning("L9-IR-013", format!("{upper} {path} requires security scheme `{name}`, which is not defined"))
+                            .with_help("define it under components.securitySchemes"),
+                        op_at,
+                        op_at + method.len(),
+                    );
+                }
+            }
+        }
+    }
+    report_unresolved(b, &doc);
+}
+
+fn report_unresolved(b: &mut Builder<'_>, doc: &Doc<'_>) {
+    for r in &doc.unresolved {
+        let loc = Locator { text: b.text };
+        let at = memchr::memmem::find(b.text.as_bytes(), r.as_bytes())
+            .or_else(|| loc.key(r, 0))
+            .unwrap_or(0);
+        b.diag(
+            Diagnostic::warning("L9-IR-012", format!("$ref `{r}` does not resolve inside this document"))
+                .with_help("external references are not followed; bundle the spec into one file (e.g. `redocly bundle`) or fix the pointer"),
+            at,
+            at + r.len(),
+        );
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    if line.chars().count() > 120 {
+        format!("{}…", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn security_names(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|reqs| {
+            reqs.iter()
+                .filter_map(Value::as_object)
+                .flat_map(|o| o.keys().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn describe_scheme(name: &str, s: &Value) -> String {
+    let kind = s.get("type").and_then(Value::as_str).unwrap_or("unknown");
+    let detail = match kind {
+        "http" => {
+            let scheme = s.get("scheme").and_then(Value::as_str).unwrap_or("?");
+            match s.get("bearerFormat").and_then(Value::as_str) {
+                Some(f) => format!("HTTP {scheme} authentication ({f})"),
+                None => format!("HTTP {scheme} authentication"),
+            }
+        }
+        "apiKey" => format!(
+            "an API key in the {} `{}`",
+            s.get("in").and_then(Value::as_str).unwrap_or("?"),
+            s.get("name").and_then(Value::as_str).unwrap_or("?")
+        ),
+        "oauth2" => {
+            let flows: Vec<&str> = s
+                .get("flows")
+                .and_then(Value::as_object)
+                .map(|f| f.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            format!("OAuth 2.0 ({})", flows.join(", "))
+        }
+        "openIdConnect" => "OpenID Connect".to_string(),
+        "mutualTLS" => "mutual TLS".to_string(),
+        other => other.to_string(),
+    };
+    format!("Requests authenticate with `{name}`: {detail}")
+}

@@ -1,0 +1,580 @@
+//! Requirement smells (ISO/IEC/IEEE 29148 §5.2.7, Femmer et al. 2017, the ARTA catalogue):
+//! each detector is a list of words and phrases, matched as whole words, case-insensitively.
+//! A hit keeps its byte range so the challenger can point at the offending words.
+
+use crate::text;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Smell {
+    Subjective,
+    Ambiguous,
+    Loophole,
+    NonVerifiable,
+    Superlative,
+    Comparative,
+    Negative,
+    VaguePronoun,
+    UncertainVerb,
+    Polysemy,
+    Tbd,
+}
+
+impl Smell {
+    pub const ALL: [Smell; 11] = [
+        Smell::Subjective,
+        Smell::Ambiguous,
+        Smell::Loophole,
+        Smell::NonVerifiable,
+        Smell::Superlative,
+        Smell::Comparative,
+        Smell::Negative,
+        Smell::VaguePronoun,
+        Smell::UncertainVerb,
+        Smell::Polysemy,
+        Smell::Tbd,
+    ];
+
+    /// Stable finding code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Smell::Subjective => "L9-SMELL-001",
+            Smell::Ambiguous => "L9-SMELL-002",
+            Smell::Loophole => "L9-SMELL-003",
+            Smell::NonVerifiable => "L9-SMELL-004",
+            Smell::Superlative => "L9-SMELL-005",
+            Smell::Comparative => "L9-SMELL-006",
+            Smell::Negative => "L9-SMELL-007",
+            Smell::VaguePronoun => "L9-SMELL-008",
+            Smell::UncertainVerb => "L9-SMELL-009",
+            Smell::Polysemy => "L9-SMELL-010",
+            Smell::Tbd => "L9-SMELL-011",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Smell::Subjective => "subjective language",
+            Smell::Ambiguous => "ambiguous adverb or adjective",
+            Smell::Loophole => "loophole",
+            Smell::NonVerifiable => "non-verifiable term",
+            Smell::Superlative => "superlative",
+            Smell::Comparative => "comparative",
+            Smell::Negative => "negative statement",
+            Smell::VaguePronoun => "vague pronoun",
+            Smell::UncertainVerb => "uncertain verb",
+            Smell::Polysemy => "polysemy",
+            Smell::Tbd => "TBD",
+        }
+    }
+
+    /// What to do about it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Smell::Subjective => {
+                "replace the judgement with something a test can check (a number, a named standard, a user task and its success rate)"
+            }
+            Smell::Ambiguous => "replace the vague qualifier with a measurable value or range",
+            Smell::Loophole => {
+                "decide: either the requirement holds or it names the exact condition under which it does not"
+            }
+            Smell::NonVerifiable => "say what exactly is provided and how a tester confirms it",
+            Smell::Superlative => "state the required level instead of 'best' or 'most'",
+            Smell::Comparative => "say compared with what, and by how much",
+            Smell::Negative => {
+                "state what the system does instead of what it does not, or bound the negative precisely"
+            }
+            Smell::VaguePronoun => "name the thing the pronoun refers to",
+            Smell::UncertainVerb => {
+                "use MUST/SHALL for obligations; move options to an explicit MAY"
+            }
+            Smell::Polysemy => "use one term with one meaning, defined in a glossary",
+            Smell::Tbd => "resolve the open item or turn it into a question with an owner",
+        }
+    }
+
+    /// Words and phrases (lower case). A trailing `*` matches any ending.
+    fn lexicon(self) -> &'static [&'static str] {
+        match self {
+            Smell::Subjective => &[
+                "user friendly",
+                "user-friendly",
+                "friendly",
+                "easy",
+                "easily",
+                "easy to use",
+                "simple",
+                "simply",
+                "fast",
+                "normal",
+                "professional",
+                "appealing",
+                "suitable",
+                "attractive",
+                "nice",
+                "good",
+                "understandable",
+                "intuitive",
+                "intuitively",
+                "efficient",
+                "efficiently",
+                "effective",
+                "convenient",
+                "powerful",
+                "seamless",
+                "seamlessly",
+                "robust",
+                "cost effective",
+                "cost-effective",
+                "high quality",
+                "satisfied",
+                "pleasant",
+                "elegant",
+                "modern",
+                "distinctive",
+                "simplest",
+                "easier",
+                "rugged",
+                "readable",
+                "usable",
+                "comfortable",
+                "smooth",
+                "smoothly",
+                "state of the art",
+            ],
+            Smell::Ambiguous => &[
+                "some",
+                "several",
+                "many",
+                "few",
+                "various",
+                "significant",
+                "significantly",
+                "minimal",
+                "almost",
+                "approximately",
+                "about",
+                "roughly",
+                "nearly",
+                "usually",
+                "generally",
+                "typically",
+                "often",
+                "sometimes",
+                "occasionally",
+                "frequently",
+                "rarely",
+                "relatively",
+                "reasonably",
+                "sufficiently",
+                "adequately",
+                "appropriately",
+                "properly",
+                "correctly",
+                "quickly",
+                "slowly",
+                "timely",
+                "soon",
+                "recent",
+                "recently",
+                "currently",
+                "high",
+                "low",
+                "medium",
+                "large",
+                "small",
+                "long",
+                "short",
+                "capable",
+                "possible",
+                "direct",
+                "necessary",
+                "common",
+                "general",
+                "specific",
+                "similar",
+                "particularly",
+                "automatically",
+                "accidental",
+                "atleast",
+                "minimum",
+                "maximum",
+                "actually",
+                "freely",
+                "rather",
+                "detailed",
+                "available",
+                "additional",
+                "full",
+                "successful",
+                "logical",
+                "different",
+                "external",
+                "mobile",
+                "national",
+                "long-term",
+                "much",
+                "easily",
+            ],
+            Smell::Loophole => &[
+                "if possible",
+                "as possible",
+                "where possible",
+                "when possible",
+                "as appropriate",
+                "if appropriate",
+                "where appropriate",
+                "as applicable",
+                "if applicable",
+                "where applicable",
+                "if necessary",
+                "as necessary",
+                "when necessary",
+                "where necessary",
+                "if needed",
+                "as needed",
+                "when needed",
+                "to the extent",
+                "optionally",
+                "optional",
+                "unless otherwise",
+                "preferably",
+                "if practical",
+                "where practical",
+                "minimize",
+                "minimise",
+                "maximize",
+                "maximise",
+                "as far as",
+                "as required",
+                "as desired",
+                "minimum",
+                "maximum",
+                "most",
+                "best",
+                "full",
+            ],
+            Smell::NonVerifiable => &[
+                "support",
+                "supports",
+                "supported",
+                "supporting",
+                "provide support",
+                "but not limited to",
+                "and so on",
+                "etc",
+                "as a minimum",
+                "sufficient",
+                "sufficiently",
+                "adequate",
+                "adequately",
+                "appropriate",
+                "appropriately",
+                "suitable",
+                "improve",
+                "improved",
+                "enhance",
+                "enhanced",
+                "optimize",
+                "optimise",
+                "optimal",
+                "indication",
+                "details",
+                "detail",
+                "acceptable",
+                "complete",
+                "full",
+                "fully",
+                "well",
+                "rather",
+                "quite",
+                "fairly",
+                "average",
+                "reliable",
+                "capable",
+                "multiple",
+                "many",
+                "additional",
+                "information",
+                "competent",
+                "satisfaction",
+                "readable",
+                "understandable",
+                "robust",
+                "flexible",
+                "maximum",
+                "minimum",
+            ],
+            Smell::Superlative => &[
+                "best",
+                "most",
+                "least",
+                "highest",
+                "lowest",
+                "largest",
+                "smallest",
+                "fastest",
+                "slowest",
+                "greatest",
+                "worst",
+                "longest",
+                "shortest",
+                "nearest",
+                "simplest",
+                "easiest",
+                "optimal",
+                "ultimate",
+                "maximum",
+                "biggest",
+                "strongest",
+                "newest",
+                "latest",
+            ],
+            Smell::Comparative => &[
+                "more",
+                "less",
+                "fewer",
+                "better",
+                "worse",
+                "higher",
+                "lower",
+                "greater",
+                "larger",
+                "smaller",
+                "longer",
+                "shorter",
+                "faster",
+                "slower",
+                "earlier",
+                "bigger",
+                "easier",
+                "friendlier",
+                "cheaper",
+                "stronger",
+                "weaker",
+            ],
+            Smell::Negative => &[
+                "not",
+                "no",
+                "never",
+                "none",
+                "neither",
+                "nor",
+                "without",
+                "cannot",
+                "can't",
+                "won't",
+                "don't",
+                "doesn't",
+                "isn't",
+                "aren't",
+                "shouldn't",
+                "mustn't",
+                "nothing",
+                "nobody",
+                "unable",
+                "non",
+            ],
+            Smell::VaguePronoun => &[
+                "it", "its", "this", "that", "these", "those", "they", "them", "their", "which",
+                "such", "other", "another", "who", "what", "whose", "all", "any", "each", "one",
+                "'s", "either",
+            ],
+            Smell::UncertainVerb => &[
+                "may", "might", "could", "can", "should", "would", "possibly", "perhaps",
+                "probably",
+            ],
+            Smell::Polysemy => &[
+                "call",
+                "calls",
+                "called",
+                "calling",
+                "following",
+                "function",
+                "functional",
+                "functions",
+                "action",
+                "actions",
+                "set",
+                "sets",
+                "type",
+                "types",
+                "means",
+                "mean",
+                "direct",
+                "store",
+                "fixed",
+                "point",
+                "points",
+                "power",
+                "run",
+                "runs",
+                "record",
+                "records",
+                "key",
+                "table",
+                "form",
+                "case",
+                "state",
+                "service",
+                "applications",
+                "account",
+                "charge",
+                "check",
+                "close",
+                "cover",
+                "issue",
+                "lines",
+                "mark",
+                "open",
+                "post",
+                "right",
+                "rule",
+                "sign",
+                "track",
+                "value",
+                "work",
+                "party",
+                "unit",
+                "mode",
+                "channel",
+                "number",
+                "area",
+                "group",
+                "display",
+                "system",
+                "process",
+                "release",
+                "report",
+                "object",
+                "class",
+                "instance",
+                "interface",
+                "model",
+                "command",
+                "message",
+            ],
+            Smell::Tbd => &[
+                "tbd",
+                "tbs",
+                "tbr",
+                "tba",
+                "tbc",
+                "todo",
+                "to do",
+                "fixme",
+                "xxx",
+                "to be determined",
+                "to be defined",
+                "to be decided",
+                "to be confirmed",
+                "to be specified",
+                "to be supplied",
+                "???",
+            ],
+        }
+    }
+}
+
+/// One smell occurrence: byte range in the analysed text and the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub smell: Smell,
+    pub start: usize,
+    pub end: usize,
+    pub words: String,
+}
+
+/// Every smell in `text`, in order of position.
+pub fn detect(text: &str) -> Vec<Hit> {
+    detect_only(text, &Smell::ALL)
+}
+
+pub fn detect_only(text: &str, which: &[Smell]) -> Vec<Hit> {
+    let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        // Case mapping changed byte lengths (rare scripts): match on the original text.
+        return detect_in(text, text, which);
+    }
+    detect_in(text, &lower, which)
+}
+
+fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
+    let ws = text::words(lower);
+    let mut hits = Vec::new();
+    for &smell in which {
+        let mut taken: Vec<(usize, usize)> = Vec::new();
+        // Longer phrases first so "easy to use" wins over "easy".
+        let mut lex: Vec<&str> = smell.lexicon().to_vec();
+        lex.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for phrase in lex {
+            for (s, e) in occurrences(lower, &ws, phrase) {
+                if taken.iter().any(|&(a, b)| s < b && a < e) {
+                    continue;
+                }
+                if !context_ok(smell, lower, s, e) {
+                    continue;
+                }
+                taken.push((s, e));
+                hits.push(Hit { smell, start: s, end: e, words: original[s..e].to_string() });
+            }
+        }
+    }
+    hits.sort_by_key(|h| (h.start, h.smell));
+    hits
+}
+
+fn occurrences(lower: &str, ws: &[(usize, usize)], phrase: &str) -> Vec<(usize, usize)> {
+    if phrase == "'s" {
+        return memchr::memmem::find_iter(lower.as_bytes(), b"'s")
+            .filter(|&p| lower[p + 2..].chars().next().is_none_or(|c| !c.is_alphanumeric()))
+            .map(|p| (p, p + 2))
+            .collect();
+    }
+    if phrase.contains(|c: char| !c.is_alphanumeric() && c != '-') {
+        let mut out = Vec::new();
+        let mut from = 0;
+        while let Some(p) = text::find_word(&lower[from..], phrase, true) {
+            out.push((from + p, from + p + phrase.len()));
+            from += p + phrase.len();
+        }
+        return out;
+    }
+    ws.iter().copied().filter(|&(s, e)| &lower[s..e] == phrase).collect()
+}
+
+/// Context rules that remove the commonest false alarms.
+fn context_ok(smell: Smell, lower: &str, s: usize, e: usize) -> bool {
+    let before = lower[..s].trim_end();
+    let after = lower[e..].trim_start();
+    match smell {
+        // "that" introducing a clause after a verb of saying is not a pronoun: "ensure that".
+        Smell::VaguePronoun if &lower[s..e] == "that" => {
+            !(before.ends_with("ensure")
+                || before.ends_with("such")
+                || before.ends_with("so")
+                || before.ends_with("verify")
+                || before.ends_with("indicate"))
+        }
+        // "can" in "can be" inside a MUST sentence is still uncertain; keep. "will" only when
+        // it is the main modal of a requirement sentence ("the system will").
+        Smell::UncertainVerb if &lower[s..e] == "will" => {
+            !before.ends_with("user") && !after.starts_with("be able")
+        }
+        Smell::Negative if &lower[s..e] == "no" => {
+            !after.starts_with('.') && !before.ends_with("yes/")
+        }
+        Smell::Comparative if &lower[s..e] == "than" => {
+            // "than" alone is counted only when no comparative word precedes it (that one counts).
+            ![
+                "more", "less", "better", "worse", "greater", "fewer", "higher", "lower", "larger",
+                "smaller", "longer", "shorter", "faster", "slower",
+            ]
+            .iter()
+            .any(|w| before.ends_with(w))
+        }
+        _ => true,
+    }
+}

@@ -1,0 +1,380 @@
+//! Text helpers shared by every front end: byte offsets → line/column, sentence splitting,
+//! words and content terms, RFC 2119 strength, document ids like `REQ-12`.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use l9_types::Span;
+use regex::Regex;
+
+use crate::model::Strength;
+
+/// Maps byte offsets of one source to 1-based line and column (columns count characters).
+#[derive(Debug, Clone)]
+pub(crate) struct LineIndex<'a> {
+    file: &'a str,
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        LineIndex { file, text, starts }
+    }
+
+    pub(crate) fn span(&self, start: usize, end: usize) -> Span {
+        let start = floor_char(self.text, start.min(self.text.len()));
+        let end = floor_char(self.text, end.clamp(start, self.text.len()));
+        let line = self.starts.partition_point(|&s| s <= start).max(1);
+        let line_start = self.starts[line - 1];
+        let column = self.text[line_start..start].chars().count() + 1;
+        Span {
+            file: self.file.to_string(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            start,
+            end,
+        }
+    }
+
+    /// Byte offset of the start of 1-based `line`.
+    pub(crate) fn line_start(&self, line: usize) -> usize {
+        self.starts.get(line.saturating_sub(1)).copied().unwrap_or(self.text.len())
+    }
+}
+
+pub(crate) fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Collapses runs of whitespace into one space and trims.
+pub(crate) fn normalize_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "etc", "vs", "cf", "mr", "mrs", "ms", "dr", "no", "fig", "sec", "approx", "incl",
+    "al", "min", "max", "st", "jr", "inc", "ltd", "co", "resp", "viz", "ca", "p", "pp", "vol",
+];
+
+/// Sentence byte ranges of `text` (relative to `text`), trimmed of surrounding whitespace.
+pub(crate) fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if matches!(b, b'.' | b'?' | b'!') {
+            let mut j = i + 1;
+            while j < bytes.len() && matches!(bytes[j], b'.' | b'?' | b'!' | b'"' | b'\'' | b')') {
+                j += 1;
+            }
+            let at_end = j >= bytes.len();
+            let followed_by_space = !at_end && bytes[j].is_ascii_whitespace();
+            if (at_end || followed_by_space) && !is_abbreviation(text, start, i) {
+                let mut k = j;
+                while k < bytes.len() && bytes[k].is_ascii_whitespace() {
+                    k += 1;
+                }
+                let next_ok = k >= bytes.len() || !bytes[k].is_ascii_lowercase() || b != b'.';
+                if next_ok {
+                    push_trimmed(text, start, j, &mut out);
+                    start = j;
+                    i = j;
+                    continue;
+                }
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    push_trimmed(text, start, text.len(), &mut out);
+    out
+}
+
+fn is_abbreviation(text: &str, sentence_start: usize, dot: usize) -> bool {
+    if text.as_bytes()[dot] != b'.' {
+        return false;
+    }
+    let head = &text[sentence_start..dot];
+    let word: String = head
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if word.is_empty() {
+        return false;
+    }
+    // "3.5" is handled by the space check; a single capital letter ("J. Smith") or a known
+    // abbreviation does not end a sentence.
+    ABBREVIATIONS.contains(&word.as_str())
+        || (word.len() == 1 && word.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
+fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
+    let slice = &text[start..end];
+    let lead = slice.len() - slice.trim_start().len();
+    let trail = slice.len() - slice.trim_end().len();
+    let (s, e) = (start + lead, end - trail);
+    if e > s && text[s..e].chars().any(|c| c.is_alphanumeric()) {
+        out.push((s, e));
+    }
+}
+
+/// Word tokens with their byte ranges: letters, digits, `'`, `-` and `_` inside a word.
+pub(crate) fn words(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        let inner = c.is_alphanumeric() || ((c == '\'' || c == '-' || c == '_') && start.is_some());
+        match (inner, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push(trim_word(text, s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(trim_word(text, s, text.len()));
+    }
+    out
+}
+
+fn trim_word(text: &str, s: usize, mut e: usize) -> (usize, usize) {
+    while e > s && matches!(text.as_bytes()[e - 1], b'\'' | b'-' | b'_') {
+        e -= 1;
+    }
+    (s, e)
+}
+
+pub(crate) const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "by", "with", "at", "from", "as",
+    "is", "are", "be", "been", "being", "was", "were", "it", "its", "this", "that", "these",
+    "those", "shall", "must", "should", "may", "will", "can", "could", "would", "not", "no", "all",
+    "any", "each", "every", "which", "who", "when", "then", "than", "if", "into", "there", "their",
+    "they", "them", "he", "she", "we", "our", "you", "your", "i", "so", "such", "do", "does",
+    "has", "have", "had", "also", "only", "per", "via", "system", "user", "users", "given", "then",
+    "and", "but", "able", "allow", "allows", "via",
+];
+
+/// A crude stem: lower-case, strip common English suffixes. Enough to match "logs in" with
+/// "log in" and "passwords" with "password".
+pub(crate) fn stem(word: &str) -> String {
+    let w = word.to_lowercase();
+    for suffix in ["ing", "ies", "es", "ed", "s"] {
+        if w.len() > suffix.len() + 3 && w.ends_with(suffix) {
+            let base = &w[..w.len() - suffix.len()];
+            return if suffix == "ies" { format!("{base}y") } else { base.to_string() };
+        }
+    }
+    w
+}
+
+/// Stemmed content words (no stop words, no numbers, at least 3 letters).
+pub(crate) fn content_terms(text: &str) -> BTreeSet<String> {
+    words(text)
+        .into_iter()
+        .map(|(s, e)| &text[s..e])
+        .filter(|w| w.len() >= 3 && w.chars().any(|c| c.is_alphabetic()))
+        .filter(|w| !STOP_WORDS.contains(&w.to_lowercase().as_str()))
+        .map(stem)
+        .collect()
+}
+
+static ID_RE: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
+
+/// Document ids mentioned in `text` (`REQ-12`, `FR-3`, `NFR-1.2`), with their byte ranges.
+pub(crate) fn explicit_ids(text: &str) -> Vec<(usize, usize)> {
+    match ID_RE.as_ref() {
+        Some(re) => re
+            .find_iter(text)
+            .filter(|m| !text[m.start()..m.end()].starts_with("RFC-"))
+            .map(|m| (m.start(), m.end()))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// An id that opens the text (`REQ-12: The system …`, `[FR-3] …`, `**NFR-1** …`): the id
+/// and the byte offset where the statement proper starts.
+pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
+    let trimmed =
+        text.trim_start_matches(|c: char| c.is_whitespace() || c == '[' || c == '*' || c == '(');
+    let offset = text.len() - trimmed.len();
+    let (s, e) = explicit_ids(trimmed).into_iter().next()?;
+    if s != 0 {
+        return None;
+    }
+    let rest = &trimmed[e..];
+    let after = rest.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ':' | ']' | ')' | '*' | '-' | '.' | '–' | '—')
+    });
+    Some((trimmed[..e].to_string(), offset + e + (rest.len() - after.len())))
+}
+
+/// How keywords are read: RFC-style documents count only upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeywordMode {
+    UpperOnly,
+    AnyCase,
+}
+
+/// A normative keyword found in a sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Keyword {
+    pub(crate) strength: Strength,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) confidence: f32,
+}
+
+const UPPER: &[(&str, Strength)] = &[
+    ("MUST NOT", Strength::MustNot),
+    ("SHALL NOT", Strength::MustNot),
+    ("SHOULD NOT", Strength::ShouldNot),
+    ("NOT RECOMMENDED", Strength::ShouldNot),
+    ("MUST", Strength::Must),
+    ("SHALL", Strength::Must),
+    ("REQUIRED", Strength::Must),
+    ("SHOULD", Strength::Should),
+    ("RECOMMENDED", Strength::Should),
+    ("MAY", Strength::May),
+    ("OPTIONAL", Strength::May),
+];
+
+const LOWER: &[(&str, Strength, f32)] = &[
+    ("must not", Strength::MustNot, 0.8),
+    ("shall not", Strength::MustNot, 0.8),
+    ("cannot", Strength::MustNot, 0.5),
+    ("should not", Strength::ShouldNot, 0.7),
+    ("will not", Strength::MustNot, 0.6),
+    ("must", Strength::Must, 0.8),
+    ("shall", Strength::Must, 0.8),
+    ("is required to", Strength::Must, 0.7),
+    ("are required to", Strength::Must, 0.7),
+    ("needs to", Strength::Must, 0.6),
+    ("has to", Strength::Must, 0.6),
+    ("should", Strength::Should, 0.7),
+    ("will", Strength::Must, 0.6),
+    ("may", Strength::May, 0.5),
+    ("can", Strength::May, 0.4),
+];
+
+/// The first (strongest on ties) normative keyword of `sentence`.
+pub(crate) fn keyword(sentence: &str, mode: KeywordMode) -> Option<Keyword> {
+    let mut found: Vec<Keyword> = Vec::new();
+    for &(kw, strength) in UPPER {
+        if let Some(start) = find_word(sentence, kw, true) {
+            found.push(Keyword { strength, start, end: start + kw.len(), confidence: 0.95 });
+        }
+    }
+    if mode == KeywordMode::AnyCase && found.is_empty() {
+        let lower = sentence.to_lowercase();
+        if lower.len() == sentence.len() {
+            for &(kw, strength, confidence) in LOWER {
+                if let Some(start) = find_word(&lower, kw, false) {
+                    found.push(Keyword { strength, start, end: start + kw.len(), confidence });
+                }
+            }
+        }
+    }
+    // The earliest keyword wins; on the same start the longer phrase ("MUST NOT") wins.
+    found.into_iter().min_by_key(|k| (k.start, std::cmp::Reverse(k.end)))
+}
+
+/// `needle` as whole words in `hay` (exact case when `exact`).
+pub(crate) fn find_word(hay: &str, needle: &str, exact: bool) -> Option<usize> {
+    let mut from = 0;
+    while let Some(pos) = hay[from..].find(needle) {
+        let s = from + pos;
+        let e = s + needle.len();
+        let before_ok = hay[..s].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        let after_ok = hay[e..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        if before_ok && after_ok && (exact || !hay[..s].ends_with('-')) {
+            return Some(s);
+        }
+        from = e;
+    }
+    None
+}
+
+/// Does the text use upper-case RFC 2119 keywords? And lower-case normative words?
+pub(crate) fn keyword_cases(text: &str) -> (bool, Option<(usize, &'static str)>) {
+    let upper = ["MUST", "SHALL", "SHOULD", "REQUIRED", "RECOMMENDED"]
+        .iter()
+        .any(|k| find_word(text, k, true).is_some());
+    let lower = ["must", "shall", "should"]
+        .iter()
+        .filter_map(|k| find_word(text, k, true).map(|p| (p, *k)))
+        .min();
+    (upper, lower)
+}
+
+/// A short, stable hash of parts, hex (8 characters).
+pub(crate) fn short_hash(parts: &[&str]) -> String {
+    let joined = parts.join("\u{1f}");
+    let hash = l9_types::ContentHash::derive("l9-ir node id", joined.as_bytes()).to_hex();
+    hash[..8].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(t: &str) -> Vec<&str> {
+        sentences(t).into_iter().map(|(s, e)| &t[s..e]).collect()
+    }
+
+    #[test]
+    fn sentences_respect_abbreviations_and_numbers() {
+        assert_eq!(
+            split("The p99 is 3.5 ms, e.g. for reads. It MUST log. Then stop!"),
+            vec!["The p99 is 3.5 ms, e.g. for reads.", "It MUST log.", "Then stop!"]
+        );
+        assert_eq!(split("   "), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn keywords_by_mode() {
+        let k = keyword("The client MUST NOT send", KeywordMode::UpperOnly).unwrap();
+        assert_eq!(k.strength, Strength::MustNot);
+        assert!(keyword("the client must send", KeywordMode::UpperOnly).is_none());
+        assert_eq!(
+            keyword("the client must send", KeywordMode::AnyCase).unwrap().strength,
+            Strength::Must
+        );
+        assert!(keyword("a mustard field", KeywordMode::AnyCase).is_none());
+    }
+
+    #[test]
+    fn leading_ids() {
+        assert_eq!(leading_id("REQ-12: The system"), Some(("REQ-12".into(), 8)));
+        assert_eq!(leading_id("**FR-3** Users"), Some(("FR-3".into(), 9)));
+        assert_eq!(leading_id("The FR-3 thing"), None);
+    }
+
+    #[test]
+    fn spans_count_characters() {
+        let t = "ab\nçd x";
+        let idx = LineIndex::new("f", t);
+        let s = idx.span(t.find('x').unwrap(), t.len());
+        assert_eq!((s.line, s.column), (2, 4));
+    }
+}

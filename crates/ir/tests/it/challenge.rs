@@ -1,0 +1,132 @@
+use l9_ir::challenge::{self, HiddenConstraint};
+use l9_ir::smells::{self, Smell};
+use l9_ir::{EdgeKind, NodeKind};
+use l9_types::Severity;
+
+use crate::{compile_fixture, fixture};
+
+fn codes(f: &[l9_ir::Finding], node: &str) -> Vec<String> {
+    f.iter().filter(|f| f.node.as_deref() == Some(node)).map(|f| f.code.clone()).collect()
+}
+
+#[test]
+fn numeric_conflicts_on_the_same_measure_are_found() {
+    let c = compile_fixture("notes.md");
+    let f = challenge::challenge(&c.ir, Some(&fixture("notes.md")), &[]);
+    let conflict =
+        f.iter().find(|f| f.code == challenge::NUMERIC_CONFLICT).expect("a numeric conflict");
+    assert_eq!(conflict.node.as_deref(), Some("REQ-3"));
+    assert_eq!(conflict.related, vec!["REQ-6".to_string()]);
+    assert!(conflict.message.contains("p99"), "{}", conflict.message);
+    assert_eq!(conflict.severity, Severity::Warning, "two upper bounds disagree: a warning");
+    let mut ir = c.ir.clone();
+    challenge::link_conflicts(&mut ir, &f);
+    assert!(
+        ir.edges
+            .iter()
+            .any(|e| e.kind == EdgeKind::ConflictsWith && e.from == "REQ-3" && e.to == "REQ-6")
+    );
+}
+
+#[test]
+fn a_lower_bound_above_an_upper_bound_is_an_error_and_unrelated_numbers_are_not() {
+    let spec = "# S\n\n- Search MUST respond within 200 ms.\n- Search MUST respond in at least 500 ms.\n- Uploads MUST finish within 10 seconds.\n";
+    let c = l9_ir::compile("s.md", spec, None);
+    let f = challenge::challenge(&c.ir, Some(spec), &[]);
+    let conflicts: Vec<_> = f.iter().filter(|f| f.code == challenge::NUMERIC_CONFLICT).collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].severity, Severity::Error);
+}
+
+#[test]
+fn smells_point_at_the_offending_words() {
+    let spec = "# S\n\n- The UI MUST be user friendly and fast, if possible.\n";
+    let c = l9_ir::compile("s.md", spec, None);
+    let f = challenge::challenge(&c.ir, Some(spec), &[]);
+    let subjective = f.iter().find(|f| f.code == Smell::Subjective.code()).unwrap();
+    assert_eq!(subjective.words, vec!["user friendly".to_string()]);
+    let span = subjective.span.as_ref().unwrap();
+    assert_eq!(&spec[span.start..span.end], "user friendly");
+    assert_eq!((span.line, span.column), (3, 18));
+    let loophole = f.iter().find(|f| f.code == Smell::Loophole.code()).unwrap();
+    assert_eq!(loophole.words, vec!["if possible".to_string()]);
+    assert!(!loophole.fix.is_empty());
+}
+
+#[test]
+fn smell_detectors_match_whole_words_only() {
+    let hits =
+        |t: &str| smells::detect(t).into_iter().map(|h| (h.smell, h.words)).collect::<Vec<_>>();
+    assert_eq!(
+        hits("Nothing is TBD."),
+        vec![(Smell::Negative, "Nothing".into()), (Smell::Tbd, "TBD".into())]
+    );
+    assert!(!hits("The notation is fixed").iter().any(|(s, _)| *s == Smell::Negative));
+    assert!(hits("It is faster than before").contains(&(Smell::Comparative, "faster".into())));
+    assert!(hits("the best option").contains(&(Smell::Superlative, "best".into())));
+}
+
+#[test]
+fn must_without_acceptance_duplicates_and_hidden_constraints() {
+    let spec = "# S\n\n- REQ-1: Users MUST be able to export every note as Markdown.\n- REQ-2: Users MUST be able to export every note as Markdown files.\n\n## Acceptance criteria\n- REQ-2 export produces one file per note.\n";
+    let c = l9_ir::compile("s.md", spec, None);
+    let hidden = vec![HiddenConstraint {
+        id: "HC-7".into(),
+        text: "Exported files contain personal data and must be encrypted at rest".into(),
+        triggers: vec!["export".into()],
+        severity: Severity::Warning,
+    }];
+    let f = challenge::challenge(&c.ir, Some(spec), &hidden);
+    assert!(codes(&f, "REQ-1").contains(&"L9-VAL-004".to_string()), "{f:?}");
+    assert!(!codes(&f, "REQ-2").contains(&"L9-VAL-004".to_string()));
+    let dup = f.iter().find(|f| f.code == challenge::DUPLICATE).unwrap();
+    assert_eq!(
+        (dup.node.as_deref(), dup.related.as_slice()),
+        (Some("REQ-2"), &["REQ-1".to_string()][..])
+    );
+    let h = f.iter().find(|f| f.code == challenge::HIDDEN).unwrap();
+    assert!(h.message.contains("HC-7"));
+    // Once the spec states it, the hidden constraint is no longer raised.
+    let stated = format!(
+        "{spec}\n## Constraints\n- Exported files contain personal data and MUST be encrypted at rest.\n"
+    );
+    let c2 = l9_ir::compile("s.md", &stated, None);
+    assert!(
+        !challenge::challenge(&c2.ir, Some(&stated), &hidden)
+            .iter()
+            .any(|f| f.code == challenge::HIDDEN)
+    );
+}
+
+#[test]
+fn validator_rules_fire_with_their_codes() {
+    let spec = "# S\n\n- REQ-1: A MUST work (after REQ-2).\n- REQ-2: B MUST work (after REQ-1).\n- REQ-3: C MUST use REQ-9.\n";
+    let c = l9_ir::compile("s.md", spec, None);
+    let f = l9_ir::validate::validate(&c.ir);
+    let codes: Vec<&str> = f.iter().map(|f| f.code.as_str()).collect();
+    assert!(codes.contains(&"L9-VAL-003"), "{codes:?}");
+    let cycle = f.iter().find(|f| f.code == "L9-VAL-003").unwrap();
+    assert!(cycle.message.contains("REQ-1") && cycle.message.contains("REQ-2"));
+    let dangling = f.iter().find(|f| f.code == "L9-VAL-002").unwrap();
+    assert!(dangling.message.contains("REQ-9"));
+    assert!(codes.contains(&"L9-VAL-004"));
+
+    let empty = l9_ir::compile("e.md", "# Just a title\n\nSome words.\n", None);
+    let f = l9_ir::validate::validate(&empty.ir);
+    assert_eq!(f[0].code, "L9-VAL-001");
+    assert_eq!(f[0].severity, Severity::Error);
+
+    let mut api = compile_fixture("pets.json").ir;
+    let nodes = api_nodes(&api);
+    api.edges.retain(|e| !(e.kind == EdgeKind::Refines && api_is_interface(&nodes, &e.from)));
+    let f = l9_ir::validate::validate(&api);
+    assert!(f.iter().any(|f| f.code == "L9-VAL-005"));
+}
+
+fn api_nodes(ir: &l9_ir::Ir) -> Vec<(String, NodeKind)> {
+    ir.nodes.iter().map(|n| (n.id.clone(), n.kind)).collect()
+}
+
+fn api_is_interface(nodes: &[(String, NodeKind)], id: &str) -> bool {
+    nodes.iter().any(|(n, k)| n == id && *k == NodeKind::Interface)
+}

@@ -1,0 +1,207 @@
+use expect_test::expect_file;
+use l9_ir::{EdgeKind, Format, NodeKind, Strength};
+
+use crate::{compile_fixture, dump, fixture};
+
+#[test]
+fn markdown_snapshot() {
+    expect_file!["snapshots/markdown.txt"].assert_eq(&dump(&compile_fixture("notes.md")));
+}
+
+#[test]
+fn gherkin_snapshot() {
+    expect_file!["snapshots/gherkin.txt"].assert_eq(&dump(&compile_fixture("login.feature")));
+}
+
+#[test]
+fn openapi_yaml_snapshot() {
+    expect_file!["snapshots/openapi_yaml.txt"].assert_eq(&dump(&compile_fixture("notes-api.yaml")));
+}
+
+#[test]
+fn openapi_json_snapshot() {
+    expect_file!["snapshots/openapi_json.txt"].assert_eq(&dump(&compile_fixture("pets.json")));
+}
+
+#[test]
+fn rfc_snapshot() {
+    expect_file!["snapshots/rfc.txt"].assert_eq(&dump(&compile_fixture("rfc-mini.txt")));
+}
+
+#[test]
+fn prose_snapshot() {
+    expect_file!["snapshots/prose.txt"].assert_eq(&dump(&compile_fixture("prose.txt")));
+}
+
+#[test]
+fn formats_are_detected_by_extension_then_content() {
+    let cases = [
+        ("a.md", "# x\n", Format::Markdown),
+        ("a.feature", "Feature: x\n", Format::Gherkin),
+        ("a.yaml", "openapi: 3.0.0\n", Format::Openapi),
+        ("spec", "{\"openapi\": \"3.1.0\"}", Format::Openapi),
+        ("spec", "@tag\nFeature: x\n  Scenario: y\n", Format::Gherkin),
+        ("spec", "Network Working Group\nRequest for Comments: 1\n", Format::Rfc),
+        ("spec", "# Title\n\n- a\n- b\n", Format::Markdown),
+        ("notes.txt", "# Title\n\n- a\n- b\n", Format::Prose),
+        ("spec", "The system shall work.", Format::Prose),
+    ];
+    for (file, text, want) in cases {
+        assert_eq!(l9_ir::detect_format(file, text), want, "{file}: {text:?}");
+    }
+}
+
+#[test]
+fn document_ids_and_strengths_are_kept() {
+    let c = compile_fixture("notes.md");
+    let req = |id: &str| c.ir.node(id).unwrap_or_else(|| panic!("{id} missing"));
+    assert_eq!(req("REQ-1").strength, Some(Strength::Must));
+    assert_eq!(req("REQ-2").strength, Some(Strength::MustNot));
+    assert_eq!(req("REQ-4").strength, Some(Strength::Should));
+    assert_eq!(req("FR-7").kind, NodeKind::Requirement);
+    // Spans point at the statement: line and column of "The service MUST persist…".
+    let span = &req("REQ-1").span;
+    let src = fixture("notes.md");
+    assert!(
+        src[span.start..span.end].starts_with("REQ-1: The service MUST persist"),
+        "{:?}",
+        &src[span.start..span.end]
+    );
+    assert_eq!((span.line, span.column), (10, 3));
+    // FR-7 mentions REQ-4: depends_on with the reason.
+    assert!(c.ir.edges.iter().any(|e| e.from == "FR-7"
+        && e.to == "REQ-4"
+        && e.kind == EdgeKind::DependsOn
+        && e.why == "explicit id"));
+}
+
+#[test]
+fn mixed_case_keywords_are_reported_once_and_lower_case_is_not_normative() {
+    let c = compile_fixture("notes.md");
+    let mixed: Vec<_> = c.diagnostics.iter().filter(|d| d.code == "L9-IR-020").collect();
+    assert_eq!(mixed.len(), 1, "{:?}", c.diagnostics);
+    assert_eq!(mixed[0].span.as_ref().unwrap().line, 15);
+    // "The storage layer must be simple to operate." is not a requirement in an RFC-style
+    // document; "Backups MAY run hourly." is.
+    assert!(!c.ir.nodes.iter().any(|n| n.text.contains("simple to operate")));
+    assert!(
+        c.ir.nodes
+            .iter()
+            .any(|n| n.text == "Backups MAY run hourly." && n.strength == Some(Strength::May))
+    );
+}
+
+#[test]
+fn prose_reads_lower_case_modals_with_lower_confidence() {
+    let c = compile_fixture("prose.txt");
+    let submit = c.ir.nodes.iter().find(|n| n.text.starts_with("Employees must")).unwrap();
+    assert_eq!(submit.strength, Some(Strength::Must));
+    assert!(submit.confidence < 0.9);
+    assert!(c.ir.nodes.iter().any(|n| n.kind == NodeKind::Question));
+}
+
+#[test]
+fn acceptance_criteria_verify_by_id_terms_or_section() {
+    let c = compile_fixture("notes.md");
+    let verifies: Vec<(&str, &str, &str)> =
+        c.ir.edges
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Verifies)
+            .map(|e| (e.from.as_str(), e.to.as_str(), e.why.as_str()))
+            .collect();
+    let by_id = verifies.iter().find(|(_, to, why)| *to == "REQ-1" && *why == "explicit id");
+    assert!(by_id.is_some(), "{verifies:?}");
+    assert!(
+        verifies.iter().any(|(_, to, why)| *to == "REQ-5" && why.starts_with("shared terms")),
+        "{verifies:?}"
+    );
+    // The fenced shell block under the acceptance heading is a runnable gate.
+    let gate = c.ir.nodes.iter().find(|n| n.gate.is_some()).unwrap();
+    assert_eq!(gate.gate.as_deref(), Some("cargo test --test search"));
+    assert!(
+        verifies.iter().any(|(from, _, why)| *from == gate.id && *why == "same section"),
+        "{verifies:?}"
+    );
+}
+
+#[test]
+fn ids_are_stable_when_unrelated_text_changes() {
+    let a = compile_fixture("prose.txt");
+    let edited = fixture("prose.txt")
+        .replace("Expense reports", "Expense reports\n\nAn unrelated sentence first.");
+    let b = l9_ir::compile("prose.txt", &edited, None);
+    let ids = |c: &l9_ir::Compiled| {
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Requirement)
+            .map(|n| n.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&b));
+}
+
+#[test]
+fn duplicate_document_ids_get_a_diagnostic_and_a_fresh_id() {
+    let c = l9_ir::compile("d.md", "# X\n\n- REQ-1: A MUST be.\n- REQ-1: B MUST be.\n", None);
+    assert_eq!(c.ir.count(NodeKind::Requirement), 2);
+    let d = c.diagnostics.iter().find(|d| d.code == "L9-IR-040").unwrap();
+    assert_eq!(d.span.as_ref().unwrap().line, 4);
+}
+
+#[test]
+fn openapi_errors_name_the_place() {
+    let c = l9_ir::compile("bad.json", "{\n  \"openapi\": \"3.1.0\",\n  \"paths\": {,}\n}", None);
+    let d = &c.diagnostics[0];
+    assert_eq!((d.code.as_str(), d.span.as_ref().unwrap().line), ("L9-IR-010", 3));
+    let c = l9_ir::compile("bad.yaml", "openapi: 3.0.0\npaths:\n  /a: [\n", None);
+    assert_eq!(c.diagnostics[0].code, "L9-IR-010");
+    let c = l9_ir::compile("old.json", "{\"swagger\": \"2.0\"}", None);
+    assert_eq!(c.diagnostics[0].code, "L9-IR-011");
+    assert!(c.diagnostics[0].message.contains("Swagger 2.0"));
+}
+
+#[test]
+fn openapi_refs_resolve_and_cycles_end() {
+    let c = compile_fixture("pets.json");
+    let get = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Interface).unwrap();
+    let i = get.interface.as_ref().unwrap();
+    assert_eq!(i.responses.get("200").map(String::as_str), Some("Cat | Dog"));
+    assert_eq!(i.parameters[0].schema.as_deref(), Some("string | null"));
+    // Missing → Missing is a cycle: tolerated, the response keeps no body.
+    assert_eq!(i.responses.get("404").map(String::as_str), Some("-"));
+}
+
+#[test]
+fn gherkin_language_and_stray_lines_are_reported() {
+    let c =
+        l9_ir::compile("x.feature", "# language: fr\nFonctionnalité: x\n", Some(Format::Gherkin));
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, vec!["L9-IR-031", "L9-IR-030", "L9-IR-032"]);
+}
+
+#[test]
+fn the_ir_serializes_and_the_checked_in_schema_is_current() {
+    let c = compile_fixture("notes.md");
+    let json = serde_json::to_string(&c.ir).unwrap();
+    let back: l9_ir::Ir = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, c.ir);
+    let schema = serde_json::to_string_pretty(&l9_ir::Ir::json_schema()).unwrap() + "\n";
+    expect_file!["../../schema/ir.schema.json"].assert_eq(&schema);
+}
+
+#[test]
+fn requirement_classes_are_explained() {
+    let c = l9_ir::Classifier::default();
+    let perf = c.classify("The search results shall be returned in under 2 seconds.");
+    assert_eq!(perf.category, Some(l9_ir::QualityCategory::Performance));
+    assert!(
+        perf.features.iter().any(|f| f == "shape:duration" || f.starts_with("cue:PE")),
+        "{:?}",
+        perf.features
+    );
+    let func = c.classify("The system shall allow a manager to approve an expense report.");
+    assert_eq!(func.class, l9_ir::ReqClass::Functional);
+    assert!(func.features.iter().any(|f| f.starts_with("fn:")), "{:?}", func.features);
+    let sec = c.classify("Only authorized users shall access the payroll data.");
+    assert_eq!(sec.category, Some(l9_ir::QualityCategory::Security));
+}

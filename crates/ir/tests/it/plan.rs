@@ -1,0 +1,112 @@
+use std::collections::BTreeSet;
+
+use l9_ir::deliberate::{self, Amendment, RuleCritic, RuleProposer};
+use l9_ir::plan::{self, Strategy, TaskKind};
+use l9_ir::{EdgeKind, NodeKind};
+
+use crate::{compile_fixture, fixture};
+
+#[test]
+fn deliberation_settles_by_rule_and_records_every_turn() {
+    let c = compile_fixture("notes.md");
+    let mut critic = RuleCritic { source: Some(fixture("notes.md")), hidden: vec![] };
+    let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
+    assert!(d.settled, "open: {:?}", d.open.iter().filter(|f| f.blocking).collect::<Vec<_>>());
+    assert!(d.turns.len() >= 3);
+    assert!(d.turns[0].blocking > 0);
+    assert_eq!(d.turns.last().unwrap().blocking, 0);
+    let amendments: Vec<&Amendment> = d.turns.iter().flat_map(|t| &t.amendments).collect();
+    // REQ-2 had no acceptance criterion: an assumed stub now verifies it.
+    assert!(amendments.iter().any(
+        |a| matches!(a, Amendment::AddAcceptance { requirement, .. } if requirement == "REQ-2")
+    ));
+    let stub =
+        d.ir.nodes.iter().find(|n| n.assumed && n.kind == NodeKind::AcceptanceCriterion).unwrap();
+    assert!(d.ir.edges.iter().any(|e| e.from == stub.id && e.kind == EdgeKind::Verifies));
+    // The numeric conflict and the TBD became questions.
+    assert!(
+        amendments.iter().any(
+            |a| matches!(a, Amendment::AskQuestion { finding, .. } if finding == "L9-CHAL-002")
+        )
+    );
+    assert!(
+        amendments.iter().any(
+            |a| matches!(a, Amendment::AskQuestion { finding, .. } if finding == "L9-SMELL-011")
+        )
+    );
+    // The original is untouched.
+    assert!(!c.ir.nodes.iter().any(|n| n.assumed));
+}
+
+#[test]
+fn deliberation_stops_at_the_round_limit() {
+    #[derive(Debug)]
+    struct Silent;
+    impl deliberate::Proposer for Silent {
+        fn propose(&mut self, _: &l9_ir::Ir, _: &[l9_ir::Finding]) -> Vec<Amendment> {
+            Vec::new()
+        }
+    }
+    let c = compile_fixture("notes.md");
+    let mut critic = RuleCritic::default();
+    let d = deliberate::deliberate(&c.ir, &mut Silent, &mut critic, 5);
+    assert!(!d.settled);
+    assert_eq!(
+        d.turns.iter().map(|t| t.round).max(),
+        Some(1),
+        "a proposer that changes nothing ends it"
+    );
+}
+
+fn check_candidates(ir: &l9_ir::Ir) {
+    let cands = plan::candidates(ir);
+    let strategies: Vec<Strategy> = cands.iter().map(|c| c.strategy).collect();
+    assert_eq!(strategies, Strategy::ALL.to_vec());
+    for c in &cands {
+        assert_eq!(
+            plan::coverage(ir, c),
+            Vec::<String>::new(),
+            "{:?} leaves MUSTs uncovered",
+            c.strategy
+        );
+        // A DAG in emission order: every dependency was emitted before its dependent.
+        let mut seen = BTreeSet::new();
+        for t in &c.tasks {
+            for d in &t.deps {
+                assert!(seen.contains(d), "{}: {} depends on later {d}", c.strategy.name(), t.id);
+            }
+            assert!(seen.insert(t.id.clone()), "duplicate task id {}", t.id);
+            for i in &t.inputs {
+                assert!(ir.node(i).is_some(), "task input {i} is not an IR node");
+            }
+            assert!(t.points > 0.0);
+        }
+        let kinds: BTreeSet<TaskKind> = c.tasks.iter().map(|t| t.kind).collect();
+        for k in [TaskKind::Design, TaskKind::Implement, TaskKind::Integrate, TaskKind::Verify] {
+            assert!(kinds.contains(&k), "{:?} lacks {k:?}", c.strategy);
+        }
+        assert!(c.critical_path() <= c.points() + 1e-3);
+        assert!(c.tasks.iter().any(|t| t.gate.is_some()));
+    }
+}
+
+#[test]
+fn three_candidates_cover_every_must_for_each_input_kind() {
+    for f in
+        ["notes.md", "login.feature", "notes-api.yaml", "pets.json", "rfc-mini.txt", "prose.txt"]
+    {
+        let c = compile_fixture(f);
+        let mut critic = RuleCritic::default();
+        let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
+        check_candidates(&d.ir);
+    }
+}
+
+#[test]
+fn gates_carry_the_spec_commands() {
+    let c = compile_fixture("notes.md");
+    let cands = plan::candidates(&c.ir);
+    let verify = cands[0].tasks.iter().find(|t| t.kind == TaskKind::Verify).unwrap();
+    assert_eq!(verify.gate.as_ref().unwrap().command.as_deref(), Some("cargo test --test search"));
+    assert!(plan::candidates(&l9_ir::compile("e.md", "", None).ir).is_empty());
+}
