@@ -327,6 +327,12 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                             "macro F1 (categories)",
                             m.category_macro_f1()
                         );
+                        let _ = writeln!(
+                            s,
+                            "    {:<22} {:>20.3}",
+                            "avg F1 (O, PE, SE, US)",
+                            m.frequent_four_f1()
+                        );
                     }
                 }
                 s.push_str("published (their data split, not ours):\n");

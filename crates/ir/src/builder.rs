@@ -181,6 +181,7 @@ impl<'a> Builder<'a> {
     pub(crate) fn finish(mut self, classifier: &Classifier) -> (Ir, Vec<Diagnostic>) {
         self.link_mentions();
         self.link_acceptance();
+        self.link_mitigations();
         for node in &mut self.nodes {
             if node.kind == NodeKind::Requirement {
                 node.class = Some(classifier.classify(&node.text));
@@ -278,6 +279,54 @@ impl<'a> Builder<'a> {
         }
         for (from, to, why) in new {
             self.edge(&from, &to, EdgeKind::Verifies, &why);
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// A requirement or constraint that shares a rare term with a risk mitigates it
+    /// ("alert when the disk is 90% full" ↔ "the disk fills up").
+    fn link_mitigations(&mut self) {
+        let risks: Vec<(String, BTreeSet<String>)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Risk)
+            .map(|n| (n.id.clone(), text::content_terms(&n.text)))
+            .collect();
+        if risks.is_empty() {
+            return;
+        }
+        let statements: Vec<(String, BTreeSet<String>)> = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Requirement | NodeKind::Constraint))
+            .map(|n| (n.id.clone(), text::content_terms(&n.text)))
+            .collect();
+        let mut df: HashMap<&str, usize> = HashMap::new();
+        for (_, terms) in statements.iter().chain(&risks) {
+            for t in terms {
+                *df.entry(t.as_str()).or_default() += 1;
+            }
+        }
+        let mut new = Vec::new();
+        for (risk, rterms) in &risks {
+            for (id, terms) in &statements {
+                let rare: Vec<&str> = terms
+                    .intersection(rterms)
+                    .map(String::as_str)
+                    .filter(|t| df.get(t).copied().unwrap_or(0) <= 3)
+                    .collect();
+                if !rare.is_empty() {
+                    new.push((
+                        id.clone(),
+                        risk.clone(),
+                        format!("shared terms: {}", rare.join(", ")),
+                    ));
+                }
+            }
+        }
+        for (from, to, why) in new {
+            self.edge(&from, &to, EdgeKind::Mitigates, &why);
         }
     }
 }

@@ -68,8 +68,12 @@ fn default_severity() -> Severity {
 }
 
 /// The span of `words` inside a node, found in the source text when possible.
-pub(crate) fn word_span(source: Option<&str>, node: &Node, words: &str) -> Span {
-    if let Some(src) = source {
+pub(crate) fn word_span(
+    source: Option<(&str, &text::LineIndex<'_>)>,
+    node: &Node,
+    words: &str,
+) -> Span {
+    if let Some((src, idx)) = source {
         let (s, e) = (node.span.start.min(src.len()), node.span.end.min(src.len()));
         if s < e && src.is_char_boundary(s) && src.is_char_boundary(e) {
             let slice = &src[s..e];
@@ -77,7 +81,6 @@ pub(crate) fn word_span(source: Option<&str>, node: &Node, words: &str) -> Span 
             if lower.len() == slice.len()
                 && let Some(p) = text::find_word(&lower, &words.to_lowercase(), true)
             {
-                let idx = text::LineIndex::new(&node.span.file, src);
                 return idx.span(s + p, s + p + words.len());
             }
         }
@@ -92,8 +95,14 @@ const SMELLED: &[NodeKind] =
 /// world model.
 pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> Vec<Finding> {
     let mut out = Vec::new();
-    for node in
-        ir.nodes.iter().filter(|n| n.scenario.is_none() && n.interface.is_none() && !n.assumed)
+    let index = source.map(|s| text::LineIndex::new(&ir.source.file, s));
+    let located = source.zip(index.as_ref());
+    // OpenAPI text is documentation generated into nodes, not requirement prose.
+    let prose = ir.source.format != crate::model::Format::Openapi;
+    for node in ir
+        .nodes
+        .iter()
+        .filter(|n| prose && n.scenario.is_none() && n.interface.is_none() && !n.assumed)
     {
         // Open items (TBD) matter wherever they are; the other smells in statements.
         let which: &[Smell] =
@@ -114,7 +123,7 @@ pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> 
                 severity: if blocking { Severity::Warning } else { Severity::Info },
                 message: format!("{}: `{}`", hit.smell.name(), hit.words),
                 node: Some(node.id.clone()),
-                span: Some(word_span(source, node, &hit.words)),
+                span: Some(word_span(located, node, &hit.words)),
                 words: vec![hit.words.clone()],
                 fix: hit.smell.fix().into(),
                 related: Vec::new(),
@@ -385,11 +394,23 @@ fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
 }
 
 fn duplicates(ir: &Ir) -> Vec<Finding> {
-    let reqs: Vec<(&Node, BTreeSet<String>)> = ir
+    // Terms as sorted integer ids, so a pair costs one merge instead of string compares.
+    let mut vocab: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let reqs: Vec<(&Node, Vec<u32>)> = ir
         .nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Requirement)
-        .map(|n| (n, text::content_terms(&n.text)))
+        .map(|n| {
+            let mut ids: Vec<u32> = text::content_terms(&n.text)
+                .into_iter()
+                .map(|t| {
+                    let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+                    *vocab.entry(t).or_insert(next)
+                })
+                .collect();
+            ids.sort_unstable();
+            (n, ids)
+        })
         .filter(|(_, t)| t.len() >= 3)
         .collect();
     let mut out = Vec::new();
@@ -397,8 +418,13 @@ fn duplicates(ir: &Ir) -> Vec<Finding> {
         for j in i + 1..reqs.len() {
             let (a, ta) = &reqs[i];
             let (b, tb) = &reqs[j];
-            let inter = ta.intersection(tb).count();
-            let union = ta.union(tb).count();
+            // Jaccard ≥ 0.75 needs the smaller set to be at least 0.75 of the larger.
+            let (small, large) = (ta.len().min(tb.len()), ta.len().max(tb.len()));
+            if small * 4 < large * 3 {
+                continue;
+            }
+            let inter = sorted_intersection(ta, tb);
+            let union = ta.len() + tb.len() - inter;
             let jaccard = inter as f32 / union.max(1) as f32;
             if jaccard >= 0.75 && a.strength == b.strength {
                 out.push(Finding {
@@ -406,7 +432,7 @@ fn duplicates(ir: &Ir) -> Vec<Finding> {
                     severity: Severity::Warning,
                     message: format!(
                         "says the same as {} ({:.0}% of its terms are shared)",
-                        b.id,
+                        a.id,
                         jaccard * 100.0
                     ),
                     node: Some(b.id.clone()),
@@ -423,6 +449,22 @@ fn duplicates(ir: &Ir) -> Vec<Finding> {
         }
     }
     out
+}
+
+fn sorted_intersection(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
 }
 
 fn hidden_constraints(ir: &Ir, hidden: &[HiddenConstraint]) -> Vec<Finding> {

@@ -6,7 +6,7 @@
 //! grid (deterministic). Every decision lists the features that pushed it, strongest first,
 //! so a reader can see why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::{Classification, QualityCategory, ReqClass};
 use crate::text;
@@ -424,7 +424,7 @@ pub struct Classifier {
     bias: [f32; CLASSES],
 }
 
-fn matches(hay_words: &[String], joined: &str, cue: &str) -> bool {
+fn matches(hay_words: &[String], set: &HashSet<&str>, joined: &str, cue: &str) -> bool {
     if let Some(prefix) = cue.strip_suffix('*') {
         if prefix.contains(' ') || prefix.contains('%') {
             return joined.contains(prefix);
@@ -434,7 +434,7 @@ fn matches(hay_words: &[String], joined: &str, cue: &str) -> bool {
     if cue.contains(' ') || cue.contains('/') || cue.contains('%') || cue.contains('-') {
         return text::find_word(joined, cue, true).is_some();
     }
-    hay_words.iter().any(|w| w == cue)
+    set.contains(cue)
 }
 
 /// The features of a requirement, each with value 1.
@@ -443,16 +443,17 @@ pub fn features(sentence: &str) -> Vec<String> {
     let ws: Vec<String> =
         text::words(&lower).into_iter().map(|(s, e)| lower[s..e].to_string()).collect();
     let joined = text::normalize_ws(&lower);
+    let set: HashSet<&str> = ws.iter().map(String::as_str).collect();
     let mut out = Vec::new();
     for (cat, cues) in CUES {
         for cue in *cues {
-            if matches(&ws, &joined, cue) {
+            if matches(&ws, &set, &joined, cue) {
                 out.push(format!("cue:{}:{}", cat.code(), cue));
             }
         }
     }
     for cue in FUNCTIONAL {
-        if matches(&ws, &joined, cue) {
+        if matches(&ws, &set, &joined, cue) {
             out.push(format!("fn:{cue}"));
         }
     }

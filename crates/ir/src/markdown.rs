@@ -343,11 +343,18 @@ fn statement(
             .confidence(confidence),
     );
     if let Some(parent) = parent {
-        let edge = match node_kind {
-            NodeKind::Constraint => EdgeKind::Constrains,
-            NodeKind::AcceptanceCriterion => return,
-            _ => EdgeKind::Refines,
-        };
-        b.edge(&id, &parent, edge, "section");
+        // A requirement under a component heading is what that component implements; under
+        // the goal it refines the goal.
+        let under_component =
+            stack.iter().rev().find_map(|s| s.node.clone()).is_some_and(|p| p == parent)
+                && goal.as_deref() != Some(parent.as_str());
+        match node_kind {
+            NodeKind::Constraint => b.edge(&id, &parent, EdgeKind::Constrains, "section"),
+            NodeKind::AcceptanceCriterion => {}
+            NodeKind::Requirement if under_component => {
+                b.edge(&parent, &id, EdgeKind::Implements, "section")
+            }
+            _ => b.edge(&id, &parent, EdgeKind::Refines, "section"),
+        }
     }
 }

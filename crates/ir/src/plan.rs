@@ -129,6 +129,9 @@ fn groups(ir: &Ir) -> Vec<Group> {
     for e in &ir.edges {
         if matches!(e.kind, EdgeKind::Refines | EdgeKind::Constrains) {
             parent.entry(e.from.as_str()).or_insert(e.to.as_str());
+        } else if e.kind == EdgeKind::Implements {
+            // component → requirement: the requirement's parent is the component.
+            parent.entry(e.to.as_str()).or_insert(e.from.as_str());
         }
     }
     let component_of = |id: &str| -> Option<String> {

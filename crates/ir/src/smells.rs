@@ -502,15 +502,17 @@ pub fn detect_only(text: &str, which: &[Smell]) -> Vec<Hit> {
 }
 
 fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
-    let ws = text::words(lower);
+    let mut by_word: std::collections::HashMap<&str, Vec<(usize, usize)>> =
+        std::collections::HashMap::new();
+    for (s, e) in text::words(lower) {
+        by_word.entry(&lower[s..e]).or_default().push((s, e));
+    }
     let mut hits = Vec::new();
     for &smell in which {
         let mut taken: Vec<(usize, usize)> = Vec::new();
         // Longer phrases first so "easy to use" wins over "easy".
-        let mut lex: Vec<&str> = smell.lexicon().to_vec();
-        lex.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for phrase in lex {
-            for (s, e) in occurrences(lower, &ws, phrase) {
+        for &phrase in sorted_lexicon(smell) {
+            for (s, e) in occurrences(lower, &by_word, phrase) {
                 if taken.iter().any(|&(a, b)| s < b && a < e) {
                     continue;
                 }
@@ -526,7 +528,27 @@ fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
     hits
 }
 
-fn occurrences(lower: &str, ws: &[(usize, usize)], phrase: &str) -> Vec<(usize, usize)> {
+/// Each smell's lexicon, longest phrase first, sorted once.
+fn sorted_lexicon(smell: Smell) -> &'static [&'static str] {
+    static SORTED: std::sync::LazyLock<Vec<Vec<&'static str>>> = std::sync::LazyLock::new(|| {
+        Smell::ALL
+            .iter()
+            .map(|s| {
+                let mut lex = s.lexicon().to_vec();
+                lex.sort_by_key(|p| std::cmp::Reverse(p.len()));
+                lex
+            })
+            .collect()
+    });
+    let i = Smell::ALL.iter().position(|s| *s == smell).unwrap_or(0);
+    SORTED.get(i).map_or(&[], Vec::as_slice)
+}
+
+fn occurrences(
+    lower: &str,
+    by_word: &std::collections::HashMap<&str, Vec<(usize, usize)>>,
+    phrase: &str,
+) -> Vec<(usize, usize)> {
     if phrase == "'s" {
         return memchr::memmem::find_iter(lower.as_bytes(), b"'s")
             .filter(|&p| lower[p + 2..].chars().next().is_none_or(|c| !c.is_alphanumeric()))
@@ -542,7 +564,7 @@ fn occurrences(lower: &str, ws: &[(usize, usize)], phrase: &str) -> Vec<(usize, 
         }
         return out;
     }
-    ws.iter().copied().filter(|&(s, e)| &lower[s..e] == phrase).collect()
+    by_word.get(phrase).cloned().unwrap_or_default()
 }
 
 /// Context rules that remove the commonest false alarms.
