@@ -1,0 +1,181 @@
+//! The collaborative cell: a coder and a reviewer. Each round the coder works (agent loop or
+//! external adapter), the acceptance gate runs, and the reviewer sees the diff and the gate
+//! output and approves or asks for changes. Done means the gate ran and passed *and* the
+//! reviewer approved; a claim alone never completes a task. At most `rounds` rounds.
+
+use l9_models::{ChatRequest, JsonOutput, Message, Provider};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::adapter::Adapter;
+use crate::agent::{self, AgentConfig};
+use crate::error::{AgentError, Result};
+use crate::git::{Repo, Worktree};
+use crate::steps::Steps;
+use crate::tools::Tools;
+
+/// Who writes the code.
+#[derive(Debug)]
+pub enum Coder<'a> {
+    Model(&'a dyn Provider, AgentConfig),
+    External(&'a Adapter),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub verdict: String,
+    #[serde(default)]
+    pub comments: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    pub passed: bool,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    pub round: usize,
+    pub coder_summary: String,
+    pub gate: Gate,
+    pub review: Review,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellOutcome {
+    pub done: bool,
+    pub rounds: Vec<Round>,
+}
+
+impl CellOutcome {
+    pub fn first_gate_failed(&self) -> bool {
+        self.rounds.first().is_some_and(|r| !r.gate.passed)
+    }
+}
+
+fn review_schema() -> serde_json::Value {
+    json!({"type": "object", "properties": {"verdict": {"enum": ["approve", "changes"]}, "comments": {"type": "string"}}, "required": ["verdict"]})
+}
+
+#[allow(clippy::too_many_arguments)] // the cell's collaborators, each named at the call site
+pub async fn run(
+    coder: &Coder<'_>,
+    reviewer: &dyn Provider,
+    tools: &Tools,
+    steps: &dyn Steps,
+    repo: &Repo,
+    wt: &Worktree,
+    task: &str,
+    rounds: usize,
+) -> Result<CellOutcome> {
+    let mut out = CellOutcome { done: false, rounds: Vec::new() };
+    let mut feedback: Option<String> = None;
+    let mut messages = vec![Message::user(format!("Task: {task}"))];
+    for round in 1..=rounds.max(1) {
+        let prefix = format!("r{round}/");
+        if let Some(f) = feedback.take() {
+            messages.push(Message::user(f));
+        }
+        let summary = match coder {
+            Coder::Model(p, cfg) => {
+                let run =
+                    agent::run(*p, tools, steps, cfg, &format!("{prefix}coder/"), messages.clone())
+                        .await?;
+                messages = run.messages;
+                run.summary
+            }
+            Coder::External(adapter) => {
+                let prompt = messages
+                    .iter()
+                    .filter(|m| m.role == l9_models::Role::User)
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+                let name = format!("{prefix}adapter:{}", adapter.name);
+                let v = steps
+                    .step(
+                        &name,
+                        l9_types::Effect::Irreversible,
+                        Box::pin(async move {
+                            let o =
+                                adapter.run(&wt.path, &prompt).await.map_err(|e| e.to_string())?;
+                            Ok(json!(o.combined()))
+                        }),
+                    )
+                    .await?;
+                v.as_str().unwrap_or("").to_string()
+            }
+        };
+        let gate_step = format!("{prefix}gate");
+        let v = steps
+            .step(
+                &gate_step,
+                l9_types::Effect::Idempotent { key: gate_step.clone() },
+                Box::pin(async move {
+                    let g = match tools.gate().await {
+                        Some(o) => Gate { passed: o.success(), output: o.combined() },
+                        None => Gate {
+                            passed: false,
+                            output: "no acceptance gate is configured: the task cannot be verified"
+                                .into(),
+                        },
+                    };
+                    serde_json::to_value(g).map_err(|e| e.to_string())
+                }),
+            )
+            .await?;
+        let gate: Gate =
+            serde_json::from_value(v).map_err(|e| AgentError::Journal(e.to_string()))?;
+        let diff = repo.diff(wt).await?;
+        let mut req = ChatRequest::new(vec![
+            Message::system(
+                "You review a change. Answer JSON {\"verdict\": \"approve\"|\"changes\", \"comments\": \"…\"}. Approve only if the gate passed and the diff does what the task asks.",
+            ),
+            Message::user(format!(
+                "Task: {task}\n\nGate {}:\n{}\n\nDiff:\n{diff}",
+                if gate.passed { "passed" } else { "FAILED" },
+                gate.output
+            )),
+        ]);
+        req.role = Some("reviewer".into());
+        let review_step = format!("{prefix}review");
+        req.step = Some(review_step.clone());
+        req.json = Some(JsonOutput { name: "review".into(), schema: review_schema() });
+        let v = steps
+            .step(
+                &review_step,
+                l9_types::Effect::Idempotent { key: review_step.clone() },
+                Box::pin(async move {
+                    let (v, _) =
+                        l9_models::chat_json(reviewer, &req).await.map_err(|e| e.to_string())?;
+                    Ok(v)
+                }),
+            )
+            .await?;
+        let review: Review =
+            serde_json::from_value(v).map_err(|e| AgentError::Journal(e.to_string()))?;
+        let approved = review.verdict == "approve";
+        out.rounds.push(Round {
+            round,
+            coder_summary: summary,
+            gate: gate.clone(),
+            review: review.clone(),
+        });
+        if gate.passed && approved {
+            out.done = true;
+            return Ok(out);
+        }
+        feedback = Some(format!(
+            "Review: {}\n\nThe acceptance gate {}:\n{}",
+            if review.comments.is_empty() {
+                review.verdict.clone()
+            } else {
+                review.comments.clone()
+            },
+            if gate.passed { "passed" } else { "FAILED" },
+            gate.output
+        ));
+    }
+    Ok(out)
+}

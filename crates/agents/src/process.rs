@@ -1,0 +1,142 @@
+//! The process seam: every command L9 runs for an agent (tools, gates, git, external agents)
+//! goes through [`Runner`], with a timeout, an output cap, an environment allow-list and a
+//! working directory. [`SystemRunner`] is the only place that spawns processes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::{AgentError, Result};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub cwd: PathBuf,
+    /// The only environment the process sees (plus PATH and HOME from ours unless set).
+    pub env: BTreeMap<String, String>,
+    pub stdin: Option<String>,
+    pub timeout: Duration,
+    /// Bytes kept of stdout and of stderr each; the rest is dropped with a marker.
+    pub output_cap: usize,
+}
+
+impl CommandSpec {
+    pub fn new(program: impl Into<String>, args: &[&str], cwd: impl Into<PathBuf>) -> Self {
+        CommandSpec {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            cwd: cwd.into(),
+            env: BTreeMap::new(),
+            stdin: None,
+            timeout: Duration::from_secs(600),
+            output_cap: 64 * 1024,
+        }
+    }
+
+    /// `sh -c SCRIPT`.
+    pub fn shell(script: &str, cwd: impl Into<PathBuf>) -> Self {
+        Self::new("sh", &["-c", script], cwd)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// `None` when killed by a signal or the timeout.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+
+    /// stdout and stderr together, for a model or a log.
+    pub fn combined(&self) -> String {
+        let mut s = self.stdout.clone();
+        if !self.stderr.is_empty() {
+            if !s.is_empty() && !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s.push_str(&self.stderr);
+        }
+        if self.timed_out {
+            s.push_str("\n[timed out]");
+        }
+        s
+    }
+}
+
+#[async_trait]
+pub trait Runner: Send + Sync + std::fmt::Debug {
+    async fn run(&self, cmd: &CommandSpec) -> Result<Output>;
+}
+
+/// Variables passed through from L9's own environment when a command does not set them.
+pub const PASSED_THROUGH: &[&str] =
+    &["PATH", "HOME", "LANG", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME"];
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemRunner;
+
+fn cap(bytes: &[u8], limit: usize) -> String {
+    if bytes.len() <= limit {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let mut s = String::from_utf8_lossy(&bytes[..limit]).into_owned();
+    s.push_str(&format!("\n[… {} more bytes cut]", bytes.len() - limit));
+    s
+}
+
+#[async_trait]
+impl Runner for SystemRunner {
+    #[allow(clippy::disallowed_methods)] // the process seam itself
+    async fn run(&self, cmd: &CommandSpec) -> Result<Output> {
+        use tokio::io::AsyncWriteExt;
+        let mut c = tokio::process::Command::new(&cmd.program);
+        c.args(&cmd.args).current_dir(&cmd.cwd).env_clear().kill_on_drop(true);
+        for var in PASSED_THROUGH {
+            if let Ok(v) = std::env::var(var) {
+                c.env(var, v);
+            }
+        }
+        c.envs(&cmd.env);
+        c.stdin(if cmd.stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().map_err(|e| AgentError::Spawn {
+            program: cmd.program.clone(),
+            message: e.to_string(),
+        })?;
+        if let (Some(input), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
+            let _ = stdin.write_all(input.as_bytes()).await;
+        }
+        match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => Ok(Output {
+                code: out.status.code(),
+                stdout: cap(&out.stdout, cmd.output_cap),
+                stderr: cap(&out.stderr, cmd.output_cap),
+                timed_out: false,
+            }),
+            Ok(Err(e)) => {
+                Err(AgentError::Spawn { program: cmd.program.clone(), message: e.to_string() })
+            }
+            // The child is killed when its handle drops (kill_on_drop).
+            Err(_) => Ok(Output {
+                code: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                timed_out: true,
+            }),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The workspace tools an agent may call, each with its effect class: reading tools are
+//! pure, writes are idempotent by content (keyed by a hash of what they write), `run` is
+//! irreversible, `run_tests` runs the task's acceptance gate (idempotent: tests re-run).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use l9_models::ToolSpec;
+use l9_types::{ContentHash, Effect};
+use regex::Regex;
+use serde_json::{Value, json};
+
+use crate::patch;
+use crate::process::{CommandSpec, Output, Runner};
+use crate::workspace::Workspace;
+
+/// What a tool answered; `ok = false` is reported to the model, not raised.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolOutput {
+    pub ok: bool,
+    pub text: String,
+    /// Whether it changed the workspace (loop detection looks for progress).
+    #[serde(default)]
+    pub changed: bool,
+}
+
+impl ToolOutput {
+    fn ok(text: impl Into<String>) -> Self {
+        ToolOutput { ok: true, text: text.into(), changed: false }
+    }
+    fn changed(text: impl Into<String>) -> Self {
+        ToolOutput { ok: true, text: text.into(), changed: true }
+    }
+    fn err(text: impl Into<String>) -> Self {
+        ToolOutput { ok: false, text: text.into(), changed: false }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub ws: Workspace,
+    runner: Arc<dyn Runner>,
+    /// The acceptance gate (`run_tests`), a shell command run in the workspace.
+    pub gate: Option<String>,
+    pub timeout: Duration,
+    pub output_cap: usize,
+    /// Extra environment variables commands may see (names → values).
+    pub env: Vec<(String, String)>,
+}
+
+const READ_CAP: usize = 100 * 1024;
+
+impl Tools {
+    pub fn new(ws: Workspace, runner: Arc<dyn Runner>, gate: Option<String>) -> Self {
+        Tools {
+            ws,
+            runner,
+            gate,
+            timeout: Duration::from_secs(600),
+            output_cap: 32 * 1024,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        let s = |name: &str, description: &str, parameters: Value| ToolSpec {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+        };
+        let path = json!({"type": "string", "description": "path relative to the workspace root"});
+        vec![
+            s(
+                "read_file",
+                "Read a text file of the workspace.",
+                json!({"type": "object", "properties": {"path": path}, "required": ["path"]}),
+            ),
+            s(
+                "write_file",
+                "Create or replace a file with the given content.",
+                json!({"type": "object", "properties": {"path": path, "content": {"type": "string"}}, "required": ["path", "content"]}),
+            ),
+            s(
+                "apply_patch",
+                "Apply a unified diff (---/+++ headers, @@ hunks) to workspace files; all or nothing.",
+                json!({"type": "object", "properties": {"patch": {"type": "string"}}, "required": ["patch"]}),
+            ),
+            s(
+                "list_dir",
+                "List a directory of the workspace (directories end with /).",
+                json!({"type": "object", "properties": {"path": path}}),
+            ),
+            s(
+                "search",
+                "Search workspace files for a regular expression; answers file:line: text.",
+                json!({"type": "object", "properties": {"pattern": {"type": "string"}, "path": path}, "required": ["pattern"]}),
+            ),
+            s(
+                "run",
+                "Run a shell command in the workspace (timeout and output cap apply).",
+                json!({"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}),
+            ),
+            s(
+                "run_tests",
+                "Run the task's acceptance gate and report its output.",
+                json!({"type": "object", "properties": {}}),
+            ),
+        ]
+    }
+
+    /// The effect class of a call, with its idempotency key where it has one.
+    pub fn effect(&self, name: &str, args: &Value) -> Effect {
+        match name {
+            "read_file" | "list_dir" | "search" => Effect::Pure,
+            "write_file" | "apply_patch" => Effect::Idempotent {
+                key: format!(
+                    "{name}:{}",
+                    &ContentHash::of_bytes(args.to_string().as_bytes()).to_hex()[..16]
+                ),
+            },
+            "run_tests" => Effect::Idempotent { key: "gate".into() },
+            _ => Effect::Irreversible,
+        }
+    }
+
+    fn command(&self, script: &str) -> CommandSpec {
+        let mut c = CommandSpec::shell(script, self.ws.root());
+        c.timeout = self.timeout;
+        c.output_cap = self.output_cap;
+        for (k, v) in &self.env {
+            c.env.insert(k.clone(), v.clone());
+        }
+        c
+    }
+
+    /// Runs the acceptance gate.
+    pub async fn gate(&self) -> Option<Output> {
+        let gate = self.gate.as_ref()?;
+        Some(match self.runner.run(&self.command(gate)).await {
+            Ok(o) => o,
+            Err(e) => Output {
+                code: None,
+                stdout: String::new(),
+                stderr: e.to_string(),
+                timed_out: false,
+            },
+        })
+    }
+
+    pub async fn call(&self, name: &str, args: &Value) -> ToolOutput {
+        let str_arg = |k: &str| args.get(k).and_then(Value::as_str);
+        match name {
+            "read_file" => {
+                let Some(p) = str_arg("path") else {
+                    return ToolOutput::err("read_file needs `path`");
+                };
+                match self.ws.resolve(p).and_then(|abs| {
+                    std::fs::read(&abs).map_err(|e| crate::AgentError::Io(format!("{p}: {e}")))
+                }) {
+                    Ok(bytes) if bytes.len() > READ_CAP => ToolOutput::ok(format!(
+                        "{}\n[… {} more bytes]",
+                        String::from_utf8_lossy(&bytes[..READ_CAP]),
+                        bytes.len() - READ_CAP
+                    )),
+                    Ok(bytes) => ToolOutput::ok(String::from_utf8_lossy(&bytes).into_owned()),
+                    Err(e) => ToolOutput::err(e.to_string()),
+                }
+            }
+            "write_file" => {
+                let (Some(p), Some(content)) = (str_arg("path"), str_arg("content")) else {
+                    return ToolOutput::err("write_file needs `path` and `content`");
+                };
+                match self.ws.resolve(p).and_then(|abs| write(&abs, content)) {
+                    Ok(()) => ToolOutput::changed(format!("wrote {} bytes to {p}", content.len())),
+                    Err(e) => ToolOutput::err(e.to_string()),
+                }
+            }
+            "apply_patch" => {
+                let Some(diff) = str_arg("patch") else {
+                    return ToolOutput::err("apply_patch needs `patch`");
+                };
+                match self.apply_patch(diff) {
+                    Ok(files) => ToolOutput::changed(format!("patched {}", files.join(", "))),
+                    Err(e) => ToolOutput::err(e.to_string()),
+                }
+            }
+            "list_dir" => {
+                let p = str_arg("path").unwrap_or(".");
+                let dir = match self.ws.resolve(if p.is_empty() { "." } else { p }) {
+                    Ok(d) => d,
+                    Err(e) => return ToolOutput::err(e.to_string()),
+                };
+                match std::fs::read_dir(&dir) {
+                    Ok(entries) => {
+                        let mut names: Vec<String> = entries
+                            .filter_map(|e| e.ok())
+                            .filter(|e| e.file_name() != ".git")
+                            .map(|e| {
+                                let n = e.file_name().to_string_lossy().into_owned();
+                                if e.path().is_dir() { format!("{n}/") } else { n }
+                            })
+                            .collect();
+                        names.sort();
+                        ToolOutput::ok(names.join("\n"))
+                    }
+                    Err(e) => ToolOutput::err(format!("{p}: {e}")),
+                }
+            }
+            "search" => {
+                let Some(pattern) = str_arg("pattern") else {
+                    return ToolOutput::err("search needs `pattern`");
+                };
+                let re = match Regex::new(pattern) {
+                    Ok(r) => r,
+                    Err(e) => return ToolOutput::err(format!("bad pattern: {e}")),
+                };
+                let start = match self.ws.resolve(str_arg("path").unwrap_or(".")) {
+                    Ok(s) => s,
+                    Err(e) => return ToolOutput::err(e.to_string()),
+                };
+                let mut hits = Vec::new();
+                search(&self.ws, &start, &re, &mut hits);
+                if hits.is_empty() {
+                    ToolOutput::ok("no matches")
+                } else {
+                    ToolOutput::ok(hits.join("\n"))
+                }
+            }
+            "run" => {
+                let Some(cmd) = str_arg("command") else {
+                    return ToolOutput::err("run needs `command`");
+                };
+                match self.runner.run(&self.command(cmd)).await {
+                    Ok(o) => ToolOutput {
+                        ok: o.success(),
+                        text: format!(
+                            "exit {}\n{}",
+                            o.code.map_or("-".into(), |c| c.to_string()),
+                            o.combined()
+                        ),
+                        changed: true,
+                    },
+                    Err(e) => ToolOutput::err(e.to_string()),
+                }
+            }
+            "run_tests" => match self.gate().await {
+                Some(o) => ToolOutput {
+                    ok: o.success(),
+                    text: format!(
+                        "gate {}\n{}",
+                        if o.success() { "passed" } else { "FAILED" },
+                        o.combined()
+                    ),
+                    changed: false,
+                },
+                None => ToolOutput::err("this task has no acceptance gate"),
+            },
+            other => ToolOutput::err(format!(
+                "unknown tool `{other}`; the tools are read_file, write_file, apply_patch, list_dir, search, run, run_tests"
+            )),
+        }
+    }
+
+    fn apply_patch(&self, diff: &str) -> crate::Result<Vec<String>> {
+        let files = patch::parse(diff)?;
+        // Check everything first; write only when every file applies.
+        let mut results = Vec::new();
+        for fp in &files {
+            let target = fp.old.clone().or_else(|| fp.new.clone()).unwrap_or_default();
+            let abs = self.ws.resolve(&target)?;
+            let current = std::fs::read_to_string(&abs).ok();
+            let new = patch::apply_file(fp, current.as_deref())?;
+            let dest = match &fp.new {
+                Some(n) => Some(self.ws.resolve(n)?),
+                None => None,
+            };
+            results.push((abs, dest, new, fp.new.clone().unwrap_or(target)));
+        }
+        let mut names = Vec::new();
+        for (abs, dest, new, name) in results {
+            match (dest, new) {
+                (Some(d), Some(text)) => {
+                    if d != abs {
+                        let _ = std::fs::remove_file(&abs);
+                    }
+                    write(&d, &text)?;
+                }
+                _ => std::fs::remove_file(&abs)
+                    .map_err(|e| crate::AgentError::Io(format!("{name}: {e}")))?,
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+}
+
+fn write(abs: &Path, content: &str) -> crate::Result<()> {
+    if let Some(parent) = abs.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| crate::AgentError::Io(format!("{}: {e}", parent.display())))?;
+    }
+    std::fs::write(abs, content)
+        .map_err(|e| crate::AgentError::Io(format!("{}: {e}", abs.display())))
+}
+
+fn search(ws: &Workspace, path: &Path, re: &Regex, hits: &mut Vec<String>) {
+    if hits.len() >= 200 {
+        return;
+    }
+    if path.is_dir() {
+        let Ok(entries) = std::fs::read_dir(path) else { return };
+        let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        entries.sort();
+        for e in entries {
+            if e.file_name().is_some_and(|n| n == ".git" || n == "target") {
+                continue;
+            }
+            search(ws, &e, re, hits);
+        }
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    for (i, line) in text.lines().enumerate() {
+        if re.is_match(line) {
+            hits.push(format!("{}:{}: {}", ws.relative(path), i + 1, line.trim_end()));
+            if hits.len() >= 200 {
+                return;
+            }
+        }
+    }
+}

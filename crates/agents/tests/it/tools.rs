@@ -1,0 +1,106 @@
+use l9_agents::patch;
+use l9_agents::tools::Tools;
+use l9_agents::workspace::Workspace;
+use serde_json::json;
+
+use crate::runner;
+
+#[test]
+fn paths_stay_inside_the_workspace() {
+    let dir = l9_test_support::temp_dir();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let outside = dir.path().join("secret");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+    let ws = Workspace::new(&root).unwrap();
+    assert!(ws.resolve("src/lib.rs").unwrap().ends_with("ws/src/lib.rs"));
+    assert!(ws.resolve("src/../new.txt").is_ok());
+    for (p, why) in [
+        ("/etc/passwd", "absolute paths are not allowed"),
+        ("../secret/x", "`..` leaves the workspace"),
+        ("src/../../x", "`..` leaves the workspace"),
+        ("link/x", "points outside the workspace"),
+        (".git/config", "the .git directory"),
+        ("", "empty path"),
+    ] {
+        let e = ws.resolve(p).unwrap_err().to_string();
+        assert!(e.contains(why), "{p}: {e}");
+    }
+}
+
+#[test]
+fn patches_apply_all_or_nothing_and_say_why_not() {
+    let fp = &patch::parse("--- a/f.txt\n+++ b/f.txt\n@@ -1,3 +1,3 @@\n one\n-two\n+TWO\n three\n")
+        .unwrap()[0];
+    assert_eq!(
+        patch::apply_file(fp, Some("one\ntwo\nthree\n")).unwrap().as_deref(),
+        Some("one\nTWO\nthree\n")
+    );
+    // Context found a few lines away (the file grew above the hunk).
+    assert_eq!(
+        patch::apply_file(fp, Some("zero\nhalf\none\ntwo\nthree\n")).unwrap().as_deref(),
+        Some("zero\nhalf\none\nTWO\nthree\n")
+    );
+    let e = patch::apply_file(fp, Some("one\n2\nthree\n")).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "the patch does not apply: f.txt: hunk 1 (@@ -1,3 +1,3 @@) does not match: expected line 2 to be `two`, found `2`"
+    );
+    let new = &patch::parse("--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1,2 @@\n+a\n+b\n").unwrap()[0];
+    assert_eq!(patch::apply_file(new, None).unwrap().as_deref(), Some("a\nb\n"));
+    assert!(patch::apply_file(new, Some("x")).unwrap_err().to_string().contains("already exists"));
+    assert!(patch::parse("just words").unwrap_err().to_string().contains("send a unified diff"));
+}
+
+#[tokio::test]
+async fn tools_read_write_patch_list_search_run_and_gate() {
+    let dir = l9_test_support::temp_dir();
+    let ws = Workspace::new(dir.path()).unwrap();
+    let t = Tools::new(ws, runner(), Some("test \"$(cat out.txt)\" = ok".into()));
+    let w = t.call("write_file", &json!({"path": "src/a.txt", "content": "alpha\nbeta\n"})).await;
+    assert!(w.ok && w.changed, "{w:?}");
+    assert_eq!(t.call("read_file", &json!({"path": "src/a.txt"})).await.text, "alpha\nbeta\n");
+    let p = t.call("apply_patch", &json!({"patch": "--- a/src/a.txt\n+++ b/src/a.txt\n@@ -1,2 +1,2 @@\n alpha\n-beta\n+gamma\n"})).await;
+    assert!(p.ok, "{p:?}");
+    let bad = t.call("apply_patch", &json!({"patch": "--- a/src/a.txt\n+++ b/src/a.txt\n@@ -1,2 +1,2 @@\n alpha\n-beta\n+delta\n"})).await;
+    assert!(!bad.ok && bad.text.contains("expected line 2 to be `beta`, found `gamma`"), "{bad:?}");
+    assert_eq!(
+        t.call("read_file", &json!({"path": "src/a.txt"})).await.text,
+        "alpha\ngamma\n",
+        "a rejected patch changes nothing"
+    );
+    assert_eq!(t.call("list_dir", &json!({})).await.text, "src/");
+    assert_eq!(t.call("search", &json!({"pattern": "gam+a"})).await.text, "src/a.txt:2: gamma");
+    assert!(!t.call("read_file", &json!({"path": "../x"})).await.ok);
+    let gate = t.call("run_tests", &json!({})).await;
+    assert!(!gate.ok && gate.text.starts_with("gate FAILED"));
+    let run = t.call("run", &json!({"command": "printf ok > out.txt; echo done"})).await;
+    assert!(run.ok && run.text.starts_with("exit 0\ndone"), "{run:?}");
+    assert!(t.call("run_tests", &json!({})).await.ok);
+    assert_eq!(t.effect("read_file", &json!({})), l9_types::Effect::Pure);
+    assert!(matches!(
+        t.effect("write_file", &json!({"path": "a"})),
+        l9_types::Effect::Idempotent { .. }
+    ));
+    assert_eq!(t.effect("run", &json!({})), l9_types::Effect::Irreversible);
+    assert!(t.call("fly", &json!({})).await.text.contains("unknown tool `fly`"));
+}
+
+#[tokio::test]
+async fn run_has_a_timeout_an_output_cap_and_a_clean_environment() {
+    let dir = l9_test_support::temp_dir();
+    let mut t = Tools::new(Workspace::new(dir.path()).unwrap(), runner(), None);
+    t.timeout = std::time::Duration::from_millis(200);
+    t.output_cap = 10;
+    let o = t.call("run", &json!({"command": "sleep 5"})).await;
+    assert!(!o.ok && o.text.contains("[timed out]"), "{o:?}");
+    t.timeout = std::time::Duration::from_secs(10);
+    let o = t.call("run", &json!({"command": "seq 1 100"})).await;
+    assert!(o.text.contains("more bytes cut"), "{o:?}");
+    // Cargo sets CARGO_MANIFEST_DIR for this test process; commands must not see it.
+    assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
+    let o =
+        t.call("run", &json!({"command": "echo \"[$CARGO_MANIFEST_DIR][${PATH:+path}]\""})).await;
+    assert!(o.text.contains("[][path]"), "{o:?}");
+}
