@@ -3,6 +3,7 @@
 //! Parses arguments, calls `l9-engine`, renders results for people (default) or machines
 //! (`--json`), and maps failures to exit codes by kind (see `--help`).
 
+mod agent_cmd;
 mod bench_cmd;
 mod error;
 mod ir_cmd;
@@ -57,6 +58,12 @@ enum Command {
     /// replay, fork.
     #[command(subcommand)]
     Tasks(tasks_cmd::TasksCommand),
+    /// Run a coding task with an agent (worktree, coder + reviewer, gate, merge).
+    #[command(subcommand)]
+    Agent(agent_cmd::AgentCommand),
+    /// Show the configured model providers, agents and roles.
+    #[command(subcommand)]
+    Models(agent_cmd::ModelsCommand),
     /// Compile a spec into the IR, check it, and derive plan candidates.
     #[command(subcommand)]
     Ir(ir_cmd::IrCommand),
@@ -120,6 +127,8 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Bench(cmd) => bench_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
         Command::Worker(args) => tasks_cmd::run_worker(args, &root, cli.db.as_deref(), out).await,
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Agent(cmd) => agent_cmd::run_agent(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Models(cmd) => agent_cmd::run_models(cmd, &root, out).await,
         Command::Ir(cmd) => ir_cmd::run_ir(cmd, &root, cli.db.as_deref(), out).await,
         Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
         Command::Runs { limit } => tasks_cmd::run_runs(limit, &root, cli.db.as_deref(), out).await,

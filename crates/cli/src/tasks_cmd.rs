@@ -296,7 +296,7 @@ pub(crate) async fn run_tasks(
         }
         TasksCommand::Replay { id } => {
             let id = parse_task_id(&id)?;
-            match engine.replay(&l9_engine::workflows::builtin(), id).await {
+            match engine.replay(&engine.registry(), id).await {
                 Ok(r) => out.value(
                     &json!({"id": id, "entries": r.entries, "output": r.output, "matches_recorded": r.matches_recorded, "stopped": r.stopped, "diverged": null}),
                     || match (&r.stopped, r.matches_recorded) {
@@ -391,7 +391,7 @@ pub(crate) async fn run_worker(
         wait_for_stop().await;
         let _ = tx.send(true);
     });
-    let report = engine.run_worker(l9_engine::workflows::builtin(), opts, rx).await?;
+    let report = engine.run_worker(engine.registry(), opts, rx).await?;
     out.value(
         &json!({"worker": id, "claimed": report.claimed, "succeeded": report.succeeded, "failed": report.failed,
                 "suspended": report.suspended, "escalated": report.escalated, "lost": report.lost, "released": report.released}),

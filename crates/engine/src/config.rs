@@ -77,12 +77,14 @@ pub enum EmbedderKind {
 }
 
 /// The resolved configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub store_url: String,
     pub sqlite_sync_full: bool,
     pub embedder: EmbedderKind,
     pub dims: usize,
+    /// `[providers.NAME]`, `[agents.NAME]` and `[roles]`.
+    pub models: crate::models::ModelsConfig,
     /// The file it was read from, if any.
     pub file: Option<PathBuf>,
 }
@@ -149,6 +151,7 @@ impl Config {
         let mut values: std::collections::BTreeMap<&'static str, (String, String)> =
             Default::default();
         let mut file = None;
+        let mut models = crate::models::ModelsConfig::default();
         if path.is_file() {
             let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
             let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -160,6 +163,13 @@ impl Config {
                     e.message()
                 ))
             })?;
+            let mut table = table;
+            let sections: toml::Table = ["providers", "agents", "roles"]
+                .iter()
+                .filter_map(|k| table.remove(*k).map(|v| (k.to_string(), v)))
+                .collect();
+            models =
+                crate::models::ModelsConfig::parse(&sections, &|key| origin(&path, &text, key))?;
             let mut flat = Vec::new();
             flatten("", &table, &mut flat);
             for (key, value) in flat {
@@ -254,7 +264,7 @@ impl Config {
                 ));
             }
         };
-        Ok(Config { store_url, sqlite_sync_full, embedder, dims, file })
+        Ok(Config { store_url, sqlite_sync_full, embedder, dims, models, file })
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! What it is not: no argument parsing, no terminal output. Edges render what it returns.
 
+pub mod agent;
 pub mod bench;
 pub mod bench_support;
 pub mod bench_tasks;
@@ -15,6 +16,7 @@ pub mod config;
 mod error;
 pub mod ir;
 pub mod jsonl;
+pub mod models;
 pub mod runtime;
 pub mod workflows;
 
@@ -121,6 +123,27 @@ impl Engine {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// What `l9.agent` needs: providers and agents from the configuration, keys from the
+    /// process environment.
+    pub fn agent_env(&self) -> agent::AgentEnv {
+        agent::AgentEnv::new(
+            self.root.clone(),
+            self.config.models.clone(),
+            Arc::new(|v: &str| std::env::var(v).ok()),
+        )
+    }
+
+    /// Every workflow a worker of this project runs: the built-ins and `l9.agent`.
+    pub fn registry(&self) -> l9_tasks::Registry {
+        self.registry_with(Arc::new(self.agent_env()))
+    }
+
+    pub fn registry_with(&self, env: Arc<agent::AgentEnv>) -> l9_tasks::Registry {
+        let mut reg = workflows::builtin();
+        agent::register(&mut reg, env);
+        reg
     }
 
     pub fn config(&self) -> &Config {

@@ -464,3 +464,124 @@ fn eval_and_bench_ir_run_on_small_data() {
     let out = ok(d, &["bench", "ir", "specs", "--repeat", "1"]);
     assert!(out.contains("total: 1 files") && out.contains("MB/s"), "{out}");
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn agent_run_fixes_a_bug_after_review_and_merges() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let proj = d.join("proj");
+    let repo = d.join("repo");
+    std::fs::create_dir_all(proj.join("examples/agent")).unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent");
+    for f in ["coder.yaml", "reviewer.yaml"] {
+        std::fs::copy(ex.join(f), proj.join("examples/agent").join(f)).unwrap();
+    }
+    ok(&proj, &["init"]);
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str(&std::fs::read_to_string(ex.join("l9.toml")).unwrap());
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    std::fs::write(repo.join("README.md"), "adder\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "init"]);
+
+    let list = ok(&proj, &["models", "list"]);
+    assert!(
+        list.contains("coder        scripted")
+            && list.contains("roles: coder → coder, reviewer → reviewer"),
+        "{list}"
+    );
+
+    let out = ok(
+        &proj,
+        &[
+            "agent",
+            "run",
+            "--task",
+            "write add.sh that prints the sum of its two arguments",
+            "--repo",
+            "../repo",
+            "--gate",
+            "test \"$(sh add.sh 2 2)\" = 4",
+        ],
+    );
+    assert!(out.contains("round 1: coder: Implemented add.sh; gate FAILED; reviewer: changes add.sh subtracts; it must add"), "{out}");
+    assert!(
+        out.contains("round 2: coder: Fixed the sign; gate passed; reviewer: approve"),
+        "{out}"
+    );
+    assert!(out.contains("merged (fast-forward)"), "{out}");
+    assert_eq!(std::fs::read_to_string(repo.join("add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    let log = git(&repo, &["log", "-1", "--format=%B"]);
+    assert!(log.contains("L9-Task: ") && log.contains("L9-Packet: "), "{log}");
+    // Every step is in the journal (and so in the lineage).
+    let id =
+        out.lines().last().unwrap().rsplit(' ').next().unwrap().trim_end_matches('`').to_string();
+    let show = json(&proj, &["tasks", "show", &id]);
+    let keys: Vec<String> = show["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["key"].as_str().unwrap().to_string())
+        .collect();
+    for k in [
+        "step:worktree#0",
+        "step:r1/coder/model#1#0",
+        "step:r1/gate#0",
+        "step:r1/review#0",
+        "step:r2/coder/tool#1.0:apply_patch#0",
+        "step:commit#0",
+        "step:merge#0",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
+    }
+    assert!(
+        show["journal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["packet"].as_str().is_some_and(|p| !p.is_empty()))
+    );
+}
+
+#[test]
+fn agent_configuration_errors_name_the_provider_and_the_setting() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let base = std::fs::read_to_string(d.join(".l9/l9.toml")).unwrap();
+    std::fs::write(d.join(".l9/l9.toml"), format!("{base}\n[providers.gpt]\nkind = \"openai\"\nmodel = \"gpt-4.1\"\napi_key_env = \"L9_TEST_NO_SUCH_KEY\"\n")).unwrap();
+    let err = fails(d, &["agent", "run", "--task", "x", "--repo", "."], 4);
+    assert!(
+        err.contains(
+            "provider gpt: the API key environment variable L9_TEST_NO_SUCH_KEY is not set"
+        ) && err.contains("providers.gpt.api_key_env"),
+        "{err}"
+    );
+    std::fs::write(d.join(".l9/l9.toml"), format!("{base}\n[providers.gpt]\nkind = \"opneai\"\n"))
+        .unwrap();
+    let err = fails(d, &["models", "list"], 4);
+    assert!(err.contains("l9.toml:") && err.contains("unknown variant `opneai`"), "{err}");
+    std::fs::write(d.join(".l9/l9.toml"), format!("{base}\n[roles]\ncoder = \"nobody\"\n"))
+        .unwrap();
+    let err = fails(d, &["models", "list"], 4);
+    assert!(
+        err.contains("roles.coder names provider \"nobody\", which is not configured"),
+        "{err}"
+    );
+    std::fs::write(d.join(".l9/l9.toml"), base).unwrap();
+    let err = fails(d, &["agent", "run", "--task", "x", "--repo", "."], 4);
+    assert!(err.contains("no provider for the coder role"), "{err}");
+}

@@ -122,3 +122,156 @@ async fn a_failing_plan_task_is_retried_by_policy_then_cancels_downstream() {
     assert_eq!(t.state, TaskState::Dead);
     assert!(t.error.unwrap().contains("depends on itself"));
 }
+
+mod agent {
+    //! `l9.agent` on the durable runtime: a worker stopped in the middle of a model call
+    //! and a fresh worker that resumes the run without repeating a finished call.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use l9_agents::process::{CommandSpec, Runner, SystemRunner};
+    use l9_engine::Engine;
+    use l9_engine::agent::AgentEnv;
+    use l9_engine::models::ModelsConfig;
+    use l9_engine::runtime::EnqueueOptions;
+    use l9_engine::store::TaskState;
+    use l9_engine::tasks::WorkerOptions;
+    use l9_models::{ChatRequest, ChatResponse, Provider, ScriptedProvider};
+    use serde_json::json;
+
+    /// Logs the step of every call; the first call of `block_at` never returns (a worker
+    /// dying mid-call).
+    #[derive(Debug)]
+    struct Flaky {
+        inner: ScriptedProvider,
+        calls: Arc<Mutex<Vec<String>>>,
+        block_at: Mutex<Option<String>>,
+        blocked: Arc<tokio::sync::Notify>,
+    }
+
+    #[async_trait]
+    impl Provider for Flaky {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        async fn chat(&self, req: &ChatRequest) -> l9_models::Result<ChatResponse> {
+            let step = req.step.clone().unwrap_or_default();
+            self.calls.lock().unwrap().push(step.clone());
+            let block = {
+                let mut b = self.block_at.lock().unwrap();
+                if b.as_deref() == Some(step.as_str()) { b.take().is_some() } else { false }
+            };
+            if block {
+                self.blocked.notify_one();
+                std::future::pending::<()>().await;
+            }
+            self.inner.chat(req).await
+        }
+    }
+
+    async fn git(dir: &std::path::Path, args: &[&str]) {
+        let mut a = vec!["-c", "user.name=t", "-c", "user.email=t@t"];
+        a.extend_from_slice(args);
+        let o = SystemRunner.run(&CommandSpec::new("git", &a, dir)).await.unwrap();
+        assert!(o.success(), "{}", o.combined());
+    }
+
+    fn opts(exit_when_idle: bool) -> WorkerOptions {
+        WorkerOptions {
+            id: "w".into(),
+            concurrency: 1,
+            poll: Duration::from_millis(5),
+            lease: Duration::from_secs(30),
+            shutdown_grace: Duration::from_millis(100),
+            exit_when_idle,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_killed_mid_call_resumes_without_repeating_finished_model_calls() {
+        let dir = l9_test_support::temp_dir();
+        let root = dir.path().join("proj");
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("README.md"), "adder\n").unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]).await;
+        git(&repo, &["add", "-A"]).await;
+        git(&repo, &["commit", "-qm", "init"]).await;
+        Engine::init(&root, None).await.unwrap();
+        let engine = Engine::open(&root, None).await.unwrap();
+
+        let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent");
+        let table: toml::Table = format!(
+            "[providers.coder]\nkind = \"scripted\"\nscript = {:?}\n[providers.reviewer]\nkind = \"scripted\"\nscript = {:?}\n[roles]\ncoder = \"coder\"\nreviewer = \"reviewer\"\n",
+            ex.join("coder.yaml").display().to_string(),
+            ex.join("reviewer.yaml").display().to_string()
+        )
+        .parse()
+        .unwrap();
+        let models = ModelsConfig::parse(&table, &|k| k.to_string()).unwrap();
+        let env = Arc::new(AgentEnv::new(root.clone(), models, Arc::new(|_: &str| None)));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let blocked = Arc::new(tokio::sync::Notify::new());
+        let read = |f: &str| std::fs::read_to_string(ex.join(f)).unwrap();
+        env.set_provider(
+            "coder",
+            Arc::new(Flaky {
+                inner: ScriptedProvider::parse("coder", "coder.yaml", &read("coder.yaml")).unwrap(),
+                calls: calls.clone(),
+                block_at: Mutex::new(Some("r2/coder/model#1".into())),
+                blocked: blocked.clone(),
+            }),
+        );
+        env.set_provider(
+            "reviewer",
+            Arc::new(Flaky {
+                inner: ScriptedProvider::parse("reviewer", "reviewer.yaml", &read("reviewer.yaml"))
+                    .unwrap(),
+                calls: calls.clone(),
+                block_at: Mutex::new(None),
+                blocked: blocked.clone(),
+            }),
+        );
+        let payload = json!({"task": "write add.sh that prints the sum", "repo": repo, "gate": "test \"$(sh add.sh 2 2)\" = 4"});
+        let (id, _) =
+            engine.enqueue("l9.agent", payload, &EnqueueOptions::default()).await.unwrap();
+
+        // First worker: stops (as if killed) while the model call of round 2 hangs.
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let e2 = engine.clone();
+        let reg = engine.registry_with(env.clone());
+        let w = tokio::spawn(async move { e2.run_worker(reg, opts(false), rx).await.unwrap() });
+        blocked.notified().await;
+        tx.send(true).unwrap();
+        let report = w.await.unwrap();
+        assert_eq!(report.released, 1, "the interrupted task's lease was given back");
+        assert_ne!(engine.task(id).await.unwrap().state, TaskState::Succeeded);
+
+        // A fresh worker resumes the run from its journal.
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        engine.run_worker(engine.registry_with(env.clone()), opts(true), rx).await.unwrap();
+        let t = engine.task(id).await.unwrap();
+        assert_eq!(t.state, TaskState::Succeeded, "{:?}", t.error);
+        assert_eq!(std::fs::read_to_string(repo.join("add.sh")).unwrap(), "echo $(($1 + $2))\n");
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [
+                "r1/coder/model#1",
+                "r1/coder/model#2",
+                "r1/review",
+                "r2/coder/model#1",
+                // Resumed: only the call that never finished runs again.
+                "r2/coder/model#1",
+                "r2/coder/model#2",
+                "r2/review",
+            ]
+        );
+        let result = t.result.unwrap();
+        assert_eq!(result["first_gate_failed"], true);
+        assert_eq!(result["merged"]["how"], "fast-forward");
+    }
+}

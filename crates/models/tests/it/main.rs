@@ -7,3 +7,4 @@
 mod fake;
 mod http_providers;
 mod offline;
+mod peer;

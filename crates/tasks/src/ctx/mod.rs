@@ -159,6 +159,12 @@ impl Ctx {
         self.lock().last_recorded
     }
 
+    /// The packet of the latest journal entry: the tip of this run's lineage (commits and
+    /// evidence cite it).
+    pub fn last_packet(&self) -> Option<PacketId> {
+        self.lock().last_packet
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, JState> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,0 +1,285 @@
+//! `l9.agent`: one coding task end to end as a durable workflow — a worktree on its own
+//! branch, the coder + reviewer cell (model-backed or an external agent CLI) with every model
+//! call, tool call, gate run and review journaled (so each is a packet in the lineage and a
+//! resumed run does not repeat a finished call), then a commit with trailers and the merge
+//! back. The task fails when the gate never passed or the merge conflicts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use l9_agents::AgentError;
+use l9_agents::adapter::Adapter;
+use l9_agents::agent::AgentConfig;
+use l9_agents::cell::{self, Coder};
+use l9_agents::git::{Merged, Repo, Worktree};
+use l9_agents::process::{Runner, SystemRunner};
+use l9_agents::steps::{StepFuture, Steps};
+use l9_agents::tools::Tools;
+use l9_agents::workspace::Workspace;
+use l9_models::{Provider, Recorder};
+use l9_tasks::{Ctx, Registry, WfError};
+use l9_types::Effect;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::models::ModelsConfig;
+use crate::{EngineError, Result};
+
+/// Reads an environment variable (the process environment in production).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What `l9.agent` needs from the project: providers, agents, the process runner.
+pub struct AgentEnv {
+    pub root: PathBuf,
+    pub models: ModelsConfig,
+    pub runner: Arc<dyn Runner>,
+    env: EnvLookup,
+    /// Built providers (and ones a test put in place).
+    providers: Mutex<BTreeMap<String, Arc<dyn Provider>>>,
+    /// `--record FILE`: wrap the coder's provider in a recorder.
+    pub record: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AgentEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentEnv")
+            .field("root", &self.root)
+            .field("models", &self.models)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentEnv {
+    pub fn new(root: PathBuf, models: ModelsConfig, env: EnvLookup) -> Self {
+        AgentEnv {
+            root,
+            models,
+            runner: Arc::new(SystemRunner),
+            env,
+            providers: Mutex::new(BTreeMap::new()),
+            record: None,
+        }
+    }
+
+    /// Puts a provider in place under `name` (tests; embedding applications).
+    pub fn set_provider(&self, name: &str, p: Arc<dyn Provider>) {
+        if let Ok(mut m) = self.providers.lock() {
+            m.insert(name.to_string(), p);
+        }
+    }
+
+    pub fn provider(&self, name: &str) -> Result<Arc<dyn Provider>> {
+        if let Some(p) = self.providers.lock().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(p);
+        }
+        let mut p = self.models.build(name, &self.root, &*self.env)?;
+        if let Some(path) = &self.record {
+            p = Arc::new(
+                Recorder::create(p, path.clone())
+                    .map_err(|e| EngineError::Config(e.to_string()))?,
+            );
+        }
+        if let Ok(mut m) = self.providers.lock() {
+            m.insert(name.to_string(), p.clone());
+        }
+        Ok(p)
+    }
+
+    fn adapter(&self, name: &str) -> Result<Adapter> {
+        let Some(a) = self.models.agents.get(name) else {
+            // A shipped template works without configuration.
+            return Adapter::template(name, self.runner.clone()).ok_or_else(|| {
+                EngineError::Config(format!("agent {name:?} is not configured; add [agents.{name}] with template or command to .l9/l9.toml"))
+            });
+        };
+        let mut adapter = match (&a.command, &a.template) {
+            (Some(cmd), _) => Adapter::new(name, cmd.clone(), self.runner.clone()),
+            (None, Some(t)) => Adapter::template(t, self.runner.clone())
+                .ok_or_else(|| EngineError::Config(format!("unknown agent template {t:?}")))?,
+            (None, None) => {
+                return Err(EngineError::Config(format!(
+                    "[agents.{name}] needs template or command"
+                )));
+            }
+        };
+        if let Some(t) = a.timeout_s {
+            adapter.timeout = std::time::Duration::from_secs(t);
+        }
+        Ok(adapter)
+    }
+}
+
+/// The durable `Ctx` as the agents' journaling seam. A control-flow error of the runtime
+/// (escalation, storage trouble) is kept so the workflow can return it unchanged.
+struct CtxSteps<'a> {
+    ctx: &'a Ctx,
+    control: Mutex<Option<WfError>>,
+}
+
+#[async_trait]
+impl Steps for CtxSteps<'_> {
+    async fn step<'a>(
+        &self,
+        name: &str,
+        effect: Effect,
+        f: StepFuture<'a>,
+    ) -> l9_agents::Result<Value> {
+        match self.ctx.step(name, effect, move || f).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let msg = e.to_string();
+                if let Ok(mut c) = self.control.lock() {
+                    *c = Some(e);
+                }
+                Err(AgentError::Journal(msg))
+            }
+        }
+    }
+}
+
+impl CtxSteps<'_> {
+    fn to_wf(&self, e: AgentError) -> WfError {
+        match self.control.lock().ok().and_then(|mut c| c.take()) {
+            Some(wf) => wf,
+            None => WfError::failed(e.to_string()),
+        }
+    }
+}
+
+/// The payload of `l9.agent`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AgentTask {
+    pub task: String,
+    pub repo: String,
+    #[serde(default)]
+    pub gate: Option<String>,
+    /// Provider for the coder (default: `[roles] coder`, or the only provider).
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub reviewer: Option<String>,
+    /// An external agent CLI instead of the model-backed coder.
+    #[serde(default)]
+    pub adapter: Option<String>,
+    #[serde(default = "three")]
+    pub rounds: usize,
+}
+
+fn three() -> usize {
+    3
+}
+
+/// Registers `l9.agent` next to the built-in workflows.
+pub fn register(reg: &mut Registry, env: Arc<AgentEnv>) {
+    reg.register("l9.agent", move |ctx: Ctx, v: Value| {
+        let env = env.clone();
+        async move { run(env, ctx, v).await }
+    });
+}
+
+fn wt_json(w: &Worktree) -> Value {
+    json!({"path": w.path, "branch": w.branch, "base": w.base})
+}
+
+async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
+    let t: AgentTask = serde_json::from_value(v)
+        .map_err(|e| WfError::failed(format!("l9.agent: bad payload: {e}")))?;
+    let repo_path = env.root.join(&t.repo);
+    let repo = Repo::new(&repo_path, env.runner.clone());
+    let name =
+        format!("task-{}", &ctx.task().id.to_string()[..8.min(ctx.task().id.to_string().len())]);
+    let r = repo.clone();
+    let n = name.clone();
+    let wt_v = ctx
+        .step("worktree", Effect::Idempotent { key: format!("worktree:{name}") }, move || async move {
+            r.worktree(&n).await.map(|w| wt_json(&w)).map_err(|e| e.to_string())
+        })
+        .await?;
+    let wt = Worktree {
+        path: PathBuf::from(wt_v["path"].as_str().unwrap_or_default()),
+        branch: wt_v["branch"].as_str().unwrap_or_default().to_string(),
+        base: wt_v["base"].as_str().unwrap_or_default().to_string(),
+    };
+    let ws = Workspace::new(&wt.path).map_err(|e| WfError::failed(e.to_string()))?;
+    let tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
+    let coder_provider;
+    let adapter;
+    let coder = match &t.adapter {
+        Some(a) => {
+            adapter = env.adapter(a).map_err(|e| WfError::failed(e.to_string()))?;
+            Coder::External(&adapter)
+        }
+        None => {
+            let pname = env
+                .models
+                .resolve(t.provider.as_deref(), "coder")
+                .map_err(|e| WfError::failed(e.to_string()))?;
+            coder_provider = env.provider(&pname).map_err(|e| WfError::failed(e.to_string()))?;
+            Coder::Model(coder_provider.as_ref(), AgentConfig::coder())
+        }
+    };
+    let rname = env
+        .models
+        .resolve(t.reviewer.as_deref(), "reviewer")
+        .or_else(|_| env.models.resolve(t.provider.as_deref(), "coder"))
+        .map_err(|e| WfError::failed(e.to_string()))?;
+    let reviewer = env.provider(&rname).map_err(|e| WfError::failed(e.to_string()))?;
+    let steps = CtxSteps { ctx: &ctx, control: Mutex::new(None) };
+    let outcome =
+        cell::run(&coder, reviewer.as_ref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)
+            .await
+            .map_err(|e| steps.to_wf(e))?;
+    let rounds = serde_json::to_value(&outcome.rounds).unwrap_or(Value::Null);
+    if !outcome.done {
+        let last = outcome.rounds.last();
+        return Err(WfError::failed(format!(
+            "not done after {} round(s): the gate {} and the reviewer said {:?}; the work is on branch {}",
+            outcome.rounds.len(),
+            if last.is_some_and(|r| r.gate.passed) { "passed" } else { "did not pass" },
+            last.map_or("", |r| r.review.verdict.as_str()),
+            wt.branch
+        )));
+    }
+    let packet = ctx.last_packet().map(|p| p.to_string()).unwrap_or_default();
+    let task_id = ctx.task().id.to_string();
+    let (r, w, msg) = (
+        repo.clone(),
+        wt.clone(),
+        format!(
+            "{}\n\nGate: {}",
+            t.task.lines().next().unwrap_or("L9 task"),
+            t.gate.as_deref().unwrap_or("-")
+        ),
+    );
+    let commit = ctx
+        .step("commit", Effect::Idempotent { key: format!("commit:{name}") }, move || async move {
+            r.commit(&w, &msg, &task_id, &packet).await.map(|c| json!(c)).map_err(|e| e.to_string())
+        })
+        .await?;
+    let (r, w) = (repo.clone(), wt.clone());
+    let merged = ctx
+        .step("merge", Effect::Idempotent { key: format!("merge:{name}") }, move || async move {
+            match r.merge(&w).await {
+                Ok(Merged::FastForward { commit }) => {
+                    Ok(json!({"how": "fast-forward", "commit": commit}))
+                }
+                Ok(Merged::MergeCommit { commit }) => {
+                    Ok(json!({"how": "merge commit", "commit": commit}))
+                }
+                Ok(Merged::NothingToMerge) => Ok(json!({"how": "nothing to merge"})),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+    Ok(json!({
+        "done": true,
+        "branch": wt.branch,
+        "worktree": wt.path,
+        "commit": commit,
+        "merged": merged,
+        "first_gate_failed": outcome.first_gate_failed(),
+        "rounds": rounds,
+    }))
+}
