@@ -46,6 +46,9 @@ pub struct Round {
 pub struct CellOutcome {
     pub done: bool,
     pub rounds: Vec<Round>,
+    /// Tokens and money the coder's and reviewer's model calls used.
+    pub usage: l9_models::Usage,
+    pub cost_micro_usd: u64,
 }
 
 impl CellOutcome {
@@ -69,7 +72,12 @@ pub async fn run(
     task: &str,
     rounds: usize,
 ) -> Result<CellOutcome> {
-    let mut out = CellOutcome { done: false, rounds: Vec::new() };
+    let mut out = CellOutcome {
+        done: false,
+        rounds: Vec::new(),
+        usage: l9_models::Usage::default(),
+        cost_micro_usd: 0,
+    };
     let mut feedback: Option<String> = None;
     let mut messages = vec![Message::user(format!("Task: {task}"))];
     for round in 1..=rounds.max(1) {
@@ -83,6 +91,9 @@ pub async fn run(
                     agent::run(*p, tools, steps, cfg, &format!("{prefix}coder/"), messages.clone())
                         .await?;
                 messages = run.messages;
+                out.usage.input_tokens += run.usage.input_tokens;
+                out.usage.output_tokens += run.usage.output_tokens;
+                out.cost_micro_usd += run.cost_micro_usd;
                 run.summary
             }
             Coder::External(adapter) => {
@@ -147,14 +158,19 @@ pub async fn run(
                 &review_step,
                 l9_types::Effect::Idempotent { key: review_step.clone() },
                 Box::pin(async move {
-                    let (v, _) =
+                    let (v, resp) =
                         l9_models::chat_json(reviewer, &req).await.map_err(|e| e.to_string())?;
-                    Ok(v)
+                    Ok(json!({"review": v, "usage": resp.usage, "cost_micro_usd": resp.cost_micro_usd}))
                 }),
             )
             .await?;
-        let review: Review =
-            serde_json::from_value(v).map_err(|e| AgentError::Journal(e.to_string()))?;
+        let review: Review = serde_json::from_value(v["review"].clone())
+            .map_err(|e| AgentError::Journal(e.to_string()))?;
+        if let Ok(u) = serde_json::from_value::<l9_models::Usage>(v["usage"].clone()) {
+            out.usage.input_tokens += u.input_tokens;
+            out.usage.output_tokens += u.output_tokens;
+        }
+        out.cost_micro_usd += v["cost_micro_usd"].as_u64().unwrap_or(0);
         let approved = review.verdict == "approve";
         out.rounds.push(Round {
             round,

@@ -280,6 +280,7 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         "commit": commit,
         "merged": merged,
         "first_gate_failed": outcome.first_gate_failed(),
+        "spend": {"tokens": outcome.usage.input_tokens + outcome.usage.output_tokens, "micro_usd": outcome.cost_micro_usd},
         "rounds": rounds,
     }))
 }

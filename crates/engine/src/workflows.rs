@@ -142,12 +142,25 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
             && let Some((child, r)) = ctx.poll_children(&ids).await?
         {
             if let Some((task, attempt)) = running.remove(&child) {
-                let spend = Spend::default();
                 let kind = match r {
-                    Ok(_) => EventKind::Succeeded { task, attempt, spend },
-                    Err(error) => {
-                        EventKind::Failed { task, attempt, error, retryable: true, spend }
+                    // A child that reports what it spent (`l9.agent` does) feeds the budget.
+                    Ok(v) => {
+                        let n = |k: &str| {
+                            v.pointer(&format!("/spend/{k}")).and_then(Value::as_u64).unwrap_or(0)
+                        };
+                        EventKind::Succeeded {
+                            task,
+                            attempt,
+                            spend: Spend { tokens: n("tokens"), micro_usd: n("micro_usd") },
+                        }
                     }
+                    Err(error) => EventKind::Failed {
+                        task,
+                        attempt,
+                        error,
+                        retryable: true,
+                        spend: Spend::default(),
+                    },
                 };
                 events.push_back(Event::new(now_ms, kind));
             }

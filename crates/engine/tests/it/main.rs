@@ -273,5 +273,31 @@ mod agent {
         let result = t.result.unwrap();
         assert_eq!(result["first_gate_failed"], true);
         assert_eq!(result["merged"]["how"], "fast-forward");
+        // Scripted calls count tokens (about four characters each): the spend is reported
+        // for the plan's budget.
+        assert!(result["spend"]["tokens"].as_u64().unwrap() > 0, "{result}");
     }
+}
+
+#[tokio::test]
+async fn what_children_spend_feeds_the_plan_budget() {
+    let dir = l9_test_support::temp_dir();
+    Engine::init(dir.path(), None).await.unwrap();
+    let engine = Engine::open(dir.path(), None).await.unwrap();
+    let plan = json!({
+        "budget": {"tokens": 10_000},
+        "tasks": [
+            {"name": "a", "kind": "l9.echo", "input": {"spend": {"tokens": 500, "micro_usd": 7}}},
+            {"name": "b", "kind": "l9.echo", "deps": [0], "input": {"spend": {"tokens": 250, "micro_usd": 3}}},
+        ]
+    });
+    let (id, _) = engine.enqueue("l9.plan", plan, &EnqueueOptions::default()).await.unwrap();
+    drain(&engine).await;
+    let t = engine.task(id).await.unwrap();
+    assert_eq!(t.state, TaskState::Succeeded, "{:?}", t.error);
+    let r = t.result.unwrap();
+    assert_eq!(
+        (r["spent"]["tokens"].clone(), r["spent"]["micro_usd"].clone()),
+        (json!(750), json!(10))
+    );
 }
