@@ -38,8 +38,9 @@ pub struct AgentEnv {
     env: EnvLookup,
     /// Built providers (and ones a test put in place).
     providers: Mutex<BTreeMap<String, Arc<dyn Provider>>>,
-    /// `--record FILE`: wrap the coder's provider in a recorder.
+    /// `--record FILE`: every provider of this run records into one cassette.
     pub record: Option<PathBuf>,
+    sink: Mutex<Option<l9_models::cassette::Sink>>,
 }
 
 impl std::fmt::Debug for AgentEnv {
@@ -60,6 +61,7 @@ impl AgentEnv {
             env,
             providers: Mutex::new(BTreeMap::new()),
             record: None,
+            sink: Mutex::new(None),
         }
     }
 
@@ -76,10 +78,16 @@ impl AgentEnv {
         }
         let mut p = self.models.build(name, &self.root, &*self.env)?;
         if let Some(path) = &self.record {
-            p = Arc::new(
-                Recorder::create(p, path.clone())
-                    .map_err(|e| EngineError::Config(e.to_string()))?,
-            );
+            let mut sink = self
+                .sink
+                .lock()
+                .map_err(|_| EngineError::Internal("recorder lock poisoned".into()))?;
+            if sink.is_none() {
+                *sink = Some(Recorder::sink(path).map_err(|e| EngineError::Config(e.to_string()))?);
+            }
+            if let Some(s) = sink.as_ref() {
+                p = Arc::new(Recorder::with_sink(p, path.clone(), s.clone()));
+            }
         }
         if let Ok(mut m) = self.providers.lock() {
             m.insert(name.to_string(), p.clone());

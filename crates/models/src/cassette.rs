@@ -19,22 +19,36 @@ pub struct Entry {
     pub response: ChatResponse,
 }
 
+/// A cassette file several recorders can share (a coder and a reviewer in one run).
+pub type Sink = Arc<Mutex<std::fs::File>>;
+
 #[derive(Debug)]
 pub struct Recorder {
     inner: Arc<dyn Provider>,
     path: PathBuf,
-    file: Mutex<std::fs::File>,
+    file: Sink,
 }
 
 impl Recorder {
     /// Creates (truncates) the cassette at `path`.
     pub fn create(inner: Arc<dyn Provider>, path: PathBuf) -> Result<Self> {
-        let file = std::fs::File::create(&path).map_err(|e| ModelError::File {
+        let sink = Self::sink(&path)?;
+        Ok(Recorder { inner, path, file: sink })
+    }
+
+    /// Creates (truncates) a cassette file to share between recorders.
+    pub fn sink(path: &std::path::Path) -> Result<Sink> {
+        let file = std::fs::File::create(path).map_err(|e| ModelError::File {
             file: path.display().to_string(),
             line: 0,
             message: format!("cannot create the cassette: {e}"),
         })?;
-        Ok(Recorder { inner, path, file: Mutex::new(file) })
+        Ok(Arc::new(Mutex::new(file)))
+    }
+
+    /// Records into a shared cassette.
+    pub fn with_sink(inner: Arc<dyn Provider>, path: PathBuf, sink: Sink) -> Self {
+        Recorder { inner, path, file: sink }
     }
 }
 
@@ -70,7 +84,8 @@ pub struct ReplayProvider {
     name: String,
     file: String,
     entries: Vec<Entry>,
-    next: Mutex<usize>,
+    /// Which recorded calls were served already.
+    used: Mutex<Vec<bool>>,
 }
 
 impl ReplayProvider {
@@ -88,7 +103,13 @@ impl ReplayProvider {
             })?;
             entries.push(e);
         }
-        Ok(ReplayProvider { name: name.into(), file: file.into(), entries, next: Mutex::new(0) })
+        let n = entries.len();
+        Ok(ReplayProvider {
+            name: name.into(),
+            file: file.into(),
+            entries,
+            used: Mutex::new(vec![false; n]),
+        })
     }
 }
 
@@ -121,35 +142,40 @@ impl Provider for ReplayProvider {
         &self.name
     }
 
+    /// Serves the first unserved recorded call whose request is identical (so calls of
+    /// several roles may interleave); otherwise fails with a diff against the next unserved
+    /// call of the same role.
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
-        let mut next = self.next.lock().map_err(|_| ModelError::Protocol {
+        let mut used = self.used.lock().map_err(|_| ModelError::Protocol {
             provider: self.name.clone(),
             message: "replay lock poisoned".into(),
         })?;
-        let i = *next;
-        let Some(entry) = self.entries.get(i) else {
-            return Err(ModelError::ReplayMismatch {
-                provider: self.name.clone(),
-                cassette: self.file.clone(),
-                call: i + 1,
-                diff: format!(
-                    "the cassette holds {} calls; this is call {}",
-                    self.entries.len(),
-                    i + 1
-                ),
-            });
-        };
-        let recorded = serde_json::to_value(&entry.request).unwrap_or_default();
         let now = serde_json::to_value(req).unwrap_or_default();
-        if recorded != now {
-            return Err(ModelError::ReplayMismatch {
+        let recorded =
+            |i: usize| serde_json::to_value(&self.entries[i].request).unwrap_or_default();
+        if let Some(i) = (0..self.entries.len()).find(|&i| !used[i] && recorded(i) == now) {
+            used[i] = true;
+            return Ok(self.entries[i].response.clone());
+        }
+        let candidate = (0..self.entries.len())
+            .find(|&i| !used[i] && self.entries[i].request.role == req.role)
+            .or_else(|| (0..self.entries.len()).find(|&i| !used[i]));
+        match candidate {
+            Some(i) => Err(ModelError::ReplayMismatch {
                 provider: self.name.clone(),
                 cassette: self.file.clone(),
                 call: i + 1,
-                diff: diff(&recorded, &now),
-            });
+                diff: diff(&recorded(i), &now),
+            }),
+            None => Err(ModelError::ReplayMismatch {
+                provider: self.name.clone(),
+                cassette: self.file.clone(),
+                call: self.entries.len() + 1,
+                diff: format!(
+                    "all {} recorded calls were served; this call is new",
+                    self.entries.len()
+                ),
+            }),
         }
-        *next += 1;
-        Ok(entry.response.clone())
     }
 }

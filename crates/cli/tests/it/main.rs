@@ -554,6 +554,47 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
             .iter()
             .all(|j| j["packet"].as_str().is_some_and(|p| !p.is_empty()))
     );
+
+    // Record the same task on a fresh repo, then replay the cassette: same rounds, no script.
+    let repo2 = d.join("repo2");
+    std::fs::create_dir_all(&repo2).unwrap();
+    std::fs::write(repo2.join("README.md"), "adder\n").unwrap();
+    git(&repo2, &["init", "-q", "-b", "main"]);
+    git(&repo2, &["add", "-A"]);
+    git(&repo2, &["commit", "-qm", "init"]);
+    let args = [
+        "agent",
+        "run",
+        "--task",
+        "write add.sh that prints the sum of its two arguments",
+        "--repo",
+        "../repo2",
+        "--gate",
+        "test \"$(sh add.sh 2 2)\" = 4",
+    ];
+    let mut rec = args.to_vec();
+    rec.extend(["--record", "calls.jsonl"]);
+    ok(&proj, &rec);
+    let cassette = std::fs::read_to_string(proj.join("calls.jsonl")).unwrap();
+    assert_eq!(cassette.lines().count(), 6, "4 coder calls and 2 reviews");
+    git(&repo2, &["reset", "-q", "--hard", "HEAD~1"]);
+    let toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    let replay = toml
+        .replace(
+            "kind = \"scripted\"\nscript = \"examples/agent/coder.yaml\"",
+            "kind = \"replay\"\ncassette = \"calls.jsonl\"",
+        )
+        .replace(
+            "kind = \"scripted\"\nscript = \"examples/agent/reviewer.yaml\"",
+            "kind = \"replay\"\ncassette = \"calls.jsonl\"",
+        );
+    assert_ne!(replay, toml);
+    std::fs::write(proj.join(".l9/l9.toml"), replay).unwrap();
+    let out2 = ok(&proj, &args);
+    assert!(
+        out2.contains("round 2: coder: Fixed the sign; gate passed; reviewer: approve"),
+        "{out2}"
+    );
 }
 
 #[test]

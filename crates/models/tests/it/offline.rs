@@ -100,7 +100,7 @@ async fn record_then_replay_and_fail_loudly_on_a_different_request() {
     );
     assert_eq!(replay.chat(&req("reviewer", Some("review"), "diff")).await.unwrap(), b);
     let e = replay.chat(&req("x", None, "y")).await.unwrap_err().to_string();
-    assert!(e.contains("the cassette holds 2 calls; this is call 3"), "{e}");
+    assert!(e.contains("all 2 recorded calls were served; this call is new"), "{e}");
     let e = ReplayProvider::parse("r", "c.jsonl", "{}\n").unwrap_err().to_string();
     assert!(e.starts_with("c.jsonl:1: not a cassette entry"), "{e}");
 }
