@@ -148,6 +148,31 @@ pub(crate) async fn run_agent(
     let result = t.result.clone().unwrap_or(Value::Null);
     let ok = result.get("done").and_then(Value::as_bool) == Some(true);
     let steps: Vec<String> = detail.journal.iter().map(|j| j.key.clone()).collect();
+    // A failed task has no result: rebuild its rounds from the journaled gates and reviews.
+    let mut result = result;
+    if result.get("rounds").is_none() {
+        let value = |key: String| {
+            detail.journal.iter().find(|j| j.key == key).and_then(|j| j.value.clone())
+        };
+        let mut rounds = Vec::new();
+        for r in 1.. {
+            let Some(gate) = value(format!("step:r{r}/gate#0")) else { break };
+            let review = value(format!("step:r{r}/review#0"))
+                .map(|v| v["review"].clone())
+                .unwrap_or(Value::Null);
+            let summary = (1..)
+                .map_while(|i| value(format!("step:r{r}/coder/model#{i}#0")))
+                .last()
+                .and_then(|v| v["content"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            rounds.push(
+                json!({"round": r, "coder_summary": summary, "gate": gate, "review": review}),
+            );
+        }
+        if !rounds.is_empty() {
+            result = json!({"rounds": rounds});
+        }
+    }
     out.value(&json!({"task": id.to_string(), "state": format!("{:?}", t.state).to_lowercase(), "result": result, "error": t.error, "journal": steps}), || {
         let mut s = String::new();
         for r in result.get("rounds").and_then(Value::as_array).into_iter().flatten() {

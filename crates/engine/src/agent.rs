@@ -196,8 +196,8 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         .map_err(|e| WfError::failed(format!("l9.agent: bad payload: {e}")))?;
     let repo_path = env.root.join(&t.repo);
     let repo = Repo::new(&repo_path, env.runner.clone());
-    let name =
-        format!("task-{}", &ctx.task().id.to_string()[..8.min(ctx.task().id.to_string().len())]);
+    // The whole id: UUIDv7 prefixes are time, so two tasks of one minute would share one.
+    let name = format!("task-{}", ctx.task().id);
     let r = repo.clone();
     let n = name.clone();
     let wt_v = ctx

@@ -555,6 +555,29 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
             .all(|j| j["packet"].as_str().is_some_and(|p| !p.is_empty()))
     );
 
+    // A gate that never passes: not done, exit code 1, the reason printed.
+    let o = l9(
+        &proj,
+        &[
+            "agent",
+            "run",
+            "--task",
+            "write add.sh",
+            "--repo",
+            "../repo",
+            "--gate",
+            "false",
+            "--rounds",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("round 1: coder: Implemented add.sh; gate FAILED; reviewer: changes"),
+        "{out}"
+    );
+    assert!(out.contains("not done: not done after 1 round(s): the gate did not pass"), "{out}");
     // Record the same task on a fresh repo, then replay the cassette: same rounds, no script.
     let repo2 = d.join("repo2");
     std::fs::create_dir_all(&repo2).unwrap();
