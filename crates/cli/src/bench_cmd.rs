@@ -11,6 +11,14 @@ use crate::output::Out;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
+    /// Simulation: Monte Carlo trials of a synthetic plan through the kernel's scheduler on
+    /// one thread, next to drawing the same samples without scheduling.
+    Sim {
+        #[arg(long, default_value_t = 500)]
+        tasks: usize,
+        #[arg(long, default_value_t = 10_000)]
+        trials: u32,
+    },
     /// IR Engine: compile (and check) every spec under DIR; per-file time and MB/s next to
     /// parsing alone (best of --repeat runs).
     Ir {
@@ -110,6 +118,26 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     match cmd {
         BenchCommand::Ir { dir, repeat } => crate::ir_cmd::bench(&dir, repeat, out),
+        BenchCommand::Sim { tasks, trials } => {
+            if tasks < 3 || trials == 0 {
+                return Err(CliError::input("--tasks must be at least 3 and --trials at least 1"));
+            }
+            let b = l9_engine::bench_sim::run(tasks, trials).map_err(CliError::input)?;
+            let per = b.simulate.as_secs_f64() * 1e9 / (b.trials as f64 * b.tasks as f64);
+            out.value(&b, || {
+                format!(
+                    "sim: {} trials of a {}-task plan in {:.2} s ({:.0} ns per task-trial; target < 2 s)\nbaseline (same samples, no scheduler): {:.2} s; simulate/baseline = {:.1}x\nforecast: {:.0}% success, p90 makespan {:.1} h",
+                    b.trials,
+                    b.tasks,
+                    b.simulate.as_secs_f64(),
+                    per,
+                    b.baseline.as_secs_f64(),
+                    b.simulate.as_secs_f64() / b.baseline.as_secs_f64().max(1e-9),
+                    b.success * 100.0,
+                    b.makespan_p90_h
+                )
+            })
+        }
         BenchCommand::Queue { single, jobs, batch, sqlite_full } => {
             if single == 0 || jobs == 0 || batch == 0 {
                 return Err(CliError::input("--single, --jobs and --batch must be at least 1"));

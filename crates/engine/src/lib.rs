@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bench_sim;
 pub mod bench_support;
 pub mod bench_tasks;
 pub mod config;
