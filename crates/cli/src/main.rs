@@ -64,6 +64,18 @@ enum Command {
     /// Show the configured model providers, agents and roles.
     #[command(subcommand)]
     Models(agent_cmd::ModelsCommand),
+    /// Simulate a spec's plan candidates (or a plan file) under a scenario and rank them.
+    Sim {
+        /// A spec (compiled into plan candidates) or a JSON plan file.
+        source: PathBuf,
+        /// What-if overrides (YAML: kinds: {test: {failure: 0.3}}, budget: {usd: 10}).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value_t = 2_000)]
+        trials: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Compile a spec into the IR, check it, and derive plan candidates.
     #[command(subcommand)]
     Ir(ir_cmd::IrCommand),
@@ -129,6 +141,49 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
         Command::Agent(cmd) => agent_cmd::run_agent(cmd, &root, cli.db.as_deref(), out).await,
         Command::Models(cmd) => agent_cmd::run_models(cmd, &root, out).await,
+        Command::Sim { source, scenario, trials, seed } => {
+            if trials == 0 {
+                return Err(CliError::input("--trials must be at least 1"));
+            }
+            let r = l9_engine::sim::run(&root, &source, scenario.as_deref(), trials, seed)?;
+            out.value(&r, || {
+                let mut s = format!(
+                    "{} — scenario {}, {} trials, seed {}{}\n",
+                    r.source,
+                    r.scenario,
+                    r.trials,
+                    r.seed,
+                    if r.cached > 0 {
+                        format!(" ({} from cache)", r.cached)
+                    } else {
+                        String::new()
+                    }
+                );
+                s.push_str(&format!(
+                    "{:<24} {:>7} {:>8} {:>8} {:>9} {:>8} {:>7} {:>6}  pareto\n",
+                    "candidate", "success", "p50 h", "p90 h", "cost $", "retries", "CFR", "score"
+                ));
+                for x in &r.ranked {
+                    let m = &x.metrics;
+                    s.push_str(&format!(
+                        "{:<24} {:>6.0}% {:>8.1} {:>8.1} {:>9.2} {:>8.1} {:>6.0}% {:>6.3}  {}\n",
+                        x.name,
+                        m.success * 100.0,
+                        m.makespan_p50_h,
+                        m.makespan_p90_h,
+                        m.expected_cost_usd,
+                        m.expected_retries,
+                        m.change_failure_rate * 100.0,
+                        x.score,
+                        if x.pareto { "yes" } else { "no" }
+                    ));
+                }
+                for x in &r.ranked {
+                    s.push_str(&format!("  {}\n", x.explanation));
+                }
+                s.trim_end().to_string()
+            })
+        }
         Command::Ir(cmd) => ir_cmd::run_ir(cmd, &root, cli.db.as_deref(), out).await,
         Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
         Command::Runs { limit } => tasks_cmd::run_runs(limit, &root, cli.db.as_deref(), out).await,

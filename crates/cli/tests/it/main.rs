@@ -649,3 +649,31 @@ fn agent_configuration_errors_name_the_provider_and_the_setting() {
     let err = fails(d, &["agent", "run", "--task", "x", "--repo", "."], 4);
     assert!(err.contains("no provider for the coder role"), "{err}");
 }
+
+#[test]
+fn sim_ranks_a_specs_candidates_caches_them_and_reads_scenarios() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.md"), SPEC).unwrap();
+    let first = ok(d, &["sim", "spec.md", "--trials", "300"]);
+    for s in ["tests-first", "component-by-component", "vertical-slices"] {
+        assert!(first.contains(&format!("\n{s} ")), "{first}");
+    }
+    assert!(!first.contains("from cache"), "{first}");
+    let again = ok(d, &["sim", "spec.md", "--trials", "300"]);
+    assert!(again.contains("(3 from cache)"), "{again}");
+    assert_eq!(
+        first.lines().skip(1).collect::<Vec<_>>(),
+        again.lines().skip(1).collect::<Vec<_>>()
+    );
+    let v = json(d, &["sim", "spec.md", "--trials", "300"]);
+    assert_eq!(v["ranked"].as_array().unwrap().len(), 3);
+    std::fs::write(d.join("flaky.yaml"), "name: flaky tests\nkinds:\n  test: { failure: 0.9 }\n")
+        .unwrap();
+    let flaky = ok(d, &["sim", "spec.md", "--trials", "300", "--scenario", "flaky.yaml"]);
+    assert!(flaky.contains("scenario flaky tests"), "{flaky}");
+    assert_ne!(flaky.lines().nth(2), first.lines().nth(2));
+    std::fs::write(d.join("bad.yaml"), "kinds:\n  test: { failure: 2 }\n").unwrap();
+    let err = fails(d, &["sim", "spec.md", "--scenario", "bad.yaml"], 3);
+    assert!(err.contains("kinds.test.failure must be between 0 and 1"), "{err}");
+}
