@@ -64,6 +64,9 @@ enum Command {
     /// Show the configured model providers, agents and roles.
     #[command(subcommand)]
     Models(agent_cmd::ModelsCommand),
+    /// The world model: patterns, heuristics, reflections, task kinds (seeded by `l9 init`).
+    #[command(subcommand)]
+    World(WorldCommand),
     /// Simulate a spec's plan candidates (or a plan file) under a scenario and rank them.
     Sim {
         /// A spec (compiled into plan candidates) or a JSON plan file.
@@ -87,6 +90,20 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorldCommand {
+    /// The items most relevant to TEXT (hybrid search over the world model).
+    Query {
+        text: String,
+        #[arg(short, long, default_value_t = 8)]
+        k: usize,
+    },
+    /// One item by id (AP-008, CH-011, RM-005, TK-implement).
+    Show { id: String },
+    /// Items per pack.
+    Stats,
 }
 
 fn main() -> ExitCode {
@@ -120,17 +137,22 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
     match cli.command {
         Command::Init => {
             let r = l9_engine::Engine::init(&cwd, cli.db.as_deref()).await?;
+            let engine = l9_engine::Engine::open(&cwd, cli.db.as_deref()).await?;
+            let seeds = engine.load_seeds().await?;
             out.value(
                 &serde_json::json!({
-                    "root": r.root, "config_created": r.config_created, "store": l9_engine::redact_url(&r.store_url)
+                    "root": r.root, "config_created": r.config_created, "store": l9_engine::redact_url(&r.store_url),
+                    "world": {"added": seeds.added, "kept": seeds.kept}
                 }),
                 || {
                     let verb = if r.config_created { "Initialised" } else { "Already initialised:" };
                     format!(
-                        "{verb} {}\n  config: {}\n  store:  {}",
+                        "{verb} {}\n  config: {}\n  store:  {}\n  world model: {} seed items added, {} already there",
                         r.root.display(),
                         r.root.join(".l9").join("l9.toml").display(),
-                        l9_engine::redact_url(&r.store_url)
+                        l9_engine::redact_url(&r.store_url),
+                        seeds.added,
+                        seeds.kept
                     )
                 },
             )
@@ -141,6 +163,47 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
         Command::Agent(cmd) => agent_cmd::run_agent(cmd, &root, cli.db.as_deref(), out).await,
         Command::Models(cmd) => agent_cmd::run_models(cmd, &root, out).await,
+        Command::World(cmd) => {
+            let engine = l9_engine::Engine::open(&root, cli.db.as_deref()).await?;
+            match cmd {
+                WorldCommand::Query { text, k } => {
+                    let hits = engine.world_query(&text, k).await?;
+                    out.value(&hits, || {
+                        if hits.is_empty() {
+                            return "No world-model items match (is the project initialised? `l9 init` loads the seed packs)".to_string();
+                        }
+                        hits.iter().map(|h| format!("{:<16} {:<22} {:.4}  {}", h.id, h.pack, h.score, output::snippet(&h.title, 70))).collect::<Vec<_>>().join("\n")
+                    })
+                }
+                WorldCommand::Show { id } => match engine.world_item(&id).await? {
+                    Some((item, packet)) => {
+                        out.value(&serde_json::json!({"item": item, "packet": packet}), || {
+                            let body = serde_json::to_string_pretty(&item.body).unwrap_or_default();
+                            format!(
+                                "{} ({}, from {}; packet {packet})\n{}\n\n{body}",
+                                item.id,
+                                item.pack.name(),
+                                item.source,
+                                item.title
+                            )
+                        })
+                    }
+                    None => Err(CliError::not_found(format!(
+                        "world-model item {id:?}; `l9 world query TEXT` lists ids"
+                    ))),
+                },
+                WorldCommand::Stats => {
+                    let stats = engine.world_stats().await?;
+                    out.value(&stats, || {
+                        stats
+                            .iter()
+                            .map(|(k, v)| format!("{k:<24} {v}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                }
+            }
+        }
         Command::Sim { source, scenario, trials, seed } => {
             if trials == 0 {
                 return Err(CliError::input("--trials must be at least 1"));

@@ -40,7 +40,8 @@ pub(crate) enum MemoryCommand {
         /// A file of envelopes (as `export` writes) or drafts ({"ref","kind","text","parents",…}).
         file: PathBuf,
     },
-    /// Write packets as JSON Lines to standard output.
+    /// Write packets as JSON Lines to standard output (the world model's seed items, which
+    /// every project gets from `l9 init`, are left out).
     Export {
         /// Only this run's packets.
         #[arg(long)]

@@ -59,7 +59,11 @@ pub async fn export(
     let mut n = 0;
     loop {
         let res = mem.list(&filter, &page).await?;
-        for p in &res.packets {
+        // The world model's seed items come with the binary (`l9 init` stores them in every
+        // project), so exporting them would duplicate them on import elsewhere.
+        for p in
+            res.packets.iter().filter(|p| !(p.kind.starts_with("world.") && p.actor == "l9-world"))
+        {
             let mut v =
                 serde_json::to_value(p).map_err(|e| EngineError::Internal(e.to_string()))?;
             if !p.blobs.is_empty() {

@@ -21,6 +21,7 @@ pub mod models;
 pub mod runtime;
 pub mod sim;
 pub mod workflows;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

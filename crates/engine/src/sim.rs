@@ -109,7 +109,7 @@ pub fn run(
     trials: u32,
     seed: u64,
 ) -> Result<SimReport> {
-    let priors = Priors::engineering();
+    let priors = crate::world::sim_priors();
     let scenario = read_scenario(scenario_path)?;
     let plans = plans(source, &priors)?;
     let cache_dir = root.join(STATE_DIR).join("sim-cache");

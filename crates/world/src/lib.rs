@@ -1,11 +1,17 @@
 //! `l9-world` — the World Model (tier T2, pure).
 //!
-//! This crate will hold the world model's items (architectural patterns, coding
-//! heuristics, reflections, hidden constraints, causal edges, task priors, calibration),
-//! the seed-pack schema and validator for `seeds/*.yaml`, and learning as
-//! `apply(Delta)`: Beta priors for task failure, log-normal priors for duration,
-//! ExpeL-style insight votes, reflections from failed attempts.
+//! * [`item`]: world-model items (patterns, heuristics, reflections, task kinds and their
+//!   relations) with provenance, and a term-based relevance query used when the memory
+//!   substrate's hybrid search is not at hand.
+//! * [`seeds`]: the four seed packs in `seeds/*.yaml` — typed schemas, a loader that reports
+//!   every bad entry with file, line and fix, and the packs compiled into the binary.
 //!
-//! What it is not: it does not persist anything itself. Items are bitemporal values that
-//! the engine stores through `l9-store`'s knowledge graph and packets. Nothing is
-//! implemented here yet: it lands with the World Model issue.
+//! What it is not: it does not persist anything itself; the engine stores items as packets
+//! (`world.*` kinds) in the memory substrate, once (loading twice changes nothing). Learning
+//! (`apply(Delta)`: Beta and log-normal updates, insight votes, reflections from failures),
+//! bitemporal validity and calibration land with the rest of the World Model issue.
+
+pub mod item;
+pub mod seeds;
+
+pub use item::{Item, Pack, relevant};

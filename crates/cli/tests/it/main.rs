@@ -145,7 +145,7 @@ fn import_is_atomic_and_reports_every_bad_line() {
     assert!(e.contains("bad.jsonl:5:1: error[L9-IMPORT-008]"), "{e}");
     assert!(e.contains("bad.jsonl:6:1: error[L9-IMPORT-007]") && e.contains("txet"), "{e}");
     assert!(!e.contains("bad.jsonl:1:"), "good lines are not reported: {e}");
-    let hits = json(d, &["memory", "search", "fine"]);
+    let hits = json(d, &["memory", "search", "fine", "--kind", "note"]);
     assert_eq!(hits.as_array().unwrap().len(), 0, "nothing was written");
 
     std::fs::write(&file, "{\"ref\":\"a\",\"kind\":\"note\",\"text\":\"fine\"}\n{\"kind\":\"note\",\"text\":\"child\",\"parents\":[\"a\"]}\n").unwrap();
@@ -676,4 +676,22 @@ fn sim_ranks_a_specs_candidates_caches_them_and_reads_scenarios() {
     std::fs::write(d.join("bad.yaml"), "kinds:\n  test: { failure: 2 }\n").unwrap();
     let err = fails(d, &["sim", "spec.md", "--scenario", "bad.yaml"], 3);
     assert!(err.contains("kinds.test.failure must be between 0 and 1"), "{err}");
+}
+
+#[test]
+fn init_seeds_the_world_model_once_and_it_answers_queries() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    assert!(ok(d, &["init"]).contains("world model: 108 seed items added, 0 already there"));
+    assert!(ok(d, &["init"]).contains("world model: 0 seed items added, 108 already there"));
+    let stats = json(d, &["world", "stats"]);
+    assert_eq!(stats["architectural patterns"], 27);
+    assert_eq!(stats["coding heuristics"], 44);
+    assert_eq!(stats["reflections"], 22);
+    let hits = json(d, &["world", "query", "SQL injection from string concatenation", "-k", "3"]);
+    assert_eq!(hits[0]["id"], "CH-011", "{hits}");
+    let item = json(d, &["world", "show", "AP-008"]);
+    assert_eq!(item["item"]["title"], "Competing consumers with leases");
+    let err = fails(d, &["world", "show", "NOPE-1"], 5);
+    assert!(err.contains("world-model item \"NOPE-1\""), "{err}");
 }
