@@ -148,6 +148,16 @@ pub(crate) async fn run_agent(
     let result = t.result.clone().unwrap_or(Value::Null);
     let ok = result.get("done").and_then(Value::as_bool) == Some(true);
     let steps: Vec<String> = detail.journal.iter().map(|j| j.key.clone()).collect();
+    // The world model learns from the outcome: the implement kind's failure and duration
+    // priors move (evidence: the run's last journal packet).
+    let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
+    let evidence = detail.journal.last().and_then(|j| j.packet.parse().ok());
+    let delta = l9_engine::world_delta::Delta::TaskOutcome {
+        kind: "implement".into(),
+        success: ok,
+        minutes,
+    };
+    engine.record_delta(&delta, evidence).await?;
     // A failed task has no result: rebuild its rounds from the journaled gates and reviews.
     let mut result = result;
     if result.get("rounds").is_none() {

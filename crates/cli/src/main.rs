@@ -194,12 +194,40 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 },
                 WorldCommand::Stats => {
                     let stats = engine.world_stats().await?;
-                    out.value(&stats, || {
-                        stats
-                            .iter()
-                            .map(|(k, v)| format!("{k:<24} {v}"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
+                    let state = engine.world_state().await?;
+                    let calibration = state.calibration();
+                    let contradictions: Vec<serde_json::Value> = state
+                        .contradictions()
+                        .iter()
+                        .map(|(a, b)| serde_json::json!({"trigger": a.trigger, "one": a.text, "other": b.text}))
+                        .collect();
+                    let v = serde_json::json!({
+                        "items": stats, "kinds": state.kinds, "deltas": state.deltas,
+                        "calibration": calibration, "contradictions": contradictions,
+                    });
+                    out.value(&v, || {
+                        let mut s: Vec<String> = stats.iter().map(|(k, v)| format!("{k:<24} {v}")).collect();
+                        s.push(format!("\nlearned from {} observation(s); task kinds (failure mean, median / p90 minutes per point, runs seen):", state.deltas));
+                        for (k, b) in &state.kinds {
+                            s.push(format!(
+                                "  {k:<10} {:>5.1}%  {:>6.1} / {:>6.1}  {}",
+                                b.failure_mean() * 100.0,
+                                b.median_minutes(),
+                                b.p90_minutes(),
+                                b.observed
+                            ));
+                        }
+                        match calibration {
+                            Some(c) => s.push(format!(
+                                "calibration over {} run(s): Brier {:.3} (0 perfect, 0.25 a coin flip); {:.0}% of durations within the predicted p90",
+                                c.n, c.brier, c.p90_coverage * 100.0
+                            )),
+                            None => s.push("calibration: no predicted-vs-actual runs recorded yet".to_string()),
+                        }
+                        for c in &contradictions {
+                            s.push(format!("contradiction on {}: {:?} vs {:?}", c["trigger"], c["one"], c["other"]));
+                        }
+                        s.join("\n")
                     })
                 }
             }

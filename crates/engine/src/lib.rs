@@ -40,6 +40,8 @@ pub use l9_store as store;
 pub use l9_store_postgres::redact_url;
 pub use l9_tasks as tasks;
 pub use l9_types as types;
+/// World-model deltas (what runs teach the world model).
+pub use l9_world as world_delta;
 
 /// The directory holding L9's state inside a project.
 pub const STATE_DIR: &str = ".l9";

@@ -149,3 +149,46 @@ pub fn sim_priors() -> l9_sim::Priors {
         format!("seeds-{}", &l9_types::ContentHash::of_bytes(v.as_bytes()).to_hex()[..12]);
     priors
 }
+
+/// The packet kind deltas are stored under.
+pub const DELTA_KIND: &str = "world.delta";
+
+impl Engine {
+    /// Records what a run observed; `evidence` is the packet it was learned from.
+    pub async fn record_delta(
+        &self,
+        delta: &l9_world::Delta,
+        evidence: Option<l9_types::PacketId>,
+    ) -> Result<PacketEnvelope> {
+        let body = serde_json::to_value(delta).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut draft = PacketDraft::new(DELTA_KIND)
+            .text(format!("world model learned: {}", body))
+            .body(body)
+            .actor("l9-world-learn");
+        if let Some(p) = evidence {
+            draft = draft.parent(p);
+        }
+        Ok(self.memory().put(draft, Vec::new()).await?)
+    }
+
+    /// The world state: the seeded task kinds with every recorded delta applied in order.
+    pub async fn world_state(&self) -> Result<l9_world::WorldState> {
+        let items = seeds::builtin().map_err(EngineError::Input)?;
+        let mut state = l9_world::WorldState::seeded(&seeds::task_kinds(&items));
+        let filter =
+            PacketFilter { kinds: vec![DELTA_KIND.to_string()], ..PacketFilter::default() };
+        let mut page = Page { after: None, limit: 500 };
+        loop {
+            let p = self.store().list_packets(&filter, &page).await?;
+            for packet in &p.packets {
+                if let Ok(d) = serde_json::from_value::<l9_world::Delta>(packet.body.clone()) {
+                    l9_world::apply(&mut state, &d);
+                }
+            }
+            match p.next {
+                Some(next) => page.after = Some(next),
+                None => return Ok(state),
+            }
+        }
+    }
+}

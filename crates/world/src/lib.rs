@@ -12,6 +12,8 @@
 //! bitemporal validity and calibration land with the rest of the World Model issue.
 
 pub mod item;
+pub mod learn;
 pub mod seeds;
 
 pub use item::{Item, Pack, relevant};
+pub use learn::{Calibration, Delta, KindBelief, WorldState, apply};

@@ -523,6 +523,10 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
         "{out}"
     );
     assert!(out.contains("merged (fast-forward)"), "{out}");
+    // The world model learned from the run.
+    let w = json(&proj, &["world", "stats"]);
+    assert_eq!(w["deltas"], 1);
+    assert_eq!(w["kinds"]["implement"]["observed"], 1);
     assert_eq!(std::fs::read_to_string(repo.join("add.sh")).unwrap(), "echo $(($1 + $2))\n");
     let log = git(&repo, &["log", "-1", "--format=%B"]);
     assert!(log.contains("L9-Task: ") && log.contains("L9-Packet: "), "{log}");
@@ -685,13 +689,19 @@ fn init_seeds_the_world_model_once_and_it_answers_queries() {
     assert!(ok(d, &["init"]).contains("world model: 108 seed items added, 0 already there"));
     assert!(ok(d, &["init"]).contains("world model: 0 seed items added, 108 already there"));
     let stats = json(d, &["world", "stats"]);
-    assert_eq!(stats["architectural patterns"], 27);
-    assert_eq!(stats["coding heuristics"], 44);
-    assert_eq!(stats["reflections"], 22);
+    assert_eq!(stats["items"]["architectural patterns"], 27);
+    assert_eq!(stats["items"]["coding heuristics"], 44);
+    assert_eq!(stats["items"]["reflections"], 22);
     let hits = json(d, &["world", "query", "SQL injection from string concatenation", "-k", "3"]);
     assert_eq!(hits[0]["id"], "CH-011", "{hits}");
     let item = json(d, &["world", "show", "AP-008"]);
     assert_eq!(item["item"]["title"], "Competing consumers with leases");
     let err = fails(d, &["world", "show", "NOPE-1"], 5);
     assert!(err.contains("world-model item \"NOPE-1\""), "{err}");
+    let stats = ok(d, &["world", "stats"]);
+    assert!(
+        stats.contains("learned from 0 observation(s)")
+            && stats.contains("calibration: no predicted-vs-actual"),
+        "{stats}"
+    );
 }

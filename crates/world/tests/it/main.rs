@@ -63,3 +63,107 @@ fn relevant_items_for_a_context() {
     let hits = relevant(&items, "SQL injection in a query built by string concatenation", 2);
     assert_eq!(hits[0].1.id, "CH-011");
 }
+
+mod learning {
+    use l9_world::{Delta, WorldState, apply, seeds};
+
+    fn base() -> WorldState {
+        WorldState::seeded(&seeds::task_kinds(&seeds::builtin().unwrap()))
+    }
+
+    #[test]
+    fn outcomes_move_the_beta_and_log_normal_priors() {
+        let mut s = base();
+        let before = s.kinds["implement"];
+        assert!((before.failure_mean() - 0.3).abs() < 1e-9);
+        assert!((before.median_minutes() - 30.0).abs() < 1e-6);
+        assert!((before.p90_minutes() - 75.0).abs() < 0.5);
+        for _ in 0..10 {
+            apply(
+                &mut s,
+                &Delta::TaskOutcome { kind: "implement".into(), success: false, minutes: 120.0 },
+            );
+        }
+        let after = s.kinds["implement"];
+        assert_eq!((after.fail_alpha, after.fail_beta, after.observed), (13.0, 7.0, 10));
+        assert!(after.failure_mean() > 0.6);
+        // The seed weighs as five observations: the median moves to the weighted log mean.
+        let expected = ((5.0 * 30f64.ln() + 10.0 * 120f64.ln()) / 15.0).exp();
+        assert!((after.median_minutes() - expected).abs() < 1e-6, "{}", after.median_minutes());
+        // A kind nobody seeded is learned from scratch.
+        apply(&mut s, &Delta::TaskOutcome { kind: "docs".into(), success: true, minutes: 10.0 });
+        assert_eq!(s.kinds["docs"].observed, 1);
+    }
+
+    #[test]
+    fn votes_reflections_edges_and_contradictions_are_kept_side_by_side() {
+        let mut s = base();
+        apply(&mut s, &Delta::InsightVote { item: "CH-008".into(), helpful: true });
+        apply(&mut s, &Delta::InsightVote { item: "CH-008".into(), helpful: false });
+        apply(&mut s, &Delta::InsightVote { item: "CH-008".into(), helpful: true });
+        assert_eq!(s.votes["CH-008"], (2, 1));
+        apply(
+            &mut s,
+            &Delta::HiddenConstraint {
+                trigger: "export".into(),
+                text: "Exports must be encrypted".into(),
+            },
+        );
+        apply(
+            &mut s,
+            &Delta::HiddenConstraint {
+                trigger: "Export".into(),
+                text: "Exports must be encrypted".into(),
+            },
+        );
+        apply(
+            &mut s,
+            &Delta::HiddenConstraint {
+                trigger: "export".into(),
+                text: "Exports must stay plain CSV".into(),
+            },
+        );
+        assert_eq!(s.constraints.len(), 2);
+        assert_eq!(s.constraints[0].seen, 2);
+        assert_eq!(s.contradictions().len(), 1, "kept side by side and surfaced");
+        apply(&mut s, &Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() });
+        apply(&mut s, &Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() });
+        assert_eq!(s.causes[&("flaky test".to_string(), "retry".to_string())], 2);
+        apply(
+            &mut s,
+            &Delta::Reflection {
+                signature: "patch does not apply".into(),
+                lesson: "re-read".into(),
+                fix: "write whole file".into(),
+            },
+        );
+        assert_eq!(s.reflections.len(), 1);
+        assert_eq!(s.deltas, 9);
+    }
+
+    #[test]
+    fn calibration_scores_predictions() {
+        let mut s = base();
+        assert!(s.calibration().is_none());
+        for (p, ok, m) in
+            [(0.9, true, 50.0), (0.9, true, 70.0), (0.2, false, 200.0), (0.8, false, 90.0)]
+        {
+            apply(
+                &mut s,
+                &Delta::Prediction {
+                    subject: "run".into(),
+                    success_p: p,
+                    p50_minutes: 60.0,
+                    p90_minutes: 100.0,
+                    succeeded: ok,
+                    minutes: m,
+                },
+            );
+        }
+        let c = s.calibration().unwrap();
+        assert_eq!(c.n, 4);
+        assert!((c.brier - (0.01 + 0.01 + 0.04 + 0.64) / 4.0).abs() < 1e-9, "{c:?}");
+        assert!((c.p90_coverage - 0.75).abs() < 1e-9);
+        assert!((c.p50_coverage - 0.25).abs() < 1e-9);
+    }
+}

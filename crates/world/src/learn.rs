@@ -1,0 +1,235 @@
+//! Learning as `apply(Delta)`: every observation is a delta, stored as a packet, and the
+//! world state is the fold of all deltas over the seeded base — so the state at any past
+//! moment is the fold of the deltas recorded until then (the recorded-time axis), and each
+//! delta carries when the observed fact became true (the valid-time axis).
+//!
+//! * task outcomes update the kind's Beta failure prior and its log-normal duration;
+//! * insight votes count how often an item helped (ExpeL-style up/down votes);
+//! * reflections from failed attempts join the reflection memory;
+//! * hidden constraints discovered by runs are kept; two that contradict each other (same
+//!   trigger, different statement) are both kept and reported, never merged;
+//! * causal edges accumulate evidence counts;
+//! * predictions next to actual results give calibration (Brier score, interval coverage).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::seeds::TaskKind;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Delta {
+    TaskOutcome {
+        kind: String,
+        success: bool,
+        minutes: f64,
+    },
+    InsightVote {
+        item: String,
+        helpful: bool,
+    },
+    Reflection {
+        signature: String,
+        lesson: String,
+        fix: String,
+    },
+    HiddenConstraint {
+        trigger: String,
+        text: String,
+    },
+    CausalEdge {
+        cause: String,
+        effect: String,
+    },
+    Prediction {
+        subject: String,
+        success_p: f64,
+        p50_minutes: f64,
+        p90_minutes: f64,
+        succeeded: bool,
+        minutes: f64,
+    },
+}
+
+/// What the world model believes about one task kind.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KindBelief {
+    pub fail_alpha: f64,
+    pub fail_beta: f64,
+    /// Log-normal duration: mean and spread of ln(minutes), with the weight of the evidence
+    /// (the seed counts as `prior_weight` observations).
+    pub ln_mean: f64,
+    pub ln_var: f64,
+    pub weight: f64,
+    /// Real observations applied.
+    pub observed: u32,
+}
+
+impl KindBelief {
+    pub fn failure_mean(&self) -> f64 {
+        self.fail_alpha / (self.fail_alpha + self.fail_beta)
+    }
+
+    pub fn median_minutes(&self) -> f64 {
+        self.ln_mean.exp()
+    }
+
+    pub fn p90_minutes(&self) -> f64 {
+        (self.ln_mean + 1.2816 * self.ln_var.max(0.0).sqrt()).exp()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Constraint {
+    pub trigger: String,
+    pub text: String,
+    pub seen: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorldState {
+    pub kinds: BTreeMap<String, KindBelief>,
+    /// item id → (helpful, not helpful).
+    pub votes: BTreeMap<String, (u32, u32)>,
+    pub reflections: Vec<(String, String, String)>,
+    pub constraints: Vec<Constraint>,
+    /// (cause, effect) → evidence count.
+    pub causes: BTreeMap<(String, String), u32>,
+    pub predictions: Vec<(f64, f64, f64, bool, f64)>,
+    pub deltas: u32,
+}
+
+/// The seed's weight in observations: a seeded prior moves after a handful of real runs.
+pub const PRIOR_WEIGHT: f64 = 5.0;
+
+impl WorldState {
+    /// The base state from the seeded task kinds.
+    pub fn seeded(kinds: &[TaskKind]) -> Self {
+        let mut s = WorldState::default();
+        for k in kinds {
+            let median = k.duration_minutes.median.max(0.01);
+            let sigma = ((k.duration_minutes.p90.max(median)).ln() - median.ln()) / 1.2816;
+            s.kinds.insert(
+                k.kind.clone(),
+                KindBelief {
+                    fail_alpha: k.failure.alpha,
+                    fail_beta: k.failure.beta,
+                    ln_mean: median.ln(),
+                    ln_var: sigma * sigma,
+                    weight: PRIOR_WEIGHT,
+                    observed: 0,
+                },
+            );
+        }
+        s
+    }
+
+    /// Hidden constraints that contradict another one (same trigger, different statement).
+    pub fn contradictions(&self) -> Vec<(&Constraint, &Constraint)> {
+        let mut out = Vec::new();
+        for (i, a) in self.constraints.iter().enumerate() {
+            for b in &self.constraints[i + 1..] {
+                if a.trigger.eq_ignore_ascii_case(&b.trigger) && a.text != b.text {
+                    out.push((a, b));
+                }
+            }
+        }
+        out
+    }
+
+    /// Brier score of success predictions (lower is better; 0.25 is a coin flip) and the share
+    /// of actual durations at or below the predicted p90 (0.9 if calibrated).
+    pub fn calibration(&self) -> Option<Calibration> {
+        if self.predictions.is_empty() {
+            return None;
+        }
+        let n = self.predictions.len() as f64;
+        let brier = self
+            .predictions
+            .iter()
+            .map(|(p, _, _, ok, _)| (p - f64::from(u8::from(*ok))).powi(2))
+            .sum::<f64>()
+            / n;
+        let covered =
+            self.predictions.iter().filter(|(_, _, p90, _, m)| m <= p90).count() as f64 / n;
+        let below_median =
+            self.predictions.iter().filter(|(_, p50, _, _, m)| m <= p50).count() as f64 / n;
+        Some(Calibration {
+            n: self.predictions.len(),
+            brier,
+            p90_coverage: covered,
+            p50_coverage: below_median,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub n: usize,
+    pub brier: f64,
+    pub p90_coverage: f64,
+    pub p50_coverage: f64,
+}
+
+/// Applies one delta. Pure and order-dependent only where order matters (running means).
+pub fn apply(s: &mut WorldState, d: &Delta) {
+    s.deltas += 1;
+    match d {
+        Delta::TaskOutcome { kind, success, minutes } => {
+            let b = s.kinds.entry(kind.clone()).or_insert(KindBelief {
+                fail_alpha: 1.0,
+                fail_beta: 1.0,
+                ln_mean: 20f64.ln(),
+                ln_var: 0.36,
+                weight: 1.0,
+                observed: 0,
+            });
+            if *success {
+                b.fail_beta += 1.0;
+            } else {
+                b.fail_alpha += 1.0;
+            }
+            if minutes.is_finite() && *minutes > 0.0 {
+                // Weighted running mean and variance of ln(minutes) (West's update).
+                let x = minutes.ln();
+                let w = b.weight + 1.0;
+                let delta = x - b.ln_mean;
+                let mean = b.ln_mean + delta / w;
+                b.ln_var = (b.ln_var * b.weight + delta * (x - mean)) / w;
+                b.ln_mean = mean;
+                b.weight = w;
+            }
+            b.observed += 1;
+        }
+        Delta::InsightVote { item, helpful } => {
+            let v = s.votes.entry(item.clone()).or_default();
+            if *helpful {
+                v.0 += 1;
+            } else {
+                v.1 += 1;
+            }
+        }
+        Delta::Reflection { signature, lesson, fix } => {
+            s.reflections.push((signature.clone(), lesson.clone(), fix.clone()))
+        }
+        Delta::HiddenConstraint { trigger, text } => match s
+            .constraints
+            .iter_mut()
+            .find(|c| c.trigger.eq_ignore_ascii_case(trigger) && c.text == *text)
+        {
+            Some(c) => c.seen += 1,
+            None => s.constraints.push(Constraint {
+                trigger: trigger.clone(),
+                text: text.clone(),
+                seen: 1,
+            }),
+        },
+        Delta::CausalEdge { cause, effect } => {
+            *s.causes.entry((cause.clone(), effect.clone())).or_default() += 1
+        }
+        Delta::Prediction { success_p, p50_minutes, p90_minutes, succeeded, minutes, .. } => {
+            s.predictions.push((*success_p, *p50_minutes, *p90_minutes, *succeeded, *minutes));
+        }
+    }
+}
