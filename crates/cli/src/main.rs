@@ -236,7 +236,21 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             if trials == 0 {
                 return Err(CliError::input("--trials must be at least 1"));
             }
-            let r = l9_engine::sim::run(&root, &source, scenario.as_deref(), trials, seed)?;
+            // In an initialised project the priors are what its world model has learned.
+            let r = if root.join(".l9").join("l9.toml").is_file() {
+                let engine = l9_engine::Engine::open(&root, cli.db.as_deref()).await?;
+                let priors = engine.sim_priors().await?;
+                l9_engine::sim::run_with(
+                    &root,
+                    &source,
+                    scenario.as_deref(),
+                    trials,
+                    seed,
+                    &priors,
+                )?
+            } else {
+                l9_engine::sim::run(&root, &source, scenario.as_deref(), trials, seed)?
+            };
             out.value(&r, || {
                 let mut s = format!(
                     "{} — scenario {}, {} trials, seed {}{}\n",

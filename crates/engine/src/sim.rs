@@ -53,6 +53,8 @@ pub struct SimReport {
     pub scenario: String,
     pub trials: u32,
     pub seed: u64,
+    /// The priors' version (seed hash, plus learned deltas).
+    pub priors: String,
     pub ranked: Vec<Ranked>,
     /// How many candidates came from the cache.
     pub cached: usize,
@@ -101,7 +103,7 @@ pub fn read_scenario(path: Option<&Path>) -> Result<Scenario> {
         .map_err(|m| EngineError::Input(vec![Diagnostic::error("L9-SIM-004", m)]))
 }
 
-/// Simulates every plan (cache first) and ranks them.
+/// Simulates every plan (cache first) and ranks them, with the seeded priors.
 pub fn run(
     root: &Path,
     source: &Path,
@@ -109,7 +111,19 @@ pub fn run(
     trials: u32,
     seed: u64,
 ) -> Result<SimReport> {
-    let priors = crate::world::sim_priors();
+    run_with(root, source, scenario_path, trials, seed, &crate::world::sim_priors())
+}
+
+/// Like [`run`] with the given priors (a project's learned world state: `Engine::sim_priors`).
+pub fn run_with(
+    root: &Path,
+    source: &Path,
+    scenario_path: Option<&Path>,
+    trials: u32,
+    seed: u64,
+    priors: &Priors,
+) -> Result<SimReport> {
+    let priors = priors.clone();
     let scenario = read_scenario(scenario_path)?;
     let plans = plans(source, &priors)?;
     let cache_dir = root.join(STATE_DIR).join("sim-cache");
@@ -144,6 +158,7 @@ pub fn run(
         },
         trials,
         seed,
+        priors: priors.version.clone(),
         ranked: l9_sim::rank(results, Weights::default()),
         cached,
     })

@@ -171,6 +171,32 @@ impl Engine {
         Ok(self.memory().put(draft, Vec::new()).await?)
     }
 
+    /// The simulator's priors from what this project's world model believes now (seeded
+    /// kinds moved by every recorded outcome); the version names the number of deltas.
+    pub async fn sim_priors(&self) -> Result<l9_sim::Priors> {
+        let state = self.world_state().await?;
+        let base = sim_priors();
+        let mut priors = l9_sim::Priors {
+            version: format!("{}+{}", base.version, state.deltas),
+            kinds: base.kinds,
+        };
+        for (kind, b) in &state.kinds {
+            let tokens = priors.kinds.get(kind).map_or(30_000, |p| p.tokens);
+            priors.kinds.insert(
+                kind.clone(),
+                l9_sim::KindPrior {
+                    fail_alpha: b.fail_alpha,
+                    fail_beta: b.fail_beta,
+                    dur_mu: b.ln_mean,
+                    dur_sigma: b.ln_var.max(0.0).sqrt().max(0.01),
+                    tokens,
+                    micro_usd: tokens.saturating_mul(3),
+                },
+            );
+        }
+        Ok(priors)
+    }
+
     /// The world state: the seeded task kinds with every recorded delta applied in order.
     pub async fn world_state(&self) -> Result<l9_world::WorldState> {
         let items = seeds::builtin().map_err(EngineError::Input)?;

@@ -527,6 +527,10 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
     let w = json(&proj, &["world", "stats"]);
     assert_eq!(w["deltas"], 1);
     assert_eq!(w["kinds"]["implement"]["observed"], 1);
+    // and the simulator's priors in this project are the learned ones.
+    std::fs::write(proj.join("spec.md"), SPEC).unwrap();
+    let sim = json(&proj, &["sim", "spec.md", "--trials", "50"]);
+    assert!(sim["priors"].as_str().unwrap().ends_with("+1"), "{sim}");
     assert_eq!(std::fs::read_to_string(repo.join("add.sh")).unwrap(), "echo $(($1 + $2))\n");
     let log = git(&repo, &["log", "-1", "--format=%B"]);
     assert!(log.contains("L9-Task: ") && log.contains("L9-Packet: "), "{log}");
