@@ -9,6 +9,7 @@ mod error;
 mod ir_cmd;
 mod memory_cmd;
 mod output;
+mod run_cmd;
 mod tasks_cmd;
 
 use std::path::PathBuf;
@@ -64,6 +65,36 @@ enum Command {
     /// Show the configured model providers, agents and roles.
     #[command(subcommand)]
     Models(agent_cmd::ModelsCommand),
+    /// Run the loop on a spec: compile, challenge, deliberate, plan, simulate, choose, then
+    /// (with --repo) execute the chosen plan with agents and gates, merge, and learn.
+    Run {
+        spec: PathBuf,
+        /// The git repository to change (without it only the deterministic stages run).
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        #[arg(long)]
+        provider: Option<String>,
+        /// An external agent CLI as the coder (cursor, claude, codex, aider or [agents.NAME]).
+        #[arg(long)]
+        adapter: Option<String>,
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value_t = 1_000)]
+        trials: u32,
+        /// Pause the run (and ask) before spending more than this many dollars.
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        #[arg(long)]
+        budget_tokens: Option<u64>,
+    },
+    /// Continue a run that waits (e.g. for a provider to be configured).
+    Resume { run: String },
+    /// Runs, newest first, or one run's state.
+    Status { run: Option<String> },
+    /// A run stage by stage: IR findings, simulation table, tasks, outcome, DORA.
+    Show { run: String },
+    /// Re-run a run's code against its journal with no effects; reports any divergence.
+    Replay { run: String },
     /// The world model: patterns, heuristics, reflections, task kinds (seeded by `l9 init`).
     #[command(subcommand)]
     World(WorldCommand),
@@ -163,6 +194,37 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
         Command::Agent(cmd) => agent_cmd::run_agent(cmd, &root, cli.db.as_deref(), out).await,
         Command::Models(cmd) => agent_cmd::run_models(cmd, &root, out).await,
+        Command::Run {
+            spec,
+            repo,
+            provider,
+            adapter,
+            scenario,
+            trials,
+            budget_usd,
+            budget_tokens,
+        } => {
+            let a = run_cmd::RunArgs {
+                spec,
+                repo,
+                provider,
+                adapter,
+                scenario,
+                trials,
+                budget_usd,
+                budget_tokens,
+            };
+            run_cmd::run(a, &root, cli.db.as_deref(), out).await
+        }
+        Command::Resume { run } => run_cmd::resume(&run, &root, cli.db.as_deref(), out).await,
+        Command::Status { run } => {
+            run_cmd::status(run.as_deref(), &root, cli.db.as_deref(), out).await
+        }
+        Command::Show { run } => run_cmd::show_cmd(&run, &root, cli.db.as_deref(), out).await,
+        Command::Replay { run } => {
+            let cmd = tasks_cmd::TasksCommand::Replay { id: run };
+            tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await
+        }
         Command::World(cmd) => {
             let engine = l9_engine::Engine::open(&root, cli.db.as_deref()).await?;
             match cmd {

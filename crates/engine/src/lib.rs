@@ -18,6 +18,7 @@ mod error;
 pub mod ir;
 pub mod jsonl;
 pub mod models;
+pub mod pipeline;
 pub mod runtime;
 pub mod sim;
 pub mod workflows;
@@ -147,7 +148,8 @@ impl Engine {
 
     pub fn registry_with(&self, env: Arc<agent::AgentEnv>) -> l9_tasks::Registry {
         let mut reg = workflows::builtin();
-        agent::register(&mut reg, env);
+        agent::register(&mut reg, env.clone());
+        pipeline::register(&mut reg, self.clone(), env);
         reg
     }
 

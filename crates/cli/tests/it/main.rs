@@ -709,3 +709,85 @@ fn init_seeds_the_world_model_once_and_it_answers_queries() {
         "{stats}"
     );
 }
+
+fn adder_project(d: &Path, with_provider: bool) -> std::path::PathBuf {
+    let proj = d.join("proj");
+    let repo = proj.join("repo");
+    std::fs::create_dir_all(proj.join("examples/agent")).unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for f in ["coder.yaml", "reviewer.yaml"] {
+        std::fs::copy(ex.join("agent").join(f), proj.join("examples/agent").join(f)).unwrap();
+    }
+    std::fs::copy(ex.join("adder/spec.md"), proj.join("spec.md")).unwrap();
+    ok(&proj, &["init"]);
+    if with_provider {
+        add_providers(&proj);
+    }
+    std::fs::write(repo.join("README.md"), "adder\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "init"]);
+    proj
+}
+
+fn add_providers(proj: &Path) {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent/l9.toml");
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str(&std::fs::read_to_string(ex).unwrap());
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+}
+
+#[test]
+fn run_without_a_repo_runs_the_deterministic_stages() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), false);
+    let out = ok(&proj, &["run", "spec.md", "--trials", "100"]);
+    for s in [
+        "compile:     5 nodes, 1 requirements",
+        "challenge:",
+        "deliberate:",
+        "plan:        3 candidates",
+        "simulate:    priors seeds-",
+        "choose:",
+        "outcome:     planned (no --repo",
+    ] {
+        assert!(out.contains(s), "{s} missing:\n{out}");
+    }
+    let status = ok(&proj, &["status"]);
+    assert!(status.contains("succeeded") && status.contains("spec.md"), "{status}");
+}
+
+#[test]
+fn run_executes_with_agents_merges_and_learns() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    assert!(out.contains("change failure rate 100%"), "the first gate failed:\n{out}");
+    assert!(out.contains("merged:      "), "{out}");
+    assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    let w = json(&proj, &["world", "stats"]);
+    assert_eq!(w["kinds"]["implement"]["observed"], 1, "{w}");
+    assert_eq!(w["calibration"]["n"], 1, "{w}");
+    // The run is inspectable afterwards and replays without effects.
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show = json(&proj, &["show", &id]);
+    assert_eq!(show["state"], "succeeded");
+    let replay = ok(&proj, &["replay", &id]);
+    assert!(replay.contains("same path, same result"), "{replay}");
+    assert_eq!(show["result"]["chosen"], show["simulation"]["ranked"][0]["name"]);
+}
+
+#[test]
+fn run_without_a_provider_waits_and_resumes_once_configured() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), false);
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("waiting — no model provider or agent adapter is configured"), "{out}");
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    assert!(ok(&proj, &["status", &id]).contains("waiting"));
+    add_providers(&proj);
+    let out = ok(&proj, &["resume", &id]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+}

@@ -1,0 +1,198 @@
+//! `l9 run`, `l9 resume`, `l9 status`, `l9 show`: the loop from the command line.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use l9_engine::Engine;
+use l9_engine::runtime::EnqueueOptions;
+use l9_engine::tasks::WorkerOptions;
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+use crate::output::{Out, snippet};
+
+pub(crate) struct RunArgs {
+    pub spec: PathBuf,
+    pub repo: Option<PathBuf>,
+    pub provider: Option<String>,
+    pub adapter: Option<String>,
+    pub scenario: Option<PathBuf>,
+    pub trials: u32,
+    pub budget_usd: Option<f64>,
+    pub budget_tokens: Option<u64>,
+}
+
+async fn drive(engine: &Engine) -> Result<(), CliError> {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let opts = WorkerOptions {
+        id: l9_engine::runtime::default_worker_id(),
+        queues: vec!["run".into()],
+        concurrency: 4,
+        lease: Duration::from_secs(60),
+        exit_when_idle: true,
+        ..Default::default()
+    };
+    engine.run_worker(engine.registry(), opts, rx).await?;
+    Ok(())
+}
+
+fn abs(p: &Path) -> Result<String, CliError> {
+    p.canonicalize()
+        .map(|p| p.display().to_string())
+        .map_err(|e| CliError::input(format!("{}: {e}", p.display())))
+}
+
+pub(crate) async fn run(
+    a: RunArgs,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let engine = Engine::open(root, db).await?;
+    let budget = json!({
+        "tokens": a.budget_tokens,
+        "micro_usd": a.budget_usd.map(|u| (u * 1e6).round() as u64),
+    });
+    let payload = json!({
+        "spec": abs(&a.spec)?,
+        "repo": a.repo.as_deref().map(abs).transpose()?,
+        "provider": a.provider, "adapter": a.adapter,
+        "scenario": a.scenario.as_deref().map(abs).transpose()?,
+        "trials": a.trials, "budget": budget,
+    });
+    let (id, _) = engine
+        .enqueue("l9.run", payload, &EnqueueOptions { queue: "run".into(), ..Default::default() })
+        .await?;
+    if !out.json {
+        eprintln!(
+            "run {id}: compile → challenge → deliberate → plan → simulate → execute → reflect"
+        );
+    }
+    drive(&engine).await?;
+    show(&engine, &id.to_string(), out).await
+}
+
+pub(crate) async fn resume(
+    id: &str,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let engine = Engine::open(root, db).await?;
+    let tid = l9_engine::runtime::parse_task_id(id)?;
+    engine.signal(tid, "resume", &Value::Null).await?;
+    drive(&engine).await?;
+    show(&engine, id, out).await
+}
+
+pub(crate) async fn status(
+    id: Option<&str>,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let engine = Engine::open(root, db).await?;
+    let runs: Vec<l9_engine::store::TaskRecord> = match id {
+        Some(id) => vec![engine.task(l9_engine::runtime::parse_task_id(id)?).await?],
+        None => {
+            let f =
+                l9_engine::store::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
+            engine.list_tasks(&f, None, 20).await?.tasks
+        }
+    };
+    let rows: Vec<Value> = runs
+        .iter()
+        .map(|t| json!({"run": t.id.to_string(), "state": format!("{:?}", t.state).to_lowercase(), "spec": t.payload["spec"], "updated": t.updated_at, "error": t.error}))
+        .collect();
+    out.value(&rows, || {
+        if rows.is_empty() {
+            return "No runs yet: `l9 run SPEC` starts one.".into();
+        }
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{}  {:<10} {}  {}",
+                    r["run"].as_str().unwrap_or(""),
+                    r["state"].as_str().unwrap_or(""),
+                    r["spec"].as_str().unwrap_or(""),
+                    r["error"].as_str().map(|e| snippet(e, 60)).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+pub(crate) async fn show_cmd(
+    id: &str,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let engine = Engine::open(root, db).await?;
+    show(&engine, id, out).await
+}
+
+async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> {
+    let tid = l9_engine::runtime::parse_task_id(id)?;
+    let d = engine.task_detail(tid).await?;
+    let value = |prefix: &str| {
+        d.journal.iter().find(|j| j.key.starts_with(prefix)).and_then(|j| j.value.clone())
+    };
+    let front = value("step:compile+challenge+deliberate+plan").unwrap_or(Value::Null);
+    let sim = value("step:simulate").unwrap_or(Value::Null);
+    let waiting = value("step:waiting for a provider");
+    let state = format!("{:?}", d.task.state).to_lowercase();
+    let result = d.task.result.clone().unwrap_or(Value::Null);
+    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len()});
+    let ok = d.task.error.is_none();
+    out.value(&v, || {
+        let mut s = format!("run {id} — {state}\n");
+        if !front.is_null() {
+            let _ = writeln!(
+                s,
+                "  compile:     {} nodes, {} requirements (IR packet {})",
+                front["nodes"], front["requirements"], front["ir_packet"].as_str().unwrap_or("-")
+            );
+            let _ = writeln!(s, "  challenge:   {} findings ({} errors), {} hidden constraint(s) from the world model", front["findings"], front["errors"], front["hidden_constraints"]);
+            let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front["amendments"], if front["settled"] == json!(true) { "settled" } else { "questions open" });
+            let _ = writeln!(s, "  plan:        {} candidates", front["candidates"].as_array().map_or(0, Vec::len));
+        }
+        if let Some(r) = sim["ranked"].as_array() {
+            let _ = writeln!(s, "  simulate:    priors {}", sim["priors"].as_str().unwrap_or(""));
+            for x in r {
+                let _ = writeln!(s, "    {}", x["explanation"].as_str().unwrap_or(""));
+            }
+            let _ = writeln!(s, "  choose:      {}", r.first().and_then(|x| x["name"].as_str()).unwrap_or("-"));
+        }
+        if let Some(w) = &waiting
+            && state != "succeeded"
+        {
+            let _ = writeln!(s, "  execute:     waiting — {}", w.as_str().unwrap_or(""));
+        }
+        let _ = writeln!(s, "  tasks:       {} child task(s); journal of {} entries (`l9 tasks show {id}`)", d.children.len(), d.journal.len());
+        if let Some(o) = result.get("outcome") {
+            let _ = writeln!(s, "  outcome:     {}", o.as_str().unwrap_or(""));
+        }
+        if let Some(dora) = result.get("dora") {
+            let _ = writeln!(
+                s,
+                "  DORA:        lead time {:.1} min (forecast {:.1} h); change failure rate {} (forecast {:.0}%)",
+                dora["lead_time_minutes"].as_f64().unwrap_or(0.0),
+                dora["forecast_lead_time_h"].as_f64().unwrap_or(0.0),
+                dora["change_failure_rate"].as_f64().map_or("n/a".to_string(), |c| format!("{:.0}%", c * 100.0)),
+                dora["forecast_change_failure_rate"].as_f64().unwrap_or(0.0) * 100.0
+            );
+            if let Some(m) = dora["merged"].as_array().filter(|m| !m.is_empty()) {
+                let commits: Vec<&str> = m.iter().filter_map(Value::as_str).collect();
+                let _ = writeln!(s, "  merged:      {}", commits.join(", "));
+            }
+        }
+        if let Some(e) = &d.task.error {
+            let _ = writeln!(s, "  error:       {e}");
+        }
+        s.trim_end().to_string()
+    })?;
+    if ok || state == "waiting" { Ok(()) } else { Err(CliError::findings()) }
+}

@@ -1,0 +1,276 @@
+//! `l9.run`: the loop behind `l9 run SPEC`, one durable workflow whose stages are journaled
+//! steps: compile → challenge (with the world model's hidden constraints) → deliberate →
+//! plan candidates → simulate (with the learned priors) → choose → execute the chosen plan on
+//! the Task Runtime (`l9.plan` with `l9.agent` children) → reflect (world-model deltas:
+//! outcomes, a prediction-vs-actual record, reflections from failures) → DORA metrics.
+//! Without a repository only the deterministic stages run; without a provider or adapter the
+//! run waits, saying how to configure one, until `l9 resume RUN`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use l9_ir::challenge::HiddenConstraint;
+use l9_ir::plan::TaskKind;
+use l9_tasks::{Ctx, Registry, WfError};
+use l9_types::{Effect, Severity};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Engine;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunPayload {
+    pub spec: String,
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub adapter: Option<String>,
+    #[serde(default)]
+    pub scenario: Option<String>,
+    #[serde(default = "trials")]
+    pub trials: u32,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub budget: l9_kernel::Budget,
+}
+
+fn trials() -> u32 {
+    1000
+}
+
+fn failed(e: impl std::fmt::Display) -> WfError {
+    WfError::failed(e.to_string())
+}
+
+/// Registers `l9.run`.
+pub fn register(reg: &mut Registry, engine: Engine, agents: Arc<crate::agent::AgentEnv>) {
+    reg.register("l9.run", move |ctx: Ctx, v: Value| {
+        let engine = engine.clone();
+        let agents = agents.clone();
+        async move { run(engine, agents, ctx, v).await }
+    });
+}
+
+async fn run(
+    engine: Engine,
+    agents: Arc<crate::agent::AgentEnv>,
+    ctx: Ctx,
+    v: Value,
+) -> Result<Value, WfError> {
+    let p: RunPayload =
+        serde_json::from_value(v).map_err(|e| failed(format!("l9.run: bad payload: {e}")))?;
+    let spec = PathBuf::from(&p.spec);
+    let started = ctx.now().await?;
+
+    // 1–4: compile, challenge with the world's hidden constraints, deliberate, plan.
+    let (eng, path) = (engine.clone(), spec.clone());
+    let front = ctx
+        .step("compile+challenge+deliberate+plan", Effect::Pure, move || async move {
+            let state = eng.world_state().await.map_err(|e| e.to_string())?;
+            let hidden: Vec<HiddenConstraint> = state
+                .constraints
+                .iter()
+                .enumerate()
+                .map(|(i, c)| HiddenConstraint { id: format!("HC-{}", i + 1), text: c.text.clone(), triggers: vec![c.trigger.clone()], severity: Severity::Warning })
+                .collect();
+            let checked = crate::ir::check_file(&path, None, &hidden).map_err(|e| e.to_string())?;
+            let packet = eng.store_ir(checked.ir()).await.map_err(|e| e.to_string())?;
+            let d = crate::ir::deliberate(&checked, &hidden, 3);
+            let plans = crate::ir::plans(&d.ir);
+            let errors = checked.errors();
+            let findings = checked.findings.len();
+            Ok::<Value, String>(json!({
+                "ir_packet": packet.id.to_string(),
+                "nodes": checked.ir().nodes.len(),
+                "requirements": checked.ir().count(l9_ir::NodeKind::Requirement),
+                "findings": findings,
+                "errors": errors,
+                "hidden_constraints": hidden.len(),
+                "amendments": d.turns.iter().map(|t| t.amendments.len()).sum::<usize>(),
+                "settled": d.settled,
+                "candidates": plans.iter().map(|(c, missing)| json!({"plan": c, "uncovered": missing})).collect::<Vec<_>>(),
+            }))
+        })
+        .await?;
+    let candidates: Vec<l9_ir::plan::PlanCandidate> = front["candidates"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| serde_json::from_value(c["plan"].clone()).ok()).collect())
+        .unwrap_or_default();
+    if candidates.is_empty() {
+        return Err(failed(format!(
+            "{}: the spec yields no plan (see `l9 ir check {}`)",
+            p.spec, p.spec
+        )));
+    }
+
+    // 5: simulate every candidate with the learned priors, choose the best.
+    let (eng, scenario, cands) = (engine.clone(), p.scenario.clone(), candidates.clone());
+    let (trials_n, seed) = (p.trials.max(1), p.seed);
+    let sim = ctx
+        .step("simulate", Effect::Pure, move || async move {
+            let priors = eng.sim_priors().await.map_err(|e| e.to_string())?;
+            let scen = crate::sim::read_scenario(scenario.as_deref().map(std::path::Path::new))
+                .map_err(|e| e.to_string())?;
+            let mut results = Vec::new();
+            for c in &cands {
+                let plan = crate::sim::to_sim(c, &priors);
+                let m = l9_sim::simulate(&plan, &priors, &scen, seed, trials_n)?;
+                results.push((plan.name.clone(), m));
+            }
+            let ranked = l9_sim::rank(results, l9_sim::Weights::default());
+            Ok::<Value, String>(json!({"priors": priors.version, "ranked": ranked}))
+        })
+        .await?;
+    let chosen_name = sim["ranked"][0]["name"].as_str().unwrap_or_default().to_string();
+    let chosen = candidates
+        .iter()
+        .find(|c| c.strategy.name() == chosen_name)
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone());
+    let forecast = sim["ranked"][0]["metrics"].clone();
+    let mut summary = json!({
+        "spec": p.spec, "stages": front, "simulation": sim, "chosen": chosen_name, "forecast": forecast,
+    });
+
+    // 6: execute — only with a repository, and only with a coder.
+    let Some(repo) = p.repo.clone() else {
+        summary["outcome"] =
+            json!("planned (no --repo: the deterministic stages ran; nothing was executed)");
+        return Ok(summary);
+    };
+    // Whether a coder is configured is read once and journaled, so a resumed run takes the
+    // same path (configuring a provider later must not look like a code change).
+    let configured =
+        p.adapter.is_some() || agents.models.resolve(p.provider.as_deref(), "coder").is_ok();
+    let has_coder = ctx
+        .step("coder configured", Effect::Pure, move || async move {
+            Ok::<Value, String>(json!(configured))
+        })
+        .await?;
+    if has_coder != json!(true) {
+        let msg = "no model provider or agent adapter is configured: add [providers.NAME] (and [roles] coder = \"NAME\") to .l9/l9.toml, or pass --adapter claude|codex|cursor|aider, then `l9 resume RUN`";
+        ctx.step("waiting for a provider", Effect::Pure, move || async move {
+            Ok::<Value, String>(json!(msg))
+        })
+        .await?;
+        ctx.wait_for_signal("resume").await?;
+    }
+    let verify_gate = chosen
+        .tasks
+        .iter()
+        .find(|t| t.kind == TaskKind::Verify)
+        .and_then(|t| t.gate.as_ref())
+        .and_then(|g| g.command.clone());
+    let index: std::collections::HashMap<&str, usize> =
+        chosen.tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+    let tasks: Vec<Value> = chosen
+        .tasks
+        .iter()
+        .map(|t| {
+            let deps: Vec<usize> = t.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
+            let (kind, input) = match t.kind {
+                TaskKind::Implement => {
+                    let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
+                    ("l9.agent", json!({"task": t.title, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter}))
+                }
+                // The coder's cell writes and runs the tests and is reviewed; the other kinds
+                // are recorded as plan steps.
+                _ => ("l9.echo", json!({"stage": t.id, "title": t.title})),
+            };
+            json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
+        })
+        .collect();
+    let plan_id = ctx
+        .spawn_child("l9.plan", json!({"tasks": tasks, "budget": p.budget, "seed": p.seed}))
+        .await?;
+    // Waiting for the plan is control flow (the run suspends until it ends); only the plan's
+    // own failure is an outcome to report and learn from.
+    let executed = match ctx.join(plan_id).await {
+        Err(WfError::Step { message, .. }) => Err(message),
+        Err(other) => return Err(other),
+        Ok(v) => Ok(v),
+    };
+    let finished = ctx.now().await?;
+    let minutes = (finished - started).num_milliseconds().max(0) as f64 / 60_000.0;
+    let (ok, plan_result, error) = match &executed {
+        Ok(v) if v["outcome"] == json!("Succeeded") => (true, v.clone(), None),
+        Ok(v) => {
+            let failed: Vec<String> = v["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["status"] != json!("Succeeded"))
+                .map(|t| format!("{} {}", t["task"].as_str().unwrap_or("?"), t["status"]))
+                .collect();
+            (
+                false,
+                v.clone(),
+                Some(format!("plan outcome {}: {}", v["outcome"], failed.join("; "))),
+            )
+        }
+        Err(e) => (false, Value::Null, Some(e.clone())),
+    };
+
+    // 7: reflect — the world model learns from what happened.
+    let (eng, forecast2, err2) = (engine.clone(), forecast.clone(), error.clone());
+    let learned = ctx
+        .step("reflect", Effect::Idempotent { key: "reflect".into() }, move || async move {
+            let mut n = 0;
+            // What each coding task did: outcomes for the priors, first gates for DORA.
+            let filter = l9_store::TaskFilter { parent: Some(plan_id), ..Default::default() };
+            let children = eng.list_tasks(&filter, None, 500).await.map_err(|e| e.to_string())?.tasks;
+            let (mut coding, mut first_failed, mut merged) = (0u32, 0u32, Vec::new());
+            for t in children.iter().filter(|t| t.kind == "l9.agent") {
+                coding += 1;
+                let r = t.result.clone().unwrap_or(Value::Null);
+                if r["first_gate_failed"] == json!(true) {
+                    first_failed += 1;
+                }
+                if let Some(c) = r["merged"]["commit"].as_str() {
+                    merged.push(c.to_string());
+                }
+                let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
+                let success = t.state == l9_store::TaskState::Succeeded;
+                let d = l9_world::Delta::TaskOutcome { kind: "implement".into(), success, minutes };
+                eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
+                n += 1;
+            }
+            let d = l9_world::Delta::Prediction {
+                subject: "run".into(),
+                success_p: forecast2["success"].as_f64().unwrap_or(0.0),
+                p50_minutes: forecast2["makespan_p50_h"].as_f64().unwrap_or(0.0) * 60.0,
+                p90_minutes: forecast2["makespan_p90_h"].as_f64().unwrap_or(0.0) * 60.0,
+                succeeded: ok,
+                minutes,
+            };
+            eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
+            n += 1;
+            if let Some(e) = err2 {
+                let d = l9_world::Delta::Reflection { signature: e.chars().take(200).collect(), lesson: "the run failed; see its journal".into(), fix: "inspect with l9 show RUN and adjust the spec or the gate".into() };
+                eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
+                n += 1;
+            }
+            let cfr = if coding == 0 { Value::Null } else { json!(f64::from(first_failed) / f64::from(coding)) };
+            Ok::<Value, String>(json!({"deltas": n, "coding_tasks": coding, "first_gate_failed": first_failed, "change_failure_rate": cfr, "merged": merged}))
+        })
+        .await?;
+    summary["outcome"] = json!(if ok { "succeeded" } else { "failed" });
+    summary["execution"] = plan_result;
+    summary["error"] = json!(error);
+    summary["learned"] = learned;
+    summary["dora"] = json!({
+        "lead_time_minutes": minutes,
+        "forecast_lead_time_h": forecast["lead_time_h"],
+        "change_failure_rate": summary["learned"]["change_failure_rate"],
+        "forecast_change_failure_rate": forecast["change_failure_rate"],
+        "merged": summary["learned"]["merged"],
+    });
+    if ok {
+        Ok(summary)
+    } else {
+        Err(failed(format!("the plan did not succeed: {}", error.unwrap_or_default())))
+    }
+}
