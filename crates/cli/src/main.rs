@@ -86,6 +86,9 @@ enum Command {
         budget_usd: Option<f64>,
         #[arg(long)]
         budget_tokens: Option<u64>,
+        /// Stop after choosing a plan (no repository, no agents).
+        #[arg(long)]
+        plan_only: bool,
     },
     /// Continue a run that waits (e.g. for a provider to be configured).
     Resume { run: String },
@@ -203,6 +206,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             trials,
             budget_usd,
             budget_tokens,
+            plan_only,
         } => {
             let a = run_cmd::RunArgs {
                 spec,
@@ -213,6 +217,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 trials,
                 budget_usd,
                 budget_tokens,
+                plan_only,
             };
             run_cmd::run(a, &root, cli.db.as_deref(), out).await
         }

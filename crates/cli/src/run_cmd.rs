@@ -21,6 +21,8 @@ pub(crate) struct RunArgs {
     pub trials: u32,
     pub budget_usd: Option<f64>,
     pub budget_tokens: Option<u64>,
+    /// Only the deterministic stages (no repository, no agents).
+    pub plan_only: bool,
 }
 
 async fn drive(engine: &Engine) -> Result<(), CliError> {
@@ -43,6 +45,41 @@ fn abs(p: &Path) -> Result<String, CliError> {
         .map_err(|e| CliError::input(format!("{}: {e}", p.display())))
 }
 
+/// A fresh git repository for a run without --repo: `l9-out/<spec name>` under the project.
+async fn workspace(root: &Path, spec: &Path) -> Result<PathBuf, CliError> {
+    let stem = spec.file_stem().and_then(|s| s.to_str()).unwrap_or("project").to_string();
+    let name = if stem.eq_ignore_ascii_case("spec") {
+        spec.canonicalize()
+            .ok()
+            .and_then(|p| {
+                p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or(stem)
+    } else {
+        stem
+    };
+    let dir = root.join("l9-out").join(name);
+    if dir.join(".git").exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::input(format!("{}: {e}", dir.display())))?;
+    std::fs::write(dir.join("README.md"), format!("Built by L9 from {}.\n", spec.display()))
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let runner: std::sync::Arc<dyn l9_engine::agents::process::Runner> =
+        std::sync::Arc::new(l9_engine::agents::process::SystemRunner);
+    let repo = l9_engine::agents::git::Repo::new(&dir, runner);
+    for args in
+        [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "Start (L9)"]]
+    {
+        let o = repo.git(&dir, args).await.map_err(|e| CliError::input(e.to_string()))?;
+        if !o.success() {
+            return Err(CliError::input(format!("git {}: {}", args.join(" "), o.combined())));
+        }
+    }
+    Ok(dir)
+}
+
 pub(crate) async fn run(
     a: RunArgs,
     root: &Path,
@@ -50,6 +87,16 @@ pub(crate) async fn run(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let engine = Engine::open(root, db).await?;
+    let script = a.spec.parent().map(|d| d.join("provider.yaml")).filter(|p| p.is_file());
+    let a = if a.repo.is_none() && !a.plan_only {
+        let dir = workspace(root, &a.spec).await?;
+        if !out.json {
+            eprintln!("no --repo: the code goes to {}", dir.display());
+        }
+        RunArgs { repo: Some(dir), ..a }
+    } else {
+        a
+    };
     let budget = json!({
         "tokens": a.budget_tokens,
         "micro_usd": a.budget_usd.map(|u| (u * 1e6).round() as u64),
@@ -60,6 +107,7 @@ pub(crate) async fn run(
         "provider": a.provider, "adapter": a.adapter,
         "scenario": a.scenario.as_deref().map(abs).transpose()?,
         "trials": a.trials, "budget": budget,
+        "script": script.as_deref().map(abs).transpose()?,
     });
     let (id, _) = engine
         .enqueue("l9.run", payload, &EnqueueOptions { queue: "run".into(), ..Default::default() })

@@ -95,6 +95,25 @@ impl AgentEnv {
         Ok(p)
     }
 
+    /// A scripted provider from a rule file (cached by path).
+    pub fn script_provider(&self, path: &str) -> Result<Arc<dyn Provider>> {
+        let key = format!("script:{path}");
+        if let Some(p) = self.providers.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(p);
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            EngineError::Config(format!("cannot read the scripted provider {path}: {e}"))
+        })?;
+        let p: Arc<dyn Provider> = Arc::new(
+            l9_models::ScriptedProvider::parse("example", path, &text)
+                .map_err(|e| EngineError::Config(e.to_string()))?,
+        );
+        if let Ok(mut m) = self.providers.lock() {
+            m.insert(key, p.clone());
+        }
+        Ok(p)
+    }
+
     fn adapter(&self, name: &str) -> Result<Adapter> {
         let Some(a) = self.models.agents.get(name) else {
             // A shipped template works without configuration.
@@ -173,6 +192,10 @@ pub struct AgentTask {
     pub adapter: Option<String>,
     #[serde(default = "three")]
     pub rounds: usize,
+    /// A scripted provider file (an example's `provider.yaml`) for coder and reviewer when
+    /// no provider is configured.
+    #[serde(default)]
+    pub script: Option<String>,
 }
 
 fn three() -> usize {
@@ -220,20 +243,30 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
             Coder::External(&adapter)
         }
         None => {
-            let pname = env
-                .models
-                .resolve(t.provider.as_deref(), "coder")
-                .map_err(|e| WfError::failed(e.to_string()))?;
-            coder_provider = env.provider(&pname).map_err(|e| WfError::failed(e.to_string()))?;
+            coder_provider = match (env.models.resolve(t.provider.as_deref(), "coder"), &t.script) {
+                (Ok(pname), _) => {
+                    env.provider(&pname).map_err(|e| WfError::failed(e.to_string()))?
+                }
+                (Err(_), Some(script)) => {
+                    env.script_provider(script).map_err(|e| WfError::failed(e.to_string()))?
+                }
+                (Err(e), None) => return Err(WfError::failed(e.to_string())),
+            };
             Coder::Model(coder_provider.as_ref(), AgentConfig::coder())
         }
     };
-    let rname = env
-        .models
-        .resolve(t.reviewer.as_deref(), "reviewer")
-        .or_else(|_| env.models.resolve(t.provider.as_deref(), "coder"))
-        .map_err(|e| WfError::failed(e.to_string()))?;
-    let reviewer = env.provider(&rname).map_err(|e| WfError::failed(e.to_string()))?;
+    let reviewer = match (
+        env.models
+            .resolve(t.reviewer.as_deref(), "reviewer")
+            .or_else(|_| env.models.resolve(t.provider.as_deref(), "coder")),
+        &t.script,
+    ) {
+        (Ok(rname), _) => env.provider(&rname).map_err(|e| WfError::failed(e.to_string()))?,
+        (Err(_), Some(script)) => {
+            env.script_provider(script).map_err(|e| WfError::failed(e.to_string()))?
+        }
+        (Err(e), None) => return Err(WfError::failed(e.to_string())),
+    };
     let steps = CtxSteps { ctx: &ctx, control: Mutex::new(None) };
     let outcome =
         cell::run(&coder, reviewer.as_ref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)

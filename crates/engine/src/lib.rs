@@ -35,6 +35,7 @@ use l9_types::{SeededRng, SystemClock};
 
 pub use config::{Config, EmbedderKind};
 pub use error::{EngineError, ErrorKind, Result};
+pub use l9_agents as agents;
 pub use l9_memory as memory;
 pub use l9_store as store;
 /// A database URL with its password replaced by `***`, for messages.

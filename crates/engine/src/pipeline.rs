@@ -29,6 +29,10 @@ pub struct RunPayload {
     pub adapter: Option<String>,
     #[serde(default)]
     pub scenario: Option<String>,
+    /// The example's scripted provider (`provider.yaml` next to the spec), used when no
+    /// provider is configured.
+    #[serde(default)]
+    pub script: Option<String>,
     #[serde(default = "trials")]
     pub trials: u32,
     #[serde(default)]
@@ -143,8 +147,9 @@ async fn run(
     };
     // Whether a coder is configured is read once and journaled, so a resumed run takes the
     // same path (configuring a provider later must not look like a code change).
-    let configured =
-        p.adapter.is_some() || agents.models.resolve(p.provider.as_deref(), "coder").is_ok();
+    let configured = p.adapter.is_some()
+        || p.script.is_some()
+        || agents.models.resolve(p.provider.as_deref(), "coder").is_ok();
     let has_coder = ctx
         .step("coder configured", Effect::Pure, move || async move {
             Ok::<Value, String>(json!(configured))
@@ -174,7 +179,7 @@ async fn run(
             let (kind, input) = match t.kind {
                 TaskKind::Implement => {
                     let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
-                    ("l9.agent", json!({"task": t.title, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter}))
+                    ("l9.agent", json!({"task": t.title, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter, "script": p.script}))
                 }
                 // The coder's cell writes and runs the tests and is reviewed; the other kinds
                 // are recorded as plan steps.

@@ -742,7 +742,7 @@ fn add_providers(proj: &Path) {
 fn run_without_a_repo_runs_the_deterministic_stages() {
     let dir = l9_test_support::temp_dir();
     let proj = adder_project(dir.path(), false);
-    let out = ok(&proj, &["run", "spec.md", "--trials", "100"]);
+    let out = ok(&proj, &["run", "spec.md", "--plan-only", "--trials", "100"]);
     for s in [
         "compile:     5 nodes, 1 requirements",
         "challenge:",
@@ -790,4 +790,25 @@ fn run_without_a_provider_waits_and_resumes_once_configured() {
     add_providers(&proj);
     let out = ok(&proj, &["resume", &id]);
     assert!(out.contains("outcome:     succeeded"), "{out}");
+}
+
+#[test]
+fn the_readme_example_runs_with_one_command_and_leaves_working_code() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for name in ["adder", "greeter"] {
+        let spec = ex.join(name).join("spec.md");
+        let out = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+        assert!(out.contains("outcome:     succeeded"), "{name}: {out}");
+        let repo = d.join("l9-out").join(name);
+        let gate = if name == "adder" {
+            "test \"$(sh add.sh 2 2)\" = 4"
+        } else {
+            "test \"$(sh greet.sh Ada)\" = \"Hello, Ada!\""
+        };
+        let o = Command::new("sh").args(["-c", gate]).current_dir(&repo).output().unwrap();
+        assert!(o.status.success(), "{name}: the merged code passes its gate");
+        assert!(git(&repo, &["log", "--format=%B"]).contains("L9-Task: "));
+    }
 }
