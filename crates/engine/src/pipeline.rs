@@ -45,6 +45,51 @@ fn trials() -> u32 {
     1000
 }
 
+/// What an implementation task tells the coder: its title, the statements of its inputs, and
+/// constraints earlier runs learned about the things it mentions.
+fn task_text(t: &l9_ir::plan::PlanTask, front: &Value) -> String {
+    let mut s = t.title.clone();
+    let texts: Vec<String> = t
+        .inputs
+        .iter()
+        .filter_map(|id| front["texts"][id].as_str().map(|x| format!("- {id}: {x}")))
+        .collect();
+    if !texts.is_empty() {
+        s.push_str("\n\nRequirements:\n");
+        s.push_str(&texts.join("\n"));
+    }
+    let lower = s.to_lowercase();
+    let learned: Vec<String> = front["learned"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["trigger"].as_str().is_some_and(|t| lower.contains(&t.to_lowercase())))
+        .filter_map(|l| l["text"].as_str().map(|x| format!("- {x}")))
+        .collect();
+    if !learned.is_empty() {
+        s.push_str("\n\nConstraints learned from earlier runs:\n");
+        s.push_str(&learned.join("\n"));
+    }
+    s
+}
+
+/// The thing a task is about, taken from its requirements: the first file-like name
+/// (`add.sh`, `src/lib.rs`, `parse_args`), else the longest word.
+fn trigger_of(text: &str) -> Option<String> {
+    let body = text.split_once("Requirements:").map_or(text, |(_, r)| r);
+    let body = body.split_once("Constraints learned").map_or(body, |(b, _)| b);
+    let words: Vec<&str> = body
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '`' | '"'))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| w.len() >= 3 && !w.starts_with("REQ-") && w.chars().any(char::is_alphabetic))
+        .collect();
+    words
+        .iter()
+        .find(|w| w.contains(['.', '_', '/']))
+        .or_else(|| words.iter().filter(|w| w.len() >= 6).max_by_key(|w| w.len()))
+        .map(|w| w.to_lowercase())
+}
+
 fn failed(e: impl std::fmt::Display) -> WfError {
     WfError::failed(e.to_string())
 }
@@ -96,6 +141,12 @@ async fn run(
                 "amendments": d.turns.iter().map(|t| t.amendments.len()).sum::<usize>(),
                 "settled": d.settled,
                 "candidates": plans.iter().map(|(c, missing)| json!({"plan": c, "uncovered": missing})).collect::<Vec<_>>(),
+                // What the coder reads: node id → statement (requirements, constraints, criteria).
+                "texts": d.ir.nodes.iter()
+                    .filter(|n| matches!(n.kind, l9_ir::NodeKind::Requirement | l9_ir::NodeKind::Constraint | l9_ir::NodeKind::AcceptanceCriterion | l9_ir::NodeKind::Interface))
+                    .map(|n| (n.id.clone(), json!(n.text)))
+                    .collect::<serde_json::Map<String, Value>>(),
+                "learned": hidden.iter().map(|h| json!({"trigger": h.triggers.first(), "text": h.text})).collect::<Vec<_>>(),
             }))
         })
         .await?;
@@ -179,7 +230,8 @@ async fn run(
             let (kind, input) = match t.kind {
                 TaskKind::Implement => {
                     let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
-                    ("l9.agent", json!({"task": t.title, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter, "script": p.script}))
+                    let task = task_text(t, &front);
+                    ("l9.agent", json!({"task": task, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter, "script": p.script}))
                 }
                 // The coder's cell writes and runs the tests and is reviewed; the other kinds
                 // are recorded as plan steps.
@@ -233,6 +285,17 @@ async fn run(
                 let r = t.result.clone().unwrap_or(Value::Null);
                 if r["first_gate_failed"] == json!(true) {
                     first_failed += 1;
+                    // What the reviewer asked for after the failed gate is a constraint the
+                    // spec did not state: remember it for specs that mention the same thing.
+                    let comment = r["rounds"][0]["review"]["comments"].as_str().unwrap_or("").trim().to_string();
+                    let task_text = t.payload["task"].as_str().unwrap_or("");
+                    if r["done"] == json!(true) && !comment.is_empty()
+                        && let Some(trigger) = trigger_of(task_text)
+                    {
+                        let d = l9_world::Delta::HiddenConstraint { trigger, text: comment };
+                        eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
+                        n += 1;
+                    }
                 }
                 if let Some(c) = r["merged"]["commit"].as_str() {
                     merged.push(c.to_string());

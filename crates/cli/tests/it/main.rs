@@ -812,3 +812,39 @@ fn the_readme_example_runs_with_one_command_and_leaves_working_code() {
         assert!(git(&repo, &["log", "--format=%B"]).contains("L9-Task: "));
     }
 }
+
+#[test]
+fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder/spec.md");
+    let first = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(first.contains("0 hidden constraint(s) from the world model"), "{first}");
+    assert!(first.contains("change failure rate 100%"), "{first}");
+    let w = json(d, &["world", "stats"]);
+    assert_eq!(w["deltas"], 3, "an outcome, a prediction and the learned constraint: {w}");
+    // A fresh repository for the second run of the same spec family.
+    std::fs::remove_dir_all(d.join("l9-out")).unwrap();
+    let second = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(second.contains("1 hidden constraint(s) from the world model"), "{second}");
+    assert!(second.contains("change failure rate 0%"), "the coder was told up front:\n{second}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("l9-out/adder/add.sh")).unwrap(),
+        "echo $(($1 + $2))\n"
+    );
+    // The challenger raised it before planning.
+    let id = second.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show = json(d, &["show", &id]);
+    assert_eq!(show["stages"]["hidden_constraints"], 1);
+    assert_eq!(
+        show["stages"]["findings"].as_u64().unwrap(),
+        first_findings(&first) + 1,
+        "L9-CHAL-004 raised"
+    );
+}
+
+fn first_findings(show_text: &str) -> u64 {
+    let line = show_text.lines().find(|l| l.trim_start().starts_with("challenge:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
