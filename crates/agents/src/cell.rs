@@ -57,6 +57,19 @@ impl CellOutcome {
     }
 }
 
+/// A short hash of what the cell sends besides the task: the coder's system prompt, the tool
+/// specs, the reviewer's instructions and schema.
+fn template_hash(coder: &Coder<'_>, tools: &Tools) -> String {
+    let coder_system = match coder {
+        Coder::Model(_, cfg) => cfg.system.clone(),
+        Coder::External(a) => a.command.join(" "),
+    };
+    let v = json!({"coder": coder_system, "tools": tools.specs(), "reviewer": REVIEWER_SYSTEM, "schema": review_schema()});
+    l9_types::ContentHash::of_bytes(v.to_string().as_bytes()).to_hex()[..12].to_string()
+}
+
+const REVIEWER_SYSTEM: &str = "You review a change. Answer JSON {\"verdict\": \"approve\"|\"changes\", \"comments\": \"…\"}. Approve only if the gate passed and the diff does what the task asks.";
+
 fn review_schema() -> serde_json::Value {
     json!({"type": "object", "properties": {"verdict": {"enum": ["approve", "changes"]}, "comments": {"type": "string"}}, "required": ["verdict"]})
 }
@@ -78,6 +91,23 @@ pub async fn run(
         usage: l9_models::Usage::default(),
         cost_micro_usd: 0,
     };
+    // The prompt templates this code uses, journaled: a replay (or resume) under changed
+    // templates is a different program and says so instead of mixing two of them.
+    let template = template_hash(coder, tools);
+    let expected = template.clone();
+    let recorded = steps
+        .step(
+            "prompt templates",
+            l9_types::Effect::Pure,
+            Box::pin(async move { Ok(json!(expected)) }),
+        )
+        .await?;
+    if recorded != json!(template) {
+        return Err(AgentError::Journal(format!(
+            "the prompt templates changed since this run was recorded (recorded {}, now {template}): the run diverges here",
+            recorded.as_str().unwrap_or("?")
+        )));
+    }
     let mut feedback: Option<String> = None;
     let mut messages = vec![Message::user(format!("Task: {task}"))];
     for round in 1..=rounds.max(1) {
@@ -140,9 +170,7 @@ pub async fn run(
             serde_json::from_value(v).map_err(|e| AgentError::Journal(e.to_string()))?;
         let diff = repo.diff(wt).await?;
         let mut req = ChatRequest::new(vec![
-            Message::system(
-                "You review a change. Answer JSON {\"verdict\": \"approve\"|\"changes\", \"comments\": \"…\"}. Approve only if the gate passed and the diff does what the task asks.",
-            ),
+            Message::system(REVIEWER_SYSTEM),
             Message::user(format!(
                 "Task: {task}\n\nGate {}:\n{}\n\nDiff:\n{diff}",
                 if gate.passed { "passed" } else { "FAILED" },

@@ -38,6 +38,8 @@ pub struct AgentEnv {
     env: EnvLookup,
     /// Built providers (and ones a test put in place).
     providers: Mutex<BTreeMap<String, Arc<dyn Provider>>>,
+    /// Replaces the coder's system prompt (a prompt-template change; replays notice it).
+    pub coder_system: Option<String>,
     /// `--record FILE`: every provider of this run records into one cassette.
     pub record: Option<PathBuf>,
     sink: Mutex<Option<l9_models::cassette::Sink>>,
@@ -61,6 +63,7 @@ impl AgentEnv {
             env,
             providers: Mutex::new(BTreeMap::new()),
             record: None,
+            coder_system: None,
             sink: Mutex::new(None),
         }
     }
@@ -252,7 +255,11 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
                 }
                 (Err(e), None) => return Err(WfError::failed(e.to_string())),
             };
-            Coder::Model(coder_provider.as_ref(), AgentConfig::coder())
+            let mut cfg = AgentConfig::coder();
+            if let Some(s) = &env.coder_system {
+                cfg.system = s.clone();
+            }
+            Coder::Model(coder_provider.as_ref(), cfg)
         }
     };
     let reviewer = match (

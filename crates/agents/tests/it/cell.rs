@@ -99,6 +99,7 @@ async fn a_bug_a_failed_gate_a_review_a_fix_a_passing_gate_and_a_merge() {
     assert_eq!(
         order,
         [
+            "prompt templates",
             "r1/coder/model#1",
             "r1/coder/tool#1.0:write_file",
             "r1/coder/model#2",
@@ -133,7 +134,7 @@ async fn a_resumed_cell_does_not_repeat_finished_model_calls() {
     );
     let reviewer = ScriptedProvider::parse("reviewer", "reviewer.yaml", REVIEWER).unwrap();
     let journal = MemoryJournal::default();
-    *journal.fail_after.lock().unwrap() = Some(6); // "crash" after round 2's first model call
+    *journal.fail_after.lock().unwrap() = Some(7); // "crash" after round 2's first model call
     let c = Coder::Model(&coder, AgentConfig::coder());
     let task = "write add.sh that prints the sum of its two arguments";
     let e = cell::run(&c, &reviewer, &tools, &journal, &repo, &wt, task, 3).await.unwrap_err();

@@ -276,6 +276,21 @@ mod agent {
         // Scripted calls count tokens (about four characters each): the spend is reported
         // for the plan's budget.
         assert!(result["spend"]["tokens"].as_u64().unwrap() > 0, "{result}");
+
+        // Replay: the same code takes the same path; changed prompt templates do not.
+        let same = engine.replay(&engine.registry_with(env.clone()), id).await.unwrap();
+        assert_eq!((same.stopped.clone(), same.matches_recorded), (None, Some(true)), "{same:?}");
+        let table2 = table.clone();
+        let mut changed = AgentEnv::new(
+            root.clone(),
+            ModelsConfig::parse(&table2, &|k| k.to_string()).unwrap(),
+            Arc::new(|_: &str| None),
+        );
+        changed.coder_system = Some("You are a different coder now.".into());
+        let changed = Arc::new(changed);
+        let r = engine.replay(&engine.registry_with(changed), id).await;
+        let shown = format!("{r:?}");
+        assert!(shown.contains("prompt templates changed"), "{shown}");
     }
 }
 
