@@ -219,6 +219,15 @@ fn postgres_backend_through_db_flag() {
     assert_eq!(hits[0]["id"], p["id"]);
     let e = fails(d, &["memory", "search", "x", "--db", "postgres://l9:pw@127.0.0.1:1/none"], 6);
     assert!(e.contains("unavailable") && !e.contains(":pw@"), "{e}");
+    // The whole loop on PostgreSQL: the example run completes, merges and learns.
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder/spec.md");
+    let out = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded") && out.contains("merged:"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("l9-out/adder/add.sh")).unwrap(),
+        "echo $(($1 + $2))\n"
+    );
+    assert_eq!(json(d, &["world", "stats"])["calibration"]["n"], 1);
     psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
 }
 
