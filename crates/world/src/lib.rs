@@ -6,10 +6,13 @@
 //! * [`seeds`]: the four seed packs in `seeds/*.yaml` — typed schemas, a loader that reports
 //!   every bad entry with file, line and fix, and the packs compiled into the binary.
 //!
-//! What it is not: it does not persist anything itself; the engine stores items as packets
-//! (`world.*` kinds) in the memory substrate, once (loading twice changes nothing). Learning
-//! (`apply(Delta)`: Beta and log-normal updates, insight votes, reflections from failures),
-//! bitemporal validity and calibration land with the rest of the World Model issue.
+//! * [`learn`]: learning as `apply(Delta)` over the seeded base — task outcomes, insight
+//!   votes, reflections, hidden constraints (contradictions kept and surfaced), causal
+//!   evidence, predictions vs actual for calibration.
+//!
+//! What it is not: it does not persist anything itself; the engine stores items and deltas as
+//! packets (`world.*` kinds) in the memory substrate and folds the deltas in order. Items do
+//! not carry bitemporal validity yet.
 
 pub mod item;
 pub mod learn;
