@@ -316,3 +316,218 @@ async fn what_children_spend_feeds_the_plan_budget() {
         (json!(750), json!(10))
     );
 }
+
+mod run_crash {
+    //! `l9.run` under SIGKILL: worker processes (this test binary, re-executed) are killed at
+    //! seeded random moments at least 20 times; a fresh worker each time resumes the run from
+    //! its journal. The run finishes with the same code, and model calls are not repeated
+    //! beyond the ones a kill interrupted.
+
+    #![allow(clippy::disallowed_methods)] // the harness spawns and times its own children
+
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use async_trait::async_trait;
+    use l9_engine::Engine;
+    use l9_engine::runtime::EnqueueOptions;
+    use l9_engine::store::{TaskFilter, TaskState};
+    use l9_engine::tasks::WorkerOptions;
+    use l9_models::{ChatRequest, ChatResponse, Provider, ScriptedProvider};
+    use l9_types::SeededRng;
+    use serde_json::json;
+
+    const ENV_ROOT: &str = "L9_RUNCRASH_ROOT";
+    const ENV_LOG: &str = "L9_RUNCRASH_LOG";
+    const ENV_SCRIPT: &str = "L9_RUNCRASH_SCRIPT";
+
+    /// Appends every model call's step to a log before answering.
+    #[derive(Debug)]
+    struct Logged(ScriptedProvider, Mutex<std::fs::File>);
+
+    #[async_trait]
+    impl Provider for Logged {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        async fn chat(&self, req: &ChatRequest) -> l9_models::Result<ChatResponse> {
+            if let Ok(mut f) = self.1.lock() {
+                let _ = writeln!(f, "{}", req.step.clone().unwrap_or_default());
+                let _ = f.sync_data();
+            }
+            // A model takes a moment: kills land inside calls as well as between them.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.0.chat(req).await
+        }
+    }
+
+    #[test]
+    #[ignore = "run by the run crash harness as a child process"]
+    fn run_child() {
+        let Ok(root) = std::env::var(ENV_ROOT) else { return };
+        let log = std::env::var(ENV_LOG).unwrap();
+        let script = std::env::var(ENV_SCRIPT).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let engine = Engine::open(Path::new(&root), None).await.unwrap();
+            let env = Arc::new(engine.agent_env());
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            let text = std::fs::read_to_string(&script).unwrap();
+            env.set_provider(
+                &format!("script:{script}"),
+                Arc::new(Logged(
+                    ScriptedProvider::parse("example", &script, &text).unwrap(),
+                    Mutex::new(file),
+                )),
+            );
+            let opts = WorkerOptions {
+                id: format!("w{}", std::process::id()),
+                concurrency: 4,
+                lease: Duration::from_millis(800),
+                poll: Duration::from_millis(20),
+                ..Default::default()
+            };
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let parent = std::os::unix::process::parent_id();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if std::os::unix::process::parent_id() != parent {
+                        std::process::exit(3);
+                    }
+                }
+            });
+            let _ = tokio::time::timeout(
+                Duration::from_secs(120),
+                engine.run_worker(engine.registry_with(env), opts, rx),
+            )
+            .await;
+        });
+    }
+
+    fn spawn(root: &Path, log: &Path, script: &Path) -> Child {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "run_crash::run_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ENV_ROOT, root)
+            .env(ENV_LOG, log)
+            .env(ENV_SCRIPT, script)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    fn git(dir: &Path, args: &[&str]) {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    #[test]
+    fn a_run_killed_twenty_times_finishes_with_the_same_code() {
+        let dir = l9_test_support::temp_dir();
+        let root = dir.path().join("proj");
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("README.md"), "adder\n").unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-qm", "init"]);
+        let ex = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/adder")
+            .canonicalize()
+            .unwrap();
+        let script = ex.join("provider.yaml");
+        let log = dir.path().join("calls.log");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let engine = rt.block_on(async {
+            Engine::init(&root, None).await.unwrap();
+            Engine::open(&root, None).await.unwrap()
+        });
+        let payload = json!({"spec": ex.join("spec.md"), "repo": repo, "script": script, "trials": 50, "seed": 1});
+        let (id, _) =
+            rt.block_on(engine.enqueue("l9.run", payload, &EnqueueOptions::default())).unwrap();
+        let rng = SeededRng::from_seed(20);
+        let (mut kills, mut interrupted) = (0usize, 0usize);
+        let state = |rt: &tokio::runtime::Runtime| rt.block_on(engine.task(id)).unwrap().state;
+        while kills < 20 {
+            let mut child = spawn(&root, &log, &script);
+            std::thread::sleep(Duration::from_millis(50 + rng.next_u64() % 300));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            kills += 1;
+            if state(&rt) != TaskState::Succeeded {
+                interrupted += 1;
+            }
+            // Let the killed worker's leases expire so the next one can take the work.
+            std::thread::sleep(Duration::from_millis(900));
+        }
+        let mut child = spawn(&root, &log, &script);
+        let start = Instant::now();
+        while state(&rt) != TaskState::Succeeded && start.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let t = rt.block_on(engine.task(id)).unwrap();
+        assert_eq!(t.state, TaskState::Succeeded, "after {kills} kills: {:?}", t.error);
+        assert!(
+            interrupted >= 5,
+            "only {interrupted} of {kills} kills landed while the run was unfinished"
+        );
+        assert_eq!(
+            std::fs::read_to_string(repo.join("add.sh")).unwrap(),
+            "echo $(($1 + $2))\n",
+            "the same final code"
+        );
+        // Every model call the journals hold, against the calls made: only calls a kill
+        // interrupted (at most one per kill) may have been made twice.
+        let calls: Vec<String> =
+            std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
+        let agents = rt
+            .block_on(engine.list_tasks(
+                &TaskFilter { kind: Some("l9.agent".into()), ..Default::default() },
+                None,
+                50,
+            ))
+            .unwrap()
+            .tasks;
+        let mut journaled = 0;
+        for a in &agents {
+            let d = rt.block_on(engine.task_detail(a.id)).unwrap();
+            journaled += d
+                .journal
+                .iter()
+                .filter(|j| j.key.contains("/model#") || j.key.contains("/review#"))
+                .filter(|j| j.status == "completed")
+                .count();
+        }
+        assert!(journaled > 0);
+        assert!(
+            calls.len() <= journaled + interrupted,
+            "{} model calls for {journaled} journaled ones and {interrupted} interrupting kills: {calls:?}",
+            calls.len()
+        );
+        eprintln!(
+            "run crash harness: {kills} kills ({interrupted} mid-run), {} model calls, {journaled} journaled",
+            calls.len()
+        );
+    }
+}
