@@ -58,3 +58,27 @@ mod tests {
         assert_eq!(canonical_json(&v), r#"{"a":{"y":"s\"q","z":[true,null]},"b":1}"#);
     }
 }
+
+#[cfg(test)]
+mod float_tests {
+    /// Journals store values as JSON and replays compare results exactly, so every f64 must
+    /// survive a JSON round trip bit for bit (serde_json's `float_roundtrip` feature; without
+    /// it parsing is best-effort and a replay of a run with durations or forecasts can differ
+    /// in the last bit).
+    #[test]
+    fn floats_survive_a_json_round_trip_exactly() {
+        let rng = crate::SeededRng::from_seed(9);
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let x = f64::from_bits(rng.next_u64());
+            if !x.is_finite() {
+                continue;
+            }
+            let v = serde_json::json!(x);
+            let back: serde_json::Value = serde_json::from_str(&v.to_string()).unwrap();
+            assert_eq!(back.as_f64().map(f64::to_bits), Some(x.to_bits()), "{x:e}");
+            checked += 1;
+        }
+        assert!(checked > 19_000);
+    }
+}

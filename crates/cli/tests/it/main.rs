@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json as jsonv};
 
 fn l9(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_l9"))
@@ -783,8 +783,19 @@ fn run_executes_with_agents_merges_and_learns() {
     let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
     let show = json(&proj, &["show", &id]);
     assert_eq!(show["state"], "succeeded");
-    let replay = ok(&proj, &["replay", &id]);
-    assert!(replay.contains("same path, same result"), "{replay}");
+    let replay = json(&proj, &["replay", &id]);
+    if replay["matches_recorded"] != jsonv!(true) {
+        let recorded = serde_json::to_string_pretty(&show["result"]).unwrap();
+        let replayed = serde_json::to_string_pretty(&replay["output"]).unwrap();
+        let diff: Vec<String> = recorded
+            .lines()
+            .zip(replayed.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("- {a}\n+ {b}"))
+            .take(10)
+            .collect();
+        panic!("replay differs from the recorded result:\n{}", diff.join("\n"));
+    }
     assert_eq!(show["result"]["chosen"], show["simulation"]["ranked"][0]["name"]);
 }
 
