@@ -3,23 +3,12 @@
 
 use std::path::Path;
 
-use l9_ir::plan::{PlanCandidate, TaskKind};
+use l9_ir::plan::PlanCandidate;
 use l9_kernel::{Spend, TaskSpec};
 use l9_sim::{Metrics, Priors, Ranked, Scenario, SimPlan, SimTask, Weights};
 use l9_types::Diagnostic;
 
 use crate::{EngineError, Result, STATE_DIR};
-
-fn kind_name(k: TaskKind) -> &'static str {
-    match k {
-        TaskKind::Design => "design",
-        TaskKind::Implement => "implement",
-        TaskKind::Test => "test",
-        TaskKind::Review => "review",
-        TaskKind::Integrate => "integrate",
-        TaskKind::Verify => "verify",
-    }
-}
 
 /// A plan adapter candidate as the simulator's plan (same DAG, kinds, sizes).
 pub fn to_sim(c: &PlanCandidate, priors: &Priors) -> SimPlan {
@@ -29,7 +18,7 @@ pub fn to_sim(c: &PlanCandidate, priors: &Priors) -> SimPlan {
         .tasks
         .iter()
         .map(|t| {
-            let kind = kind_name(t.kind);
+            let kind = t.kind.name();
             let prior = priors.get(kind);
             let points = f64::from(t.points).max(0.1);
             let mut spec = TaskSpec::new(t.id.clone());

@@ -60,15 +60,12 @@ fn bad(file: &str, line: u32, msg: impl Into<String>, help: &str) -> Box<Diagnos
     )
 }
 
-fn reader(text: &str) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes())
-}
-
-/// Reads a classification CSV (`ProjectID, RequirementText, class, IsNFR`; the relabelled
-/// set's `Class, IsQuality` also works). Rows with an unknown class code keep only their
-/// binary label.
-pub fn read_classification(file: &str, text: &str) -> Result<Vec<Example>, Box<Diagnostic>> {
-    let mut r = reader(text);
+/// A CSV reader and its header row, or an error naming the file.
+fn with_headers<'t>(
+    file: &str,
+    text: &'t str,
+) -> Result<(csv::Reader<&'t [u8]>, csv::StringRecord), Box<Diagnostic>> {
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let headers = r
         .headers()
         .map_err(|e| {
@@ -80,6 +77,14 @@ pub fn read_classification(file: &str, text: &str) -> Result<Vec<Example>, Box<D
             )
         })?
         .clone();
+    Ok((r, headers))
+}
+
+/// Reads a classification CSV (`ProjectID, RequirementText, class, IsNFR`; the relabelled
+/// set's `Class, IsQuality` also works). Rows with an unknown class code keep only their
+/// binary label.
+pub fn read_classification(file: &str, text: &str) -> Result<Vec<Example>, Box<Diagnostic>> {
+    let (mut r, headers) = with_headers(file, text)?;
     let col = |names: &[&str]| {
         headers.iter().position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
     };
@@ -286,18 +291,7 @@ pub fn smell_column(header: &str) -> Option<Smell> {
 /// Reads an ARTA-style smell CSV: the first column is the requirement text, then one column
 /// per smell holding the offending words or `-`.
 pub fn read_smells(file: &str, text: &str) -> Result<Vec<SmellRow>, Box<Diagnostic>> {
-    let mut r = reader(text);
-    let headers = r
-        .headers()
-        .map_err(|e| {
-            bad(
-                file,
-                1,
-                format!("cannot read the header: {e}"),
-                "the first line must name the columns",
-            )
-        })?
-        .clone();
+    let (mut r, headers) = with_headers(file, text)?;
     let cols: Vec<(usize, Smell)> =
         headers.iter().enumerate().filter_map(|(i, h)| smell_column(h).map(|s| (i, s))).collect();
     if cols.is_empty() {

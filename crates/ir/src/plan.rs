@@ -255,7 +255,7 @@ impl Tasks {
         gate: Option<Gate>,
         points: f32,
     ) -> String {
-        let base = format!("{}:{}", kind_name(kind), slug(name));
+        let base = format!("{}:{}", kind.name(), slug(name));
         let mut id = base.clone();
         let mut n = 2;
         while self.ids.contains(&id) {
@@ -276,14 +276,17 @@ impl Tasks {
     }
 }
 
-fn kind_name(k: TaskKind) -> &'static str {
-    match k {
-        TaskKind::Design => "design",
-        TaskKind::Implement => "implement",
-        TaskKind::Test => "test",
-        TaskKind::Review => "review",
-        TaskKind::Integrate => "integrate",
-        TaskKind::Verify => "verify",
+impl TaskKind {
+    /// The kind's name as plans, priors and the world model spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Design => "design",
+            TaskKind::Implement => "implement",
+            TaskKind::Test => "test",
+            TaskKind::Review => "review",
+            TaskKind::Integrate => "integrate",
+            TaskKind::Verify => "verify",
+        }
     }
 }
 

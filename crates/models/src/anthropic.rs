@@ -114,21 +114,12 @@ impl AnthropicProvider {
         model: String,
         stop: String,
     ) -> ChatResponse {
-        ChatResponse {
-            content,
-            tool_calls,
-            cost_micro_usd: self.http.cfg.prices.cost(usage),
-            usage,
-            model: if model.is_empty() { self.http.cfg.model.clone() } else { model },
-            provider: self.http.cfg.name.clone(),
-            finish_reason: if stop == "tool_use" {
-                "tool_calls".into()
-            } else if stop.is_empty() {
-                "stop".into()
-            } else {
-                stop
-            },
-        }
+        let finish = match stop.as_str() {
+            "tool_use" => "tool_calls".to_string(),
+            "" => "stop".to_string(),
+            _ => stop,
+        };
+        self.http.response(content, tool_calls, usage, model, finish)
     }
 }
 

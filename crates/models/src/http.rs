@@ -130,6 +130,27 @@ impl Http {
         }
     }
 
+    /// A response with this provider's name, its model as the default, and the cost of
+    /// `usage` at the configured prices.
+    pub(crate) fn response(
+        &self,
+        content: String,
+        tool_calls: Vec<crate::types::ToolCall>,
+        usage: crate::types::Usage,
+        model: String,
+        finish_reason: String,
+    ) -> crate::types::ChatResponse {
+        crate::types::ChatResponse {
+            content,
+            tool_calls,
+            cost_micro_usd: self.cfg.prices.cost(usage),
+            usage,
+            model: if model.is_empty() { self.cfg.model.clone() } else { model },
+            provider: self.cfg.name.clone(),
+            finish_reason,
+        }
+    }
+
     pub(crate) fn protocol(&self, message: String) -> ModelError {
         ModelError::Protocol { provider: self.cfg.name.clone(), message }
     }

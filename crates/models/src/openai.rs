@@ -78,15 +78,7 @@ impl OpenAiProvider {
         model: String,
         finish: String,
     ) -> ChatResponse {
-        ChatResponse {
-            content,
-            tool_calls,
-            cost_micro_usd: self.http.cfg.prices.cost(usage),
-            usage,
-            model: if model.is_empty() { self.http.cfg.model.clone() } else { model },
-            provider: self.http.cfg.name.clone(),
-            finish_reason: finish,
-        }
+        self.http.response(content, tool_calls, usage, model, finish)
     }
 }
 

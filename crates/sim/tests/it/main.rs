@@ -92,13 +92,14 @@ fn ranking_scores_explains_and_finds_the_pareto_front() {
     assert!(r.iter().all(|x| x.explanation.starts_with(&format!("{}: ", x.name))));
     assert!(r.iter().any(|x| x.pareto));
     assert!(r[0].score >= r[1].score);
-    if fast.makespan_p90_h < slow.makespan_p90_h
-        && fast.success >= slow.success
-        && fast.expected_cost_usd <= slow.expected_cost_usd
-    {
-        assert_eq!(r[0].name, "parallel");
-        assert!(!r[1].pareto && r[1].explanation.contains("dominated"));
-    }
+    // A 40-task chain cannot beat the same work spread over 8 parallel slots.
+    assert!(fast.makespan_p90_h < slow.makespan_p90_h, "{fast:?} vs {slow:?}");
+    let parallel = r.iter().find(|x| x.name == "parallel").unwrap();
+    assert!(
+        parallel.pareto && parallel.explanation.contains("fastest at p90"),
+        "{}",
+        parallel.explanation
+    );
 }
 
 #[test]
