@@ -91,7 +91,7 @@ pub(crate) async fn run_ir(
             let checked = engine_ir::check_file(&spec, format_arg(&format)?, &[])?;
             let packet = if store {
                 let engine = l9_engine::Engine::open(root, db).await?;
-                Some(engine.store_ir(checked.ir()).await?)
+                Some(engine.store_ir(&checked).await?)
             } else {
                 None
             };

@@ -11,6 +11,7 @@ mod memory_cmd;
 mod output;
 mod run_cmd;
 mod tasks_cmd;
+mod world_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,7 +101,7 @@ enum Command {
     Replay { run: String },
     /// The world model: patterns, heuristics, reflections, task kinds (seeded by `l9 init`).
     #[command(subcommand)]
-    World(WorldCommand),
+    World(world_cmd::WorldCommand),
     /// Simulate a spec's plan candidates (or a plan file) under a scenario and rank them.
     Sim {
         /// A spec (compiled into plan candidates) or a JSON plan file.
@@ -124,20 +125,6 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum WorldCommand {
-    /// The items most relevant to TEXT (hybrid search over the world model).
-    Query {
-        text: String,
-        #[arg(short, long, default_value_t = 8)]
-        k: usize,
-    },
-    /// One item by id (AP-008, CH-011, RM-005, TK-implement).
-    Show { id: String },
-    /// Items per pack.
-    Stats,
 }
 
 fn main() -> ExitCode {
@@ -230,75 +217,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             let cmd = tasks_cmd::TasksCommand::Replay { id: run };
             tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await
         }
-        Command::World(cmd) => {
-            let engine = l9_engine::Engine::open(&root, cli.db.as_deref()).await?;
-            match cmd {
-                WorldCommand::Query { text, k } => {
-                    let hits = engine.world_query(&text, k).await?;
-                    out.value(&hits, || {
-                        if hits.is_empty() {
-                            return "No world-model items match (is the project initialised? `l9 init` loads the seed packs)".to_string();
-                        }
-                        hits.iter().map(|h| format!("{:<16} {:<22} {:.4}  {}", h.id, h.pack, h.score, output::snippet(&h.title, 70))).collect::<Vec<_>>().join("\n")
-                    })
-                }
-                WorldCommand::Show { id } => match engine.world_item(&id).await? {
-                    Some((item, packet)) => {
-                        out.value(&serde_json::json!({"item": item, "packet": packet}), || {
-                            let body = serde_json::to_string_pretty(&item.body).unwrap_or_default();
-                            format!(
-                                "{} ({}, from {}; packet {packet})\n{}\n\n{body}",
-                                item.id,
-                                item.pack.name(),
-                                item.source,
-                                item.title
-                            )
-                        })
-                    }
-                    None => Err(CliError::not_found(format!(
-                        "world-model item {id:?}; `l9 world query TEXT` lists ids"
-                    ))),
-                },
-                WorldCommand::Stats => {
-                    let stats = engine.world_stats().await?;
-                    let state = engine.world_state().await?;
-                    let calibration = state.calibration();
-                    let contradictions: Vec<serde_json::Value> = state
-                        .contradictions()
-                        .iter()
-                        .map(|(a, b)| serde_json::json!({"trigger": a.trigger, "one": a.text, "other": b.text}))
-                        .collect();
-                    let v = serde_json::json!({
-                        "items": stats, "kinds": state.kinds, "deltas": state.deltas,
-                        "calibration": calibration, "contradictions": contradictions,
-                    });
-                    out.value(&v, || {
-                        let mut s: Vec<String> = stats.iter().map(|(k, v)| format!("{k:<24} {v}")).collect();
-                        s.push(format!("\nlearned from {} observation(s); task kinds (failure mean, median / p90 minutes per point, runs seen):", state.deltas));
-                        for (k, b) in &state.kinds {
-                            s.push(format!(
-                                "  {k:<10} {:>5.1}%  {:>6.1} / {:>6.1}  {}",
-                                b.failure_mean() * 100.0,
-                                b.median_minutes(),
-                                b.p90_minutes(),
-                                b.observed
-                            ));
-                        }
-                        match calibration {
-                            Some(c) => s.push(format!(
-                                "calibration over {} run(s): Brier {:.3} (0 perfect, 0.25 a coin flip); {:.0}% of durations within the predicted p90",
-                                c.n, c.brier, c.p90_coverage * 100.0
-                            )),
-                            None => s.push("calibration: no predicted-vs-actual runs recorded yet".to_string()),
-                        }
-                        for c in &contradictions {
-                            s.push(format!("contradiction on {}: {:?} vs {:?}", c["trigger"], c["one"], c["other"]));
-                        }
-                        s.join("\n")
-                    })
-                }
-            }
-        }
+        Command::World(cmd) => world_cmd::run_world(cmd, &root, cli.db.as_deref(), out).await,
         Command::Sim { source, scenario, trials, seed } => {
             if trials == 0 {
                 return Err(CliError::input("--trials must be at least 1"));

@@ -193,7 +193,9 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
     let waiting = value("step:waiting for a provider");
     let state = format!("{:?}", d.task.state).to_lowercase();
     let result = d.task.result.clone().unwrap_or(Value::Null);
-    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len()});
+    let timeline = engine.run_timeline(tid).await?;
+    let lineage = engine.run_lineage(tid).await?;
+    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage});
     let ok = d.task.error.is_none();
     out.value(&v, || {
         let mut s = format!("run {id} — {state}\n");
@@ -220,22 +222,51 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
             let _ = writeln!(s, "  execute:     waiting — {}", w.as_str().unwrap_or(""));
         }
         let _ = writeln!(s, "  tasks:       {} child task(s); journal of {} entries (`l9 tasks show {id}`)", d.children.len(), d.journal.len());
+        for t in &timeline {
+            let minutes = t.ended.map_or("running".to_string(), |e| format!("{:.2} min", (e - t.started).num_milliseconds() as f64 / 60_000.0));
+            let gates: Vec<&str> = t.gates.iter().map(|g| if g.1 { "pass" } else { "FAIL" }).collect();
+            let gates = if gates.is_empty() { String::new() } else { format!("  gates {}", gates.join(" → ")) };
+            let merged = t.merged.as_deref().map_or(String::new(), |c| format!("  merged {}", &c[..c.len().min(10)]));
+            let _ = writeln!(
+                s,
+                "    {} {:<32} {:<9} {:<10} {:>12}{gates}{merged}",
+                t.started.format("%H:%M:%S"),
+                snippet(&t.name, 32),
+                t.kind,
+                t.state,
+                minutes
+            );
+        }
         if let Some(o) = result.get("outcome") {
             let _ = writeln!(s, "  outcome:     {}", o.as_str().unwrap_or(""));
         }
         if let Some(dora) = result.get("dora") {
             let _ = writeln!(
                 s,
-                "  DORA:        lead time {:.1} min (forecast {:.1} h); change failure rate {} (forecast {:.0}%)",
+                "  DORA:        lead time {:.1} min (forecast {:.1} h); change failure rate {} (forecast {:.0}%); time to restore {}",
                 dora["lead_time_minutes"].as_f64().unwrap_or(0.0),
                 dora["forecast_lead_time_h"].as_f64().unwrap_or(0.0),
                 dora["change_failure_rate"].as_f64().map_or("n/a".to_string(), |c| format!("{:.0}%", c * 100.0)),
-                dora["forecast_change_failure_rate"].as_f64().unwrap_or(0.0) * 100.0
+                dora["forecast_change_failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
+                dora["time_to_restore_minutes"].as_f64().map_or("n/a (no failed gate)".to_string(), |m| format!("{m:.2} min"))
             );
             if let Some(m) = dora["merged"].as_array().filter(|m| !m.is_empty()) {
                 let commits: Vec<&str> = m.iter().filter_map(Value::as_str).collect();
                 let _ = writeln!(s, "  merged:      {}", commits.join(", "));
             }
+        }
+        if lineage.ir.is_some() {
+            let short = |p: &Option<String>| p.as_deref().map_or("-".to_string(), |p| p.chars().take(13).collect());
+            let linked = lineage.tasks.iter().filter(|t| t.linked).count();
+            let _ = writeln!(
+                s,
+                "  lineage:     spec {} → IR {} → plan {} → {} coding task(s) → gates → merge: {}",
+                short(&lineage.spec),
+                short(&lineage.ir),
+                short(&lineage.plan),
+                lineage.tasks.len(),
+                if lineage.complete { "every link holds".to_string() } else { format!("{linked} of {} merges linked", lineage.tasks.len()) }
+            );
         }
         if let Some(e) = &d.task.error {
             let _ = writeln!(s, "  error:       {e}");

@@ -116,9 +116,63 @@ pub fn plans(ir: &Ir) -> Vec<(PlanCandidate, Vec<String>)> {
 }
 
 impl Engine {
-    /// Stores an IR in the memory substrate: a packet of kind `ir` whose body summarises it
-    /// and whose blob is the IR's JSON (content-addressed).
-    pub async fn store_ir(&self, ir: &Ir) -> Result<PacketEnvelope> {
+    /// Stores a checked spec in the memory substrate: the spec itself (a packet of kind
+    /// `spec` with the source text as a content-addressed blob) and its IR (a packet of kind
+    /// `ir` whose body summarises it, whose blob is the IR's JSON, and whose parent is the
+    /// spec packet). Returns the IR packet.
+    pub async fn store_ir(&self, checked: &Checked) -> Result<PacketEnvelope> {
+        let ir = checked.ir();
+        let spec = PacketDraft::new("spec")
+            .text(format!(
+                "spec {}: {}",
+                ir.source.file,
+                checked.source.chars().take(400).collect::<String>()
+            ))
+            .body(serde_json::json!({
+                "file": ir.source.file,
+                "path": checked.path.display().to_string(),
+                "source_hash": ir.source.hash,
+                "bytes": checked.source.len(),
+            }))
+            .actor("l9-ir");
+        let blob = l9_memory::BlobInput {
+            data: checked.source.clone().into_bytes(),
+            media_type: Some("text/plain".into()),
+            name: Some(ir.source.file.clone()),
+        };
+        let spec = self.memory().put(spec, vec![blob]).await?;
+        self.store_ir_of(ir, Some(spec.id)).await
+    }
+
+    /// Stores a chosen plan: a packet of kind `plan` (strategy, tasks, forecast) whose parent
+    /// is the IR it was planned from.
+    pub async fn store_plan(
+        &self,
+        plan: &l9_ir::plan::PlanCandidate,
+        forecast: &serde_json::Value,
+        ir: Option<l9_types::PacketId>,
+    ) -> Result<PacketEnvelope> {
+        let tasks: Vec<serde_json::Value> = plan
+            .tasks
+            .iter()
+            .map(|t| serde_json::json!({"id": t.id, "kind": t.kind.name(), "title": t.title, "deps": t.deps}))
+            .collect();
+        let mut draft = PacketDraft::new("plan")
+            .text(format!("plan {} ({} tasks)", plan.strategy.name(), plan.tasks.len()))
+            .body(serde_json::json!({"strategy": plan.strategy.name(), "tasks": tasks, "forecast": forecast}))
+            .actor("l9-plan");
+        if let Some(p) = ir {
+            draft = draft.parent(p);
+        }
+        Ok(self.memory().put(draft, Vec::new()).await?)
+    }
+
+    /// Stores an IR (see [`Engine::store_ir`]) with `spec` as its parent.
+    pub async fn store_ir_of(
+        &self,
+        ir: &Ir,
+        spec: Option<l9_types::PacketId>,
+    ) -> Result<PacketEnvelope> {
         let json = serde_json::to_vec(ir)
             .map_err(|e| EngineError::Internal(format!("cannot serialize the IR: {e}")))?;
         let counts: serde_json::Map<String, serde_json::Value> = l9_ir::NodeKind::ALL
@@ -138,10 +192,13 @@ impl Engine {
             .iter()
             .find(|n| n.kind == l9_ir::NodeKind::Goal)
             .map_or("", |n| n.text.as_str());
-        let draft = PacketDraft::new("ir")
+        let mut draft = PacketDraft::new("ir")
             .text(format!("IR of {} ({}): {goal}", ir.source.file, ir.source.format.name()))
             .body(body)
             .actor("l9-ir");
+        if let Some(p) = spec {
+            draft = draft.parent(p);
+        }
         let blob = l9_memory::BlobInput {
             data: json,
             media_type: Some("application/json".into()),

@@ -19,6 +19,7 @@ pub mod ir;
 pub mod jsonl;
 pub mod models;
 pub mod pipeline;
+pub mod report;
 pub mod runtime;
 pub mod sim;
 pub mod workflows;

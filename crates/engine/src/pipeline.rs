@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use l9_ir::challenge::HiddenConstraint;
 use l9_ir::plan::TaskKind;
 use l9_tasks::{Ctx, Registry, WfError};
@@ -73,11 +74,30 @@ fn task_text(t: &l9_ir::plan::PlanTask, front: &Value) -> String {
     s
 }
 
+/// Heuristics and reflections shown to each coding task.
+const INSIGHTS_PER_TASK: usize = 3;
+
+/// The task text with the world model's insights for it appended.
+fn with_insights(mut text: String, shown: &Value) -> String {
+    let lines: Vec<String> = shown
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| Some(format!("- {} ({})", h["title"].as_str()?, h["id"].as_str()?)))
+        .collect();
+    if !lines.is_empty() {
+        text.push_str("\n\nHeuristics from the world model that may apply:\n");
+        text.push_str(&lines.join("\n"));
+    }
+    text
+}
+
 /// The thing a task is about, taken from its requirements: the first file-like name
 /// (`add.sh`, `src/lib.rs`, `parse_args`), else the longest word.
 fn trigger_of(text: &str) -> Option<String> {
     let body = text.split_once("Requirements:").map_or(text, |(_, r)| r);
     let body = body.split_once("Constraints learned").map_or(body, |(b, _)| b);
+    let body = body.split_once("Heuristics from the world model").map_or(body, |(b, _)| b);
     let words: Vec<&str> = body
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '`' | '"'))
         .map(|w| w.trim_end_matches('.'))
@@ -115,18 +135,19 @@ async fn run(
     let started = ctx.now().await?;
 
     // 1–4: compile, challenge with the world's hidden constraints, deliberate, plan.
-    let (eng, path) = (engine.clone(), spec.clone());
+    let (eng, path, c) = (engine.clone(), spec.clone(), ctx.clone());
     let front = ctx
         .step("compile+challenge+deliberate+plan", Effect::Pure, move || async move {
             let state = eng.world_state().await.map_err(|e| e.to_string())?;
             let hidden: Vec<HiddenConstraint> = state
-                .constraints
-                .iter()
-                .enumerate()
-                .map(|(i, c)| HiddenConstraint { id: format!("HC-{}", i + 1), text: c.text.clone(), triggers: vec![c.trigger.clone()], severity: Severity::Warning })
+                .active_constraints()
+                .into_iter()
+                .map(|c| HiddenConstraint { id: c.id.clone(), text: c.text.clone(), triggers: vec![c.trigger.clone()], severity: Severity::Warning })
                 .collect();
             let checked = crate::ir::check_file(&path, None, &hidden).map_err(|e| e.to_string())?;
-            let packet = eng.store_ir(checked.ir()).await.map_err(|e| e.to_string())?;
+            // Lineage: spec → IR → this step's entry (and so the whole run).
+            let packet = eng.store_ir(&checked).await.map_err(|e| e.to_string())?;
+            c.cite(packet.id);
             let d = crate::ir::deliberate(&checked, &hidden, 3);
             let plans = crate::ir::plans(&d.ir);
             let errors = checked.errors();
@@ -186,8 +207,47 @@ async fn run(
         .cloned()
         .unwrap_or_else(|| candidates[0].clone());
     let forecast = sim["ranked"][0]["metrics"].clone();
+
+    // 6: recall — the chosen plan is stored (its parent is the IR, so lineage runs spec → IR
+    // → plan → tasks), and the world model is asked what it knows about each coding task:
+    // heuristics and reflections shown to the coder, voted on after the run (ExpeL).
+    let (eng, c, plan, front2, fc) =
+        (engine.clone(), ctx.clone(), chosen.clone(), front.clone(), forecast.clone());
+    let recall = ctx
+        .step(
+            "choose+recall",
+            Effect::Idempotent { key: "choose+recall".into() },
+            move || async move {
+                let ir_packet = front2["ir_packet"].as_str().and_then(|s| s.parse().ok());
+                let packet =
+                    eng.store_plan(&plan, &fc, ir_packet).await.map_err(|e| e.to_string())?;
+                c.cite(packet.id);
+                let mut insights = serde_json::Map::new();
+                for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
+                    let hits = eng
+                        .world_query(&task_text(t, &front2), 12, None)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let shown: Vec<Value> = hits
+                        .into_iter()
+                        .filter(|h| {
+                            h.pack == l9_world::Pack::Heuristic.name()
+                                || h.pack == l9_world::Pack::Reflection.name()
+                        })
+                        .take(INSIGHTS_PER_TASK)
+                        .map(|h| json!({"id": h.id, "title": h.title}))
+                        .collect();
+                    insights.insert(t.id.clone(), json!(shown));
+                }
+                Ok::<Value, String>(
+                    json!({"plan_packet": packet.id.to_string(), "insights": insights}),
+                )
+            },
+        )
+        .await?;
     let mut summary = json!({
         "spec": p.spec, "stages": front, "simulation": sim, "chosen": chosen_name, "forecast": forecast,
+        "plan_packet": recall["plan_packet"],
     });
 
     // 6: execute — only with a repository, and only with a coder.
@@ -230,8 +290,9 @@ async fn run(
             let (kind, input) = match t.kind {
                 TaskKind::Implement => {
                     let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
-                    let task = task_text(t, &front);
-                    ("l9.agent", json!({"task": task, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter, "script": p.script}))
+                    let shown = recall["insights"][&t.id].clone();
+                    let task = with_insights(task_text(t, &front), &shown);
+                    ("l9.agent", json!({"plan_task": t.id, "task": task, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter, "script": p.script, "insights": shown}))
                 }
                 // The coder's cell writes and runs the tests and is reviewed; the other kinds
                 // are recorded as plan steps.
@@ -271,58 +332,15 @@ async fn run(
         Err(e) => (false, Value::Null, Some(e.clone())),
     };
 
-    // 7: reflect — the world model learns from what happened.
+    // 7: reflect — the world model learns from what happened, in one atomic recording
+    // (a re-run of this step after a crash finds it recorded and adds nothing).
     let (eng, forecast2, err2) = (engine.clone(), forecast.clone(), error.clone());
+    let (run_id, evidence) = (ctx.run_id(), ctx.last_packet());
     let learned = ctx
         .step("reflect", Effect::Idempotent { key: "reflect".into() }, move || async move {
-            let mut n = 0;
-            // What each coding task did: outcomes for the priors, first gates for DORA.
-            let filter = l9_store::TaskFilter { parent: Some(plan_id), ..Default::default() };
-            let children = eng.list_tasks(&filter, None, 500).await.map_err(|e| e.to_string())?.tasks;
-            let (mut coding, mut first_failed, mut merged) = (0u32, 0u32, Vec::new());
-            for t in children.iter().filter(|t| t.kind == "l9.agent") {
-                coding += 1;
-                let r = t.result.clone().unwrap_or(Value::Null);
-                if r["first_gate_failed"] == json!(true) {
-                    first_failed += 1;
-                    // What the reviewer asked for after the failed gate is a constraint the
-                    // spec did not state: remember it for specs that mention the same thing.
-                    let comment = r["rounds"][0]["review"]["comments"].as_str().unwrap_or("").trim().to_string();
-                    let task_text = t.payload["task"].as_str().unwrap_or("");
-                    if r["done"] == json!(true) && !comment.is_empty()
-                        && let Some(trigger) = trigger_of(task_text)
-                    {
-                        let d = l9_world::Delta::HiddenConstraint { trigger, text: comment };
-                        eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
-                        n += 1;
-                    }
-                }
-                if let Some(c) = r["merged"]["commit"].as_str() {
-                    merged.push(c.to_string());
-                }
-                let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
-                let success = t.state == l9_store::TaskState::Succeeded;
-                let d = l9_world::Delta::TaskOutcome { kind: "implement".into(), success, minutes };
-                eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
-                n += 1;
-            }
-            let d = l9_world::Delta::Prediction {
-                subject: "run".into(),
-                success_p: forecast2["success"].as_f64().unwrap_or(0.0),
-                p50_minutes: forecast2["makespan_p50_h"].as_f64().unwrap_or(0.0) * 60.0,
-                p90_minutes: forecast2["makespan_p90_h"].as_f64().unwrap_or(0.0) * 60.0,
-                succeeded: ok,
-                minutes,
-            };
-            eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
-            n += 1;
-            if let Some(e) = err2 {
-                let d = l9_world::Delta::Reflection { signature: e.chars().take(200).collect(), lesson: "the run failed; see its journal".into(), fix: "inspect with l9 show RUN and adjust the spec or the gate".into() };
-                eng.record_delta(&d, None).await.map_err(|e| e.to_string())?;
-                n += 1;
-            }
-            let cfr = if coding == 0 { Value::Null } else { json!(f64::from(first_failed) / f64::from(coding)) };
-            Ok::<Value, String>(json!({"deltas": n, "coding_tasks": coding, "first_gate_failed": first_failed, "change_failure_rate": cfr, "merged": merged}))
+            reflect(&eng, plan_id, run_id, evidence, &forecast2, ok, minutes, finished, err2)
+                .await
+                .map_err(|e| e.to_string())
         })
         .await?;
     summary["outcome"] = json!(if ok { "succeeded" } else { "failed" });
@@ -333,6 +351,7 @@ async fn run(
         "lead_time_minutes": minutes,
         "forecast_lead_time_h": forecast["lead_time_h"],
         "change_failure_rate": summary["learned"]["change_failure_rate"],
+        "time_to_restore_minutes": summary["learned"]["time_to_restore_minutes"],
         "forecast_change_failure_rate": forecast["change_failure_rate"],
         "merged": summary["learned"]["merged"],
     });
@@ -341,4 +360,170 @@ async fn run(
     } else {
         Err(failed(format!("the plan did not succeed: {}", error.unwrap_or_default())))
     }
+}
+
+/// Passing and failing gates of an agent task, in order: (when, passed).
+async fn gate_history(
+    engine: &Engine,
+    task: l9_types::TaskId,
+) -> crate::Result<Vec<(DateTime<Utc>, bool)>> {
+    let q = engine.store().tasks();
+    let mut out = Vec::new();
+    for row in q.load_journal(l9_tasks::run_of(task)).await? {
+        let is_gate = row
+            .key
+            .strip_prefix("step:r")
+            .and_then(|k| k.split_once('/'))
+            .is_some_and(|(n, rest)| n.chars().all(|c| c.is_ascii_digit()) && rest == "gate#0");
+        if !is_gate || row.status != l9_store::JournalStatus::Completed {
+            continue;
+        }
+        let value = match l9_store::journal_value_blob(&row.body) {
+            Some(h) => q
+                .journal_blob(&h)
+                .await?
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .unwrap_or(Value::Null),
+            None => row.body["value"].clone(),
+        };
+        out.push((row.at, value["passed"] == json!(true)));
+    }
+    Ok(out)
+}
+
+/// What the run teaches the world model: per coding task its outcome (priors), votes on the
+/// insights it was shown (helpful when its first gate passed), a hidden constraint when the
+/// reviewer's request after a failed first gate fixed it, causal edges with their evidence,
+/// and DORA's time to restore (failed gate → next passing gate); for the run, a prediction
+/// next to the actual result and a reflection if it failed.
+#[allow(clippy::too_many_arguments)]
+async fn reflect(
+    eng: &Engine,
+    plan_id: l9_types::TaskId,
+    run: l9_types::RunId,
+    evidence: Option<l9_types::PacketId>,
+    forecast: &Value,
+    ok: bool,
+    minutes: f64,
+    finished: DateTime<Utc>,
+    error: Option<String>,
+) -> crate::Result<Value> {
+    use l9_world::Delta;
+    let filter = l9_store::TaskFilter { parent: Some(plan_id), ..Default::default() };
+    let children = eng.list_tasks(&filter, None, 500).await?.tasks;
+    let mut deltas: Vec<(Delta, DateTime<Utc>)> = Vec::new();
+    let (mut coding, mut first_failed, mut merged) = (0u32, 0u32, Vec::new());
+    let (mut restores, mut votes, mut causes) = (Vec::new(), 0u32, 0u32);
+    for t in children.iter().filter(|t| t.kind == "l9.agent") {
+        coding += 1;
+        let r = t.result.clone().unwrap_or(Value::Null);
+        let gates = gate_history(eng, t.id).await?;
+        let success = t.state == l9_store::TaskState::Succeeded;
+        let failed_first =
+            gates.first().is_some_and(|g| !g.1) || r["first_gate_failed"] == json!(true);
+        let task_text = t.payload["task"].as_str().unwrap_or("");
+        let trigger = trigger_of(task_text);
+        if failed_first {
+            first_failed += 1;
+            let failed_at = gates.iter().find(|g| !g.1).map_or(t.updated_at, |g| g.0);
+            // What the reviewer asked for after the failed gate is a constraint the spec did
+            // not state: remember it for specs that mention the same thing.
+            let comment =
+                r["rounds"][0]["review"]["comments"].as_str().unwrap_or("").trim().to_string();
+            if r["done"] == json!(true)
+                && !comment.is_empty()
+                && let Some(trigger) = &trigger
+            {
+                deltas.push((
+                    Delta::HiddenConstraint { trigger: trigger.clone(), text: comment },
+                    failed_at,
+                ));
+                deltas.push((
+                    Delta::CausalEdge {
+                        cause: format!("unstated constraint on {trigger}"),
+                        effect: "first gate failed".into(),
+                    },
+                    failed_at,
+                ));
+                causes += 1;
+            }
+            // Time to restore: from the first failing gate to the next passing one.
+            if let Some(fixed) = gates.iter().find(|g| g.1 && g.0 >= failed_at) {
+                restores.push((fixed.0 - failed_at).num_milliseconds().max(0) as f64 / 60_000.0);
+                deltas.push((
+                    Delta::CausalEdge {
+                        cause: "reviewer feedback".into(),
+                        effect: "failed gate restored".into(),
+                    },
+                    fixed.0,
+                ));
+                causes += 1;
+            }
+        } else if success
+            && task_text.contains("Constraints learned from earlier runs")
+            && let Some(trigger) = &trigger
+        {
+            deltas.push((
+                Delta::CausalEdge {
+                    cause: format!("learned constraint on {trigger}"),
+                    effect: "first gate passed".into(),
+                },
+                t.updated_at,
+            ));
+            causes += 1;
+        }
+        // ExpeL: an insight shown to a task that got it right first time helped.
+        for item in t.payload["insights"].as_array().into_iter().flatten() {
+            if let Some(id) = item["id"].as_str() {
+                deltas.push((
+                    Delta::InsightVote { item: id.to_string(), helpful: success && !failed_first },
+                    t.updated_at,
+                ));
+                votes += 1;
+            }
+        }
+        if let Some(c) = r["merged"]["commit"].as_str() {
+            merged.push(c.to_string());
+        }
+        let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
+        deltas.push((
+            Delta::TaskOutcome { kind: "implement".into(), success, minutes },
+            t.updated_at,
+        ));
+    }
+    deltas.push((
+        Delta::Prediction {
+            subject: "run".into(),
+            success_p: forecast["success"].as_f64().unwrap_or(0.0),
+            p50_minutes: forecast["makespan_p50_h"].as_f64().unwrap_or(0.0) * 60.0,
+            p90_minutes: forecast["makespan_p90_h"].as_f64().unwrap_or(0.0) * 60.0,
+            succeeded: ok,
+            minutes,
+        },
+        finished,
+    ));
+    if let Some(e) = error {
+        deltas.push((
+            Delta::Reflection {
+                signature: e.chars().take(200).collect(),
+                lesson: "the run failed; see its journal".into(),
+                fix: "inspect with l9 show RUN and adjust the spec or the gate".into(),
+            },
+            finished,
+        ));
+    }
+    let recorded = eng.record_run_deltas(run, &deltas, evidence).await?;
+    let cfr =
+        if coding == 0 { Value::Null } else { json!(f64::from(first_failed) / f64::from(coding)) };
+    let restore = if restores.is_empty() {
+        Value::Null
+    } else {
+        json!(restores.iter().sum::<f64>() / restores.len() as f64)
+    };
+    Ok(json!({
+        "deltas": recorded.deltas, "items_learned": recorded.items,
+        "coding_tasks": coding, "first_gate_failed": first_failed,
+        "change_failure_rate": cfr, "time_to_restore_minutes": restore, "restores": restores.len(),
+        "insight_votes": votes, "causal_edges": causes, "merged": merged,
+    }))
 }

@@ -649,6 +649,18 @@ impl TaskStore for PgStore {
             .collect()
     }
 
+    async fn journal_packet(&self, run: RunId, key: &str) -> Result<Option<PacketId>> {
+        let row: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT packet FROM journal WHERE run_id = $1 AND key = $2 ORDER BY seq LIMIT 1",
+        )
+        .bind(run.0)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|(p,)| PacketId(p)))
+    }
+
     async fn copy_journal(&self, from: RunId, to: RunId, upto: u64) -> Result<u64> {
         let r = sqlx::query(
             "INSERT INTO journal (run_id, seq, key, status, packet) \

@@ -578,6 +578,18 @@ impl TaskStore for SqliteStore {
             .collect()
     }
 
+    async fn journal_packet(&self, run: RunId, key: &str) -> Result<Option<l9_types::PacketId>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT packet FROM journal WHERE run_id = ? AND key = ? ORDER BY seq LIMIT 1",
+        )
+        .bind(run.to_string())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|(p,)| Ok(l9_types::PacketId(parse_uuid(&p)?))).transpose()
+    }
+
     async fn copy_journal(&self, from: RunId, to: RunId, upto: u64) -> Result<u64> {
         let r = sqlx::query(
             "INSERT INTO journal (run_id, seq, key, status, packet) \

@@ -367,6 +367,11 @@ pub trait TaskStore: Send + Sync {
     /// The run's journal in order.
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>>;
 
+    /// The packet of the run's journal entry `key` (its first, if the key repeats).
+    async fn journal_packet(&self, run: RunId, key: &str) -> Result<Option<l9_types::PacketId>> {
+        Ok(self.load_journal(run).await?.into_iter().find(|r| r.key == key).map(|r| r.packet))
+    }
+
     /// Copies the first `upto` rows (seq < upto) of `from`'s journal to `to` (a fork).
     async fn copy_journal(&self, from: RunId, to: RunId, upto: u64) -> Result<u64>;
 

@@ -13,11 +13,19 @@ pub enum Pack {
     Reflection,
     TaskKind,
     Relation,
+    /// Constraints a spec did not state that runs discovered (learned, not seeded).
+    Constraint,
 }
 
 impl Pack {
-    pub const ALL: [Pack; 5] =
-        [Pack::Pattern, Pack::Heuristic, Pack::Reflection, Pack::TaskKind, Pack::Relation];
+    pub const ALL: [Pack; 6] = [
+        Pack::Pattern,
+        Pack::Heuristic,
+        Pack::Reflection,
+        Pack::TaskKind,
+        Pack::Relation,
+        Pack::Constraint,
+    ];
 
     /// The packet kind items of this pack are stored under.
     pub fn packet_kind(self) -> &'static str {
@@ -27,6 +35,7 @@ impl Pack {
             Pack::Reflection => "world.reflection",
             Pack::TaskKind => "world.task_kind",
             Pack::Relation => "world.relation",
+            Pack::Constraint => "world.constraint",
         }
     }
 
@@ -37,12 +46,15 @@ impl Pack {
             Pack::Reflection => "reflections",
             Pack::TaskKind => "task kinds",
             Pack::Relation => "task relations",
+            Pack::Constraint => "hidden constraints",
         }
     }
 }
 
-/// One item. `body` is the pack entry as written; `source` says where it came from (a seed
-/// file, a run's packet).
+/// One item. `body` is the pack entry as written; `source` says where it came from (`seed`,
+/// or `run <id>` for what a run learned). When it holds (valid time) and when L9 learned it
+/// (record time) live on the item's entity in the knowledge graph, not here: items are
+/// immutable, their validity is not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     pub id: String,

@@ -9,12 +9,21 @@
 //! * hidden constraints discovered by runs are kept; two that contradict each other (same
 //!   trigger, different statement) are both kept and reported, never merged;
 //! * causal edges accumulate evidence counts;
-//! * predictions next to actual results give calibration (Brier score, interval coverage).
+//! * predictions next to actual results give calibration (Brier score, interval coverage);
+//! * a retirement ends an item's validity (a learned constraint that no longer holds): from
+//!   its valid time on the item is out of queries, before it the item is still seen.
+//!
+//! Time: every delta is [`Recorded`] with two times — `recorded_at` (when L9 learned it; the
+//! packet's time) and `valid_at` (when the observed fact became true). [`fold`] answers
+//! "what did we believe at `known_at` about the world at `valid_at`" ([`Slice`]).
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
+use crate::item::{Item, Pack};
 use crate::seeds::TaskKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +59,91 @@ pub enum Delta {
         succeeded: bool,
         minutes: f64,
     },
+    /// The item stops holding (from the delta's valid time on); nothing is deleted.
+    Retire {
+        item: String,
+        reason: String,
+    },
+}
+
+/// A delta as stored: the delta and when the fact it observes became true. Deltas recorded
+/// before valid time existed have none and count as valid from when they were recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    #[serde(flatten)]
+    pub delta: Delta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_at: Option<DateTime<Utc>>,
+}
+
+/// A delta with both of its times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub delta: Delta,
+    pub valid_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A bitemporal view: the world at `valid_at` as known at `known_at` (None: everything
+/// recorded so far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slice {
+    pub valid_at: DateTime<Utc>,
+    pub known_at: Option<DateTime<Utc>>,
+}
+
+impl Slice {
+    /// Whether a delta belongs to this view: recorded by `known_at`, valid by `valid_at`.
+    pub fn sees(&self, r: &Recorded) -> bool {
+        self.known_at.is_none_or(|k| r.recorded_at <= k) && r.valid_at <= self.valid_at
+    }
+}
+
+/// The state `base` moves to under the deltas `slice` sees (all of them without a slice), in
+/// recorded order.
+pub fn fold(mut base: WorldState, deltas: &[Recorded], slice: Option<&Slice>) -> WorldState {
+    for r in deltas {
+        if slice.is_none_or(|s| s.sees(r)) {
+            apply(&mut base, &r.delta);
+        }
+    }
+    base
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let h = l9_types::ContentHash::of_bytes(parts.join("\u{1f}").as_bytes()).to_hex();
+    h[..8].to_string()
+}
+
+/// The id of a learned hidden constraint (stable: the same trigger and statement, the same id).
+pub fn constraint_id(trigger: &str, text: &str) -> String {
+    format!("HC-{}", short_hash(&[&trigger.to_lowercase(), text]))
+}
+
+/// The world-model item a delta teaches, if it teaches one: a reflection from a failed
+/// attempt or a hidden constraint. `source` names where it was learned (`run <id>`).
+pub fn learned_item(d: &Delta, source: &str) -> Option<Item> {
+    let mut item = match d {
+        Delta::Reflection { signature, lesson, fix } => Item::new(
+            &format!("RL-{}", short_hash(&[signature, lesson, fix])),
+            Pack::Reflection,
+            &signature.chars().take(100).collect::<String>(),
+            &format!("{signature} Lesson: {lesson} Fix: {fix}"),
+            vec!["learned".into()],
+            json!({"signature": signature, "lesson": lesson, "fix": fix}),
+        ),
+        Delta::HiddenConstraint { trigger, text } => Item::new(
+            &constraint_id(trigger, text),
+            Pack::Constraint,
+            &format!("hidden constraint on {trigger}"),
+            text,
+            vec!["learned".into(), trigger.clone()],
+            json!({"trigger": trigger, "text": text}),
+        ),
+        _ => return None,
+    };
+    item.source = source.to_string();
+    Some(item)
 }
 
 /// What the world model believes about one task kind.
@@ -82,6 +176,7 @@ impl KindBelief {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constraint {
+    pub id: String,
     pub trigger: String,
     pub text: String,
     pub seen: u32,
@@ -97,6 +192,8 @@ pub struct WorldState {
     /// (cause, effect) → evidence count.
     pub causes: BTreeMap<(String, String), u32>,
     pub predictions: Vec<(f64, f64, f64, bool, f64)>,
+    /// Retired items: id → reason.
+    pub retired: BTreeMap<String, String>,
     pub deltas: u32,
 }
 
@@ -125,13 +222,20 @@ impl WorldState {
         s
     }
 
-    /// Hidden constraints that contradict another one (same trigger, different statement).
+    /// The hidden constraints that hold (learned and not retired).
+    pub fn active_constraints(&self) -> Vec<&Constraint> {
+        self.constraints.iter().filter(|c| !self.retired.contains_key(&c.id)).collect()
+    }
+
+    /// Hidden constraints that contradict another one (same trigger, different statement);
+    /// both are kept and both are used until one is retired.
     pub fn contradictions(&self) -> Vec<(&Constraint, &Constraint)> {
+        let active = self.active_constraints();
         let mut out = Vec::new();
-        for (i, a) in self.constraints.iter().enumerate() {
-            for b in &self.constraints[i + 1..] {
+        for (i, a) in active.iter().enumerate() {
+            for b in &active[i + 1..] {
                 if a.trigger.eq_ignore_ascii_case(&b.trigger) && a.text != b.text {
-                    out.push((a, b));
+                    out.push((*a, *b));
                 }
             }
         }
@@ -220,6 +324,7 @@ pub fn apply(s: &mut WorldState, d: &Delta) {
         {
             Some(c) => c.seen += 1,
             None => s.constraints.push(Constraint {
+                id: constraint_id(trigger, text),
                 trigger: trigger.clone(),
                 text: text.clone(),
                 seen: 1,
@@ -230,6 +335,9 @@ pub fn apply(s: &mut WorldState, d: &Delta) {
         }
         Delta::Prediction { success_p, p50_minutes, p90_minutes, succeeded, minutes, .. } => {
             s.predictions.push((*success_p, *p50_minutes, *p90_minutes, *succeeded, *minutes));
+        }
+        Delta::Retire { item, reason } => {
+            s.retired.entry(item.clone()).or_insert_with(|| reason.clone());
         }
     }
 }

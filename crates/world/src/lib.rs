@@ -11,12 +11,16 @@
 //!   evidence, predictions vs actual for calibration.
 //!
 //! What it is not: it does not persist anything itself; the engine stores items and deltas as
-//! packets (`world.*` kinds) in the memory substrate and folds the deltas in order. Items do
-//! not carry bitemporal validity yet.
+//! packets (`world.*` kinds) in the memory substrate, projects items and learned facts into
+//! the bitemporal knowledge graph, and folds the deltas in order ([`learn::fold`] with a
+//! [`learn::Slice`] for as-of views).
 
 pub mod item;
 pub mod learn;
 pub mod seeds;
 
 pub use item::{Item, Pack, relevant};
-pub use learn::{Calibration, Delta, KindBelief, WorldState, apply};
+pub use learn::{
+    Calibration, Delta, KindBelief, Observation, Recorded, Slice, WorldState, apply, fold,
+    learned_item,
+};

@@ -227,7 +227,11 @@ fn postgres_backend_through_db_flag() {
         std::fs::read_to_string(d.join("l9-out/adder/add.sh")).unwrap(),
         "echo $(($1 + $2))\n"
     );
-    assert_eq!(json(d, &["world", "stats"])["calibration"]["n"], 1);
+    let w = json(d, &["world", "stats"]);
+    assert_eq!(w["calibration"]["n"], 1);
+    assert_eq!(w["causal_edges"][0]["evidence"], 1, "the graph on PostgreSQL: {w}");
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(json(d, &["show", &id])["lineage"]["complete"], true);
     psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
 }
 
@@ -842,8 +846,42 @@ fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
     let first = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
     assert!(first.contains("0 hidden constraint(s) from the world model"), "{first}");
     assert!(first.contains("change failure rate 100%"), "{first}");
+    let first_id = first.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show1 = json(d, &["show", &first_id]);
+    // Lineage: spec → IR → plan → the task → its gates → its merge, every link checked.
+    assert_eq!(show1["lineage"]["complete"], true, "{}", show1["lineage"]);
+    assert_eq!(show1["lineage"]["tasks"][0]["gates"], 2, "{}", show1["lineage"]);
+    // The timeline shows the coding task's failed then passing gate; DORA's time to restore
+    // is the time between them.
+    let timeline = show1["timeline"].as_array().unwrap();
+    let coding = timeline.iter().find(|t| t["kind"] == "l9.agent").unwrap();
+    let passed: Vec<bool> =
+        coding["gates"].as_array().unwrap().iter().map(|g| g[1].as_bool().unwrap()).collect();
+    assert_eq!(passed, [false, true], "{coding}");
+    assert!(show1["result"]["dora"]["time_to_restore_minutes"].as_f64().unwrap() >= 0.0);
     let w = json(d, &["world", "stats"]);
-    assert_eq!(w["deltas"], 3, "an outcome, a prediction and the learned constraint: {w}");
+    assert_eq!(w["items"]["hidden constraints"], 1, "{w}");
+    let edge = |w: &serde_json::Value, cause: &str| {
+        w["causal_edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cause"] == cause)
+            .map(|e| e["evidence"].as_u64().unwrap())
+    };
+    assert_eq!(edge(&w, "unstated constraint on add.sh"), Some(1), "{w}");
+    assert_eq!(edge(&w, "reviewer feedback"), Some(1), "{w}");
+    // The insights shown to the task whose first gate failed were voted down (ExpeL).
+    let votes = w["votes"].as_object().unwrap();
+    assert!(!votes.is_empty(), "{w}");
+    assert!(votes.values().all(|v| v[0] == 0 && v[1] == 1), "{w}");
+    // Bitemporal: as known when the first run's tasks started, no constraint had been learned;
+    // and no seed item was valid in 2000.
+    let before = coding["started"].as_str().unwrap();
+    let then = json(d, &["world", "stats", "--known-at", before]);
+    assert_eq!(then["items"]["hidden constraints"], 0, "{then}");
+    let y2000 = json(d, &["world", "stats", "--as-of", "2000-01-01"]);
+    assert_eq!(y2000["items"]["coding heuristics"], 0, "{y2000}");
     // A fresh repository for the second run of the same spec family.
     std::fs::remove_dir_all(d.join("l9-out")).unwrap();
     let second = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
@@ -862,6 +900,28 @@ fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
         first_findings(&first) + 1,
         "L9-CHAL-004 raised"
     );
+    let w = json(d, &["world", "stats"]);
+    assert_eq!(edge(&w, "learned constraint on add.sh"), Some(1), "{w}");
+    assert!(w["votes"].as_object().unwrap().values().any(|v| v[0] == 1), "up votes: {w}");
+    // Retiring the learned constraint: the next run no longer raises it; a view of the
+    // moment before the retirement still has it.
+    let hc = json(d, &["world", "query", "add.sh must add", "-k", "20"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["pack"] == "hidden constraints")
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let before_retire = show["timeline"][0]["started"].as_str().unwrap().to_string();
+    ok(d, &["world", "retire", &hc, "--reason", "add.sh was replaced"]);
+    assert_eq!(json(d, &["world", "stats"])["items"]["hidden constraints"], 0);
+    let then = json(d, &["world", "show", &hc, "--as-of", &before_retire]);
+    assert_eq!((&then["item"]["id"], &then["retired"]), (&jsonv!(hc), &jsonv!(null)), "{then}");
+    let now = json(d, &["world", "show", &hc]);
+    assert_eq!(now["retired"], "add.sh was replaced", "{now}");
+    std::fs::remove_dir_all(d.join("l9-out")).unwrap();
+    let third = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(third.contains("0 hidden constraint(s) from the world model"), "{third}");
 }
 
 fn first_findings(show_text: &str) -> u64 {

@@ -317,6 +317,63 @@ async fn what_children_spend_feeds_the_plan_budget() {
     );
 }
 
+#[tokio::test]
+async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
+    use l9_engine::world_delta::{Delta, Slice};
+    let dir = l9_test_support::temp_dir();
+    Engine::init(dir.path(), None).await.unwrap();
+    let engine = Engine::open(dir.path(), None).await.unwrap();
+    let run = "00000000-0000-7000-8000-000000000042".parse::<l9_engine::types::RunId>().unwrap();
+    let t = |s: i64| chrono::DateTime::<chrono::Utc>::from_timestamp(1_790_000_000 + s, 0).unwrap();
+    let lessons = vec![
+        (Delta::HiddenConstraint { trigger: "export".into(), text: "CSV only".into() }, t(0)),
+        (Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() }, t(1)),
+        (Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() }, t(2)),
+        (Delta::InsightVote { item: "CH-001".into(), helpful: true }, t(3)),
+    ];
+    let first = engine.record_run_deltas(run, &lessons, None).await.unwrap();
+    assert_eq!((first.deltas, first.items, first.new), (4, 1, true));
+    // The recording step re-ran after a crash: nothing is recorded twice.
+    let again = engine.record_run_deltas(run, &lessons, None).await.unwrap();
+    assert_eq!((again.deltas, again.items, again.new), (4, 1, false));
+    let state = engine.world_state().await.unwrap();
+    assert_eq!(state.active_constraints().len(), 1);
+    assert_eq!(state.votes["CH-001"], (1, 0));
+    // The graph: one current causal relation carrying its evidence; the learned constraint
+    // is an entity valid from when it was observed.
+    assert_eq!(
+        engine.world_causes(None).await.unwrap(),
+        vec![("flaky test".to_string(), "retry".to_string(), 2)]
+    );
+    let id = state.constraints[0].id.clone();
+    let item = engine.world_item(&id, None).await.unwrap().unwrap();
+    assert_eq!(item.valid_from, Some(t(0)));
+    let before = Slice { valid_at: t(-1), known_at: None };
+    assert!(engine.world_item(&id, Some(&before)).await.unwrap().is_none());
+    // More evidence later: the old version ends, the new one carries the count.
+    let more =
+        vec![(Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() }, t(10))];
+    engine
+        .record_run_deltas(
+            "00000000-0000-7000-8000-000000000043".parse::<l9_engine::types::RunId>().unwrap(),
+            &more,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(engine.world_causes(None).await.unwrap()[0].2, 3);
+    let at5 = Slice { valid_at: t(5), known_at: None };
+    assert_eq!(engine.world_causes(Some(&at5)).await.unwrap()[0].2, 2, "as it stood at t+5");
+    // Loading the seeds again changes neither the items nor the graph.
+    assert_eq!(engine.load_seeds().await.unwrap().added, 108);
+    let entities = engine.store().entities(&Default::default()).await.unwrap().len();
+    assert!(entities > 108, "an entity per item plus the factors: {entities}");
+    assert!(engine.store().relations(&Default::default()).await.unwrap().len() >= 7 + 2);
+    let report = engine.load_seeds().await.unwrap();
+    assert_eq!(report.added, 0);
+    assert_eq!(engine.store().entities(&Default::default()).await.unwrap().len(), entities);
+}
+
 mod run_crash {
     //! `l9.run` under SIGKILL: worker processes (this test binary, re-executed) are killed at
     //! seeded random moments at least 20 times; a fresh worker each time resumes the run from

@@ -418,6 +418,10 @@ pub async fn journal_appends_are_packets_fenced_and_forkable(store: &dyn Store) 
     assert_eq!(rows[0].body["value"], json!(0));
     let h = journal_value_blob(&rows[2].body).unwrap();
     assert_eq!(q.journal_blob(&h).await.unwrap().unwrap(), big);
+    // One entry's packet by key (a child finds the entry that spawned it).
+    assert_eq!(q.journal_packet(run, "now:clock#0").await.unwrap(), Some(packets[1]));
+    assert_eq!(q.journal_packet(run, "step:none#0").await.unwrap(), None);
+    assert_eq!(q.journal_packet(RunId(fx.uuid()), "step:a#0").await.unwrap(), None);
     // Journal entries are memory packets, chained by lineage.
     let lineage = store.lineage(packets[2], crate::Direction::Up, 5).await.unwrap();
     assert_eq!(lineage.len(), 2);

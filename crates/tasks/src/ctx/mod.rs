@@ -58,6 +58,8 @@ struct JState {
     next_seq: u64,
     keys: StepKeys,
     last_packet: Option<PacketId>,
+    /// Packets the next entry cites as parents besides `last_packet` (see [`Ctx::cite`]).
+    cited: Vec<PacketId>,
     /// Signals taken by `poll_signal`, per name.
     consumed: HashMap<String, u32>,
     /// Whether the latest request was answered from the journal.
@@ -116,6 +118,19 @@ impl Ctx {
         for r in &rows {
             st.absorb(r);
         }
+        // A child's first entry descends from the parent's entry that spawned it, so lineage
+        // runs from the parent's inputs through every child (the spawn key is the child's
+        // idempotency key: `{parent run}/{key}`).
+        if rows.is_empty()
+            && mode == Mode::Live
+            && task.parent.is_some()
+            && let Some((parent_run, key)) =
+                task.idempotency_key.as_deref().and_then(|k| k.split_once('/'))
+            && let Ok(parent_run) = parent_run.parse::<RunId>()
+            && let Some(p) = store.tasks().journal_packet(parent_run, key).await?
+        {
+            st.cited.push(p);
+        }
         let fence = Fence { task: task.id, worker: worker.to_string() };
         Ok(Ctx {
             inner: Arc::new(Inner {
@@ -157,6 +172,17 @@ impl Ctx {
     /// parking when its polls were replayed: they describe the world before the last park.
     pub fn replayed_last(&self) -> bool {
         self.lock().last_recorded
+    }
+
+    /// Makes the next journal entry cite `packet` as a parent too: the entry then descends
+    /// from what it was computed from (the run's spec and IR, a stored plan), not only from
+    /// the entry before it. `packet` must be stored already. Call it inside the step whose
+    /// entry should cite it; a recorded step answered from the journal ignores it.
+    pub fn cite(&self, packet: PacketId) {
+        let mut st = self.lock();
+        if !st.cited.contains(&packet) {
+            st.cited.push(packet);
+        }
     }
 
     /// The packet of the latest journal entry: the tip of this run's lineage (commits and

@@ -121,9 +121,9 @@ impl Ctx {
         error: Option<&str>,
         resolution: Option<u32>,
     ) -> Result<(JournalAppend, JournalRow), WfError> {
-        let (seq, parent) = {
-            let st = self.lock();
-            (st.next_seq, st.last_packet)
+        let (seq, parent, cited) = {
+            let mut st = self.lock();
+            (st.next_seq, st.last_packet, std::mem::take(&mut st.cited))
         };
         let mut body = json!({"key": key, "kind": kind.as_str(), "status": status.as_str()});
         if let Some(e) = effect {
@@ -157,6 +157,9 @@ impl Ctx {
             }
         }
         if let Some(p) = parent {
+            draft = draft.parent(p);
+        }
+        for p in cited {
             draft = draft.parent(p);
         }
         if let Some(e) = effect {

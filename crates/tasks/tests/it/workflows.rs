@@ -156,7 +156,15 @@ async fn children_fan_out_and_in_exactly_once() {
             Ok(json!(v))
         }
     });
-    reg.register("fan", |ctx: Ctx, _| async move {
+    reg.register("fan", |ctx: Ctx, spec: Value| async move {
+        // The run reads a stored spec: the step's entry cites it.
+        let spec: l9_types::PacketId = serde_json::from_value(spec).unwrap();
+        let c = ctx.clone();
+        ctx.step("read spec", Effect::Pure, || async move {
+            c.cite(spec);
+            Ok::<_, String>(1)
+        })
+        .await?;
         let mut kids = Vec::new();
         for i in 1..=5u64 {
             kids.push(ctx.spawn_child("leaf", json!(i)).await?);
@@ -167,7 +175,13 @@ async fn children_fan_out_and_in_exactly_once() {
         }
         Ok(json!(sum))
     });
-    let id = rig.start("fan", json!(null)).await;
+    let spec = l9_types::PacketDraft::new("spec")
+        .text("the spec")
+        .seal(&l9_types::IdSource { clock: rig.clock.as_ref(), rng: &rig.rng })
+        .unwrap();
+    let batch = l9_store::WriteBatch { packets: vec![spec.clone()], ..Default::default() };
+    rig.store.write(&batch).await.unwrap();
+    let id = rig.start("fan", json!(spec.id)).await;
     rig.drain(&reg).await;
     let t = rig.task(id).await;
     assert_eq!((t.state, t.result), (TaskState::Succeeded, Some(json!(55))));
@@ -179,6 +193,27 @@ async fn children_fan_out_and_in_exactly_once() {
         .unwrap();
     assert_eq!(kids.tasks.len(), 5);
     assert_eq!(leaf_runs.load(Ordering::SeqCst), 5);
+    // Lineage: every child's entries descend from the parent's spawn entry, and through the
+    // parent's journal from the spec the run cited.
+    let parent_journal = rig.store.tasks().load_journal(l9_tasks::run_of(id)).await.unwrap();
+    for kid in &kids.tasks {
+        let journal = rig.store.tasks().load_journal(l9_tasks::run_of(kid.id)).await.unwrap();
+        let last = journal.last().unwrap().packet;
+        let up: Vec<_> = rig
+            .store
+            .lineage(last, l9_store::Direction::Up, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        let spawned = parent_journal
+            .iter()
+            .find(|r| r.body["value"] == json!(kid.id) && r.key.starts_with("child:"))
+            .unwrap();
+        assert!(up.contains(&spawned.packet), "child {} lineage misses its spawn entry", kid.id);
+        assert!(up.contains(&spec.id), "child {} lineage misses the spec", kid.id);
+    }
 }
 
 #[tokio::test]

@@ -166,4 +166,47 @@ mod learning {
         assert!((c.p90_coverage - 0.75).abs() < 1e-9);
         assert!((c.p50_coverage - 0.25).abs() < 1e-9);
     }
+
+    #[test]
+    fn bitemporal_views_fold_what_was_known_about_each_moment() {
+        use chrono::{DateTime, Utc};
+        use l9_world::{Observation, Recorded, Slice, fold, learned_item};
+        let t = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let hc = Delta::HiddenConstraint { trigger: "add.sh".into(), text: "print only".into() };
+        let id = learned_item(&hc, "run r1").unwrap().id;
+        assert!(
+            id.starts_with("HC-") && id == l9_world::learn::constraint_id("ADD.SH", "print only")
+        );
+        let log = vec![
+            // Learned at 100 about a fact true since 50.
+            Recorded { delta: hc.clone(), valid_at: t(50), recorded_at: t(100) },
+            // Learned at 300 that it stopped holding at 200.
+            Recorded {
+                delta: Delta::Retire { item: id.clone(), reason: "spec changed".into() },
+                valid_at: t(200),
+                recorded_at: t(300),
+            },
+        ];
+        let active = |slice: Option<Slice>| {
+            let s = fold(base(), &log, slice.as_ref());
+            s.active_constraints().iter().map(|c| c.id.clone()).collect::<Vec<_>>()
+        };
+        let at = |v: i64, k: Option<i64>| Some(Slice { valid_at: t(v), known_at: k.map(t) });
+        assert!(active(at(40, None)).is_empty(), "not valid yet at 40");
+        assert_eq!(active(at(60, Some(90))), Vec::<String>::new(), "valid at 60 but unknown at 90");
+        assert_eq!(active(at(60, Some(100))), vec![id.clone()]);
+        assert_eq!(active(at(250, Some(250))), vec![id.clone()], "its end was not known at 250");
+        assert!(active(at(250, Some(300))).is_empty(), "known at 300: ended at 200");
+        assert_eq!(active(at(150, None)), vec![id.clone()], "still true at 150, as we know now");
+        assert!(active(None).is_empty(), "today it is retired");
+        assert_eq!(fold(base(), &log, None).retired[&id], "spec changed");
+        // Stored form: the delta's fields plus its valid time; older deltas without one parse.
+        let o = Observation { delta: hc.clone(), valid_at: Some(t(50)) };
+        let text = serde_json::to_string(&o).unwrap();
+        assert!(text.contains("\"type\":\"hidden_constraint\"") && text.contains("valid_at"));
+        assert_eq!(serde_json::from_str::<Observation>(&text).unwrap(), o);
+        let old: Observation =
+            serde_json::to_value(&hc).map(serde_json::from_value).unwrap().unwrap();
+        assert_eq!((old.delta, old.valid_at), (hc, None));
+    }
 }
