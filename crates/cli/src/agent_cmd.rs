@@ -83,7 +83,11 @@ pub(crate) async fn run_models(
                     let _ = writeln!(s, "{:<12} {:<10} {:<28} {:<32} {key}", name, kind, p.model.as_deref().unwrap_or("-"), snippet(&endpoint, 32));
                 }
                 if !m.roles.is_empty() {
-                    let roles: Vec<String> = m.roles.iter().map(|(r, p)| format!("{r} → {p}")).collect();
+                    let roles: Vec<String> = m
+                        .roles
+                        .keys()
+                        .map(|r| format!("{r} → {}", m.candidates(r).join(" | ")))
+                        .collect();
                     let _ = writeln!(s, "roles: {}", roles.join(", "));
                 }
                 for (name, a) in &m.agents {
@@ -110,10 +114,14 @@ pub(crate) async fn run_agent(
     let mut env = engine.agent_env();
     env.record = record.clone();
     // Configuration problems surface now, before anything is queued.
-    if adapter.is_none() {
-        let name = env.models.resolve(provider.as_deref(), "coder")?;
-        env.provider(&name)?;
-    }
+    let executor = match &adapter {
+        Some(a) => format!("adapter:{a}"),
+        None => {
+            let name = env.models.resolve(provider.as_deref(), "coder")?;
+            env.provider(&name)?;
+            format!("provider:{name}")
+        }
+    };
     let env = Arc::new(env);
     let payload = json!({
         "task": task, "repo": repo, "gate": gate, "provider": provider, "reviewer": reviewer,
@@ -156,6 +164,7 @@ pub(crate) async fn run_agent(
         kind: "implement".into(),
         success: ok,
         minutes,
+        executor: Some(executor),
     };
     engine.record_delta(&delta, evidence).await?;
     // A failed task has no result: rebuild its rounds from the journaled gates and reviews.

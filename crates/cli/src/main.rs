@@ -9,6 +9,7 @@ mod error;
 mod ir_cmd;
 mod memory_cmd;
 mod output;
+mod progress;
 mod run_cmd;
 mod tasks_cmd;
 mod world_cmd;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use l9_engine::Engine;
 use l9_engine::runtime::EnqueueOptions;
 use l9_engine::tasks::WorkerOptions;
+use l9_engine::types::TaskId;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
@@ -25,7 +26,9 @@ pub(crate) struct RunArgs {
     pub plan_only: bool,
 }
 
-async fn drive(engine: &Engine) -> Result<(), CliError> {
+/// Runs a worker until the run's queue is idle; with `progress`, prints each stage of that
+/// run to stderr as it is journaled.
+async fn drive(engine: &Engine, progress: Option<TaskId>) -> Result<(), CliError> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let opts = WorkerOptions {
         id: l9_engine::runtime::default_worker_id(),
@@ -35,8 +38,29 @@ async fn drive(engine: &Engine) -> Result<(), CliError> {
         exit_when_idle: true,
         ..Default::default()
     };
-    engine.run_worker(engine.registry(), opts, rx).await?;
-    Ok(())
+    let worker = engine.run_worker(engine.registry(), opts, rx);
+    let Some(run) = progress else {
+        worker.await?;
+        return Ok(());
+    };
+    let mut p = crate::progress::Progress::default();
+    tokio::pin!(worker);
+    loop {
+        tokio::select! {
+            r = &mut worker => {
+                for line in p.poll(engine, run).await {
+                    eprintln!("{line}");
+                }
+                r?;
+                return Ok(());
+            }
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                for line in p.poll(engine, run).await {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
 }
 
 fn abs(p: &Path) -> Result<String, CliError> {
@@ -117,7 +141,7 @@ pub(crate) async fn run(
             "run {id}: compile → challenge → deliberate → plan → simulate → execute → reflect"
         );
     }
-    drive(&engine).await?;
+    drive(&engine, (!out.json).then_some(id)).await?;
     show(&engine, &id.to_string(), out).await
 }
 
@@ -130,7 +154,7 @@ pub(crate) async fn resume(
     let engine = Engine::open(root, db).await?;
     let tid = l9_engine::runtime::parse_task_id(id)?;
     engine.signal(tid, "resume", &Value::Null).await?;
-    drive(&engine).await?;
+    drive(&engine, (!out.json).then_some(tid)).await?;
     show(&engine, id, out).await
 }
 
@@ -191,6 +215,7 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
     let front = value("step:compile+challenge+deliberate+plan").unwrap_or(Value::Null);
     let sim = value("step:simulate").unwrap_or(Value::Null);
     let waiting = value("step:waiting for a provider");
+    let recall = value("step:choose+recall").unwrap_or(Value::Null);
     let state = format!("{:?}", d.task.state).to_lowercase();
     let result = d.task.result.clone().unwrap_or(Value::Null);
     let timeline = engine.run_timeline(tid).await?;
@@ -216,6 +241,15 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
             }
             let _ = writeln!(s, "  choose:      {}", r.first().and_then(|x| x["name"].as_str()).unwrap_or("-"));
         }
+        if let Some(p) = recall["route"]["provider"].as_str() {
+            let rates: Vec<String> = recall["route"]["rates"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0)))
+                .collect();
+            let _ = writeln!(s, "  route:       coder {p} (success rates: {})", rates.join(", "));
+        }
         if let Some(w) = &waiting
             && state != "succeeded"
         {
@@ -223,7 +257,7 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
         }
         let _ = writeln!(s, "  tasks:       {} child task(s); journal of {} entries (`l9 tasks show {id}`)", d.children.len(), d.journal.len());
         for t in &timeline {
-            let minutes = t.ended.map_or("running".to_string(), |e| format!("{:.2} min", (e - t.started).num_milliseconds() as f64 / 60_000.0));
+            let minutes = t.ended.map_or("running".to_string(), |e| dur((e - t.started).num_milliseconds() as f64 / 60_000.0));
             let gates: Vec<&str> = t.gates.iter().map(|g| if g.1 { "pass" } else { "FAIL" }).collect();
             let gates = if gates.is_empty() { String::new() } else { format!("  gates {}", gates.join(" → ")) };
             let merged = t.merged.as_deref().map_or(String::new(), |c| format!("  merged {}", &c[..c.len().min(10)]));
@@ -243,17 +277,30 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
         if let Some(dora) = result.get("dora") {
             let _ = writeln!(
                 s,
-                "  DORA:        lead time {:.1} min (forecast {:.1} h); change failure rate {} (forecast {:.0}%); time to restore {}",
-                dora["lead_time_minutes"].as_f64().unwrap_or(0.0),
+                "  DORA:        lead time {} (forecast {:.1} h); change failure rate {} (forecast {:.0}%); time to restore {}",
+                dur(dora["lead_time_minutes"].as_f64().unwrap_or(0.0)),
                 dora["forecast_lead_time_h"].as_f64().unwrap_or(0.0),
                 dora["change_failure_rate"].as_f64().map_or("n/a".to_string(), |c| format!("{:.0}%", c * 100.0)),
                 dora["forecast_change_failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
-                dora["time_to_restore_minutes"].as_f64().map_or("n/a (no failed gate)".to_string(), |m| format!("{m:.2} min"))
+                dora["time_to_restore_minutes"].as_f64().map_or("n/a (no failed gate)".to_string(), dur)
             );
             if let Some(m) = dora["merged"].as_array().filter(|m| !m.is_empty()) {
                 let commits: Vec<&str> = m.iter().filter_map(Value::as_str).collect();
                 let _ = writeln!(s, "  merged:      {}", commits.join(", "));
             }
+        }
+        if let Some(spent) = result["execution"].get("spent") {
+            let _ = writeln!(
+                s,
+                "  cost:        {} tokens, ${:.4} (forecast {:.0} tokens, ${:.2})",
+                spent["tokens"],
+                spent["micro_usd"].as_f64().unwrap_or(0.0) / 1e6,
+                result["forecast"]["expected_tokens"].as_f64().unwrap_or(0.0),
+                result["forecast"]["expected_cost_usd"].as_f64().unwrap_or(0.0)
+            );
+        }
+        if let Some(repo) = d.task.payload["repo"].as_str() {
+            let _ = writeln!(s, "  code:        {repo}");
         }
         if lineage.ir.is_some() {
             let short = |p: &Option<String>| p.as_deref().map_or("-".to_string(), |p| p.chars().take(13).collect());
@@ -271,7 +318,27 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
         if let Some(e) = &d.task.error {
             let _ = writeln!(s, "  error:       {e}");
         }
+        let mut inspect = vec![format!("l9 tasks show {id}")];
+        if let Some(plan) = d.children.iter().find(|c| c.kind == "l9.plan") {
+            inspect.push(format!("l9 tasks show {}", plan.id));
+        }
+        if let Some(m) = lineage.tasks.iter().find_map(|t| t.merge.as_deref()) {
+            inspect.push(format!("l9 memory lineage {m} --up"));
+        }
+        inspect.push(format!("l9 replay {id}"));
+        let _ = writeln!(s, "  inspect:     {}", inspect.join(" · "));
         s.trim_end().to_string()
     })?;
     if ok || state == "waiting" { Ok(()) } else { Err(CliError::findings()) }
+}
+
+/// A duration given in minutes, in the unit that reads best.
+fn dur(minutes: f64) -> String {
+    if minutes < 1.0 {
+        format!("{:.1} s", minutes * 60.0)
+    } else if minutes < 120.0 {
+        format!("{minutes:.1} min")
+    } else {
+        format!("{:.1} h", minutes / 60.0)
+    }
 }

@@ -113,8 +113,9 @@ pub(crate) async fn run_world(
                         } else {
                             format!("  (+{} −{})", h.votes.0, h.votes.1)
                         };
+                        let via = h.via.as_deref().map_or(String::new(), |v| format!("  [via {v}]"));
                         format!(
-                            "{:<16} {:<22} {:.4}  {}{votes}",
+                            "{:<16} {:<22} {:.4}  {}{votes}{via}",
                             h.id,
                             h.pack,
                             h.score,
@@ -146,6 +147,15 @@ pub(crate) async fn run_world(
                         w.invalidated_at
                             .map_or(String::new(), |t| format!(", end recorded {}", when(Some(t))))
                     ));
+                    if let Some(a) = &w.item.anchor {
+                        s.push_str(&format!(
+                            "anchor: {}{}\n",
+                            a.path,
+                            a.commit
+                                .as_deref()
+                                .map_or(String::new(), |c| format!(" @ {}", &c[..c.len().min(12)]))
+                        ));
+                    }
                     if let Some(r) = &w.retired {
                         s.push_str(&format!("retired: {r}\n"));
                     }
@@ -184,6 +194,7 @@ pub(crate) async fn run_world(
                 "items": stats, "kinds": state.kinds, "deltas": state.deltas,
                 "calibration": calibration, "contradictions": contradictions,
                 "causal_edges": causal, "votes": state.votes, "retired": state.retired,
+                "executors": state.executors.keys().map(|e| (e.clone(), json!({"succeeded": state.executors[e].0, "failed": state.executors[e].1, "rate": state.executor_rate(e)}))).collect::<serde_json::Map<String, serde_json::Value>>(),
                 "as_of": slice,
             });
             out.value(&v, || {
@@ -204,6 +215,13 @@ pub(crate) async fn run_world(
                         c.n, c.brier, c.p90_coverage * 100.0
                     )),
                     None => s.push("calibration: no predicted-vs-actual runs recorded yet".to_string()),
+                }
+                for (e, (good, bad)) in &state.executors {
+                    s.push(format!(
+                        "executor {e}: {good} of {} task(s) succeeded (routing rate {:.2})",
+                        good + bad,
+                        state.executor_rate(e)
+                    ));
                 }
                 for (c, e, n) in &causes {
                     s.push(format!("causal: {c} → {e} (evidence {n})"));

@@ -18,7 +18,8 @@
 //! # command = ["my-agent", "--task", "{prompt}"]
 //!
 //! [roles]                  # coder, reviewer, compiler, critic, reflector → provider names
-//! coder = "gpt"
+//! coder = "gpt"              # or a list, coder = ["gpt", "claude"]: `l9 run` routes to the
+//!                            # one with the best success rate in the world model
 //! reviewer = "gpt"
 //! ```
 
@@ -91,6 +92,9 @@ pub struct ModelsConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub agents: BTreeMap<String, AgentCmdConfig>,
     pub roles: BTreeMap<String, String>,
+    /// Roles given a list of providers (`coder = ["a", "b"]`): `l9 run` routes each run to
+    /// the one the world model has seen succeed most often (see `l9_world` executors).
+    pub routes: BTreeMap<String, Vec<String>>,
 }
 
 pub const ROLES: &[&str] = &["coder", "reviewer", "compiler", "critic", "reflector"];
@@ -155,11 +159,17 @@ impl ModelsConfig {
         }
         for (role, v) in table("roles")? {
             let key = format!("roles.{role}");
-            let Some(p) = v.as_str() else {
-                return Err(EngineError::Config(format!(
-                    "{}: {key} must name a provider",
-                    origin(&key)
-                )));
+            let names: Vec<&str> = match &v {
+                toml::Value::String(s) => vec![s.as_str()],
+                toml::Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_str()) => {
+                    a.iter().filter_map(|x| x.as_str()).collect()
+                }
+                _ => {
+                    return Err(EngineError::Config(format!(
+                        "{}: {key} must name a provider (\"NAME\") or list several ([\"A\", \"B\"]) to route between",
+                        origin(&key)
+                    )));
+                }
             };
             if !ROLES.contains(&role.as_str()) {
                 return Err(EngineError::Config(format!(
@@ -168,15 +178,29 @@ impl ModelsConfig {
                     ROLES.join(", ")
                 )));
             }
-            if !out.providers.contains_key(p) {
-                return Err(EngineError::Config(format!(
-                    "{}: {key} names provider {p:?}, which is not configured under [providers]",
-                    origin(&key)
-                )));
+            for p in &names {
+                if !out.providers.contains_key(*p) {
+                    return Err(EngineError::Config(format!(
+                        "{}: {key} names provider {p:?}, which is not configured under [providers]",
+                        origin(&key)
+                    )));
+                }
             }
-            out.roles.insert(role, p.to_string());
+            out.roles.insert(role.clone(), names[0].to_string());
+            if names.len() > 1 {
+                out.routes.insert(role, names.iter().map(|n| n.to_string()).collect());
+            }
         }
         Ok(out)
+    }
+
+    /// The providers a role may be routed to: its list, else its one provider.
+    pub fn candidates(&self, role: &str) -> Vec<String> {
+        match (self.routes.get(role), self.roles.get(role)) {
+            (Some(list), _) => list.clone(),
+            (None, Some(one)) => vec![one.clone()],
+            (None, None) => Vec::new(),
+        }
     }
 
     /// The provider for a role, or the given name, or the only provider configured.

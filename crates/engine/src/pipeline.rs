@@ -209,8 +209,15 @@ async fn run(
     let forecast = sim["ranked"][0]["metrics"].clone();
 
     // 6: recall — the chosen plan is stored (its parent is the IR, so lineage runs spec → IR
-    // → plan → tasks), and the world model is asked what it knows about each coding task:
-    // heuristics and reflections shown to the coder, voted on after the run (ExpeL).
+    // → plan → tasks), the world model is asked what it knows about each coding task
+    // (heuristics and reflections shown to the coder, voted on after the run: ExpeL), and
+    // with several coders configured for the role and none named for this run, the one the
+    // world model has seen succeed most often is routed the work.
+    let candidates = if p.provider.is_none() && p.adapter.is_none() {
+        agents.models.candidates("coder")
+    } else {
+        Vec::new()
+    };
     let (eng, c, plan, front2, fc) =
         (engine.clone(), ctx.clone(), chosen.clone(), front.clone(), forecast.clone());
     let recall = ctx
@@ -218,37 +225,23 @@ async fn run(
             "choose+recall",
             Effect::Idempotent { key: "choose+recall".into() },
             move || async move {
-                let ir_packet = front2["ir_packet"].as_str().and_then(|s| s.parse().ok());
-                let packet =
-                    eng.store_plan(&plan, &fc, ir_packet).await.map_err(|e| e.to_string())?;
-                c.cite(packet.id);
-                let mut insights = serde_json::Map::new();
-                for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
-                    let hits = eng
-                        .world_query(&task_text(t, &front2), 12, None)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let shown: Vec<Value> = hits
-                        .into_iter()
-                        .filter(|h| {
-                            h.pack == l9_world::Pack::Heuristic.name()
-                                || h.pack == l9_world::Pack::Reflection.name()
-                        })
-                        .take(INSIGHTS_PER_TASK)
-                        .map(|h| json!({"id": h.id, "title": h.title}))
-                        .collect();
-                    insights.insert(t.id.clone(), json!(shown));
-                }
-                Ok::<Value, String>(
-                    json!({"plan_packet": packet.id.to_string(), "insights": insights}),
-                )
+                recall(&eng, &c, &plan, &front2, &fc, &candidates).await.map_err(|e| e.to_string())
             },
         )
         .await?;
     let mut summary = json!({
         "spec": p.spec, "stages": front, "simulation": sim, "chosen": chosen_name, "forecast": forecast,
-        "plan_packet": recall["plan_packet"],
+        "plan_packet": recall["plan_packet"], "route": recall["route"],
     });
+    let provider = recall["route"]["provider"].as_str().map(str::to_string).or(p.provider.clone());
+    let executor = match (&p.adapter, &provider) {
+        (Some(a), _) => format!("adapter:{a}"),
+        (None, Some(pr)) => format!("provider:{pr}"),
+        (None, None) => match agents.models.resolve(None, "coder") {
+            Ok(n) => format!("provider:{n}"),
+            Err(_) => "scripted example".to_string(),
+        },
+    };
 
     // 6: execute — only with a repository, and only with a coder.
     let Some(repo) = p.repo.clone() else {
@@ -292,7 +285,7 @@ async fn run(
                     let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
                     let shown = recall["insights"][&t.id].clone();
                     let task = with_insights(task_text(t, &front), &shown);
-                    ("l9.agent", json!({"plan_task": t.id, "task": task, "repo": repo, "gate": gate, "provider": p.provider, "adapter": p.adapter, "script": p.script, "insights": shown}))
+                    ("l9.agent", json!({"plan_task": t.id, "task": task, "repo": repo, "gate": gate, "provider": provider, "executor": executor, "adapter": p.adapter, "script": p.script, "insights": shown}))
                 }
                 // The coder's cell writes and runs the tests and is reviewed; the other kinds
                 // are recorded as plan steps.
@@ -408,10 +401,10 @@ async fn reflect(
     finished: DateTime<Utc>,
     error: Option<String>,
 ) -> crate::Result<Value> {
-    use l9_world::Delta;
+    use l9_world::{Anchor, Delta, Observation};
     let filter = l9_store::TaskFilter { parent: Some(plan_id), ..Default::default() };
     let children = eng.list_tasks(&filter, None, 500).await?.tasks;
-    let mut deltas: Vec<(Delta, DateTime<Utc>)> = Vec::new();
+    let mut deltas: Vec<Observation> = Vec::new();
     let (mut coding, mut first_failed, mut merged) = (0u32, 0u32, Vec::new());
     let (mut restores, mut votes, mut causes) = (Vec::new(), 0u32, 0u32);
     for t in children.iter().filter(|t| t.kind == "l9.agent") {
@@ -434,11 +427,19 @@ async fn reflect(
                 && !comment.is_empty()
                 && let Some(trigger) = &trigger
             {
-                deltas.push((
-                    Delta::HiddenConstraint { trigger: trigger.clone(), text: comment },
-                    failed_at,
-                ));
-                deltas.push((
+                // Anchored where it applies: the file it names, at the commit that fixed it.
+                let anchor = trigger.contains(['.', '/']).then(|| Anchor {
+                    path: trigger.clone(),
+                    commit: r["merged"]["commit"].as_str().map(str::to_string),
+                });
+                deltas.push(
+                    Observation::new(
+                        Delta::HiddenConstraint { trigger: trigger.clone(), text: comment },
+                        failed_at,
+                    )
+                    .anchored(anchor),
+                );
+                deltas.push(Observation::new(
                     Delta::CausalEdge {
                         cause: format!("unstated constraint on {trigger}"),
                         effect: "first gate failed".into(),
@@ -450,7 +451,7 @@ async fn reflect(
             // Time to restore: from the first failing gate to the next passing one.
             if let Some(fixed) = gates.iter().find(|g| g.1 && g.0 >= failed_at) {
                 restores.push((fixed.0 - failed_at).num_milliseconds().max(0) as f64 / 60_000.0);
-                deltas.push((
+                deltas.push(Observation::new(
                     Delta::CausalEdge {
                         cause: "reviewer feedback".into(),
                         effect: "failed gate restored".into(),
@@ -463,7 +464,7 @@ async fn reflect(
             && task_text.contains("Constraints learned from earlier runs")
             && let Some(trigger) = &trigger
         {
-            deltas.push((
+            deltas.push(Observation::new(
                 Delta::CausalEdge {
                     cause: format!("learned constraint on {trigger}"),
                     effect: "first gate passed".into(),
@@ -475,7 +476,7 @@ async fn reflect(
         // ExpeL: an insight shown to a task that got it right first time helped.
         for item in t.payload["insights"].as_array().into_iter().flatten() {
             if let Some(id) = item["id"].as_str() {
-                deltas.push((
+                deltas.push(Observation::new(
                     Delta::InsightVote { item: id.to_string(), helpful: success && !failed_first },
                     t.updated_at,
                 ));
@@ -486,12 +487,17 @@ async fn reflect(
             merged.push(c.to_string());
         }
         let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
-        deltas.push((
-            Delta::TaskOutcome { kind: "implement".into(), success, minutes },
+        deltas.push(Observation::new(
+            Delta::TaskOutcome {
+                kind: "implement".into(),
+                success,
+                minutes,
+                executor: t.payload["executor"].as_str().map(str::to_string),
+            },
             t.updated_at,
         ));
     }
-    deltas.push((
+    deltas.push(Observation::new(
         Delta::Prediction {
             subject: "run".into(),
             success_p: forecast["success"].as_f64().unwrap_or(0.0),
@@ -503,7 +509,7 @@ async fn reflect(
         finished,
     ));
     if let Some(e) = error {
-        deltas.push((
+        deltas.push(Observation::new(
             Delta::Reflection {
                 signature: e.chars().take(200).collect(),
                 lesson: "the run failed; see its journal".into(),
@@ -526,4 +532,44 @@ async fn reflect(
         "change_failure_rate": cfr, "time_to_restore_minutes": restore, "restores": restores.len(),
         "insight_votes": votes, "causal_edges": causes, "merged": merged,
     }))
+}
+
+/// The `choose+recall` stage: store the chosen plan (cited by the step's entry), the
+/// world model's insights per coding task, and the route among several coders.
+async fn recall(
+    eng: &Engine,
+    ctx: &Ctx,
+    plan: &l9_ir::plan::PlanCandidate,
+    front: &Value,
+    forecast: &Value,
+    candidates: &[String],
+) -> crate::Result<Value> {
+    let ir_packet = front["ir_packet"].as_str().and_then(|s| s.parse().ok());
+    let packet = eng.store_plan(plan, forecast, ir_packet).await?;
+    ctx.cite(packet.id);
+    let mut insights = serde_json::Map::new();
+    for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
+        let hits = eng.world_query(&task_text(t, front), 12, None).await?;
+        let shown: Vec<Value> = hits
+            .into_iter()
+            .filter(|h| {
+                h.pack == l9_world::Pack::Heuristic.name()
+                    || h.pack == l9_world::Pack::Reflection.name()
+            })
+            .take(INSIGHTS_PER_TASK)
+            .map(|h| json!({"id": h.id, "title": h.title}))
+            .collect();
+        insights.insert(t.id.clone(), json!(shown));
+    }
+    let route = if candidates.len() > 1 {
+        let state = eng.world_state().await?;
+        let keyed: Vec<String> = candidates.iter().map(|c| format!("provider:{c}")).collect();
+        let rates: serde_json::Map<String, Value> =
+            keyed.iter().map(|k| (k.clone(), json!(state.executor_rate(k)))).collect();
+        let best = state.best_executor(&keyed).and_then(|k| k.strip_prefix("provider:"));
+        json!({"provider": best, "rates": rates})
+    } else {
+        Value::Null
+    };
+    Ok(json!({"plan_packet": packet.id.to_string(), "insights": insights, "route": route}))
 }

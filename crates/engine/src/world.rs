@@ -39,6 +39,10 @@ pub struct WorldHit {
     pub packet: String,
     /// (helpful, not helpful) votes from runs that were shown the item.
     pub votes: (u32, u32),
+    /// For a graph neighbour of a search hit: the relation that brought it
+    /// (`TK-test verifies TK-implement`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// One item with its validity (from its entity in the knowledge graph) and its votes.
@@ -158,7 +162,8 @@ impl Engine {
 
     /// The world-model items most relevant to `text` (hybrid search over `world.*` packets),
     /// as seen by `slice` (default: now): retired items and items not valid or not yet known
-    /// in the slice are left out; votes from earlier runs re-weigh the rest.
+    /// in the slice are left out; votes from earlier runs re-weigh the rest. After the `k`
+    /// hits come up to six graph neighbours of the best three (marked with `via`).
     pub async fn world_query(
         &self,
         text: &str,
@@ -193,10 +198,73 @@ impl Engine {
                 score: h.score * vote_factor(votes),
                 packet: h.id.to_string(),
                 votes,
+                via: None,
             });
         }
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         out.truncate(k);
+        // Then the graph neighbours of the best hits, after them (they did not match the text).
+        let neighbours = self.neighbours(&out, slice, &state).await?;
+        out.extend(neighbours);
+        Ok(out)
+    }
+
+    /// Graph neighbours of the best hits (task kinds related to a task kind, heuristics that
+    /// apply to it, the kinds a heuristic applies to): at most two per hit for the top three,
+    /// scored at half their hit's score (re-weighed by their own votes).
+    async fn neighbours(
+        &self,
+        hits: &[WorldHit],
+        slice: Option<&Slice>,
+        state: &l9_world::WorldState,
+    ) -> Result<Vec<WorldHit>> {
+        let as_of = Some(
+            slice.map_or(AsOf { valid_at: self.memory().clock().now(), known_at: None }, as_of),
+        );
+        let mut have: BTreeSet<String> = hits.iter().map(|h| h.id.clone()).collect();
+        let mut out = Vec::new();
+        for h in hits.iter().take(3) {
+            let Some(pack) = Pack::ALL.iter().find(|p| p.name() == h.pack) else { continue };
+            let q = EntityQuery {
+                kind: Some(pack.packet_kind().into()),
+                name: Some(h.id.clone()),
+                as_of,
+            };
+            let Some(e) = self.store().entities(&q).await?.into_iter().next() else { continue };
+            let rq = RelationQuery {
+                entity: Some(e.id),
+                direction: RelationDirection::Both,
+                kind: None,
+                as_of,
+            };
+            let mut found = Vec::new();
+            for r in self.store().relations(&rq).await? {
+                let other = if r.from == e.id { r.to } else { r.from };
+                let Some(o) = self.store().get_entity(other).await? else { continue };
+                let Some(opack) = Pack::ALL.iter().find(|p| p.packet_kind() == o.kind) else {
+                    continue;
+                };
+                if have.contains(&o.name) || state.retired.contains_key(&o.name) {
+                    continue;
+                }
+                let (from, to) = if r.from == e.id { (&h.id, &o.name) } else { (&o.name, &h.id) };
+                let votes = state.votes.get(&o.name).copied().unwrap_or_default();
+                found.push(WorldHit {
+                    id: o.name.clone(),
+                    pack: opack.name().into(),
+                    title: o.attrs["title"].as_str().unwrap_or("").to_string(),
+                    score: h.score * 0.5 * vote_factor(votes),
+                    packet: o.source.map(|p| p.to_string()).unwrap_or_default(),
+                    votes,
+                    via: Some(format!("{from} {} {to}", r.kind)),
+                });
+            }
+            found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            for n in found.into_iter().take(2) {
+                have.insert(n.id.clone());
+                out.push(n);
+            }
+        }
         Ok(out)
     }
 
@@ -321,7 +389,8 @@ impl Engine {
         evidence: Option<PacketId>,
     ) -> Result<PacketEnvelope> {
         let now = self.memory().clock().now();
-        let (packets, _) = self.delta_packets(&[(delta.clone(), now)], None, evidence).await?;
+        let obs = [Observation::new(delta.clone(), now)];
+        let (packets, _) = self.delta_packets(&obs, None, evidence).await?;
         let first = packets.first().cloned().ok_or_else(|| internal("no delta packet"))?;
         self.memory()
             .ingest(
@@ -334,12 +403,13 @@ impl Engine {
 
     /// Records what run `run` observed, atomically and once: the delta packets and the items
     /// they teach go in one transaction; if the run's deltas are already stored (the
-    /// recording step re-ran after a crash) nothing is written again. Each delta comes with
-    /// its valid time; `evidence` is the packet the run learned it from.
+    /// recording step re-ran after a crash) nothing is written again. Each observation
+    /// carries its valid time (and a code anchor, if any); `evidence` is the packet the run
+    /// learned it from.
     pub async fn record_run_deltas(
         &self,
         run: RunId,
-        deltas: &[(Delta, DateTime<Utc>)],
+        deltas: &[Observation],
         evidence: Option<PacketId>,
     ) -> Result<Recording> {
         let filter = PacketFilter {
@@ -368,12 +438,12 @@ impl Engine {
     /// Delta packets (and packets for the items they teach that are not stored yet), sealed.
     async fn delta_packets(
         &self,
-        deltas: &[(Delta, DateTime<Utc>)],
+        deltas: &[Observation],
         run: Option<RunId>,
         evidence: Option<PacketId>,
     ) -> Result<(Vec<PacketEnvelope>, usize)> {
         let mut have: BTreeSet<String> = BTreeSet::new();
-        if deltas.iter().any(|(d, _)| learned_item(d, "").is_some()) {
+        if deltas.iter().any(|o| learned_item(&o.delta, "").is_some()) {
             have = self
                 .world_packets()
                 .await?
@@ -383,9 +453,9 @@ impl Engine {
         }
         let source = run.map_or_else(|| "l9".to_string(), |r| format!("run {r}"));
         let (mut packets, mut items) = (Vec::new(), 0);
-        for (delta, valid_at) in deltas {
-            let obs = Observation { delta: delta.clone(), valid_at: Some(*valid_at) };
-            let body = serde_json::to_value(&obs).map_err(internal)?;
+        for obs in deltas {
+            let delta = &obs.delta;
+            let body = serde_json::to_value(obs).map_err(internal)?;
             let mut draft = PacketDraft::new(DELTA_KIND)
                 .text(format!(
                     "world model learned: {}",
@@ -402,9 +472,10 @@ impl Engine {
             let packet = draft.seal(&self.memory().ids()).map_err(internal)?;
             let parent = packet.id;
             packets.push(packet);
-            if let Some(item) = learned_item(delta, &source)
+            if let Some(mut item) = learned_item(delta, &source)
                 && have.insert(item.id.clone())
             {
+                item.anchor = obs.anchor.clone();
                 // The item's lineage: the observation that taught it.
                 packets.push(self.item_packet(&item, run, Some(parent))?);
                 items += 1;
@@ -501,7 +572,8 @@ impl Engine {
             ]));
         }
         let d = Delta::Retire { item: id.to_string(), reason: reason.to_string() };
-        let (packets, _) = self.delta_packets(&[(d, at)], None, found.packet.parse().ok()).await?;
+        let obs = [Observation::new(d, at)];
+        let (packets, _) = self.delta_packets(&obs, None, found.packet.parse().ok()).await?;
         let first = packets.first().cloned().ok_or_else(|| internal("no delta packet"))?;
         self.memory()
             .ingest(
@@ -534,6 +606,7 @@ impl Engine {
         }
         let mut kinds: BTreeMap<String, EntityId> = BTreeMap::new();
         let mut relations = Vec::new();
+        let mut applies = Vec::new();
         for p in self.world_packets().await? {
             let Ok(item) = serde_json::from_value::<Item>(p.body.clone()) else { continue };
             let key = (item.pack.packet_kind().to_string(), item.id.clone());
@@ -559,6 +632,8 @@ impl Engine {
             }
             if item.pack == Pack::Relation {
                 relations.push((item, p.at, p.id));
+            } else if item.pack == Pack::Heuristic {
+                applies.push((id, item, p.at, p.id));
             }
         }
         // Task relations (precedes, verifies, reviews, feeds) between task-kind entities.
@@ -590,6 +665,26 @@ impl Engine {
                     Some(packet),
                 );
                 self.store().put_relation(&r).await?;
+            }
+        }
+        // Heuristics → the task kinds they apply to.
+        for (from, item, at, packet) in applies {
+            let have = self
+                .store()
+                .relations(&RelationQuery {
+                    entity: Some(from),
+                    direction: RelationDirection::Out,
+                    kind: Some("applies_to".into()),
+                    as_of: None,
+                })
+                .await?;
+            for kind in item.body["applies_to"].as_array().into_iter().flatten() {
+                let Some(to) = kind.as_str().and_then(|k| kinds.get(k)) else { continue };
+                if !have.iter().any(|r| r.to == *to) {
+                    let r =
+                        self.relation("applies_to", from, *to, json!({}), at, now, Some(packet));
+                    self.store().put_relation(&r).await?;
+                }
             }
         }
         // Retirements end the item's entity.

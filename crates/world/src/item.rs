@@ -65,6 +65,18 @@ pub struct Item {
     pub tags: Vec<String>,
     pub body: Value,
     pub source: String,
+    /// Where in the code it applies, when it came from a run (a file and the commit that
+    /// was current when it was learned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Anchor>,
+}
+
+/// A code anchor: a path in the repository and, optionally, the commit it refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 impl Item {
@@ -84,6 +96,7 @@ impl Item {
             tags,
             body,
             source: "seed".into(),
+            anchor: None,
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum Delta {
         kind: String,
         success: bool,
         minutes: f64,
+        /// Who did the work (`provider:NAME`, `adapter:NAME`): executor success rates.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        executor: Option<String>,
     },
     InsightVote {
         item: String,
@@ -74,6 +77,20 @@ pub struct Observation {
     pub delta: Delta,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_at: Option<DateTime<Utc>>,
+    /// Where in the code the observation applies (carried to the item it teaches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<crate::item::Anchor>,
+}
+
+impl Observation {
+    pub fn new(delta: Delta, valid_at: DateTime<Utc>) -> Self {
+        Observation { delta, valid_at: Some(valid_at), anchor: None }
+    }
+
+    pub fn anchored(mut self, anchor: Option<crate::item::Anchor>) -> Self {
+        self.anchor = anchor;
+        self
+    }
 }
 
 /// A delta with both of its times.
@@ -194,6 +211,9 @@ pub struct WorldState {
     pub predictions: Vec<(f64, f64, f64, bool, f64)>,
     /// Retired items: id → reason.
     pub retired: BTreeMap<String, String>,
+    /// Executor → (succeeded, failed) tasks.
+    #[serde(default)]
+    pub executors: BTreeMap<String, (u32, u32)>,
     pub deltas: u32,
 }
 
@@ -220,6 +240,26 @@ impl WorldState {
             );
         }
         s
+    }
+
+    /// An executor's success rate as believed now: the mean of Beta(1 + succeeded,
+    /// 1 + failed), so an untried executor counts as a coin flip.
+    pub fn executor_rate(&self, executor: &str) -> f64 {
+        let (ok, bad) = self.executors.get(executor).copied().unwrap_or_default();
+        (f64::from(ok) + 1.0) / (f64::from(ok) + f64::from(bad) + 2.0)
+    }
+
+    /// Routing: the candidate with the best success rate (ties: the first listed), or None
+    /// for no candidates.
+    pub fn best_executor<'a>(&self, candidates: &'a [String]) -> Option<&'a String> {
+        let mut best: Option<(&String, f64)> = None;
+        for c in candidates {
+            let r = self.executor_rate(c);
+            if best.is_none_or(|(_, b)| r > b) {
+                best = Some((c, r));
+            }
+        }
+        best.map(|(c, _)| c)
     }
 
     /// The hidden constraints that hold (learned and not retired).
@@ -280,7 +320,15 @@ pub struct Calibration {
 pub fn apply(s: &mut WorldState, d: &Delta) {
     s.deltas += 1;
     match d {
-        Delta::TaskOutcome { kind, success, minutes } => {
+        Delta::TaskOutcome { kind, success, minutes, executor } => {
+            if let Some(e) = executor {
+                let c = s.executors.entry(e.clone()).or_default();
+                if *success {
+                    c.0 += 1;
+                } else {
+                    c.1 += 1;
+                }
+            }
             let b = s.kinds.entry(kind.clone()).or_insert(KindBelief {
                 fail_alpha: 1.0,
                 fail_beta: 1.0,

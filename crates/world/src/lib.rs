@@ -19,7 +19,7 @@ pub mod item;
 pub mod learn;
 pub mod seeds;
 
-pub use item::{Item, Pack, relevant};
+pub use item::{Anchor, Item, Pack, relevant};
 pub use learn::{
     Calibration, Delta, KindBelief, Observation, Recorded, Slice, WorldState, apply, fold,
     learned_item,

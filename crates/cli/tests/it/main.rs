@@ -817,6 +817,42 @@ fn run_without_a_provider_waits_and_resumes_once_configured() {
 }
 
 #[test]
+fn several_coders_are_routed_by_what_the_world_model_has_seen() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    // A careless coder: writes the buggy version and claims done whatever the review says.
+    std::fs::write(
+        proj.join("careless.yaml"),
+        "rules:\n  - name: buggy\n    when: { role: coder, step: \"r1/coder/model#1\" }\n    tool_calls:\n      - name: write_file\n        arguments: { path: add.sh, content: \"echo $(($1 - $2))\\n\" }\n  - name: done\n    when: { role: coder }\n    reply: \"done\"\n",
+    )
+    .unwrap();
+    let cfg = proj.join(".l9/l9.toml");
+    let toml = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("coder = \"coder\"", "coder = [\"careless\", \"coder\"]")
+        + "\n[providers.careless]\nkind = \"scripted\"\nscript = \"careless.yaml\"\n";
+    std::fs::write(&cfg, toml).unwrap();
+    assert!(ok(&proj, &["models", "list"]).contains("coder → careless | coder"));
+    // Nothing known yet: both are a coin flip, the first listed gets the work and fails.
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("route:       coder careless"), "{out}");
+    let w = json(&proj, &["world", "stats"]);
+    assert_eq!(w["executors"]["provider:careless"]["failed"], 1, "{w}");
+    // The next run goes to the other one, which gets it done.
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(
+        out.contains(
+            "route:       coder coder (success rates: provider:careless 0.33, provider:coder 0.50)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+}
+
+#[test]
 fn the_readme_example_runs_with_one_command_and_leaves_working_code() {
     let dir = l9_test_support::temp_dir();
     let d = dir.path();
@@ -919,6 +955,10 @@ fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
     assert_eq!((&then["item"]["id"], &then["retired"]), (&jsonv!(hc), &jsonv!(null)), "{then}");
     let now = json(d, &["world", "show", &hc]);
     assert_eq!(now["retired"], "add.sh was replaced", "{now}");
+    // Provenance: learned in the first run, anchored to the file at the commit that fixed it.
+    assert_eq!(now["item"]["anchor"]["path"], "add.sh", "{now}");
+    assert_eq!(now["item"]["anchor"]["commit"], show1["result"]["dora"]["merged"][0], "{now}");
+    assert_eq!(now["item"]["source"], format!("run {first_id}"));
     std::fs::remove_dir_all(d.join("l9-out")).unwrap();
     let third = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
     assert!(third.contains("0 hidden constraint(s) from the world model"), "{third}");

@@ -319,18 +319,21 @@ async fn what_children_spend_feeds_the_plan_budget() {
 
 #[tokio::test]
 async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
-    use l9_engine::world_delta::{Delta, Slice};
+    use l9_engine::world_delta::{Delta, Observation, Slice};
     let dir = l9_test_support::temp_dir();
     Engine::init(dir.path(), None).await.unwrap();
     let engine = Engine::open(dir.path(), None).await.unwrap();
     let run = "00000000-0000-7000-8000-000000000042".parse::<l9_engine::types::RunId>().unwrap();
     let t = |s: i64| chrono::DateTime::<chrono::Utc>::from_timestamp(1_790_000_000 + s, 0).unwrap();
-    let lessons = vec![
+    let lessons: Vec<Observation> = [
         (Delta::HiddenConstraint { trigger: "export".into(), text: "CSV only".into() }, t(0)),
         (Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() }, t(1)),
         (Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() }, t(2)),
         (Delta::InsightVote { item: "CH-001".into(), helpful: true }, t(3)),
-    ];
+    ]
+    .into_iter()
+    .map(|(d, at)| Observation::new(d, at))
+    .collect();
     let first = engine.record_run_deltas(run, &lessons, None).await.unwrap();
     assert_eq!((first.deltas, first.items, first.new), (4, 1, true));
     // The recording step re-ran after a crash: nothing is recorded twice.
@@ -351,8 +354,10 @@ async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
     let before = Slice { valid_at: t(-1), known_at: None };
     assert!(engine.world_item(&id, Some(&before)).await.unwrap().is_none());
     // More evidence later: the old version ends, the new one carries the count.
-    let more =
-        vec![(Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() }, t(10))];
+    let more = vec![Observation::new(
+        Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() },
+        t(10),
+    )];
     engine
         .record_run_deltas(
             "00000000-0000-7000-8000-000000000043".parse::<l9_engine::types::RunId>().unwrap(),
@@ -371,6 +376,15 @@ async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
     assert!(engine.store().relations(&Default::default()).await.unwrap().len() >= 7 + 2);
     let report = engine.load_seeds().await.unwrap();
     assert_eq!(report.added, 0);
+    // Queries bring graph neighbours of their best hits: the task kinds a matching kind is
+    // related to, marked with the relation that brought them.
+    let hits = engine.world_query("write or extend automated tests", 8, None).await.unwrap();
+    assert!(hits.iter().any(|h| h.id == "TK-test" && h.via.is_none()), "{hits:?}");
+    let via: Vec<&str> = hits.iter().filter_map(|h| h.via.as_deref()).collect();
+    assert!(
+        !via.is_empty() && via.iter().all(|v| v.contains("TK-") || v.contains("CH-")),
+        "{via:?}"
+    );
     assert_eq!(engine.store().entities(&Default::default()).await.unwrap().len(), entities);
 }
 

@@ -491,10 +491,26 @@ impl Ctx {
 
     /// Starts a child workflow `kind` with `input` (exactly once, whatever the crashes) and
     /// returns its task id; [`Ctx::join`] waits for its result.
+    ///
+    /// A `started` marker is journaled before the child is enqueued, so the child's first
+    /// entry can descend from it (lineage from the parent's inputs through every child) and
+    /// a crash in between re-enqueues the same child (same idempotency key) on resume.
     pub async fn spawn_child(&self, kind: &str, input: Value) -> Result<TaskId, WfError> {
         let (key, rec) = self.begin(EntryKind::Child, kind)?;
-        if let Some(rec) = rec {
-            return self.recorded_outcome(&key, &rec).await;
+        match rec {
+            Some(rec) if rec.status != JournalStatus::Started => {
+                return self.recorded_outcome(&key, &rec).await;
+            }
+            Some(_) if self.inner.mode == Mode::Replay => {
+                return Err(WfError::Waiting(
+                    "the end of the journal (the run had not finished)".into(),
+                ));
+            }
+            Some(_) => {} // started before a crash: enqueueing again finds the same child
+            None => {
+                self.append(&key, EntryKind::Child, JournalStatus::Started, None, None, None)
+                    .await?;
+            }
         }
         let t = &self.inner.task;
         let mut child = NewTask::new(

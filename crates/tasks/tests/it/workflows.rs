@@ -207,10 +207,14 @@ async fn children_fan_out_and_in_exactly_once() {
             .into_iter()
             .map(|e| e.id)
             .collect();
-        let spawned = parent_journal
+        // The spawn is journaled `started` (before the child exists), then with its id.
+        let key = &parent_journal
             .iter()
             .find(|r| r.body["value"] == json!(kid.id) && r.key.starts_with("child:"))
-            .unwrap();
+            .unwrap()
+            .key;
+        let spawned = parent_journal.iter().find(|r| &r.key == key).unwrap();
+        assert_eq!(spawned.status, l9_store::JournalStatus::Started);
         assert!(up.contains(&spawned.packet), "child {} lineage misses its spawn entry", kid.id);
         assert!(up.contains(&spec.id), "child {} lineage misses the spec", kid.id);
     }

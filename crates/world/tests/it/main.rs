@@ -81,7 +81,12 @@ mod learning {
         for _ in 0..10 {
             apply(
                 &mut s,
-                &Delta::TaskOutcome { kind: "implement".into(), success: false, minutes: 120.0 },
+                &Delta::TaskOutcome {
+                    kind: "implement".into(),
+                    success: false,
+                    minutes: 120.0,
+                    executor: Some("provider:a".into()),
+                },
             );
         }
         let after = s.kinds["implement"];
@@ -91,8 +96,25 @@ mod learning {
         let expected = ((5.0 * 30f64.ln() + 10.0 * 120f64.ln()) / 15.0).exp();
         assert!((after.median_minutes() - expected).abs() < 1e-6, "{}", after.median_minutes());
         // A kind nobody seeded is learned from scratch.
-        apply(&mut s, &Delta::TaskOutcome { kind: "docs".into(), success: true, minutes: 10.0 });
+        let docs = Delta::TaskOutcome {
+            kind: "docs".into(),
+            success: true,
+            minutes: 10.0,
+            executor: Some("provider:b".into()),
+        };
+        apply(&mut s, &docs);
         assert_eq!(s.kinds["docs"].observed, 1);
+        // Executor success rates route the next task: b (1 of 1) beats an untried c (a coin
+        // flip) beats a (0 of 10).
+        assert_eq!(s.executors["provider:a"], (0, 10));
+        assert!((s.executor_rate("provider:b") - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s.executor_rate("provider:c") - 0.5).abs() < 1e-12);
+        let names = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let order = names(&["provider:a", "provider:c", "provider:b"]);
+        assert_eq!(s.best_executor(&order).unwrap(), "provider:b");
+        let tie = names(&["provider:c", "provider:d"]);
+        assert_eq!(s.best_executor(&tie).unwrap(), "provider:c", "ties: the first listed");
+        assert!(s.best_executor(&[]).is_none());
     }
 
     #[test]
@@ -201,12 +223,13 @@ mod learning {
         assert!(active(None).is_empty(), "today it is retired");
         assert_eq!(fold(base(), &log, None).retired[&id], "spec changed");
         // Stored form: the delta's fields plus its valid time; older deltas without one parse.
-        let o = Observation { delta: hc.clone(), valid_at: Some(t(50)) };
+        let o = Observation::new(hc.clone(), t(50))
+            .anchored(Some(l9_world::Anchor { path: "add.sh".into(), commit: Some("abc".into()) }));
         let text = serde_json::to_string(&o).unwrap();
         assert!(text.contains("\"type\":\"hidden_constraint\"") && text.contains("valid_at"));
         assert_eq!(serde_json::from_str::<Observation>(&text).unwrap(), o);
         let old: Observation =
             serde_json::to_value(&hc).map(serde_json::from_value).unwrap().unwrap();
-        assert_eq!((old.delta, old.valid_at), (hc, None));
+        assert_eq!((old.delta, old.valid_at, old.anchor), (hc, None, None));
     }
 }
