@@ -231,6 +231,16 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
                 front["nodes"], front["requirements"], front["ir_packet"].as_str().unwrap_or("-")
             );
             let _ = writeln!(s, "  challenge:   {} findings ({} errors), {} hidden constraint(s) from the world model", front["findings"], front["errors"], front["hidden_constraints"]);
+            for f in front["finding_list"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    s,
+                    "    {} {}{}: {}",
+                    f["severity"].as_str().unwrap_or(""),
+                    f["code"].as_str().unwrap_or(""),
+                    f["line"].as_u64().map_or(String::new(), |l| format!(" (line {l})")),
+                    snippet(f["message"].as_str().unwrap_or(""), 90)
+                );
+            }
             let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front["amendments"], if front["settled"] == json!(true) { "settled" } else { "questions open" });
             let _ = writeln!(s, "  plan:        {} candidates", front["candidates"].as_array().map_or(0, Vec::len));
         }

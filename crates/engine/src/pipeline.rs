@@ -74,6 +74,9 @@ fn task_text(t: &l9_ir::plan::PlanTask, front: &Value) -> String {
     s
 }
 
+/// Findings kept in the run's summary (the rest: `l9 ir check SPEC`).
+const MAX_SHOWN_FINDINGS: usize = 20;
+
 /// Heuristics and reflections shown to each coding task.
 const INSIGHTS_PER_TASK: usize = 3;
 
@@ -157,6 +160,11 @@ async fn run(
                 "nodes": checked.ir().nodes.len(),
                 "requirements": checked.ir().count(l9_ir::NodeKind::Requirement),
                 "findings": findings,
+                // The first findings, for `l9 show` (all of them: `l9 ir check SPEC`).
+                "finding_list": checked.findings.iter().take(MAX_SHOWN_FINDINGS).map(|f| json!({
+                    "code": f.code, "severity": f.severity, "message": f.message,
+                    "line": f.span.as_ref().map(|s| s.line), "fix": f.fix,
+                })).collect::<Vec<_>>(),
                 "errors": errors,
                 "hidden_constraints": hidden.len(),
                 "amendments": d.turns.iter().map(|t| t.amendments.len()).sum::<usize>(),
