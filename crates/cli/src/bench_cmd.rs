@@ -192,6 +192,7 @@ pub(crate) async fn run(
                      effectful steps (idempotent; each committed before the next step starts):\n\
                      \x20 one workflow, {} steps        {:>8.0} steps/s   committed inserts, 1 writer  {:>8.0}/s → {:.2}×\n\
                      \x20 {} workflows × {} steps      {:>8.0} steps/s   committed inserts, {} writers {:>8.0}/s → {:.2}×\n\
+                     {}\
                      pure steps (journaled write-behind; flushed before any effect and before the task ends):\n\
                      \x20 one workflow, {} steps        {:>8.0} steps/s\n\
                      \x20 {} workflows × {} steps      {:>8.0} steps/s\n\
@@ -207,6 +208,12 @@ pub(crate) async fn run(
                     r.workflows,
                     r.baseline_concurrent_inserts_per_s,
                     r.concurrent_steps_per_s / r.baseline_concurrent_inserts_per_s.max(1e-9),
+                    r.concurrent_steps_no_group_commit_per_s.map_or(String::new(), |u| format!(
+                        "  same {} workflows, each append committed on its own (no group commit) {u:>8.0} steps/s → group commit {:.2}× ({:.1} entries per statement)\n",
+                        r.workflows,
+                        r.concurrent_steps_per_s / u.max(1e-9),
+                        r.group_commit_mean_entries.unwrap_or(1.0)
+                    )),
                     r.steps,
                     r.one_workflow_pure_steps_per_s,
                     r.workflows,

@@ -181,6 +181,11 @@ pub struct WorkflowBenchReport {
     pub steps_per_workflow: usize,
     pub concurrent_steps_per_s: f64,
     pub concurrent_pure_steps_per_s: f64,
+    /// The concurrent effectful run again with each append committed on its own (no group
+    /// commit; PostgreSQL only — SQLite's writer always groups).
+    pub concurrent_steps_no_group_commit_per_s: Option<f64>,
+    /// Mean entries per grouped statement in the concurrent effectful run (PostgreSQL).
+    pub group_commit_mean_entries: Option<f64>,
     /// One writer committing single-row inserts (same count as `steps`).
     pub baseline_one_writer_inserts_per_s: f64,
     /// `workflows` writers committing single-row inserts concurrently.
@@ -259,11 +264,26 @@ pub async fn workflow(
     let one = run_workflows(&store, 1, steps, false, &rng).await?;
     let one_pure = run_workflows(&store, 1, steps, true, &rng).await?;
     let per = (steps / 4).max(1);
+    let stats = || match baseline {
+        Baseline::Postgres(pg) => pg.group_commit_stats(),
+        Baseline::Sqlite { .. } => None,
+    };
+    let before = stats();
     let many = run_workflows(&store, workflows, per, false, &rng).await?;
+    let grouping = match (before, stats()) {
+        (Some(a), Some(b)) if b.grouped > a.grouped => {
+            Some((b.grouped_entries - a.grouped_entries) as f64 / (b.grouped - a.grouped) as f64)
+        }
+        _ => None,
+    };
     let many_pure = run_workflows(&store, workflows, per, true, &rng).await?;
     let total = per * workflows;
+    let mut ungrouped = None;
     let (backend, b1, bn) = match baseline {
         Baseline::Postgres(pg) => {
+            let plain: Arc<dyn Store> = Arc::new(pg.without_group_commit());
+            let d = run_workflows(&plain, workflows, per, false, &rng).await?;
+            ungrouped = Some(rate(total, d));
             let a = l9_store_postgres::baseline::durable_inserts(pg, steps, 1).await?;
             let b = l9_store_postgres::baseline::durable_inserts(pg, total, workflows).await?;
             ("postgres", rate(steps, a), rate(total, b))
@@ -292,6 +312,8 @@ pub async fn workflow(
         steps_per_workflow: per,
         concurrent_steps_per_s: rate(total, many),
         concurrent_pure_steps_per_s: rate(total, many_pure),
+        concurrent_steps_no_group_commit_per_s: ungrouped,
+        group_commit_mean_entries: grouping,
         baseline_one_writer_inserts_per_s: b1,
         baseline_concurrent_inserts_per_s: bn,
     })

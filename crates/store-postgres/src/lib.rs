@@ -14,6 +14,7 @@ pub mod baseline;
 mod codec;
 mod graph;
 mod journal;
+pub use journal::GroupCommitStats;
 mod schema;
 mod tasks;
 mod write;
@@ -65,6 +66,9 @@ pub struct PgStore {
     listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
     /// Tasks enqueued since the last `ANALYZE tasks` (see `TaskStore::enqueue`).
     enqueued: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Group commit of journal appends; `None`: each append commits on its own (the
+    /// benchmark's side-by-side baseline).
+    committer: Option<std::sync::Arc<journal::Committer>>,
 }
 
 fn valid_schema_name(s: &str) -> bool {
@@ -89,6 +93,17 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl PgStore {
+    /// The same store (same pool) with each journal append committed on its own, as before
+    /// group commit: the benchmark runs it next to the default to show what grouping buys.
+    pub fn without_group_commit(&self) -> PgStore {
+        PgStore { committer: None, ..self.clone() }
+    }
+
+    /// What group commit has done so far (`None` without it).
+    pub fn group_commit_stats(&self) -> Option<journal::GroupCommitStats> {
+        self.committer.as_ref().map(|c| c.stats())
+    }
+
     /// Connects to `url` (`postgres://…`) and migrates the schema.
     pub async fn open(url: &str, opts: PgOptions) -> Result<Self> {
         if opts.dims == 0 || opts.dims > 16_000 {
@@ -124,8 +139,13 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;
-        let store =
-            PgStore { pool, opts, listener: Default::default(), enqueued: Default::default() };
+        let store = PgStore {
+            pool,
+            opts,
+            listener: Default::default(),
+            enqueued: Default::default(),
+            committer: Some(Default::default()),
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -611,17 +611,28 @@ impl TaskStore for PgStore {
     }
 
     async fn append_journal(&self, fence: &Fence, e: &JournalAppend) -> Result<()> {
-        // One statement in autocommit: one round trip and one commit per step.
-        let mut c = self.pool.acquire().await.map_err(db)?;
-        append_in(&mut c, fence, e).await
+        // Group commit: alone, one statement and one commit per step; with concurrent
+        // workflows, one statement and one commit for everything that queued meanwhile.
+        match &self.committer {
+            Some(c) => c.append(&self.pool, fence, std::slice::from_ref(e)).await,
+            None => {
+                let mut c = self.pool.acquire().await.map_err(db)?;
+                append_in(&mut c, fence, e).await
+            }
+        }
     }
 
     async fn append_journal_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        for e in entries {
-            append_in(&mut tx, fence, e).await?;
+        match &self.committer {
+            Some(c) => c.append(&self.pool, fence, entries).await,
+            None => {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                for e in entries {
+                    append_in(&mut tx, fence, e).await?;
+                }
+                tx.commit().await.map_err(db)
+            }
         }
-        tx.commit().await.map_err(db)
     }
 
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>> {

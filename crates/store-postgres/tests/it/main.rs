@@ -186,3 +186,16 @@ async fn enqueue_notifies_idle_workers() {
 fn store_schema(s: &PgStore) -> Option<String> {
     s.schema().map(str::to_string)
 }
+
+#[tokio::test]
+async fn concurrent_appends_share_one_statement_and_a_spoiled_group_falls_back() {
+    let store = pg_or_skip!(DIMS);
+    l9_store::conformance::concurrent_journal_appends_are_answered_one_by_one(&store).await;
+    let s = store.group_commit_stats().unwrap();
+    // The first round holds an entry whose sequence number is taken: the statement refuses
+    // the group and each entry is answered on its own; the clean round is one statement.
+    assert!(s.fallbacks >= 1, "{s:?}");
+    assert!(s.grouped >= 1 && s.grouped_entries >= 3, "{s:?}");
+    assert!(store.without_group_commit().group_commit_stats().is_none());
+    done(store).await;
+}

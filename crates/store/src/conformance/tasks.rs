@@ -452,3 +452,68 @@ pub async fn journal_appends_are_packets_fenced_and_forkable(store: &dyn Store) 
     let rows = q.load_journal(fork).await.unwrap();
     assert_eq!(rows.iter().map(|r| (r.run, r.seq)).collect::<Vec<_>>(), [(fork, 0), (fork, 1)]);
 }
+
+/// Appends from several runs at once (which backends may commit as one group) are each
+/// answered on their own: a fence not held, or a sequence number already taken, refuses
+/// that append only; a chain of entries lands whole.
+pub async fn concurrent_journal_appends_are_answered_one_by_one(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let tasks: Vec<NewTask> = (0..6).map(|i| task(&fx, &format!("j{i}"))).collect();
+    q.enqueue(&tasks, t0()).await.unwrap();
+    let got = q.claim(&claim("w", 6, secs(0))).await.unwrap();
+    assert_eq!(got.len(), 6);
+    let id = |i: usize| got[i].id;
+    let run = |i: usize| RunId(got[i].id.0);
+    let entry = |i: usize, seq: u64, parent: Option<l9_types::PacketId>| {
+        let mut d = PacketDraft::new("journal.step")
+            .run(run(i))
+            .task(id(i))
+            .body(json!({"key": format!("step:s#{seq}"), "value": seq}));
+        if let Some(p) = parent {
+            d = d.parent(p);
+        }
+        JournalAppend {
+            run: run(i),
+            seq,
+            key: format!("step:s#{seq}"),
+            status: JournalStatus::Completed,
+            packet: fx.seal(d),
+            blob: None,
+        }
+    };
+    let fence = |i: usize, w: &str| Fence { task: id(i), worker: w.into() };
+    // Run 5 already holds sequence number 0.
+    q.append_journal(&fence(5, "w"), &entry(5, 0, None)).await.unwrap();
+    let e: Vec<JournalAppend> = (0..6).map(|i| entry(i, 0, None)).collect();
+    let c1 = entry(4, 1, Some(e[4].packet.id));
+    let c2 = entry(4, 2, Some(c1.packet.id));
+    let chain = [e[4].clone(), c1, c2];
+    let (f0, f1, f3, f5) = (fence(0, "w"), fence(1, "w"), fence(3, "w"), fence(5, "w"));
+    let (not_mine, f4) = (fence(2, "x"), fence(4, "w"));
+    let (a, b, c, d, ch, f) = tokio::join!(
+        q.append_journal(&f0, &e[0]),
+        q.append_journal(&f1, &e[1]),
+        q.append_journal(&not_mine, &e[2]),
+        q.append_journal(&f3, &e[3]),
+        q.append_journal_many(&f4, &chain),
+        q.append_journal(&f5, &e[5]),
+    );
+    assert!(a.is_ok() && b.is_ok() && d.is_ok() && ch.is_ok(), "{a:?} {b:?} {d:?} {ch:?}");
+    assert!(matches!(c, Err(StoreError::LeaseLost(_))), "{c:?}");
+    assert!(matches!(f, Err(StoreError::LeaseLost(_))), "{f:?}");
+    let len = |i: usize| async move { q.load_journal(run(i)).await.unwrap().len() };
+    let lens = [len(0).await, len(1).await, len(2).await, len(3).await, len(4).await, len(5).await];
+    assert_eq!(lens, [1, 1, 0, 1, 3, 1]);
+    // A clean round from the same runs at once: every append lands.
+    let (n0, n1, n3) = (entry(0, 1, None), entry(1, 1, None), entry(3, 1, None));
+    let (a, b, d) = tokio::join!(
+        q.append_journal(&f0, &n0),
+        q.append_journal(&f1, &n1),
+        q.append_journal(&f3, &n3),
+    );
+    assert!(a.is_ok() && b.is_ok() && d.is_ok(), "{a:?} {b:?} {d:?}");
+    let rows = q.load_journal(run(3)).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(rows[1].packet, n3.packet.id);
+}
