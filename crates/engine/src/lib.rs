@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod sim;
 pub mod workflows;
 pub mod world;
+mod world_graph;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

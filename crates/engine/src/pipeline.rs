@@ -556,8 +556,9 @@ async fn recall(
     let packet = eng.store_plan(plan, forecast, ir_packet).await?;
     ctx.cite(packet.id);
     let mut insights = serde_json::Map::new();
+    let state = eng.world_state().await?;
     for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
-        let hits = eng.world_query(&task_text(t, front), 12, None).await?;
+        let hits = eng.world_query_in(&task_text(t, front), 12, None, &state).await?;
         let shown: Vec<Value> = hits
             .into_iter()
             .filter(|h| {
@@ -570,7 +571,6 @@ async fn recall(
         insights.insert(t.id.clone(), json!(shown));
     }
     let route = if candidates.len() > 1 {
-        let state = eng.world_state().await?;
         let keyed: Vec<String> = candidates.iter().map(|c| format!("provider:{c}")).collect();
         let rates: serde_json::Map<String, Value> =
             keyed.iter().map(|k| (k.clone(), json!(state.executor_rate(k)))).collect();
