@@ -92,7 +92,8 @@ enum Command {
         #[arg(long)]
         plan_only: bool,
     },
-    /// Continue a run that waits (e.g. for a provider to be configured).
+    /// Continue a run: one that waits (e.g. for a provider to be configured), or one whose
+    /// `l9 run` process died (its leases are given back and the journal picks up).
     Resume { run: String },
     /// Runs, newest first, or one run's state.
     Status { run: Option<String> },

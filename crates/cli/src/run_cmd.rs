@@ -153,6 +153,20 @@ pub(crate) async fn resume(
 ) -> Result<(), CliError> {
     let engine = Engine::open(root, db).await?;
     let tid = l9_engine::runtime::parse_task_id(id)?;
+    // A killed `l9 run` leaves its leases behind: give back those of processes that are
+    // gone, so the run continues now rather than when the leases run out.
+    let freed = engine.reclaim_dead_leases(tid).await?;
+    if !out.json && !freed.is_empty() {
+        eprintln!("reclaimed {} lease(s) held by a process that is no longer running", freed.len());
+    }
+    let t = engine.task(tid).await?;
+    if t.state == l9_engine::store::TaskState::Leased && !out.json {
+        eprintln!(
+            "run {id} is being worked on by {} (lease until {}); this command helps with the rest",
+            t.lease_owner.as_deref().unwrap_or("another worker"),
+            t.lease_until.map(|u| u.to_rfc3339()).unwrap_or_default()
+        );
+    }
     engine.signal(tid, "resume", &Value::Null).await?;
     drive(&engine, (!out.json).then_some(tid)).await?;
     show(&engine, id, out).await

@@ -1,10 +1,11 @@
 //! The Task Runtime's operations as the edges use them: enqueue, inspect, retry, cancel,
 //! approve/reject, resolve escalations, replay, fork, and run a worker.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l9_store::{JournalRow, NewTask, Signal, TaskFilter, TaskRecord, TaskState};
+use l9_store::{Finish, JournalRow, NewTask, Outcome, Signal, TaskFilter, TaskRecord, TaskState};
 use l9_tasks::{Registry, ReplayReport, Worker, WorkerOptions, WorkerReport, run_of};
 use l9_types::{Clock, IdSource, SeededRng, SystemClock, TaskId};
 use serde::Serialize;
@@ -219,11 +220,54 @@ impl Engine {
     }
 }
 
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
+}
+
 /// A worker id unique across hosts and processes: `host:pid:random`.
 pub fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
     let suffix = SeededRng::from_entropy().next_u64() % 0x10000;
-    format!("{host}:{}:{suffix:04x}", std::process::id())
+    format!("{}:{}:{suffix:04x}", host_name(), std::process::id())
+}
+
+/// Whether a worker id names a process of this host that no longer exists (checked in
+/// `/proc`; on a system without it, or for another host, nothing can be known: false).
+pub fn worker_is_gone(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(_suffix), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    host == host_name()
+        && pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Engine {
+    /// Gives back the leases a dead process of this host still holds on `run` and its
+    /// descendants (a `kill -9`ed `l9 run`), so they can be claimed now instead of when the
+    /// lease runs out. Returns the tasks released. Leases of live processes, and of other
+    /// hosts, are left alone.
+    pub async fn reclaim_dead_leases(&self, run: TaskId) -> Result<Vec<TaskId>> {
+        let mut todo = vec![self.task(run).await?];
+        let mut released = Vec::new();
+        let now = SystemClock.now();
+        while let Some(t) = todo.pop() {
+            if t.state == TaskState::Leased
+                && let Some(owner) = t.lease_owner.as_deref()
+                && worker_is_gone(owner)
+            {
+                let f = Finish { id: t.id, outcome: Outcome::Snooze { run_after: now } };
+                if self.store.tasks().finish(owner, &[f], now).await?.first() == Some(&true) {
+                    released.push(t.id);
+                }
+            }
+            let f = TaskFilter { parent: Some(t.id), ..Default::default() };
+            todo.extend(self.store.tasks().list_tasks(&f, None, 1000).await?.tasks);
+        }
+        Ok(released)
+    }
 }

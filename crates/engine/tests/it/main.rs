@@ -602,3 +602,15 @@ mod run_crash {
         );
     }
 }
+
+#[test]
+fn only_dead_processes_of_this_host_lose_their_leases() {
+    use l9_engine::runtime::{default_worker_id, worker_is_gone};
+    let me = default_worker_id();
+    assert!(!worker_is_gone(&me), "this process is alive: {me}");
+    let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
+    // PIDs on Linux stay below 2^22.
+    assert!(worker_is_gone(&format!("{host}:99999999:abcd")));
+    assert!(!worker_is_gone("another-host:99999999:abcd"), "other hosts: unknown");
+    assert!(!worker_is_gone("bench") && !worker_is_gone("w") && !worker_is_gone(""));
+}
