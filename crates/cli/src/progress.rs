@@ -14,6 +14,8 @@ use crate::output::snippet;
 #[derive(Default)]
 pub(crate) struct Progress {
     seen: HashSet<String>,
+    /// Tasks whose end was printed: their journals are not read again.
+    done: HashSet<TaskId>,
 }
 
 fn short(s: &str) -> &str {
@@ -88,6 +90,9 @@ impl Progress {
         let mut kids = page.tasks;
         kids.sort_by_key(|t| (t.created_at, t.id));
         for t in kids {
+            if self.done.contains(&t.id) {
+                continue;
+            }
             let name = t.payload["plan_task"]
                 .as_str()
                 .or_else(|| t.payload["stage"].as_str())
@@ -130,7 +135,7 @@ impl Progress {
             }
             let ended =
                 matches!(t.state, TaskState::Succeeded | TaskState::Dead | TaskState::Cancelled);
-            if ended && self.seen.insert(format!("{}/end", t.id)) {
+            if ended && self.done.insert(t.id) {
                 let mark = if t.state == TaskState::Succeeded { "✓" } else { "✗" };
                 out.push(format!("    {mark} {name} {}", t.state.as_str()));
             }
