@@ -55,7 +55,8 @@ enum Command {
     Bench(bench_cmd::BenchCommand),
     /// Show every configuration key, its environment variable and its current value.
     Config,
-    /// Run queued tasks and workflows until stopped (SIGTERM/Ctrl-C finish or release work).
+    /// Run queued tasks and workflows until stopped (SIGTERM/Ctrl-C finish or release work),
+    /// and fire the `[schedules.NAME]` of l9.toml meanwhile.
     Worker(tasks_cmd::WorkerArgs),
     /// Inspect and steer tasks: list, show, enqueue, retry, cancel, approve, reject, resolve,
     /// replay, fork.

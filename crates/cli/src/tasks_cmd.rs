@@ -378,6 +378,8 @@ pub(crate) async fn run_worker(
         exit_when_idle: args.exit_when_idle,
         ..Default::default()
     };
+    let registry = engine.registry();
+    let schedules = engine.schedules(&registry)?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let id = opts.id.clone();
     if !out.json {
@@ -386,12 +388,28 @@ pub(crate) async fn run_worker(
             opts.concurrency,
             if args.queues.is_empty() { "all".into() } else { args.queues.join(", ") }
         );
+        for s in &schedules {
+            eprintln!("  schedule {}: `{}` → {} on queue {}", s.name, s.expr, s.kind, s.queue);
+        }
     }
     tokio::spawn(async move {
         wait_for_stop().await;
         let _ = tx.send(true);
     });
-    let report = engine.run_worker(engine.registry(), opts, rx).await?;
+    // The schedules fire while the worker runs, and stop with it.
+    let (stop_schedules, schedules_rx) = tokio::sync::watch::channel(false);
+    let scheduler = (!schedules.is_empty()).then(|| {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_scheduler(schedules, schedules_rx).await })
+    });
+    let report = engine.run_worker(registry, opts, rx).await;
+    let _ = stop_schedules.send(true);
+    if let Some(h) = scheduler
+        && let Ok(Err(e)) = h.await
+    {
+        eprintln!("warning: the scheduler stopped: {e}");
+    }
+    let report = report?;
     out.value(
         &json!({"worker": id, "claimed": report.claimed, "succeeded": report.succeeded, "failed": report.failed,
                 "suspended": report.suspended, "escalated": report.escalated, "lost": report.lost, "released": report.released}),

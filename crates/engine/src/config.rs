@@ -85,8 +85,104 @@ pub struct Config {
     pub dims: usize,
     /// `[providers.NAME]`, `[agents.NAME]` and `[roles]`.
     pub models: crate::models::ModelsConfig,
+    /// `[schedules.NAME]`: recurring tasks `l9 worker` enqueues (once per tick, whatever the
+    /// number of workers).
+    pub schedules: Vec<ScheduleConfig>,
     /// The file it was read from, if any.
     pub file: Option<PathBuf>,
+}
+
+/// One `[schedules.NAME]` table: `cron` (5 fields, or 6 with seconds first), `kind` (a
+/// registered workflow), optional `queue` (default `default`) and `payload` (any TOML value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleConfig {
+    pub name: String,
+    pub cron: String,
+    pub kind: String,
+    pub queue: String,
+    pub payload: serde_json::Value,
+    /// `file:line` of the table, for messages.
+    pub origin: String,
+}
+
+impl ScheduleConfig {
+    /// The runnable schedule (the cron expression was checked when the file was read).
+    pub fn schedule(&self) -> Result<l9_tasks::Schedule> {
+        l9_tasks::Schedule::new(
+            &self.name,
+            &self.cron,
+            &self.queue,
+            &self.kind,
+            self.payload.clone(),
+        )
+        .map_err(|e| EngineError::Config(format!("{}: {e}", self.origin)))
+    }
+}
+
+fn parse_schedules(
+    t: &toml::Value,
+    origin: &dyn Fn(&str) -> String,
+) -> Result<Vec<ScheduleConfig>> {
+    let toml::Value::Table(t) = t else {
+        return Err(EngineError::Config(format!(
+            "{}: [schedules] must be a table",
+            origin("schedules")
+        )));
+    };
+    let mut out = Vec::new();
+    for (name, v) in t {
+        let key = format!("schedules.{name}");
+        let toml::Value::Table(s) = v else {
+            return Err(EngineError::Config(format!(
+                "{}: [{key}] must be a table with cron = \"…\" and kind = \"…\"",
+                origin(&key)
+            )));
+        };
+        for k in s.keys() {
+            if !["cron", "kind", "queue", "payload"].contains(&k.as_str()) {
+                return Err(EngineError::Config(format!(
+                    "{}: [{key}] has unknown key {k:?}; keys are cron, kind, queue, payload",
+                    origin(&format!("{key}.{k}"))
+                )));
+            }
+        }
+        let text = |k: &str| -> Result<Option<String>> {
+            match s.get(k) {
+                None => Ok(None),
+                Some(toml::Value::String(x)) if !x.trim().is_empty() => Ok(Some(x.clone())),
+                Some(_) => Err(EngineError::Config(format!(
+                    "{}: {key}.{k} must be a non-empty string",
+                    origin(&format!("{key}.{k}"))
+                ))),
+            }
+        };
+        let (Some(cron), Some(kind)) = (text("cron")?, text("kind")?) else {
+            return Err(EngineError::Config(format!(
+                "{}: [{key}] needs cron = \"*/5 * * * *\" and kind = \"WORKFLOW\"",
+                origin(&key)
+            )));
+        };
+        let payload = match s.get("payload") {
+            None => serde_json::Value::Null,
+            Some(p) => serde_json::to_value(p).map_err(|e| {
+                EngineError::Config(format!(
+                    "{}: {key}.payload: {e}",
+                    origin(&format!("{key}.payload"))
+                ))
+            })?,
+        };
+        let c = ScheduleConfig {
+            name: name.clone(),
+            cron,
+            kind,
+            queue: text("queue")?.unwrap_or_else(|| "default".into()),
+            payload,
+            origin: origin(&format!("{key}.cron")),
+        };
+        c.schedule()?;
+        out.push(c);
+    }
+    Ok(out)
 }
 
 /// The `l9.toml` that `l9 init` writes.
@@ -152,6 +248,7 @@ impl Config {
             Default::default();
         let mut file = None;
         let mut models = crate::models::ModelsConfig::default();
+        let mut schedules = Vec::new();
         if path.is_file() {
             let text = std::fs::read_to_string(&path).map_err(|e| EngineError::io(&path, e))?;
             let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -170,6 +267,9 @@ impl Config {
                 .collect();
             models =
                 crate::models::ModelsConfig::parse(&sections, &|key| origin(&path, &text, key))?;
+            if let Some(t) = table.remove("schedules") {
+                schedules = parse_schedules(&t, &|key| origin(&path, &text, key))?;
+            }
             let mut flat = Vec::new();
             flatten("", &table, &mut flat);
             for (key, value) in flat {
@@ -264,7 +364,7 @@ impl Config {
                 ));
             }
         };
-        Ok(Config { store_url, sqlite_sync_full, embedder, dims, models, file })
+        Ok(Config { store_url, sqlite_sync_full, embedder, dims, models, schedules, file })
     }
 }
 

@@ -208,6 +208,45 @@ impl Engine {
         Ok(l9_tasks::fork(self.store.clone(), self.clock(), id, upto, payload).await?)
     }
 
+    /// The `[schedules.NAME]` of the configuration, each checked against `registry`: a
+    /// schedule naming a workflow no worker runs is a configuration error with its file:line.
+    pub fn schedules(&self, registry: &Registry) -> Result<Vec<l9_tasks::Schedule>> {
+        self.config()
+            .schedules
+            .iter()
+            .map(|c| {
+                if registry.get(&c.kind).is_none() {
+                    let mut known: Vec<&str> = registry.kinds().collect();
+                    known.sort_unstable();
+                    return Err(EngineError::Config(format!(
+                        "{}: schedule {:?} runs workflow {:?}, which no worker knows; known: {}",
+                        c.origin,
+                        c.name,
+                        c.kind,
+                        known.join(", ")
+                    )));
+                }
+                c.schedule()
+            })
+            .collect()
+    }
+
+    /// Fires `schedules` tick by tick until `shutdown` turns true (several schedulers on one
+    /// database enqueue each tick once).
+    pub async fn run_scheduler(
+        &self,
+        schedules: Vec<l9_tasks::Schedule>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let s = l9_tasks::Scheduler::new(
+            self.store.clone(),
+            self.clock(),
+            SeededRng::from_entropy(),
+            schedules,
+        );
+        Ok(s.run(shutdown).await?)
+    }
+
     /// Runs a worker with `registry` until `shutdown` turns true.
     pub async fn run_worker(
         &self,

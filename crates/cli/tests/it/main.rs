@@ -331,6 +331,55 @@ fn worker_stops_gracefully_on_sigterm() {
 }
 
 #[test]
+fn schedules_in_l9_toml_fire_while_the_worker_runs() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let cfg = d.join(".l9/l9.toml");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    // Problems name the file and line and say what to do (exit 4: configuration).
+    std::fs::write(
+        &cfg,
+        format!("{base}\n[schedules.tick]\ncron = \"every second\"\nkind = \"l9.echo\"\n"),
+    )
+    .unwrap();
+    let e = fails(d, &["worker", "--exit-when-idle"], 4);
+    assert!(e.contains("l9.toml:") && e.contains("not a cron expression"), "{e}");
+    std::fs::write(
+        &cfg,
+        format!("{base}\n[schedules.tick]\ncron = \"* * * * * *\"\nkind = \"l9.nope\"\n"),
+    )
+    .unwrap();
+    let e = fails(d, &["worker", "--exit-when-idle"], 4);
+    assert!(e.contains("which no worker knows") && e.contains("l9.echo"), "{e}");
+    // Every second, an l9.echo with a payload.
+    std::fs::write(
+        &cfg,
+        format!("{base}\n[schedules.tick]\ncron = \"* * * * * *\"\nkind = \"l9.echo\"\npayload = {{ note = \"hi\" }}\n"),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["worker", "--json"])
+        .current_dir(d)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2600));
+    assert!(
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success()
+    );
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list = json(d, &["tasks", "list", "--kind", "l9.echo"]);
+    let tasks = list.as_array().or_else(|| list["tasks"].as_array()).unwrap().clone();
+    // (A tick enqueued as the worker stopped may still be queued.)
+    assert!(tasks.iter().any(|t| t["state"] == "succeeded"), "no tick ran in 2.6 s: {list}");
+    assert!(tasks.iter().all(|t| t["payload"]["note"] == "hi"), "{list}");
+}
+
+#[test]
 fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
     let dir = l9_test_support::temp_dir();
     let d = dir.path();
