@@ -347,7 +347,7 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
             inspect.push(format!("l9 tasks show {}", plan.id));
         }
         if let Some(m) = lineage.tasks.iter().find_map(|t| t.merge.as_deref()) {
-            inspect.push(format!("l9 memory lineage {m} --up"));
+            inspect.push(format!("l9 memory lineage {m} --up --depth 200"));
         }
         inspect.push(format!("l9 replay {id}"));
         let _ = writeln!(s, "  inspect:     {}", inspect.join(" · "));
