@@ -217,6 +217,9 @@ pub struct WorldState {
     pub deltas: u32,
 }
 
+/// How far (in standard deviations of ln minutes) one observation can pull a duration belief.
+pub const OUTLIER_SDS: f64 = 2.0;
+
 /// The seed's weight in observations: a seeded prior moves after a handful of real runs.
 pub const PRIOR_WEIGHT: f64 = 5.0;
 
@@ -343,8 +346,14 @@ pub fn apply(s: &mut WorldState, d: &Delta) {
                 b.fail_alpha += 1.0;
             }
             if minutes.is_finite() && *minutes > 0.0 {
-                // Weighted running mean and variance of ln(minutes) (West's update).
-                let x = minutes.ln();
+                // Weighted running mean and variance of ln(minutes) (West's update), with
+                // each observation winsorised to within `OUTLIER_SDS` standard deviations of
+                // the current belief: one run far off (a scripted example done in a second
+                // against a prior of half an hour) moves the belief a step, instead of
+                // blowing the spread up; a series of them keeps moving it.
+                let sd = b.ln_var.max(1e-6).sqrt();
+                let x =
+                    minutes.ln().clamp(b.ln_mean - OUTLIER_SDS * sd, b.ln_mean + OUTLIER_SDS * sd);
                 let w = b.weight + 1.0;
                 let delta = x - b.ln_mean;
                 let mean = b.ln_mean + delta / w;

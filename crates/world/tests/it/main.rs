@@ -118,6 +118,39 @@ mod learning {
     }
 
     #[test]
+    fn a_far_off_duration_moves_the_belief_without_blowing_up_its_spread() {
+        let mut s = base();
+        let before = s.kinds["implement"];
+        let seconds = |s: &mut WorldState| {
+            apply(
+                s,
+                &Delta::TaskOutcome {
+                    kind: "implement".into(),
+                    success: true,
+                    minutes: 0.004,
+                    executor: None,
+                },
+            )
+        };
+        seconds(&mut s);
+        let one = s.kinds["implement"];
+        assert!(one.median_minutes() < before.median_minutes(), "it moves");
+        assert!(
+            one.p90_minutes() < 2.0 * before.p90_minutes(),
+            "{} vs {}",
+            one.p90_minutes(),
+            before.p90_minutes()
+        );
+        // Without the winsorising this one observation took p90 from 75 min to ~520.
+        for _ in 0..30 {
+            seconds(&mut s);
+        }
+        let many = s.kinds["implement"];
+        assert!(many.median_minutes() < one.median_minutes() / 4.0, "a series keeps moving it");
+        assert!(many.p90_minutes() < before.p90_minutes(), "{}", many.p90_minutes());
+    }
+
+    #[test]
     fn votes_reflections_edges_and_contradictions_are_kept_side_by_side() {
         let mut s = base();
         apply(&mut s, &Delta::InsightVote { item: "CH-008".into(), helpful: true });
