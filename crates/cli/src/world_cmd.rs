@@ -244,6 +244,11 @@ pub(crate) async fn run_world(
         }
         WorldCommand::Retire { id, reason, valid_to } => {
             let at = valid_to.as_deref().map(|s| parse_time("--valid-to", s)).transpose()?;
+            if engine.world_item(&id, None).await?.is_none() {
+                return Err(CliError::not_found(format!(
+                    "world-model item {id:?}; `l9 world query TEXT` lists ids"
+                )));
+            }
             let p = engine.world_retire(&id, &reason, at).await?;
             out.value(&json!({"retired": id, "packet": p.id.to_string()}), || {
                 format!("retired {id} ({reason}); delta packet {}", p.id)

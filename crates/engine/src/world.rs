@@ -494,7 +494,7 @@ impl Engine {
     ) -> Result<PacketEnvelope> {
         let Some(found) = self.world_item(id, None).await? else {
             return Err(EngineError::Store(l9_store::StoreError::NotFound(format!(
-                "world-model item {id:?}; `l9 world query TEXT` lists ids"
+                "world-model item {id:?}"
             ))));
         };
         if let Some(why) = found.retired {

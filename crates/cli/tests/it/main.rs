@@ -1063,6 +1063,10 @@ fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
         .unwrap();
     let before_retire = show["timeline"][0]["started"].as_str().unwrap().to_string();
     ok(d, &["world", "retire", &hc, "--reason", "add.sh was replaced"]);
+    let e = fails(d, &["world", "retire", &hc, "--reason", "again"], 3);
+    assert!(e.contains("L9-WORLD-001") && e.contains("already retired"), "{e}");
+    assert!(fails(d, &["world", "retire", "NOPE", "--reason", "x"], 5).contains("lists ids"));
+    assert!(fails(d, &["world", "stats", "--as-of", "yesterday"], 3).contains("RFC 3339"));
     assert_eq!(json(d, &["world", "stats"])["items"]["hidden constraints"], 0);
     let then = json(d, &["world", "show", &hc, "--as-of", &before_retire]);
     assert_eq!((&then["item"]["id"], &then["retired"]), (&jsonv!(hc), &jsonv!(null)), "{then}");
