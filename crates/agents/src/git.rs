@@ -85,12 +85,35 @@ impl Repo {
             .ok(&self.root, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
             .await?;
         let path = PathBuf::from(common).join("l9-worktrees").join(name);
-        if path.exists() {
-            return Ok(Worktree { path, branch, base });
-        }
         let p = path.display().to_string();
-        self.ok(&self.root, &["worktree", "add", "-b", &branch, &p, &base]).await?;
+        // Called again only when an earlier call did not finish (a journaled step re-run
+        // after a crash): nothing has been done in what it left behind — a half-made
+        // directory, a registered worktree, a branch — so it is made again from scratch.
+        if path.exists() {
+            let _ = self.git(&self.root, &["worktree", "remove", "--force", &p]).await;
+            if path.exists() {
+                std::fs::remove_dir_all(&path).map_err(|e| AgentError::Git {
+                    command: "worktree add".into(),
+                    message: format!("cannot clear the unfinished worktree {p}: {e}"),
+                })?;
+            }
+        }
+        let _ = self.git(&self.root, &["worktree", "prune"]).await;
+        // -B: a branch left by the unfinished call is reset to the base.
+        self.ok(&self.root, &["worktree", "add", "-B", &branch, &p, &base]).await?;
         Ok(Worktree { path, branch, base })
+    }
+
+    /// Removes the worktree's `index.lock` if one was left behind: the worktree belongs to
+    /// one task, whose lease says no one else works in it, so a lock there is a crashed
+    /// git's (the next `git add` would otherwise fail for good).
+    async fn clear_stale_lock(&self, wt: &Worktree) {
+        if let Ok(dir) = self.ok(&wt.path, &["rev-parse", "--absolute-git-dir"]).await {
+            let lock = PathBuf::from(dir).join("index.lock");
+            if lock.exists() {
+                let _ = std::fs::remove_file(lock);
+            }
+        }
     }
 
     /// Commits everything in the worktree with L9 trailers; `None` when nothing changed.
@@ -101,6 +124,7 @@ impl Repo {
         task: &str,
         packet: &str,
     ) -> Result<Option<String>> {
+        self.clear_stale_lock(wt).await;
         self.ok(&wt.path, &["add", "-A"]).await?;
         if self.ok(&wt.path, &["status", "--porcelain"]).await?.is_empty() {
             return Ok(None);
@@ -114,6 +138,7 @@ impl Repo {
 
     /// The worktree's changes against its base, as a unified diff (for reviewers).
     pub async fn diff(&self, wt: &Worktree) -> Result<String> {
+        self.clear_stale_lock(wt).await;
         self.ok(&wt.path, &["add", "-A"]).await?;
         let out = self.git(&wt.path, &["diff", "--cached", &wt.base]).await?;
         Ok(out.stdout)

@@ -57,3 +57,23 @@ async fn diverged_branches_merge_with_a_commit_and_conflicts_list_the_files() {
     let r = l9_agents::git::Repo::new(not_repo.path(), crate::runner());
     assert!(r.worktree("x").await.unwrap_err().to_string().contains("is not a git repository"));
 }
+
+#[tokio::test]
+async fn a_worktree_step_rerun_after_a_crash_starts_over_from_what_was_left() {
+    let dir = l9_test_support::temp_dir();
+    let repo = repo_with(dir.path(), &[("README.md", "hello\n")]).await;
+    // A crash inside `git worktree add`: the branch exists, the directory is half made.
+    repo.git(dir.path(), &["branch", "l9/t9"]).await.unwrap();
+    let wt = repo.worktree("t9").await.unwrap();
+    std::fs::remove_file(wt.path.join("README.md")).unwrap();
+    std::fs::write(wt.path.join("junk.txt"), "half\n").unwrap();
+    // The same step again: a whole worktree on the branch, reset to the base.
+    let again = repo.worktree("t9").await.unwrap();
+    assert_eq!((again.path.clone(), again.branch.clone()), (wt.path.clone(), wt.branch.clone()));
+    assert!(again.path.join("README.md").is_file() && !again.path.join("junk.txt").exists());
+    // A git that died while holding the worktree's index lock does not block the next add.
+    let gitdir = repo.git(&again.path, &["rev-parse", "--absolute-git-dir"]).await.unwrap().stdout;
+    std::fs::write(std::path::Path::new(gitdir.trim()).join("index.lock"), "").unwrap();
+    std::fs::write(again.path.join("a.txt"), "a\n").unwrap();
+    assert!(repo.commit(&again, "Add a", "T", "P").await.unwrap().is_some());
+}
