@@ -12,7 +12,12 @@ use crate::process::{CommandSpec, Output, Runner};
 pub struct Repo {
     pub root: PathBuf,
     runner: Arc<dyn Runner>,
+    /// How many times a merge polls a foreign `index.lock` before giving up.
+    lock_polls: u32,
 }
+
+/// The pause between polls of a foreign `index.lock` (150 polls: 30 s).
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A task's worktree.
 #[derive(Debug, Clone)]
@@ -32,7 +37,13 @@ pub enum Merged {
 
 impl Repo {
     pub fn new(root: &Path, runner: Arc<dyn Runner>) -> Self {
-        Repo { root: root.to_path_buf(), runner }
+        Repo { root: root.to_path_buf(), runner, lock_polls: 150 }
+    }
+
+    /// The same repository with another patience for a foreign `index.lock` (tests).
+    pub fn with_lock_polls(mut self, polls: u32) -> Self {
+        self.lock_polls = polls;
+        self
     }
 
     pub async fn git(&self, cwd: &Path, args: &[&str]) -> Result<Output> {
@@ -146,6 +157,28 @@ impl Repo {
 
     /// Merges the task branch into the repo's current branch.
     pub async fn merge(&self, wt: &Worktree) -> Result<Merged> {
+        // A lock on the main checkout's index belongs to a git command running there (maybe
+        // the user's) or to one that crashed: either way not ours to remove. Wait for it a
+        // while (`lock_wait` polls), then say so plainly instead of reporting a conflict.
+        if let Ok(dir) = self.ok(&self.root, &["rev-parse", "--absolute-git-dir"]).await {
+            let lock = PathBuf::from(dir).join("index.lock");
+            let mut polls = self.lock_polls;
+            while lock.exists() && polls > 0 {
+                tokio::time::sleep(LOCK_POLL).await;
+                polls -= 1;
+            }
+            if lock.exists() {
+                return Err(AgentError::Git {
+                    command: "merge".into(),
+                    message: format!(
+                        "{} stayed in place: another git command is working in {} (or one crashed); when none is running, remove the file — the work is on branch {}",
+                        lock.display(),
+                        self.root.display(),
+                        wt.branch
+                    ),
+                });
+            }
+        }
         let ahead =
             self.ok(&self.root, &["rev-list", "--count", &format!("HEAD..{}", wt.branch)]).await?;
         if ahead == "0" {

@@ -76,4 +76,12 @@ async fn a_worktree_step_rerun_after_a_crash_starts_over_from_what_was_left() {
     std::fs::write(std::path::Path::new(gitdir.trim()).join("index.lock"), "").unwrap();
     std::fs::write(again.path.join("a.txt"), "a\n").unwrap();
     assert!(repo.commit(&again, "Add a", "T", "P").await.unwrap().is_some());
+    // A lock on the main checkout is not ours: the merge says what to do instead.
+    let lock = dir.path().join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let impatient = repo.clone().with_lock_polls(1);
+    let e = impatient.merge(&again).await.unwrap_err().to_string();
+    assert!(e.contains("index.lock stayed in place") && e.contains("branch l9/t9"), "{e}");
+    std::fs::remove_file(&lock).unwrap();
+    assert!(matches!(repo.merge(&again).await.unwrap(), Merged::FastForward { .. }));
 }
