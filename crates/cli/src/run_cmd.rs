@@ -83,16 +83,25 @@ async fn workspace(root: &Path, spec: &Path) -> Result<PathBuf, CliError> {
         stem
     };
     let dir = root.join("l9-out").join(name);
-    if dir.join(".git").exists() {
-        return Ok(dir);
-    }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::input(format!("{}: {e}", dir.display())))?;
-    std::fs::write(dir.join("README.md"), format!("Built by L9 from {}.\n", spec.display()))
-        .map_err(|e| CliError::input(e.to_string()))?;
     let runner: std::sync::Arc<dyn l9_engine::agents::process::Runner> =
         std::sync::Arc::new(l9_engine::agents::process::SystemRunner);
     let repo = l9_engine::agents::git::Repo::new(&dir, runner);
+    // Made already: a repository with a first commit. An `l9 run` killed while making it
+    // left it half made (no commit yet, maybe git's lock): finish the job.
+    if dir.join(".git").exists() {
+        let head = repo.git(&dir, &["rev-parse", "--verify", "-q", "HEAD"]).await;
+        if head.is_ok_and(|o| o.success()) {
+            return Ok(dir);
+        }
+        let _ = std::fs::remove_file(dir.join(".git/index.lock"));
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::input(format!("{}: {e}", dir.display())))?;
+    let readme = dir.join("README.md");
+    if !readme.exists() {
+        std::fs::write(&readme, format!("Built by L9 from {}.\n", spec.display()))
+            .map_err(|e| CliError::input(e.to_string()))?;
+    }
     for args in
         [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "Start (L9)"]]
     {

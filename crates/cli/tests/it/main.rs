@@ -966,6 +966,11 @@ fn the_readme_example_runs_with_one_command_and_leaves_working_code() {
     let dir = l9_test_support::temp_dir();
     let d = dir.path();
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    // A run killed while it was making the greeter's workspace left it half made.
+    let half = d.join("l9-out/greeter");
+    std::fs::create_dir_all(&half).unwrap();
+    git(&half, &["init", "-q", "-b", "main"]);
+    std::fs::write(half.join(".git/index.lock"), "").unwrap();
     for name in ["adder", "greeter"] {
         let spec = ex.join(name).join("spec.md");
         let out = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
