@@ -1,6 +1,11 @@
 //! The journal's append on PostgreSQL: one statement, so one round trip and one commit per
 //! step.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+
+use l9_store::group::GroupCommit;
 use l9_store::{Fence, JournalAppend, Result, StoreError, check_journal_append};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -94,15 +99,14 @@ pub(crate) async fn append_in(
     }
 }
 
-/// Group commit for journal appends: appends that arrive while a batch is being committed
-/// queue up and go together in the next statement (one round trip, one WAL flush for all of
-/// them). Each caller returns only after its own entry is committed, so an effectful step is
-/// still durable before the next one starts; concurrent workflows share commits instead of
-/// taking turns for the disk. The committer runs as its own task, so a caller that is
-/// cancelled while waiting cannot stall the others.
+/// Group commit for journal appends (the queue is `l9_store::group`, shared with SQLite):
+/// appends that arrive while a batch is being committed go together in the next statement
+/// (one round trip, one WAL flush for all of them). Each caller returns only after its own
+/// entry is committed, so an effectful step is still durable before the next one starts;
+/// concurrent workflows share commits instead of taking turns for the disk.
 #[derive(Debug, Default)]
 pub(crate) struct Committer {
-    queue: std::sync::Mutex<Queue>,
+    group: GroupCommit<Pending>,
     stats: Stats,
 }
 
@@ -110,11 +114,11 @@ pub(crate) struct Committer {
 #[derive(Debug, Default)]
 struct Stats {
     /// Statements that carried more than one entry.
-    grouped: std::sync::atomic::AtomicU64,
+    grouped: AtomicU64,
     /// Entries those statements carried.
-    grouped_entries: std::sync::atomic::AtomicU64,
+    grouped_entries: AtomicU64,
     /// Groups answered entry by entry after the statement refused them as a whole.
-    fallbacks: std::sync::atomic::AtomicU64,
+    fallbacks: AtomicU64,
 }
 
 /// Group-commit counters: statements that carried several entries, the entries they carried,
@@ -126,17 +130,10 @@ pub struct GroupCommitStats {
     pub fallbacks: u64,
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    pending: Vec<Pending>,
-    committing: bool,
-}
-
 #[derive(Debug)]
 struct Pending {
     fence: Fence,
     entry: JournalAppend,
-    done: tokio::sync::oneshot::Sender<Result<()>>,
 }
 
 /// Most entries one statement carries.
@@ -144,76 +141,40 @@ const MAX_BATCH: usize = 256;
 
 impl Committer {
     /// Queues `entries` (in order) and waits until each is committed; the first refusal is
-    /// returned.
+    /// returned. The committer is a task of its own.
     pub(crate) async fn append(
-        self: &std::sync::Arc<Self>,
+        self: &Arc<Self>,
         pool: &sqlx::PgPool,
         fence: &Fence,
         entries: &[JournalAppend],
     ) -> Result<()> {
-        let mut waits = Vec::with_capacity(entries.len());
         let mut items = Vec::with_capacity(entries.len());
         for e in entries {
             check_journal_append(e)?;
-            let (done, rx) = tokio::sync::oneshot::channel();
-            items.push(Pending { fence: fence.clone(), entry: e.clone(), done });
-            waits.push(rx);
+            items.push(Pending { fence: fence.clone(), entry: e.clone() });
         }
-        let lead = {
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.pending.extend(items);
-            !std::mem::replace(&mut q.committing, true)
-        };
+        let (lead, waiters) = self.group.push(items);
         if lead {
             let (me, pool) = (self.clone(), pool.clone());
-            tokio::spawn(async move { me.commit_pending(&pool).await });
+            tokio::spawn(async move {
+                me.group.drive(MAX_BATCH, |batch| commit(&pool, batch, &me.stats)).await;
+            });
         }
-        let mut first = Ok(());
-        for rx in waits {
-            let r = rx
-                .await
-                .map_err(|_| StoreError::Backend("the journal committer stopped".into()))?;
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
+        waiters.first_error().await
     }
 
     pub(crate) fn stats(&self) -> GroupCommitStats {
-        use std::sync::atomic::Ordering::Relaxed;
         GroupCommitStats {
             grouped: self.stats.grouped.load(Relaxed),
             grouped_entries: self.stats.grouped_entries.load(Relaxed),
             fallbacks: self.stats.fallbacks.load(Relaxed),
         }
     }
-
-    /// Commits queued appends until none are left, then gives up the committer role (under
-    /// the queue lock, so an append queued at that moment starts a new committer).
-    async fn commit_pending(&self, pool: &sqlx::PgPool) {
-        loop {
-            let batch: Vec<Pending> = {
-                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.pending.is_empty() {
-                    q.committing = false;
-                    return;
-                }
-                let n = q.pending.len().min(MAX_BATCH);
-                q.pending.drain(..n).collect()
-            };
-            let results = commit(pool, &batch, &self.stats).await;
-            for (p, r) in batch.into_iter().zip(results) {
-                let _ = p.done.send(r);
-            }
-        }
-    }
 }
 
 /// Commits a batch: one statement for all of it when it can, else entry by entry (a batch
 /// with a blob, or one the statement refused as a whole, so each entry gets its own answer).
-async fn commit(pool: &sqlx::PgPool, batch: &[Pending], stats: &Stats) -> Vec<Result<()>> {
-    use std::sync::atomic::Ordering::Relaxed;
+async fn commit(pool: &sqlx::PgPool, batch: Vec<Pending>, stats: &Stats) -> Vec<Result<()>> {
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
@@ -222,7 +183,7 @@ async fn commit(pool: &sqlx::PgPool, batch: &[Pending], stats: &Stats) -> Vec<Re
         }
     };
     if batch.len() > 1 && batch.iter().all(|p| p.entry.blob.is_none()) {
-        match append_batch(&mut conn, batch).await {
+        match append_batch(&mut conn, &batch).await {
             Ok(written) => {
                 stats.grouped.fetch_add(1, Relaxed);
                 stats.grouped_entries.fetch_add(batch.len() as u64, Relaxed);
@@ -260,60 +221,17 @@ async fn append_batch(
     conn: &mut PgConnection,
     batch: &[Pending],
 ) -> std::result::Result<std::collections::HashSet<(Uuid, i64)>, sqlx::Error> {
-    let n = batch.len();
-    let (mut task, mut worker, mut pid, mut v, mut kind, mut schema) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut run_id, mut task_id, mut actor, mut at, mut body, mut text) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut blobs, mut effect, mut hash, mut jrun, mut seq, mut key, mut status) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut child, mut parent, mut ord) = (Vec::new(), Vec::new(), Vec::new());
-    for b in batch {
-        let (e, p) = (&b.entry, &b.entry.packet);
-        task.push(b.fence.task.0);
-        worker.push(b.fence.worker.clone());
-        pid.push(p.id.0);
-        v.push(p.v as i32);
-        kind.push(p.kind.clone());
-        schema.push(p.schema as i32);
-        run_id.push(p.run_id.map(|r| r.0));
-        task_id.push(p.task_id.map(|t| t.0));
-        actor.push(p.actor.clone());
-        at.push(p.at);
-        body.push(p.body.to_string());
-        text.push(p.text.clone());
-        blobs.push(serde_json::to_string(&p.blobs).unwrap_or_else(|_| "[]".into()));
-        effect.push(p.effect.as_ref().and_then(|x| serde_json::to_string(x).ok()));
-        hash.push(p.hash.as_bytes().to_vec());
-        jrun.push(e.run.0);
-        seq.push(e.seq as i64);
-        key.push(e.key.clone());
-        status.push(e.status.as_str().to_string());
-        for (i, par) in p.parents.iter().enumerate() {
-            child.push(p.id.0);
-            parent.push(par.0);
-            ord.push(i as i32);
-        }
+    // One array per column, in batch order (`unnest` zips them back into rows).
+    fn col<T>(batch: &[Pending], f: impl Fn(&Pending) -> T) -> Vec<T> {
+        batch.iter().map(f).collect()
     }
+    let parents: Vec<(Uuid, Uuid, i32)> = batch
+        .iter()
+        .flat_map(|b| {
+            let p = &b.entry.packet;
+            p.parents.iter().enumerate().map(move |(i, par)| (p.id.0, par.0, i as i32))
+        })
+        .collect();
     let rows: Vec<(Uuid, i64)> = sqlx::query_as(
         "WITH input AS (
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int4[], $5::text[],
@@ -342,28 +260,30 @@ async fn append_batch(
          )
          SELECT run_id, seq FROM j",
     )
-    .bind(&task)
-    .bind(&worker)
-    .bind(&pid)
-    .bind(&v)
-    .bind(&kind)
-    .bind(&schema)
-    .bind(&run_id)
-    .bind(&task_id)
-    .bind(&actor)
-    .bind(&at)
-    .bind(&body)
-    .bind(&text)
-    .bind(&blobs)
-    .bind(&effect)
-    .bind(&hash)
-    .bind(&jrun)
-    .bind(&seq)
-    .bind(&key)
-    .bind(&status)
-    .bind(&child)
-    .bind(&parent)
-    .bind(&ord)
+    .bind(col(batch, |b| b.fence.task.0))
+    .bind(col(batch, |b| b.fence.worker.clone()))
+    .bind(col(batch, |b| b.entry.packet.id.0))
+    .bind(col(batch, |b| b.entry.packet.v as i32))
+    .bind(col(batch, |b| b.entry.packet.kind.clone()))
+    .bind(col(batch, |b| b.entry.packet.schema as i32))
+    .bind(col(batch, |b| b.entry.packet.run_id.map(|r| r.0)))
+    .bind(col(batch, |b| b.entry.packet.task_id.map(|t| t.0)))
+    .bind(col(batch, |b| b.entry.packet.actor.clone()))
+    .bind(col(batch, |b| b.entry.packet.at))
+    .bind(col(batch, |b| b.entry.packet.body.to_string()))
+    .bind(col(batch, |b| b.entry.packet.text.clone()))
+    .bind(col(batch, |b| {
+        serde_json::to_string(&b.entry.packet.blobs).unwrap_or_else(|_| "[]".into())
+    }))
+    .bind(col(batch, |b| b.entry.packet.effect.as_ref().and_then(|x| serde_json::to_string(x).ok())))
+    .bind(col(batch, |b| b.entry.packet.hash.as_bytes().to_vec()))
+    .bind(col(batch, |b| b.entry.run.0))
+    .bind(col(batch, |b| b.entry.seq as i64))
+    .bind(col(batch, |b| b.entry.key.clone()))
+    .bind(col(batch, |b| b.entry.status.as_str().to_string()))
+    .bind(parents.iter().map(|x| x.0).collect::<Vec<_>>())
+    .bind(parents.iter().map(|x| x.1).collect::<Vec<_>>())
+    .bind(parents.iter().map(|x| x.2).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows.into_iter().collect())

@@ -4,20 +4,22 @@
 //! Why: through `sqlx`, every statement is a round trip to the connection's worker thread
 //! (~100 µs each on small machines), and a journal append is seven statements. Here the
 //! whole append costs what SQLite itself costs (tens of µs with `synchronous=NORMAL`). The
-//! transaction runs inline on the calling task while a mutex is held; it never waits for
-//! another writer inside the lock: `busy_timeout` is 0 and a busy database is retried after
-//! an async sleep, so a tokio worker thread is never parked on SQLite's lock.
+//! transaction runs on the committer task while a mutex is held; it never waits for another
+//! writer inside the lock: `busy_timeout` is 0 and a busy database is retried after an async
+//! sleep, so a tokio worker thread is never parked on SQLite's lock.
 //!
-//! Group commit: appends that arrive while one is being committed queue up, and the
-//! committing task writes all of them in its next transaction (a savepoint each, so one
-//! refused append does not undo the others). Sixteen concurrent workflows then share
-//! commits instead of taking turns; each caller still returns only after its own entry is
-//! committed.
+//! Group commit (`l9_store::group`, shared with PostgreSQL): appends that arrive while one
+//! batch is being committed queue up and go in the next transaction. Sixteen concurrent
+//! workflows then share commits instead of taking turns; each caller still returns only
+//! after its own entry is committed. An append that is refused (lease lost, missing
+//! parent, taken sequence number) is refused before it writes anything, so the others in
+//! its batch commit; an unexpected SQLite error reruns the batch with a savepoint per entry.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use l9_store::group::GroupCommit;
 use l9_store::{Fence, JournalAppend, Result, StoreError, check_journal_append};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
@@ -26,13 +28,7 @@ use crate::codec::micros;
 #[derive(Debug)]
 pub(crate) struct FastWriter {
     conn: Mutex<Connection>,
-    queue: Mutex<Queue>,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    pending: Vec<Pending>,
-    committing: bool,
+    group: GroupCommit<Pending>,
 }
 
 #[derive(Debug)]
@@ -40,7 +36,6 @@ struct Pending {
     fence: Fence,
     entry: JournalAppend,
     blob_hash: Option<[u8; 32]>,
-    done: tokio::sync::oneshot::Sender<Result<()>>,
 }
 
 enum Attempt {
@@ -70,87 +65,67 @@ impl FastWriter {
         // index pages, which a larger checkpoint writes back once.
         conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(backend)?;
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(FastWriter { conn: Mutex::new(conn), queue: Mutex::new(Queue::default()) })
+        Ok(FastWriter { conn: Mutex::new(conn), group: GroupCommit::default() })
     }
 
-    pub(crate) async fn append_journal(&self, fence: &Fence, e: &JournalAppend) -> Result<()> {
+    pub(crate) async fn append_journal(
+        self: &Arc<Self>,
+        fence: &Fence,
+        e: &JournalAppend,
+    ) -> Result<()> {
         self.append_many(fence, std::slice::from_ref(e)).await
     }
 
     /// Queues `entries` together (so they commit in order, normally in one transaction)
-    /// and waits for all of them; the first refusal is returned.
-    pub(crate) async fn append_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
-        let mut waits = Vec::with_capacity(entries.len());
+    /// and waits for all of them; the first refusal is returned. The committer is a task of
+    /// its own (`l9_store::group`).
+    pub(crate) async fn append_many(
+        self: &Arc<Self>,
+        fence: &Fence,
+        entries: &[JournalAppend],
+    ) -> Result<()> {
         let mut items = Vec::with_capacity(entries.len());
         for e in entries {
             let blob_hash = check_journal_append(e)?.map(|h| *h.as_bytes());
-            let (done, rx) = tokio::sync::oneshot::channel();
-            items.push(Pending { fence: fence.clone(), entry: e.clone(), blob_hash, done });
-            waits.push(rx);
+            items.push(Pending { fence: fence.clone(), entry: e.clone(), blob_hash });
         }
-        let lead = {
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.pending.extend(items);
-            !std::mem::replace(&mut q.committing, true)
-        };
+        let (lead, waiters) = self.group.push(items);
         if lead {
-            self.commit_pending().await;
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.group.drive(usize::MAX, |batch| me.commit_batch(batch)).await;
+            });
         }
-        let mut first = Ok(());
-        for rx in waits {
-            let r = rx
-                .await
-                .map_err(|_| StoreError::Backend("the journal committer stopped".into()))?;
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        first
+        waiters.first_error().await
     }
 
-    /// Commits queued appends until none are left, then gives up the committer role (under
-    /// the queue lock, so an append queued at that moment starts a new committer).
-    async fn commit_pending(&self) {
+    /// One batch in one transaction, retried (after an async pause) while another writer
+    /// holds the database.
+    async fn commit_batch(&self, batch: Vec<Pending>) -> Vec<Result<()>> {
+        let mut waited = Duration::ZERO;
+        let mut pause = Duration::from_micros(200);
         loop {
-            let batch = {
-                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.pending.is_empty() {
-                    q.committing = false;
-                    return;
+            match self.try_commit(&batch) {
+                Ok(results) => return results,
+                Err(Attempt::Done(Err(e))) => {
+                    let msg = e.to_string();
+                    return batch.iter().map(|_| Err(StoreError::Backend(msg.clone()))).collect();
                 }
-                std::mem::take(&mut q.pending)
-            };
-            let mut waited = Duration::ZERO;
-            let mut pause = Duration::from_micros(200);
-            let results = loop {
-                match self.try_commit(&batch) {
-                    Ok(results) => break results,
-                    Err(Attempt::Done(Err(e))) => {
-                        let msg = e.to_string();
-                        break batch
-                            .iter()
-                            .map(|_| Err(StoreError::Backend(msg.clone())))
-                            .collect();
-                    }
-                    Err(_) if waited > Duration::from_secs(30) => {
-                        break batch
-                            .iter()
-                            .map(|_| {
-                                Err(StoreError::Unavailable(
-                                    "the database stayed locked by another writer for 30 s".into(),
-                                ))
-                            })
-                            .collect();
-                    }
-                    Err(_) => {
-                        tokio::time::sleep(pause).await;
-                        waited += pause;
-                        pause = (pause * 2).min(Duration::from_millis(20));
-                    }
+                Err(_) if waited > Duration::from_secs(30) => {
+                    return batch
+                        .iter()
+                        .map(|_| {
+                            Err(StoreError::Unavailable(
+                                "the database stayed locked by another writer for 30 s".into(),
+                            ))
+                        })
+                        .collect();
                 }
-            };
-            for (p, r) in batch.into_iter().zip(results) {
-                let _ = p.done.send(r);
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
             }
         }
     }

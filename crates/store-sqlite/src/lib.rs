@@ -78,7 +78,7 @@ pub struct SqliteStore {
     opts: SqliteOptions,
     ann: Mutex<ann::VectorCache>,
     /// The journal's hot path (see `fast.rs`).
-    fast: fast::FastWriter,
+    fast: std::sync::Arc<fast::FastWriter>,
 }
 
 impl SqliteStore {
@@ -108,7 +108,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let store = SqliteStore {
-            fast: fast::FastWriter::open(path, opts.sync_full)?,
+            fast: std::sync::Arc::new(fast::FastWriter::open(path, opts.sync_full)?),
             pool,
             path: path.to_owned(),
             ann: Mutex::new(ann::VectorCache::new(

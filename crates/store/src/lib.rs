@@ -35,6 +35,7 @@ mod tasks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod group;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
