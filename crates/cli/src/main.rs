@@ -69,30 +69,9 @@ enum Command {
     #[command(subcommand)]
     Models(agent_cmd::ModelsCommand),
     /// Run the loop on a spec: compile, challenge, deliberate, plan, simulate, choose, then
-    /// (with --repo) execute the chosen plan with agents and gates, merge, and learn.
-    Run {
-        spec: PathBuf,
-        /// The git repository to change (without it only the deterministic stages run).
-        #[arg(long)]
-        repo: Option<PathBuf>,
-        #[arg(long)]
-        provider: Option<String>,
-        /// An external agent CLI as the coder (cursor, claude, codex, aider or [agents.NAME]).
-        #[arg(long)]
-        adapter: Option<String>,
-        #[arg(long)]
-        scenario: Option<PathBuf>,
-        #[arg(long, default_value_t = 1_000)]
-        trials: u32,
-        /// Pause the run (and ask) before spending more than this many dollars.
-        #[arg(long)]
-        budget_usd: Option<f64>,
-        #[arg(long)]
-        budget_tokens: Option<u64>,
-        /// Stop after choosing a plan (no repository, no agents).
-        #[arg(long)]
-        plan_only: bool,
-    },
+    /// execute the chosen plan with agents and gates (in --repo, or a fresh repository at
+    /// l9-out/<spec name>), merge, and learn. Prints each stage as it is journaled.
+    Run(run_cmd::RunArgs),
     /// Continue a run: one that waits (e.g. for a provider to be configured), or one whose
     /// `l9 run` process died (its leases are given back and the journal picks up).
     Resume { run: String },
@@ -187,30 +166,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,
         Command::Agent(cmd) => agent_cmd::run_agent(cmd, &root, cli.db.as_deref(), out).await,
         Command::Models(cmd) => agent_cmd::run_models(cmd, &root, out).await,
-        Command::Run {
-            spec,
-            repo,
-            provider,
-            adapter,
-            scenario,
-            trials,
-            budget_usd,
-            budget_tokens,
-            plan_only,
-        } => {
-            let a = run_cmd::RunArgs {
-                spec,
-                repo,
-                provider,
-                adapter,
-                scenario,
-                trials,
-                budget_usd,
-                budget_tokens,
-                plan_only,
-            };
-            run_cmd::run(a, &root, cli.db.as_deref(), out).await
-        }
+        Command::Run(a) => run_cmd::run(a, &root, cli.db.as_deref(), out).await,
         Command::Resume { run } => run_cmd::resume(&run, &root, cli.db.as_deref(), out).await,
         Command::Status { run } => {
             run_cmd::status(run.as_deref(), &root, cli.db.as_deref(), out).await

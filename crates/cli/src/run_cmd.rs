@@ -13,16 +13,33 @@ use serde_json::{Value, json};
 use crate::error::CliError;
 use crate::output::{Out, snippet};
 
+#[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
     pub spec: PathBuf,
+    /// The git repository to change (default: a fresh one at l9-out/<spec name>).
+    #[arg(long)]
     pub repo: Option<PathBuf>,
+    /// The provider for the coder (default: [roles] coder, routed by success rate when it
+    /// lists several; the example's provider.yaml when none is configured).
+    #[arg(long)]
     pub provider: Option<String>,
+    /// An external agent CLI as the coder (cursor, claude, codex, aider or [agents.NAME]).
+    #[arg(long)]
     pub adapter: Option<String>,
+    /// What-if overrides for the simulation (YAML, see `l9 sim --help`).
+    #[arg(long)]
     pub scenario: Option<PathBuf>,
+    /// Monte Carlo trials per plan candidate.
+    #[arg(long, default_value_t = 1_000)]
     pub trials: u32,
+    /// Pause the run (and ask) before spending more than this many dollars.
+    #[arg(long)]
     pub budget_usd: Option<f64>,
+    /// Pause the run before spending more than this many tokens.
+    #[arg(long)]
     pub budget_tokens: Option<u64>,
-    /// Only the deterministic stages (no repository, no agents).
+    /// Stop after choosing a plan (no repository, no agents).
+    #[arg(long)]
     pub plan_only: bool,
 }
 

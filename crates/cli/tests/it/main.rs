@@ -308,11 +308,8 @@ fn tasks_enqueue_run_approve_inspect_replay_fork() {
     assert_eq!(json(d, &["tasks", "show", slow_id])["task"]["state"], "queued");
 }
 
-#[test]
-fn worker_stops_gracefully_on_sigterm() {
-    let dir = l9_test_support::temp_dir();
-    let d = dir.path();
-    ok(d, &["init"]);
+/// `l9 worker --json` in `d` for `ms` milliseconds, then SIGTERM; it must exit cleanly.
+fn worker_until_sigterm(d: &Path, ms: u64) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_l9"))
         .args(["worker", "--json"])
         .current_dir(d)
@@ -321,11 +318,20 @@ fn worker_stops_gracefully_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::thread::sleep(std::time::Duration::from_millis(ms));
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+#[test]
+fn worker_stops_gracefully_on_sigterm() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let o = worker_until_sigterm(d, 700);
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["claimed"], 0);
 }
@@ -338,40 +344,18 @@ fn schedules_in_l9_toml_fire_while_the_worker_runs() {
     let cfg = d.join(".l9/l9.toml");
     let base = std::fs::read_to_string(&cfg).unwrap();
     // Problems name the file and line and say what to do (exit 4: configuration).
-    std::fs::write(
-        &cfg,
-        format!("{base}\n[schedules.tick]\ncron = \"every second\"\nkind = \"l9.echo\"\n"),
-    )
-    .unwrap();
+    let schedule = |body: &str| {
+        std::fs::write(&cfg, format!("{base}\n[schedules.tick]\n{body}\n")).unwrap();
+    };
+    schedule("cron = \"every second\"\nkind = \"l9.echo\"");
     let e = fails(d, &["worker", "--exit-when-idle"], 4);
     assert!(e.contains("l9.toml:") && e.contains("not a cron expression"), "{e}");
-    std::fs::write(
-        &cfg,
-        format!("{base}\n[schedules.tick]\ncron = \"* * * * * *\"\nkind = \"l9.nope\"\n"),
-    )
-    .unwrap();
+    schedule("cron = \"* * * * * *\"\nkind = \"l9.nope\"");
     let e = fails(d, &["worker", "--exit-when-idle"], 4);
     assert!(e.contains("which no worker knows") && e.contains("l9.echo"), "{e}");
     // Every second, an l9.echo with a payload.
-    std::fs::write(
-        &cfg,
-        format!("{base}\n[schedules.tick]\ncron = \"* * * * * *\"\nkind = \"l9.echo\"\npayload = {{ note = \"hi\" }}\n"),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_l9"))
-        .args(["worker", "--json"])
-        .current_dir(d)
-        .env_remove("L9_DB")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2600));
-    assert!(
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success()
-    );
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    schedule("cron = \"* * * * * *\"\nkind = \"l9.echo\"\npayload = { note = \"hi\" }");
+    worker_until_sigterm(d, 2600);
     let list = json(d, &["tasks", "list", "--kind", "l9.echo"]);
     let tasks = list.as_array().or_else(|| list["tasks"].as_array()).unwrap().clone();
     // (A tick enqueued as the worker stopped may still be queued.)
