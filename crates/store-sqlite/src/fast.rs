@@ -2,11 +2,13 @@
 //! on a dedicated `rusqlite` connection with cached statements.
 //!
 //! Why: through `sqlx`, every statement is a round trip to the connection's worker thread
-//! (~100 µs each on small machines), and a journal append is seven statements. Here the
-//! whole append costs what SQLite itself costs (tens of µs with `synchronous=NORMAL`). The
-//! transaction runs on the committer task while a mutex is held; it never waits for another
-//! writer inside the lock: `busy_timeout` is 0 and a busy database is retried after an async
-//! sleep, so a tokio worker thread is never parked on SQLite's lock.
+//! (~100 µs each on small machines). Here the whole append costs what SQLite itself costs:
+//! a few indexed probes and one row in the journal's unfiled tail (`tail.rs`), so a commit
+//! writes one or two pages to the WAL; the tail is filed into the packet tables a few
+//! hundred rows at a time, and checkpoints run on a thread of their own
+//! (`checkpoint.rs`). The transaction runs while a mutex is held; it never waits for
+//! another writer inside the lock: `busy_timeout` is 0 and a busy database is retried
+//! after an async sleep, so a tokio worker thread is never parked on SQLite's lock.
 //!
 //! Group commit (`l9_store::group`, shared with PostgreSQL): appends that arrive while one
 //! batch is being committed queue up and go in the next transaction. Sixteen concurrent
@@ -16,19 +18,30 @@
 //! its batch commit; an unexpected SQLite error reruns the batch with a savepoint per entry.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use l9_store::group::GroupCommit;
 use l9_store::{Fence, JournalAppend, Result, StoreError, check_journal_append};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use crate::codec::micros;
+use crate::checkpoint;
+use crate::tail::{append_one, settle_in};
+
+/// Entries this process lets pile up in the journal's tail before it files them: index
+/// pages rewritten once per this many steps instead of once per step.
+const SETTLE_AT: usize = 256;
 
 #[derive(Debug)]
 pub(crate) struct FastWriter {
     conn: Mutex<Connection>,
     group: GroupCommit<Pending>,
+    /// Entries this process appended since it last settled.
+    unsettled: AtomicUsize,
+    /// Commits since the last checkpoint request.
+    commits: AtomicUsize,
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 #[derive(Debug)]
@@ -61,11 +74,21 @@ impl FastWriter {
         conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })
             .map_err(backend)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
-        // Checkpoint less often than the default 1000 pages: a step rewrites the same few
-        // index pages, which a larger checkpoint writes back once.
-        conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(backend)?;
+        // Statement journals (kept while a statement that may abort half-way runs) in
+        // memory: in a temporary file they cost a write per page.
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend)?;
+        // Checkpoints run on their own thread (`checkpoint.rs`); this connection only
+        // checkpoints when the WAL grew far beyond what that thread keeps it at.
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
+            .map_err(backend)?;
         conn.set_prepared_statement_cache_capacity(32);
-        Ok(FastWriter { conn: Mutex::new(conn), group: GroupCommit::default() })
+        Ok(FastWriter {
+            conn: Mutex::new(conn),
+            group: GroupCommit::default(),
+            unsettled: AtomicUsize::new(0),
+            commits: AtomicUsize::new(0),
+            checkpointer: checkpoint::Checkpointer::start(path),
+        })
     }
 
     pub(crate) async fn append_journal(
@@ -77,8 +100,13 @@ impl FastWriter {
     }
 
     /// Queues `entries` together (so they commit in order, normally in one transaction)
-    /// and waits for all of them; the first refusal is returned. The committer is a task of
-    /// its own (`l9_store::group`).
+    /// and waits for all of them; the first refusal is returned.
+    ///
+    /// The caller that finds nobody committing commits the queue's first batch itself,
+    /// synchronously (no task hand-off, no wake-up on another thread: a lone workflow's
+    /// step costs what SQLite costs). Nothing in that path awaits, so a cancelled caller
+    /// cannot stop half-way. When the database is busy, or more appends queued up in the
+    /// meantime, the committer continues as a task of its own (`l9_store::group`).
     pub(crate) async fn append_many(
         self: &Arc<Self>,
         fence: &Fence,
@@ -90,13 +118,96 @@ impl FastWriter {
             items.push(Pending { fence: fence.clone(), entry: e.clone(), blob_hash });
         }
         let (lead, waiters) = self.group.push(items);
-        if lead {
+        if lead && !self.group.commit_now(usize::MAX, |batch| self.commit_once(batch)) {
             let me = self.clone();
             tokio::spawn(async move {
                 me.group.drive(usize::MAX, |batch| me.commit_batch(batch)).await;
             });
         }
         waiters.first_error().await
+    }
+
+    /// One attempt at a batch: its answers, or `None` when the database is busy (nothing
+    /// written).
+    fn commit_once(&self, batch: &[Pending]) -> Option<Vec<Result<()>>> {
+        let answers = match self.try_commit(batch) {
+            Ok(results) => results,
+            Err(Attempt::Busy) => return None,
+            Err(Attempt::Done(r)) => {
+                let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+                batch.iter().map(|_| Err(StoreError::Backend(msg.clone()))).collect()
+            }
+        };
+        self.committed(batch.len());
+        Some(answers)
+    }
+
+    /// After a commit of `n` entries: settles when enough are pending (best effort: a busy
+    /// database or a failure leaves them pending, and the next reader settles them) and
+    /// asks for a checkpoint every `checkpoint::EVERY_COMMITS` commits.
+    fn committed(&self, n: usize) {
+        if self.unsettled.fetch_add(n, Ordering::Relaxed) + n >= SETTLE_AT {
+            let _ = self.try_settle();
+        }
+        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 >= checkpoint::EVERY_COMMITS {
+            self.commits.store(0, Ordering::Relaxed);
+            if let Some(c) = &self.checkpointer {
+                c.request();
+            }
+        }
+    }
+
+    /// The read barrier: every pending journal packet (of any process) is in `packets`
+    /// when this returns. Cheap when nothing is pending (one indexed probe).
+    pub(crate) async fn settled(&self) -> Result<()> {
+        let mut waited = Duration::ZERO;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match self.try_settle() {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Done(r)) => return r,
+                Err(Attempt::Busy) if waited > Duration::from_secs(30) => {
+                    return Err(StoreError::Unavailable(
+                        "the database stayed locked by another writer for 30 s".into(),
+                    ));
+                }
+                Err(Attempt::Busy) => {
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// Settles what is pending in one transaction; `Err(Busy)`: nothing changed.
+    fn try_settle(&self) -> std::result::Result<(), Attempt> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let any: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal_pending)")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|err| Attempt::Done(Err(backend(err))))?;
+        if !any {
+            self.unsettled.store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
+            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
+        };
+        match settle_in(&tx) {
+            Ok(_) => {}
+            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
+            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
+        }
+        match tx.commit() {
+            Ok(()) => {}
+            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
+            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
+        }
+        self.unsettled.store(0, Ordering::Relaxed);
+        Ok(())
     }
 
     /// One batch in one transaction, retried (after an async pause) while another writer
@@ -106,7 +217,10 @@ impl FastWriter {
         let mut pause = Duration::from_micros(200);
         loop {
             match self.try_commit(&batch) {
-                Ok(results) => return results,
+                Ok(results) => {
+                    self.committed(batch.len());
+                    return results;
+                }
                 Err(Attempt::Done(Err(e))) => {
                     let msg = e.to_string();
                     return batch.iter().map(|_| Err(StoreError::Backend(msg.clone()))).collect();
@@ -207,117 +321,6 @@ impl FastWriter {
             Err(err) => Err(Attempt::Done(Err(backend(err)))),
         }
     }
-}
-
-/// One append inside the caller's transaction. `Ok(Err(_))`: refused (lease lost,
-/// missing parent, conflict); `Err(_)`: SQLite failed.
-fn append_one(
-    tx: &rusqlite::Connection,
-    fence: &Fence,
-    e: &JournalAppend,
-    blob_hash: Option<[u8; 32]>,
-) -> std::result::Result<Result<()>, rusqlite::Error> {
-    let held: Option<i64> = tx
-        .prepare_cached(
-            "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2",
-        )?
-        .query_row(params![fence.task.to_string(), fence.worker], |r| r.get(0))
-        .optional()?;
-    if held.is_none() {
-        return Ok(Err(StoreError::LeaseLost(format!(
-            "task {} is no longer leased to {}",
-            fence.task, fence.worker
-        ))));
-    }
-    let p = &e.packet;
-    let mut parent_rows = Vec::with_capacity(p.parents.len());
-    for parent in &p.parents {
-        let row: Option<i64> = tx
-            .prepare_cached("SELECT rowid FROM packets WHERE id = ?1")?
-            .query_row(params![parent.to_string()], |r| r.get(0))
-            .optional()?;
-        match row {
-            Some(r) => parent_rows.push(r),
-            None => {
-                return Ok(Err(StoreError::MissingParent { id: p.id, parent: *parent }));
-            }
-        }
-    }
-    let taken: Option<i64> = tx
-        .prepare_cached("SELECT 1 FROM journal WHERE run_id = ?1 AND seq = ?2")?
-        .query_row(params![e.run.to_string(), e.seq as i64], |r| r.get(0))
-        .optional()?;
-    if taken.is_some() {
-        return Ok(Err(StoreError::LeaseLost(format!(
-            "journal entry {} of run {} was already written by another execution",
-            e.seq, e.run
-        ))));
-    }
-    let existing: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT hash FROM packets WHERE id = ?1")?
-        .query_row(params![p.id.to_string()], |r| r.get(0))
-        .optional()?;
-    if existing.is_some() {
-        return Ok(Err(StoreError::Conflict { id: p.id }));
-    }
-    if let (Some(h), Some(data)) = (blob_hash, e.blob.as_deref()) {
-        tx.prepare_cached(
-            "INSERT INTO blobs (hash, size, data) VALUES (?1, ?2, ?3) ON CONFLICT(hash) DO NOTHING",
-        )?
-        .execute(params![h.to_vec(), data.len() as i64, data])?;
-    }
-    let blobs = serde_json::to_string(&p.blobs).unwrap_or_else(|_| "[]".into());
-    let effect = p.effect.as_ref().and_then(|x| serde_json::to_string(x).ok());
-    let rowid: i64 = tx
-        .prepare_cached(
-            "INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING rowid",
-        )?
-        .query_row(
-            params![
-                p.id.to_string(),
-                i64::from(p.v),
-                p.kind,
-                i64::from(p.schema),
-                p.run_id.map(|r| r.to_string()),
-                p.task_id.map(|t| t.to_string()),
-                p.actor,
-                micros(p.at),
-                p.body.to_string(),
-                p.text,
-                blobs,
-                effect,
-                p.hash.as_bytes().to_vec(),
-            ],
-            |r| r.get(0),
-        )?;
-    for (ord, parent) in parent_rows.iter().enumerate() {
-        tx.prepare_cached("INSERT INTO packet_parents (child, parent, ord) VALUES (?1, ?2, ?3)")?
-            .execute(params![rowid, parent, ord as i64])?;
-    }
-    if let Some(text) = p.text.as_deref().filter(|t| !t.is_empty()) {
-        tx.prepare_cached("INSERT INTO packet_fts (rowid, text) VALUES (?1, ?2)")?
-            .execute(params![rowid, text])?;
-    }
-    let n = tx
-        .prepare_cached(
-            "INSERT INTO journal (run_id, seq, key, status, packet) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
-            e.run.to_string(),
-            e.seq as i64,
-            e.key,
-            e.status.as_str(),
-            p.id.to_string()
-        ])?;
-    if n == 0 {
-        return Ok(Err(StoreError::LeaseLost(format!(
-            "journal entry {} of run {} was already written by another execution",
-            e.seq, e.run
-        ))));
-    }
-    Ok(Ok(()))
 }
 
 #[cfg(test)]

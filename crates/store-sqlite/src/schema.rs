@@ -151,4 +151,34 @@ CREATE TABLE journal (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        5,
+        // The journal's unfiled tail (`tail.rs`): a durable step writes its entry and its
+        // packet here, one B-tree, and a few hundred rows at a time are filed into
+        // `journal`, `packets` and the indexes. `parents`: ids, space-separated, in order;
+        // `packet_run`: the packet's own run id (`packets.run_id`).
+        r#"
+CREATE TABLE journal_pending (
+    run_id     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    v          INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    schema_v   INTEGER NOT NULL,
+    task_id    TEXT,
+    actor      TEXT NOT NULL,
+    at         INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    text       TEXT,
+    blobs      TEXT NOT NULL,
+    effect     TEXT,
+    hash       BLOB NOT NULL,
+    parents    TEXT NOT NULL,
+    packet_run TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"#,
+    ),
 ];

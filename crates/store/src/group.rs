@@ -67,6 +67,50 @@ impl<T> GroupCommit<T> {
         (!std::mem::replace(&mut q.committing, true), Waiters(waits))
     }
 
+    /// One batch (at most `max` items) committed by the caller that holds the role, without
+    /// awaiting anything: `commit` answers every item, or returns `None` when it would have
+    /// to wait (it wrote nothing; the items go back to the head of the queue). Returns
+    /// `true` when the queue was left empty and the role given up, `false` when the role
+    /// is still the caller's and it must run [`GroupCommit::drive`] (in a task).
+    pub fn commit_now<F>(&self, max: usize, commit: F) -> bool
+    where
+        F: FnOnce(&[T]) -> Option<Vec<Result<()>>>,
+    {
+        let (items, senders): (Vec<T>, Vec<oneshot::Sender<Result<()>>>) = {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if q.pending.is_empty() {
+                q.committing = false;
+                return true;
+            }
+            let n = q.pending.len().min(max.max(1));
+            q.pending.drain(..n).unzip()
+        };
+        match commit(&items) {
+            Some(answers) => {
+                let mut answers = answers.into_iter();
+                for done in senders {
+                    let r = answers.next().unwrap_or_else(|| {
+                        Err(StoreError::Backend(
+                            "the committer gave no answer for an append".into(),
+                        ))
+                    });
+                    let _ = done.send(r);
+                }
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.pending.is_empty() {
+                    q.committing = false;
+                    return true;
+                }
+                false
+            }
+            None => {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                q.pending.splice(0..0, items.into_iter().zip(senders));
+                false
+            }
+        }
+    }
+
     /// The committer: takes at most `max` queued items at a time, hands them to `commit`
     /// (which answers each, in order; a missing answer is a failure) and passes the answers
     /// on, until the queue is empty; then gives up the role under the queue's lock, so an
@@ -127,5 +171,31 @@ mod tests {
         assert!(lead3);
         g.drive(8, |items: Vec<u32>| async move { items.iter().map(|_| Ok(())).collect() }).await;
         assert!(third.first_error().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn commit_now_answers_at_once_or_puts_the_batch_back() {
+        let g = GroupCommit::<u32>::default();
+        let (lead, first) = g.push(vec![1, 2]);
+        assert!(lead);
+        // Busy: nothing answered, the role stays with the caller, the items stay queued.
+        assert!(!g.commit_now(8, |_| None));
+        let (lead2, second) = g.push(vec![3]);
+        assert!(!lead2);
+        let seen = std::sync::Mutex::new(Vec::new());
+        // One batch at most: [1, 2] (back at the head), then the role is still held for [3].
+        assert!(!g.commit_now(2, |items| {
+            seen.lock().unwrap().push(items.to_vec());
+            Some(items.iter().map(|_| Ok(())).collect())
+        }));
+        assert!(first.first_error().await.is_ok());
+        assert!(g.commit_now(8, |items| {
+            seen.lock().unwrap().push(items.to_vec());
+            Some(vec![Err(StoreError::Invalid("three".into()))])
+        }));
+        assert!(matches!(second.first_error().await, Err(StoreError::Invalid(_))));
+        assert_eq!(*seen.lock().unwrap(), vec![vec![1, 2], vec![3]]);
+        // The role was given up with the queue empty.
+        assert!(g.push(vec![4]).0);
     }
 }

@@ -8,49 +8,103 @@ use serde_json::Value;
 
 /// Encodes `value` canonically (sorted keys, compact).
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(value, &mut out);
-    out
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    // Only JSON text was written, which is UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_value(value: &Value, out: &mut String) {
+/// Appends the canonical encoding of `value` to `out`: the bytes `canonical_json` returns,
+/// without building intermediate strings (hashing a packet is on every journal step).
+pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {
-            out.push_str(&value.to_string());
+            write_json(value, out);
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_value(item, out);
+                write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (key, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(key) {
-                    write_value(v, out);
-                }
+                write_json(key.as_str(), out);
+                out.push(b':');
+                write_canonical(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
+}
+
+/// A scalar or string exactly as `serde_json` writes it (`Value::to_string`).
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+    // Writing JSON scalars into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The encoding this module had first (through `Value::to_string`), which stored
+    /// hashes were computed with.
+    fn reference(value: &Value, out: &mut String) {
+        match value {
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    reference(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push(':');
+                    reference(&map[key], out);
+                }
+                out.push('}');
+            }
+            _ => out.push_str(&value.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_encoding_is_byte_for_byte_the_first_one() {
+        let cases = [
+            json!(null),
+            json!({"b": 1, "a": {"z": [true, null], "y": "s\"q"}, "": -0.5, "é": "\u{1}\n\t"}),
+            json!([1.0e300, -3, 18446744073709551615u64, 0.1, "\\/", {"Z": 1, "a": 2, "_": 3}]),
+            json!({"ключ": "значение", "emoji": "😀", "k\u{7f}": 2.5e-8}),
+        ];
+        for v in cases {
+            let mut want = String::new();
+            reference(&v, &mut want);
+            assert_eq!(canonical_json(&v), want);
+        }
+    }
 
     #[test]
     fn keys_are_sorted_at_every_depth() {

@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::{Clock, ContentHash, IdSource, PacketId, RunId, TaskId, canonical_json};
+use crate::canonical::{write_canonical, write_json};
+use crate::{Clock, ContentHash, IdSource, PacketId, RunId, TaskId};
 
 /// The envelope format version this build writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -104,20 +105,37 @@ impl PacketEnvelope {
         body: &Value,
         blobs: &[BlobRef],
     ) -> ContentHash {
-        let blobs: Vec<Value> = blobs
-            .iter()
-            .map(|b| {
-                json!({
-                    "hash": b.hash.to_hex(),
-                    "size": b.size,
-                    "media_type": b.media_type,
-                    "name": b.name,
-                })
-            })
-            .collect();
-        let parents: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
-        let doc = json!({ "kind": kind, "parents": parents, "body": body, "blobs": blobs });
-        ContentHash::derive(HASH_CONTEXT, canonical_json(&doc).as_bytes())
+        // The canonical encoding of {"kind", "parents", "body", "blobs"} (the test
+        // `hash_is_that_of_the_canonical_document` builds it), written directly.
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"blobs\":[");
+        for (i, b) in blobs.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"hash\":");
+            write_json(&b.hash.to_hex(), &mut out);
+            out.extend_from_slice(b",\"media_type\":");
+            write_json(&b.media_type, &mut out);
+            out.extend_from_slice(b",\"name\":");
+            write_json(&b.name, &mut out);
+            out.extend_from_slice(b",\"size\":");
+            write_json(&b.size, &mut out);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"body\":");
+        write_canonical(body, &mut out);
+        out.extend_from_slice(b",\"kind\":");
+        write_json(kind, &mut out);
+        out.extend_from_slice(b",\"parents\":[");
+        for (i, p) in parents.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(&p.to_string(), &mut out);
+        }
+        out.extend_from_slice(b"]}");
+        ContentHash::derive(HASH_CONTEXT, &out)
     }
 
     /// Checks everything that can be checked without a store: version, kind, actor,
@@ -271,7 +289,60 @@ impl PacketDraft {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ManualClock, SeededRng};
+    use crate::{ManualClock, SeededRng, canonical_json};
+    use serde_json::json;
+
+    /// How packet hashes were first computed: a JSON document, canonically encoded.
+    fn hash_of_document(
+        kind: &str,
+        parents: &[PacketId],
+        body: &Value,
+        blobs: &[BlobRef],
+    ) -> ContentHash {
+        let blobs: Vec<Value> = blobs
+            .iter()
+            .map(|b| json!({"hash": b.hash.to_hex(), "size": b.size, "media_type": b.media_type, "name": b.name}))
+            .collect();
+        let parents: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
+        let doc = json!({ "kind": kind, "parents": parents, "body": body, "blobs": blobs });
+        ContentHash::derive(HASH_CONTEXT, canonical_json(&doc).as_bytes())
+    }
+
+    #[test]
+    fn hash_is_that_of_the_canonical_document() {
+        let clock = ManualClock::at_epoch_2026();
+        let rng = SeededRng::from_seed(7);
+        let ids = IdSource { clock: &clock, rng: &rng };
+        let parents = [PacketId::new(&ids), PacketId::new(&ids)];
+        let blobs = [
+            BlobRef { hash: ContentHash::of_bytes(b"a"), size: 1, media_type: None, name: None },
+            BlobRef {
+                hash: ContentHash::of_bytes(b"b"),
+                size: u64::MAX,
+                media_type: Some("text/plain".into()),
+                name: Some("é \"x\".txt".into()),
+            },
+        ];
+        let bodies = [
+            json!(null),
+            json!({"key": "step#1", "value": {"z": [1.5, -2], "a": "\u{0}\n"}, "ü": true}),
+            json!([{"b": 1, "a": 2}]),
+        ];
+        for body in &bodies {
+            for np in 0..=2 {
+                for nb in 0..=2 {
+                    let want = hash_of_document("journal.step", &parents[..np], body, &blobs[..nb]);
+                    let got = PacketEnvelope::compute_hash(
+                        "journal.step",
+                        &parents[..np],
+                        body,
+                        &blobs[..nb],
+                    );
+                    assert_eq!(got, want, "body {body} parents {np} blobs {nb}");
+                }
+            }
+        }
+    }
 
     fn fixed() -> PacketEnvelope {
         let clock = ManualClock::at_epoch_2026();

@@ -21,7 +21,7 @@ mod hash;
 mod id;
 mod rng;
 
-pub use canonical::canonical_json;
+pub use canonical::{canonical_json, write_canonical};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use envelope::{BlobRef, ENVELOPE_VERSION, Effect, EnvelopeError, PacketDraft, PacketEnvelope};

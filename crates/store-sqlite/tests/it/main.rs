@@ -108,3 +108,132 @@ async fn hnsw_path_recall_and_catch_up() {
         .unwrap();
     assert_eq!(hits[0].id, p.id);
 }
+
+/// A journal entry's packet waits in `journal_pending` (two B-trees per durable step) until
+/// it is moved into `packets` with many others. Whoever reads next — this handle, another
+/// process's, or the next process after a crash — moves them first, so no reader can tell.
+#[tokio::test]
+async fn journal_packets_are_settled_before_anyone_reads() {
+    use l9_store::{
+        Claim, Direction, Fence, JournalAppend, JournalStatus, NewTask, PacketFilter, Page,
+        StoreError, TextQuery,
+    };
+    use l9_types::{PacketDraft, RunId, TaskId};
+    use serde_json::json;
+
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let opts = SqliteOptions { dims: DIMS, ..Default::default() };
+    let pending = || {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.query_row("SELECT count(*) FROM journal_pending", [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    let fx = Fx::default();
+    let a = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let spec = fx.note("the spec the run cites");
+    a.write(&WriteBatch { packets: vec![spec.clone()], ..Default::default() }).await.unwrap();
+    let task = NewTask::new(TaskId(fx.uuid()), "q", "wf", json!({}));
+    let now = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+    a.tasks().enqueue(std::slice::from_ref(&task), now).await.unwrap();
+    let claim = Claim {
+        queues: vec![],
+        worker: "w".into(),
+        limit: 1,
+        lease: std::time::Duration::from_secs(30),
+        now,
+    };
+    assert_eq!(a.tasks().claim(&claim).await.unwrap().len(), 1);
+    let fence = Fence { task: task.id, worker: "w".into() };
+    let run = RunId(task.id.0);
+    let entry = |seq: u64, parents: &[l9_types::PacketId], text: Option<&str>| {
+        let mut d =
+            PacketDraft::new("journal.step").run(run).task(task.id).body(json!({"seq": seq}));
+        for p in parents {
+            d = d.parent(*p);
+        }
+        if let Some(t) = text {
+            d = d.text(t);
+        }
+        JournalAppend {
+            run,
+            seq,
+            key: format!("step:s#{seq}"),
+            status: JournalStatus::Completed,
+            packet: fx.seal(d),
+            blob: None,
+        }
+    };
+    let e0 = entry(0, &[spec.id], None);
+    let e1 = entry(1, &[e0.packet.id], Some("zanzibar quokka"));
+    let e2 = entry(2, &[e1.packet.id, spec.id], None);
+    for e in [&e0, &e1, &e2] {
+        a.tasks().append_journal(&fence, e).await.unwrap();
+    }
+    assert_eq!(pending(), 3, "appends leave their packets pending");
+
+    // A packet already stored is refused, and so is a missing parent; neither leaves a row.
+    let mut dup = entry(3, &[], None);
+    dup.packet = spec.clone();
+    assert!(matches!(
+        a.tasks().append_journal(&fence, &dup).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let missing = entry(3, &[fx.note("never stored").id], None);
+    assert!(matches!(
+        a.tasks().append_journal(&fence, &missing).await,
+        Err(StoreError::MissingParent { .. })
+    ));
+
+    // Another handle on the file (another process) reads them: settled first, in full.
+    let b = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let got = b.get_packet(e2.packet.id).await.unwrap().unwrap();
+    assert_eq!(got, e2.packet, "the settled packet is the appended one, parents in order");
+    assert_eq!(pending(), 0);
+    let up = b.lineage(e2.packet.id, Direction::Up, 5).await.unwrap();
+    let mut ids: Vec<_> = up.iter().map(|l| l.id).collect();
+    ids.sort();
+    let mut want = vec![e1.packet.id, e0.packet.id, spec.id];
+    want.sort();
+    assert_eq!(ids, want);
+    let hits = b
+        .text_search(&TextQuery { query: "quokka".into(), filter: PacketFilter::default(), k: 5 })
+        .await
+        .unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [e1.packet.id]);
+    let rows = b.tasks().load_journal(run).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2]);
+
+    // A crash (the handle dropped with entries pending): the next process sees them.
+    let e3 = entry(3, &[e2.packet.id], None);
+    a.tasks().append_journal(&fence, &e3).await.unwrap();
+    assert_eq!(pending(), 1);
+    drop(a);
+    let c = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    assert_eq!(c.tasks().load_journal(run).await.unwrap().len(), 4);
+    // A packet written the ordinary way may descend from a journal packet still pending.
+    let e4 = entry(4, &[e3.packet.id], None);
+    c.tasks().append_journal(&fence, &e4).await.unwrap();
+    let child = fx.child("a note on step 4", &[e4.packet.id]);
+    c.write(&WriteBatch { packets: vec![child.clone()], ..Default::default() }).await.unwrap();
+    let page = c
+        .list_packets(
+            &PacketFilter { run: Some(run), ..Default::default() },
+            &Page { limit: 100, after: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.packets.len(), 5, "every journal packet of the run is listed");
+
+    // Many appends settle on their own, a few hundred at a time.
+    let mut prev = e4.packet.id;
+    for seq in 5..600 {
+        let e = entry(seq, &[prev], None);
+        prev = e.packet.id;
+        c.tasks().append_journal(&fence, &e).await.unwrap();
+    }
+    assert!(pending() < 300, "{} still pending", pending());
+    assert_eq!(
+        c.count_packets(&PacketFilter { run: Some(run), ..Default::default() }).await.unwrap(),
+        600
+    );
+}
