@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use l9_store::{Claim, Finish, NewTask, Outcome, Store, TaskState};
+use l9_store::{Claim, Finish, NewTask, Outcome, PacketFilter, Store, TaskState};
 use l9_tasks::{Ctx, Registry, Worker, WorkerOptions};
-use l9_types::{Clock, Effect, IdSource, SeededRng, SystemClock, TaskId};
+use l9_types::{Clock, Effect, IdSource, RunId, SeededRng, SystemClock, TaskId};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -242,11 +242,25 @@ async fn run_workflows(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let t = Instant::now();
     Worker::new(store.clone(), clock, Arc::new(bench_registry()), opts).run(rx).await?;
+    // Until a reader can see every step: on SQLite the first read files the journal's
+    // tail (`l9-store-sqlite`'s `tail.rs`), and that work belongs to the steps.
+    let journaled = |id: TaskId| {
+        let filter = PacketFilter { run: Some(RunId(id.0)), ..Default::default() };
+        let store = store.clone();
+        async move { store.count_packets(&filter).await }
+    };
+    let first = journaled(ids[0]).await?;
     let d = t.elapsed();
-    for id in ids {
+    for (i, id) in ids.into_iter().enumerate() {
         let rec = store.tasks().get_task(id).await?;
         if rec.map(|r| r.state) != Some(TaskState::Succeeded) {
             return Err(EngineError::Internal(format!("benchmark workflow {id} did not succeed")));
+        }
+        let n = if i == 0 { first } else { journaled(id).await? };
+        if n != steps as u64 {
+            return Err(EngineError::Internal(format!(
+                "benchmark workflow {id} journaled {n} steps, not {steps}"
+            )));
         }
     }
     Ok(d)

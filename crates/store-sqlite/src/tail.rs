@@ -22,46 +22,71 @@ pub(crate) fn append_one(
     e: &JournalAppend,
     blob_hash: Option<[u8; 32]>,
 ) -> std::result::Result<Result<()>, rusqlite::Error> {
-    let held: Option<i64> = tx
-        .prepare_cached(
-            "SELECT 1 FROM tasks WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2",
+    let p = &e.packet;
+    let run = e.run.to_string();
+    let id = p.id.to_string();
+    let first_parent = p.parents.first().map(|x| x.to_string());
+    // The usual checks in one statement: the lease; whether the first parent is the run's
+    // previous entry, still in the tail; whether this packet is already filed; whether
+    // this sequence number is (filed) already.
+    let probe = |tx: &Connection| -> rusqlite::Result<(bool, bool, bool, bool)> {
+        tx.prepare_cached(
+            "SELECT \
+               EXISTS (SELECT 1 FROM tasks WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2), \
+               EXISTS (SELECT 1 FROM journal_pending WHERE run_id = ?3 AND seq = ?4 AND id = ?5), \
+               EXISTS (SELECT 1 FROM packets WHERE id = ?6), \
+               EXISTS (SELECT 1 FROM journal WHERE run_id = ?3 AND seq = ?7)",
         )?
-        .query_row(params![fence.task.to_string(), fence.worker], |r| r.get(0))
-        .optional()?;
-    if held.is_none() {
+        .query_row(
+            params![
+                fence.task.to_string(),
+                fence.worker,
+                run,
+                e.seq as i64 - 1,
+                first_parent,
+                id,
+                e.seq as i64
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+    };
+    let (held, previous, mut own_filed, mut taken) = probe(tx)?;
+    if !held {
         return Ok(Err(StoreError::LeaseLost(format!(
             "task {} is no longer leased to {}",
             fence.task, fence.worker
         ))));
     }
-    let p = &e.packet;
-    let run = e.run.to_string();
     let mut parents = String::with_capacity(p.parents.len() * 37);
-    for parent in &p.parents {
-        let id = parent.to_string();
-        if !parent_known(tx, &run, e.seq, &id)? {
-            return Ok(Err(StoreError::MissingParent { id: p.id, parent: *parent }));
+    let mut filed_now = false;
+    for (i, parent) in p.parents.iter().enumerate() {
+        let pid = parent.to_string();
+        if !(i == 0 && previous) {
+            let (known, filed_tail) = parent_known(tx, &pid)?;
+            filed_now |= filed_tail;
+            if !known {
+                return Ok(Err(StoreError::MissingParent { id: p.id, parent: *parent }));
+            }
         }
         if !parents.is_empty() {
             parents.push(' ');
         }
-        parents.push_str(&id);
+        parents.push_str(&pid);
     }
-    let id = p.id.to_string();
-    if filed(tx, &id)? {
+    if filed_now {
+        // The tail moved into the tables: ask again where this entry's id and seq are.
+        (_, _, own_filed, taken) = probe(tx)?;
+    }
+    if own_filed {
         return Ok(Err(StoreError::Conflict { id: p.id }));
     }
-    let taken: Option<i64> = tx
-        .prepare_cached("SELECT 1 FROM journal WHERE run_id = ?1 AND seq = ?2")?
-        .query_row(params![run, e.seq as i64], |r| r.get(0))
-        .optional()?;
     let taken_msg = || {
         Ok(Err(StoreError::LeaseLost(format!(
             "journal entry {} of run {} was already written by another execution",
             e.seq, e.run
         ))))
     };
-    if taken.is_some() {
+    if taken {
         return taken_msg();
     }
     let blobs = serde_json::to_string(&p.blobs).unwrap_or_else(|_| "[]".into());
@@ -106,29 +131,18 @@ pub(crate) fn append_one(
     Ok(Ok(()))
 }
 
-/// Whether `parent` of entry `seq` of `run` is stored. Most often it is the entry just
-/// before, still in the tail (one probe by key); else it must be filed — if it is not, it
-/// may be in the tail under another key (another run's entry, which a child cites), so
-/// the tail is filed now, inside this transaction, and the packet table asked again.
-fn parent_known(tx: &Connection, run: &str, seq: u64, parent: &str) -> rusqlite::Result<bool> {
-    if seq > 0 {
-        let previous: Option<i64> = tx
-            .prepare_cached(
-                "SELECT 1 FROM journal_pending WHERE run_id = ?1 AND seq = ?2 AND id = ?3",
-            )?
-            .query_row(params![run, (seq - 1) as i64, parent], |r| r.get(0))
-            .optional()?;
-        if previous.is_some() {
-            return Ok(true);
-        }
-    }
+/// Whether `parent` is stored, when it is not the run's previous entry (which the caller
+/// checked): filed, or — another run's entry still in the tail, as a child's first entry
+/// cites — filed by filing the tail now, inside this transaction. Also says whether the
+/// tail was filed.
+fn parent_known(tx: &Connection, parent: &str) -> rusqlite::Result<(bool, bool)> {
     if filed(tx, parent)? {
-        return Ok(true);
+        return Ok((true, false));
     }
     if settle_in(tx)? == 0 {
-        return Ok(false);
+        return Ok((false, false));
     }
-    filed(tx, parent)
+    Ok((filed(tx, parent)?, true))
 }
 
 /// Whether a packet is in the packet table.
