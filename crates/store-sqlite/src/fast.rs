@@ -24,10 +24,10 @@ use std::time::Duration;
 
 use l9_store::group::GroupCommit;
 use l9_store::{Fence, JournalAppend, Result, StoreError, check_journal_append};
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode};
 
 use crate::checkpoint;
-use crate::tail::{append_one, settle_in};
+use crate::tail::{append_one, file_tail};
 
 /// `BEGIN IMMEDIATE` … `COMMIT` through cached statements (rusqlite's `Transaction` parses
 /// both on every use, a few µs a step); rolled back when dropped uncommitted.
@@ -46,6 +46,13 @@ impl<'c> Immediate<'c> {
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.open = false;
         Ok(())
+    }
+
+    /// Rolls back now and gives the connection back.
+    fn roll_back(self) -> &'c Connection {
+        let conn = self.conn;
+        drop(self);
+        conn
     }
 }
 
@@ -66,14 +73,14 @@ impl Drop for Immediate<'_> {
 
 /// Entries this process lets pile up in the journal's tail before it files them: index
 /// pages rewritten once per this many steps instead of once per step.
-const SETTLE_AT: usize = 1024;
+const FILE_AT: usize = 1024;
 
 #[derive(Debug)]
 pub(crate) struct FastWriter {
     conn: Mutex<Connection>,
     group: GroupCommit<Pending>,
-    /// Entries this process appended since it last settled.
-    unsettled: AtomicUsize,
+    /// Entries this process appended to the tail since it last filed it.
+    in_tail: AtomicUsize,
     /// Commits since the last checkpoint request.
     commits: AtomicUsize,
     checkpointer: Option<checkpoint::Checkpointer>,
@@ -86,9 +93,40 @@ struct Pending {
     blob_hash: Option<[u8; 32]>,
 }
 
+/// Why one attempt at a transaction did not go through.
 enum Attempt {
+    /// Another writer holds the database; nothing was written.
     Busy,
-    Done(Result<()>),
+    Failed(StoreError),
+}
+
+impl From<rusqlite::Error> for Attempt {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_busy(&e) { Attempt::Busy } else { Attempt::Failed(backend(e)) }
+    }
+}
+
+/// Runs `attempt` until the database is not busy, pausing asynchronously in between (so
+/// no tokio thread parks on SQLite's lock), for at most 30 s.
+async fn while_busy<T>(mut attempt: impl FnMut() -> std::result::Result<T, Attempt>) -> Result<T> {
+    let mut waited = Duration::ZERO;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err(Attempt::Failed(e)) => return Err(e),
+            Err(Attempt::Busy) if waited > Duration::from_secs(30) => {
+                return Err(StoreError::Unavailable(
+                    "the database stayed locked by another writer for 30 s".into(),
+                ));
+            }
+            Err(Attempt::Busy) => {
+                tokio::time::sleep(pause).await;
+                waited += pause;
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -122,7 +160,7 @@ impl FastWriter {
         Ok(FastWriter {
             conn: Mutex::new(conn),
             group: GroupCommit::default(),
-            unsettled: AtomicUsize::new(0),
+            in_tail: AtomicUsize::new(0),
             commits: AtomicUsize::new(0),
             checkpointer: checkpoint::Checkpointer::start(path),
         })
@@ -170,21 +208,29 @@ impl FastWriter {
         let answers = match self.try_commit(batch) {
             Ok(results) => results,
             Err(Attempt::Busy) => return None,
-            Err(Attempt::Done(r)) => {
-                let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
-                batch.iter().map(|_| Err(StoreError::Backend(msg.clone()))).collect()
-            }
+            Err(Attempt::Failed(e)) => fail_all(batch, &e),
         };
         self.committed(batch.len());
         Some(answers)
     }
 
-    /// After a commit of `n` entries: settles when enough are pending (best effort: a busy
-    /// database or a failure leaves them pending, and the next reader settles them) and
-    /// asks for a checkpoint every `checkpoint::EVERY_COMMITS` commits.
+    /// One batch, retried while another writer holds the database.
+    async fn commit_batch(&self, batch: Vec<Pending>) -> Vec<Result<()>> {
+        match while_busy(|| self.try_commit(&batch)).await {
+            Ok(results) => {
+                self.committed(batch.len());
+                results
+            }
+            Err(e) => fail_all(&batch, &e),
+        }
+    }
+
+    /// After a commit of `n` entries: files the tail when this process added enough to
+    /// it (best effort: a busy database or a failure leaves it, and the next reader files
+    /// it) and asks for a checkpoint every `checkpoint::EVERY_COMMITS` commits.
     fn committed(&self, n: usize) {
-        if self.unsettled.fetch_add(n, Ordering::Relaxed) + n >= SETTLE_AT {
-            let _ = self.try_settle();
+        if self.in_tail.fetch_add(n, Ordering::Relaxed) + n >= FILE_AT {
+            let _ = self.try_file();
         }
         if self.commits.fetch_add(1, Ordering::Relaxed) + 1 >= checkpoint::EVERY_COMMITS {
             self.commits.store(0, Ordering::Relaxed);
@@ -194,170 +240,83 @@ impl FastWriter {
         }
     }
 
-    /// The read barrier: every pending journal packet (of any process) is in `packets`
-    /// when this returns. Cheap when nothing is pending (one indexed probe).
-    pub(crate) async fn settled(&self) -> Result<()> {
-        let mut waited = Duration::ZERO;
-        let mut pause = Duration::from_micros(200);
-        loop {
-            match self.try_settle() {
-                Ok(()) => return Ok(()),
-                Err(Attempt::Done(r)) => return r,
-                Err(Attempt::Busy) if waited > Duration::from_secs(30) => {
-                    return Err(StoreError::Unavailable(
-                        "the database stayed locked by another writer for 30 s".into(),
-                    ));
-                }
-                Err(Attempt::Busy) => {
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-            }
-        }
+    /// The read barrier: the journal's tail (whoever wrote it) is filed when this returns.
+    /// Cheap when it is empty (one probe).
+    pub(crate) async fn tail_filed(&self) -> Result<()> {
+        while_busy(|| self.try_file()).await
     }
 
-    /// Settles what is pending in one transaction; `Err(Busy)`: nothing changed.
-    fn try_settle(&self) -> std::result::Result<(), Attempt> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+    /// Files the tail in one transaction, if it holds anything.
+    fn try_file(&self) -> std::result::Result<(), Attempt> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let any: bool = conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal_pending)")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|err| Attempt::Done(Err(backend(err))))?;
-        if !any {
-            self.unsettled.store(0, Ordering::Relaxed);
-            return Ok(());
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal_pending)")?
+            .query_row([], |r| r.get(0))?;
+        if any {
+            let tx = Immediate::begin(&conn)?;
+            file_tail(&tx)?;
+            tx.commit()?;
         }
-        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
-        };
-        match settle_in(&tx) {
-            Ok(_) => {}
-            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
-        }
-        match tx.commit() {
-            Ok(()) => {}
-            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
-        }
-        self.unsettled.store(0, Ordering::Relaxed);
+        self.in_tail.store(0, Ordering::Relaxed);
         Ok(())
     }
 
-    /// One batch in one transaction, retried (after an async pause) while another writer
-    /// holds the database.
-    async fn commit_batch(&self, batch: Vec<Pending>) -> Vec<Result<()>> {
-        let mut waited = Duration::ZERO;
-        let mut pause = Duration::from_micros(200);
-        loop {
-            match self.try_commit(&batch) {
-                Ok(results) => {
-                    self.committed(batch.len());
-                    return results;
-                }
-                Err(Attempt::Done(Err(e))) => {
-                    let msg = e.to_string();
-                    return batch.iter().map(|_| Err(StoreError::Backend(msg.clone()))).collect();
-                }
-                Err(_) if waited > Duration::from_secs(30) => {
-                    return batch
-                        .iter()
-                        .map(|_| {
-                            Err(StoreError::Unavailable(
-                                "the database stayed locked by another writer for 30 s".into(),
-                            ))
-                        })
-                        .collect();
-                }
-                Err(_) => {
-                    tokio::time::sleep(pause).await;
-                    waited += pause;
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-            }
-        }
-    }
-
-    /// One transaction for the whole batch; `Err(Busy)` means nothing was written.
+    /// One transaction for the whole batch.
     fn try_commit(&self, batch: &[Pending]) -> std::result::Result<Vec<Result<()>>, Attempt> {
         // Fast path: no savepoints (they copy every touched page into a sub-journal).
         // `append_one` refuses before it writes anything, so a refused entry leaves no
         // trace; only an unexpected SQLite error sends the batch down the careful path.
         {
             let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = match Immediate::begin(&conn) {
-                Ok(tx) => tx,
-                Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-                Err(err) => return Err(Attempt::Done(Err(backend(err)))),
-            };
+            let tx = Immediate::begin(&conn)?;
             let mut results = Vec::with_capacity(batch.len());
-            let mut clean = true;
             for p in batch {
                 match append_one(&tx, &p.fence, &p.entry, p.blob_hash) {
                     Ok(r) => results.push(r),
                     Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-                    Err(_) => {
-                        clean = false;
-                        break;
-                    }
+                    // Dropping `tx` rolls the whole batch back.
+                    Err(_) => return self.try_commit_careful(batch, tx),
                 }
             }
-            if clean {
-                return match tx.commit() {
-                    Ok(()) => Ok(results),
-                    Err(err) if is_busy(&err) => Err(Attempt::Busy),
-                    Err(err) => Err(Attempt::Done(Err(backend(err)))),
-                };
-            }
-            // Dropping `tx` rolls the whole batch back.
+            tx.commit()?;
+            Ok(results)
         }
-        self.try_commit_careful(batch)
     }
 
     /// One savepoint per entry, so a failing entry is undone alone.
     fn try_commit_careful(
         &self,
         batch: &[Pending],
+        spoiled: Immediate<'_>,
     ) -> std::result::Result<Vec<Result<()>>, Attempt> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-            Err(err) => return Err(Attempt::Done(Err(backend(err)))),
-        };
+        let conn = spoiled.roll_back();
+        let tx = Immediate::begin(conn)?;
         let mut results = Vec::with_capacity(batch.len());
         for p in batch {
-            let sp = match tx.savepoint() {
-                Ok(sp) => sp,
-                Err(err) if is_busy(&err) => return Err(Attempt::Busy),
-                Err(err) => return Err(Attempt::Done(Err(backend(err)))),
-            };
-            match append_one(&sp, &p.fence, &p.entry, p.blob_hash) {
+            tx.prepare_cached("SAVEPOINT entry")?.execute([])?;
+            match append_one(&tx, &p.fence, &p.entry, p.blob_hash) {
                 Ok(Ok(())) => {
-                    if let Err(err) = sp.commit() {
-                        return Err(if is_busy(&err) {
-                            Attempt::Busy
-                        } else {
-                            Attempt::Done(Err(backend(err)))
-                        });
-                    }
+                    tx.prepare_cached("RELEASE entry")?.execute([])?;
                     results.push(Ok(()));
+                    continue;
                 }
-                // Dropping the savepoint rolls this append back.
                 Ok(Err(refused)) => results.push(Err(refused)),
                 Err(err) if is_busy(&err) => return Err(Attempt::Busy),
                 Err(err) => results.push(Err(backend(err))),
             }
+            // Undo this append alone.
+            tx.prepare_cached("ROLLBACK TO entry")?.execute([])?;
+            tx.prepare_cached("RELEASE entry")?.execute([])?;
         }
-        match tx.commit() {
-            Ok(()) => Ok(results),
-            Err(err) if is_busy(&err) => Err(Attempt::Busy),
-            Err(err) => Err(Attempt::Done(Err(backend(err)))),
-        }
+        tx.commit()?;
+        Ok(results)
     }
+}
+
+/// The same failure for every entry of a batch.
+fn fail_all(batch: &[Pending], e: &StoreError) -> Vec<Result<()>> {
+    let msg = e.to_string();
+    batch.iter().map(|_| Err(StoreError::Backend(msg.clone()))).collect()
 }
 
 #[cfg(test)]
@@ -387,6 +346,60 @@ mod tests {
         tx.execute("INSERT INTO t VALUES (3)", []).unwrap();
         tx.commit().unwrap();
         assert_eq!(count(&c), 2);
+    }
+
+    /// The careful path (one savepoint per entry, taken after an unexpected error spoiled
+    /// a batch): a refused entry is undone alone, the others commit.
+    #[tokio::test]
+    async fn the_careful_path_undoes_a_refused_entry_alone() {
+        use l9_store::{Claim, JournalStatus, NewTask, Store};
+        use l9_types::{IdSource, ManualClock, PacketDraft, RunId, SeededRng, TaskId};
+        let d = tempfile::tempdir().unwrap();
+        let store =
+            crate::SqliteStore::open(&d.path().join("l9.db"), Default::default()).await.unwrap();
+        let (clock, rng) = (ManualClock::at_epoch_2026(), SeededRng::from_seed(5));
+        let ids = IdSource { clock: &clock, rng: &rng };
+        let task = NewTask::new(TaskId::new(&ids), "q", "wf", serde_json::json!({}));
+        let now = chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap();
+        store.tasks().enqueue(std::slice::from_ref(&task), now).await.unwrap();
+        let lease = std::time::Duration::from_secs(30);
+        let claim = Claim { queues: vec![], worker: "w".into(), limit: 1, lease, now };
+        assert_eq!(store.tasks().claim(&claim).await.unwrap().len(), 1);
+        let fence = Fence { task: task.id, worker: "w".into() };
+        let run = RunId(task.id.0);
+        let entry = |seq: u64, parent: Option<l9_types::PacketId>| {
+            let mut d = PacketDraft::new("journal.step").run(run).body(serde_json::json!(seq));
+            if let Some(p) = parent {
+                d = d.parent(p);
+            }
+            let packet = d.seal(&ids).unwrap();
+            let pending =
+                |e: JournalAppend| Pending { fence: fence.clone(), entry: e, blob_hash: None };
+            pending(JournalAppend {
+                run,
+                seq,
+                key: format!("step:s#{seq}"),
+                status: JournalStatus::Completed,
+                packet,
+                blob: None,
+            })
+        };
+        let first = entry(0, None);
+        let parent = first.entry.packet.id;
+        let batch = [first, entry(0, None), entry(1, Some(parent))];
+        let answers = {
+            let conn = store.fast.conn.lock().unwrap();
+            let spoiled = Immediate::begin(&conn).unwrap();
+            match store.fast.try_commit_careful(&batch, spoiled) {
+                Ok(a) => a,
+                Err(_) => panic!("the careful path failed as a whole"),
+            }
+        };
+        assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+        assert!(matches!(answers[1], Err(StoreError::LeaseLost(_))), "{answers:?}");
+        let rows = store.tasks().load_journal(run).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(rows[1].packet, batch[2].entry.packet.id);
     }
 
     #[test]

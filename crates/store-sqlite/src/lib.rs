@@ -291,12 +291,12 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         write::write(&self.pool, self.opts.dims, batch).await
     }
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let sql =
             format!("SELECT {PACKET_COLUMNS}, p.rowid AS rowid FROM packets p WHERE p.id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -311,7 +311,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_packets(&self, ids: &[PacketId]) -> Result<Vec<PacketEnvelope>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let mut by_id = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
             let mut qb = QueryBuilder::new(format!(
@@ -331,7 +331,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let limit = page.limit.clamp(1, 10_000);
         let mut qb = QueryBuilder::new(format!(
             "SELECT {PACKET_COLUMNS}, p.rowid AS rowid FROM packets p WHERE 1=1"
@@ -350,7 +350,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_packets(&self, filter: &PacketFilter) -> Result<u64> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let mut qb = QueryBuilder::new("SELECT count(*) FROM packets p WHERE 1=1");
         push_filter(&mut qb, filter);
         let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(db)?;
@@ -358,7 +358,7 @@ impl Store for SqliteStore {
     }
 
     async fn lineage(&self, id: PacketId, dir: Direction, depth: u32) -> Result<Vec<LineageEntry>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let Some(start) = self.rowid_of(id).await? else {
             return Err(StoreError::NotFound(format!("packet {id}")));
         };
@@ -409,7 +409,7 @@ impl Store for SqliteStore {
     }
 
     async fn text_search(&self, q: &TextQuery) -> Result<Vec<TextHit>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let terms = tokenize(&q.query);
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
@@ -451,7 +451,7 @@ impl Store for SqliteStore {
     }
 
     async fn vector_search(&self, q: &VectorQuery) -> Result<Vec<VectorHit>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let query = codec::checked_unit(&q.vector, self.opts.dims)?;
         if q.k == 0 {
             return Ok(Vec::new());
@@ -467,7 +467,7 @@ impl Store for SqliteStore {
     }
 
     async fn has_embedding(&self, id: PacketId) -> Result<bool> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM embeddings e JOIN packets p ON p.rowid = e.packet WHERE p.id = ?",
         )

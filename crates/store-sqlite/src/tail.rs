@@ -2,10 +2,10 @@
 //!
 //! A step's journal entry and its packet go into one row of `journal_pending`, keyed by
 //! `(run_id, seq)` — one B-tree, so a commit writes one or two pages to the WAL. Filing
-//! ([`settle_in`]) moves a few hundred such rows at a time into `journal`, `packets`, the
+//! ([`file_tail`]) moves about a thousand such rows at a time into `journal`, `packets`, the
 //! packet indexes, `packet_parents` and the full-text index, in a handful of set-based
 //! statements that rewrite each index page once per batch instead of once per step.
-//! Every reader of those tables files the tail first (`FastWriter::settled`), whichever
+//! Every reader of those tables files the tail first (`FastWriter::tail_filed`), whichever
 //! process wrote it, so nobody can tell the difference — except in steps per second.
 
 use l9_store::{Fence, JournalAppend, Result, StoreError};
@@ -139,7 +139,7 @@ fn parent_known(tx: &Connection, parent: &str) -> rusqlite::Result<(bool, bool)>
     if filed(tx, parent)? {
         return Ok((true, false));
     }
-    if settle_in(tx)? == 0 {
+    if file_tail(tx)? == 0 {
         return Ok((false, false));
     }
     Ok((filed(tx, parent)?, true))
@@ -160,7 +160,7 @@ fn filed(tx: &Connection, id: &str) -> rusqlite::Result<bool> {
 /// the end of each statement, and every packet goes in before any lineage row. A packet
 /// id that is already filed keeps its row (only a caller re-sending the same packet gets
 /// here; the append refuses a filed one).
-pub(crate) fn settle_in(tx: &Connection) -> rusqlite::Result<usize> {
+pub(crate) fn file_tail(tx: &Connection) -> rusqlite::Result<usize> {
     let before: i64 = tx
         .prepare_cached("SELECT coalesce(max(rowid), 0) FROM packets")?
         .query_row([], |r| r.get(0))?;

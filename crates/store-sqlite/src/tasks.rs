@@ -554,7 +554,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(
             "SELECT j.seq, j.key, j.status, j.packet, p.body, p.at FROM journal j \
              JOIN packets p ON p.id = j.packet WHERE j.run_id = ? ORDER BY j.seq",
@@ -580,7 +580,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn journal_packet(&self, run: RunId, key: &str) -> Result<Option<l9_types::PacketId>> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT packet FROM journal WHERE run_id = ? AND key = ? ORDER BY seq LIMIT 1",
         )
@@ -593,7 +593,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn copy_journal(&self, from: RunId, to: RunId, upto: u64) -> Result<u64> {
-        self.fast.settled().await?;
+        self.fast.tail_filed().await?;
         let r = sqlx::query(
             "INSERT INTO journal (run_id, seq, key, status, packet) \
              SELECT ?, seq, key, status, packet FROM journal WHERE run_id = ? AND seq < ?",

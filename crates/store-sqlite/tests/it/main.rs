@@ -113,7 +113,7 @@ async fn hnsw_path_recall_and_catch_up() {
 /// it is moved into `packets` with many others. Whoever reads next — this handle, another
 /// process's, or the next process after a crash — moves them first, so no reader can tell.
 #[tokio::test]
-async fn journal_packets_are_settled_before_anyone_reads() {
+async fn the_journal_tail_is_filed_before_anyone_reads() {
     use l9_store::{
         Claim, Direction, Fence, JournalAppend, JournalStatus, NewTask, PacketFilter, Page,
         StoreError, TextQuery,
@@ -184,10 +184,10 @@ async fn journal_packets_are_settled_before_anyone_reads() {
         Err(StoreError::MissingParent { .. })
     ));
 
-    // Another handle on the file (another process) reads them: settled first, in full.
+    // Another handle on the file (another process) reads them: the tail is filed first, in full.
     let b = SqliteStore::open(&path, opts.clone()).await.unwrap();
     let got = b.get_packet(e2.packet.id).await.unwrap().unwrap();
-    assert_eq!(got, e2.packet, "the settled packet is the appended one, parents in order");
+    assert_eq!(got, e2.packet, "the filed packet is the appended one, parents in order");
     assert_eq!(pending(), 0);
     let up = b.lineage(e2.packet.id, Direction::Up, 5).await.unwrap();
     let mut ids: Vec<_> = up.iter().map(|l| l.id).collect();
