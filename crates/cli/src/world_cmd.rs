@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use l9_engine::Engine;
 use l9_engine::types::{Clock, SystemClock};
-use l9_engine::world_delta::Slice;
+use l9_types::AsOf;
 use serde_json::json;
 
 use crate::error::CliError;
@@ -74,7 +74,7 @@ fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>, CliError> {
 }
 
 impl TimeArgs {
-    fn slice(&self) -> Result<Option<Slice>, CliError> {
+    fn slice(&self) -> Result<Option<AsOf>, CliError> {
         if self.as_of.is_none() && self.known_at.is_none() {
             return Ok(None);
         }
@@ -83,7 +83,7 @@ impl TimeArgs {
             None => SystemClock.now(),
         };
         let known_at = self.known_at.as_deref().map(|s| parse_time("--known-at", s)).transpose()?;
-        Ok(Some(Slice { valid_at, known_at }))
+        Ok(Some(AsOf { valid_at, known_at }))
     }
 }
 

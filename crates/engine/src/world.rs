@@ -5,7 +5,7 @@
 //! priors.
 //!
 //! Time: a delta packet's time is when L9 learned it (record time); its `valid_at` is when
-//! the fact became true (valid time). Every query takes an optional [`Slice`] — "the world at
+//! the fact became true (valid time). Every query takes an optional [`AsOf`] — "the world at
 //! `valid_at` as known at `known_at`" — and answers from the deltas and entities that slice
 //! sees; without one it answers with everything known now.
 
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use l9_memory::{Ingest, SearchMode, SearchQuery};
 use l9_store::{AsOf, Entity, EntityQuery, PacketFilter, Page};
 use l9_types::{PacketDraft, PacketEnvelope, PacketId, RunId};
-use l9_world::{Delta, Item, Observation, Pack, Recorded, Slice, learned_item, seeds};
+use l9_world::{Delta, Item, Observation, Pack, Recorded, learned_item, seeds};
 use serde::Serialize;
 
 use crate::{Engine, EngineError, Result};
@@ -74,10 +74,6 @@ fn internal(e: impl std::fmt::Display) -> EngineError {
 
 /// The packet kind deltas are stored under.
 pub const DELTA_KIND: &str = "world.delta";
-
-pub(crate) fn as_of(slice: &Slice) -> AsOf {
-    AsOf { valid_at: slice.valid_at, known_at: slice.known_at }
-}
 
 /// How votes move an item's search score (ExpeL-style): (up + 1) / (down + 1), kept within
 /// [¼, 4] so one vote nudges and many decide.
@@ -160,7 +156,7 @@ impl Engine {
         &self,
         text: &str,
         k: usize,
-        slice: Option<&Slice>,
+        slice: Option<&AsOf>,
     ) -> Result<Vec<WorldHit>> {
         let state = self.world_state_at(slice).await?;
         self.world_query_in(text, k, slice, &state).await
@@ -172,7 +168,7 @@ impl Engine {
         &self,
         text: &str,
         k: usize,
-        slice: Option<&Slice>,
+        slice: Option<&AsOf>,
         state: &l9_world::WorldState,
     ) -> Result<Vec<WorldHit>> {
         let q = SearchQuery {
@@ -226,16 +222,16 @@ impl Engine {
 
     /// Whether the item's entity is valid and known in `slice`. Items stored before the
     /// graph projection existed have no entity until the next `l9 init`; they count as valid.
-    async fn item_visible(&self, item: &Item, slice: &Slice) -> Result<bool> {
+    async fn item_visible(&self, item: &Item, slice: &AsOf) -> Result<bool> {
         if self.item_entities(item, None).await?.is_empty() {
             return Ok(true);
         }
-        Ok(!self.item_entities(item, Some(as_of(slice))).await?.is_empty())
+        Ok(!self.item_entities(item, Some(*slice)).await?.is_empty())
     }
 
     /// One item by its id (`AP-008`, `CH-011`, `TK-implement`, `HC-…`), with its validity and
     /// votes; `None` if there is no such item or it is not visible in `slice`.
-    pub async fn world_item(&self, id: &str, slice: Option<&Slice>) -> Result<Option<WorldItem>> {
+    pub async fn world_item(&self, id: &str, slice: Option<&AsOf>) -> Result<Option<WorldItem>> {
         let found = self.world_packets().await?.into_iter().find_map(|p| {
             let item: Item = serde_json::from_value(p.body.clone()).ok()?;
             (item.id == id).then(|| (item, p.id.to_string()))
@@ -263,7 +259,7 @@ impl Engine {
     }
 
     /// Items per pack, as seen by `slice` (default: now, retired items left out).
-    pub async fn world_stats(&self, slice: Option<&Slice>) -> Result<BTreeMap<String, usize>> {
+    pub async fn world_stats(&self, slice: Option<&AsOf>) -> Result<BTreeMap<String, usize>> {
         let mut out: BTreeMap<String, usize> =
             Pack::ALL.iter().map(|p| (p.name().to_string(), 0)).collect();
         let state = self.world_state_at(slice).await?;
@@ -271,7 +267,7 @@ impl Engine {
             None => None,
             Some(s) => Some(
                 self.store()
-                    .entities(&EntityQuery { as_of: Some(as_of(s)), ..EntityQuery::default() })
+                    .entities(&EntityQuery { as_of: Some(*s), ..EntityQuery::default() })
                     .await?
                     .into_iter()
                     .map(|e| (e.kind, e.name))
@@ -478,7 +474,7 @@ impl Engine {
     }
 
     /// The world state as seen by `slice` (None: everything recorded).
-    pub async fn world_state_at(&self, slice: Option<&Slice>) -> Result<l9_world::WorldState> {
+    pub async fn world_state_at(&self, slice: Option<&AsOf>) -> Result<l9_world::WorldState> {
         let items = seeds::builtin().map_err(EngineError::Input)?;
         let base = l9_world::WorldState::seeded(&seeds::task_kinds(&items));
         Ok(l9_world::fold(base, &self.world_deltas().await?, slice))

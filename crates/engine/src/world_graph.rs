@@ -11,10 +11,10 @@ use l9_store::{
     AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
 };
 use l9_types::PacketId;
-use l9_world::{Delta, Item, Pack, Slice, learned_item};
+use l9_world::{Delta, Item, Pack, learned_item};
 use serde_json::{Value, json};
 
-use crate::world::{WorldHit, as_of, vote_factor};
+use crate::world::{WorldHit, vote_factor};
 use crate::{Engine, Result};
 
 /// Graph entity kind of a cause or effect named by causal edges.
@@ -29,11 +29,13 @@ impl Engine {
     pub(crate) async fn neighbours(
         &self,
         hits: &[WorldHit],
-        slice: Option<&Slice>,
+        slice: Option<&AsOf>,
         state: &l9_world::WorldState,
     ) -> Result<Vec<WorldHit>> {
         let as_of = Some(
-            slice.map_or(AsOf { valid_at: self.memory().clock().now(), known_at: None }, as_of),
+            slice
+                .copied()
+                .unwrap_or_else(|| AsOf { valid_at: self.memory().clock().now(), known_at: None }),
         );
         let mut have: BTreeSet<String> = hits.iter().map(|h| h.id.clone()).collect();
         let mut out = Vec::new();
@@ -307,9 +309,11 @@ impl Engine {
 
     /// Causal edges in the knowledge graph as seen by `slice` (default: now):
     /// (cause, effect, evidence count).
-    pub async fn world_causes(&self, slice: Option<&Slice>) -> Result<Vec<(String, String, u64)>> {
+    pub async fn world_causes(&self, slice: Option<&AsOf>) -> Result<Vec<(String, String, u64)>> {
         let as_of = Some(
-            slice.map_or(AsOf { valid_at: self.memory().clock().now(), known_at: None }, as_of),
+            slice
+                .copied()
+                .unwrap_or_else(|| AsOf { valid_at: self.memory().clock().now(), known_at: None }),
         );
         let factors: BTreeMap<EntityId, String> = self
             .store()

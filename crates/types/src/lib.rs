@@ -13,6 +13,7 @@
 //!
 //! What it is not: no IO, no async, no storage. Values and pure functions only.
 
+mod asof;
 mod canonical;
 mod clock;
 mod diagnostic;
@@ -21,6 +22,7 @@ mod hash;
 mod id;
 mod rng;
 
+pub use asof::AsOf;
 pub use canonical::{canonical_json, write_canonical};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use diagnostic::{Diagnostic, Severity, Span};

@@ -15,11 +15,12 @@
 //!
 //! Time: every delta is [`Recorded`] with two times — `recorded_at` (when L9 learned it; the
 //! packet's time) and `valid_at` (when the observed fact became true). [`fold`] answers
-//! "what did we believe at `known_at` about the world at `valid_at`" ([`Slice`]).
+//! "what did we believe at `known_at` about the world at `valid_at`" ([`AsOf`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use l9_types::AsOf;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -101,26 +102,12 @@ pub struct Recorded {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A bitemporal view: the world at `valid_at` as known at `known_at` (None: everything
-/// recorded so far).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Slice {
-    pub valid_at: DateTime<Utc>,
-    pub known_at: Option<DateTime<Utc>>,
-}
-
-impl Slice {
-    /// Whether a delta belongs to this view: recorded by `known_at`, valid by `valid_at`.
-    pub fn sees(&self, r: &Recorded) -> bool {
-        self.known_at.is_none_or(|k| r.recorded_at <= k) && r.valid_at <= self.valid_at
-    }
-}
-
 /// The state `base` moves to under the deltas `slice` sees (all of them without a slice), in
 /// recorded order.
-pub fn fold(mut base: WorldState, deltas: &[Recorded], slice: Option<&Slice>) -> WorldState {
+pub fn fold(mut base: WorldState, deltas: &[Recorded], slice: Option<&AsOf>) -> WorldState {
     for r in deltas {
-        if slice.is_none_or(|s| s.sees(r)) {
+        // A delta holds from its valid time on; it is seen once recorded by `known_at`.
+        if slice.is_none_or(|s| s.sees(r.valid_at, None, r.recorded_at, None)) {
             apply(&mut base, &r.delta);
         }
     }

@@ -13,7 +13,7 @@
 //! What it is not: it does not persist anything itself; the engine stores items and deltas as
 //! packets (`world.*` kinds) in the memory substrate, projects items and learned facts into
 //! the bitemporal knowledge graph, and folds the deltas in order ([`learn::fold`] with a
-//! [`learn::Slice`] for as-of views).
+//! [`l9_types::AsOf`] for as-of views).
 
 pub mod item;
 pub mod learn;
@@ -21,6 +21,5 @@ pub mod seeds;
 
 pub use item::{Anchor, Item, Pack, relevant};
 pub use learn::{
-    Calibration, Delta, KindBelief, Observation, Recorded, Slice, WorldState, apply, fold,
-    learned_item,
+    Calibration, Delta, KindBelief, Observation, Recorded, WorldState, apply, fold, learned_item,
 };

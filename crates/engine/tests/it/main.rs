@@ -319,7 +319,8 @@ async fn what_children_spend_feeds_the_plan_budget() {
 
 #[tokio::test]
 async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
-    use l9_engine::world_delta::{Delta, Observation, Slice};
+    use l9_engine::world_delta::{Delta, Observation};
+    use l9_types::AsOf;
     let dir = l9_test_support::temp_dir();
     Engine::init(dir.path(), None).await.unwrap();
     let engine = Engine::open(dir.path(), None).await.unwrap();
@@ -351,7 +352,7 @@ async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
     let id = state.constraints[0].id.clone();
     let item = engine.world_item(&id, None).await.unwrap().unwrap();
     assert_eq!(item.valid_from, Some(t(0)));
-    let before = Slice { valid_at: t(-1), known_at: None };
+    let before = AsOf { valid_at: t(-1), known_at: None };
     assert!(engine.world_item(&id, Some(&before)).await.unwrap().is_none());
     // More evidence later: the old version ends, the new one carries the count.
     let more = vec![Observation::new(
@@ -367,7 +368,7 @@ async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
         .await
         .unwrap();
     assert_eq!(engine.world_causes(None).await.unwrap()[0].2, 3);
-    let at5 = Slice { valid_at: t(5), known_at: None };
+    let at5 = AsOf { valid_at: t(5), known_at: None };
     assert_eq!(engine.world_causes(Some(&at5)).await.unwrap()[0].2, 2, "as it stood at t+5");
     // Loading the seeds again changes neither the items nor the graph.
     assert_eq!(engine.load_seeds().await.unwrap().added, 108);

@@ -225,7 +225,8 @@ mod learning {
     #[test]
     fn bitemporal_views_fold_what_was_known_about_each_moment() {
         use chrono::{DateTime, Utc};
-        use l9_world::{Observation, Recorded, Slice, fold, learned_item};
+        use l9_types::AsOf;
+        use l9_world::{Observation, Recorded, fold, learned_item};
         let t = |s: i64| DateTime::<Utc>::from_timestamp(1_800_000_000 + s, 0).unwrap();
         let hc = Delta::HiddenConstraint { trigger: "add.sh".into(), text: "print only".into() };
         let id = learned_item(&hc, "run r1").unwrap().id;
@@ -242,11 +243,11 @@ mod learning {
                 recorded_at: t(300),
             },
         ];
-        let active = |slice: Option<Slice>| {
+        let active = |slice: Option<AsOf>| {
             let s = fold(base(), &log, slice.as_ref());
             s.active_constraints().iter().map(|c| c.id.clone()).collect::<Vec<_>>()
         };
-        let at = |v: i64, k: Option<i64>| Some(Slice { valid_at: t(v), known_at: k.map(t) });
+        let at = |v: i64, k: Option<i64>| Some(AsOf { valid_at: t(v), known_at: k.map(t) });
         assert!(active(at(40, None)).is_empty(), "not valid yet at 40");
         assert_eq!(active(at(60, Some(90))), Vec::<String>::new(), "valid at 60 but unknown at 90");
         assert_eq!(active(at(60, Some(100))), vec![id.clone()]);
