@@ -330,8 +330,17 @@ impl Engine {
         evidence: Option<PacketId>,
     ) -> Result<PacketEnvelope> {
         let now = self.memory().clock().now();
-        let obs = [Observation::new(delta.clone(), now)];
-        let (packets, _) = self.delta_packets(&obs, None, evidence).await?;
+        self.record_observation(Observation::new(delta.clone(), now), evidence).await
+    }
+
+    /// Stores one observation (and the item it teaches, if any), then brings the knowledge
+    /// graph up to date; returns the delta's packet.
+    async fn record_observation(
+        &self,
+        obs: Observation,
+        evidence: Option<PacketId>,
+    ) -> Result<PacketEnvelope> {
+        let (packets, _) = self.delta_packets(&[obs], None, evidence).await?;
         let first = packets.first().cloned().ok_or_else(|| internal("no delta packet"))?;
         self.memory()
             .ingest(
@@ -513,15 +522,6 @@ impl Engine {
             ]));
         }
         let d = Delta::Retire { item: id.to_string(), reason: reason.to_string() };
-        let obs = [Observation::new(d, at)];
-        let (packets, _) = self.delta_packets(&obs, None, found.packet.parse().ok()).await?;
-        let first = packets.first().cloned().ok_or_else(|| internal("no delta packet"))?;
-        self.memory()
-            .ingest(
-                packets.into_iter().map(|packet| Ingest { packet, blobs: Vec::new() }).collect(),
-            )
-            .await?;
-        self.sync_world_graph().await?;
-        Ok(first)
+        self.record_observation(Observation::new(d, at), found.packet.parse().ok()).await
     }
 }
