@@ -79,7 +79,10 @@ pub struct SqliteStore {
     path: PathBuf,
     opts: SqliteOptions,
     ann: Mutex<ann::VectorCache>,
-    /// The journal's hot path (see `fast.rs`).
+    /// The journal's hot path (see `fast.rs`). Every method that reads `packets`,
+    /// `packet_parents`, the full-text index or `journal` (or writes packets that may descend
+    /// from journal entries) calls `self.fast.tail_filed()` first: journal entries wait in
+    /// the tail (`tail.rs`) until then.
     fast: std::sync::Arc<fast::FastWriter>,
 }
 

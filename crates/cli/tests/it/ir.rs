@@ -1,0 +1,155 @@
+//! The IR engine and the simulator through the CLI.
+
+use super::*;
+
+#[test]
+fn ir_check_prints_excerpts_and_exits_1_on_errors() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.md"), SPEC).unwrap();
+    let o = l9(d, &["ir", "check", "spec.md"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("error[L9-CHAL-002]: REQ-1: numeric conflict"), "{out}");
+    assert!(
+        out.contains(
+            "  --> spec.md:4:3\n  |\n4 | - REQ-1: A save MUST complete within 50 ms.\n  |   ^^^"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("= help: the bounds cannot both hold"), "{out}");
+    assert!(
+        out.contains("warning[L9-VAL-004]: REQ-2: MUST requirement without acceptance criteria"),
+        "{out}"
+    );
+    assert!(out.lines().last().unwrap().starts_with("spec.md: 1 error(s)"), "{out}");
+    let o = l9(d, &["ir", "check", "spec.md", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["diagnostics"].as_array().unwrap().iter().any(|x| x["code"] == "L9-CHAL-002"));
+
+    std::fs::write(d.join("ok.md"), "# T\n\n- REQ-1: Notes MUST be saved.\n\n## Acceptance criteria\n- REQ-1: a saved note is listed.\n").unwrap();
+    let out = ok(d, &["ir", "check", "ok.md"]);
+    assert!(out.contains("0 error(s)"), "{out}");
+    let err = fails(d, &["ir", "check", "missing.md"], 5);
+    assert!(err.contains("missing.md"), "{err}");
+    let err = fails(d, &["ir", "compile", "spec.md", "--format", "word"], 3);
+    assert!(
+        err.contains("unknown format `word`")
+            && err.contains("markdown, rfc, gherkin, openapi, prose"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ir_compile_summarises_emits_json_and_stores_a_packet() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.md"), SPEC).unwrap();
+    let out = ok(d, &["ir", "compile", "spec.md"]);
+    assert!(out.contains("spec.md (markdown, "), "{out}");
+    assert!(out.contains("requirements: 2 MUST"), "{out}");
+    let ir = json(d, &["ir", "compile", "spec.md"]);
+    assert_eq!(ir["version"], 1);
+    assert!(
+        ir["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "REQ-1" && n["strength"] == "must")
+    );
+    ok(d, &["init"]);
+    let out = ok(d, &["ir", "compile", "spec.md", "--store"]);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("stored as packet "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let p = json(d, &["memory", "get", &id]);
+    assert_eq!(p["kind"], "ir");
+    assert_eq!(p["body"]["nodes"]["requirement"], 3);
+    assert_eq!(p["blobs"][0]["media_type"], "application/json");
+}
+
+#[test]
+fn ir_plan_prints_three_candidates_covering_every_must() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.md"), SPEC).unwrap();
+    let out = ok(d, &["ir", "plan", "spec.md"]);
+    for s in ["tests-first", "component-by-component", "vertical-slices"] {
+        assert!(out.contains(&format!("\n{s} — ")), "{out}");
+    }
+    assert_eq!(out.matches("every MUST covered").count(), 3, "{out}");
+    assert!(out.starts_with("Deliberation: "), "{out}");
+    let v = json(d, &["ir", "plan", "spec.md"]);
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn eval_and_bench_ir_run_on_small_data() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("c.csv"),
+        "ProjectID,RequirementText,class,IsNFR\n1,The system shall display the list of orders.,F,0\n1,The product shall respond within 2 seconds.,PE,1\n2,Only authorized users shall access payroll data.,SE,1\n2,The system shall allow a clerk to add a customer.,F,0\n",
+    )
+    .unwrap();
+    let out = ok(d, &["eval", "classify", "--data", "c.csv"]);
+    assert!(
+        out.contains("macro F1 (F vs NFR)") && out.contains("leave-one-project-out (2 projects)"),
+        "{out}"
+    );
+    assert!(out.contains("Kurtanović & Maalej 2017"), "{out}");
+    std::fs::write(
+        d.join("s.csv"),
+        "text,file,negative_statements\n\"It shall not fail.\",a,not\nIt shall work.,a,-\n",
+    )
+    .unwrap();
+    let out = ok(d, &["eval", "smells", "--data", "s.csv"]);
+    let row = out.lines().find(|l| l.starts_with("negative statement")).unwrap();
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>(),
+        ["negative", "statement", "1.000", "1.000", "1.000", "1", "0.44", "better"]
+    );
+    std::fs::write(d.join("bad.csv"), "ProjectID,RequirementText,class,IsNFR\n1,x,F,maybe\n")
+        .unwrap();
+    let err = fails(d, &["eval", "classify", "--data", "bad.csv"], 3);
+    assert!(err.contains("bad.csv:2:1: error[L9-EVAL-001]"), "{err}");
+
+    std::fs::create_dir(d.join("specs")).unwrap();
+    std::fs::write(d.join("specs/spec.md"), SPEC).unwrap();
+    let out = ok(d, &["bench", "ir", "specs", "--repeat", "1"]);
+    assert!(out.contains("total: 1 files") && out.contains("MB/s"), "{out}");
+}
+
+#[test]
+fn sim_ranks_a_specs_candidates_caches_them_and_reads_scenarios() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.md"), SPEC).unwrap();
+    let first = ok(d, &["sim", "spec.md", "--trials", "300"]);
+    for s in ["tests-first", "component-by-component", "vertical-slices"] {
+        assert!(first.contains(&format!("\n{s} ")), "{first}");
+    }
+    assert!(!first.contains("from cache"), "{first}");
+    let again = ok(d, &["sim", "spec.md", "--trials", "300"]);
+    assert!(again.contains("(3 from cache)"), "{again}");
+    assert_eq!(
+        first.lines().skip(1).collect::<Vec<_>>(),
+        again.lines().skip(1).collect::<Vec<_>>()
+    );
+    let v = json(d, &["sim", "spec.md", "--trials", "300"]);
+    assert_eq!(v["ranked"].as_array().unwrap().len(), 3);
+    std::fs::write(d.join("flaky.yaml"), "name: flaky tests\nkinds:\n  test: { failure: 0.9 }\n")
+        .unwrap();
+    let flaky = ok(d, &["sim", "spec.md", "--trials", "300", "--scenario", "flaky.yaml"]);
+    assert!(flaky.contains("scenario flaky tests"), "{flaky}");
+    assert_ne!(flaky.lines().nth(2), first.lines().nth(2));
+    std::fs::write(d.join("bad.yaml"), "kinds:\n  test: { failure: 2 }\n").unwrap();
+    let err = fails(d, &["sim", "spec.md", "--scenario", "bad.yaml"], 3);
+    assert!(err.contains("kinds.test.failure must be between 0 and 1"), "{err}");
+}

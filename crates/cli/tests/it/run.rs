@@ -1,0 +1,346 @@
+//! The loop: `l9 run`, `resume`, `show`, routing and learning across runs, the world model.
+
+use super::*;
+
+#[test]
+fn init_seeds_the_world_model_once_and_it_answers_queries() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    assert!(ok(d, &["init"]).contains("world model: 108 seed items added, 0 already there"));
+    assert!(ok(d, &["init"]).contains("world model: 0 seed items added, 108 already there"));
+    let stats = json(d, &["world", "stats"]);
+    assert_eq!(stats["items"]["architectural patterns"], 27);
+    assert_eq!(stats["items"]["coding heuristics"], 44);
+    assert_eq!(stats["items"]["reflections"], 22);
+    let hits = json(d, &["world", "query", "SQL injection from string concatenation", "-k", "3"]);
+    assert_eq!(hits[0]["id"], "CH-011", "{hits}");
+    let item = json(d, &["world", "show", "AP-008"]);
+    assert_eq!(item["item"]["title"], "Competing consumers with leases");
+    let err = fails(d, &["world", "show", "NOPE-1"], 5);
+    assert!(err.contains("world-model item \"NOPE-1\""), "{err}");
+    let stats = ok(d, &["world", "stats"]);
+    assert!(
+        stats.contains("learned from 0 observation(s)")
+            && stats.contains("calibration: no predicted-vs-actual"),
+        "{stats}"
+    );
+}
+
+fn adder_project(d: &Path, with_provider: bool) -> std::path::PathBuf {
+    let proj = d.join("proj");
+    let repo = proj.join("repo");
+    std::fs::create_dir_all(proj.join("examples/agent")).unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for f in ["coder.yaml", "reviewer.yaml"] {
+        std::fs::copy(ex.join("agent").join(f), proj.join("examples/agent").join(f)).unwrap();
+    }
+    std::fs::copy(ex.join("adder/spec.md"), proj.join("spec.md")).unwrap();
+    ok(&proj, &["init"]);
+    if with_provider {
+        add_providers(&proj);
+    }
+    std::fs::write(repo.join("README.md"), "adder\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "init"]);
+    proj
+}
+
+fn add_providers(proj: &Path) {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent/l9.toml");
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str(&std::fs::read_to_string(ex).unwrap());
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+}
+
+#[test]
+fn run_without_a_repo_runs_the_deterministic_stages() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), false);
+    let out = ok(&proj, &["run", "spec.md", "--plan-only", "--trials", "100"]);
+    for s in [
+        "compile:     5 nodes, 1 requirements",
+        "challenge:",
+        "deliberate:",
+        "plan:        3 candidates",
+        "simulate:    priors seeds-",
+        "choose:",
+        "outcome:     planned (no --repo",
+    ] {
+        assert!(out.contains(s), "{s} missing:\n{out}");
+    }
+    let status = ok(&proj, &["status"]);
+    assert!(status.contains("succeeded") && status.contains("spec.md"), "{status}");
+}
+
+#[test]
+fn run_executes_with_agents_merges_and_learns() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    assert!(out.contains("change failure rate 100%"), "the first gate failed:\n{out}");
+    assert!(out.contains("merged:      "), "{out}");
+    assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    let w = json(&proj, &["world", "stats"]);
+    assert_eq!(w["kinds"]["implement"]["observed"], 1, "{w}");
+    assert_eq!(w["calibration"]["n"], 1, "{w}");
+    // The run is inspectable afterwards and replays without effects.
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show = json(&proj, &["show", &id]);
+    assert_eq!(show["state"], "succeeded");
+    let replay = json(&proj, &["replay", &id]);
+    if replay["matches_recorded"] != jsonv!(true) {
+        let recorded = serde_json::to_string_pretty(&show["result"]).unwrap();
+        let replayed = serde_json::to_string_pretty(&replay["output"]).unwrap();
+        let diff: Vec<String> = recorded
+            .lines()
+            .zip(replayed.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| format!("- {a}\n+ {b}"))
+            .take(10)
+            .collect();
+        panic!("replay differs from the recorded result:\n{}", diff.join("\n"));
+    }
+    assert_eq!(show["result"]["chosen"], show["simulation"]["ranked"][0]["name"]);
+}
+
+#[test]
+fn run_without_a_provider_waits_and_resumes_once_configured() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), false);
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("waiting — no model provider or agent adapter is configured"), "{out}");
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    assert!(ok(&proj, &["status", &id]).contains("waiting"));
+    add_providers(&proj);
+    let out = ok(&proj, &["resume", &id]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+}
+
+#[test]
+fn several_coders_are_routed_by_what_the_world_model_has_seen() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    // A careless coder: writes the buggy version and claims done whatever the review says.
+    std::fs::write(
+        proj.join("careless.yaml"),
+        "rules:\n  - name: buggy\n    when: { role: coder, step: \"r1/coder/model#1\" }\n    tool_calls:\n      - name: write_file\n        arguments: { path: add.sh, content: \"echo $(($1 - $2))\\n\" }\n  - name: done\n    when: { role: coder }\n    reply: \"done\"\n",
+    )
+    .unwrap();
+    let cfg = proj.join(".l9/l9.toml");
+    let toml = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("coder = \"coder\"", "coder = [\"careless\", \"coder\"]")
+        + "\n[providers.careless]\nkind = \"scripted\"\nscript = \"careless.yaml\"\n";
+    std::fs::write(&cfg, toml).unwrap();
+    assert!(ok(&proj, &["models", "list"]).contains("coder → careless | coder"));
+    // Nothing known yet: both are a coin flip, the first listed gets the work and fails.
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("route:       coder careless"), "{out}");
+    let w = json(&proj, &["world", "stats"]);
+    assert_eq!(w["executors"]["provider:careless"]["failed"], 1, "{w}");
+    // The next run goes to the other one, which gets it done.
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(
+        out.contains(
+            "route:       coder coder (success rates: provider:careless 0.33, provider:coder 0.50)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+}
+
+#[test]
+fn a_killed_l9_run_is_finished_by_l9_resume() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    // The adder example with a slower gate, so that kills land inside the run.
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder");
+    std::fs::create_dir_all(d.join("ex")).unwrap();
+    let spec = std::fs::read_to_string(ex.join("spec.md")).unwrap();
+    let slow =
+        spec.replace("test \"$(sh add.sh 2 2)\" = 4", "sleep 0.5; test \"$(sh add.sh 2 2)\" = 4");
+    assert_ne!(spec, slow);
+    std::fs::write(d.join("ex/spec.md"), slow).unwrap();
+    std::fs::copy(ex.join("provider.yaml"), d.join("ex/provider.yaml")).unwrap();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let (mut id, mut mid_run, mut kills) = (None::<String>, 0, 0);
+    while kills < 20 {
+        let args: Vec<&str> = match &id {
+            None => vec!["run", "ex/spec.md"],
+            Some(r) => vec!["resume", r.as_str()],
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_l9"))
+            .args(&args)
+            .current_dir(d)
+            .env_remove("L9_DB")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        std::thread::sleep(std::time::Duration::from_millis(80 + (seed >> 33) % 700));
+        if child.try_wait().unwrap().is_none() {
+            mid_run += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if id.is_none() {
+            id = json(d, &["status"])
+                .as_array()
+                .unwrap()
+                .first()
+                .map(|r| r["run"].as_str().unwrap().to_string());
+        }
+        kills += 1;
+        if id.as_ref().is_some_and(|r| json(d, &["status", r])[0]["state"] == "succeeded") {
+            break; // it got through between two kills
+        }
+    }
+    eprintln!("{kills} kills, {mid_run} while l9 was running");
+    let id = id.expect("a run was started");
+    // The killed processes' leases are given back at once, so one `l9 resume` finishes it.
+    let out = ok(d, &["resume", &id]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    assert_eq!(std::fs::read_to_string(d.join("l9-out/ex/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    // Kills land mid-run until the run gets through (the engine's crash test kills workers
+    // twenty times mid-run and counts model calls); at least one must have.
+    assert!(mid_run >= 1, "no kill landed while l9 was running ({kills} kills)");
+    assert_eq!(json(d, &["status"]).as_array().unwrap().len(), 1, "one run, resumed");
+}
+
+#[test]
+fn the_readme_example_runs_with_one_command_and_leaves_working_code() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    // A run killed while it was making the greeter's workspace left it half made.
+    let half = d.join("l9-out/greeter");
+    std::fs::create_dir_all(&half).unwrap();
+    git(&half, &["init", "-q", "-b", "main"]);
+    std::fs::write(half.join(".git/index.lock"), "").unwrap();
+    for name in ["adder", "greeter"] {
+        let spec = ex.join(name).join("spec.md");
+        let out = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+        assert!(out.contains("outcome:     succeeded"), "{name}: {out}");
+        let repo = d.join("l9-out").join(name);
+        let gate = if name == "adder" {
+            "test \"$(sh add.sh 2 2)\" = 4"
+        } else {
+            "test \"$(sh greet.sh Ada)\" = \"Hello, Ada!\""
+        };
+        let o = Command::new("sh").args(["-c", gate]).current_dir(&repo).output().unwrap();
+        assert!(o.status.success(), "{name}: the merged code passes its gate");
+        assert!(git(&repo, &["log", "--format=%B"]).contains("L9-Task: "));
+    }
+}
+
+#[test]
+fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder/spec.md");
+    let first = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(first.contains("0 hidden constraint(s) from the world model"), "{first}");
+    assert!(
+        first.contains("info L9-SMELL-008 (line 9): vague pronoun"),
+        "findings listed: {first}"
+    );
+    assert!(first.contains("change failure rate 100%"), "{first}");
+    let first_id = first.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show1 = json(d, &["show", &first_id]);
+    // Lineage: spec → IR → plan → the task → its gates → its merge, every link checked.
+    assert_eq!(show1["lineage"]["complete"], true, "{}", show1["lineage"]);
+    assert_eq!(show1["lineage"]["tasks"][0]["gates"], 2, "{}", show1["lineage"]);
+    // The timeline shows the coding task's failed then passing gate; DORA's time to restore
+    // is the time between them.
+    let timeline = show1["timeline"].as_array().unwrap();
+    let coding = timeline.iter().find(|t| t["kind"] == "l9.agent").unwrap();
+    let passed: Vec<bool> =
+        coding["gates"].as_array().unwrap().iter().map(|g| g[1].as_bool().unwrap()).collect();
+    assert_eq!(passed, [false, true], "{coding}");
+    assert!(show1["result"]["dora"]["time_to_restore_minutes"].as_f64().unwrap() >= 0.0);
+    let w = json(d, &["world", "stats"]);
+    assert_eq!(w["items"]["hidden constraints"], 1, "{w}");
+    let edge = |w: &serde_json::Value, cause: &str| {
+        w["causal_edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["cause"] == cause)
+            .map(|e| e["evidence"].as_u64().unwrap())
+    };
+    assert_eq!(edge(&w, "unstated constraint on add.sh"), Some(1), "{w}");
+    assert_eq!(edge(&w, "reviewer feedback"), Some(1), "{w}");
+    // The insights shown to the task whose first gate failed were voted down (ExpeL).
+    let votes = w["votes"].as_object().unwrap();
+    assert!(!votes.is_empty(), "{w}");
+    assert!(votes.values().all(|v| v[0] == 0 && v[1] == 1), "{w}");
+    // Bitemporal: as known when the first run's tasks started, no constraint had been learned;
+    // and no seed item was valid in 2000.
+    let before = coding["started"].as_str().unwrap();
+    let then = json(d, &["world", "stats", "--known-at", before]);
+    assert_eq!(then["items"]["hidden constraints"], 0, "{then}");
+    let y2000 = json(d, &["world", "stats", "--as-of", "2000-01-01"]);
+    assert_eq!(y2000["items"]["coding heuristics"], 0, "{y2000}");
+    // A fresh repository for the second run of the same spec family.
+    std::fs::remove_dir_all(d.join("l9-out")).unwrap();
+    let second = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(second.contains("1 hidden constraint(s) from the world model"), "{second}");
+    assert!(second.contains("change failure rate 0%"), "the coder was told up front:\n{second}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("l9-out/adder/add.sh")).unwrap(),
+        "echo $(($1 + $2))\n"
+    );
+    // The challenger raised it before planning.
+    let id = second.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show = json(d, &["show", &id]);
+    assert_eq!(show["stages"]["hidden_constraints"], 1);
+    assert_eq!(
+        show["stages"]["findings"].as_u64().unwrap(),
+        first_findings(&first) + 1,
+        "L9-CHAL-004 raised"
+    );
+    let w = json(d, &["world", "stats"]);
+    assert_eq!(edge(&w, "learned constraint on add.sh"), Some(1), "{w}");
+    assert!(w["votes"].as_object().unwrap().values().any(|v| v[0] == 1), "up votes: {w}");
+    // Retiring the learned constraint: the next run no longer raises it; a view of the
+    // moment before the retirement still has it.
+    let hc = json(d, &["world", "query", "add.sh must add", "-k", "20"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["pack"] == "hidden constraints")
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let before_retire = show["timeline"][0]["started"].as_str().unwrap().to_string();
+    ok(d, &["world", "retire", &hc, "--reason", "add.sh was replaced"]);
+    let e = fails(d, &["world", "retire", &hc, "--reason", "again"], 3);
+    assert!(e.contains("L9-WORLD-001") && e.contains("already retired"), "{e}");
+    assert!(fails(d, &["world", "retire", "NOPE", "--reason", "x"], 5).contains("lists ids"));
+    assert!(fails(d, &["world", "stats", "--as-of", "yesterday"], 3).contains("RFC 3339"));
+    assert_eq!(json(d, &["world", "stats"])["items"]["hidden constraints"], 0);
+    let then = json(d, &["world", "show", &hc, "--as-of", &before_retire]);
+    assert_eq!((&then["item"]["id"], &then["retired"]), (&jsonv!(hc), &jsonv!(null)), "{then}");
+    let now = json(d, &["world", "show", &hc]);
+    assert_eq!(now["retired"], "add.sh was replaced", "{now}");
+    // Provenance: learned in the first run, anchored to the file at the commit that fixed it.
+    assert_eq!(now["item"]["anchor"]["path"], "add.sh", "{now}");
+    assert_eq!(now["item"]["anchor"]["commit"], show1["result"]["dora"]["merged"][0], "{now}");
+    assert_eq!(now["item"]["source"], format!("run {first_id}"));
+    std::fs::remove_dir_all(d.join("l9-out")).unwrap();
+    let third = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
+    assert!(third.contains("0 hidden constraint(s) from the world model"), "{third}");
+}
+
+fn first_findings(show_text: &str) -> u64 {
+    let line = show_text.lines().find(|l| l.trim_start().starts_with("challenge:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}

@@ -1,0 +1,144 @@
+//! The Task Runtime through the CLI: tasks, workers, schedules, gated plans.
+
+use super::*;
+
+#[test]
+fn tasks_enqueue_run_approve_inspect_replay_fork() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let echo = json(d, &["tasks", "enqueue", "l9.echo", "--payload", r#"{"hello":1}"#]);
+    let echo_id = echo["id"].as_str().unwrap().to_string();
+    let again = json(d, &["tasks", "enqueue", "l9.echo", "--key", "k1"]);
+    let dup = json(d, &["tasks", "enqueue", "l9.echo", "--key", "k1"]);
+    assert_eq!(
+        (again["id"].clone(), dup["created"].clone()),
+        (dup["id"].clone(), Value::Bool(false))
+    );
+    let gate = json(d, &["tasks", "enqueue", "l9.approval", "--payload", r#"{"what":"deploy"}"#]);
+    let gate_id = gate["id"].as_str().unwrap().to_string();
+    let report = json(d, &["worker", "--exit-when-idle"]);
+    assert_eq!(
+        (report["succeeded"].as_u64(), report["suspended"].as_u64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+
+    let runs = json(d, &["runs"]);
+    let states: Vec<&str> =
+        runs.as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["waiting", "succeeded", "succeeded"]);
+    assert!(ok(d, &["tasks", "list", "--state", "waiting"]).contains(&gate_id));
+
+    ok(d, &["tasks", "approve", &gate_id, "--note", "lgtm"]);
+    ok(d, &["worker", "--exit-when-idle"]);
+    let shown = json(d, &["tasks", "show", &gate_id]);
+    assert_eq!(shown["task"]["result"]["approved"], Value::Bool(true));
+    assert_eq!(shown["journal"][0]["key"], "signal:approval#0");
+    let text = ok(d, &["tasks", "show", &echo_id]);
+    assert!(text.contains("state:     succeeded") && text.contains(r#"{"hello":1}"#), "{text}");
+
+    assert!(ok(d, &["tasks", "replay", &gate_id]).contains("same path, same result"));
+    let forked = json(d, &["tasks", "fork", &gate_id, "--from", "0"]);
+    ok(d, &["tasks", "reject", forked["id"].as_str().unwrap()]);
+    ok(d, &["worker", "--exit-when-idle"]);
+    let f = json(d, &["tasks", "show", forked["id"].as_str().unwrap()]);
+    assert_eq!(f["task"]["result"]["approved"], Value::Bool(false), "the fork asked again");
+
+    // Misuse gets clear errors and exit codes.
+    assert!(fails(d, &["tasks", "cancel", &echo_id], 3).contains("already ended"));
+    assert!(fails(d, &["tasks", "retry", &echo_id], 3).contains("only dead or cancelled"));
+    assert!(fails(d, &["tasks", "show", "nope"], 3).contains("not a valid id"));
+    let missing = "01a21b17-4335-7425-a611-788049e6ddd0";
+    assert!(fails(d, &["tasks", "show", missing], 5).contains("not found"));
+    assert!(
+        fails(d, &["tasks", "enqueue", "l9.echo", "--payload", "{bad"], 3)
+            .contains("not valid JSON")
+    );
+    fails(d, &["tasks", "list", "--state", "bogus"], 2);
+    assert!(fails(d, &["worker", "--concurrency", "0"], 3).contains("--concurrency"));
+
+    // A cancelled task can be retried.
+    let slow = json(d, &["tasks", "enqueue", "l9.sleep", "--payload", r#"{"seconds":600}"#]);
+    let slow_id = slow["id"].as_str().unwrap();
+    ok(d, &["tasks", "cancel", slow_id]);
+    ok(d, &["tasks", "retry", slow_id]);
+    assert_eq!(json(d, &["tasks", "show", slow_id])["task"]["state"], "queued");
+}
+
+/// `l9 worker --json` in `d` for `ms` milliseconds, then SIGTERM; it must exit cleanly.
+fn worker_until_sigterm(d: &Path, ms: u64) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["worker", "--json"])
+        .current_dir(d)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+#[test]
+fn worker_stops_gracefully_on_sigterm() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let o = worker_until_sigterm(d, 700);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["claimed"], 0);
+}
+
+#[test]
+fn schedules_in_l9_toml_fire_while_the_worker_runs() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let cfg = d.join(".l9/l9.toml");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    // Problems name the file and line and say what to do (exit 4: configuration).
+    let schedule = |body: &str| {
+        std::fs::write(&cfg, format!("{base}\n[schedules.tick]\n{body}\n")).unwrap();
+    };
+    schedule("cron = \"every second\"\nkind = \"l9.echo\"");
+    let e = fails(d, &["worker", "--exit-when-idle"], 4);
+    assert!(e.contains("l9.toml:") && e.contains("not a cron expression"), "{e}");
+    schedule("cron = \"* * * * * *\"\nkind = \"l9.nope\"");
+    let e = fails(d, &["worker", "--exit-when-idle"], 4);
+    assert!(e.contains("which no worker knows") && e.contains("l9.echo"), "{e}");
+    // Every second, an l9.echo with a payload.
+    schedule("cron = \"* * * * * *\"\nkind = \"l9.echo\"\npayload = { note = \"hi\" }");
+    worker_until_sigterm(d, 2600);
+    let list = json(d, &["tasks", "list", "--kind", "l9.echo"]);
+    let tasks = list.as_array().or_else(|| list["tasks"].as_array()).unwrap().clone();
+    // (A tick enqueued as the worker stopped may still be queued.)
+    assert!(tasks.iter().any(|t| t["state"] == "succeeded"), "no tick ran in 2.6 s: {list}");
+    assert!(tasks.iter().all(|t| t["payload"]["note"] == "hi"), "{list}");
+}
+
+#[test]
+fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let plan = r#"{"tasks":[{"name":"build","kind":"l9.echo"},{"name":"ship","kind":"l9.echo","deps":[0],"needs_approval":true}]}"#;
+    let id = json(d, &["tasks", "enqueue", "l9.plan", "--payload", plan])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(d, &["worker", "--exit-when-idle"]);
+    assert_eq!(json(d, &["tasks", "show", &id])["task"]["state"], "waiting");
+    ok(d, &["tasks", "signal", &id, "approve:ship"]);
+    ok(d, &["worker", "--exit-when-idle"]);
+    let shown = json(d, &["tasks", "show", &id]);
+    assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
+    assert_eq!(shown["children"].as_array().unwrap().len(), 2);
+    assert!(
+        fails(d, &["tasks", "signal", &id, "x", "--payload", "nope"], 3).contains("not valid JSON")
+    );
+}
