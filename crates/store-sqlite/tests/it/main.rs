@@ -210,8 +210,20 @@ async fn the_journal_tail_is_filed_before_anyone_reads() {
     drop(a);
     let c = SqliteStore::open(&path, opts.clone()).await.unwrap();
     assert_eq!(c.tasks().load_journal(run).await.unwrap().len(), 4);
+    // The other readers file the tail too: by ids, by key, and a fork's copy.
+    let e3b = entry(4, &[e3.packet.id], None);
+    c.tasks().append_journal(&fence, &e3b).await.unwrap();
+    assert_eq!(c.get_packets(&[e3b.packet.id]).await.unwrap(), std::slice::from_ref(&e3b.packet));
+    let e3c = entry(5, &[e3b.packet.id], None);
+    c.tasks().append_journal(&fence, &e3c).await.unwrap();
+    assert_eq!(c.tasks().journal_packet(run, "step:s#5").await.unwrap(), Some(e3c.packet.id));
+    let e3d = entry(6, &[e3c.packet.id], None);
+    c.tasks().append_journal(&fence, &e3d).await.unwrap();
+    let fork = RunId(fx.uuid());
+    assert_eq!(c.tasks().copy_journal(run, fork, 100).await.unwrap(), 7);
+    assert_eq!(pending(), 0);
     // A packet written the ordinary way may descend from a journal packet still pending.
-    let e4 = entry(4, &[e3.packet.id], None);
+    let e4 = entry(7, &[e3d.packet.id], None);
     c.tasks().append_journal(&fence, &e4).await.unwrap();
     let child = fx.child("a note on step 4", &[e4.packet.id]);
     c.write(&WriteBatch { packets: vec![child.clone()], ..Default::default() }).await.unwrap();
@@ -222,11 +234,11 @@ async fn the_journal_tail_is_filed_before_anyone_reads() {
         )
         .await
         .unwrap();
-    assert_eq!(page.packets.len(), 5, "every journal packet of the run is listed");
+    assert_eq!(page.packets.len(), 8, "every journal packet of the run is listed");
 
     // Many appends are filed on their own, about a thousand at a time.
     let mut prev = e4.packet.id;
-    for seq in 5..1100 {
+    for seq in 8..1100 {
         let e = entry(seq, &[prev], None);
         prev = e.packet.id;
         c.tasks().append_journal(&fence, &e).await.unwrap();
