@@ -8,7 +8,7 @@ use l9_models::{ChatRequest, ChatResponse, Message, Provider, Usage};
 use serde_json::Value;
 
 use crate::error::{AgentError, Result};
-use crate::steps::Steps;
+use crate::steps::{AgentStep, Steps};
 use crate::tools::{ToolOutput, Tools};
 
 #[derive(Debug, Clone)]
@@ -58,13 +58,13 @@ pub struct AgentRun {
     pub tools: Vec<ToolRecord>,
 }
 
-/// Runs the loop. `prefix` makes step names unique across rounds (`r1/coder/`).
+/// Runs the loop as the coder's `round` (its steps are named by [`AgentStep`]).
 pub async fn run(
     provider: &dyn Provider,
     tools: &Tools,
     steps: &dyn Steps,
     cfg: &AgentConfig,
-    prefix: &str,
+    round: usize,
     mut messages: Vec<Message>,
 ) -> Result<AgentRun> {
     if !messages.iter().any(|m| m.role == l9_models::Role::System) {
@@ -76,7 +76,7 @@ pub async fn run(
         let mut req = ChatRequest::new(messages.clone());
         req.tools = tools.specs();
         req.role = Some(cfg.role.clone());
-        let name = format!("{prefix}model#{i}");
+        let name = AgentStep::Model { round, turn: i }.name();
         req.step = Some(name.clone());
         let v = steps
             .step(
@@ -133,7 +133,7 @@ pub async fn run(
                     call.name
                 )));
             }
-            let tool_step = format!("{prefix}tool#{i}.{k}:{}", call.name);
+            let tool_step = AgentStep::Tool { round, turn: i, k, tool: call.name.clone() }.name();
             let effect = tools.effect(&call.name, &call.arguments);
             let (tname, targs) = (call.name.clone(), call.arguments.clone());
             let v = steps

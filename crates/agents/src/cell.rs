@@ -11,7 +11,7 @@ use crate::adapter::Adapter;
 use crate::agent::{self, AgentConfig};
 use crate::error::{AgentError, Result};
 use crate::git::{Repo, Worktree};
-use crate::steps::Steps;
+use crate::steps::{AgentStep, Steps};
 use crate::tools::Tools;
 
 /// Who writes the code.
@@ -32,6 +32,10 @@ pub struct Review {
 pub struct Gate {
     pub passed: bool,
     pub output: String,
+    /// The gate command's exit code (`None`: killed, timed out, no gate, or recorded before
+    /// codes were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,7 +101,7 @@ pub async fn run(
     let expected = template.clone();
     let recorded = steps
         .step(
-            "prompt templates",
+            &AgentStep::Templates.name(),
             l9_types::Effect::Pure,
             Box::pin(async move { Ok(json!(expected)) }),
         )
@@ -111,15 +115,12 @@ pub async fn run(
     let mut feedback: Option<String> = None;
     let mut messages = vec![Message::user(format!("Task: {task}"))];
     for round in 1..=rounds.max(1) {
-        let prefix = format!("r{round}/");
         if let Some(f) = feedback.take() {
             messages.push(Message::user(f));
         }
         let summary = match coder {
             Coder::Model(p, cfg) => {
-                let run =
-                    agent::run(*p, tools, steps, cfg, &format!("{prefix}coder/"), messages.clone())
-                        .await?;
+                let run = agent::run(*p, tools, steps, cfg, round, messages.clone()).await?;
                 messages = run.messages;
                 out.usage.input_tokens += run.usage.input_tokens;
                 out.usage.output_tokens += run.usage.output_tokens;
@@ -133,7 +134,7 @@ pub async fn run(
                     .map(|m| m.content.as_str())
                     .collect::<Vec<_>>()
                     .join("\n\n");
-                let name = format!("{prefix}adapter:{}", adapter.name);
+                let name = AgentStep::Adapter { round, agent: adapter.name.clone() }.name();
                 let v = steps
                     .step(
                         &name,
@@ -148,18 +149,21 @@ pub async fn run(
                 v.as_str().unwrap_or("").to_string()
             }
         };
-        let gate_step = format!("{prefix}gate");
+        let gate_step = AgentStep::Gate { round }.name();
         let v = steps
             .step(
                 &gate_step,
                 l9_types::Effect::Idempotent { key: gate_step.clone() },
                 Box::pin(async move {
                     let g = match tools.gate().await {
-                        Some(o) => Gate { passed: o.success(), output: o.combined() },
+                        Some(o) => {
+                            Gate { passed: o.success(), output: o.combined(), exit_code: o.code }
+                        }
                         None => Gate {
                             passed: false,
                             output: "no acceptance gate is configured: the task cannot be verified"
                                 .into(),
+                            exit_code: None,
                         },
                     };
                     serde_json::to_value(g).map_err(|e| e.to_string())
@@ -178,7 +182,7 @@ pub async fn run(
             )),
         ]);
         req.role = Some("reviewer".into());
-        let review_step = format!("{prefix}review");
+        let review_step = AgentStep::Review { round }.name();
         req.step = Some(review_step.clone());
         req.json = Some(JsonOutput { name: "review".into(), schema: review_schema() });
         let v = steps

@@ -101,6 +101,11 @@ impl Runner for SystemRunner {
         use tokio::io::AsyncWriteExt;
         let mut c = tokio::process::Command::new(&cmd.program);
         c.args(&cmd.args).current_dir(&cmd.cwd).env_clear().kill_on_drop(true);
+        // A process group of its own: a terminal's Ctrl-C reaches l9 alone, which stops
+        // its work in order (an interrupted step is re-run on resume, not recorded as a
+        // failure of the command).
+        #[cfg(unix)]
+        c.process_group(0);
         for var in PASSED_THROUGH {
             if let Ok(v) = std::env::var(var) {
                 c.env(var, v);

@@ -72,3 +72,114 @@ impl Steps for MemoryJournal {
         Ok(v)
     }
 }
+
+/// The journaled steps of one coding task (`l9.agent`), by name: the names the cell and the
+/// agent loop journal under are made here, and readers (progress, events, reports) parse
+/// them back here — one format, one parser.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AgentStep {
+    /// The task's git worktree and branch.
+    Worktree,
+    /// A hash of the prompt templates (a replay under changed templates diverges here).
+    Templates,
+    /// The coder's `turn`-th model call in `round` (`r1/coder/model#2`).
+    Model { round: usize, turn: usize },
+    /// The `k`-th tool call the coder asked for in that turn (`r1/coder/tool#2.0:write_file`).
+    Tool { round: usize, turn: usize, k: usize, tool: String },
+    /// An external agent CLI's run in `round` (`r1/adapter:claude`).
+    Adapter { round: usize, agent: String },
+    /// The acceptance gate after the coder's round.
+    Gate { round: usize },
+    /// The reviewer's verdict on the round.
+    Review { round: usize },
+    /// The task's commit with trailers.
+    Commit,
+    /// The merge back into the base branch.
+    Merge,
+}
+
+impl AgentStep {
+    /// The prefix every step of the coder in `round` carries (`r1/coder/`).
+    pub fn coder_prefix(round: usize) -> String {
+        format!("r{round}/coder/")
+    }
+
+    /// The step's name as journaled.
+    pub fn name(&self) -> String {
+        match self {
+            AgentStep::Worktree => "worktree".into(),
+            AgentStep::Templates => "prompt templates".into(),
+            AgentStep::Model { round, turn } => {
+                format!("{}model#{turn}", Self::coder_prefix(*round))
+            }
+            AgentStep::Tool { round, turn, k, tool } => {
+                format!("{}tool#{turn}.{k}:{tool}", Self::coder_prefix(*round))
+            }
+            AgentStep::Adapter { round, agent } => format!("r{round}/adapter:{agent}"),
+            AgentStep::Gate { round } => format!("r{round}/gate"),
+            AgentStep::Review { round } => format!("r{round}/review"),
+            AgentStep::Commit => "commit".into(),
+            AgentStep::Merge => "merge".into(),
+        }
+    }
+
+    /// Parses a step name made by [`AgentStep::name`]; `None` for anything else.
+    pub fn parse(name: &str) -> Option<AgentStep> {
+        match name {
+            "worktree" => return Some(AgentStep::Worktree),
+            "prompt templates" => return Some(AgentStep::Templates),
+            "commit" => return Some(AgentStep::Commit),
+            "merge" => return Some(AgentStep::Merge),
+            _ => {}
+        }
+        let (round, rest) = name.strip_prefix('r')?.split_once('/')?;
+        let round: usize = round.parse().ok()?;
+        match rest {
+            "gate" => return Some(AgentStep::Gate { round }),
+            "review" => return Some(AgentStep::Review { round }),
+            _ => {}
+        }
+        if let Some(agent) = rest.strip_prefix("adapter:") {
+            return Some(AgentStep::Adapter { round, agent: agent.to_string() });
+        }
+        let rest = rest.strip_prefix("coder/")?;
+        if let Some(turn) = rest.strip_prefix("model#") {
+            return Some(AgentStep::Model { round, turn: turn.parse().ok()? });
+        }
+        let (at, tool) = rest.strip_prefix("tool#")?.split_once(':')?;
+        let (turn, k) = at.split_once('.')?;
+        Some(AgentStep::Tool {
+            round,
+            turn: turn.parse().ok()?,
+            k: k.parse().ok()?,
+            tool: tool.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AgentStep;
+
+    #[test]
+    fn agent_step_names_parse_back() {
+        let all = [
+            AgentStep::Worktree,
+            AgentStep::Templates,
+            AgentStep::Model { round: 2, turn: 11 },
+            AgentStep::Tool { round: 1, turn: 3, k: 0, tool: "write_file".into() },
+            AgentStep::Tool { round: 1, turn: 3, k: 2, tool: "run:x".into() },
+            AgentStep::Adapter { round: 3, agent: "claude".into() },
+            AgentStep::Gate { round: 1 },
+            AgentStep::Review { round: 12 },
+            AgentStep::Commit,
+            AgentStep::Merge,
+        ];
+        for s in all {
+            assert_eq!(AgentStep::parse(&s.name()), Some(s.clone()), "{}", s.name());
+        }
+        for bad in ["", "r/gate", "rx/gate", "r1/coder/model#", "r1/coder/tool#1:x", "r1/other"] {
+            assert_eq!(AgentStep::parse(bad), None, "{bad}");
+        }
+    }
+}

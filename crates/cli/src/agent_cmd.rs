@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use l9_engine::Engine;
+use l9_engine::events::AgentStep;
 use l9_engine::runtime::EnqueueOptions;
 use l9_engine::tasks::WorkerOptions;
 use serde_json::{Value, json};
@@ -170,17 +171,18 @@ pub(crate) async fn run_agent(
     // A failed task has no result: rebuild its rounds from the journaled gates and reviews.
     let mut result = result;
     if result.get("rounds").is_none() {
-        let value = |key: String| {
-            detail.journal.iter().find(|j| j.key == key).and_then(|j| j.value.clone())
+        let entries = engine.task_journal(id).await?;
+        let value = |step: AgentStep| {
+            entries.iter().find(|e| e.agent_step() == Some(step.clone())).map(|e| e.value.clone())
         };
         let mut rounds = Vec::new();
         for r in 1.. {
-            let Some(gate) = value(format!("step:r{r}/gate#0")) else { break };
-            let review = value(format!("step:r{r}/review#0"))
+            let Some(gate) = value(AgentStep::Gate { round: r }) else { break };
+            let review = value(AgentStep::Review { round: r })
                 .map(|v| v["review"].clone())
                 .unwrap_or(Value::Null);
             let summary = (1..)
-                .map_while(|i| value(format!("step:r{r}/coder/model#{i}#0")))
+                .map_while(|i| value(AgentStep::Model { round: r, turn: i }))
                 .last()
                 .and_then(|v| v["content"].as_str().map(str::to_string))
                 .unwrap_or_default();

@@ -9,7 +9,18 @@ pub(crate) struct CliError {
     broken_pipe: bool,
     /// Exit with this code and print nothing more (the output already said it all).
     silent: Option<u8>,
+    /// A stable name for `--json` errors (`not_project`, `waiting`, …); by kind otherwise.
+    code: Option<&'static str>,
+    /// What to do about it.
+    help: Option<String>,
+    /// An exit code other than the kind's.
+    exit: Option<u8>,
 }
+
+/// A run waits for a person (or is paused): `l9 run`, `resume`, `watch` and `show` exit so.
+pub(crate) const EXIT_WAITING: u8 = 75;
+/// Interrupted by Ctrl-C (128 + SIGINT).
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 impl CliError {
     pub(crate) fn input(message: impl Into<String>) -> Self {
@@ -18,6 +29,9 @@ impl CliError {
             message: message.into(),
             broken_pipe: false,
             silent: None,
+            code: None,
+            help: None,
+            exit: None,
         }
     }
 
@@ -27,6 +41,9 @@ impl CliError {
             message: message.into(),
             broken_pipe: false,
             silent: None,
+            code: None,
+            help: None,
+            exit: None,
         }
     }
 
@@ -37,6 +54,34 @@ impl CliError {
             message: String::new(),
             broken_pipe: false,
             silent: Some(1),
+            code: Some("failed"),
+            help: None,
+            exit: None,
+        }
+    }
+
+    /// The run waits for a person: exit 75 after the report said why and what to run.
+    pub(crate) fn waiting() -> Self {
+        CliError { silent: Some(EXIT_WAITING), code: Some("waiting"), ..Self::findings() }
+    }
+
+    /// Ctrl-C: the message says how to continue.
+    pub(crate) fn interrupted(message: impl Into<String>) -> Self {
+        CliError { exit: Some(EXIT_INTERRUPTED), code: Some("interrupted"), ..Self::input(message) }
+    }
+
+    /// A reading command outside an L9 project: nothing is created.
+    pub(crate) fn not_project(dir: &std::path::Path) -> Self {
+        CliError {
+            code: Some("not_project"),
+            help: Some(
+                "run `l9 init` here to make one, `-C DIR` to use another directory, or --db URL to read a database directly"
+                    .into(),
+            ),
+            ..Self::not_found(format!(
+                "{} is not an L9 project (no .l9/l9.toml here or in a parent directory)",
+                dir.display()
+            ))
         }
     }
 
@@ -49,7 +94,7 @@ impl CliError {
     }
 
     pub(crate) fn exit_code(&self) -> u8 {
-        if let Some(code) = self.silent {
+        if let Some(code) = self.silent.or(self.exit) {
             return code;
         }
         match self.kind {
@@ -70,13 +115,42 @@ impl CliError {
             ErrorKind::Internal => "internal error",
         };
         let mut s = format!("{label}: {}", self.message);
-        if self.kind == ErrorKind::Internal {
-            s.push_str("\n  this is a bug in l9; please report it with the command you ran");
-        }
-        if self.kind == ErrorKind::Unavailable {
-            s.push_str("\n  check that the database is running and the URL (--db, L9_DB or store.url in .l9/l9.toml) is right");
+        if let Some(h) = self.help() {
+            s.push_str("\n  ");
+            s.push_str(&h);
         }
         s
+    }
+
+    fn help(&self) -> Option<String> {
+        if let Some(h) = &self.help {
+            return Some(h.clone());
+        }
+        match self.kind {
+            ErrorKind::Internal => {
+                Some("this is a bug in l9; please report it with the command you ran".into())
+            }
+            ErrorKind::Unavailable => Some(
+                "check that the database is running and the URL (--db, L9_DB or store.url in .l9/l9.toml) is right"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The error as `--json` prints it on stdout: `{"error": {"code", "message", "help",
+    /// "exit"}}`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let code = self.code.unwrap_or(match self.kind {
+            ErrorKind::Input => "input",
+            ErrorKind::Config => "config",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        });
+        serde_json::json!({"error": {
+            "code": code, "message": self.message, "help": self.help(), "exit": self.exit_code(),
+        }})
     }
 }
 
@@ -91,7 +165,15 @@ impl From<EngineError> for CliError {
             ),
             _ => e.to_string(),
         };
-        CliError { kind: e.kind(), message, broken_pipe: false, silent: None }
+        CliError {
+            kind: e.kind(),
+            message,
+            broken_pipe: false,
+            silent: None,
+            code: None,
+            help: None,
+            exit: None,
+        }
     }
 }
 
@@ -102,6 +184,9 @@ impl From<std::io::Error> for CliError {
             broken_pipe: e.kind() == std::io::ErrorKind::BrokenPipe,
             message: e.to_string(),
             silent: None,
+            code: None,
+            help: None,
+            exit: None,
         }
     }
 }

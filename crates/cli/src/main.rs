@@ -22,8 +22,13 @@ use clap::{Parser, Subcommand};
 use crate::error::CliError;
 use crate::output::Out;
 
-const EXIT_CODES: &str = "Exit codes: 0 success, 2 usage error, 3 bad input (a file or value to fix), \
-4 configuration error, 5 not found, 6 database or service unavailable, 70 internal error.";
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 a run (or check) failed, 2 usage error, \
+3 bad input (a file or value to fix), 4 configuration error, 5 not found (also: not an L9 project), \
+6 database or service unavailable, 70 internal error, 75 the run waits for a person or is paused \
+(the output names the command that continues it), 130 interrupted by Ctrl-C (the run stays \
+resumable). With --json an error is one JSON object on stdout: {\"error\":{\"code\",\"message\",\"help\",\"exit\"}}.
+
+Run and task ids: the whole id, a unique prefix of it (4+ characters), or `last`.";
 
 /// L9: an autonomous engineering OS. Specs in, verified code out, durably; everything
 /// remembered.
@@ -58,8 +63,8 @@ enum Command {
     /// Run queued tasks and workflows until stopped (SIGTERM/Ctrl-C finish or release work),
     /// and fire the `[schedules.NAME]` of l9.toml meanwhile.
     Worker(tasks_cmd::WorkerArgs),
-    /// Inspect and steer tasks: list, show, enqueue, retry, cancel, approve, reject, resolve,
-    /// replay, fork.
+    /// Inspect and steer tasks (every task, children included): list, show, enqueue, retry,
+    /// cancel, approve, reject, resolve, replay, fork.
     #[command(subcommand)]
     Tasks(tasks_cmd::TasksCommand),
     /// Run a coding task with an agent (worktree, coder + reviewer, gate, merge).
@@ -72,15 +77,30 @@ enum Command {
     /// execute the chosen plan with agents and gates (in --repo, or a fresh repository at
     /// l9-out/<spec name>), merge, and learn. Prints each stage as it is journaled.
     Run(run_cmd::RunArgs),
-    /// Continue a run: one that waits (e.g. for a provider to be configured), or one whose
-    /// `l9 run` process died (its leases are given back and the journal picks up).
-    Resume { run: String },
-    /// Runs, newest first, or one run's state.
-    Status { run: Option<String> },
-    /// A run stage by stage: IR findings, simulation table, tasks, outcome, DORA.
-    Show { run: String },
+    /// Continue a run: one that waits (e.g. for a provider to be configured), one whose
+    /// `l9 run` was interrupted or killed (its leases are given back and the journal picks
+    /// up; an interrupted step that can be re-run is re-run).
+    Resume(run_cmd::ResumeArgs),
+    /// Follow a run started elsewhere (another `l9 run`, a worker) from its start; exits
+    /// when it ends (0 succeeded, 1 failed) or waits for a person (75).
+    Watch(run_cmd::WatchArgs),
+    /// Loop runs (`l9 run`), newest first, or one run's state. `l9 runs` lists every
+    /// workflow run started from outside (loop runs and enqueued workflows).
+    Status {
+        /// One run (an id, a unique prefix, or `last`).
+        run: Option<String>,
+    },
+    /// A run stage by stage: IR findings, simulation table, tasks, outcome, DORA, and (with
+    /// --json) its events, the same ones `l9 run --json` streamed.
+    Show {
+        /// The run (an id, a unique prefix, or `last`).
+        run: String,
+    },
     /// Re-run a run's code against its journal with no effects; reports any divergence.
-    Replay { run: String },
+    Replay {
+        /// The run (an id, a unique prefix, or `last`).
+        run: String,
+    },
     /// The world model: patterns, heuristics, reflections, task kinds (seeded by `l9 init`).
     #[command(subcommand)]
     World(world_cmd::WorldCommand),
@@ -102,11 +122,32 @@ enum Command {
     /// Score the IR Engine on labelled public data (classification, smells).
     #[command(subcommand)]
     Eval(ir_cmd::EvalCommand),
-    /// List workflow runs (tasks started from outside), newest first.
+    /// List runs, newest first: loop runs (`l9 run`) and every other workflow started from
+    /// outside (`l9 tasks enqueue`, schedules). `l9 status` shows loop runs only, with their
+    /// specs; `l9 tasks list` shows every task, the runs' children included.
     Runs {
+        /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only runs in this state: queued, leased, waiting, succeeded, dead, cancelled.
+        #[arg(long, value_parser = tasks_cmd::parse_state)]
+        state: Option<l9_engine::store::TaskState>,
+        /// Only runs of this workflow kind (e.g. l9.run for loop runs, l9.plan, l9.echo).
+        #[arg(long)]
+        kind: Option<String>,
     },
+}
+
+/// Opens the project at `root` for a command that reads it: without `.l9/l9.toml` there (and
+/// no `--db`/`L9_DB`), it is not an L9 project, and nothing is created.
+pub(crate) async fn open_existing(
+    root: &std::path::Path,
+    db: Option<&str>,
+) -> Result<l9_engine::Engine, CliError> {
+    if db.is_none() && !root.join(l9_engine::STATE_DIR).join(l9_engine::CONFIG_FILE).is_file() {
+        return Err(CliError::not_project(root));
+    }
+    Ok(l9_engine::Engine::open(root, db).await?)
 }
 
 fn main() -> ExitCode {
@@ -118,12 +159,17 @@ fn main() -> ExitCode {
             return ExitCode::from(70);
         }
     };
-    let mut out = Out::new(cli.json);
+    let json = cli.json;
+    let mut out = Out::new(json);
     match runtime.block_on(run(cli, &mut out)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) if e.is_silent() => ExitCode::from(e.exit_code()),
         Err(e) => {
+            if json {
+                // Machines read stdout; people still see the message on stderr.
+                let _ = out.line(&e.to_json().to_string());
+            }
             eprintln!("{}", e.render());
             ExitCode::from(e.exit_code())
         }
@@ -167,13 +213,16 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Agent(cmd) => agent_cmd::run_agent(cmd, &root, cli.db.as_deref(), out).await,
         Command::Models(cmd) => agent_cmd::run_models(cmd, &root, out).await,
         Command::Run(a) => run_cmd::run(a, &root, cli.db.as_deref(), out).await,
-        Command::Resume { run } => run_cmd::resume(&run, &root, cli.db.as_deref(), out).await,
+        Command::Resume(a) => run_cmd::resume(a, &root, cli.db.as_deref(), out).await,
+        Command::Watch(a) => run_cmd::watch(a, &root, cli.db.as_deref(), out).await,
         Command::Status { run } => {
             run_cmd::status(run.as_deref(), &root, cli.db.as_deref(), out).await
         }
         Command::Show { run } => run_cmd::show_cmd(&run, &root, cli.db.as_deref(), out).await,
         Command::Replay { run } => {
-            let cmd = tasks_cmd::TasksCommand::Replay { id: run };
+            let engine = open_existing(&root, cli.db.as_deref()).await?;
+            let id = engine.resolve_id(&run, l9_engine::runtime::IdScope::Runs).await?;
+            let cmd = tasks_cmd::TasksCommand::Replay { id: id.to_string() };
             tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await
         }
         Command::World(cmd) => world_cmd::run_world(cmd, &root, cli.db.as_deref(), out).await,
@@ -236,7 +285,9 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         }
         Command::Ir(cmd) => ir_cmd::run_ir(cmd, &root, cli.db.as_deref(), out).await,
         Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
-        Command::Runs { limit } => tasks_cmd::run_runs(limit, &root, cli.db.as_deref(), out).await,
+        Command::Runs { limit, state, kind } => {
+            tasks_cmd::run_runs(limit, state, kind, &root, cli.db.as_deref(), out).await
+        }
         Command::Config => {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;
             let rows: Vec<serde_json::Value> = l9_engine::config::KEYS

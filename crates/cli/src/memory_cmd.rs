@@ -105,6 +105,8 @@ pub(crate) async fn run(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let open = || async { Engine::open(root, db).await.map_err(CliError::from) };
+    // Reading commands need a project; they never create one.
+    let existing = || crate::open_existing(root, db);
     match cmd {
         MemoryCommand::Put(a) => {
             let engine = open().await?;
@@ -125,7 +127,7 @@ pub(crate) async fn run(
             out.value(&p, || format!("{}\n  hash {}", p.id, p.hash))
         }
         MemoryCommand::Get { id } => {
-            let engine = open().await?;
+            let engine = existing().await?;
             let mem = engine.memory();
             let id = packet_id(&id)?;
             let p = mem.get(id).await.map_err(l9_engine::EngineError::from)?;
@@ -133,7 +135,7 @@ pub(crate) async fn run(
             out.value(&p, || render_packet(&p))
         }
         MemoryCommand::Search(a) => {
-            let engine = open().await?;
+            let engine = existing().await?;
             let mem = engine.memory();
             let mode = match a.mode.as_str() {
                 "hybrid" => SearchMode::Hybrid,
@@ -180,7 +182,7 @@ pub(crate) async fn run(
             })
         }
         MemoryCommand::Lineage { id, up: _, down, depth } => {
-            let engine = open().await?;
+            let engine = existing().await?;
             let mem = engine.memory();
             let id = packet_id(&id)?;
             let dir = if down { Direction::Down } else { Direction::Up };
@@ -221,7 +223,7 @@ pub(crate) async fn run(
         MemoryCommand::Import { file } => import(&open().await?, &file, out).await,
         MemoryCommand::Export { run } => {
             let run = run.as_deref().map(run_id).transpose()?;
-            let engine = open().await?;
+            let engine = existing().await?;
             let mut stdout = std::io::stdout().lock();
             let mut buf = std::io::BufWriter::new(&mut stdout);
             let n =

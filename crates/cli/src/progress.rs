@@ -1,144 +1,285 @@
-//! Stage-by-stage progress of an `l9.run` while the worker drives it: each journaled stage,
-//! each coding task's gates, reviews and merge, as they land (read from the journal, so
-//! what is printed is what was recorded).
+//! Following a run: the engine's typed events ([`l9_engine::events`]) rendered as they land
+//! — plain lines for people (stderr), NDJSON for machines (stdout, `--json`), and on a
+//! terminal a live status line with the elapsed time, the current stage and the spend
+//! against the forecast and the budget.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressStyle};
 use l9_engine::Engine;
-use l9_engine::store::{TaskFilter, TaskState};
+use l9_engine::events::{Event, Follower, RunEvent, Stage};
 use l9_engine::types::TaskId;
-use serde_json::Value;
 
+use crate::error::CliError;
 use crate::output::snippet;
 
-#[derive(Default)]
-pub(crate) struct Progress {
-    seen: HashSet<String>,
-    /// Tasks whose end was printed: their journals are not read again.
-    done: HashSet<TaskId>,
+/// How much to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Stages, waits and escalations only.
+    Quiet,
+    /// Also tasks, turns, gates, reviews and merges.
+    Normal,
+    /// Also every model call, spend update and the whole gate output tail.
+    Verbose,
 }
 
-fn short(s: &str) -> &str {
-    &s[..s.len().min(10)]
+/// Where the events go.
+pub(crate) struct Render {
+    json: bool,
+    detail: Detail,
+    names: HashMap<String, String>,
+    /// When the run started (its first event): elapsed times are the run's, whoever follows.
+    started: Option<chrono::DateTime<chrono::Utc>>,
+    stage: Option<Stage>,
+    spend: (u64, u64),
+    limit_usd: Option<f64>,
+    forecast_usd: Option<f64>,
+    bar: Option<ProgressBar>,
 }
 
-impl Progress {
-    /// New lines since the last poll. Reading errors end nothing: progress is best effort,
-    /// the run itself is unaffected.
-    pub(crate) async fn poll(&mut self, engine: &Engine, run: TaskId) -> Vec<String> {
-        let (mut out, mut after) = (Vec::new(), Vec::new());
-        let Ok(d) = engine.task_detail(run).await else { return out };
-        let mut plan = None;
-        for j in &d.journal {
-            // Stages after the plan (reflect) print after the plan's tasks.
-            let out = if plan.is_some() { &mut after } else { &mut out };
-            if !self.seen.insert(format!("{run}/{}", j.key)) {
-                if j.key == "child:l9.plan#0" {
-                    plan = j.value.as_ref().and_then(Value::as_str).and_then(|s| s.parse().ok());
-                }
-                continue;
-            }
-            let v = j.value.clone().unwrap_or(Value::Null);
-            let line = match j.key.as_str() {
-                "step:compile+challenge+deliberate+plan#0" => format!(
-                    "  ✓ compile → challenge → deliberate → plan: {} nodes, {} finding(s), {} hidden constraint(s) known, {} plan candidates",
-                    v["nodes"],
-                    v["findings"],
-                    v["hidden_constraints"],
-                    v["candidates"].as_array().map_or(0, Vec::len)
-                ),
-                "step:simulate#0" => format!(
-                    "  ✓ simulate: {}",
-                    v["ranked"][0]["explanation"].as_str().unwrap_or("ranked")
-                ),
-                "step:choose+recall#0" => {
-                    let n: usize = v["insights"]
-                        .as_object()
-                        .map_or(0, |m| m.values().filter_map(Value::as_array).map(Vec::len).sum());
-                    let route = v["route"]["provider"]
-                        .as_str()
-                        .map_or(String::new(), |p| format!("; coder routed to {p}"));
-                    format!(
-                        "  ✓ choose: plan stored; {n} heuristic(s) recalled for the coder{route}"
-                    )
-                }
-                "step:waiting for a provider#0" => {
-                    format!("  … waiting: {}", v.as_str().unwrap_or(""))
-                }
-                "child:l9.plan#0" => {
-                    plan = v.as_str().and_then(|s| s.parse().ok());
-                    "  → execute: the plan runs on the Task Runtime".to_string()
-                }
-                "step:reflect#0" => format!(
-                    "  ✓ reflect: {} observation(s) recorded in the world model",
-                    v["deltas"]
-                ),
-                _ => continue,
-            };
-            out.push(line);
+fn usd(micro: u64) -> String {
+    format!("${:.4}", micro as f64 / 1e6)
+}
+
+impl Render {
+    pub(crate) fn new(json: bool, detail: Detail) -> Self {
+        let tty = !json && std::io::stderr().is_terminal();
+        let bar = tty.then(|| {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        Render {
+            json,
+            detail,
+            names: HashMap::new(),
+            started: None,
+            stage: None,
+            spend: (0, 0),
+            limit_usd: None,
+            forecast_usd: None,
+            bar,
         }
-        if let Some(plan) = plan {
-            self.tasks(engine, plan, &mut out).await;
-        }
-        out.extend(after);
-        out
     }
 
-    async fn tasks(&mut self, engine: &Engine, plan: TaskId, out: &mut Vec<String>) {
-        let f = TaskFilter { parent: Some(plan), ..Default::default() };
-        let Ok(page) = engine.list_tasks(&f, None, 1000).await else { return };
-        let mut kids = page.tasks;
-        kids.sort_by_key(|t| (t.created_at, t.id));
-        for t in kids {
-            if self.done.contains(&t.id) {
-                continue;
-            }
-            let name = t.payload["plan_task"]
-                .as_str()
-                .or_else(|| t.payload["stage"].as_str())
-                .unwrap_or(&t.kind)
-                .to_string();
-            if t.kind == "l9.agent"
-                && let Ok(d) = engine.task_detail(t.id).await
-            {
-                for j in &d.journal {
-                    if !self.seen.insert(format!("{}/{}", t.id, j.key)) {
-                        continue;
-                    }
-                    let v = j.value.clone().unwrap_or(Value::Null);
-                    let key = j.key.trim_end_matches("#0");
-                    let line = if let Some(r) = key.strip_suffix("/gate") {
-                        let passed = v["passed"] == Value::Bool(true);
-                        format!(
-                            "    {name}: {} gate {}",
-                            r.trim_start_matches("step:"),
-                            if passed { "passed" } else { "FAILED" }
-                        )
-                    } else if let Some(r) = key.strip_suffix("/review") {
-                        format!(
-                            "    {name}: {} review: {} — {}",
-                            r.trim_start_matches("step:"),
-                            v["review"]["verdict"].as_str().unwrap_or("?"),
-                            snippet(v["review"]["comments"].as_str().unwrap_or(""), 60)
-                        )
-                    } else if key == "step:merge" {
-                        format!(
-                            "    {name}: merged ({} {})",
-                            v["how"].as_str().unwrap_or(""),
-                            short(v["commit"].as_str().unwrap_or(""))
-                        )
-                    } else {
-                        continue;
-                    };
-                    out.push(line);
+    fn name(&self, task: &str) -> String {
+        self.names.get(task).cloned().unwrap_or_else(|| task.chars().take(13).collect())
+    }
+
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn spend_text(&self) -> String {
+        let mut s = format!("spent {} ({} tokens)", usd(self.spend.1), self.spend.0);
+        if let Some(f) = self.forecast_usd {
+            s.push_str(&format!(", forecast ${f:.2}"));
+        }
+        if let Some(l) = self.limit_usd {
+            s.push_str(&format!(", budget ${l:.2}"));
+        }
+        s
+    }
+
+    /// Prints one event.
+    pub(crate) fn event(&mut self, e: &Event) -> Result<(), CliError> {
+        if self.json {
+            let line = serde_json::to_string(e).map_err(|x| CliError::input(x.to_string()))?;
+            let mut out = crate::output::Out::new(true);
+            return out.line(&line);
+        }
+        let started = *self.started.get_or_insert(e.at);
+        let elapsed = (e.at - started).num_milliseconds().max(0) as f64 / 1000.0;
+        let normal = self.detail != Detail::Quiet;
+        let verbose = self.detail == Detail::Verbose;
+        match &e.event {
+            RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => {}
+            RunEvent::StageStarted { stage } => {
+                self.stage = Some(*stage);
+                if *stage == Stage::Execute {
+                    self.say("  → execute: the plan runs on the Task Runtime".into());
                 }
             }
-            let ended =
-                matches!(t.state, TaskState::Succeeded | TaskState::Dead | TaskState::Cancelled);
-            if ended && self.done.insert(t.id) {
-                let mark = if t.state == TaskState::Succeeded { "✓" } else { "✗" };
-                out.push(format!("    {mark} {name} {}", t.state.as_str()));
+            RunEvent::StageFinished { stage, summary } => {
+                self.say(format!("  ✓ {}: {summary}", stage.label()));
+            }
+            RunEvent::TaskStarted { task, name, kind, executor } => {
+                self.names.insert(task.clone(), name.clone());
+                if normal {
+                    self.say(format!("    ▸ {name} ({kind}; {executor})"));
+                }
+            }
+            RunEvent::AgentTurn { task, round, turn, tools, files_changed, text } => {
+                if normal {
+                    let what = if tools.is_empty() {
+                        format!("done: {}", snippet(text, 70))
+                    } else {
+                        tools.join(", ")
+                    };
+                    let files = if files_changed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" → changed {}", files_changed.join(", "))
+                    };
+                    self.say(format!(
+                        "    {}: r{round} turn {turn}: {what}{files}",
+                        self.name(task)
+                    ));
+                }
+            }
+            RunEvent::ModelCall {
+                task,
+                role,
+                step,
+                input_tokens,
+                output_tokens,
+                cost_micro_usd,
+            } => {
+                if verbose {
+                    self.say(format!(
+                        "    {}: {role} {step}: {input_tokens}+{output_tokens} tokens, {}",
+                        self.name(task),
+                        usd(*cost_micro_usd)
+                    ));
+                }
+            }
+            RunEvent::GateStarted { task, round, command } => {
+                if normal {
+                    self.say(format!(
+                        "    {}: r{round} gate: {}",
+                        self.name(task),
+                        command.as_deref().unwrap_or("(none configured)")
+                    ));
+                }
+            }
+            RunEvent::GateFinished { task, round, passed, exit_code, output_tail, .. } => {
+                if normal {
+                    let code = exit_code.map_or(String::new(), |c| format!(" (exit {c})"));
+                    let verdict = if *passed { "passed" } else { "FAILED" };
+                    self.say(format!("    {}: r{round} gate {verdict}{code}", self.name(task)));
+                    let lines = if verbose {
+                        usize::MAX
+                    } else if *passed {
+                        0
+                    } else {
+                        5
+                    };
+                    let tail = l9_engine::events::tail(output_tail, lines.min(1000));
+                    for l in tail.lines().filter(|l| !l.trim().is_empty()) {
+                        self.say(format!("      │ {}", snippet(l, 110)));
+                    }
+                }
+            }
+            RunEvent::ReviewVerdict { task, round, verdict, comments } => {
+                if normal {
+                    self.say(format!(
+                        "    {}: r{round} review: {verdict} — {}",
+                        self.name(task),
+                        snippet(comments, 60)
+                    ));
+                }
+            }
+            RunEvent::Merge { task, how, commit } => {
+                if normal {
+                    let c = commit.as_deref().unwrap_or("");
+                    self.say(format!(
+                        "    {}: merged ({how} {})",
+                        self.name(task),
+                        &c[..c.len().min(10)]
+                    ));
+                }
+            }
+            RunEvent::TaskFinished { name, state, error, .. } => {
+                if normal {
+                    let mark = if state == "succeeded" { "✓" } else { "✗" };
+                    let err =
+                        error.as_deref().map_or(String::new(), |e| format!(": {}", snippet(e, 90)));
+                    self.say(format!(
+                        "    {mark} {name} {state}{err} [{elapsed:.1} s into the run; {}]",
+                        self.spend_text()
+                    ));
+                }
+            }
+            RunEvent::BudgetUpdate {
+                spent_tokens,
+                spent_micro_usd,
+                limit_micro_usd,
+                forecast_cost_usd,
+                ..
+            } => {
+                self.spend = (*spent_tokens, *spent_micro_usd);
+                self.limit_usd = limit_micro_usd.map(|m| m as f64 / 1e6);
+                self.forecast_usd = *forecast_cost_usd;
+                if verbose {
+                    self.say(format!("    {}", self.spend_text()));
+                }
+            }
+            RunEvent::Waiting { reason, resolve } => {
+                self.say(format!("  … waiting: {reason}\n    continue with: {resolve}"));
+            }
+            RunEvent::Escalation { task, reason, resolve } => {
+                self.say(format!(
+                    "  ! {} paused: {reason}\n    answer with: {resolve}",
+                    self.name(task)
+                ));
             }
         }
+        if let Some(b) = &self.bar {
+            let stage = self.stage.map_or("starting", Stage::label);
+            b.set_message(format!("{stage} — {}", self.spend_text()));
+        }
+        Ok(())
+    }
+
+    /// Ends the status line.
+    pub(crate) fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Polls `follower` and renders what is new; errors reading the store end nothing (the
+/// run itself is unaffected), they are retried at the next poll.
+pub(crate) async fn pump(
+    engine: &Engine,
+    follower: &mut Follower,
+    render: &mut Render,
+) -> Result<(), CliError> {
+    if let Ok(events) = follower.poll(engine).await {
+        for e in &events {
+            render.event(e)?;
+        }
+    }
+    Ok(())
+}
+
+/// Follows `run` until it ends or waits for a person (`l9 watch`).
+pub(crate) async fn watch(
+    engine: &Engine,
+    run: TaskId,
+    render: &mut Render,
+) -> Result<(), CliError> {
+    let mut f = Follower::new(run);
+    loop {
+        let events = f.poll(engine).await?;
+        for e in &events {
+            render.event(e)?;
+        }
+        if f.finished() || f.waiting().is_some() {
+            render.finish();
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

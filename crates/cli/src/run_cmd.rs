@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use l9_engine::Engine;
-use l9_engine::runtime::EnqueueOptions;
+use l9_engine::events::Follower;
+use l9_engine::pipeline::RunStep;
+use l9_engine::runtime::{EnqueueOptions, IdScope};
+use l9_engine::store::TaskState;
 use l9_engine::tasks::WorkerOptions;
 use l9_engine::types::TaskId;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
 use crate::output::{Out, snippet};
+use crate::progress::{Detail, Render};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -41,42 +45,113 @@ pub(crate) struct RunArgs {
     /// Stop after choosing a plan (no repository, no agents).
     #[arg(long)]
     pub plan_only: bool,
+    #[command(flatten)]
+    pub follow: FollowArgs,
 }
 
-/// Runs a worker until the run's queue is idle; with `progress`, prints each stage of that
-/// run to stderr as it is journaled.
-async fn drive(engine: &Engine, progress: Option<TaskId>) -> Result<(), CliError> {
-    let (_tx, rx) = tokio::sync::watch::channel(false);
+/// How much of a run to print while following it.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct FollowArgs {
+    /// Print only stages, waits and escalations (not tasks, turns, gates).
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print every model call, each spend update and whole gate output tails.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl FollowArgs {
+    fn render(self, json: bool) -> Render {
+        let detail = if self.quiet {
+            Detail::Quiet
+        } else if self.verbose {
+            Detail::Verbose
+        } else {
+            Detail::Normal
+        };
+        Render::new(json, detail)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResumeArgs {
+    /// The run (an id, a unique prefix of one, or `last`).
+    pub run: String,
+    /// Use this external agent CLI as the coder from now on (cursor, claude, codex, aider
+    /// or [agents.NAME]); applies when the run waits for a coder.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Use this provider for the coder from now on; applies when the run waits for a coder.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// A new budget in dollars for the work not yet started.
+    #[arg(long)]
+    pub budget_usd: Option<f64>,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WatchArgs {
+    /// The run (an id, a unique prefix of one, or `last`).
+    pub run: String,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// Runs a worker until the run's queue is idle, rendering the run's events as they are
+/// journaled. Ctrl-C stops the worker (running steps get two seconds, then their leases are
+/// given back), says how to resume, and exits 130; the run stays resumable.
+async fn drive(engine: &Engine, run: TaskId, render: &mut Render) -> Result<(), CliError> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let opts = WorkerOptions {
         id: l9_engine::runtime::default_worker_id(),
         queues: vec!["run".into()],
         concurrency: 4,
         lease: Duration::from_secs(60),
         exit_when_idle: true,
+        shutdown_grace: Duration::from_secs(2),
         ..Default::default()
     };
     let worker = engine.run_worker(engine.registry(), opts, rx);
-    let Some(run) = progress else {
-        worker.await?;
-        return Ok(());
-    };
-    let mut p = crate::progress::Progress::default();
+    let mut follower = Follower::new(run);
+    let mut interrupted = false;
     tokio::pin!(worker);
     loop {
         tokio::select! {
             r = &mut worker => {
-                for line in p.poll(engine, run).await {
-                    eprintln!("{line}");
-                }
+                crate::progress::pump(engine, &mut follower, render).await?;
+                render.finish();
                 r?;
-                return Ok(());
+                break;
             }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
-                for line in p.poll(engine, run).await {
-                    eprintln!("{line}");
+                crate::progress::pump(engine, &mut follower, render).await?;
+            }
+            r = tokio::signal::ctrl_c(), if !interrupted => {
+                if r.is_ok() {
+                    interrupted = true;
+                    let _ = tx.send(true);
+                    eprintln!("\ninterrupted: stopping; the run stays resumable");
                 }
             }
         }
+    }
+    if interrupted {
+        return Err(CliError::interrupted(format!(
+            "interrupted; continue the run with `l9 resume {run}`"
+        )));
+    }
+    Ok(())
+}
+
+/// The exit status a run's state calls for: succeeded (or still going elsewhere) 0, failed
+/// or cancelled 1, waiting for a person 75.
+pub(crate) fn exit_for(state: TaskState) -> Result<(), CliError> {
+    match state {
+        TaskState::Dead | TaskState::Cancelled => Err(CliError::findings()),
+        TaskState::Waiting => Err(CliError::waiting()),
+        TaskState::Succeeded | TaskState::Queued | TaskState::Leased => Ok(()),
     }
 }
 
@@ -136,6 +211,19 @@ pub(crate) async fn run(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
+    // Run outside a project: make one here, as `l9 init` would (configuration, database,
+    // the world model's seed packs), so everything after it (show, watch, world) works.
+    if db.is_none() && !root.join(l9_engine::STATE_DIR).join(l9_engine::CONFIG_FILE).is_file() {
+        Engine::init(root, None).await?;
+        let seeds = Engine::open(root, None).await?.load_seeds().await?;
+        if !out.json {
+            eprintln!(
+                "initialised an L9 project in {} (world model: {} seed items)",
+                root.display(),
+                seeds.added
+            );
+        }
+    }
     let engine = Engine::open(root, db).await?;
     let script = a.spec.parent().map(|d| d.join("provider.yaml")).filter(|p| p.is_file());
     let a = if a.repo.is_none() && !a.plan_only {
@@ -162,23 +250,56 @@ pub(crate) async fn run(
     let (id, _) = engine
         .enqueue("l9.run", payload, &EnqueueOptions { queue: "run".into(), ..Default::default() })
         .await?;
+    let mut render = a.follow.render(out.json);
     if !out.json {
         eprintln!(
             "run {id}: compile → challenge → deliberate → plan → simulate → execute → reflect"
         );
     }
-    drive(&engine, (!out.json).then_some(id)).await?;
-    show(&engine, &id.to_string(), out).await
+    drive(&engine, id, &mut render).await?;
+    finish(&engine, id, out).await
 }
 
-pub(crate) async fn resume(
-    id: &str,
+/// After following a run: the report (text) or nothing more (`--json`: the events were the
+/// output), and the exit status of its outcome.
+async fn finish(engine: &Engine, id: TaskId, out: &mut Out) -> Result<(), CliError> {
+    if out.json {
+        return exit_for(engine.task(id).await?.state);
+    }
+    show(engine, &id.to_string(), out).await
+}
+
+/// `l9 watch RUN`: follows a run that another process or a worker drives, from its start,
+/// until it ends or waits for a person.
+pub(crate) async fn watch(
+    a: WatchArgs,
     root: &Path,
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let engine = Engine::open(root, db).await?;
-    let tid = l9_engine::runtime::parse_task_id(id)?;
+    let engine = crate::open_existing(root, db).await?;
+    let id = engine.resolve_id(&a.run, IdScope::Runs).await?;
+    let mut render = a.follow.render(out.json);
+    crate::progress::watch(&engine, id, &mut render).await?;
+    exit_for(engine.task(id).await?.state)
+}
+
+pub(crate) async fn resume(
+    a: ResumeArgs,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let engine = crate::open_existing(root, db).await?;
+    let tid = engine.resolve_id(&a.run, IdScope::Runs).await?;
+    let id = tid.to_string();
+    if let Some(b) = a.budget_usd
+        && !(b.is_finite() && b >= 0.0)
+    {
+        return Err(CliError::input(format!(
+            "--budget-usd {b}: give a dollar amount of 0 or more"
+        )));
+    }
     // A killed `l9 run` leaves its leases behind: give back those of processes that are
     // gone, so the run continues now rather than when the leases run out.
     let freed = engine.reclaim_dead_leases(tid).await?;
@@ -193,9 +314,15 @@ pub(crate) async fn resume(
             t.lease_until.map(|u| u.to_rfc3339()).unwrap_or_default()
         );
     }
-    engine.signal(tid, "resume", &Value::Null).await?;
-    drive(&engine, (!out.json).then_some(tid)).await?;
-    show(&engine, id, out).await
+    // What the run uses from here on (applied where it waits for a coder).
+    let overrides = json!({
+        "adapter": a.adapter, "provider": a.provider,
+        "budget": a.budget_usd.map(|u| json!({"micro_usd": (u * 1e6).round() as u64})),
+    });
+    engine.signal(tid, "resume", &overrides).await?;
+    let mut render = a.follow.render(out.json);
+    drive(&engine, tid, &mut render).await?;
+    finish(&engine, tid, out).await
 }
 
 pub(crate) async fn status(
@@ -204,9 +331,9 @@ pub(crate) async fn status(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let engine = Engine::open(root, db).await?;
+    let engine = crate::open_existing(root, db).await?;
     let runs: Vec<l9_engine::store::TaskRecord> = match id {
-        Some(id) => vec![engine.task(l9_engine::runtime::parse_task_id(id)?).await?],
+        Some(id) => vec![engine.task(engine.resolve_id(id, IdScope::Runs).await?).await?],
         None => {
             let f =
                 l9_engine::store::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
@@ -242,26 +369,28 @@ pub(crate) async fn show_cmd(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let engine = Engine::open(root, db).await?;
-    show(&engine, id, out).await
+    let engine = crate::open_existing(root, db).await?;
+    let id = engine.resolve_id(id, IdScope::Runs).await?;
+    show(&engine, &id.to_string(), out).await
 }
 
 async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> {
-    let tid = l9_engine::runtime::parse_task_id(id)?;
+    let tid = engine.resolve_id(id, IdScope::Runs).await?;
     let d = engine.task_detail(tid).await?;
-    let value = |prefix: &str| {
-        d.journal.iter().find(|j| j.key.starts_with(prefix)).and_then(|j| j.value.clone())
+    let entries = engine.task_journal(tid).await?;
+    let value = |step: RunStep| {
+        entries.iter().find(|e| e.run_step() == Some(step)).map(|e| e.value.clone())
     };
-    let front = value("step:compile+challenge+deliberate+plan").unwrap_or(Value::Null);
-    let sim = value("step:simulate").unwrap_or(Value::Null);
-    let waiting = value("step:waiting for a provider");
-    let recall = value("step:choose+recall").unwrap_or(Value::Null);
+    let front = value(RunStep::Front).unwrap_or(Value::Null);
+    let sim = value(RunStep::Simulate).unwrap_or(Value::Null);
+    let waiting = value(RunStep::WaitingForProvider);
+    let recall = value(RunStep::Recall).unwrap_or(Value::Null);
+    let events = engine.run_events(tid).await?;
     let state = format!("{:?}", d.task.state).to_lowercase();
     let result = d.task.result.clone().unwrap_or(Value::Null);
     let timeline = engine.run_timeline(tid).await?;
     let lineage = engine.run_lineage(tid).await?;
-    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage});
-    let ok = d.task.error.is_none();
+    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage, "events": events});
     out.value(&v, || {
         let mut s = format!("run {id} — {state}\n");
         if !front.is_null() {
@@ -379,7 +508,7 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
         let _ = writeln!(s, "  inspect:     {}", inspect.join(" · "));
         s.trim_end().to_string()
     })?;
-    if ok || state == "waiting" { Ok(()) } else { Err(CliError::findings()) }
+    exit_for(d.task.state)
 }
 
 /// A duration given in minutes, in the unit that reads best.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use l9_engine::Engine;
-use l9_engine::runtime::{EnqueueOptions, TaskDetail, default_worker_id, parse_task_id};
+use l9_engine::runtime::{EnqueueOptions, IdScope, TaskDetail, default_worker_id};
 use l9_engine::store::{TaskFilter, TaskRecord, TaskState};
 use l9_engine::tasks::{TaskError, WorkerOptions};
 use serde_json::{Value, json};
@@ -36,25 +36,36 @@ pub(crate) struct WorkerArgs {
 pub(crate) enum TasksCommand {
     /// List tasks, newest first.
     List {
+        /// Only tasks in this state: queued, leased, waiting, succeeded, dead, cancelled.
         #[arg(long, value_parser = parse_state)]
         state: Option<TaskState>,
+        /// Only tasks of this queue (`run` holds loop runs, `default` enqueued tasks).
         #[arg(long)]
         queue: Option<String>,
+        /// Only tasks of this workflow kind (l9.run, l9.plan, l9.agent, l9.echo, l9.sleep,
+        /// l9.approval).
         #[arg(long)]
         kind: Option<String>,
+        /// At most this many, newest first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
     /// Show a task: its record, journal, signals and children.
-    Show { id: String },
+    Show {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
+        id: String,
+    },
     /// Enqueue a task of KIND (a workflow the workers know, e.g. l9.echo, l9.sleep, l9.approval).
     Enqueue {
+        /// The workflow to run; an unknown kind is refused with the known ones.
         kind: String,
         /// JSON payload.
         #[arg(long, default_value = "null")]
         payload: String,
+        /// The queue workers claim it from (`l9 worker --queue`).
         #[arg(long, default_value = "default")]
         queue: String,
+        /// Higher runs first.
         #[arg(long, default_value_t = 0)]
         priority: i32,
         /// Start no earlier than this many seconds from now.
@@ -68,45 +79,65 @@ pub(crate) enum TasksCommand {
         max_attempts: u32,
     },
     /// Queue a dead or cancelled task again.
-    Retry { id: String },
+    Retry {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
+        id: String,
+    },
     /// Cancel a task and everything it spawned.
-    Cancel { id: String },
+    Cancel {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
+        id: String,
+    },
     /// Approve a run waiting at an approval gate.
     Approve {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
+        /// Why (kept with the approval).
         #[arg(long)]
         note: Option<String>,
     },
     /// Reject a run waiting at an approval gate.
     Reject {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
+        /// Why (kept with the rejection).
         #[arg(long)]
         note: Option<String>,
     },
     /// Send a signal to a run (e.g. `approve:deploy` for an l9.plan gate, `pause`, `resume`,
     /// `cancel`, or `budget` with a JSON budget).
     Signal {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
+        /// The signal's name (what the workflow waits for).
         name: String,
+        /// The signal's JSON payload.
         #[arg(long, default_value = "{}")]
         payload: String,
     },
     /// Answer an escalated step: --done VALUE (the effect happened, with this JSON result) or
     /// --rerun (it did not happen; run it again).
     Resolve {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
         /// The step key from the task's note, e.g. step:charge#0.
         #[arg(long)]
         step: String,
+        /// The effect happened; this JSON is its result.
         #[arg(long, conflicts_with = "rerun", required_unless_present = "rerun")]
         done: Option<String>,
+        /// The effect did not happen; run the step again.
         #[arg(long)]
         rerun: bool,
     },
     /// Re-run a workflow from its journal with no effects; report the first divergence.
-    Replay { id: String },
+    Replay {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
+        id: String,
+    },
     /// Start a new run reusing the first N journal entries of an old one.
     Fork {
+        /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
         /// Journal entries to keep (0 = none).
         #[arg(long)]
@@ -117,7 +148,7 @@ pub(crate) enum TasksCommand {
     },
 }
 
-fn parse_state(s: &str) -> Result<TaskState, String> {
+pub(crate) fn parse_state(s: &str) -> Result<TaskState, String> {
     TaskState::parse(s).ok_or_else(|| {
         let all: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown state {s:?}; use one of {}", all.join(", "))
@@ -216,7 +247,7 @@ pub(crate) async fn run_tasks(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let engine = Engine::open(root, db).await?;
+    let engine = crate::open_existing(root, db).await?;
     match cmd {
         TasksCommand::List { state, queue, kind, limit } => {
             let f = TaskFilter { state, queue, kind, ..Default::default() };
@@ -230,10 +261,19 @@ pub(crate) async fn run_tasks(
             })
         }
         TasksCommand::Show { id } => {
-            let d = engine.task_detail(parse_task_id(&id)?).await?;
+            let d = engine.task_detail(engine.resolve_id(&id, IdScope::Tasks).await?).await?;
             out.value(&d, || render_detail(&d))
         }
         TasksCommand::Enqueue { kind, payload, queue, priority, delay, key, max_attempts } => {
+            let registry = engine.registry();
+            if registry.get(&kind).is_none() {
+                let mut known: Vec<&str> = registry.kinds().collect();
+                known.sort_unstable();
+                return Err(CliError::input(format!(
+                    "no workflow {kind:?} is registered, so no worker could run it; the known kinds: {}",
+                    known.join(", ")
+                )));
+            }
             let payload = parse_json("--payload", &payload)?;
             if let Some(d) = delay
                 && !(0.0..=31_536_000.0).contains(&d)
@@ -257,19 +297,19 @@ pub(crate) async fn run_tasks(
             })
         }
         TasksCommand::Retry { id } => {
-            let id = parse_task_id(&id)?;
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             engine.retry_task(id).await?;
             out.value(&json!({"id": id, "retried": true}), || format!("Task {id} queued again"))
         }
         TasksCommand::Cancel { id } => {
-            let id = parse_task_id(&id)?;
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             let n = engine.cancel_task(id).await?;
             out.value(&json!({"id": id, "cancelled": n}), || {
                 format!("Cancelled {n} task(s): {id} and what it spawned")
             })
         }
         TasksCommand::Signal { id, name, payload } => {
-            let id = parse_task_id(&id)?;
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             if name.trim().is_empty() {
                 return Err(CliError::input("the signal needs a name"));
             }
@@ -282,7 +322,7 @@ pub(crate) async fn run_tasks(
         TasksCommand::Approve { id, note } => approve(&engine, &id, true, note, out).await,
         TasksCommand::Reject { id, note } => approve(&engine, &id, false, note, out).await,
         TasksCommand::Resolve { id, step, done, rerun: _ } => {
-            let id = parse_task_id(&id)?;
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             let value = done.map(|d| parse_json("--done", &d)).transpose()?;
             let done = value.is_some();
             engine.resolve(id, &step, value).await?;
@@ -295,7 +335,7 @@ pub(crate) async fn run_tasks(
             })
         }
         TasksCommand::Replay { id } => {
-            let id = parse_task_id(&id)?;
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             match engine.replay(&engine.registry(), id).await {
                 Ok(r) => out.value(
                     &json!({"id": id, "entries": r.entries, "output": r.output, "matches_recorded": r.matches_recorded, "stopped": r.stopped, "diverged": null}),
@@ -313,7 +353,7 @@ pub(crate) async fn run_tasks(
             }
         }
         TasksCommand::Fork { id, from, payload } => {
-            let id = parse_task_id(&id)?;
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             let payload = payload.map(|p| parse_json("--payload", &p)).transpose()?;
             let new = engine.fork(id, from, payload).await?;
             out.value(&json!({"from": id, "id": new, "kept": from}), || {
@@ -330,7 +370,7 @@ async fn approve(
     note: Option<String>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let id = parse_task_id(id)?;
+    let id = engine.resolve_id(id, IdScope::Tasks).await?;
     engine.approve(id, approved, note.as_deref()).await?;
     out.value(&json!({"id": id, "approved": approved}), || {
         format!("{} {id}", if approved { "Approved" } else { "Rejected" })
@@ -339,12 +379,14 @@ async fn approve(
 
 pub(crate) async fn run_runs(
     limit: usize,
+    state: Option<TaskState>,
+    kind: Option<String>,
     root: &Path,
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let engine = Engine::open(root, db).await?;
-    let f = TaskFilter { roots_only: true, ..Default::default() };
+    let engine = crate::open_existing(root, db).await?;
+    let f = TaskFilter { roots_only: true, state, kind, ..Default::default() };
     let page = engine.list_tasks(&f, None, limit.clamp(1, 10_000)).await?;
     out.value(&page.tasks, || {
         if page.tasks.is_empty() {
@@ -368,7 +410,7 @@ pub(crate) async fn run_worker(
     if args.lease < 3 {
         return Err(CliError::input("--lease must be at least 3 seconds"));
     }
-    let engine = Engine::open(root, db).await?;
+    let engine = crate::open_existing(root, db).await?;
     let opts = WorkerOptions {
         id: default_worker_id(),
         queues: args.queues.clone(),

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
-use l9_engine::Engine;
 use l9_engine::types::{Clock, SystemClock};
 use l9_types::AsOf;
 use serde_json::json;
@@ -97,7 +96,7 @@ pub(crate) async fn run_world(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let engine = Engine::open(root, db).await?;
+    let engine = crate::open_existing(root, db).await?;
     match cmd {
         WorldCommand::Query { text, k, time } => {
             let slice = time.slice()?;

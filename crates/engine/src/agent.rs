@@ -15,7 +15,7 @@ use l9_agents::agent::AgentConfig;
 use l9_agents::cell::{self, Coder};
 use l9_agents::git::{Merged, Repo, Worktree};
 use l9_agents::process::{Runner, SystemRunner};
-use l9_agents::steps::{StepFuture, Steps};
+use l9_agents::steps::{AgentStep, StepFuture, Steps};
 use l9_agents::tools::Tools;
 use l9_agents::workspace::Workspace;
 use l9_models::{Provider, Recorder};
@@ -227,7 +227,7 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     let r = repo.clone();
     let n = name.clone();
     let wt_v = ctx
-        .step("worktree", Effect::Idempotent { key: format!("worktree:{name}") }, move || async move {
+        .step(&AgentStep::Worktree.name(), Effect::Idempotent { key: format!("worktree:{name}") }, move || async move {
             r.worktree(&n).await.map(|w| wt_json(&w)).map_err(|e| e.to_string())
         })
         .await?;
@@ -302,24 +302,35 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         ),
     );
     let commit = ctx
-        .step("commit", Effect::Idempotent { key: format!("commit:{name}") }, move || async move {
-            r.commit(&w, &msg, &task_id, &packet).await.map(|c| json!(c)).map_err(|e| e.to_string())
-        })
+        .step(
+            &AgentStep::Commit.name(),
+            Effect::Idempotent { key: format!("commit:{name}") },
+            move || async move {
+                r.commit(&w, &msg, &task_id, &packet)
+                    .await
+                    .map(|c| json!(c))
+                    .map_err(|e| e.to_string())
+            },
+        )
         .await?;
     let (r, w) = (repo.clone(), wt.clone());
     let merged = ctx
-        .step("merge", Effect::Idempotent { key: format!("merge:{name}") }, move || async move {
-            match r.merge(&w).await {
-                Ok(Merged::FastForward { commit }) => {
-                    Ok(json!({"how": "fast-forward", "commit": commit}))
+        .step(
+            &AgentStep::Merge.name(),
+            Effect::Idempotent { key: format!("merge:{name}") },
+            move || async move {
+                match r.merge(&w).await {
+                    Ok(Merged::FastForward { commit }) => {
+                        Ok(json!({"how": "fast-forward", "commit": commit}))
+                    }
+                    Ok(Merged::MergeCommit { commit }) => {
+                        Ok(json!({"how": "merge commit", "commit": commit}))
+                    }
+                    Ok(Merged::NothingToMerge) => Ok(json!({"how": "nothing to merge"})),
+                    Err(e) => Err(e.to_string()),
                 }
-                Ok(Merged::MergeCommit { commit }) => {
-                    Ok(json!({"how": "merge commit", "commit": commit}))
-                }
-                Ok(Merged::NothingToMerge) => Ok(json!({"how": "nothing to merge"})),
-                Err(e) => Err(e.to_string()),
-            }
-        })
+            },
+        )
         .await?;
     Ok(json!({
         "done": true,

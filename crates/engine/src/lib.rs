@@ -15,6 +15,7 @@ pub mod bench_support;
 pub mod bench_tasks;
 pub mod config;
 mod error;
+pub mod events;
 pub mod ir;
 pub mod jsonl;
 pub mod models;

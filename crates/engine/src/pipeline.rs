@@ -19,6 +19,57 @@ use serde_json::{Value, json};
 
 use crate::Engine;
 
+/// The journaled steps of `l9.run` itself, by name: the pipeline journals under these
+/// names and every reader (events, `l9 show`, lineage) parses them back here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStep {
+    /// compile → challenge → deliberate → plan candidates.
+    Front,
+    Simulate,
+    /// Store the chosen plan, recall insights, route the coder.
+    Recall,
+    /// Whether a coder was configured when the run reached execution.
+    CoderConfigured,
+    /// The run waits for a provider (and `l9 resume`).
+    WaitingForProvider,
+    Reflect,
+}
+
+impl RunStep {
+    pub const ALL: [RunStep; 6] = [
+        RunStep::Front,
+        RunStep::Simulate,
+        RunStep::Recall,
+        RunStep::CoderConfigured,
+        RunStep::WaitingForProvider,
+        RunStep::Reflect,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            RunStep::Front => "compile+challenge+deliberate+plan",
+            RunStep::Simulate => "simulate",
+            RunStep::Recall => "choose+recall",
+            RunStep::CoderConfigured => "coder configured",
+            RunStep::WaitingForProvider => "waiting for a provider",
+            RunStep::Reflect => "reflect",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<RunStep> {
+        RunStep::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The journal key of the step's (only) entry.
+    pub fn key(self) -> String {
+        l9_kernel::journal::StepKey::first(l9_kernel::journal::EntryKind::Step, self.name())
+            .to_string()
+    }
+}
+
+/// The kind of workflow that executes a plan.
+pub const PLAN_KIND: &str = "l9.plan";
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunPayload {
     pub spec: String,
@@ -140,7 +191,7 @@ async fn run(
     // 1–4: compile, challenge with the world's hidden constraints, deliberate, plan.
     let (eng, path, c) = (engine.clone(), spec.clone(), ctx.clone());
     let front = ctx
-        .step("compile+challenge+deliberate+plan", Effect::Pure, move || async move {
+        .step(RunStep::Front.name(), Effect::Pure, move || async move {
             let state = eng.world_state().await.map_err(|e| e.to_string())?;
             let hidden: Vec<HiddenConstraint> = state
                 .active_constraints()
@@ -194,7 +245,7 @@ async fn run(
     let (eng, scenario, cands) = (engine.clone(), p.scenario.clone(), candidates.clone());
     let (trials_n, seed) = (p.trials.max(1), p.seed);
     let sim = ctx
-        .step("simulate", Effect::Pure, move || async move {
+        .step(RunStep::Simulate.name(), Effect::Pure, move || async move {
             let priors = eng.sim_priors().await.map_err(|e| e.to_string())?;
             let scen = crate::sim::read_scenario(scenario.as_deref().map(std::path::Path::new))
                 .map_err(|e| e.to_string())?;
@@ -230,8 +281,8 @@ async fn run(
         (engine.clone(), ctx.clone(), chosen.clone(), front.clone(), forecast.clone());
     let recall = ctx
         .step(
-            "choose+recall",
-            Effect::Idempotent { key: "choose+recall".into() },
+            RunStep::Recall.name(),
+            Effect::Idempotent { key: RunStep::Recall.name().into() },
             move || async move {
                 recall(&eng, &c, &plan, &front2, &fc, &candidates).await.map_err(|e| e.to_string())
             },
@@ -241,15 +292,6 @@ async fn run(
         "spec": p.spec, "stages": front, "simulation": sim, "chosen": chosen_name, "forecast": forecast,
         "plan_packet": recall["plan_packet"], "route": recall["route"],
     });
-    let provider = recall["route"]["provider"].as_str().map(str::to_string).or(p.provider.clone());
-    let executor = match (&p.adapter, &provider) {
-        (Some(a), _) => format!("adapter:{a}"),
-        (None, Some(pr)) => format!("provider:{pr}"),
-        (None, None) => match agents.models.resolve(None, "coder") {
-            Ok(n) => format!("provider:{n}"),
-            Err(_) => "scripted example".to_string(),
-        },
-    };
 
     // 6: execute — only with a repository, and only with a coder.
     let Some(repo) = p.repo.clone() else {
@@ -263,18 +305,41 @@ async fn run(
         || p.script.is_some()
         || agents.models.resolve(p.provider.as_deref(), "coder").is_ok();
     let has_coder = ctx
-        .step("coder configured", Effect::Pure, move || async move {
+        .step(RunStep::CoderConfigured.name(), Effect::Pure, move || async move {
             Ok::<Value, String>(json!(configured))
         })
         .await?;
+    let mut p = p;
     if has_coder != json!(true) {
-        let msg = "no model provider or agent adapter is configured: add [providers.NAME] (and [roles] coder = \"NAME\") to .l9/l9.toml, or pass --adapter claude|codex|cursor|aider, then `l9 resume RUN`";
-        ctx.step("waiting for a provider", Effect::Pure, move || async move {
+        let msg = format!(
+            "no model provider or agent adapter is configured: add [providers.NAME] (and [roles] coder = \"NAME\") to .l9/l9.toml and run `l9 resume {run}`, or run `l9 resume {run} --adapter claude|codex|cursor|aider|NAME`",
+            run = ctx.task().id
+        );
+        ctx.step(RunStep::WaitingForProvider.name(), Effect::Pure, move || async move {
             Ok::<Value, String>(json!(msg))
         })
         .await?;
-        ctx.wait_for_signal("resume").await?;
+        // `l9 resume RUN --adapter/--provider/--budget-usd` (journaled with the signal).
+        let over = ctx.wait_for_signal("resume").await?;
+        if let Some(a) = over["adapter"].as_str() {
+            p.adapter = Some(a.to_string());
+        }
+        if let Some(pr) = over["provider"].as_str() {
+            p.provider = Some(pr.to_string());
+        }
+        if let Some(m) = over["budget"]["micro_usd"].as_u64() {
+            p.budget.micro_usd = Some(m);
+        }
     }
+    let provider = recall["route"]["provider"].as_str().map(str::to_string).or(p.provider.clone());
+    let executor = match (&p.adapter, &provider) {
+        (Some(a), _) => format!("adapter:{a}"),
+        (None, Some(pr)) => format!("provider:{pr}"),
+        (None, None) => match agents.models.resolve(None, "coder") {
+            Ok(n) => format!("provider:{n}"),
+            Err(_) => "scripted example".to_string(),
+        },
+    };
     let verify_gate = chosen
         .tasks
         .iter()
@@ -293,17 +358,17 @@ async fn run(
                     let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
                     let shown = recall["insights"][&t.id].clone();
                     let task = with_insights(task_text(t, &front), &shown);
-                    ("l9.agent", json!({"plan_task": t.id, "task": task, "repo": repo, "gate": gate, "provider": provider, "executor": executor, "adapter": p.adapter, "script": p.script, "insights": shown}))
+                    ("l9.agent", json!({"plan_task": t.id, "plan_kind": t.kind.name(), "task": task, "repo": repo, "gate": gate, "provider": provider, "executor": executor, "adapter": p.adapter, "script": p.script, "insights": shown}))
                 }
                 // The coder's cell writes and runs the tests and is reviewed; the other kinds
                 // are recorded as plan steps.
-                _ => ("l9.echo", json!({"stage": t.id, "title": t.title})),
+                _ => ("l9.echo", json!({"stage": t.id, "plan_kind": t.kind.name(), "title": t.title})),
             };
             json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
         })
         .collect();
     let plan_id = ctx
-        .spawn_child("l9.plan", json!({"tasks": tasks, "budget": p.budget, "seed": p.seed}))
+        .spawn_child(PLAN_KIND, json!({"tasks": tasks, "budget": p.budget, "seed": p.seed}))
         .await?;
     // Waiting for the plan is control flow (the run suspends until it ends); only the plan's
     // own failure is an outcome to report and learn from.
@@ -338,11 +403,15 @@ async fn run(
     let (eng, forecast2, err2) = (engine.clone(), forecast.clone(), error.clone());
     let (run_id, evidence) = (ctx.run_id(), ctx.last_packet());
     let learned = ctx
-        .step("reflect", Effect::Idempotent { key: "reflect".into() }, move || async move {
-            reflect(&eng, plan_id, run_id, evidence, &forecast2, ok, minutes, finished, err2)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        .step(
+            RunStep::Reflect.name(),
+            Effect::Idempotent { key: RunStep::Reflect.name().into() },
+            move || async move {
+                reflect(&eng, plan_id, run_id, evidence, &forecast2, ok, minutes, finished, err2)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        )
         .await?;
     summary["outcome"] = json!(if ok { "succeeded" } else { "failed" });
     summary["execution"] = plan_result;
@@ -368,28 +437,13 @@ async fn gate_history(
     engine: &Engine,
     task: l9_types::TaskId,
 ) -> crate::Result<Vec<(DateTime<Utc>, bool)>> {
-    let q = engine.store().tasks();
-    let mut out = Vec::new();
-    for row in q.load_journal(l9_tasks::run_of(task)).await? {
-        let is_gate = row
-            .key
-            .strip_prefix("step:r")
-            .and_then(|k| k.split_once('/'))
-            .is_some_and(|(n, rest)| n.chars().all(|c| c.is_ascii_digit()) && rest == "gate#0");
-        if !is_gate || row.status != l9_store::JournalStatus::Completed {
-            continue;
-        }
-        let value = match l9_store::journal_value_blob(&row.body) {
-            Some(h) => q
-                .journal_blob(&h)
-                .await?
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .unwrap_or(Value::Null),
-            None => row.body["value"].clone(),
-        };
-        out.push((row.at, value["passed"] == json!(true)));
-    }
-    Ok(out)
+    Ok(engine
+        .journal_entries(l9_tasks::run_of(task))
+        .await?
+        .into_iter()
+        .filter(|e| matches!(e.agent_step(), Some(l9_agents::steps::AgentStep::Gate { .. })))
+        .map(|e| (e.at, e.value["passed"] == json!(true)))
+        .collect())
 }
 
 /// What the run teaches the world model: per coding task its outcome (priors), votes on the

@@ -8,7 +8,10 @@ use l9_types::{PacketId, TaskId};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::events::Entry;
+use crate::pipeline::{PLAN_KIND, RunStep};
 use crate::{Engine, Result};
+use l9_agents::steps::AgentStep;
 
 /// One task of the executed plan.
 #[derive(Debug, Clone, Serialize)]
@@ -55,10 +58,8 @@ fn ended(t: &TaskRecord) -> Option<DateTime<Utc>> {
     matches!(t.state, Succeeded | Dead | Cancelled).then_some(t.updated_at)
 }
 
-fn is_gate(key: &str) -> bool {
-    key.strip_prefix("step:r")
-        .and_then(|k| k.split_once('/'))
-        .is_some_and(|(n, rest)| n.chars().all(|c| c.is_ascii_digit()) && rest == "gate#0")
+fn is_gate(e: &Entry) -> bool {
+    matches!(e.agent_step(), Some(AgentStep::Gate { .. }))
 }
 
 impl Engine {
@@ -66,7 +67,7 @@ impl Engine {
         let f = TaskFilter { parent: Some(run), ..Default::default() };
         let mut out = Vec::new();
         for plan in
-            self.list_tasks(&f, None, 100).await?.tasks.into_iter().filter(|t| t.kind == "l9.plan")
+            self.list_tasks(&f, None, 100).await?.tasks.into_iter().filter(|t| t.kind == PLAN_KIND)
         {
             let f = TaskFilter { parent: Some(plan.id), ..Default::default() };
             let mut kids = self.list_tasks(&f, None, 1000).await?.tasks;
@@ -80,16 +81,16 @@ impl Engine {
     pub async fn run_timeline(&self, run: TaskId) -> Result<Vec<TaskLine>> {
         let mut out = Vec::new();
         for t in self.plan_children(run).await? {
-            let journal = self.store().tasks().load_journal(l9_tasks::run_of(t.id)).await?;
+            let journal = self.journal_entries(l9_tasks::run_of(t.id)).await?;
             let gates = journal
                 .iter()
-                .filter(|r| is_gate(&r.key) && r.status == l9_store::JournalStatus::Completed)
-                .map(|r| (r.at, r.body["value"]["passed"] == Value::Bool(true)))
+                .filter(|e| is_gate(e))
+                .map(|e| (e.at, e.value["passed"] == Value::Bool(true)))
                 .collect();
             let merged = journal
                 .iter()
-                .find(|r| r.key == "step:merge#0")
-                .and_then(|r| r.body["value"]["commit"].as_str().map(str::to_string));
+                .find(|e| e.agent_step() == Some(AgentStep::Merge))
+                .and_then(|e| e.value["commit"].as_str().map(str::to_string));
             let name = t.payload["plan_task"]
                 .as_str()
                 .or_else(|| t.payload["stage"].as_str())
@@ -113,14 +114,13 @@ impl Engine {
 
     /// The run's lineage, link by link.
     pub async fn run_lineage(&self, run: TaskId) -> Result<Lineage> {
-        let journal = self.store().tasks().load_journal(l9_tasks::run_of(run)).await?;
-        let value = |prefix: &str| {
-            journal.iter().find(|r| r.key.starts_with(prefix)).map(|r| r.body["value"].clone())
+        let journal = self.journal_entries(l9_tasks::run_of(run)).await?;
+        let value = |step: RunStep| {
+            journal.iter().find(|e| e.run_step() == Some(step)).map(|e| e.value.clone())
         };
         let parse = |v: &Value| v.as_str().and_then(|s| s.parse::<PacketId>().ok());
-        let ir =
-            value("step:compile+challenge+deliberate+plan").and_then(|v| parse(&v["ir_packet"]));
-        let plan = value("step:choose+recall").and_then(|v| parse(&v["plan_packet"]));
+        let ir = value(RunStep::Front).and_then(|v| parse(&v["ir_packet"]));
+        let plan = value(RunStep::Recall).and_then(|v| parse(&v["plan_packet"]));
         let spec = match ir {
             Some(ir) => self.store().get_packet(ir).await?.and_then(|p| p.parents.first().copied()),
             None => None,
@@ -128,10 +128,19 @@ impl Engine {
         let mut complete = spec.is_some() && plan.is_some();
         let mut tasks = Vec::new();
         for t in self.plan_children(run).await?.into_iter().filter(|t| t.kind == "l9.agent") {
-            let journal = self.store().tasks().load_journal(l9_tasks::run_of(t.id)).await?;
-            let gates: Vec<PacketId> =
-                journal.iter().filter(|r| is_gate(&r.key)).map(|r| r.packet).collect();
-            let merge = journal.iter().find(|r| r.key == "step:merge#0").map(|r| r.packet);
+            // Packets of the gate and merge entries (any status: a gate's packet is its
+            // entry's, whatever it recorded).
+            let rows = self.store().tasks().load_journal(l9_tasks::run_of(t.id)).await?;
+            let step = |key: &str| {
+                l9_kernel::journal::StepKey::parse(key).and_then(|k| AgentStep::parse(&k.name))
+            };
+            let gates: Vec<PacketId> = rows
+                .iter()
+                .filter(|r| matches!(step(&r.key), Some(AgentStep::Gate { .. })))
+                .map(|r| r.packet)
+                .collect();
+            let merge =
+                rows.iter().find(|r| step(&r.key) == Some(AgentStep::Merge)).map(|r| r.packet);
             let linked = match merge {
                 None => false,
                 Some(m) => {

@@ -310,3 +310,82 @@ impl Engine {
         Ok(released)
     }
 }
+
+/// Which tasks an id given by a user may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdScope {
+    /// Loop runs (`l9.run`).
+    Runs,
+    /// Any task.
+    Tasks,
+}
+
+/// The most tasks a prefix is matched against (newest first).
+const PREFIX_SCAN: usize = 100_000;
+
+impl Engine {
+    /// Resolves an id given by a user: a whole id, a unique prefix of one (at least four
+    /// characters; an ambiguous prefix is refused with the candidates), or `last` (the
+    /// newest run, or the newest task started from outside).
+    pub async fn resolve_id(&self, given: &str, scope: IdScope) -> Result<TaskId> {
+        let given = given.trim();
+        let filter = match scope {
+            IdScope::Runs => TaskFilter { kind: Some("l9.run".into()), ..Default::default() },
+            IdScope::Tasks => TaskFilter::default(),
+        };
+        let what = match scope {
+            IdScope::Runs => "run",
+            IdScope::Tasks => "task",
+        };
+        let list_hint = match scope {
+            IdScope::Runs => "`l9 runs` lists runs",
+            IdScope::Tasks => "`l9 tasks list` lists tasks",
+        };
+        if given == "last" {
+            let f = match scope {
+                IdScope::Runs => filter,
+                IdScope::Tasks => TaskFilter { roots_only: true, ..Default::default() },
+            };
+            let page = self.list_tasks(&f, None, 1).await?;
+            return page.tasks.first().map(|t| t.id).ok_or_else(|| {
+                EngineError::Task(l9_tasks::TaskError::NotFound(format!(
+                    "no {what} yet, so `last` names nothing"
+                )))
+            });
+        }
+        if let Ok(id) = given.parse::<TaskId>() {
+            return Ok(id);
+        }
+        let prefix = given.to_ascii_lowercase();
+        if prefix.len() < 4 || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "{given:?} is not a {what} id: give the whole id, a unique prefix of at least 4 characters, or `last`; {list_hint}"
+            ))));
+        }
+        let mut found = Vec::new();
+        let (mut after, mut scanned) = (None, 0usize);
+        loop {
+            let page = self.list_tasks(&filter, after, 1000).await?;
+            scanned += page.tasks.len();
+            found.extend(
+                page.tasks.iter().map(|t| t.id).filter(|id| id.to_string().starts_with(&prefix)),
+            );
+            match page.next {
+                Some(n) if scanned < PREFIX_SCAN && found.len() <= 10 => after = Some(n),
+                _ => break,
+            }
+        }
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(EngineError::Task(l9_tasks::TaskError::NotFound(format!(
+                "no {what} id starts with {given:?}; {list_hint}"
+            )))),
+            many => Err(EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "{given:?} is ambiguous: it starts {} {what} ids ({}{}); give more characters",
+                many.len(),
+                many.iter().take(10).map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                if many.len() > 10 { ", …" } else { "" }
+            )))),
+        }
+    }
+}

@@ -60,9 +60,41 @@ pub struct StepKeys {
 impl StepKeys {
     pub fn next(&mut self, kind: EntryKind, name: &str) -> String {
         let n = self.seen.entry((kind, name.to_string())).or_insert(0);
-        let key = format!("{}:{name}#{n}", kind.as_str());
+        let key = StepKey { kind, name: name.to_string(), n: *n }.to_string();
         *n += 1;
         key
+    }
+}
+
+/// A journal key taken apart: `KIND:NAME#N` (`step:r1/gate#0`, `child:l9.plan#0`). The one
+/// format and the one parser; everything that reads journals by key goes through it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StepKey {
+    pub kind: EntryKind,
+    pub name: String,
+    /// Earlier calls with the same kind and name in the execution.
+    pub n: u32,
+}
+
+impl StepKey {
+    /// The key of the first call of `name` (`n` = 0).
+    pub fn first(kind: EntryKind, name: impl Into<String>) -> StepKey {
+        StepKey { kind, name: name.into(), n: 0 }
+    }
+
+    /// Parses a key written by [`StepKeys::next`]; `None` for anything else.
+    pub fn parse(key: &str) -> Option<StepKey> {
+        let (kind, rest) = key.split_once(':')?;
+        let kind = EntryKind::parse(kind)?;
+        let (name, n) = rest.rsplit_once('#')?;
+        let n = n.parse().ok()?;
+        Some(StepKey { kind, name: name.to_string(), n })
+    }
+}
+
+impl std::fmt::Display for StepKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}#{}", self.kind.as_str(), self.name, self.n)
     }
 }
 
@@ -171,6 +203,27 @@ mod tests {
         assert_eq!(k.next(EntryKind::Step, "fetch"), "step:fetch#1");
         assert_eq!(k.next(EntryKind::Now, "fetch"), "now:fetch#0");
         assert_eq!(k.next(EntryKind::Step, "other"), "step:other#0");
+    }
+
+    #[test]
+    fn step_keys_parse_back_into_their_parts() {
+        let mut k = StepKeys::default();
+        for (kind, name) in [
+            (EntryKind::Step, "r1/coder/tool#2.0:write_file"),
+            (EntryKind::Child, "l9.plan"),
+            (EntryKind::Signal, "poll:resume"),
+            (EntryKind::Step, "compile+challenge+deliberate+plan"),
+        ] {
+            for n in 0..2 {
+                let key = k.next(kind, name);
+                let parsed = StepKey::parse(&key).unwrap();
+                assert_eq!(parsed, StepKey { kind, name: name.to_string(), n }, "{key}");
+                assert_eq!(parsed.to_string(), key);
+            }
+        }
+        for bad in ["", "step", "step:x", "bogus:x#0", "step:x#y", "step:x#-1"] {
+            assert_eq!(StepKey::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ async fn loops_step_limits_and_budgets_stop_the_agent() {
     )
     .unwrap();
     let e =
-        agent::run(&looping, &tools, &Direct, &AgentConfig::coder(), "", vec![Message::user("go")])
+        agent::run(&looping, &tools, &Direct, &AgentConfig::coder(), 1, vec![Message::user("go")])
             .await
             .unwrap_err();
     assert!(
@@ -169,7 +169,7 @@ async fn loops_step_limits_and_budgets_stop_the_agent() {
     let writing = ScriptedProvider::parse("m", "w.yaml", "rules:\n  - name: write\n    tool_calls:\n      - name: write_file\n        arguments: { path: a, content: x }\n").unwrap();
     let mut cfg = AgentConfig::coder();
     cfg.max_steps = 4;
-    let e = agent::run(&writing, &tools, &Direct, &cfg, "", vec![Message::user("go")])
+    let e = agent::run(&writing, &tools, &Direct, &cfg, 1, vec![Message::user("go")])
         .await
         .unwrap_err();
     assert!(e.to_string().contains("step limit: 4 model calls"), "{e}");
@@ -180,7 +180,7 @@ async fn loops_step_limits_and_budgets_stop_the_agent() {
         &tools,
         &Direct,
         &cfg,
-        "",
+        1,
         vec![Message::user("go, and this prompt is long enough to cost more than ten tokens")],
     )
     .await

@@ -107,19 +107,6 @@ fn run_executes_with_agents_merges_and_learns() {
 }
 
 #[test]
-fn run_without_a_provider_waits_and_resumes_once_configured() {
-    let dir = l9_test_support::temp_dir();
-    let proj = adder_project(dir.path(), false);
-    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
-    assert!(out.contains("waiting — no model provider or agent adapter is configured"), "{out}");
-    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
-    assert!(ok(&proj, &["status", &id]).contains("waiting"));
-    add_providers(&proj);
-    let out = ok(&proj, &["resume", &id]);
-    assert!(out.contains("outcome:     succeeded"), "{out}");
-}
-
-#[test]
 fn several_coders_are_routed_by_what_the_world_model_has_seen() {
     let dir = l9_test_support::temp_dir();
     let proj = adder_project(dir.path(), true);
@@ -343,4 +330,214 @@ fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
 fn first_findings(show_text: &str) -> u64 {
     let line = show_text.lines().find(|l| l.trim_start().starts_with("challenge:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The NDJSON events `l9 run --json` streams, in order.
+fn events(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+#[test]
+fn run_streams_typed_events_that_show_reconstructs_from_the_journal() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let live = events(&String::from_utf8(o.stdout).unwrap());
+    let kinds: Vec<&str> = live.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for k in [
+        "run_started",
+        "stage_started",
+        "stage_finished",
+        "task_started",
+        "agent_turn",
+        "model_call",
+        "gate_started",
+        "gate_finished",
+        "review_verdict",
+        "merge",
+        "task_finished",
+        "budget_update",
+        "run_finished",
+    ] {
+        assert!(kinds.contains(&k), "no {k} event in {kinds:?}");
+    }
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    assert_eq!(live.last().unwrap()["outcome"], "succeeded");
+    // The first gate failed with its exit code and output; the turn that wrote add.sh says so.
+    let gates: Vec<&Value> = live.iter().filter(|e| e["event"] == "gate_finished").collect();
+    assert_eq!(gates[0]["passed"], false, "{gates:?}");
+    assert_eq!(gates[0]["exit_code"], 1, "{gates:?}");
+    assert_eq!(gates[0]["command"], "test \"$(sh add.sh 2 2)\" = 4");
+    assert_eq!(gates.last().unwrap()["passed"], true);
+    let wrote = live
+        .iter()
+        .find(|e| e["event"] == "agent_turn" && e["tools"] == jsonv!(["write_file"]))
+        .unwrap_or_else(|| panic!("no write_file turn: {live:?}"));
+    assert_eq!(wrote["files_changed"], jsonv!(["add.sh"]));
+    // Ids are unique.
+    let ids: std::collections::HashSet<&str> =
+        live.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), live.len());
+
+    // `l9 show` rebuilds the same events from the journal: the same set, the same order
+    // within each task, the same final spend.
+    let id = live[0]["run"].as_str().unwrap().to_string();
+    let show = json(&proj, &["show", &id]);
+    let after = show["events"].as_array().unwrap().clone();
+    let key = |e: &Value| {
+        let mut e = e.clone();
+        if e["event"] == "budget_update" {
+            // Running totals depend on the order tasks were polled in.
+            e["spent_tokens"] = Value::Null;
+            e["spent_micro_usd"] = Value::Null;
+        }
+        e.to_string()
+    };
+    let mut a: Vec<String> = live.iter().map(key).collect();
+    let mut b: Vec<String> = after.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the stream and the report disagree");
+    let total = |evs: &[Value]| {
+        evs.iter()
+            .filter(|e| e["event"] == "budget_update")
+            .map(|e| e["spent_tokens"].as_u64().unwrap())
+            .max()
+    };
+    assert_eq!(total(&live), total(&after));
+    assert!(total(&live).unwrap() > 0);
+}
+
+#[test]
+fn a_waiting_run_exits_75_and_says_how_to_continue_and_watch_follows_it() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), false);
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert_eq!(o.status.code(), Some(75), "{}", String::from_utf8_lossy(&o.stderr));
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let id = stdout.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    assert!(stderr.contains(&format!("continue with: l9 resume {id}")), "{stderr}");
+    // `watch` from another process: the same stages, and it stops at the wait.
+    let w = l9(&proj, &["watch", "last"]);
+    assert_eq!(w.status.code(), Some(75));
+    let ws = String::from_utf8_lossy(&w.stderr);
+    assert!(ws.contains("✓ simulate:") && ws.contains("… waiting: no model provider"), "{ws}");
+    // `show` and `status` take a prefix; `show` exits like the run.
+    let prefix = &id[..13];
+    assert_eq!(l9(&proj, &["show", prefix]).status.code(), Some(75));
+    assert_eq!(json(&proj, &["status", prefix])[0]["run"], id.as_str());
+    // Bad budgets are refused before anything is sent.
+    let e = fails(&proj, &["resume", "last", "--budget-usd", "NaN"], 3);
+    assert!(e.contains("--budget-usd"), "{e}");
+    add_providers(&proj);
+    let r = l9(&proj, &["resume", prefix, "--budget-usd", "5"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("outcome:     succeeded"));
+    let w = l9(&proj, &["watch", &id, "--json"]);
+    assert!(w.status.success());
+    let evs = events(&String::from_utf8(w.stdout).unwrap());
+    assert_eq!(evs.last().unwrap()["event"], "run_finished");
+    assert!(evs.iter().any(|e| e["event"] == "waiting"), "the wait is part of the history");
+    // The budget given to resume reached the plan.
+    let b = evs.iter().rev().find(|e| e["event"] == "budget_update").unwrap();
+    assert_eq!(b["limit_micro_usd"], 5_000_000, "{b}");
+    // Two runs now: a 4-character prefix common to both is ambiguous.
+    let second = l9(&proj, &["run", "spec.md", "--plan-only", "--trials", "100", "--json"]);
+    assert!(second.status.success());
+    let e = fails(&proj, &["show", &id[..4]], 3);
+    assert!(e.contains("ambiguous") && e.contains(&id), "{e}");
+    let e = fails(&proj, &["show", "ffff"], 5);
+    assert!(e.contains("no run id starts with"), "{e}");
+}
+
+#[test]
+fn reading_commands_outside_a_project_create_nothing() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    for args in [
+        &["status"][..],
+        &["runs"],
+        &["tasks", "list"],
+        &["world", "stats"],
+        &["memory", "search", "x"],
+        &["show", "last"],
+        &["watch", "last"],
+    ] {
+        let e = fails(d, args, 5);
+        assert!(e.contains("is not an L9 project") && e.contains("l9 init"), "{args:?}: {e}");
+        assert!(!d.join(".l9").exists(), "{args:?} created .l9/");
+    }
+    // --json: the error is one JSON object on stdout, with the same exit code.
+    let o = l9(d, &["status", "--json"]);
+    assert_eq!(o.status.code(), Some(5));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "not_project");
+    assert_eq!(v["error"]["exit"], 5);
+    assert!(v["error"]["help"].as_str().unwrap().contains("l9 init"));
+    assert!(!d.join(".l9").exists());
+}
+
+/// Under `script` l9's output is a pseudo-terminal: the live status line is drawn, and a
+/// Ctrl-C typed at the terminal (0x03 through the line discipline, not a signal sent by
+/// the test) stops the run, says how to resume and exits 130; `l9 resume` then finishes it.
+#[test]
+fn on_a_terminal_a_status_line_runs_and_ctrl_c_leaves_the_run_resumable() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let (started, go) = (dir.path().join("gate-started"), dir.path().join("go"));
+    // A gate that holds until the test lets it go.
+    let spec = std::fs::read_to_string(proj.join("spec.md")).unwrap().replace(
+        "test \"$(sh add.sh 2 2)\" = 4",
+        &format!(
+            "touch {}; while [ ! -f {} ]; do sleep 0.1; done; test \"$(sh add.sh 2 2)\" = 4",
+            started.display(),
+            go.display()
+        ),
+    );
+    std::fs::write(proj.join("spec.md"), spec).unwrap();
+    let cmd = format!("{} run spec.md --repo repo --trials 100", env!("CARGO_BIN_EXE_l9"));
+    let mut child = Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .current_dir(&proj)
+        .env_remove("L9_DB")
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs l9 on a pseudo-terminal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the gate never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500)); // a status-line tick or more
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let status = child.wait().unwrap();
+    let mut screen = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut screen).unwrap();
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert!(screen.contains("continue the run with `l9 resume "), "{screen}");
+    // The status line: elapsed time and the stage, redrawn in place.
+    assert!(screen.contains("00:00:0") && screen.contains("execute —"), "{screen}");
+    // Nothing was recorded for the interrupted gate: resume runs it again and finishes.
+    std::fs::write(&go, "").unwrap();
+    let out = ok(&proj, &["resume", "last"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    let show = json(&proj, &["show", "last"]);
+    let gates: Vec<&Value> = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "gate_finished")
+        .collect();
+    assert_eq!(
+        gates.len(),
+        2,
+        "r1 FAIL (subtracts), r2 pass; none for the interrupted run: {gates:?}"
+    );
 }

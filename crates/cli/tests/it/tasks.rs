@@ -48,7 +48,19 @@ fn tasks_enqueue_run_approve_inspect_replay_fork() {
     // Misuse gets clear errors and exit codes.
     assert!(fails(d, &["tasks", "cancel", &echo_id], 3).contains("already ended"));
     assert!(fails(d, &["tasks", "retry", &echo_id], 3).contains("only dead or cancelled"));
-    assert!(fails(d, &["tasks", "show", "nope"], 3).contains("not a valid id"));
+    assert!(fails(d, &["tasks", "show", "nope"], 3).contains("is not a task id"));
+    // Ids by prefix and `last` (the newest task started from outside: the fork).
+    let last = json(d, &["tasks", "show", "last"]);
+    assert_eq!(last["task"]["id"], forked["id"]);
+    let by_prefix = json(d, &["tasks", "show", &echo_id[..echo_id.len() - 3]]);
+    assert_eq!(by_prefix["task"]["id"], echo_id.as_str());
+    // An unknown workflow kind is refused with the known ones, and nothing is enqueued.
+    let e = fails(d, &["tasks", "enqueue", "l9.nope"], 3);
+    assert!(e.contains("no workflow \"l9.nope\"") && e.contains("l9.echo, "), "{e}");
+    assert!(!ok(d, &["tasks", "list"]).contains("l9.nope"));
+    // `l9 runs` filters by state and kind.
+    let waiting = json(d, &["runs", "--state", "succeeded", "--kind", "l9.approval"]);
+    assert_eq!(waiting.as_array().unwrap().len(), 2, "{waiting}");
     let missing = "01a21b17-4335-7425-a611-788049e6ddd0";
     assert!(fails(d, &["tasks", "show", missing], 5).contains("not found"));
     assert!(

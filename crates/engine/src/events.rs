@@ -1,0 +1,815 @@
+//! A run as one typed event stream. Every [`RunEvent`] is derived from what the run
+//! journaled (its own journal, its plan's, each task's) and from task states, by one
+//! [`Follower`]: `l9 run` prints the events as they land, `l9 watch` follows a run started
+//! elsewhere, `l9 show` lists the same events after the fact (a follower polled once over
+//! the finished run), and the HTTP API streams them. Because all of them read the journal
+//! through the same code, the stream and the report cannot disagree.
+//!
+//! Two events are inferred from the code's order rather than read: a stage starts when the
+//! one before it finishes, and a gate starts when the coder's round ends (its last model
+//! call asked for no tool, or the external agent returned). Escalations and waits are read
+//! from task states, so one that was already answered is not shown again after the fact.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+pub use l9_agents::steps::AgentStep;
+use l9_kernel::journal::{EntryKind, StepKey};
+use l9_store::{JournalStatus, TaskFilter, TaskRecord, TaskState};
+use l9_types::{RunId, TaskId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::pipeline::{PLAN_KIND, RunStep};
+use crate::{Engine, Result};
+
+/// The stages of the loop, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// compile → challenge → deliberate → plan candidates.
+    Understand,
+    Simulate,
+    Choose,
+    Execute,
+    Reflect,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Understand => "compile → challenge → deliberate → plan",
+            Stage::Simulate => "simulate",
+            Stage::Choose => "choose",
+            Stage::Execute => "execute",
+            Stage::Reflect => "reflect",
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// Lines of gate and agent output kept in an event.
+pub const TAIL_LINES: usize = 20;
+
+/// One thing that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run: String,
+        spec: String,
+    },
+    StageStarted {
+        stage: Stage,
+    },
+    StageFinished {
+        stage: Stage,
+        /// One line for people (`5 nodes, 2 finding(s), 3 plan candidates`).
+        summary: String,
+    },
+    TaskStarted {
+        task: String,
+        /// The plan's name for it (`T3-implement-…`).
+        name: String,
+        /// The plan's task kind (design, test, implement, review, integrate, verify).
+        kind: String,
+        /// Who does the work (`provider:NAME`, `adapter:NAME`, `scripted example`), or
+        /// `none` for a step that is only recorded.
+        executor: String,
+    },
+    AgentTurn {
+        task: String,
+        round: usize,
+        turn: usize,
+        /// Tools the coder called in this turn, in order.
+        tools: Vec<String>,
+        /// Files the turn's tool calls changed.
+        files_changed: Vec<String>,
+        /// What the coder said (first lines; the final turn's summary).
+        text: String,
+    },
+    ModelCall {
+        task: String,
+        /// coder or reviewer.
+        role: String,
+        step: String,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_micro_usd: u64,
+    },
+    GateStarted {
+        task: String,
+        round: usize,
+        command: Option<String>,
+    },
+    GateFinished {
+        task: String,
+        round: usize,
+        command: Option<String>,
+        passed: bool,
+        /// The gate's exit code, where it was recorded.
+        exit_code: Option<i32>,
+        /// The last [`TAIL_LINES`] lines of its output.
+        output_tail: String,
+    },
+    ReviewVerdict {
+        task: String,
+        round: usize,
+        verdict: String,
+        comments: String,
+    },
+    Merge {
+        task: String,
+        how: String,
+        commit: Option<String>,
+    },
+    TaskFinished {
+        task: String,
+        name: String,
+        state: String,
+        error: Option<String>,
+    },
+    /// Spend so far (all model calls of the run) against the budget and the forecast.
+    BudgetUpdate {
+        spent_tokens: u64,
+        spent_micro_usd: u64,
+        limit_tokens: Option<u64>,
+        limit_micro_usd: Option<u64>,
+        forecast_cost_usd: Option<f64>,
+    },
+    /// The run waits for a person; `resolve` is the command that continues it.
+    Waiting {
+        reason: String,
+        resolve: String,
+    },
+    /// A task paused because it cannot decide alone (an irreversible step's outcome is
+    /// unknown, a replay diverged); `resolve` is the command that answers it.
+    Escalation {
+        task: String,
+        reason: String,
+        resolve: String,
+    },
+    RunFinished {
+        outcome: Outcome,
+        error: Option<String>,
+    },
+}
+
+/// An event with where it came from: `id` is unique within the run and stable (the task's
+/// short id, the journal sequence number and the event's place among that entry's events),
+/// `at` is when the journal recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+/// A journal entry with its value read back (from its blob where it was stored as one).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub seq: u64,
+    pub key: Option<StepKey>,
+    pub status: JournalStatus,
+    pub at: DateTime<Utc>,
+    pub value: Value,
+}
+
+impl Entry {
+    /// The run step this entry completed, if it is one.
+    pub fn run_step(&self) -> Option<RunStep> {
+        let k = self.key.as_ref()?;
+        (k.kind == EntryKind::Step && self.status == JournalStatus::Completed)
+            .then(|| RunStep::parse(&k.name))
+            .flatten()
+    }
+
+    /// The agent step this entry completed, if it is one.
+    pub fn agent_step(&self) -> Option<AgentStep> {
+        let k = self.key.as_ref()?;
+        (k.kind == EntryKind::Step && self.status == JournalStatus::Completed)
+            .then(|| AgentStep::parse(&k.name))
+            .flatten()
+    }
+}
+
+impl Engine {
+    /// A run's journal with every value read back, in sequence order.
+    pub async fn journal_entries(&self, run: RunId) -> Result<Vec<Entry>> {
+        let q = self.store().tasks();
+        let mut out = Vec::new();
+        for row in q.load_journal(run).await? {
+            let value = match l9_store::journal_value_blob(&row.body) {
+                Some(h) => q
+                    .journal_blob(&h)
+                    .await?
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .unwrap_or(Value::Null),
+                None => row.body.get("value").cloned().unwrap_or(Value::Null),
+            };
+            out.push(Entry {
+                seq: row.seq,
+                key: StepKey::parse(&row.key),
+                status: row.status,
+                at: row.at,
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A task's journal (its run is the task itself), values read back.
+    pub async fn task_journal(&self, task: TaskId) -> Result<Vec<Entry>> {
+        self.journal_entries(l9_tasks::run_of(task)).await
+    }
+
+    /// Every event of a run so far, as the journal and task states tell it now.
+    pub async fn run_events(&self, run: TaskId) -> Result<Vec<Event>> {
+        Follower::new(run).poll(self).await
+    }
+}
+
+fn short(id: TaskId) -> String {
+    id.to_string().chars().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect()
+}
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    s.trim().lines().take(n).collect::<Vec<_>>().join("\n")
+}
+
+fn ended(state: TaskState) -> bool {
+    matches!(state, TaskState::Succeeded | TaskState::Dead | TaskState::Cancelled)
+}
+
+/// A coder turn whose tool results are still coming in.
+#[derive(Debug, Default)]
+struct Turn {
+    round: usize,
+    turn: usize,
+    at: Option<DateTime<Utc>>,
+    id: String,
+    text: String,
+    /// (tool name, the files its arguments name) per call the model asked for.
+    calls: Vec<(String, Vec<String>)>,
+    results: usize,
+    changed: Vec<String>,
+}
+
+/// What the follower knows of one task of the plan.
+#[derive(Debug, Default)]
+struct TaskSeen {
+    next_seq: u64,
+    turn: Option<Turn>,
+    done: bool,
+    escalated: Option<String>,
+}
+
+/// Follows one run: each [`Follower::poll`] returns the events that happened since the last.
+#[derive(Debug)]
+pub struct Follower {
+    run: TaskId,
+    started: bool,
+    next_seq: u64,
+    plan: Option<TaskId>,
+    tasks: BTreeMap<TaskId, TaskSeen>,
+    spent: (u64, u64),
+    limits: (Option<u64>, Option<u64>),
+    plan_budget: bool,
+    forecast_cost_usd: Option<f64>,
+    waiting: Option<String>,
+    finished: bool,
+    emitted: HashSet<String>,
+}
+
+/// Events of one journal entry, numbered in order.
+struct Batch<'a> {
+    out: &'a mut Vec<Event>,
+    emitted: &'a mut HashSet<String>,
+    base: String,
+    at: DateTime<Utc>,
+    n: usize,
+}
+
+impl Batch<'_> {
+    fn push(&mut self, event: RunEvent) {
+        let id = format!("{}.{}", self.base, self.n);
+        self.n += 1;
+        if self.emitted.insert(id.clone()) {
+            self.out.push(Event { id, at: self.at, event });
+        }
+    }
+}
+
+impl Follower {
+    pub fn new(run: TaskId) -> Self {
+        Follower {
+            run,
+            started: false,
+            next_seq: 0,
+            plan: None,
+            tasks: BTreeMap::new(),
+            spent: (0, 0),
+            limits: (None, None),
+            plan_budget: false,
+            forecast_cost_usd: None,
+            waiting: None,
+            finished: false,
+            emitted: HashSet::new(),
+        }
+    }
+
+    /// Whether the run has ended (its `RunFinished` was returned).
+    pub fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Whether the run now waits for a person (the reason), as of the last poll.
+    pub fn waiting(&self) -> Option<&str> {
+        self.waiting.as_deref()
+    }
+
+    /// New events since the last poll, in the order the journal holds them per task.
+    pub async fn poll(&mut self, engine: &Engine) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        if self.finished {
+            return Ok(out);
+        }
+        let run = engine.task(self.run).await?;
+        let rs = short(self.run);
+        if !self.started {
+            self.started = true;
+            self.limits = (
+                run.payload["budget"]["tokens"].as_u64(),
+                run.payload["budget"]["micro_usd"].as_u64(),
+            );
+            let mut b = self.batch(&mut out, format!("{rs}:start"), run.created_at);
+            b.push(RunEvent::RunStarted {
+                run: run.id.to_string(),
+                spec: run.payload["spec"].as_str().unwrap_or("").to_string(),
+            });
+            b.push(RunEvent::StageStarted { stage: Stage::Understand });
+        }
+        // The run's own journal.
+        let journal = engine.journal_entries(l9_tasks::run_of(self.run)).await?;
+        // The plan's tasks come between the plan's spawn and whatever the run journaled
+        // after it (its join, reflect), so they are read before those entries.
+        let from = self.next_seq;
+        let mut tasks_read = false;
+        for e in journal.iter().filter(|e| e.seq >= from) {
+            if let Some(plan) = self.plan
+                && !tasks_read
+            {
+                self.plan_tasks(engine, plan, &mut out).await?;
+                tasks_read = true;
+            }
+            self.next_seq = e.seq + 1;
+            self.run_entry(e, &rs, &run, &mut out);
+        }
+        if let Some(plan) = self.plan
+            && !tasks_read
+        {
+            self.plan_tasks(engine, plan, &mut out).await?;
+        }
+        // The run's state: waiting for a person, paused, or ended.
+        self.run_state(&run, &rs, &mut out);
+        Ok(out)
+    }
+
+    fn batch<'a>(
+        &'a mut self,
+        out: &'a mut Vec<Event>,
+        base: String,
+        at: DateTime<Utc>,
+    ) -> Batch<'a> {
+        Batch { out, emitted: &mut self.emitted, base, at, n: 0 }
+    }
+
+    fn run_entry(&mut self, e: &Entry, rs: &str, run: &TaskRecord, out: &mut Vec<Event>) {
+        let v = &e.value;
+        let key = e.key.clone();
+        let mut forecast = self.forecast_cost_usd;
+        let mut plan = self.plan;
+        let mut waiting = None;
+        let mut answered = false;
+        {
+            let mut b = self.batch(out, format!("{rs}:{}", e.seq), e.at);
+            match e.run_step() {
+                Some(RunStep::Front) => {
+                    b.push(RunEvent::StageFinished {
+                        stage: Stage::Understand,
+                        summary: format!(
+                            "{} nodes, {} finding(s), {} hidden constraint(s) known, {} plan candidates",
+                            v["nodes"],
+                            v["findings"],
+                            v["hidden_constraints"],
+                            v["candidates"].as_array().map_or(0, Vec::len)
+                        ),
+                    });
+                    b.push(RunEvent::StageStarted { stage: Stage::Simulate });
+                }
+                Some(RunStep::Simulate) => {
+                    forecast = v["ranked"][0]["metrics"]["expected_cost_usd"].as_f64();
+                    b.push(RunEvent::StageFinished {
+                        stage: Stage::Simulate,
+                        summary: v["ranked"][0]["explanation"].as_str().unwrap_or("ranked").into(),
+                    });
+                    b.push(RunEvent::StageStarted { stage: Stage::Choose });
+                }
+                Some(RunStep::Recall) => {
+                    let n: usize = v["insights"]
+                        .as_object()
+                        .map_or(0, |m| m.values().filter_map(Value::as_array).map(Vec::len).sum());
+                    let route = v["route"]["provider"]
+                        .as_str()
+                        .map_or(String::new(), |p| format!("; coder routed to {p}"));
+                    b.push(RunEvent::StageFinished {
+                        stage: Stage::Choose,
+                        summary: format!(
+                            "plan stored; {n} heuristic(s) recalled for the coder{route}"
+                        ),
+                    });
+                }
+                Some(RunStep::WaitingForProvider) => {
+                    let reason = v.as_str().unwrap_or("").to_string();
+                    waiting = Some(reason.clone());
+                    b.push(RunEvent::Waiting { reason, resolve: format!("l9 resume {}", run.id) });
+                }
+                Some(RunStep::Reflect) => {
+                    b.push(RunEvent::StageFinished {
+                        stage: Stage::Reflect,
+                        summary: format!(
+                            "{} observation(s) recorded in the world model",
+                            v["deltas"]
+                        ),
+                    });
+                }
+                Some(RunStep::CoderConfigured) | None => {}
+            }
+            if let Some(k) = &key
+                && e.status == JournalStatus::Completed
+            {
+                if k.kind == EntryKind::Child && k.name == PLAN_KIND {
+                    plan = v.as_str().and_then(|s| s.parse().ok());
+                    answered = true;
+                    b.push(RunEvent::StageStarted { stage: Stage::Execute });
+                } else if k.kind == EntryKind::Join && plan.is_some_and(|p| p.to_string() == k.name)
+                {
+                    b.push(RunEvent::StageFinished {
+                        stage: Stage::Execute,
+                        summary: format!(
+                            "plan {}",
+                            v["outcome"].as_str().unwrap_or("ended").to_lowercase()
+                        ),
+                    });
+                    b.push(RunEvent::StageStarted { stage: Stage::Reflect });
+                }
+            }
+            // A finished plan's failure is journaled as the join's failure.
+            if let Some(k) = &key
+                && e.status == JournalStatus::Failed
+                && k.kind == EntryKind::Join
+                && plan.is_some_and(|p| p.to_string() == k.name)
+            {
+                b.push(RunEvent::StageFinished {
+                    stage: Stage::Execute,
+                    summary: "plan failed".into(),
+                });
+                b.push(RunEvent::StageStarted { stage: Stage::Reflect });
+            }
+        }
+        self.forecast_cost_usd = forecast;
+        self.plan = plan;
+        if waiting.is_some() {
+            self.waiting = waiting;
+        }
+        // Past the wait (the plan was spawned): whatever the run waits for now is its plan.
+        if answered {
+            self.waiting = None;
+        }
+    }
+
+    /// The plan's tasks, under the plan's budget (`l9 resume --budget-usd` may have changed
+    /// the run's).
+    async fn plan_tasks(
+        &mut self,
+        engine: &Engine,
+        plan: TaskId,
+        out: &mut Vec<Event>,
+    ) -> Result<()> {
+        if !self.plan_budget {
+            let p = engine.task(plan).await?;
+            self.limits =
+                (p.payload["budget"]["tokens"].as_u64(), p.payload["budget"]["micro_usd"].as_u64());
+            self.plan_budget = true;
+        }
+        let f = TaskFilter { parent: Some(plan), ..Default::default() };
+        let mut kids = engine.list_tasks(&f, None, 10_000).await?.tasks;
+        kids.sort_by_key(|t| (t.created_at, t.id));
+        for t in kids {
+            let ts = short(t.id);
+            let seen = self.tasks.entry(t.id).or_default();
+            if seen.done {
+                continue;
+            }
+            let name = t.payload["plan_task"]
+                .as_str()
+                .or_else(|| t.payload["stage"].as_str())
+                .unwrap_or(&t.kind)
+                .to_string();
+            let first = seen.next_seq == 0 && !self.emitted.contains(&format!("{ts}:start.0"));
+            if first {
+                let kind = t.payload["plan_kind"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| name.split('-').nth(1).map(str::to_string))
+                    .unwrap_or_else(|| t.kind.clone());
+                let executor = t.payload["executor"].as_str().unwrap_or("none").to_string();
+                let mut b = self.batch(out, format!("{ts}:start"), t.created_at);
+                b.push(RunEvent::TaskStarted {
+                    task: t.id.to_string(),
+                    name: name.clone(),
+                    kind,
+                    executor,
+                });
+            }
+            if t.kind == "l9.agent" {
+                let journal = engine.journal_entries(l9_tasks::run_of(t.id)).await?;
+                let from = self.tasks.get(&t.id).map_or(0, |s| s.next_seq);
+                for e in journal.iter().filter(|e| e.seq >= from) {
+                    self.agent_entry(&t, &ts, e, out);
+                }
+            }
+            let seen = self.tasks.entry(t.id).or_default();
+            if t.state == TaskState::Waiting
+                && let Some(note) = t.error.as_deref().and_then(|n| n.strip_prefix("paused: "))
+            {
+                if seen.escalated.as_deref() != Some(note) {
+                    seen.escalated = Some(note.to_string());
+                    let id = format!("{ts}:paused:{}", t.updated_at.timestamp_millis());
+                    let mut b = self.batch(out, id, t.updated_at);
+                    b.push(RunEvent::Escalation {
+                        task: t.id.to_string(),
+                        reason: note.to_string(),
+                        resolve: format!(
+                            "l9 tasks resolve {} --step KEY --rerun (or --done JSON); `l9 tasks show {}` names the step",
+                            t.id, t.id
+                        ),
+                    });
+                }
+            } else if t.state != TaskState::Waiting {
+                seen.escalated = None;
+            }
+            if ended(t.state) {
+                self.tasks.entry(t.id).or_default().done = true;
+                let mut b = self.batch(out, format!("{ts}:end"), t.updated_at);
+                b.push(RunEvent::TaskFinished {
+                    task: t.id.to_string(),
+                    name,
+                    state: t.state.as_str().to_string(),
+                    error: t.error.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn agent_entry(&mut self, t: &TaskRecord, ts: &str, e: &Entry, out: &mut Vec<Event>) {
+        let task = t.id.to_string();
+        let gate_cmd = t.payload["gate"].as_str().map(str::to_string);
+        let base = format!("{ts}:{}", e.seq);
+        let v = &e.value;
+        let mut spend: Option<(u64, u64)> = None;
+        let mut events: Vec<RunEvent> = Vec::new();
+        let mut turn_done: Option<Turn> = None;
+        let seen = self.tasks.entry(t.id).or_default();
+        seen.next_seq = e.seq + 1;
+        match e.agent_step() {
+            Some(AgentStep::Model { round, turn }) => {
+                let (i, o) = (
+                    v["usage"]["input_tokens"].as_u64().unwrap_or(0),
+                    v["usage"]["output_tokens"].as_u64().unwrap_or(0),
+                );
+                let cost = v["cost_micro_usd"].as_u64().unwrap_or(0);
+                spend = Some((i + o, cost));
+                events.push(RunEvent::ModelCall {
+                    task: task.clone(),
+                    role: "coder".into(),
+                    step: AgentStep::Model { round, turn }.name(),
+                    input_tokens: i,
+                    output_tokens: o,
+                    cost_micro_usd: cost,
+                });
+                let calls: Vec<(String, Vec<String>)> = v["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let name = c["name"].as_str().unwrap_or("?").to_string();
+                        let files = files_named(&name, &c["arguments"]);
+                        (name, files)
+                    })
+                    .collect();
+                let t = Turn {
+                    round,
+                    turn,
+                    at: Some(e.at),
+                    id: base.clone(),
+                    text: first_lines(v["content"].as_str().unwrap_or(""), 3),
+                    calls,
+                    results: 0,
+                    changed: Vec::new(),
+                };
+                if t.calls.is_empty() {
+                    // The coder's round ends here; the gate runs next.
+                    turn_done = Some(t);
+                    events.push(RunEvent::GateStarted {
+                        task: task.clone(),
+                        round,
+                        command: gate_cmd.clone(),
+                    });
+                } else {
+                    seen.turn = Some(t);
+                }
+            }
+            Some(AgentStep::Tool { round, turn, k, .. }) => {
+                if let Some(cur) = seen.turn.as_mut().filter(|c| c.round == round && c.turn == turn)
+                {
+                    cur.results += 1;
+                    if v["changed"] == Value::Bool(true)
+                        && let Some((_, files)) = cur.calls.get(k)
+                    {
+                        for f in files {
+                            if !cur.changed.contains(f) {
+                                cur.changed.push(f.clone());
+                            }
+                        }
+                    }
+                    if cur.results >= cur.calls.len() {
+                        turn_done = seen.turn.take();
+                    }
+                }
+            }
+            Some(AgentStep::Adapter { round, agent }) => {
+                events.push(RunEvent::AgentTurn {
+                    task: task.clone(),
+                    round,
+                    turn: 1,
+                    tools: vec![format!("adapter:{agent}")],
+                    files_changed: Vec::new(),
+                    text: tail(v.as_str().unwrap_or(""), 3),
+                });
+                events.push(RunEvent::GateStarted {
+                    task: task.clone(),
+                    round,
+                    command: gate_cmd.clone(),
+                });
+            }
+            Some(AgentStep::Gate { round }) => {
+                let output = v["output"].as_str().unwrap_or("");
+                events.push(RunEvent::GateFinished {
+                    task: task.clone(),
+                    round,
+                    command: gate_cmd.clone(),
+                    passed: v["passed"] == Value::Bool(true),
+                    exit_code: v["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()),
+                    output_tail: tail(output, TAIL_LINES),
+                });
+            }
+            Some(AgentStep::Review { round }) => {
+                let (i, o) = (
+                    v["usage"]["input_tokens"].as_u64().unwrap_or(0),
+                    v["usage"]["output_tokens"].as_u64().unwrap_or(0),
+                );
+                let cost = v["cost_micro_usd"].as_u64().unwrap_or(0);
+                spend = Some((i + o, cost));
+                events.push(RunEvent::ModelCall {
+                    task: task.clone(),
+                    role: "reviewer".into(),
+                    step: AgentStep::Review { round }.name(),
+                    input_tokens: i,
+                    output_tokens: o,
+                    cost_micro_usd: cost,
+                });
+                events.push(RunEvent::ReviewVerdict {
+                    task: task.clone(),
+                    round,
+                    verdict: v["review"]["verdict"].as_str().unwrap_or("?").into(),
+                    comments: v["review"]["comments"].as_str().unwrap_or("").into(),
+                });
+            }
+            Some(AgentStep::Merge) => events.push(RunEvent::Merge {
+                task: task.clone(),
+                how: v["how"].as_str().unwrap_or("").into(),
+                commit: v["commit"].as_str().map(str::to_string),
+            }),
+            Some(AgentStep::Worktree | AgentStep::Templates | AgentStep::Commit) | None => {}
+        }
+        // A finished turn is reported under the id of the model call that began it.
+        if let Some(turn) = turn_done {
+            let mut b = self.batch(out, format!("{}.turn", turn.id), turn.at.unwrap_or(e.at));
+            b.push(RunEvent::AgentTurn {
+                task: task.clone(),
+                round: turn.round,
+                turn: turn.turn,
+                tools: turn.calls.iter().map(|c| c.0.clone()).collect(),
+                files_changed: turn.changed,
+                text: turn.text,
+            });
+        }
+        let mut b = self.batch(out, base, e.at);
+        for ev in events {
+            b.push(ev);
+        }
+        if let Some((tokens, cost)) = spend {
+            self.spent.0 += tokens;
+            self.spent.1 += cost;
+            let (spent_tokens, spent_micro_usd) = self.spent;
+            let (limit_tokens, limit_micro_usd) = self.limits;
+            let forecast_cost_usd = self.forecast_cost_usd;
+            let mut b = self.batch(out, format!("{ts}:{}.budget", e.seq), e.at);
+            b.push(RunEvent::BudgetUpdate {
+                spent_tokens,
+                spent_micro_usd,
+                limit_tokens,
+                limit_micro_usd,
+                forecast_cost_usd,
+            });
+        }
+    }
+
+    fn run_state(&mut self, run: &TaskRecord, rs: &str, out: &mut Vec<Event>) {
+        if ended(run.state) {
+            self.finished = true;
+            self.waiting = None;
+            let outcome = match run.state {
+                TaskState::Succeeded => Outcome::Succeeded,
+                TaskState::Cancelled => Outcome::Cancelled,
+                _ => Outcome::Failed,
+            };
+            let mut b = self.batch(out, format!("{rs}:end"), run.updated_at);
+            b.push(RunEvent::RunFinished { outcome, error: run.error.clone() });
+            return;
+        }
+        if run.state == TaskState::Waiting
+            && let Some(note) = run.error.as_deref().and_then(|n| n.strip_prefix("paused: "))
+        {
+            let id = format!("{rs}:paused:{}", run.updated_at.timestamp_millis());
+            self.waiting = Some(note.to_string());
+            let mut b = self.batch(out, id, run.updated_at);
+            b.push(RunEvent::Escalation {
+                task: run.id.to_string(),
+                reason: note.to_string(),
+                resolve: format!(
+                    "l9 tasks resolve {} --step KEY --rerun (or --done JSON); `l9 tasks show {}` names the step",
+                    run.id, run.id
+                ),
+            });
+        } else if run.state != TaskState::Waiting {
+            // Running again: whatever it waited for was answered.
+            self.waiting = None;
+        }
+    }
+}
+
+/// The files a tool call's arguments name (what a write or patch would change).
+fn files_named(tool: &str, args: &Value) -> Vec<String> {
+    let args: Value = match args {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    match tool {
+        "write_file" => args["path"].as_str().map(|p| vec![p.to_string()]).unwrap_or_default(),
+        "apply_patch" => l9_agents::patch::parse(args["patch"].as_str().unwrap_or(""))
+            .map(|files| files.into_iter().filter_map(|f| f.new.or(f.old)).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the run, as of these events, waits for a person.
+pub fn is_waiting(events: &[Event]) -> bool {
+    let mut waiting = false;
+    for e in events {
+        match &e.event {
+            RunEvent::Waiting { .. } | RunEvent::Escalation { .. } => waiting = true,
+            RunEvent::RunFinished { .. } | RunEvent::StageStarted { .. } => waiting = false,
+            _ => {}
+        }
+    }
+    waiting
+}
