@@ -9,6 +9,10 @@
 //! * Only T5 serves HTTP or MCP (`axum`, `hyper`, `rmcp`, `tower-http`); tests may use
 //!   them anywhere (dev-dependencies) for fake servers.
 //! * `l9-test-support` is a dev-dependency only.
+//! * Source rules: a T4 crate re-exports no lower crate whole (`pub use l9_store as store;`,
+//!   `pub use l9_store;`, `pub use l9_store::*;`): it shows the types it chose, by name; and
+//!   a T5 crate's source names no path `l9_engine::<lower crate>::…` that is not a module
+//!   of the engine's own.
 
 use std::fmt;
 
@@ -50,8 +54,8 @@ pub(crate) fn tier(name: &str) -> Option<u8> {
         "l9-ir" => 1,
         "l9-world" | "l9-kernel" | "l9-sim" => 2,
         "l9-store" | "l9-store-sqlite" | "l9-store-postgres" | "l9-memory" | "l9-models"
-        | "l9-agents" | "l9-tasks" => 3,
-        "l9-engine" => 4,
+        | "l9-agents" | "l9-tasks" | "l9-world-store" => 3,
+        "l9-engine" | "l9-bench" => 4,
         "l9-server" | "l9-mcp" | "l9-cli" => 5,
         _ => return None,
     })
@@ -186,7 +190,120 @@ pub(crate) fn workspace_packages() -> Result<Vec<Package>, String> {
 }
 
 pub(crate) fn check_workspace() -> Result<Vec<Violation>, String> {
-    Ok(check(&workspace_packages()?))
+    let mut v = check(&workspace_packages()?);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let read = |krate: &str| {
+        rust_files(&std::path::Path::new(root).join("crates").join(krate).join("src"))
+    };
+    let facade: Vec<(String, String)> = ["engine", "bench"].iter().flat_map(|c| read(c)).collect();
+    let edges: Vec<(String, String)> =
+        ["cli", "server", "mcp"].iter().flat_map(|c| read(c)).collect();
+    v.extend(check_sources(&read("engine"), &facade, &edges));
+    Ok(v)
+}
+
+/// Every `.rs` file under `dir` with its text.
+fn rust_files(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs")
+            && let Ok(text) = std::fs::read_to_string(&p)
+        {
+            out.push((p.display().to_string(), text));
+        }
+    }
+    out
+}
+
+/// The Rust names of the crates below T4 (`l9_store`, …) with their short names (`store`).
+fn lower_crates() -> Vec<(String, String)> {
+    [
+        "l9-types",
+        "l9-ir",
+        "l9-world",
+        "l9-kernel",
+        "l9-sim",
+        "l9-store",
+        "l9-store-sqlite",
+        "l9-store-postgres",
+        "l9-memory",
+        "l9-models",
+        "l9-agents",
+        "l9-tasks",
+        "l9-world-store",
+    ]
+    .iter()
+    .map(|c| {
+        let rust = c.replace('-', "_");
+        let short = rust.trim_start_matches("l9_").to_string();
+        (rust, short)
+    })
+    .collect()
+}
+
+/// The source rules. `engine`: the engine's files (its own modules are read from them);
+/// `facade`: every T4 crate's files; `edges`: every T5 crate's files.
+pub(crate) fn check_sources(
+    engine: &[(String, String)],
+    facade: &[(String, String)],
+    edges: &[(String, String)],
+) -> Vec<Violation> {
+    let lower = lower_crates();
+    let mut out = Vec::new();
+    for (path, text) in facade {
+        for line in text.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix("pub use ") else { continue };
+            let used = rest.trim_end_matches(';');
+            for (rust, _) in &lower {
+                let whole = used == rust
+                    || used.starts_with(&format!("{rust} as "))
+                    || used == format!("{rust}::*");
+                if whole {
+                    out.push(Violation {
+                        from: path.clone(),
+                        to: rust.clone(),
+                        rule: "a T4 crate re-exports no lower crate whole: name the types it shows",
+                    });
+                }
+            }
+        }
+    }
+    // The engine's own modules: `mod NAME;` or `pub mod NAME;` (any visibility).
+    let modules: Vec<String> = engine
+        .iter()
+        .flat_map(|(_, t)| t.lines())
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("pub(crate) ").or_else(|| l.strip_prefix("pub ")).unwrap_or(l);
+            l.strip_prefix("mod ").map(|m| m.trim_end_matches([';', ' ', '{']).to_string())
+        })
+        .collect();
+    for (path, text) in edges {
+        for (n, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(i) = rest.find("l9_engine::") {
+                rest = &rest[i + "l9_engine::".len()..];
+                let name: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let is_path = rest[name.len()..].starts_with("::");
+                if is_path
+                    && lower.iter().any(|(_, short)| *short == name)
+                    && !modules.contains(&name)
+                {
+                    out.push(Violation {
+                        from: format!("{path}:{}", n + 1),
+                        to: format!("l9_engine::{name}"),
+                        rule: "edges (T5) reach no lower crate through l9-engine's paths",
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -204,12 +321,52 @@ mod tests {
     fn the_workspace_respects_its_layering() {
         let packages = workspace_packages().unwrap();
         assert!(packages.iter().any(|p| p.name == "l9-cli"), "metadata lists the workspace");
-        let violations = check(&packages);
+        let violations = check_workspace().unwrap();
         assert!(
             violations.is_empty(),
             "forbidden edges:\n{}",
             violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
         );
+    }
+
+    #[test]
+    fn fabricated_sources_with_every_kind_of_source_violation_fail() {
+        let f = |p: &str, t: &str| (p.to_string(), t.to_string());
+        let engine = vec![
+            f(
+                "engine/lib.rs",
+                "pub mod ir;\nmod world;\npub use l9_store as store;\npub use l9_store::{TaskState};",
+            ),
+            f("engine/ir.rs", "pub use l9_ir as core;\npub use l9_types;\npub use l9_tasks::*;"),
+        ];
+        let edges = vec![
+            f("cli/a.rs", "use l9_engine::store::TaskState;\nuse l9_engine::TaskState;"),
+            f(
+                "cli/b.rs",
+                "let x = l9_engine::ir::check_file(p); l9_engine::types::RunId::new(); use l9_engine::world::X;",
+            ),
+        ];
+        let got: Vec<(String, String, &str)> = check_sources(&engine, &engine, &edges)
+            .into_iter()
+            .map(|v| (v.from, v.to, v.rule))
+            .collect();
+        let whole = "a T4 crate re-exports no lower crate whole: name the types it shows";
+        let path = "edges (T5) reach no lower crate through l9-engine's paths";
+        let expect = [
+            ("engine/lib.rs", "l9_store", whole),
+            ("engine/ir.rs", "l9_ir", whole),
+            ("engine/ir.rs", "l9_types", whole),
+            ("engine/ir.rs", "l9_tasks", whole),
+            ("cli/a.rs:1", "l9_engine::store", path),
+            ("cli/b.rs:1", "l9_engine::types", path),
+        ];
+        assert_eq!(got.len(), expect.len(), "{got:#?}");
+        for e in expect {
+            assert!(
+                got.iter().any(|g| (g.0.as_str(), g.1.as_str(), g.2) == e),
+                "missing {e:?} in {got:#?}"
+            );
+        }
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use l9_engine::Engine;
+use l9_engine::WorkerOptions;
 use l9_engine::events::AgentStep;
 use l9_engine::runtime::EnqueueOptions;
-use l9_engine::tasks::WorkerOptions;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
@@ -157,17 +157,7 @@ pub(crate) async fn run_agent(
     let result = t.result.clone().unwrap_or(Value::Null);
     let ok = result.get("done").and_then(Value::as_bool) == Some(true);
     let steps: Vec<String> = detail.journal.iter().map(|j| j.key.clone()).collect();
-    // The world model learns from the outcome: the implement kind's failure and duration
-    // priors move (evidence: the run's last journal packet).
-    let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
-    let evidence = detail.journal.last().and_then(|j| j.packet.parse().ok());
-    let delta = l9_engine::world_delta::Delta::TaskOutcome {
-        kind: "implement".into(),
-        success: ok,
-        minutes,
-        executor: Some(executor),
-    };
-    engine.record_delta(&delta, evidence).await?;
+    engine.learn_from_agent_task(&detail, ok, &executor).await?;
     // A failed task has no result: rebuild its rounds from the journaled gates and reviews.
     let mut result = result;
     if result.get("rounds").is_none() {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use l9_engine::store::Store;
+use l9_engine::Store;
 
 use crate::error::CliError;
 use crate::output::Out;
@@ -71,28 +71,28 @@ async fn bench_store(
     db: Option<&str>,
     dir: &Path,
     full: bool,
-) -> Result<(Arc<dyn Store>, Option<l9_engine::bench_support::PgBenchStore>), CliError> {
+) -> Result<(Arc<dyn Store>, Option<l9_bench::stores::PgBenchStore>), CliError> {
     match db {
         Some(url) if url.starts_with("postgres") => {
-            let pg = l9_engine::bench_support::PgBenchStore::open(url).await?;
+            let pg = l9_bench::stores::PgBenchStore::open(url).await?;
             Ok((pg.store(), Some(pg)))
         }
         Some(other) => Err(CliError::input(format!(
             "--db {other:?}: this benchmark uses a temporary SQLite file by default; pass --db only for PostgreSQL"
         ))),
-        None => Ok((l9_engine::bench_support::sqlite_with(dir, "bench.db", full).await?, None)),
+        None => Ok((l9_bench::stores::sqlite_with(dir, "bench.db", full).await?, None)),
     }
 }
 
 /// The raw-SQL baseline on the same database as the store under test.
 fn baseline<'a>(
-    pg: &'a Option<l9_engine::bench_support::PgBenchStore>,
+    pg: &'a Option<l9_bench::stores::PgBenchStore>,
     dir: &'a Path,
     full: bool,
-) -> l9_engine::bench_tasks::Baseline<'a> {
+) -> l9_bench::tasks::Baseline<'a> {
     match pg {
-        Some(p) => l9_engine::bench_tasks::Baseline::Postgres(p.pg()),
-        None => l9_engine::bench_tasks::Baseline::Sqlite { dir, full },
+        Some(p) => l9_bench::tasks::Baseline::Postgres(p.pg()),
+        None => l9_bench::tasks::Baseline::Sqlite { dir, full },
     }
 }
 
@@ -122,7 +122,7 @@ pub(crate) async fn run(
             if tasks < 3 || trials == 0 {
                 return Err(CliError::input("--tasks must be at least 3 and --trials at least 1"));
             }
-            let b = l9_engine::bench_sim::run(tasks, trials).map_err(CliError::input)?;
+            let b = l9_bench::sim::run(tasks, trials).map_err(CliError::input)?;
             let per = b.simulate.as_secs_f64() * 1e9 / (b.trials as f64 * b.tasks as f64);
             out.value(&b, || {
                 format!(
@@ -145,7 +145,7 @@ pub(crate) async fn run(
             let tmp = tempdir()?;
             let (store, pg) = bench_store(db, tmp.path(), sqlite_full).await?;
             let baseline = baseline(&pg, tmp.path(), sqlite_full);
-            let r = l9_engine::bench_tasks::queue(store, baseline, single, jobs, batch).await;
+            let r = l9_bench::tasks::queue(store, baseline, single, jobs, batch).await;
             if let Some(pg) = pg {
                 pg.drop().await?;
             }
@@ -181,7 +181,7 @@ pub(crate) async fn run(
             let tmp = tempdir()?;
             let (store, pg) = bench_store(db, tmp.path(), sqlite_full).await?;
             let baseline = baseline(&pg, tmp.path(), sqlite_full);
-            let r = l9_engine::bench_tasks::workflow(store, baseline, steps, workflows).await;
+            let r = l9_bench::tasks::workflow(store, baseline, steps, workflows).await;
             if let Some(pg) = pg {
                 pg.drop().await?;
             }
@@ -229,40 +229,39 @@ pub(crate) async fn run(
             let tmp = tempfile::Builder::new().prefix("l9-bench-").tempdir().map_err(|e| {
                 CliError::input(format!("cannot create a temporary directory: {e}"))
             })?;
-            let (store, pg): (Arc<dyn Store>, Option<l9_engine::bench_support::PgBenchStore>) =
-                match db {
-                    Some(url) if url.starts_with("postgres") => {
-                        let pg = l9_engine::bench_support::PgBenchStore::open(url).await?;
-                        (pg.store(), Some(pg))
-                    }
-                    Some(other) => {
+            let (store, pg): (Arc<dyn Store>, Option<l9_bench::stores::PgBenchStore>) = match db {
+                Some(url) if url.starts_with("postgres") => {
+                    let pg = l9_bench::stores::PgBenchStore::open(url).await?;
+                    (pg.store(), Some(pg))
+                }
+                Some(other) => {
+                    return Err(CliError::input(format!(
+                        "--db {other:?}: the memory benchmark uses a temporary SQLite file by default; pass --db only for PostgreSQL"
+                    )));
+                }
+                None => {
+                    let dir = keep.as_deref().unwrap_or(tmp.path());
+                    std::fs::create_dir_all(dir)?;
+                    if dir.join("bench.db").exists() {
                         return Err(CliError::input(format!(
-                            "--db {other:?}: the memory benchmark uses a temporary SQLite file by default; pass --db only for PostgreSQL"
+                            "{} already holds a bench.db; pick an empty directory",
+                            dir.display()
                         )));
                     }
-                    None => {
-                        let dir = keep.as_deref().unwrap_or(tmp.path());
-                        std::fs::create_dir_all(dir)?;
-                        if dir.join("bench.db").exists() {
-                            return Err(CliError::input(format!(
-                                "{} already holds a bench.db; pick an empty directory",
-                                dir.display()
-                            )));
-                        }
-                        (l9_engine::bench_support::sqlite(dir).await?, None)
-                    }
-                };
+                    (l9_bench::stores::sqlite(dir).await?, None)
+                }
+            };
             let json = out.json;
             let progress = |stage: &str, done: usize, total: usize| {
                 if !json {
                     eprint!("\r{stage}: {done}/{total}          ");
                 }
             };
-            let r = l9_engine::bench::memory(store, packets, queries, &progress).await;
+            let r = l9_bench::memory::memory(store, packets, queries, &progress).await;
             let reopen = match (&r, &pg) {
                 (Ok(_), None) => {
                     let dir = keep.as_deref().unwrap_or(tmp.path());
-                    Some(l9_engine::bench_support::sqlite_reopen_first_query_s(dir).await?)
+                    Some(l9_bench::stores::sqlite_reopen_first_query_s(dir).await?)
                 }
                 _ => None,
             };

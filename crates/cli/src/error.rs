@@ -190,3 +190,16 @@ impl From<std::io::Error> for CliError {
         }
     }
 }
+
+impl From<l9_bench::BenchError> for CliError {
+    fn from(e: l9_bench::BenchError) -> Self {
+        use l9_bench::BenchError as B;
+        match e {
+            B::Store(s) => EngineError::from(s).into(),
+            B::Memory(m) => EngineError::from(m).into(),
+            B::Task(t) => EngineError::from(t).into(),
+            B::Io(m) => CliError::input(m),
+            B::Failed(m) => CliError { kind: ErrorKind::Internal, ..CliError::input(m) },
+        }
+    }
+}

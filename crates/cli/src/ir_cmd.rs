@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use l9_engine::ir::core::{self as ir, NodeKind, ReqClass};
-use l9_engine::ir::{self as engine_ir, Checked};
+use l9_engine::ir;
+use l9_engine::ir::{self as engine_ir, Checked, NodeKind, ReqClass};
 
 use crate::error::CliError;
 use crate::output::{Out, snippet};
@@ -116,11 +116,11 @@ pub(crate) async fn run_ir(
             } else {
                 let mut s = String::new();
                 for d in &diags {
-                    s.push_str(&ir::render::render(d, &checked.source));
+                    s.push_str(&ir::render_diagnostic(d, &checked.source));
                     s.push('\n');
                 }
                 let count = |sev| diags.iter().filter(|d| d.severity == sev).count();
-                use l9_engine::types::Severity;
+                use l9_types::Severity;
                 let _ = write!(
                     s,
                     "{}: {} error(s), {} warning(s), {} note(s) in {} nodes",
@@ -258,7 +258,7 @@ fn summary(c: &Checked) -> String {
         }
     }
     let diags = c.diagnostics();
-    let errors = diags.iter().filter(|d| d.severity == l9_engine::types::Severity::Error).count();
+    let errors = diags.iter().filter(|d| d.severity == l9_types::Severity::Error).count();
     let _ = writeln!(
         s,
         "findings: {} ({errors} error(s)); see `l9 ir check {}`",
@@ -336,7 +336,7 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                     }
                 }
                 s.push_str("published (their data split, not ours):\n");
-                for (who, fig) in ir::eval::PUBLISHED_BINARY {
+                for (who, fig) in ir::PUBLISHED_BINARY {
                     let _ = writeln!(s, "  {who}: {fig}");
                 }
                 s.trim_end().to_string()
@@ -352,7 +352,7 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                 let mut beat = 0;
                 let mut compared = 0;
                 for (smell, c) in &e.pooled {
-                    let arta = ir::eval::arta_f1(*smell);
+                    let arta = ir::arta_f1(*smell);
                     let mark = match arta {
                         Some(a) => {
                             compared += 1;
@@ -389,7 +389,7 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
 
 /// `l9 bench ir DIR`.
 pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliError> {
-    let files = engine_ir::bench(dir, repeat)?;
+    let files = l9_bench::ir::bench(dir, repeat).map_err(|e| CliError::input(e.to_string()))?;
     out.value(&files, || {
         let mut s = format!("{:<60} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9}\n", "file", "bytes", "format", "nodes", "compile", "+check", "MB/s");
         let (mut bytes, mut time, mut base) = (0usize, 0f64, 0f64);

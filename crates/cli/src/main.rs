@@ -131,7 +131,7 @@ enum Command {
         limit: usize,
         /// Only runs in this state: queued, leased, waiting, succeeded, dead, cancelled.
         #[arg(long, value_parser = tasks_cmd::parse_state)]
-        state: Option<l9_engine::store::TaskState>,
+        state: Option<l9_engine::TaskState>,
         /// Only runs of this workflow kind (e.g. l9.run for loop runs, l9.plan, l9.echo).
         #[arg(long)]
         kind: Option<String>,

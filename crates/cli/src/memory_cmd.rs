@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use l9_engine::Engine;
-use l9_engine::memory::{SearchMode, SearchQuery};
-use l9_engine::store::{Direction, PacketFilter};
-use l9_engine::types::{PacketDraft, PacketEnvelope, PacketId, RunId};
+use l9_engine::{Direction, PacketFilter};
+use l9_engine::{SearchMode, SearchQuery};
+use l9_types::{PacketDraft, PacketEnvelope, PacketId, RunId};
 
 use crate::error::CliError;
 use crate::output::{Out, snippet};
@@ -91,11 +91,11 @@ pub(crate) struct SearchArgs {
 }
 
 fn packet_id(s: &str) -> Result<PacketId, CliError> {
-    s.parse().map_err(|e: l9_engine::types::IdParseError| CliError::input(e.to_string()))
+    s.parse().map_err(|e: l9_types::IdParseError| CliError::input(e.to_string()))
 }
 
 fn run_id(s: &str) -> Result<RunId, CliError> {
-    s.parse().map_err(|e: l9_engine::types::IdParseError| CliError::input(format!("--run: {e}")))
+    s.parse().map_err(|e: l9_types::IdParseError| CliError::input(format!("--run: {e}")))
 }
 
 pub(crate) async fn run(
@@ -360,7 +360,7 @@ async fn demo(file: Option<PathBuf>, out: &mut Out) -> Result<(), CliError> {
     }
     // The lineage of the newest packet: how the project got there.
     let newest = mem
-        .list(&PacketFilter::default(), &l9_engine::store::Page { after: None, limit: 10_000 })
+        .list(&PacketFilter::default(), &l9_engine::Page { after: None, limit: 10_000 })
         .await
         .map_err(l9_engine::EngineError::from)?
         .packets

@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use l9_engine::Engine;
 use l9_engine::events::{Event, Follower, RunEvent, Stage};
-use l9_engine::types::TaskId;
+use l9_types::TaskId;
 
 use crate::error::CliError;
 use crate::output::snippet;

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use l9_engine::Engine;
+use l9_engine::TaskState;
+use l9_engine::WorkerOptions;
 use l9_engine::events::Follower;
 use l9_engine::pipeline::RunStep;
 use l9_engine::runtime::{EnqueueOptions, IdScope};
-use l9_engine::store::TaskState;
-use l9_engine::tasks::WorkerOptions;
-use l9_engine::types::TaskId;
+use l9_types::TaskId;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
@@ -161,50 +161,6 @@ fn abs(p: &Path) -> Result<String, CliError> {
         .map_err(|e| CliError::input(format!("{}: {e}", p.display())))
 }
 
-/// A fresh git repository for a run without --repo: `l9-out/<spec name>` under the project.
-async fn workspace(root: &Path, spec: &Path) -> Result<PathBuf, CliError> {
-    let stem = spec.file_stem().and_then(|s| s.to_str()).unwrap_or("project").to_string();
-    let name = if stem.eq_ignore_ascii_case("spec") {
-        spec.canonicalize()
-            .ok()
-            .and_then(|p| {
-                p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned())
-            })
-            .unwrap_or(stem)
-    } else {
-        stem
-    };
-    let dir = root.join("l9-out").join(name);
-    let runner: std::sync::Arc<dyn l9_engine::agents::process::Runner> =
-        std::sync::Arc::new(l9_engine::agents::process::SystemRunner);
-    let repo = l9_engine::agents::git::Repo::new(&dir, runner);
-    // Made already: a repository with a first commit. An `l9 run` killed while making it
-    // left it half made (no commit yet, maybe git's lock): finish the job.
-    if dir.join(".git").exists() {
-        let head = repo.git(&dir, &["rev-parse", "--verify", "-q", "HEAD"]).await;
-        if head.is_ok_and(|o| o.success()) {
-            return Ok(dir);
-        }
-        let _ = std::fs::remove_file(dir.join(".git/index.lock"));
-    }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::input(format!("{}: {e}", dir.display())))?;
-    let readme = dir.join("README.md");
-    if !readme.exists() {
-        std::fs::write(&readme, format!("Built by L9 from {}.\n", spec.display()))
-            .map_err(|e| CliError::input(e.to_string()))?;
-    }
-    for args in
-        [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "Start (L9)"]]
-    {
-        let o = repo.git(&dir, args).await.map_err(|e| CliError::input(e.to_string()))?;
-        if !o.success() {
-            return Err(CliError::input(format!("git {}: {}", args.join(" "), o.combined())));
-        }
-    }
-    Ok(dir)
-}
-
 pub(crate) async fn run(
     a: RunArgs,
     root: &Path,
@@ -227,7 +183,7 @@ pub(crate) async fn run(
     let engine = Engine::open(root, db).await?;
     let script = a.spec.parent().map(|d| d.join("provider.yaml")).filter(|p| p.is_file());
     let a = if a.repo.is_none() && !a.plan_only {
-        let dir = workspace(root, &a.spec).await?;
+        let dir = engine.fresh_repository(&a.spec).await?;
         if !out.json {
             eprintln!("no --repo: the code goes to {}", dir.display());
         }
@@ -307,7 +263,7 @@ pub(crate) async fn resume(
         eprintln!("reclaimed {} lease(s) held by a process that is no longer running", freed.len());
     }
     let t = engine.task(tid).await?;
-    if t.state == l9_engine::store::TaskState::Leased && !out.json {
+    if t.state == l9_engine::TaskState::Leased && !out.json {
         eprintln!(
             "run {id} is being worked on by {} (lease until {}); this command helps with the rest",
             t.lease_owner.as_deref().unwrap_or("another worker"),
@@ -332,11 +288,10 @@ pub(crate) async fn status(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let engine = crate::open_existing(root, db).await?;
-    let runs: Vec<l9_engine::store::TaskRecord> = match id {
+    let runs: Vec<l9_engine::TaskRecord> = match id {
         Some(id) => vec![engine.task(engine.resolve_id(id, IdScope::Runs).await?).await?],
         None => {
-            let f =
-                l9_engine::store::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
+            let f = l9_engine::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
             engine.list_tasks(&f, None, 20).await?.tasks
         }
     };

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use l9_engine::Engine;
 use l9_engine::runtime::{EnqueueOptions, IdScope, TaskDetail, default_worker_id};
-use l9_engine::store::{TaskFilter, TaskRecord, TaskState};
-use l9_engine::tasks::{TaskError, WorkerOptions};
+use l9_engine::{TaskError, WorkerOptions};
+use l9_engine::{TaskFilter, TaskRecord, TaskState};
 use serde_json::{Value, json};
 
 use crate::error::CliError;

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
-use l9_engine::types::{Clock, SystemClock};
 use l9_types::AsOf;
+use l9_types::{Clock, SystemClock};
 use serde_json::json;
 
 use crate::error::CliError;

@@ -92,3 +92,15 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         StoreError::Backend(_) | StoreError::LeaseLost(_) => ErrorKind::Internal,
     }
 }
+
+impl From<l9_world_store::WorldError> for EngineError {
+    fn from(e: l9_world_store::WorldError) -> Self {
+        use l9_world_store::WorldError as W;
+        match e {
+            W::Memory(m) => EngineError::Memory(m),
+            W::Store(s) => EngineError::Store(s),
+            W::Input(d) => EngineError::Input(d),
+            W::Internal(m) => EngineError::Internal(m),
+        }
+    }
+}

@@ -2,19 +2,22 @@
 //! deliberate, plan; store the IR as a packet; evaluate on labelled data; benchmark.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use l9_ir::challenge::{self, Finding};
 use l9_ir::deliberate::{self, Deliberation, RuleCritic, RuleProposer};
 use l9_ir::eval::{self, ClassScores, Counts};
 use l9_ir::plan::{self, PlanCandidate};
-use l9_ir::{Compiled, Format, Ir};
+use l9_ir::{Compiled, Ir};
 use l9_types::{Diagnostic, PacketDraft, PacketEnvelope, Severity};
 use serde::Serialize;
 
 use crate::{Engine, EngineError, Result};
 
-pub use l9_ir as core;
+/// The IR's types the edges render, by name.
+pub use l9_ir::challenge::HiddenConstraint;
+pub use l9_ir::eval::{PUBLISHED_BINARY, arta_f1};
+pub use l9_ir::render::render as render_diagnostic;
+pub use l9_ir::{Format, Node, NodeKind, QualityCategory, ReqClass};
 
 /// A spec file read from disk and compiled, with every finding.
 #[derive(Debug, Clone)]
@@ -295,100 +298,4 @@ pub fn eval_smells(paths: &[PathBuf]) -> Result<SmellEval> {
         all.extend(rows);
     }
     Ok(SmellEval { files, pooled: eval::smells(&all).into_iter().collect(), per_file })
-}
-
-/// One compiled file in `l9 bench ir`.
-#[derive(Debug, Clone, Serialize)]
-pub struct BenchFile {
-    pub file: String,
-    pub bytes: usize,
-    pub format: String,
-    pub nodes: usize,
-    /// Best of the repeats.
-    pub compile: Duration,
-    /// Compile plus challenge and validate, best of the repeats.
-    pub check: Duration,
-    /// Baseline in the same process: parsing only (serde_json/yaml for OpenAPI, a line scan
-    /// otherwise) — what any tool must pay to read the file at all.
-    pub baseline: Duration,
-}
-
-/// Compiles every spec under `dir` (recursively) `repeat` times.
-#[allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
-pub fn bench(dir: &Path, repeat: usize) -> Result<Vec<BenchFile>> {
-    let start = std::time::Instant::now();
-    let clock = || start.elapsed();
-    let mut files = Vec::new();
-    collect(dir, &mut files)?;
-    files.sort();
-    let mut out = Vec::new();
-    for path in files {
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        let name = path.display().to_string();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let format = l9_ir::detect_format(&name, &text);
-        let (mut compile, mut check_t, mut baseline) =
-            (Duration::MAX, Duration::MAX, Duration::MAX);
-        let mut nodes = 0;
-        for _ in 0..repeat.max(1) {
-            let t0 = clock();
-            let c = l9_ir::compile(&name, &text, Some(format));
-            let t1 = clock();
-            let findings = challenge::challenge(&c.ir, Some(&text), &[]);
-            let v = l9_ir::validate::validate(&c.ir);
-            let t2 = clock();
-            std::hint::black_box((&findings, &v));
-            nodes = c.ir.nodes.len();
-            compile = compile.min(t1 - t0);
-            check_t = check_t.min(t2 - t0);
-            let t3 = clock();
-            let parsed = baseline_parse(format, &text);
-            let t4 = clock();
-            std::hint::black_box(parsed);
-            baseline = baseline.min(t4 - t3);
-        }
-        out.push(BenchFile {
-            file: name,
-            bytes: bytes.len(),
-            format: format.name().into(),
-            nodes,
-            compile,
-            check: check_t,
-            baseline,
-        });
-    }
-    Ok(out)
-}
-
-fn baseline_parse(format: Format, text: &str) -> usize {
-    match format {
-        Format::Openapi if text.trim_start().starts_with('{') => {
-            serde_json::from_str::<serde_json::Value>(text)
-                .map(|v| v.as_object().map_or(0, |o| o.len()))
-                .unwrap_or(0)
-        }
-        Format::Openapi => yaml_serde::from_str::<serde_json::Value>(text)
-            .map(|v| v.as_object().map_or(0, |o| o.len()))
-            .unwrap_or(0),
-        _ => text.lines().filter(|l| !l.trim().is_empty()).count(),
-    }
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    if dir.is_file() {
-        out.push(dir.to_path_buf());
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir).map_err(|e| EngineError::io(dir, e))? {
-        let Ok(entry) = entry else { continue };
-        let p = entry.path();
-        if p.is_dir() {
-            collect(&p, out)?;
-        } else if p.extension().is_some_and(|x| {
-            ["md", "markdown", "feature", "json", "yaml", "yml", "txt"].iter().any(|e| x == *e)
-        }) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }

@@ -9,10 +9,6 @@
 //! What it is not: no argument parsing, no terminal output. Edges render what it returns.
 
 pub mod agent;
-pub mod bench;
-pub mod bench_sim;
-pub mod bench_support;
-pub mod bench_tasks;
 pub mod config;
 mod error;
 pub mod events;
@@ -23,30 +19,27 @@ pub mod pipeline;
 pub mod report;
 pub mod runtime;
 pub mod sim;
-pub mod workflows;
 pub mod world;
-mod world_graph;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use l9_memory::{Embedder, HashEmbedder, MemoryService, OpenAiEmbedder, OpenAiEmbedderConfig};
-use l9_store::Store;
+use l9_memory::{Embedder, HashEmbedder, OpenAiEmbedder, OpenAiEmbedderConfig};
 use l9_store_postgres::{PgOptions, PgStore};
 use l9_store_sqlite::{SqliteOptions, SqliteStore};
 use l9_types::{SeededRng, SystemClock};
 
 pub use config::{Config, EmbedderKind};
 pub use error::{EngineError, ErrorKind, Result};
-pub use l9_agents as agents;
-pub use l9_memory as memory;
-pub use l9_store as store;
+// The runtimes' types the edges handle, by name (no crate is re-exported whole: an edge
+// reaches a runtime only through what this façade chose to show).
+pub use l9_memory::{MemoryService, SearchMode, SearchQuery};
+pub use l9_store::{
+    Direction, PacketFilter, Page, Signal, Store, TaskFilter, TaskPage, TaskRecord, TaskState,
+};
 /// A database URL with its password replaced by `***`, for messages.
 pub use l9_store_postgres::redact_url;
-pub use l9_tasks as tasks;
-pub use l9_types as types;
-/// World-model deltas (what runs teach the world model).
-pub use l9_world as world_delta;
+pub use l9_tasks::{TaskError, WorkerOptions, WorkerReport, run_of};
 
 /// The directory holding L9's state inside a project.
 pub const STATE_DIR: &str = ".l9";
@@ -151,7 +144,7 @@ impl Engine {
     }
 
     pub fn registry_with(&self, env: Arc<agent::AgentEnv>) -> l9_tasks::Registry {
-        let mut reg = workflows::builtin();
+        let mut reg = l9_tasks::builtin::builtin();
         agent::register(&mut reg, env.clone());
         pipeline::register(&mut reg, self.clone(), env);
         reg
@@ -163,6 +156,11 @@ impl Engine {
 
     pub fn memory(&self) -> &MemoryService {
         &self.memory
+    }
+
+    /// The project's world model (its storage and queries live in `l9-world-store`).
+    pub fn world(&self) -> l9_world_store::WorldModel {
+        l9_world_store::WorldModel::new(self.memory.clone())
     }
 
     /// The store (memory, queue and journal live in the same database).

@@ -192,7 +192,7 @@ async fn run(
     let (eng, path, c) = (engine.clone(), spec.clone(), ctx.clone());
     let front = ctx
         .step(RunStep::Front.name(), Effect::Pure, move || async move {
-            let state = eng.world_state().await.map_err(|e| e.to_string())?;
+            let state = eng.world().world_state().await.map_err(|e| e.to_string())?;
             let hidden: Vec<HiddenConstraint> = state
                 .active_constraints()
                 .into_iter()
@@ -246,7 +246,7 @@ async fn run(
     let (trials_n, seed) = (p.trials.max(1), p.seed);
     let sim = ctx
         .step(RunStep::Simulate.name(), Effect::Pure, move || async move {
-            let priors = eng.sim_priors().await.map_err(|e| e.to_string())?;
+            let priors = eng.world().sim_priors().await.map_err(|e| e.to_string())?;
             let scen = crate::sim::read_scenario(scenario.as_deref().map(std::path::Path::new))
                 .map_err(|e| e.to_string())?;
             let mut results = Vec::new();
@@ -580,7 +580,7 @@ async fn reflect(
             finished,
         ));
     }
-    let recorded = eng.record_run_deltas(run, &deltas, evidence).await?;
+    let recorded = eng.world().record_run_deltas(run, &deltas, evidence).await?;
     let cfr =
         if coding == 0 { Value::Null } else { json!(f64::from(first_failed) / f64::from(coding)) };
     let restore = if restores.is_empty() {
@@ -610,9 +610,9 @@ async fn recall(
     let packet = eng.store_plan(plan, forecast, ir_packet).await?;
     ctx.cite(packet.id);
     let mut insights = serde_json::Map::new();
-    let state = eng.world_state().await?;
+    let state = eng.world().world_state().await?;
     for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
-        let hits = eng.world_query_in(&task_text(t, front), 12, None, &state).await?;
+        let hits = eng.world().world_query_in(&task_text(t, front), 12, None, &state).await?;
         let shown: Vec<Value> = hits
             .into_iter()
             .filter(|h| {
@@ -634,4 +634,57 @@ async fn recall(
         Value::Null
     };
     Ok(json!({"plan_packet": packet.id.to_string(), "insights": insights, "route": route}))
+}
+
+impl Engine {
+    /// The repository a run without `--repo` works in: a fresh git repository at
+    /// `l9-out/<spec name>` under the project (`<dir name>` for a file named `spec.*`), with
+    /// a README and a first commit. Made already: returned as is. A run killed while making
+    /// it left it half made (no commit yet, maybe git's lock): the job is finished.
+    pub async fn fresh_repository(&self, spec: &std::path::Path) -> crate::Result<PathBuf> {
+        use l9_agents::git::Repo;
+        use l9_agents::process::{Runner, SystemRunner};
+        let stem = spec.file_stem().and_then(|s| s.to_str()).unwrap_or("project").to_string();
+        let name = if stem.eq_ignore_ascii_case("spec") {
+            spec.canonicalize()
+                .ok()
+                .and_then(|p| {
+                    p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or(stem)
+        } else {
+            stem
+        };
+        let dir = self.root().join("l9-out").join(name);
+        let runner: Arc<dyn Runner> = Arc::new(SystemRunner);
+        let repo = Repo::new(&dir, runner);
+        let git_failed = |what: &str, e: String| {
+            crate::EngineError::Config(format!("git {what} in {}: {e}", dir.display()))
+        };
+        if dir.join(".git").exists() {
+            let head = repo.git(&dir, &["rev-parse", "--verify", "-q", "HEAD"]).await;
+            if head.is_ok_and(|o| o.success()) {
+                return Ok(dir);
+            }
+            let _ = std::fs::remove_file(dir.join(".git/index.lock"));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| crate::EngineError::io(&dir, e))?;
+        let readme = dir.join("README.md");
+        if !readme.exists() {
+            std::fs::write(&readme, format!("Built by L9 from {}.\n", spec.display()))
+                .map_err(|e| crate::EngineError::io(&readme, e))?;
+        }
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "-A"],
+            &["commit", "-q", "-m", "Start (L9)"],
+        ] {
+            let what = args.join(" ");
+            let o = repo.git(&dir, args).await.map_err(|e| git_failed(&what, e.to_string()))?;
+            if !o.success() {
+                return Err(git_failed(&what, o.combined()));
+            }
+        }
+        Ok(dir)
+    }
 }

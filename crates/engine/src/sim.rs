@@ -100,7 +100,7 @@ pub fn run(
     trials: u32,
     seed: u64,
 ) -> Result<SimReport> {
-    run_with(root, source, scenario_path, trials, seed, &crate::world::sim_priors())
+    run_with(root, source, scenario_path, trials, seed, &l9_world_store::seed_priors())
 }
 
 /// Like [`run`] with the given priors (a project's learned world state: `Engine::sim_priors`).

@@ -10,6 +10,8 @@
 //! Requires the `vector` extension to be installable (`CREATE EXTENSION vector`): the role
 //! needs the privilege, or an administrator creates it once.
 
+/// Raw-SQL floors for `l9 bench` (feature `baseline`).
+#[cfg(feature = "baseline")]
 pub mod baseline;
 mod codec;
 mod graph;

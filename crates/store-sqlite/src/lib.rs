@@ -11,6 +11,8 @@
 //! never corrupts); `FULL` syncs every commit. See `SqliteOptions::synchronous`.
 
 mod ann;
+/// Raw-SQL floors for `l9 bench` (feature `baseline`).
+#[cfg(feature = "baseline")]
 pub mod baseline;
 mod checkpoint;
 mod codec;

@@ -13,9 +13,14 @@
 //!   of an old one.
 //! * **Cron** ([`Scheduler`]) — recurring tasks, exactly once per tick across schedulers.
 //!
+//! * **Built-in workflows** ([`builtin`]) — `l9.echo`, `l9.sleep`, `l9.approval` and the
+//!   durable plan driver `l9.plan` (`run_plan`: the kernel's scheduler, one child task per
+//!   attempt, every observation journaled).
+//!
 //! What it is not: the plan semantics (dependencies, limits, budgets) are `l9-kernel`'s
-//! pure scheduler; the plan-executing workflow lives in `l9-engine`.
+//! pure scheduler; the loop's own workflows (`l9.run`, `l9.agent`) live in `l9-engine`.
 
+pub mod builtin;
 mod cron;
 mod ctx;
 mod error;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use l9_engine::Engine;
 use l9_engine::runtime::EnqueueOptions;
-use l9_engine::store::TaskState;
-use l9_engine::tasks::WorkerOptions;
+use l9_store::TaskState;
+use l9_tasks::WorkerOptions;
 use serde_json::{Value, json};
 
 async fn drain(engine: &Engine) {
@@ -19,7 +19,7 @@ async fn drain(engine: &Engine) {
         exit_when_idle: true,
         ..Default::default()
     };
-    engine.run_worker(l9_engine::workflows::builtin(), opts, rx).await.unwrap();
+    engine.run_worker(l9_tasks::builtin::builtin(), opts, rx).await.unwrap();
 }
 
 fn statuses(result: &Value) -> Vec<(String, String)> {
@@ -58,7 +58,7 @@ async fn a_plan_runs_on_the_kernel_scheduler_with_gates_and_retries() {
     let t = engine.task(id).await.unwrap();
     assert_eq!(t.state, TaskState::Waiting, "waits at the deploy gate");
     // An unfinished run replays up to where it stands.
-    let rep = engine.replay(&l9_engine::workflows::builtin(), id).await.unwrap();
+    let rep = engine.replay(&l9_tasks::builtin::builtin(), id).await.unwrap();
     assert!(rep.stopped.as_deref().unwrap().contains("end of the journal"), "{rep:?}");
     let kids = engine.task_detail(id).await.unwrap().children;
     assert_eq!(kids.len(), 3, "build and both tests ran; deploy did not");
@@ -79,7 +79,7 @@ async fn a_plan_runs_on_the_kernel_scheduler_with_gates_and_retries() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     // The plan replays from its journal: same path, same result.
-    let rep = engine.replay(&l9_engine::workflows::builtin(), id).await.unwrap();
+    let rep = engine.replay(&l9_tasks::builtin::builtin(), id).await.unwrap();
     assert_eq!(rep.matches_recorded, Some(true));
 }
 
@@ -136,9 +136,9 @@ mod agent {
     use l9_engine::agent::AgentEnv;
     use l9_engine::models::ModelsConfig;
     use l9_engine::runtime::EnqueueOptions;
-    use l9_engine::store::TaskState;
-    use l9_engine::tasks::WorkerOptions;
     use l9_models::{ChatRequest, ChatResponse, Provider, ScriptedProvider};
+    use l9_store::TaskState;
+    use l9_tasks::WorkerOptions;
     use serde_json::json;
 
     /// Logs the step of every call; the first call of `block_at` never returns (a worker
@@ -319,12 +319,12 @@ async fn what_children_spend_feeds_the_plan_budget() {
 
 #[tokio::test]
 async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
-    use l9_engine::world_delta::{Delta, Observation};
     use l9_types::AsOf;
+    use l9_world::{Delta, Observation};
     let dir = l9_test_support::temp_dir();
     Engine::init(dir.path(), None).await.unwrap();
     let engine = Engine::open(dir.path(), None).await.unwrap();
-    let run = "00000000-0000-7000-8000-000000000042".parse::<l9_engine::types::RunId>().unwrap();
+    let run = "00000000-0000-7000-8000-000000000042".parse::<l9_types::RunId>().unwrap();
     let t = |s: i64| chrono::DateTime::<chrono::Utc>::from_timestamp(1_790_000_000 + s, 0).unwrap();
     let lessons: Vec<Observation> = [
         (Delta::HiddenConstraint { trigger: "export".into(), text: "CSV only".into() }, t(0)),
@@ -335,51 +335,57 @@ async fn a_runs_lessons_are_recorded_once_and_projected_into_the_graph() {
     .into_iter()
     .map(|(d, at)| Observation::new(d, at))
     .collect();
-    let first = engine.record_run_deltas(run, &lessons, None).await.unwrap();
+    let first = engine.world().record_run_deltas(run, &lessons, None).await.unwrap();
     assert_eq!((first.deltas, first.items, first.new), (4, 1, true));
     // The recording step re-ran after a crash: nothing is recorded twice.
-    let again = engine.record_run_deltas(run, &lessons, None).await.unwrap();
+    let again = engine.world().record_run_deltas(run, &lessons, None).await.unwrap();
     assert_eq!((again.deltas, again.items, again.new), (4, 1, false));
-    let state = engine.world_state().await.unwrap();
+    let state = engine.world().world_state().await.unwrap();
     assert_eq!(state.active_constraints().len(), 1);
     assert_eq!(state.votes["CH-001"], (1, 0));
     // The graph: one current causal relation carrying its evidence; the learned constraint
     // is an entity valid from when it was observed.
     assert_eq!(
-        engine.world_causes(None).await.unwrap(),
+        engine.world().world_causes(None).await.unwrap(),
         vec![("flaky test".to_string(), "retry".to_string(), 2)]
     );
     let id = state.constraints[0].id.clone();
-    let item = engine.world_item(&id, None).await.unwrap().unwrap();
+    let item = engine.world().world_item(&id, None).await.unwrap().unwrap();
     assert_eq!(item.valid_from, Some(t(0)));
     let before = AsOf { valid_at: t(-1), known_at: None };
-    assert!(engine.world_item(&id, Some(&before)).await.unwrap().is_none());
+    assert!(engine.world().world_item(&id, Some(&before)).await.unwrap().is_none());
     // More evidence later: the old version ends, the new one carries the count.
     let more = vec![Observation::new(
         Delta::CausalEdge { cause: "flaky test".into(), effect: "retry".into() },
         t(10),
     )];
     engine
+        .world()
         .record_run_deltas(
-            "00000000-0000-7000-8000-000000000043".parse::<l9_engine::types::RunId>().unwrap(),
+            "00000000-0000-7000-8000-000000000043".parse::<l9_types::RunId>().unwrap(),
             &more,
             None,
         )
         .await
         .unwrap();
-    assert_eq!(engine.world_causes(None).await.unwrap()[0].2, 3);
+    assert_eq!(engine.world().world_causes(None).await.unwrap()[0].2, 3);
     let at5 = AsOf { valid_at: t(5), known_at: None };
-    assert_eq!(engine.world_causes(Some(&at5)).await.unwrap()[0].2, 2, "as it stood at t+5");
+    assert_eq!(
+        engine.world().world_causes(Some(&at5)).await.unwrap()[0].2,
+        2,
+        "as it stood at t+5"
+    );
     // Loading the seeds again changes neither the items nor the graph.
-    assert_eq!(engine.load_seeds().await.unwrap().added, 108);
+    assert_eq!(engine.world().load_seeds().await.unwrap().added, 108);
     let entities = engine.store().entities(&Default::default()).await.unwrap().len();
     assert!(entities > 108, "an entity per item plus the factors: {entities}");
     assert!(engine.store().relations(&Default::default()).await.unwrap().len() >= 7 + 2);
-    let report = engine.load_seeds().await.unwrap();
+    let report = engine.world().load_seeds().await.unwrap();
     assert_eq!(report.added, 0);
     // Queries bring graph neighbours of their best hits: the task kinds a matching kind is
     // related to, marked with the relation that brought them.
-    let hits = engine.world_query("write or extend automated tests", 8, None).await.unwrap();
+    let hits =
+        engine.world().world_query("write or extend automated tests", 8, None).await.unwrap();
     assert!(hits.iter().any(|h| h.id == "TK-test" && h.via.is_none()), "{hits:?}");
     let via: Vec<&str> = hits.iter().filter_map(|h| h.via.as_deref()).collect();
     assert!(
@@ -406,9 +412,9 @@ mod run_crash {
     use async_trait::async_trait;
     use l9_engine::Engine;
     use l9_engine::runtime::EnqueueOptions;
-    use l9_engine::store::{TaskFilter, TaskState};
-    use l9_engine::tasks::WorkerOptions;
     use l9_models::{ChatRequest, ChatResponse, Provider, ScriptedProvider};
+    use l9_store::{TaskFilter, TaskState};
+    use l9_tasks::WorkerOptions;
     use l9_types::SeededRng;
     use serde_json::json;
 

@@ -14,15 +14,15 @@ use l9_types::PacketId;
 use l9_world::{Delta, Item, Pack, learned_item};
 use serde_json::{Value, json};
 
-use crate::world::{WorldHit, vote_factor};
-use crate::{Engine, Result};
+use crate::model::{WorldHit, vote_factor};
+use crate::{Result, WorldModel};
 
 /// Graph entity kind of a cause or effect named by causal edges.
 const FACTOR: &str = "world.factor";
 /// Graph relation kind of a causal edge (attrs: evidence count).
 const CAUSES: &str = "causes";
 
-impl Engine {
+impl WorldModel {
     /// Graph neighbours of the best hits (task kinds related to a task kind, heuristics that
     /// apply to it, the kinds a heuristic applies to): at most two per hit for the top three,
     /// scored at half their hit's score (re-weighed by their own votes).

@@ -19,7 +19,7 @@ use l9_types::{Clock, Effect, IdSource, RunId, SeededRng, SystemClock, TaskId};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{EngineError, Result};
+use crate::{BenchError, Result};
 
 /// Which raw baseline to run next to L9.
 #[derive(Debug, Clone, Copy)]
@@ -133,9 +133,7 @@ pub async fn queue(
     }
     let batched_rate = rate(done, t.elapsed());
     if done != batched {
-        return Err(EngineError::Internal(format!(
-            "batched run completed {done} of {batched} jobs"
-        )));
+        return Err(BenchError::Failed(format!("batched run completed {done} of {batched} jobs")));
     }
 
     let (backend, bs, bb, bd) = match baseline {
@@ -254,11 +252,11 @@ async fn run_workflows(
     for (i, id) in ids.into_iter().enumerate() {
         let rec = store.tasks().get_task(id).await?;
         if rec.map(|r| r.state) != Some(TaskState::Succeeded) {
-            return Err(EngineError::Internal(format!("benchmark workflow {id} did not succeed")));
+            return Err(BenchError::Failed(format!("benchmark workflow {id} did not succeed")));
         }
         let n = if i == 0 { first } else { journaled(id).await? };
         if n != steps as u64 {
-            return Err(EngineError::Internal(format!(
+            return Err(BenchError::Failed(format!(
                 "benchmark workflow {id} journaled {n} steps, not {steps}"
             )));
         }

@@ -1,4 +1,5 @@
-//! Built-in workflows every `l9 worker` runs. The run pipeline (a later issue) adds its own.
+//! Built-in workflows every `l9 worker` runs, the durable plan driver among them; the
+//! engine adds the loop's own (`l9.run`, `l9.agent`).
 //!
 //! * `l9.echo` — returns its payload (a smoke test for a deployment).
 //! * `l9.sleep` — `{"seconds": N}`: a durable timer; survives worker restarts.
@@ -8,7 +9,7 @@
 
 use std::time::Duration;
 
-use l9_tasks::{Ctx, Registry, WfError};
+use crate::{Ctx, Registry, WfError};
 use serde_json::{Value, json};
 
 /// The registry of built-in workflows.

@@ -17,7 +17,7 @@ use l9_store::{Store, VectorQuery};
 use l9_types::{ManualClock, PacketDraft, SeededRng};
 use serde::Serialize;
 
-use crate::{EngineError, Result};
+use crate::{BenchError, Result};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
@@ -215,7 +215,7 @@ pub async fn memory(
         hits += approx.iter().filter(|a| truth.iter().any(|t| t.id == **a)).count();
     }
     if possible == 0 {
-        return Err(EngineError::Internal("benchmark produced no vectors".into()));
+        return Err(BenchError::Failed("benchmark produced no vectors".into()));
     }
     Ok(MemoryBenchReport {
         backend,
