@@ -124,8 +124,53 @@ impl Engine {
     /// `ir` whose body summarises it, whose blob is the IR's JSON, and whose parent is the
     /// spec packet). Returns the IR packet.
     pub async fn store_ir(&self, checked: &Checked) -> Result<PacketEnvelope> {
+        self.store_ir_in(checked, None).await
+    }
+
+    /// [`Engine::store_ir`] for a run: both packets carry the run's id, and what an earlier
+    /// execution of the same step stored for the same source (it crashed before its journal
+    /// entry was filed) is reused instead of written again.
+    pub async fn store_ir_for_run(
+        &self,
+        checked: &Checked,
+        run: l9_types::RunId,
+    ) -> Result<PacketEnvelope> {
+        self.store_ir_in(checked, Some(run)).await
+    }
+
+    /// A packet of `kind` this run stored for the source with this hash, if any.
+    async fn stored_for_run(
+        &self,
+        kind: &str,
+        run: l9_types::RunId,
+        source_hash: &str,
+    ) -> Result<Option<PacketEnvelope>> {
+        let filter = l9_store::PacketFilter {
+            kinds: vec![kind.to_string()],
+            run: Some(run),
+            ..Default::default()
+        };
+        let page =
+            self.store().list_packets(&filter, &l9_store::Page { after: None, limit: 100 }).await?;
+        Ok(page.packets.into_iter().find(|p| p.body["source_hash"].as_str() == Some(source_hash)))
+    }
+
+    async fn store_ir_in(
+        &self,
+        checked: &Checked,
+        run: Option<l9_types::RunId>,
+    ) -> Result<PacketEnvelope> {
         let ir = checked.ir();
-        let spec = PacketDraft::new("spec")
+        let hash = ir.source.hash.to_string();
+        if let Some(run) = run {
+            if let Some(ir_packet) = self.stored_for_run("ir", run, &hash).await? {
+                return Ok(ir_packet);
+            }
+            if let Some(spec) = self.stored_for_run("spec", run, &hash).await? {
+                return self.store_ir_of_in(ir, Some(spec.id), Some(run)).await;
+            }
+        }
+        let mut spec = PacketDraft::new("spec")
             .text(format!(
                 "spec {}: {}",
                 ir.source.file,
@@ -138,13 +183,16 @@ impl Engine {
                 "bytes": checked.source.len(),
             }))
             .actor("l9-ir");
+        if let Some(run) = run {
+            spec = spec.run(run);
+        }
         let blob = l9_memory::BlobInput {
             data: checked.source.clone().into_bytes(),
             media_type: Some("text/plain".into()),
             name: Some(ir.source.file.clone()),
         };
         let spec = self.memory().put(spec, vec![blob]).await?;
-        self.store_ir_of(ir, Some(spec.id)).await
+        self.store_ir_of_in(ir, Some(spec.id), run).await
     }
 
     /// Stores a chosen plan: a packet of kind `plan` (strategy, tasks, forecast) whose parent
@@ -176,6 +224,15 @@ impl Engine {
         ir: &Ir,
         spec: Option<l9_types::PacketId>,
     ) -> Result<PacketEnvelope> {
+        self.store_ir_of_in(ir, spec, None).await
+    }
+
+    async fn store_ir_of_in(
+        &self,
+        ir: &Ir,
+        spec: Option<l9_types::PacketId>,
+        run: Option<l9_types::RunId>,
+    ) -> Result<PacketEnvelope> {
         let json = serde_json::to_vec(ir)
             .map_err(|e| EngineError::Internal(format!("cannot serialize the IR: {e}")))?;
         let counts: serde_json::Map<String, serde_json::Value> = l9_ir::NodeKind::ALL
@@ -201,6 +258,9 @@ impl Engine {
             .actor("l9-ir");
         if let Some(p) = spec {
             draft = draft.parent(p);
+        }
+        if let Some(run) = run {
+            draft = draft.run(run);
         }
         let blob = l9_memory::BlobInput {
             data: json,

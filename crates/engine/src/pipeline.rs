@@ -200,7 +200,10 @@ async fn run(
                 .collect();
             let checked = crate::ir::check_file(&path, None, &hidden).map_err(|e| e.to_string())?;
             // Lineage: spec → IR → this step's entry (and so the whole run).
-            let packet = eng.store_ir(&checked).await.map_err(|e| e.to_string())?;
+            // Idempotent by content: a crash before this (pure) step's entry was filed
+            // re-runs it, and the packets stored the first time are reused.
+            let packet =
+                eng.store_ir_for_run(&checked, c.run_id()).await.map_err(|e| e.to_string())?;
             c.cite(packet.id);
             let d = crate::ir::deliberate(&checked, &hidden, 3);
             let plans = crate::ir::plans(&d.ir);

@@ -77,6 +77,8 @@ pub struct NewTask {
     pub idempotency_key: Option<String>,
     /// Failures allowed before the task is dead-lettered; 0 means unlimited.
     pub max_attempts: u32,
+    /// The run whose journal holds this task's steps: the task's own (a workflow's run id is
+    /// its task id), set by [`NewTask::new`].
     pub run_id: Option<RunId>,
     /// The task (workflow) that spawned this one; woken when this one ends.
     pub parent: Option<TaskId>,
@@ -98,7 +100,7 @@ impl NewTask {
             run_after: None,
             idempotency_key: None,
             max_attempts: 3,
-            run_id: None,
+            run_id: Some(RunId(id.0)),
             parent: None,
         }
     }
@@ -122,6 +124,8 @@ pub struct TaskRecord {
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTime<Utc>>,
     pub idempotency_key: Option<String>,
+    /// The run whose journal holds this task's steps (`None` only for tasks enqueued before
+    /// it was recorded: their run is their own id's, `l9_tasks::run_of`).
     pub run_id: Option<RunId>,
     pub parent: Option<TaskId>,
     pub result: Option<Value>,

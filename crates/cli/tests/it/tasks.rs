@@ -54,6 +54,8 @@ fn tasks_enqueue_run_approve_inspect_replay_fork() {
     assert_eq!(last["task"]["id"], forked["id"]);
     let by_prefix = json(d, &["tasks", "show", &echo_id[..echo_id.len() - 3]]);
     assert_eq!(by_prefix["task"]["id"], echo_id.as_str());
+    // The run whose journal holds its steps is recorded (its own).
+    assert_eq!(by_prefix["task"]["run_id"], echo_id.as_str());
     // An unknown workflow kind is refused with the known ones, and nothing is enqueued.
     let e = fails(d, &["tasks", "enqueue", "l9.nope"], 3);
     assert!(e.contains("no workflow \"l9.nope\"") && e.contains("l9.echo, "), "{e}");

@@ -621,3 +621,41 @@ fn only_dead_processes_of_this_host_lose_their_leases() {
     assert!(!worker_is_gone("another-host:99999999:abcd"), "other hosts: unknown");
     assert!(!worker_is_gone("bench") && !worker_is_gone("w") && !worker_is_gone(""));
 }
+
+/// The run's front step is pure, so a crash before its journal entry is filed runs it again:
+/// the spec and IR packets it stored the first time are found and reused, not doubled.
+#[tokio::test]
+async fn storing_a_runs_spec_and_ir_twice_stores_them_once() {
+    let dir = l9_test_support::temp_dir();
+    Engine::init(dir.path(), None).await.unwrap();
+    let engine = Engine::open(dir.path(), None).await.unwrap();
+    let spec = dir.path().join("spec.md");
+    std::fs::write(&spec, "# S\n\n- REQ-1: The tool MUST print hello.\n").unwrap();
+    let checked = l9_engine::ir::check_file(&spec, None, &[]).unwrap();
+    let count = |kind: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let f = l9_store::PacketFilter { kinds: vec![kind.into()], ..Default::default() };
+            engine.store().count_packets(&f).await.unwrap()
+        }
+    };
+    let run: l9_types::RunId = "00000000-0000-7000-8000-000000000051".parse().unwrap();
+    let first = engine.store_ir_for_run(&checked, run).await.unwrap();
+    let again = engine.store_ir_for_run(&checked, run).await.unwrap();
+    assert_eq!(first.id, again.id);
+    assert_eq!((count("spec").await, count("ir").await), (1, 1));
+    // A crash between the two writes left the spec alone: it gets its IR, no second spec.
+    let other: l9_types::RunId = "00000000-0000-7000-8000-000000000052".parse().unwrap();
+    let spec_only = l9_types::PacketDraft::new("spec")
+        .body(json!({"source_hash": checked.ir().source.hash}))
+        .run(other);
+    let spec_packet = engine.memory().put(spec_only, vec![]).await.unwrap();
+    let ir = engine.store_ir_for_run(&checked, other).await.unwrap();
+    assert_eq!(ir.parents, vec![spec_packet.id]);
+    assert_eq!((count("spec").await, count("ir").await), (2, 2));
+    // Another run of the same spec is another history.
+    let third: l9_types::RunId = "00000000-0000-7000-8000-000000000053".parse().unwrap();
+    let t = engine.store_ir_for_run(&checked, third).await.unwrap();
+    assert_ne!(t.id, first.id);
+    assert_eq!((count("spec").await, count("ir").await), (3, 3));
+}
