@@ -19,8 +19,12 @@ pub struct AgentConfig {
     pub max_steps: usize,
     /// The same call (name + arguments) this many times in a row without a change stops it.
     pub repeat_limit: usize,
+    /// Limits on the task's total spend (what was spent before this loop, `spent_before`,
+    /// included); the journaling seam may set a tighter allowance.
     pub max_tokens: Option<u64>,
     pub max_cost_micro_usd: Option<u64>,
+    /// What the task spent before this loop (earlier rounds and reviews): tokens, µ$.
+    pub spent_before: (u64, u64),
 }
 
 impl AgentConfig {
@@ -34,6 +38,7 @@ impl AgentConfig {
             repeat_limit: 3,
             max_tokens: None,
             max_cost_micro_usd: None,
+            spent_before: (0, 0),
         }
     }
 }
@@ -78,6 +83,20 @@ pub async fn run(
         req.role = Some(cfg.role.clone());
         let name = AgentStep::Model { round, turn: i }.name();
         req.step = Some(name.clone());
+        // Budgets are checked before the call, against its forecast, so no call can cross
+        // them (a recorded call replays the same check with the same answer).
+        let spent = (
+            cfg.spent_before.0 + out.usage.input_tokens + out.usage.output_tokens,
+            cfg.spent_before.1 + out.cost_micro_usd,
+        );
+        crate::ensure_budget(
+            steps,
+            &name,
+            spent,
+            (cfg.max_tokens, cfg.max_cost_micro_usd),
+            provider.forecast(&req),
+        )
+        .await?;
         let v = steps
             .step(
                 &name,
@@ -96,25 +115,6 @@ pub async fn run(
         out.usage.output_tokens += resp.usage.output_tokens;
         out.cost_micro_usd += resp.cost_micro_usd;
         messages.push(Message::assistant(resp.content.clone(), resp.tool_calls.clone()));
-        let tokens = out.usage.input_tokens + out.usage.output_tokens;
-        if let Some(max) = cfg.max_tokens
-            && tokens > max
-        {
-            out.messages = messages;
-            return Err(AgentError::Stopped(format!(
-                "budget: {tokens} tokens used, the limit is {max}"
-            )));
-        }
-        if let Some(max) = cfg.max_cost_micro_usd
-            && out.cost_micro_usd > max
-        {
-            out.messages = messages;
-            return Err(AgentError::Stopped(format!(
-                "budget: ${:.4} spent, the limit is ${:.4}",
-                out.cost_micro_usd as f64 / 1e6,
-                max as f64 / 1e6
-            )));
-        }
         if resp.tool_calls.is_empty() {
             out.summary = resp.content;
             out.messages = messages;

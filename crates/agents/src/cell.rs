@@ -112,6 +112,14 @@ pub async fn run(
             recorded.as_str().unwrap_or("?")
         )));
     }
+    // The task's budget (the coder's `max_tokens`/`max_cost_micro_usd`, and the journaling
+    // seam's allowance) covers every round's coder and reviewer calls; each call is checked
+    // against what is left before it is made.
+    let limits = match coder {
+        Coder::Model(_, cfg) => (cfg.max_tokens, cfg.max_cost_micro_usd),
+        Coder::External(_) => (None, None),
+    };
+    let spent = |o: &CellOutcome| (o.usage.input_tokens + o.usage.output_tokens, o.cost_micro_usd);
     let mut feedback: Option<String> = None;
     let mut messages = vec![Message::user(format!("Task: {task}"))];
     for round in 1..=rounds.max(1) {
@@ -120,7 +128,9 @@ pub async fn run(
         }
         let summary = match coder {
             Coder::Model(p, cfg) => {
-                let run = agent::run(*p, tools, steps, cfg, round, messages.clone()).await?;
+                let mut cfg = cfg.clone();
+                cfg.spent_before = spent(&out);
+                let run = agent::run(*p, tools, steps, &cfg, round, messages.clone()).await?;
                 messages = run.messages;
                 out.usage.input_tokens += run.usage.input_tokens;
                 out.usage.output_tokens += run.usage.output_tokens;
@@ -185,6 +195,8 @@ pub async fn run(
         let review_step = AgentStep::Review { round }.name();
         req.step = Some(review_step.clone());
         req.json = Some(JsonOutput { name: "review".into(), schema: review_schema() });
+        crate::ensure_budget(steps, &review_step, spent(&out), limits, reviewer.forecast(&req))
+            .await?;
         let v = steps
             .step(
                 &review_step,

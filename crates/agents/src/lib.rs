@@ -24,4 +24,4 @@ pub mod steps;
 pub mod tools;
 pub mod workspace;
 
-pub use error::{AgentError, Result};
+pub use error::{AgentError, BudgetStop, Result, ensure_budget};

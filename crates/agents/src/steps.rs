@@ -20,6 +20,19 @@ pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + S
 pub trait Steps: Send + Sync {
     /// Runs `f` once under `name` (unique within the run) with effect class `effect`.
     async fn step<'a>(&self, name: &str, effect: Effect, f: StepFuture<'a>) -> Result<Value>;
+
+    /// The task's allowance across all its calls (tokens, millionths of a dollar); `None`:
+    /// no limit beyond the agent's own configuration.
+    fn allowance(&self) -> (Option<u64>, Option<u64>) {
+        (None, None)
+    }
+
+    /// A call could cross the allowance. By default the agent stops with the
+    /// [`crate::BudgetStop`]; a durable run journals it, waits until the allowance is raised
+    /// and returns `Ok` so the call is checked again.
+    async fn budget_stop(&self, stop: crate::BudgetStop) -> Result<()> {
+        Err(AgentError::Budget(stop))
+    }
 }
 
 /// Runs every step, journals nothing.
@@ -92,6 +105,9 @@ pub enum AgentStep {
     Gate { round: usize },
     /// The reviewer's verdict on the round.
     Review { round: usize },
+    /// The task's `n`-th stop at its budget (the call that would have crossed it was not
+    /// made); the task then waits for a `budget` signal.
+    BudgetStop { n: usize },
     /// The task's commit with trailers.
     Commit,
     /// The merge back into the base branch.
@@ -118,6 +134,7 @@ impl AgentStep {
             AgentStep::Adapter { round, agent } => format!("r{round}/adapter:{agent}"),
             AgentStep::Gate { round } => format!("r{round}/gate"),
             AgentStep::Review { round } => format!("r{round}/review"),
+            AgentStep::BudgetStop { n } => format!("budget stop/{n}"),
             AgentStep::Commit => "commit".into(),
             AgentStep::Merge => "merge".into(),
         }
@@ -131,6 +148,9 @@ impl AgentStep {
             "commit" => return Some(AgentStep::Commit),
             "merge" => return Some(AgentStep::Merge),
             _ => {}
+        }
+        if let Some(n) = name.strip_prefix("budget stop/") {
+            return Some(AgentStep::BudgetStop { n: n.parse().ok()? });
         }
         let (round, rest) = name.strip_prefix('r')?.split_once('/')?;
         let round: usize = round.parse().ok()?;
@@ -172,6 +192,7 @@ mod tests {
             AgentStep::Adapter { round: 3, agent: "claude".into() },
             AgentStep::Gate { round: 1 },
             AgentStep::Review { round: 12 },
+            AgentStep::BudgetStop { n: 2 },
             AgentStep::Commit,
             AgentStep::Merge,
         ];

@@ -270,6 +270,18 @@ pub(crate) async fn resume(
             t.lease_until.map(|u| u.to_rfc3339()).unwrap_or_default()
         );
     }
+    // A higher budget: the plan's, and the share of each task that stopped at its own.
+    if let Some(usd) = a.budget_usd
+        && let Some(r) = engine.raise_budget(tid, (usd * 1e6).round() as u64).await?
+        && !out.json
+    {
+        eprintln!(
+            "budget raised from {} to ${:.4}; {} task(s) that stopped at their share go on",
+            r.before_micro_usd.map_or("none".to_string(), |b| format!("${:.4}", b as f64 / 1e6)),
+            r.now_micro_usd as f64 / 1e6,
+            r.tasks_continued
+        );
+    }
     // What the run uses from here on (applied where it waits for a coder).
     let overrides = json!({
         "adapter": a.adapter, "provider": a.provider,

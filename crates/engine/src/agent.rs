@@ -146,6 +146,10 @@ impl AgentEnv {
 struct CtxSteps<'a> {
     ctx: &'a Ctx,
     control: Mutex<Option<WfError>>,
+    /// The task's allowance, raised by `budget` signals.
+    allowance: Mutex<TaskBudget>,
+    /// Budget stops so far in this execution (the same ones recur, in order, on replay).
+    stops: Mutex<usize>,
 }
 
 #[async_trait]
@@ -158,18 +162,48 @@ impl Steps for CtxSteps<'_> {
     ) -> l9_agents::Result<Value> {
         match self.ctx.step(name, effect, move || f).await {
             Ok(v) => Ok(v),
-            Err(e) => {
-                let msg = e.to_string();
-                if let Ok(mut c) = self.control.lock() {
-                    *c = Some(e);
-                }
-                Err(AgentError::Journal(msg))
-            }
+            Err(e) => Err(self.keep(e)),
         }
+    }
+
+    fn allowance(&self) -> (Option<u64>, Option<u64>) {
+        self.allowance.lock().map_or((None, None), |a| (a.tokens, a.micro_usd))
+    }
+
+    /// Journals the stop (the call is not made), parks the task until a `budget` signal
+    /// raises its allowance, and lets the call be checked again.
+    async fn budget_stop(&self, stop: l9_agents::BudgetStop) -> l9_agents::Result<()> {
+        let n = {
+            let mut s = self.stops.lock().map_err(|_| AgentError::Journal("poisoned".into()))?;
+            *s += 1;
+            *s
+        };
+        let v = json!({"stop": stop, "message": stop.to_string()});
+        self.ctx
+            .step(&AgentStep::BudgetStop { n }.name(), Effect::Pure, move || async move {
+                Ok::<Value, String>(v)
+            })
+            .await
+            .map_err(|e| self.keep(e))?;
+        let raised = self.ctx.wait_for_signal("budget").await.map_err(|e| self.keep(e))?;
+        let raised: TaskBudget = serde_json::from_value(raised).unwrap_or_default();
+        if let Ok(mut a) = self.allowance.lock() {
+            a.tokens = raised.tokens.or(a.tokens);
+            a.micro_usd = raised.micro_usd.or(a.micro_usd);
+        }
+        Ok(())
     }
 }
 
 impl CtxSteps<'_> {
+    fn keep(&self, e: WfError) -> AgentError {
+        let msg = e.to_string();
+        if let Ok(mut c) = self.control.lock() {
+            *c = Some(e);
+        }
+        AgentError::Journal(msg)
+    }
+
     fn to_wf(&self, e: AgentError) -> WfError {
         match self.control.lock().ok().and_then(|mut c| c.take()) {
             Some(wf) => wf,
@@ -199,6 +233,19 @@ pub struct AgentTask {
     /// no provider is configured.
     #[serde(default)]
     pub script: Option<String>,
+    /// What the task may spend in all (its share of the run's budget, given by the plan);
+    /// raised by a `budget` signal when it stopped at it.
+    #[serde(default)]
+    pub budget: TaskBudget,
+}
+
+/// A task's allowance: tokens and millionths of a dollar (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize)]
+pub struct TaskBudget {
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    #[serde(default)]
+    pub micro_usd: Option<u64>,
 }
 
 fn three() -> usize {
@@ -274,11 +321,20 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         }
         (Err(e), None) => return Err(WfError::failed(e.to_string())),
     };
-    let steps = CtxSteps { ctx: &ctx, control: Mutex::new(None) };
+    // The task's allowance covers every coder and reviewer call; a call that could cross it
+    // is not made: the stop is journaled and the task waits for a `budget` signal (`l9
+    // resume RUN --budget-usd N`), then goes on from that very call.
+    let steps = CtxSteps {
+        ctx: &ctx,
+        control: Mutex::new(None),
+        allowance: Mutex::new(t.budget),
+        stops: Mutex::new(0),
+    };
     let outcome =
         cell::run(&coder, reviewer.as_ref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)
             .await
             .map_err(|e| steps.to_wf(e))?;
+    let allowance = steps.allowance.lock().map(|a| *a).unwrap_or_default();
     let rounds = serde_json::to_value(&outcome.rounds).unwrap_or(Value::Null);
     if !outcome.done {
         let last = outcome.rounds.last();
@@ -340,6 +396,7 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         "merged": merged,
         "first_gate_failed": outcome.first_gate_failed(),
         "spend": {"tokens": outcome.usage.input_tokens + outcome.usage.output_tokens, "micro_usd": outcome.cost_micro_usd},
+        "budget": allowance,
         "rounds": rounds,
     }))
 }

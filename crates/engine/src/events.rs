@@ -277,6 +277,10 @@ struct TaskSeen {
     turn: Option<Turn>,
     done: bool,
     escalated: Option<String>,
+    /// Why it waits, while its last entry is a budget stop.
+    budget_wait: Option<String>,
+    /// Its state was `waiting` at the last poll.
+    waiting_now: bool,
 }
 
 /// Follows one run: each [`Follower::poll`] returns the events that happened since the last.
@@ -338,9 +342,15 @@ impl Follower {
         self.finished
     }
 
-    /// Whether the run now waits for a person (the reason), as of the last poll.
+    /// Whether the run now waits for a person (the reason), as of the last poll: its own
+    /// wait, or a task of its plan stopped at its budget.
     pub fn waiting(&self) -> Option<&str> {
-        self.waiting.as_deref()
+        self.waiting.as_deref().or_else(|| {
+            self.tasks
+                .values()
+                .find(|s| !s.done && s.waiting_now)
+                .and_then(|s| s.budget_wait.as_deref())
+        })
     }
 
     /// New events since the last poll, in the order the journal holds them per task.
@@ -555,6 +565,7 @@ impl Follower {
                 }
             }
             let seen = self.tasks.entry(t.id).or_default();
+            seen.waiting_now = t.state == TaskState::Waiting;
             if t.state == TaskState::Waiting
                 && let Some(note) = t.error.as_deref().and_then(|n| n.strip_prefix("paused: "))
             {
@@ -596,8 +607,11 @@ impl Follower {
         let mut spend: Option<(u64, u64)> = None;
         let mut events: Vec<RunEvent> = Vec::new();
         let mut turn_done: Option<Turn> = None;
+        let limits = self.limits;
         let seen = self.tasks.entry(t.id).or_default();
         seen.next_seq = e.seq + 1;
+        // Any later entry means the task went on past its budget stop.
+        seen.budget_wait = None;
         match e.agent_step() {
             Some(AgentStep::Model { round, turn }) => {
                 let (i, o) = (
@@ -717,6 +731,23 @@ impl Follower {
                 how: v["how"].as_str().unwrap_or("").into(),
                 commit: v["commit"].as_str().map(str::to_string),
             }),
+            Some(AgentStep::BudgetStop { .. }) => {
+                let message = v["message"].as_str().unwrap_or("budget reached").to_string();
+                // A suggestion that covers the call with room to spare: the run's limit plus
+                // twice the forecast, in cents.
+                let forecast = v["stop"]["forecast_micro_usd"].as_u64().unwrap_or(0);
+                let suggest =
+                    (limits.1.unwrap_or(0) + 2 * forecast).div_ceil(10_000) as f64 / 100.0;
+                let reason = format!(
+                    "{} stopped before a call: {message}",
+                    t.payload["plan_task"].as_str().unwrap_or("a task")
+                );
+                seen.budget_wait = Some(reason.clone());
+                events.push(RunEvent::Waiting {
+                    reason,
+                    resolve: format!("l9 resume {} --budget-usd {suggest:.2}", self.run),
+                });
+            }
             Some(AgentStep::Worktree | AgentStep::Templates | AgentStep::Commit) | None => {}
         }
         // A finished turn is reported under the id of the model call that began it.

@@ -269,7 +269,14 @@ impl ModelsConfig {
             ),
             ProviderKind::Scripted => {
                 let (file, text) = read(p.script.as_deref().unwrap_or(""), "script")?;
-                Arc::new(ScriptedProvider::parse(name, &file, &text).map_err(model_err)?)
+                let usd = |x: Option<f64>| x.map_or(0, |v| (v * 1e6).round().max(0.0) as u64);
+                let prices =
+                    Prices { input_per_mtok: usd(p.price_in), output_per_mtok: usd(p.price_out) };
+                Arc::new(
+                    ScriptedProvider::parse(name, &file, &text)
+                        .map_err(model_err)?
+                        .priced(prices, p.max_tokens.unwrap_or(1024)),
+                )
             }
             ProviderKind::Replay => {
                 let (file, text) = read(p.cassette.as_deref().unwrap_or(""), "cassette")?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use l9_ir::challenge::HiddenConstraint;
 use l9_ir::plan::TaskKind;
 use l9_tasks::{Ctx, Registry, WfError};
-use l9_types::{Effect, Severity};
+use l9_types::{Effect, Severity, TaskId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -689,5 +689,81 @@ impl Engine {
             }
         }
         Ok(dir)
+    }
+}
+
+/// What raising a run's budget did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetRaise {
+    /// The plan's budget before, in millionths of a dollar (`None`: it had none).
+    pub before_micro_usd: Option<u64>,
+    pub now_micro_usd: u64,
+    /// Tasks that had stopped at their share and now go on.
+    pub tasks_continued: usize,
+}
+
+impl Engine {
+    /// Raises a run's budget to `micro_usd`: the plan's budget, and for each task that stopped
+    /// at its share (its last journal entry is a budget stop), that share by an equal part of
+    /// the increase. Lowering it is refused. A run that has no plan yet gets it with its
+    /// `resume` signal instead.
+    pub async fn raise_budget(
+        &self,
+        run: TaskId,
+        micro_usd: u64,
+    ) -> crate::Result<Option<BudgetRaise>> {
+        use l9_agents::steps::AgentStep;
+        let f = l9_store::TaskFilter {
+            parent: Some(run),
+            kind: Some(PLAN_KIND.into()),
+            ..Default::default()
+        };
+        let Some(plan) = self.list_tasks(&f, None, 10).await?.tasks.into_iter().next() else {
+            return Ok(None);
+        };
+        let signals = self.store().tasks().signals(plan.id).await?;
+        let current = signals
+            .iter()
+            .filter(|s| s.name == "budget")
+            .max_by_key(|s| s.seq)
+            .map_or(plan.payload["budget"].clone(), |s| s.payload.clone());
+        let mut budget: l9_kernel::Budget = serde_json::from_value(current).unwrap_or_default();
+        let before = budget.micro_usd;
+        if let Some(b) = before
+            && micro_usd <= b
+        {
+            return Err(crate::EngineError::Config(format!(
+                "the run's budget is already ${:.4}; give --budget-usd more than that to raise it",
+                b as f64 / 1e6
+            )));
+        }
+        budget.micro_usd = Some(micro_usd);
+        self.signal(plan.id, "budget", &serde_json::to_value(budget).unwrap_or(Value::Null))
+            .await?;
+        // Tasks stopped at their share.
+        let f = l9_store::TaskFilter { parent: Some(plan.id), ..Default::default() };
+        let mut stopped = Vec::new();
+        for t in self.list_tasks(&f, None, 10_000).await?.tasks {
+            if t.state != l9_store::TaskState::Waiting || t.kind != "l9.agent" {
+                continue;
+            }
+            let journal = self.task_journal(t.id).await?;
+            if let Some(last) = journal.last()
+                && matches!(last.agent_step(), Some(AgentStep::BudgetStop { .. }))
+            {
+                stopped.push((t.id, last.value["stop"]["limit_micro_usd"].as_u64().unwrap_or(0)));
+            }
+        }
+        let increase = micro_usd - before.unwrap_or(0);
+        let n = stopped.len() as u64;
+        for (task, limit) in &stopped {
+            let share = limit + increase / n.max(1);
+            self.signal(*task, "budget", &json!({"micro_usd": share})).await?;
+        }
+        Ok(Some(BudgetRaise {
+            before_micro_usd: before,
+            now_micro_usd: micro_usd,
+            tasks_continued: stopped.len(),
+        }))
     }
 }

@@ -58,6 +58,10 @@ impl Provider for Recorder {
         self.inner.name()
     }
 
+    fn forecast(&self, req: &ChatRequest) -> crate::types::Forecast {
+        self.inner.forecast(req)
+    }
+
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
         let response = self.inner.chat(req).await?;
         let line =

@@ -35,6 +35,6 @@ pub use openai::OpenAiProvider;
 pub use provider::{Provider, Sleeper, TokioSleeper, chat_json};
 pub use scripted::ScriptedProvider;
 pub use types::{
-    ChatRequest, ChatResponse, JsonOutput, Message, Prices, Role, StreamEvent, ToolCall, ToolSpec,
-    Usage,
+    ChatRequest, ChatResponse, Forecast, JsonOutput, Message, Prices, Role, StreamEvent, ToolCall,
+    ToolSpec, Usage,
 };

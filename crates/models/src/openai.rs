@@ -134,6 +134,10 @@ impl Provider for OpenAiProvider {
         &self.http.cfg.name
     }
 
+    fn forecast(&self, req: &ChatRequest) -> crate::types::Forecast {
+        crate::types::Forecast::of(req, self.http.cfg.max_tokens, self.http.cfg.prices)
+    }
+
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse> {
         let resp =
             self.http.post("/v1/chat/completions", &self.body(req, false), &self.headers()).await?;

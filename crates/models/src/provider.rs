@@ -21,6 +21,15 @@ pub trait Provider: Send + Sync + Debug {
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatResponse>;
 
+    /// The most `req` can cost, before it is sent: its input as estimated from its text
+    /// (a token per 4 characters, tool specs and schema included) plus the output cap
+    /// (`req.max_tokens`, else the provider's), at the provider's prices. Budgets are checked
+    /// against it, so a call that could cross a limit is not made. Providers without prices
+    /// forecast their tokens and no cost.
+    fn forecast(&self, req: &ChatRequest) -> crate::types::Forecast {
+        crate::types::Forecast::of(req, 4096, crate::types::Prices::default())
+    }
+
     async fn chat_stream(
         &self,
         req: &ChatRequest,

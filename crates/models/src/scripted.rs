@@ -84,6 +84,10 @@ pub struct ScriptedProvider {
     /// Per rule: how many calls met its other conditions so far.
     seen: Mutex<Vec<u32>>,
     calls: Mutex<u64>,
+    /// What its answers cost (scripted providers are free unless priced, e.g. to rehearse
+    /// budgets), and the output cap its forecasts assume.
+    prices: crate::types::Prices,
+    max_output: u32,
 }
 
 impl ScriptedProvider {
@@ -115,6 +119,8 @@ impl ScriptedProvider {
             rules,
             seen: Mutex::new(vec![0; n]),
             calls: Mutex::new(0),
+            prices: crate::types::Prices::default(),
+            max_output: 1024,
         })
     }
 
@@ -154,8 +160,22 @@ fn tokens(s: &str) -> u64 {
     (s.chars().count() as u64).div_ceil(4)
 }
 
+impl ScriptedProvider {
+    /// Prices its answers (per million tokens, in millionths of a dollar) and caps the output
+    /// its forecasts assume.
+    pub fn priced(mut self, prices: crate::types::Prices, max_output: u32) -> Self {
+        self.prices = prices;
+        self.max_output = max_output;
+        self
+    }
+}
+
 #[async_trait]
 impl Provider for ScriptedProvider {
+    fn forecast(&self, req: &ChatRequest) -> crate::types::Forecast {
+        crate::types::Forecast::of(req, self.max_output, self.prices)
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -219,8 +239,8 @@ impl Provider for ScriptedProvider {
                 return Ok(ChatResponse {
                     content: rule.spec.reply.clone(),
                     tool_calls,
+                    cost_micro_usd: self.prices.cost(usage),
                     usage,
-                    cost_micro_usd: 0,
                     model: format!("scripted:{}", self.file),
                     provider: self.name.clone(),
                     finish_reason: finish.into(),

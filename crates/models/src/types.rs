@@ -156,6 +156,31 @@ pub struct Prices {
     pub output_per_mtok: u64,
 }
 
+/// What a call may cost at most (see [`crate::Provider::forecast`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forecast {
+    pub tokens: u64,
+    pub micro_usd: u64,
+}
+
+impl Forecast {
+    /// `req`'s input estimated from its text plus `max_output` (or `req.max_tokens`), priced.
+    pub fn of(req: &ChatRequest, max_output: u32, prices: Prices) -> Forecast {
+        let chars: usize = req.messages.iter().map(|m| m.content.chars().count()).sum::<usize>()
+            + req
+                .tools
+                .iter()
+                .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+                .sum::<usize>()
+            + req.json.as_ref().map_or(0, |j| j.schema.to_string().len());
+        // A token per 3 characters: conservative for code and prose alike.
+        let input = (chars as u64).div_ceil(3);
+        let output = u64::from(req.max_tokens.unwrap_or(max_output));
+        let usage = Usage { input_tokens: input, output_tokens: output };
+        Forecast { tokens: input + output, micro_usd: prices.cost(usage) }
+    }
+}
+
 impl Prices {
     pub fn cost(&self, usage: Usage) -> u64 {
         let cost = u128::from(usage.input_tokens) * u128::from(self.input_per_mtok)

@@ -85,13 +85,58 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
     let mut timers: BTreeSet<(u64, Timer)> = BTreeSet::new();
     let mut awaiting: BTreeSet<usize> = BTreeSet::new();
     let mut log: Vec<Value> = Vec::new();
+    // Budget shares: an `l9.agent` child gets what is neither spent nor held by running
+    // children, split over the agent tasks not started yet, and checks every model call
+    // against it before making it. A child that failed keeps its share held (what it spent
+    // is not reported back), so the shares never add up to more than the budget.
+    let mut held: BTreeMap<l9_types::TaskId, Spend> = BTreeMap::new();
+    let mut started: BTreeSet<usize> = BTreeSet::new();
+    let agent_tasks: Vec<usize> =
+        kinds.iter().enumerate().filter(|(_, (k, _))| k == "l9.agent").map(|(i, _)| i).collect();
     loop {
         while let Some(ev) = events.pop_front() {
             for a in l9_kernel::step(&mut state, ev) {
                 match a {
                     Action::StartTask { task, attempt } => {
                         let (kind, input) = &kinds[task];
-                        let child = ctx.spawn_child(kind, input.clone()).await?;
+                        let mut input = input.clone();
+                        let budget = state.budget();
+                        let share = (kind == "l9.agent"
+                            && (budget.tokens.is_some() || budget.micro_usd.is_some()))
+                        .then(|| {
+                            let spent = state.spent();
+                            let (ht, hu) = held
+                                .values()
+                                .fold((0u64, 0u64), |a, s| (a.0 + s.tokens, a.1 + s.micro_usd));
+                            let waiting = 1 + agent_tasks
+                                .iter()
+                                .filter(|i| **i != task && !started.contains(i))
+                                .count() as u64;
+                            let part = |limit: Option<u64>, used: u64| {
+                                limit.map(|l| l.saturating_sub(used) / waiting)
+                            };
+                            (
+                                part(budget.tokens, spent.tokens + ht),
+                                part(budget.micro_usd, spent.micro_usd + hu),
+                            )
+                        });
+                        if let (Some((tokens, micro_usd)), Some(obj)) =
+                            (share, input.as_object_mut())
+                        {
+                            obj.insert(
+                                "budget".into(),
+                                json!({"tokens": tokens, "micro_usd": micro_usd}),
+                            );
+                        }
+                        started.insert(task);
+                        let child = ctx.spawn_child(kind, input).await?;
+                        if let Some((tokens, micro_usd)) = share {
+                            let s = Spend {
+                                tokens: tokens.unwrap_or(0),
+                                micro_usd: micro_usd.unwrap_or(0),
+                            };
+                            held.insert(child, s);
+                        }
                         running.insert(child, (task, attempt));
                     }
                     Action::AbortTask { task, attempt, .. } => {
@@ -146,6 +191,7 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
                 let kind = match r {
                     // A child that reports what it spent (`l9.agent` does) feeds the budget.
                     Ok(v) => {
+                        held.remove(&child);
                         let n = |k: &str| {
                             v.pointer(&format!("/spend/{k}")).and_then(Value::as_u64).unwrap_or(0)
                         };

@@ -37,6 +37,14 @@ fn json(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(dir, &a)).unwrap()
 }
 
+/// `--json` output of a command whatever its exit code (a waiting run exits 75).
+fn json_any(dir: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let o = l9(dir, &a);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("l9 {args:?}: {e}"))
+}
+
 fn fails(dir: &Path, args: &[&str], code: i32) -> String {
     let o = l9(dir, args);
     assert_eq!(o.status.code(), Some(code), "l9 {args:?}: {}", String::from_utf8_lossy(&o.stderr));

@@ -541,3 +541,77 @@ fn on_a_terminal_a_status_line_runs_and_ctrl_c_leaves_the_run_resumable() {
         "r1 FAIL (subtracts), r2 pass; none for the interrupted run: {gates:?}"
     );
 }
+
+/// Scripted providers priced at $1,000 per million tokens: budgets are checked against each
+/// call's forecast before it is made, so a run never spends past its budget; it stops, says
+/// what it spent and which command raises the budget, and finishes once raised.
+#[test]
+fn a_budget_is_never_overspent_and_resume_raises_it() {
+    let priced = |proj: &Path| {
+        let toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+        let toml = toml.replace(
+            "kind = \"scripted\"",
+            "kind = \"scripted\"\nprice_in = 1000.0\nprice_out = 1000.0\nmax_tokens = 200",
+        );
+        std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    };
+    let spent = |evs: &[Value]| {
+        evs.iter()
+            .filter(|e| e["event"] == "budget_update")
+            .map(|e| e["spent_micro_usd"].as_u64().unwrap())
+            .max()
+            .unwrap_or(0)
+    };
+    // What the whole run costs with room to spare.
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    priced(&proj);
+    let o = l9(
+        &proj,
+        &["run", "spec.md", "--repo", "repo", "--trials", "100", "--budget-usd", "1000", "--json"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = spent(&events(&String::from_utf8(o.stdout).unwrap()));
+    assert!(full > 1_000_000, "the priced run costs something: {full} µ$");
+
+    // 85% of it (each call's forecast is an upper bound: its input estimated high plus the
+    // 200-token output cap, about $0.90 against $0.17-0.21 spent per call here): the run
+    // does some of the work and stops before the call that could cross the limit.
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    priced(&proj);
+    let limit = full * 85 / 100;
+    let usd = format!("{:.6}", limit as f64 / 1e6);
+    let o =
+        l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100", "--budget-usd", &usd]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("stopped before a call: budget:"), "{stderr}");
+    let id = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(stderr.contains(&format!("continue with: l9 resume {id} --budget-usd ")), "{stderr}");
+    let show = json_any(&proj, &["show", &id]);
+    let evs = show["events"].as_array().unwrap();
+    let at_stop = spent(evs);
+    assert!(at_stop <= limit, "spent {at_stop} µ$ of a {limit} µ$ budget");
+    assert!(at_stop > 0, "it did some of the work first");
+    // Lowering is refused; raising lets it finish, from where it stopped.
+    let e = fails(&proj, &["resume", &id, "--budget-usd", "0.000001"], 4);
+    assert!(e.contains("already"), "{e}");
+    let r = l9(&proj, &["resume", &id, "--budget-usd", "1000"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("1 task(s) that stopped at their share go on")
+    );
+    let show = json(&proj, &["show", &id]);
+    let evs = show["events"].as_array().unwrap();
+    assert_eq!(show["state"], "succeeded");
+    // Nothing was paid twice: the finished run costs what the unhindered one did.
+    assert_eq!(spent(evs), full);
+}
