@@ -81,6 +81,10 @@ enum Command {
     /// `l9 run` was interrupted or killed (its leases are given back and the journal picks
     /// up; an interrupted step that can be re-run is re-run).
     Resume(run_cmd::ResumeArgs),
+    /// Run a failed run again after its cause was fixed (configuration, provider): a new run
+    /// that keeps the failed one's spec, plan and every task that succeeded, and runs the
+    /// rest. Exits like `l9 run`.
+    Retry(run_cmd::RetryArgs),
     /// Follow a run started elsewhere (another `l9 run`, a worker) from its start; exits
     /// when it ends (0 succeeded, 1 failed) or waits for a person (75).
     Watch(run_cmd::WatchArgs),
@@ -215,6 +219,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Run(a) => run_cmd::run(a, &root, cli.db.as_deref(), out).await,
         Command::Resume(a) => run_cmd::resume(a, &root, cli.db.as_deref(), out).await,
         Command::Watch(a) => run_cmd::watch(a, &root, cli.db.as_deref(), out).await,
+        Command::Retry(a) => run_cmd::retry(a, &root, cli.db.as_deref(), out).await,
         Command::Status { run } => {
             run_cmd::status(run.as_deref(), &root, cli.db.as_deref(), out).await
         }

@@ -92,6 +92,14 @@ pub(crate) struct ResumeArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct RetryArgs {
+    /// The failed run (an id, a unique prefix of one, or `last`).
+    pub run: String,
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct WatchArgs {
     /// The run (an id, a unique prefix of one, or `last`).
     pub run: String,
@@ -223,6 +231,29 @@ async fn finish(engine: &Engine, id: TaskId, out: &mut Out) -> Result<(), CliErr
         return exit_for(engine.task(id).await?.state);
     }
     show(engine, &id.to_string(), out).await
+}
+
+/// `l9 retry RUN`: a failed run again, after its cause was fixed, keeping what succeeded.
+pub(crate) async fn retry(
+    a: RetryArgs,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let engine = crate::open_existing(root, db).await?;
+    let id = engine.resolve_id(&a.run, IdScope::Runs).await?;
+    let r = engine.retry_run(id).await?;
+    let mut render = a.follow.render(out.json);
+    if !out.json {
+        eprintln!(
+            "run {}: a retry of {id}; kept {} finished task(s){}",
+            r.run,
+            r.kept.len(),
+            if r.kept.is_empty() { String::new() } else { format!(" ({})", r.kept.join(", ")) }
+        );
+    }
+    drive(&engine, r.run, &mut render).await?;
+    finish(&engine, r.run, out).await
 }
 
 /// `l9 watch RUN`: follows a run that another process or a worker drives, from its start,
@@ -400,6 +431,10 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
             && state != "succeeded"
         {
             let _ = writeln!(s, "  execute:     waiting — {}", w.as_str().unwrap_or(""));
+        }
+        if let Some(of) = d.task.payload["retry_of"].as_str() {
+            let kept: Vec<&String> = d.task.payload["keep"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+            let _ = writeln!(s, "  retry of:    {of}; kept as done: {}", if kept.is_empty() { "nothing".to_string() } else { kept.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ") });
         }
         let _ = writeln!(s, "  tasks:       {} child task(s); journal of {} entries (`l9 tasks show {id}`)", d.children.len(), d.journal.len());
         for t in &timeline {

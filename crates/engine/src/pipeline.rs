@@ -91,6 +91,12 @@ pub struct RunPayload {
     pub seed: u64,
     #[serde(default)]
     pub budget: l9_kernel::Budget,
+    /// `l9 retry`: the run this one retries, and the plan tasks it finished (name → result),
+    /// which the plan counts as done.
+    #[serde(default)]
+    pub retry_of: Option<String>,
+    #[serde(default)]
+    pub keep: serde_json::Map<String, Value>,
 }
 
 fn trials() -> u32 {
@@ -371,7 +377,10 @@ async fn run(
         })
         .collect();
     let plan_id = ctx
-        .spawn_child(PLAN_KIND, json!({"tasks": tasks, "budget": p.budget, "seed": p.seed}))
+        .spawn_child(
+            PLAN_KIND,
+            json!({"tasks": tasks, "budget": p.budget, "seed": p.seed, "completed": p.keep}),
+        )
         .await?;
     // Waiting for the plan is control flow (the run suspends until it ends); only the plan's
     // own failure is an outcome to report and learn from.
@@ -765,5 +774,78 @@ impl Engine {
             now_micro_usd: micro_usd,
             tasks_continued: stopped.len(),
         }))
+    }
+}
+
+/// What `l9 retry` started.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Retry {
+    pub run: TaskId,
+    /// Plan tasks the failed run finished, kept as they are.
+    pub kept: Vec<String>,
+}
+
+impl Engine {
+    /// Retries a failed (or cancelled) run after its cause was fixed: a new run that reuses
+    /// the failed one's journal up to its plan (the spec, IR, simulation and choice stay as
+    /// they were) and whose plan counts the tasks that succeeded as done, so only the rest
+    /// run again — with the configuration of now.
+    pub async fn retry_run(&self, run: TaskId) -> crate::Result<Retry> {
+        use l9_kernel::journal::EntryKind;
+        let t = self.task(run).await?;
+        if t.kind != "l9.run" {
+            return Err(crate::EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "{run} is a {} task, not a run of `l9 run`; `l9 tasks retry` re-queues a task",
+                t.kind
+            ))));
+        }
+        if !matches!(t.state, l9_store::TaskState::Dead | l9_store::TaskState::Cancelled) {
+            return Err(crate::EngineError::Task(l9_tasks::TaskError::Invalid(format!(
+                "run {run} is {}, not failed: {}",
+                t.state.as_str(),
+                if t.state == l9_store::TaskState::Succeeded {
+                    "there is nothing to retry"
+                } else {
+                    "`l9 resume` continues it"
+                }
+            ))));
+        }
+        let journal = self.task_journal(run).await?;
+        let spawn = journal.iter().find(|e| {
+            e.key.as_ref().is_some_and(|k| k.kind == EntryKind::Child && k.name == PLAN_KIND)
+        });
+        let (upto, plan) = match spawn {
+            // Everything before the plan is kept; the tasks it finished are kept as done.
+            Some(e) => (
+                e.seq,
+                journal
+                    .iter()
+                    .find(|x| {
+                        x.seq >= e.seq
+                            && x.status == l9_store::JournalStatus::Completed
+                            && x.key == e.key
+                    })
+                    .and_then(|x| x.value.as_str().and_then(|s| s.parse::<TaskId>().ok())),
+            ),
+            // It failed before its plan: it starts over (its stages read the spec again).
+            None => (0, None),
+        };
+        let mut keep = serde_json::Map::new();
+        if let Some(plan) = plan {
+            let f = l9_store::TaskFilter { parent: Some(plan), ..Default::default() };
+            for c in self.list_tasks(&f, None, 10_000).await?.tasks {
+                let name = c.payload["plan_task"].as_str().or_else(|| c.payload["stage"].as_str());
+                if c.state == l9_store::TaskState::Succeeded
+                    && let Some(name) = name
+                {
+                    keep.insert(name.to_string(), c.result.clone().unwrap_or(Value::Null));
+                }
+            }
+        }
+        let mut payload = t.payload.clone();
+        payload["retry_of"] = json!(run.to_string());
+        payload["keep"] = Value::Object(keep.clone());
+        let new = self.fork(run, upto, Some(payload)).await?;
+        Ok(Retry { run: new, kept: keep.keys().cloned().collect() })
     }
 }

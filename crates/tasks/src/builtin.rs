@@ -7,6 +7,7 @@
 //! * `l9.plan` — `{"tasks": [...], "limits": …, "budget": …, "seed": N}`: executes a plan
 //!   with the kernel's scheduler, one child task per attempt (see `run_plan`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::{Ctx, Registry, WfError};
@@ -57,6 +58,10 @@ struct PlanPayload {
     budget: l9_kernel::Budget,
     #[serde(default)]
     seed: u64,
+    /// Tasks an earlier run of the same plan finished (name → result): counted as succeeded
+    /// without running again (`l9 retry`).
+    #[serde(default)]
+    completed: BTreeMap<String, Value>,
 }
 
 /// `l9.plan`: runs a plan with the kernel's scheduler (`l9_kernel::step`) as a durable
@@ -66,7 +71,7 @@ struct PlanPayload {
 /// Every answer the loop reads (time, children, signals) is journaled, so a resumed run
 /// feeds the scheduler the same events and takes the same decisions.
 async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
-    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+    use std::collections::{BTreeSet, VecDeque};
     use std::sync::Arc;
 
     use l9_kernel::{Action, Event, EventKind, Plan, RunState, Spend, Timer};
@@ -95,8 +100,20 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
         kinds.iter().enumerate().filter(|(_, (k, _))| k == "l9.agent").map(|(i, _)| i).collect();
     loop {
         while let Some(ev) = events.pop_front() {
+            let at_ms = ev.at_ms;
             for a in l9_kernel::step(&mut state, ev) {
                 match a {
+                    Action::StartTask { task, attempt }
+                        if p.completed.contains_key(&names[task]) =>
+                    {
+                        log.push(
+                            json!({"task": names[task], "kept": "finished by an earlier run"}),
+                        );
+                        events.push_back(Event::new(
+                            at_ms,
+                            EventKind::Succeeded { task, attempt, spend: Spend::default() },
+                        ));
+                    }
                     Action::StartTask { task, attempt } => {
                         let (kind, input) = &kinds[task];
                         let mut input = input.clone();

@@ -615,3 +615,50 @@ fn a_budget_is_never_overspent_and_resume_raises_it() {
     // Nothing was paid twice: the finished run costs what the unhindered one did.
     assert_eq!(spent(evs), full);
 }
+
+/// A run that failed on configuration is retried once the user fixed it: the new run keeps
+/// the spec, the plan and the tasks that succeeded, and runs the rest.
+#[test]
+fn retry_reruns_a_failed_runs_failed_tasks_after_the_fix() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    let broken = toml.replace("examples/agent/reviewer.yaml", "examples/agent/missing.yaml");
+    std::fs::write(proj.join(".l9/l9.toml"), &broken).unwrap();
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let failed = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    // The user fixes the configuration and retries; a succeeded run is refused afterwards.
+    std::fs::write(proj.join(".l9/l9.toml"), &toml).unwrap();
+    let o = l9(&proj, &["retry", "last"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "a retry of {failed}; kept 1 finished task(s) (design:architecture)"
+        )),
+        "{stderr}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("outcome:     succeeded") && out.contains(&format!("retry of:    {failed}")),
+        "{out}"
+    );
+    let show = json(&proj, &["show", "last"]);
+    let names: Vec<&str> =
+        show["timeline"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(
+        !names.contains(&"design:architecture") && names.contains(&"implement:script"),
+        "{names:?}"
+    );
+    assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    let e = fails(&proj, &["retry", "last"], 3);
+    assert!(e.contains("is succeeded, not failed: there is nothing to retry"), "{e}");
+}
