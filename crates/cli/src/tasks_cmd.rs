@@ -50,10 +50,14 @@ pub(crate) enum TasksCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Show a task: its record, journal, signals and children.
+    /// Show a task: its record, journal, signals and children; with --step, one journal
+    /// entry's whole value (values stored as blobs are read back).
     Show {
         /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
+        /// A journal key (`step:r1/gate#0`, as listed) or its sequence number.
+        #[arg(long)]
+        step: Option<String>,
     },
     /// Enqueue a task of KIND (a workflow the workers know, e.g. l9.echo, l9.sleep, l9.approval).
     Enqueue {
@@ -205,19 +209,18 @@ fn render_detail(d: &TaskDetail) -> String {
         s.push_str(&format!("  note:      {e}\n"));
     }
     if !d.journal.is_empty() {
-        s.push_str(&format!("\njournal ({} entries):\n", d.journal.len()));
+        s.push_str(&format!(
+            "\njournal ({} entries; `l9 tasks show {} --step KEY` prints one whole):\n",
+            d.journal.len(),
+            t.id
+        ));
         for j in &d.journal {
             let v = j
                 .error
                 .clone()
                 .or_else(|| j.value.as_ref().map(|v| snippet(&v.to_string(), 60)))
                 .unwrap_or_default();
-            s.push_str(&format!(
-                "  {:>4} {:<28} {:<9} {v}\n",
-                j.seq,
-                snippet(&j.key, 28),
-                j.status
-            ));
+            s.push_str(&format!("  {:>4} {:<28} {:<9} {v}\n", j.seq, j.key, j.status));
         }
     }
     if !d.signals.is_empty() {
@@ -260,7 +263,26 @@ pub(crate) async fn run_tasks(
                 }
             })
         }
-        TasksCommand::Show { id } => {
+        TasksCommand::Show { id, step: Some(step) } => {
+            let id = engine.resolve_id(&id, IdScope::Tasks).await?;
+            let rows = engine.task_journal(id).await?;
+            let hit = rows.iter().find(|e| e.raw_key == step || e.seq.to_string() == step);
+            let Some(e) = hit else {
+                let keys: Vec<&str> = rows.iter().map(|e| e.raw_key.as_str()).take(50).collect();
+                return Err(CliError::not_found(format!(
+                    "task {id} has no journal entry {step:?}; its entries: {}",
+                    keys.join(", ")
+                )));
+            };
+            let value = &e.value;
+            out.value(&json!({"task": id, "seq": e.seq, "key": e.raw_key, "value": value}), || {
+                match value {
+                    Value::String(s) => s.clone(),
+                    v => serde_json::to_string_pretty(v).unwrap_or_default(),
+                }
+            })
+        }
+        TasksCommand::Show { id, step: None } => {
             let d = engine.task_detail(engine.resolve_id(&id, IdScope::Tasks).await?).await?;
             out.value(&d, || render_detail(&d))
         }

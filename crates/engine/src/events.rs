@@ -178,6 +178,8 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub seq: u64,
+    /// The key as journaled (`step:r1/gate#0`).
+    pub raw_key: String,
     pub key: Option<StepKey>,
     pub status: JournalStatus,
     pub at: DateTime<Utc>,
@@ -219,6 +221,7 @@ impl Engine {
             out.push(Entry {
                 seq: row.seq,
                 key: StepKey::parse(&row.key),
+                raw_key: row.key,
                 status: row.status,
                 at: row.at,
                 value,

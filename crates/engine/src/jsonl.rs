@@ -105,6 +105,11 @@ pub async fn import(
     let mut runs: BTreeMap<String, RunId> = BTreeMap::new();
     // Parents not in the file: checked against the store after the scan.
     let mut external: Vec<(usize, PacketId)> = Vec::new();
+    // Drafts already stored (the same file imported again): a packet's hash covers its kind,
+    // parents, body and blobs but not its text, so a draft that seals to a stored packet's
+    // hash and has its text is that packet. Loaded per kind, on the first draft of the kind.
+    let mut stored: HashMap<String, HashMap<String, PacketId>> = HashMap::new();
+    let mut kept = 0usize;
     let err = |line: usize, code: &str, msg: String, help: &str| {
         Diagnostic::error(code, msg).with_span(Span::line(file, line as u32)).with_help(help)
     };
@@ -260,8 +265,14 @@ pub async fn import(
                 continue;
             }
         };
+        if !stored.contains_key(&draft.kind) {
+            let hashes = stored_hashes(engine, &draft.kind).await?;
+            stored.insert(draft.kind.clone(), hashes);
+        }
+        let already = stored.get(&draft.kind).and_then(|h| h.get(&same_key(&packet))).copied();
+        let id = already.unwrap_or(packet.id);
         if let Some(r) = draft.reference
-            && refs.insert(r.clone(), packet.id).is_some()
+            && refs.insert(r.clone(), id).is_some()
         {
             diags.push(err(
                 line,
@@ -270,7 +281,9 @@ pub async fn import(
                 "give each line its own ref",
             ));
         }
-        if ok {
+        if ok && already.is_some() {
+            kept += 1;
+        } else if ok {
             in_file.insert(packet.id, line);
             items.push(Ingest { packet, blobs: Vec::new() });
         }
@@ -288,5 +301,30 @@ pub async fn import(
     if !diags.is_empty() {
         return Err(EngineError::Input(diags));
     }
-    Ok(mem.ingest_with_progress(items, progress).await?)
+    let mut report = mem.ingest_with_progress(items, progress).await?;
+    report.packets_present += kept;
+    Ok(report)
+}
+
+/// What makes two packets of a kind the same: their hash and their text.
+fn same_key(p: &PacketEnvelope) -> String {
+    format!("{}\u{0}{}", p.hash, p.text.as_deref().unwrap_or(""))
+}
+
+/// Hash and text → id of every stored packet of `kind`.
+async fn stored_hashes(engine: &crate::Engine, kind: &str) -> Result<HashMap<String, PacketId>> {
+    let filter = l9_store::PacketFilter { kinds: vec![kind.to_string()], ..Default::default() };
+    let mut out = HashMap::new();
+    let mut after = None;
+    loop {
+        let page =
+            engine.store().list_packets(&filter, &l9_store::Page { after, limit: 1000 }).await?;
+        for p in &page.packets {
+            out.insert(same_key(p), p.id);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
 }

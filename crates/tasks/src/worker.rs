@@ -35,7 +35,9 @@ pub struct WorkerOptions {
     pub shutdown_grace: Duration,
     /// Base delay before a failed task is retried (doubles per failure, capped at 10 min).
     pub retry_base: Duration,
-    /// Stop once the queue is empty and nothing runs (for tests and batch use).
+    /// Stop once nothing runs and the queues hold nothing queued — a sleeping workflow's
+    /// timer or a retry's backoff still to come keeps the worker (tasks parked until a person
+    /// answers do not) — for tests and batch use.
     pub exit_when_idle: bool,
 }
 
@@ -92,6 +94,22 @@ impl Worker {
         Worker { store, clock, registry, opts }
     }
 
+    /// Whether a task of this worker's queues is queued for later (a timer, a backoff).
+    async fn timers_pending(&self) -> Result<bool, StoreError> {
+        let queues: Vec<Option<&str>> = if self.opts.queues.is_empty() {
+            vec![None]
+        } else {
+            self.opts.queues.iter().map(|q| Some(q.as_str())).collect()
+        };
+        for q in queues {
+            let counts = self.store.tasks().task_counts(q).await?;
+            if counts.get(&l9_store::TaskState::Queued).copied().unwrap_or(0) > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Runs until `shutdown` turns `true` (or, with `exit_when_idle`, the queue drains).
     pub async fn run(
         self,
@@ -137,7 +155,11 @@ impl Worker {
                     }
                 }
             }
-            if self.opts.exit_when_idle && claimed == 0 && running.is_empty() {
+            if self.opts.exit_when_idle
+                && claimed == 0
+                && running.is_empty()
+                && !self.timers_pending().await?
+            {
                 break;
             }
             if claimed == free && free > 0 {

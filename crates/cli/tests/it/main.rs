@@ -178,6 +178,21 @@ fn import_is_atomic_and_reports_every_bad_line() {
     std::fs::write(&file, "{\"ref\":\"a\",\"kind\":\"note\",\"text\":\"fine\"}\n{\"kind\":\"note\",\"text\":\"child\",\"parents\":[\"a\"]}\n").unwrap();
     let r = json(d, &["memory", "import", "bad.jsonl"]);
     assert_eq!(r["packets_inserted"], 2);
+    // The same drafts again add nothing (refs resolve to the stored packets); a draft that
+    // differs only in its text (not covered by the hash) is new.
+    let r = json(d, &["memory", "import", "bad.jsonl"]);
+    assert_eq!(
+        (r["packets_inserted"].clone(), r["packets_present"].clone()),
+        (jsonv!(0), jsonv!(2)),
+        "{r}"
+    );
+    std::fs::write(&file, "{\"ref\":\"a\",\"kind\":\"note\",\"text\":\"fine\"}\n{\"kind\":\"note\",\"text\":\"another child\",\"parents\":[\"a\"]}\n").unwrap();
+    let r = json(d, &["memory", "import", "bad.jsonl"]);
+    assert_eq!(
+        (r["packets_inserted"].clone(), r["packets_present"].clone()),
+        (jsonv!(1), jsonv!(1)),
+        "{r}"
+    );
 }
 
 #[test]

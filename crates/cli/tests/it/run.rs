@@ -104,6 +104,25 @@ fn run_executes_with_agents_merges_and_learns() {
         panic!("replay differs from the recorded result:\n{}", diff.join("\n"));
     }
     assert_eq!(show["result"]["chosen"], show["simulation"]["ranked"][0]["name"]);
+    // One journal entry whole: the first gate's value, by key or by sequence number.
+    let agent = show["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "l9.agent")
+        .unwrap()["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gate = json(&proj, &["tasks", "show", &agent, "--step", "step:r1/gate#0"]);
+    assert_eq!(
+        (gate["value"]["passed"].clone(), gate["value"]["exit_code"].clone()),
+        (jsonv!(false), jsonv!(1))
+    );
+    let seq = gate["seq"].to_string();
+    assert_eq!(json(&proj, &["tasks", "show", &agent, "--step", &seq])["key"], "step:r1/gate#0");
+    let e = fails(&proj, &["tasks", "show", &agent, "--step", "step:nope#0"], 5);
+    assert!(e.contains("no journal entry") && e.contains("step:r1/gate#0"), "{e}");
 }
 
 #[test]

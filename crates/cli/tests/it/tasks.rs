@@ -72,6 +72,15 @@ fn tasks_enqueue_run_approve_inspect_replay_fork() {
     fails(d, &["tasks", "list", "--state", "bogus"], 2);
     assert!(fails(d, &["worker", "--concurrency", "0"], 3).contains("--concurrency"));
 
+    // --exit-when-idle waits for a timer still to come: the sleep finishes before it exits.
+    let nap = json(d, &["tasks", "enqueue", "l9.sleep", "--payload", r#"{"seconds":1}"#]);
+    let r = json(d, &["worker", "--exit-when-idle"]);
+    assert_eq!((r["succeeded"].as_u64(), r["suspended"].as_u64()), (Some(1), Some(1)), "{r}");
+    assert_eq!(
+        json(d, &["tasks", "show", nap["id"].as_str().unwrap()])["task"]["state"],
+        "succeeded"
+    );
+
     // A cancelled task can be retried.
     let slow = json(d, &["tasks", "enqueue", "l9.sleep", "--payload", r#"{"seconds":600}"#]);
     let slow_id = slow["id"].as_str().unwrap();
