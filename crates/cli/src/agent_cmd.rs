@@ -52,6 +52,12 @@ pub(crate) enum AgentCommand {
 pub(crate) enum ModelsCommand {
     /// Show configured providers, agents and roles, and whether their API keys are set.
     List,
+    /// Check that providers answer: one small request each (a 16-token cap), with the time
+    /// it took and what it cost. Exit 6 when one does not answer.
+    Test {
+        /// Providers to check (default: every configured one).
+        names: Vec<String>,
+    },
 }
 
 pub(crate) async fn run_models(
@@ -60,6 +66,34 @@ pub(crate) async fn run_models(
     out: &mut Out,
 ) -> Result<(), CliError> {
     match cmd {
+        ModelsCommand::Test { names } => {
+            let engine = crate::open_existing(root, None).await?;
+            let probes = engine.probe_providers(&names).await?;
+            if probes.is_empty() {
+                return Err(CliError::not_found(
+                    "no providers are configured: add [providers.NAME] to .l9/l9.toml (`l9 init` writes a commented example)",
+                ));
+            }
+            out.value(&probes, || {
+                probes
+                    .iter()
+                    .map(|p| match &p.error {
+                        None => format!(
+                            "{:<12} ok      {:>6} ms  {}  {} tokens, ${:.6}: {:?}",
+                            p.provider,
+                            p.millis,
+                            p.model.as_deref().unwrap_or("-"),
+                            p.tokens.unwrap_or(0),
+                            p.cost_micro_usd.unwrap_or(0) as f64 / 1e6,
+                            p.reply.as_deref().unwrap_or("")
+                        ),
+                        Some(e) => format!("{:<12} FAILED  {:>6} ms  {e}", p.provider, p.millis),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+            if probes.iter().all(|p| p.ok) { Ok(()) } else { Err(CliError::unavailable_silent()) }
+        }
         ModelsCommand::List => {
             let config = l9_engine::Config::load(root, &|v| std::env::var(v).ok())?;
             let m = &config.models;

@@ -60,6 +60,11 @@ impl CliError {
         }
     }
 
+    /// A service did not answer; the output already said which and why: exit 6.
+    pub(crate) fn unavailable_silent() -> Self {
+        CliError { silent: Some(6), code: Some("unavailable"), ..Self::findings() }
+    }
+
     /// The run waits for a person: exit 75 after the report said why and what to run.
     pub(crate) fn waiting() -> Self {
         CliError { silent: Some(EXIT_WAITING), code: Some("waiting"), ..Self::findings() }

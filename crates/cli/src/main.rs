@@ -58,7 +58,8 @@ enum Command {
     /// Measure performance against baselines run in the same process.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
-    /// Show every configuration key, its environment variable and its current value.
+    /// Every setting in force — each key with its value and where it came from (file:line,
+    /// environment variable, default), providers, agents, roles and schedules included.
     Config,
     /// Run queued tasks and workflows until stopped (SIGTERM/Ctrl-C finish or release work),
     /// and fire the `[schedules.NAME]` of l9.toml meanwhile.
@@ -295,25 +296,19 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         }
         Command::Config => {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;
-            let rows: Vec<serde_json::Value> = l9_engine::config::KEYS
-                .iter()
-                .map(|k| serde_json::json!({"key": k.key, "env": k.env, "default": k.default, "doc": k.doc}))
-                .collect();
-            out.value(&serde_json::json!({"file": config.file, "keys": rows}), || {
+            let file = config.file.as_ref().map(|f| f.display().to_string());
+            out.value(&serde_json::json!({"file": file, "settings": config.settings}), || {
                 let mut s = format!(
                     "Configuration file: {}\n\n",
-                    config
-                        .file
-                        .as_ref()
-                        .map_or("(none; defaults)".to_owned(), |f| f.display().to_string())
+                    file.as_deref().unwrap_or("(none here; defaults and environment)")
                 );
-                for k in l9_engine::config::KEYS {
-                    s.push_str(&format!(
-                        "{:<28} {:<24} default {:?}\n    {}\n",
-                        k.key, k.env, k.default, k.doc
-                    ));
+                for k in &config.settings {
+                    s.push_str(&format!("{:<32} = {:<28} from {}\n", k.key, k.value, k.from));
+                    if let (Some(env), Some(doc)) = (k.env, k.doc) {
+                        s.push_str(&format!("    {doc} (environment: {env})\n"));
+                    }
                 }
-                s
+                s.trim_end().to_string()
             })
         }
     }

@@ -21,7 +21,7 @@ use l9_agents::workspace::Workspace;
 use l9_models::{Provider, Recorder};
 use l9_tasks::{Ctx, Registry, WfError};
 use l9_types::Effect;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::models::ModelsConfig;
@@ -399,4 +399,75 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         "budget": allowance,
         "rounds": rounds,
     }))
+}
+
+/// What `l9 models test` found for one provider.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub provider: String,
+    pub ok: bool,
+    /// How long the call took, in milliseconds.
+    pub millis: i64,
+    pub model: Option<String>,
+    /// The start of the answer.
+    pub reply: Option<String>,
+    pub tokens: Option<u64>,
+    pub cost_micro_usd: Option<u64>,
+    /// What went wrong, with the setting to fix.
+    pub error: Option<String>,
+}
+
+impl crate::Engine {
+    /// Sends each named provider (all configured ones when `names` is empty) one small
+    /// request — a system line asking for "OK" and a 16-token cap — and reports whether it
+    /// answered, how fast, and what it cost.
+    pub async fn probe_providers(&self, names: &[String]) -> Result<Vec<Probe>> {
+        use l9_types::Clock as _;
+        let env = self.agent_env();
+        let names: Vec<String> = if names.is_empty() {
+            env.models.providers.keys().cloned().collect()
+        } else {
+            names.to_vec()
+        };
+        let clock = l9_types::SystemClock;
+        let mut out = Vec::new();
+        for name in names {
+            let mut req = l9_models::ChatRequest::new(vec![
+                l9_models::Message::system("Reply with the single word OK."),
+                l9_models::Message::user("ping"),
+            ]);
+            req.max_tokens = Some(16);
+            req.role = Some("probe".into());
+            req.step = Some("probe".into());
+            let t0 = clock.now();
+            let answer = match env.provider(&name) {
+                Ok(p) => p.chat(&req).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let millis = (clock.now() - t0).num_milliseconds();
+            out.push(match answer {
+                Ok(r) => Probe {
+                    provider: name,
+                    ok: true,
+                    millis,
+                    model: Some(r.model),
+                    reply: Some(r.content.chars().take(60).collect()),
+                    tokens: Some(r.usage.input_tokens + r.usage.output_tokens),
+                    cost_micro_usd: Some(r.cost_micro_usd),
+                    error: None,
+                },
+                Err(e) => Probe {
+                    provider: name,
+                    ok: false,
+                    millis,
+                    model: None,
+                    reply: None,
+                    tokens: None,
+                    cost_micro_usd: None,
+                    error: Some(e),
+                },
+            });
+        }
+        Ok(out)
+    }
 }

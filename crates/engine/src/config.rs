@@ -90,6 +90,23 @@ pub struct Config {
     pub schedules: Vec<ScheduleConfig>,
     /// The file it was read from, if any.
     pub file: Option<PathBuf>,
+    /// Every setting in force, in the order `l9 config` prints them: each registry key with
+    /// its value and where it came from (`file:line`, an environment variable, or the
+    /// default), then every key of `[providers.*]`, `[agents.*]`, `[roles]` and
+    /// `[schedules.*]` with its `file:line`. Passwords in URLs are masked.
+    pub settings: Vec<Setting>,
+}
+
+/// One setting in force and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+    /// `file:line`, `environment variable NAME` or `default`.
+    pub from: String,
+    /// The environment variable that overrides it (registry keys only).
+    pub env: Option<&'static str>,
+    pub doc: Option<&'static str>,
 }
 
 /// One `[schedules.NAME]` table: `cron` (5 fields, or 6 with seconds first), `kind` (a
@@ -197,7 +214,32 @@ pub fn template(db: Option<&str>) -> String {
          [memory]\n\
          # hash (built in), openai (any /v1/embeddings server) or local-bert\n\
          embedder = \"hash\"\n\
-         dims = 384\n"
+         dims = 384\n\n\
+         # Model providers (kind: openai, anthropic, scripted, replay). API keys are read from\n\
+         # the environment variable named here, never written in this file.\n\
+         # [providers.gpt]\n\
+         # kind = \"openai\"                 # any OpenAI-compatible server (Ollama, vLLM, …)\n\
+         # model = \"gpt-4.1-mini\"\n\
+         # base_url = \"https://api.openai.com\"\n\
+         # api_key_env = \"OPENAI_API_KEY\"\n\
+         # price_in = 0.4                    # USD per million input tokens (budgets use it)\n\
+         # price_out = 1.6\n\
+         # [providers.claude]\n\
+         # kind = \"anthropic\"\n\
+         # model = \"claude-sonnet-4-5\"\n\n\
+         # External coding agents (a shipped template: cursor, claude, codex, aider; or a command).\n\
+         # [agents.claude]\n\
+         # template = \"claude\"\n\
+         # timeout_s = 1800\n\n\
+         # Which provider plays which role (coder may list several: routed by success rate).\n\
+         # [roles]\n\
+         # coder = \"gpt\"\n\
+         # reviewer = \"claude\"\n\n\
+         # Recurring tasks `l9 worker` starts (cron: 5 fields, or 6 with seconds first).\n\
+         # [schedules.nightly]\n\
+         # cron = \"0 3 * * *\"\n\
+         # kind = \"l9.echo\"\n\
+         # payload = {{ note = \"hi\" }}\n"
     )
 }
 
@@ -247,6 +289,7 @@ impl Config {
         let mut values: std::collections::BTreeMap<&'static str, (String, String)> =
             Default::default();
         let mut file = None;
+        let mut extra: Vec<Setting> = Vec::new();
         let mut models = crate::models::ModelsConfig::default();
         let mut schedules = Vec::new();
         if path.is_file() {
@@ -261,6 +304,20 @@ impl Config {
                 ))
             })?;
             let mut table = table;
+            for section in ["providers", "agents", "roles", "schedules"] {
+                if let Some(toml::Value::Table(t)) = table.get(section) {
+                    let mut flat = Vec::new();
+                    flatten(section, t, &mut flat);
+                    for (key, value) in flat {
+                        let value = match value {
+                            toml::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        let from = origin(&path, &text, &key);
+                        extra.push(Setting { key, value, from, env: None, doc: None });
+                    }
+                }
+            }
             let sections: toml::Table = ["providers", "agents", "roles"]
                 .iter()
                 .filter_map(|k| table.remove(*k).map(|v| (k.to_string(), v)))
@@ -364,7 +421,29 @@ impl Config {
                 ));
             }
         };
-        Ok(Config { store_url, sqlite_sync_full, embedder, dims, models, schedules, file })
+        let mut settings: Vec<Setting> = KEYS
+            .iter()
+            .map(|k| {
+                let (value, from) = get(k.key);
+                let value = if k.key == "store.url" {
+                    l9_store_postgres::redact_url(&value)
+                } else {
+                    value
+                };
+                Setting { key: k.key.to_string(), value, from, env: Some(k.env), doc: Some(k.doc) }
+            })
+            .collect();
+        settings.extend(extra);
+        Ok(Config {
+            store_url,
+            sqlite_sync_full,
+            embedder,
+            dims,
+            models,
+            schedules,
+            file,
+            settings,
+        })
     }
 }
 

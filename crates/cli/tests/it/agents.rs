@@ -183,3 +183,42 @@ fn agent_configuration_errors_name_the_provider_and_the_setting() {
     let err = fails(d, &["agent", "run", "--task", "x", "--repo", "."], 4);
     assert!(err.contains("no provider for the coder role"), "{err}");
 }
+
+#[test]
+fn models_test_says_which_providers_answer() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    std::fs::write(d.join("probe.yaml"), "rules:\n  - name: anything\n    reply: \"OK\"\n")
+        .unwrap();
+    let mut toml = std::fs::read_to_string(d.join(".l9/l9.toml")).unwrap();
+    toml.push_str(
+        "\n[providers.fake]\nkind = \"scripted\"\nscript = \"probe.yaml\"\n\n\
+         [providers.down]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n\
+         api_key_env = \"\"\nmax_retries = 0\ntimeout_s = 5\n",
+    );
+    std::fs::write(d.join(".l9/l9.toml"), toml).unwrap();
+    let one = json(d, &["models", "test", "fake"]);
+    assert_eq!(
+        (one[0]["ok"].clone(), one[0]["reply"].clone()),
+        (jsonv!(true), jsonv!("OK")),
+        "{one}"
+    );
+    let o = l9(d, &["models", "test"]);
+    assert_eq!(o.status.code(), Some(6));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("fake") && text.contains("ok"), "{text}");
+    assert!(
+        text.contains("down") && text.contains("FAILED") && text.contains("providers.down"),
+        "{text}"
+    );
+    // `l9 config` names where each provider setting came from.
+    let c = json(d, &["config"]);
+    let s = c["settings"].as_array().unwrap();
+    let url = s.iter().find(|k| k["key"] == "providers.down.base_url").unwrap();
+    let from = url["from"].as_str().unwrap();
+    let line = from.rsplit_once("l9.toml:").map_or("", |(_, l)| l);
+    assert!(line.parse::<u32>().is_ok(), "file:line expected: {from}");
+    let dims = s.iter().find(|k| k["key"] == "memory.dims").unwrap();
+    assert_eq!(dims["value"], "384");
+}
