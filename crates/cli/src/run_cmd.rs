@@ -10,6 +10,7 @@ use l9_engine::WorkerOptions;
 use l9_engine::events::Follower;
 use l9_engine::pipeline::RunStep;
 use l9_engine::runtime::{EnqueueOptions, IdScope};
+use l9_engine::stages::{Recalled, RunReport, Simulated, Understood, read};
 use l9_types::TaskId;
 use serde_json::{Value, json};
 
@@ -379,52 +380,50 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
     let value = |step: RunStep| {
         entries.iter().find(|e| e.run_step() == Some(step)).map(|e| e.value.clone())
     };
-    let front = value(RunStep::Front).unwrap_or(Value::Null);
-    let sim = value(RunStep::Simulate).unwrap_or(Value::Null);
+    let front: Option<Understood> = value(RunStep::Front).and_then(|v| read(&v));
+    let sim: Option<Simulated> = value(RunStep::Simulate).and_then(|v| read(&v));
     let waiting = value(RunStep::WaitingForProvider);
-    let recall = value(RunStep::Recall).unwrap_or(Value::Null);
+    let recall: Option<Recalled> = value(RunStep::Recall).and_then(|v| read(&v));
     let events = engine.run_events(tid).await?;
     let state = format!("{:?}", d.task.state).to_lowercase();
     let result = d.task.result.clone().unwrap_or(Value::Null);
+    let report: Option<RunReport> = read(&result);
     let timeline = engine.run_timeline(tid).await?;
     let lineage = engine.run_lineage(tid).await?;
     let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage, "events": events});
     out.value(&v, || {
         let mut s = format!("run {id} — {state}\n");
-        if !front.is_null() {
+        if let Some(front) = &front {
             let _ = writeln!(
                 s,
                 "  compile:     {} nodes, {} requirements (IR packet {})",
-                front["nodes"], front["requirements"], front["ir_packet"].as_str().unwrap_or("-")
+                front.nodes, front.requirements, front.ir_packet
             );
-            let _ = writeln!(s, "  challenge:   {} findings ({} errors), {} hidden constraint(s) from the world model", front["findings"], front["errors"], front["hidden_constraints"]);
-            for f in front["finding_list"].as_array().into_iter().flatten() {
+            let _ = writeln!(s, "  challenge:   {} findings ({} errors), {} hidden constraint(s) from the world model", front.findings, front.errors, front.hidden_constraints);
+            for f in &front.finding_list {
                 let _ = writeln!(
                     s,
                     "    {} {}{}: {}",
-                    f["severity"].as_str().unwrap_or(""),
-                    f["code"].as_str().unwrap_or(""),
-                    f["line"].as_u64().map_or(String::new(), |l| format!(" (line {l})")),
-                    snippet(f["message"].as_str().unwrap_or(""), 90)
+                    f.severity,
+                    f.code,
+                    f.line.map_or(String::new(), |l| format!(" (line {l})")),
+                    snippet(&f.message, 90)
                 );
             }
-            let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front["amendments"], if front["settled"] == json!(true) { "settled" } else { "questions open" });
-            let _ = writeln!(s, "  plan:        {} candidates", front["candidates"].as_array().map_or(0, Vec::len));
+            let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front.amendments, if front.settled { "settled" } else { "questions open" });
+            let _ = writeln!(s, "  plan:        {} candidates", front.candidates.len());
         }
-        if let Some(r) = sim["ranked"].as_array() {
-            let _ = writeln!(s, "  simulate:    priors {}", sim["priors"].as_str().unwrap_or(""));
-            for x in r {
-                let _ = writeln!(s, "    {}", x["explanation"].as_str().unwrap_or(""));
+        if let Some(sim) = &sim {
+            let _ = writeln!(s, "  simulate:    priors {}", sim.priors);
+            for x in &sim.ranked {
+                let _ = writeln!(s, "    {}", x.explanation);
             }
-            let _ = writeln!(s, "  choose:      {}", r.first().and_then(|x| x["name"].as_str()).unwrap_or("-"));
+            let _ = writeln!(s, "  choose:      {}", sim.ranked.first().map_or("-", |x| x.name.as_str()));
         }
-        if let Some(p) = recall["route"]["provider"].as_str() {
-            let rates: Vec<String> = recall["route"]["rates"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0)))
-                .collect();
+        if let Some(route) = recall.as_ref().and_then(|r| r.route.as_ref())
+            && let Some(p) = &route.provider
+        {
+            let rates: Vec<String> = route.rates.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
             let _ = writeln!(s, "  route:       coder {p} (success rates: {})", rates.join(", "));
         }
         if let Some(w) = &waiting
@@ -452,32 +451,33 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
                 minutes
             );
         }
-        if let Some(o) = result.get("outcome") {
-            let _ = writeln!(s, "  outcome:     {}", o.as_str().unwrap_or(""));
+        if let Some(r) = &report {
+            let _ = writeln!(s, "  outcome:     {}", r.outcome);
         }
-        if let Some(dora) = result.get("dora") {
+        if let Some(dora) = report.as_ref().and_then(|r| r.dora.as_ref()) {
             let _ = writeln!(
                 s,
                 "  DORA:        lead time {} (forecast {:.1} h); change failure rate {} (forecast {:.0}%); time to restore {}",
-                dur(dora["lead_time_minutes"].as_f64().unwrap_or(0.0)),
-                dora["forecast_lead_time_h"].as_f64().unwrap_or(0.0),
-                dora["change_failure_rate"].as_f64().map_or("n/a".to_string(), |c| format!("{:.0}%", c * 100.0)),
-                dora["forecast_change_failure_rate"].as_f64().unwrap_or(0.0) * 100.0,
-                dora["time_to_restore_minutes"].as_f64().map_or("n/a (no failed gate)".to_string(), dur)
+                dur(dora.lead_time_minutes),
+                dora.forecast_lead_time_h.unwrap_or(0.0),
+                dora.change_failure_rate.map_or("n/a".to_string(), |c| format!("{:.0}%", c * 100.0)),
+                dora.forecast_change_failure_rate.unwrap_or(0.0) * 100.0,
+                dora.time_to_restore_minutes.map_or("n/a (no failed gate)".to_string(), dur)
             );
-            if let Some(m) = dora["merged"].as_array().filter(|m| !m.is_empty()) {
-                let commits: Vec<&str> = m.iter().filter_map(Value::as_str).collect();
-                let _ = writeln!(s, "  merged:      {}", commits.join(", "));
+            if !dora.merged.is_empty() {
+                let _ = writeln!(s, "  merged:      {}", dora.merged.join(", "));
             }
         }
-        if let Some(spent) = result["execution"].get("spent") {
+        if let Some(r) = &report
+            && let Some(spent) = r.execution.as_ref().and_then(|e| e.get("spent"))
+        {
             let _ = writeln!(
                 s,
                 "  cost:        {} tokens, ${:.4} (forecast {:.0} tokens, ${:.2})",
                 spent["tokens"],
                 spent["micro_usd"].as_f64().unwrap_or(0.0) / 1e6,
-                result["forecast"]["expected_tokens"].as_f64().unwrap_or(0.0),
-                result["forecast"]["expected_cost_usd"].as_f64().unwrap_or(0.0)
+                r.forecast.as_ref().map_or(0.0, |f| f.expected_tokens),
+                r.forecast.as_ref().map_or(0.0, |f| f.expected_cost_usd)
             );
         }
         if let Some(repo) = d.task.payload["repo"].as_str() {

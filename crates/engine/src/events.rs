@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::pipeline::{PLAN_KIND, RunStep};
+use crate::stages::{Recalled, Reflected, Simulated, Understood, read};
 use crate::{Engine, Result};
 
 /// The stages of the loop, in order.
@@ -423,32 +424,34 @@ impl Follower {
             let mut b = self.batch(out, format!("{rs}:{}", e.seq), e.at);
             match e.run_step() {
                 Some(RunStep::Front) => {
-                    b.push(RunEvent::StageFinished {
-                        stage: Stage::Understand,
-                        summary: format!(
+                    let summary = match read::<Understood>(v) {
+                        Some(u) => format!(
                             "{} nodes, {} finding(s), {} hidden constraint(s) known, {} plan candidates",
-                            v["nodes"],
-                            v["findings"],
-                            v["hidden_constraints"],
-                            v["candidates"].as_array().map_or(0, Vec::len)
+                            u.nodes,
+                            u.findings,
+                            u.hidden_constraints,
+                            u.candidates.len()
                         ),
-                    });
+                        None => "done".into(),
+                    };
+                    b.push(RunEvent::StageFinished { stage: Stage::Understand, summary });
                     b.push(RunEvent::StageStarted { stage: Stage::Simulate });
                 }
                 Some(RunStep::Simulate) => {
-                    forecast = v["ranked"][0]["metrics"]["expected_cost_usd"].as_f64();
-                    b.push(RunEvent::StageFinished {
-                        stage: Stage::Simulate,
-                        summary: v["ranked"][0]["explanation"].as_str().unwrap_or("ranked").into(),
-                    });
+                    let sim = read::<Simulated>(v);
+                    forecast = sim.as_ref().and_then(|s| s.forecast()).map(|m| m.expected_cost_usd);
+                    let summary = sim
+                        .and_then(|s| s.ranked.first().map(|r| r.explanation.clone()))
+                        .unwrap_or_else(|| "ranked".into());
+                    b.push(RunEvent::StageFinished { stage: Stage::Simulate, summary });
                     b.push(RunEvent::StageStarted { stage: Stage::Choose });
                 }
                 Some(RunStep::Recall) => {
-                    let n: usize = v["insights"]
-                        .as_object()
-                        .map_or(0, |m| m.values().filter_map(Value::as_array).map(Vec::len).sum());
-                    let route = v["route"]["provider"]
-                        .as_str()
+                    let r = read::<Recalled>(v);
+                    let n: usize =
+                        r.as_ref().map_or(0, |r| r.insights.values().map(Vec::len).sum());
+                    let route = r
+                        .and_then(|r| r.route.and_then(|x| x.provider))
                         .map_or(String::new(), |p| format!("; coder routed to {p}"));
                     b.push(RunEvent::StageFinished {
                         stage: Stage::Choose,
@@ -463,12 +466,10 @@ impl Follower {
                     b.push(RunEvent::Waiting { reason, resolve: format!("l9 resume {}", run.id) });
                 }
                 Some(RunStep::Reflect) => {
+                    let n = read::<Reflected>(v).map_or(0, |r| r.deltas);
                     b.push(RunEvent::StageFinished {
                         stage: Stage::Reflect,
-                        summary: format!(
-                            "{} observation(s) recorded in the world model",
-                            v["deltas"]
-                        ),
+                        summary: format!("{n} observation(s) recorded in the world model"),
                     });
                 }
                 Some(RunStep::CoderConfigured) | None => {}

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod report;
 pub mod runtime;
 pub mod sim;
+pub mod stages;
 pub mod world;
 
 use std::path::{Path, PathBuf};

@@ -14,10 +14,13 @@ use l9_ir::challenge::HiddenConstraint;
 use l9_ir::plan::TaskKind;
 use l9_tasks::{Ctx, Registry, WfError};
 use l9_types::{Effect, Severity, TaskId};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Engine;
+use crate::stages::{
+    Candidate, Dora, FindingLine, Insight, Learned, Recalled, Reflected, Route, RunReport,
+    Simulated, Understood,
+};
 
 /// The journaled steps of `l9.run` itself, by name: the pipeline journals under these
 /// names and every reader (events, `l9 show`, lineage) parses them back here.
@@ -70,59 +73,28 @@ impl RunStep {
 /// The kind of workflow that executes a plan.
 pub const PLAN_KIND: &str = "l9.plan";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct RunPayload {
-    pub spec: String,
-    #[serde(default)]
-    pub repo: Option<String>,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(default)]
-    pub adapter: Option<String>,
-    #[serde(default)]
-    pub scenario: Option<String>,
-    /// The example's scripted provider (`provider.yaml` next to the spec), used when no
-    /// provider is configured.
-    #[serde(default)]
-    pub script: Option<String>,
-    #[serde(default = "trials")]
-    pub trials: u32,
-    #[serde(default)]
-    pub seed: u64,
-    #[serde(default)]
-    pub budget: l9_kernel::Budget,
-    /// `l9 retry`: the run this one retries, and the plan tasks it finished (name → result),
-    /// which the plan counts as done.
-    #[serde(default)]
-    pub retry_of: Option<String>,
-    #[serde(default)]
-    pub keep: serde_json::Map<String, Value>,
-}
-
-fn trials() -> u32 {
-    1000
-}
+/// The `l9.run` payload (kept under its old name for embedders).
+pub type RunPayload = crate::stages::RunRequest;
 
 /// What an implementation task tells the coder: its title, the statements of its inputs, and
 /// constraints earlier runs learned about the things it mentions.
-fn task_text(t: &l9_ir::plan::PlanTask, front: &Value) -> String {
+fn task_text(t: &l9_ir::plan::PlanTask, front: &Understood) -> String {
     let mut s = t.title.clone();
     let texts: Vec<String> = t
         .inputs
         .iter()
-        .filter_map(|id| front["texts"][id].as_str().map(|x| format!("- {id}: {x}")))
+        .filter_map(|id| front.texts.get(id).map(|x| format!("- {id}: {x}")))
         .collect();
     if !texts.is_empty() {
         s.push_str("\n\nRequirements:\n");
         s.push_str(&texts.join("\n"));
     }
     let lower = s.to_lowercase();
-    let learned: Vec<String> = front["learned"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|l| l["trigger"].as_str().is_some_and(|t| lower.contains(&t.to_lowercase())))
-        .filter_map(|l| l["text"].as_str().map(|x| format!("- {x}")))
+    let learned: Vec<String> = front
+        .learned
+        .iter()
+        .filter(|l| l.trigger.as_deref().is_some_and(|t| lower.contains(&t.to_lowercase())))
+        .map(|l| format!("- {}", l.text))
         .collect();
     if !learned.is_empty() {
         s.push_str("\n\nConstraints learned from earlier runs:\n");
@@ -138,13 +110,8 @@ const MAX_SHOWN_FINDINGS: usize = 20;
 const INSIGHTS_PER_TASK: usize = 3;
 
 /// The task text with the world model's insights for it appended.
-fn with_insights(mut text: String, shown: &Value) -> String {
-    let lines: Vec<String> = shown
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| Some(format!("- {} ({})", h["title"].as_str()?, h["id"].as_str()?)))
-        .collect();
+fn with_insights(mut text: String, shown: &[Insight]) -> String {
+    let lines: Vec<String> = shown.iter().map(|h| format!("- {} ({})", h.title, h.id)).collect();
     if !lines.is_empty() {
         text.push_str("\n\nHeuristics from the world model that may apply:\n");
         text.push_str(&lines.join("\n"));
@@ -202,47 +169,74 @@ async fn run(
             let hidden: Vec<HiddenConstraint> = state
                 .active_constraints()
                 .into_iter()
-                .map(|c| HiddenConstraint { id: c.id.clone(), text: c.text.clone(), triggers: vec![c.trigger.clone()], severity: Severity::Warning })
+                .map(|c| HiddenConstraint {
+                    id: c.id.clone(),
+                    text: c.text.clone(),
+                    triggers: vec![c.trigger.clone()],
+                    severity: Severity::Warning,
+                })
                 .collect();
             let checked = crate::ir::check_file(&path, None, &hidden).map_err(|e| e.to_string())?;
-            // Lineage: spec → IR → this step's entry (and so the whole run).
-            // Idempotent by content: a crash before this (pure) step's entry was filed
-            // re-runs it, and the packets stored the first time are reused.
+            // Lineage: spec → IR → this step's entry (and so the whole run). Idempotent by
+            // content: a crash before this (pure) step's entry was filed re-runs it, and the
+            // packets stored the first time are reused.
             let packet =
                 eng.store_ir_for_run(&checked, c.run_id()).await.map_err(|e| e.to_string())?;
             c.cite(packet.id);
             let d = crate::ir::deliberate(&checked, &hidden, 3);
             let plans = crate::ir::plans(&d.ir);
-            let errors = checked.errors();
-            let findings = checked.findings.len();
-            Ok::<Value, String>(json!({
-                "ir_packet": packet.id.to_string(),
-                "nodes": checked.ir().nodes.len(),
-                "requirements": checked.ir().count(l9_ir::NodeKind::Requirement),
-                "findings": findings,
-                // The first findings, for `l9 show` (all of them: `l9 ir check SPEC`).
-                "finding_list": checked.findings.iter().take(MAX_SHOWN_FINDINGS).map(|f| json!({
-                    "code": f.code, "severity": f.severity, "message": f.message,
-                    "line": f.span.as_ref().map(|s| s.line), "fix": f.fix,
-                })).collect::<Vec<_>>(),
-                "errors": errors,
-                "hidden_constraints": hidden.len(),
-                "amendments": d.turns.iter().map(|t| t.amendments.len()).sum::<usize>(),
-                "settled": d.settled,
-                "candidates": plans.iter().map(|(c, missing)| json!({"plan": c, "uncovered": missing})).collect::<Vec<_>>(),
-                // What the coder reads: node id → statement (requirements, constraints, criteria).
-                "texts": d.ir.nodes.iter()
-                    .filter(|n| matches!(n.kind, l9_ir::NodeKind::Requirement | l9_ir::NodeKind::Constraint | l9_ir::NodeKind::AcceptanceCriterion | l9_ir::NodeKind::Interface))
-                    .map(|n| (n.id.clone(), json!(n.text)))
-                    .collect::<serde_json::Map<String, Value>>(),
-                "learned": hidden.iter().map(|h| json!({"trigger": h.triggers.first(), "text": h.text})).collect::<Vec<_>>(),
-            }))
+            let understood = Understood {
+                ir_packet: packet.id.to_string(),
+                nodes: checked.ir().nodes.len(),
+                requirements: checked.ir().count(l9_ir::NodeKind::Requirement),
+                findings: checked.findings.len(),
+                finding_list: checked
+                    .findings
+                    .iter()
+                    .take(MAX_SHOWN_FINDINGS)
+                    .map(|f| FindingLine {
+                        code: f.code.clone(),
+                        severity: f.severity,
+                        message: f.message.clone(),
+                        line: f.span.as_ref().map(|s| s.line),
+                        fix: f.fix.clone(),
+                    })
+                    .collect(),
+                errors: checked.errors(),
+                hidden_constraints: hidden.len(),
+                amendments: d.turns.iter().map(|t| t.amendments.len()).sum::<usize>(),
+                settled: d.settled,
+                candidates: plans
+                    .into_iter()
+                    .map(|(plan, uncovered)| Candidate { plan, uncovered })
+                    .collect(),
+                texts: d
+                    .ir
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        matches!(
+                            n.kind,
+                            l9_ir::NodeKind::Requirement
+                                | l9_ir::NodeKind::Constraint
+                                | l9_ir::NodeKind::AcceptanceCriterion
+                                | l9_ir::NodeKind::Interface
+                        )
+                    })
+                    .map(|n| (n.id.clone(), n.text.clone()))
+                    .collect(),
+                learned: hidden
+                    .iter()
+                    .map(|h| Learned { trigger: h.triggers.first().cloned(), text: h.text.clone() })
+                    .collect(),
+            };
+            serde_json::to_value(understood).map_err(|e| e.to_string())
         })
         .await?;
-    let candidates: Vec<l9_ir::plan::PlanCandidate> = front["candidates"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|c| serde_json::from_value(c["plan"].clone()).ok()).collect())
-        .unwrap_or_default();
+    let front: Understood = serde_json::from_value(front)
+        .map_err(|e| failed(format!("l9.run: the recorded front stage does not read back: {e}")))?;
+    let candidates: Vec<l9_ir::plan::PlanCandidate> =
+        front.candidates.iter().map(|c| c.plan.clone()).collect();
     if candidates.is_empty() {
         return Err(failed(format!(
             "{}: the spec yields no plan (see `l9 ir check {}`)",
@@ -265,16 +259,19 @@ async fn run(
                 results.push((plan.name.clone(), m));
             }
             let ranked = l9_sim::rank(results, l9_sim::Weights::default());
-            Ok::<Value, String>(json!({"priors": priors.version, "ranked": ranked}))
+            serde_json::to_value(Simulated { priors: priors.version, ranked })
+                .map_err(|e| e.to_string())
         })
         .await?;
-    let chosen_name = sim["ranked"][0]["name"].as_str().unwrap_or_default().to_string();
+    let sim: Simulated = serde_json::from_value(sim)
+        .map_err(|e| failed(format!("l9.run: the recorded simulation does not read back: {e}")))?;
+    let chosen_name = sim.ranked.first().map(|r| r.name.clone()).unwrap_or_default();
     let chosen = candidates
         .iter()
         .find(|c| c.strategy.name() == chosen_name)
         .cloned()
         .unwrap_or_else(|| candidates[0].clone());
-    let forecast = sim["ranked"][0]["metrics"].clone();
+    let forecast = sim.forecast().cloned();
 
     // 6: recall — the chosen plan is stored (its parent is the IR, so lineage runs spec → IR
     // → plan → tasks), the world model is asked what it knows about each coding task
@@ -293,20 +290,38 @@ async fn run(
             RunStep::Recall.name(),
             Effect::Idempotent { key: RunStep::Recall.name().into() },
             move || async move {
-                recall(&eng, &c, &plan, &front2, &fc, &candidates).await.map_err(|e| e.to_string())
+                let r = recall(&eng, &c, &plan, &front2, fc.as_ref(), &candidates)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                serde_json::to_value(r).map_err(|e| e.to_string())
             },
         )
         .await?;
-    let mut summary = json!({
-        "spec": p.spec, "stages": front, "simulation": sim, "chosen": chosen_name, "forecast": forecast,
-        "plan_packet": recall["plan_packet"], "route": recall["route"],
-    });
+    let recall: Recalled = serde_json::from_value(recall)
+        .map_err(|e| failed(format!("l9.run: the recorded recall does not read back: {e}")))?;
+    let mut report = RunReport {
+        spec: p.spec.clone(),
+        stages: front.clone(),
+        simulation: sim.clone(),
+        chosen: chosen_name.clone(),
+        forecast: forecast.clone(),
+        plan_packet: recall.plan_packet.clone(),
+        route: recall.route.clone(),
+        outcome: String::new(),
+        execution: None,
+        error: None,
+        learned: None,
+        dora: None,
+    };
+    let finish = |r: &RunReport| {
+        serde_json::to_value(r).map_err(|e| failed(format!("l9.run: cannot write the report: {e}")))
+    };
 
     // 6: execute — only with a repository, and only with a coder.
     let Some(repo) = p.repo.clone() else {
-        summary["outcome"] =
-            json!("planned (no --repo: the deterministic stages ran; nothing was executed)");
-        return Ok(summary);
+        report.outcome =
+            "planned (no --repo: the deterministic stages ran; nothing was executed)".into();
+        return finish(&report);
     };
     // Whether a coder is configured is read once and journaled, so a resumed run takes the
     // same path (configuring a provider later must not look like a code change).
@@ -340,7 +355,7 @@ async fn run(
             p.budget.micro_usd = Some(m);
         }
     }
-    let provider = recall["route"]["provider"].as_str().map(str::to_string).or(p.provider.clone());
+    let provider = recall.route.as_ref().and_then(|r| r.provider.clone()).or(p.provider.clone());
     let executor = match (&p.adapter, &provider) {
         (Some(a), _) => format!("adapter:{a}"),
         (None, Some(pr)) => format!("provider:{pr}"),
@@ -365,7 +380,7 @@ async fn run(
             let (kind, input) = match t.kind {
                 TaskKind::Implement => {
                     let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
-                    let shown = recall["insights"][&t.id].clone();
+                    let shown = recall.insights.get(&t.id).cloned().unwrap_or_default();
                     let task = with_insights(task_text(t, &front), &shown);
                     ("l9.agent", json!({"plan_task": t.id, "plan_kind": t.kind.name(), "task": task, "repo": repo, "gate": gate, "provider": provider, "executor": executor, "adapter": p.adapter, "script": p.script, "insights": shown}))
                 }
@@ -419,26 +434,39 @@ async fn run(
             RunStep::Reflect.name(),
             Effect::Idempotent { key: RunStep::Reflect.name().into() },
             move || async move {
-                reflect(&eng, plan_id, run_id, evidence, &forecast2, ok, minutes, finished, err2)
-                    .await
-                    .map_err(|e| e.to_string())
+                let r = reflect(
+                    &eng,
+                    plan_id,
+                    run_id,
+                    evidence,
+                    forecast2.as_ref(),
+                    ok,
+                    minutes,
+                    finished,
+                    err2,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                serde_json::to_value(r).map_err(|e| e.to_string())
             },
         )
         .await?;
-    summary["outcome"] = json!(if ok { "succeeded" } else { "failed" });
-    summary["execution"] = plan_result;
-    summary["error"] = json!(error);
-    summary["learned"] = learned;
-    summary["dora"] = json!({
-        "lead_time_minutes": minutes,
-        "forecast_lead_time_h": forecast["lead_time_h"],
-        "change_failure_rate": summary["learned"]["change_failure_rate"],
-        "time_to_restore_minutes": summary["learned"]["time_to_restore_minutes"],
-        "forecast_change_failure_rate": forecast["change_failure_rate"],
-        "merged": summary["learned"]["merged"],
+    let learned: Reflected = serde_json::from_value(learned)
+        .map_err(|e| failed(format!("l9.run: the recorded reflection does not read back: {e}")))?;
+    report.outcome = if ok { "succeeded" } else { "failed" }.into();
+    report.execution = (!plan_result.is_null()).then_some(plan_result);
+    report.error = error.clone();
+    report.dora = Some(Dora {
+        lead_time_minutes: minutes,
+        forecast_lead_time_h: forecast.as_ref().map(|f| f.lead_time_h),
+        change_failure_rate: learned.change_failure_rate,
+        time_to_restore_minutes: learned.time_to_restore_minutes,
+        forecast_change_failure_rate: forecast.as_ref().map(|f| f.change_failure_rate),
+        merged: learned.merged.clone(),
     });
+    report.learned = Some(learned);
     if ok {
-        Ok(summary)
+        finish(&report)
     } else {
         Err(failed(format!("the plan did not succeed: {}", error.unwrap_or_default())))
     }
@@ -469,12 +497,12 @@ async fn reflect(
     plan_id: l9_types::TaskId,
     run: l9_types::RunId,
     evidence: Option<l9_types::PacketId>,
-    forecast: &Value,
+    forecast: Option<&l9_sim::Metrics>,
     ok: bool,
     minutes: f64,
     finished: DateTime<Utc>,
     error: Option<String>,
-) -> crate::Result<Value> {
+) -> crate::Result<Reflected> {
     use l9_world::{Anchor, Delta, Observation};
     let filter = l9_store::TaskFilter { parent: Some(plan_id), ..Default::default() };
     let children = eng.list_tasks(&filter, None, 500).await?.tasks;
@@ -574,9 +602,9 @@ async fn reflect(
     deltas.push(Observation::new(
         Delta::Prediction {
             subject: "run".into(),
-            success_p: forecast["success"].as_f64().unwrap_or(0.0),
-            p50_minutes: forecast["makespan_p50_h"].as_f64().unwrap_or(0.0) * 60.0,
-            p90_minutes: forecast["makespan_p90_h"].as_f64().unwrap_or(0.0) * 60.0,
+            success_p: forecast.map_or(0.0, |f| f.success),
+            p50_minutes: forecast.map_or(0.0, |f| f.makespan_p50_h) * 60.0,
+            p90_minutes: forecast.map_or(0.0, |f| f.makespan_p90_h) * 60.0,
             succeeded: ok,
             minutes,
         },
@@ -593,19 +621,21 @@ async fn reflect(
         ));
     }
     let recorded = eng.world().record_run_deltas(run, &deltas, evidence).await?;
-    let cfr =
-        if coding == 0 { Value::Null } else { json!(f64::from(first_failed) / f64::from(coding)) };
-    let restore = if restores.is_empty() {
-        Value::Null
-    } else {
-        json!(restores.iter().sum::<f64>() / restores.len() as f64)
-    };
-    Ok(json!({
-        "deltas": recorded.deltas, "items_learned": recorded.items,
-        "coding_tasks": coding, "first_gate_failed": first_failed,
-        "change_failure_rate": cfr, "time_to_restore_minutes": restore, "restores": restores.len(),
-        "insight_votes": votes, "causal_edges": causes, "merged": merged,
-    }))
+    let cfr = (coding > 0).then(|| f64::from(first_failed) / f64::from(coding));
+    let restore =
+        (!restores.is_empty()).then(|| restores.iter().sum::<f64>() / restores.len() as f64);
+    Ok(Reflected {
+        deltas: recorded.deltas,
+        items_learned: recorded.items,
+        coding_tasks: coding,
+        first_gate_failed: first_failed,
+        change_failure_rate: cfr,
+        time_to_restore_minutes: restore,
+        restores: restores.len(),
+        insight_votes: votes,
+        causal_edges: causes,
+        merged,
+    })
 }
 
 /// The `choose+recall` stage: store the chosen plan (cited by the step's entry), the
@@ -614,38 +644,36 @@ async fn recall(
     eng: &Engine,
     ctx: &Ctx,
     plan: &l9_ir::plan::PlanCandidate,
-    front: &Value,
-    forecast: &Value,
+    front: &Understood,
+    forecast: Option<&l9_sim::Metrics>,
     candidates: &[String],
-) -> crate::Result<Value> {
-    let ir_packet = front["ir_packet"].as_str().and_then(|s| s.parse().ok());
-    let packet = eng.store_plan(plan, forecast, ir_packet).await?;
+) -> crate::Result<Recalled> {
+    let ir_packet = front.ir_packet.parse().ok();
+    let forecast_v = serde_json::to_value(forecast).unwrap_or(Value::Null);
+    let packet = eng.store_plan(plan, &forecast_v, ir_packet).await?;
     ctx.cite(packet.id);
-    let mut insights = serde_json::Map::new();
+    let mut insights = std::collections::BTreeMap::new();
     let state = eng.world().world_state().await?;
     for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
         let hits = eng.world().world_query_in(&task_text(t, front), 12, None, &state).await?;
-        let shown: Vec<Value> = hits
+        let shown: Vec<Insight> = hits
             .into_iter()
             .filter(|h| {
                 h.pack == l9_world::Pack::Heuristic.name()
                     || h.pack == l9_world::Pack::Reflection.name()
             })
             .take(INSIGHTS_PER_TASK)
-            .map(|h| json!({"id": h.id, "title": h.title}))
+            .map(|h| Insight { id: h.id, title: h.title })
             .collect();
-        insights.insert(t.id.clone(), json!(shown));
+        insights.insert(t.id.clone(), shown);
     }
-    let route = if candidates.len() > 1 {
+    let route = (candidates.len() > 1).then(|| {
         let keyed: Vec<String> = candidates.iter().map(|c| format!("provider:{c}")).collect();
-        let rates: serde_json::Map<String, Value> =
-            keyed.iter().map(|k| (k.clone(), json!(state.executor_rate(k)))).collect();
+        let rates = keyed.iter().map(|k| (k.clone(), state.executor_rate(k))).collect();
         let best = state.best_executor(&keyed).and_then(|k| k.strip_prefix("provider:"));
-        json!({"provider": best, "rates": rates})
-    } else {
-        Value::Null
-    };
-    Ok(json!({"plan_packet": packet.id.to_string(), "insights": insights, "route": route}))
+        Route { provider: best.map(str::to_string), rates }
+    });
+    Ok(Recalled { plan_packet: packet.id.to_string(), insights, route })
 }
 
 impl Engine {

@@ -118,9 +118,12 @@ impl Engine {
         let value = |step: RunStep| {
             journal.iter().find(|e| e.run_step() == Some(step)).map(|e| e.value.clone())
         };
-        let parse = |v: &Value| v.as_str().and_then(|s| s.parse::<PacketId>().ok());
-        let ir = value(RunStep::Front).and_then(|v| parse(&v["ir_packet"]));
-        let plan = value(RunStep::Recall).and_then(|v| parse(&v["plan_packet"]));
+        let ir = value(RunStep::Front)
+            .and_then(|v| crate::stages::read::<crate::stages::Understood>(&v))
+            .and_then(|u| u.ir_packet.parse::<PacketId>().ok());
+        let plan = value(RunStep::Recall)
+            .and_then(|v| crate::stages::read::<crate::stages::Recalled>(&v))
+            .and_then(|r| r.plan_packet.parse::<PacketId>().ok());
         let spec = match ir {
             Some(ir) => self.store().get_packet(ir).await?.and_then(|p| p.parents.first().copied()),
             None => None,

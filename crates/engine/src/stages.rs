@@ -1,0 +1,197 @@
+//! The loop's typed values: what `l9 run` asks for ([`RunRequest`]), what each stage hands
+//! the next and journals ([`Understood`], [`Simulated`], [`Recalled`], [`Reflected`]), and
+//! what a run returns ([`RunReport`]). The pipeline writes these, the report and the event
+//! follower read them: renaming a field breaks the build, not the output. Their JSON is the
+//! journal's (runs recorded before these types read back the same).
+
+use std::collections::BTreeMap;
+
+use l9_ir::plan::PlanCandidate;
+use l9_types::Severity;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What `l9 run` (or the HTTP API) asks the loop to do: the `l9.run` workflow's payload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// The spec's path.
+    pub spec: String,
+    /// The repository to change (none: only the deterministic stages run).
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub adapter: Option<String>,
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// The example's scripted provider (`provider.yaml` next to the spec), used when no
+    /// provider is configured.
+    #[serde(default)]
+    pub script: Option<String>,
+    #[serde(default = "trials")]
+    pub trials: u32,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub budget: l9_kernel::Budget,
+    /// `l9 retry`: the run this one retries, and the plan tasks it finished (name → result),
+    /// which the plan counts as done.
+    #[serde(default)]
+    pub retry_of: Option<String>,
+    #[serde(default)]
+    pub keep: serde_json::Map<String, Value>,
+}
+
+fn trials() -> u32 {
+    1000
+}
+
+/// A finding as the run keeps it (all of them: `l9 ir check SPEC`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingLine {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default)]
+    pub line: Option<u32>,
+    #[serde(default)]
+    pub fix: String,
+}
+
+/// A plan candidate and the MUST requirements it leaves uncovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub plan: PlanCandidate,
+    #[serde(default)]
+    pub uncovered: Vec<String>,
+}
+
+/// A constraint an earlier run learned, and the word that makes it apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Learned {
+    #[serde(default)]
+    pub trigger: Option<String>,
+    pub text: String,
+}
+
+/// compile → challenge → deliberate → plan candidates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Understood {
+    /// The IR's packet (its parent is the spec's).
+    pub ir_packet: String,
+    pub nodes: usize,
+    pub requirements: usize,
+    pub findings: usize,
+    /// The first findings, for `l9 show`.
+    #[serde(default)]
+    pub finding_list: Vec<FindingLine>,
+    pub errors: usize,
+    pub hidden_constraints: usize,
+    pub amendments: usize,
+    pub settled: bool,
+    pub candidates: Vec<Candidate>,
+    /// What the coder reads: node id → statement (requirements, constraints, criteria).
+    #[serde(default)]
+    pub texts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub learned: Vec<Learned>,
+}
+
+/// Every candidate simulated with the learned priors, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Simulated {
+    /// The priors' version (`seeds-…+N`).
+    pub priors: String,
+    pub ranked: Vec<l9_sim::Ranked>,
+}
+
+impl Simulated {
+    /// The chosen candidate's forecast.
+    pub fn forecast(&self) -> Option<&l9_sim::Metrics> {
+        self.ranked.first().map(|r| &r.metrics)
+    }
+}
+
+/// A heuristic or reflection shown to a coding task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Insight {
+    pub id: String,
+    pub title: String,
+}
+
+/// The coder chosen among several by their success rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub rates: BTreeMap<String, f64>,
+}
+
+/// The chosen plan stored, insights recalled per coding task, the coder routed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recalled {
+    pub plan_packet: String,
+    #[serde(default)]
+    pub insights: BTreeMap<String, Vec<Insight>>,
+    #[serde(default)]
+    pub route: Option<Route>,
+}
+
+/// What the run taught the world model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reflected {
+    pub deltas: usize,
+    pub items_learned: usize,
+    pub coding_tasks: u32,
+    pub first_gate_failed: u32,
+    pub change_failure_rate: Option<f64>,
+    pub time_to_restore_minutes: Option<f64>,
+    pub restores: usize,
+    pub insight_votes: u32,
+    pub causal_edges: u32,
+    #[serde(default)]
+    pub merged: Vec<String>,
+}
+
+/// DORA figures of the run next to their forecasts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dora {
+    pub lead_time_minutes: f64,
+    pub forecast_lead_time_h: Option<f64>,
+    pub change_failure_rate: Option<f64>,
+    pub time_to_restore_minutes: Option<f64>,
+    pub forecast_change_failure_rate: Option<f64>,
+    #[serde(default)]
+    pub merged: Vec<String>,
+}
+
+/// What a run returns (its task's result).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub spec: String,
+    pub stages: Understood,
+    pub simulation: Simulated,
+    pub chosen: String,
+    pub forecast: Option<l9_sim::Metrics>,
+    pub plan_packet: String,
+    #[serde(default)]
+    pub route: Option<Route>,
+    /// `succeeded`, `failed`, or `planned (…)` for a run without a repository.
+    pub outcome: String,
+    /// The plan's own result (its tasks' statuses, what it spent, its log).
+    #[serde(default)]
+    pub execution: Option<Value>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub learned: Option<Reflected>,
+    #[serde(default)]
+    pub dora: Option<Dora>,
+}
+
+/// Reads a journaled stage value back as its type (`None`: absent or of another shape).
+pub fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
