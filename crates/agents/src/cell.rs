@@ -144,12 +144,27 @@ pub async fn run(
                     .map(|m| m.content.as_str())
                     .collect::<Vec<_>>()
                     .join("\n\n");
+                // The worktree is saved before the agent runs, and the run starts from that
+                // state: a run cut short (a kill, a crash) is simply run again on resume,
+                // after its partial changes are undone.
+                let snap = AgentStep::Snapshot { round }.name();
+                let tree = steps
+                    .step(
+                        &snap,
+                        l9_types::Effect::Idempotent { key: snap.clone() },
+                        Box::pin(async move {
+                            repo.snapshot(wt).await.map(|t| json!(t)).map_err(|e| e.to_string())
+                        }),
+                    )
+                    .await?;
+                let tree = tree.as_str().unwrap_or_default().to_string();
                 let name = AgentStep::Adapter { round, agent: adapter.name.clone() }.name();
                 let v = steps
                     .step(
                         &name,
-                        l9_types::Effect::Irreversible,
+                        l9_types::Effect::Idempotent { key: name.clone() },
                         Box::pin(async move {
+                            repo.restore(wt, &tree).await.map_err(|e| e.to_string())?;
                             let o =
                                 adapter.run(&wt.path, &prompt).await.map_err(|e| e.to_string())?;
                             Ok(json!(o.combined()))

@@ -147,6 +147,23 @@ impl Repo {
         Ok(Some(self.ok(&wt.path, &["rev-parse", "HEAD"]).await?))
     }
 
+    /// Saves the worktree as it is (tracked and untracked files git does not ignore) as a
+    /// tree object, without committing; returns the tree's hash.
+    pub async fn snapshot(&self, wt: &Worktree) -> Result<String> {
+        self.clear_stale_lock(wt).await;
+        self.ok(&wt.path, &["add", "-A"]).await?;
+        self.ok(&wt.path, &["write-tree"]).await
+    }
+
+    /// Puts the worktree back to a [`Repo::snapshot`]: files are restored, files added since
+    /// are removed (ignored files stay).
+    pub async fn restore(&self, wt: &Worktree, tree: &str) -> Result<()> {
+        self.clear_stale_lock(wt).await;
+        self.ok(&wt.path, &["read-tree", "-u", "--reset", tree]).await?;
+        self.ok(&wt.path, &["clean", "-fdq"]).await?;
+        Ok(())
+    }
+
     /// The worktree's changes against its base, as a unified diff (for reviewers).
     pub async fn diff(&self, wt: &Worktree) -> Result<String> {
         self.clear_stale_lock(wt).await;

@@ -99,6 +99,9 @@ pub enum AgentStep {
     Model { round: usize, turn: usize },
     /// The `k`-th tool call the coder asked for in that turn (`r1/coder/tool#2.0:write_file`).
     Tool { round: usize, turn: usize, k: usize, tool: String },
+    /// The worktree saved (a git tree) before the external agent's run in `round`: a run cut
+    /// short is re-run from it (`r1/snapshot`).
+    Snapshot { round: usize },
     /// An external agent CLI's run in `round` (`r1/adapter:claude`).
     Adapter { round: usize, agent: String },
     /// The acceptance gate after the coder's round.
@@ -131,6 +134,7 @@ impl AgentStep {
             AgentStep::Tool { round, turn, k, tool } => {
                 format!("{}tool#{turn}.{k}:{tool}", Self::coder_prefix(*round))
             }
+            AgentStep::Snapshot { round } => format!("r{round}/snapshot"),
             AgentStep::Adapter { round, agent } => format!("r{round}/adapter:{agent}"),
             AgentStep::Gate { round } => format!("r{round}/gate"),
             AgentStep::Review { round } => format!("r{round}/review"),
@@ -155,6 +159,7 @@ impl AgentStep {
         let (round, rest) = name.strip_prefix('r')?.split_once('/')?;
         let round: usize = round.parse().ok()?;
         match rest {
+            "snapshot" => return Some(AgentStep::Snapshot { round }),
             "gate" => return Some(AgentStep::Gate { round }),
             "review" => return Some(AgentStep::Review { round }),
             _ => {}
@@ -190,6 +195,7 @@ mod tests {
             AgentStep::Tool { round: 1, turn: 3, k: 0, tool: "write_file".into() },
             AgentStep::Tool { round: 1, turn: 3, k: 2, tool: "run:x".into() },
             AgentStep::Adapter { round: 3, agent: "claude".into() },
+            AgentStep::Snapshot { round: 2 },
             AgentStep::Gate { round: 1 },
             AgentStep::Review { round: 12 },
             AgentStep::BudgetStop { n: 2 },

@@ -752,7 +752,13 @@ impl Follower {
                     resolve: format!("l9 resume {} --budget-usd {suggest:.2}", self.run),
                 });
             }
-            Some(AgentStep::Worktree | AgentStep::Templates | AgentStep::Commit) | None => {}
+            Some(
+                AgentStep::Worktree
+                | AgentStep::Templates
+                | AgentStep::Snapshot { .. }
+                | AgentStep::Commit,
+            )
+            | None => {}
         }
         // A finished turn is reported under the id of the model call that began it.
         if let Some(turn) = turn_done {

@@ -681,3 +681,62 @@ fn retry_reruns_a_failed_runs_failed_tasks_after_the_fix() {
     let e = fails(&proj, &["retry", "last"], 3);
     assert!(e.contains("is succeeded, not failed: there is nothing to retry"), "{e}");
 }
+
+/// An external agent killed mid-run (with the `l9 run` driving it) is run again by `l9
+/// resume` alone: the worktree goes back to the snapshot taken before the agent started
+/// (its partial changes undone), and no person is asked.
+#[test]
+fn resume_reruns_an_interrupted_agent_from_the_saved_worktree() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let t = dir.path().join("agent-state");
+    std::fs::create_dir_all(&t).unwrap();
+    let script = t.join("agent.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "n=$(cat {t}/count 2>/dev/null || echo 0); echo $((n+1)) > {t}/count\n\
+             [ -f junk.txt ] && echo dirty >> {t}/saw\n\
+             echo partial > junk.txt\n\
+             echo $$ > {t}/agent.pid\n\
+             while [ ! -f {t}/go ]; do sleep 0.1; done\n\
+             rm -f junk.txt\n\
+             printf 'echo $(($1 + $2))\\n' > add.sh\n",
+            t = t.display()
+        ),
+    )
+    .unwrap();
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str(&format!("\n[agents.sh]\ncommand = [\"sh\", \"{}\"]\n", script.display()));
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["run", "spec.md", "--repo", "repo", "--trials", "100", "--adapter", "sh"])
+        .current_dir(&proj)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !t.join("agent.pid").exists() {
+        assert!(std::time::Instant::now() < deadline, "the agent never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // kill -9 both: l9 and the agent it ran (in a process group of its own).
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let pid = std::fs::read_to_string(t.join("agent.pid")).unwrap();
+    Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+    std::fs::write(t.join("go"), "").unwrap();
+    let out = ok(&proj, &["resume", "last"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    // r1 cut short, r1 again from the snapshot, then r2 (the scripted reviewer always asks
+    // for a second round).
+    assert_eq!(std::fs::read_to_string(t.join("count")).unwrap().trim(), "3");
+    assert!(!t.join("saw").exists(), "the second run found the first one's partial changes");
+    assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    assert!(!proj.join("repo/junk.txt").exists());
+    let show = json(&proj, &["show", "last"]);
+    let escalated = show["events"].as_array().unwrap().iter().any(|e| e["event"] == "escalation");
+    assert!(!escalated, "nobody was asked");
+}
