@@ -163,73 +163,48 @@ impl Http {
         body: &Value,
         headers: &[(&str, String)],
     ) -> Result<reqwest::Response> {
+        use crate::retry::{PostFailure, RetryPolicy, post_with_retries};
         let url = format!("{}{path}", self.base);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut req = self.client.post(&url).json(body);
-            for (k, v) in headers {
-                req = req.header(*k, v);
+        let policy = RetryPolicy { max_retries: self.cfg.max_retries, timeout: self.cfg.timeout };
+        let sent = post_with_retries(
+            &self.client,
+            &url,
+            body,
+            headers,
+            None,
+            policy,
+            self.sleeper.as_ref(),
+        )
+        .await;
+        sent.map_err(|f| match f {
+            PostFailure::TimedOut { attempts, timeout } => self.unavailable(
+                "timeout_s",
+                format!("{url} did not answer within {timeout:?} ({attempts} attempts)"),
+            ),
+            PostFailure::Unreachable { message } => {
+                self.unavailable("base_url", format!("cannot reach {url}: {message}"))
             }
-            let backoff = Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6)))
-                .min(Duration::from_secs(30));
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if attempt <= self.cfg.max_retries && (e.is_timeout() || e.is_connect()) => {
-                    self.sleeper.sleep(backoff).await;
-                    continue;
-                }
-                Err(e) if e.is_timeout() => {
-                    return Err(self.unavailable(
-                        "timeout_s",
-                        format!(
-                            "{url} did not answer within {:?} ({attempt} attempts)",
-                            self.cfg.timeout
-                        ),
-                    ));
-                }
-                Err(e) => {
-                    return Err(self.unavailable("base_url", format!("cannot reach {url}: {e}")));
-                }
-            };
-            let status = resp.status();
-            if status.as_u16() == 429 || status.is_server_error() {
-                if attempt <= self.cfg.max_retries {
-                    let wait = retry_after(resp.headers())
-                        .unwrap_or(backoff)
-                        .min(Duration::from_secs(120));
-                    self.sleeper.sleep(wait).await;
-                    continue;
-                }
-                let text = snippet(resp.text().await.unwrap_or_default());
-                return Err(self.unavailable(
-                    "max_retries",
-                    format!("{url} answered {status} {attempt} times: {text}"),
-                ));
+            PostFailure::Overloaded { status, attempts, body } => self.unavailable(
+                "max_retries",
+                format!("{url} answered {status} {attempts} times: {body}"),
+            ),
+            PostFailure::Refused { status } => ModelError::Config {
+                provider: self.cfg.name.clone(),
+                setting: self.cfg.setting("api_key_env"),
+                message: format!("{url} refused the API key ({status})"),
+            },
+            PostFailure::NotFound => ModelError::Config {
+                provider: self.cfg.name.clone(),
+                setting: self.cfg.setting("model"),
+                message: format!(
+                    "{url} answered 404: the URL or the model {:?} is unknown there",
+                    self.cfg.model
+                ),
+            },
+            PostFailure::Status { status, body } => {
+                self.protocol(format!("{url} answered {status}: {body}"))
             }
-            if status.as_u16() == 401 || status.as_u16() == 403 {
-                return Err(ModelError::Config {
-                    provider: self.cfg.name.clone(),
-                    setting: self.cfg.setting("api_key_env"),
-                    message: format!("{url} refused the API key ({status})"),
-                });
-            }
-            if status.as_u16() == 404 {
-                return Err(ModelError::Config {
-                    provider: self.cfg.name.clone(),
-                    setting: self.cfg.setting("model"),
-                    message: format!(
-                        "{url} answered 404: the URL or the model {:?} is unknown there",
-                        self.cfg.model
-                    ),
-                });
-            }
-            if !status.is_success() {
-                let text = snippet(resp.text().await.unwrap_or_default());
-                return Err(self.protocol(format!("{url} answered {status}: {text}")));
-            }
-            return Ok(resp);
-        }
+        })
     }
 
     pub(crate) async fn json(&self, resp: reqwest::Response) -> Result<Value> {
@@ -287,22 +262,4 @@ fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// `Retry-After: 3` (seconds) or `retry-after-ms: 250`.
-fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(ms) = h
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        return Some(Duration::from_millis(ms));
-    }
-    h.get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| *s >= 0.0)
-        .map(Duration::from_secs_f64)
-}
-
-pub(crate) fn snippet(s: String) -> String {
-    let s: String = s.chars().take(300).collect();
-    s.replace('\n', " ")
-}
+pub(crate) use crate::retry::snippet;

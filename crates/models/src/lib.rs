@@ -23,6 +23,7 @@ mod error;
 mod http;
 mod openai;
 mod provider;
+pub mod retry;
 pub mod schema;
 mod scripted;
 mod types;
@@ -33,6 +34,7 @@ pub use error::{ModelError, Result};
 pub use http::HttpConfig;
 pub use openai::OpenAiProvider;
 pub use provider::{Provider, Sleeper, TokioSleeper, chat_json};
+pub use retry::{PostFailure, RetryPolicy, post_with_retries};
 pub use scripted::ScriptedProvider;
 pub use types::{
     ChatRequest, ChatResponse, Forecast, JsonOutput, Message, Prices, Role, StreamEvent, ToolCall,

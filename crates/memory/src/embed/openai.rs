@@ -125,93 +125,77 @@ impl OpenAiEmbedder {
     }
 
     async fn call(&self, inputs: &[String]) -> Result<Vec<Vec<f32>>> {
+        use l9_models::{PostFailure, RetryPolicy, TokioSleeper, post_with_retries};
         let body = json!({ "model": self.cfg.model, "input": inputs });
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut req = self.http.post(&self.url).json(&body);
-            if let Some(k) = &self.key {
-                req = req.bearer_auth(k);
+        let policy = RetryPolicy { max_retries: 2, timeout: self.cfg.timeout };
+        let sent = post_with_retries(
+            &self.http,
+            &self.url,
+            &body,
+            &[],
+            self.key.as_deref(),
+            policy,
+            &TokioSleeper,
+        )
+        .await;
+        let url = &self.url;
+        let resp = sent.map_err(|f| match f {
+            PostFailure::Unreachable { message } => {
+                self.err(format!("cannot reach {url}: {message}"), "base_url")
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if attempt < 3 && (e.is_timeout() || e.is_connect()) => {
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                    continue;
-                }
-                Err(e) => {
-                    return Err(self.err(format!("cannot reach {}: {e}", self.url), "base_url"));
-                }
-            };
-            let status = resp.status();
-            if status.as_u16() == 429 || status.is_server_error() {
-                if attempt < 3 {
-                    let wait = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .unwrap_or(u64::from(attempt))
-                        .min(30);
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
-                    continue;
-                }
-                return Err(
-                    self.err(format!("{} answered {status} three times", self.url), "base_url")
-                );
+            PostFailure::TimedOut { attempts, timeout } => self.err(
+                format!("{url} did not answer within {timeout:?} ({attempts} attempts)"),
+                "base_url",
+            ),
+            PostFailure::Overloaded { status, attempts, .. } => {
+                self.err(format!("{url} answered {status} {attempts} times"), "base_url")
             }
-            if status.as_u16() == 401 || status.as_u16() == 403 {
-                return Err(
-                    self.err(format!("{} refused the API key ({status})", self.url), "api_key_env")
-                );
+            PostFailure::Refused { status } => {
+                self.err(format!("{url} refused the API key ({status})"), "api_key_env")
             }
-            if status.as_u16() == 404 {
-                return Err(self.err(
-                    format!(
-                        "{} answered 404: the URL or the model {:?} is unknown there",
-                        self.url, self.cfg.model
-                    ),
-                    "model",
-                ));
+            PostFailure::NotFound => self.err(
+                format!(
+                    "{url} answered 404: the URL or the model {:?} is unknown there",
+                    self.cfg.model
+                ),
+                "model",
+            ),
+            PostFailure::Status { status, body } => {
+                self.err(format!("{url} answered {status}: {body}"), "base_url")
             }
-            if !status.is_success() {
-                let text = resp.text().await.unwrap_or_default();
-                let text: String = text.chars().take(300).collect();
-                return Err(self.err(format!("{} answered {status}: {text}", self.url), "base_url"));
-            }
-            let parsed: Response = resp.json().await.map_err(|e| {
-                self.err(
-                    format!("{} sent a response that is not an embeddings list: {e}", self.url),
-                    "base_url",
-                )
-            })?;
-            if parsed.data.len() != inputs.len() {
-                return Err(self.err(
-                    format!("asked for {} embeddings, got {}", inputs.len(), parsed.data.len()),
-                    "base_url",
-                ));
-            }
-            let mut data = parsed.data;
-            data.sort_by_key(|d| d.index);
-            let mut out = Vec::with_capacity(data.len());
-            for d in data {
-                if d.embedding.len() != self.cfg.dims {
-                    return Err(MemoryError::Embed {
-                        embedder: self.name(),
-                        message: format!(
-                            "the model returns {}-dimensional vectors but {} are configured",
-                            d.embedding.len(),
-                            self.cfg.dims
-                        ),
-                        setting: "memory.dims".into(),
-                    });
-                }
-                let mut v = d.embedding;
-                l2_normalise(&mut v);
-                out.push(v);
-            }
-            return Ok(out);
+        })?;
+        let parsed: Response = resp.json().await.map_err(|e| {
+            self.err(
+                format!("{} sent a response that is not an embeddings list: {e}", self.url),
+                "base_url",
+            )
+        })?;
+        if parsed.data.len() != inputs.len() {
+            return Err(self.err(
+                format!("asked for {} embeddings, got {}", inputs.len(), parsed.data.len()),
+                "base_url",
+            ));
         }
+        let mut data = parsed.data;
+        data.sort_by_key(|d| d.index);
+        let mut out = Vec::with_capacity(data.len());
+        for d in data {
+            if d.embedding.len() != self.cfg.dims {
+                return Err(MemoryError::Embed {
+                    embedder: self.name(),
+                    message: format!(
+                        "the model returns {}-dimensional vectors but {} are configured",
+                        d.embedding.len(),
+                        self.cfg.dims
+                    ),
+                    setting: "memory.dims".into(),
+                });
+            }
+            let mut v = d.embedding;
+            l2_normalise(&mut v);
+            out.push(v);
+        }
+        Ok(out)
     }
 }
 
