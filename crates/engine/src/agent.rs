@@ -99,7 +99,7 @@ impl AgentEnv {
     }
 
     /// A scripted provider from a rule file (cached by path).
-    pub fn script_provider(&self, path: &str) -> Result<Arc<dyn Provider>> {
+    pub(crate) fn script_provider(&self, path: &str) -> Result<Arc<dyn Provider>> {
         let key = format!("script:{path}");
         if let Some(p) = self.providers.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(p);

@@ -17,7 +17,7 @@ pub struct ConfigKey {
 }
 
 /// Every configuration key L9 reads.
-pub const KEYS: &[ConfigKey] = &[
+pub(crate) const KEYS: &[ConfigKey] = &[
     ConfigKey {
         key: "store.url",
         env: "L9_DB",

@@ -58,7 +58,7 @@ pub enum Outcome {
 }
 
 /// Lines of gate and agent output kept in an event.
-pub const TAIL_LINES: usize = 20;
+pub(crate) const TAIL_LINES: usize = 20;
 
 /// One thing that happened in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,7 +207,7 @@ impl Entry {
 
 impl Engine {
     /// A run's journal with every value read back, in sequence order.
-    pub async fn journal_entries(&self, run: RunId) -> Result<Vec<Entry>> {
+    pub(crate) async fn journal_entries(&self, run: RunId) -> Result<Vec<Entry>> {
         let q = self.store().tasks();
         let mut out = Vec::new();
         for row in q.load_journal(run).await? {
@@ -840,17 +840,4 @@ fn files_named(tool: &str, args: &Value) -> Vec<String> {
             .unwrap_or_default(),
         _ => Vec::new(),
     }
-}
-
-/// Whether the run, as of these events, waits for a person.
-pub fn is_waiting(events: &[Event]) -> bool {
-    let mut waiting = false;
-    for e in events {
-        match &e.event {
-            RunEvent::Waiting { .. } | RunEvent::Escalation { .. } => waiting = true,
-            RunEvent::RunFinished { .. } | RunEvent::StageStarted { .. } => waiting = false,
-            _ => {}
-        }
-    }
-    waiting
 }

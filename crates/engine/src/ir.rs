@@ -48,7 +48,7 @@ impl Checked {
 }
 
 /// Reads a spec; a missing or unreadable file is an input error naming it.
-pub fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
+pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
     Ok((path.display().to_string(), bytes))
 }
@@ -167,7 +167,7 @@ impl Engine {
                 return Ok(ir_packet);
             }
             if let Some(spec) = self.stored_for_run("spec", run, &hash).await? {
-                return self.store_ir_of_in(ir, Some(spec.id), Some(run)).await;
+                return self.store_ir_of(ir, Some(spec.id), Some(run)).await;
             }
         }
         let mut spec = PacketDraft::new("spec")
@@ -192,12 +192,12 @@ impl Engine {
             name: Some(ir.source.file.clone()),
         };
         let spec = self.memory().put(spec, vec![blob]).await?;
-        self.store_ir_of_in(ir, Some(spec.id), run).await
+        self.store_ir_of(ir, Some(spec.id), run).await
     }
 
     /// Stores a chosen plan: a packet of kind `plan` (strategy, tasks, forecast) whose parent
     /// is the IR it was planned from.
-    pub async fn store_plan(
+    pub(crate) async fn store_plan(
         &self,
         plan: &l9_ir::plan::PlanCandidate,
         forecast: &serde_json::Value,
@@ -218,16 +218,8 @@ impl Engine {
         Ok(self.memory().put(draft, Vec::new()).await?)
     }
 
-    /// Stores an IR (see [`Engine::store_ir`]) with `spec` as its parent.
-    pub async fn store_ir_of(
-        &self,
-        ir: &Ir,
-        spec: Option<l9_types::PacketId>,
-    ) -> Result<PacketEnvelope> {
-        self.store_ir_of_in(ir, spec, None).await
-    }
-
-    async fn store_ir_of_in(
+    /// Stores an IR (see [`Engine::store_ir`]) with `spec` as its parent, for `run`.
+    async fn store_ir_of(
         &self,
         ir: &Ir,
         spec: Option<l9_types::PacketId>,

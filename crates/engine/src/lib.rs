@@ -171,7 +171,7 @@ impl Engine {
 }
 
 /// Builds the configured embedder (no network call is made here).
-pub fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
+pub(crate) fn build_embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
     Ok(match &config.embedder {
         EmbedderKind::Hash => Arc::new(HashEmbedder::new(config.dims)),
         EmbedderKind::OpenAi { base_url, model, api_key_env } => {
@@ -202,7 +202,11 @@ fn local_bert(_dir: &Path) -> Result<Arc<dyn Embedder>> {
 
 /// Opens the store a URL names: `postgres://` / `postgresql://` or `sqlite://PATH` (a
 /// relative path is relative to the project root).
-pub async fn open_store(root: &Path, config: &Config, dims: usize) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(
+    root: &Path,
+    config: &Config,
+    dims: usize,
+) -> Result<Arc<dyn Store>> {
     let url = config.store_url.as_str();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let opts = PgOptions { dims, ..Default::default() };

@@ -97,7 +97,7 @@ pub struct ModelsConfig {
     pub routes: BTreeMap<String, Vec<String>>,
 }
 
-pub const ROLES: &[&str] = &["coder", "reviewer", "compiler", "critic", "reflector"];
+pub(crate) const ROLES: &[&str] = &["coder", "reviewer", "compiler", "critic", "reflector"];
 
 impl ModelsConfig {
     /// Parses the `providers`, `agents` and `roles` tables; `origin` turns a dotted key into

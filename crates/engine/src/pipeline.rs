@@ -71,10 +71,7 @@ impl RunStep {
 }
 
 /// The kind of workflow that executes a plan.
-pub const PLAN_KIND: &str = "l9.plan";
-
-/// The `l9.run` payload (kept under its old name for embedders).
-pub type RunPayload = crate::stages::RunRequest;
+pub(crate) const PLAN_KIND: &str = "l9.plan";
 
 /// What an implementation task tells the coder: its title, the statements of its inputs, and
 /// constraints earlier runs learned about the things it mentions.
@@ -156,7 +153,7 @@ async fn run(
     ctx: Ctx,
     v: Value,
 ) -> Result<Value, WfError> {
-    let p: RunPayload =
+    let p: crate::stages::RunRequest =
         serde_json::from_value(v).map_err(|e| failed(format!("l9.run: bad payload: {e}")))?;
     let spec = PathBuf::from(&p.spec);
     let started = ctx.now().await?;

@@ -78,15 +78,6 @@ impl From<JournalRow> for JournalEntry {
     }
 }
 
-/// Parses a task id given by a user.
-pub fn parse_task_id(s: &str) -> Result<TaskId> {
-    s.trim().parse().map_err(|e: l9_types::IdParseError| {
-        EngineError::Task(l9_tasks::TaskError::Invalid(format!(
-            "{e}; `l9 tasks list` shows task ids"
-        )))
-    })
-}
-
 impl Engine {
     fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
@@ -141,10 +132,6 @@ impl Engine {
         limit: usize,
     ) -> Result<l9_store::TaskPage> {
         Ok(self.store.tasks().list_tasks(filter, after, limit).await?)
-    }
-
-    pub async fn task_counts(&self) -> Result<std::collections::BTreeMap<TaskState, u64>> {
-        Ok(self.store.tasks().task_counts(None).await?)
     }
 
     /// Queues a dead or cancelled task again.

@@ -11,7 +11,7 @@ use l9_types::Diagnostic;
 use crate::{EngineError, Result, STATE_DIR};
 
 /// A plan adapter candidate as the simulator's plan (same DAG, kinds, sizes).
-pub fn to_sim(c: &PlanCandidate, priors: &Priors) -> SimPlan {
+pub(crate) fn to_sim(c: &PlanCandidate, priors: &Priors) -> SimPlan {
     let index: std::collections::HashMap<&str, usize> =
         c.tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
     let tasks = c
@@ -85,7 +85,7 @@ pub fn plans(path: &Path, priors: &Priors) -> Result<Vec<SimPlan>> {
     Ok(plans)
 }
 
-pub fn read_scenario(path: Option<&Path>) -> Result<Scenario> {
+pub(crate) fn read_scenario(path: Option<&Path>) -> Result<Scenario> {
     let Some(p) = path else { return Ok(Scenario::default()) };
     let text = std::fs::read_to_string(p).map_err(|e| EngineError::io(p, e))?;
     Scenario::parse(&p.display().to_string(), &text)
