@@ -577,14 +577,7 @@ impl Follower {
                     seen.escalated = Some(note.to_string());
                     let id = format!("{ts}:paused:{}", t.updated_at.timestamp_millis());
                     let mut b = self.batch(out, id, t.updated_at);
-                    b.push(RunEvent::Escalation {
-                        task: t.id.to_string(),
-                        reason: note.to_string(),
-                        resolve: format!(
-                            "l9 tasks resolve {} --step KEY --rerun (or --done JSON); `l9 tasks show {}` names the step",
-                            t.id, t.id
-                        ),
-                    });
+                    b.push(escalation(t.id, note));
                 }
             } else if t.state != TaskState::Waiting {
                 seen.escalated = None;
@@ -812,19 +805,25 @@ impl Follower {
             let id = format!("{rs}:paused:{}", run.updated_at.timestamp_millis());
             self.waiting = Some(note.to_string());
             let mut b = self.batch(out, id, run.updated_at);
-            b.push(RunEvent::Escalation {
-                task: run.id.to_string(),
-                reason: note.to_string(),
-                resolve: format!(
-                    "l9 tasks resolve {} --step KEY --rerun (or --done JSON); `l9 tasks show {}` names the step",
-                    run.id, run.id
-                ),
-            });
+            b.push(escalation(run.id, note));
         } else if run.state != TaskState::Waiting {
             // Running again: whatever it waited for was answered.
             self.waiting = None;
         }
     }
+}
+
+/// A task paused on `note` (the runtime's reason, which names the step in backquotes), and
+/// the command that answers it.
+fn escalation(task: TaskId, note: &str) -> RunEvent {
+    let step = note.split('`').nth(1).filter(|k| StepKey::parse(k).is_some());
+    let resolve = match step {
+        Some(k) => format!(
+            "l9 tasks resolve {task} --step {k} --rerun (it did not happen) or --done JSON (it did, with this result)"
+        ),
+        None => format!("l9 tasks show {task} (the note names the step), then l9 tasks resolve"),
+    };
+    RunEvent::Escalation { task: task.to_string(), reason: note.to_string(), resolve }
 }
 
 /// The files a tool call's arguments name (what a write or patch would change).
@@ -839,5 +838,38 @@ fn files_named(tool: &str, args: &Value) -> Vec<String> {
             .map(|files| files.into_iter().filter_map(|f| f.new.or(f.old)).collect())
             .unwrap_or_default(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_escalation_names_the_one_command_that_answers_it() {
+        let task: TaskId = "01a21b17-4335-7425-a611-788049e6ddd0".parse().unwrap();
+        let reason = l9_kernel::journal::decide(
+            Some(&l9_kernel::journal::Recorded::Started),
+            &l9_types::Effect::Irreversible,
+            "step:charge#0",
+        );
+        let l9_kernel::journal::Decision::Escalate(note) = reason else { panic!("{reason:?}") };
+        let RunEvent::Escalation { resolve, .. } = escalation(task, &note) else { panic!() };
+        assert!(
+            resolve.starts_with(&format!("l9 tasks resolve {task} --step step:charge#0 --rerun")),
+            "{resolve}"
+        );
+        let RunEvent::Escalation { resolve, .. } = escalation(task, "diverged somewhere") else {
+            panic!()
+        };
+        assert!(resolve.contains(&format!("l9 tasks show {task}")), "{resolve}");
+    }
+
+    #[test]
+    fn tails_keep_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+        assert_eq!(tail("", 3), "");
     }
 }
