@@ -22,6 +22,9 @@ pub struct CommandSpec {
     pub timeout: Duration,
     /// Bytes kept of stdout and of stderr each; the rest is dropped with a marker.
     pub output_cap: usize,
+    /// A file that receives stdout and stderr as they arrive (created anew), so the
+    /// command can be followed while it runs (`l9 run`, `l9 watch` show a gate's output).
+    pub tee: Option<PathBuf>,
 }
 
 impl CommandSpec {
@@ -34,6 +37,7 @@ impl CommandSpec {
             stdin: None,
             timeout: Duration::from_secs(600),
             output_cap: 64 * 1024,
+            tee: None,
         }
     }
 
@@ -85,13 +89,45 @@ pub const PASSED_THROUGH: &[&str] =
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemRunner;
 
-fn cap(bytes: &[u8], limit: usize) -> String {
-    if bytes.len() <= limit {
-        return String::from_utf8_lossy(bytes).into_owned();
+/// The first `limit` bytes read, and how many there were in all.
+fn cap(kept: &[u8], total: usize) -> String {
+    let mut s = String::from_utf8_lossy(kept).into_owned();
+    if total > kept.len() {
+        s.push_str(&format!("\n[… {} more bytes cut]", total - kept.len()));
     }
-    let mut s = String::from_utf8_lossy(&bytes[..limit]).into_owned();
-    s.push_str(&format!("\n[… {} more bytes cut]", bytes.len() - limit));
     s
+}
+
+type Tee = std::sync::Arc<std::sync::Mutex<std::fs::File>>;
+
+/// Reads a pipe to its end: keeps the first `limit` bytes (memory stays bounded whatever
+/// the command prints), counts the rest, and copies every chunk to `tee`.
+async fn drain<R: tokio::io::AsyncRead + Unpin>(
+    pipe: Option<R>,
+    limit: usize,
+    tee: Option<Tee>,
+) -> (Vec<u8>, usize) {
+    use std::io::Write as _;
+    use tokio::io::AsyncReadExt;
+    let (mut kept, mut total) = (Vec::new(), 0usize);
+    let Some(mut pipe) = pipe else { return (kept, total) };
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        total += n;
+        if kept.len() < limit {
+            kept.extend_from_slice(&chunk[..n.min(limit - kept.len())]);
+        }
+        if let Some(t) = &tee
+            && let Ok(mut f) = t.lock()
+        {
+            let _ = f.write_all(&chunk[..n]);
+        }
+    }
+    (kept, total)
 }
 
 #[async_trait]
@@ -125,11 +161,25 @@ impl Runner for SystemRunner {
         if let (Some(input), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
             let _ = stdin.write_all(input.as_bytes()).await;
         }
-        match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
-            Ok(Ok(out)) => Ok(Output {
-                code: out.status.code(),
-                stdout: cap(&out.stdout, cmd.output_cap),
-                stderr: cap(&out.stderr, cmd.output_cap),
+        let tee: Option<Tee> = cmd
+            .tee
+            .as_ref()
+            .and_then(|p| std::fs::File::create(p).ok())
+            .map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
+        let (out, err) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            let (o, e, status) = tokio::join!(
+                drain(out, cmd.output_cap, tee.clone()),
+                drain(err, cmd.output_cap, tee.clone()),
+                child.wait()
+            );
+            status.map(|s| (s, o, e))
+        };
+        match tokio::time::timeout(cmd.timeout, work).await {
+            Ok(Ok((status, (o, on), (e, en)))) => Ok(Output {
+                code: status.code(),
+                stdout: cap(&o, on),
+                stderr: cap(&e, en),
                 timed_out: false,
             }),
             Ok(Err(e)) => {

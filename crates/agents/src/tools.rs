@@ -137,7 +137,13 @@ impl Tools {
     /// Runs the acceptance gate.
     pub async fn gate(&self) -> Option<Output> {
         let gate = self.gate.as_ref()?;
-        Some(match self.runner.run(&self.command(gate)).await {
+        let mut cmd = self.command(gate);
+        let live = live_gate_log(self.ws.root());
+        cmd.tee = Some(live.clone());
+        let ran = self.runner.run(&cmd).await;
+        // The live copy is for following the gate while it runs; its result is journaled.
+        let _ = std::fs::remove_file(&live);
+        Some(match ran {
             Ok(o) => o,
             Err(e) => Output {
                 code: None,
@@ -329,4 +335,12 @@ fn search(ws: &Workspace, path: &Path, re: &Regex, hits: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Where a worktree's running gate writes its output as it comes: beside the worktree (in
+/// the repository's git directory, so never committed), `<worktree>.gate.log`.
+pub fn live_gate_log(worktree: &std::path::Path) -> std::path::PathBuf {
+    let mut p = worktree.as_os_str().to_owned();
+    p.push(".gate.log");
+    std::path::PathBuf::from(p)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use l9_engine::Engine;
-use l9_engine::events::{Event, Follower, RunEvent, Stage};
+use l9_engine::events::{Event, Follower, LiveLine, RunEvent, Stage};
 use l9_types::TaskId;
 
 use crate::error::CliError;
@@ -241,6 +241,35 @@ impl Render {
         Ok(())
     }
 
+    /// Lines a running gate printed: every one with `-v`; on a terminal the latest also
+    /// stands in the status line.
+    pub(crate) fn live(&mut self, lines: &[LiveLine]) {
+        if self.json {
+            return;
+        }
+        if self.detail == Detail::Verbose {
+            for l in lines {
+                self.say(format!(
+                    "      ┆ {}: r{} {}",
+                    self.name(&l.task),
+                    l.round,
+                    snippet(&l.line, 110)
+                ));
+            }
+        }
+        if let (Some(b), Some(last)) =
+            (&self.bar, lines.iter().rev().find(|l| !l.line.trim().is_empty()))
+        {
+            let stage = self.stage.map_or("starting", Stage::label);
+            b.set_message(format!(
+                "{stage} — {} — gate r{}: {}",
+                self.spend_text(),
+                last.round,
+                snippet(&last.line, 60)
+            ));
+        }
+    }
+
     /// Ends the status line.
     pub(crate) fn finish(&mut self) {
         if let Some(b) = self.bar.take() {
@@ -260,6 +289,7 @@ pub(crate) async fn pump(
         for e in &events {
             render.event(e)?;
         }
+        render.live(&follower.live());
     }
     Ok(())
 }
@@ -276,6 +306,7 @@ pub(crate) async fn watch(
         for e in &events {
             render.event(e)?;
         }
+        render.live(&f.live());
         if f.finished() || f.waiting().is_some() {
             render.finish();
             return Ok(());

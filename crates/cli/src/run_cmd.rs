@@ -119,6 +119,7 @@ async fn drive(engine: &Engine, run: TaskId, render: &mut Render) -> Result<(), 
         concurrency: 4,
         lease: Duration::from_secs(60),
         exit_when_idle: true,
+        wait_for_timers: true,
         shutdown_grace: Duration::from_secs(2),
         ..Default::default()
     };

@@ -24,7 +24,9 @@ pub(crate) struct WorkerArgs {
     /// Lease length in seconds (heartbeats renew it every third).
     #[arg(long, default_value_t = 30)]
     lease: u64,
-    /// Stop when nothing is left to claim (instead of waiting for more work).
+    /// Stop when nothing is left to do (instead of waiting for more work): nothing to claim,
+    /// nothing running, and no timer or retry still to come in its queues (tasks waiting for
+    /// a person do not keep it).
     #[arg(long)]
     exit_when_idle: bool,
     /// Seconds running tasks get to finish on SIGTERM/Ctrl-C before their leases are released.
@@ -440,6 +442,7 @@ pub(crate) async fn run_worker(
         lease: Duration::from_secs(args.lease),
         shutdown_grace: Duration::from_secs(args.grace),
         exit_when_idle: args.exit_when_idle,
+        wait_for_timers: true,
         ..Default::default()
     };
     let registry = engine.registry();

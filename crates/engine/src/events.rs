@@ -274,9 +274,30 @@ struct Turn {
     changed: Vec<String>,
 }
 
+/// A line a running gate printed (read from its live copy; not an event: the gate's
+/// journaled result is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLine {
+    pub task: String,
+    pub round: usize,
+    pub line: String,
+}
+
+/// A gate that started and has not finished: its live copy and how far it was read.
+#[derive(Debug)]
+struct OpenGate {
+    round: usize,
+    log: std::path::PathBuf,
+    read: u64,
+    partial: String,
+}
+
 /// What the follower knows of one task of the plan.
 #[derive(Debug, Default)]
 struct TaskSeen {
+    /// The task's worktree (from its journal), where its gate's live copy sits beside.
+    worktree: Option<std::path::PathBuf>,
+    gate: Option<OpenGate>,
     next_seq: u64,
     turn: Option<Turn>,
     done: bool,
@@ -302,6 +323,7 @@ pub struct Follower {
     waiting: Option<String>,
     finished: bool,
     emitted: HashSet<String>,
+    live: Vec<LiveLine>,
 }
 
 /// Events of one journal entry, numbered in order.
@@ -338,7 +360,13 @@ impl Follower {
             waiting: None,
             finished: false,
             emitted: HashSet::new(),
+            live: Vec::new(),
         }
+    }
+
+    /// Lines running gates printed since the last call (read during [`Follower::poll`]).
+    pub fn live(&mut self) -> Vec<LiveLine> {
+        std::mem::take(&mut self.live)
     }
 
     /// Whether the run has ended (its `RunFinished` was returned).
@@ -567,6 +595,7 @@ impl Follower {
                 for e in journal.iter().filter(|e| e.seq >= from) {
                     self.agent_entry(&t, &ts, e, out);
                 }
+                self.read_gate(t.id);
             }
             let seen = self.tasks.entry(t.id).or_default();
             seen.waiting_now = t.state == TaskState::Waiting;
@@ -648,6 +677,7 @@ impl Follower {
                 if t.calls.is_empty() {
                     // The coder's round ends here; the gate runs next.
                     turn_done = Some(t);
+                    seen.gate = open_gate(seen.worktree.as_deref(), round);
                     events.push(RunEvent::GateStarted {
                         task: task.clone(),
                         round,
@@ -684,6 +714,7 @@ impl Follower {
                     files_changed: Vec::new(),
                     text: tail(v.as_str().unwrap_or(""), 3),
                 });
+                seen.gate = open_gate(seen.worktree.as_deref(), round);
                 events.push(RunEvent::GateStarted {
                     task: task.clone(),
                     round,
@@ -691,6 +722,7 @@ impl Follower {
                 });
             }
             Some(AgentStep::Gate { round }) => {
+                seen.gate = None;
                 let output = v["output"].as_str().unwrap_or("");
                 events.push(RunEvent::GateFinished {
                     task: task.clone(),
@@ -745,13 +777,10 @@ impl Follower {
                     resolve: format!("l9 resume {} --budget-usd {suggest:.2}", self.run),
                 });
             }
-            Some(
-                AgentStep::Worktree
-                | AgentStep::Templates
-                | AgentStep::Snapshot { .. }
-                | AgentStep::Commit,
-            )
-            | None => {}
+            Some(AgentStep::Worktree) => {
+                seen.worktree = v["path"].as_str().map(std::path::PathBuf::from);
+            }
+            Some(AgentStep::Templates | AgentStep::Snapshot { .. } | AgentStep::Commit) | None => {}
         }
         // A finished turn is reported under the id of the model call that began it.
         if let Some(turn) = turn_done {
@@ -782,6 +811,36 @@ impl Follower {
                 limit_tokens,
                 limit_micro_usd,
                 forecast_cost_usd,
+            });
+        }
+    }
+
+    /// New complete lines of `task`'s running gate, from its live copy.
+    fn read_gate(&mut self, task: TaskId) {
+        use std::io::{Read as _, Seek as _};
+        let Some(seen) = self.tasks.get_mut(&task) else { return };
+        let Some(g) = seen.gate.as_mut() else { return };
+        let Ok(mut f) = std::fs::File::open(&g.log) else { return };
+        let len = f.metadata().map_or(0, |m| m.len());
+        if len < g.read {
+            g.read = 0; // a new copy (the gate was run again)
+        }
+        if f.seek(std::io::SeekFrom::Start(g.read)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        // At most 64 KiB a poll: a chatty gate cannot flood the follower.
+        if f.take(64 * 1024).read_to_end(&mut buf).is_err() {
+            return;
+        }
+        g.read += buf.len() as u64;
+        g.partial.push_str(&String::from_utf8_lossy(&buf));
+        while let Some(i) = g.partial.find('\n') {
+            let line: String = g.partial.drain(..=i).collect();
+            self.live.push(LiveLine {
+                task: task.to_string(),
+                round: g.round,
+                line: line.trim_end().to_string(),
             });
         }
     }
@@ -824,6 +883,16 @@ fn escalation(task: TaskId, note: &str) -> RunEvent {
         None => format!("l9 tasks show {task} (the note names the step), then l9 tasks resolve"),
     };
     RunEvent::Escalation { task: task.to_string(), reason: note.to_string(), resolve }
+}
+
+/// A gate that just started in `worktree` (unknown: it cannot be followed live).
+fn open_gate(worktree: Option<&std::path::Path>, round: usize) -> Option<OpenGate> {
+    worktree.map(|w| OpenGate {
+        round,
+        log: l9_agents::tools::live_gate_log(w),
+        read: 0,
+        partial: String::new(),
+    })
 }
 
 /// The files a tool call's arguments name (what a write or patch would change).

@@ -35,10 +35,13 @@ pub struct WorkerOptions {
     pub shutdown_grace: Duration,
     /// Base delay before a failed task is retried (doubles per failure, capped at 10 min).
     pub retry_base: Duration,
-    /// Stop once nothing runs and the queues hold nothing queued — a sleeping workflow's
-    /// timer or a retry's backoff still to come keeps the worker (tasks parked until a person
-    /// answers do not) — for tests and batch use.
+    /// Stop once nothing can be claimed and nothing runs (for tests and batch use).
     pub exit_when_idle: bool,
+    /// With `exit_when_idle`: also wait while the queues hold tasks queued for later (a
+    /// sleeping workflow's timer, a retry's backoff); tasks parked until a person answers do
+    /// not count. Off for callers that drive time themselves (a manual clock never gets
+    /// there).
+    pub wait_for_timers: bool,
 }
 
 impl Default for WorkerOptions {
@@ -52,6 +55,7 @@ impl Default for WorkerOptions {
             shutdown_grace: Duration::from_secs(10),
             retry_base: Duration::from_secs(1),
             exit_when_idle: false,
+            wait_for_timers: false,
         }
     }
 }
@@ -158,7 +162,7 @@ impl Worker {
             if self.opts.exit_when_idle
                 && claimed == 0
                 && running.is_empty()
-                && !self.timers_pending().await?
+                && !(self.opts.wait_for_timers && self.timers_pending().await?)
             {
                 break;
             }

@@ -740,3 +740,48 @@ fn resume_reruns_an_interrupted_agent_from_the_saved_worktree() {
     let escalated = show["events"].as_array().unwrap().iter().any(|e| e["event"] == "escalation");
     assert!(!escalated, "nobody was asked");
 }
+
+/// A gate's output is shown while the gate runs: the gate prints a line and holds until the
+/// test has read that line from `l9 run -v` (so it cannot have come from the gate's result).
+#[test]
+fn a_running_gates_output_is_streamed() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let go = dir.path().join("go");
+    let spec = std::fs::read_to_string(proj.join("spec.md")).unwrap().replace(
+        "test \"$(sh add.sh 2 2)\" = 4",
+        &format!(
+            "echo checking-the-sum; while [ ! -f {} ]; do sleep 0.1; done; test \"$(sh add.sh 2 2)\" = 4",
+            go.display()
+        ),
+    );
+    std::fs::write(proj.join("spec.md"), spec).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["run", "spec.md", "--repo", "repo", "--trials", "100", "-v"])
+        .current_dir(&proj)
+        .env_remove("L9_DB")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let streamed = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(l) if l.contains('┆') && l.contains("r1 checking-the-sum") => break l,
+            Ok(l) => seen.push(l),
+            Err(e) => panic!("no streamed gate line ({e}): {seen:#?}"),
+        }
+    };
+    assert!(streamed.contains("implement:script"), "{streamed}");
+    std::fs::write(&go, "").unwrap();
+    assert!(child.wait().unwrap().success());
+}
