@@ -40,6 +40,7 @@ pub(crate) enum AgentCommand {
         /// Use an external agent CLI as the coder: a name under [agents], or cursor, claude, codex, aider.
         #[arg(long)]
         adapter: Option<String>,
+        /// Coder → gate → reviewer rounds at most.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
         /// Write every model call of this run to a cassette (replay it with a `replay` provider).

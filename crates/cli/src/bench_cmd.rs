@@ -14,15 +14,19 @@ pub(crate) enum BenchCommand {
     /// Simulation: Monte Carlo trials of a synthetic plan through the kernel's scheduler on
     /// one thread, next to drawing the same samples without scheduling.
     Sim {
+        /// Tasks in the synthetic plan (at least 3).
         #[arg(long, default_value_t = 500)]
         tasks: usize,
+        /// Monte Carlo trials.
         #[arg(long, default_value_t = 10_000)]
         trials: u32,
     },
     /// IR Engine: compile (and check) every spec under DIR; per-file time and MB/s next to
     /// parsing alone (best of --repeat runs).
     Ir {
+        /// A spec file, or a directory searched for specs (.md, .feature, .json, .yaml, .txt).
         dir: std::path::PathBuf,
+        /// Compiles per file; the best is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
@@ -30,8 +34,10 @@ pub(crate) enum BenchCommand {
     /// Runs on a fresh temporary SQLite file, or in a fresh schema of the --db PostgreSQL
     /// database (dropped afterwards).
     Memory {
+        /// Packets to ingest.
         #[arg(long, default_value_t = 100_000)]
         packets: usize,
+        /// Search queries to time.
         #[arg(long, default_value_t = 200)]
         queries: usize,
         /// Keep the SQLite database in DIR (for inspection) instead of a temporary directory.
@@ -47,6 +53,7 @@ pub(crate) enum BenchCommand {
         /// Jobs for the batched run.
         #[arg(long, default_value_t = 50_000)]
         jobs: usize,
+        /// Jobs claimed and completed per call in the batched run.
         #[arg(long, default_value_t = 500)]
         batch: usize,
         /// SQLite: sync every commit (synchronous=FULL) instead of NORMAL.
@@ -59,6 +66,7 @@ pub(crate) enum BenchCommand {
         /// Steps of the single workflow (each concurrent workflow runs a quarter of this).
         #[arg(long, default_value_t = 1_000)]
         steps: usize,
+        /// Concurrent workflows in the second run.
         #[arg(long, default_value_t = 16)]
         workflows: usize,
         /// SQLite: sync every commit (synchronous=FULL) instead of NORMAL.

@@ -15,6 +15,7 @@ pub(crate) enum IrCommand {
     /// Compile SPEC (Markdown, RFC-style text, Gherkin, OpenAPI 3.x JSON/YAML, prose) and print
     /// a summary of its IR, or the IR itself with --json.
     Compile {
+        /// The spec file.
         spec: PathBuf,
         /// Force the input format: markdown, rfc, gherkin, openapi, prose.
         #[arg(long)]
@@ -26,7 +27,9 @@ pub(crate) enum IrCommand {
     /// Compile SPEC, challenge and validate it; print diagnostics with source excerpts. Exits
     /// with 1 when there are errors.
     Check {
+        /// The spec file.
         spec: PathBuf,
+        /// Force the input format: markdown, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Hidden constraints to check for (JSON list of {id, text, triggers, severity}).
@@ -36,7 +39,9 @@ pub(crate) enum IrCommand {
     /// Compile SPEC, deliberate (rule-based proposer and critic), and print plan candidates
     /// by strategy with their tasks, gates, sizes and MUST coverage.
     Plan {
+        /// The spec file.
         spec: PathBuf,
+        /// Force the input format: markdown, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Deliberation round limit.
@@ -57,6 +62,7 @@ pub(crate) enum EvalCommand {
     /// Requirement smells against expert labels (ARTA DS1–DS4 style CSV): P/R/F1 per smell
     /// next to ARTA's published F1.
     Smells {
+        /// Labelled CSV files, or directories of them.
         #[arg(long, required = true, num_args = 1..)]
         data: Vec<PathBuf>,
     },

@@ -116,8 +116,10 @@ enum Command {
         /// What-if overrides (YAML: kinds: {test: {failure: 0.3}}, budget: {usd: 10}).
         #[arg(long)]
         scenario: Option<PathBuf>,
+        /// Monte Carlo trials per candidate.
         #[arg(long, default_value_t = 2_000)]
         trials: u32,
+        /// The random seed (the same seed gives the same table).
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -311,5 +313,36 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 s.trim_end().to_string()
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command, positional argument and option says what it is for.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{p} (the command)"));
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "l9", &mut missing);
+        assert!(missing.is_empty(), "no help text for:\n{}", missing.join("\n"));
     }
 }

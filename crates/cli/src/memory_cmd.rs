@@ -26,9 +26,12 @@ pub(crate) enum MemoryCommand {
     Search(SearchArgs),
     /// Walk a packet's ancestors (--up, the default) or descendants (--down).
     Lineage {
+        /// Packet id.
         id: String,
+        /// Walk to its ancestors (the default).
         #[arg(long, conflicts_with = "down")]
         up: bool,
+        /// Walk to its descendants.
         #[arg(long)]
         down: bool,
         /// How many generations to walk.
@@ -56,8 +59,10 @@ pub(crate) enum MemoryCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct PutArgs {
+    /// The packet's kind (decision, note, …).
     #[arg(long)]
     kind: String,
+    /// Its text (indexed for search and embedded).
     #[arg(long)]
     text: String,
     /// A parent packet id (repeatable).
@@ -66,6 +71,7 @@ pub(crate) struct PutArgs {
     /// The packet body as JSON.
     #[arg(long)]
     body: Option<String>,
+    /// Who made it.
     #[arg(long, default_value = "user")]
     actor: String,
     /// Run id this packet belongs to.
@@ -75,6 +81,7 @@ pub(crate) struct PutArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
+    /// What to search for.
     query: String,
     /// Only packets of this kind (repeatable).
     #[arg(long)]

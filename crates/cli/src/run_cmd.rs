@@ -20,6 +20,7 @@ use crate::progress::{Detail, Render};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
+    /// The spec (Markdown, RFC-style text, Gherkin, OpenAPI, prose).
     pub spec: PathBuf,
     /// The git repository to change (default: a fresh one at l9-out/<spec name>).
     #[arg(long)]

@@ -16,7 +16,9 @@ pub(crate) enum WorldCommand {
     /// The items most relevant to TEXT (hybrid search over the world model, re-weighed by
     /// the votes of runs that were shown them; retired items left out).
     Query {
+        /// What the work is about.
         text: String,
+        /// How many items.
         #[arg(short, long, default_value_t = 8)]
         k: usize,
         #[command(flatten)]
@@ -24,6 +26,7 @@ pub(crate) enum WorldCommand {
     },
     /// One item by id (AP-008, CH-011, RM-005, TK-implement, HC-…), with its validity and votes.
     Show {
+        /// The item's id.
         id: String,
         #[command(flatten)]
         time: TimeArgs,
@@ -37,6 +40,7 @@ pub(crate) enum WorldCommand {
     /// queries and runs stop using it from --valid-to on; views of earlier moments still see it.
     /// Nothing is deleted.
     Retire {
+        /// The item's id.
         id: String,
         /// Why it no longer holds (kept with the item).
         #[arg(long)]

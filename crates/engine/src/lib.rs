@@ -1,12 +1,17 @@
-//! `l9-engine` — the one API the edges (CLI, HTTP server, MCP) use (tier T4).
+//! `l9-engine` — the Unified Controller's façade: the one API the edges (CLI, HTTP server,
+//! MCP) use (tier T4).
 //!
-//! It owns what needs knowledge of every runtime at once: reading configuration
-//! ([`config`]: `.l9/l9.toml` plus environment variables, all keys in one registry),
-//! choosing a storage backend from a URL, building the embedder, and the operations the
-//! edges expose (memory import/export, the Task Runtime's operations in [`runtime`], the
-//! built-in workflows in [`workflows`], benchmarks). Later issues add the run pipeline here.
+//! It owns what needs every runtime at once: configuration ([`config`]: `.l9/l9.toml`,
+//! then the environment, every setting with its origin), the storage backend chosen from a
+//! URL, the embedder, the loop (`l9.run` in [`pipeline`] with its typed values in
+//! [`stages`], `l9.agent` in [`agent`]), the run as one typed event stream ([`events`]),
+//! the Task Runtime's operations for the edges ([`runtime`]), memory import and export
+//! ([`jsonl`]), the IR Engine's file-level operations ([`ir`]), the world model's operations
+//! the edges use ([`world`]) and reports ([`report`]).
 //!
-//! What it is not: no argument parsing, no terminal output. Edges render what it returns.
+//! What it is not: no argument parsing, no terminal output (edges render what it returns),
+//! and no runtime re-exported whole: the plan driver lives in `l9-tasks`, the world model's
+//! storage in `l9-world-store`, the benchmarks in `l9-bench`.
 
 pub mod agent;
 pub mod config;
