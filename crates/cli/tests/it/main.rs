@@ -76,6 +76,13 @@ fn init_is_idempotent_and_memory_round_trips() {
     assert!(ok(d, &["init"]).contains("Initialised"));
     assert!(ok(d, &["init"]).contains("Already initialised"));
     assert!(d.join(".l9/l9.toml").is_file() && d.join(".l9/l9.db").is_file());
+    // The template shows, commented, how to add providers, agents, roles and schedules.
+    let toml = std::fs::read_to_string(d.join(".l9/l9.toml")).unwrap();
+    for s in
+        ["# [providers.gpt]", "# [agents.claude]", "# [roles]", "# [schedules.nightly]", "price_in"]
+    {
+        assert!(toml.contains(s), "{s} missing from the template:\n{toml}");
+    }
 
     let a = json(
         d,

@@ -785,3 +785,36 @@ fn a_running_gates_output_is_streamed() {
     std::fs::write(&go, "").unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// A run waiting for a coder takes one from `l9 resume --provider`; `-q` prints stages only.
+#[test]
+fn resume_takes_a_provider_and_quiet_prints_stages_only() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), false);
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100", "-q"]);
+    assert_eq!(o.status.code(), Some(75));
+    // Providers, but no coder role: only --provider says which one codes.
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent/l9.toml");
+    let providers = std::fs::read_to_string(ex).unwrap().replace("coder = \"coder\"\n", "");
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str(&providers);
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    let r = l9(&proj, &["resume", "last", "--provider", "coder", "-q"]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&r.stdout).contains("outcome:     succeeded"));
+    assert!(stderr.contains("✓ reflect:"), "{stderr}");
+    assert!(
+        !stderr.contains(" gate ") && !stderr.contains("▸ "),
+        "-q prints no task lines: {stderr}"
+    );
+    let show = json(&proj, &["show", "last"]);
+    let started = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "task_started" && e["kind"] == "implement")
+        .cloned()
+        .unwrap();
+    assert_eq!(started["executor"], "provider:coder", "{started}");
+}
