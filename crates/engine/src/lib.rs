@@ -25,6 +25,7 @@ pub mod report;
 pub mod runtime;
 pub mod sim;
 pub mod stages;
+pub mod steer;
 pub mod world;
 
 use std::path::{Path, PathBuf};
