@@ -4,6 +4,15 @@
 use super::run::{add_providers, adder_project, events};
 use super::*;
 
+/// Waits up to two minutes for `path` to exist (a child process reached a point).
+fn wait_for(path: &Path, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_waiting_run_exits_75_and_says_how_to_continue_and_watch_follows_it() {
     let dir = l9_test_support::temp_dir();
@@ -77,11 +86,7 @@ fn on_a_terminal_a_status_line_runs_and_ctrl_c_leaves_the_run_resumable() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("script (util-linux) runs l9 on a pseudo-terminal");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !started.exists() {
-        assert!(std::time::Instant::now() < deadline, "the gate never started");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for(&started, "the gate never started");
     std::thread::sleep(std::time::Duration::from_millis(500)); // a status-line tick or more
     child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
     let status = child.wait().unwrap();
@@ -265,11 +270,7 @@ fn resume_reruns_an_interrupted_agent_from_the_saved_worktree() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !t.join("agent.pid").exists() {
-        assert!(std::time::Instant::now() < deadline, "the agent never started");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for(&t.join("agent.pid"), "the agent never started");
     // kill -9 both: l9 and the agent it ran (in a process group of its own).
     run.kill().unwrap();
     run.wait().unwrap();

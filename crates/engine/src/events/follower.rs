@@ -395,20 +395,10 @@ impl Follower {
         seen.budget_wait = None;
         match e.agent_step() {
             Some(AgentStep::Model { round, turn }) => {
-                let (i, o) = (
-                    v["usage"]["input_tokens"].as_u64().unwrap_or(0),
-                    v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-                );
-                let cost = v["cost_micro_usd"].as_u64().unwrap_or(0);
-                spend = Some((i + o, cost));
-                events.push(RunEvent::ModelCall {
-                    task: task.clone(),
-                    role: "coder".into(),
-                    step: AgentStep::Model { round, turn }.name(),
-                    input_tokens: i,
-                    output_tokens: o,
-                    cost_micro_usd: cost,
-                });
+                let (call, spent) =
+                    model_call(&task, "coder", AgentStep::Model { round, turn }.name(), v);
+                spend = Some(spent);
+                events.push(call);
                 let calls: Vec<(String, Vec<String>)> = v["tool_calls"]
                     .as_array()
                     .into_iter()
@@ -489,20 +479,10 @@ impl Follower {
                 });
             }
             Some(AgentStep::Review { round }) => {
-                let (i, o) = (
-                    v["usage"]["input_tokens"].as_u64().unwrap_or(0),
-                    v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-                );
-                let cost = v["cost_micro_usd"].as_u64().unwrap_or(0);
-                spend = Some((i + o, cost));
-                events.push(RunEvent::ModelCall {
-                    task: task.clone(),
-                    role: "reviewer".into(),
-                    step: AgentStep::Review { round }.name(),
-                    input_tokens: i,
-                    output_tokens: o,
-                    cost_micro_usd: cost,
-                });
+                let (call, spent) =
+                    model_call(&task, "reviewer", AgentStep::Review { round }.name(), v);
+                spend = Some(spent);
+                events.push(call);
                 events.push(RunEvent::ReviewVerdict {
                     task: task.clone(),
                     round,
@@ -638,6 +618,22 @@ fn escalation(task: TaskId, note: &str) -> RunEvent {
         None => format!("l9 tasks show {task} (the note names the step), then l9 tasks resolve"),
     };
     RunEvent::Escalation { task: task.to_string(), reason: note.to_string(), resolve }
+}
+
+/// The model call a journaled answer records (a coder turn's `ChatResponse`, or a review
+/// with its `usage` and `cost_micro_usd`), and what it spent: (tokens, µ$).
+fn model_call(task: &str, role: &str, step: String, v: &Value) -> (RunEvent, (u64, u64)) {
+    let n = |p: &str| v.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let (i, o, cost) = (n("/usage/input_tokens"), n("/usage/output_tokens"), n("/cost_micro_usd"));
+    let call = RunEvent::ModelCall {
+        task: task.to_string(),
+        role: role.to_string(),
+        step,
+        input_tokens: i,
+        output_tokens: o,
+        cost_micro_usd: cost,
+    };
+    (call, (i + o, cost))
 }
 
 /// A gate that just started in `worktree` (unknown: it cannot be followed live).
