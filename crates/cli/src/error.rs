@@ -161,6 +161,9 @@ impl CliError {
 
 impl From<EngineError> for CliError {
     fn from(e: EngineError) -> Self {
+        if let EngineError::NotProject(dir) = &e {
+            return CliError::not_project(dir);
+        }
         let message = match &e {
             // Diagnostics are already complete lines (file:line: error[CODE]: … help: …).
             EngineError::Input(d) => format!(

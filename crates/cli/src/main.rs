@@ -145,16 +145,13 @@ enum Command {
     },
 }
 
-/// Opens the project at `root` for a command that reads it: without `.l9/l9.toml` there (and
-/// no `--db`/`L9_DB`), it is not an L9 project, and nothing is created.
+/// Opens the project at `root` for a command that reads it (`Engine::open_existing`: not a
+/// project → exit 5, nothing created).
 pub(crate) async fn open_existing(
     root: &std::path::Path,
     db: Option<&str>,
 ) -> Result<l9_engine::Engine, CliError> {
-    if db.is_none() && !root.join(l9_engine::STATE_DIR).join(l9_engine::CONFIG_FILE).is_file() {
-        return Err(CliError::not_project(root));
-    }
-    Ok(l9_engine::Engine::open(root, db).await?)
+    Ok(l9_engine::Engine::open_existing(root, db).await?)
 }
 
 fn main() -> ExitCode {
@@ -239,7 +236,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 return Err(CliError::input("--trials must be at least 1"));
             }
             // In an initialised project the priors are what its world model has learned.
-            let r = if root.join(".l9").join("l9.toml").is_file() {
+            let r = if l9_engine::Engine::is_project(&root) {
                 let engine = l9_engine::Engine::open(&root, cli.db.as_deref()).await?;
                 let priors = engine.sim_priors().await?;
                 l9_engine::sim::run_with(

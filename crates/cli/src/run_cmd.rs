@@ -180,7 +180,7 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     // Run outside a project: make one here, as `l9 init` would (configuration, database,
     // the world model's seed packs), so everything after it (show, watch, world) works.
-    if db.is_none() && !root.join(l9_engine::STATE_DIR).join(l9_engine::CONFIG_FILE).is_file() {
+    if db.is_none() && !Engine::is_project(root) {
         Engine::init(root, None).await?;
         let seeds = Engine::open(root, None).await?.load_seeds().await?;
         if !out.json {

@@ -41,6 +41,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Task(#[from] l9_tasks::TaskError),
+    /// A command that reads a project ran where there is none (nothing was created).
+    #[error("{} is not an L9 project (no .l9/l9.toml here or in a parent directory)", .0.display())]
+    NotProject(std::path::PathBuf),
 }
 
 fn render(d: &[Diagnostic]) -> String {
@@ -65,6 +68,7 @@ impl EngineError {
             EngineError::Memory(MemoryError::Config(_))
             | EngineError::Memory(MemoryError::Embed { .. }) => ErrorKind::Config,
             EngineError::Memory(MemoryError::Envelope(_)) => ErrorKind::Input,
+            EngineError::NotProject(_) => ErrorKind::NotFound,
             EngineError::Task(t) => match t {
                 l9_tasks::TaskError::Store(s) => store_kind(s),
                 l9_tasks::TaskError::NotFound(_) => ErrorKind::NotFound,

@@ -112,6 +112,20 @@ impl Engine {
         })
     }
 
+    /// Whether `root` holds an L9 project (`.l9/l9.toml`).
+    pub fn is_project(root: &Path) -> bool {
+        root.join(STATE_DIR).join(CONFIG_FILE).is_file()
+    }
+
+    /// Opens the project at `root` for reading: without `.l9/l9.toml` there (and no database
+    /// named by `db_override`) it is not an L9 project, and nothing is created.
+    pub async fn open_existing(root: &Path, db_override: Option<&str>) -> Result<Engine> {
+        if db_override.is_none() && !Engine::is_project(root) {
+            return Err(EngineError::NotProject(root.to_owned()));
+        }
+        Engine::open(root, db_override).await
+    }
+
     /// Opens the project at `root` (configuration from its `.l9/l9.toml` if any, then the
     /// environment, then `db_override`).
     pub async fn open(root: &Path, db_override: Option<&str>) -> Result<Engine> {
