@@ -104,3 +104,23 @@ async fn run_has_a_timeout_an_output_cap_and_a_clean_environment() {
         t.call("run", &json!({"command": "echo \"[$CARGO_MANIFEST_DIR][${PATH:+path}]\""})).await;
     assert!(o.text.contains("[][path]"), "{o:?}");
 }
+
+/// Output is read as it comes: memory keeps the first `output_cap` bytes of each pipe and
+/// counts the rest, while a tee file receives every byte (what a running gate's followers
+/// read).
+#[tokio::test]
+async fn output_past_the_cap_is_counted_and_teed_whole() {
+    use l9_agents::process::{CommandSpec, Runner, SystemRunner};
+    let dir = l9_test_support::temp_dir();
+    let mut cmd =
+        CommandSpec::shell("head -c 200000 /dev/zero | tr '\\0' x; echo done >&2", dir.path());
+    cmd.output_cap = 100;
+    cmd.tee = Some(dir.path().join("live.log"));
+    let o = SystemRunner.run(&cmd).await.unwrap();
+    assert!(o.success(), "{o:?}");
+    assert!(o.stdout.starts_with(&"x".repeat(100)), "{}", &o.stdout[..120.min(o.stdout.len())]);
+    assert!(o.stdout.ends_with("[… 199900 more bytes cut]"), "{}", &o.stdout[100..]);
+    assert_eq!(o.stderr, "done\n");
+    let teed = std::fs::read(dir.path().join("live.log")).unwrap();
+    assert_eq!(teed.len(), 200_000 + "done\n".len());
+}
