@@ -46,6 +46,11 @@ impl Repo {
         self
     }
 
+    /// The process runner git runs through.
+    pub fn runner(&self) -> &dyn Runner {
+        self.runner.as_ref()
+    }
+
     pub async fn git(&self, cwd: &Path, args: &[&str]) -> Result<Output> {
         let mut spec = CommandSpec::new("git", args, cwd);
         for (k, v) in [
@@ -95,6 +100,9 @@ impl Repo {
         let common = self
             .ok(&self.root, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
             .await?;
+        // One worktree is made at a time per repository: `git worktree add` and `prune`
+        // running side by side break each other (`fatal: failed to read …/commondir`).
+        let _guard = WorktreeLock::take(Path::new(&common)).await?;
         let path = PathBuf::from(common).join("l9-worktrees").join(name);
         let p = path.display().to_string();
         // Called again only when an earlier call did not finish (a journaled step re-run
@@ -112,6 +120,7 @@ impl Repo {
         let _ = self.git(&self.root, &["worktree", "prune"]).await;
         // -B: a branch left by the unfinished call is reset to the base.
         self.ok(&self.root, &["worktree", "add", "-B", &branch, &p, &base]).await?;
+        crate::provenance::reset(&path);
         Ok(Worktree { path, branch, base })
     }
 
@@ -127,7 +136,22 @@ impl Repo {
         }
     }
 
-    /// Commits everything in the worktree with L9 trailers; `None` when nothing changed.
+    /// Stages the worktree's changes except the byproducts of gate runs (files only a gate
+    /// changed, see [`crate::provenance`]), which stay as they were.
+    async fn stage(&self, wt: &Worktree) -> Result<()> {
+        self.clear_stale_lock(wt).await;
+        self.ok(&wt.path, &["add", "-A"]).await?;
+        let byproducts = crate::provenance::byproducts(&wt.path);
+        for chunk in byproducts.chunks(200) {
+            let mut args = vec!["reset", "-q", "--"];
+            args.extend(chunk.iter().map(String::as_str));
+            self.ok(&wt.path, &args).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits what the agent changed in the worktree (never the byproducts of gate runs)
+    /// with L9 trailers; `None` when nothing changed.
     pub async fn commit(
         &self,
         wt: &Worktree,
@@ -135,9 +159,8 @@ impl Repo {
         task: &str,
         packet: &str,
     ) -> Result<Option<String>> {
-        self.clear_stale_lock(wt).await;
-        self.ok(&wt.path, &["add", "-A"]).await?;
-        if self.ok(&wt.path, &["status", "--porcelain"]).await?.is_empty() {
+        self.stage(wt).await?;
+        if self.git(&wt.path, &["diff", "--cached", "--quiet"]).await?.success() {
             return Ok(None);
         }
         let t = format!("L9-Task: {task}");
@@ -166,8 +189,7 @@ impl Repo {
 
     /// The worktree's changes against its base, as a unified diff (for reviewers).
     pub async fn diff(&self, wt: &Worktree) -> Result<String> {
-        self.clear_stale_lock(wt).await;
-        self.ok(&wt.path, &["add", "-A"]).await?;
+        self.stage(wt).await?;
         let out = self.git(&wt.path, &["diff", "--cached", &wt.base]).await?;
         Ok(out.stdout)
     }
@@ -224,5 +246,62 @@ impl Repo {
     pub async fn remove(&self, wt: &Worktree) -> Result<()> {
         let p = wt.path.display().to_string();
         self.ok(&self.root, &["worktree", "remove", "--force", &p]).await.map(|_| ())
+    }
+}
+
+/// Serialises worktree creation in one repository: a lock in this process (tasks of one
+/// worker) and a lock file in the git directory (workers in other processes). A lock file
+/// older than [`STALE_LOCK`] is a crashed holder's and is taken over.
+struct WorktreeLock {
+    file: PathBuf,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn local_lock(common: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let map = LOCKS.get_or_init(Default::default);
+    let mut m = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    m.entry(common.to_path_buf()).or_default().clone()
+}
+
+impl WorktreeLock {
+    async fn take(common: &Path) -> Result<WorktreeLock> {
+        let local = local_lock(common).lock_owned().await;
+        let file = common.join("l9-worktree.lock");
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
+                Ok(_) => return Ok(WorktreeLock { file, _local: local }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = std::fs::metadata(&file)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > STALE_LOCK);
+                    if stale || waited > STALE_LOCK {
+                        let _ = std::fs::remove_file(&file);
+                        continue;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    waited += std::time::Duration::from_millis(50);
+                }
+                Err(e) => {
+                    return Err(AgentError::Git {
+                        command: "worktree add".into(),
+                        message: format!("cannot take the lock {}: {e}", file.display()),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WorktreeLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
     }
 }

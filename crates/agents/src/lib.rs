@@ -5,7 +5,8 @@
 //! [`tools`] (read_file, write_file, apply_patch, list_dir, search, run, run_tests, each
 //! with its effect class), [`patch`] (unified diffs, all or nothing), [`git`] (one worktree
 //! and branch per task, commits with `L9-Task`/`L9-Packet` trailers, merge back or list the
-//! conflicting files), [`agent`] (the model ↔ tools loop with step limit, loop detection and
+//! conflicting files), [`provenance`] (who changed which file: a commit leaves out what only
+//! gate runs produced), [`agent`] (the model ↔ tools loop with step limit, loop detection and
 //! budget), [`cell`] (coder + reviewer rounds; done = gate passed and reviewer approved),
 //! [`adapter`] (external agent CLIs from command templates), [`steps`] (the journaling seam
 //! every model and tool call goes through).
@@ -20,6 +21,7 @@ mod error;
 pub mod git;
 pub mod patch;
 pub mod process;
+pub mod provenance;
 pub mod steps;
 pub mod tools;
 pub mod workspace;

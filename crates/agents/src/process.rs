@@ -54,6 +54,8 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
+    /// The limit the command ran into when `timed_out`.
+    pub timeout: Option<Duration>,
 }
 
 impl Output {
@@ -71,7 +73,13 @@ impl Output {
             s.push_str(&self.stderr);
         }
         if self.timed_out {
-            s.push_str("\n[timed out]");
+            match self.timeout {
+                Some(t) if t.subsec_millis() == 0 => {
+                    s.push_str(&format!("\n[timed out after {}s]", t.as_secs()));
+                }
+                Some(t) => s.push_str(&format!("\n[timed out after {}ms]", t.as_millis())),
+                None => s.push_str("\n[timed out]"),
+            }
         }
         s
     }
@@ -100,26 +108,33 @@ fn cap(kept: &[u8], total: usize) -> String {
 
 type Tee = std::sync::Arc<std::sync::Mutex<std::fs::File>>;
 
-/// Reads a pipe to its end: keeps the first `limit` bytes (memory stays bounded whatever
-/// the command prints), counts the rest, and copies every chunk to `tee`.
+/// What a pipe gave so far: the first bytes (up to the cap) and how many there were in all.
+type Captured = std::sync::Arc<std::sync::Mutex<(Vec<u8>, usize)>>;
+
+/// Reads a pipe to its end: keeps the first `limit` bytes in `into` (memory stays bounded
+/// whatever the command prints; what was read is there even if the command is cut off by its
+/// timeout), counts the rest, and copies every chunk to `tee`.
 async fn drain<R: tokio::io::AsyncRead + Unpin>(
     pipe: Option<R>,
     limit: usize,
     tee: Option<Tee>,
-) -> (Vec<u8>, usize) {
+    into: Captured,
+) {
     use std::io::Write as _;
     use tokio::io::AsyncReadExt;
-    let (mut kept, mut total) = (Vec::new(), 0usize);
-    let Some(mut pipe) = pipe else { return (kept, total) };
+    let Some(mut pipe) = pipe else { return };
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         let n = match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        total += n;
-        if kept.len() < limit {
-            kept.extend_from_slice(&chunk[..n.min(limit - kept.len())]);
+        if let Ok(mut c) = into.lock() {
+            c.1 += n;
+            if c.0.len() < limit {
+                let take = n.min(limit - c.0.len());
+                c.0.extend_from_slice(&chunk[..take]);
+            }
         }
         if let Some(t) = &tee
             && let Ok(mut f) = t.lock()
@@ -127,7 +142,10 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
             let _ = f.write_all(&chunk[..n]);
         }
     }
-    (kept, total)
+}
+
+fn captured(c: &Captured) -> String {
+    c.lock().map(|c| cap(&c.0, c.1)).unwrap_or_default()
 }
 
 #[async_trait]
@@ -167,31 +185,54 @@ impl Runner for SystemRunner {
             .and_then(|p| std::fs::File::create(p).ok())
             .map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
         let (out, err) = (child.stdout.take(), child.stderr.take());
+        let (o, e): (Captured, Captured) = Default::default();
         let work = async {
-            let (o, e, status) = tokio::join!(
-                drain(out, cmd.output_cap, tee.clone()),
-                drain(err, cmd.output_cap, tee.clone()),
+            let ((), (), status) = tokio::join!(
+                drain(out, cmd.output_cap, tee.clone(), o.clone()),
+                drain(err, cmd.output_cap, tee.clone(), e.clone()),
                 child.wait()
             );
-            status.map(|s| (s, o, e))
+            status
         };
         match tokio::time::timeout(cmd.timeout, work).await {
-            Ok(Ok((status, (o, on), (e, en)))) => Ok(Output {
+            Ok(Ok(status)) => Ok(Output {
                 code: status.code(),
-                stdout: cap(&o, on),
-                stderr: cap(&e, en),
+                stdout: captured(&o),
+                stderr: captured(&e),
                 timed_out: false,
+                timeout: None,
             }),
             Ok(Err(e)) => {
                 Err(AgentError::Spawn { program: cmd.program.clone(), message: e.to_string() })
             }
-            // The child is killed when its handle drops (kill_on_drop).
-            Err(_) => Ok(Output {
-                code: None,
-                stdout: String::new(),
-                stderr: String::new(),
-                timed_out: true,
-            }),
+            // The child is killed when its handle drops (kill_on_drop), and the rest of its
+            // group with it; what it printed until then is kept.
+            Err(_) => {
+                #[cfg(unix)]
+                if let Some(pid) = child.id() {
+                    kill_group(pid);
+                }
+                Ok(Output {
+                    code: None,
+                    stdout: captured(&o),
+                    stderr: captured(&e),
+                    timed_out: true,
+                    timeout: Some(cmd.timeout),
+                })
+            }
         }
     }
+}
+
+/// Kills a process group (the command's own, see `process_group(0)`): a gate or agent that
+/// timed out leaves no grandchildren running.
+#[cfg(unix)]
+#[allow(clippy::disallowed_methods)] // the process seam itself
+fn kill_group(pid: u32) {
+    let _ = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -KILL -- -{pid} 2>/dev/null")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
 }

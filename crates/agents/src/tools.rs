@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::patch;
 use crate::process::{CommandSpec, Output, Runner};
+use crate::provenance::{self, Source};
 use crate::workspace::Workspace;
 
 /// What a tool answered; `ok = false` is reported to the model, not raised.
@@ -47,6 +48,9 @@ pub struct Tools {
     pub output_cap: usize,
     /// Extra environment variables commands may see (names → values).
     pub env: Vec<(String, String)>,
+    /// Keep a record of who changed which file (see [`crate::provenance`]), so a commit
+    /// leaves out what only gate runs produced. On in task worktrees.
+    pub track: bool,
 }
 
 const READ_CAP: usize = 100 * 1024;
@@ -60,6 +64,7 @@ impl Tools {
             timeout: Duration::from_secs(600),
             output_cap: 32 * 1024,
             env: Vec::new(),
+            track: false,
         }
     }
 
@@ -140,7 +145,9 @@ impl Tools {
         let mut cmd = self.command(gate);
         let live = live_gate_log(self.ws.root());
         cmd.tee = Some(live.clone());
+        let before = self.before().await;
         let ran = self.runner.run(&cmd).await;
+        self.after(Source::Gate, before).await;
         // The live copy is for following the gate while it runs; its result is journaled.
         let _ = std::fs::remove_file(&live);
         Some(match ran {
@@ -150,8 +157,28 @@ impl Tools {
                 stdout: String::new(),
                 stderr: e.to_string(),
                 timed_out: false,
+                timeout: None,
             },
         })
+    }
+
+    /// The worktree's tree before a command, when changes are tracked.
+    async fn before(&self) -> Option<String> {
+        if !self.track {
+            return None;
+        }
+        provenance::tree(self.runner.as_ref(), self.ws.root()).await
+    }
+
+    async fn after(&self, source: Source, before: Option<String>) {
+        provenance::note_since(self.runner.as_ref(), self.ws.root(), source, before.as_deref())
+            .await;
+    }
+
+    fn wrote(&self, paths: &[String]) {
+        if self.track {
+            provenance::note(self.ws.root(), Source::Agent, paths);
+        }
     }
 
     pub async fn call(&self, name: &str, args: &Value) -> ToolOutput {
@@ -178,7 +205,12 @@ impl Tools {
                     return ToolOutput::err("write_file needs `path` and `content`");
                 };
                 match self.ws.resolve(p).and_then(|abs| write(&abs, content)) {
-                    Ok(()) => ToolOutput::changed(format!("wrote {} bytes to {p}", content.len())),
+                    Ok(()) => {
+                        if let Ok(abs) = self.ws.resolve(p) {
+                            self.wrote(&[self.ws.relative(&abs)]);
+                        }
+                        ToolOutput::changed(format!("wrote {} bytes to {p}", content.len()))
+                    }
                     Err(e) => ToolOutput::err(e.to_string()),
                 }
             }
@@ -187,7 +219,10 @@ impl Tools {
                     return ToolOutput::err("apply_patch needs `patch`");
                 };
                 match self.apply_patch(diff) {
-                    Ok(files) => ToolOutput::changed(format!("patched {}", files.join(", "))),
+                    Ok(files) => {
+                        self.wrote(&files);
+                        ToolOutput::changed(format!("patched {}", files.join(", ")))
+                    }
                     Err(e) => ToolOutput::err(e.to_string()),
                 }
             }
@@ -237,7 +272,10 @@ impl Tools {
                 let Some(cmd) = str_arg("command") else {
                     return ToolOutput::err("run needs `command`");
                 };
-                match self.runner.run(&self.command(cmd)).await {
+                let before = self.before().await;
+                let ran = self.runner.run(&self.command(cmd)).await;
+                self.after(Source::Agent, before).await;
+                match ran {
                     Ok(o) => ToolOutput {
                         ok: o.success(),
                         text: format!(

@@ -473,11 +473,19 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
         if let Some(r) = &report
             && let Some(spent) = r.execution.as_ref().and_then(|e| e.get("spent"))
         {
+            let unknown = r.execution.as_ref().is_some_and(|e| e["cost_unknown"] == true);
             let _ = writeln!(
                 s,
-                "  cost:        {} tokens, ${:.4} (forecast {:.0} tokens, ${:.2})",
+                "  cost:        {} tokens, {} (forecast {:.0} tokens, ${:.2})",
                 spent["tokens"],
-                spent["micro_usd"].as_f64().unwrap_or(0.0) / 1e6,
+                if unknown {
+                    format!(
+                        "unknown (the agent does not report its cost; model calls ${:.4})",
+                        spent["micro_usd"].as_f64().unwrap_or(0.0) / 1e6
+                    )
+                } else {
+                    format!("${:.4}", spent["micro_usd"].as_f64().unwrap_or(0.0) / 1e6)
+                },
                 r.forecast.as_ref().map_or(0.0, |f| f.expected_tokens),
                 r.forecast.as_ref().map_or(0.0, |f| f.expected_cost_usd)
             );

@@ -117,7 +117,8 @@ impl AgentEnv {
         Ok(p)
     }
 
-    fn adapter(&self, name: &str) -> Result<Adapter> {
+    /// The agent `name`: configured in `[agents.NAME]`, or a shipped template.
+    pub(crate) fn adapter(&self, name: &str) -> Result<Adapter> {
         let Some(a) = self.models.agents.get(name) else {
             // A shipped template works without configuration.
             return Adapter::template(name, self.runner.clone()).ok_or_else(|| {
@@ -136,6 +137,11 @@ impl AgentEnv {
         };
         if let Some(t) = a.timeout_s {
             adapter.timeout = std::time::Duration::from_secs(t);
+        }
+        for var in &a.env {
+            if let Some(v) = (self.env)(var) {
+                adapter.env.insert(var.clone(), v);
+            }
         }
         Ok(adapter)
     }
@@ -284,7 +290,8 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         base: wt_v["base"].as_str().unwrap_or_default().to_string(),
     };
     let ws = Workspace::new(&wt.path).map_err(|e| WfError::failed(e.to_string()))?;
-    let tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
+    let mut tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
+    tools.track = true;
     let coder_provider;
     let adapter;
     let coder = match &t.adapter {
@@ -309,16 +316,19 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
             Coder::Model(coder_provider.as_ref(), cfg)
         }
     };
-    let reviewer = match (
+    // The reviewer: `[roles] reviewer`, else the coder's provider. An external agent run
+    // alone (no provider configured) has none: the gate is the judge.
+    let reviewer: Option<Arc<dyn Provider>> = match (
         env.models
             .resolve(t.reviewer.as_deref(), "reviewer")
             .or_else(|_| env.models.resolve(t.provider.as_deref(), "coder")),
         &t.script,
     ) {
-        (Ok(rname), _) => env.provider(&rname).map_err(|e| WfError::failed(e.to_string()))?,
+        (Ok(rname), _) => Some(env.provider(&rname).map_err(|e| WfError::failed(e.to_string()))?),
         (Err(_), Some(script)) => {
-            env.script_provider(script).map_err(|e| WfError::failed(e.to_string()))?
+            Some(env.script_provider(script).map_err(|e| WfError::failed(e.to_string()))?)
         }
+        (Err(_), None) if t.adapter.is_some() => None,
         (Err(e), None) => return Err(WfError::failed(e.to_string())),
     };
     // The task's allowance covers every coder and reviewer call; a call that could cross it
@@ -331,19 +341,58 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         stops: Mutex::new(0),
     };
     let outcome =
-        cell::run(&coder, reviewer.as_ref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)
+        cell::run(&coder, reviewer.as_deref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)
             .await
             .map_err(|e| steps.to_wf(e))?;
     let allowance = steps.allowance.lock().map(|a| *a).unwrap_or_default();
     let rounds = serde_json::to_value(&outcome.rounds).unwrap_or(Value::Null);
+    let spend = json!({
+        "tokens": outcome.usage.input_tokens + outcome.usage.output_tokens,
+        "micro_usd": outcome.cost_micro_usd,
+        "cost_unknown": outcome.cost_unknown,
+    });
     if !outcome.done {
+        // The work is kept where the user can see it: committed on the task's branch (never
+        // merged), so the message can say truthfully where it is.
+        let (r, w, task_id) = (repo.clone(), wt.clone(), ctx.task().id.to_string());
+        let msg =
+            format!("WIP (not done, not merged): {}", t.task.lines().next().unwrap_or("L9 task"));
+        let kept = ctx
+            .step(
+                &AgentStep::Commit.name(),
+                Effect::Idempotent { key: format!("commit:{name}") },
+                move || async move {
+                    r.commit(&w, &msg, &task_id, "")
+                        .await
+                        .map(|c| json!(c))
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await?;
         let last = outcome.rounds.last();
+        let gate = last.map(|r| &r.gate);
+        let verdict = if reviewer.is_some() {
+            format!(" and the reviewer said {:?}", last.map_or("", |r| r.review.verdict.as_str()))
+        } else {
+            String::new()
+        };
+        let where_ = match kept.as_str() {
+            Some(c) => format!(
+                "the work is committed on branch {} as {} (not merged; `git log -p {}..{}`)",
+                wt.branch,
+                &c[..c.len().min(12)],
+                &wt.base[..wt.base.len().min(12)],
+                wt.branch
+            ),
+            None => "the coder changed nothing".to_string(),
+        };
         return Err(WfError::failed(format!(
-            "not done after {} round(s): the gate {} and the reviewer said {:?}; the work is on branch {}",
+            "not done after {} round(s): the gate {}{verdict}; {where_}{}",
             outcome.rounds.len(),
-            if last.is_some_and(|r| r.gate.passed) { "passed" } else { "did not pass" },
-            last.map_or("", |r| r.review.verdict.as_str()),
-            wt.branch
+            if gate.is_some_and(|g| g.passed) { "passed" } else { "did not pass" },
+            gate.filter(|g| !g.passed)
+                .map(|g| format!("\n{}", tail(&g.output, 15)))
+                .unwrap_or_default()
         )));
     }
     let packet = ctx.last_packet().map(|p| p.to_string()).unwrap_or_default();
@@ -395,10 +444,16 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         "commit": commit,
         "merged": merged,
         "first_gate_failed": outcome.first_gate_failed(),
-        "spend": {"tokens": outcome.usage.input_tokens + outcome.usage.output_tokens, "micro_usd": outcome.cost_micro_usd},
+        "spend": spend,
         "budget": allowance,
         "rounds": rounds,
     }))
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// What `l9 models test` found for one provider.

@@ -16,6 +16,8 @@
 //! [agents.claude]          # external agent CLIs: a shipped template or a command
 //! template = "claude"      # cursor, claude, codex, aider
 //! # command = ["my-agent", "--task", "{prompt}"]
+//! env = ["ANTHROPIC_API_KEY"] # variables passed through to the agent (nothing else leaks)
+//! timeout_s = 1800
 //!
 //! [roles]                  # coder, reviewer, compiler, critic, reflector → provider names
 //! coder = "gpt"              # or a list, coder = ["gpt", "claude"]: `l9 run` routes to the
@@ -85,6 +87,10 @@ pub struct AgentCmdConfig {
     pub command: Option<Vec<String>>,
     #[serde(default)]
     pub timeout_s: Option<u64>,
+    /// Environment variables passed through to the agent (its API keys); nothing else of
+    /// L9's environment reaches it besides PATH, HOME, LANG, TMPDIR, CARGO_HOME, RUSTUP_HOME.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

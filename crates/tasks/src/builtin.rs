@@ -95,6 +95,7 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
     // against it before making it. A child that failed keeps its share held (what it spent
     // is not reported back), so the shares never add up to more than the budget.
     let mut held: BTreeMap<l9_types::TaskId, Spend> = BTreeMap::new();
+    let mut cost_unknown = false;
     let mut started: BTreeSet<usize> = BTreeSet::new();
     let agent_tasks: Vec<usize> =
         kinds.iter().enumerate().filter(|(_, (k, _))| k == "l9.agent").map(|(i, _)| i).collect();
@@ -184,7 +185,7 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
                             .map(|(i, s)| json!({"task": names[i], "status": s, "attempts": state.attempts(i)}))
                             .collect();
                         return Ok(
-                            json!({"outcome": outcome, "tasks": statuses, "spent": state.spent(), "log": log}),
+                            json!({"outcome": outcome, "tasks": statuses, "spent": state.spent(), "cost_unknown": cost_unknown, "log": log}),
                         );
                     }
                 }
@@ -209,6 +210,9 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
                     // A child that reports what it spent (`l9.agent` does) feeds the budget.
                     Ok(v) => {
                         held.remove(&child);
+                        // An external agent that does not report its cost: the plan's
+                        // spend is then a lower bound, and says so.
+                        cost_unknown |= v.pointer("/spend/cost_unknown") == Some(&json!(true));
                         let n = |k: &str| {
                             v.pointer(&format!("/spend/{k}")).and_then(Value::as_u64).unwrap_or(0)
                         };

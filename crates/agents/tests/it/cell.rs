@@ -78,7 +78,7 @@ async fn a_bug_a_failed_gate_a_review_a_fix_a_passing_gate_and_a_merge() {
     let c = Coder::Model(&coder, AgentConfig::coder());
     let out = cell::run(
         &c,
-        &reviewer,
+        Some(&reviewer),
         &tools,
         &journal,
         &repo,
@@ -137,13 +137,14 @@ async fn a_resumed_cell_does_not_repeat_finished_model_calls() {
     *journal.fail_after.lock().unwrap() = Some(7); // "crash" after round 2's first model call
     let c = Coder::Model(&coder, AgentConfig::coder());
     let task = "write add.sh that prints the sum of its two arguments";
-    let e = cell::run(&c, &reviewer, &tools, &journal, &repo, &wt, task, 3).await.unwrap_err();
+    let e =
+        cell::run(&c, Some(&reviewer), &tools, &journal, &repo, &wt, task, 3).await.unwrap_err();
     assert!(e.to_string().contains("simulated crash before r2/coder/tool#1.0:apply_patch"), "{e}");
     assert_eq!(coder.1.load(Ordering::SeqCst), 3);
     *journal.fail_after.lock().unwrap() = None;
     // The coder's script would fail on a repeated call ("r1/coder/model#1" again would still
     // match, but the count shows it is not asked): only the last model call is new.
-    let out = cell::run(&c, &reviewer, &tools, &journal, &repo, &wt, task, 3).await.unwrap();
+    let out = cell::run(&c, Some(&reviewer), &tools, &journal, &repo, &wt, task, 3).await.unwrap();
     assert!(out.done);
     assert_eq!(coder.1.load(Ordering::SeqCst), 4, "finished model calls came from the journal");
 }
@@ -208,8 +209,9 @@ async fn an_external_agent_edits_files_and_the_gate_decides() {
     );
     let reviewer = ScriptedProvider::parse("reviewer", "r.yaml", "rules:\n  - name: ok\n    when: { role: reviewer }\n    reply: '{\"verdict\": \"approve\"}'\n").unwrap();
     let c = Coder::External(&adapter);
-    let out =
-        cell::run(&c, &reviewer, &tools, &Direct, &repo, &wt, "write add.sh", 1).await.unwrap();
+    let out = cell::run(&c, Some(&reviewer), &tools, &Direct, &repo, &wt, "write add.sh", 1)
+        .await
+        .unwrap();
     assert!(out.done, "{out:?}");
     assert_eq!(out.rounds[0].coder_summary.trim(), "edited");
     assert!(

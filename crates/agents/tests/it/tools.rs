@@ -94,7 +94,7 @@ async fn run_has_a_timeout_an_output_cap_and_a_clean_environment() {
     t.timeout = std::time::Duration::from_millis(200);
     t.output_cap = 10;
     let o = t.call("run", &json!({"command": "sleep 5"})).await;
-    assert!(!o.ok && o.text.contains("[timed out]"), "{o:?}");
+    assert!(!o.ok && o.text.contains("[timed out after "), "{o:?}");
     t.timeout = std::time::Duration::from_secs(10);
     let o = t.call("run", &json!({"command": "seq 1 100"})).await;
     assert!(o.text.contains("more bytes cut"), "{o:?}");

@@ -222,3 +222,62 @@ fn models_test_says_which_providers_answer() {
     let dims = s.iter().find(|k| k["key"] == "memory.dims").unwrap();
     assert_eq!(dims["value"], "384");
 }
+
+/// An external agent with no model provider configured: the gate judges, the agent sees the
+/// task, the requirement and the exact gate command, only the variables `[agents.NAME] env`
+/// names reach it, and its cost is "unknown" (it does not report one), never $0. A gate
+/// that leaves byproducts gets none of them committed.
+#[test]
+fn an_external_agent_runs_alone_with_only_its_allowed_variables() {
+    let dir = l9_test_support::temp_dir();
+    let proj = super::run::adder_project(dir.path(), false);
+    let seen = dir.path().join("seen");
+    std::fs::create_dir_all(&seen).unwrap();
+    let script = seen.join("agent.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "cat > {s}/prompt.txt\nenv > {s}/env.txt\nprintf 'echo $(($1 + $2))\\n' > add.sh\necho wrote add.sh\n",
+            s = seen.display()
+        ),
+    )
+    .unwrap();
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str(&format!(
+        "\n[agents.sh]\ncommand = [\"sh\", \"{}\"]\nenv = [\"L9_TEST_AGENT_KEY\"]\n",
+        script.display()
+    ));
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    // The adder's gate, plus a byproduct the way a Python test run leaves __pycache__.
+    let spec = std::fs::read_to_string(proj.join("spec.md")).unwrap().replace(
+        "test \"$(sh add.sh 2 2)\" = 4",
+        "mkdir -p __pycache__ && touch __pycache__/add.cpython-311.pyc && test \"$(sh add.sh 2 2)\" = 4",
+    );
+    std::fs::write(proj.join("spec.md"), spec).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["run", "spec.md", "--repo", "repo", "--trials", "100", "--adapter", "sh"])
+        .current_dir(&proj)
+        .env_remove("L9_DB")
+        .env("NO_COLOR", "1")
+        .env("L9_TEST_AGENT_KEY", "let-me-in")
+        .env("L9_TEST_SECRET", "never-leak")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    assert!(out.contains("unknown (the agent does not report its cost"), "{out}");
+    let env = std::fs::read_to_string(seen.join("env.txt")).unwrap();
+    assert!(env.contains("L9_TEST_AGENT_KEY=let-me-in"), "{env}");
+    assert!(!env.contains("never-leak"), "an unlisted variable leaked: {env}");
+    let prompt = std::fs::read_to_string(seen.join("prompt.txt")).unwrap();
+    assert!(
+        prompt.contains("REQ-1") && prompt.contains("test \"$(sh add.sh 2 2)\" = 4"),
+        "{prompt}"
+    );
+    let repo = proj.join("repo");
+    assert_eq!(std::fs::read_to_string(repo.join("add.sh")).unwrap(), "echo $(($1 + $2))\n");
+    let files = git(&repo, &["log", "--name-only", "--format="]);
+    assert!(!files.contains("__pycache__"), "a gate byproduct was committed: {files}");
+    assert!(files.contains("add.sh"), "{files}");
+}
