@@ -190,8 +190,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
     match cli.command {
         Command::Init => {
             let r = l9_engine::Engine::init(&cwd, cli.db.as_deref()).await?;
-            let engine = l9_engine::Engine::open(&cwd, cli.db.as_deref()).await?;
-            let seeds = engine.load_seeds().await?;
+            let seeds = &r.seeds;
             out.value(
                 &serde_json::json!({
                     "root": r.root, "config_created": r.config_created, "store": l9_engine::redact_url(&r.store_url),

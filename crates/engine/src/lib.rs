@@ -80,6 +80,8 @@ pub fn find_root(start: &Path) -> PathBuf {
 pub struct InitReport {
     pub root: PathBuf,
     pub config_created: bool,
+    /// The seed packs: items added now, items already there.
+    pub seeds: l9_world_store::SeedReport,
     pub store_url: String,
 }
 
@@ -104,11 +106,13 @@ impl Engine {
                 )));
             }
         }
-        let engine = Engine::open(root, None).await?;
+        let engine = Engine::open_unseeded(root, None).await?;
+        let seeds = engine.load_seeds().await?;
         Ok(InitReport {
             root: root.to_owned(),
             config_created: created,
             store_url: engine.config.store_url.clone(),
+            seeds,
         })
     }
 
@@ -129,6 +133,17 @@ impl Engine {
     /// Opens the project at `root` (configuration from its `.l9/l9.toml` if any, then the
     /// environment, then `db_override`).
     pub async fn open(root: &Path, db_override: Option<&str>) -> Result<Engine> {
+        let engine = Engine::open_unseeded(root, db_override).await?;
+        // A store gets the four seed packs however it was created (`l9 init`, or `l9 run`
+        // in a directory that had none): a world model without them forecasts nothing.
+        let world = engine.world();
+        if !world.is_seeded().await? {
+            world.load_seeds().await?;
+        }
+        Ok(engine)
+    }
+
+    async fn open_unseeded(root: &Path, db_override: Option<&str>) -> Result<Engine> {
         let mut config = Config::load(root, &|v| std::env::var(v).ok())?;
         if let Some(db) = db_override {
             config.store_url = db.to_owned();

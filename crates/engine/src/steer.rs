@@ -49,6 +49,14 @@ impl Engine {
             std::fs::write(&readme, format!("Built by L9 from {}.\n", spec.display()))
                 .map_err(|e| crate::EngineError::io(&readme, e))?;
         }
+        // Ignore what the languages the spec talks about leave behind (caches, builds,
+        // dependencies), so gates and agents never get those into a commit.
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            let text = std::fs::read_to_string(spec).unwrap_or_default();
+            std::fs::write(&ignore, gitignore_for(&text))
+                .map_err(|e| crate::EngineError::io(&ignore, e))?;
+        }
         for args in [
             &["init", "-q", "-b", "main"][..],
             &["add", "-A"],
@@ -62,6 +70,38 @@ impl Engine {
         }
         Ok(dir)
     }
+}
+
+/// Languages told apart by words a spec uses, and what each leaves behind.
+const IGNORES: &[(&str, &[&str], &str)] = &[
+    (
+        "Python",
+        &["python", "pytest", ".py", "pip ", "pyproject", "django", "flask"],
+        "__pycache__/\n*.py[cod]\n.pytest_cache/\n.mypy_cache/\n.ruff_cache/\n.venv/\nvenv/\n*.egg-info/\n.coverage\nhtmlcov/\n",
+    ),
+    ("Rust", &["cargo", "rust", ".rs", "crate"], "target/\n"),
+    (
+        "JavaScript/TypeScript",
+        &["npm", "node", "javascript", "typescript", "package.json", "jest", "yarn", "pnpm"],
+        "node_modules/\ndist/\ncoverage/\n*.tsbuildinfo\n",
+    ),
+    ("Go", &["go test", "golang", "go.mod", "go build"], "*.test\n*.out\n"),
+    ("Java/Kotlin", &["java", "gradle", "maven", "kotlin"], "*.class\nbuild/\n.gradle/\ntarget/\n"),
+];
+
+/// A `.gitignore` for a fresh repository: editor and OS files, and the caches and build
+/// output of every language the spec mentions.
+pub(crate) fn gitignore_for(spec: &str) -> String {
+    let lower = spec.to_lowercase();
+    let mut s = String::from(
+        "# Written by L9 for a fresh repository.\n.DS_Store\n*.swp\n*~\n.idea/\n.vscode/\n",
+    );
+    for (lang, words, lines) in IGNORES {
+        if words.iter().any(|w| lower.contains(w)) {
+            s.push_str(&format!("\n# {lang}\n{lines}"));
+        }
+    }
+    s
 }
 
 /// What raising a run's budget did.
@@ -210,5 +250,22 @@ impl Engine {
         payload["keep"] = Value::Object(keep.clone());
         let new = self.fork(run, upto, Some(payload)).await?;
         Ok(Retry { run: new, kept: keep.keys().cloned().collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_fresh_repository_ignores_what_the_specs_languages_leave_behind() {
+        let py = super::gitignore_for("Run `pytest -q` on the CLI");
+        assert!(
+            py.contains("__pycache__/")
+                && py.contains(".pytest_cache/")
+                && !py.contains("node_modules")
+        );
+        let both = super::gitignore_for("A Rust crate (cargo test) with an npm front end");
+        assert!(both.contains("target/") && both.contains("node_modules/"));
+        let none = super::gitignore_for("Write add.sh");
+        assert!(none.contains(".DS_Store") && !none.contains("target/"));
     }
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::{Result, WorldError, WorldModel};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SeedReport {
     pub added: usize,
     pub kept: usize,
@@ -99,6 +99,16 @@ impl WorldModel {
     /// Every stored world-model item packet (seeded and learned).
     pub async fn world_packets(&self) -> Result<Vec<PacketEnvelope>> {
         self.all_packets(world_kinds()).await
+    }
+
+    /// Whether the seed packs are in the store (one read of at most one packet).
+    pub async fn is_seeded(&self) -> Result<bool> {
+        let filter = PacketFilter {
+            kinds: vec![Pack::TaskKind.packet_kind().to_string()],
+            ..PacketFilter::default()
+        };
+        let page = self.store().list_packets(&filter, &Page { after: None, limit: 1 }).await?;
+        Ok(!page.packets.is_empty())
     }
 
     /// Stores the built-in seed packs; items already stored (by id) are kept as they are.

@@ -244,6 +244,13 @@ fn the_readme_example_runs_with_one_command_and_leaves_working_code() {
         let o = Command::new("sh").args(["-c", gate]).current_dir(&repo).output().unwrap();
         assert!(o.status.success(), "{name}: the merged code passes its gate");
         assert!(git(&repo, &["log", "--format=%B"]).contains("L9-Task: "));
+        let ignore = std::fs::read_to_string(repo.join(".gitignore")).unwrap();
+        assert!(ignore.contains(".DS_Store"), "a fresh repository gets a .gitignore: {ignore}");
+    }
+    // No `l9 init` ran here, yet the store has the seed packs.
+    let w = json(d, &["world", "stats"]);
+    for pack in ["architectural patterns", "coding heuristics", "task kinds"] {
+        assert!(w["items"][pack].as_u64().unwrap_or(0) > 0, "{pack}: {}", w["items"]);
     }
 }
 
