@@ -86,6 +86,61 @@ impl Repo {
     /// A new worktree under `<git dir>/l9-worktrees/<name>` (never tracked, never in the way
     /// of the main checkout) on branch `l9/<name>` from HEAD.
     pub async fn worktree(&self, name: &str) -> Result<Worktree> {
+        self.worktree_from(name, None).await
+    }
+
+    /// [`Repo::worktree`] starting from `from` (a branch or commit) instead of HEAD: a task
+    /// of a run starts from the run's integration branch.
+    pub async fn worktree_from(&self, name: &str, from: Option<&str>) -> Result<Worktree> {
+        self.check_repo().await?;
+        let base = match from {
+            Some(f) => self.ok(&self.root, &["rev-parse", "--verify", f]).await?,
+            None => self.head().await?,
+        };
+        let branch = format!("l9/{name}");
+        let path = self.fresh_worktree_dir(name).await?;
+        let p = path.display().to_string();
+        let _guard = self.lock().await?;
+        // -B: a branch left by the unfinished call is reset to the base.
+        self.ok(&self.root, &["worktree", "add", "-B", &branch, &p, &base]).await?;
+        crate::provenance::reset(&path);
+        Ok(Worktree { path, branch, base })
+    }
+
+    /// The worktree of an integration branch `l9/<name>`: made on the branch when it exists
+    /// already (a retried run goes on with its run's branch), else on a new branch from HEAD.
+    pub async fn integration_worktree(&self, name: &str) -> Result<Worktree> {
+        self.check_repo().await?;
+        let branch = format!("l9/{name}");
+        let path = self.fresh_worktree_dir(name).await?;
+        let p = path.display().to_string();
+        let _guard = self.lock().await?;
+        let exists = self
+            .git(&self.root, &["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")])
+            .await?
+            .success();
+        let base = self.head().await?;
+        if exists {
+            self.ok(&self.root, &["worktree", "add", &p, &branch]).await?;
+        } else {
+            self.ok(&self.root, &["worktree", "add", "-b", &branch, &p, &base]).await?;
+        }
+        crate::provenance::reset(&path);
+        Ok(Worktree { path, branch, base })
+    }
+
+    /// A clean checkout of `commit` (detached, nothing else in it) under
+    /// `<git dir>/l9-worktrees/<name>`: where a run's result is verified.
+    pub async fn clean_checkout(&self, name: &str, commit: &str) -> Result<PathBuf> {
+        self.check_repo().await?;
+        let path = self.fresh_worktree_dir(name).await?;
+        let p = path.display().to_string();
+        let _guard = self.lock().await?;
+        self.ok(&self.root, &["worktree", "add", "--detach", &p, commit]).await?;
+        Ok(path)
+    }
+
+    async fn check_repo(&self) -> Result<()> {
         if self.ok(&self.root, &["rev-parse", "--is-inside-work-tree"]).await.is_err() {
             return Err(AgentError::Git {
                 command: "rev-parse".into(),
@@ -95,16 +150,27 @@ impl Repo {
                 ),
             });
         }
-        let base = self.head().await?;
-        let branch = format!("l9/{name}");
+        Ok(())
+    }
+
+    /// The repository's lock for worktree changes and merges into L9's branches: `git
+    /// worktree add` and `prune` running side by side break each other (`fatal: failed to
+    /// read …/commondir`), and two merges into one integration branch must not interleave.
+    async fn lock(&self) -> Result<WorktreeLock> {
         let common = self
             .ok(&self.root, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
             .await?;
-        // One worktree is made at a time per repository: `git worktree add` and `prune`
-        // running side by side break each other (`fatal: failed to read …/commondir`).
-        let _guard = WorktreeLock::take(Path::new(&common)).await?;
-        let path = PathBuf::from(common).join("l9-worktrees").join(name);
+        WorktreeLock::take(Path::new(&common)).await
+    }
+
+    /// Where the worktree `name` goes, cleared of anything an unfinished earlier call left.
+    async fn fresh_worktree_dir(&self, name: &str) -> Result<PathBuf> {
+        let common = self
+            .ok(&self.root, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            .await?;
+        let path = PathBuf::from(&common).join("l9-worktrees").join(name);
         let p = path.display().to_string();
+        let _guard = WorktreeLock::take(Path::new(&common)).await?;
         // Called again only when an earlier call did not finish (a journaled step re-run
         // after a crash): nothing has been done in what it left behind — a half-made
         // directory, a registered worktree, a branch — so it is made again from scratch.
@@ -118,10 +184,7 @@ impl Repo {
             }
         }
         let _ = self.git(&self.root, &["worktree", "prune"]).await;
-        // -B: a branch left by the unfinished call is reset to the base.
-        self.ok(&self.root, &["worktree", "add", "-B", &branch, &p, &base]).await?;
-        crate::provenance::reset(&path);
-        Ok(Worktree { path, branch, base })
+        Ok(path)
     }
 
     /// Removes the worktree's `index.lock` if one was left behind: the worktree belongs to
@@ -194,13 +257,46 @@ impl Repo {
         Ok(out.stdout)
     }
 
-    /// Merges the task branch into the repo's current branch.
+    /// Merges the task branch into the repo's current branch (the user's checkout).
     pub async fn merge(&self, wt: &Worktree) -> Result<Merged> {
+        self.merge_in(&self.root, &wt.branch).await
+    }
+
+    /// Merges `branch` into the branch checked out in `target` (a run's integration
+    /// worktree), one merge at a time per repository.
+    pub async fn merge_into(&self, target: &Worktree, branch: &str) -> Result<Merged> {
+        let _guard = self.lock().await?;
+        self.merge_in(&target.path, branch).await
+    }
+
+    /// Starts merging `branch` into `target` and leaves a conflict in place for someone to
+    /// resolve (the merge is completed by the next commit there): the conflicting files, or
+    /// `None` when it merged cleanly (and was committed).
+    pub async fn merge_leaving_conflicts(
+        &self,
+        target: &Worktree,
+        branch: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let _guard = self.lock().await?;
+        let dir = &target.path;
+        let msg = format!("Merge {branch} (L9)");
+        let out = self.git(dir, &["merge", "--no-ff", "-q", "-m", &msg, branch]).await?;
+        if out.success() {
+            return Ok(None);
+        }
+        let files = self.ok(dir, &["diff", "--name-only", "--diff-filter=U"]).await?;
+        if files.is_empty() {
+            return Err(AgentError::Git { command: "merge".into(), message: out.combined() });
+        }
+        Ok(Some(files.lines().map(str::to_string).collect()))
+    }
+
+    async fn merge_in(&self, dir: &Path, branch: &str) -> Result<Merged> {
         // A lock on the main checkout's index belongs to a git command running there (maybe
         // the user's) or to one that crashed: either way not ours to remove. Wait for it a
         // while (`lock_wait` polls), then say so plainly instead of reporting a conflict.
-        if let Ok(dir) = self.ok(&self.root, &["rev-parse", "--absolute-git-dir"]).await {
-            let lock = PathBuf::from(dir).join("index.lock");
+        if let Ok(git_dir) = self.ok(dir, &["rev-parse", "--absolute-git-dir"]).await {
+            let lock = PathBuf::from(git_dir).join("index.lock");
             let mut polls = self.lock_polls;
             while lock.exists() && polls > 0 {
                 tokio::time::sleep(LOCK_POLL).await;
@@ -212,32 +308,29 @@ impl Repo {
                     message: format!(
                         "{} stayed in place: another git command is working in {} (or one crashed); when none is running, remove the file — the work is on branch {}",
                         lock.display(),
-                        self.root.display(),
-                        wt.branch
+                        dir.display(),
+                        branch
                     ),
                 });
             }
         }
-        let ahead =
-            self.ok(&self.root, &["rev-list", "--count", &format!("HEAD..{}", wt.branch)]).await?;
+        let ahead = self.ok(dir, &["rev-list", "--count", &format!("HEAD..{branch}")]).await?;
         if ahead == "0" {
             return Ok(Merged::NothingToMerge);
         }
-        if self.git(&self.root, &["merge", "--ff-only", "-q", &wt.branch]).await?.success() {
-            return Ok(Merged::FastForward { commit: self.head().await? });
+        if self.git(dir, &["merge", "--ff-only", "-q", branch]).await?.success() {
+            return Ok(Merged::FastForward { commit: self.ok(dir, &["rev-parse", "HEAD"]).await? });
         }
-        let msg = format!("Merge {} (L9)", wt.branch);
-        let out = self.git(&self.root, &["merge", "--no-ff", "-q", "-m", &msg, &wt.branch]).await?;
+        let msg = format!("Merge {branch} (L9)");
+        let out = self.git(dir, &["merge", "--no-ff", "-q", "-m", &msg, branch]).await?;
         if out.success() {
-            return Ok(Merged::MergeCommit { commit: self.head().await? });
+            return Ok(Merged::MergeCommit { commit: self.ok(dir, &["rev-parse", "HEAD"]).await? });
         }
-        let files = self
-            .ok(&self.root, &["diff", "--name-only", "--diff-filter=U"])
-            .await
-            .unwrap_or_default();
-        let _ = self.git(&self.root, &["merge", "--abort"]).await;
+        let files =
+            self.ok(dir, &["diff", "--name-only", "--diff-filter=U"]).await.unwrap_or_default();
+        let _ = self.git(dir, &["merge", "--abort"]).await;
         Err(AgentError::Conflict {
-            branch: wt.branch.clone(),
+            branch: branch.to_string(),
             files: files.lines().map(str::to_string).collect(),
         })
     }

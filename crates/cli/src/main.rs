@@ -75,8 +75,10 @@ enum Command {
     #[command(subcommand)]
     Models(agent_cmd::ModelsCommand),
     /// Run the loop on a spec: compile, challenge, deliberate, plan, simulate, choose, then
-    /// execute the chosen plan with agents and gates (in --repo, or a fresh repository at
-    /// l9-out/<spec name>), merge, and learn. Prints each stage as it is journaled.
+    /// execute the chosen plan with agents and gates on the run's own branch (in --repo, or a
+    /// fresh repository at l9-out/<spec name>), integrate, verify every MUST in a clean
+    /// checkout (evidence), update your branch only when verified, and learn. Prints each
+    /// stage as it is journaled.
     Run(run_cmd::RunArgs),
     /// Continue a run: one that waits (e.g. for a provider to be configured), one whose
     /// `l9 run` was interrupted or killed (its leases are given back and the journal picks

@@ -162,11 +162,17 @@ impl Render {
                     ));
                 }
             }
-            RunEvent::GateFinished { task, round, passed, exit_code, output_tail, .. } => {
+            RunEvent::GateFinished { task, round, passed, exit_code, output_tail, command } => {
                 if normal {
                     let code = exit_code.map_or(String::new(), |c| format!(" (exit {c})"));
                     let verdict = if *passed { "passed" } else { "FAILED" };
-                    self.say(format!("    {}: r{round} gate {verdict}{code}", self.name(task)));
+                    // Round 0: a gate an integrate or verify step ran on the whole result.
+                    let which = if *round == 0 {
+                        format!("gate `{}`", snippet(command.as_deref().unwrap_or("?"), 70))
+                    } else {
+                        format!("r{round} gate")
+                    };
+                    self.say(format!("    {}: {which} {verdict}{code}", self.name(task)));
                     let lines = if verbose {
                         usize::MAX
                     } else if *passed {
@@ -191,12 +197,10 @@ impl Render {
             }
             RunEvent::Merge { task, how, commit } => {
                 if normal {
-                    let c = commit.as_deref().unwrap_or("");
-                    self.say(format!(
-                        "    {}: merged ({how} {})",
-                        self.name(task),
-                        &c[..c.len().min(10)]
-                    ));
+                    let c = commit
+                        .as_deref()
+                        .map_or(String::new(), |c| format!(" {}", &c[..c.len().min(10)]));
+                    self.say(format!("    {}: merged ({how}{c})", self.name(task)));
                 }
             }
             RunEvent::TaskFinished { name, state, error, .. } => {

@@ -392,7 +392,8 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
     let report: Option<RunReport> = read(&result);
     let timeline = engine.run_timeline(tid).await?;
     let lineage = engine.run_lineage(tid).await?;
-    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage, "events": events});
+    let evidence = engine.run_evidence(tid).await?;
+    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage, "evidence": evidence, "events": events});
     out.value(&v, || {
         let mut s = format!("run {id} — {state}\n");
         if let Some(front) = &front {
@@ -452,6 +453,9 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
                 t.state,
                 minutes
             );
+        }
+        if let Some(ev) = &evidence {
+            write_evidence(&mut s, ev);
         }
         if let Some(r) = &report {
             let _ = writeln!(s, "  outcome:     {}", r.outcome);
@@ -531,5 +535,55 @@ fn dur(minutes: f64) -> String {
         format!("{minutes:.1} min")
     } else {
         format!("{:.1} h", minutes / 60.0)
+    }
+}
+
+/// The verify step's evidence, per MUST requirement.
+fn write_evidence(s: &mut String, ev: &l9_engine::stages::Verified) {
+    use std::fmt::Write as _;
+    let short = |c: &str| c.chars().take(10).collect::<String>();
+    let delivered = match &ev.delivered {
+        Some(d) => format!(
+            "delivered to {} ({})",
+            d["branch"].as_str().unwrap_or("?"),
+            d["how"].as_str().unwrap_or("?")
+        ),
+        None => "not delivered".into(),
+    };
+    let _ = writeln!(
+        s,
+        "  evidence:    {} gate run(s) on {} in a clean checkout; {}",
+        ev.evidence.len(),
+        short(&ev.commit),
+        delivered
+    );
+    for (req, idx) in &ev.requirements {
+        if idx.is_empty() {
+            let _ = writeln!(s, "    {req:<10} ✗ no gate checks it");
+        }
+        for i in idx {
+            let e = &ev.evidence[*i];
+            let _ = writeln!(
+                s,
+                "    {req:<10} {} `{}` exit {} (evidence {})",
+                if e.passed { "✓" } else { "✗" },
+                e.command,
+                e.exit_code.map_or("-".into(), |c| c.to_string()),
+                e.packet
+                    .as_deref()
+                    .map_or("-".to_string(), |p| p.chars().take(13).collect::<String>())
+            );
+        }
+    }
+    for e in ev.evidence.iter().filter(|e| e.requirements.is_empty()) {
+        let _ = writeln!(
+            s,
+            "    {:<10} {} `{}` exit {} ({})",
+            "(whole)",
+            if e.passed { "✓" } else { "✗" },
+            e.command,
+            e.exit_code.map_or("-".into(), |c| c.to_string()),
+            e.source
+        );
     }
 }

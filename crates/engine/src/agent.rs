@@ -243,6 +243,32 @@ pub struct AgentTask {
     /// raised by a `budget` signal when it stopped at it.
     #[serde(default)]
     pub budget: TaskBudget,
+    /// A task of a run: its worktree starts from the run's integration branch, and its
+    /// branch merges back into that branch (in the integration worktree, never the user's
+    /// checkout). A conflict there is left to the run's `integrate` step.
+    #[serde(default)]
+    pub into: Option<WorktreeRef>,
+    /// Work in this existing worktree instead of a new one, and commit there (no merge): the
+    /// integrate step's fixes and conflict resolutions.
+    #[serde(default)]
+    pub workdir: Option<WorktreeRef>,
+}
+
+/// A worktree by path, branch and base commit (a journaled value).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WorktreeRef {
+    pub path: PathBuf,
+    pub branch: String,
+    pub base: String,
+}
+
+impl WorktreeRef {
+    pub fn of(w: &Worktree) -> Self {
+        WorktreeRef { path: w.path.clone(), branch: w.branch.clone(), base: w.base.clone() }
+    }
+    pub fn worktree(&self) -> Worktree {
+        Worktree { path: self.path.clone(), branch: self.branch.clone(), base: self.base.clone() }
+    }
 }
 
 /// A task's allowance: tokens and millionths of a dollar (`None`: no limit).
@@ -277,17 +303,29 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     let repo = Repo::new(&repo_path, env.runner.clone());
     // The whole id: UUIDv7 prefixes are time, so two tasks of one minute would share one.
     let name = format!("task-{}", ctx.task().id);
-    let r = repo.clone();
-    let n = name.clone();
-    let wt_v = ctx
-        .step(&AgentStep::Worktree.name(), Effect::Idempotent { key: format!("worktree:{name}") }, move || async move {
-            r.worktree(&n).await.map(|w| wt_json(&w)).map_err(|e| e.to_string())
-        })
-        .await?;
-    let wt = Worktree {
-        path: PathBuf::from(wt_v["path"].as_str().unwrap_or_default()),
-        branch: wt_v["branch"].as_str().unwrap_or_default().to_string(),
-        base: wt_v["base"].as_str().unwrap_or_default().to_string(),
+    let wt = match &t.workdir {
+        Some(w) => w.worktree(),
+        None => {
+            let (r, n) = (repo.clone(), name.clone());
+            let from = t.into.as_ref().map(|i| i.branch.clone());
+            let wt_v = ctx
+                .step(
+                    &AgentStep::Worktree.name(),
+                    Effect::Idempotent { key: format!("worktree:{name}") },
+                    move || async move {
+                        r.worktree_from(&n, from.as_deref())
+                            .await
+                            .map(|w| wt_json(&w))
+                            .map_err(|e| e.to_string())
+                    },
+                )
+                .await?;
+            Worktree {
+                path: PathBuf::from(wt_v["path"].as_str().unwrap_or_default()),
+                branch: wt_v["branch"].as_str().unwrap_or_default().to_string(),
+                base: wt_v["base"].as_str().unwrap_or_default().to_string(),
+            }
+        }
     };
     let ws = Workspace::new(&wt.path).map_err(|e| WfError::failed(e.to_string()))?;
     let mut tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
@@ -351,6 +389,16 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         "micro_usd": outcome.cost_micro_usd,
         "cost_unknown": outcome.cost_unknown,
     });
+    if !outcome.done && t.workdir.is_some() {
+        let last = outcome.rounds.last();
+        return Err(WfError::failed(format!(
+            "not done after {} round(s): the gate {}; the work is uncommitted in {} (branch {})",
+            outcome.rounds.len(),
+            if last.is_some_and(|r| r.gate.passed) { "passed" } else { "did not pass" },
+            wt.path.display(),
+            wt.branch
+        )));
+    }
     if !outcome.done {
         // The work is kept where the user can see it: committed on the task's branch (never
         // merged), so the message can say truthfully where it is.
@@ -418,13 +466,21 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
             },
         )
         .await?;
-    let (r, w) = (repo.clone(), wt.clone());
+    let (r, w, into) = (repo.clone(), wt.clone(), t.into.clone());
+    let in_place = t.workdir.is_some();
     let merged = ctx
         .step(
             &AgentStep::Merge.name(),
             Effect::Idempotent { key: format!("merge:{name}") },
             move || async move {
-                match r.merge(&w).await {
+                let merged = match (&into, in_place) {
+                    (_, true) => {
+                        return Ok(json!({"how": "committed in place", "branch": w.branch}));
+                    }
+                    (Some(i), false) => r.merge_into(&i.worktree(), &w.branch).await,
+                    (None, false) => r.merge(&w).await,
+                };
+                match merged {
                     Ok(Merged::FastForward { commit }) => {
                         Ok(json!({"how": "fast-forward", "commit": commit}))
                     }
@@ -432,6 +488,10 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
                         Ok(json!({"how": "merge commit", "commit": commit}))
                     }
                     Ok(Merged::NothingToMerge) => Ok(json!({"how": "nothing to merge"})),
+                    // Into a run's integration branch: the integrate step resolves it.
+                    Err(AgentError::Conflict { branch, files }) if into.is_some() => {
+                        Ok(json!({"how": "conflict", "branch": branch, "files": files}))
+                    }
                     Err(e) => Err(e.to_string()),
                 }
             },

@@ -66,6 +66,12 @@ pub(crate) const KEYS: &[ConfigKey] = &[
         default: "",
         doc: "Directory with config.json, tokenizer.json and model.safetensors",
     },
+    ConfigKey {
+        key: "project.test",
+        env: "L9_PROJECT_TEST",
+        default: "",
+        doc: "The repository's own test command, run by every run's verify step (\"\": detected from Cargo.toml, pyproject.toml/pytest, package.json, go.mod or a Makefile's test target); when set, it is also evidence for MUST requirements that have no gate of their own",
+    },
 ];
 
 /// Which embedder, with its settings.
@@ -88,6 +94,8 @@ pub struct Config {
     /// `[schedules.NAME]`: recurring tasks `l9 worker` enqueues (once per tick, whatever the
     /// number of workers).
     pub schedules: Vec<ScheduleConfig>,
+    /// `[project] test`: the repository's own test command, when configured.
+    pub project_test: Option<String>,
     /// The file it was read from, if any.
     pub file: Option<PathBuf>,
     /// Every setting in force, in the order `l9 config` prints them: each registry key with
@@ -441,6 +449,7 @@ impl Config {
             dims,
             models,
             schedules,
+            project_test: Some(get("project.test").0).filter(|t| !t.trim().is_empty()),
             file,
             settings,
         })

@@ -17,6 +17,7 @@ pub mod agent;
 pub mod config;
 mod error;
 pub mod events;
+mod execute;
 pub mod ir;
 pub mod jsonl;
 pub mod models;
@@ -26,6 +27,7 @@ pub mod runtime;
 pub mod sim;
 pub mod stages;
 pub mod steer;
+pub mod verify;
 pub mod world;
 
 use std::path::{Path, PathBuf};
@@ -182,6 +184,7 @@ impl Engine {
     pub fn registry_with(&self, env: Arc<agent::AgentEnv>) -> l9_tasks::Registry {
         let mut reg = l9_tasks::builtin::builtin();
         agent::register(&mut reg, env.clone());
+        verify::register(&mut reg, self.clone(), env.clone());
         pipeline::register(&mut reg, self.clone(), env);
         reg
     }

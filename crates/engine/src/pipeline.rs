@@ -35,16 +35,19 @@ pub enum RunStep {
     CoderConfigured,
     /// The run waits for a provider (and `l9 resume`).
     WaitingForProvider,
+    /// The run's integration branch and its worktree.
+    Integration,
     Reflect,
 }
 
 impl RunStep {
-    pub const ALL: [RunStep; 6] = [
+    pub const ALL: [RunStep; 7] = [
         RunStep::Front,
         RunStep::Simulate,
         RunStep::Recall,
         RunStep::CoderConfigured,
         RunStep::WaitingForProvider,
+        RunStep::Integration,
         RunStep::Reflect,
     ];
 
@@ -55,6 +58,7 @@ impl RunStep {
             RunStep::Recall => "choose+recall",
             RunStep::CoderConfigured => "coder configured",
             RunStep::WaitingForProvider => "waiting for a provider",
+            RunStep::Integration => "integration branch",
             RunStep::Reflect => "reflect",
         }
     }
@@ -75,7 +79,7 @@ pub(crate) const PLAN_KIND: &str = "l9.plan";
 
 /// What an implementation task tells the coder: its title, the statements of its inputs, and
 /// constraints earlier runs learned about the things it mentions.
-fn task_text(t: &l9_ir::plan::PlanTask, front: &Understood) -> String {
+pub(crate) fn task_text(t: &l9_ir::plan::PlanTask, front: &Understood) -> String {
     let mut s = t.title.clone();
     let texts: Vec<String> = t
         .inputs
@@ -107,7 +111,7 @@ const MAX_SHOWN_FINDINGS: usize = 20;
 const INSIGHTS_PER_TASK: usize = 3;
 
 /// The task text with the world model's insights for it appended.
-fn with_insights(mut text: String, shown: &[Insight]) -> String {
+pub(crate) fn with_insights(mut text: String, shown: &[Insight]) -> String {
     let lines: Vec<String> = shown.iter().map(|h| format!("- {} ({})", h.title, h.id)).collect();
     if !lines.is_empty() {
         text.push_str("\n\nHeuristics from the world model that may apply:\n");
@@ -182,6 +186,7 @@ async fn run(
             c.cite(packet.id);
             let d = crate::ir::deliberate(&checked, &hidden, 3);
             let plans = crate::ir::plans(&d.ir);
+            let (acceptance, musts) = crate::execute::acceptance(&d.ir);
             let understood = Understood {
                 ir_packet: packet.id.to_string(),
                 nodes: checked.ir().nodes.len(),
@@ -226,6 +231,8 @@ async fn run(
                     .iter()
                     .map(|h| Learned { trigger: h.triggers.first().cloned(), text: h.text.clone() })
                     .collect(),
+                acceptance,
+                musts,
             };
             serde_json::to_value(understood).map_err(|e| e.to_string())
         })
@@ -309,6 +316,7 @@ async fn run(
         error: None,
         learned: None,
         dora: None,
+        verified: None,
     };
     let finish = |r: &RunReport| {
         serde_json::to_value(r).map_err(|e| failed(format!("l9.run: cannot write the report: {e}")))
@@ -320,6 +328,18 @@ async fn run(
             "planned (no --repo: the deterministic stages ran; nothing was executed)".into();
         return finish(&report);
     };
+    // Evidence-gated done: a MUST requirement no gate checks can never be proven, so the
+    // run stops here, before anything is spent, and says which.
+    let (gates, ungated) = crate::execute::gate_coverage(&front, &chosen);
+    if !ungated.is_empty() && engine.config().project_test.is_none() {
+        return Err(failed(format!(
+            "{}: no runnable gate checks {} — a run could not prove {} done. Add a fenced ```sh block with the command under the acceptance criteria that verify {}, or set [project] test = \"…\" in .l9/l9.toml; nothing was spent",
+            p.spec,
+            ungated.join(", "),
+            if ungated.len() == 1 { "it" } else { "them" },
+            if ungated.len() == 1 { "it" } else { "them" },
+        )));
+    }
     // Whether a coder is configured is read once and journaled, so a resumed run takes the
     // same path (configuring a provider later must not look like a code change).
     let configured = p.adapter.is_some()
@@ -361,33 +381,45 @@ async fn run(
             Err(_) => "scripted example".to_string(),
         },
     };
-    let verify_gate = chosen
-        .tasks
-        .iter()
-        .find(|t| t.kind == TaskKind::Verify)
-        .and_then(|t| t.gate.as_ref())
-        .and_then(|g| g.command.clone());
-    let index: std::collections::HashMap<&str, usize> =
-        chosen.tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
-    let tasks: Vec<Value> = chosen
-        .tasks
-        .iter()
-        .map(|t| {
-            let deps: Vec<usize> = t.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
-            let (kind, input) = match t.kind {
-                TaskKind::Implement => {
-                    let gate = t.gate.as_ref().and_then(|g| g.command.clone()).or_else(|| verify_gate.clone());
-                    let shown = recall.insights.get(&t.id).cloned().unwrap_or_default();
-                    let task = with_insights(task_text(t, &front), &shown);
-                    ("l9.agent", json!({"plan_task": t.id, "plan_kind": t.kind.name(), "task": task, "repo": repo, "gate": gate, "provider": provider, "executor": executor, "adapter": p.adapter, "script": p.script, "insights": shown}))
-                }
-                // The coder's cell writes and runs the tests and is reviewed; the other kinds
-                // are recorded as plan steps.
-                _ => ("l9.echo", json!({"stage": t.id, "plan_kind": t.kind.name(), "title": t.title})),
-            };
-            json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
-        })
-        .collect();
+    // The run's integration branch: every task starts from it and merges back into it; the
+    // verify step delivers it to the user's branch once every MUST has passing evidence.
+    let (r, name) = (
+        l9_agents::git::Repo::new(&engine.root().join(&repo), agents.runner.clone()),
+        format!("run-{}", p.retry_of.clone().unwrap_or_else(|| ctx.task().id.to_string())),
+    );
+    let integration = ctx
+        .step(
+            RunStep::Integration.name(),
+            Effect::Idempotent { key: RunStep::Integration.name().into() },
+            move || async move {
+                let user = r.current_branch().await.map_err(|e| e.to_string())?;
+                let w = r.integration_worktree(&name).await.map_err(|e| e.to_string())?;
+                Ok::<Value, String>(json!({
+                    "worktree": crate::agent::WorktreeRef::of(&w), "user_branch": user,
+                }))
+            },
+        )
+        .await?;
+    let wt: crate::agent::WorktreeRef = serde_json::from_value(integration["worktree"].clone())
+        .map_err(|e| {
+            failed(format!("l9.run: the recorded integration branch does not read back: {e}"))
+        })?;
+    let shared = crate::execute::Shared {
+        front: &front,
+        repo: &repo,
+        integration: &wt,
+        user_branch: integration["user_branch"].as_str().unwrap_or("main"),
+        coder: crate::verify::CoderRef {
+            provider: provider.clone(),
+            adapter: p.adapter.clone(),
+            script: p.script.clone(),
+            executor: Some(executor.clone()),
+        },
+        gates: &gates,
+        project_test: engine.config().project_test.clone(),
+        insights: &recall.insights,
+    };
+    let tasks = crate::execute::plan_tasks(&chosen, &shared);
     let plan_id = ctx
         .spawn_child(
             PLAN_KIND,
@@ -450,6 +482,7 @@ async fn run(
         .await?;
     let learned: Reflected = serde_json::from_value(learned)
         .map_err(|e| failed(format!("l9.run: the recorded reflection does not read back: {e}")))?;
+    report.verified = crate::execute::verified_of(&engine, plan_id).await.map_err(failed)?;
     report.outcome = if ok { "succeeded" } else { "failed" }.into();
     report.execution = (!plan_result.is_null()).then_some(plan_result);
     report.error = error.clone();

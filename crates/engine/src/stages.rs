@@ -96,6 +96,62 @@ pub struct Understood {
     pub texts: BTreeMap<String, String>,
     #[serde(default)]
     pub learned: Vec<Learned>,
+    /// The spec's runnable acceptance gates and what each checks.
+    #[serde(default)]
+    pub acceptance: Vec<AcceptanceGate>,
+    /// The MUST requirements: a run succeeds only with passing evidence for each.
+    #[serde(default)]
+    pub musts: Vec<String>,
+}
+
+/// A runnable acceptance gate of the spec: its criterion, its command and the requirements
+/// it verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptanceGate {
+    pub criterion: String,
+    pub command: String,
+    #[serde(default)]
+    pub requirements: Vec<String>,
+}
+
+/// One gate run on a run's result in a clean checkout: stored as an evidence packet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The evidence packet (in the run's lineage).
+    #[serde(default)]
+    pub packet: Option<String>,
+    /// `acceptance` (a gate of the spec) or `project test` (the repository's own command).
+    pub source: String,
+    pub command: String,
+    /// The acceptance criteria whose gate this is.
+    #[serde(default)]
+    pub criteria: Vec<String>,
+    /// The requirements it is evidence for.
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub passed: bool,
+    /// The end of its output.
+    pub tail: String,
+    /// The commit it ran on.
+    pub commit: String,
+}
+
+/// What `verify` found: evidence per MUST requirement, and whether the result was delivered
+/// to the user's branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verified {
+    /// The commit verified (the tip of the run's integration branch).
+    pub commit: String,
+    pub evidence: Vec<Evidence>,
+    /// MUST requirement → indexes into `evidence`.
+    pub requirements: BTreeMap<String, Vec<usize>>,
+    /// MUST requirements without passing evidence.
+    #[serde(default)]
+    pub unproven: Vec<String>,
+    /// Where the verified result went: `{"branch", "how", "commit"}`.
+    #[serde(default)]
+    pub delivered: Option<Value>,
 }
 
 /// Every candidate simulated with the learned priors, best first.
@@ -189,6 +245,9 @@ pub struct RunReport {
     pub learned: Option<Reflected>,
     #[serde(default)]
     pub dora: Option<Dora>,
+    /// The verify step's evidence (evidence-gated done).
+    #[serde(default)]
+    pub verified: Option<Verified>,
 }
 
 /// Reads a journaled stage value back as its type (`None`: absent or of another shape).

@@ -290,8 +290,8 @@ impl TaskKind {
     }
 }
 
-/// Every MUST requirement: its id.
-fn musts(ir: &Ir) -> Vec<String> {
+/// The MUST (mandatory) requirements of an IR, by id.
+pub fn musts(ir: &Ir) -> Vec<String> {
     ir.nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Requirement && n.strength.is_some_and(|s| s.is_mandatory()))

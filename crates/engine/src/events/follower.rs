@@ -255,7 +255,7 @@ impl Follower {
                         summary: format!("{n} observation(s) recorded in the world model"),
                     });
                 }
-                Some(RunStep::CoderConfigured) | None => {}
+                Some(RunStep::CoderConfigured | RunStep::Integration) | None => {}
             }
             if let Some(k) = &key
                 && e.status == JournalStatus::Completed
@@ -314,8 +314,17 @@ impl Follower {
                 (p.payload["budget"]["tokens"].as_u64(), p.payload["budget"]["micro_usd"].as_u64());
             self.plan_budget = true;
         }
+        let first_new = out.len();
         let f = TaskFilter { parent: Some(plan), ..Default::default() };
         let mut kids = engine.list_tasks(&f, None, 10_000).await?.tasks;
+        // The coder tasks an integrate step starts (fixes, conflict resolutions) belong to
+        // the plan's story too.
+        let mut nested = Vec::new();
+        for k in kids.iter().filter(|k| k.kind == "l9.integrate") {
+            let f = TaskFilter { parent: Some(k.id), ..Default::default() };
+            nested.extend(engine.list_tasks(&f, None, 100).await?.tasks);
+        }
+        kids.extend(nested);
         kids.sort_by_key(|t| (t.created_at, t.id));
         for t in kids {
             let ts = short(t.id);
@@ -351,6 +360,12 @@ impl Follower {
                     self.agent_entry(&t, &ts, e, out);
                 }
                 self.read_gate(t.id);
+            } else if matches!(t.kind.as_str(), "l9.integrate" | "l9.verify") {
+                let journal = engine.journal_entries(l9_tasks::run_of(t.id)).await?;
+                let from = self.tasks.get(&t.id).map_or(0, |s| s.next_seq);
+                for e in journal.iter().filter(|e| e.seq >= from) {
+                    self.check_entry(&t, &ts, e, out);
+                }
             }
             let seen = self.tasks.entry(t.id).or_default();
             seen.waiting_now = t.state == TaskState::Waiting;
@@ -377,7 +392,33 @@ impl Follower {
                 });
             }
         }
+        // Tasks overlap (an integrate step's fix task runs inside it): what this poll found
+        // is told in the order it happened.
+        out[first_new..].sort_by_key(|e| e.at);
         Ok(())
+    }
+
+    /// A gate run of an integrate or verify step (`integration gate N`, `evidence N`,
+    /// `project tests N`).
+    fn check_entry(&mut self, t: &TaskRecord, ts: &str, e: &Entry, out: &mut Vec<Event>) {
+        self.tasks.entry(t.id).or_default().next_seq = e.seq + 1;
+        let Some(key) = &e.key else { return };
+        let is_gate = ["integration gate ", "evidence ", "project tests "]
+            .iter()
+            .any(|p| key.name.starts_with(p) && key.name[p.len()..].parse::<u32>().is_ok());
+        if !is_gate {
+            return;
+        }
+        let v = &e.value;
+        let mut b = self.batch(out, format!("{ts}:{}", e.seq), e.at);
+        b.push(RunEvent::GateFinished {
+            task: t.id.to_string(),
+            round: 0,
+            command: v["command"].as_str().map(str::to_string),
+            passed: v["passed"] == Value::Bool(true),
+            exit_code: v["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()),
+            output_tail: tail(v["tail"].as_str().unwrap_or(""), TAIL_LINES),
+        });
     }
 
     fn agent_entry(&mut self, t: &TaskRecord, ts: &str, e: &Entry, out: &mut Vec<Event>) {

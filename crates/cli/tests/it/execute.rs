@@ -1,0 +1,170 @@
+//! Plan execution end to end: the run's integration branch, an integration that fixes what
+//! two tasks broke together, evidence-gated done, and the user's branch untouched by an
+//! unverified result.
+
+use super::*;
+
+/// Two scripts, each with its own gate; the first gate also lints every script (all must
+/// be executable), which the second task's script breaks once both are merged.
+const SPEC: &str = r#"# Shouter
+
+## Greeting
+- REQ-1: The repository MUST contain an executable `greet.sh` that prints hello.
+
+## Shouting
+- REQ-2: The repository MUST contain `shout.sh`, which prints HELLO!.
+
+## Acceptance criteria
+- REQ-1 holds when `sh greet.sh` prints hello and every script is executable.
+
+```sh
+test "$(sh greet.sh)" = hello && for f in *.sh; do test -x "$f" || exit 1; done
+```
+
+- REQ-2 holds when `sh shout.sh` prints HELLO!.
+
+```sh
+test "$(sh shout.sh)" = HELLO!
+```
+"#;
+
+const SCRIPT: &str = r#"
+rules:
+  - name: integration fix
+    when: { role: coder, step: "r1/coder/model#1", prompt: "Integration:" }
+    tool_calls:
+      - name: run
+        arguments: { command: "chmod +x shout.sh" }
+  - name: greet
+    when: { role: coder, step: "r1/coder/model#1", prompt: "greet.sh" }
+    tool_calls:
+      - name: write_file
+        arguments: { path: greet.sh, content: "echo hello\n" }
+      - name: run
+        arguments: { command: "chmod +x greet.sh" }
+  - name: shout
+    when: { role: coder, step: "r1/coder/model#1", prompt: "shout.sh" }
+    tool_calls:
+      - name: write_file
+        arguments: { path: shout.sh, content: "echo HELLO!\n" }
+  - name: done
+    when: { role: coder, step: "r1/coder/model#2" }
+    reply: "done"
+  - name: approve
+    when: { role: reviewer, prompt: "Gate passed" }
+    reply: '{"verdict": "approve", "comments": "fine"}'
+  - name: refuse
+    when: { role: reviewer, prompt: "Gate FAILED" }
+    reply: '{"verdict": "changes", "comments": "the gate fails"}'
+"#;
+
+/// A project with the shouter spec, a scripted coder and reviewer, and a repository.
+fn shouter(d: &Path) -> std::path::PathBuf {
+    let proj = d.join("proj");
+    let repo = proj.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(proj.join("spec.md"), SPEC).unwrap();
+    std::fs::write(proj.join("script.yaml"), SCRIPT).unwrap();
+    ok(&proj, &["init"]);
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml.push_str("\n[providers.s]\nkind = \"scripted\"\nscript = \"script.yaml\"\n\n[roles]\ncoder = \"s\"\nreviewer = \"s\"\n");
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    std::fs::write(repo.join("README.md"), "shouter\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "init"]);
+    proj
+}
+
+#[test]
+fn integration_fixes_what_two_tasks_broke_together_and_verify_delivers_with_evidence() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    // Each task's own gate passed in its worktree; together the lint gate failed, and the
+    // integrate step had the coder fix it on the run's integration branch.
+    let show = json(&proj, &["show", "last"]);
+    let plan = show["result"]["execution"]["tasks"].as_array().unwrap().clone();
+    assert!(plan.iter().all(|t| t["status"] == "Succeeded"), "{plan:?}");
+    let tasks = json(&proj, &["tasks", "list", "--kind", "l9.integrate"]);
+    let integrate = &tasks.as_array().unwrap()[0];
+    let detail = json(&proj, &["tasks", "show", integrate["id"].as_str().unwrap()]);
+    let r = &detail["task"]["result"];
+    assert_eq!(r["fixed"], true, "{r}");
+    assert!(r["first_gates"].as_array().unwrap().iter().any(|g| g["passed"] == false), "{r}");
+    assert!(r["gates"].as_array().unwrap().iter().all(|g| g["passed"] == true), "{r}");
+    // The verified result reached the user's branch: both scripts, both executable.
+    let repo = proj.join("repo");
+    assert_eq!(git(&repo, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
+    let modes = git(&repo, &["ls-files", "-s", "greet.sh", "shout.sh"]);
+    assert_eq!(modes.lines().filter(|l| l.starts_with("100755")).count(), 2, "{modes}");
+    // Evidence per requirement, each a packet in the run's lineage.
+    let ev = &show["evidence"];
+    assert_eq!(ev["delivered"]["branch"], "main", "{ev}");
+    for req in ["REQ-1", "REQ-2"] {
+        let idx = ev["requirements"][req].as_array().unwrap();
+        assert!(!idx.is_empty(), "{req}: {ev}");
+        for i in idx {
+            let e = &ev["evidence"][i.as_u64().unwrap() as usize];
+            assert_eq!(e["passed"], true, "{e}");
+            let packet = e["packet"].as_str().unwrap();
+            let p = json(&proj, &["memory", "get", packet]);
+            assert_eq!(p["kind"], "evidence", "{p}");
+        }
+    }
+    let text = ok(&proj, &["show", "last"]);
+    assert!(text.contains("evidence:") && text.contains("delivered to main"), "{text}");
+    assert!(text.contains("REQ-2      ✓ `test \"$(sh shout.sh)\" = HELLO!` exit 0"), "{text}");
+}
+
+#[test]
+fn an_unverified_result_never_reaches_the_users_branch() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    // The repository's own test command fails: the run cannot be verified.
+    let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    toml = format!("[project]\ntest = \"echo the suite fails; exit 3\"\n\n{toml}");
+    std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
+    let repo = proj.join("repo");
+    let before = git(&repo, &["rev-parse", "HEAD"]);
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stdout);
+    assert!(e.contains("not verified") && e.contains("the repository's tests"), "{e}");
+    assert!(e.contains("stays on branch l9/run-"), "{e}");
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), before, "main was not touched");
+    assert!(!repo.join("greet.sh").exists());
+    let show = json_any(&proj, &["show", "last"]);
+    let ev = &show["evidence"];
+    let project = ev["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["source"] == "project test ([project] test)");
+    let project = project.unwrap_or_else(|| panic!("{ev}"));
+    assert_eq!(
+        (project["passed"].clone(), project["exit_code"].clone()),
+        (jsonv!(false), jsonv!(3))
+    );
+    assert!(project["tail"].as_str().unwrap().contains("the suite fails"));
+}
+
+#[test]
+fn a_must_without_a_gate_stops_the_run_before_anything_is_spent() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    // Criteria, but nothing runnable.
+    let spec = "# Notes\n\n## Storage\n- REQ-1: Notes MUST be saved to notes.txt.\n- REQ-2: `list.sh` MUST print every note.\n- REQ-3: Notes SHOULD be sorted.\n\n## Acceptance criteria\n- REQ-2 holds when `sh list.sh` prints the notes.\n";
+    std::fs::write(proj.join("notes.md"), spec).unwrap();
+    let o = l9(&proj, &["run", "notes.md", "--repo", "repo", "--trials", "100"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        e.contains("no runnable gate checks REQ-1, REQ-2") && e.contains("nothing was spent"),
+        "{e}"
+    );
+    assert!(!e.contains("REQ-3"), "a SHOULD is not required: {e}");
+    let show = json_any(&proj, &["show", "last"]);
+    assert_eq!(show["children"], 0, "no task was started: {show}");
+}

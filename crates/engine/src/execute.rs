@@ -1,0 +1,182 @@
+//! From a chosen plan to the tasks of `l9.plan`: what each task kind runs with which
+//! payload, which gates are evidence for which MUST requirement, and reading the verify
+//! step's evidence back for the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use l9_ir::plan::{PlanCandidate, PlanTask, TaskKind};
+use serde_json::{Value, json};
+
+use crate::agent::WorktreeRef;
+use crate::stages::{AcceptanceGate, Understood, Verified};
+use crate::verify::{CoderRef, GateSpec};
+
+/// The spec's acceptance gates (`node.gate` of acceptance criteria) and MUST requirements.
+/// A gate checks what its criterion verifies and, when it follows a criterion without a
+/// command of its own (a sentence that introduces the block), what that one verifies.
+pub(crate) fn acceptance(ir: &l9_ir::Ir) -> (Vec<AcceptanceGate>, Vec<String>) {
+    let verifies = |id: &str| -> Vec<String> {
+        ir.edges
+            .iter()
+            .filter(|e| e.from == id && e.kind == l9_ir::EdgeKind::Verifies)
+            .map(|e| e.to.clone())
+            .collect()
+    };
+    let mut criteria: Vec<&l9_ir::Node> =
+        ir.nodes.iter().filter(|n| n.kind == l9_ir::NodeKind::AcceptanceCriterion).collect();
+    criteria.sort_by_key(|n| (n.span.start, n.span.line));
+    let mut gates = Vec::new();
+    let mut introduced: Vec<String> = Vec::new();
+    for n in criteria {
+        match n.gate.clone().filter(|c| !c.trim().is_empty()) {
+            None => introduced = verifies(&n.id),
+            Some(command) => {
+                let mut requirements = verifies(&n.id);
+                for r in introduced.drain(..) {
+                    if !requirements.contains(&r) {
+                        requirements.push(r);
+                    }
+                }
+                gates.push(AcceptanceGate { criterion: n.id.clone(), command, requirements });
+            }
+        }
+    }
+    (gates, l9_ir::plan::musts(ir))
+}
+
+/// Every acceptance gate with the requirements it is evidence for: those its criterion
+/// verifies, and the MUSTs of the plan tasks whose gate includes it. Also the MUST
+/// requirements no gate checks (a run cannot prove them: it stops before spending).
+pub(crate) fn gate_coverage(
+    front: &Understood,
+    plan: &PlanCandidate,
+) -> (Vec<GateSpec>, Vec<String>) {
+    let mut specs: Vec<GateSpec> = front
+        .acceptance
+        .iter()
+        .map(|a| GateSpec {
+            command: a.command.clone(),
+            criteria: vec![a.criterion.clone()],
+            requirements: a.requirements.clone(),
+        })
+        .collect();
+    // A criterion that names what it verifies is evidence for that alone; one that names
+    // nothing stands for the MUST requirements of the tasks whose gate it is.
+    let unlinked: Vec<bool> = specs.iter().map(|s| s.requirements.is_empty()).collect();
+    for t in plan.tasks.iter().filter(|t| t.kind != TaskKind::Verify) {
+        let Some(g) = &t.gate else { continue };
+        for (s, _) in specs
+            .iter_mut()
+            .zip(&unlinked)
+            .filter(|(s, u)| **u && g.criteria.contains(&s.criteria[0]))
+        {
+            for m in t.inputs.iter().filter(|i| front.musts.contains(i)) {
+                if !s.requirements.contains(m) {
+                    s.requirements.push(m.clone());
+                }
+            }
+        }
+    }
+    let covered: BTreeSet<&String> = specs.iter().flat_map(|s| s.requirements.iter()).collect();
+    let ungated = front.musts.iter().filter(|m| !covered.contains(m)).cloned().collect();
+    (specs, ungated)
+}
+
+/// What every task of the plan is given besides its own part.
+pub(crate) struct Shared<'a> {
+    pub front: &'a Understood,
+    pub repo: &'a str,
+    pub integration: &'a WorktreeRef,
+    pub user_branch: &'a str,
+    pub coder: CoderRef,
+    pub gates: &'a [GateSpec],
+    pub project_test: Option<String>,
+    pub insights: &'a BTreeMap<String, Vec<crate::stages::Insight>>,
+}
+
+/// The `l9.plan` task list: each plan task with the workflow that does its work.
+pub(crate) fn plan_tasks(plan: &PlanCandidate, s: &Shared<'_>) -> Vec<Value> {
+    let verify_gate = plan
+        .tasks
+        .iter()
+        .find(|t| t.kind == TaskKind::Verify)
+        .and_then(|t| t.gate.as_ref())
+        .and_then(|g| g.command.clone());
+    let index: BTreeMap<&str, usize> =
+        plan.tasks.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
+    plan.tasks
+        .iter()
+        .map(|t| {
+            let deps: Vec<usize> =
+                t.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
+            let (kind, input) = task(t, s, verify_gate.as_deref());
+            json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
+        })
+        .collect()
+}
+
+fn task(t: &PlanTask, s: &Shared<'_>, verify_gate: Option<&str>) -> (&'static str, Value) {
+    let c = &s.coder;
+    match t.kind {
+        TaskKind::Implement => {
+            let gate =
+                t.gate.as_ref().and_then(|g| g.command.clone()).or(verify_gate.map(str::to_string));
+            let shown = s.insights.get(&t.id).cloned().unwrap_or_default();
+            let text =
+                crate::pipeline::with_insights(crate::pipeline::task_text(t, s.front), &shown);
+            (
+                "l9.agent",
+                json!({"plan_task": t.id, "plan_kind": t.kind.name(), "task": text, "repo": s.repo,
+                       "gate": gate, "provider": c.provider, "executor": c.executor, "adapter": c.adapter,
+                       "script": c.script, "insights": shown, "into": s.integration}),
+            )
+        }
+        TaskKind::Integrate => (
+            "l9.integrate",
+            json!({"plan_task": t.id, "plan_kind": "integrate", "repo": s.repo,
+                   "integration": s.integration, "gates": s.gates, "coder": c}),
+        ),
+        TaskKind::Verify => (
+            "l9.verify",
+            json!({"plan_task": t.id, "plan_kind": "verify", "repo": s.repo,
+                   "integration": s.integration, "user_branch": s.user_branch, "gates": s.gates,
+                   "musts": s.front.musts, "project_test": s.project_test,
+                   "ir_packet": s.front.ir_packet}),
+        ),
+        // Not yet doing their own work: recorded as plan steps (see issue 13).
+        TaskKind::Design | TaskKind::Test | TaskKind::Review => {
+            ("l9.echo", json!({"stage": t.id, "plan_kind": t.kind.name(), "title": t.title}))
+        }
+    }
+}
+
+/// The verify step's evidence: its result when it passed, its recorded verdict when not.
+pub(crate) async fn verified_of(
+    engine: &crate::Engine,
+    plan: l9_types::TaskId,
+) -> crate::Result<Option<Verified>> {
+    let filter = l9_store::TaskFilter { parent: Some(plan), ..Default::default() };
+    let children = engine.list_tasks(&filter, None, 500).await?.tasks;
+    let Some(t) = children.iter().rev().find(|t| t.kind == "l9.verify") else { return Ok(None) };
+    if let Some(v) = t.result.as_ref().and_then(crate::stages::read::<Verified>) {
+        return Ok(Some(v));
+    }
+    let entries = engine.journal_entries(l9_tasks::run_of(t.id)).await?;
+    Ok(entries
+        .iter()
+        .rev()
+        .find(|e| e.key.as_ref().is_some_and(|k| k.name == "verdict"))
+        .and_then(|e| crate::stages::read::<Verified>(&e.value)))
+}
+
+impl crate::Engine {
+    /// The evidence a run's verify step gathered (also for a run that failed verification).
+    pub async fn run_evidence(&self, run: l9_types::TaskId) -> crate::Result<Option<Verified>> {
+        let filter = l9_store::TaskFilter { parent: Some(run), ..Default::default() };
+        let children = self.list_tasks(&filter, None, 100).await?.tasks;
+        match children.iter().rev().find(|t| t.kind == crate::pipeline::PLAN_KIND) {
+            Some(plan) => verified_of(self, plan.id).await,
+            None => Ok(None),
+        }
+    }
+}
