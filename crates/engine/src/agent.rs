@@ -147,9 +147,31 @@ impl AgentEnv {
     }
 }
 
+impl AgentEnv {
+    /// The reviewer: `[roles] reviewer`, else the coder's provider, else the example's
+    /// script; `None` when none is configured (an external agent run alone).
+    pub(crate) fn reviewer(
+        &self,
+        reviewer: Option<&str>,
+        provider: Option<&str>,
+        script: Option<&str>,
+    ) -> Result<Option<Arc<dyn Provider>>> {
+        match (
+            self.models
+                .resolve(reviewer, "reviewer")
+                .or_else(|_| self.models.resolve(provider, "coder")),
+            script,
+        ) {
+            (Ok(name), _) => Ok(Some(self.provider(&name)?)),
+            (Err(_), Some(script)) => Ok(Some(self.script_provider(script)?)),
+            (Err(_), None) => Ok(None),
+        }
+    }
+}
+
 /// The durable `Ctx` as the agents' journaling seam. A control-flow error of the runtime
 /// (escalation, storage trouble) is kept so the workflow can return it unchanged.
-struct CtxSteps<'a> {
+pub(crate) struct CtxSteps<'a> {
     ctx: &'a Ctx,
     control: Mutex<Option<WfError>>,
     /// The task's allowance, raised by `budget` signals.
@@ -201,7 +223,17 @@ impl Steps for CtxSteps<'_> {
     }
 }
 
-impl CtxSteps<'_> {
+impl<'a> CtxSteps<'a> {
+    /// The journaling seam of `ctx`, with `allowance` for the model calls made through it.
+    pub(crate) fn new(ctx: &'a Ctx, allowance: TaskBudget) -> Self {
+        CtxSteps {
+            ctx,
+            control: Mutex::new(None),
+            allowance: Mutex::new(allowance),
+            stops: Mutex::new(0),
+        }
+    }
+
     fn keep(&self, e: WfError) -> AgentError {
         let msg = e.to_string();
         if let Ok(mut c) = self.control.lock() {
@@ -210,7 +242,7 @@ impl CtxSteps<'_> {
         AgentError::Journal(msg)
     }
 
-    fn to_wf(&self, e: AgentError) -> WfError {
+    pub(crate) fn to_wf(&self, e: AgentError) -> WfError {
         match self.control.lock().ok().and_then(|mut c| c.take()) {
             Some(wf) => wf,
             None => WfError::failed(e.to_string()),
@@ -356,28 +388,19 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     };
     // The reviewer: `[roles] reviewer`, else the coder's provider. An external agent run
     // alone (no provider configured) has none: the gate is the judge.
-    let reviewer: Option<Arc<dyn Provider>> = match (
-        env.models
-            .resolve(t.reviewer.as_deref(), "reviewer")
-            .or_else(|_| env.models.resolve(t.provider.as_deref(), "coder")),
-        &t.script,
-    ) {
-        (Ok(rname), _) => Some(env.provider(&rname).map_err(|e| WfError::failed(e.to_string()))?),
-        (Err(_), Some(script)) => {
-            Some(env.script_provider(script).map_err(|e| WfError::failed(e.to_string()))?)
-        }
-        (Err(_), None) if t.adapter.is_some() => None,
-        (Err(e), None) => return Err(WfError::failed(e.to_string())),
-    };
+    let reviewer = env
+        .reviewer(t.reviewer.as_deref(), t.provider.as_deref(), t.script.as_deref())
+        .map_err(|e| WfError::failed(e.to_string()))?;
+    if reviewer.is_none() && t.adapter.is_none() {
+        let e = env.models.resolve(t.provider.as_deref(), "coder").err();
+        return Err(WfError::failed(
+            e.map_or("no reviewer is configured".into(), |e| e.to_string()),
+        ));
+    }
     // The task's allowance covers every coder and reviewer call; a call that could cross it
     // is not made: the stop is journaled and the task waits for a `budget` signal (`l9
     // resume RUN --budget-usd N`), then goes on from that very call.
-    let steps = CtxSteps {
-        ctx: &ctx,
-        control: Mutex::new(None),
-        allowance: Mutex::new(t.budget),
-        stops: Mutex::new(0),
-    };
+    let steps = CtxSteps::new(&ctx, t.budget);
     let outcome =
         cell::run(&coder, reviewer.as_deref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)
             .await

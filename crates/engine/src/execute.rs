@@ -110,6 +110,10 @@ pub(crate) fn plan_tasks(plan: &PlanCandidate, s: &Shared<'_>) -> Vec<Value> {
             let deps: Vec<usize> =
                 t.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
             let (kind, input) = task(t, s, verify_gate.as_deref());
+            let mut input = input;
+            if let Some(o) = input.as_object_mut() {
+                o.insert("budget_weight".into(), json!(t.points.max(0.1)));
+            }
             json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
         })
         .collect()
@@ -134,7 +138,15 @@ fn task(t: &PlanTask, s: &Shared<'_>, verify_gate: Option<&str>) -> (&'static st
         TaskKind::Integrate => (
             "l9.integrate",
             json!({"plan_task": t.id, "plan_kind": "integrate", "repo": s.repo,
-                   "integration": s.integration, "gates": s.gates, "coder": c}),
+                   "integration": s.integration, "gates": s.gates, "coder": c,
+                   "executor": c.executor, "budgeted": true}),
+        ),
+        TaskKind::Review => (
+            "l9.review",
+            json!({"plan_task": t.id, "plan_kind": "review", "repo": s.repo,
+                   "integration": s.integration, "gates": s.gates, "coder": c,
+                   "task": crate::pipeline::task_text(t, s.front), "executor": c.executor,
+                   "budgeted": true}),
         ),
         TaskKind::Verify => (
             "l9.verify",
@@ -144,7 +156,7 @@ fn task(t: &PlanTask, s: &Shared<'_>, verify_gate: Option<&str>) -> (&'static st
                    "ir_packet": s.front.ir_packet}),
         ),
         // Not yet doing their own work: recorded as plan steps (see issue 13).
-        TaskKind::Design | TaskKind::Test | TaskKind::Review => {
+        TaskKind::Design | TaskKind::Test => {
             ("l9.echo", json!({"stage": t.id, "plan_kind": t.kind.name(), "title": t.title}))
         }
     }

@@ -23,6 +23,7 @@ pub mod jsonl;
 pub mod models;
 pub mod pipeline;
 pub mod report;
+pub mod review;
 pub mod runtime;
 pub mod sim;
 pub mod stages;
@@ -185,6 +186,7 @@ impl Engine {
         let mut reg = l9_tasks::builtin::builtin();
         agent::register(&mut reg, env.clone());
         verify::register(&mut reg, self.clone(), env.clone());
+        review::register(&mut reg, env.clone());
         pipeline::register(&mut reg, self.clone(), env);
         reg
     }

@@ -63,6 +63,9 @@ struct IntegrateTask {
     coder: CoderRef,
     #[serde(default)]
     plan_task: Option<String>,
+    /// Its share of the run's budget, for the coder tasks it starts.
+    #[serde(default)]
+    budget: crate::agent::TaskBudget,
 }
 
 /// The payload of `l9.verify`.
@@ -192,6 +195,7 @@ async fn run_gates(
 async fn fix_in_place(
     ctx: &Ctx,
     t: &IntegrateTask,
+    spent: &mut (u64, u64),
     what: &str,
     task: String,
     gate: String,
@@ -201,9 +205,16 @@ async fn fix_in_place(
         "plan_task": name, "plan_kind": "integrate", "task": task, "repo": t.repo,
         "gate": gate, "provider": t.coder.provider, "adapter": t.coder.adapter,
         "script": t.coder.script, "executor": t.coder.executor, "workdir": t.integration,
+        "budget": {
+            "tokens": t.budget.tokens.map(|l| l.saturating_sub(spent.0)),
+            "micro_usd": t.budget.micro_usd.map(|l| l.saturating_sub(spent.1)),
+        },
     });
     let child = ctx.spawn_child("l9.agent", payload).await?;
-    ctx.join(child).await
+    let v = ctx.join(child).await?;
+    spent.0 += v["spend"]["tokens"].as_u64().unwrap_or(0);
+    spent.1 += v["spend"]["micro_usd"].as_u64().unwrap_or(0);
+    Ok(v)
 }
 
 /// `l9.integrate`: every task branch merged into the integration branch, in dependency
@@ -224,6 +235,7 @@ async fn integrate(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfEr
         .await?
     };
     let mut resolved = Vec::new();
+    let mut spent = (0u64, 0u64);
     for branch in conflicted.as_array().into_iter().flatten().filter_map(Value::as_str) {
         let (r, w, b) = (repo.clone(), wt.clone(), branch.to_string());
         let step = format!("merge {branch}");
@@ -244,6 +256,7 @@ async fn integrate(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfEr
         fix_in_place(
             &ctx,
             &t,
+            &mut spent,
             "resolve conflicts",
             format!(
                 "Resolve the merge conflicts of branch {branch} in {}: keep what both sides meant, remove every conflict marker, and keep every gate passing.",
@@ -265,6 +278,7 @@ async fn integrate(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfEr
         fix = fix_in_place(
             &ctx,
             &t,
+            &mut spent,
             "fix",
             format!(
                 "Integration: after merging every task's branch, these gates fail on the combined result. Fix the code so that every gate passes, without breaking the others.\n\n{}",
@@ -290,6 +304,7 @@ async fn integrate(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfEr
         "first_gates": first,
         "fixed": !fix.is_null(),
         "fix": fix,
+        "spend": {"tokens": spent.0, "micro_usd": spent.1},
     }))
 }
 

@@ -90,15 +90,21 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
     let mut timers: BTreeSet<(u64, Timer)> = BTreeSet::new();
     let mut awaiting: BTreeSet<usize> = BTreeSet::new();
     let mut log: Vec<Value> = Vec::new();
-    // Budget shares: an `l9.agent` child gets what is neither spent nor held by running
+    // Budget shares: a child that spends (`l9.agent`, or `"budgeted": true` in its input) gets what is neither spent nor held by running
     // children, split over the agent tasks not started yet, and checks every model call
     // against it before making it. A child that failed keeps its share held (what it spent
     // is not reported back), so the shares never add up to more than the budget.
     let mut held: BTreeMap<l9_types::TaskId, Spend> = BTreeMap::new();
     let mut cost_unknown = false;
     let mut started: BTreeSet<usize> = BTreeSet::new();
-    let agent_tasks: Vec<usize> =
-        kinds.iter().enumerate().filter(|(_, (k, _))| k == "l9.agent").map(|(i, _)| i).collect();
+    // Tasks that spend (model calls): `l9.agent`, and any whose input says `"budgeted": true`.
+    let spends = |k: &str, input: &Value| k == "l9.agent" || input["budgeted"] == json!(true);
+    let agent_tasks: Vec<usize> = kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, input))| spends(k, input))
+        .map(|(i, _)| i)
+        .collect();
     loop {
         while let Some(ev) = events.pop_front() {
             let at_ms = ev.at_ms;
@@ -119,19 +125,43 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
                         let (kind, input) = &kinds[task];
                         let mut input = input.clone();
                         let budget = state.budget();
-                        let share = (kind == "l9.agent"
+                        let share = (spends(kind, &input)
                             && (budget.tokens.is_some() || budget.micro_usd.is_some()))
                         .then(|| {
                             let spent = state.spent();
                             let (ht, hu) = held
                                 .values()
                                 .fold((0u64, 0u64), |a, s| (a.0 + s.tokens, a.1 + s.micro_usd));
-                            let waiting = 1 + agent_tasks
-                                .iter()
-                                .filter(|i| **i != task && !started.contains(i))
-                                .count() as u64;
+                            // What is neither spent nor held is shared among the tasks that
+                            // can start now (tasks still waiting for their dependencies get
+                            // their share from what is left when they start), by weight
+                            // (`budget_weight`, their size; 1 when not given): a one-call
+                            // review does not get what a coding task needs.
+                            let weight = |i: usize| {
+                                kinds[i].1["budget_weight"]
+                                    .as_f64()
+                                    .filter(|w| *w > 0.0)
+                                    .unwrap_or(1.0)
+                            };
+                            let statuses = state.statuses();
+                            let waiting: f64 = weight(task)
+                                + agent_tasks
+                                    .iter()
+                                    .filter(|i| **i != task && !started.contains(i))
+                                    .filter(|i| {
+                                        matches!(
+                                            statuses.get(**i),
+                                            Some(
+                                                l9_kernel::TaskStatus::Ready
+                                                    | l9_kernel::TaskStatus::Running { .. }
+                                            )
+                                        )
+                                    })
+                                    .map(|i| weight(*i))
+                                    .sum::<f64>();
+                            let mine = weight(task) / waiting;
                             let part = |limit: Option<u64>, used: u64| {
-                                limit.map(|l| l.saturating_sub(used) / waiting)
+                                limit.map(|l| (l.saturating_sub(used) as f64 * mine).floor() as u64)
                             };
                             (
                                 part(budget.tokens, spent.tokens + ht),

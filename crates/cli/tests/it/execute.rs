@@ -50,6 +50,9 @@ rules:
   - name: done
     when: { role: coder, step: "r1/coder/model#2" }
     reply: "done"
+  - name: whole change
+    when: { role: reviewer, step: "review" }
+    reply: '{"verdict": "approve", "comments": "both scripts do what the spec asks"}'
   - name: approve
     when: { role: reviewer, prompt: "Gate passed" }
     reply: '{"verdict": "approve", "comments": "fine"}'
@@ -167,4 +170,35 @@ fn a_must_without_a_gate_stops_the_run_before_anything_is_spent() {
     assert!(!e.contains("REQ-3"), "a SHOULD is not required: {e}");
     let show = json_any(&proj, &["show", "last"]);
     assert_eq!(show["children"], 0, "no task was started: {show}");
+}
+
+#[test]
+fn a_whole_change_review_asks_for_one_change_and_the_coder_makes_it() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    let script = SCRIPT
+        .replace(
+            "  - name: whole change\n    when: { role: reviewer, step: \"review\" }\n    reply: '{\"verdict\": \"approve\", \"comments\": \"both scripts do what the spec asks\"}'\n",
+            "  - name: whole change, first look\n    when: { role: reviewer, step: \"review\" }\n    reply: '{\"verdict\": \"changes\", \"comments\": \"add a USAGE file that says how to run both scripts\"}'\n  - name: whole change, second look\n    when: { role: reviewer, step: \"review 2\", prompt: \"USAGE\" }\n    reply: '{\"verdict\": \"approve\", \"comments\": \"done as asked\"}'\n",
+        )
+        .replace(
+            "rules:\n",
+            "rules:\n  - name: make the requested change\n    when: { role: coder, step: \"r1/coder/model#1\", prompt: \"The reviewer of the whole change asks\" }\n    tool_calls:\n      - name: write_file\n        arguments: { path: USAGE, content: \"sh greet.sh; sh shout.sh\\n\" }\n",
+        );
+    assert_ne!(script, SCRIPT);
+    std::fs::write(proj.join("script.yaml"), script).unwrap();
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(err.contains("review: changes — add a USAGE file"), "{err}");
+    assert!(err.contains("(change requested)"), "the request became a task: {err}");
+    let repo = proj.join("repo");
+    assert_eq!(std::fs::read_to_string(repo.join("USAGE")).unwrap(), "sh greet.sh; sh shout.sh\n");
+    let reviews = json(&proj, &["tasks", "list", "--kind", "l9.review"]);
+    let last = reviews.as_array().unwrap().iter().find(|r| r["state"] == "succeeded").unwrap();
+    let detail = json(&proj, &["tasks", "show", last["id"].as_str().unwrap()]);
+    let r = &detail["task"]["result"];
+    assert_eq!(r["approved"], true, "{r}");
+    assert_eq!(r["rounds"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["fixes"][0]["request"], "add a USAGE file that says how to run both scripts");
 }

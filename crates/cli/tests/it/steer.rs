@@ -172,7 +172,7 @@ fn a_budget_is_never_overspent_and_resume_raises_it() {
     let evs = show["events"].as_array().unwrap();
     let at_stop = spent(evs);
     assert!(at_stop <= limit, "spent {at_stop} µ$ of a {limit} µ$ budget");
-    assert!(at_stop > 0, "it did some of the work first");
+    assert!(at_stop > 0, "it did some of the work first: {show}");
     // Lowering is refused; raising lets it finish, from where it stopped.
     let e = fails(&proj, &["resume", &id, "--budget-usd", "0.000001"], 4);
     assert!(e.contains("already"), "{e}");

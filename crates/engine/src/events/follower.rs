@@ -320,7 +320,7 @@ impl Follower {
         // The coder tasks an integrate step starts (fixes, conflict resolutions) belong to
         // the plan's story too.
         let mut nested = Vec::new();
-        for k in kids.iter().filter(|k| k.kind == "l9.integrate") {
+        for k in kids.iter().filter(|k| matches!(k.kind.as_str(), "l9.integrate" | "l9.review")) {
             let f = TaskFilter { parent: Some(k.id), ..Default::default() };
             nested.extend(engine.list_tasks(&f, None, 100).await?.tasks);
         }
@@ -360,7 +360,7 @@ impl Follower {
                     self.agent_entry(&t, &ts, e, out);
                 }
                 self.read_gate(t.id);
-            } else if matches!(t.kind.as_str(), "l9.integrate" | "l9.verify") {
+            } else if matches!(t.kind.as_str(), "l9.integrate" | "l9.verify" | "l9.review") {
                 let journal = engine.journal_entries(l9_tasks::run_of(t.id)).await?;
                 let from = self.tasks.get(&t.id).map_or(0, |s| s.next_seq);
                 for e in journal.iter().filter(|e| e.seq >= from) {
@@ -402,7 +402,24 @@ impl Follower {
     /// `project tests N`).
     fn check_entry(&mut self, t: &TaskRecord, ts: &str, e: &Entry, out: &mut Vec<Event>) {
         self.tasks.entry(t.id).or_default().next_seq = e.seq + 1;
-        let Some(key) = &e.key else { return };
+        let Some(key) = e.key.as_ref().filter(|_| e.status == JournalStatus::Completed) else {
+            return;
+        };
+        let review_round = match key.name.as_str() {
+            "review" => Some(1),
+            n => n.strip_prefix("review ").and_then(|r| r.parse::<usize>().ok()),
+        };
+        if let Some(round) = review_round {
+            let v = &e.value;
+            let mut b = self.batch(out, format!("{ts}:{}", e.seq), e.at);
+            b.push(RunEvent::ReviewVerdict {
+                task: t.id.to_string(),
+                round,
+                verdict: v["review"]["verdict"].as_str().unwrap_or("?").to_string(),
+                comments: v["review"]["comments"].as_str().unwrap_or("").to_string(),
+            });
+            return;
+        }
         let is_gate = ["integration gate ", "evidence ", "project tests "]
             .iter()
             .any(|p| key.name.starts_with(p) && key.name[p.len()..].parse::<u32>().is_ok());
