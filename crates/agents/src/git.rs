@@ -343,8 +343,9 @@ impl Repo {
 }
 
 /// Serialises worktree creation in one repository: a lock in this process (tasks of one
-/// worker) and a lock file in the git directory (workers in other processes). A lock file
-/// older than [`STALE_LOCK`] is a crashed holder's and is taken over.
+/// worker) and a lock file in the git directory (workers in other processes), holding the
+/// holder's process id. A lock whose holder is no longer running (a worker killed while it
+/// held it), or older than [`STALE_LOCK`], is taken over.
 struct WorktreeLock {
     file: PathBuf,
     _local: tokio::sync::OwnedMutexGuard<()>,
@@ -368,13 +369,18 @@ impl WorktreeLock {
         let mut waited = std::time::Duration::ZERO;
         loop {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
-                Ok(_) => return Ok(WorktreeLock { file, _local: local }),
+                Ok(mut f) => {
+                    use std::io::Write as _;
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(WorktreeLock { file, _local: local });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let stale = std::fs::metadata(&file)
+                    let old = std::fs::metadata(&file)
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| t.elapsed().ok())
                         .is_some_and(|age| age > STALE_LOCK);
+                    let stale = old || holder_gone(&file);
                     if stale || waited > STALE_LOCK {
                         let _ = std::fs::remove_file(&file);
                         continue;
@@ -391,6 +397,18 @@ impl WorktreeLock {
             }
         }
     }
+}
+
+/// Whether the process that wrote the lock file is gone (Linux: no `/proc/<pid>`). A file
+/// without a pid counts as held for a few seconds (its holder is between creating and
+/// writing it), then as a killed holder's.
+fn holder_gone(file: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(file) else { return false };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        let age = std::fs::metadata(file).and_then(|m| m.modified()).ok();
+        return age.and_then(|t| t.elapsed().ok()).is_some_and(|a| a.as_secs() >= 5);
+    };
+    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 impl Drop for WorktreeLock {
