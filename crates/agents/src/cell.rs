@@ -245,7 +245,8 @@ pub async fn run(
                     }
                     let g = match tools.gate().await {
                         Some(o) => {
-                            Gate { passed: o.success(), output: o.combined(), exit_code: o.code }
+                            let (passed, output) = tools.judge(&o);
+                            Gate { passed, output, exit_code: o.code }
                         }
                         None => Gate {
                             passed: false,

@@ -51,6 +51,46 @@ pub struct Tools {
     /// Keep a record of who changed which file (see [`crate::provenance`]), so a commit
     /// leaves out what only gate runs produced. On in task worktrees.
     pub track: bool,
+    /// The gate proves tests red: it passes when they run and fail for the right reason
+    /// (tests written before the code they test), see [`red_for_the_right_reason`].
+    pub expect_red: bool,
+}
+
+/// Markers (lower case) of a test run that failed for the wrong reason: the tests
+/// themselves do not parse, or the test runner could not start.
+const WRONG_REASONS: &[&str] = &[
+    "syntax error",
+    "syntaxerror",
+    "indentationerror",
+    "parseerror",
+    "unexpected eof",
+    "unexpected token",
+    "error[e",
+    "command not found",
+    "permission denied",
+];
+
+/// Whether tests written before their code are red for the right reason: they ran (the
+/// runner started, the files parse) and failed. A timeout, "not found" (126, 127), a syntax
+/// error or a test file that does not exist is the wrong reason.
+pub fn red_for_the_right_reason(o: &Output, test_files_exist: bool) -> Result<(), String> {
+    if o.success() {
+        return Err("the tests pass before the code they test exists: they test nothing".into());
+    }
+    if !test_files_exist {
+        return Err("the test files named by the gate do not exist".into());
+    }
+    if o.timed_out {
+        return Err("the tests timed out instead of failing".into());
+    }
+    if matches!(o.code, Some(126 | 127) | None) {
+        return Err(format!("the test runner could not start (exit {:?})", o.code));
+    }
+    let text = o.combined().to_lowercase();
+    if let Some(m) = WRONG_REASONS.iter().find(|m| text.contains(**m)) {
+        return Err(format!("the tests fail for the wrong reason: {m:?} in their output"));
+    }
+    Ok(())
 }
 
 const READ_CAP: usize = 100 * 1024;
@@ -65,6 +105,7 @@ impl Tools {
             output_cap: 32 * 1024,
             env: Vec::new(),
             track: false,
+            expect_red: false,
         }
     }
 
@@ -181,6 +222,26 @@ impl Tools {
         }
     }
 
+    /// Whether a gate run passes: it exits 0, or, with `expect_red`, the tests it runs are
+    /// red for the right reason. The reason is appended to the output.
+    pub fn judge(&self, o: &Output) -> (bool, String) {
+        if !self.expect_red {
+            return (o.success(), o.combined());
+        }
+        let exist = self.gate.as_deref().is_none_or(|g| {
+            g.split_whitespace()
+                .filter(|w| w.starts_with("tests/") || w.starts_with("./tests/"))
+                .all(|w| self.ws.root().join(w).exists())
+        });
+        match red_for_the_right_reason(o, exist) {
+            Ok(()) => (
+                true,
+                format!("{}\n[red for the right reason: the tests run and fail]", o.combined()),
+            ),
+            Err(why) => (false, format!("{}\n[not red for the right reason: {why}]", o.combined())),
+        }
+    }
+
     pub async fn call(&self, name: &str, args: &Value) -> ToolOutput {
         let str_arg = |k: &str| args.get(k).and_then(Value::as_str);
         match name {
@@ -289,15 +350,14 @@ impl Tools {
                 }
             }
             "run_tests" => match self.gate().await {
-                Some(o) => ToolOutput {
-                    ok: o.success(),
-                    text: format!(
-                        "gate {}\n{}",
-                        if o.success() { "passed" } else { "FAILED" },
-                        o.combined()
-                    ),
-                    changed: false,
-                },
+                Some(o) => {
+                    let (passed, text) = self.judge(&o);
+                    ToolOutput {
+                        ok: passed,
+                        text: format!("gate {}\n{text}", if passed { "passed" } else { "FAILED" }),
+                        changed: false,
+                    }
+                }
                 None => ToolOutput::err("this task has no acceptance gate"),
             },
             other => ToolOutput::err(format!(

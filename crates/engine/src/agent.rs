@@ -284,6 +284,36 @@ pub struct AgentTask {
     /// integrate step's fixes and conflict resolutions.
     #[serde(default)]
     pub workdir: Option<WorktreeRef>,
+    /// The plan task's kind (`design`, `test`, `implement`, …).
+    #[serde(default)]
+    pub plan_kind: Option<String>,
+    /// The gate proves tests red for the right reason (tests written before their code).
+    #[serde(default)]
+    pub expect_red: bool,
+}
+
+/// The design records (`docs/design/*.md`) in a worktree, for a task's prompt: each file
+/// whole up to 6 KiB, 24 KiB in all, in name order.
+pub(crate) fn design_records(worktree: &std::path::Path) -> String {
+    let dir = worktree.join("docs/design");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    files.sort();
+    let mut out = String::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let text: String = text.chars().take(6 * 1024).collect();
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if out.len() + text.len() > 24 * 1024 {
+            break;
+        }
+        out.push_str(&format!("\n--- docs/design/{name}\n{text}"));
+    }
+    out
 }
 
 /// A worktree by path, branch and base commit (a journaled value).
@@ -362,6 +392,22 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     let ws = Workspace::new(&wt.path).map_err(|e| WfError::failed(e.to_string()))?;
     let mut tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
     tools.track = true;
+    tools.expect_red = t.expect_red;
+    // A task of a run reads the design records merged before it started (journaled: a
+    // resumed task sees what it saw).
+    let mut task_text = t.task.clone();
+    if t.into.is_some() && t.plan_kind.as_deref() != Some("design") {
+        let dir = wt.path.clone();
+        let records = ctx
+            .step("design records", Effect::Pure, move || async move {
+                Ok::<Value, String>(json!(design_records(&dir)))
+            })
+            .await?;
+        if let Some(r) = records.as_str().filter(|r| !r.is_empty()) {
+            task_text.push_str("\n\nDesign records of this project (follow them):");
+            task_text.push_str(r);
+        }
+    }
     let coder_provider;
     let adapter;
     let coder = match &t.adapter {
@@ -402,7 +448,7 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     // resume RUN --budget-usd N`), then goes on from that very call.
     let steps = CtxSteps::new(&ctx, t.budget);
     let outcome =
-        cell::run(&coder, reviewer.as_deref(), &tools, &steps, &repo, &wt, &t.task, t.rounds)
+        cell::run(&coder, reviewer.as_deref(), &tools, &steps, &repo, &wt, &task_text, t.rounds)
             .await
             .map_err(|e| steps.to_wf(e))?;
     let allowance = steps.allowance.lock().map(|a| *a).unwrap_or_default();

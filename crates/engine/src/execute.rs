@@ -58,6 +58,7 @@ pub(crate) fn gate_coverage(
             command: a.command.clone(),
             criteria: vec![a.criterion.clone()],
             requirements: a.requirements.clone(),
+            source: None,
         })
         .collect();
     // A criterion that names what it verifies is evidence for that alone; one that names
@@ -80,6 +81,21 @@ pub(crate) fn gate_coverage(
     let covered: BTreeSet<&String> = specs.iter().flat_map(|s| s.requirements.iter()).collect();
     let ungated = front.musts.iter().filter(|m| !covered.contains(m)).cloned().collect();
     (specs, ungated)
+}
+
+/// The test scripts the plan's test tasks write, as gates: evidence for the MUST
+/// requirements of their group once they exist (integrate and verify run them too).
+pub(crate) fn written_tests(front: &Understood, plan: &PlanCandidate) -> Vec<GateSpec> {
+    plan.tasks
+        .iter()
+        .filter(|t| t.kind == TaskKind::Test)
+        .map(|t| GateSpec {
+            command: format!("sh {}", test_script(t)),
+            criteria: Vec::new(),
+            requirements: t.inputs.iter().filter(|i| front.musts.contains(i)).cloned().collect(),
+            source: Some("tests written by the run".into()),
+        })
+        .collect()
 }
 
 /// What every task of the plan is given besides its own part.
@@ -109,7 +125,7 @@ pub(crate) fn plan_tasks(plan: &PlanCandidate, s: &Shared<'_>) -> Vec<Value> {
         .map(|t| {
             let deps: Vec<usize> =
                 t.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect();
-            let (kind, input) = task(t, s, verify_gate.as_deref());
+            let (kind, input) = task(plan, t, s, verify_gate.as_deref());
             let mut input = input;
             if let Some(o) = input.as_object_mut() {
                 o.insert("budget_weight".into(), json!(t.points.max(0.1)));
@@ -119,21 +135,104 @@ pub(crate) fn plan_tasks(plan: &PlanCandidate, s: &Shared<'_>) -> Vec<Value> {
         .collect()
 }
 
-fn task(t: &PlanTask, s: &Shared<'_>, verify_gate: Option<&str>) -> (&'static str, Value) {
+/// The part of a plan task's id after its kind (`implement:greeting` → `greeting`).
+fn slug(t: &PlanTask) -> String {
+    let s = t.id.split_once(':').map_or(t.id.as_str(), |(_, s)| s);
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect()
+}
+
+/// Where a design task writes its record.
+fn design_path(t: &PlanTask) -> String {
+    format!("docs/design/{}.md", slug(t))
+}
+
+/// The test script a test task writes for its group.
+fn test_script(t: &PlanTask) -> String {
+    format!("tests/{}.sh", slug(t))
+}
+
+/// The test task of the same group that `t` waits for (tests first), if any.
+fn tests_before<'a>(plan: &'a PlanCandidate, t: &PlanTask) -> Option<&'a PlanTask> {
+    plan.tasks
+        .iter()
+        .find(|x| x.kind == TaskKind::Test && slug(x) == slug(t) && t.deps.contains(&x.id))
+}
+
+/// The requirements part of a task's text (after its first line).
+fn requirements_part(t: &PlanTask, s: &Shared<'_>) -> String {
+    let text = crate::pipeline::task_text(t, s.front);
+    text.split_once('\n').map_or(String::new(), |x| x.1.to_string())
+}
+
+fn task(
+    plan: &PlanCandidate,
+    t: &PlanTask,
+    s: &Shared<'_>,
+    verify_gate: Option<&str>,
+) -> (&'static str, Value) {
     let c = &s.coder;
+    let agent = |task: String, gate: Option<String>, extra: Value| {
+        let mut v = json!({"plan_task": t.id, "plan_kind": t.kind.name(), "task": task,
+            "repo": s.repo, "gate": gate, "provider": c.provider, "executor": c.executor,
+            "adapter": c.adapter, "script": c.script, "into": s.integration});
+        if let (Some(o), Some(x)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(x.clone());
+        }
+        ("l9.agent", v)
+    };
+    let group_gate =
+        t.gate.as_ref().and_then(|g| g.command.clone()).or(verify_gate.map(str::to_string));
     match t.kind {
+        TaskKind::Design => {
+            let path = design_path(t);
+            let text = format!(
+                "Write the design record {path}: {}. A short Markdown document with three sections: `## Context` (what the requirements below ask for, what constrains the design), `## Decision` (the components, their interfaces and data, and why), `## Consequences` (what follows for the implementation and its tests). Write only the record; later tasks implement it.{}",
+                t.title,
+                requirements_part(t, s)
+            );
+            let gate = format!(
+                "test -s {path} && grep -q '^## Context' {path} && grep -q '^## Decision' {path} && grep -q '^## Consequences' {path}"
+            );
+            agent(text, Some(gate), json!({}))
+        }
+        TaskKind::Test => {
+            let script = test_script(t);
+            let first = plan.tasks.iter().any(|x| {
+                x.kind == TaskKind::Implement && slug(x) == slug(t) && x.deps.contains(&t.id)
+            });
+            if first {
+                let text = format!(
+                    "Write the tests for {} from its acceptance criteria, before any implementation exists: an executable shell script {script} that runs them (it may call the project's test runner) and exits non-zero when one fails. Implement nothing: the tests must run and fail now because the code they test is missing, not because of a syntax error. The implementation task that follows must make them pass.{}",
+                    slug(t),
+                    requirements_part(t, s)
+                );
+                agent(text, Some(format!("sh {script}")), json!({"expect_red": true}))
+            } else {
+                let text = format!(
+                    "Write the tests for {} against its acceptance criteria: an executable shell script {script} that runs them (it may call the project's test runner) and exits non-zero when one fails. The implementation exists; if the tests find a bug, fix it.{}",
+                    slug(t),
+                    requirements_part(t, s)
+                );
+                let gate = match &group_gate {
+                    Some(g) => format!("{g} && sh {script}"),
+                    None => format!("sh {script}"),
+                };
+                agent(text, Some(gate), json!({}))
+            }
+        }
         TaskKind::Implement => {
-            let gate =
-                t.gate.as_ref().and_then(|g| g.command.clone()).or(verify_gate.map(str::to_string));
+            // Tests written first for this group are part of its gate.
+            let gate = match (&group_gate, tests_before(plan, t)) {
+                (Some(g), Some(tt)) => Some(format!("{g} && sh {}", test_script(tt))),
+                (None, Some(tt)) => Some(format!("sh {}", test_script(tt))),
+                (g, None) => g.clone(),
+            };
             let shown = s.insights.get(&t.id).cloned().unwrap_or_default();
             let text =
                 crate::pipeline::with_insights(crate::pipeline::task_text(t, s.front), &shown);
-            (
-                "l9.agent",
-                json!({"plan_task": t.id, "plan_kind": t.kind.name(), "task": text, "repo": s.repo,
-                       "gate": gate, "provider": c.provider, "executor": c.executor, "adapter": c.adapter,
-                       "script": c.script, "insights": shown, "into": s.integration}),
-            )
+            agent(text, gate, json!({"insights": shown}))
         }
         TaskKind::Integrate => (
             "l9.integrate",
@@ -155,10 +254,6 @@ fn task(t: &PlanTask, s: &Shared<'_>, verify_gate: Option<&str>) -> (&'static st
                    "musts": s.front.musts, "project_test": s.project_test,
                    "ir_packet": s.front.ir_packet}),
         ),
-        // Not yet doing their own work: recorded as plan steps (see issue 13).
-        TaskKind::Design | TaskKind::Test => {
-            ("l9.echo", json!({"stage": t.id, "plan_kind": t.kind.name(), "title": t.title}))
-        }
     }
 }
 

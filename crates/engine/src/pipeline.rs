@@ -330,7 +330,7 @@ async fn run(
     };
     // Evidence-gated done: a MUST requirement no gate checks can never be proven, so the
     // run stops here, before anything is spent, and says which.
-    let (gates, ungated) = crate::execute::gate_coverage(&front, &chosen);
+    let (mut gates, ungated) = crate::execute::gate_coverage(&front, &chosen);
     if !ungated.is_empty() && engine.config().project_test.is_none() {
         return Err(failed(format!(
             "{}: no runnable gate checks {} — a run could not prove {} done. Add a fenced ```sh block with the command under the acceptance criteria that verify {}, or set [project] test = \"…\" in .l9/l9.toml; nothing was spent",
@@ -340,6 +340,7 @@ async fn run(
             if ungated.len() == 1 { "it" } else { "them" },
         )));
     }
+    gates.extend(crate::execute::written_tests(&front, &chosen));
     // Whether a coder is configured is read once and journaled, so a resumed run takes the
     // same path (configuring a provider later must not look like a code change).
     let configured = p.adapter.is_some()
@@ -540,6 +541,22 @@ async fn reflect(
     let (mut coding, mut first_failed, mut merged) = (0u32, 0u32, Vec::new());
     let (mut restores, mut votes, mut causes) = (Vec::new(), 0u32, 0u32);
     for t in children.iter().filter(|t| t.kind == "l9.agent") {
+        // What the task was: design and test tasks teach their own kinds' priors; only
+        // implementation tasks are changes for DORA and the lessons about them.
+        let plan_kind = t.payload["plan_kind"].as_str().unwrap_or("implement").to_string();
+        if plan_kind != "implement" {
+            let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
+            deltas.push(Observation::new(
+                Delta::TaskOutcome {
+                    kind: plan_kind,
+                    success: t.state == l9_store::TaskState::Succeeded,
+                    minutes,
+                    executor: t.payload["executor"].as_str().map(str::to_string),
+                },
+                t.updated_at,
+            ));
+            continue;
+        }
         coding += 1;
         let r = t.result.clone().unwrap_or(Value::Null);
         let gates = gate_history(eng, t.id).await?;

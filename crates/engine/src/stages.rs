@@ -152,6 +152,9 @@ pub struct Verified {
     /// Where the verified result went: `{"branch", "how", "commit"}`.
     #[serde(default)]
     pub delivered: Option<Value>,
+    /// The design records the run wrote, stored as `design` packets: `{"path", "packet"}`.
+    #[serde(default)]
+    pub designs: Vec<Value>,
 }
 
 /// Every candidate simulated with the learned priors, best first.

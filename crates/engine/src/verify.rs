@@ -38,6 +38,10 @@ pub struct GateSpec {
     pub criteria: Vec<String>,
     #[serde(default)]
     pub requirements: Vec<String>,
+    /// Where it comes from when not the spec's acceptance criteria (`tests written by the
+    /// run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The coder a run's integration fixes use (the run's own).
@@ -368,7 +372,7 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
             reqs.dedup();
             Evidence {
                 packet: None,
-                source: "acceptance".into(),
+                source: g.source.clone().unwrap_or_else(|| "acceptance".into()),
                 command: r.command.clone(),
                 criteria: g.criteria.clone(),
                 requirements: reqs,
@@ -396,7 +400,12 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
             &ctx,
             &env,
             &dir,
-            &[GateSpec { command: cmd.into(), criteria: vec![], requirements: vec![] }],
+            &[GateSpec {
+                command: cmd.into(),
+                criteria: vec![],
+                requirements: vec![],
+                source: None,
+            }],
             "project tests",
         )
         .await?;
@@ -421,8 +430,20 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
     }
     // Each run is an evidence packet whose parent is the IR: lineage runs spec → IR →
     // evidence, and the step's entry cites them.
+    // The design records this run wrote, as they were verified.
+    let range = format!("{}..HEAD", t.integration.base);
+    let designs = repo
+        .git(&dir, &["diff", "--name-only", &range, "--", "docs/design"])
+        .await
+        .map(|o| o.stdout.lines().map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let designs: Vec<(String, String)> = designs
+        .into_iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(&f)).ok().map(|text| (f, text)))
+        .collect();
     let (eng, ev, ir, c) = (engine.clone(), evidence.clone(), t.ir_packet.clone(), ctx.clone());
     let run_id = ctx.run_id();
+    let commit2 = commit.clone();
     let stored = ctx
         .step(
             "store evidence",
@@ -453,11 +474,29 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
                     c.cite(p.id);
                     ids.push(p.id.to_string());
                 }
-                Ok::<Value, String>(json!(ids))
+                // Design records join the project's memory with lineage to the IR.
+                let mut records = Vec::new();
+                for (path, text) in &designs {
+                    let excerpt: String = text.chars().take(2000).collect();
+                    let mut d = PacketDraft::new("design")
+                        .text(format!("design record {path}:\n{excerpt}"))
+                        .body(json!({"path": path, "commit": commit2, "text": text}))
+                        .actor("l9-verify")
+                        .run(run_id);
+                    if let Some(p) = ir.as_deref().and_then(|p| p.parse().ok()) {
+                        d = d.parent(p);
+                    }
+                    let p = eng.memory().put(d, Vec::new()).await.map_err(|x| x.to_string())?;
+                    c.cite(p.id);
+                    records.push(json!({"path": path, "packet": p.id.to_string()}));
+                }
+                Ok::<Value, String>(json!({"evidence": ids, "designs": records}))
             },
         )
         .await?;
-    for (e, id) in evidence.iter_mut().zip(stored.as_array().into_iter().flatten()) {
+    // (Runs recorded before design records were stored kept a plain list.)
+    let ids = stored.get("evidence").unwrap_or(&stored);
+    for (e, id) in evidence.iter_mut().zip(ids.as_array().into_iter().flatten()) {
         e.packet = id.as_str().map(str::to_string);
     }
     let mut requirements: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -479,8 +518,14 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
         .iter()
         .find(|e| e.source.starts_with("project") && !e.passed)
         .map(|e| e.command.clone());
-    let mut verified =
-        Verified { commit: commit.clone(), evidence, requirements, unproven, delivered: None };
+    let mut verified = Verified {
+        commit: commit.clone(),
+        evidence,
+        requirements,
+        unproven,
+        delivered: None,
+        designs: stored["designs"].as_array().cloned().unwrap_or_default(),
+    };
     if !verified.unproven.is_empty() || failing_project.is_some() {
         let mut why: Vec<String> = verified
             .unproven

@@ -124,3 +124,41 @@ async fn output_past_the_cap_is_counted_and_teed_whole() {
     let teed = std::fs::read(dir.path().join("live.log")).unwrap();
     assert_eq!(teed.len(), 200_000 + "done\n".len());
 }
+
+#[test]
+fn tests_written_first_must_be_red_for_the_right_reason() {
+    use l9_agents::process::Output;
+    use l9_agents::tools::red_for_the_right_reason;
+    let out = |code: Option<i32>, text: &str| Output {
+        code,
+        stdout: text.into(),
+        stderr: String::new(),
+        timed_out: false,
+        timeout: None,
+    };
+    // The code under test is missing: red for the right reason.
+    assert!(
+        red_for_the_right_reason(&out(Some(1), "sh: 0: cannot open add.sh: No such file"), true)
+            .is_ok()
+    );
+    assert!(
+        red_for_the_right_reason(
+            &out(Some(1), "E   ModuleNotFoundError: No module named 'todo'"),
+            true
+        )
+        .is_ok()
+    );
+    // Green before the code exists, no test file, a syntax error, a runner that never started.
+    let why = |o: &Output, exists: bool| red_for_the_right_reason(o, exists).unwrap_err();
+    assert!(why(&out(Some(0), ""), true).contains("pass before"));
+    assert!(why(&out(Some(1), ""), false).contains("do not exist"));
+    assert!(
+        why(&out(Some(2), "tests/t.sh: 3: Syntax error: end of file unexpected"), true)
+            .contains("wrong reason")
+    );
+    assert!(
+        why(&out(Some(1), "  File \"t.py\", line 2\nSyntaxError: invalid syntax"), true)
+            .contains("syntaxerror")
+    );
+    assert!(why(&out(Some(127), "pytest: command not found"), true).contains("could not start"));
+}

@@ -30,6 +30,42 @@ test "$(sh shout.sh)" = HELLO!
 
 const SCRIPT: &str = r#"
 rules:
+  # The plan's design task writes its record; a test task writes tests/<group>.sh.
+  - name: write the design record
+    when: { role: coder, step: "r1/coder/model#1", prompt: "Write the design record" }
+    tool_calls:
+      - name: write_file
+        arguments:
+          path: docs/design/architecture.md
+          content: |
+            # Design: shouter
+            ## Context
+            Two scripts: a greeting and a shout.
+            ## Decision
+            Two POSIX sh scripts, one greeting and one shouting, both executable.
+            ## Consequences
+            No dependencies; each gate calls its script.
+  - name: design record written
+    when: { role: coder, step: "r1/coder/model#2", prompt: "docs/design/" }
+    reply: "Wrote the design record"
+  - name: write the tests of greeting
+    when: { role: coder, step: "r1/coder/model#1", prompt: "Write the tests for greeting " }
+    tool_calls:
+      - name: write_file
+        arguments: { path: tests/greeting.sh, content: 'test "$(sh greet.sh)" = hello
+' }
+  - name: tests of greeting written
+    when: { role: coder, step: "r1/coder/model#2", prompt: "tests/greeting.sh" }
+    reply: "Wrote tests/greeting.sh"
+  - name: write the tests of shouting
+    when: { role: coder, step: "r1/coder/model#1", prompt: "Write the tests for shouting " }
+    tool_calls:
+      - name: write_file
+        arguments: { path: tests/shouting.sh, content: 'test "$(sh shout.sh)" = HELLO!
+' }
+  - name: tests of shouting written
+    when: { role: coder, step: "r1/coder/model#2", prompt: "tests/shouting.sh" }
+    reply: "Wrote tests/shouting.sh"
   - name: integration fix
     when: { role: coder, step: "r1/coder/model#1", prompt: "Integration:" }
     tool_calls:
@@ -116,6 +152,36 @@ fn integration_fixes_what_two_tasks_broke_together_and_verify_delivers_with_evid
             assert_eq!(p["kind"], "evidence", "{p}");
         }
     }
+    // The design record was merged, stored with lineage to the IR, and shown to later tasks.
+    let design = &ev["designs"][0];
+    assert_eq!(design["path"], "docs/design/architecture.md", "{ev}");
+    let p = json(&proj, &["memory", "get", design["packet"].as_str().unwrap()]);
+    assert_eq!(p["kind"], "design", "{p}");
+    assert!(repo.join("docs/design/architecture.md").exists());
+    let evs = show["events"].as_array().unwrap();
+    let task_of = |kind: &str| -> Vec<Value> {
+        evs.iter()
+            .filter(|e| e["event"] == "task_started" && e["kind"] == kind)
+            .map(|e| e["task"].clone())
+            .collect()
+    };
+    let implement = task_of("implement")[0].as_str().unwrap().to_string();
+    let seen = json(&proj, &["tasks", "show", &implement, "--step", "step:design records#0"]);
+    assert!(seen["value"].as_str().unwrap().contains("## Decision"), "{seen}");
+    // Tests first: each test task proved its tests red on the base for the right reason, and
+    // the implementation's gate ran them.
+    let tests = task_of("test");
+    assert_eq!(tests.len(), 2, "the tests-first plan was chosen: {}", show["result"]["chosen"]);
+    for t in &tests {
+        let g = evs.iter().find(|e| e["event"] == "gate_finished" && e["task"] == *t).unwrap();
+        assert_eq!((g["passed"].clone(), g["exit_code"].clone()), (jsonv!(true), jsonv!(1)), "{g}");
+        assert!(g["output_tail"].as_str().unwrap().contains("red for the right reason"), "{g}");
+    }
+    let written = ev["evidence"].as_array().unwrap();
+    let written: Vec<&Value> =
+        written.iter().filter(|e| e["source"] == "tests written by the run").collect();
+    assert_eq!(written.len(), 2, "{ev}");
+    assert!(written.iter().all(|e| e["passed"] == true), "{ev}");
     let text = ok(&proj, &["show", "last"]);
     assert!(text.contains("evidence:") && text.contains("delivered to main"), "{text}");
     assert!(text.contains("REQ-2      ✓ `test \"$(sh shout.sh)\" = HELLO!` exit 0"), "{text}");

@@ -109,8 +109,8 @@ fn run_executes_with_agents_merges_and_learns() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["kind"] == "l9.agent")
-        .unwrap()["task"]
+        .find(|t| t["kind"] == "l9.agent" && t["name"] == "implement:script")
+        .unwrap_or_else(|| panic!("{}", show["timeline"]))["task"]
         .as_str()
         .unwrap()
         .to_string();
@@ -271,11 +271,16 @@ fn a_second_run_knows_what_the_first_learned_and_fails_fewer_gates() {
     let show1 = json(d, &["show", &first_id]);
     // Lineage: spec → IR → plan → the task → its gates → its merge, every link checked.
     assert_eq!(show1["lineage"]["complete"], true, "{}", show1["lineage"]);
-    assert_eq!(show1["lineage"]["tasks"][0]["gates"], 2, "{}", show1["lineage"]);
     // The timeline shows the coding task's failed then passing gate; DORA's time to restore
     // is the time between them.
     let timeline = show1["timeline"].as_array().unwrap();
-    let coding = timeline.iter().find(|t| t["kind"] == "l9.agent").unwrap();
+    let coding = timeline
+        .iter()
+        .find(|t| t["kind"] == "l9.agent" && t["name"] == "implement:script")
+        .unwrap();
+    let linked = show1["lineage"]["tasks"].as_array().unwrap();
+    let linked = linked.iter().find(|t| t["task"] == coding["task"]).unwrap();
+    assert_eq!(linked["gates"], 2, "{}", show1["lineage"]);
     let passed: Vec<bool> =
         coding["gates"].as_array().unwrap().iter().map(|g| g[1].as_bool().unwrap()).collect();
     assert_eq!(passed, [false, true], "{coding}");
@@ -391,15 +396,26 @@ fn run_streams_typed_events_that_show_reconstructs_from_the_journal() {
     assert_eq!(kinds.first(), Some(&"run_started"));
     assert_eq!(kinds.last(), Some(&"run_finished"));
     assert_eq!(live.last().unwrap()["outcome"], "succeeded");
-    // The first gate failed with its exit code and output; the turn that wrote add.sh says so.
-    let gates: Vec<&Value> = live.iter().filter(|e| e["event"] == "gate_finished").collect();
+    // The implementation's first gate failed with its exit code and output; the turn that
+    // wrote add.sh says so.
+    let implement = live
+        .iter()
+        .find(|e| e["event"] == "task_started" && e["kind"] == "implement")
+        .map(|e| e["task"].clone())
+        .unwrap();
+    let gates: Vec<&Value> =
+        live.iter().filter(|e| e["event"] == "gate_finished" && e["task"] == implement).collect();
     assert_eq!(gates[0]["passed"], false, "{gates:?}");
     assert_eq!(gates[0]["exit_code"], 1, "{gates:?}");
     assert_eq!(gates[0]["command"], "test \"$(sh add.sh 2 2)\" = 4");
     assert_eq!(gates.last().unwrap()["passed"], true);
     let wrote = live
         .iter()
-        .find(|e| e["event"] == "agent_turn" && e["tools"] == jsonv!(["write_file"]))
+        .find(|e| {
+            e["event"] == "agent_turn"
+                && e["task"] == implement
+                && e["tools"] == jsonv!(["write_file"])
+        })
         .unwrap_or_else(|| panic!("no write_file turn: {live:?}"));
     assert_eq!(wrote["files_changed"], jsonv!(["add.sh"]));
     // Ids are unique.
