@@ -47,6 +47,10 @@ pub(crate) struct RunArgs {
     /// Stop after choosing a plan (no repository, no agents).
     #[arg(long)]
     pub plan_only: bool,
+    /// Record the run (journal, evidence, report) without learning from it: no priors,
+    /// votes, reflections, constraints or calibration change.
+    #[arg(long)]
+    pub no_learn: bool,
     #[command(flatten)]
     pub follow: FollowArgs,
 }
@@ -213,6 +217,7 @@ pub(crate) async fn run(
         "scenario": a.scenario.as_deref().map(abs).transpose()?,
         "trials": a.trials, "budget": budget,
         "script": script.as_deref().map(abs).transpose()?,
+        "no_learn": a.no_learn,
     });
     let (id, _) = engine
         .enqueue("l9.run", payload, &EnqueueOptions { queue: "run".into(), ..Default::default() })

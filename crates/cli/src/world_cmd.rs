@@ -31,7 +31,9 @@ pub(crate) enum WorldCommand {
         #[command(flatten)]
         time: TimeArgs,
     },
-    /// Items per pack, learned task priors, calibration, causal edges, contradictions.
+    /// Items per pack, learned task priors (per executor kind: `implement@scripted` is kept
+    /// apart from the model-backed `implement`), calibration overall and per executor (Brier,
+    /// actual/forecast duration and cost), causal edges, contradictions.
     Stats {
         #[command(flatten)]
         time: TimeArgs,
@@ -198,6 +200,7 @@ pub(crate) async fn run_world(
                 "calibration": calibration, "contradictions": contradictions,
                 "causal_edges": causal, "votes": state.votes, "retired": state.retired,
                 "executors": state.executors.keys().map(|e| (e.clone(), json!({"succeeded": state.executors[e].0, "failed": state.executors[e].1, "rate": state.executor_rate(e)}))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "calibration_by_executor": state.calibration_by_executor(),
                 "as_of": slice,
             });
             out.value(&v, || {
@@ -218,6 +221,18 @@ pub(crate) async fn run_world(
                         c.n, c.brier, c.p90_coverage * 100.0
                     )),
                     None => s.push("calibration: no predicted-vs-actual runs recorded yet".to_string()),
+                }
+                for (e, c) in state.calibration_by_executor() {
+                    let ratio = |r: Option<f64>| {
+                        r.map_or("n/a".to_string(), |r| format!("×{:.2}", r.exp()))
+                    };
+                    s.push(format!(
+                        "forecast error of {e}: {} run(s), Brier {:.3}; actual/forecast duration {}, cost {}",
+                        c.n,
+                        c.brier,
+                        ratio(c.duration_log_ratio),
+                        ratio(c.cost_log_ratio)
+                    ));
                 }
                 for (e, (good, bad)) in &state.executors {
                     s.push(format!(

@@ -22,6 +22,7 @@ pub mod ir;
 pub mod jsonl;
 pub mod models;
 pub mod pipeline;
+mod reflect;
 pub mod report;
 pub mod review;
 pub mod runtime;

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use l9_ir::challenge::HiddenConstraint;
 use l9_ir::plan::TaskKind;
 use l9_tasks::{Ctx, Registry, WfError};
@@ -118,24 +117,6 @@ pub(crate) fn with_insights(mut text: String, shown: &[Insight]) -> String {
         text.push_str(&lines.join("\n"));
     }
     text
-}
-
-/// The thing a task is about, taken from its requirements: the first file-like name
-/// (`add.sh`, `src/lib.rs`, `parse_args`), else the longest word.
-fn trigger_of(text: &str) -> Option<String> {
-    let body = text.split_once("Requirements:").map_or(text, |(_, r)| r);
-    let body = body.split_once("Constraints learned").map_or(body, |(b, _)| b);
-    let body = body.split_once("Heuristics from the world model").map_or(body, |(b, _)| b);
-    let words: Vec<&str> = body
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '`' | '"'))
-        .map(|w| w.trim_end_matches('.'))
-        .filter(|w| w.len() >= 3 && !w.starts_with("REQ-") && w.chars().any(char::is_alphabetic))
-        .collect();
-    words
-        .iter()
-        .find(|w| w.contains(['.', '_', '/']))
-        .or_else(|| words.iter().filter(|w| w.len() >= 6).max_by_key(|w| w.len()))
-        .map(|w| w.to_lowercase())
 }
 
 fn failed(e: impl std::fmt::Display) -> WfError {
@@ -458,25 +439,32 @@ async fn run(
     // 7: reflect — the world model learns from what happened, in one atomic recording
     // (a re-run of this step after a crash finds it recorded and adds nothing).
     let (eng, forecast2, err2) = (engine.clone(), forecast.clone(), error.clone());
+    let (executor2, learn) = (executor.clone(), !p.no_learn);
+    let cost_usd = plan_result["spent"]["micro_usd"]
+        .as_u64()
+        .filter(|_| plan_result["cost_unknown"] != json!(true))
+        .map(|m| m as f64 / 1e6);
     let (run_id, evidence) = (ctx.run_id(), ctx.last_packet());
     let learned = ctx
         .step(
             RunStep::Reflect.name(),
             Effect::Idempotent { key: RunStep::Reflect.name().into() },
             move || async move {
-                let r = reflect(
-                    &eng,
-                    plan_id,
-                    run_id,
+                let facts = crate::reflect::RunFacts {
+                    plan: plan_id,
+                    run: run_id,
                     evidence,
-                    forecast2.as_ref(),
+                    forecast: forecast2.as_ref(),
                     ok,
                     minutes,
                     finished,
-                    err2,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                    error: err2,
+                    executor_kind: crate::reflect::executor_kind(&eng, &executor2).to_string(),
+                    executor: executor2,
+                    cost_usd,
+                    learn,
+                };
+                let r = crate::reflect::reflect(&eng, facts).await.map_err(|e| e.to_string())?;
                 serde_json::to_value(r).map_err(|e| e.to_string())
             },
         )
@@ -501,188 +489,6 @@ async fn run(
     } else {
         Err(failed(format!("the plan did not succeed: {}", error.unwrap_or_default())))
     }
-}
-
-/// Passing and failing gates of an agent task, in order: (when, passed).
-async fn gate_history(
-    engine: &Engine,
-    task: l9_types::TaskId,
-) -> crate::Result<Vec<(DateTime<Utc>, bool)>> {
-    Ok(engine
-        .journal_entries(l9_tasks::run_of(task))
-        .await?
-        .into_iter()
-        .filter(|e| matches!(e.agent_step(), Some(l9_agents::steps::AgentStep::Gate { .. })))
-        .map(|e| (e.at, e.value["passed"] == json!(true)))
-        .collect())
-}
-
-/// What the run teaches the world model: per coding task its outcome (priors), votes on the
-/// insights it was shown (helpful when its first gate passed), a hidden constraint when the
-/// reviewer's request after a failed first gate fixed it, causal edges with their evidence,
-/// and DORA's time to restore (failed gate → next passing gate); for the run, a prediction
-/// next to the actual result and a reflection if it failed.
-#[allow(clippy::too_many_arguments)]
-async fn reflect(
-    eng: &Engine,
-    plan_id: l9_types::TaskId,
-    run: l9_types::RunId,
-    evidence: Option<l9_types::PacketId>,
-    forecast: Option<&l9_sim::Metrics>,
-    ok: bool,
-    minutes: f64,
-    finished: DateTime<Utc>,
-    error: Option<String>,
-) -> crate::Result<Reflected> {
-    use l9_world::{Anchor, Delta, Observation};
-    let filter = l9_store::TaskFilter { parent: Some(plan_id), ..Default::default() };
-    let children = eng.list_tasks(&filter, None, 500).await?.tasks;
-    let mut deltas: Vec<Observation> = Vec::new();
-    let (mut coding, mut first_failed, mut merged) = (0u32, 0u32, Vec::new());
-    let (mut restores, mut votes, mut causes) = (Vec::new(), 0u32, 0u32);
-    for t in children.iter().filter(|t| t.kind == "l9.agent") {
-        // What the task was: design and test tasks teach their own kinds' priors; only
-        // implementation tasks are changes for DORA and the lessons about them.
-        let plan_kind = t.payload["plan_kind"].as_str().unwrap_or("implement").to_string();
-        if plan_kind != "implement" {
-            let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
-            deltas.push(Observation::new(
-                Delta::TaskOutcome {
-                    kind: plan_kind,
-                    success: t.state == l9_store::TaskState::Succeeded,
-                    minutes,
-                    executor: t.payload["executor"].as_str().map(str::to_string),
-                },
-                t.updated_at,
-            ));
-            continue;
-        }
-        coding += 1;
-        let r = t.result.clone().unwrap_or(Value::Null);
-        let gates = gate_history(eng, t.id).await?;
-        let success = t.state == l9_store::TaskState::Succeeded;
-        let failed_first =
-            gates.first().is_some_and(|g| !g.1) || r["first_gate_failed"] == json!(true);
-        let task_text = t.payload["task"].as_str().unwrap_or("");
-        let trigger = trigger_of(task_text);
-        if failed_first {
-            first_failed += 1;
-            let failed_at = gates.iter().find(|g| !g.1).map_or(t.updated_at, |g| g.0);
-            // What the reviewer asked for after the failed gate is a constraint the spec did
-            // not state: remember it for specs that mention the same thing.
-            let comment =
-                r["rounds"][0]["review"]["comments"].as_str().unwrap_or("").trim().to_string();
-            if r["done"] == json!(true)
-                && !comment.is_empty()
-                && let Some(trigger) = &trigger
-            {
-                // Anchored where it applies: the file it names, at the commit that fixed it.
-                let anchor = trigger.contains(['.', '/']).then(|| Anchor {
-                    path: trigger.clone(),
-                    commit: r["merged"]["commit"].as_str().map(str::to_string),
-                });
-                deltas.push(
-                    Observation::new(
-                        Delta::HiddenConstraint { trigger: trigger.clone(), text: comment },
-                        failed_at,
-                    )
-                    .anchored(anchor),
-                );
-                deltas.push(Observation::new(
-                    Delta::CausalEdge {
-                        cause: format!("unstated constraint on {trigger}"),
-                        effect: "first gate failed".into(),
-                    },
-                    failed_at,
-                ));
-                causes += 1;
-            }
-            // Time to restore: from the first failing gate to the next passing one.
-            if let Some(fixed) = gates.iter().find(|g| g.1 && g.0 >= failed_at) {
-                restores.push((fixed.0 - failed_at).num_milliseconds().max(0) as f64 / 60_000.0);
-                deltas.push(Observation::new(
-                    Delta::CausalEdge {
-                        cause: "reviewer feedback".into(),
-                        effect: "failed gate restored".into(),
-                    },
-                    fixed.0,
-                ));
-                causes += 1;
-            }
-        } else if success
-            && task_text.contains("Constraints learned from earlier runs")
-            && let Some(trigger) = &trigger
-        {
-            deltas.push(Observation::new(
-                Delta::CausalEdge {
-                    cause: format!("learned constraint on {trigger}"),
-                    effect: "first gate passed".into(),
-                },
-                t.updated_at,
-            ));
-            causes += 1;
-        }
-        // ExpeL: an insight shown to a task that got it right first time helped.
-        for item in t.payload["insights"].as_array().into_iter().flatten() {
-            if let Some(id) = item["id"].as_str() {
-                deltas.push(Observation::new(
-                    Delta::InsightVote { item: id.to_string(), helpful: success && !failed_first },
-                    t.updated_at,
-                ));
-                votes += 1;
-            }
-        }
-        if let Some(c) = r["merged"]["commit"].as_str() {
-            merged.push(c.to_string());
-        }
-        let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
-        deltas.push(Observation::new(
-            Delta::TaskOutcome {
-                kind: "implement".into(),
-                success,
-                minutes,
-                executor: t.payload["executor"].as_str().map(str::to_string),
-            },
-            t.updated_at,
-        ));
-    }
-    deltas.push(Observation::new(
-        Delta::Prediction {
-            subject: "run".into(),
-            success_p: forecast.map_or(0.0, |f| f.success),
-            p50_minutes: forecast.map_or(0.0, |f| f.makespan_p50_h) * 60.0,
-            p90_minutes: forecast.map_or(0.0, |f| f.makespan_p90_h) * 60.0,
-            succeeded: ok,
-            minutes,
-        },
-        finished,
-    ));
-    if let Some(e) = error {
-        deltas.push(Observation::new(
-            Delta::Reflection {
-                signature: e.chars().take(200).collect(),
-                lesson: "the run failed; see its journal".into(),
-                fix: "inspect with l9 show RUN and adjust the spec or the gate".into(),
-            },
-            finished,
-        ));
-    }
-    let recorded = eng.world().record_run_deltas(run, &deltas, evidence).await?;
-    let cfr = (coding > 0).then(|| f64::from(first_failed) / f64::from(coding));
-    let restore =
-        (!restores.is_empty()).then(|| restores.iter().sum::<f64>() / restores.len() as f64);
-    Ok(Reflected {
-        deltas: recorded.deltas,
-        items_learned: recorded.items,
-        coding_tasks: coding,
-        first_gate_failed: first_failed,
-        change_failure_rate: cfr,
-        time_to_restore_minutes: restore,
-        restores: restores.len(),
-        insight_votes: votes,
-        causal_edges: causes,
-        merged,
-    })
 }
 
 /// The `choose+recall` stage: store the chosen plan (cited by the step's entry), the

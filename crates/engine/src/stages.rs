@@ -41,6 +41,9 @@ pub struct RunRequest {
     pub retry_of: Option<String>,
     #[serde(default)]
     pub keep: serde_json::Map<String, Value>,
+    /// `l9 run --no-learn`: record the run without learning from it.
+    #[serde(default)]
+    pub no_learn: bool,
 }
 
 fn trials() -> u32 {
@@ -212,6 +215,16 @@ pub struct Reflected {
     pub causal_edges: u32,
     #[serde(default)]
     pub merged: Vec<String>,
+    /// Failures that were not outcomes of real work (configuration, infrastructure, agent
+    /// errors): `{"task", "class", "message"}`; they taught nothing.
+    #[serde(default)]
+    pub not_learned: Vec<Value>,
+    /// `l9 run --no-learn`: the run was recorded, nothing was learned.
+    #[serde(default)]
+    pub learning_off: bool,
+    /// The kind of executor that did the work (`model`, `scripted`, `agent`).
+    #[serde(default)]
+    pub executor_kind: Option<String>,
 }
 
 /// DORA figures of the run next to their forecasts.

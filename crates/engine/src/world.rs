@@ -65,6 +65,10 @@ impl Engine {
         executor: &str,
     ) -> Result<()> {
         let t = &detail.task;
+        // Only outcomes of real work teach (see `l9_world::failure`).
+        if !success && !l9_world::failure::classify(t.error.as_deref().unwrap_or("")).teaches() {
+            return Ok(());
+        }
         let minutes = (t.updated_at - t.created_at).num_milliseconds().max(0) as f64 / 60_000.0;
         let evidence = detail.journal.last().and_then(|j| j.packet.parse().ok());
         let delta = l9_world::Delta::TaskOutcome {
@@ -72,6 +76,7 @@ impl Engine {
             success,
             minutes,
             executor: Some(executor.to_string()),
+            executor_kind: Some(crate::reflect::executor_kind(self, executor).to_string()),
         };
         self.world().record_delta(&delta, evidence).await?;
         Ok(())

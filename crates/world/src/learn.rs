@@ -37,6 +37,12 @@ pub enum Delta {
         /// Who did the work (`provider:NAME`, `adapter:NAME`): executor success rates.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         executor: Option<String>,
+        /// What kind of executor: `model` (a model-backed coder: the forecasts' own kind),
+        /// `scripted` (scripted or replayed providers) or `agent` (an external agent CLI).
+        /// Outcomes of other kinds than `model` keep beliefs of their own
+        /// (`implement@scripted`), so instant scripted runs never move real forecasts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        executor_kind: Option<String>,
     },
     InsightVote {
         item: String,
@@ -62,6 +68,14 @@ pub enum Delta {
         p90_minutes: f64,
         succeeded: bool,
         minutes: f64,
+        /// Who did the work, for calibration per executor.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        executor: Option<String>,
+        /// The forecast cost and the actual one (USD), when both are known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forecast_cost_usd: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
     },
     /// The item stops holding (from the delta's valid time on); nothing is deleted.
     Retire {
@@ -201,7 +215,34 @@ pub struct WorldState {
     /// Executor → (succeeded, failed) tasks.
     #[serde(default)]
     pub executors: BTreeMap<String, (u32, u32)>,
+    /// Every run's forecast next to what happened, with its executor.
+    #[serde(default)]
+    pub forecasts: Vec<ForecastError>,
     pub deltas: u32,
+}
+
+/// One run's forecast error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastError {
+    pub executor: String,
+    pub success_p: f64,
+    pub succeeded: bool,
+    /// ln(actual minutes / forecast p50 minutes).
+    pub duration_log_ratio: Option<f64>,
+    /// ln(actual cost / forecast cost).
+    pub cost_log_ratio: Option<f64>,
+}
+
+/// Calibration of one executor's forecasts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorCalibration {
+    pub n: usize,
+    /// Brier score of the success forecasts (0 is perfect; 0.25 a coin flip).
+    pub brier: f64,
+    /// Mean ln(actual / forecast) of durations and of costs (0: unbiased; +1: e times
+    /// longer or dearer than forecast).
+    pub duration_log_ratio: Option<f64>,
+    pub cost_log_ratio: Option<f64>,
 }
 
 /// How far (in standard deviations of ln minutes) one observation can pull a duration belief.
@@ -272,6 +313,36 @@ impl WorldState {
         out
     }
 
+    /// Forecast calibration per executor: Brier score of the success forecasts, mean
+    /// log-ratios of actual to forecast duration and cost.
+    pub fn calibration_by_executor(&self) -> BTreeMap<String, ExecutorCalibration> {
+        let mut by: BTreeMap<String, Vec<&ForecastError>> = BTreeMap::new();
+        for f in &self.forecasts {
+            by.entry(f.executor.clone()).or_default().push(f);
+        }
+        let mean =
+            |xs: Vec<f64>| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
+        by.into_iter()
+            .map(|(e, fs)| {
+                let n = fs.len();
+                let brier = fs
+                    .iter()
+                    .map(|f| (f.success_p - f64::from(u8::from(f.succeeded))).powi(2))
+                    .sum::<f64>()
+                    / n as f64;
+                let c = ExecutorCalibration {
+                    n,
+                    brier,
+                    duration_log_ratio: mean(
+                        fs.iter().filter_map(|f| f.duration_log_ratio).collect(),
+                    ),
+                    cost_log_ratio: mean(fs.iter().filter_map(|f| f.cost_log_ratio).collect()),
+                };
+                (e, c)
+            })
+            .collect()
+    }
+
     /// Brier score of success predictions (lower is better; 0.25 is a coin flip) and the share
     /// of actual durations at or below the predicted p90 (0.9 if calibrated).
     pub fn calibration(&self) -> Option<Calibration> {
@@ -310,7 +381,7 @@ pub struct Calibration {
 pub fn apply(s: &mut WorldState, d: &Delta) {
     s.deltas += 1;
     match d {
-        Delta::TaskOutcome { kind, success, minutes, executor } => {
+        Delta::TaskOutcome { kind, success, minutes, executor, executor_kind } => {
             if let Some(e) = executor {
                 let c = s.executors.entry(e.clone()).or_default();
                 if *success {
@@ -319,7 +390,13 @@ pub fn apply(s: &mut WorldState, d: &Delta) {
                     c.1 += 1;
                 }
             }
-            let b = s.kinds.entry(kind.clone()).or_insert(KindBelief {
+            // Model-backed work (and outcomes recorded before executor kinds) moves the
+            // forecasts' beliefs; other kinds keep their own.
+            let key = match executor_kind.as_deref() {
+                None | Some("model") => kind.clone(),
+                Some(k) => format!("{kind}@{k}"),
+            };
+            let b = s.kinds.entry(key).or_insert(KindBelief {
                 fail_alpha: 1.0,
                 fail_beta: 1.0,
                 ln_mean: 20f64.ln(),
@@ -377,8 +454,31 @@ pub fn apply(s: &mut WorldState, d: &Delta) {
         Delta::CausalEdge { cause, effect } => {
             *s.causes.entry((cause.clone(), effect.clone())).or_default() += 1
         }
-        Delta::Prediction { success_p, p50_minutes, p90_minutes, succeeded, minutes, .. } => {
+        Delta::Prediction {
+            success_p,
+            p50_minutes,
+            p90_minutes,
+            succeeded,
+            minutes,
+            executor,
+            forecast_cost_usd,
+            cost_usd,
+            ..
+        } => {
             s.predictions.push((*success_p, *p50_minutes, *p90_minutes, *succeeded, *minutes));
+            let ratio = |actual: f64, forecast: f64| {
+                (actual > 0.0 && forecast > 0.0).then(|| (actual / forecast).ln())
+            };
+            s.forecasts.push(ForecastError {
+                executor: executor.clone().unwrap_or_else(|| "unknown".into()),
+                success_p: *success_p,
+                succeeded: *succeeded,
+                duration_log_ratio: ratio(*minutes, *p50_minutes),
+                cost_log_ratio: match (cost_usd, forecast_cost_usd) {
+                    (Some(a), Some(f)) => ratio(*a, *f),
+                    _ => None,
+                },
+            });
         }
         Delta::Retire { item, reason } => {
             s.retired.entry(item.clone()).or_insert_with(|| reason.clone());

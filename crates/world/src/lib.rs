@@ -15,6 +15,7 @@
 //! the bitemporal knowledge graph, and folds the deltas in order ([`learn::fold`] with a
 //! [`l9_types::AsOf`] for as-of views).
 
+pub mod failure;
 pub mod item;
 pub mod learn;
 pub mod seeds;

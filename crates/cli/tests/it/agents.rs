@@ -52,7 +52,10 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
     // The world model learned from the run.
     let w = json(&proj, &["world", "stats"]);
     assert_eq!(w["deltas"], 1);
-    assert_eq!(w["kinds"]["implement"]["observed"], 1);
+    assert_eq!(
+        w["kinds"]["implement@scripted"]["observed"], 1,
+        "scripted work keeps its own belief"
+    );
     // and the simulator's priors in this project are the learned ones.
     std::fs::write(proj.join("spec.md"), SPEC).unwrap();
     let sim = json(&proj, &["sim", "spec.md", "--trials", "50"]);

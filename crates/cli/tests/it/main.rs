@@ -67,6 +67,7 @@ const SPEC: &str = "# Notes\n\n## Storage\n- REQ-1: A save MUST complete within 
 mod agents;
 mod execute;
 mod ir;
+mod learning;
 mod run;
 mod steer;
 mod tasks;

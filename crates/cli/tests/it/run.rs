@@ -84,7 +84,9 @@ fn run_executes_with_agents_merges_and_learns() {
     assert!(out.contains("merged:      "), "{out}");
     assert_eq!(std::fs::read_to_string(proj.join("repo/add.sh")).unwrap(), "echo $(($1 + $2))\n");
     let w = json(&proj, &["world", "stats"]);
-    assert_eq!(w["kinds"]["implement"]["observed"], 1, "{w}");
+    // A scripted coder's outcome is kept apart from the model-backed forecasts' belief.
+    assert_eq!(w["kinds"]["implement@scripted"]["observed"], 1, "{w}");
+    assert_eq!(w["kinds"]["implement"]["observed"], 0, "{w}");
     assert_eq!(w["calibration"]["n"], 1, "{w}");
     // The run is inspectable afterwards and replays without effects.
     let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
@@ -129,10 +131,13 @@ fn run_executes_with_agents_merges_and_learns() {
 fn several_coders_are_routed_by_what_the_world_model_has_seen() {
     let dir = l9_test_support::temp_dir();
     let proj = adder_project(dir.path(), true);
-    // A careless coder: writes the buggy version and claims done whatever the review says.
+    // A careless coder: writes the design record and the tests like the other one, but
+    // the buggy version of the code, and claims done whatever the review says.
+    let coder = std::fs::read_to_string(proj.join("examples/agent/coder.yaml")).unwrap();
+    let (records, _) = coder.split_once("  - name: write the buggy version").unwrap();
     std::fs::write(
         proj.join("careless.yaml"),
-        "rules:\n  - name: buggy\n    when: { role: coder, step: \"r1/coder/model#1\" }\n    tool_calls:\n      - name: write_file\n        arguments: { path: add.sh, content: \"echo $(($1 - $2))\\n\" }\n  - name: done\n    when: { role: coder }\n    reply: \"done\"\n",
+        format!("{records}  - name: buggy\n    when: {{ role: coder, step: \"r1/coder/model#1\" }}\n    tool_calls:\n      - name: write_file\n        arguments: {{ path: add.sh, content: \"echo $(($1 - $2))\\n\" }}\n  - name: done\n    when: {{ role: coder }}\n    reply: \"done\"\n"),
     )
     .unwrap();
     let cfg = proj.join(".l9/l9.toml");
@@ -148,7 +153,8 @@ fn several_coders_are_routed_by_what_the_world_model_has_seen() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("route:       coder careless"), "{out}");
     let w = json(&proj, &["world", "stats"]);
-    assert_eq!(w["executors"]["provider:careless"]["failed"], 1, "{w}");
+    let shown = json_any(&proj, &["show", "last"]);
+    assert_eq!(w["executors"]["provider:careless"]["failed"], 1, "{w}\n{}", shown["error"]);
     // The next run goes to the other one, which gets it done.
     let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
     assert!(

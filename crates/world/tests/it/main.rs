@@ -86,6 +86,7 @@ mod learning {
                     success: false,
                     minutes: 120.0,
                     executor: Some("provider:a".into()),
+                    executor_kind: None,
                 },
             );
         }
@@ -101,6 +102,7 @@ mod learning {
             success: true,
             minutes: 10.0,
             executor: Some("provider:b".into()),
+            executor_kind: Some("model".into()),
         };
         apply(&mut s, &docs);
         assert_eq!(s.kinds["docs"].observed, 1);
@@ -118,6 +120,26 @@ mod learning {
     }
 
     #[test]
+    fn scripted_and_agent_outcomes_never_move_the_model_priors() {
+        let mut s = base();
+        let before = s.kinds["implement"];
+        for kind in ["scripted", "agent"] {
+            apply(
+                &mut s,
+                &Delta::TaskOutcome {
+                    kind: "implement".into(),
+                    success: true,
+                    minutes: 0.01,
+                    executor: Some(format!("{kind}:x")),
+                    executor_kind: Some(kind.into()),
+                },
+            );
+            assert_eq!(s.kinds[&format!("implement@{kind}")].observed, 1);
+        }
+        assert_eq!(s.kinds["implement"], before, "the forecasts' belief did not move");
+    }
+
+    #[test]
     fn a_far_off_duration_moves_the_belief_without_blowing_up_its_spread() {
         let mut s = base();
         let before = s.kinds["implement"];
@@ -129,6 +151,7 @@ mod learning {
                     success: true,
                     minutes: 0.004,
                     executor: None,
+                    executor_kind: None,
                 },
             )
         };
@@ -212,9 +235,20 @@ mod learning {
                     p90_minutes: 100.0,
                     succeeded: ok,
                     minutes: m,
+                    executor: Some(if p > 0.5 { "provider:a" } else { "provider:b" }.into()),
+                    forecast_cost_usd: Some(1.0),
+                    cost_usd: Some(m / 60.0),
                 },
             );
         }
+        let by = s.calibration_by_executor();
+        let a = by["provider:a"];
+        assert_eq!(a.n, 3);
+        assert!((a.brier - (0.01 + 0.01 + 0.64) / 3.0).abs() < 1e-9, "{a:?}");
+        let mean_ln = ((50f64 / 60.0).ln() + (70f64 / 60.0).ln() + (90f64 / 60.0).ln()) / 3.0;
+        assert!((a.duration_log_ratio.unwrap() - mean_ln).abs() < 1e-9, "{a:?}");
+        assert!((a.cost_log_ratio.unwrap() - mean_ln).abs() < 1e-9, "{a:?}");
+        assert_eq!(by["provider:b"].n, 1);
         let c = s.calibration().unwrap();
         assert_eq!(c.n, 4);
         assert!((c.brier - (0.01 + 0.01 + 0.04 + 0.64) / 4.0).abs() < 1e-9, "{c:?}");
