@@ -91,6 +91,17 @@ enum Command {
     /// Follow a run started elsewhere (another `l9 run`, a worker) from its start; exits
     /// when it ends (0 succeeded, 1 failed) or waits for a person (75).
     Watch(run_cmd::WatchArgs),
+    /// Remove the worktrees and branches finished runs left in their repositories
+    /// (`l9/run-…`, `l9/task-…`, `.git/l9-worktrees/…`): a succeeded run's at once, a failed
+    /// or cancelled run's once it is older than --older-than.
+    Gc {
+        /// Keep what failed or cancelled runs left for this long (e.g. 7d, 12h, 30m, 0s).
+        #[arg(long, default_value = "7d", value_parser = parse_age)]
+        older_than: chrono::Duration,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Loop runs (`l9 run`), newest first, or one run's state. `l9 runs` lists every
     /// workflow run started from outside (loop runs and enqueued workflows).
     Status {
@@ -294,6 +305,35 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Runs { limit, state, kind } => {
             tasks_cmd::run_runs(limit, state, kind, &root, cli.db.as_deref(), out).await
         }
+        Command::Gc { older_than, dry_run } => {
+            use l9_types::Clock as _;
+            let engine = open_existing(&root, cli.db.as_deref()).await?;
+            let now = l9_types::SystemClock.now();
+            let r = engine.gc(older_than, now, dry_run).await?;
+            out.value(&r, || {
+                let verb = if r.dry_run { "would remove" } else { "removed" };
+                let mut s = Vec::new();
+                for run in &r.removed {
+                    s.push(format!(
+                        "run {} ({}): {verb} {} branch(es), {} worktree(s) in {}",
+                        run.run,
+                        run.state,
+                        run.branches.len(),
+                        run.worktrees.len(),
+                        run.repo
+                    ));
+                    for b in &run.branches {
+                        s.push(format!("  branch {b}"));
+                    }
+                }
+                s.push(format!(
+                    "{} run(s) cleaned; {} finished run(s) kept (failed ones younger than the limit, or a branch still in use)",
+                    r.removed.len(),
+                    r.kept
+                ));
+                s.join("\n")
+            })
+        }
         Command::Config => {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;
             let file = config.file.as_ref().map(|f| f.display().to_string());
@@ -311,6 +351,20 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 s.trim_end().to_string()
             })
         }
+    }
+}
+
+/// An age: a whole number and a unit, `d`ays, `h`ours, `m`inutes or `s`econds (`7d`).
+fn parse_age(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not an age; write 7d, 12h, 30m or 0s"))?;
+    match unit {
+        "d" => Ok(chrono::Duration::days(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "s" => Ok(chrono::Duration::seconds(n)),
+        _ => Err(format!("{s:?}: the unit must be d, h, m or s (7d, 12h, 30m, 0s)")),
     }
 }
 

@@ -227,6 +227,11 @@ pub(crate) async fn run(
         eprintln!(
             "run {id}: compile → challenge → deliberate → plan → simulate → execute → reflect"
         );
+        if let (Some(agent), Some(usd)) = (&a.adapter, a.budget_usd) {
+            eprintln!(
+                "note: the agent {agent} is counted against the ${usd} budget only by the cost it reports itself (claude's JSON output does); when it reports none its cost is unknown and the budget bounds only L9's own model calls"
+            );
+        }
     }
     drive(&engine, id, &mut render).await?;
     finish(&engine, id, out).await

@@ -18,6 +18,7 @@ pub mod config;
 mod error;
 pub mod events;
 mod execute;
+pub mod gc;
 pub mod ir;
 pub mod jsonl;
 pub mod models;

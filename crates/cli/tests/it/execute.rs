@@ -268,3 +268,48 @@ fn a_whole_change_review_asks_for_one_change_and_the_coder_makes_it() {
     assert_eq!(r["rounds"].as_array().unwrap().len(), 2, "{r}");
     assert_eq!(r["fixes"][0]["request"], "add a USAGE file that says how to run both scripts");
 }
+
+#[test]
+fn gc_removes_what_finished_runs_left_keeping_failed_runs_work_for_a_while() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    let repo = proj.join("repo");
+    let branches = || -> Vec<String> {
+        git(&repo, &["branch", "--format=%(refname:short)"]).lines().map(str::to_string).collect()
+    };
+    // A failed run (its result never verified), then a succeeded one.
+    let cfg = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    std::fs::write(proj.join(".l9/l9.toml"), format!("[project]\ntest = \"exit 3\"\n\n{cfg}"))
+        .unwrap();
+    assert_eq!(
+        l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]).status.code(),
+        Some(1)
+    );
+    let failed_run = json_any(&proj, &["show", "last"])["run"].as_str().unwrap().to_string();
+    std::fs::write(proj.join(".l9/l9.toml"), &cfg).unwrap();
+    ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    let ok_run = json(&proj, &["show", "last"])["run"].as_str().unwrap().to_string();
+    let all = branches();
+    assert!(all.iter().any(|b| *b == format!("l9/run-{failed_run}")), "{all:?}");
+    assert!(all.iter().any(|b| *b == format!("l9/run-{ok_run}")), "{all:?}");
+    // A dry run lists, removes nothing.
+    let dry = json(&proj, &["gc", "--dry-run"]);
+    assert_eq!(dry["removed"].as_array().unwrap().len(), 1, "{dry}");
+    assert_eq!(dry["removed"][0]["run"], ok_run.as_str());
+    assert_eq!(branches(), all);
+    // The succeeded run's branches and worktrees go; the failed run's stay for now.
+    let r = json(&proj, &["gc"]);
+    assert_eq!(r["kept"], 1, "{r}");
+    let left = branches();
+    assert!(!left.iter().any(|b| b.contains(&ok_run)), "{left:?}");
+    assert!(left.iter().any(|b| *b == format!("l9/run-{failed_run}")), "{left:?}");
+    let worktrees = git(&repo, &["worktree", "list"]);
+    assert!(!worktrees.contains(&ok_run), "{worktrees}");
+    // Past the limit, the failed run's go too: only the user's branch is left.
+    let text = ok(&proj, &["gc", "--older-than", "0s"]);
+    assert!(text.contains(&format!("run {failed_run} (dead): removed")), "{text}");
+    assert_eq!(branches(), ["main"]);
+    assert_eq!(git(&repo, &["worktree", "list"]).lines().count(), 1);
+    let e = fails(&proj, &["gc", "--older-than", "7w"], 2);
+    assert!(e.contains("the unit must be d, h, m or s"), "{e}");
+}
