@@ -185,18 +185,23 @@ pub(crate) async fn run(
     // Run outside a project: make one here, as `l9 init` would (configuration, database,
     // the world model's seed packs), so everything after it (show, watch, world) works.
     if db.is_none() && !Engine::is_project(root) {
-        Engine::init(root, None).await?;
-        let seeds = Engine::open(root, None).await?.load_seeds().await?;
+        let r = Engine::init(root, None).await?;
         if !out.json {
             eprintln!(
                 "initialised an L9 project in {} (world model: {} seed items)",
                 root.display(),
-                seeds.added
+                r.seeds.added + r.seeds.kept
             );
         }
     }
     let engine = Engine::open(root, db).await?;
-    let script = a.spec.parent().map(|d| d.join("provider.yaml")).filter(|p| p.is_file());
+    // An example's scripted coder and reviewer (`provider.yaml` beside the spec) stand in
+    // when no coder is given; an --adapter run uses the agent alone.
+    let script = a
+        .spec
+        .parent()
+        .map(|d| d.join("provider.yaml"))
+        .filter(|p| p.is_file() && a.adapter.is_none());
     let a = if a.repo.is_none() && !a.plan_only {
         let dir = engine.fresh_repository(&a.spec).await?;
         if !out.json {
