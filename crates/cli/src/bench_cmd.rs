@@ -44,6 +44,23 @@ pub(crate) enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         keep: Option<std::path::PathBuf>,
     },
+    /// Learning: a family of related specs run in sequence with scripted coders that get it
+    /// right first time only with the constraint an earlier run learned in their prompt,
+    /// some runs given an unreachable endpoint instead; the same runs with learning off
+    /// next to them. Prints first-gate failures per run and the forecast Brier score per
+    /// executor; fails unless learning cut first-gate failures and learned nothing from the
+    /// injected failures.
+    Learning {
+        /// Specs in the sequence (four tools, in variants).
+        #[arg(long, default_value_t = 20)]
+        specs: usize,
+        /// Every Nth run gets an unreachable model endpoint (0: none).
+        #[arg(long, default_value_t = 6)]
+        inject_every: usize,
+        /// Keep the two projects in DIR (for inspection) instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<std::path::PathBuf>,
+    },
     /// Task queue: jobs/s for claim + complete one at a time and in batches, next to raw-SQL
     /// baselines on the same database. Temporary SQLite file, or a fresh schema of --db.
     Queue {
@@ -126,6 +143,50 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     match cmd {
         BenchCommand::Ir { dir, repeat } => crate::ir_cmd::bench(&dir, repeat, out),
+        BenchCommand::Learning { specs, inject_every, keep } => {
+            if specs == 0 {
+                return Err(CliError::input("--specs must be at least 1"));
+            }
+            let tmp = tempfile::tempdir()
+                .map_err(|e| CliError::input(format!("cannot make a temporary directory: {e}")))?;
+            let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
+            let b = l9_engine::bench_learning::learning_bench(&dir, specs, inject_every).await?;
+            let verdict = b.verdict();
+            out.value(&b, || {
+                let mut s = vec![format!(
+                    "learning: {} related specs in sequence; runs {:?} get an unreachable endpoint (injected infrastructure failures)",
+                    b.specs, b.injected
+                )];
+                s.push("run  spec          first-gate failures: learning on | off".to_string());
+                for (on, off) in b.on.runs.iter().zip(&b.off.runs) {
+                    let f = |r: &l9_engine::bench_learning::BenchRun| match r.first_gate_failures {
+                        Some(n) => n.to_string(),
+                        None if r.injected => format!("- (injected, {} delta(s) recorded)", r.deltas),
+                        None => format!("- ({})", r.outcome),
+                    };
+                    s.push(format!("{:>3}  {:<12}  {:>22} | {}", on.n, on.spec, f(on), f(off)));
+                }
+                s.push(format!(
+                    "first-gate failures in all: {} with learning, {} without",
+                    b.on.first_gate_failures, b.off.first_gate_failures
+                ));
+                for (name, pass) in [("on", &b.on), ("off", &b.off)] {
+                    for (e, (n, brier)) in &pass.brier {
+                        s.push(format!("forecast Brier, learning {name}: {e} {brier:.3} over {n} run(s)"));
+                    }
+                }
+                s.push(format!(
+                    "learned from the injected failures: {} delta(s)",
+                    b.on.learned_from_injected
+                ));
+                s.push(match &verdict {
+                    Ok(()) => "verdict: learning cut first-gate failures and learned nothing from infrastructure failures".into(),
+                    Err(e) => format!("verdict: FAILED — {e}"),
+                });
+                s.join("\n")
+            })?;
+            verdict.map_err(CliError::input)
+        }
         BenchCommand::Sim { tasks, trials } => {
             if tasks < 3 || trials == 0 {
                 return Err(CliError::input("--tasks must be at least 3 and --trials at least 1"));

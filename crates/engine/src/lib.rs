@@ -14,6 +14,7 @@
 //! storage in `l9-world-store`, the benchmarks in `l9-bench`.
 
 pub mod agent;
+pub mod bench_learning;
 pub mod config;
 mod error;
 pub mod events;

@@ -93,3 +93,25 @@ fn no_learn_records_the_run_and_learns_nothing() {
     let text = ok(&proj, &["world", "stats"]);
     assert!(text.contains("forecast error of provider:coder: 1 run(s), Brier"), "{text}");
 }
+
+/// `l9 bench learning`, short: learning cuts first-gate failures; the injected
+/// infrastructure failures record nothing.
+#[test]
+fn bench_learning_shows_learning_cut_first_gate_failures() {
+    let dir = l9_test_support::temp_dir();
+    let b = json(dir.path(), &["bench", "learning", "--specs", "8", "--inject-every", "3"]);
+    assert_eq!(b["injected"], jsonv!([3, 6]));
+    let (on, off) = (&b["on"], &b["off"]);
+    assert!(
+        on["first_gate_failures"].as_u64() < off["first_gate_failures"].as_u64(),
+        "{on}\n{off}"
+    );
+    assert_eq!(on["learned_from_injected"], 0);
+    // Learning off: every real run fails its first gate; on: only a tool's first run.
+    assert_eq!(off["first_gate_failures"], 6, "{off}");
+    assert_eq!(on["first_gate_failures"], 4, "{on}");
+    for r in on["runs"].as_array().unwrap().iter().filter(|r| r["injected"] == true) {
+        assert_eq!((r["outcome"].as_str(), r["deltas"].as_u64()), (Some("dead"), Some(0)), "{r}");
+    }
+    assert!(on["brier"]["scripted example"][1].as_f64().unwrap() < 0.25, "{on}");
+}
