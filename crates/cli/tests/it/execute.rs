@@ -313,3 +313,44 @@ fn gc_removes_what_finished_runs_left_keeping_failed_runs_work_for_a_while() {
     let e = fails(&proj, &["gc", "--older-than", "7w"], 2);
     assert!(e.contains("the unit must be d, h, m or s"), "{e}");
 }
+
+/// Two tasks that wrote the same file differently: the second merge into the run's branch
+/// conflicts, and the integrate step has the coder resolve it there (both sides kept, no
+/// conflict marker left, every gate passing).
+#[test]
+fn integration_resolves_a_merge_conflict_with_the_coder() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    // Each implementation also writes NOTES, differently.
+    let script = SCRIPT
+        .replace(
+            "      - name: write_file\n        arguments: { path: greet.sh, content: \"echo hello\\n\" }\n",
+            "      - name: write_file\n        arguments: { path: greet.sh, content: \"echo hello\\n\" }\n      - name: write_file\n        arguments: { path: NOTES, content: \"greet.sh greets\\n\" }\n",
+        )
+        .replace(
+            "      - name: write_file\n        arguments: { path: shout.sh, content: \"echo HELLO!\\n\" }\n",
+            "      - name: write_file\n        arguments: { path: shout.sh, content: \"echo HELLO!\\n\" }\n      - name: write_file\n        arguments: { path: NOTES, content: \"shout.sh shouts\\n\" }\n",
+        )
+        .replace(
+            "rules:\n",
+            "rules:\n  - name: resolve the conflict\n    when: { role: coder, step: \"r1/coder/model#1\", prompt: \"Resolve the merge conflicts\" }\n    tool_calls:\n      - name: write_file\n        arguments: { path: NOTES, content: \"greet.sh greets\\nshout.sh shouts\\n\" }\n",
+        );
+    assert_eq!(script.matches("path: NOTES").count(), 3, "{script}");
+    std::fs::write(proj.join("script.yaml"), script).unwrap();
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(err.contains("merged (conflict"), "one task's merge conflicted: {err}");
+    assert!(err.contains("integrate:all (resolve conflicts)"), "{err}");
+    let repo = proj.join("repo");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("NOTES")).unwrap(),
+        "greet.sh greets\nshout.sh shouts\n"
+    );
+    // The resolution completed the merge: the merge commit has both task branches as parents.
+    let merges = git(&repo, &["log", "--merges", "--format=%s"]);
+    assert!(merges.lines().filter(|l| l.contains("l9/task-")).count() >= 2, "{merges}");
+    let integrate = &json(&proj, &["tasks", "list", "--kind", "l9.integrate"])[0];
+    let r = &json(&proj, &["tasks", "show", integrate["id"].as_str().unwrap()])["task"]["result"];
+    assert_eq!(r["resolved"][0]["files"], jsonv!(["NOTES"]), "{r}");
+}

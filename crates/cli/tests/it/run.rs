@@ -152,6 +152,11 @@ fn several_coders_are_routed_by_what_the_world_model_has_seen() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("route:       coder careless"), "{out}");
+    // The failure says truthfully where the work is: committed on its branch, not merged.
+    let at = out.find("the work is committed on branch l9/task-").expect("where the work is");
+    let branch = out[at..].split_whitespace().nth(6).unwrap().to_string();
+    let wip = git(&proj.join("repo"), &["show", &format!("{branch}:add.sh")]);
+    assert_eq!(wip, "echo $(($1 - $2))\n", "the careless version, kept on {branch}");
     let w = json(&proj, &["world", "stats"]);
     let shown = json_any(&proj, &["show", "last"]);
     assert_eq!(w["executors"]["provider:careless"]["failed"], 1, "{w}\n{}", shown["error"]);
