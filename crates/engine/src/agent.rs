@@ -508,7 +508,7 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
             outcome.rounds.len(),
             if gate.is_some_and(|g| g.passed) { "passed" } else { "did not pass" },
             gate.filter(|g| !g.passed)
-                .map(|g| format!("\n{}", tail(&g.output, 15)))
+                .map(|g| format!("\n{}", crate::events::tail(&g.output, 15)))
                 .unwrap_or_default()
         )));
     }
@@ -577,12 +577,6 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
         "budget": allowance,
         "rounds": rounds,
     }))
-}
-
-/// The last `n` lines of `text`.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// What `l9 models test` found for one provider.

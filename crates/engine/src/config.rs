@@ -70,7 +70,7 @@ pub(crate) const KEYS: &[ConfigKey] = &[
         key: "project.test",
         env: "L9_PROJECT_TEST",
         default: "",
-        doc: "The repository's own test command, run by every run's verify step (\"\": detected from Cargo.toml, pyproject.toml/pytest, package.json, go.mod or a Makefile's test target); when set, it is also evidence for MUST requirements that have no gate of their own",
+        doc: "The repository's own test command, run by every run's verify step (\"\": detected from Cargo.toml, pytest files (pytest.ini, conftest.py, test_*.py), package.json, go.mod or a Makefile's test target); when set, it is also evidence for MUST requirements that have no gate of their own",
     },
 ];
 
@@ -238,7 +238,12 @@ pub fn template(db: Option<&str>) -> String {
          # External coding agents (a shipped template: cursor, claude, codex, aider; or a command).\n\
          # [agents.claude]\n\
          # template = \"claude\"\n\
+         # env = [\"ANTHROPIC_API_KEY\"]     # variables passed through to the agent (nothing else)\n\
          # timeout_s = 1800\n\n\
+         # The repository's own test command, run by every run's verify step (default: detected\n\
+         # from Cargo.toml, pytest files, package.json, go.mod or a Makefile's test target).\n\
+         # [project]\n\
+         # test = \"pytest -q\"\n\n\
          # Which provider plays which role (coder may list several: routed by success rate).\n\
          # [roles]\n\
          # coder = \"gpt\"\n\

@@ -105,7 +105,7 @@ pub(crate) async fn run_gate(runner: &dyn Runner, dir: &Path, command: &str) -> 
             command: command.to_string(),
             passed: o.success(),
             exit_code: o.code,
-            tail: tail(&o.combined(), TAIL_LINES),
+            tail: crate::events::tail(&o.combined(), TAIL_LINES),
         },
         Err(e) => GateRun {
             command: command.to_string(),
@@ -114,11 +114,6 @@ pub(crate) async fn run_gate(runner: &dyn Runner, dir: &Path, command: &str) -> 
             tail: e.to_string(),
         },
     }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The repository's own test command, from the files at its root: `cargo test`,
@@ -312,6 +307,21 @@ async fn integrate(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfEr
     }))
 }
 
+/// Stores a packet whose parent is the IR (when known) and has the current step cite it.
+async fn store_under(
+    eng: &Engine,
+    ctx: &Ctx,
+    mut draft: PacketDraft,
+    ir: Option<&str>,
+) -> Result<String, String> {
+    if let Some(p) = ir.and_then(|p| p.parse().ok()) {
+        draft = draft.parent(p);
+    }
+    let p = eng.memory().put(draft, Vec::new()).await.map_err(|x| x.to_string())?;
+    ctx.cite(p.id);
+    Ok(p.id.to_string())
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -451,7 +461,7 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
             move || async move {
                 let mut ids = Vec::new();
                 for e in &ev {
-                    let mut d = PacketDraft::new("evidence")
+                    let d = PacketDraft::new("evidence")
                         .text(format!(
                             "evidence {}: `{}` {} on {} ({})",
                             if e.requirements.is_empty() {
@@ -467,28 +477,19 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
                         .body(serde_json::to_value(e).map_err(|x| x.to_string())?)
                         .actor("l9-verify")
                         .run(run_id);
-                    if let Some(p) = ir.as_deref().and_then(|p| p.parse().ok()) {
-                        d = d.parent(p);
-                    }
-                    let p = eng.memory().put(d, Vec::new()).await.map_err(|x| x.to_string())?;
-                    c.cite(p.id);
-                    ids.push(p.id.to_string());
+                    ids.push(store_under(&eng, &c, d, ir.as_deref()).await?);
                 }
                 // Design records join the project's memory with lineage to the IR.
                 let mut records = Vec::new();
                 for (path, text) in &designs {
                     let excerpt: String = text.chars().take(2000).collect();
-                    let mut d = PacketDraft::new("design")
+                    let d = PacketDraft::new("design")
                         .text(format!("design record {path}:\n{excerpt}"))
                         .body(json!({"path": path, "commit": commit2, "text": text}))
                         .actor("l9-verify")
                         .run(run_id);
-                    if let Some(p) = ir.as_deref().and_then(|p| p.parse().ok()) {
-                        d = d.parent(p);
-                    }
-                    let p = eng.memory().put(d, Vec::new()).await.map_err(|x| x.to_string())?;
-                    c.cite(p.id);
-                    records.push(json!({"path": path, "packet": p.id.to_string()}));
+                    let id = store_under(&eng, &c, d, ir.as_deref()).await?;
+                    records.push(json!({"path": path, "packet": id}));
                 }
                 Ok::<Value, String>(json!({"evidence": ids, "designs": records}))
             },

@@ -393,8 +393,10 @@ impl Follower {
             }
         }
         // Tasks overlap (an integrate step's fix task runs inside it): what this poll found
-        // is told in the order it happened.
-        out[first_new..].sort_by_key(|e| e.at);
+        // is told in the order it happened across tasks, each task's own events in their
+        // journal order.
+        let found: Vec<Event> = out.drain(first_new..).collect();
+        out.extend(interleave(found));
         Ok(())
     }
 
@@ -719,6 +721,29 @@ fn files_named(tool: &str, args: &Value) -> Vec<String> {
     }
 }
 
+/// Merges the events of several tasks by time, keeping each task's own events (their ids'
+/// `task:` prefix) in the order they were made.
+fn interleave(events: Vec<Event>) -> Vec<Event> {
+    use std::collections::VecDeque;
+    let mut groups: Vec<(String, VecDeque<Event>)> = Vec::new();
+    for e in events {
+        let key = e.id.split(':').next().unwrap_or("").to_string();
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push_back(e),
+            None => groups.push((key, VecDeque::from([e]))),
+        }
+    }
+    let mut out = Vec::new();
+    loop {
+        let next =
+            groups.iter().enumerate().filter_map(|(i, g)| g.1.front().map(|e| (e.at, i))).min();
+        let Some((_, i)) = next else { return out };
+        if let Some(e) = groups[i].1.pop_front() {
+            out.push(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -750,5 +775,21 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
         assert_eq!(tail("a", 5), "a");
         assert_eq!(tail("", 3), "");
+    }
+
+    #[test]
+    fn tasks_interleave_by_time_each_in_its_own_order() {
+        let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let ev = |id: &str, s: i64| Event {
+            id: id.into(),
+            at: at(s),
+            event: RunEvent::Waiting { reason: id.into(), resolve: String::new() },
+        };
+        // Task a's second event carries an earlier time than its first (a turn reported
+        // under the time of the call that began it): it stays second.
+        let got =
+            interleave(vec![ev("a:1.0", 10), ev("a:2.0", 5), ev("b:1.0", 7), ev("b:2.0", 20)]);
+        let ids: Vec<&str> = got.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["b:1.0", "a:1.0", "a:2.0", "b:2.0"]);
     }
 }
