@@ -91,6 +91,18 @@ enum Command {
     /// Follow a run started elsewhere (another `l9 run`, a worker) from its start; exits
     /// when it ends (0 succeeded, 1 failed) or waits for a person (75).
     Watch(run_cmd::WatchArgs),
+    /// Serve L9's JSON API (runs, their live events over SSE, tasks, memory, world, IR) and
+    /// its OpenAPI document at /openapi.json. Every route needs the token in .l9/token
+    /// (`Authorization: Bearer TOKEN`). Runs start here are executed by `l9 worker`
+    /// processes, or by this one with --worker.
+    Serve {
+        /// Where to listen (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:7439")]
+        addr: std::net::SocketAddr,
+        /// Also run a worker in this process.
+        #[arg(long)]
+        worker: bool,
+    },
     /// Remove the worktrees and branches finished runs left in their repositories
     /// (`l9/run-…`, `l9/task-…`, `.git/l9-worktrees/…`): a succeeded run's at once, a failed
     /// or cancelled run's once it is older than --older-than.
@@ -304,6 +316,36 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
         Command::Runs { limit, state, kind } => {
             tasks_cmd::run_runs(limit, state, kind, &root, cli.db.as_deref(), out).await
+        }
+        Command::Serve { addr, worker } => {
+            let engine = open_existing(&root, cli.db.as_deref()).await?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+            let opts = l9_server::ServeOptions { addr, worker };
+            let server = tokio::spawn(l9_server::serve(engine, opts, rx, Some(bound_tx)));
+            if let Ok(at) = bound_rx.await {
+                eprintln!(
+                    "l9 serve: http://{at} (token in {}; OpenAPI at /openapi.json){}",
+                    root.join(".l9").join("token").display(),
+                    if at.ip().is_loopback() {
+                        ""
+                    } else {
+                        " — reachable from the network: keep the token secret"
+                    }
+                );
+            }
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(true);
+            };
+            tokio::pin!(server);
+            tokio::select! {
+                r = &mut server => {
+                    return r.map_err(|e| CliError::input(e.to_string()))?.map_err(CliError::input);
+                }
+                () = stop => {}
+            }
+            server.await.map_err(|e| CliError::input(e.to_string()))?.map_err(CliError::input)
         }
         Command::Gc { older_than, dry_run } => {
             use l9_types::Clock as _;

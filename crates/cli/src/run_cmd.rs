@@ -349,17 +349,10 @@ pub(crate) async fn status(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let engine = crate::open_existing(root, db).await?;
-    let runs: Vec<l9_engine::TaskRecord> = match id {
-        Some(id) => vec![engine.task(engine.resolve_id(id, IdScope::Runs).await?).await?],
-        None => {
-            let f = l9_engine::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
-            engine.list_tasks(&f, None, 20).await?.tasks
-        }
+    let rows: Vec<Value> = match id {
+        Some(id) => vec![engine.run_row(engine.resolve_id(id, IdScope::Runs).await?).await?],
+        None => engine.run_rows(20).await?,
     };
-    let rows: Vec<Value> = runs
-        .iter()
-        .map(|t| json!({"run": t.id.to_string(), "state": format!("{:?}", t.state).to_lowercase(), "spec": t.payload["spec"], "updated": t.updated_at, "error": t.error}))
-        .collect();
     out.value(&rows, || {
         if rows.is_empty() {
             return "No runs yet: `l9 run SPEC` starts one.".into();
@@ -401,14 +394,13 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
     let sim: Option<Simulated> = value(RunStep::Simulate).and_then(|v| read(&v));
     let waiting = value(RunStep::WaitingForProvider);
     let recall: Option<Recalled> = value(RunStep::Recall).and_then(|v| read(&v));
-    let events = engine.run_events(tid).await?;
     let state = format!("{:?}", d.task.state).to_lowercase();
     let result = d.task.result.clone().unwrap_or(Value::Null);
     let report: Option<RunReport> = read(&result);
     let timeline = engine.run_timeline(tid).await?;
     let lineage = engine.run_lineage(tid).await?;
     let evidence = engine.run_evidence(tid).await?;
-    let v = json!({"run": id, "state": state, "stages": front, "simulation": sim, "result": result, "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(), "timeline": timeline, "lineage": lineage, "evidence": evidence, "events": events});
+    let v = engine.run_view(tid).await?;
     out.value(&v, || {
         let mut s = format!("run {id} — {state}\n");
         if let Some(front) = &front {

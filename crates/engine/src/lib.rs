@@ -31,6 +31,7 @@ pub mod runtime;
 pub mod sim;
 pub mod stages;
 pub mod steer;
+pub mod surface;
 pub mod verify;
 pub mod world;
 
@@ -46,6 +47,7 @@ pub use config::{Config, EmbedderKind};
 pub use error::{EngineError, ErrorKind, Result};
 // The runtimes' types the edges handle, by name (no crate is re-exported whole: an edge
 // reaches a runtime only through what this façade chose to show).
+pub use l9_kernel::Budget;
 pub use l9_memory::{MemoryService, SearchMode, SearchQuery};
 pub use l9_store::{
     Direction, PacketFilter, Page, Signal, Store, TaskFilter, TaskPage, TaskRecord, TaskState,
@@ -114,6 +116,8 @@ impl Engine {
         }
         let engine = Engine::open_unseeded(root, None).await?;
         let seeds = engine.load_seeds().await?;
+        // The API token `l9 serve` requires (`.l9/token`, owner-only).
+        surface::ensure_token(&dir)?;
         Ok(InitReport {
             root: root.to_owned(),
             config_created: created,

@@ -1,8 +1,73 @@
-//! `l9-server` — the HTTP API and web dashboard (tier T5).
+//! `l9-server` — `l9 serve`: L9's JSON API over HTTP (tier T5).
 //!
-//! This crate will hold `/api/v1/…` (documented by a checked-in OpenAPI file that a test
-//! keeps in sync) and the dashboard at `/` (runs, IR graph, challenges, simulation ranking,
-//! task timeline, lineage, memory search, world model, DORA metrics). It reaches the
-//! runtimes only through `l9-engine`.
-//!
-//! Nothing is implemented here yet.
+//! Routes under `/api/v1` (runs: list, start, show, cancel, approve/reject, events as
+//! Server-Sent Events resumable with `Last-Event-ID`; tasks; memory; world; IR) and
+//! `/openapi.json`, generated from the same table that registers the routes ([`api::Api`]).
+//! Every route requires the project's token (`.l9/token`, made by `l9 init`, mode 0600) as
+//! `Authorization: Bearer TOKEN` (or `?access_token=` for browsers' event streams), compared
+//! in constant time. Errors are one JSON shape with the CLI's codes: `{"error": {"code",
+//! "message", "help"}}`. Request bodies are limited to 1 MiB; a request gets 30 s. The
+//! server runs no work itself unless started with `--worker`. It reaches the runtimes only
+//! through `l9-engine`.
+
+mod api;
+mod auth;
+mod error;
+mod events;
+mod openapi;
+
+use std::net::SocketAddr;
+
+pub use api::router;
+pub use error::ApiError;
+
+/// How `l9 serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    /// Also run a worker in this process (otherwise `l9 worker` processes do the work).
+    pub worker: bool,
+}
+
+/// Serves until `shutdown` turns true. Binds first, so a taken port is an error at once.
+pub async fn serve(
+    engine: l9_engine::Engine,
+    opts: ServeOptions,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), String> {
+    let token = engine.api_token().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(tx) = bound {
+        let _ = tx.send(local);
+    }
+    let app = router(engine.clone(), token);
+    let mut stop = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    if opts.worker {
+        let w = engine.clone();
+        let rx = shutdown.clone();
+        let worker = tokio::spawn(async move {
+            let opts = l9_engine::WorkerOptions {
+                id: l9_engine::runtime::default_worker_id(),
+                queues: vec!["run".into(), "default".into()],
+                concurrency: 4,
+                ..Default::default()
+            };
+            w.run_worker(w.registry(), opts, rx).await
+        });
+        let r = server.await.map_err(|e| e.to_string());
+        let _ = worker.await;
+        return r;
+    }
+    server.await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,92 @@
+//! What every surface (the CLI, `l9 serve`, later MCP) shows of runs, in one place: the run
+//! list, a run's whole view (stages, simulation, result, timeline, lineage, evidence,
+//! events), starting a run, and the project's API token.
+
+use std::path::Path;
+
+use l9_types::TaskId;
+use serde_json::{Value, json};
+
+use crate::pipeline::RunStep;
+use crate::runtime::EnqueueOptions;
+use crate::stages::{Simulated, Understood, read};
+use crate::{Engine, EngineError, Result};
+
+/// The file under `.l9/` holding the API token.
+pub const TOKEN_FILE: &str = "token";
+
+impl Engine {
+    /// Loop runs, newest first: `{run, state, spec, updated, error}`.
+    pub async fn run_rows(&self, limit: usize) -> Result<Vec<Value>> {
+        let f = l9_store::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
+        Ok(self.list_tasks(&f, None, limit).await?.tasks.iter().map(run_row).collect())
+    }
+
+    /// One run's row (as in [`Engine::run_rows`]).
+    pub async fn run_row(&self, tid: TaskId) -> Result<Value> {
+        Ok(run_row(&self.task(tid).await?))
+    }
+
+    /// A run as `l9 show RUN --json` and `GET /api/v1/runs/{id}` give it.
+    pub async fn run_view(&self, tid: TaskId) -> Result<Value> {
+        let d = self.task_detail(tid).await?;
+        let entries = self.task_journal(tid).await?;
+        let value = |step: RunStep| {
+            entries.iter().find(|e| e.run_step() == Some(step)).map(|e| e.value.clone())
+        };
+        let front: Option<Understood> = value(RunStep::Front).and_then(|v| read(&v));
+        let sim: Option<Simulated> = value(RunStep::Simulate).and_then(|v| read(&v));
+        let events = self.run_events(tid).await?;
+        let timeline = self.run_timeline(tid).await?;
+        let lineage = self.run_lineage(tid).await?;
+        let evidence = self.run_evidence(tid).await?;
+        Ok(json!({
+            "run": tid.to_string(), "state": d.task.state.as_str(), "stages": front,
+            "simulation": sim, "result": d.task.result.clone().unwrap_or(Value::Null),
+            "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(),
+            "timeline": timeline, "lineage": lineage, "evidence": evidence, "events": events,
+        }))
+    }
+
+    /// Starts a loop run (`l9.run` on the `run` queue): a worker executes it.
+    pub async fn start_run(&self, request: &crate::stages::RunRequest) -> Result<TaskId> {
+        let payload = serde_json::to_value(request)
+            .map_err(|e| EngineError::Internal(format!("cannot write the run request: {e}")))?;
+        let opts = EnqueueOptions { queue: "run".into(), ..Default::default() };
+        Ok(self.enqueue("l9.run", payload, &opts).await?.0)
+    }
+
+    /// The project's API token (`.l9/token`, made with mode 0600 when missing): every route
+    /// of `l9 serve` requires it.
+    pub fn api_token(&self) -> Result<String> {
+        ensure_token(&self.root().join(crate::STATE_DIR))
+    }
+}
+
+fn run_row(t: &l9_store::TaskRecord) -> Value {
+    json!({"run": t.id.to_string(), "state": t.state.as_str(), "spec": t.payload["spec"], "updated": t.updated_at, "error": t.error})
+}
+
+/// Reads the token in `dir`, making one (32 random bytes, hex; readable by the owner only)
+/// when there is none.
+pub(crate) fn ensure_token(dir: &Path) -> Result<String> {
+    let path = dir.join(TOKEN_FILE);
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    // Production randomness through the seam: seeded from the operating system.
+    let mut bytes = [0u8; 32];
+    l9_types::SeededRng::from_entropy().fill(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(&path).map_err(|e| EngineError::io(&path, e))?;
+    std::io::Write::write_all(&mut f, token.as_bytes()).map_err(|e| EngineError::io(&path, e))?;
+    Ok(token)
+}

@@ -1,0 +1,398 @@
+//! The routes. [`Api`] registers each route on the axum router and records it (method,
+//! path, summary, request body schema) for `/openapi.json`: the document is generated from
+//! the code that serves it, so the two cannot drift.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router};
+use l9_engine::Engine;
+use l9_engine::runtime::IdScope;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::openapi::{RouteDoc, document};
+
+/// Request bodies are refused past this (413).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What a request may take (the event stream excepted).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
+
+/// The router under construction and the documentation of every route on it.
+pub(crate) struct Api {
+    router: Router<Engine>,
+    pub docs: Vec<RouteDoc>,
+}
+
+impl Api {
+    fn route(
+        mut self,
+        method: Method,
+        path: &'static str,
+        summary: &'static str,
+        body: Option<(&'static str, schemars::Schema)>,
+        handler: MethodRouter<Engine>,
+    ) -> Self {
+        self.docs.push(RouteDoc { method, path, summary, body });
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+fn schema<T: JsonSchema>(name: &'static str) -> Option<(&'static str, schemars::Schema)> {
+    Some((name, schemars::schema_for!(T)))
+}
+
+/// Every route, each with the project's token required.
+pub fn router(engine: Engine, token: String) -> Router {
+    let api = Api { router: Router::new(), docs: Vec::new() }
+        .route(Method::GET, "/api/v1/runs", "List loop runs, newest first (`?limit=`)", None, get(list_runs))
+        .route(Method::POST, "/api/v1/runs", "Start a run from a spec path or spec text; a worker executes it", schema::<StartRun>("StartRun"), post(start_run))
+        .route(Method::GET, "/api/v1/runs/{id}", "A run: stages, simulation, result, timeline, lineage, evidence, events", None, get(show_run))
+        .route(Method::GET, "/api/v1/runs/{id}/events", "The run's events as Server-Sent Events, from the journal; resumable with Last-Event-ID", None, get(crate::events::stream))
+        .route(Method::POST, "/api/v1/runs/{id}/cancel", "Cancel a run and its tasks", None, post(cancel_run))
+        .route(Method::GET, "/api/v1/tasks", "List tasks (`?kind=`, `?limit=`)", None, get(list_tasks))
+        .route(Method::GET, "/api/v1/tasks/{id}", "A task with its journal, signals and children", None, get(show_task))
+        .route(Method::POST, "/api/v1/tasks/{id}/approve", "Approve what a task waits for", schema::<Note>("Note"), post(approve))
+        .route(Method::POST, "/api/v1/tasks/{id}/reject", "Reject what a task waits for", schema::<Note>("Note"), post(reject))
+        .route(Method::POST, "/api/v1/tasks/{id}/signal", "Send a task a signal", schema::<SignalBody>("Signal"), post(signal))
+        .route(Method::POST, "/api/v1/memory", "Store a packet", schema::<PutPacket>("PutPacket"), post(put_packet))
+        .route(Method::GET, "/api/v1/memory/search", "Hybrid search of the memory (`?q=`, `?k=`)", None, get(search))
+        .route(Method::GET, "/api/v1/memory/{id}", "One packet", None, get(get_packet))
+        .route(Method::GET, "/api/v1/world/stats", "The world model: items per pack, task priors, executors, calibration", None, get(world_stats))
+        .route(Method::POST, "/api/v1/ir/check", "Compile, challenge and validate spec text", schema::<CheckSpec>("CheckSpec"), post(ir_check));
+    let doc = Arc::new(document(&api.docs));
+    let token = Arc::new(token);
+    api.router
+        .route("/openapi.json", get(move || async move { Json((*doc).clone()) }))
+        .layer(axum::middleware::from_fn(timeout))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
+        .with_state(engine)
+}
+
+/// Every request but the event stream gets [`REQUEST_TIMEOUT`].
+async fn timeout(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path().ends_with("/events") {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the request took longer than 30 s",
+        )
+        .into_response(),
+    }
+}
+
+/// A JSON body, or a 400 that names the problem (413 past the size limit).
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match b {
+        Ok(Json(t)) => Ok(t),
+        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is over {BODY_LIMIT} bytes"),
+            ))
+        }
+        Err(e) => Err(ApiError::input(format!(
+            "the request body is not what this route takes: {}",
+            e.body_text()
+        ))
+        .help("see /openapi.json for the route's body")),
+    }
+}
+
+async fn id_of(engine: &Engine, given: &str, scope: IdScope) -> Result<l9_types::TaskId, ApiError> {
+    Ok(engine.resolve_id(given, scope).await?)
+}
+
+#[derive(Debug, Deserialize)]
+struct Limit {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+async fn list_runs(State(e): State<Engine>, Query(q): Query<Limit>) -> ApiResult {
+    Ok(Json(json!(e.run_rows(q.limit.unwrap_or(50).min(1000)).await?)))
+}
+
+/// How to start a run: a spec by path (relative to the project) or its text.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    /// A spec file, relative to the project root.
+    #[serde(default)]
+    pub spec: Option<String>,
+    /// The spec's text (stored under `.l9/specs/NAME.md`).
+    #[serde(default)]
+    pub spec_text: Option<String>,
+    /// The name for `spec_text` (default `spec`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The repository to change (default: a fresh one at `l9-out/NAME`).
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub adapter: Option<String>,
+    #[serde(default)]
+    pub trials: Option<u32>,
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+    #[serde(default)]
+    pub no_learn: bool,
+}
+
+async fn start_run(
+    State(e): State<Engine>,
+    b: Result<Json<StartRun>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let r = body(b)?;
+    let root = e.root().to_path_buf();
+    let spec = match (&r.spec, &r.spec_text) {
+        (Some(p), None) => {
+            let path = root.join(p);
+            if !path.starts_with(&root) || p.contains("..") || !path.is_file() {
+                return Err(ApiError::input(format!("spec {p:?} is not a file of the project")));
+            }
+            path
+        }
+        (None, Some(text)) => {
+            let name = r.name.clone().unwrap_or_else(|| "spec".into());
+            if name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ApiError::input("name may hold letters, digits, - and _ only"));
+            }
+            let dir = root.join(".l9/specs");
+            std::fs::create_dir_all(&dir).map_err(|x| ApiError::input(x.to_string()))?;
+            let path = dir.join(format!("{name}.md"));
+            std::fs::write(&path, text).map_err(|x| ApiError::input(x.to_string()))?;
+            path
+        }
+        _ => return Err(ApiError::input("give either spec (a path) or spec_text")),
+    };
+    let repo = match &r.repo {
+        Some(rp) => root.join(rp),
+        None => e.fresh_repository(&spec).await?,
+    };
+    let script = spec
+        .parent()
+        .map(|d| d.join("provider.yaml"))
+        .filter(|p| p.is_file() && r.adapter.is_none());
+    let request = l9_engine::stages::RunRequest {
+        spec: spec.display().to_string(),
+        repo: Some(repo.display().to_string()),
+        provider: r.provider,
+        adapter: r.adapter,
+        script: script.map(|s| s.display().to_string()),
+        trials: r.trials.unwrap_or(1000),
+        budget: l9_engine::Budget {
+            micro_usd: r.budget_usd.map(|u| (u * 1e6).round() as u64),
+            ..Default::default()
+        },
+        no_learn: r.no_learn,
+        ..Default::default()
+    };
+    let id = e.start_run(&request).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"run": id.to_string(), "events": format!("/api/v1/runs/{id}/events")})),
+    ))
+}
+
+async fn show_run(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    let id = id_of(&e, &id, IdScope::Runs).await?;
+    Ok(Json(e.run_view(id).await?))
+}
+
+async fn cancel_run(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    let id = id_of(&e, &id, IdScope::Runs).await?;
+    Ok(Json(json!({"cancelled": e.cancel_task(id).await?})))
+}
+
+async fn list_tasks(State(e): State<Engine>, Query(q): Query<Limit>) -> ApiResult {
+    let f = l9_engine::TaskFilter { kind: q.kind, ..Default::default() };
+    Ok(Json(json!(e.list_tasks(&f, None, q.limit.unwrap_or(100).min(1000)).await?.tasks)))
+}
+
+async fn show_task(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    let id = id_of(&e, &id, IdScope::Tasks).await?;
+    Ok(Json(json!(e.task_detail(id).await?)))
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+async fn decide(
+    e: Engine,
+    id: String,
+    approved: bool,
+    b: Result<Json<Note>, JsonRejection>,
+) -> ApiResult {
+    let note = match b {
+        Err(JsonRejection::MissingJsonContentType(_)) => Note::default(),
+        other => body(other)?,
+    };
+    let id = id_of(&e, &id, IdScope::Tasks).await?;
+    Ok(Json(json!({"answered": e.approve(id, approved, note.note.as_deref()).await?})))
+}
+
+async fn approve(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    b: Result<Json<Note>, JsonRejection>,
+) -> ApiResult {
+    decide(e, id, true, b).await
+}
+
+async fn reject(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    b: Result<Json<Note>, JsonRejection>,
+) -> ApiResult {
+    decide(e, id, false, b).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalBody {
+    pub name: String,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+async fn signal(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    b: Result<Json<SignalBody>, JsonRejection>,
+) -> ApiResult {
+    let s = body(b)?;
+    let id = id_of(&e, &id, IdScope::Tasks).await?;
+    Ok(Json(json!({"delivered": e.signal(id, &s.name, &s.payload).await?})))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPacket {
+    pub kind: String,
+    pub text: String,
+    #[serde(default)]
+    pub body: Option<Value>,
+}
+
+async fn put_packet(
+    State(e): State<Engine>,
+    b: Result<Json<PutPacket>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let p = body(b)?;
+    let mut d = l9_types::PacketDraft::new(p.kind).text(p.text).actor("l9-serve");
+    if let Some(b) = p.body {
+        d = d.body(b);
+    }
+    let stored = e.memory().put(d, vec![]).await.map_err(l9_engine::EngineError::from)?;
+    Ok((StatusCode::CREATED, Json(json!(stored))))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQ {
+    q: String,
+    #[serde(default)]
+    k: Option<usize>,
+}
+
+async fn search(State(e): State<Engine>, Query(q): Query<SearchQ>) -> ApiResult {
+    let query = l9_engine::SearchQuery {
+        text: q.q,
+        filter: Default::default(),
+        k: q.k.unwrap_or(10).min(100),
+        mode: l9_engine::SearchMode::Hybrid,
+    };
+    let hits = e.memory().search(&query).await.map_err(l9_engine::EngineError::from)?;
+    Ok(Json(json!(hits)))
+}
+
+async fn get_packet(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    let pid: l9_types::PacketId =
+        id.parse().map_err(|_| ApiError::input(format!("{id:?} is not a packet id")))?;
+    match e.memory().get(pid).await.map_err(l9_engine::EngineError::from)? {
+        Some(p) => Ok(Json(json!(p))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no packet {id}"))),
+    }
+}
+
+async fn world_stats(State(e): State<Engine>) -> ApiResult {
+    let items = e.world_stats(None).await?;
+    let state = e.world_state_at(None).await?;
+    let executors: serde_json::Map<String, Value> = state
+        .executors
+        .iter()
+        .map(|(k, (ok, bad))| {
+            (k.clone(), json!({"succeeded": ok, "failed": bad, "rate": state.executor_rate(k)}))
+        })
+        .collect();
+    Ok(Json(json!({
+        "items": items, "kinds": state.kinds, "deltas": state.deltas, "executors": executors,
+        "calibration": state.calibration(), "calibration_by_executor": state.calibration_by_executor(),
+    })))
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The spec's text.
+    pub text: String,
+    /// A file name telling its format (`spec.md`, `api.yaml`, `x.feature`; default `spec.md`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+async fn ir_check(b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
+    let c = body(b)?;
+    let name = c.name.unwrap_or_else(|| "spec.md".into());
+    if name.contains('/') || name.contains("..") {
+        return Err(ApiError::input("name is a file name, not a path"));
+    }
+    let dir = tempdir_for_check()?;
+    let path = dir.join(&name);
+    std::fs::write(&path, &c.text).map_err(|x| ApiError::input(x.to_string()))?;
+    let checked = l9_engine::ir::check_file(&path, None, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let checked = checked?;
+    Ok(Json(json!({"ir": checked.ir(), "findings": checked.findings, "errors": checked.errors()})))
+}
+
+/// A private scratch directory for one check (the spec's format comes from its file name).
+fn tempdir_for_check() -> Result<std::path::PathBuf, ApiError> {
+    let mut bytes = [0u8; 8];
+    l9_types::SeededRng::from_entropy().fill(&mut bytes);
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("l9-serve-check-{name}"));
+    std::fs::create_dir_all(&dir)
+        .map_err(|x| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", x.to_string()))?;
+    Ok(dir)
+}

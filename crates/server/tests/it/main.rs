@@ -1,0 +1,248 @@
+//! `l9 serve` end to end on loopback: a real listener, a worker in the same process, a
+//! plain HTTP/1.1 client (so what is tested is the wire, not a client library's view of it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+struct Server {
+    addr: SocketAddr,
+    token: String,
+    _stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Server {
+    let dir = l9_test_support::temp_dir();
+    let root = dir.path().to_path_buf();
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder");
+    std::fs::copy(ex.join("spec.md"), root.join("spec.md")).unwrap();
+    std::fs::copy(ex.join("provider.yaml"), root.join("provider.yaml")).unwrap();
+    l9_engine::Engine::init(&root, None).await.unwrap();
+    let engine = l9_engine::Engine::open(&root, None).await.unwrap();
+    let token = std::fs::read_to_string(root.join(".l9/token")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join(".l9/token")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token is the owner's alone");
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (btx, brx) = tokio::sync::oneshot::channel();
+    let opts = l9_server::ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), worker: true };
+    tokio::spawn(l9_server::serve(engine, opts, rx, Some(btx)));
+    let addr = brx.await.unwrap();
+    Server { addr, token, _stop: tx, _dir: dir }
+}
+
+/// One request; the status and the body (chunked bodies decoded).
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: l9\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    if let Some(b) = body {
+        let _ = s.write_all(b).await;
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap();
+    let body = if head.to_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut r = rest;
+        while let Some((size, tail)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            r = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+/// Reads a run's event stream: every `id:` in order, until the stream ends or `stop_after`
+/// ids were read (then the connection is dropped, as a client that goes away).
+async fn events(
+    addr: SocketAddr,
+    token: &str,
+    run: &str,
+    last: Option<&str>,
+    stop_after: Option<usize>,
+) -> Vec<String> {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = s.into_split();
+    let mut req = format!(
+        "GET /api/v1/runs/{run}/events HTTP/1.1\r\nHost: l9\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n"
+    );
+    if let Some(l) = last {
+        req.push_str(&format!("Last-Event-ID: {l}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    w.write_all(req.as_bytes()).await.unwrap();
+    let mut lines = BufReader::new(r).lines();
+    let mut ids = Vec::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await
+    {
+        if let Some(id) = line.strip_prefix("id:") {
+            ids.push(id.trim().to_string());
+            if stop_after.is_some_and(|n| ids.len() >= n) {
+                break;
+            }
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_wants_the_token_and_errors_have_one_shape() {
+    let s = start().await;
+    let (status, doc) = call(s.addr, "GET", "/openapi.json", Some(&s.token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 12, "{paths:?}");
+    assert!(doc["components"]["schemas"]["StartRun"]["properties"]["spec_text"].is_object());
+    // Every documented route, and the document itself, refuse a missing or wrong token.
+    let mut routes: Vec<(String, String)> = vec![("GET".into(), "/openapi.json".into())];
+    for (path, ops) in paths {
+        for m in ops.as_object().unwrap().keys() {
+            routes.push((m.to_uppercase(), path.replace("{id}", "last")));
+        }
+    }
+    for (m, p) in &routes {
+        let body = (m == "POST").then_some(&b"{}"[..]);
+        let (st, v) = call(s.addr, m, p, None, body).await;
+        assert_eq!(st, 401, "{m} {p} without a token: {v}");
+        assert_eq!(v["error"]["code"], "unauthorized", "{v}");
+        let (st, _) = call(s.addr, m, p, Some("nope"), body).await;
+        assert_eq!(st, 401, "{m} {p} with a wrong token");
+    }
+    // A malformed body is named; an oversized one is refused; a path outside the project.
+    let (st, v) =
+        call(s.addr, "POST", "/api/v1/memory", Some(&s.token), Some(b"{\"kind\": ")).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["error"]["code"], "input");
+    assert!(v["error"]["message"].as_str().unwrap().contains("EOF"), "{v}");
+    let (st, v) = call(
+        s.addr,
+        "POST",
+        "/api/v1/memory",
+        Some(&s.token),
+        Some(b"{\"kind\": \"n\", \"txt\": \"x\"}"),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("txt"),
+        "names the unknown field: {v}"
+    );
+    let big = format!("{{\"kind\": \"note\", \"text\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let (st, v) =
+        call(s.addr, "POST", "/api/v1/memory", Some(&s.token), Some(big.as_bytes())).await;
+    assert_eq!(st, 413, "{v}");
+    let (st, v) = call(
+        s.addr,
+        "POST",
+        "/api/v1/runs",
+        Some(&s.token),
+        Some(br#"{"spec": "../../etc/passwd"}"#),
+    )
+    .await;
+    assert_eq!((st, v["error"]["code"].clone()), (400, json!("input")), "{v}");
+    let (st, v) = call(s.addr, "GET", "/api/v1/runs/abcd1234", Some(&s.token), None).await;
+    assert_eq!((st, v["error"]["code"].clone()), (404, json!("not_found")), "{v}");
+    // Memory through the API.
+    let (st, p) = call(
+        s.addr,
+        "POST",
+        "/api/v1/memory",
+        Some(&s.token),
+        Some(br#"{"kind": "note", "text": "pgvector keeps the vectors"}"#),
+    )
+    .await;
+    assert_eq!(st, 201, "{p}");
+    let (_, hits) =
+        call(s.addr, "GET", "/api/v1/memory/search?q=vectors&k=3", Some(&s.token), None).await;
+    assert_eq!(hits[0]["id"], p["id"], "{hits}");
+    let (_, got) = call(
+        s.addr,
+        "GET",
+        &format!("/api/v1/memory/{}", p["id"].as_str().unwrap()),
+        Some(&s.token),
+        None,
+    )
+    .await;
+    assert_eq!(got["text"], "pgvector keeps the vectors");
+    let (st, w) = call(s.addr, "GET", "/api/v1/world/stats", Some(&s.token), None).await;
+    assert_eq!(st, 200);
+    assert!(w["items"]["coding heuristics"].as_u64().unwrap() > 0, "{w}");
+    let (st, c) = call(
+        s.addr,
+        "POST",
+        "/api/v1/ir/check",
+        Some(&s.token),
+        Some(br##"{"text": "# T\n\n## A\n- REQ-1: It MUST work.\n"}"##),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert!(c["ir"]["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "REQ-1"), "{c}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_over_http_streams_its_events_and_a_reconnect_loses_nothing() {
+    let s = start().await;
+    let (st, r) = call(
+        s.addr,
+        "POST",
+        "/api/v1/runs",
+        Some(&s.token),
+        Some(br#"{"spec": "spec.md", "trials": 100}"#),
+    )
+    .await;
+    assert_eq!(st, 201, "{r}");
+    let run = r["run"].as_str().unwrap().to_string();
+    // A client reads a few events, goes away, and comes back with the last id it saw.
+    let first = events(s.addr, &s.token, &run, None, Some(5)).await;
+    assert_eq!(first.len(), 5, "{first:?}");
+    let rest = events(s.addr, &s.token, &run, first.last().map(String::as_str), None).await;
+    let (_, view) = call(s.addr, "GET", &format!("/api/v1/runs/{run}"), Some(&s.token), None).await;
+    assert_eq!(view["state"], "succeeded", "{}", view["error"]);
+    let all: Vec<String> = view["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut seen = first.clone();
+    seen.extend(rest);
+    assert_eq!(seen, all, "the two connections together saw every event once, in order");
+    assert!(view["evidence"]["requirements"]["REQ-1"].as_array().is_some_and(|e| !e.is_empty()));
+    let (_, runs) = call(s.addr, "GET", "/api/v1/runs", Some(&s.token), None).await;
+    assert_eq!(runs[0]["run"], run.as_str());
+}
