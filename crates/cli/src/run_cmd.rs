@@ -305,38 +305,33 @@ pub(crate) async fn resume(
             "--budget-usd {b}: give a dollar amount of 0 or more"
         )));
     }
-    // A killed `l9 run` leaves its leases behind: give back those of processes that are
-    // gone, so the run continues now rather than when the leases run out.
-    let freed = engine.reclaim_dead_leases(tid).await?;
-    if !out.json && !freed.is_empty() {
-        eprintln!("reclaimed {} lease(s) held by a process that is no longer running", freed.len());
-    }
     let t = engine.task(tid).await?;
-    if t.state == l9_engine::TaskState::Leased && !out.json {
+    // A killed `l9 run` leaves its leases behind: they are given back (their processes are
+    // gone), so the run continues now rather than when the leases run out.
+    let r =
+        engine.resume_run(tid, a.adapter.as_deref(), a.provider.as_deref(), a.budget_usd).await?;
+    if !out.json && r.freed > 0 {
+        eprintln!("reclaimed {} lease(s) held by a process that is no longer running", r.freed);
+    }
+    if t.state == l9_engine::TaskState::Leased && r.freed == 0 && !out.json {
         eprintln!(
             "run {id} is being worked on by {} (lease until {}); this command helps with the rest",
             t.lease_owner.as_deref().unwrap_or("another worker"),
             t.lease_until.map(|u| u.to_rfc3339()).unwrap_or_default()
         );
     }
-    // A higher budget: the plan's, and the share of each task that stopped at its own.
-    if let Some(usd) = a.budget_usd
-        && let Some(r) = engine.raise_budget(tid, (usd * 1e6).round() as u64).await?
+    if let Some(raised) = &r.raised
         && !out.json
     {
         eprintln!(
             "budget raised from {} to ${:.4}; {} task(s) that stopped at their share go on",
-            r.before_micro_usd.map_or("none".to_string(), |b| format!("${:.4}", b as f64 / 1e6)),
-            r.now_micro_usd as f64 / 1e6,
-            r.tasks_continued
+            raised
+                .before_micro_usd
+                .map_or("none".to_string(), |b| format!("${:.4}", b as f64 / 1e6)),
+            raised.now_micro_usd as f64 / 1e6,
+            raised.tasks_continued
         );
     }
-    // What the run uses from here on (applied where it waits for a coder).
-    let overrides = json!({
-        "adapter": a.adapter, "provider": a.provider,
-        "budget": a.budget_usd.map(|u| json!({"micro_usd": (u * 1e6).round() as u64})),
-    });
-    engine.signal(tid, "resume", &overrides).await?;
     let mut render = a.follow.render(out.json);
     drive(&engine, tid, &mut render).await?;
     finish(&engine, tid, out).await

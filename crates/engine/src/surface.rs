@@ -56,6 +56,37 @@ impl Engine {
         Ok(self.enqueue("l9.run", payload, &opts).await?.0)
     }
 
+    /// Continues a run (`l9 resume`, `POST /api/v1/runs/{id}/resume`): gives back the leases
+    /// of processes that are gone, raises the budget when asked (the plan's, and the share
+    /// of each task that stopped at its own), and signals `resume` with what the run uses
+    /// from here on (an adapter, a provider, a budget).
+    pub async fn resume_run(
+        &self,
+        run: TaskId,
+        adapter: Option<&str>,
+        provider: Option<&str>,
+        budget_usd: Option<f64>,
+    ) -> Result<Resumed> {
+        if let Some(b) = budget_usd
+            && !(b.is_finite() && b >= 0.0)
+        {
+            return Err(EngineError::Config(format!(
+                "budget {b}: give a dollar amount of 0 or more"
+            )));
+        }
+        let freed = self.reclaim_dead_leases(run).await?.len();
+        let raised = match budget_usd {
+            Some(usd) => self.raise_budget(run, (usd * 1e6).round() as u64).await?,
+            None => None,
+        };
+        let overrides = json!({
+            "adapter": adapter, "provider": provider,
+            "budget": budget_usd.map(|u| json!({"micro_usd": (u * 1e6).round() as u64})),
+        });
+        self.signal(run, "resume", &overrides).await?;
+        Ok(Resumed { freed, raised })
+    }
+
     /// The project's API token (`.l9/token`, made with mode 0600 when missing): every route
     /// of `l9 serve` requires it.
     pub fn api_token(&self) -> Result<String> {
@@ -89,4 +120,13 @@ pub(crate) fn ensure_token(dir: &Path) -> Result<String> {
     let mut f = o.open(&path).map_err(|e| EngineError::io(&path, e))?;
     std::io::Write::write_all(&mut f, token.as_bytes()).map_err(|e| EngineError::io(&path, e))?;
     Ok(token)
+}
+
+/// What [`Engine::resume_run`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Resumed {
+    /// Leases given back (their holders are gone).
+    pub freed: usize,
+    /// The budget raise, when one was asked for and made.
+    pub raised: Option<crate::steer::BudgetRaise>,
 }

@@ -60,6 +60,8 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route(Method::GET, "/api/v1/runs/{id}", "A run: stages, simulation, result, timeline, lineage, evidence, events", None, get(show_run))
         .route(Method::GET, "/api/v1/runs/{id}/events", "The run's events as Server-Sent Events, from the journal; resumable with Last-Event-ID", None, get(crate::events::stream))
         .route(Method::POST, "/api/v1/runs/{id}/cancel", "Cancel a run and its tasks", None, post(cancel_run))
+        .route(Method::POST, "/api/v1/runs/{id}/resume", "Continue a run: leases of dead processes given back, an adapter, provider or higher budget applied", schema::<ResumeRun>("ResumeRun"), post(resume_run))
+        .route(Method::POST, "/api/v1/runs/{id}/retry", "Run a failed run again, keeping the tasks that succeeded", None, post(retry_run))
         .route(Method::GET, "/api/v1/tasks", "List tasks (`?kind=`, `?limit=`)", None, get(list_tasks))
         .route(Method::GET, "/api/v1/tasks/{id}", "A task with its journal, signals and children", None, get(show_task))
         .route(Method::POST, "/api/v1/tasks/{id}/approve", "Approve what a task waits for", schema::<Note>("Note"), post(approve))
@@ -229,6 +231,45 @@ async fn show_run(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult 
 async fn cancel_run(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {
     let id = id_of(&e, &id, IdScope::Runs).await?;
     Ok(Json(json!({"cancelled": e.cancel_task(id).await?})))
+}
+
+/// What a resumed run uses from here on.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRun {
+    #[serde(default)]
+    pub adapter: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// A new (higher) budget in dollars.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+}
+
+async fn resume_run(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    b: Result<Json<ResumeRun>, JsonRejection>,
+) -> ApiResult {
+    let r = match b {
+        Err(JsonRejection::MissingJsonContentType(_)) => ResumeRun::default(),
+        other => body(other)?,
+    };
+    let id = id_of(&e, &id, IdScope::Runs).await?;
+    let done = e.resume_run(id, r.adapter.as_deref(), r.provider.as_deref(), r.budget_usd).await?;
+    Ok(Json(json!({"run": id.to_string(), "resumed": done})))
+}
+
+async fn retry_run(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = id_of(&e, &id, IdScope::Runs).await?;
+    let r = e.retry_run(id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"run": r.run.to_string(), "retry_of": id.to_string(), "kept": r.kept})),
+    ))
 }
 
 async fn list_tasks(State(e): State<Engine>, Query(q): Query<Limit>) -> ApiResult {

@@ -246,3 +246,57 @@ async fn a_run_started_over_http_streams_its_events_and_a_reconnect_loses_nothin
     let (_, runs) = call(s.addr, "GET", "/api/v1/runs", Some(&s.token), None).await;
     assert_eq!(runs[0]["run"], run.as_str());
 }
+
+async fn wait_state(s: &Server, run: &str, want: &str) -> Value {
+    for _ in 0..600 {
+        let (_, v) =
+            call(s.addr, "GET", &format!("/api/v1/runs/{run}"), Some(&s.token), None).await;
+        if v["state"] == want {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {run} never became {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_is_resumed_retried_and_cancelled_over_http() {
+    let s = start().await;
+    // Spec text (stored under .l9/specs, with no scripted coder beside it): the run waits.
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder/spec.md"),
+    )
+    .unwrap();
+    let body =
+        serde_json::to_vec(&json!({"spec_text": spec, "name": "adder", "trials": 100})).unwrap();
+    let (st, r) = call(s.addr, "POST", "/api/v1/runs", Some(&s.token), Some(&body)).await;
+    assert_eq!(st, 201, "{r}");
+    let run = r["run"].as_str().unwrap().to_string();
+    let waiting = wait_state(&s, &run, "waiting").await;
+    assert!(waiting["events"].as_array().unwrap().iter().any(|e| e["event"] == "waiting"));
+    // Resumed with a provider that does not exist: it fails, and says why.
+    let (st, v) = call(
+        s.addr,
+        "POST",
+        &format!("/api/v1/runs/{run}/resume"),
+        Some(&s.token),
+        Some(br#"{"provider": "nope"}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let failed = wait_state(&s, &run, "dead").await;
+    assert!(failed["error"].as_str().unwrap().contains("nope"), "{}", failed["error"]);
+    let (st, v) =
+        call(s.addr, "POST", &format!("/api/v1/runs/{run}/retry"), Some(&s.token), None).await;
+    assert_eq!(st, 201, "a failed run is retried: {v}");
+    assert_eq!(v["retry_of"], run.as_str());
+    let retry = v["run"].as_str().unwrap().to_string();
+    let (st, v) =
+        call(s.addr, "POST", &format!("/api/v1/runs/{run}/cancel"), Some(&s.token), None).await;
+    assert_eq!(st, 400, "an ended run is not cancelled: {v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("already ended"), "{v}");
+    let (st, v) =
+        call(s.addr, "POST", &format!("/api/v1/runs/{retry}/cancel"), Some(&s.token), None).await;
+    assert_eq!(st, 200, "{v}");
+    wait_state(&s, &retry, "cancelled").await;
+}
