@@ -61,6 +61,27 @@ pub(crate) enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         keep: Option<std::path::PathBuf>,
     },
+    /// The HTTP API (`l9 serve`) on loopback: requests/s and p50/p99 for memory search and
+    /// run show over keep-alive connections, and concurrent event-stream clients each reading
+    /// a whole run's stream, next to the same engine calls made in-process (the API's
+    /// overhead as a ratio). Temporary project unless --keep.
+    Serve {
+        /// Memory packets to search.
+        #[arg(long, default_value_t = 2_000)]
+        packets: usize,
+        /// Memory searches (run show gets a quarter as many).
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Concurrent event-stream clients.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// Keep the project in DIR instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<std::path::PathBuf>,
+    },
     /// Task queue: jobs/s for claim + complete one at a time and in batches, next to raw-SQL
     /// baselines on the same database. Temporary SQLite file, or a fresh schema of --db.
     Queue {
@@ -143,6 +164,36 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     match cmd {
         BenchCommand::Ir { dir, repeat } => crate::ir_cmd::bench(&dir, repeat, out),
+        BenchCommand::Serve { packets, requests, connections, clients, keep } => {
+            if requests == 0 || connections == 0 || clients == 0 {
+                return Err(CliError::input(
+                    "--requests, --connections and --clients must be at least 1",
+                ));
+            }
+            let tmp = tempfile::tempdir()
+                .map_err(|e| CliError::input(format!("cannot make a temporary directory: {e}")))?;
+            let dir = keep.unwrap_or_else(|| tmp.path().to_path_buf());
+            let b = l9_server::bench::serve_bench(&dir, packets, requests, connections, clients)
+                .await
+                .map_err(CliError::input)?;
+            out.value(&b, || {
+                let mut s = vec![format!(
+                    "serve: {} packets, {} keep-alive connections, {} event-stream clients ({} events each)",
+                    b.packets, b.connections, b.clients, b.events_per_stream
+                )];
+                s.push(format!("{:<26} {:>10} {:>9} {:>9}   {:>10} {:>9} {:>9}   {:>9} {:>11}", "operation", "HTTP /s", "p50 ms", "p99 ms", "in-proc /s", "p50 ms", "p99 ms", "p50 ratio", "thr. ratio"));
+                for r in &b.rows {
+                    s.push(format!(
+                        "{:<26} {:>10.0} {:>9.2} {:>9.2}   {:>10.0} {:>9.2} {:>9.2}   {:>8.2}x {:>10.2}x",
+                        r.http.name, r.http.per_s, r.http.p50_ms, r.http.p99_ms,
+                        r.in_process.per_s, r.in_process.p50_ms, r.in_process.p99_ms,
+                        r.p50_ratio, r.throughput_ratio
+                    ));
+                }
+                s.push("ratios: HTTP p50 over in-process p50; in-process throughput over HTTP throughput".into());
+                s.join("\n")
+            })
+        }
         BenchCommand::Learning { specs, inject_every, keep } => {
             if specs == 0 {
                 return Err(CliError::input("--specs must be at least 1"));

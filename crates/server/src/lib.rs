@@ -12,6 +12,7 @@
 
 mod api;
 mod auth;
+pub mod bench;
 mod error;
 mod events;
 mod openapi;

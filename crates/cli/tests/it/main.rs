@@ -289,6 +289,36 @@ fn postgres_backend_through_db_flag() {
 }
 
 #[test]
+fn bench_serve_smoke() {
+    let dir = l9_test_support::temp_dir();
+    let args = [
+        "bench",
+        "serve",
+        "--packets",
+        "50",
+        "--requests",
+        "40",
+        "--connections",
+        "4",
+        "--clients",
+        "10",
+    ];
+    let r = json(dir.path(), &args);
+    let rows = r["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|x| x["http"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["memory search", "run show", "event stream (whole run)"]);
+    for x in rows {
+        assert!(
+            x["http"]["n"].as_u64().unwrap() > 0
+                && x["in_process"]["per_s"].as_f64().unwrap() > 0.0,
+            "{x}"
+        );
+        assert!(x["p50_ratio"].as_f64().unwrap() > 0.0, "{x}");
+    }
+    assert!(r["events_per_stream"].as_u64().unwrap() > 10, "{r}");
+}
+
+#[test]
 fn bench_memory_smoke() {
     let dir = l9_test_support::temp_dir();
     let r = json(dir.path(), &["bench", "memory", "--packets", "300", "--queries", "5"]);
