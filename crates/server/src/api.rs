@@ -79,6 +79,8 @@ pub fn router(engine: Engine, token: String) -> Router {
         .layer(axum::middleware::from_fn(timeout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
+        // The dashboard's shell (no data in it) needs no token; its data does.
+        .merge(crate::dashboard::routes())
         .with_state(engine)
 }
 

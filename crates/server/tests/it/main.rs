@@ -2,6 +2,9 @@
 //! plain HTTP/1.1 client (so what is tested is the wire, not a client library's view of it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step is a failed test
+#![allow(clippy::disallowed_methods)] // the browser test starts chromedriver and times waits
+
+mod dashboard;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,14 +14,15 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-struct Server {
+pub(crate) struct Server {
     addr: SocketAddr,
     token: String,
+    root: std::path::PathBuf,
     _stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
 
-async fn start() -> Server {
+pub(crate) async fn start() -> Server {
     let dir = l9_test_support::temp_dir();
     let root = dir.path().to_path_buf();
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder");
@@ -38,51 +42,87 @@ async fn start() -> Server {
     let opts = l9_server::ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), worker: true };
     tokio::spawn(l9_server::serve(engine, opts, rx, Some(btx)));
     let addr = brx.await.unwrap();
-    Server { addr, token, _stop: tx, _dir: dir }
+    Server { addr, token, root, _stop: tx, _dir: dir }
 }
 
-/// One request; the status and the body (chunked bodies decoded).
-async fn call(
+/// One request; the status and the body (by Content-Length, chunked, or to the end), with a
+/// deadline so a peer that keeps the connection open cannot hang the test.
+pub(crate) async fn call(
     addr: SocketAddr,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: l9\r\nConnection: close\r\n");
+    tokio::time::timeout(Duration::from_secs(60), call_once(addr, method, path, token, body))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer in 60 s"))
+}
+
+async fn call_once(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, Value) {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = s.into_split();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
+    let body = body.or((method == "POST" || method == "DELETE").then_some(&b""[..]));
     if let Some(b) = body {
         req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
+    w.write_all(req.as_bytes()).await.unwrap();
     if let Some(b) = body {
-        let _ = s.write_all(b).await;
+        let _ = w.write_all(b).await;
     }
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head.split_whitespace().nth(1).unwrap_or("0").parse().unwrap();
-    let body = if head.to_lowercase().contains("transfer-encoding: chunked") {
-        let mut out = String::new();
-        let mut r = rest;
-        while let Some((size, tail)) = r.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+    let mut r = BufReader::new(r);
+    let mut line = String::new();
+    r.read_line(&mut line).await.unwrap();
+    let status: u16 = line.split_whitespace().nth(1).unwrap_or("0").parse().unwrap();
+    let (mut len, mut chunked) = (None, false);
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+            break;
+        }
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            chunked = true;
+        }
+    }
+    let mut out = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line).await.unwrap();
+            let n = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
             if n == 0 {
                 break;
             }
-            out.push_str(&tail[..n]);
-            r = &tail[n + 2..];
+            let mut chunk = vec![0u8; n + 2];
+            r.read_exact(&mut chunk).await.unwrap();
+            out.extend_from_slice(&chunk[..n]);
         }
-        out
+    } else if let Some(n) = len {
+        out.resize(n, 0);
+        r.read_exact(&mut out).await.unwrap();
     } else {
-        rest.to_string()
-    };
-    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+        let _ = r.read_to_end(&mut out).await;
+    }
+    let text = String::from_utf8_lossy(&out).to_string();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// Reads a run's event stream: every `id:` in order, until the stream ends or `stop_after`
@@ -177,6 +217,23 @@ async fn every_route_wants_the_token_and_errors_have_one_shape() {
     assert_eq!((st, v["error"]["code"].clone()), (400, json!("input")), "{v}");
     let (st, v) = call(s.addr, "GET", "/api/v1/runs/abcd1234", Some(&s.token), None).await;
     assert_eq!((st, v["error"]["code"].clone()), (404, json!("not_found")), "{v}");
+    // The dashboard's shell needs no token (it holds no data); its assets are found by exact
+    // name only.
+    let (st, page) = call(s.addr, "GET", "/", None, None).await;
+    assert_eq!(st, 200);
+    assert!(page.as_str().unwrap().contains("<title>L9</title>"));
+    for p in ["/assets/app.js", "/assets/style.css"] {
+        assert_eq!(call(s.addr, "GET", p, None, None).await.0, 200, "{p}");
+    }
+    for p in [
+        "/assets/../../Cargo.toml",
+        "/assets/%2e%2e%2fCargo.toml",
+        "/assets/..%2f..%2fetc%2fpasswd",
+        "/assets/nope.js",
+    ] {
+        let (st, v) = call(s.addr, "GET", p, None, None).await;
+        assert_eq!(st, 404, "{p}: {v}");
+    }
     // Memory through the API.
     let (st, p) = call(
         s.addr,

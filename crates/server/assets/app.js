@@ -1,0 +1,116 @@
+// The dashboard: runs, a run's tasks live over Server-Sent Events, evidence per requirement,
+// approvals answered with a button. The token comes in the page's address
+// (?access_token=…) and goes with every request.
+"use strict";
+const token = new URLSearchParams(location.search).get("access_token") || "";
+const api = (path, opts = {}) =>
+  fetch(path, { ...opts, headers: { ...(opts.headers || {}), Authorization: "Bearer " + token } })
+    .then(r => r.json().then(body => { if (!r.ok) throw new Error(body.error ? body.error.message : r.status); return body; }));
+const $ = sel => document.querySelector(sel);
+const cell = (tr, text, cls) => { const td = tr.insertCell(); td.textContent = text; if (cls) td.className = cls; return td; };
+let current = null, source = null;
+
+function showRuns(rows) {
+  const body = $("#runs tbody");
+  body.replaceChildren();
+  for (const r of rows) {
+    const tr = body.insertRow();
+    tr.dataset.run = r.run;
+    cell(tr, r.run.slice(0, 13));
+    cell(tr, r.state, r.state).dataset.state = r.state;
+    cell(tr, (r.spec || "").split("/").pop());
+    tr.onclick = () => openRun(r.run);
+  }
+}
+
+function showApprovals(tasks) {
+  const body = $("#approvals tbody");
+  body.replaceChildren();
+  for (const t of tasks.filter(t => t.state === "waiting")) {
+    const tr = body.insertRow();
+    tr.dataset.task = t.id;
+    cell(tr, t.id.slice(0, 13));
+    cell(tr, (t.payload && t.payload.what) || t.kind);
+    const td = tr.insertCell();
+    for (const [label, verb] of [["Approve", "approve"], ["Reject", "reject"]]) {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.dataset[verb] = t.id;
+      b.onclick = () => api(`/api/v1/tasks/${t.id}/${verb}`, { method: "POST" }).then(refresh);
+      td.append(b, " ");
+    }
+  }
+}
+
+function refresh() {
+  api("/api/v1/runs?limit=50").then(showRuns).then(() => { $("#status").textContent = "live"; })
+    .catch(e => { $("#status").textContent = "error: " + e.message; });
+  api("/api/v1/tasks?kind=l9.approval&limit=50").then(showApprovals).catch(() => {});
+  if (current) api(`/api/v1/runs/${current}`).then(showRunView).catch(() => {});
+}
+
+function taskRow(task, name, kind) {
+  let tr = document.querySelector(`#tasks tr[data-task="${task}"]`);
+  if (!tr) {
+    tr = $("#tasks tbody").insertRow();
+    tr.dataset.task = task;
+    tr.dataset.taskName = name;
+    cell(tr, name); cell(tr, kind || ""); cell(tr, "running", "leased"); cell(tr, "");
+  }
+  return tr;
+}
+
+function onEvent(e) {
+  const li = document.createElement("li");
+  li.textContent = `${e.event} ${e.name || e.stage || ""} ${e.state || ""}`.trim();
+  $("#events").append(li);
+  if (e.event === "task_started") taskRow(e.task, e.name, e.kind);
+  if (e.event === "task_finished") {
+    const tr = taskRow(e.task, e.name);
+    tr.cells[2].textContent = e.state; tr.cells[2].className = e.state; tr.dataset.state = e.state;
+  }
+  if (e.event === "gate_finished") {
+    const tr = document.querySelector(`#tasks tr[data-task="${e.task}"]`);
+    if (tr) tr.cells[3].append(Object.assign(document.createElement("span"),
+      { textContent: (e.passed ? "pass " : "FAIL "), className: e.passed ? "pass" : "fail" }));
+  }
+  if (e.event === "run_finished") { $("#run-state").textContent = e.outcome; refresh(); }
+}
+
+function showRunView(v) {
+  $("#run-state").textContent = v.state;
+  $("#run-state").className = v.state;
+  const body = $("#evidence tbody");
+  body.replaceChildren();
+  const ev = v.evidence;
+  if (!ev) return;
+  for (const [req, idx] of Object.entries(ev.requirements)) {
+    for (const i of idx) {
+      const e = ev.evidence[i];
+      const tr = body.insertRow();
+      tr.dataset.requirement = req;
+      cell(tr, req); cell(tr, e.passed ? "✓" : "✗", e.passed ? "pass" : "fail");
+      cell(tr, e.command); cell(tr, String(e.exit_code));
+    }
+  }
+}
+
+function openRun(run) {
+  current = run;
+  $("#run-panel").hidden = false;
+  $("#run-id").textContent = run;
+  $("#tasks tbody").replaceChildren();
+  $("#events").replaceChildren();
+  if (source) source.close();
+  source = new EventSource(`/api/v1/runs/${run}/events?access_token=${encodeURIComponent(token)}`);
+  source.onmessage = m => onEvent(JSON.parse(m.data));
+  for (const kind of ["run_started", "stage_started", "stage_finished", "task_started", "agent_turn",
+    "model_call", "gate_started", "gate_finished", "review_verdict", "merge", "task_finished",
+    "budget_update", "waiting", "escalation", "run_finished"]) {
+    source.addEventListener(kind, m => onEvent(JSON.parse(m.data)));
+  }
+  api(`/api/v1/runs/${run}`).then(showRunView);
+}
+
+refresh();
+setInterval(refresh, 1000);

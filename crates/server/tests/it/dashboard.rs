@@ -1,0 +1,210 @@
+//! The dashboard in a real browser: Debian's headless Chromium driven over WebDriver
+//! (`chromedriver`, which `scripts/test` installs). It watches a scripted run's tasks appear
+//! and change state live, reads the evidence per requirement, and answers an approval gate
+//! with the page's button; screenshots go to `target/test-artifacts/dashboard/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Server, call, start};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    driver: Child,
+    at: SocketAddr,
+    session: String,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The programs, from `scripts/test`'s exports or Debian's paths; `None` outside CI when
+/// they are not installed (with CI=true their absence fails the test).
+fn programs() -> Option<(String, String)> {
+    let driver =
+        std::env::var("L9_TEST_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let chromium = std::env::var("L9_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let there = std::path::Path::new(&driver).exists() && std::path::Path::new(&chromium).exists();
+    if !there {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "chromium or chromedriver is missing but CI=true: scripts/test installs them"
+        );
+        eprintln!(
+            "skipping the browser test: {driver} or {chromium} is not installed (scripts/test installs them)"
+        );
+        return None;
+    }
+    Some((driver, chromium))
+}
+
+async fn wd(b: &Browser, method: &str, path: &str, body: Option<Value>) -> Value {
+    let raw = body.map(|v| v.to_string().into_bytes());
+    let (status, v) =
+        call(b.at, method, &format!("/session/{}{path}", b.session), None, raw.as_deref()).await;
+    assert!(status < 300 || path.ends_with("/element"), "webdriver {method} {path}: {status} {v}");
+    v
+}
+
+async fn open_browser() -> Option<Browser> {
+    let (driver, chromium) = programs()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let at: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = Instant::now();
+    while tokio::net::TcpStream::connect(at).await.is_err()
+        || call(at, "GET", "/status", None, None).await.0 != 200
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+        "binary": chromium,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+    }}}});
+    let raw = caps.to_string().into_bytes();
+    let (status, v) = call(at, "POST", "/session", None, Some(&raw)).await;
+    assert_eq!(status, 200, "a browser session: {v}");
+    let session = v["value"]["sessionId"].as_str().unwrap().to_string();
+    Some(Browser { driver: child, at, session })
+}
+
+/// The element a CSS selector finds now, if any.
+async fn find(b: &Browser, css: &str) -> Option<String> {
+    let v = wd(b, "POST", "/element", Some(json!({"using": "css selector", "value": css}))).await;
+    v["value"][ELEMENT].as_str().map(str::to_string)
+}
+
+async fn wait_for(b: &Browser, css: &str, what: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(e) = find(b, css).await {
+            return e;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "the page never showed {what} ({css})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(b: &Browser, name: &str) -> PathBuf {
+    use base64_png::decode;
+    let v = wd(b, "GET", "/screenshot", None).await;
+    let png = decode(v["value"].as_str().unwrap());
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    path
+}
+
+/// Base64 (standard alphabet) decoding for the screenshots, without another dependency.
+mod base64_png {
+    pub fn decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let bytes: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+        let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+        for chunk in bytes.chunks(4) {
+            let mut n = 0u32;
+            for (i, c) in chunk.iter().enumerate() {
+                n |= u32::from(val(*c)) << (18 - 6 * i);
+            }
+            let b = n.to_be_bytes();
+            out.extend_from_slice(&b[1..chunk.len()]);
+        }
+        out
+    }
+}
+
+async fn click(b: &Browser, element: &str) {
+    wd(b, "POST", &format!("/element/{element}/click"), Some(json!({}))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
+    let Some(b) = open_browser().await else { return };
+    let s: Server = start().await;
+    // A slower adder (its gate waits a second) so the run is seen while it goes.
+    let spec = std::fs::read_to_string(s.root.join("spec.md")).unwrap().replace(
+        "test \"$(sh add.sh 2 2)\" = 4\n```",
+        "sleep 1; test \"$(sh add.sh 2 2)\" = 4\n```",
+    );
+    std::fs::write(s.root.join("slow.md"), spec).unwrap();
+    let url = format!("http://{}/?access_token={}", s.addr, s.token);
+    wd(&b, "POST", "/url", Some(json!({"url": url}))).await;
+    wait_for(&b, "#status", "the status").await;
+    let (st, r) = call(
+        s.addr,
+        "POST",
+        "/api/v1/runs",
+        Some(&s.token),
+        Some(br#"{"spec": "slow.md", "trials": 100}"#),
+    )
+    .await;
+    assert_eq!(st, 201, "{r}");
+    let run = r["run"].as_str().unwrap().to_string();
+    let row = wait_for(&b, &format!("tr[data-run=\"{run}\"]"), "the run in the list").await;
+    click(&b, &row).await;
+    // Tasks appear while the run goes (a row without a final state), then finish.
+    wait_for(&b, "#tasks tr[data-task-name]:not([data-state])", "a task in progress").await;
+    let live = screenshot(&b, "run-in-progress").await;
+    wait_for(
+        &b,
+        "#tasks tr[data-task-name=\"verify:all\"][data-state=\"succeeded\"]",
+        "the verify task succeeded",
+    )
+    .await;
+    wait_for(&b, "#evidence tr[data-requirement=\"REQ-1\"]", "evidence for REQ-1").await;
+    let done = screenshot(&b, "run-succeeded").await;
+    let (_, view) = call(s.addr, "GET", &format!("/api/v1/runs/{run}"), Some(&s.token), None).await;
+    assert_eq!(view["state"], "succeeded");
+    // An approval gate, answered with the page's button.
+    let engine = l9_engine::Engine::open(&s.root, None).await.unwrap();
+    let (task, _) = engine
+        .enqueue("l9.approval", json!({"what": "deploy to staging"}), &Default::default())
+        .await
+        .unwrap();
+    let button =
+        wait_for(&b, &format!("button[data-approve=\"{task}\"]"), "the approve button").await;
+    let asking = screenshot(&b, "approval-waiting").await;
+    click(&b, &button).await;
+    let start = Instant::now();
+    loop {
+        let t = engine.task(task).await.unwrap();
+        if t.state == l9_engine::TaskState::Succeeded {
+            assert_eq!(t.result.unwrap()["approved"], true);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the approval never went on: {:?}",
+            t.state
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for p in [&live, &done, &asking] {
+        assert!(std::fs::metadata(p).unwrap().len() > 1000, "{} is a real screenshot", p.display());
+    }
+    eprintln!("screenshots: {}, {}, {}", live.display(), done.display(), asking.display());
+    let _ = call(b.at, "DELETE", &format!("/session/{}", b.session), None, None).await;
+}
