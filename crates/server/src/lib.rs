@@ -2,8 +2,8 @@
 //!
 //! Routes under `/api/v1` (runs: list, start, show, cancel, approve/reject, events as
 //! Server-Sent Events resumable with `Last-Event-ID`; tasks; memory; world; IR) and
-//! `/openapi.json`, generated from the same table that registers the routes ([`api::Api`]);
-//! and the dashboard at `/` ([`dashboard`]).
+//! `/openapi.json`, generated from the same table that registers the routes (`api::Api`);
+//! and the dashboard at `/` (`dashboard.rs`).
 //! Every route requires the project's token (`.l9/token`, made by `l9 init`, mode 0600) as
 //! `Authorization: Bearer TOKEN` (or `?access_token=` for browsers' event streams), compared
 //! in constant time. Errors are one JSON shape with the CLI's codes: `{"error": {"code",
