@@ -70,7 +70,11 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route(Method::POST, "/api/v1/memory", "Store a packet", schema::<PutPacket>("PutPacket"), post(put_packet))
         .route(Method::GET, "/api/v1/memory/search", "Hybrid search of the memory (`?q=`, `?k=`)", None, get(search))
         .route(Method::GET, "/api/v1/memory/{id}", "One packet", None, get(get_packet))
+        .route(Method::GET, "/api/v1/memory/{id}/lineage", "A packet's ancestors (`?down=true`: descendants) to `?depth=` (default 50)", None, get(lineage))
         .route(Method::GET, "/api/v1/world/stats", "The world model: items per pack, task priors, executors, calibration", None, get(world_stats))
+        .route(Method::GET, "/api/v1/world/query", "World-model items relevant to `?q=`, best first (`?k=`)", None, get(world_query))
+        .route(Method::GET, "/api/v1/world/items/{id}", "One world-model item with its validity, votes and retirement", None, get(world_item))
+        .route(Method::POST, "/api/v1/world/items/{id}/retire", "Retire a learned item (it stops holding from now; earlier views keep it)", schema::<Retire>("Retire"), post(world_retire))
         .route(Method::POST, "/api/v1/ir/check", "Compile, challenge and validate spec text", schema::<CheckSpec>("CheckSpec"), post(ir_check));
     let doc = Arc::new(document(&api.docs));
     let token = Arc::new(token);
@@ -346,6 +350,9 @@ pub struct PutPacket {
     pub text: String,
     #[serde(default)]
     pub body: Option<Value>,
+    /// Packets this one derives from (its lineage).
+    #[serde(default)]
+    pub parents: Vec<String>,
 }
 
 async fn put_packet(
@@ -356,6 +363,12 @@ async fn put_packet(
     let mut d = l9_types::PacketDraft::new(p.kind).text(p.text).actor("l9-serve");
     if let Some(b) = p.body {
         d = d.body(b);
+    }
+    for parent in &p.parents {
+        let id: l9_types::PacketId = parent
+            .parse()
+            .map_err(|_| ApiError::input(format!("parent {parent:?} is not a packet id")))?;
+        d = d.parent(id);
     }
     let stored = e.memory().put(d, vec![]).await.map_err(l9_engine::EngineError::from)?;
     Ok((StatusCode::CREATED, Json(json!(stored))))
@@ -402,6 +415,83 @@ async fn world_stats(State(e): State<Engine>) -> ApiResult {
         "items": items, "kinds": state.kinds, "deltas": state.deltas, "executors": executors,
         "calibration": state.calibration(), "calibration_by_executor": state.calibration_by_executor(),
     })))
+}
+
+#[derive(Debug, Deserialize)]
+struct LineageQ {
+    #[serde(default)]
+    down: bool,
+    #[serde(default)]
+    depth: Option<u32>,
+}
+
+async fn lineage(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    Query(q): Query<LineageQ>,
+) -> ApiResult {
+    let pid: l9_types::PacketId =
+        id.parse().map_err(|_| ApiError::input(format!("{id:?} is not a packet id")))?;
+    let dir = if q.down { l9_engine::Direction::Down } else { l9_engine::Direction::Up };
+    let entries = e
+        .memory()
+        .lineage(pid, dir, q.depth.unwrap_or(50).min(500))
+        .await
+        .map_err(l9_engine::EngineError::from)?;
+    let mut rows = Vec::new();
+    for x in entries {
+        if let Some(p) = e.memory().get(x.id).await.map_err(l9_engine::EngineError::from)? {
+            rows.push(json!({"depth": x.depth, "packet": p}));
+        }
+    }
+    Ok(Json(json!(rows)))
+}
+
+#[derive(Debug, Deserialize)]
+struct WorldQ {
+    q: String,
+    #[serde(default)]
+    k: Option<usize>,
+}
+
+async fn world_query(State(e): State<Engine>, Query(q): Query<WorldQ>) -> ApiResult {
+    Ok(Json(json!(e.world_query(&q.q, q.k.unwrap_or(10).min(100), None).await?)))
+}
+
+async fn world_item(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    match e.world_item(&id, None).await? {
+        Some(item) => Ok(Json(json!(item))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no world-model item {id:?}"),
+        )
+        .help("GET /api/v1/world/query?q=TEXT lists ids")),
+    }
+}
+
+/// Why an item stops holding.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retire {
+    pub reason: String,
+}
+
+async fn world_retire(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    b: Result<Json<Retire>, JsonRejection>,
+) -> ApiResult {
+    let r = body(b)?;
+    if e.world_item(&id, None).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no world-model item {id:?}"),
+        ));
+    }
+    let p = e.world_retire(&id, &r.reason, None).await?;
+    Ok(Json(json!({"retired": id, "packet": p.id.to_string()})))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -70,6 +70,7 @@ mod execute;
 mod ir;
 mod learning;
 mod run;
+mod serve;
 mod steer;
 mod tasks;
 

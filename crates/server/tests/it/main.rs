@@ -256,6 +256,38 @@ async fn every_route_wants_the_token_and_errors_have_one_shape() {
     )
     .await;
     assert_eq!(got["text"], "pgvector keeps the vectors");
+    let child =
+        serde_json::to_vec(&json!({"kind": "note", "text": "derived", "parents": [p["id"]]}))
+            .unwrap();
+    let (st, c) = call(s.addr, "POST", "/api/v1/memory", Some(&s.token), Some(&child)).await;
+    assert_eq!(st, 201, "{c}");
+    let (_, lin) = call(
+        s.addr,
+        "GET",
+        &format!("/api/v1/memory/{}/lineage", c["id"].as_str().unwrap()),
+        Some(&s.token),
+        None,
+    )
+    .await;
+    assert_eq!(lin[0]["packet"]["id"], p["id"], "{lin}");
+    let (_, hits) =
+        call(s.addr, "GET", "/api/v1/world/query?q=retry+flaky+tests&k=3", Some(&s.token), None)
+            .await;
+    let item = hits[0]["id"].as_str().unwrap().to_string();
+    let (st, it) =
+        call(s.addr, "GET", &format!("/api/v1/world/items/{item}"), Some(&s.token), None).await;
+    assert_eq!(st, 200, "{it}");
+    let (st, r) = call(
+        s.addr,
+        "POST",
+        &format!("/api/v1/world/items/{item}/retire"),
+        Some(&s.token),
+        Some(br#"{"reason": "superseded"}"#),
+    )
+    .await;
+    assert_eq!((st, r["retired"].as_str()), (200, Some(item.as_str())), "{r}");
+    let (st, _) = call(s.addr, "GET", "/api/v1/world/items/NOPE", Some(&s.token), None).await;
+    assert_eq!(st, 404);
     let (st, w) = call(s.addr, "GET", "/api/v1/world/stats", Some(&s.token), None).await;
     assert_eq!(st, 200);
     assert!(w["items"]["coding heuristics"].as_u64().unwrap() > 0, "{w}");
