@@ -27,9 +27,22 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
 
+/// What every handler can reach: the engine, and the hub of run event feeds.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub engine: Engine,
+    pub hub: Arc<crate::events::Hub>,
+}
+
+impl axum::extract::FromRef<AppState> for Engine {
+    fn from_ref(s: &AppState) -> Engine {
+        s.engine.clone()
+    }
+}
+
 /// The router under construction and the documentation of every route on it.
 pub(crate) struct Api {
-    router: Router<Engine>,
+    router: Router<AppState>,
     pub docs: Vec<RouteDoc>,
 }
 
@@ -40,7 +53,7 @@ impl Api {
         path: &'static str,
         summary: &'static str,
         body: Option<(&'static str, schemars::Schema)>,
-        handler: MethodRouter<Engine>,
+        handler: MethodRouter<AppState>,
     ) -> Self {
         self.docs.push(RouteDoc { method, path, summary, body });
         self.router = self.router.route(path, handler);
@@ -85,7 +98,7 @@ pub fn router(engine: Engine, token: String) -> Router {
         .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
         // The dashboard's shell (no data in it) needs no token; its data does.
         .merge(crate::dashboard::routes())
-        .with_state(engine)
+        .with_state(AppState { engine, hub: Arc::default() })
 }
 
 /// Every request but the event stream gets [`REQUEST_TIMEOUT`].
