@@ -74,6 +74,18 @@ pub fn check_file(
     Ok(check(path.to_path_buf(), source, compiled, hidden))
 }
 
+/// Compiles spec text; `name` (a file name) tells its format (`spec.md`, `api.yaml`,
+/// `x.feature`, …), as a file's name would.
+pub fn compile_text(name: &str, text: &str) -> Ir {
+    l9_ir::compile_bytes(name, text.as_bytes(), None).ir
+}
+
+/// Compiles, challenges and validates spec text (`name` tells its format).
+pub fn check_text(name: &str, text: &str) -> Checked {
+    let compiled = l9_ir::compile_bytes(name, text.as_bytes(), None);
+    check(PathBuf::from(name), text.to_string(), compiled, &[])
+}
+
 pub fn check(
     path: PathBuf,
     source: String,

@@ -88,6 +88,13 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route(Method::GET, "/api/v1/world/query", "World-model items relevant to `?q=`, best first (`?k=`)", None, get(world_query))
         .route(Method::GET, "/api/v1/world/items/{id}", "One world-model item with its validity, votes and retirement", None, get(world_item))
         .route(Method::POST, "/api/v1/world/items/{id}/retire", "Retire a learned item (it stops holding from now; earlier views keep it)", schema::<Retire>("Retire"), post(world_retire))
+        .route(
+            Method::POST,
+            "/api/v1/ir/compile",
+            "Compile spec text into the IR",
+            schema::<CheckSpec>("CheckSpec"),
+            post(ir_compile),
+        )
         .route(Method::POST, "/api/v1/ir/check", "Compile, challenge and validate spec text", schema::<CheckSpec>("CheckSpec"), post(ir_check));
     let doc = Arc::new(document(&api.docs));
     let token = Arc::new(token);
@@ -517,28 +524,21 @@ pub struct CheckSpec {
     pub name: Option<String>,
 }
 
-async fn ir_check(b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
-    let c = body(b)?;
-    let name = c.name.unwrap_or_else(|| "spec.md".into());
+fn spec_name(c: &CheckSpec) -> Result<String, ApiError> {
+    let name = c.name.clone().unwrap_or_else(|| "spec.md".into());
     if name.contains('/') || name.contains("..") {
         return Err(ApiError::input("name is a file name, not a path"));
     }
-    let dir = tempdir_for_check()?;
-    let path = dir.join(&name);
-    std::fs::write(&path, &c.text).map_err(|x| ApiError::input(x.to_string()))?;
-    let checked = l9_engine::ir::check_file(&path, None, &[]);
-    let _ = std::fs::remove_dir_all(&dir);
-    let checked = checked?;
+    Ok(name)
+}
+
+async fn ir_check(b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
+    let c = body(b)?;
+    let checked = l9_engine::ir::check_text(&spec_name(&c)?, &c.text);
     Ok(Json(json!({"ir": checked.ir(), "findings": checked.findings, "errors": checked.errors()})))
 }
 
-/// A private scratch directory for one check (the spec's format comes from its file name).
-fn tempdir_for_check() -> Result<std::path::PathBuf, ApiError> {
-    let mut bytes = [0u8; 8];
-    l9_types::SeededRng::from_entropy().fill(&mut bytes);
-    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("l9-serve-check-{name}"));
-    std::fs::create_dir_all(&dir)
-        .map_err(|x| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", x.to_string()))?;
-    Ok(dir)
+async fn ir_compile(b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
+    let c = body(b)?;
+    Ok(Json(json!({"ir": l9_engine::ir::compile_text(&spec_name(&c)?, &c.text)})))
 }

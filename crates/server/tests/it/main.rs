@@ -301,6 +301,20 @@ async fn every_route_wants_the_token_and_errors_have_one_shape() {
     .await;
     assert_eq!(st, 200, "{c}");
     assert!(c["ir"]["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "REQ-1"), "{c}");
+    assert!(
+        c["findings"].as_array().is_some_and(|f| !f.is_empty()),
+        "a MUST without criteria is found: {c}"
+    );
+    let (st, c) = call(
+        s.addr,
+        "POST",
+        "/api/v1/ir/compile",
+        Some(&s.token),
+        Some(br##"{"text": "Feature: Login\n  Scenario: ok\n    Given a user\n    Then it MUST work\n", "name": "login.feature"}"##),
+    )
+    .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["ir"]["source"]["format"], "gherkin", "the name tells the format: {c}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
