@@ -240,11 +240,10 @@ fn an_external_agent_runs_alone_with_only_its_allowed_variables() {
     std::fs::write(
         &script,
         format!(
-            "p=$(cat)\n\
-             case \"$p\" in *'Write the design record'*) mkdir -p docs/design; printf '## Context\\nadd\\n## Decision\\nsh\\n## Consequences\\nnone\\n' > docs/design/architecture.md; echo wrote the record; exit 0;; esac\n\
-             case \"$p\" in *'Write the tests for'*) mkdir -p tests; printf 'test \"$(sh add.sh 2 2)\" = 4\\n' > tests/script.sh; echo wrote the tests; exit 0;; esac\n\
+            "{prelude}\
              printf '%s' \"$p\" > {s}/prompt.txt\nenv > {s}/env.txt\nprintf 'echo $(($1 + $2))\\n' > add.sh\necho wrote add.sh\n",
-            s = seen.display()
+            s = seen.display(),
+            prelude = super::run::ADDER_AGENT_PRELUDE
         ),
     )
     .unwrap();

@@ -47,6 +47,13 @@ pub(crate) fn adder_project(d: &Path, with_provider: bool) -> std::path::PathBuf
     proj
 }
 
+/// The start of a shell-script stand-in for a coding agent on the adder: it reads its
+/// prompt into `$p` and does the plan's design and test tasks as a real agent would (writes
+/// the design record, writes `tests/script.sh`) and exits; what follows handles the code.
+pub(crate) const ADDER_AGENT_PRELUDE: &str = "p=$(cat)\n\
+case \"$p\" in *'Write the design record'*) mkdir -p docs/design; printf '## Context\\nadd\\n## Decision\\nsh\\n## Consequences\\nnone\\n' > docs/design/architecture.md; echo wrote the record; exit 0;; esac\n\
+case \"$p\" in *'Write the tests for'*) mkdir -p tests; printf 'test \"$(sh add.sh 2 2)\" = 4\\n' > tests/script.sh; echo wrote the tests; exit 0;; esac\n";
+
 pub(crate) fn add_providers(proj: &Path) {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agent/l9.toml");
     let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();

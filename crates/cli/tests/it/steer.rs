@@ -256,9 +256,7 @@ fn resume_reruns_an_interrupted_agent_from_the_saved_worktree() {
     std::fs::write(
         &script,
         format!(
-            "p=$(cat)\n\
-             case \"$p\" in *'Write the design record'*) mkdir -p docs/design; printf '## Context\\nadd\\n## Decision\\nsh\\n## Consequences\\nnone\\n' > docs/design/architecture.md; exit 0;; esac\n\
-             case \"$p\" in *'Write the tests for'*) mkdir -p tests; printf 'test \"$(sh add.sh 2 2)\" = 4\\n' > tests/script.sh; exit 0;; esac\n\
+            "{prelude}\
              n=$(cat {t}/count 2>/dev/null || echo 0); echo $((n+1)) > {t}/count\n\
              [ -f junk.txt ] && echo dirty >> {t}/saw\n\
              echo partial > junk.txt\n\
@@ -266,7 +264,8 @@ fn resume_reruns_an_interrupted_agent_from_the_saved_worktree() {
              while [ ! -f {t}/go ]; do sleep 0.1; done\n\
              rm -f junk.txt\n\
              printf 'echo $(($1 + $2))\\n' > add.sh\n",
-            t = t.display()
+            t = t.display(),
+            prelude = super::run::ADDER_AGENT_PRELUDE
         ),
     )
     .unwrap();
