@@ -277,21 +277,41 @@ pub async fn serve_bench(
     Ok(ServeBench { packets, connections, clients, events_per_stream: events, rows })
 }
 
-/// `paths` fetched over `connections` keep-alive connections at once: each request's
-/// latency, and the wall time of all.
+/// `items` split over `tasks` concurrent workers, each made by `worker` and handling its
+/// share in order: every item's latency, and the wall time of all.
+async fn fan_out<T, W, Fut>(
+    items: Vec<T>,
+    tasks: usize,
+    worker: W,
+) -> Result<(Vec<Duration>, Duration), String>
+where
+    T: Clone + Send + 'static,
+    W: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Duration>, String>> + Send + 'static,
+{
+    let per = items.len().div_ceil(tasks.max(1)).max(1);
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for chunk in items.chunks(per) {
+        set.spawn(worker(chunk.to_vec()));
+    }
+    let mut all = Vec::new();
+    while let Some(j) = set.join_next().await {
+        all.extend(j.map_err(err)??);
+    }
+    Ok((all, t0.elapsed()))
+}
+
+/// `paths` fetched over `connections` keep-alive connections at once.
 async fn http_load(
     addr: SocketAddr,
     token: &str,
     connections: usize,
     paths: Vec<String>,
 ) -> Result<(Vec<Duration>, Duration), String> {
-    let per = paths.len().div_ceil(connections.max(1));
-    let t0 = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for chunk in paths.chunks(per.max(1)) {
-        let chunk = chunk.to_vec();
+    fan_out(paths, connections, |chunk| {
         let token = token.to_string();
-        set.spawn(async move {
+        async move {
             let mut c = Conn::open(addr, &token).await.map_err(err)?;
             let mut lat = Vec::new();
             for p in chunk {
@@ -302,18 +322,13 @@ async fn http_load(
                 }
                 lat.push(t.elapsed());
             }
-            Ok::<_, String>(lat)
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(j) = set.join_next().await {
-        all.extend(j.map_err(err)??);
-    }
-    Ok((all, t0.elapsed()))
+            Ok(lat)
+        }
+    })
+    .await
 }
 
-/// `items` handled by `f` in `tasks` concurrent tasks (as many as the HTTP connections):
-/// each call's latency, and the wall time of all.
+/// `items` handled by `f` in `tasks` concurrent tasks (as many as the HTTP connections).
 async fn inproc_load<T, F, Fut>(
     engine: &Engine,
     tasks: usize,
@@ -325,24 +340,17 @@ where
     F: Fn(Engine, T) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = Result<usize, String>> + Send,
 {
-    let per = items.len().div_ceil(tasks.max(1));
-    let t0 = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for chunk in items.chunks(per.max(1)) {
-        let (chunk, e, f) = (chunk.to_vec(), engine.clone(), f.clone());
-        set.spawn(async move {
+    fan_out(items, tasks, |chunk| {
+        let (e, f) = (engine.clone(), f.clone());
+        async move {
             let mut lat = Vec::new();
             for item in chunk {
                 let t = Instant::now();
                 std::hint::black_box(f(e.clone(), item).await?);
                 lat.push(t.elapsed());
             }
-            Ok::<_, String>(lat)
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(j) = set.join_next().await {
-        all.extend(j.map_err(err)??);
-    }
-    Ok((all, t0.elapsed()))
+            Ok(lat)
+        }
+    })
+    .await
 }
