@@ -195,13 +195,7 @@ pub(crate) async fn run(
         }
     }
     let engine = Engine::open(root, db).await?;
-    // An example's scripted coder and reviewer (`provider.yaml` beside the spec) stand in
-    // when no coder is given; an --adapter run uses the agent alone.
-    let script = a
-        .spec
-        .parent()
-        .map(|d| d.join("provider.yaml"))
-        .filter(|p| p.is_file() && a.adapter.is_none());
+    let script = l9_engine::surface::example_script(&a.spec, a.adapter.as_deref());
     let a = if a.repo.is_none() && !a.plan_only {
         let dir = engine.fresh_repository(&a.spec).await?;
         if !out.json {

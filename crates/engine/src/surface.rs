@@ -94,6 +94,12 @@ impl Engine {
     }
 }
 
+/// An example's scripted coder and reviewer: `provider.yaml` beside the spec, which stands
+/// in when no coder is given. A run with an external agent (`adapter`) uses the agent alone.
+pub fn example_script(spec: &Path, adapter: Option<&str>) -> Option<std::path::PathBuf> {
+    spec.parent().map(|d| d.join("provider.yaml")).filter(|p| p.is_file() && adapter.is_none())
+}
+
 fn run_row(t: &l9_store::TaskRecord) -> Value {
     json!({"run": t.id.to_string(), "state": t.state.as_str(), "spec": t.payload["spec"], "updated": t.updated_at, "error": t.error})
 }

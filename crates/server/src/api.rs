@@ -224,10 +224,7 @@ async fn start_run(
         Some(rp) => root.join(rp),
         None => e.fresh_repository(&spec).await?,
     };
-    let script = spec
-        .parent()
-        .map(|d| d.join("provider.yaml"))
-        .filter(|p| p.is_file() && r.adapter.is_none());
+    let script = l9_engine::surface::example_script(&spec, r.adapter.as_deref());
     let request = l9_engine::stages::RunRequest {
         spec: spec.display().to_string(),
         repo: Some(repo.display().to_string()),
