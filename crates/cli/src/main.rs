@@ -103,6 +103,12 @@ enum Command {
         #[arg(long)]
         worker: bool,
     },
+    /// Serve L9 to an editor's agent over the Model Context Protocol on stdin/stdout (Claude
+    /// Code, Cursor, Codex start it as a child process): tools memory_search, memory_put,
+    /// run_spec, run_status, run_show, task_approve, task_reject, world_query, ir_check;
+    /// resources l9://run/ID, l9://packet/ID, l9://world/ID. Each tool call is remembered
+    /// (mcp.call and mcp.result packets). `l9 serve` offers the same at /mcp over HTTP.
+    Mcp,
     /// Remove the worktrees and branches finished runs left in their repositories
     /// (`l9/run-…`, `l9/task-…`, `.git/l9-worktrees/…`): a succeeded run's at once, a failed
     /// or cancelled run's once it is older than --older-than.
@@ -316,6 +322,10 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
         Command::Runs { limit, state, kind } => {
             tasks_cmd::run_runs(limit, state, kind, &root, cli.db.as_deref(), out).await
+        }
+        Command::Mcp => {
+            let engine = open_existing(&root, cli.db.as_deref()).await?;
+            l9_mcp::serve_stdio(engine).await.map_err(CliError::input)
         }
         Command::Serve { addr, worker } => {
             let engine = open_existing(&root, cli.db.as_deref()).await?;

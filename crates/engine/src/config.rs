@@ -72,6 +72,18 @@ pub(crate) const KEYS: &[ConfigKey] = &[
         default: "",
         doc: "The repository's own test command, run by every run's verify step (\"\": detected from Cargo.toml, pytest files (pytest.ini, conftest.py, test_*.py), package.json, go.mod or a Makefile's test target); when set, it is also evidence for MUST requirements that have no gate of their own",
     },
+    ConfigKey {
+        key: "serve.cors_origins",
+        env: "L9_SERVE_CORS_ORIGINS",
+        default: "",
+        doc: "Browser origins (scheme://host[:port], comma-separated) allowed to call `l9 serve`'s API and /mcp from their pages (\"\": none, no CORS headers are sent and /mcp refuses any request with an Origin)",
+    },
+    ConfigKey {
+        key: "telemetry.otlp_endpoint",
+        env: "L9_OTLP_ENDPOINT",
+        default: "",
+        doc: "An OpenTelemetry collector's OTLP/HTTP base URL (e.g. http://127.0.0.1:4318): runs' traces go to /v1/traces and metrics to /v1/metrics as protobuf (\"\": none are sent)",
+    },
 ];
 
 /// Which embedder, with its settings.
@@ -96,6 +108,10 @@ pub struct Config {
     pub schedules: Vec<ScheduleConfig>,
     /// `[project] test`: the repository's own test command, when configured.
     pub project_test: Option<String>,
+    /// `[serve] cors_origins`: browser origins allowed to call `l9 serve`.
+    pub cors_origins: Vec<String>,
+    /// `[telemetry] otlp_endpoint`: where traces and metrics go (OTLP/HTTP protobuf).
+    pub otlp_endpoint: Option<String>,
     /// The file it was read from, if any.
     pub file: Option<PathBuf>,
     /// Every setting in force, in the order `l9 config` prints them: each registry key with
@@ -434,6 +450,32 @@ impl Config {
                 ));
             }
         };
+        let (origins, from) = get("serve.cors_origins");
+        let mut cors_origins = Vec::new();
+        for o in origins.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let rest = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains('/')) {
+                return Err(bad(
+                    "serve.cors_origins",
+                    &from,
+                    &format!(
+                        "holds {o:?}; give origins like \"http://localhost:3000\" (scheme, host, optional port; no path), comma-separated"
+                    ),
+                ));
+            }
+            cors_origins.push(o.to_string());
+        }
+        let (otlp, from) = get("telemetry.otlp_endpoint");
+        let otlp = otlp.trim().trim_end_matches('/').to_string();
+        if !otlp.is_empty() && !otlp.starts_with("http://") && !otlp.starts_with("https://") {
+            return Err(bad(
+                "telemetry.otlp_endpoint",
+                &from,
+                &format!(
+                    "is {otlp:?}; give the collector's OTLP/HTTP base URL, like \"http://127.0.0.1:4318\""
+                ),
+            ));
+        }
         let mut settings: Vec<Setting> = KEYS
             .iter()
             .map(|k| {
@@ -455,6 +497,8 @@ impl Config {
             models,
             schedules,
             project_test: Some(get("project.test").0).filter(|t| !t.trim().is_empty()),
+            cors_origins,
+            otlp_endpoint: (!otlp.is_empty()).then_some(otlp),
             file,
             settings,
         })
@@ -506,5 +550,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("environment variable L9_EMBEDDER"), "{err}");
+    }
+
+    #[test]
+    fn origins_and_the_collector_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "[serve]\ncors_origins = \"http://localhost:3000, https://app.example.com:8443\"\n\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318/\"\n",
+        );
+        let c = Config::load(dir.path(), &|_| None).unwrap();
+        assert_eq!(c.cors_origins, ["http://localhost:3000", "https://app.example.com:8443"]);
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+        write(dir.path(), "[serve]\ncors_origins = \"localhost:3000\"\n");
+        let err = Config::load(dir.path(), &|_| None).unwrap_err().to_string();
+        assert!(err.contains("l9.toml:2") && err.contains("serve.cors_origins"), "{err}");
+        write(dir.path(), "[telemetry]\notlp_endpoint = \"grpc://x:4317\"\n");
+        let err = Config::load(dir.path(), &|_| None).unwrap_err().to_string();
+        assert!(err.contains("l9.toml:2") && err.contains("OTLP/HTTP base URL"), "{err}");
+        let c = Config::load(dir.path().join("none").as_path(), &|_| None).unwrap();
+        assert!(c.cors_origins.is_empty() && c.otlp_endpoint.is_none());
     }
 }

@@ -56,6 +56,70 @@ impl Engine {
         Ok(self.enqueue("l9.run", payload, &opts).await?.0)
     }
 
+    /// Starts a run as a surface asks for it ([`RunStart`]: `POST /api/v1/runs`, the MCP
+    /// `run_spec` tool): the spec is a file of the project or text stored under
+    /// `.l9/specs/NAME.md`; the repository is the one named (inside the project) or a fresh
+    /// one at `l9-out/NAME`.
+    pub async fn start_run_from(&self, r: &RunStart) -> Result<TaskId> {
+        let root = self.root().to_path_buf();
+        let bad =
+            |m: String| EngineError::Input(vec![l9_types::Diagnostic::error("L9-RUN-REQUEST", m)]);
+        let spec = match (&r.spec, &r.spec_text) {
+            (Some(p), None) => {
+                let path = root.join(p);
+                if !path.starts_with(&root) || p.contains("..") || !path.is_file() {
+                    return Err(bad(format!(
+                        "spec {p:?} is not a file of the project: give a path relative to {}",
+                        root.display()
+                    )));
+                }
+                path
+            }
+            (None, Some(text)) => {
+                let name = r.name.clone().unwrap_or_else(|| "spec".into());
+                if name.is_empty()
+                    || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    return Err(bad("name may hold letters, digits, - and _ only".into()));
+                }
+                let dir = root.join(".l9/specs");
+                std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+                let path = dir.join(format!("{name}.md"));
+                std::fs::write(&path, text).map_err(|e| EngineError::io(&path, e))?;
+                path
+            }
+            _ => return Err(bad("give either spec (a path) or spec_text".into())),
+        };
+        let repo = match &r.repo {
+            Some(rp) if rp.contains("..") => {
+                return Err(bad(format!("repo {rp:?} must stay inside the project")));
+            }
+            Some(rp) => root.join(rp),
+            None => self.fresh_repository(&spec).await?,
+        };
+        if let Some(b) = r.budget_usd
+            && !(b.is_finite() && b >= 0.0)
+        {
+            return Err(bad(format!("budget {b}: give a dollar amount of 0 or more")));
+        }
+        let script = example_script(&spec, r.adapter.as_deref());
+        let request = crate::stages::RunRequest {
+            spec: spec.display().to_string(),
+            repo: Some(repo.display().to_string()),
+            provider: r.provider.clone(),
+            adapter: r.adapter.clone(),
+            script: script.map(|s| s.display().to_string()),
+            trials: r.trials.unwrap_or(1000),
+            budget: crate::Budget {
+                micro_usd: r.budget_usd.map(|u| (u * 1e6).round() as u64),
+                ..Default::default()
+            },
+            no_learn: r.no_learn,
+            ..Default::default()
+        };
+        self.start_run(&request).await
+    }
+
     /// Continues a run (`l9 resume`, `POST /api/v1/runs/{id}/resume`): gives back the leases
     /// of processes that are gone, raises the budget when asked (the plan's, and the share
     /// of each task that stopped at its own), and signals `resume` with what the run uses
@@ -92,6 +156,40 @@ impl Engine {
     pub fn api_token(&self) -> Result<String> {
         ensure_token(&self.root().join(crate::STATE_DIR))
     }
+}
+
+/// How a surface starts a run: a spec by path (relative to the project) or its text.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunStart {
+    /// A spec file, relative to the project root.
+    #[serde(default)]
+    pub spec: Option<String>,
+    /// The spec's text (stored under `.l9/specs/NAME.md`).
+    #[serde(default)]
+    pub spec_text: Option<String>,
+    /// The name for `spec_text` (default `spec`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The repository to change, relative to the project (default: a fresh one at
+    /// `l9-out/NAME`).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// A model provider configured in `.l9/l9.toml`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// An external coding agent configured in `.l9/l9.toml`.
+    #[serde(default)]
+    pub adapter: Option<String>,
+    /// Simulation trials per candidate plan (default 1000).
+    #[serde(default)]
+    pub trials: Option<u32>,
+    /// The run's budget in dollars.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
+    /// Record the run without learning from it.
+    #[serde(default)]
+    pub no_learn: bool,
 }
 
 /// An example's scripted coder and reviewer: `provider.yaml` beside the spec, which stands

@@ -65,8 +65,15 @@ fn schema<T: JsonSchema>(name: &'static str) -> Option<(&'static str, schemars::
     Some((name, schemars::schema_for!(T)))
 }
 
-/// Every route, each with the project's token required.
-pub fn router(engine: Engine, token: String) -> Router {
+/// Every route, each with the project's token required; `/mcp` (streamable HTTP MCP) among
+/// them, its streams closed when `stop` is cancelled. `mcp`: the `Host` names and origins
+/// `/mcp` accepts besides the loopback hosts and `[serve] cors_origins`.
+pub fn router(
+    engine: Engine,
+    token: String,
+    stop: l9_mcp::CancellationToken,
+    mut mcp: l9_mcp::HttpOptions,
+) -> Router {
     let api = Api { router: Router::new(), docs: Vec::new() }
         .route(Method::GET, "/api/v1/runs", "List loop runs, newest first (`?limit=`)", None, get(list_runs))
         .route(Method::POST, "/api/v1/runs", "Start a run from a spec path or spec text; a worker executes it", schema::<StartRun>("StartRun"), post(start_run))
@@ -98,23 +105,29 @@ pub fn router(engine: Engine, token: String) -> Router {
         .route(Method::POST, "/api/v1/ir/check", "Compile, challenge and validate spec text", schema::<CheckSpec>("CheckSpec"), post(ir_check));
     let doc = Arc::new(document(&api.docs));
     let token = Arc::new(token);
-    api.router
+    let origins = engine.config().cors_origins.clone();
+    mcp.origins.extend(origins.iter().cloned());
+    let mcp = l9_mcp::http_service(engine.clone(), mcp, stop);
+    let app = api
+        .router
         .route("/openapi.json", get(move || async move { Json((*doc).clone()) }))
+        .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(timeout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
         // The dashboard's shell (no data in it) needs no token; its data does.
         .merge(crate::dashboard::routes())
-        .with_state(AppState { engine, hub: Arc::default() })
+        .with_state(AppState { engine, hub: Arc::default() });
+    crate::cors::layer(app, &origins)
 }
 
-/// Every request but the event stream gets [`REQUEST_TIMEOUT`].
+/// Every request but the event streams (a run's, MCP's) gets [`REQUEST_TIMEOUT`].
 async fn timeout(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if req.uri().path().ends_with("/events") {
+    if req.uri().path().ends_with("/events") || req.uri().path() == "/mcp" {
         return next.run(req).await;
     }
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
@@ -163,83 +176,14 @@ async fn list_runs(State(e): State<Engine>, Query(q): Query<Limit>) -> ApiResult
     Ok(Json(json!(e.run_rows(q.limit.unwrap_or(50).min(1000)).await?)))
 }
 
-/// How to start a run: a spec by path (relative to the project) or its text.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartRun {
-    /// A spec file, relative to the project root.
-    #[serde(default)]
-    pub spec: Option<String>,
-    /// The spec's text (stored under `.l9/specs/NAME.md`).
-    #[serde(default)]
-    pub spec_text: Option<String>,
-    /// The name for `spec_text` (default `spec`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The repository to change (default: a fresh one at `l9-out/NAME`).
-    #[serde(default)]
-    pub repo: Option<String>,
-    #[serde(default)]
-    pub provider: Option<String>,
-    #[serde(default)]
-    pub adapter: Option<String>,
-    #[serde(default)]
-    pub trials: Option<u32>,
-    #[serde(default)]
-    pub budget_usd: Option<f64>,
-    #[serde(default)]
-    pub no_learn: bool,
-}
+/// How to start a run (the engine's [`l9_engine::surface::RunStart`]).
+pub type StartRun = l9_engine::surface::RunStart;
 
 async fn start_run(
     State(e): State<Engine>,
     b: Result<Json<StartRun>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let r = body(b)?;
-    let root = e.root().to_path_buf();
-    let spec = match (&r.spec, &r.spec_text) {
-        (Some(p), None) => {
-            let path = root.join(p);
-            if !path.starts_with(&root) || p.contains("..") || !path.is_file() {
-                return Err(ApiError::input(format!("spec {p:?} is not a file of the project")));
-            }
-            path
-        }
-        (None, Some(text)) => {
-            let name = r.name.clone().unwrap_or_else(|| "spec".into());
-            if name.is_empty()
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(ApiError::input("name may hold letters, digits, - and _ only"));
-            }
-            let dir = root.join(".l9/specs");
-            std::fs::create_dir_all(&dir).map_err(|x| ApiError::input(x.to_string()))?;
-            let path = dir.join(format!("{name}.md"));
-            std::fs::write(&path, text).map_err(|x| ApiError::input(x.to_string()))?;
-            path
-        }
-        _ => return Err(ApiError::input("give either spec (a path) or spec_text")),
-    };
-    let repo = match &r.repo {
-        Some(rp) => root.join(rp),
-        None => e.fresh_repository(&spec).await?,
-    };
-    let script = l9_engine::surface::example_script(&spec, r.adapter.as_deref());
-    let request = l9_engine::stages::RunRequest {
-        spec: spec.display().to_string(),
-        repo: Some(repo.display().to_string()),
-        provider: r.provider,
-        adapter: r.adapter,
-        script: script.map(|s| s.display().to_string()),
-        trials: r.trials.unwrap_or(1000),
-        budget: l9_engine::Budget {
-            micro_usd: r.budget_usd.map(|u| (u * 1e6).round() as u64),
-            ..Default::default()
-        },
-        no_learn: r.no_learn,
-        ..Default::default()
-    };
-    let id = e.start_run(&request).await?;
+    let id = e.start_run_from(&body(b)?).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"run": id.to_string(), "events": format!("/api/v1/runs/{id}/events")})),

@@ -14,6 +14,7 @@
 mod api;
 mod auth;
 pub mod bench;
+mod cors;
 mod dashboard;
 mod error;
 mod events;
@@ -47,7 +48,16 @@ pub async fn serve(
     if let Some(tx) = bound {
         let _ = tx.send(local);
     }
-    let app = router(engine.clone(), token);
+    let streams = l9_mcp::CancellationToken::new();
+    // `/mcp` takes requests naming this server as their Host (any, when bound to every
+    // interface) and pages of its own origin (the dashboard's).
+    let hosts = match opts.addr.ip() {
+        ip if ip.is_unspecified() => vec!["*".to_string()],
+        ip => vec![ip.to_string(), local.to_string()],
+    };
+    let origins = vec![format!("http://{local}"), format!("http://localhost:{}", local.port())];
+    let mcp = l9_mcp::HttpOptions { hosts, origins };
+    let app = router(engine.clone(), token, streams.clone(), mcp);
     let mut stop = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         while !*stop.borrow() {
@@ -55,6 +65,8 @@ pub async fn serve(
                 break;
             }
         }
+        // Open MCP streams end with the server.
+        streams.cancel();
     });
     if opts.worker {
         let w = engine.clone();

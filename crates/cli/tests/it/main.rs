@@ -69,6 +69,7 @@ mod example;
 mod execute;
 mod ir;
 mod learning;
+mod mcp;
 mod run;
 mod serve;
 mod steer;

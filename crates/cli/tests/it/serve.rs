@@ -26,6 +26,33 @@ fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     (status, raw.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string()))
 }
 
+/// `l9 serve --addr 127.0.0.1:0 ARGS…` in `proj` with `env`: the process and the address it
+/// listens on.
+pub(crate) fn start(
+    proj: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(proj)
+        .env_remove("L9_DB")
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut err = std::io::BufReader::new(server.stderr.take().unwrap());
+    err.read_line(&mut line).unwrap();
+    // Keep reading what it says, so that it can go on saying it.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let addr =
+        line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    (server, addr)
+}
+
 #[test]
 fn no_response_or_event_carries_a_secret() {
     let dir = l9_test_support::temp_dir();
@@ -36,19 +63,7 @@ fn no_response_or_event_carries_a_secret() {
     std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
     let secret = "sk-audit-7f3a9c2e51d84b6a";
     let token = std::fs::read_to_string(proj.join(".l9/token")).unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_l9"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--worker"])
-        .current_dir(&proj)
-        .env_remove("L9_DB")
-        .env("L9_TEST_AUDIT_KEY", secret)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    let addr =
-        line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let (mut server, addr) = start(&proj, &["--worker"], &[("L9_TEST_AUDIT_KEY", secret)]);
     let (st, body) = post(
         &addr,
         "/api/v1/runs",

@@ -23,12 +23,21 @@ pub(crate) struct Server {
 }
 
 pub(crate) async fn start() -> Server {
+    start_with("").await
+}
+
+/// A server whose `.l9/l9.toml` ends with `config`.
+pub(crate) async fn start_with(config: &str) -> Server {
     let dir = l9_test_support::temp_dir();
     let root = dir.path().to_path_buf();
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder");
     std::fs::copy(ex.join("spec.md"), root.join("spec.md")).unwrap();
     std::fs::copy(ex.join("provider.yaml"), root.join("provider.yaml")).unwrap();
     l9_engine::Engine::init(&root, None).await.unwrap();
+    let toml = root.join(".l9/l9.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(config);
+    std::fs::write(&toml, text).unwrap();
     let engine = l9_engine::Engine::open(&root, None).await.unwrap();
     let token = std::fs::read_to_string(root.join(".l9/token")).unwrap();
     #[cfg(unix)]
@@ -157,6 +166,84 @@ async fn events(
         }
     }
     ids
+}
+
+/// The status line and headers of the answer to a raw request.
+async fn head(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut r = BufReader::new(s);
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(30), r.read_line(&mut line))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 || line.trim().is_empty() {
+            return out.to_ascii_lowercase();
+        }
+        out.push_str(&line);
+    }
+}
+
+const MCP_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+fn mcp_post(addr: SocketAddr, token: Option<&str>, origin: Option<&str>) -> String {
+    let mut req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+        MCP_INIT.len()
+    );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(o) = origin {
+        req.push_str(&format!("Origin: {o}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(MCP_INIT);
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_origin_calls_and_mcp_are_closed_unless_configured_and_tokened() {
+    let s = start().await;
+    let preflight = |o: &str| {
+        format!(
+            "OPTIONS /api/v1/runs HTTP/1.1\r\nHost: {}\r\nOrigin: {o}\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: authorization\r\nConnection: close\r\n\r\n",
+            s.addr
+        )
+    };
+    let h = head(s.addr, &preflight("http://localhost:3000")).await;
+    assert!(!h.contains("access-control-allow-origin"), "no CORS unless configured: {h}");
+    // /mcp: the token first; then pages of other origins are refused, its own accepted.
+    let h = head(s.addr, &mcp_post(s.addr, None, None)).await;
+    assert!(h.starts_with("http/1.1 401"), "{h}");
+    let h = head(s.addr, &mcp_post(s.addr, Some("nope"), None)).await;
+    assert!(h.starts_with("http/1.1 401"), "{h}");
+    let h = head(s.addr, &mcp_post(s.addr, Some(&s.token), None)).await;
+    assert!(h.starts_with("http/1.1 200") && h.contains("mcp-session-id"), "{h}");
+    let h = head(s.addr, &mcp_post(s.addr, Some(&s.token), Some("http://evil.test"))).await;
+    assert!(h.starts_with("http/1.1 403"), "{h}");
+    let own = format!("http://{}", s.addr);
+    let h = head(s.addr, &mcp_post(s.addr, Some(&s.token), Some(&own))).await;
+    assert!(h.starts_with("http/1.1 200"), "{h}");
+
+    let c = start_with("\n[serve]\ncors_origins = \"http://localhost:3000\"\n").await;
+    let preflight = |o: &str| {
+        format!(
+            "OPTIONS /api/v1/runs HTTP/1.1\r\nHost: {}\r\nOrigin: {o}\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: authorization\r\nConnection: close\r\n\r\n",
+            c.addr
+        )
+    };
+    let h = head(c.addr, &preflight("http://localhost:3000")).await;
+    assert!(h.contains("access-control-allow-origin: http://localhost:3000"), "{h}");
+    assert!(h.contains("authorization"), "the token header may be sent: {h}");
+    let h = head(c.addr, &preflight("http://localhost:3001")).await;
+    assert!(!h.contains("access-control-allow-origin"), "only the configured origin: {h}");
+    // The configured origin may reach /mcp too (with the token).
+    let h = head(c.addr, &mcp_post(c.addr, Some(&c.token), Some("http://localhost:3000"))).await;
+    assert!(h.starts_with("http/1.1 200"), "{h}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
