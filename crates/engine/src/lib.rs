@@ -32,6 +32,7 @@ pub mod sim;
 pub mod stages;
 pub mod steer;
 pub mod surface;
+pub mod telemetry;
 pub mod verify;
 pub mod world;
 

@@ -128,8 +128,31 @@ pub fn register(reg: &mut Registry, engine: Engine, agents: Arc<crate::agent::Ag
     reg.register("l9.run", move |ctx: Ctx, v: Value| {
         let engine = engine.clone();
         let agents = agents.clone();
-        async move { run(engine, agents, ctx, v).await }
+        async move {
+            let out = run(engine.clone(), agents, ctx.clone(), v).await;
+            telemetry(&engine, &ctx, &out).await;
+            out
+        }
     });
+}
+
+/// With `[telemetry] otlp_endpoint`, a run that ends (not one that waits or sleeps) sends its
+/// trace and metrics before its task is closed; a collector that cannot be reached is
+/// reported on stderr and does not fail the run. Nothing is sent on replay.
+async fn telemetry(engine: &Engine, ctx: &Ctx, out: &Result<Value, WfError>) {
+    let ending = match out {
+        Ok(v) => crate::telemetry::Ending { result: Some(v.clone()), error: None },
+        Err(e @ (WfError::Failed(_) | WfError::Step { .. })) => {
+            crate::telemetry::Ending { result: None, error: Some(e.to_string()) }
+        }
+        Err(_) => return,
+    };
+    if ctx.mode() != l9_tasks::Mode::Live || engine.config().otlp_endpoint.is_none() {
+        return;
+    }
+    if let Err(e) = engine.export_run_telemetry(ctx.task().id, Some(&ending)).await {
+        eprintln!("l9: {e}");
+    }
 }
 
 async fn run(

@@ -79,7 +79,7 @@ impl From<JournalRow> for JournalEntry {
 }
 
 impl Engine {
-    fn clock(&self) -> Arc<dyn Clock> {
+    pub(crate) fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
     }
 

@@ -74,6 +74,7 @@ mod run;
 mod serve;
 mod steer;
 mod tasks;
+mod telemetry;
 
 #[test]
 fn init_is_idempotent_and_memory_round_trips() {
