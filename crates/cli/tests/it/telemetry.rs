@@ -66,9 +66,7 @@ fn a_run_sends_its_span_tree_and_metrics_to_the_collector() {
     let spans = rs["scopeSpans"][0]["spans"].as_array().unwrap();
     let by_id = |id: &Value| spans.iter().find(|s| s["spanId"] == *id);
     let parent = |s: &Value| {
-        s.get("parentSpanId")
-            .and_then(&by_id)
-            .map(|p| p["name"].as_str().unwrap().to_string())
+        s.get("parentSpanId").and_then(&by_id).map(|p| p["name"].as_str().unwrap().to_string())
     };
 
     // One trace; one root, the run.
