@@ -103,6 +103,15 @@ pub async fn run(
                 l9_types::Effect::Idempotent { key: name.clone() },
                 Box::pin(async move {
                     let r = provider.chat(&req).await.map_err(|e| e.to_string())?;
+                    tracing::info!(
+                        provider = %r.provider,
+                        model = %r.model,
+                        input_tokens = r.usage.input_tokens,
+                        output_tokens = r.usage.output_tokens,
+                        cost_micro_usd = r.cost_micro_usd,
+                        tool_calls = r.tool_calls.len(),
+                        "model call"
+                    );
                     serde_json::to_value(r).map_err(|e| e.to_string())
                 }),
             )
@@ -142,6 +151,7 @@ pub async fn run(
                     effect,
                     Box::pin(async move {
                         let o = tools.call(&tname, &targs).await;
+                        tracing::info!(tool = %tname, ok = o.ok, changed = o.changed, "tool call");
                         serde_json::to_value(o).map_err(|e| e.to_string())
                     }),
                 )

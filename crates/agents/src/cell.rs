@@ -255,6 +255,7 @@ pub async fn run(
                             exit_code: None,
                         },
                     };
+                    tracing::info!(passed = g.passed, exit_code = ?g.exit_code, "gate");
                     serde_json::to_value(g).map_err(|e| e.to_string())
                 }),
             )

@@ -102,13 +102,21 @@ enum Command {
         /// Also run a worker in this process.
         #[arg(long)]
         worker: bool,
+        /// Log each request, and each task, step, model call and gate it runs, as spans on
+        /// stderr.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Serve L9 to an editor's agent over the Model Context Protocol on stdin/stdout (Claude
     /// Code, Cursor, Codex start it as a child process): tools memory_search, memory_put,
     /// run_spec, run_status, run_show, task_approve, task_reject, world_query, ir_check;
     /// resources l9://run/ID, l9://packet/ID, l9://world/ID. Each tool call is remembered
     /// (mcp.call and mcp.result packets). `l9 serve` offers the same at /mcp over HTTP.
-    Mcp,
+    Mcp {
+        /// Log each tool call (and the work it does) as spans on stderr.
+        #[arg(short, long)]
+        verbose: bool,
+    },
     /// Remove the worktrees and branches finished runs left in their repositories
     /// (`l9/run-…`, `l9/task-…`, `.git/l9-worktrees/…`): a succeeded run's at once, a failed
     /// or cancelled run's once it is older than --older-than.
@@ -187,6 +195,16 @@ pub(crate) async fn open_existing(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if wants_logs(&cli.command) {
+        // Spans as log lines on stderr: each task, step, model call, tool call, gate, MCP
+        // tool call and HTTP request, with what it took when it closes.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_max_level(tracing::Level::INFO)
+            .try_init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -208,6 +226,19 @@ fn main() -> ExitCode {
             eprintln!("{}", e.render());
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// `-v` on a command that does work (run, resume, retry, watch, worker, serve, mcp).
+fn wants_logs(c: &Command) -> bool {
+    match c {
+        Command::Run(a) => a.follow.verbose,
+        Command::Resume(a) => a.follow.verbose,
+        Command::Retry(a) => a.follow.verbose,
+        Command::Watch(a) => a.follow.verbose,
+        Command::Worker(a) => a.verbose,
+        Command::Serve { verbose, .. } | Command::Mcp { verbose } => *verbose,
+        _ => false,
     }
 }
 
@@ -323,11 +354,11 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Runs { limit, state, kind } => {
             tasks_cmd::run_runs(limit, state, kind, &root, cli.db.as_deref(), out).await
         }
-        Command::Mcp => {
+        Command::Mcp { .. } => {
             let engine = open_existing(&root, cli.db.as_deref()).await?;
             l9_mcp::serve_stdio(engine).await.map_err(CliError::input)
         }
-        Command::Serve { addr, worker } => {
+        Command::Serve { addr, worker, .. } => {
             let engine = open_existing(&root, cli.db.as_deref()).await?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();

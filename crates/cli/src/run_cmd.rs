@@ -61,7 +61,8 @@ pub(crate) struct FollowArgs {
     /// Print only stages, waits and escalations (not tasks, turns, gates).
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Also print every model call, each spend update and whole gate output tails.
+    /// Also print every model call, each spend update and whole gate output tails; a run
+    /// executed here also logs its tasks, steps, model calls, tool calls and gates as spans.
     #[arg(short, long)]
     pub verbose: bool,
 }

@@ -32,6 +32,9 @@ pub(crate) struct WorkerArgs {
     /// Seconds running tasks get to finish on SIGTERM/Ctrl-C before their leases are released.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Log each task, step, model call, tool call and gate as spans on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]

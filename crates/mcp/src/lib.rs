@@ -82,7 +82,14 @@ impl L9Mcp {
             Ok(id) => id,
             Err(e) => return failed(format!("L9 could not record the call: {e}")),
         };
-        let out = tools::call(&self.engine, tool, arguments, call).await;
+        let span =
+            tracing::info_span!("mcp tool call", tool, client = %who, transport = self.transport);
+        let out = tracing::Instrument::instrument(
+            tools::call(&self.engine, tool, arguments, call),
+            span.clone(),
+        )
+        .await;
+        span.in_scope(|| tracing::info!(ok = out.is_ok(), "answered"));
         let kept = match &out {
             Ok(v) => json!({"tool": tool, "ok": true, "result": keepable(v)}),
             Err(e) => json!({"tool": tool, "ok": false, "error": e}),

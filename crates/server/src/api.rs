@@ -115,10 +115,23 @@ pub fn router(
         .layer(axum::middleware::from_fn(timeout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
+        .layer(axum::middleware::from_fn(traced))
         // The dashboard's shell (no data in it) needs no token; its data does.
         .merge(crate::dashboard::routes())
         .with_state(AppState { engine, hub: Arc::default() });
     crate::cors::layer(app, &origins)
+}
+
+/// A span per request: method and path (never the query, which may hold the token), then
+/// the status it got.
+async fn traced(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path());
+    let r = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.in_scope(|| tracing::info!(status = r.status().as_u16(), "answered"));
+    r
 }
 
 /// Every request but the event streams (a run's, MCP's) gets [`REQUEST_TIMEOUT`].

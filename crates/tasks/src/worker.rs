@@ -80,6 +80,7 @@ pub struct Worker {
     opts: WorkerOptions,
 }
 
+#[derive(Debug)]
 enum Ended {
     Succeeded,
     Failed,
@@ -263,8 +264,19 @@ async fn run_one(
             }
         })
     };
+    let span = tracing::info_span!(
+        "task",
+        kind = %task.kind,
+        id = %task.id,
+        attempt = task.attempts,
+        worker = %opts.id
+    );
+    let work = tracing::Instrument::instrument(
+        execute(store.clone(), clock.clone(), &registry, &opts, task),
+        span.clone(),
+    );
     let outcome = tokio::select! {
-        r = execute(store.clone(), clock.clone(), &registry, &opts, task) => r,
+        r = work => r,
         _ = lost_rx.wait_for(|lost| *lost) => Err(WfError::LeaseLost("heartbeat refused".into())),
     };
     beat.abort();
@@ -288,6 +300,7 @@ async fn run_one(
             (Outcome::Failed { error: e.to_string(), retry_at: None }, Ended::Failed)
         }
     };
+    span.in_scope(|| tracing::info!(ended = ?ended, "task stopped"));
     let item = [Finish { id: fence.task, outcome }];
     for attempt in 0..5u32 {
         match store.tasks().finish(&opts.id, &item, now).await {

@@ -149,3 +149,30 @@ fn a_run_sends_its_span_tree_and_metrics_to_the_collector() {
         .count();
     assert_eq!(steps["gauge"]["dataPoints"][0]["asDouble"].as_f64().unwrap(), step_spans as f64);
 }
+
+#[test]
+fn dash_v_logs_the_spans_of_the_work_and_no_flag_keeps_stderr_quiet() {
+    let dir = l9_test_support::temp_dir();
+    let proj = super::run::adder_project(dir.path(), true);
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100", "-v"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for want in [
+        "task{kind=l9.run",
+        "task{kind=l9.agent",
+        "step{key=step:r1/coder/model#",
+        "model call",
+        "input_tokens=",
+        "tool call",
+        "gate",
+        "exit_code=Some(0)",
+        "time.busy=",
+    ] {
+        assert!(err.contains(want), "-v logs {want:?}:\n{err}");
+    }
+    let dir = l9_test_support::temp_dir();
+    let proj = super::run::adder_project(dir.path(), true);
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("time.busy="), "no spans without -v");
+}

@@ -341,7 +341,8 @@ impl Ctx {
             self.flush().await?;
         }
         let pure = effect == Effect::Pure;
-        let (status, value, error, out) = match f().await {
+        let span = tracing::info_span!("step", key = %key, effect = ?effect);
+        let (status, value, error, out) = match tracing::Instrument::instrument(f(), span).await {
             Ok(v) => (JournalStatus::Completed, Some(serde_json::to_value(&v)?), None, Ok(v)),
             Err(e) => {
                 let message = e.to_string();
