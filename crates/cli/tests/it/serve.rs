@@ -112,3 +112,81 @@ fn no_response_or_event_carries_a_secret() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Several `l9 serve` processes and an `l9 worker` on one PostgreSQL database: a run started
+/// through one server stays queued while no worker runs (a server without `--worker` runs
+/// nothing), is executed by the worker once it starts, and is followed to the end through
+/// the other server, events included.
+#[test]
+fn two_servers_and_a_worker_share_one_postgres_database() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let dir = l9_test_support::temp_dir();
+    let proj = dir.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder");
+    std::fs::copy(ex.join("spec.md"), proj.join("spec.md")).unwrap();
+    std::fs::copy(ex.join("provider.yaml"), proj.join("provider.yaml")).unwrap();
+    let db = format!("l9_multi_{}", std::process::id());
+    let admin = url.rsplit_once('/').map(|(base, _)| format!("{base}/postgres")).unwrap();
+    let psql = |sql: &str| {
+        let o = Command::new("psql").args([admin.as_str(), "-q", "-c", sql]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&format!("CREATE DATABASE {db}"));
+    let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+    ok(&proj, &["init", "--db", &pg]);
+    let token = std::fs::read_to_string(proj.join(".l9/token")).unwrap();
+    let token = token.trim();
+    let (mut a, addr_a) = start(&proj, &[], &[]);
+    let (mut b, addr_b) = start(&proj, &[], &[]);
+
+    let (st, body) = post(&addr_a, "/api/v1/runs", token, r#"{"spec": "spec.md", "trials": 100}"#);
+    assert_eq!(st, 201, "{body}");
+    let run: Value = serde_json::from_str(&body).unwrap();
+    let run = run["run"].as_str().unwrap().to_string();
+    let state = |addr: &str| {
+        let (_, v) = get(addr, &format!("/api/v1/runs/{run}"), token);
+        serde_json::from_str::<Value>(&v).unwrap()["state"].as_str().unwrap().to_string()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!((state(&addr_a), state(&addr_b)), ("queued".into(), "queued".into()));
+
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["worker", "--exit-when-idle"])
+        .current_dir(&proj)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut last = String::new();
+    for _ in 0..600 {
+        last = state(&addr_b);
+        if last == "succeeded" || last == "dead" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(last, "succeeded");
+    // The other server streams the whole run from the shared journal.
+    let (st, events) = get(&addr_b, &format!("/api/v1/runs/{run}/events"), token);
+    assert_eq!(st, 200);
+    for kind in [
+        "event: run_started",
+        "event: task_finished",
+        "event: gate_finished",
+        "event: run_finished",
+    ] {
+        assert!(events.contains(kind), "{kind} in the stream from the other server");
+    }
+    let (_, v) = get(&addr_a, &format!("/api/v1/runs/{run}"), token);
+    let v: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(v["result"]["outcome"], "succeeded", "{}", v["result"]);
+    let _ = worker.wait();
+    for s in [&mut a, &mut b] {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
+    psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+}
