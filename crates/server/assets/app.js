@@ -1,6 +1,7 @@
-// The dashboard: runs, a run's tasks live over Server-Sent Events, evidence per requirement,
-// approvals answered with a button. The token comes in the page's address
-// (?access_token=…) and goes with every request.
+// The dashboard's core: the runs list, approvals answered with a button, a run's tasks live
+// over Server-Sent Events, and the views (#runs, #world, #memory). The run page's other
+// parts are in run.js, the world and memory pages in world.js. The token comes in the
+// page's address (?access_token=…) and goes with every request.
 "use strict";
 const token = new URLSearchParams(location.search).get("access_token") || "";
 const api = (path, opts = {}) =>
@@ -61,6 +62,7 @@ function taskRow(task, name, kind) {
 }
 
 function onEvent(e) {
+  runEvent(e);
   const li = document.createElement("li");
   li.textContent = `${e.event} ${e.name || e.stage || ""} ${e.state || ""}`.trim();
   $("#events").append(li);
@@ -77,30 +79,13 @@ function onEvent(e) {
   if (e.event === "run_finished") { $("#run-state").textContent = e.outcome; refresh(); }
 }
 
-function showRunView(v) {
-  $("#run-state").textContent = v.state;
-  $("#run-state").className = v.state;
-  const body = $("#evidence tbody");
-  body.replaceChildren();
-  const ev = v.evidence;
-  if (!ev) return;
-  for (const [req, idx] of Object.entries(ev.requirements)) {
-    for (const i of idx) {
-      const e = ev.evidence[i];
-      const tr = body.insertRow();
-      tr.dataset.requirement = req;
-      cell(tr, req); cell(tr, e.passed ? "✓" : "✗", e.passed ? "pass" : "fail");
-      cell(tr, e.command); cell(tr, String(e.exit_code));
-    }
-  }
-}
-
 function openRun(run) {
   current = run;
   $("#run-panel").hidden = false;
   $("#run-id").textContent = run;
   $("#tasks tbody").replaceChildren();
   $("#events").replaceChildren();
+  resetRun();
   if (source) source.close();
   source = new EventSource(`/api/v1/runs/${run}/events?access_token=${encodeURIComponent(token)}`);
   source.onmessage = m => onEvent(JSON.parse(m.data));
@@ -112,5 +97,20 @@ function openRun(run) {
   api(`/api/v1/runs/${run}`).then(showRunView);
 }
 
-refresh();
-setInterval(refresh, 1000);
+function route() {
+  const view = (location.hash || "#runs").slice(1);
+  for (const v of ["runs", "world", "memory"]) {
+    $(`#${v}-view`).hidden = v !== view;
+    document.querySelector(`nav a[data-nav="${v}"]`).className = v === view ? "on" : "";
+  }
+  if (view === "world") showWorld();
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", () => {
+  // Links keep the token in the address.
+  for (const a of document.querySelectorAll("nav a")) a.href = location.search + a.getAttribute("href");
+  route();
+  refresh();
+  setInterval(refresh, 1000);
+});

@@ -91,8 +91,8 @@ pub fn router(
         .route(Method::GET, "/api/v1/memory/search", "Hybrid search of the memory (`?q=`, `?k=`)", None, get(search))
         .route(Method::GET, "/api/v1/memory/{id}", "One packet", None, get(get_packet))
         .route(Method::GET, "/api/v1/memory/{id}/lineage", "A packet's ancestors (`?down=true`: descendants) to `?depth=` (default 50)", None, get(lineage))
-        .route(Method::GET, "/api/v1/world/stats", "The world model: items per pack, task priors, executors, calibration", None, get(world_stats))
-        .route(Method::GET, "/api/v1/world/query", "World-model items relevant to `?q=`, best first (`?k=`)", None, get(world_query))
+        .route(Method::GET, "/api/v1/world/stats", "The world model: items per pack, task priors, executors, calibration (`?as_of=` RFC 3339: as it held then)", None, get(world_stats))
+        .route(Method::GET, "/api/v1/world/query", "World-model items relevant to `?q=`, best first (`?k=`, `?as_of=`)", None, get(world_query))
         .route(Method::GET, "/api/v1/world/items/{id}", "One world-model item with its validity, votes and retirement", None, get(world_item))
         .route(Method::POST, "/api/v1/world/items/{id}/retire", "Retire a learned item (it stops holding from now; earlier views keep it)", schema::<Retire>("Retire"), post(world_retire))
         .route(
@@ -375,9 +375,28 @@ async fn get_packet(State(e): State<Engine>, Path(id): Path<String>) -> ApiResul
     }
 }
 
-async fn world_stats(State(e): State<Engine>) -> ApiResult {
-    let items = e.world_stats(None).await?;
-    let state = e.world_state_at(None).await?;
+#[derive(Debug, Deserialize)]
+struct Slice {
+    /// RFC 3339: the world as it held then (valid time).
+    #[serde(default)]
+    as_of: Option<String>,
+}
+
+/// `?as_of=` as a slice of the world model (none: now).
+fn slice(s: &Slice) -> Result<Option<l9_types::AsOf>, ApiError> {
+    let Some(t) = s.as_of.as_deref().filter(|t| !t.is_empty()) else { return Ok(None) };
+    let at = chrono::DateTime::parse_from_rfc3339(t.trim()).map_err(|_| {
+        ApiError::input(format!(
+            "as_of {t:?} is not a time: give RFC 3339, like 2026-12-03T10:00:00Z"
+        ))
+    })?;
+    Ok(Some(l9_types::AsOf { valid_at: at.with_timezone(&chrono::Utc), known_at: None }))
+}
+
+async fn world_stats(State(e): State<Engine>, Query(q): Query<Slice>) -> ApiResult {
+    let s = slice(&q)?;
+    let items = e.world_stats(s.as_ref()).await?;
+    let state = e.world_state_at(s.as_ref()).await?;
     let executors: serde_json::Map<String, Value> = state
         .executors
         .iter()
@@ -426,10 +445,13 @@ struct WorldQ {
     q: String,
     #[serde(default)]
     k: Option<usize>,
+    #[serde(default)]
+    as_of: Option<String>,
 }
 
 async fn world_query(State(e): State<Engine>, Query(q): Query<WorldQ>) -> ApiResult {
-    Ok(Json(json!(e.world_query(&q.q, q.k.unwrap_or(10).min(100), None).await?)))
+    let s = slice(&Slice { as_of: q.as_of.clone() })?;
+    Ok(Json(json!(e.world_query(&q.q, q.k.unwrap_or(10).min(100), s.as_ref()).await?)))
 }
 
 async fn world_item(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult {

@@ -1,8 +1,11 @@
-//! The dashboard: one page and its two assets, compiled into the binary (no CDN, no build
+//! The dashboard: one page and its assets, compiled into the binary (no CDN, no build
 //! step at run time). The shell holds no data, so it is served without the token; every
 //! piece of data it shows comes from the API with the token the page was opened with
-//! (`/?access_token=TOKEN`). Runs list, a run's tasks live over SSE with their gate results,
-//! evidence per requirement, and approvals answered with a button.
+//! (`/?access_token=TOKEN`). Runs list; a run's stage timeline, task graph (live states),
+//! tasks live over SSE, gate FAIL → pass history with output, evidence per requirement,
+//! lineage, cost/duration against the forecast and DORA (`run.js`); approvals answered with
+//! a button; the world model with an as-of slider, executor rates and calibration, and
+//! memory search (`world.js`).
 
 use axum::Router;
 use axum::extract::Path;
@@ -12,6 +15,8 @@ use axum::routing::get;
 
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
+    ("run.js", "text/javascript; charset=utf-8", include_str!("../assets/run.js")),
+    ("world.js", "text/javascript; charset=utf-8", include_str!("../assets/world.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../assets/style.css")),
 ];
 

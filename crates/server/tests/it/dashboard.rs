@@ -136,6 +136,25 @@ mod base64_png {
     }
 }
 
+/// What a script run in the page returns.
+async fn script(b: &Browser, js: &str) -> Value {
+    wd(b, "POST", "/execute/sync", Some(json!({"script": js, "args": []}))).await["value"].clone()
+}
+
+/// The text of the element a selector finds, once it holds `want`.
+async fn wait_text(b: &Browser, css: &str, want: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let js =
+            format!("const e = document.querySelector({css:?}); return e ? e.textContent : null;");
+        if let Some(t) = script(b, &js).await.as_str().filter(|t| t.contains(want)) {
+            return t.to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "{css} never held {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn click(b: &Browser, element: &str) {
     wd(b, "POST", &format!("/element/{element}/click"), Some(json!({}))).await;
 }
@@ -176,6 +195,48 @@ async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
     .await;
     wait_for(&b, "#evidence tr[data-requirement=\"REQ-1\"]", "evidence for REQ-1").await;
     let done = screenshot(&b, "run-succeeded").await;
+    // The rest of the run page: stage timeline, task graph with states, gate history with
+    // output, lineage, the forecast next to what happened, DORA.
+    for stage in ["understand", "simulate", "choose", "execute", "reflect"] {
+        wait_for(&b, &format!("#stages .bar.done[data-stage=\"{stage}\"]"), stage).await;
+    }
+    wait_for(&b, "#graph g[data-node=\"implement:script\"].succeeded", "the graph's state").await;
+    wait_for(&b, "#graph line", "the graph's dependency edges").await;
+    let gates = wait_text(&b, "#gates details[data-gates=\"implement:script\"]", "pass").await;
+    assert!(gates.contains("implement:script: ") && gates.contains("exit 0"), "{gates}");
+    wait_text(&b, "#lineage [data-lineage=\"complete\"]", "lineage complete ✓").await;
+    let cost = wait_text(&b, "#forecast tr[data-row=\"cost\"]", "$").await;
+    assert!(cost.matches('$').count() == 2, "forecast and actual cost: {cost}");
+    wait_text(&b, "#dora tr[data-row=\"lead_time\"]", "min").await;
+    let details = screenshot(&b, "run-details").await;
+    // The world model: items per pack, the executor that ran the tasks, calibration, item
+    // search; the as-of slider moved before the run shows the world without it.
+    let world = format!("http://{}/?access_token={}#world", s.addr, s.token);
+    wd(&b, "POST", "/url", Some(json!({"url": world}))).await;
+    wait_for(&b, "#packs tr[data-pack]", "items per pack").await;
+    let shown = "return ['runs', 'world', 'memory'].filter(v => getComputedStyle(document.querySelector('#' + v + '-view')).display !== 'none');";
+    assert_eq!(script(&b, shown).await, json!(["world"]), "only the world page shows");
+    wait_for(&b, "#executors tr[data-executor]", "an executor's success rate").await;
+    wait_for(&b, "#world-items tr[data-item]", "world items about retries").await;
+    wait_text(&b, "#calibration", "forecast(s) scored").await;
+    let world_now = screenshot(&b, "world").await;
+    script(&b, "const s = document.querySelector('#as-of'); s.value = 0; s.dispatchEvent(new Event('input')); return 1;").await;
+    wait_text(&b, "#calibration", "no run has been scored").await;
+    let rows = script(&b, "return document.querySelectorAll('#executors tbody tr').length;").await;
+    assert_eq!(rows, json!(0), "before the run no executor had a record");
+    assert_ne!(
+        script(&b, "return document.querySelector('#as-of-label').textContent;").await,
+        json!("now")
+    );
+    // Memory search.
+    let memory = format!("http://{}/?access_token={}#memory", s.addr, s.token);
+    wd(&b, "POST", "/url", Some(json!({"url": memory}))).await;
+    script(&b, "document.querySelector('#memory-q').value = 'adder'; document.querySelector('#memory-search button').click(); return 1;").await;
+    wait_for(&b, "#memory-hits tr[data-packet]", "memory hits").await;
+    assert_eq!(script(&b, shown).await, json!(["memory"]), "only the memory page shows");
+    let memory_shot = screenshot(&b, "memory").await;
+    let runs = format!("http://{}/?access_token={}#runs", s.addr, s.token);
+    wd(&b, "POST", "/url", Some(json!({"url": runs}))).await;
     let (_, view) = call(s.addr, "GET", &format!("/api/v1/runs/{run}"), Some(&s.token), None).await;
     assert_eq!(view["state"], "succeeded");
     // An approval gate, answered with the page's button.
@@ -202,9 +263,9 @@ async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for p in [&live, &done, &asking] {
+    for p in [&live, &done, &details, &world_now, &memory_shot, &asking] {
         assert!(std::fs::metadata(p).unwrap().len() > 1000, "{} is a real screenshot", p.display());
     }
-    eprintln!("screenshots: {}, {}, {}", live.display(), done.display(), asking.display());
+    eprintln!("screenshots in {}", live.parent().unwrap().display());
     let _ = call(b.at, "DELETE", &format!("/session/{}", b.session), None, None).await;
 }
