@@ -8,7 +8,8 @@ let stages = {}, gates = {}, seen = new Set(), lastView = null;
 
 function resetRun() {
   stages = {}; gates = {}; seen = new Set(); lastView = null;
-  for (const id of ["#stages", "#gates", "#lineage"]) $(id).replaceChildren();
+  for (const id of ["#stages", "#gates", "#lineage", "#escalations tbody"]) $(id).replaceChildren();
+  $("#escalations-box").hidden = true;
   $("#graph").replaceChildren();
   for (const id of ["#forecast", "#dora"]) $(`${id} tbody`).replaceChildren();
 }
@@ -26,9 +27,39 @@ function runEvent(e) {
   if (e.event === "gate_finished") {
     (gates[e.task] = gates[e.task] || []).push(e);
   }
+  if (e.event === "escalation") escalated(e);
   if (e.event.startsWith("stage_")) drawStages();
   if (e.event === "gate_finished") drawGates();
   if (e.event.startsWith("task_") && lastView) drawGraph(lastView);
+}
+
+// A paused step, answered with a button: it did not happen (run it again) or it did.
+function escalated(e) {
+  const step = (e.reason.split("`")[1] || "");
+  const body = $("#escalations tbody");
+  $("#escalations-box").hidden = false;
+  const tr = body.insertRow();
+  tr.dataset.escalation = e.task;
+  cell(tr, e.task.slice(0, 13)); cell(tr, e.reason);
+  const td = tr.insertCell();
+  if (!step) { td.textContent = e.resolve; return; }
+  for (const [label, action] of [["It did not happen: run it again", "rerun"], ["It happened", "done"]]) {
+    const b = document.createElement("button");
+    b.textContent = label;
+    b.dataset.resolve = action;
+    b.onclick = () => {
+      const answer = { step, action };
+      if (action === "done") {
+        const text = prompt(`What did ${step} return (JSON)?`, "{}");
+        if (text === null) return;
+        try { answer.value = JSON.parse(text); } catch (x) { alert("not JSON: " + x.message); return; }
+      }
+      api(`/api/v1/tasks/${e.task}/resolve`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(answer),
+      }).then(() => { tr.remove(); refresh(); }).catch(x => alert(x.message));
+    };
+    td.append(b, " ");
+  }
 }
 
 function drawStages() {
@@ -202,6 +233,8 @@ function showRunView(v) {
   $("#run-state").textContent = v.state;
   $("#run-state").className = v.state;
   for (const e of v.events || []) runEvent(e);
+  // Escalations are answered while the run waits; afterwards they are history (Events).
+  if (v.state !== "waiting") $("#escalations-box").hidden = true;
   drawGraph(v);
   drawLineage(v);
   drawForecast(v);

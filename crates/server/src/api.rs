@@ -87,6 +87,7 @@ pub fn router(
         .route(Method::POST, "/api/v1/tasks/{id}/approve", "Approve what a task waits for", schema::<Note>("Note"), post(approve))
         .route(Method::POST, "/api/v1/tasks/{id}/reject", "Reject what a task waits for", schema::<Note>("Note"), post(reject))
         .route(Method::POST, "/api/v1/tasks/{id}/signal", "Send a task a signal", schema::<SignalBody>("Signal"), post(signal))
+        .route(Method::POST, "/api/v1/tasks/{id}/resolve", "Resolve an escalated step: it happened (with its value) or it may run again", schema::<ResolveBody>("Resolve"), post(resolve))
         .route(Method::POST, "/api/v1/memory", "Store a packet", schema::<PutPacket>("PutPacket"), post(put_packet))
         .route(Method::GET, "/api/v1/memory/search", "Hybrid search of the memory (`?q=`, `?k=`)", None, get(search))
         .route(Method::GET, "/api/v1/memory/{id}", "One packet", None, get(get_packet))
@@ -315,6 +316,35 @@ async fn signal(
     let s = body(b)?;
     let id = id_of(&e, &id, IdScope::Tasks).await?;
     Ok(Json(json!({"delivered": e.signal(id, &s.name, &s.payload).await?})))
+}
+
+/// How an escalated step is resolved (`l9 tasks resolve`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// The step's journal key, as the escalation names it.
+    pub step: String,
+    /// `done`: the effect happened (give its `value`); `rerun`: it did not and may run again.
+    pub action: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+async fn resolve(
+    State(e): State<Engine>,
+    Path(id): Path<String>,
+    b: Result<Json<ResolveBody>, JsonRejection>,
+) -> ApiResult {
+    let r = body(b)?;
+    let value = match r.action.as_str() {
+        "done" => Some(r.value.unwrap_or(Value::Null)),
+        "rerun" => None,
+        other => {
+            return Err(ApiError::input(format!("action {other:?}: use \"done\" or \"rerun\"")));
+        }
+    };
+    let id = id_of(&e, &id, IdScope::Tasks).await?;
+    Ok(Json(json!({"delivered": e.resolve(id, &r.step, value).await?})))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -490,3 +490,28 @@ async fn a_waiting_run_is_resumed_retried_and_cancelled_over_http() {
     assert_eq!(st, 200, "{v}");
     wait_state(&s, &retry, "cancelled").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalated_step_is_resolved_through_the_api() {
+    let s = start().await;
+    let engine = l9_engine::Engine::open(&s.root, None).await.unwrap();
+    let (task, _) =
+        engine.enqueue("l9.approval", json!({"what": "x"}), &Default::default()).await.unwrap();
+    let path = format!("/api/v1/tasks/{task}/resolve");
+    let (st, v) = call(
+        s.addr,
+        "POST",
+        &path,
+        Some(&s.token),
+        Some(br#"{"step": "r1/merge", "action": "maybe"}"#),
+    )
+    .await;
+    assert_eq!((st, v["error"]["code"].clone()), (400, json!("input")), "{v}");
+    let body = br#"{"step": "r1/merge", "action": "done", "value": {"commit": "abc"}}"#;
+    let (st, v) = call(s.addr, "POST", &path, Some(&s.token), Some(body)).await;
+    assert_eq!(st, 200, "{v}");
+    let sigs = engine.task_detail(task).await.unwrap().signals;
+    let resolve = sigs.iter().find(|s| s.name == "resolve").expect("the resolve signal");
+    assert_eq!(resolve.payload["key"], "r1/merge");
+    assert_eq!(resolve.payload["value"]["commit"], "abc");
+}
