@@ -233,8 +233,12 @@ function showRunView(v) {
   $("#run-state").textContent = v.state;
   $("#run-state").className = v.state;
   for (const e of v.events || []) runEvent(e);
-  // Escalations are answered while the run waits; afterwards they are history (Events).
-  if (v.state !== "waiting") $("#escalations-box").hidden = true;
+  // An escalation is answered while its task waits; after that it is history (Events).
+  for (const tr of document.querySelectorAll("#escalations tr[data-escalation]")) {
+    const t = (v.timeline || []).find(t => t.task === tr.dataset.escalation);
+    if ((t && t.state !== "waiting") || (!t && v.state !== "waiting")) tr.remove();
+  }
+  $("#escalations-box").hidden = !document.querySelector("#escalations tr[data-escalation]");
   drawGraph(v);
   drawLineage(v);
   drawForecast(v);

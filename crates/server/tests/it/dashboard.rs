@@ -209,6 +209,32 @@ async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
     assert!(cost.matches('$').count() == 2, "forecast and actual cost: {cost}");
     wait_text(&b, "#dora tr[data-row=\"lead_time\"]", "min").await;
     let details = screenshot(&b, "run-details").await;
+    // An escalation's button resolves the step through the API. (The event is handed to the
+    // page directly — pausing a real step takes a killed worker — and the task is real.)
+    let engine = l9_engine::Engine::open(&s.root, None).await.unwrap();
+    let (paused, _) = engine
+        .enqueue("l9.approval", json!({"what": "stands in for a paused task"}), &Default::default())
+        .await
+        .unwrap();
+    let js = format!(
+        "runEvent({{event: 'escalation', id: 'esc-test', at: new Date().toISOString(), task: '{paused}', \
+         reason: 'paused: escalated: step `step:r1/merge#0` started but has no outcome', resolve: ''}}); \
+         document.querySelector('#escalations tr[data-escalation=\"{paused}\"] button[data-resolve=\"rerun\"]').click(); return 1;"
+    );
+    script(&b, &js).await;
+    let start = Instant::now();
+    loop {
+        let sigs = engine.task_detail(paused).await.unwrap().signals;
+        if let Some(r) = sigs.iter().find(|s| s.name == "resolve") {
+            assert_eq!(
+                (r.payload["key"].clone(), r.payload["action"].clone()),
+                (json!("step:r1/merge#0"), json!("rerun"))
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the button sent no resolve");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The world model: items per pack, the executor that ran the tasks, calibration, item
     // search; the as-of slider moved before the run shows the world without it.
     let world = format!("http://{}/?access_token={}#world", s.addr, s.token);
@@ -240,7 +266,6 @@ async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
     let (_, view) = call(s.addr, "GET", &format!("/api/v1/runs/{run}"), Some(&s.token), None).await;
     assert_eq!(view["state"], "succeeded");
     // An approval gate, answered with the page's button.
-    let engine = l9_engine::Engine::open(&s.root, None).await.unwrap();
     let (task, _) = engine
         .enqueue("l9.approval", json!({"what": "deploy to staging"}), &Default::default())
         .await
