@@ -20,6 +20,34 @@ fn l9(dir: &Path, args: &[&str]) -> Output {
         .expect("run l9")
 }
 
+/// `l9 ARGS…` started in `dir` in the background, its output discarded.
+fn spawn(dir: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start l9")
+}
+
+/// A fresh database `name` on the test cluster: its URL, and a function that drops it.
+fn fresh_database(url: &str, name: &str) -> (String, impl Fn() + use<>) {
+    let admin = url.rsplit_once('/').map(|(base, _)| format!("{base}/postgres")).unwrap();
+    let psql = move |sql: &str| {
+        let o =
+            Command::new("psql").args([admin.as_str(), "-q", "-c", sql]).output().expect("psql");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let drop_name = name.to_string();
+    (format!("{}/{name}", url.rsplit_once('/').unwrap().0), move || {
+        psql(&format!("DROP DATABASE {drop_name} WITH (FORCE)"))
+    })
+}
+
 fn ok(dir: &Path, args: &[&str]) -> String {
     let o = l9(dir, args);
     assert!(
@@ -257,16 +285,7 @@ fn postgres_backend_through_db_flag() {
     // A fresh database per test run keeps this independent of other tests' schemas.
     let dir = l9_test_support::temp_dir();
     let d = dir.path();
-    let db = format!("l9_cli_{}", std::process::id());
-    let admin = url.rsplit_once('/').map(|(base, _)| format!("{base}/postgres")).unwrap();
-    let psql = |sql: &str| {
-        let o =
-            Command::new("psql").args([admin.as_str(), "-q", "-c", sql]).output().expect("psql");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
-    let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+    let (pg, drop_db) = fresh_database(&url, &format!("l9_cli_{}", std::process::id()));
     ok(d, &["init", "--db", &pg]);
     let toml = std::fs::read_to_string(d.join(".l9/l9.toml")).unwrap();
     assert!(toml.contains(&pg));
@@ -288,7 +307,7 @@ fn postgres_backend_through_db_flag() {
     assert_eq!(w["causal_edges"][0]["evidence"], 1, "the graph on PostgreSQL: {w}");
     let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
     assert_eq!(json(d, &["show", &id])["lineage"]["complete"], true);
-    psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+    drop_db();
 }
 
 #[test]

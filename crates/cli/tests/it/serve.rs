@@ -126,15 +126,7 @@ fn two_servers_and_a_worker_share_one_postgres_database() {
     let ex = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adder");
     std::fs::copy(ex.join("spec.md"), proj.join("spec.md")).unwrap();
     std::fs::copy(ex.join("provider.yaml"), proj.join("provider.yaml")).unwrap();
-    let db = format!("l9_multi_{}", std::process::id());
-    let admin = url.rsplit_once('/').map(|(base, _)| format!("{base}/postgres")).unwrap();
-    let psql = |sql: &str| {
-        let o = Command::new("psql").args([admin.as_str(), "-q", "-c", sql]).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
-    let pg = format!("{}/{db}", url.rsplit_once('/').unwrap().0);
+    let (pg, drop_db) = fresh_database(&url, &format!("l9_multi_{}", std::process::id()));
     ok(&proj, &["init", "--db", &pg]);
     let token = std::fs::read_to_string(proj.join(".l9/token")).unwrap();
     let token = token.trim();
@@ -152,14 +144,7 @@ fn two_servers_and_a_worker_share_one_postgres_database() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!((state(&addr_a), state(&addr_b)), ("queued".into(), "queued".into()));
 
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_l9"))
-        .args(["worker", "--exit-when-idle"])
-        .current_dir(&proj)
-        .env_remove("L9_DB")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut worker = spawn(&proj, &["worker", "--exit-when-idle"]);
     let mut last = String::new();
     for _ in 0..600 {
         last = state(&addr_b);
@@ -188,5 +173,5 @@ fn two_servers_and_a_worker_share_one_postgres_database() {
         let _ = s.kill();
         let _ = s.wait();
     }
-    psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+    drop_db();
 }

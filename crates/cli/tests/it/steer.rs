@@ -272,14 +272,8 @@ fn resume_reruns_an_interrupted_agent_from_the_saved_worktree() {
     let mut toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
     toml.push_str(&format!("\n[agents.sh]\ncommand = [\"sh\", \"{}\"]\n", script.display()));
     std::fs::write(proj.join(".l9/l9.toml"), toml).unwrap();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_l9"))
-        .args(["run", "spec.md", "--repo", "repo", "--trials", "100", "--adapter", "sh"])
-        .current_dir(&proj)
-        .env_remove("L9_DB")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run =
+        spawn(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100", "--adapter", "sh"]);
     wait_for(&t.join("agent.pid"), "the agent never started");
     // kill -9 both: l9 and the agent it ran (in a process group of its own).
     run.kill().unwrap();
