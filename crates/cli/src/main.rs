@@ -221,9 +221,9 @@ fn main() -> ExitCode {
         Err(e) => {
             if json {
                 // Machines read stdout; people still see the message on stderr.
-                let _ = out.line(&e.to_json().to_string());
+                let _ = out.line(&l9_types::redact::redact(&e.to_json().to_string()));
             }
-            eprintln!("{}", e.render());
+            eprintln!("{}", l9_types::redact::redact(&e.render()));
             ExitCode::from(e.exit_code())
         }
     }

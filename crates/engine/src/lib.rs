@@ -159,8 +159,10 @@ impl Engine {
         if let Some(db) = db_override {
             config.store_url = db.to_owned();
         }
+        register_secrets(root, &config);
         let embedder = build_embedder(&config)?;
         let store = open_store(root, &config, embedder.dims()).await?;
+        owner_only(&root.join(STATE_DIR));
         let memory = MemoryService::open(
             store.clone(),
             embedder,
@@ -272,4 +274,64 @@ pub(crate) async fn open_store(
     }
     let opts = SqliteOptions { dims, sync_full: config.sqlite_sync_full, ..Default::default() };
     Ok(Arc::new(SqliteStore::open(&path, opts).await?))
+}
+
+/// Registers what must never be kept or shown ([`l9_types::redact`]): the values of the
+/// environment variables the configuration names as holding keys (`*api_key_env`, and an
+/// agent's pass-through variables whose names say KEY, TOKEN, SECRET or PASSWORD), the
+/// password of a database URL, and the project's API token.
+fn register_secrets(root: &Path, config: &Config) {
+    use l9_types::redact::register_secret;
+    for s in &config.settings {
+        let names: Vec<&str> = if s.key.ends_with("api_key_env") {
+            vec![s.value.as_str()]
+        } else if s.key.starts_with("agents.") && s.key.ends_with(".env") {
+            s.value
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|n| {
+                    let u = n.to_ascii_uppercase();
+                    ["KEY", "TOKEN", "SECRET", "PASSWORD"].iter().any(|w| u.contains(w))
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        for n in names.into_iter().filter(|n| !n.is_empty()) {
+            if let Ok(v) = std::env::var(n) {
+                register_secret(&v);
+            }
+        }
+    }
+    if let Some(pw) = url_password(&config.store_url) {
+        register_secret(&pw);
+    }
+    if let Ok(t) = std::fs::read_to_string(root.join(STATE_DIR).join(surface::TOKEN_FILE)) {
+        register_secret(&t);
+    }
+}
+
+/// The password in `scheme://user:password@host/…`, if any.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let auth = rest.split_once('@')?.0;
+    auth.split_once(':').map(|(_, p)| p.to_string()).filter(|p| !p.is_empty())
+}
+
+/// `.l9/` and what it holds are the owner's alone: the directory 0700, the database files
+/// and the token 0600 (they hold everything L9 remembers, and the key to `l9 serve`).
+fn owner_only(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if !dir.is_dir() {
+            return;
+        }
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        for f in ["l9.db", "l9.db-wal", "l9.db-shm", surface::TOKEN_FILE, CONFIG_FILE] {
+            let p = dir.join(f);
+            if p.is_file() {
+                let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
 }

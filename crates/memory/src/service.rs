@@ -150,6 +150,15 @@ impl MemoryService {
             });
             data.push(b.data);
         }
+        // No secret is stored (`l9_types::redact`).
+        if let Some(t) = &draft.text
+            && let std::borrow::Cow::Owned(r) = l9_types::redact::redact(t)
+        {
+            draft.text = Some(r);
+        }
+        if let Some(b) = l9_types::redact::redact_json(&draft.body) {
+            draft.body = b;
+        }
         let packet = draft.seal(&self.ids())?;
         self.ingest(vec![Ingest { packet: packet.clone(), blobs: data }]).await?;
         Ok(packet)

@@ -281,6 +281,15 @@ async fn run_one(
     };
     beat.abort();
     let now = clock.now();
+    // What the task record keeps holds no secret (`l9_types::redact`).
+    let outcome = match outcome {
+        Ok(v) => Ok(l9_types::redact::redact_json(&v).unwrap_or(v)),
+        Err(WfError::Failed(m)) => Err(WfError::Failed(l9_types::redact::redact(&m).into_owned())),
+        Err(WfError::Step { key, message }) => {
+            Err(WfError::Step { key, message: l9_types::redact::redact(&message).into_owned() })
+        }
+        other => other,
+    };
     let (outcome, ended) = match outcome {
         Ok(v) => (Outcome::Succeeded(v), Ended::Succeeded),
         Err(WfError::SleepUntil(t)) => (Outcome::Snooze { run_after: t }, Ended::Suspended),

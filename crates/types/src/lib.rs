@@ -20,6 +20,7 @@ mod diagnostic;
 mod envelope;
 mod hash;
 mod id;
+pub mod redact;
 mod rng;
 
 pub use asof::AsOf;

@@ -99,6 +99,7 @@ mod ir;
 mod learning;
 mod mcp;
 mod run;
+mod secrets;
 mod serve;
 mod steer;
 mod tasks;

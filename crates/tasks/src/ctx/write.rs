@@ -125,6 +125,12 @@ impl Ctx {
             let mut st = self.lock();
             (st.next_seq, st.last_packet, std::mem::take(&mut st.cited))
         };
+        // No secret is journaled: a provider that echoes its key in an error, or a tool that
+        // prints one, is redacted here (`l9_types::redact`).
+        let error = error.map(l9_types::redact::redact);
+        let error = error.as_deref();
+        let redacted = value.and_then(l9_types::redact::redact_json);
+        let value = redacted.as_ref().or(value);
         let mut body = json!({"key": key, "kind": kind.as_str(), "status": status.as_str()});
         if let Some(e) = effect {
             body["effect"] = serde_json::to_value(e)?;
