@@ -60,7 +60,12 @@ impl Workspace {
         }
         if out
             .strip_prefix(&self.root)
-            .is_ok_and(|rel| rel.components().any(|c| c.as_os_str() == ".git"))
+            // Any case: `.GIT/x` is the same directory on a case-insensitive file system,
+            // and a `.GIT` tree breaks the commit anyway.
+            .is_ok_and(|rel| {
+                rel.components()
+                    .any(|c| c.as_os_str().to_str().is_some_and(|s| s.eq_ignore_ascii_case(".git")))
+            })
         {
             return Err(refuse("the .git directory is not a workspace file"));
         }

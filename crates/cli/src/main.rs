@@ -155,8 +155,8 @@ enum Command {
         /// What-if overrides (YAML: kinds: {test: {failure: 0.3}}, budget: {usd: 10}).
         #[arg(long)]
         scenario: Option<PathBuf>,
-        /// Monte Carlo trials per candidate.
-        #[arg(long, default_value_t = 2_000)]
+        /// Monte Carlo trials per candidate (1 to 1,000,000).
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         trials: u32,
         /// The random seed (the same seed gives the same table).
         #[arg(long, default_value_t = 1)]

@@ -35,8 +35,8 @@ pub(crate) struct RunArgs {
     /// What-if overrides for the simulation (YAML, see `l9 sim --help`).
     #[arg(long)]
     pub scenario: Option<PathBuf>,
-    /// Monte Carlo trials per plan candidate.
-    #[arg(long, default_value_t = 1_000)]
+    /// Monte Carlo trials per plan candidate (1 to 1,000,000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub trials: u32,
     /// Pause the run (and ask) before spending more than this many dollars.
     #[arg(long)]
@@ -183,6 +183,21 @@ pub(crate) async fn run(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
+    // What is asked is checked before anything is made (no project, no `l9-out/`).
+    if let Some(b) = a.budget_usd
+        && !(b.is_finite() && b >= 0.0)
+    {
+        return Err(CliError::input(format!(
+            "--budget-usd {b}: give a dollar amount of 0 or more"
+        )));
+    }
+    if !a.spec.is_file() {
+        let what = if a.spec.exists() { "is not a regular file" } else { "does not exist" };
+        return Err(CliError::not_found(format!(
+            "spec {}: {what}; give the path of a spec file (Markdown, Gherkin .feature or OpenAPI YAML/JSON)",
+            a.spec.display()
+        )));
+    }
     // Run outside a project: make one here, as `l9 init` would (configuration, database,
     // the world model's seed packs), so everything after it (show, watch, world) works.
     if db.is_none() && !Engine::is_project(root) {

@@ -102,6 +102,11 @@ impl Engine {
         {
             return Err(bad(format!("budget {b}: give a dollar amount of 0 or more")));
         }
+        if let Some(t) = r.trials
+            && !(1..=1_000_000).contains(&t)
+        {
+            return Err(bad(format!("trials {t}: give 1 to 1000000")));
+        }
         let script = example_script(&spec, r.adapter.as_deref());
         let request = crate::stages::RunRequest {
             spec: spec.display().to_string(),

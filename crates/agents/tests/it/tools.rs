@@ -22,6 +22,8 @@ fn paths_stay_inside_the_workspace() {
         ("src/../../x", "`..` leaves the workspace"),
         ("link/x", "points outside the workspace"),
         (".git/config", "the .git directory"),
+        (".GIT/x", "the .git directory"),
+        ("src/.Git/hooks/pre-commit", "the .git directory"),
         ("", "empty path"),
     ] {
         let e = ws.resolve(p).unwrap_err().to_string();

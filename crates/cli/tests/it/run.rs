@@ -541,3 +541,22 @@ fn a_running_gates_output_is_streamed() {
     std::fs::write(&go, "").unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_run_checks_what_it_is_asked_before_making_anything() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let e = fails(d, &["run", "missing.md"], 5);
+    assert!(e.contains("spec missing.md: does not exist"), "{e}");
+    std::fs::create_dir_all(d.join("a-dir.md")).unwrap();
+    let e = fails(d, &["run", "a-dir.md"], 5);
+    assert!(e.contains("is not a regular file"), "{e}");
+    std::fs::write(d.join("spec.md"), "# S\n\n- The tool MUST work.\n").unwrap();
+    let e = fails(d, &["run", "spec.md", "--budget-usd", "NaN"], 3);
+    assert!(e.contains("--budget-usd NaN"), "{e}");
+    let e = fails(d, &["run", "spec.md", "--trials", "0"], 2);
+    assert!(e.contains("--trials"), "{e}");
+    let e = fails(d, &["sim", "spec.md", "--trials", "4000000000"], 2);
+    assert!(e.contains("--trials"), "{e}");
+    assert!(!d.join("l9-out").exists() && !d.join(".l9").exists(), "nothing was made");
+}
