@@ -248,6 +248,13 @@ pub(crate) async fn run(
 }
 
 async fn import(engine: &Engine, file: &Path, out: &mut Out) -> Result<(), CliError> {
+    // A device or FIFO would be read forever (`/dev/zero`): only regular files.
+    if file.exists() && !file.is_file() {
+        return Err(CliError::input(format!(
+            "{}: not a regular file; give a JSON Lines file (l9 memory export writes one)",
+            file.display()
+        )));
+    }
     let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             CliError::not_found(format!("{}: no such file", file.display()))

@@ -48,8 +48,43 @@ impl Checked {
 }
 
 /// Reads a spec; a missing or unreadable file is an input error naming it.
+/// The largest spec read (bytes) unless `L9_MAX_SPEC_BYTES` says otherwise.
+pub const MAX_SPEC_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A spec file's bytes: a regular file (not a device, FIFO or directory) of at most
+/// [`MAX_SPEC_BYTES`] (`L9_MAX_SPEC_BYTES`), read no further than that.
 pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
-    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    use std::io::Read;
+    let limit = std::env::var("L9_MAX_SPEC_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(MAX_SPEC_BYTES);
+    let bad = |m: String| {
+        EngineError::Input(vec![Diagnostic::error("L9-IR-002", m).with_help(format!(
+            "a spec is a regular file of at most {limit} bytes (set L9_MAX_SPEC_BYTES to change the limit)"
+        ))])
+    };
+    let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(bad(format!("{} is not a regular file", path.display())));
+    }
+    if meta.len() > limit {
+        return Err(bad(format!(
+            "{} is {} bytes, over the limit of {limit} bytes",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| EngineError::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(bad(format!(
+            "{} grew past the limit of {limit} bytes while read",
+            path.display()
+        )));
+    }
     Ok((path.display().to_string(), bytes))
 }
 

@@ -153,3 +153,36 @@ fn sim_ranks_a_specs_candidates_caches_them_and_reads_scenarios() {
     let err = fails(d, &["sim", "spec.md", "--scenario", "bad.yaml"], 3);
     assert!(err.contains("kinds.test.failure must be between 0 and 1"), "{err}");
 }
+
+#[test]
+fn devices_fifos_and_oversized_files_are_refused_at_once() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let e = fails(d, &["ir", "compile", "/dev/zero"], 3);
+    assert!(
+        e.contains("/dev/zero is not a regular file") && e.contains("L9_MAX_SPEC_BYTES"),
+        "{e}"
+    );
+    let fifo = d.join("pipe.md");
+    let o = Command::new("mkfifo").arg(&fifo).output().unwrap();
+    assert!(o.status.success());
+    let e = fails(d, &["ir", "compile", fifo.to_str().unwrap()], 3);
+    assert!(e.contains("is not a regular file"), "{e}");
+    ok(d, &["init"]);
+    let e = fails(d, &["memory", "import", "/dev/zero"], 3);
+    assert!(e.contains("not a regular file"), "{e}");
+    std::fs::write(
+        d.join("big.md"),
+        "# Big\n\n".to_string() + &"- The tool MUST work.\n".repeat(100),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["ir", "compile", "big.md"])
+        .current_dir(d)
+        .env("L9_MAX_SPEC_BYTES", "1000")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{e}");
+    assert!(e.contains("over the limit of 1000 bytes"), "{e}");
+}
