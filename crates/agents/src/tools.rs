@@ -408,16 +408,29 @@ fn write(abs: &Path, content: &str) -> crate::Result<()> {
         .map_err(|e| crate::AgentError::Io(format!("{}: {e}", abs.display())))
 }
 
+/// Files larger than this are not searched (a log or a binary, not source).
+const SEARCH_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 fn search(ws: &Workspace, path: &Path, re: &Regex, hits: &mut Vec<String>) {
     if hits.len() >= 200 {
         return;
     }
-    if path.is_dir() {
+    // Symlinks are not followed: one may point out of the worktree (whose files the agent
+    // must not read) or at itself through another (a search that never ends).
+    let Ok(meta) = path.symlink_metadata() else { return };
+    if meta.file_type().is_symlink() || (meta.is_file() && meta.len() > SEARCH_FILE_BYTES) {
+        return;
+    }
+    if meta.is_dir() {
         let Ok(entries) = std::fs::read_dir(path) else { return };
         let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         entries.sort();
         for e in entries {
-            if e.file_name().is_some_and(|n| n == ".git" || n == "target") {
+            let skip = e
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.eq_ignore_ascii_case(".git") || n == "target");
+            if skip {
                 continue;
             }
             search(ws, &e, re, hits);

@@ -164,3 +164,30 @@ fn tests_written_first_must_be_red_for_the_right_reason() {
     );
     assert!(why(&out(Some(127), "pytest: command not found"), true).contains("could not start"));
 }
+
+#[tokio::test]
+async fn search_follows_no_symlink_out_of_the_worktree_or_round_in_a_loop() {
+    let dir = l9_test_support::temp_dir();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(root.join("src/a.txt"), "needle here\n").unwrap();
+    let outside = dir.path().join("secret");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("key.txt"), "needle outside\n").unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+    std::os::unix::fs::symlink(outside.join("key.txt"), root.join("key.txt")).unwrap();
+    // Two links pointing at each other, and a directory that contains itself.
+    std::os::unix::fs::symlink(root.join("b"), root.join("a")).unwrap();
+    std::os::unix::fs::symlink(root.join("a"), root.join("b")).unwrap();
+    std::os::unix::fs::symlink(&root, root.join("src/self")).unwrap();
+    std::fs::create_dir_all(root.join(".GIT")).unwrap();
+    std::fs::write(root.join(".GIT/x"), "needle in git\n").unwrap();
+    let t = Tools::new(Workspace::new(&root).unwrap(), runner(), None);
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        t.call("search", &json!({"pattern": "needle"})),
+    )
+    .await
+    .expect("the search ends");
+    assert_eq!(found.text, "src/a.txt:1: needle here", "{found:?}");
+}
