@@ -223,7 +223,7 @@ fn main() -> ExitCode {
                 // Machines read stdout; people still see the message on stderr.
                 let _ = out.line(&l9_types::redact::redact(&e.to_json().to_string()));
             }
-            eprintln!("{}", l9_types::redact::redact(&e.render()));
+            eprintln!("{}", output::printable(&l9_types::redact::redact(&e.render())));
             ExitCode::from(e.exit_code())
         }
     }

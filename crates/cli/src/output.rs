@@ -34,7 +34,7 @@ impl Out {
 
     pub(crate) fn line(&mut self, s: &str) -> Result<(), CliError> {
         let mut o = std::io::stdout().lock();
-        writeln!(o, "{s}")?;
+        writeln!(o, "{}", printable(s))?;
         o.flush()?;
         Ok(())
     }
@@ -48,5 +48,33 @@ pub(crate) fn snippet(s: &str, n: usize) -> String {
     } else {
         let cut: String = flat.chars().take(n.saturating_sub(1)).collect();
         format!("{cut}…")
+    }
+}
+
+/// `s` safe for a terminal: control characters other than newline and tab (an escape
+/// sequence in a spec or a stored text could retitle the window, hide text or worse) are
+/// shown as `\x1b`-style escapes. JSON output holds none (serde escapes them).
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(super::printable("a\tb\nc"), "a\tb\nc");
+        assert_eq!(super::printable("x\u{1b}]0;pwned\u{7}y"), "x\\x1b]0;pwned\\x07y");
+        assert_eq!(super::printable("\u{9b}31m"), "\\x9b31m");
     }
 }

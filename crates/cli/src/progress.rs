@@ -74,7 +74,7 @@ impl Render {
     }
 
     fn say(&self, line: String) {
-        let line = l9_types::redact::redact(&line).into_owned();
+        let line = crate::output::printable(&l9_types::redact::redact(&line)).into_owned();
         match &self.bar {
             Some(b) => b.println(line),
             None => eprintln!("{line}"),

@@ -186,3 +186,18 @@ fn devices_fifos_and_oversized_files_are_refused_at_once() {
     assert_eq!(o.status.code(), Some(3), "{e}");
     assert!(e.contains("over the limit of 1000 bytes"), "{e}");
 }
+
+#[test]
+fn escape_sequences_in_a_spec_are_shown_not_sent_to_the_terminal() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("esc.md"),
+        "# T\n\n- The tool MUST print \u{1b}]0;pwned\u{7} and \u{1b}[2J fast.\n",
+    )
+    .unwrap();
+    let o = l9(d, &["ir", "check", "esc.md"]);
+    let all = [o.stdout, o.stderr].concat();
+    assert!(!all.contains(&0x1b) && !all.contains(&0x07), "raw control bytes reached the terminal");
+    assert!(String::from_utf8_lossy(&all).contains("\\x1b]0;pwned\\x07"), "they are shown escaped");
+}
