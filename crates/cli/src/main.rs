@@ -6,6 +6,7 @@
 mod agent_cmd;
 mod bench_cmd;
 mod error;
+mod eval_cmd;
 mod ir_cmd;
 mod memory_cmd;
 mod output;
@@ -167,7 +168,7 @@ enum Command {
     Ir(ir_cmd::IrCommand),
     /// Score the IR Engine on labelled public data (classification, smells).
     #[command(subcommand)]
-    Eval(ir_cmd::EvalCommand),
+    Eval(eval_cmd::EvalCommand),
     /// List runs, newest first: loop runs (`l9 run`) and every other workflow started from
     /// outside (`l9 tasks enqueue`, schedules). `l9 status` shows loop runs only, with their
     /// specs; `l9 tasks list` shows every task, the runs' children included.
@@ -350,7 +351,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             })
         }
         Command::Ir(cmd) => ir_cmd::run_ir(cmd, &root, cli.db.as_deref(), out).await,
-        Command::Eval(cmd) => ir_cmd::run_eval(cmd, out),
+        Command::Eval(cmd) => eval_cmd::run_eval(cmd, out),
         Command::Runs { limit, state, kind } => {
             tasks_cmd::run_runs(limit, state, kind, &root, cli.db.as_deref(), out).await
         }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use l9_ir::challenge::{self, Finding};
 use l9_ir::deliberate::{self, Deliberation, RuleCritic, RuleProposer};
-use l9_ir::eval::{self, ClassScores, Counts};
+use l9_ir::eval;
+use l9_ir::learn::{self, Learned, ModelInfo, Params};
 use l9_ir::plan::{self, PlanCandidate};
 use l9_ir::{Compiled, Ir};
 use l9_types::{Diagnostic, PacketDraft, PacketEnvelope, Severity};
@@ -15,7 +16,7 @@ use crate::{Engine, EngineError, Result};
 
 /// The IR's types the edges render, by name.
 pub use l9_ir::challenge::HiddenConstraint;
-pub use l9_ir::eval::{PUBLISHED_BINARY, arta_f1};
+pub use l9_ir::eval::{ClassScores, Counts, LearnedReport, PUBLISHED_BINARY, arta_f1};
 pub use l9_ir::render::render as render_diagnostic;
 pub use l9_ir::{Format, Node, NodeKind, QualityCategory, ReqClass};
 
@@ -347,10 +348,35 @@ pub struct ClassifyEval {
     pub file: String,
     pub rows: usize,
     pub projects: usize,
+    /// The baselines and the model under test (the shipped one, or `--model`).
     pub scores: Vec<ClassScores>,
+    /// The learned model by strict leave-one-project-out on this file (none with one project
+    /// or when not asked for).
+    pub learned: Option<LearnedReport>,
 }
 
-pub fn eval_classify(paths: &[PathBuf]) -> Result<Vec<ClassifyEval>> {
+/// What `l9 eval classify` scores besides the baselines.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifyOptions {
+    /// A model file from `l9 eval train` to score next to the shipped one.
+    pub model: Option<PathBuf>,
+    /// Run the learned model's leave-one-project-out (trains a model per fold).
+    pub lopo: bool,
+}
+
+/// Reads a model file written by `l9 eval train`.
+pub fn read_model(path: &Path) -> Result<Learned> {
+    let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
+    learn::from_bytes(&bytes).map_err(|e| {
+        EngineError::Input(vec![
+            Diagnostic::error("L9-EVAL-003", format!("{}: {e}", path.display()))
+                .with_help("give a file written by `l9 eval train --out FILE`"),
+        ])
+    })
+}
+
+pub fn eval_classify(paths: &[PathBuf], opts: &ClassifyOptions) -> Result<Vec<ClassifyEval>> {
+    let model = opts.model.as_deref().map(read_model).transpose()?;
     let mut out = Vec::new();
     for (path, explicit) in csv_files(paths)? {
         let name = path.display().to_string();
@@ -363,14 +389,67 @@ pub fn eval_classify(paths: &[PathBuf]) -> Result<Vec<ClassifyEval>> {
         projects.sort();
         projects.dedup();
         let projects = projects.len();
-        out.push(ClassifyEval {
-            file: name,
-            rows: rows.len(),
-            projects,
-            scores: eval::classification(&rows),
-        });
+        let mut scores = eval::classification(&rows);
+        if let Some(m) = &model {
+            let (mut s, _) = eval::shipped_scores(m, &rows);
+            s.model = s.model.replacen("shipped learned model", "--model", 1);
+            scores.push(s);
+        }
+        let learned = if opts.lopo { eval::learned_lopo(&rows, Params::DEFAULT) } else { None };
+        out.push(ClassifyEval { file: name, rows: rows.len(), projects, scores, learned });
     }
     Ok(out)
+}
+
+/// What `l9 eval train` made.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trained {
+    pub out: String,
+    pub bytes: usize,
+    pub info: ModelInfo,
+    /// Rows dropped because an earlier file had the same text.
+    pub duplicates: usize,
+}
+
+/// Trains the learned classifier on labelled CSV files (rows deduplicated by text, first
+/// file first), choosing the feature set and L2 by project-grouped cross-validation, and
+/// writes the model file to `out` (atomically: a temporary file, then a rename).
+pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
+    let mut all = Vec::new();
+    let mut names = Vec::new();
+    for (path, explicit) in csv_files(paths)? {
+        let name = path.display().to_string();
+        match eval::read_classification(&name, &read_text(&path)?) {
+            Ok(rows) => all.extend(rows),
+            Err(_) if !explicit => continue,
+            Err(d) => return Err(EngineError::Input(vec![*d])),
+        }
+        names.push(path.file_name().map_or(name.clone(), |n| n.to_string_lossy().into_owned()));
+    }
+    let total = all.len();
+    let rows = eval::dedup_examples(all);
+    let trained_by = format!("l9 eval train --seed {seed} --data {}", names.join(" "));
+    let model = eval::train_selected(&rows, Params { seed, ..Params::DEFAULT }, &trained_by);
+    let bytes = learn::to_bytes(&model);
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(EngineError::Input(vec![
+            Diagnostic::error(
+                "L9-EVAL-004",
+                format!("cannot write {}: {} is not a directory", out.display(), dir.display()),
+            )
+            .with_help("run from the L9 repository (the default is crates/ir/models/requirements.l9cls) or give --out FILE"),
+        ]));
+    }
+    let tmp = out.with_extension("l9cls.tmp");
+    std::fs::write(&tmp, &bytes).map_err(|e| EngineError::io(&tmp, e))?;
+    std::fs::rename(&tmp, out).map_err(|e| EngineError::io(out, e))?;
+    Ok(Trained {
+        out: out.display().to_string(),
+        bytes: bytes.len(),
+        info: model.info,
+        duplicates: total - rows.len(),
+    })
 }
 
 /// Smell scores pooled over the files, and per file.

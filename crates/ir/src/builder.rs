@@ -195,6 +195,7 @@ impl<'a> Builder<'a> {
                 hash: ContentHash::of_bytes(self.text.as_bytes()).to_hex(),
                 bytes: self.text.len(),
             },
+            classifier: Some(classifier.describe()),
             nodes: self.nodes,
             edges: self.edges,
         };

@@ -1,12 +1,17 @@
 //! Requirement classification: functional or quality, and the PROMISE quality category.
 //!
-//! A linear model over named features: hand-written cue phrases per category and sentence
-//! shapes (a percentage, a duration, "shall be <adjective>"). No training data is needed;
-//! [`Classifier::calibrate`] fits the model's four scales to labelled data by an exhaustive
-//! grid (deterministic). Every decision lists the features that pushed it, strongest first,
-//! so a reader can see why.
+//! The shipped default is the learned model of [`crate::learn`] (word n-grams and the cue
+//! and shape features below, trained by `l9 eval train` on the PROMISE development split and
+//! embedded in the binary from `crates/ir/models/requirements.l9cls`). The lexicon model stays
+//! as a baseline and as features: hand-written cue phrases per category and sentence shapes
+//! (a percentage, a duration, "shall be <adjective>"); [`Classifier::calibrate`] fits its four
+//! scales to labelled data by an exhaustive grid (deterministic). Every decision lists the
+//! features that pushed it, strongest first, so a reader can see why.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use crate::learn::Learned;
 
 use crate::model::{Classification, QualityCategory, ReqClass};
 use crate::text;
@@ -417,11 +422,22 @@ const FUNCTIONAL: &[&str] = &[
     "link*",
 ];
 
-/// A linear model over named features.
+/// A requirement classifier: the learned model, or the lexicon with its scales.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     weights: HashMap<String, [f32; CLASSES]>,
     bias: [f32; CLASSES],
+    learned: Option<Arc<Learned>>,
+}
+
+/// The model file `l9 eval train` wrote from the development split; see `models/README.md`.
+pub const SHIPPED_MODEL: &[u8] = include_bytes!("../models/requirements.l9cls");
+
+/// The shipped learned model, parsed once (`None` only if the embedded file were broken,
+/// which a test rules out).
+pub fn shipped_model() -> Option<Arc<Learned>> {
+    static MODEL: OnceLock<Option<Arc<Learned>>> = OnceLock::new();
+    MODEL.get_or_init(|| crate::learn::from_bytes(SHIPPED_MODEL).ok().map(Arc::new)).clone()
 }
 
 fn matches(hay_words: &[String], set: &HashSet<&str>, joined: &str, cue: &str) -> bool {
@@ -547,12 +563,17 @@ pub struct Example {
     /// Quality (non-functional) in the data set's binary column.
     pub quality: bool,
     pub project: String,
+    /// A sentence embedding of `text`, when the caller computed one (MiniLM features).
+    pub dense: Option<Vec<f32>>,
 }
 
 impl Default for Classifier {
-    /// The shipped model: the lexicon with calibrated scales.
+    /// The shipped model: the learned one (the calibrated lexicon if it could not load).
     fn default() -> Self {
-        Self::with_knobs(Knobs::SHIPPED)
+        match shipped_model() {
+            Some(m) => Self::learned(m),
+            None => Self::calibrated_lexicon(),
+        }
     }
 }
 
@@ -561,6 +582,40 @@ impl Classifier {
     /// functional cues for functional, and a requirement with no cue at all is functional.
     pub fn lexicon() -> Self {
         Self::with_knobs(Knobs::HAND)
+    }
+
+    /// The lexicon with the scales `calibrate` chose on the PROMISE development split.
+    pub fn calibrated_lexicon() -> Self {
+        Self::with_knobs(Knobs::SHIPPED)
+    }
+
+    /// A learned model (from `l9 eval train`).
+    pub fn learned(model: Arc<Learned>) -> Self {
+        Classifier { weights: HashMap::new(), bias: [0.0; CLASSES], learned: Some(model) }
+    }
+
+    /// The learned model, if this classifier is one.
+    pub fn model(&self) -> Option<&Learned> {
+        self.learned.as_deref()
+    }
+
+    /// What decides: `learned: <features>, trained on <rows> rows (data <hash>)` or the lexicon.
+    pub fn describe(&self) -> String {
+        match &self.learned {
+            Some(m) => format!(
+                "learned: {}; trained on {} rows of {} projects (data {})",
+                m.info.features.describe(),
+                m.info.rows,
+                m.info.projects,
+                &m.info.data_hash[..m.info.data_hash.len().min(12)]
+            ),
+            None => "lexicon: hand-written cues and shapes".into(),
+        }
+    }
+
+    /// The lexicon's score per class (`class_index` order) for a sentence.
+    pub fn lexicon_scores(&self, sentence: &str) -> [f32; CLASSES] {
+        self.scores(&features(sentence))
     }
 
     fn scores(&self, feats: &[String]) -> [f32; CLASSES] {
@@ -576,6 +631,9 @@ impl Classifier {
     }
 
     pub fn predict_index(&self, sentence: &str) -> usize {
+        if let Some(m) = &self.learned {
+            return m.predict(sentence, None).index;
+        }
         let feats = features(sentence);
         self.decide(&self.scores(&feats))
     }
@@ -587,6 +645,15 @@ impl Classifier {
     }
 
     pub fn classify(&self, sentence: &str) -> Classification {
+        if let Some(m) = &self.learned {
+            let p = m.predict(sentence, None);
+            let (class, category) = class_of_index(p.index);
+            let mut features = m.explain(sentence, &p, 5);
+            if features.is_empty() {
+                features.push("bias".into());
+            }
+            return Classification { class, category, features };
+        }
         let feats = features(sentence);
         let scores = self.scores(&feats);
         let best = self.decide(&scores);
@@ -616,6 +683,11 @@ impl Classifier {
     /// parameters on purpose: a model with a weight per word fits one project's vocabulary
     /// and transfers worse to the next (measured: see `l9 eval classify`).
     pub fn calibrate(examples: &[Example]) -> Self {
+        Self::with_knobs(Self::calibrate_knobs(examples))
+    }
+
+    /// The four scales `calibrate` fits: quality cue, functional cue, functional bias, shape.
+    pub fn calibrate_knobs(examples: &[Example]) -> Knobs {
         // Per example: cue hits per quality class, functional hits, weighted shape sum.
         let rows: Vec<([f32; CLASSES], f32, f32, bool)> = examples
             .iter()
@@ -670,10 +742,11 @@ impl Classifier {
                 }
             }
         }
-        Self::with_knobs(best.1)
+        best.1
     }
 
-    fn with_knobs(k: Knobs) -> Self {
+    /// The lexicon with the given scales.
+    pub fn with_knobs(k: Knobs) -> Self {
         let mut weights: HashMap<String, [f32; CLASSES]> = HashMap::new();
         for (cat, cues) in CUES {
             let i = class_index(ReqClass::Quality, Some(*cat));
@@ -693,16 +766,17 @@ impl Classifier {
         }
         let mut bias = [0.0; CLASSES];
         bias[0] = k.bias;
-        Classifier { weights, bias }
+        Classifier { weights, bias, learned: None }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Knobs {
-    quality: f32,
-    functional: f32,
-    bias: f32,
-    shape: f32,
+/// The lexicon model's four scales.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Knobs {
+    pub quality: f32,
+    pub functional: f32,
+    pub bias: f32,
+    pub shape: f32,
 }
 
 impl Knobs {

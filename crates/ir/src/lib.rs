@@ -24,6 +24,7 @@ pub mod challenge;
 pub mod classify;
 pub mod deliberate;
 pub mod eval;
+pub mod learn;
 pub mod model;
 pub mod plan;
 pub mod render;

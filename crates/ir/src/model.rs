@@ -15,6 +15,10 @@ pub const IR_VERSION: u32 = 1;
 pub struct Ir {
     pub version: u32,
     pub source: SourceInfo,
+    /// Which classifier labelled the requirements, and its features (`learned: word 1-2
+    /// grams, lexicon cues and shapes …; trained on … (data <blake3>)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<String>,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
 }

@@ -100,10 +100,25 @@ fn eval_and_bench_ir_run_on_small_data() {
     .unwrap();
     let out = ok(d, &["eval", "classify", "--data", "c.csv"]);
     assert!(
-        out.contains("macro F1 (F vs NFR)") && out.contains("leave-one-project-out (2 projects)"),
+        out.contains("macro F1 (F vs NFR)") && out.contains("leave-one-project-out (2 projects"),
         "{out}"
     );
     assert!(out.contains("Kurtanović & Maalej 2017"), "{out}");
+    assert!(out.contains("learned, strict leave-one-project-out (2 projects"), "{out}");
+    assert!(out.contains("confusion (rows: gold, columns: predicted)"), "{out}");
+    // Train a model on the file, then score it: every row is marked as seen.
+    let out = ok(d, &["eval", "train", "--data", "c.csv", "--out", "m.l9cls"]);
+    assert!(
+        out.starts_with("wrote m.l9cls (") && out.contains("trained on 4 rows of 2 projects"),
+        "{out}"
+    );
+    let out = ok(d, &["eval", "classify", "--data", "c.csv", "--model", "m.l9cls", "--no-lopo"]);
+    assert!(out.contains("--model (") && out.contains("SEEN: 4 of 4 rows"), "{out}");
+    assert!(!out.contains("learned, strict"), "--no-lopo skips it: {out}");
+    let err = fails(d, &["eval", "classify", "--data", "c.csv", "--model", "c.csv"], 3);
+    assert!(err.contains("L9-EVAL-003") && err.contains("not an L9 classifier model"), "{err}");
+    let err = fails(d, &["eval", "train", "--data", "c.csv", "--out", "no/such/dir/m.l9cls"], 3);
+    assert!(err.contains("L9-EVAL-004") && err.contains("--out"), "{err}");
     std::fs::write(
         d.join("s.csv"),
         "text,file,negative_statements\n\"It shall not fail.\",a,not\nIt shall work.,a,-\n",
@@ -200,4 +215,40 @@ fn escape_sequences_in_a_spec_are_shown_not_sent_to_the_terminal() {
     let all = [o.stdout, o.stderr].concat();
     assert!(!all.contains(&0x1b) && !all.contains(&0x07), "raw control bytes reached the terminal");
     assert!(String::from_utf8_lossy(&all).contains("\\x1b]0;pwned\\x07"), "they are shown escaped");
+}
+
+/// The public corpora (`../shared/corpora` next to the repository, or `L9_CORPORA`).
+fn corpora() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("L9_CORPORA") {
+        return Some(p.into());
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.ancestors()
+        .map(|a| a.join("shared/corpora"))
+        .find(|p| p.join("requirements_classification").is_dir())
+}
+
+#[test]
+fn the_shipped_classifier_is_reproduced_by_l9_eval_train() {
+    let Some(c) = corpora() else {
+        eprintln!("skipped: no shared/corpora next to the repository and no L9_CORPORA");
+        return;
+    };
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let data = c.join("requirements_classification");
+    let (a, b) = (data.join("promise_exp_969.csv"), data.join("promise_nfr_625.csv"));
+    let out = ok(
+        d,
+        &["eval", "train", "--data", a.to_str().unwrap(), b.to_str().unwrap(), "--out", "m.l9cls"],
+    );
+    assert!(out.contains("trained on 408 rows of 24 projects"), "{out}");
+    let shipped = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ir/models/requirements.l9cls"),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read(d.join("m.l9cls")).unwrap() == shipped,
+        "the checked-in model is not what `l9 eval train` makes from the corpora: {out}"
+    );
 }

@@ -7,6 +7,7 @@
 mod challenge;
 mod compile;
 mod eval;
+mod learn;
 mod plan;
 mod robustness;
 

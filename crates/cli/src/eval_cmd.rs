@@ -1,0 +1,217 @@
+//! `l9 eval …`: scoring the IR Engine's classifier and smell detectors on labelled data, and
+//! training the learned classifier.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use l9_engine::ir;
+use l9_engine::ir::{self as engine_ir, ClassScores, ClassifyOptions, LearnedReport};
+
+use crate::error::CliError;
+use crate::output::Out;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvalCommand {
+    /// Functional vs quality and PROMISE categories: P/R/F1 per class for the hand-set lexicon,
+    /// the calibrated lexicon (leave-one-project-out), the shipped learned model (marked SEEN on
+    /// rows it was trained on) and the learned model by strict leave-one-project-out (feature
+    /// set and L2 chosen inside each fold; mean and spread across folds; confusion matrix),
+    /// next to published figures.
+    Classify {
+        /// CSV files (ProjectID,RequirementText,class,IsNFR) or directories of them.
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+        /// Also score this model file (from `l9 eval train --out FILE`).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Skip the learned model's leave-one-project-out (it trains a model per fold).
+        #[arg(long)]
+        no_lopo: bool,
+    },
+    /// Train the learned requirement classifier on labelled CSV files (seeded, reproducible)
+    /// and write the model file with the hash of the data it came from. The default output is
+    /// the model `l9` embeds when it is next built.
+    Train {
+        /// CSV files (ProjectID,RequirementText,class,IsNFR) or directories of them.
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+        /// Where to write the model.
+        #[arg(long, default_value = "crates/ir/models/requirements.l9cls")]
+        out: PathBuf,
+        /// Seed of the training order.
+        #[arg(long, default_value_t = 9)]
+        seed: u64,
+    },
+    /// Requirement smells against expert labels (ARTA DS1–DS4 style CSV): P/R/F1 per smell
+    /// next to ARTA's published F1.
+    Smells {
+        /// Labelled CSV files, or directories of them.
+        #[arg(long, required = true, num_args = 1..)]
+        data: Vec<PathBuf>,
+    },
+}
+
+fn scores_table(s: &mut String, m: &ClassScores) {
+    let _ = writeln!(s, "  {}", m.model);
+    let _ = writeln!(s, "    {:<22} {:>6} {:>6} {:>6} {:>8}", "class", "P", "R", "F1", "support");
+    let row = |s: &mut String, name: &str, c: &ir::Counts| {
+        let _ = writeln!(
+            s,
+            "    {:<22} {:>6.3} {:>6.3} {:>6.3} {:>8}",
+            name,
+            c.precision(),
+            c.recall(),
+            c.f1(),
+            c.support()
+        );
+    };
+    row(s, "functional (F)", &m.functional);
+    row(s, "quality (NFR)", &m.quality);
+    let _ = writeln!(s, "    {:<22} {:>20.3}", "macro F1 (F vs NFR)", m.binary_macro_f1());
+    for (code, c) in &m.categories {
+        if c.support() > 0 {
+            let name = ir::QualityCategory::from_code(code).map_or(code.as_str(), |q| q.name());
+            row(s, name, c);
+        }
+    }
+    let _ = writeln!(s, "    {:<22} {:>20.3}", "macro F1 (categories)", m.category_macro_f1());
+    let _ = writeln!(s, "    {:<22} {:>20.3}", "avg F1 (O, PE, SE, US)", m.frequent_four_f1());
+}
+
+fn learned_text(s: &mut String, r: &LearnedReport) {
+    scores_table(s, &r.scores);
+    let _ = writeln!(s, "    candidate features: {}", r.features);
+    let _ = writeln!(
+        s,
+        "    across {} folds: macro F1 (classes present in the fold) mean {:.3}, sd {:.3}",
+        r.folds.len(),
+        r.fold_macro_f1.0,
+        r.fold_macro_f1.1
+    );
+    let _ = writeln!(
+        s,
+        "    {:<8} {:>4} {:>4} {:>7} {:>7}  chosen",
+        "project", "F", "NFR", "F F1", "NFR F1"
+    );
+    let cell = |n: u32, f1: f64| if n == 0 { "-".to_string() } else { format!("{f1:.3}") };
+    for f in &r.folds {
+        let _ = writeln!(
+            s,
+            "    {:<8} {:>4} {:>4} {:>7} {:>7}  {}, L2 {}",
+            f.project,
+            f.functional,
+            f.quality,
+            cell(f.functional, f.functional_f1),
+            cell(f.quality, f.quality_f1),
+            f.features,
+            f.lambda
+        );
+    }
+    let _ = writeln!(s, "    confusion (rows: gold, columns: predicted)");
+    let _ = write!(s, "    {:>5}", "");
+    for c in &r.classes {
+        let _ = write!(s, " {c:>4}");
+    }
+    s.push('\n');
+    for (gold, row) in r.classes.iter().zip(&r.confusion) {
+        if row.iter().all(|x| *x == 0) {
+            continue;
+        }
+        let _ = write!(s, "    {gold:>5}");
+        for x in row {
+            let _ = write!(s, " {x:>4}");
+        }
+        s.push('\n');
+    }
+}
+
+pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> {
+    match cmd {
+        EvalCommand::Classify { data, model, no_lopo } => {
+            let opts = ClassifyOptions { model, lopo: !no_lopo };
+            let evals = engine_ir::eval_classify(&data, &opts)?;
+            out.value(&evals, || {
+                let mut s = String::new();
+                for e in &evals {
+                    let _ = writeln!(
+                        s,
+                        "{} — {} requirements, {} projects",
+                        e.file, e.rows, e.projects
+                    );
+                    for m in &e.scores {
+                        scores_table(&mut s, m);
+                    }
+                    if let Some(r) = &e.learned {
+                        learned_text(&mut s, r);
+                    }
+                }
+                s.push_str("published (their data split, not ours):\n");
+                for (who, fig) in ir::PUBLISHED_BINARY {
+                    let _ = writeln!(s, "  {who}: {fig}");
+                }
+                s.trim_end().to_string()
+            })
+        }
+        EvalCommand::Train { data, out: path, seed } => {
+            let t = engine_ir::eval_train(&data, &path, seed)?;
+            out.value(&t, || {
+                format!(
+                    "wrote {} ({} bytes): {}, L2 {}, {} epochs, seed {}\ntrained on {} rows of {} projects ({} duplicate rows dropped); data blake3 {}\nrebuild l9 to embed it (cargo build --release)",
+                    t.out,
+                    t.bytes,
+                    t.info.features.describe(),
+                    t.info.params.lambda,
+                    t.info.params.epochs,
+                    t.info.params.seed,
+                    t.info.rows,
+                    t.info.projects,
+                    t.duplicates,
+                    t.info.data_hash
+                )
+            })
+        }
+        EvalCommand::Smells { data } => {
+            let e = engine_ir::eval_smells(&data)?;
+            out.value(&e, || {
+                let mut s = String::new();
+                let rows: usize = e.files.iter().map(|f| f.1).sum();
+                let _ = writeln!(s, "{} requirements in {} file(s); a requirement counts as smelly when the experts marked words in that column", rows, e.files.len());
+                let _ = writeln!(s, "{:<30} {:>6} {:>6} {:>6} {:>8} {:>8}  ", "smell", "P", "R", "F1", "support", "ARTA F1");
+                let mut beat = 0;
+                let mut compared = 0;
+                for (smell, c) in &e.pooled {
+                    let arta = ir::arta_f1(*smell);
+                    let mark = match arta {
+                        Some(a) => {
+                            compared += 1;
+                            if c.f1() > a {
+                                beat += 1;
+                                "better"
+                            } else {
+                                "worse"
+                            }
+                        }
+                        None => "",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "{:<30} {:>6.3} {:>6.3} {:>6.3} {:>8} {:>8}  {mark}",
+                        smell.name(),
+                        c.precision(),
+                        c.recall(),
+                        c.f1(),
+                        c.support(),
+                        arta.map_or("-".to_string(), |a| format!("{a:.2}"))
+                    );
+                }
+                let _ = writeln!(s, "better than ARTA on {beat} of {compared} smells with a published figure");
+                for (file, scores) in &e.per_file {
+                    let cells: Vec<String> = scores.iter().filter(|(_, c)| c.support() > 0).map(|(sm, c)| format!("{} {:.2}", sm.name(), c.f1())).collect();
+                    let _ = writeln!(s, "  {file}: {}", cells.join(", "));
+                }
+                s.trim_end().to_string()
+            })
+        }
+    }
+}

@@ -1,0 +1,542 @@
+//! The learned requirement classifier: two linear heads over hashed features.
+//!
+//! Features of a requirement (each with value 1, hashed into 2^bits buckets by FNV-1a, the
+//! vector scaled to unit length): word unigrams and bigrams (digits folded to `<num>`),
+//! optionally character n-grams inside words, and the lexicon's cue and shape features from
+//! [`crate::classify::features`] (the word lists stay, as features a model may weigh or not).
+//! Optionally a dense sentence embedding is appended (the caller computes it; this crate does
+//! no IO).
+//!
+//! Heads: a logistic "quality vs functional" head trained on every row, and a softmax over
+//! the eleven PROMISE quality categories trained on quality rows whose category is known.
+//! Training is seeded AdaGrad with L2 and a fixed number of epochs, deterministic for a seed.
+//! The trained weights are quantised to 8 bits per head (what ships is what is scored), and
+//! the model remembers the hashes of the texts it was trained on so an evaluation can label
+//! rows it has seen.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{self, CLASSES, Classifier, Example, Knobs};
+use crate::model::QualityCategory;
+use crate::text;
+
+/// Number of quality categories (the softmax head's width).
+pub const CATEGORIES: usize = 11;
+
+/// Which features a model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureConfig {
+    pub words: bool,
+    pub bigrams: bool,
+    /// Character n-grams inside `<word>` from `char_min` to `char_max` letters; 0 = off.
+    pub char_min: u8,
+    pub char_max: u8,
+    /// The lexicon's cue and shape features.
+    pub lexicon: bool,
+    /// log2 of the number of hash buckets.
+    pub bits: u8,
+    /// Width of the dense embedding appended to the hashed features; 0 = none.
+    #[serde(default)]
+    pub dense: u32,
+    /// Start from the lexicon: its scores (scales calibrated on the training rows) are a fixed
+    /// offset of both heads, and the weights learn corrections to it.
+    #[serde(default)]
+    pub prior: bool,
+}
+
+impl FeatureConfig {
+    /// Word 1–2 grams, character 3–5 grams and the lexicon, 2^18 buckets, no embedding.
+    pub const HASHED: FeatureConfig = FeatureConfig {
+        words: true,
+        bigrams: true,
+        char_min: 3,
+        char_max: 5,
+        lexicon: true,
+        bits: 18,
+        dense: 0,
+        prior: true,
+    };
+
+    /// A short human description ("word 1-2 grams, char 3-5 grams, lexicon cues, …").
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match (self.words, self.bigrams) {
+            (true, true) => parts.push("word 1-2 grams".to_string()),
+            (true, false) => parts.push("words".to_string()),
+            (false, true) => parts.push("word bigrams".to_string()),
+            _ => {}
+        }
+        if self.char_min > 0 && self.char_max >= self.char_min {
+            parts.push(format!("char {}-{} grams", self.char_min, self.char_max));
+        }
+        if self.lexicon {
+            parts.push("lexicon cues and shapes".into());
+        }
+        let mut s = format!("{} (hashed, 2^{})", parts.join(", "), self.bits);
+        if self.prior {
+            s.push_str(" over the lexicon's scores");
+        }
+        if self.dense > 0 {
+            s.push_str(&format!(" + {}-d sentence embedding", self.dense));
+        }
+        s
+    }
+
+    fn buckets(&self) -> usize {
+        1usize << self.bits.min(24)
+    }
+
+    fn dims(&self) -> usize {
+        self.buckets() + self.dense as usize
+    }
+}
+
+/// Training knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    pub lambda: f32,
+    pub epochs: u32,
+    pub rate: f32,
+    pub seed: u64,
+}
+
+impl Params {
+    pub const DEFAULT: Params = Params { lambda: 1e-4, epochs: 12, rate: 0.3, seed: 9 };
+}
+
+/// The L2 strengths an inner leave-one-project-out chooses from (fixed before any scoring).
+pub const LAMBDA_GRID: [f32; 3] = [1e-4, 1e-3, 1e-2];
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The hash a model stores for a training text (case and spacing folded).
+pub fn text_hash(text: &str) -> u64 {
+    fnv(text::normalize_ws(&text.to_lowercase()).as_bytes())
+}
+
+/// The named features of a text, before hashing (for explanations and tests).
+pub fn named_features(text: &str, cfg: &FeatureConfig) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let words: Vec<String> = text::words(&lower)
+        .into_iter()
+        .map(|(s, e)| {
+            let w = &lower[s..e];
+            if w.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+                "<num>".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    if cfg.words {
+        out.extend(words.iter().map(|w| format!("w:{w}")));
+    }
+    if cfg.bigrams {
+        out.extend(words.windows(2).map(|p| format!("b:{} {}", p[0], p[1])));
+    }
+    if cfg.char_min > 0 && cfg.char_max >= cfg.char_min {
+        for w in &words {
+            let padded: Vec<char> = format!("<{w}>").chars().collect();
+            for n in usize::from(cfg.char_min)..=usize::from(cfg.char_max) {
+                for g in padded.windows(n) {
+                    out.push(format!("c:{}", g.iter().collect::<String>()));
+                }
+            }
+        }
+    }
+    if cfg.lexicon {
+        out.extend(classify::features(text));
+    }
+    out
+}
+
+/// Which group a named feature belongs to: word n-grams, character n-grams, the lexicon.
+fn group(feature: &str) -> usize {
+    if feature.starts_with("w:") || feature.starts_with("b:") {
+        0
+    } else if feature.starts_with("c:") {
+        1
+    } else {
+        2
+    }
+}
+
+/// The sparse feature vector: (index, value), sorted by index. Each group of features (word
+/// n-grams, character n-grams, lexicon) is scaled to unit length on its own, so the few
+/// lexicon cues are not drowned by hundreds of character n-grams; the dense embedding (if
+/// any) follows the buckets, also at unit length.
+pub fn vector(text: &str, cfg: &FeatureConfig, dense: Option<&[f32]>) -> Vec<(u32, f32)> {
+    let mask = (cfg.buckets() - 1) as u64;
+    let names = named_features(text, cfg);
+    let mut counts = [0usize; 3];
+    for f in &names {
+        counts[group(f)] += 1;
+    }
+    let mut v: Vec<(u32, f32)> = names
+        .iter()
+        .map(|f| ((fnv(f.as_bytes()) & mask) as u32, 1.0 / (counts[group(f)] as f32).sqrt()))
+        .collect();
+    v.sort_unstable_by_key(|x| x.0);
+    let mut merged: Vec<(u32, f32)> = Vec::with_capacity(v.len());
+    for (i, x) in v {
+        match merged.last_mut() {
+            Some(last) if last.0 == i => last.1 += x,
+            _ => merged.push((i, x)),
+        }
+    }
+    if cfg.dense > 0
+        && let Some(d) = dense
+    {
+        let norm = d.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        let base = cfg.buckets() as u32;
+        for (j, x) in d.iter().take(cfg.dense as usize).enumerate() {
+            merged.push((base + j as u32, x / norm));
+        }
+    }
+    merged
+}
+
+/// A linear head: `k` outputs, weights stored sparsely (only features seen in training).
+#[derive(Debug, Clone, PartialEq)]
+struct Head {
+    k: usize,
+    bias: Vec<f32>,
+    /// The quantisation step: every weight is a multiple of it in -127..=127.
+    step: f32,
+    /// Feature index → offset into `w` (rows of `k`).
+    rows: HashMap<u32, u32>,
+    w: Vec<f32>,
+}
+
+impl Head {
+    fn scores(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let mut s = self.bias.clone();
+        for (i, v) in x {
+            if let Some(&off) = self.rows.get(i) {
+                let row = &self.w[off as usize..off as usize + self.k];
+                for (acc, w) in s.iter_mut().zip(row) {
+                    *acc += w * v;
+                }
+            }
+        }
+        s
+    }
+
+    fn weight(&self, i: u32, j: usize) -> f32 {
+        self.rows.get(&i).map_or(0.0, |&off| self.w[off as usize + j])
+    }
+}
+
+/// Deterministic pseudo-random numbers (splitmix64) for shuffling.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Trains one head by AdaGrad. `labels[n]` is the class for softmax (k > 1) or 0/1 (k = 1).
+fn train_head(
+    xs: &[&Vec<(u32, f32)>],
+    offsets: &[&Vec<f32>],
+    labels: &[usize],
+    k: usize,
+    dims: usize,
+    p: &Params,
+    rng: &mut SplitMix,
+) -> Head {
+    let mut w = vec![0.0f32; dims * k];
+    let mut g2 = vec![0.0f32; dims * k];
+    let mut bias = vec![0.0f32; k];
+    let mut bias_g2 = vec![0.0f32; k];
+    let mut seen = vec![false; dims];
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    let eps = 1e-6f32;
+    // Balanced class weights (n / (classes · n_c)): the rarer class counts as much in total.
+    let classes = if k == 1 { 2 } else { k };
+    let mut per_class = vec![0usize; classes];
+    for &y in labels {
+        per_class[y.min(classes - 1)] += 1;
+    }
+    let weight: Vec<f32> = per_class
+        .iter()
+        .map(|&c| if c == 0 { 0.0 } else { xs.len() as f32 / (classes as f32 * c as f32) })
+        .collect();
+    for _ in 0..p.epochs {
+        rng.shuffle(&mut order);
+        for &n in &order {
+            let x = xs[n];
+            let mut z = bias.clone();
+            if let Some(o) = offsets.get(n) {
+                for (acc, v) in z.iter_mut().zip(o.iter()) {
+                    *acc += v;
+                }
+            }
+            for &(i, v) in x.iter() {
+                let row = &w[i as usize * k..i as usize * k + k];
+                for (acc, wi) in z.iter_mut().zip(row) {
+                    *acc += wi * v;
+                }
+            }
+            // Gradient of the loss with respect to each output.
+            let cw = weight[labels[n].min(classes - 1)];
+            let g: Vec<f32> = if k == 1 {
+                let prob = 1.0 / (1.0 + (-z[0]).exp());
+                vec![cw * (prob - labels[n] as f32)]
+            } else {
+                let m = z.iter().copied().fold(f32::MIN, f32::max);
+                let e: Vec<f32> = z.iter().map(|s| (s - m).exp()).collect();
+                let sum: f32 = e.iter().sum();
+                e.iter()
+                    .enumerate()
+                    .map(|(j, x)| cw * (x / sum - if j == labels[n] { 1.0 } else { 0.0 }))
+                    .collect()
+            };
+            for ((b, b2), gj) in bias.iter_mut().zip(bias_g2.iter_mut()).zip(&g) {
+                *b2 += gj * gj;
+                *b -= p.rate * gj / (b2.sqrt() + eps);
+            }
+            for &(i, v) in x.iter() {
+                seen[i as usize] = true;
+                for (j, gj) in g.iter().enumerate() {
+                    let at = i as usize * k + j;
+                    let grad = gj * v + p.lambda * w[at];
+                    g2[at] += grad * grad;
+                    w[at] -= p.rate * grad / (g2[at].sqrt() + eps);
+                }
+            }
+        }
+    }
+    quantise(k, bias, &w, &seen)
+}
+
+/// Keeps the rows of seen features, rounding each weight to one of 255 steps of the head's
+/// largest weight (the stored form; training and shipping score the same numbers).
+fn quantise(k: usize, bias: Vec<f32>, w: &[f32], seen: &[bool]) -> Head {
+    let max = w.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-12);
+    let step = max / 127.0;
+    let mut rows = HashMap::new();
+    let mut out = Vec::new();
+    for (i, s) in seen.iter().enumerate() {
+        if !*s {
+            continue;
+        }
+        let row: Vec<f32> =
+            w[i * k..i * k + k].iter().map(|x| (x / step).round().clamp(-127.0, 127.0)).collect();
+        if row.iter().all(|x| *x == 0.0) {
+            continue;
+        }
+        rows.insert(i as u32, out.len() as u32);
+        out.extend(row.iter().map(|q| q * step));
+    }
+    Head { k, bias, step, rows, w: out }
+}
+
+/// What a model file says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub features: FeatureConfig,
+    /// The lexicon's scales when the model starts from it (`features.prior`).
+    #[serde(default)]
+    pub knobs: Option<Knobs>,
+    pub params: Params,
+    /// blake3 (hex) of the training rows (project, label, text), in order.
+    pub data_hash: String,
+    pub rows: usize,
+    pub projects: usize,
+    /// How the model was made (`l9 eval train --data …`).
+    pub trained_by: String,
+}
+
+/// A trained classifier.
+#[derive(Debug, Clone)]
+pub struct Learned {
+    pub info: ModelInfo,
+    /// The lexicon the heads start from (`info.knobs`).
+    prior: Option<Box<Classifier>>,
+    quality: Head,
+    category: Head,
+    seen: Vec<u64>,
+}
+
+/// One prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Probability that the requirement is a quality (non-functional) one.
+    pub quality: f32,
+    /// The most likely quality category (meaningful when `quality >= 0.5`).
+    pub category: QualityCategory,
+    /// `classify::class_index` of the decision.
+    pub index: usize,
+}
+
+/// The lexicon's offsets for one text: the quality head's (best quality score minus the
+/// functional score) and the category head's (each category's score).
+fn offsets(prior: &Classifier, text: &str) -> (Vec<f32>, Vec<f32>) {
+    let s = prior.lexicon_scores(text);
+    let best = s[1..CLASSES].iter().copied().fold(f32::MIN, f32::max);
+    (vec![best - s[0]], s[1..CLASSES].to_vec())
+}
+
+/// blake3 of the training rows, so a model names the data it came from.
+pub fn data_hash(examples: &[Example]) -> String {
+    let mut buf = Vec::new();
+    for e in examples {
+        buf.extend_from_slice(e.project.as_bytes());
+        buf.push(0x1f);
+        buf.extend_from_slice(e.label.to_string().as_bytes());
+        buf.push(0x1f);
+        buf.push(u8::from(e.quality));
+        buf.push(0x1f);
+        buf.extend_from_slice(e.text.as_bytes());
+        buf.push(b'\n');
+    }
+    l9_types::ContentHash::of_bytes(&buf).to_hex()
+}
+
+impl Learned {
+    /// Trains on `examples` (their embeddings are used when the config has a dense part).
+    /// Deterministic for a given seed.
+    pub fn train(
+        examples: &[Example],
+        cfg: FeatureConfig,
+        params: Params,
+        trained_by: &str,
+    ) -> Learned {
+        let xs: Vec<Vec<(u32, f32)>> =
+            examples.iter().map(|e| vector(&e.text, &cfg, e.dense.as_deref())).collect();
+        let knobs = cfg.prior.then(|| Classifier::calibrate_knobs(examples));
+        let prior = knobs.map(|k| Box::new(Classifier::with_knobs(k)));
+        let offs: Vec<(Vec<f32>, Vec<f32>)> = match &prior {
+            Some(p) => examples.iter().map(|e| offsets(p, &e.text)).collect(),
+            None => Vec::new(),
+        };
+        let mut rng = SplitMix(params.seed);
+        let all: Vec<&Vec<(u32, f32)>> = xs.iter().collect();
+        let all_offsets: Vec<&Vec<f32>> = offs.iter().map(|o| &o.0).collect();
+        let binary: Vec<usize> = examples.iter().map(|e| usize::from(e.quality)).collect();
+        let quality = train_head(&all, &all_offsets, &binary, 1, cfg.dims(), &params, &mut rng);
+        let keep: Vec<usize> = (0..examples.len())
+            .filter(|&n| {
+                let e = &examples[n];
+                e.quality && e.label != usize::MAX && e.label != 0
+            })
+            .collect();
+        let cat_x: Vec<&Vec<(u32, f32)>> = keep.iter().map(|&n| &xs[n]).collect();
+        let cat_o: Vec<&Vec<f32>> =
+            keep.iter().filter_map(|&n| offs.get(n).map(|o| &o.1)).collect();
+        let cat_y: Vec<usize> = keep.iter().map(|&n| examples[n].label - 1).collect();
+        let category =
+            train_head(&cat_x, &cat_o, &cat_y, CATEGORIES, cfg.dims(), &params, &mut rng);
+        let mut projects: Vec<&str> = examples.iter().map(|e| e.project.as_str()).collect();
+        projects.sort_unstable();
+        projects.dedup();
+        let mut seen: Vec<u64> = examples.iter().map(|e| text_hash(&e.text)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        Learned {
+            prior,
+            info: ModelInfo {
+                features: cfg,
+                knobs,
+                params,
+                data_hash: data_hash(examples),
+                rows: examples.len(),
+                projects: projects.len(),
+                trained_by: trained_by.to_string(),
+            },
+            quality,
+            category,
+            seen,
+        }
+    }
+
+    /// Whether `text` was among the training rows.
+    pub fn has_seen(&self, text: &str) -> bool {
+        self.seen.binary_search(&text_hash(text)).is_ok()
+    }
+
+    pub fn predict(&self, text: &str, dense: Option<&[f32]>) -> Prediction {
+        let x = vector(text, &self.info.features, dense);
+        let mut z = self.quality.scores(&x)[0];
+        let mut s = self.category.scores(&x);
+        if let Some(p) = &self.prior {
+            let (q, c) = offsets(p, text);
+            z += q[0];
+            for (acc, v) in s.iter_mut().zip(c) {
+                *acc += v;
+            }
+        }
+        let quality = 1.0 / (1.0 + (-z).exp());
+        let best = (0..CATEGORIES).fold(0, |b, j| if s[j] > s[b] { j } else { b });
+        let category = QualityCategory::ALL[best];
+        let index = if quality >= 0.5 { 1 + best } else { 0 };
+        Prediction { quality, category, index }
+    }
+
+    /// The named features that pushed the decision most, strongest first (at most `n`).
+    pub fn explain(&self, text: &str, p: &Prediction, n: usize) -> Vec<String> {
+        let cfg = &self.info.features;
+        let mask = (cfg.buckets() - 1) as u64;
+        let names = named_features(text, cfg);
+        let x = vector(text, cfg, None);
+        let value = |i: u32| x.binary_search_by_key(&i, |e| e.0).map_or(0.0, |at| x[at].1);
+        let sign = if p.index == 0 { -1.0 } else { 1.0 };
+        let mut pushes: Vec<(f32, String)> = names
+            .into_iter()
+            .map(|f| {
+                let i = (fnv(f.as_bytes()) & mask) as u32;
+                let mut push = sign * self.quality.weight(i, 0);
+                if p.index != 0 {
+                    push += self.category.weight(i, p.index - 1);
+                }
+                (push * value(i), f)
+            })
+            .filter(|(d, _)| *d > 0.0)
+            .collect();
+        pushes.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        pushes.dedup_by(|a, b| a.1 == b.1);
+        let mut out: Vec<String> = Vec::new();
+        // The lexicon's own reasons first when the model starts from it and agrees.
+        if let Some(prior) = &self.prior {
+            let lex = prior.classify(text);
+            if classify::class_index(lex.class, lex.category) == p.index {
+                out.extend(lex.features.into_iter().filter(|f| !f.starts_with("default:")).take(2));
+            }
+        }
+        for (_, f) in pushes {
+            if out.len() >= n {
+                break;
+            }
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+}
+
+mod file;
+pub use file::{from_bytes, to_bytes};

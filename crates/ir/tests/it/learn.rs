@@ -1,0 +1,112 @@
+//! The learned classifier: deterministic training, the model file, strict
+//! leave-one-project-out, and the shipped model.
+
+use l9_ir::classify::{Classifier, Example, SHIPPED_MODEL};
+use l9_ir::eval;
+use l9_ir::learn::{self, FeatureConfig, Learned, Params};
+
+fn ex(project: &str, text: &str, code: &str) -> Example {
+    let csv = format!(
+        "ProjectID,RequirementText,class,IsNFR\n{project},\"{text}\",{code},{}\n",
+        u8::from(code != "F")
+    );
+    eval::read_classification("t.csv", &csv).unwrap().remove(0)
+}
+
+fn small() -> Vec<Example> {
+    let mut v = Vec::new();
+    for p in ["1", "2", "3"] {
+        v.push(ex(p, &format!("The system shall display the orders of clerk {p}."), "F"));
+        v.push(ex(p, &format!("The system shall let a clerk {p} add a customer."), "F"));
+        v.push(ex(p, &format!("Pages of shop {p} shall load within 2 seconds."), "PE"));
+        v.push(ex(p, &format!("Only authorized users of site {p} shall see payroll data."), "SE"));
+        v.push(ex(p, &format!("The interface {p} shall be easy to learn for new users."), "US"));
+    }
+    v
+}
+
+#[test]
+fn training_is_deterministic_and_the_file_round_trips() {
+    let rows = small();
+    let a = Learned::train(&rows, FeatureConfig::HASHED, Params::DEFAULT, "test");
+    let b = Learned::train(&rows, FeatureConfig::HASHED, Params::DEFAULT, "test");
+    let bytes = learn::to_bytes(&a);
+    assert_eq!(bytes, learn::to_bytes(&b), "same data and seed, same model");
+    let back = learn::from_bytes(&bytes).unwrap();
+    assert_eq!(learn::to_bytes(&back), bytes);
+    for e in &rows {
+        assert_eq!(a.predict(&e.text, None), back.predict(&e.text, None));
+        assert!(back.has_seen(&e.text));
+    }
+    assert!(!back.has_seen("A sentence it never saw."));
+    assert_eq!(back.info.data_hash, learn::data_hash(&rows));
+    assert_eq!(back.info.rows, 15);
+    assert_eq!(back.info.projects, 3);
+    let other = Learned::train(
+        &rows,
+        FeatureConfig::HASHED,
+        Params { seed: 10, ..Params::DEFAULT },
+        "test",
+    );
+    assert_eq!(other.info.params.seed, 10);
+}
+
+#[test]
+fn a_broken_model_file_is_an_error_not_a_panic() {
+    let good =
+        learn::to_bytes(&Learned::train(&small(), FeatureConfig::HASHED, Params::DEFAULT, "t"));
+    assert!(learn::from_bytes(b"hello").unwrap_err().contains("not an L9 classifier model"));
+    for cut in [7, 11, 40, good.len() / 2, good.len() - 1] {
+        let e = learn::from_bytes(&good[..cut]).unwrap_err();
+        assert!(e.contains("ends early") || e.contains("header"), "{cut}: {e}");
+    }
+    let mut extra = good.clone();
+    extra.push(0);
+    assert!(learn::from_bytes(&extra).unwrap_err().contains("unexpected bytes"));
+    // Every single-byte corruption either loads or is refused; none panics.
+    for at in (0..good.len()).step_by(97) {
+        let mut bad = good.clone();
+        bad[at] ^= 0xff;
+        let _ = learn::from_bytes(&bad);
+    }
+}
+
+#[test]
+fn leave_one_project_out_never_trains_on_the_project_it_scores() {
+    // The same ten sentences, functional in project A and security requirements in project B:
+    // a model that saw the left-out project would get some right; a strict one gets none.
+    let mut rows = Vec::new();
+    for i in 0..10 {
+        let t = format!("The operator shall frobnicate widget number {i} daily.");
+        rows.push(ex("A", &t, "F"));
+        rows.push(ex("B", &t, "SE"));
+    }
+    let r = eval::learned_lopo(&rows, Params::DEFAULT).unwrap();
+    assert_eq!(r.folds.len(), 2);
+    assert_eq!(r.scores.functional.tp, 0, "{:?}", r.scores.functional);
+    assert_eq!(r.scores.quality.tp, 0, "{:?}", r.scores.quality);
+    // The confusion matrix counts every row once: gold F row and gold SE row.
+    let total: u32 = r.confusion.iter().flatten().sum();
+    assert_eq!(total, 20);
+    assert_eq!(r.classes[0], "F");
+    assert!(eval::learned_lopo(&rows[..1], Params::DEFAULT).is_none(), "one project: no LOPO");
+}
+
+#[test]
+fn the_shipped_model_loads_and_is_the_default() {
+    let m = learn::from_bytes(SHIPPED_MODEL).expect("the embedded model file loads");
+    assert!(m.info.trained_by.starts_with("l9 eval train"), "{}", m.info.trained_by);
+    assert_eq!(m.info.data_hash.len(), 64);
+    let c = Classifier::default();
+    assert!(c.model().is_some());
+    assert!(c.describe().starts_with("learned: "), "{}", c.describe());
+    let k = c.classify("The p99 latency of a save MUST be at most 20 ms.");
+    assert_eq!(k.category.map(|q| q.code()), Some("PE"), "{k:?}");
+    assert!(!k.features.is_empty());
+    let f = c.classify("The system shall print an invoice for each order.");
+    assert_eq!(f.class, l9_ir::ReqClass::Functional, "{f:?}");
+    // The IR says which classifier labelled it.
+    let ir =
+        l9_ir::compile("s.md", "# S\n\n- The service MUST respond within 2 seconds.\n", None).ir;
+    assert!(ir.classifier.as_deref().unwrap_or("").starts_with("learned: "));
+}
