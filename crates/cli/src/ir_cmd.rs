@@ -125,7 +125,7 @@ pub(crate) async fn run_ir(
         IrCommand::Plan { spec, format, rounds } => {
             let checked = engine_ir::check_file(&spec, format_arg(&format)?, &[])?;
             let d = engine_ir::deliberate(&checked, &[], rounds);
-            let plans = engine_ir::plans(&d.ir);
+            let plans = engine_ir::plans(&d);
             if out.json {
                 let candidates: Vec<serde_json::Value> = plans
                     .iter()
@@ -181,9 +181,18 @@ pub(crate) async fn run_ir(
                     } else {
                         format!(" ← {}", t.deps.join(", "))
                     };
+                    let approval = if t.questions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "  approval gate: {} open question(s) ({})",
+                            t.questions.len(),
+                            t.questions.join(", ")
+                        )
+                    };
                     let _ = writeln!(
                         s,
-                        "  {:<34} {:>5.1}pt  {}{deps}{gate}",
+                        "  {:<34} {:>5.1}pt  {}{deps}{gate}{approval}",
                         t.id,
                         t.points,
                         snippet(&t.title, 60)

@@ -129,8 +129,20 @@ pub(crate) fn plan_tasks(plan: &PlanCandidate, s: &Shared<'_>) -> Vec<Value> {
             let mut input = input;
             if let Some(o) = input.as_object_mut() {
                 o.insert("budget_weight".into(), json!(t.points.max(0.1)));
+                if !t.questions.is_empty() {
+                    // What the operator answers before approving (`l9 tasks approve`).
+                    let asked: Vec<Value> = t
+                        .questions
+                        .iter()
+                        .map(|q| {
+                            let text = s.front.texts.get(q).cloned().unwrap_or_default();
+                            json!({"id": q, "text": text})
+                        })
+                        .collect();
+                    o.insert("open_questions".into(), Value::Array(asked));
+                }
             }
-            json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
+            json!({"name": t.id, "deps": deps, "kind": kind, "input": input, "needs_approval": !t.questions.is_empty(), "retry": {"max_attempts": 1, "base_ms": 1000, "max_ms": 1000}})
         })
         .collect()
 }

@@ -155,11 +155,17 @@ pub fn deliberate(
     deliberate::deliberate(checked.ir(), &mut RuleProposer, &mut critic, rounds)
 }
 
-/// Plan candidates for a (deliberated) IR, each with the MUSTs it leaves uncovered.
-pub fn plans(ir: &Ir) -> Vec<(PlanCandidate, Vec<String>)> {
+/// Plan candidates for a deliberated IR, each with the MUSTs it leaves uncovered. When the
+/// deliberation left blocking findings open, its questions are approval gates of the plan
+/// (`PlanTask::questions`) instead of the plan ending unresolved.
+pub fn plans(d: &Deliberation) -> Vec<(PlanCandidate, Vec<String>)> {
+    let ir = &d.ir;
     plan::candidates(ir)
         .into_iter()
-        .map(|c| {
+        .map(|mut c| {
+            if !d.settled {
+                plan::gate_open_questions(ir, &mut c);
+            }
             let missing = plan::coverage(ir, &c);
             (c, missing)
         })

@@ -189,7 +189,7 @@ async fn run(
                 eng.store_ir_for_run(&checked, c.run_id()).await.map_err(|e| e.to_string())?;
             c.cite(packet.id);
             let d = crate::ir::deliberate(&checked, &hidden, 3);
-            let plans = crate::ir::plans(&d.ir);
+            let plans = crate::ir::plans(&d);
             let (acceptance, musts) = crate::execute::acceptance(&d.ir);
             let understood = Understood {
                 ir_packet: packet.id.to_string(),
@@ -227,6 +227,7 @@ async fn run(
                                 | l9_ir::NodeKind::Constraint
                                 | l9_ir::NodeKind::AcceptanceCriterion
                                 | l9_ir::NodeKind::Interface
+                                | l9_ir::NodeKind::Question
                         )
                     })
                     .map(|n| (n.id.clone(), n.text.clone()))

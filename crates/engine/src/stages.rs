@@ -94,7 +94,8 @@ pub struct Understood {
     pub amendments: usize,
     pub settled: bool,
     pub candidates: Vec<Candidate>,
-    /// What the coder reads: node id → statement (requirements, constraints, criteria).
+    /// What the coder reads: node id → statement (requirements, constraints, criteria,
+    /// interfaces, and the open questions an approval gate shows).
     #[serde(default)]
     pub texts: BTreeMap<String, String>,
     #[serde(default)]

@@ -46,6 +46,12 @@ struct State {
     scenario: Option<Scenario>,
     block: Block,
     in_docstring: Option<&'static str>,
+    /// Where the open doc string started (for the warning when it never closes).
+    docstring_at: (usize, usize),
+    /// The first and last line of text before the `Feature:` line, and how many lines.
+    before_feature: Option<(usize, usize, usize)>,
+    /// A `# language:` other than English.
+    language: Option<String>,
 }
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
@@ -64,6 +70,9 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         scenario: None,
         block: Block::None,
         in_docstring: None,
+        docstring_at: (0, 0),
+        before_feature: None,
+        language: None,
     };
     let mut pos = 0;
     for raw in src.split_inclusive('\n') {
@@ -82,6 +91,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         }
         if t.starts_with("\"\"\"") || t.starts_with("```") {
             st.in_docstring = Some(if t.starts_with("```") { "```" } else { "\"\"\"" });
+            st.docstring_at = (s, e);
             continue;
         }
         if t.is_empty() {
@@ -92,6 +102,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             if let Some(lang) = c.strip_prefix("language:") {
                 let lang = lang.trim();
                 if lang != "en" {
+                    st.language = Some(lang.to_string());
                     b.diag(
                         Diagnostic::warning("L9-IR-031", format!("Gherkin language `{lang}` is not supported; keywords are read as English"))
                             .with_help("translate the keywords to English or remove the `# language:` line"),
@@ -183,7 +194,10 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
             continue;
         }
-        if let Some(step) = step_line(t) {
+        // In a Feature's or Rule's description a line that starts like a step (`And I want
+        // …` of a user story) is description, as in the official Gherkin parser.
+        let describing = matches!(st.block, Block::FeatureDescription | Block::RuleDescription);
+        if let Some(step) = step_line(t).filter(|_| !describing) {
             match st.block {
                 Block::Background => {
                     if st.rule.is_some() {
@@ -198,6 +212,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                         sc.end = e;
                     }
                 }
+                Block::None => note_before_feature(&mut st, s, e),
                 _ => b.diag(
                     Diagnostic::warning("L9-IR-030", "a step outside a Scenario or Background")
                         .with_help("put the step under a `Scenario:` or `Background:` line"),
@@ -215,12 +230,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             | Block::Examples
             | Block::None => {
                 if st.block == Block::None {
-                    b.diag(
-                        Diagnostic::warning("L9-IR-030", "text before the `Feature:` line")
-                            .with_help("a .feature file starts with `Feature: name` (tags and comments may come first)"),
-                        s,
-                        e,
-                    );
+                    note_before_feature(&mut st, s, e);
                 }
                 // Free-text descriptions under rules and scenarios are allowed by Gherkin.
             }
@@ -228,14 +238,56 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     }
     end_scenario(b, &mut st);
     finish_feature_desc(b, &mut st);
-    if st.goal.is_none() && !src.trim().is_empty() {
+    if st.in_docstring.is_some() {
+        let (s, e) = st.docstring_at;
         b.diag(
-            Diagnostic::error("L9-IR-032", "no `Feature:` line found")
-                .with_help("a .feature file needs `Feature: name`; use --format to read the file as another kind"),
-            0,
-            0,
+            Diagnostic::warning(
+                "L9-IR-033",
+                "this doc string is never closed; the rest of the file was read as its text",
+            )
+            .with_help("close it with the same delimiter (`\"\"\"` or ```) on a line of its own"),
+            s,
+            e,
         );
     }
+    match (st.goal.is_some(), st.before_feature) {
+        // No Feature line: one error, at the first line of text (where it was expected).
+        (false, first) if !src.trim().is_empty() => {
+            let (s, e) = first.map_or((0, 0), |(s, e, _)| (s, e));
+            let help = match &st.language {
+                Some(lang) => format!("the file is in `{lang}`, which is not supported: write the keywords in English (`Feature:`, `Scenario:`, `Given`…)"),
+                None => "a .feature file needs `Feature: name`; use --format to read the file as another kind".into(),
+            };
+            b.diag(
+                Diagnostic::error("L9-IR-032", "no `Feature:` line found").with_help(help),
+                s,
+                e,
+            );
+        }
+        // Text before the Feature line: one warning for all of it.
+        (true, Some((s, e, lines))) => {
+            let msg = if lines == 1 {
+                "text before the `Feature:` line".to_string()
+            } else {
+                format!("{lines} lines of text before the `Feature:` line")
+            };
+            b.diag(
+                Diagnostic::warning("L9-IR-030", msg)
+                    .with_help("a .feature file starts with `Feature: name` (tags and comments may come first)"),
+                s,
+                e,
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Remembers a line of text (or a step) met before any `Feature:` line.
+fn note_before_feature(st: &mut State, s: usize, e: usize) {
+    st.before_feature = Some(match st.before_feature {
+        Some((first_s, first_e, n)) => (first_s, first_e, n + 1),
+        None => (s, e, 1),
+    });
 }
 
 fn section(st: &State) -> Vec<String> {

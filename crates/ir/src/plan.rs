@@ -66,6 +66,11 @@ pub struct PlanTask {
     pub gate: Option<Gate>,
     /// Size in points (one point ≈ one focused half hour).
     pub points: f32,
+    /// Open questions of the deliberation (Question node ids) about this task's inputs: the
+    /// task is an approval gate — it starts only once an operator approves it
+    /// (`l9 tasks approve`), having answered them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,6 +276,7 @@ impl Tasks {
             deps,
             gate,
             points: (points * 10.0).round() / 10.0,
+            questions: Vec::new(),
         });
         id
     }
@@ -306,6 +312,32 @@ pub fn candidates(ir: &Ir) -> Vec<PlanCandidate> {
         return Vec::new();
     }
     Strategy::ALL.iter().map(|&s| build(ir, s, &gs)).collect()
+}
+
+/// When a deliberation ends with blocking findings still open, its questions (Question nodes
+/// it asked about blocking findings) become approval gates: each is attached to the first task
+/// after the design that works from the node it is about, so that task waits for an
+/// operator's approval; the rest of the plan goes on. A question about a node no task works
+/// from gates the first task after the design.
+pub fn gate_open_questions(ir: &Ir, c: &mut PlanCandidate) {
+    for q in ir.nodes.iter().filter(|n| {
+        n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
+    }) {
+        let about: Vec<&str> =
+            ir.edges.iter().filter(|e| e.from == q.id).map(|e| e.to.as_str()).collect();
+        let first_work = c.tasks.iter().position(|t| t.kind != TaskKind::Design);
+        let target = c
+            .tasks
+            .iter()
+            .position(|t| {
+                t.kind != TaskKind::Design && t.inputs.iter().any(|i| about.contains(&i.as_str()))
+            })
+            .or(first_work);
+        let Some(i) = target else { continue };
+        if !c.tasks[i].questions.contains(&q.id) {
+            c.tasks[i].questions.push(q.id.clone());
+        }
+    }
 }
 
 fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {

@@ -22,6 +22,46 @@ fn is_furniture(line: &str) -> bool {
         || (t.starts_with("RFC ") && ends_with_year(t) && t.contains("   "))
 }
 
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// Whether a page break between `prev` (the last text line of a page) and `next` (the first
+/// of the next) also ends a paragraph: the page ends a sentence and the next line starts at
+/// another indentation (a new list item such as `refresh_token`, a figure, body text after a
+/// list), or starts a list item or grammar rule of its own.
+fn page_ends_paragraph(prev: &str, next: &str) -> bool {
+    let ended = prev.trim_end().ends_with(['.', ':', ';', ')']) || grammar_line(prev);
+    ended && (indent(prev) != indent(next) || grammar_line(next) || list_item(next))
+}
+
+/// `o  item`, `-  item`, `1.  item`, `(a) item`.
+fn list_item(line: &str) -> bool {
+    let t = line.trim_start();
+    let (head, _) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    head == "o"
+        || head == "-"
+        || head == "*"
+        || (head.ends_with('.')
+            && head.len() <= 4
+            && head[..head.len() - 1].chars().all(|c| c.is_ascii_digit()))
+        || (head.starts_with('(') && head.ends_with(')') && head.len() <= 5)
+}
+
+/// A line of ABNF: `name = …`, or a continuation starting with `/`, `|` or a `;` comment.
+fn grammar_line(line: &str) -> bool {
+    let t = line.trim_start();
+    if t.starts_with(';') || t.starts_with("/ ") || t.starts_with("| ") {
+        return true;
+    }
+    let Some((name, rest)) = t.split_once('=') else { return false };
+    let name = name.trim_end();
+    !name.is_empty()
+        && !rest.starts_with('=')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 fn ends_with_year(t: &str) -> bool {
     let tail: String = t.chars().rev().take(4).collect();
     tail.len() == 4 && tail.chars().all(|c| c.is_ascii_digit())
@@ -64,8 +104,10 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         lines.push(Line { start: pos, end });
         pos += raw.len();
     }
-    // Drop page furniture and the blank lines around it so paragraphs continue across pages.
+    // Drop page furniture and the blank lines around it so paragraphs continue across pages,
+    // unless the page ends a paragraph: then the next kept line starts a new one.
     let mut keep = vec![true; lines.len()];
+    let mut starts_paragraph = vec![false; lines.len()];
     for i in 0..lines.len() {
         if is_furniture(&src[lines[i].start..lines[i].end]) {
             keep[i] = false;
@@ -78,6 +120,14 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             while k < lines.len() && src[lines[k].start..lines[k].end].trim().is_empty() {
                 keep[k] = false;
                 k += 1;
+            }
+            let before =
+                (0..j).rev().find(|&x| keep[x]).map(|x| &src[lines[x].start..lines[x].end]);
+            if let (Some(prev), Some(next)) = (before, lines.get(k)) {
+                let next = &src[next.start..next.end];
+                if !is_furniture(next) && page_ends_paragraph(prev, next) {
+                    starts_paragraph[k] = true;
+                }
             }
         }
     }
@@ -95,6 +145,9 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         if t.trim().is_empty() {
             flush(b, &mut para, &stack, &goal, skip_section);
             continue;
+        }
+        if starts_paragraph[i] {
+            flush(b, &mut para, &stack, &goal, skip_section);
         }
         if let Some((num, title)) = section_heading(t) {
             flush(b, &mut para, &stack, &goal, skip_section);
@@ -181,8 +234,13 @@ fn flush(
     };
     let path: Vec<String> = stack.iter().map(|s| format!("{} {}", s.0, s.1)).collect();
     let parent = stack.last().map(|s| s.2.clone()).or_else(|| goal.clone());
-    para.clear();
+    let lines: Vec<Line> = std::mem::take(para);
     if skip {
+        return;
+    }
+    let grammar = lines.iter().filter(|l| grammar_line(&src[l.start..l.end])).count();
+    if grammar * 2 >= lines.len() && grammar > 0 {
+        grammar_comments(b, &lines, &path, &parent);
         return;
     }
     for (s, e) in text::sentences(&joined) {
@@ -198,6 +256,51 @@ fn flush(
                 .confidence(kw.confidence),
         );
         if let Some(parent) = &parent {
+            b.edge(&id, parent, EdgeKind::Refines, "section");
+        }
+    }
+}
+
+/// A grammar (ABNF) block is not prose: only what its `;` comments require is kept, one
+/// requirement per rule, named by the rule (`frame-rsv1: 1 bit in length, MUST be 0 unless
+/// negotiated otherwise`), spanning the comment.
+fn grammar_comments(b: &mut Builder<'_>, lines: &[Line], path: &[String], parent: &Option<String>) {
+    let src = b.text;
+    // (rule name, comment text, span start, span end)
+    let mut rules: Vec<(String, String, usize, usize)> = Vec::new();
+    for l in lines {
+        let t = &src[l.start..l.end];
+        let trimmed = t.trim_start();
+        if !trimmed.starts_with(';')
+            && !trimmed.starts_with('/')
+            && !trimmed.starts_with('|')
+            && let Some((name, _)) = trimmed.split_once('=').filter(|_| grammar_line(t))
+        {
+            rules.push((name.trim().to_string(), String::new(), 0, 0));
+        }
+        if let (Some(at), Some(rule)) = (t.find(';'), rules.last_mut()) {
+            let comment = t[at + 1..].trim();
+            if comment.is_empty() {
+                continue;
+            }
+            if rule.1.is_empty() {
+                rule.2 = l.start + at + 1 + (t[at + 1..].len() - t[at + 1..].trim_start().len());
+            } else {
+                rule.1.push(' ');
+            }
+            rule.1.push_str(comment);
+            rule.3 = l.end;
+        }
+    }
+    for (name, comment, start, end) in rules {
+        let Some(kw) = text::keyword(&comment, KeywordMode::UpperOnly) else { continue };
+        let id = b.add(
+            Draft::new(NodeKind::Requirement, format!("{name}: {comment}"), start, end.max(start))
+                .section(path)
+                .strength(Some(kw.strength))
+                .confidence(kw.confidence * 0.9),
+        );
+        if let Some(parent) = parent {
             b.edge(&id, parent, EdgeKind::Refines, "section");
         }
     }

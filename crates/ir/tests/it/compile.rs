@@ -176,7 +176,8 @@ fn gherkin_language_and_stray_lines_are_reported() {
     let c =
         l9_ir::compile("x.feature", "# language: fr\nFonctionnalité: x\n", Some(Format::Gherkin));
     let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
-    assert_eq!(codes, vec!["L9-IR-031", "L9-IR-030", "L9-IR-032"]);
+    // The language warning and one error where `Feature:` was expected; no warning per line.
+    assert_eq!(codes, vec!["L9-IR-031", "L9-IR-032"]);
 }
 
 #[test]
@@ -204,4 +205,133 @@ fn requirement_classes_are_explained() {
     assert!(func.features.iter().any(|f| f.starts_with("fn:")), "{:?}", func.features);
     let sec = c.classify("Only authorized users shall access the payroll data.");
     assert_eq!(sec.category, Some(l9_ir::QualityCategory::Security));
+}
+
+/// A page of an RFC-style document whose list of parameters runs across a page break, and a
+/// grammar block with normative comments.
+const RFC_PAGES: &str = "Network Working Group                                          A. Author
+Request for Comments: 9999                                     Example Org
+Category: Standards Track                                    October 2012
+
+
+                    The Example Token Protocol
+
+1.  Token Response
+
+   The server responds with these parameters:
+
+   access_token
+         REQUIRED.  The access token issued by the authorization
+         server.
+
+
+
+Author                       Standards Track                   [Page 43]
+\u{c}
+RFC 9999                  Example Token Protocol              October 2012
+
+
+   refresh_token
+         OPTIONAL.  The refresh token MAY be used to obtain new access
+         tokens.
+
+   A client MUST ignore unrecognized value names in the
+   response.  The sizes of tokens are left undefined; the client SHOULD
+   avoid making assumptions about value sizes.  The
+
+
+
+Author                       Standards Track                   [Page 44]
+\u{c}
+RFC 9999                  Example Token Protocol              October 2012
+
+
+   server MUST document the size of any value it issues.
+
+2.  Grammar
+
+      frame-rsv1    = %x0 / %x1
+                      ; 1 bit in length, MUST be 0 unless
+                      ; negotiated otherwise
+      version       = DIGIT | (NZDIGIT DIGIT)
+                      ; Limited to 0-255 range
+";
+
+#[test]
+fn rfc_page_breaks_end_list_items_and_grammar_keeps_only_its_comments() {
+    let c = l9_ir::compile("rfc9999.txt", RFC_PAGES, Some(Format::Rfc));
+    let reqs: Vec<&str> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Requirement)
+            .map(|n| n.text.as_str())
+            .collect();
+    // The item after the page footer is its own requirement, not glued to the previous one.
+    assert!(reqs.contains(&"refresh_token OPTIONAL."), "{reqs:#?}");
+    assert!(reqs.contains(&"access_token REQUIRED."), "{reqs:#?}");
+    assert!(reqs.iter().all(|r| !r.contains("server. refresh_token")), "{reqs:#?}");
+    // A sentence that runs across a page break stays whole.
+    assert!(
+        reqs.contains(&"The server MUST document the size of any value it issues."),
+        "{reqs:#?}"
+    );
+    // Grammar: the normative comment, named by its rule; no grammar text in requirements.
+    assert!(
+        reqs.contains(&"frame-rsv1: 1 bit in length, MUST be 0 unless negotiated otherwise"),
+        "{reqs:#?}"
+    );
+    assert!(reqs.iter().all(|r| !r.contains("%x0") && !r.contains("NZDIGIT")), "{reqs:#?}");
+    let n = c.ir.nodes.iter().find(|n| n.text.starts_with("frame-rsv1")).unwrap();
+    assert_eq!((n.span.line, n.span.column), (43, 25), "the span starts at the comment");
+}
+
+fn codes(c: &l9_ir::Compiled) -> Vec<(String, u32, u32)> {
+    c.diagnostics
+        .iter()
+        .map(|d| {
+            let s = d.span.as_ref().unwrap();
+            (d.code.to_string(), s.line, s.column)
+        })
+        .collect()
+}
+
+#[test]
+fn gherkin_diagnostics_come_once_and_where_the_problem_is() {
+    // A user story whose third line starts like a step is description, as in Gherkin itself.
+    let story = "Feature: Archive\n  In order to see old petitions\n  As Joe\n  And I want them ordered by age\n\n  Scenario: s\n    Given a petition\n";
+    let c = l9_ir::compile("a.feature", story, None);
+    assert!(codes(&c).is_empty(), "{:?}", codes(&c));
+    let req = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Requirement).unwrap();
+    assert!(req.text.ends_with("And I want them ordered by age"), "{}", req.text);
+
+    // Text before the Feature line: one warning for all of it, at its first line.
+    let c = l9_ir::compile(
+        "b.feature",
+        "Notes\nmore notes\nGiven x\nFeature: F\n  Scenario: s\n    Given y\n",
+        None,
+    );
+    assert_eq!(codes(&c), [("L9-IR-030".to_string(), 1, 1)]);
+    assert!(
+        c.diagnostics[0].message.starts_with("3 lines of text"),
+        "{}",
+        c.diagnostics[0].message
+    );
+
+    // A file in another language: one error at the line where `Feature:` was expected, and
+    // the warning about the language; nothing per line.
+    let fr = "# language: fr\nFonctionnalité: Connexion\n  Scénario: ok\n    Soit un utilisateur\n";
+    let c = l9_ir::compile("c.feature", fr, Some(Format::Gherkin));
+    let mut got = codes(&c);
+    got.sort();
+    assert_eq!(got, [("L9-IR-031".to_string(), 1, 1), ("L9-IR-032".to_string(), 2, 1)]);
+    let err = c.diagnostics.iter().find(|d| d.code == "L9-IR-032").unwrap();
+    assert!(err.help.as_deref().unwrap_or("").contains("`fr`"), "{err:?}");
+
+    // A doc string that never closes is reported where it opens.
+    let c = l9_ir::compile(
+        "d.feature",
+        "Feature: D\n  Scenario: s\n    Given a doc\n      \"\"\"\n      text\n",
+        None,
+    );
+    assert_eq!(codes(&c), [("L9-IR-033".to_string(), 4, 7)]);
 }

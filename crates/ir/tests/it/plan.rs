@@ -110,3 +110,52 @@ fn gates_carry_the_spec_commands() {
     assert_eq!(verify.gate.as_ref().unwrap().command.as_deref(), Some("cargo test --test search"));
     assert!(plan::candidates(&l9_ir::compile("e.md", "", None).ir).is_empty());
 }
+
+#[test]
+fn open_questions_become_approval_gates_on_the_tasks_they_concern() {
+    let c = compile_fixture("notes.md");
+    let mut critic = RuleCritic { source: Some(fixture("notes.md")), hidden: vec![] };
+    let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
+    let questions: Vec<&l9_ir::Node> =
+        d.ir.nodes
+            .iter()
+            .filter(|n| {
+                n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
+            })
+            .collect();
+    assert!(!questions.is_empty());
+    for mut cand in plan::candidates(&d.ir) {
+        assert!(cand.tasks.iter().all(|t| t.questions.is_empty()), "no gates unless asked");
+        plan::gate_open_questions(&d.ir, &mut cand);
+        let gated: Vec<&String> = cand.tasks.iter().flat_map(|t| &t.questions).collect();
+        assert_eq!(
+            gated.len(),
+            questions.len(),
+            "{:?}: every question gates one task",
+            cand.strategy
+        );
+        for q in &questions {
+            let about: Vec<&str> =
+                d.ir.edges.iter().filter(|e| e.from == q.id).map(|e| e.to.as_str()).collect();
+            let t = cand.tasks.iter().find(|t| t.questions.contains(&q.id)).unwrap();
+            assert_ne!(t.kind, TaskKind::Design, "the design goes on while questions are answered");
+            // It is the first task after the design that works from what the question is about.
+            let first = cand
+                .tasks
+                .iter()
+                .find(|t| {
+                    t.kind != TaskKind::Design
+                        && t.inputs.iter().any(|i| about.contains(&i.as_str()))
+                })
+                .unwrap_or_else(|| cand.tasks.iter().find(|t| t.kind != TaskKind::Design).unwrap());
+            assert_eq!(t.id, first.id);
+        }
+        // Gating twice adds nothing.
+        let before = cand.clone();
+        plan::gate_open_questions(&d.ir, &mut cand);
+        assert_eq!(before, cand);
+        // The plan's JSON carries the gate; plans without one keep their old shape.
+        let json = serde_json::to_value(&cand).unwrap();
+        assert!(json["tasks"].as_array().unwrap().iter().any(|t| t.get("questions").is_some()));
+    }
+}
