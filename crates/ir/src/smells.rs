@@ -516,7 +516,7 @@ fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
                 if taken.iter().any(|&(a, b)| s < b && a < e) {
                     continue;
                 }
-                if !context_ok(smell, lower, s, e) {
+                if !context_ok(smell, original, lower, s, e) {
                     continue;
                 }
                 taken.push((s, e));
@@ -568,10 +568,19 @@ fn occurrences(
 }
 
 /// Context rules that remove the commonest false alarms.
-fn context_ok(smell: Smell, lower: &str, s: usize, e: usize) -> bool {
+fn context_ok(smell: Smell, original: &str, lower: &str, s: usize, e: usize) -> bool {
     let before = lower[..s].trim_end();
     let after = lower[e..].trim_start();
     match smell {
+        // "todo" and "to do" are open items only as markers — `TODO`, `todo:`, `(todo)`, at
+        // the end — not as a product noun ("a todo list", "each todo") or a verb ("to do X").
+        Smell::Tbd if matches!(&lower[s..e], "todo" | "to do") => {
+            let written = original.get(s..e).unwrap_or("");
+            written.chars().all(|c| !c.is_lowercase())
+                || after.is_empty()
+                || after.starts_with([':', ')', ']', '-'])
+                || before.ends_with(['(', '['])
+        }
         // "that" introducing a clause after a verb of saying is not a pronoun: "ensure that".
         Smell::VaguePronoun if &lower[s..e] == "that" => {
             !(before.ends_with("ensure")

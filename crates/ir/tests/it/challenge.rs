@@ -130,3 +130,16 @@ fn api_nodes(ir: &l9_ir::Ir) -> Vec<(String, NodeKind)> {
 fn api_is_interface(nodes: &[(String, NodeKind)], id: &str) -> bool {
     nodes.iter().any(|(n, k)| n == id && *k == NodeKind::Interface)
 }
+
+#[test]
+fn todo_is_an_open_item_only_as_a_marker() {
+    let tbd = |t: &str| l9_ir::smells::detect(t).iter().filter(|h| h.smell == Smell::Tbd).count();
+    // Product nouns and verbs: no open item.
+    assert_eq!(tbd("Users MUST be able to add a todo to any todo list."), 0);
+    assert_eq!(tbd("Each todo item SHALL have a title and the users need to do nothing else."), 0);
+    // Markers: open items.
+    assert_eq!(tbd("The retention period is TODO."), 1);
+    assert_eq!(tbd("Retention: todo: ask legal."), 1);
+    assert_eq!(tbd("The export format (todo) MUST be agreed."), 1);
+    assert_eq!(tbd("The limit is TBD."), 1);
+}
