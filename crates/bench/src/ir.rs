@@ -73,6 +73,69 @@ pub fn bench(dir: &Path, repeat: usize) -> Result<Vec<BenchFile>> {
     Ok(out)
 }
 
+/// Classification alone: requirement sentences classified by the shipped learned model and by
+/// the hand lexicon, side by side, over the same texts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifyBench {
+    /// Sentences classified per model (the requirements of the specs, cycled up to 1,000).
+    pub requirements: usize,
+    /// Distinct requirement texts found in the specs.
+    pub distinct: usize,
+    pub learned: Duration,
+    pub lexicon: Duration,
+    /// What the learned model uses.
+    pub features: String,
+}
+
+/// Classifies the requirements of every spec under `dir` (at least 1,000 sentences, cycling
+/// through them) with the shipped learned model and with the hand lexicon; best of `repeat`.
+/// `None` when the specs have no requirement.
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
+pub fn bench_classify(dir: &Path, repeat: usize) -> Result<Option<ClassifyBench>> {
+    let mut files = Vec::new();
+    collect(dir, &mut files)?;
+    files.sort();
+    let mut texts = Vec::new();
+    for path in files {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let c = l9_ir::compile_bytes(&path.display().to_string(), &bytes, None);
+        texts.extend(
+            c.ir.nodes
+                .into_iter()
+                .filter(|n| n.kind == l9_ir::NodeKind::Requirement)
+                .map(|n| n.text),
+        );
+    }
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    let distinct = texts.len();
+    let n = texts.len().max(1000);
+    let sentences: Vec<&str> = texts.iter().cycle().take(n).map(String::as_str).collect();
+    let learned = l9_ir::Classifier::default();
+    let lexicon = l9_ir::Classifier::lexicon();
+    let start = std::time::Instant::now();
+    let time = |c: &l9_ir::Classifier| {
+        let t0 = start.elapsed();
+        for s in &sentences {
+            std::hint::black_box(c.classify(s));
+        }
+        start.elapsed() - t0
+    };
+    let (mut l, mut x) = (Duration::MAX, Duration::MAX);
+    for _ in 0..repeat.max(1) {
+        l = l.min(time(&learned));
+        x = x.min(time(&lexicon));
+    }
+    Ok(Some(ClassifyBench {
+        requirements: n,
+        distinct,
+        learned: l,
+        lexicon: x,
+        features: learned.describe(),
+    }))
+}
+
 fn baseline_parse(format: Format, text: &str) -> usize {
     match format {
         Format::Openapi if text.trim_start().starts_with('{') => {

@@ -22,7 +22,8 @@ pub(crate) enum BenchCommand {
         trials: u32,
     },
     /// IR Engine: compile (and check) every spec under DIR; per-file time and MB/s next to
-    /// parsing alone (best of --repeat runs).
+    /// parsing alone, then the specs' requirements (cycled to 1,000) classified by the learned
+    /// model next to the hand lexicon (best of --repeat runs).
     Ir {
         /// A spec file, or a directory searched for specs (.md, .feature, .json, .yaml, .txt).
         dir: std::path::PathBuf,

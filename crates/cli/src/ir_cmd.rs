@@ -268,7 +268,10 @@ fn summary(c: &Checked) -> String {
 /// `l9 bench ir DIR`.
 pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliError> {
     let files = l9_bench::ir::bench(dir, repeat).map_err(|e| CliError::input(e.to_string()))?;
-    out.value(&files, || {
+    let classify =
+        l9_bench::ir::bench_classify(dir, repeat).map_err(|e| CliError::input(e.to_string()))?;
+    let report = serde_json::json!({"files": files, "classify": classify});
+    out.value(&report, || {
         let mut s = format!("{:<60} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9}\n", "file", "bytes", "format", "nodes", "compile", "+check", "MB/s");
         let (mut bytes, mut time, mut base) = (0usize, 0f64, 0f64);
         for f in &files {
@@ -298,6 +301,20 @@ pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliE
             base * 1e3,
             time / base.max(1e-9)
         );
+        if let Some(c) = &classify {
+            let _ = write!(
+                s,
+                "\nclassification alone, {} requirement sentences ({} distinct, cycled): learned {:.1} ms ({:.1} µs each), hand lexicon {:.1} ms; learned/lexicon = {:.1}x; compile of all files above {:.1} ms\n  learned model: {}",
+                c.requirements,
+                c.distinct,
+                c.learned.as_secs_f64() * 1e3,
+                c.learned.as_secs_f64() * 1e6 / c.requirements as f64,
+                c.lexicon.as_secs_f64() * 1e3,
+                c.learned.as_secs_f64() / c.lexicon.as_secs_f64().max(1e-9),
+                time * 1e3,
+                c.features
+            );
+        }
         s
     })
 }

@@ -139,6 +139,7 @@ fn eval_and_bench_ir_run_on_small_data() {
     std::fs::write(d.join("specs/spec.md"), SPEC).unwrap();
     let out = ok(d, &["bench", "ir", "specs", "--repeat", "1"]);
     assert!(out.contains("total: 1 files") && out.contains("MB/s"), "{out}");
+    assert!(out.contains("classification alone, 1000 requirement sentences"), "{out}");
 }
 
 #[test]
