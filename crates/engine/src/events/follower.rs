@@ -16,7 +16,7 @@ use crate::stages::{Recalled, Reflected, Simulated, Understood, read};
 use crate::{Engine, Result};
 
 /// A coder turn whose tool results are still coming in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Turn {
     round: usize,
     turn: usize,
@@ -39,7 +39,7 @@ pub struct LiveLine {
 }
 
 /// A gate that started and has not finished: its live copy and how far it was read.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OpenGate {
     round: usize,
     log: std::path::PathBuf,
@@ -48,7 +48,7 @@ struct OpenGate {
 }
 
 /// What the follower knows of one task of the plan.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct TaskSeen {
     /// The task's worktree (from its journal), where its gate's live copy sits beside.
     worktree: Option<std::path::PathBuf>,
@@ -64,7 +64,7 @@ struct TaskSeen {
 }
 
 /// Follows one run: each [`Follower::poll`] returns the events that happened since the last.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Follower {
     run: TaskId,
     started: bool,
@@ -140,11 +140,33 @@ impl Follower {
         })
     }
 
-    /// New events since the last poll, in the order the journal holds them per task.
+    /// New events since the last poll, in the order the journal holds them per task. A poll
+    /// that fails (a busy or unreachable store) changes nothing: the next poll returns every
+    /// event this one would have, so a reader that retries misses none.
     pub async fn poll(&mut self, engine: &Engine) -> Result<Vec<Event>> {
+        // The state to go back to, without the (large) set of emitted ids: what a failed poll
+        // added to it is taken out again below.
+        let emitted = std::mem::take(&mut self.emitted);
+        let saved = self.clone();
+        self.emitted = emitted;
         let mut out = Vec::new();
+        match self.poll_once(engine, &mut out).await {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let mut emitted = std::mem::take(&mut self.emitted);
+                for ev in &out {
+                    emitted.remove(&ev.id);
+                }
+                *self = saved;
+                self.emitted = emitted;
+                Err(e)
+            }
+        }
+    }
+
+    async fn poll_once(&mut self, engine: &Engine, out: &mut Vec<Event>) -> Result<()> {
         if self.finished {
-            return Ok(out);
+            return Ok(());
         }
         let run = engine.task(self.run).await?;
         let rs = short(self.run);
@@ -154,7 +176,7 @@ impl Follower {
                 run.payload["budget"]["tokens"].as_u64(),
                 run.payload["budget"]["micro_usd"].as_u64(),
             );
-            let mut b = self.batch(&mut out, format!("{rs}:start"), run.created_at);
+            let mut b = self.batch(out, format!("{rs}:start"), run.created_at);
             b.push(RunEvent::RunStarted {
                 run: run.id.to_string(),
                 spec: run.payload["spec"].as_str().unwrap_or("").to_string(),
@@ -171,20 +193,20 @@ impl Follower {
             if let Some(plan) = self.plan
                 && !tasks_read
             {
-                self.plan_tasks(engine, plan, &mut out).await?;
+                self.plan_tasks(engine, plan, out).await?;
                 tasks_read = true;
             }
             self.next_seq = e.seq + 1;
-            self.run_entry(e, &rs, &run, &mut out);
+            self.run_entry(e, &rs, &run, out);
         }
         if let Some(plan) = self.plan
             && !tasks_read
         {
-            self.plan_tasks(engine, plan, &mut out).await?;
+            self.plan_tasks(engine, plan, out).await?;
         }
         // The run's state: waiting for a person, paused, or ended.
-        self.run_state(&run, &rs, &mut out);
-        Ok(out)
+        self.run_state(&run, &rs, out);
+        Ok(())
     }
 
     fn batch<'a>(
