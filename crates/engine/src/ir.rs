@@ -373,36 +373,56 @@ pub struct ClassifyOptions {
 /// Reads a model file written by `l9 eval train`.
 pub fn read_model(path: &Path) -> Result<Learned> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
-    learn::from_bytes(&bytes).map_err(|e| {
+    let bad = |e: String| {
         EngineError::Input(vec![
             Diagnostic::error("L9-EVAL-003", format!("{}: {e}", path.display()))
                 .with_help("give a file written by `l9 eval train --out FILE`"),
         ])
-    })
+    };
+    let m = learn::from_bytes(&bytes).map_err(bad)?;
+    if m.info.features.dense > 0 {
+        // Its scores would be wrong without the sentence embeddings it was trained with.
+        return Err(bad(format!(
+            "the model needs {}-d sentence embeddings, which `l9 eval` does not compute yet",
+            m.info.features.dense
+        )));
+    }
+    Ok(m)
+}
+
+/// Every classification CSV named, as (path, its rows): files named directly must read;
+/// files of a named directory that are not classification data are skipped.
+fn classification_files(
+    paths: &[PathBuf],
+) -> Result<Vec<(PathBuf, Vec<l9_ir::classify::Example>)>> {
+    let mut out = Vec::new();
+    for (path, explicit) in csv_files(paths)? {
+        let name = path.display().to_string();
+        match eval::read_classification(&name, &read_text(&path)?) {
+            Ok(rows) => out.push((path, rows)),
+            Err(_) if !explicit => continue,
+            Err(d) => return Err(EngineError::Input(vec![*d])),
+        }
+    }
+    Ok(out)
 }
 
 pub fn eval_classify(paths: &[PathBuf], opts: &ClassifyOptions) -> Result<Vec<ClassifyEval>> {
     let model = opts.model.as_deref().map(read_model).transpose()?;
     let mut out = Vec::new();
-    for (path, explicit) in csv_files(paths)? {
-        let name = path.display().to_string();
-        let rows = match eval::read_classification(&name, &read_text(&path)?) {
-            Ok(rows) => rows,
-            Err(_) if !explicit => continue,
-            Err(d) => return Err(EngineError::Input(vec![*d])),
-        };
-        let mut projects: Vec<&str> = rows.iter().map(|r| r.project.as_str()).collect();
-        projects.sort();
-        projects.dedup();
-        let projects = projects.len();
+    for (path, rows) in classification_files(paths)? {
         let mut scores = eval::classification(&rows);
         if let Some(m) = &model {
-            let (mut s, _) = eval::shipped_scores(m, &rows);
-            s.model = s.model.replacen("shipped learned model", "--model", 1);
-            scores.push(s);
+            scores.push(eval::model_scores("--model", m, &rows).0);
         }
         let learned = if opts.lopo { eval::learned_lopo(&rows, Params::DEFAULT) } else { None };
-        out.push(ClassifyEval { file: name, rows: rows.len(), projects, scores, learned });
+        out.push(ClassifyEval {
+            file: path.display().to_string(),
+            rows: rows.len(),
+            projects: eval::projects_of(&rows).len(),
+            scores,
+            learned,
+        });
     }
     Ok(out)
 }
@@ -421,22 +441,7 @@ pub struct Trained {
 /// file first), choosing the feature set and L2 by project-grouped cross-validation, and
 /// writes the model file to `out` (atomically: a temporary file, then a rename).
 pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
-    let mut all = Vec::new();
-    let mut names = Vec::new();
-    for (path, explicit) in csv_files(paths)? {
-        let name = path.display().to_string();
-        match eval::read_classification(&name, &read_text(&path)?) {
-            Ok(rows) => all.extend(rows),
-            Err(_) if !explicit => continue,
-            Err(d) => return Err(EngineError::Input(vec![*d])),
-        }
-        names.push(path.file_name().map_or(name.clone(), |n| n.to_string_lossy().into_owned()));
-    }
-    let total = all.len();
-    let rows = eval::dedup_examples(all);
-    let trained_by = format!("l9 eval train --seed {seed} --data {}", names.join(" "));
-    let model = eval::train_selected(&rows, Params { seed, ..Params::DEFAULT }, &trained_by);
-    let bytes = learn::to_bytes(&model);
+    // Where it goes is checked before the training, not after.
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(EngineError::Input(vec![
@@ -447,6 +452,20 @@ pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
             .with_help("run from the L9 repository (the default is crates/ir/models/requirements.l9cls) or give --out FILE"),
         ]));
     }
+    let mut all = Vec::new();
+    let mut names = Vec::new();
+    for (path, rows) in classification_files(paths)? {
+        all.extend(rows);
+        names.push(
+            path.file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        );
+    }
+    let total = all.len();
+    let rows = eval::dedup_examples(all);
+    let trained_by = format!("l9 eval train --seed {seed} --data {}", names.join(" "));
+    let model = eval::train_selected(&rows, Params { seed, ..Params::DEFAULT }, &trained_by);
+    let bytes = learn::to_bytes(&model);
     let tmp = out.with_extension("l9cls.tmp");
     std::fs::write(&tmp, &bytes).map_err(|e| EngineError::io(&tmp, e))?;
     std::fs::rename(&tmp, out).map_err(|e| EngineError::io(out, e))?;

@@ -214,14 +214,9 @@ pub fn classification(examples: &[Example]) -> Vec<ClassScores> {
         examples.iter().map(|e| (lexicon.predict_index(&e.text), e)).collect();
     let mut out = vec![score("lexicon, hand-set scales (no data)", &rows)];
     if let Some(m) = classify::shipped_model() {
-        out.push(shipped_scores(&m, examples).0);
+        out.push(model_scores("shipped learned model", &m, examples).0);
     }
-    let projects: Vec<&str> = {
-        let mut p: Vec<&str> = examples.iter().map(|e| e.project.as_str()).collect();
-        p.sort();
-        p.dedup();
-        p
-    };
+    let projects = projects_of(examples);
     if projects.len() >= 2 {
         let mut rows = Vec::new();
         for p in &projects {
@@ -404,7 +399,8 @@ pub fn class_codes() -> Vec<String> {
         .collect()
 }
 
-fn projects_of(examples: &[Example]) -> Vec<String> {
+/// The distinct project ids of `examples`, sorted.
+pub fn projects_of(examples: &[Example]) -> Vec<String> {
     let mut p: Vec<String> = examples.iter().map(|e| e.project.clone()).collect();
     p.sort();
     p.dedup();
@@ -564,17 +560,17 @@ pub fn learned_lopo(examples: &[Example], params: Params) -> Option<LearnedRepor
     })
 }
 
-/// The shipped model's scores on `examples`, labelled "seen" when some rows were among its
-/// training rows (then the figure is not an estimate of unseen data).
-pub fn shipped_scores(model: &Learned, examples: &[Example]) -> (ClassScores, usize) {
+/// A learned model's scores on `examples` under `name`, labelled SEEN when some rows were
+/// among its training rows (then the figure is not an estimate of unseen data).
+pub fn model_scores(name: &str, model: &Learned, examples: &[Example]) -> (ClassScores, usize) {
     let seen = examples.iter().filter(|e| model.has_seen(&e.text)).count();
     let rows: Vec<(usize, &Example)> =
         examples.iter().map(|e| (model.predict(&e.text, e.dense.as_deref()).index, e)).collect();
     let label = if seen == 0 {
-        format!("shipped learned model ({}), unseen rows", model.info.features.describe())
+        format!("{name} ({}), unseen rows", model.info.features.describe())
     } else {
         format!(
-            "shipped learned model ({}) — SEEN: {seen} of {} rows were in its training data",
+            "{name} ({}) — SEEN: {seen} of {} rows were in its training data",
             model.info.features.describe(),
             examples.len()
         )

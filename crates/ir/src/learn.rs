@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 
+use l9_types::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{self, CLASSES, Classifier, Example, Knobs};
@@ -237,23 +238,11 @@ impl Head {
     }
 }
 
-/// Deterministic pseudo-random numbers (splitmix64) for shuffling.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
+/// Shuffles in place with the project's randomness seam (seeded, same order everywhere).
+fn shuffle<T>(rng: &SeededRng, v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        v.swap(i, j);
     }
 }
 
@@ -265,7 +254,7 @@ fn train_head(
     k: usize,
     dims: usize,
     p: &Params,
-    rng: &mut SplitMix,
+    rng: &SeededRng,
 ) -> Head {
     let mut w = vec![0.0f32; dims * k];
     let mut g2 = vec![0.0f32; dims * k];
@@ -285,7 +274,7 @@ fn train_head(
         .map(|&c| if c == 0 { 0.0 } else { xs.len() as f32 / (classes as f32 * c as f32) })
         .collect();
     for _ in 0..p.epochs {
-        rng.shuffle(&mut order);
+        shuffle(rng, &mut order);
         for &n in &order {
             let x = xs[n];
             let mut z = bias.clone();
@@ -433,11 +422,11 @@ impl Learned {
             Some(p) => examples.iter().map(|e| offsets(p, &e.text)).collect(),
             None => Vec::new(),
         };
-        let mut rng = SplitMix(params.seed);
+        let rng = SeededRng::from_seed(params.seed);
         let all: Vec<&Vec<(u32, f32)>> = xs.iter().collect();
         let all_offsets: Vec<&Vec<f32>> = offs.iter().map(|o| &o.0).collect();
         let binary: Vec<usize> = examples.iter().map(|e| usize::from(e.quality)).collect();
-        let quality = train_head(&all, &all_offsets, &binary, 1, cfg.dims(), &params, &mut rng);
+        let quality = train_head(&all, &all_offsets, &binary, 1, cfg.dims(), &params, &rng);
         let keep: Vec<usize> = (0..examples.len())
             .filter(|&n| {
                 let e = &examples[n];
@@ -448,8 +437,7 @@ impl Learned {
         let cat_o: Vec<&Vec<f32>> =
             keep.iter().filter_map(|&n| offs.get(n).map(|o| &o.1)).collect();
         let cat_y: Vec<usize> = keep.iter().map(|&n| examples[n].label - 1).collect();
-        let category =
-            train_head(&cat_x, &cat_o, &cat_y, CATEGORIES, cfg.dims(), &params, &mut rng);
+        let category = train_head(&cat_x, &cat_o, &cat_y, CATEGORIES, cfg.dims(), &params, &rng);
         let mut projects: Vec<&str> = examples.iter().map(|e| e.project.as_str()).collect();
         projects.sort_unstable();
         projects.dedup();

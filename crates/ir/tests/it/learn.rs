@@ -110,3 +110,32 @@ fn the_shipped_model_loads_and_is_the_default() {
         l9_ir::compile("s.md", "# S\n\n- The service MUST respond within 2 seconds.\n", None).ir;
     assert!(ir.classifier.as_deref().unwrap_or("").starts_with("learned: "));
 }
+
+#[test]
+fn embeddings_join_the_candidates_only_when_every_row_has_one() {
+    let mut rows = small();
+    assert!(eval::candidates(&rows).iter().all(|c| c.dense == 0));
+    // A toy embedding that separates the classes: training on it alone is learnable.
+    for e in rows.iter_mut() {
+        e.dense = Some(if e.quality { vec![1.0, 0.0, 0.2] } else { vec![0.0, 1.0, 0.2] });
+    }
+    let cands = eval::candidates(&rows);
+    assert!(cands.iter().all(|c| c.dense == 3), "{cands:?}");
+    let cfg = FeatureConfig {
+        words: false,
+        bigrams: false,
+        char_min: 0,
+        char_max: 0,
+        lexicon: false,
+        prior: false,
+        ..cands[0]
+    };
+    let m = Learned::train(&rows, cfg, Params::DEFAULT, "t");
+    for e in &rows {
+        assert_eq!(m.predict(&e.text, e.dense.as_deref()).index != 0, e.quality, "{}", e.text);
+    }
+    let back = learn::from_bytes(&learn::to_bytes(&m)).unwrap();
+    assert_eq!(back.info.features.dense, 3);
+    rows[0].dense = None;
+    assert!(eval::candidates(&rows).iter().all(|c| c.dense == 0), "one row without: none");
+}
