@@ -21,6 +21,11 @@ pub struct BenchFile {
     pub compile: Duration,
     /// Compile plus challenge and validate, best of the repeats.
     pub check: Duration,
+    /// Requirement-like nodes (requirements, constraints, acceptance criteria).
+    pub requirements: usize,
+    /// Smell findings of the challenger (learned tagger) and of the word lists alone.
+    pub smells: usize,
+    pub smells_lists: usize,
     /// Baseline in the same process: parsing only (serde_json/yaml for OpenAPI, a line scan
     /// otherwise) — what any tool must pay to read the file at all.
     pub baseline: Duration,
@@ -60,11 +65,33 @@ pub fn bench(dir: &Path, repeat: usize) -> Result<Vec<BenchFile>> {
             std::hint::black_box(parsed);
             baseline = baseline.min(t4 - t3);
         }
+        let c = l9_ir::compile(&name, &text, Some(format));
+        let count = |judge| {
+            challenge::challenge_judged(&c.ir, Some(&text), &[], judge)
+                .iter()
+                .filter(|f| f.code.starts_with("L9-SMELL"))
+                .count()
+        };
         out.push(BenchFile {
             file: name,
             bytes: bytes.len(),
             format: format.name().into(),
             nodes,
+            requirements: c
+                .ir
+                .nodes
+                .iter()
+                .filter(|n| {
+                    matches!(
+                        n.kind,
+                        l9_ir::NodeKind::Requirement
+                            | l9_ir::NodeKind::Constraint
+                            | l9_ir::NodeKind::AcceptanceCriterion
+                    )
+                })
+                .count(),
+            smells: count(challenge::SmellJudge::Tagger),
+            smells_lists: count(challenge::SmellJudge::WordLists),
             compile,
             check: check_t,
             baseline,

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use l9_engine::ir;
-use l9_engine::ir::{self as engine_ir, ClassScores, ClassifyOptions, LearnedReport};
+use l9_engine::ir::{
+    self as engine_ir, ClassScores, ClassifyOptions, LearnedReport, SmellEval, SmellOptions,
+};
 
 use crate::error::CliError;
 use crate::output::Out;
@@ -29,26 +31,37 @@ pub(crate) enum EvalCommand {
         #[arg(long)]
         no_lopo: bool,
     },
-    /// Train the learned requirement classifier on labelled CSV files (seeded, reproducible)
-    /// and write the model file with the hash of the data it came from. The default output is
-    /// the model `l9` embeds when it is next built.
+    /// Train a learned model on labelled CSV files (seeded, reproducible) and write it with the
+    /// hash of the data it came from: the requirement classifier from classification data, the
+    /// smell tagger from smell data (ARTA-style columns; told apart by the first file's
+    /// header). The default output is the model `l9` embeds when it is next built.
     Train {
-        /// CSV files (ProjectID,RequirementText,class,IsNFR) or directories of them.
+        /// CSV files (ProjectID,RequirementText,class,IsNFR, or ARTA smell columns) or
+        /// directories of them.
         #[arg(long, required = true, num_args = 1..)]
         data: Vec<PathBuf>,
-        /// Where to write the model.
-        #[arg(long, default_value = "crates/ir/models/requirements.l9cls")]
-        out: PathBuf,
+        /// Where to write the model [default: crates/ir/models/requirements.l9cls, or
+        /// crates/ir/models/smells.l9sml for smell data].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Seed of the training order.
         #[arg(long, default_value_t = 9)]
         seed: u64,
     },
     /// Requirement smells against expert labels (ARTA DS1–DS4 style CSV): P/R/F1 per smell
-    /// next to ARTA's published F1.
+    /// for the word lists, the shipped tagger (marked SEEN on rows it was trained on) and the
+    /// tagger by strict leave-one-project-out (documents shared between files held out
+    /// together; thresholds chosen inside each fold), next to ARTA's published F1.
     Smells {
         /// Labelled CSV files, or directories of them.
         #[arg(long, required = true, num_args = 1..)]
         data: Vec<PathBuf>,
+        /// Score this tagger file (from `l9 eval train --out FILE`) instead of the shipped one.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Skip the leave-one-project-out (it trains a tagger per held-out project).
+        #[arg(long)]
+        no_lopo: bool,
     },
 }
 
@@ -154,6 +167,36 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
             })
         }
         EvalCommand::Train { data, out: path, seed } => {
+            if engine_ir::is_smell_data(&data)? {
+                let path = path.unwrap_or_else(|| "crates/ir/models/smells.l9sml".into());
+                let t = engine_ir::eval_train_smells(&data, &path, seed)?;
+                return out.value(&t, || {
+                    let mut s = format!(
+                        "wrote {} ({} bytes): smell tagger, {} heads, seed {}\ntrained on {} rows of {} projects; data blake3 {}\n",
+                        t.out,
+                        t.bytes,
+                        t.info.heads.len(),
+                        t.info.params.seed,
+                        t.info.rows,
+                        t.info.projects,
+                        t.info.data_hash
+                    );
+                    for h in &t.info.heads {
+                        let _ = writeln!(
+                            s,
+                            "  {:<30} threshold {:.1}  {} of {} rows marked  scheme {}",
+                            h.smell.name(),
+                            h.threshold,
+                            h.smelly_rows,
+                            h.rows,
+                            h.scheme
+                        );
+                    }
+                    s.push_str("rebuild l9 to embed it (cargo build --release)");
+                    s
+                });
+            }
+            let path = path.unwrap_or_else(|| "crates/ir/models/requirements.l9cls".into());
             let t = engine_ir::eval_train(&data, &path, seed)?;
             out.value(&t, || {
                 format!(
@@ -171,47 +214,91 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                 )
             })
         }
-        EvalCommand::Smells { data } => {
-            let e = engine_ir::eval_smells(&data)?;
-            out.value(&e, || {
-                let mut s = String::new();
-                let rows: usize = e.files.iter().map(|f| f.1).sum();
-                let _ = writeln!(s, "{} requirements in {} file(s); a requirement counts as smelly when the experts marked words in that column", rows, e.files.len());
-                let _ = writeln!(s, "{:<30} {:>6} {:>6} {:>6} {:>8} {:>8}  ", "smell", "P", "R", "F1", "support", "ARTA F1");
-                let mut beat = 0;
-                let mut compared = 0;
-                for (smell, c) in &e.pooled {
-                    let arta = ir::arta_f1(*smell);
-                    let mark = match arta {
-                        Some(a) => {
-                            compared += 1;
-                            if c.f1() > a {
-                                beat += 1;
-                                "better"
-                            } else {
-                                "worse"
-                            }
-                        }
-                        None => "",
-                    };
-                    let _ = writeln!(
-                        s,
-                        "{:<30} {:>6.3} {:>6.3} {:>6.3} {:>8} {:>8}  {mark}",
-                        smell.name(),
-                        c.precision(),
-                        c.recall(),
-                        c.f1(),
-                        c.support(),
-                        arta.map_or("-".to_string(), |a| format!("{a:.2}"))
-                    );
-                }
-                let _ = writeln!(s, "better than ARTA on {beat} of {compared} smells with a published figure");
-                for (file, scores) in &e.per_file {
-                    let cells: Vec<String> = scores.iter().filter(|(_, c)| c.support() > 0).map(|(sm, c)| format!("{} {:.2}", sm.name(), c.f1())).collect();
-                    let _ = writeln!(s, "  {file}: {}", cells.join(", "));
-                }
-                s.trim_end().to_string()
-            })
+        EvalCommand::Smells { data, model, no_lopo } => {
+            let e = engine_ir::eval_smells(&data, &SmellOptions { model, lopo: !no_lopo })?;
+            out.value(&e, || smells_text(&e))
         }
     }
+}
+
+fn smells_text(e: &SmellEval) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "tagger: {}", e.tagger);
+    let _ = writeln!(
+        s,
+        "a requirement counts as smelly when the experts marked words in that column; F1 per smell"
+    );
+    for f in &e.files {
+        let _ = writeln!(s, "{} — {} requirements", f.file, f.rows);
+        let seen = if f.seen > 0 {
+            format!("tagger SEEN ({} of {} rows trained on)", f.seen, f.rows)
+        } else {
+            "tagger".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "  {:<30} {:>7} {:>5} {:>26} {:>22} {:>16} {:>8}",
+            "smell", "support", "lists", seen, "tagger LOPO P/R/F1", "folds mean±sd", "ARTA F1"
+        );
+        let lopo = f.lopo.as_ref();
+        for (smell, lex) in &f.lexicon {
+            if lex.support() == 0 {
+                continue;
+            }
+            let tag = f.tagger.iter().find(|(x, _)| x == smell).map(|(_, c)| c.f1()).unwrap_or(0.0);
+            let l = lopo.and_then(|l| l.learned.get(smell)).map_or("-".to_string(), |c| {
+                format!("{:.2}/{:.2}/{:.3}", c.precision(), c.recall(), c.f1())
+            });
+            let spread = lopo
+                .and_then(|l| l.fold_f1.get(smell))
+                .map_or("-".to_string(), |(m, sd, n)| format!("{m:.2}±{sd:.2} ({n})"));
+            let arta = ir::arta_f1(*smell).map_or("-".to_string(), |a| format!("{a:.2}"));
+            let _ = writeln!(
+                s,
+                "  {:<30} {:>7} {:>5.3} {:>26.3} {:>22} {:>16} {:>8}",
+                smell.name(),
+                lex.support(),
+                lex.f1(),
+                tag,
+                l,
+                spread,
+                arta
+            );
+        }
+        if let Some(l) = lopo {
+            let mut beat = (0, 0);
+            for (smell, c) in &l.learned {
+                if let Some(a) = ir::arta_f1(*smell)
+                    && c.support() > 0
+                {
+                    beat.1 += 1;
+                    beat.0 += usize::from(c.f1() > a);
+                }
+            }
+            let _ = writeln!(
+                s,
+                "  leave-one-project-out: {} folds; tagger above ARTA's F1 on {} of {} smells present",
+                l.folds.len(),
+                beat.0,
+                beat.1
+            );
+            for fold in &l.folds {
+                let cells: Vec<String> = fold
+                    .learned
+                    .iter()
+                    .filter(|(_, c)| c.support() > 0)
+                    .map(|(sm, c)| format!("{} {:.2}", sm.name(), c.f1()))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "    held out {} ({} rows, trained on {}): {}",
+                    fold.projects.join(" + "),
+                    fold.rows,
+                    fold.trained_on,
+                    cells.join(", ")
+                );
+            }
+        }
+    }
+    s.trim_end().to_string()
 }

@@ -272,23 +272,33 @@ pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliE
         l9_bench::ir::bench_classify(dir, repeat).map_err(|e| CliError::input(e.to_string()))?;
     let report = serde_json::json!({"files": files, "classify": classify});
     out.value(&report, || {
-        let mut s = format!("{:<60} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9}\n", "file", "bytes", "format", "nodes", "compile", "+check", "MB/s");
+        let mut s = format!("{:<60} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9} {:>14}\n", "file", "bytes", "format", "nodes", "compile", "+check", "MB/s", "smells/100 req");
         let (mut bytes, mut time, mut base) = (0usize, 0f64, 0f64);
+        let (mut reqs, mut tagged, mut listed) = (0usize, 0usize, 0usize);
         for f in &files {
+            reqs += f.requirements;
+            tagged += f.smells;
+            listed += f.smells_lists;
+            let per100 = |n: usize| 100.0 * n as f64 / f.requirements.max(1) as f64;
             let c = f.compile.as_secs_f64();
             bytes += f.bytes;
             time += c;
             base += f.baseline.as_secs_f64();
             let _ = writeln!(
                 s,
-                "{:<60} {:>9} {:>9} {:>7} {:>8.2}ms {:>8.2}ms {:>9.1}",
+                "{:<60} {:>9} {:>9} {:>7} {:>8.2}ms {:>8.2}ms {:>9.1} {:>14}",
                 snippet(&f.file, 60),
                 f.bytes,
                 f.format,
                 f.nodes,
                 c * 1e3,
                 f.check.as_secs_f64() * 1e3,
-                f.bytes as f64 / 1e6 / c.max(1e-9)
+                f.bytes as f64 / 1e6 / c.max(1e-9),
+                if f.requirements == 0 {
+                    "-".to_string()
+                } else {
+                    format!("{:.0} ({:.0})", per100(f.smells), per100(f.smells_lists))
+                }
             );
         }
         let _ = write!(
@@ -300,6 +310,13 @@ pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliE
             bytes as f64 / 1e6 / time.max(1e-9),
             base * 1e3,
             time / base.max(1e-9)
+        );
+        let _ = write!(
+            s,
+            "\nsmell findings per 100 requirements: {:.0} with the learned tagger, {:.0} with the word lists alone (in brackets per file); {} requirements",
+            100.0 * tagged as f64 / reqs.max(1) as f64,
+            100.0 * listed as f64 / reqs.max(1) as f64,
+            reqs
         );
         if let Some(c) = &classify {
             let _ = write!(

@@ -14,6 +14,12 @@ use serde::Serialize;
 
 use crate::{Engine, EngineError, Result};
 
+mod smells;
+pub use smells::{
+    SmellEval, SmellFile, SmellOptions, TaggerTrained, eval_smells, eval_train_smells,
+    is_smell_data, read_tagger,
+};
+
 /// The IR's types the edges render, by name.
 pub use l9_ir::challenge::HiddenConstraint;
 pub use l9_ir::eval::{ClassScores, Counts, LearnedReport, PUBLISHED_BINARY, arta_f1};
@@ -319,7 +325,7 @@ impl Engine {
 
 /// Every CSV named (files, or directories of `.csv` files, sorted); `true` when the file
 /// was named directly (a directory's files that do not fit the evaluation are skipped).
-fn csv_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
+pub(crate) fn csv_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -343,7 +349,7 @@ fn csv_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
     Ok(out)
 }
 
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| EngineError::io(path, e))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -437,21 +443,28 @@ pub struct Trained {
     pub duplicates: usize,
 }
 
+/// Where a trained model goes is checked before the training, not after.
+pub(crate) fn check_out_dir(out: &Path, default: &str) -> Result<()> {
+    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(EngineError::Input(vec![
+        Diagnostic::error(
+            "L9-EVAL-004",
+            format!("cannot write {}: {} is not a directory", out.display(), dir.display()),
+        )
+        .with_help(format!(
+            "run from the L9 repository (the default is {default}) or give --out FILE"
+        )),
+    ]))
+}
+
 /// Trains the learned classifier on labelled CSV files (rows deduplicated by text, first
 /// file first), choosing the feature set and L2 by project-grouped cross-validation, and
 /// writes the model file to `out` (atomically: a temporary file, then a rename).
 pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
-    // Where it goes is checked before the training, not after.
-    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(EngineError::Input(vec![
-            Diagnostic::error(
-                "L9-EVAL-004",
-                format!("cannot write {}: {} is not a directory", out.display(), dir.display()),
-            )
-            .with_help("run from the L9 repository (the default is crates/ir/models/requirements.l9cls) or give --out FILE"),
-        ]));
-    }
+    check_out_dir(out, "crates/ir/models/requirements.l9cls")?;
     let mut all = Vec::new();
     let mut names = Vec::new();
     for (path, rows) in classification_files(paths)? {
@@ -475,30 +488,4 @@ pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
         info: model.info,
         duplicates: total - rows.len(),
     })
-}
-
-/// Smell scores pooled over the files, and per file.
-#[derive(Debug, Clone, Serialize)]
-pub struct SmellEval {
-    pub files: Vec<(String, usize)>,
-    pub pooled: Vec<(l9_ir::smells::Smell, Counts)>,
-    pub per_file: Vec<(String, Vec<(l9_ir::smells::Smell, Counts)>)>,
-}
-
-pub fn eval_smells(paths: &[PathBuf]) -> Result<SmellEval> {
-    let mut all = Vec::new();
-    let mut files = Vec::new();
-    let mut per_file = Vec::new();
-    for (path, explicit) in csv_files(paths)? {
-        let name = path.display().to_string();
-        let rows = match eval::read_smells(&name, &read_text(&path)?) {
-            Ok(rows) => rows,
-            Err(_) if !explicit => continue,
-            Err(d) => return Err(EngineError::Input(vec![*d])),
-        };
-        files.push((name.clone(), rows.len()));
-        per_file.push((name, eval::smells(&rows).into_iter().collect()));
-        all.extend(rows);
-    }
-    Ok(SmellEval { files, pooled: eval::smells(&all).into_iter().collect(), per_file })
 }

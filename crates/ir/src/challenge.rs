@@ -91,9 +91,33 @@ pub(crate) fn word_span(
 const SMELLED: &[NodeKind] =
     &[NodeKind::Requirement, NodeKind::Constraint, NodeKind::AcceptanceCriterion];
 
+/// Who judges requirement smells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmellJudge {
+    /// The shipped learned tagger (word lists for the smells it has no head for).
+    #[default]
+    Tagger,
+    /// The word lists and their context rules alone.
+    WordLists,
+}
+
 /// Challenges an IR. `source` is the spec text (for exact word spans); `hidden` come from the
 /// world model.
 pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> Vec<Finding> {
+    challenge_judged(ir, source, hidden, SmellJudge::Tagger)
+}
+
+/// [`challenge`] with the smells judged by `judge`.
+pub fn challenge_judged(
+    ir: &Ir,
+    source: Option<&str>,
+    hidden: &[HiddenConstraint],
+    judge: SmellJudge,
+) -> Vec<Finding> {
+    let tagger = match judge {
+        SmellJudge::Tagger => crate::learn::tagger::shipped(),
+        SmellJudge::WordLists => None,
+    };
     let mut out = Vec::new();
     let index = source.map(|s| text::LineIndex::new(&ir.source.file, s));
     let located = source.zip(index.as_ref());
@@ -107,9 +131,16 @@ pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> 
         // Open items (TBD) matter wherever they are; the other smells in statements.
         let which: &[Smell] =
             if SMELLED.contains(&node.kind) { &Smell::ALL } else { &[Smell::Tbd] };
-        for hit in smells::detect_only(&node.text, which) {
-            // Modal verbs are the requirement's strength when they are RFC keywords.
-            if hit.smell == Smell::UncertainVerb && hit.words.chars().all(|c| c.is_uppercase()) {
+        let hits = match tagger {
+            Some(t) => t.detect_only(&node.text, which),
+            None => smells::detect_only(&node.text, which),
+        };
+        for hit in hits {
+            // Modal verbs are the requirement's strength when they are RFC keywords, and an
+            // upper-case NOT is part of one (MUST NOT, SHOULD NOT): a precise prohibition.
+            if matches!(hit.smell, Smell::UncertainVerb | Smell::Negative)
+                && hit.words.chars().all(|c| c.is_uppercase())
+            {
                 continue;
             }
             if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)

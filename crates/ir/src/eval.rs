@@ -12,6 +12,10 @@ use crate::learn::{self, FeatureConfig, Learned, Params};
 use crate::model::{QualityCategory, ReqClass};
 use crate::smells::{self, Smell};
 
+mod tagging;
+pub use crate::learn::tagger::project_groups;
+pub use tagging::{SmellFold, SmellLopo, smell_lopo};
+
 /// Counts for one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -248,12 +252,7 @@ pub const PUBLISHED_BINARY: &[(&str, &str)] = &[
     ("NoRBERT, Hey et al. 2020 (four most frequent NFR classes O, PE, SE, US)", "average F1 0.87"),
 ];
 
-/// A requirement with, per smell column present in its file, whether experts marked it.
-#[derive(Debug, Clone)]
-pub struct SmellRow {
-    pub text: String,
-    pub labels: BTreeMap<Smell, bool>,
-}
+pub use crate::smells::SmellRow;
 
 /// Which smell a column of an ARTA data set means (they spell them differently).
 pub fn smell_column(header: &str) -> Option<Smell> {
@@ -297,6 +296,7 @@ pub fn read_smells(file: &str, text: &str) -> Result<Vec<SmellRow>, Box<Diagnost
             "columns are named like the ARTA data sets: Subjective_lang., Negative, Vague_pron., …",
         ));
     }
+    let scheme = cols.iter().map(|&(c, _)| headers[c].trim()).collect::<Vec<_>>().join(",");
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let line = u32::try_from(i + 2).unwrap_or(u32::MAX);
@@ -312,14 +312,22 @@ pub fn read_smells(file: &str, text: &str) -> Result<Vec<SmellRow>, Box<Diagnost
         if text.is_empty() {
             continue;
         }
-        let labels = cols
+        let project = rec.get(1).unwrap_or("").trim().to_string();
+        let words: BTreeMap<Smell, Vec<String>> = cols
             .iter()
             .map(|&(c, s)| {
-                let v = rec.get(c).unwrap_or("-").trim();
-                (s, !(v.is_empty() || v == "-"))
+                let cell = rec.get(c).unwrap_or("-");
+                let marked = cell
+                    .split('*')
+                    .map(str::trim)
+                    .filter(|w| !w.is_empty() && *w != "-")
+                    .map(str::to_string)
+                    .collect();
+                (s, marked)
             })
             .collect();
-        out.push(SmellRow { text, labels });
+        let labels = words.iter().map(|(s, w)| (*s, !w.is_empty())).collect();
+        out.push(SmellRow { text, project, scheme: scheme.clone(), labels, words });
     }
     Ok(out)
 }
@@ -350,6 +358,22 @@ pub fn smells(rows: &[SmellRow]) -> BTreeMap<Smell, Counts> {
             smells::detect_only(&row.text, &which).into_iter().map(|h| h.smell).collect();
         for (&smell, &actual) in &row.labels {
             out.entry(smell).or_default().add(found.contains(&smell), actual);
+        }
+    }
+    out
+}
+
+/// Per smell, the tagger's requirement-level counts, judging each row in its file's scheme.
+pub fn tagger_scores(
+    tagger: &crate::learn::tagger::SmellTagger,
+    rows: &[SmellRow],
+) -> BTreeMap<Smell, Counts> {
+    let mut out: BTreeMap<Smell, Counts> = BTreeMap::new();
+    for row in rows {
+        let which: Vec<Smell> = row.labels.keys().copied().collect();
+        let found = tagger.detect_in_scheme(&row.text, &which, Some(&row.scheme));
+        for (&smell, &actual) in &row.labels {
+            out.entry(smell).or_default().add(found.iter().any(|h| h.smell == smell), actual);
         }
     }
     out

@@ -110,7 +110,7 @@ impl Params {
 /// The L2 strengths an inner leave-one-project-out chooses from (fixed before any scoring).
 pub const LAMBDA_GRID: [f32; 3] = [1e-4, 1e-3, 1e-2];
 
-fn fnv(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);
@@ -209,7 +209,7 @@ pub fn vector(text: &str, cfg: &FeatureConfig, dense: Option<&[f32]>) -> Vec<(u3
 
 /// A linear head: `k` outputs, weights stored sparsely (only features seen in training).
 #[derive(Debug, Clone, PartialEq)]
-struct Head {
+pub(crate) struct Head {
     k: usize,
     bias: Vec<f32>,
     /// The quantisation step: every weight is a multiple of it in -127..=127.
@@ -220,7 +220,7 @@ struct Head {
 }
 
 impl Head {
-    fn scores(&self, x: &[(u32, f32)]) -> Vec<f32> {
+    pub(crate) fn scores(&self, x: &[(u32, f32)]) -> Vec<f32> {
         let mut s = self.bias.clone();
         for (i, v) in x {
             if let Some(&off) = self.rows.get(i) {
@@ -231,6 +231,31 @@ impl Head {
             }
         }
         s
+    }
+
+    /// Keeps the `keep` rows with the largest weights (ties: lower feature index) and drops
+    /// the rest: most features of a sparse head are seen once and learn next to nothing, and
+    /// they would make most of its size.
+    pub(crate) fn keep_strongest(&mut self, keep: usize) {
+        let mut rows: Vec<(u32, u32, f32)> = self
+            .rows
+            .iter()
+            .map(|(i, o)| {
+                let row = &self.w[*o as usize..*o as usize + self.k];
+                (*i, *o, row.iter().fold(0.0f32, |m, x| m.max(x.abs())))
+            })
+            .collect();
+        rows.sort_unstable_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        rows.truncate(keep);
+        rows.sort_unstable_by_key(|r| r.0);
+        let mut w = Vec::with_capacity(rows.len() * self.k);
+        let mut kept = HashMap::with_capacity(rows.len());
+        for (i, off, _) in rows {
+            kept.insert(i, w.len() as u32);
+            w.extend_from_slice(&self.w[off as usize..off as usize + self.k]);
+        }
+        self.rows = kept;
+        self.w = w;
     }
 
     fn weight(&self, i: u32, j: usize) -> f32 {
@@ -247,7 +272,7 @@ fn shuffle<T>(rng: &SeededRng, v: &mut [T]) {
 }
 
 /// Trains one head by AdaGrad. `labels[n]` is the class for softmax (k > 1) or 0/1 (k = 1).
-fn train_head(
+pub(crate) fn train_head(
     xs: &[&Vec<(u32, f32)>],
     offsets: &[&Vec<f32>],
     labels: &[usize],
@@ -255,6 +280,23 @@ fn train_head(
     dims: usize,
     p: &Params,
     rng: &SeededRng,
+) -> Head {
+    train_head_weighted(xs, offsets, labels, k, dims, p, rng, true)
+}
+
+/// [`train_head`], with class weighting chosen: `balanced` weighs each class by
+/// n / (classes · n_c); without it every row counts once (probabilities stay calibrated,
+/// which a tagger thresholding per token needs).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_head_weighted(
+    xs: &[&Vec<(u32, f32)>],
+    offsets: &[&Vec<f32>],
+    labels: &[usize],
+    k: usize,
+    dims: usize,
+    p: &Params,
+    rng: &SeededRng,
+    balanced: bool,
 ) -> Head {
     let mut w = vec![0.0f32; dims * k];
     let mut g2 = vec![0.0f32; dims * k];
@@ -271,10 +313,37 @@ fn train_head(
     }
     let weight: Vec<f32> = per_class
         .iter()
-        .map(|&c| if c == 0 { 0.0 } else { xs.len() as f32 / (classes as f32 * c as f32) })
+        .map(|&c| match (balanced, c) {
+            (_, 0) => 0.0,
+            (false, _) => 1.0,
+            (true, _) => xs.len() as f32 / (classes as f32 * c as f32),
+        })
         .collect();
     for _ in 0..p.epochs {
         shuffle(rng, &mut order);
+        if k == 1 {
+            // One output: the same update as below, without per-row allocations.
+            for &n in &order {
+                let x = xs[n];
+                let mut z =
+                    bias[0] + offsets.get(n).and_then(|o| o.first()).copied().unwrap_or(0.0);
+                for &(i, v) in x.iter() {
+                    z += w[i as usize] * v;
+                }
+                let prob = 1.0 / (1.0 + (-z).exp());
+                let g = weight[labels[n].min(1)] * (prob - labels[n] as f32);
+                bias_g2[0] += g * g;
+                bias[0] -= p.rate * g / (bias_g2[0].sqrt() + eps);
+                for &(i, v) in x.iter() {
+                    let at = i as usize;
+                    seen[at] = true;
+                    let grad = g * v + p.lambda * w[at];
+                    g2[at] += grad * grad;
+                    w[at] -= p.rate * grad / (g2[at].sqrt() + eps);
+                }
+            }
+            continue;
+        }
         for &n in &order {
             let x = xs[n];
             let mut z = bias.clone();
@@ -527,4 +596,5 @@ impl Learned {
 }
 
 mod file;
+pub mod tagger;
 pub use file::{from_bytes, to_bytes};

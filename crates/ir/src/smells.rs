@@ -478,6 +478,20 @@ impl Smell {
     }
 }
 
+/// A requirement with, per smell column present in its file, whether experts marked it and
+/// the words they marked (ARTA data sets: `word*other words*…`, `-` for none).
+#[derive(Debug, Clone)]
+pub struct SmellRow {
+    pub text: String,
+    /// The project or document the requirement comes from (the file column).
+    pub project: String,
+    /// The labelling scheme: the file's smell column headers as written (data sets labelled
+    /// by different people under different guides spell them differently).
+    pub scheme: String,
+    pub labels: std::collections::BTreeMap<Smell, bool>,
+    pub words: std::collections::BTreeMap<Smell, Vec<String>>,
+}
+
 /// One smell occurrence: byte range in the analysed text and the words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {

@@ -125,11 +125,34 @@ fn eval_and_bench_ir_run_on_small_data() {
     )
     .unwrap();
     let out = ok(d, &["eval", "smells", "--data", "s.csv"]);
-    let row = out.lines().find(|l| l.starts_with("negative statement")).unwrap();
-    assert_eq!(
-        row.split_whitespace().collect::<Vec<_>>(),
-        ["negative", "statement", "1.000", "1.000", "1.000", "1", "0.44", "better"]
-    );
+    let row = out.lines().find(|l| l.trim_start().starts_with("negative statement")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[2..4], ["1", "1.000"], "support, then the word lists' F1: {out}");
+    assert_eq!(cells.last(), Some(&"0.44"), "ARTA's published F1: {out}");
+    assert!(out.contains("leave-one-project-out: 1 folds"), "{out}");
+    // A data set with enough marked rows trains a tagger that learns the annotators' context.
+    let mut csv = String::from("text,file,negative_statements\n");
+    for p in ["alpha", "beta"] {
+        for i in 0..50 {
+            if i % 2 == 0 {
+                csv.push_str(&format!("The operator shall not delete log {i} of {p}.,{p},not\n"));
+            } else {
+                csv.push_str(&format!(
+                    "The operator shall archive log {i} of {p} if not busy.,{p},-\n"
+                ));
+            }
+        }
+    }
+    std::fs::write(d.join("t.csv"), csv).unwrap();
+    let out = ok(d, &["eval", "train", "--data", "t.csv", "--out", "t.l9sml"]);
+    assert!(out.starts_with("wrote t.l9sml (") && out.contains("smell tagger, 1 heads"), "{out}");
+    let out = ok(d, &["eval", "smells", "--data", "t.csv", "--model", "t.l9sml"]);
+    assert!(out.contains("tagger SEEN (100 of 100 rows trained on)"), "{out}");
+    let row = out.lines().find(|l| l.trim_start().starts_with("negative statement")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[2..6], ["50", "0.667", "1.000", "1.00/1.00/1.000"], "{out}");
+    let err = fails(d, &["eval", "smells", "--data", "t.csv", "--model", "c.csv"], 3);
+    assert!(err.contains("L9-EVAL-003") && err.contains("L9SML1"), "{err}");
     std::fs::write(d.join("bad.csv"), "ProjectID,RequirementText,class,IsNFR\n1,x,F,maybe\n")
         .unwrap();
     let err = fails(d, &["eval", "classify", "--data", "bad.csv"], 3);
@@ -251,5 +274,31 @@ fn the_shipped_classifier_is_reproduced_by_l9_eval_train() {
     assert!(
         std::fs::read(d.join("m.l9cls")).unwrap() == shipped,
         "the checked-in model is not what `l9 eval train` makes from the corpora: {out}"
+    );
+}
+
+#[test]
+fn the_shipped_smell_tagger_is_reproduced_by_l9_eval_train() {
+    let Some(c) = corpora() else {
+        eprintln!("skipped: no shared/corpora next to the repository and no L9_CORPORA");
+        return;
+    };
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let data = c.join("requirements_smells");
+    let files: Vec<String> = (1..=4)
+        .map(|i| data.join(format!("arta_DS{i}_smells.csv")).display().to_string())
+        .collect();
+    let mut args = vec!["eval", "train", "--out", "s.l9sml", "--data"];
+    args.extend(files.iter().map(String::as_str));
+    let out = ok(d, &args);
+    assert!(out.contains("trained on 2774 rows of 12 projects"), "{out}");
+    let shipped = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ir/models/smells.l9sml"),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read(d.join("s.l9sml")).unwrap() == shipped,
+        "the checked-in tagger is not what `l9 eval train` makes from the corpora: {out}"
     );
 }

@@ -8,11 +8,11 @@ use super::{CATEGORIES, Head, Learned, ModelInfo};
 
 const MAGIC: &[u8] = b"L9CLS1\n";
 
-fn put_u32(out: &mut Vec<u8>, x: u32) {
+pub(super) fn put_u32(out: &mut Vec<u8>, x: u32) {
     out.extend_from_slice(&x.to_le_bytes());
 }
 
-fn put_head(out: &mut Vec<u8>, h: &Head) {
+pub(super) fn put_head(out: &mut Vec<u8>, h: &Head) {
     put_u32(out, h.k as u32);
     for b in &h.bias {
         out.extend_from_slice(&b.to_le_bytes());
@@ -45,13 +45,13 @@ pub fn to_bytes(m: &Learned) -> Vec<u8> {
     out
 }
 
-struct Reader<'b> {
-    b: &'b [u8],
-    at: usize,
+pub(super) struct Reader<'b> {
+    pub(super) b: &'b [u8],
+    pub(super) at: usize,
 }
 
 impl<'b> Reader<'b> {
-    fn take(&mut self, n: usize) -> Result<&'b [u8], String> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'b [u8], String> {
         let end = self.at.checked_add(n).filter(|e| *e <= self.b.len()).ok_or_else(|| {
             format!("the model file ends early (at byte {}, {} more expected)", self.at, n)
         })?;
@@ -60,16 +60,16 @@ impl<'b> Reader<'b> {
         Ok(s)
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    pub(super) fn u32(&mut self) -> Result<u32, String> {
         let s = self.take(4)?;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 
-    fn f32(&mut self) -> Result<f32, String> {
+    pub(super) fn f32(&mut self) -> Result<f32, String> {
         Ok(f32::from_bits(self.u32()?))
     }
 
-    fn head(&mut self, want_k: usize, dims: usize) -> Result<Head, String> {
+    pub(super) fn head(&mut self, want_k: usize, dims: usize) -> Result<Head, String> {
         let k = self.u32()? as usize;
         if k != want_k {
             return Err(format!("a head has {k} outputs, expected {want_k}"));

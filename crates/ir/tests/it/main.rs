@@ -10,6 +10,7 @@ mod eval;
 mod learn;
 mod plan;
 mod robustness;
+mod tagger;
 
 use std::fmt::Write as _;
 

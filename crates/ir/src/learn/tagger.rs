@@ -1,0 +1,675 @@
+//! The learned smell tagger: per smell, a logistic head that judges each word of a requirement
+//! in its context — is this word, here, the smell the experts would mark?
+//!
+//! A word's features: the word itself, its neighbours one and two to each side, the word
+//! paired with each direct neighbour, its last three letters, its shape (capitalised inside a
+//! sentence, all capitals, first word), and which word lists of [`crate::smells`] match it
+//! after their context rules (the lists stay, as features the model may weigh or not). The
+//! features are hashed into 2^18 buckets and scaled to unit length. Labels come from the
+//! labelled data sets (ARTA DS1–DS4): a word is positive for a smell when the experts wrote it
+//! in that smell's column. Each head is trained only on the files that carry that smell's
+//! column, without class weights (so a probability of 0.5 means even odds), by seeded AdaGrad,
+//! starting from the word list's own odds (a listed word's measured chance of being marked);
+//! a requirement has the smell when one of its words reaches the smell's threshold.
+//!
+//! Data sets labelled by different people follow different guides (one marks every "not", one
+//! hardly any; one calls "all" and "each" vague pronouns), so heads are learned per labelling
+//! scheme — the file's smell headers — and a caller says whose judgement it wants (by default
+//! the scheme with the fullest catalogue). Smells with too little labelled evidence
+//! ([`MIN_SMELLY`]) and those no data set labels (TBD) stay with the word lists.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use l9_types::SeededRng;
+use serde::{Deserialize, Serialize};
+
+use super::file::{Reader, put_head, put_u32};
+use super::{Head, Params, fnv, train_head_weighted};
+use crate::smells::{self, Hit, Smell, SmellRow};
+
+const MAGIC: &[u8] = b"L9SML1\n";
+
+/// log2 of the tagger's hash buckets.
+pub const BITS: u8 = 18;
+
+/// A head is learned only from at least this many requirements the experts marked with the
+/// smell; below it the word list judges (too few examples teach a head to never fire).
+pub const MIN_SMELLY: usize = 20;
+
+/// A smell the tagger learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadInfo {
+    /// The labelling scheme the head learned (see [`SmellRow::scheme`]).
+    pub scheme: String,
+    pub smell: Smell,
+    /// A word at or above this probability carries the smell.
+    pub threshold: f32,
+    /// The prior the head starts from (log-odds): of a word the word list flags for this smell
+    /// being marked by the experts, and of any other word being marked (measured on the
+    /// training rows, smoothed). The learned weights correct it in context.
+    pub listed: f32,
+    pub unlisted: f32,
+    /// Requirements and words it was trained on, and how many of each the experts marked.
+    pub rows: usize,
+    pub smelly_rows: usize,
+    pub words: usize,
+    pub marked_words: usize,
+}
+
+/// What a tagger file says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaggerInfo {
+    pub bits: u8,
+    /// Every labelling scheme among the training rows (some may have no head: too little
+    /// evidence, so their word lists judge).
+    pub schemes: Vec<String>,
+    pub params: Params,
+    pub heads: Vec<HeadInfo>,
+    pub rows: usize,
+    pub projects: usize,
+    pub data_hash: String,
+    pub trained_by: String,
+}
+
+/// A trained tagger.
+#[derive(Debug, Clone)]
+pub struct SmellTagger {
+    pub info: TaggerInfo,
+    heads: Vec<Head>,
+    /// Hashes of the training texts ([`super::text_hash`]), sorted.
+    seen: Vec<u64>,
+}
+
+/// A word of a requirement: its byte range and its folded form (lower case, numbers as
+/// `<num>`). A possessive `'s` is a word of its own.
+#[derive(Debug, Clone)]
+struct Tok {
+    s: usize,
+    e: usize,
+    w: String,
+}
+
+fn tokens(text: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let push = |s: usize, e: usize, out: &mut Vec<Tok>| {
+        let raw = &text[s..e];
+        let w = if raw.starts_with(|c: char| c.is_ascii_digit()) {
+            "<num>".to_string()
+        } else {
+            raw.to_lowercase()
+        };
+        out.push(Tok { s, e, w });
+    };
+    let mut k = 0;
+    while k < chars.len() {
+        let (i, c) = chars[k];
+        let next = chars.get(k + 1).map(|x| x.1);
+        let after = chars.get(k + 2).map(|x| x.1);
+        let possessive = (c == '\'' || c == '’')
+            && matches!(next, Some('s' | 'S'))
+            && after.is_none_or(|a| !a.is_alphanumeric());
+        if possessive {
+            if let Some(s) = start.take() {
+                push(s, i, &mut out);
+            }
+            let end = chars.get(k + 2).map_or(text.len(), |x| x.0);
+            out.push(Tok { s: i, e: end, w: "'s".into() });
+            k += 2;
+            continue;
+        }
+        // Inside a word: letters and digits, a hyphen, an apostrophe before a letter
+        // ("doesn't" is one word; a possessive 's was split off above).
+        let inner = c.is_alphanumeric()
+            || (start.is_some()
+                && (c == '-'
+                    || ((c == '\'' || c == '’') && next.is_some_and(char::is_alphabetic))));
+        match (inner, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                push(s, i, &mut out);
+                start = None;
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    if let Some(s) = start {
+        push(s, text.len(), &mut out);
+    }
+    // A word never ends in a hyphen ("well-" before a line break).
+    for t in &mut out {
+        while t.e > t.s && text[..t.e].ends_with('-') {
+            t.e -= 1;
+            t.w.pop();
+        }
+    }
+    out.retain(|t| t.e > t.s);
+    out
+}
+
+/// The named features of each word of `text` (for tests and explanations).
+fn word_features(text: &str, toks: &[Tok], lexicon: &[Hit]) -> Vec<Vec<String>> {
+    let at = |i: isize| -> &str {
+        if i < 0 { "<s>" } else { toks.get(i as usize).map_or("</s>", |t| t.w.as_str()) }
+    };
+    toks.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let i = i as isize;
+            let w = t.w.as_str();
+            let mut f = vec![
+                format!("w:{w}"),
+                format!("p:{}", at(i - 1)),
+                format!("n:{}", at(i + 1)),
+                format!("p2:{}", at(i - 2)),
+                format!("n2:{}", at(i + 2)),
+                format!("pw:{} {w}", at(i - 1)),
+                format!("wn:{w} {}", at(i + 1)),
+                "bias".to_string(),
+            ];
+            let letters: Vec<char> = w.chars().collect();
+            if letters.len() >= 5 {
+                f.push(format!("s3:{}", letters[letters.len() - 3..].iter().collect::<String>()));
+            }
+            let raw = &text[t.s..t.e];
+            if raw.chars().count() > 1 && raw.chars().all(|c| !c.is_lowercase()) {
+                f.push("shape:caps".into());
+            } else if i > 0 && raw.starts_with(char::is_uppercase) {
+                f.push("shape:capitalised".into());
+            }
+            if i == 0 {
+                f.push("shape:first".into());
+            }
+            for h in lexicon.iter().filter(|h| h.start < t.e && t.s < h.end) {
+                f.push(format!("x:{}", h.smell.code()));
+                if h.words.contains(' ') {
+                    f.push(format!("xp:{}", h.smell.code()));
+                }
+            }
+            f
+        })
+        .collect()
+}
+
+/// Hashed features at unit length.
+fn hashed(names: &[String]) -> Vec<(u32, f32)> {
+    let mask = (1u64 << BITS) - 1;
+    let v = 1.0 / (names.len().max(1) as f32).sqrt();
+    let mut x: Vec<(u32, f32)> =
+        names.iter().map(|n| ((fnv(n.as_bytes()) & mask) as u32, v)).collect();
+    x.sort_unstable_by_key(|e| e.0);
+    let mut merged: Vec<(u32, f32)> = Vec::with_capacity(x.len());
+    for (i, v) in x {
+        match merged.last_mut() {
+            Some(last) if last.0 == i => last.1 += v,
+            _ => merged.push((i, v)),
+        }
+    }
+    merged
+}
+
+/// The words of a text, their feature vectors and the word lists' hits.
+type Featurised = (Vec<Tok>, Vec<Vec<(u32, f32)>>, Vec<Hit>);
+
+fn featurise(text: &str) -> Featurised {
+    let toks = tokens(text);
+    let lexicon = smells::detect(text);
+    let xs = word_features(text, &toks, &lexicon).iter().map(|f| hashed(f)).collect();
+    (toks, xs, lexicon)
+}
+
+/// Whether the word list of `smell` flags the word `t`.
+fn is_listed(lexicon: &[Hit], smell: Smell, t: &Tok) -> bool {
+    lexicon.iter().any(|h| h.smell == smell && h.start < t.e && t.s < h.end)
+}
+
+/// The folded words the experts wrote in a label cell (`word*other words*…`).
+fn label_words(cell: &[String]) -> BTreeSet<String> {
+    cell.iter().flat_map(|p| tokens(p).into_iter().map(|t| t.w)).collect()
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn word_probability(info: &HeadInfo, head: &Head, lex: &[Hit], t: &Tok, x: &[(u32, f32)]) -> f32 {
+    let prior = if is_listed(lex, info.smell, t) { info.listed } else { info.unlisted };
+    sigmoid(prior + head.scores(x)[0])
+}
+
+/// blake3 of the training rows (project, labels, text), so a tagger names the data it came from.
+pub fn data_hash(rows: &[SmellRow]) -> String {
+    let mut buf = Vec::new();
+    for r in rows {
+        buf.extend_from_slice(r.project.as_bytes());
+        buf.push(0x1f);
+        for (s, words) in &r.words {
+            buf.extend_from_slice(s.code().as_bytes());
+            buf.push(b'=');
+            buf.extend_from_slice(words.join("*").as_bytes());
+            buf.push(0x1e);
+        }
+        buf.push(0x1f);
+        buf.extend_from_slice(r.text.as_bytes());
+        buf.push(b'\n');
+    }
+    l9_types::ContentHash::of_bytes(&buf).to_hex()
+}
+
+/// The tagger `l9` embeds (`models/smells.l9sml`, made by `l9 eval train` on the
+/// development smell data; see `models/README.md`).
+pub fn shipped() -> Option<&'static SmellTagger> {
+    static SHIPPED: std::sync::LazyLock<Option<SmellTagger>> = std::sync::LazyLock::new(|| {
+        SmellTagger::from_bytes(include_bytes!("../../models/smells.l9sml")).ok()
+    });
+    SHIPPED.as_ref()
+}
+
+/// One head fitted on some rows: the head, its prior odds and what it saw.
+struct Fit {
+    head: Head,
+    listed: f32,
+    unlisted: f32,
+    rows: usize,
+    smelly: usize,
+    words: usize,
+    marked: usize,
+}
+
+/// Fits the head of `smell` on the rows `on` (indices into `rows`), or `None` when they hold
+/// too little evidence ([`MIN_SMELLY`]).
+fn fit(
+    rows: &[SmellRow],
+    feats: &[Featurised],
+    on: &[usize],
+    smell: Smell,
+    p: &Params,
+) -> Option<Fit> {
+    let mut xs: Vec<&Vec<(u32, f32)>> = Vec::new();
+    let mut ys: Vec<usize> = Vec::new();
+    let mut listed: Vec<bool> = Vec::new();
+    let (mut n_rows, mut smelly) = (0, 0);
+    for &i in on {
+        let (row, (toks, x, lex)) = (&rows[i], &feats[i]);
+        let Some(cell) = row.words.get(&smell) else { continue };
+        n_rows += 1;
+        smelly += usize::from(!cell.is_empty());
+        let marked = label_words(cell);
+        for (t, v) in toks.iter().zip(x) {
+            xs.push(v);
+            ys.push(usize::from(marked.contains(&t.w)));
+            listed.push(is_listed(lex, smell, t));
+        }
+    }
+    let positives = ys.iter().filter(|y| **y == 1).count();
+    if smelly < MIN_SMELLY || positives == 0 {
+        return None;
+    }
+    let rate = |want: bool| {
+        let (mut n, mut k) = (0usize, 0usize);
+        for (l, y) in listed.iter().zip(&ys) {
+            if *l == want {
+                n += 1;
+                k += y;
+            }
+        }
+        // Smoothed towards one in two for listed words, one in a hundred for the rest.
+        let p = if want {
+            (k as f32 + 1.0) / (n as f32 + 2.0)
+        } else {
+            (k as f32 + 0.01) / (n as f32 + 1.0)
+        };
+        (p / (1.0 - p)).ln()
+    };
+    let (on_list, off_list) = (rate(true), rate(false));
+    let offsets: Vec<Vec<f32>> =
+        listed.iter().map(|l| vec![if *l { on_list } else { off_list }]).collect();
+    let offs: Vec<&Vec<f32>> = offsets.iter().collect();
+    let rng = SeededRng::from_seed(p.seed);
+    let mut head = train_head_weighted(&xs, &offs, &ys, 1, 1usize << BITS, p, &rng, false);
+    head.keep_strongest(KEEP_FEATURES);
+    Some(Fit {
+        head,
+        listed: on_list,
+        unlisted: off_list,
+        rows: n_rows,
+        smelly,
+        words: ys.len(),
+        marked: positives,
+    })
+}
+
+/// Each head keeps its strongest this many features after training: most context features
+/// are seen once and learn next to nothing, and they would make most of the file.
+pub const KEEP_FEATURES: usize = 2048;
+
+/// The thresholds an inner leave-one-project-out chooses from (fixed before any scoring).
+pub const THRESHOLDS: [f32; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+impl Fit {
+    fn row_probability(&self, smell: Smell, f: &Featurised) -> f32 {
+        let (toks, xs, lex) = f;
+        let info = HeadInfo {
+            scheme: String::new(),
+            smell,
+            threshold: 0.5,
+            listed: self.listed,
+            unlisted: self.unlisted,
+            rows: 0,
+            smelly_rows: 0,
+            words: 0,
+            marked_words: 0,
+        };
+        toks.iter()
+            .zip(xs)
+            .map(|(t, x)| word_probability(&info, &self.head, lex, t, x))
+            .fold(0.0f32, f32::max)
+    }
+}
+
+/// The threshold of a head, chosen by leave-one-project-out inside its training rows: each
+/// project group's rows are scored by a head fitted without them, and the threshold with the
+/// best requirement-level F1 on those scores wins (ties: nearest to 0.5). One group: 0.5.
+fn choose_threshold(
+    rows: &[SmellRow],
+    feats: &[Featurised],
+    on: &[usize],
+    smell: Smell,
+    p: &Params,
+) -> f32 {
+    let groups = project_groups(rows);
+    let mut held: Vec<usize> = on.iter().map(|&i| groups[i]).collect();
+    held.sort_unstable();
+    held.dedup();
+    if held.len() < 2 {
+        return 0.5;
+    }
+    let mut scored: Vec<(f32, bool)> = Vec::new();
+    for g in held {
+        let train: Vec<usize> = on.iter().copied().filter(|&i| groups[i] != g).collect();
+        let Some(f) = fit(rows, feats, &train, smell, p) else { continue };
+        for &i in on.iter().filter(|&&i| groups[i] == g) {
+            if let Some(&actual) = rows[i].labels.get(&smell) {
+                scored.push((f.row_probability(smell, &feats[i]), actual));
+            }
+        }
+    }
+    let f1 = |t: f32| {
+        let (mut tp, mut fp, mut fn_) = (0.0f32, 0.0f32, 0.0f32);
+        for &(s, a) in &scored {
+            match (s >= t, a) {
+                (true, true) => tp += 1.0,
+                (true, false) => fp += 1.0,
+                (false, true) => fn_ += 1.0,
+                _ => {}
+            }
+        }
+        if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fn_) }
+    };
+    let mut best = 0.5f32;
+    let mut best_f1 = f1(0.5);
+    for t in THRESHOLDS {
+        let v = f1(t);
+        if v > best_f1 + 1e-6
+            || ((v - best_f1).abs() <= 1e-6 && (t - 0.5).abs() < (best - 0.5).abs())
+        {
+            best = t;
+            best_f1 = v;
+        }
+    }
+    best
+}
+
+/// The group (index) of every row: projects joined when they share a requirement text (the
+/// same document labelled in two data sets is one group).
+pub fn project_groups(rows: &[SmellRow]) -> Vec<usize> {
+    let mut names: Vec<&str> = rows.iter().map(|r| r.project.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let id = |p: &str| names.binary_search(&p).unwrap_or(0);
+    let mut parent: Vec<usize> = (0..names.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rows {
+        let p = id(&r.project);
+        let q = *first.entry(crate::text::normalize_ws(&r.text.to_lowercase())).or_insert(p);
+        let (a, b) = (root(&mut parent, p), root(&mut parent, q));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    rows.iter().map(|r| root(&mut parent, id(&r.project))).collect()
+}
+
+impl SmellTagger {
+    /// Trains, per labelling scheme, one head per smell with enough labelled evidence, each
+    /// with a threshold chosen inside its training rows. Deterministic for `params.seed`.
+    pub fn train(rows: &[SmellRow], params: Params, trained_by: &str) -> Self {
+        let feats: Vec<Featurised> = rows.iter().map(|r| featurise(&r.text)).collect();
+        let mut heads = Vec::new();
+        let mut infos = Vec::new();
+        let schemes: BTreeSet<&str> = rows.iter().map(|r| r.scheme.as_str()).collect();
+        for (scheme, smell) in schemes.iter().flat_map(|sc| Smell::ALL.map(|s| (*sc, s))) {
+            let on: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].scheme == scheme).collect();
+            let Some(f) = fit(rows, &feats, &on, smell, &params) else { continue };
+            let threshold = choose_threshold(rows, &feats, &on, smell, &params);
+            infos.push(HeadInfo {
+                scheme: scheme.to_string(),
+                smell,
+                threshold,
+                listed: f.listed,
+                unlisted: f.unlisted,
+                rows: f.rows,
+                smelly_rows: f.smelly,
+                words: f.words,
+                marked_words: f.marked,
+            });
+            heads.push(f.head);
+        }
+        let projects: BTreeSet<&str> = rows.iter().map(|r| r.project.as_str()).collect();
+        let mut seen: Vec<u64> = rows.iter().map(|r| super::text_hash(&r.text)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        SmellTagger {
+            seen,
+            info: TaggerInfo {
+                bits: BITS,
+                schemes: schemes.iter().map(|s| s.to_string()).collect(),
+                params,
+                heads: infos,
+                rows: rows.len(),
+                projects: projects.len(),
+                data_hash: data_hash(rows),
+                trained_by: trained_by.to_string(),
+            },
+            heads,
+        }
+    }
+
+    /// The scheme a caller gets when it names none or one the tagger does not know: the one
+    /// whose annotators labelled the most smells (the fullest catalogue; ties: more learned
+    /// heads, then the name).
+    pub fn default_scheme(&self) -> Option<&str> {
+        self.info
+            .schemes
+            .iter()
+            .map(|sc| {
+                let heads = self.info.heads.iter().filter(|h| &h.scheme == sc).count();
+                (sc.split(',').count(), heads, std::cmp::Reverse(sc.as_str()))
+            })
+            .max()
+            .map(|(_, _, std::cmp::Reverse(sc))| sc)
+    }
+
+    fn resolve<'a>(&'a self, scheme: Option<&'a str>) -> Option<&'a str> {
+        match scheme {
+            Some(s) if self.info.schemes.iter().any(|k| k == s) => Some(s),
+            _ => self.default_scheme(),
+        }
+    }
+
+    /// Whether `text` was among the training rows.
+    pub fn has_seen(&self, text: &str) -> bool {
+        self.seen.binary_search(&super::text_hash(text)).is_ok()
+    }
+
+    /// One line on what the tagger is: its heads per scheme and the data it came from.
+    pub fn describe(&self) -> String {
+        let sc = self.default_scheme().unwrap_or("");
+        let learned: Vec<&str> =
+            self.info.heads.iter().filter(|h| h.scheme == sc).map(|h| h.smell.name()).collect();
+        format!(
+            "learned smell tagger (word in context: neighbours, suffix, shape, word-list hits; hashed 2^{}) for {}; word lists for the rest; trained on {} rows of {} projects (data {})",
+            self.info.bits,
+            learned.join(", "),
+            self.info.rows,
+            self.info.projects,
+            &self.info.data_hash[..self.info.data_hash.len().min(12)]
+        )
+    }
+
+    /// Whether the tagger judges `smell` under `scheme` (otherwise the word list does).
+    pub fn covers(&self, smell: Smell, scheme: Option<&str>) -> bool {
+        let sc = self.resolve(scheme);
+        self.info.heads.iter().any(|h| h.smell == smell && Some(h.scheme.as_str()) == sc)
+    }
+
+    /// The highest word probability per learned smell (for choosing thresholds).
+    pub fn row_scores(&self, text: &str, scheme: Option<&str>) -> BTreeMap<Smell, f32> {
+        let sc = self.resolve(scheme);
+        let (toks, xs, lex) = featurise(text);
+        self.info
+            .heads
+            .iter()
+            .zip(&self.heads)
+            .filter(|(info, _)| Some(info.scheme.as_str()) == sc)
+            .map(|(info, head)| {
+                let best = toks
+                    .iter()
+                    .zip(&xs)
+                    .map(|(t, x)| word_probability(info, head, &lex, t, x))
+                    .fold(0.0f32, f32::max);
+                (info.smell, best)
+            })
+            .collect()
+    }
+
+    /// The smells among `which` in `text`: learned smells word by word, the others by their
+    /// word lists. In order of position.
+    pub fn detect_only(&self, text: &str, which: &[Smell]) -> Vec<Hit> {
+        self.detect_in_scheme(text, which, None)
+    }
+
+    /// [`Self::detect_only`] as the annotators of a labelling scheme the tagger was trained
+    /// on would mark (their file's smell headers); an unknown scheme or none gets
+    /// [`Self::default_scheme`].
+    pub fn detect_in_scheme(&self, text: &str, which: &[Smell], scheme: Option<&str>) -> Vec<Hit> {
+        let sc = self.resolve(scheme);
+        let rest: Vec<Smell> = which.iter().copied().filter(|s| !self.covers(*s, scheme)).collect();
+        let mut hits = smells::detect_only(text, &rest);
+        let (toks, xs, lex) = featurise(text);
+        for (info, head) in self.info.heads.iter().zip(&self.heads) {
+            if !which.contains(&info.smell) || Some(info.scheme.as_str()) != sc {
+                continue;
+            }
+            // A marked word inside a listed phrase reports the phrase ("user friendly").
+            let mut ranges: Vec<(usize, usize)> = Vec::new();
+            for (t, x) in toks.iter().zip(&xs) {
+                if word_probability(info, head, &lex, t, x) >= info.threshold {
+                    let phrase = lex
+                        .iter()
+                        .find(|h| h.smell == info.smell && h.start < t.e && t.s < h.end)
+                        .map_or((t.s, t.e), |h| (h.start.min(t.s), h.end.max(t.e)));
+                    match ranges.last_mut() {
+                        Some(last) if phrase.0 < last.1 => last.1 = last.1.max(phrase.1),
+                        _ => ranges.push(phrase),
+                    }
+                }
+            }
+            hits.extend(ranges.into_iter().map(|(a, b)| Hit {
+                smell: info.smell,
+                start: a,
+                end: b,
+                words: text[a..b].to_string(),
+            }));
+        }
+        hits.sort_by_key(|h| (h.start, h.smell));
+        hits
+    }
+
+    /// The bytes of a tagger file: `L9SML1\n`, a JSON header, then each head.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        let header = serde_json::to_vec(&self.info).unwrap_or_default();
+        put_u32(&mut out, header.len() as u32);
+        out.extend_from_slice(&header);
+        put_u32(&mut out, self.seen.len() as u32);
+        for h in &self.seen {
+            out.extend_from_slice(&h.to_le_bytes());
+        }
+        for h in &self.heads {
+            put_head(&mut out, h);
+        }
+        out
+    }
+
+    /// Reads a tagger file, or says what is wrong with it.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, String> {
+        if !b.starts_with(MAGIC) {
+            return Err("not an L9 smell tagger (it must start with L9SML1)".into());
+        }
+        let mut r = Reader { b, at: MAGIC.len() };
+        let len = r.u32()? as usize;
+        let info: TaggerInfo = serde_json::from_slice(r.take(len)?)
+            .map_err(|e| format!("the tagger's header is not valid: {e}"))?;
+        if info.bits != BITS {
+            return Err(format!(
+                "the tagger uses 2^{} features; this l9 reads 2^{BITS}",
+                info.bits
+            ));
+        }
+        let mut seen = HashMap::new();
+        for h in &info.heads {
+            if seen.insert((h.scheme.as_str(), h.smell), ()).is_some()
+                || !(0.0..=1.0).contains(&h.threshold)
+            {
+                return Err(format!("the tagger's head for {} is not valid", h.smell.name()));
+            }
+        }
+        let n = r.u32()? as usize;
+        let mut seen = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let s = r.take(8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            seen.push(u64::from_le_bytes(a));
+        }
+        let heads = (0..info.heads.len())
+            .map(|_| r.head(1, 1usize << BITS))
+            .collect::<Result<Vec<_>, _>>()?;
+        if r.at != b.len() {
+            return Err(format!("{} unexpected bytes after the tagger", b.len() - r.at));
+        }
+        Ok(SmellTagger { info, heads, seen })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_possessives_and_fold_numbers() {
+        let t: Vec<String> =
+            tokens("The user's 3 well-known items- doesn't").into_iter().map(|t| t.w).collect();
+        assert_eq!(t, ["the", "user", "'s", "<num>", "well-known", "items", "doesn't"]);
+    }
+}
