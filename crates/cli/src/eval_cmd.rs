@@ -48,6 +48,18 @@ pub(crate) enum EvalCommand {
         #[arg(long, default_value_t = 9)]
         seed: u64,
     },
+    /// The challenger's duplicate-requirement judgement on labelled pairs of requirements
+    /// (spec,a,b,duplicate — node ids and 0/1): P/R/F1 per document for the challenger as
+    /// shipped, the earlier word-overlap rule, and the share of common terms chosen by
+    /// leave-one-document-out.
+    Duplicates {
+        /// The labelled pairs (the repository's are bench/duplicate_pairs.csv).
+        #[arg(long, default_value = "bench/duplicate_pairs.csv")]
+        pairs: PathBuf,
+        /// The directory the pairs' spec paths are relative to (the corpora).
+        #[arg(long)]
+        specs: PathBuf,
+    },
     /// Requirement smells against expert labels (ARTA DS1–DS4 style CSV): P/R/F1 per smell
     /// for the word lists, the shipped tagger (marked SEEN on rows it was trained on) and the
     /// tagger by strict leave-one-project-out (documents shared between files held out
@@ -212,6 +224,39 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                     t.duplicates,
                     t.info.data_hash
                 )
+            })
+        }
+        EvalCommand::Duplicates { pairs, specs } => {
+            let scores = engine_ir::eval_duplicates(&pairs, &specs)?;
+            out.value(&scores, || {
+                let mut s = format!(
+                    "{:<28} {:>6} {:>6}  {:<20} {:<20} {}\n",
+                    "spec",
+                    "pairs",
+                    "dupes",
+                    "challenger P/R/F1",
+                    "word overlap P/R/F1",
+                    "held out: share chosen on the others, P/R/F1"
+                );
+                let prf = |c: &ir::Counts| {
+                    format!("{:.2}/{:.2}/{:.2}", c.precision(), c.recall(), c.f1())
+                };
+                for d in &scores {
+                    let _ = writeln!(
+                        s,
+                        "{:<28} {:>6} {:>6}  {:<20} {:<20} {}",
+                        d.spec,
+                        d.pairs,
+                        d.challenger.support(),
+                        prf(&d.challenger),
+                        prf(&d.word_overlap),
+                        match (d.held_out_share, &d.held_out) {
+                            (Some(x), Some(c)) => format!("{x:.1}: {} (fp {})", prf(c), c.fp),
+                            _ => "-".to_string(),
+                        }
+                    );
+                }
+                s.trim_end().to_string()
             })
         }
         EvalCommand::Smells { data, model, no_lopo } => {

@@ -299,3 +299,53 @@ impl crate::Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// From a spec whose deliberation ends unsettled to the task list the Task Runtime runs:
+    /// the task an open question concerns needs approval and carries the question's text.
+    #[test]
+    fn an_unsettled_deliberation_makes_its_questions_approval_gates_of_the_plan_tasks() {
+        let spec = "# Adder\n\n## Script\n- REQ-1: The repository MUST contain `add.sh`, which prints the sum of its two arguments.\n- REQ-2: What `add.sh` prints on overflow is TBD.\n";
+        let checked = crate::ir::check_text("spec.md", spec);
+        let mut d = crate::ir::deliberate(&checked, &[], 3);
+        let settled = crate::ir::plans(&d);
+        assert!(
+            settled.iter().all(|(c, _)| c.tasks.iter().all(|t| t.questions.is_empty())),
+            "a settled deliberation gates nothing"
+        );
+        // The same questions, left open (as when blocking findings remain).
+        d.settled = false;
+        let (plan, _) = crate::ir::plans(&d).remove(0);
+        let texts: BTreeMap<String, String> =
+            d.ir.nodes.iter().map(|n| (n.id.clone(), n.text.clone())).collect();
+        let front: Understood = serde_json::from_value(json!({
+            "ir_packet": "ir", "nodes": 0, "requirements": 0, "findings": 0, "errors": 0,
+            "hidden_constraints": 0, "amendments": 0, "settled": false, "candidates": [],
+            "texts": texts,
+        }))
+        .unwrap();
+        let wt = WorktreeRef { path: "w".into(), branch: "run-1".into(), base: "b".into() };
+        let insights = BTreeMap::new();
+        let shared = Shared {
+            front: &front,
+            repo: "repo",
+            integration: &wt,
+            user_branch: "main",
+            coder: CoderRef::default(),
+            gates: &[],
+            project_test: None,
+            insights: &insights,
+        };
+        let tasks = plan_tasks(&plan, &shared);
+        let gated: Vec<&Value> = tasks.iter().filter(|t| t["needs_approval"] == true).collect();
+        assert_eq!(gated.len(), 1, "{tasks:#?}");
+        let asked = gated[0]["input"]["open_questions"].as_array().unwrap();
+        assert_eq!(asked.len(), 1);
+        let q = asked[0]["text"].as_str().unwrap();
+        assert!(!q.is_empty() && texts.values().any(|t| t == q), "{q}");
+        assert!(tasks.iter().filter(|t| t["needs_approval"] == false).count() >= 3);
+    }
+}

@@ -16,8 +16,8 @@ use crate::{Engine, EngineError, Result};
 
 mod smells;
 pub use smells::{
-    SmellEval, SmellFile, SmellOptions, TaggerTrained, eval_smells, eval_train_smells,
-    is_smell_data, read_tagger,
+    SmellEval, SmellFile, SmellOptions, TaggerTrained, eval_duplicates, eval_smells,
+    eval_train_smells, is_smell_data, read_tagger,
 };
 
 /// The IR's types the edges render, by name.

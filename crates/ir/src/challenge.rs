@@ -424,6 +424,78 @@ fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
     out
 }
 
+/// Words that do not make two requirements about different things: articles, prepositions,
+/// conjunctions, pronouns, auxiliaries and modal verbs (a change of strength alone still says
+/// the same thing). Negations, actors and numbers are not among them.
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "by", "with", "at", "from", "as",
+    "is", "are", "be", "been", "being", "was", "were", "it", "its", "this", "that", "these",
+    "those", "shall", "must", "should", "may", "will", "can", "could", "would", "might", "which",
+    "who", "whom", "whose", "when", "then", "than", "if", "into", "there", "their", "they", "them",
+    "he", "she", "his", "her", "we", "our", "you", "your", "i", "so", "such", "do", "does", "has",
+    "have", "had", "also", "able", "both", "every", "all", "any", "each", "via", "upon", "onto",
+    "whether", "but",
+];
+
+/// A requirement's terms for duplicate judgement, as sorted ids into `vocab`: every word but
+/// function words, lower-cased and stemmed; numbers and identifiers (`1005`, `rsv1`) kept.
+fn duplicate_terms(text: &str, vocab: &mut std::collections::HashMap<String, u32>) -> Vec<u32> {
+    let lower = text.to_lowercase();
+    let mut ids: Vec<u32> = text::words(&lower)
+        .into_iter()
+        .map(|(s, e)| &lower[s..e])
+        .filter(|w| !FUNCTION_WORDS.contains(w))
+        .filter(|w| w.len() >= 2 || w.chars().any(|c| c.is_ascii_digit()))
+        .map(|w| {
+            let t = text::stem(w);
+            let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+            *vocab.entry(t).or_insert(next)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The share of terms two requirements must have in common to say the same thing, chosen on
+/// labelled pairs of the development specs (see `bench/duplicate_pairs.csv` and `l9 eval
+/// duplicates`).
+pub const DUPLICATE_JACCARD: f32 = 0.8;
+
+/// Whether two requirements (their [`duplicate_terms`]) say the same thing, and the share of
+/// terms they have in common. They do when neither puts a term of its own in place of one of
+/// the other's — one's terms contain the other's, so "the driver" against "the user", `1005`
+/// against `1006` or `|Sec-WebSocket-Key|` against `|Sec-WebSocket-Version|` are different
+/// things however much else they share — and they share at least [`DUPLICATE_JACCARD`] of
+/// their terms.
+fn same_requirement(a: &[u32], b: &[u32]) -> Option<f32> {
+    same_requirement_at(a, b, DUPLICATE_JACCARD)
+}
+
+fn same_requirement_at(a: &[u32], b: &[u32], share: f32) -> Option<f32> {
+    let (small, large) = (a.len().min(b.len()), a.len().max(b.len()));
+    // Containment means the intersection is the smaller set, so Jaccard is small / large.
+    if small < 3 || (small as f32) < share * large as f32 {
+        return None;
+    }
+    let inter = sorted_intersection(a, b);
+    (inter == small).then(|| inter as f32 / large as f32)
+}
+
+/// Whether two requirement texts say the same thing (the challenger's duplicate judgement),
+/// with the share of terms they have in common.
+pub fn duplicate_judgement(a: &str, b: &str) -> Option<f32> {
+    duplicate_judgement_at(a, b, DUPLICATE_JACCARD)
+}
+
+/// [`duplicate_judgement`] with another share of common terms (for choosing it).
+pub fn duplicate_judgement_at(a: &str, b: &str, share: f32) -> Option<f32> {
+    let mut vocab = std::collections::HashMap::new();
+    let ta = duplicate_terms(a, &mut vocab);
+    let tb = duplicate_terms(b, &mut vocab);
+    same_requirement_at(&ta, &tb, share)
+}
+
 fn duplicates(ir: &Ir) -> Vec<Finding> {
     // Terms as sorted integer ids, so a pair costs one merge instead of string compares.
     let mut vocab: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
@@ -431,17 +503,7 @@ fn duplicates(ir: &Ir) -> Vec<Finding> {
         .nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Requirement)
-        .map(|n| {
-            let mut ids: Vec<u32> = text::content_terms(&n.text)
-                .into_iter()
-                .map(|t| {
-                    let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
-                    *vocab.entry(t).or_insert(next)
-                })
-                .collect();
-            ids.sort_unstable();
-            (n, ids)
-        })
+        .map(|n| (n, duplicate_terms(&n.text, &mut vocab)))
         .filter(|(_, t)| t.len() >= 3)
         .collect();
     let mut out = Vec::new();
@@ -449,34 +511,27 @@ fn duplicates(ir: &Ir) -> Vec<Finding> {
         for j in i + 1..reqs.len() {
             let (a, ta) = &reqs[i];
             let (b, tb) = &reqs[j];
-            // Jaccard ≥ 0.75 needs the smaller set to be at least 0.75 of the larger.
-            let (small, large) = (ta.len().min(tb.len()), ta.len().max(tb.len()));
-            if small * 4 < large * 3 {
-                continue;
-            }
-            let inter = sorted_intersection(ta, tb);
-            let union = ta.len() + tb.len() - inter;
-            let jaccard = inter as f32 / union.max(1) as f32;
-            if jaccard >= 0.75 && a.strength == b.strength {
-                out.push(Finding {
-                    code: DUPLICATE.into(),
-                    severity: Severity::Warning,
-                    message: format!(
-                        "says the same as {} ({:.0}% of its terms are shared)",
-                        a.id,
-                        jaccard * 100.0
-                    ),
-                    node: Some(b.id.clone()),
-                    span: Some(b.span.clone()),
-                    words: Vec::new(),
-                    fix: format!(
-                        "keep one of {} and {}, or make the difference explicit",
-                        a.id, b.id
-                    ),
-                    related: vec![a.id.clone()],
-                    blocking: false,
-                });
-            }
+            let Some(jaccard) = same_requirement(ta, tb) else { continue };
+            let strength = if a.strength == b.strength {
+                String::new()
+            } else {
+                " — with a different strength".to_string()
+            };
+            out.push(Finding {
+                code: DUPLICATE.into(),
+                severity: Severity::Warning,
+                message: format!(
+                    "says the same as {} ({:.0}% of its terms are shared, none replaced){strength}",
+                    a.id,
+                    jaccard * 100.0
+                ),
+                node: Some(b.id.clone()),
+                span: Some(b.span.clone()),
+                words: Vec::new(),
+                fix: format!("keep one of {} and {}, or make the difference explicit", a.id, b.id),
+                related: vec![a.id.clone()],
+                blocking: false,
+            });
         }
     }
     out

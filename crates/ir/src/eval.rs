@@ -12,8 +12,10 @@ use crate::learn::{self, FeatureConfig, Learned, Params};
 use crate::model::{QualityCategory, ReqClass};
 use crate::smells::{self, Smell};
 
+mod duplicates;
 mod tagging;
 pub use crate::learn::tagger::project_groups;
+pub use duplicates::{DuplicateScores, LabelledPair, SHARE_GRID, duplicate_scores};
 pub use tagging::{SmellFold, SmellLopo, smell_lopo};
 
 /// Counts for one class.
@@ -361,6 +363,40 @@ pub fn smells(rows: &[SmellRow]) -> BTreeMap<Smell, Counts> {
         }
     }
     out
+}
+
+/// A labelled pair of requirements by node id: (spec, id a, id b, duplicate, line).
+pub type PairIds = (String, String, String, bool, u32);
+
+/// Reads labelled pairs (`spec,a,b,duplicate` with `duplicate` 0 or 1).
+pub fn read_pair_ids(file: &str, text: &str) -> Result<Vec<PairIds>, Box<Diagnostic>> {
+    let (mut r, headers) = with_headers(file, text)?;
+    let col = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let (Some(s), Some(a), Some(b), Some(d)) = (col("spec"), col("a"), col("b"), col("duplicate"))
+    else {
+        return Err(bad(file, 1, "missing columns", "the header must be spec,a,b,duplicate"));
+    };
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = u32::try_from(i + 2).unwrap_or(u32::MAX);
+        let rec = rec
+            .map_err(|e| bad(file, line, format!("malformed CSV row: {e}"), "one pair per line"))?;
+        let get = |c: usize| rec.get(c).unwrap_or("").trim().to_string();
+        let dup = match get(d).as_str() {
+            "1" => true,
+            "0" => false,
+            other => {
+                return Err(bad(
+                    file,
+                    line,
+                    format!("duplicate must be 0 or 1, not {other:?}"),
+                    "write 1 when the two requirements say the same thing, else 0",
+                ));
+            }
+        };
+        out.push((get(s), get(a), get(b), dup, line));
+    }
+    Ok(out)
 }
 
 /// Per smell, the tagger's requirement-level counts, judging each row in its file's scheme.

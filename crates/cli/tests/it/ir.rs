@@ -158,6 +158,25 @@ fn eval_and_bench_ir_run_on_small_data() {
     let err = fails(d, &["eval", "classify", "--data", "bad.csv"], 3);
     assert!(err.contains("bad.csv:2:1: error[L9-EVAL-001]"), "{err}");
 
+    // Labelled duplicate pairs are scored per document, by node id.
+    std::fs::write(
+        d.join("d.md"),
+        "# D\n\n- REQ-1: The radio MUST retain stored numbers when switched off.\n- REQ-2: The radio SHOULD retain stored numbers when switched off.\n- REQ-3: The radio MUST retain stored settings when switched off.\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("p.csv"), "spec,a,b,duplicate\nd.md,REQ-1,REQ-2,1\nd.md,REQ-1,REQ-3,0\n")
+        .unwrap();
+    let out = ok(d, &["eval", "duplicates", "--pairs", "p.csv", "--specs", "."]);
+    let row = out.lines().find(|l| l.starts_with("d.md")).unwrap();
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>()[..4],
+        ["d.md", "2", "1", "1.00/1.00/1.00"],
+        "{out}"
+    );
+    std::fs::write(d.join("q.csv"), "spec,a,b,duplicate\nd.md,REQ-1,REQ-9,1\n").unwrap();
+    let err = fails(d, &["eval", "duplicates", "--pairs", "q.csv", "--specs", "."], 3);
+    assert!(err.contains("L9-EVAL-005") && err.contains("REQ-9"), "{err}");
+
     std::fs::create_dir(d.join("specs")).unwrap();
     std::fs::write(d.join("specs/spec.md"), SPEC).unwrap();
     let out = ok(d, &["bench", "ir", "specs", "--repeat", "1"]);
@@ -301,4 +320,33 @@ fn the_shipped_smell_tagger_is_reproduced_by_l9_eval_train() {
         std::fs::read(d.join("s.l9sml")).unwrap() == shipped,
         "the checked-in tagger is not what `l9 eval train` makes from the corpora: {out}"
     );
+}
+
+#[test]
+fn the_labelled_duplicate_pairs_resolve_and_the_challenger_scores_them() {
+    let Some(c) = corpora() else {
+        eprintln!("skipped: no shared/corpora next to the repository and no L9_CORPORA");
+        return;
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let pairs = root.join("bench/duplicate_pairs.csv");
+    let out = ok(
+        &root,
+        &[
+            "eval",
+            "duplicates",
+            "--json",
+            "--pairs",
+            pairs.to_str().unwrap(),
+            "--specs",
+            c.to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let docs = v.as_array().unwrap();
+    assert_eq!(docs.len(), 3, "{out}");
+    for d in docs {
+        // No pair about different things is called a duplicate on any document.
+        assert_eq!(d["challenger"]["fp"], 0, "{d}");
+    }
 }

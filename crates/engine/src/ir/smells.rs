@@ -164,3 +164,40 @@ pub fn eval_train_smells(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Tag
     std::fs::rename(&tmp, out).map_err(|e| EngineError::io(out, e))?;
     Ok(TaggerTrained { out: out.display().to_string(), bytes: bytes.len(), info: tagger.info })
 }
+
+/// Scores the challenger's duplicate judgement on labelled pairs (`spec,a,b,duplicate`, ids of
+/// requirement nodes), compiling each spec from `specs` (a spec path is relative to it).
+pub fn eval_duplicates(pairs: &Path, specs: &Path) -> Result<Vec<eval::DuplicateScores>> {
+    let name = pairs.display().to_string();
+    let ids =
+        eval::read_pair_ids(&name, &read_text(pairs)?).map_err(|d| EngineError::Input(vec![*d]))?;
+    let mut compiled: std::collections::BTreeMap<
+        String,
+        std::collections::HashMap<String, String>,
+    > = Default::default();
+    let mut labelled = Vec::new();
+    for (spec, a, b, duplicate, line) in ids {
+        if !compiled.contains_key(&spec) {
+            let path = specs.join(&spec);
+            let bytes = std::fs::read(&path).map_err(|e| EngineError::io(&path, e))?;
+            let c = l9_ir::compile_bytes(&path.display().to_string(), &bytes, None);
+            let texts = c.ir.nodes.into_iter().map(|n| (n.id, n.text)).collect();
+            compiled.insert(spec.clone(), texts);
+        }
+        let texts = &compiled[&spec];
+        let text = |id: &str| {
+            texts.get(id).cloned().ok_or_else(|| {
+                EngineError::Input(vec![
+                    Diagnostic::error(
+                        "L9-EVAL-005",
+                        format!("{spec} has no requirement {id} (named on line {line})"),
+                    )
+                    .with_span(l9_types::Span::line(&name, line))
+                    .with_help("the pairs were labelled on another version of the spec or its compiler; relabel them"),
+                ])
+            })
+        };
+        labelled.push(eval::LabelledPair { a: text(&a)?, b: text(&b)?, spec, duplicate });
+    }
+    Ok(eval::duplicate_scores(&labelled))
+}

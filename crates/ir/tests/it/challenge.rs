@@ -143,3 +143,45 @@ fn todo_is_an_open_item_only_as_a_marker() {
     assert_eq!(tbd("The export format (todo) MUST be agreed."), 1);
     assert_eq!(tbd("The limit is TBD."), 1);
 }
+
+#[test]
+fn duplicates_are_judged_by_what_is_replaced_not_by_how_much_is_shared() {
+    let same = challenge::duplicate_judgement;
+    // A term put in place of another makes a different requirement, however much is shared.
+    assert_eq!(
+        same(
+            "An audible and visual indication shall be provided to the driver that the call is proceeding.",
+            "An audible and visual indication shall be provided to the user that the call is proceeding."
+        ),
+        None
+    );
+    assert_eq!(
+        same(
+            "1005 is a reserved value and MUST NOT be set as a status code in a Close frame.",
+            "1006 is a reserved value and MUST NOT be set as a status code in a Close frame."
+        ),
+        None
+    );
+    assert_eq!(
+        same(
+            "The request MUST include a header field with the name |Sec-WebSocket-Key|.",
+            "The request MUST include a header field with the name |Sec-WebSocket-Version|."
+        ),
+        None
+    );
+    assert_eq!(same("Clients MUST close the socket.", "Clients MUST NOT close the socket."), None);
+    // A change of modal verb, or a qualifier added to most of the same terms, says the same.
+    assert!(
+        same(
+            "The MMI on/off control shall be designed to prevent accidental activation.",
+            "The on/off control should be designed to prevent accidental activation."
+        )
+        .is_some()
+    );
+    let spec = "# S\n\n- The radio MUST retain stored numbers when switched off.\n- The radio SHOULD retain stored numbers when switched off.\n- The radio MUST retain stored settings when switched off.\n";
+    let c = l9_ir::compile("s.md", spec, None);
+    let f = challenge::challenge(&c.ir, Some(spec), &[]);
+    let dups: Vec<_> = f.iter().filter(|f| f.code == challenge::DUPLICATE).collect();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert!(dups[0].message.contains("with a different strength"), "{}", dups[0].message);
+}
