@@ -112,13 +112,24 @@ pub struct ClassifyBench {
     pub lexicon: Duration,
     /// What the learned model uses.
     pub features: String,
+    /// Sentence embeddings of the same sentences (`--embeddings`), best of the repeats, and
+    /// the embedder's name.
+    pub embed: Option<Duration>,
+    pub embedder: Option<String>,
 }
+
+/// Embeds texts (the caller's sentence embedder), or says why not.
+pub type EmbedFn<'a> = &'a dyn Fn(&[String]) -> std::result::Result<String, String>;
 
 /// Classifies the requirements of every spec under `dir` (at least 1,000 sentences, cycling
 /// through them) with the shipped learned model and with the hand lexicon; best of `repeat`.
 /// `None` when the specs have no requirement.
 #[allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
-pub fn bench_classify(dir: &Path, repeat: usize) -> Result<Option<ClassifyBench>> {
+pub fn bench_classify(
+    dir: &Path,
+    repeat: usize,
+    embed: Option<EmbedFn<'_>>,
+) -> Result<Option<ClassifyBench>> {
     let mut files = Vec::new();
     collect(dir, &mut files)?;
     files.sort();
@@ -154,12 +165,25 @@ pub fn bench_classify(dir: &Path, repeat: usize) -> Result<Option<ClassifyBench>
         l = l.min(time(&learned));
         x = x.min(time(&lexicon));
     }
+    let (mut embed_t, mut embedder) = (None, None);
+    if let Some(f) = embed {
+        let owned: Vec<String> = sentences.iter().map(|s| s.to_string()).collect();
+        let mut best = Duration::MAX;
+        for _ in 0..repeat.max(1) {
+            let t0 = start.elapsed();
+            embedder = Some(f(&owned).map_err(BenchError::Io)?);
+            best = best.min(start.elapsed() - t0);
+        }
+        embed_t = Some(best);
+    }
     Ok(Some(ClassifyBench {
         requirements: n,
         distinct,
         learned: l,
         lexicon: x,
         features: learned.describe(),
+        embed: embed_t,
+        embedder,
     }))
 }
 

@@ -30,6 +30,10 @@ pub(crate) enum BenchCommand {
         /// Compiles per file; the best is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// A MiniLM model directory: also time sentence embeddings of the same 1,000
+        /// requirement sentences (needs a build with `--features local-embed`).
+        #[arg(long, value_name = "DIR")]
+        embeddings: Option<std::path::PathBuf>,
     },
     /// Memory substrate: ingest packets/s, hybrid and vector search p50/p95, ANN recall@10.
     /// Runs on a fresh temporary SQLite file, or in a fresh schema of the --db PostgreSQL
@@ -164,7 +168,9 @@ pub(crate) async fn run(
     out: &mut Out,
 ) -> Result<(), CliError> {
     match cmd {
-        BenchCommand::Ir { dir, repeat } => crate::ir_cmd::bench(&dir, repeat, out),
+        BenchCommand::Ir { dir, repeat, embeddings } => {
+            crate::ir_cmd::bench(&dir, repeat, embeddings.as_deref(), out)
+        }
         BenchCommand::Serve { packets, requests, connections, clients, keep } => {
             if requests == 0 || connections == 0 || clients == 0 {
                 return Err(CliError::input(

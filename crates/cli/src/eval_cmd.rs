@@ -30,6 +30,11 @@ pub(crate) enum EvalCommand {
         /// Skip the learned model's leave-one-project-out (it trains a model per fold).
         #[arg(long)]
         no_lopo: bool,
+        /// A MiniLM model directory (config.json, tokenizer.json, model.safetensors): its
+        /// sentence embeddings join the leave-one-project-out's candidate features (needs a
+        /// build with `--features local-embed`).
+        #[arg(long, value_name = "DIR")]
+        embeddings: Option<PathBuf>,
     },
     /// Train a learned model on labelled CSV files (seeded, reproducible) and write it with the
     /// hash of the data it came from: the requirement classifier from classification data, the
@@ -153,8 +158,8 @@ fn learned_text(s: &mut String, r: &LearnedReport) {
 
 pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> {
     match cmd {
-        EvalCommand::Classify { data, model, no_lopo } => {
-            let opts = ClassifyOptions { model, lopo: !no_lopo };
+        EvalCommand::Classify { data, model, no_lopo, embeddings } => {
+            let opts = ClassifyOptions { model, lopo: !no_lopo, embeddings };
             let evals = engine_ir::eval_classify(&data, &opts)?;
             out.value(&evals, || {
                 let mut s = String::new();
@@ -164,6 +169,9 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                         "{} — {} requirements, {} projects",
                         e.file, e.rows, e.projects
                     );
+                    if let Some(name) = &e.embedder {
+                        let _ = writeln!(s, "  sentence embeddings: {name}");
+                    }
                     for m in &e.scores {
                         scores_table(&mut s, m);
                     }

@@ -97,8 +97,16 @@ pub(crate) async fn run_ir(
             let checked = engine_ir::check_file(&spec, format_arg(&format)?, &hidden)?;
             let diags = checked.diagnostics();
             if out.json {
+                // Which models judged: the classifier that labelled the requirements and the
+                // smell tagger the challenger used.
+                let smells = engine_ir::smell_judge();
                 out.value(
-                    &serde_json::json!({"file": checked.path, "diagnostics": diags}),
+                    &serde_json::json!({
+                        "file": checked.path,
+                        "diagnostics": diags,
+                        "classifier": checked.ir().classifier,
+                        "smells": smells,
+                    }),
                     String::new,
                 )?;
             } else {
@@ -266,10 +274,20 @@ fn summary(c: &Checked) -> String {
 }
 
 /// `l9 bench ir DIR`.
-pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliError> {
+pub(crate) fn bench(
+    dir: &Path,
+    repeat: usize,
+    embeddings: Option<&Path>,
+    out: &mut Out,
+) -> Result<(), CliError> {
     let files = l9_bench::ir::bench(dir, repeat).map_err(|e| CliError::input(e.to_string()))?;
-    let classify =
-        l9_bench::ir::bench_classify(dir, repeat).map_err(|e| CliError::input(e.to_string()))?;
+    let embed = |texts: &[String]| -> Result<String, String> {
+        let Some(model) = embeddings else { return Err("no model".into()) };
+        l9_engine::ir::embed_texts(model, texts).map(|(name, _)| name).map_err(|e| e.to_string())
+    };
+    let embed_fn: Option<l9_bench::ir::EmbedFn<'_>> = embeddings.map(|_| &embed as _);
+    let classify = l9_bench::ir::bench_classify(dir, repeat, embed_fn)
+        .map_err(|e| CliError::input(e.to_string()))?;
     let report = serde_json::json!({"files": files, "classify": classify});
     out.value(&report, || {
         let mut s = format!("{:<60} {:>9} {:>9} {:>7} {:>10} {:>10} {:>9} {:>14}\n", "file", "bytes", "format", "nodes", "compile", "+check", "MB/s", "smells/100 req");
@@ -331,6 +349,16 @@ pub(crate) fn bench(dir: &Path, repeat: usize, out: &mut Out) -> Result<(), CliE
                 time * 1e3,
                 c.features
             );
+            if let (Some(t), Some(name)) = (c.embed, &c.embedder) {
+                let _ = write!(
+                    s,
+                    "\n  sentence embeddings of the same {} sentences ({name}): {:.1} ms ({:.2} ms each); embeddings + learned = {:.1}x the learned model alone",
+                    c.requirements,
+                    t.as_secs_f64() * 1e3,
+                    t.as_secs_f64() * 1e3 / c.requirements as f64,
+                    (t + c.learned).as_secs_f64() / c.learned.as_secs_f64().max(1e-9)
+                );
+            }
         }
         s
     })

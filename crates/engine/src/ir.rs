@@ -17,7 +17,7 @@ use crate::{Engine, EngineError, Result};
 mod smells;
 pub use smells::{
     SmellEval, SmellFile, SmellOptions, TaggerTrained, eval_duplicates, eval_smells,
-    eval_train_smells, is_smell_data, read_tagger,
+    eval_train_smells, is_smell_data, read_tagger, smell_judge,
 };
 
 /// The IR's types the edges render, by name.
@@ -365,6 +365,8 @@ pub struct ClassifyEval {
     /// The learned model by strict leave-one-project-out on this file (none with one project
     /// or when not asked for).
     pub learned: Option<LearnedReport>,
+    /// The sentence embedder whose vectors joined the candidate features (`--embeddings`).
+    pub embedder: Option<String>,
 }
 
 /// What `l9 eval classify` scores besides the baselines.
@@ -374,6 +376,35 @@ pub struct ClassifyOptions {
     pub model: Option<PathBuf>,
     /// Run the learned model's leave-one-project-out (trains a model per fold).
     pub lopo: bool,
+    /// A MiniLM (BERT-family) model directory: its sentence embeddings join the candidate
+    /// features of the leave-one-project-out (needs the `local-embed` build).
+    pub embeddings: Option<PathBuf>,
+}
+
+/// Sentence embeddings of `texts` by the BERT-family model in `dir` (all-MiniLM-L6-v2), and
+/// the embedder's name.
+#[cfg(feature = "local-embed")]
+pub fn embed_texts(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
+    use l9_memory::Embedder as _;
+    let bad = |e: l9_memory::MemoryError| {
+        EngineError::Input(vec![
+            Diagnostic::error("L9-EVAL-006", e.to_string())
+                .with_help("give --embeddings the directory holding config.json, tokenizer.json and model.safetensors"),
+        ])
+    };
+    let m = l9_memory::LocalBertEmbedder::load(dir).map_err(bad)?;
+    Ok((m.name(), m.embed_now(texts).map_err(bad)?))
+}
+
+/// Without the `local-embed` build there is no sentence embedder.
+#[cfg(not(feature = "local-embed"))]
+pub fn embed_texts(_dir: &Path, _texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
+    Err(EngineError::Input(vec![
+        Diagnostic::error("L9-EVAL-006", "this l9 was built without sentence embeddings")
+            .with_help(
+                "rebuild with `cargo build --release --features local-embed` to use --embeddings",
+            ),
+    ]))
 }
 
 /// Reads a model file written by `l9 eval train`.
@@ -416,13 +447,23 @@ fn classification_files(
 pub fn eval_classify(paths: &[PathBuf], opts: &ClassifyOptions) -> Result<Vec<ClassifyEval>> {
     let model = opts.model.as_deref().map(read_model).transpose()?;
     let mut out = Vec::new();
-    for (path, rows) in classification_files(paths)? {
+    for (path, mut rows) in classification_files(paths)? {
+        let mut embedder = None;
+        if let Some(dir) = &opts.embeddings {
+            let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
+            let (name, vectors) = embed_texts(dir, &texts)?;
+            for (r, v) in rows.iter_mut().zip(vectors) {
+                r.dense = Some(v);
+            }
+            embedder = Some(name);
+        }
         let mut scores = eval::classification(&rows);
         if let Some(m) = &model {
             scores.push(eval::model_scores("--model", m, &rows).0);
         }
         let learned = if opts.lopo { eval::learned_lopo(&rows, Params::DEFAULT) } else { None };
         out.push(ClassifyEval {
+            embedder,
             file: path.display().to_string(),
             rows: rows.len(),
             projects: eval::projects_of(&rows).len(),

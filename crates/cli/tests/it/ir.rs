@@ -27,6 +27,8 @@ fn ir_check_prints_excerpts_and_exits_1_on_errors() {
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["diagnostics"].as_array().unwrap().iter().any(|x| x["code"] == "L9-CHAL-002"));
+    assert!(v["classifier"].as_str().unwrap().starts_with("learned:"), "{v}");
+    assert!(v["smells"].as_str().unwrap().starts_with("learned smell tagger"), "{v}");
 
     std::fs::write(d.join("ok.md"), "# T\n\n- REQ-1: Notes MUST be saved.\n\n## Acceptance criteria\n- REQ-1: a saved note is listed.\n").unwrap();
     let out = ok(d, &["ir", "check", "ok.md"]);
@@ -115,6 +117,16 @@ fn eval_and_bench_ir_run_on_small_data() {
     let out = ok(d, &["eval", "classify", "--data", "c.csv", "--model", "m.l9cls", "--no-lopo"]);
     assert!(out.contains("--model (") && out.contains("SEEN: 4 of 4 rows"), "{out}");
     assert!(!out.contains("learned, strict"), "--no-lopo skips it: {out}");
+    // Sentence embeddings join the candidate features when a MiniLM model is given.
+    #[cfg(feature = "local-embed")]
+    if let Some(m) = std::env::var_os("L9_TEST_MINILM_DIR").filter(|m| !m.is_empty()) {
+        let m = m.to_str().unwrap();
+        let out = ok(d, &["eval", "classify", "--data", "c.csv", "--embeddings", m]);
+        assert!(out.contains("sentence embeddings: local-bert:"), "{out}");
+        assert!(out.contains("384-d sentence embedding"), "{out}");
+    }
+    let err = fails(d, &["eval", "classify", "--data", "c.csv", "--embeddings", "no-model"], 3);
+    assert!(err.contains("L9-EVAL-006"), "{err}");
     let err = fails(d, &["eval", "classify", "--data", "c.csv", "--model", "c.csv"], 3);
     assert!(err.contains("L9-EVAL-003") && err.contains("not an L9 classifier model"), "{err}");
     let err = fails(d, &["eval", "train", "--data", "c.csv", "--out", "no/such/dir/m.l9cls"], 3);
@@ -182,6 +194,9 @@ fn eval_and_bench_ir_run_on_small_data() {
     let out = ok(d, &["bench", "ir", "specs", "--repeat", "1"]);
     assert!(out.contains("total: 1 files") && out.contains("MB/s"), "{out}");
     assert!(out.contains("classification alone, 1000 requirement sentences"), "{out}");
+    assert!(out.contains("smell findings per 100 requirements"), "{out}");
+    let err = fails(d, &["bench", "ir", "specs", "--repeat", "1", "--embeddings", "no-model"], 3);
+    assert!(err.contains("L9-EVAL-006") || err.contains("without sentence embeddings"), "{err}");
 }
 
 #[test]

@@ -201,3 +201,8 @@ pub fn eval_duplicates(pairs: &Path, specs: &Path) -> Result<Vec<eval::Duplicate
     }
     Ok(eval::duplicate_scores(&labelled))
 }
+
+/// What judges smells in the challenger: the shipped tagger, or the word lists alone.
+pub fn smell_judge() -> String {
+    l9_ir::learn::tagger::shipped().map_or_else(|| "word lists".to_string(), SmellTagger::describe)
+}

@@ -74,6 +74,21 @@ impl LocalBertEmbedder {
         })
     }
 
+    /// One unit vector per text, computed on this thread (what [`Embedder::embed`] does, for
+    /// callers without an async runtime). An empty text yields a zero vector.
+    pub fn embed_now(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(32) {
+            out.extend(self.embed_batch(chunk)?);
+        }
+        for (v, t) in out.iter_mut().zip(texts) {
+            if t.trim().is_empty() {
+                v.iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        Ok(out)
+    }
+
     fn embed_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let inner = &self.inner;
         let e = |m: String| err(&inner.dir, m);
@@ -117,15 +132,6 @@ impl Embedder for LocalBertEmbedder {
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(32) {
-            out.extend(self.embed_batch(chunk)?);
-        }
-        for (v, t) in out.iter_mut().zip(texts) {
-            if t.trim().is_empty() {
-                v.iter_mut().for_each(|x| *x = 0.0);
-            }
-        }
-        Ok(out)
+        self.embed_now(texts)
     }
 }
