@@ -77,9 +77,46 @@ impl LocalBertEmbedder {
     /// One unit vector per text, computed on this thread (what [`Embedder::embed`] does, for
     /// callers without an async runtime). An empty text yields a zero vector.
     pub fn embed_now(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(32) {
-            out.extend(self.embed_batch(chunk)?);
+        // Batches of texts of similar length: a batch is padded to its longest text, and
+        // attention costs the square of that, so one long text must not slow a batch of
+        // short ones. The vectors go back in the callers' order.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| (texts[i].len(), i));
+        // The batches are shared out over the machine's cores (the model is read-only).
+        let chunks: Vec<&[usize]> = order.chunks(16).collect();
+        let workers =
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        type Part = Result<Vec<(usize, Vec<f32>)>>;
+        let done: Vec<Part> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(chunk) = chunks.get(k) else { return Ok(mine) };
+                            let batch: Vec<String> =
+                                chunk.iter().map(|&i| texts[i].clone()).collect();
+                            mine.extend(chunk.iter().copied().zip(self.embed_batch(&batch)?));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(err(&self.inner.dir, "an embedding thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut out = vec![Vec::new(); texts.len()];
+        for part in done {
+            for (i, v) in part? {
+                out[i] = v;
+            }
         }
         for (v, t) in out.iter_mut().zip(texts) {
             if t.trim().is_empty() {
