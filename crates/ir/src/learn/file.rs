@@ -12,6 +12,14 @@ pub(super) fn put_u32(out: &mut Vec<u8>, x: u32) {
     out.extend_from_slice(&x.to_le_bytes());
 }
 
+/// A count, then each text hash as a little-endian u64 (what [`Reader::hashes`] reads).
+pub(super) fn put_hashes(out: &mut Vec<u8>, hashes: &[u64]) {
+    put_u32(out, hashes.len() as u32);
+    for h in hashes {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+}
+
 pub(super) fn put_head(out: &mut Vec<u8>, h: &Head) {
     put_u32(out, h.k as u32);
     for b in &h.bias {
@@ -36,10 +44,7 @@ pub fn to_bytes(m: &Learned) -> Vec<u8> {
     let header = serde_json::to_vec(&m.info).unwrap_or_default();
     put_u32(&mut out, header.len() as u32);
     out.extend_from_slice(&header);
-    put_u32(&mut out, m.seen.len() as u32);
-    for h in &m.seen {
-        out.extend_from_slice(&h.to_le_bytes());
-    }
+    put_hashes(&mut out, &m.seen);
     put_head(&mut out, &m.quality);
     put_head(&mut out, &m.category);
     out
@@ -67,6 +72,19 @@ impl<'b> Reader<'b> {
 
     pub(super) fn f32(&mut self) -> Result<f32, String> {
         Ok(f32::from_bits(self.u32()?))
+    }
+
+    /// A count, then that many little-endian u64 text hashes.
+    pub(super) fn hashes(&mut self) -> Result<Vec<u64>, String> {
+        let n = self.u32()? as usize;
+        let mut out = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let s = self.take(8)?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            out.push(u64::from_le_bytes(a));
+        }
+        Ok(out)
     }
 
     pub(super) fn head(&mut self, want_k: usize, dims: usize) -> Result<Head, String> {
@@ -107,14 +125,7 @@ pub fn from_bytes(b: &[u8]) -> Result<Learned, String> {
     if info.features.bits > 24 || info.features.dense > 4096 {
         return Err("the model's feature sizes are out of range (bits ≤ 24, dense ≤ 4096)".into());
     }
-    let n = r.u32()? as usize;
-    let mut seen = Vec::with_capacity(n.min(1 << 20));
-    for _ in 0..n {
-        let s = r.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        seen.push(u64::from_le_bytes(a));
-    }
+    let seen = r.hashes()?;
     let dims = info.features.dims();
     let quality = r.head(1, dims)?;
     let category = r.head(CATEGORIES, dims)?;

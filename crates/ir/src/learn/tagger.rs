@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use l9_types::SeededRng;
 use serde::{Deserialize, Serialize};
 
-use super::file::{Reader, put_head, put_u32};
+use super::file::{Reader, put_hashes, put_head, put_u32};
 use super::{Head, Params, fnv, train_head_weighted};
 use crate::smells::{self, Hit, Smell, SmellRow};
 
@@ -611,10 +611,7 @@ impl SmellTagger {
         let header = serde_json::to_vec(&self.info).unwrap_or_default();
         put_u32(&mut out, header.len() as u32);
         out.extend_from_slice(&header);
-        put_u32(&mut out, self.seen.len() as u32);
-        for h in &self.seen {
-            out.extend_from_slice(&h.to_le_bytes());
-        }
+        put_hashes(&mut out, &self.seen);
         for h in &self.heads {
             put_head(&mut out, h);
         }
@@ -644,14 +641,7 @@ impl SmellTagger {
                 return Err(format!("the tagger's head for {} is not valid", h.smell.name()));
             }
         }
-        let n = r.u32()? as usize;
-        let mut seen = Vec::with_capacity(n.min(1 << 20));
-        for _ in 0..n {
-            let s = r.take(8)?;
-            let mut a = [0u8; 8];
-            a.copy_from_slice(s);
-            seen.push(u64::from_le_bytes(a));
-        }
+        let seen = r.hashes()?;
         let heads = (0..info.heads.len())
             .map(|_| r.head(1, 1usize << BITS))
             .collect::<Result<Vec<_>, _>>()?;
