@@ -392,7 +392,8 @@ pub fn embed_texts(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>
                 .with_help("give --embeddings the directory holding config.json, tokenizer.json and model.safetensors"),
         ])
     };
-    let m = l9_memory::LocalBertEmbedder::load(dir).map_err(bad)?;
+    // Requirements are sentences: 128 word pieces, what all-MiniLM-L6-v2 was trained on.
+    let m = l9_memory::LocalBertEmbedder::load_truncating(dir, 128).map_err(bad)?;
     Ok((m.name(), m.embed_now(texts).map_err(bad)?))
 }
 

@@ -48,6 +48,14 @@ fn err(dir: &Path, message: String) -> MemoryError {
 impl LocalBertEmbedder {
     /// Loads the model in `dir`. Errors name the missing or broken file.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_truncating(dir, MAX_TOKENS)
+    }
+
+    /// [`Self::load`], truncating every text to `max_tokens` word pieces (at most 512, BERT's
+    /// positions). Attention costs the square of a text's length, so a caller embedding
+    /// sentences (all-MiniLM-L6-v2 was trained on 128) need not pay for 256.
+    pub fn load_truncating(dir: &Path, max_tokens: usize) -> Result<Self> {
+        let max_tokens = max_tokens.clamp(8, 512);
         let read = |name: &str| {
             let p = dir.join(name);
             std::fs::read(&p).map_err(|e| err(dir, format!("cannot read {}: {e}", p.display())))
@@ -59,7 +67,7 @@ impl LocalBertEmbedder {
         tokenizer.with_padding(Some(PaddingParams::default()));
         tokenizer
             .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
+                max_length: max_tokens,
                 ..Default::default()
             }))
             .map_err(|e| err(dir, format!("tokenizer truncation: {e}")))?;
