@@ -171,15 +171,20 @@ pub fn challenge_judged(
 
 /// Adds `conflicts_with` edges for numeric conflicts and duplicates found by the challenger.
 pub fn link_conflicts(ir: &mut Ir, findings: &[Finding]) {
+    // The conflict edges already there, looked up once (not a scan of every edge per finding:
+    // a large spec has thousands of both).
+    let mut linked: std::collections::HashSet<(String, String)> = ir
+        .edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::ConflictsWith)
+        .map(|e| (e.from.clone(), e.to.clone()))
+        .collect();
     for f in findings {
         if (f.code == NUMERIC_CONFLICT || f.code == DUPLICATE)
             && let Some(node) = &f.node
         {
             for other in &f.related {
-                let exists = ir.edges.iter().any(|e| {
-                    e.from == *node && e.to == *other && e.kind == EdgeKind::ConflictsWith
-                });
-                if !exists {
+                if linked.insert((node.clone(), other.clone())) {
                     let why = if f.code == DUPLICATE { "duplicate" } else { "numeric conflict" };
                     ir.edges.push(Edge {
                         from: node.clone(),

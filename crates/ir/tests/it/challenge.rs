@@ -26,6 +26,10 @@ fn numeric_conflicts_on_the_same_measure_are_found() {
             .iter()
             .any(|e| e.kind == EdgeKind::ConflictsWith && e.from == "REQ-3" && e.to == "REQ-6")
     );
+    // Linking again adds nothing.
+    let edges = ir.edges.len();
+    challenge::link_conflicts(&mut ir, &f);
+    assert_eq!(ir.edges.len(), edges);
 }
 
 #[test]
