@@ -485,6 +485,12 @@ pub struct Trained {
     pub duplicates: usize,
 }
 
+/// A data file's name as a model's `trained_by` records it (the path when it has none).
+pub(crate) fn base_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 /// Where a trained model goes is checked before the training, not after.
 pub(crate) fn check_out_dir(out: &Path, default: &str) -> Result<()> {
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -511,10 +517,7 @@ pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
     let mut names = Vec::new();
     for (path, rows) in classification_files(paths)? {
         all.extend(rows);
-        names.push(
-            path.file_name()
-                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
-        );
+        names.push(base_name(&path));
     }
     let total = all.len();
     let rows = eval::dedup_examples(all);

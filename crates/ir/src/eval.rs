@@ -37,6 +37,13 @@ impl Counts {
         }
     }
 
+    /// Adds another tally's counts to this one.
+    pub fn merge(&mut self, other: &Counts) {
+        self.tp += other.tp;
+        self.fp += other.fp;
+        self.fn_ += other.fn_;
+    }
+
     pub fn precision(&self) -> f64 {
         ratio(self.tp, self.tp + self.fp)
     }

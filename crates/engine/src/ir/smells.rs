@@ -85,10 +85,7 @@ pub fn read_tagger(path: &Path) -> Result<SmellTagger> {
 
 fn add(into: &mut std::collections::BTreeMap<Smell, Counts>, from: &[(Smell, Counts)]) {
     for (s, c) in from {
-        let e = into.entry(*s).or_default();
-        e.tp += c.tp;
-        e.fp += c.fp;
-        e.fn_ += c.fn_;
+        into.entry(*s).or_default().merge(c);
     }
 }
 
@@ -151,10 +148,7 @@ pub fn eval_train_smells(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Tag
     let mut names = Vec::new();
     for (path, r) in smell_files(paths)? {
         rows.extend(r);
-        names.push(
-            path.file_name()
-                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
-        );
+        names.push(super::base_name(&path));
     }
     let trained_by = format!("l9 eval train --seed {seed} --data {}", names.join(" "));
     let tagger = SmellTagger::train(&rows, Params { seed, ..Params::DEFAULT }, &trained_by);

@@ -37,18 +37,11 @@ pub struct SmellLopo {
     pub fold_f1: BTreeMap<Smell, (f64, f64, usize)>,
 }
 
-fn tally(
-    out: &mut BTreeMap<Smell, Counts>,
-    row: &SmellRow,
-    found: &[crate::smells::Hit],
-) -> BTreeMap<Smell, Counts> {
-    let mut here = BTreeMap::new();
+/// Adds one row's requirement-level outcome per labelled smell to `out`.
+fn tally(out: &mut BTreeMap<Smell, Counts>, row: &SmellRow, found: &[crate::smells::Hit]) {
     for (&smell, &actual) in &row.labels {
-        let predicted = found.iter().any(|h| h.smell == smell);
-        out.entry(smell).or_default().add(predicted, actual);
-        here.entry(smell).or_insert_with(Counts::default).add(predicted, actual);
+        out.entry(smell).or_default().add(found.iter().any(|h| h.smell == smell), actual);
     }
-    here
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
@@ -86,12 +79,8 @@ pub fn smell_lopo(all: &[SmellRow], target: &[usize], params: Params) -> SmellLo
         for row in &test {
             let which: Vec<Smell> = row.labels.keys().copied().collect();
             let found = tagger.detect_in_scheme(&row.text, &which, Some(&row.scheme));
-            for (s, c) in tally(&mut learned, row, &found) {
-                let e = fold.entry(s).or_default();
-                e.tp += c.tp;
-                e.fp += c.fp;
-                e.fn_ += c.fn_;
-            }
+            tally(&mut learned, row, &found);
+            tally(&mut fold, row, &found);
             tally(&mut lexicon, row, &crate::smells::detect_only(&row.text, &which));
         }
         let mut projects: Vec<String> = test.iter().map(|r| r.project.clone()).collect();
