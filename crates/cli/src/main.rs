@@ -7,6 +7,7 @@ mod agent_cmd;
 mod bench_cmd;
 mod error;
 mod eval_cmd;
+mod ingest_cmd;
 mod ir_cmd;
 mod memory_cmd;
 mod output;
@@ -56,6 +57,12 @@ enum Command {
     /// Store, search and inspect the memory substrate.
     #[command(subcommand)]
     Memory(memory_cmd::MemoryCommand),
+    /// Long-term knowledge: read a repository's history into memory and the knowledge graph.
+    #[command(subcommand)]
+    Ingest(ingest_cmd::IngestCommand),
+    /// DORA's four keys from a repository's history (deployments: version tags, or merges on
+    /// the main branch), by week or month, next to the same figures for L9's own runs.
+    Dora(ingest_cmd::DoraArgs),
     /// Measure performance against baselines run in the same process.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -273,6 +280,8 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             )
         }
         Command::Memory(cmd) => memory_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Ingest(cmd) => ingest_cmd::run_ingest(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Dora(a) => ingest_cmd::run_dora(a, &root, cli.db.as_deref(), out).await,
         Command::Bench(cmd) => bench_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
         Command::Worker(args) => tasks_cmd::run_worker(args, &root, cli.db.as_deref(), out).await,
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,

@@ -20,6 +20,7 @@ mod error;
 pub mod events;
 mod execute;
 pub mod gc;
+pub mod ingest;
 pub mod ir;
 pub mod jsonl;
 pub mod models;

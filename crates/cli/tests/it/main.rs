@@ -95,6 +95,7 @@ const SPEC: &str = "# Notes\n\n## Storage\n- REQ-1: A save MUST complete within 
 mod agents;
 mod example;
 mod execute;
+mod ingest;
 mod ir;
 mod learning;
 mod mcp;

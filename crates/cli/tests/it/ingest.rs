@@ -1,0 +1,148 @@
+//! `l9 ingest git` and `l9 dora` end to end: a history made with `git fast-import`, ingests
+//! killed at seeded points and resumed on both backends, DORA's table and its errors.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::*;
+
+/// A repository of `n` commits, each changing two of 40 files, one in ten a fix, a version
+/// tag every 100 commits — made in one `git fast-import` (milliseconds, not minutes).
+fn synthetic_history(dir: &Path, n: usize) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    let mut s = String::new();
+    for i in 0..n {
+        let t = 1_600_000_000 + i * 3600;
+        let msg = if i % 10 == 9 { format!("Fix bug {i}") } else { format!("change {i}") };
+        s += &format!("commit refs/heads/main\nmark :{}\n", i + 1);
+        s += &format!("author A <a@x> {t} +0000\ncommitter A <a@x> {t} +0000\n");
+        s += &format!("data {}\n{msg}\n", msg.len());
+        if i > 0 {
+            s += &format!("from :{i}\n");
+        }
+        for f in [i % 40, (i * 7 + 3) % 40] {
+            let body = format!("file {f} version {i}\nline two\n");
+            s += &format!("M 100644 inline src/f{f}.rs\ndata {}\n{body}\n", body.len());
+        }
+        if i % 100 == 99 {
+            s += &format!(
+                "tag v0.{}.0\nfrom :{}\ntagger A <a@x> {} +0000\ndata 0\n",
+                i / 100,
+                i + 1,
+                t + 60
+            );
+        }
+    }
+    let mut c = Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success());
+    git(dir, &["checkout", "-q", "main"]);
+}
+
+fn commits_in_memory(d: &Path, db: &[&str]) -> usize {
+    let mut a = db.to_vec();
+    a.extend(["memory", "export"]);
+    let out = ok(d, &a);
+    out.lines().filter(|l| l.contains("\"kind\":\"git.commit\"")).count()
+}
+
+/// `l9 ingest git REPO --no-szz` in a fresh project on `db` (a SQLite file when empty).
+fn project(db: Option<&str>) -> (tempfile::TempDir, Vec<String>) {
+    let dir = l9_test_support::temp_dir();
+    let db: Vec<String> = match db {
+        Some(url) => vec!["--db".into(), url.into()],
+        None => Vec::new(),
+    };
+    let mut a: Vec<&str> = db.iter().map(String::as_str).collect();
+    a.push("init");
+    ok(dir.path(), &a);
+    (dir, db)
+}
+
+/// Kills `l9 ingest git` at fractions of an uninterrupted ingest's time, each in a fresh
+/// project, then ingests to the end there: every commit stored once, the state complete.
+/// Returns how many kills left commits stored without the state that records them.
+fn kill_and_resume(repo: &Path, db: Option<&str>, n: usize) -> usize {
+    let repo = repo.to_str().unwrap();
+    let (cal, args) = project(db);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.extend(["ingest", "git", repo, "--no-szz"]);
+    let t0 = std::time::Instant::now();
+    ok(cal.path(), &a);
+    let whole = t0.elapsed();
+    let mut partial = 0;
+    for f in [0.2, 0.45, 0.7, 0.9] {
+        let (p, args) = project(db);
+        let d = p.path();
+        let db: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut a = db.clone();
+        a.extend(["ingest", "git", repo, "--no-szz"]);
+        let mut child = spawn(d, &a);
+        std::thread::sleep(whole.mul_f64(f));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let stored = commits_in_memory(d, &db);
+        assert!(stored <= n, "killed at {f}: {stored} commits stored of {n}");
+        a.push("--json");
+        let r: Value = serde_json::from_str(&ok(d, &a)).unwrap();
+        // Killed after writing commits and before its state: the resumed ingest read the
+        // history again and found them stored.
+        partial += usize::from(r["already_stored"].as_u64().unwrap_or(0) > 0);
+        assert_eq!(r["total_commits"], n as u64, "killed at {f}: {r}");
+        assert_eq!(commits_in_memory(d, &db), n, "killed at {f}: nothing lost, nothing doubled");
+        let again: Value = serde_json::from_str(&ok(d, &a)).unwrap();
+        assert_eq!((again["read"].as_u64(), again["stored"].as_u64()), (Some(0), Some(0)));
+    }
+    eprintln!("{partial} of 4 kills left commits without their state ({whole:?} uninterrupted)");
+    partial
+}
+
+#[test]
+fn a_killed_ingest_resumes_with_nothing_lost_or_doubled_on_sqlite_and_postgres() {
+    let repo = l9_test_support::temp_dir();
+    synthetic_history(repo.path(), 3000);
+    kill_and_resume(repo.path(), None, 3000);
+    let (p, _) = project(None);
+    let r = json(p.path(), &["ingest", "git", repo.path().to_str().unwrap()]);
+    assert_eq!(r["hotspots"].as_array().unwrap().len(), 10);
+    assert!(r["fragile"].as_array().unwrap().iter().all(|h| h["fixes"].as_u64().unwrap() >= 3));
+
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let (pg, drop_db) = fresh_database(&url, &format!("l9_ingest_{}", std::process::id()));
+    kill_and_resume(repo.path(), Some(&pg), 3000);
+    drop_db();
+}
+
+#[test]
+fn dora_prints_a_table_per_period_and_names_bad_input() {
+    let repo = l9_test_support::temp_dir();
+    synthetic_history(repo.path(), 400);
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let r = repo.path().to_str().unwrap();
+    let text = ok(d, &["dora", r, "--by", "week"]);
+    assert!(text.contains("DORA from history: 4 deployments"), "{text}");
+    assert!(text.contains("lead time") && text.contains("all "), "{text}");
+    assert!(text.contains("L9's own runs"), "{text}");
+    let v = json(d, &["dora", r, "--no-szz"]);
+    assert_eq!(v["repository"]["total"]["deployments"], 4);
+    // v0.0.0 ships the first 100 commits, one an hour, a minute after the last: its median
+    // change is 49.5 h (and a minute) old.
+    let first = &v["repository"]["deployments"][0];
+    assert_eq!(first["changes"], 100);
+    let lead = first["lead_time_h"].as_f64().unwrap();
+    assert!((lead - 49.5).abs() < 0.1, "{lead}");
+    let e = fails(d, &["dora", r, "--tags", "("], 3);
+    assert!(e.contains("not a regular expression"), "{e}");
+    let e = fails(d, &["dora", d.join("nowhere").to_str().unwrap()], 3);
+    assert!(e.contains("no such directory"), "{e}");
+    let e = fails(d, &["ingest", "git", d.to_str().unwrap()], 3);
+    assert!(e.contains("not a git repository"), "{e}");
+    assert!(!d.join(".l9").exists(), "a refused ingest creates no project");
+}

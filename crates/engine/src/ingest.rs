@@ -1,0 +1,173 @@
+//! Long-term knowledge ingestors (`l9 ingest git`) and DORA from a repository's history
+//! (`l9 dora`), next to the same figures for L9's own runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use l9_ingest::IngestError;
+use l9_ingest::dora::median;
+use l9_store::TaskFilter;
+use l9_types::Diagnostic;
+use serde::Serialize;
+
+use crate::{Engine, EngineError, Result};
+
+pub use l9_ingest::dora::{
+    DEFAULT_TAGS, Deployment, Deploys, DoraOptions, DoraReport, Period, Row,
+};
+pub use l9_ingest::history::{Coupling, Hotspot};
+pub use l9_ingest::{IngestOptions, IngestReport, Since};
+
+impl From<IngestError> for EngineError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Input(m) => EngineError::Input(vec![Diagnostic::error("L9-INGEST", m)]),
+            IngestError::Git { path, message } => EngineError::Input(vec![
+                Diagnostic::error("L9-GIT", format!("{}: {message}", path.display()))
+                    .with_help("check that the repository is readable (git fsck)"),
+            ]),
+            IngestError::Memory(m) => EngineError::Memory(m),
+            IngestError::Store(s) => EngineError::Store(s),
+            IngestError::Envelope(e) => EngineError::Internal(format!("sealing a packet: {e}")),
+        }
+    }
+}
+
+impl Engine {
+    /// Reads what is new in the repository at `path` into this project's memory.
+    pub async fn ingest_git(
+        &self,
+        path: &Path,
+        opts: &IngestOptions,
+        progress: &(dyn Fn(&str, usize, usize) + Sync),
+    ) -> Result<IngestReport> {
+        Ok(l9_ingest::ingest_git(self.memory(), path, opts, progress).await?)
+    }
+
+    /// DORA figures of this project's own loop runs, by period: a run that merged is a
+    /// deployment (at its end), its lead time is the run's; a run that ended dead is a
+    /// failed change; time to restore is the runs' own (failed gate → next passing one).
+    pub async fn runs_dora(&self, by: Period, since: Option<DateTime<Utc>>) -> Result<RunsDora> {
+        let filter =
+            TaskFilter { kind: Some("l9.run".into()), roots_only: true, ..Default::default() };
+        let mut after = None;
+        let mut runs: Vec<FinishedRun> = Vec::new();
+        loop {
+            let page = self.list_tasks(&filter, after, 500).await?;
+            for t in &page.tasks {
+                let done = match t.state {
+                    l9_store::TaskState::Succeeded => true,
+                    l9_store::TaskState::Dead => false,
+                    _ => continue,
+                };
+                if since.is_some_and(|s| t.updated_at < s) {
+                    continue;
+                }
+                let dora =
+                    t.result.as_ref().and_then(|r| r.get("dora")).and_then(|d| {
+                        serde_json::from_value::<crate::stages::Dora>(d.clone()).ok()
+                    });
+                runs.push(FinishedRun { at: t.updated_at, ok: done, dora });
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let mut groups: BTreeMap<String, Vec<&FinishedRun>> = BTreeMap::new();
+        for r in &runs {
+            groups.entry(by.key(r.at)).or_default().push(r);
+        }
+        let row = |period: String, rs: &[&FinishedRun]| {
+            let deployed: Vec<_> = rs
+                .iter()
+                .filter(|r| r.ok && r.dora.as_ref().is_some_and(|d| !d.merged.is_empty()))
+                .collect();
+            let mut leads: Vec<f64> = deployed
+                .iter()
+                .filter_map(|r| r.dora.as_ref().map(|d| d.lead_time_minutes / 60.0))
+                .collect();
+            let mut restores: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| {
+                    r.dora.as_ref().and_then(|d| d.time_to_restore_minutes).map(|m| m / 60.0)
+                })
+                .collect();
+            let failed = rs.iter().filter(|r| !r.ok).count();
+            Row {
+                period,
+                deployments: deployed.len(),
+                changes: deployed
+                    .iter()
+                    .filter_map(|r| r.dora.as_ref().map(|d| d.merged.len()))
+                    .sum(),
+                lead_time_median_h: median(&mut leads),
+                change_failure_rate: (!rs.is_empty()).then(|| failed as f64 / rs.len() as f64),
+                time_to_restore_median_h: median(&mut restores),
+            }
+        };
+        let rows: Vec<Row> = groups.iter().map(|(p, rs)| row(p.clone(), rs)).collect();
+        let all: Vec<_> = runs.iter().collect();
+        Ok(RunsDora { runs: runs.len(), rows, total: row("all".into(), &all) })
+    }
+}
+
+/// A loop run that ended: when, whether it succeeded, its DORA figures.
+#[derive(Debug)]
+struct FinishedRun {
+    at: DateTime<Utc>,
+    ok: bool,
+    dora: Option<crate::stages::Dora>,
+}
+
+/// DORA of L9's own runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunsDora {
+    /// Finished loop runs considered.
+    pub runs: usize,
+    pub rows: Vec<Row>,
+    pub total: Row,
+}
+
+/// The canonical root of the repository at or above `path` (an error naming the path when
+/// there is none).
+pub fn repo_root(path: &Path) -> Result<std::path::PathBuf> {
+    Ok(l9_ingest::git::root_of(&l9_ingest::git::open(path)?))
+}
+
+/// The commit time of `rev` in the repository at `path`.
+pub fn time_of_rev(path: &Path, rev: &str) -> Result<DateTime<Utc>> {
+    Ok(l9_ingest::git::time_of_rev(path, rev)?)
+}
+
+/// Deployments are tags matching `pattern`.
+pub fn tag_deploys(pattern: &str) -> Result<Deploys> {
+    Ok(Deploys::tags(pattern)?)
+}
+
+/// DORA from the history of the repository at `path` (read whole; SZZ on its fixes unless
+/// `no_szz`).
+pub async fn repo_dora(
+    path: &Path,
+    opts: DoraOptions,
+    no_szz: bool,
+    threads: usize,
+) -> Result<DoraReport> {
+    let path = path.to_owned();
+    let report = tokio::task::spawn_blocking(move || -> Result<DoraReport> {
+        let h = l9_ingest::git::read(
+            &path,
+            &l9_ingest::git::ReadOptions { threads, ..Default::default() },
+        )?;
+        let introduced: Option<HashMap<String, l9_ingest::szz::Introducers>> = if no_szz {
+            None
+        } else {
+            Some(l9_ingest::szz::blame_fixes(&path, &h.commits, threads)?)
+        };
+        Ok(l9_ingest::dora::compute(&h, introduced.as_ref(), &opts))
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("the history reader stopped: {e}")))??;
+    Ok(report)
+}

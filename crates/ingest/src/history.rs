@@ -1,0 +1,291 @@
+//! What a repository's history says about its files: per file the commits, churn, fixes and
+//! bug-introducing commits; pairs of files that change together; hotspots (change frequency ×
+//! size) and fragile files (many fixes). Kept as one state that an ingest extends with new
+//! commits only, so a second ingest reads only what is new.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::git::Commit;
+
+/// Commits that touch more files than this say nothing about coupling (mass renames,
+/// reformatting, licence headers) and are left out of the pair counts.
+pub const MAX_CHANGESET: usize = 30;
+
+/// Pairs changed together at least this often become `co_changes` relations in the
+/// knowledge graph and are reported.
+pub const MIN_CO_CHANGES: u32 = 3;
+
+/// Whether `path` is something a change can break: not a lock file (written by tools), not
+/// prose (docs, changelogs, licences). Hotspots, fragile files, reported couplings and SZZ
+/// consider these only; the counts keep every file.
+pub fn is_code(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    let lock = lower.ends_with(".lock")
+        || matches!(
+            lower.as_str(),
+            "package-lock.json" | "go.sum" | "pnpm-lock.yaml" | "npm-shrinkwrap.json"
+        );
+    let prose = [".md", ".markdown", ".rst", ".txt", ".adoc", ".asciidoc"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+        || [
+            "changelog",
+            "changes",
+            "news",
+            "history",
+            "license",
+            "licence",
+            "copying",
+            "authors",
+            "contributors",
+            "notice",
+        ]
+        .iter()
+        .any(|p| {
+            lower == *p
+                || lower.starts_with(&format!("{p}-"))
+                || lower.starts_with(&format!("{p}."))
+                || lower.starts_with(&format!("{p}_"))
+        });
+    !(lock || prose)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileStats {
+    pub commits: u32,
+    pub added: u64,
+    pub removed: u64,
+    /// Fix commits that touched the file.
+    pub fixes: u32,
+    /// Lines now (added − removed over the history read; exact when the file was created in
+    /// it).
+    pub lines: i64,
+    pub first_at: Option<DateTime<Utc>>,
+    pub last_at: Option<DateTime<Utc>>,
+    /// Deleted or renamed away at `last_at`.
+    #[serde(default)]
+    pub gone: bool,
+}
+
+/// The accumulated state of one repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub head: Option<String>,
+    pub commits: u64,
+    pub fixes: u64,
+    pub reverts: u64,
+    pub files: BTreeMap<String, FileStats>,
+    /// `(a, b)` with `a < b` → how many commits changed both.
+    #[serde(with = "pairs")]
+    pub pairs: HashMap<(String, String), u32>,
+}
+
+mod pairs {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type P = HashMap<(String, String), u32>;
+
+    pub fn serialize<S: Serializer>(p: &P, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&String, &String, u32)> = p.iter().map(|((a, b), n)| (a, b, *n)).collect();
+        v.sort();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<P, D::Error> {
+        let v: Vec<(String, String, u32)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().map(|(a, b, n)| ((a, b), n)).collect())
+    }
+}
+
+/// A pair of files and how strongly they change together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coupling {
+    pub a: String,
+    pub b: String,
+    pub together: u32,
+    /// `together / min(commits of a, commits of b)`.
+    pub degree: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hotspot {
+    pub path: String,
+    pub commits: u32,
+    pub lines: i64,
+    pub fixes: u32,
+    /// `commits × lines`, the change-frequency × size product of hotspot analysis.
+    pub score: f64,
+}
+
+impl State {
+    /// Adds commits (parents first) that `fix` classifies.
+    pub fn extend(&mut self, commits: &[Commit], is_fix: &dyn Fn(&Commit) -> (bool, bool)) {
+        for c in commits {
+            self.commits += 1;
+            let (fix, revert) = is_fix(c);
+            self.fixes += u64::from(fix);
+            self.reverts += u64::from(revert);
+            for f in &c.files {
+                if let Some(from) = &f.from {
+                    // A rename carries the history over to the new path.
+                    let mut old = self.files.remove(from).unwrap_or_default();
+                    old.gone = false;
+                    self.files.insert(f.path.clone(), old);
+                    self.rename_pairs(from, &f.path);
+                }
+                let s = self.files.entry(f.path.clone()).or_default();
+                s.commits += 1;
+                s.added += u64::from(f.added.unwrap_or(0));
+                s.removed += u64::from(f.removed.unwrap_or(0));
+                s.lines += i64::from(f.added.unwrap_or(0)) - i64::from(f.removed.unwrap_or(0));
+                s.fixes += u32::from(fix);
+                s.first_at.get_or_insert(c.authored_at);
+                s.last_at = Some(c.authored_at);
+                s.gone = f.status == 'D';
+            }
+            if c.files.len() <= MAX_CHANGESET {
+                let mut paths: Vec<&str> = c.files.iter().map(|f| f.path.as_str()).collect();
+                paths.sort_unstable();
+                paths.dedup();
+                for (i, a) in paths.iter().enumerate() {
+                    for b in &paths[i + 1..] {
+                        *self.pairs.entry(((*a).to_owned(), (*b).to_owned())).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the pair counts of `from` to `to`.
+    fn rename_pairs(&mut self, from: &str, to: &str) {
+        let moved: Vec<((String, String), u32)> = self
+            .pairs
+            .iter()
+            .filter(|((a, b), _)| a == from || b == from)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        for ((a, b), n) in moved {
+            self.pairs.remove(&(a.clone(), b.clone()));
+            let other = if a == from { b } else { a };
+            if other == to {
+                continue;
+            }
+            let key =
+                if other.as_str() < to { (other, to.to_owned()) } else { (to.to_owned(), other) };
+            *self.pairs.entry(key).or_insert(0) += n;
+        }
+    }
+
+    /// Files present now.
+    pub fn live(&self, path: &str) -> bool {
+        self.files.get(path).is_some_and(|s| !s.gone)
+    }
+
+    /// Pairs of live files changed together at least [`MIN_CO_CHANGES`] times, strongest
+    /// first.
+    pub fn couplings(&self) -> Vec<Coupling> {
+        let mut out: Vec<Coupling> = self
+            .pairs
+            .iter()
+            .filter(|((a, b), n)| {
+                **n >= MIN_CO_CHANGES && self.live(a) && self.live(b) && is_code(a) && is_code(b)
+            })
+            .map(|((a, b), n)| {
+                let ca = self.files.get(a).map_or(1, |s| s.commits.max(1));
+                let cb = self.files.get(b).map_or(1, |s| s.commits.max(1));
+                Coupling {
+                    a: a.clone(),
+                    b: b.clone(),
+                    together: *n,
+                    degree: f64::from(*n) / f64::from(ca.min(cb)),
+                }
+            })
+            .collect();
+        out.sort_by(|x, y| {
+            y.together
+                .cmp(&x.together)
+                .then(y.degree.total_cmp(&x.degree))
+                .then_with(|| (&x.a, &x.b).cmp(&(&y.a, &y.b)))
+        });
+        out
+    }
+
+    /// Live files by `commits × lines`, highest first.
+    pub fn hotspots(&self, n: usize) -> Vec<Hotspot> {
+        let mut out: Vec<Hotspot> = self
+            .files
+            .iter()
+            .filter(|(p, s)| !s.gone && s.lines > 0 && is_code(p))
+            .map(|(p, s)| Hotspot {
+                path: p.clone(),
+                commits: s.commits,
+                lines: s.lines,
+                fixes: s.fixes,
+                score: f64::from(s.commits) * s.lines as f64,
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.path.cmp(&b.path)));
+        out.truncate(n);
+        out
+    }
+
+    /// Live files touched by at least three fixes, most fixes first.
+    pub fn fragile(&self, n: usize) -> Vec<Hotspot> {
+        let mut out: Vec<Hotspot> = self
+            .files
+            .iter()
+            .filter(|(p, s)| !s.gone && s.fixes >= 3 && is_code(p))
+            .map(|(p, s)| Hotspot {
+                path: p.clone(),
+                commits: s.commits,
+                lines: s.lines,
+                fixes: s.fixes,
+                score: f64::from(s.fixes) / f64::from(s.commits.max(1)),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.fixes
+                .cmp(&a.fixes)
+                .then(b.score.total_cmp(&a.score))
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        out.truncate(n);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_is_what_a_change_can_break() {
+        for p in [
+            "src/main.rs",
+            "Cargo.toml",
+            "crates/core/flags/complete/rg.zsh",
+            "tests/regression.rs",
+            "ci/build.sh",
+        ] {
+            assert!(is_code(p), "{p}");
+        }
+        for p in [
+            "Cargo.lock",
+            "CHANGELOG.md",
+            "README.md",
+            "web/package-lock.json",
+            "LICENSE-MIT",
+            "COPYING",
+            "go.sum",
+            "doc/guide.txt",
+        ] {
+            assert!(!is_code(p), "{p}");
+        }
+    }
+}
