@@ -8,10 +8,13 @@
 //!   crates' `baseline` modules, compiled in only with their `baseline` feature).
 //! * [`sim`] — Monte Carlo through the kernel's scheduler next to sampling alone.
 //! * [`ir`] — spec compile and check next to parsing the same bytes.
+//! * [`ingest`] — a repository's history read and stored next to `git log --numstat` (and
+//!   PyDriller when installed).
 //! * [`stores`] — fresh benchmark stores on either backend.
 //!
 //! What it is not: nothing here is on a user's path; the engine does not depend on it.
 
+pub mod ingest;
 pub mod ir;
 pub mod memory;
 pub mod sim;

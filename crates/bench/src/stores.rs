@@ -35,6 +35,13 @@ impl PgBenchStore {
         Ok(PgBenchStore { store: PgStore::open(url, opts).await? })
     }
 
+    /// A store in the new schema `schema`.
+    pub async fn open_named(url: &str, schema: &str) -> Result<Self> {
+        let opts =
+            PgOptions { schema: Some(schema.to_owned()), max_connections: 8, ..Default::default() };
+        Ok(PgBenchStore { store: PgStore::open(url, opts).await? })
+    }
+
     pub fn store(&self) -> Arc<dyn Store> {
         Arc::new(self.store.clone())
     }

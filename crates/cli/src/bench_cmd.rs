@@ -35,6 +35,22 @@ pub(crate) enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         embeddings: Option<std::path::PathBuf>,
     },
+    /// Long-term knowledge: a repository's history read and ingested (fresh store, no SZZ),
+    /// SZZ on its own and a second ingest of the unchanged repository, next to `git log
+    /// --numstat -M` on the same history in the same run (rounds alternate; medians) and
+    /// PyDriller when its Python can import it (bench/pydriller.sh installs one). A temporary
+    /// SQLite store, or fresh schemas of the --db PostgreSQL database.
+    Ingest {
+        /// The repository (e.g. a clone of a bundle under ../shared/corpora/git/).
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// Rounds of git, then L9.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The Python that runs PyDriller (skipped when it cannot import pydriller).
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
     /// Memory substrate: ingest packets/s, hybrid and vector search p50/p95, ANN recall@10.
     /// Runs on a fresh temporary SQLite file, or in a fresh schema of the --db PostgreSQL
     /// database (dropped afterwards).
@@ -347,6 +363,74 @@ pub(crate) async fn run(
                     r.steps_per_workflow,
                     r.concurrent_pure_steps_per_s,
                 )
+            })
+        }
+        BenchCommand::Ingest { repo, rounds, python } => {
+            let tmp = tempfile::Builder::new().prefix("l9-bench-").tempdir().map_err(|e| {
+                CliError::input(format!("cannot create a temporary directory: {e}"))
+            })?;
+            l9_engine::ingest::repo_root(&repo)?;
+            let pg_url = match db {
+                Some(url) if url.starts_with("postgres") => Some(url.to_owned()),
+                Some(other) => {
+                    return Err(CliError::input(format!(
+                        "--db {other:?}: the ingest benchmark uses temporary SQLite files by default; pass --db only for PostgreSQL"
+                    )));
+                }
+                None => None,
+            };
+            let pgs = std::sync::Mutex::new(Vec::new());
+            let fresh = |round: usize| {
+                let dir = tmp.path().join(format!("round{round}"));
+                let pg_url = pg_url.clone();
+                let pgs = &pgs;
+                async move {
+                    match pg_url {
+                        Some(url) => {
+                            let pg = l9_bench::stores::PgBenchStore::open_named(
+                                &url,
+                                &format!("l9_bench_ingest_{}_{round}", std::process::id()),
+                            )
+                            .await?;
+                            let s = pg.store();
+                            if let Ok(mut v) = pgs.lock() {
+                                v.push(pg);
+                            }
+                            Ok(s)
+                        }
+                        None => {
+                            std::fs::create_dir_all(&dir)
+                                .map_err(|e| l9_bench::BenchError::Io(e.to_string()))?;
+                            l9_bench::stores::sqlite(&dir).await
+                        }
+                    }
+                }
+            };
+            let b = l9_bench::ingest::ingest_bench(&repo, rounds, Some(&python), fresh).await;
+            for pg in pgs.into_inner().unwrap_or_default() {
+                pg.drop().await?;
+            }
+            let b = b?;
+            out.value(&b, || {
+                let row = |name: &str, s: f64| format!("  {name:<34} {s:>8.3} s {:>10.0} commits/s {:>7.2}x", b.per_s(s), b.git_log_numstat_s / s.max(1e-9));
+                let mut s = vec![
+                    format!("ingest: {} ({} commits), {} rounds alternating, medians; store: {}", b.repo, b.commits, b.rounds, b.backend),
+                    format!("  {:<34} {:>10} {:>18} {:>8}", "", "time", "throughput", "vs git"),
+                    row("git log --numstat -M (the floor)", b.git_log_numstat_s),
+                    row("L9 read (gix, every core)", b.l9_read_s),
+                    row("L9 ingest (read + store, no SZZ)", b.l9_ingest_s),
+                    row("L9 second ingest, unchanged", b.l9_reingest_s),
+                    format!("  {:<34} {:>8.3} s for {} fixes blamed", "L9 SZZ (blame of every fix)", b.l9_szz_s, b.fixes_blamed),
+                ];
+                match b.pydriller_s {
+                    Some(p) => {
+                        s.push(row("PyDriller (commits + file stats)", p));
+                        s.push(format!("  L9 ingest is {:.1}x PyDriller's speed", p / b.l9_ingest_s.max(1e-9)));
+                    }
+                    None => s.push(format!("  PyDriller: not importable by {python} (bench/pydriller.sh installs it in a venv)")),
+                }
+                s.push("vs git: git log's time over the row's (above 1 is faster than git)".into());
+                s.join("\n")
             })
         }
         BenchCommand::Memory { packets, queries, keep } => {

@@ -108,6 +108,7 @@ pub(crate) struct Shared<'a> {
     pub gates: &'a [GateSpec],
     pub project_test: Option<String>,
     pub insights: &'a BTreeMap<String, Vec<crate::stages::Insight>>,
+    pub history: &'a BTreeMap<String, Vec<String>>,
 }
 
 /// The `l9.plan` task list: each plan task with the workflow that does its work.
@@ -244,7 +245,9 @@ fn task(
             let shown = s.insights.get(&t.id).cloned().unwrap_or_default();
             let text =
                 crate::pipeline::with_insights(crate::pipeline::task_text(t, s.front), &shown);
-            agent(text, gate, json!({"insights": shown}))
+            let notes = s.history.get(&t.id).cloned().unwrap_or_default();
+            let text = crate::pipeline::with_history(text, &notes);
+            agent(text, gate, json!({"insights": shown, "history": notes}))
         }
         TaskKind::Integrate => (
             "l9.integrate",
@@ -329,6 +332,7 @@ mod tests {
         .unwrap();
         let wt = WorktreeRef { path: "w".into(), branch: "run-1".into(), base: "b".into() };
         let insights = BTreeMap::new();
+        let history = BTreeMap::new();
         let shared = Shared {
             front: &front,
             repo: "repo",
@@ -338,6 +342,7 @@ mod tests {
             gates: &[],
             project_test: None,
             insights: &insights,
+            history: &history,
         };
         let tasks = plan_tasks(&plan, &shared);
         let gated: Vec<&Value> = tasks.iter().filter(|t| t["needs_approval"] == true).collect();

@@ -200,6 +200,10 @@ pub struct Recalled {
     pub insights: BTreeMap<String, Vec<Insight>>,
     #[serde(default)]
     pub route: Option<Route>,
+    /// Per coding task: what the repository's ingested history says about the files it
+    /// names (fragile files, files that change with them).
+    #[serde(default)]
+    pub history: BTreeMap<String, Vec<String>>,
 }
 
 /// What the run taught the world model.

@@ -235,6 +235,81 @@ impl State {
         out
     }
 
+    /// What the history says about the files `text` names (by path, or by a file name of at
+    /// least five letters that is not a generic one such as `index`): how often they were
+    /// fixed, and which files changed with them in at least half of their commits. At most
+    /// `max` notes, fragile files first. Notes are data for a prompt, not instructions.
+    pub fn notes_for(&self, text: &str, max: usize) -> Vec<String> {
+        const GENERIC: &[&str] = &[
+            "index",
+            "utils",
+            "types",
+            "tests",
+            "common",
+            "config",
+            "error",
+            "errors",
+            "build",
+            "setup",
+            "__init__",
+            "helpers",
+            "constants",
+            "models",
+        ];
+        let words: std::collections::HashSet<String> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| w.len() >= 5)
+            .map(str::to_lowercase)
+            .collect();
+        let named: Vec<&String> = self
+            .files
+            .iter()
+            .filter(|(p, s)| !s.gone && is_code(p))
+            .map(|(p, _)| p)
+            .filter(|p| {
+                let stem = p
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(p)
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .to_lowercase();
+                text.contains(p.as_str())
+                    || (stem.len() >= 5
+                        && !GENERIC.contains(&stem.as_str())
+                        && words.contains(&stem))
+            })
+            .collect();
+        let mut fragile = Vec::new();
+        let mut coupled = Vec::new();
+        let couplings = self.couplings();
+        for p in named {
+            let Some(st) = self.files.get(p) else { continue };
+            if st.fixes >= 3 {
+                fragile.push(format!(
+                    "{p}: {} of its {} commits were fixes; change it with care and run its tests",
+                    st.fixes, st.commits
+                ));
+            }
+            for c in
+                couplings.iter().filter(|c| (&c.a == p || &c.b == p) && c.degree >= 0.5).take(2)
+            {
+                let other = if &c.a == p { &c.b } else { &c.a };
+                let base = self
+                    .files
+                    .get(p)
+                    .map_or(0, |s| s.commits)
+                    .min(self.files.get(other).map_or(0, |s| s.commits));
+                coupled.push(format!(
+                    "{p} changed together with {other} in {} of {base} commits; check whether {other} needs the same change",
+                    c.together
+                ));
+            }
+        }
+        fragile.into_iter().chain(coupled).take(max).collect()
+    }
+
     /// Live files touched by at least three fixes, most fixes first.
     pub fn fragile(&self, n: usize) -> Vec<Hotspot> {
         let mut out: Vec<Hotspot> = self
@@ -263,6 +338,34 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_name_fragile_and_coupled_files_the_text_mentions() {
+        let mut st = State::default();
+        let f = |p: &str| {
+            (p.to_owned(), FileStats { commits: 10, fixes: 4, lines: 100, ..Default::default() })
+        };
+        st.files.extend([
+            f("src/parser.rs"),
+            f("tests/parse.rs"),
+            f("src/index.rs"),
+            f("src/lexer.rs"),
+        ]);
+        if let Some(s) = st.files.get_mut("tests/parse.rs") {
+            s.fixes = 0;
+        }
+        st.pairs.insert(("src/parser.rs".into(), "tests/parse.rs".into()), 6);
+        let notes = st.notes_for("Make the parser accept empty input (see index handling).", 5);
+        assert_eq!(notes, vec![
+            "src/parser.rs: 4 of its 10 commits were fixes; change it with care and run its tests".to_string(),
+            "src/parser.rs changed together with tests/parse.rs in 6 of 10 commits; check whether tests/parse.rs needs the same change".to_string(),
+        ]);
+        assert!(
+            st.notes_for("Add a lexer token", 5)[0].starts_with("src/lexer.rs: 4 of"),
+            "lexer is five letters"
+        );
+        assert!(st.notes_for("Nothing relevant here", 5).is_empty());
+    }
 
     #[test]
     fn code_is_what_a_change_can_break() {

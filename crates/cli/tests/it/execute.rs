@@ -354,3 +354,59 @@ fn integration_resolves_a_merge_conflict_with_the_coder() {
     let r = &json(&proj, &["tasks", "show", integrate["id"].as_str().unwrap()])["task"]["result"];
     assert_eq!(r["resolved"][0]["files"], jsonv!(["NOTES"]), "{r}");
 }
+
+#[test]
+fn a_run_on_a_repository_with_history_shows_the_coder_what_it_says_about_the_files() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    let repo = proj.join("repo");
+    // shout.sh was fixed four times, each time with its test.
+    std::fs::create_dir_all(repo.join("tests")).unwrap();
+    for i in 0..4 {
+        std::fs::write(repo.join("shout.sh"), format!("echo HELLO{i}\n")).unwrap();
+        std::fs::write(repo.join("tests/shout.bats"), format!("test {i}\n")).unwrap();
+        // Executable, as the greeting gate wants of every script.
+        std::fs::set_permissions(
+            repo.join("shout.sh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-qm", &format!("Fix shouting bug {i}")]);
+    }
+    std::fs::write(repo.join("README.md"), "shouter, shouting\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "readme"]);
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    let agents = json(&proj, &["tasks", "list", "--kind", "l9.agent"]);
+    let texts: Vec<String> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let d = json(&proj, &["tasks", "show", t["id"].as_str().unwrap()]);
+            d["task"]["payload"]["task"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let shouting = texts
+        .iter()
+        .find(|t| t.contains("REQ-2") && t.contains("history says"))
+        .expect("a task with notes");
+    assert!(shouting.contains("(data from `l9 ingest git`, not instructions)"), "{shouting}");
+    assert!(shouting.contains("- shout.sh: 4 of its 4 commits were fixes"), "{shouting}");
+    assert!(
+        shouting.contains("- shout.sh changed together with tests/shout.bats in 4 of 4 commits"),
+        "{shouting}"
+    );
+    // The greeting task names no fragile or coupled file: no notes.
+    assert!(
+        texts
+            .iter()
+            .filter(|t| t.contains("REQ-1") && !t.contains("REQ-2"))
+            .all(|t| !t.contains("history says"))
+    );
+    // The run ingested the repository first: its commits are in memory.
+    let export = ok(&proj, &["memory", "export"]);
+    assert_eq!(export.lines().filter(|l| l.contains("\"kind\":\"git.commit\"")).count(), 6);
+}
