@@ -352,42 +352,37 @@ async fn project(
             }
         }
     }
+    // Entities and their structural relations, in one transaction.
+    let (mut entities, mut relations) = (Vec::new(), Vec::new());
+    let mut known: HashSet<EntityId> = HashSet::new();
     for (path, at) in &first {
         let at = l9_store::to_micros(*at);
         let fid = entity_id(root, "file", path);
-        if !seen.insert(fid) || store.get_entity(fid).await?.is_some() {
+        if !seen.insert(fid) {
             continue;
         }
-        store.put_entity(&entity(fid, "file", path, json!({"repo": root}), at, now)).await?;
-        ents += 1;
+        if store.get_entity(fid).await?.is_some() {
+            known.insert(fid);
+            continue;
+        }
+        entities.push(entity(fid, "file", path, json!({"repo": root}), at, now));
+        known.insert(fid);
         let module = module_of(path);
         let mid = entity_id(root, "module", module);
         if seen.insert(mid) && store.get_entity(mid).await?.is_none() {
-            store
-                .put_entity(&entity(mid, "module", module, json!({"repo": root}), at, now))
-                .await?;
-            ents += 1;
+            entities.push(entity(mid, "module", module, json!({"repo": root}), at, now));
         }
         let rid = RelationId(derived_id("contains", &format!("{root}\0{path}")));
-        store.put_relation(&relation(rid, "contains", mid, fid, json!({}), at, now)).await?;
-        rels += 1;
+        relations.push(relation(rid, "contains", mid, fid, json!({}), at, now));
     }
     for (from, to, at) in renames {
         let rid = RelationId(derived_id("renamed_to", &format!("{root}\0{from}\0{to}\0{at}")));
         let (a, b) = (entity_id(root, "file", from), entity_id(root, "file", to));
-        store
-            .put_relation(&relation(
-                rid,
-                "renamed_to",
-                a,
-                b,
-                json!({}),
-                l9_store::to_micros(at),
-                now,
-            ))
-            .await?;
-        rels += 1;
+        relations.push(relation(rid, "renamed_to", a, b, json!({}), l9_store::to_micros(at), now));
     }
+    ents += entities.len();
+    rels += relations.len();
+    store.put_graph(&entities, &relations).await?;
     // Files deleted or renamed away end their validity.
     for (path, s) in &new.files {
         if !s.gone || old.files.get(path).is_some_and(|o| o.gone) {
@@ -415,13 +410,25 @@ async fn project(
         }
         m
     };
+    let mut couplings = Vec::new();
     for ((a, b), n) in &new.pairs {
         let before = old.pairs.get(&(a.clone(), b.clone())).copied().unwrap_or(0);
         if *n < MIN_CO_CHANGES || *n == before {
             continue;
         }
         let (ea, eb) = (entity_id(root, "file", a), entity_id(root, "file", b));
-        if store.get_entity(ea).await?.is_none() || store.get_entity(eb).await?.is_none() {
+        let mut stored = true;
+        for e in [ea, eb] {
+            if !known.contains(&e) {
+                stored = store.get_entity(e).await?.is_some();
+                if stored {
+                    known.insert(e);
+                } else {
+                    break;
+                }
+            }
+        }
+        if !stored {
             continue; // a pair carried over a rename of a file this ingest never saw
         }
         let at = last_together.get(&(a.as_str(), b.as_str())).copied().unwrap_or(now);
@@ -441,11 +448,10 @@ async fn project(
             }
         }
         let rid = RelationId(derived_id("co_changes", &format!("{root}\0{a}\0{b}\0{n}")));
-        store
-            .put_relation(&relation(rid, "co_changes", ea, eb, json!({"count": n}), at, now))
-            .await?;
-        rels += 1;
+        couplings.push(relation(rid, "co_changes", ea, eb, json!({"count": n}), at, now));
     }
+    rels += couplings.len();
+    store.put_graph(&[], &couplings).await?;
     Ok((ents, rels, closed))
 }
 

@@ -8,7 +8,7 @@ use l9_store::{
 };
 use l9_types::PacketId;
 use sqlx::postgres::{PgRow, Postgres};
-use sqlx::{PgPool, QueryBuilder, Row};
+use sqlx::{PgConnection, PgPool, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::codec::db;
@@ -18,7 +18,7 @@ const ENTITY_COLS: &str =
 const RELATION_COLS: &str =
     "id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source";
 
-pub(crate) async fn put_entity(pool: &PgPool, e: &Entity) -> Result<()> {
+pub(crate) async fn put_entity(conn: &mut PgConnection, e: &Entity) -> Result<()> {
     rules::check_interval(e.valid_from, e.valid_to)?;
     let r = sqlx::query(
         "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
@@ -33,20 +33,36 @@ pub(crate) async fn put_entity(pool: &PgPool, e: &Entity) -> Result<()> {
     .bind(e.recorded_at)
     .bind(rules::invalidated_at(e.valid_to, e.invalidated_at, e.recorded_at))
     .bind(e.source.map(|s| s.0))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(db)?;
-    if r.rows_affected() == 0 && !get_entity(pool, e.id).await?.is_some_and(|old| old.same_fact(e))
+    if r.rows_affected() == 0
+        && !get_entity(&mut *conn, e.id).await?.is_some_and(|old| old.same_fact(e))
     {
         return Err(rules::immutable("entity", e.id));
     }
     Ok(())
 }
 
-pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
+pub(crate) async fn put_relation(conn: &mut PgConnection, r: &Relation) -> Result<()> {
+    put_relation_known(conn, r, &mut std::collections::HashSet::new()).await
+}
+
+/// [`put_relation`], taking the entities in `known` as stored (and adding the ends it
+/// checks): a batch checks each entity once.
+pub(crate) async fn put_relation_known(
+    conn: &mut PgConnection,
+    r: &Relation,
+    known: &mut std::collections::HashSet<EntityId>,
+) -> Result<()> {
     rules::check_interval(r.valid_from, r.valid_to)?;
     for end in [r.from, r.to] {
-        if get_entity(pool, end).await?.is_none() {
+        if known.contains(&end) {
+            continue;
+        }
+        if get_entity(&mut *conn, end).await?.is_some() {
+            known.insert(end);
+        } else {
             return Err(StoreError::NotFound(format!("entity {end}")));
         }
     }
@@ -64,13 +80,16 @@ pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
     .bind(r.recorded_at)
     .bind(rules::invalidated_at(r.valid_to, r.invalidated_at, r.recorded_at))
     .bind(r.source.map(|s| s.0))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(db)?;
     if res.rows_affected() == 0 {
         let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(r.id.0).fetch_one(pool).await.map_err(db)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(r.id.0)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
         if !relation_from_row(&row)?.same_fact(r) {
             return Err(rules::immutable("relation", r.id));
         }
@@ -78,10 +97,13 @@ pub(crate) async fn put_relation(pool: &PgPool, r: &Relation) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn get_entity(pool: &PgPool, id: EntityId) -> Result<Option<Entity>> {
+pub(crate) async fn get_entity(conn: &mut PgConnection, id: EntityId) -> Result<Option<Entity>> {
     let sql = format!("SELECT {ENTITY_COLS} FROM kg_entities WHERE id = $1");
-    let row =
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_optional(pool).await.map_err(db)?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
     row.map(|r| entity_from_row(&r)).transpose()
 }
 

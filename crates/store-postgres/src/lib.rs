@@ -484,15 +484,28 @@ impl Store for PgStore {
     }
 
     async fn put_entity(&self, e: &Entity) -> Result<()> {
-        graph::put_entity(&self.pool, e).await
+        graph::put_entity(&mut *self.pool.acquire().await.map_err(db)?, e).await
     }
 
     async fn put_relation(&self, r: &Relation) -> Result<()> {
-        graph::put_relation(&self.pool, r).await
+        graph::put_relation(&mut *self.pool.acquire().await.map_err(db)?, r).await
+    }
+
+    async fn put_graph(&self, entities: &[Entity], relations: &[Relation]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut known = std::collections::HashSet::new();
+        for e in entities {
+            graph::put_entity(&mut tx, e).await?;
+            known.insert(e.id);
+        }
+        for r in relations {
+            graph::put_relation_known(&mut tx, r, &mut known).await?;
+        }
+        tx.commit().await.map_err(db)
     }
 
     async fn get_entity(&self, id: EntityId) -> Result<Option<Entity>> {
-        graph::get_entity(&self.pool, id).await
+        graph::get_entity(&mut *self.pool.acquire().await.map_err(db)?, id).await
     }
 
     async fn invalidate_entity(

@@ -8,7 +8,7 @@ use l9_store::{
 };
 use l9_types::PacketId;
 use sqlx::sqlite::{Sqlite, SqliteRow};
-use sqlx::{QueryBuilder, Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 use crate::codec::{db, from_micros, micros, parse_uuid};
 
@@ -25,7 +25,7 @@ fn invalidated(
     rules::invalidated_at(valid_to, inv, rec).map(micros)
 }
 
-pub(crate) async fn put_entity(pool: &SqlitePool, e: &Entity) -> Result<()> {
+pub(crate) async fn put_entity(conn: &mut SqliteConnection, e: &Entity) -> Result<()> {
     rules::check_interval(e.valid_from, e.valid_to)?;
     let r = sqlx::query(
         "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source)
@@ -40,20 +40,36 @@ pub(crate) async fn put_entity(pool: &SqlitePool, e: &Entity) -> Result<()> {
     .bind(micros(e.recorded_at))
     .bind(invalidated(e.valid_to, e.invalidated_at, e.recorded_at))
     .bind(e.source.map(|s| s.to_string()))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(db)?;
-    if r.rows_affected() == 0 && !get_entity(pool, e.id).await?.is_some_and(|old| old.same_fact(e))
+    if r.rows_affected() == 0
+        && !get_entity(&mut *conn, e.id).await?.is_some_and(|old| old.same_fact(e))
     {
         return Err(rules::immutable("entity", e.id));
     }
     Ok(())
 }
 
-pub(crate) async fn put_relation(pool: &SqlitePool, r: &Relation) -> Result<()> {
+pub(crate) async fn put_relation(conn: &mut SqliteConnection, r: &Relation) -> Result<()> {
+    put_relation_known(conn, r, &mut std::collections::HashSet::new()).await
+}
+
+/// [`put_relation`], taking the entities in `known` as stored (and adding the ends it
+/// checks): a batch checks each entity once.
+pub(crate) async fn put_relation_known(
+    conn: &mut SqliteConnection,
+    r: &Relation,
+    known: &mut std::collections::HashSet<EntityId>,
+) -> Result<()> {
     rules::check_interval(r.valid_from, r.valid_to)?;
     for end in [r.from, r.to] {
-        if get_entity(pool, end).await?.is_none() {
+        if known.contains(&end) {
+            continue;
+        }
+        if get_entity(&mut *conn, end).await?.is_some() {
+            known.insert(end);
+        } else {
             return Err(StoreError::NotFound(format!("entity {end}")));
         }
     }
@@ -71,14 +87,14 @@ pub(crate) async fn put_relation(pool: &SqlitePool, r: &Relation) -> Result<()> 
     .bind(micros(r.recorded_at))
     .bind(invalidated(r.valid_to, r.invalidated_at, r.recorded_at))
     .bind(r.source.map(|s| s.to_string()))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(db)?;
     if res.rows_affected() == 0 {
         let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(r.id.0.to_string())
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(db)?;
         if !relation_from_row(&row)?.same_fact(r) {
@@ -88,11 +104,14 @@ pub(crate) async fn put_relation(pool: &SqlitePool, r: &Relation) -> Result<()> 
     Ok(())
 }
 
-pub(crate) async fn get_entity(pool: &SqlitePool, id: EntityId) -> Result<Option<Entity>> {
+pub(crate) async fn get_entity(
+    conn: &mut SqliteConnection,
+    id: EntityId,
+) -> Result<Option<Entity>> {
     let sql = format!("SELECT {ENTITY_COLS} FROM kg_entities WHERE id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.0.to_string())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;
     row.map(|r| entity_from_row(&r)).transpose()

@@ -109,6 +109,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // Knowledge graph.
     async fn put_entity(&self, e: &Entity) -> Result<()>;
     async fn put_relation(&self, r: &Relation) -> Result<()>;
+    /// Puts `entities`, then `relations`, as [`Store::put_entity`] and
+    /// [`Store::put_relation`] would, in one transaction: all of them or none.
+    async fn put_graph(&self, entities: &[Entity], relations: &[Relation]) -> Result<()>;
     async fn get_entity(&self, id: EntityId) -> Result<Option<Entity>>;
     /// Ends an entity's validity at `valid_to`, recorded at `recorded_at`.
     async fn invalidate_entity(

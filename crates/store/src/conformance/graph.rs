@@ -142,3 +142,26 @@ pub async fn graph_refuses_dangling_relations(store: &dyn Store) {
     changed.name = "renamed".into();
     assert!(matches!(store.put_entity(&changed).await, Err(StoreError::Invalid(_))));
 }
+
+pub async fn graph_batches_are_atomic(store: &dyn Store) {
+    let fx = Fx::default();
+    let (a, b) = (entity(&fx, "file", "a.rs", t(0)), entity(&fx, "file", "b.rs", t(1)));
+    let ghost = entity(&fx, "file", "ghost.rs", t(0));
+    // A relation to an entity neither stored nor in the batch: nothing of the batch stays.
+    let bad = relation(&fx, "co_changes", &a, &ghost, t(1));
+    let err = store.put_graph(&[a.clone(), b.clone()], &[bad]).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(store.get_entity(a.id).await.unwrap().is_none(), "rolled back");
+    // Relations may name entities of the same batch; putting the batch again is a no-op.
+    let r = relation(&fx, "co_changes", &a, &b, t(1));
+    store.put_graph(&[a.clone(), b.clone()], std::slice::from_ref(&r)).await.unwrap();
+    store.put_graph(&[a.clone(), b.clone()], std::slice::from_ref(&r)).await.unwrap();
+    let q =
+        RelationQuery { entity: Some(a.id), kind: Some("co_changes".into()), ..Default::default() };
+    assert_eq!(store.relations(&q).await.unwrap(), vec![r.clone()]);
+    // A changed fact in a batch is refused like a single put.
+    let mut changed = b.clone();
+    changed.name = "c.rs".into();
+    assert!(matches!(store.put_graph(&[changed], &[]).await, Err(StoreError::Invalid(_))));
+    assert_eq!(store.get_entity(b.id).await.unwrap().unwrap().name, "b.rs");
+}
