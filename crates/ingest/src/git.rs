@@ -45,6 +45,9 @@ pub struct Commit {
     pub committed_at: DateTime<Utc>,
     pub message: String,
     pub files: Vec<FileChange>,
+    /// For a fix read with SZZ on: the commits that introduced the lines it fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introduced: Option<crate::szz::Introducers>,
 }
 
 impl Commit {
@@ -76,6 +79,8 @@ pub struct ReadOptions {
     pub since: Option<DateTime<Utc>>,
     /// Threads for the diffs (0: one per core).
     pub threads: usize,
+    /// Blame each fix (SZZ) as it is read: [`Commit::introduced`].
+    pub szz: bool,
 }
 
 /// A read history: the commits (parents first), HEAD and the tags.
@@ -169,6 +174,24 @@ pub fn tags(repo: &gix::Repository) -> Result<Vec<Tag>> {
 
 /// Reads HEAD's history (minus `opts.hide`'s and what precedes `opts.since`).
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<History> {
+    let mut commits = Vec::new();
+    let mut h = read_batches(path, opts, 256, &mut |batch| {
+        commits.extend(batch);
+        Ok(())
+    })?;
+    h.commits = commits;
+    Ok(h)
+}
+
+/// Like [`read`], handing the commits to `each` in batches of about `batch`, parents first,
+/// while the next batches are still being diffed (on every core): a caller stores one batch
+/// while the reader works on the next. The returned history has no commits.
+pub fn read_batches(
+    path: &Path,
+    opts: &ReadOptions,
+    batch: usize,
+    each: &mut dyn FnMut(Vec<Commit>) -> Result<()>,
+) -> Result<History> {
     let mut repo = open(path)?;
     let root = root_of(&repo);
     let tags = tags(&repo)?;
@@ -209,32 +232,74 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<History> {
     }
     .clamp(1, 16);
     let shared = repo.into_sync();
-    let chunk = ids.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<Commit>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = ids
-            .chunks(chunk)
-            .map(|part| {
-                let shared = &shared;
-                let root = &root;
-                s.spawn(move || {
-                    let repo = shared.to_thread_local();
-                    read_commits(&repo, root, part)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(git_err(&root, "a diff thread", "panicked"))))
-            .collect()
-    });
-    let mut commits = Vec::with_capacity(ids.len());
-    for p in parts {
-        commits.extend(p?);
-    }
-    if let Some(since) = opts.since {
-        commits.retain(|c| c.authored_at >= since);
-    }
-    Ok(History { root, head: Some(head.to_string()), commits, tags })
+    let chunks: Vec<&[gix::ObjectId]> = ids.chunks(batch.max(1)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let since = opts.since;
+    let szz = opts.szz;
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Result<Vec<Commit>>)>(threads * 2);
+        for _ in 0..threads {
+            let (tx, shared, root, chunks, next, stop) =
+                (tx.clone(), &shared, &root, &chunks, &next, &stop);
+            s.spawn(move || {
+                let repo = shared.to_thread_local();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= chunks.len() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let r = read_commits(&repo, root, chunks[i]).map(|mut cs| {
+                        if szz {
+                            for c in cs.iter_mut() {
+                                if c.parents.len() == 1 && crate::fixes::classify(&c.message).fix {
+                                    let found = crate::szz::introducers(&repo, c);
+                                    c.introduced = (!found.is_empty()).then_some(found);
+                                }
+                            }
+                        }
+                        cs
+                    });
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Deliver in order: hold what arrives early.
+        let mut pending: std::collections::BTreeMap<usize, Vec<Commit>> = Default::default();
+        let mut want = 0;
+        let mut outcome = Ok(());
+        for (i, r) in rx {
+            if outcome.is_err() {
+                continue; // drain so the workers can finish
+            }
+            match r {
+                Ok(cs) => {
+                    pending.insert(i, cs);
+                }
+                Err(e) => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    outcome = Err(e);
+                    continue;
+                }
+            }
+            while let Some(mut cs) = pending.remove(&want) {
+                want += 1;
+                if let Some(since) = since {
+                    cs.retain(|c| c.authored_at >= since);
+                }
+                if let Err(e) = each(cs) {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        outcome
+    })?;
+    Ok(History { root, head: Some(head.to_string()), commits: Vec::new(), tags })
 }
 
 /// Indices of `listed` with every commit after its parents (parents outside the list are
@@ -303,6 +368,7 @@ fn read_commits(repo: &gix::Repository, root: &Path, ids: &[gix::ObjectId]) -> R
             committed_at,
             message,
             files,
+            introduced: None,
         });
     }
     Ok(out)

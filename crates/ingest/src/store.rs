@@ -61,8 +61,10 @@ pub struct IngestReport {
     pub couplings: Vec<Coupling>,
     /// The `git.repo` packet holding the accumulated state.
     pub state_packet: Option<String>,
+    /// Until the last commit was read (commits are stored while later ones are read).
     pub read_ms: u64,
-    pub store_ms: u64,
+    /// The whole ingest.
+    pub total_ms: u64,
 }
 
 fn meta_key(root: &str) -> String {
@@ -114,65 +116,48 @@ pub async fn ingest_git(
     progress("reading history", 0, 0);
     let clock = memory.clock();
     let t0 = clock.now();
-    let (history, introduced) = {
-        let owned = path.to_owned();
-        let no_szz = opts.no_szz;
-        let threads = opts.threads;
-        tokio::task::spawn_blocking(
-            move || -> Result<(History, HashMap<String, szz::Introducers>)> {
-                let h = git::read(&owned, &read)?;
-                let introduced = if no_szz {
-                    HashMap::new()
-                } else {
-                    szz::blame_fixes(&owned, &h.commits, threads)?
-                };
-                Ok((h, introduced))
-            },
-        )
-        .await
-        .map_err(|e| IngestError::Git {
-            path: path.to_owned(),
-            message: format!("the reader stopped: {e}"),
-        })??
-    };
-    let t1 = clock.now();
-    let kinds: HashMap<&str, fixes::Kind> =
-        history.commits.iter().map(|c| (c.sha.as_str(), fixes::classify(&c.message))).collect();
-
-    // Commit packets, parents first, in batches; what an interrupted ingest stored is skipped.
-    let mut stored_ids: HashSet<PacketId> = HashSet::new();
-    let all: Vec<PacketId> = history.commits.iter().map(|c| commit_id(&c.sha)).collect();
-    for chunk in all.chunks(BATCH) {
-        for p in memory.store().get_packets(chunk).await? {
-            stored_ids.insert(p.id);
+    // The reader diffs (and blames) on every core and hands over batches in order; each is
+    // stored while the next ones are read.
+    read.szz = !opts.no_szz;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Commit>>(2);
+    let owned = path.to_owned();
+    let reader = tokio::task::spawn_blocking(move || -> Result<History> {
+        git::read_batches(&owned, &read, BATCH, &mut |b| {
+            tx.blocking_send(b).map_err(|_| IngestError::Input("the ingest stopped".into()))
+        })
+    });
+    let mut commits: Vec<Commit> = Vec::new();
+    let mut parents_known: HashSet<PacketId> = HashSet::new();
+    let (mut stored, mut already_stored, mut szz_links) = (0, 0, 0);
+    while let Some(batch) = rx.recv().await {
+        let ids: HashSet<PacketId> = batch.iter().map(|c| commit_id(&c.sha)).collect();
+        let listed: Vec<PacketId> = ids.iter().copied().collect();
+        // What an interrupted ingest stored is skipped.
+        let present: HashSet<PacketId> =
+            memory.store().get_packets(&listed).await?.into_iter().map(|p| p.id).collect();
+        already_stored += present.len();
+        // Parents from an earlier ingest are stored too.
+        let outside: Vec<PacketId> = batch
+            .iter()
+            .flat_map(|c| c.parents.iter().map(|p| commit_id(p)))
+            .filter(|id| !parents_known.contains(id) && !ids.contains(id))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !outside.is_empty() {
+            for p in memory.store().get_packets(&outside).await? {
+                parents_known.insert(p.id);
+            }
         }
-    }
-    let already_stored = stored_ids.len();
-    let mut parents_known: HashSet<PacketId> = stored_ids.clone();
-    // Parents from an earlier ingest are stored too.
-    let outside: Vec<PacketId> = history
-        .commits
-        .iter()
-        .flat_map(|c| c.parents.iter().map(|p| commit_id(p)))
-        .filter(|id| !parents_known.contains(id) && !all.contains(id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    for chunk in outside.chunks(BATCH) {
-        for p in memory.store().get_packets(chunk).await? {
-            parents_known.insert(p.id);
-        }
-    }
-    let todo: Vec<&Commit> =
-        history.commits.iter().filter(|c| !stored_ids.contains(&commit_id(&c.sha))).collect();
-    let mut stored = 0;
-    let mut szz_links = 0;
-    for batch in todo.chunks(BATCH) {
         let mut items = Vec::with_capacity(batch.len());
-        for c in batch {
-            let kind = kinds.get(c.sha.as_str()).cloned().unwrap_or_default();
-            let intro = introduced.get(&c.sha);
-            szz_links += intro.map_or(0, |m| m.len());
+        for c in &batch {
+            let id = commit_id(&c.sha);
+            if present.contains(&id) {
+                parents_known.insert(id);
+                continue;
+            }
+            let kind = fixes::classify(&c.message);
+            szz_links += c.introduced.as_ref().map_or(0, |m| m.len());
             let parents: Vec<PacketId> = c
                 .parents
                 .iter()
@@ -180,18 +165,28 @@ pub async fn ingest_git(
                 .filter(|id| parents_known.contains(id))
                 .collect();
             let packet =
-                commit_packet(c, &kind, intro, parents).seal_as(commit_id(&c.sha), clock)?;
-            parents_known.insert(packet.id);
+                commit_packet(c, &kind, c.introduced.as_ref(), parents).seal_as(id, clock)?;
+            parents_known.insert(id);
             items.push(Ingest { packet, blobs: Vec::new() });
         }
         stored += items.len();
-        memory.ingest(items).await?;
-        progress("storing commits", stored, todo.len());
+        if !items.is_empty() {
+            memory.ingest(items).await?;
+        }
+        progress("storing commits", stored, 0);
+        commits.extend(batch);
     }
+    let history = reader.await.map_err(|e| IngestError::Git {
+        path: path.to_owned(),
+        message: format!("the reader stopped: {e}"),
+    })??;
+    let t1 = clock.now();
+    let kinds: HashMap<&str, fixes::Kind> =
+        commits.iter().map(|c| (c.sha.as_str(), fixes::classify(&c.message))).collect();
 
     // The accumulated state, then its projection into the knowledge graph.
     let old = state.clone();
-    state.extend(&history.commits, &|c: &Commit| {
+    state.extend(&commits, &|c: &Commit| {
         let k = kinds.get(c.sha.as_str()).cloned().unwrap_or_default();
         (k.fix, k.reverts.is_some())
     });
@@ -200,8 +195,8 @@ pub async fn ingest_git(
     }
     progress("updating the knowledge graph", 0, 0);
     let (entities_added, relations_added, relations_closed) =
-        project(memory, &root, &old, &state, &history.commits).await?;
-    let state_packet = if history.commits.is_empty() && previous.is_some() {
+        project(memory, &root, &old, &state, &commits).await?;
+    let state_packet = if commits.is_empty() && previous.is_some() {
         previous.as_ref().map(|(id, _)| *id)
     } else {
         Some(store_state(memory, &root, &state, previous.as_ref().map(|(id, _)| *id)).await?)
@@ -212,7 +207,7 @@ pub async fn ingest_git(
     Ok(IngestReport {
         repo: root,
         head: state.head.clone(),
-        read: history.commits.len(),
+        read: commits.len(),
         stored,
         already_stored,
         fixes: kinds.values().filter(|k| k.fix).count(),
@@ -229,7 +224,7 @@ pub async fn ingest_git(
         couplings: state.couplings().into_iter().take(10).collect(),
         state_packet: state_packet.map(|p| p.to_string()),
         read_ms: ms(t0, t1),
-        store_ms: ms(t1, t2),
+        total_ms: ms(t0, t2),
     })
 }
 

@@ -88,8 +88,30 @@ fn on_a_terminal_a_status_line_runs_and_ctrl_c_leaves_the_run_resumable() {
         .expect("script (util-linux) runs l9 on a pseudo-terminal");
     wait_for(&started, "the gate never started");
     std::thread::sleep(std::time::Duration::from_millis(500)); // a status-line tick or more
-    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
-    let status = child.wait().unwrap();
+    // Ctrl-C, with a deadline: once (CI) the byte never became a SIGINT and the test waited
+    // forever. It is sent again every 10 s, three times at most, then the run is killed and
+    // the test fails saying so.
+    let mut status = None;
+    for attempt in 1..=3 {
+        child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+        child.stdin.as_mut().unwrap().flush().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while status.is_none() && std::time::Instant::now() < deadline {
+            status = child.try_wait().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if status.is_some() {
+            break;
+        }
+        eprintln!("Ctrl-C #{attempt} did not stop l9 within 10 s; sending it again");
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut screen = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut screen).unwrap();
+        panic!("three Ctrl-C bytes on the terminal did not stop l9 in 30 s:\n{screen}");
+    };
     let mut screen = String::new();
     child.stdout.take().unwrap().read_to_string(&mut screen).unwrap();
     assert_eq!(status.code(), Some(130), "{screen}");
