@@ -162,6 +162,12 @@ pub(crate) async fn run_ingest(
                 let _ = writeln!(s, "  {} ↔ {}  {} times ({:.0}%)", c.a, c.b, c.together, c.degree * 100.0);
             }
         }
+        if !r.hidden_constraints.is_empty() {
+            let _ = writeln!(s, "Hidden constraints (a change without its partner, then a fix to the partner):");
+            for h in &r.hidden_constraints {
+                let _ = writeln!(s, "  {} without {}: {} times", h.changed, h.missed, h.incidents);
+            }
+        }
         printable(s.trim_end()).into_owned()
     })
 }

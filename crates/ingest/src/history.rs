@@ -82,26 +82,58 @@ pub struct State {
     /// `(a, b)` with `a < b` → how many commits changed both.
     #[serde(with = "pairs")]
     pub pairs: HashMap<(String, String), u32>,
+    /// `(changed, missed)` → how often changing one of a coupled pair without the other was
+    /// followed by a fix to the other.
+    #[serde(default, with = "pairs")]
+    pub omissions: HashMap<(String, String), Omission>,
+    /// `(changed, missed)` → the last change that left `missed` out, until `missed` changes.
+    #[serde(default, with = "pairs")]
+    pub pending: HashMap<(String, String), String>,
 }
 
+/// A map keyed by a pair of paths, stored as a sorted list of `(a, b, value)`.
 mod pairs {
     use std::collections::HashMap;
 
+    use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    type P = HashMap<(String, String), u32>;
+    type P<V> = HashMap<(String, String), V>;
 
-    pub fn serialize<S: Serializer>(p: &P, s: S) -> Result<S::Ok, S::Error> {
-        let mut v: Vec<(&String, &String, u32)> = p.iter().map(|((a, b), n)| (a, b, *n)).collect();
+    pub fn serialize<V: Serialize + Ord, S: Serializer>(p: &P<V>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&String, &String, &V)> = p.iter().map(|((a, b), n)| (a, b, n)).collect();
         v.sort();
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<P, D::Error> {
-        let v: Vec<(String, String, u32)> = Vec::deserialize(d)?;
+    pub fn deserialize<'de, V: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<P<V>, D::Error> {
+        let v: Vec<(String, String, V)> = Vec::deserialize(d)?;
         Ok(v.into_iter().map(|(a, b, n)| ((a, b), n)).collect())
     }
 }
+
+/// A hidden constraint the history shows: commits that changed one file of a coupled pair
+/// without the other were followed, the next time the other changed, by a fix to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Omission {
+    pub incidents: u32,
+    /// (the change that left the file out, the fix that followed), the first five.
+    pub evidence: Vec<(String, String)>,
+}
+
+/// An [`Omission`] with its files, for reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HiddenConstraint {
+    pub changed: String,
+    pub missed: String,
+    pub incidents: u32,
+    pub evidence: Vec<(String, String)>,
+}
+
+/// Omissions seen at least this often are reported.
+pub const MIN_INCIDENTS: u32 = 2;
 
 /// A pair of files and how strongly they change together.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,9 +158,20 @@ pub struct Hotspot {
 impl State {
     /// Adds commits (parents first) that `fix` classifies.
     pub fn extend(&mut self, commits: &[Commit], is_fix: &dyn Fn(&Commit) -> (bool, bool)) {
+        // Each file's coupled partners (pairs changed together at least MIN_CO_CHANGES times).
+        let mut partners: HashMap<String, Vec<String>> = HashMap::new();
+        for ((a, b), n) in &self.pairs {
+            if *n >= MIN_CO_CHANGES {
+                partners.entry(a.clone()).or_default().push(b.clone());
+                partners.entry(b.clone()).or_default().push(a.clone());
+            }
+        }
         for c in commits {
             self.commits += 1;
             let (fix, revert) = is_fix(c);
+            if c.files.len() <= MAX_CHANGESET {
+                self.omissions_of(c, fix, &partners);
+            }
             self.fixes += u64::from(fix);
             self.reverts += u64::from(revert);
             for f in &c.files {
@@ -155,11 +198,89 @@ impl State {
                 paths.dedup();
                 for (i, a) in paths.iter().enumerate() {
                     for b in &paths[i + 1..] {
-                        *self.pairs.entry(((*a).to_owned(), (*b).to_owned())).or_insert(0) += 1;
+                        let n = self.pairs.entry(((*a).to_owned(), (*b).to_owned())).or_insert(0);
+                        *n += 1;
+                        if *n == MIN_CO_CHANGES {
+                            partners.entry((*a).to_owned()).or_default().push((*b).to_owned());
+                            partners.entry((*b).to_owned()).or_default().push((*a).to_owned());
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Before `c` is counted: a change to a file that `c` touches and an earlier change left
+    /// out is an incident when `c` is a fix; files `c` changes without their strongly coupled
+    /// partners (together in at least half of the rarer one's commits) leave those out.
+    fn omissions_of(&mut self, c: &Commit, fix: bool, partners: &HashMap<String, Vec<String>>) {
+        let touched: std::collections::HashSet<&str> =
+            c.files.iter().map(|f| f.path.as_str()).collect();
+        let resolved: Vec<(String, String)> = self
+            .pending
+            .keys()
+            .filter(|(_, missed)| touched.contains(missed.as_str()))
+            .cloned()
+            .collect();
+        for key in resolved {
+            let Some(change) = self.pending.remove(&key) else { continue };
+            if fix {
+                let o = self.omissions.entry(key).or_default();
+                o.incidents += 1;
+                if o.evidence.len() < 5 {
+                    o.evidence.push((change, c.sha.clone()));
+                }
+            }
+        }
+        for x in &touched {
+            let Some(ys) = partners.get(*x) else { continue };
+            for y in ys {
+                if touched.contains(y.as_str()) || !self.live(y) {
+                    continue;
+                }
+                let together = self.pair_count(x, y);
+                let base = self.commits_of(x).min(self.commits_of(y)).max(1);
+                if f64::from(together) / f64::from(base) >= 0.5 {
+                    self.pending.insert(((*x).to_owned(), y.clone()), c.sha.clone());
+                }
+            }
+        }
+    }
+
+    fn pair_count(&self, a: &str, b: &str) -> u32 {
+        let key = if a < b { (a.to_owned(), b.to_owned()) } else { (b.to_owned(), a.to_owned()) };
+        self.pairs.get(&key).copied().unwrap_or(0)
+    }
+
+    fn commits_of(&self, p: &str) -> u32 {
+        self.files.get(p).map_or(0, |s| s.commits)
+    }
+
+    /// Omissions seen at least [`MIN_INCIDENTS`] times between live files, most first.
+    pub fn hidden_constraints(&self) -> Vec<HiddenConstraint> {
+        let mut out: Vec<HiddenConstraint> = self
+            .omissions
+            .iter()
+            .filter(|((x, y), o)| {
+                o.incidents >= MIN_INCIDENTS
+                    && self.live(x)
+                    && self.live(y)
+                    && is_code(x)
+                    && is_code(y)
+            })
+            .map(|((x, y), o)| HiddenConstraint {
+                changed: x.clone(),
+                missed: y.clone(),
+                incidents: o.incidents,
+                evidence: o.evidence.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.incidents
+                .cmp(&a.incidents)
+                .then_with(|| (&a.changed, &a.missed).cmp(&(&b.changed, &b.missed)))
+        });
+        out
     }
 
     /// Moves the pair counts of `from` to `to`.
@@ -283,8 +404,23 @@ impl State {
             .collect();
         let mut fragile = Vec::new();
         let mut coupled = Vec::new();
+        let mut hidden = Vec::new();
         let couplings = self.couplings();
+        let constraints = self.hidden_constraints();
         for p in named {
+            for h in constraints.iter().filter(|h| &h.changed == p).take(2) {
+                let eg = h.evidence.first().map_or(String::new(), |(a, b)| {
+                    format!(
+                        " (e.g. {} was followed by fix {})",
+                        &a[..a.len().min(10)],
+                        &b[..b.len().min(10)]
+                    )
+                });
+                hidden.push(format!(
+                    "changes to {p} without {} were followed by a fix to {} {} times{eg}",
+                    h.missed, h.missed, h.incidents
+                ));
+            }
             let Some(st) = self.files.get(p) else { continue };
             if st.fixes >= 3 {
                 fragile.push(format!(
@@ -307,7 +443,7 @@ impl State {
                 ));
             }
         }
-        fragile.into_iter().chain(coupled).take(max).collect()
+        hidden.into_iter().chain(fragile).chain(coupled).take(max).collect()
     }
 
     /// Live files touched by at least three fixes, most fixes first.
@@ -338,6 +474,74 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn commit(sha: &str, files: &[&str], message: &str) -> Commit {
+        Commit {
+            sha: sha.into(),
+            parents: Vec::new(),
+            author: "a".into(),
+            email: "a@x".into(),
+            authored_at: DateTime::<Utc>::default(),
+            committed_at: DateTime::<Utc>::default(),
+            message: message.into(),
+            files: files
+                .iter()
+                .map(|p| crate::git::FileChange {
+                    path: (*p).into(),
+                    from: None,
+                    status: 'M',
+                    added: Some(1),
+                    removed: Some(1),
+                })
+                .collect(),
+            introduced: None,
+        }
+    }
+
+    #[test]
+    fn changing_one_of_a_coupled_pair_alone_then_fixing_the_other_is_a_hidden_constraint() {
+        let mut st = State::default();
+        let is_fix = |c: &Commit| (crate::fixes::classify(&c.message).fix, false);
+        let mut history = vec![
+            commit("c1", &["src/schema.rs", "src/migrate.rs"], "add a column"),
+            commit("c2", &["src/schema.rs", "src/migrate.rs"], "another column"),
+            commit("c3", &["src/schema.rs", "src/migrate.rs"], "rename a column"),
+            // schema without migrate, then a fix to migrate: one incident.
+            commit("c4", &["src/schema.rs"], "drop a column"),
+            commit("c5", &["src/migrate.rs"], "Fix migration crash after the dropped column"),
+            // schema alone, then migrate changed by no fix: no incident.
+            commit("c6", &["src/schema.rs"], "widen a column"),
+            commit("c7", &["src/migrate.rs"], "tidy migrations"),
+        ];
+        st.extend(&history, &is_fix);
+        assert_eq!(
+            st.omissions
+                .get(&("src/schema.rs".into(), "src/migrate.rs".into()))
+                .map(|o| o.incidents),
+            Some(1)
+        );
+        assert!(st.hidden_constraints().is_empty(), "one incident is not yet a constraint");
+        // A second incident, in a later ingest (the pending change survives the state's round
+        // trip through JSON).
+        let mut st: State = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        history = vec![
+            commit("c8", &["src/schema.rs"], "add an index"),
+            commit("c9", &["src/migrate.rs"], "fix: migrate the index"),
+        ];
+        st.extend(&history, &is_fix);
+        let h = st.hidden_constraints();
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            (h[0].changed.as_str(), h[0].missed.as_str(), h[0].incidents),
+            ("src/schema.rs", "src/migrate.rs", 2)
+        );
+        assert_eq!(
+            h[0].evidence,
+            vec![("c4".to_string(), "c5".to_string()), ("c8".into(), "c9".into())]
+        );
+        let notes = st.notes_for("Change the schema of src/schema.rs", 3);
+        assert!(notes[0].starts_with("changes to src/schema.rs without src/migrate.rs were followed by a fix to src/migrate.rs 2 times (e.g. c4 was followed by fix c5)"), "{notes:?}");
+    }
 
     #[test]
     fn notes_name_fragile_and_coupled_files_the_text_mentions() {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::git::{self, Commit, History, ReadOptions};
-use crate::history::{Coupling, Hotspot, MIN_CO_CHANGES, State};
+use crate::history::{Coupling, HiddenConstraint, Hotspot, MIN_CO_CHANGES, State};
 use crate::{IngestError, Result, derived_id, fixes, szz};
 
 /// Commits per write transaction: a kill loses at most one batch's work, never half of one.
@@ -59,6 +59,8 @@ pub struct IngestReport {
     pub hotspots: Vec<Hotspot>,
     pub fragile: Vec<Hotspot>,
     pub couplings: Vec<Coupling>,
+    /// Changing one file of a coupled pair without the other, followed by a fix to the other.
+    pub hidden_constraints: Vec<HiddenConstraint>,
     /// The `git.repo` packet holding the accumulated state.
     pub state_packet: Option<String>,
     /// Until the last commit was read (commits are stored while later ones are read).
@@ -222,6 +224,7 @@ pub async fn ingest_git(
         hotspots: state.hotspots(10),
         fragile: state.fragile(10),
         couplings: state.couplings().into_iter().take(10).collect(),
+        hidden_constraints: state.hidden_constraints().into_iter().take(10).collect(),
         state_packet: state_packet.map(|p| p.to_string()),
         read_ms: ms(t0, t1),
         total_ms: ms(t0, t2),
@@ -288,6 +291,7 @@ async fn store_state(
         "hotspots": hotspots,
         "fragile": fragile,
         "couplings": couplings,
+        "hidden_constraints": state.hidden_constraints().into_iter().take(20).collect::<Vec<_>>(),
     });
     let mut text = format!("repository {root}: {} commits, {} fixes", state.commits, state.fixes);
     if !hotspots.is_empty() {
