@@ -262,3 +262,112 @@ fn relation_from_row(row: &SqliteRow) -> Result<Relation> {
         source: source(row, 9)?,
     })
 }
+
+/// Rows per multi-row INSERT of graph facts (10 parameters each, far below SQLite's 32766).
+const GRAPH_CHUNK: usize = 500;
+
+/// `Store::put_graph` inside the caller's transaction: multi-row inserts (a handful of
+/// statements per thousand facts instead of one or three per fact), then the same checks as
+/// single puts — a fact already stored must be the same fact, a relation's ends must exist.
+pub(crate) async fn put_graph(
+    conn: &mut SqliteConnection,
+    entities: &[Entity],
+    relations: &[Relation],
+) -> Result<()> {
+    for e in entities {
+        rules::check_interval(e.valid_from, e.valid_to)?;
+    }
+    for r in relations {
+        rules::check_interval(r.valid_from, r.valid_to)?;
+    }
+    for chunk in entities.chunks(GRAPH_CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.id.0.to_string())
+                .push_bind(e.kind.clone())
+                .push_bind(e.name.clone())
+                .push_bind(e.attrs.to_string())
+                .push_bind(micros(e.valid_from))
+                .push_bind(e.valid_to.map(micros))
+                .push_bind(micros(e.recorded_at))
+                .push_bind(invalidated(e.valid_to, e.invalidated_at, e.recorded_at))
+                .push_bind(e.source.map(|s| s.to_string()));
+        });
+        qb.push(" ON CONFLICT(id) DO NOTHING RETURNING id");
+        let inserted: std::collections::HashSet<String> = qb
+            .build_query_scalar::<String>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+        for e in chunk.iter().filter(|e| !inserted.contains(&e.id.0.to_string())) {
+            if !get_entity(&mut *conn, e.id).await?.is_some_and(|old| old.same_fact(e)) {
+                return Err(rules::immutable("entity", e.id));
+            }
+        }
+    }
+    // Every end a relation names exists (in this batch or stored).
+    let mut known: std::collections::HashSet<EntityId> = entities.iter().map(|e| e.id).collect();
+    let ends: Vec<EntityId> = relations
+        .iter()
+        .flat_map(|r| [r.from, r.to])
+        .filter(|e| !known.contains(e))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in ends.chunks(GRAPH_CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT id FROM kg_entities WHERE id IN (");
+        let mut sep = qb.separated(", ");
+        for id in chunk {
+            sep.push_bind(id.0.to_string());
+        }
+        qb.push(")");
+        for id in qb.build_query_scalar::<String>().fetch_all(&mut *conn).await.map_err(db)? {
+            known.insert(EntityId(parse_uuid(&id)?));
+        }
+    }
+    if let Some(missing) = ends.iter().find(|e| !known.contains(e)) {
+        return Err(StoreError::NotFound(format!("entity {missing}")));
+    }
+    for chunk in relations.chunks(GRAPH_CHUNK) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO kg_relations (id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.0.to_string())
+                .push_bind(r.kind.clone())
+                .push_bind(r.from.0.to_string())
+                .push_bind(r.to.0.to_string())
+                .push_bind(r.attrs.to_string())
+                .push_bind(micros(r.valid_from))
+                .push_bind(r.valid_to.map(micros))
+                .push_bind(micros(r.recorded_at))
+                .push_bind(invalidated(r.valid_to, r.invalidated_at, r.recorded_at))
+                .push_bind(r.source.map(|s| s.to_string()));
+        });
+        qb.push(" ON CONFLICT(id) DO NOTHING RETURNING id");
+        let inserted: std::collections::HashSet<String> = qb
+            .build_query_scalar::<String>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+        for r in chunk.iter().filter(|r| !inserted.contains(&r.id.0.to_string())) {
+            let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = ?");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(r.id.0.to_string())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db)?;
+            if !relation_from_row(&row)?.same_fact(r) {
+                return Err(rules::immutable("relation", r.id));
+            }
+        }
+    }
+    Ok(())
+}
