@@ -227,3 +227,109 @@ fn relation_from_row(row: &PgRow) -> Result<Relation> {
         source: row.try_get::<Option<Uuid>, _>(9).map_err(db)?.map(PacketId),
     })
 }
+
+/// Rows per multi-row INSERT of graph facts (10 parameters each, far below PostgreSQL's
+/// 65535).
+const GRAPH_CHUNK: usize = 500;
+
+/// `Store::put_graph` inside the caller's transaction: multi-row inserts, then the same
+/// checks as single puts — a fact already stored must be the same fact, a relation's ends
+/// must exist (in the batch or stored).
+pub(crate) async fn put_graph(
+    conn: &mut PgConnection,
+    entities: &[Entity],
+    relations: &[Relation],
+) -> Result<()> {
+    for e in entities {
+        rules::check_interval(e.valid_from, e.valid_to)?;
+    }
+    for r in relations {
+        rules::check_interval(r.valid_from, r.valid_to)?;
+    }
+    for chunk in entities.chunks(GRAPH_CHUNK) {
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source) ",
+        );
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.id.0)
+                .push_bind(e.kind.clone())
+                .push_bind(e.name.clone())
+                .push_bind(e.attrs.to_string())
+                .push_bind(e.valid_from)
+                .push_bind(e.valid_to)
+                .push_bind(e.recorded_at)
+                .push_bind(rules::invalidated_at(e.valid_to, e.invalidated_at, e.recorded_at))
+                .push_bind(e.source.map(|s| s.0));
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let inserted: std::collections::HashSet<Uuid> = qb
+            .build_query_scalar::<Uuid>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+        for e in chunk.iter().filter(|e| !inserted.contains(&e.id.0)) {
+            if !get_entity(&mut *conn, e.id).await?.is_some_and(|old| old.same_fact(e)) {
+                return Err(rules::immutable("entity", e.id));
+            }
+        }
+    }
+    let mut known: std::collections::HashSet<EntityId> = entities.iter().map(|e| e.id).collect();
+    let ends: Vec<Uuid> = relations
+        .iter()
+        .flat_map(|r| [r.from, r.to])
+        .filter(|e| !known.contains(e))
+        .map(|e| e.0)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !ends.is_empty() {
+        let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM kg_entities WHERE id = ANY($1)")
+            .bind(&ends)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        known.extend(found.into_iter().map(EntityId));
+        if let Some(missing) = ends.iter().find(|e| !known.contains(&EntityId(**e))) {
+            return Err(StoreError::NotFound(format!("entity {missing}")));
+        }
+    }
+    for chunk in relations.chunks(GRAPH_CHUNK) {
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO kg_relations (id, kind, src, dst, attrs, valid_from, valid_to, recorded_at, invalidated_at, source) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.id.0)
+                .push_bind(r.kind.clone())
+                .push_bind(r.from.0)
+                .push_bind(r.to.0)
+                .push_bind(r.attrs.to_string())
+                .push_bind(r.valid_from)
+                .push_bind(r.valid_to)
+                .push_bind(r.recorded_at)
+                .push_bind(rules::invalidated_at(r.valid_to, r.invalidated_at, r.recorded_at))
+                .push_bind(r.source.map(|s| s.0));
+        });
+        qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let inserted: std::collections::HashSet<Uuid> = qb
+            .build_query_scalar::<Uuid>()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+        for r in chunk.iter().filter(|r| !inserted.contains(&r.id.0)) {
+            let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(r.id.0)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db)?;
+            if !relation_from_row(&row)?.same_fact(r) {
+                return Err(rules::immutable("relation", r.id));
+            }
+        }
+    }
+    Ok(())
+}

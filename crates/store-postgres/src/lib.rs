@@ -493,14 +493,7 @@ impl Store for PgStore {
 
     async fn put_graph(&self, entities: &[Entity], relations: &[Relation]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut known = std::collections::HashSet::new();
-        for e in entities {
-            graph::put_entity(&mut tx, e).await?;
-            known.insert(e.id);
-        }
-        for r in relations {
-            graph::put_relation_known(&mut tx, r, &mut known).await?;
-        }
+        graph::put_graph(&mut tx, entities, relations).await?;
         tx.commit().await.map_err(db)
     }
 
