@@ -29,7 +29,6 @@ impl From<IngestError> for EngineError {
             ]),
             IngestError::Memory(m) => EngineError::Memory(m),
             IngestError::Store(s) => EngineError::Store(s),
-            IngestError::Envelope(e) => EngineError::Internal(format!("sealing a packet: {e}")),
         }
     }
 }

@@ -54,6 +54,25 @@ pub fn is_code(path: &str) -> bool {
     !(lock || prose)
 }
 
+/// The pairs of files `c` changed together, `(a, b)` with `a < b` — none for a commit of more
+/// than [`MAX_CHANGESET`] files. What the pair counts count, and what the co-change
+/// relations' times are taken from.
+pub fn changed_together(c: &Commit) -> Vec<(&str, &str)> {
+    if c.files.len() > MAX_CHANGESET {
+        return Vec::new();
+    }
+    let mut paths: Vec<&str> = c.files.iter().map(|f| f.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let mut out = Vec::new();
+    for (i, a) in paths.iter().enumerate() {
+        for b in &paths[i + 1..] {
+            out.push((*a, *b));
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FileStats {
     pub commits: u32,
@@ -192,19 +211,12 @@ impl State {
                 s.last_at = Some(c.authored_at);
                 s.gone = f.status == 'D';
             }
-            if c.files.len() <= MAX_CHANGESET {
-                let mut paths: Vec<&str> = c.files.iter().map(|f| f.path.as_str()).collect();
-                paths.sort_unstable();
-                paths.dedup();
-                for (i, a) in paths.iter().enumerate() {
-                    for b in &paths[i + 1..] {
-                        let n = self.pairs.entry(((*a).to_owned(), (*b).to_owned())).or_insert(0);
-                        *n += 1;
-                        if *n == MIN_CO_CHANGES {
-                            partners.entry((*a).to_owned()).or_default().push((*b).to_owned());
-                            partners.entry((*b).to_owned()).or_default().push((*a).to_owned());
-                        }
-                    }
+            for (a, b) in changed_together(c) {
+                let n = self.pairs.entry((a.to_owned(), b.to_owned())).or_insert(0);
+                *n += 1;
+                if *n == MIN_CO_CHANGES {
+                    partners.entry(a.to_owned()).or_default().push(b.to_owned());
+                    partners.entry(b.to_owned()).or_default().push(a.to_owned());
                 }
             }
         }

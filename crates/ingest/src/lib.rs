@@ -32,8 +32,6 @@ pub enum IngestError {
     Memory(#[from] l9_memory::MemoryError),
     #[error(transparent)]
     Store(#[from] l9_store::StoreError),
-    #[error(transparent)]
-    Envelope(#[from] l9_types::EnvelopeError),
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;

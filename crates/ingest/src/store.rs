@@ -4,14 +4,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use l9_memory::{BlobInput, Ingest, MemoryService};
+use l9_memory::{BlobInput, MemoryService};
 use l9_store::{Entity, EntityId, Relation, RelationDirection, RelationId, RelationQuery};
-use l9_types::{BlobRef, ContentHash, PacketDraft, PacketId};
+use l9_types::{PacketDraft, PacketId};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::git::{self, Commit, History, ReadOptions};
-use crate::history::{Coupling, HiddenConstraint, Hotspot, MIN_CO_CHANGES, State};
+use crate::history::{
+    Coupling, HiddenConstraint, Hotspot, MIN_CO_CHANGES, State, changed_together,
+};
 use crate::{IngestError, Result, derived_id, fixes, szz};
 
 /// Commits per write transaction: a kill loses at most one batch's work, never half of one.
@@ -166,10 +168,10 @@ pub async fn ingest_git(
                 .map(|p| commit_id(p))
                 .filter(|id| parents_known.contains(id))
                 .collect();
-            let packet =
-                commit_packet(c, &kind, c.introduced.as_ref(), parents).seal_as(id, clock)?;
+            let draft = commit_packet(c, &kind, c.introduced.as_ref(), parents);
+            // Sealed as `put` seals: a key pasted into a commit message is not stored.
+            items.push(memory.seal(draft, Vec::new(), Some(id))?);
             parents_known.insert(id);
-            items.push(Ingest { packet, blobs: Vec::new() });
         }
         stored += items.len();
         if !items.is_empty() {
@@ -304,16 +306,9 @@ async fn store_state(
         media_type: Some("application/json".into()),
         name: Some("state.json".into()),
     };
-    d = d.blob(BlobRef {
-        hash: ContentHash::of_bytes(&blob.data),
-        size: blob.data.len() as u64,
-        media_type: blob.media_type.clone(),
-        name: blob.name.clone(),
-    });
     let id =
         PacketId(derived_id("repo", &format!("{root}\0{}", state.head.as_deref().unwrap_or(""))));
-    let packet = d.seal_as(id, memory.clock())?;
-    memory.ingest(vec![Ingest { packet, blobs: vec![blob.data] }]).await?;
+    memory.ingest(vec![memory.seal(d, vec![blob], Some(id))?]).await?;
     memory.store().set_meta(&meta_key(root), &id.to_string()).await?;
     Ok(id)
 }
@@ -405,12 +400,8 @@ async fn project(
     let last_together: HashMap<(&str, &str), DateTime<Utc>> = {
         let mut m = HashMap::new();
         for c in commits {
-            let mut paths: Vec<&str> = c.files.iter().map(|f| f.path.as_str()).collect();
-            paths.sort_unstable();
-            for (i, a) in paths.iter().enumerate() {
-                for b in &paths[i + 1..] {
-                    m.insert((*a, *b), c.authored_at);
-                }
+            for pair in changed_together(c) {
+                m.insert(pair, c.authored_at);
             }
         }
         m

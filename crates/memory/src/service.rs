@@ -135,11 +135,23 @@ impl MemoryService {
     }
 
     /// Seals `draft` (attaching `blobs`), embeds its text and stores it, atomically.
-    pub async fn put(
+    pub async fn put(&self, draft: PacketDraft, blobs: Vec<BlobInput>) -> Result<PacketEnvelope> {
+        let item = self.seal(draft, blobs, None)?;
+        let packet = item.packet.clone();
+        self.ingest(vec![item]).await?;
+        Ok(packet)
+    }
+
+    /// What [`MemoryService::put`] stores, sealed but not stored: `blobs` attached, secrets
+    /// redacted from text and body (`l9_types::redact`), sealed with a fresh id or with `id`
+    /// (an id derived from what the packet stands for, so a second seal of the same thing is
+    /// the same packet). Batch the results into [`MemoryService::ingest`].
+    pub fn seal(
         &self,
         mut draft: PacketDraft,
         blobs: Vec<BlobInput>,
-    ) -> Result<PacketEnvelope> {
+        id: Option<PacketId>,
+    ) -> Result<Ingest> {
         let mut data = Vec::with_capacity(blobs.len());
         for b in blobs {
             draft = draft.blob(BlobRef {
@@ -159,9 +171,11 @@ impl MemoryService {
         if let Some(b) = l9_types::redact::redact_json(&draft.body) {
             draft.body = b;
         }
-        let packet = draft.seal(&self.ids())?;
-        self.ingest(vec![Ingest { packet: packet.clone(), blobs: data }]).await?;
-        Ok(packet)
+        let packet = match id {
+            Some(id) => draft.seal_as(id, &*self.clock)?,
+            None => draft.seal(&self.ids())?,
+        };
+        Ok(Ingest { packet, blobs: data })
     }
 
     /// Stores sealed packets with their blobs and embeddings in one transaction.

@@ -218,3 +218,25 @@ fn szz_blames_the_commit_that_introduced_the_fixed_line() {
     let found = l9_ingest::szz::introducers(&repo, fix);
     assert_eq!(found.into_iter().collect::<Vec<_>>(), vec![(bad, 1)]);
 }
+
+#[tokio::test]
+async fn a_key_pasted_into_a_commit_message_is_not_stored() {
+    let mut r = Repo::new();
+    r.write("a.rs", "1\n");
+    let sha =
+        r.commit(1, "wire the client\n\nused OPENAI key sk-proj-abcdEFGH1234ijkl5678 to test");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    ingest_git(&m, &r.path(), &IngestOptions::default(), &quiet).await.unwrap();
+    let p =
+        m.get(l9_types::PacketId(l9_ingest::derived_id("commit", &sha))).await.unwrap().unwrap();
+    let stored = format!("{} {}", p.text.unwrap_or_default(), p.body);
+    assert!(stored.contains("wire the client") && stored.contains("[redacted]"), "{stored}");
+    assert!(!stored.contains("sk-proj-abcd"), "{stored}");
+    // Sealed the same way again, it is the same packet: a second ingest of a fresh state
+    // finds it stored.
+    let root = git::root_of(&git::open(&r.path()).unwrap()).display().to_string();
+    m.store().set_meta(&format!("ingest.git:{root}"), "none").await.unwrap();
+    let again = ingest_git(&m, &r.path(), &IngestOptions::default(), &quiet).await.unwrap();
+    assert_eq!((again.read, again.stored, again.already_stored), (1, 0, 1));
+}
