@@ -409,4 +409,12 @@ fn a_run_on_a_repository_with_history_shows_the_coder_what_it_says_about_the_fil
     // The run ingested the repository first: its commits are in memory.
     let export = ok(&proj, &["memory", "export"]);
     assert_eq!(export.lines().filter(|l| l.contains("\"kind\":\"git.commit\"")).count(), 6);
+    // `l9 dora` on that repository shows this project's run next to its history: one run,
+    // which merged, so one deployment and no failure.
+    let d = json(&proj, &["dora", "repo", "--no-szz"]);
+    assert_eq!(d["l9_runs"]["runs"], 1, "{d}");
+    assert_eq!(d["l9_runs"]["total"]["deployments"], 1, "{d}");
+    assert_eq!(d["l9_runs"]["total"]["change_failure_rate"], 0.0, "{d}");
+    assert!(d["l9_runs"]["total"]["lead_time_median_h"].as_f64().is_some(), "{d}");
+    assert_eq!(d["repository"]["total"]["deployments"], 0, "the repository has no version tags");
 }
