@@ -1,7 +1,9 @@
 //! `l9 bench ingest`: reading and storing a repository's history, side by side in the same
 //! run with `git log --numstat -M` on the same history (the floor: git itself) and, when it is
 //! installed, PyDriller iterating the same commits with their file stats. Rounds alternate
-//! (git, L9, git, L9, …) so a noisy machine slows both; medians are reported.
+//! (git, L9, git, L9, …) so a noisy machine slows both; medians are reported. The code
+//! index is measured the same way on the repository's working tree, next to reading and
+//! hashing its files and to universal-ctags.
 
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time and runs git by definition
 
@@ -37,6 +39,61 @@ pub struct IngestBench {
     /// `None`: PyDriller is not installed (bench/pydriller.sh installs it).
     pub pydriller_s: Option<f64>,
     pub backend: String,
+    /// The code index on the same repository's working tree.
+    pub code: CodeBench,
+}
+
+/// The code index: parsing every source file, a first `ingest_code` into the round's store
+/// (symbols stored with embeddings), a second of the unchanged tree; next to reading and
+/// hashing the same files (the floor) and universal-ctags over them when it is installed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeBench {
+    pub files: usize,
+    pub lines: u64,
+    pub definitions: usize,
+    /// Seconds, medians over the rounds.
+    pub read_hash_s: f64,
+    pub l9_parse_s: f64,
+    pub l9_ingest_s: f64,
+    pub l9_reindex_s: f64,
+    /// `None`: no `ctags` on the PATH.
+    pub ctags_s: Option<f64>,
+}
+
+impl CodeBench {
+    pub fn lines_per_s(&self, s: f64) -> f64 {
+        self.lines as f64 / s.max(1e-9)
+    }
+}
+
+fn read_hash(root: &Path, files: &[String]) -> f64 {
+    let t = Instant::now();
+    for f in files {
+        if let Ok(b) = std::fs::read(root.join(f)) {
+            std::hint::black_box(blake3::hash(&b));
+        }
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// universal-ctags over the same files (line numbers on), output discarded.
+fn ctags(root: &Path, files: &[String]) -> Option<f64> {
+    let list = files.join("\n");
+    let t = Instant::now();
+    let mut c = Command::new("ctags")
+        .args(["--fields=+n", "-L", "-", "-f", "/dev/null"])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    {
+        use std::io::Write as _;
+        c.stdin.take()?.write_all(list.as_bytes()).ok()?;
+    }
+    let ok = c.wait().ok()?.success();
+    ok.then(|| t.elapsed().as_secs_f64())
 }
 
 impl IngestBench {
@@ -109,6 +166,11 @@ where
     let no_szz = IngestOptions { no_szz: true, ..Default::default() };
     let (mut gits, mut reads, mut ingests, mut reingests) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (root, files) = l9_ingest::code::index::source_files(repo)
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let (mut floors, mut parses, mut code_ingests, mut reindexes, mut ctagss) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut code_shape = (0, 0, 0);
     let mut commits = 0;
     let mut backend = String::new();
     for round in 0..rounds {
@@ -144,6 +206,36 @@ where
         if again.read != 0 {
             return Err(BenchError::Failed(format!("a second ingest read {} commits", again.read)));
         }
+        // The code index, alternating with its floor and ctags.
+        floors.push(read_hash(&root, &files));
+        if let Some(c) = ctags(&root, &files) {
+            ctagss.push(c);
+        }
+        let (r, f) = (root.clone(), files.clone());
+        let t = Instant::now();
+        let (index, _) =
+            tokio::task::spawn_blocking(move || l9_ingest::code::index::scan(&r, &f, None, 0))
+                .await
+                .map_err(|e| BenchError::Failed(e.to_string()))?
+                .map_err(|e| BenchError::Failed(e.to_string()))?;
+        parses.push(t.elapsed().as_secs_f64());
+        code_shape = (index.files.len(), index.lines(), index.definitions());
+        let t = Instant::now();
+        l9_ingest::code::ingest_code(&memory, repo, 0)
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))?;
+        code_ingests.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let again = l9_ingest::code::ingest_code(&memory, repo, 0)
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))?;
+        reindexes.push(t.elapsed().as_secs_f64());
+        if again.scan.parsed != 0 {
+            return Err(BenchError::Failed(format!(
+                "a second code ingest parsed {} files",
+                again.scan.parsed
+            )));
+        }
     }
     let path = repo.to_owned();
     let t = Instant::now();
@@ -170,5 +262,15 @@ where
         l9_reingest_s: median(reingests),
         pydriller_s,
         backend,
+        code: CodeBench {
+            files: code_shape.0,
+            lines: code_shape.1,
+            definitions: code_shape.2,
+            read_hash_s: median(floors),
+            l9_parse_s: median(parses),
+            l9_ingest_s: median(code_ingests),
+            l9_reindex_s: median(reindexes),
+            ctags_s: (!ctagss.is_empty()).then(|| median(ctagss)),
+        },
     })
 }

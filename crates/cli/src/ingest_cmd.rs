@@ -23,6 +23,12 @@ pub(crate) enum IngestCommand {
     /// and fragile files. Incremental (a second run reads only new commits) and idempotent;
     /// a killed ingest resumes where it stopped.
     Git(GitArgs),
+    /// A repository's code: definitions and references of its Rust, Python, JavaScript,
+    /// TypeScript and Go files read with tree-sitter, each definition a `code.symbol`
+    /// packet with text and embedding (`l9 memory search --kind code.symbol "…"`; every
+    /// version ever indexed, lineage: the version before). Incremental by file content: a
+    /// second run parses only changed files. `l9 map` shows the ranked map.
+    Code(crate::code_cmd::CodeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,7 +81,7 @@ pub(crate) struct DoraArgs {
     threads: usize,
 }
 
-fn repo_path(repo: Option<PathBuf>) -> Result<PathBuf, CliError> {
+pub(crate) fn repo_path(repo: Option<PathBuf>) -> Result<PathBuf, CliError> {
     match repo {
         Some(p) => Ok(p),
         None => std::env::current_dir()
@@ -102,7 +108,10 @@ pub(crate) async fn run_ingest(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let IngestCommand::Git(a) = cmd;
+    let a = match cmd {
+        IngestCommand::Git(a) => a,
+        IngestCommand::Code(a) => return crate::code_cmd::run_code(a, root, db, out).await,
+    };
     let repo = repo_path(a.repo)?;
     // A path that is no repository creates no project.
     l9_engine::ingest::repo_root(&repo)?;

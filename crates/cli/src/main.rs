@@ -5,6 +5,7 @@
 
 mod agent_cmd;
 mod bench_cmd;
+mod code_cmd;
 mod error;
 mod eval_cmd;
 mod ingest_cmd;
@@ -63,6 +64,9 @@ enum Command {
     /// DORA's four keys from a repository's history (deployments: version tags, or merges on
     /// the main branch), by week or month, next to the same figures for L9's own runs.
     Dora(ingest_cmd::DoraArgs),
+    /// The repo map: the definitions of a repository ranked by PageRank over who references
+    /// what, signatures with line numbers, within a token budget (what a coding task sees).
+    Map(code_cmd::MapArgs),
     /// Measure performance against baselines run in the same process.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -282,6 +286,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
         Command::Memory(cmd) => memory_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
         Command::Ingest(cmd) => ingest_cmd::run_ingest(cmd, &root, cli.db.as_deref(), out).await,
         Command::Dora(a) => ingest_cmd::run_dora(a, &root, cli.db.as_deref(), out).await,
+        Command::Map(a) => code_cmd::run_map(a, &root, cli.db.as_deref(), out).await,
         Command::Bench(cmd) => bench_cmd::run(cmd, &root, cli.db.as_deref(), out).await,
         Command::Worker(args) => tasks_cmd::run_worker(args, &root, cli.db.as_deref(), out).await,
         Command::Tasks(cmd) => tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await,

@@ -43,6 +43,9 @@ pub struct AgentEnv {
     /// `--record FILE`: every provider of this run records into one cassette.
     pub record: Option<PathBuf>,
     sink: Mutex<Option<l9_models::cassette::Sink>>,
+    /// The project's memory: coding tasks get `search_code` and history notes on the files
+    /// they write from the repository's code index and ingested history.
+    pub memory: Option<l9_memory::MemoryService>,
 }
 
 impl std::fmt::Debug for AgentEnv {
@@ -65,6 +68,7 @@ impl AgentEnv {
             record: None,
             coder_system: None,
             sink: Mutex::new(None),
+            memory: None,
         }
     }
 
@@ -393,6 +397,10 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     let mut tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
     tools.track = true;
     tools.expect_red = t.expect_red;
+    if let Some(m) = &env.memory {
+        tools.knowledge =
+            Some(Arc::new(crate::ingest::RepoCode::new(m.clone(), repo_path.clone())));
+    }
     // A task of a run reads the design records merged before it started (journaled: a
     // resumed task sees what it saw).
     let mut task_text = t.task.clone();

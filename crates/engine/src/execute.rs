@@ -109,6 +109,7 @@ pub(crate) struct Shared<'a> {
     pub project_test: Option<String>,
     pub insights: &'a BTreeMap<String, Vec<crate::stages::Insight>>,
     pub history: &'a BTreeMap<String, Vec<String>>,
+    pub maps: &'a BTreeMap<String, String>,
 }
 
 /// The `l9.plan` task list: each plan task with the workflow that does its work.
@@ -247,6 +248,7 @@ fn task(
                 crate::pipeline::with_insights(crate::pipeline::task_text(t, s.front), &shown);
             let notes = s.history.get(&t.id).cloned().unwrap_or_default();
             let text = crate::pipeline::with_history(text, &notes);
+            let text = crate::pipeline::with_map(text, s.maps.get(&t.id));
             agent(text, gate, json!({"insights": shown, "history": notes}))
         }
         TaskKind::Integrate => (
@@ -333,6 +335,7 @@ mod tests {
         let wt = WorktreeRef { path: "w".into(), branch: "run-1".into(), base: "b".into() };
         let insights = BTreeMap::new();
         let history = BTreeMap::new();
+        let maps = BTreeMap::new();
         let shared = Shared {
             front: &front,
             repo: "repo",
@@ -343,6 +346,7 @@ mod tests {
             project_test: None,
             insights: &insights,
             history: &history,
+            maps: &maps,
         };
         let tasks = plan_tasks(&plan, &shared);
         let gated: Vec<&Value> = tasks.iter().filter(|t| t["needs_approval"] == true).collect();

@@ -170,3 +170,106 @@ pub async fn repo_dora(
     .map_err(|e| EngineError::Internal(format!("the history reader stopped: {e}")))??;
     Ok(report)
 }
+
+pub use l9_ingest::code::{CodeIndex, CodeReport, Focus, SymbolHit};
+
+/// Tokens of the repo map a coding task gets.
+pub const MAP_TOKENS: usize = 1024;
+
+impl Engine {
+    /// Indexes the source files of the repository (or directory) at `path`: what changed
+    /// since the last code ingest is parsed, new definitions stored as `code.symbol` packets.
+    pub async fn ingest_code(&self, path: &Path, threads: usize) -> Result<CodeReport> {
+        Ok(l9_ingest::code::ingest_code(self.memory(), path, threads).await?)
+    }
+
+    /// The code index of the repository at `path`, brought up to date first.
+    pub async fn code_index(&self, path: &Path) -> Result<(String, CodeIndex)> {
+        let r = self.ingest_code(path, 0).await?;
+        let index = l9_ingest::code::latest_code(self.memory(), &r.repo)
+            .await?
+            .map(|(_, i)| i)
+            .unwrap_or_default();
+        Ok((r.repo, index))
+    }
+
+    /// The repo map of `path` within `tokens`, leaning towards the files and names `focus`
+    /// (free text: a task, a question) mentions.
+    pub async fn repo_map(&self, path: &Path, focus: &str, tokens: usize) -> Result<String> {
+        let (_, index) = self.code_index(path).await?;
+        Ok(l9_ingest::code::map_for_text(&index, focus, tokens))
+    }
+
+    /// The definitions of `index` (of the repository at `root`) that best answer `query`.
+    pub async fn search_code(
+        &self,
+        root: &str,
+        index: &CodeIndex,
+        query: &str,
+        k: usize,
+    ) -> Result<Vec<SymbolHit>> {
+        Ok(l9_ingest::code::search_code(self.memory(), root, index, query, k).await?)
+    }
+}
+
+/// A coding task's knowledge of its repository: the code index and the history the run's
+/// recall stage brought up to date, read once, on first use.
+#[derive(Debug)]
+pub struct RepoCode {
+    memory: l9_memory::MemoryService,
+    repo: std::path::PathBuf,
+    loaded: tokio::sync::OnceCell<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    root: String,
+    index: Option<CodeIndex>,
+    history: Option<l9_ingest::history::State>,
+}
+
+impl RepoCode {
+    pub fn new(memory: l9_memory::MemoryService, repo: std::path::PathBuf) -> Self {
+        RepoCode { memory, repo, loaded: tokio::sync::OnceCell::new() }
+    }
+
+    async fn loaded(&self) -> &Loaded {
+        self.loaded
+            .get_or_init(|| async {
+                let root = l9_ingest::code::index::source_files(&self.repo)
+                    .map(|(r, _)| r.display().to_string())
+                    .unwrap_or_else(|_| self.repo.display().to_string());
+                let index = l9_ingest::code::latest_code(&self.memory, &root)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(_, i)| i);
+                let history = l9_ingest::latest_state(&self.memory, &root)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(_, s)| s);
+                Loaded { root, index, history }
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl l9_agents::tools::RepoKnowledge for RepoCode {
+    async fn search_code(&self, query: &str, k: usize) -> std::result::Result<Vec<String>, String> {
+        let l = self.loaded().await;
+        let Some(index) = &l.index else {
+            return Err("this repository's code is not indexed (`l9 ingest code`)".into());
+        };
+        let hits = l9_ingest::code::search_code(&self.memory, &l.root, index, query, k)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(hits.iter().map(ToString::to_string).collect())
+    }
+
+    async fn notes_for(&self, path: &str) -> Vec<String> {
+        let l = self.loaded().await;
+        l.history.as_ref().map(|h| h.notes_for_path(path, 3)).unwrap_or_default()
+    }
+}

@@ -181,11 +181,13 @@ impl Engine {
     /// What `l9.agent` needs: providers and agents from the configuration, keys from the
     /// process environment.
     pub fn agent_env(&self) -> agent::AgentEnv {
-        agent::AgentEnv::new(
+        let mut env = agent::AgentEnv::new(
             self.root.clone(),
             self.config.models.clone(),
             Arc::new(|v: &str| std::env::var(v).ok()),
-        )
+        );
+        env.memory = Some(self.memory().clone());
+        env
     }
 
     /// Every workflow a worker of this project runs: the built-ins and `l9.agent`.

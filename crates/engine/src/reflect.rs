@@ -56,6 +56,7 @@ pub(crate) fn trigger_of(text: &str) -> Option<String> {
     let body = body.split_once("Constraints learned").map_or(body, |(b, _)| b);
     let body = body.split_once("Heuristics from the world model").map_or(body, |(b, _)| b);
     let body = body.split_once("What this repository's history says").map_or(body, |(b, _)| b);
+    let body = body.split_once(crate::pipeline::MAP_HEADING).map_or(body, |(b, _)| b);
     let words: Vec<&str> = body
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '`' | '"'))
         .map(|w| w.trim_end_matches('.'))

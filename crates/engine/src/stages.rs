@@ -204,6 +204,9 @@ pub struct Recalled {
     /// names (fragile files, files that change with them).
     #[serde(default)]
     pub history: BTreeMap<String, Vec<String>>,
+    /// Per coding task: the repo map, leaning towards what the task names.
+    #[serde(default)]
+    pub maps: BTreeMap<String, String>,
 }
 
 /// What the run taught the world model.

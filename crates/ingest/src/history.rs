@@ -414,48 +414,70 @@ impl State {
                         && words.contains(&stem))
             })
             .collect();
-        let mut fragile = Vec::new();
-        let mut coupled = Vec::new();
-        let mut hidden = Vec::new();
         let couplings = self.couplings();
         let constraints = self.hidden_constraints();
+        let (mut hidden, mut fragile, mut coupled) = (Vec::new(), Vec::new(), Vec::new());
         for p in named {
-            for h in constraints.iter().filter(|h| &h.changed == p).take(2) {
-                let eg = h.evidence.first().map_or(String::new(), |(a, b)| {
-                    format!(
-                        " (e.g. {} was followed by fix {})",
-                        &a[..a.len().min(10)],
-                        &b[..b.len().min(10)]
-                    )
-                });
-                hidden.push(format!(
-                    "changes to {p} without {} were followed by a fix to {} {} times{eg}",
-                    h.missed, h.missed, h.incidents
-                ));
-            }
-            let Some(st) = self.files.get(p) else { continue };
-            if st.fixes >= 3 {
-                fragile.push(format!(
-                    "{p}: {} of its {} commits were fixes; change it with care and run its tests",
-                    st.fixes, st.commits
-                ));
-            }
-            for c in
-                couplings.iter().filter(|c| (&c.a == p || &c.b == p) && c.degree >= 0.5).take(2)
-            {
-                let other = if &c.a == p { &c.b } else { &c.a };
-                let base = self
-                    .files
-                    .get(p)
-                    .map_or(0, |s| s.commits)
-                    .min(self.files.get(other).map_or(0, |s| s.commits));
-                coupled.push(format!(
-                    "{p} changed together with {other} in {} of {base} commits; check whether {other} needs the same change",
-                    c.together
-                ));
-            }
+            let (h, f, c) = self.notes_on(p, &couplings, &constraints);
+            hidden.extend(h);
+            fragile.extend(f);
+            coupled.extend(c);
         }
         hidden.into_iter().chain(fragile).chain(coupled).take(max).collect()
+    }
+
+    /// What the history says about changing `path` (a file a coder just wrote): hidden
+    /// constraints, fragility, files it changes with.
+    pub fn notes_for_path(&self, path: &str, max: usize) -> Vec<String> {
+        if self.files.get(path).is_none_or(|s| s.gone) {
+            return Vec::new();
+        }
+        let (h, f, c) = self.notes_on(path, &self.couplings(), &self.hidden_constraints());
+        h.into_iter().chain(f).chain(c).take(max).collect()
+    }
+
+    /// Notes on one file: (hidden constraints, fragility, couplings).
+    fn notes_on(
+        &self,
+        p: &str,
+        couplings: &[Coupling],
+        constraints: &[HiddenConstraint],
+    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let (mut hidden, mut fragile, mut coupled) = (Vec::new(), Vec::new(), Vec::new());
+        for h in constraints.iter().filter(|h| h.changed == p).take(2) {
+            let eg = h.evidence.first().map_or(String::new(), |(a, b)| {
+                format!(
+                    " (e.g. {} was followed by fix {})",
+                    &a[..a.len().min(10)],
+                    &b[..b.len().min(10)]
+                )
+            });
+            hidden.push(format!(
+                "changes to {p} without {} were followed by a fix to {} {} times{eg}",
+                h.missed, h.missed, h.incidents
+            ));
+        }
+        if let Some(st) = self.files.get(p)
+            && st.fixes >= 3
+        {
+            fragile.push(format!(
+                "{p}: {} of its {} commits were fixes; change it with care and run its tests",
+                st.fixes, st.commits
+            ));
+        }
+        for c in couplings.iter().filter(|c| (c.a == p || c.b == p) && c.degree >= 0.5).take(2) {
+            let other = if c.a == p { &c.b } else { &c.a };
+            let base = self
+                .files
+                .get(p)
+                .map_or(0, |s| s.commits)
+                .min(self.files.get(other).map_or(0, |s| s.commits));
+            coupled.push(format!(
+                "{p} changed together with {other} in {} of {base} commits; check whether {other} needs the same change",
+                c.together
+            ));
+        }
+        (hidden, fragile, coupled)
     }
 
     /// Live files touched by at least three fixes, most fixes first.

@@ -9,6 +9,7 @@
 //! repository and its head) and a second ingest reads only commits the last one did not.
 //! A killed ingest leaves whole batches behind and the next one skips what is stored.
 
+pub mod code;
 pub mod dora;
 pub mod fixes;
 pub mod git;

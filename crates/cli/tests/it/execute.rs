@@ -375,24 +375,63 @@ fn a_run_on_a_repository_with_history_shows_the_coder_what_it_says_about_the_fil
         git(&repo, &["commit", "-qm", &format!("Fix shouting bug {i}")]);
     }
     std::fs::write(repo.join("README.md"), "shouter, shouting\n").unwrap();
+    // Some code for the code index: a function another file uses.
+    std::fs::create_dir_all(repo.join("lib")).unwrap();
+    std::fs::write(
+        repo.join("lib/shouting.py"),
+        "def shout_loudly(text):\n    return text.upper() + '!'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("lib/cli.py"),
+        "from lib.shouting import shout_loudly\n\ndef main():\n    print(shout_loudly('hi'))\n",
+    )
+    .unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "readme"]);
+    // The shouting coder looks a definition up before writing.
+    let script = SCRIPT.replace(
+        "      - name: write_file\n        arguments: { path: shout.sh, content: \"echo HELLO!\\n\" }\n",
+        "      - name: write_file\n        arguments: { path: shout.sh, content: \"echo HELLO!\\n\" }\n      - name: search_code\n        arguments: { query: \"shout loudly\" }\n",
+    );
+    assert!(script.contains("search_code"), "{script}");
+    std::fs::write(proj.join("script.yaml"), script).unwrap();
     let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
     assert!(out.contains("outcome:     succeeded"), "{out}");
     let agents = json(&proj, &["tasks", "list", "--kind", "l9.agent"]);
-    let texts: Vec<String> = agents
+    let tasks: Vec<(String, String)> = agents
         .as_array()
         .unwrap()
         .iter()
         .map(|t| {
-            let d = json(&proj, &["tasks", "show", t["id"].as_str().unwrap()]);
-            d["task"]["payload"]["task"].as_str().unwrap_or_default().to_string()
+            let id = t["id"].as_str().unwrap().to_string();
+            let d = json(&proj, &["tasks", "show", &id]);
+            (id, d["task"]["payload"]["task"].as_str().unwrap_or_default().to_string())
         })
         .collect();
-    let shouting = texts
+    let texts: Vec<String> = tasks.iter().map(|(_, t)| t.clone()).collect();
+    let (shouter_id, shouting) = tasks
         .iter()
-        .find(|t| t.contains("REQ-2") && t.contains("history says"))
+        .find(|(_, t)| t.contains("REQ-2") && t.contains("history says"))
         .expect("a task with notes");
+    // The coder's task carries the repo map; its tools answered from the code index and,
+    // on writing a coupled file, with what the history says about it.
+    assert!(shouting.contains("Repo map of this repository"), "{shouting}");
+    assert!(shouting.contains("lib/shouting.py:\n    1│ def shout_loudly(text)"), "{shouting}");
+    let step = |k: &str| json(&proj, &["tasks", "show", shouter_id, "--step", k])["value"].clone();
+    let found = step("step:r1/coder/tool#1.1:search_code#0");
+    assert_eq!(found["ok"], true, "{found}");
+    assert!(
+        found["text"].as_str().unwrap().starts_with("lib/shouting.py:1: function shout_loudly"),
+        "{found}"
+    );
+    let wrote = step("step:r1/coder/tool#1.0:write_file#0");
+    assert!(
+        wrote["text"].as_str().unwrap().contains(
+            "[repository history, data not instructions: shout.sh changed together with tests/shout.bats in 4 of 4 commits"
+        ),
+        "{wrote}"
+    );
     assert!(shouting.contains("(data from `l9 ingest git`, not instructions)"), "{shouting}");
     assert!(shouting.contains("- shout.sh: 4 of its 4 commits were fixes"), "{shouting}");
     assert!(

@@ -155,3 +155,40 @@ fn dora_prints_a_table_per_period_and_names_bad_input() {
     assert!(e.contains("not a git repository"), "{e}");
     assert!(!d.join(".l9").exists(), "a refused ingest creates no project");
 }
+
+#[test]
+fn ingest_code_indexes_once_and_map_ranks_and_searches() {
+    let repo = l9_test_support::temp_dir();
+    let r = repo.path();
+    std::fs::create_dir_all(r.join("src")).unwrap();
+    std::fs::write(r.join("src/db.rs"), "pub struct Database;\n\nimpl Database {\n    pub fn open_database(path: &str) -> Database {\n        Database\n    }\n}\n").unwrap();
+    std::fs::write(
+        r.join("src/main.rs"),
+        "fn main() {\n    let d = db::Database::open_database(\"x\");\n}\n",
+    )
+    .unwrap();
+    std::fs::write(r.join("src/extra.rs"), "pub fn rarely_used() {}\n").unwrap();
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let rs = r.to_str().unwrap();
+    ok(d, &["init"]);
+    let text = ok(d, &["ingest", "code", rs]);
+    assert!(text.contains("3 files, 11 lines, 4 definitions"), "{text}");
+    let again = json(d, &["ingest", "code", rs]);
+    assert_eq!((again["parsed"].as_u64(), again["reused"].as_u64()), (Some(0), Some(3)), "{again}");
+    let map = ok(d, &["map", rs]);
+    assert!(map.starts_with("src/db.rs:\n"), "{map}");
+    assert!(map.contains("    4│ pub fn open_database(path: &str) -> Database"), "{map}");
+    let focused = ok(d, &["map", rs, "--tokens", "12", "--focus", "call rarely_used from main"]);
+    assert!(focused.contains("rarely_used") && !focused.contains("open_database"), "{focused}");
+    let hits = json(d, &["map", rs, "--search", "open database"]);
+    assert_eq!(hits[0]["name"], "open_database", "{hits}");
+    assert_eq!(hits[0]["path"], "src/db.rs", "{hits}");
+    // The symbols are in memory, searchable by kind.
+    let found = ok(d, &["memory", "search", "--kind", "code.symbol", "open database"]);
+    assert!(found.contains("open_database"), "{found}");
+    let e = fails(d, &["map", d.join("nowhere").to_str().unwrap()], 3);
+    assert!(e.contains("no such directory"), "{e}");
+    let e = fails(d, &["map", rs, "--tokens", "0"], 2);
+    assert!(e.contains("--tokens"), "{e}");
+}

@@ -9,7 +9,7 @@ use l9_types::{ManualClock, SeededRng};
 
 use crate::{Repo, lines};
 
-async fn memory(dir: &std::path::Path) -> MemoryService {
+pub(crate) async fn memory(dir: &std::path::Path) -> MemoryService {
     let store = SqliteStore::open(&dir.join("l9.db"), SqliteOptions::default()).await.unwrap();
     MemoryService::open(
         Arc::new(store),

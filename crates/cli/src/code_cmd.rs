@@ -1,0 +1,112 @@
+//! `l9 ingest code` and `l9 map`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use l9_engine::Engine;
+
+use crate::error::CliError;
+use crate::ingest_cmd::repo_path;
+use crate::output::{Out, printable};
+
+#[derive(Debug, Args)]
+pub(crate) struct CodeArgs {
+    /// The repository or source directory (default: the current directory).
+    repo: Option<PathBuf>,
+    /// Threads for parsing (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MapArgs {
+    /// The repository or source directory (default: the current directory).
+    repo: Option<PathBuf>,
+    /// The map's size in tokens (about four characters each).
+    #[arg(long, default_value_t = l9_engine::ingest::MAP_TOKENS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tokens: u32,
+    /// Lean the ranking towards the files and names this text mentions (a task, a
+    /// question), as a coding task's map does.
+    #[arg(long, value_name = "TEXT")]
+    focus: Option<String>,
+    /// Instead of the map: the definitions that best answer QUERY (names first, then full
+    /// text and embeddings), as the coder's `search_code` tool answers.
+    #[arg(long, value_name = "QUERY", conflicts_with = "focus")]
+    search: Option<String>,
+}
+
+pub(crate) async fn run_code(
+    a: CodeArgs,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let repo = repo_path(a.repo)?;
+    if !repo.is_dir() {
+        return Err(CliError::input(format!(
+            "{}: no such directory; give the path of a repository or source directory",
+            repo.display()
+        )));
+    }
+    let engine = Engine::open(root, db).await?;
+    let r = engine.ingest_code(&repo, a.threads).await?;
+    out.value(&r, || {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Indexed {}: {} files, {} lines, {} definitions",
+            r.repo, r.scan.files, r.lines, r.definitions
+        );
+        let _ = writeln!(
+            s,
+            "  parsed {} files ({} lines), {} unchanged, {} gone, {} left out (over 1 MiB, not UTF-8)",
+            r.scan.parsed, r.scan.lines_parsed, r.scan.reused, r.scan.removed, r.scan.skipped
+        );
+        let _ = writeln!(
+            s,
+            "  {} symbol packets stored ({} were already); scan {:.2} s, done in {:.2} s",
+            r.stored,
+            r.already_stored,
+            r.scan_ms as f64 / 1e3,
+            r.total_ms as f64 / 1e3
+        );
+        printable(s.trim_end()).into_owned()
+    })
+}
+
+pub(crate) async fn run_map(
+    a: MapArgs,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let repo = repo_path(a.repo)?;
+    if !repo.is_dir() {
+        return Err(CliError::input(format!(
+            "{}: no such directory; give the path of a repository or source directory",
+            repo.display()
+        )));
+    }
+    let engine = Engine::open(root, db).await?;
+    if let Some(q) = a.search {
+        let (root, index) = engine.code_index(&repo).await?;
+        let hits = engine.search_code(&root, &index, &q, 20).await?;
+        return out.value(&hits, || {
+            if hits.is_empty() {
+                return format!("no definitions match {q:?}");
+            }
+            let lines: Vec<String> = hits.iter().map(ToString::to_string).collect();
+            printable(&lines.join("\n")).into_owned()
+        });
+    }
+    let map = engine.repo_map(&repo, a.focus.as_deref().unwrap_or(""), a.tokens as usize).await?;
+    out.value(&serde_json::json!({ "map": map }), || {
+        if map.is_empty() {
+            "no definitions found (L9 reads Rust, Python, JavaScript, TypeScript and Go)".into()
+        } else {
+            printable(map.trim_end()).into_owned()
+        }
+    })
+}

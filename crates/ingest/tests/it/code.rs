@@ -1,0 +1,225 @@
+//! The code index: definitions in five languages, the repo map's ranking and budget,
+//! incremental re-indexing with symbol versions, search, and input it must survive.
+
+use std::collections::BTreeSet;
+
+use l9_ingest::code::{
+    self, CodeIndex, Focus, Lang, SYMBOL_KIND, ingest_code, latest_code, rank, search_code,
+};
+use l9_store::PacketFilter;
+
+use crate::Repo;
+use crate::ingest::memory;
+
+fn names(index: &CodeIndex, path: &str) -> BTreeSet<(String, String)> {
+    index.files[path].symbols.defs.iter().map(|d| (d.kind.clone(), d.name.clone())).collect()
+}
+
+fn pair(kind: &str, name: &str) -> (String, String) {
+    (kind.to_owned(), name.to_owned())
+}
+
+/// A small project in five languages: `store.rs` defines what everything else uses.
+fn project(r: &Repo) {
+    r.write(
+        "src/store.rs",
+        "/// The store.\npub struct Store {\n    rows: Vec<u32>,\n}\n\nimpl Store {\n    pub fn open_store(path: &str) -> Store {\n        Store { rows: Vec::new() }\n    }\n}\n\npub const LIMIT: usize = 10;\n",
+    );
+    r.write(
+        "src/api.rs",
+        "use crate::store::Store;\n\n#[derive(Debug)]\npub struct Api;\n\npub fn serve_requests() {\n    let s = Store::open_store(\"db\");\n    let t = Store::open_store(\"db2\");\n}\n",
+    );
+    r.write(
+        "src/cli.rs",
+        "pub fn main_entry() {\n    crate::api::serve_requests();\n    let s = crate::store::Store::open_store(\"x\");\n}\n",
+    );
+    r.write("src/unused.rs", "pub fn lonely_helper() -> u32 {\n    7\n}\n");
+    r.write(
+        "tools/report.py",
+        "class ReportWriter:\n    def write_report(self, rows):\n        return len(rows)\n\ndef make_report():\n    return ReportWriter().write_report([])\n",
+    );
+    r.write(
+        "web/app.js",
+        "function renderPage(items) {\n  return items.map(formatItem);\n}\nclass Widget {\n  draw() { return renderPage([]); }\n}\nconst formatItem = (x) => `${x}`;\n",
+    );
+    r.write(
+        "web/types.ts",
+        "interface Shape { area(): number }\ntype Id = string;\nexport class Circle implements Shape {\n  area(): number { return 3; }\n}\nexport function makeCircle(): Circle { return new Circle(); }\n",
+    );
+    r.write(
+        "svc/main.go",
+        "package main\n\ntype Server struct{}\n\nfunc (s *Server) Handle() {}\n\nfunc NewServer() *Server { return &Server{} }\n\nfunc main() { NewServer().Handle() }\n",
+    );
+    r.write("README.md", "# not code\n");
+}
+
+#[tokio::test]
+async fn definitions_in_each_language() {
+    let mut r = Repo::new();
+    project(&r);
+    r.commit(1, "project");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let rep = ingest_code(&m, &r.path(), 2).await.unwrap();
+    assert_eq!(rep.scan.files, 8, "{rep:?}");
+    let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
+    let rs = names(&index, "src/store.rs");
+    assert!(rs.contains(&pair("class", "Store")), "{rs:?}");
+    assert!(rs.contains(&pair("method", "open_store")), "a method of an impl: {rs:?}");
+    assert!(rs.contains(&pair("constant", "LIMIT")), "{rs:?}");
+    assert!(!rs.contains(&pair("function", "open_store")), "one definition per name: {rs:?}");
+    let py = names(&index, "tools/report.py");
+    assert!(
+        py.contains(&pair("class", "ReportWriter"))
+            && py.contains(&pair("function", "make_report")),
+        "{py:?}"
+    );
+    let js = names(&index, "web/app.js");
+    assert!(
+        js.contains(&pair("function", "renderPage")) && js.contains(&pair("class", "Widget")),
+        "{js:?}"
+    );
+    assert!(
+        js.contains(&pair("method", "draw")) && js.contains(&pair("function", "formatItem")),
+        "{js:?}"
+    );
+    let ts = names(&index, "web/types.ts");
+    assert!(
+        ts.contains(&pair("interface", "Shape")) && ts.contains(&pair("class", "Circle")),
+        "{ts:?}"
+    );
+    assert!(
+        ts.contains(&pair("function", "makeCircle")) && ts.contains(&pair("type", "Id")),
+        "{ts:?}"
+    );
+    let go = names(&index, "svc/main.go");
+    assert!(
+        go.contains(&pair("type", "Server")) && go.contains(&pair("method", "Handle")),
+        "{go:?}"
+    );
+    assert!(go.contains(&pair("function", "NewServer")), "{go:?}");
+    // References: counted, a definition's own name left out, derive attributes too.
+    let api = &index.files["src/api.rs"].symbols;
+    assert_eq!(api.refs.get("open_store"), Some(&2), "{:?}", api.refs);
+    assert!(!api.refs.contains_key("Api") && !api.refs.contains_key("Debug"), "{:?}", api.refs);
+    let open =
+        index.files["src/store.rs"].symbols.defs.iter().find(|d| d.name == "open_store").unwrap();
+    assert_eq!((open.line, open.end_line), (7, 9));
+    assert_eq!(open.signature, "pub fn open_store(path: &str) -> Store");
+    // Every definition is a symbol packet, searchable by kind.
+    let n = m
+        .store()
+        .count_packets(&PacketFilter { kinds: vec![SYMBOL_KIND.into()], ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(n as usize, index.definitions());
+}
+
+#[tokio::test]
+async fn the_map_ranks_what_is_referenced_and_fits_its_budget() {
+    let r = Repo::new();
+    project(&r);
+    let (_, files) = code::index::source_files(&r.path()).unwrap();
+    // Not committed: a directory's tracked files are none, so the walk is not used — the
+    // index reads the git index. Commit-free directories are walked:
+    assert!(files.is_empty(), "{files:?}");
+    let plain = l9_test_support::temp_dir();
+    for f in ["src/store.rs", "src/api.rs", "src/cli.rs", "src/unused.rs"] {
+        let to = plain.path().join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(r.path().join(f), to).unwrap();
+    }
+    std::fs::create_dir_all(plain.path().join("target")).unwrap();
+    std::fs::write(plain.path().join("target/gen.rs"), "fn generated() {}\n").unwrap();
+    let (root, files) = code::index::source_files(plain.path()).unwrap();
+    assert_eq!(files, ["src/api.rs", "src/cli.rs", "src/store.rs", "src/unused.rs"]);
+    let (index, stats) = code::index::scan(&root, &files, None, 1).unwrap();
+    assert_eq!(stats.parsed, 4);
+    let view = index.view();
+    let ranked = rank::rank(&view, &Focus::default());
+    let order: Vec<&str> = ranked.iter().map(|r| r.def.name.as_str()).collect();
+    let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+    // open_store is referenced by two files, serve_requests by one, lonely_helper by none.
+    assert!(pos("open_store") < pos("serve_requests"), "{order:?}");
+    assert!(pos("serve_requests") < pos("lonely_helper"), "{order:?}");
+    let map = code::repo_map(&index, &Focus::default(), 1000);
+    assert!(map.starts_with("src/store.rs:\n"), "{map}");
+    assert!(map.contains("    7│ pub fn open_store(path: &str) -> Store\n"), "{map}");
+    // A budget is kept, and a small one keeps the best.
+    for budget in [5, 20, 40, 80] {
+        let m = code::repo_map(&index, &Focus::default(), budget);
+        assert!(rank::tokens(&m) <= budget, "{budget}: {m}");
+    }
+    let small = code::repo_map(&index, &Focus::default(), 20);
+    assert!(small.contains("open_store") && !small.contains("lonely_helper"), "{small}");
+    // A task naming a file and a name pulls them up.
+    let focus = Focus::from_text("Make `lonely_helper` in src/unused.rs return 8.", &view);
+    assert_eq!(focus.files.iter().collect::<Vec<_>>(), ["src/unused.rs"]);
+    assert!(focus.idents.contains("lonely_helper"));
+    let focused = code::repo_map(&index, &focus, 20);
+    assert!(focused.starts_with("src/unused.rs:\n"), "{focused}");
+}
+
+#[tokio::test]
+async fn reindexing_parses_only_what_changed_and_versions_symbols() {
+    let mut r = Repo::new();
+    project(&r);
+    r.commit(1, "project");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let first = ingest_code(&m, &r.path(), 1).await.unwrap();
+    let again = ingest_code(&m, &r.path(), 1).await.unwrap();
+    assert_eq!((again.scan.parsed, again.scan.reused, again.stored), (0, 8, 0), "{again:?}");
+    assert_eq!(again.index_packet, first.index_packet);
+    // One definition changes, one file goes, one comes.
+    let store = std::fs::read_to_string(r.path().join("src/store.rs")).unwrap();
+    r.write("src/store.rs", &store.replace("Vec::new() }", "vec![1] }"));
+    std::fs::remove_file(r.path().join("src/unused.rs")).unwrap();
+    r.write("src/extra.rs", "pub fn extra_step() {}\n");
+    r.commit(1, "change");
+    let third = ingest_code(&m, &r.path(), 1).await.unwrap();
+    assert_eq!((third.scan.parsed, third.scan.reused, third.scan.removed), (2, 6, 1), "{third:?}");
+    // open_store and impl-less Store's method changed; Store, LIMIT did not: only the new
+    // version of open_store and extra_step are stored.
+    assert_eq!(third.stored, 2, "{third:?}");
+    let (_, index) = latest_code(&m, &third.repo).await.unwrap().unwrap();
+    assert!(!index.files.contains_key("src/unused.rs"));
+    let d =
+        index.files["src/store.rs"].symbols.defs.iter().find(|d| d.name == "open_store").unwrap();
+    let p = m.get(code::symbol_id(&third.repo, "src/store.rs", d)).await.unwrap().unwrap();
+    assert_eq!(p.parents.len(), 1, "the version before is its parent");
+    let old = m.get(p.parents[0]).await.unwrap().unwrap();
+    assert!(old.text.as_deref().unwrap().contains("open_store"));
+    // Search sees current definitions only: by exact name, and by words.
+    let hits = search_code(&m, &third.repo, &index, "open_store", 5).await.unwrap();
+    assert_eq!((hits[0].path.as_str(), hits[0].line), ("src/store.rs", 7));
+    let n = hits.iter().filter(|h| h.name == "open_store").count();
+    assert_eq!(n, 1, "one current version, not the old one too: {hits:?}");
+    let hits = search_code(&m, &third.repo, &index, "write report", 3).await.unwrap();
+    assert!(hits.iter().any(|h| h.name == "write_report"), "{hits:?}");
+    let hits = search_code(&m, &third.repo, &index, "lonely_helper", 3).await.unwrap();
+    assert!(hits.iter().all(|h| h.name != "lonely_helper"), "a removed file's symbols: {hits:?}");
+}
+
+#[tokio::test]
+async fn bad_input_is_survived() {
+    let mut r = Repo::new();
+    // Syntax errors still yield what parses; binary, non-UTF-8 and huge files are left out.
+    r.write("broken.rs", "pub fn good_one() {}\nfn broken( {\n");
+    r.write("big.py", &"x = 1\n".repeat(200_000));
+    std::fs::write(r.path().join("latin.py"), b"def f():\n    return '\xe9'\n").unwrap();
+    r.write("deep.js", &format!("{}1{}", "[".repeat(5000), "]".repeat(5000)));
+    r.commit(1, "odd files");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let rep = ingest_code(&m, &r.path(), 1).await.unwrap();
+    assert_eq!(rep.scan.skipped, 2, "{rep:?}");
+    let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
+    assert!(names(&index, "broken.rs").contains(&pair("function", "good_one")));
+    assert!(index.files.contains_key("deep.js"));
+    let missing = dir.path().join("nope");
+    let e = ingest_code(&m, &missing, 1).await.unwrap_err();
+    assert!(e.to_string().contains("no such directory"), "{e}");
+    assert_eq!(Lang::of_path("a/b.tsx"), Some(Lang::Tsx));
+    assert_eq!(Lang::of_path("Makefile"), None);
+}
