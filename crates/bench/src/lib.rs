@@ -14,6 +14,7 @@
 //!
 //! What it is not: nothing here is on a user's path; the engine does not depend on it.
 
+pub mod conflicts;
 pub mod ingest;
 pub mod ir;
 pub mod memory;

@@ -37,19 +37,25 @@ pub(crate) struct MapArgs {
     search: Option<String>,
 }
 
-pub(crate) async fn run_code(
-    a: CodeArgs,
-    root: &Path,
-    db: Option<&str>,
-    out: &mut Out,
-) -> Result<(), CliError> {
-    let repo = repo_path(a.repo)?;
+/// The directory a code command reads (default: the current one), which must exist.
+fn source_dir(repo: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let repo = repo_path(repo)?;
     if !repo.is_dir() {
         return Err(CliError::input(format!(
             "{}: no such directory; give the path of a repository or source directory",
             repo.display()
         )));
     }
+    Ok(repo)
+}
+
+pub(crate) async fn run_code(
+    a: CodeArgs,
+    root: &Path,
+    db: Option<&str>,
+    out: &mut Out,
+) -> Result<(), CliError> {
+    let repo = source_dir(a.repo)?;
     let engine = Engine::open(root, db).await?;
     let r = engine.ingest_code(&repo, a.threads).await?;
     out.value(&r, || {
@@ -82,13 +88,7 @@ pub(crate) async fn run_map(
     db: Option<&str>,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let repo = repo_path(a.repo)?;
-    if !repo.is_dir() {
-        return Err(CliError::input(format!(
-            "{}: no such directory; give the path of a repository or source directory",
-            repo.display()
-        )));
-    }
+    let repo = source_dir(a.repo)?;
     let engine = Engine::open(root, db).await?;
     if let Some(q) = a.search {
         let (root, index) = engine.code_index(&repo).await?;
@@ -108,5 +108,55 @@ pub(crate) async fn run_map(
         } else {
             printable(map.trim_end()).into_owned()
         }
+    })
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConflictArgs {
+    /// The repository (e.g. a clone of ../shared/corpora/git/serde.bundle).
+    #[arg(long)]
+    repo: PathBuf,
+    /// At most this many merges (oldest merge base first).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Without the code index (names and stems of files, co-change only).
+    #[arg(long)]
+    no_code: bool,
+}
+
+pub(crate) fn eval_conflicts(a: ConflictArgs, out: &mut Out) -> Result<(), CliError> {
+    let repo = a.repo;
+    l9_engine::ingest::repo_root(&repo)?;
+    let index = if a.no_code { None } else { Some(l9_engine::ingest::scan_code(&repo)?) };
+    let r = l9_bench::conflicts::eval_conflicts(&repo, index.as_ref(), a.limit)?;
+    out.value(&r, || {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "conflict prediction on {}: {} merges, {} with commits on both sides since their base{}",
+            r.repo,
+            r.merges,
+            r.evaluated,
+            if r.code_index { "" } else { " (no code index)" }
+        );
+        let _ = writeln!(s, "  {:<44} {:>9} {:>7} {:>5} {:>5} {:>5}", "", "precision", "recall", "tp", "fp", "fn");
+        let row = |s: &mut String, name: &str, sc: &l9_bench::conflicts::Scores| {
+            let _ = writeln!(
+                s,
+                "  {name:<44} {:>9.2} {:>7.2} {:>5} {:>5} {:>5}",
+                sc.precision(),
+                sc.recall(),
+                sc.tp,
+                sc.fp,
+                sc.fn_
+            );
+        };
+        row(&mut s, "predicted overlap vs real overlap", &r.overlap);
+        let _ = writeln!(s, "  {:<44} {:>9.2} {:>7.2}", "  always predicting a collision", r.overlap.base_rate(), 1.0);
+        row(&mut s, "predicted overlap vs git merge-tree conflict", &r.conflict);
+        let _ = writeln!(s, "  {:<44} {:>9.2} {:>7.2}", "  always predicting a collision", r.conflict.base_rate(), 1.0);
+        row(&mut s, "real overlap vs git merge-tree conflict", &r.overlap_as_conflict);
+        let _ = writeln!(s, "(the predictor sees the sides' commit messages only; history up to the merge base)");
+        printable(s.trim_end()).into_owned()
     })
 }

@@ -80,6 +80,11 @@ pub(crate) enum EvalCommand {
         #[arg(long)]
         no_lopo: bool,
     },
+    /// Conflict prediction on a repository's real merges: from the two sides' commit
+    /// messages alone (history folded only up to the merge base), do they touch the same
+    /// files? Precision and recall against the files they really both changed and against
+    /// `git merge-tree`'s textual conflicts, next to predicting a collision every time.
+    Conflicts(crate::code_cmd::ConflictArgs),
 }
 
 fn scores_table(s: &mut String, m: &ClassScores) {
@@ -158,6 +163,7 @@ fn learned_text(s: &mut String, r: &LearnedReport) {
 
 pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> {
     match cmd {
+        EvalCommand::Conflicts(a) => crate::code_cmd::eval_conflicts(a, out),
         EvalCommand::Classify { data, model, no_lopo, embeddings } => {
             let opts = ClassifyOptions { model, lopo: !no_lopo, embeddings };
             let evals = engine_ir::eval_classify(&data, &opts)?;

@@ -20,7 +20,9 @@ pub(crate) enum IngestCommand {
     /// parents) with files changed, lines added/removed and renames; files and modules as
     /// knowledge-graph entities; `co_changes` relations (valid from the commits' times); fix
     /// and revert commits, and by SZZ the commits that introduced what they fixed; hotspots
-    /// and fragile files. Incremental (a second run reads only new commits) and idempotent;
+    /// and fragile files. The world model learns one statement per notable file (hidden
+    /// constraints, fragility, couplings; anchored to the file) and retires ones the history
+    /// no longer supports. Incremental (a second run reads only new commits) and idempotent;
     /// a killed ingest resumes where it stopped.
     Git(GitArgs),
     /// A repository's code: definitions and references of its Rust, Python, JavaScript,
@@ -149,6 +151,13 @@ pub(crate) async fn run_ingest(
             "  in total: {} commits, {} fixes, {} files; knowledge graph +{} entities, +{} relations, {} closed",
             r.total_commits, r.total_fixes, r.files, r.entities_added, r.relations_added, r.relations_closed
         );
+        if r.world_learned + r.world_retired > 0 {
+            let _ = writeln!(
+                s,
+                "  world model: {} statement(s) about files learned, {} no longer supported retired (`l9 world query FILE`)",
+                r.world_learned, r.world_retired
+            );
+        }
         let _ = writeln!(s, "  read {:.1} s, done in {:.1} s (commits are stored while later ones are read)",
             r.read_ms as f64 / 1e3,
             r.total_ms as f64 / 1e3

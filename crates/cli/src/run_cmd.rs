@@ -129,7 +129,14 @@ async fn drive(engine: &Engine, run: TaskId, render: &mut Render) -> Result<(), 
         shutdown_grace: Duration::from_secs(2),
         ..Default::default()
     };
-    let worker = engine.run_worker(engine.registry(), opts, rx);
+    // The worker runs as a task of its own: polled only from the select below, it would
+    // stand still while a render pumps events, and a worker holding SQLite's write lock in
+    // a claim while the pump waits for that lock to file the journal's tail stalls both
+    // for the busy timeout (30 s).
+    let worker = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.run_worker(engine.registry(), opts, rx).await })
+    };
     let mut follower = Follower::new(run);
     let mut interrupted = false;
     tokio::pin!(worker);
@@ -138,7 +145,7 @@ async fn drive(engine: &Engine, run: TaskId, render: &mut Render) -> Result<(), 
             r = &mut worker => {
                 crate::progress::pump(engine, &mut follower, render).await?;
                 render.finish();
-                r?;
+                r.map_err(|e| CliError::input(format!("the worker stopped: {e}")))??;
                 break;
             }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
@@ -440,6 +447,16 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
         {
             let rates: Vec<String> = route.rates.iter().map(|(k, v)| format!("{k} {v:.2}")).collect();
             let _ = writeln!(s, "  route:       coder {p} (success rates: {})", rates.join(", "));
+        }
+        for c in recall.as_ref().map(|r| r.collisions.as_slice()).unwrap_or_default() {
+            let _ = writeln!(
+                s,
+                "  serialise:   {} waits for {}: both likely touch {} ({})",
+                c.b,
+                c.a,
+                c.files.join(", "),
+                snippet(&c.why.join("; "), 160)
+            );
         }
         if let Some(w) = &waiting
             && state != "succeeded"

@@ -35,13 +35,75 @@ impl From<IngestError> for EngineError {
 
 impl Engine {
     /// Reads what is new in the repository at `path` into this project's memory.
+    /// The world model learns what the history says (hidden constraints, fragile files,
+    /// couplings, anchored to the files): statements new since the last ingest are recorded,
+    /// ones it no longer supports retired.
     pub async fn ingest_git(
         &self,
         path: &Path,
         opts: &IngestOptions,
         progress: &(dyn Fn(&str, usize, usize) + Sync),
     ) -> Result<IngestReport> {
-        Ok(l9_ingest::ingest_git(self.memory(), path, opts, progress).await?)
+        let root = repo_root(path)?.display().to_string();
+        let before = l9_ingest::latest_state(self.memory(), &root).await?.map(|(_, s)| s);
+        let mut r = l9_ingest::ingest_git(self.memory(), path, opts, progress).await?;
+        if let Some((id, now)) = l9_ingest::latest_state(self.memory(), &root).await? {
+            let (learned, retired) =
+                self.learn_from_history(&root, before.as_ref(), &now, id).await?;
+            r.world_learned = learned;
+            r.world_retired = retired;
+        }
+        Ok(r)
+    }
+
+    /// Records in the world model what `now` says and `before` did not (and retires what
+    /// `before` said and `now` does not), once per repository and head.
+    async fn learn_from_history(
+        &self,
+        root: &str,
+        before: Option<&l9_ingest::history::State>,
+        now: &l9_ingest::history::State,
+        evidence: l9_types::PacketId,
+    ) -> Result<(usize, usize)> {
+        use l9_world::learn::constraint_id;
+        use l9_world::{Anchor, Delta, Observation};
+        let Some(head) = now.head.clone() else { return Ok((0, 0)) };
+        let old: Vec<(String, String)> = before.map(|b| b.lessons(LESSONS)).unwrap_or_default();
+        let new = now.lessons(LESSONS);
+        let at =
+            time_of_rev(Path::new(root), &head).unwrap_or_else(|_| self.memory().clock().now());
+        let mut deltas = Vec::new();
+        for (file, text) in new.iter().filter(|l| !old.contains(l)) {
+            let anchor = Anchor { path: file.clone(), commit: Some(head.clone()) };
+            deltas.push(
+                Observation::new(
+                    Delta::HiddenConstraint { trigger: file.clone(), text: text.clone() },
+                    at,
+                )
+                .anchored(Some(anchor)),
+            );
+        }
+        let learned = deltas.len();
+        for (file, text) in old.iter().filter(|l| !new.contains(l)) {
+            deltas.push(Observation::new(
+                Delta::Retire {
+                    item: constraint_id(file, text),
+                    reason: format!(
+                        "the history up to {} no longer says so",
+                        &head[..head.len().min(12)]
+                    ),
+                },
+                at,
+            ));
+        }
+        let retired = deltas.len() - learned;
+        if deltas.is_empty() {
+            return Ok((0, 0));
+        }
+        // One recording per repository and head: a second ingest of it records nothing.
+        let run = l9_types::RunId(l9_ingest::derived_id("world", &format!("{root}\0{head}")));
+        let rec = self.world().record_run_deltas(run, &deltas, Some(evidence)).await?;
+        Ok(if rec.new { (learned, retired) } else { (0, 0) })
     }
 
     /// DORA figures of this project's own loop runs, by period: a run that merged is a
@@ -173,6 +235,9 @@ pub async fn repo_dora(
 
 pub use l9_ingest::code::{CodeIndex, CodeReport, Focus, SymbolHit};
 
+/// Files of a repository the world model keeps a statement about from its history.
+const LESSONS: usize = 40;
+
 /// Tokens of the repo map a coding task gets.
 pub const MAP_TOKENS: usize = 1024;
 
@@ -272,4 +337,11 @@ impl l9_agents::tools::RepoKnowledge for RepoCode {
         let l = self.loaded().await;
         l.history.as_ref().map(|h| h.notes_for_path(path, 3)).unwrap_or_default()
     }
+}
+
+/// The code index of the source files at `path`, parsed now and kept in memory (nothing is
+/// stored): what an evaluation over history reads.
+pub fn scan_code(path: &Path) -> Result<CodeIndex> {
+    let (root, files) = l9_ingest::code::index::source_files(path)?;
+    Ok(l9_ingest::code::index::scan(&root, &files, None, 0)?.0)
 }

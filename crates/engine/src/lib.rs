@@ -19,6 +19,7 @@ pub mod config;
 mod error;
 pub mod events;
 mod execute;
+mod fanout;
 pub mod gc;
 pub mod ingest;
 pub mod ir;

@@ -454,7 +454,9 @@ async fn run(
         history: &recall.history,
         maps: &recall.maps,
     };
-    let tasks = crate::execute::plan_tasks(&chosen, &shared);
+    // Tasks predicted to touch the same files run one after the other (`l9 show` says why).
+    let serialised = crate::fanout::serialise(&chosen, &recall.collisions);
+    let tasks = crate::execute::plan_tasks(&serialised, &shared);
     let plan_id = ctx
         .spawn_child(
             PLAN_KIND,
@@ -581,19 +583,27 @@ async fn recall(
         Route { provider: best.map(str::to_string), rates }
     });
     let mut history = std::collections::BTreeMap::new();
-    if let Some(state) = repo_history(eng, repo).await? {
+    let state = repo_history(eng, repo).await?;
+    if let Some(state) = &state {
         for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
-            let notes = state.notes_for(&task_text(t, front), HISTORY_NOTES_PER_TASK);
+            let text = task_text(t, front);
+            // What the world model already shows the task from the history is not repeated.
+            let notes: Vec<String> = state
+                .notes_for(&text, HISTORY_NOTES_PER_TASK)
+                .into_iter()
+                .filter(|n| !text.contains(n.as_str()))
+                .collect();
             if !notes.is_empty() {
                 history.insert(t.id.clone(), notes);
             }
         }
     }
     let mut maps = std::collections::BTreeMap::new();
-    if let Some(index) = repo_code(eng, repo).await? {
+    let code = repo_code(eng, repo).await?;
+    if let Some((_, index)) = &code {
         for t in plan.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
             let map = l9_ingest::code::map_for_text(
-                &index,
+                index,
                 &task_text(t, front),
                 crate::ingest::MAP_TOKENS,
             );
@@ -602,7 +612,9 @@ async fn recall(
             }
         }
     }
-    Ok(Recalled { plan_packet: packet.id.to_string(), insights, route, history, maps })
+    let collisions =
+        crate::fanout::predict(eng, plan, front, code.as_ref(), state.as_ref()).await?;
+    Ok(Recalled { plan_packet: packet.id.to_string(), insights, route, history, maps, collisions })
 }
 
 /// The code index of the run's repository, brought up to date first (a repository never
@@ -611,10 +623,10 @@ async fn recall(
 async fn repo_code(
     eng: &Engine,
     repo: Option<&std::path::Path>,
-) -> crate::Result<Option<l9_ingest::code::CodeIndex>> {
+) -> crate::Result<Option<(String, l9_ingest::code::CodeIndex)>> {
     let Some(dir) = repo.filter(|d| d.is_dir()) else { return Ok(None) };
     match eng.code_index(dir).await {
-        Ok((_, index)) => Ok(Some(index)),
+        Ok(found) => Ok(Some(found)),
         Err(crate::EngineError::Input(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -634,10 +646,10 @@ async fn repo_history(
     let Ok(root) = crate::ingest::repo_root(dir) else { return Ok(None) };
     let root = root.display().to_string();
     let opts = l9_ingest::IngestOptions { no_szz: true, ..Default::default() };
-    match l9_ingest::ingest_git(eng.memory(), dir, &opts, &|_, _, _| {}).await {
+    match eng.ingest_git(dir, &opts, &|_, _, _| {}).await {
         Ok(_) => Ok(l9_ingest::latest_state(eng.memory(), &root).await?.map(|(_, s)| s)),
         // A repository gix cannot read is no reason to stop the run: no history notes.
-        Err(l9_ingest::IngestError::Git { .. } | l9_ingest::IngestError::Input(_)) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(crate::EngineError::Input(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }

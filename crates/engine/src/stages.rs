@@ -207,6 +207,10 @@ pub struct Recalled {
     /// Per coding task: the repo map, leaning towards what the task names.
     #[serde(default)]
     pub maps: BTreeMap<String, String>,
+    /// Coding tasks that could run in parallel but are predicted to touch the same files:
+    /// the later one waits for the earlier one.
+    #[serde(default)]
+    pub collisions: Vec<l9_ingest::conflict::Collision>,
 }
 
 /// What the run taught the world model.

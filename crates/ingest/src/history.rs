@@ -14,6 +14,30 @@ use crate::git::Commit;
 /// reformatting, licence headers) and are left out of the pair counts.
 pub const MAX_CHANGESET: usize = 30;
 
+/// File names too common to say which file a text means (`index`, `utils`, `mod`…).
+pub const GENERIC_STEMS: &[&str] = &[
+    "index",
+    "utils",
+    "util",
+    "types",
+    "tests",
+    "test",
+    "common",
+    "config",
+    "error",
+    "errors",
+    "build",
+    "setup",
+    "__init__",
+    "helpers",
+    "constants",
+    "models",
+    "main",
+    "lib",
+    "mod",
+    "readme",
+];
+
 /// Pairs changed together at least this often become `co_changes` relations in the
 /// knowledge graph and are reported.
 pub const MIN_CO_CHANGES: u32 = 3;
@@ -88,6 +112,28 @@ pub struct FileStats {
     /// Deleted or renamed away at `last_at`.
     #[serde(default)]
     pub gone: bool,
+    /// Commits weighted by recency: each counts 1 at `last_at`, halving every
+    /// [`HALF_LIFE_DAYS`] before it (`None` in states stored before this existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<f64>,
+}
+
+/// The half-life of a commit's weight in a file's recent churn.
+pub const HALF_LIFE_DAYS: f64 = 365.0;
+
+fn decay(days: f64) -> f64 {
+    0.5f64.powf(days.max(0.0) / HALF_LIFE_DAYS)
+}
+
+impl FileStats {
+    /// Commits weighted by recency as of `at`.
+    pub fn recent_at(&self, at: Option<DateTime<Utc>>) -> f64 {
+        let Some(r) = self.recent else { return f64::from(self.commits) };
+        match (at, self.last_at) {
+            (Some(at), Some(last)) => r * decay((at - last).num_seconds() as f64 / 86_400.0),
+            _ => r,
+        }
+    }
 }
 
 /// The accumulated state of one repository.
@@ -208,6 +254,12 @@ impl State {
                 s.lines += i64::from(f.added.unwrap_or(0)) - i64::from(f.removed.unwrap_or(0));
                 s.fixes += u32::from(fix);
                 s.first_at.get_or_insert(c.authored_at);
+                // (A state stored before recency was kept counts its earlier commits whole.)
+                let before = match s.recent {
+                    Some(_) => s.recent_at(Some(c.authored_at)),
+                    None => f64::from(s.commits - 1),
+                };
+                s.recent = Some(before + 1.0);
                 s.last_at = Some(c.authored_at);
                 s.gone = f.status == 'D';
             }
@@ -350,7 +402,10 @@ impl State {
     }
 
     /// Live files by `commits × lines`, highest first.
+    /// Hotspots: change frequency over time × size — commits weighted by recency (a commit
+    /// a year before the repository's last one counts half) times the file's lines.
     pub fn hotspots(&self, n: usize) -> Vec<Hotspot> {
+        let now = self.files.values().filter_map(|s| s.last_at).max();
         let mut out: Vec<Hotspot> = self
             .files
             .iter()
@@ -360,7 +415,7 @@ impl State {
                 commits: s.commits,
                 lines: s.lines,
                 fixes: s.fixes,
-                score: f64::from(s.commits) * s.lines as f64,
+                score: s.recent_at(now) * s.lines as f64,
             })
             .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.path.cmp(&b.path)));
@@ -373,22 +428,6 @@ impl State {
     /// fixed, and which files changed with them in at least half of their commits. At most
     /// `max` notes, fragile files first. Notes are data for a prompt, not instructions.
     pub fn notes_for(&self, text: &str, max: usize) -> Vec<String> {
-        const GENERIC: &[&str] = &[
-            "index",
-            "utils",
-            "types",
-            "tests",
-            "common",
-            "config",
-            "error",
-            "errors",
-            "build",
-            "setup",
-            "__init__",
-            "helpers",
-            "constants",
-            "models",
-        ];
         let words: std::collections::HashSet<String> = text
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .filter(|w| w.len() >= 5)
@@ -410,7 +449,7 @@ impl State {
                     .to_lowercase();
                 text.contains(p.as_str())
                     || (stem.len() >= 5
-                        && !GENERIC.contains(&stem.as_str())
+                        && !GENERIC_STEMS.contains(&stem.as_str())
                         && words.contains(&stem))
             })
             .collect();
@@ -434,6 +473,36 @@ impl State {
         }
         let (h, f, c) = self.notes_on(path, &self.couplings(), &self.hidden_constraints());
         h.into_iter().chain(f).chain(c).take(max).collect()
+    }
+
+    /// What the history teaches the world model: one statement per file (so two statements
+    /// on one file never stand side by side as a contradiction), the notes a coding task
+    /// sees about it joined — for files with hidden constraints, the most fragile files and
+    /// the strongest couplings; at most `max` files.
+    pub fn lessons(&self, max: usize) -> Vec<(String, String)> {
+        let couplings = self.couplings();
+        let constraints = self.hidden_constraints();
+        let mut files: Vec<String> = Vec::new();
+        let mut push = |p: &str| {
+            if !files.iter().any(|f| f == p) {
+                files.push(p.to_owned());
+            }
+        };
+        constraints.iter().for_each(|h| push(&h.changed));
+        self.fragile(10).iter().for_each(|h| push(&h.path));
+        for c in couplings.iter().filter(|c| c.degree >= 0.5).take(20) {
+            push(&c.a);
+            push(&c.b);
+        }
+        let mut out = Vec::new();
+        for p in files.iter().take(max) {
+            let (h, f, c) = self.notes_on(p, &couplings, &constraints);
+            let notes: Vec<String> = h.into_iter().chain(f).chain(c).collect();
+            if !notes.is_empty() {
+                out.push((p.clone(), notes.join("; ")));
+            }
+        }
+        out
     }
 
     /// Notes on one file: (hidden constraints, fragility, couplings).

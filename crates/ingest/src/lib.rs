@@ -10,6 +10,7 @@
 //! A killed ingest leaves whole batches behind and the next one skips what is stored.
 
 pub mod code;
+pub mod conflict;
 pub mod dora;
 pub mod fixes;
 pub mod git;
@@ -19,7 +20,7 @@ pub mod szz;
 
 use std::path::PathBuf;
 
-pub use store::{IngestOptions, IngestReport, Since, ingest_git, latest_state};
+pub use store::{IngestOptions, IngestReport, Since, ingest_git, latest_state, message_model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

@@ -69,6 +69,10 @@ pub struct IngestReport {
     pub read_ms: u64,
     /// The whole ingest.
     pub total_ms: u64,
+    /// What the world model learned from the history this time (set by the engine, which
+    /// records it): new statements, and earlier ones the history no longer supports.
+    pub world_learned: usize,
+    pub world_retired: usize,
 }
 
 fn meta_key(root: &str) -> String {
@@ -230,6 +234,8 @@ pub async fn ingest_git(
         state_packet: state_packet.map(|p| p.to_string()),
         read_ms: ms(t0, t1),
         total_ms: ms(t0, t2),
+        world_learned: 0,
+        world_retired: 0,
     })
 }
 
@@ -493,4 +499,29 @@ fn relation(
         invalidated_at: None,
         source: None,
     }
+}
+
+/// The message model of every ingested commit (`git.commit` packets): what their words say
+/// about the files changed with them.
+pub async fn message_model(memory: &MemoryService) -> Result<crate::conflict::MessageModel> {
+    let mut model = crate::conflict::MessageModel::default();
+    let filter = l9_store::PacketFilter { kinds: vec!["git.commit".into()], ..Default::default() };
+    let mut after = None;
+    loop {
+        let page =
+            memory.store().list_packets(&filter, &l9_store::Page { after, limit: 1000 }).await?;
+        for p in &page.packets {
+            let message = p.body["message"].as_str().unwrap_or_default();
+            let files: Vec<&str> = p.body["files"]
+                .as_array()
+                .map(|fs| fs.iter().filter_map(|f| f["path"].as_str()).collect())
+                .unwrap_or_default();
+            model.add(message, files);
+        }
+        match page.next {
+            Some(n) if !page.packets.is_empty() => after = Some(n),
+            _ => break,
+        }
+    }
+    Ok(model)
 }

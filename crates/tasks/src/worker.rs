@@ -247,14 +247,22 @@ async fn run_one(
     // it would stall the work, and on PostgreSQL wait on the row lock the work's open
     // transaction holds: a deadlock.
     let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let beat = {
         let (store, clock, fence, lease) =
             (store.clone(), clock.clone(), fence.clone(), opts.lease);
+        let mut stop = stop_rx;
         tokio::spawn(async move {
             let mut every = tokio::time::interval(lease / 3);
             every.tick().await;
             loop {
-                every.tick().await;
+                // Only the wait is cut short when the work ends, never a store call in
+                // flight: a store future dropped half-way can leave its pooled connection
+                // in a state the next user pays for.
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.changed() => return,
+                }
                 let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
                 if let Err(StoreError::LeaseLost(_)) = store.tasks().heartbeat(&fence, until).await
                 {
@@ -279,7 +287,9 @@ async fn run_one(
         r = work => r,
         _ = lost_rx.wait_for(|lost| *lost) => Err(WfError::LeaseLost("heartbeat refused".into())),
     };
-    beat.abort();
+    // The heartbeat stops between beats (see above), never inside one.
+    let _ = stop_tx.send(true);
+    let _ = beat.await;
     let now = clock.now();
     // What the task record keeps holds no secret (`l9_types::redact`).
     let outcome = match outcome {

@@ -456,4 +456,86 @@ fn a_run_on_a_repository_with_history_shows_the_coder_what_it_says_about_the_fil
     assert_eq!(d["l9_runs"]["total"]["change_failure_rate"], 0.0, "{d}");
     assert!(d["l9_runs"]["total"]["lead_time_median_h"].as_f64().is_some(), "{d}");
     assert_eq!(d["repository"]["total"]["deployments"], 0, "the repository has no version tags");
+    // The world model learned what the history says about shout.sh, anchored to it.
+    let item = || -> (String, Value) {
+        let hits = json(&proj, &["world", "query", "shout.sh", "-k", "20"]);
+        let h =
+            hits.as_array().unwrap().iter().find(|h| h["title"] == "hidden constraint on shout.sh");
+        let id = h.unwrap_or_else(|| panic!("{hits}"))["id"].as_str().unwrap().to_string();
+        let shown = json(&proj, &["world", "show", &id]);
+        (id, shown)
+    };
+    let (old_id, shown) = item();
+    assert!(old_id.starts_with("HC-"), "{shown}");
+    let text = shown.to_string();
+    assert!(text.contains("4 of its 4 commits were fixes"), "{text}");
+    assert!(text.contains("\"path\":\"shout.sh\""), "anchored to the file: {text}");
+    // A new commit changes what the history says: the old statement is retired, the new
+    // one learned; a second ingest of the same head learns nothing again.
+    std::fs::write(repo.join("shout.sh"), "echo HELLO!!\n").unwrap();
+    git(&repo, &["commit", "-qam", "Louder"]);
+    let r = json(&proj, &["ingest", "git", "repo", "--no-szz"]);
+    assert!(
+        r["world_learned"].as_u64() >= Some(1) && r["world_retired"].as_u64() >= Some(1),
+        "{r}"
+    );
+    let (new_id, shown) = item();
+    assert_ne!(new_id, old_id);
+    // (The run's own merge changed shout.sh too.)
+    let now = shown.to_string();
+    assert!(now.contains("shout.sh: 4 of its") && !now.contains("4 of its 4 commits"), "{now}");
+    let old = json(&proj, &["world", "show", &old_id]).to_string();
+    assert!(old.contains("no longer says so"), "retired, with why: {old}");
+    let again = json(&proj, &["ingest", "git", "repo", "--no-szz"]);
+    assert_eq!(
+        (again["world_learned"].as_u64(), again["world_retired"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let stats = json(&proj, &["world", "stats"]);
+    assert_eq!(stats["contradictions"], jsonv!([]), "one statement per file: {stats}");
+}
+
+/// Two coding tasks whose requirements both name the same file: predicted to collide before
+/// the fan-out, so the later waits for the earlier (and `l9 show` says why) instead of both
+/// editing it at once.
+#[test]
+fn tasks_predicted_to_touch_the_same_file_are_serialised() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    let repo = proj.join("repo");
+    std::fs::write(repo.join("words.py"), "def greeting_word():\n    return 'hello'\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "words"]);
+    let spec = SPEC
+        .replace("that prints hello.", "that prints hello, the word `words.py` keeps.")
+        .replace("which prints HELLO!.", "which prints HELLO!, built from `words.py`.");
+    assert_eq!(spec.matches("words.py").count(), 2);
+    std::fs::write(proj.join("spec.md"), spec).unwrap();
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    let text = ok(&proj, &["show", "last"]);
+    let line = text.lines().find(|l| l.contains("serialise:")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("both likely touch words.py"), "{line}");
+    assert!(
+        line.contains("(words.py: names words.py") && line.contains("/ names words.py"),
+        "{line}"
+    );
+    // The waiting task started only once the other had finished.
+    let show = json(&proj, &["show", "last"]);
+    let evs = show["events"].as_array().unwrap();
+    let implement: Vec<String> = evs
+        .iter()
+        .filter(|e| e["event"] == "task_started" && e["kind"] == "implement")
+        .map(|e| e["task"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(implement.len(), 2, "{evs:?}");
+    let first_done = evs
+        .iter()
+        .position(|e| e["event"] == "task_finished" && e["task"] == implement[0].as_str())
+        .unwrap();
+    let second_started = evs
+        .iter()
+        .position(|e| e["event"] == "task_started" && e["task"] == implement[1].as_str())
+        .unwrap();
+    assert!(first_done < second_started, "{evs:?}");
 }

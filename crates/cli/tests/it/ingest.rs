@@ -192,3 +192,98 @@ fn ingest_code_indexes_once_and_map_ranks_and_searches() {
     let e = fails(d, &["map", rs, "--tokens", "0"], 2);
     assert!(e.contains("--tokens"), "{e}");
 }
+
+/// Three merges whose answers are known by construction: both sides name and edit the same
+/// line of `ledger.py` (predicted, overlapping, conflicting); the sides name and edit
+/// different files (neither); the sides edit different ends of `report.py` under vague
+/// messages (overlapping, not predicted, no conflict).
+#[test]
+fn eval_conflicts_scores_predictions_against_real_merges() {
+    let repo = l9_test_support::temp_dir();
+    let r = repo.path();
+    let w = |f: &str, text: &str| std::fs::write(r.join(f), text).unwrap();
+    let commit = |msg: &str| {
+        git(r, &["add", "-A"]);
+        git(r, &["commit", "-qm", msg]);
+    };
+    git(r, &["init", "-q", "-b", "main"]);
+    w("ledger.py", "def balance():\n    return 0\n");
+    w("billing.py", "def invoice():\n    return 1\n");
+    w("shipping.py", "def parcel():\n    return 2\n");
+    let report: String = (0..40).map(|i| format!("line {i}\n")).collect();
+    w("report.py", &report);
+    commit("start");
+    let merge = |branch: &str,
+                 main_edit: &dyn Fn(),
+                 main_msg: &str,
+                 side_edit: &dyn Fn(),
+                 side_msg: &str| {
+        git(r, &["checkout", "-q", "-b", branch]);
+        side_edit();
+        commit(side_msg);
+        git(r, &["checkout", "-q", "main"]);
+        main_edit();
+        commit(main_msg);
+        // Conflicts are recorded as they are resolved: ours.
+        let _ = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                branch,
+                branch,
+            ])
+            .current_dir(r)
+            .output()
+            .unwrap();
+        if git(r, &["status", "--porcelain"]).contains("UU") {
+            git(r, &["checkout", "--ours", "."]);
+            commit(&format!("merge {branch}"));
+        }
+    };
+    merge(
+        "both-ledger",
+        &|| w("ledger.py", "def balance():\n    return 10\n"),
+        "Make ledger.py start the balance at 10",
+        &|| w("ledger.py", "def balance():\n    return 20\n"),
+        "Make ledger.py start the balance at 20",
+    );
+    merge(
+        "apart",
+        &|| w("billing.py", "def invoice():\n    return 3\n"),
+        "Change billing.py invoices",
+        &|| w("shipping.py", "def parcel():\n    return 4\n"),
+        "Change shipping.py parcels",
+    );
+    merge(
+        "vague",
+        &|| w("report.py", &report.replacen("line 0\n", "first\n", 1)),
+        "tidy up",
+        &|| w("report.py", &report.replacen("line 39\n", "last\n", 1)),
+        "small tweak",
+    );
+    let dir = l9_test_support::temp_dir();
+    let v = json(dir.path(), &["eval", "conflicts", "--repo", r.to_str().unwrap()]);
+    assert_eq!((v["merges"].as_u64(), v["evaluated"].as_u64()), (Some(3), Some(3)), "{v}");
+    let s = |k: &str| {
+        let x = &v[k];
+        (
+            x["tp"].as_u64().unwrap(),
+            x["fp"].as_u64().unwrap(),
+            x["fn_"].as_u64().unwrap(),
+            x["tn"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(s("overlap"), (1, 0, 1, 1), "{v}");
+    assert_eq!(s("conflict"), (1, 0, 0, 2), "{v}");
+    assert_eq!(s("overlap_as_conflict"), (1, 1, 0, 1), "{v}");
+    let text = ok(dir.path(), &["eval", "conflicts", "--repo", r.to_str().unwrap()]);
+    assert!(text.contains("3 merges, 3 with commits on both sides"), "{text}");
+    let e = fails(dir.path(), &["eval", "conflicts", "--repo", dir.path().to_str().unwrap()], 3);
+    assert!(e.contains("not a git repository"), "{e}");
+}

@@ -31,3 +31,25 @@ pub fn map_for_text(index: &CodeIndex, text: &str, budget: usize) -> String {
     let focus = Focus::from_text(text, &view);
     rank::render(&rank::rank(&view, &focus), budget)
 }
+
+/// The lower-case words of an identifier, in order: split at `_`, `-` and where lower case
+/// turns to upper (`openLedger_fast` → open, ledger, fast).
+pub fn split_identifier(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        let boundary = c == '_' || c == '-' || (c.is_uppercase() && prev_lower);
+        if boundary && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        if c != '_' && c != '-' {
+            cur.extend(c.to_lowercase());
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}

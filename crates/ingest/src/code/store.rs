@@ -33,21 +33,7 @@ pub fn symbol_id(root: &str, path: &str, d: &Def) -> PacketId {
 
 /// `snake_case` and `CamelCase` names as words, so a search in words finds them.
 fn words(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c == '_' || c == '-' {
-            out.push(' ');
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower {
-            out.push(' ');
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        out.extend(c.to_lowercase());
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    super::split_identifier(name).join(" ")
 }
 
 fn symbol_packet(

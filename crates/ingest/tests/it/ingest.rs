@@ -240,3 +240,48 @@ async fn a_key_pasted_into_a_commit_message_is_not_stored() {
     let again = ingest_git(&m, &r.path(), &IngestOptions::default(), &quiet).await.unwrap();
     assert_eq!((again.read, again.stored, again.already_stored), (1, 0, 1));
 }
+
+/// Hotspots weigh churn by recency: a file changed often years ago cools down next to one
+/// changed less often lately (same size).
+#[test]
+fn hotspots_weigh_recent_changes_more() {
+    use chrono::{Duration, TimeZone, Utc};
+    use l9_ingest::git::{Commit, FileChange};
+    let t0 = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let change = |path: &str, added: u32| FileChange {
+        path: path.into(),
+        from: None,
+        status: 'M',
+        added: Some(added),
+        removed: Some(0),
+    };
+    let mut commits = Vec::new();
+    let mut at = |days: i64, files: Vec<FileChange>| {
+        let t = t0 + Duration::days(days);
+        commits.push(Commit {
+            sha: format!("{:040}", commits.len()),
+            parents: Vec::new(),
+            author: "a".into(),
+            email: "a@x".into(),
+            authored_at: t,
+            committed_at: t,
+            message: "change".into(),
+            files,
+            introduced: None,
+        });
+    };
+    at(0, vec![change("old.rs", 100), change("new.rs", 100)]);
+    for d in 1..10 {
+        at(d, vec![change("old.rs", 0)]);
+    }
+    for d in 0..4 {
+        at(3 * 365 + d, vec![change("new.rs", 0)]);
+    }
+    let mut s = l9_ingest::history::State::default();
+    s.extend(&commits, &|_| (false, false));
+    let h = s.hotspots(2);
+    assert_eq!((h[0].path.as_str(), h[0].commits), ("new.rs", 5), "{h:?}");
+    assert_eq!((h[1].path.as_str(), h[1].commits), ("old.rs", 10), "{h:?}");
+    // Ten commits three years before the last one count about 10 / 8.
+    assert!((h[1].score / 100.0 - 10.0 / 8.0).abs() < 0.1, "{h:?}");
+}
