@@ -153,8 +153,24 @@ impl Runner for SystemRunner {
     #[allow(clippy::disallowed_methods)] // the process seam itself
     async fn run(&self, cmd: &CommandSpec) -> Result<Output> {
         use tokio::io::AsyncWriteExt;
-        let mut c = tokio::process::Command::new(&cmd.program);
-        c.args(&cmd.args).current_dir(&cmd.cwd).env_clear().kill_on_drop(true);
+        let mut c = match parent_death_guard() {
+            // A command must not outlive L9: when the thread that started it dies (l9 killed,
+            // even by SIGKILL), the guard shell gets SIGTERM and kills the command's whole
+            // process group. A program that cannot be found is reported as before, not by sh.
+            Some(setpriv) => {
+                resolve_program(cmd)?;
+                let mut c = tokio::process::Command::new(setpriv);
+                c.args(["--pdeathsig", "TERM", "--", "/bin/sh", "-c", GUARD, "sh", &cmd.program]);
+                c.args(&cmd.args);
+                c
+            }
+            None => {
+                let mut c = tokio::process::Command::new(&cmd.program);
+                c.args(&cmd.args);
+                c
+            }
+        };
+        c.current_dir(&cmd.cwd).env_clear().kill_on_drop(true);
         // A process group of its own: a terminal's Ctrl-C reaches l9 alone, which stops
         // its work in order (an interrupted step is re-run on resume, not recorded as a
         // failure of the command).
@@ -184,6 +200,8 @@ impl Runner for SystemRunner {
             .as_ref()
             .and_then(|p| std::fs::File::create(p).ok())
             .map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
+        // A step cancelled half-way (its future dropped) takes the command's group with it.
+        let mut group = GroupGuard(child.id());
         let (out, err) = (child.stdout.take(), child.stderr.take());
         let (o, e): (Captured, Captured) = Default::default();
         let work = async {
@@ -194,7 +212,12 @@ impl Runner for SystemRunner {
             );
             status
         };
-        match tokio::time::timeout(cmd.timeout, work).await {
+        let ran = tokio::time::timeout(cmd.timeout, work).await;
+        if matches!(ran, Ok(Ok(_))) {
+            // Ended on its own: its group id may be reused, so nothing is killed.
+            group.0 = None;
+        }
+        match ran {
             Ok(Ok(status)) => Ok(Output {
                 code: status.code(),
                 stdout: captured(&o),
@@ -220,6 +243,63 @@ impl Runner for SystemRunner {
                     timeout: Some(cmd.timeout),
                 })
             }
+        }
+    }
+}
+
+/// The guard a command runs under (see [`parent_death_guard`]): it waits for the command
+/// and, sent SIGTERM when L9 dies, kills the command's process group — itself included.
+/// The command's stdin is handed over on fd 3 (an asynchronous list would get /dev/null).
+const GUARD: &str = "trap 'kill -KILL 0' TERM; exec 3<&0; \"$@\" <&3 3<&- & wait $!";
+
+/// `setpriv` (util-linux, on every Debian system), which sets the parent-death signal
+/// without unsafe code in L9; `None` where it is missing (commands then run unguarded).
+fn parent_death_guard() -> Option<&'static str> {
+    static FOUND: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            if !cfg!(target_os = "linux") {
+                return None;
+            }
+            let path = std::env::var("PATH").unwrap_or_default();
+            std::env::split_paths(&path)
+                .chain(["/usr/bin".into(), "/bin".into()])
+                .map(|d| d.join("setpriv"))
+                .find(|p| p.is_file())
+                .map(|p| p.display().to_string())
+        })
+        .as_deref()
+}
+
+/// The program of `cmd` exists (on the command's PATH when it names no directory): the
+/// error a direct spawn would give, before the guard shell would say "not found".
+fn resolve_program(cmd: &CommandSpec) -> Result<()> {
+    let missing = || AgentError::Spawn {
+        program: cmd.program.clone(),
+        message: "No such file or directory (os error 2)".into(),
+    };
+    if cmd.program.contains('/') {
+        let p = std::path::Path::new(&cmd.program);
+        let p = if p.is_absolute() { p.to_path_buf() } else { cmd.cwd.join(p) };
+        return if p.exists() { Ok(()) } else { Err(missing()) };
+    }
+    let path =
+        cmd.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok()).unwrap_or_default();
+    if std::env::split_paths(&path).any(|d| d.join(&cmd.program).is_file()) {
+        Ok(())
+    } else {
+        Err(missing())
+    }
+}
+
+/// Kills the command's process group when dropped armed (a cancelled step).
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.take() {
+            kill_group(pid);
         }
     }
 }
