@@ -153,7 +153,11 @@ impl Runner for SystemRunner {
     #[allow(clippy::disallowed_methods)] // the process seam itself
     async fn run(&self, cmd: &CommandSpec) -> Result<Output> {
         use tokio::io::AsyncWriteExt;
-        let mut c = match parent_death_guard() {
+        // L9's own git bookkeeping is left to finish when L9 dies: it is short, and a git
+        // killed half-way leaves `index.lock` files and half-registered worktrees behind
+        // that the next run trips over (a user's gate calling git runs under `sh`, guarded).
+        let guard = if cmd.program == "git" { None } else { parent_death_guard() };
+        let mut c = match guard {
             // A command must not outlive L9: when the thread that started it dies (l9 killed,
             // even by SIGKILL), the guard shell gets SIGTERM and kills the command's whole
             // process group. A program that cannot be found is reported as before, not by sh.
@@ -201,7 +205,7 @@ impl Runner for SystemRunner {
             .and_then(|p| std::fs::File::create(p).ok())
             .map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
         // A step cancelled half-way (its future dropped) takes the command's group with it.
-        let mut group = GroupGuard(child.id());
+        let mut group = GroupGuard(guard.and(child.id()));
         let (out, err) = (child.stdout.take(), child.stderr.take());
         let (o, e): (Captured, Captured) = Default::default();
         let work = async {

@@ -22,6 +22,7 @@ mod hash;
 mod id;
 pub mod redact;
 mod rng;
+pub mod yaml_depth;
 
 pub use asof::AsOf;
 pub use canonical::{canonical_json, write_canonical};

@@ -365,3 +365,22 @@ fn the_labelled_duplicate_pairs_resolve_and_the_challenger_scores_them() {
         assert_eq!(d["challenger"]["fp"], 0, "{d}");
     }
 }
+
+/// YAML nested a hundred thousand levels is refused before a parser sees it (it took the
+/// parser a minute to reach its recursion limit): scenarios and API descriptions here,
+/// scripts in l9-models' tests.
+#[test]
+fn deeply_nested_yaml_is_refused_at_once() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.md"), SPEC).unwrap();
+    let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    std::fs::write(d.join("deep.yaml"), format!("name: deep\nkinds: {deep}\n")).unwrap();
+    let e = fails(d, &["sim", "spec.md", "--scenario", "deep.yaml"], 3);
+    assert!(e.contains("deep.yaml:2: nested 257 levels deep (at most 256)"), "{e}");
+    std::fs::write(d.join("api.yaml"), format!("openapi: 3.0.0\npaths: {deep}\n")).unwrap();
+    let o = l9(d, &["ir", "check", "api.yaml"]);
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success() && text.contains("levels deep (at most 256)"), "{text}");
+}
