@@ -105,6 +105,9 @@ fn run_id(s: &str) -> Result<RunId, CliError> {
     s.parse().map_err(|e: l9_types::IdParseError| CliError::input(format!("--run: {e}")))
 }
 
+/// Lineage levels shown by indentation; deeper ones carry their depth.
+const MAX_INDENT: usize = 16;
+
 pub(crate) async fn run(
     cmd: MemoryCommand,
     root: &Path,
@@ -215,9 +218,17 @@ pub(crate) async fn run(
                 let arrow = if down { "↓" } else { "↑" };
                 rows.iter()
                     .map(|(d, p)| {
+                        // Indentation stops growing at MAX_INDENT levels (the depth is
+                        // written out instead): deep lineages print in linear, not
+                        // quadratic, space.
+                        let level = (*d as usize).saturating_sub(1);
+                        let indent = if level > MAX_INDENT {
+                            format!("{}({d}) ", "  ".repeat(MAX_INDENT))
+                        } else {
+                            "  ".repeat(level)
+                        };
                         format!(
-                            "{}{arrow} {:<14} {}  {}",
-                            "  ".repeat(*d as usize - 1),
+                            "{indent}{arrow} {:<14} {}  {}",
                             p.kind,
                             p.id,
                             snippet(p.text.as_deref().unwrap_or(""), 70)

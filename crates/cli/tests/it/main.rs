@@ -166,6 +166,24 @@ fn init_is_idempotent_and_memory_round_trips() {
     // From a subdirectory the project is found.
     std::fs::create_dir(d.join("sub")).unwrap();
     assert!(ok(&d.join("sub"), &["memory", "get", &a_id]).contains("decision"));
+
+    // A deep lineage prints in linear space: indentation stops at 16 levels, the depth is
+    // written out beyond (it grew with depth², 2.5 GB at depth 2,000).
+    let chain: String = (0..300)
+        .map(|i| {
+            let parents =
+                if i > 0 { format!(",\"parents\":[\"p{}\"]", i - 1) } else { String::new() };
+            format!("{{\"ref\":\"p{i}\",\"kind\":\"note\",\"text\":\"link {i}\"{parents}}}\n")
+        })
+        .collect();
+    std::fs::write(d.join("chain.jsonl"), chain).unwrap();
+    ok(d, &["memory", "import", "chain.jsonl"]);
+    let last =
+        json(d, &["memory", "search", "link 299", "-k", "1"])[0]["id"].as_str().unwrap().to_owned();
+    let text = ok(d, &["memory", "lineage", &last, "--depth", "400"]);
+    assert_eq!(text.lines().count(), 299, "{text}");
+    assert!(text.lines().all(|l| l.chars().count() < 130), "{text}");
+    assert!(text.lines().last().unwrap().contains("(299) ↑ note"), "{text}");
 }
 
 #[test]
