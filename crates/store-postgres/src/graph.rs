@@ -84,17 +84,25 @@ pub(crate) async fn put_relation_known(
     .await
     .map_err(db)?;
     if res.rows_affected() == 0 {
-        let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(r.id.0)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        if !relation_from_row(&row)?.same_fact(r) {
-            return Err(rules::immutable("relation", r.id));
-        }
+        same_relation_stored(&mut *conn, r).await?;
     }
     Ok(())
+}
+
+/// The relation stored under `r`'s id is `r` (an insert that did nothing met an earlier
+/// put): facts are immutable.
+async fn same_relation_stored(conn: &mut PgConnection, r: &Relation) -> Result<()> {
+    let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(r.id.0)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    if relation_from_row(&row)?.same_fact(r) {
+        Ok(())
+    } else {
+        Err(rules::immutable("relation", r.id))
+    }
 }
 
 pub(crate) async fn get_entity(conn: &mut PgConnection, id: EntityId) -> Result<Option<Entity>> {
@@ -240,12 +248,8 @@ pub(crate) async fn put_graph(
     entities: &[Entity],
     relations: &[Relation],
 ) -> Result<()> {
-    for e in entities {
-        rules::check_interval(e.valid_from, e.valid_to)?;
-    }
-    for r in relations {
-        rules::check_interval(r.valid_from, r.valid_to)?;
-    }
+    let ends: Vec<Uuid> =
+        rules::graph_ends_to_find(entities, relations)?.into_iter().map(|e| e.0).collect();
     for chunk in entities.chunks(GRAPH_CHUNK) {
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source) ",
@@ -275,16 +279,8 @@ pub(crate) async fn put_graph(
             }
         }
     }
-    let mut known: std::collections::HashSet<EntityId> = entities.iter().map(|e| e.id).collect();
-    let ends: Vec<Uuid> = relations
-        .iter()
-        .flat_map(|r| [r.from, r.to])
-        .filter(|e| !known.contains(e))
-        .map(|e| e.0)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
     if !ends.is_empty() {
+        let mut known: std::collections::HashSet<EntityId> = std::collections::HashSet::new();
         let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM kg_entities WHERE id = ANY($1)")
             .bind(&ends)
             .fetch_all(&mut *conn)
@@ -320,15 +316,7 @@ pub(crate) async fn put_graph(
             .into_iter()
             .collect();
         for r in chunk.iter().filter(|r| !inserted.contains(&r.id.0)) {
-            let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = $1");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(r.id.0)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db)?;
-            if !relation_from_row(&row)?.same_fact(r) {
-                return Err(rules::immutable("relation", r.id));
-            }
+            same_relation_stored(&mut *conn, r).await?;
         }
     }
     Ok(())

@@ -91,17 +91,25 @@ pub(crate) async fn put_relation_known(
     .await
     .map_err(db)?;
     if res.rows_affected() == 0 {
-        let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(r.id.0.to_string())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
-        if !relation_from_row(&row)?.same_fact(r) {
-            return Err(rules::immutable("relation", r.id));
-        }
+        same_relation_stored(&mut *conn, r).await?;
     }
     Ok(())
+}
+
+/// The relation stored under `r`'s id is `r` (an insert that did nothing met an earlier
+/// put): facts are immutable.
+async fn same_relation_stored(conn: &mut SqliteConnection, r: &Relation) -> Result<()> {
+    let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(r.id.0.to_string())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    if relation_from_row(&row)?.same_fact(r) {
+        Ok(())
+    } else {
+        Err(rules::immutable("relation", r.id))
+    }
 }
 
 pub(crate) async fn get_entity(
@@ -274,12 +282,7 @@ pub(crate) async fn put_graph(
     entities: &[Entity],
     relations: &[Relation],
 ) -> Result<()> {
-    for e in entities {
-        rules::check_interval(e.valid_from, e.valid_to)?;
-    }
-    for r in relations {
-        rules::check_interval(r.valid_from, r.valid_to)?;
-    }
+    let ends = rules::graph_ends_to_find(entities, relations)?;
     for chunk in entities.chunks(GRAPH_CHUNK) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO kg_entities (id, kind, name, attrs, valid_from, valid_to, recorded_at, invalidated_at, source) ",
@@ -310,14 +313,7 @@ pub(crate) async fn put_graph(
         }
     }
     // Every end a relation names exists (in this batch or stored).
-    let mut known: std::collections::HashSet<EntityId> = entities.iter().map(|e| e.id).collect();
-    let ends: Vec<EntityId> = relations
-        .iter()
-        .flat_map(|r| [r.from, r.to])
-        .filter(|e| !known.contains(e))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut known: std::collections::HashSet<EntityId> = std::collections::HashSet::new();
     for chunk in ends.chunks(GRAPH_CHUNK) {
         let mut qb: QueryBuilder<Sqlite> =
             QueryBuilder::new("SELECT id FROM kg_entities WHERE id IN (");
@@ -358,15 +354,7 @@ pub(crate) async fn put_graph(
             .into_iter()
             .collect();
         for r in chunk.iter().filter(|r| !inserted.contains(&r.id.0.to_string())) {
-            let sql = format!("SELECT {RELATION_COLS} FROM kg_relations WHERE id = ?");
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(r.id.0.to_string())
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db)?;
-            if !relation_from_row(&row)?.same_fact(r) {
-                return Err(rules::immutable("relation", r.id));
-            }
+            same_relation_stored(&mut *conn, r).await?;
         }
     }
     Ok(())

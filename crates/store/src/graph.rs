@@ -111,6 +111,30 @@ pub mod rules {
         valid_to.map(|_| invalidated_at.unwrap_or(recorded_at))
     }
 
+    /// What `put_graph` checks before it writes, on every backend: each interval is valid;
+    /// the answer is the relations' ends that are not in the batch itself (sorted, once
+    /// each), which must be found stored.
+    pub fn graph_ends_to_find(
+        entities: &[super::Entity],
+        relations: &[super::Relation],
+    ) -> Result<Vec<super::EntityId>> {
+        for e in entities {
+            check_interval(e.valid_from, e.valid_to)?;
+        }
+        for r in relations {
+            check_interval(r.valid_from, r.valid_to)?;
+        }
+        let batch: std::collections::HashSet<super::EntityId> =
+            entities.iter().map(|e| e.id).collect();
+        Ok(relations
+            .iter()
+            .flat_map(|r| [r.from, r.to])
+            .filter(|e| !batch.contains(e))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    }
+
     /// The error for re-putting an id with another fact.
     pub fn immutable(what: &str, id: impl std::fmt::Display) -> StoreError {
         StoreError::Invalid(format!(
