@@ -1,6 +1,10 @@
 //! `l9 bench memory`: ingest throughput, hybrid/vector search latency and ANN recall on a
 //! fresh store, each next to a baseline run in the same process:
-//! * ingest in batches vs. one transaction per packet (the naive path);
+//! * a bulk load (one write of all packets, as `l9 memory import` does) vs. one transaction
+//!   per packet (the naive path), and on PostgreSQL vs. one `COPY` of the same rows into
+//!   tables with the same columns and indexes (the floor); the vector index build is
+//!   timed on its own for both;
+//! * further ingest into the loaded store in batches of 1,000 (the index kept up per row);
 //! * approximate (HNSW) vector search vs. the exact scan of the same store, whose answers
 //!   also define recall@10.
 //!
@@ -13,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use l9_memory::{HashEmbedder, Ingest, MemoryService, SearchMode, SearchQuery};
-use l9_store::{Store, VectorQuery};
+use l9_store::{Store, VectorQuery, WriteBatch};
 use l9_types::{ManualClock, PacketDraft, SeededRng};
 use serde::Serialize;
 
@@ -30,12 +34,30 @@ pub struct MemoryBenchReport {
     pub backend: String,
     pub packets: usize,
     pub dims: usize,
+    /// The bulk load: packets per second of the one write, index build excluded.
     pub ingest_packets_per_s: f64,
+    /// Seconds the vector index took to build after the load (PostgreSQL: inside the
+    /// write; SQLite: in the background, timed until it finished).
+    pub index_build_s: f64,
+    /// Packets per second from the start of the load until approximate search is ready.
+    pub searchable_packets_per_s: f64,
+    /// The floor on PostgreSQL: one `COPY` of the same rows, packets per second.
+    pub floor_copy_packets_per_s: Option<f64>,
+    /// The floor's index build, same settings.
+    pub floor_index_build_s: Option<f64>,
+    /// Further packets ingested into the loaded store in batches of 1,000.
+    pub incremental_packets: usize,
+    pub incremental_packets_per_s: f64,
     /// Baseline: one transaction per packet, measured on `baseline_packets`.
     pub baseline_single_packets_per_s: f64,
     pub baseline_packets: usize,
-    /// Time the first approximate search spent building the in-process index (SQLite).
-    pub index_build_s: f64,
+    /// Seconds the first approximate query took after the load (should be a search, not a
+    /// build).
+    pub first_query_s: f64,
+    /// Peak resident memory of this process (MiB) during the load, and during the searches
+    /// (Linux; the database server's memory is not included).
+    pub peak_rss_ingest_mib: Option<f64>,
+    pub peak_rss_search_mib: Option<f64>,
     pub hybrid: Latency,
     /// The full-text half of hybrid search alone.
     pub text: Latency,
@@ -97,9 +119,24 @@ fn percentiles(mut xs: Vec<Duration>) -> Latency {
     Latency { p50_ms: at(0.50), p95_ms: at(0.95) }
 }
 
-/// Runs the benchmark on `store` (fresh and empty, 384 dims), reporting progress.
+/// This process's peak resident set (MiB) since start or the last [`reset_peak_rss`].
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Starts a new peak-RSS window (Linux: `5` to `/proc/self/clear_refs`).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Runs the benchmark on `store` (fresh and empty, 384 dims), reporting progress. `floor`
+/// is the same PostgreSQL store, for the `COPY` floor.
 pub async fn memory(
     store: Arc<dyn Store>,
+    floor: Option<&l9_store_postgres::PgStore>,
     packets: usize,
     queries: usize,
     progress: &(dyn Fn(&str, usize, usize) + Sync),
@@ -127,36 +164,85 @@ pub async fn memory(
     }
     let baseline_rate = baseline_packets as f64 / t0.elapsed().as_secs_f64();
 
-    // Batched ingest.
-    let mut ingest_time = Duration::ZERO;
+    // The bulk load: one write of every packet, vectors computed beforehand (as the floor
+    // has them).
+    let embedder = HashEmbedder::new(dims);
+    let mut batch = WriteBatch::default();
+    for i in 0..packets {
+        let p = PacketDraft::new("bench.note")
+            .text(text(&rng, &topics))
+            .seal(&mem.ids())
+            .map_err(l9_memory::MemoryError::from)?;
+        batch.embeddings.push((p.id, embedder.embed_one(p.text.as_deref().unwrap_or(""))));
+        batch.packets.push(p);
+        if i % 10_000 == 0 {
+            progress("prepare", i, packets);
+        }
+    }
+    progress("bulk load (one write)", 0, packets);
+    reset_peak_rss();
+    let t = Instant::now();
+    let report = store.write(&batch).await?;
+    let write_s = t.elapsed().as_secs_f64();
+    // PostgreSQL rebuilds its index inside the write; SQLite builds in the background.
+    let (load_s, index_build_s) = match report.ann_index_build_ms {
+        Some(ms) => {
+            let b = ms as f64 / 1000.0;
+            ((write_s - b).max(1e-9), b)
+        }
+        None => {
+            let t = Instant::now();
+            store.wait_for_index().await?;
+            (write_s, t.elapsed().as_secs_f64())
+        }
+    };
+    let peak_rss_ingest_mib = peak_rss_mib();
+    let ingest_rate = packets as f64 / load_s;
+    let searchable_rate = packets as f64 / (load_s + index_build_s);
+
+    let (mut floor_copy, mut floor_build) = (None, None);
+    if let Some(pg) = floor {
+        progress("floor: one COPY of the same rows", 0, packets);
+        let (load, build) =
+            l9_store_postgres::baseline::copy_floor(pg, &batch.packets, &batch.embeddings).await?;
+        floor_copy = Some(packets as f64 / load.as_secs_f64().max(1e-9));
+        floor_build = Some(build.as_secs_f64());
+    }
+    drop(batch);
+
+    // Further ingest into the loaded store, in batches of 1,000.
+    let incremental = (packets / 10).clamp(1, 10_000);
+    let mut incremental_time = Duration::ZERO;
     let mut done = 0;
-    while done < packets {
-        let n = 1000.min(packets - done);
+    while done < incremental {
+        let n = 1000.min(incremental - done);
         let items: Vec<Ingest> = (0..n)
             .map(|_| {
-                let p = PacketDraft::new("bench.note").text(text(&rng, &topics)).seal(&mem.ids());
+                let p = PacketDraft::new("bench.more").text(text(&rng, &topics)).seal(&mem.ids());
                 p.map(|packet| Ingest { packet, blobs: vec![] })
             })
             .collect::<std::result::Result<_, _>>()
             .map_err(l9_memory::MemoryError::from)?;
         let t = Instant::now();
         mem.ingest(items).await?;
-        ingest_time += t.elapsed();
+        incremental_time += t.elapsed();
         done += n;
-        progress("ingest", done, packets);
+        progress("ingest, batches of 1000", done, incremental);
     }
-    let ingest_rate = packets as f64 / ingest_time.as_secs_f64();
+    let incremental_rate = incremental as f64 / incremental_time.as_secs_f64().max(1e-9);
+    if floor.is_none() {
+        store.wait_for_index().await?;
+    }
 
     let query_texts: Vec<String> = (0..queries).map(|_| text(&rng, &topics)).collect();
-    let embedder = HashEmbedder::new(dims);
 
-    // First approximate query: builds the index where the backend keeps one in process.
+    reset_peak_rss();
     let t = Instant::now();
     let v0 = embedder.embed_one(&query_texts[0]);
     store
         .vector_search(&VectorQuery { vector: v0, filter: Default::default(), k: 10, exact: false })
         .await?;
-    let index_build_s = t.elapsed().as_secs_f64();
+    let first_query_s = t.elapsed().as_secs_f64();
 
     // Each kind of query runs as its own phase, so one does not evict another's working
     // set (an exact scan reads the whole table and would flush pgvector's index pages).
@@ -222,9 +308,17 @@ pub async fn memory(
         packets,
         dims,
         ingest_packets_per_s: ingest_rate,
+        index_build_s,
+        searchable_packets_per_s: searchable_rate,
+        floor_copy_packets_per_s: floor_copy,
+        floor_index_build_s: floor_build,
+        incremental_packets: incremental,
+        incremental_packets_per_s: incremental_rate,
         baseline_single_packets_per_s: baseline_rate,
         baseline_packets,
-        index_build_s,
+        first_query_s,
+        peak_rss_ingest_mib,
+        peak_rss_search_mib: peak_rss_mib(),
         hybrid: percentiles(hybrid),
         text: percentiles(text_only),
         vector_ann: percentiles(ann),

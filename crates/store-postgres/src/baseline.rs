@@ -112,3 +112,119 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
     sqlx::raw_sql("DROP TABLE raw_steps").execute(pool).await.map_err(db)?;
     Ok(d)
 }
+
+/// The floor for a bulk load: one `COPY` of `packets` and `vectors` into tables shaped like
+/// the store's (same columns, generated full-text column, indexes and keys), then the same
+/// one-pass HNSW build a large L9 write does. Returns (load, index build) durations.
+pub async fn copy_floor(
+    store: &PgStore,
+    packets: &[l9_types::PacketEnvelope],
+    vectors: &[(l9_types::PacketId, Vec<f32>)],
+) -> Result<(Duration, Duration)> {
+    use std::fmt::Write as _;
+    let pool = store.pool();
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS floor_embeddings; DROP TABLE IF EXISTS floor_packets;
+         CREATE TABLE floor_packets (LIKE packets INCLUDING ALL);
+         CREATE TABLE floor_embeddings (LIKE embeddings INCLUDING DEFAULTS,
+             PRIMARY KEY (packet_id), FOREIGN KEY (packet_id) REFERENCES floor_packets(id))",
+    )
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    let t = Instant::now();
+    let mut conn = pool.acquire().await.map_err(db)?;
+    sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(db)?;
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",
+        )
+        .await
+        .map_err(db)?;
+    let mut buf = String::with_capacity(1 << 20);
+    let opt_uuid = |u: Option<uuid::Uuid>| u.map_or("\\N".to_owned(), |u| u.to_string());
+    for p in packets {
+        let json = |e: serde_json::Error| l9_store::StoreError::Invalid(e.to_string());
+        let _ = writeln!(
+            buf,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t\\\\x{}",
+            p.id.0,
+            p.v,
+            escape(&p.kind),
+            p.schema,
+            opt_uuid(p.run_id.map(|r| r.0)),
+            opt_uuid(p.task_id.map(|t| t.0)),
+            escape(&p.actor),
+            p.at.to_rfc3339(),
+            escape(&p.body.to_string()),
+            p.text.as_deref().map_or("\\N".to_owned(), escape),
+            escape(&serde_json::to_string(&p.blobs).map_err(json)?),
+            match &p.effect {
+                Some(e) => escape(&serde_json::to_string(e).map_err(json)?),
+                None => "\\N".to_owned(),
+            },
+            hex(p.hash.as_bytes()),
+        );
+        if buf.len() > 1 << 20 {
+            copy.send(buf.as_bytes()).await.map_err(db)?;
+            buf.clear();
+        }
+    }
+    copy.send(buf.as_bytes()).await.map_err(db)?;
+    buf.clear();
+    copy.finish().await.map_err(db)?;
+    let mut copy = conn
+        .copy_in_raw("COPY floor_embeddings (packet_id, embedding) FROM STDIN")
+        .await
+        .map_err(db)?;
+    for (id, v) in vectors {
+        let _ = write!(buf, "{}\t[", id.0);
+        for (i, x) in v.iter().enumerate() {
+            let _ = if i == 0 { write!(buf, "{x}") } else { write!(buf, ",{x}") };
+        }
+        buf.push_str("]\n");
+        if buf.len() > 1 << 20 {
+            copy.send(buf.as_bytes()).await.map_err(db)?;
+            buf.clear();
+        }
+    }
+    copy.send(buf.as_bytes()).await.map_err(db)?;
+    copy.finish().await.map_err(db)?;
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(db)?;
+    let load = t.elapsed();
+    let t = Instant::now();
+    let mut tx = pool.begin().await.map_err(db)?;
+    crate::write::build_index_on(
+        &mut tx,
+        store.opts.dims,
+        store.opts.index_memory_mb,
+        crate::write::AnnTable::Floor,
+    )
+    .await?;
+    tx.commit().await.map_err(db)?;
+    let build = t.elapsed();
+    sqlx::raw_sql("DROP TABLE floor_embeddings; DROP TABLE floor_packets")
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok((load, build))
+}
+
+/// COPY's text format: backslash, tab, newline and carriage return escaped.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -51,11 +51,20 @@ pub struct PgOptions {
     pub max_connections: u32,
     /// pgvector's `hnsw.ef_search` (beam width of approximate searches).
     pub ef_search: u32,
+    /// Most `maintenance_work_mem` (MiB) a large load may use to rebuild the vector index
+    /// in memory; a graph larger than this is built on disk, much more slowly.
+    pub index_memory_mb: u32,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { dims: 384, schema: None, max_connections: 8, ef_search: 100 }
+        PgOptions {
+            dims: 384,
+            schema: None,
+            max_connections: 8,
+            ef_search: 100,
+            index_memory_mb: 2048,
+        }
     }
 }
 
@@ -302,7 +311,7 @@ impl Store for PgStore {
     }
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
-        write::write(&self.pool, self.opts.dims, batch).await
+        write::write(&self.pool, self.opts.dims, self.opts.index_memory_mb, batch).await
     }
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {

@@ -1,19 +1,103 @@
 //! The atomic write path on PostgreSQL: two set-valued lookups, the shared planner
 //! (`l9_store::plan_write`, which fixes the order of checks), then bulk inserts with
-//! `unnest`, all in one transaction.
+//! `unnest` in chunks of [`CHUNK`] rows (a statement's parameters stay far below
+//! PostgreSQL's 1 GB limit on one value), all in one transaction. Vectors travel as binary
+//! `real[]`, not as text.
+//!
+//! A large load (at least [`BULK_MIN`] embeddings, and at least half as many as the store
+//! already holds) does not insert into the HNSW index row by row: inside the same
+//! transaction it drops the index, loads, and builds the index again in one pass (in
+//! memory, with PostgreSQL's parallel maintenance workers), about 3× less work than
+//! maintaining it per row. Searches from other sessions wait for the load to commit (the
+//! drop locks the table); a crash or an error rolls the drop back with the rest.
 
 use l9_store::{Known, Result, StoreError, WriteBatch, WriteReport, plan_write};
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::codec::{db, vector_literal};
+use crate::codec::db;
 
-pub(crate) async fn write(pool: &PgPool, dims: usize, batch: &WriteBatch) -> Result<WriteReport> {
+/// Rows per insert statement.
+pub(crate) const CHUNK: usize = 2_000;
+/// The fewest embeddings a write must carry to rebuild the vector index instead of
+/// maintaining it per row.
+pub(crate) const BULK_MIN: usize = 10_000;
+
+pub(crate) async fn write(
+    pool: &PgPool,
+    dims: usize,
+    index_memory_mb: u32,
+    batch: &WriteBatch,
+) -> Result<WriteReport> {
     let mut tx = pool.begin().await.map_err(db)?;
-    let report = write_in(&mut tx, dims, batch).await?;
+    let bulk = batch.embeddings.len() >= BULK_MIN && {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM embeddings")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        batch.embeddings.len() as i64 * 2 >= stored
+    };
+    if bulk {
+        sqlx::query("DROP INDEX IF EXISTS embeddings_hnsw").execute(&mut *tx).await.map_err(db)?;
+    }
+    let mut report = write_in(&mut tx, dims, batch).await?;
+    if bulk {
+        report.ann_index_build_ms = Some(build_ann_index(&mut tx, dims, index_memory_mb).await?);
+    }
     tx.commit().await.map_err(db)?;
     Ok(report)
+}
+
+/// Builds the HNSW index over all embeddings in one pass, with up to `memory_mb` of
+/// `maintenance_work_mem` (the graph is built in memory when it fits) and the server's
+/// parallel maintenance workers. Returns the milliseconds it took, by the server's clock.
+pub(crate) async fn build_ann_index(
+    tx: &mut PgConnection,
+    dims: usize,
+    memory_mb: u32,
+) -> Result<u64> {
+    build_index_on(tx, dims, memory_mb, AnnTable::Store).await
+}
+
+/// Which table an index build is for: the store's, or the raw-SQL floor's (benchmarks).
+#[derive(Clone, Copy)]
+pub(crate) enum AnnTable {
+    Store,
+    #[cfg_attr(not(feature = "baseline"), allow(dead_code))]
+    Floor,
+}
+
+pub(crate) async fn build_index_on(
+    tx: &mut PgConnection,
+    dims: usize,
+    memory_mb: u32,
+    table: AnnTable,
+) -> Result<u64> {
+    let (count, create) = match table {
+        AnnTable::Store => (
+            "SELECT count(*) FROM embeddings",
+            "CREATE INDEX embeddings_hnsw ON embeddings USING hnsw (embedding vector_cosine_ops)",
+        ),
+        AnnTable::Floor => (
+            "SELECT count(*) FROM floor_embeddings",
+            "CREATE INDEX floor_embeddings_hnsw ON floor_embeddings USING hnsw (embedding vector_cosine_ops)",
+        ),
+    };
+    let rows: i64 = sqlx::query_scalar(count).fetch_one(&mut *tx).await.map_err(db)?;
+    // The graph: the vector plus ~2·m neighbour slots per level-0 node, with headroom.
+    let need_mb = (rows.max(0) as u64 * (dims as u64 * 4 + 400) * 3 / 2) >> 20;
+    let mb = need_mb.clamp(64, u64::from(memory_mb.max(64)));
+    sqlx::query("SELECT set_config('maintenance_work_mem', $1, true)")
+        .bind(format!("{mb}MB"))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let clock = "SELECT extract(epoch FROM clock_timestamp())::float8";
+    let start: f64 = sqlx::query_scalar(clock).fetch_one(&mut *tx).await.map_err(db)?;
+    sqlx::query(create).execute(&mut *tx).await.map_err(db)?;
+    let end: f64 = sqlx::query_scalar(clock).fetch_one(&mut *tx).await.map_err(db)?;
+    Ok(((end - start).max(0.0) * 1000.0) as u64)
 }
 
 /// The write inside the caller's transaction (the journal appends a packet and its row
@@ -67,70 +151,76 @@ pub(crate) async fn write_in(
         report.blobs_inserted += r.rows_affected() as usize;
     }
 
-    if !plan.packets.is_empty() {
-        let mut cols = Columns::default();
-        for p in &plan.packets {
-            cols.push(p)?;
-        }
-        sqlx::query(
-            "INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
-             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::uuid[], $6::uuid[], $7::text[],
-                                  $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[])",
-        )
-        .bind(cols.id)
-        .bind(cols.v)
-        .bind(cols.kind)
-        .bind(cols.schema)
-        .bind(cols.run)
-        .bind(cols.task)
-        .bind(cols.actor)
-        .bind(cols.at)
-        .bind(cols.body)
-        .bind(cols.text)
-        .bind(cols.blobs)
-        .bind(cols.effect)
-        .bind(cols.hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let (mut child, mut parent, mut ord) = (Vec::new(), Vec::new(), Vec::new());
-        for p in &plan.packets {
-            for (i, x) in p.parents.iter().enumerate() {
-                child.push(p.id.0);
-                parent.push(x.0);
-                ord.push(i as i32);
-            }
-        }
-        if !child.is_empty() {
-            sqlx::query(
-                "INSERT INTO packet_parents (child_id, parent_id, ord) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[])",
-            )
-            .bind(child)
-            .bind(parent)
-            .bind(ord)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        report.packets_inserted = plan.packets.len();
+    for chunk in plan.packets.chunks(CHUNK) {
+        insert_packets(tx, chunk).await?;
+        report.packets_inserted += chunk.len();
     }
-
-    if !plan.embeddings.is_empty() {
-        let ids: Vec<Uuid> = plan.embeddings.iter().map(|(id, _)| id.0).collect();
-        let vecs: Vec<String> = plan.embeddings.iter().map(|(_, v)| vector_literal(v)).collect();
+    for chunk in plan.embeddings.chunks(CHUNK) {
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| id.0).collect();
+        let flat: Vec<f32> = chunk.iter().flat_map(|(_, v)| v.iter().copied()).collect();
         let r = sqlx::query(
             "INSERT INTO embeddings (packet_id, embedding)
-             SELECT id, v::vector FROM unnest($1::uuid[], $2::text[]) AS u(id, v)
+             SELECT u.id, ($2::real[])[(u.i - 1) * $3 + 1 : u.i * $3]::vector
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, i)
              ON CONFLICT (packet_id) DO NOTHING",
         )
         .bind(ids)
-        .bind(vecs)
+        .bind(flat)
+        .bind(dims as i64)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        report.embeddings_inserted = r.rows_affected() as usize;
+        report.embeddings_inserted += r.rows_affected() as usize;
     }
     Ok(report)
+}
+
+async fn insert_packets(tx: &mut PgConnection, packets: &[&PacketEnvelope]) -> Result<()> {
+    let mut cols = Columns::default();
+    for p in packets {
+        cols.push(p)?;
+    }
+    sqlx::query(
+        "INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
+         SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::uuid[], $6::uuid[], $7::text[],
+                              $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[])",
+    )
+    .bind(cols.id)
+    .bind(cols.v)
+    .bind(cols.kind)
+    .bind(cols.schema)
+    .bind(cols.run)
+    .bind(cols.task)
+    .bind(cols.actor)
+    .bind(cols.at)
+    .bind(cols.body)
+    .bind(cols.text)
+    .bind(cols.blobs)
+    .bind(cols.effect)
+    .bind(cols.hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let (mut child, mut parent, mut ord) = (Vec::new(), Vec::new(), Vec::new());
+    for p in packets {
+        for (i, x) in p.parents.iter().enumerate() {
+            child.push(p.id.0);
+            parent.push(x.0);
+            ord.push(i as i32);
+        }
+    }
+    if !child.is_empty() {
+        sqlx::query(
+            "INSERT INTO packet_parents (child_id, parent_id, ord) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[])",
+        )
+        .bind(child)
+        .bind(parent)
+        .bind(ord)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
 }
 
 #[derive(Default)]

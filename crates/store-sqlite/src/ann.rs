@@ -2,8 +2,10 @@
 //! searched exactly for small candidate sets and through an HNSW graph beyond.
 //!
 //! The table is the source of truth. Before each search the cache loads rows it has not
-//! seen (written by this or another process), so it never serves stale results; the HNSW
-//! graph is extended lazily, only once a search needs it.
+//! seen (written by this or another process), so it never serves stale results. The HNSW
+//! graph is extended in the background (see `SqliteStore`), in short slices on all cores;
+//! a search never waits for it to be complete: it searches the graph over the nodes
+//! indexed so far and scans the rest exactly.
 
 use std::collections::HashMap;
 
@@ -33,6 +35,8 @@ pub(crate) struct VectorCache {
 
 /// Save a new snapshot once this many nodes were added since the last one.
 const SNAPSHOT_EVERY: usize = 1000;
+/// Most nodes inserted as one parallel batch.
+const BATCH: usize = 128;
 
 impl VectorCache {
     pub(crate) fn new(dims: usize, m: usize, ef_construction: usize) -> Self {
@@ -95,18 +99,41 @@ impl VectorCache {
         }
     }
 
-    /// Extends the HNSW graph over every loaded vector: from the stored snapshot when one
-    /// matches, then incrementally; saves a new snapshot when enough nodes were added.
-    pub(crate) async fn build_index(&mut self, pool: &SqlitePool) -> Result<()> {
+    /// Nodes loaded but not yet in the graph.
+    pub(crate) fn unindexed(&self) -> usize {
+        self.ids.len() - self.hnsw.len()
+    }
+
+    /// Loads the stored graph snapshot once per cache, when it matches what is loaded.
+    pub(crate) async fn prepare(&mut self, pool: &SqlitePool) -> Result<()> {
         if !self.snapshot_checked {
             self.snapshot_checked = true;
             self.load_snapshot(pool).await?;
         }
-        while self.hnsw.len() < self.ids.len() {
-            let level = self.levels[self.hnsw.len()];
-            self.hnsw.insert(&self.data, self.dims, level);
+        Ok(())
+    }
+
+    /// Extends the HNSW graph by up to `max_nodes` loaded vectors, in batches searched on
+    /// `threads` threads (CPU only). Returns whether the graph covers everything loaded.
+    pub(crate) fn extend(&mut self, max_nodes: usize, threads: usize) -> bool {
+        let end = self.ids.len().min(self.hnsw.len().saturating_add(max_nodes));
+        while self.hnsw.len() < end {
+            let start = self.hnsw.len();
+            // Small batches while the graph is small, so batch-mates are few next to it.
+            // Batch bounds depend on the position only (not on `max_nodes`), so slicing a
+            // build differently yields the same graph.
+            let batch = (start / 16).clamp(1, BATCH).min(self.ids.len() - start);
+            let levels = &self.levels[start..start + batch];
+            self.hnsw.insert_batch(&self.data, self.dims, levels, threads);
         }
-        if self.hnsw.len() >= self.saved_nodes + SNAPSHOT_EVERY {
+        self.hnsw.len() == self.ids.len()
+    }
+
+    /// Saves a snapshot when the graph covers everything loaded and grew enough since the
+    /// last one.
+    pub(crate) async fn finish(&mut self, pool: &SqlitePool) -> Result<()> {
+        if self.hnsw.len() == self.ids.len() && self.hnsw.len() >= self.saved_nodes + SNAPSHOT_EVERY
+        {
             self.save_snapshot(pool).await?;
         }
         Ok(())
@@ -192,9 +219,8 @@ impl VectorCache {
     }
 
     /// The `k` nearest neighbours of unit vector `q` among `allowed` packet rowids (or all).
-    pub(crate) async fn search(
+    pub(crate) fn search(
         &mut self,
-        pool: &SqlitePool,
         q: &[f32],
         k: usize,
         allowed: Option<&[i64]>,
@@ -210,22 +236,34 @@ impl VectorCache {
                 Some(s) => self.exact(q, k, &mut s.iter().copied()),
             });
         }
-        self.build_index(pool).await?;
+        let indexed = self.hnsw.len();
         let mut ef = opts.hnsw_ef_search.max(k);
         let mask: Option<Vec<bool>> = allowed_slots.as_ref().map(|s| {
             let mut m = vec![false; self.len()];
             s.iter().for_each(|&i| m[i as usize] = true);
             m
         });
+        // The nodes not yet in the graph, scanned exactly.
+        let tail: Vec<VectorHit> = {
+            let mut slots = (indexed as u32..self.len() as u32)
+                .filter(|&n| mask.as_ref().is_none_or(|m| m[n as usize]));
+            self.exact(q, k, &mut slots)
+        };
+        let in_graph = match &mask {
+            None => indexed,
+            Some(m) => m[..indexed].iter().filter(|x| **x).count(),
+        };
         loop {
             let accept = |n: u32| mask.as_ref().is_none_or(|m| m[n as usize]);
             let found = self.hnsw.search(&self.data, self.dims, q, k, ef, &accept);
-            if found.len() >= k.min(candidates) || ef >= self.len() {
+            if found.len() >= k.min(in_graph) || ef >= indexed {
                 let mut hits: Vec<VectorHit> = found
                     .into_iter()
                     .map(|(n, d)| VectorHit { id: self.ids[n as usize], distance: d.max(0.0) })
+                    .chain(tail)
                     .collect();
                 hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+                hits.truncate(k);
                 return Ok(hits);
             }
             ef *= 4;

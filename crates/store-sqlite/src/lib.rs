@@ -19,6 +19,7 @@ mod codec;
 mod fast;
 mod graph;
 mod hnsw;
+mod index;
 mod schema;
 mod tail;
 mod tasks;
@@ -59,6 +60,11 @@ pub struct SqliteOptions {
     pub hnsw_m: usize,
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
+    /// Build the HNSW graph in the background after writes (`false`: only when
+    /// [`Store::wait_for_index`] asks; searches scan unindexed vectors exactly either way).
+    pub background_index: bool,
+    /// Threads for the graph build (0: one per core).
+    pub index_threads: usize,
 }
 
 impl Default for SqliteOptions {
@@ -69,7 +75,9 @@ impl Default for SqliteOptions {
             exact_threshold: 4096,
             hnsw_m: 16,
             hnsw_ef_construction: 100,
-            hnsw_ef_search: 96,
+            hnsw_ef_search: 160,
+            background_index: true,
+            index_threads: 0,
         }
     }
 }
@@ -80,7 +88,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
     opts: SqliteOptions,
-    ann: Mutex<ann::VectorCache>,
+    ann: std::sync::Arc<Mutex<ann::VectorCache>>,
+    builder: std::sync::Arc<index::Builder>,
     /// The journal's hot path (see `fast.rs`). Every method that reads `packets`,
     /// `packet_parents`, the full-text index or `journal` (or writes packets that may descend
     /// from journal entries) calls `self.fast.tail_filed()` first: journal entries wait in
@@ -118,10 +127,15 @@ impl SqliteStore {
             fast: std::sync::Arc::new(fast::FastWriter::open(path, opts.sync_full)?),
             pool,
             path: path.to_owned(),
-            ann: Mutex::new(ann::VectorCache::new(
+            ann: std::sync::Arc::new(Mutex::new(ann::VectorCache::new(
                 opts.dims,
                 opts.hnsw_m,
                 opts.hnsw_ef_construction,
+            ))),
+            builder: std::sync::Arc::new(index::Builder::new(
+                opts.index_threads,
+                opts.exact_threshold,
+                opts.background_index,
             )),
             opts,
         };
@@ -297,7 +311,15 @@ impl Store for SqliteStore {
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
         self.fast.tail_filed().await?;
-        write::write(&self.pool, self.opts.dims, batch).await
+        let report = write::write(&self.pool, self.opts.dims, batch).await?;
+        if report.embeddings_inserted > 0 {
+            self.builder.kick(&self.ann, &self.pool);
+        }
+        Ok(report)
+    }
+
+    async fn wait_for_index(&self) -> Result<()> {
+        self.builder.wait(&self.ann, &self.pool).await
     }
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
@@ -468,7 +490,12 @@ impl Store for SqliteStore {
         } else {
             Some(self.filtered_vector_rows(&q.filter).await?)
         };
-        cache.search(&self.pool, &query, q.k, allowed.as_deref(), q.exact, &self.opts).await
+        // A stored graph is loaded (not built) on a handle's first search.
+        cache.prepare(&self.pool).await?;
+        if cache.unindexed() > 0 && cache.len() > self.opts.exact_threshold {
+            self.builder.kick(&self.ann, &self.pool);
+        }
+        cache.search(&query, q.k, allowed.as_deref(), q.exact, &self.opts)
     }
 
     async fn has_embedding(&self, id: PacketId) -> Result<bool> {

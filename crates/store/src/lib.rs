@@ -106,6 +106,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether `id` has an embedding.
     async fn has_embedding(&self, id: PacketId) -> Result<bool>;
 
+    /// Waits until approximate search is served by the vector index over every stored
+    /// embedding (SQLite builds it in the background after writes; PostgreSQL keeps it up in
+    /// each write). Searches are correct without waiting; only their speed differs.
+    async fn wait_for_index(&self) -> Result<()> {
+        Ok(())
+    }
+
     // Knowledge graph.
     async fn put_entity(&self, e: &Entity) -> Result<()>;
     async fn put_relation(&self, r: &Relation) -> Result<()>;

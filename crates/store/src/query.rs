@@ -21,6 +21,10 @@ pub struct WriteReport {
     pub packets_present: usize,
     pub blobs_inserted: usize,
     pub embeddings_inserted: usize,
+    /// Set when the write was a large load that rebuilt the vector index in one pass
+    /// (PostgreSQL) instead of maintaining it per row: how long the rebuild took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ann_index_build_ms: Option<u64>,
 }
 
 /// Which packets a list or search considers. Empty fields match everything; `kinds`

@@ -367,4 +367,18 @@ fn bench_memory_smoke() {
     assert_eq!(r["packets"], 300);
     assert!(r["recall_at_10"].as_f64().unwrap() > 0.9);
     assert!(r["ingest_packets_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["index_build_s"].as_f64().unwrap() >= 0.0);
+    assert_eq!(r["incremental_packets"], 30);
+    assert!(r["floor_copy_packets_per_s"].is_null(), "no COPY floor on SQLite: {r}");
+    // PostgreSQL: the same, next to one COPY of the same rows into tables of the same shape.
+    if let Some(url) = l9_test_support::pg_url() {
+        let r = json(
+            dir.path(),
+            &["bench", "memory", "--packets", "300", "--queries", "5", "--db", &url],
+        );
+        assert_eq!(r["backend"], "postgres");
+        assert!(r["recall_at_10"].as_f64().unwrap() > 0.9, "{r}");
+        assert!(r["floor_copy_packets_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["floor_index_build_s"].as_f64().unwrap() >= 0.0, "{r}");
+    }
 }

@@ -144,6 +144,69 @@ async fn filtered_hnsw_returns_k() {
     store.drop_schema().await.unwrap();
 }
 
+/// A large load rebuilds the vector index in one pass inside its transaction: the index is
+/// there afterwards and serves searches that agree with the exact scan; a large load that
+/// fails half-way (a bad vector at its end) leaves the index and the data as they were; a
+/// small write into a large store keeps the index up per row.
+#[tokio::test]
+async fn a_large_load_rebuilds_the_vector_index_atomically() {
+    use l9_store::conformance::Fx;
+    use l9_store::{StoreError, VectorQuery, WriteBatch};
+    use rand::{RngExt, SeedableRng};
+    let store = pg_or_skip!(8);
+    let fx = Fx::default();
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(4);
+    let mut vec8 = || (0..8).map(|_| rng.random_range(-1.0..1.0f32)).collect::<Vec<f32>>();
+    let index_exists = |s: &PgStore| {
+        let pool = s.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'embeddings_hnsw' AND schemaname = current_schema()",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+                == 1
+        }
+    };
+    let mut batch = WriteBatch::default();
+    for i in 0..12_000 {
+        let p = fx.note(&format!("n{i}"));
+        batch.embeddings.push((p.id, vec8()));
+        batch.packets.push(p);
+    }
+    let report = store.write(&batch).await.unwrap();
+    assert_eq!(report.packets_inserted, 12_000);
+    assert_eq!(report.embeddings_inserted, 12_000);
+    assert!(report.ann_index_build_ms.is_some(), "a large load rebuilds the index");
+    assert!(index_exists(&store).await);
+    let q = VectorQuery { vector: vec8(), filter: Default::default(), k: 10, exact: false };
+    let approx = store.vector_search(&q).await.unwrap();
+    let exact = store.vector_search(&VectorQuery { exact: true, ..q.clone() }).await.unwrap();
+    let same = approx.iter().filter(|a| exact.iter().any(|e| e.id == a.id)).count();
+    assert!(same >= 8, "approximate search agrees with the exact scan ({same}/10)");
+
+    // A failing large load: nothing of it is stored, the index stays.
+    let mut bad = WriteBatch::default();
+    for i in 0..12_000 {
+        let p = fx.note(&format!("b{i}"));
+        bad.embeddings.push((p.id, if i == 11_999 { vec![1.0; 3] } else { vec8() }));
+        bad.packets.push(p);
+    }
+    let err = store.write(&bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::Dimension { .. }), "{err}");
+    assert!(index_exists(&store).await);
+    assert_eq!(store.count_packets(&Default::default()).await.unwrap(), 12_000);
+
+    // A small write into the loaded store keeps the index up per row.
+    let p = fx.note("one more");
+    let small =
+        WriteBatch { packets: vec![p.clone()], embeddings: vec![(p.id, vec8())], blobs: vec![] };
+    assert_eq!(store.write(&small).await.unwrap().ann_index_build_ms, None);
+    assert!(index_exists(&store).await);
+    store.drop_schema().await.unwrap();
+}
+
 /// An idle worker blocked in `wait_for_work` with a long poll is woken by the NOTIFY of an
 /// enqueue from another connection (the 20 s bound is a hang guard, not a speed check).
 #[tokio::test]

@@ -75,7 +75,9 @@ async fn hnsw_path_recall_and_catch_up() {
     let recall = hit as f64 / 300.0;
     assert!(recall >= 0.9, "recall@10 {recall}");
 
-    // The graph was persisted; a fresh handle loads it and answers identically.
+    // The graph is built in the background and persisted; a fresh handle loads it and
+    // answers identically.
+    store.wait_for_index().await.unwrap();
     assert_eq!(store.index_snapshot_nodes().await.unwrap(), Some(1500));
     let fresh = SqliteStore::open(&path, opts.clone()).await.unwrap();
     let probe: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -85,6 +87,7 @@ async fn hnsw_path_recall_and_catch_up() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
     sqlx::query("UPDATE ann_snapshot SET graph = x'00010203'").execute(&pool).await.unwrap();
     let rebuilt = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    rebuilt.wait_for_index().await.unwrap();
     assert_eq!(rebuilt.vector_search(&pq).await.unwrap(), store.vector_search(&pq).await.unwrap());
     let graph: Vec<u8> =
         sqlx::query_scalar("SELECT graph FROM ann_snapshot").fetch_one(&pool).await.unwrap();
