@@ -144,13 +144,12 @@ pub async fn queue(
             ("postgres", Some(rate(single, s)), Some(rate(batched, b)), rate(single, d))
         }
         Baseline::Sqlite { dir, full } => {
-            let d = l9_store_sqlite::baseline::durable_inserts(
-                &dir.join("baseline-queue.db"),
-                single,
-                full,
-            )
-            .await?;
-            ("sqlite", None, None, rate(single, d))
+            use l9_store_sqlite::baseline as raw;
+            let s = raw::queue_single(&dir.join("raw-queue-single.db"), single, full).await?;
+            let b =
+                raw::queue_batched(&dir.join("raw-queue-batched.db"), batched, batch, full).await?;
+            let d = raw::durable_inserts(&dir.join("baseline-queue.db"), single, full).await?;
+            ("sqlite", Some(rate(single, s)), Some(rate(batched, b)), rate(single, d))
         }
     };
     Ok(QueueBenchReport {

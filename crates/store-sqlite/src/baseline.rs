@@ -1,6 +1,7 @@
-//! Raw baseline for `l9 bench workflow` on SQLite: single-row inserts, one committed
-//! transaction each, through a plain `rusqlite` connection with a cached statement, in a
-//! fresh WAL file — the least a durable step can cost here.
+//! Raw baselines for `l9 bench workflow|queue` on SQLite, through a plain `rusqlite`
+//! connection with cached statements in a fresh WAL file: single-row inserts, one committed
+//! transaction each (the least a durable step can cost here), and a raw queue's claim +
+//! complete, one transaction each (the least a durable job can cost here).
 
 #![allow(clippy::disallowed_methods)] // benchmarks measure wall time by definition
 
@@ -32,4 +33,75 @@ pub async fn durable_inserts(path: &Path, n: usize, sync_full: bool) -> Result<D
         tx.commit().map_err(backend)?;
     }
     Ok(t.elapsed())
+}
+
+/// A new database at `path` with `n` queued raw jobs.
+fn fresh_jobs(path: &Path, n: usize, sync_full: bool) -> Result<Connection> {
+    let c = Connection::open(path).map_err(backend)?;
+    c.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    c.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })
+        .map_err(backend)?;
+    c.execute_batch(
+        "CREATE TABLE raw_jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL, result TEXT);
+         CREATE INDEX raw_jobs_q ON raw_jobs(id) WHERE state = 'queued';",
+    )
+    .map_err(backend)?;
+    c.execute(
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?1)
+         INSERT INTO raw_jobs (state) SELECT 'queued' FROM s",
+        params![n as i64],
+    )
+    .map_err(backend)?;
+    Ok(c)
+}
+
+/// Claims up to `batch` jobs in one `BEGIN IMMEDIATE` transaction and completes them in
+/// another, until none is left: the least a durable queue costs here. Returns the time and
+/// the jobs done.
+fn claim_complete(c: &mut Connection, batch: usize) -> Result<(Duration, usize)> {
+    let t = Instant::now();
+    let mut done = 0;
+    loop {
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let ids: Vec<i64> = tx
+            .prepare_cached(
+                "UPDATE raw_jobs SET state = 'running' WHERE id IN (SELECT id FROM raw_jobs \
+                 WHERE state = 'queued' ORDER BY id LIMIT ?1) RETURNING id",
+            )
+            .map_err(backend)?
+            .query_map(params![batch as i64], |r| r.get(0))
+            .map_err(backend)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        if ids.is_empty() {
+            return Ok((t.elapsed(), done));
+        }
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        for id in &ids {
+            tx.prepare_cached("UPDATE raw_jobs SET state = 'done', result = 'ok' WHERE id = ?1")
+                .map_err(backend)?
+                .execute(params![id])
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        done += ids.len();
+    }
+}
+
+/// Raw claim + complete of `n` jobs one at a time, in a new database at `path`.
+pub async fn queue_single(path: &Path, n: usize, sync_full: bool) -> Result<Duration> {
+    let mut c = fresh_jobs(path, n, sync_full)?;
+    Ok(claim_complete(&mut c, 1)?.0)
+}
+
+/// Raw claim + complete of `n` jobs `batch` at a time, in a new database at `path`.
+pub async fn queue_batched(
+    path: &Path,
+    n: usize,
+    batch: usize,
+    sync_full: bool,
+) -> Result<Duration> {
+    let mut c = fresh_jobs(path, n, sync_full)?;
+    Ok(claim_complete(&mut c, batch.max(1))?.0)
 }

@@ -240,6 +240,30 @@ impl FastWriter {
         }
     }
 
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on this connection (the queue's hot
+    /// path, `fastq.rs`), retried from the start while another writer holds the database.
+    /// It commits when `work` answers `Ok(Ok(_))`; a refusal (`Ok(Err(_))`) or an SQLite
+    /// error rolls it back.
+    pub(crate) async fn transact<T>(
+        &self,
+        mut work: impl FnMut(&Connection) -> rusqlite::Result<Result<T>>,
+    ) -> Result<T> {
+        let v = while_busy(|| {
+            let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = Immediate::begin(&conn)?;
+            match work(&tx)? {
+                Ok(v) => {
+                    tx.commit()?;
+                    Ok(Ok(v))
+                }
+                Err(refused) => Ok(Err(refused)),
+            }
+        })
+        .await??;
+        self.committed(0);
+        Ok(v)
+    }
+
     /// The read barrier: the journal's tail (whoever wrote it) is filed when this returns.
     /// Cheap when it is empty (one probe).
     pub(crate) async fn tail_filed(&self) -> Result<()> {

@@ -17,6 +17,7 @@ pub mod baseline;
 mod checkpoint;
 mod codec;
 mod fast;
+mod fastq;
 mod graph;
 mod hnsw;
 mod index;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use l9_store::{
-    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
-    LEASE_EXPIRED, NewTask, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord,
-    TaskState, TaskStore, task_counts_from, transition,
+    Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
+    Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore,
+    task_counts_from,
 };
 use l9_types::{ContentHash, RunId, TaskId};
 use serde_json::Value;
@@ -19,7 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use crate::SqliteStore;
 use crate::codec::{corrupt, db, from_micros, micros, parse_uuid};
 
-const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts, failures, \
+pub(crate) const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts, failures, \
     max_attempts, run_after, lease_owner, lease_until, idem_key, run_id, parent, result, error, \
     created_at, updated_at";
 
@@ -27,120 +27,105 @@ fn task_from_row(row: &SqliteRow) -> Result<TaskRecord> {
     let s = |i: usize| row.try_get::<String, _>(i).map_err(db);
     let os = |i: usize| row.try_get::<Option<String>, _>(i).map_err(db);
     let n = |i: usize| row.try_get::<i64, _>(i).map_err(db);
-    let state = s(5)?;
-    Ok(TaskRecord {
-        id: TaskId(parse_uuid(&s(0)?)?),
+    RawTask {
+        id: s(0)?,
         queue: s(1)?,
         kind: s(2)?,
-        payload: serde_json::from_str(&s(3)?).map_err(|e| corrupt("task payload", e))?,
-        priority: n(4)? as i32,
-        state: TaskState::parse(&state).ok_or_else(|| corrupt("task state", &state))?,
-        attempts: n(6)? as u32,
-        failures: n(7)? as u32,
-        max_attempts: n(8)? as u32,
-        run_after: from_micros(n(9)?)?,
+        payload: s(3)?,
+        priority: n(4)?,
+        state: s(5)?,
+        attempts: n(6)?,
+        failures: n(7)?,
+        max_attempts: n(8)?,
+        run_after: n(9)?,
         lease_owner: os(10)?,
-        lease_until: row.try_get::<Option<i64>, _>(11).map_err(db)?.map(from_micros).transpose()?,
-        idempotency_key: os(12)?,
-        run_id: os(13)?.map(|s| parse_uuid(&s)).transpose()?.map(RunId),
-        parent: os(14)?.map(|s| parse_uuid(&s)).transpose()?.map(TaskId),
-        result: os(15)?
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| corrupt("task result", e))?,
+        lease_until: row.try_get::<Option<i64>, _>(11).map_err(db)?,
+        idem_key: os(12)?,
+        run_id: os(13)?,
+        parent: os(14)?,
+        result: os(15)?,
         error: os(16)?,
-        created_at: from_micros(n(17)?)?,
-        updated_at: from_micros(n(18)?)?,
-    })
+        created_at: n(17)?,
+        updated_at: n(18)?,
+    }
+    .parse()
 }
 
-pub(crate) async fn enqueue_in(
-    tx: &mut SqliteConnection,
-    tasks: &[NewTask],
-    now: DateTime<Utc>,
-) -> Result<Vec<Enqueued>> {
-    let mut out = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        if t.queue.is_empty() || t.kind.is_empty() {
-            return Err(StoreError::Invalid("a task needs a queue and a kind".into()));
-        }
-        let r = sqlx::query(
-            "INSERT INTO tasks (id, queue, kind, payload, priority, state, max_attempts, run_after, \
-             idem_key, run_id, parent, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(t.id.to_string())
-        .bind(&t.queue)
-        .bind(&t.kind)
-        .bind(t.payload.to_string())
-        .bind(i64::from(t.priority))
-        .bind(i64::from(t.max_attempts))
-        .bind(micros(t.run_after.unwrap_or(now)))
-        .bind(&t.idempotency_key)
-        .bind(t.run_id.map(|r| r.to_string()))
-        .bind(t.parent.map(|p| p.to_string()))
-        .bind(micros(now))
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 1 {
-            out.push(Enqueued::Created(t.id));
-            continue;
-        }
-        // Either the key or the id exists already.
-        let existing: Option<String> = match &t.idempotency_key {
-            Some(k) => sqlx::query_scalar("SELECT id FROM tasks WHERE idem_key = ?")
-                .bind(k)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?,
-            None => None,
-        };
-        match existing {
-            Some(id) => out.push(Enqueued::Existing(TaskId(parse_uuid(&id)?))),
-            None => {
-                return Err(StoreError::Invalid(format!(
-                    "task {} already exists; use a new id or an idempotency key",
-                    t.id
-                )));
-            }
-        }
-    }
-    Ok(out)
+/// A `tasks` row as stored, in [`TASK_COLUMNS`] order (read by `sqlx` here and by
+/// `rusqlite` on the queue's hot path, `fastq.rs`).
+#[derive(Debug)]
+pub(crate) struct RawTask {
+    pub(crate) id: String,
+    pub(crate) queue: String,
+    pub(crate) kind: String,
+    pub(crate) payload: String,
+    pub(crate) priority: i64,
+    pub(crate) state: String,
+    pub(crate) attempts: i64,
+    pub(crate) failures: i64,
+    pub(crate) max_attempts: i64,
+    pub(crate) run_after: i64,
+    pub(crate) lease_owner: Option<String>,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) idem_key: Option<String>,
+    pub(crate) run_id: Option<String>,
+    pub(crate) parent: Option<String>,
+    pub(crate) result: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
+
+impl RawTask {
+    pub(crate) fn parse(self) -> Result<TaskRecord> {
+        Ok(TaskRecord {
+            id: TaskId(parse_uuid(&self.id)?),
+            queue: self.queue,
+            kind: self.kind,
+            payload: serde_json::from_str(&self.payload).map_err(|e| corrupt("task payload", e))?,
+            priority: self.priority as i32,
+            state: TaskState::parse(&self.state)
+                .ok_or_else(|| corrupt("task state", &self.state))?,
+            attempts: self.attempts as u32,
+            failures: self.failures as u32,
+            max_attempts: self.max_attempts as u32,
+            run_after: from_micros(self.run_after)?,
+            lease_owner: self.lease_owner,
+            lease_until: self.lease_until.map(from_micros).transpose()?,
+            idempotency_key: self.idem_key,
+            run_id: self.run_id.map(|s| parse_uuid(&s)).transpose()?.map(RunId),
+            parent: self.parent.map(|s| parse_uuid(&s)).transpose()?.map(TaskId),
+            result: self
+                .result
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| corrupt("task result", e))?,
+            error: self.error,
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
+        })
+    }
+}
+
+/// Wakes a waiting task (`?1` now, `?2` id).
+pub(crate) const WAKE_WAITING: &str = "UPDATE tasks SET state = 'queued', run_after = ?1, \
+     wake_pending = 0, updated_at = ?1 WHERE id = ?2 AND state = 'waiting'";
+/// Leaves a running task a note (`?1` id).
+pub(crate) const WAKE_NOTE: &str =
+    "UPDATE tasks SET wake_pending = 1 WHERE id = ?1 AND state = 'leased'";
+/// Makes a task parked until later due now (`?1` now, `?2` id).
+pub(crate) const WAKE_DUE: &str =
+    "UPDATE tasks SET run_after = ?1 WHERE id = ?2 AND state = 'queued' AND run_after > ?1";
 
 /// Wakes `parent` if it waits; if it is running, leaves a note so its next `Wait` does not
-/// sleep through this.
+/// sleep through this; a task parked until later (a workflow's timer) becomes due now.
 async fn wake_in(tx: &mut SqliteConnection, id: &str, now: i64) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE tasks SET state = 'queued', run_after = ?, wake_pending = 0, updated_at = ? \
-         WHERE id = ? AND state = 'waiting'",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    let r = sqlx::query(WAKE_WAITING).bind(now).bind(id).execute(&mut *tx).await.map_err(db)?;
     if r.rows_affected() == 1 {
         return Ok(true);
     }
-    sqlx::query("UPDATE tasks SET wake_pending = 1 WHERE id = ? AND state = 'leased'")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    // A task parked until later (a workflow's timer) becomes due now.
-    let r = sqlx::query(
-        "UPDATE tasks SET run_after = ? WHERE id = ? AND state = 'queued' AND run_after > ?",
-    )
-    .bind(now)
-    .bind(id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    sqlx::query(WAKE_NOTE).bind(id).execute(&mut *tx).await.map_err(db)?;
+    let r = sqlx::query(WAKE_DUE).bind(now).bind(id).execute(&mut *tx).await.map_err(db)?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -176,70 +161,11 @@ async fn fence_ok(tx: &mut SqliteConnection, fence: &Fence) -> Result<()> {
 #[async_trait]
 impl TaskStore for SqliteStore {
     async fn enqueue(&self, tasks: &[NewTask], now: DateTime<Utc>) -> Result<Vec<Enqueued>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let out = enqueue_in(&mut tx, tasks, now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(out)
+        self.fast.transact(|conn| crate::fastq::enqueue_in(conn, tasks, now)).await
     }
 
     async fn claim(&self, c: &Claim) -> Result<Vec<TaskRecord>> {
-        let now = micros(c.now);
-        let until = micros(c.now + chrono::Duration::from_std(c.lease).unwrap_or_default());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        // Expired leases: a failure each; dead when attempts are used up.
-        let dead: Vec<Option<String>> = sqlx::query_scalar(
-            "UPDATE tasks SET state = 'dead', failures = failures + 1, error = ?, \
-             lease_owner = NULL, lease_until = NULL, run_after = ?, updated_at = ? \
-             WHERE state = 'leased' AND lease_until < ? AND max_attempts > 0 \
-             AND failures + 1 >= max_attempts RETURNING parent",
-        )
-        .bind(LEASE_EXPIRED)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        wake_parents(&mut tx, dead, now).await?;
-        sqlx::query(
-            "UPDATE tasks SET state = 'queued', failures = failures + 1, error = ?, \
-             lease_owner = NULL, lease_until = NULL, run_after = ?, updated_at = ? \
-             WHERE state = 'leased' AND lease_until < ?",
-        )
-        .bind(LEASE_EXPIRED)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "UPDATE tasks SET state = 'leased', attempts = attempts + 1, wake_pending = 0, lease_owner = ",
-        );
-        qb.push_bind(&c.worker).push(", lease_until = ").push_bind(until);
-        qb.push(", updated_at = ").push_bind(now);
-        qb.push(" WHERE id IN (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ")
-            .push_bind(now);
-        if !c.queues.is_empty() {
-            qb.push(" AND queue IN (");
-            let mut sep = qb.separated(", ");
-            for q in &c.queues {
-                sep.push_bind(q);
-            }
-            qb.push(")");
-        }
-        qb.push(" ORDER BY priority DESC, run_after, id LIMIT ")
-            .push_bind(c.limit.min(10_000) as i64)
-            .push(") RETURNING ")
-            .push(TASK_COLUMNS);
-        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let mut tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
-        tasks.sort_by(|a, b| {
-            b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))
-        });
-        Ok(tasks)
+        crate::fastq::claim(&self.fast, c).await
     }
 
     async fn heartbeat(&self, fence: &Fence, until: DateTime<Utc>) -> Result<()> {
@@ -268,56 +194,7 @@ impl TaskStore for SqliteStore {
         items: &[Finish],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let now = micros(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let id = item.id.to_string();
-            let row: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
-                "SELECT failures, max_attempts, wake_pending, parent FROM tasks \
-                 WHERE id = ? AND state = 'leased' AND lease_owner = ?",
-            )
-            .bind(&id)
-            .bind(worker)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            let Some((failures, max_attempts, wake_pending, parent)) = row else {
-                out.push(false);
-                continue;
-            };
-            let t = transition(
-                &item.outcome,
-                failures as u32,
-                max_attempts as u32,
-                wake_pending == 1,
-                from_micros(now)?,
-            );
-            sqlx::query(
-                "UPDATE tasks SET state = ?, run_after = COALESCE(?, run_after), \
-                 failures = failures + ?, result = COALESCE(?, result), \
-                 error = CASE WHEN ? THEN NULL ELSE COALESCE(?, error) END, wake_pending = 0, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-            )
-            .bind(t.state.as_str())
-            .bind(t.run_after.map(micros))
-            .bind(i64::from(t.failure))
-            .bind(t.result.as_ref().map(|v| v.to_string()))
-            .bind(t.error == Some(None))
-            .bind(t.error.clone().flatten())
-            .bind(now)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            let terminal = t.ends();
-            if terminal {
-                wake_parents(&mut tx, vec![parent], now).await?;
-            }
-            out.push(true);
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(out)
+        crate::fastq::finish(&self.fast, worker, items, now).await
     }
 
     async fn cancel(&self, id: TaskId, now: DateTime<Utc>) -> Result<u64> {
@@ -466,22 +343,22 @@ impl TaskStore for SqliteStore {
         task: &NewTask,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let r = sqlx::query(
-            "INSERT INTO cron_ticks (schedule, tick, task_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(schedule)
-        .bind(micros(tick))
-        .bind(task.id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        enqueue_in(&mut tx, std::slice::from_ref(task), now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        let tick = micros(tick);
+        let id = task.id.to_string();
+        self.fast
+            .transact(|conn| {
+                let fired = conn
+                    .prepare_cached(
+                        "INSERT INTO cron_ticks (schedule, tick, task_id) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(rusqlite::params![schedule, tick, id])?;
+                if fired == 0 {
+                    return Ok(Ok(false));
+                }
+                Ok(crate::fastq::enqueue_in(conn, std::slice::from_ref(task), now)?.map(|_| true))
+            })
+            .await
     }
 
     async fn send_signal(
