@@ -63,7 +63,7 @@ impl Default for PgOptions {
             schema: None,
             max_connections: 8,
             ef_search: 100,
-            index_memory_mb: 2048,
+            index_memory_mb: 4096,
         }
     }
 }
@@ -77,6 +77,8 @@ pub struct PgStore {
     listener: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>>,
     /// Tasks enqueued since the last `ANALYZE tasks` (see `TaskStore::enqueue`).
     enqueued: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Packets written since the last `ANALYZE packets` (see `Store::write`).
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Group commit of journal appends; `None`: each append commits on its own (the
     /// benchmark's side-by-side baseline).
     committer: Option<std::sync::Arc<journal::Committer>>,
@@ -155,6 +157,7 @@ impl PgStore {
             opts,
             listener: Default::default(),
             enqueued: Default::default(),
+            written: Default::default(),
             committer: Some(Default::default()),
         };
         store.migrate().await?;
@@ -311,7 +314,20 @@ impl Store for PgStore {
     }
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
-        write::write(&self.pool, self.opts.dims, self.opts.index_memory_mb, batch).await
+        let report =
+            write::write(&self.pool, self.opts.dims, self.opts.index_memory_mb, batch).await?;
+        // Full-text term pruning reads the common terms from `pg_stats`; after many writes
+        // refresh them at once rather than waiting for autovacuum (until then a query ranks
+        // every document holding a common word). A large load analyzes inside its write.
+        use std::sync::atomic::Ordering;
+        let n = report.packets_inserted as u64;
+        if report.ann_index_build_ms.is_some() {
+            self.written.store(0, Ordering::Relaxed);
+        } else if self.written.fetch_add(n, Ordering::Relaxed) + n >= 10_000 {
+            self.written.store(0, Ordering::Relaxed);
+            sqlx::query("ANALYZE packets").execute(&self.pool).await.map_err(db)?;
+        }
+        Ok(report)
     }
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {

@@ -9,7 +9,8 @@
 //! transaction it drops the index, loads, and builds the index again in one pass (in
 //! memory, with PostgreSQL's parallel maintenance workers), about 3× less work than
 //! maintaining it per row. Searches from other sessions wait for the load to commit (the
-//! drop locks the table); a crash or an error rolls the drop back with the rest.
+//! drop locks the table); a crash or an error rolls the drop back with the rest. A large
+//! load also refreshes the packets' statistics (`ANALYZE`).
 
 use l9_store::{Known, Result, StoreError, WriteBatch, WriteReport, plan_write};
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
@@ -44,6 +45,10 @@ pub(crate) async fn write(
     let mut report = write_in(&mut tx, dims, batch).await?;
     if bulk {
         report.ann_index_build_ms = Some(build_ann_index(&mut tx, dims, index_memory_mb).await?);
+        // Fresh statistics for the planner and for full-text term pruning (which reads the
+        // common terms from `pg_stats`): autovacuum would get to it a minute or more later,
+        // and until then every query ranked every document holding a common word.
+        sqlx::query("ANALYZE packets").execute(&mut *tx).await.map_err(db)?;
     }
     tx.commit().await.map_err(db)?;
     Ok(report)
