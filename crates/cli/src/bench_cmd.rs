@@ -518,7 +518,7 @@ pub(crate) async fn run(
                      bulk load (one write)       {:>10.0} packets/s   baseline one-tx-per-packet {:.0}/s  → {:.1}×{floor}\n\
                      vector index build          {:>10.1} s ({}) → searchable after {:.0} packets/s\n\
                      more ingest, batches of 1000{:>10.0} packets/s   ({} packets into the loaded store, index kept up)\n\
-                     first approximate query     {:>10.3} s\n\
+                     query right after the load  {:>10.3} s\n\
                      vector search, approximate  p50 {:>6.2} ms  p95 {:>6.2} ms   recall@10 {:.3}\n\
                      vector search, exact scan   p50 {:>6.2} ms  p95 {:>6.2} ms   (baseline) → p95 {:.1}× faster\n\
                      full-text search (top 50)   p50 {:>6.2} ms  p95 {:>6.2} ms\n\

@@ -53,6 +53,9 @@ impl Engine {
             r.world_learned = learned;
             r.world_retired = retired;
         }
+        // The command that brought the vectors pays for their index, not the next search
+        // (SQLite builds it in the background; a short-lived process would leave it unbuilt).
+        self.store().wait_for_index().await?;
         Ok(r)
     }
 
@@ -245,7 +248,9 @@ impl Engine {
     /// Indexes the source files of the repository (or directory) at `path`: what changed
     /// since the last code ingest is parsed, new definitions stored as `code.symbol` packets.
     pub async fn ingest_code(&self, path: &Path, threads: usize) -> Result<CodeReport> {
-        Ok(l9_ingest::code::ingest_code(self.memory(), path, threads).await?)
+        let r = l9_ingest::code::ingest_code(self.memory(), path, threads).await?;
+        self.store().wait_for_index().await?; // as in `ingest_git`
+        Ok(r)
     }
 
     /// The code index of the repository at `path`, brought up to date first.

@@ -302,6 +302,8 @@ pub async fn import(
         return Err(EngineError::Input(diags));
     }
     let mut report = mem.ingest_with_progress(items, progress).await?;
+    // The import pays for the vector index it makes necessary, not the next search.
+    engine.store().wait_for_index().await?;
     report.packets_present += kept;
     Ok(report)
 }

@@ -242,7 +242,12 @@ impl Hnsw {
                         })
                     })
                     .collect();
-                parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+                // A panic in a search thread is a bug: re-raise it here rather than
+                // lose nodes (the build would insert the batch again and again).
+                parts
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
             })
         };
         for (i, (neighbours, &level)) in chosen.into_iter().zip(levels).enumerate() {

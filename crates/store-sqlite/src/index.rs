@@ -89,7 +89,7 @@ impl Builder {
         }
     }
 
-    /// Waits until the graph covers every stored vector (builds with this task's help when
+    /// Waits until the graph covers every stored vector (builds it in this task when
     /// background builds are off).
     pub(crate) async fn wait(
         self: &Arc<Self>,
@@ -109,11 +109,9 @@ impl Builder {
                 if c.len() <= self.min_vectors || c.unindexed() == 0 {
                     return Ok(());
                 }
-                if !self.enabled {
-                    c.prepare(pool).await?;
-                    while !c.extend(usize::MAX, self.threads) {}
-                    return c.finish(pool).await;
-                }
+            }
+            if !self.enabled {
+                return self.run(cache, pool).await; // the builder's loop, in this task
             }
             self.kick(cache, pool);
             notified.await;
