@@ -25,6 +25,112 @@ pub struct CommandSpec {
     /// A file that receives stdout and stderr as they arrive (created anew), so the
     /// command can be followed while it runs (`l9 run`, `l9 watch` show a gate's output).
     pub tee: Option<PathBuf>,
+    /// Confinement ([`Sandbox`]); `None` runs the command as L9 itself runs.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// Where a command may reach, enforced by bubblewrap (`bwrap`, Debian's `bubblewrap`): the
+/// file system read-only but for `writable`, `/tmp` private and empty (git's own directories
+/// the writable ones need are bound read-only into it), `hidden` directories replaced by
+/// empty ones, its own PID, IPC and UTS namespaces, and no network unless `network`. When
+/// L9 dies, the whole namespace dies with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sandbox {
+    pub writable: Vec<PathBuf>,
+    /// Read-only even inside `/tmp` (a worktree's repository).
+    pub readable: Vec<PathBuf>,
+    pub hidden: Vec<PathBuf>,
+    pub network: bool,
+}
+
+impl Sandbox {
+    /// A sandbox for commands in a git worktree (or any directory): it may write there; the
+    /// repository the worktree belongs to is readable (git works, read-only).
+    pub fn for_dir(dir: &std::path::Path) -> Sandbox {
+        let mut readable = Vec::new();
+        if let Ok(text) = std::fs::read_to_string(dir.join(".git"))
+            && let Some(gitdir) = text.trim().strip_prefix("gitdir:")
+        {
+            // `<repo>/.git/worktrees/<name>`: the repository's `.git` holds the objects.
+            let gitdir = dir.join(gitdir.trim());
+            if let Some(common) = gitdir.parent().and_then(|w| w.parent()) {
+                readable.push(common.to_path_buf());
+            }
+        }
+        Sandbox { writable: vec![dir.to_path_buf()], readable, hidden: Vec::new(), network: false }
+    }
+
+    /// `bwrap` arguments that run `program args…` in this sandbox from `cwd`.
+    fn bwrap_args(&self, cwd: &std::path::Path) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "--die-with-parent",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if !self.network {
+            a.push("--unshare-net".into());
+        }
+        let existing = |p: &PathBuf| p.exists().then(|| p.display().to_string());
+        for r in self.readable.iter().filter_map(existing) {
+            a.extend(["--ro-bind".into(), r.clone(), r]);
+        }
+        for w in self.writable.iter().filter_map(existing) {
+            a.extend(["--bind".into(), w.clone(), w]);
+        }
+        for h in self.hidden.iter().filter_map(existing) {
+            a.extend(["--tmpfs".into(), h]);
+        }
+        a.extend(["--chdir".into(), cwd.display().to_string(), "--".into()]);
+        a
+    }
+}
+
+/// Whether commands can be confined here: the `bwrap` to use, or why not. Tried once per
+/// process (bubblewrap needs user namespaces, or root, to work).
+pub fn sandbox_available() -> std::result::Result<String, String> {
+    static FOUND: std::sync::OnceLock<std::result::Result<String, String>> =
+        std::sync::OnceLock::new();
+    FOUND.get_or_init(probe_bwrap).clone()
+}
+
+#[allow(clippy::disallowed_methods)] // the process seam itself
+fn probe_bwrap() -> std::result::Result<String, String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let Some(bwrap) = std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/bin".into()])
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+    else {
+        return Err("bubblewrap (bwrap) is not installed".into());
+    };
+    let o = std::process::Command::new(&bwrap)
+        .args(["--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--", "true"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{} cannot start: {e}", bwrap.display()))?;
+    if o.status.success() {
+        Ok(bwrap.display().to_string())
+    } else {
+        Err(format!(
+            "{} does not work here: {}",
+            bwrap.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
 }
 
 impl CommandSpec {
@@ -38,6 +144,7 @@ impl CommandSpec {
             timeout: Duration::from_secs(600),
             output_cap: 64 * 1024,
             tee: None,
+            sandbox: None,
         }
     }
 
@@ -156,19 +263,35 @@ impl Runner for SystemRunner {
         // L9's own git bookkeeping is left to finish when L9 dies: it is short, and a git
         // killed half-way leaves `index.lock` files and half-registered worktrees behind
         // that the next run trips over (a user's gate calling git runs under `sh`, guarded).
-        let guard = if cmd.program == "git" { None } else { parent_death_guard() };
-        let mut c = match guard {
+        let guard =
+            if cmd.program == "git" || cmd.sandbox.is_some() { None } else { parent_death_guard() };
+        let mut c = match (&cmd.sandbox, guard) {
+            // Confined: bubblewrap's PID namespace dies with L9 (`--die-with-parent`).
+            (Some(sandbox), _) => {
+                let bwrap = sandbox_available().map_err(|why| AgentError::Spawn {
+                    program: cmd.program.clone(),
+                    message: format!(
+                        "cannot confine the command: {why} (install Debian's `bubblewrap`, or set [agents] sandbox = \"off\" in .l9/l9.toml to run commands unconfined)"
+                    ),
+                })?;
+                resolve_program(cmd)?;
+                let mut c = tokio::process::Command::new(bwrap);
+                c.args(sandbox.bwrap_args(&cmd.cwd));
+                c.arg(&cmd.program);
+                c.args(&cmd.args);
+                c
+            }
             // A command must not outlive L9: when the thread that started it dies (l9 killed,
             // even by SIGKILL), the guard shell gets SIGTERM and kills the command's whole
             // process group. A program that cannot be found is reported as before, not by sh.
-            Some(setpriv) => {
+            (None, Some(setpriv)) => {
                 resolve_program(cmd)?;
                 let mut c = tokio::process::Command::new(setpriv);
                 c.args(["--pdeathsig", "TERM", "--", "/bin/sh", "-c", GUARD, "sh", &cmd.program]);
                 c.args(&cmd.args);
                 c
             }
-            None => {
+            (None, None) => {
                 let mut c = tokio::process::Command::new(&cmd.program);
                 c.args(&cmd.args);
                 c
@@ -205,7 +328,8 @@ impl Runner for SystemRunner {
             .and_then(|p| std::fs::File::create(p).ok())
             .map(|f| std::sync::Arc::new(std::sync::Mutex::new(f)));
         // A step cancelled half-way (its future dropped) takes the command's group with it.
-        let mut group = GroupGuard(guard.and(child.id()));
+        let mut group =
+            GroupGuard(if guard.is_some() || cmd.sandbox.is_some() { child.id() } else { None });
         let (out, err) = (child.stdout.take(), child.stderr.take());
         let (o, e): (Captured, Captured) = Default::default();
         let work = async {

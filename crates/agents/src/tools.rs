@@ -67,6 +67,11 @@ pub struct Tools {
     pub expect_red: bool,
     /// The repository's code index and history (`search_code`, notes on written files).
     pub knowledge: Option<Arc<dyn RepoKnowledge>>,
+    /// Where the `run` tool and the gate may reach ([`crate::process::Sandbox`]); `None`
+    /// runs them unconfined.
+    pub sandbox: Option<crate::process::Sandbox>,
+    /// Whether the model may run shell commands (`run`); the gate runs either way.
+    pub allow_run: bool,
     /// Files whose history notes were shown already (once per file).
     noted: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
@@ -122,6 +127,8 @@ impl Tools {
             track: false,
             expect_red: false,
             knowledge: None,
+            sandbox: None,
+            allow_run: true,
             noted: Arc::default(),
         }
     }
@@ -170,6 +177,9 @@ impl Tools {
                 json!({"type": "object", "properties": {}}),
             ),
         ];
+        if !self.allow_run {
+            specs.retain(|t| t.name != "run");
+        }
         if self.knowledge.is_some() {
             specs.push(s(
                 "search_code",
@@ -202,6 +212,7 @@ impl Tools {
         for (k, v) in &self.env {
             c.env.insert(k.clone(), v.clone());
         }
+        c.sandbox = self.sandbox.clone();
         c
     }
 
@@ -387,6 +398,9 @@ impl Tools {
                     ToolOutput::ok(hits.join("\n"))
                 }
             }
+            "run" if !self.allow_run => ToolOutput::err(
+                "the run tool is switched off in this project ([agents] allow_run = false): change files with write_file or apply_patch, and check them with run_tests",
+            ),
             "run" => {
                 let Some(cmd) = str_arg("command") else {
                     return ToolOutput::err("run needs `command`");

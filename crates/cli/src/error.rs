@@ -164,6 +164,15 @@ impl From<EngineError> for CliError {
         if let EngineError::NotProject(dir) = &e {
             return CliError::not_project(dir);
         }
+        // A full, read-only or damaged database: the cause and what to do, not "a bug".
+        if let Some((fault, detail)) = e.environment() {
+            return CliError {
+                help: Some(fault.to_string()),
+                code: Some("storage"),
+                ..CliError::input(format!("{} {detail}", l9_engine::STORAGE_MARK))
+            }
+            .with_kind(ErrorKind::Unavailable);
+        }
         let message = match &e {
             // Diagnostics are already complete lines (file:line: error[CODE]: … help: …).
             EngineError::Input(d) => format!(
@@ -182,6 +191,13 @@ impl From<EngineError> for CliError {
             help: None,
             exit: None,
         }
+    }
+}
+
+impl CliError {
+    fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 }
 

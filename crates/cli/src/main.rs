@@ -6,6 +6,7 @@
 mod agent_cmd;
 mod bench_cmd;
 mod code_cmd;
+mod db_cmd;
 mod error;
 mod eval_cmd;
 mod ingest_cmd;
@@ -160,6 +161,9 @@ enum Command {
     /// The world model: patterns, heuristics, reflections, task kinds (seeded by `l9 init`).
     #[command(subcommand)]
     World(world_cmd::WorldCommand),
+    /// The database itself: check that it is sound, or salvage what a damaged one holds.
+    #[command(subcommand)]
+    Db(db_cmd::DbCommand),
     /// Simulate a spec's plan candidates (or a plan file) under a scenario and rank them.
     Sim {
         /// A spec (compiled into plan candidates) or a JSON plan file.
@@ -307,6 +311,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             tasks_cmd::run_tasks(cmd, &root, cli.db.as_deref(), out).await
         }
         Command::World(cmd) => world_cmd::run_world(cmd, &root, cli.db.as_deref(), out).await,
+        Command::Db(cmd) => db_cmd::run_db(cmd, &root, cli.db.as_deref(), out).await,
         Command::Sim { source, scenario, trials, seed } => {
             if trials == 0 {
                 return Err(CliError::input("--trials must be at least 1"));

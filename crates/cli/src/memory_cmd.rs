@@ -285,16 +285,24 @@ async fn import(engine: &Engine, file: &Path, out: &mut Out) -> Result<(), CliEr
     })
     .await;
     bar.finish_and_clear();
-    let report = report?;
-    out.value(&report, || {
-        format!(
+    let imported = report?;
+    let report = &imported.report;
+    out.value(&imported, || {
+        let mut s = format!(
             "imported {} packets from {} ({} already present, {} blobs, {} embeddings)",
             report.packets_inserted,
             name,
             report.packets_present,
             report.blobs_inserted,
             report.embeddings_inserted
-        )
+        );
+        if imported.quarantined > 0 {
+            s.push_str(&format!(
+                "\n{} world-model packet(s) quarantined: imported knowledge does not reach the world model, forecasts or prompts until you trust it (`l9 world quarantine` lists them, `l9 world trust ID|--all` takes them in)",
+                imported.quarantined
+            ));
+        }
+        s
     })
 }
 
@@ -348,7 +356,7 @@ async fn demo(file: Option<PathBuf>, out: &mut Out) -> Result<(), CliError> {
     let embedded = format!("sqlite://{}", dir.path().join(".l9").join("l9.db").display());
     Engine::init(dir.path(), Some(&embedded)).await?;
     let engine = Engine::open(dir.path(), None).await?;
-    let report = l9_engine::jsonl::import(&engine, &name, &text, &|_, _| {}).await?;
+    let report = l9_engine::jsonl::import(&engine, &name, &text, &|_, _| {}).await?.report;
     let mem = engine.memory();
     let mut lines = vec![
         format!("L9 memory demo — embedded SQLite at {}", dir.path().join(".l9/l9.db").display()),

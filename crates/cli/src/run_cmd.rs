@@ -249,6 +249,13 @@ pub(crate) async fn run(
         eprintln!(
             "run {id}: compile → challenge → deliberate → plan → simulate → execute → reflect"
         );
+        if engine.config().commands.sandbox == l9_engine::config::SandboxMode::Auto
+            && let Err(why) = l9_engine::agent::sandbox_available()
+        {
+            eprintln!(
+                "note: gates and the coder's commands run unconfined: {why} (install Debian's `bubblewrap` to confine them, or set [agents] sandbox = \"required\" to refuse to run without it)"
+            );
+        }
         if let (Some(agent), Some(usd)) = (&a.adapter, a.budget_usd) {
             eprintln!(
                 "note: the agent {agent} is counted against the ${usd} budget only by the cost it reports itself (claude's JSON output does); when it reports none its cost is unknown and the budget bounds only L9's own model calls"

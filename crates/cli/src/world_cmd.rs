@@ -1,4 +1,5 @@
-//! `l9 world …`: query, show, stats and retire, each optionally as of another moment.
+//! `l9 world …`: query, show, stats and retire, each optionally as of another moment;
+//! quarantine and trust for imported world knowledge.
 
 use std::path::Path;
 
@@ -50,6 +51,20 @@ pub(crate) enum WorldCommand {
         /// When it stopped holding (RFC 3339 or YYYY-MM-DD; default now).
         #[arg(long)]
         valid_to: Option<String>,
+    },
+    /// World-model packets `l9 memory import` put in quarantine (imported knowledge reaches
+    /// the world model, forecasts and prompts only once trusted), oldest first.
+    Quarantine,
+    /// Take quarantined packets into the world model (ids from `l9 world quarantine`: the
+    /// holder's or the packet's, whole or a unique prefix). Each is verified again and stored
+    /// exactly as it was sealed.
+    Trust {
+        /// The packets to trust.
+        #[arg(required_unless_present = "all")]
+        ids: Vec<String>,
+        /// Trust every quarantined packet.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
     },
 }
 
@@ -258,6 +273,42 @@ pub(crate) async fn run_world(
                     s.push(format!("contradiction on {}: {:?} vs {:?}", c["trigger"], c["one"], c["other"]));
                 }
                 s.join("\n")
+            })
+        }
+        WorldCommand::Quarantine => {
+            let q = engine.quarantined().await?;
+            out.value(&q, || {
+                if q.is_empty() {
+                    return "Nothing in quarantine.".to_string();
+                }
+                let mut s: Vec<String> = q
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{}  {:<18} by {:<16} from {}  {}",
+                            &h.packet[..13.min(h.packet.len())],
+                            h.kind,
+                            snippet(&h.actor, 16),
+                            h.source,
+                            snippet(h.text.as_deref().unwrap_or(""), 60)
+                        )
+                    })
+                    .collect();
+                s.push(format!(
+                    "{} packet(s) in quarantine; `l9 memory get HOLDER-ID` shows one whole; `l9 world trust ID|--all` takes them in",
+                    q.len()
+                ));
+                s.join("\n")
+            })
+        }
+        WorldCommand::Trust { ids, all } => {
+            let report = engine.trust(if all { &[] } else { &ids }).await?;
+            out.value(&report, || {
+                format!(
+                    "trusted {} packet(s); the world model now uses them: {}",
+                    report.trusted.len(),
+                    report.trusted.join(", ")
+                )
             })
         }
         WorldCommand::Retire { id, reason, valid_to } => {

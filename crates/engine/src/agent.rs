@@ -5,7 +5,7 @@
 //! back. The task fails when the gate never passed or the merge conflicts.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -14,6 +14,8 @@ use l9_agents::adapter::Adapter;
 use l9_agents::agent::AgentConfig;
 use l9_agents::cell::{self, Coder};
 use l9_agents::git::{Merged, Repo, Worktree};
+use l9_agents::process::Sandbox;
+pub use l9_agents::process::sandbox_available;
 use l9_agents::process::{Runner, SystemRunner};
 use l9_agents::steps::{AgentStep, StepFuture, Steps};
 use l9_agents::tools::Tools;
@@ -46,6 +48,8 @@ pub struct AgentEnv {
     /// The project's memory: coding tasks get `search_code` and history notes on the files
     /// they write from the repository's code index and ingested history.
     pub memory: Option<l9_memory::MemoryService>,
+    /// `[agents] sandbox`, `allow_run`, `network`.
+    pub commands: crate::config::CommandPolicy,
 }
 
 impl std::fmt::Debug for AgentEnv {
@@ -69,7 +73,36 @@ impl AgentEnv {
             coder_system: None,
             sink: Mutex::new(None),
             memory: None,
+            commands: crate::config::CommandPolicy::default(),
         }
+    }
+
+    /// The sandbox for commands run in `dir` (the `run` tool, gates, the verify step), as
+    /// `[agents] sandbox` says: the directory writable, the project's `.l9/` hidden, the
+    /// network as `[agents] network` says. `Err` when the sandbox is required and cannot
+    /// work here.
+    pub fn sandbox_for(&self, dir: &Path) -> Result<Option<Sandbox>, String> {
+        use crate::config::SandboxMode;
+        let available = match self.commands.sandbox {
+            SandboxMode::Off => return Ok(None),
+            mode => match l9_agents::process::sandbox_available() {
+                Ok(_) => true,
+                Err(why) if mode == SandboxMode::Required => {
+                    return Err(format!(
+                        "commands must run in a sandbox ([agents] sandbox = \"required\") but {why}: install Debian's `bubblewrap`, or set [agents] sandbox = \"auto\" or \"off\" in .l9/l9.toml"
+                    ));
+                }
+                Err(_) => false,
+            },
+        };
+        if !available {
+            return Ok(None);
+        }
+        let mut sb = Sandbox::for_dir(dir);
+        sb.writable.extend(self.commands.writable.iter().cloned());
+        sb.hidden.push(self.root.join(crate::STATE_DIR));
+        sb.network = self.commands.network;
+        Ok(Some(sb))
     }
 
     /// Puts a provider in place under `name` (tests; embedding applications).
@@ -395,6 +428,8 @@ async fn run(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError> {
     };
     let ws = Workspace::new(&wt.path).map_err(|e| WfError::failed(e.to_string()))?;
     let mut tools = Tools::new(ws, env.runner.clone(), t.gate.clone());
+    tools.sandbox = env.sandbox_for(&wt.path).map_err(WfError::failed)?;
+    tools.allow_run = env.commands.allow_run;
     tools.track = true;
     tools.expect_red = t.expect_red;
     if let Some(m) = &env.memory {

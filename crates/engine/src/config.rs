@@ -25,6 +25,12 @@ pub(crate) const KEYS: &[ConfigKey] = &[
         doc: "Database: sqlite://PATH (relative to the project root) or postgres://USER@HOST:PORT/DB",
     },
     ConfigKey {
+        key: "store.password_file",
+        env: "L9_DB_PASSWORD_FILE",
+        default: "",
+        doc: "A file (relative to the project root) whose first line is the PostgreSQL password, readable by its owner only (chmod 600); `l9 init --db URL` with a password writes .l9/db-password. Also read: PGPASSWORD and PGPASSFILE/~/.pgpass, as libpq does. A password in store.url works but is shown nowhere",
+    },
+    ConfigKey {
         key: "store.sqlite_synchronous",
         env: "L9_SQLITE_SYNCHRONOUS",
         default: "normal",
@@ -67,6 +73,30 @@ pub(crate) const KEYS: &[ConfigKey] = &[
         doc: "Directory with config.json, tokenizer.json and model.safetensors",
     },
     ConfigKey {
+        key: "agents.sandbox",
+        env: "L9_SANDBOX",
+        default: "auto",
+        doc: "Where the agent's `run` tool, task gates and the verify step's commands run: \"required\" (in a bubblewrap sandbox — the worktree writable, the rest read-only, /tmp private, .l9/ hidden, own PID namespace, no network unless agents.network — and refused where bwrap is unavailable), \"auto\" (sandboxed where bwrap works, else unconfined with a warning) or \"off\"",
+    },
+    ConfigKey {
+        key: "agents.writable",
+        env: "L9_AGENTS_WRITABLE",
+        default: "",
+        doc: "More directories sandboxed commands may write (comma-separated; ~/ is your home), e.g. \"~/.cargo\" for cargo's package cache; the task's worktree is always writable",
+    },
+    ConfigKey {
+        key: "agents.allow_run",
+        env: "L9_AGENTS_ALLOW_RUN",
+        default: "true",
+        doc: "Whether a model-backed coder may run shell commands (the `run` tool); gates run either way",
+    },
+    ConfigKey {
+        key: "agents.network",
+        env: "L9_AGENTS_NETWORK",
+        default: "false",
+        doc: "Whether sandboxed commands (`run`, gates) reach the network",
+    },
+    ConfigKey {
         key: "project.test",
         env: "L9_PROJECT_TEST",
         default: "",
@@ -94,10 +124,53 @@ pub enum EmbedderKind {
     LocalBert { dir: PathBuf },
 }
 
+/// How the commands of tasks (the `run` tool, gates, the verify step) are confined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandPolicy {
+    pub sandbox: SandboxMode,
+    pub allow_run: bool,
+    pub network: bool,
+    /// Directories sandboxed commands may write besides their worktree.
+    pub writable: Vec<PathBuf>,
+}
+
+impl Default for CommandPolicy {
+    fn default() -> Self {
+        CommandPolicy {
+            sandbox: SandboxMode::Auto,
+            allow_run: true,
+            network: false,
+            writable: Vec::new(),
+        }
+    }
+}
+
+/// `[agents] sandbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// Sandboxed, or refused where the sandbox is unavailable.
+    Required,
+    /// Sandboxed where bubblewrap works, else unconfined (with a warning).
+    Auto,
+    Off,
+}
+
+/// A password: shown as `[redacted]` by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub store_url: String,
+    /// The PostgreSQL password from `store.password_file`, when one is configured.
+    pub store_password: Option<Password>,
     pub sqlite_sync_full: bool,
     pub embedder: EmbedderKind,
     pub dims: usize,
@@ -106,6 +179,8 @@ pub struct Config {
     /// `[schedules.NAME]`: recurring tasks `l9 worker` enqueues (once per tick, whatever the
     /// number of workers).
     pub schedules: Vec<ScheduleConfig>,
+    /// `[agents] sandbox`, `allow_run`, `network`: how commands for tasks are confined.
+    pub commands: CommandPolicy,
     /// `[project] test`: the repository's own test command, when configured.
     pub project_test: Option<String>,
     /// `[serve] cors_origins`: browser origins allowed to call `l9 serve`.
@@ -227,14 +302,26 @@ fn parse_schedules(
 }
 
 /// The `l9.toml` that `l9 init` writes.
-pub fn template(db: Option<&str>) -> String {
+/// The file `l9 init --db URL` keeps a URL's password in, inside [`STATE_DIR`].
+pub(crate) const PASSWORD_FILE: &str = "db-password";
+
+/// The `l9.toml` of a new project (`password_file`: the URL's password went to
+/// [`PASSWORD_FILE`]).
+pub fn template(db: Option<&str>, password_file: bool) -> String {
     let url = db.unwrap_or("sqlite://.l9/l9.db");
+    let password = if password_file {
+        format!(
+            "# The password is not kept here: it is read from this file (owner-only).\npassword_file = \"{STATE_DIR}/{PASSWORD_FILE}\"\n"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "# L9 project configuration. Every key can be overridden by an environment variable;\n\
          # `l9 config` lists them all.\n\n\
          [store]\n\
          # sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB (scale-out)\n\
-         url = {url:?}\n\n\
+         url = {url:?}\n{password}\n\
          [memory]\n\
          # hash (built in), openai (any /v1/embeddings server) or local-bert\n\
          embedder = \"hash\"\n\
@@ -270,6 +357,40 @@ pub fn template(db: Option<&str>) -> String {
          # kind = \"l9.echo\"\n\
          # payload = {{ note = \"hi\" }}\n"
     )
+}
+
+/// The first line of a password file, which only its owner may read (as ssh and libpq
+/// insist for theirs).
+fn read_password_file(file: &Path, from: &str) -> Result<String> {
+    let cannot = |why: String| {
+        EngineError::Config(format!("{from}: store.password_file {} {why}", file.display()))
+    };
+    let meta = std::fs::metadata(file).map_err(|e| cannot(format!("cannot be read: {e}")))?;
+    if !meta.is_file() || meta.len() > 64 * 1024 {
+        return Err(cannot("is not a regular file of at most 64 KiB".into()));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| cannot(format!("cannot be read: {e}")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).map(|m| m.permissions().mode()).unwrap_or(0);
+        if mode & 0o077 != 0 {
+            return Err(EngineError::Config(format!(
+                "{from}: store.password_file {} can be read by others (mode {:o}); run `chmod 600 {}`",
+                file.display(),
+                mode & 0o777,
+                file.display()
+            )));
+        }
+    }
+    let pw = text.lines().next().unwrap_or("").trim_end_matches('\r').to_string();
+    if pw.is_empty() {
+        return Err(EngineError::Config(format!(
+            "{from}: store.password_file {} is empty; put the password on its first line",
+            file.display()
+        )));
+    }
+    Ok(pw)
 }
 
 /// Where a value came from, for error messages.
@@ -333,6 +454,18 @@ impl Config {
                 ))
             })?;
             let mut table = table;
+            // `[agents]` holds the agents' tables and a few settings of its own (`allow_run`,
+            // `sandbox`, `network`): those are registry keys like any other.
+            let mut agent_settings = toml::Table::new();
+            if let Some(toml::Value::Table(t)) = table.get_mut("agents") {
+                let scalars: Vec<String> =
+                    t.iter().filter(|(_, v)| !v.is_table()).map(|(k, _)| k.clone()).collect();
+                for k in scalars {
+                    if let Some(v) = t.remove(&k) {
+                        agent_settings.insert(k, v);
+                    }
+                }
+            }
             for section in ["providers", "agents", "roles", "schedules"] {
                 if let Some(toml::Value::Table(t)) = table.get(section) {
                     let mut flat = Vec::new();
@@ -355,6 +488,9 @@ impl Config {
                 crate::models::ModelsConfig::parse(&sections, &|key| origin(&path, &text, key))?;
             if let Some(t) = table.remove("schedules") {
                 schedules = parse_schedules(&t, &|key| origin(&path, &text, key))?;
+            }
+            if !agent_settings.is_empty() {
+                table.insert("agents".into(), toml::Value::Table(agent_settings));
             }
             let mut flat = Vec::new();
             flatten("", &table, &mut flat);
@@ -399,6 +535,12 @@ impl Config {
         };
 
         let (store_url, _) = get("store.url");
+        let (password_file, from) = get("store.password_file");
+        let store_password = if password_file.trim().is_empty() {
+            None
+        } else {
+            Some(Password(read_password_file(&root.join(password_file.trim()), &from)?))
+        };
         let (sync, from) = get("store.sqlite_synchronous");
         let sqlite_sync_full = match sync.to_ascii_lowercase().as_str() {
             "normal" => false,
@@ -410,6 +552,41 @@ impl Config {
                     &format!("is {sync:?}; use \"normal\" or \"full\""),
                 ));
             }
+        };
+        let flag = |key: &str| -> Result<bool> {
+            let (v, from) = get(key);
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(bad(key, &from, &format!("is {v:?}; use true or false"))),
+            }
+        };
+        let (mode, from) = get("agents.sandbox");
+        let commands = CommandPolicy {
+            sandbox: match mode.trim().to_ascii_lowercase().as_str() {
+                "required" => SandboxMode::Required,
+                "auto" => SandboxMode::Auto,
+                "off" => SandboxMode::Off,
+                _ => {
+                    return Err(bad(
+                        "agents.sandbox",
+                        &from,
+                        &format!("is {mode:?}; use \"required\", \"auto\" or \"off\""),
+                    ));
+                }
+            },
+            allow_run: flag("agents.allow_run")?,
+            network: flag("agents.network")?,
+            writable: get("agents.writable")
+                .0
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| match (p.strip_prefix("~/"), env("HOME")) {
+                    (Some(rest), Some(home)) => Path::new(&home).join(rest),
+                    _ => root.join(p),
+                })
+                .collect(),
         };
         let (dims_s, from) = get("memory.dims");
         let dims: usize =
@@ -491,11 +668,13 @@ impl Config {
         settings.extend(extra);
         Ok(Config {
             store_url,
+            store_password,
             sqlite_sync_full,
             embedder,
             dims,
             models,
             schedules,
+            commands,
             project_test: Some(get("project.test").0).filter(|t| !t.trim().is_empty()),
             cors_origins,
             otlp_endpoint: (!otlp.is_empty()).then_some(otlp),
@@ -515,12 +694,52 @@ mod tests {
     }
 
     #[test]
+    fn agents_settings_sit_beside_the_agents() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(dir.path(), &|_| None).unwrap();
+        assert_eq!(c.commands, CommandPolicy::default());
+        write(
+            dir.path(),
+            "[agents]\nsandbox = \"required\"\nallow_run = false\nnetwork = true\n\n[agents.mine]\ncommand = [\"my-agent\", \"{prompt}\"]\n",
+        );
+        let c = Config::load(dir.path(), &|_| None).unwrap();
+        assert_eq!(
+            c.commands,
+            CommandPolicy {
+                sandbox: SandboxMode::Required,
+                allow_run: false,
+                network: true,
+                writable: Vec::new()
+            }
+        );
+        let c = Config::load(dir.path(), &|v| match v {
+            "L9_AGENTS_WRITABLE" => Some("~/.cargo, /var/cache/x".into()),
+            "HOME" => Some("/home/me".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.commands.writable,
+            vec![PathBuf::from("/home/me/.cargo"), PathBuf::from("/var/cache/x")]
+        );
+        assert!(c.models.agents.contains_key("mine") && c.models.agents.len() == 1);
+        let c = Config::load(dir.path(), &|v| (v == "L9_SANDBOX").then(|| "off".into())).unwrap();
+        assert_eq!(c.commands.sandbox, SandboxMode::Off);
+        write(dir.path(), "[agents]\nsandbox = \"sometimes\"\n");
+        let e = Config::load(dir.path(), &|_| None).unwrap_err().to_string();
+        assert!(
+            e.contains("l9.toml:2") && e.contains("agents.sandbox") && e.contains("\"required\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn defaults_file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let c = Config::load(dir.path(), &|_| None).unwrap();
         assert_eq!(c.store_url, "sqlite://.l9/l9.db");
         assert_eq!(c.embedder, EmbedderKind::Hash);
-        write(dir.path(), &template(Some("postgres://x@h/db")));
+        write(dir.path(), &template(Some("postgres://x@h/db"), false));
         let c = Config::load(dir.path(), &|_| None).unwrap();
         assert_eq!(c.store_url, "postgres://x@h/db");
         let c =

@@ -51,6 +51,20 @@ fn render(d: &[Diagnostic]) -> String {
 }
 
 impl EngineError {
+    /// The database's surroundings failed (full, read-only, damaged, unreachable): what is
+    /// wrong with what to do, and the database's own words.
+    pub fn environment(&self) -> Option<(l9_store::Fault, &str)> {
+        let store = match self {
+            EngineError::Store(s) | EngineError::Memory(MemoryError::Store(s)) => s,
+            EngineError::Task(l9_tasks::TaskError::Store(s)) => s,
+            _ => return None,
+        };
+        match store {
+            StoreError::Environment { fault, detail } => Some((*fault, detail.as_str())),
+            _ => None,
+        }
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         EngineError::Io { path: path.display().to_string(), source }
     }
@@ -91,7 +105,7 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         | StoreError::Dimension { .. }
         | StoreError::Invalid(_) => ErrorKind::Input,
         StoreError::NotFound(_) => ErrorKind::NotFound,
-        StoreError::Unavailable(_) => ErrorKind::Unavailable,
+        StoreError::Unavailable(_) | StoreError::Environment { .. } => ErrorKind::Unavailable,
         StoreError::Migration(_) => ErrorKind::Config,
         StoreError::Backend(_) | StoreError::LeaseLost(_) => ErrorKind::Internal,
     }

@@ -21,10 +21,10 @@ use base64::Engine as _;
 use l9_memory::Ingest;
 use l9_store::{PacketFilter, Page, WriteReport};
 use l9_types::{ContentHash, Diagnostic, PacketDraft, PacketEnvelope, PacketId, RunId, Span};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{EngineError, Result};
+use crate::{EngineError, Result, quarantine};
 
 /// A draft line.
 #[derive(Debug, Deserialize)]
@@ -59,27 +59,16 @@ pub async fn export(
     let mut n = 0;
     loop {
         let res = mem.list(&filter, &page).await?;
-        // The world model's seed items come with the binary (`l9 init` stores them in every
-        // project), so exporting them would duplicate them on import elsewhere.
-        for p in
-            res.packets.iter().filter(|p| !(p.kind.starts_with("world.") && p.actor == "l9-world"))
-        {
-            let mut v =
-                serde_json::to_value(p).map_err(|e| EngineError::Internal(e.to_string()))?;
-            if !p.blobs.is_empty() {
-                let mut data = serde_json::Map::new();
-                for b in &p.blobs {
-                    let bytes = mem.blob(&b.hash).await?.ok_or_else(|| {
-                        EngineError::Store(l9_store::StoreError::NotFound(format!(
-                            "blob {}",
-                            b.hash
-                        )))
-                    })?;
-                    data.insert(b.hash.to_hex(), Value::String(B64.encode(bytes)));
-                }
-                v["blob_data"] = Value::Object(data);
+        for p in res.packets.iter().filter(|p| exported(p)) {
+            let mut blobs = Vec::new();
+            for b in &p.blobs {
+                let bytes = mem.blob(&b.hash).await?.ok_or_else(|| {
+                    EngineError::Store(l9_store::StoreError::NotFound(format!("blob {}", b.hash)))
+                })?;
+                blobs.push((b.hash, bytes));
             }
-            writeln!(out, "{v}").map_err(|e| EngineError::io(Path::new("<stdout>"), e))?;
+            writeln!(out, "{}", export_line(p, &blobs)?)
+                .map_err(|e| EngineError::io(Path::new("<stdout>"), e))?;
             n += 1;
         }
         match res.next {
@@ -89,6 +78,23 @@ pub async fn export(
     }
 }
 
+/// Whether an export carries `p`: the world model's seed items come with the binary (`l9
+/// init` stores them in every project), so exporting them would clash on import elsewhere.
+pub(crate) fn exported(p: &PacketEnvelope) -> bool {
+    !(p.kind.starts_with("world.") && p.actor == "l9-world")
+}
+
+/// One line of an export: the envelope, and `blob_data` (hash → base64) for its blobs.
+pub(crate) fn export_line(p: &PacketEnvelope, blobs: &[(ContentHash, Vec<u8>)]) -> Result<String> {
+    let mut v = serde_json::to_value(p).map_err(|e| EngineError::Internal(e.to_string()))?;
+    if !blobs.is_empty() {
+        let data: serde_json::Map<String, Value> =
+            blobs.iter().map(|(h, b)| (h.to_hex(), Value::String(B64.encode(b)))).collect();
+        v["blob_data"] = Value::Object(data);
+    }
+    Ok(v.to_string())
+}
+
 /// Checks every line of `text` (the contents of `file`) and, if all are good, stores them
 /// in one transaction. `progress(done, total)` is called while embedding.
 pub async fn import(
@@ -96,7 +102,7 @@ pub async fn import(
     file: &str,
     text: &str,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<WriteReport> {
+) -> Result<ImportReport> {
     let mem = engine.memory();
     let mut diags = Vec::new();
     let mut items: Vec<Ingest> = Vec::new();
@@ -105,11 +111,21 @@ pub async fn import(
     let mut runs: BTreeMap<String, RunId> = BTreeMap::new();
     // Parents not in the file: checked against the store after the scan.
     let mut external: Vec<(usize, PacketId)> = Vec::new();
-    // Drafts already stored (the same file imported again): a packet's hash covers its kind,
-    // parents, body and blobs but not its text, so a draft that seals to a stored packet's
-    // hash and has its text is that packet. Loaded per kind, on the first draft of the kind.
+    // Drafts already stored (the same file imported again): a draft whose content hash
+    // (kind, parents, body, blobs) and text are a stored packet's is that packet — its id,
+    // time and envelope hash are new on every seal. Loaded per kind, on the first draft of
+    // the kind.
     let mut stored: HashMap<String, HashMap<String, PacketId>> = HashMap::new();
     let mut kept = 0usize;
+    // World knowledge goes into quarantine (`crate::quarantine`): (line, key, packet, blob
+    // bytes), and each held packet's holder.
+    let mut held: Vec<(usize, String, PacketEnvelope, Vec<Vec<u8>>)> = Vec::new();
+    let mut holders: BTreeMap<PacketId, PacketId> = BTreeMap::new();
+    let needs_hold = |p: &PacketEnvelope, holders: &BTreeMap<PacketId, PacketId>| {
+        quarantine::needs_quarantine(&p.kind) || p.parents.iter().any(|q| holders.contains_key(q))
+    };
+    // Envelope lines (line, id, hash): one whose id is stored with other content is refused.
+    let mut envelopes: Vec<(usize, PacketId, ContentHash)> = Vec::new();
     let err = |line: usize, code: &str, msg: String, help: &str| {
         Diagnostic::error(code, msg).with_span(Span::line(file, line as u32)).with_help(help)
     };
@@ -202,7 +218,14 @@ pub async fn import(
                     "remove the duplicate line",
                 ));
             }
-            items.push(Ingest { packet, blobs });
+            envelopes.push((line, packet.id, packet.hash));
+            if needs_hold(&packet, &holders) {
+                let key = packet.id.to_string();
+                holders.insert(packet.id, quarantine::holder_id(&key));
+                held.push((line, key, packet, blobs));
+            } else {
+                items.push(Ingest { packet, blobs });
+            }
             continue;
         }
         let draft: DraftLine = match serde_json::from_value(value) {
@@ -253,7 +276,17 @@ pub async fn import(
                 ok = false;
             }
         }
-        let packet = match d.seal(&mem.ids()) {
+        // A draft that goes into quarantine gets an id derived from its content, so the same
+        // file imported again names the same packets (its children's parents included).
+        let sealed = d.clone().seal(&mem.ids()).and_then(|p| {
+            if needs_hold(&p, &holders) {
+                let id = PacketId(l9_types::derived_uuid("import.held", &same_key(&p)));
+                d.seal_as(id, mem.clock())
+            } else {
+                Ok(p)
+            }
+        });
+        let packet = match sealed {
             Ok(p) => p,
             Err(e) => {
                 diags.push(err(
@@ -285,7 +318,13 @@ pub async fn import(
             kept += 1;
         } else if ok {
             in_file.insert(packet.id, line);
-            items.push(Ingest { packet, blobs: Vec::new() });
+            if needs_hold(&packet, &holders) {
+                let key = same_key(&packet);
+                holders.insert(packet.id, quarantine::holder_id(&key));
+                held.push((line, key, packet, Vec::new()));
+            } else {
+                items.push(Ingest { packet, blobs: Vec::new() });
+            }
         }
     }
     for (line, parent) in external {
@@ -298,19 +337,73 @@ pub async fn import(
             ));
         }
     }
+    for chunk in envelopes.chunks(1000) {
+        let ids: Vec<PacketId> = chunk.iter().map(|(_, id, _)| *id).collect();
+        let stored: HashMap<PacketId, PacketEnvelope> =
+            mem.store().get_packets(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
+        for (line, id, hash) in chunk {
+            if let Some(have) = stored.get(id).filter(|have| have.hash != *hash) {
+                diags.push(err(
+                    *line,
+                    "L9-IMPORT-012",
+                    format!(
+                        "packet {id} is already stored with other content (stored hash {}, this line's {hash}; stored {} by {:?})",
+                        have.hash,
+                        have.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        have.actor
+                    ),
+                    "a packet never changes once stored: remove the line, or remove its id and hash to import it as a new draft",
+                ));
+            }
+        }
+    }
     if !diags.is_empty() {
         return Err(EngineError::Input(diags));
+    }
+    // Held packets already trusted (stored as they are), or already held (the same file
+    // imported again), are kept; the rest go into quarantine after everything else (a
+    // holder may cite a packet of the file; nothing cites a holder).
+    let mut quarantined = 0;
+    for chunk in held.chunks(500) {
+        let mut ids: Vec<PacketId> = chunk.iter().map(|(_, _, p, _)| p.id).collect();
+        ids.extend(chunk.iter().map(|(_, key, _, _)| quarantine::holder_id(key)));
+        let stored: std::collections::HashSet<PacketId> =
+            mem.store().get_packets(&ids).await?.into_iter().map(|p| p.id).collect();
+        for (line, key, packet, blobs) in chunk {
+            let holder = quarantine::holder_id(key);
+            if stored.contains(&packet.id) || stored.contains(&holder) {
+                kept += 1;
+                continue;
+            }
+            let draft = quarantine::hold(packet, file, *line, &holders);
+            let sealed = draft
+                .seal_as(holder, mem.clock())
+                .map_err(|e| EngineError::Internal(format!("quarantining line {line}: {e}")))?;
+            items.push(Ingest { packet: sealed, blobs: blobs.clone() });
+            quarantined += 1;
+        }
     }
     let mut report = mem.ingest_with_progress(items, progress).await?;
     // The import pays for the vector index it makes necessary, not the next search.
     engine.store().wait_for_index().await?;
     report.packets_present += kept;
-    Ok(report)
+    Ok(ImportReport { report, quarantined })
 }
 
-/// What makes two packets of a kind the same: their hash and their text.
+/// What an import stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    #[serde(flatten)]
+    pub report: WriteReport,
+    /// World-model packets put in quarantine (`l9 world quarantine`, `l9 world trust`),
+    /// counted in `packets_inserted` as their holders.
+    pub quarantined: usize,
+}
+
+/// What makes two packets of a kind the same draft: their content hash and their text.
 fn same_key(p: &PacketEnvelope) -> String {
-    format!("{}\u{0}{}", p.hash, p.text.as_deref().unwrap_or(""))
+    let content = PacketEnvelope::content_hash(&p.kind, &p.parents, &p.body, &p.blobs);
+    format!("{content}\u{0}{}", p.text.as_deref().unwrap_or(""))
 }
 
 /// Hash and text → id of every stored packet of `kind`.

@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod bench_learning;
 pub mod config;
+pub mod db;
 mod error;
 pub mod events;
 mod execute;
@@ -26,6 +27,7 @@ pub mod ir;
 pub mod jsonl;
 pub mod models;
 pub mod pipeline;
+pub mod quarantine;
 mod reflect;
 pub mod report;
 pub mod review;
@@ -58,6 +60,9 @@ pub use l9_store::{
 /// A database URL with its password replaced by `***`, for messages.
 pub use l9_store_postgres::redact_url;
 pub use l9_tasks::{TaskError, WorkerOptions, WorkerReport, run_of};
+
+/// How an error of the database's surroundings begins (full, read-only, damaged, unreachable).
+pub const STORAGE_MARK: &str = l9_store::ENVIRONMENT_MARK;
 
 /// The directory holding L9's state inside a project.
 pub const STATE_DIR: &str = ".l9";
@@ -105,11 +110,11 @@ impl Engine {
         let path = dir.join(CONFIG_FILE);
         let mut created = false;
         if !path.exists() {
-            std::fs::write(&path, config::template(db)).map_err(|e| EngineError::io(&path, e))?;
-            created = true;
+            created = create_config(&dir, &path, db)?;
         } else if let Some(db) = db {
             let existing = Config::load(root, &|_| None)?;
-            if existing.store_url != db {
+            let bare = split_password(db).map_or_else(|| db.to_string(), |(bare, _)| bare);
+            if existing.store_url != db && existing.store_url != bare {
                 return Err(EngineError::Config(format!(
                     "{} already configures store.url = {:?}; edit it there to switch databases",
                     path.display(),
@@ -188,6 +193,7 @@ impl Engine {
             Arc::new(|v: &str| std::env::var(v).ok()),
         );
         env.memory = Some(self.memory().clone());
+        env.commands = self.config.commands.clone();
         env
     }
 
@@ -263,7 +269,11 @@ pub(crate) async fn open_store(
 ) -> Result<Arc<dyn Store>> {
     let url = config.store_url.as_str();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let opts = PgOptions { dims, ..Default::default() };
+        let opts = PgOptions {
+            dims,
+            password: config.store_password.as_ref().map(|p| p.0.clone()),
+            ..Default::default()
+        };
         return Ok(Arc::new(PgStore::open(url, opts).await?));
     }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
@@ -309,9 +319,62 @@ fn register_secrets(root: &Path, config: &Config) {
     if let Some(pw) = url_password(&config.store_url) {
         register_secret(&pw);
     }
+    if let Some(pw) = &config.store_password {
+        register_secret(&pw.0);
+    }
+    if let Ok(pw) = std::env::var("PGPASSWORD") {
+        register_secret(&pw);
+    }
     if let Ok(t) = std::fs::read_to_string(root.join(STATE_DIR).join(surface::TOKEN_FILE)) {
         register_secret(&t);
     }
+}
+
+/// Writes `l9.toml` for a new project unless another process just did (two `l9 init`s at
+/// once): the file appears whole or not at all (written aside, then linked into place,
+/// which fails if it exists). A password in `db` goes to `.l9/db-password` (owner-only),
+/// never into `l9.toml`. Returns whether this process created it.
+fn create_config(dir: &Path, path: &Path, db: Option<&str>) -> Result<bool> {
+    let (db, password) = match db {
+        Some(url) => match split_password(url) {
+            Some((bare, pw)) => (Some(bare), Some(pw)),
+            None => (Some(url.to_string()), None),
+        },
+        None => (None, None),
+    };
+    if let Some(pw) = &password {
+        let file = dir.join(config::PASSWORD_FILE);
+        write_owner_only(&file, format!("{pw}\n").as_bytes())?;
+    }
+    let text = config::template(db.as_deref(), password.is_some());
+    let aside = dir.join(format!(".{CONFIG_FILE}.{}", std::process::id()));
+    std::fs::write(&aside, text).map_err(|e| EngineError::io(&aside, e))?;
+    let linked = std::fs::hard_link(&aside, path);
+    let _ = std::fs::remove_file(&aside);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(EngineError::io(path, e)),
+    }
+}
+
+/// Creates or replaces `file` readable by its owner only.
+fn write_owner_only(file: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(file).map_err(|e| EngineError::io(file, e))?;
+    f.write_all(data).map_err(|e| EngineError::io(file, e))
+}
+
+/// `scheme://user:password@host/…` → (`scheme://user@host/…`, password); `None` without one.
+fn split_password(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (auth, host) = rest.split_once('@')?;
+    let (user, pw) = auth.split_once(':')?;
+    (!pw.is_empty()).then(|| (format!("{scheme}://{user}@{host}"), pw.to_string()))
 }
 
 /// The password in `scheme://user:password@host/…`, if any.

@@ -252,24 +252,78 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "host".into())
 }
 
-/// A worker id unique across hosts and processes: `host:pid:random`.
+/// A worker id unique across hosts and processes: `host:pid:random`, then `@` and who
+/// exactly the process is — the kernel's boot id (a machine, since it booted), the PID
+/// namespace (a container) and the process's start time — so a lease held by a live process
+/// elsewhere is never taken for a dead one here because its host name and pid match.
 pub fn default_worker_id() -> String {
     let suffix = SeededRng::from_entropy().next_u64() % 0x10000;
-    format!("{}:{}:{suffix:04x}", host_name(), std::process::id())
+    let pid = std::process::id();
+    let base = format!("{}:{pid}:{suffix:04x}", host_name());
+    match process_identity(pid) {
+        Some(who) => format!("{base}@{who}"),
+        None => base,
+    }
 }
 
-/// Whether a worker id names a process of this host that no longer exists (checked in
-/// `/proc`; on a system without it, or for another host, nothing can be known: false).
+/// `BOOT.PIDNS.START` for `pid` of this machine and namespace (Linux), or `None`.
+fn process_identity(pid: u32) -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let boot: String = boot.trim().chars().filter(|c| *c != '-').take(12).collect();
+    Some(format!("{boot}.{}.{}", pid_namespace()?, start_ticks(pid)?))
+}
+
+/// This process's PID namespace (the inode in `/proc/self/ns/pid`).
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    let s = link.to_string_lossy();
+    Some(s.trim_start_matches("pid:[").trim_end_matches(']').to_string())
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/PID/stat`, field 22).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after its end.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether a worker id names a process that is certainly gone: one of this machine (same
+/// boot) and PID namespace whose pid no longer runs, or runs a process started at another
+/// time (the pid was reused). A holder elsewhere — another machine, or a container sharing
+/// the host name — cannot be known from here: false. Ids written before the identity was
+/// added (`host:pid:suffix`) are judged by host name and pid alone.
 pub fn worker_is_gone(owner: &str) -> bool {
-    let mut parts = owner.rsplitn(3, ':');
+    let (base, who) = match owner.split_once('@') {
+        Some((b, w)) => (b, Some(w)),
+        None => (owner, None),
+    };
+    let mut parts = base.rsplitn(3, ':');
     let (Some(_suffix), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let Ok(pid) = pid.parse::<u32>() else { return false };
-    host == host_name()
-        && pid != std::process::id()
-        && Path::new("/proc/self").exists()
-        && !Path::new(&format!("/proc/{pid}")).exists()
+    if host != host_name() || pid == std::process::id() || !Path::new("/proc/self").exists() {
+        return false;
+    }
+    let Some(who) = who else {
+        return !Path::new(&format!("/proc/{pid}")).exists();
+    };
+    let mut f = who.splitn(3, '.');
+    let (Some(boot), Some(ns), Some(start)) = (f.next(), f.next(), f.next()) else {
+        return false;
+    };
+    let ours = process_identity(std::process::id());
+    let same_place = ours.as_deref().is_some_and(|o| {
+        let mut g = o.splitn(3, '.');
+        g.next() == Some(boot) && g.next() == Some(ns)
+    });
+    if !same_place {
+        return false;
+    }
+    match start_ticks(pid) {
+        None => true,
+        Some(now) => start.parse::<u64>().is_ok_and(|then| then != now),
+    }
 }
 
 impl Engine {

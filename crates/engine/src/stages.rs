@@ -76,6 +76,9 @@ pub struct Learned {
     #[serde(default)]
     pub trigger: Option<String>,
     pub text: String,
+    /// The world-model item it comes from (runs recorded before 2026-12 have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// compile → challenge → deliberate → plan candidates.

@@ -98,8 +98,14 @@ pub struct GateRun {
 }
 
 /// Runs `command` with `sh -c` in `dir`.
-pub(crate) async fn run_gate(runner: &dyn Runner, dir: &Path, command: &str) -> GateRun {
-    let spec = CommandSpec::shell(command, dir);
+pub(crate) async fn run_gate(
+    runner: &dyn Runner,
+    dir: &Path,
+    command: &str,
+    sandbox: Option<l9_agents::process::Sandbox>,
+) -> GateRun {
+    let mut spec = CommandSpec::shell(command, dir);
+    spec.sandbox = sandbox;
     match runner.run(&spec).await {
         Ok(o) => GateRun {
             command: command.to_string(),
@@ -178,10 +184,11 @@ async fn run_gates(
     let mut out = Vec::new();
     for (i, g) in gates.iter().enumerate() {
         let (runner, dir, command) = (env.runner.clone(), dir.to_path_buf(), g.command.clone());
+        let sandbox = env.sandbox_for(&dir).map_err(failed)?;
         let step = format!("{name} {}", i + 1);
         let v = ctx
             .step(&step, Effect::Idempotent { key: step.clone() }, move || async move {
-                serde_json::to_value(run_gate(runner.as_ref(), &dir, &command).await)
+                serde_json::to_value(run_gate(runner.as_ref(), &dir, &command, sandbox).await)
                     .map_err(|e| e.to_string())
             })
             .await?;

@@ -41,8 +41,5 @@ pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 /// A stable id for `key` in namespace `ns` (blake3, as a UUIDv8): the same commit, file or
 /// relation gets the same id in every ingest.
 pub fn derived_id(ns: &str, key: &str) -> uuid::Uuid {
-    let h = blake3::hash(format!("l9.ingest.{ns}\0{key}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h.as_bytes()[..16]);
-    uuid::Builder::from_custom_bytes(b).into_uuid()
+    l9_types::derived_uuid(&format!("ingest.{ns}"), key)
 }

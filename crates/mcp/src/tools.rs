@@ -235,10 +235,11 @@ pub async fn call(e: &Engine, name: &str, a: Value, call: PacketId) -> Result<Va
         }
         "memory_put" => {
             let p: MemoryPut = args(name, a)?;
-            let mut d = PacketDraft::new(p.kind.unwrap_or_else(|| "note".into()))
-                .text(p.text)
-                .actor("mcp")
-                .parent(call);
+            let kind = p.kind.unwrap_or_else(|| "note".into());
+            if let Some(why) = l9_engine::quarantine::refuse_external_kind(&kind) {
+                return Err(why);
+            }
+            let mut d = PacketDraft::new(kind).text(p.text).actor("mcp").parent(call);
             if let Some(b) = p.body {
                 d = d.body(b);
             }

@@ -364,6 +364,9 @@ async fn put_packet(
     b: Result<Json<PutPacket>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let p = body(b)?;
+    if let Some(why) = l9_engine::quarantine::refuse_external_kind(&p.kind) {
+        return Err(ApiError::input(why));
+    }
     let mut d = l9_types::PacketDraft::new(p.kind).text(p.text).actor("l9-serve");
     if let Some(b) = p.body {
         d = d.body(b);

@@ -1,13 +1,36 @@
 //! Row ⇄ value conversions shared by the PostgreSQL queries.
 
 use chrono::{DateTime, Utc};
-use l9_store::{PacketFilter, Result, StoreError};
+use l9_store::{Fault, PacketFilter, Result, StoreError};
 use l9_types::{ContentHash, PacketEnvelope, PacketId, RunId, TaskId};
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::{QueryBuilder, Row};
 
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    let fault = match &e {
+        sqlx::Error::Database(d) => d.code().and_then(|c| fault_of(&c)),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            Some(Fault::Connection)
+        }
+        _ => None,
+    };
+    match fault {
+        Some(fault) => StoreError::Environment { fault, detail: e.to_string() },
+        None => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// The environmental fault behind a SQLSTATE, if any.
+fn fault_of(state: &str) -> Option<Fault> {
+    match state {
+        "53100" => Some(Fault::Full),              // disk_full
+        "25006" => Some(Fault::ReadOnly),          // read_only_sql_transaction
+        "55P03" | "53300" => Some(Fault::Busy),    // lock_not_available, too_many_connections
+        "58030" => Some(Fault::Io),                // io_error
+        "XX001" | "XX002" => Some(Fault::Corrupt), // data_corrupted, index_corrupted
+        s if s.starts_with("08") || s.starts_with("57P") => Some(Fault::Connection),
+        _ => None,
+    }
 }
 
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {

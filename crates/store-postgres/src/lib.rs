@@ -41,8 +41,16 @@ use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter, vector_literal};
 /// `pg_stats` of the `tsv` column: most common lexemes, their frequencies, table rows.
 type TsvStats = (Option<Vec<String>>, Option<Vec<f32>>, f32);
 
+/// Whether `scheme://user:password@host/…` carries a password.
+fn url_has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(auth, _)| auth.split_once(':'))
+        .is_some_and(|(_, pw)| !pw.is_empty())
+}
+
 /// How a PostgreSQL store is opened.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PgOptions {
     /// Embedding dimension for a new database; an existing one must match.
     pub dims: usize,
@@ -54,6 +62,22 @@ pub struct PgOptions {
     /// Most `maintenance_work_mem` (MiB) a large load may use to rebuild the vector index
     /// in memory; a graph larger than this is built on disk, much more slowly.
     pub index_memory_mb: u32,
+    /// The password, when the URL has none (from a password file). Without either, libpq's
+    /// `PGPASSWORD` and `PGPASSFILE` (or `~/.pgpass`) are read.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("dims", &self.dims)
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("ef_search", &self.ef_search)
+            .field("index_memory_mb", &self.index_memory_mb)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl Default for PgOptions {
@@ -64,6 +88,7 @@ impl Default for PgOptions {
             max_connections: 8,
             ef_search: 100,
             index_memory_mb: 4096,
+            password: None,
         }
     }
 }
@@ -136,6 +161,11 @@ impl PgStore {
         let mut connect = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?
             .application_name("l9");
+        if let Some(pw) = &opts.password
+            && !url_has_password(url)
+        {
+            connect = connect.password(pw);
+        }
         let search_path = match &opts.schema {
             Some(s) => format!("{s},public"),
             None => "\"$user\",public".to_owned(),

@@ -1,13 +1,34 @@
 //! Row ⇄ value conversions shared by the SQLite queries.
 
 use chrono::{DateTime, Utc};
-use l9_store::{PacketFilter, Result, StoreError};
+use l9_store::{Fault, PacketFilter, Result, StoreError};
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::sqlite::{Sqlite, SqliteRow};
 use sqlx::{QueryBuilder, Row};
 
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    let fault = match &e {
+        sqlx::Error::Database(d) => d.code().and_then(|c| c.parse::<i32>().ok()).and_then(fault_of),
+        sqlx::Error::Io(_) => Some(Fault::Io),
+        sqlx::Error::PoolTimedOut => Some(Fault::Busy),
+        _ => None,
+    };
+    match fault {
+        Some(fault) => StoreError::Environment { fault, detail: e.to_string() },
+        None => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// The environmental fault behind an SQLite result code (primary or extended), if any.
+pub(crate) fn fault_of(code: i32) -> Option<Fault> {
+    match code & 0xff {
+        5 | 6 => Some(Fault::Busy),      // SQLITE_BUSY, SQLITE_LOCKED
+        8 => Some(Fault::ReadOnly),      // SQLITE_READONLY
+        10 | 14 => Some(Fault::Io),      // SQLITE_IOERR, SQLITE_CANTOPEN
+        11 | 26 => Some(Fault::Corrupt), // SQLITE_CORRUPT, SQLITE_NOTADB
+        13 => Some(Fault::Full),         // SQLITE_FULL
+        _ => None,
+    }
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

@@ -116,9 +116,10 @@ async fn while_busy<T>(mut attempt: impl FnMut() -> std::result::Result<T, Attem
             Ok(v) => return Ok(v),
             Err(Attempt::Failed(e)) => return Err(e),
             Err(Attempt::Busy) if waited > Duration::from_secs(30) => {
-                return Err(StoreError::Unavailable(
-                    "the database stayed locked by another writer for 30 s".into(),
-                ));
+                return Err(StoreError::Environment {
+                    fault: l9_store::Fault::Busy,
+                    detail: "another writer held it for 30 s".into(),
+                });
             }
             Err(Attempt::Busy) => {
                 tokio::time::sleep(pause).await;
@@ -130,7 +131,13 @@ async fn while_busy<T>(mut attempt: impl FnMut() -> std::result::Result<T, Attem
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match crate::codec::fault_of(f.extended_code) {
+            Some(fault) => StoreError::Environment { fault, detail: e.to_string() },
+            None => StoreError::Backend(e.to_string()),
+        },
+        _ => StoreError::Backend(e.to_string()),
+    }
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

@@ -21,6 +21,7 @@ mod fastq;
 mod graph;
 mod hnsw;
 mod index;
+pub mod salvage;
 mod schema;
 mod tail;
 mod tasks;
@@ -119,11 +120,16 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
             .pragma("cache_size", "-32000");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(connect)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(4).connect_with(connect).await.map_err(
+                |e| match db(e) {
+                    StoreError::Environment { fault, detail } => StoreError::Environment {
+                        fault,
+                        detail: format!("{}: {detail}", path.display()),
+                    },
+                    other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+                },
+            )?;
         let store = SqliteStore {
             fast: std::sync::Arc::new(fast::FastWriter::open(path, opts.sync_full)?),
             pool,

@@ -41,7 +41,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
 
-pub use error::{Result, StoreError};
+pub use error::{ENVIRONMENT_MARK, Fault, Result, StoreError, is_environment_message};
 pub use graph::{
     AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
     rules as graph_rules,

@@ -7,11 +7,21 @@ use serde_json::Value;
 use crate::canonical::{write_canonical, write_json};
 use crate::{Clock, ContentHash, IdSource, PacketId, RunId, TaskId};
 
-/// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u32 = 1;
+/// The envelope format version this build writes. It reads this one and every older one
+/// (a stored packet keeps the version, and so the hash, it was sealed with).
+///
+/// * **1**: the hash covers kind, parents, body and blobs ([`PacketEnvelope::content_hash`]);
+///   text, actor, time, run, task, effect and schema could be changed unnoticed.
+/// * **2**: the hash covers every field of the envelope but the hash itself
+///   ([`PacketEnvelope::expected_hash`]).
+pub const ENVELOPE_VERSION: u32 = 2;
 
-/// The blake3 `derive_key` context of packet hashes. Changing it changes every hash.
+/// The oldest envelope version this build reads.
+pub const OLDEST_ENVELOPE_VERSION: u32 = 1;
+
+/// The blake3 `derive_key` contexts of packet hashes. Changing one changes every hash.
 const HASH_CONTEXT: &str = "l9 2026 packet envelope v1";
+const HASH_CONTEXT_V2: &str = "l9 2026 packet envelope v2";
 
 /// What running a tool call does to the world: decides whether an interrupted step may be
 /// re-run after a crash.
@@ -68,7 +78,8 @@ pub struct PacketEnvelope {
     pub blobs: Vec<BlobRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<Effect>,
-    /// blake3 over the canonical encoding of kind, parents, body and blobs.
+    /// blake3 over the canonical encoding of the envelope's other fields (version 2), or of
+    /// kind, parents, body and blobs (version 1).
     pub hash: ContentHash,
 }
 
@@ -79,7 +90,9 @@ fn one() -> u32 {
 /// Why an envelope is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("unsupported envelope version {0} (this build reads version {ENVELOPE_VERSION})")]
+    #[error(
+        "unsupported envelope version {0} (this build reads versions {OLDEST_ENVELOPE_VERSION} to {ENVELOPE_VERSION}: a newer L9 wrote it)"
+    )]
     Version(u32),
     #[error(
         "invalid kind {0:?}: use 1-64 characters from a-z, 0-9, '.', '_', '-', '/', starting with a letter"
@@ -98,8 +111,10 @@ pub enum EnvelopeError {
 }
 
 impl PacketEnvelope {
-    /// Computes the hash this envelope must carry.
-    pub fn compute_hash(
+    /// The hash of a packet's content: kind, parents, body and blobs — what a version 1
+    /// envelope carries as its hash. Two packets with the same content hash and text were
+    /// made from the same draft (`l9 memory import` finds re-imported drafts by it).
+    pub fn content_hash(
         kind: &str,
         parents: &[PacketId],
         body: &Value,
@@ -108,40 +123,76 @@ impl PacketEnvelope {
         // The canonical encoding of {"kind", "parents", "body", "blobs"} (the test
         // `hash_is_that_of_the_canonical_document` builds it), written directly.
         let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"{\"blobs\":[");
-        for (i, b) in blobs.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"hash\":");
-            write_json(&b.hash.to_hex(), &mut out);
-            out.extend_from_slice(b",\"media_type\":");
-            write_json(&b.media_type, &mut out);
-            out.extend_from_slice(b",\"name\":");
-            write_json(&b.name, &mut out);
-            out.extend_from_slice(b",\"size\":");
-            write_json(&b.size, &mut out);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"],\"body\":");
+        out.extend_from_slice(b"{\"blobs\":");
+        write_blobs(blobs, &mut out);
+        out.extend_from_slice(b",\"body\":");
         write_canonical(body, &mut out);
         out.extend_from_slice(b",\"kind\":");
         write_json(kind, &mut out);
-        out.extend_from_slice(b",\"parents\":[");
-        for (i, p) in parents.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_json(&p.to_string(), &mut out);
-        }
-        out.extend_from_slice(b"]}");
+        out.extend_from_slice(b",\"parents\":");
+        write_parents(parents, &mut out);
+        out.push(b'}');
         ContentHash::derive(HASH_CONTEXT, &out)
+    }
+
+    /// The hash this envelope must carry for its version. Version 2: the canonical encoding
+    /// of every field but `hash` — `{"actor", "at", "blobs", "body", "effect", "id", "kind",
+    /// "parents", "run_id", "schema", "task_id", "text", "v"}`, absent options as `null`, the
+    /// time as RFC 3339 in whole microseconds (the test `v2_hash_is_that_of_the_canonical_document`
+    /// builds the document), written directly: a journal step hashes one.
+    pub fn expected_hash(&self) -> ContentHash {
+        if self.v < 2 {
+            return Self::content_hash(&self.kind, &self.parents, &self.body, &self.blobs);
+        }
+        let mut out = Vec::with_capacity(384 + self.text.as_ref().map_or(0, String::len));
+        out.extend_from_slice(b"{\"actor\":");
+        write_json(&self.actor, &mut out);
+        out.extend_from_slice(b",\"at\":");
+        write_json(&self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), &mut out);
+        out.extend_from_slice(b",\"blobs\":");
+        write_blobs(&self.blobs, &mut out);
+        out.extend_from_slice(b",\"body\":");
+        write_canonical(&self.body, &mut out);
+        out.extend_from_slice(b",\"effect\":");
+        match &self.effect {
+            // An effect is a small tagged object; its canonical form via a Value.
+            Some(e) => write_canonical(&serde_json::to_value(e).unwrap_or(Value::Null), &mut out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"id\":");
+        write_json(&self.id.to_string(), &mut out);
+        out.extend_from_slice(b",\"kind\":");
+        write_json(&self.kind, &mut out);
+        out.extend_from_slice(b",\"parents\":");
+        write_parents(&self.parents, &mut out);
+        out.extend_from_slice(b",\"run_id\":");
+        write_json(&self.run_id.map(|r| r.to_string()), &mut out);
+        out.extend_from_slice(b",\"schema\":");
+        write_json(&self.schema, &mut out);
+        out.extend_from_slice(b",\"task_id\":");
+        write_json(&self.task_id.map(|t| t.to_string()), &mut out);
+        out.extend_from_slice(b",\"text\":");
+        write_json(&self.text, &mut out);
+        out.extend_from_slice(b",\"v\":");
+        write_json(&self.v, &mut out);
+        out.push(b'}');
+        ContentHash::derive(HASH_CONTEXT_V2, &out)
     }
 
     /// Checks everything that can be checked without a store: version, kind, actor,
     /// parents, and that the hash verifies.
     pub fn verify(&self) -> Result<(), EnvelopeError> {
-        if self.v != ENVELOPE_VERSION {
+        self.check_fields()?;
+        let computed = self.expected_hash();
+        if computed != self.hash {
+            return Err(EnvelopeError::HashMismatch { id: self.id, stored: self.hash, computed });
+        }
+        Ok(())
+    }
+
+    /// Everything [`PacketEnvelope::verify`] checks but the hash.
+    fn check_fields(&self) -> Result<(), EnvelopeError> {
+        if !(OLDEST_ENVELOPE_VERSION..=ENVELOPE_VERSION).contains(&self.v) {
             return Err(EnvelopeError::Version(self.v));
         }
         validate_kind(&self.kind)?;
@@ -157,12 +208,40 @@ impl PacketEnvelope {
                 return Err(EnvelopeError::DuplicateParent { id: self.id, parent: *p });
             }
         }
-        let computed = Self::compute_hash(&self.kind, &self.parents, &self.body, &self.blobs);
-        if computed != self.hash {
-            return Err(EnvelopeError::HashMismatch { id: self.id, stored: self.hash, computed });
-        }
         Ok(())
     }
+}
+
+/// Blob references as canonical JSON: `[{"hash", "media_type", "name", "size"}, …]`.
+fn write_blobs(blobs: &[BlobRef], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, b) in blobs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"hash\":");
+        write_json(&b.hash.to_hex(), out);
+        out.extend_from_slice(b",\"media_type\":");
+        write_json(&b.media_type, out);
+        out.extend_from_slice(b",\"name\":");
+        write_json(&b.name, out);
+        out.extend_from_slice(b",\"size\":");
+        write_json(&b.size, out);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// Packet ids as canonical JSON: an array of strings.
+fn write_parents(parents: &[PacketId], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, p) in parents.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json(&p.to_string(), out);
+    }
+    out.push(b']');
 }
 
 fn validate_kind(kind: &str) -> Result<(), EnvelopeError> {
@@ -261,8 +340,7 @@ impl PacketDraft {
 
     /// Like [`PacketDraft::seal`] with a given id.
     pub fn seal_as(self, id: PacketId, clock: &dyn Clock) -> Result<PacketEnvelope, EnvelopeError> {
-        let hash = PacketEnvelope::compute_hash(&self.kind, &self.parents, &self.body, &self.blobs);
-        let env = PacketEnvelope {
+        let mut env = PacketEnvelope {
             v: ENVELOPE_VERSION,
             id,
             kind: self.kind,
@@ -279,9 +357,10 @@ impl PacketDraft {
             text: self.text,
             blobs: self.blobs,
             effect: self.effect,
-            hash,
+            hash: ContentHash::from_bytes([0; 32]),
         };
-        env.verify()?;
+        env.check_fields()?;
+        env.hash = env.expected_hash();
         Ok(env)
     }
 }
@@ -332,7 +411,7 @@ mod tests {
             for np in 0..=2 {
                 for nb in 0..=2 {
                     let want = hash_of_document("journal.step", &parents[..np], body, &blobs[..nb]);
-                    let got = PacketEnvelope::compute_hash(
+                    let got = PacketEnvelope::content_hash(
                         "journal.step",
                         &parents[..np],
                         body,
@@ -364,16 +443,114 @@ mod tests {
             .unwrap()
     }
 
-    /// The golden hash. If this test fails, every stored packet's hash would change:
+    /// `fixed()` as version 1 sealed it: the hash over kind, parents, body and blobs.
+    fn fixed_v1() -> PacketEnvelope {
+        let mut env = fixed();
+        env.v = 1;
+        env.hash = PacketEnvelope::content_hash(&env.kind, &env.parents, &env.body, &env.blobs);
+        env
+    }
+
+    /// The golden hashes. If this test fails, every stored packet's hash would change:
     /// that needs a new envelope version, not a new constant.
     #[test]
     fn golden_hash_never_changes_silently() {
         let env = fixed();
+        assert_eq!(env.v, 2);
         assert_eq!(
             env.hash.to_hex(),
-            "b96e75efcc00ffc91200de4bae3245f5205437a033d40f0de63efd06e01bba12"
+            "6ffcf9d36096783dfb16ae6e8d01df4baf826db1760adac7128a386d04caa01f"
         );
         assert_eq!(env.id.to_string(), "019b76da-a800-7001-8891-7925c63f45f3");
+        let v1 = fixed_v1();
+        assert_eq!(
+            v1.hash.to_hex(),
+            "b96e75efcc00ffc91200de4bae3245f5205437a033d40f0de63efd06e01bba12"
+        );
+        v1.verify().unwrap();
+    }
+
+    #[test]
+    fn v2_hash_is_that_of_the_canonical_document() {
+        let clock = ManualClock::at_epoch_2026();
+        clock.advance(chrono::Duration::microseconds(1_234_567));
+        let rng = SeededRng::from_seed(9);
+        let ids = IdSource { clock: &clock, rng: &rng };
+        let parent = PacketId::new(&ids);
+        let full = PacketDraft::new("journal.step")
+            .text("ü \"quoted\"\n")
+            .body(json!({"z": [1.5, -2], "a": {"y": null, "b": "x"}}))
+            .parent(parent)
+            .actor("coder")
+            .run(RunId(ids.uuid()))
+            .task(crate::TaskId(ids.uuid()))
+            .blob(BlobRef {
+                hash: ContentHash::of_bytes(b"b"),
+                size: 1,
+                media_type: Some("text/plain".into()),
+                name: None,
+            })
+            .effect(Effect::Idempotent { key: "k\u{1}".into() });
+        for draft in [full, PacketDraft::new("note")] {
+            let env = draft.seal(&ids).unwrap();
+            let doc = json!({
+                "actor": env.actor,
+                "at": env.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "blobs": env.blobs.iter().map(|b| json!({"hash": b.hash.to_hex(), "size": b.size, "media_type": b.media_type, "name": b.name})).collect::<Vec<_>>(),
+                "body": env.body,
+                "effect": env.effect,
+                "id": env.id.to_string(),
+                "kind": env.kind,
+                "parents": env.parents.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                "run_id": env.run_id.map(|r| r.to_string()),
+                "schema": env.schema,
+                "task_id": env.task_id.map(|t| t.to_string()),
+                "text": env.text,
+                "v": env.v,
+            });
+            let want = ContentHash::derive(HASH_CONTEXT_V2, canonical_json(&doc).as_bytes());
+            assert_eq!(env.hash, want, "{doc}");
+        }
+    }
+
+    /// Version 2 covers what version 1 left open: each field changed alone is detected.
+    #[test]
+    fn every_field_is_covered() {
+        let base = fixed();
+        let other = RunId(uuid::Uuid::from_u128(7));
+        type Change = Box<dyn Fn(&mut PacketEnvelope)>;
+        let changes: Vec<(&str, Change)> = vec![
+            ("text", Box::new(|e| e.text = Some("the dog".into()))),
+            ("actor", Box::new(|e| e.actor = "l9-world".into())),
+            ("at", Box::new(|e| e.at += chrono::Duration::microseconds(1))),
+            ("run_id", Box::new(move |e| e.run_id = Some(other))),
+            ("task_id", Box::new(|e| e.task_id = Some(crate::TaskId(uuid::Uuid::from_u128(8))))),
+            ("effect", Box::new(|e| e.effect = Some(Effect::Irreversible))),
+            ("schema", Box::new(|e| e.schema = 2)),
+            ("id", Box::new(|e| e.id = PacketId(uuid::Uuid::from_u128(9)))),
+            ("body", Box::new(|e| e.body["n"] = json!(4))),
+        ];
+        for (field, change) in changes {
+            let mut env = base.clone();
+            change(&mut env);
+            assert!(
+                matches!(env.verify(), Err(EnvelopeError::HashMismatch { .. })),
+                "a changed {field} went unnoticed"
+            );
+        }
+        // A version 1 packet stays readable, and what its hash covers stays covered.
+        let mut v1 = fixed_v1();
+        v1.text = Some("changed".into());
+        v1.verify().unwrap();
+        v1.body["n"] = json!(4);
+        assert!(v1.verify().is_err());
+        // Claiming version 1 for a version 2 hash does not verify.
+        let mut down = fixed();
+        down.v = 1;
+        assert!(down.verify().is_err());
+        let mut future = fixed();
+        future.v = 3;
+        assert!(matches!(future.verify(), Err(EnvelopeError::Version(3))));
     }
 
     #[test]
@@ -387,10 +564,10 @@ mod tests {
 
     #[test]
     fn hash_ignores_key_order_but_not_content() {
-        let a = PacketEnvelope::compute_hash("k", &[], &json!({"a": 1, "b": 2}), &[]);
-        let b = PacketEnvelope::compute_hash("k", &[], &json!({"b": 2, "a": 1}), &[]);
-        let c = PacketEnvelope::compute_hash("k", &[], &json!({"a": 1, "b": 3}), &[]);
-        let d = PacketEnvelope::compute_hash("j", &[], &json!({"a": 1, "b": 2}), &[]);
+        let a = PacketEnvelope::content_hash("k", &[], &json!({"a": 1, "b": 2}), &[]);
+        let b = PacketEnvelope::content_hash("k", &[], &json!({"b": 2, "a": 1}), &[]);
+        let c = PacketEnvelope::content_hash("k", &[], &json!({"a": 1, "b": 3}), &[]);
+        let d = PacketEnvelope::content_hash("j", &[], &json!({"a": 1, "b": 2}), &[]);
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);

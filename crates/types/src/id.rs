@@ -41,6 +41,15 @@ impl IdSource<'_> {
     }
 }
 
+/// A stable id for `key` in namespace `ns` (blake3 of `l9.{ns}\0{key}`, as a UUIDv8): the same
+/// thing gets the same id in every process, so two processes storing it at once store it once.
+pub fn derived_uuid(ns: &str, key: &str) -> Uuid {
+    let h = blake3::hash(format!("l9.{ns}\0{key}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h.as_bytes()[..16]);
+    uuid::Builder::from_custom_bytes(b).into_uuid()
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

@@ -28,7 +28,10 @@ pub use asof::AsOf;
 pub use canonical::{canonical_json, write_canonical};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use diagnostic::{Diagnostic, Severity, Span};
-pub use envelope::{BlobRef, ENVELOPE_VERSION, Effect, EnvelopeError, PacketDraft, PacketEnvelope};
+pub use envelope::{
+    BlobRef, ENVELOPE_VERSION, Effect, EnvelopeError, OLDEST_ENVELOPE_VERSION, PacketDraft,
+    PacketEnvelope,
+};
 pub use hash::{ContentHash, HashParseError};
-pub use id::{IdParseError, IdSource, PacketId, RunId, TaskId};
+pub use id::{IdParseError, IdSource, PacketId, RunId, TaskId, derived_uuid};
 pub use rng::SeededRng;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use l9_store::{
     AsOf, Entity, EntityId, EntityQuery, Relation, RelationDirection, RelationId, RelationQuery,
 };
-use l9_types::PacketId;
+use l9_types::{PacketId, derived_uuid};
 use l9_world::{Delta, Item, Pack, learned_item};
 use serde_json::{Value, json};
 
@@ -270,7 +270,12 @@ impl WorldModel {
         source: Option<PacketId>,
     ) -> Entity {
         Entity {
-            id: EntityId(self.memory().ids().uuid()),
+            // Derived from what it stands for and the packet it comes from: two processes
+            // syncing the graph at once put the same entity (stored once), not two.
+            id: EntityId(derived_uuid(
+                "world.entity",
+                &format!("{kind}\0{name}\0{}", source.map(|p| p.to_string()).unwrap_or_default()),
+            )),
             kind: kind.into(),
             name: name.into(),
             attrs,
@@ -294,7 +299,20 @@ impl WorldModel {
         source: Option<PacketId>,
     ) -> Relation {
         Relation {
-            id: RelationId(self.memory().ids().uuid()),
+            // A sourced relation is derived from its packet; a counted one (causes) from
+            // when its version starts.
+            id: RelationId(derived_uuid(
+                "world.relation",
+                &format!(
+                    "{kind}\0{}\0{}\0{}",
+                    from.0,
+                    to.0,
+                    source.map_or_else(
+                        || l9_store::to_micros(valid_from).to_rfc3339(),
+                        |p| p.to_string()
+                    )
+                ),
+            )),
             kind: kind.into(),
             from,
             to,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use l9_memory::{Ingest, SearchMode, SearchQuery};
 use l9_store::{AsOf, Entity, EntityQuery, PacketFilter, Page};
-use l9_types::{PacketDraft, PacketEnvelope, PacketId, RunId};
+use l9_types::{PacketDraft, PacketEnvelope, PacketId, RunId, derived_uuid};
 use l9_world::{Delta, Item, Observation, Pack, Recorded, learned_item, seeds};
 use serde::Serialize;
 
@@ -113,29 +113,51 @@ impl WorldModel {
 
     /// Stores the built-in seed packs; items already stored (by id) are kept as they are.
     /// Then brings the knowledge graph up to date (an entity per item, the task relations).
+    ///
+    /// Safe when several processes seed one store at once (`l9 init` twice, two `l9 run`s
+    /// in a fresh directory): a seed item's packet has an id derived from the item's id, so
+    /// one store holds it once; a process that loses the race to store them finds them
+    /// stored and keeps them.
     pub async fn load_seeds(&self) -> Result<SeedReport> {
         let items = seeds::builtin().map_err(WorldError::Input)?;
-        let have: BTreeSet<String> = self
-            .world_packets()
-            .await?
-            .iter()
-            .filter_map(|p| p.body.get("id").and_then(|v| v.as_str()).map(str::to_string))
-            .collect();
+        let have = self.stored_item_ids().await?;
         let mut report = SeedReport { added: 0, kept: 0 };
         let mut batch = Vec::new();
-        for item in items {
+        for item in &items {
             if have.contains(&item.id) {
                 report.kept += 1;
                 continue;
             }
-            batch.push(Ingest { packet: self.item_packet(&item, None, None)?, blobs: Vec::new() });
+            let id = PacketId(derived_uuid("world.seed", &item.id));
+            batch.push(Ingest {
+                packet: self.item_packet(item, None, None, Some(id))?,
+                blobs: Vec::new(),
+            });
             report.added += 1;
         }
-        if !batch.is_empty() {
-            self.memory().ingest(batch).await?;
+        if !batch.is_empty()
+            && let Err(e) = self.memory().ingest(batch).await
+        {
+            // Another process stored them between our read and our write (its packets have
+            // the same ids and other times: a conflict, or a unique-key error on PostgreSQL).
+            let have = self.stored_item_ids().await?;
+            if !items.iter().all(|i| have.contains(&i.id)) {
+                return Err(e.into());
+            }
+            report = SeedReport { added: 0, kept: items.len() };
         }
         self.sync_world_graph().await?;
         Ok(report)
+    }
+
+    /// The item ids of every stored world packet.
+    async fn stored_item_ids(&self) -> Result<BTreeSet<String>> {
+        Ok(self
+            .world_packets()
+            .await?
+            .iter()
+            .filter_map(|p| p.body.get("id").and_then(|v| v.as_str()).map(str::to_string))
+            .collect())
     }
 
     fn item_packet(
@@ -143,6 +165,7 @@ impl WorldModel {
         item: &Item,
         run: Option<RunId>,
         parent: Option<PacketId>,
+        id: Option<PacketId>,
     ) -> Result<PacketEnvelope> {
         let body = serde_json::to_value(item).map_err(internal)?;
         let mut draft = PacketDraft::new(item.pack.packet_kind())
@@ -155,7 +178,10 @@ impl WorldModel {
         if let Some(p) = parent {
             draft = draft.parent(p);
         }
-        draft.seal(&self.memory().ids()).map_err(internal)
+        match id {
+            Some(id) => draft.seal_as(id, self.memory().clock()).map_err(internal),
+            None => draft.seal(&self.memory().ids()).map_err(internal),
+        }
     }
 
     /// The world-model items most relevant to `text` (hybrid search over `world.*` packets),
@@ -437,7 +463,7 @@ impl WorldModel {
             {
                 item.anchor = obs.anchor.clone();
                 // The item's lineage: the observation that taught it.
-                packets.push(self.item_packet(&item, run, Some(parent))?);
+                packets.push(self.item_packet(&item, run, Some(parent), None)?);
                 items += 1;
             }
         }

@@ -7,6 +7,7 @@ mod cell;
 mod death;
 mod external;
 mod repo;
+mod sandbox;
 mod tools;
 
 use std::path::Path;

@@ -89,6 +89,20 @@ async fn tools_read_write_patch_list_search_run_and_gate() {
     assert!(t.call("fly", &json!({})).await.text.contains("unknown tool `fly`"));
 }
 
+/// `[agents] allow_run = false`: the model is not offered `run` and a call is refused; the
+/// gate still runs.
+#[tokio::test]
+async fn run_can_be_switched_off() {
+    let dir = l9_test_support::temp_dir();
+    let mut t = Tools::new(Workspace::new(dir.path()).unwrap(), runner(), Some("true".into()));
+    t.allow_run = false;
+    assert!(!t.specs().iter().any(|s| s.name == "run"));
+    let o = t.call("run", &json!({"command": "touch ran"})).await;
+    assert!(!o.ok && o.text.contains("allow_run = false"), "{o:?}");
+    assert!(!dir.path().join("ran").exists());
+    assert!(t.call("run_tests", &json!({})).await.ok);
+}
+
 #[tokio::test]
 async fn run_has_a_timeout_an_output_cap_and_a_clean_environment() {
     let dir = l9_test_support::temp_dir();

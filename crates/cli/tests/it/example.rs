@@ -28,6 +28,15 @@ fn the_todo_api_example_puts_every_task_kind_to_work() {
     let dir = l9_test_support::temp_dir();
     let d = dir.path();
     let spec = example().join("spec.md");
+    // Every gate, test run and verify command of it in the sandbox (CI has bubblewrap; the
+    // run fails rather than run one unconfined).
+    ok(d, &["init"]);
+    if std::env::var("CI").is_ok() || std::path::Path::new("/usr/bin/bwrap").exists() {
+        let toml = d.join(".l9/l9.toml");
+        let text = std::fs::read_to_string(&toml).unwrap();
+        std::fs::write(&toml, format!("{text}\n[agents]\nsandbox = \"required\"\n")).unwrap();
+        assert!(ok(d, &["config"]).contains("required"));
+    }
     let out = ok(d, &["run", spec.to_str().unwrap(), "--trials", "100"]);
     assert!(out.contains("outcome:     succeeded"), "{out}");
     let repo = d.join("l9-out/todo-api");

@@ -96,6 +96,7 @@ mod agents;
 mod example;
 mod execute;
 mod ingest;
+mod integrity;
 mod ir;
 mod learning;
 mod mcp;

@@ -226,6 +226,6 @@ fn the_python_sdk_lists_the_tools_and_calls_each_over_stdio_and_http() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|p| p["kind"] == "mcp.call")
         .collect();
-    assert_eq!(calls.len(), 22, "11 tool calls per transport (the bad one included)");
+    assert_eq!(calls.len(), 24, "12 tool calls per transport (the two refused ones included)");
     assert!(calls.iter().all(|c| c["actor"] == "mcp:python-sdk-peer"));
 }

@@ -47,6 +47,17 @@ pub(crate) fn adder_project(d: &Path, with_provider: bool) -> std::path::PathBuf
     proj
 }
 
+/// Lets the sandboxed gates of the project at `proj` write `dir` (`[agents] writable`).
+pub(crate) fn sandbox_may_write(proj: &Path, dir: &Path) {
+    let toml = proj.join(".l9/l9.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{text}\n[agents]\nwritable = {:?}\n", dir.display().to_string()),
+    )
+    .unwrap();
+}
+
 /// The start of a shell-script stand-in for a coding agent on the adder: it reads its
 /// prompt into `$p` and does the plan's design and test tasks as a real agent would (writes
 /// the design record, writes `tests/script.sh`) and exits; what follows handles the code.
@@ -514,6 +525,8 @@ fn a_running_gates_output_is_streamed() {
         ),
     );
     std::fs::write(proj.join("spec.md"), spec).unwrap();
+    // The gate waits for a file in the test's directory, outside its worktree.
+    sandbox_may_write(&proj, dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_l9"))
         .args(["run", "spec.md", "--repo", "repo", "--trials", "100", "-v"])
         .current_dir(&proj)

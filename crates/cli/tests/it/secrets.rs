@@ -87,3 +87,65 @@ fn a_key_echoed_by_a_provider_is_never_stored_or_printed() {
         assert!(!text.contains(other), "{what} holds a key-shaped string");
     }
 }
+
+/// `l9 init --db URL` with a password keeps the password in `.l9/db-password` (0600), not in
+/// `l9.toml`; the store opens with it; a file others can read, or a wrong password, is a
+/// clear error; without the file, libpq's `PGPASSWORD` is read.
+#[test]
+fn a_postgres_password_is_kept_in_an_owner_only_file() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let Ok(with_pw) = std::env::var("L9_TEST_PG_PASSWORD_URL") else {
+        assert!(std::env::var("CI").is_err(), "scripts/pg-cluster sets L9_TEST_PG_PASSWORD_URL");
+        return;
+    };
+    let name = format!("l9_pw_{}", std::process::id());
+    let (_, drop_db) = fresh_database(&url, &name);
+    let pg = format!("{}/{name}", with_pw.rsplit_once('/').unwrap().0);
+    let secret = pg
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('@')
+        .unwrap()
+        .0
+        .split_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let bare = pg.replace(&format!(":{secret}@"), "@");
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init", "--db", &pg]);
+    ok(d, &["init", "--db", &pg]);
+    let toml = std::fs::read_to_string(d.join(".l9/l9.toml")).unwrap();
+    assert!(!toml.contains(&secret) && toml.contains(&bare), "{toml}");
+    let file = d.join(".l9/db-password");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), secret);
+    json(d, &["memory", "put", "--kind", "note", "--text", "opened with the password file"]);
+    let shown = ok(d, &["config"]);
+    assert!(!shown.contains(&secret) && shown.contains("store.password_file"), "{shown}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = fails(d, &["memory", "search", "password"], 4);
+    assert!(e.contains("can be read by others") && e.contains("chmod 600"), "{e}");
+    std::fs::write(&file, "not-the-password\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = fails(d, &["memory", "search", "password"], 6);
+    assert!(e.contains("password authentication failed") && !e.contains(&secret), "{e}");
+
+    // No file: PGPASSWORD, as libpq reads it.
+    std::fs::write(d.join(".l9/l9.toml"), toml.replace("password_file", "# password_file"))
+        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["memory", "search", "password", "--json"])
+        .current_dir(d)
+        .env_remove("L9_DB")
+        .env("PGPASSWORD", &secret)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("opened with the password file"));
+    drop_db();
+}

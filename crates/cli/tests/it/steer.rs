@@ -65,7 +65,8 @@ fn on_a_terminal_a_status_line_runs_and_ctrl_c_leaves_the_run_resumable() {
     let dir = l9_test_support::temp_dir();
     let proj = adder_project(dir.path(), true);
     let (started, go) = (dir.path().join("gate-started"), dir.path().join("go"));
-    // A gate that holds until the test lets it go.
+    // A gate that holds until the test lets it go (through files outside its worktree).
+    super::run::sandbox_may_write(&proj, dir.path());
     let spec = std::fs::read_to_string(proj.join("spec.md")).unwrap().replace(
         "test \"$(sh add.sh 2 2)\" = 4",
         &format!(

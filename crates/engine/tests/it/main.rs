@@ -612,15 +612,38 @@ mod run_crash {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // starts a child to stand for a live lease holder
 fn only_dead_processes_of_this_host_lose_their_leases() {
     use l9_engine::runtime::{default_worker_id, worker_is_gone};
     let me = default_worker_id();
     assert!(!worker_is_gone(&me), "this process is alive: {me}");
-    let host = me.rsplitn(3, ':').nth(2).unwrap().to_string();
+    let (base, who) = me.split_once('@').expect("the id says who exactly holds the lease");
+    let host = base.rsplitn(3, ':').nth(2).unwrap().to_string();
     // PIDs on Linux stay below 2^22.
-    assert!(worker_is_gone(&format!("{host}:99999999:abcd")));
+    assert!(worker_is_gone(&format!("{host}:99999999:abcd")), "an id of before 2026-12");
     assert!(!worker_is_gone("another-host:99999999:abcd"), "other hosts: unknown");
     assert!(!worker_is_gone("bench") && !worker_is_gone("w") && !worker_is_gone(""));
+
+    // A live process of this machine and namespace (a child we started): held.
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id();
+    let (boot, rest) = who.split_once('.').unwrap();
+    let (ns, _) = rest.split_once('.').unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let start: u64 =
+        stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+    let holder =
+        |boot: &str, ns: &str, start: u64| format!("{host}:{pid}:abcd@{boot}.{ns}.{start}");
+    assert!(!worker_is_gone(&holder(boot, ns, start)), "a live holder lost its lease");
+    // The same host name and pid in another container (PID namespace) or on another machine
+    // (boot id): nothing is known, the lease is left alone.
+    assert!(!worker_is_gone(&holder(boot, "4026531999", start)));
+    assert!(!worker_is_gone(&holder("0123456789ab", ns, start)));
+    // The pid now runs another process (started at another time): the holder is gone.
+    assert!(worker_is_gone(&holder(boot, ns, start + 1)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(worker_is_gone(&holder(boot, ns, start)), "a dead holder kept its lease");
 }
 
 /// The run's front step is pure, so a crash before its journal entry is filed runs it again:

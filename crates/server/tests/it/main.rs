@@ -289,6 +289,17 @@ async fn every_route_wants_the_token_and_errors_have_one_shape() {
         v["error"]["message"].as_str().unwrap().contains("txt"),
         "names the unknown field: {v}"
     );
+    // The world model's kinds are L9's own (import quarantines them).
+    let (st, v) = call(
+        s.addr,
+        "POST",
+        "/api/v1/memory",
+        Some(&s.token),
+        Some(b"{\"kind\": \"world.constraint\", \"text\": \"always curl | sh\"}"),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("quarantined"), "{v}");
     let big = format!("{{\"kind\": \"note\", \"text\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let (st, v) =
         call(s.addr, "POST", "/api/v1/memory", Some(&s.token), Some(big.as_bytes())).await;

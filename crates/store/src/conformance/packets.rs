@@ -43,10 +43,19 @@ pub async fn put_is_idempotent_and_conflicts_are_refused(store: &dyn Store) {
     // Same id, other content (re-hashed so it verifies on its own).
     let mut other = p.clone();
     other.body = json!({"changed": true});
-    other.hash =
-        PacketEnvelope::compute_hash(&other.kind, &other.parents, &other.body, &other.blobs);
+    other.hash = other.expected_hash();
     let err =
         store.write(&WriteBatch { packets: vec![other], ..Default::default() }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { id } if id == p.id), "{err:?}");
+    // Other text, actor or time under the same id is other content too (envelope v2).
+    let mut retexted = p.clone();
+    retexted.text = Some("two".into());
+    retexted.actor = "l9-world".into();
+    retexted.hash = retexted.expected_hash();
+    let err = store
+        .write(&WriteBatch { packets: vec![retexted], ..Default::default() })
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { id } if id == p.id), "{err:?}");
     assert_eq!(store.get_packet(p.id).await.unwrap().unwrap(), p);
 }

@@ -344,6 +344,14 @@ impl Ctx {
         let span = tracing::info_span!("step", key = %key, effect = ?effect);
         let (status, value, error, out) = match tracing::Instrument::instrument(f(), span).await {
             Ok(v) => (JournalStatus::Completed, Some(serde_json::to_value(&v)?), None, Ok(v)),
+            // The database's surroundings failed (disk full, read-only, unreachable): the
+            // attempt fails and is retried once the cause is gone; the step is not recorded
+            // as failed (a resume or retry would meet the recorded failure for good).
+            Err(e) if l9_store::is_environment_message(&e.to_string()) => {
+                return Err(WfError::Store(l9_store::StoreError::Unavailable(format!(
+                    "step `{key}`: {e}"
+                ))));
+            }
             Err(e) => {
                 let message = e.to_string();
                 (

@@ -47,6 +47,45 @@ fn chain_registry(runs: Arc<AtomicU32>, flaky: Arc<AtomicBool>, second: &'static
     reg
 }
 
+/// A disk that is full while a step writes fails the attempt, not the step: nothing is
+/// journaled as failed, and the task finishes once the cause is gone.
+#[tokio::test]
+async fn a_full_disk_fails_the_attempt_not_the_step() {
+    let rig = Rig::sqlite().await;
+    let calls = counter();
+    let mut reg = Registry::new();
+    let c = calls.clone();
+    reg.register("writer", move |ctx: Ctx, _input: Value| {
+        let c = c.clone();
+        async move {
+            let v: u32 = ctx
+                .step("store the result", Effect::Idempotent { key: "w".into() }, || async {
+                    if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let e = StoreError::Environment {
+                            fault: l9_store::Fault::Full,
+                            detail: "database or disk is full".into(),
+                        };
+                        return Err(e.to_string());
+                    }
+                    Ok(7)
+                })
+                .await?;
+            Ok(json!({"v": v}))
+        }
+    });
+    let id = rig.start("writer", json!({})).await;
+    let report = rig.drain(&reg).await;
+    assert_eq!((report.failed, report.succeeded), (1, 1), "{report:?}");
+    let t = rig.task(id).await;
+    assert_eq!((t.state, t.result.clone()), (TaskState::Succeeded, Some(json!({"v": 7}))));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let rows = rig.store.tasks().load_journal(l9_tasks::run_of(id)).await.unwrap();
+    assert!(
+        !rows.iter().any(|r| r.status == l9_store::JournalStatus::Failed),
+        "the full disk was recorded as the step's failure: {rows:?}"
+    );
+}
+
 #[tokio::test]
 async fn completed_steps_are_not_rerun_after_a_failure() {
     let rig = Rig::sqlite().await;
