@@ -14,6 +14,12 @@ pub enum AgentError {
     /// Merging the task branch back conflicts.
     #[error("merging {branch} conflicts in: {}", files.join(", "))]
     Conflict { branch: String, files: Vec<String> },
+    /// Git would not start the merge: the checkout has changes the merge would overwrite (or
+    /// a merge of its own in progress). Nothing was changed there.
+    #[error(
+        "git would not merge {branch} into {dir}: {reason}; commit or stash the changes there and try again (the work stays on branch {branch})"
+    )]
+    MergeRefused { branch: String, dir: String, reason: String },
     /// A process could not be started.
     #[error("cannot run {program}: {message}")]
     Spawn { program: String, message: String },

@@ -140,12 +140,31 @@ impl Repo {
         Ok(path)
     }
 
-    async fn check_repo(&self) -> Result<()> {
-        if self.ok(&self.root, &["rev-parse", "--is-inside-work-tree"]).await.is_err() {
+    /// That the root is a git repository's top directory. A directory inside one is refused:
+    /// git commits and merges the whole repository, so work asked for in `sub/` would be
+    /// committed at the top while L9 reported `sub/`.
+    pub async fn check_repo(&self) -> Result<()> {
+        let top = match self.ok(&self.root, &["rev-parse", "--show-toplevel"]).await {
+            Ok(top) => top,
+            Err(_) => {
+                return Err(AgentError::Git {
+                    command: "rev-parse".into(),
+                    message: format!(
+                        "{} is not a git repository (run `git init` and commit once)",
+                        self.root.display()
+                    ),
+                });
+            }
+        };
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if !same(Path::new(&top), &self.root) {
             return Err(AgentError::Git {
                 command: "rev-parse".into(),
                 message: format!(
-                    "{} is not a git repository (run `git init` and commit once)",
+                    "{} is inside the git repository at {top}, not its top: git commits and merges a whole repository; give the repository's top directory ({top})",
                     self.root.display()
                 ),
             });
@@ -328,6 +347,16 @@ impl Repo {
         }
         let files =
             self.ok(dir, &["diff", "--name-only", "--diff-filter=U"]).await.unwrap_or_default();
+        if files.is_empty() {
+            // Refused before it began (local changes in the way, or a merge of the user's own
+            // in progress): there is nothing of ours to abort, and aborting would throw away
+            // the user's merge.
+            return Err(AgentError::MergeRefused {
+                branch: branch.to_string(),
+                dir: dir.display().to_string(),
+                reason: refusal(&out.combined()),
+            });
+        }
         let _ = self.git(dir, &["merge", "--abort"]).await;
         Err(AgentError::Conflict {
             branch: branch.to_string(),
@@ -342,77 +371,38 @@ impl Repo {
     }
 }
 
-/// Serialises worktree creation in one repository: a lock in this process (tasks of one
-/// worker) and a lock file in the git directory (workers in other processes), holding the
-/// holder's process id. A lock whose holder is no longer running (a worker killed while it
-/// held it), or older than [`STALE_LOCK`], is taken over.
-struct WorktreeLock {
-    file: PathBuf,
-    _local: tokio::sync::OwnedMutexGuard<()>,
+/// Git's reason for refusing a merge, on one line: its first message and the files it lists
+/// (git indents them with a tab).
+fn refusal(output: &str) -> String {
+    let first = output
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .unwrap_or("no reason given");
+    let first = first.trim_start_matches("error: ").trim_start_matches("fatal: ");
+    let files: Vec<&str> =
+        output.lines().filter(|l| l.starts_with('\t')).map(str::trim).take(20).collect();
+    match files.is_empty() {
+        true => first.trim_end_matches(['.', ':']).to_string(),
+        false => format!("{} {}", first.trim_end_matches(':'), files.join(", ")),
+    }
 }
 
-const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(120);
-
-fn local_lock(common: &Path) -> Arc<tokio::sync::Mutex<()>> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let map = LOCKS.get_or_init(Default::default);
-    let mut m = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    m.entry(common.to_path_buf()).or_default().clone()
+/// Serialises worktree creation in one repository: an advisory lock on a file in the git
+/// directory, shared by the tasks of one worker and by workers in other processes; released
+/// by the kernel when its holder dies.
+struct WorktreeLock {
+    _held: crate::lockfile::FileLock,
 }
 
 impl WorktreeLock {
     async fn take(common: &Path) -> Result<WorktreeLock> {
-        let local = local_lock(common).lock_owned().await;
         let file = common.join("l9-worktree.lock");
-        let mut waited = std::time::Duration::ZERO;
-        loop {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
-                Ok(mut f) => {
-                    use std::io::Write as _;
-                    let _ = write!(f, "{}", std::process::id());
-                    return Ok(WorktreeLock { file, _local: local });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let old = std::fs::metadata(&file)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok())
-                        .is_some_and(|age| age > STALE_LOCK);
-                    let stale = old || holder_gone(&file);
-                    if stale || waited > STALE_LOCK {
-                        let _ = std::fs::remove_file(&file);
-                        continue;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    waited += std::time::Duration::from_millis(50);
-                }
-                Err(e) => {
-                    return Err(AgentError::Git {
-                        command: "worktree add".into(),
-                        message: format!("cannot take the lock {}: {e}", file.display()),
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// Whether the process that wrote the lock file is gone (Linux: no `/proc/<pid>`). A file
-/// without a pid counts as held for a few seconds (its holder is between creating and
-/// writing it), then as a killed holder's.
-fn holder_gone(file: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(file) else { return false };
-    let Ok(pid) = text.trim().parse::<u32>() else {
-        let age = std::fs::metadata(file).and_then(|m| m.modified()).ok();
-        return age.and_then(|t| t.elapsed().ok()).is_some_and(|a| a.as_secs() >= 5);
-    };
-    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
-}
-
-impl Drop for WorktreeLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file);
+        crate::lockfile::FileLock::take(&file).await.map(|h| WorktreeLock { _held: h }).map_err(
+            |e| AgentError::Git {
+                command: "worktree add".into(),
+                message: format!("cannot take the lock {}: {e}", file.display()),
+            },
+        )
     }
 }

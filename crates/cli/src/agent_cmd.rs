@@ -158,6 +158,9 @@ pub(crate) async fn run_agent(
             format!("provider:{name}")
         }
     };
+    let repo = l9_engine::steer::check_repository(&repo)
+        .await
+        .map_err(|e| CliError::input(format!("--repo: {e}")))?;
     let env = Arc::new(env);
     let payload = json!({
         "task": task, "repo": repo, "gate": gate, "provider": provider, "reviewer": reviewer,

@@ -111,8 +111,9 @@ impl Render {
                     self.say("  → execute: the plan runs on the Task Runtime".into());
                 }
             }
-            RunEvent::StageFinished { stage, summary } => {
-                self.say(format!("  ✓ {}: {summary}", stage.label()));
+            RunEvent::StageFinished { stage, summary, failed } => {
+                let mark = if *failed { "✗" } else { "✓" };
+                self.say(format!("  {mark} {}: {summary}", stage.label()));
             }
             RunEvent::TaskStarted { task, name, kind, executor } => {
                 self.names.insert(task.clone(), name.clone());
@@ -272,6 +273,13 @@ impl Render {
                 last.round,
                 snippet(&last.line, 60)
             ));
+        }
+    }
+
+    /// A line about the following itself (not an event of the run); nothing with `--json`.
+    pub(crate) fn note(&self, line: String) {
+        if !self.json {
+            self.say(line);
         }
     }
 

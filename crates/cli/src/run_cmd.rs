@@ -22,7 +22,8 @@ use crate::progress::{Detail, Render};
 pub(crate) struct RunArgs {
     /// The spec (Markdown, RFC-style text, Gherkin, OpenAPI, prose).
     pub spec: PathBuf,
-    /// The git repository to change (default: a fresh one at l9-out/<spec name>).
+    /// The git repository to change: its top directory (default: a fresh one at
+    /// l9-out/<spec name>).
     #[arg(long)]
     pub repo: Option<PathBuf>,
     /// The provider for the coder (default: [roles] coder, routed by success rate when it
@@ -133,29 +134,63 @@ async fn drive(engine: &Engine, run: TaskId, render: &mut Render) -> Result<(), 
     // stand still while a render pumps events, and a worker holding SQLite's write lock in
     // a claim while the pump waits for that lock to file the journal's tail stalls both
     // for the busy timeout (30 s).
-    let worker = {
-        let engine = engine.clone();
+    let start = || {
+        let (engine, opts, rx) = (engine.clone(), opts.clone(), rx.clone());
         tokio::spawn(async move { engine.run_worker(engine.registry(), opts, rx).await })
     };
+    let mut worker = Some(start());
     let mut follower = Follower::new(run);
     let mut interrupted = false;
-    tokio::pin!(worker);
+    // Polls since this process's worker found nothing to do while the run went on.
+    let mut idle_polls = 0u32;
     loop {
         tokio::select! {
-            r = &mut worker => {
+            r = async {
+                match worker.as_mut() {
+                    Some(w) => w.await,
+                    None => std::future::pending().await,
+                }
+            }, if worker.is_some() => {
+                worker = None;
                 crate::progress::pump(engine, &mut follower, render).await?;
-                render.finish();
                 r.map_err(|e| CliError::input(format!("the worker stopped: {e}")))??;
-                break;
+                if interrupted || follower.finished() || follower.waiting().is_some() {
+                    render.finish();
+                    break;
+                }
+                // Another process's worker holds the run's work (two runs share a
+                // project): follow it to its end, and work again should that process
+                // stop (its lease runs out and the work can be claimed).
+                if idle_polls == 0 {
+                    render.note(format!(
+                        "run {run}: another process is doing its work now; following it (Ctrl-C stops following, the run goes on)"
+                    ));
+                }
+                idle_polls = 1;
             }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
                 crate::progress::pump(engine, &mut follower, render).await?;
+                if worker.is_none() {
+                    if follower.finished() || follower.waiting().is_some() {
+                        render.finish();
+                        break;
+                    }
+                    idle_polls += 1;
+                    if idle_polls > 25 {
+                        idle_polls = 1;
+                        worker = Some(start());
+                    }
+                }
             }
             r = tokio::signal::ctrl_c(), if !interrupted => {
                 if r.is_ok() {
                     interrupted = true;
                     let _ = tx.send(true);
                     eprintln!("\ninterrupted: stopping; the run stays resumable");
+                    if worker.is_none() {
+                        render.finish();
+                        break;
+                    }
                 }
             }
         }
@@ -205,6 +240,15 @@ pub(crate) async fn run(
             a.spec.display()
         )));
     }
+    let a = match &a.repo {
+        Some(r) => {
+            let r = l9_engine::steer::check_repository(r)
+                .await
+                .map_err(|e| CliError::input(format!("--repo: {e}")))?;
+            RunArgs { repo: Some(r), ..a }
+        }
+        None => a,
+    };
     // Run outside a project: make one here, as `l9 init` would (configuration, database,
     // the world model's seed packs), so everything after it (show, watch, world) works.
     if db.is_none() && !Engine::is_project(root) {

@@ -36,6 +36,15 @@ impl Engine {
         let git_failed = |what: &str, e: String| {
             crate::EngineError::Config(format!("git {what} in {}: {e}", dir.display()))
         };
+        // Two runs of one spec start together: one makes the repository, the other waits and
+        // finds it made (they raced, and the second's commit found nothing to commit).
+        let out = self.root().join("l9-out");
+        std::fs::create_dir_all(&out).map_err(|e| crate::EngineError::io(&out, e))?;
+        let lock =
+            out.join(format!(".{}.lock", dir.file_name().unwrap_or_default().to_string_lossy()));
+        let _held = l9_agents::lockfile::FileLock::take(&lock)
+            .await
+            .map_err(|e| crate::EngineError::io(&lock, e))?;
         if dir.join(".git").exists() {
             let head = repo.git(&dir, &["rev-parse", "--verify", "-q", "HEAD"]).await;
             if head.is_ok_and(|o| o.success()) {
@@ -70,6 +79,19 @@ impl Engine {
         }
         Ok(dir)
     }
+}
+
+/// A repository given to work on (`--repo`, the API's `repo`): its canonical path once it is
+/// checked to be a git repository's top directory; otherwise what is wrong and what to give.
+pub async fn check_repository(dir: &std::path::Path) -> Result<PathBuf, String> {
+    use l9_agents::git::Repo;
+    use l9_agents::process::SystemRunner;
+    let canon = dir.canonicalize().map_err(|e| format!("{}: {e}", dir.display()))?;
+    Repo::new(&canon, Arc::new(SystemRunner)).check_repo().await.map_err(|e| match e {
+        l9_agents::AgentError::Git { message, .. } => message,
+        e => e.to_string(),
+    })?;
+    Ok(canon)
 }
 
 /// Languages told apart by words a spec uses, and what each leaves behind.

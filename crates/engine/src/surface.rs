@@ -94,7 +94,9 @@ impl Engine {
             Some(rp) if rp.contains("..") => {
                 return Err(bad(format!("repo {rp:?} must stay inside the project")));
             }
-            Some(rp) => root.join(rp),
+            Some(rp) => crate::steer::check_repository(&root.join(rp))
+                .await
+                .map_err(|e| bad(format!("repo: {e}")))?,
             None => self.fresh_repository(&spec).await?,
         };
         if let Some(b) = r.budget_usd

@@ -577,6 +577,7 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
                 Ok(Merged::FastForward { commit }) => Ok(json!({"branch": user, "how": "fast-forward", "commit": commit})),
                 Ok(Merged::MergeCommit { commit }) => Ok(json!({"branch": user, "how": "merge commit", "commit": commit})),
                 Ok(Merged::NothingToMerge) => Ok(json!({"branch": user, "how": "nothing to merge"})),
+                Err(e @ l9_agents::AgentError::MergeRefused { .. }) => Err(format!("{e}; `l9 retry RUN` delivers it then")),
                 Err(e) => Err(format!("{e}; the verified result is on branch {branch}")),
             }
         })

@@ -43,3 +43,33 @@ pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 pub fn derived_id(ns: &str, key: &str) -> uuid::Uuid {
     l9_types::derived_uuid(&format!("ingest.{ns}"), key)
 }
+
+/// Stores packets whose ids are derived from what they describe, leaving out those another
+/// process stored first: two ingests of one repository at once (two `l9 run`s of one spec)
+/// both find a commit new, and their packets differ in when they were sealed, so the second
+/// write is refused as a conflict. What the other stored stands; what is left is written.
+/// Returns how many this call stored.
+pub(crate) async fn store_derived(
+    memory: &l9_memory::MemoryService,
+    mut items: Vec<l9_memory::Ingest>,
+) -> Result<usize> {
+    loop {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let err = match memory.ingest(items.clone()).await {
+            Ok(_) => return Ok(items.len()),
+            Err(l9_memory::MemoryError::Store(l9_store::StoreError::Conflict { id })) => id,
+            Err(e) => return Err(e.into()),
+        };
+        let ids: Vec<l9_types::PacketId> = items.iter().map(|i| i.packet.id).collect();
+        let present: std::collections::HashSet<l9_types::PacketId> =
+            memory.store().get_packets(&ids).await?.into_iter().map(|p| p.id).collect();
+        if !present.contains(&err) {
+            // Not a race: the conflict is with something else; say so.
+            return Err(l9_store::StoreError::Conflict { id: err }.into());
+        }
+        // Each round removes at least the packet that conflicted, so this ends.
+        items.retain(|i| !present.contains(&i.packet.id));
+    }
+}

@@ -177,10 +177,7 @@ pub async fn ingest_git(
             items.push(memory.seal(draft, Vec::new(), Some(id))?);
             parents_known.insert(id);
         }
-        stored += items.len();
-        if !items.is_empty() {
-            memory.ingest(items).await?;
-        }
+        stored += crate::store_derived(memory, items).await?;
         progress("storing commits", stored, 0);
         commits.extend(batch);
     }
@@ -314,7 +311,7 @@ async fn store_state(
     };
     let id =
         PacketId(derived_id("repo", &format!("{root}\0{}", state.head.as_deref().unwrap_or(""))));
-    memory.ingest(vec![memory.seal(d, vec![blob], Some(id))?]).await?;
+    crate::store_derived(memory, vec![memory.seal(d, vec![blob], Some(id))?]).await?;
     memory.store().set_meta(&meta_key(root), &id.to_string()).await?;
     Ok(id)
 }

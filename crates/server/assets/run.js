@@ -23,6 +23,7 @@ function runEvent(e) {
     stages[e.stage] = stages[e.stage] || { start: at };
     stages[e.stage].end = at;
     stages[e.stage].summary = e.summary;
+    stages[e.stage].failed = !!e.failed;
   }
   if (e.event === "gate_finished") {
     (gates[e.task] = gates[e.task] || []).push(e);
@@ -72,7 +73,7 @@ function drawStages() {
   box.replaceChildren();
   for (const [name, s] of list) {
     const bar = document.createElement("div");
-    bar.className = "bar" + (s.end ? " done" : "");
+    bar.className = "bar" + (s.failed ? " failed" : s.end ? " done" : "");
     bar.dataset.stage = name;
     const end = s.end || Date.now();
     bar.style.marginLeft = `${(100 * (s.start - t0)) / span}%`;

@@ -20,6 +20,7 @@ mod fast;
 mod fastq;
 mod graph;
 mod hnsw;
+mod holders;
 mod index;
 pub mod salvage;
 mod schema;
@@ -97,6 +98,8 @@ pub struct SqliteStore {
     /// from journal entries) calls `self.fast.tail_filed()` first: journal entries wait in
     /// the tail (`tail.rs`) until then.
     fast: std::sync::Arc<fast::FastWriter>,
+    /// This open's lock in `<database>.holders/` (see `holders.rs`).
+    _holder: Option<holders::Holder>,
 }
 
 impl SqliteStore {
@@ -107,6 +110,14 @@ impl SqliteStore {
                 "embedding dimension {} is out of range",
                 opts.dims
             )));
+        }
+        holders::refuse_if_marked(path)?;
+        let (holder, unclean) = holders::register(path);
+        if unclean {
+            let p = path.to_owned();
+            tokio::task::spawn_blocking(move || holders::check_after_crash(&p)).await.map_err(
+                |e| StoreError::Unavailable(format!("the integrity check stopped: {e}")),
+            )??;
         }
         let connect = SqliteConnectOptions::new()
             .filename(path)
@@ -145,6 +156,7 @@ impl SqliteStore {
                 opts.background_index,
             )),
             opts,
+            _holder: holder,
         };
         store.migrate().await?;
         Ok(store)

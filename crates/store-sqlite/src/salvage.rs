@@ -151,6 +151,10 @@ pub fn scan(
                 .map_err(|e| StoreError::Unavailable(format!("writing what was read: {e}")))?;
         }
     }
+    if report.sound() {
+        // Sound again (or never damaged): a mark left by a failed check after a crash goes.
+        crate::holders::clear_mark(path);
+    }
     Ok(report)
 }
 

@@ -122,7 +122,7 @@ impl WorldModel {
                         now,
                         Some(p.id),
                     );
-                    self.store().put_entity(&e).await?;
+                    self.put_entity_once(&e).await?;
                     by_name.entry(key.clone()).or_default().push(e.clone());
                     e.id
                 }
@@ -164,7 +164,7 @@ impl WorldModel {
                     now,
                     Some(packet),
                 );
-                self.store().put_relation(&r).await?;
+                self.put_relation_once(&r).await?;
             }
         }
         // Heuristics → the task kinds they apply to.
@@ -183,7 +183,7 @@ impl WorldModel {
                 if !have.iter().any(|r| r.to == *to) {
                     let r =
                         self.relation("applies_to", from, *to, json!({}), at, now, Some(packet));
-                    self.store().put_relation(&r).await?;
+                    self.put_relation_once(&r).await?;
                 }
             }
         }
@@ -198,7 +198,7 @@ impl WorldModel {
                     let end = l9_store::to_micros(
                         r.valid_at.max(e.valid_from + chrono::Duration::microseconds(1)),
                     );
-                    self.store().invalidate_entity(e.id, end, now).await?;
+                    self.invalidate_entity_once(e.id, end, now).await?;
                 }
             }
         }
@@ -234,11 +234,11 @@ impl WorldModel {
                 let end = l9_store::to_micros(
                     valid_at.max(old.valid_from + chrono::Duration::microseconds(1)),
                 );
-                self.store().invalidate_relation(old.id, end, now).await?;
+                self.invalidate_relation_once(old, end, now).await?;
                 start = start.max(end);
             }
             let r = self.relation(CAUSES, from, to, json!({"evidence": n}), start, now, None);
-            self.store().put_relation(&r).await?;
+            self.put_relation_once(&r).await?;
         }
         Ok(())
     }
@@ -255,9 +255,75 @@ impl WorldModel {
             return Ok(e.id);
         }
         let e = self.entity(FACTOR, name, json!({}), valid_from, now, None);
-        self.store().put_entity(&e).await?;
+        self.put_entity_once(&e).await?;
         by_name.entry(key).or_default().push(e.clone());
         Ok(e.id)
+    }
+
+    /// Puts `e`, unless another process put its (derived) id first: two runs that sync the
+    /// graph at once compute the same entity at slightly different times, and the first
+    /// one stored stands.
+    async fn put_entity_once(&self, e: &Entity) -> Result<()> {
+        match self.store().put_entity(e).await {
+            Ok(()) => Ok(()),
+            Err(err) => match self.store().get_entity(e.id).await? {
+                Some(_) => Ok(()),
+                None => Err(err.into()),
+            },
+        }
+    }
+
+    /// Puts `r`, unless another process put its (derived) id first.
+    async fn put_relation_once(&self, r: &Relation) -> Result<()> {
+        match self.store().put_relation(r).await {
+            Ok(()) => Ok(()),
+            Err(err) => match self.stored_relation(r).await? {
+                Some(_) => Ok(()),
+                None => Err(err.into()),
+            },
+        }
+    }
+
+    async fn stored_relation(&self, r: &Relation) -> Result<Option<Relation>> {
+        let q = RelationQuery {
+            entity: Some(r.from),
+            direction: RelationDirection::Out,
+            kind: Some(r.kind.clone()),
+            as_of: None,
+        };
+        Ok(self.store().relations(&q).await?.into_iter().find(|x| x.id == r.id))
+    }
+
+    /// Ends entity `id`, unless another process ended it first.
+    async fn invalidate_entity_once(
+        &self,
+        id: EntityId,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match self.store().invalidate_entity(id, end, now).await {
+            Ok(()) => Ok(()),
+            Err(err) => match self.store().get_entity(id).await? {
+                Some(e) if e.valid_to.is_some() => Ok(()),
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    /// Ends relation `r`, unless another process ended it first.
+    async fn invalidate_relation_once(
+        &self,
+        r: &Relation,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match self.store().invalidate_relation(r.id, end, now).await {
+            Ok(()) => Ok(()),
+            Err(err) => match self.stored_relation(r).await? {
+                Some(x) if x.valid_to.is_some() => Ok(()),
+                _ => Err(err.into()),
+            },
+        }
     }
 
     fn entity(

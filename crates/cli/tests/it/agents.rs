@@ -2,10 +2,10 @@
 
 use super::*;
 
-#[test]
-fn agent_run_fixes_a_bug_after_review_and_merges() {
-    let dir = l9_test_support::temp_dir();
-    let d = dir.path();
+/// `d/proj`, an L9 project whose coder and reviewer are the scripted ones of
+/// `examples/agent` (the coder writes add.sh, first wrong), and `d/repo`, a repository with
+/// one commit.
+pub(crate) fn agent_project(d: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let proj = d.join("proj");
     let repo = d.join("repo");
     std::fs::create_dir_all(proj.join("examples/agent")).unwrap();
@@ -22,6 +22,14 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "init"]);
+    (proj, repo)
+}
+
+#[test]
+fn agent_run_fixes_a_bug_after_review_and_merges() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let (proj, repo) = agent_project(d);
 
     let list = ok(&proj, &["models", "list"]);
     assert!(

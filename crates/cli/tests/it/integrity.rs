@@ -227,3 +227,54 @@ fn a_damaged_store_is_checked_and_salvaged() {
     assert_eq!(imported["packets_inserted"].as_u64(), Some(saved), "{imported}");
     assert_eq!(json(fresh.path(), &["db", "check"])["sound"], true);
 }
+
+/// A process that dies with the store open leaves its holder's file unlocked: the next open
+/// runs SQLite's quick_check. A sound store goes on; a damaged one is marked and refused
+/// (exit 6, the cause and what to do) until `l9 db check` finds it sound again.
+#[test]
+fn after_an_unclean_shutdown_a_damaged_store_is_refused_until_it_checks_sound() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/memory/project-history.jsonl");
+    json(d, &["memory", "import", example.to_str().unwrap()]);
+    let db = d.join(".l9/l9.db");
+    let holders = d.join(".l9/l9.db.holders");
+    assert_eq!(std::fs::read_dir(&holders).unwrap().count(), 0, "a clean exit leaves none");
+    // A holder that died: its file is there, nobody holds its lock.
+    let died = || std::fs::write(holders.join("4242-0"), "").unwrap();
+
+    died();
+    ok(d, &["memory", "search", "storage", "-k", "1"]);
+    assert_eq!(std::fs::read_dir(&holders).unwrap().count(), 0, "the dead holder is cleared");
+    assert!(!d.join(".l9/l9.db.damaged").exists(), "a sound store is not marked");
+
+    // (leaf_pages checkpoints the WAL into the file first.)
+    let last = *leaf_pages(&db, "packets").last().unwrap();
+    let good = std::fs::read(&db).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start((last - 1) * 4096 + 8)).unwrap();
+        f.write_all(&[0xA5; 2000]).unwrap();
+    }
+    died();
+    let put = ["memory", "put", "--kind", "note", "--text", "after the crash"];
+    let err = fails(d, &put, 6);
+    assert!(
+        err.contains("failed its integrity check after an unclean shutdown")
+            && err.contains("l9 db check"),
+        "{err}"
+    );
+    // Marked: refused on every later open, with no dead holder to trigger a check.
+    assert!(fails(d, &put, 6).contains("nothing is written to it"));
+    assert_eq!(super::l9(d, &["db", "check"]).status.code(), Some(1));
+    assert!(d.join(".l9/l9.db.damaged").exists(), "still damaged: still marked");
+
+    // Repaired (here: the file as it was before the damage): the check clears the mark.
+    std::fs::write(&db, good).unwrap();
+    assert_eq!(json(d, &["db", "check"])["sound"], true);
+    assert!(!d.join(".l9/l9.db.damaged").exists());
+    ok(d, &put);
+}

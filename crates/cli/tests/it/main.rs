@@ -100,6 +100,7 @@ mod integrity;
 mod ir;
 mod learning;
 mod mcp;
+mod repos;
 mod run;
 mod secrets;
 mod serve;

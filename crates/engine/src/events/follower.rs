@@ -231,18 +231,24 @@ impl Follower {
             let mut b = self.batch(out, format!("{rs}:{}", e.seq), e.at);
             match e.run_step() {
                 Some(RunStep::Front) => {
-                    let summary = match read::<Understood>(v) {
+                    let u = read::<Understood>(v);
+                    let summary = match &u {
                         Some(u) => format!(
-                            "{} nodes, {} finding(s), {} hidden constraint(s) known, {} plan candidates",
+                            "{} nodes, {} finding(s) ({} error(s)), {} hidden constraint(s) known, {} plan candidates",
                             u.nodes,
                             u.findings,
+                            u.errors,
                             u.hidden_constraints,
                             u.candidates.len()
                         ),
                         None => "done".into(),
                     };
-                    b.push(RunEvent::StageFinished { stage: Stage::Understand, summary });
-                    b.push(RunEvent::StageStarted { stage: Stage::Simulate });
+                    // No plan candidates: the run ends here ("the spec yields no plan").
+                    let failed = u.is_some_and(|u| u.candidates.is_empty());
+                    b.push(RunEvent::StageFinished { stage: Stage::Understand, summary, failed });
+                    if !failed {
+                        b.push(RunEvent::StageStarted { stage: Stage::Simulate });
+                    }
                 }
                 Some(RunStep::Simulate) => {
                     let sim = read::<Simulated>(v);
@@ -250,7 +256,11 @@ impl Follower {
                     let summary = sim
                         .and_then(|s| s.ranked.first().map(|r| r.explanation.clone()))
                         .unwrap_or_else(|| "ranked".into());
-                    b.push(RunEvent::StageFinished { stage: Stage::Simulate, summary });
+                    b.push(RunEvent::StageFinished {
+                        stage: Stage::Simulate,
+                        summary,
+                        failed: false,
+                    });
                     b.push(RunEvent::StageStarted { stage: Stage::Choose });
                 }
                 Some(RunStep::Recall) => {
@@ -265,6 +275,7 @@ impl Follower {
                         summary: format!(
                             "plan stored; {n} heuristic(s) recalled for the coder{route}"
                         ),
+                        failed: false,
                     });
                 }
                 Some(RunStep::WaitingForProvider) => {
@@ -277,6 +288,7 @@ impl Follower {
                     b.push(RunEvent::StageFinished {
                         stage: Stage::Reflect,
                         summary: format!("{n} observation(s) recorded in the world model"),
+                        failed: false,
                     });
                 }
                 Some(RunStep::CoderConfigured | RunStep::Integration) | None => {}
@@ -290,12 +302,11 @@ impl Follower {
                     b.push(RunEvent::StageStarted { stage: Stage::Execute });
                 } else if k.kind == EntryKind::Join && plan.is_some_and(|p| p.to_string() == k.name)
                 {
+                    let outcome = v["outcome"].as_str().unwrap_or("ended").to_lowercase();
                     b.push(RunEvent::StageFinished {
                         stage: Stage::Execute,
-                        summary: format!(
-                            "plan {}",
-                            v["outcome"].as_str().unwrap_or("ended").to_lowercase()
-                        ),
+                        failed: outcome != "succeeded",
+                        summary: format!("plan {outcome}"),
                     });
                     b.push(RunEvent::StageStarted { stage: Stage::Reflect });
                 }
@@ -309,6 +320,7 @@ impl Follower {
                 b.push(RunEvent::StageFinished {
                     stage: Stage::Execute,
                     summary: "plan failed".into(),
+                    failed: true,
                 });
                 b.push(RunEvent::StageStarted { stage: Stage::Reflect });
             }

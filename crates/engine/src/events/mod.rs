@@ -75,6 +75,10 @@ pub enum RunEvent {
         stage: Stage,
         /// One line for people (`5 nodes, 2 finding(s), 3 plan candidates`).
         summary: String,
+        /// The stage ended without what the run needs from it (a spec that yields no plan):
+        /// the run stops here.
+        #[serde(default)]
+        failed: bool,
     },
     TaskStarted {
         task: String,

@@ -140,10 +140,7 @@ pub async fn ingest_code(
         for (id, d) in batch.iter().filter(|(id, _)| !present.contains(id)) {
             items.push(memory.seal(d.clone(), Vec::new(), Some(*id))?);
         }
-        stored += items.len();
-        if !items.is_empty() {
-            memory.ingest(items).await?;
-        }
+        stored += crate::store_derived(memory, items).await?;
     }
     let index_packet = match &previous {
         Some((id, p)) if p.digest() == idx.digest() => Some(*id),
@@ -197,7 +194,7 @@ async fn store_index(
         name: Some("code-index.json".into()),
     };
     let id = PacketId(derived_id("code", &format!("{root}\0{}", idx.digest())));
-    memory.ingest(vec![memory.seal(d, vec![blob], Some(id))?]).await?;
+    crate::store_derived(memory, vec![memory.seal(d, vec![blob], Some(id))?]).await?;
     memory.store().set_meta(&meta_key(root), &id.to_string()).await?;
     Ok(id)
 }

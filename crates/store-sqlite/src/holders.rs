@@ -1,0 +1,150 @@
+//! Whether the last process to use the database ended without closing it, and what that
+//! means for opening it now. Each open store holds an advisory lock (`flock`) on a file of
+//! its own in `<database>.holders/`; the kernel releases it when the process ends, however it
+//! ends, and a store closed normally removes its file. A file nobody holds is a process that
+//! died with the database open: the next open runs `PRAGMA quick_check`, and a database that
+//! fails it is marked (`<database>.damaged`, with the reason) and refused until `l9 db check`
+//! finds it sound again; `l9 db salvage` reads what it can meanwhile.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use l9_store::{Fault, Result, StoreError};
+
+/// This store's file in the holders' directory, locked while the store is open.
+#[derive(Debug)]
+pub(crate) struct Holder {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn holders_dir(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".holders");
+    db.with_file_name(name)
+}
+
+/// Where a database that failed its check is marked.
+pub(crate) fn damaged_mark(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".damaged");
+    db.with_file_name(name)
+}
+
+/// Refuses a database marked damaged.
+pub(crate) fn refuse_if_marked(db: &Path) -> Result<()> {
+    match std::fs::read_to_string(damaged_mark(db)) {
+        Ok(why) => Err(StoreError::Environment {
+            fault: Fault::Corrupt,
+            detail: format!(
+                "{} failed its integrity check after an unclean shutdown ({}); nothing is written to it until `l9 db check` finds it sound",
+                db.display(),
+                why.trim()
+            ),
+        }),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Registers this open of `db`. Returns the holder (`None` where the directory cannot be
+/// written: a read-only location is not an error here) and whether a process died with the
+/// database open since the last check.
+pub(crate) fn register(db: &Path) -> (Option<Holder>, bool) {
+    let dir = holders_dir(db);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return (None, false);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let mut unclean = false;
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        // A name starting with a dot is a file not yet locked by its maker (see below).
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(f) = OpenOptions::new().write(true).open(entry.path()) else { continue };
+        match f.try_lock() {
+            Ok(()) => {
+                unclean = true;
+                let _ = std::fs::remove_file(entry.path());
+            }
+            Err(TryLockError::WouldBlock) | Err(TryLockError::Error(_)) => {}
+        }
+    }
+    (claim(&dir), unclean)
+}
+
+/// A file of this store's own in `dir`, locked: made under a dot name, locked, then renamed,
+/// so another process's scan never finds it unlocked.
+fn claim(dir: &Path) -> Option<Holder> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{pid}-{n}");
+        let tmp = dir.join(format!(".{name}"));
+        let mut open = OpenOptions::new();
+        open.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        let file = match open.open(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => return None,
+        };
+        if file.lock().is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return None;
+        }
+        let path = dir.join(&name);
+        if path.exists() || std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            continue;
+        }
+        return Some(Holder { path, _file: file });
+    }
+    None
+}
+
+/// After an unclean shutdown: SQLite's `quick_check`; a database that fails it is marked
+/// and refused.
+pub(crate) fn check_after_crash(db: &Path) -> Result<()> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = match Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        Ok(c) => c,
+        // Not there yet (a first open) or not openable: the open itself says why.
+        Err(_) => return Ok(()),
+    };
+    let _ = conn.busy_timeout(std::time::Duration::from_secs(30));
+    let problems: Vec<String> = match conn.prepare("PRAGMA quick_check(20)").and_then(|mut s| {
+        s.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<String>>>()
+    }) {
+        Ok(rows) => rows.into_iter().filter(|r| r != "ok").collect(),
+        Err(e) => vec![e.to_string()],
+    };
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let why = problems.join("; ");
+    let _ = std::fs::write(damaged_mark(db), format!("{why}\n"));
+    refuse_if_marked(db)
+}
+
+/// `l9 db check` found the database sound: the mark goes.
+pub(crate) fn clear_mark(db: &Path) {
+    let _ = std::fs::remove_file(damaged_mark(db));
+}
