@@ -134,8 +134,8 @@ pub fn compile_with(
 }
 
 /// Runs `bytes` through one front end and everything downstream (challenger, validator,
-/// deliberation, plan adapter, diagnostic rendering). The body of the cargo-fuzz targets in
-/// `crates/ir/fuzz` and of the robustness property tests: it must never panic.
+/// deliberation, plan adapter, diagnostic rendering). The body of the fuzz targets in
+/// `fuzz/` (`scripts/fuzz`) and of the robustness property tests: it must never panic.
 pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
     let c = compile_bytes("fuzz", bytes, format);
     let source = String::from_utf8_lossy(bytes);

@@ -71,6 +71,11 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn key(&self, key: &str, from: usize) -> Option<usize> {
+        // An empty key (`"": …`, which YAML allows) is found everywhere and locates nothing;
+        // searching for it never advanced.
+        if key.is_empty() {
+            return None;
+        }
         let bytes = self.text.as_bytes();
         let finder = memchr::memmem::Finder::new(key.as_bytes());
         let mut at = from.min(bytes.len());
@@ -91,7 +96,7 @@ impl Locator<'_> {
             {
                 return Some(if matches!(before, b'"' | b'\'') { s - 1 } else { s });
             }
-            at = e;
+            at = e.max(s + 1);
         }
         None
     }

@@ -89,3 +89,19 @@ fn deeply_nested_and_huge_inputs_are_handled() {
     let c = l9_ir::compile("long.md", &long_line, None);
     assert!(!c.ir.nodes.is_empty());
 }
+
+/// Found by fuzzing (`scripts/fuzz run openapi`): a path whose key is the empty string
+/// (`'': …`) made the key locator search for "" from the same offset for ever.
+#[test]
+fn an_empty_key_in_an_openapi_document_ends() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let doc = b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  '':\n    get:\n      responses: {'200': {description: ok}}\n";
+        let n = l9_ir::exercise(Some(Format::Openapi), doc);
+        let _ = tx.send(n);
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(),
+        "compiling an OpenAPI document with an empty path key did not end in 60 s"
+    );
+}
