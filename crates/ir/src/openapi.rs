@@ -51,9 +51,14 @@ pub(crate) fn parse(b: &mut Builder<'_>) -> Option<Value> {
             Ok(v) => Some(v),
             Err(e) => {
                 let at = e.location().map_or(0, |l| l.index());
+                let help = if e.to_string().contains("repetition limit") {
+                    "the document's aliases (`*name`) expand it too many times (an alias bomb); write the repeated parts out or reference them with `$ref`"
+                } else {
+                    "fix the YAML at this position; indentation and unquoted `:` are the usual causes"
+                };
                 b.diag(
                     Diagnostic::error("L9-IR-010", format!("the document is not valid YAML: {e}"))
-                        .with_help("fix the YAML at this position; indentation and unquoted `:` are the usual causes"),
+                        .with_help(help),
                     at,
                     at,
                 );

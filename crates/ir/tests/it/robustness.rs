@@ -105,3 +105,21 @@ fn an_empty_key_in_an_openapi_document_ends() {
         "compiling an OpenAPI document with an empty path key did not end in 60 s"
     );
 }
+
+/// A billion-laughs document (ten aliases of ten aliases, nine levels: 10^9 strings) is refused
+/// by the YAML reader's repetition limit, at once, saying what it is.
+#[test]
+fn an_alias_bomb_is_refused_at_once() {
+    let mut doc = String::from(
+        "openapi: 3.0.0\ninfo: {title: t, version: '1'}\na0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(",");
+        doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    doc.push_str("paths: {}\n");
+    let c = l9_ir::compile_bytes("laughs.yaml", doc.as_bytes(), Some(Format::Openapi));
+    let d = c.diagnostics.iter().find(|d| d.code == "L9-IR-010").expect("refused");
+    assert!(d.message.contains("repetition limit"), "{d:?}");
+    assert!(d.help.as_deref().is_some_and(|h| h.contains("alias bomb")), "{d:?}");
+}
