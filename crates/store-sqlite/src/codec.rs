@@ -19,8 +19,16 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// How many times this process has met a damaged database (SQLITE_CORRUPT or NOTADB): a
+/// store closing after one checks its file (`holders.rs`).
+pub(crate) static CORRUPTION_SEEN: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
 /// The environmental fault behind an SQLite result code (primary or extended), if any.
 pub(crate) fn fault_of(code: i32) -> Option<Fault> {
+    if matches!(code & 0xff, 11 | 26) {
+        CORRUPTION_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     match code & 0xff {
         5 | 6 => Some(Fault::Busy),      // SQLITE_BUSY, SQLITE_LOCKED
         8 => Some(Fault::ReadOnly),      // SQLITE_READONLY

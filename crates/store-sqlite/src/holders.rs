@@ -4,7 +4,8 @@
 //! ends, and a store closed normally removes its file. A file nobody holds is a process that
 //! died with the database open: the next open runs `PRAGMA quick_check`, and a database that
 //! fails it is marked (`<database>.damaged`, with the reason) and refused until `l9 db check`
-//! finds it sound again; `l9 db salvage` reads what it can meanwhile.
+//! finds it sound again; `l9 db salvage` reads what it can meanwhile. A store that met a
+//! damaged-database error while it was open runs the same check when it closes.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -17,10 +18,20 @@ use l9_store::{Fault, Result, StoreError};
 pub(crate) struct Holder {
     path: PathBuf,
     _file: File,
+    /// The database, and how many damaged-database errors this process had met when the
+    /// store opened: if it meets more before the store closes, the close checks the file.
+    db: PathBuf,
+    corruption_at_open: u64,
 }
 
 impl Drop for Holder {
     fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed) > self.corruption_at_open {
+            // SQLite said "damaged" while the store was open: check it, and mark it if so,
+            // so that nothing more is written to it until `l9 db check` finds it sound.
+            let _ = check(&self.db, "after SQLite reported damage");
+        }
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -44,7 +55,7 @@ pub(crate) fn refuse_if_marked(db: &Path) -> Result<()> {
         Ok(why) => Err(StoreError::Environment {
             fault: Fault::Corrupt,
             detail: format!(
-                "{} failed its integrity check after an unclean shutdown ({}); nothing is written to it until `l9 db check` finds it sound",
+                "{} failed its integrity check ({}); nothing is written to it until `l9 db check` finds it sound",
                 db.display(),
                 why.trim()
             ),
@@ -58,8 +69,12 @@ pub(crate) fn refuse_if_marked(db: &Path) -> Result<()> {
 /// database open since the last check.
 pub(crate) fn register(db: &Path) -> (Option<Holder>, bool) {
     let dir = holders_dir(db);
-    if std::fs::create_dir_all(&dir).is_err() {
-        return (None, false);
+    // One level only: a database whose directory does not exist is the open's error to
+    // report, not a directory to make here.
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(_) => return (None, false),
     }
     #[cfg(unix)]
     {
@@ -82,12 +97,12 @@ pub(crate) fn register(db: &Path) -> (Option<Holder>, bool) {
             Err(TryLockError::WouldBlock) | Err(TryLockError::Error(_)) => {}
         }
     }
-    (claim(&dir), unclean)
+    (claim(&dir, db), unclean)
 }
 
 /// A file of this store's own in `dir`, locked: made under a dot name, locked, then renamed,
 /// so another process's scan never finds it unlocked.
-fn claim(dir: &Path) -> Option<Holder> {
+fn claim(dir: &Path, db: &Path) -> Option<Holder> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
     for _ in 0..1000 {
@@ -115,7 +130,13 @@ fn claim(dir: &Path) -> Option<Holder> {
             let _ = std::fs::remove_file(&tmp);
             continue;
         }
-        return Some(Holder { path, _file: file });
+        return Some(Holder {
+            path,
+            _file: file,
+            db: db.to_path_buf(),
+            corruption_at_open: crate::codec::CORRUPTION_SEEN
+                .load(std::sync::atomic::Ordering::Relaxed),
+        });
     }
     None
 }
@@ -123,6 +144,12 @@ fn claim(dir: &Path) -> Option<Holder> {
 /// After an unclean shutdown: SQLite's `quick_check`; a database that fails it is marked
 /// and refused.
 pub(crate) fn check_after_crash(db: &Path) -> Result<()> {
+    check(db, "after an unclean shutdown")
+}
+
+/// SQLite's `quick_check` of `db`; one that fails is marked (with `when` and what failed)
+/// and refused.
+fn check(db: &Path, when: &str) -> Result<()> {
     use rusqlite::{Connection, OpenFlags};
     let conn = match Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) {
         Ok(c) => c,
@@ -139,7 +166,7 @@ pub(crate) fn check_after_crash(db: &Path) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
-    let why = problems.join("; ");
+    let why = format!("{when}: {}", problems.join("; "));
     let _ = std::fs::write(damaged_mark(db), format!("{why}\n"));
     refuse_if_marked(db)
 }

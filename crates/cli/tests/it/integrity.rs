@@ -212,6 +212,13 @@ fn a_damaged_store_is_checked_and_salvaged() {
     let lost =
         check["unreadable_count"].as_u64().unwrap() + check["orphaned_count"].as_u64().unwrap();
     assert!(lost > 0, "{check}");
+    // A command that reads the damaged page names the cause (exit 6); the store, having met
+    // damage, checks itself as it closes and is marked: later writes are refused.
+    let e = fails(d, &["memory", "export"], 6);
+    assert!(e.contains("damaged") && e.contains("l9 db check"), "{e}");
+    assert!(d.join(".l9/l9.db.damaged").exists());
+    let e = fails(d, &["memory", "put", "--kind", "note", "--text", "x"], 6);
+    assert!(e.contains("after SQLite reported damage") && e.contains("nothing is written"), "{e}");
 
     let out = d.join("salvaged.jsonl");
     let r = json(d, &["db", "salvage", out.to_str().unwrap()]);
@@ -263,7 +270,7 @@ fn after_an_unclean_shutdown_a_damaged_store_is_refused_until_it_checks_sound() 
     let put = ["memory", "put", "--kind", "note", "--text", "after the crash"];
     let err = fails(d, &put, 6);
     assert!(
-        err.contains("failed its integrity check after an unclean shutdown")
+        err.contains("failed its integrity check (after an unclean shutdown")
             && err.contains("l9 db check"),
         "{err}"
     );
