@@ -78,25 +78,43 @@ impl VectorCache {
                 let id: String = row.try_get(2).map_err(db)?;
                 let bytes: Vec<u8> = row.try_get(3).map_err(db)?;
                 let id = PacketId(parse_uuid(&id)?);
-                let unit = l9_store::normalized(&bytes_to_vec(&bytes))?;
-                if unit.len() != self.dims {
-                    return Err(l9_store::StoreError::Dimension {
-                        expected: self.dims,
-                        got: unit.len(),
-                    });
-                }
-                let slot = self.ids.len() as u32;
-                self.slot_of_packet.insert(packet, slot);
-                let h = u64::from_le_bytes(
-                    blake3::hash(id.0.as_bytes()).as_bytes()[..8].try_into().unwrap_or([0; 8]),
-                );
-                self.levels.push(self.hnsw.level_for(h));
-                self.ids.push(id);
-                self.rowids.push(rowid);
-                self.data.extend_from_slice(&unit);
-                self.loaded_upto = rowid;
+                self.push(rowid, packet, id, &bytes_to_vec(&bytes))?;
             }
         }
+    }
+
+    /// Takes the rows a write of this process just committed — (embeddings rowid, packet
+    /// rowid, packet id, vector), in rowid order — without reading them back, when they
+    /// follow what is loaded with nothing between (so the slots still follow rowid order);
+    /// otherwise leaves them to `catch_up`. A search right after a large write then scans
+    /// the new vectors at once instead of reading them back first (0.9 s at 100k × 384).
+    pub(crate) fn adopt(&mut self, rows: &[(i64, i64, PacketId, &[f32])]) -> Result<bool> {
+        let Some(first) = rows.first() else { return Ok(true) };
+        if first.0 != self.loaded_upto + 1 || rows.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
+            return Ok(false);
+        }
+        for (rowid, packet, id, v) in rows {
+            self.push(*rowid, *packet, *id, v)?;
+        }
+        Ok(true)
+    }
+
+    fn push(&mut self, rowid: i64, packet: i64, id: PacketId, v: &[f32]) -> Result<()> {
+        let unit = l9_store::normalized(v)?;
+        if unit.len() != self.dims {
+            return Err(l9_store::StoreError::Dimension { expected: self.dims, got: unit.len() });
+        }
+        let slot = self.ids.len() as u32;
+        self.slot_of_packet.insert(packet, slot);
+        let h = u64::from_le_bytes(
+            blake3::hash(id.0.as_bytes()).as_bytes()[..8].try_into().unwrap_or([0; 8]),
+        );
+        self.levels.push(self.hnsw.level_for(h));
+        self.ids.push(id);
+        self.rowids.push(rowid);
+        self.data.extend_from_slice(&unit);
+        self.loaded_upto = rowid;
+        Ok(())
     }
 
     /// Nodes loaded but not yet in the graph.

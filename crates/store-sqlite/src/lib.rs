@@ -166,6 +166,12 @@ impl SqliteStore {
         &self.path
     }
 
+    /// How many vectors this handle holds in memory (read back, or taken from its own
+    /// writes).
+    pub async fn cached_vectors(&self) -> usize {
+        self.ann.lock().await.len()
+    }
+
     /// How many vectors the stored HNSW snapshot covers, if there is one.
     pub async fn index_snapshot_nodes(&self) -> Result<Option<u64>> {
         let n: Option<i64> = sqlx::query_scalar("SELECT nodes FROM ann_snapshot WHERE id = 1")
@@ -330,8 +336,17 @@ impl Store for SqliteStore {
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
         self.fast.tail_filed().await?;
-        let report = write::write(&self.pool, self.opts.dims, batch).await?;
+        let (report, fresh) = write::write(&self.pool, self.opts.dims, batch).await?;
         if report.embeddings_inserted > 0 {
+            // The vectors just written go to the cache as they are (when nothing lies between
+            // them and what it holds), so the next search needs not read them back.
+            let rows: Vec<(i64, i64, PacketId, &[f32])> = fresh
+                .iter()
+                .map(|&(r, p, id, i)| (r, p, id, batch.embeddings[i].1.as_slice()))
+                .collect();
+            // The rows are committed: a vector the cache cannot take (it would refuse it the
+            // same way when reading it back) is no reason to report the write as failed.
+            let _ = self.ann.lock().await.adopt(&rows);
             self.builder.kick(&self.ann, &self.pool);
         }
         Ok(report)

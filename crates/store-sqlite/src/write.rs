@@ -13,15 +13,20 @@ use crate::codec::{db, micros, parse_uuid, vec_to_bytes};
 /// Rows per multi-row INSERT (13 parameters per packet row stays far below SQLite's 32766).
 const CHUNK: usize = 500;
 
+/// An embeddings row a write inserted: (its rowid, the packet's rowid, the packet's id, the
+/// index of its vector in the batch's embeddings).
+pub(crate) type NewVector = (i64, i64, PacketId, usize);
+
 pub(crate) async fn write(
     pool: &SqlitePool,
     dims: usize,
     batch: &WriteBatch,
-) -> Result<WriteReport> {
+) -> Result<(WriteReport, Vec<NewVector>)> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let report = write_in(&mut tx, dims, batch).await?;
+    let mut fresh = Vec::new();
+    let report = write_in(&mut tx, dims, batch, &mut fresh).await?;
     tx.commit().await.map_err(db)?;
-    Ok(report)
+    Ok((report, fresh))
 }
 
 /// The write inside the caller's transaction (the journal appends a packet and its row
@@ -30,6 +35,7 @@ pub(crate) async fn write_in(
     tx: &mut SqliteConnection,
     dims: usize,
     batch: &WriteBatch,
+    fresh: &mut Vec<NewVector>,
 ) -> Result<WriteReport> {
     let mut known = Known::default();
     let mut rowids: HashMap<PacketId, i64> = HashMap::new();
@@ -156,8 +162,16 @@ pub(crate) async fn write_in(
         qb.build().execute(&mut *tx).await.map_err(db)?;
     }
     let mut emb_rows = Vec::with_capacity(plan.embeddings.len());
+    // Which of the batch's vectors each packet rowid carries.
+    let index: HashMap<PacketId, usize> =
+        batch.embeddings.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+    let mut of_packet: HashMap<i64, (PacketId, usize)> = HashMap::new();
     for (id, v) in &plan.embeddings {
-        emb_rows.push((rowid(id)?, vec_to_bytes(v)));
+        let r = rowid(id)?;
+        if let Some(&i) = index.get(id) {
+            of_packet.insert(r, (*id, i));
+        }
+        emb_rows.push((r, vec_to_bytes(v)));
     }
     for chunk in emb_rows.chunks(CHUNK * 2) {
         let mut qb: QueryBuilder<Sqlite> =
@@ -165,9 +179,17 @@ pub(crate) async fn write_in(
         qb.push_values(chunk, |mut b, (r, v)| {
             b.push_bind(*r).push_bind(v.clone());
         });
-        qb.push(" ON CONFLICT(packet) DO NOTHING");
-        let r = qb.build().execute(&mut *tx).await.map_err(db)?;
-        report.embeddings_inserted += r.rows_affected() as usize;
+        qb.push(" ON CONFLICT(packet) DO NOTHING RETURNING rowid, packet");
+        let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+        report.embeddings_inserted += rows.len();
+        for row in rows {
+            let (r, packet): (i64, i64) =
+                (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+            if let Some(&(id, i)) = of_packet.get(&packet) {
+                fresh.push((r, packet, id, i));
+            }
+        }
     }
+    fresh.sort_by_key(|f| f.0);
     Ok(report)
 }

@@ -78,6 +78,10 @@ pub struct Follower {
     plan_budget: bool,
     forecast_cost_usd: Option<f64>,
     waiting: Option<String>,
+    /// The wait the journal recorded last (for a provider), until the plan was spawned: what
+    /// the run waits for whenever its state is `waiting` again (a poll that read the state
+    /// just before it turned `waiting` cleared `waiting`, and nothing new came to set it).
+    journal_wait: Option<String>,
     finished: bool,
     emitted: HashSet<String>,
     live: Vec<LiveLine>,
@@ -115,6 +119,7 @@ impl Follower {
             plan_budget: false,
             forecast_cost_usd: None,
             waiting: None,
+            journal_wait: None,
             finished: false,
             emitted: HashSet::new(),
             live: Vec::new(),
@@ -328,11 +333,13 @@ impl Follower {
         self.forecast_cost_usd = forecast;
         self.plan = plan;
         if waiting.is_some() {
+            self.journal_wait.clone_from(&waiting);
             self.waiting = waiting;
         }
         // Past the wait (the plan was spawned): whatever the run waits for now is its plan.
         if answered {
             self.waiting = None;
+            self.journal_wait = None;
         }
     }
 
@@ -529,6 +536,8 @@ impl Follower {
         } else if run.state != TaskState::Waiting {
             // Running again: whatever it waited for was answered.
             self.waiting = None;
+        } else if self.waiting.is_none() {
+            self.waiting.clone_from(&self.journal_wait);
         }
     }
 }

@@ -155,6 +155,56 @@ async fn unindexed_vectors_are_searched_exactly_until_the_graph_covers_them() {
     assert!(hits[0].distance < 1e-5, "{hits:?}");
 }
 
+/// A write hands the vectors it committed to its handle's cache when nothing lies between
+/// them and what the cache holds, so a search right after a large write does not read them
+/// back; when another handle wrote in between, the cache reads back in rowid order instead.
+/// Either way every handle finds every vector.
+#[tokio::test]
+async fn a_write_hands_its_vectors_to_the_cache_unless_another_wrote_between() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let dims = 8;
+    let opts = SqliteOptions { dims, background_index: false, ..Default::default() };
+    let a = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let b = SqliteStore::open(&path, opts).await.unwrap();
+    let fx = Fx::default();
+    let mut all = Vec::new();
+    let mut n = 0usize;
+    let mut write = |k: usize| {
+        let mut batch = WriteBatch::default();
+        for _ in 0..k {
+            n += 1;
+            let p = fx.note(&format!("v{n}"));
+            // Distinct directions: vector n points mostly along axis n % dims, tilted by n.
+            let v: Vec<f32> = (0..dims)
+                .map(|i| if i == n % dims { 1.0 } else { n as f32 * 1e-3 * i as f32 })
+                .collect();
+            batch.embeddings.push((p.id, v.clone()));
+            all.push((p.id, v));
+            batch.packets.push(p);
+        }
+        batch
+    };
+    let first = write(10);
+    a.write(&first).await.unwrap();
+    assert_eq!(a.cached_vectors().await, 10, "taken from the write, not read back");
+    let between = write(5);
+    b.write(&between).await.unwrap();
+    assert_eq!(b.cached_vectors().await, 0, "b's cache is behind: left to catch_up");
+    let last = write(5);
+    a.write(&last).await.unwrap();
+    assert_eq!(a.cached_vectors().await, 10, "b wrote between: not taken");
+    for store in [&a, &b] {
+        for (id, v) in &all {
+            let q =
+                VectorQuery { vector: v.clone(), filter: Default::default(), k: 1, exact: true };
+            let hits = store.vector_search(&q).await.unwrap();
+            assert_eq!(hits[0].id, *id);
+        }
+    }
+    assert_eq!((a.cached_vectors().await, b.cached_vectors().await), (20, 20));
+}
+
 /// A journal entry's packet waits in `journal_pending` (two B-trees per durable step) until
 /// it is moved into `packets` with many others. Whoever reads next — this handle, another
 /// process's, or the next process after a crash — moves them first, so no reader can tell.
