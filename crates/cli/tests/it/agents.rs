@@ -25,6 +25,18 @@ pub(crate) fn agent_project(d: &Path) -> (std::path::PathBuf, std::path::PathBuf
     (proj, repo)
 }
 
+/// `l9 agent run` of the add.sh task on `../repo` with its gate.
+pub(crate) const ADD_TASK: &[&str] = &[
+    "agent",
+    "run",
+    "--task",
+    "write add.sh that prints the sum of its two arguments",
+    "--repo",
+    "../repo",
+    "--gate",
+    "test \"$(sh add.sh 2 2)\" = 4",
+];
+
 #[test]
 fn agent_run_fixes_a_bug_after_review_and_merges() {
     let dir = l9_test_support::temp_dir();
@@ -38,19 +50,7 @@ fn agent_run_fixes_a_bug_after_review_and_merges() {
         "{list}"
     );
 
-    let out = ok(
-        &proj,
-        &[
-            "agent",
-            "run",
-            "--task",
-            "write add.sh that prints the sum of its two arguments",
-            "--repo",
-            "../repo",
-            "--gate",
-            "test \"$(sh add.sh 2 2)\" = 4",
-        ],
-    );
+    let out = ok(&proj, ADD_TASK);
     assert!(out.contains("round 1: coder: Implemented add.sh; gate FAILED; reviewer: changes add.sh subtracts; it must add"), "{out}");
     assert!(
         out.contains("round 2: coder: Fixed the sign; gate passed; reviewer: approve"),

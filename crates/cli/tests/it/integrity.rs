@@ -161,6 +161,24 @@ fn imported_world_knowledge_is_quarantined_until_trusted() {
 }
 
 /// `python3` with SQLite's `dbstat`: the pages of `table` that hold rows.
+/// A project whose store holds the seeds and the 20 packets of the memory example.
+fn imported_project() -> tempfile::TempDir {
+    let dir = l9_test_support::temp_dir();
+    ok(dir.path(), &["init"]);
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/memory/project-history.jsonl");
+    json(dir.path(), &["memory", "import", example.to_str().unwrap()]);
+    dir
+}
+
+/// Overwrites 2,000 bytes of page `page` (4 KiB pages, counted from 1) of `db`.
+fn damage_page(db: &Path, page: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start((page - 1) * 4096 + 8)).unwrap();
+    f.write_all(&[0xA5; 2000]).unwrap();
+}
+
 fn leaf_pages(db: &Path, table: &str) -> Vec<u64> {
     let o = std::process::Command::new("python3")
         .args([
@@ -182,12 +200,8 @@ fn leaf_pages(db: &Path, table: &str) -> Vec<u64> {
 /// which a new store imports.
 #[test]
 fn a_damaged_store_is_checked_and_salvaged() {
-    let dir = l9_test_support::temp_dir();
+    let dir = imported_project();
     let d = dir.path();
-    ok(d, &["init"]);
-    let example =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/memory/project-history.jsonl");
-    json(d, &["memory", "import", example.to_str().unwrap()]);
     let check = json(d, &["db", "check"]);
     assert_eq!(
         (check["sound"].as_bool(), check["packets"].as_u64()),
@@ -198,12 +212,7 @@ fn a_damaged_store_is_checked_and_salvaged() {
     // Damage the last page of packets (the newest: the imported ones).
     let db = d.join(".l9/l9.db");
     let last = *leaf_pages(&db, "packets").last().unwrap();
-    {
-        use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-        f.seek(SeekFrom::Start((last - 1) * 4096 + 8)).unwrap();
-        f.write_all(&[0xA5; 2000]).unwrap();
-    }
+    damage_page(&db, last);
     let o = super::l9(d, &["db", "check", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let check: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -240,12 +249,8 @@ fn a_damaged_store_is_checked_and_salvaged() {
 /// (exit 6, the cause and what to do) until `l9 db check` finds it sound again.
 #[test]
 fn after_an_unclean_shutdown_a_damaged_store_is_refused_until_it_checks_sound() {
-    let dir = l9_test_support::temp_dir();
+    let dir = imported_project();
     let d = dir.path();
-    ok(d, &["init"]);
-    let example =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/memory/project-history.jsonl");
-    json(d, &["memory", "import", example.to_str().unwrap()]);
     let db = d.join(".l9/l9.db");
     let holders = d.join(".l9/l9.db.holders");
     assert_eq!(std::fs::read_dir(&holders).unwrap().count(), 0, "a clean exit leaves none");
@@ -260,12 +265,7 @@ fn after_an_unclean_shutdown_a_damaged_store_is_refused_until_it_checks_sound() 
     // (leaf_pages checkpoints the WAL into the file first.)
     let last = *leaf_pages(&db, "packets").last().unwrap();
     let good = std::fs::read(&db).unwrap();
-    {
-        use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
-        f.seek(SeekFrom::Start((last - 1) * 4096 + 8)).unwrap();
-        f.write_all(&[0xA5; 2000]).unwrap();
-    }
+    damage_page(&db, last);
     died();
     let put = ["memory", "put", "--kind", "note", "--text", "after the crash"];
     let err = fails(d, &put, 6);

@@ -75,19 +75,7 @@ fn a_merge_refused_by_the_checkout_says_why_and_touches_nothing() {
     let dir = l9_test_support::temp_dir();
     let (proj, repo) = super::agents::agent_project(dir.path());
     std::fs::write(repo.join("add.sh"), "# mine, not committed\n").unwrap();
-    let o = l9(
-        &proj,
-        &[
-            "agent",
-            "run",
-            "--task",
-            "write add.sh that prints the sum of its two arguments",
-            "--repo",
-            "../repo",
-            "--gate",
-            "test \"$(sh add.sh 2 2)\" = 4",
-        ],
-    );
+    let o = l9(&proj, super::agents::ADD_TASK);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
     assert!(
