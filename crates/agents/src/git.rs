@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{AgentError, Result};
+use crate::lockfile::FileLock;
 use crate::process::{CommandSpec, Output, Runner};
 
 #[derive(Debug, Clone)]
@@ -175,11 +176,11 @@ impl Repo {
     /// The repository's lock for worktree changes and merges into L9's branches: `git
     /// worktree add` and `prune` running side by side break each other (`fatal: failed to
     /// read …/commondir`), and two merges into one integration branch must not interleave.
-    async fn lock(&self) -> Result<WorktreeLock> {
+    async fn lock(&self) -> Result<FileLock> {
         let common = self
             .ok(&self.root, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
             .await?;
-        WorktreeLock::take(Path::new(&common)).await
+        worktree_lock(Path::new(&common)).await
     }
 
     /// Where the worktree `name` goes, cleared of anything an unfinished earlier call left.
@@ -189,7 +190,7 @@ impl Repo {
             .await?;
         let path = PathBuf::from(&common).join("l9-worktrees").join(name);
         let p = path.display().to_string();
-        let _guard = WorktreeLock::take(Path::new(&common)).await?;
+        let _guard = worktree_lock(Path::new(&common)).await?;
         // Called again only when an earlier call did not finish (a journaled step re-run
         // after a crash): nothing has been done in what it left behind — a half-made
         // directory, a registered worktree, a branch — so it is made again from scratch.
@@ -391,18 +392,10 @@ fn refusal(output: &str) -> String {
 /// Serialises worktree creation in one repository: an advisory lock on a file in the git
 /// directory, shared by the tasks of one worker and by workers in other processes; released
 /// by the kernel when its holder dies.
-struct WorktreeLock {
-    _held: crate::lockfile::FileLock,
-}
-
-impl WorktreeLock {
-    async fn take(common: &Path) -> Result<WorktreeLock> {
-        let file = common.join("l9-worktree.lock");
-        crate::lockfile::FileLock::take(&file).await.map(|h| WorktreeLock { _held: h }).map_err(
-            |e| AgentError::Git {
-                command: "worktree add".into(),
-                message: format!("cannot take the lock {}: {e}", file.display()),
-            },
-        )
-    }
+async fn worktree_lock(common: &Path) -> Result<FileLock> {
+    let file = common.join("l9-worktree.lock");
+    FileLock::take(&file).await.map_err(|e| AgentError::Git {
+        command: "worktree add".into(),
+        message: format!("cannot take the lock {}: {e}", file.display()),
+    })
 }
