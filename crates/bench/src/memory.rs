@@ -59,6 +59,9 @@ pub struct MemoryBenchReport {
     pub peak_rss_ingest_mib: Option<f64>,
     pub peak_rss_search_mib: Option<f64>,
     pub hybrid: Latency,
+    /// Hybrid search's two store queries (full text and vector, 50 each, as hybrid asks)
+    /// run concurrently, without fusion and fetching the hits: what hybrid waits on.
+    pub hybrid_halves: Latency,
     /// The full-text half of hybrid search alone.
     pub text: Latency,
     pub vector_ann: Latency,
@@ -281,6 +284,14 @@ pub async fn memory(
             .await?;
         text_only.push(t.elapsed());
     }
+    let mut halves = Vec::new();
+    for (qt, v) in query_texts.iter().zip(&vectors) {
+        let t = Instant::now();
+        let tq = l9_store::TextQuery { query: qt.clone(), filter: Default::default(), k: 50 };
+        let vq50 = VectorQuery { k: 50, ..vq(v, false) };
+        tokio::try_join!(store.text_search(&tq), store.vector_search(&vq50))?;
+        halves.push(t.elapsed());
+    }
     let mut hybrid = Vec::new();
     for (i, qt) in query_texts.iter().enumerate() {
         let t = Instant::now();
@@ -325,6 +336,7 @@ pub async fn memory(
         peak_rss_ingest_mib,
         peak_rss_search_mib: peak_rss_mib(),
         hybrid: percentiles(hybrid),
+        hybrid_halves: percentiles(halves),
         text: percentiles(text_only),
         vector_ann: percentiles(ann),
         vector_exact: percentiles(exact),

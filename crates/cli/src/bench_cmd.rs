@@ -523,6 +523,7 @@ pub(crate) async fn run(
                      vector search, exact scan   p50 {:>6.2} ms  p95 {:>6.2} ms   (baseline) → p95 {:.1}× faster\n\
                      full-text search (top 50)   p50 {:>6.2} ms  p95 {:>6.2} ms\n\
                      hybrid search (text+vector) p50 {:>6.2} ms  p95 {:>6.2} ms\n\
+                       its two queries together  p50 {:>6.2} ms  p95 {:>6.2} ms   (text ‖ vector, 50 each; the rest is fusion and fetching)\n\
                      peak memory of this process: load {}, searches {}{reopen}",
                     r.backend,
                     r.packets,
@@ -551,6 +552,8 @@ pub(crate) async fn run(
                     r.text.p95_ms,
                     r.hybrid.p50_ms,
                     r.hybrid.p95_ms,
+                    r.hybrid_halves.p50_ms,
+                    r.hybrid_halves.p95_ms,
                     rss(r.peak_rss_ingest_mib),
                     rss(r.peak_rss_search_mib),
                 )

@@ -114,7 +114,8 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
 }
 
 /// The floor for a bulk load: one `COPY` of `packets` and `vectors` into tables shaped like
-/// the store's (same columns, generated full-text column, indexes and keys), then the same
+/// the store's (same columns, generated full-text column, indexes and keys; the full-text
+/// index's pending list merged once at the end, as a large L9 write does), then the same
 /// one-pass HNSW build a large L9 write does. Returns (load, index build) durations.
 pub async fn copy_floor(
     store: &PgStore,
@@ -134,7 +135,11 @@ pub async fn copy_floor(
     .map_err(db)?;
     let t = Instant::now();
     let mut conn = pool.acquire().await.map_err(db)?;
-    sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(db)?;
+    // The same full-text handling as a large L9 write: a long pending list, merged once.
+    sqlx::raw_sql("BEGIN; SET LOCAL gin_pending_list_limit = '4MB'")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
     let mut copy = conn
         .copy_in_raw(
             "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",
@@ -173,6 +178,7 @@ pub async fn copy_floor(
     copy.send(buf.as_bytes()).await.map_err(db)?;
     buf.clear();
     copy.finish().await.map_err(db)?;
+    crate::write::merge_text_pending(&mut conn, "floor_packets_tsv_idx").await?;
     let mut copy = conn
         .copy_in_raw("COPY floor_embeddings (packet_id, embedding) FROM STDIN")
         .await

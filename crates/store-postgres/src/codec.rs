@@ -37,7 +37,9 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("stored {what} does not decode: {e}"))
 }
 
-pub(crate) const PACKET_COLUMNS: &str = "p.id, p.v, p.kind, p.schema_v, p.run_id, p.task_id, p.actor, p.at, p.body, p.text, p.blobs, p.effect, p.hash";
+/// A packet's columns, its parents (in order) last: one round trip reads whole packets.
+pub(crate) const PACKET_COLUMNS: &str = "p.id, p.v, p.kind, p.schema_v, p.run_id, p.task_id, p.actor, p.at, p.body, p.text, p.blobs, p.effect, p.hash, \
+     ARRAY(SELECT pp.parent_id FROM packet_parents pp WHERE pp.child_id = p.id ORDER BY pp.ord)";
 
 pub(crate) fn packet_from_row(row: &PgRow) -> Result<PacketEnvelope> {
     let hash: Vec<u8> = row.try_get(12).map_err(db)?;
@@ -52,7 +54,12 @@ pub(crate) fn packet_from_row(row: &PgRow) -> Result<PacketEnvelope> {
         schema: row.try_get::<i32, _>(3).map_err(db)? as u32,
         run_id: row.try_get::<Option<uuid::Uuid>, _>(4).map_err(db)?.map(RunId),
         task_id: row.try_get::<Option<uuid::Uuid>, _>(5).map_err(db)?.map(TaskId),
-        parents: Vec::new(),
+        parents: row
+            .try_get::<Vec<uuid::Uuid>, _>(13)
+            .map_err(db)?
+            .into_iter()
+            .map(PacketId)
+            .collect(),
         actor: row.try_get(6).map_err(db)?,
         at: row.try_get::<DateTime<Utc>, _>(7).map_err(db)?,
         body: serde_json::from_str(&body).map_err(|e| corrupt("body", e))?,

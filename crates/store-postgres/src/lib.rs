@@ -19,6 +19,7 @@ mod journal;
 pub use journal::GroupCommitStats;
 mod schema;
 mod tasks;
+mod terms;
 mod write;
 
 use std::str::FromStr;
@@ -32,14 +33,11 @@ use l9_store::{
     VectorHit, VectorQuery, WriteBatch, WriteReport, normalized, tokenize,
 };
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
 use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter, vector_literal};
-
-/// `pg_stats` of the `tsv` column: most common lexemes, their frequencies, table rows.
-type TsvStats = (Option<Vec<String>>, Option<Vec<f32>>, f32);
 
 /// Whether `scheme://user:password@host/…` carries a password.
 fn url_has_password(url: &str) -> bool {
@@ -104,6 +102,8 @@ pub struct PgStore {
     enqueued: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Packets written since the last `ANALYZE packets` (see `Store::write`).
     written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Common full-text terms' frequencies, for query-term pruning.
+    terms: std::sync::Arc<terms::TermStats>,
     /// Group commit of journal appends; `None`: each append commits on its own (the
     /// benchmark's side-by-side baseline).
     committer: Option<std::sync::Arc<journal::Committer>>,
@@ -175,6 +175,10 @@ impl PgStore {
             ("search_path", search_path.as_str()),
             ("hnsw.ef_search", ef.as_str()),
             ("hnsw.iterative_scan", "strict_order"),
+            // Full-text inserts queue in the GIN index's pending list, which every search
+            // reads in full until it is merged: keep it short (the default, 4 MB, cost a
+            // search up to ~10 ms). Large writes raise it for themselves and merge at the end.
+            ("gin_pending_list_limit", write::GIN_PENDING_KB),
         ]);
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
@@ -188,6 +192,7 @@ impl PgStore {
             listener: Default::default(),
             enqueued: Default::default(),
             written: Default::default(),
+            terms: Default::default(),
             committer: Some(Default::default()),
         };
         store.migrate().await?;
@@ -278,55 +283,6 @@ impl PgStore {
         }
         tx.commit().await.map_err(db)
     }
-
-    /// Drops common query terms (see `l9_store::prune_common_terms`). Frequencies come from
-    /// the planner statistics of the `tsv` column (`most_common_elems`, kept fresh by
-    /// autovacuum's ANALYZE); a term absent there is rarer than every listed one.
-    async fn prune(&self, terms: Vec<String>) -> Result<Vec<String>> {
-        let row: Option<TsvStats> = sqlx::query_as(
-            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples
-             FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename
-              AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = s.schemaname)
-             WHERE s.schemaname = current_schema() AND s.tablename = 'packets' AND s.attname = 'tsv'",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        let Some((Some(elems), Some(freqs), rows)) = row else { return Ok(terms) };
-        let total = rows.max(0.0) as u64;
-        if total <= l9_store::COMMON_TERM_MIN_DOCS {
-            return Ok(terms);
-        }
-        let df: std::collections::HashMap<&str, u64> = elems
-            .iter()
-            .zip(&freqs)
-            .map(|(e, f)| (e.as_str(), (*f as f64 * total as f64) as u64))
-            .collect();
-        Ok(l9_store::prune_common_terms(terms, total, |t| df.get(t).copied().unwrap_or(0)))
-    }
-
-    async fn hydrate(&self, rows: Vec<PgRow>) -> Result<Vec<PacketEnvelope>> {
-        let mut packets = rows.iter().map(packet_from_row).collect::<Result<Vec<_>>>()?;
-        if packets.is_empty() {
-            return Ok(packets);
-        }
-        let ids: Vec<Uuid> = packets.iter().map(|p| p.id.0).collect();
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT child_id, parent_id FROM packet_parents WHERE child_id = ANY($1) ORDER BY child_id, ord",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        let mut by_child: std::collections::HashMap<Uuid, Vec<PacketId>> = Default::default();
-        for (c, p) in rows {
-            by_child.entry(c).or_default().push(PacketId(p));
-        }
-        for p in &mut packets {
-            p.parents = by_child.remove(&p.id.0).unwrap_or_default();
-        }
-        Ok(packets)
-    }
 }
 
 #[async_trait]
@@ -353,9 +309,11 @@ impl Store for PgStore {
         let n = report.packets_inserted as u64;
         if report.ann_index_build_ms.is_some() {
             self.written.store(0, Ordering::Relaxed);
+            self.terms.invalidate();
         } else if self.written.fetch_add(n, Ordering::Relaxed) + n >= 10_000 {
             self.written.store(0, Ordering::Relaxed);
             sqlx::query("ANALYZE packets").execute(&self.pool).await.map_err(db)?;
+            self.terms.invalidate();
         }
         Ok(report)
     }
@@ -369,7 +327,7 @@ impl Store for PgStore {
             .map_err(db)?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(self.hydrate(vec![r]).await?.pop()),
+            Some(r) => Ok(Some(packet_from_row(&r)?)),
         }
     }
 
@@ -385,7 +343,7 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         let by_id: std::collections::HashMap<PacketId, PacketEnvelope> =
-            self.hydrate(rows).await?.into_iter().map(|p| (p.id, p)).collect();
+            rows.iter().map(|r| packet_from_row(r).map(|p| (p.id, p))).collect::<Result<_>>()?;
         Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
@@ -399,7 +357,7 @@ impl Store for PgStore {
         }
         qb.push(" ORDER BY p.id LIMIT ").push_bind(i64::from(limit) + 1);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
-        let mut packets = self.hydrate(rows).await?;
+        let mut packets = rows.iter().map(packet_from_row).collect::<Result<Vec<_>>>()?;
         let more = packets.len() > limit as usize;
         packets.truncate(limit as usize);
         let next = if more { packets.last().map(|p| p.id) } else { None };
@@ -468,7 +426,7 @@ impl Store for PgStore {
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
-        let terms = self.prune(terms).await?;
+        let terms = self.terms.prune(&self.pool, terms).await?;
         // Terms are alphanumeric runs: no tsquery syntax can get through.
         let expr = terms.join(" | ");
         let mut qb = QueryBuilder::new(

@@ -21,6 +21,11 @@ use crate::codec::db;
 
 /// Rows per insert statement.
 pub(crate) const CHUNK: usize = 2_000;
+/// The GIN pending list's limit (kB) on every connection: a search reads the whole list.
+pub(crate) const GIN_PENDING_KB: &str = "256";
+/// The fewest packets a write must carry to queue its full-text entries in a long pending
+/// list and merge it into the index once at the end (cheaper than merging every 256 kB).
+pub(crate) const TEXT_BULK_MIN: usize = CHUNK;
 /// The fewest embeddings a write must carry to rebuild the vector index instead of
 /// maintaining it per row.
 pub(crate) const BULK_MIN: usize = 10_000;
@@ -42,7 +47,17 @@ pub(crate) async fn write(
     if bulk {
         sqlx::query("DROP INDEX IF EXISTS embeddings_hnsw").execute(&mut *tx).await.map_err(db)?;
     }
+    let text_bulk = batch.packets.len() >= TEXT_BULK_MIN;
+    if text_bulk {
+        sqlx::query("SET LOCAL gin_pending_list_limit = '4MB'")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
     let mut report = write_in(&mut tx, dims, batch).await?;
+    if text_bulk {
+        merge_text_pending(&mut tx, "packets_tsv").await?;
+    }
     if bulk {
         report.ann_index_build_ms = Some(build_ann_index(&mut tx, dims, index_memory_mb).await?);
         // Fresh statistics for the planner and for full-text term pruning (which reads the
@@ -52,6 +67,17 @@ pub(crate) async fn write(
     }
     tx.commit().await.map_err(db)?;
     Ok(report)
+}
+
+/// Merges the full-text index's pending list into the index, so searches after the write do
+/// not read it entry by entry.
+pub(crate) async fn merge_text_pending(tx: &mut PgConnection, index: &str) -> Result<()> {
+    sqlx::query("SELECT gin_clean_pending_list($1::regclass)")
+        .bind(index)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    Ok(())
 }
 
 /// Builds the HNSW index over all embeddings in one pass, with up to `memory_mb` of

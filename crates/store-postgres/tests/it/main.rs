@@ -207,6 +207,60 @@ async fn a_large_load_rebuilds_the_vector_index_atomically() {
     store.drop_schema().await.unwrap();
 }
 
+/// Full-text entries do not wait in a long GIN pending list (every search reads the whole
+/// list): connections keep it at 256 kB, and a large write merges its own at the end. A
+/// packet written in each way is found.
+#[tokio::test]
+async fn full_text_entries_do_not_wait_in_a_long_pending_list() {
+    use l9_store::conformance::Fx;
+    use l9_store::{TextQuery, WriteBatch};
+    let store = pg_or_skip!(8);
+    let fx = Fx::default();
+    let limit: String =
+        sqlx::query_scalar("SHOW gin_pending_list_limit").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(limit, "256kB");
+    // pgstattuple reads the index's metapage (the extension goes to public: the test's
+    // schema is dropped afterwards). Concurrent creators may race: retry once.
+    let create = "CREATE EXTENSION IF NOT EXISTS pgstattuple SCHEMA public";
+    if sqlx::query(create).execute(store.pool()).await.is_err() {
+        sqlx::query(create).execute(store.pool()).await.unwrap();
+    }
+    let pending = |s: &PgStore| {
+        let pool = s.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT pending_pages FROM public.pgstatginindex('packets_tsv'::regclass)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let words = |i: usize| format!("alpha{} beta{} gamma{} delta{i}", i % 97, i % 89, i % 83);
+    let batch = WriteBatch {
+        packets: (0..3_000).map(|i| fx.note(&words(i))).collect(),
+        ..Default::default()
+    };
+    store.write(&batch).await.unwrap();
+    assert_eq!(pending(&store).await, 0, "a large write merges its pending list");
+    for i in 3_000..3_600 {
+        store
+            .write(&WriteBatch { packets: vec![fx.note(&words(i))], ..Default::default() })
+            .await
+            .unwrap();
+    }
+    let p = pending(&store).await;
+    assert!(p <= 33, "the pending list stays near 256 kB: {p} pages");
+    for q in ["delta17", "delta3511"] {
+        let hits = store
+            .text_search(&TextQuery { query: q.into(), filter: Default::default(), k: 5 })
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1, "{q}");
+    }
+    store.drop_schema().await.unwrap();
+}
+
 /// An idle worker blocked in `wait_for_work` with a long poll is woken by the NOTIFY of an
 /// enqueue from another connection (the 20 s bound is a hang guard, not a speed check).
 #[tokio::test]
