@@ -116,10 +116,13 @@ pub struct ClassifyBench {
     /// the embedder's name.
     pub embed: Option<Duration>,
     pub embedder: Option<String>,
+    /// The same sentences through the baseline embedder (candle's padded `BertModel`).
+    pub embed_baseline: Option<Duration>,
 }
 
-/// Embeds texts (the caller's sentence embedder), or says why not.
-pub type EmbedFn<'a> = &'a dyn Fn(&[String]) -> std::result::Result<String, String>;
+/// Embeds texts with the caller's sentence embedder (`true`: its baseline implementation)
+/// and names it, or says why not.
+pub type EmbedFn<'a> = &'a dyn Fn(&[String], bool) -> std::result::Result<String, String>;
 
 /// Classifies the requirements of every spec under `dir` (at least 1,000 sentences, cycling
 /// through them) with the shipped learned model and with the hand lexicon; best of `repeat`.
@@ -165,16 +168,21 @@ pub fn bench_classify(
         l = l.min(time(&learned));
         x = x.min(time(&lexicon));
     }
-    let (mut embed_t, mut embedder) = (None, None);
+    let (mut embed_t, mut embedder, mut embed_base) = (None, None, None);
     if let Some(f) = embed {
         let owned: Vec<String> = sentences.iter().map(|s| s.to_string()).collect();
-        let mut best = Duration::MAX;
+        let (mut best, mut best_base) = (Duration::MAX, Duration::MAX);
+        // Alternating, so both see the same machine.
         for _ in 0..repeat.max(1) {
             let t0 = start.elapsed();
-            embedder = Some(f(&owned).map_err(BenchError::Io)?);
+            embedder = Some(f(&owned, false).map_err(BenchError::Io)?);
             best = best.min(start.elapsed() - t0);
+            let t0 = start.elapsed();
+            f(&owned, true).map_err(BenchError::Io)?;
+            best_base = best_base.min(start.elapsed() - t0);
         }
         embed_t = Some(best);
+        embed_base = Some(best_base);
     }
     Ok(Some(ClassifyBench {
         requirements: n,
@@ -184,6 +192,7 @@ pub fn bench_classify(
         features: learned.describe(),
         embed: embed_t,
         embedder,
+        embed_baseline: embed_base,
     }))
 }
 

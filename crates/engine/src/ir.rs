@@ -397,6 +397,23 @@ pub fn embed_texts(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>
     Ok((m.name(), m.embed_now(texts).map_err(bad)?))
 }
 
+/// [`embed_texts`] by candle's own `BertModel` on padded batches: the baseline
+/// `l9 bench ir --embeddings` times next to it.
+#[cfg(feature = "local-embed")]
+pub fn embed_texts_padded(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
+    let v = l9_memory::reference_embeddings(dir, 128, texts).map_err(|e| {
+        EngineError::Input(vec![Diagnostic::error("L9-EVAL-006", format!("{}: {e}", dir.display()))
+            .with_help("give --embeddings the directory holding config.json, tokenizer.json and model.safetensors")])
+    })?;
+    Ok(("candle BertModel (padded)".into(), v))
+}
+
+/// Without the `local-embed` build there is no sentence embedder.
+#[cfg(not(feature = "local-embed"))]
+pub fn embed_texts_padded(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
+    embed_texts(dir, texts)
+}
+
 /// Without the `local-embed` build there is no sentence embedder.
 #[cfg(not(feature = "local-embed"))]
 pub fn embed_texts(_dir: &Path, _texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {

@@ -19,6 +19,8 @@ mod error;
 mod service;
 
 pub use embed::Embedder;
+#[cfg(feature = "local-embed")]
+pub use embed::bert_reference::reference_embeddings;
 pub use embed::hash::HashEmbedder;
 #[cfg(feature = "local-embed")]
 pub use embed::local_bert::LocalBertEmbedder;

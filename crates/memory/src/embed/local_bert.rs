@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+use candle_transformers::models::bert::Config;
+use tokenizers::{Tokenizer, TruncationParams};
 
 use super::Embedder;
+use super::packed_bert::{PackedBert, l2_normalised, over_cores};
 use crate::{MemoryError, Result};
 
 /// Tokens per input beyond which text is truncated.
@@ -26,7 +27,7 @@ pub struct LocalBertEmbedder {
 
 struct Inner {
     dir: PathBuf,
-    model: BertModel,
+    model: PackedBert,
     tokenizer: Tokenizer,
     dims: usize,
 }
@@ -64,7 +65,7 @@ impl LocalBertEmbedder {
             .map_err(|e| err(dir, format!("config.json is not a BERT config: {e}")))?;
         let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
             .map_err(|e| err(dir, format!("tokenizer.json does not load: {e}")))?;
-        tokenizer.with_padding(Some(PaddingParams::default()));
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
@@ -74,7 +75,7 @@ impl LocalBertEmbedder {
         let weights = read("model.safetensors")?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|e| err(dir, format!("model.safetensors does not load: {e}")))?;
-        let model = BertModel::load(vb, &config)
+        let model = PackedBert::load(vb, &config)
             .map_err(|e| err(dir, format!("model.safetensors does not match config.json: {e}")))?;
         let dims = config.hidden_size;
         Ok(LocalBertEmbedder {
@@ -85,47 +86,14 @@ impl LocalBertEmbedder {
     /// One unit vector per text, computed on this thread (what [`Embedder::embed`] does, for
     /// callers without an async runtime). An empty text yields a zero vector.
     pub fn embed_now(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        // Batches of texts of similar length: a batch is padded to its longest text, and
-        // attention costs the square of that, so one long text must not slow a batch of
-        // short ones. The vectors go back in the callers' order.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| (texts[i].len(), i));
-        // The batches are shared out over the machine's cores (the model is read-only).
-        let chunks: Vec<&[usize]> = order.chunks(16).collect();
-        let workers =
-            std::thread::available_parallelism().map_or(1, |n| n.get()).min(chunks.len().max(1));
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        type Part = Result<Vec<(usize, Vec<f32>)>>;
-        let done: Vec<Part> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(chunk) = chunks.get(k) else { return Ok(mine) };
-                            let batch: Vec<String> =
-                                chunk.iter().map(|&i| texts[i].clone()).collect();
-                            mine.extend(chunk.iter().copied().zip(self.embed_batch(&batch)?));
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(err(&self.inner.dir, "an embedding thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut out = vec![Vec::new(); texts.len()];
-        for part in done {
-            for (i, v) in part? {
-                out[i] = v;
-            }
-        }
+        // A batch is packed without padding, so its texts' lengths need not match.
+        let order: Vec<usize> = (0..texts.len()).collect();
+        let mut out = over_cores(
+            &order,
+            BATCH,
+            |idx| self.embed_batch(&idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>()),
+            || err(&self.inner.dir, "an embedding thread panicked".into()),
+        )?;
         for (v, t) in out.iter_mut().zip(texts) {
             if t.trim().is_empty() {
                 v.iter_mut().for_each(|x| *x = 0.0);
@@ -142,23 +110,13 @@ impl LocalBertEmbedder {
             .encode_batch(texts.to_vec(), true)
             .map_err(|x| e(format!("tokenize: {x}")))?;
         let ids: Vec<Vec<u32>> = enc.iter().map(|x| x.get_ids().to_vec()).collect();
-        let mask: Vec<Vec<u32>> = enc.iter().map(|x| x.get_attention_mask().to_vec()).collect();
-        let dev = &Device::Cpu;
-        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let ids = Tensor::new(ids, dev)?;
-            let mask = Tensor::new(mask, dev)?;
-            let types = ids.zeros_like()?;
-            let hidden = inner.model.forward(&ids, &types, Some(&mask))?; // (b, t, h)
-            let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (b, t, 1)
-            let summed = hidden.broadcast_mul(&m)?.sum(1)?; // (b, h)
-            let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?; // (b, 1)
-            let mean = summed.broadcast_div(&counts)?;
-            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            mean.broadcast_div(&norm)?.to_vec2::<f32>()
-        };
+        let run = || l2_normalised(&inner.model.mean_pooled(&ids)?);
         run().map_err(|x| e(format!("inference: {x}")))
     }
 }
+
+/// Texts per packed batch (one worker's unit of work).
+const BATCH: usize = 32;
 
 #[async_trait]
 impl Embedder for LocalBertEmbedder {
@@ -178,5 +136,44 @@ impl Embedder for LocalBertEmbedder {
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         self.embed_now(texts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The packed encoder against candle's own padded `BertModel`
+    /// (`bert_reference`) on the real all-MiniLM-L6-v2, which `scripts/test` fetches
+    /// (`L9_TEST_MINILM_DIR`): texts of very different lengths in one batch.
+    #[test]
+    fn the_packed_encoder_agrees_with_candles_bert_model() {
+        let Some(dir) = std::env::var_os("L9_TEST_MINILM_DIR").filter(|d| !d.is_empty()) else {
+            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI needs the model");
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        let ours = super::LocalBertEmbedder::load_truncating(&dir, 128).unwrap();
+        let long = "the server MUST close the connection when a frame arrives whose reserved \
+                    bits are set and no negotiated extension defines them; "
+            .repeat(8);
+        let texts: Vec<String> = [
+            "the cat sat on the mat",
+            "The system shall refresh the access token before it expires, and report failures.",
+            "x",
+            "",
+            long.as_str(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let got = ours.embed_now(&texts).unwrap();
+        let want = crate::reference_embeddings(&dir, 128, &texts).unwrap();
+        for ((t, g), w) in texts.iter().zip(&got).zip(&want) {
+            if t.trim().is_empty() {
+                assert!(g.iter().all(|x| *x == 0.0), "an empty text has a zero vector");
+                continue;
+            }
+            let cos: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
+            assert!(cos > 0.99999, "{t:?}: cosine {cos}");
+        }
     }
 }

@@ -4,10 +4,14 @@ use async_trait::async_trait;
 
 use crate::Result;
 
+#[cfg(feature = "local-embed")]
+pub(crate) mod bert_reference;
 pub(crate) mod hash;
 #[cfg(feature = "local-embed")]
 pub(crate) mod local_bert;
 pub(crate) mod openai;
+#[cfg(feature = "local-embed")]
+mod packed_bert;
 
 /// Turns texts into vectors of [`Embedder::dims`] dimensions, L2-normalised.
 #[async_trait]
