@@ -150,7 +150,7 @@ pub fn bench_classify(
     if texts.is_empty() {
         return Ok(None);
     }
-    let distinct = texts.len();
+    let distinct = texts.iter().collect::<std::collections::HashSet<_>>().len();
     let n = texts.len().max(1000);
     let sentences: Vec<&str> = texts.iter().cycle().take(n).map(String::as_str).collect();
     let learned = l9_ir::Classifier::default();

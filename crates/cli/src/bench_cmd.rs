@@ -31,7 +31,8 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// A MiniLM model directory: also time sentence embeddings of the same 1,000
-        /// requirement sentences (needs a build with `--features local-embed`).
+        /// requirement sentences (each distinct one once), packed batches next to candle's
+        /// padded BertModel (needs a build with `--features local-embed`).
         #[arg(long, value_name = "DIR")]
         embeddings: Option<std::path::PathBuf>,
     },

@@ -190,6 +190,18 @@ impl MemoryService {
         items: Vec<Ingest>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<WriteReport> {
+        let batch = self.prepare(items, progress).await?;
+        Ok(self.store.write(&batch).await?)
+    }
+
+    /// The write [`MemoryService::ingest`] makes, not yet written: the packets, their blobs
+    /// and the embeddings of their texts (`progress(embedded, total)` as texts are embedded).
+    /// For a caller that retries a write without embedding again.
+    pub async fn prepare(
+        &self,
+        items: Vec<Ingest>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<WriteBatch> {
         let texts: Vec<String> =
             items.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
         let mut vectors = Vec::with_capacity(texts.len());
@@ -205,7 +217,7 @@ impl MemoryService {
             batch.blobs.extend(item.blobs);
             batch.packets.push(item.packet);
         }
-        Ok(self.store.write(&batch).await?)
+        Ok(batch)
     }
 
     pub async fn get(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {

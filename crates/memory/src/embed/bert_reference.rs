@@ -1,7 +1,7 @@
 //! candle's own `BertModel` over padded batches: the reference the packed encoder
 //! (`packed_bert`) is tested against, and the baseline `l9 bench ir --embeddings` times it
-//! next to. Texts are sorted by length and cut into batches of 16, each padded to its
-//! longest text and run on one of the machine's cores; mean pooling over the attention
+//! next to. Distinct texts are sorted by length and cut into batches of 16, each padded to
+//! its longest text and run on one of the machine's cores; mean pooling over the attention
 //! mask, then unit length.
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
 
-use super::packed_bert::{l2_normalised, over_cores};
+use super::packed_bert::{distinct, l2_normalised, over_cores};
 
 /// One unit vector per text (an empty text's is computed like any other's), truncating at
 /// `max_tokens` word pieces.
@@ -33,6 +33,7 @@ pub fn reference_embeddings(
         VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DType::F32, &Device::Cpu)
             .map_err(|e| e.to_string())?;
     let model = BertModel::load(vb, &config).map_err(|e| e.to_string())?;
+    let (texts, slot) = distinct(texts);
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| (texts[i].len(), i));
     let batch = |idx: &[usize]| -> Result<Vec<Vec<f32>>, String> {
@@ -50,5 +51,6 @@ pub fn reference_embeddings(
         };
         run().map_err(|e| e.to_string())
     };
-    over_cores(&order, 16, batch, || "an embedding thread panicked".to_string())
+    let vectors = over_cores(&order, 16, batch, || "an embedding thread panicked".to_string())?;
+    Ok(slot.iter().map(|&i| vectors[i].clone()).collect())
 }

@@ -14,7 +14,7 @@ use candle_transformers::models::bert::Config;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::Embedder;
-use super::packed_bert::{PackedBert, l2_normalised, over_cores};
+use super::packed_bert::{PackedBert, distinct, l2_normalised, over_cores};
 use crate::{MemoryError, Result};
 
 /// Tokens per input beyond which text is truncated.
@@ -86,14 +86,16 @@ impl LocalBertEmbedder {
     /// One unit vector per text, computed on this thread (what [`Embedder::embed`] does, for
     /// callers without an async runtime). An empty text yields a zero vector.
     pub fn embed_now(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let (distinct, slot) = distinct(texts);
         // A batch is packed without padding, so its texts' lengths need not match.
-        let order: Vec<usize> = (0..texts.len()).collect();
-        let mut out = over_cores(
+        let order: Vec<usize> = (0..distinct.len()).collect();
+        let vectors = over_cores(
             &order,
             BATCH,
-            |idx| self.embed_batch(&idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>()),
+            |idx| self.embed_batch(&idx.iter().map(|&i| distinct[i].clone()).collect::<Vec<_>>()),
             || err(&self.inner.dir, "an embedding thread panicked".into()),
         )?;
+        let mut out: Vec<Vec<f32>> = slot.iter().map(|&i| vectors[i].clone()).collect();
         for (v, t) in out.iter_mut().zip(texts) {
             if t.trim().is_empty() {
                 v.iter_mut().for_each(|x| *x = 0.0);
@@ -143,7 +145,7 @@ impl Embedder for LocalBertEmbedder {
 mod tests {
     /// The packed encoder against candle's own padded `BertModel`
     /// (`bert_reference`) on the real all-MiniLM-L6-v2, which `scripts/test` fetches
-    /// (`L9_TEST_MINILM_DIR`): texts of very different lengths in one batch.
+    /// (`L9_TEST_MINILM_DIR`): texts of very different lengths in one batch, one of them twice.
     #[test]
     fn the_packed_encoder_agrees_with_candles_bert_model() {
         let Some(dir) = std::env::var_os("L9_TEST_MINILM_DIR").filter(|d| !d.is_empty()) else {
@@ -161,6 +163,7 @@ mod tests {
             "x",
             "",
             long.as_str(),
+            "the cat sat on the mat",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -175,7 +175,7 @@ impl PackedBert {
         let x = l.attn_norm.forward(&(l.attn_out.forward(&ctx)? + x)?)?;
         let up = l.up.forward(&x)?;
         let up = match self.act {
-            HiddenAct::Gelu => up.gelu_erf()?,
+            HiddenAct::Gelu => gelu_erf(&up)?,
             HiddenAct::GeluApproximate => up.gelu()?,
             HiddenAct::Relu => up.relu()?,
         };
@@ -183,10 +183,48 @@ impl PackedBert {
     }
 }
 
+/// GELU with the error function, `x/2 · (1 + erf(x/√2))`, with the error function by
+/// Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7 exactly, < 1e-6 evaluated in f32); candle's
+/// `gelu_erf` calls libm's `erff` per element, a tenth of the encoder's time.
+fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+    for a in &mut v {
+        *a = 0.5 * *a * (1.0 + erf(*a * std::f32::consts::FRAC_1_SQRT_2));
+    }
+    Tensor::from_vec(v, x.shape(), x.device())
+}
+
+fn erf(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_7, -1.453_152_1, 1.061_405_4];
+    let z = x.abs();
+    let t = 1.0 / (1.0 + P * z);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    let y = 1.0 - poly * (-z * z).exp();
+    y.copysign(x)
+}
+
 /// Unit-length rows (zero rows stay zero).
 pub(crate) fn l2_normalised(x: &Tensor) -> Result<Vec<Vec<f32>>> {
     let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
     x.broadcast_div(&norm)?.to_dtype(DType::F32)?.to_vec2::<f32>()
+}
+
+/// The distinct texts of `texts` (first occurrences, in order) and, per text, the index of
+/// its distinct copy: a text given twice is embedded once.
+pub(crate) fn distinct(texts: &[String]) -> (Vec<&String>, Vec<usize>) {
+    let mut first: std::collections::HashMap<&str, usize> = Default::default();
+    let mut distinct: Vec<&String> = Vec::new();
+    let slot = texts
+        .iter()
+        .map(|t| {
+            *first.entry(t.as_str()).or_insert_with(|| {
+                distinct.push(t);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    (distinct, slot)
 }
 
 /// Embeds `order` (indices of the caller's texts) in chunks of `size`, the chunks shared out
@@ -225,4 +263,41 @@ pub(crate) fn over_cores<E: Send>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn erf_is_within_a_millionth_of_the_series() {
+        let mut worst = 0.0f32;
+        for i in -6000..=6000 {
+            let x = i as f32 / 1000.0;
+            worst = worst.max((super::erf(x) - reference_erf(x)).abs());
+        }
+        assert!(worst < 1e-6, "worst error {worst}");
+    }
+
+    /// erf by its Maclaurin series in f64 (|x| ≤ 3) or 1 beyond: the reference.
+    fn reference_erf(x: f32) -> f32 {
+        let x = f64::from(x);
+        if x.abs() > 3.0 {
+            let c = erfc_continued_fraction(x.abs());
+            return ((1.0 - c) * x.signum()) as f32;
+        }
+        let (mut term, mut sum) = (x, x);
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        (sum * 2.0 / std::f64::consts::PI.sqrt()) as f32
+    }
+
+    /// erfc(x) for x > 3 by its continued fraction (ample precision there).
+    fn erfc_continued_fraction(x: f64) -> f64 {
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = (k as f64 / 2.0) / (x + f);
+        }
+        (-x * x).exp() / std::f64::consts::PI.sqrt() / (x + f)
+    }
 }
