@@ -263,7 +263,12 @@ pub(crate) async fn run(
     }
     let engine = Engine::open(root, db).await?;
     let script = l9_engine::surface::example_script(&a.spec, a.adapter.as_deref());
-    let a = if a.repo.is_none() && !a.plan_only {
+    // No fresh repository for a spec that yields no plan: the run ends at its first stage.
+    // (A spec that cannot be read is left to the run to report.)
+    let a = if a.repo.is_none()
+        && !a.plan_only
+        && l9_engine::ir::spec_yields_plan(&a.spec).unwrap_or(true)
+    {
         let dir = engine.fresh_repository(&a.spec).await?;
         if !out.json {
             eprintln!("no --repo: the code goes to {}", dir.display());

@@ -116,6 +116,15 @@ pub fn check_file(
     Ok(check(path.to_path_buf(), source, compiled, hidden))
 }
 
+/// Whether a run of the spec at `path` would find a plan: compile, challenge, deliberate and
+/// plan as a run's first stage does, without the world model's hidden constraints (they add
+/// constraints, never the requirements a plan is made of). `l9 run` asks before it makes a
+/// fresh repository for the code.
+pub fn spec_yields_plan(path: &Path) -> Result<bool> {
+    let checked = check_file(path, None, &[])?;
+    Ok(!plans(&deliberate(&checked, &[], 3)).is_empty())
+}
+
 /// Compiles spec text; `name` (a file name) tells its format (`spec.md`, `api.yaml`,
 /// `x.feature`, …), as a file's name would.
 pub fn compile_text(name: &str, text: &str) -> Ir {

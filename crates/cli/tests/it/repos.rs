@@ -91,7 +91,8 @@ fn a_merge_refused_by_the_checkout_says_why_and_touches_nothing() {
     assert_eq!(git(&repo, &["log", "--format=%s"]).trim(), "init");
 }
 
-/// A spec that yields no plan: its first stage is marked failed, the run exits 1.
+/// A spec that yields no plan: its first stage is marked failed, the run exits 1, and no
+/// fresh repository was made for code that will never come.
 #[test]
 fn a_spec_without_a_plan_fails_at_its_first_stage() {
     let dir = l9_test_support::temp_dir();
@@ -102,4 +103,6 @@ fn a_spec_without_a_plan_fails_at_its_first_stage() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("✗ compile → challenge → deliberate → plan: 0 nodes"), "{err}");
     assert!(!err.contains("✓ compile"), "{err}");
+    assert!(!err.contains("the code goes to"), "{err}");
+    assert!(!d.join("l9-out").exists(), "no repository is made for a spec without a plan");
 }

@@ -630,6 +630,63 @@ mod tests {
         assert!(resolve.contains(&format!("l9 tasks show {task}")), "{resolve}");
     }
 
+    /// The run journals "waiting for a provider" and then turns Waiting. A poll can read the
+    /// entry but the run's state from just before it turned (still Running): the wait must
+    /// come back on the next poll, which sees Waiting and no new entry. Both orders.
+    #[test]
+    fn a_journaled_wait_outlives_a_state_read_from_before_the_run_turned_waiting() {
+        let run_id: TaskId = "01a21b17-4335-7425-a611-788049e6ddd0".parse().unwrap();
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let record = |state: TaskState| TaskRecord {
+            id: run_id,
+            queue: "run".into(),
+            kind: "l9.run".into(),
+            payload: serde_json::json!({}),
+            priority: 0,
+            state,
+            attempts: 1,
+            failures: 0,
+            max_attempts: 3,
+            run_after: at,
+            lease_owner: None,
+            lease_until: None,
+            idempotency_key: None,
+            run_id: None,
+            parent: None,
+            result: None,
+            error: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let name = RunStep::WaitingForProvider.name();
+        let entry = Entry {
+            seq: 3,
+            raw_key: format!("step:{name}#0"),
+            key: Some(StepKey { kind: EntryKind::Step, name: name.into(), n: 0 }),
+            status: JournalStatus::Completed,
+            at,
+            value: serde_json::json!("no provider answers: set one with l9 resume"),
+        };
+        let (running, waiting) = (record(TaskState::Leased), record(TaskState::Waiting));
+        let reason = Some("no provider answers: set one with l9 resume");
+        // The entry and a state from before the turn in one poll, then the turned state.
+        let mut f = Follower::new(run_id);
+        let mut out = Vec::new();
+        f.run_entry(&entry, "r", &running, &mut out);
+        f.run_state(&running, "r", &mut out);
+        assert_eq!(f.waiting(), None, "the state read says running");
+        f.run_state(&waiting, "r", &mut out);
+        assert_eq!(f.waiting(), reason, "the journaled wait is back");
+        // The entry with the turned state in the same poll.
+        let mut f = Follower::new(run_id);
+        f.run_entry(&entry, "r", &waiting, &mut out);
+        f.run_state(&waiting, "r", &mut out);
+        assert_eq!(f.waiting(), reason);
+        // Answered: running again, nothing waits.
+        f.run_state(&running, "r", &mut out);
+        assert_eq!(f.waiting(), None);
+    }
+
     #[test]
     fn tails_keep_the_last_lines() {
         assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
