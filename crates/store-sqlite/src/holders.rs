@@ -171,6 +171,60 @@ fn check(db: &Path, when: &str) -> Result<()> {
     refuse_if_marked(db)
 }
 
+/// Stops a store's writes once SQLite has reported damage: before each write, if the
+/// process met a damaged-database error since the last look, `quick_check` the file now
+/// (not only when the store closes); a database that fails is marked and this and every
+/// later write is refused, so a long-running worker does not go on writing into it.
+#[derive(Debug)]
+pub(crate) struct WriteGate {
+    db: PathBuf,
+    /// `CORRUPTION_SEEN` when the file was last found sound (or the store opened).
+    checked: AtomicU64,
+    damaged: std::sync::atomic::AtomicBool,
+}
+
+impl WriteGate {
+    pub(crate) fn new(db: &Path) -> Self {
+        WriteGate {
+            db: db.to_path_buf(),
+            checked: AtomicU64::new(crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed)),
+            damaged: Default::default(),
+        }
+    }
+
+    /// `Ok` when writing may go on. Two atomic loads while nothing was reported damaged.
+    pub(crate) async fn open(&self) -> Result<()> {
+        if self.damaged.load(Ordering::Relaxed) {
+            return refuse_if_marked(&self.db).and(Err(StoreError::Environment {
+                fault: Fault::Corrupt,
+                detail: format!(
+                    "{} failed its integrity check; nothing is written to it until `l9 db check` finds it sound",
+                    self.db.display()
+                ),
+            }));
+        }
+        let seen = crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed);
+        if seen <= self.checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || check(&db, "after SQLite reported damage"))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the integrity check stopped: {e}")))?;
+        match checked {
+            Ok(()) => {
+                self.checked.fetch_max(seen, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.damaged.store(true, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+}
+
 /// `l9 db check` found the database sound: the mark goes.
 pub(crate) fn clear_mark(db: &Path) {
     let _ = std::fs::remove_file(damaged_mark(db));

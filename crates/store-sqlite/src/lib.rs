@@ -100,6 +100,8 @@ pub struct SqliteStore {
     fast: std::sync::Arc<fast::FastWriter>,
     /// This open's lock in `<database>.holders/` (see `holders.rs`).
     _holder: Option<holders::Holder>,
+    /// Every write asks it first: none once SQLite reported the file damaged.
+    gate: holders::WriteGate,
 }
 
 impl SqliteStore {
@@ -157,6 +159,7 @@ impl SqliteStore {
             )),
             opts,
             _holder: holder,
+            gate: holders::WriteGate::new(path),
         };
         store.migrate().await?;
         Ok(store)
@@ -335,6 +338,7 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
+        self.gate.open().await?;
         self.fast.tail_filed().await?;
         let (report, fresh) = write::write(&self.pool, self.opts.dims, batch).await?;
         if report.embeddings_inserted > 0 {
@@ -545,14 +549,17 @@ impl Store for SqliteStore {
     }
 
     async fn put_entity(&self, e: &Entity) -> Result<()> {
+        self.gate.open().await?;
         graph::put_entity(&mut *self.pool.acquire().await.map_err(db)?, e).await
     }
 
     async fn put_relation(&self, r: &Relation) -> Result<()> {
+        self.gate.open().await?;
         graph::put_relation(&mut *self.pool.acquire().await.map_err(db)?, r).await
     }
 
     async fn put_graph(&self, entities: &[Entity], relations: &[Relation]) -> Result<()> {
+        self.gate.open().await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         graph::put_graph(&mut tx, entities, relations).await?;
         tx.commit().await.map_err(db)
@@ -568,6 +575,7 @@ impl Store for SqliteStore {
         valid_to: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.gate.open().await?;
         graph::invalidate(&self.pool, "kg_entities", "entity", id.0, valid_to, at).await
     }
 
@@ -577,6 +585,7 @@ impl Store for SqliteStore {
         valid_to: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.gate.open().await?;
         graph::invalidate(&self.pool, "kg_relations", "relation", id.0, valid_to, at).await
     }
 
@@ -597,6 +606,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.gate.open().await?;
         sqlx::query("INSERT INTO l9_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
             .bind(key.to_owned())
             .bind(value.to_owned())

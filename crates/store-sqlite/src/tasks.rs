@@ -161,14 +161,17 @@ async fn fence_ok(tx: &mut SqliteConnection, fence: &Fence) -> Result<()> {
 #[async_trait]
 impl TaskStore for SqliteStore {
     async fn enqueue(&self, tasks: &[NewTask], now: DateTime<Utc>) -> Result<Vec<Enqueued>> {
+        self.gate.open().await?;
         self.fast.transact(|conn| crate::fastq::enqueue_in(conn, tasks, now)).await
     }
 
     async fn claim(&self, c: &Claim) -> Result<Vec<TaskRecord>> {
+        self.gate.open().await?;
         crate::fastq::claim(&self.fast, c).await
     }
 
     async fn heartbeat(&self, fence: &Fence, until: DateTime<Utc>) -> Result<()> {
+        self.gate.open().await?;
         let r = sqlx::query(
             "UPDATE tasks SET lease_until = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?",
         )
@@ -194,10 +197,12 @@ impl TaskStore for SqliteStore {
         items: &[Finish],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
+        self.gate.open().await?;
         crate::fastq::finish(&self.fast, worker, items, now).await
     }
 
     async fn cancel(&self, id: TaskId, now: DateTime<Utc>) -> Result<u64> {
+        self.gate.open().await?;
         let now = micros(now);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let mut stack = vec![id.to_string()];
@@ -235,6 +240,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn retry(&self, id: TaskId, now: DateTime<Utc>) -> Result<bool> {
+        self.gate.open().await?;
         let now = micros(now);
         let r = sqlx::query(
             "UPDATE tasks SET state = 'queued', failures = 0, run_after = ?, updated_at = ? \
@@ -250,6 +256,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn wake(&self, id: TaskId, now: DateTime<Utc>) -> Result<bool> {
+        self.gate.open().await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let woke = wake_in(&mut tx, &id.to_string(), micros(now)).await?;
         tx.commit().await.map_err(db)?;
@@ -311,6 +318,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn put_checkpoint(&self, fence: &Fence, data: &[u8], now: DateTime<Utc>) -> Result<()> {
+        self.gate.open().await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         fence_ok(&mut tx, fence).await?;
         sqlx::query(
@@ -343,6 +351,7 @@ impl TaskStore for SqliteStore {
         task: &NewTask,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        self.gate.open().await?;
         let tick = micros(tick);
         let id = task.id.to_string();
         self.fast
@@ -368,6 +377,7 @@ impl TaskStore for SqliteStore {
         payload: &Value,
         now: DateTime<Utc>,
     ) -> Result<u32> {
+        self.gate.open().await?;
         let now = micros(now);
         let id = task.to_string();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
@@ -423,10 +433,12 @@ impl TaskStore for SqliteStore {
     }
 
     async fn append_journal(&self, fence: &Fence, e: &JournalAppend) -> Result<()> {
+        self.gate.open().await?;
         self.fast.append_journal(fence, e).await
     }
 
     async fn append_journal_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
+        self.gate.open().await?;
         self.fast.append_many(fence, entries).await
     }
 
@@ -470,6 +482,7 @@ impl TaskStore for SqliteStore {
     }
 
     async fn copy_journal(&self, from: RunId, to: RunId, upto: u64) -> Result<u64> {
+        self.gate.open().await?;
         self.fast.tail_filed().await?;
         let r = sqlx::query(
             "INSERT INTO journal (run_id, seq, key, status, packet) \

@@ -345,3 +345,55 @@ async fn the_journal_tail_is_filed_before_anyone_reads() {
         1100
     );
 }
+
+/// A store that meets a damaged page stops writing at once, not only when it closes: the
+/// next write checks the file, marks it and is refused, and so is every later one.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)] // python3's sqlite3 finds the table's pages (dbstat)
+async fn after_sqlite_reports_damage_the_next_write_checks_and_stops() {
+    use l9_store::{Fault, StoreError};
+    let dir = l9_test_support::temp_dir();
+    let db = dir.path().join("l9.db");
+    let opts = || SqliteOptions { dims: DIMS, ..Default::default() };
+    let fx = Fx::default();
+    {
+        let s = SqliteStore::open(&db, opts()).await.unwrap();
+        let packets = (0..400).map(|i| fx.note(&format!("note {i} {}", "x".repeat(200)))).collect();
+        s.write(&WriteBatch { packets, ..Default::default() }).await.unwrap();
+    }
+    // Into the main file, then the last leaf page of `packets` overwritten.
+    let o = std::process::Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import sqlite3; c = sqlite3.connect({:?}); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); \
+                 print(max(r[0] for r in c.execute(\"SELECT pageno FROM dbstat WHERE name = 'packets' AND pagetype = 'leaf'\")))",
+                db.display().to_string()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page: u64 = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+        f.seek(SeekFrom::Start((page - 1) * 4096 + 8)).unwrap();
+        f.write_all(&[0xA5; 2000]).unwrap();
+    }
+    let s = SqliteStore::open(&db, opts()).await.unwrap();
+    let page = l9_store::Page { limit: 10_000, after: None };
+    let read = s.list_packets(&Default::default(), &page).await;
+    assert!(matches!(read, Err(StoreError::Environment { fault: Fault::Corrupt, .. })), "{read:?}");
+    let one = || WriteBatch { packets: vec![fx.note("one more")], ..Default::default() };
+    for _ in 0..2 {
+        let e = s.write(&one()).await.unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Environment { fault: Fault::Corrupt, .. })
+                && e.to_string().contains("nothing is written"),
+            "{e}"
+        );
+    }
+    let mark = std::fs::read_to_string(dir.path().join("l9.db.damaged")).unwrap();
+    assert!(mark.contains("after SQLite reported damage"), "{mark}");
+}
