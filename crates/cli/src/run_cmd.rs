@@ -267,7 +267,7 @@ pub(crate) async fn run(
     // (A spec that cannot be read is left to the run to report.)
     let a = if a.repo.is_none()
         && !a.plan_only
-        && l9_engine::ir::spec_yields_plan(&a.spec).unwrap_or(true)
+        && l9_engine::ir::spec_plans(&a.spec).map_or(true, |p| !p.is_empty())
     {
         let dir = engine.fresh_repository(&a.spec).await?;
         if !out.json {

@@ -116,13 +116,13 @@ pub fn check_file(
     Ok(check(path.to_path_buf(), source, compiled, hidden))
 }
 
-/// Whether a run of the spec at `path` would find a plan: compile, challenge, deliberate and
-/// plan as a run's first stage does, without the world model's hidden constraints (they add
-/// constraints, never the requirements a plan is made of). `l9 run` asks before it makes a
-/// fresh repository for the code.
-pub fn spec_yields_plan(path: &Path) -> Result<bool> {
+/// The plan candidates of the spec at `path`: compiled, challenged, deliberated and planned
+/// as a run's first stage does, without the world model's hidden constraints (they add
+/// constraints, never the requirements a plan is made of). `l9 sim` simulates them; `l9 run`
+/// asks whether there are any before it makes a fresh repository for the code.
+pub fn spec_plans(path: &Path) -> Result<Vec<(PlanCandidate, Vec<String>)>> {
     let checked = check_file(path, None, &[])?;
-    Ok(!plans(&deliberate(&checked, &[], 3)).is_empty())
+    Ok(plans(&deliberate(&checked, &[], 3)))
 }
 
 /// Compiles spec text; `name` (a file name) tells its format (`spec.md`, `api.yaml`,
@@ -395,12 +395,7 @@ pub struct ClassifyOptions {
 #[cfg(feature = "local-embed")]
 pub fn embed_texts(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
     use l9_memory::Embedder as _;
-    let bad = |e: l9_memory::MemoryError| {
-        EngineError::Input(vec![
-            Diagnostic::error("L9-EVAL-006", e.to_string())
-                .with_help("give --embeddings the directory holding config.json, tokenizer.json and model.safetensors"),
-        ])
-    };
+    let bad = |e: l9_memory::MemoryError| no_embeddings(e.to_string());
     // Requirements are sentences: 128 word pieces, what all-MiniLM-L6-v2 was trained on.
     let m = l9_memory::LocalBertEmbedder::load_truncating(dir, 128).map_err(bad)?;
     Ok((m.name(), m.embed_now(texts).map_err(bad)?))
@@ -410,11 +405,17 @@ pub fn embed_texts(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>
 /// `l9 bench ir --embeddings` times next to it.
 #[cfg(feature = "local-embed")]
 pub fn embed_texts_padded(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
-    let v = l9_memory::reference_embeddings(dir, 128, texts).map_err(|e| {
-        EngineError::Input(vec![Diagnostic::error("L9-EVAL-006", format!("{}: {e}", dir.display()))
-            .with_help("give --embeddings the directory holding config.json, tokenizer.json and model.safetensors")])
-    })?;
+    let v = l9_memory::reference_embeddings(dir, 128, texts)
+        .map_err(|e| no_embeddings(format!("{}: {e}", dir.display())))?;
     Ok(("candle BertModel (padded)".into(), v))
+}
+
+/// The model directory given to `--embeddings` does not embed.
+#[cfg(feature = "local-embed")]
+fn no_embeddings(message: String) -> EngineError {
+    EngineError::Input(vec![Diagnostic::error("L9-EVAL-006", message).with_help(
+        "give --embeddings the directory holding config.json, tokenizer.json and model.safetensors",
+    )])
 }
 
 /// Without the `local-embed` build there is no sentence embedder.

@@ -69,9 +69,8 @@ pub fn plans(path: &Path, priors: &Priors) -> Result<Vec<SimPlan>> {
             });
         }
     }
-    let checked = crate::ir::check_file(path, None, &[])?;
-    let d = crate::ir::deliberate(&checked, &[], 3);
-    let plans: Vec<SimPlan> = crate::ir::plans(&d).iter().map(|(c, _)| to_sim(c, priors)).collect();
+    let plans: Vec<SimPlan> =
+        crate::ir::spec_plans(path)?.iter().map(|(c, _)| to_sim(c, priors)).collect();
     if plans.is_empty() {
         return Err(EngineError::Input(vec![
             Diagnostic::error(

@@ -136,10 +136,8 @@ pub async fn copy_floor(
     let t = Instant::now();
     let mut conn = pool.acquire().await.map_err(db)?;
     // The same full-text handling as a large L9 write: a long pending list, merged once.
-    sqlx::raw_sql("BEGIN; SET LOCAL gin_pending_list_limit = '4MB'")
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(db)?;
+    sqlx::raw_sql(crate::write::SET_GIN_PENDING_BULK).execute(&mut *conn).await.map_err(db)?;
     let mut copy = conn
         .copy_in_raw(
             "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",

@@ -23,6 +23,9 @@ use crate::codec::db;
 pub(crate) const CHUNK: usize = 2_000;
 /// The GIN pending list's limit (kB) on every connection: a search reads the whole list.
 pub(crate) const GIN_PENDING_KB: &str = "256";
+/// The limit a large write sets for itself before merging the list once at its end
+/// (measured on 112,000 rows: 2.38 s, against 2.64 s with 16 MB and 2.95 s with 256 kB).
+pub(crate) const SET_GIN_PENDING_BULK: &str = "SET LOCAL gin_pending_list_limit = '4MB'";
 /// The fewest packets a write must carry to queue its full-text entries in a long pending
 /// list and merge it into the index once at the end (cheaper than merging every 256 kB).
 pub(crate) const TEXT_BULK_MIN: usize = CHUNK;
@@ -49,10 +52,7 @@ pub(crate) async fn write(
     }
     let text_bulk = batch.packets.len() >= TEXT_BULK_MIN;
     if text_bulk {
-        sqlx::query("SET LOCAL gin_pending_list_limit = '4MB'")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query(SET_GIN_PENDING_BULK).execute(&mut *tx).await.map_err(db)?;
     }
     let mut report = write_in(&mut tx, dims, batch).await?;
     if text_bulk {

@@ -20,7 +20,7 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
 }
 
 /// How many times this process has met a damaged database (SQLITE_CORRUPT or NOTADB): a
-/// store closing after one checks its file (`holders.rs`).
+/// store's next write, or its close, checks its file after one (`holders::WriteGate`).
 pub(crate) static CORRUPTION_SEEN: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
 

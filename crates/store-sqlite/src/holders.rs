@@ -5,7 +5,8 @@
 //! died with the database open: the next open runs `PRAGMA quick_check`, and a database that
 //! fails it is marked (`<database>.damaged`, with the reason) and refused until `l9 db check`
 //! finds it sound again; `l9 db salvage` reads what it can meanwhile. A store that met a
-//! damaged-database error while it was open runs the same check when it closes.
+//! damaged-database error while it was open runs the same check before its next write and
+//! when it closes ([`WriteGate`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -18,20 +19,10 @@ use l9_store::{Fault, Result, StoreError};
 pub(crate) struct Holder {
     path: PathBuf,
     _file: File,
-    /// The database, and how many damaged-database errors this process had met when the
-    /// store opened: if it meets more before the store closes, the close checks the file.
-    db: PathBuf,
-    corruption_at_open: u64,
 }
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        use std::sync::atomic::Ordering;
-        if crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed) > self.corruption_at_open {
-            // SQLite said "damaged" while the store was open: check it, and mark it if so,
-            // so that nothing more is written to it until `l9 db check` finds it sound.
-            let _ = check(&self.db, "after SQLite reported damage");
-        }
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -97,12 +88,12 @@ pub(crate) fn register(db: &Path) -> (Option<Holder>, bool) {
             Err(TryLockError::WouldBlock) | Err(TryLockError::Error(_)) => {}
         }
     }
-    (claim(&dir, db), unclean)
+    (claim(&dir), unclean)
 }
 
 /// A file of this store's own in `dir`, locked: made under a dot name, locked, then renamed,
 /// so another process's scan never finds it unlocked.
-fn claim(dir: &Path, db: &Path) -> Option<Holder> {
+fn claim(dir: &Path) -> Option<Holder> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
     for _ in 0..1000 {
@@ -130,13 +121,7 @@ fn claim(dir: &Path, db: &Path) -> Option<Holder> {
             let _ = std::fs::remove_file(&tmp);
             continue;
         }
-        return Some(Holder {
-            path,
-            _file: file,
-            db: db.to_path_buf(),
-            corruption_at_open: crate::codec::CORRUPTION_SEEN
-                .load(std::sync::atomic::Ordering::Relaxed),
-        });
+        return Some(Holder { path, _file: file });
     }
     None
 }
@@ -171,56 +156,50 @@ fn check(db: &Path, when: &str) -> Result<()> {
     refuse_if_marked(db)
 }
 
-/// Stops a store's writes once SQLite has reported damage: before each write, if the
-/// process met a damaged-database error since the last look, `quick_check` the file now
-/// (not only when the store closes); a database that fails is marked and this and every
-/// later write is refused, so a long-running worker does not go on writing into it.
+/// Stops a store's writes once SQLite has reported damage: before each write, and when the
+/// store closes, if the process met a damaged-database error (`CORRUPTION_SEEN`) since the
+/// file was last found sound, `quick_check` it then; a file that fails is marked and this and
+/// every later write is refused (until `l9 db check` finds it sound and removes the mark),
+/// so a long-running worker does not go on writing into it.
 #[derive(Debug)]
 pub(crate) struct WriteGate {
     db: PathBuf,
     /// `CORRUPTION_SEEN` when the file was last found sound (or the store opened).
     checked: AtomicU64,
-    damaged: std::sync::atomic::AtomicBool,
 }
 
 impl WriteGate {
     pub(crate) fn new(db: &Path) -> Self {
-        WriteGate {
-            db: db.to_path_buf(),
-            checked: AtomicU64::new(crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed)),
-            damaged: Default::default(),
-        }
+        let seen = crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed);
+        WriteGate { db: db.to_path_buf(), checked: AtomicU64::new(seen) }
     }
 
-    /// `Ok` when writing may go on. Two atomic loads while nothing was reported damaged.
-    pub(crate) async fn open(&self) -> Result<()> {
-        if self.damaged.load(Ordering::Relaxed) {
-            return refuse_if_marked(&self.db).and(Err(StoreError::Environment {
-                fault: Fault::Corrupt,
-                detail: format!(
-                    "{} failed its integrity check; nothing is written to it until `l9 db check` finds it sound",
-                    self.db.display()
-                ),
-            }));
-        }
+    /// The count to check up to, when there is anything to check.
+    fn due(&self) -> Option<u64> {
         let seen = crate::codec::CORRUPTION_SEEN.load(Ordering::Relaxed);
-        if seen <= self.checked.load(Ordering::Relaxed) {
-            return Ok(());
-        }
+        (seen > self.checked.load(Ordering::Relaxed)).then_some(seen)
+    }
+
+    /// `Ok` when writing may go on: two atomic loads while nothing was reported damaged.
+    pub(crate) async fn open(&self) -> Result<()> {
+        let Some(seen) = self.due() else { return Ok(()) };
+        // Marked already (by this gate or by anyone): refused without checking again.
+        refuse_if_marked(&self.db)?;
         let db = self.db.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || check(&db, "after SQLite reported damage"))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("the integrity check stopped: {e}")))?;
-        match checked {
-            Ok(()) => {
-                self.checked.fetch_max(seen, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                self.damaged.store(true, Ordering::Relaxed);
-                Err(e)
-            }
+        tokio::task::spawn_blocking(move || check(&db, "after SQLite reported damage"))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the integrity check stopped: {e}")))??;
+        self.checked.fetch_max(seen, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for WriteGate {
+    /// SQLite said "damaged" since the last check and no write came to check it: check as
+    /// the store closes, so the next command is refused.
+    fn drop(&mut self) {
+        if self.due().is_some() && refuse_if_marked(&self.db).is_ok() {
+            let _ = check(&self.db, "after SQLite reported damage");
         }
     }
 }

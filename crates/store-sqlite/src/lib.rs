@@ -100,7 +100,8 @@ pub struct SqliteStore {
     fast: std::sync::Arc<fast::FastWriter>,
     /// This open's lock in `<database>.holders/` (see `holders.rs`).
     _holder: Option<holders::Holder>,
-    /// Every write asks it first: none once SQLite reported the file damaged.
+    /// Every write asks it first: none once SQLite reported the file damaged and a check
+    /// confirmed it; checks the file as the store closes too.
     gate: holders::WriteGate,
 }
 

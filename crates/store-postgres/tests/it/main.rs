@@ -28,6 +28,12 @@ macro_rules! pg_or_skip {
     };
 }
 
+/// One number a query answers (any integer type).
+async fn scalar(pool: &sqlx::PgPool, sql: &'static str) -> i64 {
+    let sql = format!("SELECT ({sql})::int8");
+    sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.unwrap()
+}
+
 async fn fresh() -> Option<PgStore> {
     pg(DIMS).await
 }
@@ -160,12 +166,11 @@ async fn a_large_load_rebuilds_the_vector_index_atomically() {
     let index_exists = |s: &PgStore| {
         let pool = s.pool().clone();
         async move {
-            sqlx::query_scalar::<_, i64>(
+            scalar(
+                &pool,
                 "SELECT count(*) FROM pg_indexes WHERE indexname = 'embeddings_hnsw' AND schemaname = current_schema()",
             )
-            .fetch_one(&pool)
             .await
-            .unwrap()
                 == 1
         }
     };
@@ -225,16 +230,11 @@ async fn full_text_entries_do_not_wait_in_a_long_pending_list() {
     if sqlx::query(create).execute(store.pool()).await.is_err() {
         sqlx::query(create).execute(store.pool()).await.unwrap();
     }
-    let pending = |s: &PgStore| {
-        let pool = s.pool().clone();
-        async move {
-            sqlx::query_scalar::<_, i32>(
-                "SELECT pending_pages FROM public.pgstatginindex('packets_tsv'::regclass)",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
+    let pending = || {
+        scalar(
+            store.pool(),
+            "SELECT pending_pages FROM public.pgstatginindex('packets_tsv'::regclass)",
+        )
     };
     let words = |i: usize| format!("alpha{} beta{} gamma{} delta{i}", i % 97, i % 89, i % 83);
     let batch = WriteBatch {
@@ -242,14 +242,14 @@ async fn full_text_entries_do_not_wait_in_a_long_pending_list() {
         ..Default::default()
     };
     store.write(&batch).await.unwrap();
-    assert_eq!(pending(&store).await, 0, "a large write merges its pending list");
+    assert_eq!(pending().await, 0, "a large write merges its pending list");
     for i in 3_000..3_600 {
         store
             .write(&WriteBatch { packets: vec![fx.note(&words(i))], ..Default::default() })
             .await
             .unwrap();
     }
-    let p = pending(&store).await;
+    let p = pending().await;
     assert!(p <= 33, "the pending list stays near 256 kB: {p} pages");
     for q in ["delta17", "delta3511"] {
         let hits = store
