@@ -54,7 +54,7 @@ pub(crate) fn tier(name: &str) -> Option<u8> {
         "l9-ir" => 1,
         "l9-world" | "l9-kernel" | "l9-sim" => 2,
         "l9-store" | "l9-store-sqlite" | "l9-store-postgres" | "l9-memory" | "l9-models"
-        | "l9-agents" | "l9-tasks" | "l9-world-store" | "l9-ingest" => 3,
+        | "l9-agents" | "l9-tasks" | "l9-world-store" | "l9-ingest" | "l9-config" => 3,
         "l9-engine" | "l9-bench" => 4,
         "l9-server" | "l9-mcp" | "l9-cli" => 5,
         _ => return None,

@@ -96,7 +96,8 @@ pub(crate) async fn run_models(
             if probes.iter().all(|p| p.ok) { Ok(()) } else { Err(CliError::unavailable_silent()) }
         }
         ModelsCommand::List => {
-            let config = l9_engine::Config::load(root, &|v| std::env::var(v).ok())?;
+            let config = l9_engine::Config::load(root, &|v| std::env::var(v).ok())
+                .map_err(l9_engine::EngineError::from)?;
             let m = &config.models;
             out.value(m, || {
                 let mut s = String::new();
@@ -153,7 +154,10 @@ pub(crate) async fn run_agent(
     let executor = match &adapter {
         Some(a) => format!("adapter:{a}"),
         None => {
-            let name = env.models.resolve(provider.as_deref(), "coder")?;
+            let name = env
+                .models
+                .resolve(provider.as_deref(), "coder")
+                .map_err(l9_engine::EngineError::from)?;
             env.provider(&name)?;
             format!("provider:{name}")
         }

@@ -52,6 +52,11 @@ pub(crate) enum EvalCommand {
         /// Seed of the training order.
         #[arg(long, default_value_t = 9)]
         seed: u64,
+        /// A MiniLM model directory: train the requirement classifier with its sentence
+        /// embeddings as features as well [default --out:
+        /// crates/ir/models/requirements-minilm.l9cls] (needs `--features local-embed`).
+        #[arg(long, value_name = "DIR")]
+        embeddings: Option<PathBuf>,
     },
     /// The challenger's duplicate-requirement judgement on labelled pairs of requirements
     /// (spec,a,b,duplicate — node ids and 0/1): P/R/F1 per document for the challenger as
@@ -192,8 +197,13 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                 s.trim_end().to_string()
             })
         }
-        EvalCommand::Train { data, out: path, seed } => {
+        EvalCommand::Train { data, out: path, seed, embeddings } => {
             if engine_ir::is_smell_data(&data)? {
+                if embeddings.is_some() {
+                    return Err(CliError::input(
+                        "--embeddings trains the requirement classifier; the smell tagger uses none (drop --embeddings)",
+                    ));
+                }
                 let path = path.unwrap_or_else(|| "crates/ir/models/smells.l9sml".into());
                 let t = engine_ir::eval_train_smells(&data, &path, seed)?;
                 return out.value(&t, || {
@@ -222,8 +232,11 @@ pub(crate) fn run_eval(cmd: EvalCommand, out: &mut Out) -> Result<(), CliError> 
                     s
                 });
             }
-            let path = path.unwrap_or_else(|| "crates/ir/models/requirements.l9cls".into());
-            let t = engine_ir::eval_train(&data, &path, seed)?;
+            let path = path.unwrap_or_else(|| match embeddings {
+                Some(_) => "crates/ir/models/requirements-minilm.l9cls".into(),
+                None => "crates/ir/models/requirements.l9cls".into(),
+            });
+            let t = engine_ir::eval_train(&data, &path, seed, embeddings.as_deref())?;
             out.value(&t, || {
                 format!(
                     "wrote {} ({} bytes): {}, L2 {}, {} epochs, seed {}\ntrained on {} rows of {} projects ({} duplicate rows dropped); data blake3 {}\nrebuild l9 to embed it (cargo build --release)",

@@ -23,6 +23,12 @@ pub(crate) enum IrCommand {
         /// Also store the IR in the memory substrate (a packet of kind `ir`, IR JSON as blob).
         #[arg(long)]
         store: bool,
+        /// A MiniLM model directory (config.json, tokenizer.json, model.safetensors): classify
+        /// requirements with the shipped model trained on its sentence embeddings (needs a build
+        /// with `--features local-embed`). Default: the project's, when its `[memory] embedder`
+        /// is "local-bert"; else the hashed-feature model.
+        #[arg(long, value_name = "DIR")]
+        embeddings: Option<PathBuf>,
     },
     /// Compile SPEC, challenge and validate it; print diagnostics with source excerpts. Exits
     /// with 1 when there are errors.
@@ -35,6 +41,12 @@ pub(crate) enum IrCommand {
         /// Hidden constraints to check for (JSON list of {id, text, triggers, severity}).
         #[arg(long, value_name = "FILE")]
         hidden: Option<PathBuf>,
+        /// A MiniLM model directory (config.json, tokenizer.json, model.safetensors): classify
+        /// requirements with the shipped model trained on its sentence embeddings (needs a build
+        /// with `--features local-embed`). Default: the project's, when its `[memory] embedder`
+        /// is "local-bert"; else the hashed-feature model.
+        #[arg(long, value_name = "DIR")]
+        embeddings: Option<PathBuf>,
     },
     /// Compile SPEC, deliberate (rule-based proposer and critic), and print plan candidates
     /// by strategy with their tasks, gates, sizes and MUST coverage.
@@ -47,6 +59,12 @@ pub(crate) enum IrCommand {
         /// Deliberation round limit.
         #[arg(long, default_value_t = 3)]
         rounds: u32,
+        /// A MiniLM model directory (config.json, tokenizer.json, model.safetensors): classify
+        /// requirements with the shipped model trained on its sentence embeddings (needs a build
+        /// with `--features local-embed`). Default: the project's, when its `[memory] embedder`
+        /// is "local-bert"; else the hashed-feature model.
+        #[arg(long, value_name = "DIR")]
+        embeddings: Option<PathBuf>,
     },
 }
 
@@ -75,8 +93,10 @@ pub(crate) async fn run_ir(
     out: &mut Out,
 ) -> Result<(), CliError> {
     match cmd {
-        IrCommand::Compile { spec, format, store } => {
-            let checked = engine_ir::check_file(&spec, format_arg(&format)?, &[])?;
+        IrCommand::Compile { spec, format, store, embeddings } => {
+            let classifier = engine_ir::cli_classifier(embeddings.as_deref(), root)?;
+            let checked =
+                engine_ir::check_file_with(&spec, format_arg(&format)?, &[], &classifier)?;
             let packet = if store {
                 let engine = l9_engine::Engine::open(root, db).await?;
                 Some(engine.store_ir(&checked).await?)
@@ -92,9 +112,11 @@ pub(crate) async fn run_ir(
             }
             out.line(s.trim_end())
         }
-        IrCommand::Check { spec, format, hidden } => {
+        IrCommand::Check { spec, format, hidden, embeddings } => {
             let hidden = read_hidden(&hidden)?;
-            let checked = engine_ir::check_file(&spec, format_arg(&format)?, &hidden)?;
+            let classifier = engine_ir::cli_classifier(embeddings.as_deref(), root)?;
+            let checked =
+                engine_ir::check_file_with(&spec, format_arg(&format)?, &hidden, &classifier)?;
             let diags = checked.diagnostics();
             if out.json {
                 // Which models judged: the classifier that labelled the requirements and the
@@ -130,8 +152,10 @@ pub(crate) async fn run_ir(
             }
             if checked.errors() > 0 { Err(CliError::findings()) } else { Ok(()) }
         }
-        IrCommand::Plan { spec, format, rounds } => {
-            let checked = engine_ir::check_file(&spec, format_arg(&format)?, &[])?;
+        IrCommand::Plan { spec, format, rounds, embeddings } => {
+            let classifier = engine_ir::cli_classifier(embeddings.as_deref(), root)?;
+            let checked =
+                engine_ir::check_file_with(&spec, format_arg(&format)?, &[], &classifier)?;
             let d = engine_ir::deliberate(&checked, &[], rounds);
             let plans = engine_ir::plans(&d);
             if out.json {
@@ -260,6 +284,9 @@ fn summary(c: &Checked) -> String {
         }
         if reqs.len() > 8 {
             let _ = writeln!(s, "  … {} more (use --json)", reqs.len() - 8);
+        }
+        if let Some(by) = &ir.classifier {
+            let _ = writeln!(s, "classified by {by}");
         }
     }
     let diags = c.diagnostics();

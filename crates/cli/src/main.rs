@@ -438,7 +438,8 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             })
         }
         Command::Config => {
-            let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())?;
+            let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())
+                .map_err(l9_engine::EngineError::from)?;
             let file = config.file.as_ref().map(|f| f.display().to_string());
             out.value(&serde_json::json!({"file": file, "settings": config.settings}), || {
                 let mut s = format!(

@@ -111,6 +111,15 @@ fn store_kind(e: &StoreError) -> ErrorKind {
     }
 }
 
+impl From<l9_config::ConfigError> for EngineError {
+    fn from(e: l9_config::ConfigError) -> Self {
+        match e {
+            l9_config::ConfigError::Invalid(m) => EngineError::Config(m),
+            l9_config::ConfigError::Io { path, source } => EngineError::io(&path, source),
+        }
+    }
+}
+
 impl From<l9_world_store::WorldError> for EngineError {
     fn from(e: l9_world_store::WorldError) -> Self {
         use l9_world_store::WorldError as W;

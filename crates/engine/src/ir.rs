@@ -8,13 +8,15 @@ use l9_ir::deliberate::{self, Deliberation, RuleCritic, RuleProposer};
 use l9_ir::eval;
 use l9_ir::learn::{self, Learned, ModelInfo, Params};
 use l9_ir::plan::{self, PlanCandidate};
-use l9_ir::{Compiled, Ir};
+use l9_ir::{Classifier, Compiled, Ir};
 use l9_types::{Diagnostic, PacketDraft, PacketEnvelope, Severity};
 use serde::Serialize;
 
 use crate::{Engine, EngineError, Result};
 
+mod classifier;
 mod smells;
+pub use classifier::{cli_classifier, minilm_classifier, spec_classifier};
 pub use smells::{
     SmellEval, SmellFile, SmellOptions, TaggerTrained, eval_duplicates, eval_smells,
     eval_train_smells, is_smell_data, read_tagger, smell_judge,
@@ -110,8 +112,18 @@ pub fn check_file(
     format: Option<Format>,
     hidden: &[challenge::HiddenConstraint],
 ) -> Result<Checked> {
+    check_file_with(path, format, hidden, &Classifier::default())
+}
+
+/// [`check_file`] with a given requirement classifier (see [`spec_classifier`]).
+pub fn check_file_with(
+    path: &Path,
+    format: Option<Format>,
+    hidden: &[challenge::HiddenConstraint],
+    classifier: &Classifier,
+) -> Result<Checked> {
     let (name, bytes) = read_spec(path)?;
-    let compiled = l9_ir::compile_bytes(&name, &bytes, format);
+    let compiled = l9_ir::compile_bytes_with(&name, &bytes, format, classifier);
     let source = String::from_utf8_lossy(&bytes).into_owned();
     Ok(check(path.to_path_buf(), source, compiled, hidden))
 }
@@ -127,13 +139,18 @@ pub fn spec_plans(path: &Path) -> Result<Vec<(PlanCandidate, Vec<String>)>> {
 
 /// Compiles spec text; `name` (a file name) tells its format (`spec.md`, `api.yaml`,
 /// `x.feature`, …), as a file's name would.
-pub fn compile_text(name: &str, text: &str) -> Ir {
-    l9_ir::compile_bytes(name, text.as_bytes(), None).ir
+pub fn compile_text(name: &str, text: &str, classifier: &Classifier) -> Ir {
+    l9_ir::compile_bytes_with(name, text.as_bytes(), None, classifier).ir
 }
 
 /// Compiles, challenges and validates spec text (`name` tells its format).
 pub fn check_text(name: &str, text: &str) -> Checked {
-    let compiled = l9_ir::compile_bytes(name, text.as_bytes(), None);
+    check_text_with(name, text, &Classifier::default())
+}
+
+/// [`check_text`] with a given requirement classifier (see [`spec_classifier`]).
+pub fn check_text_with(name: &str, text: &str, classifier: &Classifier) -> Checked {
+    let compiled = l9_ir::compile_bytes_with(name, text.as_bytes(), None, classifier);
     check(PathBuf::from(name), text.to_string(), compiled, &[])
 }
 
@@ -444,15 +461,7 @@ pub fn read_model(path: &Path) -> Result<Learned> {
                 .with_help("give a file written by `l9 eval train --out FILE`"),
         ])
     };
-    let m = learn::from_bytes(&bytes).map_err(bad)?;
-    if m.info.features.dense > 0 {
-        // Its scores would be wrong without the sentence embeddings it was trained with.
-        return Err(bad(format!(
-            "the model needs {}-d sentence embeddings, which `l9 eval` does not compute yet",
-            m.info.features.dense
-        )));
-    }
-    Ok(m)
+    learn::from_bytes(&bytes).map_err(bad)
 }
 
 /// Every classification CSV named, as (path, its rows): files named directly must read;
@@ -474,6 +483,23 @@ fn classification_files(
 
 pub fn eval_classify(paths: &[PathBuf], opts: &ClassifyOptions) -> Result<Vec<ClassifyEval>> {
     let model = opts.model.as_deref().map(read_model).transpose()?;
+    if let (Some(m), Some(path)) = (&model, &opts.model)
+        && m.info.features.dense > 0
+        && opts.embeddings.is_none()
+    {
+        // Its scores would be wrong without the sentence embeddings it was trained with.
+        return Err(EngineError::Input(vec![
+            Diagnostic::error(
+                "L9-EVAL-003",
+                format!(
+                    "{}: the model needs {}-d sentence embeddings",
+                    path.display(),
+                    m.info.features.dense
+                ),
+            )
+            .with_help("give --embeddings DIR, the MiniLM model it was trained with"),
+        ]));
+    }
     let mut out = Vec::new();
     for (path, mut rows) in classification_files(paths)? {
         let mut embedder = None;
@@ -538,7 +564,12 @@ pub(crate) fn check_out_dir(out: &Path, default: &str) -> Result<()> {
 /// Trains the learned classifier on labelled CSV files (rows deduplicated by text, first
 /// file first), choosing the feature set and L2 by project-grouped cross-validation, and
 /// writes the model file to `out` (atomically: a temporary file, then a rename).
-pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
+pub fn eval_train(
+    paths: &[PathBuf],
+    out: &Path,
+    seed: u64,
+    embeddings: Option<&Path>,
+) -> Result<Trained> {
     check_out_dir(out, "crates/ir/models/requirements.l9cls")?;
     let mut all = Vec::new();
     let mut names = Vec::new();
@@ -547,8 +578,17 @@ pub fn eval_train(paths: &[PathBuf], out: &Path, seed: u64) -> Result<Trained> {
         names.push(base_name(&path));
     }
     let total = all.len();
-    let rows = eval::dedup_examples(all);
-    let trained_by = format!("l9 eval train --seed {seed} --data {}", names.join(" "));
+    let mut rows = eval::dedup_examples(all);
+    let mut by = String::new();
+    if let Some(dir) = embeddings {
+        let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
+        let (name, vectors) = embed_texts(dir, &texts)?;
+        for (r, v) in rows.iter_mut().zip(vectors) {
+            r.dense = Some(v);
+        }
+        by = format!(" --embeddings ({name})");
+    }
+    let trained_by = format!("l9 eval train --seed {seed}{by} --data {}", names.join(" "));
     let model = eval::train_selected(&rows, Params { seed, ..Params::DEFAULT }, &trained_by);
     let bytes = learn::to_bytes(&model);
     let tmp = out.with_extension("l9cls.tmp");

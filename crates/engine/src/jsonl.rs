@@ -17,35 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-use base64::Engine as _;
 use l9_memory::Ingest;
 use l9_store::{PacketFilter, Page, WriteReport};
-use l9_types::{ContentHash, Diagnostic, PacketDraft, PacketEnvelope, PacketId, RunId, Span};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use l9_types::interchange::{self, BlobData, ImportLine};
+use l9_types::{ContentHash, Diagnostic, PacketEnvelope, PacketId, RunId, Span};
+use serde::Serialize;
 
 use crate::{EngineError, Result, quarantine};
-
-/// A draft line.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DraftLine {
-    #[serde(default, rename = "ref")]
-    reference: Option<String>,
-    kind: String,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    body: Option<Value>,
-    #[serde(default)]
-    parents: Vec<String>,
-    #[serde(default)]
-    actor: Option<String>,
-    #[serde(default)]
-    run: Option<String>,
-}
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Writes packets (all, or one run's) as JSON Lines; returns how many.
 pub async fn export(
@@ -84,15 +62,9 @@ pub(crate) fn exported(p: &PacketEnvelope) -> bool {
     !(p.kind.starts_with("world.") && p.actor == "l9-world")
 }
 
-/// One line of an export: the envelope, and `blob_data` (hash → base64) for its blobs.
+/// One line of an export (see [`l9_types::interchange`]).
 pub(crate) fn export_line(p: &PacketEnvelope, blobs: &[(ContentHash, Vec<u8>)]) -> Result<String> {
-    let mut v = serde_json::to_value(p).map_err(|e| EngineError::Internal(e.to_string()))?;
-    if !blobs.is_empty() {
-        let data: serde_json::Map<String, Value> =
-            blobs.iter().map(|(h, b)| (h.to_hex(), Value::String(B64.encode(b)))).collect();
-        v["blob_data"] = Value::Object(data);
-    }
-    Ok(v.to_string())
+    interchange::export_line(p, blobs).map_err(|e| EngineError::Internal(e.to_string()))
 }
 
 /// Checks every line of `text` (the contents of `file`) and, if all are good, stores them
@@ -132,124 +104,64 @@ pub async fn import(
 
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let value: Value = match serde_json::from_str(raw) {
-            Ok(v) => v,
+        let draft = match interchange::read_line(raw) {
+            Ok(None) => continue,
             Err(e) => {
-                diags.push(err(
-                    line,
-                    "L9-IMPORT-001",
-                    format!("not valid JSON: {e}"),
-                    "each line must be one JSON object",
-                ));
+                diags.push(err(line, e.code, e.message, e.help));
                 continue;
             }
-        };
-        if !value.is_object() {
-            diags.push(err(
-                line,
-                "L9-IMPORT-002",
-                "not a JSON object".into(),
-                "each line must be one JSON object",
-            ));
-            continue;
-        }
-        let is_envelope = value.get("id").is_some() && value.get("hash").is_some();
-        if is_envelope {
-            let blob_data = value.get("blob_data").cloned();
-            let packet: PacketEnvelope = match serde_json::from_value(value) {
-                Ok(p) => p,
-                Err(e) => {
-                    diags.push(err(
-                        line,
-                        "L9-IMPORT-003",
-                        format!("not a packet envelope: {e}"),
-                        "export files carry whole envelopes; drafts carry no id or hash",
-                    ));
-                    continue;
-                }
-            };
-            if let Err(e) = packet.verify() {
-                diags.push(err(line, "L9-IMPORT-004", e.to_string(), "the line was changed after export; restore it or remove its id and hash to import it as a draft"));
-                continue;
-            }
-            let mut blobs = Vec::new();
-            for b in &packet.blobs {
-                let data = blob_data
-                    .as_ref()
-                    .and_then(|d| d.get(b.hash.to_hex()))
-                    .and_then(Value::as_str)
-                    .and_then(|s| B64.decode(s).ok());
-                match data {
-                    Some(bytes) if ContentHash::of_bytes(&bytes) == b.hash => blobs.push(bytes),
-                    Some(_) => diags.push(err(
-                        line,
-                        "L9-IMPORT-005",
-                        format!("blob {} data does not match its hash", b.hash),
-                        "re-export the packet",
-                    )),
-                    None => {
-                        if mem.blob(&b.hash).await?.is_none() {
-                            diags.push(err(
-                                line,
-                                "L9-IMPORT-005",
-                                format!(
-                                    "blob {} has no data in blob_data and is not stored",
-                                    b.hash
-                                ),
-                                "re-export the packet with its blobs",
-                            ));
+            Ok(Some(ImportLine::Envelope { packet, blobs: data })) => {
+                let mut blobs = Vec::new();
+                for (b, data) in packet.blobs.iter().zip(data) {
+                    match data {
+                        BlobData::Given(bytes) => blobs.push(bytes),
+                        BlobData::Mismatch => diags.push(err(
+                            line,
+                            "L9-IMPORT-005",
+                            format!("blob {} data does not match its hash", b.hash),
+                            "re-export the packet",
+                        )),
+                        BlobData::Absent => {
+                            if mem.blob(&b.hash).await?.is_none() {
+                                diags.push(err(
+                                    line,
+                                    "L9-IMPORT-005",
+                                    format!(
+                                        "blob {} has no data in blob_data and is not stored",
+                                        b.hash
+                                    ),
+                                    "re-export the packet with its blobs",
+                                ));
+                            }
                         }
                     }
                 }
-            }
-            for parent in &packet.parents {
-                if !in_file.contains_key(parent) {
-                    external.push((line, *parent));
+                for parent in &packet.parents {
+                    if !in_file.contains_key(parent) {
+                        external.push((line, *parent));
+                    }
                 }
-            }
-            if in_file.insert(packet.id, line).is_some() {
-                diags.push(err(
-                    line,
-                    "L9-IMPORT-006",
-                    format!("packet {} appears twice in the file", packet.id),
-                    "remove the duplicate line",
-                ));
-            }
-            envelopes.push((line, packet.id, packet.hash));
-            if needs_hold(&packet, &holders) {
-                let key = packet.id.to_string();
-                holders.insert(packet.id, quarantine::holder_id(&key));
-                held.push((line, key, packet, blobs));
-            } else {
-                items.push(Ingest { packet, blobs });
-            }
-            continue;
-        }
-        let draft: DraftLine = match serde_json::from_value(value) {
-            Ok(d) => d,
-            Err(e) => {
-                diags.push(err(
-                    line,
-                    "L9-IMPORT-007",
-                    format!("not a draft: {e}"),
-                    "a draft line has kind and optionally ref, text, body, parents, actor, run",
-                ));
+                if in_file.insert(packet.id, line).is_some() {
+                    diags.push(err(
+                        line,
+                        "L9-IMPORT-006",
+                        format!("packet {} appears twice in the file", packet.id),
+                        "remove the duplicate line",
+                    ));
+                }
+                envelopes.push((line, packet.id, packet.hash));
+                if needs_hold(&packet, &holders) {
+                    let key = packet.id.to_string();
+                    holders.insert(packet.id, quarantine::holder_id(&key));
+                    held.push((line, key, packet, blobs));
+                } else {
+                    items.push(Ingest { packet, blobs });
+                }
                 continue;
             }
+            Ok(Some(ImportLine::Draft(draft))) => draft,
         };
-        let mut d = PacketDraft::new(draft.kind.clone());
-        if let Some(t) = draft.text {
-            d = d.text(t);
-        }
-        if let Some(b) = draft.body {
-            d = d.body(b);
-        }
-        if let Some(a) = draft.actor {
-            d = d.actor(a);
-        }
+        let mut d = draft.draft();
         if let Some(r) = draft.run {
             let run = match r.parse::<RunId>() {
                 Ok(id) => id,

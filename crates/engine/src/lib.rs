@@ -15,7 +15,13 @@
 
 pub mod agent;
 pub mod bench_learning;
-pub mod config;
+/// `.l9/l9.toml` and the environment (read by the `l9-config` crate).
+pub mod config {
+    pub use l9_config::{
+        CommandPolicy, Config, ConfigKey, EmbedderKind, KEYS, PASSWORD_FILE, Password, SandboxMode,
+        ScheduleConfig, Setting, template,
+    };
+}
 pub mod db;
 mod error;
 pub mod events;
@@ -25,7 +31,10 @@ pub mod gc;
 pub mod ingest;
 pub mod ir;
 pub mod jsonl;
-pub mod models;
+/// Model providers and coding agents from `l9.toml` (read by the `l9-config` crate).
+pub mod models {
+    pub use l9_config::models::{AgentCmdConfig, ModelsConfig, ProviderConfig, ProviderKind};
+}
 pub mod pipeline;
 pub mod quarantine;
 mod reflect;
@@ -57,17 +66,14 @@ pub use l9_memory::{MemoryService, SearchMode, SearchQuery};
 pub use l9_store::{
     Direction, PacketFilter, Page, Signal, Store, TaskFilter, TaskPage, TaskRecord, TaskState,
 };
-/// A database URL with its password replaced by `***`, for messages.
-pub use l9_store_postgres::redact_url;
 pub use l9_tasks::{TaskError, WorkerOptions, WorkerReport, run_of};
+/// A database URL with its password replaced by `***`, for messages.
+pub use l9_types::redact::redact_url;
 
 /// How an error of the database's surroundings begins (full, read-only, damaged, unreachable).
 pub const STORAGE_MARK: &str = l9_store::ENVIRONMENT_MARK;
 
-/// The directory holding L9's state inside a project.
-pub const STATE_DIR: &str = ".l9";
-/// The configuration file inside [`STATE_DIR`].
-pub const CONFIG_FILE: &str = "l9.toml";
+pub use l9_config::{CONFIG_FILE, STATE_DIR};
 
 /// An opened project: configuration, store and memory service.
 #[derive(Debug, Clone)]
@@ -102,6 +108,11 @@ pub struct InitReport {
 }
 
 impl Engine {
+    /// The requirement classifier for this project's specs (see [`ir::spec_classifier`]).
+    pub fn spec_classifier(&self) -> Result<l9_ir::Classifier> {
+        ir::spec_classifier(&self.config)
+    }
+
     /// Creates `.l9/` with `l9.toml` and the database under `root`. Idempotent: an existing
     /// configuration is kept (a `db` different from the configured one is an error).
     pub async fn init(root: &Path, db: Option<&str>) -> Result<InitReport> {

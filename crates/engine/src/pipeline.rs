@@ -224,7 +224,9 @@ async fn run(
                     severity: Severity::Warning,
                 })
                 .collect();
-            let checked = crate::ir::check_file(&path, None, &hidden).map_err(|e| e.to_string())?;
+            let classifier = eng.spec_classifier().map_err(|e| e.to_string())?;
+            let checked = crate::ir::check_file_with(&path, None, &hidden, &classifier)
+                .map_err(|e| e.to_string())?;
             // Lineage: spec → IR → this step's entry (and so the whole run). Idempotent by
             // content: a crash before this (pure) step's entry was filed re-runs it, and the
             // packets stored the first time are reused.

@@ -213,7 +213,7 @@ impl Engine {
                         known.join(", ")
                     )));
                 }
-                c.schedule()
+                Ok(c.schedule()?)
             })
             .collect()
     }

@@ -182,11 +182,30 @@ impl<'a> Builder<'a> {
         self.link_mentions();
         self.link_acceptance();
         self.link_mitigations();
-        for node in &mut self.nodes {
-            if node.kind == NodeKind::Requirement {
-                node.class = Some(classifier.classify(&node.text));
-            }
+        let texts: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Requirement)
+            .map(|n| n.text.clone())
+            .collect();
+        let (classes, failed) = classifier.classify_all(&texts);
+        let mut classes = classes.into_iter();
+        for node in self.nodes.iter_mut().filter(|n| n.kind == NodeKind::Requirement) {
+            node.class = classes.next();
         }
+        let classifier = match failed {
+            Some(why) => {
+                self.diags.push(
+                    Diagnostic::warning(
+                        "L9-IR-041",
+                        format!("requirements classified without sentence embeddings: {why}"),
+                    )
+                    .with_help("check the MiniLM model directory ([memory] local_bert.dir or --embeddings)"),
+                );
+                Classifier::default()
+            }
+            None => classifier.clone(),
+        };
         let ir = Ir {
             version: IR_VERSION,
             source: SourceInfo {

@@ -37,390 +37,8 @@ pub fn class_of_index(i: usize) -> (ReqClass, Option<QualityCategory>) {
     }
 }
 
-use QualityCategory as Q;
-
-/// Cue phrases (lower case, whole words; `*` at the end matches any ending).
-const CUES: &[(Q, &[&str])] = &[
-    (
-        Q::Performance,
-        &[
-            "response time",
-            "respond",
-            "responds",
-            "second*",
-            "millisecond*",
-            "ms",
-            "minute*",
-            "per second",
-            "fast*",
-            "quick*",
-            "latency",
-            "throughput",
-            "performance",
-            "speed",
-            "delay",
-            "real time",
-            "real-time",
-            "refresh*",
-            "load time",
-            "timely",
-            "instant*",
-            "no longer than",
-            "no more than",
-            "take no",
-            "takes no",
-            "hour*",
-            "perform*",
-            "efficien*",
-        ],
-    ),
-    (
-        Q::Scalability,
-        &[
-            "scal*",
-            "concurrent*",
-            "simultaneous*",
-            "up to",
-            "capacity",
-            "volume",
-            "growth",
-            "grow",
-            "increase*",
-            "expand*",
-            "number of users",
-            "additional",
-            "handle",
-            "peak",
-            "at least",
-            "thousand*",
-            "million*",
-            "minimum of",
-            "same time",
-            "number of",
-            "per day",
-            "records per",
-        ],
-    ),
-    (
-        Q::Availability,
-        &[
-            "availability",
-            "be available",
-            "is available",
-            "uptime",
-            "down time",
-            "downtime",
-            "24/7",
-            "24 hours",
-            "24x7",
-            "7 days",
-            "365",
-            "outage",
-            "hours a day",
-            "days a week",
-            "business hours",
-            "maintenance window",
-            "accessible",
-        ],
-    ),
-    (
-        Q::FaultTolerance,
-        &[
-            "fail*",
-            "recover*",
-            "backup*",
-            "back up",
-            "redundan*",
-            "restart*",
-            "crash*",
-            "fault*",
-            "lost",
-            "loss",
-            "degrad*",
-            "fallback",
-            "robust*",
-            "resilien*",
-            "interrupt*",
-            "corrupt*",
-            "mirror*",
-            "disaster",
-        ],
-    ),
-    (
-        Q::Security,
-        &[
-            "authori*",
-            "unauthori*",
-            "authenticat*",
-            "login",
-            "log in",
-            "log on",
-            "logon",
-            "password*",
-            "encrypt*",
-            "secur*",
-            "permission*",
-            "privilege*",
-            "role*",
-            "attack*",
-            "virus*",
-            "firewall*",
-            "ssl",
-            "https",
-            "credential*",
-            "confidential*",
-            "privacy",
-            "private",
-            "protect*",
-            "access",
-            "only",
-            "tamper*",
-            "integrity",
-            "cookie*",
-            "login*",
-            "log into",
-            "logged",
-            "eula",
-            "intrusion",
-            "audit*",
-            "sensitive",
-            "hack*",
-            "malicious",
-        ],
-    ),
-    (
-        Q::Usability,
-        &[
-            "easy",
-            "easi*",
-            "intuitive*",
-            "user friendly",
-            "user-friendly",
-            "learn*",
-            "training",
-            "train*",
-            "understand*",
-            "navigat*",
-            "usab*",
-            "satisf*",
-            "novice*",
-            "convenien*",
-            "accessibility",
-            "disabilit*",
-            "efficient*",
-            "help",
-            "familiar",
-            "simple",
-            "clear*",
-            "percent of",
-            "first time",
-            "minimal",
-            "effort",
-            "mistake*",
-            "self-explanatory",
-            "productiv*",
-            "nomenclature",
-            "terminology",
-            "point and click",
-            "mouse",
-            "keyboard",
-        ],
-    ),
-    (
-        Q::LookAndFeel,
-        &[
-            "look",
-            "looks",
-            "appearance",
-            "colo*",
-            "font*",
-            "logo*",
-            "style*",
-            "professional*",
-            "appeal*",
-            "attractive",
-            "layout",
-            "branding",
-            "theme*",
-            "icon*",
-            "aesthetic*",
-            "visual*",
-            "graphic*",
-            "consistent",
-            "look and feel",
-            "resolution*",
-            "pixel*",
-            "display appropriately",
-        ],
-    ),
-    (
-        Q::Legal,
-        &[
-            "law*",
-            "legal*",
-            "regulat*",
-            "compl*",
-            "policy",
-            "policies",
-            "licen*",
-            "copyright*",
-            "act",
-            "hipaa",
-            "sarbanes",
-            "gdpr",
-            "government*",
-            "statut*",
-            "jurisdiction",
-            "court",
-            "conform*",
-            "certif*",
-            "liabilit*",
-            "sarbanes-oxley",
-            "adhere*",
-            "guideline*",
-        ],
-    ),
-    (
-        Q::Maintainability,
-        &[
-            "maintain*",
-            "maintenance",
-            "upgrad*",
-            "modif*",
-            "modular*",
-            "extensib*",
-            "extend*",
-            "code",
-            "documentation",
-            "document*",
-            "configur*",
-            "new version*",
-            "patch*",
-            "testab*",
-            "reusab*",
-            "change*",
-            "updat*",
-            "readab*",
-            "coding standard*",
-            "support",
-        ],
-    ),
-    (
-        Q::Operational,
-        &[
-            "operat*",
-            "environment*",
-            "server*",
-            "database*",
-            "interface with",
-            "integrat*",
-            "run on",
-            "runs on",
-            "hardware",
-            "network*",
-            "install*",
-            "deploy*",
-            "existing",
-            "workstation*",
-            "internet",
-            "web",
-            "browser*",
-            "email",
-            "microsoft",
-            "oracle",
-            "sql",
-            "platform*",
-            "equipment",
-            "conditions",
-            "spreadsheet",
-            "internet explorer",
-            "firefox",
-            "mozilla",
-            "chrome",
-            "safari",
-            "middleware",
-        ],
-    ),
-    (
-        Q::Portability,
-        &[
-            "portab*",
-            "port",
-            "ported",
-            "platform*",
-            "operating system*",
-            "mobile",
-            "device*",
-            "migrat*",
-            "compatib*",
-            "cross-platform",
-            "windows",
-            "mac",
-            "macintosh",
-            "unix",
-            "linux",
-            "pda",
-            "handheld",
-            "independent",
-        ],
-    ),
-];
-
-/// Phrases that say "the system does something for someone": functional cues.
-const FUNCTIONAL: &[&str] = &[
-    "allow*",
-    "display*",
-    "enabl*",
-    "provide the ability",
-    "ability to",
-    "record*",
-    "create*",
-    "add",
-    "adds",
-    "delete*",
-    "remov*",
-    "edit*",
-    "view*",
-    "search*",
-    "select*",
-    "send*",
-    "notif*",
-    "generat*",
-    "calculat*",
-    "print*",
-    "store*",
-    "submit*",
-    "assign*",
-    "enter*",
-    "import*",
-    "export*",
-    "retriev*",
-    "list*",
-    "report*",
-    "schedul*",
-    "track*",
-    "email*",
-    "let",
-    "lets",
-    "show*",
-    "captur*",
-    "sav*",
-    "upload*",
-    "download*",
-    "request*",
-    "cancel*",
-    "approv*",
-    "reject*",
-    "register*",
-    "choose",
-    "indicat*",
-    "produc*",
-    "maintain a",
-    "keep track",
-    "log",
-    "logs",
-    "link*",
-];
+mod cues;
+use cues::{CUES, FUNCTIONAL};
 
 /// A requirement classifier: the learned model, or the lexicon with its scales.
 #[derive(Debug, Clone)]
@@ -428,16 +46,75 @@ pub struct Classifier {
     weights: HashMap<String, [f32; CLASSES]>,
     bias: [f32; CLASSES],
     learned: Option<Arc<Learned>>,
+    /// Sentence embeddings, for a learned model trained with them.
+    embeddings: Option<Embeddings>,
+}
+
+/// What computes sentence embeddings: the vectors of `texts` in order, or why not.
+pub type EmbedFn = dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync;
+
+/// A sentence embedder the caller provides (this crate computes none: the engine passes the
+/// local MiniLM model's), with its name for reports.
+#[derive(Clone)]
+pub struct Embeddings {
+    pub name: String,
+    embed: Arc<EmbedFn>,
+}
+
+impl std::fmt::Debug for Embeddings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embeddings").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Embeddings {
+    pub fn new(
+        name: impl Into<String>,
+        embed: impl Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + Send + Sync + 'static,
+    ) -> Self {
+        Embeddings { name: name.into(), embed: Arc::new(embed) }
+    }
+
+    /// The vectors of `texts`, each `dims` wide, or why not.
+    pub fn embed(&self, texts: &[String], dims: usize) -> Result<Vec<Vec<f32>>, String> {
+        let v = (self.embed)(texts)?;
+        if v.len() != texts.len() {
+            return Err(format!(
+                "{} gave {} vectors for {} texts",
+                self.name,
+                v.len(),
+                texts.len()
+            ));
+        }
+        if let Some(bad) = v.iter().find(|x| x.len() != dims) {
+            return Err(format!(
+                "{} gives {}-d vectors; the classifier was trained on {dims}-d ones",
+                self.name,
+                bad.len()
+            ));
+        }
+        Ok(v)
+    }
 }
 
 /// The model file `l9 eval train` wrote from the development split; see `models/README.md`.
 pub const SHIPPED_MODEL: &[u8] = include_bytes!("../models/requirements.l9cls");
+
+/// The same, trained with all-MiniLM-L6-v2 sentence embeddings as features (`l9 eval train
+/// --embeddings DIR`); used where the embeddings can be computed (see `models/README.md`).
+pub const SHIPPED_MINILM_MODEL: &[u8] = include_bytes!("../models/requirements-minilm.l9cls");
 
 /// The shipped learned model, parsed once (`None` only if the embedded file were broken,
 /// which a test rules out).
 pub fn shipped_model() -> Option<Arc<Learned>> {
     static MODEL: OnceLock<Option<Arc<Learned>>> = OnceLock::new();
     MODEL.get_or_init(|| crate::learn::from_bytes(SHIPPED_MODEL).ok().map(Arc::new)).clone()
+}
+
+/// The shipped model that needs sentence embeddings, parsed once.
+pub fn shipped_minilm_model() -> Option<Arc<Learned>> {
+    static MODEL: OnceLock<Option<Arc<Learned>>> = OnceLock::new();
+    MODEL.get_or_init(|| crate::learn::from_bytes(SHIPPED_MINILM_MODEL).ok().map(Arc::new)).clone()
 }
 
 fn matches(hay_words: &[String], set: &HashSet<&str>, joined: &str, cue: &str) -> bool {
@@ -591,7 +268,32 @@ impl Classifier {
 
     /// A learned model (from `l9 eval train`).
     pub fn learned(model: Arc<Learned>) -> Self {
-        Classifier { weights: HashMap::new(), bias: [0.0; CLASSES], learned: Some(model) }
+        Classifier {
+            weights: HashMap::new(),
+            bias: [0.0; CLASSES],
+            learned: Some(model),
+            embeddings: None,
+        }
+    }
+
+    /// A learned model trained with sentence embeddings, and what computes them. Refused for
+    /// a model trained without (its weights would ignore them).
+    pub fn learned_with(model: Arc<Learned>, embeddings: Embeddings) -> Result<Self, String> {
+        if model.info.features.dense == 0 {
+            return Err("the model was trained without sentence embeddings".into());
+        }
+        Ok(Classifier { embeddings: Some(embeddings), ..Self::learned(model) })
+    }
+
+    /// The shipped MiniLM model with `embeddings` (which must be all-MiniLM-L6-v2's).
+    pub fn shipped_with(embeddings: Embeddings) -> Result<Self, String> {
+        let model = shipped_minilm_model().ok_or("the shipped MiniLM classifier is broken")?;
+        Self::learned_with(model, embeddings)
+    }
+
+    /// Whether this classifier needs sentence embeddings.
+    pub fn uses_embeddings(&self) -> bool {
+        self.learned.as_ref().is_some_and(|m| m.info.features.dense > 0)
     }
 
     /// The learned model, if this classifier is one.
@@ -603,8 +305,9 @@ impl Classifier {
     pub fn describe(&self) -> String {
         match &self.learned {
             Some(m) => format!(
-                "learned: {}; trained on {} rows of {} projects (data {})",
+                "learned: {}{}; trained on {} rows of {} projects (data {})",
                 m.info.features.describe(),
+                self.embeddings.as_ref().map(|e| format!(" by {}", e.name)).unwrap_or_default(),
                 m.info.rows,
                 m.info.projects,
                 &m.info.data_hash[..m.info.data_hash.len().min(12)]
@@ -631,6 +334,10 @@ impl Classifier {
     }
 
     pub fn predict_index(&self, sentence: &str) -> usize {
+        if self.uses_embeddings() {
+            let c = self.classify(sentence);
+            return class_index(c.class, c.category);
+        }
         if let Some(m) = &self.learned {
             return m.predict(sentence, None).index;
         }
@@ -644,15 +351,52 @@ impl Classifier {
         if s[0] >= s[best_quality] { 0 } else { best_quality }
     }
 
-    pub fn classify(&self, sentence: &str) -> Classification {
-        if let Some(m) = &self.learned {
-            let p = m.predict(sentence, None);
-            let (class, category) = class_of_index(p.index);
-            let mut features = m.explain(sentence, &p, 5);
-            if features.is_empty() {
-                features.push("bias".into());
+    /// Classifies every sentence (one call of the embedder for all, when the model uses
+    /// sentence embeddings). Where the embeddings cannot be had, the sentences are classified
+    /// by the shipped model without them and the second value says why.
+    pub fn classify_all(&self, sentences: &[String]) -> (Vec<Classification>, Option<String>) {
+        let Some(m) = self.learned.as_ref().filter(|m| m.info.features.dense > 0) else {
+            return (sentences.iter().map(|s| self.classify(s)).collect(), None);
+        };
+        let vectors = match &self.embeddings {
+            Some(_) if sentences.is_empty() => Ok(Vec::new()),
+            Some(e) => e.embed(sentences, m.info.features.dense as usize),
+            None => Err("no sentence embedder was given".into()),
+        };
+        match vectors {
+            Ok(v) => (
+                sentences.iter().zip(&v).map(|(s, d)| Self::learned_class(m, s, Some(d))).collect(),
+                None,
+            ),
+            Err(why) => {
+                let fallback = Classifier::default();
+                (sentences.iter().map(|s| fallback.classify(s)).collect(), Some(why))
             }
-            return Classification { class, category, features };
+        }
+    }
+
+    fn learned_class(m: &Learned, sentence: &str, dense: Option<&[f32]>) -> Classification {
+        let p = m.predict(sentence, dense);
+        let (class, category) = class_of_index(p.index);
+        let mut features = m.explain(sentence, &p, 5);
+        if dense.is_some() {
+            features.push("sentence embedding".into());
+        }
+        if features.is_empty() {
+            features.push("bias".into());
+        }
+        Classification { class, category, features }
+    }
+
+    pub fn classify(&self, sentence: &str) -> Classification {
+        if self.uses_embeddings() {
+            let (mut c, _) = self.classify_all(std::slice::from_ref(&sentence.to_string()));
+            if let Some(one) = c.pop() {
+                return one;
+            }
+        }
+        if let Some(m) = &self.learned {
+            return Self::learned_class(m, sentence, None);
         }
         let feats = features(sentence);
         let scores = self.scores(&feats);
@@ -766,7 +510,7 @@ impl Classifier {
         }
         let mut bias = [0.0; CLASSES];
         bias[0] = k.bias;
-        Classifier { weights, bias, learned: None }
+        Classifier { weights, bias, learned: None, embeddings: None }
     }
 }
 

@@ -150,11 +150,21 @@ pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
 
 /// Bytes that may not be UTF-8: decoded lossily, with a diagnostic naming the first bad byte.
 pub fn compile_bytes(file: &str, bytes: &[u8], format: Option<Format>) -> Compiled {
+    compile_bytes_with(file, bytes, format, &Classifier::default())
+}
+
+/// [`compile_bytes`] with a given requirement classifier.
+pub fn compile_bytes_with(
+    file: &str,
+    bytes: &[u8],
+    format: Option<Format>,
+    classifier: &Classifier,
+) -> Compiled {
     match std::str::from_utf8(bytes) {
-        Ok(t) => compile(file, t, format),
+        Ok(t) => compile_with(file, t, format, classifier),
         Err(e) => {
             let text = String::from_utf8_lossy(bytes);
-            let mut c = compile(file, &text, format);
+            let mut c = compile_with(file, &text, format, classifier);
             let at = e.valid_up_to();
             let idx = text::LineIndex::new(file, &text);
             c.diagnostics.insert(

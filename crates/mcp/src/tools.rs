@@ -293,7 +293,8 @@ pub async fn call(e: &Engine, name: &str, a: Value, call: PacketId) -> Result<Va
             if file.contains('/') || file.contains("..") {
                 return Err("name is a file name (spec.md, api.yaml, x.feature), not a path".into());
             }
-            let checked = l9_engine::ir::check_text(&file, &c.text);
+            let classifier = e.spec_classifier().map_err(err)?;
+            let checked = l9_engine::ir::check_text_with(&file, &c.text, &classifier);
             Ok(
                 json!({"ir": checked.ir(), "findings": checked.findings, "errors": checked.errors()}),
             )

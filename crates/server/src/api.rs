@@ -541,13 +541,17 @@ fn spec_name(c: &CheckSpec) -> Result<String, ApiError> {
     Ok(name)
 }
 
-async fn ir_check(b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
+async fn ir_check(State(e): State<Engine>, b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
     let c = body(b)?;
-    let checked = l9_engine::ir::check_text(&spec_name(&c)?, &c.text);
+    let checked = l9_engine::ir::check_text_with(&spec_name(&c)?, &c.text, &e.spec_classifier()?);
     Ok(Json(json!({"ir": checked.ir(), "findings": checked.findings, "errors": checked.errors()})))
 }
 
-async fn ir_compile(b: Result<Json<CheckSpec>, JsonRejection>) -> ApiResult {
+async fn ir_compile(
+    State(e): State<Engine>,
+    b: Result<Json<CheckSpec>, JsonRejection>,
+) -> ApiResult {
     let c = body(b)?;
-    Ok(Json(json!({"ir": l9_engine::ir::compile_text(&spec_name(&c)?, &c.text)})))
+    let ir = l9_engine::ir::compile_text(&spec_name(&c)?, &c.text, &e.spec_classifier()?);
+    Ok(Json(json!({ "ir": ir })))
 }

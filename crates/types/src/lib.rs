@@ -20,6 +20,7 @@ mod diagnostic;
 mod envelope;
 mod hash;
 mod id;
+pub mod interchange;
 pub mod redact;
 mod rng;
 pub mod yaml_depth;

@@ -124,7 +124,53 @@ fn eval_and_bench_ir_run_on_small_data() {
         let out = ok(d, &["eval", "classify", "--data", "c.csv", "--embeddings", m]);
         assert!(out.contains("sentence embeddings: local-bert:"), "{out}");
         assert!(out.contains("384-d sentence embedding"), "{out}");
+        // A model trained with them is scored only with them.
+        let out =
+            ok(d, &["eval", "train", "--data", "c.csv", "--embeddings", m, "--out", "d.l9cls"]);
+        assert!(out.contains("384-d sentence embedding"), "{out}");
+        let err = fails(d, &["eval", "classify", "--data", "c.csv", "--model", "d.l9cls"], 3);
+        assert!(err.contains("needs 384-d sentence embeddings"), "{err}");
+        let out = ok(
+            d,
+            &[
+                "eval",
+                "classify",
+                "--data",
+                "c.csv",
+                "--model",
+                "d.l9cls",
+                "--embeddings",
+                m,
+                "--no-lopo",
+            ],
+        );
+        assert!(out.contains("SEEN: 4 of 4 rows"), "{out}");
+        // `l9 ir compile` classifies with the shipped MiniLM model: given --embeddings, or
+        // where the project's embedder is the local model; the IR says so.
+        std::fs::write(d.join("spec.md"), "# S\n\n- Pages MUST load within 2 seconds.\n- The clerk MUST be able to add a customer.\n").unwrap();
+        let by = |out: &str| -> String {
+            let v: serde_json::Value = serde_json::from_str(out).unwrap();
+            v["classifier"].as_str().unwrap_or("").to_string()
+        };
+        let plain = by(&ok(d, &["ir", "compile", "spec.md", "--json"]));
+        assert!(!plain.contains("sentence embedding"), "{plain}");
+        let given = by(&ok(d, &["ir", "compile", "spec.md", "--json", "--embeddings", m]));
+        assert!(given.contains("384-d sentence embedding by local-bert:"), "{given}");
+        std::fs::create_dir_all(d.join(".l9")).unwrap();
+        std::fs::write(
+            d.join(".l9/l9.toml"),
+            format!("[memory]\nembedder = \"local-bert\"\nlocal_bert.dir = {m:?}\n"),
+        )
+        .unwrap();
+        let project = by(&ok(d, &["ir", "compile", "spec.md", "--json"]));
+        assert_eq!(project, given);
+        let out = ok(d, &["ir", "compile", "spec.md"]);
+        assert!(out.contains("classified by learned:") && out.contains("by local-bert:"), "{out}");
+        std::fs::remove_dir_all(d.join(".l9")).unwrap();
     }
+    std::fs::write(d.join("spec.md"), "# S\n\n- Pages MUST load within 2 seconds.\n").unwrap();
+    let err = fails(d, &["ir", "compile", "spec.md", "--embeddings", "no-model"], 3);
+    assert!(err.contains("L9-EVAL-006"), "{err}");
     let err = fails(d, &["eval", "classify", "--data", "c.csv", "--embeddings", "no-model"], 3);
     assert!(err.contains("L9-EVAL-006"), "{err}");
     let err = fails(d, &["eval", "classify", "--data", "c.csv", "--model", "c.csv"], 3);
@@ -309,6 +355,48 @@ fn the_shipped_classifier_is_reproduced_by_l9_eval_train() {
         std::fs::read(d.join("m.l9cls")).unwrap() == shipped,
         "the checked-in model is not what `l9 eval train` makes from the corpora: {out}"
     );
+}
+
+/// The shipped MiniLM classifier is what `l9 eval train --embeddings` makes (byte for byte
+/// on this machine; where the CPU's matrix kernels round differently, the same model up to
+/// that rounding: same data, same features, the same scores on every row).
+#[cfg(feature = "local-embed")]
+#[test]
+fn the_shipped_minilm_classifier_is_reproduced_by_l9_eval_train() {
+    let (Some(c), Some(m)) =
+        (corpora(), std::env::var_os("L9_TEST_MINILM_DIR").filter(|m| !m.is_empty()))
+    else {
+        eprintln!("skipped: needs the corpora and L9_TEST_MINILM_DIR");
+        return;
+    };
+    let m = m.to_str().unwrap();
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let data = c.join("requirements_classification");
+    let (a, b) = (data.join("promise_exp_969.csv"), data.join("promise_nfr_625.csv"));
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let out = ok(d, &["eval", "train", "--data", a, b, "--embeddings", m, "--out", "m.l9cls"]);
+    assert!(out.contains("trained on 408 rows of 24 projects"), "{out}");
+    assert!(out.contains("384-d sentence embedding"), "{out}");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ir/models/requirements-minilm.l9cls");
+    if std::fs::read(d.join("m.l9cls")).unwrap() == std::fs::read(&shipped).unwrap() {
+        return;
+    }
+    let scores = |model: &str| -> Value {
+        let v = json(
+            d,
+            &["eval", "classify", "--data", b, "--model", model, "--embeddings", m, "--no-lopo"],
+        );
+        let s = v[0]["scores"].as_array().unwrap();
+        s.iter().find(|x| x["model"].as_str().unwrap_or("").starts_with("--model")).unwrap().clone()
+    };
+    let mut ours = scores("m.l9cls");
+    let mut theirs = scores(shipped.to_str().unwrap());
+    for v in [&mut ours, &mut theirs] {
+        v["model"] = Value::Null;
+    }
+    assert_eq!(ours, theirs, "the checked-in MiniLM model is not what `l9 eval train` makes");
 }
 
 #[test]

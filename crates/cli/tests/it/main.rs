@@ -105,6 +105,7 @@ mod run;
 mod secrets;
 mod serve;
 mod steer;
+mod sweep;
 mod tasks;
 mod telemetry;
 

@@ -1,7 +1,7 @@
 //! The learned classifier: deterministic training, the model file, strict
 //! leave-one-project-out, and the shipped model.
 
-use l9_ir::classify::{Classifier, Example, SHIPPED_MODEL};
+use l9_ir::classify::{Classifier, Embeddings, Example, SHIPPED_MODEL};
 use l9_ir::eval;
 use l9_ir::learn::{self, FeatureConfig, Learned, Params};
 
@@ -109,6 +109,12 @@ fn the_shipped_model_loads_and_is_the_default() {
     let ir =
         l9_ir::compile("s.md", "# S\n\n- The service MUST respond within 2 seconds.\n", None).ir;
     assert!(ir.classifier.as_deref().unwrap_or("").starts_with("learned: "));
+    // The MiniLM model: the same data, with 384-d sentence embeddings, used only with them.
+    let mini = learn::from_bytes(l9_ir::classify::SHIPPED_MINILM_MODEL).expect("it loads");
+    assert_eq!(mini.info.features.dense, 384);
+    assert_eq!(mini.info.data_hash, m.info.data_hash, "trained on the same rows");
+    assert!(mini.info.trained_by.contains("--embeddings"), "{}", mini.info.trained_by);
+    assert!(!Classifier::default().uses_embeddings());
 }
 
 #[test]
@@ -138,4 +144,87 @@ fn embeddings_join_the_candidates_only_when_every_row_has_one() {
     assert_eq!(back.info.features.dense, 3);
     rows[0].dense = None;
     assert!(eval::candidates(&rows).iter().all(|c| c.dense == 0), "one row without: none");
+}
+
+/// A toy embedder keyed on words the texts share: "fast" sentences are quality, others not.
+fn toy_embeddings(calls: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Embeddings {
+    Embeddings::new("toy", move |texts: &[String]| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(texts
+            .iter()
+            .map(|t| if t.contains("fast") { vec![1.0, 0.0, 0.2] } else { vec![0.0, 1.0, 0.2] })
+            .collect())
+    })
+}
+
+#[test]
+fn a_compile_classifies_with_sentence_embeddings_when_the_model_has_them() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Rows whose words say nothing of their class; only the embedding does.
+    let mut rows = Vec::new();
+    for p in ["1", "2", "3"] {
+        for (i, quality) in [(1, true), (2, false), (3, true), (4, false)] {
+            let mut e =
+                ex(p, &format!("Widget {p}{i} shall work."), if quality { "PE" } else { "F" });
+            e.dense = Some(if quality { vec![1.0, 0.0, 0.2] } else { vec![0.0, 1.0, 0.2] });
+            rows.push(e);
+        }
+    }
+    let cfg = FeatureConfig {
+        words: false,
+        bigrams: false,
+        char_min: 0,
+        char_max: 0,
+        lexicon: false,
+        prior: false,
+        dense: 3,
+        ..FeatureConfig::HASHED
+    };
+    let model = Arc::new(Learned::train(&rows, cfg, Params::DEFAULT, "t"));
+    assert!(
+        Classifier::learned_with(
+            Arc::new(Learned::train(&small(), FeatureConfig::HASHED, Params::DEFAULT, "t")),
+            toy_embeddings(Arc::default())
+        )
+        .is_err()
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Classifier::learned_with(model.clone(), toy_embeddings(calls.clone())).unwrap();
+    assert!(c.uses_embeddings());
+    let spec =
+        "# S\n\n- The cache MUST be fast.\n- The gadget MUST be blue.\n- The page MUST be fast.\n";
+    let compiled = l9_ir::compile_with("s.md", spec, None, &c);
+    let classes: Vec<_> = compiled
+        .ir
+        .nodes
+        .iter()
+        .filter(|n| n.kind == l9_ir::NodeKind::Requirement)
+        .map(|n| n.class.clone().unwrap())
+        .collect();
+    assert_eq!(classes.len(), 3);
+    assert_eq!(
+        classes.iter().map(|k| k.class).collect::<Vec<_>>(),
+        [l9_ir::ReqClass::Quality, l9_ir::ReqClass::Functional, l9_ir::ReqClass::Quality]
+    );
+    assert!(classes[0].features.iter().any(|f| f == "sentence embedding"), "{classes:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one embedder call for the whole spec");
+    let by = compiled.ir.classifier.unwrap();
+    assert!(by.contains("3-d sentence embedding by toy"), "{by}");
+    assert!(!compiled.diagnostics.iter().any(|d| d.code == "L9-IR-041"));
+
+    // An embedder that fails: the shipped model classifies, and a warning says why.
+    let broken = Embeddings::new("broken", |_: &[String]| Err("no model files".to_string()));
+    let c = Classifier::learned_with(model.clone(), broken).unwrap();
+    let compiled = l9_ir::compile_with("s.md", spec, None, &c);
+    let w = compiled.diagnostics.iter().find(|d| d.code == "L9-IR-041").expect("a warning");
+    assert!(w.message.contains("no model files"), "{}", w.message);
+    assert_eq!(compiled.ir.classifier, Some(Classifier::default().describe()));
+    // Vectors of the wrong width are refused the same way.
+    let wide = Embeddings::new("wide", |t: &[String]| Ok(vec![vec![0.0; 5]; t.len()]));
+    let c = Classifier::learned_with(model, wide).unwrap();
+    let compiled = l9_ir::compile_with("s.md", spec, None, &c);
+    assert!(
+        compiled.diagnostics.iter().any(|d| d.code == "L9-IR-041" && d.message.contains("5-d"))
+    );
 }
