@@ -1,13 +1,17 @@
 //! `l9-test-support` — fixtures for tests only (a dev-dependency, never a normal one).
 //!
-//! Temporary directories, the PostgreSQL URL of the private test cluster, and unique
-//! schema names so tests sharing one cluster never see each other's data.
+//! Temporary directories, the PostgreSQL URL of the private test cluster, unique schema
+//! names so tests sharing one cluster never see each other's data, and a TCP proxy that
+//! breaks the network on demand ([`FaultProxy`]).
 
 #![allow(clippy::expect_used, clippy::panic)] // test fixtures: failing loudly is the point
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use tempfile::TempDir;
+
+mod proxy;
+pub use proxy::FaultProxy;
 
 /// The environment variable `scripts/test` sets to the private cluster's URL.
 pub const PG_URL_VAR: &str = "L9_TEST_PG_URL";

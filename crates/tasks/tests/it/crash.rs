@@ -5,7 +5,8 @@
 //! once, and irreversible steps ran again only when the operator said so.
 //!
 //! Also: two worker processes on PostgreSQL, one killed while it holds work; the other
-//! finishes everything.
+//! finishes everything; and the same mix under network faults (connections cut, a worker's
+//! network stalled past its lease, delays, refusals) through `l9_test_support::FaultProxy`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -226,9 +227,15 @@ struct Harness {
 impl Harness {
     #[allow(clippy::disallowed_methods)] // the subprocess seam of this test
     fn spawn(&self, worker: &str) -> Child {
+        self.spawn_on(worker, &self.db)
+    }
+
+    /// A worker process reaching the database at `db` (the harness's own URL, or a proxy's).
+    #[allow(clippy::disallowed_methods)] // the subprocess seam of this test
+    fn spawn_on(&self, worker: &str, db: &str) -> Child {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args(["crash::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(ENV_DB, &self.db)
+            .env(ENV_DB, db)
             .env(ENV_DIR, &self.dir)
             .env(ENV_WORKER, worker)
             .env(ENV_STEP_MS, self.step_ms.to_string())
@@ -309,6 +316,24 @@ impl Harness {
         }
     }
 
+    /// Waits, answering as an operator does, until every task succeeded.
+    #[allow(clippy::disallowed_methods)] // wall-clock timeout of the harness itself
+    fn finish(&mut self, scale: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120 * scale as u64);
+        while !self.done() {
+            assert!(
+                Instant::now() < deadline,
+                "not finished: {:#?}",
+                self.all_tasks()
+                    .iter()
+                    .filter(|t| t.state != TaskState::Succeeded)
+                    .collect::<Vec<_>>()
+            );
+            self.operate();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn done(&self) -> bool {
         self.all_tasks().iter().all(|t| t.state == TaskState::Succeeded)
     }
@@ -341,25 +366,7 @@ fn crash_run(db: String, schema: Option<String>, seed: u64) {
     let target: u32 =
         std::env::var("L9_CRASH_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(50);
     let scale = (target as usize).div_ceil(50).max(1);
-    let mut expect: Vec<(TaskId, Value)> = Vec::new();
-    for _ in 0..4 * scale {
-        expect.push((h.start(&rng, "chain", json!({"steps": 20})), json!(210)));
-    }
-    for _ in 0..3 * scale {
-        expect.push((h.start(&rng, "fanout", json!({"leaves": 4})), json!(30)));
-        expect.push((h.start(&rng, "timer", json!(null)), json!("rested")));
-        expect.push((h.start(&rng, "idempotent", json!({"steps": 3})), json!(3)));
-    }
-    let mut irreversible = Vec::new();
-    for _ in 0..4 * scale {
-        let id = h.start(&rng, "irreversible", json!({"steps": 3}));
-        irreversible.push(id);
-        expect.push((id, json!(3)));
-    }
-    let approvals: Vec<TaskId> =
-        (0..3 * scale).map(|_| h.start(&rng, "approval", json!(null))).collect();
-    expect.extend(approvals.iter().map(|id| (*id, json!(true))));
-
+    let mix = start_mix(&h, &rng, scale);
     let mut kills = 0;
     while kills < target {
         let child = h.spawn("crashy");
@@ -367,33 +374,61 @@ fn crash_run(db: String, schema: Option<String>, seed: u64) {
         kill(child);
         kills += 1;
         if kills == 10 {
-            h.approve_all(&approvals);
+            h.approve_all(&mix.approvals);
         }
         h.operate();
     }
     // Let a last worker finish everything (the operator keeps answering).
     let child = h.spawn("finisher");
-    let deadline = Instant::now() + Duration::from_secs(120 * scale as u64);
-    while !h.done() {
-        assert!(
-            Instant::now() < deadline,
-            "not finished: {:#?}",
-            h.all_tasks().iter().filter(|t| t.state != TaskState::Succeeded).collect::<Vec<_>>()
-        );
-        h.operate();
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    h.finish(scale);
     kill(child);
+    let reclaimed = check_mix(&h, &mix, scale);
+    assert!(reclaimed > 0, "the kills must have interrupted leased work");
+    eprintln!(
+        "crash harness ({}, seed {seed}): {kills} kills, {reclaimed} reclaimed leases, {} operator reruns, {} exec log lines",
+        if h.db.starts_with("postgres") { "postgres" } else { "sqlite" },
+        h.resolutions.values().sum::<u32>(),
+        lines(&h.dir.join("exec.log")).len()
+    );
+}
 
-    // Every workflow completed with the right result; nothing lost or stuck.
+/// The workflow mix a harness starts, with what each must end with.
+struct Mix {
+    expect: Vec<(TaskId, Value)>,
+    approvals: Vec<TaskId>,
+}
+
+/// Starts the mix, `scale` times over.
+fn start_mix(h: &Harness, rng: &SeededRng, scale: usize) -> Mix {
+    let mut expect: Vec<(TaskId, Value)> = Vec::new();
+    for _ in 0..4 * scale {
+        expect.push((h.start(rng, "chain", json!({"steps": 20})), json!(210)));
+    }
+    for _ in 0..3 * scale {
+        expect.push((h.start(rng, "fanout", json!({"leaves": 4})), json!(30)));
+        expect.push((h.start(rng, "timer", json!(null)), json!("rested")));
+        expect.push((h.start(rng, "idempotent", json!({"steps": 3})), json!(3)));
+    }
+    for _ in 0..4 * scale {
+        expect.push((h.start(rng, "irreversible", json!({"steps": 3})), json!(3)));
+    }
+    let approvals: Vec<TaskId> =
+        (0..3 * scale).map(|_| h.start(rng, "approval", json!(null))).collect();
+    expect.extend(approvals.iter().map(|id| (*id, json!(true))));
+    Mix { expect, approvals }
+}
+
+/// Every workflow completed with the right result, nothing lost or stuck, every effect
+/// exactly once, irreversible steps run again only when the operator said so. Returns the
+/// leases reclaimed (attempts that ended without their worker).
+fn check_mix(h: &Harness, mix: &Mix, scale: usize) -> u32 {
     let tasks = h.all_tasks();
-    assert_eq!(tasks.len(), expect.len() + 3 * scale * 4, "roots plus 4 leaves per fan-out");
-    for (id, want) in &expect {
+    assert_eq!(tasks.len(), mix.expect.len() + 3 * scale * 4, "roots plus 4 leaves per fan-out");
+    for (id, want) in &mix.expect {
         let t = tasks.iter().find(|t| t.id == *id).unwrap();
         assert_eq!(t.result.as_ref(), Some(want), "{} {}", t.kind, t.id);
     }
     let reclaimed: u32 = tasks.iter().map(|t| t.failures).sum();
-    assert!(reclaimed > 0, "the kills must have interrupted leased work");
     // Irreversible effects exactly once.
     let effects = lines(&h.dir.join("effects.log"));
     let unique: BTreeSet<&String> = effects.iter().collect();
@@ -416,12 +451,7 @@ fn crash_run(db: String, schema: Option<String>, seed: u64) {
         let allowed = 1 + h.resolutions.get(step).copied().unwrap_or(0);
         assert!(*n <= allowed, "irreversible step {step} ran {n} times; allowed {allowed}");
     }
-    eprintln!(
-        "crash harness ({}, seed {seed}): {kills} kills, {reclaimed} reclaimed leases, {} operator reruns, {} exec log lines",
-        if h.db.starts_with("postgres") { "postgres" } else { "sqlite" },
-        h.resolutions.values().sum::<u32>(),
-        lines(&h.dir.join("exec.log")).len()
-    );
+    reclaimed
 }
 
 #[test]
@@ -444,6 +474,130 @@ fn crash_harness_postgres() {
                 .unwrap();
         s.drop_schema().await.unwrap();
     });
+}
+
+/// Network faults on PostgreSQL: two worker processes, each reaching the database through a
+/// TCP proxy of its own (a network of its own), while the harness cuts their connections,
+/// stalls a worker's network for longer than its lease (the other takes its work over; the
+/// stalled one comes back to a lost lease), delays traffic and refuses connections, at seeded
+/// moments (`L9_NETFAULT_EVENTS`, default 24; `L9_NETFAULT_SEED`). Then the network heals and
+/// the same invariants as the crash harness must hold: every result right, every effect
+/// exactly once.
+#[test]
+fn network_faults_on_postgres() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let schema = l9_test_support::unique_schema("netfault");
+    let dir = l9_test_support::temp_dir();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(open(&url, Some(schema.clone())));
+    let mut h = Harness {
+        db: url.clone(),
+        schema: Some(schema.clone()),
+        dir: dir.path().to_path_buf(),
+        // Slow enough steps that the work outlasts the faults.
+        step_ms: 40,
+        store,
+        rt,
+        resolutions: BTreeMap::new(),
+        answered: BTreeSet::new(),
+    };
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let seed = env("L9_NETFAULT_SEED", 21);
+    let events = env("L9_NETFAULT_EVENTS", 24);
+    let rng = SeededRng::from_seed(seed);
+    // The work grows with the faults asked for, so they keep landing on work.
+    let scale = (events as usize / 12).max(2);
+    let mix = start_mix(&h, &rng, scale);
+    let host = url.split_once("://").unwrap().1;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = &host[..host.find(['/', '?']).unwrap_or(host.len())];
+    let proxies: Vec<l9_test_support::FaultProxy> =
+        (0..2).map(|_| l9_test_support::FaultProxy::start(host).unwrap()).collect();
+    let workers: Vec<Child> = proxies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| h.spawn_on(&format!("net-{i}"), &p.url(&url)))
+        .collect();
+    let pause =
+        |lo: u64, hi: u64| std::thread::sleep(Duration::from_millis(lo + rng.below(hi - lo)));
+    let mut kinds = [0u32; 4];
+    let mut stalled_holding = 0;
+    for e in 0..events {
+        if h.done() {
+            break;
+        }
+        let mut which = rng.below(2) as usize;
+        // The first fault always cuts a worker off past its lease.
+        let kind = if e == 0 { 1 } else { rng.below(4) as usize };
+        kinds[kind] += 1;
+        if kind == 1 {
+            // A worker that holds work, if one does (waiting a little for one to).
+            for _ in 0..50 {
+                if h.all_tasks().iter().any(|t| t.state == TaskState::Leased) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let holders: BTreeSet<String> = h
+                .all_tasks()
+                .into_iter()
+                .filter(|t| t.state == TaskState::Leased)
+                .filter_map(|t| t.lease_owner)
+                .collect();
+            if let Some(i) = (0..2).find(|i| holders.contains(&format!("net-{i}"))) {
+                which = i;
+                stalled_holding += 1;
+            }
+        }
+        let p = &proxies[which];
+        match kind {
+            0 => p.cut(),
+            1 => {
+                // Cut off for longer than the lease (1 s): the other worker takes its work
+                // over, and it comes back to a lost lease.
+                p.stall(true);
+                pause(1500, 3000);
+                p.stall(false);
+            }
+            2 => {
+                p.delay(Duration::from_millis(20 + rng.below(60)));
+                pause(300, 800);
+                p.delay(Duration::ZERO);
+            }
+            _ => {
+                p.refuse(true);
+                p.cut();
+                pause(300, 800);
+                p.refuse(false);
+            }
+        }
+        if e == 4 {
+            h.approve_all(&mix.approvals);
+        }
+        h.operate();
+        pause(50, 300);
+    }
+    h.approve_all(&mix.approvals);
+    h.finish(scale);
+    for w in workers {
+        kill(w);
+    }
+    let reclaimed = check_mix(&h, &mix, scale);
+    let cut: u64 = proxies.iter().map(|p| p.counts().1).sum();
+    let accepted: u64 = proxies.iter().map(|p| p.counts().0).sum();
+    eprintln!(
+        "network faults (seed {seed}): {} events (cuts {}, stalls {} ({stalled_holding} of a worker holding work), delays {}, refusals {}), {cut} connections cut of {accepted}, {reclaimed} reclaimed leases, {} operator reruns",
+        kinds.iter().sum::<u32>(),
+        kinds[0],
+        kinds[1],
+        kinds[2],
+        kinds[3],
+        h.resolutions.values().sum::<u32>()
+    );
+    if stalled_holding > 0 {
+        assert!(reclaimed > 0, "a worker was cut off past its lease, yet nothing was reclaimed");
+    }
+    rt_drop(&url, schema);
 }
 
 #[test]
