@@ -3,7 +3,9 @@
 //! Shaped `WorkerOptions → Worker::run(shutdown)`. Each claimed task runs on its own tokio
 //! task next to a heartbeat that extends the lease every third of its length; if the lease
 //! is lost (the task was cancelled, or another worker reclaimed it after a stall) the run
-//! is dropped at its next await point. On shutdown the worker stops claiming, lets running
+//! is dropped at its next await point. A worker that cannot renew its lease (cut off from
+//! the database) drops the run a tenth of a lease before the lease ends (self-fencing), so
+//! it never begins an effect after another worker may have taken the task over. On shutdown the worker stops claiming, lets running
 //! tasks finish for `shutdown_grace`, then drops them and gives their leases back so
 //! another worker picks them up at once.
 
@@ -248,6 +250,9 @@ async fn run_one(
     // transaction holds: a deadlock.
     let (lost_tx, mut lost_rx) = tokio::sync::watch::channel(false);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // When the lease was last renewed (the moment the renewal was sent, which the store's
+    // expiry counts from), in the runtime's monotonic time; the claim counts as one.
+    let (renewed_tx, renewed_rx) = tokio::sync::watch::channel(tokio::time::Instant::now());
     let beat = {
         let (store, clock, fence, lease) =
             (store.clone(), clock.clone(), fence.clone(), opts.lease);
@@ -263,11 +268,17 @@ async fn run_one(
                     _ = every.tick() => {}
                     _ = stop.changed() => return,
                 }
+                let sent = tokio::time::Instant::now();
                 let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
-                if let Err(StoreError::LeaseLost(_)) = store.tasks().heartbeat(&fence, until).await
-                {
-                    let _ = lost_tx.send(true);
-                    return;
+                match store.tasks().heartbeat(&fence, until).await {
+                    Ok(()) => {
+                        let _ = renewed_tx.send(sent);
+                    }
+                    Err(StoreError::LeaseLost(_)) => {
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                    Err(_) => {} // try again at the next beat
                 }
             }
         })
@@ -286,6 +297,9 @@ async fn run_one(
     let outcome = tokio::select! {
         r = work => r,
         _ = lost_rx.wait_for(|lost| *lost) => Err(WfError::LeaseLost("heartbeat refused".into())),
+        _ = lease_runs_out(renewed_rx, opts.lease) => Err(WfError::LeaseLost(
+            "the lease ran out without a renewal (the database unreachable?)".into(),
+        )),
     };
     // The heartbeat stops between beats (see above), never inside one.
     let _ = stop_tx.send(true);
@@ -330,6 +344,28 @@ async fn run_one(
     }
     // The lease will expire and the task be reclaimed.
     Ended::Lost
+}
+
+/// Returns a tenth of a lease before the lease ends unless it is renewed first (each renewal
+/// restarts the count from when it was sent): self-fencing. A worker cut off from the
+/// database cannot learn that another has taken its task over once the lease expired; its
+/// journal writes would be refused (fenced by the store), but effects outside the store —
+/// a file written, a request sent, a merge — would not. So the work stops while the lease
+/// still holds, and an effect is never begun by a worker that may no longer own the task.
+async fn lease_runs_out(mut renewed: watch::Receiver<tokio::time::Instant>, lease: Duration) {
+    let margin = lease / 10;
+    loop {
+        let from = *renewed.borrow_and_update();
+        tokio::select! {
+            _ = tokio::time::sleep_until(from + lease.saturating_sub(margin)) => return,
+            r = renewed.changed() => {
+                if r.is_err() {
+                    // The heartbeat ended (the work is ending): nothing more to watch.
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
 }
 
 /// Runs a claimed task's workflow to its next stopping point.

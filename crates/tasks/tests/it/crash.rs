@@ -680,3 +680,81 @@ fn rt_drop(url: &str, schema: String) {
         s.drop_schema().await.unwrap();
     });
 }
+
+/// Self-fencing: a worker cut off from the database in the middle of an irreversible step
+/// stops that step before its lease can have gone to another worker, so the effect it was
+/// about to make is never made late. (Before: the step slept past the lease, then made its
+/// effect while another worker could already hold the task.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_past_its_lease_makes_no_late_effect() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let schema = l9_test_support::unique_schema("selffence");
+    let direct = open(&url, Some(schema.clone())).await;
+    let host = url.split_once("://").unwrap().1;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let proxy =
+        l9_test_support::FaultProxy::start(&host[..host.find(['/', '?']).unwrap_or(host.len())])
+            .unwrap();
+    let proxied = open(&proxy.url(&url), Some(schema.clone())).await;
+    let lease = Duration::from_millis(1000);
+    let effects = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (began_tx, mut began_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut reg = Registry::new();
+    let (fx, began) = (effects.clone(), began_tx.clone());
+    reg.register("guarded", move |ctx: Ctx, _| {
+        let (fx, began) = (fx.clone(), began.clone());
+        async move {
+            ctx.step("effect", Effect::Irreversible, || async move {
+                let _ = began.send(());
+                // Local work that outlasts the lease, then the effect.
+                tokio::time::sleep(lease * 2).await;
+                fx.lock().unwrap().push("made".into());
+                Ok::<_, String>(())
+            })
+            .await?;
+            Ok(json!("done"))
+        }
+    });
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rng = SeededRng::from_seed(5);
+    let id = TaskId::new(&IdSource { clock: &SystemClock, rng: &rng });
+    direct
+        .tasks()
+        .enqueue(&[NewTask::new(id, "default", "guarded", json!(null))], clock.now())
+        .await
+        .unwrap();
+    let opts = WorkerOptions {
+        id: "cut-off".into(),
+        concurrency: 1,
+        lease,
+        poll: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let w = Worker::new(proxied, clock.clone(), Arc::new(reg), opts);
+    let worker = tokio::spawn(async move { w.run(stop_rx).await });
+    tokio::time::timeout(Duration::from_secs(30), began_rx.recv()).await.unwrap();
+    // The started marker is journaled; now its network goes.
+    proxy.stall(true);
+    tokio::time::sleep(lease * 3).await;
+    assert!(
+        effects.lock().unwrap().is_empty(),
+        "a worker cut off past its lease made its effect anyway"
+    );
+    let t = direct.tasks().get_task(id).await.unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Leased, "{t:?}");
+    assert!(t.lease_until.unwrap() < clock.now(), "its lease has run out: {t:?}");
+    proxy.stall(false);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), worker).await;
+    assert!(effects.lock().unwrap().is_empty(), "the effect was made after the network came back");
+    drop(direct);
+    rt_drop_async(&url, schema).await;
+}
+
+async fn rt_drop_async(url: &str, schema: String) {
+    let s = PgStore::open(url, PgOptions { dims: 8, schema: Some(schema), ..Default::default() })
+        .await
+        .unwrap();
+    s.drop_schema().await.unwrap();
+}
