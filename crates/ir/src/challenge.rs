@@ -107,6 +107,31 @@ pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> 
     challenge_judged(ir, source, hidden, SmellJudge::Tagger)
 }
 
+/// Whether a smell the tagger or word lists found stands in its sentence:
+/// * a polysemous word written with a capital inside a sentence is a name the document gives
+///   (`a Close frame`, `the Key header`), not the everyday word. (Evidence from elsewhere in
+///   the document — headings, quotes, capitals — was tried and left out: in the labelled
+///   EIRENE requirements of ARTA's DS1 it would have hidden 156–184 of the 296 words the
+///   annotators marked as polysemous; this rule hides 8.)
+/// * "that" is vague only standing alone ("reject that.", "That is invalid."): introducing a
+///   clause ("frames that are", "ensure that the") or before a noun it names its referent.
+///   In the four labelled data sets 9 of 474 occurrences of "that" are marked vague.
+fn in_context(hit: &smells::Hit, text: &str) -> bool {
+    let before = text[..hit.start].trim_end();
+    let starts_sentence = before.is_empty() || before.ends_with(['.', ':', ';', '!', '?']);
+    match hit.smell {
+        Smell::Polysemy => {
+            starts_sentence || !hit.words.chars().next().is_some_and(char::is_uppercase)
+        }
+        Smell::VaguePronoun if hit.words.eq_ignore_ascii_case("that") => {
+            let after = text[hit.end..].trim_start();
+            let stands_alone = after.is_empty() || after.starts_with(['.', ',', ';', ':', ')']);
+            starts_sentence || stands_alone
+        }
+        _ => true,
+    }
+}
+
 /// [`challenge`] with the smells judged by `judge`.
 pub fn challenge_judged(
     ir: &Ir,
@@ -146,6 +171,9 @@ pub fn challenge_judged(
             if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)
                 && node.kind != NodeKind::Requirement
             {
+                continue;
+            }
+            if !in_context(&hit, &node.text) {
                 continue;
             }
             let blocking = hit.smell == Smell::Tbd;

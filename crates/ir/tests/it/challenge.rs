@@ -189,3 +189,29 @@ fn duplicates_are_judged_by_what_is_replaced_not_by_how_much_is_shared() {
     assert_eq!(dups.len(), 1, "{dups:?}");
     assert!(dups[0].message.contains("with a different strength"), "{}", dups[0].message);
 }
+
+/// Smells judged in their sentence: a polysemous word written with a capital inside a
+/// sentence is a name, not the everyday word; "that" opening a clause or pointing at a noun
+/// names its referent, and is vague only standing alone.
+#[test]
+fn capitalised_names_and_relative_that_are_not_smells() {
+    let codes = |spec: &str| -> Vec<String> {
+        let ir = l9_ir::compile("s.md", spec, None).ir;
+        challenge::challenge_judged(&ir, Some(spec), &[], challenge::SmellJudge::WordLists)
+            .into_iter()
+            .filter(|f| f.code.starts_with("L9-SMELL"))
+            .map(|f| f.message)
+            .collect()
+    };
+    let plain = "# S\n\n- The client MUST send the key with each request.\n";
+    assert!(codes(plain).iter().any(|m| m.contains("polysemy: `key`")), "{:?}", codes(plain));
+    let named = "# S\n\n- The client MUST send the Key header with each request.\n";
+    assert!(!codes(named).iter().any(|m| m.contains("polysemy")), "{:?}", codes(named));
+    // Defined elsewhere in the document is not enough (see `in_context`).
+    let headed = "# S\n\n## Key\n\n- The client MUST send the key with each request.\n";
+    assert!(codes(headed).iter().any(|m| m.contains("polysemy: `key`")), "{:?}", codes(headed));
+    let relative = "# S\n\n- The server MUST reject frames that are masked.\n- The server MUST ensure that the frame is valid.\n";
+    assert!(!codes(relative).iter().any(|m| m.contains("`that`")), "{:?}", codes(relative));
+    let alone = "# S\n\n- The server MUST log the frame and then reject that.\n";
+    assert!(codes(alone).iter().any(|m| m.contains("`that`")), "{:?}", codes(alone));
+}
