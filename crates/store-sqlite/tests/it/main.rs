@@ -6,16 +6,25 @@
 use l9_store::conformance::{DIMS, Fx};
 use l9_store::{Store, VectorQuery, WriteBatch};
 use l9_store_sqlite::{SqliteOptions, SqliteStore};
-use l9_test_support::TempDir;
 
-/// A fresh store; its temp dir is leaked so it outlives the store for the test's lifetime.
+/// A fresh store in a temporary directory of its own, which [`done`] removes (the directory
+/// must outlive the store, so it is kept rather than dropped here).
 async fn fresh() -> Option<SqliteStore> {
-    let dir: &'static TempDir = Box::leak(Box::new(l9_test_support::temp_dir()));
+    let dir = l9_test_support::temp_dir().keep();
     let opts = SqliteOptions { dims: DIMS, ..Default::default() };
-    Some(SqliteStore::open(&dir.path().join("l9.db"), opts).await.unwrap())
+    Some(SqliteStore::open(&dir.join("l9.db"), opts).await.unwrap())
 }
 
-async fn done(_: SqliteStore) {}
+/// Closes the store, then removes its directory.
+async fn done(store: SqliteStore) {
+    let dir = store.path().parent().map(std::path::Path::to_path_buf);
+    drop(store);
+    if let Some(d) =
+        dir.filter(|d| d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("l9-test-")))
+    {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
 
 mod conformance {
     use super::{done, fresh};
