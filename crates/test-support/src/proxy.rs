@@ -78,6 +78,13 @@ impl FaultProxy {
         Ok(FaultProxy { addr, faults })
     }
 
+    /// A proxy to the host and port of `url` (`postgres://user@host:port/db…`).
+    pub fn for_url(url: &str) -> std::io::Result<FaultProxy> {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        FaultProxy::start(&host[..host.find(['/', '?']).unwrap_or(host.len())])
+    }
+
     /// Where clients connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr

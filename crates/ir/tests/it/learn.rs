@@ -13,6 +13,20 @@ fn ex(project: &str, text: &str, code: &str) -> Example {
     eval::read_classification("t.csv", &csv).unwrap().remove(0)
 }
 
+/// Features of the sentence embedding alone (`dims` wide).
+fn dense_only(dims: u32) -> FeatureConfig {
+    FeatureConfig {
+        words: false,
+        bigrams: false,
+        char_min: 0,
+        char_max: 0,
+        lexicon: false,
+        prior: false,
+        dense: dims,
+        ..FeatureConfig::HASHED
+    }
+}
+
 fn small() -> Vec<Example> {
     let mut v = Vec::new();
     for p in ["1", "2", "3"] {
@@ -127,15 +141,7 @@ fn embeddings_join_the_candidates_only_when_every_row_has_one() {
     }
     let cands = eval::candidates(&rows);
     assert!(cands.iter().all(|c| c.dense == 3), "{cands:?}");
-    let cfg = FeatureConfig {
-        words: false,
-        bigrams: false,
-        char_min: 0,
-        char_max: 0,
-        lexicon: false,
-        prior: false,
-        ..cands[0]
-    };
+    let cfg = dense_only(cands[0].dense);
     let m = Learned::train(&rows, cfg, Params::DEFAULT, "t");
     for e in &rows {
         assert_eq!(m.predict(&e.text, e.dense.as_deref()).index != 0, e.quality, "{}", e.text);
@@ -171,16 +177,7 @@ fn a_compile_classifies_with_sentence_embeddings_when_the_model_has_them() {
             rows.push(e);
         }
     }
-    let cfg = FeatureConfig {
-        words: false,
-        bigrams: false,
-        char_min: 0,
-        char_max: 0,
-        lexicon: false,
-        prior: false,
-        dense: 3,
-        ..FeatureConfig::HASHED
-    };
+    let cfg = dense_only(3);
     let model = Arc::new(Learned::train(&rows, cfg, Params::DEFAULT, "t"));
     assert!(
         Classifier::learned_with(

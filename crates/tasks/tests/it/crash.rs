@@ -225,6 +225,23 @@ struct Harness {
 }
 
 impl Harness {
+    /// A harness on `db` (and `schema`), logging effects under `dir`, whose workers' steps
+    /// take `step_ms`.
+    fn new(db: &str, schema: Option<String>, dir: &Path, step_ms: u64) -> Harness {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let store = rt.block_on(open(db, schema.clone()));
+        Harness {
+            db: db.to_string(),
+            schema,
+            dir: dir.to_path_buf(),
+            step_ms,
+            store,
+            rt,
+            resolutions: BTreeMap::new(),
+            answered: BTreeSet::new(),
+        }
+    }
+
     #[allow(clippy::disallowed_methods)] // the subprocess seam of this test
     fn spawn(&self, worker: &str) -> Child {
         self.spawn_on(worker, &self.db)
@@ -347,18 +364,7 @@ fn kill(mut c: Child) {
 #[allow(clippy::disallowed_methods)] // wall-clock timeout of the harness itself
 fn crash_run(db: String, schema: Option<String>, seed: u64) {
     let dir = l9_test_support::temp_dir();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let store = rt.block_on(open(&db, schema.clone()));
-    let mut h = Harness {
-        db,
-        schema,
-        dir: dir.path().to_path_buf(),
-        step_ms: 5,
-        store,
-        rt,
-        resolutions: BTreeMap::new(),
-        answered: BTreeSet::new(),
-    };
+    let mut h = Harness::new(&db, schema, dir.path(), 5);
     let seed = std::env::var("L9_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(seed);
     let rng = SeededRng::from_seed(seed);
     // 50 kill points per backend in the suite; `scripts/kill-sweep` asks for more, and the
@@ -466,14 +472,7 @@ fn crash_harness_postgres() {
     let Some(url) = l9_test_support::pg_url() else { return };
     let schema = l9_test_support::unique_schema("crash");
     crash_run(url.clone(), Some(schema.clone()), 12);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let s =
-            PgStore::open(&url, PgOptions { dims: 8, schema: Some(schema), ..Default::default() })
-                .await
-                .unwrap();
-        s.drop_schema().await.unwrap();
-    });
+    rt_drop(&url, schema);
 }
 
 /// Network faults on PostgreSQL: two worker processes, each reaching the database through a
@@ -488,19 +487,8 @@ fn network_faults_on_postgres() {
     let Some(url) = l9_test_support::pg_url() else { return };
     let schema = l9_test_support::unique_schema("netfault");
     let dir = l9_test_support::temp_dir();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let store = rt.block_on(open(&url, Some(schema.clone())));
-    let mut h = Harness {
-        db: url.clone(),
-        schema: Some(schema.clone()),
-        dir: dir.path().to_path_buf(),
-        // Slow enough steps that the work outlasts the faults.
-        step_ms: 40,
-        store,
-        rt,
-        resolutions: BTreeMap::new(),
-        answered: BTreeSet::new(),
-    };
+    // Slow enough steps that the work outlasts the faults.
+    let mut h = Harness::new(&url, Some(schema.clone()), dir.path(), 40);
     let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let seed = env("L9_NETFAULT_SEED", 21);
     let events = env("L9_NETFAULT_EVENTS", 24);
@@ -508,11 +496,8 @@ fn network_faults_on_postgres() {
     // The work grows with the faults asked for, so they keep landing on work.
     let scale = (events as usize / 12).max(2);
     let mix = start_mix(&h, &rng, scale);
-    let host = url.split_once("://").unwrap().1;
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = &host[..host.find(['/', '?']).unwrap_or(host.len())];
     let proxies: Vec<l9_test_support::FaultProxy> =
-        (0..2).map(|_| l9_test_support::FaultProxy::start(host).unwrap()).collect();
+        (0..2).map(|_| l9_test_support::FaultProxy::for_url(&url).unwrap()).collect();
     let workers: Vec<Child> = proxies
         .iter()
         .enumerate()
@@ -606,18 +591,7 @@ fn two_postgres_workers_one_killed_mid_task() {
     let Some(url) = l9_test_support::pg_url() else { return };
     let schema = l9_test_support::unique_schema("two");
     let dir = l9_test_support::temp_dir();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let store = rt.block_on(open(&url, Some(schema.clone())));
-    let h = Harness {
-        db: url.clone(),
-        schema: Some(schema.clone()),
-        dir: dir.path().to_path_buf(),
-        step_ms: 40,
-        store,
-        rt,
-        resolutions: BTreeMap::new(),
-        answered: BTreeSet::new(),
-    };
+    let h = Harness::new(&url, Some(schema.clone()), dir.path(), 40);
     let rng = SeededRng::from_seed(3);
     let ids: Vec<TaskId> = (0..8).map(|_| h.start(&rng, "chain", json!({"steps": 10}))).collect();
     let a = h.spawn("worker-a");
@@ -672,13 +646,7 @@ fn two_postgres_workers_one_killed_mid_task() {
 
 fn rt_drop(url: &str, schema: String) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let s =
-            PgStore::open(url, PgOptions { dims: 8, schema: Some(schema), ..Default::default() })
-                .await
-                .unwrap();
-        s.drop_schema().await.unwrap();
-    });
+    rt.block_on(rt_drop_async(url, schema));
 }
 
 /// Self-fencing: a worker cut off from the database in the middle of an irreversible step
@@ -690,11 +658,7 @@ async fn a_worker_cut_off_past_its_lease_makes_no_late_effect() {
     let Some(url) = l9_test_support::pg_url() else { return };
     let schema = l9_test_support::unique_schema("selffence");
     let direct = open(&url, Some(schema.clone())).await;
-    let host = url.split_once("://").unwrap().1;
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let proxy =
-        l9_test_support::FaultProxy::start(&host[..host.find(['/', '?']).unwrap_or(host.len())])
-            .unwrap();
+    let proxy = l9_test_support::FaultProxy::for_url(&url).unwrap();
     let proxied = open(&proxy.url(&url), Some(schema.clone())).await;
     let lease = Duration::from_millis(1000);
     let effects = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
