@@ -412,17 +412,27 @@ pub struct ClassifyOptions {
 #[cfg(feature = "local-embed")]
 pub fn embed_texts(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
     use l9_memory::Embedder as _;
-    let bad = |e: l9_memory::MemoryError| no_embeddings(e.to_string());
-    // Requirements are sentences: 128 word pieces, what all-MiniLM-L6-v2 was trained on.
-    let m = l9_memory::LocalBertEmbedder::load_truncating(dir, 128).map_err(bad)?;
-    Ok((m.name(), m.embed_now(texts).map_err(bad)?))
+    let m = sentence_model(dir)?;
+    Ok((m.name(), m.embed_now(texts).map_err(|e| no_embeddings(e.to_string()))?))
+}
+
+/// Requirements are sentences: cut at 128 word pieces, what all-MiniLM-L6-v2 was trained on
+/// (and what the shipped MiniLM classifier was trained with).
+#[cfg(feature = "local-embed")]
+const SENTENCE_PIECES: usize = 128;
+
+/// The sentence model in `dir`, as requirements are embedded (loaded anew on every call).
+#[cfg(feature = "local-embed")]
+fn sentence_model(dir: &Path) -> Result<l9_memory::LocalBertEmbedder> {
+    l9_memory::LocalBertEmbedder::load_truncating(dir, SENTENCE_PIECES)
+        .map_err(|e| no_embeddings(e.to_string()))
 }
 
 /// [`embed_texts`] by candle's own `BertModel` on padded batches: the baseline
 /// `l9 bench ir --embeddings` times next to it.
 #[cfg(feature = "local-embed")]
 pub fn embed_texts_padded(dir: &Path, texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
-    let v = l9_memory::reference_embeddings(dir, 128, texts)
+    let v = l9_memory::reference_embeddings(dir, SENTENCE_PIECES, texts)
         .map_err(|e| no_embeddings(format!("{}: {e}", dir.display())))?;
     Ok(("candle BertModel (padded)".into(), v))
 }
@@ -444,12 +454,18 @@ pub fn embed_texts_padded(dir: &Path, texts: &[String]) -> Result<(String, Vec<V
 /// Without the `local-embed` build there is no sentence embedder.
 #[cfg(not(feature = "local-embed"))]
 pub fn embed_texts(_dir: &Path, _texts: &[String]) -> Result<(String, Vec<Vec<f32>>)> {
-    Err(EngineError::Input(vec![
+    Err(without_local_embed())
+}
+
+/// What asking for sentence embeddings says in a build without them.
+#[cfg(not(feature = "local-embed"))]
+fn without_local_embed() -> EngineError {
+    EngineError::Input(vec![
         Diagnostic::error("L9-EVAL-006", "this l9 was built without sentence embeddings")
             .with_help(
                 "rebuild with `cargo build --release --features local-embed` to use --embeddings",
             ),
-    ]))
+    ])
 }
 
 /// Reads a model file written by `l9 eval train`.

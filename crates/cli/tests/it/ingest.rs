@@ -52,45 +52,24 @@ fn commits_in_memory(d: &Path, db: &[&str]) -> usize {
     out.lines().filter(|l| l.contains("\"kind\":\"git.commit\"")).count()
 }
 
-/// A fresh project: on a SQLite file, or (`pg`: the test cluster's URL) on a fresh database
-/// of its own, dropped when the returned guard is.
-/// Drops a project's database.
-type DropDb = Option<Box<dyn Fn()>>;
-
-fn project(pg: Option<&str>, n: usize) -> (tempfile::TempDir, Vec<String>, DropDb) {
-    let dir = l9_test_support::temp_dir();
-    let (db, drop_db): (Vec<String>, DropDb) = match pg {
-        Some(url) => {
-            let (u, d) = fresh_database(url, &format!("l9_ingest_{}_{n}", std::process::id()));
-            (vec!["--db".into(), u], Some(Box::new(d)))
-        }
-        None => (Vec::new(), None),
-    };
-    let mut a: Vec<&str> = db.iter().map(String::as_str).collect();
-    a.push("init");
-    ok(dir.path(), &a);
-    (dir, db, drop_db)
-}
-
 /// Kills `l9 ingest git` at fractions of an uninterrupted ingest's time, each in a fresh
 /// project, then ingests to the end there: every commit stored once, the state complete.
 /// Returns how many kills left commits stored without the state that records them.
-fn kill_and_resume(repo: &Path, db: Option<&str>, n: usize) -> usize {
+fn kill_and_resume(repo: &Path, pg: Option<&str>, n: usize) -> usize {
     let repo = repo.to_str().unwrap();
-    let (cal, args, drop_cal) = project(db, 0);
-    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
-    a.extend(["ingest", "git", repo, "--no-szz"]);
-    let t0 = std::time::Instant::now();
-    ok(cal.path(), &a);
-    let whole = t0.elapsed();
-    drop_cal.iter().for_each(|d| d());
+    let ingest = ["ingest", "git", repo, "--no-szz"];
+    let whole = {
+        let cal = Project::new(pg, "ingest_0");
+        let t0 = std::time::Instant::now();
+        ok(cal.path(), &cal.args(&ingest));
+        t0.elapsed()
+    };
     let mut partial = 0;
     for (k, f) in [0.2, 0.45, 0.7, 0.9].into_iter().enumerate() {
-        let (p, args, drop_db) = project(db, k + 1);
+        let p = Project::new(pg, &format!("ingest_{}", k + 1));
         let d = p.path();
-        let db: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut a = db.clone();
-        a.extend(["ingest", "git", repo, "--no-szz"]);
+        let db: Vec<&str> = p.args(&[]);
+        let mut a = p.args(&ingest);
         let mut child = spawn(d, &a);
         std::thread::sleep(whole.mul_f64(f));
         let _ = child.kill(); // SIGKILL
@@ -106,7 +85,6 @@ fn kill_and_resume(repo: &Path, db: Option<&str>, n: usize) -> usize {
         assert_eq!(commits_in_memory(d, &db), n, "killed at {f}: nothing lost, nothing doubled");
         let again: Value = serde_json::from_str(&ok(d, &a)).unwrap();
         assert_eq!((again["read"].as_u64(), again["stored"].as_u64()), (Some(0), Some(0)));
-        drop_db.iter().for_each(|d| d());
     }
     eprintln!("{partial} of 4 kills left commits without their state ({whole:?} uninterrupted)");
     partial
@@ -119,7 +97,7 @@ fn a_killed_ingest_resumes_with_nothing_lost_or_doubled_on_sqlite_and_postgres()
     // Kills at 20–90 % of an uninterrupted ingest's time on this machine: at least one lands
     // between the first stored batch and the state (two or three of four did here).
     assert!(kill_and_resume(repo.path(), None, 3000) >= 1, "no kill landed mid-ingest");
-    let (p, _, _) = project(None, 0);
+    let p = Project::new(None, "ingest_0");
     let r = json(p.path(), &["ingest", "git", repo.path().to_str().unwrap()]);
     assert_eq!(r["hotspots"].as_array().unwrap().len(), 10);
     assert!(r["fragile"].as_array().unwrap().iter().all(|h| h["fixes"].as_u64().unwrap() >= 3));

@@ -48,6 +48,49 @@ fn fresh_database(url: &str, name: &str) -> (String, impl Fn() + use<>) {
     })
 }
 
+/// A fresh, initialised project: on a SQLite file, or (`pg`: the test cluster's URL) on a
+/// fresh database `l9_<name>_<pid>` of its own, which is dropped with the project.
+struct Project {
+    dir: tempfile::TempDir,
+    /// `["--db", URL]` for PostgreSQL (also written to the project's `l9.toml`), else empty.
+    db: Vec<String>,
+    drop_db: Option<Box<dyn Fn()>>,
+}
+
+impl Project {
+    fn new(pg: Option<&str>, name: &str) -> Project {
+        let dir = l9_test_support::temp_dir();
+        let mut db = Vec::new();
+        let mut drop_db: Option<Box<dyn Fn()>> = None;
+        if let Some(url) = pg {
+            let (u, d) = fresh_database(url, &format!("l9_{name}_{}", std::process::id()));
+            db = vec!["--db".into(), u];
+            drop_db = Some(Box::new(d));
+        }
+        let mut a: Vec<&str> = db.iter().map(String::as_str).collect();
+        a.push("init");
+        ok(dir.path(), &a);
+        Project { dir, db, drop_db }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `--db URL` (or nothing), then `args`.
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        self.db.iter().map(String::as_str).chain(args.iter().copied()).collect()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if let Some(d) = &self.drop_db {
+            d();
+        }
+    }
+}
+
 fn ok(dir: &Path, args: &[&str]) -> String {
     let o = l9(dir, args);
     assert!(

@@ -197,7 +197,7 @@ fn a_killed_l9_run_is_finished_by_l9_resume() {
     let d = dir.path();
     ok(d, &["init"]);
     let mut seen = super::sweep::Kills::default();
-    super::sweep::run_kill_cycle(d, &mut super::sweep::Seeded::new(0), 20, &mut seen);
+    super::sweep::run_kill_cycle(d, &l9_types::SeededRng::from_seed(0), 20, &mut seen);
     eprintln!("{} kills, {} while l9 was running", seen.kills, seen.mid_run);
     // Kills land mid-run until the run gets through (the engine's crash test kills workers
     // twenty times mid-run and counts model calls); at least one must have.

@@ -10,39 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use l9_types::SeededRng;
+
 use super::*;
-
-/// A seeded generator (64-bit LCG; the high bits are the output).
-pub(super) struct Seeded(u64);
-
-impl Seeded {
-    pub(super) fn new(seed: u64) -> Self {
-        Seeded(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 =
-            self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n.max(1)
-    }
-}
-
-/// A project for a sweep: a SQLite file, or a fresh PostgreSQL database (dropped by the guard).
-fn project(pg: Option<&str>, name: &str) -> (tempfile::TempDir, Option<Box<dyn Fn()>>) {
-    let dir = l9_test_support::temp_dir();
-    let drop_db: Option<Box<dyn Fn()>> = match pg {
-        Some(url) => {
-            let (u, d) = fresh_database(url, &format!("l9_sweep_{name}_{}", std::process::id()));
-            ok(dir.path(), &["--db", &u, "init"]);
-            Some(Box::new(d))
-        }
-        None => {
-            ok(dir.path(), &["init"]);
-            None
-        }
-    };
-    (dir, drop_db)
-}
 
 /// The adder example with a slower gate (so kills land inside the run) in `d/ex`.
 fn slow_adder(d: &Path) {
@@ -67,7 +37,7 @@ pub(super) struct Kills {
 /// `l9 run` of the slowed adder in project `d`, killed at seeded moments and resumed after
 /// each kill, until it got through or `max` kills; then one `l9 resume` finishes it. Checks
 /// the invariants and returns the run's chosen plan.
-pub(super) fn run_kill_cycle(d: &Path, rng: &mut Seeded, max: usize, seen: &mut Kills) -> String {
+pub(super) fn run_kill_cycle(d: &Path, rng: &SeededRng, max: usize, seen: &mut Kills) -> String {
     slow_adder(d);
     let mut id = None::<String>;
     for _ in 0..max {
@@ -137,7 +107,7 @@ pub(super) fn import_kill_cycle(
     d: &Path,
     n: usize,
     whole: Duration,
-    rng: &mut Seeded,
+    rng: &SeededRng,
     seen: &mut Kills,
 ) {
     let file = notes_file(d, n);
@@ -159,13 +129,11 @@ pub(super) fn import_kill_cycle(
 
 /// The time of one uninterrupted import of `n` notes on a backend.
 fn import_time(pg: Option<&str>, n: usize) -> Duration {
-    let (p, drop_db) = project(pg, "calibrate");
+    let p = Project::new(pg, "sweep_calibrate");
     let file = notes_file(p.path(), n);
     let t0 = std::time::Instant::now();
     ok(p.path(), &["memory", "import", &file]);
-    let t = t0.elapsed();
-    drop_db.iter().for_each(|d| d());
-    t
+    t0.elapsed()
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -191,16 +159,13 @@ fn backends() -> Vec<Option<String>> {
 
 #[test]
 fn a_killed_import_leaves_all_or_nothing_and_completes_on_sqlite_and_postgres() {
-    let mut rng = Seeded::new(7);
-    let mut backends = vec![None];
-    backends.extend(l9_test_support::pg_url().map(Some));
-    for pg in backends {
+    let rng = SeededRng::from_seed(7);
+    for pg in backends() {
         let whole = import_time(pg.as_deref(), 3000);
         let mut seen = Kills::default();
         for k in 0..3 {
-            let (p, drop_db) = project(pg.as_deref(), &format!("import{k}"));
-            import_kill_cycle(p.path(), 3000, whole, &mut rng, &mut seen);
-            drop_db.iter().for_each(|d| d());
+            let p = Project::new(pg.as_deref(), &format!("sweep_import{k}"));
+            import_kill_cycle(p.path(), 3000, whole, &rng, &mut seen);
         }
         eprintln!(
             "import: {} kills, {} mid-import ({whole:?} uninterrupted)",
@@ -216,18 +181,16 @@ fn kill_sweep_of_l9_run() {
     for pg in backends() {
         let name = if pg.is_some() { "postgres" } else { "sqlite" };
         // The result an uninterrupted run comes to.
-        let (p, drop_db) = project(pg.as_deref(), "run_base");
+        let p = Project::new(pg.as_deref(), "sweep_run_base");
         slow_adder(p.path());
         let out = ok(p.path(), &["run", "ex/spec.md"]);
         assert!(out.contains("outcome:     succeeded"), "{out}");
         let expected = json(p.path(), &["show", "last"])["result"]["chosen"].clone();
-        drop_db.iter().for_each(|d| d());
-        let (mut rng, mut seen, mut runs) = (Seeded::new(seed), Kills::default(), 0);
+        let (rng, mut seen, mut runs) = (SeededRng::from_seed(seed), Kills::default(), 0);
         while seen.kills < total {
-            let (p, drop_db) = project(pg.as_deref(), &format!("run{runs}"));
-            let chosen = run_kill_cycle(p.path(), &mut rng, 20, &mut seen);
+            let p = Project::new(pg.as_deref(), &format!("sweep_run{runs}"));
+            let chosen = run_kill_cycle(p.path(), &rng, 20, &mut seen);
             assert_eq!(jsonv!(chosen), expected, "a killed run came to another result");
-            drop_db.iter().for_each(|d| d());
             runs += 1;
         }
         eprintln!(
@@ -245,11 +208,10 @@ fn kill_sweep_of_memory_import() {
     for pg in backends() {
         let name = if pg.is_some() { "postgres" } else { "sqlite" };
         let whole = import_time(pg.as_deref(), n);
-        let (mut rng, mut seen) = (Seeded::new(seed), Kills::default());
+        let (rng, mut seen) = (SeededRng::from_seed(seed), Kills::default());
         while seen.kills < total {
-            let (p, drop_db) = project(pg.as_deref(), &format!("import{}", seen.kills));
-            import_kill_cycle(p.path(), n, whole, &mut rng, &mut seen);
-            drop_db.iter().for_each(|d| d());
+            let p = Project::new(pg.as_deref(), &format!("sweep_import{}", seen.kills));
+            import_kill_cycle(p.path(), n, whole, &rng, &mut seen);
         }
         eprintln!(
             "import kill sweep: {name}, seed {seed}: {} kills of a {n}-line import ({} mid-import; {whole:?} uninterrupted), all or nothing every time",

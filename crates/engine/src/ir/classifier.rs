@@ -20,7 +20,7 @@ pub fn spec_classifier(config: &Config) -> Result<Classifier> {
 }
 
 /// The shipped MiniLM classifier fed by the model in `dir` (loaded once per directory and
-/// process; a requirement is cut at 128 word pieces, as in training).
+/// process; requirements are embedded as in training, see `super::sentence_model`).
 #[cfg(feature = "local-embed")]
 pub fn minilm_classifier(dir: &Path) -> Result<Classifier> {
     use std::collections::HashMap;
@@ -33,9 +33,7 @@ pub fn minilm_classifier(dir: &Path) -> Result<Classifier> {
     if let Some(c) = loaded.as_ref().and_then(|m| m.get(dir)) {
         return Ok(c.clone());
     }
-    let m = l9_memory::LocalBertEmbedder::load_truncating(dir, 128)
-        .map_err(|e| super::no_embeddings(e.to_string()))?;
-    let m = Arc::new(m);
+    let m = Arc::new(super::sentence_model(dir)?);
     let embeddings = l9_ir::classify::Embeddings::new(m.name(), move |texts: &[String]| {
         m.embed_now(texts).map_err(|e| e.to_string())
     });
@@ -47,8 +45,8 @@ pub fn minilm_classifier(dir: &Path) -> Result<Classifier> {
 
 /// Without the `local-embed` build there is no sentence embedder.
 #[cfg(not(feature = "local-embed"))]
-pub fn minilm_classifier(dir: &Path) -> Result<Classifier> {
-    super::embed_texts(dir, &[]).map(|_| Classifier::default())
+pub fn minilm_classifier(_dir: &Path) -> Result<Classifier> {
+    Err(super::without_local_embed())
 }
 
 /// The classifier `l9 ir …` uses: `--embeddings DIR` if given, else the project's.
