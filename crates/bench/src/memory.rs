@@ -16,9 +16,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use l9_memory::{HashEmbedder, Ingest, MemoryService, SearchMode, SearchQuery};
+use l9_memory::{
+    HashEmbedder, Ingest, MemoryService, SearchMode, SearchQuery, hybrid_depth, rrf_fuse,
+};
 use l9_store::{Store, VectorQuery, WriteBatch};
-use l9_types::{ManualClock, PacketDraft, SeededRng};
+use l9_types::{ManualClock, PacketDraft, PacketId, SeededRng};
 use serde::Serialize;
 
 use crate::{BenchError, Result};
@@ -68,6 +70,13 @@ pub struct MemoryBenchReport {
     /// Baseline: exact scan.
     pub vector_exact: Latency,
     pub recall_at_10: f64,
+    /// Hybrid's vector half (top 50, beam 50) against the exact top 50.
+    pub hybrid_vector_recall_at_50: f64,
+    /// Hybrid's fused top 10 against the same fusion with an exact vector half.
+    pub hybrid_top10_agreement: f64,
+    /// The same two figures with the store's own beam (untimed): what the narrower one costs.
+    pub default_beam_recall_at_50: f64,
+    pub default_beam_top10_agreement: f64,
     pub queries: usize,
     /// SQLite: seconds for a newly opened store's first approximate query.
     pub reopen_first_query_s: Option<f64>,
@@ -195,7 +204,13 @@ pub async fn memory(
     let t = Instant::now();
     let v0 = embedder.embed_one(&text(&rng, &topics));
     store
-        .vector_search(&VectorQuery { vector: v0, filter: Default::default(), k: 10, exact: false })
+        .vector_search(&VectorQuery {
+            vector: v0,
+            filter: Default::default(),
+            k: 10,
+            exact: false,
+            beam: None,
+        })
         .await?;
     let first_query_s = t.elapsed().as_secs_f64();
     // PostgreSQL rebuilds its index inside the write; SQLite builds in the background.
@@ -260,6 +275,7 @@ pub async fn memory(
         filter: Default::default(),
         k: 10,
         exact,
+        beam: None,
     };
     let mut ann = Vec::new();
     let mut approx_ids = Vec::new();
@@ -284,13 +300,28 @@ pub async fn memory(
             .await?;
         text_only.push(t.elapsed());
     }
+    // Hybrid search below asks for the top 10.
+    let depth = hybrid_depth(10);
     let mut halves = Vec::new();
+    let mut half_ids = Vec::new();
     for (qt, v) in query_texts.iter().zip(&vectors) {
         let t = Instant::now();
-        let tq = l9_store::TextQuery { query: qt.clone(), filter: Default::default(), k: 50 };
-        let vq50 = VectorQuery { k: 50, ..vq(v, false) };
-        tokio::try_join!(store.text_search(&tq), store.vector_search(&vq50))?;
+        let tq = l9_store::TextQuery { query: qt.clone(), filter: Default::default(), k: depth };
+        // As hybrid search asks: its depth, with a beam as wide.
+        let vq50 = VectorQuery { k: depth, beam: Some(depth), ..vq(v, false) };
+        let (text, near) = tokio::try_join!(store.text_search(&tq), store.vector_search(&vq50))?;
         halves.push(t.elapsed());
+        half_ids.push((
+            text.into_iter().map(|h| h.id).collect::<Vec<_>>(),
+            near.into_iter().map(|h| h.id).collect::<Vec<_>>(),
+        ));
+    }
+    // The same vector half with the store's own beam (untimed), to show what the narrower
+    // beam costs in quality.
+    let mut wide_ids = Vec::new();
+    for v in &vectors {
+        let near = store.vector_search(&VectorQuery { k: depth, ..vq(v, false) }).await?;
+        wide_ids.push(near.into_iter().map(|h| h.id).collect::<Vec<_>>());
     }
     let mut hybrid = Vec::new();
     for (i, qt) in query_texts.iter().enumerate() {
@@ -309,12 +340,39 @@ pub async fn memory(
     }
     let mut exact = Vec::new();
     let (mut hits, mut possible) = (0usize, 0usize);
-    for (v, approx) in vectors.iter().zip(&approx_ids) {
+    let (mut half_hits, mut half_possible) = (0usize, 0usize);
+    let (mut fused_same, mut fused_possible) = (0usize, 0usize);
+    let (mut wide_hits, mut wide_same) = (0usize, 0usize);
+    for (((v, approx), (text, near)), wide) in
+        vectors.iter().zip(&approx_ids).zip(&half_ids).zip(&wide_ids)
+    {
         let t = Instant::now();
-        let truth = store.vector_search(&vq(v, true)).await?;
+        let truth: Vec<PacketId> = store
+            .vector_search(&VectorQuery { k: depth, ..vq(v, true) })
+            .await?
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         exact.push(t.elapsed());
-        possible += truth.len();
-        hits += approx.iter().filter(|a| truth.iter().any(|t| t.id == **a)).count();
+        let top10 = &truth[..truth.len().min(10)];
+        possible += top10.len();
+        hits += approx.iter().filter(|a| top10.contains(a)).count();
+        half_possible += truth.len();
+        half_hits += near.iter().filter(|a| truth.contains(a)).count();
+        // Hybrid's top 10 as fused from the approximate half, against the same fusion of
+        // the exact one.
+        let top = |vector: &[PacketId]| -> Vec<PacketId> {
+            rrf_fuse(&[text.clone(), vector.to_vec()])
+                .into_iter()
+                .take(10)
+                .map(|(id, _)| id)
+                .collect()
+        };
+        let want = top(&truth);
+        fused_possible += want.len();
+        fused_same += top(near).iter().filter(|id| want.contains(id)).count();
+        wide_hits += wide.iter().filter(|a| truth.contains(a)).count();
+        wide_same += top(wide).iter().filter(|id| want.contains(id)).count();
     }
     if possible == 0 {
         return Err(BenchError::Failed("benchmark produced no vectors".into()));
@@ -341,6 +399,10 @@ pub async fn memory(
         vector_ann: percentiles(ann),
         vector_exact: percentiles(exact),
         recall_at_10: hits as f64 / possible as f64,
+        hybrid_vector_recall_at_50: half_hits as f64 / half_possible.max(1) as f64,
+        hybrid_top10_agreement: fused_same as f64 / fused_possible.max(1) as f64,
+        default_beam_recall_at_50: wide_hits as f64 / half_possible.max(1) as f64,
+        default_beam_top10_agreement: wide_same as f64 / fused_possible.max(1) as f64,
         queries,
         reopen_first_query_s: None,
     })

@@ -70,6 +70,7 @@ pub async fn sqlite_reopen_first_query_s(dir: &Path) -> Result<f64> {
             filter: Default::default(),
             k: 10,
             exact: false,
+            beam: None,
         })
         .await?;
     Ok(t.elapsed().as_secs_f64())

@@ -55,7 +55,8 @@ pub(crate) enum BenchCommand {
     },
     /// Memory substrate: a bulk load (one write) next to one transaction per packet and, on
     /// PostgreSQL, one COPY of the same rows; the vector index build timed on its own;
-    /// further ingest in batches; hybrid and vector search p50/p95, ANN recall@10; peak
+    /// further ingest in batches; hybrid and vector search p50/p95, ANN recall@10, the quality of
+    /// hybrid's vector half (recall@50, top 10 against an exact half); peak
     /// memory. Runs on a fresh temporary SQLite file, or in a fresh schema of the --db
     /// PostgreSQL database (dropped afterwards).
     Memory {
@@ -525,6 +526,8 @@ pub(crate) async fn run(
                      full-text search (top 50)   p50 {:>6.2} ms  p95 {:>6.2} ms\n\
                      hybrid search (text+vector) p50 {:>6.2} ms  p95 {:>6.2} ms\n\
                        its two queries together  p50 {:>6.2} ms  p95 {:>6.2} ms   (text ‖ vector, 50 each; the rest is fusion and fetching)\n\
+                       its vector half, beam 50  recall@50 {:.3}   its top 10 the same as with an exact half: {:.3}\n\
+                       (with the store's beam    recall@50 {:.3}   top 10 the same: {:.3}; not timed)\n\
                      peak memory of this process: load {}, searches {}{reopen}",
                     r.backend,
                     r.packets,
@@ -555,6 +558,10 @@ pub(crate) async fn run(
                     r.hybrid.p95_ms,
                     r.hybrid_halves.p50_ms,
                     r.hybrid_halves.p95_ms,
+                    r.hybrid_vector_recall_at_50,
+                    r.hybrid_top10_agreement,
+                    r.default_beam_recall_at_50,
+                    r.default_beam_top10_agreement,
                     rss(r.peak_rss_ingest_mib),
                     rss(r.peak_rss_search_mib),
                 )

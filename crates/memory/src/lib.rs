@@ -26,4 +26,6 @@ pub use embed::hash::HashEmbedder;
 pub use embed::local_bert::LocalBertEmbedder;
 pub use embed::openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
 pub use error::{MemoryError, Result};
-pub use service::{BlobInput, Ingest, MemoryService, SearchHit, SearchMode, SearchQuery, rrf_fuse};
+pub use service::{
+    BlobInput, Ingest, MemoryService, SearchHit, SearchMode, SearchQuery, hybrid_depth, rrf_fuse,
+};

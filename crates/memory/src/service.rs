@@ -65,6 +65,12 @@ pub struct SearchHit {
     pub packet: PacketEnvelope,
 }
 
+/// How many candidates each half of a hybrid search for the top `k` fetches (and the vector
+/// half's beam).
+pub fn hybrid_depth(k: usize) -> usize {
+    (k * 4).max(50)
+}
+
 /// Reciprocal rank fusion of ranked id lists: `score(d) = Σ 1/(60 + rank)`; ties by id.
 pub fn rrf_fuse(lists: &[Vec<PacketId>]) -> Vec<(PacketId, f64)> {
     let mut scores: HashMap<PacketId, f64> = HashMap::new();
@@ -247,7 +253,7 @@ impl MemoryService {
         if q.k == 0 || q.text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let depth = (q.k * 4).max(50);
+        let depth = hybrid_depth(q.k);
         // The two halves are independent: run them concurrently.
         let text_half = async {
             if q.mode == SearchMode::Vector {
@@ -271,7 +277,14 @@ impl MemoryService {
             if v.iter().all(|x| *x == 0.0) {
                 return Ok(Vec::new());
             }
-            let vq = VectorQuery { vector: v, filter: q.filter.clone(), k: depth, exact: false };
+            // Fusion uses ranks: a beam as wide as the depth asked for is enough.
+            let vq = VectorQuery {
+                vector: v,
+                filter: q.filter.clone(),
+                k: depth,
+                exact: false,
+                beam: Some(depth),
+            };
             Ok(self.store.vector_search(&vq).await?)
         };
         let (text_ids, vector_hits) = tokio::try_join!(text_half, vector_half)?;

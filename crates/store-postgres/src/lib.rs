@@ -451,15 +451,25 @@ impl Store for PgStore {
             .push_bind(lit)
             .push("::vector LIMIT ")
             .push_bind(q.k as i64);
-        let rows = if q.exact {
-            // Exact: forbid the index for this transaction only.
-            let mut tx = self.pool.begin().await.map_err(db)?;
-            sqlx::query("SET LOCAL enable_indexscan = off").execute(&mut *tx).await.map_err(db)?;
-            let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            rows
+        // A setting for this query only: exact (the index forbidden), or another beam than
+        // the connection's `hnsw.ef_search` (pgvector returns at most that many rows).
+        let local = if q.exact {
+            Some("SET LOCAL enable_indexscan = off".to_string())
         } else {
-            qb.build().fetch_all(&self.pool).await.map_err(db)?
+            q.beam
+                .map(|b| b.max(q.k).clamp(1, 1000))
+                .filter(|b| *b != self.opts.ef_search as usize)
+                .map(|b| format!("SET LOCAL hnsw.ef_search = {b}"))
+        };
+        let rows = match local {
+            Some(set) => {
+                let mut tx = self.pool.begin().await.map_err(db)?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut *tx).await.map_err(db)?;
+                let rows = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                rows
+            }
+            None => qb.build().fetch_all(&self.pool).await.map_err(db)?,
         };
         let mut hits = rows
             .iter()

@@ -243,6 +243,7 @@ impl VectorCache {
         k: usize,
         allowed: Option<&[i64]>,
         exact: bool,
+        beam: Option<usize>,
         opts: &SqliteOptions,
     ) -> Result<Vec<VectorHit>> {
         let allowed_slots: Option<Vec<u32>> =
@@ -255,7 +256,7 @@ impl VectorCache {
             });
         }
         let indexed = self.hnsw.len();
-        let mut ef = opts.hnsw_ef_search.max(k);
+        let mut ef = beam.unwrap_or(opts.hnsw_ef_search).max(k);
         let mask: Option<Vec<bool>> = allowed_slots.as_ref().map(|s| {
             let mut m = vec![false; self.len()];
             s.iter().for_each(|&i| m[i as usize] = true);

@@ -534,7 +534,7 @@ impl Store for SqliteStore {
         if cache.unindexed() > 0 && cache.len() > self.opts.exact_threshold {
             self.builder.kick(&self.ann, &self.pool);
         }
-        cache.search(&query, q.k, allowed.as_deref(), q.exact, &self.opts)
+        cache.search(&query, q.k, allowed.as_deref(), q.exact, q.beam, &self.opts)
     }
 
     async fn has_embedding(&self, id: PacketId) -> Result<bool> {

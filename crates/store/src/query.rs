@@ -111,13 +111,18 @@ pub struct TextHit {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct VectorQuery {
     pub vector: Vec<f32>,
     pub filter: PacketFilter,
     pub k: usize,
     /// Exact (brute-force) search: deterministic, used by tests and recall measurement.
     pub exact: bool,
+    /// An approximate search's beam (candidates kept while walking the graph: pgvector's
+    /// `hnsw.ef_search`, the SQLite index's `ef`); `None` takes the store's setting. Never
+    /// below `k`. Hybrid search asks for its depth: it fuses ranks, so a narrower beam than
+    /// a top-10 nearest-neighbour query needs is enough.
+    pub beam: Option<usize>,
 }
 
 /// A nearest neighbour; `distance` is cosine distance (0 = same direction, 2 = opposite).

@@ -416,6 +416,9 @@ fn bench_memory_smoke() {
     assert!(r["index_build_s"].as_f64().unwrap() >= 0.0);
     assert_eq!(r["incremental_packets"], 30);
     assert!(r["floor_copy_packets_per_s"].is_null(), "no COPY floor on SQLite: {r}");
+    // 300 packets are searched exactly on SQLite: hybrid's vector half is the exact one.
+    assert_eq!(r["hybrid_vector_recall_at_50"].as_f64(), Some(1.0), "{r}");
+    assert_eq!(r["hybrid_top10_agreement"].as_f64(), Some(1.0), "{r}");
     // PostgreSQL: the same, next to one COPY of the same rows into tables of the same shape.
     if let Some(url) = l9_test_support::pg_url() {
         let r = json(
@@ -426,5 +429,7 @@ fn bench_memory_smoke() {
         assert!(r["recall_at_10"].as_f64().unwrap() > 0.9, "{r}");
         assert!(r["floor_copy_packets_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["floor_index_build_s"].as_f64().unwrap() >= 0.0, "{r}");
+        let agreement = r["hybrid_top10_agreement"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&agreement), "{r}");
     }
 }

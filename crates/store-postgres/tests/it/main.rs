@@ -144,9 +144,24 @@ async fn filtered_hnsw_returns_k() {
         filter: PacketFilter { kinds: vec!["rare".into()], ..Default::default() },
         k: 10,
         exact: false,
+        beam: None,
     };
     let hits = store.vector_search(&q).await.unwrap();
     assert_eq!(hits.len(), 10);
+
+    // A query's own beam: a narrow one still returns k, a wide one finds the exact top k,
+    // and it is set for that query only, never left on a pooled connection.
+    let q = VectorQuery { filter: Default::default(), k: 40, beam: Some(5), ..q };
+    assert_eq!(store.vector_search(&q).await.unwrap().len(), 40);
+    let wide = store.vector_search(&VectorQuery { beam: Some(400), ..q.clone() }).await.unwrap();
+    let exact = store.vector_search(&VectorQuery { exact: true, ..q.clone() }).await.unwrap();
+    let same = wide.iter().filter(|a| exact.iter().any(|e| e.id == a.id)).count();
+    assert!(same >= 38, "a wide beam finds nearly all of the exact top 40 ({same})");
+    for _ in 0..4 {
+        let ef: String =
+            sqlx::query_scalar("SHOW hnsw.ef_search").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(ef, "100", "the connection keeps the store's setting");
+    }
     store.drop_schema().await.unwrap();
 }
 
@@ -185,7 +200,8 @@ async fn a_large_load_rebuilds_the_vector_index_atomically() {
     assert_eq!(report.embeddings_inserted, 12_000);
     assert!(report.ann_index_build_ms.is_some(), "a large load rebuilds the index");
     assert!(index_exists(&store).await);
-    let q = VectorQuery { vector: vec8(), filter: Default::default(), k: 10, exact: false };
+    let q =
+        VectorQuery { vector: vec8(), filter: Default::default(), k: 10, exact: false, beam: None };
     let approx = store.vector_search(&q).await.unwrap();
     let exact = store.vector_search(&VectorQuery { exact: true, ..q.clone() }).await.unwrap();
     let same = approx.iter().filter(|a| exact.iter().any(|e| e.id == a.id)).count();

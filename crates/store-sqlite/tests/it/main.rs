@@ -75,7 +75,13 @@ async fn hnsw_path_recall_and_catch_up() {
     let mut hit = 0;
     for _ in 0..30 {
         let v: Vec<f32> = (0..dims).map(|_| rng.random_range(-1.0..1.0f32)).collect();
-        let q = |exact| VectorQuery { vector: v.clone(), filter: Default::default(), k: 10, exact };
+        let q = |exact| VectorQuery {
+            vector: v.clone(),
+            filter: Default::default(),
+            k: 10,
+            exact,
+            beam: None,
+        };
         let truth = store.vector_search(&q(true)).await.unwrap();
         let approx = store.vector_search(&q(false)).await.unwrap();
         assert_eq!(approx.len(), 10);
@@ -90,7 +96,8 @@ async fn hnsw_path_recall_and_catch_up() {
     assert_eq!(store.index_snapshot_nodes().await.unwrap(), Some(1500));
     let fresh = SqliteStore::open(&path, opts.clone()).await.unwrap();
     let probe: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.37).sin()).collect();
-    let pq = VectorQuery { vector: probe, filter: Default::default(), k: 10, exact: false };
+    let pq =
+        VectorQuery { vector: probe, filter: Default::default(), k: 10, exact: false, beam: None };
     assert_eq!(fresh.vector_search(&pq).await.unwrap(), store.vector_search(&pq).await.unwrap());
     // A damaged snapshot is ignored (rebuilt), never trusted.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
@@ -115,7 +122,13 @@ async fn hnsw_path_recall_and_catch_up() {
         .await
         .unwrap();
     let hits = store
-        .vector_search(&VectorQuery { vector: v, filter: Default::default(), k: 1, exact: false })
+        .vector_search(&VectorQuery {
+            vector: v,
+            filter: Default::default(),
+            k: 1,
+            exact: false,
+            beam: None,
+        })
         .await
         .unwrap();
     assert_eq!(hits[0].id, p.id);
@@ -143,8 +156,13 @@ async fn unindexed_vectors_are_searched_exactly_until_the_graph_covers_them() {
         batch.packets.push(p);
     }
     store.write(&batch).await.unwrap();
-    let q =
-        |v: Vec<f32>, exact| VectorQuery { vector: v, filter: Default::default(), k: 10, exact };
+    let q = |v: Vec<f32>, exact| VectorQuery {
+        vector: v,
+        filter: Default::default(),
+        k: 10,
+        exact,
+        beam: None,
+    };
     for _ in 0..5 {
         let v = vec16();
         let approx = store.vector_search(&q(v.clone(), false)).await.unwrap();
@@ -153,6 +171,15 @@ async fn unindexed_vectors_are_searched_exactly_until_the_graph_covers_them() {
     assert_eq!(store.index_snapshot_nodes().await.unwrap(), None);
     store.wait_for_index().await.unwrap();
     assert_eq!(store.index_snapshot_nodes().await.unwrap(), Some(1200));
+    // A query's own beam as wide as the graph walks all of it: the exact answer.
+    for _ in 0..5 {
+        let v = vec16();
+        let wide = VectorQuery { beam: Some(1200), ..q(v.clone(), false) };
+        assert_eq!(
+            store.vector_search(&wide).await.unwrap(),
+            store.vector_search(&q(v, true)).await.unwrap()
+        );
+    }
     // New vectors are in the exact tail until the next build, and found at once.
     let p = fx.note("late");
     let v = vec16();
@@ -205,8 +232,13 @@ async fn a_write_hands_its_vectors_to_the_cache_unless_another_wrote_between() {
     assert_eq!(a.cached_vectors().await, 10, "b wrote between: not taken");
     for store in [&a, &b] {
         for (id, v) in &all {
-            let q =
-                VectorQuery { vector: v.clone(), filter: Default::default(), k: 1, exact: true };
+            let q = VectorQuery {
+                vector: v.clone(),
+                filter: Default::default(),
+                k: 1,
+                exact: true,
+                beam: None,
+            };
             let hits = store.vector_search(&q).await.unwrap();
             assert_eq!(hits[0].id, *id);
         }

@@ -133,7 +133,13 @@ pub async fn differential(a: &dyn Store, b: &dyn Store, seed: u64, ops: usize) {
             8 => {
                 let v: Vec<f32> = (0..DIMS).map(|_| rng.random_range(-1.0..1.0f32)).collect();
                 let filter = random_filter(&mut rng, &runs, &stored);
-                let vq = VectorQuery { vector: v, filter, k: rng.random_range(1..10), exact: true };
+                let vq = VectorQuery {
+                    vector: v,
+                    filter,
+                    k: rng.random_range(1..10),
+                    exact: true,
+                    beam: None,
+                };
                 let ha = a.vector_search(&vq).await.unwrap();
                 let hb = b.vector_search(&vq).await.unwrap();
                 assert_eq!(ha.len(), hb.len(), "{ctx}: vector {vq:?}");

@@ -86,6 +86,7 @@ pub async fn vector_search_exact_and_filtered(store: &dyn Store) {
                 filter: Default::default(),
                 k: 3,
                 exact,
+                beam: None,
             })
             .await
             .unwrap();
@@ -96,7 +97,13 @@ pub async fn vector_search_exact_and_filtered(store: &dyn Store) {
         // Scale does not matter for cosine distance.
         let scaled: Vec<f32> = axis(3, 3, 0.0).iter().map(|x| x * 5.0).collect();
         let again = store
-            .vector_search(&VectorQuery { vector: scaled, filter: Default::default(), k: 3, exact })
+            .vector_search(&VectorQuery {
+                vector: scaled,
+                filter: Default::default(),
+                k: 3,
+                exact,
+                beam: None,
+            })
             .await
             .unwrap();
         assert_eq!(
@@ -106,7 +113,13 @@ pub async fn vector_search_exact_and_filtered(store: &dyn Store) {
 
         let odd = PacketFilter { kinds: vec!["odd".into()], ..Default::default() };
         let hits = store
-            .vector_search(&VectorQuery { vector: axis(3, 3, 0.0), filter: odd, k: 100, exact })
+            .vector_search(&VectorQuery {
+                vector: axis(3, 3, 0.0),
+                filter: odd,
+                k: 100,
+                exact,
+                beam: None,
+            })
             .await
             .unwrap();
         assert_eq!(hits.len(), DIMS);
@@ -146,6 +159,7 @@ pub async fn vector_errors_are_clear(store: &dyn Store) {
             filter: Default::default(),
             k: 1,
             exact: true,
+            beam: None,
         })
         .await
         .unwrap_err();
@@ -161,7 +175,8 @@ pub async fn vector_errors_are_clear(store: &dyn Store) {
                 vector: vec![1.0; DIMS],
                 filter: Default::default(),
                 k: 5,
-                exact: false
+                exact: false,
+                beam: None
             })
             .await
             .unwrap()
