@@ -28,6 +28,20 @@ const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts,
     max_attempts, run_after, lease_owner, lease_until, idem_key, run_id, parent, result, error, \
     created_at, updated_at";
 
+/// How many columns [`TASK_COLUMNS`] names.
+const TASK_COLUMN_COUNT: usize = 19;
+
+/// Leases up to `$5` ready tasks of the queues `$4` (all when empty) to worker `$1` until
+/// `$2`, as of `$3`, best first; returns them as [`TASK_COLUMNS`].
+const CLAIM: &str = "UPDATE tasks SET state = 'leased', attempts = attempts + 1, wake_pending = false, \
+     lease_owner = $1, lease_until = $2, updated_at = $3 \
+     WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE state = 'queued' AND run_after <= $3 \
+     AND (cardinality($4::text[]) = 0 OR queue = ANY($4)) \
+     ORDER BY priority DESC, run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
+     RETURNING id, queue, kind, payload, priority, state, attempts, failures, \
+     max_attempts, run_after, lease_owner, lease_until, idem_key, run_id, parent, result, error, \
+     created_at, updated_at";
+
 fn task_from_row(row: &PgRow) -> Result<TaskRecord> {
     let state: String = row.try_get(5).map_err(db)?;
     let payload: String = row.try_get(3).map_err(db)?;
@@ -60,6 +74,26 @@ fn task_from_row(row: &PgRow) -> Result<TaskRecord> {
 }
 
 impl PgStore {
+    /// Runs a statement built on [`CLAIM`] for at most `limit` tasks.
+    async fn claim_rows(
+        &self,
+        conn: &mut PgConnection,
+        sql: &str,
+        c: &Claim,
+        limit: usize,
+    ) -> Result<Vec<PgRow>> {
+        let until = c.now + chrono::Duration::from_std(c.lease).unwrap_or_default();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .bind(&c.worker)
+            .bind(until)
+            .bind(c.now)
+            .bind(&c.queues)
+            .bind(limit.min(10_000) as i64)
+            .fetch_all(conn)
+            .await
+            .map_err(db)
+    }
+
     /// The notification channel of this store (one per schema, so test schemas and
     /// deployments sharing a server do not wake each other).
     pub(crate) fn channel(&self) -> String {
@@ -228,44 +262,54 @@ impl TaskStore for PgStore {
     }
 
     async fn claim(&self, c: &Claim) -> Result<Vec<TaskRecord>> {
-        let until = c.now + chrono::Duration::from_std(c.lease).unwrap_or_default();
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let expired: Vec<(String, Option<Uuid>)> = sqlx::query_as(
-            "UPDATE tasks SET state = CASE WHEN max_attempts > 0 AND failures + 1 >= max_attempts \
-             THEN 'dead' ELSE 'queued' END, failures = failures + 1, error = $2, lease_owner = NULL, \
-             lease_until = NULL, run_after = $1, updated_at = $1 \
-             WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE state = 'leased' AND lease_until < $1 \
-             FOR UPDATE SKIP LOCKED)) RETURNING state, parent",
-        )
-        .bind(c.now)
-        .bind(LEASE_EXPIRED)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        for (state, parent) in expired {
-            if let (true, Some(p)) = (state == "dead", parent) {
-                wake_in(&mut tx, p, c.now).await?;
-            }
-        }
-        let sql = format!(
-            "UPDATE tasks SET state = 'leased', attempts = attempts + 1, wake_pending = false, \
-             lease_owner = $1, lease_until = $2, updated_at = $3 \
-             WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE state = 'queued' AND run_after <= $3 \
-             AND (cardinality($4::text[]) = 0 OR queue = ANY($4)) \
-             ORDER BY priority DESC, run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED)) \
-             RETURNING {TASK_COLUMNS}"
+        // The common case in one statement (one round trip, committed on its own): when no
+        // lease has run out, the claim. Otherwise that statement claims nothing, the expired
+        // leases are given back first (in a transaction with the wakes they cause) and the
+        // claim runs among all ready tasks, as it always did.
+        let sql = CLAIM.replace(
+            "WHERE state = 'queued'",
+            "WHERE NOT (SELECT expired FROM e) AND state = 'queued'",
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&c.worker)
-            .bind(until)
+        let sql = format!(
+            "WITH e AS (SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 'leased' \
+             AND lease_until < $3) AS expired), claimed AS ({sql}) \
+             SELECT claimed.*, e.expired FROM e LEFT JOIN claimed ON true"
+        );
+        let rows =
+            self.claim_rows(&mut *self.pool.acquire().await.map_err(db)?, &sql, c, c.limit).await?;
+        let expired = match rows.first() {
+            Some(r) => r.try_get::<bool, _>(TASK_COLUMN_COUNT).map_err(db)?,
+            None => false,
+        };
+        let mut tasks = rows
+            .iter()
+            .filter(|r| r.try_get::<Option<Uuid>, _>(0).ok().flatten().is_some())
+            .map(task_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if expired {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            let given_back: Vec<(String, Option<Uuid>)> = sqlx::query_as(
+                "UPDATE tasks SET state = CASE WHEN max_attempts > 0 AND failures + 1 >= max_attempts \
+                 THEN 'dead' ELSE 'queued' END, failures = failures + 1, error = $2, lease_owner = NULL, \
+                 lease_until = NULL, run_after = $1, updated_at = $1 \
+                 WHERE id = ANY(ARRAY(SELECT id FROM tasks WHERE state = 'leased' AND lease_until < $1 \
+                 FOR UPDATE SKIP LOCKED)) RETURNING state, parent",
+            )
             .bind(c.now)
-            .bind(&c.queues)
-            .bind(c.limit.min(10_000) as i64)
+            .bind(LEASE_EXPIRED)
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        let mut tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
+            for (state, parent) in given_back {
+                if let (true, Some(p)) = (state == "dead", parent) {
+                    wake_in(&mut tx, p, c.now).await?;
+                }
+            }
+            for r in &self.claim_rows(&mut tx, CLAIM, c, c.limit).await? {
+                tasks.push(task_from_row(r)?);
+            }
+            tx.commit().await.map_err(db)?;
+        }
         tasks.sort_by(|a, b| {
             b.priority.cmp(&a.priority).then(a.run_after.cmp(&b.run_after)).then(a.id.cmp(&b.id))
         });
@@ -715,5 +759,18 @@ impl TaskStore for PgStore {
 
     async fn journal_blob(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
         l9_store::Store::get_blob(self, hash).await
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::*;
+
+    #[test]
+    fn the_claim_returns_the_task_columns() {
+        assert!(CLAIM.ends_with(&format!("RETURNING {TASK_COLUMNS}")), "{CLAIM}");
+        assert_eq!(TASK_COLUMNS.split(',').count(), TASK_COLUMN_COUNT);
+        // `claim` adds its condition to this filter.
+        assert_eq!(CLAIM.matches("WHERE state = 'queued'").count(), 1);
     }
 }

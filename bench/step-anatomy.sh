@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Where a durable step's time goes on PostgreSQL, statement by statement, next to the floor
+# `l9 bench workflow` compares with (a committed one-row insert). pgbench (C, prepared
+# statements) drives each variant, so client overhead is the same for all and small:
+#   floor         INSERT INTO raw_steps (run, v) VALUES (1, 'x')  — the bench's floor
+#   packet, bare  one packet row into a table shaped like `packets` with its primary key only
+#   packet        the same row into L9's `packets` (6 B-trees, generated tsvector, GIN)
+#   + journal     packet and journal row in one statement (data-modifying CTE)
+#   + fence       L9's append as it is (journal.rs): the lease checked FOR SHARE first
+# Each runs with 1 client and with 16 (every client its own leased task), alternating,
+# ROUNDS times; prints steps/s and the ratio to the floor of the same round.
+#   bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]
+# The URL's role must be allowed to create databases; a scratch database is made and dropped.
+set -euo pipefail
+l9=${1:?usage: bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]}
+url=${2:?usage: bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]}
+rounds=${3:-3}
+secs=${4:-5}
+db=l9_step_anatomy
+base=${url%/*}
+work=$(mktemp -d)
+trap 'psql -q "$url" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+psql -q "$url" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+(cd "$work" && "$l9" init --db "$base/$db" >/dev/null)
+u="$base/$db"
+psql -q "$u" <<'EOF'
+CREATE TABLE raw_steps (id BIGSERIAL PRIMARY KEY, run INT, v TEXT);
+CREATE TABLE bare (LIKE packets INCLUDING DEFAULTS, PRIMARY KEY (id));
+ALTER TABLE bare DROP COLUMN tsv;
+INSERT INTO tasks (id, queue, kind, payload, priority, state, max_attempts, run_after,
+                   lease_owner, lease_until, created_at, updated_at)
+SELECT ('00000000-0000-0000-0000-0000000001' || lpad(i::text, 2, '0'))::uuid, 'q', 'k', '{}', 0,
+       'leased', 0, now(), 'w', now() + interval '1 day', now(), now()
+FROM generate_series(0, 31) i;
+EOF
+cols="v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash"
+vals="2, 'journal.step', 1, '00000000-0000-0000-0000-000000000002', \
+'00000000-0000-0000-0000-000000000100', 'worker', now(), \
+'{\"key\":\"step#1\",\"status\":\"completed\",\"value\":12345}', NULL, '[]', \
+'{\"idempotent\":{\"key\":\"x/1\"}}', \
+'\\x0011223344556677889900112233445566778899001122334455667788990011'"
+task="('00000000-0000-0000-0000-0000000001' || lpad((:client_id % 32)::text, 2, '0'))::uuid"
+cat > "$work/floor.sql" <<EOF
+INSERT INTO raw_steps (run, v) VALUES (1, 'x');
+EOF
+cat > "$work/bare.sql" <<EOF
+INSERT INTO bare (id, $cols) VALUES (gen_random_uuid(), $vals);
+EOF
+cat > "$work/packet.sql" <<EOF
+INSERT INTO packets (id, $cols) VALUES (gen_random_uuid(), $vals);
+EOF
+cat > "$work/journal.sql" <<EOF
+\\set s random(1, 2000000000)
+WITH p AS (INSERT INTO packets (id, $cols) VALUES (gen_random_uuid(), $vals) RETURNING id)
+INSERT INTO journal (run_id, seq, key, status, packet)
+SELECT gen_random_uuid(), :s, 'step#1', 'completed', p.id FROM p;
+EOF
+cat > "$work/fence.sql" <<EOF
+\\set s random(1, 2000000000)
+WITH fence AS (SELECT id FROM tasks WHERE id = $task AND state = 'leased' AND lease_owner = 'w' FOR SHARE),
+p AS (INSERT INTO packets (id, $cols) SELECT gen_random_uuid(), $vals FROM fence RETURNING id)
+INSERT INTO journal (run_id, seq, key, status, packet)
+SELECT gen_random_uuid(), :s, 'step#1', 'completed', p.id FROM p;
+EOF
+tps() { pgbench -n -M prepared -f "$work/$1.sql" -c "$2" -j 2 -T "$secs" "$u" 2>&1 | awk '/^tps/{printf "%.0f", $3}'; }
+printf '%-6s %-8s %10s %14s %10s %12s %12s\n' round clients floor "packet, bare" packet "+ journal" "+ fence"
+for r in $(seq "$rounds"); do
+  for c in 1 16; do
+    f=$(tps floor $c); b=$(tps bare $c); p=$(tps packet $c); j=$(tps journal $c); x=$(tps fence $c)
+    ratio() { python3 -c "print(f'{$1/$f:.2f}×')"; }
+    printf '%-6s %-8s %10s %8s %5s %6s %5s %6s %5s %6s %5s\n' "$r" "$c" "$f" \
+      "$b" "$(ratio "$b")" "$p" "$(ratio "$p")" "$j" "$(ratio "$j")" "$x" "$(ratio "$x")"
+  done
+done
