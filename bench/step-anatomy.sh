@@ -20,7 +20,8 @@ db=l9_step_anatomy
 base=${url%/*}
 work=$(mktemp -d)
 trap 'psql -q "$url" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-psql -q "$url" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1
+psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
+  >/dev/null 2>"$work/psql.err" || { cat "$work/psql.err" >&2; exit 1; }
 (cd "$work" && "$l9" init --db "$base/$db" >/dev/null)
 u="$base/$db"
 psql -q "$u" <<'EOF'
