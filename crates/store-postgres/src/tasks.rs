@@ -183,6 +183,42 @@ async fn enqueue_in(
 }
 
 /// Wakes a waiting task, or leaves a note on a running one (see the SQLite backend).
+/// Marks the successes among `items` succeeded where their task is still leased to `worker`
+/// (only tasks without a parent when `parentless`); returns each task done and its parent.
+async fn succeed<'a>(
+    conn: &mut PgConnection,
+    items: impl IntoIterator<Item = &'a Finish>,
+    now: DateTime<Utc>,
+    worker: &str,
+    parentless: bool,
+) -> Result<Vec<(Uuid, Option<Uuid>)>> {
+    let (ids, results): (Vec<Uuid>, Vec<String>) = items
+        .into_iter()
+        .filter_map(|f| match &f.outcome {
+            Outcome::Succeeded(v) => Some((f.id.0, v.to_string())),
+            _ => None,
+        })
+        .unzip();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "UPDATE tasks t SET state = 'succeeded', result = v.result, error = NULL, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+         FROM unnest($1::uuid[], $2::text[]) AS v(id, result) \
+         WHERE t.id = v.id AND t.id = ANY($1) AND t.state = 'leased' AND t.lease_owner = $4 \
+         AND (NOT $5 OR t.parent IS NULL) RETURNING t.id, t.parent",
+    )
+    .bind(&ids)
+    .bind(&results)
+    .bind(now)
+    .bind(worker)
+    .bind(parentless)
+    .fetch_all(conn)
+    .await
+    .map_err(db)
+}
+
 async fn wake_in(tx: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
     let state: Option<String> =
         sqlx::query_scalar("SELECT state FROM tasks WHERE id = $1 FOR UPDATE")
@@ -336,43 +372,25 @@ impl TaskStore for PgStore {
         }
     }
 
-    async fn finish(
-        &self,
-        worker: &str,
-        items: &[Finish],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<bool>> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+    async fn finish(&self, worker: &str, all: &[Finish], now: DateTime<Utc>) -> Result<Vec<bool>> {
         let mut ok: BTreeMap<Uuid, bool> = BTreeMap::new();
+        // Successes of tasks without a parent: one statement, committed on its own (one round
+        // trip) — no parent waits for them, so nothing has to commit with them.
+        let done =
+            succeed(&mut *self.pool.acquire().await.map_err(db)?, all, now, worker, true).await?;
+        ok.extend(done.into_iter().map(|(id, _)| (id, true)));
+        let items: Vec<&Finish> = all.iter().filter(|f| !ok.contains_key(&f.id.0)).collect();
+        if items.is_empty() {
+            return Ok(vec![true; all.len()]);
+        }
+        // The rest in one transaction: successes that wake their parents, failures and
+        // retries, the wakes, the notification.
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let mut to_wake: Vec<Uuid> = Vec::new();
         let mut notify = false;
-        // Successes in one statement (the batched fast path).
-        let (ids, results): (Vec<Uuid>, Vec<String>) = items
-            .iter()
-            .filter_map(|f| match &f.outcome {
-                Outcome::Succeeded(v) => Some((f.id.0, v.to_string())),
-                _ => None,
-            })
-            .unzip();
-        if !ids.is_empty() {
-            let rows: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
-                "UPDATE tasks t SET state = 'succeeded', result = v.result, error = NULL, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $3 \
-                 FROM unnest($1::uuid[], $2::text[]) AS v(id, result) \
-                 WHERE t.id = v.id AND t.id = ANY($1) AND t.state = 'leased' AND t.lease_owner = $4 \
-                 RETURNING t.id, t.parent",
-            )
-            .bind(&ids)
-            .bind(&results)
-            .bind(now)
-            .bind(worker)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-            for (id, parent) in rows {
-                ok.insert(id, true);
-                to_wake.extend(parent);
-            }
+        for (id, parent) in succeed(&mut tx, items.iter().copied(), now, worker, false).await? {
+            ok.insert(id, true);
+            to_wake.extend(parent);
         }
         for item in items.iter().filter(|f| !matches!(f.outcome, Outcome::Succeeded(_))) {
             let row: Option<(i32, i32, bool, Option<Uuid>)> = sqlx::query_as(
@@ -419,7 +437,7 @@ impl TaskStore for PgStore {
             self.notify(&mut tx).await?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(items.iter().map(|f| ok.get(&f.id.0).copied().unwrap_or(false)).collect())
+        Ok(all.iter().map(|f| ok.get(&f.id.0).copied().unwrap_or(false)).collect())
     }
 
     async fn cancel(&self, id: TaskId, now: DateTime<Utc>) -> Result<u64> {
