@@ -284,6 +284,45 @@ pub async fn queue_children_wake_parents_and_cancel_cascades(store: &dyn Store) 
     assert!(q.retry(kids[2].id, secs(8)).await.unwrap(), "cancelled tasks may be retried");
 }
 
+/// One finish call with every kind of item answers each on its own: lone successes, a child's
+/// success that wakes its parent, a failure, and an item not leased to the worker.
+pub async fn queue_finishes_a_mixed_batch_item_by_item(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let parent = task(&fx, "parent");
+    q.enqueue(std::slice::from_ref(&parent), t0()).await.unwrap();
+    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    let mut child = task(&fx, "child");
+    child.parent = Some(parent.id);
+    let (a, b, d) = (task(&fx, "a"), task(&fx, "b"), task(&fx, "d"));
+    q.enqueue(&[a.clone(), child.clone(), b.clone(), d.clone()], secs(1)).await.unwrap();
+    q.finish("w", &[fin(parent.id, Outcome::Wait { note: None })], secs(1)).await.unwrap();
+    assert_eq!(q.claim(&claim("k", 10, secs(2))).await.unwrap().len(), 4);
+    let done = |v: &str| Outcome::Succeeded(json!(v));
+    let answers = q
+        .finish(
+            "k",
+            &[
+                fin(a.id, done("a")),
+                fin(child.id, done("child")),
+                fin(b.id, Outcome::Failed { error: "boom".into(), retry_at: None }),
+                fin(parent.id, done("not k's")),
+                fin(d.id, done("d")),
+            ],
+            secs(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answers, [true, true, true, false, true]);
+    let state = |id| async move { q.get_task(id).await.unwrap().unwrap() };
+    for id in [a.id, child.id, d.id] {
+        assert_eq!(state(id).await.state, TaskState::Succeeded);
+    }
+    assert_eq!(state(d.id).await.result, Some(json!("d")));
+    assert_ne!(state(b.id).await.state, TaskState::Leased, "the failure is recorded");
+    assert_eq!(state(parent.id).await.state, TaskState::Queued, "the child's end woke it");
+}
+
 pub async fn queue_lists_newest_first_with_cursor(store: &dyn Store) {
     let q = store.tasks();
     let fx = Fx::default();
