@@ -70,7 +70,11 @@ pub struct MemoryBenchReport {
     /// Baseline: exact scan.
     pub vector_exact: Latency,
     pub recall_at_10: f64,
-    /// Hybrid's vector half (top 50, beam 50) against the exact top 50.
+    /// How many candidates each half of hybrid search fetches for the top 10 (and the vector
+    /// half's beam).
+    pub hybrid_depth: usize,
+    /// Hybrid's vector half (top `hybrid_depth`, beam as wide) against the exact top
+    /// `hybrid_depth`.
     pub hybrid_vector_recall_at_50: f64,
     /// Hybrid's fused top 10 against the same fusion with an exact vector half.
     pub hybrid_top10_agreement: f64,
@@ -308,8 +312,8 @@ pub async fn memory(
         let t = Instant::now();
         let tq = l9_store::TextQuery { query: qt.clone(), filter: Default::default(), k: depth };
         // As hybrid search asks: its depth, with a beam as wide.
-        let vq50 = VectorQuery { k: depth, beam: Some(depth), ..vq(v, false) };
-        let (text, near) = tokio::try_join!(store.text_search(&tq), store.vector_search(&vq50))?;
+        let half = VectorQuery { k: depth, beam: Some(depth), ..vq(v, false) };
+        let (text, near) = tokio::try_join!(store.text_search(&tq), store.vector_search(&half))?;
         halves.push(t.elapsed());
         half_ids.push((
             text.into_iter().map(|h| h.id).collect::<Vec<_>>(),
@@ -399,6 +403,7 @@ pub async fn memory(
         vector_ann: percentiles(ann),
         vector_exact: percentiles(exact),
         recall_at_10: hits as f64 / possible as f64,
+        hybrid_depth: depth,
         hybrid_vector_recall_at_50: half_hits as f64 / half_possible.max(1) as f64,
         hybrid_top10_agreement: fused_same as f64 / fused_possible.max(1) as f64,
         default_beam_recall_at_50: wide_hits as f64 / half_possible.max(1) as f64,

@@ -515,6 +515,7 @@ pub(crate) async fn run(
                     _ => String::new(),
                 };
                 let rss = |x: Option<f64>| x.map_or("n/a".to_owned(), |m| format!("{m:.0} MiB"));
+                let depth = r.hybrid_depth;
                 format!(
                     "l9 bench memory — {} backend, {} packets, {} dims, {} queries\n\
                      bulk load (one write)       {:>10.0} packets/s   baseline one-tx-per-packet {:.0}/s  → {:.1}×{floor}\n\
@@ -525,9 +526,9 @@ pub(crate) async fn run(
                      vector search, exact scan   p50 {:>6.2} ms  p95 {:>6.2} ms   (baseline) → p95 {:.1}× faster\n\
                      full-text search (top 50)   p50 {:>6.2} ms  p95 {:>6.2} ms\n\
                      hybrid search (text+vector) p50 {:>6.2} ms  p95 {:>6.2} ms\n\
-                       its two queries together  p50 {:>6.2} ms  p95 {:>6.2} ms   (text ‖ vector, 50 each; the rest is fusion and fetching)\n\
-                       its vector half, beam 50  recall@50 {:.3}   its top 10 the same as with an exact half: {:.3}\n\
-                       (with the store's beam    recall@50 {:.3}   top 10 the same: {:.3}; not timed)\n\
+                       its two queries together  p50 {:>6.2} ms  p95 {:>6.2} ms   (text ‖ vector, {depth} each; the rest is fusion and fetching)\n\
+                       its vector half, beam {depth}  recall@{depth} {:.3}   its top 10 the same as with an exact half: {:.3}\n\
+                       (with the store's beam    recall@{depth} {:.3}   top 10 the same: {:.3}; not timed)\n\
                      peak memory of this process: load {}, searches {}{reopen}",
                     r.backend,
                     r.packets,

@@ -111,7 +111,7 @@ pub struct TextHit {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VectorQuery {
     pub vector: Vec<f32>,
     pub filter: PacketFilter,

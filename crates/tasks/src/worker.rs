@@ -5,9 +5,9 @@
 //! is lost (the task was cancelled, or another worker reclaimed it after a stall) the run
 //! is dropped at its next await point. A worker that cannot renew its lease (cut off from
 //! the database) drops the run a tenth of a lease before the lease ends (self-fencing), so
-//! it never begins an effect after another worker may have taken the task over. On shutdown the worker stops claiming, lets running
-//! tasks finish for `shutdown_grace`, then drops them and gives their leases back so
-//! another worker picks them up at once.
+//! it never begins an effect after another worker may have taken the task over. On
+//! shutdown the worker stops claiming, lets running tasks finish for `shutdown_grace`, then
+//! drops them and gives their leases back so another worker picks them up at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;

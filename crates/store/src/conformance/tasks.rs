@@ -11,7 +11,7 @@ use serde_json::json;
 use super::fixtures::Fx;
 use crate::{
     Claim, Enqueued, Fence, Finish, JournalAppend, JournalStatus, NewTask, Outcome, Store,
-    StoreError, TaskFilter, TaskState, journal_value_blob,
+    StoreError, TaskFilter, TaskState, TaskStore, journal_value_blob,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -38,6 +38,12 @@ fn claim(worker: &str, limit: usize, at: DateTime<Utc>) -> Claim {
 
 fn fin(id: TaskId, outcome: Outcome) -> Finish {
     Finish { id, outcome }
+}
+
+/// Enqueues `t` at t0 and leases it to worker "w" at once.
+async fn leased(q: &dyn TaskStore, t: &NewTask) {
+    q.enqueue(std::slice::from_ref(t), t0()).await.unwrap();
+    assert_eq!(q.claim(&claim("w", 1, secs(0))).await.unwrap().len(), 1);
 }
 
 pub async fn queue_claims_by_priority_and_time(store: &dyn Store) {
@@ -122,8 +128,7 @@ pub async fn queue_failures_retry_then_dead_letter(store: &dyn Store) {
     let fx = Fx::default();
     let mut a = task(&fx, "flaky");
     a.max_attempts = 2;
-    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
-    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    leased(q, &a).await;
     let fail = |at| Outcome::Failed { error: "boom".into(), retry_at: Some(at) };
     assert_eq!(q.finish("w", &[fin(a.id, fail(secs(10)))], secs(1)).await.unwrap(), [true]);
     let rec = q.get_task(a.id).await.unwrap().unwrap();
@@ -199,8 +204,7 @@ pub async fn queue_wait_wake_signals_without_lost_wakeups(store: &dyn Store) {
     let q = store.tasks();
     let fx = Fx::default();
     let a = task(&fx, "workflow");
-    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
-    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    leased(q, &a).await;
     // A signal arrives while it runs; its later Wait must not sleep through it.
     assert_eq!(q.send_signal(a.id, "approve", &json!({"ok": true}), secs(1)).await.unwrap(), 0);
     q.finish("w", &[fin(a.id, Outcome::Wait { note: None })], secs(2)).await.unwrap();
@@ -242,8 +246,7 @@ pub async fn queue_children_wake_parents_and_cancel_cascades(store: &dyn Store) 
     let q = store.tasks();
     let fx = Fx::default();
     let parent = task(&fx, "parent");
-    q.enqueue(std::slice::from_ref(&parent), t0()).await.unwrap();
-    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    leased(q, &parent).await;
     let mut kids = Vec::new();
     for i in 0..3 {
         let mut k = task(&fx, &format!("kid{i}"));
@@ -290,8 +293,7 @@ pub async fn queue_finishes_a_mixed_batch_item_by_item(store: &dyn Store) {
     let q = store.tasks();
     let fx = Fx::default();
     let parent = task(&fx, "parent");
-    q.enqueue(std::slice::from_ref(&parent), t0()).await.unwrap();
-    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    leased(q, &parent).await;
     let mut child = task(&fx, "child");
     child.parent = Some(parent.id);
     let (a, b, d) = (task(&fx, "a"), task(&fx, "b"), task(&fx, "d"));
@@ -411,8 +413,7 @@ pub async fn journal_appends_are_packets_fenced_and_forkable(store: &dyn Store) 
     let q = store.tasks();
     let fx = Fx::default();
     let a = task(&fx, "wf");
-    q.enqueue(std::slice::from_ref(&a), t0()).await.unwrap();
-    q.claim(&claim("w", 1, secs(0))).await.unwrap();
+    leased(q, &a).await;
     let fence = Fence { task: a.id, worker: "w".into() };
     let run = RunId(a.id.0);
     let big = vec![b'x'; 5000];
