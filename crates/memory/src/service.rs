@@ -65,8 +65,7 @@ pub struct SearchHit {
     pub packet: PacketEnvelope,
 }
 
-/// How many candidates each half of a hybrid search for the top `k` fetches (and the vector
-/// half's beam).
+/// How many candidates each half of a hybrid search for the top `k` fetches.
 pub fn hybrid_depth(k: usize) -> usize {
     (k * 4).max(50)
 }
@@ -277,13 +276,14 @@ impl MemoryService {
             if v.iter().all(|x| *x == 0.0) {
                 return Ok(Vec::new());
             }
-            // Fusion uses ranks: a beam as wide as the depth asked for is enough.
+            // The store's beam: one only as wide as the depth saved ~0.7 ms of ~4 ms on
+            // PostgreSQL at 100k and changed 5-6 % of the fused top 10 (`l9 bench memory`).
             let vq = VectorQuery {
                 vector: v,
                 filter: q.filter.clone(),
                 k: depth,
                 exact: false,
-                beam: Some(depth),
+                beam: None,
             };
             Ok(self.store.vector_search(&vq).await?)
         };

@@ -419,6 +419,7 @@ fn bench_memory_smoke() {
     // 300 packets are searched exactly on SQLite: hybrid's vector half is the exact one.
     assert_eq!(r["hybrid_vector_recall_at_50"].as_f64(), Some(1.0), "{r}");
     assert_eq!(r["hybrid_top10_agreement"].as_f64(), Some(1.0), "{r}");
+    assert_eq!(r["narrow_beam_top10_agreement"].as_f64(), Some(1.0), "{r}");
     // PostgreSQL: the same, next to one COPY of the same rows into tables of the same shape.
     if let Some(url) = l9_test_support::pg_url() {
         let r = json(
