@@ -83,8 +83,15 @@ pub struct MemoryBenchReport {
     pub narrow_beam_recall_at_50: f64,
     pub narrow_beam_top10_agreement: f64,
     pub queries: usize,
+    /// This process's resident memory at the end, split into its own (heap, anonymous) and
+    /// file pages mapped into it (SQLite: the shared vector file), MiB (Linux).
+    pub rss_anon_mib: Option<f64>,
+    pub rss_file_mib: Option<f64>,
     /// SQLite: seconds for a newly opened store's first approximate query.
     pub reopen_first_query_s: Option<f64>,
+    /// SQLite: where that new handle's vectors came from: the shared vector file, the table.
+    pub reopen_vectors_from_file: Option<usize>,
+    pub reopen_vectors_from_table: Option<usize>,
 }
 
 const SHARED: &[&str] = &[
@@ -142,6 +149,17 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// This process's resident memory now (MiB): (anonymous, file-backed) (Linux).
+pub fn rss_split_mib() -> (Option<f64>, Option<f64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
 }
 
 /// Starts a new peak-RSS window (Linux: `5` to `/proc/self/clear_refs`).
@@ -384,6 +402,7 @@ pub async fn memory(
     if possible == 0 {
         return Err(BenchError::Failed("benchmark produced no vectors".into()));
     }
+    let (rss_anon_mib, rss_file_mib) = rss_split_mib();
     Ok(MemoryBenchReport {
         backend,
         packets,
@@ -413,6 +432,10 @@ pub async fn memory(
         narrow_beam_recall_at_50: narrow_hits as f64 / half_possible.max(1) as f64,
         narrow_beam_top10_agreement: narrow_same as f64 / fused_possible.max(1) as f64,
         queries,
+        rss_anon_mib,
+        rss_file_mib,
         reopen_first_query_s: None,
+        reopen_vectors_from_file: None,
+        reopen_vectors_from_table: None,
     })
 }

@@ -57,9 +57,10 @@ impl PgBenchStore {
 }
 
 /// Seconds a freshly opened SQLite store (as a new `l9` process would open it) takes to
-/// answer its first approximate query: loading vectors and the persisted HNSW graph.
+/// answer its first approximate query (finding its vectors and loading the persisted HNSW
+/// graph), and where the handle found its vectors.
 #[allow(clippy::disallowed_methods)] // a benchmark measures wall time by definition
-pub async fn sqlite_reopen_first_query_s(dir: &Path) -> Result<f64> {
+pub async fn sqlite_reopen_first_query(dir: &Path) -> Result<(f64, l9_store_sqlite::VectorFile)> {
     use l9_memory::HashEmbedder;
     let t = std::time::Instant::now();
     let store = SqliteStore::open(&dir.join("bench.db"), SqliteOptions::default()).await?;
@@ -73,5 +74,6 @@ pub async fn sqlite_reopen_first_query_s(dir: &Path) -> Result<f64> {
             beam: None,
         })
         .await?;
-    Ok(t.elapsed().as_secs_f64())
+    let secs = t.elapsed().as_secs_f64();
+    Ok((secs, store.vector_file().await))
 }

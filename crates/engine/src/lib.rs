@@ -405,7 +405,9 @@ fn owner_only(dir: &Path) {
             return;
         }
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        for f in ["l9.db", "l9.db-wal", "l9.db-shm", surface::TOKEN_FILE, CONFIG_FILE] {
+        for f in
+            ["l9.db", "l9.db-wal", "l9.db-shm", "l9.db-vectors", surface::TOKEN_FILE, CONFIG_FILE]
+        {
             let p = dir.join(f);
             if p.is_file() {
                 let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));

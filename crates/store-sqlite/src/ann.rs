@@ -1,5 +1,7 @@
 //! The in-process vector cache: normalised vectors loaded from the `embeddings` table,
-//! searched exactly for small candidate sets and through an HNSW graph beyond.
+//! searched exactly for small candidate sets and through an HNSW graph beyond. The vectors
+//! themselves sit in a memory-mapped file beside the database, shared by every process that
+//! opens it (see `vectors.rs`); the cache holds their ids, slots and the graph.
 //!
 //! The table is the source of truth. Before each search the cache loads rows it has not
 //! seen (written by this or another process), so it never serves stale results. The HNSW
@@ -15,7 +17,8 @@ use sqlx::{Row, SqlitePool};
 
 use crate::SqliteOptions;
 use crate::codec::{bytes_to_vec, db, parse_uuid};
-use crate::hnsw::{Hnsw, dot};
+use crate::hnsw::{Hnsw, Vecs, dot};
+use crate::vectors::Vectors;
 
 #[derive(Debug)]
 pub(crate) struct VectorCache {
@@ -26,11 +29,28 @@ pub(crate) struct VectorCache {
     ids: Vec<PacketId>,
     slot_of_packet: HashMap<i64, u32>,
     levels: Vec<usize>,
-    data: Vec<f32>,
+    vecs: Vectors,
+    /// Vectors read back from the table (not from a write of this handle or the shared file).
+    from_table: usize,
     hnsw: Hnsw,
     snapshot_checked: bool,
     /// Nodes covered by the last snapshot this process saw or wrote.
     saved_nodes: usize,
+}
+
+/// Where a handle's cached vectors came from and where they are held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorFile {
+    /// Vectors in the cache.
+    pub cached: usize,
+    /// Of them, read from the shared file beside the database (the rest are in this
+    /// handle's memory).
+    pub mapped: usize,
+    /// Vectors this handle read back from the `embeddings` table (the others came from its
+    /// own writes or from the shared file).
+    pub read_from_table: usize,
+    /// Why the shared file is not used, when it is not.
+    pub error: Option<String>,
 }
 
 /// Save a new snapshot once this many nodes were added since the last one.
@@ -47,7 +67,8 @@ impl VectorCache {
             ids: Vec::new(),
             slot_of_packet: HashMap::new(),
             levels: Vec::new(),
-            data: Vec::new(),
+            vecs: Vectors::in_memory(dims),
+            from_table: 0,
             hnsw: Hnsw::new(m, ef_construction),
             snapshot_checked: false,
             saved_nodes: 0,
@@ -58,11 +79,27 @@ impl VectorCache {
         self.ids.len()
     }
 
-    /// Loads embeddings written since the last call.
+    /// Keeps the vectors in the shared file at `path` (see `vectors.rs`).
+    pub(crate) fn use_file(&mut self, path: std::path::PathBuf, instance: [u8; 16]) {
+        self.vecs.use_file(path, instance);
+    }
+
+    /// Where the vectors came from and where they are.
+    pub(crate) fn file_state(&self) -> VectorFile {
+        VectorFile {
+            cached: self.ids.len(),
+            mapped: self.vecs.mapped(),
+            read_from_table: self.from_table,
+            error: self.vecs.file_error().map(str::to_owned),
+        }
+    }
+
+    /// Loads embeddings written since the last call: the vectors the shared file holds
+    /// from it, the others from the table (and then into the file).
     pub(crate) async fn catch_up(&mut self, pool: &SqlitePool) -> Result<()> {
         loop {
             let rows = sqlx::query(
-                "SELECT e.rowid, e.packet, p.id, e.vec FROM embeddings e JOIN packets p ON p.rowid = e.packet
+                "SELECT e.rowid, e.packet, p.id FROM embeddings e JOIN packets p ON p.rowid = e.packet
                  WHERE e.rowid > ? ORDER BY e.rowid LIMIT 20000",
             )
             .bind(self.loaded_upto)
@@ -72,13 +109,47 @@ impl VectorCache {
             if rows.is_empty() {
                 return Ok(());
             }
+            let mut keys = Vec::with_capacity(rows.len());
+            let mut packets = Vec::with_capacity(rows.len());
             for row in rows {
                 let rowid: i64 = row.try_get(0).map_err(db)?;
-                let packet: i64 = row.try_get(1).map_err(db)?;
+                packets.push(row.try_get::<i64, _>(1).map_err(db)?);
                 let id: String = row.try_get(2).map_err(db)?;
-                let bytes: Vec<u8> = row.try_get(3).map_err(db)?;
-                let id = PacketId(parse_uuid(&id)?);
-                self.push(rowid, packet, id, &bytes_to_vec(&bytes))?;
+                keys.push((rowid, PacketId(parse_uuid(&id)?)));
+            }
+            let from_file = self.vecs.adopt_from_file(&keys);
+            for (&(rowid, id), &packet) in keys.iter().zip(&packets).take(from_file) {
+                self.index_slot(rowid, packet, id);
+            }
+            if from_file < keys.len() {
+                let (first, last) = (keys[from_file].0, keys[keys.len() - 1].0);
+                let vecs = sqlx::query(
+                    "SELECT rowid, vec FROM embeddings WHERE rowid >= ? AND rowid <= ? ORDER BY rowid",
+                )
+                .bind(first)
+                .bind(last)
+                .fetch_all(pool)
+                .await
+                .map_err(db)?;
+                let mut vecs = vecs.into_iter();
+                for (&(rowid, id), &packet) in keys.iter().zip(&packets).skip(from_file) {
+                    // Embeddings are never deleted: the range holds exactly these rows.
+                    let row = vecs.next().ok_or_else(|| {
+                        l9_store::StoreError::Backend(format!(
+                            "embedding row {rowid} vanished while read"
+                        ))
+                    })?;
+                    let got: i64 = row.try_get(0).map_err(db)?;
+                    if got != rowid {
+                        return Err(l9_store::StoreError::Backend(format!(
+                            "embedding rows changed while read (expected {rowid}, read {got})"
+                        )));
+                    }
+                    let bytes: Vec<u8> = row.try_get(1).map_err(db)?;
+                    self.push(rowid, packet, id, &bytes_to_vec(&bytes))?;
+                    self.from_table += 1;
+                }
+                self.vecs.flush();
             }
         }
     }
@@ -96,6 +167,7 @@ impl VectorCache {
         for (rowid, packet, id, v) in rows {
             self.push(*rowid, *packet, *id, v)?;
         }
+        self.vecs.flush();
         Ok(true)
     }
 
@@ -104,6 +176,13 @@ impl VectorCache {
         if unit.len() != self.dims {
             return Err(l9_store::StoreError::Dimension { expected: self.dims, got: unit.len() });
         }
+        self.vecs.push((rowid, id), &unit);
+        self.index_slot(rowid, packet, id);
+        Ok(())
+    }
+
+    /// Records the next slot's identity (its vector is already in `vecs`).
+    fn index_slot(&mut self, rowid: i64, packet: i64, id: PacketId) {
         let slot = self.ids.len() as u32;
         self.slot_of_packet.insert(packet, slot);
         let h = u64::from_le_bytes(
@@ -112,9 +191,7 @@ impl VectorCache {
         self.levels.push(self.hnsw.level_for(h));
         self.ids.push(id);
         self.rowids.push(rowid);
-        self.data.extend_from_slice(&unit);
         self.loaded_upto = rowid;
-        Ok(())
     }
 
     /// Nodes loaded but not yet in the graph.
@@ -142,7 +219,7 @@ impl VectorCache {
             // build differently yields the same graph.
             let batch = (start / 16).clamp(1, BATCH).min(self.ids.len() - start);
             let levels = &self.levels[start..start + batch];
-            self.hnsw.insert_batch(&self.data, self.dims, levels, threads);
+            self.hnsw.insert_batch(&self.vecs, levels, threads);
         }
         self.hnsw.len() == self.ids.len()
     }
@@ -216,12 +293,8 @@ impl VectorCache {
     }
 
     fn exact(&self, q: &[f32], k: usize, slots: &mut dyn Iterator<Item = u32>) -> Vec<VectorHit> {
-        let mut all: Vec<(f32, PacketId)> = slots
-            .map(|s| {
-                let i = s as usize * self.dims;
-                (1.0 - dot(q, &self.data[i..i + self.dims]), self.ids[s as usize])
-            })
-            .collect();
+        let mut all: Vec<(f32, PacketId)> =
+            slots.map(|s| (1.0 - dot(q, self.vecs.vec(s)), self.ids[s as usize])).collect();
         let k = k.min(all.len());
         if k == 0 {
             return Vec::new();
@@ -274,7 +347,7 @@ impl VectorCache {
         };
         loop {
             let accept = |n: u32| mask.as_ref().is_none_or(|m| m[n as usize]);
-            let found = self.hnsw.search(&self.data, self.dims, q, k, ef, &accept);
+            let found = self.hnsw.search(&self.vecs, q, k, ef, &accept);
             if found.len() >= k.min(in_graph) || ef >= indexed {
                 let mut hits: Vec<VectorHit> = found
                     .into_iter()

@@ -52,7 +52,28 @@ impl PartialOrd for Cand {
     }
 }
 
-/// The graph. Vectors live outside it (`data`, `dims` are passed to each call).
+/// Where the graph's vectors live: node `n`'s unit vector is `vec(n)`.
+pub(crate) trait Vecs: Sync {
+    fn vec(&self, node: u32) -> &[f32];
+}
+
+/// Vectors in one flat array, `dims` numbers each.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flat<'a> {
+    pub data: &'a [f32],
+    pub dims: usize,
+}
+
+#[cfg(test)]
+impl Vecs for Flat<'_> {
+    fn vec(&self, node: u32) -> &[f32] {
+        let i = node as usize * self.dims;
+        &self.data[i..i + self.dims]
+    }
+}
+
+/// The graph. Vectors live outside it (`data` is passed to each call).
 #[derive(Debug)]
 pub(crate) struct Hnsw {
     m: usize,
@@ -116,22 +137,16 @@ impl Hnsw {
         ((-u.ln() * ml).floor() as usize).min(MAX_LEVEL)
     }
 
-    fn vec(data: &[f32], dims: usize, node: u32) -> &[f32] {
-        let i = node as usize * dims;
-        &data[i..i + dims]
-    }
-
-    fn dist(data: &[f32], dims: usize, q: &[f32], node: u32) -> f32 {
-        1.0 - dot(q, Self::vec(data, dims, node))
+    fn dist<V: Vecs + ?Sized>(data: &V, q: &[f32], node: u32) -> f32 {
+        1.0 - dot(q, data.vec(node))
     }
 
     /// Beam search on one level. Returns up to `ef` accepted nodes, nearest first.
     #[allow(clippy::too_many_arguments)] // the hot loop's inputs, kept as plain values
-    fn search_layer(
+    fn search_layer<V: Vecs + ?Sized>(
         &self,
         vis: &mut Visited,
-        data: &[f32],
-        dims: usize,
+        data: &V,
         q: &[f32],
         entries: &[Cand],
         ef: usize,
@@ -158,7 +173,7 @@ impl Hnsw {
                     continue;
                 }
                 vis.marks[n as usize] = stamp;
-                let d = Self::dist(data, dims, q, n);
+                let d = Self::dist(data, q, n);
                 let worst = results.peek().map(|w| w.dist);
                 if results.len() < ef || worst.is_some_and(|w| d < w) {
                     let cand = Cand { dist: d, node: n };
@@ -179,14 +194,14 @@ impl Hnsw {
 
     /// The neighbour-selection heuristic: keep a candidate only if it is closer to the
     /// base than to every neighbour kept so far (spreads links across directions).
-    fn select(data: &[f32], dims: usize, sorted: &[Cand], m: usize) -> Vec<(u32, f32)> {
+    fn select<V: Vecs + ?Sized>(data: &V, sorted: &[Cand], m: usize) -> Vec<(u32, f32)> {
         let mut kept: Vec<Cand> = Vec::with_capacity(m);
         for &c in sorted {
             if kept.len() >= m {
                 break;
             }
-            let cv = Self::vec(data, dims, c.node);
-            if kept.iter().all(|k| 1.0 - dot(cv, Self::vec(data, dims, k.node)) > c.dist) {
+            let cv = data.vec(c.node);
+            if kept.iter().all(|k| 1.0 - dot(cv, data.vec(k.node)) > c.dist) {
                 kept.push(c);
             }
         }
@@ -208,24 +223,22 @@ impl Hnsw {
     /// `data`, at `level`.
     #[cfg(test)]
     pub(crate) fn insert(&mut self, data: &[f32], dims: usize, level: usize) {
-        self.insert_batch(data, dims, &[level], 1);
+        self.insert_batch(&Flat { data, dims }, &[level], 1);
     }
 
     /// Inserts the next `levels.len()` nodes (numbered from `self.len()`, vectors already
     /// in `data`), at the given levels, on up to `threads` threads: each node's neighbours
     /// are chosen in parallel against the graph as it was before the batch plus the batch's
     /// earlier nodes; then the nodes and their reverse links are added in order.
-    pub(crate) fn insert_batch(
+    pub(crate) fn insert_batch<V: Vecs + ?Sized>(
         &mut self,
-        data: &[f32],
-        dims: usize,
+        data: &V,
         levels: &[usize],
         threads: usize,
     ) {
         let first = self.links.len();
         let frozen: &Hnsw = self;
-        let plan =
-            |vis: &mut Visited, i: usize| frozen.neighbours(vis, data, dims, first, levels, i);
+        let plan = |vis: &mut Visited, i: usize| frozen.neighbours(vis, data, first, levels, i);
         let chosen: Vec<Vec<Vec<(u32, f32)>>> = if levels.len() < 2 || threads < 2 {
             let mut vis = Visited::default();
             (0..levels.len()).map(|i| plan(&mut vis, i)).collect()
@@ -258,34 +271,33 @@ impl Hnsw {
     /// The neighbours batch node `i` (number `first + i`) links to at each of its levels:
     /// candidates from the graph as it was before the batch and from the batch's earlier
     /// nodes (exact distances), narrowed by the selection heuristic.
-    fn neighbours(
+    fn neighbours<V: Vecs + ?Sized>(
         &self,
         vis: &mut Visited,
-        data: &[f32],
-        dims: usize,
+        data: &V,
         first: usize,
         levels: &[usize],
         i: usize,
     ) -> Vec<Vec<(u32, f32)>> {
         let node = (first + i) as u32;
         let level = levels[i];
-        let q = Self::vec(data, dims, node);
+        let q = data.vec(node);
         let mut found: Vec<Vec<Cand>> = vec![Vec::new(); level + 1];
         if let Some(entry) = self.entry {
             let all = |_: u32| true;
-            let mut ep = vec![Cand { dist: Self::dist(data, dims, q, entry), node: entry }];
+            let mut ep = vec![Cand { dist: Self::dist(data, q, entry), node: entry }];
             for l in (level + 1..=self.max_level).rev() {
-                ep = self.search_layer(vis, data, dims, q, &ep, 1, l, &all);
+                ep = self.search_layer(vis, data, q, &ep, 1, l, &all);
             }
             for l in (0..=level.min(self.max_level)).rev() {
-                let f = self.search_layer(vis, data, dims, q, &ep, self.ef_construction, l, &all);
+                let f = self.search_layer(vis, data, q, &ep, self.ef_construction, l, &all);
                 found[l] = f.clone();
                 ep = f;
             }
         }
         for (j, &lj) in levels[..i].iter().enumerate() {
             let other = (first + j) as u32;
-            let d = 1.0 - dot(q, Self::vec(data, dims, other));
+            let d = 1.0 - dot(q, data.vec(other));
             for f in found.iter_mut().take(lj.min(level) + 1) {
                 f.push(Cand { dist: d, node: other });
             }
@@ -296,7 +308,7 @@ impl Hnsw {
                 cands.sort();
                 cands.dedup_by_key(|c| c.node);
                 cands.truncate(self.ef_construction);
-                Self::select(data, dims, &cands, self.m)
+                Self::select(data, &cands, self.m)
             })
             .collect()
     }
@@ -413,10 +425,9 @@ impl Hnsw {
     }
 
     /// The `k` nearest accepted nodes to `q` (unit vector), searched with beam width `ef`.
-    pub(crate) fn search(
+    pub(crate) fn search<V: Vecs + ?Sized>(
         &mut self,
-        data: &[f32],
-        dims: usize,
+        data: &V,
         q: &[f32],
         k: usize,
         ef: usize,
@@ -425,11 +436,11 @@ impl Hnsw {
         let Some(entry) = self.entry else { return Vec::new() };
         let all = |_: u32| true;
         let mut vis = std::mem::take(&mut self.visited);
-        let mut ep = vec![Cand { dist: Self::dist(data, dims, q, entry), node: entry }];
+        let mut ep = vec![Cand { dist: Self::dist(data, q, entry), node: entry }];
         for l in (1..=self.max_level).rev() {
-            ep = self.search_layer(&mut vis, data, dims, q, &ep, 1, l, &all);
+            ep = self.search_layer(&mut vis, data, q, &ep, 1, l, &all);
         }
-        let mut found = self.search_layer(&mut vis, data, dims, q, &ep, ef.max(k), 0, accept);
+        let mut found = self.search_layer(&mut vis, data, q, &ep, ef.max(k), 0, accept);
         self.visited = vis;
         found.truncate(k);
         found.into_iter().map(|c| (c.node, c.dist)).collect()
@@ -490,15 +501,15 @@ mod tests {
         let mut h2 = build();
         let q = &queries[..dims];
         assert_eq!(
-            h.search(&d, dims, q, 10, 64, &|_| true),
-            h2.search(&d, dims, q, 10, 64, &|_| true)
+            h.search(&Flat { data: &d, dims }, q, 10, 64, &|_| true),
+            h2.search(&Flat { data: &d, dims }, q, 10, 64, &|_| true)
         );
         // A snapshot restores the same graph; damaged bytes are refused, never trusted.
         let bytes = h.to_bytes();
         let mut h3 = Hnsw::from_bytes(16, 100, n, &bytes).unwrap();
         assert_eq!(
-            h3.search(&d, dims, q, 10, 64, &|_| true),
-            h.search(&d, dims, q, 10, 64, &|_| true)
+            h3.search(&Flat { data: &d, dims }, q, 10, 64, &|_| true),
+            h.search(&Flat { data: &d, dims }, q, 10, 64, &|_| true)
         );
         assert!(Hnsw::from_bytes(16, 100, n + 1, &bytes).is_none());
         assert!(Hnsw::from_bytes(16, 100, n, &bytes[..bytes.len() - 1]).is_none());
@@ -506,7 +517,7 @@ mod tests {
         bad[6..10].copy_from_slice(&(n as u32 + 5).to_le_bytes());
         assert!(Hnsw::from_bytes(16, 100, n, &bad).is_none());
         // A filter restricts results.
-        let odd = h.search(&d, dims, q, 10, 64, &|n| n % 2 == 1);
+        let odd = h.search(&Flat { data: &d, dims }, q, 10, 64, &|n| n % 2 == 1);
         assert_eq!(odd.len(), 10);
         assert!(odd.iter().all(|(n, _)| n % 2 == 1));
     }
@@ -523,7 +534,7 @@ mod tests {
             let mut at = 0;
             while at < n {
                 let b = (at / 16).clamp(1, 128).min(n - at);
-                h.insert_batch(&d, dims, &levels[at..at + b], threads);
+                h.insert_batch(&Flat { data: &d, dims }, &levels[at..at + b], threads);
                 at += b;
             }
             h
@@ -542,8 +553,11 @@ mod tests {
         for qi in 0..n {
             let q = &queries[qi * dims..(qi + 1) * dims];
             let truth = exact(d, dims, q, 10);
-            let got: Vec<u32> =
-                h.search(d, dims, q, 10, 64, &|_| true).iter().map(|r| r.0).collect();
+            let got: Vec<u32> = h
+                .search(&Flat { data: d, dims }, q, 10, 64, &|_| true)
+                .iter()
+                .map(|r| r.0)
+                .collect();
             hit += got.iter().filter(|g| truth.contains(g)).count();
         }
         hit as f64 / (n * 10) as f64

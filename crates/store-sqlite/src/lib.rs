@@ -11,6 +11,7 @@
 //! never corrupts); `FULL` syncs every commit. See `SqliteOptions::synchronous`.
 
 mod ann;
+pub use ann::VectorFile;
 /// Raw-SQL floors for `l9 bench` (feature `baseline`).
 #[cfg(feature = "baseline")]
 pub mod baseline;
@@ -26,6 +27,7 @@ pub mod salvage;
 mod schema;
 mod tail;
 mod tasks;
+mod vectors;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +85,14 @@ impl Default for SqliteOptions {
             index_threads: 0,
         }
     }
+}
+
+/// The file beside the database where its vectors are shared between processes
+/// (`<database>-vectors`; a cache, safe to delete while no l9 runs).
+pub fn vectors_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-vectors");
+    PathBuf::from(p)
 }
 
 /// The SQLite [`Store`].
@@ -162,7 +172,8 @@ impl SqliteStore {
             _holder: holder,
             gate: holders::WriteGate::new(path),
         };
-        store.migrate().await?;
+        let instance = store.migrate().await?;
+        store.ann.lock().await.use_file(vectors_path(path), instance);
         Ok(store)
     }
 
@@ -176,6 +187,12 @@ impl SqliteStore {
         self.ann.lock().await.len()
     }
 
+    /// Where this handle's cached vectors came from and where they are held (see
+    /// [`vectors_path`]).
+    pub async fn vector_file(&self) -> VectorFile {
+        self.ann.lock().await.file_state()
+    }
+
     /// How many vectors the stored HNSW snapshot covers, if there is one.
     pub async fn index_snapshot_nodes(&self) -> Result<Option<u64>> {
         let n: Option<i64> = sqlx::query_scalar("SELECT nodes FROM ann_snapshot WHERE id = 1")
@@ -185,7 +202,8 @@ impl SqliteStore {
         Ok(n.map(|n| n as u64))
     }
 
-    async fn migrate(&self) -> Result<()> {
+    /// Migrates the schema; returns the store's instance id (made on first open).
+    async fn migrate(&self) -> Result<[u8; 16]> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         sqlx::query("CREATE TABLE IF NOT EXISTS l9_schema (version INTEGER NOT NULL)")
             .execute(&mut *tx)
@@ -236,7 +254,23 @@ impl SqliteStore {
                 )));
             }
         }
-        tx.commit().await.map_err(db)
+        // Names this database among others at the same path over time (a deleted and
+        // re-created store gets a new one), so caches beside it are never taken for its own.
+        #[allow(clippy::disallowed_methods)]
+        // a cache's identity, never part of a run or its replay
+        let fresh = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO l9_meta (key, value) VALUES ('store.instance', ?) ON CONFLICT(key) DO NOTHING")
+            .bind(fresh)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let instance: String =
+            sqlx::query_scalar("SELECT value FROM l9_meta WHERE key = 'store.instance'")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(*codec::parse_uuid(&instance)?.as_bytes())
     }
 
     async fn rowid_of(&self, id: PacketId) -> Result<Option<i64>> {

@@ -438,3 +438,181 @@ async fn after_sqlite_reports_damage_the_next_write_checks_and_stops() {
     let mark = std::fs::read_to_string(dir.path().join("l9.db.damaged")).unwrap();
     assert!(mark.contains("after SQLite reported damage"), "{mark}");
 }
+
+/// `n` packets with seeded random vectors.
+fn with_vectors(
+    fx: &Fx,
+    seed: u64,
+    n: usize,
+    dims: usize,
+) -> Vec<(l9_types::PacketEnvelope, Vec<f32>)> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| {
+            let v: Vec<f32> = (0..dims).map(|_| rng.random_range(-1.0..1.0f32)).collect();
+            (fx.note(&format!("s{seed}-{i}")), v)
+        })
+        .collect()
+}
+
+/// Writes `items` through `store` in one batch; returns (id, vector) pairs.
+async fn put(
+    store: &SqliteStore,
+    items: &[(l9_types::PacketEnvelope, Vec<f32>)],
+) -> Vec<(l9_types::PacketId, Vec<f32>)> {
+    let batch = WriteBatch {
+        packets: items.iter().map(|(p, _)| p.clone()).collect(),
+        embeddings: items.iter().map(|(p, v)| (p.id, v.clone())).collect(),
+        blobs: vec![],
+    };
+    store.write(&batch).await.unwrap();
+    items.iter().map(|(p, v)| (p.id, v.clone())).collect()
+}
+
+/// Writes `n` packets with seeded random vectors through `store`.
+async fn write_vectors(
+    store: &SqliteStore,
+    fx: &Fx,
+    seed: u64,
+    n: usize,
+    dims: usize,
+) -> Vec<(l9_types::PacketId, Vec<f32>)> {
+    put(store, &with_vectors(fx, seed, n, dims)).await
+}
+
+/// Every vector's nearest neighbour (exact and through the graph) is its own packet.
+async fn each_finds_itself(store: &SqliteStore, all: &[(l9_types::PacketId, Vec<f32>)]) {
+    for exact in [true, false] {
+        for (id, v) in all {
+            let q = VectorQuery {
+                vector: v.clone(),
+                filter: Default::default(),
+                k: 1,
+                exact,
+                beam: None,
+            };
+            let hits = store.vector_search(&q).await.unwrap();
+            assert_eq!(hits[0].id, *id, "exact={exact}");
+            assert!(hits[0].distance < 1e-5, "exact={exact} {hits:?}");
+        }
+    }
+}
+
+/// The vectors live in one memory-mapped file beside the database, shared by every handle:
+/// a second handle reads none back from the table; records another handle appended are
+/// taken after their keys check out; a torn record at the end is cut.
+#[tokio::test]
+async fn vectors_are_shared_through_a_file_beside_the_database() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let dims = 8;
+    let opts = SqliteOptions { dims, exact_threshold: 50, ..Default::default() };
+    let fx = Fx::default();
+    let a = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let mut all = write_vectors(&a, &fx, 1, 300, dims).await;
+    let side = l9_store_sqlite::vectors_path(&path);
+    let st = a.vector_file().await;
+    assert_eq!((st.cached, st.mapped, st.read_from_table, st.error), (300, 300, 0, None));
+    let len = std::fs::metadata(&side).unwrap().len();
+    assert_eq!(len, 64 + 300 * (24 + 4 * dims as u64), "header and 300 records");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&side).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let b = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    each_finds_itself(&b, &all).await;
+    let st = b.vector_file().await;
+    assert_eq!((st.cached, st.mapped, st.read_from_table), (300, 300, 0), "none read back");
+
+    // b appends; a takes b's records from the file; a crash's torn record is cut.
+    all.extend(write_vectors(&b, &fx, 2, 100, dims).await);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&side).unwrap();
+        f.write_all(&[7u8; 10]).unwrap();
+    }
+    each_finds_itself(&a, &all).await;
+    let st = a.vector_file().await;
+    assert_eq!((st.cached, st.mapped, st.read_from_table), (400, 400, 0));
+    all.extend(write_vectors(&a, &fx, 3, 20, dims).await);
+    assert_eq!(std::fs::metadata(&side).unwrap().len(), 64 + 420 * (24 + 4 * dims as u64));
+    let c = SqliteStore::open(&path, opts).await.unwrap();
+    each_finds_itself(&c, &all).await;
+    assert_eq!(c.vector_file().await.read_from_table, 0);
+}
+
+/// A vector file that is not the database's own is never trusted: one left by a deleted
+/// store at the same path is replaced, even when the new store holds the same packets in the
+/// same order (an export imported again, embedded differently); after the database is restored from an older copy,
+/// records past the copy (other packets at the same rowids) are not taken.
+#[tokio::test]
+async fn a_vector_file_that_disagrees_with_the_table_is_replaced() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let side = l9_store_sqlite::vectors_path(&path);
+    let dims = 8;
+    let opts = SqliteOptions { dims, exact_threshold: 50, ..Default::default() };
+    let fx = Fx::default();
+    // A store, deleted with its database files but not the vector file, and made anew
+    // with the same packets, other vectors.
+    let first = with_vectors(&fx, 10, 150, dims);
+    {
+        let old = SqliteStore::open(&path, opts.clone()).await.unwrap();
+        put(&old, &first).await;
+    }
+    for f in ["l9.db", "l9.db-wal", "l9.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    assert!(side.exists());
+    let new = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let other: Vec<_> = with_vectors(&fx, 11, 150, dims)
+        .into_iter()
+        .zip(&first)
+        .map(|((_, v), (p, _))| (p.clone(), v))
+        .collect();
+    let mut all = put(&new, &other).await;
+    drop(new);
+    let reader = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    each_finds_itself(&reader, &all).await;
+    assert_eq!(reader.vector_file().await.read_from_table, 0, "the file was replaced, then used");
+    drop(reader);
+
+    // A copy of the database now, more writes, then the copy restored over it.
+    let copy = dir.path().join("copy.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("VACUUM INTO ?").bind(copy.display().to_string()).execute(&pool).await.unwrap();
+    pool.close().await;
+    {
+        let s = SqliteStore::open(&path, opts.clone()).await.unwrap();
+        write_vectors(&s, &fx, 12, 100, dims).await; // rowids 151..250 in the file
+    }
+    for f in ["l9.db-wal", "l9.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    std::fs::rename(&copy, &path).unwrap();
+    let restored = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    all.extend(write_vectors(&restored, &fx, 13, 100, dims).await); // rowids 151..250 again
+    drop(restored);
+    let reader = SqliteStore::open(&path, opts).await.unwrap();
+    each_finds_itself(&reader, &all).await;
+    let st = reader.vector_file().await;
+    assert_eq!((st.cached, st.error), (250, None));
+}
+
+/// Where the file cannot be used, vectors stay in memory, searches stay right, and the
+/// handle says why.
+#[tokio::test]
+async fn without_a_usable_vector_file_vectors_stay_in_memory() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    std::fs::create_dir(l9_store_sqlite::vectors_path(&path)).unwrap(); // not a file
+    let dims = 8;
+    let opts = SqliteOptions { dims, exact_threshold: 50, ..Default::default() };
+    let fx = Fx::default();
+    let s = SqliteStore::open(&path, opts).await.unwrap();
+    let all = write_vectors(&s, &fx, 20, 120, dims).await;
+    each_finds_itself(&s, &all).await;
+    let st = s.vector_file().await;
+    assert_eq!((st.cached, st.mapped), (120, 0));
+    assert!(st.error.as_deref().is_some_and(|e| e.contains("l9.db-vectors")), "{st:?}");
+}
