@@ -347,9 +347,10 @@ fn open_locked(path: &Path, create: bool) -> io::Result<Option<File>> {
         f.lock()?;
         match std::fs::metadata(path) {
             Ok(now) if now.ino() == f.metadata()?.ino() => return Ok(Some(f)),
+            // Replaced (renamed over, or removed) while this process waited: the new one.
             Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
-            Err(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
         }
     }
 }
