@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    l9_ir::exercise(Some(l9_ir::Format::Gherkin), data);
+    l9_ir::exercise_front(l9_ir::Format::Gherkin, data);
 });

@@ -133,9 +133,19 @@ pub fn compile_with(
     Compiled { ir, diagnostics }
 }
 
+/// Runs `bytes` through one front end: the IR and its diagnostics, rendered against the
+/// source. The body of the per-format fuzz targets in `fuzz/` (`scripts/fuzz`): it must
+/// never panic.
+pub fn exercise_front(format: Format, bytes: &[u8]) -> usize {
+    let c = compile_bytes("fuzz", bytes, Some(format));
+    let source = String::from_utf8_lossy(bytes);
+    let rendered: usize = c.diagnostics.iter().map(|x| render::render(x, &source).len()).sum();
+    c.ir.nodes.len() + c.ir.edges.len() + rendered
+}
+
 /// Runs `bytes` through one front end and everything downstream (challenger, validator,
-/// deliberation, plan adapter, diagnostic rendering). The body of the fuzz targets in
-/// `fuzz/` (`scripts/fuzz`) and of the robustness property tests: it must never panic.
+/// deliberation, plan adapter, diagnostic rendering). The body of the `pipeline` fuzz target
+/// and of the robustness property tests: it must never panic.
 pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
     let c = compile_bytes("fuzz", bytes, format);
     let source = String::from_utf8_lossy(bytes);
