@@ -477,6 +477,9 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
                 "  compile:     {} nodes, {} requirements (IR packet {})",
                 front.nodes, front.requirements, front.ir_packet
             );
+            if let Some(c) = &front.classifier {
+                let _ = writeln!(s, "    classified by {}", snippet(c, 300));
+            }
             let _ = writeln!(s, "  challenge:   {} findings ({} errors), {} hidden constraint(s) from the world model", front.findings, front.errors, front.hidden_constraints);
             for f in &front.finding_list {
                 let _ = writeln!(

@@ -240,6 +240,7 @@ async fn run(
                 ir_packet: packet.id.to_string(),
                 nodes: checked.ir().nodes.len(),
                 requirements: checked.ir().count(l9_ir::NodeKind::Requirement),
+                classifier: checked.ir().classifier.clone(),
                 findings: checked.findings.len(),
                 finding_list: checked
                     .findings

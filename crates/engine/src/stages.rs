@@ -109,6 +109,9 @@ pub struct Understood {
     /// The MUST requirements: a run succeeds only with passing evidence for each.
     #[serde(default)]
     pub musts: Vec<String>,
+    /// The requirement classifier that read the spec and the features it used.
+    #[serde(default)]
+    pub classifier: Option<String>,
 }
 
 /// A runnable acceptance gate of the spec: its criterion, its command and the requirements

@@ -27,7 +27,20 @@ fn init_seeds_the_world_model_once_and_it_answers_queries() {
 }
 
 pub(crate) fn adder_project(d: &Path, with_provider: bool) -> std::path::PathBuf {
+    adder_project_with(d, with_provider, None)
+}
+
+/// [`adder_project`], its `.l9/l9.toml` written as `config` before `l9 init` when given.
+pub(crate) fn adder_project_with(
+    d: &Path,
+    with_provider: bool,
+    config: Option<&str>,
+) -> std::path::PathBuf {
     let proj = d.join("proj");
+    if let Some(c) = config {
+        std::fs::create_dir_all(proj.join(".l9")).unwrap();
+        std::fs::write(proj.join(".l9/l9.toml"), c).unwrap();
+    }
     let repo = proj.join("repo");
     std::fs::create_dir_all(proj.join("examples/agent")).unwrap();
     std::fs::create_dir_all(&repo).unwrap();
@@ -526,4 +539,33 @@ fn a_run_checks_what_it_is_asked_before_making_anything() {
     let e = fails(d, &["sim", "spec.md", "--trials", "4000000000"], 2);
     assert!(e.contains("--trials"), "{e}");
     assert!(!d.join("l9-out").exists() && !d.join(".l9").exists(), "nothing was made");
+}
+
+/// With the project's embedder set to the local MiniLM model, a whole `l9 run` works with
+/// real sentence embeddings: its memory is embedded by the model, the spec is classified by
+/// the shipped MiniLM classifier, and `l9 show` says so.
+#[cfg(feature = "local-embed")]
+#[test]
+fn a_run_with_the_local_minilm_model_classifies_and_remembers_with_it() {
+    let Some(m) = std::env::var_os("L9_TEST_MINILM_DIR").filter(|m| !m.is_empty()) else {
+        eprintln!("skipped: needs L9_TEST_MINILM_DIR");
+        return;
+    };
+    let dir = l9_test_support::temp_dir();
+    // The embedder is chosen before the store is made (a store keeps its embedder).
+    let config = format!(
+        "[memory]\nembedder = \"local-bert\"\ndims = 384\nlocal_bert.dir = {:?}\n",
+        m.to_str().unwrap()
+    );
+    let proj = adder_project_with(dir.path(), true, Some(&config));
+    let out = ok(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert!(out.contains("outcome:     succeeded"), "{out}");
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show = json(&proj, &["show", &id]);
+    let by = show["stages"]["classifier"].as_str().unwrap_or_default().to_string();
+    assert!(by.contains("384-d sentence embedding by local-bert:"), "{show}");
+    assert!(ok(&proj, &["show", &id]).contains("classified by learned:"));
+    // What the run remembered is found by meaning through the same model.
+    let hits = json(&proj, &["memory", "search", "adding two numbers", "--mode", "vector"]);
+    assert!(hits.as_array().is_some_and(|h| !h.is_empty()), "{hits}");
 }
