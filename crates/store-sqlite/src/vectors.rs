@@ -86,6 +86,7 @@ impl Vectors {
         // Records hold native-endian floats: a file from a machine of the other order differs here.
         header[12..16].copy_from_slice(&1.0f32.to_ne_bytes());
         header[16..32].copy_from_slice(&instance);
+        sweep_stale(&path);
         self.side = Some(Side { path, header });
     }
 
@@ -190,6 +191,8 @@ impl Vectors {
         let tmp = PathBuf::from(format!("{}.{}.tmp", path.display(), std::process::id()));
         let written = (|| {
             let f = options().create(true).truncate(true).open(&tmp)?;
+            // Held while it is written: `sweep_stale` removes only files nobody holds.
+            f.lock()?;
             f.write_all_at(&side.header, 0)?;
             let kept = self.mapped * self.rec;
             if let Some(m) = &self.map {
@@ -351,6 +354,31 @@ fn open_locked(path: &Path, create: bool) -> io::Result<Option<File>> {
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes new files a crashed process left half written (`<path>.<pid>.tmp`, unlocked).
+fn sweep_stale(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) =
+        std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+    else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(f) = File::open(e.path())
+            && f.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

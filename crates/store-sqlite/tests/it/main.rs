@@ -553,6 +553,9 @@ async fn a_vector_file_that_disagrees_with_the_table_is_replaced() {
     let dims = 8;
     let opts = SqliteOptions { dims, exact_threshold: 50, ..Default::default() };
     let fx = Fx::default();
+    // A replacement a crashed process left half written is removed (nobody holds it).
+    let stale = dir.path().join("l9.db-vectors.4242.tmp");
+    std::fs::write(&stale, [0u8; 100]).unwrap();
     // A store, deleted with its database files but not the vector file, and made anew
     // with the same packets, other vectors.
     let first = with_vectors(&fx, 10, 150, dims);
@@ -572,6 +575,7 @@ async fn a_vector_file_that_disagrees_with_the_table_is_replaced() {
         .collect();
     let mut all = put(&new, &other).await;
     drop(new);
+    assert!(!stale.exists(), "a stale half-written replacement is removed");
     let reader = SqliteStore::open(&path, opts.clone()).await.unwrap();
     each_finds_itself(&reader, &all).await;
     assert_eq!(reader.vector_file().await.read_from_table, 0, "the file was replaced, then used");
