@@ -56,6 +56,11 @@ fn commits_in_memory(d: &Path, db: &[&str]) -> usize {
 /// project, then ingests to the end there: every commit stored once, the state complete.
 /// Returns how many kills left commits stored without the state that records them.
 fn kill_and_resume(repo: &Path, pg: Option<&str>, n: usize) -> usize {
+    kill_and_resume_at(repo, pg, n, &[0.2, 0.45, 0.7, 0.9])
+}
+
+/// [`kill_and_resume`] at the given fractions of an uninterrupted ingest's time.
+fn kill_and_resume_at(repo: &Path, pg: Option<&str>, n: usize, fractions: &[f64]) -> usize {
     let repo = repo.to_str().unwrap();
     let ingest = ["ingest", "git", repo, "--no-szz"];
     let whole = {
@@ -65,7 +70,7 @@ fn kill_and_resume(repo: &Path, pg: Option<&str>, n: usize) -> usize {
         t0.elapsed()
     };
     let mut partial = 0;
-    for (k, f) in [0.2, 0.45, 0.7, 0.9].into_iter().enumerate() {
+    for (k, &f) in fractions.iter().enumerate() {
         let p = Project::new(pg, &format!("ingest_{}", k + 1));
         let d = p.path();
         let db: Vec<&str> = p.args(&[]);
@@ -86,8 +91,46 @@ fn kill_and_resume(repo: &Path, pg: Option<&str>, n: usize) -> usize {
         let again: Value = serde_json::from_str(&ok(d, &a)).unwrap();
         assert_eq!((again["read"].as_u64(), again["stored"].as_u64()), (Some(0), Some(0)));
     }
-    eprintln!("{partial} of 4 kills left commits without their state ({whole:?} uninterrupted)");
+    eprintln!(
+        "{partial} of {} kills left commits without their state ({whole:?} uninterrupted)",
+        fractions.len()
+    );
     partial
+}
+
+/// The long sweep (`scripts/kill-sweep --target ingest`): `L9_SWEEP_KILLS` kills of `l9
+/// ingest git` over a history of `L9_SWEEP_COMMITS` commits at seeded fractions of its
+/// uninterrupted time (`L9_SWEEP_SEED`), on `L9_SWEEP_BACKEND`; the invariants of
+/// [`kill_and_resume`] after each.
+#[test]
+#[ignore = "long: scripts/kill-sweep --target ingest"]
+fn kill_sweep_of_l9_ingest() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let (kills, seed, n) =
+        (env("L9_SWEEP_KILLS", 20), env("L9_SWEEP_SEED", 1), env("L9_SWEEP_COMMITS", 1000));
+    let repo = l9_test_support::temp_dir();
+    synthetic_history(repo.path(), n as usize);
+    let which = std::env::var("L9_SWEEP_BACKEND").unwrap_or_else(|_| "both".into());
+    let mut backends: Vec<(&str, Option<String>)> = Vec::new();
+    if which != "postgres" {
+        backends.push(("sqlite", None));
+    }
+    if which != "sqlite" {
+        match l9_test_support::pg_url() {
+            Some(u) => backends.push(("postgres", Some(u))),
+            None => assert_eq!(which, "both", "L9_SWEEP_BACKEND=postgres needs the test cluster"),
+        }
+    }
+    for (name, pg) in backends {
+        let rng = l9_types::SeededRng::from_seed(seed);
+        let fractions: Vec<f64> = (0..kills).map(|_| rng.below(1000) as f64 / 1000.0).collect();
+        let partial = kill_and_resume_at(repo.path(), pg.as_deref(), n as usize, &fractions);
+        eprintln!(
+            "ingest kill sweep: {name}, seed {seed}: {kills} kills of a {n}-commit ingest ({partial} left commits without their state), every invariant held"
+        );
+    }
 }
 
 #[test]
