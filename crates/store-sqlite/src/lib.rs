@@ -181,8 +181,8 @@ impl SqliteStore {
         &self.path
     }
 
-    /// How many vectors this handle holds in memory (read back, or taken from its own
-    /// writes).
+    /// How many vectors this handle's cache holds (from its own writes, the shared vector
+    /// file or the table; see [`SqliteStore::vector_file`] for which).
     pub async fn cached_vectors(&self) -> usize {
         self.ann.lock().await.len()
     }
