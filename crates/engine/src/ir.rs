@@ -26,6 +26,7 @@ pub use smells::{
 pub use l9_ir::challenge::HiddenConstraint;
 pub use l9_ir::eval::{ClassScores, Counts, LearnedReport, PUBLISHED_BINARY, arta_f1};
 pub use l9_ir::render::render as render_diagnostic;
+pub use l9_ir::smells::Smell;
 pub use l9_ir::{Format, Node, NodeKind, QualityCategory, ReqClass};
 
 /// A spec file read from disk and compiled, with every finding.

@@ -107,6 +107,19 @@ pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> 
     challenge_judged(ir, source, hidden, SmellJudge::Tagger)
 }
 
+/// Whether the challenger reports a smell hit in a requirement's `text` (what `l9 eval
+/// smells` scores as "with the challenger's rules"): modal verbs are the requirement's
+/// strength when they are RFC keywords, and an upper-case NOT is part of one (MUST NOT,
+/// SHOULD NOT: a precise prohibition); then the context rules of [`in_context`].
+pub fn keeps(hit: &smells::Hit, text: &str) -> bool {
+    if matches!(hit.smell, Smell::UncertainVerb | Smell::Negative)
+        && hit.words.chars().all(|c| c.is_uppercase())
+    {
+        return false;
+    }
+    in_context(hit, text)
+}
+
 /// Whether a smell the tagger or word lists found stands in its sentence:
 /// * a polysemous word written with a capital inside a sentence is a name the document gives
 ///   (`a Close frame`, `the Key header`), not the everyday word. (Evidence from elsewhere in
@@ -161,19 +174,12 @@ pub fn challenge_judged(
             None => smells::detect_only(&node.text, which),
         };
         for hit in hits {
-            // Modal verbs are the requirement's strength when they are RFC keywords, and an
-            // upper-case NOT is part of one (MUST NOT, SHOULD NOT): a precise prohibition.
-            if matches!(hit.smell, Smell::UncertainVerb | Smell::Negative)
-                && hit.words.chars().all(|c| c.is_uppercase())
-            {
-                continue;
-            }
             if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)
                 && node.kind != NodeKind::Requirement
             {
                 continue;
             }
-            if !in_context(&hit, &node.text) {
+            if !keeps(&hit, &node.text) {
                 continue;
             }
             let blocking = hit.smell == Smell::Tbd;

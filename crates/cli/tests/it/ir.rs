@@ -188,6 +188,10 @@ fn eval_and_bench_ir_run_on_small_data() {
     assert_eq!(cells[2..4], ["1", "1.000"], "support, then the word lists' F1: {out}");
     assert_eq!(cells.last(), Some(&"0.44"), "ARTA's published F1: {out}");
     assert!(out.contains("leave-one-project-out: 1 folds"), "{out}");
+    assert!(
+        out.contains("+ challenger") && out.contains("as the challenger reports them"),
+        "{out}"
+    );
     // A data set with enough marked rows trains a tagger that learns the annotators' context.
     let mut csv = String::from("text,file,negative_statements\n");
     for p in ["alpha", "beta"] {

@@ -31,6 +31,9 @@ pub struct SmellFold {
 #[derive(Debug, Clone, Serialize)]
 pub struct SmellLopo {
     pub learned: BTreeMap<Smell, Counts>,
+    /// The same tagger's hits as the challenger reports them (its RFC-keyword and context
+    /// rules, `challenge::keeps`).
+    pub challenged: BTreeMap<Smell, Counts>,
     pub lexicon: BTreeMap<Smell, Counts>,
     pub folds: Vec<SmellFold>,
     /// Per smell, F1 across the folds where the smell occurs: (mean, sd, folds).
@@ -61,6 +64,7 @@ pub fn smell_lopo(all: &[SmellRow], target: &[usize], params: Params) -> SmellLo
     held.sort_unstable();
     held.dedup();
     let mut learned = BTreeMap::new();
+    let mut challenged = BTreeMap::new();
     let mut lexicon = BTreeMap::new();
     let mut folds = Vec::new();
     for g in held {
@@ -81,6 +85,9 @@ pub fn smell_lopo(all: &[SmellRow], target: &[usize], params: Params) -> SmellLo
             let found = tagger.detect_in_scheme(&row.text, &which, Some(&row.scheme));
             tally(&mut learned, row, &found);
             tally(&mut fold, row, &found);
+            let kept: Vec<_> =
+                found.into_iter().filter(|h| crate::challenge::keeps(h, &row.text)).collect();
+            tally(&mut challenged, row, &kept);
             tally(&mut lexicon, row, &crate::smells::detect_only(&row.text, &which));
         }
         let mut projects: Vec<String> = test.iter().map(|r| r.project.clone()).collect();
@@ -106,5 +113,5 @@ pub fn smell_lopo(all: &[SmellRow], target: &[usize], params: Params) -> SmellLo
             fold_f1.insert(smell, (m, sd, xs.len()));
         }
     }
-    SmellLopo { learned, lexicon, folds, fold_f1 }
+    SmellLopo { learned, challenged, lexicon, folds, fold_f1 }
 }

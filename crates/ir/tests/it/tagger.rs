@@ -102,6 +102,29 @@ fn leave_one_project_out_never_trains_on_the_held_out_project() {
     assert_eq!((lists.tp, lists.fp), (50, 50));
 }
 
+/// `l9 eval smells` also scores the tagger's hits as the challenger reports them: an
+/// upper-case NOT is part of an RFC keyword (MUST NOT), a precise prohibition, so the
+/// challenger drops what annotators who mark every "not" would count.
+#[test]
+fn leave_one_project_out_also_scores_what_the_challenger_reports() {
+    let mut csv = String::from("text,file,negative_statements\n");
+    for p in ["alpha", "beta"] {
+        for i in 0..50 {
+            if i % 2 == 0 {
+                csv.push_str(&format!("The operator MUST NOT delete log {i} of {p}.,{p},NOT\n"));
+            } else {
+                csv.push_str(&format!("The operator MUST archive log {i} of {p}.,{p},-\n"));
+            }
+        }
+    }
+    let rows = eval::read_smells("caps.csv", &csv).unwrap();
+    let target: Vec<usize> = (0..rows.len()).collect();
+    let r = eval::smell_lopo(&rows, &target, Params::DEFAULT);
+    let (learned, challenged) = (r.learned[&Smell::Negative], r.challenged[&Smell::Negative]);
+    assert_eq!(learned.tp, 50, "the tagger finds every marked NOT");
+    assert_eq!((challenged.tp, challenged.fn_), (0, 50), "the challenger reports none of them");
+}
+
 #[test]
 fn the_shipped_tagger_reads_and_judges_by_the_fullest_catalogue() {
     let t = tagger::shipped().expect("models/smells.l9sml is a valid tagger");
