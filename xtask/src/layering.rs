@@ -13,6 +13,8 @@
 //!   `pub use l9_store;`, `pub use l9_store::*;`): it shows the types it chose, by name; and
 //!   a T5 crate's source names no path `l9_engine::<lower crate>::…` that is not a module
 //!   of the engine's own.
+//! * `unsafe` code is denied in the workspace (`Cargo.toml`) and allowed in one place only:
+//!   [`UNSAFE_ALLOWED`], the SQLite store's memory mapping, at most once.
 
 use std::fmt;
 
@@ -199,7 +201,45 @@ pub(crate) fn check_workspace() -> Result<Vec<Violation>, String> {
     let edges: Vec<(String, String)> =
         ["cli", "server", "mcp"].iter().flat_map(|c| read(c)).collect();
     v.extend(check_sources(&read("engine"), &facade, &edges));
+    let mut all = Vec::new();
+    for dir in ["crates", "xtask", "fuzz"] {
+        all.extend(rust_files(&std::path::Path::new(root).join(dir)));
+    }
+    v.extend(check_unsafe(root, &all));
     Ok(v)
+}
+
+/// The one file that may allow `unsafe` code (once): the vector file's memory mapping.
+pub(crate) const UNSAFE_ALLOWED: &str = "crates/store-sqlite/src/vectors.rs";
+
+/// Every `allow`/`expect` of `unsafe_code` outside [`UNSAFE_ALLOWED`], and a second one in it.
+/// `files` are (path, text); paths are taken relative to `root`.
+pub(crate) fn check_unsafe(root: &str, files: &[(String, String)]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (path, text) in files {
+        let rel = path.strip_prefix(root).unwrap_or(path).trim_start_matches('/');
+        let lines: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                // An attribute (`#[allow(…, unsafe_code)]`, `#![expect(unsafe_code)]`).
+                let l = l.trim_start();
+                l.starts_with('#')
+                    && l.contains("unsafe_code")
+                    && (l.contains("allow(") || l.contains("expect("))
+            })
+            .map(|(n, _)| n + 1)
+            .collect();
+        let allowed = usize::from(rel == UNSAFE_ALLOWED);
+        for n in lines.into_iter().skip(allowed) {
+            out.push(Violation {
+                from: format!("{rel}:{n}"),
+                to: "unsafe_code".into(),
+                rule: "unsafe code is allowed once, in crates/store-sqlite/src/vectors.rs only",
+            });
+        }
+    }
+    out
 }
 
 /// Every `.rs` file under `dir` with its text.
@@ -368,6 +408,26 @@ mod tests {
                 "missing {e:?} in {got:#?}"
             );
         }
+    }
+
+    #[test]
+    fn unsafe_code_is_allowed_once_in_one_file_only() {
+        let f = |p: &str, t: &str| (format!("/r/{p}"), t.to_string());
+        let mapping = "#[allow(unsafe_code)]\nfn map() {}\n";
+        let files = vec![
+            f(UNSAFE_ALLOWED, mapping),
+            f(
+                "crates/x/src/lib.rs",
+                "#![allow(unsafe_code)]\n// allow(unsafe_code) in a comment\n",
+            ),
+            f("crates/y/src/a.rs", "fn f() {}\n#[expect(clippy::x, unsafe_code)]\nfn g() {}\n"),
+            f("crates/z/src/a.rs", "let s = \"#[allow(unsafe_code)]\";\n"),
+        ];
+        let got: Vec<String> = check_unsafe("/r", &files).into_iter().map(|v| v.from).collect();
+        assert_eq!(got, ["crates/x/src/lib.rs:1", "crates/y/src/a.rs:2"]);
+        let twice = vec![f(UNSAFE_ALLOWED, &format!("{mapping}{mapping}"))];
+        let got: Vec<String> = check_unsafe("/r", &twice).into_iter().map(|v| v.from).collect();
+        assert_eq!(got, [format!("{UNSAFE_ALLOWED}:3")]);
     }
 
     #[test]

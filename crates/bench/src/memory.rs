@@ -145,21 +145,20 @@ fn percentiles(mut xs: Vec<Duration>) -> Latency {
 
 /// This process's peak resident set (MiB) since start or the last [`reset_peak_rss`].
 pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    status_mib("VmHWM:")
 }
 
 /// This process's resident memory now (MiB): (anonymous, file-backed) (Linux).
 pub fn rss_split_mib() -> (Option<f64>, Option<f64>) {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
-    let field = |name: &str| -> Option<f64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
-    };
-    (field("RssAnon:"), field("RssFile:"))
+    (status_mib("RssAnon:"), status_mib("RssFile:"))
+}
+
+/// A `kB` field of `/proc/self/status`, in MiB.
+fn status_mib(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// Starts a new peak-RSS window (Linux: `5` to `/proc/self/clear_refs`).

@@ -111,7 +111,7 @@ pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> 
 /// smells` scores as "with the challenger's rules"): modal verbs are the requirement's
 /// strength when they are RFC keywords, and an upper-case NOT is part of one (MUST NOT,
 /// SHOULD NOT: a precise prohibition); then the context rules of [`in_context`].
-pub fn keeps(hit: &smells::Hit, text: &str) -> bool {
+pub(crate) fn keeps(hit: &smells::Hit, text: &str) -> bool {
     if matches!(hit.smell, Smell::UncertainVerb | Smell::Negative)
         && hit.words.chars().all(|c| c.is_uppercase())
     {

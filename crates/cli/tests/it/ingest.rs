@@ -105,28 +105,16 @@ fn kill_and_resume_at(repo: &Path, pg: Option<&str>, n: usize, fractions: &[f64]
 #[test]
 #[ignore = "long: scripts/kill-sweep --target ingest"]
 fn kill_sweep_of_l9_ingest() {
-    let env = |name: &str, default: u64| {
-        std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-    };
-    let (kills, seed, n) =
-        (env("L9_SWEEP_KILLS", 20), env("L9_SWEEP_SEED", 1), env("L9_SWEEP_COMMITS", 1000));
+    use super::sweep::{backends, env_or};
+    let (kills, seed) = (env_or("L9_SWEEP_KILLS", 20usize), env_or("L9_SWEEP_SEED", 1u64));
+    let n = env_or("L9_SWEEP_COMMITS", 1000usize);
     let repo = l9_test_support::temp_dir();
-    synthetic_history(repo.path(), n as usize);
-    let which = std::env::var("L9_SWEEP_BACKEND").unwrap_or_else(|_| "both".into());
-    let mut backends: Vec<(&str, Option<String>)> = Vec::new();
-    if which != "postgres" {
-        backends.push(("sqlite", None));
-    }
-    if which != "sqlite" {
-        match l9_test_support::pg_url() {
-            Some(u) => backends.push(("postgres", Some(u))),
-            None => assert_eq!(which, "both", "L9_SWEEP_BACKEND=postgres needs the test cluster"),
-        }
-    }
-    for (name, pg) in backends {
+    synthetic_history(repo.path(), n);
+    for pg in backends() {
+        let name = if pg.is_some() { "postgres" } else { "sqlite" };
         let rng = l9_types::SeededRng::from_seed(seed);
         let fractions: Vec<f64> = (0..kills).map(|_| rng.below(1000) as f64 / 1000.0).collect();
-        let partial = kill_and_resume_at(repo.path(), pg.as_deref(), n as usize, &fractions);
+        let partial = kill_and_resume_at(repo.path(), pg.as_deref(), n, &fractions);
         eprintln!(
             "ingest kill sweep: {name}, seed {seed}: {kills} kills of a {n}-commit ingest ({partial} left commits without their state), every invariant held"
         );

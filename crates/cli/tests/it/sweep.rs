@@ -136,13 +136,13 @@ fn import_time(pg: Option<&str>, n: usize) -> Duration {
     t0.elapsed()
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+pub(super) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// The backends a sweep covers (`L9_SWEEP_BACKEND`: sqlite, postgres or both; PostgreSQL
 /// needs the test cluster).
-fn backends() -> Vec<Option<String>> {
+pub(super) fn backends() -> Vec<Option<String>> {
     let which = std::env::var("L9_SWEEP_BACKEND").unwrap_or_else(|_| "both".into());
     let mut out = Vec::new();
     if which != "postgres" {

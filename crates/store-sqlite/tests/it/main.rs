@@ -231,17 +231,7 @@ async fn a_write_hands_its_vectors_to_the_cache_unless_another_wrote_between() {
     a.write(&last).await.unwrap();
     assert_eq!(a.cached_vectors().await, 10, "b wrote between: not taken");
     for store in [&a, &b] {
-        for (id, v) in &all {
-            let q = VectorQuery {
-                vector: v.clone(),
-                filter: Default::default(),
-                k: 1,
-                exact: true,
-                beam: None,
-            };
-            let hits = store.vector_search(&q).await.unwrap();
-            assert_eq!(hits[0].id, *id);
-        }
+        each_finds_itself(store, &all).await;
     }
     assert_eq!((a.cached_vectors().await, b.cached_vectors().await), (20, 20));
 }
