@@ -2,7 +2,8 @@
 //!
 //! Temporary directories, the PostgreSQL URL of the private test cluster, unique schema
 //! names so tests sharing one cluster never see each other's data, and a TCP proxy that
-//! breaks the network on demand ([`FaultProxy`]).
+//! breaks the network on demand ([`FaultProxy`]), and network namespaces joined by a link
+//! that can be cut ([`NetNs`]).
 
 #![allow(clippy::expect_used, clippy::panic)] // test fixtures: failing loudly is the point
 
@@ -12,6 +13,9 @@ pub use tempfile::TempDir;
 
 mod proxy;
 pub use proxy::FaultProxy;
+
+mod netns;
+pub use netns::NetNs;
 
 /// The environment variable `scripts/test` sets to the private cluster's URL.
 pub const PG_URL_VAR: &str = "L9_TEST_PG_URL";

@@ -6,7 +6,7 @@
 //! Plain threads and `std::net`: two copying threads per connection, a flag each checks.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -39,11 +39,18 @@ impl std::fmt::Debug for FaultProxy {
 impl FaultProxy {
     /// A proxy on 127.0.0.1 (a free port) to `target`.
     pub fn start(target: impl ToSocketAddrs) -> std::io::Result<FaultProxy> {
+        FaultProxy::start_on(IpAddr::from([127, 0, 0, 1]), target)
+    }
+
+    /// A proxy listening on `ip` (a free port) to `target`: e.g. the host end of a
+    /// [`crate::NetNs`] link, so a process in that namespace reaches a server that listens on
+    /// loopback only.
+    pub fn start_on(ip: IpAddr, target: impl ToSocketAddrs) -> std::io::Result<FaultProxy> {
         let target = target
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| std::io::Error::new(ErrorKind::NotFound, "no address"))?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind(SocketAddr::from((ip, 0)))?;
         let addr = listener.local_addr()?;
         let faults = Arc::new(Faults::default());
         let f = faults.clone();
@@ -80,9 +87,14 @@ impl FaultProxy {
 
     /// A proxy to the host and port of `url` (`postgres://user@host:port/db…`).
     pub fn for_url(url: &str) -> std::io::Result<FaultProxy> {
+        FaultProxy::for_url_on(IpAddr::from([127, 0, 0, 1]), url)
+    }
+
+    /// [`FaultProxy::for_url`], listening on `ip`.
+    pub fn for_url_on(ip: IpAddr, url: &str) -> std::io::Result<FaultProxy> {
         let rest = url.split_once("://").map_or(url, |(_, r)| r);
         let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-        FaultProxy::start(&host[..host.find(['/', '?']).unwrap_or(host.len())])
+        FaultProxy::start_on(ip, &host[..host.find(['/', '?']).unwrap_or(host.len())])
     }
 
     /// Where clients connect.

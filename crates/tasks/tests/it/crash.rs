@@ -27,6 +27,9 @@ const ENV_SCHEMA: &str = "L9_CRASH_SCHEMA";
 const ENV_DIR: &str = "L9_CRASH_DIR";
 const ENV_WORKER: &str = "L9_CRASH_WORKER";
 const ENV_STEP_MS: &str = "L9_CRASH_STEP_MS";
+/// The local work of the `slow` kind's one irreversible step: longer than the workers'
+/// lease (1 s).
+pub(super) const SLOW_STEP: Duration = Duration::from_millis(2500);
 
 async fn open(db: &str, schema: Option<String>) -> Arc<dyn Store> {
     if db.starts_with("postgres") {
@@ -47,13 +50,13 @@ async fn open(db: &str, schema: Option<String>) -> Arc<dyn Store> {
     }
 }
 
-fn append(path: &Path, line: &str) {
+pub(super) fn append(path: &Path, line: &str) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     f.write_all(format!("{line}\n").as_bytes()).unwrap();
     f.sync_data().unwrap();
 }
 
-fn lines(path: &Path) -> Vec<String> {
+pub(super) fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
@@ -147,6 +150,27 @@ fn mix(dir: PathBuf, step_ms: u64) -> Registry {
             Ok(json!(n))
         }
     });
+    // One irreversible step whose local work outlasts the lease (started only by the
+    // network-namespace test): the effect is logged with the worker that made it.
+    let d = dir.clone();
+    reg.register("slow", move |ctx: Ctx, _| {
+        let d = d.clone();
+        async move {
+            let c = ctx.clone();
+            let line = ctx
+                .step("effect", Effect::Irreversible, || async move {
+                    log(&d, &c, "effect", "irreversible");
+                    tokio::time::sleep(SLOW_STEP).await;
+                    let line = format!("{}:effect", c.run_id());
+                    let who = std::env::var(ENV_WORKER).unwrap_or_default();
+                    append(&d.join("slow.log"), &format!("{line} {who}"));
+                    append(&d.join("effects.log"), &line);
+                    Ok::<_, String>(line)
+                })
+                .await?;
+            Ok(json!(line))
+        }
+    });
     let d = dir.clone();
     reg.register("idempotent", move |ctx: Ctx, input: Value| {
         let d = d.clone();
@@ -211,10 +235,10 @@ fn crash_child() {
     });
 }
 
-struct Harness {
+pub(super) struct Harness {
     db: String,
     schema: Option<String>,
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     step_ms: u64,
     store: Arc<dyn Store>,
     rt: tokio::runtime::Runtime,
@@ -227,7 +251,7 @@ struct Harness {
 impl Harness {
     /// A harness on `db` (and `schema`), logging effects under `dir`, whose workers' steps
     /// take `step_ms`.
-    fn new(db: &str, schema: Option<String>, dir: &Path, step_ms: u64) -> Harness {
+    pub(super) fn new(db: &str, schema: Option<String>, dir: &Path, step_ms: u64) -> Harness {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let store = rt.block_on(open(db, schema.clone()));
         Harness {
@@ -249,8 +273,16 @@ impl Harness {
 
     /// A worker process reaching the database at `db` (the harness's own URL, or a proxy's).
     #[allow(clippy::disallowed_methods)] // the subprocess seam of this test
-    fn spawn_on(&self, worker: &str, db: &str) -> Child {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
+    pub(super) fn spawn_on(&self, worker: &str, db: &str) -> Child {
+        self.spawn_cmd(Command::new(std::env::current_exe().unwrap()), worker, db)
+    }
+
+    /// A worker process in the network namespace `ns`, reaching the database at `db`.
+    pub(super) fn spawn_in(&self, ns: &l9_test_support::NetNs, worker: &str, db: &str) -> Child {
+        self.spawn_cmd(ns.command(std::env::current_exe().unwrap()), worker, db)
+    }
+
+    fn spawn_cmd(&self, mut cmd: Command, worker: &str, db: &str) -> Child {
         cmd.args(["crash::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(ENV_DB, db)
             .env(ENV_DIR, &self.dir)
@@ -267,7 +299,7 @@ impl Harness {
         cmd.spawn().unwrap()
     }
 
-    fn start(&self, rng: &SeededRng, kind: &str, payload: Value) -> TaskId {
+    pub(super) fn start(&self, rng: &SeededRng, kind: &str, payload: Value) -> TaskId {
         let clock = SystemClock;
         let id = TaskId::new(&IdSource { clock: &clock, rng });
         let mut t = NewTask::new(id, "default", kind, payload);
@@ -276,7 +308,7 @@ impl Harness {
         id
     }
 
-    fn all_tasks(&self) -> Vec<l9_store::TaskRecord> {
+    pub(super) fn all_tasks(&self) -> Vec<l9_store::TaskRecord> {
         let page = self
             .rt
             .block_on(self.store.tasks().list_tasks(&TaskFilter::default(), None, 10_000))
@@ -285,7 +317,7 @@ impl Harness {
     }
 
     /// What an operator does: answer escalations by checking whether the effect happened.
-    fn operate(&mut self) {
+    pub(super) fn operate(&mut self) {
         let effects: BTreeSet<String> = lines(&self.dir.join("effects.log")).into_iter().collect();
         for t in self.all_tasks() {
             if t.state != TaskState::Waiting {
@@ -320,7 +352,7 @@ impl Harness {
         }
     }
 
-    fn approve_all(&self, ids: &[TaskId]) {
+    pub(super) fn approve_all(&self, ids: &[TaskId]) {
         for id in ids {
             self.rt
                 .block_on(self.store.tasks().send_signal(
@@ -335,7 +367,7 @@ impl Harness {
 
     /// Waits, answering as an operator does, until every task succeeded.
     #[allow(clippy::disallowed_methods)] // wall-clock timeout of the harness itself
-    fn finish(&mut self, scale: usize) {
+    pub(super) fn finish(&mut self, scale: usize) {
         let deadline = Instant::now() + Duration::from_secs(120 * scale as u64);
         while !self.done() {
             assert!(
@@ -351,12 +383,17 @@ impl Harness {
         }
     }
 
-    fn done(&self) -> bool {
+    /// Reruns the operator asked for, in all.
+    pub(super) fn resolutions_total(&self) -> u32 {
+        self.resolutions.values().sum()
+    }
+
+    pub(super) fn done(&self) -> bool {
         self.all_tasks().iter().all(|t| t.state == TaskState::Succeeded)
     }
 }
 
-fn kill(mut c: Child) {
+pub(super) fn kill(mut c: Child) {
     let _ = c.kill(); // SIGKILL
     let _ = c.wait();
 }
@@ -399,13 +436,13 @@ fn crash_run(db: String, schema: Option<String>, seed: u64) {
 }
 
 /// The workflow mix a harness starts, with what each must end with.
-struct Mix {
+pub(super) struct Mix {
     expect: Vec<(TaskId, Value)>,
-    approvals: Vec<TaskId>,
+    pub(super) approvals: Vec<TaskId>,
 }
 
 /// Starts the mix, `scale` times over.
-fn start_mix(h: &Harness, rng: &SeededRng, scale: usize) -> Mix {
+pub(super) fn start_mix(h: &Harness, rng: &SeededRng, scale: usize) -> Mix {
     let mut expect: Vec<(TaskId, Value)> = Vec::new();
     for _ in 0..4 * scale {
         expect.push((h.start(rng, "chain", json!({"steps": 20})), json!(210)));
@@ -427,7 +464,7 @@ fn start_mix(h: &Harness, rng: &SeededRng, scale: usize) -> Mix {
 /// Every workflow completed with the right result, nothing lost or stuck, every effect
 /// exactly once, irreversible steps run again only when the operator said so. Returns the
 /// leases reclaimed (attempts that ended without their worker).
-fn check_mix(h: &Harness, mix: &Mix, scale: usize) -> u32 {
+pub(super) fn check_mix(h: &Harness, mix: &Mix, scale: usize) -> u32 {
     let tasks = h.all_tasks();
     assert_eq!(tasks.len(), mix.expect.len() + 3 * scale * 4, "roots plus 4 leaves per fan-out");
     for (id, want) in &mix.expect {
@@ -644,7 +681,7 @@ fn two_postgres_workers_one_killed_mid_task() {
     rt_drop(&url, schema);
 }
 
-fn rt_drop(url: &str, schema: String) {
+pub(super) fn rt_drop(url: &str, schema: String) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(rt_drop_async(url, schema));
 }
