@@ -18,7 +18,7 @@ use sqlx::{Row, SqlitePool};
 use crate::SqliteOptions;
 use crate::codec::{bytes_to_vec, db, parse_uuid};
 use crate::hnsw::{Hnsw, Vecs, dot};
-use crate::vectors::Vectors;
+use crate::vectors::{Key, Vectors};
 
 #[derive(Debug)]
 pub(crate) struct VectorCache {
@@ -51,10 +51,20 @@ pub struct VectorFile {
     pub read_from_table: usize,
     /// Why the shared file is not used, when it is not.
     pub error: Option<String>,
+    /// Vectors in this handle's HNSW graph (the others are scanned exactly).
+    pub indexed: usize,
 }
 
 /// Save a new snapshot once this many nodes were added since the last one.
 const SNAPSHOT_EVERY: usize = 1000;
+/// Fewer unindexed vectors than this are left out of the graph (searches scan them exactly,
+/// ~0.1 ms at 384 dimensions) until that many gather or `wait_for_index` asks: the background
+/// builder extends the graph in steps no smaller than a snapshot's, so every step it takes is
+/// saved, and a process that opens the store never rebuilds a short unsaved tail (a CLI
+/// command at a million packets spent ~0.5 s and mapped most of the vector file doing so).
+pub(crate) const TAIL: usize = SNAPSHOT_EVERY;
+/// Below this many embeddings a handle's first load goes the incremental way.
+const FIRST_LOAD_MIN: usize = 20_000;
 /// Most nodes inserted as one parallel batch.
 const BATCH: usize = 128;
 
@@ -91,12 +101,16 @@ impl VectorCache {
             mapped: self.vecs.mapped(),
             read_from_table: self.from_table,
             error: self.vecs.file_error().map(str::to_owned),
+            indexed: self.hnsw.len(),
         }
     }
 
     /// Loads embeddings written since the last call: the vectors the shared file holds
     /// from it, the others from the table (and then into the file).
     pub(crate) async fn catch_up(&mut self, pool: &SqlitePool) -> Result<()> {
+        if self.ids.is_empty() {
+            self.first_load(pool).await?;
+        }
         loop {
             let rows = sqlx::query(
                 "SELECT e.rowid, e.packet, p.id FROM embeddings e JOIN packets p ON p.rowid = e.packet
@@ -110,48 +124,118 @@ impl VectorCache {
                 return Ok(());
             }
             let mut keys = Vec::with_capacity(rows.len());
-            let mut packets = Vec::with_capacity(rows.len());
             for row in rows {
-                let rowid: i64 = row.try_get(0).map_err(db)?;
-                packets.push(row.try_get::<i64, _>(1).map_err(db)?);
                 let id: String = row.try_get(2).map_err(db)?;
-                keys.push((rowid, PacketId(parse_uuid(&id)?)));
+                keys.push((
+                    row.try_get::<i64, _>(0).map_err(db)?,
+                    row.try_get::<i64, _>(1).map_err(db)?,
+                    PacketId(parse_uuid(&id)?),
+                ));
             }
-            let from_file = self.vecs.adopt_from_file(&keys);
-            for (&(rowid, id), &packet) in keys.iter().zip(&packets).take(from_file) {
-                self.index_slot(rowid, packet, id);
+            self.take(pool, &keys).await?;
+        }
+    }
+
+    /// A handle's first load of a large store: every embedding's keys from the two unique
+    /// indexes alone (`packets.id` and `embeddings.packet` cover them), never the tables'
+    /// rows, whose embedding pages hold the vectors (1.5 GB at a million × 384) and which
+    /// the rowid-ordered query above reads whole. Then the vectors, from the shared file as
+    /// far as it agrees. Small stores, stores where most packets have no embedding, and
+    /// what comes later go the incremental way.
+    async fn first_load(&mut self, pool: &SqlitePool) -> Result<()> {
+        const PAGE: i64 = 50_000;
+        // Rowids are never reused (nothing is deleted), so the largest is about the count,
+        // read from each table's b-tree in O(log n). The join walks every packet: worth it
+        // when most packets have an embedding.
+        let (embeddings, packets): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT max(rowid) FROM embeddings), (SELECT max(rowid) FROM packets)",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+        let (embeddings, packets) = (embeddings.unwrap_or(0), packets.unwrap_or(0));
+        if embeddings < FIRST_LOAD_MIN as i64 || embeddings.saturating_mul(2) < packets {
+            return Ok(());
+        }
+        let mut keys: Vec<(i64, i64, PacketId)> = Vec::new();
+        let mut after = String::new();
+        // One read transaction: every page from one snapshot of the tables (a row committed
+        // between two pages could otherwise sort into an earlier page, and be missed).
+        let mut tx = pool.begin().await.map_err(db)?;
+        loop {
+            let rows = sqlx::query(
+                "SELECT e.rowid, e.packet, p.id FROM packets p JOIN embeddings e ON e.packet = p.rowid
+                 WHERE p.id > ? ORDER BY p.id LIMIT ?",
+            )
+            .bind(&after)
+            .bind(PAGE)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            let Some(last) = rows.last() else { break };
+            after = last.try_get(2).map_err(db)?;
+            for row in &rows {
+                let id: &str = row.try_get(2).map_err(db)?;
+                keys.push((
+                    row.try_get(0).map_err(db)?,
+                    row.try_get(1).map_err(db)?,
+                    PacketId(parse_uuid(id)?),
+                ));
             }
-            if from_file < keys.len() {
-                let (first, last) = (keys[from_file].0, keys[keys.len() - 1].0);
-                let vecs = sqlx::query(
-                    "SELECT rowid, vec FROM embeddings WHERE rowid >= ? AND rowid <= ? ORDER BY rowid",
-                )
-                .bind(first)
-                .bind(last)
-                .fetch_all(pool)
-                .await
-                .map_err(db)?;
-                let mut vecs = vecs.into_iter();
-                for (&(rowid, id), &packet) in keys.iter().zip(&packets).skip(from_file) {
-                    // Embeddings are never deleted: the range holds exactly these rows.
-                    let row = vecs.next().ok_or_else(|| {
-                        l9_store::StoreError::Backend(format!(
-                            "embedding row {rowid} vanished while read"
-                        ))
-                    })?;
-                    let got: i64 = row.try_get(0).map_err(db)?;
-                    if got != rowid {
-                        return Err(l9_store::StoreError::Backend(format!(
-                            "embedding rows changed while read (expected {rowid}, read {got})"
-                        )));
-                    }
-                    let bytes: Vec<u8> = row.try_get(1).map_err(db)?;
-                    self.push(rowid, packet, id, &bytes_to_vec(&bytes))?;
-                    self.from_table += 1;
-                }
-                self.vecs.flush();
+            if (rows.len() as i64) < PAGE {
+                break;
             }
         }
+        tx.rollback().await.map_err(db)?;
+        // Slots follow rowid order. Rows committed after that snapshot have larger rowids
+        // than all of it (rowids are never reused: embeddings are never deleted), so the
+        // incremental loop takes them next.
+        keys.sort_unstable_by_key(|k| k.0);
+        for chunk in keys.chunks(20_000) {
+            self.take(pool, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the next slots, whose (embeddings rowid, packet rowid, packet id) are `keys`
+    /// in rowid order with no stored row between them: their vectors from the shared file
+    /// as far as it holds them and they check out, the rest from the table.
+    async fn take(&mut self, pool: &SqlitePool, keys: &[(i64, i64, PacketId)]) -> Result<()> {
+        let ids: Vec<Key> = keys.iter().map(|&(rowid, _, id)| (rowid, id)).collect();
+        let from_file = self.vecs.adopt_from_file(&ids);
+        for &(rowid, packet, id) in &keys[..from_file] {
+            self.index_slot(rowid, packet, id);
+        }
+        if from_file == keys.len() {
+            return Ok(());
+        }
+        let (first, last) = (keys[from_file].0, keys[keys.len() - 1].0);
+        let vecs = sqlx::query(
+            "SELECT rowid, vec FROM embeddings WHERE rowid >= ? AND rowid <= ? ORDER BY rowid",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+        let mut vecs = vecs.into_iter();
+        for &(rowid, packet, id) in &keys[from_file..] {
+            // Embeddings are never deleted: the range holds exactly these rows.
+            let row = vecs.next().ok_or_else(|| {
+                l9_store::StoreError::Backend(format!("embedding row {rowid} vanished while read"))
+            })?;
+            let got: i64 = row.try_get(0).map_err(db)?;
+            if got != rowid {
+                return Err(l9_store::StoreError::Backend(format!(
+                    "embedding rows changed while read (expected {rowid}, read {got})"
+                )));
+            }
+            let bytes: Vec<u8> = row.try_get(1).map_err(db)?;
+            self.push(rowid, packet, id, &bytes_to_vec(&bytes))?;
+            self.from_table += 1;
+        }
+        self.vecs.flush();
+        Ok(())
     }
 
     /// Takes the rows a write of this process just committed — (embeddings rowid, packet
@@ -159,6 +243,7 @@ impl VectorCache {
     /// follow what is loaded with nothing between (so the slots still follow rowid order);
     /// otherwise leaves them to `catch_up`. A search right after a large write then scans
     /// the new vectors at once instead of reading them back first (0.9 s at 100k × 384).
+    /// They stay in this handle's memory until [`VectorCache::flush`].
     pub(crate) fn adopt(&mut self, rows: &[(i64, i64, PacketId, &[f32])]) -> Result<bool> {
         let Some(first) = rows.first() else { return Ok(true) };
         if first.0 != self.loaded_upto + 1 || rows.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
@@ -167,8 +252,13 @@ impl VectorCache {
         for (rowid, packet, id, v) in rows {
             self.push(*rowid, *packet, *id, v)?;
         }
-        self.vecs.flush();
         Ok(true)
+    }
+
+    /// Moves vectors taken by [`VectorCache::adopt`] into the shared file (file I/O: the
+    /// caller runs it on a blocking thread).
+    pub(crate) fn flush(&mut self) {
+        self.vecs.flush();
     }
 
     fn push(&mut self, rowid: i64, packet: i64, id: PacketId, v: &[f32]) -> Result<()> {
@@ -197,6 +287,11 @@ impl VectorCache {
     /// Nodes loaded but not yet in the graph.
     pub(crate) fn unindexed(&self) -> usize {
         self.ids.len() - self.hnsw.len()
+    }
+
+    /// Whether enough vectors wait outside the graph for the background builder ([`TAIL`]).
+    pub(crate) fn wants_build(&self) -> bool {
+        self.unindexed() >= TAIL
     }
 
     /// Loads the stored graph snapshot once per cache, when it matches what is loaded.

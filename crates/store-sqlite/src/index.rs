@@ -1,5 +1,5 @@
 //! The background HNSW builder. A write that adds embeddings, or a search that finds
-//! vectors not yet in the graph, starts it (one per store); it extends the graph in slices
+//! enough vectors not yet in the graph (`ann::TAIL`), starts it (one per store); it extends the graph in slices
 //! of one parallel batch, taking the cache's lock per slice and doing the work on a
 //! blocking thread, so searches run between slices and never wait for a whole build (they
 //! scan the not-yet-indexed tail exactly). Stores at or below the exact-search threshold
@@ -55,7 +55,7 @@ impl Builder {
         }
         let (me, cache, pool) = (self.clone(), cache.clone(), pool.clone());
         tokio::spawn(async move {
-            if let Err(e) = me.run(&cache, &pool).await
+            if let Err(e) = me.run(&cache, &pool, false).await
                 && let Ok(mut f) = me.failed.lock()
             {
                 *f = Some(e.to_string());
@@ -65,7 +65,15 @@ impl Builder {
         });
     }
 
-    async fn run(&self, cache: &Arc<Mutex<VectorCache>>, pool: &SqlitePool) -> Result<()> {
+    /// Extends the graph slice by slice until it covers every vector; unless `all`, only
+    /// when a tail worth a build waits (`VectorCache::wants_build`).
+    async fn run(
+        &self,
+        cache: &Arc<Mutex<VectorCache>>,
+        pool: &SqlitePool,
+        all: bool,
+    ) -> Result<()> {
+        let mut first = true;
         loop {
             let mut guard = cache.clone().lock_owned().await;
             guard.catch_up(pool).await?;
@@ -73,6 +81,10 @@ impl Builder {
                 return Ok(());
             }
             guard.prepare(pool).await?;
+            if first && !all && !guard.wants_build() {
+                return Ok(());
+            }
+            first = false;
             let threads = self.threads;
             let (mut guard, done) = tokio::task::spawn_blocking(move || {
                 let done = guard.extend(SLICE, threads);
@@ -103,15 +115,18 @@ impl Builder {
             let notified = self.progress.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let short = {
                 let mut c = cache.lock().await;
                 c.catch_up(pool).await?;
+                c.prepare(pool).await?;
                 if c.len() <= self.min_vectors || c.unindexed() == 0 {
                     return Ok(());
                 }
-            }
-            if !self.enabled {
-                return self.run(cache, pool).await; // the builder's loop, in this task
+                !c.wants_build()
+            };
+            if !self.enabled || short {
+                // The builder's loop, in this task (a short tail the background leaves).
+                return self.run(cache, pool, true).await;
             }
             self.kick(cache, pool);
             notified.await;

@@ -385,7 +385,11 @@ impl Store for SqliteStore {
                 .collect();
             // The rows are committed: a vector the cache cannot take (it would refuse it the
             // same way when reading it back) is no reason to report the write as failed.
-            let _ = self.ann.lock().await.adopt(&rows);
+            let mut cache = self.ann.clone().lock_owned().await;
+            let _ = cache.adopt(&rows);
+            // Writing them to the shared file (156 MB for 100k × 384) is file I/O: off the
+            // async threads, the cache still locked.
+            let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
             self.builder.kick(&self.ann, &self.pool);
         }
         Ok(report)
@@ -565,7 +569,7 @@ impl Store for SqliteStore {
         };
         // A stored graph is loaded (not built) on a handle's first search.
         cache.prepare(&self.pool).await?;
-        if cache.unindexed() > 0 && cache.len() > self.opts.exact_threshold {
+        if cache.wants_build() && cache.len() > self.opts.exact_threshold {
             self.builder.kick(&self.ann, &self.pool);
         }
         cache.search(&query, q.k, allowed.as_deref(), q.exact, q.beam, &self.opts)

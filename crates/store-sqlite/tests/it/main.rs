@@ -593,6 +593,82 @@ async fn a_vector_file_that_disagrees_with_the_table_is_replaced() {
     assert_eq!((st.cached, st.error), (250, None));
 }
 
+/// A short tail of vectors beyond the saved graph (fewer than a build step) is scanned
+/// exactly by every handle, never rebuilt by each new one; `wait_for_index` still covers it,
+/// and once a build step's worth gathers the background builds and saves it.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)] // a wall-clock deadline for the background build
+async fn a_short_unsaved_tail_is_scanned_not_rebuilt_by_each_handle() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let dims = 8;
+    let opts = SqliteOptions { dims, exact_threshold: 50, ..Default::default() };
+    let fx = Fx::default();
+    let a = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    let mut all = write_vectors(&a, &fx, 30, 1200, dims).await;
+    a.wait_for_index().await.unwrap();
+    assert_eq!(a.index_snapshot_nodes().await.unwrap(), Some(1200));
+    all.extend(write_vectors(&a, &fx, 31, 30, dims).await);
+    let b = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    each_finds_itself(&b, &all).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let st = b.vector_file().await;
+    assert_eq!((st.cached, st.indexed), (1230, 1200), "the new handle left the tail to scans");
+    assert_eq!(a.vector_file().await.indexed, 1200, "the writer too");
+    b.wait_for_index().await.unwrap();
+    assert_eq!(b.vector_file().await.indexed, 1230, "wait_for_index covers every vector");
+    // A build step's worth: the background builds it, and saves it.
+    all.extend(write_vectors(&b, &fx, 32, 1000, dims).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while b.vector_file().await.indexed < 2230 {
+        assert!(std::time::Instant::now() < deadline, "the background never built the new step");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while b.index_snapshot_nodes().await.unwrap() != Some(2230) {
+        assert!(std::time::Instant::now() < deadline, "the new step was not saved");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let c = SqliteStore::open(&path, opts).await.unwrap();
+    each_finds_itself(&c, &all).await;
+    assert_eq!(c.vector_file().await.indexed, 2230);
+}
+
+/// A new handle on a large store takes every embedding's keys from the indexes and its
+/// vectors from the shared file, reading none from the table; without the file it reads
+/// them all from the table. Either way every vector is where its packet says.
+#[tokio::test]
+async fn a_new_handle_on_a_large_store_loads_keys_from_the_indexes() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let dims = 4;
+    let opts = SqliteOptions {
+        dims,
+        exact_threshold: 100_000,
+        background_index: false,
+        ..Default::default()
+    };
+    let fx = Fx::default();
+    let a = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    // Packets made in one order and stored in another: ids (time-ordered) do not follow
+    // rowids, as with an import of older packets.
+    let later = with_vectors(&fx, 41, 10_000, dims);
+    let mut all = write_vectors(&a, &fx, 40, 15_000, dims).await;
+    all.extend(put(&a, &later).await);
+    drop(a);
+    let sample: Vec<_> = all.iter().step_by(97).chain(all.last()).cloned().collect();
+    let b = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    each_finds_itself(&b, &sample).await;
+    let st = b.vector_file().await;
+    assert_eq!((st.cached, st.mapped, st.read_from_table), (25_000, 25_000, 0));
+    drop(b);
+    std::fs::remove_file(l9_store_sqlite::vectors_path(&path)).unwrap();
+    let c = SqliteStore::open(&path, opts).await.unwrap();
+    each_finds_itself(&c, &sample).await;
+    let st = c.vector_file().await;
+    assert_eq!((st.cached, st.read_from_table), (25_000, 25_000));
+}
+
 /// Where the file cannot be used, vectors stay in memory, searches stay right, and the
 /// handle says why.
 #[tokio::test]
