@@ -10,6 +10,7 @@
 //! indexed so far and scans the rest exactly.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use l9_store::{Result, VectorHit};
 use l9_types::PacketId;
@@ -28,7 +29,9 @@ pub(crate) struct VectorCache {
     rowids: Vec<i64>,
     ids: Vec<PacketId>,
     slot_of_packet: HashMap<i64, u32>,
-    levels: Vec<usize>,
+    /// The database file, for a first load's connection of its own.
+    db: Option<PathBuf>,
+    keys_from_indexes: usize,
     vecs: Vectors,
     /// Vectors read back from the table (not from a write of this handle or the shared file).
     from_table: usize,
@@ -53,6 +56,9 @@ pub struct VectorFile {
     pub error: Option<String>,
     /// Vectors in this handle's HNSW graph (the others are scanned exactly).
     pub indexed: usize,
+    /// Embeddings whose keys this handle's first load read from the indexes alone (0: it
+    /// went the incremental way, reading rows in rowid order).
+    pub keys_from_indexes: usize,
 }
 
 /// Save a new snapshot once this many nodes were added since the last one.
@@ -76,7 +82,8 @@ impl VectorCache {
             rowids: Vec::new(),
             ids: Vec::new(),
             slot_of_packet: HashMap::new(),
-            levels: Vec::new(),
+            db: None,
+            keys_from_indexes: 0,
             vecs: Vectors::in_memory(dims),
             from_table: 0,
             hnsw: Hnsw::new(m, ef_construction),
@@ -89,9 +96,11 @@ impl VectorCache {
         self.ids.len()
     }
 
-    /// Keeps the vectors in the shared file at `path` (see `vectors.rs`).
-    pub(crate) fn use_file(&mut self, path: std::path::PathBuf, instance: [u8; 16]) {
+    /// Keeps the vectors in the shared file at `path` (see `vectors.rs`); `db` is the
+    /// database's own file (a first load reads keys through a connection of its own).
+    pub(crate) fn use_file(&mut self, path: PathBuf, instance: [u8; 16], db: PathBuf) {
         self.vecs.use_file(path, instance);
+        self.db = Some(db);
     }
 
     /// Where the vectors came from and where they are.
@@ -102,6 +111,7 @@ impl VectorCache {
             read_from_table: self.from_table,
             error: self.vecs.file_error().map(str::to_owned),
             indexed: self.hnsw.len(),
+            keys_from_indexes: self.keys_from_indexes,
         }
     }
 
@@ -143,7 +153,7 @@ impl VectorCache {
     /// far as it agrees. Small stores, stores where most packets have no embedding, and
     /// what comes later go the incremental way.
     async fn first_load(&mut self, pool: &SqlitePool) -> Result<()> {
-        const PAGE: i64 = 50_000;
+        let Some(file) = self.db.clone() else { return Ok(()) };
         // Rowids are never reused (nothing is deleted), so the largest is about the count,
         // read from each table's b-tree in O(log n). The join walks every packet: worth it
         // when most packets have an embedding.
@@ -157,40 +167,17 @@ impl VectorCache {
         if embeddings < FIRST_LOAD_MIN as i64 || embeddings.saturating_mul(2) < packets {
             return Ok(());
         }
-        let mut keys: Vec<(i64, i64, PacketId)> = Vec::new();
-        let mut after = String::new();
-        // One read transaction: every page from one snapshot of the tables (a row committed
-        // between two pages could otherwise sort into an earlier page, and be missed).
-        let mut tx = pool.begin().await.map_err(db)?;
-        loop {
-            let rows = sqlx::query(
-                "SELECT e.rowid, e.packet, p.id FROM packets p JOIN embeddings e ON e.packet = p.rowid
-                 WHERE p.id > ? ORDER BY p.id LIMIT ?",
-            )
-            .bind(&after)
-            .bind(PAGE)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-            let Some(last) = rows.last() else { break };
-            after = last.try_get(2).map_err(db)?;
-            for row in &rows {
-                let id: &str = row.try_get(2).map_err(db)?;
-                keys.push((
-                    row.try_get(0).map_err(db)?,
-                    row.try_get(1).map_err(db)?,
-                    PacketId(parse_uuid(id)?),
-                ));
-            }
-            if (rows.len() as i64) < PAGE {
-                break;
-            }
-        }
-        tx.rollback().await.map_err(db)?;
+        // A million rows through the pool cost a hand-off between threads and an allocation
+        // each (a third of the time); a connection of its own reads them in one loop, on a
+        // blocking thread. Where it cannot be opened the incremental way takes over.
+        let Ok(Ok(mut keys)) = tokio::task::spawn_blocking(move || read_keys(&file)).await else {
+            return Ok(());
+        };
         // Slots follow rowid order. Rows committed after that snapshot have larger rowids
         // than all of it (rowids are never reused: embeddings are never deleted), so the
         // incremental loop takes them next.
         keys.sort_unstable_by_key(|k| k.0);
+        self.keys_from_indexes = keys.len();
         for chunk in keys.chunks(20_000) {
             self.take(pool, chunk).await?;
         }
@@ -275,10 +262,6 @@ impl VectorCache {
     fn index_slot(&mut self, rowid: i64, packet: i64, id: PacketId) {
         let slot = self.ids.len() as u32;
         self.slot_of_packet.insert(packet, slot);
-        let h = u64::from_le_bytes(
-            blake3::hash(id.0.as_bytes()).as_bytes()[..8].try_into().unwrap_or([0; 8]),
-        );
-        self.levels.push(self.hnsw.level_for(h));
         self.ids.push(id);
         self.rowids.push(rowid);
         self.loaded_upto = rowid;
@@ -313,8 +296,17 @@ impl VectorCache {
             // Batch bounds depend on the position only (not on `max_nodes`), so slicing a
             // build differently yields the same graph.
             let batch = (start / 16).clamp(1, BATCH).min(self.ids.len() - start);
-            let levels = &self.levels[start..start + batch];
-            self.hnsw.insert_batch(&self.vecs, levels, threads);
+            // Levels from a hash of the packet id, worked out only for nodes being inserted
+            // (a store's first load needs none for the nodes its stored graph has).
+            let levels: Vec<usize> = self.ids[start..start + batch]
+                .iter()
+                .map(|id| {
+                    let h = blake3::hash(id.0.as_bytes());
+                    let h = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8]));
+                    self.hnsw.level_for(h)
+                })
+                .collect();
+            self.hnsw.insert_batch(&self.vecs, &levels, threads);
         }
         self.hnsw.len() == self.ids.len()
     }
@@ -456,4 +448,28 @@ impl VectorCache {
             ef *= 4;
         }
     }
+}
+
+/// Every embedding's (rowid, packet rowid, packet id), in no particular order, from one read
+/// transaction of a read-only connection to `db`: the join runs over the unique indexes on
+/// `packets.id` and `embeddings.packet` alone, which cover it.
+fn read_keys(db: &std::path::Path) -> rusqlite::Result<Vec<(i64, i64, PacketId)>> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT e.rowid, e.packet, p.id FROM packets p JOIN embeddings e ON e.packet = p.rowid",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut keys = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id = row.get_ref(2)?.as_str()?;
+        let id = uuid::Uuid::parse_str(id).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        keys.push((row.get(0)?, row.get(1)?, PacketId(id)));
+    }
+    Ok(keys)
 }

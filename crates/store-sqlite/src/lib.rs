@@ -173,7 +173,7 @@ impl SqliteStore {
             gate: holders::WriteGate::new(path),
         };
         let instance = store.migrate().await?;
-        store.ann.lock().await.use_file(vectors_path(path), instance);
+        store.ann.lock().await.use_file(vectors_path(path), instance, path.to_owned());
         Ok(store)
     }
 

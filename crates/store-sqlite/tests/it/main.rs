@@ -661,6 +661,7 @@ async fn a_new_handle_on_a_large_store_loads_keys_from_the_indexes() {
     each_finds_itself(&b, &sample).await;
     let st = b.vector_file().await;
     assert_eq!((st.cached, st.mapped, st.read_from_table), (25_000, 25_000, 0));
+    assert_eq!(st.keys_from_indexes, 25_000, "the first load read its keys from the indexes");
     drop(b);
     std::fs::remove_file(l9_store_sqlite::vectors_path(&path)).unwrap();
     let c = SqliteStore::open(&path, opts).await.unwrap();
