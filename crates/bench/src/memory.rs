@@ -92,6 +92,8 @@ pub struct MemoryBenchReport {
     /// SQLite: where that new handle's vectors came from: the shared vector file, the table.
     pub reopen_vectors_from_file: Option<usize>,
     pub reopen_vectors_from_table: Option<usize>,
+    /// SQLite: embeddings whose keys that handle read from the indexes alone.
+    pub reopen_keys_from_indexes: Option<usize>,
 }
 
 const SHARED: &[&str] = &[
@@ -436,5 +438,6 @@ pub async fn memory(
         reopen_first_query_s: None,
         reopen_vectors_from_file: None,
         reopen_vectors_from_table: None,
+        reopen_keys_from_indexes: None,
     })
 }

@@ -505,11 +505,13 @@ pub(crate) async fn run(
                 r.reopen_first_query_s = Some(secs);
                 r.reopen_vectors_from_file = Some(file.mapped);
                 r.reopen_vectors_from_table = Some(file.read_from_table);
+                r.reopen_keys_from_indexes = Some(file.keys_from_indexes);
             }
             out.value(&r, || {
                 let reopen = match (r.reopen_first_query_s, r.reopen_vectors_from_file, r.reopen_vectors_from_table) {
                     (Some(s), Some(file), Some(table)) => format!(
-                        "\nnew handle, first query     {s:>10.2} s (finds its vectors: {file} in the shared vector file, {table} read from the table; loads the persisted HNSW graph)"
+                        "\nnew handle, first query     {s:>10.2} s (finds its vectors: {file} in the shared vector file, {table} read from the table; {} keys from the indexes alone; loads the persisted HNSW graph)",
+                        r.reopen_keys_from_indexes.unwrap_or(0)
                     ),
                     _ => String::new(),
                 };

@@ -420,6 +420,10 @@ fn bench_memory_smoke() {
     assert_eq!(r["hybrid_vector_recall_at_50"].as_f64(), Some(1.0), "{r}");
     assert_eq!(r["hybrid_top10_agreement"].as_f64(), Some(1.0), "{r}");
     assert_eq!(r["narrow_beam_top10_agreement"].as_f64(), Some(1.0), "{r}");
+    // A new handle on 300 vectors loads them the incremental way (the indexes-only first
+    // load is for stores of 20,000 and more), all from the shared file.
+    assert_eq!(r["reopen_keys_from_indexes"], 0, "{r}");
+    assert_eq!(r["reopen_vectors_from_table"], 0, "{r}");
     // PostgreSQL: the same, next to one COPY of the same rows into tables of the same shape.
     if let Some(url) = l9_test_support::pg_url() {
         let r = json(
