@@ -150,13 +150,11 @@ impl VectorCache {
     /// indexes alone (`packets.id` and `embeddings.packet` cover them), never the tables'
     /// rows, whose embedding pages hold the vectors (1.5 GB at a million × 384) and which
     /// the rowid-ordered query above reads whole. Then the vectors, from the shared file as
-    /// far as it agrees. Small stores, stores where most packets have no embedding, and
-    /// what comes later go the incremental way.
+    /// far as it agrees. Small stores and what comes later go the incremental way.
     async fn first_load(&mut self, pool: &SqlitePool) -> Result<()> {
         let Some(file) = self.db.clone() else { return Ok(()) };
         // Rowids are never reused (nothing is deleted), so the largest is about the count,
-        // read from each table's b-tree in O(log n). The join walks every packet: worth it
-        // when most packets have an embedding.
+        // read from each table's b-tree in O(log n).
         let (embeddings, packets): (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT (SELECT max(rowid) FROM embeddings), (SELECT max(rowid) FROM packets)",
         )
@@ -164,13 +162,15 @@ impl VectorCache {
         .await
         .map_err(db)?;
         let (embeddings, packets) = (embeddings.unwrap_or(0), packets.unwrap_or(0));
-        if embeddings < FIRST_LOAD_MIN as i64 || embeddings.saturating_mul(2) < packets {
+        if embeddings < FIRST_LOAD_MIN as i64 {
             return Ok(());
         }
+        let dense = embeddings.saturating_mul(2) >= packets;
         // A million rows through the pool cost a hand-off between threads and an allocation
         // each (a third of the time); a connection of its own reads them in one loop, on a
         // blocking thread. Where it cannot be opened the incremental way takes over.
-        let Ok(Ok(mut keys)) = tokio::task::spawn_blocking(move || read_keys(&file)).await else {
+        let Ok(Ok(mut keys)) = tokio::task::spawn_blocking(move || read_keys(&file, dense)).await
+        else {
             return Ok(());
         };
         // Slots follow rowid order. Rows committed after that snapshot have larger rowids
@@ -450,18 +450,23 @@ impl VectorCache {
     }
 }
 
-/// Every embedding's (rowid, packet rowid, packet id), in no particular order, from one read
-/// transaction of a read-only connection to `db`: the join runs over the unique indexes on
-/// `packets.id` and `embeddings.packet` alone, which cover it.
-fn read_keys(db: &std::path::Path) -> rusqlite::Result<Vec<(i64, i64, PacketId)>> {
+/// Every embedding's (rowid, packet rowid, packet id), in no particular order, from one
+/// statement (one read transaction) of a read-only connection to `db`, never reading an
+/// embedding row. Where most packets have an embedding (`dense`) the join runs over the
+/// unique indexes on `packets.id` and `embeddings.packet` alone, which cover it; elsewhere it
+/// walks the embeddings' index and looks each packet up by rowid (`CROSS JOIN` fixes that
+/// order), so the packets without one are never visited.
+fn read_keys(db: &std::path::Path, dense: bool) -> rusqlite::Result<Vec<(i64, i64, PacketId)>> {
     use rusqlite::OpenFlags;
     let conn = rusqlite::Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let mut stmt = conn.prepare(
-        "SELECT e.rowid, e.packet, p.id FROM packets p JOIN embeddings e ON e.packet = p.rowid",
-    )?;
+    let mut stmt = conn.prepare(if dense {
+        "SELECT e.rowid, e.packet, p.id FROM packets p JOIN embeddings e ON e.packet = p.rowid"
+    } else {
+        "SELECT e.rowid, e.packet, p.id FROM embeddings e CROSS JOIN packets p ON p.rowid = e.packet"
+    })?;
     let mut rows = stmt.query([])?;
     let mut keys = Vec::new();
     while let Some(row) = rows.next()? {

@@ -664,10 +664,23 @@ async fn a_new_handle_on_a_large_store_loads_keys_from_the_indexes() {
     assert_eq!(st.keys_from_indexes, 25_000, "the first load read its keys from the indexes");
     drop(b);
     std::fs::remove_file(l9_store_sqlite::vectors_path(&path)).unwrap();
-    let c = SqliteStore::open(&path, opts).await.unwrap();
+    let c = SqliteStore::open(&path, opts.clone()).await.unwrap();
     each_finds_itself(&c, &sample).await;
     let st = c.vector_file().await;
     assert_eq!((st.cached, st.read_from_table), (25_000, 25_000));
+    drop(c);
+    // Most packets without an embedding: the first load walks the embeddings' index instead.
+    let bare = WriteBatch {
+        packets: (0..30_000).map(|i| fx.note(&format!("bare {i}"))).collect(),
+        ..Default::default()
+    };
+    let w = SqliteStore::open(&path, opts.clone()).await.unwrap();
+    w.write(&bare).await.unwrap();
+    drop(w);
+    let d = SqliteStore::open(&path, opts).await.unwrap();
+    each_finds_itself(&d, &sample).await;
+    let st = d.vector_file().await;
+    assert_eq!((st.cached, st.read_from_table, st.keys_from_indexes), (25_000, 0, 25_000));
 }
 
 /// Where the file cannot be used, vectors stay in memory, searches stay right, and the
