@@ -383,6 +383,36 @@ impl Harness {
         }
     }
 
+    /// The workers holding a lease, waiting up to `patience` for one to if none does.
+    #[allow(clippy::disallowed_methods)] // wall-clock wait of the harness itself
+    pub(super) fn holders(&self, patience: Duration) -> BTreeSet<String> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let now: BTreeSet<String> = self
+                .all_tasks()
+                .into_iter()
+                .filter(|t| t.state == TaskState::Leased)
+                .filter_map(|t| t.lease_owner)
+                .collect();
+            if !now.is_empty() || Instant::now() >= deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The end of a mix under faults: approvals given, every task finished (the operator
+    /// answering), the workers killed, the crash harness's checks; returns the reclaimed
+    /// leases.
+    pub(super) fn finish_mix(&mut self, mix: &Mix, scale: usize, workers: Vec<Child>) -> u32 {
+        self.approve_all(&mix.approvals);
+        self.finish(scale);
+        for w in workers {
+            kill(w);
+        }
+        check_mix(self, mix, scale)
+    }
+
     /// Reruns the operator asked for, in all.
     pub(super) fn resolutions_total(&self) -> u32 {
         self.resolutions.values().sum()
@@ -464,7 +494,7 @@ pub(super) fn start_mix(h: &Harness, rng: &SeededRng, scale: usize) -> Mix {
 /// Every workflow completed with the right result, nothing lost or stuck, every effect
 /// exactly once, irreversible steps run again only when the operator said so. Returns the
 /// leases reclaimed (attempts that ended without their worker).
-pub(super) fn check_mix(h: &Harness, mix: &Mix, scale: usize) -> u32 {
+fn check_mix(h: &Harness, mix: &Mix, scale: usize) -> u32 {
     let tasks = h.all_tasks();
     assert_eq!(tasks.len(), mix.expect.len() + 3 * scale * 4, "roots plus 4 leaves per fan-out");
     for (id, want) in &mix.expect {
@@ -554,18 +584,7 @@ fn network_faults_on_postgres() {
         kinds[kind] += 1;
         if kind == 1 {
             // A worker that holds work, if one does (waiting a little for one to).
-            for _ in 0..50 {
-                if h.all_tasks().iter().any(|t| t.state == TaskState::Leased) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let holders: BTreeSet<String> = h
-                .all_tasks()
-                .into_iter()
-                .filter(|t| t.state == TaskState::Leased)
-                .filter_map(|t| t.lease_owner)
-                .collect();
+            let holders = h.holders(Duration::from_secs(1));
             if let Some(i) = (0..2).find(|i| holders.contains(&format!("net-{i}"))) {
                 which = i;
                 stalled_holding += 1;
@@ -599,12 +618,7 @@ fn network_faults_on_postgres() {
         h.operate();
         pause(50, 300);
     }
-    h.approve_all(&mix.approvals);
-    h.finish(scale);
-    for w in workers {
-        kill(w);
-    }
-    let reclaimed = check_mix(&h, &mix, scale);
+    let reclaimed = h.finish_mix(&mix, scale, workers);
     let cut: u64 = proxies.iter().map(|p| p.counts().1).sum();
     let accepted: u64 = proxies.iter().map(|p| p.counts().0).sum();
     eprintln!(

@@ -11,7 +11,6 @@
 //! Needs root and iproute2. Without them the test says so and passes, unless
 //! `L9_REQUIRE_NETNS=1` (set by `scripts/test` where it can make a namespace): then it fails.
 
-use std::collections::BTreeSet;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use l9_store::TaskState;
 use l9_test_support::{FaultProxy, NetNs};
 use l9_types::SeededRng;
 
-use crate::crash::{Harness, SLOW_STEP, check_mix, kill, lines, rt_drop, start_mix};
+use crate::crash::{Harness, SLOW_STEP, kill, lines, rt_drop, start_mix};
 
 /// Two namespaces, or `None` (the test is skipped, saying why) where none can be made.
 fn two_namespaces() -> Option<[NetNs; 2]> {
@@ -53,15 +52,6 @@ fn name(i: usize) -> String {
     format!("ns-{i}")
 }
 
-/// The workers holding a lease now.
-fn holders(h: &Harness) -> BTreeSet<String> {
-    h.all_tasks()
-        .into_iter()
-        .filter(|t| t.state == TaskState::Leased)
-        .filter_map(|t| t.lease_owner)
-        .collect()
-}
-
 #[test]
 #[allow(clippy::disallowed_methods)] // wall-clock deadlines of the harness itself
 fn a_worker_whose_link_is_cut_mid_effect_makes_no_effect() {
@@ -79,7 +69,8 @@ fn a_worker_whose_link_is_cut_mid_effect_makes_no_effect() {
         assert!(Instant::now() < deadline, "the slow step never began");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let holder = holders(&h).into_iter().next().expect("a worker holds the slow task");
+    let holder =
+        h.holders(Duration::ZERO).into_iter().next().expect("a worker holds the slow task");
     let cut = (0..2).find(|i| name(*i) == holder).unwrap();
     namespaces[cut].cut(true).unwrap();
     // Cut off past the lease and past the step's own work: the other worker takes it over
@@ -133,14 +124,7 @@ fn workers_in_network_namespaces_one_cut_off_past_its_lease() {
     let mut made = 0;
     while made < cuts && !h.done() {
         // A worker that holds work, if one does (waiting a little for one to).
-        let mut now = BTreeSet::new();
-        for _ in 0..100 {
-            now = holders(&h);
-            if !now.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let now = h.holders(Duration::from_secs(2));
         let which = match (0..2).find(|i| now.contains(&name(*i))) {
             Some(i) => {
                 holding += 1;
@@ -160,12 +144,7 @@ fn workers_in_network_namespaces_one_cut_off_past_its_lease() {
         h.operate();
         pause(100, 400);
     }
-    h.approve_all(&mix.approvals);
-    h.finish(scale);
-    for w in workers {
-        kill(w);
-    }
-    let reclaimed = check_mix(&h, &mix, scale);
+    let reclaimed = h.finish_mix(&mix, scale, workers);
     eprintln!(
         "network namespaces (seed {seed}): {made} links cut past the lease ({holding} of a worker holding work), {reclaimed} reclaimed leases, {} operator reruns",
         h.resolutions_total()
