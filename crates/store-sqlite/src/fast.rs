@@ -271,6 +271,12 @@ impl FastWriter {
         Ok(v)
     }
 
+    /// The connection, for tests that look at its cached statements.
+    #[cfg(test)]
+    pub(crate) fn conn_for_tests(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The read barrier: the journal's tail (whoever wrote it) is filed when this returns.
     /// Cheap when it is empty (one probe).
     pub(crate) async fn tail_filed(&self) -> Result<()> {

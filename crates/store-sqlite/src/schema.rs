@@ -181,4 +181,15 @@ CREATE TABLE journal_pending (
 ) WITHOUT ROWID;
 "#,
     ),
+    (
+        6,
+        // Queued and leased tasks are found through `tasks_ready` and `tasks_leases`; the
+        // state index holds only the other states, so a claim (queued → leased) no longer
+        // rewrites it and a finish adds one entry instead of moving one. Queries by state name
+        // the index's condition (`tasks::STATE_INDEXED`) so the planner can use it.
+        r#"
+DROP INDEX tasks_state;
+CREATE INDEX tasks_state ON tasks(state, id) WHERE state NOT IN ('queued', 'leased');
+"#,
+    ),
 ];

@@ -700,3 +700,56 @@ async fn without_a_usable_vector_file_vectors_stay_in_memory() {
     assert_eq!((st.cached, st.mapped), (120, 0));
     assert!(st.error.as_deref().is_some_and(|e| e.contains("l9.db-vectors")), "{st:?}");
 }
+
+/// A store made before schema 6 (its state index over every task) is migrated on open: the
+/// index then holds only tasks neither queued nor leased, and counts and listings agree.
+#[tokio::test]
+async fn a_store_from_schema_5_gets_the_narrower_state_index() {
+    use l9_store::{Claim, Finish, NewTask, Outcome, TaskFilter, TaskState};
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("l9.db");
+    let now = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0).unwrap();
+    {
+        let s = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
+        let tasks: Vec<NewTask> = (0..6u128)
+            .map(|i| {
+                let id = l9_types::TaskId(uuid::Uuid::from_u128(i + 1));
+                NewTask::new(id, "q", "k", serde_json::json!(i))
+            })
+            .collect();
+        s.tasks().enqueue(&tasks, now).await.unwrap();
+        let c = Claim {
+            queues: vec![],
+            worker: "w".into(),
+            limit: 4,
+            lease: std::time::Duration::from_secs(30),
+            now,
+        };
+        let got = s.tasks().claim(&c).await.unwrap();
+        let done = [Finish { id: got[0].id, outcome: Outcome::Succeeded(serde_json::json!(1)) }];
+        s.tasks().finish("w", &done, now).await.unwrap();
+    }
+    // Back to schema 5 as it was written.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP INDEX tasks_state; CREATE INDEX tasks_state ON tasks(state, id);
+         DELETE FROM l9_schema WHERE version = 6;",
+    )
+    .unwrap();
+    drop(c);
+    let s = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
+    let counts = s.tasks().task_counts(None).await.unwrap();
+    let want = [(TaskState::Queued, 2), (TaskState::Leased, 3), (TaskState::Succeeded, 1)];
+    assert_eq!(counts, want.into_iter().collect());
+    let f = TaskFilter { state: Some(TaskState::Succeeded), ..Default::default() };
+    assert_eq!(s.tasks().list_tasks(&f, None, 10).await.unwrap().tasks.len(), 1);
+    drop(s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let sql: String = c
+        .query_row("SELECT sql FROM sqlite_master WHERE name = 'tasks_state'", [], |r| r.get(0))
+        .unwrap();
+    assert!(sql.contains("WHERE state NOT IN ('queued', 'leased')"), "{sql}");
+    let entries: i64 =
+        c.query_row("SELECT count(*) FROM tasks INDEXED BY tasks_state WHERE state NOT IN ('queued', 'leased')", [], |r| r.get(0)).unwrap();
+    assert_eq!(entries, 1, "only the finished task is in it");
+}

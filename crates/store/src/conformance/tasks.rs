@@ -325,6 +325,65 @@ pub async fn queue_finishes_a_mixed_batch_item_by_item(store: &dyn Store) {
     assert_eq!(state(parent.id).await.state, TaskState::Queued, "the child's end woke it");
 }
 
+/// Tasks in every state: counts per state (no state with none), and listing by each state
+/// finds exactly its tasks, newest first, page by page.
+pub async fn queue_counts_and_lists_every_state(store: &dyn Store) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let mut tasks: Vec<NewTask> = (0..12).map(|i| task(&fx, &format!("s{i}"))).collect();
+    tasks[6].max_attempts = 1;
+    tasks[7].max_attempts = 1;
+    q.enqueue(&tasks, t0()).await.unwrap();
+    let id = |i: usize| tasks[i].id;
+    assert_eq!(q.claim(&claim("w", 100, secs(1))).await.unwrap().len(), 12);
+    // 0, 1 back in the queue; 2, 3 stay leased; 4, 5 succeed; 6, 7 fail their only attempt;
+    // 8, 9 wait; 10, 11 are cancelled while leased.
+    let snooze = || Outcome::Snooze { run_after: secs(1) };
+    let failed = || Outcome::Failed { error: "x".into(), retry_at: None };
+    let items = [
+        fin(id(0), snooze()),
+        fin(id(1), snooze()),
+        fin(id(4), Outcome::Succeeded(json!(4))),
+        fin(id(5), Outcome::Succeeded(json!(5))),
+        fin(id(6), failed()),
+        fin(id(7), failed()),
+        fin(id(8), Outcome::Wait { note: None }),
+        fin(id(9), Outcome::Wait { note: None }),
+    ];
+    assert_eq!(q.finish("w", &items, secs(2)).await.unwrap(), [true; 8]);
+    assert_eq!(q.cancel(id(10), secs(3)).await.unwrap(), 1);
+    assert_eq!(q.cancel(id(11), secs(3)).await.unwrap(), 1);
+    let want = [
+        (TaskState::Queued, [0, 1]),
+        (TaskState::Leased, [2, 3]),
+        (TaskState::Succeeded, [4, 5]),
+        (TaskState::Dead, [6, 7]),
+        (TaskState::Waiting, [8, 9]),
+        (TaskState::Cancelled, [10, 11]),
+    ];
+    let counts = q.task_counts(None).await.unwrap();
+    let expected: std::collections::BTreeMap<TaskState, u64> =
+        want.iter().map(|(s, _)| (*s, 2)).collect();
+    assert_eq!(counts, expected, "one count per state");
+    assert_eq!(q.task_counts(Some("elsewhere")).await.unwrap(), Default::default());
+    for (state, ids) in &want {
+        let f = TaskFilter { state: Some(*state), ..Default::default() };
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = q.list_tasks(&f, after, 1).await.unwrap();
+            got.extend(page.tasks.iter().map(|t| (t.state, t.id)));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let mut newest_first = [(*state, id(ids[0])), (*state, id(ids[1]))];
+        newest_first.sort_by_key(|t| std::cmp::Reverse(t.1));
+        assert_eq!(got, newest_first, "{state:?}: its tasks, newest first, one page each");
+    }
+}
+
 pub async fn queue_lists_newest_first_with_cursor(store: &dyn Store) {
     let q = store.tasks();
     let fx = Fx::default();
