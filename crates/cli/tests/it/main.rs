@@ -406,6 +406,26 @@ fn bench_serve_smoke() {
     assert!(r["events_per_stream"].as_u64().unwrap() > 10, "{r}");
 }
 
+/// `l9 bench queue` on SQLite: every job done once, each figure next to its raw-SQL floor
+/// (the floor's one-at-a-time and batched claims take different paths).
+#[test]
+fn bench_queue_smoke() {
+    let dir = l9_test_support::temp_dir();
+    let args = ["bench", "queue", "--single", "40", "--jobs", "300", "--batch", "25"];
+    let r = json(dir.path(), &args);
+    assert_eq!(r["backend"], "sqlite", "{r}");
+    for k in [
+        "single_jobs_per_s",
+        "batched_jobs_per_s",
+        "enqueue_jobs_per_s",
+        "baseline_single_jobs_per_s",
+        "baseline_batched_jobs_per_s",
+        "baseline_durable_inserts_per_s",
+    ] {
+        assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {r}");
+    }
+}
+
 #[test]
 fn bench_memory_smoke() {
     let dir = l9_test_support::temp_dir();
