@@ -136,19 +136,19 @@ fn expire_leases(conn: &Connection, now: i64) -> rusqlite::Result<()> {
     let dead: Vec<Option<String>> = conn
         .prepare_cached(
             "UPDATE tasks SET state = 'dead', failures = failures + 1, error = ?1, \
-                     lease_owner = NULL, lease_until = NULL, run_after = ?2, updated_at = ?2 \
-                     WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases \
-                     WHERE state = 'leased' AND lease_until < ?2) \
-                     AND max_attempts > 0 AND failures + 1 >= max_attempts RETURNING parent",
+             lease_owner = NULL, lease_until = NULL, run_after = ?2, updated_at = ?2 \
+             WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases \
+             WHERE state = 'leased' AND lease_until < ?2) \
+             AND max_attempts > 0 AND failures + 1 >= max_attempts RETURNING parent",
         )?
         .query_map(params![LEASE_EXPIRED, now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     wake_parents(conn, &dead, now)?;
     conn.prepare_cached(
         "UPDATE tasks SET state = 'queued', failures = failures + 1, error = ?1, \
-                 lease_owner = NULL, lease_until = NULL, run_after = ?2, updated_at = ?2 \
-                 WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases \
-                 WHERE state = 'leased' AND lease_until < ?2)",
+         lease_owner = NULL, lease_until = NULL, run_after = ?2, updated_at = ?2 \
+         WHERE id IN (SELECT id FROM tasks INDEXED BY tasks_leases \
+         WHERE state = 'leased' AND lease_until < ?2)",
     )?
     .execute(params![LEASE_EXPIRED, now])?;
     Ok(())
