@@ -2,8 +2,16 @@
 //! (`{DIMS}`), run under an advisory lock so concurrent openers migrate once.
 
 pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
-    vec![(1, V1.replace("{DIMS}", &dims.to_string())), (2, V2.to_string())]
+    vec![(1, V1.replace("{DIMS}", &dims.to_string())), (2, V2.to_string()), (3, V3.to_string())]
 }
+
+/// Queued and leased tasks are found through `tasks_ready` and `tasks_leases`; the state index
+/// holds only the other states, so a claim adds no entry to it (as on SQLite, schema 6).
+/// Queries by state name the condition (`tasks::STATE_INDEXED`) so the planner can prove it.
+const V3: &str = r#"
+DROP INDEX tasks_state;
+CREATE INDEX tasks_state ON tasks(state, id) WHERE state NOT IN ('queued', 'leased');
+"#;
 
 const V1: &str = r#"
 CREATE TABLE l9_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

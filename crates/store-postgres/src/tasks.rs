@@ -31,6 +31,10 @@ const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts,
 /// Leases up to `$5` ready tasks of the queues `$4` (all when empty) that also meet `ready`
 /// (an SQL condition) to worker `$1` until `$2`, as of `$3`, best first; returns them as
 /// [`TASK_COLUMNS`].
+/// The condition of the partial index `tasks_state` (schema 3): every state but queued and
+/// leased, which `tasks_ready` and `tasks_leases` hold.
+const STATE_INDEXED: &str = "state NOT IN ('queued', 'leased')";
+
 fn claim_sql(ready: &str) -> String {
     format!(
         "UPDATE tasks SET state = 'leased', attempts = attempts + 1, wake_pending = false, \
@@ -520,7 +524,12 @@ impl TaskStore for PgStore {
             qb.push(" AND queue = ").push_bind(q);
         }
         if let Some(s) = f.state {
-            qb.push(" AND state = ").push_bind(s.as_str());
+            // A literal (one of six fixed names), and for the states `tasks_state` holds its
+            // condition: the planner proves a partial index covers a query from its text.
+            qb.push(format!(" AND state = '{}'", s.as_str()));
+            if !matches!(s, TaskState::Queued | TaskState::Leased) {
+                qb.push(" AND ").push(STATE_INDEXED);
+            }
         }
         if let Some(k) = &f.kind {
             qb.push(" AND kind = ").push_bind(k);
@@ -542,14 +551,20 @@ impl TaskStore for PgStore {
     }
 
     async fn task_counts(&self, queue: Option<&str>) -> Result<BTreeMap<TaskState, u64>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, count(*) FROM tasks WHERE $1::text IS NULL OR queue = $1 GROUP BY state",
-        )
+        // Each state through the index that holds it (see `STATE_INDEXED`).
+        let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT 'queued', count(*) FROM tasks \
+             WHERE state = 'queued' AND ($1::text IS NULL OR queue = $1) \
+             UNION ALL SELECT 'leased', count(*) FROM tasks \
+             WHERE state = 'leased' AND ($1::text IS NULL OR queue = $1) \
+             UNION ALL SELECT state, count(*) FROM tasks \
+             WHERE {STATE_INDEXED} AND ($1::text IS NULL OR queue = $1) GROUP BY state"
+        )))
         .bind(queue)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        task_counts_from(rows)
+        task_counts_from(rows.into_iter().filter(|(_, n)| *n > 0).collect())
     }
 
     async fn put_checkpoint(&self, fence: &Fence, data: &[u8], now: DateTime<Utc>) -> Result<()> {
