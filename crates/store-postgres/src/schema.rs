@@ -7,7 +7,7 @@ pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
 
 /// Queued and leased tasks are found through `tasks_ready` and `tasks_leases`; the state index
 /// holds only the other states, so a claim adds no entry to it (as on SQLite, schema 6).
-/// Queries by state name the condition (`tasks::STATE_INDEXED`) so the planner can prove it.
+/// Queries by state name the condition (`l9_store::STATE_INDEXED`) so the planner can prove it.
 const V3: &str = r#"
 DROP INDEX tasks_state;
 CREATE INDEX tasks_state ON tasks(state, id) WHERE state NOT IN ('queued', 'leased');

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use l9_store::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
-    LEASE_EXPIRED, NewTask, Outcome, Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord,
-    TaskState, TaskStore, task_counts_from, transition,
+    LEASE_EXPIRED, NewTask, Outcome, Result, STATE_INDEXED, Signal, StoreError, TaskFilter,
+    TaskPage, TaskRecord, TaskState, TaskStore, state_condition, task_counts_from, transition,
 };
 use l9_types::{ContentHash, PacketId, RunId, TaskId};
 use serde_json::Value;
@@ -31,10 +31,6 @@ const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state, attempts,
 /// Leases up to `$5` ready tasks of the queues `$4` (all when empty) that also meet `ready`
 /// (an SQL condition) to worker `$1` until `$2`, as of `$3`, best first; returns them as
 /// [`TASK_COLUMNS`].
-/// The condition of the partial index `tasks_state` (schema 3): every state but queued and
-/// leased, which `tasks_ready` and `tasks_leases` hold.
-const STATE_INDEXED: &str = "state NOT IN ('queued', 'leased')";
-
 fn claim_sql(ready: &str) -> String {
     format!(
         "UPDATE tasks SET state = 'leased', attempts = attempts + 1, wake_pending = false, \
@@ -524,12 +520,7 @@ impl TaskStore for PgStore {
             qb.push(" AND queue = ").push_bind(q);
         }
         if let Some(s) = f.state {
-            // A literal (one of six fixed names), and for the states `tasks_state` holds its
-            // condition: the planner proves a partial index covers a query from its text.
-            qb.push(format!(" AND state = '{}'", s.as_str()));
-            if !matches!(s, TaskState::Queued | TaskState::Leased) {
-                qb.push(" AND ").push(STATE_INDEXED);
-            }
+            qb.push(" AND ").push(state_condition(s));
         }
         if let Some(k) = &f.kind {
             qb.push(" AND kind = ").push_bind(k);
@@ -564,7 +555,7 @@ impl TaskStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        task_counts_from(rows.into_iter().filter(|(_, n)| *n > 0).collect())
+        task_counts_from(rows)
     }
 
     async fn put_checkpoint(&self, fence: &Fence, data: &[u8], now: DateTime<Utc>) -> Result<()> {

@@ -2,8 +2,8 @@
 //! enough vectors not yet in the graph (`ann::TAIL`), starts it (one per store); it extends
 //! the graph in slices of one parallel batch, taking the cache's lock per slice and doing the
 //! work on a blocking thread, so searches run between slices and never wait for a whole
-//! build (they scan the not-yet-indexed tail exactly). Stores at or below the exact-search threshold
-//! need no graph and get none.
+//! build (they scan the not-yet-indexed tail exactly). Stores at or below the exact-search
+//! threshold need no graph and get none.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -186,7 +186,7 @@ CREATE TABLE journal_pending (
         // Queued and leased tasks are found through `tasks_ready` and `tasks_leases`; the
         // state index holds only the other states, so a claim (queued → leased) no longer
         // rewrites it and a finish adds one entry instead of moving one. Queries by state name
-        // the index's condition (`tasks::STATE_INDEXED`) so the planner can use it.
+        // the index's condition (`l9_store::STATE_INDEXED`) so the planner can use it.
         r#"
 DROP INDEX tasks_state;
 CREATE INDEX tasks_state ON tasks(state, id) WHERE state NOT IN ('queued', 'leased');

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use l9_store::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus, NewTask,
-    Result, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState, TaskStore,
-    task_counts_from,
+    Result, STATE_INDEXED, Signal, StoreError, TaskFilter, TaskPage, TaskRecord, TaskState,
+    TaskStore, state_condition, task_counts_from,
 };
 use l9_types::{ContentHash, RunId, TaskId};
 use serde_json::Value;
@@ -106,11 +106,6 @@ impl RawTask {
         })
     }
 }
-
-/// The condition of the partial index `tasks_state` (schema 6): every state but queued and
-/// leased, which `tasks_ready` and `tasks_leases` hold. A query by one of those states
-/// repeats it, word for word, so SQLite can prove the index covers the query.
-pub(crate) const STATE_INDEXED: &str = "state NOT IN ('queued', 'leased')";
 
 /// Wakes a waiting task (`?1` now, `?2` id).
 pub(crate) const WAKE_WAITING: &str = "UPDATE tasks SET state = 'queued', run_after = ?1, \
@@ -297,12 +292,7 @@ impl TaskStore for SqliteStore {
             qb.push(" AND queue = ").push_bind(q);
         }
         if let Some(s) = f.state {
-            // A literal (one of six fixed names), not a parameter: SQLite proves that a
-            // partial index covers a query only from the query's own text.
-            qb.push(format!(" AND state = '{}'", s.as_str()));
-            if !matches!(s, TaskState::Queued | TaskState::Leased) {
-                qb.push(" AND ").push(STATE_INDEXED);
-            }
+            qb.push(" AND ").push(state_condition(s));
         }
         if let Some(k) = &f.kind {
             qb.push(" AND kind = ").push_bind(k);
@@ -337,7 +327,7 @@ impl TaskStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        task_counts_from(rows.into_iter().filter(|(_, n)| *n > 0).collect())
+        task_counts_from(rows)
     }
 
     async fn put_checkpoint(&self, fence: &Fence, data: &[u8], now: DateTime<Utc>) -> Result<()> {

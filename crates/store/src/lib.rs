@@ -54,9 +54,9 @@ pub use query::{
 };
 pub use tasks::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
-    LEASE_EXPIRED, NewTask, Outcome, Signal, TaskFilter, TaskPage, TaskRecord, TaskState,
-    TaskStore, Transition, check_journal_append, fails_for_good, journal_effect,
-    journal_value_blob, task_counts_from, transition,
+    LEASE_EXPIRED, NewTask, Outcome, STATE_INDEXED, Signal, TaskFilter, TaskPage, TaskRecord,
+    TaskState, TaskStore, Transition, check_journal_append, fails_for_good, journal_effect,
+    journal_value_blob, state_condition, task_counts_from, transition,
 };
 
 /// Which backend a store is.

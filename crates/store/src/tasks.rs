@@ -436,9 +436,25 @@ impl TaskPage {
     }
 }
 
-/// Per-state counts from `(state, count)` rows.
+/// The condition of both backends' partial state index `tasks_state`: every state but queued
+/// and leased, which the ready and lease indexes hold (so a claim writes no entry in it).
+pub const STATE_INDEXED: &str = "state NOT IN ('queued', 'leased')";
+
+/// The SQL condition selecting tasks in `state`, as both backends' planners can match it to
+/// the index that holds them: the state as a literal (one of six fixed names; a planner proves
+/// a partial index covers a query only from the query's text, not from a bound value), and for
+/// the states `tasks_state` holds, its condition word for word.
+pub fn state_condition(state: TaskState) -> String {
+    match state {
+        TaskState::Queued | TaskState::Leased => format!("state = '{}'", state.as_str()),
+        _ => format!("state = '{}' AND {STATE_INDEXED}", state.as_str()),
+    }
+}
+
+/// Per-state counts from `(state, count)` rows; states counted zero are left out.
 pub fn task_counts_from(rows: Vec<(String, i64)>) -> Result<BTreeMap<TaskState, u64>> {
     rows.into_iter()
+        .filter(|(_, n)| *n > 0)
         .map(|(s, n)| {
             TaskState::parse(&s).map(|st| (st, n.max(0) as u64)).ok_or_else(|| {
                 crate::StoreError::Backend(format!("stored task state does not decode: {s}"))
