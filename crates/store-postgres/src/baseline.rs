@@ -27,11 +27,13 @@ async fn fresh_jobs(pool: &sqlx::PgPool, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Claim one job (`FOR UPDATE SKIP LOCKED`) and complete it, one transaction each.
-pub async fn queue_single(store: &PgStore, n: usize) -> Result<Duration> {
+/// Claim one job (`FOR UPDATE SKIP LOCKED`) and complete it, one transaction each: the time
+/// and the jobs done.
+pub async fn queue_single(store: &PgStore, n: usize) -> Result<(Duration, usize)> {
     let pool = store.pool();
     fresh_jobs(pool, n).await?;
     let t = Instant::now();
+    let mut done = 0;
     for _ in 0..n {
         let id: Option<i64> = sqlx::query_scalar(
             "UPDATE raw_jobs SET state = 'running' WHERE id = (SELECT id FROM raw_jobs WHERE state = 'queued' \
@@ -46,17 +48,20 @@ pub async fn queue_single(store: &PgStore, n: usize) -> Result<Duration> {
             .execute(pool)
             .await
             .map_err(db)?;
+        done += 1;
     }
     let d = t.elapsed();
     sqlx::raw_sql("DROP TABLE raw_jobs").execute(pool).await.map_err(db)?;
-    Ok(d)
+    Ok((d, done))
 }
 
-/// Claim `batch` jobs and complete them, one transaction each, until `n` are done.
-pub async fn queue_batched(store: &PgStore, n: usize, batch: usize) -> Result<Duration> {
+/// Claim `batch` jobs and complete them, one transaction each, until `n` are done: the time
+/// and the jobs done.
+pub async fn queue_batched(store: &PgStore, n: usize, batch: usize) -> Result<(Duration, usize)> {
     let pool = store.pool();
     fresh_jobs(pool, n).await?;
     let t = Instant::now();
+    let mut done = 0;
     loop {
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE raw_jobs SET state = 'running' WHERE id = ANY(ARRAY(SELECT id FROM raw_jobs WHERE state = 'queued' \
@@ -74,10 +79,11 @@ pub async fn queue_batched(store: &PgStore, n: usize, batch: usize) -> Result<Du
             .execute(pool)
             .await
             .map_err(db)?;
+        done += ids.len();
     }
     let d = t.elapsed();
     sqlx::raw_sql("DROP TABLE raw_jobs").execute(pool).await.map_err(db)?;
-    Ok(d)
+    Ok((d, done))
 }
 
 /// `n` single-row inserts, each its own committed transaction, from `writers` concurrent

@@ -114,19 +114,21 @@ fn claim_complete(c: &Connection, batch: usize) -> Result<(Duration, usize)> {
     }
 }
 
-/// Raw claim + complete of `n` jobs one at a time, in a new database at `path`.
-pub async fn queue_single(path: &Path, n: usize, sync_full: bool) -> Result<Duration> {
+/// Raw claim + complete of `n` jobs one at a time, in a new database at `path`: the time and
+/// the jobs done.
+pub async fn queue_single(path: &Path, n: usize, sync_full: bool) -> Result<(Duration, usize)> {
     let c = fresh_jobs(path, n, sync_full)?;
-    Ok(claim_complete(&c, 1)?.0)
+    claim_complete(&c, 1)
 }
 
-/// Raw claim + complete of `n` jobs `batch` at a time, in a new database at `path`.
+/// Raw claim + complete of `n` jobs `batch` at a time, in a new database at `path`: the time
+/// and the jobs done.
 pub async fn queue_batched(
     path: &Path,
     n: usize,
     batch: usize,
     sync_full: bool,
-) -> Result<Duration> {
+) -> Result<(Duration, usize)> {
     let c = fresh_jobs(path, n, sync_full)?;
-    Ok(claim_complete(&c, batch.max(1))?.0)
+    claim_complete(&c, batch.max(1))
 }
