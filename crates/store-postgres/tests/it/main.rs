@@ -337,7 +337,7 @@ async fn concurrent_appends_share_one_statement_and_a_spoiled_group_falls_back()
 /// index then holds only tasks neither queued nor leased, and counts and listings agree.
 #[tokio::test]
 async fn a_schema_from_version_2_gets_the_narrower_state_index() {
-    use l9_store::{Claim, Finish, NewTask, Outcome, TaskFilter, TaskState};
+    use l9_store::conformance::{assert_tasks_in_three_states, tasks_in_three_states};
     let Some(url) = l9_test_support::pg_url() else { return };
     let opts = PgOptions {
         dims: DIMS,
@@ -345,25 +345,8 @@ async fn a_schema_from_version_2_gets_the_narrower_state_index() {
         max_connections: 2,
         ..Default::default()
     };
-    let now = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0).unwrap();
     let s = PgStore::open(&url, opts.clone()).await.unwrap();
-    let tasks: Vec<NewTask> = (0..6u128)
-        .map(|i| {
-            let id = l9_types::TaskId(uuid::Uuid::from_u128(i + 1));
-            NewTask::new(id, "q", "k", serde_json::json!(i))
-        })
-        .collect();
-    s.tasks().enqueue(&tasks, now).await.unwrap();
-    let c = Claim {
-        queues: vec![],
-        worker: "w".into(),
-        limit: 4,
-        lease: std::time::Duration::from_secs(30),
-        now,
-    };
-    let got = s.tasks().claim(&c).await.unwrap();
-    let done_one = [Finish { id: got[0].id, outcome: Outcome::Succeeded(serde_json::json!(1)) }];
-    s.tasks().finish("w", &done_one, now).await.unwrap();
+    tasks_in_three_states(&s).await;
     // Back to version 2 as it was written.
     sqlx::raw_sql(
         "DROP INDEX tasks_state; CREATE INDEX tasks_state ON tasks(state, id); \
@@ -374,11 +357,7 @@ async fn a_schema_from_version_2_gets_the_narrower_state_index() {
     .unwrap();
     drop(s);
     let s = PgStore::open(&url, opts).await.unwrap();
-    let counts = s.tasks().task_counts(None).await.unwrap();
-    let want = [(TaskState::Queued, 2), (TaskState::Leased, 3), (TaskState::Succeeded, 1)];
-    assert_eq!(counts, want.into_iter().collect());
-    let f = TaskFilter { state: Some(TaskState::Succeeded), ..Default::default() };
-    assert_eq!(s.tasks().list_tasks(&f, None, 10).await.unwrap().tasks.len(), 1);
+    assert_tasks_in_three_states(&s).await;
     let def: String = sqlx::query_scalar(
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'tasks_state' \
          AND schemaname = current_schema()",

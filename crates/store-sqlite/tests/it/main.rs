@@ -705,30 +705,10 @@ async fn without_a_usable_vector_file_vectors_stay_in_memory() {
 /// index then holds only tasks neither queued nor leased, and counts and listings agree.
 #[tokio::test]
 async fn a_store_from_schema_5_gets_the_narrower_state_index() {
-    use l9_store::{Claim, Finish, NewTask, Outcome, TaskFilter, TaskState};
+    use l9_store::conformance::{assert_tasks_in_three_states, tasks_in_three_states};
     let dir = l9_test_support::temp_dir();
     let path = dir.path().join("l9.db");
-    let now = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0).unwrap();
-    {
-        let s = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
-        let tasks: Vec<NewTask> = (0..6u128)
-            .map(|i| {
-                let id = l9_types::TaskId(uuid::Uuid::from_u128(i + 1));
-                NewTask::new(id, "q", "k", serde_json::json!(i))
-            })
-            .collect();
-        s.tasks().enqueue(&tasks, now).await.unwrap();
-        let c = Claim {
-            queues: vec![],
-            worker: "w".into(),
-            limit: 4,
-            lease: std::time::Duration::from_secs(30),
-            now,
-        };
-        let got = s.tasks().claim(&c).await.unwrap();
-        let done = [Finish { id: got[0].id, outcome: Outcome::Succeeded(serde_json::json!(1)) }];
-        s.tasks().finish("w", &done, now).await.unwrap();
-    }
+    tasks_in_three_states(&SqliteStore::open(&path, SqliteOptions::default()).await.unwrap()).await;
     // Back to schema 5 as it was written.
     let c = rusqlite::Connection::open(&path).unwrap();
     c.execute_batch(
@@ -738,11 +718,7 @@ async fn a_store_from_schema_5_gets_the_narrower_state_index() {
     .unwrap();
     drop(c);
     let s = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
-    let counts = s.tasks().task_counts(None).await.unwrap();
-    let want = [(TaskState::Queued, 2), (TaskState::Leased, 3), (TaskState::Succeeded, 1)];
-    assert_eq!(counts, want.into_iter().collect());
-    let f = TaskFilter { state: Some(TaskState::Succeeded), ..Default::default() };
-    assert_eq!(s.tasks().list_tasks(&f, None, 10).await.unwrap().tasks.len(), 1);
+    assert_tasks_in_three_states(&s).await;
     drop(s);
     let c = rusqlite::Connection::open(&path).unwrap();
     let sql: String = c

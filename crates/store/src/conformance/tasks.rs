@@ -384,6 +384,28 @@ pub async fn queue_counts_and_lists_every_state(store: &dyn Store) {
     }
 }
 
+/// For a backend's migration tests: six tasks, four leased, one of those succeeded (so two
+/// queued, three leased, one succeeded), which [`assert_tasks_in_three_states`] checks.
+pub async fn tasks_in_three_states(store: &dyn Store) {
+    let q = store.tasks();
+    let tasks: Vec<NewTask> = (0..6u128)
+        .map(|i| NewTask::new(TaskId(uuid::Uuid::from_u128(i + 1)), "q", "k", json!(i)))
+        .collect();
+    q.enqueue(&tasks, t0()).await.unwrap();
+    let got = q.claim(&claim("w", 4, t0())).await.unwrap();
+    let done = [fin(got[0].id, Outcome::Succeeded(json!(1)))];
+    assert_eq!(q.finish("w", &done, t0()).await.unwrap(), [true]);
+}
+
+/// Counts and a listing by state agree with [`tasks_in_three_states`].
+pub async fn assert_tasks_in_three_states(store: &dyn Store) {
+    let q = store.tasks();
+    let want = [(TaskState::Queued, 2), (TaskState::Leased, 3), (TaskState::Succeeded, 1)];
+    assert_eq!(q.task_counts(None).await.unwrap(), want.into_iter().collect());
+    let f = TaskFilter { state: Some(TaskState::Succeeded), ..Default::default() };
+    assert_eq!(q.list_tasks(&f, None, 10).await.unwrap().tasks.len(), 1);
+}
+
 pub async fn queue_lists_newest_first_with_cursor(store: &dyn Store) {
     let q = store.tasks();
     let fx = Fx::default();
