@@ -117,84 +117,49 @@ pub fn shipped_minilm_model() -> Option<Arc<Learned>> {
     MODEL.get_or_init(|| crate::learn::from_bytes(SHIPPED_MINILM_MODEL).ok().map(Arc::new)).clone()
 }
 
-/// A sentence prepared for matching cues against it.
-struct Hay<'a> {
-    words: &'a [String],
-    set: HashSet<&'a str>,
-    /// The words in order, for prefix cues (`word*`).
-    sorted: Vec<&'a str>,
-    /// Maximal runs of letters and digits in `joined`: a cue found as whole words begins
-    /// with one of them, so a cue whose first run is not here is not in the sentence.
-    runs: Option<HashSet<&'a str>>,
-    joined: &'a str,
-}
-
-impl<'a> Hay<'a> {
-    /// `quick`: skip what cannot match (`false` tries every cue the long way; tests compare).
-    fn new(words: &'a [String], joined: &'a str, quick: bool) -> Self {
-        let mut sorted: Vec<&str> = words.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        Hay {
-            words,
-            set: words.iter().map(String::as_str).collect(),
-            sorted,
-            runs: quick.then(|| {
-                joined.split(|c: char| !c.is_alphanumeric()).filter(|r| !r.is_empty()).collect()
-            }),
-            joined,
+/// The cue features of a sentence (lower case: its words and its whitespace-normalised text),
+/// found through the cue index by the sentence's own words, runs and prefixes.
+fn cue_features(ws: &[String], joined: &str, out: &mut Vec<String>) {
+    let ix = cues::index();
+    let mut hit = vec![false; ix.names.len()];
+    let mut mark = |ns: &mut dyn Iterator<Item = usize>| ns.for_each(|n| hit[n] = true);
+    let words: HashSet<&str> = ws.iter().map(String::as_str).collect();
+    for w in &words {
+        if let Some(ns) = ix.words.get(w) {
+            mark(&mut ns.iter().copied());
+        }
+        for &len in ix.prefix_lens.iter().take_while(|l| **l <= w.len()) {
+            if let Some(ns) = w.get(..len).and_then(|p| ix.prefixes.get(p)) {
+                mark(&mut ns.iter().copied());
+            }
         }
     }
-
-    fn matches(&self, cue: &str) -> bool {
-        if let Some(prefix) = cue.strip_suffix('*') {
-            if prefix.contains(' ') || prefix.contains('%') {
-                return self.joined.contains(prefix);
-            }
-            if self.runs.is_none() {
-                return self.words.iter().any(|w| w.starts_with(prefix));
-            }
-            // The first word not below the prefix starts with it if any word does.
-            let i = self.sorted.partition_point(|w| *w < prefix);
-            return self.sorted.get(i).is_some_and(|w| w.starts_with(prefix));
-        }
-        if cue.contains(' ') || cue.contains('/') || cue.contains('%') || cue.contains('-') {
-            let first = cue.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
-            if let Some(runs) = &self.runs
-                && !first.is_empty()
-                && !runs.contains(first)
-            {
-                return false;
-            }
-            return text::find_word(self.joined, cue, true).is_some();
-        }
-        self.set.contains(cue)
-    }
+    mark(&mut ix.contained.iter().filter(|(p, _)| joined.contains(p)).map(|(_, n)| *n));
+    let runs: HashSet<&str> =
+        joined.split(|c: char| !c.is_alphanumeric()).filter(|r| !r.is_empty()).collect();
+    let anchored = runs.iter().filter_map(|r| ix.phrases.get(r)).flatten();
+    mark(
+        &mut anchored
+            .chain(&ix.unanchored)
+            .filter(|(cue, _)| text::find_word(joined, cue, true).is_some())
+            .map(|(_, n)| *n),
+    );
+    out.extend(ix.names.iter().zip(hit).filter(|(_, h)| *h).map(|(name, _)| name.clone()));
 }
 
 /// The features of a requirement, each with value 1.
 pub fn features(sentence: &str) -> Vec<String> {
-    features_with(sentence, true)
+    features_with(sentence, cue_features)
 }
 
-fn features_with(sentence: &str, quick: bool) -> Vec<String> {
+/// The features, with the cue features found by `cues`.
+fn features_with(sentence: &str, cues: fn(&[String], &str, &mut Vec<String>)) -> Vec<String> {
     let lower = sentence.to_lowercase();
     let ws: Vec<String> =
         text::words(&lower).into_iter().map(|(s, e)| lower[s..e].to_string()).collect();
     let joined = text::normalize_ws(&lower);
-    let hay = Hay::new(&ws, &joined, quick);
     let mut out = Vec::new();
-    for (cat, cues) in CUES {
-        for cue in *cues {
-            if hay.matches(cue) {
-                out.push(format!("cue:{}:{}", cat.code(), cue));
-            }
-        }
-    }
-    for cue in FUNCTIONAL {
-        if hay.matches(cue) {
-            out.push(format!("fn:{cue}"));
-        }
-    }
+    cues(&ws, &joined, &mut out);
     out.extend(shapes(&ws, &joined));
     out.sort();
     out.dedup();
@@ -580,11 +545,41 @@ impl Knobs {
 mod tests {
     use super::*;
 
-    /// The quick paths (prefix cues by binary search, multi-word cues skipped when their first
-    /// word is absent) never change a feature: every cue, in sentences, glued to other words,
-    /// hyphenated, bracketed, in capitals, at either end.
+    /// Does `cue` match the sentence? Tries it the long way.
+    fn matches_by_scan(words: &[String], joined: &str, cue: &str) -> bool {
+        if let Some(prefix) = cue.strip_suffix('*') {
+            if prefix.contains(' ') || prefix.contains('%') {
+                return joined.contains(prefix);
+            }
+            return words.iter().any(|w| w.starts_with(prefix));
+        }
+        if cues::is_phrase(cue) {
+            return text::find_word(joined, cue, true).is_some();
+        }
+        words.iter().any(|w| w == cue)
+    }
+
+    /// Every cue tried in turn, in the order of the lists.
+    fn cue_features_by_scan(ws: &[String], joined: &str, out: &mut Vec<String>) {
+        for (cat, cues) in CUES {
+            for cue in *cues {
+                if matches_by_scan(ws, joined, cue) {
+                    out.push(format!("cue:{}:{}", cat.code(), cue));
+                }
+            }
+        }
+        for cue in FUNCTIONAL {
+            if matches_by_scan(ws, joined, cue) {
+                out.push(format!("fn:{cue}"));
+            }
+        }
+    }
+
+    /// The cue index (words, prefixes by length, phrases by their first run) never changes a
+    /// feature: every cue, in sentences, glued to other words, hyphenated, bracketed, in
+    /// capitals, at either end, gives what trying each cue in turn gives.
     #[test]
-    fn quick_cue_matching_gives_the_features_a_full_scan_gives() {
+    fn the_cue_index_gives_the_features_a_full_scan_gives() {
         let cues = CUES.iter().flat_map(|(_, c)| c.iter()).chain(FUNCTIONAL.iter());
         let mut n = 0;
         let mut found = 0;
@@ -597,9 +592,10 @@ mod tests {
                 format!("({bare}) / {bare}% of users"),
                 bare.to_string(),
                 format!("{bare}s, {bare}'s, un{bare}"),
+                format!("é{bare} {bare}é ü{} ß", &bare[..bare.len() / 2]),
             ] {
-                let quick = features_with(&t, true);
-                assert_eq!(quick, features_with(&t, false), "{t}");
+                let quick = features(&t);
+                assert_eq!(quick, features_with(&t, cue_features_by_scan), "{t}");
                 n += 1;
                 found += quick.len();
             }

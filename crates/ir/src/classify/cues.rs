@@ -1,5 +1,8 @@
 //! The lexicon's cue phrases: per quality category, and the functional ones.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use crate::model::QualityCategory;
 
 use QualityCategory as Q;
@@ -386,3 +389,76 @@ pub(super) const FUNCTIONAL: &[&str] = &[
     "logs",
     "link*",
 ];
+
+/// Every cue of [`CUES`] and [`FUNCTIONAL`], filed by what a sentence must contain for it to
+/// match, so a sentence is matched by looking up its own words (a few dozen lookups) instead
+/// of trying each of the ~320 cues in turn.
+pub(super) struct CueIndex {
+    /// The feature names, indexed by the numbers below (`cue:PE:fast*`, `fn:list*`).
+    pub names: Vec<String>,
+    /// Single-word cues, by the word.
+    pub words: HashMap<&'static str, Vec<usize>>,
+    /// `word*` cues, by the word's beginning; `prefix_lens` lists their lengths in bytes.
+    pub prefixes: HashMap<&'static str, Vec<usize>>,
+    pub prefix_lens: Vec<usize>,
+    /// `some words*` and `%*` cues: found anywhere in the sentence.
+    pub contained: Vec<(&'static str, usize)>,
+    /// Multi-word cues (or ones with `/`, `%`, `-`), by their first run of letters and digits;
+    /// `unanchored` are those that begin with neither.
+    pub phrases: HashMap<&'static str, Vec<(&'static str, usize)>>,
+    pub unanchored: Vec<(&'static str, usize)>,
+}
+
+/// Is the cue matched as whole words of the joined sentence rather than as one word?
+pub(super) fn is_phrase(cue: &str) -> bool {
+    cue.contains(' ') || cue.contains('/') || cue.contains('%') || cue.contains('-')
+}
+
+/// The first run of letters and digits of a phrase cue (empty if it begins with neither).
+pub(super) fn first_run(cue: &str) -> &str {
+    cue.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("")
+}
+
+/// The index, built once.
+pub(super) fn index() -> &'static CueIndex {
+    static INDEX: OnceLock<CueIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut ix = CueIndex {
+            names: Vec::new(),
+            words: HashMap::new(),
+            prefixes: HashMap::new(),
+            prefix_lens: Vec::new(),
+            contained: Vec::new(),
+            phrases: HashMap::new(),
+            unanchored: Vec::new(),
+        };
+        let all = CUES
+            .iter()
+            .flat_map(|(cat, cues)| {
+                cues.iter().map(move |c| (format!("cue:{}:{c}", cat.code()), *c))
+            })
+            .chain(FUNCTIONAL.iter().map(|c| (format!("fn:{c}"), *c)));
+        for (name, cue) in all {
+            let n = ix.names.len();
+            ix.names.push(name);
+            if let Some(prefix) = cue.strip_suffix('*') {
+                if prefix.contains(' ') || prefix.contains('%') {
+                    ix.contained.push((prefix, n));
+                } else {
+                    ix.prefixes.entry(prefix).or_default().push(n);
+                    ix.prefix_lens.push(prefix.len());
+                }
+            } else if is_phrase(cue) {
+                match first_run(cue) {
+                    "" => ix.unanchored.push((cue, n)),
+                    first => ix.phrases.entry(first).or_default().push((cue, n)),
+                }
+            } else {
+                ix.words.entry(cue).or_default().push(n);
+            }
+        }
+        ix.prefix_lens.sort_unstable();
+        ix.prefix_lens.dedup();
+        ix
+    })
+}
