@@ -101,16 +101,22 @@ impl Worker {
         Worker { store, clock, registry, opts }
     }
 
-    /// Whether a task of this worker's queues is queued for later (a timer, a backoff).
+    /// Whether a task of this worker's queues is queued for later (a timer, a backoff): one
+    /// listing of at most one queued task per queue (through the queued tasks' own index),
+    /// not a count of every state.
     async fn timers_pending(&self) -> Result<bool, StoreError> {
-        let queues: Vec<Option<&str>> = if self.opts.queues.is_empty() {
+        let queues: Vec<Option<String>> = if self.opts.queues.is_empty() {
             vec![None]
         } else {
-            self.opts.queues.iter().map(|q| Some(q.as_str())).collect()
+            self.opts.queues.iter().cloned().map(Some).collect()
         };
-        for q in queues {
-            let counts = self.store.tasks().task_counts(q).await?;
-            if counts.get(&l9_store::TaskState::Queued).copied().unwrap_or(0) > 0 {
+        for queue in queues {
+            let filter = l9_store::TaskFilter {
+                queue,
+                state: Some(l9_store::TaskState::Queued),
+                ..Default::default()
+            };
+            if !self.store.tasks().list_tasks(&filter, None, 1).await?.tasks.is_empty() {
                 return Ok(true);
             }
         }

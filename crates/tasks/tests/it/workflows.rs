@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use l9_store::{StoreError, TaskFilter, TaskState};
-use l9_tasks::{Ctx, Registry, Schedule, Scheduler, TaskError, WfError, fork, replay};
-use l9_types::{Clock, Effect, SeededRng};
+use l9_store::{NewTask, StoreError, TaskFilter, TaskState};
+use l9_tasks::{Ctx, Registry, Schedule, Scheduler, TaskError, WfError, Worker, fork, replay};
+use l9_types::{Clock, Effect, IdSource, SeededRng, TaskId};
 use serde_json::{Value, json};
 
 use crate::rig::Rig;
@@ -501,4 +501,54 @@ async fn pure_entries_written_behind_are_durable_before_any_effect() {
     assert_eq!(keys[21], "step:effect#0");
     let rows = rig.store.tasks().load_journal(l9_tasks::run_of(id)).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..23).collect::<Vec<u64>>());
+}
+
+/// `wait_for_timers`: an exit-when-idle worker stays while its queue holds a sleeping run and
+/// takes it up once the timer is due; without it the worker leaves the run parked.
+#[tokio::test]
+async fn a_worker_waiting_for_timers_stays_until_the_sleep_is_over() {
+    let rig = Rig::sqlite().await;
+    let mut reg = Registry::new();
+    reg.register("nap", |ctx: Ctx, _| async move {
+        ctx.sleep(Duration::from_secs(60)).await?;
+        Ok(json!("rested"))
+    });
+    let id = rig.start("nap", json!(null)).await;
+    let mut opts = rig.opts("w");
+    opts.wait_for_timers = true;
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(rig.store.clone(), rig.clock(), Arc::new(reg.clone()), opts);
+    let run = tokio::spawn(async move { worker.run(rx).await });
+    let mut parked = false;
+    for _ in 0..2000 {
+        let t = rig.task(id).await;
+        if t.state == TaskState::Queued && t.run_after > rig.clock.now() {
+            parked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(parked, "the run never parked on its timer");
+    // Polling every 5 ms, a worker that did not wait would have left by now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!run.is_finished(), "the worker left with a timer pending");
+    rig.clock.advance(chrono::Duration::seconds(60));
+    let report =
+        tokio::time::timeout(Duration::from_secs(60), run).await.unwrap().unwrap().unwrap();
+    assert_eq!(report.claimed, 2, "claimed before and after the sleep");
+    assert_eq!(rig.task(id).await.state, TaskState::Succeeded);
+
+    // A run sleeping in a queue the worker does not take keeps nobody waiting.
+    let other = TaskId::new(&IdSource { clock: rig.clock.as_ref(), rng: &rig.rng });
+    let mut t = NewTask::new(other, "elsewhere", "nap", json!(null));
+    t.run_after = Some(rig.clock.now() + chrono::Duration::seconds(60));
+    rig.store.tasks().enqueue(&[t], rig.clock.now()).await.unwrap();
+    let mut opts = rig.opts("w2");
+    opts.wait_for_timers = true;
+    opts.queues = vec!["default".into()];
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(rig.store.clone(), rig.clock(), Arc::new(reg), opts);
+    let report =
+        tokio::time::timeout(Duration::from_secs(60), worker.run(rx)).await.unwrap().unwrap();
+    assert_eq!(report.claimed, 0);
 }
