@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use l9_store::{Result, VectorHit};
 use l9_types::PacketId;
 use sqlx::{Row, SqlitePool};
+use tokio::sync::OwnedMutexGuard;
 
 use crate::SqliteOptions;
 use crate::codec::{bytes_to_vec, db, parse_uuid};
@@ -116,22 +117,31 @@ impl VectorCache {
     }
 
     /// Loads embeddings written since the last call: the vectors the shared file holds
-    /// from it, the others from the table (and then into the file).
-    pub(crate) async fn catch_up(&mut self, pool: &SqlitePool) -> Result<()> {
-        if self.ids.is_empty() {
-            self.first_load(pool).await?;
+    /// from it, the others from the table (and then into the file). Takes the locked cache
+    /// and gives it back: after each slice read from the table the vectors go into the file
+    /// on a blocking thread, the guard with them, so a caller dropped while that runs
+    /// leaves the cache whole (the thread finishes, then unlocks it).
+    pub(crate) async fn catch_up(
+        mut me: OwnedMutexGuard<Self>,
+        pool: &SqlitePool,
+    ) -> Result<OwnedMutexGuard<Self>> {
+        if me.ids.is_empty() {
+            for chunk in me.first_load_keys(pool).await?.chunks(20_000) {
+                me.take(pool, chunk).await?;
+                me = Self::flushed(me).await?;
+            }
         }
         loop {
             let rows = sqlx::query(
                 "SELECT e.rowid, e.packet, p.id FROM embeddings e JOIN packets p ON p.rowid = e.packet
                  WHERE e.rowid > ? ORDER BY e.rowid LIMIT 20000",
             )
-            .bind(self.loaded_upto)
+            .bind(me.loaded_upto)
             .fetch_all(pool)
             .await
             .map_err(db)?;
             if rows.is_empty() {
-                return Ok(());
+                return Ok(me);
             }
             let mut keys = Vec::with_capacity(rows.len());
             for row in rows {
@@ -142,17 +152,33 @@ impl VectorCache {
                     PacketId(parse_uuid(&id)?),
                 ));
             }
-            self.take(pool, &keys).await?;
+            me.take(pool, &keys).await?;
+            me = Self::flushed(me).await?;
         }
+    }
+
+    /// Moves vectors held in memory into the shared file, on a blocking thread (file I/O:
+    /// up to 30 MB per slice at 384 dimensions).
+    async fn flushed(mut me: OwnedMutexGuard<Self>) -> Result<OwnedMutexGuard<Self>> {
+        if !me.vecs.has_tail() {
+            return Ok(me);
+        }
+        tokio::task::spawn_blocking(move || {
+            me.vecs.flush();
+            me
+        })
+        .await
+        .map_err(|e| l9_store::StoreError::Backend(format!("vector file thread: {e}")))
     }
 
     /// A handle's first load of a large store: every embedding's keys from the two unique
     /// indexes alone (`packets.id` and `embeddings.packet` cover them), never the tables'
     /// rows, whose embedding pages hold the vectors (1.5 GB at a million × 384) and which
-    /// the rowid-ordered query above reads whole. Then the vectors, from the shared file as
-    /// far as it agrees. Small stores and what comes later go the incremental way.
-    async fn first_load(&mut self, pool: &SqlitePool) -> Result<()> {
-        let Some(file) = self.db.clone() else { return Ok(()) };
+    /// the rowid-ordered query above reads whole; `catch_up` then takes the vectors, from
+    /// the shared file as far as it agrees. Small stores (no keys here) and what comes later
+    /// go the incremental way.
+    async fn first_load_keys(&mut self, pool: &SqlitePool) -> Result<Vec<(i64, i64, PacketId)>> {
+        let Some(file) = self.db.clone() else { return Ok(Vec::new()) };
         // Rowids are never reused (nothing is deleted), so the largest is about the count,
         // read from each table's b-tree in O(log n).
         let (embeddings, packets): (Option<i64>, Option<i64>) = sqlx::query_as(
@@ -163,7 +189,7 @@ impl VectorCache {
         .map_err(db)?;
         let (embeddings, packets) = (embeddings.unwrap_or(0), packets.unwrap_or(0));
         if embeddings < FIRST_LOAD_MIN as i64 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let dense = embeddings.saturating_mul(2) >= packets;
         // A million rows through the pool cost a hand-off between threads and an allocation
@@ -171,22 +197,20 @@ impl VectorCache {
         // blocking thread. Where it cannot be opened the incremental way takes over.
         let Ok(Ok(mut keys)) = tokio::task::spawn_blocking(move || read_keys(&file, dense)).await
         else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         // Slots follow rowid order. Rows committed after that snapshot have larger rowids
         // than all of it (rowids are never reused: embeddings are never deleted), so the
         // incremental loop takes them next.
         keys.sort_unstable_by_key(|k| k.0);
         self.keys_from_indexes = keys.len();
-        for chunk in keys.chunks(20_000) {
-            self.take(pool, chunk).await?;
-        }
-        Ok(())
+        Ok(keys)
     }
 
     /// Takes the next slots, whose (embeddings rowid, packet rowid, packet id) are `keys`
     /// in rowid order with no stored row between them: their vectors from the shared file
-    /// as far as it holds them and they check out, the rest from the table.
+    /// as far as it holds them and they check out, the rest from the table (held in memory
+    /// until `catch_up` moves them into the file).
     async fn take(&mut self, pool: &SqlitePool, keys: &[(i64, i64, PacketId)]) -> Result<()> {
         let ids: Vec<Key> = keys.iter().map(|&(rowid, _, id)| (rowid, id)).collect();
         let from_file = self.vecs.adopt_from_file(&ids);
@@ -221,7 +245,6 @@ impl VectorCache {
             self.push(rowid, packet, id, &bytes_to_vec(&bytes))?;
             self.from_table += 1;
         }
-        self.vecs.flush();
         Ok(())
     }
 

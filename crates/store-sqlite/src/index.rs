@@ -75,8 +75,7 @@ impl Builder {
     ) -> Result<()> {
         let mut first = true;
         loop {
-            let mut guard = cache.clone().lock_owned().await;
-            guard.catch_up(pool).await?;
+            let mut guard = VectorCache::catch_up(cache.clone().lock_owned().await, pool).await?;
             if guard.len() <= self.min_vectors {
                 return Ok(());
             }
@@ -116,8 +115,7 @@ impl Builder {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let short = {
-                let mut c = cache.lock().await;
-                c.catch_up(pool).await?;
+                let mut c = VectorCache::catch_up(cache.clone().lock_owned().await, pool).await?;
                 c.prepare(pool).await?;
                 if c.len() <= self.min_vectors || c.unindexed() == 0 {
                     return Ok(());

@@ -560,8 +560,8 @@ impl Store for SqliteStore {
         if q.k == 0 {
             return Ok(Vec::new());
         }
-        let mut cache = self.ann.lock().await;
-        cache.catch_up(&self.pool).await?;
+        let mut cache =
+            ann::VectorCache::catch_up(self.ann.clone().lock_owned().await, &self.pool).await?;
         let allowed = if q.filter.is_empty() {
             None
         } else {

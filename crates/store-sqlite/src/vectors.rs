@@ -100,6 +100,11 @@ impl Vectors {
         self.file_error.as_deref()
     }
 
+    /// Whether vectors wait in memory for [`Vectors::flush`].
+    pub(crate) fn has_tail(&self) -> bool {
+        !self.tail_keys.is_empty() && self.side.is_some()
+    }
+
     pub(crate) fn push(&mut self, key: Key, unit: &[f32]) {
         self.tail_keys.push(key);
         self.tail.extend_from_slice(unit);

@@ -668,6 +668,7 @@ async fn a_new_handle_on_a_large_store_loads_keys_from_the_indexes() {
     each_finds_itself(&c, &sample).await;
     let st = c.vector_file().await;
     assert_eq!((st.cached, st.read_from_table), (25_000, 25_000));
+    assert_eq!(st.mapped, 25_000, "what was read from the table went into the file");
     drop(c);
     // Most packets without an embedding: the first load walks the embeddings' index instead.
     let bare = WriteBatch {
