@@ -94,17 +94,3 @@ pub(crate) fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &PacketFilter
         qb.push(" AND p.at < ").push_bind(until);
     }
 }
-
-/// pgvector's text form: `[1,2,3]`.
-pub(crate) fn vector_literal(v: &[f32]) -> String {
-    let mut s = String::with_capacity(v.len() * 10 + 2);
-    s.push('[');
-    for (i, x) in v.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&x.to_string());
-    }
-    s.push(']');
-    s
-}

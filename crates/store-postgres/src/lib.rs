@@ -37,7 +37,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
-use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter, vector_literal};
+use codec::{PACKET_COLUMNS, db, packet_from_row, push_filter};
 
 /// Whether `scheme://user:password@host/…` carries a password.
 fn url_has_password(url: &str) -> bool {
@@ -442,14 +442,17 @@ impl Store for PgStore {
         if q.k == 0 {
             return Ok(Vec::new());
         }
-        let lit = vector_literal(&q.vector);
-        let mut qb = QueryBuilder::new("SELECT p.id, (e.embedding <=> ");
-        qb.push_bind(lit.clone())
-            .push("::vector)::float8 AS d FROM embeddings e JOIN packets p ON p.id = e.packet_id WHERE true");
-        push_filter(&mut qb, &q.filter);
+        // The vector travels as binary `real[]` (not 384 numbers in text to parse), and the
+        // packets are joined only for a filter (every embedding has its packet).
+        let mut qb = QueryBuilder::new("SELECT e.packet_id, (e.embedding <=> ");
+        qb.push_bind(q.vector.clone()).push("::real[]::vector)::float8 AS d FROM embeddings e");
+        if !q.filter.is_empty() {
+            qb.push(" JOIN packets p ON p.id = e.packet_id WHERE true");
+            push_filter(&mut qb, &q.filter);
+        }
         qb.push(" ORDER BY e.embedding <=> ")
-            .push_bind(lit)
-            .push("::vector LIMIT ")
+            .push_bind(q.vector.clone())
+            .push("::real[]::vector LIMIT ")
             .push_bind(q.k as i64);
         // A setting for this query only: exact (the index forbidden), or another beam than
         // the connection's `hnsw.ef_search` (pgvector returns at most that many rows).
