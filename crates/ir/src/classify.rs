@@ -122,28 +122,26 @@ pub fn shipped_minilm_model() -> Option<Arc<Learned>> {
 fn cue_features(ws: &[String], joined: &str, out: &mut Vec<String>) {
     let ix = cues::index();
     let mut hit = vec![false; ix.names.len()];
-    let mut mark = |ns: &mut dyn Iterator<Item = usize>| ns.for_each(|n| hit[n] = true);
     let words: HashSet<&str> = ws.iter().map(String::as_str).collect();
     for w in &words {
-        if let Some(ns) = ix.words.get(w) {
-            mark(&mut ns.iter().copied());
+        for &n in ix.words.get(w).into_iter().flatten() {
+            hit[n] = true;
         }
         for &len in ix.prefix_lens.iter().take_while(|l| **l <= w.len()) {
-            if let Some(ns) = w.get(..len).and_then(|p| ix.prefixes.get(p)) {
-                mark(&mut ns.iter().copied());
+            for &n in w.get(..len).and_then(|p| ix.prefixes.get(p)).into_iter().flatten() {
+                hit[n] = true;
             }
         }
     }
-    mark(&mut ix.contained.iter().filter(|(p, _)| joined.contains(p)).map(|(_, n)| *n));
+    for &(prefix, n) in &ix.contained {
+        hit[n] |= joined.contains(prefix);
+    }
     let runs: HashSet<&str> =
         joined.split(|c: char| !c.is_alphanumeric()).filter(|r| !r.is_empty()).collect();
     let anchored = runs.iter().filter_map(|r| ix.phrases.get(r)).flatten();
-    mark(
-        &mut anchored
-            .chain(&ix.unanchored)
-            .filter(|(cue, _)| text::find_word(joined, cue, true).is_some())
-            .map(|(_, n)| *n),
-    );
+    for &(cue, n) in anchored.chain(&ix.unanchored) {
+        hit[n] |= text::find_word(joined, cue, true).is_some();
+    }
     out.extend(ix.names.iter().zip(hit).filter(|(_, h)| *h).map(|(name, _)| name.clone()));
 }
 

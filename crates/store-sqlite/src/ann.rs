@@ -159,7 +159,7 @@ impl VectorCache {
 
     /// Moves vectors held in memory into the shared file, on a blocking thread (file I/O:
     /// up to 30 MB per slice at 384 dimensions).
-    async fn flushed(mut me: OwnedMutexGuard<Self>) -> Result<OwnedMutexGuard<Self>> {
+    pub(crate) async fn flushed(mut me: OwnedMutexGuard<Self>) -> Result<OwnedMutexGuard<Self>> {
         if !me.vecs.has_tail() {
             return Ok(me);
         }
@@ -253,7 +253,7 @@ impl VectorCache {
     /// follow what is loaded with nothing between (so the slots still follow rowid order);
     /// otherwise leaves them to `catch_up`. A search right after a large write then scans
     /// the new vectors at once instead of reading them back first (0.9 s at 100k × 384).
-    /// They stay in this handle's memory until [`VectorCache::flush`].
+    /// They stay in this handle's memory until [`VectorCache::flushed`].
     pub(crate) fn adopt(&mut self, rows: &[(i64, i64, PacketId, &[f32])]) -> Result<bool> {
         let Some(first) = rows.first() else { return Ok(true) };
         if first.0 != self.loaded_upto + 1 || rows.windows(2).any(|w| w[1].0 != w[0].0 + 1) {
@@ -263,12 +263,6 @@ impl VectorCache {
             self.push(*rowid, *packet, *id, v)?;
         }
         Ok(true)
-    }
-
-    /// Moves vectors taken by [`VectorCache::adopt`] into the shared file (file I/O: the
-    /// caller runs it on a blocking thread).
-    pub(crate) fn flush(&mut self) {
-        self.vecs.flush();
     }
 
     fn push(&mut self, rowid: i64, packet: i64, id: PacketId, v: &[f32]) -> Result<()> {

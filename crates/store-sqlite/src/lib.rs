@@ -388,8 +388,8 @@ impl Store for SqliteStore {
             let mut cache = self.ann.clone().lock_owned().await;
             let _ = cache.adopt(&rows);
             // Writing them to the shared file (156 MB for 100k × 384) is file I/O: off the
-            // async threads, the cache still locked.
-            let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
+            // async threads, the cache still locked (as catch-up does it).
+            let _ = ann::VectorCache::flushed(cache).await;
             self.builder.kick(&self.ann, &self.pool);
         }
         Ok(report)

@@ -415,7 +415,7 @@ pub(super) fn is_phrase(cue: &str) -> bool {
 }
 
 /// The first run of letters and digits of a phrase cue (empty if it begins with neither).
-pub(super) fn first_run(cue: &str) -> &str {
+fn first_run(cue: &str) -> &str {
     cue.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("")
 }
 
