@@ -150,7 +150,7 @@ fn tokens(text: &str) -> Vec<Tok> {
 }
 
 /// The named features of each word of `text` (for tests and explanations).
-fn word_features(text: &str, toks: &[Tok], lexicon: &[Hit]) -> Vec<Vec<String>> {
+fn word_features(text: &str, toks: &[Tok], lexicon: &Listed) -> Vec<Vec<String>> {
     let at = |i: isize| -> &str {
         if i < 0 { "<s>" } else { toks.get(i as usize).map_or("</s>", |t| t.w.as_str()) }
     };
@@ -182,7 +182,7 @@ fn word_features(text: &str, toks: &[Tok], lexicon: &[Hit]) -> Vec<Vec<String>> 
             if i == 0 {
                 f.push("shape:first".into());
             }
-            for h in lexicon.iter().filter(|h| h.start < t.e && t.s < h.end) {
+            for h in lexicon.on(t) {
                 f.push(format!("x:{}", h.smell.code()));
                 if h.words.contains(' ') {
                     f.push(format!("xp:{}", h.smell.code()));
@@ -211,18 +211,55 @@ fn hashed(names: &[String]) -> Vec<(u32, f32)> {
 }
 
 /// The words of a text, their feature vectors and the word lists' hits.
-type Featurised = (Vec<Tok>, Vec<Vec<(u32, f32)>>, Vec<Hit>);
+type Featurised = (Vec<Tok>, Vec<Vec<(u32, f32)>>, Listed);
 
 fn featurise(text: &str) -> Featurised {
     let toks = tokens(text);
-    let lexicon = smells::detect(text);
+    let lexicon = Listed::new(&toks, smells::detect(text));
     let xs = word_features(text, &toks, &lexicon).iter().map(|f| hashed(f)).collect();
     (toks, xs, lexicon)
 }
 
+/// The word-list hits of a text, found by the word they overlap (a lookup per word, not a
+/// walk over every hit: long texts hold thousands of both).
+struct Listed {
+    hits: Vec<Hit>,
+    /// Per word with hits, by start: the word's start and the hits overlapping it, in order.
+    by_word: Vec<(usize, Vec<u32>)>,
+}
+
+impl Listed {
+    fn new(toks: &[Tok], hits: Vec<Hit>) -> Listed {
+        let mut over: Vec<Vec<u32>> = vec![Vec::new(); toks.len()];
+        for (i, h) in hits.iter().enumerate() {
+            // Words are in order and disjoint: the first one ending after the hit's start,
+            // then on while they start before its end.
+            let first = toks.partition_point(|t| t.e <= h.start);
+            for (k, t) in toks.iter().enumerate().skip(first) {
+                if t.s >= h.end {
+                    break;
+                }
+                if h.start < t.e {
+                    over[k].push(i as u32);
+                }
+            }
+        }
+        let by_word =
+            toks.iter().zip(over).filter(|(_, o)| !o.is_empty()).map(|(t, o)| (t.s, o)).collect();
+        Listed { hits, by_word }
+    }
+
+    /// The hits overlapping the word `t`, in order of position.
+    fn on<'a>(&'a self, t: &Tok) -> impl Iterator<Item = &'a Hit> + 'a {
+        let at = self.by_word.binary_search_by_key(&t.s, |(s, _)| *s).ok();
+        let ids = at.map_or(&[][..], |i| self.by_word[i].1.as_slice());
+        ids.iter().filter_map(|&i| self.hits.get(i as usize))
+    }
+}
+
 /// Whether the word list of `smell` flags the word `t`.
-fn is_listed(lexicon: &[Hit], smell: Smell, t: &Tok) -> bool {
-    lexicon.iter().any(|h| h.smell == smell && h.start < t.e && t.s < h.end)
+fn is_listed(lexicon: &Listed, smell: Smell, t: &Tok) -> bool {
+    lexicon.on(t).any(|h| h.smell == smell)
 }
 
 /// The folded words the experts wrote in a label cell (`word*other words*…`).
@@ -234,7 +271,7 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-fn word_probability(info: &HeadInfo, head: &Head, lex: &[Hit], t: &Tok, x: &[(u32, f32)]) -> f32 {
+fn word_probability(info: &HeadInfo, head: &Head, lex: &Listed, t: &Tok, x: &[(u32, f32)]) -> f32 {
     let prior = if is_listed(lex, info.smell, t) { info.listed } else { info.unlisted };
     sigmoid(prior + head.scores(x)[0])
 }
@@ -573,9 +610,15 @@ impl SmellTagger {
     /// [`Self::default_scheme`].
     pub fn detect_in_scheme(&self, text: &str, which: &[Smell], scheme: Option<&str>) -> Vec<Hit> {
         let sc = self.resolve(scheme);
-        let rest: Vec<Smell> = which.iter().copied().filter(|s| !self.covers(*s, scheme)).collect();
-        let mut hits = smells::detect_only(text, &rest);
+        let learned = |smell: Smell| {
+            self.info.heads.iter().any(|h| h.smell == smell && Some(h.scheme.as_str()) == sc)
+        };
+        let rest: Vec<Smell> = which.iter().copied().filter(|s| !learned(*s)).collect();
         let (toks, xs, lex) = featurise(text);
+        // Each smell's word list is matched on its own: the hits of all lists, kept for
+        // `rest`, are what matching only `rest` finds.
+        let mut hits: Vec<Hit> =
+            lex.hits.iter().filter(|h| rest.contains(&h.smell)).cloned().collect();
         for (info, head) in self.info.heads.iter().zip(&self.heads) {
             if !which.contains(&info.smell) || Some(info.scheme.as_str()) != sc {
                 continue;
@@ -585,8 +628,8 @@ impl SmellTagger {
             for (t, x) in toks.iter().zip(&xs) {
                 if word_probability(info, head, &lex, t, x) >= info.threshold {
                     let phrase = lex
-                        .iter()
-                        .find(|h| h.smell == info.smell && h.start < t.e && t.s < h.end)
+                        .on(t)
+                        .find(|h| h.smell == info.smell)
                         .map_or((t.s, t.e), |h| (h.start.min(t.s), h.end.max(t.e)));
                     match ranges.last_mut() {
                         Some(last) if phrase.0 < last.1 => last.1 = last.1.max(phrase.1),
@@ -661,5 +704,34 @@ mod tests {
         let t: Vec<String> =
             tokens("The user's 3 well-known items- doesn't").into_iter().map(|t| t.w).collect();
         assert_eq!(t, ["the", "user", "'s", "<num>", "well-known", "items", "doesn't"]);
+    }
+
+    /// The hits found by the word they overlap are the hits a walk over all of them finds
+    /// for that word, in the same order: phrases over several words, words over several
+    /// hits, possessives, hyphens, words with no hit.
+    #[test]
+    fn hits_by_word_are_the_hits_overlapping_the_word() {
+        let texts = [
+            "The system should be easy to use, user friendly and fast as far as possible.",
+            "It's the user's job: they can't, won't and don't; TBD (todo) - to be determined.",
+            "A state-of-the-art, high quality, cost-effective tool; some, many, few of them.",
+            "",
+            "no smells here at all?",
+            // A hit ending where the next word begins.
+            "if needed's part, as far as's",
+        ];
+        let mut seen = 0;
+        for text in texts {
+            let toks = tokens(text);
+            let hits = smells::detect(text);
+            let listed = Listed::new(&toks, hits.clone());
+            for t in &toks {
+                let walk: Vec<&Hit> =
+                    hits.iter().filter(|h| h.start < t.e && t.s < h.end).collect();
+                assert_eq!(listed.on(t).collect::<Vec<_>>(), walk, "{text}: {}", t.w);
+                seen += walk.len();
+            }
+        }
+        assert!(seen > 20, "{seen}");
     }
 }
