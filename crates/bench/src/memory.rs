@@ -1,9 +1,10 @@
 //! `l9 bench memory`: ingest throughput, hybrid/vector search latency and ANN recall on a
 //! fresh store, each next to a baseline run in the same process:
-//! * a bulk load (one write of all packets, as `l9 memory import` does) vs. one transaction
-//!   per packet (the naive path), and on PostgreSQL vs. one `COPY` of the same rows into
-//!   tables with the same columns and indexes (the floor); the vector index build is
-//!   timed on its own for both;
+//! * a bulk load (one atomic write of all packets, handed over in parts of [`PART`] as
+//!   `l9 memory import` does, so neither the bench nor the store holds the whole load) vs.
+//!   one transaction per packet (the naive path), and on PostgreSQL vs. `COPY` of the same
+//!   rows, part by part in one transaction, into tables with the same columns and indexes
+//!   (the floor); the vector index build is timed on its own for both;
 //! * further ingest into the loaded store in batches of 1,000 (the index kept up per row);
 //! * approximate (HNSW) vector search vs. the exact scan of the same store, whose answers
 //!   also define recall@10.
@@ -118,6 +119,71 @@ fn text(rng: &SeededRng, topics: &[Vec<String>]) -> String {
         .join(" ")
 }
 
+/// The bulk load's packets and their vectors, made [`PART`] at a time from fixed seeds (the
+/// same rows each time), keeping the time spent making them.
+struct Generated<'a> {
+    rng: SeededRng,
+    topics: Vec<Vec<String>>,
+    clock: ManualClock,
+    ids: SeededRng,
+    embedder: HashEmbedder,
+    total: usize,
+    done: usize,
+    making: Duration,
+    progress: &'a (dyn Fn(&str, usize, usize) + Sync),
+}
+
+/// Packets per part of the bulk load.
+const PART: usize = 10_000;
+
+impl<'a> Generated<'a> {
+    fn new(total: usize, dims: usize, progress: &'a (dyn Fn(&str, usize, usize) + Sync)) -> Self {
+        let rng = SeededRng::from_seed(6);
+        let topics = topics(&rng);
+        Generated {
+            rng,
+            topics,
+            clock: ManualClock::at_epoch_2026(),
+            ids: SeededRng::from_seed(12),
+            embedder: HashEmbedder::new(dims),
+            total,
+            done: 0,
+            making: Duration::ZERO,
+            progress,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl l9_store::WriteParts for Generated<'_> {
+    fn size(&self) -> l9_store::LoadSize {
+        l9_store::LoadSize { packets: self.total, embeddings: self.total }
+    }
+
+    async fn next_part(&mut self) -> l9_store::Result<Option<WriteBatch>> {
+        let t = Instant::now();
+        let n = PART.min(self.total - self.done);
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut part = WriteBatch::default();
+        for _ in 0..n {
+            self.clock.advance(chrono::Duration::microseconds(1));
+            let ids = l9_types::IdSource { clock: &self.clock, rng: &self.ids };
+            let p = PacketDraft::new("bench.note")
+                .text(text(&self.rng, &self.topics))
+                .seal(&ids)
+                .map_err(|e| l9_store::StoreError::Invalid(e.to_string()))?;
+            part.embeddings.push((p.id, self.embedder.embed_one(p.text.as_deref().unwrap_or(""))));
+            part.packets.push(p);
+        }
+        self.done += n;
+        (self.progress)("bulk load (one write, in parts)", self.done, self.total);
+        self.making += t.elapsed();
+        Ok(Some(part))
+    }
+}
+
 fn topics(rng: &SeededRng) -> Vec<Vec<String>> {
     const SYL: &[&str] =
         &["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "qu", "pra", "sto", "gle", "dri"];
@@ -200,29 +266,16 @@ pub async fn memory(
     }
     let baseline_rate = baseline_packets as f64 / t0.elapsed().as_secs_f64();
 
-    // The bulk load: one write of every packet, vectors computed beforehand (as the floor
-    // has them).
+    // The bulk load: one atomic write of every packet, handed over a part at a time (as
+    // `l9 memory import` does), vectors computed by the source; the time the source takes
+    // to make its parts is not the store's and is taken off.
     let embedder = HashEmbedder::new(dims);
-    let mut batch = WriteBatch::default();
-    for i in 0..packets {
-        let p = PacketDraft::new("bench.note")
-            .text(text(&rng, &topics))
-            .seal(&mem.ids())
-            .map_err(l9_memory::MemoryError::from)?;
-        batch.embeddings.push((p.id, embedder.embed_one(p.text.as_deref().unwrap_or(""))));
-        batch.packets.push(p);
-        if i % 10_000 == 0 {
-            progress("prepare", i, packets);
-        }
-    }
-    progress("bulk load (one write)", 0, packets);
+    progress("bulk load (one write, in parts)", 0, packets);
     reset_peak_rss();
+    let mut load = Generated::new(packets, dims, progress);
     let t = Instant::now();
-    let report = store.write(&batch).await?;
-    let write_s = t.elapsed().as_secs_f64();
-    if floor.is_none() {
-        batch = WriteBatch::default(); // only the COPY floor needs the rows again
-    }
+    let report = store.write_parts(&mut load).await?;
+    let write_s = (t.elapsed() - load.making).as_secs_f64();
     // A user's first query right after the load: on SQLite it runs while the index is
     // still being built (graph so far + exact scan of the rest), and must not wait for it.
     let t = Instant::now();
@@ -255,13 +308,14 @@ pub async fn memory(
 
     let (mut floor_copy, mut floor_build) = (None, None);
     if let Some(pg) = floor {
-        progress("floor: one COPY of the same rows", 0, packets);
-        let (load, build) =
-            l9_store_postgres::baseline::copy_floor(pg, &batch.packets, &batch.embeddings).await?;
+        progress("floor: COPY of the same rows", 0, packets);
+        // The same rows again: the source is seeded.
+        let mut rows = Generated::new(packets, dims, progress);
+        let (load, build) = l9_store_postgres::baseline::copy_floor(pg, &mut rows).await?;
+        let load = load.saturating_sub(rows.making);
         floor_copy = Some(packets as f64 / load.as_secs_f64().max(1e-9));
         floor_build = Some(build.as_secs_f64());
     }
-    drop(batch);
 
     // Further ingest into the loaded store, in batches of 1,000.
     let incremental = (packets / 10).clamp(1, 10_000);

@@ -53,8 +53,9 @@ pub(crate) enum BenchCommand {
         #[arg(long, default_value = "python3")]
         python: String,
     },
-    /// Memory substrate: a bulk load (one write) next to one transaction per packet and, on
-    /// PostgreSQL, one COPY of the same rows; the vector index build timed on its own;
+    /// Memory substrate: a bulk load (one atomic write, handed over in parts of 10,000 so no
+    /// process holds the whole load) next to one transaction per packet and, on PostgreSQL,
+    /// COPY of the same rows; the vector index build timed on its own;
     /// further ingest in batches; hybrid and vector search p50/p95, ANN recall@10, the quality of
     /// hybrid's vector half (recall@50, top 10 against an exact half); peak
     /// memory. Runs on a fresh temporary SQLite file, or in a fresh schema of the --db

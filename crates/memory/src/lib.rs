@@ -27,5 +27,6 @@ pub use embed::local_bert::LocalBertEmbedder;
 pub use embed::openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
 pub use error::{MemoryError, Result};
 pub use service::{
-    BlobInput, Ingest, MemoryService, SearchHit, SearchMode, SearchQuery, hybrid_depth, rrf_fuse,
+    BlobInput, INGEST_PART, Ingest, MemoryService, SearchHit, SearchMode, SearchQuery,
+    hybrid_depth, rrf_fuse,
 };

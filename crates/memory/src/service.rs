@@ -189,14 +189,36 @@ impl MemoryService {
     }
 
     /// Like [`MemoryService::ingest`], calling `progress(embedded, total)` as texts are
-    /// embedded (the slow part); the write itself is still one transaction.
+    /// embedded (the slow part); the write itself is still one transaction. More than
+    /// [`INGEST_PART`] items are embedded and written a part at a time (`Store::write_parts`):
+    /// the vectors of one part are held, never the whole load's.
     pub async fn ingest_with_progress(
         &self,
         items: Vec<Ingest>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<WriteReport> {
-        let batch = self.prepare(items, progress).await?;
-        Ok(self.store.write(&batch).await?)
+        if items.len() <= INGEST_PART {
+            let batch = self.prepare(items, progress).await?;
+            return Ok(self.store.write(&batch).await?);
+        }
+        let with_text =
+            items.iter().filter(|i| i.packet.text.as_deref().is_some_and(|t| !t.is_empty()));
+        let size = l9_store::LoadSize { packets: items.len(), embeddings: with_text.count() };
+        let total = items.len();
+        let mut parts = EmbeddedParts {
+            svc: self,
+            items: items.into_iter(),
+            total,
+            done: 0,
+            size,
+            progress,
+            failed: None,
+        };
+        match self.store.write_parts(&mut parts).await {
+            Ok(report) => Ok(report),
+            // The embedder's own error, not the store's word for a stopped load.
+            Err(e) => Err(parts.failed.take().unwrap_or(MemoryError::from(e))),
+        }
     }
 
     /// The write [`MemoryService::ingest`] makes, not yet written: the packets, their blobs
@@ -207,12 +229,24 @@ impl MemoryService {
         items: Vec<Ingest>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<WriteBatch> {
+        let total = items.len();
+        self.embed_part(items, 0, total, progress).await
+    }
+
+    /// `items` with the embeddings of their texts; `progress(done + embedded, total)`.
+    async fn embed_part(
+        &self,
+        items: Vec<Ingest>,
+        done: usize,
+        total: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<WriteBatch> {
         let texts: Vec<String> =
             items.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(256) {
             vectors.extend(self.embedder.embed(chunk).await?);
-            progress(vectors.len(), texts.len());
+            progress(done + vectors.len(), total);
         }
         let mut batch = WriteBatch::default();
         for (item, v) in items.into_iter().zip(vectors) {
@@ -369,6 +403,47 @@ impl MemoryService {
     pub async fn invalidate_relation(&self, id: RelationId, valid_to: DateTime<Utc>) -> Result<()> {
         let now = l9_store::to_micros(self.clock.now());
         Ok(self.store.invalidate_relation(id, l9_store::to_micros(valid_to), now).await?)
+    }
+}
+
+/// Items per part of a large ingest (embedded, then written, before the next part is).
+pub const INGEST_PART: usize = 2_048;
+
+/// A large ingest's parts: the next [`INGEST_PART`] items with their embeddings.
+struct EmbeddedParts<'a> {
+    svc: &'a MemoryService,
+    items: std::vec::IntoIter<Ingest>,
+    total: usize,
+    done: usize,
+    size: l9_store::LoadSize,
+    progress: &'a (dyn Fn(usize, usize) + Sync),
+    /// Why the embedder stopped the load, if it did.
+    failed: Option<MemoryError>,
+}
+
+#[async_trait::async_trait]
+impl l9_store::WriteParts for EmbeddedParts<'_> {
+    fn size(&self) -> l9_store::LoadSize {
+        self.size
+    }
+
+    async fn next_part(&mut self) -> l9_store::Result<Option<WriteBatch>> {
+        let part: Vec<Ingest> = self.items.by_ref().take(INGEST_PART).collect();
+        if part.is_empty() {
+            return Ok(None);
+        }
+        let n = part.len();
+        match self.svc.embed_part(part, self.done, self.total, self.progress).await {
+            Ok(batch) => {
+                self.done += n;
+                Ok(Some(batch))
+            }
+            Err(e) => {
+                let message = format!("the load was stopped: {e}");
+                self.failed = Some(e);
+                Err(StoreError::Invalid(message))
+            }
+        }
     }
 }
 

@@ -119,14 +119,15 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
     Ok(d)
 }
 
-/// The floor for a bulk load: one `COPY` of `packets` and `vectors` into tables shaped like
-/// the store's (same columns, generated full-text column, indexes and keys; the full-text
-/// index's pending list merged once at the end, as a large L9 write does), then the same
-/// one-pass HNSW build a large L9 write does. Returns (load, index build) durations.
+/// The floor for a bulk load: `COPY` of the rows `parts` hands out (per part, its packets
+/// then its vectors) into tables shaped like the store's (same columns, generated full-text
+/// column, indexes and keys; the full-text index's pending list merged once at the end, as a
+/// large L9 write does), all in one transaction, then the same one-pass HNSW build a large
+/// L9 write does. Returns (load, index build) durations; the load's includes the time
+/// `parts` takes to make its parts (the caller knows it and takes it off).
 pub async fn copy_floor(
     store: &PgStore,
-    packets: &[l9_types::PacketEnvelope],
-    vectors: &[(l9_types::PacketId, Vec<f32>)],
+    parts: &mut dyn l9_store::WriteParts,
 ) -> Result<(Duration, Duration)> {
     use std::fmt::Write as _;
     let pool = store.pool();
@@ -144,62 +145,65 @@ pub async fn copy_floor(
     // The same full-text handling as a large L9 write: a long pending list, merged once.
     sqlx::raw_sql("BEGIN").execute(&mut *conn).await.map_err(db)?;
     sqlx::raw_sql(crate::write::SET_GIN_PENDING_BULK).execute(&mut *conn).await.map_err(db)?;
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",
-        )
-        .await
-        .map_err(db)?;
     let mut buf = String::with_capacity(1 << 20);
     let opt_uuid = |u: Option<uuid::Uuid>| u.map_or("\\N".to_owned(), |u| u.to_string());
-    for p in packets {
-        let json = |e: serde_json::Error| l9_store::StoreError::Invalid(e.to_string());
-        let _ = writeln!(
-            buf,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t\\\\x{}",
-            p.id.0,
-            p.v,
-            escape(&p.kind),
-            p.schema,
-            opt_uuid(p.run_id.map(|r| r.0)),
-            opt_uuid(p.task_id.map(|t| t.0)),
-            escape(&p.actor),
-            p.at.to_rfc3339(),
-            escape(&p.body.to_string()),
-            p.text.as_deref().map_or("\\N".to_owned(), escape),
-            escape(&serde_json::to_string(&p.blobs).map_err(json)?),
-            match &p.effect {
-                Some(e) => escape(&serde_json::to_string(e).map_err(json)?),
-                None => "\\N".to_owned(),
-            },
-            hex(p.hash.as_bytes()),
-        );
-        if buf.len() > 1 << 20 {
-            copy.send(buf.as_bytes()).await.map_err(db)?;
-            buf.clear();
+    while let Some(part) = parts.next_part().await? {
+        let mut copy = conn
+            .copy_in_raw(
+                "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",
+            )
+            .await
+            .map_err(db)?;
+        for p in &part.packets {
+            let json = |e: serde_json::Error| l9_store::StoreError::Invalid(e.to_string());
+            let _ = writeln!(
+                buf,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t\\\\x{}",
+                p.id.0,
+                p.v,
+                escape(&p.kind),
+                p.schema,
+                opt_uuid(p.run_id.map(|r| r.0)),
+                opt_uuid(p.task_id.map(|t| t.0)),
+                escape(&p.actor),
+                p.at.to_rfc3339(),
+                escape(&p.body.to_string()),
+                p.text.as_deref().map_or("\\N".to_owned(), escape),
+                escape(&serde_json::to_string(&p.blobs).map_err(json)?),
+                match &p.effect {
+                    Some(e) => escape(&serde_json::to_string(e).map_err(json)?),
+                    None => "\\N".to_owned(),
+                },
+                hex(p.hash.as_bytes()),
+            );
+            if buf.len() > 1 << 20 {
+                copy.send(buf.as_bytes()).await.map_err(db)?;
+                buf.clear();
+            }
         }
+        copy.send(buf.as_bytes()).await.map_err(db)?;
+        buf.clear();
+        copy.finish().await.map_err(db)?;
+        let mut copy = conn
+            .copy_in_raw("COPY floor_embeddings (packet_id, embedding) FROM STDIN")
+            .await
+            .map_err(db)?;
+        for (id, v) in &part.embeddings {
+            let _ = write!(buf, "{}\t[", id.0);
+            for (i, x) in v.iter().enumerate() {
+                let _ = if i == 0 { write!(buf, "{x}") } else { write!(buf, ",{x}") };
+            }
+            buf.push_str("]\n");
+            if buf.len() > 1 << 20 {
+                copy.send(buf.as_bytes()).await.map_err(db)?;
+                buf.clear();
+            }
+        }
+        copy.send(buf.as_bytes()).await.map_err(db)?;
+        buf.clear();
+        copy.finish().await.map_err(db)?;
     }
-    copy.send(buf.as_bytes()).await.map_err(db)?;
-    buf.clear();
-    copy.finish().await.map_err(db)?;
     crate::write::merge_text_pending(&mut conn, "floor_packets_tsv_idx").await?;
-    let mut copy = conn
-        .copy_in_raw("COPY floor_embeddings (packet_id, embedding) FROM STDIN")
-        .await
-        .map_err(db)?;
-    for (id, v) in vectors {
-        let _ = write!(buf, "{}\t[", id.0);
-        for (i, x) in v.iter().enumerate() {
-            let _ = if i == 0 { write!(buf, "{x}") } else { write!(buf, ",{x}") };
-        }
-        buf.push_str("]\n");
-        if buf.len() > 1 << 20 {
-            copy.send(buf.as_bytes()).await.map_err(db)?;
-            buf.clear();
-        }
-    }
-    copy.send(buf.as_bytes()).await.map_err(db)?;
-    copy.finish().await.map_err(db)?;
     sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(db)?;
     let load = t.elapsed();
     let t = Instant::now();

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use l9_store::{
     Backend, Direction, Entity, EntityId, EntityQuery, LineageEntry, PacketFilter, PacketPage,
     Page, Relation, RelationId, RelationQuery, Result, Store, StoreError, TextHit, TextQuery,
-    VectorHit, VectorQuery, WriteBatch, WriteReport, normalized, tokenize,
+    VectorHit, VectorQuery, WriteBatch, WriteParts, WriteReport, normalized, tokenize,
 };
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -119,6 +119,24 @@ fn valid_schema_name(s: &str) -> bool {
 pub use l9_types::redact::redact_url;
 
 impl PgStore {
+    /// After a write: full-text term pruning reads the common terms from `pg_stats`; after
+    /// many writes refresh them at once rather than waiting for autovacuum (until then a
+    /// query ranks every document holding a common word). A large load analyzes inside its
+    /// write.
+    async fn written(&self, report: &WriteReport) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let n = report.packets_inserted as u64;
+        if report.ann_index_build_ms.is_some() {
+            self.written.store(0, Ordering::Relaxed);
+            self.terms.invalidate();
+        } else if self.written.fetch_add(n, Ordering::Relaxed) + n >= 10_000 {
+            self.written.store(0, Ordering::Relaxed);
+            sqlx::query("ANALYZE packets").execute(&self.pool).await.map_err(db)?;
+            self.terms.invalidate();
+        }
+        Ok(())
+    }
+
     /// The same store (same pool) with each journal append committed on its own, as before
     /// group commit: the benchmark runs it next to the default to show what grouping buys.
     pub fn without_group_commit(&self) -> PgStore {
@@ -290,19 +308,15 @@ impl Store for PgStore {
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
         let report =
             write::write(&self.pool, self.opts.dims, self.opts.index_memory_mb, batch).await?;
-        // Full-text term pruning reads the common terms from `pg_stats`; after many writes
-        // refresh them at once rather than waiting for autovacuum (until then a query ranks
-        // every document holding a common word). A large load analyzes inside its write.
-        use std::sync::atomic::Ordering;
-        let n = report.packets_inserted as u64;
-        if report.ann_index_build_ms.is_some() {
-            self.written.store(0, Ordering::Relaxed);
-            self.terms.invalidate();
-        } else if self.written.fetch_add(n, Ordering::Relaxed) + n >= 10_000 {
-            self.written.store(0, Ordering::Relaxed);
-            sqlx::query("ANALYZE packets").execute(&self.pool).await.map_err(db)?;
-            self.terms.invalidate();
-        }
+        self.written(&report).await?;
+        Ok(report)
+    }
+
+    async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport> {
+        let report =
+            write::write_parts(&self.pool, self.opts.dims, self.opts.index_memory_mb, parts)
+                .await?;
+        self.written(&report).await?;
         Ok(report)
     }
 

@@ -4,6 +4,9 @@
 //! PostgreSQL's 1 GB limit on one value), all in one transaction. Vectors travel as binary
 //! `real[]`, not as text.
 //!
+//! A load may also come in parts (`write_parts`): the same statements part after part in
+//! the one transaction, the bulk paths chosen from the size the source announces.
+//!
 //! A large load (at least [`BULK_MIN`] embeddings, and at least half as many as the store
 //! already holds) does not insert into the HNSW index row by row: inside the same
 //! transaction it drops the index, loads, and builds the index again in one pass (in
@@ -12,7 +15,9 @@
 //! drop locks the table); a crash or an error rolls the drop back with the rest. A large
 //! load also refreshes the packets' statistics (`ANALYZE`).
 
-use l9_store::{Known, Result, StoreError, WriteBatch, WriteReport, plan_write};
+use l9_store::{
+    Known, LoadSize, Result, StoreError, WriteBatch, WriteParts, WriteReport, plan_write,
+};
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -39,34 +44,77 @@ pub(crate) async fn write(
     index_memory_mb: u32,
     batch: &WriteBatch,
 ) -> Result<WriteReport> {
+    let size = LoadSize { packets: batch.packets.len(), embeddings: batch.embeddings.len() };
     let mut tx = pool.begin().await.map_err(db)?;
-    let bulk = batch.embeddings.len() >= BULK_MIN && {
+    let mode = begin_load(&mut tx, size).await?;
+    let mut report = write_in(&mut tx, dims, batch).await?;
+    end_load(&mut tx, dims, index_memory_mb, mode, &mut report).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(report)
+}
+
+/// A load written part by part in one transaction (see `Store::write_parts`): the bulk
+/// paths are chosen from the size the source announces.
+pub(crate) async fn write_parts(
+    pool: &PgPool,
+    dims: usize,
+    index_memory_mb: u32,
+    parts: &mut dyn WriteParts,
+) -> Result<WriteReport> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let mode = begin_load(&mut tx, parts.size()).await?;
+    let mut report = WriteReport::default();
+    while let Some(part) = parts.next_part().await? {
+        report.add(&write_in(&mut tx, dims, &part).await?);
+    }
+    end_load(&mut tx, dims, index_memory_mb, mode, &mut report).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(report)
+}
+
+/// Which bulk paths a load takes: the vector index rebuilt after it, the full-text entries
+/// merged once at its end.
+struct LoadMode {
+    rebuild_index: bool,
+    text_bulk: bool,
+}
+
+async fn begin_load(tx: &mut PgConnection, size: LoadSize) -> Result<LoadMode> {
+    let rebuild_index = size.embeddings >= BULK_MIN && {
         let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM embeddings")
             .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
-        batch.embeddings.len() as i64 * 2 >= stored
+        size.embeddings as i64 * 2 >= stored
     };
-    if bulk {
+    if rebuild_index {
         sqlx::query("DROP INDEX IF EXISTS embeddings_hnsw").execute(&mut *tx).await.map_err(db)?;
     }
-    let text_bulk = batch.packets.len() >= TEXT_BULK_MIN;
+    let text_bulk = size.packets >= TEXT_BULK_MIN;
     if text_bulk {
         sqlx::query(SET_GIN_PENDING_BULK).execute(&mut *tx).await.map_err(db)?;
     }
-    let mut report = write_in(&mut tx, dims, batch).await?;
-    if text_bulk {
-        merge_text_pending(&mut tx, "packets_tsv").await?;
+    Ok(LoadMode { rebuild_index, text_bulk })
+}
+
+async fn end_load(
+    tx: &mut PgConnection,
+    dims: usize,
+    index_memory_mb: u32,
+    mode: LoadMode,
+    report: &mut WriteReport,
+) -> Result<()> {
+    if mode.text_bulk {
+        merge_text_pending(tx, "packets_tsv").await?;
     }
-    if bulk {
-        report.ann_index_build_ms = Some(build_ann_index(&mut tx, dims, index_memory_mb).await?);
+    if mode.rebuild_index {
+        report.ann_index_build_ms = Some(build_ann_index(tx, dims, index_memory_mb).await?);
         // Fresh statistics for the planner and for full-text term pruning (which reads the
         // common terms from `pg_stats`): autovacuum would get to it a minute or more later,
         // and until then every query ranked every document holding a common word.
         sqlx::query("ANALYZE packets").execute(&mut *tx).await.map_err(db)?;
     }
-    tx.commit().await.map_err(db)?;
-    Ok(report)
+    Ok(())
 }
 
 /// Merges the full-text index's pending list into the index, so searches after the write do

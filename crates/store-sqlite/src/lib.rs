@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use l9_store::{
     Backend, Direction, Entity, EntityId, EntityQuery, LineageEntry, PacketFilter, PacketPage,
     Page, Relation, RelationId, RelationQuery, Result, Store, StoreError, TextHit, TextQuery,
-    VectorHit, VectorQuery, WriteBatch, WriteReport, tokenize,
+    VectorHit, VectorQuery, WriteBatch, WriteParts, WriteReport, tokenize,
 };
 use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::sqlite::{
@@ -390,6 +390,18 @@ impl Store for SqliteStore {
             // Writing them to the shared file (156 MB for 100k × 384) is file I/O: off the
             // async threads, the cache still locked (as catch-up does it).
             let _ = ann::VectorCache::flushed(cache).await;
+            self.builder.kick(&self.ann, &self.pool);
+        }
+        Ok(report)
+    }
+
+    async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport> {
+        self.gate.open().await?;
+        self.fast.tail_filed().await?;
+        let report = write::write_parts(&self.pool, self.opts.dims, parts).await?;
+        if report.embeddings_inserted > 0 {
+            // The cache reads the new vectors from the table as it catches up; the index is
+            // built in the background as after any write.
             self.builder.kick(&self.ann, &self.pool);
         }
         Ok(report)

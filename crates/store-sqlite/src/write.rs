@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use l9_store::{Known, Result, WriteBatch, WriteReport, plan_write};
+use l9_store::{Known, Result, WriteBatch, WriteParts, WriteReport, plan_write};
 use l9_types::{ContentHash, PacketId};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
@@ -27,6 +27,24 @@ pub(crate) async fn write(
     let report = write_in(&mut tx, dims, batch, &mut fresh).await?;
     tx.commit().await.map_err(db)?;
     Ok((report, fresh))
+}
+
+/// A load written part by part in one `BEGIN IMMEDIATE` transaction (see
+/// `Store::write_parts`). The vectors are not kept for the vector cache: it reads them back
+/// from the table when it next catches up (holding them would hold the whole load).
+pub(crate) async fn write_parts(
+    pool: &SqlitePool,
+    dims: usize,
+    parts: &mut dyn WriteParts,
+) -> Result<WriteReport> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut report = WriteReport::default();
+    while let Some(part) = parts.next_part().await? {
+        let mut fresh = Vec::new();
+        report.add(&write_in(&mut tx, dims, &part, &mut fresh).await?);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(report)
 }
 
 /// The write inside the caller's transaction (the journal appends a packet and its row

@@ -48,9 +48,9 @@ pub use graph::{
 };
 pub use plan::{Known, WritePlan, plan_write};
 pub use query::{
-    COMMON_TERM_FRACTION, COMMON_TERM_MIN_DOCS, Direction, LineageEntry, PacketFilter, PacketPage,
-    Page, QUERY_POSTINGS_BUDGET, TextHit, TextQuery, VectorHit, VectorQuery, WriteBatch,
-    WriteReport, prune_common_terms, tokenize,
+    COMMON_TERM_FRACTION, COMMON_TERM_MIN_DOCS, Direction, LineageEntry, LoadSize, PacketFilter,
+    PacketPage, Page, QUERY_POSTINGS_BUDGET, TextHit, TextQuery, VectorHit, VectorQuery,
+    WriteBatch, WriteParts, WriteReport, prune_common_terms, tokenize,
 };
 pub use tasks::{
     Checkpoint, Claim, Enqueued, Fence, Finish, JournalAppend, JournalRow, JournalStatus,
@@ -81,6 +81,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Writes blobs, packets and embeddings atomically: all of it or none of it.
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport>;
+
+    /// Writes a load part by part, atomically: every part or none (an error from the source
+    /// or from any part writes nothing). A part may reference the packets and blobs of
+    /// earlier parts. The process holds one part at a time, however large the load; the
+    /// report is the sum of the parts'.
+    async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport>;
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>>;
 

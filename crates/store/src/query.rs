@@ -15,6 +15,28 @@ pub struct WriteBatch {
     pub embeddings: Vec<(PacketId, Vec<f32>)>,
 }
 
+/// How large a load written in parts will be, when the writer knows it in advance (zero:
+/// not known). Lets a backend choose its bulk path before the first part arrives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadSize {
+    pub packets: usize,
+    pub embeddings: usize,
+}
+
+/// A load that arrives in parts, for [`crate::Store::write_parts`]: a reader of a large file,
+/// a generator, an embedder working through its texts. Only one part is held at a time.
+#[async_trait::async_trait]
+pub trait WriteParts: Send {
+    /// The size of the whole load, if known (the default: not known).
+    fn size(&self) -> LoadSize {
+        LoadSize::default()
+    }
+
+    /// The next part; `None` after the last. An error stops the load and nothing of it is
+    /// written (a source failing for its own reasons returns an error and keeps its cause).
+    async fn next_part(&mut self) -> crate::Result<Option<WriteBatch>>;
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteReport {
     pub packets_inserted: usize,
@@ -25,6 +47,19 @@ pub struct WriteReport {
     /// (PostgreSQL) instead of maintaining it per row: how long the rebuild took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ann_index_build_ms: Option<u64>,
+}
+
+impl WriteReport {
+    /// Adds the report of one more part of the same load.
+    pub fn add(&mut self, part: &WriteReport) {
+        self.packets_inserted += part.packets_inserted;
+        self.packets_present += part.packets_present;
+        self.blobs_inserted += part.blobs_inserted;
+        self.embeddings_inserted += part.embeddings_inserted;
+        if let Some(ms) = part.ann_index_build_ms {
+            self.ann_index_build_ms = Some(self.ann_index_build_ms.unwrap_or(0) + ms);
+        }
+    }
 }
 
 /// Which packets a list or search considers. Empty fields match everything; `kinds`

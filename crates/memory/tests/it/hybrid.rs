@@ -127,3 +127,101 @@ async fn knowledge_graph_through_the_service() {
     assert_eq!(rels.len(), 1);
     assert!(rels[0].valid_to.is_some());
 }
+
+/// The hash embedder that fails once it has embedded `fail_after` texts.
+#[derive(Debug)]
+struct Flaky {
+    inner: HashEmbedder,
+    fail_after: usize,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl l9_memory::Embedder for Flaky {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn dims(&self) -> usize {
+        self.inner.dims()
+    }
+    async fn embed(&self, t: &[String]) -> l9_memory::Result<Vec<Vec<f32>>> {
+        let before = self.seen.fetch_add(t.len(), std::sync::atomic::Ordering::SeqCst);
+        if before + t.len() > self.fail_after {
+            return Err(l9_memory::MemoryError::Embed {
+                embedder: "flaky".into(),
+                message: "gave up".into(),
+                setting: "memory.embedder".into(),
+            });
+        }
+        self.inner.embed(t).await
+    }
+}
+
+/// A large ingest is embedded and written a part at a time, in one transaction: all of it
+/// is stored and searchable, progress reaches the total; an embedder failing in a later
+/// part stores nothing and its own error is what the caller sees.
+#[tokio::test]
+async fn a_large_ingest_goes_in_parts_all_or_nothing() {
+    use l9_memory::Embedder;
+    let n = l9_memory::INGEST_PART * 2 + 100;
+    for fail_after in [n + 1, l9_memory::INGEST_PART + 10] {
+        let dir = l9_test_support::temp_dir();
+        let store =
+            SqliteStore::open(&dir.path().join("l9.db"), SqliteOptions::default()).await.unwrap();
+        let embedder = Flaky { inner: HashEmbedder::default(), fail_after, seen: 0.into() };
+        let mem = MemoryService::open(
+            Arc::new(store),
+            Arc::new(embedder),
+            Arc::new(ManualClock::at_epoch_2026()),
+            Arc::new(SeededRng::from_seed(1)),
+        )
+        .await
+        .unwrap();
+        let items: Vec<_> = (0..n)
+            .map(|i| {
+                let text = format!("note {i} about topic {} and word{i}", i % 17);
+                mem.seal(PacketDraft::new("note").text(text), vec![], None).unwrap()
+            })
+            .collect();
+        let last = std::sync::atomic::AtomicUsize::new(0);
+        let res = mem
+            .ingest_with_progress(items, &|done, total| {
+                assert_eq!(total, n);
+                last.store(done, std::sync::atomic::Ordering::SeqCst);
+            })
+            .await;
+        let stored = mem.store().count_packets(&Default::default()).await.unwrap();
+        if fail_after > n {
+            let r = res.unwrap();
+            assert_eq!((r.packets_inserted, r.embeddings_inserted), (n, n));
+            assert_eq!(last.into_inner(), n);
+            assert_eq!(stored as usize, n);
+            let q = SearchQuery {
+                text: format!("word{}", n - 1),
+                filter: Default::default(),
+                k: 1,
+                mode: SearchMode::Hybrid,
+            };
+            let hit = mem.search(&q).await.unwrap();
+            assert!(hit[0].packet.text.as_deref().unwrap().ends_with(&format!("word{}", n - 1)));
+            let texts = ["note 5 about topic 5 and word5".to_string()];
+            let v = HashEmbedder::default().embed(&texts).await.unwrap().remove(0);
+            let hits = mem
+                .store()
+                .vector_search(&l9_store::VectorQuery {
+                    vector: v,
+                    filter: Default::default(),
+                    k: 1,
+                    exact: true,
+                    beam: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(hits.len(), 1, "the parts' vectors are stored");
+        } else {
+            let err = res.unwrap_err();
+            assert!(matches!(err, l9_memory::MemoryError::Embed { .. }), "{err}");
+            assert_eq!(stored, 0, "nothing of the earlier parts is stored");
+        }
+    }
+}

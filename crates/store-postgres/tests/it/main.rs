@@ -225,7 +225,53 @@ async fn a_large_load_rebuilds_the_vector_index_atomically() {
         WriteBatch { packets: vec![p.clone()], embeddings: vec![(p.id, vec8())], blobs: vec![] };
     assert_eq!(store.write(&small).await.unwrap().ann_index_build_ms, None);
     assert!(index_exists(&store).await);
+
+    // A load in parts that announces its size takes the same path: the index is rebuilt
+    // once at its end; one that fails in its last part leaves the index and the data.
+    let mut parts = Vec::new();
+    for k in 0..6 {
+        let mut part = WriteBatch::default();
+        for i in 0..2_000 {
+            let p = fx.note(&format!("p{k}-{i}"));
+            part.embeddings.push((p.id, vec8()));
+            part.packets.push(p);
+        }
+        parts.push(part);
+    }
+    let size = l9_store::LoadSize { packets: 12_000, embeddings: 12_000 };
+    let mut bad_parts = InParts { parts: parts.clone().into(), size };
+    let last = bad_parts.parts.back_mut().unwrap();
+    last.embeddings[1_999].1 = vec![1.0; 3];
+    let err = store.write_parts(&mut bad_parts).await.unwrap_err();
+    assert!(matches!(err, StoreError::Dimension { .. }), "{err}");
+    assert!(index_exists(&store).await);
+    assert_eq!(store.count_packets(&Default::default()).await.unwrap(), 12_001);
+    let report = store.write_parts(&mut InParts { parts: parts.into(), size }).await.unwrap();
+    assert_eq!((report.packets_inserted, report.embeddings_inserted), (12_000, 12_000));
+    assert!(report.ann_index_build_ms.is_some(), "a large load in parts rebuilds the index");
+    assert!(index_exists(&store).await);
+    let approx = store.vector_search(&q).await.unwrap();
+    let exact = store.vector_search(&VectorQuery { exact: true, ..q.clone() }).await.unwrap();
+    let same = approx.iter().filter(|a| exact.iter().any(|e| e.id == a.id)).count();
+    assert!(same >= 8, "approximate search agrees with the exact scan ({same}/10)");
     store.drop_schema().await.unwrap();
+}
+
+/// A load's parts, handed out in order, with the size announced.
+struct InParts {
+    parts: std::collections::VecDeque<l9_store::WriteBatch>,
+    size: l9_store::LoadSize,
+}
+
+#[async_trait::async_trait]
+impl l9_store::WriteParts for InParts {
+    fn size(&self) -> l9_store::LoadSize {
+        self.size
+    }
+
+    async fn next_part(&mut self) -> l9_store::Result<Option<l9_store::WriteBatch>> {
+        Ok(self.parts.pop_front())
+    }
 }
 
 /// Full-text entries do not wait in a long GIN pending list (every search reads the whole

@@ -32,7 +32,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $make, $cleanup;
             put_get_round_trip, put_is_idempotent_and_conflicts_are_refused,
             tampered_packets_are_refused, missing_parents_are_refused_atomically,
-            parents_may_come_earlier_in_the_batch, blobs_are_content_addressed_and_stored_once,
+            parents_may_come_earlier_in_the_batch, loads_in_parts_are_atomic,
+            blobs_are_content_addressed_and_stored_once,
             missing_blobs_are_refused, list_filters_and_cursor_pagination, lineage_walks_with_depth,
             text_search_ranks_and_filters, text_search_is_injection_safe,
             vector_search_exact_and_filtered, vector_errors_are_clear,

@@ -263,3 +263,88 @@ pub async fn meta_round_trip(store: &dyn Store) {
     store.set_meta("embedder", "hash-v2").await.unwrap();
     assert_eq!(store.get_meta("embedder").await.unwrap().as_deref(), Some("hash-v2"));
 }
+
+/// A load's parts handed out in order, then (if `fail`) an error from the source.
+struct Parts {
+    parts: std::collections::VecDeque<WriteBatch>,
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl crate::WriteParts for Parts {
+    async fn next_part(&mut self) -> crate::Result<Option<WriteBatch>> {
+        match self.parts.pop_front() {
+            Some(p) => Ok(Some(p)),
+            None if self.fail => Err(StoreError::Invalid("the source gave up".into())),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A load written in parts: later parts may cite earlier parts' packets and blobs, the
+/// report sums the parts, and an error from the source or from any part writes nothing.
+pub async fn loads_in_parts_are_atomic(store: &dyn Store) {
+    let fx = Fx::default();
+    let blob = b"a blob of the first part".to_vec();
+    let hash = ContentHash::of_bytes(&blob);
+    let a = fx.note("alpha of part one");
+    let b = fx.seal(PacketDraft::new("note").text("beta cites alpha").parent(a.id).blob(BlobRef {
+        hash,
+        size: blob.len() as u64,
+        media_type: None,
+        name: None,
+    }));
+    let c = fx.child("gamma cites both", &[a.id, b.id]);
+    let first = WriteBatch {
+        blobs: vec![blob.clone()],
+        packets: vec![a.clone()],
+        embeddings: vec![(a.id, super::fixtures::axis(1, 2, 0.0))],
+    };
+    let second = WriteBatch {
+        packets: vec![b.clone()],
+        embeddings: vec![(b.id, super::fixtures::axis(2, 1, 0.0))],
+        ..Default::default()
+    };
+    // The source fails after a good part: nothing of it is stored.
+    let mut failing = Parts { parts: vec![first.clone()].into(), fail: true };
+    let err = store.write_parts(&mut failing).await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(ref m) if m.contains("gave up")), "{err:?}");
+    assert!(store.get_packet(a.id).await.unwrap().is_none(), "the load must be atomic");
+    assert!(store.get_blob(&hash).await.unwrap().is_none());
+    // A later part is refused (its parent is nowhere): nothing of the earlier ones is stored.
+    let ghost = fx.note("never stored");
+    let orphan =
+        WriteBatch { packets: vec![fx.child("orphan", &[ghost.id])], ..Default::default() };
+    let mut refused = Parts { parts: vec![first.clone(), orphan].into(), fail: false };
+    let err = store.write_parts(&mut refused).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::MissingParent { parent, .. } if parent == ghost.id),
+        "{err:?}"
+    );
+    assert!(store.get_packet(a.id).await.unwrap().is_none(), "the load must be atomic");
+    assert!(!store.has_embedding(a.id).await.unwrap());
+    // Three parts; the third repeats the first part's packet.
+    let third = WriteBatch { packets: vec![a.clone(), c.clone()], ..Default::default() };
+    let mut good = Parts { parts: vec![first, second, third].into(), fail: false };
+    let r = store.write_parts(&mut good).await.unwrap();
+    assert_eq!(
+        (r.packets_inserted, r.packets_present, r.blobs_inserted, r.embeddings_inserted),
+        (3, 1, 1, 2)
+    );
+    assert_eq!(store.get_packets(&[a.id, b.id, c.id]).await.unwrap(), vec![a.clone(), b, c]);
+    assert_eq!(store.get_blob(&hash).await.unwrap(), Some(blob));
+    let hits = store
+        .vector_search(&crate::VectorQuery {
+            vector: super::fixtures::axis(1, 1, 0.0),
+            filter: Default::default(),
+            k: 1,
+            exact: true,
+            beam: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(hits.first().map(|h| h.id), Some(a.id), "the parts' vectors are searchable");
+    // An empty source writes nothing and reports nothing.
+    let mut empty = Parts { parts: Default::default(), fail: false };
+    assert_eq!(store.write_parts(&mut empty).await.unwrap(), crate::WriteReport::default());
+}
