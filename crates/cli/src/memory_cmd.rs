@@ -38,7 +38,8 @@ pub(crate) enum MemoryCommand {
         #[arg(long, default_value_t = 10)]
         depth: u32,
     },
-    /// Import a JSON Lines file in one transaction; a bad line is reported and nothing is written.
+    /// Import a JSON Lines file in one transaction (read and written a part at a time, never
+    /// held whole); a bad line is reported and nothing is written.
     Import {
         /// A file of envelopes (as `export` writes) or drafts ({"ref","kind","text","parents",…}).
         file: PathBuf,
@@ -266,7 +267,8 @@ async fn import(engine: &Engine, file: &Path, out: &mut Out) -> Result<(), CliEr
             file.display()
         )));
     }
-    let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
+    // Opened here for a clear error; the import reads it line by line, never whole.
+    std::fs::File::open(file).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             CliError::not_found(format!("{}: no such file", file.display()))
         }
@@ -279,7 +281,7 @@ async fn import(engine: &Engine, file: &Path, out: &mut Out) -> Result<(), CliEr
     );
     bar.set_message("embedding");
     let name = file.display().to_string();
-    let report = l9_engine::jsonl::import(engine, &name, &text, &|done, total| {
+    let report = l9_engine::jsonl::import_file(engine, file, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })

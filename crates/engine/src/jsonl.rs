@@ -11,19 +11,22 @@
 //!   `ref` from an earlier line or a stored packet id. Ids, times and hashes are assigned.
 //!
 //! Every line is checked before anything is written; any problem is reported with its
-//! line number and nothing is written. The whole file is stored in one transaction.
+//! line number and nothing is written. The whole file is stored in one transaction, read
+//! and written a part at a time (`jsonl/import.rs`): a file is never held whole.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use l9_memory::Ingest;
 use l9_store::{PacketFilter, Page, WriteReport};
-use l9_types::interchange::{self, BlobData, ImportLine};
-use l9_types::{ContentHash, Diagnostic, PacketEnvelope, PacketId, RunId, Span};
+use l9_types::interchange;
+use l9_types::{ContentHash, PacketEnvelope, PacketId, RunId};
 use serde::Serialize;
 
-use crate::{EngineError, Result, quarantine};
+use crate::{EngineError, Result};
+
+mod import;
+pub use import::{Lines, PART as IMPORT_PART, import_lines};
 
 /// Writes packets (all, or one run's) as JSON Lines; returns how many.
 pub async fn export(
@@ -75,231 +78,27 @@ pub async fn import(
     text: &str,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ImportReport> {
-    let mem = engine.memory();
-    let mut diags = Vec::new();
-    let mut items: Vec<Ingest> = Vec::new();
-    let mut refs: HashMap<String, PacketId> = HashMap::new();
-    let mut in_file: HashMap<PacketId, usize> = HashMap::new();
-    let mut runs: BTreeMap<String, RunId> = BTreeMap::new();
-    // Parents not in the file: checked against the store after the scan.
-    let mut external: Vec<(usize, PacketId)> = Vec::new();
-    // Drafts already stored (the same file imported again): a draft whose content hash
-    // (kind, parents, body, blobs) and text are a stored packet's is that packet — its id,
-    // time and envelope hash are new on every seal. Loaded per kind, on the first draft of
-    // the kind.
-    let mut stored: HashMap<String, HashMap<String, PacketId>> = HashMap::new();
-    let mut kept = 0usize;
-    // World knowledge goes into quarantine (`crate::quarantine`): (line, key, packet, blob
-    // bytes), and each held packet's holder.
-    let mut held: Vec<(usize, String, PacketEnvelope, Vec<Vec<u8>>)> = Vec::new();
-    let mut holders: BTreeMap<PacketId, PacketId> = BTreeMap::new();
-    let needs_hold = |p: &PacketEnvelope, holders: &BTreeMap<PacketId, PacketId>| {
-        quarantine::needs_quarantine(&p.kind) || p.parents.iter().any(|q| holders.contains_key(q))
+    let lines = || -> Box<dyn Iterator<Item = std::io::Result<String>> + Send + '_> {
+        Box::new(text.lines().map(|l| Ok(l.to_string())))
     };
-    // Envelope lines (line, id, hash): one whose id is stored with other content is refused.
-    let mut envelopes: Vec<(usize, PacketId, ContentHash)> = Vec::new();
-    let err = |line: usize, code: &str, msg: String, help: &str| {
-        Diagnostic::error(code, msg).with_span(Span::line(file, line as u32)).with_help(help)
-    };
+    import::import_lines(engine, file, &lines, progress).await
+}
 
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let draft = match interchange::read_line(raw) {
-            Ok(None) => continue,
-            Err(e) => {
-                diags.push(err(line, e.code, e.message, e.help));
-                continue;
-            }
-            Ok(Some(ImportLine::Envelope { packet, blobs: data })) => {
-                let mut blobs = Vec::new();
-                for (b, data) in packet.blobs.iter().zip(data) {
-                    match data {
-                        BlobData::Given(bytes) => blobs.push(bytes),
-                        BlobData::Mismatch => diags.push(err(
-                            line,
-                            "L9-IMPORT-005",
-                            format!("blob {} data does not match its hash", b.hash),
-                            "re-export the packet",
-                        )),
-                        BlobData::Absent => {
-                            if mem.blob(&b.hash).await?.is_none() {
-                                diags.push(err(
-                                    line,
-                                    "L9-IMPORT-005",
-                                    format!(
-                                        "blob {} has no data in blob_data and is not stored",
-                                        b.hash
-                                    ),
-                                    "re-export the packet with its blobs",
-                                ));
-                            }
-                        }
-                    }
-                }
-                for parent in &packet.parents {
-                    if !in_file.contains_key(parent) {
-                        external.push((line, *parent));
-                    }
-                }
-                if in_file.insert(packet.id, line).is_some() {
-                    diags.push(err(
-                        line,
-                        "L9-IMPORT-006",
-                        format!("packet {} appears twice in the file", packet.id),
-                        "remove the duplicate line",
-                    ));
-                }
-                envelopes.push((line, packet.id, packet.hash));
-                if needs_hold(&packet, &holders) {
-                    let key = packet.id.to_string();
-                    holders.insert(packet.id, quarantine::holder_id(&key));
-                    held.push((line, key, packet, blobs));
-                } else {
-                    items.push(Ingest { packet, blobs });
-                }
-                continue;
-            }
-            Ok(Some(ImportLine::Draft(draft))) => draft,
-        };
-        let mut d = draft.draft();
-        if let Some(r) = draft.run {
-            let run = match r.parse::<RunId>() {
-                Ok(id) => id,
-                Err(_) => *runs.entry(r).or_insert_with(|| RunId(mem.ids().uuid())),
-            };
-            d = d.run(run);
+/// [`import`] of the file at `path`, read line by line (twice: checked, then written a part
+/// at a time), never whole.
+pub async fn import_file(
+    engine: &crate::Engine,
+    path: &Path,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ImportReport> {
+    use std::io::BufRead;
+    let lines = || -> Box<dyn Iterator<Item = std::io::Result<String>> + Send + '_> {
+        match std::fs::File::open(path) {
+            Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 16, f).lines()),
+            Err(e) => Box::new(std::iter::once(Err(e))),
         }
-        let mut ok = true;
-        for p in &draft.parents {
-            if let Some(id) = refs.get(p) {
-                d = d.parent(*id);
-            } else if let Ok(id) = p.parse::<PacketId>() {
-                if !in_file.contains_key(&id) {
-                    external.push((line, id));
-                }
-                d = d.parent(id);
-            } else {
-                diags.push(err(
-                    line,
-                    "L9-IMPORT-008",
-                    format!("parent {p:?} is neither a ref from an earlier line nor a packet id"),
-                    "define the parent on an earlier line with \"ref\"",
-                ));
-                ok = false;
-            }
-        }
-        // A draft that goes into quarantine gets an id derived from its content, so the same
-        // file imported again names the same packets (its children's parents included).
-        let sealed = d.clone().seal(&mem.ids()).and_then(|p| {
-            if needs_hold(&p, &holders) {
-                let id = PacketId(l9_types::derived_uuid("import.held", &same_key(&p)));
-                d.seal_as(id, mem.clock())
-            } else {
-                Ok(p)
-            }
-        });
-        let packet = match sealed {
-            Ok(p) => p,
-            Err(e) => {
-                diags.push(err(
-                    line,
-                    "L9-IMPORT-009",
-                    e.to_string(),
-                    "fix the field the message names",
-                ));
-                continue;
-            }
-        };
-        if !stored.contains_key(&draft.kind) {
-            let hashes = stored_hashes(engine, &draft.kind).await?;
-            stored.insert(draft.kind.clone(), hashes);
-        }
-        let already = stored.get(&draft.kind).and_then(|h| h.get(&same_key(&packet))).copied();
-        let id = already.unwrap_or(packet.id);
-        if let Some(r) = draft.reference
-            && refs.insert(r.clone(), id).is_some()
-        {
-            diags.push(err(
-                line,
-                "L9-IMPORT-010",
-                format!("ref {r:?} is defined twice"),
-                "give each line its own ref",
-            ));
-        }
-        if ok && already.is_some() {
-            kept += 1;
-        } else if ok {
-            in_file.insert(packet.id, line);
-            if needs_hold(&packet, &holders) {
-                let key = same_key(&packet);
-                holders.insert(packet.id, quarantine::holder_id(&key));
-                held.push((line, key, packet, Vec::new()));
-            } else {
-                items.push(Ingest { packet, blobs: Vec::new() });
-            }
-        }
-    }
-    for (line, parent) in external {
-        if mem.get(parent).await?.is_none() {
-            diags.push(err(
-                line,
-                "L9-IMPORT-011",
-                format!("parent {parent} is not stored and not earlier in the file"),
-                "import the parent first or put it on an earlier line",
-            ));
-        }
-    }
-    for chunk in envelopes.chunks(1000) {
-        let ids: Vec<PacketId> = chunk.iter().map(|(_, id, _)| *id).collect();
-        let stored: HashMap<PacketId, PacketEnvelope> =
-            mem.store().get_packets(&ids).await?.into_iter().map(|p| (p.id, p)).collect();
-        for (line, id, hash) in chunk {
-            if let Some(have) = stored.get(id).filter(|have| have.hash != *hash) {
-                diags.push(err(
-                    *line,
-                    "L9-IMPORT-012",
-                    format!(
-                        "packet {id} is already stored with other content (stored hash {}, this line's {hash}; stored {} by {:?})",
-                        have.hash,
-                        have.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        have.actor
-                    ),
-                    "a packet never changes once stored: remove the line, or remove its id and hash to import it as a new draft",
-                ));
-            }
-        }
-    }
-    if !diags.is_empty() {
-        return Err(EngineError::Input(diags));
-    }
-    // Held packets already trusted (stored as they are), or already held (the same file
-    // imported again), are kept; the rest go into quarantine after everything else (a
-    // holder may cite a packet of the file; nothing cites a holder).
-    let mut quarantined = 0;
-    for chunk in held.chunks(500) {
-        let mut ids: Vec<PacketId> = chunk.iter().map(|(_, _, p, _)| p.id).collect();
-        ids.extend(chunk.iter().map(|(_, key, _, _)| quarantine::holder_id(key)));
-        let stored: std::collections::HashSet<PacketId> =
-            mem.store().get_packets(&ids).await?.into_iter().map(|p| p.id).collect();
-        for (line, key, packet, blobs) in chunk {
-            let holder = quarantine::holder_id(key);
-            if stored.contains(&packet.id) || stored.contains(&holder) {
-                kept += 1;
-                continue;
-            }
-            let draft = quarantine::hold(packet, file, *line, &holders);
-            let sealed = draft
-                .seal_as(holder, mem.clock())
-                .map_err(|e| EngineError::Internal(format!("quarantining line {line}: {e}")))?;
-            items.push(Ingest { packet: sealed, blobs: blobs.clone() });
-            quarantined += 1;
-        }
-    }
-    let mut report = mem.ingest_with_progress(items, progress).await?;
-    // The import pays for the vector index it makes necessary, not the next search.
-    engine.store().wait_for_index().await?;
-    report.packets_present += kept;
-    Ok(ImportReport { report, quarantined })
+    };
+    import::import_lines(engine, &path.display().to_string(), &lines, progress).await
 }
 
 /// What an import stored.

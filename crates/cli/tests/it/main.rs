@@ -282,6 +282,12 @@ fn import_is_atomic_and_reports_every_bad_line() {
     assert!(!e.contains("bad.jsonl:1:"), "good lines are not reported: {e}");
     let hits = json(d, &["memory", "search", "fine", "--kind", "note"]);
     assert_eq!(hits.as_array().unwrap().len(), 0, "nothing was written");
+    // A line that is not UTF-8 is named (the file is read line by line, not whole).
+    std::fs::write(&file, b"{\"kind\":\"note\",\"text\":\"fine\"}\n{\"kind\":\"\xff\xfe\"}\n")
+        .unwrap();
+    let e = fails(d, &["memory", "import", "bad.jsonl"], 3);
+    assert!(e.contains("bad.jsonl:2:1: error[L9-IMPORT-013]"), "{e}");
+    assert!(!e.contains("bad.jsonl:1:"), "{e}");
 
     std::fs::write(&file, "{\"ref\":\"a\",\"kind\":\"note\",\"text\":\"fine\"}\n{\"kind\":\"note\",\"text\":\"child\",\"parents\":[\"a\"]}\n").unwrap();
     let r = json(d, &["memory", "import", "bad.jsonl"]);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+mod import;
+
 use l9_engine::Engine;
 use l9_engine::runtime::EnqueueOptions;
 use l9_store::TaskState;
