@@ -137,12 +137,16 @@ struct Generated<'a> {
 const PART: usize = 10_000;
 
 impl<'a> Generated<'a> {
-    fn new(total: usize, dims: usize, progress: &'a (dyn Fn(&str, usize, usize) + Sync)) -> Self {
-        let rng = SeededRng::from_seed(6);
-        let topics = topics(&rng);
+    /// `topics`: the ones the queries are drawn from.
+    fn new(
+        total: usize,
+        dims: usize,
+        topics: &[Vec<String>],
+        progress: &'a (dyn Fn(&str, usize, usize) + Sync),
+    ) -> Self {
         Generated {
-            rng,
-            topics,
+            rng: SeededRng::from_seed(6),
+            topics: topics.to_vec(),
             clock: ManualClock::at_epoch_2026(),
             ids: SeededRng::from_seed(12),
             embedder: HashEmbedder::new(dims),
@@ -272,7 +276,7 @@ pub async fn memory(
     let embedder = HashEmbedder::new(dims);
     progress("bulk load (one write, in parts)", 0, packets);
     reset_peak_rss();
-    let mut load = Generated::new(packets, dims, progress);
+    let mut load = Generated::new(packets, dims, &topics, progress);
     let t = Instant::now();
     let report = store.write_parts(&mut load).await?;
     let write_s = (t.elapsed() - load.making).as_secs_f64();
@@ -310,7 +314,7 @@ pub async fn memory(
     if let Some(pg) = floor {
         progress("floor: COPY of the same rows", 0, packets);
         // The same rows again: the source is seeded.
-        let mut rows = Generated::new(packets, dims, progress);
+        let mut rows = Generated::new(packets, dims, &topics, progress);
         let (load, build) = l9_store_postgres::baseline::copy_floor(pg, &mut rows).await?;
         let load = load.saturating_sub(rows.making);
         floor_copy = Some(packets as f64 / load.as_secs_f64().max(1e-9));
