@@ -15,13 +15,11 @@
 //! parameter is bound again, so the claim's limit is `?2 + 0`, an expression the planner leaves
 //! alone (the walk of `tasks_ready` stops at the limit either way). Expired leases are first
 //! looked for with one read; the two statements that requeue or bury them run only when
-//! there are some. A success or a snooze ends the same way whatever the row holds, so it is
-//! finished by one update guarded by the lease (`RETURNING parent`), not a read and an update.
+//! there are some.
 
 use chrono::{DateTime, Utc};
 use l9_store::{
-    Claim, Enqueued, Finish, LEASE_EXPIRED, NewTask, Outcome, Result, StoreError, TaskRecord,
-    transition,
+    Claim, Enqueued, Finish, LEASE_EXPIRED, NewTask, Result, StoreError, TaskRecord, transition,
 };
 use l9_types::TaskId;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
@@ -156,24 +154,6 @@ fn expire_leases(conn: &Connection, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A finish's update of task `?8` (`?1` state, `?2` due time, `?3` failure, `?4` result, `?5`
-/// error cleared, `?6` error, `?7` now).
-macro_rules! finish_set {
-    () => {
-        "UPDATE tasks SET state = ?1, run_after = COALESCE(?2, run_after), \
-         failures = failures + ?3, result = COALESCE(?4, result), \
-         error = CASE WHEN ?5 THEN NULL ELSE COALESCE(?6, error) END, wake_pending = 0, \
-         lease_owner = NULL, lease_until = NULL, updated_at = ?7 WHERE id = ?8"
-    };
-}
-const FINISH_SET: &str = finish_set!();
-/// What a failure or a wait needs to know of task `?1`, if worker `?2` holds its lease.
-const FINISH_READ: &str = "SELECT failures, max_attempts, wake_pending, parent FROM tasks \
-    WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2";
-/// The same, only if worker `?9` holds the lease, returning the parent.
-const FINISH_HELD: &str =
-    concat!(finish_set!(), " AND state = 'leased' AND lease_owner = ?9 RETURNING parent");
-
 /// Ends each item's lease with its outcome, if `worker` still holds it (`false` if not);
 /// a task that ends wakes its parent.
 pub(crate) async fn finish(
@@ -188,40 +168,11 @@ pub(crate) async fn finish(
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let id = item.id.to_string();
-            // A success or a snooze ends the same way whatever the row holds: one guarded
-            // update (the lease checked in its WHERE) instead of a read and an update.
-            if matches!(item.outcome, Outcome::Succeeded(_) | Outcome::Snooze { .. }) {
-                let t = transition(&item.outcome, 0, 0, false, now);
-                let parent: Option<Option<String>> = conn
-                    .prepare_cached(FINISH_HELD)?
-                    .query_row(
-                        params![
-                            t.state.as_str(),
-                            t.run_after.map(micros),
-                            i64::from(t.failure),
-                            t.result.as_ref().map(|v| v.to_string()),
-                            t.error == Some(None),
-                            t.error.clone().flatten(),
-                            now_us,
-                            id,
-                            worker,
-                        ],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                match parent {
-                    None => out.push(false),
-                    Some(parent) => {
-                        if t.ends() {
-                            wake_parents(conn, &[parent], now_us)?;
-                        }
-                        out.push(true);
-                    }
-                }
-                continue;
-            }
             let row: Option<(i64, i64, i64, Option<String>)> = conn
-                .prepare_cached(FINISH_READ)?
+                .prepare_cached(
+                    "SELECT failures, max_attempts, wake_pending, parent FROM tasks \
+                     WHERE id = ?1 AND state = 'leased' AND lease_owner = ?2",
+                )?
                 .query_row(params![id, worker], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
@@ -237,7 +188,13 @@ pub(crate) async fn finish(
                 wake_pending == 1,
                 now,
             );
-            conn.prepare_cached(FINISH_SET)?.execute(params![
+            conn.prepare_cached(
+                "UPDATE tasks SET state = ?1, run_after = COALESCE(?2, run_after), \
+                 failures = failures + ?3, result = COALESCE(?4, result), \
+                 error = CASE WHEN ?5 THEN NULL ELSE COALESCE(?6, error) END, wake_pending = 0, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = ?7 WHERE id = ?8",
+            )?
+            .execute(params![
                 t.state.as_str(),
                 t.run_after.map(micros),
                 i64::from(t.failure),
@@ -330,8 +287,7 @@ mod tests {
 
     /// One-at-a-time claims reuse the compiled claim statement: with a bare `LIMIT ?4` SQLite
     /// compiled it again on every call (a third of a claim's time). Also the lease-expiry
-    /// statements run only when a lease has expired, and a success is finished without
-    /// reading the row first.
+    /// statements run only when a lease has expired.
     #[tokio::test]
     async fn claims_reuse_their_compiled_statement() {
         let dir = l9_test_support::temp_dir();
@@ -359,10 +315,5 @@ mod tests {
         let stmt = conn.prepare_cached(&super::claim_sql(1)).unwrap();
         assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0, "compiled once, reused");
         assert!(stmt.get_status(StatementStatus::VmStep) > 0, "it is the statement that ran");
-        // A success is one guarded update: the finish's read of the row never ran.
-        let held = conn.prepare_cached(super::FINISH_HELD).unwrap();
-        assert!(held.get_status(StatementStatus::VmStep) > 0);
-        let read = conn.prepare_cached(super::FINISH_READ).unwrap();
-        assert_eq!(read.get_status(StatementStatus::VmStep), 0, "no read before the update");
     }
 }
