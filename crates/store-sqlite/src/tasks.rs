@@ -23,6 +23,33 @@ pub(crate) const TASK_COLUMNS: &str = "id, queue, kind, payload, priority, state
     max_attempts, run_after, lease_owner, lease_until, idem_key, run_id, parent, result, error, \
     created_at, updated_at";
 
+/// ` FROM tasks … WHERE …` for `f`: queued and leased tasks through their own partial
+/// indexes (they are few next to finished ones, and walking every task newest first costs
+/// more).
+fn push_task_filter(qb: &mut QueryBuilder<Sqlite>, f: &TaskFilter) {
+    let index = match f.state {
+        Some(TaskState::Queued) => " INDEXED BY tasks_ready",
+        Some(TaskState::Leased) => " INDEXED BY tasks_leases",
+        _ => "",
+    };
+    qb.push(" FROM tasks").push(index).push(" WHERE 1 = 1");
+    if let Some(q) = &f.queue {
+        qb.push(" AND queue = ").push_bind(q.clone());
+    }
+    if let Some(s) = f.state {
+        qb.push(" AND ").push(state_condition(s));
+    }
+    if let Some(k) = &f.kind {
+        qb.push(" AND kind = ").push_bind(k.clone());
+    }
+    if let Some(p) = f.parent {
+        qb.push(" AND parent = ").push_bind(p.to_string());
+    }
+    if f.roots_only {
+        qb.push(" AND parent IS NULL");
+    }
+}
+
 fn task_from_row(row: &SqliteRow) -> Result<TaskRecord> {
     let s = |i: usize| row.try_get::<String, _>(i).map_err(db);
     let os = |i: usize| row.try_get::<Option<String>, _>(i).map_err(db);
@@ -280,29 +307,8 @@ impl TaskStore for SqliteStore {
         limit: usize,
     ) -> Result<TaskPage> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT ");
-        // Queued and leased tasks are few next to finished ones: their own partial indexes
-        // (then sorted by id) beat walking every task newest first.
-        let index = match f.state {
-            Some(TaskState::Queued) => " INDEXED BY tasks_ready",
-            Some(TaskState::Leased) => " INDEXED BY tasks_leases",
-            _ => "",
-        };
-        qb.push(TASK_COLUMNS).push(" FROM tasks").push(index).push(" WHERE 1 = 1");
-        if let Some(q) = &f.queue {
-            qb.push(" AND queue = ").push_bind(q);
-        }
-        if let Some(s) = f.state {
-            qb.push(" AND ").push(state_condition(s));
-        }
-        if let Some(k) = &f.kind {
-            qb.push(" AND kind = ").push_bind(k);
-        }
-        if let Some(p) = f.parent {
-            qb.push(" AND parent = ").push_bind(p.to_string());
-        }
-        if f.roots_only {
-            qb.push(" AND parent IS NULL");
-        }
+        qb.push(TASK_COLUMNS);
+        push_task_filter(&mut qb, f);
         if let Some(a) = after {
             qb.push(" AND id < ").push_bind(a.to_string());
         }
@@ -311,6 +317,14 @@ impl TaskStore for SqliteStore {
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
         let tasks = rows.iter().map(task_from_row).collect::<Result<Vec<_>>>()?;
         Ok(TaskPage::from_overfetch(tasks, limit))
+    }
+
+    async fn any_tasks(&self, f: &TaskFilter) -> Result<bool> {
+        // The first match ends the walk (a page would sort every queued task by id first).
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT EXISTS (SELECT 1");
+        push_task_filter(&mut qb, f);
+        qb.push(")");
+        qb.build_query_scalar::<bool>().fetch_one(&self.pool).await.map_err(db)
     }
 
     async fn task_counts(&self, queue: Option<&str>) -> Result<BTreeMap<TaskState, u64>> {

@@ -326,6 +326,12 @@ pub trait TaskStore: Send + Sync {
         limit: usize,
     ) -> Result<TaskPage>;
 
+    /// Whether any task matches `filter` (a backend answers without ordering or reading the
+    /// matches; the default reads the newest one).
+    async fn any_tasks(&self, filter: &TaskFilter) -> Result<bool> {
+        Ok(!self.list_tasks(filter, None, 1).await?.tasks.is_empty())
+    }
+
     /// Number of tasks per state.
     async fn task_counts(&self, queue: Option<&str>) -> Result<BTreeMap<TaskState, u64>>;
 

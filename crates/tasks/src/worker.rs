@@ -102,8 +102,8 @@ impl Worker {
     }
 
     /// Whether a task of this worker's queues is queued for later (a timer, a backoff): one
-    /// listing of at most one queued task per queue (through the queued tasks' own index),
-    /// not a count of every state.
+    /// existence check per queue (`any_tasks`: through the queued tasks' own index, ended by
+    /// the first match), not a count of every state.
     async fn timers_pending(&self) -> Result<bool, StoreError> {
         let queues: Vec<Option<String>> = if self.opts.queues.is_empty() {
             vec![None]
@@ -116,7 +116,7 @@ impl Worker {
                 state: Some(l9_store::TaskState::Queued),
                 ..Default::default()
             };
-            if !self.store.tasks().list_tasks(&filter, None, 1).await?.tasks.is_empty() {
+            if self.store.tasks().any_tasks(&filter).await? {
                 return Ok(true);
             }
         }

@@ -44,6 +44,7 @@ macro_rules! conformance_tests {
             queue_wait_wake_signals_without_lost_wakeups,
             queue_children_wake_parents_and_cancel_cascades, queue_finishes_a_mixed_batch_item_by_item,
             queue_lists_newest_first_with_cursor, queue_counts_and_lists_every_state,
+            any_tasks_agrees_with_listing,
             queue_claims_are_disjoint_under_concurrency, cron_ticks_fire_once,
             checkpoints_replace_and_are_fenced, journal_appends_are_packets_fenced_and_forkable,
             concurrent_journal_appends_are_answered_one_by_one,

@@ -638,3 +638,50 @@ pub async fn concurrent_journal_appends_are_answered_one_by_one(store: &dyn Stor
     assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1]);
     assert_eq!(rows[1].packet, n3.packet.id);
 }
+
+/// `any_tasks` says whether `list_tasks` would find one, for each filter.
+pub async fn any_tasks_agrees_with_listing(store: &dyn Store) {
+    let q = store.tasks();
+    let id = |n: u128| TaskId(uuid::Uuid::from_u128(n));
+    let parent = id(900);
+    let mut child = NewTask::new(id(901), "q1", "k", json!({}));
+    child.parent = Some(parent);
+    let tasks = [
+        NewTask::new(parent, "q1", "k", json!({})),
+        child,
+        NewTask::new(id(902), "q2", "k", json!({})),
+        NewTask::new(id(903), "q2", "k", json!({})),
+    ];
+    q.enqueue(&tasks, t0()).await.unwrap();
+    // Both of q2 leased, one of them finished.
+    let mut c = claim("w", 2, secs(0));
+    c.queues = vec!["q2".into()];
+    let got = q.claim(&c).await.unwrap();
+    assert_eq!(got.len(), 2);
+    let done = [fin(got[0].id, Outcome::Succeeded(json!(1)))];
+    assert_eq!(q.finish("w", &done, secs(1)).await.unwrap(), [true]);
+    let state = |s| TaskFilter { state: Some(s), ..Default::default() };
+    let filters = [
+        TaskFilter::default(),
+        TaskFilter { queue: Some("q1".into()), ..Default::default() },
+        TaskFilter { queue: Some("q3".into()), ..Default::default() },
+        state(TaskState::Queued),
+        state(TaskState::Leased),
+        state(TaskState::Succeeded),
+        state(TaskState::Dead),
+        TaskFilter { queue: Some("q2".into()), ..state(TaskState::Queued) },
+        TaskFilter { queue: Some("q1".into()), ..state(TaskState::Queued) },
+        TaskFilter { kind: Some("k".into()), ..Default::default() },
+        TaskFilter { kind: Some("other".into()), ..Default::default() },
+        TaskFilter { parent: Some(parent), ..Default::default() },
+        TaskFilter { parent: Some(id(902)), ..Default::default() },
+        TaskFilter { roots_only: true, ..state(TaskState::Queued) },
+    ];
+    let mut yes = 0;
+    for f in &filters {
+        let listed = !q.list_tasks(f, None, 1).await.unwrap().tasks.is_empty();
+        assert_eq!(q.any_tasks(f).await.unwrap(), listed, "{f:?}");
+        yes += usize::from(listed);
+    }
+    assert_eq!(yes, 9, "both answers occur");
+}
