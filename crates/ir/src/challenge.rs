@@ -73,19 +73,49 @@ pub(crate) fn word_span(
     node: &Node,
     words: &str,
 ) -> Span {
-    if let Some((src, idx)) = source {
-        let (s, e) = (node.span.start.min(src.len()), node.span.end.min(src.len()));
-        if s < e && src.is_char_boundary(s) && src.is_char_boundary(e) {
-            let slice = &src[s..e];
+    WordLocator::new(source, node).span(words, 0)
+}
+
+/// Finds words of one node in the source text: the node's source lower-cased once, each
+/// search starting after the previous find (a node's hits come in order of position; two at
+/// the same place of the node's text share it), so a node with thousands of hits costs about
+/// one pass over it — and a repeated word points at each of its places, not the first.
+struct WordLocator<'a> {
+    located: Option<(&'a text::LineIndex<'a>, usize, String)>,
+    fallback: Span,
+    /// The last find: where its words start in the node's text, and where they were found
+    /// and end in the source slice.
+    last: Option<(usize, usize, usize)>,
+}
+
+impl<'a> WordLocator<'a> {
+    fn new(source: Option<(&'a str, &'a text::LineIndex<'a>)>, node: &Node) -> Self {
+        let located = source.and_then(|(src, idx)| {
+            let (s, e) = (node.span.start.min(src.len()), node.span.end.min(src.len()));
+            let slice = src.get(s..e).filter(|x| !x.is_empty())?;
             let lower = slice.to_lowercase();
-            if lower.len() == slice.len()
-                && let Some(p) = text::find_word(&lower, &words.to_lowercase(), true)
-            {
-                return idx.span(s + p, s + p + words.len());
+            (lower.len() == slice.len()).then_some((idx, s, lower))
+        });
+        WordLocator { located, fallback: node.span.clone(), last: None }
+    }
+
+    /// The span of `words`, which start at `in_text` in the node's text.
+    fn span(&mut self, words: &str, in_text: usize) -> Span {
+        if let Some((idx, s, lower)) = &self.located {
+            let from = match self.last {
+                Some((t, at, _)) if t == in_text => at,
+                Some((_, _, end)) => end,
+                None => 0,
+            };
+            let rest = lower.get(from..).unwrap_or("");
+            if let Some(p) = text::find_word(rest, &words.to_lowercase(), true) {
+                let at = from + p;
+                self.last = Some((in_text, at, at + words.len()));
+                return idx.span(s + at, s + at + words.len());
             }
         }
+        self.fallback.clone()
     }
-    node.span.clone()
 }
 
 const SMELLED: &[NodeKind] =
@@ -173,6 +203,7 @@ pub fn challenge_judged(
             Some(t) => t.detect_only(&node.text, which),
             None => smells::detect_only(&node.text, which),
         };
+        let mut locator = WordLocator::new(located, node);
         for hit in hits {
             if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)
                 && node.kind != NodeKind::Requirement
@@ -188,7 +219,7 @@ pub fn challenge_judged(
                 severity: if blocking { Severity::Warning } else { Severity::Info },
                 message: format!("{}: `{}`", hit.smell.name(), hit.words),
                 node: Some(node.id.clone()),
-                span: Some(word_span(located, node, &hit.words)),
+                span: Some(locator.span(&hit.words, hit.start)),
                 words: vec![hit.words.clone()],
                 fix: hit.smell.fix().into(),
                 related: Vec::new(),

@@ -55,6 +55,36 @@ fn smells_point_at_the_offending_words() {
     let loophole = f.iter().find(|f| f.code == Smell::Loophole.code()).unwrap();
     assert_eq!(loophole.words, vec!["if possible".to_string()]);
     assert!(!loophole.fix.is_empty());
+    // A word found twice points at each of its places, not twice at the first.
+    let spec = "# S
+
+- The UI MUST be fast, and the API MUST be fast.
+";
+    let c = l9_ir::compile("s.md", spec, None);
+    let f = challenge::challenge(&c.ir, Some(spec), &[]);
+    let fast: Vec<usize> = f
+        .iter()
+        .filter(|f| f.code == Smell::Subjective.code())
+        .map(|f| f.span.as_ref().unwrap().start)
+        .collect();
+    assert_eq!(fast.len(), 2, "{f:?}");
+    assert!(fast.iter().all(|&s| &spec[s..s + 4] == "fast") && fast[0] < fast[1], "{fast:?}");
+}
+
+/// A requirement of thousands of smell words (each a finding) is challenged in one pass
+/// over it: each finding's place was looked up from the node's start, lower-casing the whole
+/// node each time (minutes for 300 KB).
+#[test]
+fn a_requirement_of_many_smell_words_is_challenged_in_one_pass() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let spec = format!("# S\n\n- The system MUST {}.\n", "keep it and it ".repeat(40_000));
+        let c = l9_ir::compile("s.md", &spec, None);
+        let f = challenge::challenge(&c.ir, Some(&spec), &[]);
+        let _ = tx.send(f.len());
+    });
+    let found = rx.recv_timeout(std::time::Duration::from_secs(60));
+    assert!(found.is_ok_and(|n| n > 80_000), "did not end in 60 s: {found:?}");
 }
 
 #[test]
