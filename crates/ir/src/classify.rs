@@ -329,6 +329,11 @@ impl Classifier {
         self.scores(&features(sentence))
     }
 
+    /// [`Self::lexicon_scores`] of a sentence whose [`features`] are `feats`.
+    pub(crate) fn lexicon_scores_of(&self, feats: &[String]) -> [f32; CLASSES] {
+        self.scores(feats)
+    }
+
     fn scores(&self, feats: &[String]) -> [f32; CLASSES] {
         let mut s = self.bias;
         for f in feats {
@@ -384,9 +389,8 @@ impl Classifier {
     }
 
     fn learned_class(m: &Learned, sentence: &str, dense: Option<&[f32]>) -> Classification {
-        let p = m.predict(sentence, dense);
+        let (p, mut features) = m.predict_explained(sentence, dense, 5);
         let (class, category) = class_of_index(p.index);
-        let mut features = m.explain(sentence, &p, 5);
         if dense.is_some() {
             features.push("sentence embedding".into());
         }
@@ -406,8 +410,20 @@ impl Classifier {
         if let Some(m) = &self.learned {
             return Self::learned_class(m, sentence, None);
         }
-        let feats = features(sentence);
-        let scores = self.scores(&feats);
+        self.lexicon_class(&features(sentence))
+    }
+
+    /// [`Self::classify`] of a sentence whose [`features`] are `feats`.
+    pub(crate) fn classify_features(&self, sentence: &str, feats: &[String]) -> Classification {
+        if self.uses_embeddings() || self.learned.is_some() {
+            return self.classify(sentence);
+        }
+        self.lexicon_class(feats)
+    }
+
+    /// The lexicon's class of a sentence with features `feats`, and why.
+    fn lexicon_class(&self, feats: &[String]) -> Classification {
+        let scores = self.scores(feats);
         let best = self.decide(&scores);
         let (class, category) = class_of_index(best);
         // Explain: the features that pushed the winner above the runner-up, strongest first.

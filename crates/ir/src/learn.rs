@@ -126,6 +126,11 @@ pub fn text_hash(text: &str) -> u64 {
 
 /// The named features of a text, before hashing (for explanations and tests).
 pub fn named_features(text: &str, cfg: &FeatureConfig) -> Vec<String> {
+    named_features_with(text, cfg, None)
+}
+
+/// [`named_features`], with the lexicon's features of `text` when the caller has them.
+fn named_features_with(text: &str, cfg: &FeatureConfig, lexicon: Option<&[String]>) -> Vec<String> {
     let lower = text.to_lowercase();
     let words: Vec<String> = text::words(&lower)
         .into_iter()
@@ -156,7 +161,10 @@ pub fn named_features(text: &str, cfg: &FeatureConfig) -> Vec<String> {
         }
     }
     if cfg.lexicon {
-        out.extend(classify::features(text));
+        match lexicon {
+            Some(l) => out.extend(l.iter().cloned()),
+            None => out.extend(classify::features(text)),
+        }
     }
     out
 }
@@ -177,10 +185,14 @@ fn group(feature: &str) -> usize {
 /// lexicon cues are not drowned by hundreds of character n-grams; the dense embedding (if
 /// any) follows the buckets, also at unit length.
 pub fn vector(text: &str, cfg: &FeatureConfig, dense: Option<&[f32]>) -> Vec<(u32, f32)> {
+    vector_of(&named_features(text, cfg), cfg, dense)
+}
+
+/// [`vector`] of the named features `names`.
+fn vector_of(names: &[String], cfg: &FeatureConfig, dense: Option<&[f32]>) -> Vec<(u32, f32)> {
     let mask = (cfg.buckets() - 1) as u64;
-    let names = named_features(text, cfg);
     let mut counts = [0usize; 3];
-    for f in &names {
+    for f in names {
         counts[group(f)] += 1;
     }
     let mut v: Vec<(u32, f32)> = names
@@ -453,7 +465,10 @@ pub struct Prediction {
 /// The lexicon's offsets for one text: the quality head's (best quality score minus the
 /// functional score) and the category head's (each category's score).
 fn offsets(prior: &Classifier, text: &str) -> (Vec<f32>, Vec<f32>) {
-    let s = prior.lexicon_scores(text);
+    offsets_of(prior.lexicon_scores(text))
+}
+
+fn offsets_of(s: [f32; CLASSES]) -> (Vec<f32>, Vec<f32>) {
     let best = s[1..CLASSES].iter().copied().fold(f32::MIN, f32::max);
     (vec![best - s[0]], s[1..CLASSES].to_vec())
 }
@@ -536,11 +551,45 @@ impl Learned {
     }
 
     pub fn predict(&self, text: &str, dense: Option<&[f32]>) -> Prediction {
-        let x = vector(text, &self.info.features, dense);
-        let mut z = self.quality.scores(&x)[0];
-        let mut s = self.category.scores(&x);
+        self.predict_from(&self.featured(text, dense))
+    }
+
+    /// The named features that pushed the decision most, strongest first (at most `n`).
+    pub fn explain(&self, text: &str, p: &Prediction, n: usize) -> Vec<String> {
+        self.explain_from(&self.featured(text, None), p, n)
+    }
+
+    /// [`Self::predict`] and [`Self::explain`] of one text, its features made once (each
+    /// alone makes the lexicon's features and the named ones again).
+    pub fn predict_explained(
+        &self,
+        text: &str,
+        dense: Option<&[f32]>,
+        n: usize,
+    ) -> (Prediction, Vec<String>) {
+        let f = self.featured(text, dense);
+        let p = self.predict_from(&f);
+        let why = self.explain_from(&f, &p, n);
+        (p, why)
+    }
+
+    fn featured(&self, text: &str, dense: Option<&[f32]>) -> Featured {
+        let cfg = &self.info.features;
+        let lexicon = (cfg.lexicon || self.prior.is_some()).then(|| classify::features(text));
+        let names = named_features_with(text, cfg, lexicon.as_deref());
+        let x = vector_of(&names, cfg, dense);
+        Featured { names, x, lexicon, text: text.to_string() }
+    }
+
+    fn predict_from(&self, f: &Featured) -> Prediction {
+        let x = &f.x;
+        let mut z = self.quality.scores(x)[0];
+        let mut s = self.category.scores(x);
         if let Some(p) = &self.prior {
-            let (q, c) = offsets(p, text);
+            let (q, c) = match &f.lexicon {
+                Some(l) => offsets_of(p.lexicon_scores_of(l)),
+                None => offsets(p, &f.text),
+            };
             z += q[0];
             for (acc, v) in s.iter_mut().zip(c) {
                 *acc += v;
@@ -553,21 +602,100 @@ impl Learned {
         Prediction { quality, category, index }
     }
 
-    /// The named features that pushed the decision most, strongest first (at most `n`).
-    pub fn explain(&self, text: &str, p: &Prediction, n: usize) -> Vec<String> {
+    fn explain_from(&self, f: &Featured, p: &Prediction, n: usize) -> Vec<String> {
         let cfg = &self.info.features;
         let mask = (cfg.buckets() - 1) as u64;
-        let names = named_features(text, cfg);
-        let x = vector(text, cfg, None);
+        let x = &f.x;
+        // The dense part's indices follow the buckets: a name's index finds its own value.
         let value = |i: u32| x.binary_search_by_key(&i, |e| e.0).map_or(0.0, |at| x[at].1);
         let sign = if p.index == 0 { -1.0 } else { 1.0 };
-        let mut pushes: Vec<(f32, String)> = names
-            .into_iter()
-            .map(|f| {
-                let i = (fnv(f.as_bytes()) & mask) as u32;
+        let mut pushes: Vec<(f32, &String)> = f
+            .names
+            .iter()
+            .map(|name| {
+                let i = (fnv(name.as_bytes()) & mask) as u32;
                 let mut push = sign * self.quality.weight(i, 0);
                 if p.index != 0 {
                     push += self.category.weight(i, p.index - 1);
+                }
+                (push * value(i), name)
+            })
+            .filter(|(d, _)| *d > 0.0)
+            .collect();
+        pushes.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        pushes.dedup_by(|a, b| a.1 == b.1);
+        let mut out: Vec<String> = Vec::new();
+        // The lexicon's own reasons first when the model starts from it and agrees.
+        if let Some(prior) = &self.prior {
+            let lex = match &f.lexicon {
+                Some(l) => prior.classify_features(&f.text, l),
+                None => prior.classify(&f.text),
+            };
+            if classify::class_index(lex.class, lex.category) == p.index {
+                out.extend(lex.features.into_iter().filter(|f| !f.starts_with("default:")).take(2));
+            }
+        }
+        for (_, f) in pushes {
+            if out.len() >= n {
+                break;
+            }
+            if !out.contains(f) {
+                out.push(f.clone());
+            }
+        }
+        out
+    }
+}
+
+/// One text's features as a model sees them: the named ones, their vector, and the
+/// lexicon's (for the prior), made once.
+struct Featured {
+    names: Vec<String>,
+    x: Vec<(u32, f32)>,
+    lexicon: Option<Vec<String>>,
+    text: String,
+}
+
+mod file;
+pub mod tagger;
+pub use file::{from_bytes, to_bytes};
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The featurisation each call made on its own before `predict_explained` shared it.
+    fn predict_alone(m: &Learned, text: &str, dense: Option<&[f32]>) -> Prediction {
+        let x = vector(text, &m.info.features, dense);
+        let mut z = m.quality.scores(&x)[0];
+        let mut s = m.category.scores(&x);
+        if let Some(p) = &m.prior {
+            let (q, c) = offsets(p, text);
+            z += q[0];
+            for (acc, v) in s.iter_mut().zip(c) {
+                *acc += v;
+            }
+        }
+        let quality = 1.0 / (1.0 + (-z).exp());
+        let best = (0..CATEGORIES).fold(0, |b, j| if s[j] > s[b] { j } else { b });
+        let index = if quality >= 0.5 { 1 + best } else { 0 };
+        Prediction { quality, category: QualityCategory::ALL[best], index }
+    }
+
+    fn explain_alone(m: &Learned, text: &str, p: &Prediction, n: usize) -> Vec<String> {
+        let cfg = &m.info.features;
+        let mask = (cfg.buckets() - 1) as u64;
+        let x = vector(text, cfg, None);
+        let value = |i: u32| x.binary_search_by_key(&i, |e| e.0).map_or(0.0, |at| x[at].1);
+        let sign = if p.index == 0 { -1.0 } else { 1.0 };
+        let mut pushes: Vec<(f32, String)> = named_features(text, cfg)
+            .into_iter()
+            .map(|f| {
+                let i = (fnv(f.as_bytes()) & mask) as u32;
+                let mut push = sign * m.quality.weight(i, 0);
+                if p.index != 0 {
+                    push += m.category.weight(i, p.index - 1);
                 }
                 (push * value(i), f)
             })
@@ -576,8 +704,7 @@ impl Learned {
         pushes.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         pushes.dedup_by(|a, b| a.1 == b.1);
         let mut out: Vec<String> = Vec::new();
-        // The lexicon's own reasons first when the model starts from it and agrees.
-        if let Some(prior) = &self.prior {
+        if let Some(prior) = &m.prior {
             let lex = prior.classify(text);
             if classify::class_index(lex.class, lex.category) == p.index {
                 out.extend(lex.features.into_iter().filter(|f| !f.starts_with("default:")).take(2));
@@ -593,8 +720,42 @@ impl Learned {
         }
         out
     }
-}
 
-mod file;
-pub mod tagger;
-pub use file::{from_bytes, to_bytes};
+    /// Made once, the features give what each call made on its own gave: the shipped models
+    /// (hash features, and MiniLM with a dense vector), sentences of every class.
+    #[test]
+    fn shared_features_predict_and_explain_as_before() {
+        let sentences = [
+            "The system shall respond to a search within 2 seconds for 95% of requests.",
+            "Users must be able to reset their password by email.",
+            "All data shall be encrypted at rest with AES-256; only administrators may read logs.",
+            "The UI should be easy to use and look consistent on every page.",
+            "The service must be available 99.9% of the time, scaling to 10,000 users.",
+            "The product shall comply with GDPR and keep an audit trail.",
+            "Display the list of orders sorted by date.",
+            "",
+            "It it it that which.",
+        ];
+        let models = [classify::shipped_model(), classify::shipped_minilm_model()];
+        let mut checked = 0;
+        for m in models.iter().flatten() {
+            let dims = m.info.features.dense as usize;
+            let dense: Vec<f32> = (0..dims).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect();
+            let dense = (dims > 0).then_some(dense.as_slice());
+            for t in sentences {
+                let (p, why) = m.predict_explained(t, dense, 5);
+                let alone = predict_alone(m, t, dense);
+                assert_eq!(
+                    (p.index, p.quality.to_bits()),
+                    (alone.index, alone.quality.to_bits()),
+                    "{t}"
+                );
+                assert_eq!(why, explain_alone(m, t, &alone, 5), "{t}");
+                assert_eq!(m.predict(t, dense).index, p.index);
+                assert_eq!(m.explain(t, &p, 5), why);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, sentences.len() * 2, "both shipped models load");
+    }
+}
