@@ -64,7 +64,8 @@ pub async fn import_lines(
     lines: &Lines<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<ImportReport> {
-    let checked = check(engine, file, lines).await?;
+    let mut checked = check(engine, file, lines).await?;
+    let held = std::mem::take(&mut checked.held);
     let total = checked.writes;
     let size = LoadSize { packets: total, embeddings: total };
     let mut parts = Parts {
@@ -73,7 +74,7 @@ pub async fn import_lines(
         lines: lines(),
         at: 0,
         checked: &checked,
-        held: Some(checked.held.clone()),
+        held: Some(held),
         done: 0,
         total,
         size,
