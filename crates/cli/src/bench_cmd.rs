@@ -522,7 +522,7 @@ pub(crate) async fn run(
                 };
                 let floor = match (r.floor_copy_packets_per_s, r.floor_index_build_s) {
                     (Some(rate), Some(build)) => format!(
-                        "\nfloor: one COPY, same rows  {rate:>10.0} packets/s   → L9 load {:.2}× the floor; floor index build {build:.1} s",
+                        "\nfloor: COPY of the same rows{rate:>10.0} packets/s   → L9 load {:.2}× the floor; floor index build {build:.1} s",
                         r.ingest_packets_per_s / rate.max(1e-9)
                     ),
                     _ => String::new(),
