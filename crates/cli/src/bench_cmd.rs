@@ -55,7 +55,7 @@ pub(crate) enum BenchCommand {
     },
     /// Memory substrate: a bulk load (one atomic write, handed over in parts of 10,000 so no
     /// process holds the whole load) next to one transaction per packet and, on PostgreSQL,
-    /// COPY of the same rows; the vector index build timed on its own;
+    /// one COPY of the same rows; the vector index build timed on its own;
     /// further ingest in batches; hybrid and vector search p50/p95, ANN recall@10, the quality of
     /// hybrid's vector half (recall@50, top 10 against an exact half); peak
     /// memory. Runs on a fresh temporary SQLite file, or in a fresh schema of the --db
@@ -522,7 +522,7 @@ pub(crate) async fn run(
                 };
                 let floor = match (r.floor_copy_packets_per_s, r.floor_index_build_s) {
                     (Some(rate), Some(build)) => format!(
-                        "\nfloor: COPY of the same rows{rate:>10.0} packets/s   → L9 load {:.2}× the floor; floor index build {build:.1} s",
+                        "\nfloor: one COPY, same rows  {rate:>10.0} packets/s   → L9 load {:.2}× the floor; floor index build {build:.1} s",
                         r.ingest_packets_per_s / rate.max(1e-9)
                     ),
                     _ => String::new(),

@@ -119,15 +119,17 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
     Ok(d)
 }
 
-/// The floor for a bulk load: `COPY` of the rows `parts` hands out (per part, its packets
-/// then its vectors) into tables shaped like the store's (same columns, generated full-text
-/// column, indexes and keys; the full-text index's pending list merged once at the end, as a
-/// large L9 write does), all in one transaction, then the same one-pass HNSW build a large
-/// L9 write does. Returns (load, index build) durations; the load's includes the time
-/// `parts` takes to make its parts (the caller knows it and takes it off).
+/// The floor for a bulk load: one `COPY` of the packets `parts` hands out, then one `COPY` of
+/// the vectors `again` hands out (the same rows made a second time, so neither is held whole),
+/// into tables shaped like the store's (same columns, generated full-text column, indexes and
+/// keys; the full-text index's pending list merged once after the packets, as a large L9 write
+/// does), then the same one-pass HNSW build a large L9 write does. Returns (load, index build)
+/// durations; the load's includes the time the sources take to make their parts (the caller
+/// knows it and takes it off).
 pub async fn copy_floor(
     store: &PgStore,
     parts: &mut dyn l9_store::WriteParts,
+    again: &mut dyn l9_store::WriteParts,
 ) -> Result<(Duration, Duration)> {
     use std::fmt::Write as _;
     let pool = store.pool();
@@ -147,13 +149,13 @@ pub async fn copy_floor(
     sqlx::raw_sql(crate::write::SET_GIN_PENDING_BULK).execute(&mut *conn).await.map_err(db)?;
     let mut buf = String::with_capacity(1 << 20);
     let opt_uuid = |u: Option<uuid::Uuid>| u.map_or("\\N".to_owned(), |u| u.to_string());
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",
+        )
+        .await
+        .map_err(db)?;
     while let Some(part) = parts.next_part().await? {
-        let mut copy = conn
-            .copy_in_raw(
-                "COPY floor_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash) FROM STDIN",
-            )
-            .await
-            .map_err(db)?;
         for p in &part.packets {
             let json = |e: serde_json::Error| l9_store::StoreError::Invalid(e.to_string());
             let _ = writeln!(
@@ -181,13 +183,16 @@ pub async fn copy_floor(
                 buf.clear();
             }
         }
-        copy.send(buf.as_bytes()).await.map_err(db)?;
-        buf.clear();
-        copy.finish().await.map_err(db)?;
-        let mut copy = conn
-            .copy_in_raw("COPY floor_embeddings (packet_id, embedding) FROM STDIN")
-            .await
-            .map_err(db)?;
+    }
+    copy.send(buf.as_bytes()).await.map_err(db)?;
+    buf.clear();
+    copy.finish().await.map_err(db)?;
+    crate::write::merge_text_pending(&mut conn, "floor_packets_tsv_idx").await?;
+    let mut copy = conn
+        .copy_in_raw("COPY floor_embeddings (packet_id, embedding) FROM STDIN")
+        .await
+        .map_err(db)?;
+    while let Some(part) = again.next_part().await? {
         for (id, v) in &part.embeddings {
             let _ = write!(buf, "{}\t[", id.0);
             for (i, x) in v.iter().enumerate() {
@@ -199,11 +204,9 @@ pub async fn copy_floor(
                 buf.clear();
             }
         }
-        copy.send(buf.as_bytes()).await.map_err(db)?;
-        buf.clear();
-        copy.finish().await.map_err(db)?;
     }
-    crate::write::merge_text_pending(&mut conn, "floor_packets_tsv_idx").await?;
+    copy.send(buf.as_bytes()).await.map_err(db)?;
+    copy.finish().await.map_err(db)?;
     sqlx::raw_sql("COMMIT").execute(&mut *conn).await.map_err(db)?;
     let load = t.elapsed();
     let t = Instant::now();
