@@ -15,13 +15,24 @@ pub(crate) struct LineIndex<'a> {
     file: &'a str,
     text: &'a str,
     starts: Vec<usize>,
+    /// Per line, whether it is ASCII (a column is then its byte offset, not a count of the
+    /// characters before it — which, per span, made a long line quadratic).
+    ascii: Vec<bool>,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
-        LineIndex { file, text, starts }
+        let ascii = starts
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| {
+                let e = starts.get(k + 1).copied().unwrap_or(text.len());
+                text.as_bytes()[s..e].is_ascii()
+            })
+            .collect();
+        LineIndex { file, text, starts, ascii }
     }
 
     pub(crate) fn span(&self, start: usize, end: usize) -> Span {
@@ -29,7 +40,11 @@ impl<'a> LineIndex<'a> {
         let end = floor_char(self.text, end.clamp(start, self.text.len()));
         let line = self.starts.partition_point(|&s| s <= start).max(1);
         let line_start = self.starts[line - 1];
-        let column = self.text[line_start..start].chars().count() + 1;
+        let column = if self.ascii.get(line - 1).copied().unwrap_or(false) {
+            start - line_start + 1
+        } else {
+            self.text[line_start..start].chars().count() + 1
+        };
         Span {
             file: self.file.to_string(),
             line: u32::try_from(line).unwrap_or(u32::MAX),
@@ -376,5 +391,13 @@ mod tests {
         let idx = LineIndex::new("f", t);
         let s = idx.span(t.find('x').unwrap(), t.len());
         assert_eq!((s.line, s.column), (2, 4));
+        // ASCII lines (columns by byte offset) around a non-ASCII one, and the last line.
+        let t = "abc de\nçé fg h\nxy z";
+        let idx = LineIndex::new("f", t);
+        let at = |needle: &str| {
+            let s = idx.span(t.find(needle).unwrap(), t.len());
+            (s.line, s.column)
+        };
+        assert_eq!([at("de"), at("fg"), at("h"), at("z")], [(1, 5), (2, 4), (2, 7), (3, 4)]);
     }
 }
