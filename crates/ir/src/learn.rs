@@ -573,22 +573,22 @@ impl Learned {
         (p, why)
     }
 
-    fn featured(&self, text: &str, dense: Option<&[f32]>) -> Featured {
+    fn featured<'t>(&self, text: &'t str, dense: Option<&[f32]>) -> Featured<'t> {
         let cfg = &self.info.features;
         let lexicon = (cfg.lexicon || self.prior.is_some()).then(|| classify::features(text));
         let names = named_features_with(text, cfg, lexicon.as_deref());
         let x = vector_of(&names, cfg, dense);
-        Featured { names, x, lexicon, text: text.to_string() }
+        Featured { names, x, lexicon, text }
     }
 
-    fn predict_from(&self, f: &Featured) -> Prediction {
+    fn predict_from(&self, f: &Featured<'_>) -> Prediction {
         let x = &f.x;
         let mut z = self.quality.scores(x)[0];
         let mut s = self.category.scores(x);
         if let Some(p) = &self.prior {
             let (q, c) = match &f.lexicon {
                 Some(l) => offsets_of(p.lexicon_scores_of(l)),
-                None => offsets(p, &f.text),
+                None => offsets(p, f.text),
             };
             z += q[0];
             for (acc, v) in s.iter_mut().zip(c) {
@@ -602,7 +602,7 @@ impl Learned {
         Prediction { quality, category, index }
     }
 
-    fn explain_from(&self, f: &Featured, p: &Prediction, n: usize) -> Vec<String> {
+    fn explain_from(&self, f: &Featured<'_>, p: &Prediction, n: usize) -> Vec<String> {
         let cfg = &self.info.features;
         let mask = (cfg.buckets() - 1) as u64;
         let x = &f.x;
@@ -628,8 +628,8 @@ impl Learned {
         // The lexicon's own reasons first when the model starts from it and agrees.
         if let Some(prior) = &self.prior {
             let lex = match &f.lexicon {
-                Some(l) => prior.classify_features(&f.text, l),
-                None => prior.classify(&f.text),
+                Some(l) => prior.classify_features(f.text, l),
+                None => prior.classify(f.text),
             };
             if classify::class_index(lex.class, lex.category) == p.index {
                 out.extend(lex.features.into_iter().filter(|f| !f.starts_with("default:")).take(2));
@@ -649,11 +649,11 @@ impl Learned {
 
 /// One text's features as a model sees them: the named ones, their vector, and the
 /// lexicon's (for the prior), made once.
-struct Featured {
+struct Featured<'t> {
     names: Vec<String>,
     x: Vec<(u32, f32)>,
     lexicon: Option<Vec<String>>,
-    text: String,
+    text: &'t str,
 }
 
 mod file;
