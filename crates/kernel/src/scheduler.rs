@@ -528,7 +528,17 @@ impl RunState {
         let mut q_extra = vec![0u32; self.running_q.len()];
         let mut k_extra = vec![0u32; self.running_k.len()];
         let mut reserve = Spend::default();
+        // Queues that can take another task: once none can, the rest of the ready set would
+        // only be skipped (scanning it on every event made a run of n ready tasks behind a
+        // concurrency limit quadratic in n).
+        let full = |s: &Self, q: usize, extra: u32| {
+            s.plan.queue_limits[q].is_some_and(|l| s.running_q[q] + extra >= l)
+        };
+        let mut open_queues = (0..self.running_q.len()).filter(|&q| !full(self, q, 0)).count();
         for &(_, ix) in &self.ready {
+            if open_queues == 0 {
+                break;
+            }
             let q = self.plan.queue_of[ix];
             if let Some(l) = self.plan.queue_limits[q]
                 && self.running_q[q] + q_extra[q] >= l
@@ -553,6 +563,9 @@ impl RunState {
             }
             reserve = reserve.plus(self.plan.tasks[ix].estimate);
             q_extra[q] += 1;
+            if full(self, q, q_extra[q]) {
+                open_queues -= 1;
+            }
             if let Some(k) = k {
                 k_extra[k] += 1;
             }
