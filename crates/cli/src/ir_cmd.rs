@@ -133,8 +133,9 @@ pub(crate) async fn run_ir(
                 )?;
             } else {
                 let mut s = String::new();
+                let renderer = ir::Renderer::new(&checked.source);
                 for d in &diags {
-                    s.push_str(&ir::render_diagnostic(d, &checked.source));
+                    s.push_str(&renderer.render(d));
                     s.push('\n');
                 }
                 let count = |sev| diags.iter().filter(|d| d.severity == sev).count();

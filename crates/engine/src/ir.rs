@@ -25,7 +25,7 @@ pub use smells::{
 /// The IR's types the edges render, by name.
 pub use l9_ir::challenge::HiddenConstraint;
 pub use l9_ir::eval::{ClassScores, Counts, LearnedReport, PUBLISHED_BINARY, arta_f1};
-pub use l9_ir::render::render as render_diagnostic;
+pub use l9_ir::render::Renderer;
 pub use l9_ir::smells::Smell;
 pub use l9_ir::{Format, Node, NodeKind, QualityCategory, ReqClass};
 
@@ -184,7 +184,7 @@ pub fn deliberate(
     hidden: &[challenge::HiddenConstraint],
     rounds: u32,
 ) -> Deliberation {
-    let mut critic = RuleCritic { source: Some(checked.source.clone()), hidden: hidden.to_vec() };
+    let mut critic = RuleCritic::new(Some(checked.source.clone()), hidden.to_vec());
     deliberate::deliberate(checked.ir(), &mut RuleProposer, &mut critic, rounds)
 }
 

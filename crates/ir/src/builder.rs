@@ -84,6 +84,9 @@ pub(crate) struct Builder<'a> {
     edge_set: HashSet<(String, String, EdgeKind)>,
     pub(crate) diags: Vec<Diagnostic>,
     ids: HashSet<String>,
+    /// For a generated id that was taken, the next suffix to try (every one before it is
+    /// taken: ids are never given back), so a text repeated n times costs n tries, not n²/2.
+    next_suffix: HashMap<String, u32>,
     /// Nodes whose `verifies` edges the front end already decided.
     linked_acs: HashSet<String>,
 }
@@ -100,6 +103,7 @@ impl<'a> Builder<'a> {
             edge_set: HashSet::new(),
             diags: Vec::new(),
             ids: HashSet::new(),
+            next_suffix: HashMap::new(),
             linked_acs: HashSet::new(),
         }
     }
@@ -149,20 +153,24 @@ impl<'a> Builder<'a> {
         id
     }
 
-    fn generated_id(&self, d: &Draft, text: &str) -> String {
+    fn generated_id(&mut self, d: &Draft, text: &str) -> String {
         let section = d.section.join("/");
-        let mut base = format!(
+        let root = format!(
             "{}-{}",
             d.kind.prefix(),
             text::short_hash(&[d.kind.name(), &section, &text.to_lowercase()])
         );
-        let mut n = 2;
-        let root = base.clone();
-        while self.ids.contains(&base) {
-            base = format!("{root}-{n}");
-            n += 1;
+        if !self.ids.contains(&root) {
+            return root;
         }
-        base
+        let n = self.next_suffix.entry(root.clone()).or_insert(2);
+        loop {
+            let id = format!("{root}-{n}");
+            *n += 1;
+            if !self.ids.contains(&id) {
+                return id;
+            }
+        }
     }
 
     pub(crate) fn edge(&mut self, from: &str, to: &str, kind: EdgeKind, why: &str) {

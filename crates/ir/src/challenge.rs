@@ -8,7 +8,7 @@
 //! * duplicates: requirements that say the same thing;
 //! * hidden constraints handed in by the caller (the world model's), matched by their terms.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use l9_types::{Diagnostic, Severity, Span};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Edge, EdgeKind, Ir, Node, NodeKind};
 use crate::smells::{self, Smell};
 use crate::text;
+
+mod duplicates;
+use duplicates::duplicates;
+pub use duplicates::{DUPLICATE_JACCARD, duplicate_judgement, duplicate_judgement_at};
 
 /// One thing the challenger or validator wants looked at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +186,29 @@ pub fn challenge_judged(
     hidden: &[HiddenConstraint],
     judge: SmellJudge,
 ) -> Vec<Finding> {
+    challenge_memo(ir, source, hidden, judge, &mut SmellMemo::default())
+}
+
+/// The smell hits of texts already judged, by text and by whether every smell or only open
+/// items were asked for. The deliberation cell critiques an IR once per round and its nodes
+/// rarely change in between: with a memo each text is judged once.
+#[derive(Debug, Default, Clone)]
+pub struct SmellMemo {
+    judge: Option<SmellJudge>,
+    hits: HashMap<(String, bool), Vec<smells::Hit>>,
+}
+
+/// [`challenge_judged`] that judges only the texts `memo` has not seen (with this judge).
+pub fn challenge_memo(
+    ir: &Ir,
+    source: Option<&str>,
+    hidden: &[HiddenConstraint],
+    judge: SmellJudge,
+    memo: &mut SmellMemo,
+) -> Vec<Finding> {
+    if memo.judge != Some(judge) {
+        *memo = SmellMemo { judge: Some(judge), hits: HashMap::new() };
+    }
     let tagger = match judge {
         SmellJudge::Tagger => crate::learn::tagger::shipped(),
         SmellJudge::WordLists => None,
@@ -199,18 +226,19 @@ pub fn challenge_judged(
         // Open items (TBD) matter wherever they are; the other smells in statements.
         let which: &[Smell] =
             if SMELLED.contains(&node.kind) { &Smell::ALL } else { &[Smell::Tbd] };
-        let hits = match tagger {
+        let key = (node.text.clone(), which.len() > 1);
+        let hits = memo.hits.entry(key).or_insert_with(|| match tagger {
             Some(t) => t.detect_only(&node.text, which),
             None => smells::detect_only(&node.text, which),
-        };
+        });
         let mut locator = WordLocator::new(located, node);
-        for hit in hits {
+        for hit in hits.iter() {
             if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)
                 && node.kind != NodeKind::Requirement
             {
                 continue;
             }
-            if !keeps(&hit, &node.text) {
+            if !keeps(hit, &node.text) {
                 continue;
             }
             let blocking = hit.smell == Smell::Tbd;
@@ -433,6 +461,31 @@ fn is_percentile(t: &str) -> bool {
         || t == "mean"
 }
 
+/// Whether two quantities conflict: the same dimension and percentile, enough subject words
+/// in common, and bounds that cannot both hold or two different limits of one kind.
+fn conflict(qa: &Quantity, qb: &Quantity) -> bool {
+    if qa.dim != qb.dim || qa.percentile != qb.percentile {
+        return false;
+    }
+    let shared = qa.subject.intersection(&qb.subject).count();
+    let needed = qa.subject.len().min(qb.subject.len()).clamp(1, 2);
+    if shared < needed {
+        return false;
+    }
+    match (qa.bound, qb.bound) {
+        (Bound::Upper, Bound::Lower) => qb.value > qa.value,
+        (Bound::Lower, Bound::Upper) => qa.value > qb.value,
+        (x, y) if x == y => (qa.value - qb.value).abs() > f64::EPSILON * qa.value.abs().max(1.0),
+        _ => false,
+    }
+}
+
+/// Numeric conflicts: each quantity is reported against the first earlier one it conflicts
+/// with (the finding on the earlier requirement, as for a pair), so the findings grow with the
+/// spec, not with its pairs — 2,000 requirements bounding one quantity differently made ~2
+/// million findings and 730 MB of `l9 ir check` output. Quantities that agree in every respect
+/// that decides a conflict form a class and are looked at once: a requirement repeated a
+/// thousand times costs one comparison per repetition.
 fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
     let mut qs: Vec<(&Node, Quantity)> = Vec::new();
     for n in
@@ -442,33 +495,47 @@ fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
             qs.push((n, q));
         }
     }
-    let mut out = Vec::new();
-    for i in 0..qs.len() {
-        for j in i + 1..qs.len() {
+    type Key<'a> = (&'static str, Option<&'a str>, &'a BTreeSet<String>, bool, bool, u64);
+    fn key(q: &Quantity) -> Key<'_> {
+        let bound = (q.bound == Bound::Upper, q.bound == Bound::Lower);
+        (q.dim, q.percentile.as_deref(), &q.subject, bound.0, bound.1, q.value.to_bits())
+    }
+    // Per class: its first member and the first from another node than that one.
+    let mut classes: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut class_of: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for j in 0..qs.len() {
+        let (b, qb) = &qs[j];
+        // Classes in the order they began: the first that conflicts holds the earliest.
+        let earliest = classes
+            .iter()
+            .filter_map(|&(first, other)| if qs[first].0.id != b.id { Some(first) } else { other })
+            .find(|&i| conflict(&qs[i].1, qb));
+        if let Some(i) = earliest {
+            pairs.push((i, j));
+        }
+        match class_of.get(&key(qb)) {
+            Some(&c) => {
+                let (first, other) = &mut classes[c];
+                if other.is_none() && qs[*first].0.id != b.id {
+                    *other = Some(j);
+                }
+            }
+            None => {
+                class_of.insert(key(qb), classes.len());
+                classes.push((j, None));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+        .into_iter()
+        .map(|(i, j)| {
             let (a, qa) = &qs[i];
             let (b, qb) = &qs[j];
-            if a.id == b.id || qa.dim != qb.dim || qa.percentile != qb.percentile {
-                continue;
-            }
-            let shared: Vec<&String> = qa.subject.intersection(&qb.subject).collect();
-            let needed = qa.subject.len().min(qb.subject.len()).clamp(1, 2);
-            if shared.len() < needed {
-                continue;
-            }
-            let conflict = match (qa.bound, qb.bound) {
-                (Bound::Upper, Bound::Lower) => qb.value > qa.value,
-                (Bound::Lower, Bound::Upper) => qa.value > qb.value,
-                (x, y) if x == y => {
-                    (qa.value - qb.value).abs() > f64::EPSILON * qa.value.abs().max(1.0)
-                }
-                _ => false,
-            };
-            if !conflict {
-                continue;
-            }
             let hard = qa.bound != qb.bound;
-            let about = shared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
-            out.push(Finding {
+            let about = qa.subject.intersection(&qb.subject).map(String::as_str).collect::<Vec<_>>().join(" ");
+            Finding {
                 code: NUMERIC_CONFLICT.into(),
                 severity: if hard { Severity::Error } else { Severity::Warning },
                 message: format!(
@@ -488,139 +555,9 @@ fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
                 },
                 related: vec![b.id.clone()],
                 blocking: true,
-            });
-        }
-    }
-    out
-}
-
-/// Words that do not make two requirements about different things: articles, prepositions,
-/// conjunctions, pronouns, auxiliaries and modal verbs (a change of strength alone still says
-/// the same thing). Negations, actors and numbers are not among them.
-const FUNCTION_WORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "by", "with", "at", "from", "as",
-    "is", "are", "be", "been", "being", "was", "were", "it", "its", "this", "that", "these",
-    "those", "shall", "must", "should", "may", "will", "can", "could", "would", "might", "which",
-    "who", "whom", "whose", "when", "then", "than", "if", "into", "there", "their", "they", "them",
-    "he", "she", "his", "her", "we", "our", "you", "your", "i", "so", "such", "do", "does", "has",
-    "have", "had", "also", "able", "both", "every", "all", "any", "each", "via", "upon", "onto",
-    "whether", "but",
-];
-
-/// A requirement's terms for duplicate judgement, as sorted ids into `vocab`: every word but
-/// function words, lower-cased and stemmed; numbers and identifiers (`1005`, `rsv1`) kept.
-fn duplicate_terms(text: &str, vocab: &mut std::collections::HashMap<String, u32>) -> Vec<u32> {
-    let lower = text.to_lowercase();
-    let mut ids: Vec<u32> = text::words(&lower)
-        .into_iter()
-        .map(|(s, e)| &lower[s..e])
-        .filter(|w| !FUNCTION_WORDS.contains(w))
-        .filter(|w| w.len() >= 2 || w.chars().any(|c| c.is_ascii_digit()))
-        .map(|w| {
-            let t = text::stem(w);
-            let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
-            *vocab.entry(t).or_insert(next)
-        })
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// The share of terms two requirements must have in common to say the same thing, chosen on
-/// labelled pairs of the development specs (see `bench/duplicate_pairs.csv` and `l9 eval
-/// duplicates`).
-pub const DUPLICATE_JACCARD: f32 = 0.8;
-
-/// Whether two requirements (their [`duplicate_terms`]) say the same thing, and the share of
-/// terms they have in common. They do when neither puts a term of its own in place of one of
-/// the other's — one's terms contain the other's, so "the driver" against "the user", `1005`
-/// against `1006` or `|Sec-WebSocket-Key|` against `|Sec-WebSocket-Version|` are different
-/// things however much else they share — and they share at least [`DUPLICATE_JACCARD`] of
-/// their terms.
-fn same_requirement(a: &[u32], b: &[u32]) -> Option<f32> {
-    same_requirement_at(a, b, DUPLICATE_JACCARD)
-}
-
-fn same_requirement_at(a: &[u32], b: &[u32], share: f32) -> Option<f32> {
-    let (small, large) = (a.len().min(b.len()), a.len().max(b.len()));
-    // Containment means the intersection is the smaller set, so Jaccard is small / large.
-    if small < 3 || (small as f32) < share * large as f32 {
-        return None;
-    }
-    let inter = sorted_intersection(a, b);
-    (inter == small).then(|| inter as f32 / large as f32)
-}
-
-/// Whether two requirement texts say the same thing (the challenger's duplicate judgement),
-/// with the share of terms they have in common.
-pub fn duplicate_judgement(a: &str, b: &str) -> Option<f32> {
-    duplicate_judgement_at(a, b, DUPLICATE_JACCARD)
-}
-
-/// [`duplicate_judgement`] with another share of common terms (for choosing it).
-pub fn duplicate_judgement_at(a: &str, b: &str, share: f32) -> Option<f32> {
-    let mut vocab = std::collections::HashMap::new();
-    let ta = duplicate_terms(a, &mut vocab);
-    let tb = duplicate_terms(b, &mut vocab);
-    same_requirement_at(&ta, &tb, share)
-}
-
-fn duplicates(ir: &Ir) -> Vec<Finding> {
-    // Terms as sorted integer ids, so a pair costs one merge instead of string compares.
-    let mut vocab: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    let reqs: Vec<(&Node, Vec<u32>)> = ir
-        .nodes
-        .iter()
-        .filter(|n| n.kind == NodeKind::Requirement)
-        .map(|n| (n, duplicate_terms(&n.text, &mut vocab)))
-        .filter(|(_, t)| t.len() >= 3)
-        .collect();
-    let mut out = Vec::new();
-    for i in 0..reqs.len() {
-        for j in i + 1..reqs.len() {
-            let (a, ta) = &reqs[i];
-            let (b, tb) = &reqs[j];
-            let Some(jaccard) = same_requirement(ta, tb) else { continue };
-            let strength = if a.strength == b.strength {
-                String::new()
-            } else {
-                " — with a different strength".to_string()
-            };
-            out.push(Finding {
-                code: DUPLICATE.into(),
-                severity: Severity::Warning,
-                message: format!(
-                    "says the same as {} ({:.0}% of its terms are shared, none replaced){strength}",
-                    a.id,
-                    jaccard * 100.0
-                ),
-                node: Some(b.id.clone()),
-                span: Some(b.span.clone()),
-                words: Vec::new(),
-                fix: format!("keep one of {} and {}, or make the difference explicit", a.id, b.id),
-                related: vec![a.id.clone()],
-                blocking: false,
-            });
-        }
-    }
-    out
-}
-
-fn sorted_intersection(a: &[u32], b: &[u32]) -> usize {
-    let (mut i, mut j, mut n) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
             }
-        }
-    }
-    n
+        })
+        .collect()
 }
 
 fn hidden_constraints(ir: &Ir, hidden: &[HiddenConstraint]) -> Vec<Finding> {

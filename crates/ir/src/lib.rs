@@ -139,7 +139,8 @@ pub fn compile_with(
 pub fn exercise_front(format: Format, bytes: &[u8]) -> usize {
     let c = compile_bytes("fuzz", bytes, Some(format));
     let source = String::from_utf8_lossy(bytes);
-    let rendered: usize = c.diagnostics.iter().map(|x| render::render(x, &source).len()).sum();
+    let renderer = render::Renderer::new(&source);
+    let rendered: usize = c.diagnostics.iter().map(|x| renderer.render(x).len()).sum();
     c.ir.nodes.len() + c.ir.edges.len() + rendered
 }
 
@@ -154,7 +155,8 @@ pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
     let mut critic = deliberate::RuleCritic::default();
     let d = deliberate::deliberate(&c.ir, &mut deliberate::RuleProposer, &mut critic, 2);
     let plans = plan::candidates(&d.ir);
-    let rendered: usize = c.diagnostics.iter().map(|x| render::render(x, &source).len()).sum();
+    let renderer = render::Renderer::new(&source);
+    let rendered: usize = c.diagnostics.iter().map(|x| renderer.render(x).len()).sum();
     c.ir.nodes.len() + findings.len() + valid.len() + plans.len() + rendered
 }
 

@@ -364,6 +364,12 @@ impl Ir {
         self.nodes.iter().find(|n| n.id == id)
     }
 
+    /// Each node by id (the first of its id, as [`Ir::node`] finds it): for code that looks
+    /// up many nodes, which a scan per lookup would make quadratic in the spec.
+    pub fn nodes_by_id(&self) -> std::collections::HashMap<&str, &Node> {
+        self.nodes.iter().rev().map(|n| (n.id.as_str(), n)).collect()
+    }
+
     pub fn count(&self, kind: NodeKind) -> usize {
         self.nodes.iter().filter(|n| n.kind == kind).count()
     }

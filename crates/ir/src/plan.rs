@@ -7,7 +7,7 @@
 //! component (transitively), and the acceptance criteria that verify them. Requirements with
 //! no component fall into the goal's group.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -120,12 +120,23 @@ impl Group {
             .max(1.0)
     }
 
-    fn gate(&self) -> Gate {
-        Gate {
-            command: (!self.commands.is_empty()).then(|| self.commands.join(" && ")),
-            criteria: self.criteria.clone(),
-        }
+    fn command(&self) -> Option<String> {
+        (!self.commands.is_empty()).then(|| self.commands.join(" && "))
     }
+
+    fn gate(&self) -> Gate {
+        Gate { command: self.command(), criteria: self.criteria.clone() }
+    }
+}
+
+/// What each acceptance criterion verifies (the targets of its `verifies` edges, in edge
+/// order): looked up, not scanned for, so planning stays near-linear in the IR.
+fn verified(ir: &Ir) -> HashMap<&str, Vec<&str>> {
+    let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in ir.edges.iter().filter(|e| e.kind == EdgeKind::Verifies) {
+        out.entry(e.from.as_str()).or_default().push(e.to.as_str());
+    }
+    out
 }
 
 fn groups(ir: &Ir) -> Vec<Group> {
@@ -139,17 +150,19 @@ fn groups(ir: &Ir) -> Vec<Group> {
             parent.entry(e.to.as_str()).or_insert(e.from.as_str());
         }
     }
+    let node = ir.nodes_by_id();
+    let is_component = |id: &str| node.get(id).is_some_and(|n| n.kind == NodeKind::Component);
     let component_of = |id: &str| -> Option<String> {
         let mut cur = id;
         for _ in 0..64 {
             let p = parent.get(cur)?;
-            if ir.node(p).is_some_and(|n| n.kind == NodeKind::Component) {
+            if is_component(p) {
                 // The top-most component below the goal keeps groups coarse.
                 let mut top = *p;
                 let mut up = *p;
                 for _ in 0..64 {
                     match parent.get(up) {
-                        Some(q) if ir.node(q).is_some_and(|n| n.kind == NodeKind::Component) => {
+                        Some(q) if is_component(q) => {
                             top = q;
                             up = q;
                         }
@@ -173,7 +186,7 @@ fn groups(ir: &Ir) -> Vec<Group> {
         let g = by.entry(key.clone()).or_insert_with(|| {
             order.push(key.clone());
             Group {
-                name: ir.node(&key).map_or_else(|| "core".to_string(), |c| c.text.clone()),
+                name: node.get(key.as_str()).map_or_else(|| "core".to_string(), |c| c.text.clone()),
                 ..Group::default()
             }
         });
@@ -186,23 +199,22 @@ fn groups(ir: &Ir) -> Vec<Group> {
     }
     // Acceptance criteria join the group of what they verify; gates with a command too.
     let mut global_commands = Vec::new();
+    let verified = verified(ir);
+    // (group, criterion) and (group, command) already placed.
+    let mut criteria: HashSet<(String, String)> = HashSet::new();
+    let mut commands: HashSet<(String, String)> = HashSet::new();
     for n in ir.nodes.iter().filter(|n| n.kind == NodeKind::AcceptanceCriterion) {
-        let targets: Vec<&str> = ir
-            .edges
-            .iter()
-            .filter(|e| e.from == n.id && e.kind == EdgeKind::Verifies)
-            .map(|e| e.to.as_str())
-            .collect();
+        let targets = verified.get(n.id.as_str()).map_or(&[][..], Vec::as_slice);
         let mut placed = false;
-        for t in &targets {
+        for t in targets {
             if let Some(key) = group_of.get(*t)
                 && let Some(g) = by.get_mut(key)
             {
-                if !g.criteria.contains(&n.id) {
+                if criteria.insert((key.clone(), n.id.clone())) {
                     g.criteria.push(n.id.clone());
                 }
                 if let Some(cmd) = &n.gate
-                    && !g.commands.contains(cmd)
+                    && commands.insert((key.clone(), cmd.clone()))
                 {
                     g.commands.push(cmd.clone());
                 }
@@ -246,6 +258,8 @@ fn slug(s: &str) -> String {
 struct Tasks {
     tasks: Vec<PlanTask>,
     ids: BTreeSet<String>,
+    /// For an id that was taken, the next suffix to try (all before it are taken).
+    next_suffix: HashMap<String, u32>,
 }
 
 impl Tasks {
@@ -262,10 +276,15 @@ impl Tasks {
     ) -> String {
         let base = format!("{}:{}", kind.name(), slug(name));
         let mut id = base.clone();
-        let mut n = 2;
-        while self.ids.contains(&id) {
-            id = format!("{base}-{n}");
-            n += 1;
+        if self.ids.contains(&id) {
+            let n = self.next_suffix.entry(base.clone()).or_insert(2);
+            loop {
+                id = format!("{base}-{n}");
+                *n += 1;
+                if !self.ids.contains(&id) {
+                    break;
+                }
+            }
         }
         self.ids.insert(id.clone());
         self.tasks.push(PlanTask {
@@ -320,21 +339,36 @@ pub fn candidates(ir: &Ir) -> Vec<PlanCandidate> {
 /// operator's approval; the rest of the plan goes on. A question about a node no task works
 /// from gates the first task after the design.
 pub fn gate_open_questions(ir: &Ir, c: &mut PlanCandidate) {
+    let mut about: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in &ir.edges {
+        about.entry(e.from.as_str()).or_default().push(e.to.as_str());
+    }
+    // The first task after the design that works from each node.
+    let mut first_on: HashMap<String, usize> = HashMap::new();
+    for (i, t) in c.tasks.iter().enumerate().filter(|(_, t)| t.kind != TaskKind::Design) {
+        for input in &t.inputs {
+            first_on.entry(input.clone()).or_insert(i);
+        }
+    }
+    let first_work = c.tasks.iter().position(|t| t.kind != TaskKind::Design);
+    let mut gated: HashSet<(usize, String)> = c
+        .tasks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| t.questions.iter().map(move |q| (i, q.clone())))
+        .collect();
     for q in ir.nodes.iter().filter(|n| {
         n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
     }) {
-        let about: Vec<&str> =
-            ir.edges.iter().filter(|e| e.from == q.id).map(|e| e.to.as_str()).collect();
-        let first_work = c.tasks.iter().position(|t| t.kind != TaskKind::Design);
-        let target = c
-            .tasks
-            .iter()
-            .position(|t| {
-                t.kind != TaskKind::Design && t.inputs.iter().any(|i| about.contains(&i.as_str()))
-            })
+        let target = about
+            .get(q.id.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|a| first_on.get(*a).copied())
+            .min()
             .or(first_work);
         let Some(i) = target else { continue };
-        if !c.tasks[i].questions.contains(&q.id) {
+        if gated.insert((i, q.id.clone())) {
             c.tasks[i].questions.push(q.id.clone());
         }
     }
@@ -421,7 +455,17 @@ fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
             }
         }
         Strategy::VerticalSlices => {
+            // Who verifies each node.
+            let mut verifiers: HashMap<&str, Vec<&str>> = HashMap::new();
+            for e in ir.edges.iter().filter(|e| e.kind == EdgeKind::Verifies) {
+                verifiers.entry(e.to.as_str()).or_default().push(e.from.as_str());
+            }
             for g in gs {
+                let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
+                for (i, c) in g.criteria.iter().enumerate() {
+                    positions.entry(c.as_str()).or_default().push(i);
+                }
+                let command = g.command();
                 // A slice is at most four requirements or interfaces, end to end.
                 let inputs = g.inputs();
                 for (i, chunk) in inputs.chunks(4).enumerate() {
@@ -430,20 +474,17 @@ fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
                     } else {
                         g.name.clone()
                     };
-                    let criteria: Vec<String> = g
-                        .criteria
+                    // The group's criteria that verify something in the chunk, in order.
+                    let mut at: Vec<usize> = chunk
                         .iter()
-                        .filter(|c| {
-                            ir.edges.iter().any(|e| {
-                                e.from == **c
-                                    && e.kind == EdgeKind::Verifies
-                                    && chunk.contains(&e.to)
-                            })
-                        })
-                        .cloned()
+                        .flat_map(|input| verifiers.get(input.as_str()).into_iter().flatten())
+                        .flat_map(|c| positions.get(c).into_iter().flatten().copied())
                         .collect();
+                    at.sort_unstable();
+                    at.dedup();
+                    let criteria: Vec<String> = at.iter().map(|&i| g.criteria[i].clone()).collect();
                     let size = (chunk.len() as f32 + 0.3 * criteria.len() as f32).max(1.0);
-                    let gate = Gate { command: g.gate().command, criteria };
+                    let gate = Gate { command: command.clone(), criteria };
                     let imp = t.add(
                         TaskKind::Implement,
                         &name,
@@ -525,16 +566,12 @@ pub fn coverage(ir: &Ir, plan: &PlanCandidate) -> Vec<String> {
     let inputs: BTreeSet<&str> =
         plan.tasks.iter().flat_map(|t| t.inputs.iter().map(String::as_str)).collect();
     let mut gated: BTreeSet<&str> = BTreeSet::new();
+    let verified = verified(ir);
     for task in &plan.tasks {
         let Some(gate) = &task.gate else { continue };
         gated.extend(task.inputs.iter().map(String::as_str));
         for c in &gate.criteria {
-            gated.extend(
-                ir.edges
-                    .iter()
-                    .filter(|e| e.from == *c && e.kind == EdgeKind::Verifies)
-                    .map(|e| e.to.as_str()),
-            );
+            gated.extend(verified.get(c.as_str()).into_iter().flatten().copied());
         }
     }
     musts(ir)

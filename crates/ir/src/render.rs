@@ -11,35 +11,96 @@ use l9_types::Diagnostic;
 ///    = help: add an acceptance criterion …
 /// ```
 pub fn render(d: &Diagnostic, source: &str) -> String {
-    let mut out = format!("{}[{}]: {}\n", d.severity, d.code, d.message);
-    if let Some(span) = &d.span {
-        out.push_str(&format!("  --> {}:{}:{}\n", span.file, span.line, span.column));
-        let line_no = span.line as usize;
-        if let Some(line) = source.lines().nth(line_no.saturating_sub(1)) {
-            let line = line.trim_end_matches('\r');
-            let width = line_no.to_string().len();
-            let pad = " ".repeat(width);
-            let shown: String = line.chars().take(160).collect();
-            out.push_str(&format!("{pad} |\n{line_no} | {shown}\n"));
-            let col = (span.column as usize).saturating_sub(1).min(shown.chars().count());
-            let len = if span.end > span.start {
-                let bytes = span.end - span.start;
-                source
-                    .get(span.start..span.end)
-                    .map_or(bytes, |s| s.lines().next().unwrap_or("").chars().count())
-            } else {
-                1
-            };
-            let len = len.clamp(1, shown.chars().count().saturating_sub(col).max(1));
-            let lead: String =
-                shown.chars().take(col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(len)));
-        }
-        if let Some(help) = &d.help {
-            out.push_str(&format!("{} = help: {help}\n", " ".repeat(line_no.to_string().len())));
-        }
-    } else if let Some(help) = &d.help {
-        out.push_str(&format!("  = help: {help}\n"));
+    Renderer::new(source).render(d)
+}
+
+/// Renders many diagnostics of one source, its lines found once (finding a line per
+/// diagnostic by walking the source made `l9 ir check` quadratic in the spec).
+#[derive(Debug)]
+pub struct Renderer<'a> {
+    source: &'a str,
+    /// Where each line starts.
+    starts: Vec<usize>,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(source: &'a str) -> Renderer<'a> {
+        let starts = std::iter::once(0)
+            .chain(source.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1))
+            .collect();
+        Renderer { source, starts }
     }
-    out
+
+    /// Line `n` (1-based) as `str::lines` gives it.
+    fn line(&self, n: usize) -> Option<&'a str> {
+        let start = *self.starts.get(n.checked_sub(1)?)?;
+        if start == self.source.len() {
+            return None; // after a final line break: no line
+        }
+        let end = self.starts.get(n).map_or(self.source.len(), |next| next - 1);
+        let line = &self.source[start..end];
+        Some(line.strip_suffix('\r').filter(|_| end < self.source.len()).unwrap_or(line))
+    }
+
+    pub fn render(&self, d: &Diagnostic) -> String {
+        let source = self.source;
+        let mut out = format!("{}[{}]: {}\n", d.severity, d.code, d.message);
+        if let Some(span) = &d.span {
+            out.push_str(&format!("  --> {}:{}:{}\n", span.file, span.line, span.column));
+            let line_no = span.line as usize;
+            if let Some(line) = self.line(line_no) {
+                let line = line.trim_end_matches('\r');
+                let width = line_no.to_string().len();
+                let pad = " ".repeat(width);
+                let shown: String = line.chars().take(160).collect();
+                out.push_str(&format!("{pad} |\n{line_no} | {shown}\n"));
+                let col = (span.column as usize).saturating_sub(1).min(shown.chars().count());
+                let len = if span.end > span.start {
+                    let bytes = span.end - span.start;
+                    // At most what can be underlined (160 characters of up to 4 bytes), not the
+                    // whole span: a finding's span may be a megabyte-long line.
+                    source.get(span.start..span.end).map_or(bytes, |s| {
+                        let mut end = s.len().min(4 * 161);
+                        while !s.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        s[..end].lines().next().unwrap_or("").chars().count()
+                    })
+                } else {
+                    1
+                };
+                let len = len.clamp(1, shown.chars().count().saturating_sub(col).max(1));
+                let lead: String =
+                    shown.chars().take(col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                out.push_str(&format!("{pad} | {lead}{}\n", "^".repeat(len)));
+            }
+            if let Some(help) = &d.help {
+                out.push_str(&format!(
+                    "{} = help: {help}\n",
+                    " ".repeat(line_no.to_string().len())
+                ));
+            }
+        } else if let Some(help) = &d.help {
+            out.push_str(&format!("  = help: {help}\n"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_found_as_str_lines_finds_them() {
+        for source in
+            ["", "a", "a\n", "a\nb", "a\r\nb\r\n", "\n\n", "x\r", "x\ry\n\rz\r\n\r", "é\n\nü\r\nz"]
+        {
+            let r = Renderer::new(source);
+            for n in 0usize..6 {
+                let want = n.checked_sub(1).and_then(|k| source.lines().nth(k));
+                assert_eq!(r.line(n), want, "{source:?} line {n}");
+            }
+        }
+    }
 }

@@ -126,6 +126,7 @@ fn cycles(ir: &Ir) -> Vec<Finding> {
     let mut colour: BTreeMap<&str, u8> = BTreeMap::new();
     let mut out = Vec::new();
     let mut reported: BTreeSet<Vec<&str>> = BTreeSet::new();
+    let by_id = ir.nodes_by_id();
     for &start in graph.keys() {
         if colour.get(start).copied().unwrap_or(0) != 0 {
             continue;
@@ -158,7 +159,7 @@ fn cycles(ir: &Ir) -> Vec<Finding> {
                                     "break the cycle: one of these must not depend on the other",
                                 );
                                 f.node = Some(n.to_string());
-                                f.span = ir.node(n).map(|x| x.span.clone());
+                                f.span = by_id.get(n).map(|x| x.span.clone());
                                 f.related = cycle.iter().map(|s| s.to_string()).collect();
                                 out.push(f);
                             }
@@ -201,10 +202,17 @@ pub fn must_without_acceptance(ir: &Ir) -> Vec<Finding> {
 fn interface_without_component(ir: &Ir) -> Vec<Finding> {
     let components: HashSet<&str> =
         ir.nodes.iter().filter(|n| n.kind == NodeKind::Component).map(|n| n.id.as_str()).collect();
+    // What has an edge to a component (looked up per interface, not scanned for).
+    let placed: HashSet<&str> = ir
+        .edges
+        .iter()
+        .filter(|e| components.contains(e.to.as_str()))
+        .map(|e| e.from.as_str())
+        .collect();
     ir.nodes
         .iter()
         .filter(|n| n.kind == NodeKind::Interface)
-        .filter(|n| !ir.edges.iter().any(|e| e.from == n.id && components.contains(e.to.as_str())))
+        .filter(|n| !placed.contains(n.id.as_str()))
         .map(|n| {
             let mut f = finding(
                 "L9-VAL-005",
@@ -220,6 +228,7 @@ fn interface_without_component(ir: &Ir) -> Vec<Finding> {
 }
 
 fn conflicting(ir: &Ir) -> Vec<Finding> {
+    let node = ir.nodes_by_id();
     ir.edges
         .iter()
         .filter(|e| e.kind == EdgeKind::ConflictsWith && e.why != "duplicate")
@@ -231,7 +240,7 @@ fn conflicting(ir: &Ir) -> Vec<Finding> {
                 "decide which of the two holds and change the other",
             );
             f.node = Some(e.from.clone());
-            f.span = ir.node(&e.from).map(|n| n.span.clone());
+            f.span = node.get(e.from.as_str()).map(|n| n.span.clone());
             f.related = vec![e.to.clone()];
             f
         })
@@ -239,10 +248,12 @@ fn conflicting(ir: &Ir) -> Vec<Finding> {
 }
 
 fn unverifying_acceptance(ir: &Ir) -> Vec<Finding> {
+    let verifying: HashSet<&str> =
+        ir.edges.iter().filter(|e| e.kind == EdgeKind::Verifies).map(|e| e.from.as_str()).collect();
     ir.nodes
         .iter()
         .filter(|n| n.kind == NodeKind::AcceptanceCriterion)
-        .filter(|n| !ir.edges.iter().any(|e| e.from == n.id && e.kind == EdgeKind::Verifies))
+        .filter(|n| !verifying.contains(n.id.as_str()))
         .map(|n| {
             let mut f = finding(
                 "L9-VAL-007",

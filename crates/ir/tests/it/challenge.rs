@@ -245,3 +245,66 @@ fn capitalised_names_and_relative_that_are_not_smells() {
     let alone = "# S\n\n- The server MUST log the frame and then reject that.\n";
     assert!(codes(alone).iter().any(|m| m.contains("`that`")), "{:?}", codes(alone));
 }
+
+#[test]
+fn a_smell_memo_gives_what_a_fresh_challenge_gives() {
+    use challenge::{SmellJudge, SmellMemo};
+    for f in ["notes.md", "rfc-mini.txt", "prose.txt", "login.feature"] {
+        let source = fixture(f);
+        let mut ir = compile_fixture(f).ir;
+        let mut memo = SmellMemo::default();
+        for round in 0..6 {
+            // Two rounds by the tagger, two by the word lists alone, …: the memo must not
+            // answer for the other judge.
+            let judge = if round / 2 % 2 == 0 { SmellJudge::Tagger } else { SmellJudge::WordLists };
+            let fresh = challenge::challenge_judged(&ir, Some(&source), &[], judge);
+            let memoised = challenge::challenge_memo(&ir, Some(&source), &[], judge, &mut memo);
+            assert_eq!(memoised, fresh, "{f}, round {round}");
+            // The same again from the memo alone.
+            assert_eq!(challenge::challenge_memo(&ir, Some(&source), &[], judge, &mut memo), fresh);
+            // Change a node's text, and turn statements into goals and back (only open items
+            // are judged in goals): all are judged afresh.
+            let n = round % ir.nodes.len();
+            ir.nodes[n].text = format!("{} which is TBD and fast", ir.nodes[n].text);
+            for node in &mut ir.nodes {
+                node.kind = match node.kind {
+                    NodeKind::Requirement => NodeKind::Goal,
+                    NodeKind::Goal => NodeKind::Requirement,
+                    k => k,
+                };
+            }
+        }
+    }
+}
+
+#[test]
+fn repetitions_give_a_finding_each_not_one_per_pair() {
+    let spec = |line: &dyn Fn(usize) -> String| {
+        let items: String = (0..2_000).map(|i| format!("- {}\n", line(i))).collect();
+        format!("# S\n\n## Requirements\n\n{items}")
+    };
+    // One quantity bounded 2,000 ways: every pair conflicts, each requirement is reported
+    // against the first before it.
+    let numeric = spec(&|i| format!("Request latency MUST be under {} ms.", i + 1));
+    let c = l9_ir::compile("s.md", &numeric, None);
+    let f = challenge::challenge(&c.ir, Some(&numeric), &[]);
+    let conflicts: Vec<_> = f.iter().filter(|f| f.code == challenge::NUMERIC_CONFLICT).collect();
+    assert_eq!(conflicts.len(), 1_999);
+    let first = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Requirement).unwrap();
+    assert!(conflicts.iter().all(|f| f.node.as_ref() == Some(&first.id)));
+    let related: std::collections::BTreeSet<_> = conflicts.iter().map(|f| &f.related[0]).collect();
+    assert_eq!(related.len(), 1_999, "each later requirement once");
+    // The same requirement 2,000 times: each repetition says the same as the first.
+    let same = spec(&|_| "Users MUST be able to export every note as Markdown.".into());
+    let c = l9_ir::compile("s.md", &same, None);
+    let f = challenge::challenge(&c.ir, Some(&same), &[]);
+    let dups: Vec<_> = f.iter().filter(|f| f.code == challenge::DUPLICATE).collect();
+    assert_eq!(dups.len(), 1_999);
+    let first = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Requirement).unwrap();
+    assert!(dups.iter().all(|f| f.related == vec![first.id.clone()]));
+    // Equal limits repeated do not conflict, however many.
+    let equal = spec(&|_| "Request latency MUST be under 5 ms.".into());
+    let c = l9_ir::compile("s.md", &equal, None);
+    let f = challenge::challenge(&c.ir, Some(&equal), &[]);
+    assert!(!f.iter().any(|f| f.code == challenge::NUMERIC_CONFLICT));
+}

@@ -335,3 +335,19 @@ fn gherkin_diagnostics_come_once_and_where_the_problem_is() {
     );
     assert_eq!(codes(&c), [("L9-IR-033".to_string(), 4, 7)]);
 }
+
+#[test]
+fn a_repeated_requirement_gets_numbered_ids_in_order() {
+    let spec = format!("# S\n\n{}", "- Users MUST export notes.\n".repeat(5));
+    let ir = l9_ir::compile("s.md", &spec, None).ir;
+    let ids: Vec<&str> = ir
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Requirement)
+        .map(|n| n.id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let root = ids[0];
+    let numbered: Vec<String> = (2..=5).map(|n| format!("{root}-{n}")).collect();
+    assert_eq!(ids[1..], numbered.iter().map(String::as_str).collect::<Vec<_>>()[..]);
+}

@@ -9,7 +9,7 @@ use crate::{compile_fixture, fixture};
 #[test]
 fn deliberation_settles_by_rule_and_records_every_turn() {
     let c = compile_fixture("notes.md");
-    let mut critic = RuleCritic { source: Some(fixture("notes.md")), hidden: vec![] };
+    let mut critic = RuleCritic::new(Some(fixture("notes.md")), vec![]);
     let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
     assert!(d.settled, "open: {:?}", d.open.iter().filter(|f| f.blocking).collect::<Vec<_>>());
     assert!(d.turns.len() >= 3);
@@ -114,7 +114,7 @@ fn gates_carry_the_spec_commands() {
 #[test]
 fn open_questions_become_approval_gates_on_the_tasks_they_concern() {
     let c = compile_fixture("notes.md");
-    let mut critic = RuleCritic { source: Some(fixture("notes.md")), hidden: vec![] };
+    let mut critic = RuleCritic::new(Some(fixture("notes.md")), vec![]);
     let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
     let questions: Vec<&l9_ir::Node> =
         d.ir.nodes
@@ -158,4 +158,24 @@ fn open_questions_become_approval_gates_on_the_tasks_they_concern() {
         let json = serde_json::to_value(&cand).unwrap();
         assert!(json["tasks"].as_array().unwrap().iter().any(|t| t.get("questions").is_some()));
     }
+}
+
+#[test]
+fn a_spec_of_many_open_items_is_deliberated_in_near_linear_time() {
+    // Each TBD becomes a question; checking every finding against every question and edge was
+    // cubic (2,000 of them took ~53 s in a release build).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let items: String = (0..3_000)
+            .map(|i| format!("- The system MUST export report {i} in a format TBD.\n"))
+            .collect();
+        let spec = format!("# Spec\n\n## Requirements\n\n{items}");
+        let c = l9_ir::compile("s.md", &spec, None);
+        let mut critic = RuleCritic::new(Some(spec), vec![]);
+        let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
+        let questions = d.ir.nodes.iter().filter(|n| n.kind == NodeKind::Question).count();
+        let _ = tx.send((d.settled, questions));
+    });
+    let done = rx.recv_timeout(std::time::Duration::from_secs(120));
+    assert!(matches!(done, Ok((true, n)) if n >= 3_000), "did not settle in 120 s: {done:?}");
 }

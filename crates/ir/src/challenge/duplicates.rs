@@ -1,0 +1,283 @@
+//! Duplicate requirements: two that say the same thing (one's terms contain the other's and
+//! they share most of them), found without comparing every pair.
+
+use std::collections::HashMap;
+
+use l9_types::Severity;
+
+use super::{DUPLICATE, Finding};
+use crate::model::{Ir, Node, NodeKind};
+use crate::text;
+
+/// Words that do not make two requirements about different things: articles, prepositions,
+/// conjunctions, pronouns, auxiliaries and modal verbs (a change of strength alone still says
+/// the same thing). Negations, actors and numbers are not among them.
+const FUNCTION_WORDS: &[&str] = &[
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "by", "with", "at", "from", "as",
+    "is", "are", "be", "been", "being", "was", "were", "it", "its", "this", "that", "these",
+    "those", "shall", "must", "should", "may", "will", "can", "could", "would", "might", "which",
+    "who", "whom", "whose", "when", "then", "than", "if", "into", "there", "their", "they", "them",
+    "he", "she", "his", "her", "we", "our", "you", "your", "i", "so", "such", "do", "does", "has",
+    "have", "had", "also", "able", "both", "every", "all", "any", "each", "via", "upon", "onto",
+    "whether", "but",
+];
+
+/// A requirement's terms for duplicate judgement, as sorted ids into `vocab`: every word but
+/// function words, lower-cased and stemmed; numbers and identifiers (`1005`, `rsv1`) kept.
+fn duplicate_terms(text: &str, vocab: &mut HashMap<String, u32>) -> Vec<u32> {
+    let lower = text.to_lowercase();
+    let mut ids: Vec<u32> = text::words(&lower)
+        .into_iter()
+        .map(|(s, e)| &lower[s..e])
+        .filter(|w| !FUNCTION_WORDS.contains(w))
+        .filter(|w| w.len() >= 2 || w.chars().any(|c| c.is_ascii_digit()))
+        .map(|w| {
+            let t = text::stem(w);
+            let next = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+            *vocab.entry(t).or_insert(next)
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The share of terms two requirements must have in common to say the same thing, chosen on
+/// labelled pairs of the development specs (see `bench/duplicate_pairs.csv` and `l9 eval
+/// duplicates`).
+pub const DUPLICATE_JACCARD: f32 = 0.8;
+
+/// Whether two requirements (their [`duplicate_terms`]) say the same thing, and the share of
+/// terms they have in common. They do when neither puts a term of its own in place of one of
+/// the other's — one's terms contain the other's, so "the driver" against "the user", `1005`
+/// against `1006` or `|Sec-WebSocket-Key|` against `|Sec-WebSocket-Version|` are different
+/// things however much else they share — and they share at least [`DUPLICATE_JACCARD`] of
+/// their terms.
+fn same_requirement(a: &[u32], b: &[u32]) -> Option<f32> {
+    same_requirement_at(a, b, DUPLICATE_JACCARD)
+}
+
+fn same_requirement_at(a: &[u32], b: &[u32], share: f32) -> Option<f32> {
+    let (small, large) = (a.len().min(b.len()), a.len().max(b.len()));
+    // Containment means the intersection is the smaller set, so Jaccard is small / large.
+    if small < 3 || (small as f32) < share * large as f32 {
+        return None;
+    }
+    let inter = sorted_intersection(a, b);
+    (inter == small).then(|| inter as f32 / large as f32)
+}
+
+/// Whether two requirement texts say the same thing (the challenger's duplicate judgement),
+/// with the share of terms they have in common.
+pub fn duplicate_judgement(a: &str, b: &str) -> Option<f32> {
+    duplicate_judgement_at(a, b, DUPLICATE_JACCARD)
+}
+
+/// [`duplicate_judgement`] with another share of common terms (for choosing it).
+pub fn duplicate_judgement_at(a: &str, b: &str, share: f32) -> Option<f32> {
+    let mut vocab = HashMap::new();
+    let ta = duplicate_terms(a, &mut vocab);
+    let tb = duplicate_terms(b, &mut vocab);
+    same_requirement_at(&ta, &tb, share)
+}
+
+pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
+    // Terms as sorted integer ids, so a pair costs one merge instead of string compares.
+    let mut vocab: HashMap<String, u32> = HashMap::new();
+    let reqs: Vec<(&Node, Vec<u32>)> = ir
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Requirement)
+        .map(|n| (n, duplicate_terms(&n.text, &mut vocab)))
+        .filter(|(_, t)| t.len() >= 3)
+        .collect();
+    // Each requirement against the first earlier one it says the same as: one finding per
+    // repetition, not one per pair (a requirement written 2,000 times made ~2 million).
+    let sets: Vec<&[u32]> = reqs.iter().map(|(_, t)| t.as_slice()).collect();
+    let mut out = Vec::new();
+    for (j, i) in first_same(&sets, vocab.len()).into_iter().enumerate() {
+        let (b, tb) = &reqs[j];
+        let Some(i) = i else { continue };
+        let (a, ta) = &reqs[i];
+        if let Some(jaccard) = same_requirement(ta, tb) {
+            let strength = if a.strength == b.strength {
+                String::new()
+            } else {
+                " — with a different strength".to_string()
+            };
+            out.push(Finding {
+                code: DUPLICATE.into(),
+                severity: Severity::Warning,
+                message: format!(
+                    "says the same as {} ({:.0}% of its terms are shared, none replaced){strength}",
+                    a.id,
+                    jaccard * 100.0
+                ),
+                node: Some(b.id.clone()),
+                span: Some(b.span.clone()),
+                words: Vec::new(),
+                fix: format!("keep one of {} and {}, or make the difference explicit", a.id, b.id),
+                related: vec![a.id.clone()],
+                blocking: false,
+            });
+        }
+    }
+    out
+}
+
+/// For each term set in order, the first earlier one that [`same_requirement`] pairs it with,
+/// found without comparing every pair. Two sets are paired only when one contains the other
+/// and the smaller holds at least [`DUPLICATE_JACCARD`] of the larger's terms. With the terms
+/// of each set ordered rarest first (over all sets), the smaller set's rarest term `w` is in
+/// the larger, and every term of the larger rarer than `w` is one of its extra terms: `w` sits
+/// at most `|larger| - |smaller|` places into the larger. So each set is indexed by its rarest
+/// term ("as the smaller") and by the terms of its first `|set| - ⌈0.8·|set|⌉ + 1` places ("as
+/// the larger"); a set is compared only with the earlier sets those entries name, in order,
+/// until the first that pairs.
+fn first_same(all: &[&[u32]], vocab: usize) -> Vec<Option<usize>> {
+    let mut freq = vec![0u32; vocab];
+    for t in all.iter().copied().flatten() {
+        freq[*t as usize] += 1;
+    }
+    // token → earlier sets whose rarest term it is; token → (earlier set, place) for the
+    // places a set can be "the larger" at.
+    let mut rarest: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut placed: HashMap<u32, Vec<(usize, usize)>> = HashMap::new();
+    let mut out = Vec::new();
+    for (j, tb) in all.iter().enumerate() {
+        let mut order: Vec<u32> = tb.to_vec();
+        order.sort_unstable_by_key(|t| (freq[*t as usize], *t));
+        let m = order.len();
+        let reach = m - (DUPLICATE_JACCARD * m as f32).ceil() as usize + 1;
+        let mut best: Option<usize> = None;
+        // As the larger: an earlier smaller set whose rarest term is here, close enough.
+        for (place, w) in order.iter().enumerate().take(reach) {
+            for &i in rarest.get(w).into_iter().flatten() {
+                if best.is_some_and(|b| b <= i) {
+                    break;
+                }
+                if all[i].len() <= m
+                    && place <= m - all[i].len()
+                    && same_requirement(all[i], tb).is_some()
+                {
+                    best = Some(i);
+                    break;
+                }
+            }
+        }
+        // As the smaller: an earlier larger set with this set's rarest term near its start.
+        if let Some(w) = order.first() {
+            for &(i, place) in placed.get(w).into_iter().flatten() {
+                if best.is_some_and(|b| b <= i) {
+                    break;
+                }
+                if all[i].len() >= m
+                    && place <= all[i].len() - m
+                    && same_requirement(all[i], tb).is_some()
+                {
+                    best = Some(i);
+                    break;
+                }
+            }
+            rarest.entry(*w).or_default().push(j);
+        }
+        for (place, w) in order.iter().enumerate().take(reach) {
+            placed.entry(*w).or_default().push((j, place));
+        }
+        out.push(best);
+    }
+    out
+}
+
+fn sorted_intersection(a: &[u32], b: &[u32]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The former search, every earlier set in turn: the oracle.
+    fn first_same_scan(all: &[&[u32]]) -> Vec<Option<usize>> {
+        (0..all.len())
+            .map(|j| (0..j).find(|&i| same_requirement(all[i], all[j]).is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn the_index_finds_what_comparing_every_pair_finds() {
+        // Seeded sets over a small vocabulary, many of them near one another: drawn from a few
+        // bases with terms dropped, added or replaced.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..200 {
+            let vocab = 6 + next(20) as u32;
+            let bases: Vec<Vec<u32>> = (0..1 + next(4))
+                .map(|_| (0..3 + next(12)).map(|_| next(vocab as u64) as u32).collect())
+                .collect();
+            let mut sets: Vec<Vec<u32>> = Vec::new();
+            for _ in 0..2 + next(40) {
+                let mut s = bases[next(bases.len() as u64) as usize].clone();
+                for _ in 0..next(3) {
+                    match next(3) {
+                        0 if !s.is_empty() => {
+                            s.remove(next(s.len() as u64) as usize);
+                        }
+                        1 => s.push(next(vocab as u64) as u32),
+                        _ if !s.is_empty() => {
+                            let at = next(s.len() as u64) as usize;
+                            s[at] = next(vocab as u64) as u32;
+                        }
+                        _ => {}
+                    }
+                }
+                s.sort_unstable();
+                s.dedup();
+                if s.len() >= 3 {
+                    sets.push(s);
+                }
+            }
+            let all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+            assert_eq!(
+                first_same(&all, vocab as usize),
+                first_same_scan(&all),
+                "round {round}: {sets:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_agrees_on_the_requirements_of_the_fixtures() {
+        for text in [
+            include_str!("../../tests/fixtures/notes.md"),
+            include_str!("../../tests/fixtures/rfc-mini.txt"),
+            include_str!("../../tests/fixtures/prose.txt"),
+        ] {
+            let mut vocab = HashMap::new();
+            let sets: Vec<Vec<u32>> = text
+                .lines()
+                .map(|l| duplicate_terms(l, &mut vocab))
+                .filter(|t| t.len() >= 3)
+                .collect();
+            let all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+            assert_eq!(first_same(&all, vocab.len()), first_same_scan(&all));
+        }
+    }
+}
