@@ -179,6 +179,9 @@ fn in_context(hit: &smells::Hit, text: &str) -> bool {
     }
 }
 
+/// How many findings of one smell one statement lists; the rest are counted in one more.
+pub const FINDINGS_PER_SMELL: usize = 20;
+
 /// [`challenge`] with the smells judged by `judge`.
 pub fn challenge_judged(
     ir: &Ir,
@@ -232,6 +235,10 @@ pub fn challenge_memo(
             None => smells::detect_only(&node.text, which),
         });
         let mut locator = WordLocator::new(located, node);
+        // Findings of one smell in one node beyond the first few are counted, not listed: a
+        // requirement of a million smell words would otherwise hold a million findings.
+        let mut per_smell: HashMap<Smell, usize> = HashMap::new();
+        let mut more: Vec<(Smell, usize)> = Vec::new();
         for hit in hits.iter() {
             if matches!(hit.smell, Smell::VaguePronoun | Smell::Polysemy | Smell::UncertainVerb)
                 && node.kind != NodeKind::Requirement
@@ -239,6 +246,15 @@ pub fn challenge_memo(
                 continue;
             }
             if !keeps(hit, &node.text) {
+                continue;
+            }
+            let seen = per_smell.entry(hit.smell).or_default();
+            *seen += 1;
+            if *seen > FINDINGS_PER_SMELL {
+                match more.iter_mut().find(|(s, _)| *s == hit.smell) {
+                    Some((_, n)) => *n += 1,
+                    None => more.push((hit.smell, 1)),
+                }
                 continue;
             }
             let blocking = hit.smell == Smell::Tbd;
@@ -252,6 +268,22 @@ pub fn challenge_memo(
                 fix: hit.smell.fix().into(),
                 related: Vec::new(),
                 blocking,
+            });
+        }
+        for (smell, n) in more {
+            out.push(Finding {
+                code: smell.code().into(),
+                severity: if smell == Smell::Tbd { Severity::Warning } else { Severity::Info },
+                message: format!(
+                    "{}: {n} more in this statement (the first {FINDINGS_PER_SMELL} are listed)",
+                    smell.name()
+                ),
+                node: Some(node.id.clone()),
+                span: Some(node.span.clone()),
+                words: Vec::new(),
+                fix: smell.fix().into(),
+                related: Vec::new(),
+                blocking: smell == Smell::Tbd,
             });
         }
     }
