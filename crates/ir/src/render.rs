@@ -2,18 +2,6 @@
 
 use l9_types::Diagnostic;
 
-/// ```text
-/// warning[L9-VAL-004]: REQ-1: MUST requirement without acceptance criteria
-///   --> spec.md:12:3
-///    |
-/// 12 | - REQ-1: The system MUST export reports.
-///    |   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-///    = help: add an acceptance criterion …
-/// ```
-pub fn render(d: &Diagnostic, source: &str) -> String {
-    Renderer::new(source).render(d)
-}
-
 /// Renders many diagnostics of one source, its lines found once (finding a line per
 /// diagnostic by walking the source made `l9 ir check` quadratic in the spec).
 #[derive(Debug)]
@@ -42,6 +30,14 @@ impl<'a> Renderer<'a> {
         Some(line.strip_suffix('\r').filter(|_| end < self.source.len()).unwrap_or(line))
     }
 
+    /// ```text
+    /// warning[L9-VAL-004]: REQ-1: MUST requirement without acceptance criteria
+    ///   --> spec.md:12:3
+    ///    |
+    /// 12 | - REQ-1: The system MUST export reports.
+    ///    |   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+    ///    = help: add an acceptance criterion …
+    /// ```
     pub fn render(&self, d: &Diagnostic) -> String {
         let source = self.source;
         let mut out = format!("{}[{}]: {}\n", d.severity, d.code, d.message);

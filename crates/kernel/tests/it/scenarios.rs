@@ -326,11 +326,12 @@ fn cancel_aborts_running_work_and_everything_downstream() {
 
 #[test]
 fn many_ready_tasks_behind_a_concurrency_limit_run_in_near_linear_time() {
-    // 60,000 independent tasks, one at a time: the scheduler used to walk every ready task on
-    // every event to find none could start (quadratic: ~1.8·10⁹ visits here).
+    // 150,000 independent tasks, one at a time: the scheduler used to walk every ready task on
+    // every event to find none could start (quadratic: ~10¹⁰ visits here; with 60,000 that
+    // took 60 s in a debug build, so this size leaves a wide margin to the detector).
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let n = 60_000;
+        let n = 150_000;
         let tasks: Vec<TaskSpec> = (0..n).map(|i| task(&format!("t{i}"), &[])).collect();
         let limits = Limits { queues: [("default".to_string(), 1)].into(), ..Limits::default() };
         let mut s = RunState::new(plan(tasks, limits), Budget::default(), 1);
@@ -354,7 +355,7 @@ fn many_ready_tasks_behind_a_concurrency_limit_run_in_near_linear_time() {
     });
     let done = rx.recv_timeout(std::time::Duration::from_secs(60));
     assert!(
-        matches!(done, Ok((60_000, Some(RunOutcome::Succeeded)))),
+        matches!(done, Ok((150_000, Some(RunOutcome::Succeeded)))),
         "did not run one at a time to the end in 60 s: {done:?}"
     );
 }
