@@ -8,6 +8,7 @@
 #   tbd        every requirement has an open item (a question each in the deliberation)
 #   numeric    one quantity bounded differently by every requirement (every pair conflicts)
 #   equal      one quantity bounded the same by every requirement (no pair conflicts)
+#   pages      one bound per page, sharing "p95 latency page" (subject words in common, no conflict)
 #   dups       one requirement repeated (every pair says the same)
 #   distinct   requirements sharing most words but not the same (duplicate candidates)
 #   sections   a component heading per requirement (a plan group each)
@@ -34,6 +35,9 @@ def md(name, lines, head="# Spec\n\n## Requirements\n"):
 md("tbd", [f"- The system MUST export report {i} in a format TBD." for i in range(n)])
 md("numeric", [f"- Request latency MUST be under {i + 1} ms." for i in range(n)])
 md("equal", ["- Request latency MUST be under 5 ms." for _ in range(n)])
+def page(i):
+    return "page" + "".join(chr(97 + (i // 26 ** k) % 26) for k in range(4))
+md("pages", [f"- The p95 latency of the {page(i)} page MUST be under 200 ms." for i in range(n)])
 md("dups", ["- Users MUST be able to export every note as Markdown." for _ in range(n)])
 md("distinct", [f"- Widget{i} weight MUST be under {i % 9 + 1} kg and the gadget{i} report MUST list every item{i} entry." for i in range(n)])
 md("sections", [f"## Component {i}\n\n- The component {i} MUST store item {i} durably.\n" for i in range(n)], "# Spec\n")
@@ -53,7 +57,7 @@ EOF
 (cd "$work" && "$l9" init >/dev/null 2>&1)
 printf '%-10s %-9s %8s %9s %10s  %s\n' shape command bytes seconds 'peak MiB' verdict
 fails=0
-for f in tbd.md numeric.md equal.md dups.md distinct.md sections.md nested.md accept.md \
+for f in tbd.md numeric.md equal.md pages.md dups.md distinct.md sections.md nested.md accept.md \
     gherkin.feature openapi.json longline.md; do
     for cmd in check sim; do
         case $cmd in
