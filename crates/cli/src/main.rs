@@ -34,6 +34,11 @@ resumable). With --json an error is one JSON object on stdout: {\"error\":{\"cod
 
 Run and task ids: the whole id, a unique prefix of it (4+ characters), or `last`.";
 
+const IR_LIMITS: &str = "Limits (environment variables, also for l9 sim, l9 run, l9 serve and MCP): \
+L9_MAX_SPEC_BYTES, the largest spec read (default 8 MiB; a larger file is refused, naming it); \
+L9_FINDINGS_PER_SMELL, how many findings of one smell one statement lists before the rest are \
+counted in one more finding (default 20). A value that is not a whole number is refused.";
+
 /// L9: an autonomous engineering OS. Specs in, verified code out, durably; everything
 /// remembered.
 #[derive(Debug, Parser)]
@@ -179,7 +184,7 @@ enum Command {
         seed: u64,
     },
     /// Compile a spec into the IR, check it, and derive plan candidates.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = IR_LIMITS)]
     Ir(ir_cmd::IrCommand),
     /// Score the IR Engine on labelled public data (classification, smells).
     #[command(subcommand)]
@@ -259,6 +264,7 @@ fn wants_logs(c: &Command) -> bool {
 }
 
 async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
+    l9_engine::ir::check_limits(&|v| std::env::var(v).ok())?;
     let cwd = match &cli.dir {
         Some(d) => d.clone(),
         None => std::env::current_dir()

@@ -57,17 +57,44 @@ impl Checked {
     }
 }
 
-/// Reads a spec; a missing or unreadable file is an input error naming it.
-/// The largest spec read (bytes) unless `L9_MAX_SPEC_BYTES` says otherwise.
+/// The largest spec read (bytes) unless [`MAX_SPEC_BYTES_ENV`] says otherwise.
 pub const MAX_SPEC_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The environment variable that sets the largest spec read (bytes).
+pub const MAX_SPEC_BYTES_ENV: &str = "L9_MAX_SPEC_BYTES";
+
+/// The limits set in the environment (`env` reads a variable), checked before any work: a
+/// value that is not a number is refused, naming the variable and what it takes, instead of
+/// being ignored.
+pub fn check_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    let mut bad = Vec::new();
+    if let Some(v) = env(MAX_SPEC_BYTES_ENV)
+        && !v.trim().parse::<u64>().is_ok_and(|n| n > 0)
+    {
+        bad.push(Diagnostic::error(
+            "L9-IR-003",
+            format!(
+                "{MAX_SPEC_BYTES_ENV}={v:?} is not a positive whole number: set it to the \
+                     largest spec read, in bytes (default {MAX_SPEC_BYTES}), or unset it"
+            ),
+        ));
+    }
+    if let Some(v) = env(challenge::FINDINGS_PER_SMELL_ENV)
+        && let Err(m) = challenge::parse_findings_per_smell(&v)
+    {
+        bad.push(Diagnostic::error("L9-IR-003", m));
+    }
+    if bad.is_empty() { Ok(()) } else { Err(EngineError::Input(bad)) }
+}
+
 /// A spec file's bytes: a regular file (not a device, FIFO or directory) of at most
-/// [`MAX_SPEC_BYTES`] (`L9_MAX_SPEC_BYTES`), read no further than that.
+/// [`MAX_SPEC_BYTES`] ([`MAX_SPEC_BYTES_ENV`]), read no further than that.
 pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
     use std::io::Read;
-    let limit = std::env::var("L9_MAX_SPEC_BYTES")
+    let limit = std::env::var(MAX_SPEC_BYTES_ENV)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&n| n > 0)
         .unwrap_or(MAX_SPEC_BYTES);
     let bad = |m: String| {
         EngineError::Input(vec![Diagnostic::error("L9-IR-002", m).with_help(format!(

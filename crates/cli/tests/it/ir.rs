@@ -310,6 +310,48 @@ fn devices_fifos_and_oversized_files_are_refused_at_once() {
     assert!(e.contains("over the limit of 1000 bytes"), "{e}");
 }
 
+/// The limits are set in the environment; a value that is not a number is refused before any
+/// work, naming the variable, and the count of findings left out names its setting.
+#[test]
+fn limits_are_set_in_the_environment_and_bad_values_refused() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("spec.md"),
+        format!("# S\n\n- The tool MUST {}.\n", "keep it and it ".repeat(30)),
+    )
+    .unwrap();
+    let with = |var: &str, value: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_l9"))
+            .args(args)
+            .current_dir(d)
+            .env(var, value)
+            .output()
+            .unwrap()
+    };
+    for var in ["L9_MAX_SPEC_BYTES", "L9_FINDINGS_PER_SMELL"] {
+        let o = with(var, "lots", &["ir", "check", "spec.md"]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{e}");
+        assert!(e.contains(&format!("{var}=\"lots\" is not a")) && e.contains("unset it"), "{e}");
+    }
+    let pronouns = |o: std::process::Output| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let all = v["diagnostics"].as_array().cloned().unwrap_or_default();
+        all.into_iter().filter(|f| f["code"] == "L9-SMELL-008").collect()
+    };
+    // 60 vague pronouns: 20 listed and a count by default, 3 and a count when set, all when
+    // the setting is larger.
+    let default = pronouns(with("L9_UNRELATED", "", &["--json", "ir", "check", "spec.md"]));
+    assert_eq!(default.len(), 21, "{default:?}");
+    let three = pronouns(with("L9_FINDINGS_PER_SMELL", "3", &["--json", "ir", "check", "spec.md"]));
+    assert_eq!(three.len(), 4, "{three:?}");
+    let count = three[3]["message"].as_str().unwrap();
+    assert!(count.contains("57 more") && count.contains("L9_FINDINGS_PER_SMELL"), "{count}");
+    let all = pronouns(with("L9_FINDINGS_PER_SMELL", "100", &["--json", "ir", "check", "spec.md"]));
+    assert_eq!(all.len(), 60, "{all:?}");
+}
+
 #[test]
 fn escape_sequences_in_a_spec_are_shown_not_sent_to_the_terminal() {
     let dir = l9_test_support::temp_dir();

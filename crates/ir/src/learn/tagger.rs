@@ -149,48 +149,59 @@ fn tokens(text: &str) -> Vec<Tok> {
     out
 }
 
-/// The named features of each word of `text` (for tests and explanations).
-fn word_features(text: &str, toks: &[Tok], lexicon: &Listed) -> Vec<Vec<String>> {
+/// The named features of the word `toks[i]` of `text`.
+fn word_features(text: &str, toks: &[Tok], lexicon: &Listed, i: usize) -> Vec<String> {
     let at = |i: isize| -> &str {
         if i < 0 { "<s>" } else { toks.get(i as usize).map_or("</s>", |t| t.w.as_str()) }
     };
-    toks.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let i = i as isize;
-            let w = t.w.as_str();
-            let mut f = vec![
-                format!("w:{w}"),
-                format!("p:{}", at(i - 1)),
-                format!("n:{}", at(i + 1)),
-                format!("p2:{}", at(i - 2)),
-                format!("n2:{}", at(i + 2)),
-                format!("pw:{} {w}", at(i - 1)),
-                format!("wn:{w} {}", at(i + 1)),
-                "bias".to_string(),
-            ];
-            let letters: Vec<char> = w.chars().collect();
-            if letters.len() >= 5 {
-                f.push(format!("s3:{}", letters[letters.len() - 3..].iter().collect::<String>()));
-            }
-            let raw = &text[t.s..t.e];
-            if raw.chars().count() > 1 && raw.chars().all(|c| !c.is_lowercase()) {
-                f.push("shape:caps".into());
-            } else if i > 0 && raw.starts_with(char::is_uppercase) {
-                f.push("shape:capitalised".into());
-            }
-            if i == 0 {
-                f.push("shape:first".into());
-            }
-            for h in lexicon.on(t) {
-                f.push(format!("x:{}", h.smell.code()));
-                if h.words.contains(' ') {
-                    f.push(format!("xp:{}", h.smell.code()));
-                }
-            }
-            f
-        })
-        .collect()
+    let t = &toks[i];
+    let i = i as isize;
+    let w = t.w.as_str();
+    let mut f = vec![
+        format!("w:{w}"),
+        format!("p:{}", at(i - 1)),
+        format!("n:{}", at(i + 1)),
+        format!("p2:{}", at(i - 2)),
+        format!("n2:{}", at(i + 2)),
+        format!("pw:{} {w}", at(i - 1)),
+        format!("wn:{w} {}", at(i + 1)),
+        "bias".to_string(),
+    ];
+    let letters: Vec<char> = w.chars().collect();
+    if letters.len() >= 5 {
+        f.push(format!("s3:{}", letters[letters.len() - 3..].iter().collect::<String>()));
+    }
+    let raw = &text[t.s..t.e];
+    if raw.chars().count() > 1 && raw.chars().all(|c| !c.is_lowercase()) {
+        f.push("shape:caps".into());
+    } else if i > 0 && raw.starts_with(char::is_uppercase) {
+        f.push("shape:capitalised".into());
+    }
+    if i == 0 {
+        f.push("shape:first".into());
+    }
+    for h in lexicon.on(t) {
+        f.push(format!("x:{}", h.smell.code()));
+        if h.words.contains(' ') {
+            f.push(format!("xp:{}", h.smell.code()));
+        }
+    }
+    f
+}
+
+/// How many words [`SmellTagger::detect_in_scheme`] featurises at a time.
+const WINDOW: usize = 4096;
+
+/// The hashed features of the words `toks[from..to]`: each word's names are hashed as they are
+/// made, so a text's words never hold their names all at once.
+fn hashed_features(
+    text: &str,
+    toks: &[Tok],
+    lexicon: &Listed,
+    from: usize,
+    to: usize,
+) -> Vec<Vec<(u32, f32)>> {
+    (from..to).map(|i| hashed(&word_features(text, toks, lexicon, i))).collect()
 }
 
 /// Hashed features at unit length.
@@ -216,7 +227,7 @@ type Featurised = (Vec<Tok>, Vec<Vec<(u32, f32)>>, Listed);
 fn featurise(text: &str) -> Featurised {
     let toks = tokens(text);
     let lexicon = Listed::new(&toks, smells::detect(text));
-    let xs = word_features(text, &toks, &lexicon).iter().map(|f| hashed(f)).collect();
+    let xs = hashed_features(text, &toks, &lexicon, 0, toks.len());
     (toks, xs, lexicon)
 }
 
@@ -614,29 +625,44 @@ impl SmellTagger {
             self.info.heads.iter().any(|h| h.smell == smell && Some(h.scheme.as_str()) == sc)
         };
         let rest: Vec<Smell> = which.iter().copied().filter(|s| !learned(*s)).collect();
-        let (toks, xs, lex) = featurise(text);
+        let toks = tokens(text);
+        let lex = Listed::new(&toks, smells::detect(text));
         // Each smell's word list is matched on its own: the hits of all lists, kept for
         // `rest`, are what matching only `rest` finds.
         let mut hits: Vec<Hit> =
             lex.hits.iter().filter(|h| rest.contains(&h.smell)).cloned().collect();
-        for (info, head) in self.info.heads.iter().zip(&self.heads) {
-            if !which.contains(&info.smell) || Some(info.scheme.as_str()) != sc {
-                continue;
-            }
-            // A marked word inside a listed phrase reports the phrase ("user friendly").
-            let mut ranges: Vec<(usize, usize)> = Vec::new();
-            for (t, x) in toks.iter().zip(&xs) {
-                if word_probability(info, head, &lex, t, x) >= info.threshold {
-                    let phrase = lex
-                        .on(t)
-                        .find(|h| h.smell == info.smell)
-                        .map_or((t.s, t.e), |h| (h.start.min(t.s), h.end.max(t.e)));
-                    match ranges.last_mut() {
-                        Some(last) if phrase.0 < last.1 => last.1 = last.1.max(phrase.1),
-                        _ => ranges.push(phrase),
+        let heads: Vec<(&HeadInfo, &Head)> = self
+            .info
+            .heads
+            .iter()
+            .zip(&self.heads)
+            .filter(|(info, _)| which.contains(&info.smell) && Some(info.scheme.as_str()) == sc)
+            .collect();
+        // Per head, the marked ranges; a marked word inside a listed phrase reports the phrase
+        // ("user friendly"). The words are featurised a window at a time: one statement of a
+        // million words would otherwise hold all their features at once.
+        let mut ranges: Vec<Vec<(usize, usize)>> = vec![Vec::new(); heads.len()];
+        let mut from = 0;
+        while from < toks.len() && !heads.is_empty() {
+            let to = toks.len().min(from + WINDOW);
+            let xs = hashed_features(text, &toks, &lex, from, to);
+            for ((info, head), ranges) in heads.iter().zip(&mut ranges) {
+                for (t, x) in toks[from..to].iter().zip(&xs) {
+                    if word_probability(info, head, &lex, t, x) >= info.threshold {
+                        let phrase = lex
+                            .on(t)
+                            .find(|h| h.smell == info.smell)
+                            .map_or((t.s, t.e), |h| (h.start.min(t.s), h.end.max(t.e)));
+                        match ranges.last_mut() {
+                            Some(last) if phrase.0 < last.1 => last.1 = last.1.max(phrase.1),
+                            _ => ranges.push(phrase),
+                        }
                     }
                 }
             }
+            from = to;
+        }
+        for ((info, _), ranges) in heads.iter().zip(ranges) {
             hits.extend(ranges.into_iter().map(|(a, b)| Hit {
                 smell: info.smell,
                 start: a,
@@ -696,42 +722,4 @@ impl SmellTagger {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_split_possessives_and_fold_numbers() {
-        let t: Vec<String> =
-            tokens("The user's 3 well-known items- doesn't").into_iter().map(|t| t.w).collect();
-        assert_eq!(t, ["the", "user", "'s", "<num>", "well-known", "items", "doesn't"]);
-    }
-
-    /// The hits found by the word they overlap are the hits a walk over all of them finds
-    /// for that word, in the same order: phrases over several words, words over several
-    /// hits, possessives, hyphens, words with no hit.
-    #[test]
-    fn hits_by_word_are_the_hits_overlapping_the_word() {
-        let texts = [
-            "The system should be easy to use, user friendly and fast as far as possible.",
-            "It's the user's job: they can't, won't and don't; TBD (todo) - to be determined.",
-            "A state-of-the-art, high quality, cost-effective tool; some, many, few of them.",
-            "",
-            "no smells here at all?",
-            // A hit ending where the next word begins.
-            "if needed's part, as far as's",
-        ];
-        let mut seen = 0;
-        for text in texts {
-            let toks = tokens(text);
-            let hits = smells::detect(text);
-            let listed = Listed::new(&toks, hits.clone());
-            for t in &toks {
-                let walk: Vec<&Hit> =
-                    hits.iter().filter(|h| h.start < t.e && t.s < h.end).collect();
-                assert_eq!(listed.on(t).collect::<Vec<_>>(), walk, "{text}: {}", t.w);
-                seen += walk.len();
-            }
-        }
-        assert!(seen > 20, "{seen}");
-    }
-}
+mod tests;

@@ -1,0 +1,99 @@
+use super::*;
+
+#[test]
+fn words_split_possessives_and_fold_numbers() {
+    let t: Vec<String> =
+        tokens("The user's 3 well-known items- doesn't").into_iter().map(|t| t.w).collect();
+    assert_eq!(t, ["the", "user", "'s", "<num>", "well-known", "items", "doesn't"]);
+}
+
+/// The hits found by the word they overlap are the hits a walk over all of them finds
+/// for that word, in the same order: phrases over several words, words over several
+/// hits, possessives, hyphens, words with no hit.
+#[test]
+fn hits_by_word_are_the_hits_overlapping_the_word() {
+    let texts = [
+        "The system should be easy to use, user friendly and fast as far as possible.",
+        "It's the user's job: they can't, won't and don't; TBD (todo) - to be determined.",
+        "A state-of-the-art, high quality, cost-effective tool; some, many, few of them.",
+        "",
+        "no smells here at all?",
+        // A hit ending where the next word begins.
+        "if needed's part, as far as's",
+    ];
+    let mut seen = 0;
+    for text in texts {
+        let toks = tokens(text);
+        let hits = smells::detect(text);
+        let listed = Listed::new(&toks, hits.clone());
+        for t in &toks {
+            let walk: Vec<&Hit> = hits.iter().filter(|h| h.start < t.e && t.s < h.end).collect();
+            assert_eq!(listed.on(t).collect::<Vec<_>>(), walk, "{text}: {}", t.w);
+            seen += walk.len();
+        }
+    }
+    assert!(seen > 20, "{seen}");
+}
+
+/// Featurising a window of words at a time finds what featurising the whole text finds (the
+/// former way, kept here as the oracle): texts of several windows, every scheme, words marked
+/// across the windows' edges.
+#[test]
+fn detection_by_windows_is_detection_of_the_whole_text() {
+    let Some(tagger) = shipped() else { return };
+    let sentences = [
+        "The system should be easy to use and user friendly",
+        "it may respond quickly if possible, and some of them can't fail",
+        "TBD: the many items it keeps are as fast as possible",
+    ];
+    let mut schemes: Vec<Option<&str>> =
+        tagger.info.heads.iter().map(|h| Some(h.scheme.as_str())).collect();
+    schemes.dedup();
+    schemes.push(None);
+    let mut compared = 0;
+    for (k, words) in [(0, 10), (1, WINDOW - 2), (2, 2 * WINDOW + 7)] {
+        let mut text = String::new();
+        let mut n = 0;
+        while n < words {
+            let s = sentences[(n / 7 + k) % sentences.len()];
+            text.push_str(s);
+            text.push_str(if n % 3 == 0 { ". " } else { " " });
+            n += s.split_whitespace().count();
+        }
+        for &scheme in &schemes {
+            let sc = tagger.resolve(scheme);
+            let (toks, xs, lex) = featurise(&text);
+            let mut want: Vec<Hit> =
+                lex.hits.iter().filter(|h| !tagger.covers(h.smell, scheme)).cloned().collect();
+            for (info, head) in tagger.info.heads.iter().zip(&tagger.heads) {
+                if Some(info.scheme.as_str()) != sc {
+                    continue;
+                }
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                for (t, x) in toks.iter().zip(&xs) {
+                    if word_probability(info, head, &lex, t, x) >= info.threshold {
+                        let phrase = lex
+                            .on(t)
+                            .find(|h| h.smell == info.smell)
+                            .map_or((t.s, t.e), |h| (h.start.min(t.s), h.end.max(t.e)));
+                        match ranges.last_mut() {
+                            Some(last) if phrase.0 < last.1 => last.1 = last.1.max(phrase.1),
+                            _ => ranges.push(phrase),
+                        }
+                    }
+                }
+                want.extend(ranges.into_iter().map(|(a, b)| Hit {
+                    smell: info.smell,
+                    start: a,
+                    end: b,
+                    words: text[a..b].to_string(),
+                }));
+            }
+            want.sort_by_key(|h| (h.start, h.smell));
+            let got = tagger.detect_in_scheme(&text, &Smell::ALL, scheme);
+            assert_eq!(got, want, "{words} words, scheme {scheme:?}");
+            compared += got.len();
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+}
