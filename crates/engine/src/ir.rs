@@ -37,6 +37,8 @@ pub struct Checked {
     pub compiled: Compiled,
     /// Challenger and validator findings (deduplicated by code and node).
     pub findings: Vec<Finding>,
+    /// The smells of each text, judged once: [`deliberate`] starts from them.
+    pub smells: challenge::SmellMemo,
 }
 
 impl Checked {
@@ -188,7 +190,9 @@ pub fn check(
     mut compiled: Compiled,
     hidden: &[challenge::HiddenConstraint],
 ) -> Checked {
-    let mut findings = challenge::challenge(&compiled.ir, Some(&source), hidden);
+    let mut smells = challenge::SmellMemo::default();
+    let mut findings =
+        challenge::challenge_keeping(&compiled.ir, Some(&source), hidden, &mut smells);
     // Validate before the challenger's conflicts become edges (they are reported already).
     let validated = l9_ir::validate::validate(&compiled.ir);
     challenge::link_conflicts(&mut compiled.ir, &findings);
@@ -202,7 +206,7 @@ pub fn check(
             findings.push(f);
         }
     }
-    Checked { path, source, compiled, findings }
+    Checked { path, source, compiled, findings, smells }
 }
 
 /// Runs the deliberation cell with the rule-based proposer and critic.
@@ -211,7 +215,8 @@ pub fn deliberate(
     hidden: &[challenge::HiddenConstraint],
     rounds: u32,
 ) -> Deliberation {
-    let mut critic = RuleCritic::new(Some(checked.source.clone()), hidden.to_vec());
+    let mut critic = RuleCritic::new(Some(checked.source.clone()), hidden.to_vec())
+        .with_memo(checked.smells.clone());
     deliberate::deliberate(checked.ir(), &mut RuleProposer, &mut critic, rounds)
 }
 

@@ -143,6 +143,17 @@ pub fn challenge(ir: &Ir, source: Option<&str>, hidden: &[HiddenConstraint]) -> 
     challenge_judged(ir, source, hidden, SmellJudge::Tagger)
 }
 
+/// [`challenge`] that keeps each text's smells in `memo`: a deliberation handed the memo
+/// (`RuleCritic::with_memo`) judges only the texts it changes.
+pub fn challenge_keeping(
+    ir: &Ir,
+    source: Option<&str>,
+    hidden: &[HiddenConstraint],
+    memo: &mut SmellMemo,
+) -> Vec<Finding> {
+    challenge_memo(ir, source, hidden, SmellJudge::Tagger, memo)
+}
+
 /// Whether the challenger reports a smell hit in a requirement's `text` (what `l9 eval
 /// smells` scores as "with the challenger's rules"): modal verbs are the requirement's
 /// strength when they are RFC keywords, and an upper-case NOT is part of one (MUST NOT,

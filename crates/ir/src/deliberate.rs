@@ -66,6 +66,13 @@ impl RuleCritic {
     pub fn new(source: Option<String>, hidden: Vec<HiddenConstraint>) -> RuleCritic {
         RuleCritic { source, hidden, memo: challenge::SmellMemo::default() }
     }
+
+    /// This critic starting from the smells already judged by a challenge of the same spec
+    /// ([`challenge::challenge_keeping`]): the first critique does not judge them again.
+    pub fn with_memo(mut self, memo: challenge::SmellMemo) -> RuleCritic {
+        self.memo = memo;
+        self
+    }
 }
 
 impl Critic for RuleCritic {

@@ -219,6 +219,28 @@ fn vector_of(names: &[String], cfg: &FeatureConfig, dense: Option<&[f32]>) -> Ve
     merged
 }
 
+/// Hashes a feature index for [`Rows`]: one multiply (the indices are hashes already; SipHash
+/// made the lookups a tenth of all the time a spec's compile and challenge took).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FeatureHasher(u64);
+
+impl std::hash::Hasher for FeatureHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0 ^ u64::from(i)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A head's rows: feature index → offset into its weights.
+pub(crate) type Rows = HashMap<u32, u32, std::hash::BuildHasherDefault<FeatureHasher>>;
+
 /// A linear head: `k` outputs, weights stored sparsely (only features seen in training).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Head {
@@ -227,7 +249,7 @@ pub(crate) struct Head {
     /// The quantisation step: every weight is a multiple of it in -127..=127.
     step: f32,
     /// Feature index → offset into `w` (rows of `k`).
-    rows: HashMap<u32, u32>,
+    rows: Rows,
     w: Vec<f32>,
 }
 
@@ -261,7 +283,7 @@ impl Head {
         rows.truncate(keep);
         rows.sort_unstable_by_key(|r| r.0);
         let mut w = Vec::with_capacity(rows.len() * self.k);
-        let mut kept = HashMap::with_capacity(rows.len());
+        let mut kept = Rows::with_capacity_and_hasher(rows.len(), Default::default());
         for (i, off, _) in rows {
             kept.insert(i, w.len() as u32);
             w.extend_from_slice(&self.w[off as usize..off as usize + self.k]);
@@ -407,7 +429,7 @@ pub(crate) fn train_head_weighted(
 fn quantise(k: usize, bias: Vec<f32>, w: &[f32], seen: &[bool]) -> Head {
     let max = w.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-12);
     let step = max / 127.0;
-    let mut rows = HashMap::new();
+    let mut rows = Rows::default();
     let mut out = Vec::new();
     for (i, s) in seen.iter().enumerate() {
         if !*s {

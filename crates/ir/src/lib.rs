@@ -150,9 +150,11 @@ pub fn exercise_front(format: Format, bytes: &[u8]) -> usize {
 pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
     let c = compile_bytes("fuzz", bytes, format);
     let source = String::from_utf8_lossy(bytes);
-    let findings = challenge::challenge(&c.ir, Some(&source), &[]);
+    let mut memo = challenge::SmellMemo::default();
+    let findings = challenge::challenge_keeping(&c.ir, Some(&source), &[], &mut memo);
     let valid = validate::validate(&c.ir);
-    let mut critic = deliberate::RuleCritic::default();
+    let mut critic =
+        deliberate::RuleCritic::new(Some(source.to_string()), Vec::new()).with_memo(memo);
     let d = deliberate::deliberate(&c.ir, &mut deliberate::RuleProposer, &mut critic, 2);
     let plans = plan::candidates(&d.ir);
     let renderer = render::Renderer::new(&source);

@@ -2,8 +2,6 @@
 //! little-endian binary sections: the sorted hashes of the training texts, and each head as
 //! its bias, its quantisation step and rows of (feature index, k signed bytes).
 
-use std::collections::HashMap;
-
 use super::{CATEGORIES, Head, Learned, ModelInfo};
 
 const MAGIC: &[u8] = b"L9CLS1\n";
@@ -98,7 +96,7 @@ impl<'b> Reader<'b> {
             return Err("a head holds a number that is not finite".into());
         }
         let n = self.u32()? as usize;
-        let mut rows = HashMap::with_capacity(n.min(1 << 20));
+        let mut rows = super::Rows::with_capacity_and_hasher(n.min(1 << 20), Default::default());
         let mut w = Vec::with_capacity(n.min(1 << 20) * k);
         for _ in 0..n {
             let i = self.u32()?;

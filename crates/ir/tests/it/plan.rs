@@ -179,3 +179,24 @@ fn a_spec_of_many_open_items_is_deliberated_in_near_linear_time() {
     let done = rx.recv_timeout(std::time::Duration::from_secs(120));
     assert!(matches!(done, Ok((true, n)) if n >= 3_000), "did not settle in 120 s: {done:?}");
 }
+
+/// A critic handed the smells a challenge of the same spec judged deliberates exactly as a
+/// fresh one (what `l9 sim` and `l9 run` do to judge each text once).
+#[test]
+fn a_critic_with_the_challenges_smells_deliberates_as_a_fresh_one() {
+    let mut compared = 0;
+    for name in ["notes.md", "rfc-mini.txt", "login.feature", "prose.txt"] {
+        let c = compile_fixture(name);
+        let source = fixture(name);
+        let mut memo = l9_ir::challenge::SmellMemo::default();
+        let findings = l9_ir::challenge::challenge_keeping(&c.ir, Some(&source), &[], &mut memo);
+        assert_eq!(findings, l9_ir::challenge::challenge(&c.ir, Some(&source), &[]), "{name}");
+        let mut fresh = RuleCritic::new(Some(source.clone()), vec![]);
+        let mut kept = RuleCritic::new(Some(source.clone()), vec![]).with_memo(memo);
+        let a = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut fresh, 3);
+        let b = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut kept, 3);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{name}");
+        compared += a.turns.len();
+    }
+    assert!(compared >= 4);
+}
