@@ -19,7 +19,9 @@ pub(crate) enum EvalCommand {
     /// the calibrated lexicon (leave-one-project-out), the shipped learned model (marked SEEN on
     /// rows it was trained on) and the learned model by strict leave-one-project-out (feature
     /// set and L2 chosen inside each fold; mean and spread across folds; confusion matrix),
-    /// next to published figures.
+    /// next to published figures. Given several files, each fold trains on the other projects
+    /// of all of them, pooled as `l9 eval train` pools them; projects that share a requirement
+    /// text (the same document in two files) are left out together.
     Classify {
         /// CSV files (ProjectID,RequirementText,class,IsNFR) or directories of them.
         #[arg(long, required = true, num_args = 1..)]

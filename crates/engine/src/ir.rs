@@ -549,9 +549,9 @@ pub fn eval_classify(paths: &[PathBuf], opts: &ClassifyOptions) -> Result<Vec<Cl
             .with_help("give --embeddings DIR, the MiniLM model it was trained with"),
         ]));
     }
-    let mut out = Vec::new();
+    let mut files = Vec::new();
+    let mut embedder = None;
     for (path, mut rows) in classification_files(paths)? {
-        let mut embedder = None;
         if let Some(dir) = &opts.embeddings {
             let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
             let (name, vectors) = embed_texts(dir, &texts)?;
@@ -560,16 +560,26 @@ pub fn eval_classify(paths: &[PathBuf], opts: &ClassifyOptions) -> Result<Vec<Cl
             }
             embedder = Some(name);
         }
-        let mut scores = eval::classification(&rows);
+        files.push((path, rows));
+    }
+    // Each file's leave-one-project-out folds train on the other projects of every file given,
+    // as the shipped model is trained on them all.
+    let pooled: Vec<&[l9_ir::classify::Example]> =
+        files.iter().map(|(_, r)| r.as_slice()).collect();
+    let mut out = Vec::new();
+    for (i, (path, rows)) in files.iter().enumerate() {
+        let embedder = embedder.clone();
+        let mut scores = eval::classification(rows);
         if let Some(m) = &model {
-            scores.push(eval::model_scores("--model", m, &rows).0);
+            scores.push(eval::model_scores("--model", m, rows).0);
         }
-        let learned = if opts.lopo { eval::learned_lopo(&rows, Params::DEFAULT) } else { None };
+        let learned =
+            if opts.lopo { eval::learned_lopo_pooled(&pooled, i, Params::DEFAULT) } else { None };
         out.push(ClassifyEval {
             embedder,
             file: path.display().to_string(),
             rows: rows.len(),
-            projects: eval::projects_of(&rows).len(),
+            projects: eval::projects_of(rows).len(),
             scores,
             learned,
         });

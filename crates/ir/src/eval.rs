@@ -2,7 +2,7 @@
 //! reports out). Precision, recall and F1 per class, macro averages, leave-one-project-out
 //! for the trained model; per-requirement detection for smells, next to ARTA's published F1.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use l9_types::{Diagnostic, Span};
 use serde::Serialize;
@@ -560,14 +560,48 @@ pub fn train_selected(examples: &[Example], params: Params, trained_by: &str) ->
 /// feature set, regularisation — is fitted with the project it scores. `None` with fewer than
 /// two projects.
 pub fn learned_lopo(examples: &[Example], params: Params) -> Option<LearnedReport> {
+    learned_lopo_pooled(&[examples], 0, params)
+}
+
+/// [`learned_lopo`] of `files[target]` with each fold trained on the other projects of every
+/// file — pooled as `l9 eval train` pools them (rows deduplicated by text, the first file
+/// first), so each fold is the shipped model's training less the project it scores. Projects
+/// that share a requirement text (the same document in two data sets, or one relabelled) are
+/// one group and are left out together. `None` when the target has fewer than two projects.
+pub fn learned_lopo_pooled(
+    files: &[&[Example]],
+    target: usize,
+    params: Params,
+) -> Option<LearnedReport> {
+    let examples = *files.get(target)?;
     let projects = projects_of(examples);
     if projects.len() < 2 {
         return None;
     }
+    // Every row of every file under its file's name for the project, so that projects of two
+    // files are told apart, then grouped by shared texts.
+    let keyed: Vec<(String, &Example)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, rows)| rows.iter().map(move |e| (format!("{f}:{}", e.project), e)))
+        .collect();
+    let groups = crate::text::groups_by_shared_text(
+        &keyed.iter().map(|(k, e)| (k.as_str(), e.text.as_str())).collect::<Vec<_>>(),
+    );
+    let group_of_key: HashMap<&str, usize> =
+        keyed.iter().zip(&groups).map(|((k, _), g)| (k.as_str(), *g)).collect();
     let mut rows = Vec::new();
     let mut folds = Vec::new();
     for p in &projects {
-        let train: Vec<Example> = examples.iter().filter(|e| &e.project != p).cloned().collect();
+        let left_out = group_of_key[format!("{target}:{p}").as_str()];
+        let train = dedup_examples(
+            keyed
+                .iter()
+                .zip(&groups)
+                .filter(|(_, g)| **g != left_out)
+                .map(|((k, e), _)| Example { project: k.clone(), ..(*e).clone() })
+                .collect(),
+        );
         let (cfg, lambda) = choose(&train, params);
         let m = Learned::train(&train, cfg, Params { lambda, ..params }, "outer fold");
         let fold: Vec<(usize, &Example)> = examples
@@ -614,10 +648,20 @@ pub fn learned_lopo(examples: &[Example], params: Params) -> Option<LearnedRepor
     Some(LearnedReport {
         features: described.join(" | "),
         scores: score(
-            &format!(
-                "learned, strict leave-one-project-out ({} projects; features and L2 chosen inside each fold)",
-                projects.len()
-            ),
+            &if files.len() > 1 {
+                format!(
+                    "learned, strict leave-one-project-out ({} projects; each fold trained on the \
+                     other projects of all {} files, projects sharing a requirement text left out \
+                     together; features and L2 chosen inside each fold)",
+                    projects.len(),
+                    files.len()
+                )
+            } else {
+                format!(
+                    "learned, strict leave-one-project-out ({} projects; features and L2 chosen inside each fold)",
+                    projects.len()
+                )
+            },
             &rows,
         ),
         folds,

@@ -1,7 +1,7 @@
 //! Text helpers shared by every front end: byte offsets → line/column, sentence splitting,
 //! words and content terms, RFC 2119 strength, document ids like `REQ-12`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use l9_types::Span;
@@ -347,6 +347,34 @@ pub(crate) fn short_hash(parts: &[&str]) -> String {
     let joined = parts.join("\u{1f}");
     let hash = l9_types::ContentHash::derive("l9-ir node id", joined.as_bytes()).to_hex();
     hash[..8].to_string()
+}
+
+/// Groups of projects that share a text (case and spacing folded): the same document in two
+/// data sets, or one relabelled, is one group. `rows` are (project, text); the result holds
+/// each row's group, numbered by the group's first project in sorted order.
+pub fn groups_by_shared_text(rows: &[(&str, &str)]) -> Vec<usize> {
+    let mut names: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    names.sort_unstable();
+    names.dedup();
+    let id = |p: &str| names.binary_search(&p).unwrap_or(0);
+    let mut parent: Vec<usize> = (0..names.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut first: BTreeMap<String, usize> = BTreeMap::new();
+    for &(project, text) in rows {
+        let p = id(project);
+        let q = *first.entry(normalize_ws(&text.to_lowercase())).or_insert(p);
+        let (a, b) = (root(&mut parent, p), root(&mut parent, q));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    rows.iter().map(|r| root(&mut parent, id(r.0))).collect()
 }
 
 #[cfg(test)]

@@ -473,28 +473,9 @@ fn choose_threshold(
 /// The group (index) of every row: projects joined when they share a requirement text (the
 /// same document labelled in two data sets is one group).
 pub fn project_groups(rows: &[SmellRow]) -> Vec<usize> {
-    let mut names: Vec<&str> = rows.iter().map(|r| r.project.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let id = |p: &str| names.binary_search(&p).unwrap_or(0);
-    let mut parent: Vec<usize> = (0..names.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    let mut first: BTreeMap<String, usize> = BTreeMap::new();
-    for r in rows {
-        let p = id(&r.project);
-        let q = *first.entry(crate::text::normalize_ws(&r.text.to_lowercase())).or_insert(p);
-        let (a, b) = (root(&mut parent, p), root(&mut parent, q));
-        if a != b {
-            parent[a.max(b)] = a.min(b);
-        }
-    }
-    rows.iter().map(|r| root(&mut parent, id(&r.project))).collect()
+    crate::text::groups_by_shared_text(
+        &rows.iter().map(|r| (r.project.as_str(), r.text.as_str())).collect::<Vec<_>>(),
+    )
 }
 
 impl SmellTagger {

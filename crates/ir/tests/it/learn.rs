@@ -85,25 +85,58 @@ fn a_broken_model_file_is_an_error_not_a_panic() {
     }
 }
 
-#[test]
-fn leave_one_project_out_never_trains_on_the_project_it_scores() {
-    // The same ten sentences, functional in project A and security requirements in project B:
-    // a model that saw the left-out project would get some right; a strict one gets none.
-    let mut rows = Vec::new();
+/// Ten sentences of project A (functional), the same ten relabelled as security requirements
+/// in project B, and other functional sentences in `others`.
+fn relabelled(b_project: &str) -> (Vec<Example>, Vec<Example>) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     for i in 0..10 {
         let t = format!("The operator shall frobnicate widget number {i} daily.");
-        rows.push(ex("A", &t, "F"));
-        rows.push(ex("B", &t, "SE"));
+        a.push(ex("A", &t, "F"));
+        b.push(ex(b_project, &t, "SE"));
     }
+    (a, b)
+}
+
+fn functional(project: &str) -> Vec<Example> {
+    (0..10)
+        .map(|i| ex(project, &format!("Users shall be able to print invoice {i}."), "F"))
+        .collect()
+}
+
+#[test]
+fn leave_one_project_out_never_trains_on_the_project_it_scores() {
+    // A and B share their texts, so they are left out together: A's fold learns from C alone
+    // (all functional) and gets A right; had it seen B, it would call A's sentences security.
+    let (a, b) = relabelled("B");
+    let rows: Vec<Example> = [a, b, functional("C")].concat();
     let r = eval::learned_lopo(&rows, Params::DEFAULT).unwrap();
-    assert_eq!(r.folds.len(), 2);
-    assert_eq!(r.scores.functional.tp, 0, "{:?}", r.scores.functional);
-    assert_eq!(r.scores.quality.tp, 0, "{:?}", r.scores.quality);
-    // The confusion matrix counts every row once: gold F row and gold SE row.
+    assert_eq!(r.folds.len(), 3);
+    let fold = |p: &str| r.folds.iter().find(|f| f.project == p).unwrap();
+    assert_eq!(fold("A").functional_f1, 1.0, "{:?}", fold("A"));
+    assert_eq!(fold("B").quality_f1, 0.0, "{:?}", fold("B"));
+    // The confusion matrix counts every row once.
     let total: u32 = r.confusion.iter().flatten().sum();
-    assert_eq!(total, 20);
+    assert_eq!(total, 30);
     assert_eq!(r.classes[0], "F");
     assert!(eval::learned_lopo(&rows[..1], Params::DEFAULT).is_none(), "one project: no LOPO");
+}
+
+#[test]
+fn pooled_folds_leave_out_the_same_document_in_another_file() {
+    // File 1: A and C; file 2: B (A relabelled, under another project name) and D. A's fold
+    // trains on C and D only: B is the same document.
+    let (a, b) = relabelled("P7");
+    let one: Vec<Example> = [a, functional("C")].concat();
+    let two: Vec<Example> = [b, functional("D")].concat();
+    let r = eval::learned_lopo_pooled(&[&one, &two], 0, Params::DEFAULT).unwrap();
+    assert_eq!(r.folds.len(), 2, "the target file's projects");
+    let a = r.folds.iter().find(|f| f.project == "A").unwrap();
+    assert_eq!(a.functional_f1, 1.0, "{a:?}");
+    assert!(r.scores.model.contains("all 2 files"), "{}", r.scores.model);
+    // Scored on file 2, its B fold leaves A out: nothing else calls these sentences security.
+    let r = eval::learned_lopo_pooled(&[&one, &two], 1, Params::DEFAULT).unwrap();
+    let b = r.folds.iter().find(|f| f.project == "P7").unwrap();
+    assert_eq!(b.quality_f1, 0.0, "{b:?}");
 }
 
 #[test]
