@@ -125,68 +125,157 @@ pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
     out
 }
 
-/// For each term set in order, the first earlier one that [`same_requirement`] pairs it with,
-/// found without comparing every pair. Two sets are paired only when one contains the other
-/// and the smaller holds at least [`DUPLICATE_JACCARD`] of the larger's terms. With the terms
-/// of each set ordered rarest first (over all sets), the smaller set's rarest term `w` is in
-/// the larger, and every term of the larger rarer than `w` is one of its extra terms: `w` sits
-/// at most `|larger| - |smaller|` places into the larger. So each set is indexed by its rarest
-/// term ("as the smaller") and by the terms of its first `|set| - ⌈0.8·|set|⌉ + 1` places ("as
-/// the larger"); a set is compared only with the earlier sets those entries name, in order,
-/// until the first that pairs.
+/// Sets that are at most this many variants (the set less up to `own` of its terms, below)
+/// are paired by exact lookups of their variants; sets with more, through the pair index.
+const VARIANTS: usize = 512;
+
+/// For each set (of sorted, distinct terms), the first earlier set it is the same requirement
+/// as ([`same_requirement`]).
 fn first_same(all: &[&[u32]], vocab: usize) -> Vec<Option<usize>> {
+    first_same_with(all, vocab, VARIANTS)
+}
+
+/// A pair needs one set (the smaller) inside the other (the larger), the smaller holding at
+/// least [`DUPLICATE_JACCARD`] of the larger's terms: the larger has at most `own = |larger| -
+/// ⌈0.8·|larger|⌉` terms of its own, so the smaller is the larger less at most `own` terms.
+///
+/// A larger set of at most `variants` such variants (short requirements: 106 for 14 terms) is
+/// found exactly: each set's content is looked up among its earlier variants' and each set's
+/// variants among earlier contents — a few hash lookups per requirement, however few words a
+/// spec draws on. A larger set with more variants is found through an index of term pairs:
+/// with the terms of each set ordered rarest first (over all sets), every term of the larger
+/// rarer than the smaller's rarest `w1` is one of its own, so `w1` sits at most `own` places
+/// into it and the smaller's second rarest `w2` at most `own + 1`. Every set is indexed by its
+/// two rarest terms ("as the smaller"), and each set of many variants by every pair of terms at
+/// places `a < b`, `a ≤ own`, `b ≤ own + 1` ("as the larger"). Candidates are tried in order
+/// until the first that pairs.
+fn first_same_with(all: &[&[u32]], vocab: usize, variants: usize) -> Vec<Option<usize>> {
     let mut freq = vec![0u32; vocab];
     for t in all.iter().copied().flatten() {
         freq[*t as usize] += 1;
     }
-    // token → earlier sets whose rarest term it is; token → (earlier set, place) for the
-    // places a set can be "the larger" at.
-    let mut rarest: HashMap<u32, Vec<usize>> = HashMap::new();
-    let mut placed: HashMap<u32, Vec<(usize, usize)>> = HashMap::new();
+    // Content hash → earlier sets with that content; variant hash → earlier sets (of few
+    // variants) with that variant; (rarest, second rarest) → earlier sets; (term at a, term
+    // at b) → (earlier set of many variants, a, b).
+    let mut content: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut variant: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut smaller: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+    let mut larger: HashMap<(u32, u32), Vec<Placed>> = HashMap::new();
     let mut out = Vec::new();
     for (j, tb) in all.iter().enumerate() {
+        let m = tb.len();
+        let own = m - (DUPLICATE_JACCARD * m as f32).ceil() as usize;
+        let few = variants_of(m, own) <= variants;
+        let mut best: Option<usize> = None;
+        let first_in = |list: Option<&Vec<usize>>, best: &mut Option<usize>| {
+            for &i in list.into_iter().flatten() {
+                if best.is_some_and(|x| x <= i) {
+                    break;
+                }
+                if same_requirement(all[i], tb).is_some() {
+                    *best = Some(i);
+                    break;
+                }
+            }
+        };
+        // As the smaller: an earlier set of few variants with this one among them.
+        let key = content_key(tb);
+        first_in(variant.get(&key), &mut best);
         let mut order: Vec<u32> = tb.to_vec();
         order.sort_unstable_by_key(|t| (freq[*t as usize], *t));
-        let m = order.len();
-        let reach = m - (DUPLICATE_JACCARD * m as f32).ceil() as usize + 1;
-        let mut best: Option<usize> = None;
-        // As the larger: an earlier smaller set whose rarest term is here, close enough.
-        for (place, w) in order.iter().enumerate().take(reach) {
-            for &i in rarest.get(w).into_iter().flatten() {
-                if best.is_some_and(|b| b <= i) {
+        let places: Vec<(usize, usize)> = (0..=own)
+            .flat_map(|a| (a + 1..=own + 1).map(move |b| (a, b)))
+            .filter(|&(_, b)| b < m)
+            .collect();
+        // As the larger.
+        if few {
+            each_variant(tb, own, &mut |v| first_in(content.get(&content_key(v)), &mut best));
+        } else {
+            for &(a, b) in &places {
+                for &i in smaller.get(&(order[a], order[b])).into_iter().flatten() {
+                    if best.is_some_and(|x| x <= i) {
+                        break;
+                    }
+                    let n = all[i].len();
+                    if n <= m
+                        && a <= m - n
+                        && b <= m - n + 1
+                        && same_requirement(all[i], tb).is_some()
+                    {
+                        best = Some(i);
+                        break;
+                    }
+                }
+            }
+        }
+        // As the smaller: an earlier set of many variants with this one's two rarest terms
+        // near its start.
+        if m >= 2 {
+            let pair = (order[0], order[1]);
+            for &(i, a, b) in larger.get(&pair).into_iter().flatten() {
+                if best.is_some_and(|x| x <= i) {
                     break;
                 }
-                if all[i].len() <= m
-                    && place <= m - all[i].len()
-                    && same_requirement(all[i], tb).is_some()
+                let n = all[i].len();
+                if n >= m && a <= n - m && b <= n - m + 1 && same_requirement(all[i], tb).is_some()
                 {
                     best = Some(i);
                     break;
                 }
             }
+            smaller.entry(pair).or_default().push(j);
         }
-        // As the smaller: an earlier larger set with this set's rarest term near its start.
-        if let Some(w) = order.first() {
-            for &(i, place) in placed.get(w).into_iter().flatten() {
-                if best.is_some_and(|b| b <= i) {
-                    break;
-                }
-                if all[i].len() >= m
-                    && place <= all[i].len() - m
-                    && same_requirement(all[i], tb).is_some()
-                {
-                    best = Some(i);
-                    break;
-                }
+        content.entry(key).or_default().push(j);
+        if few {
+            each_variant(tb, own, &mut |v| variant.entry(content_key(v)).or_default().push(j));
+        } else {
+            for &(a, b) in &places {
+                larger.entry((order[a], order[b])).or_default().push((j, a, b));
             }
-            rarest.entry(*w).or_default().push(j);
-        }
-        for (place, w) in order.iter().enumerate().take(reach) {
-            placed.entry(*w).or_default().push((j, place));
         }
         out.push(best);
     }
     out
+}
+
+/// An earlier set and the places `a < b` of a pair of its terms.
+type Placed = (usize, usize, usize);
+
+/// How many sets `m` terms less at most `own` of them are (saturating).
+fn variants_of(m: usize, own: usize) -> usize {
+    let mut total = 0usize;
+    let mut choose = 1usize;
+    for k in 0..=own.min(m) {
+        total = total.saturating_add(choose);
+        choose = choose.saturating_mul(m - k) / (k + 1);
+    }
+    total
+}
+
+/// Calls `f` with `set` less every choice of at most `own` of its terms (the set itself first).
+fn each_variant(set: &[u32], own: usize, f: &mut dyn FnMut(&[u32])) {
+    fn drop_from(kept: &mut Vec<u32>, from: usize, left: usize, f: &mut dyn FnMut(&[u32])) {
+        f(kept);
+        if left == 0 {
+            return;
+        }
+        for k in from..kept.len() {
+            let t = kept.remove(k);
+            drop_from(kept, k, left - 1, f);
+            kept.insert(k, t);
+        }
+    }
+    drop_from(&mut set.to_vec(), 0, own, f);
+}
+
+/// A set's content as a hash (a collision only adds a candidate that [`same_requirement`]
+/// then refuses).
+fn content_key(set: &[u32]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325_u64;
+    for t in set {
+        h = (h ^ u64::from(*t)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^ set.len() as u64
 }
 
 fn sorted_intersection(a: &[u32], b: &[u32]) -> usize {
@@ -255,12 +344,31 @@ mod tests {
                 }
             }
             let all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
-            assert_eq!(
-                first_same(&all, vocab as usize),
-                first_same_scan(&all),
-                "round {round}: {sets:?}"
-            );
+            let scan = first_same_scan(&all);
+            // Every set by its variants, every set by the pair index, and the mix.
+            for budget in [usize::MAX, 0, VARIANTS, 40] {
+                assert_eq!(
+                    first_same_with(&all, vocab as usize, budget),
+                    scan,
+                    "round {round}, variants {budget}: {sets:?}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn variants_are_every_set_less_at_most_own_terms_once() {
+        for (m, own) in [(3, 0), (5, 1), (8, 1), (10, 2), (14, 2), (15, 3)] {
+            let set: Vec<u32> = (0..m as u32).map(|t| t * 3).collect();
+            let mut seen = std::collections::BTreeSet::new();
+            each_variant(&set, own, &mut |v| {
+                assert!(v.len() + own >= m && v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
+                assert!(seen.insert(v.to_vec()), "{v:?} twice");
+            });
+            assert_eq!(seen.len(), variants_of(m, own), "{m} {own}");
+        }
+        assert_eq!(variants_of(14, 2), 106);
+        assert!(variants_of(16, 3) > VARIANTS, "long requirements go to the pair index");
     }
 
     #[test]
