@@ -127,19 +127,19 @@ pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
 
 /// Sets that are at most this many variants (the set less up to `own` of its terms, below)
 /// are paired by exact lookups of their variants; sets with more, through the pair index.
-const VARIANTS: usize = 512;
+const VARIANTS: usize = 128;
 
 /// For each set (of sorted, distinct terms), the first earlier set it is the same requirement
 /// as ([`same_requirement`]).
 fn first_same(all: &[&[u32]], vocab: usize) -> Vec<Option<usize>> {
-    first_same_with(all, vocab, VARIANTS)
+    first_same_with(all, vocab, VARIANTS, content_key)
 }
 
 /// A pair needs one set (the smaller) inside the other (the larger), the smaller holding at
 /// least [`DUPLICATE_JACCARD`] of the larger's terms: the larger has at most `own = |larger| -
 /// ⌈0.8·|larger|⌉` terms of its own, so the smaller is the larger less at most `own` terms.
 ///
-/// A larger set of at most `variants` such variants (short requirements: 106 for 14 terms) is
+/// A larger set of at most `variants` such variants (requirements of up to 14 terms: 106) is
 /// found exactly: each set's content is looked up among its earlier variants' and each set's
 /// variants among earlier contents — a few hash lookups per requirement, however few words a
 /// spec draws on. A larger set with more variants is found through an index of term pairs:
@@ -149,16 +149,24 @@ fn first_same(all: &[&[u32]], vocab: usize) -> Vec<Option<usize>> {
 /// two rarest terms ("as the smaller"), and each set of many variants by every pair of terms at
 /// places `a < b`, `a ≤ own`, `b ≤ own + 1` ("as the larger"). Candidates are tried in order
 /// until the first that pairs.
-fn first_same_with(all: &[&[u32]], vocab: usize, variants: usize) -> Vec<Option<usize>> {
+fn first_same_with(
+    all: &[&[u32]],
+    vocab: usize,
+    variants: usize,
+    content_key: fn(&[u32]) -> u64,
+) -> Vec<Option<usize>> {
     let mut freq = vec![0u32; vocab];
     for t in all.iter().copied().flatten() {
         freq[*t as usize] += 1;
     }
-    // Content hash → earlier sets with that content; variant hash → earlier sets (of few
-    // variants) with that variant; (rarest, second rarest) → earlier sets; (term at a, term
-    // at b) → (earlier set of many variants, a, b).
-    let mut content: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut variant: HashMap<u64, Vec<usize>> = HashMap::new();
+    // Content hash → the first earlier set with that content; variant hash → the first earlier
+    // set (of few variants) with that variant; (rarest, second rarest) → earlier sets; (term at
+    // a, term at b) → (earlier set of many variants, a, b). An equal content or variant always
+    // pairs (its size is within `own`), so the first of each is the only candidate; a hash that
+    // names a set that does not pair is a collision, and that set is then compared with every
+    // earlier one instead.
+    let mut content: HashMap<u64, usize> = HashMap::new();
+    let mut variant: HashMap<u64, usize> = HashMap::new();
     let mut smaller: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
     let mut larger: HashMap<(u32, u32), Vec<Placed>> = HashMap::new();
     let mut out = Vec::new();
@@ -167,20 +175,21 @@ fn first_same_with(all: &[&[u32]], vocab: usize, variants: usize) -> Vec<Option<
         let own = m - (DUPLICATE_JACCARD * m as f32).ceil() as usize;
         let few = variants_of(m, own) <= variants;
         let mut best: Option<usize> = None;
-        let first_in = |list: Option<&Vec<usize>>, best: &mut Option<usize>| {
-            for &i in list.into_iter().flatten() {
-                if best.is_some_and(|x| x <= i) {
-                    break;
-                }
+        let mut collided = false;
+        let mut first_at = |at: Option<&usize>, best: &mut Option<usize>| {
+            if let Some(&i) = at
+                && !best.is_some_and(|x| x <= i)
+            {
                 if same_requirement(all[i], tb).is_some() {
                     *best = Some(i);
-                    break;
+                } else {
+                    collided = true;
                 }
             }
         };
         // As the smaller: an earlier set of few variants with this one among them.
         let key = content_key(tb);
-        first_in(variant.get(&key), &mut best);
+        first_at(variant.get(&key), &mut best);
         let mut order: Vec<u32> = tb.to_vec();
         order.sort_unstable_by_key(|t| (freq[*t as usize], *t));
         let places: Vec<(usize, usize)> = (0..=own)
@@ -189,7 +198,7 @@ fn first_same_with(all: &[&[u32]], vocab: usize, variants: usize) -> Vec<Option<
             .collect();
         // As the larger.
         if few {
-            each_variant(tb, own, &mut |v| first_in(content.get(&content_key(v)), &mut best));
+            each_variant(tb, own, &mut |v| first_at(content.get(&content_key(v)), &mut best));
         } else {
             for &(a, b) in &places {
                 for &i in smaller.get(&(order[a], order[b])).into_iter().flatten() {
@@ -225,9 +234,14 @@ fn first_same_with(all: &[&[u32]], vocab: usize, variants: usize) -> Vec<Option<
             }
             smaller.entry(pair).or_default().push(j);
         }
-        content.entry(key).or_default().push(j);
+        if collided {
+            best = (0..j).find(|&i| same_requirement(all[i], tb).is_some());
+        }
+        content.entry(key).or_insert(j);
         if few {
-            each_variant(tb, own, &mut |v| variant.entry(content_key(v)).or_default().push(j));
+            each_variant(tb, own, &mut |v| {
+                variant.entry(content_key(v)).or_insert(j);
+            });
         } else {
             for &(a, b) in &places {
                 larger.entry((order[a], order[b])).or_default().push((j, a, b));
@@ -268,8 +282,7 @@ fn each_variant(set: &[u32], own: usize, f: &mut dyn FnMut(&[u32])) {
     drop_from(&mut set.to_vec(), 0, own, f);
 }
 
-/// A set's content as a hash (a collision only adds a candidate that [`same_requirement`]
-/// then refuses).
+/// A set's content as a hash (a collision is found out: the set it names does not pair).
 fn content_key(set: &[u32]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325_u64;
     for t in set {
@@ -345,14 +358,17 @@ mod tests {
             }
             let all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
             let scan = first_same_scan(&all);
-            // Every set by its variants, every set by the pair index, and the mix.
+            // Every set by its variants, every set by the pair index, and the mix; and with a
+            // hash that collides for every two sets of a size.
             for budget in [usize::MAX, 0, VARIANTS, 40] {
                 assert_eq!(
-                    first_same_with(&all, vocab as usize, budget),
+                    first_same_with(&all, vocab as usize, budget, content_key),
                     scan,
                     "round {round}, variants {budget}: {sets:?}"
                 );
             }
+            let by_size: fn(&[u32]) -> u64 = |s| s.len() as u64;
+            assert_eq!(first_same_with(&all, vocab as usize, usize::MAX, by_size), scan);
         }
     }
 
