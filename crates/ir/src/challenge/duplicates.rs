@@ -322,13 +322,8 @@ mod tests {
     fn the_index_finds_what_comparing_every_pair_finds() {
         // Seeded sets over a small vocabulary, many of them near one another: drawn from a few
         // bases with terms dropped, added or replaced.
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let rng = l9_types::SeededRng::from_seed(0x9e37_79b9_7f4a_7c15);
+        let next = |n: u64| rng.below(n);
         for round in 0..200 {
             let vocab = 6 + next(20) as u32;
             let bases: Vec<Vec<u32>> = (0..1 + next(4))

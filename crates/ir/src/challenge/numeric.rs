@@ -411,13 +411,8 @@ mod tests {
     /// that subjects of every size overlap by zero, one and two words.
     #[test]
     fn the_index_finds_the_first_conflict_a_scan_finds() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n) as usize
-        };
+        let rng = l9_types::SeededRng::from_seed(0x2545_f491_4f6c_dd1d);
+        let next = |n: u64| rng.below(n) as usize;
         const WORDS: [&str; 5] = ["latency", "page", "search", "login", "upload"];
         const BOUNDS: [Bound; 3] = [Bound::Upper, Bound::Lower, Bound::Exact];
         let mut found = 0;

@@ -364,13 +364,8 @@ fn requirements_of_few_words_are_not_compared_pairwise_for_duplicates() {
     let words: Vec<String> = (0..30)
         .map(|i| (0..5).map(|k| char::from(b'a' + ((i * 7 + k) % 26) as u8)).collect())
         .collect();
-    let mut seed = 0x5851_f42d_4c95_7f2d_u64;
-    let mut next = |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let rng = l9_types::SeededRng::from_seed(0x5851_f42d_4c95_7f2d);
+    let next = |n: usize| rng.below(n as u64) as usize;
     let n = 100_000;
     let mut items = String::new();
     for _ in 0..n {

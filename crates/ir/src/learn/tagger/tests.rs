@@ -40,7 +40,7 @@ fn hits_by_word_are_the_hits_overlapping_the_word() {
 /// across the windows' edges.
 #[test]
 fn detection_by_windows_is_detection_of_the_whole_text() {
-    let Some(tagger) = shipped() else { return };
+    let tagger = shipped().expect("models/smells.l9sml is a valid tagger");
     let sentences = [
         "The system should be easy to use and user friendly",
         "it may respond quickly if possible, and some of them can't fail",
