@@ -71,15 +71,9 @@ pub const MAX_SPEC_BYTES_ENV: &str = "L9_MAX_SPEC_BYTES";
 pub fn check_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     let mut bad = Vec::new();
     if let Some(v) = env(MAX_SPEC_BYTES_ENV)
-        && !v.trim().parse::<u64>().is_ok_and(|n| n > 0)
+        && let Err(m) = parse_max_spec_bytes(&v)
     {
-        bad.push(Diagnostic::error(
-            "L9-IR-003",
-            format!(
-                "{MAX_SPEC_BYTES_ENV}={v:?} is not a positive whole number: set it to the \
-                     largest spec read, in bytes (default {MAX_SPEC_BYTES}), or unset it"
-            ),
-        ));
+        bad.push(Diagnostic::error("L9-IR-003", m));
     }
     if let Some(v) = env(challenge::FINDINGS_PER_SMELL_ENV)
         && let Err(m) = challenge::parse_findings_per_smell(&v)
@@ -89,14 +83,24 @@ pub fn check_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     if bad.is_empty() { Ok(()) } else { Err(EngineError::Input(bad)) }
 }
 
+/// A value of [`MAX_SPEC_BYTES_ENV`]: a positive whole number of bytes.
+fn parse_max_spec_bytes(value: &str) -> std::result::Result<u64, String> {
+    value.trim().parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
+        format!(
+            "{MAX_SPEC_BYTES_ENV}={value:?} is not a positive whole number: set it to the largest \
+             spec read, in bytes (default {MAX_SPEC_BYTES}), or unset it"
+        )
+    })
+}
+
 /// A spec file's bytes: a regular file (not a device, FIFO or directory) of at most
 /// [`MAX_SPEC_BYTES`] ([`MAX_SPEC_BYTES_ENV`]), read no further than that.
 pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
     use std::io::Read;
+    // `l9` refuses a value that does not parse before any work (`check_limits`).
     let limit = std::env::var(MAX_SPEC_BYTES_ENV)
         .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|&n| n > 0)
+        .and_then(|v| parse_max_spec_bytes(&v).ok())
         .unwrap_or(MAX_SPEC_BYTES);
     let bad = |m: String| {
         EngineError::Input(vec![Diagnostic::error("L9-IR-002", m).with_help(format!(
