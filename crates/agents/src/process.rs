@@ -20,8 +20,11 @@ pub struct CommandSpec {
     pub env: BTreeMap<String, String>,
     pub stdin: Option<String>,
     pub timeout: Duration,
-    /// Bytes kept of stdout and of stderr each; the rest is dropped with a marker.
+    /// Bytes kept of stdout and of stderr each; the rest is read, counted and dropped with a
+    /// marker naming [`CommandSpec::cap_setting`].
     pub output_cap: usize,
+    /// The limit `output_cap` came from, named by the marker of a cut.
+    pub cap_setting: &'static l9_types::limits::Limit,
     /// A file that receives stdout and stderr as they arrive (created anew), so the
     /// command can be followed while it runs (`l9 run`, `l9 watch` show a gate's output).
     pub tee: Option<PathBuf>,
@@ -142,7 +145,8 @@ impl CommandSpec {
             env: BTreeMap::new(),
             stdin: None,
             timeout: Duration::from_secs(600),
-            output_cap: 64 * 1024,
+            output_cap: l9_types::limits::COMMAND_OUTPUT_BYTES.get_usize(),
+            cap_setting: &l9_types::limits::COMMAND_OUTPUT_BYTES,
             tee: None,
             sandbox: None,
         }
@@ -204,11 +208,16 @@ pub const PASSED_THROUGH: &[&str] =
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemRunner;
 
-/// The first `limit` bytes read, and how many there were in all.
-fn cap(kept: &[u8], total: usize) -> String {
+/// The bytes kept, and a marker of how many more there were and what sets the cap.
+fn cap(kept: &[u8], total: usize, setting: &l9_types::limits::Limit) -> String {
     let mut s = String::from_utf8_lossy(kept).into_owned();
     if total > kept.len() {
-        s.push_str(&format!("\n[… {} more bytes cut]", total - kept.len()));
+        s.push_str(&format!(
+            "\n[… {} more bytes cut; {} keeps {} bytes]",
+            total - kept.len(),
+            setting.env,
+            kept.len()
+        ));
     }
     s
 }
@@ -251,8 +260,8 @@ async fn drain<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-fn captured(c: &Captured) -> String {
-    c.lock().map(|c| cap(&c.0, c.1)).unwrap_or_default()
+fn captured(c: &Captured, setting: &l9_types::limits::Limit) -> String {
+    c.lock().map(|c| cap(&c.0, c.1, setting)).unwrap_or_default()
 }
 
 #[async_trait]
@@ -348,8 +357,8 @@ impl Runner for SystemRunner {
         match ran {
             Ok(Ok(status)) => Ok(Output {
                 code: status.code(),
-                stdout: captured(&o),
-                stderr: captured(&e),
+                stdout: captured(&o, cmd.cap_setting),
+                stderr: captured(&e, cmd.cap_setting),
                 timed_out: false,
                 timeout: None,
             }),
@@ -365,8 +374,8 @@ impl Runner for SystemRunner {
                 }
                 Ok(Output {
                     code: None,
-                    stdout: captured(&o),
-                    stderr: captured(&e),
+                    stdout: captured(&o, cmd.cap_setting),
+                    stderr: captured(&e, cmd.cap_setting),
                     timed_out: true,
                     timeout: Some(cmd.timeout),
                 })

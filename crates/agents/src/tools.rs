@@ -113,7 +113,29 @@ pub fn red_for_the_right_reason(o: &Output, test_files_exist: bool) -> Result<()
     Ok(())
 }
 
-const READ_CAP: usize = 100 * 1024;
+/// A regular file's first [`TOOL_READ_BYTES`](l9_types::limits::TOOL_READ_BYTES) bytes (no
+/// more are read), with a marker counting the rest.
+fn read_capped(abs: &std::path::Path, shown: &str) -> crate::Result<String> {
+    use std::io::Read;
+    let io = |e: std::io::Error| crate::AgentError::Io(format!("{shown}: {e}"));
+    let meta = std::fs::metadata(abs).map_err(io)?;
+    if !meta.is_file() {
+        return Err(crate::AgentError::Io(format!("{shown}: not a regular file")));
+    }
+    let setting = &l9_types::limits::TOOL_READ_BYTES;
+    let limit = setting.get();
+    let mut bytes = Vec::new();
+    std::fs::File::open(abs).and_then(|f| f.take(limit).read_to_end(&mut bytes)).map_err(io)?;
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if meta.len() > limit {
+        text.push_str(&format!(
+            "\n[… {} more bytes; {} shows {limit}]",
+            meta.len() - limit,
+            setting.env
+        ));
+    }
+    Ok(text)
+}
 
 impl Tools {
     pub fn new(ws: Workspace, runner: Arc<dyn Runner>, gate: Option<String>) -> Self {
@@ -122,7 +144,7 @@ impl Tools {
             runner,
             gate,
             timeout: Duration::from_secs(600),
-            output_cap: 32 * 1024,
+            output_cap: l9_types::limits::TOOL_OUTPUT_BYTES.get_usize(),
             env: Vec::new(),
             track: false,
             expect_red: false,
@@ -209,6 +231,7 @@ impl Tools {
         let mut c = CommandSpec::shell(script, self.ws.root());
         c.timeout = self.timeout;
         c.output_cap = self.output_cap;
+        c.cap_setting = &l9_types::limits::TOOL_OUTPUT_BYTES;
         for (k, v) in &self.env {
             c.env.insert(k.clone(), v.clone());
         }
@@ -314,15 +337,8 @@ impl Tools {
                 let Some(p) = str_arg("path") else {
                     return ToolOutput::err("read_file needs `path`");
                 };
-                match self.ws.resolve(p).and_then(|abs| {
-                    std::fs::read(&abs).map_err(|e| crate::AgentError::Io(format!("{p}: {e}")))
-                }) {
-                    Ok(bytes) if bytes.len() > READ_CAP => ToolOutput::ok(format!(
-                        "{}\n[… {} more bytes]",
-                        String::from_utf8_lossy(&bytes[..READ_CAP]),
-                        bytes.len() - READ_CAP
-                    )),
-                    Ok(bytes) => ToolOutput::ok(String::from_utf8_lossy(&bytes).into_owned()),
+                match self.ws.resolve(p).and_then(|abs| read_capped(&abs, p)) {
+                    Ok(text) => ToolOutput::ok(text),
                     Err(e) => ToolOutput::err(e.to_string()),
                 }
             }

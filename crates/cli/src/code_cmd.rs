@@ -67,9 +67,23 @@ pub(crate) async fn run_code(
         );
         let _ = writeln!(
             s,
-            "  parsed {} files ({} lines), {} unchanged, {} gone, {} left out (over 1 MiB, not UTF-8)",
-            r.scan.parsed, r.scan.lines_parsed, r.scan.reused, r.scan.removed, r.scan.skipped
+            "  parsed {} files ({} lines), {} unchanged, {} gone, {} left out (not UTF-8 or not parsed)",
+            r.scan.parsed,
+            r.scan.lines_parsed,
+            r.scan.reused,
+            r.scan.removed,
+            r.scan.skipped - r.scan.too_large
         );
+        if r.scan.too_large > 0 {
+            let limit = &l9_types::limits::SOURCE_FILE_BYTES;
+            let _ = writeln!(
+                s,
+                "  {} files over {} bytes left out ({})",
+                r.scan.too_large,
+                limit.get(),
+                limit.hint()
+            );
+        }
         let _ = writeln!(
             s,
             "  {} symbol packets stored ({} were already); scan {:.2} s, done in {:.2} s",

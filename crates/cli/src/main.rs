@@ -34,15 +34,10 @@ resumable). With --json an error is one JSON object on stdout: {\"error\":{\"cod
 
 Run and task ids: the whole id, a unique prefix of it (4+ characters), or `last`.";
 
-const IR_LIMITS: &str = "Limits (environment variables, also for l9 sim, l9 run, l9 serve and MCP): \
-L9_MAX_SPEC_BYTES, the largest spec read (default 8 MiB; a larger file is refused, naming it); \
-L9_FINDINGS_PER_SMELL, how many findings of one smell one statement lists before the rest are \
-counted in one more finding (default 20). A value that is not a whole number is refused.";
-
 /// L9: an autonomous engineering OS. Specs in, verified code out, durably; everything
 /// remembered.
 #[derive(Debug, Parser)]
-#[command(name = "l9", version, about, after_help = EXIT_CODES)]
+#[command(name = "l9", version, about, after_help = format!("{EXIT_CODES}\n\n{}", l9_types::limits::help()))]
 struct Cli {
     /// Database URL (sqlite://PATH or postgres://USER@HOST:PORT/DB); overrides l9.toml.
     #[arg(long, global = true, env = "L9_DB")]
@@ -77,7 +72,8 @@ enum Command {
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
     /// Every setting in force — each key with its value and where it came from (file:line,
-    /// environment variable, default), providers, agents, roles and schedules included.
+    /// environment variable, default), providers, agents, roles and schedules included, then
+    /// the limits (environment variables only).
     Config,
     /// Run queued tasks and workflows until stopped (SIGTERM/Ctrl-C finish or release work),
     /// and fire the `[schedules.NAME]` of l9.toml meanwhile.
@@ -184,7 +180,7 @@ enum Command {
         seed: u64,
     },
     /// Compile a spec into the IR, check it, and derive plan candidates.
-    #[command(subcommand, after_help = IR_LIMITS)]
+    #[command(subcommand, after_help = l9_types::limits::help())]
     Ir(ir_cmd::IrCommand),
     /// Score the IR Engine on labelled public data (classification, smells).
     #[command(subcommand)]
@@ -264,7 +260,7 @@ fn wants_logs(c: &Command) -> bool {
 }
 
 async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
-    l9_engine::ir::check_limits(&|v| std::env::var(v).ok())?;
+    l9_engine::ir::install_limits(&|v| std::env::var(v).ok())?;
     let cwd = match &cli.dir {
         Some(d) => d.clone(),
         None => std::env::current_dir()
@@ -447,7 +443,23 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())
                 .map_err(l9_engine::EngineError::from)?;
             let file = config.file.as_ref().map(|f| f.display().to_string());
-            out.value(&serde_json::json!({"file": file, "settings": config.settings}), || {
+            let in_force = l9_types::limits::in_force();
+            let limits: Vec<_> = l9_types::limits::ALL
+                .iter()
+                .map(|l| {
+                    let (value, set) = in_force.value(l);
+                    let from = if set {
+                        format!("environment variable {}", l.env)
+                    } else {
+                        "default".into()
+                    };
+                    serde_json::json!({"env": l.env, "value": value, "default": l.default,
+                                       "from": from, "doc": l.doc})
+                })
+                .collect();
+            let json =
+                serde_json::json!({"file": file, "settings": config.settings, "limits": limits});
+            out.value(&json, || {
                 let mut s = format!(
                     "Configuration file: {}\n\n",
                     file.as_deref().unwrap_or("(none here; defaults and environment)")
@@ -457,6 +469,16 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                     if let (Some(env), Some(doc)) = (k.env, k.doc) {
                         s.push_str(&format!("    {doc} (environment: {env})\n"));
                     }
+                }
+                s.push_str("\nLimits (environment variables only, for every command):\n");
+                for l in &limits {
+                    s.push_str(&format!(
+                        "{:<32} = {:<28} from {}\n    {}\n",
+                        l["env"].as_str().unwrap_or_default(),
+                        l["value"],
+                        l["from"].as_str().unwrap_or_default(),
+                        l["doc"].as_str().unwrap_or_default()
+                    ));
                 }
                 s.trim_end().to_string()
             })

@@ -59,52 +59,27 @@ impl Checked {
     }
 }
 
-/// The largest spec read (bytes) unless [`MAX_SPEC_BYTES_ENV`] says otherwise.
-pub const MAX_SPEC_BYTES: u64 = 8 * 1024 * 1024;
-
-/// The environment variable that sets the largest spec read (bytes).
-pub const MAX_SPEC_BYTES_ENV: &str = "L9_MAX_SPEC_BYTES";
-
-/// The limits set in the environment (`env` reads a variable), checked before any work: a
-/// value that is not a number is refused, naming the variable and what it takes, instead of
-/// being ignored.
-pub fn check_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
-    let mut bad = Vec::new();
-    if let Some(v) = env(MAX_SPEC_BYTES_ENV)
-        && let Err(m) = parse_max_spec_bytes(&v)
-    {
-        bad.push(Diagnostic::error("L9-IR-003", m));
-    }
-    if let Some(v) = env(challenge::FINDINGS_PER_SMELL_ENV)
-        && let Err(m) = challenge::parse_findings_per_smell(&v)
-    {
-        bad.push(Diagnostic::error("L9-IR-003", m));
-    }
-    if bad.is_empty() { Ok(()) } else { Err(EngineError::Input(bad)) }
-}
-
-/// A value of [`MAX_SPEC_BYTES_ENV`]: a positive whole number of bytes.
-fn parse_max_spec_bytes(value: &str) -> std::result::Result<u64, String> {
-    value.trim().parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| {
-        format!(
-            "{MAX_SPEC_BYTES_ENV}={value:?} is not a positive whole number: set it to the largest \
-             spec read, in bytes (default {MAX_SPEC_BYTES}), or unset it"
-        )
-    })
+/// Puts the limits set in the environment (`env` reads a variable) in force, checked before
+/// any work: a value that is not a number a limit takes is refused (`L9-IR-003`), naming the
+/// variable and what it takes, instead of being ignored. See [`l9_types::limits`].
+pub fn install_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    let limits = l9_types::limits::Limits::from_env(env).map_err(|bad| {
+        EngineError::Input(bad.into_iter().map(|m| Diagnostic::error("L9-IR-003", m)).collect())
+    })?;
+    l9_types::limits::install(limits);
+    Ok(())
 }
 
 /// A spec file's bytes: a regular file (not a device, FIFO or directory) of at most
-/// [`MAX_SPEC_BYTES`] ([`MAX_SPEC_BYTES_ENV`]), read no further than that.
+/// [`l9_types::limits::SPEC_BYTES`], read no further than that.
 pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
     use std::io::Read;
-    // `l9` refuses a value that does not parse before any work (`check_limits`).
-    let limit = std::env::var(MAX_SPEC_BYTES_ENV)
-        .ok()
-        .and_then(|v| parse_max_spec_bytes(&v).ok())
-        .unwrap_or(MAX_SPEC_BYTES);
+    let setting = &l9_types::limits::SPEC_BYTES;
+    let limit = setting.get();
     let bad = |m: String| {
         EngineError::Input(vec![Diagnostic::error("L9-IR-002", m).with_help(format!(
-            "a spec is a regular file of at most {limit} bytes (set L9_MAX_SPEC_BYTES to change the limit)"
+            "a spec is a regular file of at most {limit} bytes ({})",
+            setting.hint()
         ))])
     };
     let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;

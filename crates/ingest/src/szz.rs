@@ -17,9 +17,6 @@ use crate::git::Commit;
 /// The commits blamed for a fix, with the number of fixed lines each last touched.
 pub type Introducers = BTreeMap<String, u32>;
 
-/// Files larger than this are not blamed (generated files, vendored code).
-const MAX_BLAMED_BYTES: usize = 1 << 20;
-
 /// The commits that introduced the lines `fix` removed or changed (none for a merge or a
 /// root commit). Errors reading one file skip that file: SZZ is evidence, not a must.
 pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Introducers {
@@ -43,7 +40,8 @@ pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Introducers {
         else {
             continue;
         };
-        if before.len() > MAX_BLAMED_BYTES || before.contains(&0) {
+        // Larger files are not blamed (generated files, vendored code).
+        if before.len() > l9_types::limits::BLAMED_FILE_BYTES.get_usize() || before.contains(&0) {
             continue;
         }
         let ranges = changed_lines(&before, &after);

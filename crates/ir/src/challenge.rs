@@ -192,33 +192,10 @@ fn in_context(hit: &smells::Hit, text: &str) -> bool {
     }
 }
 
-/// How many findings of one smell one statement lists unless [`FINDINGS_PER_SMELL_ENV`] says
-/// otherwise; the rest are counted in one more finding.
-pub const FINDINGS_PER_SMELL: usize = 20;
-
-/// The environment variable that sets how many findings of one smell a statement lists.
-pub const FINDINGS_PER_SMELL_ENV: &str = "L9_FINDINGS_PER_SMELL";
-
-/// A value of [`FINDINGS_PER_SMELL_ENV`]: a whole number (0 lists none and counts them all).
-pub fn parse_findings_per_smell(value: &str) -> Result<usize, String> {
-    value.trim().parse::<usize>().map_err(|_| {
-        format!(
-            "{FINDINGS_PER_SMELL_ENV}={value:?} is not a whole number: set it to how many findings \
-             of one smell a statement lists (default {FINDINGS_PER_SMELL}), or unset it"
-        )
-    })
-}
-
-/// How many findings of one smell one statement lists: [`FINDINGS_PER_SMELL_ENV`] when it is a
-/// whole number (`l9` refuses any other value before it starts), else [`FINDINGS_PER_SMELL`].
+/// How many findings of one smell one statement lists (the rest are counted in one more
+/// finding): [`l9_types::limits::FINDINGS_PER_SMELL`] in force.
 pub fn findings_per_smell() -> usize {
-    static IN_FORCE: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
-        std::env::var(FINDINGS_PER_SMELL_ENV)
-            .ok()
-            .and_then(|v| parse_findings_per_smell(&v).ok())
-            .unwrap_or(FINDINGS_PER_SMELL)
-    });
-    *IN_FORCE
+    l9_types::limits::FINDINGS_PER_SMELL.get_usize()
 }
 
 /// [`challenge`] with the smells judged by `judge`.
@@ -316,8 +293,9 @@ pub fn challenge_memo(
                 severity: if smell == Smell::Tbd { Severity::Warning } else { Severity::Info },
                 message: format!(
                     "{}: {n} more in this statement (the first {listed} are listed; \
-                     {FINDINGS_PER_SMELL_ENV} sets how many)",
-                    smell.name()
+                     {} sets how many)",
+                    smell.name(),
+                    l9_types::limits::FINDINGS_PER_SMELL.env
                 ),
                 node: Some(node.id.clone()),
                 span: Some(node.span.clone()),

@@ -33,15 +33,12 @@ pub(crate) fn parse(b: &mut Builder<'_>) -> Option<Value> {
             }
         }
     } else {
-        use l9_types::yaml_depth::{MAX_YAML_DEPTH, too_deep};
-        if let Some((line, depth)) = too_deep(src, MAX_YAML_DEPTH) {
+        if let Some((line, why)) = l9_types::yaml_depth::check(src) {
             let at = b.idx.line_start(line);
             b.diag(
-                Diagnostic::error(
-                    "L9-IR-010",
-                    format!("the document nests {depth} levels deep (at most {MAX_YAML_DEPTH})"),
-                )
-                .with_help("an API description is a few dozen levels deep at most; check the file"),
+                Diagnostic::error("L9-IR-010", format!("the document is {why}")).with_help(
+                    "an API description is a few dozen levels deep at most; check the file",
+                ),
                 at,
                 at,
             );

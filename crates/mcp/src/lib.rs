@@ -38,9 +38,6 @@ pub use rmcp::transport::streamable_http_server::StreamableHttpService;
 pub use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 pub use tokio_util::sync::CancellationToken;
 
-/// Requests to `/mcp` are refused past this size.
-pub const BODY_LIMIT: usize = 1024 * 1024;
-
 /// A result kept in an `mcp.result` packet is cut past this many bytes of JSON.
 pub const RESULT_KEEP_BYTES: usize = 256 * 1024;
 
@@ -351,7 +348,7 @@ pub fn http_service(
         .with_allowed_hosts(hosts)
         .with_allowed_origins(opts.origins)
         .enforce_origin_validation()
-        .with_max_request_body_bytes(BODY_LIMIT)
+        .with_max_request_body_bytes(l9_types::limits::REQUEST_BYTES.get_usize())
         .with_cancellation_token(stop);
     if any_host {
         config = config.disable_allowed_hosts();

@@ -93,14 +93,11 @@ pub struct ScriptedProvider {
 impl ScriptedProvider {
     /// Parses a script; errors name the file and line.
     pub fn parse(name: &str, file: &str, yaml: &str) -> Result<Self> {
-        use l9_types::yaml_depth::{MAX_YAML_DEPTH, too_deep};
-        if let Some((line, depth)) = too_deep(yaml, MAX_YAML_DEPTH) {
+        if let Some((line, why)) = l9_types::yaml_depth::check(yaml) {
             return Err(ModelError::File {
                 file: file.into(),
                 line,
-                message: format!(
-                    "nested {depth} levels deep (at most {MAX_YAML_DEPTH}); a script is a few levels deep — check the file"
-                ),
+                message: format!("{why}; a script is a few levels deep — check the file"),
             });
         }
         let script: Script = yaml_serde::from_str(yaml).map_err(|e| ModelError::File {

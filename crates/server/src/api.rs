@@ -19,9 +19,6 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::openapi::{RouteDoc, document};
 
-/// Request bodies are refused past this (413).
-pub const BODY_LIMIT: usize = 1024 * 1024;
-
 /// What a request may take (the event stream excepted).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -114,7 +111,7 @@ pub fn router(
         .route("/openapi.json", get(move || async move { Json((*doc).clone()) }))
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(timeout))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(l9_types::limits::REQUEST_BYTES.get_usize()))
         .layer(axum::middleware::from_fn_with_state(token, crate::auth::require))
         .layer(axum::middleware::from_fn(traced))
         // The dashboard's shell (no data in it) needs no token; its data does.
@@ -163,7 +160,11 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
             Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                format!("the body is over {BODY_LIMIT} bytes"),
+                format!(
+                    "the body is over {} bytes ({})",
+                    l9_types::limits::REQUEST_BYTES.get(),
+                    l9_types::limits::REQUEST_BYTES.hint()
+                ),
             ))
         }
         Err(e) => Err(ApiError::input(format!(

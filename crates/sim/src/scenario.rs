@@ -56,10 +56,9 @@ pub struct Scenario {
 impl Scenario {
     /// Parses a scenario; errors give the line and what is expected.
     pub fn parse(file: &str, yaml: &str) -> Result<Scenario, String> {
-        use l9_types::yaml_depth::{MAX_YAML_DEPTH, too_deep};
-        if let Some((line, depth)) = too_deep(yaml, MAX_YAML_DEPTH) {
+        if let Some((line, why)) = l9_types::yaml_depth::check(yaml) {
             return Err(format!(
-                "{file}:{line}: nested {depth} levels deep (at most {MAX_YAML_DEPTH}); a scenario is a few levels deep — check the file"
+                "{file}:{line}: {why}; a scenario is a few levels deep — check the file"
             ));
         }
         let s: Scenario = yaml_serde::from_str(yaml).map_err(|e| {

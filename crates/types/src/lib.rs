@@ -21,6 +21,7 @@ mod envelope;
 mod hash;
 mod id;
 pub mod interchange;
+pub mod limits;
 pub mod redact;
 mod rng;
 pub mod yaml_depth;

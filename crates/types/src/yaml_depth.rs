@@ -3,8 +3,15 @@
 //! recursion limit fires. Flow collections are counted outside quotes and comments; block
 //! nesting is bounded by a line's indentation plus its compact `- ` sequence markers.
 
-/// Deeper than this, no scenario, script or API description L9 reads is real.
-pub const MAX_YAML_DEPTH: usize = 256;
+/// Where `text` nests deeper than the limit in force ([`crate::limits::YAML_DEPTH`]): the line
+/// (1-based) and the words of the refusal, which name the limit and its setting.
+pub fn check(text: &str) -> Option<(usize, String)> {
+    let limit = &crate::limits::YAML_DEPTH;
+    let max = limit.get_usize();
+    too_deep(text, max).map(|(line, depth)| {
+        (line, format!("nested {depth} levels deep (at most {max}; {})", limit.hint()))
+    })
+}
 
 /// The first line (1-based) where `text` nests deeper than `max`, with the depth reached.
 pub fn too_deep(text: &str, max: usize) -> Option<(usize, usize)> {

@@ -113,7 +113,7 @@ async fn run_has_a_timeout_an_output_cap_and_a_clean_environment() {
     assert!(!o.ok && o.text.contains("[timed out after "), "{o:?}");
     t.timeout = std::time::Duration::from_secs(10);
     let o = t.call("run", &json!({"command": "seq 1 100"})).await;
-    assert!(o.text.contains("more bytes cut"), "{o:?}");
+    assert!(o.text.contains("more bytes cut; L9_TOOL_OUTPUT_BYTES keeps 10 bytes]"), "{o:?}");
     // Cargo sets CARGO_MANIFEST_DIR for this test process; commands must not see it.
     assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
     let o =
@@ -135,10 +135,37 @@ async fn output_past_the_cap_is_counted_and_teed_whole() {
     let o = SystemRunner.run(&cmd).await.unwrap();
     assert!(o.success(), "{o:?}");
     assert!(o.stdout.starts_with(&"x".repeat(100)), "{}", &o.stdout[..120.min(o.stdout.len())]);
-    assert!(o.stdout.ends_with("[… 199900 more bytes cut]"), "{}", &o.stdout[100..]);
+    assert!(
+        o.stdout.ends_with("[… 199900 more bytes cut; L9_COMMAND_OUTPUT_BYTES keeps 100 bytes]"),
+        "{}",
+        &o.stdout[100..]
+    );
     assert_eq!(o.stderr, "done\n");
     let teed = std::fs::read(dir.path().join("live.log")).unwrap();
     assert_eq!(teed.len(), 200_000 + "done\n".len());
+}
+
+/// `read_file` reads no more than the limit of a large file and counts the rest; a FIFO is
+/// refused instead of blocking the step.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)] // mkfifo makes the FIFO
+async fn read_file_is_bounded_and_reads_regular_files_only() {
+    let dir = l9_test_support::temp_dir();
+    let t = Tools::new(Workspace::new(dir.path()).unwrap(), runner(), None);
+    let limit = l9_types::limits::TOOL_READ_BYTES.default;
+    std::fs::write(dir.path().join("big.txt"), "y".repeat(limit as usize + 5000)).unwrap();
+    let o = t.call("read_file", &json!({"path": "big.txt"})).await;
+    assert!(o.ok, "{o:?}");
+    assert!(o.text.starts_with(&"y".repeat(limit as usize)), "{}", o.text.len());
+    assert!(
+        o.text.ends_with(&format!("\n[… 5000 more bytes; L9_TOOL_READ_BYTES shows {limit}]")),
+        "{}",
+        &o.text[limit as usize..]
+    );
+    let fifo = dir.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let o = t.call("read_file", &json!({"path": "pipe"})).await;
+    assert!(!o.ok && o.text.contains("not a regular file"), "{o:?}");
 }
 
 #[test]

@@ -142,6 +142,7 @@ mod ingest;
 mod integrity;
 mod ir;
 mod learning;
+mod limits;
 mod mcp;
 mod repos;
 mod run;

@@ -16,7 +16,7 @@ fn get(addr: &str, path: &str, token: &str) -> (u16, String) {
     (status, raw.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string()))
 }
 
-fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+pub(crate) fn post(addr: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
     write!(s, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::lang::Lang;
-use super::parse::{self, FileSymbols, MAX_FILE_BYTES};
+use super::parse::{self, FileSymbols};
 use crate::{IngestError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +59,9 @@ pub struct ScanStats {
     pub removed: usize,
     /// Files left out: too large, not UTF-8, or the parser gave up.
     pub skipped: usize,
+    /// Of the skipped, those over [`l9_types::limits::SOURCE_FILE_BYTES`] (generated or
+    /// vendored code, minified bundles): not read at all.
+    pub too_large: usize,
     pub lines_parsed: u64,
     pub bytes_parsed: u64,
 }
@@ -120,6 +123,7 @@ enum Outcome {
     Same(String),
     Parsed(String, IndexedFile, u64, u64),
     Skipped,
+    TooLarge,
 }
 
 /// Indexes `files` under `root`, reusing `previous` for files whose content is unchanged;
@@ -139,8 +143,19 @@ pub fn scan(
     let one = |rel: &String| -> std::result::Result<Outcome, String> {
         let Some(lang) = Lang::of_path(rel) else { return Ok(Outcome::Skipped) };
         // A tracked file missing from the working tree (deleted, not yet committed) is gone.
-        let Ok(bytes) = std::fs::read(root.join(rel)) else { return Ok(Outcome::Skipped) };
-        if bytes.len() > MAX_FILE_BYTES || std::str::from_utf8(&bytes).is_err() {
+        let path = root.join(rel);
+        // Not through a symlink: a tracked link may point anywhere, outside the repository too.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { return Ok(Outcome::Skipped) };
+        if !meta.is_file() {
+            return Ok(Outcome::Skipped);
+        }
+        if meta.len() > l9_types::limits::SOURCE_FILE_BYTES.get() {
+            return Ok(Outcome::TooLarge);
+        }
+        let Ok(bytes) = std::fs::read(&path) else { return Ok(Outcome::Skipped) };
+        if bytes.len() as u64 > l9_types::limits::SOURCE_FILE_BYTES.get()
+            || std::str::from_utf8(&bytes).is_err()
+        {
             return Ok(Outcome::Skipped);
         }
         let hash = blake3::hash(&bytes).to_hex()[..32].to_owned();
@@ -190,6 +205,10 @@ pub fn scan(
                     index.files.insert(rel, f);
                 }
                 Outcome::Skipped => stats.skipped += 1,
+                Outcome::TooLarge => {
+                    stats.skipped += 1;
+                    stats.too_large += 1;
+                }
             }
         }
     }

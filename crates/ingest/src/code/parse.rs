@@ -13,8 +13,6 @@ use tree_sitter::{Node, Parser, QueryCursor};
 
 use super::lang::Lang;
 
-/// Files larger than this are not parsed (generated or vendored code, minified bundles).
-pub const MAX_FILE_BYTES: usize = 1 << 20;
 const SIGNATURE_CHARS: usize = 200;
 
 /// A definition: a function, method, type, trait, module, constant…

@@ -87,12 +87,12 @@ fn a_requirement_of_many_smell_words_is_challenged_in_one_pass() {
     let f = found.expect("did not end in 60 s");
     // 80,000 vague pronouns: the first few listed, each at its own place, the rest counted.
     let pronouns: Vec<_> = f.iter().filter(|f| f.code == Smell::VaguePronoun.code()).collect();
-    assert_eq!(pronouns.len(), challenge::FINDINGS_PER_SMELL + 1, "{pronouns:?}");
+    assert_eq!(pronouns.len(), challenge::findings_per_smell() + 1, "{pronouns:?}");
     let columns: std::collections::BTreeSet<_> =
         pronouns.iter().filter_map(|f| f.span.as_ref().map(|s| s.column)).collect();
-    assert!(columns.len() > challenge::FINDINGS_PER_SMELL / 2, "{columns:?}");
+    assert!(columns.len() > challenge::findings_per_smell() / 2, "{columns:?}");
     let last = pronouns.last().unwrap();
-    let more = 80_000 - challenge::FINDINGS_PER_SMELL;
+    let more = 80_000 - challenge::findings_per_smell();
     assert!(last.message.contains(&format!("{more} more")), "{}", last.message);
 }
 

@@ -74,7 +74,11 @@ fn bad_scripts_name_file_and_line() {
     // A hundred thousand compact sequence levels are refused before the parser sees them.
     let deep = format!("rules:\n{}x\n", "- ".repeat(100_000));
     let e = ScriptedProvider::parse("s", "deep.yaml", &deep).unwrap_err().to_string();
-    assert!(e.starts_with("deep.yaml:2:") && e.contains("levels deep (at most 256)"), "{e}");
+    assert!(
+        e.starts_with("deep.yaml:2:")
+            && e.contains("levels deep (at most 256; set L9_MAX_YAML_DEPTH"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,119 @@
+//! The limits on work per input are settings: each variable is refused before any work when it
+//! is not a number it takes, is listed by `l9 config`, and each refusal or cut names it.
+
+use super::*;
+
+fn with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("L9_DB")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run l9")
+}
+
+#[test]
+fn every_limit_is_a_setting_refused_when_not_a_number_and_listed() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    for l in l9_types::limits::ALL {
+        let o = with_env(d, &[(l.env, "lots")], &["status"]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{}: {e}", l.env);
+        assert!(
+            e.contains(&format!("{}=\"lots\" is not a", l.env)) && e.contains("unset it"),
+            "{e}"
+        );
+    }
+    let o = with_env(d, &[("L9_MAX_YAML_DEPTH", "12")], &["--json", "config"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let limits = v["limits"].as_array().unwrap();
+    assert_eq!(limits.len(), l9_types::limits::ALL.len(), "{v}");
+    for l in limits {
+        if l["env"] == "L9_MAX_YAML_DEPTH" {
+            assert_eq!(
+                (l["value"].as_u64(), l["from"].as_str()),
+                (Some(12), Some("environment variable L9_MAX_YAML_DEPTH")),
+                "{l}"
+            );
+        } else {
+            assert_eq!(
+                (l["value"].clone(), l["from"].as_str()),
+                (l["default"].clone(), Some("default")),
+                "{l}"
+            );
+        }
+    }
+    let help = ok(d, &["ir", "--help"]);
+    assert!(help.contains("L9_MAX_SOURCE_FILE_BYTES"), "{help}");
+}
+
+/// Nesting the default takes is refused under a smaller setting, and the refusal names it.
+#[test]
+fn yaml_nesting_refusals_name_the_setting() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let nested = format!("{}1{}", "[".repeat(20), "]".repeat(20));
+    std::fs::write(d.join("api.yaml"), format!("openapi: 3.0.0\nx-deep: {nested}\npaths: {{}}\n"))
+        .unwrap();
+    let text = |o: Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let default = text(with_env(d, &[], &["ir", "check", "api.yaml"]));
+    assert!(!default.contains("levels deep"), "{default}");
+    let o = with_env(d, &[("L9_MAX_YAML_DEPTH", "10")], &["ir", "check", "api.yaml"]);
+    assert!(!o.status.success());
+    let t = text(o);
+    assert!(
+        t.contains("nested 11 levels deep (at most 10; set L9_MAX_YAML_DEPTH to change the limit)"),
+        "{t}"
+    );
+}
+
+/// Source files over the limit are not read; the report counts them and names the setting.
+#[test]
+fn ingest_code_counts_files_over_the_limit_and_names_it() {
+    let repo = l9_test_support::temp_dir();
+    let r = repo.path();
+    std::fs::write(r.join("small.rs"), "pub fn a() {}\n").unwrap();
+    std::fs::write(r.join("large.rs"), format!("pub fn b() {{}}\n{}", "// filler\n".repeat(20)))
+        .unwrap();
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let rs = r.to_str().unwrap();
+    let o = with_env(d, &[("L9_MAX_SOURCE_FILE_BYTES", "100")], &["ingest", "code", rs]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(t.contains("1 files, 1 lines, 1 definitions"), "{t}");
+    assert!(
+        t.contains(
+            "1 files over 100 bytes left out (set L9_MAX_SOURCE_FILE_BYTES to change the limit)"
+        ),
+        "{t}"
+    );
+    let v = json(d, &["ingest", "code", rs]);
+    assert_eq!((v["files"].as_u64(), v["too_large"].as_u64()), (Some(2), Some(0)), "{v}");
+}
+
+/// A request body over the setting is refused with 413, naming it.
+#[test]
+fn the_request_body_limit_is_a_setting() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let token = std::fs::read_to_string(d.join(".l9/token")).unwrap();
+    let (mut server, addr) = super::serve::start(d, &[], &[("L9_MAX_REQUEST_BYTES", "200")]);
+    let small = r#"{"kind": "note", "text": "fits"}"#;
+    let (st, body) = super::serve::post(&addr, "/api/v1/memory", &token, small);
+    assert!((200..300).contains(&st), "{st} {body}");
+    let big = format!(r#"{{"kind": "note", "text": "{}"}}"#, "x".repeat(300));
+    let (st, body) = super::serve::post(&addr, "/api/v1/memory", &token, &big);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(st, 413, "{body}");
+    assert!(body.contains("over 200 bytes") && body.contains("L9_MAX_REQUEST_BYTES"), "{body}");
+}
