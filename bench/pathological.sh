@@ -12,6 +12,7 @@
 #   dups       one requirement repeated (every pair says the same)
 #   distinct   requirements sharing most words but not the same (duplicate candidates)
 #   fewwords   requirements of 8 words drawn from 30 (every term common: duplicate candidates)
+#   fewlong    requirements of 16 words drawn from 30 (too many variants: the pair index)
 #   sections   a component heading per requirement (a plan group each)
 #   nested     headings nested five deep, over and over
 #   accept     an acceptance criterion with a gate per requirement, named by id
@@ -44,6 +45,7 @@ md("distinct", [f"- Widget{i} weight MUST be under {i % 9 + 1} kg and the gadget
 words = ["".join(chr(97 + (i * 7 + k) % 26) for k in range(5)) for i in range(30)]
 rng = __import__("random").Random(7)
 md("fewwords", ["- The system MUST " + " ".join(rng.sample(words, 8)) + "." for _ in range(n)])
+md("fewlong", ["- The system MUST " + " ".join(rng.sample(words, 16)) + "." for _ in range(n)])
 md("sections", [f"## Component {i}\n\n- The component {i} MUST store item {i} durably.\n" for i in range(n)], "# Spec\n")
 md("nested", ["#" * (2 + i % 5) + f" Part {i}\n\n- Part {i} MUST be TBD or fast.\n" for i in range(n)], "# Spec\n")
 md("accept", [f"- REQ-{i}: Users MUST be able to export note {i}." for i in range(n)]
@@ -61,7 +63,7 @@ EOF
 (cd "$work" && "$l9" init >/dev/null 2>&1)
 printf '%-10s %-9s %8s %9s %10s  %s\n' shape command bytes seconds 'peak MiB' verdict
 fails=0
-for f in tbd.md numeric.md equal.md pages.md dups.md distinct.md fewwords.md sections.md nested.md accept.md \
+for f in tbd.md numeric.md equal.md pages.md dups.md distinct.md fewwords.md fewlong.md sections.md nested.md accept.md \
     gherkin.feature openapi.json longline.md; do
     for cmd in check sim; do
         case $cmd in

@@ -48,7 +48,7 @@ pub const YAML_DEPTH: Limit = Limit {
     min: 1,
     doc: "how deep a YAML document (an OpenAPI description, a sim scenario, a scripted \
           provider's script) may nest; a deeper one is refused before it is parsed",
-    index: 2,
+    index: 3,
 };
 
 /// Bytes of a coder's command output kept for the model.
@@ -58,7 +58,7 @@ pub const TOOL_OUTPUT_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of stdout and of stderr each that a coder's `run` and `run_tests` tools keep \
           for the model; the rest is read, counted and cut with a marker",
-    index: 3,
+    index: 4,
 };
 
 /// Bytes of a file a coder's `read_file` shows the model.
@@ -68,7 +68,7 @@ pub const TOOL_READ_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of a file that a coder's `read_file` tool shows the model; the rest is \
           counted",
-    index: 4,
+    index: 5,
 };
 
 /// Bytes of other commands' output kept.
@@ -78,7 +78,7 @@ pub const COMMAND_OUTPUT_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of stdout and of stderr each kept of other commands (gates, the verify step, \
           external coding agents); the rest is read, counted and cut with a marker",
-    index: 5,
+    index: 6,
 };
 
 /// The largest source file `l9 ingest code` parses.
@@ -88,7 +88,7 @@ pub const SOURCE_FILE_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest source file `l9 ingest code` parses, in bytes (larger ones are left out \
           and counted)",
-    index: 6,
+    index: 7,
 };
 
 /// The largest file `l9 ingest history` blames.
@@ -98,7 +98,7 @@ pub const BLAMED_FILE_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest file `l9 ingest history` blames to find the commits a fix repairs, in \
           bytes (larger ones are left out)",
-    index: 7,
+    index: 8,
 };
 
 /// The largest request body `l9 serve` takes (its API and `/mcp`).
@@ -108,13 +108,26 @@ pub const REQUEST_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest request body `l9 serve` takes on its API and /mcp, in bytes (a larger \
           one is refused with 413)",
-    index: 8,
+    index: 9,
+};
+
+/// How many candidates one requirement is compared with when duplicates are looked for.
+pub const DUPLICATE_CANDIDATES: Limit = Limit {
+    env: "L9_DUPLICATE_CANDIDATES",
+    default: 250,
+    min: 1,
+    doc: "how many earlier requirements that share its rarest terms one long requirement is \
+          compared with when duplicates are looked for (real specs need a handful; requirements \
+          drawn from a few words need thousands); past it the search stops, and one finding \
+          counts the requirements whose search was cut",
+    index: 2,
 };
 
 /// Every limit, in the order help texts and `l9 config` list them.
 pub const ALL: &[Limit] = &[
     SPEC_BYTES,
     FINDINGS_PER_SMELL,
+    DUPLICATE_CANDIDATES,
     YAML_DEPTH,
     TOOL_OUTPUT_BYTES,
     TOOL_READ_BYTES,

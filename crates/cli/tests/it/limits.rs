@@ -117,3 +117,36 @@ fn the_request_body_limit_is_a_setting() {
     assert_eq!(st, 413, "{body}");
     assert!(body.contains("over 200 bytes") && body.contains("L9_MAX_REQUEST_BYTES"), "{body}");
 }
+
+/// Long requirements drawn from a few words: a small candidate budget cuts the duplicate
+/// search, and one finding says so and names the setting; a large one cuts nothing here.
+#[test]
+fn the_duplicate_search_budget_is_a_setting() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    let words: Vec<String> = (0..24).map(|i| format!("w{}ord", char::from(b'a' + i))).collect();
+    let rng = l9_types::SeededRng::from_seed(5);
+    let items: String = (0..300)
+        .map(|_| {
+            let mut pick: Vec<&str> = words.iter().map(String::as_str).collect();
+            while pick.len() > 16 {
+                pick.remove(rng.below(pick.len() as u64) as usize);
+            }
+            format!("- The system MUST {}.\n", pick.join(" "))
+        })
+        .collect();
+    std::fs::write(d.join("spec.md"), format!("# S\n\n## Requirements\n\n{items}")).unwrap();
+    let cut = |env: &[(&str, &str)]| -> Vec<String> {
+        let o = with_env(d, env, &["--json", "ir", "check", "spec.md"]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let all = v["diagnostics"].as_array().cloned().unwrap_or_default();
+        all.iter()
+            .filter(|x| x["message"].as_str().is_some_and(|m| m.contains("was cut for")))
+            .map(|x| x.to_string())
+            .collect()
+    };
+    assert!(cut(&[("L9_DUPLICATE_CANDIDATES", "100000")]).is_empty());
+    let small = cut(&[("L9_DUPLICATE_CANDIDATES", "2")]);
+    assert_eq!(small.len(), 1, "{small:?}");
+    assert!(small[0].contains("L9_DUPLICATE_CANDIDATES"), "{small:?}");
+}

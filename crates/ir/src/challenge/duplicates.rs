@@ -95,7 +95,9 @@ pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
     // repetition, not one per pair (a requirement written 2,000 times made ~2 million).
     let sets: Vec<&[u32]> = reqs.iter().map(|(_, t)| t.as_slice()).collect();
     let mut out = Vec::new();
-    for (j, i) in first_same(&sets, vocab.len()).into_iter().enumerate() {
+    let limit = &l9_types::limits::DUPLICATE_CANDIDATES;
+    let (first, cut) = first_same(&sets, vocab.len(), limit.get_usize());
+    for (j, i) in first.into_iter().enumerate() {
         let (b, tb) = &reqs[j];
         let Some(i) = i else { continue };
         let (a, ta) = &reqs[i];
@@ -122,6 +124,25 @@ pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
             });
         }
     }
+    if !cut.is_empty() {
+        let cut = cut.len();
+        out.push(Finding {
+            code: DUPLICATE.into(),
+            severity: Severity::Info,
+            message: format!(
+                "the search for duplicates was cut for {cut} requirements: each was compared \
+                 with the first {} earlier ones sharing its rarest terms, and more shared them \
+                 (requirements drawn from a few words)",
+                limit.get()
+            ),
+            node: None,
+            span: None,
+            words: Vec::new(),
+            fix: format!("{} to compare more", limit.hint()),
+            related: Vec::new(),
+            blocking: false,
+        });
+    }
     out
 }
 
@@ -130,9 +151,10 @@ pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
 const VARIANTS: usize = 128;
 
 /// For each set (of sorted, distinct terms), the first earlier set it is the same requirement
-/// as ([`same_requirement`]).
-fn first_same(all: &[&[u32]], vocab: usize) -> Vec<Option<usize>> {
-    first_same_with(all, vocab, VARIANTS, content_key)
+/// as ([`same_requirement`]) among the first `budget` candidates the index gives it; and the
+/// sets that had more candidates than that (their search was cut).
+fn first_same(all: &[&[u32]], vocab: usize, budget: usize) -> (Vec<Option<usize>>, Vec<usize>) {
+    first_same_with(all, vocab, VARIANTS, content_key, budget)
 }
 
 /// A pair needs one set (the smaller) inside the other (the larger), the smaller holding at
@@ -154,7 +176,8 @@ fn first_same_with(
     vocab: usize,
     variants: usize,
     content_key: fn(&[u32]) -> u64,
-) -> Vec<Option<usize>> {
+    budget: usize,
+) -> (Vec<Option<usize>>, Vec<usize>) {
     let mut freq = vec![0u32; vocab];
     for t in all.iter().copied().flatten() {
         freq[*t as usize] += 1;
@@ -170,8 +193,13 @@ fn first_same_with(
     let mut smaller: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
     let mut larger: HashMap<(u32, u32), Vec<Placed>> = HashMap::new();
     let mut out = Vec::new();
+    let mut cut = Vec::new();
     for (j, tb) in all.iter().enumerate() {
         let m = tb.len();
+        // Candidates compared through the pair index (a few lookups otherwise), and whether
+        // the budget stopped the search.
+        let mut tried = 0usize;
+        let mut stopped = false;
         let own = m - (DUPLICATE_JACCARD * m as f32).ceil() as usize;
         let few = variants_of(m, own) <= variants;
         let mut best: Option<usize> = None;
@@ -200,11 +228,16 @@ fn first_same_with(
         if few {
             each_variant(tb, own, &mut |v| first_at(content.get(&content_key(v)), &mut best));
         } else {
-            for &(a, b) in &places {
+            'places: for &(a, b) in &places {
                 for &i in smaller.get(&(order[a], order[b])).into_iter().flatten() {
                     if best.is_some_and(|x| x <= i) {
                         break;
                     }
+                    if tried == budget {
+                        stopped = true;
+                        break 'places;
+                    }
+                    tried += 1;
                     let n = all[i].len();
                     if n <= m
                         && a <= m - n
@@ -225,6 +258,11 @@ fn first_same_with(
                 if best.is_some_and(|x| x <= i) {
                     break;
                 }
+                if tried == budget {
+                    stopped = true;
+                    break;
+                }
+                tried += 1;
                 let n = all[i].len();
                 if n >= m && a <= n - m && b <= n - m + 1 && same_requirement(all[i], tb).is_some()
                 {
@@ -235,7 +273,9 @@ fn first_same_with(
             smaller.entry(pair).or_default().push(j);
         }
         if collided {
-            best = (0..j).find(|&i| same_requirement(all[i], tb).is_some());
+            // A hash collision: every earlier set, within the budget.
+            best = (0..j).take(budget).find(|&i| same_requirement(all[i], tb).is_some());
+            stopped |= best.is_none() && j > budget;
         }
         content.entry(key).or_insert(j);
         if few {
@@ -247,9 +287,12 @@ fn first_same_with(
                 larger.entry((order[a], order[b])).or_default().push((j, a, b));
             }
         }
+        if stopped {
+            cut.push(j);
+        }
         out.push(best);
     }
-    out
+    (out, cut)
 }
 
 /// An earlier set and the places `a < b` of a pair of its terms.
@@ -357,14 +400,67 @@ mod tests {
             // hash that collides for every two sets of a size.
             for budget in [usize::MAX, 0, VARIANTS, 40] {
                 assert_eq!(
-                    first_same_with(&all, vocab as usize, budget, content_key),
-                    scan,
+                    first_same_with(&all, vocab as usize, budget, content_key, usize::MAX),
+                    (scan.clone(), vec![]),
                     "round {round}, variants {budget}: {sets:?}"
                 );
             }
             let by_size: fn(&[u32]) -> u64 = |s| s.len() as u64;
-            assert_eq!(first_same_with(&all, vocab as usize, usize::MAX, by_size), scan);
+            assert_eq!(
+                first_same_with(&all, vocab as usize, usize::MAX, by_size, usize::MAX),
+                (scan, vec![])
+            );
         }
+    }
+
+    /// Long requirements drawn from few words (every pair of terms common, so the pair index
+    /// gives each thousands of candidates), and shorter ones: under a budget, every pair found is a same
+    /// requirement no earlier than the scan's, sets found otherwise are counted as cut, and a
+    /// budget above the need finds what the scan finds.
+    #[test]
+    fn a_budget_bounds_the_search_and_counts_what_it_cut() {
+        let rng = l9_types::SeededRng::from_seed(17);
+        let mut sets: Vec<Vec<u32>> = Vec::new();
+        for k in 0..600 {
+            let mut s: Vec<u32> = if k % 10 == 9 {
+                // Another earlier one less a term or two.
+                let mut s = sets[rng.below(sets.len() as u64) as usize].clone();
+                for _ in 0..1 + rng.below(2) {
+                    s.remove(rng.below(s.len() as u64) as usize);
+                }
+                s
+            } else {
+                // Sets of 17 terms (many variants: the pair index) and of 10 (few: lookups).
+                let keep = if k % 10 < 3 { 10 } else { 17 };
+                let mut s: Vec<u32> = (0..24).collect();
+                while s.len() > keep {
+                    s.remove(rng.below(s.len() as u64) as usize);
+                }
+                s
+            };
+            s.sort_unstable();
+            sets.push(s);
+        }
+        let all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+        let scan = first_same_scan(&all);
+        assert!(scan.iter().filter(|f| f.is_some()).count() >= 50, "{scan:?}");
+        let full = first_same_with(&all, 24, VARIANTS, content_key, usize::MAX);
+        assert_eq!(full, (scan.clone(), vec![]));
+        // Through the index, and with a hash that collides for every two sets of a size (each
+        // then compared with the earlier sets in turn).
+        let by_size: fn(&[u32]) -> u64 = |s| s.len() as u64;
+        for key in [content_key, by_size] {
+            let (bounded, cut) = first_same_with(&all, 24, VARIANTS, key, 8);
+            assert!(cut.len() > 100, "{}", cut.len());
+            let differ: Vec<usize> = (0..all.len()).filter(|&j| bounded[j] != scan[j]).collect();
+            assert!(!differ.is_empty() && differ.iter().all(|j| cut.contains(j)), "{differ:?}");
+            for (j, (b, s)) in bounded.iter().zip(&scan).enumerate() {
+                if let Some(i) = *b {
+                    assert!(same_requirement(all[i], all[j]).is_some() && Some(i) >= *s, "{j}");
+                }
+            }
+        }
+        assert_eq!(first_same_with(&all, 24, VARIANTS, content_key, 100_000), (scan, vec![]));
     }
 
     #[test]
@@ -396,7 +492,7 @@ mod tests {
                 .filter(|t| t.len() >= 3)
                 .collect();
             let all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
-            assert_eq!(first_same(&all, vocab.len()), first_same_scan(&all));
+            assert_eq!(first_same(&all, vocab.len(), 1000), (first_same_scan(&all), vec![]));
         }
     }
 }

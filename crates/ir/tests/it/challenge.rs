@@ -389,3 +389,38 @@ fn requirements_of_few_words_are_not_compared_pairwise_for_duplicates() {
     let dups = f.iter().filter(|f| f.code == challenge::DUPLICATE).count();
     assert!(dups > 0 && dups < n / 10, "{dups}");
 }
+
+/// Long requirements (16 words of 30 each) that all draw on a few words: every pair of their
+/// terms is common, so the pair index gives each thousands of earlier candidates (`l9 ir
+/// check` of 4,000 took 0.8 s in a release build, of 16,000 7.8 s). Each is compared with at
+/// most `L9_DUPLICATE_CANDIDATES` of them, and one finding counts the searches cut (80,000 did
+/// not end in 120 s in a debug build before the budget; ~17 s with it, beside other work).
+#[test]
+fn long_requirements_of_few_words_are_compared_within_a_budget() {
+    let words: Vec<String> = (0..30)
+        .map(|i| (0..5).map(|k| char::from(b'a' + ((i * 7 + k) % 26) as u8)).collect())
+        .collect();
+    let rng = l9_types::SeededRng::from_seed(0x2545_f491_4f6c_dd1d);
+    let n = 80_000;
+    let mut items = String::new();
+    for _ in 0..n {
+        let mut pick: Vec<&str> = words.iter().map(String::as_str).collect();
+        while pick.len() > 16 {
+            pick.remove(rng.below(pick.len() as u64) as usize);
+        }
+        items.push_str(&format!("- The system MUST {}.\n", pick.join(" ")));
+    }
+    let spec = format!("# S\n\n## Requirements\n\n{items}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let c = l9_ir::compile("s.md", &spec, None);
+        let _ = tx.send(challenge::challenge(&c.ir, Some(&spec), &[]));
+    });
+    let f = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("did not end in 120 s");
+    let cut: Vec<_> = f
+        .iter()
+        .filter(|f| f.code == challenge::DUPLICATE && f.message.contains("was cut for"))
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert!(cut[0].fix.contains("L9_DUPLICATE_CANDIDATES"), "{:?}", cut[0]);
+}
