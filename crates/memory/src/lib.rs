@@ -17,6 +17,7 @@
 mod embed;
 mod error;
 mod service;
+pub mod spill;
 
 pub use embed::Embedder;
 #[cfg(feature = "local-embed")]

@@ -13,6 +13,7 @@ use l9_types::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::spill::Spill;
 use crate::{Embedder, MemoryError, Result};
 
 /// The RRF constant (Cormack et al. 2009).
@@ -205,6 +206,17 @@ impl MemoryService {
             items.iter().filter(|i| i.packet.text.as_deref().is_some_and(|t| !t.is_empty()));
         let size = l9_store::LoadSize { packets: items.len(), embeddings: with_text.count() };
         let total = items.len();
+        let spill = if self.embeds_ahead() {
+            let mut spill = self.spill()?;
+            for (k, part) in items.chunks(INGEST_PART).enumerate() {
+                let texts: Vec<String> =
+                    part.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
+                self.embed_into(&texts, &mut spill, k * INGEST_PART, total, progress).await?;
+            }
+            Some(spill)
+        } else {
+            None
+        };
         let mut parts = EmbeddedParts {
             svc: self,
             items: items.into_iter(),
@@ -212,6 +224,7 @@ impl MemoryService {
             done: 0,
             size,
             progress,
+            spill,
             failed: None,
         };
         match self.store.write_parts(&mut parts).await {
@@ -233,6 +246,51 @@ impl MemoryService {
         self.embed_part(items, 0, total, progress).await
     }
 
+    /// Whether a load written in parts is embedded ahead of its write ([`crate::spill`]): the
+    /// store holds off other writers while it writes, and the embedder is not
+    /// [`cheap`](Embedder::cheap).
+    pub fn embeds_ahead(&self) -> bool {
+        self.store.serialises_writes() && !self.embedder.cheap()
+    }
+
+    /// An empty [`Spill`] for this service's vectors.
+    pub fn spill(&self) -> Result<Spill> {
+        Spill::new(self.embedder.dims()).map_err(spill_error)
+    }
+
+    /// Embeds `texts` into `spill`, in order; `progress(done + embedded, total)`.
+    pub async fn embed_into(
+        &self,
+        texts: &[String],
+        spill: &mut Spill,
+        done: usize,
+        total: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<()> {
+        let mut n = 0;
+        for chunk in texts.chunks(256) {
+            for v in self.embedder.embed(chunk).await? {
+                spill.push(&v).map_err(spill_error)?;
+            }
+            n += chunk.len();
+            progress(done + n, total);
+        }
+        Ok(())
+    }
+
+    /// `items` with their texts' vectors taken from `spill` (embedded ahead, in order).
+    pub fn part_from(items: Vec<Ingest>, spill: &mut Spill) -> Result<WriteBatch> {
+        let vectors = spill.take(items.len()).map_err(spill_error)?;
+        if vectors.len() != items.len() {
+            return Err(spill_error(std::io::Error::other(format!(
+                "{} vectors embedded ahead for {} packets",
+                vectors.len(),
+                items.len()
+            ))));
+        }
+        Ok(batch_of(items, vectors))
+    }
+
     /// `items` with the embeddings of their texts; `progress(done + embedded, total)`.
     async fn embed_part(
         &self,
@@ -248,15 +306,7 @@ impl MemoryService {
             vectors.extend(self.embedder.embed(chunk).await?);
             progress(done + vectors.len(), total);
         }
-        let mut batch = WriteBatch::default();
-        for (item, v) in items.into_iter().zip(vectors) {
-            if v.iter().any(|x| *x != 0.0) {
-                batch.embeddings.push((item.packet.id, v));
-            }
-            batch.blobs.extend(item.blobs);
-            batch.packets.push(item.packet);
-        }
-        Ok(batch)
+        Ok(batch_of(items, vectors))
     }
 
     pub async fn get(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
@@ -410,6 +460,28 @@ impl MemoryService {
 pub const INGEST_PART: usize = 2_048;
 
 /// A large ingest's parts: the next [`INGEST_PART`] items with their embeddings.
+/// The write of `items`, each with its text's vector (a zero vector is none).
+fn batch_of(items: Vec<Ingest>, vectors: Vec<Vec<f32>>) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    for (item, v) in items.into_iter().zip(vectors) {
+        if v.iter().any(|x| *x != 0.0) {
+            batch.embeddings.push((item.packet.id, v));
+        }
+        batch.blobs.extend(item.blobs);
+        batch.packets.push(item.packet);
+    }
+    batch
+}
+
+/// A spill that cannot be written or read: the temporary directory is full or unwritable.
+fn spill_error(e: std::io::Error) -> MemoryError {
+    MemoryError::Store(StoreError::Unavailable(format!(
+        "the temporary file for vectors embedded ahead of a write ({}): {e}; free space there \
+         or set TMPDIR to a directory with room",
+        std::env::temp_dir().display()
+    )))
+}
+
 struct EmbeddedParts<'a> {
     svc: &'a MemoryService,
     items: std::vec::IntoIter<Ingest>,
@@ -417,6 +489,8 @@ struct EmbeddedParts<'a> {
     done: usize,
     size: l9_store::LoadSize,
     progress: &'a (dyn Fn(usize, usize) + Sync),
+    /// The vectors, when embedded ahead.
+    spill: Option<Spill>,
     /// Why the embedder stopped the load, if it did.
     failed: Option<MemoryError>,
 }
@@ -433,7 +507,11 @@ impl l9_store::WriteParts for EmbeddedParts<'_> {
             return Ok(None);
         }
         let n = part.len();
-        match self.svc.embed_part(part, self.done, self.total, self.progress).await {
+        let batch = match &mut self.spill {
+            Some(spill) => MemoryService::part_from(part, spill),
+            None => self.svc.embed_part(part, self.done, self.total, self.progress).await,
+        };
+        match batch {
             Ok(batch) => {
                 self.done += n;
                 Ok(Some(batch))

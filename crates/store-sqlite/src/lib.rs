@@ -395,6 +395,10 @@ impl Store for SqliteStore {
         Ok(report)
     }
 
+    fn serialises_writes(&self) -> bool {
+        true
+    }
+
     async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport> {
         self.gate.open().await?;
         self.fast.tail_filed().await?;

@@ -88,6 +88,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// report is the sum of the parts'.
     async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport>;
 
+    /// Whether a write excludes every other writer until it commits (SQLite's one write lock):
+    /// a load written in parts then holds the others off for as long as it takes, so its
+    /// vectors are embedded before it starts rather than inside it.
+    fn serialises_writes(&self) -> bool {
+        false
+    }
+
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>>;
 
     /// The stored packets among `ids`, in the order of `ids` (missing ids are skipped).

@@ -136,6 +136,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 const SPEC: &str = "# Notes\n\n## Storage\n- REQ-1: A save MUST complete within 50 ms.\n- REQ-2: A save MUST complete in at least 80 ms.\n- REQ-3: Notes SHOULD be exported as Markdown.\n\n## Acceptance criteria\n- REQ-1 is checked by the save benchmark.\n";
 
 mod agents;
+mod embed_ahead;
 mod example;
 mod execute;
 mod ingest;

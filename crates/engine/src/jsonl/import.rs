@@ -7,7 +7,10 @@
 //! line number and nothing is written. The second pass reads the lines again and hands them
 //! to `Store::write_parts` [`PART`] packets at a time, each part embedded just before it is
 //! written: the whole import is one transaction (all or nothing), and the process holds one
-//! part. A line that changed between the passes stops the import (nothing written).
+//! part. A line that changed between the passes stops the import (nothing written). Where the
+//! store holds off other writers while it writes (SQLite) and the embedder is a model, a pass
+//! between the two reads the lines once more and embeds them ahead into a temporary file
+//! (`l9_memory::spill`), so the write lock is held for the write only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -74,13 +77,21 @@ pub async fn import_lines(
         lines: lines(),
         at: 0,
         checked: &checked,
-        held: Some(held),
+        held: None,
         done: 0,
         total,
         size,
         progress,
+        spill: None,
         failed: None,
     };
+    if engine.memory().embeds_ahead() {
+        // A third read of the lines, before the write: see `l9_memory::spill`.
+        parts.spill = Some(parts.embed_ahead(&held).await?);
+        parts.lines = lines();
+        parts.at = 0;
+    }
+    parts.held = Some(held);
     let mut report = match engine.store().write_parts(&mut parts).await {
         Ok(r) => r,
         Err(e) => return Err(parts.failed.take().unwrap_or(EngineError::Store(e))),
@@ -387,6 +398,8 @@ struct Parts<'a> {
     total: usize,
     size: LoadSize,
     progress: &'a (dyn Fn(usize, usize) + Sync),
+    /// The vectors of every packet written, embedded ahead of the write (in its order).
+    spill: Option<l9_memory::spill::Spill>,
     /// Why the source stopped the load, if it did.
     failed: Option<EngineError>,
 }
@@ -458,9 +471,39 @@ impl Parts<'_> {
         }
         let (done, total, progress) = (self.done, self.total, self.progress);
         let n = items.len();
-        let batch = self.engine.memory().prepare(items, &|k, _| progress(done + k, total)).await?;
+        let batch = match &mut self.spill {
+            Some(spill) => l9_memory::MemoryService::part_from(items, spill)?,
+            None => self.engine.memory().prepare(items, &|k, _| progress(done + k, total)).await?,
+        };
         self.done += n;
         Ok(Some(batch))
+    }
+
+    /// Reads the lines as the write will (the same checks) and embeds every packet's text in
+    /// the write's order — the lines' packets, then `held` — into a spill, a part at a time.
+    async fn embed_ahead(&mut self, held: &[Ingest]) -> Result<l9_memory::spill::Spill> {
+        let mem = self.engine.memory();
+        let mut spill = mem.spill()?;
+        let mut done = 0;
+        loop {
+            let mut texts = Vec::new();
+            while texts.len() < PART {
+                match self.next_item()? {
+                    Some(Some(item)) => texts.push(item.packet.text.unwrap_or_default()),
+                    Some(None) => {}
+                    None => break,
+                }
+            }
+            if texts.is_empty() {
+                break;
+            }
+            mem.embed_into(&texts, &mut spill, done, self.total, self.progress).await?;
+            done += texts.len();
+        }
+        let texts: Vec<String> =
+            held.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
+        mem.embed_into(&texts, &mut spill, done, self.total, self.progress).await?;
+        Ok(spill)
     }
 }
 

@@ -88,6 +88,10 @@ impl HashEmbedder {
 
 #[async_trait]
 impl Embedder for HashEmbedder {
+    fn cheap(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         "hash-v1".to_owned()
     }

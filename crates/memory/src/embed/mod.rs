@@ -22,6 +22,11 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
     fn dims(&self) -> usize;
     /// One vector per text, in order. An empty text yields a zero vector (not stored).
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    /// Computed in the process at a few microseconds a text (no model): a load is not
+    /// embedded ahead of its write for it (see [`crate::spill`]).
+    fn cheap(&self) -> bool {
+        false
+    }
 }
 
 /// Scales `v` to unit length in place (leaves a zero vector alone).

@@ -8,3 +8,4 @@ mod hybrid;
 #[cfg(feature = "local-embed")]
 mod local_bert;
 mod openai;
+mod spill;
