@@ -356,35 +356,43 @@ fn bounds_sharing_words_are_not_compared_pairwise() {
     assert_eq!(conflicts[0].related, vec![reqs[n].id.clone()]);
 }
 
-/// Requirements that all draw on a few words (8 of 30 each) are not each compared with a large
-/// share of the others for duplicates: indexed by their rarest term, each was compared with ~7%
-/// of them (100,000 did not end in 120 s in a debug build; now ~5 s, each found by its variants).
-#[test]
-fn requirements_of_few_words_are_not_compared_pairwise_for_duplicates() {
+/// `n` requirements of `k` words each, drawn from the same 30.
+fn few_words_spec(n: usize, k: usize, seed: u64) -> String {
     let words: Vec<String> = (0..30)
         .map(|i| (0..5).map(|k| char::from(b'a' + ((i * 7 + k) % 26) as u8)).collect())
         .collect();
-    let rng = l9_types::SeededRng::from_seed(0x5851_f42d_4c95_7f2d);
-    let next = |n: usize| rng.below(n as u64) as usize;
-    let n = 100_000;
+    let rng = l9_types::SeededRng::from_seed(seed);
     let mut items = String::new();
     for _ in 0..n {
         let mut pick: Vec<&str> = Vec::new();
-        while pick.len() < 8 {
-            let w = words[next(30)].as_str();
+        while pick.len() < k {
+            let w = words[rng.below(30) as usize].as_str();
             if !pick.contains(&w) {
                 pick.push(w);
             }
         }
         items.push_str(&format!("- The system MUST {}.\n", pick.join(" ")));
     }
-    let spec = format!("# S\n\n## Requirements\n\n{items}");
+    format!("# S\n\n## Requirements\n\n{items}")
+}
+
+/// The findings of `spec`, or a failure if they take more than 120 s (a hang detector).
+fn challenged_within_120_s(spec: String) -> Vec<challenge::Finding> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let c = l9_ir::compile("s.md", &spec, None);
         let _ = tx.send(challenge::challenge(&c.ir, Some(&spec), &[]));
     });
-    let f = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("did not end in 120 s");
+    rx.recv_timeout(std::time::Duration::from_secs(120)).expect("did not end in 120 s")
+}
+
+/// Requirements that all draw on a few words (8 of 30 each) are not each compared with a large
+/// share of the others for duplicates: indexed by their rarest term, each was compared with ~7%
+/// of them (100,000 did not end in 120 s in a debug build; now ~5 s, each found by its variants).
+#[test]
+fn requirements_of_few_words_are_not_compared_pairwise_for_duplicates() {
+    let n = 100_000;
+    let f = challenged_within_120_s(few_words_spec(n, 8, 0x5851_f42d_4c95_7f2d));
     // Sets of 8 from 30 words repeat now and then (40,000 draws of 5.9 million sets).
     let dups = f.iter().filter(|f| f.code == challenge::DUPLICATE).count();
     assert!(dups > 0 && dups < n / 10, "{dups}");
@@ -397,26 +405,7 @@ fn requirements_of_few_words_are_not_compared_pairwise_for_duplicates() {
 /// not end in 120 s in a debug build before the budget; ~17 s with it, beside other work).
 #[test]
 fn long_requirements_of_few_words_are_compared_within_a_budget() {
-    let words: Vec<String> = (0..30)
-        .map(|i| (0..5).map(|k| char::from(b'a' + ((i * 7 + k) % 26) as u8)).collect())
-        .collect();
-    let rng = l9_types::SeededRng::from_seed(0x2545_f491_4f6c_dd1d);
-    let n = 80_000;
-    let mut items = String::new();
-    for _ in 0..n {
-        let mut pick: Vec<&str> = words.iter().map(String::as_str).collect();
-        while pick.len() > 16 {
-            pick.remove(rng.below(pick.len() as u64) as usize);
-        }
-        items.push_str(&format!("- The system MUST {}.\n", pick.join(" ")));
-    }
-    let spec = format!("# S\n\n## Requirements\n\n{items}");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let c = l9_ir::compile("s.md", &spec, None);
-        let _ = tx.send(challenge::challenge(&c.ir, Some(&spec), &[]));
-    });
-    let f = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("did not end in 120 s");
+    let f = challenged_within_120_s(few_words_spec(80_000, 16, 0x2545_f491_4f6c_dd1d));
     let cut: Vec<_> = f
         .iter()
         .filter(|f| f.code == challenge::DUPLICATE && f.message.contains("was cut for"))
