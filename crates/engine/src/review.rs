@@ -17,9 +17,6 @@ use serde_json::{Value, json};
 use crate::agent::{AgentEnv, CtxSteps, TaskBudget, WorktreeRef};
 use crate::verify::{CoderRef, GateSpec};
 
-/// The diff a reviewer reads, at most (the rest is cut with a marker).
-const DIFF_CAP: usize = 60 * 1024;
-
 /// Review rounds: the first look, and one more after a requested change.
 const ROUNDS: usize = 2;
 
@@ -82,9 +79,17 @@ async fn review(env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Result<Value, WfError
             .await
             .map_err(failed)?
             .stdout;
-        let diff = if diff.len() > DIFF_CAP {
-            let cut = (0..=DIFF_CAP).rev().find(|i| diff.is_char_boundary(*i)).unwrap_or(0);
-            format!("{}\n[… {} more bytes of diff]", &diff[..cut], diff.len() - cut)
+        // The diff a reviewer reads, at most (the rest is cut with a marker).
+        let setting = &l9_types::limits::REVIEW_DIFF_BYTES;
+        let cap = setting.get_usize();
+        let diff = if diff.len() > cap {
+            let cut = (0..=cap).rev().find(|i| diff.is_char_boundary(*i)).unwrap_or(0);
+            format!(
+                "{}\n[… {} more bytes of diff; {} keeps {cut}]",
+                &diff[..cut],
+                diff.len() - cut,
+                setting.env
+            )
         } else {
             diff
         };

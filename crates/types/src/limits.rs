@@ -88,7 +88,7 @@ pub const SOURCE_FILE_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest source file `l9 ingest code` parses, in bytes (larger ones are left out \
           and counted)",
-    index: 7,
+    index: 8,
 };
 
 /// The largest file `l9 ingest history` blames.
@@ -98,7 +98,7 @@ pub const BLAMED_FILE_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest file `l9 ingest history` blames to find the commits a fix repairs, in \
           bytes (larger ones are left out)",
-    index: 8,
+    index: 9,
 };
 
 /// The largest request body `l9 serve` takes (its API and `/mcp`).
@@ -108,7 +108,7 @@ pub const REQUEST_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest request body `l9 serve` takes on its API and /mcp, in bytes (a larger \
           one is refused with 413)",
-    index: 9,
+    index: 10,
 };
 
 /// How many candidates one requirement is compared with when duplicates are looked for.
@@ -123,6 +123,16 @@ pub const DUPLICATE_CANDIDATES: Limit = Limit {
     index: 2,
 };
 
+/// Bytes of a run's change a reviewer reads.
+pub const REVIEW_DIFF_BYTES: Limit = Limit {
+    env: "L9_REVIEW_DIFF_BYTES",
+    default: 60 * 1024,
+    min: 1,
+    doc: "bytes of a run's diff a model reviewer reads (the rest is cut with a marker; the \
+          diff is also a command's output, so L9_COMMAND_OUTPUT_BYTES bounds it too)",
+    index: 7,
+};
+
 /// Every limit, in the order help texts and `l9 config` list them.
 pub const ALL: &[Limit] = &[
     SPEC_BYTES,
@@ -132,6 +142,7 @@ pub const ALL: &[Limit] = &[
     TOOL_OUTPUT_BYTES,
     TOOL_READ_BYTES,
     COMMAND_OUTPUT_BYTES,
+    REVIEW_DIFF_BYTES,
     SOURCE_FILE_BYTES,
     BLAMED_FILE_BYTES,
     REQUEST_BYTES,

@@ -539,3 +539,28 @@ fn tasks_predicted_to_touch_the_same_file_are_serialised() {
         .unwrap();
     assert!(first_done < second_started, "{evs:?}");
 }
+
+/// The diff a reviewer reads is cut at `L9_REVIEW_DIFF_BYTES`, and the cut names the setting.
+#[test]
+fn the_reviewers_diff_is_cut_at_its_setting() {
+    let dir = l9_test_support::temp_dir();
+    let proj = shouter(dir.path());
+    let script = SCRIPT.replace(
+        "rules:\n",
+        "rules:\n  - name: a cut diff\n    when: { role: reviewer, step: \"review\", prompt: \"more bytes of diff; L9_REVIEW_DIFF_BYTES keeps 20\" }\n    reply: '{\"verdict\": \"approve\", \"comments\": \"read a cut diff\"}'\n",
+    );
+    std::fs::write(proj.join("script.yaml"), script).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["run", "spec.md", "--repo", "repo", "--trials", "100"])
+        .current_dir(&proj)
+        .env_remove("L9_DB")
+        .env("L9_REVIEW_DIFF_BYTES", "20")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let reviews = json(&proj, &["tasks", "list", "--kind", "l9.review"]);
+    let id = reviews[0]["id"].as_str().unwrap().to_string();
+    let r = &json(&proj, &["tasks", "show", &id])["task"]["result"];
+    assert_eq!(r["rounds"][0]["comments"], "read a cut diff", "{r}");
+}
