@@ -224,17 +224,15 @@ pub fn in_force() -> Limits {
         .unwrap_or_else(|| Limits { values: ALL.iter().map(|l| (l.default, false)).collect() })
 }
 
-/// One paragraph naming every limit, its default and what it bounds (for `--help` texts).
+/// Every limit on a line of its own, with its default and what it bounds (for `--help`).
 pub fn help() -> String {
     let mut s = String::from(
         "Limits (environment variables, for every command; a value that is not a whole number \
-         is refused before any work):",
+         is refused before any work; `l9 config` shows those in force):",
     );
     for l in ALL {
-        s.push_str(&format!(" {} (default {}), {};", l.env, l.default, l.doc));
+        s.push_str(&format!("\n  {} (default {}): {}", l.env, l.default, l.doc));
     }
-    s.pop();
-    s.push('.');
     s
 }
 
