@@ -513,7 +513,13 @@ pub const INNER_FOLDS: usize = 4;
 /// features from scratch; with a sentence embedding appended when every example has one.
 pub fn candidates(examples: &[Example]) -> Vec<FeatureConfig> {
     let words = FeatureConfig { char_min: 0, char_max: 0, ..FeatureConfig::HASHED };
-    let mut out = vec![words, FeatureConfig::HASHED, FeatureConfig { prior: false, ..words }];
+    let mut out = vec![
+        words,
+        FeatureConfig::HASHED,
+        FeatureConfig { prior: false, ..words },
+        FeatureConfig { binary_prior: true, ..words },
+        FeatureConfig { binary_prior: true, ..FeatureConfig::HASHED },
+    ];
     let dims = examples.first().and_then(|e| e.dense.as_ref()).map_or(0, Vec::len);
     if dims > 0 && examples.iter().all(|e| e.dense.as_ref().is_some_and(|d| d.len() == dims)) {
         for c in out.iter_mut() {

@@ -258,3 +258,28 @@ fn a_compile_classifies_with_sentence_embeddings_when_the_model_has_them() {
         compiled.diagnostics.iter().any(|d| d.code == "L9-IR-041" && d.message.contains("5-d"))
     );
 }
+
+/// With `binary_prior` the functional-or-quality head learns a bias only: texts that differ in
+/// words the lexicon has no cue for get the same quality probability (a model whose binary
+/// head learns from the words tells them apart), the categories still learn from the words,
+/// and the file keeps the choice.
+#[test]
+fn a_binary_prior_model_decides_functional_or_quality_by_the_lexicon_alone() {
+    let rows = small();
+    let words = FeatureConfig { char_min: 0, char_max: 0, ..FeatureConfig::HASHED };
+    let cfg = FeatureConfig { binary_prior: true, ..words };
+    assert!(eval::candidates(&rows).contains(&cfg), "a candidate of the selection");
+    let m = Learned::train(&rows, cfg, Params::DEFAULT, "t");
+    let full = Learned::train(&rows, words, Params::DEFAULT, "t");
+    let (a, b) = ("The clerk shall see the orders.", "The clerk shall see the payroll.");
+    assert_eq!(m.predict(a, None).quality, m.predict(b, None).quality);
+    assert_ne!(full.predict(a, None).quality, full.predict(b, None).quality);
+    let cat = |t: &str| m.predict(t, None).category;
+    assert_ne!(cat("Pages of shop 9 shall load"), cat("Only authorized users shall see payroll"));
+    let back = learn::from_bytes(&learn::to_bytes(&m)).unwrap();
+    assert!(back.info.features.binary_prior);
+    assert_eq!(back.predict(a, None), m.predict(a, None));
+    // A model without the choice writes no trace of it (the shipped files keep their bytes).
+    let plain = String::from_utf8_lossy(&learn::to_bytes(&full)).into_owned();
+    assert!(!plain.contains("binary_prior"));
+}
