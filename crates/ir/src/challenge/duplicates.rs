@@ -273,9 +273,12 @@ fn first_same_with(
             smaller.entry(pair).or_default().push(j);
         }
         if collided {
-            // A hash collision: every earlier set, within the budget.
-            best = (0..j).take(budget).find(|&i| same_requirement(all[i], tb).is_some());
-            stopped |= best.is_none() && j > budget;
+            // A hash collision: every earlier set in turn, within the budget. What it finds is
+            // never later than a pair the lookups found (that one would be within reach); a
+            // pair the lookups found stays when the scan stops short of it.
+            let scanned = (0..j).take(budget).find(|&i| same_requirement(all[i], tb).is_some());
+            stopped |= scanned.is_none() && j > budget;
+            best = scanned.or(best);
         }
         content.entry(key).or_insert(j);
         if few {
@@ -461,6 +464,26 @@ mod tests {
             }
         }
         assert_eq!(first_same_with(&all, 24, VARIANTS, content_key, 100_000), (scan, vec![]));
+    }
+
+    /// A collision sends a set to the scan of earlier sets; under a budget the scan stops
+    /// before a pair the lookups already found, which is kept (it was dropped).
+    #[test]
+    fn a_cut_scan_keeps_the_pair_the_lookups_found() {
+        let run = |from: u32, n: u32| (from..from + n).collect::<Vec<u32>>();
+        // Five unrelated sets of 9 and 8 terms, then one of 10 twice (few variants each).
+        let sets = [run(100, 9), run(200, 8), run(300, 9), run(400, 8), run(500, 9), run(0, 10)];
+        let mut all: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+        all.push(&sets[5]);
+        // Every two sets of a size collide: the twin's 9-term variants meet the first 9-term set.
+        let by_size: fn(&[u32]) -> u64 = |s| s.len() as u64;
+        let (found, cut) = first_same_with(&all, 510, VARIANTS, by_size, 2);
+        assert_eq!(found[6], Some(5), "{found:?}");
+        assert!(cut.contains(&6), "the scan stopped short: counted as cut ({cut:?})");
+        assert_eq!(
+            first_same_with(&all, 510, VARIANTS, by_size, 100),
+            (first_same_scan(&all), vec![])
+        );
     }
 
     #[test]
