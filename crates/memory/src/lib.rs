@@ -29,5 +29,5 @@ pub use embed::openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
 pub use error::{MemoryError, Result};
 pub use service::{
     BlobInput, INGEST_PART, Ingest, MemoryService, SearchHit, SearchMode, SearchQuery,
-    hybrid_depth, rrf_fuse,
+    hybrid_depth, rrf_fuse, texts_of,
 };

@@ -209,8 +209,7 @@ impl MemoryService {
         let spill = if self.embeds_ahead() {
             let mut spill = self.spill()?;
             for (k, part) in items.chunks(INGEST_PART).enumerate() {
-                let texts: Vec<String> =
-                    part.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
+                let texts = texts_of(part);
                 self.embed_into(&texts, &mut spill, k * INGEST_PART, total, progress).await?;
             }
             Some(spill)
@@ -267,10 +266,24 @@ impl MemoryService {
         total: usize,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<()> {
+        self.embed_each(texts, done, total, progress, &mut |v| spill.push(&v).map_err(spill_error))
+            .await
+    }
+
+    /// Embeds `texts` 256 at a time, handing each vector to `each` in order;
+    /// `progress(done + embedded, total)` after each batch.
+    async fn embed_each(
+        &self,
+        texts: &[String],
+        done: usize,
+        total: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        each: &mut (dyn FnMut(Vec<f32>) -> Result<()> + Send),
+    ) -> Result<()> {
         let mut n = 0;
         for chunk in texts.chunks(256) {
             for v in self.embedder.embed(chunk).await? {
-                spill.push(&v).map_err(spill_error)?;
+                each(v)?;
             }
             n += chunk.len();
             progress(done + n, total);
@@ -299,13 +312,13 @@ impl MemoryService {
         total: usize,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<WriteBatch> {
-        let texts: Vec<String> =
-            items.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
-        let mut vectors = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(256) {
-            vectors.extend(self.embedder.embed(chunk).await?);
-            progress(done + vectors.len(), total);
-        }
+        let mut vectors = Vec::with_capacity(items.len());
+        let texts = texts_of(&items);
+        self.embed_each(&texts, done, total, progress, &mut |v| {
+            vectors.push(v);
+            Ok(())
+        })
+        .await?;
         Ok(batch_of(items, vectors))
     }
 
@@ -459,7 +472,11 @@ impl MemoryService {
 /// Items per part of a large ingest (embedded, then written, before the next part is).
 pub const INGEST_PART: usize = 2_048;
 
-/// A large ingest's parts: the next [`INGEST_PART`] items with their embeddings.
+/// The texts of `items` to embed, in order (none is an empty text: a zero vector).
+pub fn texts_of(items: &[Ingest]) -> Vec<String> {
+    items.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect()
+}
+
 /// The write of `items`, each with its text's vector (a zero vector is none).
 fn batch_of(items: Vec<Ingest>, vectors: Vec<Vec<f32>>) -> WriteBatch {
     let mut batch = WriteBatch::default();
@@ -482,6 +499,8 @@ fn spill_error(e: std::io::Error) -> MemoryError {
     )))
 }
 
+/// A large ingest's parts: the next [`INGEST_PART`] items with their embeddings (embedded
+/// then, or taken from the spill they were embedded into ahead).
 struct EmbeddedParts<'a> {
     svc: &'a MemoryService,
     items: std::vec::IntoIter<Ingest>,

@@ -500,8 +500,7 @@ impl Parts<'_> {
             mem.embed_into(&texts, &mut spill, done, self.total, self.progress).await?;
             done += texts.len();
         }
-        let texts: Vec<String> =
-            held.iter().map(|i| i.packet.text.clone().unwrap_or_default()).collect();
+        let texts = l9_memory::texts_of(held);
         mem.embed_into(&texts, &mut spill, done, self.total, self.progress).await?;
         Ok(spill)
     }
