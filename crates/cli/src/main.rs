@@ -260,7 +260,7 @@ fn wants_logs(c: &Command) -> bool {
 }
 
 async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
-    l9_engine::ir::install_limits(&|v| std::env::var(v).ok())?;
+    l9_engine::install_limits(&|v| std::env::var(v).ok())?;
     let cwd = match &cli.dir {
         Some(d) => d.clone(),
         None => std::env::current_dir()
@@ -443,20 +443,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
             let config = l9_engine::Config::load(&root, &|v| std::env::var(v).ok())
                 .map_err(l9_engine::EngineError::from)?;
             let file = config.file.as_ref().map(|f| f.display().to_string());
-            let in_force = l9_types::limits::in_force();
-            let limits: Vec<_> = l9_types::limits::ALL
-                .iter()
-                .map(|l| {
-                    let (value, set) = in_force.value(l);
-                    let from = if set {
-                        format!("environment variable {}", l.env)
-                    } else {
-                        "default".into()
-                    };
-                    serde_json::json!({"env": l.env, "value": value, "default": l.default,
-                                       "from": from, "doc": l.doc})
-                })
-                .collect();
+            let limits = l9_types::limits::in_force();
             let json =
                 serde_json::json!({"file": file, "settings": config.settings, "limits": limits});
             out.value(&json, || {
@@ -474,10 +461,7 @@ async fn run(cli: Cli, out: &mut Out) -> Result<(), CliError> {
                 for l in &limits {
                     s.push_str(&format!(
                         "{:<32} = {:<28} from {}\n    {}\n",
-                        l["env"].as_str().unwrap_or_default(),
-                        l["value"],
-                        l["from"].as_str().unwrap_or_default(),
-                        l["doc"].as_str().unwrap_or_default()
+                        l.env, l.value, l.from, l.doc
                     ));
                 }
                 s.trim_end().to_string()

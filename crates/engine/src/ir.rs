@@ -59,17 +59,6 @@ impl Checked {
     }
 }
 
-/// Puts the limits set in the environment (`env` reads a variable) in force, checked before
-/// any work: a value that is not a number a limit takes is refused (`L9-IR-003`), naming the
-/// variable and what it takes, instead of being ignored. See [`l9_types::limits`].
-pub fn install_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
-    let limits = l9_types::limits::Limits::from_env(env).map_err(|bad| {
-        EngineError::Input(bad.into_iter().map(|m| Diagnostic::error("L9-IR-003", m)).collect())
-    })?;
-    l9_types::limits::install(limits);
-    Ok(())
-}
-
 /// A spec file's bytes: a regular file (not a device, FIFO or directory) of at most
 /// [`l9_types::limits::SPEC_BYTES`], read no further than that.
 pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {

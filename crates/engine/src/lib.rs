@@ -84,6 +84,20 @@ pub struct Engine {
     memory: MemoryService,
 }
 
+/// Puts the limits set in the environment (`env` reads a variable) in force for this process,
+/// checked before any work: a value that is not a number a limit takes is refused
+/// (`L9-LIMIT-001`, exit 3), naming the variable and what it takes, instead of being ignored.
+/// See [`l9_types::limits`].
+pub fn install_limits(env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    let limits = l9_types::limits::Limits::from_env(env).map_err(|bad| {
+        EngineError::Input(
+            bad.into_iter().map(|m| l9_types::Diagnostic::error("L9-LIMIT-001", m)).collect(),
+        )
+    })?;
+    l9_types::limits::install(limits);
+    Ok(())
+}
+
 /// Finds the project root: the nearest ancestor of `start` holding `.l9/l9.toml`, else
 /// `start` itself.
 pub fn find_root(start: &Path) -> PathBuf {

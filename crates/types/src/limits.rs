@@ -7,6 +7,7 @@
 //! work, and [`install`]s the rest; libraries ask [`Limit::get`] (the default where nothing
 //! was installed, as in tests and fuzz targets).
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// One limit: its variable, its default and what it bounds.
@@ -19,7 +20,6 @@ pub struct Limit {
     pub min: u64,
     /// What it bounds and what happens past it.
     pub doc: &'static str,
-    index: usize,
 }
 
 /// The largest spec read, in bytes.
@@ -28,7 +28,6 @@ pub const SPEC_BYTES: Limit = Limit {
     default: 8 * 1024 * 1024,
     min: 1,
     doc: "the largest spec read, in bytes (a larger file is refused, naming it)",
-    index: 0,
 };
 
 /// How many findings of one smell one statement lists.
@@ -38,7 +37,6 @@ pub const FINDINGS_PER_SMELL: Limit = Limit {
     min: 0,
     doc: "how many findings of one smell one statement lists before the rest are counted in \
           one more finding (0 lists none)",
-    index: 1,
 };
 
 /// How deep a YAML document may nest.
@@ -48,7 +46,6 @@ pub const YAML_DEPTH: Limit = Limit {
     min: 1,
     doc: "how deep a YAML document (an OpenAPI description, a sim scenario, a scripted \
           provider's script) may nest; a deeper one is refused before it is parsed",
-    index: 3,
 };
 
 /// Bytes of a coder's command output kept for the model.
@@ -58,7 +55,6 @@ pub const TOOL_OUTPUT_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of stdout and of stderr each that a coder's `run` and `run_tests` tools keep \
           for the model; the rest is read, counted and cut with a marker",
-    index: 4,
 };
 
 /// Bytes of a file a coder's `read_file` shows the model.
@@ -68,7 +64,6 @@ pub const TOOL_READ_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of a file that a coder's `read_file` tool shows the model; the rest is \
           counted",
-    index: 5,
 };
 
 /// Bytes of other commands' output kept.
@@ -78,7 +73,6 @@ pub const COMMAND_OUTPUT_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of stdout and of stderr each kept of other commands (gates, the verify step, \
           external coding agents); the rest is read, counted and cut with a marker",
-    index: 6,
 };
 
 /// The largest source file `l9 ingest code` parses.
@@ -88,7 +82,6 @@ pub const SOURCE_FILE_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest source file `l9 ingest code` parses, in bytes (larger ones are left out \
           and counted)",
-    index: 8,
 };
 
 /// The largest file `l9 ingest history` blames.
@@ -98,7 +91,6 @@ pub const BLAMED_FILE_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest file `l9 ingest history` blames to find the commits a fix repairs, in \
           bytes (larger ones are left out)",
-    index: 9,
 };
 
 /// The largest request body `l9 serve` takes (its API and `/mcp`).
@@ -108,7 +100,6 @@ pub const REQUEST_BYTES: Limit = Limit {
     min: 1,
     doc: "the largest request body `l9 serve` takes on its API and /mcp, in bytes (a larger \
           one is refused with 413)",
-    index: 10,
 };
 
 /// How many candidates one requirement is compared with when duplicates are looked for.
@@ -120,7 +111,6 @@ pub const DUPLICATE_CANDIDATES: Limit = Limit {
           compared with when duplicates are looked for (real specs need a handful; requirements \
           drawn from a few words need thousands); past it the search stops, and one finding \
           counts the requirements whose search was cut",
-    index: 2,
 };
 
 /// Bytes of a run's change a reviewer reads.
@@ -130,7 +120,6 @@ pub const REVIEW_DIFF_BYTES: Limit = Limit {
     min: 1,
     doc: "bytes of a run's diff a model reviewer reads (the rest is cut with a marker; the \
           diff is also a command's output, so L9_COMMAND_OUTPUT_BYTES bounds it too)",
-    index: 7,
 };
 
 /// Every limit, in the order help texts and `l9 config` list them.
@@ -154,7 +143,7 @@ static IN_FORCE: OnceLock<Limits> = OnceLock::new();
 impl Limit {
     /// The value in force: the installed one, else the default.
     pub fn get(&self) -> u64 {
-        IN_FORCE.get().map_or(self.default, |l| l.values[self.index].0)
+        IN_FORCE.get().and_then(|l| l.values.get(self.env)).map_or(self.default, |v| v.0)
     }
 
     /// [`Limit::get`] as a size in memory (saturating).
@@ -180,23 +169,27 @@ impl Limit {
     }
 }
 
-/// A value for every limit, each with whether the environment set it.
+/// A value for every limit (by its variable), each with whether the environment set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    values: Vec<(u64, bool)>,
+    values: BTreeMap<&'static str, (u64, bool)>,
 }
 
 impl Limits {
     /// Every limit's value from `env` (a variable's value, if set), or every refusal: one
     /// message per variable that is set to something that is not a number it takes.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Limits, Vec<String>> {
-        let mut values = Vec::with_capacity(ALL.len());
+        let mut values = BTreeMap::new();
         let mut bad = Vec::new();
         for l in ALL {
             match env(l.env) {
-                None => values.push((l.default, false)),
+                None => {
+                    values.insert(l.env, (l.default, false));
+                }
                 Some(v) => match l.parse(&v) {
-                    Ok(n) => values.push((n, true)),
+                    Ok(n) => {
+                        values.insert(l.env, (n, true));
+                    }
                     Err(m) => bad.push(m),
                 },
             }
@@ -206,7 +199,7 @@ impl Limits {
 
     /// A limit's value here, and whether the environment set it.
     pub fn value(&self, l: &Limit) -> (u64, bool) {
-        self.values[l.index]
+        self.values.get(l.env).copied().unwrap_or((l.default, false))
     }
 }
 
@@ -216,12 +209,28 @@ pub fn install(limits: Limits) {
     let _ = IN_FORCE.set(limits);
 }
 
-/// The limits in force (defaults where nothing was installed).
-pub fn in_force() -> Limits {
-    IN_FORCE
-        .get()
-        .cloned()
-        .unwrap_or_else(|| Limits { values: ALL.iter().map(|l| (l.default, false)).collect() })
+/// One limit as `l9 config` shows it: its value in force and where that came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InForce {
+    pub env: &'static str,
+    pub value: u64,
+    pub default: u64,
+    /// `environment variable NAME` or `default`.
+    pub from: String,
+    pub doc: &'static str,
+}
+
+/// Every limit with its value in force (defaults where nothing was installed), in [`ALL`]'s
+/// order.
+pub fn in_force() -> Vec<InForce> {
+    ALL.iter()
+        .map(|l| {
+            let (value, set) = IN_FORCE.get().map_or((l.default, false), |v| v.value(l));
+            let from =
+                if set { format!("environment variable {}", l.env) } else { "default".into() };
+            InForce { env: l.env, value, default: l.default, from, doc: l.doc }
+        })
+        .collect()
 }
 
 /// Every limit on a line of its own, with its default and what it bounds (for `--help`).
@@ -241,10 +250,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn indices_match_the_registry() {
-        for (i, l) in ALL.iter().enumerate() {
-            assert_eq!(l.index, i, "{}", l.env);
-        }
+    fn every_limit_has_a_variable_of_its_own() {
+        let names: std::collections::BTreeSet<_> = ALL.iter().map(|l| l.env).collect();
+        assert_eq!(names.len(), ALL.len());
+        assert!(ALL.iter().all(|l| l.env.starts_with("L9_") && l.default >= l.min));
     }
 
     #[test]

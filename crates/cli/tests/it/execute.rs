@@ -550,13 +550,11 @@ fn the_reviewers_diff_is_cut_at_its_setting() {
         "rules:\n  - name: a cut diff\n    when: { role: reviewer, step: \"review\", prompt: \"more bytes of diff; L9_REVIEW_DIFF_BYTES keeps 20\" }\n    reply: '{\"verdict\": \"approve\", \"comments\": \"read a cut diff\"}'\n",
     );
     std::fs::write(proj.join("script.yaml"), script).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_l9"))
-        .args(["run", "spec.md", "--repo", "repo", "--trials", "100"])
-        .current_dir(&proj)
-        .env_remove("L9_DB")
-        .env("L9_REVIEW_DIFF_BYTES", "20")
-        .output()
-        .unwrap();
+    let o = l9_env(
+        &proj,
+        &[("L9_REVIEW_DIFF_BYTES", "20")],
+        &["run", "spec.md", "--repo", "repo", "--trials", "100"],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let reviews = json(&proj, &["tasks", "list", "--kind", "l9.review"]);

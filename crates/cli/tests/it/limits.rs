@@ -3,23 +3,13 @@
 
 use super::*;
 
-fn with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_l9"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("L9_DB")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run l9")
-}
-
 #[test]
 fn every_limit_is_a_setting_refused_when_not_a_number_and_listed() {
     let dir = l9_test_support::temp_dir();
     let d = dir.path();
     ok(d, &["init"]);
     for l in l9_types::limits::ALL {
-        let o = with_env(d, &[(l.env, "lots")], &["status"]);
+        let o = l9_env(d, &[(l.env, "lots")], &["status"]);
         let e = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(3), "{}: {e}", l.env);
         assert!(
@@ -27,7 +17,10 @@ fn every_limit_is_a_setting_refused_when_not_a_number_and_listed() {
             "{e}"
         );
     }
-    let o = with_env(d, &[("L9_MAX_YAML_DEPTH", "12")], &["--json", "config"]);
+    let o = l9_env(d, &[("L9_MAX_YAML_DEPTH", "0")], &["--json", "status"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("L9-LIMIT-001"), "{v}");
+    let o = l9_env(d, &[("L9_MAX_YAML_DEPTH", "12")], &["--json", "config"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let limits = v["limits"].as_array().unwrap();
@@ -62,9 +55,9 @@ fn yaml_nesting_refusals_name_the_setting() {
     let text = |o: Output| {
         format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     };
-    let default = text(with_env(d, &[], &["ir", "check", "api.yaml"]));
+    let default = text(l9_env(d, &[], &["ir", "check", "api.yaml"]));
     assert!(!default.contains("levels deep"), "{default}");
-    let o = with_env(d, &[("L9_MAX_YAML_DEPTH", "10")], &["ir", "check", "api.yaml"]);
+    let o = l9_env(d, &[("L9_MAX_YAML_DEPTH", "10")], &["ir", "check", "api.yaml"]);
     assert!(!o.status.success());
     let t = text(o);
     assert!(
@@ -85,7 +78,7 @@ fn ingest_code_counts_files_over_the_limit_and_names_it() {
     let d = dir.path();
     ok(d, &["init"]);
     let rs = r.to_str().unwrap();
-    let o = with_env(d, &[("L9_MAX_SOURCE_FILE_BYTES", "100")], &["ingest", "code", rs]);
+    let o = l9_env(d, &[("L9_MAX_SOURCE_FILE_BYTES", "100")], &["ingest", "code", rs]);
     let t = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(t.contains("1 files, 1 lines, 1 definitions"), "{t}");
@@ -137,7 +130,7 @@ fn the_duplicate_search_budget_is_a_setting() {
         .collect();
     std::fs::write(d.join("spec.md"), format!("# S\n\n## Requirements\n\n{items}")).unwrap();
     let cut = |env: &[(&str, &str)]| -> Vec<String> {
-        let o = with_env(d, env, &["--json", "ir", "check", "spec.md"]);
+        let o = l9_env(d, env, &["--json", "ir", "check", "spec.md"]);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         let all = v["diagnostics"].as_array().cloned().unwrap_or_default();
         all.iter()

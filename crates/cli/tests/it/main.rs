@@ -11,11 +11,17 @@ use std::process::{Command, Output};
 use serde_json::{Value, json as jsonv};
 
 fn l9(dir: &Path, args: &[&str]) -> Output {
+    l9_env(dir, &[], args)
+}
+
+/// [`l9`] with more environment variables set.
+fn l9_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_l9"))
         .args(args)
         .current_dir(dir)
         .env_remove("L9_DB")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("run l9")
 }
