@@ -244,7 +244,7 @@ where
             .map_err(|e| BenchError::Failed(e.to_string()))?;
         let m = l9_ingest::szz::blame_fixes(&path, &h.commits, 0)
             .map_err(|e| BenchError::Failed(e.to_string()))?;
-        Ok(m.len())
+        Ok(m.introduced.len())
     })
     .await
     .map_err(|e| BenchError::Failed(e.to_string()))??;

@@ -146,6 +146,9 @@ pub(crate) async fn run_ingest(
             "Ingested {} (HEAD {head}): {} commits read, {} stored ({} were already), {} fixes, {} reverts, {} SZZ links",
             r.repo, r.read, r.stored, r.already_stored, r.fixes, r.reverts, r.szz_links
         );
+        if r.unblamed_files > 0 {
+            let _ = writeln!(s, "  {}", unblamed(r.unblamed_files as u64));
+        }
         let _ = writeln!(
             s,
             "  in total: {} commits, {} fixes, {} files; knowledge graph +{} entities, +{} relations, {} closed",
@@ -247,7 +250,16 @@ fn render(r: &DoraReport) -> String {
         r.window_days
     );
     table(&mut s, &r.rows, &r.total);
+    if r.unblamed_files > 0 {
+        let _ = writeln!(s, "{}", unblamed(r.unblamed_files));
+    }
     s
+}
+
+/// What SZZ left out for size, and how to include it.
+fn unblamed(n: u64) -> String {
+    let l = l9_types::limits::BLAMED_FILE_BYTES;
+    format!("SZZ left out {n} changed file(s) over {} bytes (not blamed; {})", l.get(), l.hint())
 }
 
 fn hours(h: Option<f64>) -> String {

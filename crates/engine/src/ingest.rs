@@ -1,7 +1,7 @@
 //! Long-term knowledge ingestors (`l9 ingest git`) and DORA from a repository's history
 //! (`l9 dora`), next to the same figures for L9's own runs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -224,12 +224,15 @@ pub async fn repo_dora(
             &path,
             &l9_ingest::git::ReadOptions { threads, ..Default::default() },
         )?;
-        let introduced: Option<HashMap<String, l9_ingest::szz::Introducers>> = if no_szz {
+        let blamed = if no_szz {
             None
         } else {
             Some(l9_ingest::szz::blame_fixes(&path, &h.commits, threads)?)
         };
-        Ok(l9_ingest::dora::compute(&h, introduced.as_ref(), &opts))
+        let mut report =
+            l9_ingest::dora::compute(&h, blamed.as_ref().map(|b| &b.introduced), &opts);
+        report.unblamed_files = blamed.map_or(0, |b| b.too_large);
+        Ok(report)
     })
     .await
     .map_err(|e| EngineError::Internal(format!("the history reader stopped: {e}")))??;

@@ -108,6 +108,8 @@ pub struct DoraReport {
     pub rows: Vec<Row>,
     pub total: Row,
     pub deployments: Vec<Deployment>,
+    /// Files SZZ left out as over `L9_MAX_BLAMED_FILE_BYTES` (set by the caller that ran it).
+    pub unblamed_files: u64,
 }
 
 pub fn median(v: &mut [f64]) -> Option<f64> {
@@ -265,5 +267,6 @@ pub fn compute(
         rows,
         total,
         deployments: out,
+        unblamed_files: 0,
     }
 }

@@ -48,6 +48,14 @@ pub struct Commit {
     /// For a fix read with SZZ on: the commits that introduced the lines it fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introduced: Option<crate::szz::Introducers>,
+    /// For a fix read with SZZ on: files it changed too large to blame
+    /// (`L9_MAX_BLAMED_FILE_BYTES`), left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unblamed: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Commit {
@@ -254,7 +262,9 @@ pub fn read_batches(
                             for c in cs.iter_mut() {
                                 if c.parents.len() == 1 && crate::fixes::classify(&c.message).fix {
                                     let found = crate::szz::introducers(&repo, c);
-                                    c.introduced = (!found.is_empty()).then_some(found);
+                                    c.unblamed = found.too_large;
+                                    c.introduced = (!found.introducers.is_empty())
+                                        .then_some(found.introducers);
                                 }
                             }
                         }
@@ -369,6 +379,7 @@ fn read_commits(repo: &gix::Repository, root: &Path, ids: &[gix::ObjectId]) -> R
             message,
             files,
             introduced: None,
+            unblamed: 0,
         });
     }
     Ok(out)

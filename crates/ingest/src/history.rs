@@ -598,6 +598,7 @@ mod tests {
                 })
                 .collect(),
             introduced: None,
+            unblamed: 0,
         }
     }
 

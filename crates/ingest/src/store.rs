@@ -51,6 +51,8 @@ pub struct IngestReport {
     pub reverts: usize,
     /// Fix → introducing-commit links found by SZZ this time.
     pub szz_links: usize,
+    /// Files fixes changed that SZZ left out as over `L9_MAX_BLAMED_FILE_BYTES`, this time.
+    pub unblamed_files: usize,
     pub files: usize,
     pub entities_added: usize,
     pub relations_added: usize,
@@ -136,7 +138,7 @@ pub async fn ingest_git(
     });
     let mut commits: Vec<Commit> = Vec::new();
     let mut parents_known: HashSet<PacketId> = HashSet::new();
-    let (mut stored, mut already_stored, mut szz_links) = (0, 0, 0);
+    let (mut stored, mut already_stored, mut szz_links, mut unblamed_files) = (0, 0, 0, 0);
     while let Some(batch) = rx.recv().await {
         let ids: HashSet<PacketId> = batch.iter().map(|c| commit_id(&c.sha)).collect();
         let listed: Vec<PacketId> = ids.iter().copied().collect();
@@ -166,6 +168,7 @@ pub async fn ingest_git(
             }
             let kind = fixes::classify(&c.message);
             szz_links += c.introduced.as_ref().map_or(0, |m| m.len());
+            unblamed_files += c.unblamed as usize;
             let parents: Vec<PacketId> = c
                 .parents
                 .iter()
@@ -218,6 +221,7 @@ pub async fn ingest_git(
         fixes: kinds.values().filter(|k| k.fix).count(),
         reverts: kinds.values().filter(|k| k.reverts.is_some()).count(),
         szz_links,
+        unblamed_files,
         files: state.files.len(),
         entities_added,
         relations_added,

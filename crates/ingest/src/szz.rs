@@ -17,15 +17,25 @@ use crate::git::Commit;
 /// The commits blamed for a fix, with the number of fixed lines each last touched.
 pub type Introducers = BTreeMap<String, u32>;
 
+/// What SZZ found for one fix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blamed {
+    pub introducers: Introducers,
+    /// Files the fix changed that were over `L9_MAX_BLAMED_FILE_BYTES` and so not blamed.
+    pub too_large: u32,
+}
+
 /// The commits that introduced the lines `fix` removed or changed (none for a merge or a
-/// root commit). Errors reading one file skip that file: SZZ is evidence, not a must.
-pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Introducers {
-    let mut out = Introducers::new();
-    let [parent] = fix.parents.as_slice() else { return out };
+/// root commit). Errors reading one file skip that file: SZZ is evidence, not a must; files
+/// over the size limit are skipped too, and counted.
+pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Blamed {
+    let mut blamed = Blamed::default();
+    let out = &mut blamed.introducers;
+    let [parent] = fix.parents.as_slice() else { return blamed };
     let (Ok(parent_id), Ok(fix_id)) =
         (gix::ObjectId::from_hex(parent.as_bytes()), gix::ObjectId::from_hex(fix.sha.as_bytes()))
     else {
-        return out;
+        return blamed;
     };
     for f in &fix.files {
         if !matches!(f.status, 'M' | 'R')
@@ -40,8 +50,12 @@ pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Introducers {
         else {
             continue;
         };
-        // Larger files are not blamed (generated files, vendored code).
-        if before.len() > l9_types::limits::BLAMED_FILE_BYTES.get_usize() || before.contains(&0) {
+        // Larger files are not blamed (generated files, vendored code), but counted.
+        if before.len() > l9_types::limits::BLAMED_FILE_BYTES.get_usize() {
+            blamed.too_large += 1;
+            continue;
+        }
+        if before.contains(&0) {
             continue;
         }
         let ranges = changed_lines(&before, &after);
@@ -63,7 +77,16 @@ pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Introducers {
             *out.entry(e.commit_id.to_string()).or_insert(0) += e.len.get();
         }
     }
-    out
+    blamed
+}
+
+/// SZZ over every fix of a history.
+#[derive(Debug, Clone, Default)]
+pub struct FixesBlamed {
+    /// The introducers of each fix that has any.
+    pub introduced: std::collections::HashMap<String, Introducers>,
+    /// Files over `L9_MAX_BLAMED_FILE_BYTES` left out, over all fixes.
+    pub too_large: u64,
 }
 
 /// SZZ for every fix among `commits`, on every core.
@@ -71,13 +94,13 @@ pub fn blame_fixes(
     path: &std::path::Path,
     commits: &[Commit],
     threads: usize,
-) -> crate::Result<std::collections::HashMap<String, Introducers>> {
+) -> crate::Result<FixesBlamed> {
     let fixes: Vec<&Commit> = commits
         .iter()
         .filter(|c| c.parents.len() == 1 && crate::fixes::classify(&c.message).fix)
         .collect();
     if fixes.is_empty() {
-        return Ok(std::collections::HashMap::new());
+        return Ok(FixesBlamed::default());
     }
     let repo = crate::git::open(path)?.into_sync();
     let threads = if threads == 0 {
@@ -87,7 +110,7 @@ pub fn blame_fixes(
     }
     .clamp(1, 16);
     let chunk = fixes.len().div_ceil(threads).max(1);
-    let found: Vec<Vec<(String, Introducers)>> = std::thread::scope(|s| {
+    let found: Vec<Vec<(String, Blamed)>> = std::thread::scope(|s| {
         let handles: Vec<_> = fixes
             .chunks(chunk)
             .map(|part| {
@@ -100,7 +123,14 @@ pub fn blame_fixes(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
-    Ok(found.into_iter().flatten().filter(|(_, m)| !m.is_empty()).collect())
+    let mut all = FixesBlamed::default();
+    for (sha, b) in found.into_iter().flatten() {
+        all.too_large += u64::from(b.too_large);
+        if !b.introducers.is_empty() {
+            all.introduced.insert(sha, b.introducers);
+        }
+    }
+    Ok(all)
 }
 
 fn blob_at(repo: &gix::Repository, commit: gix::ObjectId, path: &str) -> Option<Vec<u8>> {

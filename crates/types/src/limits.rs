@@ -84,13 +84,13 @@ pub const SOURCE_FILE_BYTES: Limit = Limit {
           and counted)",
 };
 
-/// The largest file `l9 ingest history` blames.
+/// The largest file `l9 ingest git` and `l9 dora` blame.
 pub const BLAMED_FILE_BYTES: Limit = Limit {
     env: "L9_MAX_BLAMED_FILE_BYTES",
     default: 1024 * 1024,
     min: 1,
-    doc: "the largest file `l9 ingest history` blames to find the commits a fix repairs, in \
-          bytes (larger ones are left out)",
+    doc: "the largest file `l9 ingest git` and `l9 dora` blame to find the commits a fix repairs, in \
+          bytes (larger ones are left out and counted)",
 };
 
 /// The largest request body `l9 serve` takes (its API and `/mcp`).

@@ -166,6 +166,35 @@ fn dora_prints_a_table_per_period_and_names_bad_input() {
 }
 
 #[test]
+fn szz_counts_the_files_it_leaves_out_for_size() {
+    let repo = l9_test_support::temp_dir();
+    synthetic_history(repo.path(), 60);
+    let r = repo.path().to_str().unwrap();
+    let small = [("L9_MAX_BLAMED_FILE_BYTES", "10")];
+    let run = |env: &[(&str, &str)], args: &[&str]| -> String {
+        let dir = l9_test_support::temp_dir();
+        let o = l9_env(dir.path(), env, args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let whole: Value = serde_json::from_str(&run(&[], &["ingest", "git", r, "--json"])).unwrap();
+    assert!(whole["szz_links"].as_u64().unwrap() > 0, "{whole}");
+    assert_eq!(whole["unblamed_files"], 0);
+    // Every file is ~30 bytes: over 10, none is blamed, and each fix's file is counted.
+    let cut: Value = serde_json::from_str(&run(&small, &["ingest", "git", r, "--json"])).unwrap();
+    assert_eq!(cut["szz_links"], 0, "{cut}");
+    assert!(cut["unblamed_files"].as_u64().unwrap() >= whole["szz_links"].as_u64().unwrap());
+    let text = run(&small, &["ingest", "git", r]);
+    assert!(
+        text.contains("SZZ left out") && text.contains("set L9_MAX_BLAMED_FILE_BYTES"),
+        "{text}"
+    );
+    let dora = run(&small, &["dora", r]);
+    assert!(dora.contains("SZZ left out") && dora.contains("over 10 bytes"), "{dora}");
+    assert!(!run(&[], &["dora", r]).contains("SZZ left out"));
+}
+
+#[test]
 fn ingest_code_indexes_once_and_map_ranks_and_searches() {
     let repo = l9_test_support::temp_dir();
     let r = repo.path();

@@ -47,7 +47,7 @@ fn opts(deploys: Deploys) -> DoraOptions {
 fn dora_from_a_history_whose_answers_are_known() {
     let r = history();
     let h = git::read(&r.path(), &ReadOptions::default()).unwrap();
-    let introduced = l9_ingest::szz::blame_fixes(&r.path(), &h.commits, 1).unwrap();
+    let introduced = l9_ingest::szz::blame_fixes(&r.path(), &h.commits, 1).unwrap().introduced;
     let rep = dora::compute(&h, Some(&introduced), &opts(Deploys::tags(DEFAULT_TAGS).unwrap()));
     let names: Vec<&str> = rep.deployments.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["v1.0", "v1.1", "1.2.0"], "nightly-2023 is not a version tag");

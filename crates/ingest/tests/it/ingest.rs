@@ -216,7 +216,8 @@ fn szz_blames_the_commit_that_introduced_the_fixed_line() {
     let fix = h.commits.iter().find(|c| c.sha == fix).unwrap();
     let repo = git::open(&r.path()).unwrap();
     let found = l9_ingest::szz::introducers(&repo, fix);
-    assert_eq!(found.into_iter().collect::<Vec<_>>(), vec![(bad, 1)]);
+    assert_eq!(found.too_large, 0);
+    assert_eq!(found.introducers.into_iter().collect::<Vec<_>>(), vec![(bad, 1)]);
 }
 
 #[tokio::test]
@@ -268,6 +269,7 @@ fn hotspots_weigh_recent_changes_more() {
             message: "change".into(),
             files,
             introduced: None,
+            unblamed: 0,
         });
     };
     at(0, vec![change("old.rs", 100), change("new.rs", 100)]);
