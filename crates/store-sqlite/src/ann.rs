@@ -157,6 +157,34 @@ impl VectorCache {
         }
     }
 
+    /// An appender of a load's vectors to the shared file (see [`crate::vectors::Appender`]),
+    /// when the file holds everything loaded here.
+    pub(crate) fn appender(&self) -> Option<crate::vectors::Appender> {
+        self.vecs.appender(self.ids.len(), self.loaded_upto)
+    }
+
+    /// Takes the rows a load of this handle just committed — (embeddings rowid, packet
+    /// rowid, packet id), in rowid order — knowing their keys, so nothing is read back from
+    /// the table for them: the vectors come from the shared file, where the load appended
+    /// them (the table only for what the file lacks). Rows that do not follow what is loaded
+    /// are left to [`VectorCache::catch_up`].
+    pub(crate) async fn take_written(
+        mut me: OwnedMutexGuard<Self>,
+        pool: &SqlitePool,
+        keys: &[(i64, i64, PacketId)],
+    ) -> Result<OwnedMutexGuard<Self>> {
+        let follows = keys.first().is_some_and(|k| k.0 == me.loaded_upto + 1)
+            && keys.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        if !follows {
+            return Ok(me);
+        }
+        for chunk in keys.chunks(20_000) {
+            me.take(pool, chunk).await?;
+            me = Self::flushed(me).await?;
+        }
+        Ok(me)
+    }
+
     /// Moves vectors held in memory into the shared file, on a blocking thread (file I/O:
     /// up to 30 MB per slice at 384 dimensions).
     pub(crate) async fn flushed(mut me: OwnedMutexGuard<Self>) -> Result<OwnedMutexGuard<Self>> {

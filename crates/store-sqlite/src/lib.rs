@@ -402,10 +402,22 @@ impl Store for SqliteStore {
     async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport> {
         self.gate.open().await?;
         self.fast.tail_filed().await?;
-        let report = write::write_parts(&self.pool, self.opts.dims, parts).await?;
+        // The cache caught up and all in the shared file, the load's vectors follow there as
+        // its parts are written, and the cache takes them from the file once it commits: a
+        // search right after a million-packet load reads none back from the table.
+        let mut appender = {
+            let cache =
+                ann::VectorCache::catch_up(self.ann.clone().lock_owned().await, &self.pool).await?;
+            ann::VectorCache::flushed(cache).await?.appender()
+        };
+        let (report, keys) =
+            write::write_parts(&self.pool, self.opts.dims, parts, appender.as_mut()).await?;
         if report.embeddings_inserted > 0 {
-            // The cache reads the new vectors from the table as it catches up; the index is
-            // built in the background as after any write.
+            // The rows are committed: a failure to take them here leaves them to the next
+            // catch-up, no reason to report the write as failed.
+            let cache = self.ann.clone().lock_owned().await;
+            let _ = ann::VectorCache::take_written(cache, &self.pool, &keys).await;
+            // The index is built in the background as after any write.
             self.builder.kick(&self.ann, &self.pool);
         }
         Ok(report)

@@ -311,6 +311,164 @@ impl Vectors {
     }
 }
 
+/// Appends the records of rows a load has written but not yet committed (see
+/// `Store::write_parts`), so that when it commits every cache takes their vectors from the
+/// file instead of reading a million rows back from the table. Made only when the file holds
+/// exactly the committed records; the load holds the write lock, so nobody commits others
+/// meanwhile. While records of uncommitted rows are in the file its header is marked
+/// [`PENDING`]: no cache adopts from such a file, and the next flush replaces it. The mark is
+/// taken off when the load commits ([`Appender::committed`]); when it rolls back the records
+/// are cut first ([`Appender::undo`]); after a crash the mark stays, so records of rows that
+/// never committed are never taken for the rows that later get their rowids.
+#[derive(Debug)]
+pub(crate) struct Appender {
+    path: PathBuf,
+    header: [u8; HEADER],
+    dims: usize,
+    rec: usize,
+    /// Records in the file before the load.
+    start: usize,
+    /// Records in the file now, and the rowid of the last.
+    count: usize,
+    last_rowid: i64,
+    /// Set once an append could not be made: the rest of the load goes to the table only.
+    stopped: bool,
+}
+
+/// Marks a header whose file holds records of rows not (yet) committed.
+const PENDING: &[u8; 8] = b"PENDING\x00";
+
+impl Vectors {
+    /// An [`Appender`] for rows after `last_rowid`, when every one of `slots` is in the file
+    /// and the last record is that row's.
+    pub(crate) fn appender(&self, slots: usize, last_rowid: i64) -> Option<Appender> {
+        let side = self.side.as_ref()?;
+        if !self.tail_keys.is_empty() || self.mapped != slots {
+            return None;
+        }
+        if slots > 0 && self.mapped_key(slots - 1).0 != last_rowid {
+            return None;
+        }
+        Some(Appender {
+            path: side.path.clone(),
+            header: side.header,
+            dims: self.dims,
+            rec: self.rec,
+            start: slots,
+            count: slots,
+            last_rowid,
+            stopped: false,
+        })
+    }
+}
+
+impl Appender {
+    /// The header while the load's records are pending.
+    fn pending(&self) -> [u8; HEADER] {
+        let mut h = self.header;
+        h[32..40].copy_from_slice(PENDING);
+        h
+    }
+
+    /// The file, locked, when it is still as this appender left it (`None`: it is not).
+    fn ours(&self) -> io::Result<Option<File>> {
+        let Some(file) = open_locked(&self.path, false)? else { return Ok(None) };
+        let mut h = [0u8; HEADER];
+        file.read_exact_at(&mut h, 0)?;
+        let expected = if self.count == self.start { self.header } else { self.pending() };
+        let len = file.metadata()?.len() as usize;
+        let same = h == expected
+            && len.saturating_sub(HEADER) / self.rec == self.count
+            && (self.count == 0 || read_key(&file, self.rec, self.count - 1)?.0 == self.last_rowid);
+        Ok(same.then_some(file))
+    }
+
+    /// Appends `rows` — (rowid, packet id, unit vector), rowids following the last record's
+    /// one by one. Anything unexpected (the file changed, a gap in rowids, an I/O error) stops
+    /// the appender: the rows then reach caches through the table, as before.
+    pub(crate) fn append(&mut self, rows: &[(i64, PacketId, Vec<f32>)]) {
+        if self.stopped || rows.is_empty() {
+            return;
+        }
+        if !matches!(self.try_append(rows), Ok(true)) {
+            self.stopped = true;
+        }
+    }
+
+    fn try_append(&mut self, rows: &[(i64, PacketId, Vec<f32>)]) -> io::Result<bool> {
+        if rows[0].0 != self.last_rowid + 1
+            || rows.windows(2).any(|w| w[1].0 != w[0].0 + 1)
+            || rows.iter().any(|r| r.2.len() != self.dims)
+        {
+            return Ok(false);
+        }
+        let Some(file) = self.ours()? else { return Ok(false) };
+        let at = HEADER + self.count * self.rec;
+        if file.metadata()?.len() != at as u64 {
+            file.set_len(at as u64)?; // a record torn by a crash
+        }
+        if self.count == self.start {
+            file.write_all_at(&self.pending(), 0)?;
+            file.sync_data()?; // the mark is on disk before any record it covers
+        }
+        let mut buf = Vec::with_capacity(rows.len().min(2048) * self.rec);
+        let mut pos = at as u64;
+        for chunk in rows.chunks(2048) {
+            buf.clear();
+            for (rowid, id, v) in chunk {
+                buf.extend_from_slice(&rowid.to_le_bytes());
+                buf.extend_from_slice(id.0.as_bytes());
+                for x in v {
+                    buf.extend_from_slice(&x.to_ne_bytes());
+                }
+            }
+            file.write_all_at(&buf, pos)?;
+            pos += buf.len() as u64;
+        }
+        self.count += rows.len();
+        self.last_rowid = rows[rows.len() - 1].0;
+        file.unlock()?;
+        Ok(true)
+    }
+
+    /// The load committed: its records are those of committed rows now.
+    pub(crate) fn committed(&mut self) {
+        if self.count == self.start {
+            return;
+        }
+        let unmark = || -> io::Result<()> {
+            if let Some(file) = self.ours()? {
+                file.write_all_at(&self.header, 0)?;
+                file.unlock()?;
+            }
+            Ok(())
+        };
+        // Left marked on failure: the next flush replaces the file.
+        let _ = unmark();
+        self.start = self.count;
+        self.stopped = true;
+    }
+
+    /// The load is about to roll back (it still holds the write lock): its records go.
+    pub(crate) fn undo(&mut self) {
+        if self.count == self.start {
+            return;
+        }
+        let cut = || -> io::Result<()> {
+            if let Some(file) = self.ours()? {
+                file.set_len((HEADER + self.start * self.rec) as u64)?;
+                file.write_all_at(&self.header, 0)?;
+                file.unlock()?;
+            }
+            Ok(())
+        };
+        // Left marked on failure: the next flush replaces the file.
+        let _ = cut();
+        self.count = self.start;
+        self.stopped = true;
+    }
+}
+
 impl Vecs for Vectors {
     fn vec(&self, node: u32) -> &[f32] {
         let slot = node as usize;

@@ -30,21 +30,55 @@ pub(crate) async fn write(
 }
 
 /// A load written part by part in one `BEGIN IMMEDIATE` transaction (see
-/// `Store::write_parts`). The vectors are not kept for the vector cache: it reads them back
-/// from the table when it next catches up (holding them would hold the whole load).
+/// `Store::write_parts`). The vectors are not kept in memory: each part's go to the shared
+/// vector file through `appender` (when there is one) as the part is written, and the keys of
+/// every embedding row are returned — (rowid, packet rowid, packet id), in rowid order — so
+/// the cache can take them from the file once the load has committed.
 pub(crate) async fn write_parts(
     pool: &SqlitePool,
     dims: usize,
     parts: &mut dyn WriteParts,
-) -> Result<WriteReport> {
+    mut appender: Option<&mut crate::vectors::Appender>,
+) -> Result<(WriteReport, Vec<(i64, i64, PacketId)>)> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let mut report = WriteReport::default();
-    while let Some(part) = parts.next_part().await? {
-        let mut fresh = Vec::new();
-        report.add(&write_in(&mut tx, dims, &part, &mut fresh).await?);
+    let mut keys = Vec::new();
+    let written: Result<()> = async {
+        while let Some(part) = parts.next_part().await? {
+            let mut fresh = Vec::new();
+            report.add(&write_in(&mut tx, dims, &part, &mut fresh).await?);
+            if let Some(a) = appender.as_deref_mut() {
+                let rows: Vec<(i64, PacketId, Vec<f32>)> = fresh
+                    .iter()
+                    .map(|&(r, _, id, i)| Ok((r, id, l9_store::normalized(&part.embeddings[i].1)?)))
+                    .collect::<Result<_>>()?;
+                a.append(&rows);
+            }
+            keys.extend(fresh.iter().map(|&(r, p, id, _)| (r, p, id)));
+        }
+        Ok(())
     }
-    tx.commit().await.map_err(db)?;
-    Ok(report)
+    .await;
+    let outcome = match written {
+        Ok(()) => tx.commit().await.map_err(db),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => {
+            if let Some(a) = appender {
+                a.committed();
+            }
+            Ok((report, keys))
+        }
+        Err(e) => {
+            // Before the transaction lets go of the write lock: nobody can have taken the
+            // rowids of the records that go.
+            if let Some(a) = appender {
+                a.undo();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// The write inside the caller's transaction (the journal appends a packet and its row

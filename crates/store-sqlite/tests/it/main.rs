@@ -26,6 +26,8 @@ async fn done(store: SqliteStore) {
     }
 }
 
+mod loads;
+
 mod conformance {
     use super::{done, fresh};
     l9_store::conformance_tests!(fresh, done);
