@@ -7,29 +7,58 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 
+/// What the endpoint does beside answering: called with the number (from 0) of each request
+/// whose first text is an imported note, before it is answered.
+type Hook = Arc<dyn Fn(usize) + Send + Sync>;
+
 /// An OpenAI-style `/v1/embeddings` endpoint on loopback (a thread per connection): each text
-/// gets a vector of 384 from its bytes. While it answers the import's second request, it runs
-/// `l9 memory put` in `proj` and keeps its exit status (`None`: still waiting after 15 s).
-fn embeddings_server(proj: std::path::PathBuf) -> (String, Arc<Mutex<Option<Option<bool>>>>) {
+/// gets a vector of 384 from its bytes; `hook` runs on the import's requests.
+fn embeddings_server(hook: Hook) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
-    let meanwhile = Arc::new(Mutex::new(None));
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let kept = meanwhile.clone();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(s) = s else { continue };
-            let (proj, kept, seen) = (proj.clone(), kept.clone(), seen.clone());
-            std::thread::spawn(move || answer(s, &proj, &kept, &seen));
+            let (hook, seen) = (hook.clone(), seen.clone());
+            std::thread::spawn(move || answer(s, &*hook, &seen));
         }
     });
-    (format!("http://{addr}"), meanwhile)
+    format!("http://{addr}")
+}
+
+/// While the import's second request waits, runs `l9 memory put` in `proj` and keeps its exit
+/// status in `kept` (`None`: still waiting after 15 s).
+fn put_meanwhile(proj: &Path, k: usize, kept: &Mutex<Option<Option<bool>>>) {
+    if k != 1 {
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_l9"))
+        .args(["memory", "put", "--kind", "note", "--text", "written meanwhile"])
+        .current_dir(proj)
+        .env_remove("L9_DB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..150 {
+        if let Some(st) = child.try_wait().unwrap() {
+            status = Some(st.success());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    *kept.lock().unwrap() = Some(status);
 }
 
 fn answer(
     mut s: std::net::TcpStream,
-    proj: &Path,
-    kept: &Mutex<Option<Option<bool>>>,
+    hook: &(dyn Fn(usize) + Send + Sync),
     seen: &std::sync::atomic::AtomicUsize,
 ) {
     let mut r = BufReader::new(s.try_clone().unwrap());
@@ -55,30 +84,8 @@ fn answer(
         .iter()
         .map(|t| t.as_str().unwrap_or_default().to_string())
         .collect();
-    // The import's second request.
-    let import = texts.first().is_some_and(|t| t.starts_with("imported note"));
-    if import && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_l9"))
-            .args(["memory", "put", "--kind", "note", "--text", "written meanwhile"])
-            .current_dir(proj)
-            .env_remove("L9_DB")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut status = None;
-        for _ in 0..150 {
-            if let Some(st) = child.try_wait().unwrap() {
-                status = Some(st.success());
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        if status.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        *kept.lock().unwrap() = Some(status);
+    if texts.first().is_some_and(|t| t.starts_with("imported note")) {
+        hook(seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     }
     let data: Vec<Value> = texts
         .iter()
@@ -99,12 +106,12 @@ fn answer(
     );
 }
 
-#[test]
-fn a_large_import_with_a_model_does_not_hold_other_writers_off() {
-    let dir = l9_test_support::temp_dir();
-    let proj = dir.path().join("proj");
+/// A project whose memory embeds through the endpoint `hook` watches, and an import file
+/// of `n` notes; returns the project and the file.
+fn model_project(dir: &Path, hook: Hook, n: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let proj = dir.join("proj");
     std::fs::create_dir_all(proj.join(".l9")).unwrap();
-    let (base, meanwhile) = embeddings_server(proj.clone());
+    let base = embeddings_server(hook);
     std::fs::write(
         proj.join(".l9/l9.toml"),
         format!(
@@ -114,13 +121,25 @@ fn a_large_import_with_a_model_does_not_hold_other_writers_off() {
     )
     .unwrap();
     ok(&proj, &["init"]);
-    let n = 2 * 2048 + 100;
     let lines: String = (0..n)
         .map(|i| {
             format!("{{\"kind\":\"note\",\"text\":\"imported note {i} on topic {}\"}}\n", i % 13)
         })
         .collect();
-    std::fs::write(proj.join("big.jsonl"), lines).unwrap();
+    let file = proj.join("big.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    (proj, file)
+}
+
+#[test]
+fn a_large_import_with_a_model_does_not_hold_other_writers_off() {
+    let dir = l9_test_support::temp_dir();
+    let meanwhile = Arc::new(Mutex::new(None));
+    let kept = meanwhile.clone();
+    let at = dir.path().join("proj");
+    let hook: Hook = Arc::new(move |k| put_meanwhile(&at, k, &kept));
+    let n = 2 * 2048 + 100;
+    let (proj, _) = model_project(dir.path(), hook, n);
     let out = ok(&proj, &["memory", "import", "big.jsonl"]);
     assert!(out.contains(&format!("{n}")), "{out}");
     let status = *meanwhile.lock().unwrap();
@@ -130,4 +149,31 @@ fn a_large_import_with_a_model_does_not_hold_other_writers_off() {
     assert_eq!(found[0]["packet"]["text"], "written meanwhile", "{found}");
     let last = json(&proj, &["memory", "search", &format!("imported note {}", n - 1), "-k", "1"]);
     assert!(last[0]["packet"]["text"].as_str().unwrap().starts_with("imported note"), "{last}");
+}
+
+/// The file changes while the import embeds it ahead (its third read) — in the middle of that
+/// read, or after it and before the write reads it again: either way the import stops with
+/// L9-IMPORT-014 and writes nothing.
+#[test]
+fn a_file_changed_while_it_is_embedded_ahead_writes_nothing() {
+    let n = 2 * 2048 + 100;
+    // 256 texts a request: requests 0..=16; the last is answered after every line was read.
+    for at_request in [1, 16] {
+        let dir = l9_test_support::temp_dir();
+        let file = dir.path().join("proj/big.jsonl");
+        let hook: Hook = Arc::new(move |k| {
+            if k == at_request {
+                let text = std::fs::read_to_string(&file).unwrap();
+                let changed = text.replace("imported note 4000 on", "imported note 4000 in");
+                assert_ne!(changed, text);
+                std::fs::write(&file, changed).unwrap();
+            }
+        });
+        let (proj, _) = model_project(dir.path(), hook, n);
+        let stored = || ok(&proj, &["memory", "export"]).lines().count();
+        let before = stored();
+        let e = fails(&proj, &["memory", "import", "big.jsonl"], 3);
+        assert!(e.contains("L9-IMPORT-014") && e.contains("nothing was written"), "{e}");
+        assert_eq!(stored(), before, "changed at request {at_request}: nothing written");
+    }
 }
