@@ -190,7 +190,12 @@ fn read_password_file(file: &Path, from: &str) -> Result<String> {
     };
     let meta = std::fs::metadata(file).map_err(|e| cannot(format!("cannot be read: {e}")))?;
     if !meta.is_file() || meta.len() > 64 * 1024 {
-        return Err(cannot("is not a regular file of at most 64 KiB".into()));
+        // A sanity check, not a limit on work: a password file holds one line.
+        return Err(cannot(
+            "is not a regular file of at most 64 KiB; point it at a file that holds the \
+             password on its first line"
+                .into(),
+        ));
     }
     let text = std::fs::read_to_string(file).map_err(|e| cannot(format!("cannot be read: {e}")))?;
     #[cfg(unix)]

@@ -130,6 +130,12 @@ fn a_postgres_password_is_kept_in_an_owner_only_file() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let e = fails(d, &["memory", "search", "password"], 4);
     assert!(e.contains("can be read by others") && e.contains("chmod 600"), "{e}");
+    // Not a password file (here a directory; a file over 64 KiB alike): named, with what to do.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let e = fails(d, &["memory", "search", "password"], 4);
+    assert!(e.contains("not a regular file of at most 64 KiB") && e.contains("first line"), "{e}");
+    std::fs::remove_dir(&file).unwrap();
     std::fs::write(&file, "not-the-password\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let e = fails(d, &["memory", "search", "password"], 6);
