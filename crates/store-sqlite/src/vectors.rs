@@ -433,38 +433,37 @@ impl Appender {
 
     /// The load committed: its records are those of committed rows now.
     pub(crate) fn committed(&mut self) {
-        if self.count == self.start {
-            return;
-        }
-        let unmark = || -> io::Result<()> {
-            if let Some(file) = self.ours()? {
-                file.write_all_at(&self.header, 0)?;
-                file.unlock()?;
-            }
-            Ok(())
-        };
-        // Left marked on failure: the next flush replaces the file.
-        let _ = unmark();
-        self.start = self.count;
-        self.stopped = true;
+        self.end(true);
     }
 
-    /// The load is about to roll back (it still holds the write lock): its records go.
+    /// The load is about to roll back (it still holds the write lock, so no other row can
+    /// have taken its rowids): its records go.
     pub(crate) fn undo(&mut self) {
+        self.end(false);
+    }
+
+    /// Unmarks the file, first cutting the load's records unless `keep`. Left marked on
+    /// failure: the next flush replaces the file.
+    fn end(&mut self, keep: bool) {
         if self.count == self.start {
             return;
         }
-        let cut = || -> io::Result<()> {
+        let end = || -> io::Result<()> {
             if let Some(file) = self.ours()? {
-                file.set_len((HEADER + self.start * self.rec) as u64)?;
+                if !keep {
+                    file.set_len((HEADER + self.start * self.rec) as u64)?;
+                }
                 file.write_all_at(&self.header, 0)?;
                 file.unlock()?;
             }
             Ok(())
         };
-        // Left marked on failure: the next flush replaces the file.
-        let _ = cut();
-        self.count = self.start;
+        let _ = end();
+        if keep {
+            self.start = self.count;
+        } else {
+            self.count = self.start;
+        }
         self.stopped = true;
     }
 }
