@@ -61,7 +61,9 @@ pub struct SqliteOptions {
     pub sync_full: bool,
     /// Vector searches over at most this many candidates are exact.
     pub exact_threshold: usize,
-    /// HNSW parameters.
+    /// HNSW parameters. The search beam's default, 240, is where `l9 bench memory` at 100k ×
+    /// 384 reaches recall@10 0.987 (160: 0.977; 200: 0.983) at p95 ~1.6 ms; a larger build
+    /// beam (`ef_construction` 140) did not raise recall there, only the build time.
     pub hnsw_m: usize,
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
@@ -80,7 +82,7 @@ impl Default for SqliteOptions {
             exact_threshold: 4096,
             hnsw_m: 16,
             hnsw_ef_construction: 100,
-            hnsw_ef_search: 160,
+            hnsw_ef_search: 240,
             background_index: true,
             index_threads: 0,
         }
