@@ -125,6 +125,18 @@ pub(super) fn import_kill_cycle(
         ok(d, &["memory", "import", &file]);
         assert_eq!(notes_in(d), n, "nothing lost, nothing doubled");
     }
+    // Each note's vector is its own, whatever a killed load left in SQLite's vector file.
+    let text = |i: usize| {
+        format!(
+            "note {i}: the {} service keeps {} records",
+            ["billing", "search", "auth"][i % 3],
+            i * 7
+        )
+    };
+    for i in [0, n / 2, n - 1] {
+        let hits = json(d, &["memory", "search", "--mode", "vector", "-k", "1", &text(i)]);
+        assert_eq!(hits[0]["packet"]["text"], text(i).as_str(), "{hits}");
+    }
 }
 
 /// The time of one uninterrupted import of `n` notes on a backend.
