@@ -71,8 +71,10 @@ pub(crate) async fn write_parts(
             Ok((report, keys))
         }
         Err(e) => {
-            // Before the transaction lets go of the write lock: nobody can have taken the
-            // rowids of the records that go.
+            // When a part failed the transaction is still open (`tx` is dropped, rolling it
+            // back, only on return), so nobody can have taken the rowids of the records that
+            // go; after a failed commit this is best effort (a record left behind is under
+            // the pending mark, never taken).
             if let Some(a) = appender {
                 a.undo();
             }
