@@ -147,9 +147,19 @@ pub(crate) fn check(packages: &[Package]) -> Vec<Violation> {
 }
 
 /// Reads the workspace's declared dependencies from `cargo metadata`.
+/// The workspace's root: from `CARGO_MANIFEST_DIR` as cargo sets it for the running test or
+/// `cargo run` (the checkout being checked), else as it was when this was compiled. The
+/// compiled-in path alone is not enough: a target directory shared by two checkouts can run a
+/// binary built in one against the other (or against a checkout since deleted).
+fn workspace_root() -> String {
+    let xtask = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{xtask}/..")
+}
+
 pub(crate) fn workspace_packages() -> Result<Vec<Package>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let manifest = format!("{}/Cargo.toml", workspace_root());
     let out = std::process::Command::new(cargo)
         .args([
             "metadata",
@@ -158,7 +168,7 @@ pub(crate) fn workspace_packages() -> Result<Vec<Package>, String> {
             "--no-deps",
             "--offline",
             "--manifest-path",
-            manifest,
+            &manifest,
         ])
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
@@ -193,10 +203,14 @@ pub(crate) fn workspace_packages() -> Result<Vec<Package>, String> {
 
 pub(crate) fn check_workspace() -> Result<Vec<Violation>, String> {
     let mut v = check(&workspace_packages()?);
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let root = &workspace_root();
     let read = |krate: &str| {
         rust_files(&std::path::Path::new(root).join("crates").join(krate).join("src"))
     };
+    // A check that read nothing would pass: refuse instead.
+    if read("engine").is_empty() {
+        return Err(format!("no sources under {root}/crates/engine/src: not a checkout of L9"));
+    }
     let facade: Vec<(String, String)> = ["engine", "bench"].iter().flat_map(|c| read(c)).collect();
     let edges: Vec<(String, String)> =
         ["cli", "server", "mcp"].iter().flat_map(|c| read(c)).collect();
