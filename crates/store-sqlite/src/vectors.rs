@@ -218,26 +218,10 @@ impl Vectors {
         self.remap(f)
     }
 
-    /// Writes the tail's records to `f` from byte `at`, a few thousand at a time (never a
-    /// second copy of a large tail in memory).
+    /// Writes the tail's records to `f` from byte `at`.
     fn write_tail(&self, f: &File, at: usize) -> io::Result<()> {
-        const CHUNK: usize = 2048;
-        let mut buf = Vec::with_capacity(CHUNK.min(self.tail_keys.len()) * self.rec);
-        let mut at = at as u64;
-        for (n, keys) in self.tail_keys.chunks(CHUNK).enumerate() {
-            buf.clear();
-            for (i, (rowid, id)) in keys.iter().enumerate() {
-                let slot = n * CHUNK + i;
-                buf.extend_from_slice(&rowid.to_le_bytes());
-                buf.extend_from_slice(id.0.as_bytes());
-                for x in &self.tail[slot * self.dims..(slot + 1) * self.dims] {
-                    buf.extend_from_slice(&x.to_ne_bytes());
-                }
-            }
-            f.write_all_at(&buf, at)?;
-            at += buf.len() as u64;
-        }
-        Ok(())
+        let vecs = self.tail.chunks_exact(self.dims);
+        write_records(f, at, self.rec, self.tail_keys.iter().copied().zip(vecs))
     }
 
     /// The tail is in the file now: slots up to `len` are read from the map.
@@ -383,6 +367,11 @@ impl Appender {
         Ok(same.then_some(file))
     }
 
+    /// Whether appends are still taken (none is once one could not be made).
+    pub(crate) fn open(&self) -> bool {
+        !self.stopped
+    }
+
     /// Appends `rows` — (rowid, packet id, unit vector), rowids following the last record's
     /// one by one. Anything unexpected (the file changed, a gap in rowids, an I/O error) stops
     /// the appender: the rows then reach caches through the table, as before.
@@ -411,20 +400,7 @@ impl Appender {
             file.write_all_at(&self.pending(), 0)?;
             file.sync_data()?; // the mark is on disk before any record it covers
         }
-        let mut buf = Vec::with_capacity(rows.len().min(2048) * self.rec);
-        let mut pos = at as u64;
-        for chunk in rows.chunks(2048) {
-            buf.clear();
-            for (rowid, id, v) in chunk {
-                buf.extend_from_slice(&rowid.to_le_bytes());
-                buf.extend_from_slice(id.0.as_bytes());
-                for x in v {
-                    buf.extend_from_slice(&x.to_ne_bytes());
-                }
-            }
-            file.write_all_at(&buf, pos)?;
-            pos += buf.len() as u64;
-        }
+        write_records(&file, at, self.rec, rows.iter().map(|(r, id, v)| ((*r, *id), &v[..])))?;
         self.count += rows.len();
         self.last_rowid = rows[rows.len() - 1].0;
         file.unlock()?;
@@ -478,6 +454,33 @@ impl Vecs for Vectors {
             &self.tail[i..i + self.dims]
         }
     }
+}
+
+/// Writes `records` (`[rowid][packet id][vector]`, `rec` bytes each) to `f` from byte `at`, a
+/// few thousand at a time (never a second copy of a large batch in memory).
+fn write_records<'a>(
+    f: &File,
+    at: usize,
+    rec: usize,
+    records: impl Iterator<Item = (Key, &'a [f32])>,
+) -> io::Result<()> {
+    const CHUNK: usize = 2048;
+    let mut buf = Vec::with_capacity(records.size_hint().0.min(CHUNK) * rec);
+    let mut at = at as u64;
+    let mut records = records.peekable();
+    while records.peek().is_some() {
+        buf.clear();
+        for ((rowid, id), v) in records.by_ref().take(CHUNK) {
+            buf.extend_from_slice(&rowid.to_le_bytes());
+            buf.extend_from_slice(id.0.as_bytes());
+            for x in v {
+                buf.extend_from_slice(&x.to_ne_bytes());
+            }
+        }
+        f.write_all_at(&buf, at)?;
+        at += buf.len() as u64;
+    }
+    Ok(())
 }
 
 /// Slots checked among `n`: every `SAMPLE`-th and the last.

@@ -47,7 +47,7 @@ pub(crate) async fn write_parts(
         while let Some(part) = parts.next_part().await? {
             let mut fresh = Vec::new();
             report.add(&write_in(&mut tx, dims, &part, &mut fresh).await?);
-            if let Some(a) = appender.as_deref_mut() {
+            if let Some(a) = appender.as_deref_mut().filter(|a| a.open()) {
                 let rows: Vec<(i64, PacketId, Vec<f32>)> = fresh
                     .iter()
                     .map(|&(r, _, id, i)| Ok((r, id, l9_store::normalized(&part.embeddings[i].1)?)))
