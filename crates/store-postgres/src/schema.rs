@@ -2,7 +2,12 @@
 //! (`{DIMS}`), run under an advisory lock so concurrent openers migrate once.
 
 pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
-    vec![(1, V1.replace("{DIMS}", &dims.to_string())), (2, V2.to_string()), (3, V3.to_string())]
+    vec![
+        (1, V1.replace("{DIMS}", &dims.to_string())),
+        (2, V2.to_string()),
+        (3, V3.to_string()),
+        (4, V4.to_string()),
+    ]
 }
 
 /// Queued and leased tasks are found through `tasks_ready` and `tasks_leases`; the state index
@@ -11,6 +16,15 @@ pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
 const V3: &str = r#"
 DROP INDEX tasks_state;
 CREATE INDEX tasks_state ON tasks(state, id) WHERE state NOT IN ('queued', 'leased');
+"#;
+
+/// Most tasks have no idempotency key, and every claim and finish writes a new row version
+/// into each index whose entry it needs (a state change is never a HOT update): a unique index
+/// over all rows gave each of those versions a NULL key entry. The index holds keyed tasks
+/// only; `ON CONFLICT DO NOTHING` and lookups by key use it as before.
+const V4: &str = r#"
+ALTER TABLE tasks DROP CONSTRAINT tasks_idem_key_key;
+CREATE UNIQUE INDEX tasks_idem_key ON tasks(idem_key) WHERE idem_key IS NOT NULL;
 "#;
 
 const V1: &str = r#"

@@ -379,10 +379,12 @@ async fn concurrent_appends_share_one_statement_and_a_spoiled_group_falls_back()
     done(store).await;
 }
 
-/// A schema made before version 3 (its state index over every task) is migrated on open: the
-/// index then holds only tasks neither queued nor leased, and counts and listings agree.
+/// A schema made before version 3 (its state index over every task, its idempotency keys a
+/// unique constraint over every row) is migrated on open: the state index then holds only tasks
+/// neither queued nor leased, the key index only keyed tasks; counts, listings and a key
+/// enqueued before the migration agree.
 #[tokio::test]
-async fn a_schema_from_version_2_gets_the_narrower_state_index() {
+async fn a_schema_from_version_2_gets_the_narrower_indexes() {
     use l9_store::conformance::{assert_tasks_in_three_states, tasks_in_three_states};
     let Some(url) = l9_test_support::pg_url() else { return };
     let opts = PgOptions {
@@ -393,24 +395,60 @@ async fn a_schema_from_version_2_gets_the_narrower_state_index() {
     };
     let s = PgStore::open(&url, opts.clone()).await.unwrap();
     tasks_in_three_states(&s).await;
+    let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let keyed = |n: u128, name: &str| {
+        let mut t = l9_store::NewTask::new(
+            l9_types::TaskId(uuid::Uuid::from_u128(n)),
+            "keys",
+            "k",
+            serde_json::json!({ "name": name }),
+        );
+        t.idempotency_key = Some("order-17".into());
+        t
+    };
+    let first = keyed(0x17, "first");
+    s.tasks().enqueue(std::slice::from_ref(&first), at).await.unwrap();
     // Back to version 2 as it was written.
     sqlx::raw_sql(
         "DROP INDEX tasks_state; CREATE INDEX tasks_state ON tasks(state, id); \
-         DELETE FROM l9_schema WHERE version = 3;",
+         DROP INDEX tasks_idem_key; ALTER TABLE tasks ADD CONSTRAINT tasks_idem_key_key UNIQUE (idem_key); \
+         DELETE FROM l9_schema WHERE version >= 3;",
     )
     .execute(s.pool())
     .await
     .unwrap();
     drop(s);
     let s = PgStore::open(&url, opts).await.unwrap();
-    assert_tasks_in_three_states(&s).await;
-    let def: String = sqlx::query_scalar(
-        "SELECT indexdef FROM pg_indexes WHERE indexname = 'tasks_state' \
-         AND schemaname = current_schema()",
+    let def = |name: &str| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = $1 AND schemaname = current_schema()",
+        )
+        .bind(name.to_string())
+        .fetch_one(s.pool())
+    };
+    let state = def("tasks_state").await.unwrap();
+    assert!(state.contains("WHERE (state <> ALL"), "{state}");
+    let key = def("tasks_idem_key").await.unwrap();
+    assert!(key.contains("UNIQUE") && key.contains("WHERE (idem_key IS NOT NULL)"), "{key}");
+    let constraints: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'tasks' AND schemaname = current_schema() \
+         AND indexdef LIKE '%(idem_key)%'",
     )
     .fetch_one(s.pool())
     .await
     .unwrap();
-    assert!(def.contains("WHERE (state <> ALL"), "{def}");
+    assert_eq!(constraints, 1, "one index on the key, not the old constraint beside the new");
+    // The key enqueued before the migration still names its task.
+    let again = keyed(0x18, "again");
+    assert_eq!(
+        s.tasks().enqueue(std::slice::from_ref(&again), at).await.unwrap(),
+        [l9_store::Enqueued::Existing(first.id)]
+    );
+    sqlx::query("DELETE FROM tasks WHERE id = $1")
+        .bind(first.id.0)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert_tasks_in_three_states(&s).await;
     s.drop_schema().await.unwrap();
 }
