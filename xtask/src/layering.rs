@@ -146,7 +146,6 @@ pub(crate) fn check(packages: &[Package]) -> Vec<Violation> {
     out
 }
 
-/// Reads the workspace's declared dependencies from `cargo metadata`.
 /// The workspace's root: from `CARGO_MANIFEST_DIR` as cargo sets it for the running test or
 /// `cargo run` (the checkout being checked), else as it was when this was compiled. The
 /// compiled-in path alone is not enough: a target directory shared by two checkouts can run a
@@ -157,6 +156,7 @@ fn workspace_root() -> String {
     format!("{xtask}/..")
 }
 
+/// Reads the workspace's declared dependencies from `cargo metadata`.
 pub(crate) fn workspace_packages() -> Result<Vec<Package>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = format!("{}/Cargo.toml", workspace_root());

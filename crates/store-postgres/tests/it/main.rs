@@ -430,14 +430,14 @@ async fn a_schema_from_version_2_gets_the_narrower_indexes() {
     assert!(state.contains("WHERE (state <> ALL"), "{state}");
     let key = def("tasks_idem_key").await.unwrap();
     assert!(key.contains("UNIQUE") && key.contains("WHERE (idem_key IS NOT NULL)"), "{key}");
-    let constraints: i64 = sqlx::query_scalar(
+    let key_indexes: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_indexes WHERE tablename = 'tasks' AND schemaname = current_schema() \
          AND indexdef LIKE '%(idem_key)%'",
     )
     .fetch_one(s.pool())
     .await
     .unwrap();
-    assert_eq!(constraints, 1, "one index on the key, not the old constraint beside the new");
+    assert_eq!(key_indexes, 1, "one index on the key, not the old constraint beside the new");
     // The key enqueued before the migration still names its task.
     let again = keyed(0x18, "again");
     assert_eq!(
