@@ -29,6 +29,9 @@ use rusqlite::{Connection, ErrorCode};
 use crate::checkpoint;
 use crate::tail::{append_one, file_tail};
 
+/// How long opening waits for a lock another process holds (the pool's busy timeout).
+const OPEN_WAIT: Duration = Duration::from_secs(30);
+
 /// `BEGIN IMMEDIATE` … `COMMIT` through cached statements (rusqlite's `Transaction` parses
 /// both on every use, a few µs a step); rolled back when dropped uncommitted.
 struct Immediate<'c> {
@@ -149,7 +152,11 @@ impl FastWriter {
     pub(crate) fn open(path: &Path, sync_full: bool) -> Result<Self> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        conn.busy_timeout(Duration::ZERO).map_err(backend)?;
+        // Setting up waits for other processes as the pool does: the journal mode pragma
+        // needs a lock that a process creating, switching into WAL, recovering or closing
+        // the file holds for a moment (with no wait, one of several `l9 init`s at once failed
+        // with "database is locked"). Appends then never wait inside SQLite (see above).
+        conn.busy_timeout(OPEN_WAIT).map_err(backend)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
         conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })
             .map_err(backend)?;
@@ -164,6 +171,7 @@ impl FastWriter {
         // The pool's page cache size: filing the tail touches every packet index.
         conn.pragma_update(None, "cache_size", -32000).map_err(backend)?;
         conn.set_prepared_statement_cache_capacity(32);
+        conn.busy_timeout(Duration::ZERO).map_err(backend)?;
         Ok(FastWriter {
             conn: Mutex::new(conn),
             group: GroupCommit::default(),
@@ -449,5 +457,28 @@ mod tests {
             let j: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
             assert_eq!((s, j.as_str()), (want, "wal"));
         }
+    }
+
+    /// A file another process holds locked while it switches it into WAL (an exclusive lock
+    /// for a moment): the open waits for it, then appends never wait inside SQLite.
+    #[test]
+    fn opening_waits_for_a_lock_held_for_a_moment() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("l9.db");
+        let holder = Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t (x INTEGER); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+            .unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        let w = FastWriter::open(&path, false).unwrap();
+        releaser.join().unwrap();
+        let c = w.conn.lock().unwrap();
+        let wait: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+        assert_eq!(wait, 0, "appends never wait inside SQLite");
+        let j: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(j, "wal");
     }
 }

@@ -732,3 +732,39 @@ async fn a_store_from_schema_5_gets_the_narrower_state_index() {
         c.query_row("SELECT count(*) FROM tasks INDEXED BY tasks_state WHERE state NOT IN ('queued', 'leased')", [], |r| r.get(0)).unwrap();
     assert_eq!(entries, 1, "only the finished task is in it");
 }
+
+/// The first connection to a new file switches it into WAL, which takes an exclusive lock
+/// SQLite's busy timeout does not wait for: opens of one new file at once must all succeed
+/// (a CI run saw one of four `l9 init`s fail with "database is locked").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_first_opens_of_one_new_file_at_once_all_succeed() {
+    for round in 0..12 {
+        let dir = l9_test_support::temp_dir();
+        let path = dir.path().join("l9.db");
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move {
+                    let opts = SqliteOptions { dims: DIMS, ..Default::default() };
+                    SqliteStore::open(&path, opts).await
+                })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for (i, open) in opens.into_iter().enumerate() {
+            match open.await.unwrap() {
+                Ok(s) => stores.push(s),
+                Err(e) => panic!("round {round}: open {i} of 8 failed: {e}"),
+            }
+        }
+        // One schema, usable from every handle: what one writes, another reads.
+        let p = Fx::new(round).note("written by one, read by all");
+        stores[0]
+            .write(&WriteBatch { packets: vec![p.clone()], ..Default::default() })
+            .await
+            .unwrap();
+        for s in &stores[1..] {
+            assert!(s.get_packet(p.id).await.unwrap().is_some(), "round {round}");
+        }
+    }
+}
