@@ -283,6 +283,7 @@ pub(crate) async fn put_graph(
         let mut known: std::collections::HashSet<EntityId> = std::collections::HashSet::new();
         let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM kg_entities WHERE id = ANY($1)")
             .bind(&ends)
+            .persistent(crate::codec::reuse_plan(ends.len()))
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;

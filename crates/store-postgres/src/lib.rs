@@ -341,6 +341,7 @@ impl Store for PgStore {
         let sql = format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = ANY($1)");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&uuids)
+            .persistent(codec::reuse_plan(uuids.len()))
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;

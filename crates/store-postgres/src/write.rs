@@ -22,7 +22,7 @@ use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::codec::db;
+use crate::codec::{db, reuse_plan};
 
 /// Rows per insert statement.
 pub(crate) const CHUNK: usize = 2_000;
@@ -197,6 +197,7 @@ pub(crate) async fn write_in(
         let rows: Vec<(Uuid, Vec<u8>)> =
             sqlx::query_as("SELECT id, hash FROM packets WHERE id = ANY($1)")
                 .bind(&ids)
+                .persistent(reuse_plan(ids.len()))
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -212,6 +213,7 @@ pub(crate) async fn write_in(
     if !blob_refs.is_empty() {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM blobs WHERE hash = ANY($1)")
             .bind(&blob_refs)
+            .persistent(reuse_plan(blob_refs.len()))
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;

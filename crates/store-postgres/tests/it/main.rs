@@ -452,3 +452,53 @@ async fn a_schema_from_version_2_gets_the_narrower_indexes() {
     assert_tasks_in_three_states(&s).await;
     s.drop_schema().await.unwrap();
 }
+
+/// A lookup of many keys (`id = ANY($1)`) is planned for its own list, never run on a
+/// connection's generic plan: one made while the table was small compares every row with
+/// every key (a load into a new store spent most of its time there). Short lists keep the
+/// prepared statement.
+#[tokio::test]
+async fn lookups_of_many_keys_are_planned_for_their_own_list() {
+    use l9_store::WriteBatch;
+    use l9_store::conformance::Fx;
+    let Some(url) = l9_test_support::pg_url() else { return };
+    // One connection, so its prepared statements are the ones every write used.
+    let opts = PgOptions {
+        dims: DIMS,
+        schema: Some(l9_test_support::unique_schema("t")),
+        max_connections: 1,
+        ..Default::default()
+    };
+    let store = PgStore::open(&url, opts).await.unwrap();
+    // How many times the lookup ran on the connection's prepared statement.
+    let prepared_runs = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(sum(generic_plans + custom_plans), 0)::int8 FROM pg_prepared_statements \
+             WHERE statement = 'SELECT id, hash FROM packets WHERE id = ANY($1)'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    };
+    let fx = Fx::new(11);
+    let before = prepared_runs().await;
+    for round in 0..8 {
+        let batch = WriteBatch {
+            packets: (0..100).map(|i| fx.note(&format!("r{round} n{i}"))).collect(),
+            ..Default::default()
+        };
+        store.write(&batch).await.unwrap();
+    }
+    assert_eq!(prepared_runs().await, before, "a lookup of 100 keys ran on the prepared statement");
+    for round in 0..8 {
+        let one =
+            WriteBatch { packets: vec![fx.note(&format!("one {round}"))], ..Default::default() };
+        store.write(&one).await.unwrap();
+    }
+    assert_eq!(
+        prepared_runs().await,
+        before + 8,
+        "a lookup of one key keeps the prepared statement"
+    );
+    store.drop_schema().await.unwrap();
+}
