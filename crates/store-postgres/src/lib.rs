@@ -63,6 +63,11 @@ pub struct PgOptions {
     /// The password, when the URL has none (from a password file). Without either, libpq's
     /// `PGPASSWORD` and `PGPASSFILE` (or `~/.pgpass`) are read.
     pub password: Option<String>,
+    /// A pooled connection idle at least this long is pinged before it is handed out (and
+    /// replaced when dead). One that served a statement more recently is handed out as it is:
+    /// sqlx's own test pinged every connection on every acquire, a round trip before each
+    /// statement. Zero pings every time.
+    pub ping_after_idle: Duration,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -74,6 +79,7 @@ impl std::fmt::Debug for PgOptions {
             .field("ef_search", &self.ef_search)
             .field("index_memory_mb", &self.index_memory_mb)
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("ping_after_idle", &self.ping_after_idle)
             .finish()
     }
 }
@@ -87,6 +93,7 @@ impl Default for PgOptions {
             ef_search: 100,
             index_memory_mb: 4096,
             password: None,
+            ping_after_idle: Duration::from_secs(1),
         }
     }
 }
@@ -186,9 +193,21 @@ impl PgStore {
             // search up to ~10 ms). Large writes raise it for themselves and merge at the end.
             ("gin_pending_list_limit", write::GIN_PENDING_KB),
         ]);
+        let idle = opts.ping_after_idle;
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(Duration::from_secs(15))
+            // Instead of sqlx's ping on every acquire, only a connection that has sat idle
+            // (a server may have restarted meanwhile) is tested; see `ping_after_idle`.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= idle {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;

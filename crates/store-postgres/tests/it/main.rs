@@ -502,3 +502,54 @@ async fn lookups_of_many_keys_are_planned_for_their_own_list() {
     );
     store.drop_schema().await.unwrap();
 }
+
+/// Pooled connections are tested before use only once idle for `ping_after_idle`: with it at
+/// zero, a connection the network dropped while it sat in the pool is found dead before a
+/// statement runs on it and replaced, so the statement succeeds; with a long threshold the
+/// same dropped connection is handed out and the statement fails (the trade-off the default of
+/// one second makes for the round trip it saves), and the pool recovers on the next one.
+#[tokio::test]
+async fn idle_connections_are_tested_before_use() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let proxy = l9_test_support::FaultProxy::for_url(&url).unwrap();
+    let schema = l9_test_support::unique_schema("ping");
+    let via = proxy.url(&url);
+    let open = |ping_after_idle| {
+        PgStore::open(
+            &via,
+            PgOptions {
+                dims: DIMS,
+                schema: Some(schema.clone()),
+                max_connections: 1,
+                ping_after_idle,
+                ..Default::default()
+            },
+        )
+    };
+    let count = |s: &PgStore| {
+        let pool = s.pool().clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tasks").fetch_one(&pool).await }
+    };
+    // sqlx pings a connection as it comes back to the pool (spawned, after the statement
+    // returns): cut only once it is back, idle.
+    let idle = |s: &PgStore| {
+        let pool = s.pool().clone();
+        async move {
+            while pool.num_idle() < 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let tested = open(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(count(&tested).await.unwrap(), 0);
+    idle(&tested).await;
+    proxy.cut();
+    assert_eq!(count(&tested).await.unwrap(), 0, "the dead connection was replaced");
+    let untested = open(std::time::Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(count(&untested).await.unwrap(), 0);
+    idle(&untested).await;
+    proxy.cut();
+    assert!(count(&untested).await.is_err(), "handed out untested, the dropped connection fails");
+    assert_eq!(count(&untested).await.unwrap(), 0, "and the pool opens a new one");
+    tested.drop_schema().await.unwrap();
+}
