@@ -738,7 +738,7 @@ async fn a_store_from_schema_5_gets_the_narrower_state_index() {
 /// (a CI run saw one of four `l9 init`s fail with "database is locked").
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_first_opens_of_one_new_file_at_once_all_succeed() {
-    for round in 0..12 {
+    for round in 0..40 {
         let dir = l9_test_support::temp_dir();
         let path = dir.path().join("l9.db");
         let opens: Vec<_> = (0..8)
