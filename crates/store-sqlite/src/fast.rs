@@ -29,9 +29,6 @@ use rusqlite::{Connection, ErrorCode};
 use crate::checkpoint;
 use crate::tail::{append_one, file_tail};
 
-/// How long opening waits for a lock another process holds (the pool's busy timeout).
-const OPEN_WAIT: Duration = Duration::from_secs(30);
-
 /// `BEGIN IMMEDIATE` … `COMMIT` through cached statements (rusqlite's `Transaction` parses
 /// both on every use, a few µs a step); rolled back when dropped uncommitted.
 struct Immediate<'c> {
@@ -149,29 +146,31 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 }
 
 impl FastWriter {
-    pub(crate) fn open(path: &Path, sync_full: bool) -> Result<Self> {
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        // Setting up waits for other processes as the pool does: the journal mode pragma
-        // needs a lock that a process creating, switching into WAL, recovering or closing
-        // the file holds for a moment (with no wait, one of several `l9 init`s at once failed
-        // with "database is locked"). Appends then never wait inside SQLite (see above).
-        conn.busy_timeout(OPEN_WAIT).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })
-            .map_err(backend)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+    /// Opens the connection, retrying while another process holds the file's lock for a
+    /// moment (creating it, switching it into WAL, recovering or checkpointing it as it
+    /// closes): with no retry, one of several `l9 init`s at once failed with "database is
+    /// locked". Like appends, the open waits outside SQLite (`while_busy`).
+    pub(crate) async fn open(path: &Path, sync_full: bool) -> Result<Self> {
+        while_busy(|| Self::try_open(path, sync_full)).await
+    }
+
+    fn try_open(path: &Path, sync_full: bool) -> std::result::Result<Self, Attempt> {
+        let conn = Connection::open(path).map_err(|e| {
+            Attempt::Failed(StoreError::Unavailable(format!("{}: {e}", path.display())))
+        })?;
+        conn.busy_timeout(Duration::ZERO)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", if sync_full { "FULL" } else { "NORMAL" })?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         // Statement journals (kept while a statement that may abort half-way runs) in
         // memory: in a temporary file they cost a write per page.
-        conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Checkpoints run on their own thread (`checkpoint.rs`); this connection only
         // checkpoints when the WAL grew far beyond what that thread keeps it at.
-        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
-            .map_err(backend)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
         // The pool's page cache size: filing the tail touches every packet index.
-        conn.pragma_update(None, "cache_size", -32000).map_err(backend)?;
+        conn.pragma_update(None, "cache_size", -32000)?;
         conn.set_prepared_statement_cache_capacity(32);
-        conn.busy_timeout(Duration::ZERO).map_err(backend)?;
         Ok(FastWriter {
             conn: Mutex::new(conn),
             group: GroupCommit::default(),
@@ -447,11 +446,11 @@ mod tests {
         assert_eq!(rows[1].packet, batch[2].entry.packet.id);
     }
 
-    #[test]
-    fn pragmas_take_effect() {
+    #[tokio::test]
+    async fn pragmas_take_effect() {
         let d = tempfile::tempdir().unwrap();
         for (full, want) in [(true, 2), (false, 1)] {
-            let w = FastWriter::open(&d.path().join(format!("{full}.db")), full).unwrap();
+            let w = FastWriter::open(&d.path().join(format!("{full}.db")), full).await.unwrap();
             let c = w.conn.lock().unwrap();
             let s: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
             let j: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
@@ -461,8 +460,8 @@ mod tests {
 
     /// A file another process holds locked while it switches it into WAL (an exclusive lock
     /// for a moment): the open waits for it, then appends never wait inside SQLite.
-    #[test]
-    fn opening_waits_for_a_lock_held_for_a_moment() {
+    #[tokio::test]
+    async fn opening_waits_for_a_lock_held_for_a_moment() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("l9.db");
         let holder = Connection::open(&path).unwrap();
@@ -473,7 +472,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(300));
             holder.execute_batch("COMMIT").unwrap();
         });
-        let w = FastWriter::open(&path, false).unwrap();
+        let w = FastWriter::open(&path, false).await.unwrap();
         releaser.join().unwrap();
         let c = w.conn.lock().unwrap();
         let wait: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();

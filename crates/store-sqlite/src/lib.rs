@@ -97,26 +97,20 @@ pub fn vectors_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// How long an open that met SQLITE_BUSY at once is tried again (the busy timeout), and the
-/// pause between tries.
-const OPEN_RETRY_FOR: Duration = Duration::from_secs(30);
-const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(20);
-
-/// Runs `open` until it does not fail with SQLITE_BUSY, or [`OPEN_RETRY_FOR`] has passed.
-async fn while_busy_opening<T, F, Fut>(mut open: F) -> std::result::Result<T, sqlx::Error>
+/// Runs `open` until it does not fail busy (see [`SqliteStore::open`]), for at most the
+/// busy timeout's 30 s.
+async fn while_busy_opening<T, Fut>(mut open: impl FnMut() -> Fut) -> Result<T>
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
-    let mut waited = Duration::ZERO;
+    let (mut waited, pause) = (Duration::ZERO, Duration::from_millis(20));
     loop {
         match open().await {
-            Err(sqlx::Error::Database(e))
-                if e.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5)
-                    && waited < OPEN_RETRY_FOR =>
+            Err(StoreError::Environment { fault: l9_store::Fault::Busy, .. })
+                if waited < Duration::from_secs(30) =>
             {
-                tokio::time::sleep(OPEN_RETRY_PAUSE).await;
-                waited += OPEN_RETRY_PAUSE;
+                tokio::time::sleep(pause).await;
+                waited += pause;
             }
             other => return other,
         }
@@ -176,28 +170,19 @@ impl SqliteStore {
         // without the busy timeout's wait (switching the file into WAL, or its shared memory
         // being set up, holds a lock that SQLite reports busy instead of waiting for): such an
         // open is tried again, for as long as the busy timeout.
-        let pool = while_busy_opening(|| {
-            SqlitePoolOptions::new().max_connections(4).connect_with(connect.clone())
+        let pool = while_busy_opening(|| async {
+            SqlitePoolOptions::new().max_connections(4).connect_with(connect.clone()).await.map_err(
+                |e| match db(e) {
+                    StoreError::Environment { fault, detail } => StoreError::Environment {
+                        fault,
+                        detail: format!("{}: {detail}", path.display()),
+                    },
+                    other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+                },
+            )
         })
-        .await
-        .map_err(|e| match db(e) {
-            StoreError::Environment { fault, detail } => {
-                StoreError::Environment { fault, detail: format!("{}: {detail}", path.display()) }
-            }
-            other => StoreError::Unavailable(format!("{}: {other}", path.display())),
-        })?;
-        let mut waited = Duration::ZERO;
-        let fast = loop {
-            match fast::FastWriter::open(path, opts.sync_full) {
-                Err(StoreError::Environment { fault: l9_store::Fault::Busy, .. })
-                    if waited < OPEN_RETRY_FOR =>
-                {
-                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
-                    waited += OPEN_RETRY_PAUSE;
-                }
-                other => break other?,
-            }
-        };
+        .await?;
+        let fast = fast::FastWriter::open(path, opts.sync_full).await?;
         let store = SqliteStore {
             fast: std::sync::Arc::new(fast),
             pool,
