@@ -448,15 +448,49 @@ impl Store for PgStore {
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
-        let terms = self.terms.prune(&self.pool, terms).await?;
+        let mut terms = self.terms.prune(&self.pool, terms).await?;
+        let mut seen = std::collections::HashSet::new();
+        terms.retain(|t| seen.insert(t.clone()));
         // Terms are alphanumeric runs: no tsquery syntax can get through.
-        let expr = terms.join(" | ");
-        let mut qb = QueryBuilder::new(
-            "SELECT p.id, ts_rank(p.tsv, q)::float8 AS score FROM packets p, to_tsquery('simple', ",
-        );
-        qb.push_bind(expr).push(") q WHERE p.tsv @@ q");
-        push_filter(&mut qb, &q.filter);
-        qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(q.k.min(100_000) as i64);
+        let any = terms.join(" | ");
+        let k = q.k.min(100_000) as i64;
+        let rank = "SELECT p.id, ts_rank(p.tsv, to_tsquery('simple', ";
+        let mut qb = QueryBuilder::new("");
+        match terms::at_least_two(&terms) {
+            // Documents with two or more of the terms first, ranked; the one-term documents
+            // only when those are fewer than k (`terms::at_least_two` says why that is exact).
+            Some(two) => {
+                qb.push("WITH strong AS (").push(rank).push_bind(any.clone());
+                qb.push("))::float8 AS score FROM packets p WHERE p.tsv @@ to_tsquery('simple', ")
+                    .push_bind(two.clone())
+                    .push(")");
+                push_filter(&mut qb, &q.filter);
+                qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
+                qb.push(") SELECT id, score FROM (SELECT id, score FROM strong UNION ALL (")
+                    .push(rank)
+                    .push_bind(any.clone());
+                qb.push(
+                    "))::float8 AS score FROM packets p WHERE (SELECT count(*) FROM strong) < ",
+                )
+                .push_bind(k)
+                .push(" AND p.tsv @@ to_tsquery('simple', ")
+                .push_bind(any)
+                .push(") AND NOT p.tsv @@ to_tsquery('simple', ")
+                .push_bind(two)
+                .push(")");
+                push_filter(&mut qb, &q.filter);
+                qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
+                qb.push(")) u ORDER BY score DESC, id LIMIT ").push_bind(k);
+            }
+            None => {
+                qb.push(rank).push_bind(any.clone());
+                qb.push("))::float8 AS score FROM packets p WHERE p.tsv @@ to_tsquery('simple', ")
+                    .push_bind(any)
+                    .push(")");
+                push_filter(&mut qb, &q.filter);
+                qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
+            }
+        }
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter()
             .map(|r| {

@@ -3,6 +3,9 @@
 //! (`most_common_elems`) and kept between searches: reading `pg_stats` cost a search about
 //! 1.5 ms. The copy is dropped when this store analyzes `packets` itself and re-read after
 //! [`REUSES`] searches (so autovacuum's or another process's `ANALYZE` is seen too).
+//!
+//! Also the query that keeps a full-text search from ranking documents that cannot make its
+//! top k ([`at_least_two`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -73,4 +76,53 @@ async fn read(pool: &PgPool) -> Result<Stats> {
     let df =
         elems.into_iter().zip(freqs).map(|(e, f)| (e, (f as f64 * total as f64) as u64)).collect();
     Ok(Some((total, df)))
+}
+
+/// Most query terms for which a search first ranks only the documents holding two or more
+/// of them (see [`at_least_two`]); a longer query's expression would cost more to test per
+/// candidate than it saves.
+pub(crate) const STAGED_TERMS: usize = 16;
+
+/// A `tsquery` expression true exactly for documents holding at least two of `terms`
+/// (distinct, alphanumeric): `(t1 & (t2 | … | tn)) | (t2 & (t3 | … | tn)) | …`, n − 1
+/// conjunctions whose right sides stop at the first term found. GIN answers it from the
+/// index alone, so documents with one term are never fetched.
+///
+/// Why ranking those first is exact: `ts_rank` of an OR query (no weights set, no length
+/// normalization — `to_tsvector` gives every position weight D, 0.1) sums over the distinct
+/// query terms a document holds `(w + Σⱼ w/j² − w) / (π²/6)` for its occurrences j = 1, 2, …,
+/// between 0.1/1.645 = 0.0608 (once) and 0.1 (never reached), then divides by the query's
+/// term count. Two terms give at least 0.1216, more than any one term can: every document with
+/// two or more terms outranks every document with one. So when k documents hold two or more,
+/// they are the top k, ranked as before; otherwise the rest come from the one-term documents.
+pub(crate) fn at_least_two(terms: &[String]) -> Option<String> {
+    if terms.len() < 2 || terms.len() > STAGED_TERMS {
+        return None;
+    }
+    let parts: Vec<String> = (0..terms.len() - 1)
+        .map(|i| format!("({} & ({}))", terms[i], terms[i + 1..].join(" | ")))
+        .collect();
+    Some(parts.join(" | "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_string()).collect()
+    }
+
+    #[test]
+    fn two_or_more_of_the_terms() {
+        assert_eq!(at_least_two(&t(&["a"])), None);
+        assert_eq!(at_least_two(&t(&["a", "b"])).as_deref(), Some("(a & (b))"));
+        assert_eq!(
+            at_least_two(&t(&["a", "b", "c", "d"])).as_deref(),
+            Some("(a & (b | c | d)) | (b & (c | d)) | (c & (d))")
+        );
+        let long: Vec<String> = (0..=STAGED_TERMS).map(|i| format!("w{i}")).collect();
+        assert_eq!(at_least_two(&long), None);
+        assert!(at_least_two(&long[..STAGED_TERMS]).is_some());
+    }
 }

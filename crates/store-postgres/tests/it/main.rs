@@ -553,3 +553,74 @@ async fn idle_connections_are_tested_before_use() {
     assert_eq!(count(&untested).await.unwrap(), 0, "and the pool opens a new one");
     tested.drop_schema().await.unwrap();
 }
+
+/// Full-text search ranks the documents holding two or more query terms first and the
+/// one-term documents only when those are fewer than k: the answers (ids, order and scores)
+/// are those of ranking every match, with and without a filter, on both paths.
+#[tokio::test]
+async fn full_text_top_k_is_that_of_ranking_every_match() {
+    use l9_store::conformance::Fx;
+    use l9_store::{PacketFilter, TextQuery, WriteBatch};
+    use l9_types::{PacketDraft, SeededRng};
+    let store = pg_or_skip!(DIMS);
+    let fx = Fx::new(11);
+    let rng = SeededRng::from_seed(5);
+    // 60 words, some far more common than others; notes of 2-7 words, two kinds.
+    let word = |rng: &SeededRng| format!("w{}", rng.below(1 + rng.below(60)));
+    let packets = (0..800)
+        .map(|i| {
+            let n = 2 + rng.below(6);
+            let text = (0..n).map(|_| word(&rng)).collect::<Vec<_>>().join(" ");
+            fx.seal(PacketDraft::new(if i % 3 == 0 { "other" } else { "note" }).text(&text))
+        })
+        .collect();
+    store.write(&WriteBatch { packets, ..Default::default() }).await.unwrap();
+    let every_match = "SELECT p.id, ts_rank(p.tsv, to_tsquery('simple', $1))::float8 \
+         FROM packets p WHERE p.tsv @@ to_tsquery('simple', $1) AND ($3 OR p.kind = 'note') \
+         ORDER BY 2 DESC, p.id LIMIT $2";
+    let strong = "SELECT count(*) FROM packets p WHERE ($2 OR p.kind = 'note') AND \
+         (SELECT count(*) FROM unnest($1::text[]) t WHERE p.tsv @@ to_tsquery('simple', t)) >= 2";
+    let (mut enough, mut fewer) = (0, 0);
+    for i in 0..120 {
+        let mut terms: Vec<String> = (0..2 + rng.below(5)).map(|_| word(&rng)).collect();
+        terms.push(terms[0].clone()); // a repeated word counts once
+        let k = [3usize, 10, 40][i % 3];
+        let all_kinds = i % 2 == 0;
+        let filter = if all_kinds {
+            PacketFilter::default()
+        } else {
+            PacketFilter { kinds: vec!["note".into()], ..Default::default() }
+        };
+        let got: Vec<(uuid::Uuid, f64)> = store
+            .text_search(&TextQuery { query: terms.join(" "), filter, k })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.id.0, h.score))
+            .collect();
+        let want: Vec<(uuid::Uuid, f64)> = sqlx::query_as(every_match)
+            .bind(terms.join(" | "))
+            .bind(k as i64)
+            .bind(all_kinds)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(got, want, "query {terms:?}, k {k}, all kinds {all_kinds}");
+        let mut distinct = terms.clone();
+        distinct.sort();
+        distinct.dedup();
+        let n: i64 = sqlx::query_scalar(strong)
+            .bind(&distinct)
+            .bind(all_kinds)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        if distinct.len() >= 2 && n >= k as i64 {
+            enough += 1;
+        } else if distinct.len() >= 2 && n > 0 {
+            fewer += 1;
+        }
+    }
+    assert!(enough >= 20 && fewer >= 20, "both paths ran: {enough} and {fewer} queries");
+    store.drop_schema().await.unwrap();
+}
