@@ -95,13 +95,20 @@ pub(crate) fn push_filter(qb: &mut QueryBuilder<Postgres>, filter: &PacketFilter
     }
 }
 
-/// Whether a lookup of `keys` keys (`key = ANY($1)`) may use the connection's prepared
-/// statement. A prepared statement soon runs a generic plan, made once: planned while a table
-/// was small (a load into a new store, whose rows no `ANALYZE` has seen yet), it scans the
+/// A lookup of `keys` keys (`key = ANY($1)`): its SQL and whether it may use the connection's
+/// prepared statement. A prepared statement soon runs a generic plan, made once: planned while a
+/// table was small (a load into a new store, whose rows no `ANALYZE` has seen yet), it scans the
 /// table and compares each row with every key in the list, a cost of rows × keys (a
 /// 100,000-packet load spent 22 of its 30 s there, seen with `auto_explain`). A list longer
 /// than a few dozen keys is planned for itself instead: the planner then sees the table's
-/// size and the list's length, and looks the keys up by index or in a hash of the list.
-pub(crate) fn reuse_plan(keys: usize) -> bool {
-    keys <= 64
+/// size and the list's length, and looks the keys up by index or in a hash of the list. Its SQL
+/// differs from the short lists' by a comment: `sqlx` looks a statement up in the connection's
+/// cache by its text *before* it honours `persistent(false)`, so one short lookup earlier on the
+/// same connection would otherwise hand every long one its generic plan.
+pub(crate) fn for_keys(sql: &str, keys: usize) -> (sqlx::AssertSqlSafe<String>, bool) {
+    if keys <= 64 {
+        (sqlx::AssertSqlSafe(sql.to_owned()), true)
+    } else {
+        (sqlx::AssertSqlSafe(format!("{sql} /* planned for its list */")), false)
+    }
 }

@@ -281,9 +281,11 @@ pub(crate) async fn put_graph(
     }
     if !ends.is_empty() {
         let mut known: std::collections::HashSet<EntityId> = std::collections::HashSet::new();
-        let found: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM kg_entities WHERE id = ANY($1)")
+        let (sql, reuse) =
+            crate::codec::for_keys("SELECT id FROM kg_entities WHERE id = ANY($1)", ends.len());
+        let found: Vec<Uuid> = sqlx::query_scalar(sql)
             .bind(&ends)
-            .persistent(crate::codec::reuse_plan(ends.len()))
+            .persistent(reuse)
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;

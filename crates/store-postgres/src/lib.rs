@@ -357,10 +357,13 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
-        let sql = format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = ANY($1)");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let (sql, reuse) = codec::for_keys(
+            &format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = ANY($1)"),
+            uuids.len(),
+        );
+        let rows = sqlx::query(sql)
             .bind(&uuids)
-            .persistent(codec::reuse_plan(uuids.len()))
+            .persistent(reuse)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;

@@ -22,7 +22,7 @@ use l9_types::{ContentHash, PacketEnvelope, PacketId};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::codec::{db, reuse_plan};
+use crate::codec::{db, for_keys};
 
 /// Rows per insert statement.
 pub(crate) const CHUNK: usize = 2_000;
@@ -194,13 +194,13 @@ pub(crate) async fn write_in(
     let mut known = Known::default();
     let ids: Vec<Uuid> = batch.referenced_ids().iter().map(|i| i.0).collect();
     if !ids.is_empty() {
-        let rows: Vec<(Uuid, Vec<u8>)> =
-            sqlx::query_as("SELECT id, hash FROM packets WHERE id = ANY($1)")
-                .bind(&ids)
-                .persistent(reuse_plan(ids.len()))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db)?;
+        let (sql, reuse) = for_keys("SELECT id, hash FROM packets WHERE id = ANY($1)", ids.len());
+        let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(sql)
+            .bind(&ids)
+            .persistent(reuse)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         for (id, hash) in rows {
             let hash: [u8; 32] = hash
                 .try_into()
@@ -211,9 +211,10 @@ pub(crate) async fn write_in(
     let blob_refs: Vec<Vec<u8>> =
         batch.referenced_blobs().iter().map(|h| h.as_bytes().to_vec()).collect();
     if !blob_refs.is_empty() {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM blobs WHERE hash = ANY($1)")
+        let (sql, reuse) = for_keys("SELECT hash FROM blobs WHERE hash = ANY($1)", blob_refs.len());
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(sql)
             .bind(&blob_refs)
-            .persistent(reuse_plan(blob_refs.len()))
+            .persistent(reuse)
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
