@@ -95,14 +95,29 @@ pub(crate) const STAGED_TERMS: usize = 16;
 /// term count. Two terms give at least 0.1216, more than any one term can: every document with
 /// two or more terms outranks every document with one. So when k documents hold two or more,
 /// they are the top k, ranked as before; otherwise the rest come from the one-term documents.
+///
+/// That holds while each term is one lexeme to PostgreSQL's parser. `tokenize` keeps runs of
+/// any alphanumeric characters; the parser splits some (`1e5x` is the number `1e5` and the word
+/// `x`: a phrase of two) and drops characters it does not count as letters (`x²` is `x`). So
+/// only queries whose terms are all ASCII, each a word starting with a letter or a number of
+/// digits only, are staged; others rank every match, as before.
 pub(crate) fn at_least_two(terms: &[String]) -> Option<String> {
-    if terms.len() < 2 || terms.len() > STAGED_TERMS {
+    if terms.len() < 2 || terms.len() > STAGED_TERMS || !terms.iter().all(|t| one_lexeme(t)) {
         return None;
     }
     let parts: Vec<String> = (0..terms.len() - 1)
         .map(|i| format!("({} & ({}))", terms[i], terms[i + 1..].join(" | ")))
         .collect();
     Some(parts.join(" | "))
+}
+
+/// Whether PostgreSQL's parser reads `term` (a `tokenize` term) as exactly that one token: an
+/// ASCII word starting with a letter (`asciiword`, `numword`) or ASCII digits (`uint`).
+fn one_lexeme(term: &str) -> bool {
+    let b = term.as_bytes();
+    !b.is_empty()
+        && b.iter().all(u8::is_ascii_alphanumeric)
+        && (b[0].is_ascii_alphabetic() || b.iter().all(u8::is_ascii_digit))
 }
 
 #[cfg(test)]
@@ -124,5 +139,10 @@ mod tests {
         let long: Vec<String> = (0..=STAGED_TERMS).map(|i| format!("w{i}")).collect();
         assert_eq!(at_least_two(&long), None);
         assert!(at_least_two(&long[..STAGED_TERMS]).is_some());
+        // Terms the parser may read otherwise are not staged.
+        for odd in ["1e5x", "2nd", "x²", "straße", ""] {
+            assert_eq!(at_least_two(&t(&["a", odd])), None, "{odd}");
+        }
+        assert!(at_least_two(&t(&["utf8", "h2o", "007", "x1e5"])).is_some());
     }
 }

@@ -637,5 +637,15 @@ async fn full_text_top_k_is_that_of_ranking_every_match() {
         }
     }
     assert!(enough >= 20 && fewer >= 20, "both paths ran: {enough} and {fewer} queries");
+    // A term PostgreSQL's parser splits (`1e5x`: the number 1e5, then x) is a phrase the first
+    // note does not match, yet ranking counts its parts there: that note ranks first.
+    let odd = [fx.note("zb 1e5 zq x"), fx.note("zb zc")];
+    let first = odd[0].id.0;
+    store.write(&WriteBatch { packets: odd.to_vec(), ..Default::default() }).await.unwrap();
+    let hits = store
+        .text_search(&TextQuery { query: "1e5x zb zc".into(), filter: Default::default(), k: 1 })
+        .await
+        .unwrap();
+    assert_eq!(hits.iter().map(|h| h.id.0).collect::<Vec<_>>(), [first]);
     store.drop_schema().await.unwrap();
 }
