@@ -93,8 +93,8 @@ struct Pending {
     blob_hash: Option<[u8; 32]>,
 }
 
-/// Why one attempt at a transaction did not go through.
-enum Attempt {
+/// Why one attempt at a transaction (or at opening the database) did not go through.
+pub(crate) enum Attempt {
     /// Another writer holds the database; nothing was written.
     Busy,
     Failed(StoreError),
@@ -109,10 +109,19 @@ impl From<rusqlite::Error> for Attempt {
 /// Runs `attempt` until the database is not busy, pausing asynchronously in between (so
 /// no tokio thread parks on SQLite's lock), for at most 30 s.
 async fn while_busy<T>(mut attempt: impl FnMut() -> std::result::Result<T, Attempt>) -> Result<T> {
+    while_busy_async(|| std::future::ready(attempt())).await
+}
+
+/// [`while_busy`] for an attempt that is itself asynchronous (opening the sqlx pool): the
+/// one retry policy of this crate — pauses from 200 µs doubling to 20 ms, for at most 30 s.
+pub(crate) async fn while_busy_async<T, F>(mut attempt: impl FnMut() -> F) -> Result<T>
+where
+    F: std::future::Future<Output = std::result::Result<T, Attempt>>,
+{
     let mut waited = Duration::ZERO;
     let mut pause = Duration::from_micros(200);
     loop {
-        match attempt() {
+        match attempt().await {
             Ok(v) => return Ok(v),
             Err(Attempt::Failed(e)) => return Err(e),
             Err(Attempt::Busy) if waited > Duration::from_secs(30) => {

@@ -97,26 +97,6 @@ pub fn vectors_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Runs `open` until it does not fail busy (see [`SqliteStore::open`]), for at most the
-/// busy timeout's 30 s.
-async fn while_busy_opening<T, Fut>(mut open: impl FnMut() -> Fut) -> Result<T>
-where
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let (mut waited, pause) = (Duration::ZERO, Duration::from_millis(20));
-    loop {
-        match open().await {
-            Err(StoreError::Environment { fault: l9_store::Fault::Busy, .. })
-                if waited < Duration::from_secs(30) =>
-            {
-                tokio::time::sleep(pause).await;
-                waited += pause;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// The SQLite [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -170,18 +150,23 @@ impl SqliteStore {
         // without the busy timeout's wait (switching the file into WAL, or its shared memory
         // being set up, holds a lock that SQLite reports busy instead of waiting for): such an
         // open is tried again, for as long as the busy timeout.
-        let pool = while_busy_opening(|| async {
+        let pool = fast::while_busy_async(|| async {
             SqlitePoolOptions::new().max_connections(4).connect_with(connect.clone()).await.map_err(
                 |e| match db(e) {
-                    StoreError::Environment { fault, detail } => StoreError::Environment {
-                        fault,
-                        detail: format!("{}: {detail}", path.display()),
-                    },
-                    other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+                    StoreError::Environment { fault: l9_store::Fault::Busy, .. } => {
+                        fast::Attempt::Busy
+                    }
+                    other => fast::Attempt::Failed(other),
                 },
             )
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            StoreError::Environment { fault, detail } => {
+                StoreError::Environment { fault, detail: format!("{}: {detail}", path.display()) }
+            }
+            other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+        })?;
         let fast = fast::FastWriter::open(path, opts.sync_full).await?;
         let store = SqliteStore {
             fast: std::sync::Arc::new(fast),
