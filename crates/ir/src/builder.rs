@@ -1,7 +1,9 @@
 //! The one place nodes and edges are created: stable ids, spans, and the linking pass every
 //! front end shares (explicit id references, `verifies` edges, classification).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use l9_types::{ContentHash, Diagnostic};
 

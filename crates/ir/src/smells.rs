@@ -532,7 +532,7 @@ fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
             }
         }
     }
-    let mut runs: Option<std::collections::HashSet<&str>> = None;
+    let mut runs: Option<foldhash::HashSet<&str>> = None;
     for (smell, scanned) in idx.scanned.iter().enumerate() {
         if !wanted[smell] {
             continue;
@@ -581,14 +581,13 @@ fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
 /// smell and the phrase's rank in its smell's lexicon sorted longest first; per smell, the
 /// other phrases with their rank.
 struct Index {
-    words: std::collections::HashMap<&'static str, Vec<(usize, usize)>>,
+    words: foldhash::HashMap<&'static str, Vec<(usize, usize)>>,
     scanned: Vec<Vec<(usize, &'static str)>>,
 }
 
 fn index() -> &'static Index {
     static INDEX: std::sync::LazyLock<Index> = std::sync::LazyLock::new(|| {
-        let mut words: std::collections::HashMap<&'static str, Vec<(usize, usize)>> =
-            Default::default();
+        let mut words: foldhash::HashMap<&'static str, Vec<(usize, usize)>> = Default::default();
         let mut scanned = vec![Vec::new(); Smell::ALL.len()];
         for (i, smell) in Smell::ALL.iter().enumerate() {
             for (rank, &phrase) in sorted_lexicon(*smell).iter().enumerate() {
@@ -693,8 +692,8 @@ mod tests {
     /// The phrase-by-phrase scan the index replaced: every phrase of every lexicon, longest
     /// first, searched for in the whole text.
     fn detect_by_scan(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
-        let mut by_word: std::collections::HashMap<&str, Vec<(usize, usize)>> =
-            std::collections::HashMap::new();
+        let mut by_word: foldhash::HashMap<&str, Vec<(usize, usize)>> =
+            foldhash::HashMap::default();
         for (s, e) in text::words(lower) {
             by_word.entry(&lower[s..e]).or_default().push((s, e));
         }

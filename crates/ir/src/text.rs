@@ -23,7 +23,7 @@ pub(crate) struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1));
         let ascii = starts
             .iter()
             .enumerate()
@@ -178,15 +178,24 @@ fn trim_word(text: &str, s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
-pub(crate) const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "by", "with", "at", "from", "as",
-    "is", "are", "be", "been", "being", "was", "were", "it", "its", "this", "that", "these",
-    "those", "shall", "must", "should", "may", "will", "can", "could", "would", "not", "no", "all",
-    "any", "each", "every", "which", "who", "when", "then", "than", "if", "into", "there", "their",
-    "they", "them", "he", "she", "we", "our", "you", "your", "i", "so", "such", "do", "does",
-    "has", "have", "had", "also", "only", "per", "via", "system", "user", "users", "given", "then",
-    "and", "but", "able", "allow", "allows", "via",
-];
+/// Whether `w` (lower case) is a stop word: function words, modal verbs and the words every
+/// requirement shares ("system", "user"). A `match`, not a scan of a list: it runs for every
+/// word of every requirement.
+#[rustfmt::skip]
+pub(crate) fn is_stop_word(w: &str) -> bool {
+    matches!(
+        w,
+        "a" | "an" | "the" | "and" | "or" | "of" | "to" | "in" | "on" | "for" | "by" | "with"
+            | "at" | "from" | "as" | "is" | "are" | "be" | "been" | "being" | "was" | "were"
+            | "it" | "its" | "this" | "that" | "these" | "those" | "shall" | "must" | "should"
+            | "may" | "will" | "can" | "could" | "would" | "not" | "no" | "all" | "any" | "each"
+            | "every" | "which" | "who" | "when" | "then" | "than" | "if" | "into" | "there"
+            | "their" | "they" | "them" | "he" | "she" | "we" | "our" | "you" | "your" | "i"
+            | "so" | "such" | "do" | "does" | "has" | "have" | "had" | "also" | "only" | "per"
+            | "via" | "system" | "user" | "users" | "given" | "but" | "able" | "allow"
+            | "allows"
+    )
+}
 
 /// A crude stem: lower-case, strip common English suffixes. Enough to match "logs in" with
 /// "log in" and "passwords" with "password".
@@ -207,23 +216,35 @@ pub(crate) fn content_terms(text: &str) -> BTreeSet<String> {
         .into_iter()
         .map(|(s, e)| &text[s..e])
         .filter(|w| w.len() >= 3 && w.chars().any(|c| c.is_alphabetic()))
-        .filter(|w| !STOP_WORDS.contains(&w.to_lowercase().as_str()))
-        .map(stem)
+        .map(str::to_lowercase)
+        .filter(|w| !is_stop_word(w))
+        .map(|w| stem(&w))
         .collect()
 }
 
 static ID_RE: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
 
+/// [`ID_RE`] at the start of a text only.
+static ID_AT_START: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
+
+/// Whether `text` holds a hyphen followed by a digit, which every id has: most texts do not,
+/// and are then not searched (the search stops at every hyphen of a text).
+fn may_hold_id(text: &str) -> bool {
+    memchr::memchr_iter(b'-', text.as_bytes())
+        .any(|i| text.as_bytes().get(i + 1).is_some_and(u8::is_ascii_digit))
+}
+
 /// Document ids mentioned in `text` (`REQ-12`, `FR-3`, `NFR-1.2`), with their byte ranges.
 pub(crate) fn explicit_ids(text: &str) -> Vec<(usize, usize)> {
     match ID_RE.as_ref() {
-        Some(re) => re
+        Some(re) if may_hold_id(text) => re
             .find_iter(text)
             .filter(|m| !text[m.start()..m.end()].starts_with("RFC-"))
             .map(|m| (m.start(), m.end()))
             .collect(),
-        None => Vec::new(),
+        _ => Vec::new(),
     }
 }
 
@@ -233,8 +254,8 @@ pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
     let trimmed =
         text.trim_start_matches(|c: char| c.is_whitespace() || c == '[' || c == '*' || c == '(');
     let offset = text.len() - trimmed.len();
-    let (s, e) = explicit_ids(trimmed).into_iter().next()?;
-    if s != 0 {
+    let e = ID_AT_START.as_ref()?.find(trimmed)?.end();
+    if trimmed.starts_with("RFC-") {
         return None;
     }
     let rest = &trimmed[e..];
@@ -380,6 +401,51 @@ pub fn groups_by_shared_text(rows: &[(&str, &str)]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcuts of `explicit_ids` (texts without a hyphen before a digit are not
+    /// searched) and `leading_id` (an anchored search) answer as the plain search does, on
+    /// texts drawn from the characters ids are made of and those around them.
+    #[test]
+    fn id_shortcuts_answer_as_the_plain_search() {
+        let plain_ids = |t: &str| -> Vec<(usize, usize)> {
+            let re = ID_RE.as_ref().unwrap();
+            re.find_iter(t)
+                .filter(|m| !t[m.start()..m.end()].starts_with("RFC-"))
+                .map(|m| (m.start(), m.end()))
+                .collect()
+        };
+        let pieces = [
+            "REQ", "RFC", "F", "Q9", "-", "1", "07", ".", " ", "é", "*", "[", "(", ":", "a", "_",
+            "REQ-1", "RFC-2", "F-07.1", "Q9-3.", "-4",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let (mut with_ids, mut leading) = (0, 0);
+        for _ in 0..20_000 {
+            let len = next(9);
+            let t: String = (0..len).map(|_| pieces[next(pieces.len())]).collect();
+            let ids = explicit_ids(&t);
+            assert_eq!(ids, plain_ids(&t), "{t:?}");
+            with_ids += usize::from(!ids.is_empty());
+            let trimmed = t.trim_start_matches(|c: char| {
+                c.is_whitespace() || c == '[' || c == '*' || c == '('
+            });
+            let first = plain_ids(trimmed).first().copied().filter(|&(s, _)| s == 0);
+            let got = leading_id(&t);
+            assert_eq!(
+                got.as_ref().map(|(id, _)| id.as_str()),
+                first.map(|(_, e)| &trimmed[..e]),
+                "{t:?}"
+            );
+            leading += usize::from(got.is_some());
+        }
+        assert!(with_ids > 500 && leading > 100, "the texts exercise both: {with_ids}, {leading}");
+    }
 
     fn split(t: &str) -> Vec<&str> {
         sentences(t).into_iter().map(|(s, e)| &t[s..e]).collect()

@@ -1,7 +1,7 @@
 //! Duplicate requirements: two that say the same thing (one's terms contain the other's and
 //! they share most of them), found without comparing every pair.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use l9_types::Severity;
 
@@ -12,15 +12,21 @@ use crate::text;
 /// Words that do not make two requirements about different things: articles, prepositions,
 /// conjunctions, pronouns, auxiliaries and modal verbs (a change of strength alone still says
 /// the same thing). Negations, actors and numbers are not among them.
-const FUNCTION_WORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "by", "with", "at", "from", "as",
-    "is", "are", "be", "been", "being", "was", "were", "it", "its", "this", "that", "these",
-    "those", "shall", "must", "should", "may", "will", "can", "could", "would", "might", "which",
-    "who", "whom", "whose", "when", "then", "than", "if", "into", "there", "their", "they", "them",
-    "he", "she", "his", "her", "we", "our", "you", "your", "i", "so", "such", "do", "does", "has",
-    "have", "had", "also", "able", "both", "every", "all", "any", "each", "via", "upon", "onto",
-    "whether", "but",
-];
+/// (A `match`, not a scan of a list: it runs for every word of every requirement.)
+#[rustfmt::skip]
+fn is_function_word(w: &str) -> bool {
+    matches!(
+        w,
+        "a" | "an" | "the" | "and" | "or" | "of" | "to" | "in" | "on" | "for" | "by" | "with"
+            | "at" | "from" | "as" | "is" | "are" | "be" | "been" | "being" | "was" | "were"
+            | "it" | "its" | "this" | "that" | "these" | "those" | "shall" | "must" | "should"
+            | "may" | "will" | "can" | "could" | "would" | "might" | "which" | "who" | "whom"
+            | "whose" | "when" | "then" | "than" | "if" | "into" | "there" | "their" | "they"
+            | "them" | "he" | "she" | "his" | "her" | "we" | "our" | "you" | "your" | "i" | "so"
+            | "such" | "do" | "does" | "has" | "have" | "had" | "also" | "able" | "both"
+            | "every" | "all" | "any" | "each" | "via" | "upon" | "onto" | "whether" | "but"
+    )
+}
 
 /// A requirement's terms for duplicate judgement, as sorted ids into `vocab`: every word but
 /// function words, lower-cased and stemmed; numbers and identifiers (`1005`, `rsv1`) kept.
@@ -29,7 +35,7 @@ fn duplicate_terms(text: &str, vocab: &mut HashMap<String, u32>) -> Vec<u32> {
     let mut ids: Vec<u32> = text::words(&lower)
         .into_iter()
         .map(|(s, e)| &lower[s..e])
-        .filter(|w| !FUNCTION_WORDS.contains(w))
+        .filter(|w| !is_function_word(w))
         .filter(|w| w.len() >= 2 || w.chars().any(|c| c.is_ascii_digit()))
         .map(|w| {
             let t = text::stem(w);

@@ -3,7 +3,9 @@
 //! the first quantity of an earlier statement it conflicts with, found through an index, so
 //! both the findings and the work grow with the spec, not with its pairs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 
 use l9_types::Severity;
 
@@ -163,7 +165,7 @@ pub(crate) fn quantities(sentence: &str) -> Vec<Quantity> {
         let subject: BTreeSet<String> = subject_window
             .iter()
             .filter(|t| t.len() >= 3 && t.chars().all(|c| c.is_alphabetic()))
-            .filter(|t| !text::STOP_WORDS.contains(t))
+            .filter(|t| !text::is_stop_word(t))
             .filter(|t| {
                 ![
                     "least", "most", "more", "less", "than", "under", "below", "within", "maximum",

@@ -1,6 +1,6 @@
 //! The lexicon's cue phrases: per quality category, and the functional ones.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::OnceLock;
 
 use crate::model::QualityCategory;

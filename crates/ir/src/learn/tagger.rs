@@ -18,7 +18,9 @@
 //! the scheme with the fullest catalogue). Smells with too little labelled evidence
 //! ([`MIN_SMELLY`]) and those no data set labels (TBD) stay with the word lists.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashMapExt};
 
 use l9_types::SeededRng;
 use serde::{Deserialize, Serialize};
