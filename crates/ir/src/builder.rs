@@ -1,9 +1,7 @@
 //! The one place nodes and edges are created: stable ids, spans, and the linking pass every
 //! front end shares (explicit id references, `verifies` edges, classification).
 
-use std::collections::BTreeSet;
-
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use l9_types::{ContentHash, Diagnostic};
 

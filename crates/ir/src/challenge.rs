@@ -8,9 +8,7 @@
 //! * duplicates: requirements that say the same thing;
 //! * hidden constraints handed in by the caller (the world model's), matched by their terms.
 
-use std::collections::BTreeSet;
-
-use foldhash::{HashMap, HashMapExt};
+use std::collections::{BTreeSet, HashMap};
 
 use l9_types::{Diagnostic, Severity, Span};
 use serde::{Deserialize, Serialize};
@@ -319,7 +317,7 @@ pub fn challenge_memo(
 pub fn link_conflicts(ir: &mut Ir, findings: &[Finding]) {
     // The conflict edges already there, looked up once (not a scan of every edge per finding:
     // a large spec has thousands of both).
-    let mut linked: foldhash::HashSet<(String, String)> = ir
+    let mut linked: std::collections::HashSet<(String, String)> = ir
         .edges
         .iter()
         .filter(|e| e.kind == EdgeKind::ConflictsWith)

@@ -8,7 +8,9 @@
 //! scales to labelled data by an exhaustive grid (deterministic). Every decision lists the
 //! features that pushed it, strongest first, so a reader can see why.
 
-use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::HashSet;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, OnceLock};
 
 use crate::learn::Learned;

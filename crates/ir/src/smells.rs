@@ -532,7 +532,7 @@ fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
             }
         }
     }
-    let mut runs: Option<foldhash::HashSet<&str>> = None;
+    let mut runs: Option<std::collections::HashSet<&str>> = None;
     for (smell, scanned) in idx.scanned.iter().enumerate() {
         if !wanted[smell] {
             continue;

@@ -10,9 +10,7 @@
 //! | L9-VAL-006 | conflicting constraints (`conflicts_with` or a numeric conflict) | error |
 //! | L9-VAL-007 | acceptance criterion that verifies nothing | info |
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use foldhash::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use l9_types::Severity;
 

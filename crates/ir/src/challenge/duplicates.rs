@@ -1,7 +1,7 @@
 //! Duplicate requirements: two that say the same thing (one's terms contain the other's and
 //! they share most of them), found without comparing every pair.
 
-use foldhash::{HashMap, HashMapExt};
+use std::collections::HashMap;
 
 use l9_types::Severity;
 

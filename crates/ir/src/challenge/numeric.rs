@@ -3,9 +3,7 @@
 //! the first quantity of an earlier statement it conflicts with, found through an index, so
 //! both the findings and the work grow with the spec, not with its pairs.
 
-use std::collections::BTreeSet;
-
-use foldhash::{HashMap, HashMapExt};
+use std::collections::{BTreeSet, HashMap};
 
 use l9_types::Severity;
 

@@ -393,6 +393,11 @@ pub(super) const FUNCTIONAL: &[&str] = &[
 /// Every cue of [`CUES`] and [`FUNCTIONAL`], filed by what a sentence must contain for it to
 /// match, so a sentence is matched by looking up its own words (a few dozen lookups) instead
 /// of trying each of the ~320 cues in turn.
+///
+/// Its maps use foldhash, not SipHash: their keys are L9's own cue words, so a spec's words
+/// only look them up (a lookup is bounded by the fixed table). Maps whose keys come from the
+/// input keep std's SipHash, which resists crafted collisions — `l9 serve` compiles posted
+/// specs in a long-running process, which foldhash does not claim to defend.
 pub(super) struct CueIndex {
     /// The feature names, indexed by the numbers below (`cue:PE:fast*`, `fn:list*`).
     pub names: Vec<String>,

@@ -18,9 +18,7 @@
 //! the scheme with the fullest catalogue). Smells with too little labelled evidence
 //! ([`MIN_SMELLY`]) and those no data set labels (TBD) stay with the word lists.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use foldhash::{HashMap, HashMapExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use l9_types::SeededRng;
 use serde::{Deserialize, Serialize};
