@@ -117,7 +117,14 @@ impl Params {
 pub const LAMBDA_GRID: [f32; 3] = [1e-4, 1e-3, 1e-2];
 
 pub(crate) fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_from(FNV_OFFSET, bytes)
+}
+
+/// FNV-1a's starting state.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a from state `h` on: `fnv_from(fnv(a), b)` is `fnv` of `a` and `b` joined.
+pub(crate) fn fnv_from(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);

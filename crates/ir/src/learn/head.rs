@@ -54,6 +54,17 @@ impl Head {
         s
     }
 
+    /// `scores(x)[0]` without the vector: the score of a one-output head, once per word.
+    pub(crate) fn first_score(&self, x: &[(u32, f32)]) -> f32 {
+        let mut s = self.bias.first().copied().unwrap_or(0.0);
+        for (i, v) in x {
+            if let Some(w) = self.rows.get(i).and_then(|&off| self.w.get(off as usize)) {
+                s += w * v;
+            }
+        }
+        s
+    }
+
     /// Keeps the `keep` rows with the largest weights (ties: lower feature index) and drops
     /// the rest: most features of a sparse head are seen once and learn next to nothing, and
     /// they would make most of its size.

@@ -24,7 +24,7 @@ use l9_types::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use super::file::{Reader, put_hashes, put_head, put_u32};
-use super::{Head, Params, fnv, train_head_weighted};
+use super::{FNV_OFFSET, Head, Params, fnv, fnv_from, train_head_weighted};
 use crate::smells::{self, Hit, Smell, SmellRow};
 
 const MAGIC: &[u8] = b"L9SML1\n";
@@ -149,51 +149,58 @@ fn tokens(text: &str) -> Vec<Tok> {
     out
 }
 
-/// The named features of the word `toks[i]` of `text`.
-fn word_features(text: &str, toks: &[Tok], lexicon: &Listed, i: usize) -> Vec<String> {
+/// The hashed names of the word `toks[i]`'s features, in order: each name is hashed from its
+/// parts as [`fnv`] would hash the joined name (`w:word`, `pw:previous word`, …), so no name
+/// is ever built — this runs for every word of every requirement the challenger reads.
+fn word_feature_hashes(text: &str, toks: &[Tok], lexicon: &Listed, i: usize, out: &mut Vec<u64>) {
     let at = |i: isize| -> &str {
         if i < 0 { "<s>" } else { toks.get(i as usize).map_or("</s>", |t| t.w.as_str()) }
     };
     let t = &toks[i];
     let i = i as isize;
     let w = t.w.as_str();
-    let mut f = vec![
-        format!("w:{w}"),
-        format!("p:{}", at(i - 1)),
-        format!("n:{}", at(i + 1)),
-        format!("p2:{}", at(i - 2)),
-        format!("n2:{}", at(i + 2)),
-        format!("pw:{} {w}", at(i - 1)),
-        format!("wn:{w} {}", at(i + 1)),
-        "bias".to_string(),
-    ];
-    let letters: Vec<char> = w.chars().collect();
-    if letters.len() >= 5 {
-        f.push(format!("s3:{}", letters[letters.len() - 3..].iter().collect::<String>()));
+    out.clear();
+    out.extend([
+        fnv_parts(&["w:", w]),
+        fnv_parts(&["p:", at(i - 1)]),
+        fnv_parts(&["n:", at(i + 1)]),
+        fnv_parts(&["p2:", at(i - 2)]),
+        fnv_parts(&["n2:", at(i + 2)]),
+        fnv_parts(&["pw:", at(i - 1), " ", w]),
+        fnv_parts(&["wn:", w, " ", at(i + 1)]),
+        fnv(b"bias"),
+    ]);
+    // The last three letters of a word of five or more.
+    let mut back = w.char_indices().rev().map(|(k, _)| k);
+    if let (Some(last3), true) = (back.nth(2), w.chars().nth(4).is_some()) {
+        out.push(fnv_parts(&["s3:", &w[last3..]]));
     }
     let raw = &text[t.s..t.e];
-    if raw.chars().count() > 1 && raw.chars().all(|c| !c.is_lowercase()) {
-        f.push("shape:caps".into());
+    if raw.chars().nth(1).is_some() && raw.chars().all(|c| !c.is_lowercase()) {
+        out.push(fnv(b"shape:caps"));
     } else if i > 0 && raw.starts_with(char::is_uppercase) {
-        f.push("shape:capitalised".into());
+        out.push(fnv(b"shape:capitalised"));
     }
     if i == 0 {
-        f.push("shape:first".into());
+        out.push(fnv(b"shape:first"));
     }
     for h in lexicon.on(t) {
-        f.push(format!("x:{}", h.smell.code()));
+        out.push(fnv_parts(&["x:", h.smell.code()]));
         if h.words.contains(' ') {
-            f.push(format!("xp:{}", h.smell.code()));
+            out.push(fnv_parts(&["xp:", h.smell.code()]));
         }
     }
-    f
+}
+
+/// [`fnv`] of the parts joined.
+fn fnv_parts(parts: &[&str]) -> u64 {
+    parts.iter().fold(FNV_OFFSET, |h, p| fnv_from(h, p.as_bytes()))
 }
 
 /// How many words [`SmellTagger::detect_in_scheme`] featurises at a time.
 const WINDOW: usize = 4096;
 
-/// The hashed features of the words `toks[from..to]`: each word's names are hashed as they are
-/// made, so a text's words never hold their names all at once.
+/// The hashed features of the words `toks[from..to]`.
 fn hashed_features(
     text: &str,
     toks: &[Tok],
@@ -201,15 +208,20 @@ fn hashed_features(
     from: usize,
     to: usize,
 ) -> Vec<Vec<(u32, f32)>> {
-    (from..to).map(|i| hashed(&word_features(text, toks, lexicon, i))).collect()
+    let mut names = Vec::with_capacity(24);
+    (from..to)
+        .map(|i| {
+            word_feature_hashes(text, toks, lexicon, i, &mut names);
+            hashed(&names)
+        })
+        .collect()
 }
 
 /// Hashed features at unit length.
-fn hashed(names: &[String]) -> Vec<(u32, f32)> {
+fn hashed(names: &[u64]) -> Vec<(u32, f32)> {
     let mask = (1u64 << BITS) - 1;
     let v = 1.0 / (names.len().max(1) as f32).sqrt();
-    let mut x: Vec<(u32, f32)> =
-        names.iter().map(|n| ((fnv(n.as_bytes()) & mask) as u32, v)).collect();
+    let mut x: Vec<(u32, f32)> = names.iter().map(|n| ((n & mask) as u32, v)).collect();
     x.sort_unstable_by_key(|e| e.0);
     let mut merged: Vec<(u32, f32)> = Vec::with_capacity(x.len());
     for (i, v) in x {
@@ -284,7 +296,7 @@ fn sigmoid(z: f32) -> f32 {
 
 fn word_probability(info: &HeadInfo, head: &Head, lex: &Listed, t: &Tok, x: &[(u32, f32)]) -> f32 {
     let prior = if is_listed(lex, info.smell, t) { info.listed } else { info.unlisted };
-    sigmoid(prior + head.scores(x)[0])
+    sigmoid(prior + head.first_score(x))
 }
 
 /// blake3 of the training rows (project, labels, text), so a tagger names the data it came from.

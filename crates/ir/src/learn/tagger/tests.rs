@@ -97,3 +97,72 @@ fn detection_by_windows_is_detection_of_the_whole_text() {
     }
     assert!(compared > 1000, "{compared}");
 }
+
+/// The former way of naming a word's features, kept as the oracle of the hashed names.
+fn named_features(text: &str, toks: &[Tok], lexicon: &Listed, i: usize) -> Vec<String> {
+    let at = |i: isize| -> &str {
+        if i < 0 { "<s>" } else { toks.get(i as usize).map_or("</s>", |t| t.w.as_str()) }
+    };
+    let t = &toks[i];
+    let i = i as isize;
+    let w = t.w.as_str();
+    let mut f = vec![
+        format!("w:{w}"),
+        format!("p:{}", at(i - 1)),
+        format!("n:{}", at(i + 1)),
+        format!("p2:{}", at(i - 2)),
+        format!("n2:{}", at(i + 2)),
+        format!("pw:{} {w}", at(i - 1)),
+        format!("wn:{w} {}", at(i + 1)),
+        "bias".to_string(),
+    ];
+    let letters: Vec<char> = w.chars().collect();
+    if letters.len() >= 5 {
+        f.push(format!("s3:{}", letters[letters.len() - 3..].iter().collect::<String>()));
+    }
+    let raw = &text[t.s..t.e];
+    if raw.chars().count() > 1 && raw.chars().all(|c| !c.is_lowercase()) {
+        f.push("shape:caps".into());
+    } else if i > 0 && raw.starts_with(char::is_uppercase) {
+        f.push("shape:capitalised".into());
+    }
+    if i == 0 {
+        f.push("shape:first".into());
+    }
+    for h in lexicon.on(t) {
+        f.push(format!("x:{}", h.smell.code()));
+        if h.words.contains(' ') {
+            f.push(format!("xp:{}", h.smell.code()));
+        }
+    }
+    f
+}
+
+/// Each word's features are hashed from their parts to what hashing the joined names gives
+/// (the shipped tagger's weights are keyed by those hashes): short and long words, words of
+/// several-byte letters, capitals, phrases from the word lists, numbers, texts of one word.
+#[test]
+fn hashed_names_are_the_hashes_of_the_joined_names() {
+    let texts = [
+        "The system should be easy to use, user friendly and fast as far as possible.",
+        "ÉTÉ naïve Größe ÜBER Straße: the API shall NOT be slow; it's TBD.",
+        "A",
+        "x y",
+        "Wherever applicable, the operator's 30 consoles shall be user-friendly.",
+        "日本語のテキスト and emoji 🙂 words, also CAPS and Capitalised Words inside.",
+    ];
+    let mut words = 0;
+    let mut hashes = Vec::new();
+    for text in texts {
+        let toks = tokens(text);
+        let lex = Listed::new(&toks, smells::detect(text));
+        for i in 0..toks.len() {
+            word_feature_hashes(text, &toks, &lex, i, &mut hashes);
+            let names = named_features(text, &toks, &lex, i);
+            let oracle: Vec<u64> = names.iter().map(|n| fnv(n.as_bytes())).collect();
+            assert_eq!(hashes, oracle, "{text}: word {i} {names:?}");
+            words += 1;
+        }
+    }
+    assert!(words >= 50, "{words}");
+}
