@@ -16,6 +16,11 @@
 #   sections   a component heading per requirement (a plan group each)
 #   nested     headings nested five deep, over and over
 #   accept     an acceptance criterion with a gate per requirement, named by id
+#   loose      as many criteria as requirements under one heading, naming none, sharing no
+#              words (each would verify its whole section)
+#   shared     requirements and criteria all drawn from the same 60 words (every requirement
+#              a candidate of every criterion)
+#   risks      a risk per requirement, each sharing a rare word with one
 #   gherkin    scenarios of one feature
 #   openapi    operations of one document (JSON)
 #   longline   one requirement of REQUIREMENTS×40 smell words on one line
@@ -51,6 +56,15 @@ md("nested", ["#" * (2 + i % 5) + f" Part {i}\n\n- Part {i} MUST be TBD or fast.
 md("accept", [f"- REQ-{i}: Users MUST be able to export note {i}." for i in range(n)]
    + ["\n## Acceptance criteria\n"]
    + [f"- REQ-{i} export produces file {i}; run `cargo test t{i}`." for i in range(n)])
+md("loose", [f"- The system MUST handle r{i}a r{i}b." for i in range(n)]
+   + ["\n## Acceptance criteria\n"] + [f"- Given a{i}x then a{i}y." for i in range(n)])
+vocab = [f"term{k}" for k in range(60)]
+def drawn():
+    return " ".join(rng.sample(vocab, 50))
+md("shared", [f"- The system MUST {drawn()}." for i in range(n)]
+   + ["\n## Acceptance criteria\n"] + [f"- Then {drawn()}." for i in range(n)])
+md("risks", [f"- The system MUST alert on disk{i} usage." for i in range(n)]
+   + ["\n## Risks\n"] + [f"- The disk{i} fills up." for i in range(n)])
 md("longline", ["- The system MUST " + "keep it and it fast " * (n * 10) + "."])
 with open(f"{work}/gherkin.feature", "w") as f:
     f.write("Feature: big\n")
@@ -64,7 +78,7 @@ EOF
 printf '%-10s %-9s %8s %9s %10s  %s\n' shape command bytes seconds 'peak MiB' verdict
 fails=0
 for f in tbd.md numeric.md equal.md pages.md dups.md distinct.md fewwords.md fewlong.md sections.md nested.md accept.md \
-    gherkin.feature openapi.json longline.md; do
+    loose.md shared.md risks.md gherkin.feature openapi.json longline.md; do
     for cmd in check sim; do
         case $cmd in
             check) args=(ir check "$f") ;;

@@ -1,7 +1,7 @@
 //! The one place nodes and edges are created: stable ids, spans, and the linking pass every
 //! front end shares (explicit id references, `verifies` edges, classification).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use l9_types::{ContentHash, Diagnostic};
 
@@ -11,6 +11,8 @@ use crate::model::{
     SourceInfo, Strength,
 };
 use crate::text::{self, LineIndex};
+
+mod links;
 
 /// A node before it has an id.
 #[derive(Debug, Clone)]
@@ -247,114 +249,6 @@ impl<'a> Builder<'a> {
         }
         for (from, to, kind) in new {
             self.edge(&from, &to, kind, "explicit id");
-        }
-    }
-
-    /// Acceptance criteria without an explicit target verify the requirements they share
-    /// terms with (same section first), or else every requirement of their section.
-    fn link_acceptance(&mut self) {
-        let reqs: Vec<(String, Vec<String>, BTreeSet<String>)> = self
-            .nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Requirement)
-            .map(|n| (n.id.clone(), n.section.clone(), text::content_terms(&n.text)))
-            .collect();
-        if reqs.is_empty() {
-            return;
-        }
-        let mut new = Vec::new();
-        let mut df: HashMap<&str, usize> = HashMap::new();
-        for (_, _, terms) in &reqs {
-            for t in terms {
-                *df.entry(t.as_str()).or_default() += 1;
-            }
-        }
-        for ac in self.nodes.iter().filter(|n| n.kind == NodeKind::AcceptanceCriterion) {
-            if self.linked_acs.contains(&ac.id) {
-                continue;
-            }
-            let parent = parent_section(&ac.section);
-            let terms = text::content_terms(&ac.text);
-            let mut best: Vec<(f32, &str, Vec<&str>)> = Vec::new();
-            for (id, section, rterms) in &reqs {
-                let shared: Vec<&str> = terms.intersection(rterms).map(|s| s.as_str()).collect();
-                // Terms that occur in few requirements say more than common ones.
-                let weight: f32 =
-                    shared.iter().map(|t| 1.0 / df.get(t).copied().unwrap_or(1) as f32).sum();
-                let same = section.starts_with(parent) && !parent.is_empty();
-                let score = weight + if same { 0.5 } else { 0.0 };
-                if shared.len() >= 2 && weight >= 0.6 {
-                    best.push((score, id.as_str(), shared));
-                }
-            }
-            best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-            if let Some(top) = best.first().map(|b| b.0) {
-                for (score, id, shared) in best.iter().take(3) {
-                    if *score >= top * 0.75 {
-                        let why = format!("shared terms: {}", shared.join(", "));
-                        new.push((ac.id.clone(), id.to_string(), why));
-                    }
-                }
-                continue;
-            }
-            if !parent.is_empty() {
-                for (id, section, _) in &reqs {
-                    if section.starts_with(parent) {
-                        new.push((ac.id.clone(), id.clone(), "same section".to_string()));
-                    }
-                }
-            }
-        }
-        for (from, to, why) in new {
-            self.edge(&from, &to, EdgeKind::Verifies, &why);
-        }
-    }
-}
-
-impl Builder<'_> {
-    /// A requirement or constraint that shares a rare term with a risk mitigates it
-    /// ("alert when the disk is 90% full" ↔ "the disk fills up").
-    fn link_mitigations(&mut self) {
-        let risks: Vec<(String, BTreeSet<String>)> = self
-            .nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Risk)
-            .map(|n| (n.id.clone(), text::content_terms(&n.text)))
-            .collect();
-        if risks.is_empty() {
-            return;
-        }
-        let statements: Vec<(String, BTreeSet<String>)> = self
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Requirement | NodeKind::Constraint))
-            .map(|n| (n.id.clone(), text::content_terms(&n.text)))
-            .collect();
-        let mut df: HashMap<&str, usize> = HashMap::new();
-        for (_, terms) in statements.iter().chain(&risks) {
-            for t in terms {
-                *df.entry(t.as_str()).or_default() += 1;
-            }
-        }
-        let mut new = Vec::new();
-        for (risk, rterms) in &risks {
-            for (id, terms) in &statements {
-                let rare: Vec<&str> = terms
-                    .intersection(rterms)
-                    .map(String::as_str)
-                    .filter(|t| df.get(t).copied().unwrap_or(0) <= 3)
-                    .collect();
-                if !rare.is_empty() {
-                    new.push((
-                        id.clone(),
-                        risk.clone(),
-                        format!("shared terms: {}", rare.join(", ")),
-                    ));
-                }
-            }
-        }
-        for (from, to, why) in new {
-            self.edge(&from, &to, EdgeKind::Mitigates, &why);
         }
     }
 }
