@@ -18,8 +18,8 @@
 #   accept     an acceptance criterion with a gate per requirement, named by id
 #   loose      as many criteria as requirements under one heading, naming none, sharing no
 #              words (each would verify its whole section)
-#   shared     requirements and criteria all drawn from the same 60 words (every requirement
-#              a candidate of every criterion)
+#   shared     requirements and criteria of 20 words drawn from the same 5,000 (each criterion
+#              has ~1,000 requirements to weigh: the matching's bound of work)
 #   risks      a risk per requirement, each sharing a rare word with one
 #   gherkin    scenarios of one feature
 #   openapi    operations of one document (JSON)
@@ -58,9 +58,9 @@ md("accept", [f"- REQ-{i}: Users MUST be able to export note {i}." for i in rang
    + [f"- REQ-{i} export produces file {i}; run `cargo test t{i}`." for i in range(n)])
 md("loose", [f"- The system MUST handle r{i}a r{i}b." for i in range(n)]
    + ["\n## Acceptance criteria\n"] + [f"- Given a{i}x then a{i}y." for i in range(n)])
-vocab = [f"term{k}" for k in range(60)]
+vocab = [f"term{k}" for k in range(5000)]
 def drawn():
-    return " ".join(rng.sample(vocab, 50))
+    return " ".join(rng.sample(vocab, 20))
 md("shared", [f"- The system MUST {drawn()}." for i in range(n)]
    + ["\n## Acceptance criteria\n"] + [f"- Then {drawn()}." for i in range(n)])
 md("risks", [f"- The system MUST alert on disk{i} usage." for i in range(n)]

@@ -567,10 +567,13 @@ pub fn coverage(ir: &Ir, plan: &PlanCandidate) -> Vec<String> {
         plan.tasks.iter().flat_map(|t| t.inputs.iter().map(String::as_str)).collect();
     let mut gated: BTreeSet<&str> = BTreeSet::new();
     let verified = verified(ir);
+    // A criterion is in many gates (every slice a criterion of its whole section verifies):
+    // what it verifies is counted once, not once per gate.
+    let mut counted: HashSet<&str> = HashSet::new();
     for task in &plan.tasks {
         let Some(gate) = &task.gate else { continue };
         gated.extend(task.inputs.iter().map(String::as_str));
-        for c in &gate.criteria {
+        for c in gate.criteria.iter().filter(|c| counted.insert(c.as_str())) {
             gated.extend(verified.get(c.as_str()).into_iter().flatten().copied());
         }
     }

@@ -200,3 +200,25 @@ fn a_critic_with_the_challenges_smells_deliberates_as_a_fresh_one() {
     }
     assert!(compared >= 4);
 }
+
+#[test]
+fn plans_of_many_criteria_of_one_section_are_covered_in_near_linear_time() {
+    // Criteria that name nothing and share no words verify their whole section (as many as the
+    // bound on such edges allows); every vertical slice's gate holds them, and counting what
+    // they verify once per gate was quadratic (`l9 sim` of 8,000 of each: 89 s in a release
+    // build).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let n = 12_000;
+        let reqs: String =
+            (0..n).map(|i| format!("- The system MUST handle r{i}a r{i}b.\n")).collect();
+        let acs: String = (0..n).map(|i| format!("- Given a{i}x then a{i}y.\n")).collect();
+        let spec = format!("# S\n\n## Requirements\n\n{reqs}\n## Acceptance criteria\n\n{acs}");
+        let c = l9_ir::compile("s.md", &spec, None);
+        let missing: Vec<usize> =
+            plan::candidates(&c.ir).iter().map(|p| plan::coverage(&c.ir, p).len()).collect();
+        let _ = tx.send(missing);
+    });
+    let done = rx.recv_timeout(std::time::Duration::from_secs(120));
+    assert!(matches!(&done, Ok(m) if m == &[0, 0, 0]), "not covered in 120 s: {done:?}");
+}
