@@ -21,6 +21,7 @@
 #   shared     requirements and criteria of 20 words drawn from the same 5,000 (each criterion
 #              has ~1,000 requirements to weigh: the matching's bound of work)
 #   risks      a risk per requirement, each sharing a rare word with one
+#   gates      a fenced command per requirement under one acceptance heading
 #   gherkin    scenarios of one feature
 #   openapi    operations of one document (JSON)
 #   longline   one requirement of REQUIREMENTS×40 smell words on one line
@@ -65,6 +66,8 @@ md("shared", [f"- The system MUST {drawn()}." for i in range(n)]
    + ["\n## Acceptance criteria\n"] + [f"- Then {drawn()}." for i in range(n)])
 md("risks", [f"- The system MUST alert on disk{i} usage." for i in range(n)]
    + ["\n## Risks\n"] + [f"- The disk{i} fills up." for i in range(n)])
+md("gates", [f"- The system MUST store item{i} durably." for i in range(n)]
+   + ["\n## Acceptance criteria\n"] + [f"\n```sh\ncargo test item{i}_is_stored\n```\n" for i in range(n)])
 md("longline", ["- The system MUST " + "keep it and it fast " * (n * 10) + "."])
 with open(f"{work}/gherkin.feature", "w") as f:
     f.write("Feature: big\n")
@@ -78,7 +81,7 @@ EOF
 printf '%-10s %-9s %8s %9s %10s  %s\n' shape command bytes seconds 'peak MiB' verdict
 fails=0
 for f in tbd.md numeric.md equal.md pages.md dups.md distinct.md fewwords.md fewlong.md sections.md nested.md accept.md \
-    loose.md shared.md risks.md gherkin.feature openapi.json longline.md; do
+    loose.md shared.md risks.md gates.md gherkin.feature openapi.json longline.md; do
     for cmd in check sim; do
         case $cmd in
             check) args=(ir check "$f") ;;

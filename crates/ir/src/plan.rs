@@ -374,6 +374,9 @@ pub fn gate_open_questions(ir: &Ir, c: &mut PlanCandidate) {
     }
 }
 
+/// A vertical slice's gate runs all of its group's commands up to this many (see [`build`]).
+pub const SLICE_GROUP_COMMANDS: usize = 8;
+
 fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
     let mut t = Tasks::default();
     let all_inputs: Vec<String> = gs.iter().flat_map(|g| g.inputs()).collect();
@@ -460,12 +463,25 @@ fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
             for e in ir.edges.iter().filter(|e| e.kind == EdgeKind::Verifies) {
                 verifiers.entry(e.to.as_str()).or_default().push(e.from.as_str());
             }
+            let node = ir.nodes_by_id();
             for g in gs {
                 let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
                 for (i, c) in g.criteria.iter().enumerate() {
                     positions.entry(c.as_str()).or_default().push(i);
                 }
                 let command = g.command();
+                // A slice's gate runs its group's commands while they are few; past that each
+                // slice runs the commands of its own criteria (thousands of slices each holding
+                // all of thousands of commands would be quadratic), and the final verification
+                // runs them all.
+                let gate_of: HashMap<&str, &str> = if g.commands.len() > SLICE_GROUP_COMMANDS {
+                    g.criteria
+                        .iter()
+                        .filter_map(|c| Some((c.as_str(), node.get(c.as_str())?.gate.as_deref()?)))
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
                 // A slice is at most four requirements or interfaces, end to end.
                 let inputs = g.inputs();
                 for (i, chunk) in inputs.chunks(4).enumerate() {
@@ -484,7 +500,18 @@ fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
                     at.dedup();
                     let criteria: Vec<String> = at.iter().map(|&i| g.criteria[i].clone()).collect();
                     let size = (chunk.len() as f32 + 0.3 * criteria.len() as f32).max(1.0);
-                    let gate = Gate { command: command.clone(), criteria };
+                    let command = if g.commands.len() > SLICE_GROUP_COMMANDS {
+                        let mut own: Vec<&str> = criteria
+                            .iter()
+                            .filter_map(|c| gate_of.get(c.as_str()).copied())
+                            .collect();
+                        let mut seen = HashSet::new();
+                        own.retain(|c| seen.insert(*c));
+                        (!own.is_empty()).then(|| own.join(" && "))
+                    } else {
+                        command.clone()
+                    };
+                    let gate = Gate { command, criteria };
                     let imp = t.add(
                         TaskKind::Implement,
                         &name,

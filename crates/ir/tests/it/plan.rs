@@ -222,3 +222,43 @@ fn plans_of_many_criteria_of_one_section_are_covered_in_near_linear_time() {
     let done = rx.recv_timeout(std::time::Duration::from_secs(120));
     assert!(matches!(&done, Ok(m) if m == &[0, 0, 0]), "not covered in 120 s: {done:?}");
 }
+
+#[test]
+fn slices_of_a_group_of_many_gates_run_their_own_commands() {
+    // A gate (fenced command) per requirement under one heading: the group holds thousands of
+    // commands, and every vertical slice running all of them joined was quadratic in bytes.
+    let n = 3_000;
+    let reqs: String =
+        (0..n).map(|i| format!("- The system MUST store item{i} durably.\n")).collect();
+    let gates: String =
+        (0..n).map(|i| format!("\n```sh\ncargo test item{i}_is_stored\n```\n")).collect();
+    let spec = format!("# S\n\n## Requirements\n\n{reqs}\n## Acceptance criteria\n{gates}");
+    let c = l9_ir::compile("s.md", &spec, None);
+    let slices = plan::candidates(&c.ir)
+        .into_iter()
+        .find(|p| p.strategy == Strategy::VerticalSlices)
+        .unwrap();
+    let all: usize = (0..n).map(|i| format!("cargo test item{i}_is_stored && ").len()).sum();
+    let mut bytes = 0;
+    let mut gated = 0;
+    for t in slices.tasks.iter().filter(|t| t.kind == TaskKind::Implement) {
+        let Some(gate) = &t.gate else { continue };
+        bytes += gate.command.as_ref().map_or(0, String::len);
+        // What a slice runs is the commands of its own criteria.
+        for cmd in gate.command.iter().flat_map(|c| c.split(" && ")) {
+            let by = c.ir.nodes.iter().find(|n| n.gate.as_deref() == Some(cmd)).unwrap();
+            assert!(gate.criteria.contains(&by.id), "{cmd} is not one of {}'s criteria", t.id);
+            gated += 1;
+        }
+    }
+    // Linear: a slice runs the gates verifying its requirements, and the gates that verify a
+    // whole section are bounded in number (16 edges per requirement, L9-IR-042).
+    assert!(bytes <= 24 * all, "{bytes} bytes of commands over the slices, {all} in all");
+    assert!(gated > 0);
+    // The final verification runs every command.
+    let verify = slices.tasks.iter().find(|t| t.kind == TaskKind::Verify).unwrap();
+    assert_eq!(
+        verify.gate.as_ref().and_then(|g| g.command.as_ref()).map(|c| c.len()),
+        Some(all - 4)
+    );
+}
