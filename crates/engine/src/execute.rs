@@ -2,7 +2,7 @@
 //! payload, which gates are evidence for which MUST requirement, and reading the verify
 //! step's evidence back for the report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use l9_ir::plan::{PlanCandidate, PlanTask, TaskKind};
 use serde_json::{Value, json};
@@ -15,13 +15,12 @@ use crate::verify::{CoderRef, GateSpec};
 /// A gate checks what its criterion verifies and, when it follows a criterion without a
 /// command of its own (a sentence that introduces the block), what that one verifies.
 pub(crate) fn acceptance(ir: &l9_ir::Ir) -> (Vec<AcceptanceGate>, Vec<String>) {
-    let verifies = |id: &str| -> Vec<String> {
-        ir.edges
-            .iter()
-            .filter(|e| e.from == id && e.kind == l9_ir::EdgeKind::Verifies)
-            .map(|e| e.to.clone())
-            .collect()
-    };
+    // What each criterion verifies, in edge order: looked up, not scanned for per criterion.
+    let mut verified: HashMap<&str, Vec<String>> = HashMap::new();
+    for e in ir.edges.iter().filter(|e| e.kind == l9_ir::EdgeKind::Verifies) {
+        verified.entry(e.from.as_str()).or_default().push(e.to.clone());
+    }
+    let verifies = |id: &str| -> Vec<String> { verified.get(id).cloned().unwrap_or_default() };
     let mut criteria: Vec<&l9_ir::Node> =
         ir.nodes.iter().filter(|n| n.kind == l9_ir::NodeKind::AcceptanceCriterion).collect();
     criteria.sort_by_key(|n| (n.span.start, n.span.line));
@@ -62,18 +61,26 @@ pub(crate) fn gate_coverage(
         })
         .collect();
     // A criterion that names what it verifies is evidence for that alone; one that names
-    // nothing stands for the MUST requirements of the tasks whose gate it is.
-    let unlinked: Vec<bool> = specs.iter().map(|s| s.requirements.is_empty()).collect();
+    // nothing stands for the MUST requirements of the tasks whose gate it is. Looked up by
+    // criterion, not scanned per task: a plan of thousands of gated slices and a spec of
+    // thousands of gates stay near-linear.
+    let musts: HashSet<&str> = front.musts.iter().map(String::as_str).collect();
+    let mut unlinked: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, a) in
+        front.acceptance.iter().enumerate().filter(|(i, _)| specs[*i].requirements.is_empty())
+    {
+        unlinked.entry(a.criterion.as_str()).or_default().push(i);
+    }
+    let mut seen: HashMap<usize, HashSet<&str>> = HashMap::new();
     for t in plan.tasks.iter().filter(|t| t.kind != TaskKind::Verify) {
         let Some(g) = &t.gate else { continue };
-        for (s, _) in specs
-            .iter_mut()
-            .zip(&unlinked)
-            .filter(|(s, u)| **u && g.criteria.contains(&s.criteria[0]))
-        {
-            for m in t.inputs.iter().filter(|i| front.musts.contains(i)) {
-                if !s.requirements.contains(m) {
-                    s.requirements.push(m.clone());
+        let hit: BTreeSet<usize> =
+            g.criteria.iter().filter_map(|c| unlinked.get(c.as_str())).flatten().copied().collect();
+        for i in hit {
+            let seen = seen.entry(i).or_default();
+            for m in t.inputs.iter().filter(|i| musts.contains(i.as_str())) {
+                if seen.insert(m.as_str()) {
+                    specs[i].requirements.push(m.clone());
                 }
             }
         }
@@ -356,5 +363,88 @@ mod tests {
         let q = asked[0]["text"].as_str().unwrap();
         assert!(!q.is_empty() && texts.values().any(|t| t == q), "{q}");
         assert!(tasks.iter().filter(|t| t["needs_approval"] == false).count() >= 3);
+    }
+
+    /// The former gate coverage, a scan of every gate for every gated task, kept as the oracle
+    /// of the indexed one.
+    fn gate_coverage_scan(front: &Understood, plan: &PlanCandidate) -> Vec<GateSpec> {
+        let mut specs: Vec<GateSpec> = front
+            .acceptance
+            .iter()
+            .map(|a| GateSpec {
+                command: a.command.clone(),
+                criteria: vec![a.criterion.clone()],
+                requirements: a.requirements.clone(),
+                source: None,
+            })
+            .collect();
+        let unlinked: Vec<bool> = specs.iter().map(|s| s.requirements.is_empty()).collect();
+        for t in plan.tasks.iter().filter(|t| t.kind != TaskKind::Verify) {
+            let Some(g) = &t.gate else { continue };
+            for (s, _) in specs
+                .iter_mut()
+                .zip(&unlinked)
+                .filter(|(s, u)| **u && g.criteria.contains(&s.criteria[0]))
+            {
+                for m in t.inputs.iter().filter(|i| front.musts.contains(i)) {
+                    if !s.requirements.contains(m) {
+                        s.requirements.push(m.clone());
+                    }
+                }
+            }
+        }
+        specs
+    }
+
+    /// Gates that name what they verify, gates that follow an introducing sentence, gates that
+    /// name nothing (standing for their tasks' MUSTs), many gates under one heading, in every
+    /// plan candidate: the indexed coverage is the scan's.
+    #[test]
+    fn gate_coverage_by_criterion_is_the_scan_of_every_gate() {
+        let mut specs = vec![
+            "# Adder\n\n## Requirements\n- REQ-1: The script MUST add two numbers.\n- REQ-2: It MUST print the sum.\n\n## Acceptance criteria\n- REQ-1 is checked by:\n\n```sh\nsh test_add.sh\n```\n\n```sh\nsh test_print.sh\n```\n".to_string(),
+        ];
+        for n in [5, 12, 40] {
+            let reqs: String =
+                (0..n).map(|i| format!("- The system MUST store item{i} durably.\n")).collect();
+            let gates: String = (0..n)
+                .map(|i| match i % 3 {
+                    0 => format!("\n```sh\ncargo test item{i}_is_stored\n```\n"),
+                    1 => format!("- Item{i} is stored durably:\n\n```sh\ntest -f item{i}\n```\n"),
+                    _ => format!("- Given a{i}x then a{i}y.\n"),
+                })
+                .collect();
+            specs
+                .push(format!("# S\n\n## Requirements\n\n{reqs}\n## Acceptance criteria\n{gates}"));
+            // With no heading above both, commands that share no words with a requirement
+            // verify nothing: they stand for the MUSTs of the tasks they gate.
+            let loose: String =
+                (0..n / 4).map(|i| format!("\n```sh\nmake check{i}\n```\n")).collect();
+            specs.push(format!("## Requirements\n\n{reqs}\n## Acceptance criteria\n{loose}"));
+        }
+        let mut compared = 0;
+        for spec in specs {
+            let checked = crate::ir::check_text("spec.md", &spec);
+            let d = crate::ir::deliberate(&checked, &[], 3);
+            let (acceptance, musts) = acceptance(&d.ir);
+            let front: Understood = serde_json::from_value(json!({
+                "ir_packet": "ir", "nodes": 0, "requirements": 0, "findings": 0, "errors": 0,
+                "hidden_constraints": 0, "amendments": 0, "settled": true, "candidates": [],
+                "acceptance": acceptance, "musts": musts,
+            }))
+            .unwrap();
+            for (plan, _) in crate::ir::plans(&d) {
+                // Also with every gated task twice: a gate reached again adds nothing again.
+                let mut twice = plan.clone();
+                twice.tasks.extend(plan.tasks.iter().filter(|t| t.gate.is_some()).cloned());
+                for plan in [plan, twice] {
+                    let (indexed, _) = gate_coverage(&front, &plan);
+                    let scan = gate_coverage_scan(&front, &plan);
+                    assert_eq!(indexed, scan, "{spec}");
+                    compared += scan.iter().map(|g| g.requirements.len()).sum::<usize>();
+                }
+            }
+        }
+        assert!(compared > 100, "{compared}");
     }
 }
