@@ -22,7 +22,7 @@ pub(crate) const SECTION_EDGES_BASE: usize = 4096;
 
 /// The work of matching criteria to requirements by terms, in all: this many steps per term of
 /// the spec's requirements and criteria, plus [`TERM_WORK_BASE`].
-pub(crate) const TERM_WORK_PER_TERM: usize = 256;
+pub(crate) const TERM_WORK_PER_TERM: usize = 64;
 pub(crate) const TERM_WORK_BASE: usize = 1 << 20;
 
 /// A requirement sharing fewer terms, or weighing less, is not what a criterion verifies.
@@ -60,16 +60,30 @@ impl Builder<'_> {
         if reqs.is_empty() {
             return;
         }
-        // Term → the requirements holding it, in order (its length is the term's df).
-        let mut postings: HashMap<&str, Vec<u32>> = HashMap::new();
-        for (i, r) in reqs.iter().enumerate() {
-            for t in &r.terms {
-                postings.entry(t.as_str()).or_default().push(i as u32);
+        // The requirements' terms as numbers given in the terms' order (so numeric order is
+        // the terms' order), each requirement's in order; term → the requirements holding it
+        // (its length is the term's df).
+        let vocab: Vec<&str> = reqs
+            .iter()
+            .flat_map(|r| r.terms.iter().map(String::as_str))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let number: HashMap<&str, u32> =
+            vocab.iter().enumerate().map(|(i, t)| (*t, i as u32)).collect();
+        let req_terms: Vec<Vec<u32>> =
+            reqs.iter().map(|r| r.terms.iter().map(|t| number[t.as_str()]).collect()).collect();
+        let mut postings: Vec<Vec<u32>> = vec![Vec::new(); vocab.len()];
+        for (i, terms) in req_terms.iter().enumerate() {
+            for t in terms {
+                postings[*t as usize].push(i as u32);
             }
         }
         // Requirements by section path: those under a section are one run of this order.
         let mut by_section: Vec<u32> = (0..reqs.len() as u32).collect();
         by_section.sort_by(|a, b| reqs[*a as usize].section.cmp(&reqs[*b as usize].section));
+        // The requirements under each section a criterion falls back to, in order, found once.
+        let mut under_of: HashMap<Vec<String>, Vec<u32>> = HashMap::new();
         let acs: Vec<(String, Vec<String>, BTreeSet<String>)> = self
             .nodes
             .iter()
@@ -83,45 +97,53 @@ impl Builder<'_> {
         let mut edges_left =
             SECTION_EDGES_PER_REQUIREMENT.saturating_mul(reqs.len()) + SECTION_EDGES_BASE;
         let (mut unmatched, mut unsectioned) = (0usize, 0usize);
+        // `marked[t] == stamp`: term `t` is the current criterion's.
+        let mut marked: Vec<u32> = vec![0; vocab.len()];
         let mut new = Vec::new();
-        for (ac, section, terms) in &acs {
+        for (stamp, (ac, section, terms)) in (1u32..).zip(&acs) {
             let parent = parent_section(section);
             if work_left == 0 {
                 unmatched += 1;
                 continue;
             }
+            let mine: Vec<u32> =
+                terms.iter().filter_map(|t| number.get(t.as_str()).copied()).collect();
+            for t in &mine {
+                marked[*t as usize] = stamp;
+            }
             let cap = terms.len() * 10 / 3 + 2;
-            let mut cands: Vec<u32> = terms
+            let mut cands: Vec<u32> = mine
                 .iter()
-                .filter_map(|t| postings.get(t.as_str()))
+                .map(|t| &postings[*t as usize])
                 .filter(|p| p.len() <= cap)
                 .flatten()
                 .copied()
                 .collect();
             cands.sort_unstable();
             cands.dedup();
-            let mut best: Vec<(f32, &str, Vec<&str>)> = Vec::new();
-            let log_k = (usize::BITS - terms.len().leading_zeros()) as usize;
+            let mut best: Vec<(f32, &str, Vec<u32>)> = Vec::new();
             for c in cands {
-                let r = &reqs[c as usize];
-                work_left = work_left.saturating_sub(1 + r.terms.len() * log_k);
-                // The requirement's terms in order, so `shared` is in order as an intersection.
-                let shared: Vec<&str> =
-                    r.terms.iter().filter(|t| terms.contains(*t)).map(String::as_str).collect();
+                let r = &req_terms[c as usize];
+                work_left = work_left.saturating_sub(1 + r.len());
+                // In the requirement's order, which is the terms' order.
+                let shared: Vec<u32> =
+                    r.iter().copied().filter(|t| marked[*t as usize] == stamp).collect();
                 // Terms that occur in few requirements say more than common ones.
                 let weight: f32 =
-                    shared.iter().map(|t| 1.0 / postings.get(t).map_or(1, Vec::len) as f32).sum();
-                let same = r.section.starts_with(parent) && !parent.is_empty();
+                    shared.iter().map(|t| 1.0 / postings[*t as usize].len() as f32).sum();
+                let req = &reqs[c as usize];
+                let same = req.section.starts_with(parent) && !parent.is_empty();
                 let score = weight + if same { 0.5 } else { 0.0 };
                 if shared.len() >= MIN_SHARED && weight >= MIN_WEIGHT {
-                    best.push((score, r.id.as_str(), shared));
+                    best.push((score, req.id.as_str(), shared));
                 }
             }
             best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
             if let Some(top) = best.first().map(|b| b.0) {
                 for (score, id, shared) in best.iter().take(3) {
                     if *score >= top * 0.75 {
-                        let why = format!("shared terms: {}", shared.join(", "));
+                        let words: Vec<&str> = shared.iter().map(|t| vocab[*t as usize]).collect();
+                        let why = format!("shared terms: {}", words.join(", "));
                         new.push((ac.clone(), id.to_string(), why));
                     }
                 }
@@ -130,21 +152,24 @@ impl Builder<'_> {
             if parent.is_empty() {
                 continue;
             }
-            let from =
-                by_section.partition_point(|i| reqs[*i as usize].section.as_slice() < parent);
-            let mut under: Vec<u32> = by_section[from..]
-                .iter()
-                .take_while(|i| reqs[**i as usize].section.starts_with(parent))
-                .copied()
-                .collect();
+            let under = under_of.entry(parent.to_vec()).or_insert_with(|| {
+                let from =
+                    by_section.partition_point(|i| reqs[*i as usize].section.as_slice() < parent);
+                let mut under: Vec<u32> = by_section[from..]
+                    .iter()
+                    .take_while(|i| reqs[**i as usize].section.starts_with(parent))
+                    .copied()
+                    .collect();
+                under.sort_unstable();
+                under
+            });
             if under.len() > edges_left {
                 unsectioned += 1;
                 continue;
             }
             edges_left -= under.len();
-            under.sort_unstable();
-            for i in under {
-                new.push((ac.clone(), reqs[i as usize].id.clone(), "same section".to_string()));
+            for i in under.iter() {
+                new.push((ac.clone(), reqs[*i as usize].id.clone(), "same section".to_string()));
             }
         }
         for (from, to, why) in new {

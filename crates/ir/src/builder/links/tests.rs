@@ -224,7 +224,7 @@ fn matching_by_terms_is_bounded_and_reported() {
         s.push_str(&format!("- The system MUST {}.\n", line()));
     }
     s.push_str("\n## Acceptance criteria\n\n");
-    let n = 300;
+    let n = 600;
     for _ in 0..n {
         s.push_str(&format!("- Then {}.\n", line()));
     }
