@@ -50,16 +50,7 @@ pub(crate) fn gate_coverage(
     front: &Understood,
     plan: &PlanCandidate,
 ) -> (Vec<GateSpec>, Vec<String>) {
-    let mut specs: Vec<GateSpec> = front
-        .acceptance
-        .iter()
-        .map(|a| GateSpec {
-            command: a.command.clone(),
-            criteria: vec![a.criterion.clone()],
-            requirements: a.requirements.clone(),
-            source: None,
-        })
-        .collect();
+    let mut specs = gate_specs(front);
     // A criterion that names what it verifies is evidence for that alone; one that names
     // nothing stands for the MUST requirements of the tasks whose gate it is. Looked up by
     // criterion, not scanned per task: a plan of thousands of gated slices and a spec of
@@ -88,6 +79,20 @@ pub(crate) fn gate_coverage(
     let covered: BTreeSet<&String> = specs.iter().flat_map(|s| s.requirements.iter()).collect();
     let ungated = front.musts.iter().filter(|m| !covered.contains(m)).cloned().collect();
     (specs, ungated)
+}
+
+/// Each acceptance gate as a gate, with what its criterion verifies.
+fn gate_specs(front: &Understood) -> Vec<GateSpec> {
+    front
+        .acceptance
+        .iter()
+        .map(|a| GateSpec {
+            command: a.command.clone(),
+            criteria: vec![a.criterion.clone()],
+            requirements: a.requirements.clone(),
+            source: None,
+        })
+        .collect()
 }
 
 /// The test scripts the plan's test tasks write, as gates: evidence for the MUST
@@ -368,16 +373,7 @@ mod tests {
     /// The former gate coverage, a scan of every gate for every gated task, kept as the oracle
     /// of the indexed one.
     fn gate_coverage_scan(front: &Understood, plan: &PlanCandidate) -> Vec<GateSpec> {
-        let mut specs: Vec<GateSpec> = front
-            .acceptance
-            .iter()
-            .map(|a| GateSpec {
-                command: a.command.clone(),
-                criteria: vec![a.criterion.clone()],
-                requirements: a.requirements.clone(),
-                source: None,
-            })
-            .collect();
+        let mut specs = gate_specs(front);
         let unlinked: Vec<bool> = specs.iter().map(|s| s.requirements.is_empty()).collect();
         for t in plan.tasks.iter().filter(|t| t.kind != TaskKind::Verify) {
             let Some(g) = &t.gate else { continue };

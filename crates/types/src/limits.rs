@@ -113,6 +113,26 @@ pub const DUPLICATE_CANDIDATES: Limit = Limit {
           counts the requirements whose search was cut",
 };
 
+/// Edges acceptance criteria make by their section alone, per requirement.
+pub const SECTION_LINKS: Limit = Limit {
+    env: "L9_SECTION_LINKS",
+    default: 16,
+    min: 0,
+    doc: "edges per requirement (plus 4,096) that acceptance criteria sharing no telling terms \
+          with a requirement may make by verifying their whole section; past it the criteria left \
+          verify nothing and one warning (L9-IR-042) counts them",
+};
+
+/// Work of matching acceptance criteria to requirements by shared terms, per term.
+pub const LINK_WORK: Limit = Limit {
+    env: "L9_LINK_WORK",
+    default: 64,
+    min: 0,
+    doc: "steps per term of the spec (plus 2^20) for matching acceptance criteria to the \
+          requirements they share terms with; past it the criteria left are not matched and one \
+          warning (L9-IR-042) counts them",
+};
+
 /// Bytes of a run's change a reviewer reads.
 pub const REVIEW_DIFF_BYTES: Limit = Limit {
     env: "L9_REVIEW_DIFF_BYTES",
@@ -127,6 +147,8 @@ pub const ALL: &[Limit] = &[
     SPEC_BYTES,
     FINDINGS_PER_SMELL,
     DUPLICATE_CANDIDATES,
+    SECTION_LINKS,
+    LINK_WORK,
     YAML_DEPTH,
     TOOL_OUTPUT_BYTES,
     TOOL_READ_BYTES,

@@ -13,16 +13,16 @@ use super::{Builder, parent_section};
 use crate::model::{EdgeKind, NodeKind};
 use crate::text;
 
-/// Edges that criteria make by their section alone, in all: this many per requirement, plus
-/// [`SECTION_EDGES_BASE`]. A criterion verifies every requirement of its section when it shares
-/// no telling terms with one; in a section of thousands, thousands of criteria doing so would
-/// make millions of edges that say nothing.
-pub(crate) const SECTION_EDGES_PER_REQUIREMENT: usize = 16;
+use l9_types::limits::{LINK_WORK, Limit, SECTION_LINKS};
+
+/// Edges that criteria make by their section alone, in all: [`SECTION_LINKS`] per requirement,
+/// plus this. A criterion verifies every requirement of its section when it shares no telling
+/// terms with one; in a section of thousands, thousands of criteria doing so would make
+/// millions of edges that say nothing.
 pub(crate) const SECTION_EDGES_BASE: usize = 4096;
 
-/// The work of matching criteria to requirements by terms, in all: this many steps per term of
-/// the spec's requirements and criteria, plus [`TERM_WORK_BASE`].
-pub(crate) const TERM_WORK_PER_TERM: usize = 64;
+/// The work of matching criteria to requirements by terms, in all: [`LINK_WORK`] steps per
+/// term of the spec's requirements and criteria, plus this.
 pub(crate) const TERM_WORK_BASE: usize = 1 << 20;
 
 /// A requirement sharing fewer terms, or weighing less, is not what a criterion verifies.
@@ -93,9 +93,9 @@ impl Builder<'_> {
             .collect();
         let all_terms: usize = reqs.iter().map(|r| r.terms.len()).sum::<usize>()
             + acs.iter().map(|a| a.2.len()).sum::<usize>();
-        let mut work_left = TERM_WORK_PER_TERM.saturating_mul(all_terms) + TERM_WORK_BASE;
+        let mut work_left = LINK_WORK.get_usize().saturating_mul(all_terms) + TERM_WORK_BASE;
         let mut edges_left =
-            SECTION_EDGES_PER_REQUIREMENT.saturating_mul(reqs.len()) + SECTION_EDGES_BASE;
+            SECTION_LINKS.get_usize().saturating_mul(reqs.len()) + SECTION_EDGES_BASE;
         let (mut unmatched, mut unsectioned) = (0usize, 0usize);
         // `marked[t] == stamp`: term `t` is the current criterion's.
         let mut marked: Vec<u32> = vec![0; vocab.len()];
@@ -179,14 +179,14 @@ impl Builder<'_> {
             self.diags.push(too_many(
                 "by the terms they share with requirements",
                 unmatched,
-                "the matching's work",
+                LINK_WORK,
             ));
         }
         if unsectioned > 0 {
             self.diags.push(too_many(
                 "to every requirement of their section",
                 unsectioned,
-                "the edges criteria make by section",
+                SECTION_LINKS,
             ));
         }
     }
@@ -243,13 +243,21 @@ impl Builder<'_> {
     }
 }
 
-/// The warning for acceptance criteria left unlinked because a budget ran out.
-fn too_many(how: &str, n: usize, budget: &str) -> Diagnostic {
+/// The warning for acceptance criteria left unlinked because a limit ran out: it names the
+/// limit's setting and its value in force.
+fn too_many(how: &str, n: usize, limit: Limit) -> Diagnostic {
     Diagnostic::warning(
         "L9-IR-042",
-        format!("{n} acceptance criteria were not linked {how}: {budget} has a bound proportional to the spec's size, and this spec reached it"),
+        format!(
+            "{n} acceptance criteria were not linked {how}: the spec reached {}={} (its bound grows with the spec's size)",
+            limit.env,
+            limit.get_usize()
+        ),
     )
-    .with_help("name the requirements a criterion verifies by their ids (REQ-1, …); criteria that do are linked whatever the spec's size")
+    .with_help(format!(
+        "name the requirements a criterion verifies by their ids (REQ-1, …), or raise {}",
+        limit.env
+    ))
 }
 
 #[cfg(test)]

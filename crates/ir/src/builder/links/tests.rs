@@ -194,9 +194,13 @@ fn criteria_by_section_are_bounded_and_reported() {
     }
     let c = crate::compile("s.md", &s, None);
     let section = c.ir.edges.iter().filter(|e| e.why == "same section").count();
-    let bound = super::SECTION_EDGES_PER_REQUIREMENT * n + super::SECTION_EDGES_BASE;
+    let bound = l9_types::limits::SECTION_LINKS.get_usize() * n + super::SECTION_EDGES_BASE;
     assert!(section <= bound && section >= bound - n, "{section} of at most {bound}");
-    let warning = c.diagnostics.iter().find(|d| d.code == "L9-IR-042").expect("a warning");
+    let warning = c
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "L9-IR-042" && d.message.contains("L9_SECTION_LINKS=16"))
+        .expect("a warning");
     assert!(
         warning.message.starts_with(&format!("{} acceptance criteria", n - section / n)),
         "{}",
@@ -229,7 +233,8 @@ fn matching_by_terms_is_bounded_and_reported() {
         s.push_str(&format!("- Then {}.\n", line()));
     }
     let c = crate::compile("s.md", &s, None);
-    let w = c.diagnostics.iter().find(|d| d.code == "L9-IR-042" && d.message.contains("terms"));
+    let w =
+        c.diagnostics.iter().find(|d| d.code == "L9-IR-042" && d.message.contains("L9_LINK_WORK="));
     let left: usize = w
         .and_then(|d| d.message.split(' ').next())
         .and_then(|k| k.parse().ok())
