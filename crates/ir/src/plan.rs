@@ -474,7 +474,8 @@ fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
                 // slice runs the commands of its own criteria (thousands of slices each holding
                 // all of thousands of commands would be quadratic), and the final verification
                 // runs them all.
-                let gate_of: HashMap<&str, &str> = if g.commands.len() > SLICE_GROUP_COMMANDS {
+                let own_commands = g.commands.len() > SLICE_GROUP_COMMANDS;
+                let gate_of: HashMap<&str, &str> = if own_commands {
                     g.criteria
                         .iter()
                         .filter_map(|c| Some((c.as_str(), node.get(c.as_str())?.gate.as_deref()?)))
@@ -500,7 +501,7 @@ fn build(ir: &Ir, strategy: Strategy, gs: &[Group]) -> PlanCandidate {
                     at.dedup();
                     let criteria: Vec<String> = at.iter().map(|&i| g.criteria[i].clone()).collect();
                     let size = (chunk.len() as f32 + 0.3 * criteria.len() as f32).max(1.0);
-                    let command = if g.commands.len() > SLICE_GROUP_COMMANDS {
+                    let command = if own_commands {
                         let mut own: Vec<&str> = criteria
                             .iter()
                             .filter_map(|c| gate_of.get(c.as_str()).copied())

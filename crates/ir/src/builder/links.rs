@@ -82,8 +82,6 @@ impl Builder<'_> {
         // Requirements by section path: those under a section are one run of this order.
         let mut by_section: Vec<u32> = (0..reqs.len() as u32).collect();
         by_section.sort_by(|a, b| reqs[*a as usize].section.cmp(&reqs[*b as usize].section));
-        // The requirements under each section a criterion falls back to, in order, found once.
-        let mut under_of: HashMap<Vec<String>, Vec<u32>> = HashMap::new();
         let acs: Vec<(String, Vec<String>, BTreeSet<String>)> = self
             .nodes
             .iter()
@@ -91,6 +89,9 @@ impl Builder<'_> {
             .filter(|n| !self.linked_acs.contains(&n.id))
             .map(|n| (n.id.clone(), n.section.clone(), text::content_terms(&n.text)))
             .collect();
+        // The requirements under each section a criterion falls back to, in order, found once
+        // (keyed by the criteria's own section paths: no copy per criterion).
+        let mut under_of: HashMap<&[String], Vec<u32>> = HashMap::new();
         let all_terms: usize = reqs.iter().map(|r| r.terms.len()).sum::<usize>()
             + acs.iter().map(|a| a.2.len()).sum::<usize>();
         let mut work_left = LINK_WORK.get_usize().saturating_mul(all_terms) + TERM_WORK_BASE;
@@ -152,7 +153,7 @@ impl Builder<'_> {
             if parent.is_empty() {
                 continue;
             }
-            let under = under_of.entry(parent.to_vec()).or_insert_with(|| {
+            let under = under_of.entry(parent).or_insert_with(|| {
                 let from =
                     by_section.partition_point(|i| reqs[*i as usize].section.as_slice() < parent);
                 let mut under: Vec<u32> = by_section[from..]

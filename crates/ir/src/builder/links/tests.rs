@@ -241,3 +241,14 @@ fn matching_by_terms_is_bounded_and_reported() {
         .unwrap_or_else(|| panic!("no warning: {:?}", c.diagnostics));
     assert!(left > 0 && left < n, "{left}");
 }
+
+/// `l9 config` and `--help` describe the linking limits with the fixed parts of their bounds:
+/// those descriptions follow the constants.
+#[test]
+fn the_limits_describe_the_bounds_in_force() {
+    use l9_types::limits::{LINK_WORK, SECTION_LINKS};
+    assert_eq!(super::SECTION_EDGES_BASE, 4096);
+    assert!(SECTION_LINKS.doc.contains("(plus 4,096)"), "{}", SECTION_LINKS.doc);
+    assert_eq!(super::TERM_WORK_BASE, 1 << 20);
+    assert!(LINK_WORK.doc.contains("(plus 2^20)"), "{}", LINK_WORK.doc);
+}
