@@ -195,6 +195,15 @@ pub struct WorkflowBenchReport {
     pub concurrent_steps_no_group_commit_per_s: Option<f64>,
     /// Mean entries per grouped statement in the concurrent effectful run (PostgreSQL).
     pub group_commit_mean_entries: Option<f64>,
+    /// Batches the committer sent in that run, and how many of them went while another was
+    /// in flight (a second lane, opened when statements wait long for the disk).
+    pub group_commit_statements: Option<u64>,
+    pub group_commit_overlapped: Option<u64>,
+    /// The committer's averages of a timed statement after that run: executing it and its
+    /// commit's wait for the WAL flush (ms), and the lanes (statements at once) it chose.
+    pub group_commit_work_ms: Option<f64>,
+    pub group_commit_wait_ms: Option<f64>,
+    pub group_commit_lanes: Option<u64>,
     /// One writer committing single-row inserts (same count as `steps`).
     pub baseline_one_writer_inserts_per_s: f64,
     /// `workflows` writers committing single-row inserts concurrently.
@@ -293,12 +302,18 @@ pub async fn workflow(
     };
     let before = stats();
     let many = run_workflows(&store, workflows, per, false, &rng).await?;
-    let grouping = match (before, stats()) {
+    let after = stats();
+    let grouping = match (before, after) {
         (Some(a), Some(b)) if b.grouped > a.grouped => {
             Some((b.grouped_entries - a.grouped_entries) as f64 / (b.grouped - a.grouped) as f64)
         }
         _ => None,
     };
+    let statements = before.zip(after).map(|(a, b)| b.batches - a.batches);
+    let overlapped = before.zip(after).map(|(a, b)| b.overlapped - a.overlapped);
+    let work_ms = after.map(|b| b.work_us as f64 / 1000.0);
+    let wait_ms = after.map(|b| b.wait_us as f64 / 1000.0);
+    let lanes = after.map(|b| b.lanes);
     let many_pure = run_workflows(&store, workflows, per, true, &rng).await?;
     let total = per * workflows;
     let mut ungrouped = None;
@@ -337,6 +352,11 @@ pub async fn workflow(
         concurrent_pure_steps_per_s: rate(total, many_pure),
         concurrent_steps_no_group_commit_per_s: ungrouped,
         group_commit_mean_entries: grouping,
+        group_commit_statements: statements,
+        group_commit_overlapped: overlapped,
+        group_commit_work_ms: work_ms,
+        group_commit_wait_ms: wait_ms,
+        group_commit_lanes: lanes,
         baseline_one_writer_inserts_per_s: b1,
         baseline_concurrent_inserts_per_s: bn,
     })

@@ -2,8 +2,9 @@
 //! step.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::time::Duration;
 
 use l9_store::group::GroupCommit;
 use l9_store::{Fence, JournalAppend, Result, StoreError, check_journal_append};
@@ -11,6 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::codec::db;
+use crate::lanes::Lanes;
 
 /// A journal append as one statement (data-modifying CTEs): the fence, the blob, the packet,
 /// its parents (checked by foreign key) and the journal row, all or nothing.
@@ -104,10 +106,20 @@ pub(crate) async fn append_in(
 /// (one round trip, one WAL flush for all of them). Each caller returns only after its own
 /// entry is committed, so an effectful step is still durable before the next one starts;
 /// concurrent workflows share commits instead of taking turns for the disk.
-#[derive(Debug, Default)]
+///
+/// One statement is in flight at a time while a statement's own work is its larger part.
+/// When the part that does not grow with its entries is the larger — a disk that makes
+/// each commit wait for its flush — several go at once (`lanes.rs` decides; a task's
+/// appends are never in two of them, so they commit in order): a second statement then
+/// shares the first one's wait for the disk instead of queueing behind it.
+#[derive(Debug)]
 pub(crate) struct Committer {
     group: GroupCommit<Pending>,
     stats: Stats,
+    /// How many statements may be in flight at once.
+    lanes: Lanes,
+    /// Statements in flight now.
+    in_flight: AtomicUsize,
 }
 
 /// What the committer did, for benchmarks and tests.
@@ -119,15 +131,25 @@ struct Stats {
     grouped_entries: AtomicU64,
     /// Groups answered entry by entry after the statement refused them as a whole.
     fallbacks: AtomicU64,
+    /// Batches committed, and those sent while another was in flight (a second lane).
+    batches: AtomicU64,
+    overlapped: AtomicU64,
 }
 
 /// Group-commit counters: statements that carried several entries, the entries they carried,
-/// and groups that fell back to one statement per entry.
+/// groups that fell back to one statement per entry, batches committed and those sent while
+/// another was in flight; the averaged parts of a timed statement (µs; executing it, and its
+/// commit's wait for the flush; 0 before the first) and the lanes open now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupCommitStats {
     pub grouped: u64,
     pub grouped_entries: u64,
     pub fallbacks: u64,
+    pub batches: u64,
+    pub overlapped: u64,
+    pub work_us: u64,
+    pub wait_us: u64,
+    pub lanes: u64,
 }
 
 #[derive(Debug)]
@@ -140,6 +162,15 @@ struct Pending {
 const MAX_BATCH: usize = 256;
 
 impl Committer {
+    pub(crate) fn new(max_lanes: usize) -> Self {
+        Committer {
+            group: GroupCommit::default(),
+            stats: Stats::default(),
+            lanes: Lanes::new(max_lanes),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
     /// Queues `entries` (in order) and waits until each is committed; the first refusal is
     /// returned. The committer is a task of its own.
     pub(crate) async fn append(
@@ -153,41 +184,77 @@ impl Committer {
             check_journal_append(e)?;
             items.push(Pending { fence: fence.clone(), entry: e.clone() });
         }
-        let (lead, waiters) = self.group.push(items);
+        let (lead, waiters) =
+            self.group.push_keyed(fence.task.0.as_u128(), items, self.lanes.now());
         if lead {
             let (me, pool) = (self.clone(), pool.clone());
             tokio::spawn(async move {
-                me.group.drive(MAX_BATCH, |batch| commit(&pool, batch, &me.stats)).await;
+                me.group.drive(MAX_BATCH, |batch| me.commit(&pool, batch)).await;
             });
         }
         waiters.first_error().await
     }
 
+    /// One batch, timed: its time feeds the choice of lanes.
+    async fn commit(&self, pool: &sqlx::PgPool, batch: Vec<Pending>) -> Vec<Result<()>> {
+        self.stats.batches.fetch_add(1, Relaxed);
+        if self.in_flight.fetch_add(1, Relaxed) > 0 {
+            self.stats.overlapped.fetch_add(1, Relaxed);
+        }
+        // Only a statement of several entries (several tasks, maybe) is worth timing.
+        let timed = batch.len() > 1 && self.lanes.sample_next();
+        let (answers, parts) = commit(pool, batch, &self.stats, timed).await;
+        if let Some((work, wait)) = parts {
+            self.lanes.record(work, wait);
+        }
+        self.in_flight.fetch_sub(1, Relaxed);
+        answers
+    }
+
     pub(crate) fn stats(&self) -> GroupCommitStats {
+        let fit = self.lanes.estimate();
         GroupCommitStats {
             grouped: self.stats.grouped.load(Relaxed),
             grouped_entries: self.stats.grouped_entries.load(Relaxed),
             fallbacks: self.stats.fallbacks.load(Relaxed),
+            batches: self.stats.batches.load(Relaxed),
+            overlapped: self.stats.overlapped.load(Relaxed),
+            work_us: fit.map_or(0, |e| e.work_us as u64),
+            wait_us: fit.map_or(0, |e| e.wait_us as u64),
+            lanes: self.lanes.now() as u64,
         }
     }
 }
 
 /// Commits a batch: one statement for all of it when it can, else entry by entry (a batch
 /// with a blob, or one the statement refused as a whole, so each entry gets its own answer).
-async fn commit(pool: &sqlx::PgPool, batch: Vec<Pending>, stats: &Stats) -> Vec<Result<()>> {
+/// A `timed` batch goes inside an explicit transaction so that executing the statement and
+/// committing it are timed apart; those two times are returned with the answers.
+async fn commit(
+    pool: &sqlx::PgPool,
+    batch: Vec<Pending>,
+    stats: &Stats,
+    timed: bool,
+) -> (Vec<Result<()>>, Option<(Duration, Duration)>) {
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
             let msg = db(e).to_string();
-            return batch.iter().map(|_| Err(StoreError::Unavailable(msg.clone()))).collect();
+            let failed = batch.iter().map(|_| Err(StoreError::Unavailable(msg.clone()))).collect();
+            return (failed, None);
         }
     };
     if batch.len() > 1 && batch.iter().all(|p| p.entry.blob.is_none()) {
-        match append_batch(&mut conn, &batch).await {
-            Ok(written) => {
+        let written = if timed {
+            append_batch_timed(&mut conn, &batch).await.map(|(w, parts)| (w, Some(parts)))
+        } else {
+            append_batch(&mut conn, &batch).await.map(|w| (w, None))
+        };
+        match written {
+            Ok((written, parts)) => {
                 stats.grouped.fetch_add(1, Relaxed);
                 stats.grouped_entries.fetch_add(batch.len() as u64, Relaxed);
-                return batch
+                let answers = batch
                     .iter()
                     .map(|p| {
                         if written.contains(&(p.entry.run.0, p.entry.seq as i64)) {
@@ -200,6 +267,7 @@ async fn commit(pool: &sqlx::PgPool, batch: Vec<Pending>, stats: &Stats) -> Vec<
                         }
                     })
                     .collect();
+                return (answers, parts);
             }
             // One entry spoiled the statement: answer each on its own.
             Err(_) => {
@@ -211,7 +279,24 @@ async fn commit(pool: &sqlx::PgPool, batch: Vec<Pending>, stats: &Stats) -> Vec<
     for p in batch {
         out.push(append_in(&mut conn, &p.fence, &p.entry).await);
     }
-    out
+    (out, None)
+}
+
+/// [`append_batch`] in a transaction of its own: the rows written, the time executing the
+/// statement took and the time its commit took (the WAL flush's wait). A statement or a
+/// commit that fails leaves nothing written (the transaction rolls back).
+async fn append_batch_timed(
+    conn: &mut PgConnection,
+    batch: &[Pending],
+) -> std::result::Result<(std::collections::HashSet<(Uuid, i64)>, (Duration, Duration)), sqlx::Error>
+{
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
+    let started = tokio::time::Instant::now();
+    let written = append_batch(&mut tx, batch).await?;
+    let executed = tokio::time::Instant::now();
+    tx.commit().await?;
+    Ok((written, (executed - started, executed.elapsed())))
 }
 
 /// All of `batch` in one statement: fences checked per entry (an entry whose task is no

@@ -16,6 +16,7 @@ pub mod baseline;
 mod codec;
 mod graph;
 mod journal;
+mod lanes;
 pub use journal::GroupCommitStats;
 mod schema;
 mod tasks;
@@ -211,6 +212,7 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;
+        let lanes = lanes::lanes_for_pool(opts.max_connections);
         let store = PgStore {
             pool,
             opts,
@@ -218,7 +220,7 @@ impl PgStore {
             enqueued: Default::default(),
             written: Default::default(),
             terms: Default::default(),
-            committer: Some(Default::default()),
+            committer: Some(std::sync::Arc::new(journal::Committer::new(lanes))),
         };
         store.migrate().await?;
         Ok(store)

@@ -1,13 +1,21 @@
 //! Group commit, the part both backends share: callers queue what they want written and
-//! wait; one committer at a time takes everything queued (up to a limit), writes it in one
-//! go and answers each caller on its own, until the queue is empty. An append that
-//! arrives while a batch is being written joins the next one, so concurrent writers share
-//! commits instead of taking turns, and a lone writer waits for nobody.
+//! wait; a committer takes everything queued (up to a limit), writes it in one go and
+//! answers each caller on its own, until the queue is empty. An append that arrives while
+//! a batch is being written joins the next one, so concurrent writers share commits
+//! instead of taking turns, and a lone writer waits for nobody.
 //!
 //! The committer is started by the caller whose push found nobody committing (`push`
 //! says so); backends run it as a task of its own ([`GroupCommit::drive`]), so a caller
 //! that is cancelled while waiting cannot leave the queue without a committer.
+//!
+//! **Lanes.** A push may carry a key (PostgreSQL: the task whose lease fences the append)
+//! and allow up to `lanes` committers at once ([`GroupCommit::push_keyed`]): when the disk
+//! makes each commit wait for its flush, a second statement sent meanwhile shares that
+//! wait instead of queueing behind it. A key's items are never held by two committers at
+//! once, so they are still written in the order they were queued; a committer that finds
+//! only other committers' keys left gives up its lane.
 
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -23,13 +31,25 @@ pub struct GroupCommit<T> {
 
 #[derive(Debug)]
 struct Queue<T> {
-    pending: Vec<(T, oneshot::Sender<Result<()>>)>,
-    committing: bool,
+    pending: VecDeque<Queued<T>>,
+    /// Committers running.
+    drivers: usize,
+    /// Keys of the items committers hold now (only with lanes: `drive` marks them).
+    busy: HashSet<u128>,
+}
+
+#[derive(Debug)]
+struct Queued<T> {
+    key: u128,
+    item: T,
+    done: oneshot::Sender<Result<()>>,
 }
 
 impl<T> Default for GroupCommit<T> {
     fn default() -> Self {
-        GroupCommit { queue: Mutex::new(Queue { pending: Vec::new(), committing: false }) }
+        GroupCommit {
+            queue: Mutex::new(Queue { pending: VecDeque::new(), drivers: 0, busy: HashSet::new() }),
+        }
     }
 }
 
@@ -53,90 +73,163 @@ impl Waiters {
     }
 }
 
+/// A batch taken from the queue: the items, their answer channels and their keys.
+type Taken<T> = (Vec<T>, Vec<oneshot::Sender<Result<()>>>, Vec<u128>);
+
+impl<T> Queue<T> {
+    /// At most `max` items, in queue order, skipping the keys other committers hold (a
+    /// skipped key's later items are skipped too, so each key's order is kept).
+    fn take(&mut self, max: usize) -> Taken<T> {
+        let max = max.max(1);
+        let n = if self.busy.is_empty() { self.pending.len().min(max) } else { 0 };
+        let mut taken: Taken<T> = (Vec::new(), Vec::new(), Vec::new());
+        let keep = |q: Queued<T>, t: &mut Taken<T>| {
+            t.0.push(q.item);
+            t.1.push(q.done);
+            t.2.push(q.key);
+        };
+        if n > 0 {
+            for q in self.pending.drain(..n) {
+                keep(q, &mut taken);
+            }
+            return taken;
+        }
+        let mut kept = VecDeque::with_capacity(self.pending.len());
+        for q in self.pending.drain(..) {
+            if taken.0.len() < max && !self.busy.contains(&q.key) {
+                keep(q, &mut taken);
+            } else {
+                kept.push_back(q);
+            }
+        }
+        self.pending = kept;
+        taken
+    }
+}
+
+fn answer(senders: Vec<oneshot::Sender<Result<()>>>, answers: Vec<Result<()>>) {
+    let mut answers = answers.into_iter();
+    for done in senders {
+        let r = answers.next().unwrap_or_else(|| {
+            Err(StoreError::Backend("the committer gave no answer for an append".into()))
+        });
+        let _ = done.send(r);
+    }
+}
+
 impl<T> GroupCommit<T> {
     /// Queues `items` (they are committed in this order) and says whether the caller must
     /// start the committer ([`GroupCommit::drive`]): nobody was committing.
     pub fn push(&self, items: Vec<T>) -> (bool, Waiters) {
+        self.push_keyed(0, items, 1)
+    }
+
+    /// [`GroupCommit::push`] for items of one key, with up to `lanes` committers allowed at
+    /// once: the caller must start one when nobody is committing, or when fewer than
+    /// `lanes` are and none holds `key`.
+    pub fn push_keyed(&self, key: u128, items: Vec<T>, lanes: usize) -> (bool, Waiters) {
         let mut waits = Vec::with_capacity(items.len());
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         for item in items {
             let (done, rx) = oneshot::channel();
-            q.pending.push((item, done));
+            q.pending.push_back(Queued { key, item, done });
             waits.push(rx);
         }
-        (!std::mem::replace(&mut q.committing, true), Waiters(waits))
+        let start = q.drivers == 0 || (q.drivers < lanes && !q.busy.contains(&key));
+        if start {
+            q.drivers += 1;
+        }
+        (start, Waiters(waits))
+    }
+
+    /// Committers running now.
+    pub fn committers(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).drivers
     }
 
     /// One batch (at most `max` items) committed by the caller that holds the role, without
     /// awaiting anything: `commit` answers every item, or returns `None` when it would have
     /// to wait (it wrote nothing; the items go back to the head of the queue). Returns
     /// `true` when the queue was left empty and the role given up, `false` when the role
-    /// is still the caller's and it must run [`GroupCommit::drive`] (in a task).
+    /// is still the caller's and it must run [`GroupCommit::drive`] (in a task). For a
+    /// queue of one lane (nothing awaits between taking and answering, so no key is
+    /// marked held).
     pub fn commit_now<F>(&self, max: usize, commit: F) -> bool
     where
         F: FnOnce(&[T]) -> Option<Vec<Result<()>>>,
     {
-        let (items, senders): (Vec<T>, Vec<oneshot::Sender<Result<()>>>) = {
+        let (items, senders, keys) = {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             if q.pending.is_empty() {
-                q.committing = false;
+                q.drivers = q.drivers.saturating_sub(1);
                 return true;
             }
-            let n = q.pending.len().min(max.max(1));
-            q.pending.drain(..n).unzip()
+            q.take(max)
         };
         match commit(&items) {
             Some(answers) => {
-                let mut answers = answers.into_iter();
-                for done in senders {
-                    let r = answers.next().unwrap_or_else(|| {
-                        Err(StoreError::Backend(
-                            "the committer gave no answer for an append".into(),
-                        ))
-                    });
-                    let _ = done.send(r);
-                }
+                answer(senders, answers);
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
                 if q.pending.is_empty() {
-                    q.committing = false;
+                    q.drivers = q.drivers.saturating_sub(1);
                     return true;
                 }
                 false
             }
             None => {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                q.pending.splice(0..0, items.into_iter().zip(senders));
+                // Back at the head, in their order.
+                let back = items.into_iter().zip(senders).zip(keys).rev();
+                for ((item, done), key) in back {
+                    q.pending.push_front(Queued { key, item, done });
+                }
                 false
             }
         }
     }
 
-    /// The committer: takes at most `max` queued items at a time, hands them to `commit`
-    /// (which answers each, in order; a missing answer is a failure) and passes the answers
-    /// on, until the queue is empty; then gives up the role under the queue's lock, so an
-    /// item queued at that moment starts a new committer.
+    /// A committer: takes at most `max` queued items at a time (none of a key another
+    /// committer holds), hands them to `commit` (which answers each, in order; a missing
+    /// answer is a failure) and passes the answers on, until nothing is left for it; then
+    /// gives up its lane under the queue's lock, so an item queued at that moment starts a
+    /// new committer.
     pub async fn drive<F, Fut>(&self, max: usize, mut commit: F)
     where
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = Vec<Result<()>>>,
     {
         loop {
-            let (items, senders): (Vec<T>, Vec<oneshot::Sender<Result<()>>>) = {
+            let (items, senders, keys) = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.pending.is_empty() {
-                    q.committing = false;
+                let taken = q.take(max);
+                if taken.0.is_empty() {
+                    // Empty, or only keys other committers hold (they come back for them).
+                    q.drivers = q.drivers.saturating_sub(1);
                     return;
                 }
-                let n = q.pending.len().min(max.max(1));
-                q.pending.drain(..n).unzip()
+                q.busy.extend(taken.2.iter().copied());
+                taken
             };
-            let mut answers = commit(items).await.into_iter();
-            for done in senders {
-                let r = answers.next().unwrap_or_else(|| {
-                    Err(StoreError::Backend("the committer gave no answer for an append".into()))
-                });
-                let _ = done.send(r);
-            }
+            // Released even if `commit` panics, so the key's later items are not stranded.
+            let release = Release { group: self, keys };
+            let answers = commit(items).await;
+            drop(release);
+            answer(senders, answers);
+        }
+    }
+}
+
+/// Gives a committer's keys back when its batch is answered (or abandoned).
+struct Release<'a, T> {
+    group: &'a GroupCommit<T>,
+    keys: Vec<u128>,
+}
+
+impl<T> Drop for Release<'_, T> {
+    fn drop(&mut self) {
+        let mut q = self.group.queue.lock().unwrap_or_else(|p| p.into_inner());
+        for k in &self.keys {
+            q.busy.remove(k);
         }
     }
 }
@@ -197,5 +290,61 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), vec![vec![1, 2], vec![3]]);
         // The role was given up with the queue empty.
         assert!(g.push(vec![4]).0);
+    }
+
+    /// Two keys commit in two lanes at once; a key held by one committer is never taken by
+    /// the other (its items stay in order), and a committer left with only held keys gives
+    /// its lane up.
+    #[tokio::test]
+    async fn lanes_overlap_other_keys_and_keep_each_keys_order() {
+        use std::sync::Arc;
+        let g = Arc::new(GroupCommit::<u32>::default());
+        let log = Arc::new(std::sync::Mutex::new(Vec::<Vec<u32>>::new()));
+        let (lead, a1) = g.push_keyed(1, vec![10], 2);
+        assert!(lead, "nobody was committing");
+        // The first lane holds key 1 until `go` is sent.
+        let (go, gate) = oneshot::channel::<()>();
+        let gate = Arc::new(tokio::sync::Mutex::new(Some(gate)));
+        let first = {
+            let (g, log, gate) = (g.clone(), log.clone(), gate.clone());
+            tokio::spawn(async move {
+                g.drive(8, |items: Vec<u32>| {
+                    log.lock().unwrap().push(items.clone());
+                    let gate = gate.clone();
+                    async move {
+                        if let Some(rx) = gate.lock().await.take() {
+                            let _ = rx.await;
+                        }
+                        items.iter().map(|_| Ok(())).collect()
+                    }
+                })
+                .await
+            })
+        };
+        while log.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let (lead, a2) = g.push_keyed(1, vec![11], 2);
+        assert!(!lead, "key 1 is held: its next item waits for that lane");
+        let (lead, b1) = g.push_keyed(2, vec![20, 21], 2);
+        assert!(lead, "a second lane for another key");
+        assert_eq!(g.committers(), 2);
+        let (lead, _c) = g.push_keyed(3, vec![30], 2);
+        assert!(!lead, "no more lanes than allowed");
+        // The second lane commits keys 2 and 3 while the first is still in flight, skips
+        // key 1, and gives its lane up with only key 1 left.
+        g.drive(8, |items: Vec<u32>| {
+            log.lock().unwrap().push(items.clone());
+            async move { items.iter().map(|_| Ok(())).collect() }
+        })
+        .await;
+        assert!(b1.first_error().await.is_ok());
+        assert_eq!(g.committers(), 1);
+        go.send(()).unwrap();
+        first.await.unwrap();
+        assert!(a1.first_error().await.is_ok() && a2.first_error().await.is_ok());
+        assert_eq!(*log.lock().unwrap(), vec![vec![10], vec![20, 21, 30], vec![11]]);
+        assert_eq!(g.committers(), 0);
+        assert!(g.push_keyed(1, vec![12], 2).0, "all lanes given up");
     }
 }

@@ -379,6 +379,50 @@ async fn concurrent_appends_share_one_statement_and_a_spoiled_group_falls_back()
     done(store).await;
 }
 
+/// On a disk that makes each commit wait (here a deferred trigger sleeping 4 ms once per
+/// transaction, at its commit, stands in for a slow WAL flush), the committer sends a
+/// second statement while the first waits, and every run's journal still holds its steps in order (each step the
+/// parent of the next: one written early would be refused).
+#[tokio::test]
+async fn slow_statements_open_a_second_lane_and_runs_keep_their_order() {
+    let Some(url) = l9_test_support::pg_url() else { return };
+    let opts = PgOptions {
+        dims: DIMS,
+        schema: Some(l9_test_support::unique_schema("t")),
+        max_connections: 8,
+        ..Default::default()
+    };
+    let store = PgStore::open(&url, opts).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION slow_flush() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF current_setting('l9test.flushed', true) IS DISTINCT FROM 'y' THEN
+             PERFORM set_config('l9test.flushed', 'y', true);
+             PERFORM pg_sleep(0.004);
+           END IF;
+           RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER slow_flush AFTER INSERT ON journal
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_flush();",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    l9_store::conformance::concurrent_runs_keep_their_journal_order_with(
+        &store,
+        8,
+        20,
+        std::time::Duration::from_millis(1),
+    )
+    .await;
+    let s = store.group_commit_stats().unwrap();
+    // The timed statements wait longer than they work, and the lanes open (4 for a
+    // pool of 8).
+    assert!(s.wait_us > s.work_us, "{s:?}");
+    assert_eq!(s.lanes, 4, "{s:?}");
+    assert!(s.overlapped >= 1, "a second statement went while one waited: {s:?}");
+    done(store).await;
+}
+
 /// A schema made before version 3 (its state index over every task, its idempotency keys a
 /// unique constraint over every row) is migrated on open: the state index then holds only tasks
 /// neither queued nor leased, the key index only keyed tasks; counts, listings and a key

@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             queue_claims_are_disjoint_under_concurrency, cron_ticks_fire_once,
             checkpoints_replace_and_are_fenced, journal_appends_are_packets_fenced_and_forkable,
             concurrent_journal_appends_are_answered_one_by_one,
+            concurrent_runs_keep_their_journal_order,
         );
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {

@@ -639,6 +639,70 @@ pub async fn concurrent_journal_appends_are_answered_one_by_one(store: &dyn Stor
     assert_eq!(rows[1].packet, n3.packet.id);
 }
 
+/// `runs` workflows at once, each appending `steps` entries one after another (each the
+/// parent of the next, so an entry written before its predecessor would be refused): every
+/// append lands, and each run's journal holds its entries in order. What group commit
+/// must keep however many statements it has in flight.
+pub async fn concurrent_runs_keep_their_journal_order(store: &dyn Store) {
+    concurrent_runs_keep_their_journal_order_with(store, 6, 10, StdDuration::from_micros(200))
+        .await;
+}
+
+/// [`concurrent_runs_keep_their_journal_order`] with `runs` workflows of `steps` steps, the
+/// `i`-th pausing `i × pause` after each step (so their appends arrive staggered, as real
+/// workflows' do, instead of in lockstep).
+pub async fn concurrent_runs_keep_their_journal_order_with(
+    store: &dyn Store,
+    runs: usize,
+    steps: u64,
+    pause: StdDuration,
+) {
+    let q = store.tasks();
+    let fx = Fx::default();
+    let tasks: Vec<NewTask> = (0..runs).map(|i| task(&fx, &format!("o{i}"))).collect();
+    q.enqueue(&tasks, t0()).await.unwrap();
+    let got = q.claim(&claim("w", runs, secs(0))).await.unwrap();
+    assert_eq!(got.len(), runs);
+    let entry = |id: TaskId, seq: u64, parent: Option<l9_types::PacketId>| {
+        let mut d = PacketDraft::new("journal.step")
+            .run(RunId(id.0))
+            .task(id)
+            .body(json!({"key": format!("step:s#{seq}"), "value": seq}));
+        if let Some(p) = parent {
+            d = d.parent(p);
+        }
+        JournalAppend {
+            run: RunId(id.0),
+            seq,
+            key: format!("step:s#{seq}"),
+            status: JournalStatus::Completed,
+            packet: fx.seal(d),
+            blob: None,
+        }
+    };
+    let workflows = got.iter().enumerate().map(|(i, t)| {
+        let (id, entry) = (t.id, &entry);
+        async move {
+            let fence = Fence { task: id, worker: "w".into() };
+            let mut parent = None;
+            let mut ids = Vec::new();
+            for seq in 0..steps {
+                let e = entry(id, seq, parent);
+                parent = Some(e.packet.id);
+                ids.push(e.packet.id);
+                q.append_journal(&fence, &e).await.unwrap();
+                tokio::time::sleep(pause * i as u32).await;
+            }
+            (id, ids)
+        }
+    });
+    for (id, ids) in futures_util::future::join_all(workflows).await {
+        let rows = q.load_journal(RunId(id.0)).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..steps).collect::<Vec<_>>());
+        assert_eq!(rows.iter().map(|r| r.packet).collect::<Vec<_>>(), ids);
+    }
+}
+
 /// `any_tasks` says whether `list_tasks` would find one, for each filter.
 pub async fn any_tasks_agrees_with_listing(store: &dyn Store) {
     let q = store.tasks();
