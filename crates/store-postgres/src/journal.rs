@@ -189,7 +189,9 @@ impl Committer {
         if lead {
             let (me, pool) = (self.clone(), pool.clone());
             tokio::spawn(async move {
-                me.group.drive(MAX_BATCH, |batch| me.commit(&pool, batch)).await;
+                me.group
+                    .drive_within(MAX_BATCH, || me.lanes.now(), |batch| me.commit(&pool, batch))
+                    .await;
             });
         }
         waiters.first_error().await

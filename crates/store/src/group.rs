@@ -193,14 +193,30 @@ impl<T> GroupCommit<T> {
     /// answer is a failure) and passes the answers on, until nothing is left for it; then
     /// gives up its lane under the queue's lock, so an item queued at that moment starts a
     /// new committer.
-    pub async fn drive<F, Fut>(&self, max: usize, mut commit: F)
+    pub async fn drive<F, Fut>(&self, max: usize, commit: F)
     where
+        F: FnMut(Vec<T>) -> Fut,
+        Fut: Future<Output = Vec<Result<()>>>,
+    {
+        self.drive_within(max, || usize::MAX, commit).await;
+    }
+
+    /// [`GroupCommit::drive`] for a queue whose lanes may close: before each batch, a
+    /// committer beyond the `lanes()` allowed now gives its lane up (another committer is
+    /// running, so the queue is not left without one).
+    pub async fn drive_within<L, F, Fut>(&self, max: usize, lanes: L, mut commit: F)
+    where
+        L: Fn() -> usize,
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = Vec<Result<()>>>,
     {
         loop {
             let (items, senders, keys) = {
                 let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.drivers > lanes().max(1) {
+                    q.drivers -= 1;
+                    return;
+                }
                 let taken = q.take(max);
                 if taken.0.is_empty() {
                     // Empty, or only keys other committers hold (they come back for them).
@@ -346,5 +362,30 @@ mod tests {
         assert_eq!(*log.lock().unwrap(), vec![vec![10], vec![20, 21, 30], vec![11]]);
         assert_eq!(g.committers(), 0);
         assert!(g.push_keyed(1, vec![12], 2).0, "all lanes given up");
+    }
+
+    /// Lanes that close send the committers beyond them home at their next batch; the
+    /// last one stays and commits the rest.
+    #[tokio::test]
+    async fn committers_beyond_the_lanes_allowed_give_up_theirs() {
+        let g = GroupCommit::<u32>::default();
+        assert!(g.push_keyed(1, vec![10], 3).0);
+        assert!(g.push_keyed(2, vec![20], 3).0);
+        assert!(g.push_keyed(3, vec![30], 3).0);
+        assert_eq!(g.committers(), 3);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let commit = |items: Vec<u32>| {
+            seen.lock().unwrap().push(items.clone());
+            async move { items.iter().map(|_| Ok(())).collect() }
+        };
+        // One lane now: two of the three committers leave without taking anything.
+        g.drive_within(8, || 1, commit).await;
+        assert_eq!(g.committers(), 2);
+        g.drive_within(8, || 1, commit).await;
+        assert_eq!(g.committers(), 1);
+        assert!(seen.lock().unwrap().is_empty());
+        g.drive_within(8, || 1, commit).await;
+        assert_eq!(*seen.lock().unwrap(), vec![vec![10, 20, 30]]);
+        assert_eq!(g.committers(), 0);
     }
 }
