@@ -108,10 +108,10 @@ pub(crate) async fn append_in(
 /// concurrent workflows share commits instead of taking turns for the disk.
 ///
 /// One statement is in flight at a time while a statement's own work is its larger part.
-/// When the part that does not grow with its entries is the larger — a disk that makes
-/// each commit wait for its flush — several go at once (`lanes.rs` decides; a task's
-/// appends are never in two of them, so they commit in order): a second statement then
-/// shares the first one's wait for the disk instead of queueing behind it.
+/// When its commit's wait for the WAL flush is the larger — a disk that makes each commit
+/// wait — several go at once (`lanes.rs` decides; a task's appends are never in two of
+/// them, so they commit in order): a second statement then shares the first one's wait
+/// for the disk instead of queueing behind it.
 #[derive(Debug)]
 pub(crate) struct Committer {
     group: GroupCommit<Pending>,
@@ -197,7 +197,7 @@ impl Committer {
         waiters.first_error().await
     }
 
-    /// One batch, timed: its time feeds the choice of lanes.
+    /// One batch; a timed one feeds the choice of lanes.
     async fn commit(&self, pool: &sqlx::PgPool, batch: Vec<Pending>) -> Vec<Result<()>> {
         self.stats.batches.fetch_add(1, Relaxed);
         if self.in_flight.fetch_add(1, Relaxed) > 0 {

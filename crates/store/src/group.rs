@@ -13,7 +13,8 @@
 //! makes each commit wait for its flush, a second statement sent meanwhile shares that
 //! wait instead of queueing behind it. A key's items are never held by two committers at
 //! once, so they are still written in the order they were queued; a committer that finds
-//! only other committers' keys left gives up its lane.
+//! only other committers' keys left, or more committers than lanes allowed now
+//! ([`GroupCommit::drive_within`]), gives up its lane.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
