@@ -197,7 +197,7 @@ pub struct WorkflowBenchReport {
     pub group_commit_mean_entries: Option<f64>,
     /// Batches the committer sent in that run, and how many of them went while another was
     /// in flight (a second lane, opened when statements wait long for the disk).
-    pub group_commit_statements: Option<u64>,
+    pub group_commit_batches: Option<u64>,
     pub group_commit_overlapped: Option<u64>,
     /// The committer's averages of a timed statement after that run: executing it and its
     /// commit's wait for the WAL flush (ms), and the lanes (statements at once) it chose.
@@ -309,7 +309,7 @@ pub async fn workflow(
         }
         _ => None,
     };
-    let statements = before.zip(after).map(|(a, b)| b.batches - a.batches);
+    let batches = before.zip(after).map(|(a, b)| b.batches - a.batches);
     let overlapped = before.zip(after).map(|(a, b)| b.overlapped - a.overlapped);
     let work_ms = after.map(|b| b.work_us as f64 / 1000.0);
     let wait_ms = after.map(|b| b.wait_us as f64 / 1000.0);
@@ -352,7 +352,7 @@ pub async fn workflow(
         concurrent_pure_steps_per_s: rate(total, many_pure),
         concurrent_steps_no_group_commit_per_s: ungrouped,
         group_commit_mean_entries: grouping,
-        group_commit_statements: statements,
+        group_commit_batches: batches,
         group_commit_overlapped: overlapped,
         group_commit_work_ms: work_ms,
         group_commit_wait_ms: wait_ms,

@@ -361,7 +361,7 @@ pub(crate) async fn run(
                         r.concurrent_steps_per_s / u.max(1e-9),
                         r.group_commit_mean_entries.unwrap_or(1.0),
                         r.group_commit_overlapped.unwrap_or(0),
-                        r.group_commit_statements.unwrap_or(0),
+                        r.group_commit_batches.unwrap_or(0),
                         r.group_commit_work_ms.unwrap_or(0.0),
                         r.group_commit_wait_ms.unwrap_or(0.0),
                         r.group_commit_lanes.unwrap_or(1),

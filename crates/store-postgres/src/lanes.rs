@@ -32,7 +32,7 @@ struct Parts {
 }
 
 /// One statement in this many is timed in two parts.
-pub(crate) const SAMPLE_EVERY: u64 = 16;
+const SAMPLE_EVERY: u64 = 16;
 /// Weight of the newest sample in the averages (about the last 8 count).
 const WEIGHT: f64 = 1.0 / 8.0;
 /// Samples taken before the averages decide anything.

@@ -82,23 +82,13 @@ impl<T> Queue<T> {
     /// skipped key's later items are skipped too, so each key's order is kept).
     fn take(&mut self, max: usize) -> Taken<T> {
         let max = max.max(1);
-        let n = if self.busy.is_empty() { self.pending.len().min(max) } else { 0 };
         let mut taken: Taken<T> = (Vec::new(), Vec::new(), Vec::new());
-        let keep = |q: Queued<T>, t: &mut Taken<T>| {
-            t.0.push(q.item);
-            t.1.push(q.done);
-            t.2.push(q.key);
-        };
-        if n > 0 {
-            for q in self.pending.drain(..n) {
-                keep(q, &mut taken);
-            }
-            return taken;
-        }
-        let mut kept = VecDeque::with_capacity(self.pending.len());
+        let mut kept = VecDeque::new();
         for q in self.pending.drain(..) {
             if taken.0.len() < max && !self.busy.contains(&q.key) {
-                keep(q, &mut taken);
+                taken.0.push(q.item);
+                taken.1.push(q.done);
+                taken.2.push(q.key);
             } else {
                 kept.push_back(q);
             }
@@ -144,7 +134,8 @@ impl<T> GroupCommit<T> {
     }
 
     /// Committers running now.
-    pub fn committers(&self) -> usize {
+    #[cfg(test)]
+    fn committers(&self) -> usize {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).drivers
     }
 

@@ -9,11 +9,16 @@ use l9_store_postgres::{PgOptions, PgStore};
 
 /// A fresh store in a new schema, or `None` when no cluster is configured (outside CI).
 async fn pg(dims: usize) -> Option<PgStore> {
+    pg_pool(dims, 4).await
+}
+
+/// [`pg`] with a pool of `max_connections`.
+async fn pg_pool(dims: usize, max_connections: u32) -> Option<PgStore> {
     let url = l9_test_support::pg_url()?;
     let opts = PgOptions {
         dims,
         schema: Some(l9_test_support::unique_schema("t")),
-        max_connections: 4,
+        max_connections,
         ..Default::default()
     };
     Some(PgStore::open(&url, opts).await.expect("open the test cluster"))
@@ -381,18 +386,11 @@ async fn concurrent_appends_share_one_statement_and_a_spoiled_group_falls_back()
 
 /// On a disk that makes each commit wait (here a deferred trigger sleeping 4 ms once per
 /// transaction, at its commit, stands in for a slow WAL flush), the committer sends a
-/// second statement while the first waits, and every run's journal still holds its steps in order (each step the
-/// parent of the next: one written early would be refused).
+/// second statement while the first waits, and every run's journal still holds its steps
+/// in order (each step the parent of the next: one written early would be refused).
 #[tokio::test]
 async fn slow_statements_open_a_second_lane_and_runs_keep_their_order() {
-    let Some(url) = l9_test_support::pg_url() else { return };
-    let opts = PgOptions {
-        dims: DIMS,
-        schema: Some(l9_test_support::unique_schema("t")),
-        max_connections: 8,
-        ..Default::default()
-    };
-    let store = PgStore::open(&url, opts).await.unwrap();
+    let Some(store) = pg_pool(DIMS, 8).await else { return };
     sqlx::raw_sql(
         "CREATE FUNCTION slow_flush() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
            IF current_setting('l9test.flushed', true) IS DISTINCT FROM 'y' THEN
@@ -505,15 +503,8 @@ async fn a_schema_from_version_2_gets_the_narrower_indexes() {
 async fn lookups_of_many_keys_are_planned_for_their_own_list() {
     use l9_store::WriteBatch;
     use l9_store::conformance::Fx;
-    let Some(url) = l9_test_support::pg_url() else { return };
     // One connection, so its prepared statements are the ones every write used.
-    let opts = PgOptions {
-        dims: DIMS,
-        schema: Some(l9_test_support::unique_schema("t")),
-        max_connections: 1,
-        ..Default::default()
-    };
-    let store = PgStore::open(&url, opts).await.unwrap();
+    let Some(store) = pg_pool(DIMS, 1).await else { return };
     // How many times the lookup ran on the connection's prepared statement.
     let prepared_runs = || async {
         sqlx::query_scalar::<_, i64>(
