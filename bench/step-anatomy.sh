@@ -6,7 +6,9 @@
 #   packet, bare  one packet row into a table shaped like `packets` with its primary key only
 #   packet        the same row into L9's `packets` (6 B-trees, generated tsvector, GIN)
 #   + journal     packet and journal row in one statement (data-modifying CTE)
-#   + fence       L9's append as it is (journal.rs): the lease checked FOR SHARE first
+#   + fence       the lease checked FOR SHARE first
+#   + parent      L9's append as it is (journal.rs): also the link to the step's parent
+#                 packet (`packet_parents`, both foreign keys checked)
 # Each runs with 1 client and with 16 (every client its own leased task), alternating,
 # ROUNDS times; prints steps/s and the ratio to the floor of the same round.
 #   bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]
@@ -33,6 +35,10 @@ INSERT INTO tasks (id, queue, kind, payload, priority, state, max_attempts, run_
 SELECT ('00000000-0000-0000-0000-0000000001' || lpad(i::text, 2, '0'))::uuid, 'q', 'k', '{}', 0,
        'leased', 0, now(), 'w', now() + interval '1 day', now(), now()
 FROM generate_series(0, 31) i;
+INSERT INTO packets (id, v, kind, schema_v, actor, at, body, blobs, hash)
+SELECT ('00000000-0000-0000-0000-0000000002' || lpad(i::text, 2, '0'))::uuid, 2, 'run.start', 1,
+       'worker', now(), '{}', '[]', '\x00'
+FROM generate_series(0, 31) i;
 EOF
 cols="v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash"
 vals="2, 'journal.step', 1, '00000000-0000-0000-0000-000000000002', \
@@ -41,6 +47,7 @@ vals="2, 'journal.step', 1, '00000000-0000-0000-0000-000000000002', \
 '{\"idempotent\":{\"key\":\"x/1\"}}', \
 '\\x0011223344556677889900112233445566778899001122334455667788990011'"
 task="('00000000-0000-0000-0000-0000000001' || lpad((:client_id % 32)::text, 2, '0'))::uuid"
+root="('00000000-0000-0000-0000-0000000002' || lpad((:client_id % 32)::text, 2, '0'))::uuid"
 cat > "$work/floor.sql" <<EOF
 INSERT INTO raw_steps (run, v) VALUES (1, 'x');
 EOF
@@ -63,13 +70,22 @@ p AS (INSERT INTO packets (id, $cols) SELECT gen_random_uuid(), $vals FROM fence
 INSERT INTO journal (run_id, seq, key, status, packet)
 SELECT gen_random_uuid(), :s, 'step#1', 'completed', p.id FROM p;
 EOF
+cat > "$work/parent.sql" <<EOF
+\\set s random(1, 2000000000)
+WITH fence AS (SELECT id FROM tasks WHERE id = $task AND state = 'leased' AND lease_owner = 'w' FOR SHARE),
+p AS (INSERT INTO packets (id, $cols) SELECT gen_random_uuid(), $vals FROM fence RETURNING id),
+pp AS (INSERT INTO packet_parents (child_id, parent_id, ord) SELECT p.id, $root, 0 FROM p)
+INSERT INTO journal (run_id, seq, key, status, packet)
+SELECT gen_random_uuid(), :s, 'step#1', 'completed', p.id FROM p;
+EOF
 tps() { pgbench -n -M prepared -f "$work/$1.sql" -c "$2" -j 2 -T "$secs" "$u" 2>&1 | awk '/^tps/{printf "%.0f", $3}'; }
-printf '%-6s %-8s %10s %14s %10s %12s %12s\n' round clients floor "packet, bare" packet "+ journal" "+ fence"
+printf '%-6s %-8s %10s %14s %10s %12s %12s %12s\n' round clients floor "packet, bare" packet "+ journal" "+ fence" "+ parent"
 for r in $(seq "$rounds"); do
   for c in 1 16; do
-    f=$(tps floor $c); b=$(tps bare $c); p=$(tps packet $c); j=$(tps journal $c); x=$(tps fence $c)
+    f=$(tps floor $c); b=$(tps bare $c); p=$(tps packet $c); j=$(tps journal $c); x=$(tps fence $c); y=$(tps parent $c)
     ratio() { python3 -c "print(f'{$1/$f:.2f}×')"; }
-    printf '%-6s %-8s %10s %8s %5s %6s %5s %6s %5s %6s %5s\n' "$r" "$c" "$f" \
-      "$b" "$(ratio "$b")" "$p" "$(ratio "$p")" "$j" "$(ratio "$j")" "$x" "$(ratio "$x")"
+    printf '%-6s %-8s %10s %8s %5s %6s %5s %6s %5s %6s %5s %6s %5s\n' "$r" "$c" "$f" \
+      "$b" "$(ratio "$b")" "$p" "$(ratio "$p")" "$j" "$(ratio "$j")" "$x" "$(ratio "$x")" \
+      "$y" "$(ratio "$y")"
   done
 done

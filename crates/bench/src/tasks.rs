@@ -208,6 +208,11 @@ pub struct WorkflowBenchReport {
     pub baseline_one_writer_inserts_per_s: f64,
     /// `workflows` writers committing single-row inserts concurrently.
     pub baseline_concurrent_inserts_per_s: f64,
+    /// The rows a step writes (packet, parent link, journal row, under the fence's lock),
+    /// by raw SQL into tables shaped like the store's, one statement and commit per step:
+    /// one writer, and `workflows` writers (PostgreSQL only).
+    pub baseline_one_writer_step_rows_per_s: Option<f64>,
+    pub baseline_concurrent_step_rows_per_s: Option<f64>,
 }
 
 fn bench_registry() -> Registry {
@@ -317,6 +322,7 @@ pub async fn workflow(
     let many_pure = run_workflows(&store, workflows, per, true, &rng).await?;
     let total = per * workflows;
     let mut ungrouped = None;
+    let mut step_rows = None;
     let (backend, b1, bn) = match baseline {
         Baseline::Postgres(pg) => {
             let plain: Arc<dyn Store> = Arc::new(pg.without_group_commit());
@@ -324,6 +330,9 @@ pub async fn workflow(
             ungrouped = Some(rate(total, d));
             let a = l9_store_postgres::baseline::durable_inserts(pg, steps, 1).await?;
             let b = l9_store_postgres::baseline::durable_inserts(pg, total, workflows).await?;
+            let sa = l9_store_postgres::baseline::durable_step_rows(pg, steps, 1).await?;
+            let sb = l9_store_postgres::baseline::durable_step_rows(pg, total, workflows).await?;
+            step_rows = Some((rate(steps, sa), rate(total, sb)));
             ("postgres", rate(steps, a), rate(total, b))
         }
         Baseline::Sqlite { dir, full } => {
@@ -359,5 +368,7 @@ pub async fn workflow(
         group_commit_lanes: lanes,
         baseline_one_writer_inserts_per_s: b1,
         baseline_concurrent_inserts_per_s: bn,
+        baseline_one_writer_step_rows_per_s: step_rows.map(|s| s.0),
+        baseline_concurrent_step_rows_per_s: step_rows.map(|s| s.1),
     })
 }

@@ -119,6 +119,119 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
     Ok(d)
 }
 
+/// The rows a durable step writes, by raw SQL and nothing else: per step, one statement that
+/// takes the fence (a share lock on its task's row, checked to be leased to this writer) and
+/// inserts the step's packet (a journal entry's columns and size), its parent link (to the
+/// previous step's packet, foreign keys checked) and its journal row, then commits — into
+/// tables shaped like the store's (`LIKE … INCLUDING ALL`: the same columns, generated
+/// full-text column, indexes and keys). `n` steps shared among `writers` concurrent
+/// connections, one run and one leased task each. What the store's schema costs a step on
+/// this server, with no L9 code around it: next to [`durable_inserts`] it splits a step's
+/// distance from the one-row floor into the schema's share and the rest.
+pub async fn durable_step_rows(store: &PgStore, n: usize, writers: usize) -> Result<Duration> {
+    use l9_types::{IdSource, SeededRng, SystemClock};
+    let pool = store.pool();
+    let drop = "DROP TABLE IF EXISTS step_parents, step_journal, step_packets, step_tasks";
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "{drop};
+         CREATE TABLE step_tasks (id UUID PRIMARY KEY, state TEXT NOT NULL, lease_owner TEXT);
+         CREATE TABLE step_packets (LIKE packets INCLUDING ALL);
+         CREATE TABLE step_parents (LIKE packet_parents INCLUDING ALL,
+             FOREIGN KEY (child_id) REFERENCES step_packets(id),
+             FOREIGN KEY (parent_id) REFERENCES step_packets(id));
+         CREATE TABLE step_journal (LIKE journal INCLUDING ALL)"
+    )))
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    let writers = writers.max(1);
+    let per = n.div_ceil(writers);
+    // Ids as L9 makes them (UUIDv7 from a clock and a seeded source), one run and task each,
+    // and a first packet for each run's first step to descend from.
+    let clock = SystemClock;
+    let rng = SeededRng::from_seed(3);
+    let ids = || IdSource { clock: &clock, rng: &rng }.uuid();
+    let mut runs = Vec::with_capacity(writers);
+    for _ in 0..writers {
+        let (task, run, root) = (ids(), ids(), ids());
+        sqlx::query(
+            "INSERT INTO step_tasks (id, state, lease_owner) VALUES ($1, 'leased', 'bench')",
+        )
+        .bind(task)
+        .execute(pool)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO step_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, blobs, hash)
+             VALUES ($1, 1, 'run.start', 1, $2, $3, 'worker:bench', now(), '{}', '[]', $4)",
+        )
+        .bind(root)
+        .bind(run)
+        .bind(task)
+        .bind(l9_types::ContentHash::of_bytes(root.as_bytes()).as_bytes().to_vec())
+        .execute(pool)
+        .await
+        .map_err(db)?;
+        // The step packets' ids, made before the clock starts, as L9 makes them before it writes.
+        let steps: Vec<uuid::Uuid> = (0..per).map(|_| ids()).collect();
+        runs.push((task, run, root, steps));
+    }
+    let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for (task, run, root, steps) in runs {
+        let pool = pool.clone();
+        set.spawn(async move {
+            let mut parent = root;
+            for (i, id) in steps.into_iter().enumerate() {
+                let key = format!("step#{i}");
+                let body = format!(
+                    r#"{{"key":"{key}","kind":"step","status":"ok","effect":{{"kind":"idempotent"}},"value":{i}}}"#
+                );
+                let hash = l9_types::ContentHash::of_bytes(body.as_bytes()).as_bytes().to_vec();
+                let written: i64 = sqlx::query_scalar(
+                    "WITH fence AS (
+                        SELECT id FROM step_tasks WHERE id = $1 AND state = 'leased' AND lease_owner = 'bench' FOR SHARE
+                     ), p AS (
+                        INSERT INTO step_packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, blobs, effect, hash)
+                        SELECT $2, 1, 'journal.step', 1, $3, $1, 'worker:bench', now(), $4, '[]', '{\"kind\":\"idempotent\"}', $5
+                        FROM fence RETURNING id
+                     ), pp AS (
+                        INSERT INTO step_parents (child_id, parent_id, ord) SELECT id, $6, 0 FROM p
+                     ), j AS (
+                        INSERT INTO step_journal (run_id, seq, key, status, packet)
+                        SELECT $3, $7, $8, 'ok', id FROM p RETURNING 1
+                     )
+                     SELECT count(*) FROM j",
+                )
+                .bind(task)
+                .bind(id)
+                .bind(run)
+                .bind(&body)
+                .bind(hash)
+                .bind(parent)
+                .bind(i as i64 + 1)
+                .bind(&key)
+                .fetch_one(&pool)
+                .await
+                .map_err(db)?;
+                if written != 1 {
+                    return Err(l9_store::StoreError::Backend(format!(
+                        "the step floor wrote {written} journal rows for one step"
+                    )));
+                }
+                parent = id;
+            }
+            Ok::<_, l9_store::StoreError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
+    }
+    let d = t.elapsed();
+    sqlx::raw_sql(drop).execute(pool).await.map_err(db)?;
+    Ok(d)
+}
+
 /// The floor for a bulk load: one `COPY` of the packets `parts` hands out, then one `COPY` of
 /// the vectors `again` hands out (the same rows made a second time, so neither is held whole),
 /// into tables shaped like the store's (same columns, generated full-text column, indexes and

@@ -440,6 +440,37 @@ fn bench_queue_smoke() {
     }
 }
 
+/// `l9 bench workflow`: every figure next to its in-run floor; on PostgreSQL also the rows a
+/// step writes by raw SQL (tables shaped like the store's).
+#[test]
+fn bench_workflow_smoke() {
+    let dir = l9_test_support::temp_dir();
+    let args = ["bench", "workflow", "--steps", "8", "--workflows", "2"];
+    let r = json(dir.path(), &args);
+    assert_eq!(r["backend"], "sqlite (synchronous=NORMAL)", "{r}");
+    for k in
+        ["one_workflow_steps_per_s", "concurrent_steps_per_s", "baseline_one_writer_inserts_per_s"]
+    {
+        assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {r}");
+    }
+    assert!(r["baseline_concurrent_step_rows_per_s"].is_null(), "PostgreSQL only: {r}");
+    if let Some(url) = l9_test_support::pg_url() {
+        let mut args = args.to_vec();
+        args.extend(["--db", &url]);
+        let r = json(dir.path(), &args);
+        assert_eq!(r["backend"], "postgres", "{r}");
+        for k in [
+            "concurrent_steps_per_s",
+            "concurrent_steps_no_group_commit_per_s",
+            "baseline_concurrent_inserts_per_s",
+            "baseline_one_writer_step_rows_per_s",
+            "baseline_concurrent_step_rows_per_s",
+        ] {
+            assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {r}");
+        }
+    }
+}
+
 #[test]
 fn bench_memory_smoke() {
     let dir = l9_test_support::temp_dir();
