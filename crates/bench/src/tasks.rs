@@ -209,8 +209,9 @@ pub struct WorkflowBenchReport {
     /// `workflows` writers committing single-row inserts concurrently.
     pub baseline_concurrent_inserts_per_s: f64,
     /// The rows a step writes (packet, parent link, journal row, under the fence's lock),
-    /// by raw SQL into tables shaped like the store's, one statement and commit per step:
-    /// one writer, and `workflows` writers (PostgreSQL only).
+    /// by raw SQL into tables shaped like the store's (SQLite: the store's own tables), one
+    /// transaction per step: one writer, and `workflows` writers (SQLite: the same figure,
+    /// its writes go one at a time).
     pub baseline_one_writer_step_rows_per_s: Option<f64>,
     pub baseline_concurrent_step_rows_per_s: Option<f64>,
 }
@@ -322,7 +323,7 @@ pub async fn workflow(
     let many_pure = run_workflows(&store, workflows, per, true, &rng).await?;
     let total = per * workflows;
     let mut ungrouped = None;
-    let mut step_rows = None;
+    let step_rows;
     let (backend, b1, bn) = match baseline {
         Baseline::Postgres(pg) => {
             let plain: Arc<dyn Store> = Arc::new(pg.without_group_commit());
@@ -343,6 +344,13 @@ pub async fn workflow(
                 full,
             )
             .await?;
+            let sa = l9_store_sqlite::baseline::durable_step_rows(
+                &dir.join("baseline-steps.db"),
+                steps,
+                full,
+            )
+            .await?;
+            step_rows = Some((rate(steps, sa), rate(steps, sa)));
             (
                 if full { "sqlite (synchronous=FULL)" } else { "sqlite (synchronous=NORMAL)" },
                 rate(steps, a),

@@ -126,9 +126,9 @@ pub(crate) enum BenchCommand {
         sqlite_full: bool,
     },
     /// Durable workflows: journaled steps/s for one workflow and for N concurrent ones,
-    /// next to committed single-row inserts (the disk's durable-write ceiling); on
-    /// PostgreSQL also next to the rows a step writes, by raw SQL into tables shaped like the
-    /// store's (what the schema alone costs).
+    /// next to committed single-row inserts (the disk's durable-write ceiling) and to the
+    /// rows a step writes, by raw SQL into tables shaped like the store's (what the schema
+    /// alone costs).
     Workflow {
         /// Steps of the single workflow (each concurrent workflow runs a quarter of this).
         #[arg(long, default_value_t = 1_000)]
@@ -369,7 +369,7 @@ pub(crate) async fn run(
                         r.group_commit_lanes.unwrap_or(1),
                     )),
                     r.baseline_one_writer_step_rows_per_s.zip(r.baseline_concurrent_step_rows_per_s).map_or(String::new(), |(a, b)| format!(
-                        "  the same rows by raw SQL (tables shaped like the store's; one statement and commit per step):\n\
+                        "  the same rows by raw SQL (tables shaped like the store's; one transaction per step):\n\
                          \x20   1 writer  {a:>8.0} steps/s → L9 {:.2}×   {} writers {b:>8.0} steps/s → L9 {:.2}×\n",
                         r.one_workflow_steps_per_s / a.max(1e-9),
                         r.workflows,

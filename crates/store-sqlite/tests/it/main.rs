@@ -768,3 +768,42 @@ async fn many_first_opens_of_one_new_file_at_once_all_succeed() {
         }
     }
 }
+
+/// The step floor of `l9 bench workflow` writes what it says: every step's packet, its link
+/// to the previous step's (a chain back to the run's first packet) and its journal row, in
+/// the store's own tables, readable by a store opened on them afterwards.
+#[cfg(feature = "baseline")]
+#[tokio::test]
+async fn the_step_floor_writes_a_step_s_rows() {
+    let dir = l9_test_support::temp_dir();
+    let path = dir.path().join("floor.db");
+    let d = l9_store_sqlite::baseline::durable_step_rows(&path, 25, false).await.unwrap();
+    assert!(d.as_nanos() > 0);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM journal"), 25);
+    assert_eq!(count("SELECT count(*) FROM packets WHERE kind = 'journal.step'"), 25);
+    assert_eq!(count("SELECT count(*) FROM packet_parents"), 25);
+    // Each journal row names its step's packet, whose parent is the step before (the first
+    // step's is the run's start).
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM journal j JOIN packets p ON p.id = j.packet \
+             JOIN packet_parents pp ON pp.child = p.rowid JOIN packets q ON q.rowid = pp.parent \
+             LEFT JOIN journal jq ON jq.packet = q.id \
+             WHERE (j.seq = 1 AND q.kind = 'run.start') OR jq.seq = j.seq - 1"
+        ),
+        25
+    );
+    drop(c);
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.unwrap();
+    let last: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT packet FROM journal ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .unwrap();
+    let up = store
+        .lineage(l9_types::PacketId(last.parse().unwrap()), l9_store::Direction::Up, 100)
+        .await
+        .unwrap();
+    assert_eq!(up.len(), 25, "24 earlier steps and the run's start");
+}
