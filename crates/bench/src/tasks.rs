@@ -212,8 +212,8 @@ pub struct WorkflowBenchReport {
     /// by raw SQL into tables shaped like the store's (SQLite: the store's own tables), one
     /// transaction per step: one writer, and `workflows` writers (SQLite: the same figure,
     /// its writes go one at a time).
-    pub baseline_one_writer_step_rows_per_s: Option<f64>,
-    pub baseline_concurrent_step_rows_per_s: Option<f64>,
+    pub baseline_one_writer_step_rows_per_s: f64,
+    pub baseline_concurrent_step_rows_per_s: f64,
 }
 
 fn bench_registry() -> Registry {
@@ -333,7 +333,7 @@ pub async fn workflow(
             let b = l9_store_postgres::baseline::durable_inserts(pg, total, workflows).await?;
             let sa = l9_store_postgres::baseline::durable_step_rows(pg, steps, 1).await?;
             let sb = l9_store_postgres::baseline::durable_step_rows(pg, total, workflows).await?;
-            step_rows = Some((rate(steps, sa), rate(total, sb)));
+            step_rows = (rate(steps, sa), rate(total, sb));
             ("postgres", rate(steps, a), rate(total, b))
         }
         Baseline::Sqlite { dir, full } => {
@@ -350,7 +350,7 @@ pub async fn workflow(
                 full,
             )
             .await?;
-            step_rows = Some((rate(steps, sa), rate(steps, sa)));
+            step_rows = (rate(steps, sa), rate(steps, sa));
             (
                 if full { "sqlite (synchronous=FULL)" } else { "sqlite (synchronous=NORMAL)" },
                 rate(steps, a),
@@ -376,7 +376,7 @@ pub async fn workflow(
         group_commit_lanes: lanes,
         baseline_one_writer_inserts_per_s: b1,
         baseline_concurrent_inserts_per_s: bn,
-        baseline_one_writer_step_rows_per_s: step_rows.map(|s| s.0),
-        baseline_concurrent_step_rows_per_s: step_rows.map(|s| s.1),
+        baseline_one_writer_step_rows_per_s: step_rows.0,
+        baseline_concurrent_step_rows_per_s: step_rows.1,
     })
 }
