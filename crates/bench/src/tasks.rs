@@ -204,6 +204,10 @@ pub struct WorkflowBenchReport {
     pub group_commit_work_ms: Option<f64>,
     pub group_commit_wait_ms: Option<f64>,
     pub group_commit_lanes: Option<u64>,
+    /// Whether the committer ended that run spreading appends over its lanes (else
+    /// grouping them), and how often it changed mode during the run (trials included).
+    pub group_commit_spread: Option<bool>,
+    pub group_commit_mode_switches: Option<u64>,
     /// One writer committing single-row inserts (same count as `steps`).
     pub baseline_one_writer_inserts_per_s: f64,
     /// `workflows` writers committing single-row inserts concurrently.
@@ -320,6 +324,8 @@ pub async fn workflow(
     let work_ms = after.map(|b| b.work_us as f64 / 1000.0);
     let wait_ms = after.map(|b| b.wait_us as f64 / 1000.0);
     let lanes = after.map(|b| b.lanes);
+    let spread = after.map(|b| b.spread);
+    let switches = before.zip(after).map(|(a, b)| b.mode_switches - a.mode_switches);
     let many_pure = run_workflows(&store, workflows, per, true, &rng).await?;
     let total = per * workflows;
     let mut ungrouped = None;
@@ -374,6 +380,8 @@ pub async fn workflow(
         group_commit_work_ms: work_ms,
         group_commit_wait_ms: wait_ms,
         group_commit_lanes: lanes,
+        group_commit_spread: spread,
+        group_commit_mode_switches: switches,
         baseline_one_writer_inserts_per_s: b1,
         baseline_concurrent_inserts_per_s: bn,
         baseline_one_writer_step_rows_per_s: step_rows.0,

@@ -360,7 +360,7 @@ pub(crate) async fn run(
                     r.baseline_concurrent_inserts_per_s,
                     r.concurrent_steps_per_s / r.baseline_concurrent_inserts_per_s.max(1e-9),
                     r.concurrent_steps_no_group_commit_per_s.map_or(String::new(), |u| format!(
-                        "  same {} workflows, each append committed on its own (no group commit) {u:>8.0} steps/s → group commit {:.2}× ({:.1} entries per statement; {} of {} batches sent beside another; a timed statement works {:.2} ms and waits {:.2} ms for its flush → {} lane(s))\n",
+                        "  same {} workflows, each append committed on its own (no group commit) {u:>8.0} steps/s → group commit {:.2}× ({:.1} entries per statement; {} of {} batches sent beside another; a timed statement works {:.2} ms and waits {:.2} ms for its flush → {} lane(s); ended {}, {} mode changes)\n",
                         r.workflows,
                         r.concurrent_steps_per_s / u.max(1e-9),
                         r.group_commit_mean_entries.unwrap_or(1.0),
@@ -369,6 +369,8 @@ pub(crate) async fn run(
                         r.group_commit_work_ms.unwrap_or(0.0),
                         r.group_commit_wait_ms.unwrap_or(0.0),
                         r.group_commit_lanes.unwrap_or(1),
+                        if r.group_commit_spread.unwrap_or(false) { "spreading appends over the lanes" } else { "grouping appends" },
+                        r.group_commit_mode_switches.unwrap_or(0),
                     )),
                     r.baseline_one_writer_step_rows_per_s,
                     r.one_workflow_steps_per_s / r.baseline_one_writer_step_rows_per_s.max(1e-9),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::codec::db;
 use crate::lanes::Lanes;
+use crate::mode::Chooser;
 
 /// A journal append as one statement (data-modifying CTEs): the fence, the blob, the packet,
 /// its parents (checked by foreign key) and the journal row, all or nothing.
@@ -112,12 +113,19 @@ pub(crate) async fn append_in(
 /// wait — several go at once (`lanes.rs` decides; a task's appends are never in two of
 /// them, so they commit in order): a second statement then shares the first one's wait
 /// for the disk instead of queueing behind it.
+///
+/// Whether appends are grouped at all or spread over every lane (each committer its share of
+/// the queue) is chosen by the commit rate each mode reaches (`mode.rs`).
 #[derive(Debug)]
 pub(crate) struct Committer {
     group: GroupCommit<Pending>,
     stats: Stats,
-    /// How many statements may be in flight at once.
+    /// How many statements may be in flight at once while appends are grouped.
     lanes: Lanes,
+    /// Whether appends are grouped or spread over all lanes (`mode.rs`), and how many lanes
+    /// that is.
+    mode: Chooser,
+    max_lanes: usize,
     /// Statements in flight now.
     in_flight: AtomicUsize,
 }
@@ -150,6 +158,9 @@ pub struct GroupCommitStats {
     pub work_us: u64,
     pub wait_us: u64,
     pub lanes: u64,
+    /// Appends spread over the lanes now (else grouped), and how often that changed.
+    pub spread: bool,
+    pub mode_switches: u64,
 }
 
 #[derive(Debug)]
@@ -167,6 +178,8 @@ impl Committer {
             group: GroupCommit::default(),
             stats: Stats::default(),
             lanes: Lanes::new(max_lanes),
+            mode: Chooser::new(max_lanes),
+            max_lanes: max_lanes.max(1),
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -185,30 +198,53 @@ impl Committer {
             items.push(Pending { fence: fence.clone(), entry: e.clone() });
         }
         let (lead, waiters) =
-            self.group.push_keyed(fence.task.0.as_u128(), items, self.lanes.now());
+            self.group.push_keyed(fence.task.0.as_u128(), items, self.lanes_now());
         if lead {
             let (me, pool) = (self.clone(), pool.clone());
             tokio::spawn(async move {
                 me.group
-                    .drive_within(MAX_BATCH, || me.lanes.now(), |batch| me.commit(&pool, batch))
+                    .drive_within(
+                        |queued| me.batch_cap(queued),
+                        || me.lanes_now(),
+                        |batch| me.commit(&pool, batch),
+                    )
                     .await;
             });
         }
         waiters.first_error().await
     }
 
+    /// Lanes allowed now: all of them while appends are spread, else as `lanes.rs` decides.
+    fn lanes_now(&self) -> usize {
+        if self.mode.spread() { self.max_lanes } else { self.lanes.now() }
+    }
+
+    /// Entries the next batch takes when `queued` wait: all (up to [`MAX_BATCH`]) while
+    /// appends are grouped; while they are spread, each lane's share (at least one).
+    fn batch_cap(&self, queued: usize) -> usize {
+        if self.mode.spread() {
+            queued.div_ceil(self.max_lanes).clamp(1, MAX_BATCH)
+        } else {
+            MAX_BATCH
+        }
+    }
+
     /// One batch; a timed one feeds the choice of lanes.
     async fn commit(&self, pool: &sqlx::PgPool, batch: Vec<Pending>) -> Vec<Result<()>> {
         self.stats.batches.fetch_add(1, Relaxed);
-        if self.in_flight.fetch_add(1, Relaxed) > 0 {
+        let beside = self.in_flight.fetch_add(1, Relaxed) > 0;
+        if beside {
             self.stats.overlapped.fetch_add(1, Relaxed);
         }
         // Only a statement of several entries (several tasks, maybe) is worth timing.
         let timed = batch.len() > 1 && self.lanes.sample_next();
+        let entries = batch.len();
         let (answers, parts) = commit(pool, batch, &self.stats, timed).await;
         if let Some((work, wait)) = parts {
             self.lanes.record(work, wait);
         }
+        let contended = entries > 1 || beside || self.in_flight.load(Relaxed) > 1;
+        self.mode.committed(entries, contended, tokio::time::Instant::now());
         self.in_flight.fetch_sub(1, Relaxed);
         answers
     }
@@ -223,7 +259,9 @@ impl Committer {
             overlapped: self.stats.overlapped.load(Relaxed),
             work_us: fit.map_or(0, |e| e.work_us as u64),
             wait_us: fit.map_or(0, |e| e.wait_us as u64),
-            lanes: self.lanes.now() as u64,
+            lanes: self.lanes_now() as u64,
+            spread: self.mode.spread(),
+            mode_switches: self.mode.switches(),
         }
     }
 }
@@ -391,6 +429,30 @@ mod tests {
 
     use super::BATCH_SQL;
     use crate::{PgOptions, PgStore};
+
+    /// Appends spread over the lanes (each committer its share of the queue) keep every run's
+    /// journal in order: the conformance case of staggered concurrent workflows, each step the
+    /// parent of the next, with the committer held in that mode.
+    #[tokio::test]
+    async fn spread_appends_keep_each_run_s_journal_in_order() {
+        let Some(url) = l9_test_support::pg_url() else { return };
+        let schema = l9_test_support::unique_schema("jspread");
+        let opts = PgOptions {
+            dims: l9_store::conformance::DIMS,
+            schema: Some(schema),
+            max_connections: 8,
+            ..Default::default()
+        };
+        let store = PgStore::open(&url, opts).await.unwrap();
+        store.committer.as_ref().unwrap().mode.force(true);
+        let pause = std::time::Duration::from_micros(200);
+        l9_store::conformance::concurrent_runs_keep_their_journal_order_with(&store, 8, 25, pause)
+            .await;
+        let s = store.group_commit_stats().unwrap();
+        assert!(s.spread && s.lanes == 4, "{s:?}");
+        assert!(s.overlapped > 0, "statements went side by side: {s:?}");
+        store.drop_schema().await.unwrap();
+    }
 
     /// The journal rows come straight from the fenced entries, also under the generic plan
     /// a prepared statement soon runs (which expects one fenced entry): no join of the batch

@@ -17,6 +17,7 @@ mod codec;
 mod graph;
 mod journal;
 mod lanes;
+mod mode;
 pub use journal::GroupCommitStats;
 mod schema;
 mod tasks;

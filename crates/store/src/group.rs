@@ -190,14 +190,17 @@ impl<T> GroupCommit<T> {
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = Vec<Result<()>>>,
     {
-        self.drive_within(max, || usize::MAX, commit).await;
+        self.drive_within(|_| max, || usize::MAX, commit).await;
     }
 
     /// [`GroupCommit::drive`] for a queue whose lanes may close: before each batch, a
     /// committer beyond the `lanes()` allowed now gives its lane up (another committer is
-    /// running, so the queue is not left without one).
-    pub async fn drive_within<L, F, Fut>(&self, max: usize, lanes: L, mut commit: F)
+    /// running, so the queue is not left without one). Each batch takes at most
+    /// `max(queued)` items, `queued` being how many wait now (so a backend may spread a
+    /// queue over its lanes instead of one committer taking it all).
+    pub async fn drive_within<M, L, F, Fut>(&self, max: M, lanes: L, mut commit: F)
     where
+        M: Fn(usize) -> usize,
         L: Fn() -> usize,
         F: FnMut(Vec<T>) -> Fut,
         Fut: Future<Output = Vec<Result<()>>>,
@@ -209,7 +212,8 @@ impl<T> GroupCommit<T> {
                     q.drivers -= 1;
                     return;
                 }
-                let taken = q.take(max);
+                let cap = max(q.pending.len());
+                let taken = q.take(cap);
                 if taken.0.is_empty() {
                     // Empty, or only keys other committers hold (they come back for them).
                     q.drivers = q.drivers.saturating_sub(1);
@@ -356,6 +360,24 @@ mod tests {
         assert!(g.push_keyed(1, vec![12], 2).0, "all lanes given up");
     }
 
+    /// A cap given the queue's length spreads a queue over the lanes: each batch takes its
+    /// share of what waits then.
+    #[tokio::test]
+    async fn a_cap_of_the_queue_s_share_spreads_it() {
+        let g = GroupCommit::<u32>::default();
+        for k in 1..=6u32 {
+            g.push_keyed(u128::from(k), vec![k], 3);
+        }
+        assert_eq!(g.committers(), 3);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let commit = |items: Vec<u32>| {
+            seen.lock().unwrap().push(items.clone());
+            async move { items.iter().map(|_| Ok(())).collect() }
+        };
+        g.drive_within(|queued| queued.div_ceil(3), || 3, commit).await;
+        assert_eq!(*seen.lock().unwrap(), vec![vec![1, 2], vec![3, 4], vec![5], vec![6]]);
+    }
+
     /// Lanes that close send the committers beyond them home at their next batch; the
     /// last one stays and commits the rest.
     #[tokio::test]
@@ -371,12 +393,12 @@ mod tests {
             async move { items.iter().map(|_| Ok(())).collect() }
         };
         // One lane now: two of the three committers leave without taking anything.
-        g.drive_within(8, || 1, commit).await;
+        g.drive_within(|_| 8, || 1, commit).await;
         assert_eq!(g.committers(), 2);
-        g.drive_within(8, || 1, commit).await;
+        g.drive_within(|_| 8, || 1, commit).await;
         assert_eq!(g.committers(), 1);
         assert!(seen.lock().unwrap().is_empty());
-        g.drive_within(8, || 1, commit).await;
+        g.drive_within(|_| 8, || 1, commit).await;
         assert_eq!(*seen.lock().unwrap(), vec![vec![10, 20, 30]]);
         assert_eq!(g.committers(), 0);
     }
