@@ -131,9 +131,9 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
 pub async fn durable_step_rows(store: &PgStore, n: usize, writers: usize) -> Result<Duration> {
     use l9_types::{IdSource, SeededRng, SystemClock};
     let pool = store.pool();
-    let drop = "DROP TABLE IF EXISTS step_parents, step_journal, step_packets, step_tasks";
+    let drop_tables = "DROP TABLE IF EXISTS step_parents, step_journal, step_packets, step_tasks";
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "{drop};
+        "{drop_tables};
          CREATE TABLE step_tasks (id UUID PRIMARY KEY, state TEXT NOT NULL, lease_owner TEXT);
          CREATE TABLE step_packets (LIKE packets INCLUDING ALL);
          CREATE TABLE step_parents (LIKE packet_parents INCLUDING ALL,
@@ -228,7 +228,7 @@ pub async fn durable_step_rows(store: &PgStore, n: usize, writers: usize) -> Res
         r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
     }
     let d = t.elapsed();
-    sqlx::raw_sql(drop).execute(pool).await.map_err(db)?;
+    sqlx::raw_sql(drop_tables).execute(pool).await.map_err(db)?;
     Ok(d)
 }
 

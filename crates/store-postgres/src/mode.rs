@@ -9,8 +9,9 @@
 //! least [`BETTER`] times the rate of the last window of the mode it left; otherwise it goes
 //! back and waits twice as long before the next trial (at most [`MAX_BACKOFF`] times
 //! [`TRIAL_EVERY`] windows). Both modes are correct: a trial costs speed, never order or
-//! durability. A window only measures what the load was then; a trial that lands on a change
-//! of load is corrected by a later one. A window where most entries went alone (one in its
+//! durability. A window only measures what the load was then (one that spans a pause in the
+//! load measures the pause too); a trial that lands on a change of load is corrected by a
+//! later one. A window where most entries went alone (one in its
 //! batch, no other batch in flight: one appender at a time, where both modes are the same)
 //! decides nothing, so a light load neither triggers trials nor backs them off.
 
