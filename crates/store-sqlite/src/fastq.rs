@@ -2,8 +2,9 @@
 //! transaction each on the journal's dedicated `rusqlite` connection (`fast.rs`), with
 //! cached statements. Through `sqlx` every statement was a round trip to a worker thread;
 //! a claim took five and a finish four, which cost several times what SQLite itself did.
-//! Same statements, same order, same answers as before (the conformance and differential
-//! suites run against it).
+//! Same answers as before (the conformance and differential suites run against it); a
+//! success of a task without a parent is one statement rather than a read and a write
+//! (batches of 500: claim + complete 0.17-0.18x -> 0.21x of the raw floor).
 //!
 //! The claim names its indexes (`INDEXED BY`): without statistics SQLite's planner chose
 //! `tasks_state` and sorted every queued task for each claim, so a claim cost grew with the
@@ -19,7 +20,8 @@
 
 use chrono::{DateTime, Utc};
 use l9_store::{
-    Claim, Enqueued, Finish, LEASE_EXPIRED, NewTask, Result, StoreError, TaskRecord, transition,
+    Claim, Enqueued, Finish, LEASE_EXPIRED, NewTask, Outcome, Result, StoreError, TaskRecord,
+    transition,
 };
 use l9_types::TaskId;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
@@ -154,6 +156,14 @@ fn expire_leases(conn: &Connection, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A success of a task still leased to `?4` that has no parent (`?1` result, `?2` now, `?3`
+/// id): the row [`transition`] gives a success, in one statement instead of a read and a
+/// write. A task with a parent (to wake) or no longer leased to the worker changes nothing and
+/// takes the general path.
+const SUCCEED_PARENTLESS: &str = "UPDATE tasks SET state = 'succeeded', result = ?1, \
+    error = NULL, wake_pending = 0, lease_owner = NULL, lease_until = NULL, updated_at = ?2 \
+    WHERE id = ?3 AND state = 'leased' AND lease_owner = ?4 AND parent IS NULL";
+
 /// Ends each item's lease with its outcome, if `worker` still holds it (`false` if not);
 /// a task that ends wakes its parent.
 pub(crate) async fn finish(
@@ -168,6 +178,20 @@ pub(crate) async fn finish(
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let id = item.id.to_string();
+            // A success of a task without a parent is one statement: what the general path
+            // below would write (`transition` of a success), with nobody to wake.
+            if let Outcome::Succeeded(v) = &item.outcome {
+                let done = conn.prepare_cached(SUCCEED_PARENTLESS)?.execute(params![
+                    v.to_string(),
+                    now_us,
+                    id,
+                    worker
+                ])?;
+                if done == 1 {
+                    out.push(true);
+                    continue;
+                }
+            }
             let row: Option<(i64, i64, i64, Option<String>)> = conn
                 .prepare_cached(
                     "SELECT failures, max_attempts, wake_pending, parent FROM tasks \
