@@ -11,11 +11,25 @@ use l9_store::Result;
 
 use crate::codec::db;
 
-async fn fresh_jobs(pool: &sqlx::PgPool, n: usize) -> Result<()> {
-    sqlx::raw_sql(
-        "DROP TABLE IF EXISTS raw_jobs; CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL, \
+/// `DROP TABLE IF EXISTS` of `tables` in the store's own schema. The search path goes on to
+/// `public`: an unqualified drop of a table the store's schema does not have yet would drop
+/// one of that name in `public` (a user's `raw_jobs` was dropped that way). The tables are
+/// then made unqualified, which puts them in the first schema of the path, the store's.
+fn drop_stale(store: &PgStore, tables: &[&str]) -> String {
+    let names: Vec<String> = match store.schema() {
+        Some(s) => tables.iter().map(|t| format!("{s}.{t}")).collect(),
+        None => tables.iter().map(|t| t.to_string()).collect(),
+    };
+    format!("DROP TABLE IF EXISTS {}", names.join(", "))
+}
+
+async fn fresh_jobs(store: &PgStore, n: usize) -> Result<()> {
+    let pool = store.pool();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "{}; CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL, \
          result TEXT); CREATE INDEX raw_jobs_q ON raw_jobs(id) WHERE state = 'queued'",
-    )
+        drop_stale(store, &["raw_jobs"])
+    )))
     .execute(pool)
     .await
     .map_err(db)?;
@@ -31,7 +45,7 @@ async fn fresh_jobs(pool: &sqlx::PgPool, n: usize) -> Result<()> {
 /// and the jobs done.
 pub async fn queue_single(store: &PgStore, n: usize) -> Result<(Duration, usize)> {
     let pool = store.pool();
-    fresh_jobs(pool, n).await?;
+    fresh_jobs(store, n).await?;
     let t = Instant::now();
     let mut done = 0;
     for _ in 0..n {
@@ -59,7 +73,7 @@ pub async fn queue_single(store: &PgStore, n: usize) -> Result<(Duration, usize)
 /// and the jobs done.
 pub async fn queue_batched(store: &PgStore, n: usize, batch: usize) -> Result<(Duration, usize)> {
     let pool = store.pool();
-    fresh_jobs(pool, n).await?;
+    fresh_jobs(store, n).await?;
     let t = Instant::now();
     let mut done = 0;
     loop {
@@ -90,10 +104,13 @@ pub async fn queue_batched(store: &PgStore, n: usize, batch: usize) -> Result<(D
 /// connections: the durable-write ceiling of this server and disk (group commit included).
 pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Result<Duration> {
     let pool = store.pool();
-    sqlx::raw_sql("DROP TABLE IF EXISTS raw_steps; CREATE TABLE raw_steps (id BIGSERIAL PRIMARY KEY, run INT, v TEXT)")
-        .execute(pool)
-        .await
-        .map_err(db)?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "{}; CREATE TABLE raw_steps (id BIGSERIAL PRIMARY KEY, run INT, v TEXT)",
+        drop_stale(store, &["raw_steps"])
+    )))
+    .execute(pool)
+    .await
+    .map_err(db)?;
     let t = Instant::now();
     let per = n.div_ceil(writers.max(1));
     let mut set = tokio::task::JoinSet::new();
@@ -131,7 +148,8 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
 pub async fn durable_step_rows(store: &PgStore, n: usize, writers: usize) -> Result<Duration> {
     use l9_types::{IdSource, SeededRng, SystemClock};
     let pool = store.pool();
-    let drop_tables = "DROP TABLE IF EXISTS step_parents, step_journal, step_packets, step_tasks";
+    let drop_tables =
+        drop_stale(store, &["step_parents", "step_journal", "step_packets", "step_tasks"]);
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "{drop_tables};
          CREATE TABLE step_tasks (id UUID PRIMARY KEY, state TEXT NOT NULL, lease_owner TEXT);
@@ -228,7 +246,7 @@ pub async fn durable_step_rows(store: &PgStore, n: usize, writers: usize) -> Res
         r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
     }
     let d = t.elapsed();
-    sqlx::raw_sql(drop_tables).execute(pool).await.map_err(db)?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop_tables)).execute(pool).await.map_err(db)?;
     Ok(d)
 }
 
@@ -246,12 +264,13 @@ pub async fn copy_floor(
 ) -> Result<(Duration, Duration)> {
     use std::fmt::Write as _;
     let pool = store.pool();
-    sqlx::raw_sql(
-        "DROP TABLE IF EXISTS floor_embeddings; DROP TABLE IF EXISTS floor_packets;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "{};
          CREATE TABLE floor_packets (LIKE packets INCLUDING ALL);
          CREATE TABLE floor_embeddings (LIKE embeddings INCLUDING DEFAULTS,
              PRIMARY KEY (packet_id), FOREIGN KEY (packet_id) REFERENCES floor_packets(id))",
-    )
+        drop_stale(store, &["floor_embeddings", "floor_packets"])
+    )))
     .execute(pool)
     .await
     .map_err(db)?;

@@ -684,3 +684,40 @@ async fn full_text_top_k_is_that_of_ranking_every_match() {
     assert_eq!(hits.iter().map(|h| h.id.0).collect::<Vec<_>>(), [first]);
     store.drop_schema().await.unwrap();
 }
+
+/// The bench's raw-SQL floors make and drop their tables in the store's own schema: tables of
+/// the same names further along the search path (`public`) are left as they were. An
+/// unqualified `DROP TABLE IF EXISTS raw_jobs` dropped `public.raw_jobs`.
+#[cfg(feature = "baseline")]
+#[tokio::test]
+async fn the_bench_floors_leave_tables_outside_the_store_s_schema_alone() {
+    use l9_store_postgres::baseline;
+    let Some(store) = fresh().await else { return };
+    let pool = store.pool();
+    let mark = store.schema().unwrap().to_owned();
+    for t in ["raw_jobs", "raw_steps"] {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS public.{t} (note TEXT); \
+             INSERT INTO public.{t} (note) VALUES ('{mark}')"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    assert_eq!(baseline::queue_single(&store, 5).await.unwrap().1, 5);
+    assert_eq!(baseline::queue_batched(&store, 20, 7).await.unwrap().1, 20);
+    baseline::durable_inserts(&store, 6, 2).await.unwrap();
+    for t in ["raw_jobs", "raw_steps"] {
+        let sql = format!("SELECT count(*) FROM public.{t} WHERE note = '{mark}'");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await.unwrap();
+        assert_eq!(n, 1, "public.{t} kept its row");
+        let sql = format!("DELETE FROM public.{t} WHERE note = '{mark}'");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    let left = scalar(
+        pool,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() \
+         AND tablename IN ('raw_jobs', 'raw_steps')",
+    )
+    .await;
+    assert_eq!(left, 0, "the floors drop their own tables");
+    done(store).await;
+}
