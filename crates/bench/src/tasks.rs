@@ -199,6 +199,8 @@ pub struct WorkflowBenchReport {
     /// in flight (a second lane, opened when statements wait long for the disk).
     pub group_commit_batches: Option<u64>,
     pub group_commit_overlapped: Option<u64>,
+    /// Of those batches, the ones their callers sent themselves (spreading, a lane free).
+    pub group_commit_bypassed: Option<u64>,
     /// The committer's averages of a timed statement after that run: executing it and its
     /// commit's wait for the WAL flush (ms), and the lanes (statements at once) it chose.
     pub group_commit_work_ms: Option<f64>,
@@ -321,6 +323,7 @@ pub async fn workflow(
     };
     let batches = before.zip(after).map(|(a, b)| b.batches - a.batches);
     let overlapped = before.zip(after).map(|(a, b)| b.overlapped - a.overlapped);
+    let bypassed = before.zip(after).map(|(a, b)| b.bypassed - a.bypassed);
     let work_ms = after.map(|b| b.work_us as f64 / 1000.0);
     let wait_ms = after.map(|b| b.wait_us as f64 / 1000.0);
     let lanes = after.map(|b| b.lanes);
@@ -377,6 +380,7 @@ pub async fn workflow(
         group_commit_mean_entries: grouping,
         group_commit_batches: batches,
         group_commit_overlapped: overlapped,
+        group_commit_bypassed: bypassed,
         group_commit_work_ms: work_ms,
         group_commit_wait_ms: wait_ms,
         group_commit_lanes: lanes,

@@ -142,6 +142,8 @@ struct Stats {
     /// Batches committed, and those sent while another was in flight (a second lane).
     batches: AtomicU64,
     overlapped: AtomicU64,
+    /// Of `batches`, those their callers sent themselves (spreading, a lane free).
+    bypassed: AtomicU64,
 }
 
 /// Group-commit counters: statements that carried several entries, the entries they carried,
@@ -155,6 +157,8 @@ pub struct GroupCommitStats {
     pub fallbacks: u64,
     pub batches: u64,
     pub overlapped: u64,
+    /// Batches their callers sent themselves, beside the queue (spreading, a lane free).
+    pub bypassed: u64,
     pub work_us: u64,
     pub wait_us: u64,
     pub lanes: u64,
@@ -197,21 +201,35 @@ impl Committer {
             check_journal_append(e)?;
             items.push(Pending { fence: fence.clone(), entry: e.clone() });
         }
-        let (lead, waiters) =
-            self.group.push_keyed(fence.task.0.as_u128(), items, self.lanes_now());
+        let key = fence.task.0.as_u128();
+        // Spreading, with a lane free and nothing of this task's queued: the caller sends its
+        // own statement (no hand-off to a committer task and back).
+        if self.mode.spread() && self.group.try_bypass(key, self.max_lanes) {
+            let _lane = Bypass { me: self.clone(), pool: pool.clone(), key };
+            self.stats.bypassed.fetch_add(1, Relaxed);
+            let answers = self.commit(pool, items).await;
+            return answers.into_iter().find(Result::is_err).unwrap_or(Ok(()));
+        }
+        let (lead, waiters) = self.group.push_keyed(key, items, self.lanes_now());
         if lead {
-            let (me, pool) = (self.clone(), pool.clone());
-            tokio::spawn(async move {
-                me.group
-                    .drive_within(
-                        |queued| me.batch_cap(queued),
-                        || me.lanes_now(),
-                        |batch| me.commit(&pool, batch),
-                    )
-                    .await;
-            });
+            self.start_committer(pool);
         }
         waiters.first_error().await
+    }
+
+    /// A committer, as a task of its own (a caller cancelled while waiting cannot leave the
+    /// queue without one).
+    fn start_committer(self: &Arc<Self>, pool: &sqlx::PgPool) {
+        let (me, pool) = (self.clone(), pool.clone());
+        tokio::spawn(async move {
+            me.group
+                .drive_within(
+                    |queued| me.batch_cap(queued),
+                    || me.lanes_now(),
+                    |batch| me.commit(&pool, batch),
+                )
+                .await;
+        });
     }
 
     /// Lanes allowed now: all of them while appends are spread, else as `lanes.rs` decides.
@@ -239,11 +257,15 @@ impl Committer {
         // Only a statement of several entries (several tasks, maybe) is worth timing.
         let timed = batch.len() > 1 && self.lanes.sample_next();
         let entries = batch.len();
+        // Several tasks' entries: appenders that spreading could have sent side by side. One
+        // task's entries together (a workflow's pure steps, written behind) are not: its
+        // entries commit in order, one statement at a time, in either mode.
+        let several = batch.iter().any(|p| p.fence.task != batch[0].fence.task);
         let (answers, parts) = commit(pool, batch, &self.stats, timed).await;
         if let Some((work, wait)) = parts {
             self.lanes.record(work, wait);
         }
-        let contended = entries > 1 || beside || self.in_flight.load(Relaxed) > 1;
+        let contended = several || beside || self.in_flight.load(Relaxed) > 1;
         self.mode.committed(entries, contended, tokio::time::Instant::now());
         self.in_flight.fetch_sub(1, Relaxed);
         answers
@@ -257,11 +279,30 @@ impl Committer {
             fallbacks: self.stats.fallbacks.load(Relaxed),
             batches: self.stats.batches.load(Relaxed),
             overlapped: self.stats.overlapped.load(Relaxed),
+            bypassed: self.stats.bypassed.load(Relaxed),
             work_us: fit.map_or(0, |e| e.work_us as u64),
             wait_us: fit.map_or(0, |e| e.wait_us as u64),
             lanes: self.lanes_now() as u64,
             spread: self.mode.spread(),
             mode_switches: self.mode.switches(),
+        }
+    }
+}
+
+/// A caller committing its own entries beside the queue (`GroupCommit::try_bypass`): gives
+/// the task's key and the lane back when dropped — also when the caller is cancelled in the
+/// middle of its statement — and starts a committer for entries that queued meanwhile.
+struct Bypass {
+    me: Arc<Committer>,
+    pool: sqlx::PgPool,
+    key: u128,
+}
+
+impl Drop for Bypass {
+    fn drop(&mut self) {
+        let no_runtime = tokio::runtime::Handle::try_current().is_err();
+        if self.me.group.end_bypass(self.key, no_runtime) {
+            self.me.start_committer(&self.pool);
         }
     }
 }
@@ -429,6 +470,7 @@ mod tests {
 
     use super::BATCH_SQL;
     use crate::{PgOptions, PgStore};
+    use l9_store::JournalAppend;
 
     /// Appends spread over the lanes (each committer its share of the queue) keep every run's
     /// journal in order: the conformance case of staggered concurrent workflows, each step the
@@ -451,6 +493,57 @@ mod tests {
         let s = store.group_commit_stats().unwrap();
         assert!(s.spread && s.lanes == 4, "{s:?}");
         assert!(s.overlapped > 0, "statements went side by side: {s:?}");
+        assert!(s.bypassed > 0, "callers sent their own statements: {s:?}");
+        store.drop_schema().await.unwrap();
+    }
+
+    /// One workflow's entries in batches (pure steps written behind) leave the choice of mode
+    /// alone: spreading cannot help one task's entries, which commit one statement at a time
+    /// either way. Counted as contended, they ran a trial and backed the next one off.
+    #[tokio::test]
+    async fn one_task_s_batches_do_not_try_spreading() {
+        use l9_store::{Claim, Fence, JournalStatus, NewTask, Store};
+        use l9_types::{Clock, PacketDraft, RunId, TaskId};
+        let Some(url) = l9_test_support::pg_url() else { return };
+        let schema = l9_test_support::unique_schema("jalone");
+        let opts = PgOptions {
+            dims: l9_store::conformance::DIMS,
+            schema: Some(schema),
+            max_connections: 8,
+            ..Default::default()
+        };
+        let store = PgStore::open(&url, opts).await.unwrap();
+        let fx = l9_store::conformance::Fx::default();
+        let id = TaskId(fx.uuid());
+        let now = fx.clock.now();
+        let q = store.tasks();
+        q.enqueue(&[NewTask::new(id, "q", "k", serde_json::json!({}))], now).await.unwrap();
+        let claim = Claim {
+            queues: vec!["q".into()],
+            worker: "w".into(),
+            limit: 1,
+            lease: std::time::Duration::from_secs(600),
+            now,
+        };
+        assert_eq!(q.claim(&claim).await.unwrap().len(), 1);
+        let fence = Fence { task: id, worker: "w".into() };
+        // 1,200 entries (over four windows of the chooser), in appends of 200 (a statement each).
+        for chunk in 0..6u64 {
+            let entries: Vec<JournalAppend> = (chunk * 200..(chunk + 1) * 200)
+                .map(|seq| JournalAppend {
+                    run: RunId(id.0),
+                    seq,
+                    key: format!("step:s#{seq}"),
+                    status: JournalStatus::Completed,
+                    packet: fx.seal(PacketDraft::new("journal.step").run(RunId(id.0)).task(id)),
+                    blob: None,
+                })
+                .collect();
+            q.append_journal_many(&fence, &entries).await.unwrap();
+        }
+        let s = store.group_commit_stats().unwrap();
+        assert!(s.grouped >= 6, "{s:?}");
+        assert_eq!((s.mode_switches, s.spread), (0, false), "{s:?}");
         store.drop_schema().await.unwrap();
     }
 

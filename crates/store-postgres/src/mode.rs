@@ -11,9 +11,12 @@
 //! [`TRIAL_EVERY`] windows). Both modes are correct: a trial costs speed, never order or
 //! durability. A window only measures what the load was then (one that spans a pause in the
 //! load measures the pause too); a trial that lands on a change of load is corrected by a
-//! later one. A window where most entries went alone (one in its
+//! later one. A window where most entries went alone (only one task's entries in their
 //! batch, no other batch in flight: one appender at a time, where both modes are the same)
-//! decides nothing, so a light load neither triggers trials nor backs them off.
+//! decides nothing, so a light load neither triggers trials nor backs them off. One task's
+//! entries together (a workflow's pure steps, written behind in batches) count as alone:
+//! counted as contended, a lone workflow's write-behind once ran a trial that could not win
+//! and backed the next one off past the 16 workflows that came after it.
 
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;

@@ -15,6 +15,12 @@
 //! once, so they are still written in the order they were queued; a committer that finds
 //! only other committers' keys left, or more committers than lanes allowed now
 //! ([`GroupCommit::drive_within`]), gives up its lane.
+//!
+//! **Bypass.** Where each append is better committed on its own (PostgreSQL, spreading: a disk
+//! that makes each commit wait), a caller may send its items itself, beside the queue, when a
+//! lane is free and nothing of its key is queued or held ([`GroupCommit::try_bypass`]): no
+//! hand-off to a committer and back. It holds its key and a lane meanwhile, so the key's
+//! later items still wait for it.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -35,8 +41,11 @@ struct Queue<T> {
     pending: VecDeque<Queued<T>>,
     /// Committers running.
     drivers: usize,
-    /// Keys of the items committers hold now (only with lanes: `drive` marks them).
+    /// Keys of the items committers hold now (only with lanes: `drive` marks them), and of
+    /// the callers committing their own items beside the queue ([`GroupCommit::try_bypass`]).
     busy: HashSet<u128>,
+    /// Callers committing their own items beside the queue now.
+    bypassing: usize,
 }
 
 #[derive(Debug)]
@@ -49,7 +58,12 @@ struct Queued<T> {
 impl<T> Default for GroupCommit<T> {
     fn default() -> Self {
         GroupCommit {
-            queue: Mutex::new(Queue { pending: VecDeque::new(), drivers: 0, busy: HashSet::new() }),
+            queue: Mutex::new(Queue {
+                pending: VecDeque::new(),
+                drivers: 0,
+                busy: HashSet::new(),
+                bypassing: 0,
+            }),
         }
     }
 }
@@ -126,11 +140,45 @@ impl<T> GroupCommit<T> {
             q.pending.push_back(Queued { key, item, done });
             waits.push(rx);
         }
-        let start = q.drivers == 0 || (q.drivers < lanes && !q.busy.contains(&key));
+        let start = q.drivers == 0 || (q.drivers + q.bypassing < lanes && !q.busy.contains(&key));
         if start {
             q.drivers += 1;
         }
         (start, Waiters(waits))
+    }
+
+    /// Whether the caller may commit items of `key` itself, beside the queue, instead of
+    /// pushing them: when fewer than `lanes` callers do so now and no item of `key` is queued
+    /// or held, so they cannot overtake an earlier one. Committers are not counted: one that
+    /// just answered a caller goes back to the queue, and counting it sent that caller's next
+    /// items through the queue again (most of them, with as many appenders as lanes). A
+    /// `true` holds the key and a lane until [`GroupCommit::end_bypass`], so the key's later
+    /// items wait for them.
+    pub fn try_bypass(&self, key: u128, lanes: usize) -> bool {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let free = q.bypassing < lanes
+            && !q.busy.contains(&key)
+            && !q.pending.iter().any(|p| p.key == key);
+        if free {
+            q.bypassing += 1;
+            q.busy.insert(key);
+        }
+        free
+    }
+
+    /// Gives back the key and lane of [`GroupCommit::try_bypass`] (committed or not). Says
+    /// whether the caller must start a committer ([`GroupCommit::drive`]): items wait and
+    /// nobody is committing (one may have given up on this key's items while it was held).
+    /// A caller that `cannot_start` one (no runtime left) takes no role.
+    pub fn end_bypass(&self, key: u128, cannot_start: bool) -> bool {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.bypassing = q.bypassing.saturating_sub(1);
+        q.busy.remove(&key);
+        let start = !cannot_start && q.drivers == 0 && !q.pending.is_empty();
+        if start {
+            q.drivers += 1;
+        }
+        start
     }
 
     /// Committers running now.
@@ -401,5 +449,44 @@ mod tests {
         g.drive_within(|_| 8, || 1, commit).await;
         assert_eq!(*seen.lock().unwrap(), vec![vec![10, 20, 30]]);
         assert_eq!(g.committers(), 0);
+    }
+
+    /// A caller may commit its own items beside the queue only with a lane free and nothing
+    /// of its key queued or held; the key's items queued meanwhile wait for it, and ending
+    /// the bypass says to start a committer when nobody is left to commit them.
+    #[tokio::test]
+    async fn a_bypass_needs_a_free_lane_and_nothing_of_its_key_ahead() {
+        let g = GroupCommit::<u32>::default();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let commit = |items: Vec<u32>| {
+            seen.lock().unwrap().push(items.clone());
+            async move { items.iter().map(|_| Ok(())).collect() }
+        };
+        assert!(g.try_bypass(1, 2));
+        assert!(!g.try_bypass(1, 2), "the key is held");
+        assert!(g.try_bypass(2, 2));
+        assert!(!g.try_bypass(3, 2), "both lanes are taken");
+        assert!(!g.end_bypass(2, false), "nothing waits");
+        // Key 1's next item queues; the committer started for it finds only a held key.
+        let (start, w) = g.push_keyed(1, vec![10], 2);
+        assert!(start);
+        g.drive_within(|_| 8, || 2, commit).await;
+        assert!(seen.lock().unwrap().is_empty(), "a held key's item waits");
+        assert_eq!(g.committers(), 0);
+        assert!(!g.end_bypass(1, true), "a caller without a runtime takes no role");
+        assert_eq!(g.committers(), 0);
+        assert!(!g.try_bypass(1, 2), "an item of the key is queued");
+        // The role is taken by the next caller that ends a bypass.
+        assert!(g.try_bypass(7, 2));
+        assert!(g.end_bypass(7, false), "an item waits and nobody commits");
+        assert_eq!(g.committers(), 1);
+        g.drive_within(|_| 8, || 2, commit).await;
+        w.first_error().await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![vec![10]]);
+        assert!(g.try_bypass(1, 2), "nothing of key 1 is left ahead");
+        // With a committer running, a push does not start another beyond the lanes.
+        assert!(g.try_bypass(4, 2));
+        assert!(g.push_keyed(5, vec![50], 2).0, "nobody was committing");
+        assert!(!g.push_keyed(6, vec![60], 2).0, "two bypasses hold both lanes");
     }
 }
