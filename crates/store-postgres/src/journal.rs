@@ -115,7 +115,9 @@ pub(crate) async fn append_in(
 /// for the disk instead of queueing behind it.
 ///
 /// Whether appends are grouped at all or spread over every lane (each committer its share of
-/// the queue) is chosen by the commit rate each mode reaches (`mode.rs`).
+/// the queue) is chosen by the commit rate each mode reaches (`mode.rs`). While spreading, a
+/// caller whose task has nothing queued or held sends its own statement instead of queueing
+/// it (`GroupCommit::try_bypass`).
 #[derive(Debug)]
 pub(crate) struct Committer {
     group: GroupCommit<Pending>,
@@ -472,20 +474,25 @@ mod tests {
     use crate::{PgOptions, PgStore};
     use l9_store::JournalAppend;
 
+    /// A store in a new schema named after `prefix`, with a pool of 8 (4 lanes); `None`
+    /// without a test cluster.
+    async fn store_of_8(prefix: &str) -> Option<PgStore> {
+        let url = l9_test_support::pg_url()?;
+        let opts = PgOptions {
+            dims: l9_store::conformance::DIMS,
+            schema: Some(l9_test_support::unique_schema(prefix)),
+            max_connections: 8,
+            ..Default::default()
+        };
+        Some(PgStore::open(&url, opts).await.unwrap())
+    }
+
     /// Appends spread over the lanes (each committer its share of the queue) keep every run's
     /// journal in order: the conformance case of staggered concurrent workflows, each step the
     /// parent of the next, with the committer held in that mode.
     #[tokio::test]
     async fn spread_appends_keep_each_run_s_journal_in_order() {
-        let Some(url) = l9_test_support::pg_url() else { return };
-        let schema = l9_test_support::unique_schema("jspread");
-        let opts = PgOptions {
-            dims: l9_store::conformance::DIMS,
-            schema: Some(schema),
-            max_connections: 8,
-            ..Default::default()
-        };
-        let store = PgStore::open(&url, opts).await.unwrap();
+        let Some(store) = store_of_8("jspread").await else { return };
         store.committer.as_ref().unwrap().mode.force(true);
         let pause = std::time::Duration::from_micros(200);
         l9_store::conformance::concurrent_runs_keep_their_journal_order_with(&store, 8, 25, pause)
@@ -504,15 +511,7 @@ mod tests {
     async fn one_task_s_batches_do_not_try_spreading() {
         use l9_store::{Claim, Fence, JournalStatus, NewTask, Store};
         use l9_types::{Clock, PacketDraft, RunId, TaskId};
-        let Some(url) = l9_test_support::pg_url() else { return };
-        let schema = l9_test_support::unique_schema("jalone");
-        let opts = PgOptions {
-            dims: l9_store::conformance::DIMS,
-            schema: Some(schema),
-            max_connections: 8,
-            ..Default::default()
-        };
-        let store = PgStore::open(&url, opts).await.unwrap();
+        let Some(store) = store_of_8("jalone").await else { return };
         let fx = l9_store::conformance::Fx::default();
         let id = TaskId(fx.uuid());
         let now = fx.clock.now();

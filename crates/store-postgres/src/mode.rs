@@ -1,6 +1,7 @@
 //! Whether the journal's committer groups appends (one statement for all that wait, in the
 //! lanes `lanes.rs` allows) or spreads them over all its lanes (each committer takes its share
-//! of the queue, so appends arriving one by one go in statements of their own, side by side).
+//! of the queue, so appends arriving one by one go in statements of their own, side by side;
+//! a caller with a lane free sends its own, `journal.rs`).
 //!
 //! Which is faster depends on the disk and the CPU, and the timed parts of a statement cannot
 //! tell (the mode changes them), so the committer measures what it is after: entries committed
