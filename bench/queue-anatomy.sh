@@ -9,9 +9,10 @@
 #   task rows     the same two statements on a table made `LIKE tasks INCLUDING ALL` (L9's
 #                 columns, keys and partial indexes), rows shaped like the bench's jobs, the
 #                 columns L9's claim and finish set
-#   + L9's SQL    L9's statements as they are (`tasks.rs`): the claim also looks for expired
-#                 leases and builds every column of the claimed rows; the finish joins the ids
-#                 with their results (`unnest`) and checks the lease's owner
+#   + L9's SQL    L9's statements (`tasks.rs`), constants in place of their parameters: the
+#                 claim also looks for expired leases and builds every column of the claimed
+#                 rows (aggregated in the server here; L9 receives them); the finish joins the
+#                 ids with their results (`unnest`) and checks the lease's owner
 #   L9            `l9 bench queue --db` on the same database, same batch (its own floor run
 #                 beside it in the same process)
 # ROUNDS rounds, alternating; prints jobs/s and the ratio to the floor of the same round.
@@ -25,14 +26,8 @@ rounds=${3:-3}
 batch=${4:-500}
 batches=${5:-100}
 jobs=$((batch * batches))
-db=l9_queue_anatomy
-base=${url%/*}
-work=$(mktemp -d)
-trap 'psql -q "$url" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
-  >/dev/null 2>"$work/psql.err" || { cat "$work/psql.err" >&2; exit 1; }
-(cd "$work" && "$l9" init --db "$base/$db" >/dev/null)
-u="$base/$db"
+. "$(dirname "$0")/scratch-db.sh"
+scratch_db "$l9" "$url" l9_queue_anatomy
 psql -q "$u" <<'EOF'
 CREATE TABLE raw_jobs (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL, result TEXT);
 CREATE INDEX raw_jobs_q ON raw_jobs(id) WHERE state = 'queued';

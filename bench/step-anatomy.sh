@@ -18,14 +18,8 @@ l9=${1:?usage: bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]}
 url=${2:?usage: bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]}
 rounds=${3:-3}
 secs=${4:-5}
-db=l9_step_anatomy
-base=${url%/*}
-work=$(mktemp -d)
-trap 'psql -q "$url" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
-  >/dev/null 2>"$work/psql.err" || { cat "$work/psql.err" >&2; exit 1; }
-(cd "$work" && "$l9" init --db "$base/$db" >/dev/null)
-u="$base/$db"
+. "$(dirname "$0")/scratch-db.sh"
+scratch_db "$l9" "$url" l9_step_anatomy
 psql -q "$u" <<'EOF'
 CREATE TABLE raw_steps (id BIGSERIAL PRIMARY KEY, run INT, v TEXT);
 CREATE TABLE bare (LIKE packets INCLUDING DEFAULTS, PRIMARY KEY (id));

@@ -205,8 +205,13 @@ impl Committer {
         }
         let key = fence.task.0.as_u128();
         // Spreading, with a lane free and nothing of this task's queued: the caller sends its
-        // own statement (no hand-off to a committer task and back).
-        if self.mode.spread() && self.group.try_bypass(key, self.max_lanes) {
+        // own statement (no hand-off to a committer task and back). Statements in flight stay
+        // within the lanes (half the pool: workers' claims, heartbeats and reads need the
+        // rest), whoever sent them.
+        if self.mode.spread()
+            && self.in_flight.load(Relaxed) < self.max_lanes
+            && self.group.try_bypass(key, self.max_lanes)
+        {
             let _lane = Bypass { me: self.clone(), pool: pool.clone(), key };
             self.stats.bypassed.fetch_add(1, Relaxed);
             let answers = self.commit(pool, items).await;
@@ -470,9 +475,11 @@ async fn append_batch(
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
 
+    use std::sync::atomic::Ordering::Relaxed;
+
     use super::BATCH_SQL;
     use crate::{PgOptions, PgStore};
-    use l9_store::JournalAppend;
+    use l9_store::{JournalAppend, Store};
 
     /// A store in a new schema named after `prefix`, with a pool of 8 (4 lanes); `None`
     /// without a test cluster.
@@ -509,9 +516,51 @@ mod tests {
     /// either way. Counted as contended, they ran a trial and backed the next one off.
     #[tokio::test]
     async fn one_task_s_batches_do_not_try_spreading() {
-        use l9_store::{Claim, Fence, JournalStatus, NewTask, Store};
-        use l9_types::{Clock, PacketDraft, RunId, TaskId};
         let Some(store) = store_of_8("jalone").await else { return };
+        let (fx, fence) = leased_task(&store).await;
+        // 1,200 entries (over four windows of the chooser), in appends of 200 (a statement each).
+        for chunk in 0..6u64 {
+            let entries = steps(&fx, &fence, chunk * 200..(chunk + 1) * 200);
+            store.tasks().append_journal_many(&fence, &entries).await.unwrap();
+        }
+        let s = store.group_commit_stats().unwrap();
+        assert!(s.grouped >= 6, "{s:?}");
+        assert_eq!((s.mode_switches, s.spread), (0, false), "{s:?}");
+        store.drop_schema().await.unwrap();
+    }
+
+    /// While spreading, a caller sends its own statement only while the statements in flight
+    /// leave a lane free (the rest of the pool is the workers'); otherwise its append queues.
+    #[tokio::test]
+    async fn callers_send_their_own_appends_only_within_the_lanes() {
+        let Some(store) = store_of_8("jlanes").await else { return };
+        let (fx, fence) = leased_task(&store).await;
+        let committer = store.committer.as_ref().unwrap();
+        committer.mode.force(true);
+        let append = |seq| {
+            let (store, fx, fence) = (&store, &fx, &fence);
+            async move {
+                let e = steps(fx, fence, seq..seq + 1);
+                store.tasks().append_journal(fence, &e[0]).await.unwrap();
+                store.group_commit_stats().unwrap()
+            }
+        };
+        // Four statements in flight (as if), four lanes: the append queues.
+        committer.in_flight.store(4, Relaxed);
+        let s = append(0).await;
+        assert_eq!((s.batches, s.bypassed), (1, 0), "{s:?}");
+        committer.in_flight.store(0, Relaxed);
+        let s = append(1).await;
+        assert_eq!((s.batches, s.bypassed), (2, 1), "{s:?}");
+        let rows = store.tasks().load_journal(l9_types::RunId(fence.task.0)).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1]);
+        store.drop_schema().await.unwrap();
+    }
+
+    /// A task enqueued and leased to worker "w", and the fixtures that made it.
+    async fn leased_task(store: &PgStore) -> (l9_store::conformance::Fx, l9_store::Fence) {
+        use l9_store::{Claim, NewTask};
+        use l9_types::{Clock, TaskId};
         let fx = l9_store::conformance::Fx::default();
         let id = TaskId(fx.uuid());
         let now = fx.clock.now();
@@ -525,25 +574,26 @@ mod tests {
             now,
         };
         assert_eq!(q.claim(&claim).await.unwrap().len(), 1);
-        let fence = Fence { task: id, worker: "w".into() };
-        // 1,200 entries (over four windows of the chooser), in appends of 200 (a statement each).
-        for chunk in 0..6u64 {
-            let entries: Vec<JournalAppend> = (chunk * 200..(chunk + 1) * 200)
-                .map(|seq| JournalAppend {
-                    run: RunId(id.0),
-                    seq,
-                    key: format!("step:s#{seq}"),
-                    status: JournalStatus::Completed,
-                    packet: fx.seal(PacketDraft::new("journal.step").run(RunId(id.0)).task(id)),
-                    blob: None,
-                })
-                .collect();
-            q.append_journal_many(&fence, &entries).await.unwrap();
-        }
-        let s = store.group_commit_stats().unwrap();
-        assert!(s.grouped >= 6, "{s:?}");
-        assert_eq!((s.mode_switches, s.spread), (0, false), "{s:?}");
-        store.drop_schema().await.unwrap();
+        (fx, l9_store::Fence { task: id, worker: "w".into() })
+    }
+
+    /// Completed step entries `seqs` of the fenced task's run.
+    fn steps(
+        fx: &l9_store::conformance::Fx,
+        fence: &l9_store::Fence,
+        seqs: std::ops::Range<u64>,
+    ) -> Vec<JournalAppend> {
+        use l9_types::{PacketDraft, RunId};
+        let (id, run) = (fence.task, RunId(fence.task.0));
+        seqs.map(|seq| JournalAppend {
+            run,
+            seq,
+            key: format!("step:s#{seq}"),
+            status: l9_store::JournalStatus::Completed,
+            packet: fx.seal(PacketDraft::new("journal.step").run(run).task(id)),
+            blob: None,
+        })
+        .collect()
     }
 
     /// The journal rows come straight from the fenced entries, also under the generic plan
