@@ -214,9 +214,9 @@ pub struct WorkflowBenchReport {
     pub baseline_one_writer_inserts_per_s: f64,
     /// `workflows` writers committing single-row inserts concurrently.
     pub baseline_concurrent_inserts_per_s: f64,
-    /// The rows a step writes (packet, parent link, journal row, under the fence's lock),
-    /// by raw SQL into tables shaped like the store's (SQLite: the store's own tables), one
-    /// transaction per step: one writer, and `workflows` writers (SQLite: the same figure,
+    /// The rows a step's entry is stored in (packet, parent link, journal row, under the
+    /// fence's lock), written straight by raw SQL into tables shaped like the store's (SQLite:
+    /// the store's own tables), one transaction per step: one writer, and `workflows` writers (SQLite: the same figure,
     /// its writes go one at a time).
     pub baseline_one_writer_step_rows_per_s: f64,
     pub baseline_concurrent_step_rows_per_s: f64,

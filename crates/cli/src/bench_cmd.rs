@@ -127,8 +127,9 @@ pub(crate) enum BenchCommand {
     },
     /// Durable workflows: journaled steps/s for one workflow and for N concurrent ones,
     /// next to committed single-row inserts (the disk's durable-write ceiling) and to the
-    /// rows a step writes, by raw SQL into tables shaped like the store's (what the schema
-    /// alone costs).
+    /// rows a step's entry is stored in, written by raw SQL straight into tables shaped like
+    /// the store's, one transaction per step (what the schema alone costs; L9 writes a
+    /// step to its journal's tail and files those rows in bulk).
     Workflow {
         /// Steps of the single workflow (each concurrent workflow runs a quarter of this).
         #[arg(long, default_value_t = 1_000)]

@@ -136,7 +136,8 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
     Ok(d)
 }
 
-/// The rows a durable step writes, by raw SQL and nothing else: per step, one statement that
+/// The rows a durable step's entry is stored in, written straight into them by raw SQL and
+/// nothing else (as L9 wrote a step before its journal tail, `tail.rs`): per step, one statement that
 /// takes the fence (a share lock on its task's row, checked to be leased to this writer) and
 /// inserts the step's packet (a journal entry's columns and size), its parent link (to the
 /// previous step's packet, foreign keys checked) and its journal row, then commits — into

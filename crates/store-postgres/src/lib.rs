@@ -20,6 +20,7 @@ mod lanes;
 mod mode;
 pub use journal::GroupCommitStats;
 mod schema;
+mod tail;
 mod tasks;
 mod terms;
 mod write;
@@ -116,6 +117,10 @@ pub struct PgStore {
     /// Group commit of journal appends; `None`: each append commits on its own (the
     /// benchmark's side-by-side baseline).
     committer: Option<std::sync::Arc<journal::Committer>>,
+    /// The journal's unfiled tail (`tail.rs`): every method that reads `packets`,
+    /// `packet_parents`, the full-text index or `journal`, or writes packets that may
+    /// descend from journal entries, calls `self.tail.filed()` first.
+    tail: std::sync::Arc<tail::Tail>,
 }
 
 fn valid_schema_name(s: &str) -> bool {
@@ -214,6 +219,7 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("{shown}: {e}")))?;
         let lanes = lanes::lanes_for_pool(opts.max_connections);
+        let opts_schema = opts.schema.clone();
         let store = PgStore {
             pool,
             opts,
@@ -222,6 +228,7 @@ impl PgStore {
             written: Default::default(),
             terms: Default::default(),
             committer: Some(std::sync::Arc::new(journal::Committer::new(lanes))),
+            tail: tail::Tail::new(opts_schema.as_deref().unwrap_or("public")),
         };
         store.migrate().await?;
         Ok(store)
@@ -328,6 +335,7 @@ impl Store for PgStore {
     }
 
     async fn write(&self, batch: &WriteBatch) -> Result<WriteReport> {
+        self.tail.filed(&self.pool).await?;
         let report =
             write::write(&self.pool, self.opts.dims, self.opts.index_memory_mb, batch).await?;
         self.written(&report).await?;
@@ -335,6 +343,7 @@ impl Store for PgStore {
     }
 
     async fn write_parts(&self, parts: &mut dyn WriteParts) -> Result<WriteReport> {
+        self.tail.filed(&self.pool).await?;
         let report =
             write::write_parts(&self.pool, self.opts.dims, self.opts.index_memory_mb, parts)
                 .await?;
@@ -343,6 +352,7 @@ impl Store for PgStore {
     }
 
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
+        self.tail.filed(&self.pool).await?;
         let sql = format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.0)
@@ -356,6 +366,7 @@ impl Store for PgStore {
     }
 
     async fn get_packets(&self, ids: &[PacketId]) -> Result<Vec<PacketEnvelope>> {
+        self.tail.filed(&self.pool).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -376,6 +387,7 @@ impl Store for PgStore {
     }
 
     async fn list_packets(&self, filter: &PacketFilter, page: &Page) -> Result<PacketPage> {
+        self.tail.filed(&self.pool).await?;
         let limit = page.limit.clamp(1, 10_000);
         let mut qb =
             QueryBuilder::new(format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE true"));
@@ -393,6 +405,7 @@ impl Store for PgStore {
     }
 
     async fn count_packets(&self, filter: &PacketFilter) -> Result<u64> {
+        self.tail.filed(&self.pool).await?;
         let mut qb = QueryBuilder::new("SELECT count(*) FROM packets p WHERE true");
         push_filter(&mut qb, filter);
         let n: i64 = qb.build_query_scalar().fetch_one(&self.pool).await.map_err(db)?;
@@ -400,6 +413,7 @@ impl Store for PgStore {
     }
 
     async fn lineage(&self, id: PacketId, dir: Direction, depth: u32) -> Result<Vec<LineageEntry>> {
+        self.tail.filed(&self.pool).await?;
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM packets WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
@@ -450,6 +464,7 @@ impl Store for PgStore {
     }
 
     async fn text_search(&self, q: &TextQuery) -> Result<Vec<TextHit>> {
+        self.tail.filed(&self.pool).await?;
         let terms = tokenize(&q.query);
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
@@ -503,6 +518,7 @@ impl Store for PgStore {
     }
 
     async fn vector_search(&self, q: &VectorQuery) -> Result<Vec<VectorHit>> {
+        self.tail.filed(&self.pool).await?;
         if q.vector.len() != self.opts.dims {
             return Err(StoreError::Dimension { expected: self.opts.dims, got: q.vector.len() });
         }
@@ -557,6 +573,7 @@ impl Store for PgStore {
     }
 
     async fn has_embedding(&self, id: PacketId) -> Result<bool> {
+        self.tail.filed(&self.pool).await?;
         let n: Option<i32> = sqlx::query_scalar("SELECT 1 FROM embeddings WHERE packet_id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)

@@ -7,6 +7,7 @@ pub(crate) fn migrations(dims: usize) -> Vec<(i64, String)> {
         (2, V2.to_string()),
         (3, V3.to_string()),
         (4, V4.to_string()),
+        (5, V5.to_string()),
     ]
 }
 
@@ -25,6 +26,33 @@ CREATE INDEX tasks_state ON tasks(state, id) WHERE state NOT IN ('queued', 'leas
 const V4: &str = r#"
 ALTER TABLE tasks DROP CONSTRAINT tasks_idem_key_key;
 CREATE UNIQUE INDEX tasks_idem_key ON tasks(idem_key) WHERE idem_key IS NOT NULL;
+"#;
+
+/// The journal's unfiled tail (`tail.rs`): a step's journal entry and its packet in one row,
+/// filed into `packets`, `packet_parents` and `journal` many at a time. `parents`: the
+/// packet's parents, in order.
+const V5: &str = r#"
+CREATE TABLE journal_pending (
+    run_id     UUID NOT NULL,
+    seq        BIGINT NOT NULL,
+    key        TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    id         UUID NOT NULL,
+    v          INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    schema_v   INTEGER NOT NULL,
+    packet_run UUID,
+    task_id    UUID,
+    actor      TEXT NOT NULL,
+    at         TIMESTAMPTZ NOT NULL,
+    body       TEXT NOT NULL,
+    text       TEXT,
+    blobs      TEXT NOT NULL,
+    effect     TEXT,
+    hash       BYTEA NOT NULL,
+    parents    UUID[] NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
 "#;
 
 const V1: &str = r#"

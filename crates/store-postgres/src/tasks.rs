@@ -678,28 +678,33 @@ impl TaskStore for PgStore {
         // Group commit: alone, one statement and one commit per step; with concurrent
         // workflows, one statement and one commit for everything that queued meanwhile.
         match &self.committer {
-            Some(c) => c.append(&self.pool, fence, std::slice::from_ref(e)).await,
+            Some(c) => c.append(&self.pool, fence, std::slice::from_ref(e)).await?,
             None => {
                 let mut c = self.pool.acquire().await.map_err(db)?;
-                append_in(&mut c, fence, e).await
+                append_in(&mut c, fence, e).await?
             }
         }
+        self.tail.appended(1, &self.pool);
+        Ok(())
     }
 
     async fn append_journal_many(&self, fence: &Fence, entries: &[JournalAppend]) -> Result<()> {
         match &self.committer {
-            Some(c) => c.append(&self.pool, fence, entries).await,
+            Some(c) => c.append(&self.pool, fence, entries).await?,
             None => {
                 let mut tx = self.pool.begin().await.map_err(db)?;
                 for e in entries {
                     append_in(&mut tx, fence, e).await?;
                 }
-                tx.commit().await.map_err(db)
+                tx.commit().await.map_err(db)?
             }
         }
+        self.tail.appended(entries.len(), &self.pool);
+        Ok(())
     }
 
     async fn load_journal(&self, run: RunId) -> Result<Vec<JournalRow>> {
+        self.tail.filed(&self.pool).await?;
         let rows: Vec<(i64, String, String, Uuid, String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT j.seq, j.key, j.status, j.packet, p.body, p.at FROM journal j \
              JOIN packets p ON p.id = j.packet WHERE j.run_id = $1 ORDER BY j.seq",
@@ -725,6 +730,7 @@ impl TaskStore for PgStore {
     }
 
     async fn journal_packet(&self, run: RunId, key: &str) -> Result<Option<PacketId>> {
+        self.tail.filed(&self.pool).await?;
         let row: Option<(Uuid,)> = sqlx::query_as(
             "SELECT packet FROM journal WHERE run_id = $1 AND key = $2 ORDER BY seq LIMIT 1",
         )
@@ -737,6 +743,7 @@ impl TaskStore for PgStore {
     }
 
     async fn copy_journal(&self, from: RunId, to: RunId, upto: u64) -> Result<u64> {
+        self.tail.filed(&self.pool).await?;
         let r = sqlx::query(
             "INSERT INTO journal (run_id, seq, key, status, packet) \
              SELECT $1, seq, key, status, packet FROM journal WHERE run_id = $2 AND seq < $3",

@@ -10,6 +10,7 @@ mod differential;
 mod differential_tasks;
 mod fixtures;
 mod graph;
+mod journal;
 mod packets;
 mod search;
 mod tasks;
@@ -18,6 +19,7 @@ pub use differential::differential;
 pub use differential_tasks::differential_tasks;
 pub use fixtures::{DIMS, Fx};
 pub use graph::*;
+pub use journal::*;
 pub use packets::*;
 pub use search::*;
 pub use tasks::*;
@@ -49,6 +51,7 @@ macro_rules! conformance_tests {
             checkpoints_replace_and_are_fenced, journal_appends_are_packets_fenced_and_forkable,
             concurrent_journal_appends_are_answered_one_by_one,
             concurrent_runs_keep_their_journal_order,
+            journal_appends_refuse_taken_numbers_stored_packets_and_unknown_parents,
         );
     };
     (@cases $make:path, $cleanup:path; $($case:ident),* $(,)?) => {

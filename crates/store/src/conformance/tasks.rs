@@ -14,19 +14,19 @@ use crate::{
     StoreError, TaskFilter, TaskState, TaskStore, journal_value_blob,
 };
 
-fn t0() -> DateTime<Utc> {
+pub(super) fn t0() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp(1_767_225_600, 0).unwrap()
 }
 
-fn secs(s: i64) -> DateTime<Utc> {
+pub(super) fn secs(s: i64) -> DateTime<Utc> {
     t0() + Duration::seconds(s)
 }
 
-fn task(fx: &Fx, kind: &str) -> NewTask {
+pub(super) fn task(fx: &Fx, kind: &str) -> NewTask {
     NewTask::new(TaskId(fx.uuid()), "q", kind, json!({"kind": kind}))
 }
 
-fn claim(worker: &str, limit: usize, at: DateTime<Utc>) -> Claim {
+pub(super) fn claim(worker: &str, limit: usize, at: DateTime<Utc>) -> Claim {
     Claim {
         queues: vec![],
         worker: worker.into(),
@@ -41,7 +41,7 @@ fn fin(id: TaskId, outcome: Outcome) -> Finish {
 }
 
 /// Enqueues `t` at t0 and leases it to worker "w" at once.
-async fn leased(q: &dyn TaskStore, t: &NewTask) {
+pub(super) async fn leased(q: &dyn TaskStore, t: &NewTask) {
     q.enqueue(std::slice::from_ref(t), t0()).await.unwrap();
     assert_eq!(q.claim(&claim("w", 1, secs(0))).await.unwrap().len(), 1);
 }

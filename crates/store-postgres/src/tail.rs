@@ -1,0 +1,200 @@
+//! The journal's unfiled tail on PostgreSQL: what a durable step writes, and how it is filed.
+//!
+//! A step's journal entry and its packet go into one row of `journal_pending`, keyed by
+//! `(run_id, seq)` — one heap row and one B-tree entry per commit, where writing them straight
+//! into their tables cost a packet row (six B-trees and the full-text index), a lineage row
+//! (two foreign keys checked) and a journal row. `bench/step-anatomy.sh`'s pgbench variants
+//! show the difference on one server: with the fence, the tail row ran at 0.62–0.82× of the
+//! one-row floor with 1 client and 0.51–0.68× with 16, the rows as they were 0.49–0.65× and
+//! 0.34–0.43×.
+//!
+//! Filing ([`file`]) moves the whole tail into `packets`, `packet_parents` (the full-text
+//! index with them) and `journal` in one statement, under an advisory lock so filers in
+//! several processes take turns. A process files in the background once it has appended
+//! [`FILE_AT`] entries; every reader of those tables files first ([`Tail::filed`]), whoever
+//! wrote the tail, so nobody can tell the difference — except in steps per second. What
+//! the tables' keys refused at append time, the append now checks itself (`journal.rs`), so
+//! filing cannot be refused by them.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+use l9_store::Result;
+use sqlx::{PgConnection, PgPool};
+
+use crate::codec::db;
+
+/// Entries this process lets pile up in the tail before it files them in the background.
+pub(crate) const FILE_AT: usize = 1024;
+
+/// Moves every entry of the tail this transaction sees into the tables (packets in id
+/// order, which is time order, so their indexes grow at their ends); returns how many moved.
+/// Foreign keys are checked at the end of the statement, when every packet is in. A packet
+/// or journal row already there keeps its row: the append refused both, so only a caller
+/// that re-sent an entry raced past it.
+const FILE_SQL: &str = "WITH moved AS (DELETE FROM journal_pending RETURNING *),
+ p AS (
+    INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
+    SELECT id, v, kind, schema_v, packet_run, task_id, actor, at, body, text, blobs, effect, hash
+    FROM moved ORDER BY id ON CONFLICT (id) DO NOTHING
+ ), pp AS (
+    INSERT INTO packet_parents (child_id, parent_id, ord)
+    SELECT m.id, u.parent, (u.ord - 1)::int4
+    FROM moved m, unnest(m.parents) WITH ORDINALITY AS u(parent, ord)
+    ON CONFLICT DO NOTHING
+ ), j AS (
+    INSERT INTO journal (run_id, seq, key, status, packet)
+    SELECT run_id, seq, key, status, id FROM moved ORDER BY run_id, seq
+    ON CONFLICT DO NOTHING RETURNING 1
+ )
+ SELECT count(*) FROM moved";
+
+/// Files the tail inside the caller's transaction, after waiting for any other filer of this
+/// schema (`lock`: the advisory lock's key). Returns the entries moved.
+pub(crate) async fn file(tx: &mut PgConnection, lock: i64) -> Result<u64> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let moved: i64 = sqlx::query_scalar(FILE_SQL).fetch_one(&mut *tx).await.map_err(db)?;
+    Ok(moved as u64)
+}
+
+/// This process's side of the tail: how much it appended since it last filed, and whether a
+/// background filing is under way.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    /// The advisory lock filers of this schema take turns on.
+    lock: i64,
+    appended: AtomicUsize,
+    filing: AtomicBool,
+}
+
+impl Tail {
+    pub(crate) fn new(schema: &str) -> Arc<Self> {
+        Arc::new(Tail {
+            lock: lock_key(schema),
+            appended: AtomicUsize::new(0),
+            filing: AtomicBool::new(false),
+        })
+    }
+
+    /// The read barrier: every entry appended (by anyone) before this call is filed when it
+    /// returns. One probe when the tail is empty.
+    pub(crate) async fn filed(&self, pool: &PgPool) -> Result<()> {
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM journal_pending)")
+            .fetch_one(pool)
+            .await
+            .map_err(db)?;
+        if any {
+            let mut tx = pool.begin().await.map_err(db)?;
+            file(&mut tx, self.lock).await?;
+            tx.commit().await.map_err(db)?;
+            self.appended.store(0, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Counts `n` entries appended; past [`FILE_AT`], files the tail in a task of its own
+    /// (one at a time in this process; a filer elsewhere holding the lock makes it wait).
+    /// A failed background filing leaves the tail as it was: the next reader files it, and
+    /// reports what went wrong.
+    pub(crate) fn appended(self: &Arc<Self>, n: usize, pool: &PgPool) {
+        if self.appended.fetch_add(n, Relaxed) + n < FILE_AT || self.filing.swap(true, Relaxed) {
+            return;
+        }
+        self.appended.store(0, Relaxed);
+        let (me, pool) = (self.clone(), pool.clone());
+        tokio::spawn(async move {
+            let _ = async {
+                let mut tx = pool.begin().await.map_err(db)?;
+                file(&mut tx, me.lock).await?;
+                tx.commit().await.map_err(db)
+            }
+            .await;
+            me.filing.store(false, Relaxed);
+        });
+    }
+}
+
+/// The advisory lock key of a schema's tail (FNV-1a of its name; stable across processes and
+/// builds).
+fn lock_key(schema: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "l9.journal_pending.".bytes().chain(schema.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
+
+    use l9_store::Store;
+
+    use super::FILE_AT;
+    use crate::PgStore;
+    use crate::journal::tests::{leased_task, steps, store_of_8};
+
+    async fn in_tail(store: &PgStore) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM journal_pending")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// A step waits in the tail (not yet a packet or a journal row) until someone reads:
+    /// a second handle on the same schema — another process, as far as the tail can tell —
+    /// files it and sees every entry, in order.
+    #[tokio::test]
+    async fn entries_wait_in_the_tail_until_any_reader_files_them() {
+        let Some(store) = store_of_8("tail").await else { return };
+        let (fx, fence) = leased_task(&store).await;
+        let entries = steps(&fx, &fence, 0..5);
+        for e in &entries {
+            store.tasks().append_journal(&fence, e).await.unwrap();
+        }
+        assert_eq!(in_tail(&store).await, 5);
+        let filed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM packets WHERE kind = 'journal.step'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(filed, 0);
+        let other = store.without_group_commit();
+        let other = PgStore { tail: super::Tail::new(other.schema().unwrap()), ..other };
+        let rows = other.tasks().load_journal(entries[0].run).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(in_tail(&store).await, 0);
+        assert!(other.get_packet(entries[4].packet.id).await.unwrap().is_some());
+        store.drop_schema().await.unwrap();
+    }
+
+    /// Past `FILE_AT` entries appended, the process files the tail in the background, with
+    /// nobody reading.
+    #[tokio::test]
+    async fn a_long_tail_is_filed_without_a_reader() {
+        let Some(store) = store_of_8("tailbg").await else { return };
+        let (fx, fence) = leased_task(&store).await;
+        let n = FILE_AT as u64 + 10;
+        let entries = steps(&fx, &fence, 0..n);
+        for chunk in entries.chunks(100) {
+            store.tasks().append_journal_many(&fence, chunk).await.unwrap();
+        }
+        let waited = tokio::time::Instant::now();
+        while in_tail(&store).await > (n as i64 - FILE_AT as i64) {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(20), "never filed");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let journal: i64 = sqlx::query_scalar("SELECT count(*) FROM journal")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(journal >= FILE_AT as i64, "{journal}");
+        store.drop_schema().await.unwrap();
+    }
+}
