@@ -119,7 +119,10 @@ pub struct PgStore {
     committer: Option<std::sync::Arc<journal::Committer>>,
     /// The journal's unfiled tail (`tail.rs`): every method that reads `packets`,
     /// `packet_parents`, the full-text index or `journal`, or writes packets that may
-    /// descend from journal entries, calls `self.tail.filed()` first.
+    /// descend from journal entries, calls `self.tail.filed()` first — except where the
+    /// answer cannot depend on it: a packet found by id (stored packets never change), and
+    /// vector search and embeddings (an entry in the tail has no embedding: embeddings are
+    /// written by `write`, which files first).
     tail: std::sync::Arc<tail::Tail>,
 }
 
@@ -149,6 +152,25 @@ impl PgStore {
             self.terms.invalidate();
         }
         Ok(())
+    }
+
+    /// The filed packets among `ids`, by id.
+    async fn packets_by_id(
+        &self,
+        ids: &[PacketId],
+    ) -> Result<std::collections::HashMap<PacketId, PacketEnvelope>> {
+        let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+        let (sql, reuse) = codec::for_keys(
+            &format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = ANY($1)"),
+            uuids.len(),
+        );
+        let rows = sqlx::query(sql)
+            .bind(&uuids)
+            .persistent(reuse)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| packet_from_row(r).map(|p| (p.id, p))).collect()
     }
 
     /// The same store (same pool) with each journal append committed on its own, as before
@@ -351,38 +373,26 @@ impl Store for PgStore {
         Ok(report)
     }
 
+    /// A stored packet never changes, so one found needs no filing of the journal's tail
+    /// first; only one not found may be waiting there.
     async fn get_packet(&self, id: PacketId) -> Result<Option<PacketEnvelope>> {
-        self.tail.filed(&self.pool).await?;
-        let sql = format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        match row {
-            None => Ok(None),
-            Some(r) => Ok(Some(packet_from_row(&r)?)),
+        let found = self.packets_by_id(&[id]).await?;
+        if !found.is_empty() || !self.tail.filed(&self.pool).await? {
+            return Ok(found.into_values().next());
         }
+        Ok(self.packets_by_id(&[id]).await?.into_values().next())
     }
 
+    /// As [`Self::get_packet`]: the tail is filed only when a packet asked for is not found.
     async fn get_packets(&self, ids: &[PacketId]) -> Result<Vec<PacketEnvelope>> {
-        self.tail.filed(&self.pool).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
-        let (sql, reuse) = codec::for_keys(
-            &format!("SELECT {PACKET_COLUMNS} FROM packets p WHERE p.id = ANY($1)"),
-            uuids.len(),
-        );
-        let rows = sqlx::query(sql)
-            .bind(&uuids)
-            .persistent(reuse)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        let by_id: std::collections::HashMap<PacketId, PacketEnvelope> =
-            rows.iter().map(|r| packet_from_row(r).map(|p| (p.id, p))).collect::<Result<_>>()?;
+        let mut by_id = self.packets_by_id(ids).await?;
+        let all = ids.iter().all(|id| by_id.contains_key(id));
+        if !all && self.tail.filed(&self.pool).await? {
+            by_id = self.packets_by_id(ids).await?;
+        }
         Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
@@ -518,7 +528,6 @@ impl Store for PgStore {
     }
 
     async fn vector_search(&self, q: &VectorQuery) -> Result<Vec<VectorHit>> {
-        self.tail.filed(&self.pool).await?;
         if q.vector.len() != self.opts.dims {
             return Err(StoreError::Dimension { expected: self.opts.dims, got: q.vector.len() });
         }
@@ -573,7 +582,6 @@ impl Store for PgStore {
     }
 
     async fn has_embedding(&self, id: PacketId) -> Result<bool> {
-        self.tail.filed(&self.pool).await?;
         let n: Option<i32> = sqlx::query_scalar("SELECT 1 FROM embeddings WHERE packet_id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)

@@ -82,8 +82,8 @@ impl Tail {
     }
 
     /// The read barrier: every entry appended (by anyone) before this call is filed when it
-    /// returns. One probe when the tail is empty.
-    pub(crate) async fn filed(&self, pool: &PgPool) -> Result<()> {
+    /// returns. One probe when the tail is empty; says whether it was not.
+    pub(crate) async fn filed(&self, pool: &PgPool) -> Result<bool> {
         let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM journal_pending)")
             .fetch_one(pool)
             .await
@@ -94,7 +94,7 @@ impl Tail {
             tx.commit().await.map_err(db)?;
             self.appended.store(0, Relaxed);
         }
-        Ok(())
+        Ok(any)
     }
 
     /// Counts `n` entries appended; past [`FILE_AT`], files the tail in a task of its own
@@ -149,7 +149,8 @@ mod tests {
 
     /// A step waits in the tail (not yet a packet or a journal row) until someone reads:
     /// a second handle on the same schema — another process, as far as the tail can tell —
-    /// files it and sees every entry, in order.
+    /// files it when a packet it asks for by id is not among the filed ones, and sees every
+    /// entry, in order.
     #[tokio::test]
     async fn entries_wait_in_the_tail_until_any_reader_files_them() {
         let Some(store) = store_of_8("tail").await else { return };
@@ -167,10 +168,17 @@ mod tests {
         assert_eq!(filed, 0);
         let other = store.without_group_commit();
         let other = PgStore { tail: super::Tail::new(other.schema().unwrap()), ..other };
+        // A packet not found among the filed ones makes the reader file the tail.
+        let ids = [entries[0].packet.id, entries[4].packet.id];
+        assert_eq!(other.get_packets(&ids).await.unwrap().len(), 2);
+        assert_eq!(in_tail(&store).await, 0);
         let rows = other.tasks().load_journal(entries[0].run).await.unwrap();
         assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        let more = steps(&fx, &fence, 5..6);
+        store.tasks().append_journal(&fence, &more[0]).await.unwrap();
+        assert_eq!(in_tail(&store).await, 1);
+        assert!(other.get_packet(more[0].packet.id).await.unwrap().is_some());
         assert_eq!(in_tail(&store).await, 0);
-        assert!(other.get_packet(entries[4].packet.id).await.unwrap().is_some());
         store.drop_schema().await.unwrap();
     }
 
