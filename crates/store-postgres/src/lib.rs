@@ -473,8 +473,10 @@ impl Store for PgStore {
             .map_err(db)
     }
 
+    /// The statement also says whether the journal's tail holds anything (one probe in the
+    /// same snapshot, so no round trip of its own): if it does, or nothing was found (the
+    /// flag comes with the rows), the tail is filed and the search runs again.
     async fn text_search(&self, q: &TextQuery) -> Result<Vec<TextHit>> {
-        self.tail.filed(&self.pool).await?;
         let terms = tokenize(&q.query);
         if terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
@@ -482,49 +484,17 @@ impl Store for PgStore {
         let mut terms = self.terms.prune(&self.pool, terms).await?;
         let mut seen = std::collections::HashSet::new();
         terms.retain(|t| seen.insert(t.clone()));
-        // Terms are alphanumeric runs: no tsquery syntax can get through.
-        let any = terms.join(" | ");
         let k = q.k.min(100_000) as i64;
-        // The queries are parsed once, in `FROM` (as function scans): in an expression,
-        // `to_tsquery` ran again for every candidate row whenever the prepared statement went
-        // to its generic plan (~4 µs a row, seen with `plan_cache_mode = force_generic_plan`).
-        let rank =
-            "SELECT p.id, ts_rank(p.tsv, q)::float8 AS score FROM packets p, to_tsquery('simple', ";
-        let mut qb = QueryBuilder::new("");
-        match terms::at_least_two(&terms) {
-            // Documents with two or more of the terms first, ranked; the one-term documents
-            // only when those are fewer than k (`terms::at_least_two` says why that is exact).
-            Some(two) => {
-                qb.push("WITH strong AS (").push(rank).push_bind(any.clone());
-                qb.push(") q, to_tsquery('simple', ").push_bind(two.clone());
-                qb.push(") q2 WHERE p.tsv @@ q2");
-                push_filter(&mut qb, &q.filter);
-                qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
-                qb.push(") SELECT id, score FROM (SELECT id, score FROM strong UNION ALL (")
-                    .push(rank)
-                    .push_bind(any);
-                qb.push(") q, to_tsquery('simple', ").push_bind(two);
-                qb.push(") q2 WHERE (SELECT count(*) FROM strong) < ").push_bind(k);
-                qb.push(" AND p.tsv @@ q AND NOT p.tsv @@ q2");
-                push_filter(&mut qb, &q.filter);
-                qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
-                qb.push(")) u ORDER BY score DESC, id LIMIT ").push_bind(k);
-            }
-            None => {
-                qb.push(rank).push_bind(any).push(") q WHERE p.tsv @@ q");
-                push_filter(&mut qb, &q.filter);
-                qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
-            }
+        let (hits, pending) = text_hits(&self.pool, &terms, &q.filter, k).await?;
+        let refiled = match pending {
+            Some(false) => false,
+            // Hits, and the tail holds some entries; or no hits, and nothing said.
+            Some(true) | None => self.tail.filed(&self.pool).await?,
+        };
+        if !refiled {
+            return Ok(hits);
         }
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(TextHit {
-                    id: PacketId(r.try_get(0).map_err(db)?),
-                    score: r.try_get(1).map_err(db)?,
-                })
-            })
-            .collect()
+        Ok(text_hits(&self.pool, &terms, &q.filter, k).await?.0)
     }
 
     async fn vector_search(&self, q: &VectorQuery) -> Result<Vec<VectorHit>> {
@@ -651,6 +621,69 @@ impl Store for PgStore {
             .map_err(db)?;
         Ok(())
     }
+}
+
+/// The full-text statement of [`Store::text_search`] for the pruned `terms`: the hits, best
+/// first, and whether the journal's tail held anything in the
+/// statement's snapshot (`None` when there were no hits to carry the flag).
+async fn text_hits(
+    pool: &PgPool,
+    terms: &[String],
+    filter: &PacketFilter,
+    k: i64,
+) -> Result<(Vec<TextHit>, Option<bool>)> {
+    // Terms are alphanumeric runs: no tsquery syntax can get through.
+    let any = terms.join(" | ");
+    // The queries are parsed once, in `FROM` (as function scans): in an expression,
+    // `to_tsquery` ran again for every candidate row whenever the prepared statement went
+    // to its generic plan (~4 µs a row, seen with `plan_cache_mode = force_generic_plan`).
+    let rank =
+        "SELECT p.id, ts_rank(p.tsv, q)::float8 AS score FROM packets p, to_tsquery('simple', ";
+    let mut qb = QueryBuilder::new(
+        "SELECT t.id, t.score, \
+        (SELECT EXISTS (SELECT 1 FROM journal_pending)) AS pending FROM (",
+    );
+    match terms::at_least_two(terms) {
+        // Documents with two or more of the terms first, ranked; the one-term documents
+        // only when those are fewer than k (`terms::at_least_two` says why that is exact).
+        Some(two) => {
+            qb.push("WITH strong AS (").push(rank).push_bind(any.clone());
+            qb.push(") q, to_tsquery('simple', ").push_bind(two.clone());
+            qb.push(") q2 WHERE p.tsv @@ q2");
+            push_filter(&mut qb, filter);
+            qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
+            qb.push(") SELECT id, score FROM (SELECT id, score FROM strong UNION ALL (")
+                .push(rank)
+                .push_bind(any);
+            qb.push(") q, to_tsquery('simple', ").push_bind(two);
+            qb.push(") q2 WHERE (SELECT count(*) FROM strong) < ").push_bind(k);
+            qb.push(" AND p.tsv @@ q AND NOT p.tsv @@ q2");
+            push_filter(&mut qb, filter);
+            qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
+            qb.push(")) u ORDER BY score DESC, id LIMIT ").push_bind(k);
+        }
+        None => {
+            qb.push(rank).push_bind(any).push(") q WHERE p.tsv @@ q");
+            push_filter(&mut qb, filter);
+            qb.push(" ORDER BY score DESC, p.id LIMIT ").push_bind(k);
+        }
+    }
+    qb.push(") t ORDER BY t.score DESC, t.id");
+    let rows = qb.build().fetch_all(pool).await.map_err(db)?;
+    let pending = match rows.first() {
+        Some(r) => Some(r.try_get::<bool, _>(2).map_err(db)?),
+        None => None,
+    };
+    let hits = rows
+        .iter()
+        .map(|r| {
+            Ok(TextHit {
+                id: PacketId(r.try_get(0).map_err(db)?),
+                score: r.try_get(1).map_err(db)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((hits, pending))
 }
 
 #[cfg(test)]

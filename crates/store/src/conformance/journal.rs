@@ -88,4 +88,13 @@ pub async fn journal_appends_refuse_taken_numbers_stored_packets_and_unknown_par
     let query = crate::TextQuery { query: "stepnumber1".into(), filter: Default::default(), k: 5 };
     let hits = store.text_search(&query).await.unwrap();
     assert!(hits.iter().any(|h| h.id == b1.packet.id), "{hits:?}");
+    // And a word only a fresh entry holds.
+    let mut b2 = step(&fx, rb, 2, &[b1.packet.id]);
+    b2.packet = fx
+        .seal(PacketDraft::new("journal.step").run(rb).text("onlyinthetail").parent(b1.packet.id));
+    q.append_journal(&fb, &b2).await.unwrap();
+    let query =
+        crate::TextQuery { query: "onlyinthetail".into(), filter: Default::default(), k: 5 };
+    let hits = store.text_search(&query).await.unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [b2.packet.id]);
 }
