@@ -7,8 +7,11 @@
 #   packet        the same row into L9's `packets` (6 B-trees, generated tsvector, GIN)
 #   + journal     packet and journal row in one statement (data-modifying CTE)
 #   + fence       the lease checked FOR SHARE first
-#   + parent      L9's append as it is (journal.rs): also the link to the step's parent
-#                 packet (`packet_parents`, both foreign keys checked)
+#   + parent      also the link to the step's parent packet (`packet_parents`, both foreign
+#                 keys checked): a step's rows as they are stored — L9's append before its
+#                 journal tail, and `l9 bench workflow`'s step-rows floor. L9 now appends one
+#                 row to the tail (`journal_pending`, journal.rs) and files these rows in bulk
+#                 (tail.rs)
 # Each runs with 1 client and with 16 (every client its own leased task), alternating,
 # ROUNDS times; prints steps/s and the ratio to the floor of the same round.
 #   bench/step-anatomy.sh L9_BINARY POSTGRES_URL [ROUNDS] [SECONDS]
