@@ -206,3 +206,108 @@ mod tests {
         store.drop_schema().await.unwrap();
     }
 }
+
+#[cfg(test)]
+mod processes {
+    #![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
+
+    use std::sync::Arc;
+
+    use l9_store::{Claim, Direction, Fence, JournalAppend, JournalStatus, NewTask, Store};
+    use l9_types::{Clock, PacketDraft, RunId, TaskId};
+
+    use crate::PgStore;
+    use crate::journal::Committer;
+    use crate::journal::tests::store_of_8;
+
+    /// Another process's view of the same schema: its own tail counter and committer.
+    fn another(store: &PgStore) -> PgStore {
+        PgStore {
+            tail: super::Tail::new(store.schema().unwrap()),
+            committer: Some(Arc::new(Committer::new(4))),
+            ..store.clone()
+        }
+    }
+
+    /// Two processes append chained entries at once, in chunks, while a third reads (and so
+    /// files) again and again: filings meet appends in flight, parents move from the tail to
+    /// the tables between one entry and the next, and every journal ends whole, in order, its
+    /// lineage unbroken.
+    #[tokio::test]
+    async fn appends_and_filings_of_several_processes_interleave() {
+        let Some(store) = store_of_8("tailmp").await else { return };
+        let fx = l9_store::conformance::Fx::default();
+        let now = fx.clock.now();
+        let ids = [TaskId(fx.uuid()), TaskId(fx.uuid())];
+        let tasks: Vec<NewTask> =
+            ids.iter().map(|id| NewTask::new(*id, "q", "k", serde_json::json!({}))).collect();
+        store.tasks().enqueue(&tasks, now).await.unwrap();
+        let claim = Claim {
+            queues: vec!["q".into()],
+            worker: "w".into(),
+            limit: 2,
+            lease: std::time::Duration::from_secs(600),
+            now,
+        };
+        assert_eq!(store.tasks().claim(&claim).await.unwrap().len(), 2);
+        const N: u64 = 300;
+        let chain = |task: TaskId| -> Vec<JournalAppend> {
+            let run = RunId(task.0);
+            let mut parent = None;
+            (0..N)
+                .map(|seq| {
+                    let mut d = PacketDraft::new("journal.step").run(run).task(task);
+                    if let Some(p) = parent {
+                        d = d.parent(p);
+                    }
+                    let packet = fx.seal(d.body(serde_json::json!({ "seq": seq })));
+                    parent = Some(packet.id);
+                    JournalAppend {
+                        run,
+                        seq,
+                        key: format!("step:s#{seq}"),
+                        status: JournalStatus::Completed,
+                        packet,
+                        blob: None,
+                    }
+                })
+                .collect()
+        };
+        let chains = [chain(ids[0]), chain(ids[1])];
+        let writer = |s: PgStore, task: TaskId, entries: Vec<JournalAppend>| async move {
+            let fence = Fence { task, worker: "w".into() };
+            for part in entries.chunks(20) {
+                s.tasks().append_journal_many(&fence, part).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        };
+        let reader = another(&store);
+        let run = RunId(ids[0].0);
+        let read = async {
+            for _ in 0..40 {
+                let seqs: Vec<u64> =
+                    reader.tasks().load_journal(run).await.unwrap().iter().map(|r| r.seq).collect();
+                assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>(), "a prefix, in order");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::join!(
+            writer(store.clone(), ids[0], chains[0].clone()),
+            writer(another(&store), ids[1], chains[1].clone()),
+            read,
+        );
+        for (id, entries) in ids.iter().zip(&chains) {
+            let rows = reader.tasks().load_journal(RunId(id.0)).await.unwrap();
+            assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..N).collect::<Vec<_>>());
+            let last = entries.last().unwrap().packet.id;
+            let up = reader.lineage(last, Direction::Up, 1_000).await.unwrap();
+            assert_eq!(up.len() as u64, N - 1, "the chain back to the first entry");
+        }
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_pending")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+        store.drop_schema().await.unwrap();
+    }
+}
