@@ -674,25 +674,39 @@ pub(crate) mod tests {
     pub(crate) async fn leased_task(
         store: &PgStore,
     ) -> (l9_store::conformance::Fx, l9_store::Fence) {
+        let (fx, mut fences) = leased_tasks(store, 1).await;
+        (fx, fences.remove(0))
+    }
+
+    /// `n` tasks enqueued and leased to worker "w" (fences in enqueue order), and the
+    /// fixtures that made them.
+    pub(crate) async fn leased_tasks(
+        store: &PgStore,
+        n: usize,
+    ) -> (l9_store::conformance::Fx, Vec<l9_store::Fence>) {
         use l9_store::{Claim, NewTask};
         use l9_types::{Clock, TaskId};
         let fx = l9_store::conformance::Fx::default();
-        let id = TaskId(fx.uuid());
+        let ids: Vec<TaskId> = (0..n).map(|_| TaskId(fx.uuid())).collect();
         let now = fx.clock.now();
         let q = store.tasks();
-        q.enqueue(&[NewTask::new(id, "q", "k", serde_json::json!({}))], now).await.unwrap();
+        let tasks: Vec<NewTask> =
+            ids.iter().map(|id| NewTask::new(*id, "q", "k", serde_json::json!({}))).collect();
+        q.enqueue(&tasks, now).await.unwrap();
         let claim = Claim {
             queues: vec!["q".into()],
             worker: "w".into(),
-            limit: 1,
+            limit: n,
             lease: std::time::Duration::from_secs(600),
             now,
         };
-        assert_eq!(q.claim(&claim).await.unwrap().len(), 1);
-        (fx, l9_store::Fence { task: id, worker: "w".into() })
+        assert_eq!(q.claim(&claim).await.unwrap().len(), n);
+        let fences = ids.into_iter().map(|task| l9_store::Fence { task, worker: "w".into() });
+        (fx, fences.collect())
     }
 
-    /// Completed step entries `seqs` of the fenced task's run.
+    /// Completed step entries `seqs` of the fenced task's run, each the parent of the next
+    /// (so one filed or checked out of order would be refused).
     pub(crate) fn steps(
         fx: &l9_store::conformance::Fx,
         fence: &l9_store::Fence,
@@ -700,13 +714,22 @@ pub(crate) mod tests {
     ) -> Vec<JournalAppend> {
         use l9_types::{PacketDraft, RunId};
         let (id, run) = (fence.task, RunId(fence.task.0));
-        seqs.map(|seq| JournalAppend {
-            run,
-            seq,
-            key: format!("step:s#{seq}"),
-            status: l9_store::JournalStatus::Completed,
-            packet: fx.seal(PacketDraft::new("journal.step").run(run).task(id)),
-            blob: None,
+        let mut parent = None;
+        seqs.map(|seq| {
+            let mut d = PacketDraft::new("journal.step").run(run).task(id);
+            if let Some(p) = parent {
+                d = d.parent(p);
+            }
+            let packet = fx.seal(d.body(serde_json::json!({ "seq": seq })));
+            parent = Some(packet.id);
+            JournalAppend {
+                run,
+                seq,
+                key: format!("step:s#{seq}"),
+                status: l9_store::JournalStatus::Completed,
+                packet,
+                blob: None,
+            }
         })
         .collect()
     }

@@ -3,16 +3,21 @@
 //! A step's journal entry and its packet go into one row of `journal_pending`, keyed by
 //! `(run_id, seq)` — one heap row and one B-tree entry per commit, where writing them straight
 //! into their tables cost a packet row (six B-trees and the full-text index), a lineage row
-//! (two foreign keys checked) and a journal row. `bench/step-anatomy.sh`'s pgbench variants
-//! show the difference on one server: with the fence, the tail row ran at 0.62–0.82× of the
-//! one-row floor with 1 client and 0.51–0.68× with 16, the rows as they were 0.49–0.65× and
-//! 0.34–0.43×.
+//! (two foreign keys checked) and a journal row. Measured with pgbench before it was built
+//! (the statements of `bench/step-anatomy.sh` and a fenced tail row beside them, one server,
+//! 2026-12-07): the fenced tail row ran at 0.62–0.82× of the one-row floor with 1 client and
+//! 0.51–0.68× with 16, the rows as they were 0.49–0.65× and 0.34–0.43×. The append's checks
+//! (below) cost another ~10–17 % beside the bare fenced row. Reads that cannot depend on the
+//! tail do not file it (`lib.rs`: a packet found by id, vector search, embeddings), and full
+//! text asks about it in its own statement.
 //!
 //! Filing ([`file`]) moves the whole tail into `packets`, `packet_parents` (the full-text
 //! index with them) and `journal` in one statement, under an advisory lock so filers in
 //! several processes take turns. A process files in the background once it has appended
 //! [`FILE_AT`] entries; every reader of those tables files first ([`Tail::filed`]), whoever
-//! wrote the tail, so nobody can tell the difference — except in steps per second. What
+//! wrote the tail, so nobody can tell the difference — except in steps per second.
+//! Crash-safe as it stands: filing moves committed rows in one transaction, so whatever a
+//! process leaves in the tail the next reader files. What
 //! the tables' keys refused at append time, the append now checks itself (`journal.rs`), so
 //! filing cannot be refused by them.
 
@@ -26,7 +31,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::codec::db;
 
 /// Entries this process lets pile up in the tail before it files them in the background.
-pub(crate) const FILE_AT: usize = 1024;
+const FILE_AT: usize = 1024;
 
 /// Moves every entry of the tail this transaction sees into the tables (packets in id
 /// order, which is time order, so their indexes grow at their ends); returns how many moved.
@@ -51,9 +56,10 @@ const FILE_SQL: &str = "WITH moved AS (DELETE FROM journal_pending RETURNING *),
  SELECT count(*) FROM moved";
 
 /// Files the tail inside the caller's transaction, after waiting for any other filer of this
-/// schema (`lock`: the advisory lock's key). Returns the entries moved.
-pub(crate) async fn file(tx: &mut PgConnection, lock: i64) -> Result<u64> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+/// schema (`lock`: the name of their advisory lock, hashed by the server, so every process
+/// gets the same key). Returns the entries moved.
+async fn file(tx: &mut PgConnection, lock: &str) -> Result<u64> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(lock)
         .execute(&mut *tx)
         .await
@@ -66,8 +72,8 @@ pub(crate) async fn file(tx: &mut PgConnection, lock: i64) -> Result<u64> {
 /// background filing is under way.
 #[derive(Debug)]
 pub(crate) struct Tail {
-    /// The advisory lock filers of this schema take turns on.
-    lock: i64,
+    /// The name of the advisory lock filers of this schema take turns on.
+    lock: String,
     appended: AtomicUsize,
     filing: AtomicBool,
 }
@@ -75,7 +81,7 @@ pub(crate) struct Tail {
 impl Tail {
     pub(crate) fn new(schema: &str) -> Arc<Self> {
         Arc::new(Tail {
-            lock: lock_key(schema),
+            lock: format!("l9.journal_pending.{schema}"),
             appended: AtomicUsize::new(0),
             filing: AtomicBool::new(false),
         })
@@ -90,7 +96,7 @@ impl Tail {
             .map_err(db)?;
         if any {
             let mut tx = pool.begin().await.map_err(db)?;
-            file(&mut tx, self.lock).await?;
+            file(&mut tx, &self.lock).await?;
             tx.commit().await.map_err(db)?;
             self.appended.store(0, Relaxed);
         }
@@ -110,7 +116,7 @@ impl Tail {
         tokio::spawn(async move {
             let _ = async {
                 let mut tx = pool.begin().await.map_err(db)?;
-                file(&mut tx, me.lock).await?;
+                file(&mut tx, &me.lock).await?;
                 tx.commit().await.map_err(db)
             }
             .await;
@@ -119,26 +125,16 @@ impl Tail {
     }
 }
 
-/// The advisory lock key of a schema's tail (FNV-1a of its name; stable across processes and
-/// builds).
-fn lock_key(schema: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in "l9.journal_pending.".bytes().chain(schema.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
 
-    use l9_store::Store;
+    use l9_store::{Direction, Store};
+    use l9_types::RunId;
 
     use super::FILE_AT;
     use crate::PgStore;
-    use crate::journal::tests::{leased_task, steps, store_of_8};
+    use crate::journal::tests::{leased_task, leased_tasks, steps, store_of_8};
 
     async fn in_tail(store: &PgStore) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM journal_pending")
@@ -205,26 +201,12 @@ mod tests {
         assert!(journal >= FILE_AT as i64, "{journal}");
         store.drop_schema().await.unwrap();
     }
-}
-
-#[cfg(test)]
-mod processes {
-    #![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
-
-    use std::sync::Arc;
-
-    use l9_store::{Claim, Direction, Fence, JournalAppend, JournalStatus, NewTask, Store};
-    use l9_types::{Clock, PacketDraft, RunId, TaskId};
-
-    use crate::PgStore;
-    use crate::journal::Committer;
-    use crate::journal::tests::store_of_8;
 
     /// Another process's view of the same schema: its own tail counter and committer.
     fn another(store: &PgStore) -> PgStore {
         PgStore {
             tail: super::Tail::new(store.schema().unwrap()),
-            committer: Some(Arc::new(Committer::new(4))),
+            committer: Some(std::sync::Arc::new(crate::journal::Committer::new(4))),
             ..store.clone()
         }
     }
@@ -236,53 +218,20 @@ mod processes {
     #[tokio::test]
     async fn appends_and_filings_of_several_processes_interleave() {
         let Some(store) = store_of_8("tailmp").await else { return };
-        let fx = l9_store::conformance::Fx::default();
-        let now = fx.clock.now();
-        let ids = [TaskId(fx.uuid()), TaskId(fx.uuid())];
-        let tasks: Vec<NewTask> =
-            ids.iter().map(|id| NewTask::new(*id, "q", "k", serde_json::json!({}))).collect();
-        store.tasks().enqueue(&tasks, now).await.unwrap();
-        let claim = Claim {
-            queues: vec!["q".into()],
-            worker: "w".into(),
-            limit: 2,
-            lease: std::time::Duration::from_secs(600),
-            now,
-        };
-        assert_eq!(store.tasks().claim(&claim).await.unwrap().len(), 2);
+        let (fx, fences) = leased_tasks(&store, 2).await;
         const N: u64 = 300;
-        let chain = |task: TaskId| -> Vec<JournalAppend> {
-            let run = RunId(task.0);
-            let mut parent = None;
-            (0..N)
-                .map(|seq| {
-                    let mut d = PacketDraft::new("journal.step").run(run).task(task);
-                    if let Some(p) = parent {
-                        d = d.parent(p);
-                    }
-                    let packet = fx.seal(d.body(serde_json::json!({ "seq": seq })));
-                    parent = Some(packet.id);
-                    JournalAppend {
-                        run,
-                        seq,
-                        key: format!("step:s#{seq}"),
-                        status: JournalStatus::Completed,
-                        packet,
-                        blob: None,
-                    }
-                })
-                .collect()
-        };
-        let chains = [chain(ids[0]), chain(ids[1])];
-        let writer = |s: PgStore, task: TaskId, entries: Vec<JournalAppend>| async move {
-            let fence = Fence { task, worker: "w".into() };
-            for part in entries.chunks(20) {
-                s.tasks().append_journal_many(&fence, part).await.unwrap();
-                tokio::task::yield_now().await;
+        let writer = |s: PgStore, fence: l9_store::Fence| {
+            let entries = steps(&fx, &fence, 0..N);
+            async move {
+                for part in entries.chunks(20) {
+                    s.tasks().append_journal_many(&fence, part).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                entries.last().unwrap().packet.id
             }
         };
         let reader = another(&store);
-        let run = RunId(ids[0].0);
+        let run = RunId(fences[0].task.0);
         let read = async {
             for _ in 0..40 {
                 let seqs: Vec<u64> =
@@ -291,23 +240,18 @@ mod processes {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         };
-        tokio::join!(
-            writer(store.clone(), ids[0], chains[0].clone()),
-            writer(another(&store), ids[1], chains[1].clone()),
+        let (last_a, last_b, ()) = tokio::join!(
+            writer(store.clone(), fences[0].clone()),
+            writer(another(&store), fences[1].clone()),
             read,
         );
-        for (id, entries) in ids.iter().zip(&chains) {
-            let rows = reader.tasks().load_journal(RunId(id.0)).await.unwrap();
+        for (fence, last) in fences.iter().zip([last_a, last_b]) {
+            let rows = reader.tasks().load_journal(RunId(fence.task.0)).await.unwrap();
             assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..N).collect::<Vec<_>>());
-            let last = entries.last().unwrap().packet.id;
             let up = reader.lineage(last, Direction::Up, 1_000).await.unwrap();
             assert_eq!(up.len() as u64, N - 1, "the chain back to the first entry");
         }
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM journal_pending")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(left, 0);
+        assert_eq!(in_tail(&store).await, 0);
         store.drop_schema().await.unwrap();
     }
 }
