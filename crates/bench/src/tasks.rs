@@ -40,6 +40,9 @@ pub struct QueueBenchReport {
     pub single_jobs_per_s: f64,
     pub batched_jobs: usize,
     pub batch: usize,
+    /// Claimers in the batched run, each on its own connection (the raw batched floor runs
+    /// with as many).
+    pub clients: usize,
     pub batched_jobs_per_s: f64,
     pub enqueue_jobs_per_s: f64,
     /// Raw SQL, same database: single claim + complete (PostgreSQL only).
@@ -73,6 +76,44 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
 
+/// Claims and completes `batch` jobs at a time from `clients` concurrent claimers until the
+/// queue is empty; returns the jobs completed.
+async fn drain(store: &Arc<dyn Store>, batch: usize, clients: usize) -> Result<usize> {
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..clients.max(1) {
+        let store = store.clone();
+        set.spawn(async move {
+            let (q, clock, worker) = (store.tasks(), SystemClock, format!("bench-{c}"));
+            let mut done = 0;
+            loop {
+                let got = q
+                    .claim(&Claim {
+                        queues: vec!["bench".into()],
+                        worker: worker.clone(),
+                        limit: batch,
+                        lease: Duration::from_secs(60),
+                        now: clock.now(),
+                    })
+                    .await?;
+                if got.is_empty() {
+                    return Ok::<_, BenchError>(done);
+                }
+                let items: Vec<Finish> = got
+                    .iter()
+                    .map(|t| Finish { id: t.id, outcome: Outcome::Succeeded(json!(1)) })
+                    .collect();
+                q.finish(&worker, &items, clock.now()).await?;
+                done += got.len();
+            }
+        });
+    }
+    let mut done = 0;
+    while let Some(r) = set.join_next().await {
+        done += r.map_err(|e| BenchError::Failed(format!("a claimer stopped: {e}")))??;
+    }
+    Ok(done)
+}
+
 /// Runs the queue benchmark.
 pub async fn queue(
     store: Arc<dyn Store>,
@@ -80,7 +121,14 @@ pub async fn queue(
     single: usize,
     batched: usize,
     batch: usize,
+    clients: usize,
 ) -> Result<QueueBenchReport> {
+    if clients > 1 && matches!(baseline, Baseline::Sqlite { .. }) {
+        return Err(BenchError::Failed(
+            "several clients are for PostgreSQL: SQLite has one writer, so its claims take turns"
+                .into(),
+        ));
+    }
     let q = store.tasks();
     let rng = SeededRng::from_seed(1);
     let clock = SystemClock;
@@ -120,34 +168,14 @@ pub async fn queue(
     }
     let enqueue_rate = rate(batched, t.elapsed());
     let t = Instant::now();
-    let mut done = 0;
-    loop {
-        let got = q
-            .claim(&Claim {
-                queues: vec!["bench".into()],
-                worker: "bench".into(),
-                limit: batch,
-                lease,
-                now: clock.now(),
-            })
-            .await?;
-        if got.is_empty() {
-            break;
-        }
-        let items: Vec<Finish> = got
-            .iter()
-            .map(|t| Finish { id: t.id, outcome: Outcome::Succeeded(json!(1)) })
-            .collect();
-        q.finish("bench", &items, clock.now()).await?;
-        done += got.len();
-    }
+    let done = drain(&store, batch, clients).await?;
     let batched_rate = rate(done, t.elapsed());
     all_done("batched run", done, batched)?;
 
     let (backend, (s, s_done), (b, b_done), d) = match baseline {
         Baseline::Postgres(pg) => {
             let s = l9_store_postgres::baseline::queue_single(pg, single).await?;
-            let b = l9_store_postgres::baseline::queue_batched(pg, batched, batch).await?;
+            let b = l9_store_postgres::baseline::queue_batched(pg, batched, batch, clients).await?;
             let d = l9_store_postgres::baseline::durable_inserts(pg, single, 1).await?;
             ("postgres", s, b, d)
         }
@@ -170,6 +198,7 @@ pub async fn queue(
         single_jobs_per_s: single_rate,
         batched_jobs: batched,
         batch,
+        clients,
         batched_jobs_per_s: batched_rate,
         enqueue_jobs_per_s: enqueue_rate,
         baseline_single_jobs_per_s: bs,

@@ -121,6 +121,10 @@ pub(crate) enum BenchCommand {
         /// Jobs claimed and completed per call in the batched run.
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// Concurrent claimers in the batched run (PostgreSQL), each on its own connection;
+        /// the raw-SQL batched floor runs with as many. SQLite takes one writer at a time.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
         /// SQLite: sync every commit (synchronous=FULL) instead of NORMAL.
         #[arg(long)]
         sqlite_full: bool,
@@ -290,14 +294,23 @@ pub(crate) async fn run(
                 )
             })
         }
-        BenchCommand::Queue { single, jobs, batch, sqlite_full } => {
+        BenchCommand::Queue { single, jobs, batch, clients, sqlite_full } => {
             if single == 0 || jobs == 0 || batch == 0 {
                 return Err(CliError::input("--single, --jobs and --batch must be at least 1"));
+            }
+            if !(1..=16).contains(&clients) {
+                return Err(CliError::input("--clients must be between 1 and 16"));
+            }
+            if clients > 1 && !db.is_some_and(|u| u.starts_with("postgres")) {
+                return Err(CliError::input(
+                    "--clients above 1 needs --db postgres://…: SQLite has one writer, so \
+                     concurrent claimers only take turns",
+                ));
             }
             let tmp = tempdir()?;
             let (store, pg) = bench_store(db, tmp.path(), sqlite_full).await?;
             let baseline = baseline(&pg, tmp.path(), sqlite_full);
-            let r = l9_bench::tasks::queue(store, baseline, single, jobs, batch).await;
+            let r = l9_bench::tasks::queue(store, baseline, single, jobs, batch, clients).await;
             if let Some(pg) = pg {
                 pg.drop().await?;
             }
@@ -306,7 +319,7 @@ pub(crate) async fn run(
                 format!(
                     "l9 bench queue — {} backend\n\
                      claim + complete, one at a time   {:>9.0} jobs/s   raw SQL {:>9}   → {}\n\
-                     claim + complete, batches of {:<5}{:>9.0} jobs/s   raw SQL {:>9}   → {}\n\
+                     claim + complete, batches of {:<5}{:>9.0} jobs/s   raw SQL {:>9}   → {}{}\n\
                      enqueue, batches of {:<14}{:>9.0} jobs/s\n\
                      durable single-row inserts (ceiling, same database): {:.0}/s",
                     r.backend,
@@ -317,6 +330,11 @@ pub(crate) async fn run(
                     r.batched_jobs_per_s,
                     r.baseline_batched_jobs_per_s.map_or("n/a".into(), |b| format!("{b:.0}/s")),
                     ratio(r.batched_jobs_per_s, r.baseline_batched_jobs_per_s),
+                    if r.clients > 1 {
+                        format!("   ({} claimers; the raw SQL as many)", r.clients)
+                    } else {
+                        String::new()
+                    },
                     r.batch,
                     r.enqueue_jobs_per_s,
                     r.baseline_durable_inserts_per_s,

@@ -69,31 +69,46 @@ pub async fn queue_single(store: &PgStore, n: usize) -> Result<(Duration, usize)
     Ok((d, done))
 }
 
-/// Claim `batch` jobs and complete them, one transaction each, until `n` are done: the time
-/// and the jobs done.
-pub async fn queue_batched(store: &PgStore, n: usize, batch: usize) -> Result<(Duration, usize)> {
+/// Claim `batch` jobs and complete them, one transaction each, until `n` are done, from
+/// `clients` concurrent connections: the time and the jobs done.
+pub async fn queue_batched(
+    store: &PgStore,
+    n: usize,
+    batch: usize,
+    clients: usize,
+) -> Result<(Duration, usize)> {
     let pool = store.pool();
     fresh_jobs(store, n).await?;
     let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..clients.max(1) {
+        let pool = pool.clone();
+        set.spawn(async move {
+            let mut done = 0;
+            loop {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE raw_jobs SET state = 'running' WHERE id = ANY(ARRAY(SELECT id FROM raw_jobs \
+                     WHERE state = 'queued' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id",
+                )
+                .bind(batch as i64)
+                .fetch_all(&pool)
+                .await
+                .map_err(db)?;
+                if ids.is_empty() {
+                    return Ok::<_, l9_store::StoreError>(done);
+                }
+                sqlx::query("UPDATE raw_jobs SET state = 'done', result = 'ok' WHERE id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&pool)
+                    .await
+                    .map_err(db)?;
+                done += ids.len();
+            }
+        });
+    }
     let mut done = 0;
-    loop {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE raw_jobs SET state = 'running' WHERE id = ANY(ARRAY(SELECT id FROM raw_jobs WHERE state = 'queued' \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) RETURNING id",
-        )
-        .bind(batch as i64)
-        .fetch_all(pool)
-        .await
-        .map_err(db)?;
-        if ids.is_empty() {
-            break;
-        }
-        sqlx::query("UPDATE raw_jobs SET state = 'done', result = 'ok' WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(pool)
-            .await
-            .map_err(db)?;
-        done += ids.len();
+    while let Some(r) = set.join_next().await {
+        done += r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
     }
     let d = t.elapsed();
     sqlx::raw_sql("DROP TABLE raw_jobs").execute(pool).await.map_err(db)?;

@@ -421,22 +421,37 @@ fn bench_serve_smoke() {
 }
 
 /// `l9 bench queue` on SQLite: every job done once, each figure next to its raw-SQL floor
-/// (the floor's one-at-a-time and batched claims take different paths).
+/// (the floor's one-at-a-time and batched claims take different paths). On PostgreSQL also
+/// with several claimers, whose run (and floor) must still complete every job exactly once
+/// (the bench refuses a run that did more or less); SQLite refuses several claimers.
 #[test]
 fn bench_queue_smoke() {
     let dir = l9_test_support::temp_dir();
     let args = ["bench", "queue", "--single", "40", "--jobs", "300", "--batch", "25"];
+    let figures = |r: &Value| {
+        for k in [
+            "single_jobs_per_s",
+            "batched_jobs_per_s",
+            "enqueue_jobs_per_s",
+            "baseline_single_jobs_per_s",
+            "baseline_batched_jobs_per_s",
+            "baseline_durable_inserts_per_s",
+        ] {
+            assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {r}");
+        }
+    };
     let r = json(dir.path(), &args);
-    assert_eq!(r["backend"], "sqlite", "{r}");
-    for k in [
-        "single_jobs_per_s",
-        "batched_jobs_per_s",
-        "enqueue_jobs_per_s",
-        "baseline_single_jobs_per_s",
-        "baseline_batched_jobs_per_s",
-        "baseline_durable_inserts_per_s",
-    ] {
-        assert!(r[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {r}");
+    assert_eq!((&r["backend"], &r["clients"]), (&jsonv!("sqlite"), &jsonv!(1)), "{r}");
+    figures(&r);
+    let mut several = args.to_vec();
+    several.extend(["--clients", "3"]);
+    let err = fails(dir.path(), &several, 3);
+    assert!(err.contains("--clients above 1 needs --db postgres"), "{err}");
+    if let Some(url) = l9_test_support::pg_url() {
+        several.extend(["--db", &url]);
+        let r = json(dir.path(), &several);
+        assert_eq!((&r["backend"], &r["clients"]), (&jsonv!("postgres"), &jsonv!(3)), "{r}");
+        figures(&r);
     }
 }
 

@@ -703,7 +703,7 @@ async fn the_bench_floors_leave_tables_outside_the_store_s_schema_alone() {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
     }
     assert_eq!(baseline::queue_single(&store, 5).await.unwrap().1, 5);
-    assert_eq!(baseline::queue_batched(&store, 20, 7).await.unwrap().1, 20);
+    assert_eq!(baseline::queue_batched(&store, 20, 7, 3).await.unwrap().1, 20);
     baseline::durable_inserts(&store, 6, 2).await.unwrap();
     for t in ["raw_jobs", "raw_steps"] {
         let sql = format!("SELECT count(*) FROM public.{t} WHERE note = '{mark}'");
