@@ -7,9 +7,10 @@
 #   packet        the same row into L9's `packets` (6 B-trees, generated tsvector, GIN)
 #   + journal     packet and journal row in one statement (data-modifying CTE)
 #   + fence       the lease checked FOR SHARE first
-#   + parent      also the link to the step's parent packet (`packet_parents`, both foreign
-#                 keys checked): a step's rows as they are stored — L9's append before its
-#                 journal tail, and `l9 bench workflow`'s step-rows floor
+#   + parent      also the link to the step's parent packet (`packet_parents`, as the store
+#                 keeps it: without foreign keys since schema 6): a step's rows as they are
+#                 stored — L9's append before its journal tail, and `l9 bench workflow`'s
+#                 step-rows floor
 #   tail          L9's append as it is (journal.rs, one parent): the fence, the checks the
 #                 tables' keys would make (sequence number taken, packet already filed, the
 #                 parent known — here a filed packet, found after the probe for the run's

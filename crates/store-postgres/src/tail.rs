@@ -3,7 +3,7 @@
 //! A step's journal entry and its packet go into one row of `journal_pending`, keyed by
 //! `(run_id, seq)` — one heap row and one B-tree entry per commit, where writing them straight
 //! into their tables cost a packet row (six B-trees and the full-text index), a lineage row
-//! (two foreign keys checked) and a journal row. Measured with pgbench before it was built
+//! (then with two foreign keys checked) and a journal row. Measured with pgbench before it was built
 //! (the statements of `bench/step-anatomy.sh` and a fenced tail row beside them, one server,
 //! 2026-12-07): the fenced tail row ran at 0.62–0.82× of the one-row floor with 1 client and
 //! 0.51–0.68× with 16, the rows as they were 0.49–0.65× and 0.34–0.43×. The append's checks
@@ -35,8 +35,8 @@ const FILE_AT: usize = 1024;
 
 /// Moves every entry of the tail this transaction sees into the tables (packets in id
 /// order, which is time order, so their indexes grow at their ends); returns how many moved.
-/// Foreign keys are checked at the end of the statement, when every packet is in. A packet
-/// or journal row already there keeps its row: the append refused both, so only a caller
+/// Parents were checked at append time (`journal.rs`); `packet_parents` has no foreign keys
+/// to check them again (schema 6). A packet or journal row already there keeps its row: the append refused both, so only a caller
 /// that re-sent an entry raced past it.
 const FILE_SQL: &str = "WITH moved AS (DELETE FROM journal_pending RETURNING *),
  p AS (

@@ -424,7 +424,7 @@ async fn slow_statements_open_a_second_lane_and_runs_keep_their_order() {
 /// A schema made before version 3 (its state index over every task, its idempotency keys a
 /// unique constraint over every row) is migrated on open: the state index then holds only tasks
 /// neither queued nor leased, the key index only keyed tasks; counts, listings and a key
-/// enqueued before the migration agree.
+/// enqueued before the migration agree. The later migrations run again after it.
 #[tokio::test]
 async fn a_schema_from_version_2_gets_the_narrower_indexes() {
     use l9_store::conformance::{assert_tasks_in_three_states, tasks_in_three_states};
@@ -480,6 +480,16 @@ async fn a_schema_from_version_2_gets_the_narrower_indexes() {
     .await
     .unwrap();
     assert_eq!(key_indexes, 1, "one index on the key, not the old constraint beside the new");
+    // Schema 6: lineage rows carry no foreign keys (the write paths check parents), and its
+    // migration runs again without complaint over a schema that already lost them.
+    let fks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+         AND conrelid = 'packet_parents'::regclass",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(fks, 0, "packet_parents keeps no foreign keys");
     // The key enqueued before the migration still names its task.
     let again = keyed(0x18, "again");
     assert_eq!(
