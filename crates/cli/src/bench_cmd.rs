@@ -121,8 +121,9 @@ pub(crate) enum BenchCommand {
         /// Jobs claimed and completed per call in the batched run.
         #[arg(long, default_value_t = 500)]
         batch: usize,
-        /// Concurrent claimers in the batched run (PostgreSQL), each on its own connection;
-        /// the raw-SQL batched floor runs with as many. SQLite takes one writer at a time.
+        /// Concurrent claimers in the batched run, each on its own connection; the raw-SQL
+        /// batched floor runs with as many. PostgreSQL only: SQLite has one writer, so more
+        /// than 1 is refused there.
         #[arg(long, default_value_t = 1)]
         clients: usize,
         /// SQLite: sync every commit (synchronous=FULL) instead of NORMAL.
