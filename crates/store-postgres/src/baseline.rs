@@ -69,6 +69,16 @@ pub async fn queue_single(store: &PgStore, n: usize) -> Result<(Duration, usize)
     Ok((d, done))
 }
 
+/// Waits for every writer of `set`; the first error (or a writer that panicked) fails the
+/// floor.
+async fn joined<T: 'static>(mut set: tokio::task::JoinSet<Result<T>>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        out.push(r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??);
+    }
+    Ok(out)
+}
+
 /// Claim `batch` jobs and complete them, one transaction each, until `n` are done, from
 /// `clients` concurrent connections: the time and the jobs done.
 pub async fn queue_batched(
@@ -106,10 +116,7 @@ pub async fn queue_batched(
             }
         });
     }
-    let mut done = 0;
-    while let Some(r) = set.join_next().await {
-        done += r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
-    }
+    let done = joined(set).await?.into_iter().sum();
     let d = t.elapsed();
     sqlx::raw_sql("DROP TABLE raw_jobs").execute(pool).await.map_err(db)?;
     Ok((d, done))
@@ -143,9 +150,7 @@ pub async fn durable_inserts(store: &PgStore, n: usize, writers: usize) -> Resul
             Ok::<_, l9_store::StoreError>(())
         });
     }
-    while let Some(r) = set.join_next().await {
-        r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
-    }
+    joined(set).await?;
     let d = t.elapsed();
     sqlx::raw_sql("DROP TABLE raw_steps").execute(pool).await.map_err(db)?;
     Ok(d)
@@ -256,9 +261,7 @@ pub async fn durable_step_rows(store: &PgStore, n: usize, writers: usize) -> Res
             Ok::<_, l9_store::StoreError>(())
         });
     }
-    while let Some(r) = set.join_next().await {
-        r.map_err(|e| l9_store::StoreError::Backend(e.to_string()))??;
-    }
+    joined(set).await?;
     let d = t.elapsed();
     sqlx::raw_sql(sqlx::AssertSqlSafe(drop_tables)).execute(pool).await.map_err(db)?;
     Ok(d)

@@ -3,13 +3,14 @@
 //! A step's journal entry and its packet go into one row of `journal_pending`, keyed by
 //! `(run_id, seq)` — one heap row and one B-tree entry per commit, where writing them straight
 //! into their tables cost a packet row (six B-trees and the full-text index), a lineage row
-//! (then with two foreign keys checked) and a journal row. Measured with pgbench before it was built
-//! (the statements of `bench/step-anatomy.sh` and a fenced tail row beside them, one server,
-//! 2026-12-07): the fenced tail row ran at 0.62–0.82× of the one-row floor with 1 client and
-//! 0.51–0.68× with 16, the rows as they were 0.49–0.65× and 0.34–0.43×. The append's checks
-//! (below) cost another ~10–17 % beside the bare fenced row. Reads that cannot depend on the
-//! tail do not file it (`lib.rs`: a packet found by id, vector search, embeddings), and full
-//! text asks about it in its own statement.
+//! (then with two foreign keys checked) and a journal row. `bench/step-anatomy.sh` measures
+//! both side by side with pgbench (its `tail` variant is this append; 3 rounds, one server,
+//! 2026-12-07): the append ran at 0.67–0.71× of the one-row floor with 1 client, the rows as
+//! they were stored 0.60–0.67×; with 16 clients on 2 cores 0.35–0.54× and 0.43–0.47× — there
+//! the append's checks cost about what the rows they replace cost, and the fence alone holds
+//! a step well below the floor. Reads that cannot depend on the tail do not file it
+//! (`lib.rs`: a packet found by id, vector search, embeddings), and full text asks about it
+//! in its own statement.
 //!
 //! Filing ([`file`]) moves the whole tail into `packets`, `packet_parents` (the full-text
 //! index with them) and `journal` in one statement, under an advisory lock so filers in
@@ -17,9 +18,8 @@
 //! [`FILE_AT`] entries; every reader of those tables files first ([`Tail::filed`]), whoever
 //! wrote the tail, so nobody can tell the difference — except in steps per second.
 //! Crash-safe as it stands: filing moves committed rows in one transaction, so whatever a
-//! process leaves in the tail the next reader files. What
-//! the tables' keys refused at append time, the append now checks itself (`journal.rs`), so
-//! filing cannot be refused by them.
+//! process leaves in the tail the next reader files. What the tables' keys refused at append
+//! time, the append now checks itself (`journal.rs`), so filing cannot be refused by them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -36,8 +36,8 @@ const FILE_AT: usize = 1024;
 /// Moves every entry of the tail this transaction sees into the tables (packets in id
 /// order, which is time order, so their indexes grow at their ends); returns how many moved.
 /// Parents were checked at append time (`journal.rs`); `packet_parents` has no foreign keys
-/// to check them again (schema 6). A packet or journal row already there keeps its row: the append refused both, so only a caller
-/// that re-sent an entry raced past it.
+/// to check them again (schema 6). A packet or journal row already there keeps its row: the
+/// append refused both, so only a caller that re-sent an entry raced past it.
 const FILE_SQL: &str = "WITH moved AS (DELETE FROM journal_pending RETURNING *),
  p AS (
     INSERT INTO packets (id, v, kind, schema_v, run_id, task_id, actor, at, body, text, blobs, effect, hash)
@@ -162,8 +162,7 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(filed, 0);
-        let other = store.without_group_commit();
-        let other = PgStore { tail: super::Tail::new(other.schema().unwrap()), ..other };
+        let other = another(&store);
         // A packet not found among the filed ones makes the reader file the tail.
         let ids = [entries[0].packet.id, entries[4].packet.id];
         assert_eq!(other.get_packets(&ids).await.unwrap().len(), 2);
