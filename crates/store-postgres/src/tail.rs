@@ -55,15 +55,26 @@ const FILE_SQL: &str = "WITH moved AS (DELETE FROM journal_pending RETURNING *),
  )
  SELECT count(*) FROM moved";
 
+/// How long the server lets a filer's transaction sit idle (its client gone quiet: a cut
+/// link, a future dropped between statements) before ending the session. The lock a filer
+/// holds stops every reader of the schema in every process, so it must not outlive its
+/// client by more than this; the tail stays as it was and the next reader files it.
+const IDLE_FILER: &str = "10s";
+
 /// Files the tail inside the caller's transaction, after waiting for any other filer of this
 /// schema (`lock`: the name of their advisory lock, hashed by the server, so every process
-/// gets the same key). Returns the entries moved.
+/// gets the same key); the transaction may sit idle at most [`IDLE_FILER`]. Returns the
+/// entries moved.
 async fn file(tx: &mut PgConnection, lock: &str) -> Result<u64> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(lock)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+    sqlx::query(
+        "SELECT set_config('idle_in_transaction_session_timeout', $2, true), \
+         pg_advisory_xact_lock(hashtextextended($1, 0))",
+    )
+    .bind(lock)
+    .bind(IDLE_FILER)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
     let moved: i64 = sqlx::query_scalar(FILE_SQL).fetch_one(&mut *tx).await.map_err(db)?;
     Ok(moved as u64)
 }
@@ -198,6 +209,29 @@ mod tests {
             .await
             .unwrap();
         assert!(journal >= FILE_AT as i64, "{journal}");
+        store.drop_schema().await.unwrap();
+    }
+
+    /// A filer whose client goes quiet in the middle of its transaction (here: the lock taken,
+    /// then nothing) holds every other filer — and so every reader — only until the server
+    /// ends its idle session, not for as long as the connection lives.
+    #[tokio::test]
+    async fn a_filer_gone_quiet_holds_the_others_only_for_a_while() {
+        let Some(store) = store_of_8("tailidle").await else { return };
+        let (fx, fence) = leased_task(&store).await;
+        store.tasks().append_journal(&fence, &steps(&fx, &fence, 0..1)[0]).await.unwrap();
+        let mut quiet = store.pool().begin().await.unwrap();
+        super::file(&mut quiet, &store.tail.lock).await.unwrap();
+        let other = another(&store);
+        let entries = steps(&fx, &fence, 0..1);
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            other.tasks().load_journal(entries[0].run),
+        )
+        .await;
+        let rows = waited.expect("the quiet filer's lock outlived its idle timeout").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(quiet.commit().await.is_err(), "the server ended the quiet session");
         store.drop_schema().await.unwrap();
     }
 
