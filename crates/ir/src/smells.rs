@@ -380,7 +380,7 @@ impl Smell {
             Smell::VaguePronoun => &[
                 "it", "its", "this", "that", "these", "those", "they", "them", "their", "which",
                 "such", "other", "another", "who", "what", "whose", "all", "any", "each", "one",
-                "'s", "either",
+                "either",
             ],
             Smell::UncertainVerb => &[
                 "may", "might", "could", "can", "should", "would", "possibly", "perhaps",
@@ -538,10 +538,6 @@ fn detect_in(original: &str, lower: &str, which: &[Smell]) -> Vec<Hit> {
             continue;
         }
         for &(rank, phrase) in scanned {
-            if phrase == "'s" {
-                found[smell].extend(possessives(lower).map(|(s, e)| (rank, s, e)));
-                continue;
-            }
             // A phrase found as whole words begins with a maximal run of letters and digits of
             // the text: a phrase whose first run is not one of them is not there (no scan).
             let first = phrase.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
@@ -624,13 +620,6 @@ fn sorted_lexicon(smell: Smell) -> &'static [&'static str] {
     SORTED.get(i).map_or(&[], Vec::as_slice)
 }
 
-/// Each `'s` not followed by a letter or digit.
-fn possessives(lower: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    memchr::memmem::find_iter(lower.as_bytes(), b"'s")
-        .filter(|&p| lower[p + 2..].chars().next().is_none_or(|c| !c.is_alphanumeric()))
-        .map(|p| (p, p + 2))
-}
-
 /// Each whole-word occurrence of `phrase`, left to right.
 fn scan(lower: &str, phrase: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -701,9 +690,7 @@ mod tests {
         for &smell in which {
             let mut taken: Vec<(usize, usize)> = Vec::new();
             for &phrase in sorted_lexicon(smell) {
-                let occurrences = if phrase == "'s" {
-                    possessives(lower).collect()
-                } else if is_word(phrase) {
+                let occurrences = if is_word(phrase) {
                     by_word.get(phrase).cloned().unwrap_or_default()
                 } else {
                     scan(lower, phrase)

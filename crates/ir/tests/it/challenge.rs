@@ -231,7 +231,7 @@ fn duplicates_are_judged_by_what_is_replaced_not_by_how_much_is_shared() {
 
 /// Smells judged in their sentence: a polysemous word written with a capital inside a
 /// sentence is a name, not the everyday word; "that" opening a clause or pointing at a noun
-/// names its referent, and is vague only standing alone.
+/// names its referent, and is vague only standing alone; "which" only opening a sentence.
 #[test]
 fn capitalised_names_and_relative_that_are_not_smells() {
     let codes = |spec: &str| -> Vec<String> {
@@ -253,6 +253,16 @@ fn capitalised_names_and_relative_that_are_not_smells() {
     assert!(!codes(relative).iter().any(|m| m.contains("`that`")), "{:?}", codes(relative));
     let alone = "# S\n\n- The server MUST log the frame and then reject that.\n";
     assert!(codes(alone).iter().any(|m| m.contains("`that`")), "{:?}", codes(alone));
+    // "which" inside a sentence introduces a clause about what precedes it or picks among
+    // what it names; opening a sentence it points back at nothing said in it.
+    let clause = "# S\n\n- The repository MUST contain `add.sh`, which prints the sum.\n- The user MUST choose the area over which the call is made.\n";
+    assert!(!codes(clause).iter().any(|m| m.contains("`which`")), "{:?}", codes(clause));
+    let opening =
+        "# S\n\n- The radio MUST keep two lists. Which is shown first MUST be configurable.\n";
+    assert!(codes(opening).iter().any(|m| m.contains("`Which`")), "{:?}", codes(opening));
+    // A possessive is not a pronoun (no labelled data set marks one among 68).
+    let owner = "# S\n\n- The server's reply MUST carry the client's key.\n";
+    assert!(!codes(owner).iter().any(|m| m.contains("vague pronoun")), "{:?}", codes(owner));
 }
 
 #[test]
