@@ -318,24 +318,24 @@ fn the_findings_per_smell_setting_lists_that_many_and_counts_the_rest() {
     let d = dir.path();
     std::fs::write(
         d.join("spec.md"),
-        format!("# S\n\n- The tool MUST {}.\n", "keep it and it ".repeat(30)),
+        format!("# S\n\n- The tool MUST {}.\n", "keep TBD and TBD ".repeat(30)),
     )
     .unwrap();
     let with = |var: &str, value: &str, args: &[&str]| l9_env(d, &[(var, value)], args);
-    let pronouns = |o: std::process::Output| -> Vec<serde_json::Value> {
+    let items = |o: std::process::Output| -> Vec<serde_json::Value> {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let all = v["diagnostics"].as_array().cloned().unwrap_or_default();
-        all.into_iter().filter(|f| f["code"] == "L9-SMELL-008").collect()
+        all.into_iter().filter(|f| f["code"] == "L9-SMELL-011").collect()
     };
-    // 60 vague pronouns: 20 listed and a count by default, 3 and a count when set, all when
+    // 60 open items: 20 listed and a count by default, 3 and a count when set, all when
     // the setting is larger.
-    let default = pronouns(with("L9_UNRELATED", "", &["--json", "ir", "check", "spec.md"]));
+    let default = items(with("L9_UNRELATED", "", &["--json", "ir", "check", "spec.md"]));
     assert_eq!(default.len(), 21, "{default:?}");
-    let three = pronouns(with("L9_FINDINGS_PER_SMELL", "3", &["--json", "ir", "check", "spec.md"]));
+    let three = items(with("L9_FINDINGS_PER_SMELL", "3", &["--json", "ir", "check", "spec.md"]));
     assert_eq!(three.len(), 4, "{three:?}");
     let count = three[3]["message"].as_str().unwrap();
     assert!(count.contains("57 more") && count.contains("L9_FINDINGS_PER_SMELL"), "{count}");
-    let all = pronouns(with("L9_FINDINGS_PER_SMELL", "100", &["--json", "ir", "check", "spec.md"]));
+    let all = items(with("L9_FINDINGS_PER_SMELL", "100", &["--json", "ir", "check", "spec.md"]));
     assert_eq!(all.len(), 60, "{all:?}");
 }
 

@@ -9,8 +9,11 @@
 //! labelled data sets (ARTA DS1–DS4): a word is positive for a smell when the experts wrote it
 //! in that smell's column. Each head is trained only on the files that carry that smell's
 //! column, without class weights (so a probability of 0.5 means even odds), by seeded AdaGrad,
-//! starting from the word list's own odds (a listed word's measured chance of being marked);
-//! a requirement has the smell when one of its words reaches the smell's threshold.
+//! starting from prior odds: of an unlisted word being marked, and of each listed word — its
+//! own rate among the scheme's rows, smoothed towards how the other schemes' annotators
+//! marked it, smoothed towards the whole list's rate (a word the scheme's rows hardly hold is
+//! judged as the other annotators judged it, not as the list's commonest words are); a
+//! requirement has the smell when one of its words reaches the smell's threshold.
 //!
 //! Data sets labelled by different people follow different guides (one marks every "not", one
 //! hardly any; one calls "all" and "each" vague pronouns), so heads are learned per labelling
@@ -20,11 +23,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use l9_types::SeededRng;
 use serde::{Deserialize, Serialize};
 
 use super::file::{Reader, put_hashes, put_head, put_u32};
-use super::{FNV_OFFSET, Head, Params, fnv, fnv_from, train_head_weighted};
+use super::{FNV_OFFSET, Head, Params, fnv, fnv_from};
 use crate::smells::{self, Hit, Smell, SmellRow};
 
 const MAGIC: &[u8] = b"L9SML1\n";
@@ -49,6 +51,12 @@ pub struct HeadInfo {
     /// training rows, smoothed). The learned weights correct it in context.
     pub listed: f32,
     pub unlisted: f32,
+    /// The prior of each listed word seen in training (log-odds): its own rate among this
+    /// scheme's rows, smoothed towards its rate among the other schemes' rows, smoothed towards
+    /// [`Self::listed`] (see [`WORD_PRIOR_WEIGHT`]). A listed word not in it starts from
+    /// `listed`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub word_priors: BTreeMap<String, f32>,
     /// Requirements and words it was trained on, and how many of each the experts marked.
     pub rows: usize,
     pub smelly_rows: usize,
@@ -295,8 +303,18 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 fn word_probability(info: &HeadInfo, head: &Head, lex: &Listed, t: &Tok, x: &[(u32, f32)]) -> f32 {
-    let prior = if is_listed(lex, info.smell, t) { info.listed } else { info.unlisted };
-    sigmoid(prior + head.first_score(x))
+    sigmoid(info.prior(lex, t) + head.first_score(x))
+}
+
+impl HeadInfo {
+    /// The log-odds a word starts from before the learned weights: its own prior when it is
+    /// listed and was seen in training, the list's otherwise.
+    fn prior(&self, lex: &Listed, t: &Tok) -> f32 {
+        if !is_listed(lex, self.smell, t) {
+            return self.unlisted;
+        }
+        self.word_priors.get(&t.w).copied().unwrap_or(self.listed)
+    }
 }
 
 /// blake3 of the training rows (project, labels, text), so a tagger names the data it came from.
@@ -327,161 +345,6 @@ pub fn shipped() -> Option<&'static SmellTagger> {
     SHIPPED.as_ref()
 }
 
-/// One head fitted on some rows: the head, its prior odds and what it saw.
-struct Fit {
-    head: Head,
-    listed: f32,
-    unlisted: f32,
-    rows: usize,
-    smelly: usize,
-    words: usize,
-    marked: usize,
-}
-
-/// Fits the head of `smell` on the rows `on` (indices into `rows`), or `None` when they hold
-/// too little evidence ([`MIN_SMELLY`]).
-fn fit(
-    rows: &[SmellRow],
-    feats: &[Featurised],
-    on: &[usize],
-    smell: Smell,
-    p: &Params,
-) -> Option<Fit> {
-    let mut xs: Vec<&Vec<(u32, f32)>> = Vec::new();
-    let mut ys: Vec<usize> = Vec::new();
-    let mut listed: Vec<bool> = Vec::new();
-    let (mut n_rows, mut smelly) = (0, 0);
-    for &i in on {
-        let (row, (toks, x, lex)) = (&rows[i], &feats[i]);
-        let Some(cell) = row.words.get(&smell) else { continue };
-        n_rows += 1;
-        smelly += usize::from(!cell.is_empty());
-        let marked = label_words(cell);
-        for (t, v) in toks.iter().zip(x) {
-            xs.push(v);
-            ys.push(usize::from(marked.contains(&t.w)));
-            listed.push(is_listed(lex, smell, t));
-        }
-    }
-    let positives = ys.iter().filter(|y| **y == 1).count();
-    if smelly < MIN_SMELLY || positives == 0 {
-        return None;
-    }
-    let rate = |want: bool| {
-        let (mut n, mut k) = (0usize, 0usize);
-        for (l, y) in listed.iter().zip(&ys) {
-            if *l == want {
-                n += 1;
-                k += y;
-            }
-        }
-        // Smoothed towards one in two for listed words, one in a hundred for the rest.
-        let p = if want {
-            (k as f32 + 1.0) / (n as f32 + 2.0)
-        } else {
-            (k as f32 + 0.01) / (n as f32 + 1.0)
-        };
-        (p / (1.0 - p)).ln()
-    };
-    let (on_list, off_list) = (rate(true), rate(false));
-    let offsets: Vec<Vec<f32>> =
-        listed.iter().map(|l| vec![if *l { on_list } else { off_list }]).collect();
-    let offs: Vec<&Vec<f32>> = offsets.iter().collect();
-    let rng = SeededRng::from_seed(p.seed);
-    let mut head = train_head_weighted(&xs, &offs, &ys, 1, 1usize << BITS, p, &rng, false);
-    head.keep_strongest(KEEP_FEATURES);
-    Some(Fit {
-        head,
-        listed: on_list,
-        unlisted: off_list,
-        rows: n_rows,
-        smelly,
-        words: ys.len(),
-        marked: positives,
-    })
-}
-
-/// Each head keeps its strongest this many features after training: most context features
-/// are seen once and learn next to nothing, and they would make most of the file.
-pub const KEEP_FEATURES: usize = 2048;
-
-/// The thresholds an inner leave-one-project-out chooses from (fixed before any scoring).
-pub const THRESHOLDS: [f32; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-
-impl Fit {
-    fn row_probability(&self, smell: Smell, f: &Featurised) -> f32 {
-        let (toks, xs, lex) = f;
-        let info = HeadInfo {
-            scheme: String::new(),
-            smell,
-            threshold: 0.5,
-            listed: self.listed,
-            unlisted: self.unlisted,
-            rows: 0,
-            smelly_rows: 0,
-            words: 0,
-            marked_words: 0,
-        };
-        toks.iter()
-            .zip(xs)
-            .map(|(t, x)| word_probability(&info, &self.head, lex, t, x))
-            .fold(0.0f32, f32::max)
-    }
-}
-
-/// The threshold of a head, chosen by leave-one-project-out inside its training rows: each
-/// project group's rows are scored by a head fitted without them, and the threshold with the
-/// best requirement-level F1 on those scores wins (ties: nearest to 0.5). One group: 0.5.
-fn choose_threshold(
-    rows: &[SmellRow],
-    feats: &[Featurised],
-    on: &[usize],
-    smell: Smell,
-    p: &Params,
-) -> f32 {
-    let groups = project_groups(rows);
-    let mut held: Vec<usize> = on.iter().map(|&i| groups[i]).collect();
-    held.sort_unstable();
-    held.dedup();
-    if held.len() < 2 {
-        return 0.5;
-    }
-    let mut scored: Vec<(f32, bool)> = Vec::new();
-    for g in held {
-        let train: Vec<usize> = on.iter().copied().filter(|&i| groups[i] != g).collect();
-        let Some(f) = fit(rows, feats, &train, smell, p) else { continue };
-        for &i in on.iter().filter(|&&i| groups[i] == g) {
-            if let Some(&actual) = rows[i].labels.get(&smell) {
-                scored.push((f.row_probability(smell, &feats[i]), actual));
-            }
-        }
-    }
-    let f1 = |t: f32| {
-        let (mut tp, mut fp, mut fn_) = (0.0f32, 0.0f32, 0.0f32);
-        for &(s, a) in &scored {
-            match (s >= t, a) {
-                (true, true) => tp += 1.0,
-                (true, false) => fp += 1.0,
-                (false, true) => fn_ += 1.0,
-                _ => {}
-            }
-        }
-        if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fn_) }
-    };
-    let mut best = 0.5f32;
-    let mut best_f1 = f1(0.5);
-    for t in THRESHOLDS {
-        let v = f1(t);
-        if v > best_f1 + 1e-6
-            || ((v - best_f1).abs() <= 1e-6 && (t - 0.5).abs() < (best - 0.5).abs())
-        {
-            best = t;
-            best_f1 = v;
-        }
-    }
-    best
-}
-
 /// The group (index) of every row: projects joined when they share a requirement text (the
 /// same document labelled in two data sets is one group).
 pub fn project_groups(rows: &[SmellRow]) -> Vec<usize> {
@@ -498,16 +361,18 @@ impl SmellTagger {
         let mut heads = Vec::new();
         let mut infos = Vec::new();
         let schemes: BTreeSet<&str> = rows.iter().map(|r| r.scheme.as_str()).collect();
+        let all: Vec<usize> = (0..rows.len()).collect();
         for (scheme, smell) in schemes.iter().flat_map(|sc| Smell::ALL.map(|s| (*sc, s))) {
             let on: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].scheme == scheme).collect();
-            let Some(f) = fit(rows, &feats, &on, smell, &params) else { continue };
-            let threshold = choose_threshold(rows, &feats, &on, smell, &params);
+            let Some(f) = fit(rows, &feats, &on, &all, smell, &params) else { continue };
+            let threshold = choose_threshold(rows, &feats, &on, &all, smell, &params);
             infos.push(HeadInfo {
                 scheme: scheme.to_string(),
                 smell,
                 threshold,
                 listed: f.listed,
                 unlisted: f.unlisted,
+                word_priors: f.word_priors,
                 rows: f.rows,
                 smelly_rows: f.smelly,
                 words: f.words,
@@ -699,6 +564,7 @@ impl SmellTagger {
         for h in &info.heads {
             if seen.insert((h.scheme.as_str(), h.smell), ()).is_some()
                 || !(0.0..=1.0).contains(&h.threshold)
+                || h.word_priors.values().any(|p| !p.is_finite())
             {
                 return Err(format!("the tagger's head for {} is not valid", h.smell.name()));
             }
@@ -713,6 +579,10 @@ impl SmellTagger {
         Ok(SmellTagger { info, heads, seen })
     }
 }
+
+mod fit;
+pub use fit::{KEEP_FEATURES, THRESHOLDS, WORD_PRIOR_WEIGHT};
+use fit::{choose_threshold, fit};
 
 #[cfg(test)]
 mod tests;

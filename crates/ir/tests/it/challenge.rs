@@ -78,20 +78,21 @@ fn smells_point_at_the_offending_words() {
 fn a_requirement_of_many_smell_words_is_challenged_in_one_pass() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let spec = format!("# S\n\n- The system MUST {}.\n", "keep it and it ".repeat(40_000));
+        let spec = format!("# S\n\n- The system MUST {}.\n", "keep TBD and TBD ".repeat(40_000));
         let c = l9_ir::compile("s.md", &spec, None);
         let f = challenge::challenge(&c.ir, Some(&spec), &[]);
         let _ = tx.send(f);
     });
     let found = rx.recv_timeout(std::time::Duration::from_secs(60));
     let f = found.expect("did not end in 60 s");
-    // 80,000 vague pronouns: the first few listed, each at its own place, the rest counted.
-    let pronouns: Vec<_> = f.iter().filter(|f| f.code == Smell::VaguePronoun.code()).collect();
-    assert_eq!(pronouns.len(), challenge::findings_per_smell() + 1, "{pronouns:?}");
+    // 80,000 open items (judged by their word list, so no learned prior can silence them):
+    // the first few listed, each at its own place, the rest counted.
+    let items: Vec<_> = f.iter().filter(|f| f.code == Smell::Tbd.code()).collect();
+    assert_eq!(items.len(), challenge::findings_per_smell() + 1, "{items:?}");
     let columns: std::collections::BTreeSet<_> =
-        pronouns.iter().filter_map(|f| f.span.as_ref().map(|s| s.column)).collect();
+        items.iter().filter_map(|f| f.span.as_ref().map(|s| s.column)).collect();
     assert!(columns.len() > challenge::findings_per_smell() / 2, "{columns:?}");
-    let last = pronouns.last().unwrap();
+    let last = items.last().unwrap();
     let more = 80_000 - challenge::findings_per_smell();
     assert!(last.message.contains(&format!("{more} more")), "{}", last.message);
 }
