@@ -231,7 +231,19 @@ fn crash_child() {
         });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let w = Worker::new(store, clock, Arc::new(mix(dir, step_ms)), opts);
-        let _ = tokio::time::timeout(Duration::from_secs(300), w.run(rx)).await;
+        // A worker that stops on its own says why (the harness keeps this process's stderr
+        // next to its effects and shows it when the worker leaves work undone); exits 1.
+        match tokio::time::timeout(Duration::from_secs(300), w.run(rx)).await {
+            Ok(Ok(report)) => eprintln!("worker stopped: {report:?}"),
+            Ok(Err(e)) => {
+                eprintln!("worker failed: {e}");
+                std::process::exit(1);
+            }
+            Err(_) => {
+                eprintln!("worker still running after 300 s: the child stops itself");
+                std::process::exit(1);
+            }
+        }
     });
 }
 
@@ -372,15 +384,33 @@ impl Harness {
         while !self.done() {
             assert!(
                 Instant::now() < deadline,
-                "not finished: {:#?}",
+                "not finished: {:#?}\n{}",
                 self.all_tasks()
                     .iter()
                     .filter(|t| t.state != TaskState::Succeeded)
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>(),
+                self.workers_said()
             );
             self.operate();
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// What the worker processes wrote to stderr (each its own file), for a failure's message.
+    pub(super) fn workers_said(&self) -> String {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|f| f.extension().is_some_and(|x| x == "stderr"));
+        files.sort();
+        files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).unwrap_or_default();
+                format!("{}:\n{}", f.display(), text.trim_end())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The workers holding a lease, waiting up to `patience` for one to if none does.
