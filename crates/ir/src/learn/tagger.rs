@@ -10,10 +10,10 @@
 //! in that smell's column. Each head is trained only on the files that carry that smell's
 //! column, without class weights (so a probability of 0.5 means even odds), by seeded AdaGrad,
 //! starting from prior odds: of an unlisted word being marked, and of each listed word — its
-//! own rate among the scheme's rows, smoothed towards how the other schemes' annotators
-//! marked it, smoothed towards the whole list's rate (a word the scheme's rows hardly hold is
-//! judged as the other annotators judged it, not as the list's commonest words are); a
-//! requirement has the smell when one of its words reaches the smell's threshold.
+//! own rate among the scheme's rows, smoothed towards the whole list's rate (a listed word the
+//! annotators leave alone is not judged as the list's commonest words are; lending each word
+//! the other schemes' rate was measured and hurt, see `models/README.md`); a requirement has
+//! the smell when one of its words reaches the smell's threshold.
 //!
 //! Data sets labelled by different people follow different guides (one marks every "not", one
 //! hardly any; one calls "all" and "each" vague pronouns), so heads are learned per labelling
@@ -52,9 +52,8 @@ pub struct HeadInfo {
     pub listed: f32,
     pub unlisted: f32,
     /// The prior of each listed word seen in training (log-odds): its own rate among this
-    /// scheme's rows, smoothed towards its rate among the other schemes' rows, smoothed towards
-    /// [`Self::listed`] (see [`WORD_PRIOR_WEIGHT`]). A listed word not in it starts from
-    /// `listed`.
+    /// scheme's rows, smoothed towards [`Self::listed`] (see [`WORD_PRIOR_WEIGHT`]). A listed
+    /// word not in it starts from `listed`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub word_priors: BTreeMap<String, f32>,
     /// Requirements and words it was trained on, and how many of each the experts marked.
@@ -361,11 +360,10 @@ impl SmellTagger {
         let mut heads = Vec::new();
         let mut infos = Vec::new();
         let schemes: BTreeSet<&str> = rows.iter().map(|r| r.scheme.as_str()).collect();
-        let all: Vec<usize> = (0..rows.len()).collect();
         for (scheme, smell) in schemes.iter().flat_map(|sc| Smell::ALL.map(|s| (*sc, s))) {
             let on: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].scheme == scheme).collect();
-            let Some(f) = fit(rows, &feats, &on, &all, smell, &params) else { continue };
-            let threshold = choose_threshold(rows, &feats, &on, &all, smell, &params);
+            let Some(f) = fit(rows, &feats, &on, smell, &params) else { continue };
+            let threshold = choose_threshold(rows, &feats, &on, smell, &params);
             infos.push(HeadInfo {
                 scheme: scheme.to_string(),
                 smell,

@@ -12,9 +12,9 @@ use super::{
 use crate::learn::{Head, Params, train_head_weighted};
 use crate::smells::{Smell, SmellRow};
 
-/// How many occurrences a listed word's own rate weighs against the rate it is smoothed
-/// towards (fixed before any scoring): a word seen a handful of times in a scheme's rows
-/// mostly keeps the other schemes' judgement of it, one seen dozens of times its own.
+/// How many occurrences a listed word's own rate weighs against the whole list's rate it is
+/// smoothed towards (fixed before any scoring): a word seen a handful of times in a scheme's
+/// rows mostly keeps the list's odds, one seen dozens of times its own.
 pub const WORD_PRIOR_WEIGHT: f32 = 5.0;
 
 /// One head fitted on some rows: the head, its prior odds and what it saw.
@@ -31,14 +31,10 @@ pub(super) struct Fit {
 
 /// Fits the head of `smell` on the rows `on` (indices into `rows`), or `None` when they hold
 /// too little evidence ([`MIN_SMELLY`]).
-/// `pool` are the rows (indices into `rows`) whose labels other schemes' annotators gave: listed
-/// words' priors are smoothed towards their judgement (rows of `on`'s scheme among them are
-/// skipped).
 pub(super) fn fit(
     rows: &[SmellRow],
     feats: &[Featurised],
     on: &[usize],
-    pool: &[usize],
     smell: Smell,
     p: &Params,
 ) -> Option<Fit> {
@@ -81,7 +77,7 @@ pub(super) fn fit(
         (p / (1.0 - p)).ln()
     };
     let (on_list, off_list) = (rate(true), rate(false));
-    let word_priors = word_priors(rows, feats, on, pool, smell, on_list);
+    let word_priors = word_priors(rows, feats, on, smell, on_list);
     let offsets: Vec<Vec<f32>> = listed
         .iter()
         .zip(&words)
@@ -107,44 +103,32 @@ pub(super) fn fit(
 }
 
 /// The prior (log-odds) of each listed word of `smell` in the rows `on`: its rate there,
-/// smoothed towards its rate in the rows of `pool` labelled by other schemes, smoothed towards
-/// `listed` — each by [`WORD_PRIOR_WEIGHT`] occurrences.
+/// smoothed towards the whole list's rate `listed` by [`WORD_PRIOR_WEIGHT`] occurrences.
 pub(super) fn word_priors(
     rows: &[SmellRow],
     feats: &[Featurised],
     on: &[usize],
-    pool: &[usize],
     smell: Smell,
     listed: f32,
 ) -> BTreeMap<String, f32> {
-    let scheme = on.first().map(|&i| rows[i].scheme.as_str());
-    let count = |among: &mut dyn Iterator<Item = usize>| {
-        let mut n: BTreeMap<&str, (f32, f32)> = BTreeMap::new();
-        for i in among {
-            let Some(cell) = rows[i].words.get(&smell) else { continue };
-            let marked = label_words(cell);
-            let (toks, _, lex) = &feats[i];
-            for t in toks.iter().filter(|t| is_listed(lex, smell, t)) {
-                let e = n.entry(t.w.as_str()).or_default();
-                e.0 += 1.0;
-                e.1 += f32::from(u8::from(marked.contains(&t.w)));
-            }
+    let mut seen: BTreeMap<&str, (f32, f32)> = BTreeMap::new();
+    for &i in on {
+        let Some(cell) = rows[i].words.get(&smell) else { continue };
+        let marked = label_words(cell);
+        let (toks, _, lex) = &feats[i];
+        for t in toks.iter().filter(|t| is_listed(lex, smell, t)) {
+            let e = seen.entry(t.w.as_str()).or_default();
+            e.0 += 1.0;
+            e.1 += f32::from(u8::from(marked.contains(&t.w)));
         }
-        n
-    };
-    let own = count(&mut on.iter().copied());
-    let others =
-        count(&mut pool.iter().copied().filter(|&i| Some(rows[i].scheme.as_str()) != scheme));
-    let base = sigmoid(listed);
-    let m = WORD_PRIOR_WEIGHT;
-    let mut out = BTreeMap::new();
-    for (w, &(n, k)) in own.iter() {
-        let (pn, pk) = others.get(w).copied().unwrap_or_default();
-        let towards = (pk + m * base) / (pn + m);
-        let p = ((k + m * towards) / (n + m)).clamp(1e-3, 1.0 - 1e-3);
-        out.insert(w.to_string(), (p / (1.0 - p)).ln());
     }
-    out
+    let (base, m) = (sigmoid(listed), WORD_PRIOR_WEIGHT);
+    seen.into_iter()
+        .map(|(w, (n, k))| {
+            let p = ((k + m * base) / (n + m)).clamp(1e-3, 1.0 - 1e-3);
+            (w.to_string(), (p / (1.0 - p)).ln())
+        })
+        .collect()
 }
 
 /// Each head keeps its strongest this many features after training: most context features
@@ -183,7 +167,6 @@ pub(super) fn choose_threshold(
     rows: &[SmellRow],
     feats: &[Featurised],
     on: &[usize],
-    pool: &[usize],
     smell: Smell,
     p: &Params,
 ) -> f32 {
@@ -197,8 +180,7 @@ pub(super) fn choose_threshold(
     let mut scored: Vec<(f32, bool)> = Vec::new();
     for g in held {
         let train: Vec<usize> = on.iter().copied().filter(|&i| groups[i] != g).collect();
-        let others: Vec<usize> = pool.iter().copied().filter(|&i| groups[i] != g).collect();
-        let Some(f) = fit(rows, feats, &train, &others, smell, p) else { continue };
+        let Some(f) = fit(rows, feats, &train, smell, p) else { continue };
         for &i in on.iter().filter(|&&i| groups[i] == g) {
             if let Some(&actual) = rows[i].labels.get(&smell) {
                 scored.push((f.row_probability(smell, &feats[i]), actual));

@@ -167,43 +167,36 @@ fn hashed_names_are_the_hashes_of_the_joined_names() {
     assert!(words >= 50, "{words}");
 }
 
-/// A listed word starts from its own rate among its scheme's rows, smoothed towards the other
-/// schemes' judgement of it: a word this scheme saw once is judged as the others judged it,
-/// a word it saw often keeps its own rate, and the held-out rows lend nothing.
+/// A listed word starts from its own rate among its scheme's rows, smoothed towards the whole
+/// list's rate: a word the annotators never mark starts low, one they always mark high, one
+/// seen once near the list's rate; words off the list get no prior of their own.
 #[test]
 fn listed_words_start_from_their_own_smoothed_odds() {
-    let row = |scheme: &str, project: &str, text: &str, marked: &[&str]| SmellRow {
+    let row = |text: &str, marked: &[&str]| SmellRow {
         text: text.into(),
-        project: project.into(),
-        scheme: scheme.into(),
+        project: "p".into(),
+        scheme: "a".into(),
         labels: [(Smell::VaguePronoun, !marked.is_empty())].into(),
         words: [(Smell::VaguePronoun, marked.iter().map(|w| w.to_string()).collect())].into(),
     };
     let mut rows = Vec::new();
-    // Scheme A marks "this" every time, and saw "its" once, unmarked.
     for i in 0..30 {
-        rows.push(row("a", "pa", &format!("Report {i} MUST show this value."), &["this"]));
+        rows.push(row(&format!("Report {i} MUST show this value."), &["this"]));
+        rows.push(row(&format!("Unit {i} MUST log its state."), &[]));
     }
-    rows.push(row("a", "pa", "The radio MUST keep its state.", &[]));
-    // Scheme B never marks "its" and always marks "this".
-    for i in 0..40 {
-        rows.push(row("b", "pb", &format!("Unit {i} MUST log its state."), &[]));
-        rows.push(row("b", "pb", &format!("Unit {i} MUST log this."), &["this"]));
-    }
+    rows.push(row("The radio MUST keep them.", &[]));
     let feats: Vec<Featurised> = rows.iter().map(|r| featurise(&r.text)).collect();
-    let on: Vec<usize> = (0..31).collect();
-    let all: Vec<usize> = (0..rows.len()).collect();
+    let on: Vec<usize> = (0..rows.len()).collect();
     let odds = |p: f32| (p / (1.0 - p)).ln();
     let listed = odds(0.5);
-    let with_b = fit::word_priors(&rows, &feats, &on, &all, Smell::VaguePronoun, listed);
-    // "its": 0 of 1 here, 0 of 40 elsewhere — near zero, far below the list's even odds.
-    assert!(with_b["its"] < odds(0.1), "{with_b:?}");
-    // "this": 30 of 30 here — its own rate, whatever the others say.
-    assert!(with_b["this"] > odds(0.9), "{with_b:?}");
-    // Without the other scheme's rows (held out), "its" has only its one row here: it stays
-    // near the list's rate it is smoothed towards.
-    let alone = fit::word_priors(&rows, &feats, &on, &on, Smell::VaguePronoun, listed);
-    assert!(alone["its"] > odds(0.3) && alone["its"] < listed, "{alone:?}");
-    // Only listed words the scheme's rows hold get a prior of their own.
-    assert!(!with_b.contains_key("report") && !with_b.contains_key("unit"), "{with_b:?}");
+    let priors = fit::word_priors(&rows, &feats, &on, Smell::VaguePronoun, listed);
+    // "its": 0 of 30; "this": 30 of 30; "them": 0 of 1, near the list's even odds.
+    assert!(priors["its"] < odds(0.1), "{priors:?}");
+    assert!(priors["this"] > odds(0.9), "{priors:?}");
+    assert!(priors["them"] > odds(0.3) && priors["them"] < listed, "{priors:?}");
+    assert!(!priors.contains_key("report") && !priors.contains_key("unit"), "{priors:?}");
+    // Only the rows given count: without the "its" rows it has no prior of its own.
+    let some: Vec<usize> = on.iter().copied().filter(|i| i % 2 == 0).collect();
+    let fewer = fit::word_priors(&rows, &feats, &some, Smell::VaguePronoun, listed);
+    assert!(!fewer.contains_key("its") && fewer.contains_key("this"), "{fewer:?}");
 }
