@@ -77,7 +77,7 @@ pub(super) fn fit(
         (p / (1.0 - p)).ln()
     };
     let (on_list, off_list) = (rate(true), rate(false));
-    let word_priors = word_priors(rows, feats, on, smell, on_list);
+    let word_priors = word_priors(&words, &listed, &ys, on_list);
     let offsets: Vec<Vec<f32>> = listed
         .iter()
         .zip(&words)
@@ -102,27 +102,22 @@ pub(super) fn fit(
     })
 }
 
-/// The prior (log-odds) of each listed word of `smell` in the rows `on`: its rate there,
-/// smoothed towards the whole list's rate `listed` by [`WORD_PRIOR_WEIGHT`] occurrences.
-pub(super) fn word_priors(
-    rows: &[SmellRow],
-    feats: &[Featurised],
-    on: &[usize],
-    smell: Smell,
-    listed: f32,
+/// The prior (log-odds) of each listed word among `words` (`listed[i]`: the list names
+/// `words[i]`; `ys[i]`: the experts marked it): its rate, smoothed towards the whole list's
+/// rate `listed_odds` by [`WORD_PRIOR_WEIGHT`] occurrences.
+fn word_priors(
+    words: &[&str],
+    listed: &[bool],
+    ys: &[usize],
+    listed_odds: f32,
 ) -> BTreeMap<String, f32> {
     let mut seen: BTreeMap<&str, (f32, f32)> = BTreeMap::new();
-    for &i in on {
-        let Some(cell) = rows[i].words.get(&smell) else { continue };
-        let marked = label_words(cell);
-        let (toks, _, lex) = &feats[i];
-        for t in toks.iter().filter(|t| is_listed(lex, smell, t)) {
-            let e = seen.entry(t.w.as_str()).or_default();
-            e.0 += 1.0;
-            e.1 += f32::from(u8::from(marked.contains(&t.w)));
-        }
+    for ((w, _), y) in words.iter().zip(listed).zip(ys).filter(|((_, l), _)| **l) {
+        let e = seen.entry(w).or_default();
+        e.0 += 1.0;
+        e.1 += *y as f32;
     }
-    let (base, m) = (sigmoid(listed), WORD_PRIOR_WEIGHT);
+    let (base, m) = (sigmoid(listed_odds), WORD_PRIOR_WEIGHT);
     seen.into_iter()
         .map(|(w, (n, k))| {
             let p = ((k + m * base) / (n + m)).clamp(1e-3, 1.0 - 1e-3);

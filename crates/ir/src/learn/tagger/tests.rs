@@ -188,15 +188,16 @@ fn listed_words_start_from_their_own_smoothed_odds() {
     let feats: Vec<Featurised> = rows.iter().map(|r| featurise(&r.text)).collect();
     let on: Vec<usize> = (0..rows.len()).collect();
     let odds = |p: f32| (p / (1.0 - p)).ln();
-    let listed = odds(0.5);
-    let priors = fit::word_priors(&rows, &feats, &on, Smell::VaguePronoun, listed);
-    // "its": 0 of 30; "this": 30 of 30; "them": 0 of 1, near the list's even odds.
+    let f = fit::fit(&rows, &feats, &on, Smell::VaguePronoun, &Params::DEFAULT).unwrap();
+    let (priors, listed) = (&f.word_priors, f.listed);
+    // "its": 0 of 30; "this": 30 of 30; "them": 0 of 1, near the list's odds (30 of 61).
     assert!(priors["its"] < odds(0.1), "{priors:?}");
     assert!(priors["this"] > odds(0.9), "{priors:?}");
-    assert!(priors["them"] > odds(0.3) && priors["them"] < listed, "{priors:?}");
+    assert!(priors["them"] > odds(0.3) && priors["them"] < listed, "{priors:?} {listed}");
     assert!(!priors.contains_key("report") && !priors.contains_key("unit"), "{priors:?}");
     // Only the rows given count: without the "its" rows it has no prior of its own.
     let some: Vec<usize> = on.iter().copied().filter(|i| i % 2 == 0).collect();
-    let fewer = fit::word_priors(&rows, &feats, &some, Smell::VaguePronoun, listed);
-    assert!(!fewer.contains_key("its") && fewer.contains_key("this"), "{fewer:?}");
+    let fewer = fit::fit(&rows, &feats, &some, Smell::VaguePronoun, &Params::DEFAULT).unwrap();
+    assert!(!fewer.word_priors.contains_key("its"), "{:?}", fewer.word_priors);
+    assert!(fewer.word_priors.contains_key("this"), "{:?}", fewer.word_priors);
 }
