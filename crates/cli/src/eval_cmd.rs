@@ -75,8 +75,10 @@ pub(crate) enum EvalCommand {
     /// Requirement smells against expert labels (ARTA DS1–DS4 style CSV): P/R/F1 per smell
     /// for the word lists, the shipped tagger (marked SEEN on rows it was trained on) and the
     /// tagger by strict leave-one-project-out (documents shared between files held out
-    /// together; thresholds chosen inside each fold) — also after the challenger's own rules
-    /// (RFC keywords, context), as `l9 ir check` reports smells — next to ARTA's published F1.
+    /// together; thresholds chosen inside each fold; a fold names the smells its training rows
+    /// marked too rarely for a head, whose figures are the word lists') — also after the
+    /// challenger's own rules (RFC keywords, context), as `l9 ir check` reports smells — next to
+    /// ARTA's published F1.
     Smells {
         /// Labelled CSV files, or directories of them.
         #[arg(long, required = true, num_args = 1..)]
@@ -374,12 +376,21 @@ fn smells_text(e: &SmellEval) -> String {
                 ch.0,
                 ch.1
             );
+            if l.folds.iter().any(|f| !f.by_lists.is_empty()) {
+                let _ = writeln!(
+                    s,
+                    "    (word list): the fold's training rows marked too few requirements with that smell for a head — the figure is the word list's"
+                );
+            }
             for fold in &l.folds {
                 let cells: Vec<String> = fold
                     .learned
                     .iter()
                     .filter(|(_, c)| c.support() > 0)
-                    .map(|(sm, c)| format!("{} {:.2}", sm.name(), c.f1()))
+                    .map(|(sm, c)| {
+                        let lists = if fold.by_lists.contains(sm) { " (word list)" } else { "" };
+                        format!("{} {:.2}{lists}", sm.name(), c.f1())
+                    })
                     .collect();
                 let _ = writeln!(
                     s,

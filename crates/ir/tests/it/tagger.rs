@@ -102,6 +102,25 @@ fn leave_one_project_out_never_trains_on_the_held_out_project() {
     assert_eq!((lists.tp, lists.fp), (50, 50));
 }
 
+/// A fold whose training rows mark too few requirements with a smell for a head says so: its
+/// figure for that smell is the word list's, not the tagger's.
+#[test]
+fn a_fold_says_which_smells_its_word_lists_judged() {
+    // "alpha" marks 50 rows, "beta" only 10: holding alpha out leaves too few for a head.
+    let mut rows: Vec<SmellRow> = rows().into_iter().take(50).collect();
+    let mut csv = String::from("text,file,negative_statements\n");
+    for i in 0..20 {
+        let marked = if i < 10 { "not" } else { "-" };
+        csv.push_str(&format!("\"The clerk shall not file form {i}.\",beta,{marked}\n"));
+    }
+    rows.extend(eval::read_smells("t.csv", &csv).unwrap());
+    let target: Vec<usize> = (0..rows.len()).collect();
+    let r = eval::smell_lopo(&rows, &target, Params::DEFAULT);
+    let by = |p: &str| r.folds.iter().find(|f| f.projects == [p]).unwrap().by_lists.clone();
+    assert_eq!(by("alpha"), [Smell::Negative], "trained on beta's 10 marked rows: no head");
+    assert!(by("beta").is_empty(), "trained on alpha's 25 marked rows: a head");
+}
+
 /// `l9 eval smells` also scores the tagger's hits as the challenger reports them: an
 /// upper-case NOT is part of an RFC keyword (MUST NOT), a precise prohibition, so the
 /// challenger drops what annotators who mark every "not" would count.
