@@ -8,7 +8,7 @@
 //! scored on the file's rows inside it. Nothing (weights, thresholds, word lists) is fitted on the held-out
 //! group.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -83,14 +83,10 @@ pub fn smell_lopo(all: &[SmellRow], target: &[usize], params: Params) -> SmellLo
             target.iter().filter(|&&i| groups[i] == g).map(|&i| &all[i]).collect();
         let tagger = SmellTagger::train(&train, params, "leave-one-project-out");
         let mut fold: BTreeMap<Smell, Counts> = BTreeMap::new();
-        let mut by_lists: Vec<Smell> = Vec::new();
+        let mut by_lists: BTreeSet<Smell> = BTreeSet::new();
         for row in &test {
             let which: Vec<Smell> = row.labels.keys().copied().collect();
-            for &smell in &which {
-                if !tagger.covers(smell, Some(&row.scheme)) && !by_lists.contains(&smell) {
-                    by_lists.push(smell);
-                }
-            }
+            by_lists.extend(which.iter().filter(|s| !tagger.covers(**s, Some(&row.scheme))));
             let found = tagger.detect_in_scheme(&row.text, &which, Some(&row.scheme));
             tally(&mut learned, row, &found);
             tally(&mut fold, row, &found);
@@ -107,7 +103,7 @@ pub fn smell_lopo(all: &[SmellRow], target: &[usize], params: Params) -> SmellLo
             rows: test.len(),
             trained_on: train.len(),
             learned: fold,
-            by_lists: Smell::ALL.into_iter().filter(|s| by_lists.contains(s)).collect(),
+            by_lists: by_lists.into_iter().collect(),
         });
     }
     let mut fold_f1 = BTreeMap::new();

@@ -364,18 +364,7 @@ impl SmellTagger {
             let on: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].scheme == scheme).collect();
             let Some(f) = fit(rows, &feats, &on, smell, &params) else { continue };
             let threshold = choose_threshold(rows, &feats, &on, smell, &params);
-            infos.push(HeadInfo {
-                scheme: scheme.to_string(),
-                smell,
-                threshold,
-                listed: f.listed,
-                unlisted: f.unlisted,
-                word_priors: f.word_priors,
-                rows: f.rows,
-                smelly_rows: f.smelly,
-                words: f.words,
-                marked_words: f.marked,
-            });
+            infos.push(HeadInfo { scheme: scheme.to_string(), threshold, ..f.info });
             heads.push(f.head);
         }
         let projects: BTreeSet<&str> = rows.iter().map(|r| r.project.as_str()).collect();

@@ -17,16 +17,11 @@ use crate::smells::{Smell, SmellRow};
 /// rows mostly keeps the list's odds, one seen dozens of times its own.
 pub const WORD_PRIOR_WEIGHT: f32 = 5.0;
 
-/// One head fitted on some rows: the head, its prior odds and what it saw.
+/// One head fitted on some rows: the head, and what the file says of it — its prior odds and
+/// what it saw (scheme and threshold are left for the caller: empty and 0.5).
 pub(super) struct Fit {
     pub(super) head: Head,
-    pub(super) listed: f32,
-    pub(super) unlisted: f32,
-    pub(super) word_priors: BTreeMap<String, f32>,
-    pub(super) rows: usize,
-    pub(super) smelly: usize,
-    pub(super) words: usize,
-    pub(super) marked: usize,
+    pub(super) info: HeadInfo,
 }
 
 /// Fits the head of `smell` on the rows `on` (indices into `rows`), or `None` when they hold
@@ -90,16 +85,19 @@ pub(super) fn fit(
     let rng = SeededRng::from_seed(p.seed);
     let mut head = train_head_weighted(&xs, &offs, &ys, 1, 1usize << BITS, p, &rng, false);
     head.keep_strongest(KEEP_FEATURES);
-    Some(Fit {
-        head,
+    let info = HeadInfo {
+        scheme: String::new(),
+        smell,
+        threshold: 0.5,
         listed: on_list,
         unlisted: off_list,
         word_priors,
         rows: n_rows,
-        smelly,
+        smelly_rows: smelly,
         words: ys.len(),
-        marked: positives,
-    })
+        marked_words: positives,
+    };
+    Some(Fit { head, info })
 }
 
 /// The prior (log-odds) of each listed word among `words` (`listed[i]`: the list names
@@ -134,23 +132,11 @@ pub const KEEP_FEATURES: usize = 2048;
 pub const THRESHOLDS: [f32; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 impl Fit {
-    fn row_probability(&self, smell: Smell, f: &Featurised) -> f32 {
+    fn row_probability(&self, f: &Featurised) -> f32 {
         let (toks, xs, lex) = f;
-        let info = HeadInfo {
-            scheme: String::new(),
-            smell,
-            threshold: 0.5,
-            listed: self.listed,
-            unlisted: self.unlisted,
-            word_priors: self.word_priors.clone(),
-            rows: 0,
-            smelly_rows: 0,
-            words: 0,
-            marked_words: 0,
-        };
         toks.iter()
             .zip(xs)
-            .map(|(t, x)| word_probability(&info, &self.head, lex, t, x))
+            .map(|(t, x)| word_probability(&self.info, &self.head, lex, t, x))
             .fold(0.0f32, f32::max)
     }
 }
@@ -178,7 +164,7 @@ pub(super) fn choose_threshold(
         let Some(f) = fit(rows, feats, &train, smell, p) else { continue };
         for &i in on.iter().filter(|&&i| groups[i] == g) {
             if let Some(&actual) = rows[i].labels.get(&smell) {
-                scored.push((f.row_probability(smell, &feats[i]), actual));
+                scored.push((f.row_probability(&feats[i]), actual));
             }
         }
     }
