@@ -243,12 +243,27 @@ fn flush(
         grammar_comments(b, &lines, &path, &parent);
         return;
     }
-    for (s, e) in text::sentences(&joined) {
+    let sentences = text::sentences(&joined);
+    for (k, &(s, e)) in sentences.iter().enumerate() {
         let sentence = &joined[s..e];
         let Some(kw) = text::keyword(sentence, KeywordMode::UpperOnly) else { continue };
         if sentence.contains("\"MUST\"") || sentence.contains("are to be interpreted") {
             continue;
         }
+        // A list item that is a name and a bare keyword (`access_token REQUIRED.`) says what
+        // is required in the sentences after it: they belong to it, up to one with a keyword
+        // of its own.
+        let e = match bare_keyword_item(sentence, &kw) {
+            true => sentences[k + 1..]
+                .iter()
+                .take_while(|(s, e)| {
+                    text::keyword(&joined[*s..*e], KeywordMode::UpperOnly).is_none()
+                })
+                .last()
+                .map_or(e, |x| x.1),
+            false => e,
+        };
+        let sentence = &joined[s..e];
         let id = b.add(
             Draft::new(NodeKind::Requirement, sentence, to_src(s), to_src(e.saturating_sub(1)) + 1)
                 .section(&path)
@@ -259,6 +274,13 @@ fn flush(
             b.edge(&id, parent, EdgeKind::Refines, "section");
         }
     }
+}
+
+/// Whether `sentence` is only a keyword and at most the name before it (`REQUIRED.`,
+/// `refresh_token OPTIONAL.`): an item of a list of parameters or fields.
+fn bare_keyword_item(sentence: &str, kw: &text::Keyword) -> bool {
+    let rest = sentence[kw.end..].trim_matches(|c: char| c.is_whitespace() || c == '.' || c == ',');
+    rest.is_empty() && sentence[..kw.start].split_whitespace().count() <= 1
 }
 
 /// A grammar (ABNF) block is not prose: only what its `;` comments require is kept, one
