@@ -6,7 +6,7 @@ use l9_store::conformance::Fx;
 use l9_store::{Store, WriteBatch, WriteParts};
 use l9_store_sqlite::{SqliteOptions, SqliteStore};
 
-use super::{each_finds_itself, put, with_vectors, write_vectors};
+use super::vectors::{each_finds_itself, put, with_vectors, write_vectors};
 
 /// Parts of `per` packets each; fails instead of giving part `fail_at` when set.
 struct Parts {

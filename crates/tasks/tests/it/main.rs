@@ -4,6 +4,7 @@
 //! network namespaces of their own whose links are cut.
 
 mod crash;
+mod faults;
 mod netns;
 mod rig;
 mod workflows;
