@@ -164,8 +164,10 @@ pub struct Deliberation {
 struct Record {
     /// Node id → its position (the first node of that id).
     at: HashMap<String, usize>,
-    /// The texts of assumed nodes, each with how many have it.
-    assumed: HashMap<String, usize>,
+    /// The texts of assumed nodes, each with the positions of the nodes that have it, in order.
+    assumed: HashMap<String, Vec<usize>>,
+    /// (assumed node id, node id) for each edge from an assumed node.
+    linked: HashSet<(String, String)>,
     /// (`finding:CODE` tag, node id) for each question on record that refines that node.
     answered: HashSet<(String, String)>,
 }
@@ -176,7 +178,12 @@ impl Record {
         for (i, n) in ir.nodes.iter().enumerate() {
             r.at.entry(n.id.clone()).or_insert(i);
             if n.assumed {
-                *r.assumed.entry(n.text.clone()).or_default() += 1;
+                r.assumed.entry(n.text.clone()).or_default().push(i);
+            }
+        }
+        for e in &ir.edges {
+            if r.at.get(&e.from).is_some_and(|&i| ir.nodes[i].assumed) {
+                r.linked.insert((e.from.clone(), e.to.clone()));
             }
         }
         let questions: HashMap<&str, &[String]> = ir
@@ -200,7 +207,8 @@ impl Record {
     fn push(&mut self, ir: &mut Ir, node: Node, edge: Edge) {
         self.at.entry(node.id.clone()).or_insert(ir.nodes.len());
         if node.assumed {
-            *self.assumed.entry(node.text.clone()).or_default() += 1;
+            self.assumed.entry(node.text.clone()).or_default().push(ir.nodes.len());
+            self.linked.insert((node.id.clone(), edge.to.clone()));
         }
         if node.kind == NodeKind::Question {
             for tag in &node.tags {
@@ -276,6 +284,16 @@ pub fn deliberate(
     Deliberation { ir, turns, open, settled }
 }
 
+/// The edge from an assumed node to the node it is about: an acceptance criterion verifies
+/// it, an assumption refines it.
+fn assumed_edge(from: &str, kind: NodeKind, to: &str) -> Edge {
+    let kind = match kind {
+        NodeKind::AcceptanceCriterion => EdgeKind::Verifies,
+        _ => EdgeKind::Refines,
+    };
+    Edge { from: from.into(), to: to.into(), kind, why: "assumed by the deliberation cell".into() }
+}
+
 fn new_node(record: &Record, kind: NodeKind, text: &str, like: &Node) -> Node {
     let mut id = format!(
         "{}-{}",
@@ -322,20 +340,25 @@ fn apply_recorded(ir: &mut Ir, record: &mut Record, a: &Amendment) -> bool {
         Amendment::AddAcceptance { requirement, text }
         | Amendment::AddAssumption { about: requirement, text } => {
             let Some(target) = record.node(ir, requirement).cloned() else { return false };
-            if record.assumed.contains_key(text) {
-                return false;
-            }
             let kind = if matches!(a, Amendment::AddAcceptance { .. }) {
                 NodeKind::AcceptanceCriterion
             } else {
                 NodeKind::Assumption
             };
+            // An acceptance or assumption already on record with this text (the same
+            // sentence in two sections of a spec) is linked to this node too, once.
+            if let Some(&i) = record.assumed.get(text).and_then(|at| at.first()) {
+                let id = ir.nodes[i].id.clone();
+                if ir.nodes[i].kind != kind
+                    || !record.linked.insert((id.clone(), requirement.clone()))
+                {
+                    return false;
+                }
+                ir.edges.push(assumed_edge(&id, kind, requirement));
+                return true;
+            }
             let node = new_node(record, kind, text, &target);
-            let e = if kind == NodeKind::AcceptanceCriterion {
-                edge(&node.id, requirement, EdgeKind::Verifies, "assumed by the deliberation cell")
-            } else {
-                edge(&node.id, requirement, EdgeKind::Refines, "assumed by the deliberation cell")
-            };
+            let e = assumed_edge(&node.id, kind, requirement);
             record.push(ir, node, e);
             true
         }
@@ -355,13 +378,15 @@ fn apply_recorded(ir: &mut Ir, record: &mut Record, a: &Amendment) -> bool {
             Some(&i) if ir.nodes[i].text != *text => {
                 let node = &mut ir.nodes[i];
                 if node.assumed {
-                    if let Some(n) = record.assumed.get_mut(&node.text) {
-                        *n -= 1;
-                        if *n == 0 {
+                    if let Some(at) = record.assumed.get_mut(&node.text) {
+                        at.retain(|&k| k != i);
+                        if at.is_empty() {
                             record.assumed.remove(&node.text);
                         }
                     }
-                    *record.assumed.entry(text.clone()).or_default() += 1;
+                    let at = record.assumed.entry(text.clone()).or_default();
+                    let k = at.partition_point(|&k| k < i);
+                    at.insert(k, i);
                 }
                 node.text = text.clone();
                 true
@@ -431,14 +456,21 @@ mod tests {
             Amendment::AddAcceptance { requirement, text }
             | Amendment::AddAssumption { about: requirement, text } => {
                 let Some(target) = ir.node(requirement).cloned() else { return false };
-                if ir.nodes.iter().any(|n| n.assumed && n.text == *text) {
-                    return false;
-                }
                 let kind = if matches!(a, Amendment::AddAcceptance { .. }) {
                     NodeKind::AcceptanceCriterion
                 } else {
                     NodeKind::Assumption
                 };
+                if let Some(n) = ir.nodes.iter().find(|n| n.assumed && n.text == *text) {
+                    let id = n.id.clone();
+                    if n.kind != kind
+                        || ir.edges.iter().any(|e| e.from == id && e.to == *requirement)
+                    {
+                        return false;
+                    }
+                    ir.edges.push(assumed_edge(&id, kind, requirement));
+                    return true;
+                }
                 let node = new_node_scan(ir, kind, text, &target);
                 let e = if kind == NodeKind::AcceptanceCriterion {
                     edge(
@@ -576,10 +608,10 @@ mod tests {
             }
             // And a record made afresh from the amended IR agrees with the one kept up to date.
             let fresh = Record::of(&fast);
-            assert_eq!(
-                (fresh.at, fresh.assumed, fresh.answered),
-                (record.at, record.assumed, record.answered)
-            );
+            assert_eq!(fresh.at, record.at, "at");
+            assert_eq!(fresh.assumed, record.assumed, "assumed");
+            assert_eq!(fresh.linked, record.linked, "linked");
+            assert_eq!(fresh.answered, record.answered, "answered");
         }
     }
 }

@@ -102,6 +102,35 @@ fn three_candidates_cover_every_must_for_each_input_kind() {
     }
 }
 
+/// A spec that says the same thing in two places (RFC 6455 repeats two MUST sentences in two
+/// sections): each copy needs its acceptance criterion. The assumed one is on record once and
+/// verifies both; before, the second copy's was refused as already present, so the
+/// deliberation never settled and its plan had an open finding no question gated.
+#[test]
+fn a_requirement_repeated_in_two_sections_is_verified_in_both() {
+    let spec = "# Store\n\n## Reads\n\n- The service MUST log every request.\n\n## Writes\n\n- The service MUST log every request.\n";
+    let c = l9_ir::compile("twice.md", spec, None);
+    let reqs: Vec<&str> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Requirement)
+            .map(|n| n.id.as_str())
+            .collect();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let mut critic = RuleCritic::new(Some(spec.into()), vec![]);
+    let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
+    assert!(d.settled, "open: {:?}", d.open.iter().filter(|f| f.blocking).collect::<Vec<_>>());
+    for r in &reqs {
+        assert!(
+            d.ir.edges.iter().any(|e| e.to == *r && e.kind == EdgeKind::Verifies),
+            "{r} is verified: {:?}",
+            d.ir.edges
+        );
+    }
+    let acceptance = d.ir.nodes.iter().filter(|n| n.kind == NodeKind::AcceptanceCriterion).count();
+    assert_eq!(acceptance, 1, "one criterion, on record once");
+}
+
 #[test]
 fn gates_carry_the_spec_commands() {
     let c = compile_fixture("notes.md");
