@@ -59,16 +59,88 @@ fn unit(word: &str) -> Option<(&'static str, f64)> {
     })
 }
 
+/// Words before a quantity that make it an upper bound.
+const UPPER: &[&str] = &[
+    "<=",
+    "<",
+    "at most",
+    "no more than",
+    "less than",
+    "under",
+    "below",
+    "within",
+    "maximum",
+    "max",
+    "not exceed",
+    "up to",
+    "fewer than",
+    "lower than",
+];
+/// Words before a quantity that make it a lower bound.
+const LOWER: &[&str] = &[
+    ">=",
+    ">",
+    "at least",
+    "more than",
+    "over",
+    "above",
+    "minimum",
+    "min",
+    "no less than",
+    "greater than",
+    "higher than",
+];
+
+/// The comparator among `list` that the words before a quantity end with or hold (the longest).
+fn comparator(window: &str, list: &[&'static str]) -> Option<&'static str> {
+    list.iter()
+        .copied()
+        .filter(|k| window.ends_with(k) || text::find_word(window, k, true).is_some())
+        .max_by_key(|k| k.len())
+}
+
+/// Where `tokens[i]` is a share of a population with no comparator before it ("in 95% of
+/// cases", "for 99% of messages"): the share, which qualifies the statement's other bounds as
+/// a percentile does ("under 2 s in 95% of cases" is p95), and bounds nothing itself.
+fn share_of(tokens: &[&str], i: usize) -> Option<String> {
+    let tok = tokens[i].trim_end_matches('.');
+    let number = tok.trim_end_matches('%');
+    if number.is_empty() || number.parse::<f64>().is_err() {
+        return None;
+    }
+    let of = match tok.ends_with('%') {
+        true => i + 1,
+        false if tokens.get(i + 1) == Some(&"percent") => i + 2,
+        false => return None,
+    };
+    // "available 99.9% of the time" is the availability bound itself.
+    if tokens[..i].iter().any(|t| t.starts_with("availab") || t.starts_with("uptime")) {
+        return None;
+    }
+    // A comparator right before it makes it a bound ("at least 95% of the area"); one further
+    // back belongs to another quantity ("within 4 s in 95% of cases").
+    let window = tokens[i.saturating_sub(3)..i].join(" ");
+    let bare =
+        !UPPER.iter().chain(LOWER).any(|k| window == *k || window.ends_with(&format!(" {k}")));
+    (tokens.get(of) == Some(&"of") && bare).then(|| format!("{number}%"))
+}
+
 /// Quantities with a bound in a statement: "p99 latency ≤ 50 ms", "within 2 seconds",
-/// "at least 1000 concurrent users".
+/// "at least 1000 concurrent users". A share of a population ("in 95% of cases") is the
+/// percentile of the statement's bounds, not a bound.
 pub(crate) fn quantities(sentence: &str) -> Vec<Quantity> {
     let lower = sentence.to_lowercase().replace('≤', " <= ").replace('≥', " >= ");
     let tokens: Vec<&str> = lower
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | ':'))
         .filter(|t| !t.is_empty())
         .collect();
+    let shares: Vec<(usize, String)> =
+        (0..tokens.len()).filter_map(|i| share_of(&tokens, i).map(|s| (i, s))).collect();
     let mut out = Vec::new();
     for (i, tok) in tokens.iter().enumerate() {
+        if shares.iter().any(|(k, _)| *k == i) {
+            continue;
+        }
         let tok = tok.trim_end_matches('.');
         // Number with the unit glued on ("50ms", "99.9%") or in the next token.
         let split = tok.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(tok.len());
@@ -100,41 +172,7 @@ pub(crate) fn quantities(sentence: &str) -> Vec<Quantity> {
         value = significant(value * factor);
         let window: Vec<&str> = tokens[i.saturating_sub(4)..i].to_vec();
         let w = window.join(" ");
-        const UPPER: &[&str] = &[
-            "<=",
-            "<",
-            "at most",
-            "no more than",
-            "less than",
-            "under",
-            "below",
-            "within",
-            "maximum",
-            "max",
-            "not exceed",
-            "up to",
-            "fewer than",
-            "lower than",
-        ];
-        const LOWER: &[&str] = &[
-            ">=",
-            ">",
-            "at least",
-            "more than",
-            "over",
-            "above",
-            "minimum",
-            "min",
-            "no less than",
-            "greater than",
-            "higher than",
-        ];
-        let found = |list: &[&'static str]| {
-            list.iter()
-                .copied()
-                .filter(|k| w.ends_with(k) || text::find_word(&w, k, true).is_some())
-                .max_by_key(|k| k.len())
-        };
+        let found = |list: &[&'static str]| comparator(&w, list);
         let (bound, comparator) = if let Some(k) = found(UPPER) {
             (Bound::Upper, k)
         } else if let Some(k) = found(LOWER) {
@@ -158,8 +196,16 @@ pub(crate) fn quantities(sentence: &str) -> Vec<Quantity> {
             .collect::<Vec<_>>()
             .join(" ");
         let subject_window = &tokens[i.saturating_sub(10)..i];
-        let percentile =
-            tokens[..i].iter().rev().take(10).find(|t| is_percentile(t)).map(|t| t.to_string());
+        let percentile = tokens[..i]
+            .iter()
+            .rev()
+            .take(10)
+            .find(|t| is_percentile(t))
+            .map(|t| t.to_string())
+            .or_else(|| {
+                // The nearest share of a population in the statement.
+                shares.iter().min_by_key(|(k, _)| k.abs_diff(i)).map(|(_, s)| s.clone())
+            });
         let subject: BTreeSet<String> = subject_window
             .iter()
             .filter(|t| t.len() >= 3 && t.chars().all(|c| c.is_alphabetic()))

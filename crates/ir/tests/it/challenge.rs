@@ -32,6 +32,31 @@ fn numeric_conflicts_on_the_same_measure_are_found() {
     assert_eq!(ir.edges.len(), edges);
 }
 
+/// A share of a population ("in 95% of cases") is the percentile of a statement's bounds, not
+/// a bound: bounds at different shares do not conflict, bounds at the same share do, and two
+/// statements' shares are not limits on one thing (the EIRENE SRS: "call set-up times shall be
+/// achieved in 95% of cases" and "call set-up times for 99% of cases shall not be more than
+/// 1.5 times the required call set-up time" were reported as a conflict, 95% against 99%).
+#[test]
+fn a_share_of_cases_qualifies_bounds_and_is_not_one() {
+    let conflicts = |spec: &str| {
+        let c = l9_ir::compile("s.md", spec, None);
+        let f = challenge::challenge(&c.ir, Some(spec), &[]);
+        f.into_iter().filter(|f| f.code == challenge::NUMERIC_CONFLICT).collect::<Vec<_>>()
+    };
+    let shares = "# S\n\n- Call set-up MUST complete within 4 seconds in 95% of cases.\n- Call set-up MUST complete within 6 seconds in 99% of cases.\n";
+    assert!(conflicts(shares).is_empty(), "{:?}", conflicts(shares));
+    let same = "# S\n\n- Call set-up MUST complete within 4 seconds in 95% of cases.\n- In 95% of cases call set-up MUST complete within 6 seconds.\n";
+    let found = conflicts(same);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].message.contains("(95%)"), "{}", found[0].message);
+    let eirene = "# S\n\n- The required call set-up times SHALL be achieved in 95% of cases.\n- Call set-up times for 99% of cases SHALL not be more than 1.5 times the required call set-up time.\n";
+    assert!(conflicts(eirene).is_empty(), "{:?}", conflicts(eirene));
+    // A share with a comparator is a bound, and so is availability.
+    let bounds = "# S\n\n- Coverage MUST be at least 95% of the area.\n- Coverage MUST be at most 90% of the area.\n- The service MUST be available 99.9% of the time.\n- The service MUST be available 99% of the time.\n";
+    assert_eq!(conflicts(bounds).len(), 2, "{:?}", conflicts(bounds));
+}
+
 #[test]
 fn a_lower_bound_above_an_upper_bound_is_an_error_and_unrelated_numbers_are_not() {
     let spec = "# S\n\n- Search MUST respond within 200 ms.\n- Search MUST respond in at least 500 ms.\n- Uploads MUST finish within 10 seconds.\n";
