@@ -35,6 +35,10 @@ pub(crate) struct Quantity {
     shown: String,
     subject: BTreeSet<String>,
     percentile: Option<String>,
+    /// For a value stated without a comparator (a mix such as "group calls 5%; standby 75%"):
+    /// what its statement is about (the words before its first modal verb), so that the same
+    /// mix stated for other things ("cab radios", "operational radios") is no conflict.
+    scope: Option<String>,
 }
 
 fn unit(word: &str) -> Option<(&'static str, f64)> {
@@ -220,9 +224,33 @@ pub(crate) fn quantities(sentence: &str) -> Vec<Quantity> {
             })
             .map(|t| text::stem(t))
             .collect();
-        out.push(Quantity { bound, value, dim, shown, subject, percentile });
+        out.push(Quantity { bound, value, dim, shown, subject, percentile, scope: None });
     }
     out
+}
+
+/// What a statement is about: its content words before its first modal verb ("cab radios"
+/// in "Cab radios should be able to …"), stemmed, in order of first use, at most six.
+fn statement_subject(text: &str) -> String {
+    const MODALS: [&str; 7] = ["shall", "should", "must", "will", "may", "can", "is"];
+    let lower = text.to_lowercase();
+    let mut words: Vec<String> = Vec::new();
+    for t in lower.split(|c: char| !c.is_alphanumeric() && c != '-') {
+        if MODALS.contains(&t) {
+            break;
+        }
+        if t.len() < 2 || text::is_stop_word(t) || t.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let w = text::stem(t);
+        if !words.contains(&w) {
+            words.push(w);
+        }
+        if words.len() == 6 {
+            break;
+        }
+    }
+    words.join(" ")
 }
 
 fn is_percentile(t: &str) -> bool {
@@ -238,7 +266,7 @@ fn is_percentile(t: &str) -> bool {
 /// in common, and bounds that cannot both hold or two different limits of one kind.
 #[cfg(test)]
 fn conflict(qa: &Quantity, qb: &Quantity) -> bool {
-    if qa.dim != qb.dim || qa.percentile != qb.percentile {
+    if qa.dim != qb.dim || qa.percentile != qb.percentile || qa.scope != qb.scope {
         return false;
     }
     let shared = qa.subject.intersection(&qb.subject).count();
@@ -265,7 +293,11 @@ enum Words {
     Pair(u32, u32),
 }
 
-/// The earlier quantities under one key (dimension, percentile, [`Words`]), kept as just what
+/// A key of the conflict index: dimension, percentile, scope (see [`Quantity::scope`]) and
+/// [`Words`].
+type Key<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Words);
+
+/// The earlier quantities under one key (dimension, percentile, scope, [`Words`]), kept as just what
 /// answers "which is the first that conflicts with this one": per bound the first and the
 /// first with another value, the upper bounds that were lower than every earlier one and the
 /// lower bounds that were higher than every earlier one.
@@ -356,7 +388,7 @@ fn first_conflicts(qs: &[(&Node, Quantity)]) -> Vec<(usize, usize)> {
                 .collect(),
         }
     };
-    let mut index: HashMap<(&str, Option<&str>, Words), Earlier> = HashMap::new();
+    let mut index: HashMap<Key<'_>, Earlier> = HashMap::new();
     let mut pairs = Vec::new();
     let mut start = 0;
     while start < qs.len() {
@@ -367,7 +399,7 @@ fn first_conflicts(qs: &[(&Node, Quantity)]) -> Vec<(usize, usize)> {
             let q = &qs[j].1;
             let first = looked_up(q, &keys[j])
                 .into_iter()
-                .filter_map(|k| index.get(&(q.dim, q.percentile.as_deref(), k)))
+                .filter_map(|k| index.get(&(q.dim, q.percentile.as_deref(), q.scope.as_deref(), k)))
                 .filter_map(|e| e.first_conflict(q))
                 .min();
             if let Some(i) = first {
@@ -377,7 +409,10 @@ fn first_conflicts(qs: &[(&Node, Quantity)]) -> Vec<(usize, usize)> {
         for j in start..end {
             let q = &qs[j].1;
             for &k in &keys[j] {
-                index.entry((q.dim, q.percentile.as_deref(), k)).or_default().add(q, j);
+                index
+                    .entry((q.dim, q.percentile.as_deref(), q.scope.as_deref(), k))
+                    .or_default()
+                    .add(q, j);
             }
         }
         start = end;
@@ -397,7 +432,10 @@ pub(super) fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
     for n in
         ir.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Requirement | NodeKind::Constraint))
     {
-        for q in quantities(&n.text) {
+        for mut q in quantities(&n.text) {
+            if q.bound == Bound::Exact {
+                q.scope = Some(statement_subject(&n.text));
+            }
             qs.push((n, q));
         }
     }
@@ -494,6 +532,7 @@ mod tests {
                             shown: String::new(),
                             subject,
                             percentile: [None, Some("p99".to_string())][next(2)].clone(),
+                            scope: [None, None, Some("radio".to_string())][next(3)].clone(),
                         },
                     ));
                 }

@@ -57,6 +57,26 @@ fn a_share_of_cases_qualifies_bounds_and_is_not_one() {
     assert_eq!(conflicts(bounds).len(), 2, "{:?}", conflicts(bounds));
 }
 
+/// A value stated without a comparator ("group calls 5%") is part of a description of its
+/// statement's subject: the same mix described for other things is no conflict (the EIRENE
+/// SRS gives cab, general-purpose and operational radios each its own duty cycle, and six
+/// conflicts were reported between them); for the same thing it is.
+#[test]
+fn values_described_for_different_things_do_not_conflict() {
+    let conflicts = |spec: &str| {
+        let c = l9_ir::compile("s.md", spec, None);
+        let f = challenge::challenge(&c.ir, Some(spec), &[]);
+        f.into_iter().filter(|f| f.code == challenge::NUMERIC_CONFLICT).count()
+    };
+    let radios = "# S\n\n- Cab radios SHOULD operate on batteries on this cycle: point-to-point calls 20%; group calls 5%; standby 75%.\n- Operational radios SHALL operate on batteries on this cycle: point-to-point calls 20%; group calls 60%; standby 20%.\n";
+    assert_eq!(conflicts(radios), 0);
+    let same = "# S\n\n- Cab radios SHOULD operate on batteries on this cycle: point-to-point calls 20%; group calls 5%; standby 75%.\n- Cab radios SHALL run this cycle: point-to-point calls 20%; group calls 60%; standby 20%.\n";
+    assert!(conflicts(same) >= 1);
+    // Bounds with a comparator still meet across subjects.
+    let bounds = "# S\n\n- Cab radios MUST answer within 2 seconds.\n- Radios of the cab MUST answer within 5 seconds.\n";
+    assert_eq!(conflicts(bounds), 1);
+}
+
 #[test]
 fn a_lower_bound_above_an_upper_bound_is_an_error_and_unrelated_numbers_are_not() {
     let spec = "# S\n\n- Search MUST respond within 200 ms.\n- Search MUST respond in at least 500 ms.\n- Uploads MUST finish within 10 seconds.\n";
