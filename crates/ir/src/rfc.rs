@@ -222,7 +222,12 @@ fn flush(
     for l in para.iter() {
         let t = &src[l.start..l.end];
         let lead = t.len() - t.trim_start().len();
-        if !joined.is_empty() {
+        // RFCs break lines at a word's own hyphen and never hyphenate a word, so a line that
+        // ends inside a hyphenated word (`|Sec-WebSocket-` / `Key|`, a GUID's `258EAFA5-` /
+        // `E914-…`) continues that word.
+        let in_word = joined.ends_with('-')
+            && joined[..joined.len() - 1].ends_with(|c: char| c.is_alphanumeric());
+        if !joined.is_empty() && !in_word {
             joined.push(' ');
         }
         map.push((joined.len(), l.start + lead));

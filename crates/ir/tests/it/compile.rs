@@ -299,6 +299,29 @@ fn rfc_page_breaks_end_list_items_and_grammar_keeps_only_its_comments() {
     assert_eq!((n.span.line, n.span.column), (46, 25), "the span starts at the comment");
 }
 
+/// A line of an RFC that ends inside a hyphenated word continues that word: RFC 6455's
+/// requirements named `|Sec-WebSocket- Key|` and the GUID `258EAFA5- E914-47DA-…` (with a
+/// space an implementation copying it would get wrong); a hyphen after a space stays a dash.
+#[test]
+fn rfc_lines_broken_at_a_hyphen_keep_the_word_whole() {
+    let text = "1.  Handshake\n\n   The server MUST concatenate the |Sec-WebSocket-\n   Key| with the string \"258EAFA5-E914-47DA-\n   95CA-C5AB0DC85B11\" and SHOULD log it -\n   once.\n";
+    let c = l9_ir::compile("rfc.txt", text, Some(Format::Rfc));
+    let reqs: Vec<&str> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Requirement)
+            .map(|n| n.text.as_str())
+            .collect();
+    assert_eq!(
+        reqs,
+        vec![
+            "The server MUST concatenate the |Sec-WebSocket-Key| with the string \"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\" and SHOULD log it - once."
+        ]
+    );
+    let n = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Requirement).unwrap();
+    assert_eq!((n.span.line, n.span.column), (3, 4));
+}
+
 fn codes(c: &l9_ir::Compiled) -> Vec<(String, u32, u32)> {
     c.diagnostics
         .iter()
