@@ -48,8 +48,8 @@ pub(crate) enum IrCommand {
         #[arg(long, value_name = "DIR")]
         embeddings: Option<PathBuf>,
     },
-    /// Compile SPEC, deliberate (rule-based proposer and critic), and print plan candidates
-    /// by strategy with their tasks, gates, sizes and MUST coverage.
+    /// Compile SPEC, deliberate (rule-based proposer and critic), and print the questions it
+    /// asked and plan candidates by strategy with their tasks, gates, sizes and MUST coverage.
     Plan {
         /// The spec file.
         spec: PathBuf,
@@ -176,9 +176,28 @@ pub(crate) async fn run_ir(
                 if d.settled {
                     "no blocking finding left".to_string()
                 } else {
-                    format!("{open} blocking finding(s) still open (questions asked)")
+                    format!("{open} blocking finding(s) still open")
                 }
             );
+            // The questions the deliberation asked: each answers its finding for the
+            // deliberation, and stays open for a person.
+            let questions: Vec<&ir::Node> = d
+                .ir
+                .nodes
+                .iter()
+                .filter(|n| {
+                    n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
+                })
+                .collect();
+            if !questions.is_empty() {
+                let _ = writeln!(s, "Questions asked: {}", questions.len());
+                for q in questions.iter().take(10) {
+                    let _ = writeln!(s, "  {} {}", q.id, snippet(&q.text, 110));
+                }
+                if questions.len() > 10 {
+                    let _ = writeln!(s, "  … {} more (use --json)", questions.len() - 10);
+                }
+            }
             if plans.is_empty() {
                 s.push_str("No plan: the spec has nothing to build (see `l9 ir check`).");
             }
