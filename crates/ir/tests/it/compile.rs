@@ -1,7 +1,7 @@
 use expect_test::expect_file;
 use l9_ir::{EdgeKind, Format, NodeKind, Strength};
 
-use crate::{compile_fixture, dump, fixture};
+use crate::{compile_fixture, dump, fixture, requirements};
 
 #[test]
 fn markdown_snapshot() {
@@ -263,12 +263,7 @@ RFC 9999                  Example Token Protocol              October 2012
 #[test]
 fn rfc_page_breaks_end_list_items_and_grammar_keeps_only_its_comments() {
     let c = l9_ir::compile("rfc9999.txt", RFC_PAGES, Some(Format::Rfc));
-    let reqs: Vec<&str> =
-        c.ir.nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Requirement)
-            .map(|n| n.text.as_str())
-            .collect();
+    let reqs: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
     // The item after the page footer is its own requirement, not glued to the previous one.
     // A bare keyword's item keeps the sentences that say what it requires, up to one with a
     // keyword of its own.
@@ -306,12 +301,7 @@ fn rfc_page_breaks_end_list_items_and_grammar_keeps_only_its_comments() {
 fn rfc_lines_broken_at_a_hyphen_keep_the_word_whole() {
     let text = "1.  Handshake\n\n   The server MUST concatenate the |Sec-WebSocket-\n   Key| with the string \"258EAFA5-E914-47DA-\n   95CA-C5AB0DC85B11\" and SHOULD log it -\n   once.\n";
     let c = l9_ir::compile("rfc.txt", text, Some(Format::Rfc));
-    let reqs: Vec<&str> =
-        c.ir.nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Requirement)
-            .map(|n| n.text.as_str())
-            .collect();
+    let reqs: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
     assert_eq!(
         reqs,
         vec![

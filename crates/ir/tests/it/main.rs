@@ -25,6 +25,11 @@ pub(crate) fn compile_fixture(name: &str) -> Compiled {
     l9_ir::compile(name, &fixture(name), None)
 }
 
+/// The requirement nodes of a compiled spec, in order.
+pub(crate) fn requirements(c: &Compiled) -> Vec<&l9_ir::Node> {
+    c.ir.nodes.iter().filter(|n| n.kind == l9_ir::NodeKind::Requirement).collect()
+}
+
 /// A compact, reviewable rendering of an IR and its diagnostics.
 pub(crate) fn dump(c: &Compiled) -> String {
     let ir: &Ir = &c.ir;

@@ -4,7 +4,7 @@ use l9_ir::deliberate::{self, Amendment, RuleCritic, RuleProposer};
 use l9_ir::plan::{self, Strategy, TaskKind};
 use l9_ir::{EdgeKind, NodeKind};
 
-use crate::{compile_fixture, fixture};
+use crate::{compile_fixture, fixture, requirements};
 
 #[test]
 fn deliberation_settles_by_rule_and_records_every_turn() {
@@ -110,12 +110,7 @@ fn three_candidates_cover_every_must_for_each_input_kind() {
 fn a_requirement_repeated_in_two_sections_is_verified_in_both() {
     let spec = "# Store\n\n## Reads\n\n- The service MUST log every request.\n\n## Writes\n\n- The service MUST log every request.\n";
     let c = l9_ir::compile("twice.md", spec, None);
-    let reqs: Vec<&str> =
-        c.ir.nodes
-            .iter()
-            .filter(|n| n.kind == NodeKind::Requirement)
-            .map(|n| n.id.as_str())
-            .collect();
+    let reqs: Vec<&str> = requirements(&c).iter().map(|n| n.id.as_str()).collect();
     assert_eq!(reqs.len(), 2, "{reqs:?}");
     let mut critic = RuleCritic::new(Some(spec.into()), vec![]);
     let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
