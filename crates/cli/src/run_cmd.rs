@@ -491,7 +491,16 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
                     snippet(&f.message, 90)
                 );
             }
-            let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front.amendments, if front.settled { "settled" } else { "questions open" });
+            let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front.amendments, if front.settled { "settled" } else { "blocking findings open" });
+            if !front.questions.is_empty() {
+                let _ = writeln!(s, "    {} question(s) asked, open for a person:", front.questions.len());
+                for q in front.questions.iter().take(5) {
+                    let _ = writeln!(s, "    {}", snippet(q, 110));
+                }
+                if front.questions.len() > 5 {
+                    let _ = writeln!(s, "    … {} more (`l9 show --json`)", front.questions.len() - 5);
+                }
+            }
             let _ = writeln!(s, "  plan:        {} candidates", front.candidates.len());
         }
         if let Some(sim) = &sim {

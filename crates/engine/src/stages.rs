@@ -96,6 +96,10 @@ pub struct Understood {
     pub hidden_constraints: usize,
     pub amendments: usize,
     pub settled: bool,
+    /// The questions the deliberation asked (`ID text`): each answers its finding for the
+    /// deliberation and stays open for a person.
+    #[serde(default)]
+    pub questions: Vec<String>,
     pub candidates: Vec<Candidate>,
     /// What the coder reads: node id → statement (requirements, constraints, criteria,
     /// interfaces, and the open questions an approval gate shows).

@@ -103,6 +103,22 @@ fn run_without_a_repo_runs_the_deterministic_stages() {
     }
     let status = ok(&proj, &["status"]);
     assert!(status.contains("succeeded") && status.contains("spec.md"), "{status}");
+    assert!(!out.contains("question(s) asked"), "{out}");
+    // A spec with an open item: the deliberation asks about it and settles; the run lists the
+    // question, and `l9 show` keeps it.
+    std::fs::write(
+        proj.join("tbd.md"),
+        "# Export\n\n- The tool MUST export reports in a format TBD.\n",
+    )
+    .unwrap();
+    let out = ok(&proj, &["run", "tbd.md", "--plan-only", "--trials", "100"]);
+    assert!(out.contains("settled\n    1 question(s) asked, open for a person:\n    Q-"), "{out}");
+    assert!(out.contains("TBD"), "{out}");
+    let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let show = json(&proj, &["show", &id]);
+    let asked = show["stages"]["questions"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{show}");
+    assert!(asked[0].as_str().unwrap().starts_with("Q-"), "{show}");
 }
 
 #[test]
