@@ -181,14 +181,7 @@ pub(crate) async fn run_ir(
             );
             // The questions the deliberation asked: each answers its finding for the
             // deliberation, and stays open for a person.
-            let questions: Vec<&ir::Node> = d
-                .ir
-                .nodes
-                .iter()
-                .filter(|n| {
-                    n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
-                })
-                .collect();
+            let questions: Vec<&ir::Node> = engine_ir::asked_questions(&d.ir).collect();
             if !questions.is_empty() {
                 let _ = writeln!(s, "Questions asked: {}", questions.len());
                 for q in questions.iter().take(10) {

@@ -24,6 +24,7 @@ pub use smells::{
 
 /// The IR's types the edges render, by name.
 pub use l9_ir::challenge::HiddenConstraint;
+pub use l9_ir::deliberate::asked_questions;
 pub use l9_ir::eval::{ClassScores, Counts, LearnedReport, PUBLISHED_BINARY, arta_f1};
 pub use l9_ir::render::Renderer;
 pub use l9_ir::smells::Smell;

@@ -258,14 +258,7 @@ async fn run(
                 hidden_constraints: hidden.len(),
                 amendments: d.turns.iter().map(|t| t.amendments.len()).sum::<usize>(),
                 settled: d.settled,
-                questions: d
-                    .ir
-                    .nodes
-                    .iter()
-                    .filter(|n| {
-                        n.kind == l9_ir::NodeKind::Question
-                            && n.tags.iter().any(|t| t.starts_with("finding:"))
-                    })
+                questions: l9_ir::deliberate::asked_questions(&d.ir)
                     .map(|n| format!("{} {}", n.id, n.text))
                     .collect(),
                 candidates: plans

@@ -157,6 +157,14 @@ pub struct Deliberation {
     pub settled: bool,
 }
 
+/// The questions a deliberation asked about findings (Question nodes tagged `finding:CODE`),
+/// in order: each answers its finding for the deliberation and stays open for a person.
+pub fn asked_questions(ir: &Ir) -> impl Iterator<Item = &Node> {
+    ir.nodes.iter().filter(|n| {
+        n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
+    })
+}
+
 /// What the deliberation has on record, indexed so that each amendment and each "is this
 /// finding answered?" is a lookup, not a scan of every node and edge: with a scan, a spec of
 /// 2,000 TBDs took ~53 s to deliberate (cubic: findings × questions × edges).

@@ -357,9 +357,7 @@ pub fn gate_open_questions(ir: &Ir, c: &mut PlanCandidate) {
         .enumerate()
         .flat_map(|(i, t)| t.questions.iter().map(move |q| (i, q.clone())))
         .collect();
-    for q in ir.nodes.iter().filter(|n| {
-        n.kind == NodeKind::Question && n.tags.iter().any(|t| t.starts_with("finding:"))
-    }) {
+    for q in crate::deliberate::asked_questions(ir) {
         let target = about
             .get(q.id.as_str())
             .into_iter()

@@ -432,9 +432,10 @@ pub(super) fn numeric_conflicts(ir: &Ir) -> Vec<Finding> {
     for n in
         ir.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Requirement | NodeKind::Constraint))
     {
+        let mut scope: Option<String> = None;
         for mut q in quantities(&n.text) {
             if q.bound == Bound::Exact {
-                q.scope = Some(statement_subject(&n.text));
+                q.scope = Some(scope.get_or_insert_with(|| statement_subject(&n.text)).clone());
             }
             qs.push((n, q));
         }
