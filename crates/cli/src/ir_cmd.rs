@@ -180,10 +180,14 @@ pub(crate) async fn run_ir(
                 }
             );
             // The questions the deliberation asked: each answers its finding for the
-            // deliberation, and stays open for a person.
+            // deliberation, stays open for a person, and is an approval gate of the plan.
             let questions: Vec<&ir::Node> = engine_ir::asked_questions(&d.ir).collect();
             if !questions.is_empty() {
-                let _ = writeln!(s, "Questions asked: {}", questions.len());
+                let _ = writeln!(
+                    s,
+                    "Questions asked: {} (each an approval gate of the task it concerns)",
+                    questions.len()
+                );
                 for q in questions.iter().take(10) {
                     let _ = writeln!(s, "  {} {}", q.id, snippet(&q.text, 110));
                 }

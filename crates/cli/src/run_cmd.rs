@@ -493,7 +493,7 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
             }
             let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front.amendments, if front.settled { "settled" } else { "blocking findings open" });
             if !front.questions.is_empty() {
-                let _ = writeln!(s, "    {} question(s) asked, open for a person:", front.questions.len());
+                let _ = writeln!(s, "    {} question(s) asked, each an approval gate of the task it concerns:", front.questions.len());
                 for q in front.questions.iter().take(5) {
                     let _ = writeln!(s, "    {}", snippet(q, 110));
                 }
@@ -530,6 +530,17 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
             && state != "succeeded"
         {
             let _ = writeln!(s, "  execute:     waiting — {}", w.as_str().unwrap_or(""));
+        }
+        for g in v["approval_gates"].as_array().into_iter().flatten() {
+            let asked = g["questions"].as_array().map_or(0, Vec::len);
+            let _ = writeln!(
+                s,
+                "  execute:     waiting — {} at an approval gate ({asked} open question(s)); answer with `l9 tasks approve {id}` (or `l9 tasks reject {id} --note WHY`), then `l9 resume {id}`",
+                g["task"].as_str().unwrap_or("?")
+            );
+            for q in g["questions"].as_array().into_iter().flatten().take(5) {
+                let _ = writeln!(s, "    {} {}", q["id"].as_str().unwrap_or(""), snippet(q["text"].as_str().unwrap_or(""), 110));
+            }
         }
         if let Some(of) = d.task.payload["retry_of"].as_str() {
             let kept: Vec<&String> = d.task.payload["keep"].as_object().map(|m| m.keys().collect()).unwrap_or_default();

@@ -97,21 +97,30 @@ pub(crate) enum TasksCommand {
         /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
     },
-    /// Approve a run waiting at an approval gate.
+    /// Approve a run waiting at an approval gate: for an `l9 run` (or its plan), every task of
+    /// its plan that waits at a gate now (the questions it was asked are answered); continue
+    /// the run with `l9 resume`.
     Approve {
         /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
         /// Why (kept with the approval).
         #[arg(long)]
         note: Option<String>,
+        /// Only this plan task's gate (e.g. `implement:storage`), not every one that waits.
+        #[arg(long)]
+        gate: Option<String>,
     },
-    /// Reject a run waiting at an approval gate.
+    /// Reject a run waiting at an approval gate: for an `l9 run` (or its plan), the tasks of
+    /// its plan that wait at a gate now do not run (nor what depends on them).
     Reject {
         /// The task: an id, a unique prefix of one (4+ characters), or `last`.
         id: String,
         /// Why (kept with the rejection).
         #[arg(long)]
         note: Option<String>,
+        /// Only this plan task's gate (e.g. `implement:storage`), not every one that waits.
+        #[arg(long)]
+        gate: Option<String>,
     },
     /// Send a signal to a run (e.g. `approve:deploy` for an l9.plan gate, `pause`, `resume`,
     /// `cancel`, or `budget` with a JSON budget).
@@ -346,8 +355,12 @@ pub(crate) async fn run_tasks(
                 format!("Sent {name} to {id}")
             })
         }
-        TasksCommand::Approve { id, note } => approve(&engine, &id, true, note, out).await,
-        TasksCommand::Reject { id, note } => approve(&engine, &id, false, note, out).await,
+        TasksCommand::Approve { id, note, gate } => {
+            approve(&engine, &id, true, note, gate, out).await
+        }
+        TasksCommand::Reject { id, note, gate } => {
+            approve(&engine, &id, false, note, gate, out).await
+        }
         TasksCommand::Resolve { id, step, done, rerun: _ } => {
             let id = engine.resolve_id(&id, IdScope::Tasks).await?;
             let value = done.map(|d| parse_json("--done", &d)).transpose()?;
@@ -390,17 +403,36 @@ pub(crate) async fn run_tasks(
     }
 }
 
+/// Answers an approval gate ([`Engine::decide`]): the gates of a run's plan that wait now
+/// (all, or `gate`), else the task's own `approval`.
 async fn approve(
     engine: &Engine,
     id: &str,
     approved: bool,
     note: Option<String>,
+    gate: Option<String>,
     out: &mut Out,
 ) -> Result<(), CliError> {
     let id = engine.resolve_id(id, IdScope::Tasks).await?;
-    engine.approve(id, approved, note.as_deref()).await?;
-    out.value(&json!({"id": id, "approved": approved}), || {
-        format!("{} {id}", if approved { "Approved" } else { "Rejected" })
+    let verb = if approved { "Approved" } else { "Rejected" };
+    let d = engine.decide(id, approved, note.as_deref(), gate.as_deref()).await?;
+    out.value(&d, || {
+        if d.gates.is_empty() {
+            return format!("{verb} {id}");
+        }
+        let lines: Vec<String> = d
+            .gates
+            .iter()
+            .flat_map(|g| {
+                std::iter::once(format!("  {}", g.task))
+                    .chain(g.questions.iter().map(|q| format!("    {} {}", q.id, q.text)))
+            })
+            .collect();
+        format!(
+            "{verb} {} gate(s) of {id}; a worker goes on with it (`l9 resume {id}` for a run):\n{}",
+            d.gates.len(),
+            lines.join("\n")
+        )
     })
 }
 

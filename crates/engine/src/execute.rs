@@ -321,20 +321,20 @@ impl crate::Engine {
 mod tests {
     use super::*;
 
-    /// From a spec whose deliberation ends unsettled to the task list the Task Runtime runs:
-    /// the task an open question concerns needs approval and carries the question's text.
+    /// From a spec with a TBD to the task list the Task Runtime runs: the deliberation settles
+    /// the TBD by asking a question, and the task that question concerns needs approval and
+    /// carries the question's text.
     #[test]
-    fn an_unsettled_deliberation_makes_its_questions_approval_gates_of_the_plan_tasks() {
+    fn the_questions_a_deliberation_asked_are_approval_gates_of_the_plan_tasks() {
         let spec = "# Adder\n\n## Script\n- REQ-1: The repository MUST contain `add.sh`, which prints the sum of its two arguments.\n- REQ-2: What `add.sh` prints on overflow is TBD.\n";
         let checked = crate::ir::check_text("spec.md", spec);
-        let mut d = crate::ir::deliberate(&checked, &[], 3);
+        let d = crate::ir::deliberate(&checked, &[], 3);
+        assert!(d.settled, "a question answers the TBD for the deliberation");
         let settled = crate::ir::plans(&d);
         assert!(
-            settled.iter().all(|(c, _)| c.tasks.iter().all(|t| t.questions.is_empty())),
-            "a settled deliberation gates nothing"
+            settled.iter().all(|(c, _)| c.tasks.iter().any(|t| !t.questions.is_empty())),
+            "a settled deliberation's questions gate every candidate"
         );
-        // The same questions, left open (as when blocking findings remain).
-        d.settled = false;
         let (plan, _) = crate::ir::plans(&d).remove(0);
         let texts: BTreeMap<String, String> =
             d.ir.nodes.iter().map(|n| (n.id.clone(), n.text.clone())).collect();

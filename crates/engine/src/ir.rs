@@ -189,17 +189,18 @@ pub fn deliberate(
     deliberate::deliberate(checked.ir(), &mut RuleProposer, &mut critic, rounds)
 }
 
-/// Plan candidates for a deliberated IR, each with the MUSTs it leaves uncovered. When the
-/// deliberation left blocking findings open, its questions are approval gates of the plan
-/// (`PlanTask::questions`) instead of the plan ending unresolved.
+/// Plan candidates for a deliberated IR, each with the MUSTs it leaves uncovered. Every
+/// question the deliberation asked about a blocking finding (a TBD, two limits that disagree,
+/// whatever blocking finding it could not settle by an assumed acceptance criterion) is an
+/// approval gate of the plan (`PlanTask::questions`): the task that works from the node the
+/// question is about waits for an operator's answer instead of building on the assumption
+/// unseen, and the plan never ends unresolved for open questions.
 pub fn plans(d: &Deliberation) -> Vec<(PlanCandidate, Vec<String>)> {
     let ir = &d.ir;
     plan::candidates(ir)
         .into_iter()
         .map(|mut c| {
-            if !d.settled {
-                plan::gate_open_questions(ir, &mut c);
-            }
+            plan::gate_open_questions(ir, &mut c);
             let missing = plan::coverage(ir, &c);
             (c, missing)
         })

@@ -14,6 +14,7 @@
 //! storage in `l9-world-store`, the benchmarks in `l9-bench`.
 
 pub mod agent;
+pub mod approvals;
 pub mod bench_learning;
 /// `.l9/l9.toml` and the environment (read by the `l9-config` crate).
 pub mod config {

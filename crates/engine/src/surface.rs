@@ -40,11 +40,18 @@ impl Engine {
         let timeline = self.run_timeline(tid).await?;
         let lineage = self.run_lineage(tid).await?;
         let evidence = self.run_evidence(tid).await?;
+        // The tasks of its plan at an approval gate now (`l9 tasks approve RUN` answers them).
+        let gates = if d.task.state == l9_store::TaskState::Waiting {
+            self.approval_gates(tid).await?.map(|(_, g)| g).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         Ok(json!({
             "run": tid.to_string(), "state": d.task.state.as_str(), "stages": front,
             "simulation": sim, "result": d.task.result.clone().unwrap_or(Value::Null),
             "error": d.task.error, "children": d.children.len(), "journal": d.journal.len(),
             "timeline": timeline, "lineage": lineage, "evidence": evidence, "events": events,
+            "approval_gates": gates,
         }))
     }
 

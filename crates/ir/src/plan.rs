@@ -333,8 +333,8 @@ pub fn candidates(ir: &Ir) -> Vec<PlanCandidate> {
     Strategy::ALL.iter().map(|&s| build(ir, s, &gs)).collect()
 }
 
-/// When a deliberation ends with blocking findings still open, its questions (Question nodes
-/// it asked about blocking findings) become approval gates: each is attached to the first task
+/// The questions a deliberation asked (Question nodes about blocking findings, whether they
+/// settled their finding or it stays open) become approval gates: each is attached to the first task
 /// after the design that works from the node it is about, so that task waits for an
 /// operator's approval; the rest of the plan goes on. A question about a node no task works
 /// from gates the first task after the design.

@@ -68,11 +68,16 @@ pub struct RunShow {
 #[serde(deny_unknown_fields)]
 pub struct Decide {
     /// The id (or a unique prefix) of the task waiting for an answer: an approval gate
-    /// or an escalation (`run_show` lists them under `events`).
+    /// or an escalation (`run_show` lists them under `events`), or a run whose plan has
+    /// tasks at approval gates (`run_show` lists them under `approval_gates`).
     pub task: String,
     /// Why, kept with the answer.
     #[serde(default)]
     pub note: Option<String>,
+    /// For a run (or its plan): only this plan task's approval gate (e.g.
+    /// `implement:storage`), not every one that waits.
+    #[serde(default)]
+    pub gate: Option<String>,
 }
 
 /// `world_query`.
@@ -276,8 +281,11 @@ pub async fn call(e: &Engine, name: &str, a: Value, call: PacketId) -> Result<Va
             let d: Decide = args(name, a)?;
             let id = e.resolve_id(&d.task, IdScope::Tasks).await.map_err(err)?;
             let approved = name == "task_approve";
-            let answered = e.approve(id, approved, d.note.as_deref()).await.map_err(err)?;
-            Ok(json!({"task": id.to_string(), "approved": approved, "answered": answered}))
+            let r =
+                e.decide(id, approved, d.note.as_deref(), d.gate.as_deref()).await.map_err(err)?;
+            Ok(
+                json!({"task": id.to_string(), "approved": approved, "answered": r.answered, "gates": r.gates}),
+            )
         }
         "world_query" => {
             let q: WorldQuery = args(name, a)?;

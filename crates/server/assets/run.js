@@ -229,10 +229,44 @@ function drawForecast(v) {
   }
 }
 
+// The tasks of the run's plan at an approval gate (the questions its deliberation asked),
+// each approved or rejected with a button; the run goes on on the server's worker.
+function showApprovalGates(v) {
+  const body = $("#approval-gates tbody");
+  body.replaceChildren();
+  const gates = v.approval_gates || [];
+  for (const g of gates) {
+    const tr = body.insertRow();
+    tr.dataset.gate = g.task;
+    cell(tr, g.task);
+    cell(tr, (g.questions || []).map(q => `${q.id} ${q.text}`).join("\n"));
+    const td = tr.insertCell();
+    for (const [label, verb] of [["Approve", "approve"], ["Reject", "reject"]]) {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.dataset[verb + "Gate"] = g.task;
+      b.onclick = () => {
+        const answer = { gate: g.task };
+        if (verb === "reject") {
+          const why = prompt(`Why is ${g.task} rejected?`, "");
+          if (why === null) return;
+          answer.note = why;
+        }
+        api(`/api/v1/tasks/${v.run}/${verb}`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(answer),
+        }).then(() => { tr.remove(); refresh(); }).catch(x => alert(x.message));
+      };
+      td.append(b, " ");
+    }
+  }
+  $("#approval-box").hidden = !gates.length;
+}
+
 function showRunView(v) {
   lastView = v;
   $("#run-state").textContent = v.state;
   $("#run-state").className = v.state;
+  showApprovalGates(v);
   for (const e of v.events || []) runEvent(e);
   // An escalation is answered while its task waits; after that it is history (Events).
   for (const tr of document.querySelectorAll("#escalations tr[data-escalation]")) {

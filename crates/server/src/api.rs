@@ -269,6 +269,9 @@ async fn show_task(State(e): State<Engine>, Path(id): Path<String>) -> ApiResult
 pub struct Note {
     #[serde(default)]
     pub note: Option<String>,
+    /// For a run (or its plan): only this plan task's approval gate, not every one that waits.
+    #[serde(default)]
+    pub gate: Option<String>,
 }
 
 async fn decide(
@@ -282,7 +285,8 @@ async fn decide(
         other => body(other)?,
     };
     let id = id_of(&e, &id, IdScope::Tasks).await?;
-    Ok(Json(json!({"answered": e.approve(id, approved, note.note.as_deref()).await?})))
+    let d = e.decide(id, approved, note.note.as_deref(), note.gate.as_deref()).await?;
+    Ok(Json(json!({"answered": d.answered, "gates": d.gates})))
 }
 
 async fn approve(

@@ -87,9 +87,11 @@ fn ir_plan_prints_three_candidates_covering_every_must() {
     }
     assert_eq!(out.matches("every MUST covered").count(), 3, "{out}");
     assert!(out.starts_with("Deliberation: "), "{out}");
-    // The questions the deliberation asked are listed: settled, they stay open for a person.
+    // The questions the deliberation asked are listed: settled, they stay open for a person,
+    // and each is an approval gate of the task that works from its requirement in every plan.
     assert!(out.contains("\nQuestions asked: "), "{out}");
     assert!(out.contains("Which limit is right for REQ-1: "), "{out}");
+    assert_eq!(out.matches("approval gate: ").count(), 3, "{out}");
     let v = json(d, &["ir", "plan", "spec.md"]);
     assert_eq!(v["candidates"].as_array().unwrap().len(), 3);
 }

@@ -112,7 +112,7 @@ fn run_without_a_repo_runs_the_deterministic_stages() {
     )
     .unwrap();
     let out = ok(&proj, &["run", "tbd.md", "--plan-only", "--trials", "100"]);
-    assert!(out.contains("settled\n    1 question(s) asked, open for a person:\n    Q-"), "{out}");
+    assert!(out.contains("settled\n    1 question(s) asked, each an approval gate of the task it concerns:\n    Q-"), "{out}");
     assert!(out.contains("TBD"), "{out}");
     let id = out.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
     let show = json(&proj, &["show", &id]);

@@ -55,6 +55,76 @@ fn a_waiting_run_exits_75_and_says_how_to_continue_and_watch_follows_it() {
     assert!(e.contains("no run id starts with"), "{e}");
 }
 
+/// A spec with an open item: the deliberation asks about it, and the task that builds what
+/// it is about waits at an approval gate — `l9 run` says so and exits 75, `l9 show` lists the
+/// gate and its question, `l9 tasks approve RUN` answers it, `l9 resume` finishes the run; a
+/// rejected gate ends the run without building what was rejected.
+#[test]
+fn a_question_the_deliberation_asked_holds_its_task_until_an_operator_answers() {
+    let dir = l9_test_support::temp_dir();
+    for approve in [true, false] {
+        let proj = adder_project(&dir.path().join(approve.to_string()), true);
+        let spec = std::fs::read_to_string(proj.join("spec.md")).unwrap().replace(
+            "sum of its two arguments.\n",
+            "sum of its two arguments.\n- REQ-2: What `add.sh` prints on overflow is TBD.\n",
+        );
+        std::fs::write(proj.join("spec.md"), spec).unwrap();
+        // Under `timeout`: a run that kept following its own wait would never end (124).
+        let o = std::process::Command::new("timeout")
+            .arg("120")
+            .arg(env!("CARGO_BIN_EXE_l9"))
+            .args(["run", "spec.md", "--repo", "repo", "--trials", "100"])
+            .current_dir(&proj)
+            .env_remove("L9_DB")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.status.code(), Some(75), "{stdout}\n{stderr}");
+        let id = stdout.lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string();
+        assert!(stderr.contains("waits for approval of 1 open question(s): Q-"), "{stderr}");
+        assert!(stderr.contains(&format!("continue with: l9 tasks approve {id}")), "{stderr}");
+        // Nothing was built past the gate: the gated task has not started.
+        // `show` exits like the run (75): read its JSON whatever the status.
+        let show = |id: &str| -> serde_json::Value {
+            serde_json::from_slice(&l9(&proj, &["show", id, "--json"]).stdout).unwrap()
+        };
+        let shown = show(&id);
+        let gates = shown["approval_gates"].as_array().unwrap();
+        assert_eq!(gates.len(), 1, "{shown}");
+        let gate = gates[0]["task"].as_str().unwrap().to_string();
+        assert!(gates[0]["questions"][0]["text"].as_str().unwrap().contains("TBD"), "{shown}");
+        let names: Vec<&str> = shown["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(!names.contains(&gate.as_str()), "{names:?}");
+        let text = String::from_utf8_lossy(&l9(&proj, &["show", &id]).stdout).into_owned();
+        assert!(text.contains(&format!("waiting — {gate} at an approval gate")), "{text}");
+        // A gate that does not wait is refused, naming the one that does.
+        let e = fails(&proj, &["tasks", "approve", &id, "--gate", "implement:nothing"], 3);
+        assert!(e.contains(&format!("these wait: {gate}")), "{e}");
+        let verb = if approve { "approve" } else { "reject" };
+        let a = json(&proj, &["tasks", verb, &id, "--note", "overflow: print an error"]);
+        assert_eq!(a["gates"][0]["task"], gate.as_str(), "{a}");
+        assert_eq!(show(&id)["approval_gates"], serde_json::json!([]));
+        let r = l9(&proj, &["resume", &id]);
+        let out = String::from_utf8_lossy(&r.stdout);
+        if approve {
+            assert!(r.status.success(), "{out}{}", String::from_utf8_lossy(&r.stderr));
+            assert!(out.contains("outcome:     succeeded"), "{out}");
+            assert!(proj.join("repo/add.sh").exists());
+        } else {
+            assert_eq!(r.status.code(), Some(1), "{out}");
+            assert!(out.contains("overflow: print an error"), "{out}");
+            assert!(!proj.join("repo/add.sh").exists());
+        }
+    }
+}
+
 /// Under `script` l9's output is a pseudo-terminal: the live status line is drawn, and a
 /// Ctrl-C typed at the terminal (0x03 through the line discipline, not a signal sent by
 /// the test) stops the run, says how to resume and exits 130; `l9 resume` then finishes it.

@@ -78,6 +78,10 @@ pub struct Follower {
     plan_budget: bool,
     forecast_cost_usd: Option<f64>,
     waiting: Option<String>,
+    /// The plan has approval gates (read with its budget).
+    gated: bool,
+    /// Why the plan waits for an operator's approval, as of the last poll.
+    approval_wait: Option<String>,
     /// The wait the journal recorded last (for a provider), until the plan was spawned: what
     /// the run waits for whenever its state is `waiting` again (a poll that read the state
     /// just before it turned `waiting` cleared `waiting`, and nothing new came to set it).
@@ -119,6 +123,8 @@ impl Follower {
             plan_budget: false,
             forecast_cost_usd: None,
             waiting: None,
+            gated: false,
+            approval_wait: None,
             journal_wait: None,
             finished: false,
             emitted: HashSet::new(),
@@ -137,14 +143,18 @@ impl Follower {
     }
 
     /// Whether the run now waits for a person (the reason), as of the last poll: its own
-    /// wait, or a task of its plan stopped at its budget.
+    /// wait, a task of its plan stopped at its budget, or a task of its plan at an approval
+    /// gate.
     pub fn waiting(&self) -> Option<&str> {
-        self.waiting.as_deref().or_else(|| {
-            self.tasks
-                .values()
-                .find(|s| !s.done && s.waiting_now)
-                .and_then(|s| s.budget_wait.as_deref())
-        })
+        self.waiting
+            .as_deref()
+            .or_else(|| {
+                self.tasks
+                    .values()
+                    .find(|s| !s.done && s.waiting_now)
+                    .and_then(|s| s.budget_wait.as_deref())
+            })
+            .or(self.approval_wait.as_deref())
     }
 
     /// New events since the last poll, in the order the journal holds them per task. A poll
@@ -355,11 +365,15 @@ impl Follower {
             let p = engine.task(plan).await?;
             self.limits =
                 (p.payload["budget"]["tokens"].as_u64(), p.payload["budget"]["micro_usd"].as_u64());
+            self.gated = crate::approvals::has_gates(&p.payload);
             self.plan_budget = true;
         }
         let first_new = out.len();
         let f = TaskFilter { parent: Some(plan), ..Default::default() };
         let mut kids = engine.list_tasks(&f, None, 10_000).await?.tasks;
+        if self.gated {
+            self.approvals(engine, plan, &kids, out).await?;
+        }
         // The coder tasks an integrate step starts (fixes, conflict resolutions) belong to
         // the plan's story too.
         let mut nested = Vec::new();
@@ -440,6 +454,37 @@ impl Follower {
         // journal order.
         let found: Vec<Event> = out.drain(first_new..).collect();
         out.extend(interleave(found));
+        Ok(())
+    }
+
+    /// The plan's tasks at an approval gate now: a `Waiting` event for each that came to
+    /// wait since the last poll, and the run waits while any does.
+    async fn approvals(
+        &mut self,
+        engine: &Engine,
+        plan: TaskId,
+        kids: &[TaskRecord],
+        out: &mut Vec<Event>,
+    ) -> Result<()> {
+        let p = engine.task(plan).await?;
+        let gates = if p.state.is_terminal() {
+            Vec::new()
+        } else {
+            let answered = engine.answered_gates(plan).await?;
+            crate::approvals::waiting_gates(&p.payload, kids, &answered)
+        };
+        let ps = short(plan);
+        for g in &gates {
+            let run = self.run;
+            let mut b = self.batch(out, format!("{ps}:approval:{}", g.task), p.updated_at);
+            b.push(RunEvent::Waiting {
+                reason: g.describe(),
+                resolve: format!(
+                    "l9 tasks approve {run} (or l9 tasks reject {run} --note WHY), then l9 resume {run}"
+                ),
+            });
+        }
+        self.approval_wait = gates.first().map(|g| g.describe());
         Ok(())
     }
 

@@ -288,7 +288,40 @@ async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for p in [&live, &done, &details, &world_now, &memory_shot, &asking] {
+    // A run whose spec leaves a question open waits at its plan's approval gate: the run page
+    // shows the gate with the question, and its button lets the run go on to the end.
+    let open = std::fs::read_to_string(s.root.join("spec.md")).unwrap().replace(
+        "sum of its two arguments.\n",
+        "sum of its two arguments.\n- REQ-2: What `add.sh` prints on overflow is TBD.\n",
+    );
+    std::fs::write(s.root.join("open.md"), open).unwrap();
+    let body = br#"{"spec": "open.md", "trials": 100}"#;
+    let (st, r) = call(s.addr, "POST", "/api/v1/runs", Some(&s.token), Some(body)).await;
+    assert_eq!(st, 201, "{r}");
+    let gated = r["run"].as_str().unwrap().to_string();
+    let row = wait_for(&b, &format!("tr[data-run=\"{gated}\"]"), "the gated run").await;
+    click(&b, &row).await;
+    let asked = wait_text(&b, "#approval-gates tr[data-gate]", "TBD").await;
+    assert!(asked.contains("Q-"), "{asked}");
+    let gate_shot = screenshot(&b, "run-approval-gate").await;
+    let (_, view) =
+        call(s.addr, "GET", &format!("/api/v1/runs/{gated}"), Some(&s.token), None).await;
+    assert_eq!(view["state"], "waiting", "{view}");
+    let button =
+        wait_for(&b, "#approval-gates button[data-approve-gate]", "the gate's approve").await;
+    click(&b, &button).await;
+    let start = Instant::now();
+    loop {
+        let (_, v) =
+            call(s.addr, "GET", &format!("/api/v1/runs/{gated}"), Some(&s.token), None).await;
+        if v["state"] == "succeeded" {
+            assert_eq!(v["approval_gates"], json!([]));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "the gated run: {}", v["state"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for p in [&live, &done, &details, &world_now, &memory_shot, &asking, &gate_shot] {
         assert!(std::fs::metadata(p).unwrap().len() > 1000, "{} is a real screenshot", p.display());
     }
     eprintln!("screenshots in {}", live.parent().unwrap().display());

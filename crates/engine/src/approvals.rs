@@ -1,0 +1,340 @@
+//! A run's approval gates: the tasks of its plan that wait for an operator before they start
+//! (each carries the questions the deliberation asked about what it builds), found from the
+//! plan and its children, and answered with `l9 tasks approve|reject`.
+
+use std::collections::HashSet;
+
+use l9_store::{TaskFilter, TaskRecord, TaskState};
+use l9_types::TaskId;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::Engine;
+use crate::pipeline::PLAN_KIND;
+
+/// A plan task that waits for approval now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// The plan task (`implement:script`).
+    pub task: String,
+    /// The questions it waits on, as the plan carries them.
+    pub questions: Vec<Question>,
+}
+
+/// A question a gate waits on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Question {
+    pub id: String,
+    pub text: String,
+}
+
+impl Gate {
+    /// One line: the task and what it waits on.
+    pub fn describe(&self) -> String {
+        let asked: Vec<String> = self
+            .questions
+            .iter()
+            .map(|q| if q.text.is_empty() { q.id.clone() } else { format!("{} {}", q.id, q.text) })
+            .collect();
+        if asked.is_empty() {
+            format!("{} waits for approval", self.task)
+        } else {
+            format!(
+                "{} waits for approval of {} open question(s): {}",
+                self.task,
+                asked.len(),
+                asked.join("; ")
+            )
+        }
+    }
+}
+
+/// Whether a plan (its payload) has approval gates at all.
+pub fn has_gates(plan: &Value) -> bool {
+    plan["tasks"].as_array().is_some_and(|ts| ts.iter().any(|t| t["needs_approval"] == json!(true)))
+}
+
+/// The tasks of a plan (its payload, as `l9.plan` takes it) that wait for approval now, given
+/// the plan's children and the gates already `answered` (an `approve:NAME` or `reject:NAME`
+/// signal sent, taken or not yet): gated (`needs_approval`), not answered, not started (no
+/// child carries its name as `plan_task`), and every dependency succeeded or kept from an
+/// earlier run (`l9 retry`). A dependency that failed skips the gated task: it waits for
+/// nothing.
+pub fn waiting_gates(
+    plan: &Value,
+    children: &[TaskRecord],
+    answered: &HashSet<String>,
+) -> Vec<Gate> {
+    let Some(tasks) = plan["tasks"].as_array() else { return Vec::new() };
+    let named = |c: &TaskRecord| c.payload["plan_task"].as_str().map(str::to_string);
+    let started: HashSet<String> = children.iter().filter_map(named).collect();
+    let mut done: HashSet<String> =
+        children.iter().filter(|c| c.state == TaskState::Succeeded).filter_map(named).collect();
+    if let Some(kept) = plan["completed"].as_object() {
+        done.extend(kept.keys().cloned());
+    }
+    let name_of = |d: &Value| {
+        d.as_u64()
+            .and_then(|i| tasks.get(usize::try_from(i).ok()?))
+            .and_then(|t| t["name"].as_str())
+    };
+    tasks
+        .iter()
+        .filter(|t| t["needs_approval"] == json!(true))
+        .filter_map(|t| {
+            let name = t["name"].as_str()?;
+            if started.contains(name) || done.contains(name) || answered.contains(name) {
+                return None;
+            }
+            let deps = t["deps"].as_array().map_or(&[][..], Vec::as_slice);
+            if !deps.iter().all(|d| name_of(d).is_some_and(|n| done.contains(n))) {
+                return None;
+            }
+            Some(gate_of(t))
+        })
+        .collect()
+}
+
+/// A plan task (its entry in the plan's payload) as a gate.
+fn gate_of(t: &Value) -> Gate {
+    let questions = t["input"]["open_questions"]
+        .as_array()
+        .map(|qs| {
+            qs.iter()
+                .map(|q| Question {
+                    id: q["id"].as_str().unwrap_or("").to_string(),
+                    text: q["text"].as_str().unwrap_or("").to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Gate { task: t["name"].as_str().unwrap_or("").to_string(), questions }
+}
+
+/// The gated task of a plan (its payload) named `name`, whether it waits now or not.
+pub fn gate_named(plan: &Value, name: &str) -> Option<Gate> {
+    plan["tasks"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == json!(name) && t["needs_approval"] == json!(true))
+        .map(gate_of)
+}
+
+impl Engine {
+    /// The plan that `id` names: itself when it is a plan, else the newest plan it spawned
+    /// that has not ended (a run's), else its newest plan.
+    async fn plan_of(&self, id: TaskId) -> crate::Result<Option<TaskRecord>> {
+        let t = self.task(id).await?;
+        if t.kind == PLAN_KIND {
+            return Ok(Some(t));
+        }
+        let f = TaskFilter { parent: Some(id), kind: Some(PLAN_KIND.into()), ..Default::default() };
+        // Newest first.
+        let plans = self.list_tasks(&f, None, 100).await?.tasks;
+        let open = plans.iter().find(|p| !p.state.is_terminal()).cloned();
+        Ok(open.or_else(|| plans.into_iter().next()))
+    }
+
+    /// The approval gates of the plan that `id` names (a run or its plan) that wait now, with
+    /// the plan's id.
+    pub async fn approval_gates(&self, id: TaskId) -> crate::Result<Option<(TaskId, Vec<Gate>)>> {
+        let Some(plan) = self.plan_of(id).await? else { return Ok(None) };
+        if plan.state.is_terminal() || !has_gates(&plan.payload) {
+            return Ok(Some((plan.id, Vec::new())));
+        }
+        let f = TaskFilter { parent: Some(plan.id), ..Default::default() };
+        let children = self.list_tasks(&f, None, 10_000).await?.tasks;
+        let answered = self.answered_gates(plan.id).await?;
+        Ok(Some((plan.id, waiting_gates(&plan.payload, &children, &answered))))
+    }
+
+    /// The plan tasks whose gate was answered: an `approve:NAME` or `reject:NAME` signal was
+    /// sent to the plan (the plan takes it when it reaches the gate, or has taken it).
+    pub async fn answered_gates(&self, plan: TaskId) -> crate::Result<HashSet<String>> {
+        Ok(self
+            .store
+            .tasks()
+            .signals(plan)
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                s.name
+                    .strip_prefix("approve:")
+                    .or_else(|| s.name.strip_prefix("reject:"))
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
+    /// Approves (or rejects, with `note` as the reason) every gate of the run's plan that
+    /// waits now — or the gated task `only`, waiting now or later — and returns them; the plan
+    /// goes on when a worker next runs it (`l9 resume`). An empty list: nothing waited (or
+    /// the plan has no gated task `only`).
+    pub async fn answer_gates(
+        &self,
+        id: TaskId,
+        approved: bool,
+        note: Option<&str>,
+        only: Option<&str>,
+    ) -> crate::Result<Vec<Gate>> {
+        let gates = match only {
+            Some(name) => match self.plan_of(id).await? {
+                Some(p) if !p.state.is_terminal() => {
+                    gate_named(&p.payload, name).map(|g| (p.id, vec![g]))
+                }
+                _ => None,
+            },
+            None => self.approval_gates(id).await?,
+        };
+        let Some((plan, gates)) = gates else { return Ok(Vec::new()) };
+        let verb = if approved { "approve" } else { "reject" };
+        for g in &gates {
+            self.signal(plan, &format!("{verb}:{}", g.task), &json!({"note": note})).await?;
+        }
+        Ok(gates)
+    }
+}
+
+/// What answering an approval did ([`Engine::decide`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub id: TaskId,
+    pub approved: bool,
+    /// The gates of the run's plan answered (empty when the task's own approval was).
+    pub gates: Vec<Gate>,
+    /// The sequence number of the `approval` signal sent to the task itself (a workflow
+    /// waiting in `ctx.approval`, such as `l9.approval`), when that is what was answered.
+    pub answered: Option<u32>,
+}
+
+impl Engine {
+    /// Answers what `id` waits for: for an `l9 run` or its plan, every task of the plan at an
+    /// approval gate now (or the gated task `gate`); for any other task, its own `approval`.
+    /// A run with nothing at a gate is refused, naming what does wait when `gate` names none.
+    pub async fn decide(
+        &self,
+        id: TaskId,
+        approved: bool,
+        note: Option<&str>,
+        gate: Option<&str>,
+    ) -> crate::Result<Decision> {
+        let invalid = |m: String| crate::EngineError::Task(l9_tasks::TaskError::Invalid(m));
+        let t = self.task(id).await?;
+        let plan_or_run = t.kind == "l9.run" || t.kind == PLAN_KIND;
+        if !plan_or_run {
+            if gate.is_some() {
+                return Err(invalid(format!(
+                    "a gate names a task of a plan, and {id} is a {} task, not an `l9 run` or its plan",
+                    t.kind
+                )));
+            }
+            let answered = self.approve(id, approved, note).await?;
+            return Ok(Decision { id, approved, gates: Vec::new(), answered: Some(answered) });
+        }
+        let waiting = self.approval_gates(id).await?.map(|(_, g)| g).unwrap_or_default();
+        if t.kind == PLAN_KIND && waiting.is_empty() && gate.is_none() {
+            // A plan enqueued by hand whose children do not name their plan tasks: its
+            // gates are answered by name (`--gate`); what is left is its own approval.
+            let answered = self.approve(id, approved, note).await?;
+            return Ok(Decision { id, approved, gates: Vec::new(), answered: Some(answered) });
+        }
+        let gates = self.answer_gates(id, approved, note, gate).await?;
+        if gates.is_empty() {
+            let now: Vec<&str> = waiting.iter().map(|g| g.task.as_str()).collect();
+            return Err(invalid(match gate {
+                Some(g) if now.is_empty() => {
+                    format!("{id}'s plan (not ended) has no task {g} at an approval gate")
+                }
+                Some(g) => format!(
+                    "{id}'s plan has no task {g} at an approval gate; these wait: {}",
+                    now.join(", ")
+                ),
+                None => format!(
+                    "nothing of {id} waits for approval now (`l9 show {id}` says what it waits for)"
+                ),
+            }));
+        }
+        Ok(Decision { id, approved, gates, answered: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child(name: &str, state: TaskState) -> TaskRecord {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        TaskRecord {
+            id: TaskId(l9_types::derived_uuid("test", name)),
+            queue: "run".into(),
+            kind: "l9.agent".into(),
+            payload: json!({"plan_task": name}),
+            priority: 0,
+            state,
+            attempts: 1,
+            failures: 0,
+            max_attempts: 1,
+            run_after: now,
+            lease_owner: None,
+            lease_until: None,
+            idempotency_key: None,
+            run_id: None,
+            parent: None,
+            result: None,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn plan() -> Value {
+        json!({"tasks": [
+            {"name": "design:architecture", "deps": [], "needs_approval": false, "input": {}},
+            {"name": "implement:script", "deps": [0], "needs_approval": true,
+             "input": {"open_questions": [{"id": "Q-1", "text": "Which limit is right?"}]}},
+            {"name": "implement:docs", "deps": [0], "needs_approval": true, "input": {}},
+            {"name": "verify:all", "deps": [1, 2], "needs_approval": false, "input": {}},
+        ]})
+    }
+
+    #[test]
+    fn a_gated_task_waits_once_its_dependencies_succeeded_and_until_it_starts() {
+        let p = plan();
+        let none = HashSet::new();
+        assert!(has_gates(&p));
+        // The design still runs: nothing waits yet.
+        assert!(
+            waiting_gates(&p, &[child("design:architecture", TaskState::Leased)], &none).is_empty()
+        );
+        // The design failed: the gated tasks are skipped, not waiting.
+        assert!(
+            waiting_gates(&p, &[child("design:architecture", TaskState::Dead)], &none).is_empty()
+        );
+        let design = child("design:architecture", TaskState::Succeeded);
+        let both = waiting_gates(&p, std::slice::from_ref(&design), &none);
+        assert_eq!(
+            both.iter().map(|g| g.task.as_str()).collect::<Vec<_>>(),
+            ["implement:script", "implement:docs"]
+        );
+        assert_eq!(
+            both[0].questions,
+            [Question { id: "Q-1".into(), text: "Which limit is right?".into() }]
+        );
+        assert_eq!(
+            both[0].describe(),
+            "implement:script waits for approval of 1 open question(s): Q-1 Which limit is right?"
+        );
+        // One approved and started: the other still waits.
+        let started = [design, child("implement:script", TaskState::Queued)];
+        let left = waiting_gates(&p, &started, &none);
+        assert_eq!(left.iter().map(|g| g.task.as_str()).collect::<Vec<_>>(), ["implement:docs"]);
+        // Kept from an earlier run (`l9 retry`): the design counts as succeeded without a child.
+        let mut kept = plan();
+        kept["completed"] = json!({"design:architecture": {}});
+        assert_eq!(waiting_gates(&kept, &[], &none).len(), 2);
+        // Answered (a signal sent, not taken yet): it no longer waits.
+        let answered: HashSet<String> = ["implement:docs".to_string()].into();
+        assert_eq!(waiting_gates(&kept, &[], &answered).len(), 1);
+        assert!(!has_gates(&json!({"tasks": [{"name": "a", "needs_approval": false}]})));
+    }
+}
