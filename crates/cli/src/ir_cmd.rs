@@ -233,10 +233,14 @@ pub(crate) async fn run_ir(
                     let approval = if t.questions.is_empty() {
                         String::new()
                     } else {
+                        let shown: Vec<&str> =
+                            t.questions.iter().take(5).map(String::as_str).collect();
+                        let more = t.questions.len().saturating_sub(shown.len());
                         format!(
-                            "  approval gate: {} open question(s) ({})",
+                            "  approval gate: {} open question(s) ({}{})",
                             t.questions.len(),
-                            t.questions.join(", ")
+                            shown.join(", "),
+                            if more > 0 { format!(", … {more} more") } else { String::new() }
                         )
                     };
                     let _ = writeln!(

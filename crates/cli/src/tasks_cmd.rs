@@ -424,8 +424,10 @@ async fn approve(
             .gates
             .iter()
             .flat_map(|g| {
+                let more = g.questions.len().saturating_sub(5);
                 std::iter::once(format!("  {}", g.task))
-                    .chain(g.questions.iter().map(|q| format!("    {} {}", q.id, q.text)))
+                    .chain(g.questions.iter().take(5).map(|q| format!("    {} {}", q.id, q.text)))
+                    .chain((more > 0).then(|| format!("    … {more} more (--json)")))
             })
             .collect();
         format!(

@@ -29,22 +29,30 @@ pub struct Question {
 }
 
 impl Gate {
-    /// One line: the task and what it waits on.
+    /// One line: the task and what it waits on (the first three questions; `l9 show` and
+    /// `--json` have them all).
     pub fn describe(&self) -> String {
         let asked: Vec<String> = self
             .questions
             .iter()
+            .take(3)
             .map(|q| if q.text.is_empty() { q.id.clone() } else { format!("{} {}", q.id, q.text) })
             .collect();
-        if asked.is_empty() {
-            format!("{} waits for approval", self.task)
-        } else {
-            format!(
+        let more = self.questions.len() - asked.len();
+        match (asked.is_empty(), more) {
+            (true, _) => format!("{} waits for approval", self.task),
+            (false, 0) => format!(
                 "{} waits for approval of {} open question(s): {}",
                 self.task,
                 asked.len(),
                 asked.join("; ")
-            )
+            ),
+            (false, more) => format!(
+                "{} waits for approval of {} open question(s): {}; … {more} more",
+                self.task,
+                self.questions.len(),
+                asked.join("; ")
+            ),
         }
     }
 }
@@ -323,6 +331,16 @@ mod tests {
         assert_eq!(
             both[0].describe(),
             "implement:script waits for approval of 1 open question(s): Q-1 Which limit is right?"
+        );
+        let many = Gate {
+            task: "t".into(),
+            questions: (0..5)
+                .map(|i| Question { id: format!("Q-{i}"), text: String::new() })
+                .collect(),
+        };
+        assert_eq!(
+            many.describe(),
+            "t waits for approval of 5 open question(s): Q-0; Q-1; Q-2; … 2 more"
         );
         // One approved and started: the other still waits.
         let started = [design, child("implement:script", TaskState::Queued)];

@@ -239,7 +239,9 @@ function showApprovalGates(v) {
     const tr = body.insertRow();
     tr.dataset.gate = g.task;
     cell(tr, g.task);
-    cell(tr, (g.questions || []).map(q => `${q.id} ${q.text}`).join("\n"));
+    const qs = g.questions || [];
+    const more = qs.length > 10 ? `\n… ${qs.length - 10} more (l9 show ${v.run})` : "";
+    cell(tr, qs.slice(0, 10).map(q => `${q.id} ${q.text}`).join("\n") + more);
     const td = tr.insertCell();
     for (const [label, verb] of [["Approve", "approve"], ["Reject", "reject"]]) {
       const b = document.createElement("button");
