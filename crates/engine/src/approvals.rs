@@ -266,33 +266,45 @@ impl Engine {
     }
 }
 
+/// A task record for tests: `kind` with `payload` in `state`, created and updated `at`.
+#[cfg(test)]
+pub(crate) fn record(
+    id: TaskId,
+    kind: &str,
+    payload: Value,
+    state: TaskState,
+    at: chrono::DateTime<chrono::Utc>,
+) -> TaskRecord {
+    TaskRecord {
+        id,
+        queue: "run".into(),
+        kind: kind.into(),
+        payload,
+        priority: 0,
+        state,
+        attempts: 1,
+        failures: 0,
+        max_attempts: 3,
+        run_after: at,
+        lease_owner: None,
+        lease_until: None,
+        idempotency_key: None,
+        run_id: None,
+        parent: None,
+        result: None,
+        error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn child(name: &str, state: TaskState) -> TaskRecord {
-        let now = chrono::DateTime::UNIX_EPOCH;
-        TaskRecord {
-            id: TaskId(l9_types::derived_uuid("test", name)),
-            queue: "run".into(),
-            kind: "l9.agent".into(),
-            payload: json!({"plan_task": name}),
-            priority: 0,
-            state,
-            attempts: 1,
-            failures: 0,
-            max_attempts: 1,
-            run_after: now,
-            lease_owner: None,
-            lease_until: None,
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            result: None,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        }
+        let id = TaskId(l9_types::derived_uuid("test", name));
+        record(id, "l9.agent", json!({"plan_task": name}), state, chrono::DateTime::UNIX_EPOCH)
     }
 
     fn plan() -> Value {

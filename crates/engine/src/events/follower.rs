@@ -682,26 +682,8 @@ mod tests {
     fn a_journaled_wait_outlives_a_state_read_from_before_the_run_turned_waiting() {
         let run_id: TaskId = "01a21b17-4335-7425-a611-788049e6ddd0".parse().unwrap();
         let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
-        let record = |state: TaskState| TaskRecord {
-            id: run_id,
-            queue: "run".into(),
-            kind: "l9.run".into(),
-            payload: serde_json::json!({}),
-            priority: 0,
-            state,
-            attempts: 1,
-            failures: 0,
-            max_attempts: 3,
-            run_after: at,
-            lease_owner: None,
-            lease_until: None,
-            idempotency_key: None,
-            run_id: None,
-            parent: None,
-            result: None,
-            error: None,
-            created_at: at,
-            updated_at: at,
+        let record = |state: TaskState| {
+            crate::approvals::record(run_id, "l9.run", serde_json::json!({}), state, at)
         };
         let name = RunStep::WaitingForProvider.name();
         let entry = Entry {
