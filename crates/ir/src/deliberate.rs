@@ -102,7 +102,9 @@ impl Proposer for RuleProposer {
         let at = ir.nodes_by_id();
         for f in open.iter().filter(|f| f.blocking) {
             let Some(node) = f.node.as_deref().and_then(|id| at.get(id).copied()) else { continue };
-            if !seen.insert((f.code.clone(), node.id.clone())) {
+            // One question per thing to decide: the validator's conflict over a numeric
+            // conflict's edge is answered by the challenger's question about it.
+            if !seen.insert((answered_by(f).to_string(), node.id.clone())) {
                 continue;
             }
             match f.code.as_str() {
@@ -130,12 +132,24 @@ impl Proposer for RuleProposer {
                 }
                 _ => out.push(Amendment::AskQuestion {
                     about: node.id.clone(),
-                    finding: f.code.clone(),
+                    finding: answered_by(f).to_string(),
                     text: format!("{} — {}: {}?", node.id, f.message, f.fix),
                 }),
             }
         }
         out
+    }
+}
+
+/// The finding code whose question answers `f`: its own, except for the validator's
+/// conflicting constraints over an edge a numeric conflict drew (`L9-VAL-006`, "… (numeric
+/// conflict)"), which the question about that numeric conflict answers — one decision, one
+/// question, one approval gate.
+pub fn answered_by(f: &Finding) -> &str {
+    if f.code == crate::validate::CONFLICTING && f.message.ends_with("(numeric conflict)") {
+        challenge::NUMERIC_CONFLICT
+    } else {
+        &f.code
     }
 }
 
@@ -233,7 +247,7 @@ impl Record {
             return false;
         }
         let Some(node) = &f.node else { return true };
-        !self.answered.contains(&(format!("finding:{}", f.code), node.clone()))
+        !self.answered.contains(&(format!("finding:{}", answered_by(f)), node.clone()))
     }
 }
 
@@ -434,7 +448,7 @@ mod tests {
             return false;
         }
         let Some(node) = &f.node else { return true };
-        let tag = format!("finding:{}", f.code);
+        let tag = format!("finding:{}", answered_by(f));
         !ir.nodes.iter().any(|q| {
             q.kind == NodeKind::Question
                 && q.tags.contains(&tag)

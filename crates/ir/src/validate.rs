@@ -31,6 +31,9 @@ pub fn validate(ir: &Ir) -> Vec<Finding> {
     out
 }
 
+/// Conflicting constraints: a `conflicts_with` edge (a numeric conflict's among them).
+pub const CONFLICTING: &str = "L9-VAL-006";
+
 fn finding(code: &str, severity: Severity, message: String, fix: &str) -> Finding {
     Finding {
         code: code.into(),
@@ -234,7 +237,7 @@ fn conflicting(ir: &Ir) -> Vec<Finding> {
         .filter(|e| e.kind == EdgeKind::ConflictsWith && e.why != "duplicate")
         .map(|e| {
             let mut f = finding(
-                "L9-VAL-006",
+                CONFLICTING,
                 Severity::Error,
                 format!("{} conflicts with {} ({})", e.from, e.to, e.why),
                 "decide which of the two holds and change the other",

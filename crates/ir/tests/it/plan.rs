@@ -102,6 +102,34 @@ fn three_candidates_cover_every_must_for_each_input_kind() {
     }
 }
 
+/// Two limits that disagree are one thing to decide: the challenger's numeric conflict and the
+/// validator's conflicting constraints over the edge it drew get one question between them
+/// (each question is an approval gate an operator answers), and the deliberation settles.
+#[test]
+fn a_numeric_conflict_is_asked_about_once() {
+    let spec = "# Notes\n\n## Search\n\n- The service MUST answer within 200 ms.\n  - Acceptance: measured.\n- The service MUST answer within 500 ms.\n  - Acceptance: measured too.\n";
+    let mut c = l9_ir::compile("limits.md", spec, None);
+    let mut critic = RuleCritic::new(Some(spec.into()), vec![]);
+    // As a check does (`l9 ir check`, a run's front stage): the conflict becomes an edge.
+    let first = deliberate::Critic::critique(&mut critic, &c.ir);
+    l9_ir::challenge::link_conflicts(&mut c.ir, &first);
+    let codes: BTreeSet<String> = deliberate::Critic::critique(&mut critic, &c.ir)
+        .into_iter()
+        .filter(|f| f.blocking)
+        .map(|f| f.code)
+        .collect();
+    assert!(codes.contains("L9-CHAL-002") && codes.contains("L9-VAL-006"), "{codes:?}");
+    let d = deliberate::deliberate(&c.ir, &mut RuleProposer, &mut critic, 3);
+    assert!(d.settled, "open: {:?}", d.open.iter().filter(|f| f.blocking).collect::<Vec<_>>());
+    let asked: Vec<&str> = deliberate::asked_questions(&d.ir).map(|q| q.text.as_str()).collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].starts_with("Which limit is right for "), "{asked:?}");
+    // The validator still reports the conflict; the one question answers it.
+    let after = deliberate::Critic::critique(&mut critic, &d.ir);
+    let conflict = after.iter().find(|f| f.code == l9_ir::validate::CONFLICTING).unwrap();
+    assert_eq!(deliberate::answered_by(conflict), "L9-CHAL-002");
+}
+
 /// A spec that says the same thing in two places (RFC 6455 repeats two MUST sentences in two
 /// sections): each copy needs its acceptance criterion. The assumed one is on record once and
 /// verifies both; before, the second copy's was refused as already present, so the
