@@ -43,8 +43,29 @@ function showApprovals(tasks) {
   }
 }
 
+// Runs stopped at an approval gate of their plan: one row per gate; a click opens the run,
+// whose page shows the questions and the Approve/Reject buttons.
+function showRunGates(rows) {
+  const waiting = rows.filter(r => r.state === "waiting").slice(0, 10);
+  return Promise.all(waiting.map(r => api(`/api/v1/runs/${r.run}`).catch(() => null))).then(views => {
+    const body = $("#run-gates tbody");
+    body.replaceChildren();
+    for (const v of views.filter(Boolean)) {
+      for (const g of v.approval_gates || []) {
+        const tr = body.insertRow();
+        tr.dataset.run = v.run;
+        tr.dataset.gate = g.task;
+        cell(tr, v.run.slice(0, 13));
+        cell(tr, `${g.task}: ${(g.questions || []).length} open question(s)`);
+        tr.onclick = () => openRun(v.run);
+      }
+    }
+  });
+}
+
 function refresh() {
-  api("/api/v1/runs?limit=50").then(showRuns).then(() => { $("#status").textContent = "live"; })
+  api("/api/v1/runs?limit=50").then(rows => { showRuns(rows); return showRunGates(rows); })
+    .then(() => { $("#status").textContent = "live"; })
     .catch(e => { $("#status").textContent = "error: " + e.message; });
   api("/api/v1/tasks?kind=l9.approval&limit=50").then(showApprovals).catch(() => {});
   if (current) api(`/api/v1/runs/${current}`).then(showRunView).catch(() => {});

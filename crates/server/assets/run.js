@@ -108,7 +108,9 @@ function drawGates() {
 // the run has started.
 function chosenPlan(v) {
   const cands = (v.stages && v.stages.candidates) || [];
-  const chosen = v.result && v.result.chosen;
+  // The run's result names it; while the run goes, the simulation's best is the one chosen.
+  const ranked = (v.simulation && v.simulation.ranked) || [];
+  const chosen = (v.result && v.result.chosen) || (ranked[0] && ranked[0].name);
   const named = cands.find(c => c.plan.strategy.replace(/_/g, "-") === chosen);
   if (named) return named.plan;
   const started = new Set((v.timeline || []).map(t => t.name));

@@ -299,10 +299,22 @@ async fn the_dashboard_shows_a_run_live_and_answers_an_approval() {
     let (st, r) = call(s.addr, "POST", "/api/v1/runs", Some(&s.token), Some(body)).await;
     assert_eq!(st, 201, "{r}");
     let gated = r["run"].as_str().unwrap().to_string();
-    let row = wait_for(&b, &format!("tr[data-run=\"{gated}\"]"), "the gated run").await;
+    // "Waiting for you" lists the run's gate; a click on it opens the run.
+    let waits = format!("#run-gates tr[data-run=\"{gated}\"]");
+    let listed = wait_text(&b, &waits, "1 open question(s)").await;
+    assert!(listed.contains(":script"), "{listed}");
+    let row = wait_for(&b, &waits, "the gated run's gate").await;
     click(&b, &row).await;
     let asked = wait_text(&b, "#approval-gates tr[data-gate]", "TBD").await;
     assert!(asked.contains("Q-"), "{asked}");
+    // While the run waits, its graph is the chosen plan's (the simulation's best), not the
+    // first candidate's.
+    let js = "const v = lastView; const best = v.simulation.ranked[0].name; \
+              const plan = v.stages.candidates.find(c => c.plan.strategy.replace(/_/g, '-') === best).plan; \
+              const drawn = [...document.querySelectorAll('#graph g[data-node]')].map(g => g.dataset.node).sort(); \
+              return [drawn, plan.tasks.map(t => t.id).sort()];";
+    let graph = script(&b, js).await;
+    assert_eq!(graph[0], graph[1], "{graph}");
     let gate_shot = screenshot(&b, "run-approval-gate").await;
     let (_, view) =
         call(s.addr, "GET", &format!("/api/v1/runs/{gated}"), Some(&s.token), None).await;
