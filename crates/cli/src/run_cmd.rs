@@ -491,6 +491,19 @@ async fn show(engine: &Engine, id: &str, out: &mut Out) -> Result<(), CliError> 
                     snippet(&f.message, 90)
                 );
             }
+            if front.findings > front.finding_list.len() && !front.finding_list.is_empty() {
+                let spec = d.task.payload["spec"].as_str().unwrap_or("SPEC");
+                let mut codes: Vec<(&String, &usize)> = front.finding_codes.iter().collect();
+                codes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let by: Vec<String> =
+                    codes.iter().take(6).map(|(c, n)| format!("{c} {n}")).collect();
+                let _ = writeln!(
+                    s,
+                    "    … {} more (`l9 ir check {spec}`){}",
+                    front.findings - front.finding_list.len(),
+                    if by.is_empty() { String::new() } else { format!("; in all, by code: {}", by.join(", ")) }
+                );
+            }
             let _ = writeln!(s, "  deliberate:  {} amendment(s), {}", front.amendments, if front.settled { "settled" } else { "blocking findings open" });
             if !front.questions.is_empty() {
                 let _ = writeln!(s, "    {} question(s) asked, each an approval gate of the task it concerns:", front.questions.len());

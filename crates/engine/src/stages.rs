@@ -89,9 +89,12 @@ pub struct Understood {
     pub nodes: usize,
     pub requirements: usize,
     pub findings: usize,
-    /// The first findings, for `l9 show`.
+    /// The findings `l9 show` lists: the most severe, a few of each code.
     #[serde(default)]
     pub finding_list: Vec<FindingLine>,
+    /// How many findings of each code.
+    #[serde(default)]
+    pub finding_codes: BTreeMap<String, usize>,
     pub errors: usize,
     pub hidden_constraints: usize,
     pub amendments: usize,

@@ -119,6 +119,33 @@ fn run_without_a_repo_runs_the_deterministic_stages() {
     let asked = show["stages"]["questions"].as_array().unwrap();
     assert_eq!(asked.len(), 1, "{show}");
     assert!(asked[0].as_str().unwrap().starts_with("Q-"), "{show}");
+    // Many findings of a few codes, one TBD last: the summary lists warnings first, takes
+    // findings in turns of three per code (so the lone TBD is listed), and counts the rest by
+    // code.
+    let mut many = String::from("# Calls\n\n");
+    for i in 0..30 {
+        many.push_str(&format!(
+            "- The system MUST set the calls of line {i} as appropriate, and may log them.\n"
+        ));
+    }
+    many.push_str("- The tool MUST export reports in a format TBD.\n");
+    std::fs::write(proj.join("many.md"), many).unwrap();
+    let out = ok(&proj, &["run", "many.md", "--plan-only", "--trials", "100"]);
+    let listed: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("  challenge:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") && !l.starts_with("    …"))
+        .collect();
+    assert_eq!(listed.len(), 20, "{out}");
+    assert!(listed.iter().any(|l| l.starts_with("    warning L9-SMELL-011")), "{out}");
+    assert!(listed[0].starts_with("    warning"), "{out}");
+    for code in ["L9-VAL-004", "L9-SMELL-010", "L9-SMELL-009"] {
+        let n = listed.iter().filter(|l| l.contains(code)).count();
+        // In turns of three per code: with five codes, no code gets a third turn.
+        assert!((1..=6).contains(&n), "{code} listed {n} times:\n{out}");
+    }
+    assert!(out.contains("many.md`); in all, by code: L9-SMELL-010 60, L9-VAL-004 31"), "{out}");
 }
 
 #[test]
