@@ -4,6 +4,20 @@
 use super::run::{add_providers, adder_project, events};
 use super::*;
 
+/// `l9 ARGS…` in `dir` under `timeout 120`: a run that followed its own wait at an approval
+/// gate would never end, and the test fails (exit 124) instead of hanging.
+fn l9_within(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_l9"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("L9_DB")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
 /// Waits up to two minutes for `path` to exist (a child process reached a point).
 fn wait_for(path: &Path, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -69,16 +83,7 @@ fn a_question_the_deliberation_asked_holds_its_task_until_an_operator_answers() 
             "sum of its two arguments.\n- REQ-2: What `add.sh` prints on overflow is TBD.\n",
         );
         std::fs::write(proj.join("spec.md"), spec).unwrap();
-        // Under `timeout`: a run that kept following its own wait would never end (124).
-        let o = std::process::Command::new("timeout")
-            .arg("120")
-            .arg(env!("CARGO_BIN_EXE_l9"))
-            .args(["run", "spec.md", "--repo", "repo", "--trials", "100"])
-            .current_dir(&proj)
-            .env_remove("L9_DB")
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
+        let o = l9_within(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
         let (stdout, stderr) =
             (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert_eq!(o.status.code(), Some(75), "{stdout}\n{stderr}");
@@ -123,6 +128,57 @@ fn a_question_the_deliberation_asked_holds_its_task_until_an_operator_answers() 
             assert!(!proj.join("repo/add.sh").exists());
         }
     }
+}
+
+/// A gate passed in a run that then failed is not asked again by `l9 retry`: the retried run
+/// keeps the approved task as done and goes on without stopping.
+#[test]
+fn a_retry_does_not_ask_again_for_a_gate_an_earlier_run_passed() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let spec = std::fs::read_to_string(proj.join("spec.md")).unwrap().replace(
+        "sum of its two arguments.\n",
+        "sum of its two arguments.\n- REQ-2: What `add.sh` prints on overflow is TBD.\n",
+    );
+    std::fs::write(proj.join("spec.md"), spec).unwrap();
+    // A coder whose tests always fail: the task after the gated one fails.
+    let toml = std::fs::read_to_string(proj.join(".l9/l9.toml")).unwrap();
+    let coder = std::fs::read_to_string(proj.join("examples/agent/coder.yaml")).unwrap();
+    let red = coder.replace(
+        "content: 'test \"$(sh add.sh 2 2)\" = 4 && test \"$(sh add.sh 1 2)\" = 3\n'",
+        "content: 'exit 1\n'",
+    );
+    assert_ne!(red, coder, "the coder's test rule changed");
+    std::fs::write(proj.join("examples/agent/red.yaml"), red).unwrap();
+    let broken = toml.replace("examples/agent/coder.yaml", "examples/agent/red.yaml");
+    std::fs::write(proj.join(".l9/l9.toml"), &broken).unwrap();
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    assert_eq!(o.status.code(), Some(75), "{}", String::from_utf8_lossy(&o.stderr));
+    let gate = json(&proj, &["tasks", "approve", "last"])["gates"][0]["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = l9(&proj, &["resume", "last"]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(1), "{out}");
+    // The gated task finished before the run failed.
+    let timeline = |id: &str| -> Vec<(String, String)> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&l9(&proj, &["show", id, "--json"]).stdout).unwrap();
+        v["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().into(), t["state"].as_str().unwrap().into()))
+            .collect()
+    };
+    assert!(timeline("last").contains(&(gate.clone(), "succeeded".into())), "{out}");
+    std::fs::write(proj.join(".l9/l9.toml"), &toml).unwrap();
+    let o = l9_within(&proj, &["retry", "last"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&gate) && !stderr.contains("waits for approval"), "{stderr}");
+    assert!(stdout.contains("outcome:     succeeded"), "{stdout}");
 }
 
 /// Under `script` l9's output is a pseudo-terminal: the live status line is drawn, and a
