@@ -32,28 +32,25 @@ impl Gate {
     /// One line: the task and what it waits on (the first three questions; `l9 show` and
     /// `--json` have them all).
     pub fn describe(&self) -> String {
+        if self.questions.is_empty() {
+            return format!("{} waits for approval", self.task);
+        }
         let asked: Vec<String> = self
             .questions
             .iter()
             .take(3)
             .map(|q| if q.text.is_empty() { q.id.clone() } else { format!("{} {}", q.id, q.text) })
             .collect();
-        let more = self.questions.len() - asked.len();
-        match (asked.is_empty(), more) {
-            (true, _) => format!("{} waits for approval", self.task),
-            (false, 0) => format!(
-                "{} waits for approval of {} open question(s): {}",
-                self.task,
-                asked.len(),
-                asked.join("; ")
-            ),
-            (false, more) => format!(
-                "{} waits for approval of {} open question(s): {}; … {more} more",
-                self.task,
-                self.questions.len(),
-                asked.join("; ")
-            ),
-        }
+        let more = match self.questions.len() - asked.len() {
+            0 => String::new(),
+            n => format!("; … {n} more"),
+        };
+        format!(
+            "{} waits for approval of {} open question(s): {}{more}",
+            self.task,
+            self.questions.len(),
+            asked.join("; ")
+        )
     }
 }
 
@@ -72,6 +69,17 @@ pub fn waiting_gates(
     plan: &Value,
     children: &[TaskRecord],
     answered: &HashSet<String>,
+) -> Vec<Gate> {
+    open_gates(plan, children, answered, true)
+}
+
+/// The gated tasks of a plan not answered and not started; with `reached`, only those whose
+/// dependencies all succeeded (the ones waiting now).
+fn open_gates(
+    plan: &Value,
+    children: &[TaskRecord],
+    answered: &HashSet<String>,
+    reached: bool,
 ) -> Vec<Gate> {
     let Some(tasks) = plan["tasks"].as_array() else { return Vec::new() };
     let named = |c: &TaskRecord| c.payload["plan_task"].as_str().map(str::to_string);
@@ -95,7 +103,7 @@ pub fn waiting_gates(
                 return None;
             }
             let deps = t["deps"].as_array().map_or(&[][..], Vec::as_slice);
-            if !deps.iter().all(|d| name_of(d).is_some_and(|n| done.contains(n))) {
+            if reached && !deps.iter().all(|d| name_of(d).is_some_and(|n| done.contains(n))) {
                 return None;
             }
             Some(gate_of(t))
@@ -119,15 +127,6 @@ fn gate_of(t: &Value) -> Gate {
     Gate { task: t["name"].as_str().unwrap_or("").to_string(), questions }
 }
 
-/// The gated task of a plan (its payload) named `name`, whether it waits now or not.
-pub fn gate_named(plan: &Value, name: &str) -> Option<Gate> {
-    plan["tasks"]
-        .as_array()?
-        .iter()
-        .find(|t| t["name"] == json!(name) && t["needs_approval"] == json!(true))
-        .map(gate_of)
-}
-
 impl Engine {
     /// The plan that `id` names: itself when it is a plan, else the newest plan it spawned
     /// that has not ended (a run's), else its newest plan.
@@ -143,17 +142,27 @@ impl Engine {
         Ok(open.or_else(|| plans.into_iter().next()))
     }
 
-    /// The approval gates of the plan that `id` names (a run or its plan) that wait now, with
-    /// the plan's id.
-    pub async fn approval_gates(&self, id: TaskId) -> crate::Result<Option<(TaskId, Vec<Gate>)>> {
-        let Some(plan) = self.plan_of(id).await? else { return Ok(None) };
+    /// The gates of `plan` not answered and not started (none once it ended): all of them,
+    /// and those that wait now.
+    async fn gates_open(&self, plan: &TaskRecord) -> crate::Result<(Vec<Gate>, Vec<Gate>)> {
         if plan.state.is_terminal() || !has_gates(&plan.payload) {
-            return Ok(Some((plan.id, Vec::new())));
+            return Ok((Vec::new(), Vec::new()));
         }
         let f = TaskFilter { parent: Some(plan.id), ..Default::default() };
         let children = self.list_tasks(&f, None, 10_000).await?.tasks;
         let answered = self.answered_gates(plan.id).await?;
-        Ok(Some((plan.id, waiting_gates(&plan.payload, &children, &answered))))
+        Ok((
+            open_gates(&plan.payload, &children, &answered, false),
+            open_gates(&plan.payload, &children, &answered, true),
+        ))
+    }
+
+    /// The approval gates that wait now in the plan that `id` names (a run or its plan).
+    pub async fn approval_gates(&self, id: TaskId) -> crate::Result<Vec<Gate>> {
+        match self.plan_of(id).await? {
+            Some(plan) => Ok(self.gates_open(&plan).await?.1),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The plan tasks whose gate was answered: an `approve:NAME` or `reject:NAME` signal was
@@ -173,34 +182,6 @@ impl Engine {
             })
             .collect())
     }
-
-    /// Approves (or rejects, with `note` as the reason) every gate of the run's plan that
-    /// waits now — or the gated task `only`, waiting now or later — and returns them; the plan
-    /// goes on when a worker next runs it (`l9 resume`). An empty list: nothing waited (or
-    /// the plan has no gated task `only`).
-    pub async fn answer_gates(
-        &self,
-        id: TaskId,
-        approved: bool,
-        note: Option<&str>,
-        only: Option<&str>,
-    ) -> crate::Result<Vec<Gate>> {
-        let gates = match only {
-            Some(name) => match self.plan_of(id).await? {
-                Some(p) if !p.state.is_terminal() => {
-                    gate_named(&p.payload, name).map(|g| (p.id, vec![g]))
-                }
-                _ => None,
-            },
-            None => self.approval_gates(id).await?,
-        };
-        let Some((plan, gates)) = gates else { return Ok(Vec::new()) };
-        let verb = if approved { "approve" } else { "reject" };
-        for g in &gates {
-            self.signal(plan, &format!("{verb}:{}", g.task), &json!({"note": note})).await?;
-        }
-        Ok(gates)
-    }
 }
 
 /// What answering an approval did ([`Engine::decide`]).
@@ -216,9 +197,12 @@ pub struct Decision {
 }
 
 impl Engine {
-    /// Answers what `id` waits for: for an `l9 run` or its plan, every task of the plan at an
-    /// approval gate now (or the gated task `gate`); for any other task, its own `approval`.
-    /// A run with nothing at a gate is refused, naming what does wait when `gate` names none.
+    /// Answers what `id` waits for. For an `l9 run` or its plan: every task of the plan at an
+    /// approval gate now, or the gated task `gate` (now, or when the plan gets there: the
+    /// plan takes the signal then); the plan goes on when a worker next runs it (`l9
+    /// resume`). For any other task: its own `approval`. Nothing to answer is refused, naming
+    /// what does wait, or the plan's gated tasks when none can be seen waiting (a plan
+    /// enqueued by hand, whose children do not name their plan tasks).
     pub async fn decide(
         &self,
         id: TaskId,
@@ -228,8 +212,7 @@ impl Engine {
     ) -> crate::Result<Decision> {
         let invalid = |m: String| crate::EngineError::Task(l9_tasks::TaskError::Invalid(m));
         let t = self.task(id).await?;
-        let plan_or_run = t.kind == "l9.run" || t.kind == PLAN_KIND;
-        if !plan_or_run {
+        if t.kind != "l9.run" && t.kind != PLAN_KIND {
             if gate.is_some() {
                 return Err(invalid(format!(
                     "a gate names a task of a plan, and {id} is a {} task, not an `l9 run` or its plan",
@@ -239,28 +222,43 @@ impl Engine {
             let answered = self.approve(id, approved, note).await?;
             return Ok(Decision { id, approved, gates: Vec::new(), answered: Some(answered) });
         }
-        let waiting = self.approval_gates(id).await?.map(|(_, g)| g).unwrap_or_default();
-        if t.kind == PLAN_KIND && waiting.is_empty() && gate.is_none() {
-            // A plan enqueued by hand whose children do not name their plan tasks: its
-            // gates are answered by name (`--gate`); what is left is its own approval.
-            let answered = self.approve(id, approved, note).await?;
-            return Ok(Decision { id, approved, gates: Vec::new(), answered: Some(answered) });
-        }
-        let gates = self.answer_gates(id, approved, note, gate).await?;
+        let nothing = || {
+            format!(
+                "nothing of {id} waits for approval now (`l9 show {id}` says what it waits for)"
+            )
+        };
+        let Some(plan) = self.plan_of(id).await?.filter(|p| !p.state.is_terminal()) else {
+            return Err(invalid(nothing()));
+        };
+        // Not answered, not started; waiting now or further on.
+        let (open, waiting) = self.gates_open(&plan).await?;
+        let gates: Vec<Gate> = match gate {
+            None => waiting.clone(),
+            Some(name) => open.iter().filter(|g| g.task == name).cloned().collect(),
+        };
         if gates.is_empty() {
             let now: Vec<&str> = waiting.iter().map(|g| g.task.as_str()).collect();
+            let gated: Vec<&str> = open.iter().map(|g| g.task.as_str()).collect();
             return Err(invalid(match gate {
-                Some(g) if now.is_empty() => {
-                    format!("{id}'s plan (not ended) has no task {g} at an approval gate")
-                }
-                Some(g) => format!(
+                Some(g) if !now.is_empty() => format!(
                     "{id}'s plan has no task {g} at an approval gate; these wait: {}",
                     now.join(", ")
                 ),
+                Some(g) => format!(
+                    "{id}'s plan has no task {g} at an approval gate still to answer (those still to answer: {})",
+                    if gated.is_empty() { "none".to_string() } else { gated.join(", ") }
+                ),
+                None if gated.is_empty() => nothing(),
                 None => format!(
-                    "nothing of {id} waits for approval now (`l9 show {id}` says what it waits for)"
+                    "{}; name one of its plan's gated tasks to answer it ahead: --gate {}",
+                    nothing(),
+                    gated.join(" | --gate ")
                 ),
             }));
+        }
+        let verb = if approved { "approve" } else { "reject" };
+        for g in &gates {
+            self.signal(plan.id, &format!("{verb}:{}", g.task), &json!({"note": note})).await?;
         }
         Ok(Decision { id, approved, gates, answered: None })
     }
@@ -362,6 +360,9 @@ mod tests {
         let mut kept = plan();
         kept["completed"] = json!({"design:architecture": {}});
         assert_eq!(waiting_gates(&kept, &[], &none).len(), 2);
+        // Still to answer, reached or not (a gate may be answered ahead): both, before the
+        // design even ran.
+        assert_eq!(open_gates(&p, &[], &none, false).len(), 2);
         // Answered (a signal sent, not taken yet): it no longer waits.
         let answered: HashSet<String> = ["implement:docs".to_string()].into();
         assert_eq!(waiting_gates(&kept, &[], &answered).len(), 1);

@@ -42,7 +42,7 @@ impl Engine {
         let evidence = self.run_evidence(tid).await?;
         // The tasks of its plan at an approval gate now (`l9 tasks approve RUN` answers them).
         let gates = if d.task.state == l9_store::TaskState::Waiting {
-            self.approval_gates(tid).await?.map(|(_, g)| g).unwrap_or_default()
+            self.approval_gates(tid).await?
         } else {
             Vec::new()
         };

@@ -116,6 +116,9 @@ fn a_question_the_deliberation_asked_holds_its_task_until_an_operator_answers() 
         let a = json(&proj, &["tasks", verb, &id, "--note", "overflow: print an error"]);
         assert_eq!(a["gates"][0]["task"], gate.as_str(), "{a}");
         assert_eq!(show(&id)["approval_gates"], serde_json::json!([]));
+        // Answered once: a second answer is refused, not reported as done.
+        let e = fails(&proj, &["tasks", verb, &id], 3);
+        assert!(e.contains("nothing of") && e.contains("waits for approval now"), "{e}");
         let r = l9(&proj, &["resume", &id]);
         let out = String::from_utf8_lossy(&r.stdout);
         if approve {
