@@ -516,13 +516,7 @@ async fn run(
     };
     // Tasks predicted to touch the same files run one after the other (`l9 show` says why).
     let serialised = crate::fanout::serialise(&chosen, &recall.collisions);
-    let mut tasks = crate::execute::plan_tasks(&serialised, &shared);
-    // A task an earlier run finished (`l9 retry`) passed its approval gate then.
-    for t in &mut tasks {
-        if t["name"].as_str().is_some_and(|n| p.keep.contains_key(n)) {
-            t["needs_approval"] = json!(false);
-        }
-    }
+    let tasks = crate::execute::plan_tasks(&serialised, &shared);
     let plan_id = ctx
         .spawn_child(
             PLAN_KIND,

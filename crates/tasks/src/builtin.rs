@@ -67,7 +67,7 @@ struct PlanPayload {
 /// `l9.plan`: runs a plan with the kernel's scheduler (`l9_kernel::step`) as a durable
 /// workflow. Each attempt of a plan task is a child task of the task's `kind`; the
 /// scheduler's timers are durable; approval gates wait for `approve:NAME` / `reject:NAME`
-/// signals; `pause`, `resume`, `cancel` and `budget` (a new budget) signals steer the run.
+/// signals (not a task in `completed`: it passed its gate in the run that finished it); `pause`, `resume`, `cancel` and `budget` (a new budget) signals steer the run.
 /// Every answer the loop reads (time, children, signals) is journaled, so a resumed run
 /// feeds the scheduler the same events and takes the same decisions.
 async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
@@ -80,7 +80,12 @@ async fn run_plan(ctx: Ctx, payload: Value) -> Result<Value, WfError> {
         .map_err(|e| WfError::failed(format!("l9.plan: the payload is not a plan ({e})")))?;
     let kinds: Vec<(String, Value)> =
         p.tasks.iter().map(|t| (t.kind.clone(), t.input.clone())).collect();
-    let plan = Plan::new(p.tasks.into_iter().map(|t| t.spec).collect(), &p.limits)
+    // A task an earlier run finished passed its approval gate then: it does not wait again.
+    let specs = p.tasks.into_iter().map(|mut t| {
+        t.spec.needs_approval &= !p.completed.contains_key(&t.spec.name);
+        t.spec
+    });
+    let plan = Plan::new(specs.collect(), &p.limits)
         .map_err(|e| WfError::failed(format!("l9.plan: {e}")))?;
     let names: Vec<String> = plan.tasks().iter().map(|t| t.name.clone()).collect();
     let mut state = RunState::new(Arc::new(plan), p.budget, p.seed);

@@ -164,4 +164,14 @@ fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
     assert!(
         fails(d, &["tasks", "signal", &id, "x", "--payload", "nope"], 3).contains("not valid JSON")
     );
+    // A gated task an earlier run finished (`completed`, as `l9 retry` sends it) passed its
+    // gate then: the plan does not wait at it again.
+    let kept = r#"{"tasks":[{"name":"build","kind":"l9.echo"},{"name":"ship","kind":"l9.echo","deps":[0],"needs_approval":true}],"completed":{"ship":{}}}"#;
+    let id = json(d, &["tasks", "enqueue", "l9.plan", "--payload", kept])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(d, &["worker", "--exit-when-idle"]);
+    let shown = json(d, &["tasks", "show", &id]);
+    assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
 }
