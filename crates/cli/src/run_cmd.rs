@@ -427,8 +427,19 @@ pub(crate) async fn status(
         }
         rows.iter()
             .map(|r| {
+                let gates: Vec<&str> = r["approval_gates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|g| g["task"].as_str())
+                    .collect();
+                let at = if gates.is_empty() {
+                    String::new()
+                } else {
+                    format!("at approval gate: {} (`l9 tasks approve`)", gates.join(", "))
+                };
                 format!(
-                    "{}  {:<10} {}  {}",
+                    "{}  {:<10} {}  {}{at}",
                     r["run"].as_str().unwrap_or(""),
                     r["state"].as_str().unwrap_or(""),
                     r["spec"].as_str().unwrap_or(""),

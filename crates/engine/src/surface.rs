@@ -16,15 +16,36 @@ use crate::{Engine, EngineError, Result};
 pub const TOKEN_FILE: &str = "token";
 
 impl Engine {
-    /// Loop runs, newest first: `{run, state, spec, updated, error}`.
+    /// Loop runs, newest first: `{run, state, spec, updated, error, approval_gates}` (the
+    /// tasks of a waiting run's plan at an approval gate; empty for the others).
     pub async fn run_rows(&self, limit: usize) -> Result<Vec<Value>> {
         let f = l9_store::TaskFilter { kind: Some("l9.run".into()), ..Default::default() };
-        Ok(self.list_tasks(&f, None, limit).await?.tasks.iter().map(run_row).collect())
+        let mut rows = Vec::new();
+        for t in self.list_tasks(&f, None, limit).await?.tasks {
+            rows.push(self.row_of(&t).await?);
+        }
+        Ok(rows)
     }
 
     /// One run's row (as in [`Engine::run_rows`]).
     pub async fn run_row(&self, tid: TaskId) -> Result<Value> {
-        Ok(run_row(&self.task(tid).await?))
+        self.row_of(&self.task(tid).await?).await
+    }
+
+    async fn row_of(&self, t: &l9_store::TaskRecord) -> Result<Value> {
+        let gates = self.gates_of(t).await?;
+        Ok(json!({"run": t.id.to_string(), "state": t.state.as_str(), "spec": t.payload["spec"],
+                  "updated": t.updated_at, "error": t.error, "approval_gates": gates}))
+    }
+
+    /// The tasks of the run's plan at an approval gate now (`l9 tasks approve RUN` answers
+    /// them): looked for only while the run waits.
+    async fn gates_of(&self, t: &l9_store::TaskRecord) -> Result<Vec<crate::approvals::Gate>> {
+        if t.state == l9_store::TaskState::Waiting {
+            self.approval_gates(t.id).await
+        } else {
+            Ok(Vec::new())
+        }
     }
 
     /// A run as `l9 show RUN --json` and `GET /api/v1/runs/{id}` give it.
@@ -40,12 +61,7 @@ impl Engine {
         let timeline = self.run_timeline(tid).await?;
         let lineage = self.run_lineage(tid).await?;
         let evidence = self.run_evidence(tid).await?;
-        // The tasks of its plan at an approval gate now (`l9 tasks approve RUN` answers them).
-        let gates = if d.task.state == l9_store::TaskState::Waiting {
-            self.approval_gates(tid).await?
-        } else {
-            Vec::new()
-        };
+        let gates = self.gates_of(&d.task).await?;
         Ok(json!({
             "run": tid.to_string(), "state": d.task.state.as_str(), "stages": front,
             "simulation": sim, "result": d.task.result.clone().unwrap_or(Value::Null),
@@ -210,10 +226,6 @@ pub struct RunStart {
 /// in when no coder is given. A run with an external agent (`adapter`) uses the agent alone.
 pub fn example_script(spec: &Path, adapter: Option<&str>) -> Option<std::path::PathBuf> {
     spec.parent().map(|d| d.join("provider.yaml")).filter(|p| p.is_file() && adapter.is_none())
-}
-
-fn run_row(t: &l9_store::TaskRecord) -> Value {
-    json!({"run": t.id.to_string(), "state": t.state.as_str(), "spec": t.payload["spec"], "updated": t.updated_at, "error": t.error})
 }
 
 /// Reads the token in `dir`, making one (32 random bytes, hex; readable by the owner only)

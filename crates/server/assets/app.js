@@ -43,28 +43,26 @@ function showApprovals(tasks) {
   }
 }
 
-// Runs stopped at an approval gate of their plan: one row per gate; a click opens the run,
-// whose page shows the questions and the Approve/Reject buttons.
+// Runs stopped at an approval gate of their plan (the runs list carries each waiting run's
+// gates): one row per gate; a click opens the run, whose page shows the questions and the
+// Approve/Reject buttons.
 function showRunGates(rows) {
-  const waiting = rows.filter(r => r.state === "waiting").slice(0, 10);
-  return Promise.all(waiting.map(r => api(`/api/v1/runs/${r.run}`).catch(() => null))).then(views => {
-    const body = $("#run-gates tbody");
-    body.replaceChildren();
-    for (const v of views.filter(Boolean)) {
-      for (const g of v.approval_gates || []) {
-        const tr = body.insertRow();
-        tr.dataset.run = v.run;
-        tr.dataset.gate = g.task;
-        cell(tr, v.run.slice(0, 13));
-        cell(tr, `${g.task}: ${(g.questions || []).length} open question(s)`);
-        tr.onclick = () => openRun(v.run);
-      }
+  const body = $("#run-gates tbody");
+  body.replaceChildren();
+  for (const r of rows) {
+    for (const g of r.approval_gates || []) {
+      const tr = body.insertRow();
+      tr.dataset.run = r.run;
+      tr.dataset.gate = g.task;
+      cell(tr, r.run.slice(0, 13));
+      cell(tr, `${g.task}: ${(g.questions || []).length} open question(s)`);
+      tr.onclick = () => openRun(r.run);
     }
-  });
+  }
 }
 
 function refresh() {
-  api("/api/v1/runs?limit=50").then(rows => { showRuns(rows); return showRunGates(rows); })
+  api("/api/v1/runs?limit=50").then(rows => { showRuns(rows); showRunGates(rows); })
     .then(() => { $("#status").textContent = "live"; })
     .catch(e => { $("#status").textContent = "error: " + e.message; });
   api("/api/v1/tasks?kind=l9.approval&limit=50").then(showApprovals).catch(() => {});

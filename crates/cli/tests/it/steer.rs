@@ -107,6 +107,9 @@ fn a_question_the_deliberation_asked_holds_its_task_until_an_operator_answers() 
             .filter_map(|t| t["name"].as_str())
             .collect();
         assert!(!names.contains(&gate.as_str()), "{names:?}");
+        let status = ok(&proj, &["status"]);
+        assert!(status.contains(&format!("at approval gate: {gate}")), "{status}");
+        assert_eq!(json(&proj, &["status", &id])[0]["approval_gates"][0]["task"], gate.as_str());
         let text = String::from_utf8_lossy(&l9(&proj, &["show", &id]).stdout).into_owned();
         assert!(text.contains(&format!("waiting — {gate} at an approval gate")), "{text}");
         // A gate that does not wait is refused, naming the one that does.
