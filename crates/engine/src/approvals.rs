@@ -59,22 +59,11 @@ pub fn has_gates(plan: &Value) -> bool {
     plan["tasks"].as_array().is_some_and(|ts| ts.iter().any(|t| t["needs_approval"] == json!(true)))
 }
 
-/// The tasks of a plan (its payload, as `l9.plan` takes it) that wait for approval now, given
-/// the plan's children and the gates already `answered` (an `approve:NAME` or `reject:NAME`
-/// signal sent, taken or not yet): gated (`needs_approval`), not answered, not started (no
-/// child carries its name as `plan_task`), and every dependency succeeded or kept from an
-/// earlier run (`l9 retry`). A dependency that failed skips the gated task: it waits for
-/// nothing.
-pub fn waiting_gates(
-    plan: &Value,
-    children: &[TaskRecord],
-    answered: &HashSet<String>,
-) -> Vec<Gate> {
-    open_gates(plan, children, answered, true)
-}
-
-/// The gated tasks of a plan not answered and not started; with `reached`, only those whose
-/// dependencies all succeeded (the ones waiting now).
+/// The gated tasks (`needs_approval`) of a plan (its payload, as `l9.plan` takes it) not
+/// `answered` (an `approve:NAME` or `reject:NAME` signal sent, taken or not yet) and not
+/// started (no child carries its name as `plan_task`); with `reached`, only those waiting now:
+/// every dependency succeeded or was kept from an earlier run (`l9 retry`). A dependency that
+/// failed skips the gated task: it waits for nothing.
 fn open_gates(
     plan: &Value,
     children: &[TaskRecord],
@@ -150,10 +139,22 @@ impl Engine {
         }
         let f = TaskFilter { parent: Some(plan.id), ..Default::default() };
         let children = self.list_tasks(&f, None, 10_000).await?.tasks;
+        self.gates_among(plan, &children).await
+    }
+
+    /// [`Engine::gates_open`] given the plan's children (the follower has them already).
+    pub(crate) async fn gates_among(
+        &self,
+        plan: &TaskRecord,
+        children: &[TaskRecord],
+    ) -> crate::Result<(Vec<Gate>, Vec<Gate>)> {
+        if plan.state.is_terminal() || !has_gates(&plan.payload) {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let answered = self.answered_gates(plan.id).await?;
         Ok((
-            open_gates(&plan.payload, &children, &answered, false),
-            open_gates(&plan.payload, &children, &answered, true),
+            open_gates(&plan.payload, children, &answered, false),
+            open_gates(&plan.payload, children, &answered, true),
         ))
     }
 
@@ -167,7 +168,7 @@ impl Engine {
 
     /// The plan tasks whose gate was answered: an `approve:NAME` or `reject:NAME` signal was
     /// sent to the plan (the plan takes it when it reaches the gate, or has taken it).
-    pub async fn answered_gates(&self, plan: TaskId) -> crate::Result<HashSet<String>> {
+    async fn answered_gates(&self, plan: TaskId) -> crate::Result<HashSet<String>> {
         Ok(self
             .store
             .tasks()
@@ -322,14 +323,16 @@ mod tests {
         assert!(has_gates(&p));
         // The design still runs: nothing waits yet.
         assert!(
-            waiting_gates(&p, &[child("design:architecture", TaskState::Leased)], &none).is_empty()
+            open_gates(&p, &[child("design:architecture", TaskState::Leased)], &none, true)
+                .is_empty()
         );
         // The design failed: the gated tasks are skipped, not waiting.
         assert!(
-            waiting_gates(&p, &[child("design:architecture", TaskState::Dead)], &none).is_empty()
+            open_gates(&p, &[child("design:architecture", TaskState::Dead)], &none, true)
+                .is_empty()
         );
         let design = child("design:architecture", TaskState::Succeeded);
-        let both = waiting_gates(&p, std::slice::from_ref(&design), &none);
+        let both = open_gates(&p, std::slice::from_ref(&design), &none, true);
         assert_eq!(
             both.iter().map(|g| g.task.as_str()).collect::<Vec<_>>(),
             ["implement:script", "implement:docs"]
@@ -354,18 +357,18 @@ mod tests {
         );
         // One approved and started: the other still waits.
         let started = [design, child("implement:script", TaskState::Queued)];
-        let left = waiting_gates(&p, &started, &none);
+        let left = open_gates(&p, &started, &none, true);
         assert_eq!(left.iter().map(|g| g.task.as_str()).collect::<Vec<_>>(), ["implement:docs"]);
         // Kept from an earlier run (`l9 retry`): the design counts as succeeded without a child.
         let mut kept = plan();
         kept["completed"] = json!({"design:architecture": {}});
-        assert_eq!(waiting_gates(&kept, &[], &none).len(), 2);
+        assert_eq!(open_gates(&kept, &[], &none, true).len(), 2);
         // Still to answer, reached or not (a gate may be answered ahead): both, before the
         // design even ran.
         assert_eq!(open_gates(&p, &[], &none, false).len(), 2);
         // Answered (a signal sent, not taken yet): it no longer waits.
         let answered: HashSet<String> = ["implement:docs".to_string()].into();
-        assert_eq!(waiting_gates(&kept, &[], &answered).len(), 1);
+        assert_eq!(open_gates(&kept, &[], &answered, true).len(), 1);
         assert!(!has_gates(&json!({"tasks": [{"name": "a", "needs_approval": false}]})));
     }
 }

@@ -467,12 +467,7 @@ impl Follower {
         out: &mut Vec<Event>,
     ) -> Result<()> {
         let p = engine.task(plan).await?;
-        let gates = if p.state.is_terminal() {
-            Vec::new()
-        } else {
-            let answered = engine.answered_gates(plan).await?;
-            crate::approvals::waiting_gates(&p.payload, kids, &answered)
-        };
+        let (_, gates) = engine.gates_among(&p, kids).await?;
         let ps = short(plan);
         for g in &gates {
             let run = self.run;
