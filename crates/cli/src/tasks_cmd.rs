@@ -106,7 +106,8 @@ pub(crate) enum TasksCommand {
         /// Why (kept with the approval).
         #[arg(long)]
         note: Option<String>,
-        /// Only this plan task's gate (e.g. `implement:storage`), not every one that waits.
+        /// Only this plan task's gate (e.g. `implement:storage`), waiting now or further on (the
+        /// plan takes the answer when it gets there), not every one that waits.
         #[arg(long)]
         gate: Option<String>,
     },
@@ -118,7 +119,8 @@ pub(crate) enum TasksCommand {
         /// Why (kept with the rejection).
         #[arg(long)]
         note: Option<String>,
-        /// Only this plan task's gate (e.g. `implement:storage`), not every one that waits.
+        /// Only this plan task's gate (e.g. `implement:storage`), waiting now or further on (the
+        /// plan takes the answer when it gets there), not every one that waits.
         #[arg(long)]
         gate: Option<String>,
     },

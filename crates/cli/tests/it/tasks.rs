@@ -174,4 +174,17 @@ fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
     ok(d, &["worker", "--exit-when-idle"]);
     let shown = json(d, &["tasks", "show", &id]);
     assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
+    // A hand-written plan's gate is answered by name, ahead of time too; without the name
+    // the refusal says which gates there are (its children do not name their plan tasks).
+    let id = json(d, &["tasks", "enqueue", "l9.plan", "--payload", plan])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = fails(d, &["tasks", "approve", &id], 3);
+    assert!(e.contains("--gate ship"), "{e}");
+    let a = json(d, &["tasks", "approve", &id, "--gate", "ship"]);
+    assert_eq!(a["gates"][0]["task"], "ship", "{a}");
+    ok(d, &["worker", "--exit-when-idle"]);
+    let shown = json(d, &["tasks", "show", &id]);
+    assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
 }
