@@ -334,7 +334,7 @@ pub fn link_conflicts(ir: &mut Ir, findings: &[Finding]) {
         {
             for other in &f.related {
                 if linked.insert((node.clone(), other.clone())) {
-                    let why = if f.code == DUPLICATE { "duplicate" } else { "numeric conflict" };
+                    let why = if f.code == DUPLICATE { "duplicate" } else { NUMERIC_WHY };
                     ir.edges.push(Edge {
                         from: node.clone(),
                         to: other.clone(),
@@ -348,6 +348,9 @@ pub fn link_conflicts(ir: &mut Ir, findings: &[Finding]) {
 }
 
 pub const NUMERIC_CONFLICT: &str = "L9-CHAL-002";
+/// Why a `conflicts_with` edge a numeric conflict drew is there (the validator's message
+/// ends with it in parentheses).
+pub const NUMERIC_WHY: &str = "numeric conflict";
 pub const DUPLICATE: &str = "L9-CHAL-003";
 pub const HIDDEN: &str = "L9-CHAL-004";
 

@@ -146,7 +146,13 @@ impl Proposer for RuleProposer {
 /// conflict)"), which the question about that numeric conflict answers — one decision, one
 /// question, one approval gate.
 pub fn answered_by(f: &Finding) -> &str {
-    if f.code == crate::validate::CONFLICTING && f.message.ends_with("(numeric conflict)") {
+    let over_numeric = || {
+        f.message
+            .strip_suffix(')')
+            .and_then(|m| m.strip_suffix(challenge::NUMERIC_WHY))
+            .is_some_and(|m| m.ends_with('('))
+    };
+    if f.code == crate::validate::CONFLICTING && over_numeric() {
         challenge::NUMERIC_CONFLICT
     } else {
         &f.code
