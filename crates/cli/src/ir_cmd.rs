@@ -12,7 +12,7 @@ use crate::output::{Out, snippet};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum IrCommand {
-    /// Compile SPEC (Markdown, RFC-style text, Gherkin, OpenAPI 3.x JSON/YAML, prose) and print
+    /// Compile SPEC (Markdown, RFC-style text, Gherkin, OpenAPI 3.x or Swagger 2.0 JSON/YAML, prose) and print
     /// a summary of its IR, or the IR itself with --json.
     Compile {
         /// The spec file.

@@ -1,6 +1,6 @@
-//! OpenAPI 3.0 and 3.1, JSON or YAML. The API's title is the goal; tags (or the first path
-//! segment when an operation has none) are components; every operation is an interface with
-//! its parameters and request/response schemas by name; every documented response is an
+//! OpenAPI 3.0 and 3.1 (webhooks included) and Swagger 2.0, JSON or YAML. The API's title is
+//! the goal; tags (or the first path segment when an operation has none) are components; every
+//! operation is an interface with its parameters and request/response schemas by name; every documented response is an
 //! acceptance criterion that verifies its operation; security schemes are constraints on the
 //! operations they guard. `$ref`s are resolved inside the document (cycles and external
 //! references are tolerated and reported once).
@@ -193,85 +193,152 @@ fn pointer<'v>(root: &'v Value, p: &str) -> Option<&'v Value> {
     Some(v)
 }
 
+/// Which OpenAPI a document is written in. Swagger 2.0 keeps a parameter's type on the
+/// parameter itself, a response's schema on the response, a request body in an `in: body`
+/// (or `in: formData`) parameter and its security schemes under `securityDefinitions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Swagger2,
+    Oas3,
+}
+
+/// What every operation of a document is read against.
+struct Api<'a> {
+    loc: Locator<'a>,
+    dialect: Dialect,
+    title: String,
+    goal: String,
+    /// Tag → component node.
+    components: HashMap<String, String>,
+    /// Security scheme name → constraint node.
+    schemes: BTreeMap<String, String>,
+    global_security: Vec<String>,
+}
+
 pub(crate) fn compile(b: &mut Builder<'_>) {
     let Some(root) = parse(b) else { return };
-    let version = root.get("openapi").and_then(Value::as_str).unwrap_or("");
-    if !version.starts_with("3.") {
+    let openapi = root.get("openapi").and_then(Value::as_str).unwrap_or("");
+    let swagger = match root.get("swagger") {
+        Some(Value::String(v)) => v.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let dialect = if openapi.starts_with("3.") {
+        Dialect::Oas3
+    } else if swagger == "2.0" || swagger == "2" {
+        Dialect::Swagger2
+    } else {
         let (msg, help) = if root.get("swagger").is_some() {
             (
-                "Swagger 2.0 documents are not supported",
+                format!(
+                    "Swagger {swagger} documents are not supported (only Swagger 2.0 and OpenAPI 3.x are)"
+                ),
                 "convert it to OpenAPI 3 (e.g. with swagger2openapi) and compile that",
             )
         } else {
             (
-                "not an OpenAPI 3 document (no `openapi: 3.x` field)",
+                "not an OpenAPI 3 or Swagger 2.0 document (no `openapi: 3.x` or `swagger: \"2.0\"` field)".to_string(),
                 "add the `openapi` field, or pass --format to read the file as another kind",
             )
         };
         b.diag(Diagnostic::error("L9-IR-011", msg).with_help(help), 0, 0);
         return;
-    }
+    };
     let loc = Locator { text: b.text };
     let mut doc = Doc { root: &root, reported: BTreeSet::new(), unresolved: Vec::new() };
-    let title = root.pointer("/info/title").and_then(Value::as_str).unwrap_or("API");
+    let title = root.pointer("/info/title").and_then(Value::as_str).unwrap_or("API").to_string();
     let title_at = loc.key("title", 0).unwrap_or(0);
-    let goal = b.add(Draft::new(NodeKind::Goal, title, title_at, title_at + 5).confidence(0.95));
+    let goal =
+        b.add(Draft::new(NodeKind::Goal, title.clone(), title_at, title_at + 5).confidence(0.95));
+    let mut api = Api {
+        loc,
+        dialect,
+        title,
+        goal,
+        components: HashMap::new(),
+        schemes: BTreeMap::new(),
+        global_security: security_names(root.get("security")),
+    };
 
     // Tags → components.
-    let mut components: HashMap<String, String> = HashMap::new();
-    let tags_at = loc.key("tags", 0).unwrap_or(0);
+    let tags_at = api.loc.key("tags", 0).unwrap_or(0);
     if let Some(tags) = root.get("tags").and_then(Value::as_array) {
         for t in tags {
             let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
-            let at = loc.key("name", tags_at).unwrap_or(tags_at);
+            let at = api.loc.key("name", tags_at).unwrap_or(tags_at);
             let id = b.add(
-                Draft::new(NodeKind::Component, name, at, at + 4).section(&[title.to_string()]),
+                Draft::new(NodeKind::Component, name, at, at + 4).section(&[api.title.clone()]),
             );
-            b.edge(&id, &goal, EdgeKind::Refines, "tag");
-            components.insert(name.to_string(), id);
+            b.edge(&id, &api.goal, EdgeKind::Refines, "tag");
+            api.components.insert(name.to_string(), id);
         }
     }
 
     // Security schemes → constraints.
-    let mut schemes: BTreeMap<String, String> = BTreeMap::new();
-    if let Some(map) = root.pointer("/components/securitySchemes").and_then(Value::as_object) {
-        let base = loc.key("securitySchemes", 0).unwrap_or(0);
+    let (schemes_at, schemes_key) = match dialect {
+        Dialect::Oas3 => ("/components/securitySchemes", "securitySchemes"),
+        Dialect::Swagger2 => ("/securityDefinitions", "securityDefinitions"),
+    };
+    if let Some(map) = root.pointer(schemes_at).and_then(Value::as_object) {
+        let base = api.loc.key(schemes_key, 0).unwrap_or(0);
         for (name, scheme) in map {
             let scheme = doc.deref(scheme);
-            let at = loc.key(name, base).unwrap_or(base);
+            let at = api.loc.key(name, base).unwrap_or(base);
             let text = describe_scheme(name, scheme);
             let id = b.add(
                 Draft::new(NodeKind::Constraint, text, at, at + name.len())
-                    .section(&[title.to_string()]),
+                    .section(&[api.title.clone()]),
             );
-            b.edge(&id, &goal, EdgeKind::Constrains, "security scheme");
-            schemes.insert(name.clone(), id);
+            b.edge(&id, &api.goal, EdgeKind::Constrains, "security scheme");
+            api.schemes.insert(name.clone(), id);
         }
     }
-    let global_security = security_names(root.get("security"));
 
-    let paths_at = loc.key("paths", 0).unwrap_or(0);
-    let Some(paths) = root.get("paths").and_then(Value::as_object) else {
+    let paths = root.get("paths").and_then(Value::as_object);
+    // OpenAPI 3.1: the requests the API sends to its consumers.
+    let webhooks = root.get("webhooks").and_then(Value::as_object);
+    if paths.is_none() && webhooks.is_none() {
         b.diag(
-            Diagnostic::warning("L9-IR-014", "the document has no `paths`")
-                .with_help("an OpenAPI document without paths yields no interfaces"),
+            Diagnostic::warning("L9-IR-014", "the document has no `paths`").with_help(
+                "an OpenAPI document without paths (or 3.1 webhooks) yields no interfaces",
+            ),
             0,
             0,
         );
-        report_unresolved(b, &doc);
-        return;
-    };
-    for (path, item) in paths {
-        let path_at = loc.key(path, paths_at).unwrap_or(paths_at);
+    }
+    for (key, map, webhook) in [("paths", paths, false), ("webhooks", webhooks, true)] {
+        let Some(map) = map else { continue };
+        let base = api.loc.key(key, 0).unwrap_or(0);
+        for (path, item) in map {
+            let at = api.loc.key(path, base).unwrap_or(base);
+            api.path_item(b, &mut doc, path, at, item, webhook);
+        }
+    }
+    report_unresolved(b, &doc);
+}
+
+impl Api<'_> {
+    /// The operations of one path item (or 3.1 webhook): an interface each, its documented
+    /// responses as acceptance criteria, its security schemes as constraints.
+    fn path_item<'v>(
+        &mut self,
+        b: &mut Builder<'_>,
+        doc: &mut Doc<'v>,
+        path: &str,
+        path_at: usize,
+        item: &'v Value,
+        webhook: bool,
+    ) {
         let item = doc.deref(item);
         let shared_params: Vec<&Value> = item
             .get("parameters")
             .and_then(Value::as_array)
             .map(|a| a.iter().collect())
             .unwrap_or_default();
+        let title = self.title.clone();
         for &method in METHODS {
             let Some(op) = item.get(method) else { continue };
-            let op_at = loc.key(method, path_at).unwrap_or(path_at);
+            let op_at = self.loc.key(method, path_at).unwrap_or(path_at);
             let tag = op
                 .get("tags")
                 .and_then(Value::as_array)
@@ -279,26 +346,31 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| {
+                    if webhook {
+                        return "webhooks".to_string();
+                    }
                     path.trim_start_matches('/')
                         .split('/')
                         .find(|s| !s.is_empty() && !s.starts_with('{'))
                         .unwrap_or("root")
                         .to_string()
                 });
-            let component = match components.get(&tag) {
+            let component = match self.components.get(&tag) {
                 Some(id) => id.clone(),
                 None => {
                     let id = b.add(
                         Draft::new(NodeKind::Component, tag.clone(), op_at, op_at + method.len())
-                            .section(&[title.to_string()])
+                            .section(std::slice::from_ref(&title))
                             .confidence(0.7),
                     );
-                    b.edge(&id, &goal, EdgeKind::Refines, "path segment");
-                    components.insert(tag.clone(), id.clone());
+                    let why = if webhook { "webhooks" } else { "path segment" };
+                    b.edge(&id, &self.goal, EdgeKind::Refines, why);
+                    self.components.insert(tag.clone(), id.clone());
                     id
                 }
             };
             let mut params = Vec::new();
+            let mut request = op.get("requestBody").and_then(|r| doc.content_schema(r));
             for p in shared_params
                 .iter()
                 .copied()
@@ -307,13 +379,26 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 let p = doc.deref(p);
                 let Some(name) = p.get("name").and_then(Value::as_str) else { continue };
                 let location = p.get("in").and_then(Value::as_str).unwrap_or("query").to_string();
+                let schema = match self.dialect {
+                    Dialect::Oas3 => p.get("schema").map(|s| doc.schema_name(s, 0)),
+                    // Swagger 2.0: a body parameter is the request body; form fields make
+                    // one (an object, as a conversion to OpenAPI 3 writes it); any other
+                    // parameter carries its type itself.
+                    Dialect::Swagger2 if location == "body" => {
+                        request = p.get("schema").map(|s| doc.schema_name(s, 0));
+                        continue;
+                    }
+                    Dialect::Swagger2 if location == "formData" => {
+                        request.get_or_insert_with(|| "object".to_string());
+                        continue;
+                    }
+                    Dialect::Swagger2 => Some(doc.schema_name(p, 0)),
+                };
                 let required =
                     p.get("required").and_then(Value::as_bool).unwrap_or(location == "path");
-                let schema = p.get("schema").map(|s| doc.schema_name(s, 0));
                 params.retain(|x: &Parameter| !(x.name == name && x.location == location));
                 params.push(Parameter { name: name.to_string(), location, required, schema });
             }
-            let request = op.get("requestBody").and_then(|r| doc.content_schema(r));
             let mut responses = BTreeMap::new();
             let summary = op
                 .get("summary")
@@ -321,13 +406,11 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let upper = method.to_uppercase();
-            let text = if summary.is_empty() {
-                format!("{upper} {path}")
-            } else {
-                format!("{upper} {path}: {summary}")
-            };
+            let what =
+                if webhook { format!("{upper} webhook {path}") } else { format!("{upper} {path}") };
+            let text = if summary.is_empty() { what.clone() } else { format!("{what}: {summary}") };
             let mut d = Draft::new(NodeKind::Interface, text, op_at, op_at + method.len() + 2)
-                .section(&[title.to_string(), tag.clone()]);
+                .section(&[title.clone(), tag.clone()]);
             let op_tags: Vec<String> = op
                 .get("tags")
                 .and_then(Value::as_array)
@@ -336,30 +419,30 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             d.tags = op_tags;
             let mut acs = Vec::new();
             if let Some(map) = op.get("responses").and_then(Value::as_object) {
-                let resp_at = loc.key("responses", op_at).unwrap_or(op_at);
+                let resp_at = self.loc.key("responses", op_at).unwrap_or(op_at);
                 for (code, resp) in map {
                     let resp = doc.deref(resp);
-                    let schema = doc.content_schema(resp).unwrap_or_else(|| "-".into());
+                    let schema = match self.dialect {
+                        Dialect::Oas3 => doc.content_schema(resp),
+                        Dialect::Swagger2 => resp.get("schema").map(|s| doc.schema_name(s, 0)),
+                    }
+                    .unwrap_or_else(|| "-".into());
                     responses.insert(code.clone(), schema.clone());
                     let desc = resp.get("description").and_then(Value::as_str).unwrap_or("").trim();
-                    let at = loc.key(code, resp_at).unwrap_or(resp_at);
+                    let at = self.loc.key(code, resp_at).unwrap_or(resp_at);
                     let body =
                         if schema == "-" { String::new() } else { format!(" with {schema}") };
-                    let what = if desc.is_empty() {
+                    let said = if desc.is_empty() {
                         String::new()
                     } else {
                         format!(": {}", first_line(desc))
                     };
-                    acs.push((
-                        format!("{upper} {path} responds {code}{body}{what}"),
-                        at,
-                        at + code.len(),
-                    ));
+                    acs.push((format!("{what} responds {code}{body}{said}"), at, at + code.len()));
                 }
             }
             d.interface = Some(InterfaceDetail {
                 method: upper.clone(),
-                path: path.clone(),
+                path: path.to_string(),
                 operation_id: op.get("operationId").and_then(Value::as_str).map(str::to_string),
                 parameters: params,
                 request,
@@ -370,7 +453,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             for (text, s, e) in acs {
                 let ac = b.add(
                     Draft::new(NodeKind::AcceptanceCriterion, text, s, e)
-                        .section(&[title.to_string(), tag.clone()])
+                        .section(&[title.clone(), tag.clone()])
                         .confidence(0.9),
                 );
                 b.edge(&ac, &iface, EdgeKind::Verifies, "documented response");
@@ -378,15 +461,24 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             let security = if op.get("security").is_some() {
                 security_names(op.get("security"))
             } else {
-                global_security.clone()
+                self.global_security.clone()
+            };
+            let defined_at = match self.dialect {
+                Dialect::Oas3 => "components.securitySchemes",
+                Dialect::Swagger2 => "securityDefinitions",
             };
             for name in security {
-                if let Some(con) = schemes.get(&name) {
+                if let Some(con) = self.schemes.get(&name) {
                     b.edge(con, &iface, EdgeKind::Constrains, "security requirement");
                 } else {
                     b.diag(
-                        Diagnostic::warning("L9-IR-013", format!("{upper} {path} requires security scheme `{name}`, which is not defined"))
-                            .with_help("define it under components.securitySchemes"),
+                        Diagnostic::warning(
+                            "L9-IR-013",
+                            format!(
+                                "{what} requires security scheme `{name}`, which is not defined"
+                            ),
+                        )
+                        .with_help(format!("define it under {defined_at}")),
                         op_at,
                         op_at + method.len(),
                     );
@@ -394,7 +486,6 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
         }
     }
-    report_unresolved(b, &doc);
 }
 
 fn report_unresolved(b: &mut Builder<'_>, doc: &Doc<'_>) {
@@ -444,16 +535,20 @@ fn describe_scheme(name: &str, s: &Value) -> String {
                 None => format!("HTTP {scheme} authentication"),
             }
         }
+        // Swagger 2.0's name for HTTP basic authentication.
+        "basic" => "HTTP basic authentication".to_string(),
         "apiKey" => format!(
             "an API key in the {} `{}`",
             s.get("in").and_then(Value::as_str).unwrap_or("?"),
             s.get("name").and_then(Value::as_str).unwrap_or("?")
         ),
         "oauth2" => {
+            // OpenAPI 3's `flows` by name, or Swagger 2.0's one `flow`.
             let flows: Vec<&str> = s
                 .get("flows")
                 .and_then(Value::as_object)
                 .map(|f| f.keys().map(String::as_str).collect())
+                .or_else(|| s.get("flow").and_then(Value::as_str).map(|f| vec![f]))
                 .unwrap_or_default();
             format!("OAuth 2.0 ({})", flows.join(", "))
         }

@@ -24,6 +24,43 @@ fn openapi_json_snapshot() {
 }
 
 #[test]
+fn swagger_2_snapshot() {
+    let c = compile_fixture("store-swagger2.yaml");
+    expect_file!["snapshots/swagger2.txt"].assert_eq(&dump(&c));
+    let ifaces: Vec<_> = c.ir.nodes.iter().filter_map(|n| n.interface.as_ref()).collect();
+    // The body parameter is the request, not a parameter; a form makes an object body.
+    assert_eq!(ifaces[0].request.as_deref(), Some("Order"));
+    assert_eq!(ifaces[0].parameters.len(), 1);
+    assert_eq!(ifaces[0].responses.get("400").map(String::as_str), Some("Error"));
+    assert_eq!(ifaces[1].parameters[0].schema.as_deref(), Some("string"));
+    assert_eq!(ifaces[2].request.as_deref(), Some("object"));
+    assert_eq!(ifaces[2].parameters[1].schema.as_deref(), Some("string[]"));
+    let constraints: Vec<&str> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Constraint)
+            .map(|n| n.text.as_str())
+            .collect();
+    assert_eq!(
+        constraints,
+        [
+            "Requests authenticate with `basicAuth`: HTTP basic authentication",
+            "Requests authenticate with `key`: an API key in the header `X-Key`",
+            "Requests authenticate with `oauth`: OAuth 2.0 (accessCode)",
+        ]
+    );
+    let missing = c.diagnostics.iter().find(|d| d.code == "L9-IR-013").unwrap();
+    assert!(missing.help.as_deref().unwrap_or("").contains("securityDefinitions"));
+}
+
+#[test]
+fn openapi_3_1_webhooks_are_interfaces() {
+    let c = compile_fixture("webhooks-3.1.json");
+    expect_file!["snapshots/webhooks.txt"].assert_eq(&dump(&c));
+    assert!(c.diagnostics.iter().all(|d| d.code != "L9-IR-014"), "{:?}", c.diagnostics);
+}
+
+#[test]
 fn rfc_snapshot() {
     expect_file!["snapshots/rfc.txt"].assert_eq(&dump(&compile_fixture("rfc-mini.txt")));
 }
@@ -155,9 +192,9 @@ fn openapi_errors_name_the_place() {
     assert_eq!((d.code.as_str(), d.span.as_ref().unwrap().line), ("L9-IR-010", 3));
     let c = l9_ir::compile("bad.yaml", "openapi: 3.0.0\npaths:\n  /a: [\n", None);
     assert_eq!(c.diagnostics[0].code, "L9-IR-010");
-    let c = l9_ir::compile("old.json", "{\"swagger\": \"2.0\"}", None);
+    let c = l9_ir::compile("old.json", "{\"swagger\": \"1.2\"}", None);
     assert_eq!(c.diagnostics[0].code, "L9-IR-011");
-    assert!(c.diagnostics[0].message.contains("Swagger 2.0"));
+    assert!(c.diagnostics[0].message.contains("Swagger 1.2"), "{}", c.diagnostics[0].message);
 }
 
 #[test]
