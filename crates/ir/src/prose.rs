@@ -2,6 +2,13 @@
 //! should, will, may, can) is a requirement with a confidence that says how strong the cue
 //! was. A line opening with a bracketed number (`[12] The system …`) is one requirement, as
 //! in extracted requirement lists. A short first line without a full stop is the title.
+//!
+//! Requirement lists as documents write them without markup: a line that opens with an id
+//! (`FR-3 The system …`) or a section number and a statement (`3.2.1 The system …`) starts a
+//! new statement even without a blank line before it (the number is not text); a numbered
+//! heading (`3.1.2 Catalogue`, a table of contents' `1. Introduction ..... 1`) ends the
+//! paragraph before it, is no statement, and names the section of the statements after it
+//! (within the headings of fewer numbers: `Specific Requirements`, `Functional`, `Catalogue`).
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind};
@@ -15,7 +22,11 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     let mut para_start: Option<usize> = None;
     let mut pos = 0;
     let mut first = true;
-    let mut paragraphs: Vec<(usize, usize, bool)> = Vec::new();
+    // (start, end, one bracketed item, the section it is in)
+    let mut paragraphs: Vec<(usize, usize, bool, Option<Vec<String>>)> = Vec::new();
+    // The numbered headings in force: (depth, title), outermost first.
+    let mut headings: Vec<(usize, String)> = Vec::new();
+    let mut section: Option<Vec<String>> = None;
     for raw in src.split_inclusive('\n') {
         let end = pos + raw.trim_end_matches(['\n', '\r']).len();
         let line = &src[pos..end];
@@ -32,22 +43,39 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         }
         if t.starts_with('#') || t.is_empty() {
             if let Some(s) = para_start.take() {
-                paragraphs.push((s, pos, false));
+                paragraphs.push((s, pos, false, section.clone()));
             }
         } else if t.starts_with('[') && t.find(']').is_some_and(|i| i < 24) {
             if let Some(s) = para_start.take() {
-                paragraphs.push((s, pos, false));
+                paragraphs.push((s, pos, false, section.clone()));
             }
-            paragraphs.push((pos, end, true));
+            paragraphs.push((pos, end, true, section.clone()));
+        } else if let Some(title) = numbered_heading(t, mode) {
+            if let Some(s) = para_start.take() {
+                paragraphs.push((s, pos, false, section.clone()));
+            }
+            let depth = t
+                .split_whitespace()
+                .next()
+                .map_or(1, |n| n.split('.').filter(|p| !p.is_empty()).count());
+            headings.retain(|(d, _)| *d < depth);
+            headings.push((depth, title.to_string()));
+            section = Some(headings.iter().map(|(_, t)| t.clone()).collect());
+        } else if text::leading_id(t).is_some() || section_number(t) > 0 {
+            if let Some(s) = para_start.take() {
+                paragraphs.push((s, pos, false, section.clone()));
+            }
+            para_start = Some(pos);
         } else if para_start.is_none() {
             para_start = Some(pos);
         }
         pos += raw.len();
     }
     if let Some(s) = para_start {
-        paragraphs.push((s, src.len(), false));
+        paragraphs.push((s, src.len(), false, section.clone()));
     }
-    for (start, end, item) in paragraphs {
+    for (start, end, item, section) in paragraphs {
+        let section = section.unwrap_or_default();
         let text = &src[start..end];
         if item {
             let lead = text.len() - text.trim_start().len();
@@ -71,6 +99,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             let kw = text::keyword(body, mode);
             let id = b.add(
                 Draft::new(NodeKind::Requirement, body, body_start, end)
+                    .section(&section)
                     .label(label)
                     .strength(kw.as_ref().map(|k| k.strength))
                     .confidence(kw.as_ref().map_or(0.5, |k| k.confidence)),
@@ -80,6 +109,10 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
             continue;
         }
+        // A section number that opens the paragraph ("3.2.1 The system …") is not text.
+        let number = section_number(text.trim_start());
+        let skip = if number > 0 { text.len() - text.trim_start().len() + number } else { 0 };
+        let (start, text) = (start + skip, &text[skip..]);
         for (s, e) in text::sentences(text) {
             let sentence = &text[s..e];
             let kind = match text::keyword(sentence, mode) {
@@ -95,6 +128,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             let conf = kw.as_ref().map_or(0.6, |k| k.confidence * 0.9);
             let id = b.add(
                 Draft::new(kind, &sentence[body_off..], start + s + body_off, start + e)
+                    .section(&section)
                     .label(label)
                     .strength(kw.map(|k| k.strength))
                     .confidence(conf),
@@ -104,4 +138,42 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
         }
     }
+}
+
+/// The length of a section number that opens `t` and the space after it (`3.2.1 `, `4. `),
+/// when a statement follows it (a capital letter or an id); 0 otherwise. A bare number
+/// without a dot ("2 seconds") is text: a wrapped sentence's next line may begin with one.
+fn section_number(t: &str) -> usize {
+    let number = t.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
+    let token = &t[..number];
+    if number == 0 || !token.contains('.') || token.contains("..") || token.starts_with('.') {
+        return 0;
+    }
+    let rest = &t[number..];
+    let after = rest.trim_start_matches([' ', '\t']);
+    if after.len() == rest.len() || !after.starts_with(|c: char| c.is_uppercase()) {
+        return 0;
+    }
+    t.len() - after.len()
+}
+
+/// A numbered heading on a line of its own (`3.1.2 Catalogue`, `2. Overall Description`, a
+/// table of contents' `1. Introduction ........ 1`): its title, when the line is short, states
+/// nothing (no keyword, no full stop) and is not a sentence.
+fn numbered_heading(t: &str, mode: KeywordMode) -> Option<&str> {
+    let n = section_number(t);
+    if n == 0 {
+        return None;
+    }
+    let mut title = &t[n..];
+    // A table of contents' dot leaders and page number.
+    if let Some(i) = title.find("...") {
+        title = title[..i].trim_end();
+    } else if title.chars().count() > 80
+        || title.ends_with(['.', ',', ';'])
+        || text::keyword(title, mode).is_some()
+    {
+        return None;
+    }
+    (!title.is_empty()).then_some(title)
 }

@@ -61,6 +61,92 @@ fn openapi_3_1_webhooks_are_interfaces() {
 }
 
 #[test]
+fn a_plain_requirements_list_keeps_ids_sections_and_statements_apart() {
+    let c = compile_fixture("srs-plain.txt");
+    let reqs = requirements(&c);
+    let got: Vec<(Option<&str>, &str, String)> = reqs
+        .iter()
+        // A document's own id is the node's; the others get `REQ-` and a hash.
+        .map(|n| {
+            (
+                (!n.id.starts_with("REQ-")).then_some(n.id.as_str()),
+                n.text.as_str(),
+                n.section.join(" / "),
+            )
+        })
+        .collect();
+    let want = [
+        (
+            Some("FR-1"),
+            "The system shall allow a librarian to log in with a user name and password.",
+            "Specific Requirements / Functional Requirements / Login",
+        ),
+        (
+            Some("FR-2"),
+            "The system shall lock an account after three failed login attempts.",
+            "Specific Requirements / Functional Requirements / Login",
+        ),
+        (
+            Some("FR-3"),
+            "The system shall let a member search the catalogue by title, author or ISBN.",
+            "Specific Requirements / Functional Requirements / Catalogue",
+        ),
+        (
+            Some("FR-4"),
+            "The system should display search results within 2 seconds.",
+            "Specific Requirements / Functional Requirements / Catalogue",
+        ),
+        (
+            Some("FR-5"),
+            "The system shall allow a librarian to add, edit and delete books.",
+            "Specific Requirements / Functional Requirements / Catalogue",
+        ),
+        (
+            Some("NFR-1"),
+            "The system shall be available 99.5% of the time.",
+            "Specific Requirements / Non-functional Requirements",
+        ),
+        (
+            Some("NFR-2"),
+            "The user interface shall be easy to use.",
+            "Specific Requirements / Non-functional Requirements",
+        ),
+        (
+            Some("NFR-3"),
+            "All passwords shall be stored hashed with a per-user salt.",
+            "Specific Requirements / Non-functional Requirements",
+        ),
+        // A table's rows: the id column opens each, the priority column is not text.
+        (
+            Some("R-1"),
+            "The system shall produce a monthly loans report.",
+            "Specific Requirements / Non-functional Requirements",
+        ),
+        (
+            Some("R-2"),
+            "The system shall export reports as CSV.",
+            "Specific Requirements / Non-functional Requirements",
+        ),
+        // A numbered statement: the number is not text; a wrapped line continues it.
+        (
+            None,
+            "The system shall e-mail a member two days before a loan is due, and again on the day it is due.",
+            "Specific Requirements / Notifications",
+        ),
+        (
+            None,
+            "The system should send at most one reminder a day.",
+            "Specific Requirements / Notifications",
+        ),
+    ];
+    let want: Vec<(Option<&str>, &str, String)> =
+        want.iter().map(|(l, t, s)| (*l, *t, s.to_string())).collect();
+    assert_eq!(got, want);
+    let first = &reqs[0].span;
+    assert_eq!((first.line, first.column), (18, 7));
+}
+
+#[test]
 fn rfc_snapshot() {
     expect_file!["snapshots/rfc.txt"].assert_eq(&dump(&compile_fixture("rfc-mini.txt")));
 }
