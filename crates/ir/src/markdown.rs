@@ -71,7 +71,7 @@ fn blocks(src: &str) -> Vec<Block> {
     let mut items: Vec<(String, usize, usize)> = Vec::new();
     let mut item_para_depth = 0usize;
     let mut code: Option<(String, String, usize, usize)> = None;
-    let mut in_table = false;
+    let mut table: Option<Table> = None;
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     for (event, range) in Parser::new_ext(src, opts).into_offset_iter() {
         match event {
@@ -91,13 +91,39 @@ fn blocks(src: &str) -> Vec<Block> {
                     out.push(Block::Item { text, start, end });
                 }
             }
-            Event::Start(Tag::Paragraph) if items.is_empty() && !in_table => {
+            Event::Start(Tag::Paragraph) if items.is_empty() && table.is_none() => {
                 out.push(Block::Paragraph { start: range.start, end: range.end });
             }
             Event::Start(Tag::Paragraph) => item_para_depth += 1,
             Event::End(TagEnd::Paragraph) => item_para_depth = item_para_depth.saturating_sub(1),
-            Event::Start(Tag::Table(_)) => in_table = true,
-            Event::End(TagEnd::Table) => in_table = false,
+            Event::Start(Tag::Table(_)) => table = Some(Table::default()),
+            Event::End(TagEnd::Table) => {
+                if let Some(t) = table.take() {
+                    out.extend(t.statements());
+                }
+            }
+            Event::Start(Tag::TableHead) => {
+                if let Some(t) = table.as_mut() {
+                    t.in_head = true;
+                }
+            }
+            Event::End(TagEnd::TableHead) => {
+                if let Some(t) = table.as_mut() {
+                    t.in_head = false;
+                    t.header = std::mem::take(&mut t.row).into_iter().map(|c| c.0).collect();
+                }
+            }
+            Event::End(TagEnd::TableRow) => {
+                if let Some(t) = table.as_mut().filter(|t| !t.in_head) {
+                    let row = std::mem::take(&mut t.row);
+                    t.rows.push(row);
+                }
+            }
+            Event::Start(Tag::TableCell) => {
+                if let Some(t) = table.as_mut() {
+                    t.row.push((String::new(), range.start, range.end));
+                }
+            }
             Event::Start(Tag::CodeBlock(kind)) => {
                 let lang = match kind {
                     CodeBlockKind::Fenced(l) => {
@@ -113,7 +139,9 @@ fn blocks(src: &str) -> Vec<Block> {
                 }
             }
             Event::Text(t) | Event::Code(t) => {
-                if let Some(c) = code.as_mut() {
+                if let Some(cell) = table.as_mut().and_then(|tb| tb.row.last_mut()) {
+                    cell.0.push_str(&t);
+                } else if let Some(c) = code.as_mut() {
                     c.1.push_str(&t);
                 } else if let Some(h) = heading.as_mut() {
                     h.1.push_str(&t);
@@ -134,6 +162,95 @@ fn blocks(src: &str) -> Vec<Block> {
         }
     }
     out
+}
+
+/// A table being read: its header's cells, then each row's cells (text, span).
+#[derive(Debug, Default)]
+struct Table {
+    in_head: bool,
+    header: Vec<String>,
+    row: Vec<(String, usize, usize)>,
+    rows: Vec<Vec<(String, usize, usize)>>,
+}
+
+impl Table {
+    /// A requirements table's rows as list items: the statement is the column whose header
+    /// says so (`Requirement`, `Description`, `Statement`, `Criterion`, `User story`, `Text`),
+    /// else the column of the longest cells; an `ID` column (or one whose cells all open with
+    /// an id) names each row. Other columns (priority, status, owner) are not text. A table
+    /// whose longest cells are a few words (a glossary's terms, a field list) is left alone.
+    fn statements(self) -> Vec<Block> {
+        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        if columns == 0 {
+            return Vec::new();
+        }
+        let header =
+            |i: usize| self.header.get(i).map_or(String::new(), |h| h.trim().to_lowercase());
+        let cells = |i: usize| self.rows.iter().filter_map(move |r| r.get(i)).map(|c| c.0.trim());
+        let mean_len = |i: usize| {
+            let n = cells(i).count().max(1);
+            cells(i).map(str::len).sum::<usize>() / n
+        };
+        const TEXT: &[&str] = &[
+            "requirement",
+            "description",
+            "statement",
+            "criterion",
+            "criteria",
+            "user story",
+            "story",
+            "text",
+            "shall",
+        ];
+        let named = (0..columns).find(|i| {
+            let h = header(*i);
+            TEXT.iter().any(|t| h.contains(t))
+                && !matches!(h.as_str(), "requirement id" | "requirement no" | "requirement #")
+        });
+        let text = named
+            .or_else(|| (0..columns).max_by_key(|i| mean_len(*i)).filter(|i| mean_len(*i) >= 20));
+        let Some(text) = text else { return Vec::new() };
+        let id_column = (0..columns).filter(|i| *i != text).find(|i| {
+            let h = header(*i);
+            matches!(
+                h.as_str(),
+                "id" | "#"
+                    | "ref"
+                    | "ref."
+                    | "key"
+                    | "no"
+                    | "no."
+                    | "nr"
+                    | "number"
+                    | "req"
+                    | "req."
+                    | "req id"
+                    | "requirement id"
+                    | "requirement no"
+                    | "requirement #"
+            ) || (cells(*i).count() > 0
+                && cells(*i).all(|c| text::leading_id(c).is_some_and(|(_, e)| e >= c.len())))
+        });
+        self.rows
+            .iter()
+            .filter_map(|r| {
+                let (body, start, end) = r.get(text)?;
+                let body = body.trim();
+                if body.is_empty() {
+                    return None;
+                }
+                let id = id_column
+                    .and_then(|i| r.get(i))
+                    .map(|c| c.0.trim())
+                    .filter(|c| text::leading_id(c).is_some());
+                let text = match id {
+                    Some(id) => format!("{id}: {body}"),
+                    None => body.to_string(),
+                };
+                Some(Block::Item { text, start: *start, end: *end })
+            })
+            .collect()
+    }
 }
 
 fn heading_level(level: HeadingLevel) -> usize {
