@@ -443,7 +443,9 @@ fn statement(
         SectionKind::Requirements if is_item || kw.is_some() || label.is_some() => {
             NodeKind::Requirement
         }
-        SectionKind::Plain if kw.is_some() || label.is_some() => NodeKind::Requirement,
+        SectionKind::Plain if kw.is_some() || label.is_some() || text::user_story(&body) => {
+            NodeKind::Requirement
+        }
         SectionKind::Plain if body.ends_with('?') => NodeKind::Question,
         SectionKind::Requirements | SectionKind::Plain => return,
     };

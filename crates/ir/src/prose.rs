@@ -117,6 +117,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             let sentence = &text[s..e];
             let kind = match text::keyword(sentence, mode) {
                 Some(_) => NodeKind::Requirement,
+                None if text::user_story(sentence) => NodeKind::Requirement,
                 None if sentence.ends_with('?') => NodeKind::Question,
                 None => continue,
             };

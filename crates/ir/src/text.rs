@@ -226,6 +226,20 @@ static ID_RE: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
 
 /// [`ID_RE`] at the start of a text only.
+/// A user story: "As a member, I want to renew a loan (so that …)".
+static USER_STORY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\W*as\s+(?:an?|the)\s+[^,.;]{1,80}?,?\s+i\s+(?:want|need|would\s+like|wish|expect|can|must|should|am\s+able)\b",
+    )
+    .ok()
+});
+
+/// Whether `text` is written as a user story ("As a ROLE, I want …"): a requirement without
+/// a modal verb.
+pub(crate) fn user_story(text: &str) -> bool {
+    USER_STORY.as_ref().is_some_and(|r| r.is_match(text))
+}
+
 static ID_AT_START: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
 

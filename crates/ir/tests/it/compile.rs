@@ -175,6 +175,28 @@ fn markdown_tables_of_requirements_are_read_row_by_row() {
 }
 
 #[test]
+fn user_stories_are_requirements_under_any_heading_and_in_prose() {
+    let md = "# Library\n\n## Stories\n\n- As a member, I want to renew a loan so that I keep it longer.\n\
+              - As a librarian I need to see overdue loans.\n- Renewals are popular.\n";
+    let c = l9_ir::compile("s.md", md, None);
+    let texts: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "As a member, I want to renew a loan so that I keep it longer.",
+            "As a librarian I need to see overdue loans."
+        ]
+    );
+    let c = l9_ir::compile(
+        "s.txt",
+        "Library\n\nAs an administrator, I would like to export loans. Loans are kept for a year.\n",
+        Some(Format::Prose),
+    );
+    let texts: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(texts, ["As an administrator, I would like to export loans."]);
+}
+
+#[test]
 fn rfc_snapshot() {
     expect_file!["snapshots/rfc.txt"].assert_eq(&dump(&compile_fixture("rfc-mini.txt")));
 }
