@@ -146,7 +146,14 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             flush(b, &mut para, &stack, &goal, skip_section);
             continue;
         }
-        if starts_paragraph[i] {
+        // A page that ended a paragraph, or a list item's first line, starts one.
+        let item = list_item(t)
+            && !grammar_line(t)
+            && t.trim().split_once(char::is_whitespace).is_some()
+            // A wrapped line of the paragraph (hanging further in) that opens with a number
+            // (`13.`) is not a new item.
+            && para.first().is_none_or(|f| indent(t) <= indent(&src[f.start..f.end]));
+        if starts_paragraph[i] || item {
             flush(b, &mut para, &stack, &goal, skip_section);
         }
         if let Some((num, title)) = section_heading(t) {
@@ -219,8 +226,21 @@ fn flush(
     // The paragraph as one string, with a map from its offsets back to the source.
     let mut joined = String::new();
     let mut map: Vec<(usize, usize)> = Vec::new();
-    for l in para.iter() {
-        let t = &src[l.start..l.end];
+    // An aside (RFC v3 text marks each of its lines with `|`) is read as prose.
+    let aside = para.iter().all(|l| src[l.start..l.end].trim_start().starts_with("| "));
+    for (n, l) in para.iter().enumerate() {
+        let mut t = &src[l.start..l.end];
+        if aside {
+            let at = t.find('|').map_or(0, |i| i + 1);
+            t = &src[l.start + at..l.end];
+        }
+        // A list item's marker (`o`, `*`, `-`, `1.`, `(a)`) is not text.
+        if n == 0 && list_item(t) {
+            let lead = t.len() - t.trim_start().len();
+            let marker = t[lead..].find(char::is_whitespace).map_or(0, |m| lead + m);
+            t = &t[marker..];
+        }
+        let l = Line { start: l.end - t.len(), end: l.end };
         let lead = t.len() - t.trim_start().len();
         // RFCs break lines at a word's own hyphen and never hyphenate a word, so a line that
         // ends inside a hyphenated word (`|Sec-WebSocket-` / `Key|`, a GUID's `258EAFA5-` /
@@ -243,7 +263,8 @@ fn flush(
     if skip {
         return;
     }
-    let grammar = lines.iter().filter(|l| grammar_line(&src[l.start..l.end])).count();
+    let grammar =
+        if aside { 0 } else { lines.iter().filter(|l| grammar_line(&src[l.start..l.end])).count() };
     if grammar * 2 >= lines.len() && grammar > 0 {
         grammar_comments(b, &lines, &path, &parent);
         return;

@@ -197,6 +197,40 @@ fn user_stories_are_requirements_under_any_heading_and_in_prose() {
 }
 
 #[test]
+fn rfc_list_markers_and_asides() {
+    let src = [
+        "1.  Rules",
+        "",
+        "   o  A client MUST send a key.",
+        "   o  A server MUST NOT echo it; the value of this header field MUST be",
+        "      13.",
+        "   9.   The request MUST include a header field with the name",
+        "        |Sec-WebSocket-Version|.  The value of this header field MUST be",
+        "        13.",
+        "",
+        "   |  *Note:* This specification does not use ABNF rules here.  A",
+        "   |  recipient MUST parse such a pair leniently.",
+        "",
+        "     OWS = *( SP / HTAB )",
+        "         ; MUST be ignored",
+    ]
+    .join("\n");
+    let c = l9_ir::compile("r.txt", &src, Some(Format::Rfc));
+    let texts: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "A client MUST send a key.",
+            "A server MUST NOT echo it; the value of this header field MUST be 13.",
+            "The request MUST include a header field with the name |Sec-WebSocket-Version|.",
+            "The value of this header field MUST be 13.",
+            "A recipient MUST parse such a pair leniently.",
+            "OWS: MUST be ignored",
+        ]
+    );
+}
+
+#[test]
 fn rfc_snapshot() {
     expect_file!["snapshots/rfc.txt"].assert_eq(&dump(&compile_fixture("rfc-mini.txt")));
 }
