@@ -1,4 +1,5 @@
-//! Gherkin `.feature` files (English keywords). Feature → goal (its free-text description,
+//! Gherkin `.feature` files, in any of the spoken languages Gherkin knows (`# language: de`;
+//! English without that line). Feature → goal (its free-text description,
 //! usually a user story, → a requirement); Rule → requirement; Scenario, Example and Scenario
 //! Outline (with Examples) → acceptance criteria that keep their Given/When/Then steps, the
 //! Background steps and the tags in force.
@@ -8,7 +9,9 @@ use l9_types::Diagnostic;
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind, ScenarioDetail, Step};
 
-const STEP_KEYWORDS: &[&str] = &["Given", "When", "Then", "And", "But", "*"];
+mod dialect;
+
+use dialect::Dialect;
 
 #[derive(Debug, Default)]
 struct Scenario {
@@ -52,6 +55,8 @@ struct State {
     before_feature: Option<(usize, usize, usize)>,
     /// A `# language:` other than English.
     language: Option<String>,
+    /// The keywords of the file's language.
+    words: &'static Dialect,
 }
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
@@ -73,6 +78,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         docstring_at: (0, 0),
         before_feature: None,
         language: None,
+        words: dialect::english(),
     };
     let mut pos = 0;
     for raw in src.split_inclusive('\n') {
@@ -101,14 +107,17 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             let c = c.trim();
             if let Some(lang) = c.strip_prefix("language:") {
                 let lang = lang.trim();
-                if lang != "en" {
-                    st.language = Some(lang.to_string());
-                    b.diag(
-                        Diagnostic::warning("L9-IR-031", format!("Gherkin language `{lang}` is not supported; keywords are read as English"))
-                            .with_help("translate the keywords to English or remove the `# language:` line"),
+                match dialect::of(lang) {
+                    Some(words) => st.words = words,
+                    None => b.diag(
+                        Diagnostic::warning("L9-IR-031", format!("Gherkin knows no language `{lang}`; keywords are read as English"))
+                            .with_help("use one of Gherkin's language codes (`en`, `de`, `fr`, `es`, `pt-BR`, `zh-CN`…) or remove the `# language:` line"),
                         s,
                         e,
-                    );
+                    ),
+                }
+                if lang != "en" {
+                    st.language = Some(lang.to_string());
                 }
             }
             continue;
@@ -119,7 +128,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             );
             continue;
         }
-        if let Some(name) = keyword_line(t, &["Feature:", "Business Need:", "Ability:"]) {
+        if let Some(name) = Dialect::block(&st.words.feature, t) {
             end_scenario(b, &mut st);
             finish_feature_desc(b, &mut st);
             let tags = std::mem::take(&mut st.pending_tags);
@@ -130,7 +139,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             st.block = Block::FeatureDescription;
             continue;
         }
-        if let Some(name) = keyword_line(t, &["Rule:"]) {
+        if let Some(name) = Dialect::block(&st.words.rule, t) {
             end_scenario(b, &mut st);
             finish_feature_desc(b, &mut st);
             let tags = std::mem::take(&mut st.pending_tags);
@@ -150,16 +159,16 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             st.block = Block::RuleDescription;
             continue;
         }
-        if keyword_line(t, &["Background:"]).is_some() {
+        if Dialect::block(&st.words.background, t).is_some() {
             end_scenario(b, &mut st);
             finish_feature_desc(b, &mut st);
             st.pending_tags.clear();
             st.block = Block::Background;
             continue;
         }
-        if let Some((name, outline)) = keyword_line(t, &["Scenario Outline:", "Scenario Template:"])
+        if let Some((name, outline)) = Dialect::block(&st.words.scenario_outline, t)
             .map(|n| (n, true))
-            .or_else(|| keyword_line(t, &["Scenario:", "Example:"]).map(|n| (n, false)))
+            .or_else(|| Dialect::block(&st.words.scenario, t).map(|n| (n, false)))
         {
             end_scenario(b, &mut st);
             finish_feature_desc(b, &mut st);
@@ -176,7 +185,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             st.block = Block::Scenario;
             continue;
         }
-        if keyword_line(t, &["Examples:", "Scenarios:"]).is_some() {
+        if Dialect::block(&st.words.examples, t).is_some() {
             st.pending_tags.clear();
             st.block = Block::Examples;
             continue;
@@ -197,7 +206,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         // In a Feature's or Rule's description a line that starts like a step (`And I want
         // …` of a user story) is description, as in the official Gherkin parser.
         let describing = matches!(st.block, Block::FeatureDescription | Block::RuleDescription);
-        if let Some(step) = step_line(t).filter(|_| !describing) {
+        if let Some(step) = step_line(st.words, t).filter(|_| !describing) {
             match st.block {
                 Block::Background => {
                     if st.rule.is_some() {
@@ -254,9 +263,10 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         // No Feature line: one error, at the first line of text (where it was expected).
         (false, first) if !src.trim().is_empty() => {
             let (s, e) = first.map_or((0, 0), |(s, e, _)| (s, e));
+            let feature = st.words.feature.first().map_or("Feature", String::as_str);
             let help = match &st.language {
-                Some(lang) => format!("the file is in `{lang}`, which is not supported: write the keywords in English (`Feature:`, `Scenario:`, `Given`…)"),
-                None => "a .feature file needs `Feature: name`; use --format to read the file as another kind".into(),
+                Some(lang) => format!("a .feature file in `{lang}` needs `{feature}: name`; use --format to read the file as another kind"),
+                None => "a .feature file needs `Feature: name` (or a `# language:` line first, for keywords in another language); use --format to read the file as another kind".into(),
             };
             b.diag(
                 Diagnostic::error("L9-IR-032", "no `Feature:` line found").with_help(help),
@@ -294,16 +304,10 @@ fn section(st: &State) -> Vec<String> {
     st.feature_name.clone()
 }
 
-fn keyword_line<'t>(t: &'t str, keywords: &[&str]) -> Option<&'t str> {
-    keywords.iter().find_map(|k| t.strip_prefix(k)).map(str::trim)
-}
-
-fn step_line(t: &str) -> Option<Step> {
-    STEP_KEYWORDS.iter().find_map(|k| {
-        let rest = t.strip_prefix(k)?;
-        rest.starts_with(' ')
-            .then(|| Step { keyword: k.to_string(), text: rest.trim().to_string() })
-    })
+fn step_line(words: &Dialect, t: &str) -> Option<Step> {
+    words
+        .step(t)
+        .map(|(keyword, text)| Step { keyword: keyword.to_string(), text: text.to_string() })
 }
 
 /// The feature's description (usually "In order to … As a … I want …") is its requirement.

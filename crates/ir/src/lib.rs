@@ -82,7 +82,10 @@ pub fn detect_format(file: &str, text: &str) -> Format {
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('@'));
-    if first_keyword_line.is_some_and(|l| l.starts_with("Feature:")) {
+    // Only Gherkin opens with `# language:` (its keywords are then that language's).
+    if first_keyword_line.is_some_and(|l| l.starts_with("Feature:"))
+        || text.trim_start().starts_with("# language:")
+    {
         return Format::Gherkin;
     }
     if head.contains("Request for Comments:")

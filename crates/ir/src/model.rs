@@ -316,7 +316,7 @@ pub struct ScenarioDetail {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Step {
-    /// `Given`, `When`, `Then`, `And`, `But` or `*`.
+    /// `Given`, `When`, `Then`, `And`, `But` or `*` (in English, whatever the language of the file).
     pub keyword: String,
     pub text: String,
 }

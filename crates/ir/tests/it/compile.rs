@@ -247,6 +247,7 @@ fn formats_are_detected_by_extension_then_content() {
         ("a.feature", "Feature: x\n", Format::Gherkin),
         ("a.yaml", "openapi: 3.0.0\n", Format::Openapi),
         ("spec", "{\"openapi\": \"3.1.0\"}", Format::Openapi),
+        ("spec", "# language: de\nFunktionalität: x\n", Format::Gherkin),
         ("spec", "@tag\nFeature: x\n  Scenario: y\n", Format::Gherkin),
         ("spec", "Network Working Group\nRequest for Comments: 1\n", Format::Rfc),
         ("spec", "# Title\n\n- a\n- b\n", Format::Markdown),
@@ -380,10 +381,34 @@ fn openapi_refs_resolve_and_cycles_end() {
 
 #[test]
 fn gherkin_language_and_stray_lines_are_reported() {
+    // A language Gherkin knows is read in its own keywords; steps keep English kinds.
+    let fr = "# language: fr\nFonctionnalité: Connexion\n  Scénario: ok\n    Soit un utilisateur\n    Quand il se connecte\n    Alors il voit sa page\n";
+    let c = l9_ir::compile("x.feature", fr, Some(Format::Gherkin));
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    let ac = c.ir.nodes.iter().find(|n| n.kind == NodeKind::AcceptanceCriterion).unwrap();
+    let steps: Vec<(&str, &str)> = ac
+        .scenario
+        .as_ref()
+        .unwrap()
+        .steps
+        .iter()
+        .map(|s| (s.keyword.as_str(), s.text.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("Given", "un utilisateur"), ("When", "il se connecte"), ("Then", "il voit sa page")]
+    );
+    let de = "# language: de\nFunktionalität: Anmeldung\n  Szenariogrundriss: x\n    Gegeben seien <n> Nutzer\n    Beispiele:\n      | n |\n      | 2 |\n";
+    let c = l9_ir::compile("d.feature", de, Some(Format::Gherkin));
+    let ac = c.ir.nodes.iter().find(|n| n.kind == NodeKind::AcceptanceCriterion).unwrap();
+    let sc = ac.scenario.as_ref().unwrap();
+    assert_eq!((sc.steps[0].keyword.as_str(), sc.steps[0].text.as_str()), ("Given", "<n> Nutzer"));
+    assert_eq!(sc.examples.len(), 2);
+    // A language it does not know: the language warning and one error where `Feature:` was
+    // expected; no warning per line.
     let c =
-        l9_ir::compile("x.feature", "# language: fr\nFonctionnalité: x\n", Some(Format::Gherkin));
+        l9_ir::compile("x.feature", "# language: xx\nFonctionnalité: x\n", Some(Format::Gherkin));
     let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
-    // The language warning and one error where `Feature:` was expected; no warning per line.
     assert_eq!(codes, vec!["L9-IR-031", "L9-IR-032"]);
 }
 
@@ -551,15 +576,15 @@ fn gherkin_diagnostics_come_once_and_where_the_problem_is() {
         c.diagnostics[0].message
     );
 
-    // A file in another language: one error at the line where `Feature:` was expected, and
-    // the warning about the language; nothing per line.
-    let fr = "# language: fr\nFonctionnalité: Connexion\n  Scénario: ok\n    Soit un utilisateur\n";
-    let c = l9_ir::compile("c.feature", fr, Some(Format::Gherkin));
+    // A file in a language Gherkin does not know: one error at the line where `Feature:` was
+    // expected, and the warning about the language; nothing per line.
+    let xx = "# language: xx\nFonctionnalité: Connexion\n  Scénario: ok\n    Soit un utilisateur\n";
+    let c = l9_ir::compile("c.feature", xx, Some(Format::Gherkin));
     let mut got = codes(&c);
     got.sort();
     assert_eq!(got, [("L9-IR-031".to_string(), 1, 1), ("L9-IR-032".to_string(), 2, 1)]);
     let err = c.diagnostics.iter().find(|d| d.code == "L9-IR-032").unwrap();
-    assert!(err.help.as_deref().unwrap_or("").contains("`fr`"), "{err:?}");
+    assert!(err.help.as_deref().unwrap_or("").contains("`xx`"), "{err:?}");
 
     // A doc string that never closes is reported where it opens.
     let c = l9_ir::compile(
