@@ -5,7 +5,8 @@
 //!
 //! Requirement lists as documents write them without markup: a line that opens with an id
 //! (`FR-3 The system …`) or a section number and a statement (`3.2.1 The system …`) starts a
-//! new statement even without a blank line before it (the number is not text); a numbered
+//! new statement even without a blank line before it (the number is not text), and so does a
+//! bullet or an enumerator (`•`, `-`, `a)`, `(iv)`: not text either); a numbered
 //! heading (`3.1.2 Catalogue`, a table of contents' `1. Introduction ..... 1`) ends the
 //! paragraph before it, is no statement, and names the section of the statements after it
 //! (within the headings of fewer numbers: `Specific Requirements`, `Functional`, `Catalogue`).
@@ -61,7 +62,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             headings.retain(|(d, _)| *d < depth);
             headings.push((depth, title.to_string()));
             section = Some(headings.iter().map(|(_, t)| t.clone()).collect());
-        } else if text::leading_id(t).is_some() || section_number(t) > 0 {
+        } else if text::leading_id(t).is_some() || item_prefix(t) > 0 {
             if let Some(s) = para_start.take() {
                 paragraphs.push((s, pos, false, section.clone()));
             }
@@ -109,8 +110,9 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
             continue;
         }
-        // A section number that opens the paragraph ("3.2.1 The system …") is not text.
-        let number = section_number(text.trim_start());
+        // A section number or list marker that opens the paragraph ("3.2.1 The system …",
+        // "• The system …", "b) Records …") is not text.
+        let number = item_prefix(text.trim_start());
         let skip = if number > 0 { text.len() - text.trim_start().len() + number } else { 0 };
         let (start, text) = (start + skip, &text[skip..]);
         for (s, e) in text::sentences(text) {
@@ -156,6 +158,28 @@ fn section_number(t: &str) -> usize {
         return 0;
     }
     t.len() - after.len()
+}
+
+/// The length of a list marker that opens `t` and the space after it: a bullet (`•`, `-`,
+/// `*`, `–`, `▪`, `◦`, `●`, `‣`) or a letter or number in parentheses (`a)`, `(b)`, `iv)`,
+/// `2)`); 0 otherwise.
+fn list_marker(t: &str) -> usize {
+    let head = t.split(char::is_whitespace).next().unwrap_or("");
+    let bullet = matches!(head, "•" | "-" | "*" | "–" | "▪" | "◦" | "●" | "‣" | "■" | "□");
+    let inner = head.strip_prefix('(').unwrap_or(head).strip_suffix(')');
+    let enumerated = inner.is_some_and(|i| {
+        !i.is_empty() && i.len() <= 4 && i.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    if head.len() == t.len() || !(bullet || enumerated) {
+        return 0;
+    }
+    let after = t[head.len()..].trim_start();
+    if after.is_empty() { 0 } else { t.len() - after.len() }
+}
+
+/// What opens a statement of a list: a section number or a list marker (see both).
+fn item_prefix(t: &str) -> usize {
+    section_number(t).max(list_marker(t))
 }
 
 /// A numbered heading on a line of its own (`3.1.2 Catalogue`, `2. Overall Description`, a

@@ -175,6 +175,26 @@ fn markdown_tables_of_requirements_are_read_row_by_row() {
 }
 
 #[test]
+fn prose_bullets_and_enumerators_start_statements_and_are_not_text() {
+    let src = "Payroll\n\nThe following apply:\n• The system shall compute net pay.\n\
+               • The system shall print pay slips\n- Pay slips should be e-mailed.\n\
+               a) Records shall be kept for 7 years.\n(b) Records must be encrypted,\n\
+               at rest and in transit.\n";
+    let c = l9_ir::compile("p.txt", src, Some(Format::Prose));
+    let texts: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "The system shall compute net pay.",
+            "The system shall print pay slips",
+            "Pay slips should be e-mailed.",
+            "Records shall be kept for 7 years.",
+            "Records must be encrypted, at rest and in transit.",
+        ]
+    );
+}
+
+#[test]
 fn user_stories_are_requirements_under_any_heading_and_in_prose() {
     let md = "# Library\n\n## Stories\n\n- As a member, I want to renew a loan so that I keep it longer.\n\
               - As a librarian I need to see overdue loans.\n- Renewals are popular.\n";
