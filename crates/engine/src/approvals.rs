@@ -71,10 +71,14 @@ fn open_gates(
     reached: bool,
 ) -> Vec<Gate> {
     let Some(tasks) = plan["tasks"].as_array() else { return Vec::new() };
-    let named = |c: &TaskRecord| c.payload["plan_task"].as_str().map(str::to_string);
-    let started: HashSet<String> = children.iter().filter_map(named).collect();
-    let mut done: HashSet<String> =
-        children.iter().filter(|c| c.state == TaskState::Succeeded).filter_map(named).collect();
+    let names = plan_task_names(tasks, children);
+    let started: HashSet<String> = names.iter().flatten().cloned().collect();
+    let mut done: HashSet<String> = children
+        .iter()
+        .zip(&names)
+        .filter(|(c, _)| c.state == TaskState::Succeeded)
+        .filter_map(|(_, n)| n.clone())
+        .collect();
     if let Some(kept) = plan["completed"].as_object() {
         done.extend(kept.keys().cloned());
     }
@@ -98,6 +102,52 @@ fn open_gates(
             Some(gate_of(t))
         })
         .collect()
+}
+
+/// The plan task each child is an attempt of. A loop run's children say so (`plan_task` in
+/// their input); a hand-written plan's children carry the input of their task as the plan
+/// gives it (plus a `budget` share when the plan has a budget), so a child is matched by its
+/// kind and input: taken in the order they were created, each child is an attempt of the
+/// first such task that has no attempt yet or whose attempts all failed (a retry). Tasks of
+/// the same kind and input are thus told apart by when they started.
+fn plan_task_names(tasks: &[Value], children: &[TaskRecord]) -> Vec<Option<String>> {
+    let mut order: Vec<usize> = (0..children.len()).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (&children[*a], &children[*b]);
+        a.created_at.cmp(&b.created_at).then_with(|| a.id.to_string().cmp(&b.id.to_string()))
+    });
+    let mut names: Vec<Option<String>> = vec![None; children.len()];
+    // Per plan task: whether an attempt of it did anything but fail.
+    let mut live = vec![false; tasks.len()];
+    let mut tried = vec![false; tasks.len()];
+    for i in order {
+        let c = &children[i];
+        if let Some(n) = c.payload["plan_task"].as_str() {
+            names[i] = Some(n.to_string());
+            continue;
+        }
+        // The input without the budget share the plan added to it.
+        let mut unbudgeted = c.payload.clone();
+        if let Some(o) = unbudgeted.as_object_mut() {
+            o.remove("budget");
+        }
+        let empty = |v: &Value| v.is_null() || *v == json!({});
+        let same = |t: &Value| {
+            let input = &t["input"];
+            t["kind"].as_str() == Some(c.kind.as_str())
+                && (*input == c.payload
+                    || *input == unbudgeted
+                    || (empty(input) && empty(&c.payload)))
+        };
+        let Some(k) = (0..tasks.len()).find(|k| same(&tasks[*k]) && (!tried[*k] || !live[*k]))
+        else {
+            continue;
+        };
+        tried[k] = true;
+        live[k] |= !matches!(c.state, TaskState::Dead | TaskState::Cancelled);
+        names[i] = tasks[k]["name"].as_str().map(str::to_string);
+    }
+    names
 }
 
 /// A plan task (its entry in the plan's payload) as a gate.
@@ -314,6 +364,38 @@ mod tests {
             {"name": "implement:docs", "deps": [0], "needs_approval": true, "input": {}},
             {"name": "verify:all", "deps": [1, 2], "needs_approval": false, "input": {}},
         ]})
+    }
+
+    #[test]
+    fn a_hand_written_plans_children_are_matched_to_its_tasks_by_kind_and_input() {
+        // Two tasks of the same kind and input, the second gated: its children do not name
+        // their plan tasks.
+        let p = json!({"tasks": [
+            {"name": "build", "kind": "l9.echo", "deps": [], "needs_approval": false},
+            {"name": "ship", "kind": "l9.echo", "deps": [0], "needs_approval": true},
+            {"name": "docs", "kind": "l9.echo", "deps": [], "needs_approval": true, "input": {"what": "docs"}},
+        ]});
+        let none = HashSet::new();
+        let at = |s: i64| chrono::DateTime::UNIX_EPOCH + chrono::Duration::seconds(s);
+        let hand = |n: &str, payload: Value, state, s| {
+            record(TaskId(l9_types::derived_uuid("hand", n)), "l9.echo", payload, state, at(s))
+        };
+        let waiting = |children: &[TaskRecord]| -> Vec<String> {
+            open_gates(&p, children, &none, true).into_iter().map(|g| g.task).collect()
+        };
+        // The build runs; docs (no dependency) waits now.
+        let running = hand("b1", Value::Null, TaskState::Leased, 1);
+        assert_eq!(waiting(std::slice::from_ref(&running)), ["docs"]);
+        // The build failed once and its retry succeeded: ship waits too.
+        let failed = hand("b1", Value::Null, TaskState::Dead, 1);
+        let retried = hand("b2", json!({}), TaskState::Succeeded, 2);
+        assert_eq!(waiting(&[failed.clone(), retried.clone()]), ["ship", "docs"]);
+        // Ship started (the same kind and input as the build, started after it): it waits
+        // no more; docs started with a budget share added to its input.
+        let ship = hand("s1", Value::Null, TaskState::Leased, 3);
+        let docs =
+            hand("d1", json!({"what": "docs", "budget": {"tokens": 5}}), TaskState::Leased, 3);
+        assert!(waiting(&[failed, retried, ship, docs]).is_empty());
     }
 
     #[test]

@@ -156,7 +156,10 @@ fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
         .to_string();
     ok(d, &["worker", "--exit-when-idle"]);
     assert_eq!(json(d, &["tasks", "show", &id])["task"]["state"], "waiting");
-    ok(d, &["tasks", "signal", &id, "approve:ship"]);
+    // Its children do not name their plan tasks; matched by kind, input and order, the
+    // gate that waits is found and answered without naming it.
+    let a = json(d, &["tasks", "approve", &id]);
+    assert_eq!(a["gates"][0]["task"], "ship", "{a}");
     ok(d, &["worker", "--exit-when-idle"]);
     let shown = json(d, &["tasks", "show", &id]);
     assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
@@ -174,8 +177,8 @@ fn a_plan_runs_through_the_cli_with_a_signalled_gate() {
     ok(d, &["worker", "--exit-when-idle"]);
     let shown = json(d, &["tasks", "show", &id]);
     assert_eq!(shown["task"]["result"]["outcome"], "Succeeded", "{shown}");
-    // A hand-written plan's gate is answered by name, ahead of time too; without the name
-    // the refusal says which gates there are (its children do not name their plan tasks).
+    // A gate is answered by name ahead of time too; before it is reached, an approval
+    // without the name is refused, saying which gates there are.
     let id = json(d, &["tasks", "enqueue", "l9.plan", "--payload", plan])["id"]
         .as_str()
         .unwrap()
