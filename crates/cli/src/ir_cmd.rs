@@ -221,6 +221,11 @@ pub(crate) async fn run_ir(
                                 snippet(cmd, 40),
                                 g.criteria.len()
                             ),
+                            // A group without criteria of its own: what its gate runs then
+                            // comes from the task's kind (a test script, the verify gate).
+                            None if g.criteria.is_empty() => {
+                                "  gate: no criteria of its own".to_string()
+                            }
                             None => format!("  gate: {} criteria", g.criteria.len()),
                         },
                         None => String::new(),

@@ -94,6 +94,18 @@ fn ir_plan_prints_three_candidates_covering_every_must() {
     assert_eq!(out.matches("approval gate: ").count(), 3, "{out}");
     let v = json(d, &["ir", "plan", "spec.md"]);
     assert_eq!(v["candidates"].as_array().unwrap().len(), 3);
+    // Requirements with nothing to check them: the gates say they have no criteria of their
+    // own, not "0 criteria".
+    std::fs::write(
+        d.join("p.txt"),
+        "# Peering\n\n[1] The format is defined\n[2] Policies are in place\n",
+    )
+    .unwrap();
+    let out = ok(d, &["ir", "plan", "p.txt"]);
+    assert!(
+        out.contains("gate: no criteria of its own") && !out.contains("gate: 0 criteria"),
+        "{out}"
+    );
 }
 
 #[test]
