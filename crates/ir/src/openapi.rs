@@ -104,6 +104,89 @@ impl Locator<'_> {
     }
 }
 
+impl<'a> Locator<'a> {
+    /// Where each key that starts with `/` (a path, `/pets/{id}`) is first written from
+    /// `from` on, found in one pass over the text: looking each path up with [`Locator::key`]
+    /// read the text once per path (serde_json's maps are sorted, not in the document's
+    /// order, so a search cannot go on from the path before).
+    fn path_keys(&self, from: usize) -> HashMap<&'a str, usize> {
+        let (t, b) = (self.text, self.text.as_bytes());
+        let mut out = HashMap::new();
+        let from = from.min(b.len());
+        for i in memchr::memchr_iter(b'/', &b[from..]).map(|i| i + from) {
+            let before = if i == 0 { b'\n' } else { b[i - 1] };
+            let quote = matches!(before, b'"' | b'\'').then_some(before);
+            if quote.is_none() && !matches!(before, b' ' | b'\n' | b'\t') {
+                continue;
+            }
+            // The key ends at its closing quote, or (unquoted YAML) at a `:` followed by a
+            // space or the line's end (`/v1/{name}:cancel:` is one key).
+            let end = match quote {
+                Some(q) => memchr::memchr(q, &b[i..]).map(|e| i + e),
+                None => {
+                    let line_end = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |e| i + e);
+                    memchr::memchr_iter(b':', &b[i..line_end])
+                        .map(|e| i + e)
+                        .find(|&e| e + 1 >= line_end || matches!(b[e + 1], b' ' | b'\r' | b'\t'))
+                }
+            };
+            let Some(end) = end else { continue };
+            let mut k = end + usize::from(quote.is_some());
+            while k < b.len() && b[k] == b' ' {
+                k += 1;
+            }
+            if k >= b.len() || b[k] != b':' {
+                continue;
+            }
+            if let Some(key) = t.get(i..end) {
+                out.entry(key).or_insert(if quote.is_some() { i - 1 } else { i });
+            }
+        }
+        out
+    }
+
+    /// Where a key of the document's top-level mapping is written (`tags`, `paths`): in
+    /// YAML at the start of a line, in JSON at the first level of braces. A key of the same
+    /// name deeper down (an operation's `tags`) is not it.
+    fn top(&self, key: &str) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        if !self.text.trim_start().starts_with('{') {
+            let mut from = 0;
+            while let Some(at) = self.key(key, from) {
+                if at == 0 || bytes[at - 1] == b'\n' {
+                    return Some(at);
+                }
+                from = at + 1;
+            }
+            return None;
+        }
+        // JSON: walk the text once, keeping the depth of braces and brackets outside strings.
+        let (mut depth, mut i) = (0usize, 0usize);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    if depth == 1 && self.text.get(start + 1..i) == Some(key) {
+                        let rest = self.text.get(i + 1..).unwrap_or("").trim_start();
+                        if rest.starts_with(':') {
+                            return Some(start);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
 #[derive(Debug)]
 struct Doc<'v> {
     root: &'v Value,
@@ -247,7 +330,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     let loc = Locator { text: b.text };
     let mut doc = Doc { root: &root, reported: BTreeSet::new(), unresolved: Vec::new() };
     let title = root.pointer("/info/title").and_then(Value::as_str).unwrap_or("API").to_string();
-    let title_at = loc.key("title", 0).unwrap_or(0);
+    let title_at = loc.top("info").and_then(|i| loc.key("title", i)).unwrap_or(0);
     let goal =
         b.add(Draft::new(NodeKind::Goal, title.clone(), title_at, title_at + 5).confidence(0.95));
     let mut api = Api {
@@ -261,11 +344,14 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     };
 
     // Tags → components.
-    let tags_at = api.loc.key("tags", 0).unwrap_or(0);
+    let tags_at = api.loc.top("tags").unwrap_or(0);
     if let Some(tags) = root.get("tags").and_then(Value::as_array) {
+        // A list keeps the document's order: each tag is looked for after the one before.
+        let mut cursor = tags_at;
         for t in tags {
             let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
-            let at = api.loc.key("name", tags_at).unwrap_or(tags_at);
+            let at = api.loc.key("name", cursor).unwrap_or(tags_at);
+            cursor = at + "name".len() + 1;
             let id = b.add(
                 Draft::new(NodeKind::Component, name, at, at + 4).section(&[api.title.clone()]),
             );
@@ -280,7 +366,11 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         Dialect::Swagger2 => ("/securityDefinitions", "securityDefinitions"),
     };
     if let Some(map) = root.pointer(schemes_at).and_then(Value::as_object) {
-        let base = api.loc.key(schemes_key, 0).unwrap_or(0);
+        let base = match dialect {
+            Dialect::Oas3 => api.loc.top("components").and_then(|c| api.loc.key(schemes_key, c)),
+            Dialect::Swagger2 => api.loc.top(schemes_key),
+        }
+        .unwrap_or(0);
         for (name, scheme) in map {
             let scheme = doc.deref(scheme);
             let at = api.loc.key(name, base).unwrap_or(base);
@@ -308,9 +398,14 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     }
     for (key, map, webhook) in [("paths", paths, false), ("webhooks", webhooks, true)] {
         let Some(map) = map else { continue };
-        let base = api.loc.key(key, 0).unwrap_or(0);
+        let base = api.loc.top(key).unwrap_or(0);
+        let located = api.loc.path_keys(base);
         for (path, item) in map {
-            let at = api.loc.key(path, base).unwrap_or(base);
+            let at = located
+                .get(path.as_str())
+                .copied()
+                .or_else(|| api.loc.key(path, base))
+                .unwrap_or(base);
             api.path_item(b, &mut doc, path, at, item, webhook);
         }
     }

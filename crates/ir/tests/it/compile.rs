@@ -54,6 +54,78 @@ fn swagger_2_snapshot() {
 }
 
 #[test]
+fn openapi_top_level_keys_are_found_where_they_are_written() {
+    // `tags` of an operation come before the document's own `tags` (as in Twilio's files);
+    // each tag component is where its name is written, not at the operation's.
+    let yaml = [
+        "openapi: 3.0.0",
+        "components:",
+        "  schemas:",
+        "    S:",
+        "      title: Schema title",
+        "paths:",
+        "  /a:",
+        "    get:",
+        "      tags:",
+        "      - A",
+        "      parameters:",
+        "      - name: q",
+        "        in: query",
+        "      responses: {}",
+        "info:",
+        "  title: T",
+        "tags:",
+        "- name: A",
+        "- name: B",
+    ]
+    .join("\n");
+    let json_doc = r#"{"openapi": "3.0.0", "components": {"schemas": {"S": {"title": "Schema title"}}},
+"paths": {"/a": {"get": {"tags": ["A"], "parameters": [{"name": "q", "in": "query"}], "responses": {}}}},
+"info": {"title": "T"},
+"tags": [{"name": "A"},
+ {"name": "B"}]}"#;
+    for (file, text, lines) in [("t.yaml", yaml.as_str(), [18, 19]), ("t.json", json_doc, [4, 5])] {
+        let c = l9_ir::compile(file, text, None);
+        let got: Vec<(&str, u32)> =
+            c.ir.nodes
+                .iter()
+                .filter(|n| n.kind == NodeKind::Component)
+                .map(|n| (n.text.as_str(), n.span.line))
+                .collect();
+        assert_eq!(got, [("A", lines[0]), ("B", lines[1])], "{file}");
+        let goal = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Goal).unwrap();
+        assert_eq!(goal.span.line, if file == "t.yaml" { 16 } else { 3 }, "{file}");
+    }
+}
+
+#[test]
+fn openapi_paths_are_located_each_at_its_own_key() {
+    // Paths are located in one pass; a `:` inside an unquoted YAML key (Google's custom
+    // methods) does not end it, and quoted keys are found too.
+    let yaml = [
+        "openapi: 3.0.0",
+        "info: {title: T}",
+        "paths:",
+        "  /v1/{name}:cancel:",
+        "    post: {responses: {}}",
+        "  '/v1/{name}':",
+        "    get: {responses: {}}",
+        "  /v1/items:",
+        "    get: {responses: {}}",
+    ]
+    .join("\n");
+    let c = l9_ir::compile("g.yaml", &yaml, None);
+    let mut got: Vec<(&str, u32)> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Interface)
+            .map(|n| (n.text.as_str(), n.span.line))
+            .collect();
+    got.sort();
+    assert_eq!(got, [("GET /v1/items", 9), ("GET /v1/{name}", 7), ("POST /v1/{name}:cancel", 5)]);
+}
+
+#[test]
 fn openapi_3_1_webhooks_are_interfaces() {
     let c = compile_fixture("webhooks-3.1.json");
     expect_file!["snapshots/webhooks.txt"].assert_eq(&dump(&c));
