@@ -191,21 +191,27 @@ impl Table {
             let n = cells(i).count().max(1);
             cells(i).map(str::len).sum::<usize>() / n
         };
+        // Header words that name the statement column ("Requirement", "Description", "User
+        // story", "Acceptance criteria"; not "Requirement ID", not "Context").
         const TEXT: &[&str] = &[
             "requirement",
+            "requirements",
             "description",
             "statement",
             "criterion",
             "criteria",
-            "user story",
             "story",
+            "stories",
             "text",
             "shall",
         ];
         let named = (0..columns).find(|i| {
             let h = header(*i);
-            TEXT.iter().any(|t| h.contains(t))
-                && !matches!(h.as_str(), "requirement id" | "requirement no" | "requirement #")
+            let words: Vec<&str> =
+                h.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+            words.iter().any(|w| TEXT.contains(w))
+                && !words.iter().any(|w| matches!(*w, "id" | "no" | "nr" | "number" | "ref"))
+                && !h.ends_with('#')
         });
         let text = named
             .or_else(|| (0..columns).max_by_key(|i| mean_len(*i)).filter(|i| mean_len(*i) >= 20));

@@ -224,13 +224,15 @@ fn markdown_tables_of_requirements_are_read_row_by_row() {
         | PA-1 | The app must show free spots within 500 m. | High |\n\
         | PA-2 | Users **should** be able to pay by card. | Low |\n\n\
         | Owner | Need |\n|---|---|\n| ops | The service must restart within 30 seconds of a crash. |\n\n\
+        | Requirement ID | Context of the need, at length | Statement |\n|---|---|---|\n\
+        | PA-9 | Operators asked for this after the outage of last spring, twice. | Logs must be kept. |\n\n\
         ## Glossary\n\n| Term | Meaning |\n|---|---|\n| spot | a bay |\n\n\
         ## Acceptance criteria\n\n| Criterion |\n|---|\n| A user near 3 free spots sees 3 spots (PA-1). |\n";
     let c = l9_ir::compile("t.md", src, None);
     let got: Vec<(NodeKind, &str, &str, u32)> =
         c.ir.nodes.iter().map(|n| (n.kind, n.id.as_str(), n.text.as_str(), n.span.line)).collect();
     let reqs: Vec<_> = got.iter().filter(|g| g.0 == NodeKind::Requirement).collect();
-    assert_eq!(reqs.len(), 3, "{got:#?}");
+    assert_eq!(reqs.len(), 4, "{got:#?}");
     assert_eq!(
         (reqs[0].1, reqs[0].2, reqs[0].3),
         ("PA-1", "The app must show free spots within 500 m.", 7)
@@ -238,6 +240,8 @@ fn markdown_tables_of_requirements_are_read_row_by_row() {
     assert_eq!((reqs[1].1, reqs[1].2), ("PA-2", "Users should be able to pay by card."));
     // No header names the statement: the column of the longest cells is it.
     assert_eq!(reqs[2].2, "The service must restart within 30 seconds of a crash.");
+    // "Statement" names the column, not "Context"; "Requirement ID" names the id.
+    assert_eq!((reqs[3].1, reqs[3].2), ("PA-9", "Logs must be kept."));
     // A glossary's short cells are not statements.
     assert!(got.iter().all(|g| !g.2.contains("bay")), "{got:#?}");
     let ac = got.iter().find(|g| g.0 == NodeKind::AcceptanceCriterion).unwrap();
