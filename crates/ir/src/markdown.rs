@@ -1,14 +1,16 @@
-//! Markdown specs. The first H1 is the goal; other headings are components unless their
+//! Markdown specs (YAML front matter skipped). The first H1 is the goal; other headings are components unless their
 //! title names a section kind (acceptance criteria, constraints, non-goals, assumptions,
 //! risks, questions, goals, requirements). List items and sentences with a normative keyword
 //! (or a document id, or anywhere under a requirements heading) become requirements; fenced
-//! shell blocks under acceptance criteria become runnable gates.
+//! shell blocks under acceptance criteria become runnable gates. MoSCoW headings ("Must
+//! have", "Should have", "Could have", "Won't have") give their items a strength (or make them
+//! non-goals); a sub-item comes after its item.
 
 use l9_types::Diagnostic;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use crate::builder::{Builder, Draft};
-use crate::model::{EdgeKind, NodeKind};
+use crate::model::{EdgeKind, NodeKind, Strength};
 use crate::text::{self, KeywordMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +39,17 @@ pub(crate) fn section_kind(title: &str) -> SectionKind {
         "verification",
     ]) {
         SectionKind::Acceptance
-    } else if has(&["non-goal", "non goal", "nongoal", "out of scope", "not in scope"]) {
+    } else if has(&[
+        "non-goal",
+        "non goal",
+        "nongoal",
+        "out of scope",
+        "not in scope",
+        "won't have",
+        "won’t have",
+        "wont have",
+        "will not have",
+    ]) {
         SectionKind::NonGoals
     } else if has(&["constraint", "limitation"]) {
         SectionKind::Constraints
@@ -49,7 +61,16 @@ pub(crate) fn section_kind(title: &str) -> SectionKind {
         SectionKind::Questions
     } else if has(&["goal", "objective", "purpose"]) {
         SectionKind::Goals
-    } else if has(&["requirement", "user stories", "features", "must have", "capabilities"]) {
+    } else if has(&[
+        "requirement",
+        "user stories",
+        "features",
+        "must have",
+        "should have",
+        "could have",
+        "nice to have",
+        "capabilities",
+    ]) {
         SectionKind::Requirements
     } else {
         SectionKind::Plain
@@ -72,9 +93,28 @@ fn blocks(src: &str) -> Vec<Block> {
     let mut item_para_depth = 0usize;
     let mut code: Option<(String, String, usize, usize)> = None;
     let mut table: Option<Table> = None;
-    let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    // YAML front matter (`---` … `---` at the top) is metadata, not a heading and text.
+    let mut in_metadata = false;
+    let opts = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
     for (event, range) in Parser::new_ext(src, opts).into_offset_iter() {
         match event {
+            Event::Start(Tag::MetadataBlock(_)) => in_metadata = true,
+            Event::End(TagEnd::MetadataBlock(_)) => in_metadata = false,
+            _ if in_metadata => {}
+            // A list inside an item: the item's own text is whole; it comes before its
+            // sub-items (which end first).
+            Event::Start(Tag::List(_)) => {
+                if let Some(item) = items.last_mut()
+                    && item.1 != usize::MAX
+                {
+                    let (text, start, end) =
+                        std::mem::replace(item, (String::new(), usize::MAX, 0));
+                    out.push(Block::Item { text, start, end });
+                }
+            }
             Event::Start(Tag::Heading { level, .. }) => {
                 heading = Some((heading_level(level), String::new(), range.start, range.end));
             }
@@ -391,6 +431,23 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     }
 }
 
+/// The strength a MoSCoW heading gives its items ("Must have", "Should have", "Could have" or
+/// "Nice to have"), from the innermost heading that names one.
+fn moscow(stack: &[Section]) -> Option<Strength> {
+    stack.iter().rev().find_map(|s| {
+        let t = s.title.to_lowercase();
+        if t.contains("must have") {
+            Some(Strength::Must)
+        } else if t.contains("should have") {
+            Some(Strength::Should)
+        } else if t.contains("could have") || t.contains("nice to have") {
+            Some(Strength::May)
+        } else {
+            None
+        }
+    })
+}
+
 fn path_of(stack: &[Section]) -> Vec<String> {
     stack.iter().map(|s| s.title.clone()).collect()
 }
@@ -434,7 +491,8 @@ fn statement(
         return;
     }
     let kw = text::keyword(&body, mode);
-    let strength = kw.as_ref().map(|k| k.strength);
+    // Under a MoSCoW heading an item without a keyword of its own has the heading's.
+    let strength = kw.as_ref().map(|k| k.strength).or_else(|| moscow(stack));
     let path = path_of(stack);
     let parent = container(stack, goal);
     let node_kind = match kind {

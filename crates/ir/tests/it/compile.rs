@@ -271,6 +271,62 @@ fn prose_bullets_and_enumerators_start_statements_and_are_not_text() {
 }
 
 #[test]
+fn markdown_front_matter_moscow_headings_and_nested_items() {
+    let md = [
+        "---",
+        "title: Booking service",
+        "owner: team-a",
+        "---",
+        "",
+        "# Booking service",
+        "",
+        "## Must have",
+        "",
+        "- Book a room for a date range.",
+        "- Cancel a booking up to 24 hours before it starts.",
+        "  - A cancellation later than that costs one night.",
+        "",
+        "## Should have",
+        "",
+        "- Email a confirmation.",
+        "",
+        "## Could have",
+        "",
+        "- Dark mode.",
+        "",
+        "## Won't have",
+        "",
+        "- Loyalty points.",
+    ]
+    .join("\n");
+    let c = l9_ir::compile("b.md", &md, None);
+    let got: Vec<(NodeKind, Option<Strength>, &str)> =
+        c.ir.nodes.iter().map(|n| (n.kind, n.strength, n.text.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            // The front matter is not a heading: the H1 is the goal.
+            (NodeKind::Goal, None, "Booking service"),
+            (NodeKind::Requirement, Some(Strength::Must), "Book a room for a date range."),
+            (
+                NodeKind::Requirement,
+                Some(Strength::Must),
+                "Cancel a booking up to 24 hours before it starts."
+            ),
+            // A sub-item comes after its item.
+            (
+                NodeKind::Requirement,
+                Some(Strength::Must),
+                "A cancellation later than that costs one night."
+            ),
+            (NodeKind::Requirement, Some(Strength::Should), "Email a confirmation."),
+            (NodeKind::Requirement, Some(Strength::May), "Dark mode."),
+            (NodeKind::NonGoal, None, "Loyalty points."),
+        ]
+    );
+}
+
+#[test]
 fn user_stories_are_requirements_under_any_heading_and_in_prose() {
     let md = "# Library\n\n## Stories\n\n- As a member, I want to renew a loan so that I keep it longer.\n\
               - As a librarian I need to see overdue loans.\n- Renewals are popular.\n";
