@@ -45,7 +45,10 @@ pub(crate) fn parse(b: &mut Builder<'_>) -> Option<Value> {
             return None;
         }
         match yaml_serde::from_str::<Value>(src) {
-            Ok(v) => Some(v),
+            Ok(mut v) => {
+                merge_keys(&mut v, 0);
+                Some(v)
+            }
             Err(e) => {
                 let at = e.location().map_or(0, |l| l.index());
                 let help = if e.to_string().contains("repetition limit") {
@@ -62,6 +65,37 @@ pub(crate) fn parse(b: &mut Builder<'_>) -> Option<Value> {
                 None
             }
         }
+    }
+}
+
+/// Applies YAML merge keys (`<<: *common`, `<<: [*a, *b]`), which the parser leaves as a key
+/// named `<<`: the merged mappings' entries join the mapping where it has no such key (of
+/// several, the first listed wins), recursively. The depth is bounded as the YAML's is.
+fn merge_keys(v: &mut Value, depth: usize) {
+    if depth > 256 {
+        return;
+    }
+    match v {
+        Value::Object(map) => {
+            if let Some(merged) = map.remove("<<") {
+                let sources = match merged {
+                    Value::Array(list) => list,
+                    one => vec![one],
+                };
+                for source in sources {
+                    if let Value::Object(entries) = source {
+                        for (k, val) in entries {
+                            map.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            for val in map.values_mut() {
+                merge_keys(val, depth + 1);
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(|x| merge_keys(x, depth + 1)),
+        _ => {}
     }
 }
 

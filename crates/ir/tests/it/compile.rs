@@ -126,6 +126,15 @@ fn openapi_paths_are_located_each_at_its_own_key() {
 }
 
 #[test]
+fn openapi_yaml_merge_keys_are_applied() {
+    let yaml = "openapi: 3.0.0\ninfo: {title: M}\nx-common: &common\n  responses:\n    \"200\": {description: OK}\n\
+                paths:\n  /a:\n    get:\n      <<: *common\n      summary: Get A\n";
+    let c = l9_ir::compile("m.yaml", yaml, None);
+    let i = c.ir.nodes.iter().find_map(|n| n.interface.as_ref()).unwrap();
+    assert_eq!(i.responses.get("200").map(String::as_str), Some("-"), "{i:?}");
+}
+
+#[test]
 fn openapi_3_1_webhooks_are_interfaces() {
     let c = compile_fixture("webhooks-3.1.json");
     expect_file!["snapshots/webhooks.txt"].assert_eq(&dump(&c));
