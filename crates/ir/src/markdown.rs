@@ -4,7 +4,8 @@
 //! (or a document id, or anywhere under a requirements heading) become requirements; fenced
 //! shell blocks under acceptance criteria become runnable gates. MoSCoW headings ("Must
 //! have", "Should have", "Could have", "Won't have") give their items a strength (or make them
-//! non-goals); a sub-item comes after its item.
+//! non-goals); a sub-item comes after its item; a heading that states a requirement (an id or a
+//! normative keyword: `### REQ-1 The system shall export PDF`) is that requirement.
 
 use l9_types::Diagnostic;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -370,16 +371,30 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                     stack.pop();
                 }
                 let kind = section_kind(&text);
+                // A heading that is itself a statement (`### REQ-1 The system shall export
+                // PDF`, `### Reports must be signed`) is one, in the section around it; what
+                // follows it belongs to that section. ("## Requirements the system must meet"
+                // names a section.)
+                let goal_heading = goal.is_none() && (level == 1 || stack.is_empty());
+                let (label, title) = split_label(&text);
+                if !goal_heading
+                    && text::keyword(&title, mode).is_some()
+                    && (label.is_some() || kind == SectionKind::Plain)
+                {
+                    let outer = stack.last().map_or(SectionKind::Plain, |s| s.kind);
+                    statement(b, &stack, &goal, mode, outer, &text, start, end, true);
+                    stack.push(Section { level, title: text, kind: outer, node: None });
+                    continue;
+                }
                 let path: Vec<String> = stack.iter().map(|s| s.title.clone()).collect();
                 let node = if kind != SectionKind::Plain {
                     None
-                } else if goal.is_none() && (level == 1 || stack.is_empty()) {
+                } else if goal_heading {
                     let id =
                         b.add(Draft::new(NodeKind::Goal, text.clone(), start, end).section(&path));
                     goal = Some(id.clone());
                     Some(id)
                 } else {
-                    let (label, title) = split_label(&text);
                     let id = b.add(
                         Draft::new(NodeKind::Component, title, start, end)
                             .section(&path)

@@ -336,6 +336,25 @@ fn markdown_front_matter_moscow_headings_and_nested_items() {
 }
 
 #[test]
+fn a_heading_that_states_a_requirement_is_one() {
+    let md = "# Reports\n\n## Requirements the system must meet\n\n### REQ-001 The system shall export PDF\n\n\
+              Rationale: auditors need PDFs.\n\n### Reports must be signed\n\n### Archive\n\n- Reports must be kept.\n";
+    let c = l9_ir::compile("h.md", md, None);
+    let got: Vec<(NodeKind, &str, &str)> =
+        c.ir.nodes.iter().map(|n| (n.kind, n.id.as_str(), n.text.as_str())).collect();
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert_eq!(
+        (got[1].0, got[1].1, got[1].2),
+        (NodeKind::Requirement, "REQ-001", "The system shall export PDF")
+    );
+    assert_eq!((got[2].0, got[2].2), (NodeKind::Requirement, "Reports must be signed"));
+    // A heading that states nothing is a component; "Requirements the system must meet"
+    // names a section.
+    assert_eq!((got[3].0, got[3].2), (NodeKind::Component, "Archive"));
+    assert_eq!((got[4].0, got[4].2), (NodeKind::Requirement, "Reports must be kept."));
+}
+
+#[test]
 fn user_stories_are_requirements_under_any_heading_and_in_prose() {
     let md = "# Library\n\n## Stories\n\n- As a member, I want to renew a loan so that I keep it longer.\n\
               - As a librarian I need to see overdue loans.\n- Renewals are popular.\n";
