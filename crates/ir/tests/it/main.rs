@@ -8,6 +8,7 @@ mod challenge;
 mod compile;
 mod eval;
 mod learn;
+mod openapi;
 mod plan;
 mod robustness;
 mod tagger;

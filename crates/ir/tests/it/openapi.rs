@@ -1,0 +1,158 @@
+//! The OpenAPI front end: 3.0 and 3.1 (webhooks), Swagger 2.0, YAML merge keys, `$ref`s, and
+//! where its nodes are located in the text.
+
+use expect_test::expect_file;
+use l9_ir::NodeKind;
+
+use crate::{compile_fixture, dump};
+
+#[test]
+fn openapi_yaml_snapshot() {
+    expect_file!["snapshots/openapi_yaml.txt"].assert_eq(&dump(&compile_fixture("notes-api.yaml")));
+}
+
+#[test]
+fn openapi_json_snapshot() {
+    expect_file!["snapshots/openapi_json.txt"].assert_eq(&dump(&compile_fixture("pets.json")));
+}
+
+#[test]
+fn swagger_2_snapshot() {
+    let c = compile_fixture("store-swagger2.yaml");
+    expect_file!["snapshots/swagger2.txt"].assert_eq(&dump(&c));
+    let ifaces: Vec<_> = c.ir.nodes.iter().filter_map(|n| n.interface.as_ref()).collect();
+    // The body parameter is the request, not a parameter; a form makes an object body.
+    assert_eq!(ifaces[0].request.as_deref(), Some("Order"));
+    assert_eq!(ifaces[0].parameters.len(), 1);
+    assert_eq!(ifaces[0].responses.get("400").map(String::as_str), Some("Error"));
+    assert_eq!(ifaces[1].parameters[0].schema.as_deref(), Some("string"));
+    assert_eq!(ifaces[2].request.as_deref(), Some("object"));
+    assert_eq!(ifaces[2].parameters[1].schema.as_deref(), Some("string[]"));
+    let constraints: Vec<&str> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Constraint)
+            .map(|n| n.text.as_str())
+            .collect();
+    assert_eq!(
+        constraints,
+        [
+            "Requests authenticate with `basicAuth`: HTTP basic authentication",
+            "Requests authenticate with `key`: an API key in the header `X-Key`",
+            "Requests authenticate with `oauth`: OAuth 2.0 (accessCode)",
+        ]
+    );
+    let missing = c.diagnostics.iter().find(|d| d.code == "L9-IR-013").unwrap();
+    assert!(missing.help.as_deref().unwrap_or("").contains("securityDefinitions"));
+}
+
+#[test]
+fn openapi_top_level_keys_are_found_where_they_are_written() {
+    // `tags` of an operation come before the document's own `tags` (as in Twilio's files);
+    // each tag component is where its name is written, not at the operation's.
+    let yaml = [
+        "openapi: 3.0.0",
+        "components:",
+        "  schemas:",
+        "    S:",
+        "      title: Schema title",
+        "paths:",
+        "  /a:",
+        "    get:",
+        "      tags:",
+        "      - A",
+        "      parameters:",
+        "      - name: q",
+        "        in: query",
+        "      responses: {}",
+        "info:",
+        "  title: T",
+        "tags:",
+        "- name: A",
+        "- name: B",
+    ]
+    .join("\n");
+    let json_doc = r#"{"openapi": "3.0.0", "components": {"schemas": {"S": {"title": "Schema title"}}},
+"paths": {"/a": {"get": {"tags": ["A"], "parameters": [{"name": "q", "in": "query"}], "responses": {}}}},
+"info": {"title": "T"},
+"tags": [{"name": "A"},
+ {"name": "B"}]}"#;
+    for (file, text, lines) in [("t.yaml", yaml.as_str(), [18, 19]), ("t.json", json_doc, [4, 5])] {
+        let c = l9_ir::compile(file, text, None);
+        let got: Vec<(&str, u32)> =
+            c.ir.nodes
+                .iter()
+                .filter(|n| n.kind == NodeKind::Component)
+                .map(|n| (n.text.as_str(), n.span.line))
+                .collect();
+        assert_eq!(got, [("A", lines[0]), ("B", lines[1])], "{file}");
+        let goal = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Goal).unwrap();
+        assert_eq!(goal.span.line, if file == "t.yaml" { 16 } else { 3 }, "{file}");
+    }
+}
+
+#[test]
+fn openapi_paths_are_located_each_at_its_own_key() {
+    // Paths are located in one pass; a `:` inside an unquoted YAML key (Google's custom
+    // methods) does not end it, and quoted keys are found too.
+    let yaml = [
+        "openapi: 3.0.0",
+        "info: {title: T}",
+        "paths:",
+        "  /v1/{name}:cancel:",
+        "    post: {responses: {}}",
+        "  '/v1/{name}':",
+        "    get: {responses: {}}",
+        "  /v1/items:",
+        "    get: {responses: {}}",
+    ]
+    .join("\n");
+    let c = l9_ir::compile("g.yaml", &yaml, None);
+    let mut got: Vec<(&str, u32)> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Interface)
+            .map(|n| (n.text.as_str(), n.span.line))
+            .collect();
+    got.sort();
+    assert_eq!(got, [("GET /v1/items", 9), ("GET /v1/{name}", 7), ("POST /v1/{name}:cancel", 5)]);
+}
+
+#[test]
+fn openapi_yaml_merge_keys_are_applied() {
+    let yaml = "openapi: 3.0.0\ninfo: {title: M}\nx-common: &common\n  responses:\n    \"200\": {description: OK}\n\
+                paths:\n  /a:\n    get:\n      <<: *common\n      summary: Get A\n";
+    let c = l9_ir::compile("m.yaml", yaml, None);
+    let i = c.ir.nodes.iter().find_map(|n| n.interface.as_ref()).unwrap();
+    assert_eq!(i.responses.get("200").map(String::as_str), Some("-"), "{i:?}");
+}
+
+#[test]
+fn openapi_3_1_webhooks_are_interfaces() {
+    let c = compile_fixture("webhooks-3.1.json");
+    expect_file!["snapshots/webhooks.txt"].assert_eq(&dump(&c));
+    assert!(c.diagnostics.iter().all(|d| d.code != "L9-IR-014"), "{:?}", c.diagnostics);
+}
+
+#[test]
+fn openapi_errors_name_the_place() {
+    let c = l9_ir::compile("bad.json", "{\n  \"openapi\": \"3.1.0\",\n  \"paths\": {,}\n}", None);
+    let d = &c.diagnostics[0];
+    assert_eq!((d.code.as_str(), d.span.as_ref().unwrap().line), ("L9-IR-010", 3));
+    let c = l9_ir::compile("bad.yaml", "openapi: 3.0.0\npaths:\n  /a: [\n", None);
+    assert_eq!(c.diagnostics[0].code, "L9-IR-010");
+    let c = l9_ir::compile("old.json", "{\"swagger\": \"1.2\"}", None);
+    assert_eq!(c.diagnostics[0].code, "L9-IR-011");
+    assert!(c.diagnostics[0].message.contains("Swagger 1.2"), "{}", c.diagnostics[0].message);
+}
+
+#[test]
+fn openapi_refs_resolve_and_cycles_end() {
+    let c = compile_fixture("pets.json");
+    let get = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Interface).unwrap();
+    let i = get.interface.as_ref().unwrap();
+    assert_eq!(i.responses.get("200").map(String::as_str), Some("Cat | Dog"));
+    assert_eq!(i.parameters[0].schema.as_deref(), Some("string | null"));
+    // Missing → Missing is a cycle: tolerated, the response keeps no body.
+    assert_eq!(i.responses.get("404").map(String::as_str), Some("-"));
+}
