@@ -130,11 +130,16 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             };
             let conf = kw.as_ref().map_or(0.6, |k| k.confidence * 0.9);
             let id = b.add(
-                Draft::new(kind, &sentence[body_off..], start + s + body_off, start + e)
-                    .section(&section)
-                    .label(label)
-                    .strength(kw.map(|k| k.strength))
-                    .confidence(conf),
+                Draft::new(
+                    kind,
+                    dehyphenate(&sentence[body_off..]),
+                    start + s + body_off,
+                    start + e,
+                )
+                .section(&section)
+                .label(label)
+                .strength(kw.map(|k| k.strength))
+                .confidence(conf),
             );
             if let Some(g) = &goal {
                 b.edge(&id, g, EdgeKind::Refines, "document");
@@ -201,4 +206,35 @@ fn numbered_heading(t: &str, mode: KeywordMode) -> Option<&str> {
         return None;
     }
     (!title.is_empty()).then_some(title)
+}
+
+/// A word hyphenated at a line's end, as text extracted from a PDF is ("appoint-" / "ment"),
+/// is one word again: a hyphen that ends a line after two lower-case letters, before a line
+/// that opens with one, goes with the line break. (RFC text has its own front end, where such
+/// a hyphen is the word's own.)
+fn dehyphenate(text: &str) -> String {
+    if !text.contains("-\n") && !text.contains("-\r\n") {
+        return text.to_string();
+    }
+    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut glued = false;
+    for (i, line) in lines.iter().enumerate() {
+        let line = if glued { line.trim_start() } else { line };
+        let next = lines.get(i + 1).map(|n| n.trim_start());
+        let stem = line
+            .strip_suffix('-')
+            .filter(|w| w.chars().rev().take(2).filter(|c| c.is_lowercase()).count() == 2);
+        glued = stem.is_some() && next.is_some_and(|n| n.starts_with(char::is_lowercase));
+        match stem.filter(|_| glued) {
+            Some(w) => out.push_str(w),
+            None => {
+                out.push_str(line);
+                if i + 1 < lines.len() {
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }

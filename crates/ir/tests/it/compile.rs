@@ -227,6 +227,21 @@ fn a_heading_that_states_a_requirement_is_one() {
 }
 
 #[test]
+fn prose_words_hyphenated_at_a_line_end_are_whole_again() {
+    let src = "Clinic\n\nThe system shall store every appoint-\nment for ten years. The nurse should be able to re-\n  schedule an X-\nray and a well-\nKnown test.\n";
+    let c = l9_ir::compile("h.txt", src, Some(Format::Prose));
+    let texts: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "The system shall store every appointment for ten years.",
+            // One letter before the hyphen, or a capital after the break: left as written.
+            "The nurse should be able to reschedule an X- ray and a well- Known test.",
+        ]
+    );
+}
+
+#[test]
 fn user_stories_are_requirements_under_any_heading_and_in_prose() {
     let md = "# Library\n\n## Stories\n\n- As a member, I want to renew a loan so that I keep it longer.\n\
               - As a librarian I need to see overdue loans.\n- Renewals are popular.\n";
