@@ -114,7 +114,7 @@ fn plan_task_names(tasks: &[Value], children: &[TaskRecord]) -> Vec<Option<Strin
     let mut order: Vec<usize> = (0..children.len()).collect();
     order.sort_by(|a, b| {
         let (a, b) = (&children[*a], &children[*b]);
-        a.created_at.cmp(&b.created_at).then_with(|| a.id.to_string().cmp(&b.id.to_string()))
+        a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id))
     });
     let mut names: Vec<Option<String>> = vec![None; children.len()];
     // Per plan task: whether an attempt of it did anything but fail.

@@ -1,11 +1,12 @@
-//! Markdown specs (YAML front matter skipped). The first H1 is the goal; other headings are components unless their
-//! title names a section kind (acceptance criteria, constraints, non-goals, assumptions,
+//! Markdown specs (YAML front matter skipped). The first H1 is the goal; other headings are
+//! components unless their title names a section kind (acceptance criteria, constraints, non-goals, assumptions,
 //! risks, questions, goals, requirements). List items and sentences with a normative keyword
 //! (or a document id, or anywhere under a requirements heading) become requirements; fenced
 //! shell blocks under acceptance criteria become runnable gates. MoSCoW headings ("Must
 //! have", "Should have", "Could have", "Won't have") give their items a strength (or make them
-//! non-goals); a sub-item comes after its item; a heading that states a requirement (an id or a
-//! normative keyword: `### REQ-1 The system shall export PDF`) is that requirement.
+//! non-goals); a sub-item comes after its item; a heading that states a requirement (a
+//! normative keyword and an id or a full stop: `### REQ-1 The system shall export PDF`) is
+//! that requirement.
 
 use l9_types::Diagnostic;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -372,14 +373,15 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 }
                 let kind = section_kind(&text);
                 // A heading that is itself a statement (`### REQ-1 The system shall export
-                // PDF`, `### Reports must be signed`) is one, in the section around it; what
-                // follows it belongs to that section. ("## Requirements the system must meet"
-                // names a section.)
+                // PDF`, `### Reports must be signed.`) is one, in the section around it; what
+                // follows it belongs to that section. A keyword alone does not make a title a
+                // statement ("## How the system should behave", "## Requirements the system
+                // must meet"): it takes an id, or a full stop in a section of no kind.
                 let goal_heading = goal.is_none() && (level == 1 || stack.is_empty());
                 let (label, title) = split_label(&text);
                 if !goal_heading
                     && text::keyword(&title, mode).is_some()
-                    && (label.is_some() || kind == SectionKind::Plain)
+                    && (label.is_some() || (kind == SectionKind::Plain && title.ends_with('.')))
                 {
                     let outer = stack.last().map_or(SectionKind::Plain, |s| s.kind);
                     statement(b, &stack, &goal, mode, outer, &text, start, end, true);
@@ -506,8 +508,7 @@ fn statement(
         return;
     }
     let kw = text::keyword(&body, mode);
-    // Under a MoSCoW heading an item without a keyword of its own has the heading's.
-    let strength = kw.as_ref().map(|k| k.strength).or_else(|| moscow(stack));
+    let strength = kw.as_ref().map(|k| k.strength);
     let path = path_of(stack);
     let parent = container(stack, goal);
     let node_kind = match kind {
@@ -527,6 +528,11 @@ fn statement(
         }
         SectionKind::Plain if body.ends_with('?') => NodeKind::Question,
         SectionKind::Requirements | SectionKind::Plain => return,
+    };
+    // Under a MoSCoW heading a requirement without a keyword of its own has the heading's.
+    let strength = match node_kind {
+        NodeKind::Requirement => strength.or_else(|| moscow(stack)),
+        _ => strength,
     };
     let confidence = match (node_kind, &kw) {
         (NodeKind::Requirement, Some(k)) => k.confidence,

@@ -1,7 +1,8 @@
-//! OpenAPI 3.0 and 3.1 (webhooks included) and Swagger 2.0, JSON or YAML. The API's title is
-//! the goal; tags (or the first path segment when an operation has none) are components; every
-//! operation is an interface with its parameters and request/response schemas by name; every documented response is an
-//! acceptance criterion that verifies its operation; security schemes are constraints on the
+//! OpenAPI 3.0 and 3.1 (webhooks included) and Swagger 2.0, JSON or YAML (merge keys applied).
+//! The API's title is the goal; tags (or the first path segment when an operation has none)
+//! are components; every operation is an interface with its parameters and request/response
+//! schemas by name; every documented response is an acceptance criterion that verifies its
+//! operation; security schemes are constraints on the
 //! operations they guard. `$ref`s are resolved inside the document (cycles and external
 //! references are tolerated and reported once).
 
@@ -433,7 +434,8 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     for (key, map, webhook) in [("paths", paths, false), ("webhooks", webhooks, true)] {
         let Some(map) = map else { continue };
         let base = api.loc.top(key).unwrap_or(0);
-        let located = api.loc.path_keys(base);
+        // Paths are many and start with `/`: located in one pass. Webhooks are few and named.
+        let located = if webhook { HashMap::new() } else { api.loc.path_keys(base) };
         for (path, item) in map {
             let at = located
                 .get(path.as_str())

@@ -167,6 +167,10 @@ fn markdown_front_matter_moscow_headings_and_nested_items() {
         "- Cancel a booking up to 24 hours before it starts.",
         "  - A cancellation later than that costs one night.",
         "",
+        "### Acceptance criteria",
+        "",
+        "- A booked room shows as taken.",
+        "",
         "## Should have",
         "",
         "- Email a confirmation.",
@@ -200,6 +204,8 @@ fn markdown_front_matter_moscow_headings_and_nested_items() {
                 Some(Strength::Must),
                 "A cancellation later than that costs one night."
             ),
+            // A criterion under a MoSCoW heading gets no strength: it is not a requirement.
+            (NodeKind::AcceptanceCriterion, None, "A booked room shows as taken."),
             (NodeKind::Requirement, Some(Strength::Should), "Email a confirmation."),
             (NodeKind::Requirement, Some(Strength::May), "Dark mode."),
             (NodeKind::NonGoal, None, "Loyalty points."),
@@ -210,7 +216,7 @@ fn markdown_front_matter_moscow_headings_and_nested_items() {
 #[test]
 fn a_heading_that_states_a_requirement_is_one() {
     let md = "# Reports\n\n## Requirements the system must meet\n\n### REQ-001 The system shall export PDF\n\n\
-              Rationale: auditors need PDFs.\n\n### Reports must be signed\n\n### Archive\n\n- Reports must be kept.\n";
+              Rationale: auditors need PDFs.\n\n### Reports must be signed.\n\n### How reports should look\n\n- Reports must be kept.\n";
     let c = l9_ir::compile("h.md", md, None);
     let got: Vec<(NodeKind, &str, &str)> =
         c.ir.nodes.iter().map(|n| (n.kind, n.id.as_str(), n.text.as_str())).collect();
@@ -219,10 +225,10 @@ fn a_heading_that_states_a_requirement_is_one() {
         (got[1].0, got[1].1, got[1].2),
         (NodeKind::Requirement, "REQ-001", "The system shall export PDF")
     );
-    assert_eq!((got[2].0, got[2].2), (NodeKind::Requirement, "Reports must be signed"));
-    // A heading that states nothing is a component; "Requirements the system must meet"
-    // names a section.
-    assert_eq!((got[3].0, got[3].2), (NodeKind::Component, "Archive"));
+    assert_eq!((got[2].0, got[2].2), (NodeKind::Requirement, "Reports must be signed."));
+    // A title with a keyword is a component, not a statement; "Requirements the system must
+    // meet" names a section.
+    assert_eq!((got[3].0, got[3].2), (NodeKind::Component, "How reports should look"));
     assert_eq!((got[4].0, got[4].2), (NodeKind::Requirement, "Reports must be kept."));
 }
 
