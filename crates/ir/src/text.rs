@@ -225,7 +225,6 @@ pub(crate) fn content_terms(text: &str) -> BTreeSet<String> {
 static ID_RE: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
 
-/// [`ID_RE`] at the start of a text only.
 /// A user story: "As a member, I want to renew a loan (so that …)".
 static USER_STORY: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(
@@ -240,6 +239,7 @@ pub(crate) fn user_story(text: &str) -> bool {
     USER_STORY.as_ref().is_some_and(|r| r.is_match(text))
 }
 
+/// [`ID_RE`] at the start of a text only.
 static ID_AT_START: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
 
