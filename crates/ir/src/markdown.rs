@@ -81,10 +81,29 @@ pub(crate) fn section_kind(title: &str) -> SectionKind {
 
 #[derive(Debug)]
 enum Block {
-    Heading { level: usize, text: String, start: usize, end: usize },
-    Item { text: String, start: usize, end: usize },
-    Paragraph { start: usize, end: usize },
-    Code { lang: String, code: String, start: usize, end: usize },
+    Heading {
+        level: usize,
+        text: String,
+        start: usize,
+        end: usize,
+    },
+    /// A list item, or a table row; a row may carry its priority column's ranking.
+    Item {
+        text: String,
+        start: usize,
+        end: usize,
+        priority: Option<Priority>,
+    },
+    Paragraph {
+        start: usize,
+        end: usize,
+    },
+    Code {
+        lang: String,
+        code: String,
+        start: usize,
+        end: usize,
+    },
 }
 
 fn blocks(src: &str) -> Vec<Block> {
@@ -114,7 +133,7 @@ fn blocks(src: &str) -> Vec<Block> {
                 {
                     let (text, start, end) =
                         std::mem::replace(item, (String::new(), usize::MAX, 0));
-                    out.push(Block::Item { text, start, end });
+                    out.push(Block::Item { text, start, end, priority: None });
                 }
             }
             Event::Start(Tag::Heading { level, .. }) => {
@@ -130,7 +149,7 @@ fn blocks(src: &str) -> Vec<Block> {
                 if let Some((text, start, end)) = items.pop()
                     && start != usize::MAX
                 {
-                    out.push(Block::Item { text, start, end });
+                    out.push(Block::Item { text, start, end, priority: None });
                 }
             }
             Event::Start(Tag::Paragraph) if items.is_empty() && table.is_none() => {
@@ -219,7 +238,8 @@ impl Table {
     /// A requirements table's rows as list items: the statement is the column whose header
     /// says so (`Requirement`, `Description`, `Statement`, `Criterion`, `User story`, `Text`),
     /// else the column of the longest cells; an `ID` column (or one whose cells all open with
-    /// an id) names each row. Other columns (priority, status, owner) are not text. A table
+    /// an id) names each row; a `Priority` (or `MoSCoW`, `Importance`) column ranks it. Other
+    /// columns (status, owner) are not text. A table
     /// whose longest cells are a few words (a glossary's terms, a field list) is left alone.
     fn statements(self) -> Vec<Block> {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -279,6 +299,10 @@ impl Table {
             ) || (cells(*i).count() > 0
                 && cells(*i).all(|c| text::leading_id(c).is_some_and(|(_, e)| e >= c.len())))
         });
+        let priority_column = (0..columns).filter(|i| *i != text).find(|i| {
+            let h = header(*i);
+            h.split(|c: char| !c.is_alphanumeric()).any(|w| PRIORITY_HEADERS.contains(&w))
+        });
         self.rows
             .iter()
             .filter_map(|r| {
@@ -295,7 +319,9 @@ impl Table {
                     Some(id) => format!("{id}: {body}"),
                     None => body.to_string(),
                 };
-                Some(Block::Item { text, start: *start, end: *end })
+                let priority =
+                    priority_column.and_then(|i| r.get(i)).and_then(|c| Priority::of(&c.0));
+                Some(Block::Item { text, start: *start, end: *end, priority })
             })
             .collect()
     }
@@ -384,7 +410,8 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                     && (label.is_some() || (kind == SectionKind::Plain && title.ends_with('.')))
                 {
                     let outer = stack.last().map_or(SectionKind::Plain, |s| s.kind);
-                    statement(b, &stack, &goal, mode, outer, &text, start, end, true);
+                    let item = Statement { raw: &text, start, end, is_item: true, ranked: None };
+                    statement(b, &stack, &goal, mode, outer, item);
                     stack.push(Section { level, title: text, kind: outer, node: None });
                     continue;
                 }
@@ -409,16 +436,31 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 };
                 stack.push(Section { level, title: text, kind, node });
             }
-            Block::Item { text, start, end } => {
-                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
-                statement(b, &stack, &goal, mode, kind, &text, start, end, true);
+            Block::Item { text, start, end, priority } => {
+                let kind = match priority {
+                    Some(Priority::WontHave) => SectionKind::NonGoals,
+                    _ => stack.last().map_or(SectionKind::Plain, |s| s.kind),
+                };
+                let ranked = match priority {
+                    Some(Priority::Rank(s)) => Some(s),
+                    _ => None,
+                };
+                let item = Statement { raw: &text, start, end, is_item: true, ranked };
+                statement(b, &stack, &goal, mode, kind, item);
             }
             Block::Paragraph { start, end } => {
                 let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
                 let para = &src[start..end];
                 for (s, e) in text::sentences(para) {
                     let sentence = strip_inline(&para[s..e]);
-                    statement(b, &stack, &goal, mode, kind, &sentence, start + s, start + e, false);
+                    let item = Statement {
+                        raw: &sentence,
+                        start: start + s,
+                        end: start + e,
+                        is_item: false,
+                        ranked: None,
+                    };
+                    statement(b, &stack, &goal, mode, kind, item);
                 }
             }
             Block::Code { lang, code, start, end } => {
@@ -481,18 +523,57 @@ fn split_label(text: &str) -> (Option<String>, String) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Header words of a table column that ranks its rows.
+const PRIORITY_HEADERS: &[&str] = &["priority", "prio", "moscow", "importance"];
+
+/// A table row's ranking, from its priority column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Priority {
+    Rank(Strength),
+    /// MoSCoW's "Won't have": out of scope, a non-goal.
+    WontHave,
+}
+
+impl Priority {
+    /// `Must` / `M` / `High` / `Mandatory` / `1`, `Should` / `Medium`, `Could` / `Low` /
+    /// `Nice to have`, `Won't`; anything else ranks nothing.
+    fn of(cell: &str) -> Option<Priority> {
+        let c = cell.trim().trim_matches('*').trim().to_lowercase().replace('’', "'");
+        let first = c.split(|ch: char| !ch.is_alphanumeric() && ch != '\'').next().unwrap_or("");
+        Some(match first {
+            "must" | "m" | "high" | "mandatory" | "essential" | "critical" | "required" | "p0"
+            | "p1" | "1" => Priority::Rank(Strength::Must),
+            "should" | "s" | "medium" | "med" | "desirable" | "important" | "p2" | "2" => {
+                Priority::Rank(Strength::Should)
+            }
+            "could" | "c" | "low" | "optional" | "nice" | "p3" | "3" => {
+                Priority::Rank(Strength::May)
+            }
+            "won't" | "wont" | "w" => Priority::WontHave,
+            _ => return None,
+        })
+    }
+}
+
+/// One statement for [`statement`]: its raw text and span, whether it is a list item (or
+/// table row), and the rank its table's priority column gives it.
+struct Statement<'s> {
+    raw: &'s str,
+    start: usize,
+    end: usize,
+    is_item: bool,
+    ranked: Option<Strength>,
+}
+
 fn statement(
     b: &mut Builder<'_>,
     stack: &[Section],
     goal: &Option<String>,
     mode: KeywordMode,
     kind: SectionKind,
-    raw: &str,
-    start: usize,
-    end: usize,
-    is_item: bool,
+    item: Statement<'_>,
 ) {
+    let Statement { raw, start, end, is_item, ranked } = item;
     // Outside requirement lists a leading id that names an existing node is a reference
     // ("REQ-1 is verified by …"), not the new node's own id.
     let (label, body) = match text::leading_id(raw) {
@@ -529,9 +610,11 @@ fn statement(
         SectionKind::Plain if body.ends_with('?') => NodeKind::Question,
         SectionKind::Requirements | SectionKind::Plain => return,
     };
+    // A table's priority column ranks its row, over the row's own keyword ("The system shall
+    // … | Low" is optional: the column is the document's ranking, "shall" its house style).
     // Under a MoSCoW heading a requirement without a keyword of its own has the heading's.
     let strength = match node_kind {
-        NodeKind::Requirement => strength.or_else(|| moscow(stack)),
+        NodeKind::Requirement => ranked.or(strength).or_else(|| moscow(stack)),
         _ => strength,
     };
     let confidence = match (node_kind, &kw) {

@@ -134,6 +134,10 @@ fn is_abbreviation(text: &str, sentence_start: usize, dot: usize) -> bool {
     if word.is_empty() {
         return false;
     }
+    // "FR3. The system …": the id opening a statement does not end a sentence.
+    if is_whole_id(head.trim_start_matches(|c: char| c.is_whitespace() || c == '[' || c == '*')) {
+        return true;
+    }
     // "3.5" is handled by the space check; a single capital letter ("J. Smith") or a known
     // abbreviation does not end a sentence.
     ABBREVIATIONS.contains(&word.as_str())
@@ -243,6 +247,32 @@ pub(crate) fn user_story(text: &str) -> bool {
 static ID_AT_START: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9]{0,7}-[0-9]+(?:\.[0-9]+)*\b").ok());
 
+/// An id written without a hyphen (`FR1`, `NFR12`, `REQ_001`, `R1.2`): letters, then digits.
+/// Such a word is also a product or standard name (`HTTP2`, `SHA256`, `S3`), so it is an id
+/// only where a statement opens with it and a separator or a requirement prefix says so
+/// ([`bare_leading_id`]), and a mention only where the document defines it.
+static BARE_ID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\b[A-Z]{1,6}_?[0-9]{1,5}(?:\.[0-9]+)*\b").ok());
+
+/// [`BARE_ID`] at the start of a text only.
+static BARE_ID_AT_START: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^[A-Z]{1,6}_?[0-9]{1,5}(?:\.[0-9]+)*\b").ok());
+
+/// Whether `text` is one id and nothing else (`FR-3`, `FR3`).
+fn is_whole_id(text: &str) -> bool {
+    [ID_AT_START.as_ref(), BARE_ID_AT_START.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|re| re.find(text).is_some_and(|m| m.end() == text.len()))
+}
+
+/// Prefixes that name requirements: an id with one of them opens a statement even when only
+/// a space follows it ("FR1 The system shall …", "### UC3 Renew a loan").
+const REQUIREMENT_PREFIXES: &[&str] = &[
+    "R", "REQ", "RQ", "FR", "NFR", "NF", "F", "SR", "SRS", "SYS", "UR", "US", "UC", "BR", "QR",
+    "CR", "DR", "IR", "PR", "TR", "SEC", "PERF", "USE",
+];
+
 /// Whether `text` holds a hyphen followed by a digit, which every id has: most texts do not,
 /// and are then not searched (the search stops at every hyphen of a text).
 fn may_hold_id(text: &str) -> bool {
@@ -250,25 +280,63 @@ fn may_hold_id(text: &str) -> bool {
         .any(|i| text.as_bytes().get(i + 1).is_some_and(u8::is_ascii_digit))
 }
 
-/// Document ids mentioned in `text` (`REQ-12`, `FR-3`, `NFR-1.2`), with their byte ranges.
+/// Whether `text` holds an upper-case letter (or `_`) followed by a digit, which every id
+/// without a hyphen has.
+fn may_hold_bare_id(text: &str) -> bool {
+    text.as_bytes()
+        .windows(2)
+        .any(|w| (w[0].is_ascii_uppercase() || w[0] == b'_') && w[1].is_ascii_digit())
+}
+
+/// Document ids mentioned in `text` (`REQ-12`, `FR-3`, `NFR-1.2`, and the hyphen-less
+/// `FR3`, `REQ_001`), with their byte ranges, in order. A hyphen-less one is a reference only
+/// to an id the document defines: callers look each up.
 pub(crate) fn explicit_ids(text: &str) -> Vec<(usize, usize)> {
-    match ID_RE.as_ref() {
-        Some(re) if may_hold_id(text) => re
+    search_ids(text, true)
+}
+
+/// [`explicit_ids`], with or without the shortcuts that skip texts holding no id.
+fn search_ids(text: &str, shortcut: bool) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = match ID_RE.as_ref() {
+        Some(re) if !shortcut || may_hold_id(text) => re
             .find_iter(text)
             .filter(|m| !text[m.start()..m.end()].starts_with("RFC-"))
             .map(|m| (m.start(), m.end()))
             .collect(),
         _ => Vec::new(),
+    };
+    if let Some(re) = BARE_ID.as_ref().filter(|_| !shortcut || may_hold_bare_id(text)) {
+        let before = out.len();
+        out.extend(
+            re.find_iter(text)
+                .filter(|m| !text[m.start()..m.end()].starts_with("RFC"))
+                // "FR-3.1" holds no hyphen-less id; "FR3-2" is not one either.
+                .filter(|m| !text[..m.start()].ends_with('-') && !text[m.end()..].starts_with('-'))
+                .map(|m| (m.start(), m.end())),
+        );
+        if before > 0 && out.len() > before {
+            out.sort_unstable();
+        }
     }
+    out
 }
 
-/// An id that opens the text (`REQ-12: The system …`, `[FR-3] …`, `**NFR-1** …`): the id
-/// and the byte offset where the statement proper starts.
+/// The letters an id starts with: `FR` for `FR-3`, `FR3` and `FR_3`.
+pub(crate) fn id_prefix(id: &str) -> &str {
+    let end = id.find(|c: char| c == '-' || c == '_' || c.is_ascii_digit()).unwrap_or(id.len());
+    &id[..end]
+}
+
+/// An id that opens the text (`REQ-12: The system …`, `[FR-3] …`, `**NFR-1** …`, `FR1: …`,
+/// `REQ_001 The system …`): the id and the byte offset where the statement proper starts.
 pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
     let trimmed =
         text.trim_start_matches(|c: char| c.is_whitespace() || c == '[' || c == '*' || c == '(');
     let offset = text.len() - trimmed.len();
-    let e = ID_AT_START.as_ref()?.find(trimmed)?.end();
+    let e = match ID_AT_START.as_ref()?.find(trimmed) {
+        Some(m) => m.end(),
+        None => bare_leading_id(trimmed)?,
+    };
     if trimmed.starts_with("RFC-") {
         return None;
     }
@@ -277,6 +345,28 @@ pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
         c.is_whitespace() || matches!(c, ':' | ']' | ')' | '*' | '-' | '.' | '–' | '—')
     });
     Some((trimmed[..e].to_string(), offset + e + (rest.len() - after.len())))
+}
+
+/// The end of a hyphen-less id that opens `text`, when it stands alone, a separator follows
+/// it (`FR1:`, `FR1.` and a space, `[FR1]`, `FR1 –`), or its prefix names requirements and a
+/// space follows (`FR1 The system …`). `HTTP2 support`, `SHA256 hashes` and `A4 paper` are
+/// not ids.
+fn bare_leading_id(text: &str) -> Option<usize> {
+    let e = BARE_ID_AT_START.as_ref()?.find(text)?.end();
+    let id = &text[..e];
+    if id.starts_with("RFC") {
+        return None;
+    }
+    let rest = &text[e..];
+    let next = rest.trim_start();
+    let separated = next.is_empty()
+        || next.starts_with([':', ']', ')', '*', '|', '–', '—'])
+        || next.starts_with("- ")
+        || (rest.starts_with('.') && rest[1..].starts_with(char::is_whitespace));
+    let spaced = rest.starts_with(char::is_whitespace)
+        && REQUIREMENT_PREFIXES.contains(&id_prefix(id))
+        && next.starts_with(|c: char| c.is_uppercase() || c == '"' || c == '“');
+    (separated || spaced).then_some(e)
 }
 
 /// How keywords are read: RFC-style documents count only upper case.
@@ -416,21 +506,15 @@ pub fn groups_by_shared_text(rows: &[(&str, &str)]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    /// The shortcuts of `explicit_ids` (texts without a hyphen before a digit are not
-    /// searched) and `leading_id` (an anchored search) answer as the plain search does, on
-    /// texts drawn from the characters ids are made of and those around them.
+    /// The shortcuts of `explicit_ids` (texts without a hyphen before a digit, or without a
+    /// capital before one, are not searched) and `leading_id` (an anchored search) answer as
+    /// the plain search does, on texts drawn from the characters ids are made of and those
+    /// around them.
     #[test]
     fn id_shortcuts_answer_as_the_plain_search() {
-        let plain_ids = |t: &str| -> Vec<(usize, usize)> {
-            let re = ID_RE.as_ref().unwrap();
-            re.find_iter(t)
-                .filter(|m| !t[m.start()..m.end()].starts_with("RFC-"))
-                .map(|m| (m.start(), m.end()))
-                .collect()
-        };
         let pieces = [
             "REQ", "RFC", "F", "Q9", "-", "1", "07", ".", " ", "é", "*", "[", "(", ":", "a", "_",
-            "REQ-1", "RFC-2", "F-07.1", "Q9-3.", "-4",
+            "REQ-1", "RFC-2", "F-07.1", "Q9-3.", "-4", "FR3", "R_2",
         ];
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = |n: usize| {
@@ -444,18 +528,17 @@ mod tests {
             let len = next(9);
             let t: String = (0..len).map(|_| pieces[next(pieces.len())]).collect();
             let ids = explicit_ids(&t);
-            assert_eq!(ids, plain_ids(&t), "{t:?}");
+            assert_eq!(ids, search_ids(&t, false), "{t:?}");
+            assert!(ids.windows(2).all(|w| w[0].1 <= w[1].0), "in order, apart: {t:?}");
             with_ids += usize::from(!ids.is_empty());
             let trimmed = t.trim_start_matches(|c: char| {
                 c.is_whitespace() || c == '[' || c == '*' || c == '('
             });
-            let first = plain_ids(trimmed).first().copied().filter(|&(s, _)| s == 0);
+            let hyphenated = ID_RE.as_ref().unwrap().find(trimmed).filter(|m| m.start() == 0);
             let got = leading_id(&t);
-            assert_eq!(
-                got.as_ref().map(|(id, _)| id.as_str()),
-                first.map(|(_, e)| &trimmed[..e]),
-                "{t:?}"
-            );
+            if let Some(m) = hyphenated.filter(|m| !m.as_str().starts_with("RFC-")) {
+                assert_eq!(got.as_ref().map(|(id, _)| id.as_str()), Some(m.as_str()), "{t:?}");
+            }
             leading += usize::from(got.is_some());
         }
         assert!(with_ids > 500 && leading > 100, "the texts exercise both: {with_ids}, {leading}");
@@ -467,6 +550,10 @@ mod tests {
 
     #[test]
     fn sentences_respect_abbreviations_and_numbers() {
+        assert_eq!(
+            split("FR3. The system shall log. FR-4. Users may rate."),
+            ["FR3. The system shall log.", "FR-4. Users may rate."]
+        );
         assert_eq!(
             split("The p99 is 3.5 ms, e.g. for reads. It MUST log. Then stop!"),
             vec!["The p99 is 3.5 ms, e.g. for reads.", "It MUST log.", "Then stop!"]
@@ -491,6 +578,20 @@ mod tests {
         assert_eq!(leading_id("REQ-12: The system"), Some(("REQ-12".into(), 8)));
         assert_eq!(leading_id("**FR-3** Users"), Some(("FR-3".into(), 9)));
         assert_eq!(leading_id("The FR-3 thing"), None);
+        // Without a hyphen: a separator, or a requirement prefix and a capital, makes an id.
+        assert_eq!(leading_id("FR1: The system"), Some(("FR1".into(), 5)));
+        assert_eq!(leading_id("[REQ_001] Users"), Some(("REQ_001".into(), 10)));
+        assert_eq!(leading_id("NFR12 The page loads"), Some(("NFR12".into(), 6)));
+        assert_eq!(leading_id("R1.2. Loans"), Some(("R1.2".into(), 6)));
+        assert_eq!(leading_id("UC3"), Some(("UC3".into(), 3)));
+        for not_an_id in ["HTTP2 Support", "SHA256 hashes are", "A4 paper", "RFC2119: keys", "FR1x"]
+        {
+            assert_eq!(leading_id(not_an_id), None, "{not_an_id}");
+        }
+        assert_eq!(id_prefix("FR-3"), "FR");
+        assert_eq!(id_prefix("REQ_001"), "REQ");
+        assert_eq!(explicit_ids("see FR3, NFR-2.1 and SHA256"), vec![(4, 7), (9, 16), (21, 27)]);
+        assert_eq!(explicit_ids("FR-3.1 and FR3-2"), vec![(0, 6), (11, 16)]);
     }
 
     #[test]

@@ -90,19 +90,23 @@ fn dangling(ir: &Ir) -> Vec<Finding> {
             }
         }
     }
-    // Ids the document uses as labels share prefixes ("REQ-", "FR-"); a mention with such a
-    // prefix that names no node is a dangling reference.
+    // Ids the document uses as labels share prefixes ("REQ-", "FR-", "FR" of "FR3"); a
+    // mention with such a prefix that names no node is a dangling reference.
     let prefixes: BTreeSet<&str> = ir
         .nodes
         .iter()
-        .filter_map(|n| n.id.split_once('-'))
-        .filter(|(_, rest)| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
-        .map(|(p, _)| p)
+        .map(|n| n.id.as_str())
+        .filter(|id| {
+            let rest = &id[text::id_prefix(id).len()..];
+            let rest = rest.strip_prefix(['-', '_']).unwrap_or(rest);
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+        .map(text::id_prefix)
         .collect();
     for n in &ir.nodes {
         for (s, e) in text::explicit_ids(&n.text) {
             let id = &n.text[s..e];
-            let prefix = id.split_once('-').map_or("", |(p, _)| p);
+            let prefix = text::id_prefix(id);
             if prefixes.contains(prefix) && !ids.contains(id) {
                 let mut f = finding(
                     "L9-VAL-002",

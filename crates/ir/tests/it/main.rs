@@ -7,6 +7,7 @@
 mod challenge;
 mod compile;
 mod eval;
+mod ids;
 mod learn;
 mod openapi;
 mod plan;

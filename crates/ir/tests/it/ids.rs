@@ -1,0 +1,89 @@
+//! Ids written without a hyphen (`FR1`, `REQ_001`, `R1.2`) and a table's priority column, as
+//! requirement documents from other projects write them.
+
+use l9_ir::{EdgeKind, NodeKind, Strength};
+
+use crate::requirements;
+
+#[test]
+fn ids_without_a_hyphen_name_requirements_and_are_referenced() {
+    let src = "1. Functional requirements\n\n\
+        FR1: The system shall allow a member to borrow up to five books.\n\
+        FR2 The system shall send a reminder two days before a loan is due.\n\
+        FR3. The system shall block borrowing when fines exceed 10 EUR, see FR1.\n\
+        [REQ_004] The librarian shall be able to waive fines (see FR3 and FR9).\n\
+        Passwords must be stored as SHA256 hashes and sent over HTTP2 only.\n\
+        S3 Buckets shall be private.\n";
+    let c = l9_ir::compile("srs.txt", src, None);
+    let reqs = requirements(&c);
+    let got: Vec<(&str, &str)> = reqs.iter().map(|n| (n.id.as_str(), n.text.as_str())).collect();
+    assert_eq!(got.len(), 6, "{got:#?}");
+    assert_eq!(got[0], ("FR1", "The system shall allow a member to borrow up to five books."));
+    assert_eq!(got[1].0, "FR2");
+    // "FR3." does not end a sentence of its own.
+    assert_eq!(
+        got[2],
+        ("FR3", "The system shall block borrowing when fines exceed 10 EUR, see FR1.")
+    );
+    assert_eq!(got[3].0, "REQ_004");
+    // A product or standard name is not an id: the statement keeps it.
+    assert!(got[4].1.starts_with("Passwords must") && !got[4].0.starts_with("SHA"), "{got:?}");
+    assert_eq!(got[5].1, "S3 Buckets shall be private.");
+    let depends = |from: &str, to: &str| {
+        c.ir.edges.iter().any(|e| e.from == from && e.to == to && e.kind == EdgeKind::DependsOn)
+    };
+    assert!(depends("FR3", "FR1") && depends("REQ_004", "FR3"), "{:#?}", c.ir.edges);
+    assert!(!c.ir.edges.iter().any(|e| e.to.starts_with("SHA") || e.to.starts_with("HTTP")));
+    // FR9 has the prefix of the document's ids but names nothing: a dangling reference;
+    // SHA256 and HTTP2 do not.
+    let dangling: Vec<String> = l9_ir::validate::validate(&c.ir)
+        .into_iter()
+        .filter(|f| f.code == "L9-VAL-002")
+        .flat_map(|f| f.words)
+        .collect();
+    assert_eq!(dangling, ["FR9"]);
+}
+
+#[test]
+fn markdown_ids_without_a_hyphen_in_tables_headings_and_items() {
+    let src = "# Library\n\n## Requirements\n\n| ID | Requirement |\n|---|---|\n\
+        | REQ_001 | The system shall let members renew a loan once. |\n\n\
+        ### UC3 Renew a loan\n\n- R1.1 The member must be logged in.\n\
+        - R1.2: The renewal must extend the due date by 14 days (see REQ_001).\n";
+    let c = l9_ir::compile("t.md", src, None);
+    let ids: Vec<(NodeKind, &str)> = c.ir.nodes.iter().map(|n| (n.kind, n.id.as_str())).collect();
+    for want in [
+        (NodeKind::Requirement, "REQ_001"),
+        (NodeKind::Component, "UC3"),
+        (NodeKind::Requirement, "R1.1"),
+        (NodeKind::Requirement, "R1.2"),
+    ] {
+        assert!(ids.contains(&want), "{want:?} in {ids:?}");
+    }
+    let r12 = c.ir.nodes.iter().find(|n| n.id == "R1.2").unwrap();
+    assert_eq!(r12.text, "The renewal must extend the due date by 14 days (see REQ_001).");
+    assert!(c.ir.edges.iter().any(|e| e.from == "R1.2" && e.to == "REQ_001"));
+}
+
+#[test]
+fn a_priority_column_ranks_its_rows_and_wont_have_is_a_non_goal() {
+    let src = "# Library\n\n## Requirements\n\n| ID | Requirement | Priority |\n|---|---|---|\n\
+        | L-1 | The system shall let members renew a loan once. | Must |\n\
+        | L-2 | The system shall suggest similar books. | Could |\n\
+        | L-3 | The system shall print receipts. | Won't |\n\
+        | L-4 | Members can rate books. | Medium |\n\
+        | L-5 | The system shall export loans. | tbd |\n\n\
+        | Requirement | Status |\n|---|---|\n| The system should keep a history of loans. | Low |\n";
+    let c = l9_ir::compile("t.md", src, None);
+    let node = |id: &str| c.ir.nodes.iter().find(|n| n.id == id).unwrap();
+    assert_eq!(node("L-1").strength, Some(Strength::Must));
+    // The column is the document's ranking, over the row's "shall".
+    assert_eq!(node("L-2").strength, Some(Strength::May));
+    assert_eq!(node("L-3").kind, NodeKind::NonGoal);
+    assert_eq!(node("L-4").strength, Some(Strength::Should));
+    // A cell that ranks nothing leaves the keyword's strength; so does a column that is not a
+    // priority ("Status: Low").
+    assert_eq!(node("L-5").strength, Some(Strength::Must));
+    let history = requirements(&c).into_iter().find(|n| n.text.contains("history")).unwrap();
+    assert_eq!(history.strength, Some(Strength::Should));
+}
