@@ -162,8 +162,20 @@ fn section_number(t: &str) -> usize {
     if after.len() == rest.len() || !after.starts_with(|c: char| c.is_uppercase()) {
         return 0;
     }
+    // A quantity ("3.5 GB of disk space …") is text.
+    let word = after.split(|c: char| !c.is_alphanumeric()).next().unwrap_or("");
+    if UNITS.contains(&word) {
+        return 0;
+    }
     t.len() - after.len()
 }
+
+/// Units written with a capital, which follow a number without making it a section number.
+const UNITS: &[&str] = &[
+    "B", "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "Kbps", "Mbps", "Gbps", "Hz",
+    "KHz", "MHz", "GHz", "K", "M", "G", "V", "W", "kW", "MW", "A", "C", "F", "Ω", "USD", "EUR",
+    "GBP", "CHF", "JPY",
+];
 
 /// The length of a list marker that opens `t` and the space after it: a bullet (`•`, `-`,
 /// `*`, `–`, `▪`, `◦`, `●`, `‣`) or a letter or number in parentheses (`a)`, `(b)`, `iv)`,

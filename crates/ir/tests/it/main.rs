@@ -7,8 +7,8 @@
 mod challenge;
 mod compile;
 mod eval;
-mod ids;
 mod learn;
+mod lists;
 mod openapi;
 mod plan;
 mod robustness;

@@ -1,5 +1,5 @@
-//! Ids written without a hyphen (`FR1`, `REQ_001`, `R1.2`) and a table's priority column, as
-//! requirement documents from other projects write them.
+//! Requirement lists as documents from other projects write them: ids without a hyphen
+//! (`FR1`, `REQ_001`, `R1.2`), a table's priority column, quantities opening a line.
 
 use l9_ir::{EdgeKind, NodeKind, Strength};
 
@@ -86,4 +86,22 @@ fn a_priority_column_ranks_its_rows_and_wont_have_is_a_non_goal() {
     assert_eq!(node("L-5").strength, Some(Strength::Must));
     let history = requirements(&c).into_iter().find(|n| n.text.contains("history")).unwrap();
     assert_eq!(history.strength, Some(Strength::Should));
+}
+
+#[test]
+fn a_quantity_opening_a_line_is_text_not_a_section_number() {
+    let src = "Archive\n\nStorage\n\n3.5 GB of disk space shall be reserved for each user.\n\
+        2.5 Mbps upload speed shall be sustained.\n4.2 Retention\n\
+        Reports shall be kept for ten years.\n";
+    let c = l9_ir::compile("a.txt", src, None);
+    let got: Vec<(&str, Vec<String>)> =
+        requirements(&c).iter().map(|n| (n.text.as_str(), n.section.clone())).collect();
+    assert_eq!(
+        got,
+        [
+            ("3.5 GB of disk space shall be reserved for each user.", vec![]),
+            ("2.5 Mbps upload speed shall be sustained.", vec![]),
+            ("Reports shall be kept for ten years.", vec!["Retention".to_string()]),
+        ]
+    );
 }
