@@ -6,7 +6,7 @@
 //! have", "Should have", "Could have", "Won't have") give their items a strength (or make them
 //! non-goals); a sub-item comes after its item; a heading that states a requirement (a
 //! normative keyword and an id or a full stop: `### REQ-1 The system shall export PDF`) is
-//! that requirement.
+//! that requirement. HTML blocks are read as the Markdown around them would be (`html.rs`).
 
 use l9_types::Diagnostic;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -14,6 +14,8 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind, Strength};
 use crate::text::{self, KeywordMode};
+
+mod html;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SectionKind {
@@ -98,6 +100,13 @@ enum Block {
         start: usize,
         end: usize,
     },
+    /// The text of an HTML element, with anchors from its offsets to the source's.
+    Text {
+        text: String,
+        anchors: Vec<(usize, usize)>,
+        start: usize,
+        end: usize,
+    },
     Code {
         lang: String,
         code: String,
@@ -151,6 +160,9 @@ fn blocks(src: &str) -> Vec<Block> {
                 {
                     out.push(Block::Item { text, start, end, priority: None });
                 }
+            }
+            Event::Start(Tag::HtmlBlock) if items.is_empty() && table.is_none() => {
+                html::blocks(&src[range.start..range.end], range.start, &mut out);
             }
             Event::Start(Tag::Paragraph) if items.is_empty() && table.is_none() => {
                 out.push(Block::Paragraph { start: range.start, end: range.end });
@@ -341,16 +353,25 @@ fn heading_level(level: HeadingLevel) -> usize {
 /// Removes the inline markup a sentence taken from the source may carry.
 fn strip_inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         match c {
             '*' | '`' => {}
-            '_' if chars.peek() == Some(&'_') => {
+            '_' if chars.peek().map(|p| p.1) == Some('_') => {
                 chars.next();
             }
             '[' => {}
-            ']' if chars.peek() == Some(&'(') => {
-                for c in chars.by_ref() {
+            // An inline HTML tag (`<b>must</b>`): its text stays, the tag goes.
+            '<' => match html::tag(&s[i..]).filter(|t| html::INLINE_TAGS.contains(&t.0.as_str())) {
+                Some((_, _, len)) => {
+                    while chars.peek().is_some_and(|&(j, _)| j < i + len) {
+                        chars.next();
+                    }
+                }
+                None => out.push(c),
+            },
+            ']' if chars.peek().map(|p| p.1) == Some('(') => {
+                for (_, c) in chars.by_ref() {
                     if c == ')' {
                         break;
                     }
@@ -457,6 +478,20 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                         raw: &sentence,
                         start: start + s,
                         end: start + e,
+                        is_item: false,
+                        ranked: None,
+                    };
+                    statement(b, &stack, &goal, mode, kind, item);
+                }
+            }
+            Block::Text { text, anchors, start, end } => {
+                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
+                for (s, e) in text::sentences(&text) {
+                    let sentence = text::normalize_ws(&text[s..e]);
+                    let item = Statement {
+                        raw: &sentence,
+                        start: html::source_offset(&anchors, s).clamp(start, end),
+                        end: html::source_offset(&anchors, e).clamp(start, end),
                         is_item: false,
                         ranked: None,
                     };

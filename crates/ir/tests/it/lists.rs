@@ -1,5 +1,5 @@
 //! Requirement lists as documents from other projects write them: ids without a hyphen
-//! (`FR1`, `REQ_001`, `R1.2`), a table's priority column, quantities opening a line.
+//! (`FR1`, `REQ_001`, `R1.2`), a table's priority column, quantities opening a line, HTML inside Markdown.
 
 use l9_ir::{EdgeKind, NodeKind, Strength};
 
@@ -103,5 +103,65 @@ fn a_quantity_opening_a_line_is_text_not_a_section_number() {
             ("2.5 Mbps upload speed shall be sustained.", vec![]),
             ("Reports shall be kept for ten years.", vec!["Retention".to_string()]),
         ]
+    );
+}
+
+#[test]
+fn html_inside_markdown_is_read_as_markdown_would_be() {
+    let src = "# Shop\n\n## Requirements\n\n\
+        <details>\n<summary>Payments</summary>\nThe system must accept card payments.\n</details>\n\n\
+        <table>\n<tr><th>ID</th><th>Requirement</th><th>Priority</th></tr>\n\
+        <tr><td>SH-1</td><td>The cart shall keep items for 30&nbsp;days &amp; nights.</td><td>Low</td>\n\
+        <tr><td>SH-2</td><td>The checkout should take under 3 steps.</td><td>High</td></tr>\n</table>\n\n\
+        <!-- The system must not show this comment. -->\n\n\
+        <p align=\"center\">Orders <b>must</b> be confirmed by email.</p>\n\n\
+        <ul>\n<li>Receipts are sent as PDF</li>\n</ul>\n\n\
+        <h2>Non-goals</h2>\n\n- Gift cards.\n\n\
+        Refunds <em>should</em> take 5 days.\n";
+    let c = l9_ir::compile("t.md", src, None);
+    let got: Vec<(NodeKind, &str, Option<Strength>, u32, u32)> =
+        c.ir.nodes
+            .iter()
+            .skip(1)
+            .map(|n| (n.kind, n.text.as_str(), n.strength, n.span.line, n.span.column))
+            .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                NodeKind::Requirement,
+                "The system must accept card payments.",
+                Some(Strength::Must),
+                7,
+                1
+            ),
+            // The row whose `</tr>` is left out is a row; `Low` ranks it.
+            (
+                NodeKind::Requirement,
+                "The cart shall keep items for 30 days & nights.",
+                Some(Strength::May),
+                12,
+                22
+            ),
+            (
+                NodeKind::Requirement,
+                "The checkout should take under 3 steps.",
+                Some(Strength::Must),
+                13,
+                22
+            ),
+            (
+                NodeKind::Requirement,
+                "Orders must be confirmed by email.",
+                Some(Strength::Must),
+                18,
+                19
+            ),
+            // Under a requirements heading an item is a requirement, keyword or not.
+            (NodeKind::Requirement, "Receipts are sent as PDF", None, 21, 5),
+            (NodeKind::NonGoal, "Gift cards.", None, 26, 3),
+            (NodeKind::NonGoal, "Refunds should take 5 days.", Some(Strength::Should), 28, 1),
+        ],
+        "{got:#?}"
     );
 }

@@ -123,3 +123,55 @@ fn an_alias_bomb_is_refused_at_once() {
     assert!(d.message.contains("repetition limit"), "{d:?}");
     assert!(d.help.as_deref().is_some_and(|h| h.contains("alias bomb")), "{d:?}");
 }
+
+#[test]
+fn html_in_markdown_does_not_panic() {
+    let pieces = [
+        "<p>",
+        "</p>",
+        "<table>",
+        "</table>",
+        "<tr>",
+        "</tr>",
+        "<td>",
+        "<th>",
+        "</td>",
+        "<li>",
+        "<h2>",
+        "</h2>",
+        "<b>",
+        "</b>",
+        "<!--",
+        "-->",
+        "<script>",
+        "</script",
+        "&amp;",
+        "&#x",
+        ";",
+        "&",
+        "é",
+        "ü",
+        "→",
+        "<",
+        ">",
+        "/",
+        " ",
+        "\n",
+        "\n\n",
+        "must",
+        "The system shall",
+        "<br/>",
+        "<details>",
+        "# T\n",
+        "- ",
+    ];
+    let rng = SeededRng::from_seed(13);
+    for _ in 0..600 {
+        let len = (rng.next_u64() % 40) as usize;
+        let mut s = String::from("<div>");
+        for _ in 0..len {
+            s.push_str(pieces[(rng.next_u64() % pieces.len() as u64) as usize]);
+        }
+        l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
+    }
+}
