@@ -10,6 +10,11 @@
 //! heading (`3.1.2 Catalogue`, a table of contents' `1. Introduction ..... 1`) ends the
 //! paragraph before it, is no statement, and names the section of the statements after it
 //! (within the headings of fewer numbers: `Specific Requirements`, `Functional`, `Catalogue`).
+//!
+//! Page furniture (page numbers, running headers and footers, form feeds) is no text, and a
+//! sentence continues across the page break that interrupts it (`furniture.rs`).
+
+mod furniture;
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind};
@@ -17,6 +22,17 @@ use crate::text::{self, KeywordMode};
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
     let src = b.text;
+    // Page furniture is masked out (offsets stay), and the lines a page break leaves are
+    // skipped so a sentence continues across it.
+    let lines = furniture::lines(src);
+    let statement = |t: &str| {
+        t.starts_with('[')
+            || text::keyword(t, KeywordMode::AnyCase).is_some()
+            || text::leading_id(t).is_some()
+            || item_prefix(t) > 0
+    };
+    let (masked, skip) = furniture::mask(src, &lines, &statement);
+    let src = masked.as_str();
     let (upper, _) = text::keyword_cases(src);
     let mode = if upper { KeywordMode::UpperOnly } else { KeywordMode::AnyCase };
     let mut goal = None;
@@ -28,7 +44,11 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     // The numbered headings in force: (depth, title), outermost first.
     let mut headings: Vec<(usize, String)> = Vec::new();
     let mut section: Option<Vec<String>> = None;
-    for raw in src.split_inclusive('\n') {
+    for (k, raw) in src.split_inclusive('\n').enumerate() {
+        if skip[k] {
+            pos += raw.len();
+            continue;
+        }
         let end = pos + raw.trim_end_matches(['\n', '\r']).len();
         let line = &src[pos..end];
         let t = line.trim();

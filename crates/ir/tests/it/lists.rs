@@ -165,3 +165,41 @@ fn html_inside_markdown_is_read_as_markdown_would_be() {
         "{got:#?}"
     );
 }
+
+/// Text extracted from a PDF: page numbers, a running header repeated on every page, form
+/// feeds, and a sentence that a page break interrupts.
+#[test]
+fn page_furniture_in_extracted_text_is_no_text_and_sentences_continue_across_it() {
+    let page = |n: usize| {
+        format!("\n\nDigitalHome SRS v1.3                        Page {n} of 9\n\n\u{c}")
+    };
+    let src = format!(
+        "DigitalHome SRS v1.3\n\n3.1 Thermostat\n\n\
+         The system shall allow a user to set the temperature of{}the home to any value between 60 and 80 degrees.\n\
+         The thermostat shall report its reading every 5 minutes.{}\
+         The system shall store the last 30 days\n\n- 3 -\n\nof readings.\n\n\
+         Confidential - DigitalHome Inc\nThe user shall be able to view readings on\n\
+         Confidential - DigitalHome Inc\na phone.\nConfidential - DigitalHome Inc\n\n\
+         [4] The format is defined\n[5] The format is defined\n[6] The format is defined\n{}",
+        page(1),
+        page(2),
+        page(3)
+    );
+    let c = l9_ir::compile("srs.txt", &src, None);
+    assert_eq!(c.ir.nodes[0].text, "DigitalHome SRS v1.3", "the title is not furniture");
+    let got: Vec<&str> = requirements(&c).iter().map(|n| n.text.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "The system shall allow a user to set the temperature of the home to any value between 60 and 80 degrees.",
+            "The thermostat shall report its reading every 5 minutes.",
+            "The system shall store the last 30 days of readings.",
+            "The user shall be able to view readings on a phone.",
+            "The format is defined",
+            "The format is defined",
+            "The format is defined",
+        ]
+    );
+    let first = requirements(&c)[0];
+    assert_eq!((first.span.line, &src[first.span.start..first.span.start + 10]), (5, "The system"));
+}
