@@ -51,6 +51,8 @@ struct State {
     in_docstring: Option<&'static str>,
     /// Where the open doc string started (for the warning when it never closes).
     docstring_at: (usize, usize),
+    /// The open doc string's lines so far, and the column its delimiter stands at.
+    docstring: (Vec<String>, usize),
     /// The first and last line of text before the `Feature:` line, and how many lines.
     before_feature: Option<(usize, usize, usize)>,
     /// A `# language:` other than English.
@@ -76,6 +78,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         block: Block::None,
         in_docstring: None,
         docstring_at: (0, 0),
+        docstring: (Vec::new(), 0),
         before_feature: None,
         language: None,
         words: dialect::english(),
@@ -92,12 +95,23 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         if let Some(delim) = st.in_docstring {
             if t.starts_with(delim) {
                 st.in_docstring = None;
+                let text = std::mem::take(&mut st.docstring.0).join("\n");
+                if let Some(step) = last_step(&mut st) {
+                    step.doc_string = Some(text);
+                }
+            } else {
+                // As in Gherkin, the delimiter's indentation is removed from each line.
+                let cut = line.char_indices().nth(st.docstring.1).map_or(line.len(), |(i, _)| i);
+                let kept =
+                    if line[..cut].trim().is_empty() { &line[cut..] } else { line.trim_start() };
+                st.docstring.0.push(kept.replace("\\\"\\\"\\\"", "\"\"\""));
             }
             continue;
         }
         if t.starts_with("\"\"\"") || t.starts_with("```") {
             st.in_docstring = Some(if t.starts_with("```") { "```" } else { "\"\"\"" });
             st.docstring_at = (s, e);
+            st.docstring = (Vec::new(), line[..lead].chars().count());
             continue;
         }
         if t.is_empty() {
@@ -191,8 +205,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             continue;
         }
         if t.starts_with('|') {
-            let cells: Vec<String> =
-                t.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect();
+            let cells = table_cells(t);
             if st.block == Block::Examples
                 && let Some(sc) = st.scenario.as_mut()
             {
@@ -200,6 +213,8 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                     sc.examples.push(cells);
                 }
                 sc.end = e;
+            } else if let Some(step) = last_step(&mut st) {
+                step.table.push(cells);
             }
             continue;
         }
@@ -304,10 +319,50 @@ fn section(st: &State) -> Vec<String> {
     st.feature_name.clone()
 }
 
+/// The cells of a table row, `| a | b\|c |` → `a`, `b|c` (`\\` is a backslash, `\n` a line
+/// break, as in Gherkin).
+fn table_cells(row: &str) -> Vec<String> {
+    let inner = row.trim().strip_prefix('|').unwrap_or(row);
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('|') => cell.push('|'),
+                Some('n') => cell.push('\n'),
+                Some('\\') => cell.push('\\'),
+                Some(other) => {
+                    cell.push('\\');
+                    cell.push(other);
+                }
+                None => cell.push('\\'),
+            },
+            '|' => cells.push(std::mem::take(&mut cell).trim().to_string()),
+            _ => cell.push(c),
+        }
+    }
+    // Text after the last `|` is no cell.
+    cells
+}
+
+/// The step the current block ended on (a doc string or a table belongs to it).
+fn last_step(st: &mut State) -> Option<&mut Step> {
+    match st.block {
+        Block::Scenario => st.scenario.as_mut().and_then(|sc| sc.steps.last_mut()),
+        Block::Background if st.rule.is_some() => st.rule_background.last_mut(),
+        Block::Background => st.background.last_mut(),
+        _ => None,
+    }
+}
+
 fn step_line(words: &Dialect, t: &str) -> Option<Step> {
-    words
-        .step(t)
-        .map(|(keyword, text)| Step { keyword: keyword.to_string(), text: text.to_string() })
+    words.step(t).map(|(keyword, text)| Step {
+        keyword: keyword.to_string(),
+        text: text.to_string(),
+        doc_string: None,
+        table: Vec::new(),
+    })
 }
 
 /// The feature's description (usually "In order to … As a … I want …") is its requirement.

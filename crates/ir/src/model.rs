@@ -319,6 +319,12 @@ pub struct Step {
     /// `Given`, `When`, `Then`, `And`, `But` or `*` (in English, whatever the language of the file).
     pub keyword: String,
     pub text: String,
+    /// The step's doc string (`"""` or ```` ``` ```` block), its indentation removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_string: Option<String>,
+    /// The step's data table, row by row (`\|` in a cell is a `|`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub table: Vec<Vec<String>>,
 }
 
 #[derive(

@@ -7,6 +7,7 @@
 mod challenge;
 mod compile;
 mod eval;
+mod gherkin;
 mod learn;
 mod lists;
 mod openapi;
