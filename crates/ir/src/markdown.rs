@@ -351,7 +351,7 @@ fn heading_level(level: HeadingLevel) -> usize {
 }
 
 /// Removes the inline markup a sentence taken from the source may carry.
-fn strip_inline(s: &str) -> String {
+pub(crate) fn strip_inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {

@@ -3,7 +3,8 @@
 //! are components; every operation is an interface with its parameters and request/response
 //! schemas by name; every documented response is an acceptance criterion that verifies its
 //! operation; security schemes are constraints on the
-//! operations they guard. `$ref`s are resolved inside the document (cycles and external
+//! operations they guard; a sentence of the API's or an operation's description with a firm
+//! normative keyword is a requirement (`stated.rs`). `$ref`s are resolved inside the document (cycles and external
 //! references are tolerated and reported once).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -13,6 +14,8 @@ use serde_json::Value;
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, InterfaceDetail, NodeKind, Parameter};
+
+mod stated;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -368,6 +371,19 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     let title_at = loc.top("info").and_then(|i| loc.key("title", i)).unwrap_or(0);
     let goal =
         b.add(Draft::new(NodeKind::Goal, title.clone(), title_at, title_at + 5).confidence(0.95));
+    // What the API's description requires in words.
+    if let Some(desc) = root.pointer("/info/description").and_then(Value::as_str) {
+        let at = loc.top("info").and_then(|i| loc.key("description", i)).unwrap_or(title_at);
+        for (text, strength) in stated::requirements(desc) {
+            let id = b.add(
+                Draft::new(NodeKind::Requirement, text, at, at + "description".len())
+                    .section(std::slice::from_ref(&title))
+                    .strength(Some(strength))
+                    .confidence(0.8),
+            );
+            b.edge(&id, &goal, EdgeKind::Refines, "API description");
+        }
+    }
     let mut api = Api {
         loc,
         dialect,
@@ -581,6 +597,17 @@ impl Api<'_> {
             });
             let iface = b.add(d);
             b.edge(&iface, &component, EdgeKind::Refines, "tag");
+            // What the operation's description requires in words: the operation implements it.
+            let stated = op.get("description").and_then(Value::as_str).map(stated::requirements);
+            for (text, strength) in stated.unwrap_or_default() {
+                let req = b.add(
+                    Draft::new(NodeKind::Requirement, text, op_at, op_at + method.len())
+                        .section(&[title.clone(), tag.clone()])
+                        .strength(Some(strength))
+                        .confidence(0.8),
+                );
+                b.edge(&iface, &req, EdgeKind::Implements, "operation description");
+            }
             for (text, s, e) in acs {
                 let ac = b.add(
                     Draft::new(NodeKind::AcceptanceCriterion, text, s, e)

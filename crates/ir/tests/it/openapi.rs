@@ -156,3 +156,32 @@ fn openapi_refs_resolve_and_cycles_end() {
     // Missing → Missing is a cycle: tolerated, the response keeps no body.
     assert_eq!(i.responses.get("404").map(String::as_str), Some("-"));
 }
+
+#[test]
+fn requirements_stated_in_descriptions_are_requirements() {
+    let src = "openapi: 3.0.3\ninfo:\n  title: Orders\n  version: '1'\n  description: |\n    \
+        Orders for the shop. Clients **must** authenticate with OAuth 2.\n    \
+        The response will contain the order.\npaths:\n  /orders/{id}:\n    delete:\n      \
+        operationId: deleteOrder\n      description: Deletes an order. The order must not be shipped.\n      \
+        parameters:\n        - {name: id, in: path, required: true, description: Must be a UUID., schema: {type: string}}\n      \
+        responses:\n        '204': {description: Deleted}\n";
+    let c = l9_ir::compile("o.yaml", src, None);
+    let reqs: Vec<(&str, Option<l9_ir::Strength>, u32)> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Requirement)
+            .map(|n| (n.text.as_str(), n.strength, n.span.line))
+            .collect();
+    assert_eq!(
+        reqs,
+        [
+            ("Clients must authenticate with OAuth 2.", Some(l9_ir::Strength::Must), 5),
+            ("The order must not be shipped.", Some(l9_ir::Strength::MustNot), 10),
+        ]
+    );
+    let iface = c.ir.nodes.iter().find(|n| n.kind == NodeKind::Interface).unwrap();
+    let shipped = c.ir.nodes.iter().find(|n| n.text.contains("shipped")).unwrap();
+    assert!(c.ir.edges.iter().any(|e| e.from == iface.id
+        && e.to == shipped.id
+        && e.kind == l9_ir::EdgeKind::Implements));
+}
