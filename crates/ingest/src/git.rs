@@ -357,12 +357,13 @@ fn read_commits(repo: &gix::Repository, root: &Path, ids: &[gix::ObjectId]) -> R
             repo.find_commit(*id).map_err(|e| git_err(root, &format!("reading commit {id}"), e))?;
         let author = commit.author().map_err(|e| git_err(root, &format!("commit {id}"), e))?;
         let authored_at = author.time().map(time_of).unwrap_or_default();
+        let encoding = commit.decode().ok().and_then(|c| c.encoding.map(|e| e.to_string()));
         let (name, email) = (
-            author.name.to_str_lossy().trim().to_owned(),
+            text_of(author.name, encoding.as_deref()).trim().to_owned(),
             author.email.to_str_lossy().trim().to_owned(),
         );
         let committed_at = commit.time().map(time_of).unwrap_or(authored_at);
-        let message = commit.message_raw_sloppy().to_str_lossy().into_owned();
+        let message = text_of(commit.message_raw_sloppy(), encoding.as_deref());
         let parents: Vec<gix::ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
         let files = if parents.len() > 1 {
             Vec::new()
@@ -383,6 +384,43 @@ fn read_commits(repo: &gix::Repository, root: &Path, ids: &[gix::ObjectId]) -> R
         });
     }
     Ok(out)
+}
+
+/// A commit's text (message, author name) as a string: UTF-8 as git assumes, or Latin-1 /
+/// Windows-1252 when the commit's `encoding` header says so or the bytes are not UTF-8 (what
+/// old repositories' messages are written in); other encodings replace what is not UTF-8.
+/// C1 control characters are read as the Windows-1252 characters they stand for.
+fn text_of(bytes: &gix::bstr::BStr, encoding: Option<&str>) -> String {
+    let latin = |e: &str| {
+        let e = e.to_ascii_lowercase().replace(['-', '_'], "");
+        matches!(e.as_str(), "iso88591" | "latin1" | "l1" | "cp1252" | "windows1252" | "iso885915")
+    };
+    match std::str::from_utf8(bytes) {
+        // Git stores a message that is not UTF-8 as if it were Latin-1, so Windows-1252's
+        // quotes and dashes arrive as C1 controls (U+0093): they are what was meant.
+        Ok(s) if encoding.is_none_or(|e| !latin(e)) => s
+            .chars()
+            .map(|c| match u8::try_from(u32::from(c)) {
+                Ok(b @ 0x80..=0x9f) => windows_1252(b),
+                _ => c,
+            })
+            .collect(),
+        Err(_) if encoding.is_some_and(|e| !latin(e)) => bytes.to_str_lossy().into_owned(),
+        _ => bytes.iter().map(|&b| windows_1252(b)).collect(),
+    }
+}
+
+/// A byte of Windows-1252 (Latin-1 with printable characters where Latin-1 has C1 controls).
+fn windows_1252(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
+    ];
+    match b {
+        0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
 }
 
 fn changed_files(
@@ -406,7 +444,10 @@ fn changed_files(
     });
     changes
         .for_each_to_obtain_tree(&tree, |ch| {
-            if !ch.entry_mode().is_blob() {
+            // Files, symbolic links and submodules, as `git log --numstat` lists them (a
+            // submodule's change has no line counts); not trees.
+            let mode = ch.entry_mode();
+            if !(mode.is_blob_or_symlink() || mode.is_commit()) {
                 return Ok::<_, gix::Error>(std::ops::ControlFlow::Continue(()));
             }
             let (status, from) = match &ch {
@@ -421,7 +462,11 @@ fn changed_files(
                     }
                 }
             };
-            let counts = ch.diff(cache).ok().and_then(|mut p| p.line_counts().ok().flatten());
+            let counts = if mode.is_commit() {
+                None
+            } else {
+                ch.diff(cache).ok().and_then(|mut p| p.line_counts().ok().flatten())
+            };
             cache.clear_resource_cache_keep_allocation();
             files.push(FileChange {
                 path: ch.location().to_str_lossy().into_owned(),

@@ -287,3 +287,42 @@ fn hotspots_weigh_recent_changes_more() {
     // Ten commits three years before the last one count about 10 / 8.
     assert!((h[1].score / 100.0 - 10.0 / 8.0).abs() < 0.1, "{h:?}");
 }
+
+/// What older and larger repositories hold: symbolic links and submodules (listed as `git log
+/// --numstat` lists them), and messages and names in Latin-1, with or without an `encoding`
+/// header.
+#[test]
+fn symlinks_submodules_and_latin_1_messages_are_read() {
+    let mut r = Repo::new();
+    r.write("main.rs", "fn main() {}\n");
+    r.commit(1, "start");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("main.rs", r.path().join("link.rs")).unwrap();
+    r.clock += 3600;
+    r.git(&["add", "-A"]);
+    // A submodule: a commit in the tree (its directory is not checked out).
+    r.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        "160000,1234567890123456789012345678901234567890,vendor/sub",
+    ]);
+    r.git(&["commit", "-q", "-m", "link and submodule"]);
+    // A message in Latin-1 with the header git writes for it, and one without a header.
+    r.clock += 3600;
+    let msg = r.path().join("msg");
+    std::fs::write(&msg, b"caf\xe9 fix\n").unwrap();
+    r.git(&["-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "--allow-empty", "-F", "msg"]);
+    r.clock += 3600;
+    std::fs::write(&msg, b"na\xefve \x93quote\x94\n").unwrap();
+    r.git(&["commit", "-q", "--allow-empty", "-F", "msg"]);
+
+    let h = git::read(&r.path(), &ReadOptions::default()).unwrap();
+    let second = &h.commits[1];
+    let files: Vec<(&str, char, Option<u32>)> =
+        second.files.iter().map(|f| (f.path.as_str(), f.status, f.added)).collect();
+    #[cfg(unix)]
+    assert_eq!(files, [("link.rs", 'A', Some(1)), ("vendor/sub", 'A', None)]);
+    assert_eq!(h.commits[2].message, "café fix\n");
+    assert_eq!(h.commits[3].message, "naïve “quote”\n");
+}
