@@ -149,6 +149,9 @@ pub(crate) async fn run_ingest(
         if r.unblamed_files > 0 {
             let _ = writeln!(s, "  {}", unblamed(r.unblamed_files as u64));
         }
+        if r.shallow > 0 {
+            let _ = writeln!(s, "  {}", shallow(r.shallow));
+        }
         let _ = writeln!(
             s,
             "  in total: {} commits, {} fixes, {} files; knowledge graph +{} entities, +{} relations, {} closed",
@@ -253,7 +256,17 @@ fn render(r: &DoraReport) -> String {
     if r.unblamed_files > 0 {
         let _ = writeln!(s, "{}", unblamed(r.unblamed_files));
     }
+    if r.shallow > 0 {
+        let _ = writeln!(s, "{}", shallow(r.shallow));
+    }
     s
+}
+
+/// What a shallow clone leaves out, and how to read it all.
+fn shallow(n: usize) -> String {
+    format!(
+        "a shallow clone: the history starts at {n} commit(s) whose parents this clone does not hold, read as first commits (all their files added); `git fetch --unshallow` before the first ingest reads it all"
+    )
 }
 
 /// What SZZ left out for size, and how to include it.

@@ -110,6 +110,8 @@ pub struct DoraReport {
     pub deployments: Vec<Deployment>,
     /// Files SZZ left out as over `L9_MAX_BLAMED_FILE_BYTES` (set by the caller that ran it).
     pub unblamed_files: u64,
+    /// A shallow clone's boundary commits (see [`History::shallow`]): the history is cut there.
+    pub shallow: usize,
 }
 
 pub fn median(v: &mut [f64]) -> Option<f64> {
@@ -268,5 +270,6 @@ pub fn compute(
         total,
         deployments: out,
         unblamed_files: 0,
+        shallow: h.shallow,
     }
 }

@@ -99,6 +99,9 @@ pub struct History {
     pub head: Option<String>,
     pub commits: Vec<Commit>,
     pub tags: Vec<Tag>,
+    /// In a shallow clone, the commits the history starts at, whose parents the clone does not
+    /// hold: each is read as a first commit (its files all added), as `git log` shows it.
+    pub shallow: usize,
 }
 
 fn git_err(root: &Path, what: &str, e: impl std::fmt::Display) -> IngestError {
@@ -206,8 +209,9 @@ pub fn read_batches(
     let head = match repo.head_id() {
         Ok(id) => id.detach(),
         // An empty repository (no commit yet): nothing to read.
-        Err(_) => return Ok(History { root, head: None, commits: Vec::new(), tags }),
+        Err(_) => return Ok(History { root, head: None, commits: Vec::new(), tags, shallow: 0 }),
     };
+    let shallow = repo.shallow_commits().ok().flatten().map_or(0, |c| c.len());
     let size = repo
         .index_or_empty()
         .map(|i| repo.compute_object_cache_size_for_tree_diffs(&i))
@@ -309,7 +313,7 @@ pub fn read_batches(
         }
         outcome
     })?;
-    Ok(History { root, head: Some(head.to_string()), commits: Vec::new(), tags })
+    Ok(History { root, head: Some(head.to_string()), commits: Vec::new(), tags, shallow })
 }
 
 /// Indices of `listed` with every commit after its parents (parents outside the list are
@@ -364,7 +368,10 @@ fn read_commits(repo: &gix::Repository, root: &Path, ids: &[gix::ObjectId]) -> R
         );
         let committed_at = commit.time().map(time_of).unwrap_or(authored_at);
         let message = text_of(commit.message_raw_sloppy(), encoding.as_deref());
-        let parents: Vec<gix::ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+        // A parent the repository does not hold (a shallow clone's boundary) is no parent: the
+        // commit is read as a first one, as `git log` shows it.
+        let parents: Vec<gix::ObjectId> =
+            commit.parent_ids().map(|p| p.detach()).filter(|p| repo.has_object(p)).collect();
         let files = if parents.len() > 1 {
             Vec::new()
         } else {

@@ -53,6 +53,9 @@ pub struct IngestReport {
     pub szz_links: usize,
     /// Files fixes changed that SZZ left out as over `L9_MAX_BLAMED_FILE_BYTES`, this time.
     pub unblamed_files: usize,
+    /// A shallow clone's boundary commits, read as first commits (`git fetch --unshallow`
+    /// gives the whole history; commits an ingest read as first ones stay so).
+    pub shallow: usize,
     pub files: usize,
     pub entities_added: usize,
     pub relations_added: usize,
@@ -222,6 +225,7 @@ pub async fn ingest_git(
         reverts: kinds.values().filter(|k| k.reverts.is_some()).count(),
         szz_links,
         unblamed_files,
+        shallow: history.shallow,
         files: state.files.len(),
         entities_added,
         relations_added,

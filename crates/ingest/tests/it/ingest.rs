@@ -326,3 +326,33 @@ fn symlinks_submodules_and_latin_1_messages_are_read() {
     assert_eq!(h.commits[2].message, "café fix\n");
     assert_eq!(h.commits[3].message, "naïve “quote”\n");
 }
+
+/// A shallow clone (what CI systems check out) is read: the commits it starts at have
+/// parents it does not hold, and are read as first commits, as `git log` shows them.
+#[test]
+fn a_shallow_clone_is_read_from_where_it_starts() {
+    let mut r = Repo::new();
+    for i in 0..4 {
+        r.write("a.rs", &lines(i + 1, "a"));
+        r.write(&format!("f{i}.rs"), "x\n");
+        r.commit(1, &format!("change {i}"));
+    }
+    let clone = l9_test_support::temp_dir();
+    let url = format!("file://{}", r.path().display());
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "2", &url, "c"])
+        .current_dir(clone.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let h = git::read(&clone.path().join("c"), &ReadOptions::default()).unwrap();
+    assert_eq!((h.commits.len(), h.shallow), (2, 1));
+    let first = &h.commits[0];
+    assert!(first.parents.is_empty(), "{:?}", first.parents);
+    let files: Vec<(&str, char)> =
+        first.files.iter().map(|f| (f.path.as_str(), f.status)).collect();
+    assert_eq!(files, [("a.rs", 'A'), ("f0.rs", 'A'), ("f1.rs", 'A'), ("f2.rs", 'A')]);
+    assert_eq!(h.commits[1].parents, std::slice::from_ref(&first.sha));
+    assert_eq!(git::read(&r.path(), &ReadOptions::default()).unwrap().shallow, 0);
+}
