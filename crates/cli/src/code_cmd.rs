@@ -67,13 +67,20 @@ pub(crate) async fn run_code(
         );
         let _ = writeln!(
             s,
-            "  parsed {} files ({} lines), {} unchanged, {} gone, {} left out (not UTF-8 or not parsed)",
+            "  parsed {} files ({} lines), {} unchanged, {} gone, {} left out (not parsed)",
             r.scan.parsed,
             r.scan.lines_parsed,
             r.scan.reused,
             r.scan.removed,
-            r.scan.skipped - r.scan.too_large
+            r.scan.skipped - r.scan.too_large - r.scan.minified
         );
+        if r.scan.minified > 0 {
+            let _ = writeln!(
+                s,
+                "  {} minified files or checked-in dependencies (node_modules) left out",
+                r.scan.minified
+            );
+        }
         if r.scan.too_large > 0 {
             let limit = &l9_types::limits::SOURCE_FILE_BYTES;
             let _ = writeln!(

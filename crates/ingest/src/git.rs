@@ -418,7 +418,7 @@ fn text_of(bytes: &gix::bstr::BStr, encoding: Option<&str>) -> String {
 }
 
 /// A byte of Windows-1252 (Latin-1 with printable characters where Latin-1 has C1 controls).
-fn windows_1252(b: u8) -> char {
+pub(crate) fn windows_1252(b: u8) -> char {
     const HIGH: [char; 32] = [
         '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
         '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',

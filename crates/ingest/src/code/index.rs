@@ -57,11 +57,14 @@ pub struct ScanStats {
     pub parsed: usize,
     pub reused: usize,
     pub removed: usize,
-    /// Files left out: too large, not UTF-8, or the parser gave up.
+    /// Files left out: too large, minified, or the parser gave up.
     pub skipped: usize,
     /// Of the skipped, those over [`l9_types::limits::SOURCE_FILE_BYTES`] (generated or
     /// vendored code, minified bundles): not read at all.
     pub too_large: usize,
+    /// Of the skipped, minified code (a `.min.js` name, or lines far longer than anyone
+    /// writes) and dependencies checked in under `node_modules/`: nobody's source to map.
+    pub minified: usize,
     pub lines_parsed: u64,
     pub bytes_parsed: u64,
 }
@@ -124,6 +127,37 @@ enum Outcome {
     Parsed(String, IndexedFile, u64, u64),
     Skipped,
     TooLarge,
+    Minified,
+}
+
+/// Whether the file at `rel` is minified or a checked-in dependency: a `.min.js`-style name,
+/// a path under `node_modules/` or `bower_components/`, or text whose lines average over 300
+/// bytes with one over 2,000 (people write lines of under a hundred; minifiers write one).
+fn minified(rel: &str, bytes: &[u8]) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    if name.contains(".min.") || name.contains("-min.") || name.contains(".bundle.") {
+        return true;
+    }
+    if rel.split('/').any(|d| d == "node_modules" || d == "bower_components") {
+        return true;
+    }
+    let (mut lines, mut longest) = (0usize, 0usize);
+    for line in bytes.split(|&b| b == b'\n') {
+        lines += 1;
+        longest = longest.max(line.len());
+    }
+    bytes.len() / lines.max(1) > 300 && longest > 2_000
+}
+
+/// A source file's text: UTF-8, or else Latin-1 / Windows-1252 (older Python and C files
+/// declare `# -*- coding: latin-1 -*-`), each byte one character.
+fn source_text(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => std::borrow::Cow::Borrowed(bytes),
+        Err(_) => std::borrow::Cow::Owned(
+            bytes.iter().map(|&b| crate::git::windows_1252(b)).collect::<String>().into_bytes(),
+        ),
+    }
 }
 
 /// Indexes `files` under `root`, reusing `previous` for files whose content is unchanged;
@@ -153,12 +187,14 @@ pub fn scan(
             return Ok(Outcome::TooLarge);
         }
         let Ok(bytes) = std::fs::read(&path) else { return Ok(Outcome::Skipped) };
-        if bytes.len() as u64 > l9_types::limits::SOURCE_FILE_BYTES.get()
-            || std::str::from_utf8(&bytes).is_err()
-        {
+        if bytes.len() as u64 > l9_types::limits::SOURCE_FILE_BYTES.get() {
             return Ok(Outcome::Skipped);
         }
+        if minified(rel, &bytes) {
+            return Ok(Outcome::Minified);
+        }
         let hash = blake3::hash(&bytes).to_hex()[..32].to_owned();
+        let bytes = source_text(&bytes);
         if previous.and_then(|p| p.files.get(rel)).is_some_and(|f| f.hash == hash) {
             return Ok(Outcome::Same(rel.clone()));
         }
@@ -208,6 +244,10 @@ pub fn scan(
                 Outcome::TooLarge => {
                     stats.skipped += 1;
                     stats.too_large += 1;
+                }
+                Outcome::Minified => {
+                    stats.skipped += 1;
+                    stats.minified += 1;
                 }
             }
         }

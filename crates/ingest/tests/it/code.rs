@@ -204,19 +204,26 @@ async fn reindexing_parses_only_what_changed_and_versions_symbols() {
 #[tokio::test]
 async fn bad_input_is_survived() {
     let mut r = Repo::new();
-    // Syntax errors still yield what parses; binary, non-UTF-8 and huge files are left out.
+    // Syntax errors still yield what parses; a Latin-1 file is read as Latin-1; huge files,
+    // minified code and checked-in dependencies are left out.
     r.write("broken.rs", "pub fn good_one() {}\nfn broken( {\n");
     r.write("big.py", &"x = 1\n".repeat(200_000));
-    std::fs::write(r.path().join("latin.py"), b"def f():\n    return '\xe9'\n").unwrap();
-    r.write("deep.js", &format!("{}1{}", "[".repeat(5000), "]".repeat(5000)));
+    std::fs::write(r.path().join("latin.py"), b"def caf\xe9_f():\n    return '\xe9'\n").unwrap();
+    r.write("deep.js", &format!("{}1{}", "[\n".repeat(5000), "]\n".repeat(5000)));
+    r.write("dist/app.min.js", "function a(){return 1}\n");
+    let bundle: String = (0..400).map(|i| format!("var f{i}=function(){{return {i}}};")).collect();
+    r.write("web/bundle.js", &format!("{bundle}\n{bundle}\n"));
+    r.write("node_modules/left-pad/index.js", "function leftPad(s) { return s; }\n");
     r.commit(1, "odd files");
     let dir = l9_test_support::temp_dir();
     let m = memory(dir.path()).await;
     let rep = ingest_code(&m, &r.path(), 1).await.unwrap();
-    assert_eq!(rep.scan.skipped, 2, "{rep:?}");
+    assert_eq!((rep.scan.skipped, rep.scan.minified), (4, 3), "{rep:?}");
     let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
     assert!(names(&index, "broken.rs").contains(&pair("function", "good_one")));
+    assert!(names(&index, "latin.py").contains(&pair("function", "café_f")), "{index:?}");
     assert!(index.files.contains_key("deep.js"));
+    assert!(index.files.keys().all(|f| !f.ends_with("min.js") && !f.contains("bundle")));
     let missing = dir.path().join("nope");
     let e = ingest_code(&m, &missing, 1).await.unwrap_err();
     assert!(e.to_string().contains("no such directory"), "{e}");
