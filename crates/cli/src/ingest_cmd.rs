@@ -259,6 +259,19 @@ fn render(r: &DoraReport) -> String {
     if r.shallow > 0 {
         let _ = writeln!(s, "{}", shallow(r.shallow));
     }
+    if r.deployments.is_empty() && r.other_tags.is_empty() && r.deploys.starts_with("tags") {
+        let _ = writeln!(
+            s,
+            "the repository has no tags — pass --merges to count the merges on the main branch"
+        );
+    }
+    if !r.other_tags.is_empty() {
+        let _ = writeln!(
+            s,
+            "no tag matches; the newest tags are {} — pass --tags REGEX to match them, or --merges",
+            r.other_tags.join(", ")
+        );
+    }
     s
 }
 

@@ -112,6 +112,10 @@ pub struct DoraReport {
     pub unblamed_files: u64,
     /// A shallow clone's boundary commits (see [`History::shallow`]): the history is cut there.
     pub shallow: usize,
+    /// When no tag names a deployment: the newest tag names the repository has (up to 8),
+    /// so the pattern can be fitted to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_tags: Vec<String>,
 }
 
 pub fn median(v: &mut [f64]) -> Option<f64> {
@@ -259,6 +263,7 @@ pub fn compute(
     let rows: Vec<Row> = groups.into_iter().map(|(p, ds)| row(p, &ds)).collect();
     let all: Vec<&Deployment> = out.iter().collect();
     let total = row("all".into(), &all);
+    let deployments_empty = out.is_empty();
     DoraReport {
         deploys: match &opts.deploys {
             Deploys::Tags(re) => format!("tags matching {}", re.as_str()),
@@ -271,5 +276,11 @@ pub fn compute(
         deployments: out,
         unblamed_files: 0,
         shallow: h.shallow,
+        other_tags: match &opts.deploys {
+            Deploys::Tags(_) if deployments_empty => {
+                h.tags.iter().rev().take(8).map(|t| t.name.clone()).collect()
+            }
+            _ => Vec::new(),
+        },
     }
 }

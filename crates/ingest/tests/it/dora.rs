@@ -82,6 +82,9 @@ fn dora_from_a_history_whose_answers_are_known() {
     // A pattern that matches nothing: no deployments, no rates.
     let none = dora::compute(&h, Some(&introduced), &opts(Deploys::tags("^release-").unwrap()));
     assert_eq!((none.total.deployments, none.total.change_failure_rate), (0, None));
+    // … and the tags the repository has, newest first, to fit the pattern to.
+    assert_eq!(none.other_tags, ["nightly-2023", "1.2.0", "v1.1", "v1.0"]);
+    assert!(rep.other_tags.is_empty());
     assert!(Deploys::tags("(").unwrap_err().to_string().contains("not a regular expression"));
 }
 
