@@ -393,6 +393,10 @@ struct Section {
     kind: SectionKind,
     /// The node this section's content refines (goal or component), if any.
     node: Option<String>,
+    /// A section opened by a label paragraph (`**Acceptance criteria:**`) rather than a
+    /// heading, and how many blocks it has held: it ends at the next heading, label, or a
+    /// paragraph after its first block.
+    label: Option<usize>,
 }
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
@@ -415,7 +419,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     for block in blocks(src) {
         match block {
             Block::Heading { level, text, start, end } => {
-                while stack.last().is_some_and(|s| s.level >= level) {
+                while stack.last().is_some_and(|s| s.level >= level || s.label.is_some()) {
                     stack.pop();
                 }
                 let kind = section_kind(&text);
@@ -433,7 +437,13 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                     let outer = stack.last().map_or(SectionKind::Plain, |s| s.kind);
                     let item = Statement { raw: &text, start, end, is_item: true, ranked: None };
                     statement(b, &stack, &goal, mode, outer, item);
-                    stack.push(Section { level, title: text, kind: outer, node: None });
+                    stack.push(Section {
+                        level,
+                        title: text,
+                        kind: outer,
+                        node: None,
+                        label: None,
+                    });
                     continue;
                 }
                 let path: Vec<String> = stack.iter().map(|s| s.title.clone()).collect();
@@ -455,9 +465,10 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                     }
                     Some(id)
                 };
-                stack.push(Section { level, title: text, kind, node });
+                stack.push(Section { level, title: text, kind, node, label: None });
             }
             Block::Item { text, start, end, priority } => {
+                count_in_label(&mut stack);
                 let kind = match priority {
                     Some(Priority::WontHave) => SectionKind::NonGoals,
                     _ => stack.last().map_or(SectionKind::Plain, |s| s.kind),
@@ -470,8 +481,22 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 statement(b, &stack, &goal, mode, kind, item);
             }
             Block::Paragraph { start, end } => {
-                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
                 let para = &src[start..end];
+                // A paragraph that is only a section's name (`**Acceptance criteria:**`,
+                // `Out of scope`) opens that section for what follows it, as a heading would.
+                if let Some((title, kind)) = label(para, mode) {
+                    if stack.last().is_some_and(|s| s.label.is_some()) {
+                        stack.pop();
+                    }
+                    let level = stack.last().map_or(1, |s| s.level) + 1;
+                    stack.push(Section { level, title, kind, node: None, label: Some(0) });
+                    continue;
+                }
+                if stack.last().is_some_and(|s| s.label.is_some_and(|n| n > 0)) {
+                    stack.pop();
+                }
+                count_in_label(&mut stack);
+                let kind = stack.last().map_or(SectionKind::Plain, |s| s.kind);
                 for (s, e) in text::sentences(para) {
                     let sentence = strip_inline(&para[s..e]);
                     let item = Statement {
@@ -522,6 +547,28 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 }
             }
         }
+    }
+}
+
+/// A paragraph that names a section and says nothing else (`**Acceptance criteria:**`,
+/// `Out of scope`, `Open questions:`): its title and kind. A statement is no label.
+fn label(para: &str, mode: KeywordMode) -> Option<(String, SectionKind)> {
+    let t = para.trim();
+    if t.len() > 60 || t.contains('\n') {
+        return None;
+    }
+    let title = strip_inline(t);
+    let title = title.trim().trim_end_matches(':').trim();
+    let kind = section_kind(title);
+    let short = title.split_whitespace().count() <= 5;
+    (kind != SectionKind::Plain && short && text::keyword(title, mode).is_none())
+        .then(|| (title.to_string(), kind))
+}
+
+/// One more block in the label section the stack ends with, if it does.
+fn count_in_label(stack: &mut [Section]) {
+    if let Some(n) = stack.last_mut().and_then(|s| s.label.as_mut()) {
+        *n += 1;
     }
 }
 

@@ -203,3 +203,45 @@ fn page_furniture_in_extracted_text_is_no_text_and_sentences_continue_across_it(
     let first = requirements(&c)[0];
     assert_eq!((first.span.line, &src[first.span.start..first.span.start + 10]), (5, "The system"));
 }
+
+/// A product requirements document as issue trackers export them: each story's acceptance
+/// criteria under a bold label or a plain line, not a heading.
+#[test]
+fn a_label_paragraph_opens_its_section_as_a_heading_would() {
+    let src = "# Loyalty\n\n## User stories\n\n### Story 1: Earn points\n\n\
+        As a shopper, I want to earn points on every purchase.\n\n\
+        **Acceptance criteria:**\n- Given a purchase of 10 EUR, when it completes, then 10 points are added.\n\n\
+        Points must be shown on the receipt.\n\n\
+        ### Story 2: Redeem points\n\nAs a shopper, I want to redeem 100 points for a voucher.\n\n\
+        Acceptance Criteria\n\nA voucher is issued when 100 points are redeemed.\n\n\
+        Out of scope:\n- Points for returns.\n\n\
+        **Acceptance criteria must be reviewed by the team.**\n";
+    let c = l9_ir::compile("prd.md", src, None);
+    let got: Vec<(NodeKind, &str)> =
+        c.ir.nodes
+            .iter()
+            .skip(1)
+            .map(|n| (n.kind, n.text.as_str()))
+            .filter(|n| n.0 != NodeKind::Component)
+            .collect();
+    assert_eq!(
+        got,
+        [
+            (NodeKind::Requirement, "As a shopper, I want to earn points on every purchase."),
+            (
+                NodeKind::AcceptanceCriterion,
+                "Given a purchase of 10 EUR, when it completes, then 10 points are added."
+            ),
+            // A paragraph after the label's list is the story's again.
+            (NodeKind::Requirement, "Points must be shown on the receipt."),
+            (NodeKind::Requirement, "As a shopper, I want to redeem 100 points for a voucher."),
+            (NodeKind::AcceptanceCriterion, "A voucher is issued when 100 points are redeemed."),
+            (NodeKind::NonGoal, "Points for returns."),
+            // A statement that names a section is no label.
+            (NodeKind::Requirement, "Acceptance criteria must be reviewed by the team."),
+        ]
+    );
+    let ac = c.ir.nodes.iter().find(|n| n.text.starts_with("A voucher")).unwrap();
+    let story = c.ir.nodes.iter().find(|n| n.text.contains("redeem 100")).unwrap();
+    assert!(c.ir.edges.iter().any(|e| e.from == ac.id && e.to == story.id));
+}
