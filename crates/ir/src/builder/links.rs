@@ -122,7 +122,7 @@ impl Builder<'_> {
                 .collect();
             cands.sort_unstable();
             cands.dedup();
-            let mut best: Vec<(f32, &str, Vec<u32>)> = Vec::new();
+            let mut best: Vec<(f32, &str, Vec<u32>, bool)> = Vec::new();
             for c in cands {
                 let r = &req_terms[c as usize];
                 work_left = work_left.saturating_sub(1 + r.len());
@@ -136,12 +136,18 @@ impl Builder<'_> {
                 let same = req.section.starts_with(parent) && !parent.is_empty();
                 let score = weight + if same { 0.5 } else { 0.0 };
                 if shared.len() >= MIN_SHARED && weight >= MIN_WEIGHT {
-                    best.push((score, req.id.as_str(), shared));
+                    best.push((score, req.id.as_str(), shared, same));
                 }
+            }
+            // A criterion written under a requirement's own section (a story's acceptance
+            // criteria) verifies what that section holds, not what another one shares terms
+            // with.
+            if best.iter().any(|b| b.3) {
+                best.retain(|b| b.3);
             }
             best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
             if let Some(top) = best.first().map(|b| b.0) {
-                for (score, id, shared) in best.iter().take(3) {
+                for (score, id, shared, _) in best.iter().take(3) {
                     if *score >= top * 0.75 {
                         let words: Vec<&str> = shared.iter().map(|t| vocab[*t as usize]).collect();
                         let why = format!("shared terms: {}", words.join(", "));

@@ -212,7 +212,7 @@ fn a_label_paragraph_opens_its_section_as_a_heading_would() {
         As a shopper, I want to earn points on every purchase.\n\n\
         **Acceptance criteria:**\n- Given a purchase of 10 EUR, when it completes, then 10 points are added.\n\n\
         Points must be shown on the receipt.\n\n\
-        ### Story 2: Redeem points\n\nAs a shopper, I want to redeem 100 points for a voucher.\n\n\
+        ### Story 2: Redeem points\n\nAs a shopper, I want to redeem 100 points of a purchase for a 5 EUR voucher.\n\n\
         Acceptance Criteria\n\nA voucher is issued when 100 points are redeemed.\n\n\
         Out of scope:\n- Points for returns.\n\n\
         **Acceptance criteria must be reviewed by the team.**\n";
@@ -234,7 +234,10 @@ fn a_label_paragraph_opens_its_section_as_a_heading_would() {
             ),
             // A paragraph after the label's list is the story's again.
             (NodeKind::Requirement, "Points must be shown on the receipt."),
-            (NodeKind::Requirement, "As a shopper, I want to redeem 100 points for a voucher."),
+            (
+                NodeKind::Requirement,
+                "As a shopper, I want to redeem 100 points of a purchase for a 5 EUR voucher."
+            ),
             (NodeKind::AcceptanceCriterion, "A voucher is issued when 100 points are redeemed."),
             (NodeKind::NonGoal, "Points for returns."),
             // A statement that names a section is no label.
@@ -244,4 +247,11 @@ fn a_label_paragraph_opens_its_section_as_a_heading_would() {
     let ac = c.ir.nodes.iter().find(|n| n.text.starts_with("A voucher")).unwrap();
     let story = c.ir.nodes.iter().find(|n| n.text.contains("redeem 100")).unwrap();
     assert!(c.ir.edges.iter().any(|e| e.from == ac.id && e.to == story.id));
+    // A story's criterion verifies its story, not another that shares terms with it (EUR,
+    // points).
+    let earn = c.ir.nodes.iter().find(|n| n.text.starts_with("Given a purchase")).unwrap();
+    let verified: Vec<&str> =
+        c.ir.edges.iter().filter(|e| e.from == earn.id).map(|e| e.to.as_str()).collect();
+    let story1 = c.ir.nodes.iter().find(|n| n.text.contains("earn points")).unwrap();
+    assert_eq!(verified, [story1.id.as_str()]);
 }

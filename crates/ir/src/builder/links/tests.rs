@@ -32,7 +32,7 @@ fn acceptance_oracle(ir: &Ir, linked: &HashSet<String>) -> Edges {
         }
         let parent = parent_section(&ac.section);
         let terms = text::content_terms(&ac.text);
-        let mut best: Vec<(f32, &str, Vec<&str>)> = Vec::new();
+        let mut best: Vec<(f32, &str, Vec<&str>, bool)> = Vec::new();
         for (id, section, rterms) in &reqs {
             let shared: Vec<&str> = terms.intersection(rterms).map(|s| s.as_str()).collect();
             let weight: f32 =
@@ -40,12 +40,15 @@ fn acceptance_oracle(ir: &Ir, linked: &HashSet<String>) -> Edges {
             let same = section.starts_with(parent) && !parent.is_empty();
             let score = weight + if same { 0.5 } else { 0.0 };
             if shared.len() >= 2 && weight >= 0.6 {
-                best.push((score, id.as_str(), shared));
+                best.push((score, id.as_str(), shared, same));
             }
+        }
+        if best.iter().any(|b| b.3) {
+            best.retain(|b| b.3);
         }
         best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
         if let Some(top) = best.first().map(|b| b.0) {
-            for (score, id, shared) in best.iter().take(3) {
+            for (score, id, shared, _) in best.iter().take(3) {
                 if *score >= top * 0.75 {
                     let why = format!("shared terms: {}", shared.join(", "));
                     new.push((ac.id.clone(), id.to_string(), why));
