@@ -240,6 +240,8 @@ pub(crate) async fn run(
             a.spec.display()
         )));
     }
+    // A PDF or Word file is refused before anything is written.
+    l9_engine::ir::refuse_documents(&a.spec)?;
     let a = match &a.repo {
         Some(r) => {
             let r = l9_engine::steer::check_repository(r)

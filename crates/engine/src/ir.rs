@@ -93,7 +93,30 @@ pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
             path.display()
         )));
     }
+    not_a_document(path, &bytes)?;
     Ok((path.display().to_string(), bytes))
+}
+
+/// Refuses a spec file that is a PDF, Word or RTF document ([`l9_ir::not_text`]), reading
+/// only its first bytes; other files (and those that cannot be read) pass, for the reader
+/// proper to judge.
+pub fn refuse_documents(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(16).read_to_end(&mut head);
+    }
+    not_a_document(path, &head)
+}
+
+fn not_a_document(path: &Path, bytes: &[u8]) -> Result<()> {
+    match l9_ir::not_text(bytes) {
+        Some((what, help)) => Err(EngineError::Input(vec![
+            Diagnostic::error("L9-IR-003", format!("{} is {what}, not text", path.display()))
+                .with_help(help.replace("FILE", &path.display().to_string())),
+        ])),
+        None => Ok(()),
+    }
 }
 
 pub fn parse_format(name: &str) -> Result<Format> {

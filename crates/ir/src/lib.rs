@@ -165,7 +165,51 @@ pub fn exercise(format: Option<Format>, bytes: &[u8]) -> usize {
     c.ir.nodes.len() + findings.len() + valid.len() + plans.len() + rendered
 }
 
+/// A file that is not text, by its first bytes: what it is and how to make text of it (a
+/// PDF, a Word or OpenDocument file, RTF). Specs are text; these are refused, not read as
+/// garbage.
+pub fn not_text(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if bytes.starts_with(b"%PDF-") {
+        Some(("a PDF document", "convert it to text first, e.g. `pdftotext -layout FILE spec.txt`"))
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        Some((
+            "a zip archive (a Word .docx or OpenDocument file?)",
+            "save it as Markdown or plain text, e.g. `pandoc FILE -t gfm -o spec.md`",
+        ))
+    } else if bytes.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1") {
+        Some(("an old Word or Excel document", "save it as plain text or Markdown"))
+    } else if bytes.starts_with(b"{\\rtf") {
+        Some(("an RTF document", "save it as plain text, e.g. `pandoc FILE -t gfm -o spec.md`"))
+    } else {
+        None
+    }
+}
+
+/// The text of a file's bytes: a UTF-8 byte order mark dropped, UTF-16 (with a byte order
+/// mark, or the zero bytes of mostly-ASCII text) decoded; `None` for other bytes, which are
+/// read as UTF-8.
+fn decoded(bytes: &[u8]) -> Option<String> {
+    let units = |b: &[u8], le: bool| -> String {
+        let u16s = b.chunks_exact(2).map(|c| {
+            if le { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) }
+        });
+        char::decode_utf16(u16s).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+    };
+    let text = match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8_lossy(rest).into_owned(),
+        [0xFF, 0xFE, rest @ ..] => units(rest, true),
+        [0xFE, 0xFF, rest @ ..] => units(rest, false),
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => units(bytes, true),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => units(bytes, false),
+        _ => return None,
+    };
+    // A byte order mark written twice (UTF-8 text converted to UTF-16) is no text either.
+    Some(text.trim_start_matches('\u{feff}').to_string())
+}
+
 /// Bytes that may not be UTF-8: decoded lossily, with a diagnostic naming the first bad byte.
+/// A byte order mark is dropped and UTF-16 decoded; a PDF, Word or RTF file is refused with
+/// an error that says how to make text of it.
 pub fn compile_bytes(file: &str, bytes: &[u8], format: Option<Format>) -> Compiled {
     compile_bytes_with(file, bytes, format, &Classifier::default())
 }
@@ -177,6 +221,17 @@ pub fn compile_bytes_with(
     format: Option<Format>,
     classifier: &Classifier,
 ) -> Compiled {
+    if let Some((what, help)) = not_text(bytes) {
+        let mut c = compile_with(file, "", format, classifier);
+        c.diagnostics.insert(
+            0,
+            Diagnostic::error("L9-IR-003", format!("{file} is {what}, not text")).with_help(help),
+        );
+        return c;
+    }
+    if let Some(text) = decoded(bytes) {
+        return compile_with(file, &text, format, classifier);
+    }
     match std::str::from_utf8(bytes) {
         Ok(t) => compile_with(file, t, format, classifier),
         Err(e) => {

@@ -327,6 +327,32 @@ fn devices_fifos_and_oversized_files_are_refused_at_once() {
     assert!(e.contains("over the limit of 1000 bytes"), "{e}");
 }
 
+/// A PDF or a Word file is refused with how to make text of it; UTF-16 and a byte order mark
+/// (what Windows editors write) are read.
+#[test]
+fn documents_that_are_not_text_are_refused_and_utf_16_is_read() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::write(d.join("spec.pdf"), b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n").unwrap();
+    let e = fails(d, &["ir", "compile", "spec.pdf"], 3);
+    assert!(e.contains("spec.pdf is a PDF document, not text") && e.contains("pdftotext"), "{e}");
+    std::fs::write(d.join("spec.docx"), b"PK\x03\x04\x14\x00word/document.xml").unwrap();
+    let e = fails(d, &["run", "spec.docx"], 3);
+    assert!(e.contains("Word .docx") && e.contains("pandoc spec.docx"), "{e}");
+    assert!(!d.join(".l9").exists() && !d.join("l9-out").exists(), "nothing was written");
+    let text = "# Title\n\n- The tool MUST work.\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(d.join("u16.md"), utf16).unwrap();
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(text.as_bytes());
+    std::fs::write(d.join("bom.md"), bom).unwrap();
+    for f in ["u16.md", "bom.md"] {
+        let out = ok(d, &["ir", "compile", f]);
+        assert!(out.contains("goal: Title") && out.contains("The tool MUST work."), "{f}: {out}");
+    }
+}
+
 /// The count of findings left out names its setting, and the setting changes how many are
 /// listed (every limit's refusal of a bad value: `limits.rs`).
 #[test]
