@@ -13,12 +13,14 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind, Strength};
+use crate::prose::records;
 use crate::text::{self, KeywordMode};
 
 mod html;
 mod table;
 
-use table::{Priority, Table};
+pub(crate) use table::Priority;
+use table::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SectionKind {
@@ -317,6 +319,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     }
     let mut stack: Vec<Section> = Vec::new();
     let mut goal: Option<String> = None;
+    let mut depends = records::Depends::new();
     for block in blocks(src) {
         match block {
             Block::Heading { level, text, start, end } => {
@@ -383,6 +386,24 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
             Block::Paragraph { start, end } => {
                 let para = &src[start..end];
+                // A requirement written as labelled fields (`**ID:** FR1`, `Description: …`).
+                if let Some(recs) = records::records(para) {
+                    count_in_label(&mut stack);
+                    let path = path_of(&stack);
+                    for r in recs {
+                        let Some(id) = records::emit(b, r, start, &path, &mut depends) else {
+                            continue;
+                        };
+                        if let Some(parent) = container(&stack, &goal) {
+                            if goal.as_deref() == Some(parent.as_str()) {
+                                b.edge(&id, &parent, EdgeKind::Refines, "section");
+                            } else {
+                                b.edge(&parent, &id, EdgeKind::Implements, "section");
+                            }
+                        }
+                    }
+                    continue;
+                }
                 // A paragraph that is only a section's name (`**Acceptance criteria:**`,
                 // `Out of scope`) opens that section for what follows it, as a heading would.
                 if let Some((title, kind)) = label(para, mode) {
@@ -449,6 +470,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
         }
     }
+    records::link(b, depends);
 }
 
 /// A paragraph that names a section and says nothing else (`**Acceptance criteria:**`,

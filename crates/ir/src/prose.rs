@@ -15,6 +15,7 @@
 //! sentence continues across the page break that interrupts it (`furniture.rs`).
 
 mod furniture;
+pub(crate) mod records;
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind};
@@ -95,6 +96,8 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     if let Some(s) = para_start {
         paragraphs.push((s, src.len(), false, section.clone()));
     }
+    // Records' dependencies, linked once every record has its id: (from, to, where).
+    let mut depends: Vec<(String, String, usize, usize)> = Vec::new();
     for (start, end, item, section) in paragraphs {
         let section = section.unwrap_or_default();
         let text = &src[start..end];
@@ -127,6 +130,17 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             );
             if let Some(g) = &goal {
                 b.edge(&id, g, EdgeKind::Refines, "document");
+            }
+            continue;
+        }
+        // A requirement written as labelled fields (`ID: FR2`, `DESC: …`, `DEP: FR1`).
+        if let Some(recs) = records::records(text) {
+            for r in recs {
+                if let Some(id) = records::emit(b, r, start, &section, &mut depends)
+                    && let Some(g) = &goal
+                {
+                    b.edge(&id, g, EdgeKind::Refines, "document");
+                }
             }
             continue;
         }
@@ -166,6 +180,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             }
         }
     }
+    records::link(b, depends);
 }
 
 /// The length of a section number that opens `t` and the space after it (`3.2.1 `, `4. `),

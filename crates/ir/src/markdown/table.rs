@@ -113,7 +113,7 @@ const PRIORITY_HEADERS: &[&str] = &["priority", "prio", "moscow", "importance"];
 
 /// A table row's ranking, from its priority column.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Priority {
+pub(crate) enum Priority {
     Rank(Strength),
     /// MoSCoW's "Won't have": out of scope, a non-goal.
     WontHave,
@@ -122,7 +122,7 @@ pub(super) enum Priority {
 impl Priority {
     /// `Must` / `M` / `High` / `Mandatory` / `1`, `Should` / `Medium`, `Could` / `Low` /
     /// `Nice to have`, `Won't`; anything else ranks nothing.
-    pub(super) fn of(cell: &str) -> Option<Priority> {
+    pub(crate) fn of(cell: &str) -> Option<Priority> {
         let c = cell.trim().trim_matches('*').trim().to_lowercase().replace('’', "'");
         let first = c.split(|ch: char| !ch.is_alphanumeric() && ch != '\'').next().unwrap_or("");
         Some(match first {

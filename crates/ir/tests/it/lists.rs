@@ -255,3 +255,45 @@ fn a_label_paragraph_opens_its_section_as_a_heading_would() {
     let story1 = c.ir.nodes.iter().find(|n| n.text.contains("earn points")).unwrap();
     assert_eq!(verified, [story1.id.as_str()]);
 }
+
+/// Requirements written as labelled fields (SRS templates, Volere snow cards), in plain text
+/// and in Markdown with bold labels.
+#[test]
+fn requirement_records_are_requirements_with_their_fields() {
+    let txt = "Bus tracker SRS\n\n3.2 Functional requirements\n\n\
+        ID: FR1\nTITLE: Download\nDESC: A user should be able to download the app\n  from a store.\nRAT: Users need it.\nDEP: None\n\n\
+        ID: FR2\nTITLE: Arrival times\nDESC: The app shall show the next three arrivals.\nDEP: FR1, FR9\nPRIORITY: Low\n\n\
+        Requirement #: 75\nDescription: The product shall record the readings.\n\
+        Fit Criterion: Every reading is recorded within 10 seconds.\nPriority: Won't\n";
+    let md = "# Bus tracker\n\n## Arrivals\n\n**ID:** FR2  \n**Description:** The app shall show arrivals.  \n\
+        **Dependencies:** FR1\n\n**ID:** FR1  \n**Title:** Download the app\n";
+    for (name, src) in [("srs.txt", txt), ("prd.md", md)] {
+        let c = l9_ir::compile(name, src, None);
+        let node = |id: &str| {
+            c.ir.nodes
+                .iter()
+                .find(|n| n.id == id)
+                .unwrap_or_else(|| panic!("{name}: {id}: {:#?}", c.ir.nodes))
+        };
+        let edge = |from: &str, kind: EdgeKind, to: &str| {
+            c.ir.edges.iter().any(|e| e.from == from && e.to == to && e.kind == kind)
+        };
+        assert!(edge("FR2", EdgeKind::DependsOn, "FR1"), "{name}: {:#?}", c.ir.edges);
+        if name == "prd.md" {
+            // No description: the title is the text.
+            assert_eq!(node("FR1").text, "Download the app");
+            continue;
+        }
+        assert_eq!(node("FR1").text, "A user should be able to download the app from a store.");
+        assert_eq!((node("FR1").strength, node("FR1").span.line), (Some(Strength::Should), 7));
+        assert_eq!(node("FR2").strength, Some(Strength::May), "the priority ranks it");
+        assert_eq!(node("REQ-75").kind, NodeKind::NonGoal);
+        let fit = c.ir.nodes.iter().find(|n| n.kind == NodeKind::AcceptanceCriterion).unwrap();
+        assert_eq!(fit.text, "Every reading is recorded within 10 seconds.");
+        assert!(edge(&fit.id, EdgeKind::Verifies, "REQ-75"));
+        // Rationale and title are no statements; a dependency on nothing is reported.
+        assert_eq!(c.ir.nodes.len(), 5, "{:#?}", c.ir.nodes);
+        let d: Vec<&str> = c.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(d, ["FR2 depends on FR9, which is not defined in this spec"]);
+    }
+}
