@@ -232,19 +232,42 @@ impl<'a> Builder<'a> {
     }
 
     /// `REQ-3` mentioned in a node's text: acceptance criteria verify it, others depend on it.
+    /// A criterion that names a component (`### FR-12: User login` over the statement it
+    /// holds) verifies the requirements that component implements.
     fn link_mentions(&mut self) {
         let mut new = Vec::new();
+        let components: std::collections::HashSet<&str> = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Component)
+            .map(|n| n.id.as_str())
+            .collect();
         for n in &self.nodes {
             for (s, e) in text::explicit_ids(&n.text) {
                 let target = &n.text[s..e];
-                if target != n.id && self.ids.contains(target) {
-                    let kind = if n.kind == NodeKind::AcceptanceCriterion {
-                        EdgeKind::Verifies
-                    } else {
-                        EdgeKind::DependsOn
-                    };
-                    new.push((n.id.clone(), target.to_string(), kind));
+                if target == n.id || !self.ids.contains(target) {
+                    continue;
                 }
+                if n.kind == NodeKind::AcceptanceCriterion && components.contains(target) {
+                    let implemented: Vec<&str> = self
+                        .edges
+                        .iter()
+                        .filter(|x| x.from == target && x.kind == EdgeKind::Implements)
+                        .map(|x| x.to.as_str())
+                        .collect();
+                    if !implemented.is_empty() {
+                        for r in implemented {
+                            new.push((n.id.clone(), r.to_string(), EdgeKind::Verifies));
+                        }
+                        continue;
+                    }
+                }
+                let kind = if n.kind == NodeKind::AcceptanceCriterion {
+                    EdgeKind::Verifies
+                } else {
+                    EdgeKind::DependsOn
+                };
+                new.push((n.id.clone(), target.to_string(), kind));
             }
         }
         for (from, to, kind) in new {

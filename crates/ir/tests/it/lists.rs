@@ -297,3 +297,19 @@ fn requirement_records_are_requirements_with_their_fields() {
         assert_eq!(d, ["FR2 depends on FR9, which is not defined in this spec"]);
     }
 }
+
+/// A heading with a requirement's id over the statement it holds: a criterion naming the id
+/// verifies that statement, not the heading's component.
+#[test]
+fn a_criterion_naming_a_heading_id_verifies_the_statements_under_it() {
+    let src = "# Shop\n\n## Functional requirements\n\n### FR-12: User login\n\n\
+        The system shall allow users to log in with email and password.\n\n\
+        ### FR-13 Password reset\n\nUsers must be able to reset their password by email.\n\n\
+        ## Acceptance\n\n- A user with a valid password logs in (FR-12).\n";
+    let c = l9_ir::compile("shop.md", src, None);
+    let login = c.ir.nodes.iter().find(|n| n.text.starts_with("The system shall allow")).unwrap();
+    let ac = c.ir.nodes.iter().find(|n| n.kind == NodeKind::AcceptanceCriterion).unwrap();
+    let verified: Vec<&str> =
+        c.ir.edges.iter().filter(|e| e.from == ac.id).map(|e| e.to.as_str()).collect();
+    assert_eq!(verified, [login.id.as_str()]);
+}
