@@ -45,6 +45,8 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     // The numbered headings in force: (depth, title), outermost first.
     let mut headings: Vec<(usize, String)> = Vec::new();
     let mut section: Option<Vec<String>> = None;
+    // Whether the paragraph being read opens with a record's field (`ID: FR1`).
+    let mut in_record = false;
     for (k, raw) in src.split_inclusive('\n').enumerate() {
         if skip[k] {
             pos += raw.len();
@@ -83,13 +85,18 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             headings.retain(|(d, _)| *d < depth);
             headings.push((depth, title.to_string()));
             section = Some(headings.iter().map(|(_, t)| t.clone()).collect());
-        } else if text::leading_id(t).is_some() || item_prefix(t) > 0 {
+        } else if (text::leading_id(t).is_some() || item_prefix(t) > 0)
+            && !(in_record && para_start.is_some())
+        {
+            // (A record's numbered lines — a use case's steps — are its field's value.)
             if let Some(s) = para_start.take() {
                 paragraphs.push((s, pos, false, section.clone()));
             }
             para_start = Some(pos);
+            in_record = records::field_line(t);
         } else if para_start.is_none() {
             para_start = Some(pos);
+            in_record = records::field_line(t);
         }
         pos += raw.len();
     }

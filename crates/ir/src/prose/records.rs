@@ -79,6 +79,8 @@ pub(crate) fn link(b: &mut Builder<'_>, depends: Depends) {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Field {
     Id,
+    /// `Use Case: UC-3 Withdraw cash`: an id and a title.
+    UseCase,
     Title,
     Text,
     Priority,
@@ -87,65 +89,126 @@ enum Field {
     Other,
 }
 
+/// Field labels, lower case, by what they hold.
+const FIELDS: &[(Field, &[&str])] = &[
+    (
+        Field::Id,
+        &[
+            "id",
+            "req id",
+            "req. id",
+            "requirement id",
+            "requirement #",
+            "requirement no",
+            "requirement no.",
+            "requirement number",
+            "req #",
+            "req no",
+            "ref",
+            "reference",
+        ],
+    ),
+    (Field::UseCase, &["use case", "use-case", "use case name"]),
+    (Field::Title, &["title", "name", "summary", "short name"]),
+    (Field::Text, &["desc", "description", "statement", "requirement", "requirement text", "text"]),
+    (Field::Priority, &["priority", "prio", "importance", "moscow"]),
+    (Field::Depends, &["dep", "deps", "dependency", "dependencies", "depends on", "requires"]),
+    (
+        Field::Fit,
+        &[
+            "fit criterion",
+            "fit criteria",
+            "acceptance criterion",
+            "acceptance criteria",
+            "acceptance",
+            "verification",
+            "verification method",
+            "postcondition",
+            "postconditions",
+            "post-condition",
+            "post-conditions",
+            "success guarantee",
+            "success guarantees",
+        ],
+    ),
+    (
+        Field::Other,
+        &[
+            "rat",
+            "rationale",
+            "reason",
+            "source",
+            "originator",
+            "history",
+            "status",
+            "owner",
+            "version",
+            "type",
+            "requirement type",
+            "category",
+            "stakeholder",
+            "stakeholders",
+            "conflicts",
+            "supporting materials",
+            "customer satisfaction",
+            "customer dissatisfaction",
+            "event/buc/puc #",
+            "risk",
+            "comment",
+            "comments",
+            "notes",
+            "note",
+            "author",
+            "date",
+            "release",
+            "stability",
+            "input",
+            "inputs",
+            "output",
+            "outputs",
+            "precondition",
+            "preconditions",
+            "pre-condition",
+            "pre-conditions",
+            "actor",
+            "actors",
+            "primary actor",
+            "secondary actors",
+            "trigger",
+            "goal",
+            "scope",
+            "level",
+            "main success scenario",
+            "main flow",
+            "basic flow",
+            "main scenario",
+            "alternative flows",
+            "alternate flows",
+            "extensions",
+            "exceptions",
+            "frequency",
+        ],
+    ),
+];
+
 fn field(label: &str) -> Option<Field> {
     let l = label.trim().to_lowercase();
-    Some(match l.as_str() {
-        "id" | "req id" | "req. id" | "requirement id" | "requirement #" | "requirement no"
-        | "requirement no." | "requirement number" | "req #" | "req no" | "ref" | "reference" => {
-            Field::Id
-        }
-        "title" | "name" | "summary" | "short name" => Field::Title,
-        "desc" | "description" | "statement" | "requirement" | "requirement text" | "text" => {
-            Field::Text
-        }
-        "priority" | "prio" | "importance" | "moscow" => Field::Priority,
-        "dep" | "deps" | "dependency" | "dependencies" | "depends on" | "requires" => {
-            Field::Depends
-        }
-        "fit criterion"
-        | "fit criteria"
-        | "acceptance criterion"
-        | "acceptance criteria"
-        | "acceptance"
-        | "verification"
-        | "verification method" => Field::Fit,
-        "rat"
-        | "rationale"
-        | "reason"
-        | "source"
-        | "originator"
-        | "history"
-        | "status"
-        | "owner"
-        | "version"
-        | "type"
-        | "requirement type"
-        | "category"
-        | "stakeholder"
-        | "stakeholders"
-        | "conflicts"
-        | "supporting materials"
-        | "customer satisfaction"
-        | "customer dissatisfaction"
-        | "event/buc/puc #"
-        | "risk"
-        | "comment"
-        | "comments"
-        | "notes"
-        | "note"
-        | "author"
-        | "date"
-        | "release"
-        | "stability"
-        | "input"
-        | "inputs"
-        | "output"
-        | "outputs"
-        | "precondition"
-        | "preconditions"
-        | "postcondition"
-        | "postconditions" => Field::Other,
-        _ => return None,
+    FIELDS.iter().find(|(_, names)| names.contains(&l.as_str())).map(|(f, _)| *f)
+}
+
+/// Whether `line` opens a record (`ID: FR1`, `Description: …`, `Use Case: …`, `Title: …`).
+pub(crate) fn field_line(line: &str) -> bool {
+    labelled(line.trim())
+        .is_some_and(|(f, _)| matches!(f, Field::Id | Field::UseCase | Field::Text | Field::Title))
+}
+
+/// A field line's field and value.
+fn labelled(t: &str) -> Option<(Field, &str)> {
+    // `**ID:** FR1` in Markdown: the emphasis is no part of label or value.
+    t.split_once(':').and_then(|(label, value)| {
+        let label = label.trim_matches(|c: char| c == '*' || c == '_' || c.is_whitespace());
+        (label.len() <= 30 && !label.is_empty()).then_some(())?;
+        field(label).map(|f| (f, value.trim_start_matches(['*', '_']).trim()))
     })
 }
 
@@ -172,13 +235,7 @@ pub(crate) fn records(para: &str) -> Option<Vec<Record>> {
         let line = raw.trim_end();
         let lead = line.len() - line.trim_start().len();
         let t = line.trim();
-        // `**ID:** FR1` in Markdown: the emphasis is no part of label or value.
-        let labelled = t.split_once(':').and_then(|(label, value)| {
-            let label = label.trim_matches(|c: char| c == '*' || c == '_' || c.is_whitespace());
-            (label.len() <= 30 && !label.is_empty()).then_some(())?;
-            field(label).map(|f| (f, value.trim_start_matches(['*', '_']).trim()))
-        });
-        match (labelled, fields.last_mut()) {
+        match (labelled(t), fields.last_mut()) {
             (Some((f, value)), _) => {
                 let vstart =
                     pos + lead + t.len() - t.split_once(':').map_or(t, |x| x.1).trim_start().len();
@@ -195,14 +252,16 @@ pub(crate) fn records(para: &str) -> Option<Vec<Record>> {
         pos += raw.len();
     }
     let known = fields.iter().filter(|f| f.0 != Field::Other).count();
-    let anchored = fields.iter().any(|f| matches!(f.0, Field::Id | Field::Text));
-    if fields.len() < 2 || known < 2 || !anchored {
+    let anchored = fields.iter().any(|f| matches!(f.0, Field::Id | Field::Text | Field::UseCase));
+    // Two fields that say what the requirement is, or three fields around an id (a use case
+    // with its actor and flows).
+    if !anchored || fields.len() < 2 || (known < 2 && fields.len() < 3) {
         return None;
     }
     let mut out: Vec<Record> = Vec::new();
     let mut title: Option<(String, usize, usize)> = None;
     for (f, value, s, e) in fields {
-        if f == Field::Id && out.last().is_some_and(|r| r.id.is_some()) {
+        if matches!(f, Field::Id | Field::UseCase) && out.last().is_some_and(|r| r.id.is_some()) {
             finish(out.last_mut(), title.take());
             out.push(Record::default());
         }
@@ -215,6 +274,15 @@ pub(crate) fn records(para: &str) -> Option<Vec<Record>> {
         };
         match f {
             Field::Id => r.id = id_of(&value),
+            Field::UseCase => {
+                let (id, rest) = match text::leading_id(&value) {
+                    Some((id, e)) => (Some(id), value[e..].trim().to_string()),
+                    None => (None, value.clone()),
+                };
+                r.id = id;
+                let start = e - rest.len();
+                title = Some((rest, start, e));
+            }
             Field::Title => title = Some((value, s, e)),
             Field::Text => r.text = Some((value, s, e)),
             Field::Priority => match crate::markdown::Priority::of(&value) {

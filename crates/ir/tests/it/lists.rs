@@ -313,3 +313,25 @@ fn a_criterion_naming_a_heading_id_verifies_the_statements_under_it() {
         c.ir.edges.iter().filter(|e| e.from == ac.id).map(|e| e.to.as_str()).collect();
     assert_eq!(verified, [login.id.as_str()]);
 }
+
+/// A use case laid out as fields: the use case is a requirement, its postconditions what
+/// verifies it; its numbered steps are no statements of their own.
+#[test]
+fn a_use_case_is_a_requirement_its_postconditions_verify() {
+    let src = "ATM use cases\n\nUse Case: UC-3 Withdraw cash\nPrimary Actor: Customer\n\
+        Preconditions: The customer has a valid card.\nMain Success Scenario:\n\
+        1. The customer inserts the card.\n2. The system shall ask for the PIN.\n\
+        Extensions:\n2a. The PIN is wrong: the system asks again.\n\
+        Postconditions: The cash is dispensed and the account is debited.\n\n\
+        Note: the ATM is offline at night.\n1. The system shall queue requests.\n";
+    let c = l9_ir::compile("uc.txt", src, None);
+    let got: Vec<(NodeKind, &str, &str)> =
+        c.ir.nodes.iter().skip(1).map(|n| (n.kind, n.id.as_str(), n.text.as_str())).collect();
+    assert_eq!(got[0], (NodeKind::Requirement, "UC-3", "Withdraw cash"));
+    assert_eq!(got[1].0, NodeKind::AcceptanceCriterion);
+    assert_eq!(got[1].2, "The cash is dispensed and the account is debited.");
+    assert!(c.ir.edges.iter().any(|e| e.from == got[1].1 && e.to == "UC-3"));
+    // After a paragraph that is no record, a numbered line is a statement again.
+    assert_eq!(got[2].2, "The system shall queue requests.");
+    assert_eq!(got.len(), 3, "{got:#?}");
+}
