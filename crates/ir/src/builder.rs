@@ -236,31 +236,31 @@ impl<'a> Builder<'a> {
     /// holds) verifies the requirements that component implements.
     fn link_mentions(&mut self) {
         let mut new = Vec::new();
-        let components: std::collections::HashSet<&str> = self
+        // Component → the requirements it implements, found once.
+        let mut implemented_by: std::collections::HashMap<&str, Vec<&str>> = self
             .nodes
             .iter()
             .filter(|n| n.kind == NodeKind::Component)
-            .map(|n| n.id.as_str())
+            .map(|n| (n.id.as_str(), Vec::new()))
             .collect();
+        for x in self.edges.iter().filter(|x| x.kind == EdgeKind::Implements) {
+            if let Some(v) = implemented_by.get_mut(x.from.as_str()) {
+                v.push(x.to.as_str());
+            }
+        }
         for n in &self.nodes {
             for (s, e) in text::explicit_ids(&n.text) {
                 let target = &n.text[s..e];
                 if target == n.id || !self.ids.contains(target) {
                     continue;
                 }
-                if n.kind == NodeKind::AcceptanceCriterion && components.contains(target) {
-                    let implemented: Vec<&str> = self
-                        .edges
-                        .iter()
-                        .filter(|x| x.from == target && x.kind == EdgeKind::Implements)
-                        .map(|x| x.to.as_str())
-                        .collect();
-                    if !implemented.is_empty() {
-                        for r in implemented {
-                            new.push((n.id.clone(), r.to_string(), EdgeKind::Verifies));
-                        }
-                        continue;
+                if n.kind == NodeKind::AcceptanceCriterion
+                    && let Some(implemented) = implemented_by.get(target).filter(|v| !v.is_empty())
+                {
+                    for r in implemented {
+                        new.push((n.id.clone(), r.to_string(), EdgeKind::Verifies));
                     }
+                    continue;
                 }
                 let kind = if n.kind == NodeKind::AcceptanceCriterion {
                     EdgeKind::Verifies
