@@ -19,8 +19,7 @@ use crate::text::{self, KeywordMode};
 mod html;
 mod table;
 
-pub(crate) use table::Priority;
-use table::Table;
+pub(crate) use table::{Priority, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SectionKind {

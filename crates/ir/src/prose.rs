@@ -16,6 +16,7 @@
 
 mod furniture;
 pub(crate) mod records;
+mod tables;
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind};
@@ -47,8 +48,31 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     let mut section: Option<Vec<String>> = None;
     // Whether the paragraph being read opens with a record's field (`ID: FR1`).
     let mut in_record = false;
+    // Tables (pipe or grid): their lines are no paragraph text; each is read in its place.
+    let ranges: Vec<(usize, usize)> = lines.iter().map(|l| (l.start, l.end)).collect();
+    let mut tables: Vec<Option<(usize, usize, crate::markdown::Table)>> =
+        tables::tables(src, &ranges).into_iter().map(Some).collect();
+    let mut table_of_line: Vec<Option<usize>> = vec![None; lines.len()];
+    for (t, table) in tables.iter().enumerate() {
+        if let Some((first, last, _)) = table {
+            table_of_line[*first..=*last].iter_mut().for_each(|x| *x = Some(t));
+        }
+    }
+    // Paragraph index → the table read there.
+    let mut table_at: std::collections::HashMap<usize, usize> = Default::default();
     for (k, raw) in src.split_inclusive('\n').enumerate() {
         if skip[k] {
+            pos += raw.len();
+            continue;
+        }
+        if let Some(t) = table_of_line[k] {
+            if let Some(s) = para_start.take() {
+                paragraphs.push((s, pos, false, section.clone()));
+            }
+            if k == 0 || table_of_line[k - 1] != Some(t) {
+                table_at.insert(paragraphs.len(), t);
+                paragraphs.push((pos, pos, false, section.clone()));
+            }
             pos += raw.len();
             continue;
         }
@@ -105,8 +129,12 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     }
     // Records' dependencies, linked once every record has its id: (from, to, where).
     let mut depends: Vec<(String, String, usize, usize)> = Vec::new();
-    for (start, end, item, section) in paragraphs {
+    for (p, (start, end, item, section)) in paragraphs.into_iter().enumerate() {
         let section = section.unwrap_or_default();
+        if let Some((_, _, table)) = table_at.get(&p).and_then(|t| tables[*t].take()) {
+            table_rows(b, table, &section, goal.as_deref(), mode);
+            continue;
+        }
         let text = &src[start..end];
         if item {
             let lead = text.len() - text.trim_start().len();
@@ -188,6 +216,43 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         }
     }
     records::link(b, depends);
+}
+
+/// A plain-text table's rows that state requirements (a keyword or an id): requirements,
+/// ranked by a priority column (`Won't`: non-goals).
+fn table_rows(
+    b: &mut Builder<'_>,
+    table: crate::markdown::Table,
+    section: &[String],
+    goal: Option<&str>,
+    mode: KeywordMode,
+) {
+    use crate::markdown::Priority;
+    for row in table.rows_as_statements() {
+        let (label, body) = match text::leading_id(&row.text) {
+            Some((id, e)) => (Some(id), row.text[e..].trim().to_string()),
+            None => (None, row.text.clone()),
+        };
+        let kw = text::keyword(&body, mode);
+        if body.is_empty() || (kw.is_none() && label.is_none()) {
+            continue;
+        }
+        let (kind, ranked) = match row.priority {
+            Some(Priority::WontHave) => (NodeKind::NonGoal, None),
+            Some(Priority::Rank(s)) => (NodeKind::Requirement, Some(s)),
+            None => (NodeKind::Requirement, None),
+        };
+        let id = b.add(
+            Draft::new(kind, body, row.start, row.end)
+                .section(section)
+                .label(label)
+                .strength(ranked.or(kw.as_ref().map(|k| k.strength)))
+                .confidence(kw.as_ref().map_or(0.6, |k| k.confidence * 0.9)),
+        );
+        if let Some(g) = goal {
+            b.edge(&id, g, EdgeKind::Refines, "document");
+        }
+    }
 }
 
 /// The length of a section number that opens `t` and the space after it (`3.2.1 `, `4. `),

@@ -4,15 +4,24 @@
 
 use super::Block;
 use crate::model::Strength;
+
+/// A requirements table's row as a statement: `ID: text`, its span, its ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) text: String,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) priority: Option<Priority>,
+}
 use crate::text;
 
 /// A table being read: its header's cells, then each row's cells (text, span).
 #[derive(Debug, Default)]
-pub(super) struct Table {
-    pub(super) in_head: bool,
-    pub(super) header: Vec<String>,
-    pub(super) row: Vec<(String, usize, usize)>,
-    pub(super) rows: Vec<Vec<(String, usize, usize)>>,
+pub(crate) struct Table {
+    pub(crate) in_head: bool,
+    pub(crate) header: Vec<String>,
+    pub(crate) row: Vec<(String, usize, usize)>,
+    pub(crate) rows: Vec<Vec<(String, usize, usize)>>,
 }
 
 impl Table {
@@ -23,6 +32,14 @@ impl Table {
     /// columns (status, owner) are not text. A table
     /// whose longest cells are a few words (a glossary's terms, a field list) is left alone.
     pub(super) fn statements(self) -> Vec<Block> {
+        self.rows_as_statements()
+            .into_iter()
+            .map(|r| Block::Item { text: r.text, start: r.start, end: r.end, priority: r.priority })
+            .collect()
+    }
+
+    /// [`Table::statements`] as rows, for a front end of its own (plain text's tables).
+    pub(crate) fn rows_as_statements(self) -> Vec<Row> {
         let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         if columns == 0 {
             return Vec::new();
@@ -102,7 +119,7 @@ impl Table {
                 };
                 let priority =
                     priority_column.and_then(|i| r.get(i)).and_then(|c| Priority::of(&c.0));
-                Some(Block::Item { text, start: *start, end: *end, priority })
+                Some(Row { text, start: *start, end: *end, priority })
             })
             .collect()
     }

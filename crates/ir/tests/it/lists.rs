@@ -335,3 +335,40 @@ fn a_use_case_is_a_requirement_its_postconditions_verify() {
     assert_eq!(got[2].2, "The system shall queue requests.");
     assert_eq!(got.len(), 3, "{got:#?}");
 }
+
+/// Tables in plain text — a grid table with a row on two lines, a lone pipe row — are read
+/// as Markdown's tables are, not as sentences full of borders.
+#[test]
+fn plain_text_tables_are_read_row_by_row() {
+    let src = "Library SRS\n\n\
+        +------+-----------------------------------------------+----------+\n\
+        | ID   | Requirement                                   | Priority |\n\
+        +======+===============================================+==========+\n\
+        | FR-1 | The system shall let members borrow books.    | High     |\n\
+        +------+-----------------------------------------------+----------+\n\
+        | FR-2 | The system shall send reminders before the    | Low      |\n\
+        |      | due date.                                     |          |\n\
+        +------+-----------------------------------------------+----------+\n\n\
+        | FR-3 | The system should keep a history of every loan. | Medium |\n\n\
+        The system shall print receipts.\n";
+    let c = l9_ir::compile("srs.txt", src, None);
+    let got: Vec<(&str, &str, Option<Strength>, u32)> = requirements(&c)
+        .iter()
+        .map(|n| (n.id.as_str(), n.text.as_str(), n.strength, n.span.line))
+        .collect();
+    assert_eq!(
+        got[..3],
+        [
+            ("FR-1", "The system shall let members borrow books.", Some(Strength::Must), 6),
+            (
+                "FR-2",
+                "The system shall send reminders before the due date.",
+                Some(Strength::May),
+                8
+            ),
+            ("FR-3", "The system should keep a history of every loan.", Some(Strength::Should), 12),
+        ]
+    );
+    assert_eq!(got[3].1, "The system shall print receipts.");
+    assert_eq!(got.len(), 4);
+}
