@@ -335,7 +335,10 @@ pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
     let offset = text.len() - trimmed.len();
     let e = match ID_AT_START.as_ref()?.find(trimmed) {
         Some(m) => m.end(),
-        None => bare_leading_id(trimmed)?,
+        None => match bare_leading_id(trimmed) {
+            Some(e) => e,
+            None => return spaced_leading_id(trimmed).map(|(id, e)| (id, offset + e)),
+        },
     };
     if trimmed.starts_with("RFC-") {
         return None;
@@ -345,6 +348,29 @@ pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
         c.is_whitespace() || matches!(c, ':' | ']' | ')' | '*' | '-' | '.' | '–' | '—')
     });
     Some((trimmed[..e].to_string(), offset + e + (rest.len() - after.len())))
+}
+
+/// An id written as a word and a number (`Requirement 1:`, `FR 3 -`, `Use case 2.1:`), which
+/// a separator must follow: the id as the document would write it with a hyphen (`REQ-1`,
+/// `FR-3`, `UC-2.1`) and where the statement starts.
+fn spaced_leading_id(text: &str) -> Option<(String, usize)> {
+    static SPACED: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^(requirement|req\.?|fr|nfr|sr|ur|uc|use\s+case|us|user\s+story)\s+([0-9]{1,4}(?:\.[0-9]+)*)\s*[:–—\-)]\s*",
+        )
+        .ok()
+    });
+    let c = SPACED.as_ref()?.captures(text)?;
+    let word = c.get(1)?.as_str().to_lowercase();
+    let prefix = match word.split_whitespace().collect::<Vec<_>>().join(" ").as_str() {
+        "requirement" | "req" | "req." => "REQ",
+        "use case" | "uc" => "UC",
+        "user story" | "us" => "US",
+        w => {
+            return Some((format!("{}-{}", w.to_uppercase(), c.get(2)?.as_str()), c.get(0)?.end()));
+        }
+    };
+    Some((format!("{prefix}-{}", c.get(2)?.as_str()), c.get(0)?.end()))
 }
 
 /// The end of a hyphen-less id that opens `text`, when it stands alone, a separator follows
@@ -588,6 +614,11 @@ mod tests {
         {
             assert_eq!(leading_id(not_an_id), None, "{not_an_id}");
         }
+        // A word and a number, with a separator.
+        assert_eq!(leading_id("Requirement 1: The system"), Some(("REQ-1".into(), 15)));
+        assert_eq!(leading_id("FR 3 - Orders"), Some(("FR-3".into(), 7)));
+        assert_eq!(leading_id("Use case 2.1: Withdraw"), Some(("UC-2.1".into(), 14)));
+        assert_eq!(leading_id("Requirement 1 is met"), None);
         assert_eq!(id_prefix("FR-3"), "FR");
         assert_eq!(id_prefix("REQ_001"), "REQ");
         assert_eq!(explicit_ids("see FR3, NFR-2.1 and SHA256"), vec![(4, 7), (9, 16), (21, 27)]);

@@ -372,3 +372,23 @@ fn plain_text_tables_are_read_row_by_row() {
     assert_eq!(got[3].1, "The system shall print receipts.");
     assert_eq!(got.len(), 4);
 }
+
+/// Ids written as a word and a number (`Requirement 1:`, `FR 3 -`) name their requirement.
+#[test]
+fn ids_written_as_a_word_and_a_number_name_requirements() {
+    let src = "Shop SRS\n\nRequirement 1: The system shall let users log in.\n\
+        FR 3: Orders shall be confirmed by email.\nREQ 4 - The cart shall keep items for a week.\n\
+        Requirement 5 is what the shop needs most: it shall be fast.\n";
+    let c = l9_ir::compile("srs.txt", src, None);
+    let got: Vec<(&str, &str)> =
+        requirements(&c).iter().map(|n| (n.id.as_str(), n.text.as_str())).collect();
+    assert_eq!(
+        got[..3],
+        [
+            ("REQ-1", "The system shall let users log in."),
+            ("FR-3", "Orders shall be confirmed by email."),
+            ("REQ-4", "The cart shall keep items for a week."),
+        ]
+    );
+    assert!(got[3].1.starts_with("Requirement 5 is"), "no separator, no id: {got:?}");
+}
