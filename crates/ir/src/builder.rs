@@ -110,6 +110,16 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The requirement added last, when it is in the section `path`.
+    pub(crate) fn last_requirement_in(&self, path: &[String]) -> Option<String> {
+        self.nodes
+            .iter()
+            .rev()
+            .find(|n| n.kind == NodeKind::Requirement)
+            .filter(|n| n.section == path)
+            .map(|n| n.id.clone())
+    }
+
     pub(crate) fn has_id(&self, id: &str) -> bool {
         self.ids.contains(id)
     }

@@ -472,6 +472,30 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     records::link(b, depends);
 }
 
+/// The criterion an item states: the text after a criterion's label (`Acceptance:`,
+/// `Acceptance criterion:`, `AC:`, `AC1:`, `Test:`, `Verify:`), or a whole `Given … then …`.
+fn criterion_item(body: &str) -> Option<String> {
+    if let Some((label, rest)) = body.split_once(':') {
+        let l = label.trim().to_lowercase();
+        let ac_n = l.strip_prefix("ac").is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
+        let named = matches!(
+            l.as_str(),
+            "acceptance"
+                | "acceptance criterion"
+                | "acceptance criteria"
+                | "test"
+                | "verify"
+                | "verification"
+                | "done when"
+        );
+        if (ac_n || named) && !rest.trim().is_empty() {
+            return Some(rest.trim().to_string());
+        }
+    }
+    let lower = body.to_lowercase();
+    (lower.starts_with("given ") && lower.contains(" then ")).then(|| body.to_string())
+}
+
 /// A paragraph that names a section and says nothing else (`**Acceptance criteria:**`,
 /// `Out of scope`, `Open questions:`): its title and kind. A statement is no label.
 fn label(para: &str, mode: KeywordMode) -> Option<(String, SectionKind)> {
@@ -560,9 +584,24 @@ fn statement(
     if body.is_empty() {
         return;
     }
+    let path = path_of(stack);
+    // An item that says it is a criterion (`- Acceptance: …`, `- AC: …`, `- Given … then …`)
+    // among requirements verifies the requirement before it — the item it is nested under.
+    if is_item
+        && matches!(kind, SectionKind::Requirements | SectionKind::Plain)
+        && let Some(criterion) = criterion_item(raw.trim())
+        && let Some(req) = b.last_requirement_in(&path)
+    {
+        let ac = b.add(
+            Draft::new(NodeKind::AcceptanceCriterion, criterion, start, end)
+                .section(&path)
+                .confidence(0.85),
+        );
+        b.edge(&ac, &req, EdgeKind::Verifies, "criterion under it");
+        return;
+    }
     let kw = text::keyword(&body, mode);
     let strength = kw.as_ref().map(|k| k.strength);
-    let path = path_of(stack);
     let parent = container(stack, goal);
     let node_kind = match kind {
         SectionKind::Acceptance => NodeKind::AcceptanceCriterion,

@@ -392,3 +392,35 @@ fn ids_written_as_a_word_and_a_number_name_requirements() {
     );
     assert!(got[3].1.starts_with("Requirement 5 is"), "no separator, no id: {got:?}");
 }
+
+/// Criteria written as items under a requirement's item (`- Acceptance: …`, `- AC1: …`,
+/// `- Given … then …`) verify that requirement.
+#[test]
+fn criterion_items_under_a_requirement_verify_it() {
+    let src = "# Notes app\n\n## Requirements\n\n\
+        - REQ-1: Users must be able to create a note.\n  - Acceptance: a created note appears at the top.\n\
+        \x20 - AC2: an empty note is not saved.\n\
+        - REQ-2: Notes should sync within 5 seconds.\n  - Given a note made on the phone, then the laptop shows it within 5 s.\n\
+        - REQ-3: Notes may be shared.\n  - Sharing needs an account.\n";
+    let c = l9_ir::compile("notes.md", src, None);
+    let acs: Vec<(&str, Vec<&str>)> = c
+        .ir
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::AcceptanceCriterion)
+        .map(|n| {
+            let to = c.ir.edges.iter().filter(|e| e.from == n.id).map(|e| e.to.as_str()).collect();
+            (n.text.as_str(), to)
+        })
+        .collect();
+    assert_eq!(
+        acs,
+        [
+            ("a created note appears at the top.", vec!["REQ-1"]),
+            ("an empty note is not saved.", vec!["REQ-1"]),
+            ("Given a note made on the phone, then the laptop shows it within 5 s.", vec!["REQ-2"]),
+        ]
+    );
+    // An item that is no criterion stays a requirement.
+    assert!(requirements(&c).iter().any(|n| n.text == "Sharing needs an account."));
+}
