@@ -175,3 +175,56 @@ fn html_in_markdown_does_not_panic() {
         l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
     }
 }
+
+/// The shapes plain text and Markdown are read in — records, tables, page furniture, ids —
+/// in random order and pieces, through both front ends.
+#[test]
+fn records_tables_and_furniture_do_not_panic() {
+    let pieces = [
+        "ID: FR1",
+        "ID:",
+        "DESC: ",
+        "Use Case: UC-3 x",
+        "Postconditions:",
+        "**ID:** ",
+        "DEP: ",
+        "Priority: Won't",
+        "+----+----+",
+        "+====+",
+        "| a | b |",
+        "|---|",
+        "|",
+        "+",
+        "Page 3 of 9",
+        "- 12 -",
+        "\u{c}",
+        "é",
+        "→",
+        "ü",
+        "Requirement 1:",
+        "FR 3 -",
+        "FR1.",
+        "3.5 GB ",
+        "\n",
+        "\n\n",
+        " ",
+        "The system shall ",
+        "must",
+        "- AC1: ",
+        "- Given x then y",
+        "**Acceptance:**",
+        "<td>",
+        "</tr>",
+        "# T\n",
+        "1. ",
+        "[2] ",
+    ];
+    let rng = SeededRng::from_seed(17);
+    for _ in 0..3000 {
+        let len = (rng.next_u64() % 30) as usize;
+        let s: String =
+            (0..len).map(|_| pieces[(rng.next_u64() % pieces.len() as u64) as usize]).collect();
+        l9_ir::exercise(Some(Format::Prose), s.as_bytes());
+        l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
+    }
+}
