@@ -259,8 +259,13 @@ impl<'a> Builder<'a> {
             }
         }
         for n in &self.nodes {
-            for (s, e) in text::explicit_ids(&n.text) {
-                let target = &n.text[s..e];
+            let spaced = text::spaced_mentions(&n.text);
+            let mentions = text::explicit_ids(&n.text)
+                .into_iter()
+                .map(|(s, e)| n.text[s..e].to_string())
+                .chain(spaced);
+            for target in mentions {
+                let target = target.as_str();
                 if target == n.id || !self.ids.contains(target) {
                     continue;
                 }

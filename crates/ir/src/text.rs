@@ -350,6 +350,34 @@ pub(crate) fn leading_id(text: &str) -> Option<(String, usize)> {
     Some((trimmed[..e].to_string(), offset + e + (rest.len() - after.len())))
 }
 
+/// Ids mentioned as a word and a number (`see Requirement 1`, `FR 3`, `Use case 2.1`), as
+/// [`spaced_leading_id`] names them (`REQ-1`, `FR-3`, `UC-2.1`). Capitalised words only ("the
+/// timing requirement 3 seconds" is none); a mention links only to an id the document defines.
+pub(crate) fn spaced_mentions(text: &str) -> Vec<String> {
+    static MENTION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(
+            r"\b(Requirement|Req\.?|REQ|FR|NFR|UC|Use [Cc]ase|User [Ss]tory|US)\s+([0-9]{1,4}(?:\.[0-9]+)*)\b",
+        )
+        .ok()
+    });
+    let Some(re) = MENTION.as_ref() else { return Vec::new() };
+    if !text.contains(|c: char| c.is_ascii_digit()) {
+        return Vec::new();
+    }
+    re.captures_iter(text)
+        .filter_map(|c| {
+            let word = c.get(1)?.as_str().to_lowercase();
+            let prefix = match word.as_str() {
+                "requirement" | "req" | "req." => "REQ".to_string(),
+                "use case" => "UC".to_string(),
+                "user story" => "US".to_string(),
+                w => w.to_uppercase(),
+            };
+            Some(format!("{prefix}-{}", c.get(2)?.as_str()))
+        })
+        .collect()
+}
+
 /// An id written as a word and a number (`Requirement 1:`, `FR 3 -`, `Use case 2.1:`), which
 /// a separator must follow: the id as the document would write it with a hyphen (`REQ-1`,
 /// `FR-3`, `UC-2.1`) and where the statement starts.
@@ -619,6 +647,10 @@ mod tests {
         assert_eq!(leading_id("FR 3 - Orders"), Some(("FR-3".into(), 7)));
         assert_eq!(leading_id("Use case 2.1: Withdraw"), Some(("UC-2.1".into(), 14)));
         assert_eq!(leading_id("Requirement 1 is met"), None);
+        assert_eq!(
+            spaced_mentions("see Requirement 1 and FR 3.2, not requirement 4 s"),
+            ["REQ-1", "FR-3.2"]
+        );
         assert_eq!(id_prefix("FR-3"), "FR");
         assert_eq!(id_prefix("REQ_001"), "REQ");
         assert_eq!(explicit_ids("see FR3, NFR-2.1 and SHA256"), vec![(4, 7), (9, 16), (21, 27)]);

@@ -377,7 +377,8 @@ fn plain_text_tables_are_read_row_by_row() {
 #[test]
 fn ids_written_as_a_word_and_a_number_name_requirements() {
     let src = "Shop SRS\n\nRequirement 1: The system shall let users log in.\n\
-        FR 3: Orders shall be confirmed by email.\nREQ 4 - The cart shall keep items for a week.\n\
+        FR 3: Orders shall be confirmed by email, once Requirement 1 is met.\n\
+        REQ 4 - The cart shall keep items for a week.\n\
         Requirement 5 is what the shop needs most: it shall be fast.\n";
     let c = l9_ir::compile("srs.txt", src, None);
     let got: Vec<(&str, &str)> =
@@ -386,11 +387,13 @@ fn ids_written_as_a_word_and_a_number_name_requirements() {
         got[..3],
         [
             ("REQ-1", "The system shall let users log in."),
-            ("FR-3", "Orders shall be confirmed by email."),
+            ("FR-3", "Orders shall be confirmed by email, once Requirement 1 is met."),
             ("REQ-4", "The cart shall keep items for a week."),
         ]
     );
     assert!(got[3].1.starts_with("Requirement 5 is"), "no separator, no id: {got:?}");
+    // A mention in that form links to the id it names.
+    assert!(c.ir.edges.iter().any(|e| e.from == "FR-3" && e.to == "REQ-1"), "{:?}", c.ir.edges);
 }
 
 /// Criteria written as items under a requirement's item (`- Acceptance: …`, `- AC1: …`,
