@@ -17,7 +17,7 @@ pub(crate) enum IrCommand {
     Compile {
         /// The spec file.
         spec: PathBuf,
-        /// Force the input format: markdown, rfc, gherkin, openapi, prose.
+        /// Force the input format: markdown, rst, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Also store the IR in the memory substrate (a packet of kind `ir`, IR JSON as blob).
@@ -35,7 +35,7 @@ pub(crate) enum IrCommand {
     Check {
         /// The spec file.
         spec: PathBuf,
-        /// Force the input format: markdown, rfc, gherkin, openapi, prose.
+        /// Force the input format: markdown, rst, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Hidden constraints to check for (JSON list of {id, text, triggers, severity}).
@@ -53,7 +53,7 @@ pub(crate) enum IrCommand {
     Plan {
         /// The spec file.
         spec: PathBuf,
-        /// Force the input format: markdown, rfc, gherkin, openapi, prose.
+        /// Force the input format: markdown, rst, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Deliberation round limit.

@@ -71,6 +71,7 @@ pub fn detect_format(file: &str, text: &str) -> Format {
         || head.lines().any(|l| l.starts_with("openapi:") || l.starts_with("swagger:"));
     match ext {
         "md" | "markdown" | "mdown" | "mkd" => return Format::Markdown,
+        "rst" | "rest" => return Format::Rst,
         "feature" => return Format::Gherkin,
         "json" | "yaml" | "yml" => return Format::Openapi,
         _ => {}
@@ -131,6 +132,7 @@ pub fn compile_with(
         Format::Gherkin => gherkin::compile(&mut b),
         Format::Openapi => openapi::compile(&mut b),
         Format::Prose => prose::compile(&mut b),
+        Format::Rst => markdown::compile_rst(&mut b),
     }
     let (ir, diagnostics) = b.finish(classifier);
     Compiled { ir, diagnostics }

@@ -6,7 +6,8 @@
 //! have", "Should have", "Could have", "Won't have") give their items a strength (or make them
 //! non-goals); a sub-item comes after its item; a heading that states a requirement (a
 //! normative keyword and an id or a full stop: `### REQ-1 The system shall export PDF`) is
-//! that requirement. HTML blocks are read as the Markdown around them would be (`html.rs`).
+//! that requirement. HTML blocks are read as the Markdown around them would be (`html.rs`);
+//! reStructuredText is read into the same blocks (`rst.rs`) and compiled by the same loop.
 
 use l9_types::Diagnostic;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -17,6 +18,7 @@ use crate::prose::records;
 use crate::text::{self, KeywordMode};
 
 mod html;
+mod rst;
 mod table;
 
 pub(crate) use table::{Priority, Table};
@@ -302,6 +304,17 @@ struct Section {
 }
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
+    let read = blocks(b.text);
+    compile_blocks(b, read);
+}
+
+/// reStructuredText, read into the same blocks (`rst.rs`) and compiled alike.
+pub(crate) fn compile_rst(b: &mut Builder<'_>) {
+    let read = rst::blocks(b.text);
+    compile_blocks(b, read);
+}
+
+fn compile_blocks(b: &mut Builder<'_>, read: Vec<Block>) {
     let src = b.text;
     let (upper, lower) = text::keyword_cases(src);
     let mode = if upper { KeywordMode::UpperOnly } else { KeywordMode::AnyCase };
@@ -319,7 +332,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     let mut stack: Vec<Section> = Vec::new();
     let mut goal: Option<String> = None;
     let mut depends = records::Depends::new();
-    for block in blocks(src) {
+    for block in read {
         match block {
             Block::Heading { level, text, start, end } => {
                 while stack.last().is_some_and(|s| s.level >= level || s.label.is_some()) {

@@ -42,11 +42,18 @@ pub enum Format {
     Gherkin,
     Openapi,
     Prose,
+    Rst,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] =
-        [Format::Markdown, Format::Rfc, Format::Gherkin, Format::Openapi, Format::Prose];
+    pub const ALL: [Format; 6] = [
+        Format::Markdown,
+        Format::Rfc,
+        Format::Gherkin,
+        Format::Openapi,
+        Format::Prose,
+        Format::Rst,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -55,6 +62,7 @@ impl Format {
             Format::Gherkin => "gherkin",
             Format::Openapi => "openapi",
             Format::Prose => "prose",
+            Format::Rst => "rst",
         }
     }
 

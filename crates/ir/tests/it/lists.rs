@@ -427,3 +427,38 @@ fn criterion_items_under_a_requirement_verify_it() {
     // An item that is no criterion stays a requirement.
     assert!(requirements(&c).iter().any(|n| n.text == "Sharing needs an account."));
 }
+
+/// reStructuredText: titles by their adornment styles, lists, admonitions, sphinx-needs
+/// requirements; literal blocks and comments are not text.
+#[test]
+fn restructured_text_is_read_as_markdown_is() {
+    let src = "==============\nPayment system\n==============\n\nRequirements\n============\n\n\
+        - The system shall accept card payments.\n- The system shall refund\n  within 5 days.\n\n\
+        .. note::\n\n   Refunds must be approved by a manager.\n\n\
+        .. req:: Card payments\n   :id: PAY_001\n   :status: open\n\n   The system shall accept Visa.\n\n\
+        A literal block follows::\n\n    The system must not read this.\n\n\
+        .. The system must not read this comment.\n\n\
+        Acceptance criteria\n===================\n\n#. A refund of 10 EUR is shown in the account.\n";
+    let c = l9_ir::compile("spec.rst", src, None);
+    assert_eq!(c.ir.source.format, l9_ir::Format::Rst);
+    let got: Vec<(NodeKind, &str, &str, u32)> =
+        c.ir.nodes
+            .iter()
+            .map(|n| (n.kind, n.id.as_str(), n.text.as_str(), n.span.line))
+            .filter(|n| n.0 != NodeKind::Goal)
+            .collect();
+    assert_eq!(c.ir.nodes[0].text, "Payment system");
+    let texts: Vec<(NodeKind, &str)> = got.iter().map(|g| (g.0, g.2)).collect();
+    assert_eq!(
+        texts,
+        [
+            (NodeKind::Requirement, "The system shall accept card payments."),
+            (NodeKind::Requirement, "The system shall refund within 5 days."),
+            (NodeKind::Requirement, "Refunds must be approved by a manager."),
+            (NodeKind::Requirement, "The system shall accept Visa."),
+            (NodeKind::AcceptanceCriterion, "A refund of 10 EUR is shown in the account."),
+        ]
+    );
+    assert_eq!((got[3].1, got[3].3), ("PAY_001", 20));
+    assert_eq!(got[1].3, 9);
+}

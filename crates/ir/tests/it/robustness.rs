@@ -173,11 +173,12 @@ fn html_in_markdown_does_not_panic() {
             s.push_str(pieces[(rng.next_u64() % pieces.len() as u64) as usize]);
         }
         l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
+        l9_ir::exercise(Some(Format::Rst), s.as_bytes());
     }
 }
 
-/// The shapes plain text and Markdown are read in — records, tables, page furniture, ids —
-/// in random order and pieces, through both front ends.
+/// The shapes plain text, Markdown and reStructuredText are read in — records, tables, page
+/// furniture, ids, titles and directives — in random order and pieces, through those front ends.
 #[test]
 fn records_tables_and_furniture_do_not_panic() {
     let pieces = [
@@ -218,6 +219,14 @@ fn records_tables_and_furniture_do_not_panic() {
         "# T\n",
         "1. ",
         "[2] ",
+        "====\n",
+        "~~~\n",
+        ".. req:: x\n",
+        "   :id: A_1\n",
+        ".. note::\n",
+        "::\n",
+        "   ",
+        "#. ",
     ];
     let rng = SeededRng::from_seed(17);
     for _ in 0..3000 {
@@ -226,5 +235,6 @@ fn records_tables_and_furniture_do_not_panic() {
             (0..len).map(|_| pieces[(rng.next_u64() % pieces.len() as u64) as usize]).collect();
         l9_ir::exercise(Some(Format::Prose), s.as_bytes());
         l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
+        l9_ir::exercise(Some(Format::Rst), s.as_bytes());
     }
 }
