@@ -34,8 +34,16 @@ fn list_marker(t: &str) -> usize {
     if numbered { t.len() - rest.len() + 2 } else { 0 }
 }
 
+/// How deep admonitions nest before their text is read as text no further (a document of
+/// thousands of nested `.. note::` must not exhaust the stack).
+const MAX_DEPTH: usize = 16;
+
 /// The blocks of a reStructuredText document.
 pub(super) fn blocks(src: &str) -> Vec<Block> {
+    blocks_nested(src, 0)
+}
+
+fn blocks_nested(src: &str, depth: usize) -> Vec<Block> {
     let mut lines: Vec<(usize, usize)> = Vec::new();
     let mut pos = 0;
     for raw in src.split_inclusive('\n') {
@@ -96,7 +104,7 @@ pub(super) fn blocks(src: &str) -> Vec<Block> {
             while end < lines.len() && (blank(end) || indent(text(end)) > base) {
                 end += 1;
             }
-            directive(src, rest.trim(), &lines[k..end], &mut out);
+            directive(src, rest.trim(), &lines[k..end], depth, &mut out);
             k = end;
             continue;
         }
@@ -138,7 +146,7 @@ pub(super) fn blocks(src: &str) -> Vec<Block> {
 }
 
 /// One directive's blocks: admonitions' text, code blocks, sphinx-needs requirements.
-fn directive(src: &str, head: &str, lines: &[(usize, usize)], out: &mut Vec<Block>) {
+fn directive(src: &str, head: &str, lines: &[(usize, usize)], depth: usize, out: &mut Vec<Block>) {
     let Some((name, args)) = head.split_once("::") else { return }; // a comment
     let name = name.trim().to_lowercase();
     let body: Vec<(usize, usize)> = lines[1..].to_vec();
@@ -158,9 +166,11 @@ fn directive(src: &str, head: &str, lines: &[(usize, usize)], out: &mut Vec<Bloc
         "note" | "warning" | "important" | "tip" | "attention" | "caution" | "danger" | "hint"
         | "admonition" | "topic" | "sidebar" => {
             // The body's paragraphs, as a document of their own.
-            if let (Some(first), Some(last)) = (body.first(), body.last()) {
+            if let (Some(first), Some(last)) = (body.first(), body.last())
+                && depth < MAX_DEPTH
+            {
                 let inner = &src[first.0..last.1];
-                for b in blocks_at(inner, first.0) {
+                for b in blocks_at(inner, first.0, depth + 1) {
                     out.push(b);
                 }
             }
@@ -204,8 +214,8 @@ fn directive(src: &str, head: &str, lines: &[(usize, usize)], out: &mut Vec<Bloc
 }
 
 /// [`blocks`] of a part of the source that starts at byte `at`, spans in the whole source.
-fn blocks_at(part: &str, at: usize) -> Vec<Block> {
-    blocks(part)
+fn blocks_at(part: &str, at: usize, depth: usize) -> Vec<Block> {
+    blocks_nested(part, depth)
         .into_iter()
         .map(|b| match b {
             Block::Heading { level, text, start, end } => {

@@ -238,3 +238,16 @@ fn records_tables_and_furniture_do_not_panic() {
         l9_ir::exercise(Some(Format::Rst), s.as_bytes());
     }
 }
+
+/// Admonitions nested thousands deep are read to a bounded depth: no stack is exhausted, even
+/// a small one's (a server's worker threads).
+#[test]
+fn deeply_nested_rst_directives_are_bounded() {
+    let src: String = (0..600).map(|i| format!("{}.. note::\n\n", " ".repeat(2 * i))).collect();
+    let src = src + &" ".repeat(1200) + "The system must work.\n";
+    let t = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || l9_ir::compile("deep.rst", &src, None).ir.nodes.len())
+        .unwrap();
+    assert_eq!(t.join().unwrap(), 0);
+}
