@@ -284,26 +284,9 @@ const UNITS: &[&str] = &[
     "GBP", "CHF", "JPY",
 ];
 
-/// The length of a list marker that opens `t` and the space after it: a bullet (`•`, `-`,
-/// `*`, `–`, `▪`, `◦`, `●`, `‣`) or a letter or number in parentheses (`a)`, `(b)`, `iv)`,
-/// `2)`); 0 otherwise.
-fn list_marker(t: &str) -> usize {
-    let head = t.split(char::is_whitespace).next().unwrap_or("");
-    let bullet = matches!(head, "•" | "-" | "*" | "–" | "▪" | "◦" | "●" | "‣" | "■" | "□");
-    let inner = head.strip_prefix('(').unwrap_or(head).strip_suffix(')');
-    let enumerated = inner.is_some_and(|i| {
-        !i.is_empty() && i.len() <= 4 && i.chars().all(|c| c.is_ascii_alphanumeric())
-    });
-    if head.len() == t.len() || !(bullet || enumerated) {
-        return 0;
-    }
-    let after = t[head.len()..].trim_start();
-    if after.is_empty() { 0 } else { t.len() - after.len() }
-}
-
 /// What opens a statement of a list: a section number or a list marker (see both).
 fn item_prefix(t: &str) -> usize {
-    section_number(t).max(list_marker(t))
+    section_number(t).max(text::list_marker(t))
 }
 
 /// A numbered heading on a line of its own (`3.1.2 Catalogue`, `2. Overall Description`, a

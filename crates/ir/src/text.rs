@@ -423,6 +423,40 @@ fn bare_leading_id(text: &str) -> Option<usize> {
     (separated || spaced).then_some(e)
 }
 
+/// The length of a list marker that opens `t` and the space after it, when text follows it: a
+/// bullet (`•`, `-`, `*`, `+`, `–`, `▪`, `◦`, `●`, `‣`, `■`, `□`, reStructuredText's `#.`) or
+/// a letter or number in parentheses (`a)`, `(b)`, `iv)`, `2)`); 0 otherwise. `1.` is not
+/// one: in plain text it is also a section number ([`numbered_marker`] reads it where it is
+/// not).
+pub(crate) fn list_marker(t: &str) -> usize {
+    let head = t.split(char::is_whitespace).next().unwrap_or("");
+    let bullet =
+        matches!(head, "•" | "-" | "*" | "+" | "–" | "▪" | "◦" | "●" | "‣" | "■" | "□" | "#.");
+    let inner = head.strip_prefix('(').unwrap_or(head).strip_suffix(')');
+    let enumerated = inner.is_some_and(|i| {
+        !i.is_empty() && i.len() <= 4 && i.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    if head.len() == t.len() || !(bullet || enumerated) {
+        return 0;
+    }
+    let after = t[head.len()..].trim_start();
+    if after.is_empty() { 0 } else { t.len() - after.len() }
+}
+
+/// The length of a numbered item's marker (`1. `, `12. `) opening `t`, when text follows it;
+/// 0 otherwise.
+pub(crate) fn numbered_marker(t: &str) -> usize {
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t[digits..];
+    match rest.strip_prefix('.') {
+        Some(after) if (1..=3).contains(&digits) && after.starts_with(char::is_whitespace) => {
+            let text = after.trim_start();
+            if text.is_empty() { 0 } else { t.len() - text.len() }
+        }
+        _ => 0,
+    }
+}
+
 /// How keywords are read: RFC-style documents count only upper case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeywordMode {
@@ -655,6 +689,21 @@ mod tests {
         assert_eq!(id_prefix("REQ_001"), "REQ");
         assert_eq!(explicit_ids("see FR3, NFR-2.1 and SHA256"), vec![(4, 7), (9, 16), (21, 27)]);
         assert_eq!(explicit_ids("FR-3.1 and FR3-2"), vec![(0, 6), (11, 16)]);
+    }
+
+    #[test]
+    fn list_markers() {
+        for (t, n) in [("- a", 2), ("+  a", 3), ("#. a", 3), ("(iv) a", 5), ("b) a", 3), ("• a", 4)]
+        {
+            assert_eq!(list_marker(t), n, "{t}");
+        }
+        for t in ["-", "- ", "1. a", "-a", "word a"] {
+            assert_eq!(list_marker(t), 0, "{t}");
+        }
+        assert_eq!(
+            (numbered_marker("12. a"), numbered_marker("1.a"), numbered_marker("2021. a")),
+            (4, 0, 0)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! Comments and other directives (`.. toctree::`, `.. image::`, `.. _label:`) are not text.
 
 use super::Block;
+use crate::text;
 
 /// Whether `t` (trimmed) is a line of one repeated punctuation character, 3 or more long.
 fn adornment(t: &str) -> Option<char> {
@@ -18,20 +19,10 @@ fn indent(line: &str) -> usize {
     line.len() - line.trim_start().len()
 }
 
-/// The length of a list marker opening `t` and the space after it; 0 otherwise.
+/// The length of a list marker opening `t` and the space after it (`-`, `*`, `+`, `#.`,
+/// `1.`, `(a)`, `a)`); 0 otherwise.
 fn list_marker(t: &str) -> usize {
-    for b in ["- ", "* ", "+ ", "• ", "#. "] {
-        if t.starts_with(b) {
-            return b.len();
-        }
-    }
-    let inner = t.strip_prefix('(').unwrap_or(t);
-    let n = inner.chars().take_while(char::is_ascii_alphanumeric).count();
-    let rest = &inner[n..];
-    let numbered = (1..=3).contains(&n)
-        && (inner[..n].chars().all(|c| c.is_ascii_digit()) || n == 1)
-        && (rest.starts_with(". ") || rest.starts_with(") "));
-    if numbered { t.len() - rest.len() + 2 } else { 0 }
+    text::list_marker(t).max(text::numbered_marker(t))
 }
 
 /// How deep admonitions nest before their text is read as text no further (a document of

@@ -52,7 +52,7 @@ fn chunks(description: &str) -> Vec<String> {
             flush(&mut current, &mut out);
             continue;
         }
-        let marker = list_marker(t);
+        let marker = text::list_marker(t).max(text::numbered_marker(t));
         if marker > 0 {
             flush(&mut current, &mut out);
         }
@@ -63,18 +63,6 @@ fn chunks(description: &str) -> Vec<String> {
     }
     flush(&mut current, &mut out);
     out
-}
-
-/// The length of a list marker (`- `, `* `, `+ `, `1. `, `2) `) opening `t`; 0 otherwise.
-fn list_marker(t: &str) -> usize {
-    if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ") {
-        return 2;
-    }
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    match &t.as_bytes()[digits..] {
-        [b'.' | b')', b' ', ..] if (1..=3).contains(&digits) => digits + 2,
-        _ => 0,
-    }
 }
 
 #[cfg(test)]
