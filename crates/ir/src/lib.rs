@@ -36,6 +36,7 @@ mod gherkin;
 mod markdown;
 mod openapi;
 mod prose;
+mod records;
 mod rfc;
 mod text;
 

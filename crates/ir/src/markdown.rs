@@ -14,7 +14,7 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind, Strength};
-use crate::prose::records;
+use crate::records;
 use crate::text::{self, KeywordMode};
 
 mod html;

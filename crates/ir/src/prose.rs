@@ -15,11 +15,11 @@
 //! sentence continues across the page break that interrupts it (`furniture.rs`).
 
 mod furniture;
-pub(crate) mod records;
 mod tables;
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind};
+use crate::records;
 use crate::text::{self, KeywordMode};
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
