@@ -267,9 +267,13 @@ pub(crate) fn strip_inline(s: &str) -> String {
             '[' => {}
             // An inline HTML tag (`<b>must</b>`): its text stays, the tag goes.
             '<' => match html::tag(&s[i..]).filter(|t| html::INLINE_TAGS.contains(&t.0.as_str())) {
-                Some((_, _, len)) => {
+                Some((name, _, len)) => {
                     while chars.peek().is_some_and(|&(j, _)| j < i + len) {
                         chars.next();
+                    }
+                    // A line break parts the words around it.
+                    if name == "br" {
+                        out.push(' ');
                     }
                 }
                 None => out.push(c),

@@ -462,3 +462,10 @@ fn restructured_text_is_read_as_markdown_is() {
     assert_eq!((got[3].1, got[3].3), ("PAY_001", 20));
     assert_eq!(got[1].3, 9);
 }
+
+/// Inline HTML in a Markdown paragraph: the tags go, a `<br>` parts the words around it.
+#[test]
+fn inline_html_in_a_paragraph_is_no_text() {
+    let c = l9_ir::compile("t.md", "# T\n\nReceipts <b>must</b> be sent<br>by email.\n", None);
+    assert_eq!(requirements(&c)[0].text, "Receipts must be sent by email.");
+}

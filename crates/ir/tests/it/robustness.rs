@@ -165,16 +165,7 @@ fn html_in_markdown_does_not_panic() {
         "# T\n",
         "- ",
     ];
-    let rng = SeededRng::from_seed(13);
-    for _ in 0..600 {
-        let len = (rng.next_u64() % 40) as usize;
-        let mut s = String::from("<div>");
-        for _ in 0..len {
-            s.push_str(pieces[(rng.next_u64() % pieces.len() as u64) as usize]);
-        }
-        l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
-        l9_ir::exercise(Some(Format::Rst), s.as_bytes());
-    }
+    pieces_do_not_panic(13, 600, 40, "<div>", &pieces, &[Format::Markdown, Format::Rst]);
 }
 
 /// The shapes plain text, Markdown and reStructuredText are read in — records, tables, page
@@ -228,14 +219,29 @@ fn records_tables_and_furniture_do_not_panic() {
         "   ",
         "#. ",
     ];
-    let rng = SeededRng::from_seed(17);
-    for _ in 0..3000 {
-        let len = (rng.next_u64() % 30) as usize;
-        let s: String =
-            (0..len).map(|_| pieces[(rng.next_u64() % pieces.len() as u64) as usize]).collect();
-        l9_ir::exercise(Some(Format::Prose), s.as_bytes());
-        l9_ir::exercise(Some(Format::Markdown), s.as_bytes());
-        l9_ir::exercise(Some(Format::Rst), s.as_bytes());
+    pieces_do_not_panic(17, 3000, 30, "", &pieces, &[Format::Prose, Format::Markdown, Format::Rst]);
+}
+
+/// `runs` texts of up to `max` random `pieces` after `prefix`, each through the whole check
+/// of every one of `formats`.
+fn pieces_do_not_panic(
+    seed: u64,
+    runs: usize,
+    max: u64,
+    prefix: &str,
+    pieces: &[&str],
+    formats: &[Format],
+) {
+    let rng = SeededRng::from_seed(seed);
+    for _ in 0..runs {
+        let len = rng.next_u64() % max;
+        let mut s = prefix.to_string();
+        for _ in 0..len {
+            s.push_str(pieces[(rng.next_u64() % pieces.len() as u64) as usize]);
+        }
+        for f in formats {
+            l9_ir::exercise(Some(*f), s.as_bytes());
+        }
     }
 }
 
