@@ -12,8 +12,9 @@ use crate::output::{Out, snippet};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum IrCommand {
-    /// Compile SPEC (Markdown, RFC-style text, Gherkin, OpenAPI 3.x or Swagger 2.0 JSON/YAML, prose) and print
-    /// a summary of its IR, or the IR itself with --json.
+    /// Compile SPEC (Markdown, reStructuredText, RFC-style text, Gherkin, OpenAPI 3.x or Swagger 2.0
+    /// JSON/YAML — its `$ref`s to other files read beside it —, prose) and print a summary of its
+    /// IR, or the IR itself with --json.
     Compile {
         /// The spec file.
         spec: PathBuf,

@@ -63,38 +63,82 @@ impl Checked {
 /// A spec file's bytes: a regular file (not a device, FIFO or directory) of at most
 /// [`l9_types::limits::SPEC_BYTES`], read no further than that.
 pub(crate) fn read_spec(path: &Path) -> Result<(String, Vec<u8>)> {
-    use std::io::Read;
     let setting = &l9_types::limits::SPEC_BYTES;
-    let limit = setting.get();
-    let bad = |m: String| {
-        EngineError::Input(vec![Diagnostic::error("L9-IR-002", m).with_help(format!(
-            "a spec is a regular file of at most {limit} bytes ({})",
-            setting.hint()
-        ))])
-    };
-    let meta = std::fs::metadata(path).map_err(|e| EngineError::io(path, e))?;
+    let bytes = read_bounded(path).map_err(|e| match e {
+        Unread::Io(e) => EngineError::io(path, e),
+        Unread::Refused(m) => {
+            EngineError::Input(vec![Diagnostic::error("L9-IR-002", m).with_help(format!(
+                "a spec is a regular file of at most {} bytes ({})",
+                setting.get(),
+                setting.hint()
+            ))])
+        }
+    })?;
+    not_a_document(path, &bytes)?;
+    Ok((path.display().to_string(), bytes))
+}
+
+/// Why a spec file was not read.
+enum Unread {
+    Io(std::io::Error),
+    /// Not a regular file, or over `L9_MAX_SPEC_BYTES`.
+    Refused(String),
+}
+
+/// A regular file of at most `L9_MAX_SPEC_BYTES`, or why not.
+fn read_bounded(path: &Path) -> std::result::Result<Vec<u8>, Unread> {
+    use std::io::Read;
+    let limit = l9_types::limits::SPEC_BYTES.get();
+    let refused = |m: String| Err(Unread::Refused(m));
+    let meta = std::fs::metadata(path).map_err(Unread::Io)?;
     if !meta.is_file() {
-        return Err(bad(format!("{} is not a regular file", path.display())));
+        return refused(format!("{} is not a regular file", path.display()));
     }
     if meta.len() > limit {
-        return Err(bad(format!(
+        return refused(format!(
             "{} is {} bytes, over the limit of {limit} bytes",
             path.display(),
             meta.len()
-        )));
+        ));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     std::fs::File::open(path)
         .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| EngineError::io(path, e))?;
+        .map_err(Unread::Io)?;
     if bytes.len() as u64 > limit {
-        return Err(bad(format!(
+        return refused(format!(
             "{} grew past the limit of {limit} bytes while read",
             path.display()
-        )));
+        ));
     }
-    not_a_document(path, &bytes)?;
-    Ok((path.display().to_string(), bytes))
+    Ok(bytes)
+}
+
+/// Reads the files a spec's references name (OpenAPI `$ref`s), relative to the spec's
+/// directory, each as a spec is read (a regular text file within `L9_MAX_SPEC_BYTES`). An
+/// absolute path is not read: a spec names its parts relative to itself.
+#[derive(Debug)]
+struct BesideSpec {
+    dir: PathBuf,
+}
+
+impl l9_ir::RefLoader for BesideSpec {
+    fn load(&self, path: &str) -> std::result::Result<String, String> {
+        if Path::new(path).is_absolute() {
+            return Err(format!(
+                "`{path}` is an absolute path; name the file relative to the document that refers to it"
+            ));
+        }
+        let full = self.dir.join(path);
+        let bytes = read_bounded(&full).map_err(|e| match e {
+            Unread::Io(e) => format!("{}: {e}", full.display()),
+            Unread::Refused(m) => m,
+        })?;
+        if let Some((what, _)) = l9_ir::not_text(&bytes) {
+            return Err(format!("{} is {what}, not text", full.display()));
+        }
+        Ok(l9_ir::text_of(&bytes))
+    }
 }
 
 /// Refuses a spec file that is a PDF, Word or RTF document ([`l9_ir::not_text`]), reading
@@ -145,7 +189,9 @@ pub fn check_file_with(
     classifier: &Classifier,
 ) -> Result<Checked> {
     let (name, bytes) = read_spec(path)?;
-    let compiled = l9_ir::compile_bytes_with(&name, &bytes, format, classifier);
+    let dir = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+    let loader = BesideSpec { dir };
+    let compiled = l9_ir::compile_bytes_loading(&name, &bytes, format, classifier, Some(&loader));
     let source = String::from_utf8_lossy(&bytes).into_owned();
     Ok(check(path.to_path_buf(), source, compiled, hidden))
 }

@@ -91,6 +91,8 @@ pub(crate) struct Builder<'a> {
     next_suffix: HashMap<String, u32>,
     /// Nodes whose `verifies` edges the front end already decided.
     linked_acs: HashSet<String>,
+    /// Where other files a spec refers to are read from (none: they are not read).
+    pub(crate) loader: Option<&'a dyn crate::RefLoader>,
 }
 
 impl<'a> Builder<'a> {
@@ -107,6 +109,7 @@ impl<'a> Builder<'a> {
             ids: HashSet::new(),
             next_suffix: HashMap::new(),
             linked_acs: HashSet::new(),
+            loader: None,
         }
     }
 

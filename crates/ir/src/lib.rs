@@ -125,8 +125,28 @@ pub fn compile_with(
     format: Option<Format>,
     classifier: &Classifier,
 ) -> Compiled {
+    compile_loading(file, text, format, classifier, None)
+}
+
+/// Reads the other files a spec refers to (an OpenAPI `$ref` to `schemas/pet.yaml`), for
+/// the IR engine, which does no IO itself. `path` is relative to the spec's directory,
+/// normalised (`a/../b.yaml` is `b.yaml`; it may start with `../`). An `Err` says why the
+/// file was not read, and is reported as a warning at the `$ref`.
+pub trait RefLoader: std::fmt::Debug {
+    fn load(&self, path: &str) -> Result<String, String>;
+}
+
+/// [`compile_with`], reading the files the spec refers to through `loader`.
+pub fn compile_loading(
+    file: &str,
+    text: &str,
+    format: Option<Format>,
+    classifier: &Classifier,
+    loader: Option<&dyn RefLoader>,
+) -> Compiled {
     let format = format.unwrap_or_else(|| detect_format(file, text));
     let mut b = builder::Builder::new(file, text, format);
+    b.loader = loader;
     match format {
         Format::Markdown => markdown::compile(&mut b),
         Format::Rfc => rfc::compile(&mut b),
@@ -191,6 +211,11 @@ pub fn not_text(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 /// The text of a file's bytes: a UTF-8 byte order mark dropped, UTF-16 (with a byte order
 /// mark, or the zero bytes of mostly-ASCII text) decoded; `None` for other bytes, which are
 /// read as UTF-8.
+/// Bytes as text: a byte order mark dropped, UTF-16 decoded, bad UTF-8 replaced.
+pub fn text_of(bytes: &[u8]) -> String {
+    decoded(bytes).unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned())
+}
+
 fn decoded(bytes: &[u8]) -> Option<String> {
     let units = |b: &[u8], le: bool| -> String {
         let u16s = b.chunks_exact(2).map(|c| {
@@ -224,6 +249,20 @@ pub fn compile_bytes_with(
     format: Option<Format>,
     classifier: &Classifier,
 ) -> Compiled {
+    compile_bytes_loading(file, bytes, format, classifier, None)
+}
+
+/// [`compile_bytes_with`], reading the files the spec refers to through `loader`.
+pub fn compile_bytes_loading(
+    file: &str,
+    bytes: &[u8],
+    format: Option<Format>,
+    classifier: &Classifier,
+    loader: Option<&dyn RefLoader>,
+) -> Compiled {
+    let compile_with = |file: &str, text: &str, format, classifier: &Classifier| {
+        compile_loading(file, text, format, classifier, loader)
+    };
     if let Some((what, help)) = not_text(bytes) {
         let mut c = compile_with(file, "", format, classifier);
         c.diagnostics.insert(

@@ -4,8 +4,9 @@
 //! schemas by name; every documented response is an acceptance criterion that verifies its
 //! operation; security schemes are constraints on the
 //! operations they guard; a sentence of the API's or an operation's description with a firm
-//! normative keyword is a requirement (`stated.rs`). `$ref`s are resolved inside the document (cycles and external
-//! references are tolerated and reported once).
+//! normative keyword is a requirement (`stated.rs`). `$ref`s are resolved inside the document
+//! and, when the caller gives a [`crate::RefLoader`], in the other files they name
+//! (`external.rs`); cycles and references that name nothing are tolerated and reported once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,6 +16,7 @@ use serde_json::Value;
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, InterfaceDetail, NodeKind, Parameter};
 
+mod external;
 mod stated;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -228,8 +230,10 @@ impl<'a> Locator<'a> {
 #[derive(Debug)]
 struct Doc<'v> {
     root: &'v Value,
+    ext: &'v external::Externals,
     reported: BTreeSet<String>,
-    unresolved: Vec<String>,
+    /// A `$ref` that names nothing, and why when its file could not be read.
+    unresolved: Vec<(String, Option<String>)>,
 }
 
 impl<'v> Doc<'v> {
@@ -241,11 +245,16 @@ impl<'v> Doc<'v> {
             if !seen.insert(r.to_string()) {
                 return v;
             }
-            match r.strip_prefix('#').and_then(|p| pointer(self.root, p)) {
-                Some(target) => v = target,
-                None => {
+            let found = match r.strip_prefix('#') {
+                Some(p) => pointer(self.root, p).ok_or(None),
+                None if self.ext.docs.is_empty() && self.ext.failed.is_empty() => Err(None),
+                None => self.ext.resolve(r).map_err(Some),
+            };
+            match found {
+                Ok(target) => v = target,
+                Err(why) => {
                     if self.reported.insert(r.to_string()) {
-                        self.unresolved.push(r.to_string());
+                        self.unresolved.push((r.to_string(), why));
                     }
                     return v;
                 }
@@ -260,7 +269,7 @@ impl<'v> Doc<'v> {
             return "…".into();
         }
         if let Some(r) = v.get("$ref").and_then(Value::as_str) {
-            return r.rsplit('/').next().unwrap_or(r).to_string();
+            return ref_name(r);
         }
         for (key, sep) in [("oneOf", " | "), ("anyOf", " | "), ("allOf", " & ")] {
             if let Some(list) = v.get(key).and_then(Value::as_array) {
@@ -295,6 +304,20 @@ impl<'v> Doc<'v> {
         let schema = media.get("schema")?;
         Some(self.schema_name(schema, 0))
     }
+}
+
+/// The name a `$ref` gives its schema: the pointer's last step (`#/components/schemas/User`,
+/// `common.yaml#/Error`), or the file's stem when it names a whole file (`schemas/Pet.yaml`).
+fn ref_name(r: &str) -> String {
+    match r.split_once('#') {
+        Some((_, frag)) if !frag.is_empty() => frag.rsplit('/').next().unwrap_or(frag),
+        _ => {
+            let file = r.split('#').next().unwrap_or(r);
+            let base = file.rsplit(['/', '\\']).next().unwrap_or(file);
+            base.split_once('.').map_or(base, |(stem, _)| stem)
+        }
+    }
+    .to_string()
 }
 
 /// JSON pointer (`/components/schemas/User`, with `~1` and `~0` escapes).
@@ -337,7 +360,8 @@ struct Api<'a> {
 }
 
 pub(crate) fn compile(b: &mut Builder<'_>) {
-    let Some(root) = parse(b) else { return };
+    let Some(mut root) = parse(b) else { return };
+    let ext = external::read(&mut root, b.loader);
     let openapi = root.get("openapi").and_then(Value::as_str).unwrap_or("");
     let swagger = match root.get("swagger") {
         Some(Value::String(v)) => v.clone(),
@@ -366,7 +390,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         return;
     };
     let loc = Locator { text: b.text };
-    let mut doc = Doc { root: &root, reported: BTreeSet::new(), unresolved: Vec::new() };
+    let mut doc = Doc { root: &root, ext: &ext, reported: BTreeSet::new(), unresolved: Vec::new() };
     let title = root.pointer("/info/title").and_then(Value::as_str).unwrap_or("API").to_string();
     let title_at = loc.top("info").and_then(|i| loc.key("title", i)).unwrap_or(0);
     let goal =
@@ -476,6 +500,8 @@ impl Api<'_> {
         item: &'v Value,
         webhook: bool,
     ) {
+        // An item kept elsewhere (`$ref`) has its operations there, not after its path here.
+        let referred = item.get("$ref").is_some();
         let item = doc.deref(item);
         let shared_params: Vec<&Value> = item
             .get("parameters")
@@ -485,7 +511,8 @@ impl Api<'_> {
         let title = self.title.clone();
         for &method in METHODS {
             let Some(op) = item.get(method) else { continue };
-            let op_at = self.loc.key(method, path_at).unwrap_or(path_at);
+            let op_at =
+                if referred { path_at } else { self.loc.key(method, path_at).unwrap_or(path_at) };
             let tag = op
                 .get("tags")
                 .and_then(Value::as_array)
@@ -647,17 +674,27 @@ impl Api<'_> {
 }
 
 fn report_unresolved(b: &mut Builder<'_>, doc: &Doc<'_>) {
-    for r in &doc.unresolved {
+    for (r, why) in &doc.unresolved {
+        let r = doc.ext.as_written(r);
         let loc = Locator { text: b.text };
-        let at = memchr::memmem::find(b.text.as_bytes(), r.as_bytes())
-            .or_else(|| loc.key(r, 0))
-            .unwrap_or(0);
-        b.diag(
-            Diagnostic::warning("L9-IR-012", format!("$ref `{r}` does not resolve inside this document"))
-                .with_help("external references are not followed; bundle the spec into one file (e.g. `redocly bundle`) or fix the pointer"),
-            at,
-            at + r.len(),
-        );
+        let found = memchr::memmem::find(b.text.as_bytes(), r.as_bytes()).or_else(|| loc.key(r, 0));
+        let (at, len) = found.map_or((0, 0), |at| (at, r.len()));
+        let (message, help) = match why {
+            Some(why) => (
+                format!("$ref `{r}` names nothing that could be read: {why}"),
+                "fix the path or the pointer (a file is named relative to the document that refers to it)",
+            ),
+            None if r.starts_with('#') => {
+                (format!("$ref `{r}` does not resolve inside this document"), "fix the pointer")
+            }
+            None => (
+                format!(
+                    "$ref `{r}` names another file, which is read only when the spec is compiled from a file"
+                ),
+                "compile the spec from its file (`l9 ir compile FILE`), or bundle it into one document (e.g. `redocly bundle`)",
+            ),
+        };
+        b.diag(Diagnostic::warning("L9-IR-012", message).with_help(help), at, at + len);
     }
 }
 

@@ -25,7 +25,7 @@ pub struct Limit {
 /// The largest spec read, in bytes.
 pub const SPEC_BYTES: Limit = Limit {
     env: "L9_MAX_SPEC_BYTES",
-    default: 8 * 1024 * 1024,
+    default: 64 * 1024 * 1024,
     min: 1,
     doc: "the largest spec read, in bytes (a larger file is refused, naming it)",
 };

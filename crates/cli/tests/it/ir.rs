@@ -551,3 +551,58 @@ fn deeply_nested_yaml_is_refused_at_once() {
         format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(!o.status.success() && text.contains("levels deep (at most 256; set"), "{text}");
 }
+
+/// An OpenAPI description split into files is read as its bundled form would be: the files
+/// are named relative to the document that refers to them; an absolute path, a file too
+/// large or one that is not there is a warning at its `$ref`, and the rest is read.
+#[test]
+fn an_openapi_description_split_into_files_is_read_from_beside_it() {
+    let dir = l9_test_support::temp_dir();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("api/paths")).unwrap();
+    std::fs::create_dir_all(d.join("common")).unwrap();
+    std::fs::write(
+        d.join("api/openapi.yaml"),
+        "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\npaths:\n  /pets:\n    \
+         $ref: paths/pets.yaml\n  /big:\n    $ref: big.yaml\n  /abs:\n    $ref: /etc/hostname\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("api/paths/pets.yaml"),
+        "get:\n  parameters:\n    - $ref: '../../common/params.yaml#/Limit'\n  \
+         responses: {'200': {description: pets}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("common/params.yaml"),
+        "Limit: {name: limit, in: query, schema: {type: integer}}\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("api/big.yaml"), "get: {}\n".repeat(200)).unwrap();
+    let run = |cmd: &str| -> serde_json::Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_l9"))
+            .args(["--json", "ir", cmd, "api/openapi.yaml"])
+            .current_dir(d)
+            .env("L9_MAX_SPEC_BYTES", "1000")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v = run("compile");
+    let nodes = v["nodes"].as_array().unwrap();
+    let pets = nodes.iter().find(|n| n["text"] == "GET /pets").unwrap();
+    assert_eq!(pets["interface"]["parameters"][0]["name"], "limit", "{pets}");
+    assert_eq!(pets["interface"]["parameters"][0]["schema"], "integer");
+    let v = run("check");
+    let warnings: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "L9-IR-012")
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("`/etc/hostname` is an absolute path"), "{warnings:?}");
+    assert!(warnings[1].contains("big.yaml is 1600 bytes, over the limit of 1000"), "{warnings:?}");
+}

@@ -185,3 +185,83 @@ fn requirements_stated_in_descriptions_are_requirements() {
         && e.to == shipped.id
         && e.kind == l9_ir::EdgeKind::Implements));
 }
+
+/// Files held in memory, named as the loader is asked for them.
+#[derive(Debug)]
+struct Files(Vec<(&'static str, &'static str)>);
+
+impl l9_ir::RefLoader for Files {
+    fn load(&self, path: &str) -> Result<String, String> {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == path)
+            .map(|(_, text)| (*text).to_string())
+            .ok_or_else(|| format!("{path}: no such file"))
+    }
+}
+
+#[test]
+fn refs_to_other_files_are_read_through_the_loader() {
+    let spec = "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\npaths:\n  /pets:\n    \
+        $ref: './paths/pets.yaml'\n  /owners:\n    get:\n      parameters:\n        \
+        - $ref: '../common/params.json#/parameters/ApiVersion'\n      responses:\n        \
+        '200': {$ref: 'https://example.com/r.yaml#/Ok'}\n        \
+        '404': {$ref: 'missing.yaml#/NotFound'}\n        \
+        '500': {$ref: 'schemas/pet.yaml#/NoSuchThing'}\n";
+    let files = Files(vec![
+        // A path item in its own file: its `#/…` are its own, its `../` from its directory.
+        (
+            "paths/pets.yaml",
+            "get:\n  description: Lists pets. Results must be sorted by name.\n  responses:\n    \
+             '200': {$ref: '#/components/responses/Pets'}\npost:\n  requestBody:\n    \
+             $ref: '../bodies/new.yaml'\n  \
+             responses: {'201': {description: Created}}\ncomponents:\n  responses:\n    \
+             Pets:\n      description: pets\n      content:\n        application/json:\n          \
+             schema: {type: array, items: {$ref: '../schemas/pet.yaml#/Pet'}}\n",
+        ),
+        // A request body two directories over, naming its schema relative to itself.
+        (
+            "bodies/new.yaml",
+            "content: {application/json: {schema: {$ref: '../schemas/new-pet.yaml'}}}\n",
+        ),
+        // Schemas that refer to each other across files, in a cycle.
+        (
+            "schemas/pet.yaml",
+            "Pet:\n  type: object\n  properties:\n    kin: {$ref: 'new-pet.yaml'}\n",
+        ),
+        ("schemas/new-pet.yaml", "type: object\nproperties:\n  like: {$ref: 'pet.yaml#/Pet'}\n"),
+        (
+            "../common/params.json",
+            r#"{"parameters": {"ApiVersion": {"name": "api-version", "in": "query", "required": true, "schema": {"type": "string"}}}}"#,
+        ),
+    ]);
+    let c =
+        l9_ir::compile_loading("api.yaml", spec, None, &l9_ir::Classifier::default(), Some(&files));
+    let ifaces: Vec<(String, &l9_ir::InterfaceDetail)> =
+        c.ir.nodes.iter().filter_map(|n| Some((n.text.clone(), n.interface.as_ref()?))).collect();
+    let [(_, owners), (get, list), (_, create)] = &ifaces[..] else { panic!("{ifaces:?}") };
+    assert!(get.starts_with("GET /pets"), "{get}");
+    assert_eq!(list.responses.get("200").map(String::as_str), Some("Pet[]"));
+    assert_eq!(create.request.as_deref(), Some("new-pet"));
+    assert_eq!(owners.parameters[0].name, "api-version");
+    assert_eq!(owners.parameters[0].schema.as_deref(), Some("string"));
+    // A requirement stated in a path file's operation is read.
+    assert!(c.ir.nodes.iter().any(|n| n.kind == NodeKind::Requirement
+        && n.text == "Results must be sorted by name."));
+    // What could not be read is a warning at the `$ref` as written, saying why.
+    let warned: Vec<(u32, &str)> = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "L9-IR-012")
+        .map(|d| (d.span.as_ref().unwrap().line, d.message.as_str()))
+        .collect();
+    assert_eq!(warned.len(), 3, "{warned:?}");
+    assert!(warned[0].0 == 11 && warned[0].1.contains("remote references are not fetched"));
+    assert!(warned[1].0 == 12 && warned[1].1.contains("missing.yaml: no such file"));
+    assert!(warned[2].0 == 13 && warned[2].1.contains("has no `/NoSuchThing`"), "{warned:?}");
+
+    // Without a loader (spec text sent to the API) the other files are named, not read.
+    let c = l9_ir::compile("api.yaml", spec, None);
+    let first = c.diagnostics.iter().find(|d| d.code == "L9-IR-012").unwrap();
+    assert!(first.message.contains("read only when the spec is compiled from a file"));
+}
