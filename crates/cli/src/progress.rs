@@ -233,6 +233,11 @@ impl Render {
             RunEvent::Waiting { reason, resolve } => {
                 self.say(format!("  … waiting: {reason}\n    continue with: {resolve}"));
             }
+            RunEvent::GateAnswered { gate, decision, note } => {
+                let mark = if decision == "approved" { "✓" } else { "✗" };
+                let note = note.as_deref().map_or(String::new(), |n| format!(": {n}"));
+                self.say(format!("  {mark} gate {gate} {decision}{note}"));
+            }
             RunEvent::Escalation { task, reason, resolve } => {
                 self.say(format!(
                     "  ! {} paused: {reason}\n    answer with: {resolve}",

@@ -83,7 +83,7 @@ function taskRow(task, name, kind) {
 function onEvent(e) {
   runEvent(e);
   const li = document.createElement("li");
-  li.textContent = `${e.event} ${e.name || e.stage || ""} ${e.state || ""}`.trim();
+  li.textContent = `${e.event} ${e.name || e.stage || e.gate || ""} ${e.state || e.decision || ""}`.trim();
   $("#events").append(li);
   if (e.event === "task_started") taskRow(e.task, e.name, e.kind);
   if (e.event === "task_finished") {
@@ -110,7 +110,7 @@ function openRun(run) {
   source.onmessage = m => onEvent(JSON.parse(m.data));
   for (const kind of ["run_started", "stage_started", "stage_finished", "task_started", "agent_turn",
     "model_call", "gate_started", "gate_finished", "review_verdict", "merge", "task_finished",
-    "budget_update", "waiting", "escalation", "run_finished"]) {
+    "budget_update", "waiting", "gate_answered", "escalation", "run_finished"]) {
     source.addEventListener(kind, m => onEvent(JSON.parse(m.data)));
   }
   api(`/api/v1/runs/${run}`).then(showRunView);

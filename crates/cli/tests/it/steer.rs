@@ -133,6 +133,24 @@ fn a_question_the_deliberation_asked_holds_its_task_until_an_operator_answers() 
             assert!(out.contains("overflow: print an error"), "{out}");
             assert!(!proj.join("repo/add.sh").exists());
         }
+        // After the fact, the history keeps the answer: which gate, what was decided, why.
+        let decision = if approve { "approved" } else { "rejected" };
+        let answers: Vec<serde_json::Value> = show(&id)["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "gate_answered")
+            .cloned()
+            .collect();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!(answers[0]["gate"], gate.as_str());
+        assert_eq!(answers[0]["decision"], decision);
+        assert_eq!(answers[0]["note"], "overflow: print an error");
+        let text = String::from_utf8_lossy(&l9(&proj, &["watch", &id]).stderr).into_owned();
+        assert!(
+            text.contains(&format!("gate {gate} {decision}: overflow: print an error")),
+            "{text}"
+        );
     }
 }
 

@@ -480,6 +480,22 @@ impl Follower {
             });
         }
         self.approval_wait = gates.first().map(|g| g.describe());
+        // The answers given, each once: the plan takes them when it reaches the gate, but the
+        // operator's decision is the moment to record.
+        for sig in engine.store().tasks().signals(plan).await? {
+            let (gate, decision) = match sig.name.split_once(':') {
+                Some(("approve", g)) => (g, "approved"),
+                Some(("reject", g)) => (g, "rejected"),
+                _ => continue,
+            };
+            let note = sig.payload["note"].as_str().map(str::to_string);
+            let mut b = self.batch(out, format!("{ps}:answer:{}:{}", sig.name, sig.seq), sig.at);
+            b.push(RunEvent::GateAnswered {
+                gate: gate.to_string(),
+                decision: decision.into(),
+                note,
+            });
+        }
         Ok(())
     }
 

@@ -155,6 +155,16 @@ pub enum RunEvent {
         reason: String,
         resolve: String,
     },
+    /// An operator answered an approval gate of the plan (`l9 tasks approve|reject`, the API,
+    /// MCP or the dashboard): the record of who let what be built, kept after the wait is over.
+    GateAnswered {
+        /// The plan task the gate holds (`implement:script`).
+        gate: String,
+        /// `approved` or `rejected`.
+        decision: String,
+        /// The operator's note (`--note`), if any.
+        note: Option<String>,
+    },
     /// A task paused because it cannot decide alone (an irreversible step's outcome is
     /// unknown, a replay diverged); `resolve` is the command that answers it.
     Escalation {
