@@ -278,7 +278,7 @@ fn render(r: &DoraReport) -> String {
 /// What a shallow clone leaves out, and how to read it all.
 fn shallow(n: usize) -> String {
     format!(
-        "a shallow clone: the history starts at {n} commit(s) whose parents this clone does not hold, read as first commits (all their files added); `git fetch --unshallow` before the first ingest reads it all"
+        "a shallow clone: the history starts at {n} commit(s) whose parents this clone does not hold, read as first commits (all their files added); after `git fetch --unshallow` (or `--deepen N`) the next `l9 ingest git` or `l9 dora` reads the history past them"
     )
 }
 

@@ -89,6 +89,18 @@ pub struct ReadOptions {
     pub threads: usize,
     /// Blame each fix (SZZ) as it is read: [`Commit::introduced`].
     pub szz: bool,
+    /// What an earlier read took: HEAD's history then, down to the shallow boundary it had.
+    /// Its commits are not read again; where the clone has been deepened since (`git fetch
+    /// --unshallow` or `--deepen`), the history past that boundary is.
+    pub earlier: Option<Earlier>,
+}
+
+/// An earlier read of a repository: the HEAD it read to and, for a shallow clone, the
+/// commits its history started at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Earlier {
+    pub head: String,
+    pub boundary: Vec<String>,
 }
 
 /// A read history: the commits (parents first), HEAD and the tags.
@@ -102,6 +114,8 @@ pub struct History {
     /// In a shallow clone, the commits the history starts at, whose parents the clone does not
     /// hold: each is read as a first commit (its files all added), as `git log` shows it.
     pub shallow: usize,
+    /// Those commits (a later read that finds them deepened reads past them).
+    pub boundary: Vec<String>,
 }
 
 fn git_err(root: &Path, what: &str, e: impl std::fmt::Display) -> IngestError {
@@ -209,9 +223,24 @@ pub fn read_batches(
     let head = match repo.head_id() {
         Ok(id) => id.detach(),
         // An empty repository (no commit yet): nothing to read.
-        Err(_) => return Ok(History { root, head: None, commits: Vec::new(), tags, shallow: 0 }),
+        Err(_) => {
+            return Ok(History {
+                root,
+                head: None,
+                commits: Vec::new(),
+                tags,
+                shallow: 0,
+                boundary: Vec::new(),
+            });
+        }
     };
-    let shallow = repo.shallow_commits().ok().flatten().map_or(0, |c| c.len());
+    let boundary_now: HashSet<gix::ObjectId> = repo
+        .shallow_commits()
+        .ok()
+        .flatten()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
+    let shallow = boundary_now.len();
     let size = repo
         .index_or_empty()
         .map(|i| repo.compute_object_cache_size_for_tree_diffs(&i))
@@ -225,6 +254,21 @@ pub fn read_batches(
             _ => {}
         }
     }
+    // What an earlier read took: hidden by its HEAD while the boundary it stopped at still
+    // holds; else (the clone was deepened) listed, so what lies past the boundary is read.
+    let mut read_before = HashSet::new();
+    if let Some(e) = &opts.earlier
+        && let Ok(id) = gix::ObjectId::from_hex(e.head.as_bytes())
+        && repo.find_object(id).is_ok()
+    {
+        let cut: HashSet<gix::ObjectId> =
+            e.boundary.iter().filter_map(|b| gix::ObjectId::from_hex(b.as_bytes()).ok()).collect();
+        if cut.iter().all(|c| boundary_now.contains(c)) {
+            hidden.push(id);
+        } else {
+            read_before = reachable_above(&repo, id, &cut);
+        }
+    }
     let walk = repo
         .rev_walk([head])
         .with_hidden(hidden)
@@ -233,7 +277,9 @@ pub fn read_batches(
     let mut listed: Vec<(gix::ObjectId, Vec<gix::ObjectId>)> = Vec::new();
     for info in walk {
         let info = info.map_err(|e| git_err(&root, "walking the history", e))?;
-        listed.push((info.id, info.parent_ids.iter().copied().collect()));
+        if !read_before.contains(&info.id) {
+            listed.push((info.id, info.parent_ids.iter().copied().collect()));
+        }
     }
     let order = topological(&listed);
     let ids: Vec<gix::ObjectId> = order.iter().map(|&i| listed[i].0).collect();
@@ -313,7 +359,33 @@ pub fn read_batches(
         }
         outcome
     })?;
-    Ok(History { root, head: Some(head.to_string()), commits: Vec::new(), tags, shallow })
+    let mut boundary: Vec<String> = boundary_now.iter().map(ToString::to_string).collect();
+    boundary.sort();
+    Ok(History { root, head: Some(head.to_string()), commits: Vec::new(), tags, shallow, boundary })
+}
+
+/// The commits reachable from `tip` without going past `cut` (whose parents are not
+/// followed): the history a read of a shallow clone cut there took.
+fn reachable_above(
+    repo: &gix::Repository,
+    tip: gix::ObjectId,
+    cut: &HashSet<gix::ObjectId>,
+) -> HashSet<gix::ObjectId> {
+    let mut seen = HashSet::from([tip]);
+    let mut todo = vec![tip];
+    while let Some(id) = todo.pop() {
+        if cut.contains(&id) {
+            continue;
+        }
+        let Ok(commit) = repo.find_commit(id) else { continue };
+        for p in commit.parent_ids() {
+            let p = p.detach();
+            if seen.insert(p) {
+                todo.push(p);
+            }
+        }
+    }
+    seen
 }
 
 /// Indices of `listed` with every commit after its parents (parents outside the list are

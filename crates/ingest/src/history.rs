@@ -140,6 +140,10 @@ impl FileStats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub head: Option<String>,
+    /// The shallow boundary HEAD's history had when it was read (empty for a full clone):
+    /// a later ingest of a deepened clone reads what lies past it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shallow: Vec<String>,
     pub commits: u64,
     pub fixes: u64,
     pub reverts: u64,

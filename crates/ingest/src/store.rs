@@ -53,8 +53,9 @@ pub struct IngestReport {
     pub szz_links: usize,
     /// Files fixes changed that SZZ left out as over `L9_MAX_BLAMED_FILE_BYTES`, this time.
     pub unblamed_files: usize,
-    /// A shallow clone's boundary commits, read as first commits (`git fetch --unshallow`
-    /// gives the whole history; commits an ingest read as first ones stay so).
+    /// A shallow clone's boundary commits, read as first commits (after `git fetch
+    /// --unshallow` or `--deepen` the next ingest reads past them; commits an ingest read as
+    /// first ones stay so).
     pub shallow: usize,
     pub files: usize,
     pub entities_added: usize,
@@ -117,7 +118,8 @@ pub async fn ingest_git(
     let previous = latest_state(memory, &root).await?;
     let mut state = previous.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
     let mut read = ReadOptions { threads: opts.threads, ..Default::default() };
-    read.hide.extend(state.head.clone());
+    read.earlier =
+        state.head.clone().map(|head| git::Earlier { head, boundary: state.shallow.clone() });
     match &opts.since {
         Some(Since::Rev(rev)) => {
             let repo = git::open(path)?;
@@ -203,6 +205,7 @@ pub async fn ingest_git(
     });
     if history.head.is_some() {
         state.head = history.head.clone();
+        state.shallow.clone_from(&history.boundary);
     }
     progress("updating the knowledge graph", 0, 0);
     let (entities_added, relations_added, relations_closed) =
@@ -317,8 +320,14 @@ async fn store_state(
         media_type: Some("application/json".into()),
         name: Some("state.json".into()),
     };
-    let id =
-        PacketId(derived_id("repo", &format!("{root}\0{}", state.head.as_deref().unwrap_or(""))));
+    // One state per HEAD and, for a shallow clone, per boundary (a deepened clone has the
+    // same HEAD and more history).
+    let mut key = format!("{root}\0{}", state.head.as_deref().unwrap_or(""));
+    for b in &state.shallow {
+        key.push('\0');
+        key.push_str(b);
+    }
+    let id = PacketId(derived_id("repo", &key));
     crate::store_derived(memory, vec![memory.seal(d, vec![blob], Some(id))?]).await?;
     memory.store().set_meta(&meta_key(root), &id.to_string()).await?;
     Ok(id)

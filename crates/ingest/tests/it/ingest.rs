@@ -356,3 +356,50 @@ fn a_shallow_clone_is_read_from_where_it_starts() {
     assert_eq!(h.commits[1].parents, std::slice::from_ref(&first.sha));
     assert_eq!(git::read(&r.path(), &ReadOptions::default()).unwrap().shallow, 0);
 }
+
+/// A shallow clone ingested, then deepened (`git fetch --deepen`, `--unshallow`): the next
+/// ingest reads the history past the old boundary and nothing it read before — not even a
+/// commit the shallow clone held that is also an ancestor of what lay past the boundary.
+#[tokio::test]
+async fn a_deepened_clone_is_read_past_its_old_boundary_once() {
+    let mut r = Repo::new();
+    r.write("a.rs", "a\n");
+    let root = r.commit(1, "A");
+    for (i, c) in ["B", "C", "D", "E"].iter().enumerate() {
+        r.write("a.rs", &lines(i + 2, "a"));
+        r.commit(1, c);
+    }
+    // M has parents E and A: A is one step from M, and also the oldest ancestor of E.
+    r.clock += 3600;
+    let m = r.git(&["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-p", &root, "-m", "M"]);
+    r.git(&["reset", "-q", "--hard", &m]);
+    let clone = l9_test_support::temp_dir();
+    let url = format!("file://{}", r.path().display());
+    let git = |args: &[&str], dir: &std::path::Path| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["clone", "-q", "--depth", "2", &url, "c"], clone.path());
+    let c = clone.path().join("c");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let first = ingest_git(&m, &c, &IngestOptions::default(), &quiet).await.unwrap();
+    // M, E and A, both of which git marks as the boundary (E's parent D is not in the clone).
+    assert_eq!((first.read, first.shallow, first.total_commits), (3, 2, 3));
+    let again = ingest_git(&m, &c, &IngestOptions::default(), &quiet).await.unwrap();
+    assert_eq!(again.read, 0);
+    git(&["fetch", "-q", "--deepen", "1"], &c);
+    let deeper = ingest_git(&m, &c, &IngestOptions::default(), &quiet).await.unwrap();
+    assert_eq!((deeper.read, deeper.total_commits), (1, 4), "D only");
+    git(&["fetch", "-q", "--unshallow"], &c);
+    let whole = ingest_git(&m, &c, &IngestOptions::default(), &quiet).await.unwrap();
+    assert_eq!((whole.read, whole.shallow, whole.total_commits), (2, 0, 6), "C and B, not A again");
+    assert_eq!(commits_stored(&m).await, 6);
+    let last = ingest_git(&m, &c, &IngestOptions::default(), &quiet).await.unwrap();
+    assert_eq!(last.read, 0);
+}
