@@ -16,6 +16,10 @@ pub enum Lang {
     TypeScript,
     Tsx,
     Go,
+    Java,
+    C,
+    Cpp,
+    Ruby,
 }
 
 const RUST_EXTRA: &str = r#"
@@ -29,9 +33,40 @@ const TS_EXTRA: &str = r#"
 (enum_declaration name: (identifier) @name) @definition.enum
 "#;
 
+const JAVA_EXTRA: &str = r#"
+(enum_declaration name: (identifier) @name) @definition.enum
+(record_declaration name: (identifier) @name) @definition.class
+"#;
+
+/// C and C++: a function definition is the whole function, not only its declarator (which
+/// the grammars' queries capture, so a definition would end on its first line and read
+/// without its return type). Put before the grammar's patterns: the earlier pattern wins.
+const C_FIRST: &str = r#"
+(function_definition declarator: (function_declarator declarator: (identifier) @name)) @definition.function
+(function_definition declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @definition.function
+"#;
+
+const CPP_FIRST: &str = r#"
+(function_definition declarator: (function_declarator declarator: (field_identifier) @name)) @definition.method
+(function_definition declarator: (function_declarator declarator: (qualified_identifier name: (identifier) @name))) @definition.method
+(function_definition declarator: (function_declarator declarator: (qualified_identifier name: (qualified_identifier name: (identifier) @name)))) @definition.method
+(function_definition declarator: (reference_declarator (function_declarator declarator: (identifier) @name))) @definition.function
+(namespace_definition name: (namespace_identifier) @name) @definition.module
+"#;
+
 impl Lang {
-    pub const ALL: [Lang; 6] =
-        [Lang::Rust, Lang::Python, Lang::JavaScript, Lang::TypeScript, Lang::Tsx, Lang::Go];
+    pub const ALL: [Lang; 10] = [
+        Lang::Rust,
+        Lang::Python,
+        Lang::JavaScript,
+        Lang::TypeScript,
+        Lang::Tsx,
+        Lang::Go,
+        Lang::Java,
+        Lang::C,
+        Lang::Cpp,
+        Lang::Ruby,
+    ];
 
     /// The language of a file, by its extension.
     pub fn of_path(path: &str) -> Option<Lang> {
@@ -43,6 +78,11 @@ impl Lang {
             "ts" | "mts" | "cts" => Lang::TypeScript,
             "tsx" => Lang::Tsx,
             "go" => Lang::Go,
+            "java" => Lang::Java,
+            // A header is read as C: the C grammar reads C++ headers' declarations too.
+            "c" | "h" => Lang::C,
+            "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" => Lang::Cpp,
+            "rb" | "rake" => Lang::Ruby,
             _ => return None,
         })
     }
@@ -55,6 +95,10 @@ impl Lang {
             Lang::TypeScript => "typescript",
             Lang::Tsx => "tsx",
             Lang::Go => "go",
+            Lang::Java => "java",
+            Lang::C => "c",
+            Lang::Cpp => "cpp",
+            Lang::Ruby => "ruby",
         }
     }
 
@@ -66,6 +110,10 @@ impl Lang {
             Lang::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
             Lang::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
             Lang::Go => tree_sitter_go::LANGUAGE.into(),
+            Lang::Java => tree_sitter_java::LANGUAGE.into(),
+            Lang::C => tree_sitter_c::LANGUAGE.into(),
+            Lang::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+            Lang::Ruby => tree_sitter_ruby::LANGUAGE.into(),
         }
     }
 
@@ -81,13 +129,18 @@ impl Lang {
                 tree_sitter_typescript::TAGS_QUERY
             ),
             Lang::Go => tree_sitter_go::TAGS_QUERY.to_owned(),
+            Lang::Java => format!("{}\n{JAVA_EXTRA}", tree_sitter_java::TAGS_QUERY),
+            Lang::C => format!("{C_FIRST}\n{}", tree_sitter_c::TAGS_QUERY),
+            Lang::Cpp => format!("{CPP_FIRST}\n{C_FIRST}\n{}", tree_sitter_cpp::TAGS_QUERY),
+            Lang::Ruby => tree_sitter_ruby::TAGS_QUERY.to_owned(),
         }
     }
 
     /// The compiled tags query (once per process). An error is a defect of the bundled
     /// queries, reported rather than raised.
     pub(crate) fn query(self) -> Result<&'static Query, String> {
-        static QUERIES: [OnceLock<Result<Query, String>>; 6] = [const { OnceLock::new() }; 6];
+        static QUERIES: [OnceLock<Result<Query, String>>; Lang::ALL.len()] =
+            [const { OnceLock::new() }; Lang::ALL.len()];
         let i = Lang::ALL.iter().position(|l| *l == self).unwrap_or(0);
         QUERIES[i]
             .get_or_init(|| {

@@ -66,6 +66,9 @@ pub fn extract(lang: Lang, src: &[u8]) -> Result<Option<FileSymbols>, String> {
             }
         }
         let (Some(n), Some((kind, node))) = (name, def) else { continue };
+        if in_a_body(node) {
+            continue;
+        }
         let Ok(text) = n.utf8_text(src) else { continue };
         if text.is_empty() || text.len() > 200 {
             continue;
@@ -90,7 +93,8 @@ pub fn extract(lang: Lang, src: &[u8]) -> Result<Option<FileSymbols>, String> {
     'walk: loop {
         let node = c.node();
         if node.child_count() == 0
-            && node.kind().ends_with("identifier")
+            // Ruby names classes and modules with `constant` nodes.
+            && (node.kind().ends_with("identifier") || node.kind() == "constant")
             && !defs.contains_key(&node.start_byte())
             && let Ok(t) = node.utf8_text(src)
             && !t.is_empty()
@@ -116,10 +120,42 @@ pub fn extract(lang: Lang, src: &[u8]) -> Result<Option<FileSymbols>, String> {
     Ok(Some(FileSymbols { lang, lines, defs, refs }))
 }
 
+/// A C or C++ declarator inside a function's body: a local variable built with arguments
+/// (`std::string Res(FileLen);` reads like a prototype), not something the file defines.
+fn in_a_body(node: Node) -> bool {
+    if node.kind() != "function_declarator" {
+        return false;
+    }
+    let mut at = node.parent();
+    while let Some(p) = at {
+        if p.kind() == "compound_statement" {
+            return true;
+        }
+        at = p.parent();
+    }
+    false
+}
+
 /// A definition's first line, without the opening brace or colon, whitespace collapsed.
+/// Annotations and decorators before it (`@Override`, `@Component({ … })`, which Java's and
+/// TypeScript's grammars count as part of the definition) are passed over.
 fn signature(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let first = text.lines().next().unwrap_or("").trim();
+    let mut depth = 0i32;
+    let first = text
+        .lines()
+        .find(|l| {
+            let l = l.trim();
+            if depth == 0 && !l.starts_with('@') {
+                return true;
+            }
+            depth += l.matches(['(', '{']).count() as i32 - l.matches([')', '}']).count() as i32;
+            depth = depth.max(0);
+            false
+        })
+        .or_else(|| text.lines().next())
+        .unwrap_or("")
+        .trim();
     let first = first.trim_end_matches(['{', ':']).trim_end();
     let mut s: String = first.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.chars().count() > SIGNATURE_CHARS {

@@ -1,4 +1,4 @@
-//! The code index: definitions in five languages, the repo map's ranking and budget,
+//! The code index: definitions in each of its languages, the repo map's ranking and budget,
 //! incremental re-indexing with symbol versions, search, and input it must survive.
 
 use std::collections::BTreeSet;
@@ -229,4 +229,106 @@ async fn bad_input_is_survived() {
     assert!(e.to_string().contains("no such directory"), "{e}");
     assert_eq!(Lang::of_path("a/b.tsx"), Some(Lang::Tsx));
     assert_eq!(Lang::of_path("Makefile"), None);
+}
+
+/// Java, C, C++ and Ruby: types, functions and methods, with whole bodies (a C function's
+/// definition spans its body, not only its declarator) and signatures past annotations.
+#[tokio::test]
+async fn definitions_in_java_c_cpp_and_ruby() {
+    let mut r = Repo::new();
+    r.write(
+        "src/main/java/shop/Cart.java",
+        "package shop;\n\npublic class Cart implements Priced {\n    @Override\n    public long total() {\n        return Tax.apply(0);\n    }\n}\n\ninterface Priced { long total(); }\n\nenum Currency { EUR, USD }\n\nrecord Line(String sku, int qty) {}\n",
+    );
+    r.write(
+        "lib/queue.c",
+        "#include \"queue.h\"\n\nstruct queue { int n; };\n\nstatic int grow(struct queue *q) {\n    return q->n * 2;\n}\n\nchar *queue_name(void) {\n    return \"q\";\n}\n\ntypedef int count_t;\n",
+    );
+    r.write("lib/queue.h", "int grow_all(int n);\n");
+    r.write(
+        "engine/render.cpp",
+        "int start() {\n    std::string name(path);\n    return 0;\n}\n\nnamespace gfx {\nclass Renderer {\n  public:\n    void draw() { paint(); }\n};\n}\n\nvoid gfx::Renderer::flush() {\n    draw();\n}\n\nint paint() { return 0; }\n",
+    );
+    r.write(
+        "app/models/order.rb",
+        "module Billing\n  # An order.\n  class Order\n    def total\n      Invoice.new.sum\n    end\n\n    def self.open\n      new\n    end\n  end\nend\n",
+    );
+    r.commit(1, "four more languages");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let rep = ingest_code(&m, &r.path(), 2).await.unwrap();
+    assert_eq!(rep.scan.files, 5, "{rep:?}");
+    let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
+    let java = names(&index, "src/main/java/shop/Cart.java");
+    for want in [
+        pair("class", "Cart"),
+        pair("method", "total"),
+        pair("interface", "Priced"),
+        pair("enum", "Currency"),
+        pair("class", "Line"),
+    ] {
+        assert!(java.contains(&want), "{want:?} in {java:?}");
+    }
+    let total = index.files["src/main/java/shop/Cart.java"]
+        .symbols
+        .defs
+        .iter()
+        .find(|d| d.name == "total" && d.line == 4)
+        .unwrap();
+    assert_eq!(total.signature, "public long total()", "past `@Override`");
+    let c = &index.files["lib/queue.c"].symbols;
+    let grow = c.defs.iter().find(|d| d.name == "grow").unwrap();
+    assert_eq!((grow.kind.as_str(), grow.line, grow.end_line), ("function", 5, 7));
+    assert_eq!(grow.signature, "static int grow(struct queue *q)");
+    let cn = names(&index, "lib/queue.c");
+    assert!(cn.contains(&pair("function", "queue_name")), "{cn:?}");
+    assert!(
+        cn.contains(&pair("class", "queue")) && cn.contains(&pair("type", "count_t")),
+        "{cn:?}"
+    );
+    assert!(names(&index, "lib/queue.h").contains(&pair("function", "grow_all")));
+    let cpp = names(&index, "engine/render.cpp");
+    for want in [
+        pair("module", "gfx"),
+        pair("class", "Renderer"),
+        pair("method", "draw"),
+        pair("method", "flush"),
+        pair("function", "paint"),
+        pair("function", "start"),
+    ] {
+        assert!(cpp.contains(&want), "{want:?} in {cpp:?}");
+    }
+    // A local variable built with arguments reads like a prototype; it is no definition.
+    assert!(!cpp.iter().any(|(_, n)| n == "name"), "{cpp:?}");
+    let rb = names(&index, "app/models/order.rb");
+    for want in [
+        pair("module", "Billing"),
+        pair("class", "Order"),
+        pair("method", "total"),
+        pair("method", "open"),
+    ] {
+        assert!(rb.contains(&want), "{want:?} in {rb:?}");
+    }
+    // A class a Ruby file uses is a reference (Ruby writes it as a constant).
+    assert_eq!(index.files["app/models/order.rb"].symbols.refs.get("Invoice"), Some(&1));
+    assert_eq!(index.files["src/main/java/shop/Cart.java"].symbols.refs.get("Tax"), Some(&1));
+}
+
+/// Every language's query compiles, and bytes of any shape parse without a panic.
+#[test]
+fn every_language_reads_garbage_without_failing() {
+    let mut seed = 9u64;
+    for lang in Lang::ALL {
+        for len in [0usize, 1, 17, 400, 5000] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let pieces = b"{}();:@#\"'\n\t abcXYZ019_<>*&/\\=.,$";
+                    pieces[(seed >> 33) as usize % pieces.len()]
+                })
+                .collect();
+            let read = code::parse::extract(lang, &bytes);
+            assert!(read.is_ok(), "{}: {read:?}", lang.name());
+        }
+    }
 }
