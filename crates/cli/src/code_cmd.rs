@@ -72,13 +72,20 @@ pub(crate) async fn run_code(
             r.scan.lines_parsed,
             r.scan.reused,
             r.scan.removed,
-            r.scan.skipped - r.scan.too_large - r.scan.minified
+            r.scan.skipped - r.scan.too_large - r.scan.minified - r.scan.generated
         );
         if r.scan.minified > 0 {
             let _ = writeln!(
                 s,
-                "  {} minified files or checked-in dependencies (node_modules) left out",
+                "  {} minified files or checked-in dependencies (node_modules, vendor, third_party) left out",
                 r.scan.minified
+            );
+        }
+        if r.scan.generated > 0 {
+            let _ = writeln!(
+                s,
+                "  {} generated files left out (a `Code generated … DO NOT EDIT` or `@generated` header, protobuf output)",
+                r.scan.generated
             );
         }
         if r.scan.too_large > 0 {
