@@ -27,6 +27,9 @@ use crate::Engine;
 use crate::agent::{AgentEnv, WorktreeRef};
 use crate::stages::{Evidence, Verified};
 
+mod detect;
+pub use detect::detect_test_command;
+
 /// Lines of a gate's output kept as its evidence's tail.
 const TAIL_LINES: usize = 20;
 
@@ -120,40 +123,6 @@ pub(crate) async fn run_gate(
             tail: e.to_string(),
         },
     }
-}
-
-/// The repository's own test command, from the files at its root: `cargo test`,
-/// `python3 -m pytest -q`, `npm test`, `go test ./...` or `make test`.
-pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
-    let has = |f: &str| dir.join(f).exists();
-    if has("Cargo.toml") {
-        return Some(("cargo test".into(), "Cargo.toml"));
-    }
-    let py_tests = std::fs::read_dir(dir.join("tests"))
-        .into_iter()
-        .flatten()
-        .chain(std::fs::read_dir(dir).into_iter().flatten());
-    let py_tests = py_tests.filter_map(|e| e.ok()).any(|e| {
-        let n = e.file_name().to_string_lossy().into_owned();
-        n.ends_with(".py") && (n.starts_with("test_") || n.ends_with("_test.py"))
-    });
-    if has("pytest.ini") || has("conftest.py") || py_tests {
-        return Some(("python3 -m pytest -q".into(), "Python tests"));
-    }
-    if let Ok(text) = std::fs::read_to_string(dir.join("package.json"))
-        && serde_json::from_str::<Value>(&text).is_ok_and(|v| v["scripts"]["test"].is_string())
-    {
-        return Some(("npm test".into(), "package.json"));
-    }
-    if has("go.mod") {
-        return Some(("go test ./...".into(), "go.mod"));
-    }
-    if let Ok(text) = std::fs::read_to_string(dir.join("Makefile"))
-        && text.lines().any(|l| l.starts_with("test:"))
-    {
-        return Some(("make test".into(), "Makefile"));
-    }
-    None
 }
 
 fn failed(e: impl std::fmt::Display) -> WfError {
@@ -587,33 +556,4 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
     let _ =
         repo.git(&repo.root, &["worktree", "remove", "--force", &dir.display().to_string()]).await;
     serde_json::to_value(&verified).map_err(failed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::detect_test_command;
-
-    type Case = (&'static [(&'static str, &'static str)], Option<&'static str>);
-
-    #[test]
-    fn the_repositorys_test_command_is_found_from_its_files() {
-        let cases: &[Case] = &[
-            (&[("Cargo.toml", "[package]")], Some("cargo test")),
-            (&[("tests/test_todo.py", "def test_x(): pass")], Some("python3 -m pytest -q")),
-            (&[("package.json", r#"{"scripts": {"test": "jest"}}"#)], Some("npm test")),
-            (&[("package.json", r#"{"scripts": {}}"#)], None),
-            (&[("go.mod", "module x")], Some("go test ./...")),
-            (&[("Makefile", "build:\n\ttrue\ntest:\n\ttrue\n")], Some("make test")),
-            (&[("add.sh", "echo")], None),
-        ];
-        for (files, want) in cases {
-            let dir = l9_test_support::temp_dir();
-            for (f, text) in *files {
-                let p = dir.path().join(f);
-                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(p, text).unwrap();
-            }
-            assert_eq!(detect_test_command(dir.path()).map(|c| c.0).as_deref(), *want, "{files:?}");
-        }
-    }
 }

@@ -1,0 +1,143 @@
+//! The repository's own test command, found from the files at its root by the conventions of
+//! each ecosystem: what a developer new to the repository would run first.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// The repository's test command and what it was found from: `cargo test` (Cargo.toml);
+/// pytest where pytest is configured (`pytest.ini`, `conftest.py`, `[tool.pytest…]` in
+/// `pyproject.toml`, `[pytest]` in `tox.ini`, `[tool:pytest]` in `setup.cfg`) or test files
+/// are (`test_*.py`, `*_test.py` at the root or under `tests/`, two levels deep); the
+/// `package.json` test script (not npm's "no test specified" placeholder) through the
+/// package manager its lock file names; `go test ./...`; Maven and Gradle (through their
+/// wrappers when the repository has them); RSpec or `rake test` (through Bundler with a
+/// Gemfile); `mix test`; a Makefile's `test` or `check` target.
+pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
+    let has = |f: &str| dir.join(f).exists();
+    let text = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    if has("Cargo.toml") {
+        return Some(("cargo test".into(), "Cargo.toml"));
+    }
+    let pytest_configured = has("pytest.ini")
+        || has("conftest.py")
+        || text("pyproject.toml").contains("[tool.pytest")
+        || text("tox.ini").contains("[pytest]")
+        || text("setup.cfg").contains("[tool:pytest]");
+    if pytest_configured || python_tests(dir, 0) {
+        return Some(("python3 -m pytest -q".into(), "Python tests"));
+    }
+    if let Ok(v) = serde_json::from_str::<Value>(&text("package.json"))
+        && let Some(script) = v["scripts"]["test"].as_str()
+        && !script.contains("no test specified")
+    {
+        let runner = if has("pnpm-lock.yaml") {
+            "pnpm test"
+        } else if has("yarn.lock") {
+            "yarn test"
+        } else if has("bun.lockb") || has("bun.lock") {
+            "bun run test"
+        } else {
+            "npm test"
+        };
+        return Some((runner.into(), "package.json"));
+    }
+    if has("go.mod") {
+        return Some(("go test ./...".into(), "go.mod"));
+    }
+    if has("pom.xml") {
+        let mvn = if has("mvnw") { "./mvnw" } else { "mvn" };
+        return Some((format!("{mvn} -q test"), "pom.xml"));
+    }
+    if has("build.gradle") || has("build.gradle.kts") {
+        let gradle = if has("gradlew") { "./gradlew" } else { "gradle" };
+        return Some((format!("{gradle} test"), "build.gradle"));
+    }
+    let bundle = if has("Gemfile") { "bundle exec " } else { "" };
+    if dir.join("spec").is_dir() && (has(".rspec") || text("Gemfile").contains("rspec")) {
+        return Some((format!("{bundle}rspec"), "spec/"));
+    }
+    if has("Rakefile") && dir.join("test").is_dir() {
+        return Some((format!("{bundle}rake test"), "Rakefile"));
+    }
+    if has("mix.exs") {
+        return Some(("mix test".into(), "mix.exs"));
+    }
+    let makefile = text("Makefile");
+    for target in ["test", "check"] {
+        if makefile.lines().any(|l| l.starts_with(&format!("{target}:"))) {
+            return Some((format!("make {target}"), "Makefile"));
+        }
+    }
+    None
+}
+
+/// Whether pytest would find tests here: a `test_*.py` or `*_test.py` at the root or in
+/// `tests/` (or `test/`), two levels down.
+fn python_tests(dir: &Path, depth: usize) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.filter_map(Result::ok).any(|e| {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
+            let descend = if depth == 0 { n == "tests" || n == "test" } else { depth < 2 };
+            descend && !n.starts_with('.') && python_tests(&e.path(), depth + 1)
+        } else {
+            n.ends_with(".py") && (n.starts_with("test_") || n.ends_with("_test.py"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect_test_command;
+
+    type Case = (&'static [(&'static str, &'static str)], Option<&'static str>);
+
+    #[test]
+    fn the_repositorys_test_command_is_found_from_its_files() {
+        let cases: &[Case] = &[
+            (&[("Cargo.toml", "[package]")], Some("cargo test")),
+            (&[("tests/test_todo.py", "def test_x(): pass")], Some("python3 -m pytest -q")),
+            (&[("tests/unit/test_todo.py", "def test_x(): pass")], Some("python3 -m pytest -q")),
+            (&[("pyproject.toml", "[tool.pytest.ini_options]\n")], Some("python3 -m pytest -q")),
+            (&[("src/test_helpers.py", "x = 1")], None),
+            (&[("package.json", r#"{"scripts": {"test": "jest"}}"#)], Some("npm test")),
+            (
+                &[("package.json", r#"{"scripts": {"test": "vitest"}}"#), ("pnpm-lock.yaml", "")],
+                Some("pnpm test"),
+            ),
+            (
+                &[("package.json", r#"{"scripts": {"test": "jest"}}"#), ("yarn.lock", "")],
+                Some("yarn test"),
+            ),
+            (
+                &[(
+                    "package.json",
+                    r#"{"scripts": {"test": "echo \"Error: no test specified\" && exit 1"}}"#,
+                )],
+                None,
+            ),
+            (&[("package.json", r#"{"scripts": {}}"#)], None),
+            (&[("go.mod", "module x")], Some("go test ./...")),
+            (&[("pom.xml", "<project/>")], Some("mvn -q test")),
+            (&[("pom.xml", "<project/>"), ("mvnw", "#!/bin/sh")], Some("./mvnw -q test")),
+            (&[("build.gradle.kts", ""), ("gradlew", "#!/bin/sh")], Some("./gradlew test")),
+            (&[("Gemfile", "gem 'rspec'"), ("spec/a_spec.rb", "")], Some("bundle exec rspec")),
+            (&[("Rakefile", ""), ("test/a_test.rb", "")], Some("rake test")),
+            (&[("mix.exs", "")], Some("mix test")),
+            (&[("Makefile", "build:\n\ttrue\ntest:\n\ttrue\n")], Some("make test")),
+            (&[("Makefile", "all:\n\ttrue\ncheck: all\n\ttrue\n")], Some("make check")),
+            (&[("add.sh", "echo")], None),
+        ];
+        for (files, want) in cases {
+            let dir = l9_test_support::temp_dir();
+            for (f, text) in *files {
+                let p = dir.path().join(f);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
+            assert_eq!(detect_test_command(dir.path()).map(|c| c.0).as_deref(), *want, "{files:?}");
+        }
+    }
+}
