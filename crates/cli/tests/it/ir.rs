@@ -564,7 +564,8 @@ fn an_openapi_description_split_into_files_is_read_from_beside_it() {
     std::fs::write(
         d.join("api/openapi.yaml"),
         "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\npaths:\n  /pets:\n    \
-         $ref: paths/pets.yaml\n  /big:\n    $ref: big.yaml\n  /abs:\n    $ref: /etc/hostname\n",
+         $ref: paths/pets.yaml\n  /big:\n    $ref: big.yaml\n  /abs:\n    $ref: /etc/hostname\n  \
+         /a:\n    $ref: a.yaml\n  /b:\n    $ref: b.yaml\n",
     )
     .unwrap();
     std::fs::write(
@@ -579,6 +580,10 @@ fn an_openapi_description_split_into_files_is_read_from_beside_it() {
     )
     .unwrap();
     std::fs::write(d.join("api/big.yaml"), "get: {}\n".repeat(200)).unwrap();
+    // Each under the limit, the two together over it.
+    let padded = format!("get: {{}}\n{}", "# padding\n".repeat(60));
+    std::fs::write(d.join("api/a.yaml"), &padded).unwrap();
+    std::fs::write(d.join("api/b.yaml"), &padded).unwrap();
     let run = |cmd: &str| -> serde_json::Value {
         let o = Command::new(env!("CARGO_BIN_EXE_l9"))
             .args(["--json", "ir", cmd, "api/openapi.yaml"])
@@ -602,7 +607,12 @@ fn an_openapi_description_split_into_files_is_read_from_beside_it() {
         .filter(|d| d["code"] == "L9-IR-012")
         .map(|d| d["message"].as_str().unwrap())
         .collect();
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
     assert!(warnings[0].contains("`/etc/hostname` is an absolute path"), "{warnings:?}");
-    assert!(warnings[1].contains("big.yaml is 1600 bytes, over the limit of 1000"), "{warnings:?}");
+    assert!(
+        warnings[1].contains("`b.yaml`")
+            && warnings[1].contains("the documents the spec refers to pass 1000 bytes together"),
+        "{warnings:?}"
+    );
+    assert!(warnings[2].contains("big.yaml is 1600 bytes, over the limit of 1000"), "{warnings:?}");
 }

@@ -54,6 +54,8 @@ pub(super) fn read(root: &mut Value, loader: Option<&dyn RefLoader>) -> External
     let mut ext = Externals::default();
     let Some(loader) = loader else { return ext };
     let mut queue = VecDeque::new();
+    // All the other documents together are held to what one spec may be.
+    let mut budget = l9_types::limits::SPEC_BYTES.get_usize();
     rewrite(root, "", &mut ext, &mut queue, 0);
     while let Some(key) = queue.pop_front() {
         if ext.docs.contains_key(&key) || ext.failed.contains_key(&key) {
@@ -66,7 +68,16 @@ pub(super) fn read(root: &mut Value, loader: Option<&dyn RefLoader>) -> External
             );
             continue;
         }
-        let parsed = loader.load(&key).and_then(|text| parse(&key, &text));
+        let parsed = loader.load(&key).and_then(|text| {
+            budget = budget.checked_sub(text.len()).ok_or_else(|| {
+                format!(
+                    "the documents the spec refers to pass {} bytes together ({})",
+                    l9_types::limits::SPEC_BYTES.get(),
+                    l9_types::limits::SPEC_BYTES.hint()
+                )
+            })?;
+            parse(&key, &text)
+        });
         match parsed {
             Ok(mut doc) => {
                 rewrite(&mut doc, &key, &mut ext, &mut queue, 0);
