@@ -1,4 +1,4 @@
-//! OpenAPI 3.0 and 3.1 (webhooks included) and Swagger 2.0, JSON or YAML (merge keys applied).
+//! OpenAPI 3.0 and 3.1 (webhooks and callbacks included) and Swagger 2.0, JSON or YAML (merge keys applied).
 //! The API's title is the goal; tags (or the first path segment when an operation has none)
 //! are components; every operation is an interface with its parameters and request/response
 //! schemas by name; every documented response is an acceptance criterion that verifies its
@@ -472,6 +472,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         );
     }
     for (key, map, webhook) in [("paths", paths, false), ("webhooks", webhooks, true)] {
+        let origin = if webhook { Origin::Webhook } else { Origin::Path };
         let Some(map) = map else { continue };
         let base = api.loc.top(key).unwrap_or(0);
         // Paths are many and start with `/`: located in one pass. Webhooks are few and named.
@@ -482,7 +483,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 .copied()
                 .or_else(|| api.loc.key(path, base))
                 .unwrap_or(base);
-            api.path_item(b, &mut doc, path, at, item, webhook);
+            api.path_item(b, &mut doc, path, at, item, &origin);
         }
     }
     report_unresolved(b, &doc);
@@ -498,8 +499,9 @@ impl Api<'_> {
         path: &str,
         path_at: usize,
         item: &'v Value,
-        webhook: bool,
+        origin: &Origin,
     ) {
+        let webhook = !matches!(origin, Origin::Path);
         // An item kept elsewhere (`$ref`) has its operations there, not after its path here.
         let referred = item.get("$ref").is_some();
         let item = doc.deref(item);
@@ -520,8 +522,10 @@ impl Api<'_> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
                 .unwrap_or_else(|| {
-                    if webhook {
-                        return "webhooks".to_string();
+                    match origin {
+                        Origin::Webhook => return "webhooks".to_string(),
+                        Origin::Callback(tag) => return tag.clone(),
+                        Origin::Path => {}
                     }
                     path.trim_start_matches('/')
                         .split('/')
@@ -580,8 +584,11 @@ impl Api<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or("");
             let upper = method.to_uppercase();
-            let what =
-                if webhook { format!("{upper} webhook {path}") } else { format!("{upper} {path}") };
+            let what = match origin {
+                Origin::Path => format!("{upper} {path}"),
+                Origin::Webhook => format!("{upper} webhook {path}"),
+                Origin::Callback(_) => format!("{upper} callback {path}"),
+            };
             let text = if summary.is_empty() { what.clone() } else { format!("{what}: {summary}") };
             let mut d = Draft::new(NodeKind::Interface, text, op_at, op_at + method.len() + 2)
                 .section(&[title.clone(), tag.clone()]);
@@ -643,8 +650,11 @@ impl Api<'_> {
                 );
                 b.edge(&ac, &iface, EdgeKind::Verifies, "documented response");
             }
+            // The API's own security guards what clients call, not the calls it makes back.
             let security = if op.get("security").is_some() {
                 security_names(op.get("security"))
+            } else if matches!(origin, Origin::Callback(_)) {
+                Vec::new()
             } else {
                 self.global_security.clone()
             };
@@ -669,8 +679,32 @@ impl Api<'_> {
                     );
                 }
             }
+            // OpenAPI 3 callbacks: the requests the API sends back to a client in answer to
+            // this operation, each an interface of the operation's component (one level: a
+            // callback's own callbacks are not read).
+            if matches!(origin, Origin::Path)
+                && let Some(callbacks) = op.get("callbacks").and_then(Value::as_object)
+            {
+                let at = self.loc.key("callbacks", op_at).unwrap_or(op_at);
+                for (name, callback) in callbacks {
+                    let Some(exprs) = doc.deref(callback).as_object() else { continue };
+                    for (expr, item) in exprs {
+                        let origin = Origin::Callback(tag.clone());
+                        self.path_item(b, doc, &format!("{name} {expr}"), at, item, &origin);
+                    }
+                }
+            }
         }
     }
+}
+
+/// Where a path item is written: under `paths`, under 3.1's `webhooks`, or as a callback of
+/// an operation (with that operation's component).
+#[derive(Debug)]
+enum Origin {
+    Path,
+    Webhook,
+    Callback(String),
 }
 
 fn report_unresolved(b: &mut Builder<'_>, doc: &Doc<'_>) {

@@ -265,3 +265,39 @@ fn refs_to_other_files_are_read_through_the_loader() {
     let first = c.diagnostics.iter().find(|d| d.code == "L9-IR-012").unwrap();
     assert!(first.message.contains("read only when the spec is compiled from a file"));
 }
+
+/// An operation's callbacks are the requests the API sends back: interfaces of the
+/// operation's component, not guarded by the API's own security.
+#[test]
+fn callbacks_are_interfaces_of_their_operation() {
+    let src = "openapi: 3.0.3\ninfo: {title: Hooks, version: '1'}\nsecurity: [{key: []}]\n\
+        components:\n  securitySchemes:\n    key: {type: apiKey, in: header, name: X-Key}\n\
+        paths:\n  /subscriptions:\n    post:\n      tags: [subscriptions]\n      \
+        responses: {'201': {description: Subscribed}}\n      callbacks:\n        onEvent:\n          \
+        '{$request.body#/callbackUrl}':\n            post:\n              summary: An event happened\n              \
+        requestBody: {content: {application/json: {schema: {type: object}}}}\n              \
+        responses: {'200': {description: Received}}\n";
+    let c = l9_ir::compile("hooks.yaml", src, None);
+    let ifaces: Vec<&l9_ir::Node> =
+        c.ir.nodes.iter().filter(|n| n.kind == NodeKind::Interface).collect();
+    assert_eq!(ifaces.len(), 2, "{ifaces:?}");
+    let cb = ifaces[1];
+    assert_eq!(cb.text, "POST callback onEvent {$request.body#/callbackUrl}: An event happened");
+    assert_eq!(cb.span.line, 15, "at the callback's own `post`");
+    let component = |id: &str| {
+        c.ir.edges
+            .iter()
+            .find(|e| e.from == id && e.kind == l9_ir::EdgeKind::Refines)
+            .unwrap()
+            .to
+            .clone()
+    };
+    assert_eq!(component(&cb.id), component(&ifaces[0].id));
+    let guarded =
+        |id: &str| c.ir.edges.iter().any(|e| e.to == id && e.kind == l9_ir::EdgeKind::Constrains);
+    assert!(guarded(&ifaces[0].id) && !guarded(&cb.id));
+    assert!(
+        c.ir.nodes.iter().any(|n| n.text.starts_with("POST callback onEvent")
+            && n.kind == NodeKind::AcceptanceCriterion)
+    );
+}
