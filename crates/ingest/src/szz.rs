@@ -4,7 +4,9 @@
 //! and after, and the fix's parent is blamed at exactly those lines (`gix` blame, renames
 //! followed). Lock files and prose are not blamed ([`crate::history::is_code`]): a fix that
 //! edits the changelog introduced nothing there. Blank lines are skipped (they carry no behaviour and blame to whatever
-//! reformatting touched them last).
+//! reformatting touched them last). A fix whose message names the commit that introduced the
+//! bug (`Fixes: <hash> ("subject")`, the Linux kernel's trailer) is linked to that commit: its
+//! author knew, blame only guesses.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -77,7 +79,35 @@ pub fn introducers(repo: &gix::Repository, fix: &Commit) -> Blamed {
             *out.entry(e.commit_id.to_string()).or_insert(0) += e.len.get();
         }
     }
+    // The fix's author named what introduced the bug (the Linux kernel's `Fixes: <hash>
+    // ("subject")` trailer): that is the answer, blame only counts its lines.
+    let named = named_introducers(repo, &fix.message);
+    if !named.is_empty() {
+        let counted = std::mem::take(out);
+        for sha in named {
+            let n = counted.get(&sha).copied().unwrap_or(1);
+            out.insert(sha, n);
+        }
+    }
     blamed
+}
+
+/// The commits a message's `Fixes: <hash>` trailers name, resolved in `repo` (a hash that
+/// names no commit there is passed over).
+fn named_introducers(repo: &gix::Repository, message: &str) -> Vec<String> {
+    message
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Fixes:"))
+        .filter_map(|rest| {
+            let hash = rest.split_whitespace().next()?;
+            (hash.len() >= 8 && hash.chars().all(|c| c.is_ascii_hexdigit())).then_some(hash)
+        })
+        .filter_map(|hash| {
+            let id = repo.rev_parse_single(hash.as_bytes().as_bstr()).ok()?;
+            let commit = id.object().ok()?.peel_to_commit().ok()?;
+            Some(commit.id.to_string())
+        })
+        .collect()
 }
 
 /// SZZ over every fix of a history.

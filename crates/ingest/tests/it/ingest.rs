@@ -403,3 +403,26 @@ async fn a_deepened_clone_is_read_past_its_old_boundary_once() {
     let last = ingest_git(&m, &c, &IngestOptions::default(), &quiet).await.unwrap();
     assert_eq!(last.read, 0);
 }
+
+/// A fix whose message names what introduced the bug (`Fixes: <hash> ("subject")`, as the
+/// Linux kernel writes it) is linked to that commit, whatever blame says last touched the
+/// lines it changed.
+#[test]
+fn a_fixes_trailer_names_the_introducer() {
+    let mut r = Repo::new();
+    r.write("src/parse.rs", &lines(6, "p"));
+    r.commit(1, "parser");
+    r.write("src/parse.rs", "p line 1\nBUG\np line 3\np line 4\np line 5\np line 6\n");
+    let bad = r.commit(1, "faster parsing");
+    r.write("src/parse.rs", "p line 1\nBUG tuned\np line 3\np line 4\np line 5\np line 6\n");
+    let touched = r.commit(1, "tune line two");
+    r.write("src/parse.rs", &lines(6, "p"));
+    let message = format!("parse: restore line two\n\nFixes: {} (\"faster parsing\")", &bad[..12]);
+    let fix = r.commit(1, &message);
+    let h = git::read(&r.path(), &ReadOptions::default()).unwrap();
+    let fix = h.commits.iter().find(|c| c.sha == fix).unwrap();
+    assert!(l9_ingest::fixes::classify(&fix.message).fix, "the trailer says it is a fix");
+    let repo = git::open(&r.path()).unwrap();
+    let found = l9_ingest::szz::introducers(&repo, fix).introducers;
+    assert_eq!(found.into_iter().collect::<Vec<_>>(), vec![(bad, 1)], "blame says {touched}");
+}
