@@ -12,13 +12,13 @@ use crate::output::{Out, snippet};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum IrCommand {
-    /// Compile SPEC (Markdown, reStructuredText, RFC-style text, Gherkin, OpenAPI 3.x or Swagger 2.0
+    /// Compile SPEC (Markdown, reStructuredText, AsciiDoc, RFC-style text, Gherkin, OpenAPI 3.x or Swagger 2.0
     /// JSON/YAML — its `$ref`s to other files read beside it —, prose) and print a summary of its
     /// IR, or the IR itself with --json.
     Compile {
         /// The spec file.
         spec: PathBuf,
-        /// Force the input format: markdown, rst, rfc, gherkin, openapi, prose.
+        /// Force the input format: markdown, rst, asciidoc, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Also store the IR in the memory substrate (a packet of kind `ir`, IR JSON as blob).
@@ -36,7 +36,7 @@ pub(crate) enum IrCommand {
     Check {
         /// The spec file.
         spec: PathBuf,
-        /// Force the input format: markdown, rst, rfc, gherkin, openapi, prose.
+        /// Force the input format: markdown, rst, asciidoc, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Hidden constraints to check for (JSON list of {id, text, triggers, severity}).
@@ -54,7 +54,7 @@ pub(crate) enum IrCommand {
     Plan {
         /// The spec file.
         spec: PathBuf,
-        /// Force the input format: markdown, rst, rfc, gherkin, openapi, prose.
+        /// Force the input format: markdown, rst, asciidoc, rfc, gherkin, openapi, prose.
         #[arg(long)]
         format: Option<String>,
         /// Deliberation round limit.

@@ -236,7 +236,7 @@ pub(crate) async fn run(
     if !a.spec.is_file() {
         let what = if a.spec.exists() { "is not a regular file" } else { "does not exist" };
         return Err(CliError::not_found(format!(
-            "spec {}: {what}; give the path of a spec file (Markdown, reStructuredText, plain or RFC text, Gherkin .feature or OpenAPI YAML/JSON)",
+            "spec {}: {what}; give the path of a spec file (Markdown, reStructuredText, AsciiDoc, plain or RFC text, Gherkin .feature or OpenAPI YAML/JSON)",
             a.spec.display()
         )));
     }

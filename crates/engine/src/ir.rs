@@ -167,7 +167,7 @@ pub fn parse_format(name: &str) -> Result<Format> {
     Format::parse(name).ok_or_else(|| {
         EngineError::Input(vec![
             Diagnostic::error("L9-IR-001", format!("unknown format `{name}`"))
-                .with_help("use one of: markdown, rst, rfc, gherkin, openapi, prose"),
+                .with_help("use one of: markdown, rst, asciidoc, rfc, gherkin, openapi, prose"),
         ])
     })
 }

@@ -73,6 +73,7 @@ pub fn detect_format(file: &str, text: &str) -> Format {
     match ext {
         "md" | "markdown" | "mdown" | "mkd" => return Format::Markdown,
         "rst" | "rest" => return Format::Rst,
+        "adoc" | "asciidoc" | "asc" => return Format::Asciidoc,
         "feature" => return Format::Gherkin,
         "json" | "yaml" | "yml" => return Format::Openapi,
         _ => {}
@@ -154,6 +155,7 @@ pub fn compile_loading(
         Format::Openapi => openapi::compile(&mut b),
         Format::Prose => prose::compile(&mut b),
         Format::Rst => markdown::compile_rst(&mut b),
+        Format::Asciidoc => markdown::compile_adoc(&mut b),
     }
     let (ir, diagnostics) = b.finish(classifier);
     Compiled { ir, diagnostics }

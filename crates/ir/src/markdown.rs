@@ -17,6 +17,7 @@ use crate::model::{EdgeKind, NodeKind, Strength};
 use crate::records;
 use crate::text::{self, KeywordMode};
 
+mod adoc;
 mod html;
 mod rst;
 mod table;
@@ -315,6 +316,11 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
 /// reStructuredText, read into the same blocks (`rst.rs`) and compiled alike.
 pub(crate) fn compile_rst(b: &mut Builder<'_>) {
     let read = rst::blocks(b.text);
+    compile_blocks(b, read);
+}
+
+pub(crate) fn compile_adoc(b: &mut Builder<'_>) {
+    let read = adoc::blocks(b.text);
     compile_blocks(b, read);
 }
 

@@ -43,16 +43,18 @@ pub enum Format {
     Openapi,
     Prose,
     Rst,
+    Asciidoc,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Markdown,
         Format::Rfc,
         Format::Gherkin,
         Format::Openapi,
         Format::Prose,
         Format::Rst,
+        Format::Asciidoc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +65,7 @@ impl Format {
             Format::Openapi => "openapi",
             Format::Prose => "prose",
             Format::Rst => "rst",
+            Format::Asciidoc => "asciidoc",
         }
     }
 

@@ -38,7 +38,7 @@ fn ir_check_prints_excerpts_and_exits_1_on_errors() {
     let err = fails(d, &["ir", "compile", "spec.md", "--format", "word"], 3);
     assert!(
         err.contains("unknown format `word`")
-            && err.contains("markdown, rst, rfc, gherkin, openapi, prose"),
+            && err.contains("markdown, rst, asciidoc, rfc, gherkin, openapi, prose"),
         "{err}"
     );
 }

@@ -469,3 +469,54 @@ fn inline_html_in_a_paragraph_is_no_text() {
     let c = l9_ir::compile("t.md", "# T\n\nReceipts <b>must</b> be sent<br>by email.\n", None);
     assert_eq!(requirements(&c)[0].text, "Receipts must be sent by email.");
 }
+
+/// AsciiDoc: the document and section titles, lists (nested, ordered, checklists),
+/// description lists with ids, a block title over the criteria, a table with its priority
+/// column, quote blocks' text; the header's author line, attribute entries, comments,
+/// comment blocks and listings are not text.
+#[test]
+fn asciidoc_is_read_as_markdown_is() {
+    let src = "= Order Service\nAnn Author <ann@example.com>\n:toc: left\n\n\
+        // The system must not read this comment.\n\n\
+        == Requirements\n\n\
+        FR-1:: The service shall reject an empty basket.\n\n\
+        . The service must store an order within\n  200 ms.\n** A confirmation must name every item.\n\
+        * [x] The API must require a key.\n\n\
+        [source,sh]\n----\necho the system must not read this listing\n----\n\n\
+        ////\nThe system must not read this block.\n////\n\n\
+        |===\n|ID |Requirement |Priority\n\n|REQ-10 |The service shall keep orders. |Could\n|===\n\n\
+        ____\nThe service shall answer within one second.\n____\n\n\
+        .Acceptance criteria\n* An empty basket is refused with HTTP 422.\n";
+    let c = l9_ir::compile("spec.adoc", src, None);
+    assert_eq!(c.ir.source.format, l9_ir::Format::Asciidoc);
+    assert_eq!(c.ir.nodes[0].text, "Order Service");
+    let got: Vec<(NodeKind, &str, &str, Option<Strength>, u32)> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Requirement | NodeKind::AcceptanceCriterion))
+            .map(|n| (n.kind, n.id.as_str(), n.text.as_str(), n.strength, n.span.line))
+            .collect();
+    let texts: Vec<(&str, &str)> = got.iter().map(|g| (g.1, g.2)).collect();
+    assert_eq!(
+        texts[..],
+        [
+            ("FR-1", "The service shall reject an empty basket."),
+            (texts[1].0, "The service must store an order within 200 ms."),
+            (texts[2].0, "A confirmation must name every item."),
+            (texts[3].0, "The API must require a key."),
+            ("REQ-10", "The service shall keep orders."),
+            (texts[5].0, "The service shall answer within one second."),
+            (texts[6].0, "An empty basket is refused with HTTP 422."),
+        ]
+    );
+    assert_eq!(got[1].4, 11, "the item's line");
+    assert_eq!(got[4].3, Some(Strength::May), "the table's priority column ranks the row");
+    assert_eq!(got[6].0, NodeKind::AcceptanceCriterion);
+    let fr1 =
+        c.ir.edges
+            .iter()
+            .any(|e| e.from == got[6].1 && e.to == "FR-1" && e.kind == EdgeKind::Verifies);
+    assert!(fr1, "{:?}", c.ir.edges);
+    // The listing is not a requirement, nor the comment block.
+    assert!(!c.ir.nodes.iter().any(|n| n.text.contains("not read")));
+}

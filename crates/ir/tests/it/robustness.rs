@@ -165,7 +165,14 @@ fn html_in_markdown_does_not_panic() {
         "# T\n",
         "- ",
     ];
-    pieces_do_not_panic(13, 600, 40, "<div>", &pieces, &[Format::Markdown, Format::Rst]);
+    pieces_do_not_panic(
+        13,
+        600,
+        40,
+        "<div>",
+        &pieces,
+        &[Format::Markdown, Format::Rst, Format::Asciidoc],
+    );
 }
 
 /// The shapes plain text, Markdown and reStructuredText are read in — records, tables, page
@@ -219,7 +226,14 @@ fn records_tables_and_furniture_do_not_panic() {
         "   ",
         "#. ",
     ];
-    pieces_do_not_panic(17, 3000, 30, "", &pieces, &[Format::Prose, Format::Markdown, Format::Rst]);
+    pieces_do_not_panic(
+        17,
+        3000,
+        30,
+        "",
+        &pieces,
+        &[Format::Prose, Format::Markdown, Format::Rst, Format::Asciidoc],
+    );
 }
 
 /// `runs` texts of up to `max` random `pieces` after `prefix`, each through the whole check
