@@ -322,6 +322,15 @@ pub(crate) fn compile_rst(b: &mut Builder<'_>) {
 pub(crate) fn compile_adoc(b: &mut Builder<'_>) {
     let read = adoc::blocks(b.text);
     compile_blocks(b, read);
+    // What an `include::` would bring in is not read: said where it is written.
+    for (start, end) in adoc::includes(b.text) {
+        b.diag(
+            Diagnostic::warning("L9-IR-044", format!("`{}` is not read", &b.text[start..end]))
+                .with_help("L9 reads one file: compile the included file on its own, or flatten the document first (e.g. `asciidoctor-reducer`)"),
+            start,
+            end,
+        );
+    }
 }
 
 fn compile_blocks(b: &mut Builder<'_>, read: Vec<Block>) {

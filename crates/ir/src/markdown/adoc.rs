@@ -232,6 +232,27 @@ pub(super) fn blocks(src: &str) -> Vec<Block> {
     out
 }
 
+/// Where `include::` directives are written (outside comment blocks): byte spans.
+pub(super) fn includes(src: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut comment: Option<&str> = None;
+    for raw in src.split_inclusive('\n') {
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let t = line.trim();
+        if comment == Some(t) {
+            comment = None;
+        } else if comment.is_none() && delimiter(t) == Some('/') {
+            comment = Some(t);
+        } else if comment.is_none() && t.starts_with("include::") {
+            let at = pos + (line.len() - line.trim_start().len());
+            out.push((at, at + t.len()));
+        }
+        pos += raw.len();
+    }
+    out
+}
+
 /// A table's rows (`|` opens each cell; the first row is the header when a blank line
 /// follows it, as AsciiDoc's implicit header rule has it) as statements.
 fn table(src: &str, lines: &[(usize, usize)]) -> Vec<Block> {

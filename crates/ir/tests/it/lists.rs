@@ -519,4 +519,17 @@ fn asciidoc_is_read_as_markdown_is() {
     assert!(fr1, "{:?}", c.ir.edges);
     // The listing is not a requirement, nor the comment block.
     assert!(!c.ir.nodes.iter().any(|n| n.text.contains("not read")));
+    // An included file is not read, and the document says so where the include is.
+    let c = l9_ir::compile(
+        "book.adoc",
+        "= Book\n\n////\ninclude::old.adoc[]\n////\ninclude::chapters/one.adoc[leveloffset=+1]\n",
+        None,
+    );
+    let w: Vec<(&str, u32)> = c
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "L9-IR-044")
+        .map(|d| (d.message.as_str(), d.span.as_ref().unwrap().line))
+        .collect();
+    assert_eq!(w, [("`include::chapters/one.adoc[leveloffset=+1]` is not read", 6)]);
 }
