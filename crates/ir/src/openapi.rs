@@ -460,9 +460,11 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
     }
 
     let paths = root.get("paths").and_then(Value::as_object);
+    // Azure's extension: paths that differ from others only by their query string.
+    let ms_paths = root.get("x-ms-paths").and_then(Value::as_object);
     // OpenAPI 3.1: the requests the API sends to its consumers.
     let webhooks = root.get("webhooks").and_then(Value::as_object);
-    if paths.is_none() && webhooks.is_none() {
+    if paths.is_none() && ms_paths.is_none() && webhooks.is_none() {
         b.diag(
             Diagnostic::warning("L9-IR-014", "the document has no `paths`").with_help(
                 "an OpenAPI document without paths (or 3.1 webhooks) yields no interfaces",
@@ -471,7 +473,9 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             0,
         );
     }
-    for (key, map, webhook) in [("paths", paths, false), ("webhooks", webhooks, true)] {
+    for (key, map, webhook) in
+        [("paths", paths, false), ("x-ms-paths", ms_paths, false), ("webhooks", webhooks, true)]
+    {
         let origin = if webhook { Origin::Webhook } else { Origin::Path };
         let Some(map) = map else { continue };
         let base = api.loc.top(key).unwrap_or(0);

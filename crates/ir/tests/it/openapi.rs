@@ -301,3 +301,20 @@ fn callbacks_are_interfaces_of_their_operation() {
             && n.kind == NodeKind::AcceptanceCriterion)
     );
 }
+
+/// Azure's `x-ms-paths` (paths told apart by their query string) are paths too.
+#[test]
+fn azure_x_ms_paths_are_paths() {
+    let src = r#"{"swagger": "2.0", "info": {"title": "Storage", "version": "1"},
+        "paths": {"/{container}": {"put": {"operationId": "Create", "responses": {"201": {"description": "Created"}}}}},
+        "x-ms-paths": {"/{container}?restype=acl": {"put": {"operationId": "SetAcl", "responses": {"200": {"description": "Set"}}}}}}"#;
+    let c = l9_ir::compile("storage.json", src, None);
+    let ifaces: Vec<&str> =
+        c.ir.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Interface)
+            .map(|n| n.text.as_str())
+            .collect();
+    assert_eq!(ifaces, ["PUT /{container}: Create", "PUT /{container}?restype=acl: SetAcl"]);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+}
