@@ -20,6 +20,9 @@ pub enum Lang {
     C,
     Cpp,
     Ruby,
+    CSharp,
+    Php,
+    Kotlin,
 }
 
 const RUST_EXTRA: &str = r#"
@@ -54,8 +57,22 @@ const CPP_FIRST: &str = r#"
 (namespace_definition name: (namespace_identifier) @name) @definition.module
 "#;
 
+const CSHARP_EXTRA: &str = r#"
+(struct_declaration name: (identifier) @name) @definition.class
+(record_declaration name: (identifier) @name) @definition.class
+(enum_declaration name: (identifier) @name) @definition.enum
+(file_scoped_namespace_declaration name: (identifier) @name) @definition.module
+"#;
+
+/// Kotlin's grammar ships no tags query: ours.
+const KOTLIN_TAGS: &str = r#"
+(class_declaration name: (_) @name) @definition.class
+(object_declaration name: (_) @name) @definition.class
+(function_declaration name: (_) @name) @definition.function
+"#;
+
 impl Lang {
-    pub const ALL: [Lang; 10] = [
+    pub const ALL: [Lang; 13] = [
         Lang::Rust,
         Lang::Python,
         Lang::JavaScript,
@@ -66,6 +83,9 @@ impl Lang {
         Lang::C,
         Lang::Cpp,
         Lang::Ruby,
+        Lang::CSharp,
+        Lang::Php,
+        Lang::Kotlin,
     ];
 
     /// The language of a file, by its extension.
@@ -83,6 +103,9 @@ impl Lang {
             "c" | "h" => Lang::C,
             "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" => Lang::Cpp,
             "rb" | "rake" => Lang::Ruby,
+            "cs" => Lang::CSharp,
+            "php" => Lang::Php,
+            "kt" | "kts" => Lang::Kotlin,
             _ => return None,
         })
     }
@@ -99,6 +122,9 @@ impl Lang {
             Lang::C => "c",
             Lang::Cpp => "cpp",
             Lang::Ruby => "ruby",
+            Lang::CSharp => "csharp",
+            Lang::Php => "php",
+            Lang::Kotlin => "kotlin",
         }
     }
 
@@ -114,6 +140,9 @@ impl Lang {
             Lang::C => tree_sitter_c::LANGUAGE.into(),
             Lang::Cpp => tree_sitter_cpp::LANGUAGE.into(),
             Lang::Ruby => tree_sitter_ruby::LANGUAGE.into(),
+            Lang::CSharp => tree_sitter_c_sharp::LANGUAGE.into(),
+            Lang::Php => tree_sitter_php::LANGUAGE_PHP.into(),
+            Lang::Kotlin => tree_sitter_kotlin_ng::LANGUAGE.into(),
         }
     }
 
@@ -133,6 +162,9 @@ impl Lang {
             Lang::C => format!("{C_FIRST}\n{}", tree_sitter_c::TAGS_QUERY),
             Lang::Cpp => format!("{CPP_FIRST}\n{C_FIRST}\n{}", tree_sitter_cpp::TAGS_QUERY),
             Lang::Ruby => tree_sitter_ruby::TAGS_QUERY.to_owned(),
+            Lang::CSharp => format!("{}\n{CSHARP_EXTRA}", tree_sitter_c_sharp::TAGS_QUERY),
+            Lang::Php => tree_sitter_php::TAGS_QUERY.to_owned(),
+            Lang::Kotlin => KOTLIN_TAGS.to_owned(),
         }
     }
 

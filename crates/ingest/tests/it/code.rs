@@ -348,3 +348,55 @@ fn every_language_reads_garbage_without_failing() {
         }
     }
 }
+
+/// C#, PHP and Kotlin: types, methods and functions; PHP's names count as references.
+#[tokio::test]
+async fn definitions_in_csharp_php_and_kotlin() {
+    let mut r = Repo::new();
+    r.write(
+        "src/Shop/Cart.cs",
+        "namespace Shop;\n\npublic class Cart : IPriced {\n    public decimal Total() { return Tax.Apply(0); }\n}\n\npublic interface IPriced { decimal Total(); }\n\npublic struct Money { }\n\npublic enum Currency { Eur, Usd }\n\npublic record Line(string Sku, int Qty);\n",
+    );
+    r.write(
+        "app/Models/Order.php",
+        "<?php\nnamespace App\\Models;\n\nclass Order {\n    public function total() { return Invoice::sum(); }\n}\n\nfunction make_order() { return new Order(); }\n",
+    );
+    r.write(
+        "app/src/main/kotlin/Cart.kt",
+        "package shop\n\nclass Cart {\n    fun total(): Long = Tax.apply(0)\n}\n\nobject Registry\n\nfun makeCart() = Cart()\n",
+    );
+    r.commit(1, "three more languages");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let rep = ingest_code(&m, &r.path(), 2).await.unwrap();
+    assert_eq!(rep.scan.files, 3, "{rep:?}");
+    let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
+    let cs = names(&index, "src/Shop/Cart.cs");
+    for want in [
+        pair("module", "Shop"),
+        pair("class", "Cart"),
+        pair("method", "Total"),
+        pair("interface", "IPriced"),
+        pair("class", "Money"),
+        pair("enum", "Currency"),
+        pair("class", "Line"),
+    ] {
+        assert!(cs.contains(&want), "{want:?} in {cs:?}");
+    }
+    let php = names(&index, "app/Models/Order.php");
+    for want in [pair("class", "Order"), pair("function", "total"), pair("function", "make_order")]
+    {
+        assert!(php.contains(&want), "{want:?} in {php:?}");
+    }
+    assert_eq!(index.files["app/Models/Order.php"].symbols.refs.get("Invoice"), Some(&1));
+    let kt = names(&index, "app/src/main/kotlin/Cart.kt");
+    for want in [
+        pair("class", "Cart"),
+        pair("function", "total"),
+        pair("class", "Registry"),
+        pair("function", "makeCart"),
+    ] {
+        assert!(kt.contains(&want), "{want:?} in {kt:?}");
+    }
+    assert_eq!(index.files["app/src/main/kotlin/Cart.kt"].symbols.refs.get("Tax"), Some(&1));
+}
