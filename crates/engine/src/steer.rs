@@ -109,6 +109,14 @@ const IGNORES: &[(&str, &[&str], &str)] = &[
     ),
     ("Go", &["go test", "golang", "go.mod", "go build"], "*.test\n*.out\n"),
     ("Java/Kotlin", &["java", "gradle", "maven", "kotlin"], "*.class\nbuild/\n.gradle/\ntarget/\n"),
+    ("C#/.NET", &["c#", "csharp", "dotnet", ".net", ".csproj", "nuget"], "bin/\nobj/\n*.user\n"),
+    (
+        "Ruby",
+        &["ruby", "rails", "bundler", "rspec", "gemfile"],
+        ".bundle/\nvendor/bundle/\nlog/\ntmp/\n",
+    ),
+    ("PHP", &["php", "composer", "laravel", "phpunit"], "vendor/\n.phpunit.result.cache\n"),
+    ("C/C++", &["cmake", "c++", "gcc", "clang"], "build/\n*.o\n*.a\n*.so\n"),
 ];
 
 /// A `.gitignore` for a fresh repository: editor and OS files, and the caches and build
@@ -287,6 +295,10 @@ mod tests {
         );
         let both = super::gitignore_for("A Rust crate (cargo test) with an npm front end");
         assert!(both.contains("target/") && both.contains("node_modules/"));
+        let dotnet = super::gitignore_for("A C# service (dotnet test)");
+        assert!(dotnet.contains("# C#/.NET\nbin/\nobj/") && !dotnet.contains("vendor/"));
+        let php = super::gitignore_for("A Laravel app with PHPUnit tests");
+        assert!(php.contains("# PHP\nvendor/"), "{php}");
         let none = super::gitignore_for("Write add.sh");
         assert!(none.contains(".DS_Store") && !none.contains("target/"));
     }
