@@ -12,7 +12,8 @@ use serde_json::Value;
 /// `package.json` test script (not npm's "no test specified" placeholder) through the
 /// package manager its lock file names; `go test ./...`; Maven and Gradle (through their
 /// wrappers when the repository has them); RSpec or `rake test` (through Bundler with a
-/// Gemfile); `mix test`; a Makefile's `test` or `check` target.
+/// Gemfile); `mix test`; `dotnet test` (a solution or project file); `composer test` or
+/// PHPUnit; a Makefile's `test` or `check` target.
 pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
     let has = |f: &str| dir.join(f).exists();
     let text = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
@@ -62,6 +63,23 @@ pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
     }
     if has("mix.exs") {
         return Some(("mix test".into(), "mix.exs"));
+    }
+    // .NET: a solution or project file at the root.
+    let dotnet = std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok).any(|e| {
+        let n = e.file_name().to_string_lossy().to_lowercase();
+        n.ends_with(".sln") || n.ends_with(".csproj") || n.ends_with(".fsproj")
+    });
+    if dotnet {
+        return Some(("dotnet test".into(), ".NET project"));
+    }
+    // PHP: Composer's test script, else PHPUnit's configuration.
+    if let Ok(v) = serde_json::from_str::<Value>(&text("composer.json"))
+        && v["scripts"]["test"].is_string()
+    {
+        return Some(("composer test".into(), "composer.json"));
+    }
+    if has("phpunit.xml") || has("phpunit.xml.dist") {
+        return Some(("vendor/bin/phpunit".into(), "phpunit.xml"));
     }
     let makefile = text("Makefile");
     for target in ["test", "check"] {
@@ -126,6 +144,9 @@ mod tests {
             (&[("Gemfile", "gem 'rspec'"), ("spec/a_spec.rb", "")], Some("bundle exec rspec")),
             (&[("Rakefile", ""), ("test/a_test.rb", "")], Some("rake test")),
             (&[("mix.exs", "")], Some("mix test")),
+            (&[("Shop.sln", "")], Some("dotnet test")),
+            (&[("composer.json", r#"{"scripts": {"test": "phpunit"}}"#)], Some("composer test")),
+            (&[("phpunit.xml.dist", "<phpunit/>")], Some("vendor/bin/phpunit")),
             (&[("Makefile", "build:\n\ttrue\ntest:\n\ttrue\n")], Some("make test")),
             (&[("Makefile", "all:\n\ttrue\ncheck: all\n\ttrue\n")], Some("make check")),
             (&[("add.sh", "echo")], None),
