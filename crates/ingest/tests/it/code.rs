@@ -19,6 +19,28 @@ fn pair(kind: &str, name: &str) -> (String, String) {
     (kind.to_owned(), name.to_owned())
 }
 
+/// A repository of `files`, committed and indexed: its index.
+async fn index_of(files: &[(&str, &str)]) -> CodeIndex {
+    let mut r = Repo::new();
+    for (path, text) in files {
+        r.write(path, text);
+    }
+    r.commit(1, "files");
+    let dir = l9_test_support::temp_dir();
+    let m = memory(dir.path()).await;
+    let rep = ingest_code(&m, &r.path(), 2).await.unwrap();
+    assert_eq!(rep.scan.files, files.len(), "{rep:?}");
+    latest_code(&m, &rep.repo).await.unwrap().unwrap().1
+}
+
+/// Asserts that `path` defines every `(kind, name)` of `wants`.
+fn defines(index: &CodeIndex, path: &str, wants: &[(&str, &str)]) {
+    let got = names(index, path);
+    for (kind, name) in wants {
+        assert!(got.contains(&pair(kind, name)), "{kind} {name} in {path}: {got:?}");
+    }
+}
+
 /// A small project in five languages: `store.rs` defines what everything else uses.
 fn project(r: &Repo) {
     r.write(
@@ -251,40 +273,25 @@ async fn bad_input_is_survived() {
 /// definition spans its body, not only its declarator) and signatures past annotations.
 #[tokio::test]
 async fn definitions_in_java_c_cpp_and_ruby() {
-    let mut r = Repo::new();
-    r.write(
+    let index = index_of(&[
+        ("src/main/java/shop/Cart.java", "package shop;\n\npublic class Cart implements Priced {\n    @Override\n    public long total() {\n        return Tax.apply(0);\n    }\n}\n\ninterface Priced { long total(); }\n\nenum Currency { EUR, USD }\n\nrecord Line(String sku, int qty) {}\n"),
+        ("lib/queue.c", "#include \"queue.h\"\n\nstruct queue { int n; };\n\nstatic int grow(struct queue *q) {\n    return q->n * 2;\n}\n\nchar *queue_name(void) {\n    return \"q\";\n}\n\ntypedef int count_t;\n"),
+        ("lib/queue.h", "int grow_all(int n);\n"),
+        ("engine/render.cpp", "int start() {\n    std::string name(path);\n    return 0;\n}\n\nnamespace gfx {\nclass Renderer {\n  public:\n    void draw() { paint(); }\n};\n}\n\nvoid gfx::Renderer::flush() {\n    draw();\n}\n\nint paint() { return 0; }\n"),
+        ("app/models/order.rb", "module Billing\n  # An order.\n  class Order\n    def total\n      Invoice.new.sum\n    end\n\n    def self.open\n      new\n    end\n  end\nend\n"),
+    ])
+    .await;
+    defines(
+        &index,
         "src/main/java/shop/Cart.java",
-        "package shop;\n\npublic class Cart implements Priced {\n    @Override\n    public long total() {\n        return Tax.apply(0);\n    }\n}\n\ninterface Priced { long total(); }\n\nenum Currency { EUR, USD }\n\nrecord Line(String sku, int qty) {}\n",
+        &[
+            ("class", "Cart"),
+            ("method", "total"),
+            ("interface", "Priced"),
+            ("enum", "Currency"),
+            ("class", "Line"),
+        ],
     );
-    r.write(
-        "lib/queue.c",
-        "#include \"queue.h\"\n\nstruct queue { int n; };\n\nstatic int grow(struct queue *q) {\n    return q->n * 2;\n}\n\nchar *queue_name(void) {\n    return \"q\";\n}\n\ntypedef int count_t;\n",
-    );
-    r.write("lib/queue.h", "int grow_all(int n);\n");
-    r.write(
-        "engine/render.cpp",
-        "int start() {\n    std::string name(path);\n    return 0;\n}\n\nnamespace gfx {\nclass Renderer {\n  public:\n    void draw() { paint(); }\n};\n}\n\nvoid gfx::Renderer::flush() {\n    draw();\n}\n\nint paint() { return 0; }\n",
-    );
-    r.write(
-        "app/models/order.rb",
-        "module Billing\n  # An order.\n  class Order\n    def total\n      Invoice.new.sum\n    end\n\n    def self.open\n      new\n    end\n  end\nend\n",
-    );
-    r.commit(1, "four more languages");
-    let dir = l9_test_support::temp_dir();
-    let m = memory(dir.path()).await;
-    let rep = ingest_code(&m, &r.path(), 2).await.unwrap();
-    assert_eq!(rep.scan.files, 5, "{rep:?}");
-    let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
-    let java = names(&index, "src/main/java/shop/Cart.java");
-    for want in [
-        pair("class", "Cart"),
-        pair("method", "total"),
-        pair("interface", "Priced"),
-        pair("enum", "Currency"),
-        pair("class", "Line"),
-    ] {
-        assert!(java.contains(&want), "{want:?} in {java:?}");
-    }
     let total = index.files["src/main/java/shop/Cart.java"]
         .symbols
         .defs
@@ -296,35 +303,32 @@ async fn definitions_in_java_c_cpp_and_ruby() {
     let grow = c.defs.iter().find(|d| d.name == "grow").unwrap();
     assert_eq!((grow.kind.as_str(), grow.line, grow.end_line), ("function", 5, 7));
     assert_eq!(grow.signature, "static int grow(struct queue *q)");
-    let cn = names(&index, "lib/queue.c");
-    assert!(cn.contains(&pair("function", "queue_name")), "{cn:?}");
-    assert!(
-        cn.contains(&pair("class", "queue")) && cn.contains(&pair("type", "count_t")),
-        "{cn:?}"
+    defines(
+        &index,
+        "lib/queue.c",
+        &[("function", "queue_name"), ("class", "queue"), ("type", "count_t")],
     );
-    assert!(names(&index, "lib/queue.h").contains(&pair("function", "grow_all")));
-    let cpp = names(&index, "engine/render.cpp");
-    for want in [
-        pair("module", "gfx"),
-        pair("class", "Renderer"),
-        pair("method", "draw"),
-        pair("method", "flush"),
-        pair("function", "paint"),
-        pair("function", "start"),
-    ] {
-        assert!(cpp.contains(&want), "{want:?} in {cpp:?}");
-    }
+    defines(&index, "lib/queue.h", &[("function", "grow_all")]);
+    defines(
+        &index,
+        "engine/render.cpp",
+        &[
+            ("module", "gfx"),
+            ("class", "Renderer"),
+            ("method", "draw"),
+            ("method", "flush"),
+            ("function", "paint"),
+            ("function", "start"),
+        ],
+    );
     // A local variable built with arguments reads like a prototype; it is no definition.
+    let cpp = names(&index, "engine/render.cpp");
     assert!(!cpp.iter().any(|(_, n)| n == "name"), "{cpp:?}");
-    let rb = names(&index, "app/models/order.rb");
-    for want in [
-        pair("module", "Billing"),
-        pair("class", "Order"),
-        pair("method", "total"),
-        pair("method", "open"),
-    ] {
-        assert!(rb.contains(&want), "{want:?} in {rb:?}");
-    }
+    defines(
+        &index,
+        "app/models/order.rb",
+        &[("module", "Billing"), ("class", "Order"), ("method", "total"), ("method", "open")],
+    );
     // A class a Ruby file uses is a reference (Ruby writes it as a constant).
     assert_eq!(index.files["app/models/order.rb"].symbols.refs.get("Invoice"), Some(&1));
     assert_eq!(index.files["src/main/java/shop/Cart.java"].symbols.refs.get("Tax"), Some(&1));
@@ -352,51 +356,40 @@ fn every_language_reads_garbage_without_failing() {
 /// C#, PHP and Kotlin: types, methods and functions; PHP's names count as references.
 #[tokio::test]
 async fn definitions_in_csharp_php_and_kotlin() {
-    let mut r = Repo::new();
-    r.write(
+    let index = index_of(&[
+        ("src/Shop/Cart.cs", "namespace Shop;\n\npublic class Cart : IPriced {\n    public decimal Total() { return Tax.Apply(0); }\n}\n\npublic interface IPriced { decimal Total(); }\n\npublic struct Money { }\n\npublic enum Currency { Eur, Usd }\n\npublic record Line(string Sku, int Qty);\n"),
+        ("app/Models/Order.php", "<?php\nnamespace App\\Models;\n\nclass Order {\n    public function total() { return Invoice::sum(); }\n}\n\nfunction make_order() { return new Order(); }\n"),
+        ("app/src/main/kotlin/Cart.kt", "package shop\n\nclass Cart {\n    fun total(): Long = Tax.apply(0)\n}\n\nobject Registry\n\nfun makeCart() = Cart()\n"),
+    ])
+    .await;
+    defines(
+        &index,
         "src/Shop/Cart.cs",
-        "namespace Shop;\n\npublic class Cart : IPriced {\n    public decimal Total() { return Tax.Apply(0); }\n}\n\npublic interface IPriced { decimal Total(); }\n\npublic struct Money { }\n\npublic enum Currency { Eur, Usd }\n\npublic record Line(string Sku, int Qty);\n",
+        &[
+            ("module", "Shop"),
+            ("class", "Cart"),
+            ("method", "Total"),
+            ("interface", "IPriced"),
+            ("class", "Money"),
+            ("enum", "Currency"),
+            ("class", "Line"),
+        ],
     );
-    r.write(
+    defines(
+        &index,
         "app/Models/Order.php",
-        "<?php\nnamespace App\\Models;\n\nclass Order {\n    public function total() { return Invoice::sum(); }\n}\n\nfunction make_order() { return new Order(); }\n",
+        &[("class", "Order"), ("function", "total"), ("function", "make_order")],
     );
-    r.write(
-        "app/src/main/kotlin/Cart.kt",
-        "package shop\n\nclass Cart {\n    fun total(): Long = Tax.apply(0)\n}\n\nobject Registry\n\nfun makeCart() = Cart()\n",
-    );
-    r.commit(1, "three more languages");
-    let dir = l9_test_support::temp_dir();
-    let m = memory(dir.path()).await;
-    let rep = ingest_code(&m, &r.path(), 2).await.unwrap();
-    assert_eq!(rep.scan.files, 3, "{rep:?}");
-    let (_, index) = latest_code(&m, &rep.repo).await.unwrap().unwrap();
-    let cs = names(&index, "src/Shop/Cart.cs");
-    for want in [
-        pair("module", "Shop"),
-        pair("class", "Cart"),
-        pair("method", "Total"),
-        pair("interface", "IPriced"),
-        pair("class", "Money"),
-        pair("enum", "Currency"),
-        pair("class", "Line"),
-    ] {
-        assert!(cs.contains(&want), "{want:?} in {cs:?}");
-    }
-    let php = names(&index, "app/Models/Order.php");
-    for want in [pair("class", "Order"), pair("function", "total"), pair("function", "make_order")]
-    {
-        assert!(php.contains(&want), "{want:?} in {php:?}");
-    }
     assert_eq!(index.files["app/Models/Order.php"].symbols.refs.get("Invoice"), Some(&1));
-    let kt = names(&index, "app/src/main/kotlin/Cart.kt");
-    for want in [
-        pair("class", "Cart"),
-        pair("function", "total"),
-        pair("class", "Registry"),
-        pair("function", "makeCart"),
-    ] {
-        assert!(kt.contains(&want), "{want:?} in {kt:?}");
-    }
+    defines(
+        &index,
+        "app/src/main/kotlin/Cart.kt",
+        &[
+            ("class", "Cart"),
+            ("function", "total"),
+            ("class", "Registry"),
+            ("function", "makeCart"),
+        ],
+    );
     assert_eq!(index.files["app/src/main/kotlin/Cart.kt"].symbols.refs.get("Tax"), Some(&1));
 }
