@@ -50,7 +50,11 @@ pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
         let mvn = if has("mvnw") { "./mvnw" } else { "mvn" };
         return Some((format!("{mvn} -q test"), "pom.xml"));
     }
-    if has("build.gradle") || has("build.gradle.kts") {
+    // A multi-project build may have only its settings (and the wrapper) at the root.
+    if ["build.gradle", "build.gradle.kts", "settings.gradle", "settings.gradle.kts", "gradlew"]
+        .iter()
+        .any(|f| has(f))
+    {
         let gradle = if has("gradlew") { "./gradlew" } else { "gradle" };
         return Some((format!("{gradle} test"), "build.gradle"));
     }
@@ -141,6 +145,7 @@ mod tests {
             (&[("pom.xml", "<project/>")], Some("mvn -q test")),
             (&[("pom.xml", "<project/>"), ("mvnw", "#!/bin/sh")], Some("./mvnw -q test")),
             (&[("build.gradle.kts", ""), ("gradlew", "#!/bin/sh")], Some("./gradlew test")),
+            (&[("settings.gradle", "include 'app'")], Some("gradle test")),
             (&[("Gemfile", "gem 'rspec'"), ("spec/a_spec.rb", "")], Some("bundle exec rspec")),
             (&[("Rakefile", ""), ("test/a_test.rb", "")], Some("rake test")),
             (&[("mix.exs", "")], Some("mix test")),
