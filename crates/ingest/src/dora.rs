@@ -24,8 +24,12 @@ use crate::fixes;
 use crate::git::{Commit, History};
 use crate::szz::Introducers;
 
-/// The default deployment tags: a version with two or three numbers, `v` optional.
-pub const DEFAULT_TAGS: &str = r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$";
+/// The default deployment tags: a version of two to four numbers, led by `v`, `release-` or
+/// `rel/` or by nothing (`v1.2.3`, `1.2`, `release-2.0.1`, `1.2.3.4`), or a package's release
+/// as monorepo tools tag it (`web@1.4.0`, `@acme/api@2.0.0`). Pre-releases (`-rc1`) are not
+/// deployments; tags named after a package with a hyphen (`globset-0.4.1`) are not either.
+pub const DEFAULT_TAGS: &str =
+    r"^((v|release[-/_]|rel[-/_])?|(@[\w.-]+/)?[\w.-]+@v?)[0-9]+(\.[0-9]+){1,3}$";
 
 #[derive(Debug, Clone)]
 pub enum Deploys {
@@ -282,5 +286,22 @@ pub fn compute(
             }
             _ => Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_deployment_tags_are_the_release_conventions() {
+        let re = regex::Regex::new(super::DEFAULT_TAGS).unwrap();
+        for t in
+            ["v1.2.3", "1.2", "release-2.0.1", "rel/1.0", "1.2.3.4", "web@1.4.0", "@acme/api@2.0.0"]
+        {
+            assert!(re.is_match(t), "{t}");
+        }
+        for t in ["v0.8.0-rc1", "globset-0.4.1", "v1", "nightly-2023", "1.2.3.4.5", "release-notes"]
+        {
+            assert!(!re.is_match(t), "{t}");
+        }
     }
 }
