@@ -709,6 +709,9 @@ fn write_evidence(s: &mut String, ev: &l9_engine::stages::Verified) {
             );
         }
     }
+    if let Some(why) = &ev.tests_not_run {
+        let _ = writeln!(s, "    {:<10} – not run: {why}", "(whole)");
+    }
     for e in ev.evidence.iter().filter(|e| e.requirements.is_empty()) {
         let _ = writeln!(
             s,

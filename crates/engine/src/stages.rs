@@ -172,6 +172,10 @@ pub struct Verified {
     /// The design records the run wrote, stored as `design` packets: `{"path", "packet"}`.
     #[serde(default)]
     pub designs: Vec<Value>,
+    /// The repository's test command found by its files but not run, and why (its program
+    /// is not installed here): no evidence either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests_not_run: Option<String>,
 }
 
 /// Every candidate simulated with the learned priors, best first.

@@ -28,7 +28,7 @@ use crate::agent::{AgentEnv, WorktreeRef};
 use crate::stages::{Evidence, Verified};
 
 mod detect;
-pub use detect::detect_test_command;
+pub use detect::{detect_test_command, runnable};
 
 /// Lines of a gate's output kept as its evidence's tail.
 const TAIL_LINES: usize = 20;
@@ -376,8 +376,15 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
         .step("project test command", Effect::Pure, move || async move {
             Ok::<Value, String>(match configured {
                 Some(c) => json!({"command": c, "from": "[project] test"}),
-                None => detect_test_command(&d)
-                    .map_or(Value::Null, |(c, from)| json!({"command": c, "from": from})),
+                // A command found by the repository's files whose program is not installed
+                // here is not run (it could only fail): said, not evidence.
+                None => match detect_test_command(&d) {
+                    Some((c, from)) if !runnable(&c, &d) => json!({
+                        "not_run": format!("`{c}` ({from}): `{}` is not installed here", c.split_whitespace().next().unwrap_or(&c)),
+                    }),
+                    Some((c, from)) => json!({"command": c, "from": from}),
+                    None => Value::Null,
+                },
             })
         })
         .await?;
@@ -502,6 +509,7 @@ async fn verify(engine: Engine, env: Arc<AgentEnv>, ctx: Ctx, v: Value) -> Resul
         unproven,
         delivered: None,
         designs: stored["designs"].as_array().cloned().unwrap_or_default(),
+        tests_not_run: project["not_run"].as_str().map(str::to_string),
     };
     if !verified.unproven.is_empty() || failing_project.is_some() {
         let mut why: Vec<String> = verified

@@ -94,6 +94,17 @@ pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
     None
 }
 
+/// Whether `command`'s program can run here: a path (`./gradlew`, `vendor/bin/phpunit`) that is
+/// a file in `dir`, or a name found on `PATH`.
+pub fn runnable(command: &str, dir: &Path) -> bool {
+    let Some(program) = command.split_whitespace().next() else { return false };
+    if program.contains('/') {
+        return dir.join(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+}
+
 /// Whether pytest would find tests here: a `test_*.py` or `*_test.py` at the root or in
 /// `tests/` (or `test/`), two levels down.
 fn python_tests(dir: &Path, depth: usize) -> bool {
@@ -112,7 +123,18 @@ fn python_tests(dir: &Path, depth: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::detect_test_command;
+    use super::{detect_test_command, runnable};
+
+    #[test]
+    fn a_command_runs_only_where_its_program_is() {
+        let dir = l9_test_support::temp_dir();
+        assert!(runnable("sh -c true", dir.path()), "on PATH");
+        assert!(!runnable("no-such-program-l9 test", dir.path()));
+        assert!(!runnable("./gradlew test", dir.path()), "no wrapper here");
+        std::fs::write(dir.path().join("gradlew"), "#!/bin/sh\n").unwrap();
+        assert!(runnable("./gradlew test", dir.path()));
+        assert!(!runnable("", dir.path()));
+    }
 
     type Case = (&'static [(&'static str, &'static str)], Option<&'static str>);
 
