@@ -613,3 +613,34 @@ fn a_run_with_the_local_minilm_model_classifies_and_remembers_with_it() {
     let hits = json(&proj, &["memory", "search", "adding two numbers", "--mode", "vector"]);
     assert!(hits.as_array().is_some_and(|h| !h.is_empty()), "{hits}");
 }
+
+/// A test command the repository's files name but whose program is not installed is not run
+/// (it could only fail) and the report says so; the run still verifies by its gates.
+#[test]
+fn a_found_test_command_without_its_program_is_not_run_and_said() {
+    let dir = l9_test_support::temp_dir();
+    let proj = adder_project(dir.path(), true);
+    let repo = proj.join("repo");
+    std::fs::write(repo.join("composer.json"), r#"{"scripts": {"test": "phpunit"}}"#).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "composer"]);
+    let installed = std::process::Command::new("sh")
+        .args(["-c", "command -v composer"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let o = l9(&proj, &["run", "spec.md", "--repo", "repo", "--trials", "100"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    if installed {
+        // Composer is here: its test runs as evidence for the whole (pass or fail).
+        assert!(out.contains("`composer test` exit"), "{out}");
+    } else {
+        assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.contains("outcome:     succeeded"), "{out}");
+        assert!(
+            out.contains(
+                "(whole)    – not run: `composer test` (composer.json): `composer` is not installed here"
+            ),
+            "{out}"
+        );
+    }
+}
