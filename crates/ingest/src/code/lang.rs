@@ -23,6 +23,8 @@ pub enum Lang {
     CSharp,
     Php,
     Kotlin,
+    Swift,
+    Scala,
 }
 
 const RUST_EXTRA: &str = r#"
@@ -71,8 +73,27 @@ const KOTLIN_TAGS: &str = r#"
 (function_declaration name: (_) @name) @definition.function
 "#;
 
+/// Swift: a method is its own declaration (the grammar's query captures the whole class as
+/// each method's definition). Put before the grammar's patterns: the earlier pattern wins.
+const SWIFT_FIRST: &str = r#"
+(class_body (function_declaration name: (simple_identifier) @name) @definition.method)
+(protocol_body (protocol_function_declaration name: (simple_identifier) @name) @definition.method)
+(function_declaration name: (simple_identifier) @name) @definition.function
+"#;
+
+/// Scala's grammar ships no tags query: ours.
+const SCALA_TAGS: &str = r#"
+(class_definition name: (_) @name) @definition.class
+(object_definition name: (_) @name) @definition.class
+(trait_definition name: (_) @name) @definition.interface
+(enum_definition name: (_) @name) @definition.enum
+(template_body (function_definition name: (_) @name) @definition.method)
+(function_definition name: (_) @name) @definition.function
+(type_definition name: (_) @name) @definition.type
+"#;
+
 impl Lang {
-    pub const ALL: [Lang; 13] = [
+    pub const ALL: [Lang; 15] = [
         Lang::Rust,
         Lang::Python,
         Lang::JavaScript,
@@ -86,6 +107,8 @@ impl Lang {
         Lang::CSharp,
         Lang::Php,
         Lang::Kotlin,
+        Lang::Swift,
+        Lang::Scala,
     ];
 
     /// The language of a file, by its extension.
@@ -106,6 +129,8 @@ impl Lang {
             "cs" => Lang::CSharp,
             "php" => Lang::Php,
             "kt" | "kts" => Lang::Kotlin,
+            "swift" => Lang::Swift,
+            "scala" | "sc" => Lang::Scala,
             _ => return None,
         })
     }
@@ -125,6 +150,8 @@ impl Lang {
             Lang::CSharp => "csharp",
             Lang::Php => "php",
             Lang::Kotlin => "kotlin",
+            Lang::Swift => "swift",
+            Lang::Scala => "scala",
         }
     }
 
@@ -143,6 +170,8 @@ impl Lang {
             Lang::CSharp => tree_sitter_c_sharp::LANGUAGE.into(),
             Lang::Php => tree_sitter_php::LANGUAGE_PHP.into(),
             Lang::Kotlin => tree_sitter_kotlin_ng::LANGUAGE.into(),
+            Lang::Swift => tree_sitter_swift::LANGUAGE.into(),
+            Lang::Scala => tree_sitter_scala::LANGUAGE.into(),
         }
     }
 
@@ -165,6 +194,8 @@ impl Lang {
             Lang::CSharp => format!("{}\n{CSHARP_EXTRA}", tree_sitter_c_sharp::TAGS_QUERY),
             Lang::Php => tree_sitter_php::TAGS_QUERY.to_owned(),
             Lang::Kotlin => KOTLIN_TAGS.to_owned(),
+            Lang::Swift => format!("{SWIFT_FIRST}\n{}", tree_sitter_swift::TAGS_QUERY),
+            Lang::Scala => SCALA_TAGS.to_owned(),
         }
     }
 

@@ -393,3 +393,49 @@ async fn definitions_in_csharp_php_and_kotlin() {
     );
     assert_eq!(index.files["app/src/main/kotlin/Cart.kt"].symbols.refs.get("Tax"), Some(&1));
 }
+
+/// Swift and Scala: types, protocols and traits, methods in their own spans.
+#[tokio::test]
+async fn definitions_in_swift_and_scala() {
+    let index = index_of(&[
+        (
+            "Sources/Shop/Cart.swift",
+            "protocol Priced {\n    func total() -> Int\n}\n\nclass Cart: Priced {\n    func total() -> Int {\n        return Tax.apply(0)\n    }\n}\n\nfunc makeCart() -> Cart { Cart() }\n",
+        ),
+        (
+            "src/main/scala/shop/Cart.scala",
+            "package shop\n\ntrait Priced { def total: Long }\n\nclass Cart extends Priced {\n  def total: Long = Tax.apply(0)\n}\n\nobject Registry {\n  def make(): Cart = new Cart\n}\n\ntype Id = String\n",
+        ),
+    ])
+    .await;
+    defines(
+        &index,
+        "Sources/Shop/Cart.swift",
+        &[
+            ("interface", "Priced"),
+            ("class", "Cart"),
+            ("method", "total"),
+            ("function", "makeCart"),
+        ],
+    );
+    let total = index.files["Sources/Shop/Cart.swift"]
+        .symbols
+        .defs
+        .iter()
+        .find(|d| d.name == "total" && d.line == 6)
+        .unwrap();
+    assert_eq!((total.end_line, total.signature.as_str()), (8, "func total() -> Int"));
+    defines(
+        &index,
+        "src/main/scala/shop/Cart.scala",
+        &[
+            ("interface", "Priced"),
+            ("class", "Cart"),
+            ("method", "total"),
+            ("class", "Registry"),
+            ("method", "make"),
+            ("type", "Id"),
+        ],
+    );
+    assert_eq!(index.files["src/main/scala/shop/Cart.scala"].symbols.refs.get("Tax"), Some(&1));
+}
