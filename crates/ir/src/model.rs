@@ -301,6 +301,10 @@ pub struct InterfaceDetail {
     /// Status → response schema by name (`"-"` when the response has no body).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub responses: BTreeMap<String, String>,
+    /// The description marks the operation deprecated (`deprecated: true`): still part of the
+    /// contract, on its way out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -513,6 +513,7 @@ impl Api<'_> {
                 parameters: params,
                 request,
                 responses,
+                deprecated: op.get("deprecated").and_then(Value::as_bool).unwrap_or(false),
             });
             let iface = b.add(d);
             b.edge(&iface, &component, EdgeKind::Refines, "tag");

@@ -317,4 +317,11 @@ fn azure_x_ms_paths_are_paths() {
             .collect();
     assert_eq!(ifaces, ["PUT /{container}: Create", "PUT /{container}?restype=acl: SetAcl"]);
     assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    // An operation marked deprecated says so; the others carry no mark.
+    let src = src
+        .replace(r#""operationId": "SetAcl","#, r#""operationId": "SetAcl", "deprecated": true,"#);
+    let c = l9_ir::compile("storage.json", &src, None);
+    let marked: Vec<bool> =
+        c.ir.nodes.iter().filter_map(|n| n.interface.as_ref()).map(|i| i.deprecated).collect();
+    assert_eq!(marked, [false, true]);
 }
