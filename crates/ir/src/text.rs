@@ -590,6 +590,17 @@ pub fn groups_by_shared_text(rows: &[(&str, &str)]) -> Vec<usize> {
     rows.iter().map(|r| root(&mut parent, id(r.0))).collect()
 }
 
+/// Each line's span in `src`, its end before the line break (`\n` or `\r\n`).
+pub(crate) fn line_spans(src: &str) -> Vec<(usize, usize)> {
+    let mut lines = Vec::new();
+    let mut pos = 0;
+    for raw in src.split_inclusive('\n') {
+        lines.push((pos, pos + raw.trim_end_matches(['\n', '\r']).len()));
+        pos += raw.len();
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,12 +88,7 @@ fn not_text(t: &str) -> bool {
 
 /// The blocks of an AsciiDoc document.
 pub(super) fn blocks(src: &str) -> Vec<Block> {
-    let mut lines: Vec<(usize, usize)> = Vec::new();
-    let mut pos = 0;
-    for raw in src.split_inclusive('\n') {
-        lines.push((pos, pos + raw.trim_end_matches(['\n', '\r']).len()));
-        pos += raw.len();
-    }
+    let lines = crate::text::line_spans(src);
     let text = |k: usize| src[lines[k].0..lines[k].1].trim();
     let mut out = Vec::new();
     let mut level = 1;

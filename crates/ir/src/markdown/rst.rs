@@ -35,12 +35,7 @@ pub(super) fn blocks(src: &str) -> Vec<Block> {
 }
 
 fn blocks_nested(src: &str, depth: usize) -> Vec<Block> {
-    let mut lines: Vec<(usize, usize)> = Vec::new();
-    let mut pos = 0;
-    for raw in src.split_inclusive('\n') {
-        lines.push((pos, pos + raw.trim_end_matches(['\n', '\r']).len()));
-        pos += raw.len();
-    }
+    let lines = text::line_spans(src);
     let text = |k: usize| &src[lines[k].0..lines[k].1];
     let blank = |k: usize| text(k).trim().is_empty();
     let mut out = Vec::new();
