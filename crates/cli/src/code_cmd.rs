@@ -132,7 +132,7 @@ pub(crate) async fn run_map(
     let map = engine.repo_map(&repo, a.focus.as_deref().unwrap_or(""), a.tokens as usize).await?;
     out.value(&serde_json::json!({ "map": map }), || {
         if map.is_empty() {
-            "no definitions found (L9 reads Rust, Python, JavaScript, TypeScript, Go, Java, C, C++, Ruby, C#, PHP, Kotlin, Swift and Scala)".into()
+            "no definitions found (L9 reads Rust, Python, JavaScript, TypeScript, Go, Java, C, C++, Ruby, C#, PHP, Kotlin, Swift, Scala, Elixir, Dart and Lua)".into()
         } else {
             printable(map.trim_end()).into_owned()
         }

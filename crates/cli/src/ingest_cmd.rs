@@ -26,7 +26,8 @@ pub(crate) enum IngestCommand {
     /// a killed ingest resumes where it stopped.
     Git(GitArgs),
     /// A repository's code: definitions and references of its Rust, Python, JavaScript,
-    /// TypeScript, Go, Java, C, C++, Ruby, C#, PHP, Kotlin, Swift and Scala files read with
+    /// TypeScript, Go, Java, C, C++, Ruby, C#, PHP, Kotlin, Swift, Scala, Elixir, Dart and Lua
+    /// files read with
     /// tree-sitter, each definition a `code.symbol`
     /// packet with text and embedding (`l9 memory search --kind code.symbol "…"`; every
     /// version ever indexed, lineage: the version before). Incremental by file content: a

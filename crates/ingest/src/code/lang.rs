@@ -25,6 +25,9 @@ pub enum Lang {
     Kotlin,
     Swift,
     Scala,
+    Elixir,
+    Dart,
+    Lua,
 }
 
 const RUST_EXTRA: &str = r#"
@@ -92,8 +95,27 @@ const SCALA_TAGS: &str = r#"
 (type_definition name: (_) @name) @definition.type
 "#;
 
+/// Dart: a method is its declaration with its body (the grammar's query captures only the
+/// signature, so a method would end on its first line). Before the grammar's patterns.
+const DART_FIRST: &str = r#"
+(method_declaration signature: (method_signature (function_signature name: (identifier) @name))) @definition.method
+(method_declaration signature: (method_signature (getter_signature name: (identifier) @name))) @definition.method
+(method_declaration signature: (method_signature (setter_signature name: (identifier) @name))) @definition.method
+(method_declaration signature: (method_signature (constructor_signature name: (identifier) @name))) @definition.method
+(method_declaration signature: (method_signature (factory_constructor_signature name: (identifier) @name))) @definition.method
+"#;
+
+/// Elixir: structs' and protocol implementations' modules (the grammar's query names
+/// `defmodule` and `defprotocol` only).
+const ELIXIR_EXTRA: &str = r#"
+(call
+  target: (identifier) @ignore
+  (arguments (alias) @name)
+  (#eq? @ignore "defimpl")) @definition.module
+"#;
+
 impl Lang {
-    pub const ALL: [Lang; 15] = [
+    pub const ALL: [Lang; 18] = [
         Lang::Rust,
         Lang::Python,
         Lang::JavaScript,
@@ -109,6 +131,9 @@ impl Lang {
         Lang::Kotlin,
         Lang::Swift,
         Lang::Scala,
+        Lang::Elixir,
+        Lang::Dart,
+        Lang::Lua,
     ];
 
     /// The language of a file, by its extension.
@@ -131,6 +156,9 @@ impl Lang {
             "kt" | "kts" => Lang::Kotlin,
             "swift" => Lang::Swift,
             "scala" | "sc" => Lang::Scala,
+            "ex" | "exs" => Lang::Elixir,
+            "dart" => Lang::Dart,
+            "lua" => Lang::Lua,
             _ => return None,
         })
     }
@@ -152,6 +180,9 @@ impl Lang {
             Lang::Kotlin => "kotlin",
             Lang::Swift => "swift",
             Lang::Scala => "scala",
+            Lang::Elixir => "elixir",
+            Lang::Dart => "dart",
+            Lang::Lua => "lua",
         }
     }
 
@@ -172,6 +203,9 @@ impl Lang {
             Lang::Kotlin => tree_sitter_kotlin_ng::LANGUAGE.into(),
             Lang::Swift => tree_sitter_swift::LANGUAGE.into(),
             Lang::Scala => tree_sitter_scala::LANGUAGE.into(),
+            Lang::Elixir => tree_sitter_elixir::LANGUAGE.into(),
+            Lang::Dart => tree_sitter_dart::LANGUAGE.into(),
+            Lang::Lua => tree_sitter_lua::LANGUAGE.into(),
         }
     }
 
@@ -196,6 +230,9 @@ impl Lang {
             Lang::Kotlin => KOTLIN_TAGS.to_owned(),
             Lang::Swift => format!("{SWIFT_FIRST}\n{}", tree_sitter_swift::TAGS_QUERY),
             Lang::Scala => SCALA_TAGS.to_owned(),
+            Lang::Elixir => format!("{}\n{ELIXIR_EXTRA}", tree_sitter_elixir::TAGS_QUERY),
+            Lang::Dart => format!("{DART_FIRST}\n{}", tree_sitter_dart::TAGS_QUERY),
+            Lang::Lua => tree_sitter_lua::TAGS_QUERY.to_owned(),
         }
     }
 

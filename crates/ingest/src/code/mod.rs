@@ -1,6 +1,6 @@
 //! The code index: definitions and references of a repository's source files read with
 //! tree-sitter (Rust, Python, JavaScript, TypeScript, Go, Java, C, C++, Ruby, C#, PHP, Kotlin,
-//! Swift, Scala), a repo map ranked by PageRank
+//! Swift, Scala, Elixir, Dart, Lua), a repo map ranked by PageRank
 //! over the reference graph within a token budget, symbols stored as packets with text and
 //! embeddings, and a search over them. Incremental by file content hash.
 

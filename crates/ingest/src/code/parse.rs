@@ -93,8 +93,11 @@ pub fn extract(lang: Lang, src: &[u8]) -> Result<Option<FileSymbols>, String> {
     'walk: loop {
         let node = c.node();
         if node.child_count() == 0
-            // Ruby names classes and modules with `constant` nodes, PHP everything with `name`.
-            && (node.kind().ends_with("identifier") || matches!(node.kind(), "constant" | "name"))
+            // Ruby names classes and modules with `constant` nodes, PHP everything with `name`,
+            // Elixir modules with `alias` (only a named node: Ruby's `alias` keyword is not).
+            && (node.kind().ends_with("identifier")
+                || matches!(node.kind(), "constant" | "name")
+                || (node.kind() == "alias" && node.is_named()))
             && !defs.contains_key(&node.start_byte())
             && let Ok(t) = node.utf8_text(src)
             && !t.is_empty()
