@@ -13,7 +13,9 @@ use serde_json::Value;
 /// package manager its lock file names; `go test ./...`; Maven and Gradle (through their
 /// wrappers when the repository has them); RSpec or `rake test` (through Bundler with a
 /// Gemfile); `mix test`; `dotnet test` (a solution or project file); `composer test` or
-/// PHPUnit; a Makefile's `test` or `check` target.
+/// PHPUnit; `sbt test`; `swift test`; `dart test` or `flutter test` (a pubspec with a `test/`
+/// directory); busted (Lua); `stack test` or `cabal test`; `zig build test`; `deno test`;
+/// `lein test`; Julia's `Pkg.test()`; `rebar3 eunit`; a Makefile's `test` or `check` target.
 pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
     let has = |f: &str| dir.join(f).exists();
     let text = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
@@ -85,11 +87,65 @@ pub fn detect_test_command(dir: &Path) -> Option<(String, &'static str)> {
     if has("phpunit.xml") || has("phpunit.xml.dist") {
         return Some(("vendor/bin/phpunit".into(), "phpunit.xml"));
     }
+    if let Some(found) = other_ecosystems(dir) {
+        return Some(found);
+    }
     let makefile = text("Makefile");
     for target in ["test", "check"] {
         if makefile.lines().any(|l| l.starts_with(&format!("{target}:"))) {
             return Some((format!("make {target}"), "Makefile"));
         }
+    }
+    None
+}
+
+/// Scala, Swift, Dart, Lua, Haskell, Zig, Deno, Clojure, Julia and Erlang projects, by the
+/// file each ecosystem's build tool reads.
+fn other_ecosystems(dir: &Path) -> Option<(String, &'static str)> {
+    let has = |f: &str| dir.join(f).exists();
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let any = |suffix: &str| names.iter().any(|n| n.ends_with(suffix));
+    let found = |c: &str, from: &'static str| Some((c.to_owned(), from));
+    if has("build.sbt") {
+        return found("sbt test", "build.sbt");
+    }
+    if has("Package.swift") {
+        return found("swift test", "Package.swift");
+    }
+    if has("pubspec.yaml") && dir.join("test").is_dir() {
+        let pubspec = std::fs::read_to_string(dir.join("pubspec.yaml")).unwrap_or_default();
+        // A Flutter app or package depends on the Flutter SDK: `sdk: flutter`.
+        let flutter = pubspec.lines().any(|l| l.trim() == "sdk: flutter");
+        return found(if flutter { "flutter test" } else { "dart test" }, "pubspec.yaml");
+    }
+    if has(".busted") || (dir.join("spec").is_dir() && any(".rockspec")) {
+        return found("busted", ".busted");
+    }
+    if has("stack.yaml") {
+        return found("stack test", "stack.yaml");
+    }
+    if any(".cabal") || has("cabal.project") {
+        return found("cabal test", "cabal file");
+    }
+    if has("build.zig") {
+        return found("zig build test", "build.zig");
+    }
+    if has("deno.json") || has("deno.jsonc") {
+        return found("deno test", "deno.json");
+    }
+    if has("project.clj") {
+        return found("lein test", "project.clj");
+    }
+    if has("Project.toml") && dir.join("test/runtests.jl").is_file() {
+        return found("julia --project=. -e 'using Pkg; Pkg.test()'", "Project.toml");
+    }
+    if has("rebar.config") {
+        return found("rebar3 eunit", "rebar.config");
     }
     None
 }
@@ -174,6 +230,30 @@ mod tests {
             (&[("Shop.sln", "")], Some("dotnet test")),
             (&[("composer.json", r#"{"scripts": {"test": "phpunit"}}"#)], Some("composer test")),
             (&[("phpunit.xml.dist", "<phpunit/>")], Some("vendor/bin/phpunit")),
+            (&[("build.sbt", "scalaVersion := \"3.3.1\"")], Some("sbt test")),
+            (&[("Package.swift", "// swift-tools-version:5.9")], Some("swift test")),
+            (&[("pubspec.yaml", "name: shop\n"), ("test/cart_test.dart", "")], Some("dart test")),
+            (
+                &[
+                    ("pubspec.yaml", "dependencies:\n  flutter:\n    sdk: flutter\n"),
+                    ("test/widget_test.dart", ""),
+                ],
+                Some("flutter test"),
+            ),
+            (&[("pubspec.yaml", "name: shop\n")], None),
+            (&[("shop-1.0-1.rockspec", ""), ("spec/cart_spec.lua", "")], Some("busted")),
+            (&[(".busted", "return {}")], Some("busted")),
+            (&[("stack.yaml", "resolver: lts-22.0")], Some("stack test")),
+            (&[("shop.cabal", "name: shop")], Some("cabal test")),
+            (&[("build.zig", "")], Some("zig build test")),
+            (&[("deno.jsonc", "{}")], Some("deno test")),
+            (&[("project.clj", "(defproject shop)")], Some("lein test")),
+            (
+                &[("Project.toml", "name = \"Shop\""), ("test/runtests.jl", "")],
+                Some("julia --project=. -e 'using Pkg; Pkg.test()'"),
+            ),
+            (&[("Project.toml", "name = \"Shop\"")], None),
+            (&[("rebar.config", "{deps, []}.")], Some("rebar3 eunit")),
             (&[("Makefile", "build:\n\ttrue\ntest:\n\ttrue\n")], Some("make test")),
             (&[("Makefile", "all:\n\ttrue\ncheck: all\n\ttrue\n")], Some("make check")),
             (&[("add.sh", "echo")], None),
