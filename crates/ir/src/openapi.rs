@@ -22,6 +22,10 @@ mod stated;
 
 use locate::Locator;
 
+/// Why an operation implements a requirement its description states (the challenger
+/// compares such requirements per operation).
+pub(crate) const OPERATION_DESCRIPTION: &str = "operation description";
+
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// Parses JSON or YAML into a value, or reports where it broke.
@@ -526,7 +530,7 @@ impl Api<'_> {
                         .strength(Some(strength))
                         .confidence(0.8),
                 );
-                b.edge(&iface, &req, EdgeKind::Implements, "operation description");
+                b.edge(&iface, &req, EdgeKind::Implements, OPERATION_DESCRIPTION);
             }
             for (text, s, e) in acs {
                 let ac = b.add(

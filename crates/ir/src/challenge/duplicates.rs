@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use l9_types::Severity;
 
 use super::{DUPLICATE, Finding};
-use crate::model::{Ir, Node, NodeKind};
+use crate::model::{EdgeKind, Ir, Node, NodeKind};
+use crate::openapi::OPERATION_DESCRIPTION;
 use crate::text;
 
 /// Words that do not make two requirements about different things: articles, prepositions,
@@ -87,6 +88,17 @@ pub fn duplicate_judgement_at(a: &str, b: &str, share: f32) -> Option<f32> {
     same_requirement_at(&ta, &tb, share)
 }
 
+/// The operation a requirement was stated for: an API operation's description speaks of that
+/// operation ("You must use a JWT to access this endpoint."), so the same words on two
+/// operations are two requirements, not one written twice.
+fn operation_of(ir: &Ir) -> HashMap<&str, &str> {
+    ir.edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::Implements && e.why == OPERATION_DESCRIPTION)
+        .map(|e| (e.to.as_str(), e.from.as_str()))
+        .collect()
+}
+
 pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
     // Terms as sorted integer ids, so a pair costs one merge instead of string compares.
     let mut vocab: HashMap<String, u32> = HashMap::new();
@@ -99,10 +111,24 @@ pub(super) fn duplicates(ir: &Ir) -> Vec<Finding> {
         .collect();
     // Each requirement against the first earlier one it says the same as: one finding per
     // repetition, not one per pair (a requirement written 2,000 times made ~2 million).
-    let sets: Vec<&[u32]> = reqs.iter().map(|(_, t)| t.as_slice()).collect();
-    let mut out = Vec::new();
+    // Requirements of one operation are compared among themselves; the rest, together.
+    let operation = operation_of(ir);
+    let mut scopes: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
+    for (k, (n, _)) in reqs.iter().enumerate() {
+        scopes.entry(operation.get(n.id.as_str()).copied()).or_default().push(k);
+    }
     let limit = &l9_types::limits::DUPLICATE_CANDIDATES;
-    let (first, cut) = first_same(&sets, vocab.len(), limit.get_usize());
+    let mut first: Vec<Option<usize>> = vec![None; reqs.len()];
+    let mut cut: Vec<usize> = Vec::new();
+    for members in scopes.values() {
+        let sets: Vec<&[u32]> = members.iter().map(|&k| reqs[k].1.as_slice()).collect();
+        let (found, stopped) = first_same(&sets, vocab.len(), limit.get_usize());
+        for (j, i) in found.into_iter().enumerate() {
+            first[members[j]] = i.map(|i| members[i]);
+        }
+        cut.extend(stopped.into_iter().map(|j| members[j]));
+    }
+    let mut out = Vec::new();
     for (j, i) in first.into_iter().enumerate() {
         let (b, tb) = &reqs[j];
         let Some(i) = i else { continue };

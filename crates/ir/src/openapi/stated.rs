@@ -3,8 +3,10 @@
 //! OAuth 2.", "The order must not be shipped."). Descriptions are CommonMark: list items are
 //! statements of their own, inline markup is not text. Only firm keywords count (`must`,
 //! `shall`, `should`, `required to`, and upper-case BCP 14 words); "will" and "may" describe
-//! behaviour more often than they require it. Parameter and schema descriptions are left to
-//! the schema, which states the same constraints exactly.
+//! behaviour more often than they require it. A statement that ends in a colon is completed by
+//! the list after it ("The token must have the following permission set:" and its items).
+//! Parameter and schema descriptions are left to the schema, which states the same
+//! constraints exactly.
 
 use crate::model::Strength;
 use crate::text::{self, KeywordMode};
@@ -12,36 +14,56 @@ use crate::text::{self, KeywordMode};
 /// The statements of `description` with a firm normative keyword: text and strength.
 pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
     let mut out = Vec::new();
-    for chunk in chunks(description) {
-        let chunk = crate::markdown::strip_inline(&chunk);
-        for (s, e) in text::sentences(&chunk) {
+    let chunks: Vec<(String, bool)> = chunks(description)
+        .into_iter()
+        .map(|(c, item)| (crate::markdown::strip_inline(&c), item))
+        .collect();
+    for (i, (chunk, _)) in chunks.iter().enumerate() {
+        let sentences = text::sentences(chunk);
+        for (n, &(s, e)) in sentences.iter().enumerate() {
             let sentence = &chunk[s..e];
             if let Some(k) = text::keyword(sentence, KeywordMode::AnyCase)
                 && k.confidence >= 0.7
             {
-                out.push((sentence.to_string(), k.strength));
+                let mut text = sentence.to_string();
+                if n + 1 == sentences.len() && text.ends_with(':') {
+                    let items: Vec<&str> = chunks[i + 1..]
+                        .iter()
+                        .take_while(|(_, item)| *item)
+                        .take(MAX_ITEMS)
+                        .map(|(c, _)| c.trim().trim_end_matches(['.', ';', ',']))
+                        .collect();
+                    if !items.is_empty() {
+                        text = format!("{text} {}.", items.join("; "));
+                    }
+                }
+                out.push((text, k.strength));
             }
         }
     }
     out
 }
 
-/// Paragraphs and list items of a CommonMark description, each joined into one line; code
-/// blocks and headings are not statements.
-fn chunks(description: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// How many list items complete a statement that ends in a colon.
+const MAX_ITEMS: usize = 20;
+
+/// Paragraphs and list items of a CommonMark description, each joined into one line and
+/// marked whether it is a list item; code blocks and headings are not statements.
+fn chunks(description: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
     let mut current = String::new();
+    let mut item = false;
     let mut fenced = false;
-    let flush = |current: &mut String, out: &mut Vec<String>| {
+    let flush = |current: &mut String, item: bool, out: &mut Vec<(String, bool)>| {
         if !current.trim().is_empty() {
-            out.push(std::mem::take(current));
+            out.push((std::mem::take(current), item));
         }
         current.clear();
     };
     for line in description.lines() {
         let t = line.trim();
         if t.starts_with("```") || t.starts_with("~~~") {
-            flush(&mut current, &mut out);
+            flush(&mut current, item, &mut out);
             fenced = !fenced;
             continue;
         }
@@ -49,19 +71,24 @@ fn chunks(description: &str) -> Vec<String> {
             continue;
         }
         if t.is_empty() || t.starts_with('#') || t.starts_with('|') {
-            flush(&mut current, &mut out);
+            flush(&mut current, item, &mut out);
             continue;
         }
         let marker = text::list_marker(t).max(text::numbered_marker(t));
         if marker > 0 {
-            flush(&mut current, &mut out);
+            flush(&mut current, item, &mut out);
+            item = true;
+        } else if current.is_empty() {
+            // A paragraph: a line after a blank one that is no item (an item's continuation
+            // lines join the item while no blank line comes between).
+            item = false;
         }
         if !current.is_empty() {
             current.push(' ');
         }
         current.push_str(&t[marker..]);
     }
-    flush(&mut current, &mut out);
+    flush(&mut current, item, &mut out);
     out
 }
 
@@ -82,6 +109,29 @@ mod tests {
                 ("Clients must authenticate with OAuth 2.".to_string(), Strength::Must),
                 ("Orders should be paid within 7 days.".to_string(), Strength::Should),
                 ("Refunds MUST be approved.".to_string(), Strength::Must),
+            ]
+        );
+    }
+
+    /// A statement that ends in a colon is completed by the list after it (and only that list).
+    #[test]
+    fn a_statement_ending_in_a_colon_takes_its_list() {
+        let d = "The fine-grained token must have the following permission set:\n\n\
+                 * \"Checks\" repository permissions (read)\n\
+                 * \"Contents\" repository permissions (write).\n\n\
+                 Installation tokens are not supported.\n\n\
+                 Callers must send one of:\n\nNothing else.";
+        let got = requirements(d);
+        assert_eq!(
+            got,
+            [
+                (
+                    "The fine-grained token must have the following permission set: \"Checks\" \
+                     repository permissions (read); \"Contents\" repository permissions (write)."
+                        .to_string(),
+                    Strength::Must
+                ),
+                ("Callers must send one of:".to_string(), Strength::Must),
             ]
         );
     }

@@ -275,6 +275,28 @@ fn duplicates_are_judged_by_what_is_replaced_not_by_how_much_is_shared() {
     assert!(dups[0].message.contains("with a different strength"), "{}", dups[0].message);
 }
 
+/// An API operation's description speaks of that operation: the same sentence on two
+/// operations is two requirements (GitHub's description repeats "You must use a JWT to access
+/// this endpoint." on every App endpoint); written twice on one operation, it is one.
+#[test]
+fn the_same_words_on_two_operations_are_not_duplicates() {
+    let spec = r#"{"openapi": "3.0.0", "info": {"title": "Apps", "version": "1"}, "paths": {
+      "/app": {"get": {"description": "You must use a JWT to access this endpoint.",
+                       "responses": {"200": {"description": "ok"}}}},
+      "/app/hook": {"get": {"description": "You must use a JWT to access this endpoint. Clients must retry later. Clients must retry later on.",
+                            "responses": {"200": {"description": "ok"}}}}}}"#;
+    let c = l9_ir::compile("api.json", spec, None);
+    let reqs = c.ir.nodes.iter().filter(|n| n.kind == NodeKind::Requirement).count();
+    assert_eq!(reqs, 4);
+    let f = challenge::challenge(&c.ir, Some(spec), &[]);
+    let dups: Vec<_> = f.iter().filter(|f| f.code == challenge::DUPLICATE).collect();
+    assert_eq!(dups.len(), 1, "{dups:?}");
+    assert!(dups[0].message.contains("says the same as"), "{}", dups[0].message);
+    let retry = |n: &&l9_ir::Node| n.text.starts_with("Clients must retry");
+    let later: Vec<_> = c.ir.nodes.iter().filter(retry).map(|n| n.id.clone()).collect();
+    assert_eq!(dups[0].node.as_ref(), Some(&later[1]), "{dups:?}");
+}
+
 /// Smells judged in their sentence: a polysemous word written with a capital inside a
 /// sentence is a name, not the everyday word; "that" opening a clause or pointing at a noun
 /// names its referent, and is vague only standing alone; "which" only opening a sentence.
