@@ -1,13 +1,16 @@
 //! Gherkin `.feature` files, in any of the spoken languages Gherkin knows (`# language: de`;
 //! English without that line). Feature → goal (its free-text description,
-//! usually a user story, → a requirement); Rule → requirement; Scenario, Example and Scenario
+//! usually a user story, → a requirement); Rule → requirement (both with the strength of a
+//! normative keyword they state: "Rule: Orders must be paid within 7 days" is a MUST; none
+//! without one); Scenario, Example and Scenario
 //! Outline (with Examples) → acceptance criteria that keep their Given/When/Then steps, the
 //! Background steps and the tags in force.
 
 use l9_types::Diagnostic;
 
 use crate::builder::{Builder, Draft};
-use crate::model::{EdgeKind, NodeKind, ScenarioDetail, Step};
+use crate::model::{EdgeKind, NodeKind, ScenarioDetail, Step, Strength};
+use crate::text::{self, KeywordMode};
 
 mod dialect;
 
@@ -162,6 +165,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
                 Draft::new(NodeKind::Requirement, name, s, e)
                     .section(&section)
                     .tags(tags.clone())
+                    .strength(stated_strength(name))
                     .confidence(0.85),
             );
             if let Some(g) = &st.goal {
@@ -366,6 +370,13 @@ fn step_line(words: &Dialect, t: &str) -> Option<Step> {
 }
 
 /// The feature's description (usually "In order to … As a … I want …") is its requirement.
+/// The strength of the firm normative keyword a Rule or a Feature's description states (as an
+/// API description's sentences are read: `must`, `shall`, `should`, `required to`, BCP 14's
+/// upper-case words), if any.
+fn stated_strength(text: &str) -> Option<Strength> {
+    text::keyword(text, KeywordMode::AnyCase).filter(|k| k.confidence >= 0.7).map(|k| k.strength)
+}
+
 fn finish_feature_desc(b: &mut Builder<'_>, st: &mut State) {
     if st.feature_desc.is_empty() || st.feature_req.is_some() {
         st.feature_desc.clear();
@@ -374,10 +385,13 @@ fn finish_feature_desc(b: &mut Builder<'_>, st: &mut State) {
     let (s, _) = st.feature_desc[0];
     let (_, e) = st.feature_desc[st.feature_desc.len() - 1];
     let text: Vec<&str> = st.feature_desc.iter().map(|&(s, e)| b.text[s..e].trim()).collect();
+    let text = text.join(" ");
+    let strength = stated_strength(&text);
     let id = b.add(
-        Draft::new(NodeKind::Requirement, text.join(" "), s, e)
+        Draft::new(NodeKind::Requirement, text, s, e)
             .section(&section(st))
             .tags(st.feature_tags.clone())
+            .strength(strength)
             .confidence(0.7),
     );
     if let Some(g) = &st.goal {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use l9_types::Severity;
 
 use crate::challenge::Finding;
-use crate::model::{EdgeKind, Ir, NodeKind};
+use crate::model::{EdgeKind, Format, Ir, NodeKind};
 use crate::text;
 
 /// Runs every rule.
@@ -184,6 +184,21 @@ fn cycles(ir: &Ir) -> Vec<Finding> {
     out
 }
 
+/// What to do about a MUST without acceptance criteria, in the terms of the spec's format.
+fn must_fix(format: Format, id: &str) -> String {
+    match format {
+        Format::Gherkin => format!(
+            "add an `Example:` (or `Scenario:`) under the Rule or Feature that states {id}, showing it hold"
+        ),
+        Format::Openapi => format!(
+            "an API description cannot say how {id} is checked: give the run evidence for it with the project's tests (`[project] test = \"…\"` in .l9/l9.toml)"
+        ),
+        _ => format!(
+            "add an acceptance criterion that names {id} (or a runnable gate under an `Acceptance criteria` heading)"
+        ),
+    }
+}
+
 /// A MUST (or MUST NOT) requirement that no acceptance criterion verifies.
 pub fn must_without_acceptance(ir: &Ir) -> Vec<Finding> {
     let verified: HashSet<&str> =
@@ -199,7 +214,7 @@ pub fn must_without_acceptance(ir: &Ir) -> Vec<Finding> {
             node: Some(n.id.clone()),
             span: Some(n.span.clone()),
             words: Vec::new(),
-            fix: format!("add an acceptance criterion that names {} (or a runnable gate under an `Acceptance criteria` heading)", n.id),
+            fix: must_fix(ir.source.format, &n.id),
             related: Vec::new(),
             blocking: true,
         })

@@ -1,7 +1,7 @@
 //! Gherkin as other projects write it: step arguments (doc strings, data tables), escaped
 //! table cells, `Scenario Template` and `Scenarios`.
 
-use l9_ir::NodeKind;
+use l9_ir::{NodeKind, Strength};
 
 #[test]
 fn step_arguments_and_escaped_cells_are_kept() {
@@ -28,4 +28,28 @@ fn step_arguments_and_escaped_cells_are_kept() {
     assert_eq!(note.steps[1].table, [["field", "value"], ["due", "30"]]);
     assert!(note.steps[2].table.is_empty() && note.steps[2].doc_string.is_none());
     assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+}
+
+/// A Rule, and a Feature's description, that state a firm normative keyword carry its
+/// strength (a rule that must hold is a MUST its examples verify); without one, none.
+#[test]
+fn rules_that_say_must_are_musts() {
+    let src = "Feature: Checkout\n  Customers must be able to pay by card.\n\n\
+        \x20 Rule: Orders must be paid within 7 days\n    Example: late\n      Given an order of 8 days ago\n      Then it is cancelled\n\n\
+        \x20 Rule: A sale cannot happen without stock\n    Example: none left\n      Given no stock\n      Then the sale fails\n\n\
+        \x20 Rule: Refunds may be partial\n    Example: half\n      Given a refund of half\n      Then half is paid back\n";
+    let ir = l9_ir::compile("checkout.feature", src, None).ir;
+    let strength = |text: &str| {
+        let n = ir.nodes.iter().find(|n| n.kind == NodeKind::Requirement && n.text == text);
+        n.unwrap_or_else(|| panic!("{text}: {:?}", ir.nodes)).strength
+    };
+    assert_eq!(strength("Customers must be able to pay by card."), Some(Strength::Must));
+    assert_eq!(strength("Orders must be paid within 7 days"), Some(Strength::Must));
+    assert_eq!(strength("A sale cannot happen without stock"), None);
+    assert_eq!(strength("Refunds may be partial"), None);
+    // The description's MUST has no example of its own: said in Gherkin's terms.
+    let f = l9_ir::validate::validate(&ir);
+    let unverified: Vec<_> = f.iter().filter(|f| f.code == "L9-VAL-004").collect();
+    assert_eq!(unverified.len(), 1, "{unverified:?}");
+    assert!(unverified[0].fix.contains("`Example:`"), "{}", unverified[0].fix);
 }
