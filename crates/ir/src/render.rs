@@ -48,9 +48,15 @@ impl<'a> Renderer<'a> {
                 let line = line.trim_end_matches('\r');
                 let width = line_no.to_string().len();
                 let pad = " ".repeat(width);
-                let shown: String = line.chars().take(160).collect();
+                // 160 characters of the line, from 40 before the column where the column is
+                // further in (a minified JSON spec is one line): `…` marks what was left out.
+                let at = (span.column as usize).saturating_sub(1);
+                let skip = if at >= SHOWN { at - 40 } else { 0 };
+                let mark = if skip > 0 { "…" } else { "" };
+                let shown: String =
+                    mark.chars().chain(line.chars().skip(skip).take(SHOWN)).collect();
                 out.push_str(&format!("{pad} |\n{line_no} | {shown}\n"));
-                let col = (span.column as usize).saturating_sub(1).min(shown.chars().count());
+                let col = (at - skip + mark.chars().count()).min(shown.chars().count());
                 let len = if span.end > span.start {
                     let bytes = span.end - span.start;
                     // At most what can be underlined (160 characters of up to 4 bytes), not the
@@ -83,9 +89,38 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// How many characters of a line an excerpt shows.
+const SHOWN: usize = 160;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A span far into a long line (a minified JSON spec) is shown with what surrounds it.
+    #[test]
+    fn a_span_far_into_a_long_line_is_shown() {
+        let source = format!("{}\"must\": 1{}", "x".repeat(7_000), "y".repeat(500));
+        let span = l9_types::Span {
+            file: "a.json".into(),
+            line: 1,
+            column: 7_001,
+            start: 7_000,
+            end: 7_006,
+        };
+        let d = Diagnostic::warning("L9-X", "here").with_span(span);
+        let out = Renderer::new(&source).render(&d);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[3].starts_with("1 | …xxx") && lines[3].contains("\"must\": 1"), "{out}");
+        let (code, caret) = (lines[3].find('"').unwrap(), lines[4].find('^').unwrap());
+        assert_eq!(lines[3][..code].chars().count(), lines[4][..caret].chars().count(), "{out}");
+        assert!(lines[4].ends_with("^^^^^^"), "{out}");
+        // Near the start, the line is shown from its start as before.
+        let near =
+            Renderer::new("ab MUST cd").render(&Diagnostic::warning("L9-X", "here").with_span(
+                l9_types::Span { file: "a".into(), line: 1, column: 4, start: 3, end: 7 },
+            ));
+        assert!(near.contains("1 | ab MUST cd\n  |    ^^^^\n"), "{near}");
+    }
 
     #[test]
     fn lines_are_found_as_str_lines_finds_them() {
