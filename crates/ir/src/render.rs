@@ -53,8 +53,21 @@ impl<'a> Renderer<'a> {
                 let at = (span.column as usize).saturating_sub(1);
                 let skip = if at >= SHOWN { at - 40 } else { 0 };
                 let mark = if skip > 0 { "…" } else { "" };
+                // Found from the span's byte offset, 40 characters back, where it is on this
+                // line (not by walking the line's characters up to it for every diagnostic).
+                let line_start = self.starts[line_no - 1];
+                let from = span
+                    .start
+                    .checked_sub(line_start)
+                    .filter(|&b| skip > 0 && b <= line.len() && line.is_char_boundary(b))
+                    .and_then(|b| line[..b].char_indices().rev().nth(39).map(|(i, _)| i));
+                let rest = match from {
+                    Some(i) => &line[i..],
+                    None => line,
+                };
+                let skipped = if from.is_some() { 0 } else { skip };
                 let shown: String =
-                    mark.chars().chain(line.chars().skip(skip).take(SHOWN)).collect();
+                    mark.chars().chain(rest.chars().skip(skipped).take(SHOWN)).collect();
                 out.push_str(&format!("{pad} |\n{line_no} | {shown}\n"));
                 let col = (at - skip + mark.chars().count()).min(shown.chars().count());
                 let len = if span.end > span.start {
