@@ -131,7 +131,10 @@ impl<'v> Doc<'v> {
                 return v;
             }
             let found = match r.strip_prefix('#') {
-                Some(p) => pointer(self.root, p).ok_or(None),
+                // A `$ref` is a URI: its fragment may be percent-encoded (`%7Bid%7D` for `{id}`).
+                Some(p) => pointer(self.root, p)
+                    .or_else(|| pointer(self.root, &external::percent_decoded(p)))
+                    .ok_or(None),
                 None if self.ext.docs.is_empty() && self.ext.failed.is_empty() => Err(None),
                 None => self.ext.resolve(r).map_err(Some),
             };

@@ -63,7 +63,11 @@ fn empty_spec(ir: &Ir) -> Option<Finding> {
             "L9-VAL-001",
             Severity::Error,
             format!("empty spec: no requirements, interfaces or acceptance criteria found in {}", ir.source.file),
-            "write requirements as list items or sentences with MUST/SHALL/SHOULD (or check --format)",
+            match ir.source.format {
+                Format::Openapi => "the description has no operations: add them under `paths` (or `webhooks`), or check --format",
+                Format::Gherkin => "add a `Rule:` or a `Scenario:` with its steps under the `Feature:` line",
+                _ => "write requirements as list items or sentences with MUST/SHALL/SHOULD (or check --format)",
+            },
         );
         f.span = Some(l9_types::Span::line(ir.source.file.clone(), 1));
         f

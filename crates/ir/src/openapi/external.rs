@@ -171,7 +171,7 @@ fn normalized(dir: &str, rel: &str) -> String {
 }
 
 /// `%20`-style escapes decoded (a URI reference's path and fragment may carry them).
-fn percent_decoded(s: &str) -> String {
+pub(super) fn percent_decoded(s: &str) -> String {
     if !s.contains('%') {
         return s.to_string();
     }

@@ -325,3 +325,28 @@ fn azure_x_ms_paths_are_paths() {
         c.ir.nodes.iter().filter_map(|n| n.interface.as_ref()).map(|i| i.deprecated).collect();
     assert_eq!(marked, [false, true]);
 }
+
+/// A `$ref` is a URI: a fragment written percent-encoded (`%7Bid%7D` for `{id}`, as APIs.guru's
+/// Brex description writes its references to responses) names the same place.
+#[test]
+fn percent_encoded_ref_fragments_resolve() {
+    let src = r##"{"openapi": "3.0.0", "info": {"title": "Co", "version": "1"}, "paths": {
+      "/company/{id}": {"get": {"responses": {"200": {"description": "The company",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Company"}}}}}}},
+      "/company/{id}/copy": {"get": {"responses": {
+          "200": {"$ref": "#/paths/~1company~1%7Bid%7D/get/responses/200"}}}}},
+      "components": {"schemas": {"Company": {"type": "object"}}}}"##;
+    let c = l9_ir::compile("co.json", src, None);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    // (A description without operations is told so in its own terms.)
+    let empty = l9_ir::compile(
+        "e.json",
+        r#"{"openapi": "3.0.0", "info": {"title": "E"}, "paths": {}}"#,
+        None,
+    );
+    let f = l9_ir::validate::validate(&empty.ir);
+    assert!(f.iter().any(|f| f.code == "L9-VAL-001" && f.fix.contains("`paths`")), "{f:?}");
+    let copy =
+        c.ir.nodes.iter().find_map(|n| n.interface.as_ref().filter(|i| i.path.ends_with("copy")));
+    assert_eq!(copy.unwrap().responses.get("200").map(String::as_str), Some("Company"));
+}
