@@ -271,3 +271,28 @@ fn deeply_nested_rst_directives_are_bounded() {
         .unwrap();
     assert_eq!(t.join().unwrap(), 0);
 }
+
+/// A minified JSON description (one line of megabytes) that is not ASCII: each span's column
+/// counted from the line's start made compiling it quadratic (APIs.guru's Microsoft Graph, 20
+/// MB: 25 s in a release build). A hang detector: 150,000 operations on one line (16 MB) take
+/// ~7 s in a debug build; before, 20,000 took 4.1 s (0.5 s now), so these would take ~200 s.
+/// The columns must still be right.
+#[test]
+fn a_one_line_description_that_is_not_ascii_compiles_in_linear_time() {
+    let ops: Vec<String> = (0..150_000)
+        .map(|i| format!(r#""/items{i}":{{"get":{{"summary":"Élément {i} — lire","responses":{{"200":{{"description":"ok"}}}}}}}}"#))
+        .collect();
+    let src = format!(
+        r#"{{"openapi":"3.0.0","info":{{"title":"Éléments","version":"1"}},"paths":{{{}}}}}"#,
+        ops.join(",")
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let text = src.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(l9_ir::compile("min.json", &text, None));
+    });
+    let c = rx.recv_timeout(std::time::Duration::from_secs(120)).expect("did not end in 120 s");
+    let last = c.ir.nodes.iter().rfind(|n| n.kind == l9_ir::NodeKind::Interface).unwrap();
+    let at = src[..last.span.start].chars().count();
+    assert_eq!((last.span.line, last.span.column as usize), (1, at + 1));
+}
