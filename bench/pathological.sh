@@ -23,7 +23,7 @@
 #   risks      a risk per requirement, each sharing a rare word with one
 #   gates      a fenced command per requirement under one acceptance heading
 #   gherkin    scenarios of one feature
-#   openapi    operations of one document (JSON)
+#   openapi    operations of one document (JSON on one line, not ASCII)
 #   longline   one requirement of REQUIREMENTS×40 smell words on one line
 # The CI suite holds the same shapes smaller, behind hang detectors (no timing assertion):
 # `cargo test -p l9-ir` (robustness, challenge, plan).
@@ -73,9 +73,11 @@ with open(f"{work}/gherkin.feature", "w") as f:
     f.write("Feature: big\n")
     for i in range(n):
         f.write(f"  Scenario: case {i}\n    Given a user {i}\n    When they export note {i}\n    Then a file {i} exists\n")
-paths = {f"/items{i}": {"get": {"summary": f"Get item {i} quickly TBD", "responses": {"200": {"description": "ok"}}}} for i in range(n)}
-with open(f"{work}/openapi.json", "w") as f:
-    json.dump({"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": paths}, f)
+paths = {f"/items{i}": {"get": {"summary": f"Get item {i} quickly TBD — café", "responses": {"200": {"description": "ok"}}}} for i in range(n)}
+with open(f"{work}/openapi.json", "w", encoding="utf-8") as f:
+    # One line, not ASCII (as a minified description is): columns must not be counted from
+    # the line's start per span.
+    json.dump({"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": paths}, f, ensure_ascii=False)
 EOF
 (cd "$work" && "$l9" init >/dev/null 2>&1)
 printf '%-10s %-9s %8s %9s %10s  %s\n' shape command bytes seconds 'peak MiB' verdict

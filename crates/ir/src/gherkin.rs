@@ -1,6 +1,7 @@
 //! Gherkin `.feature` files, in any of the spoken languages Gherkin knows (`# language: de`;
 //! English without that line). Feature → goal (its free-text description,
-//! usually a user story, → a requirement); Rule → requirement (both with the strength of a
+//! usually a user story, → a requirement; without one, the Feature's name is the requirement
+//! its scenarios verify); Rule → requirement (both with the strength of a
 //! normative keyword they state: "Rule: Orders must be paid within 7 days" is a MUST; none
 //! without one); Scenario, Example and Scenario
 //! Outline (with Examples) → acceptance criteria that keep their Given/When/Then steps, the
@@ -44,6 +45,8 @@ struct State {
     feature_tags: Vec<String>,
     feature_desc: Vec<(usize, usize)>,
     feature_req: Option<String>,
+    /// Where the `Feature:` line is.
+    feature_at: (usize, usize),
     rule: Option<(String, Vec<String>)>,
     rule_desc_done: bool,
     background: Vec<Step>,
@@ -72,6 +75,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
         feature_tags: Vec::new(),
         feature_desc: Vec::new(),
         feature_req: None,
+        feature_at: (0, 0),
         rule: None,
         rule_desc_done: true,
         background: Vec::new(),
@@ -151,6 +155,7 @@ pub(crate) fn compile(b: &mut Builder<'_>) {
             let tags = std::mem::take(&mut st.pending_tags);
             st.feature_tags = tags.clone();
             st.feature_name = vec![name.to_string()];
+            st.feature_at = (s, e);
             st.goal =
                 Some(b.add(Draft::new(NodeKind::Goal, name, s, e).tags(tags).confidence(0.95)));
             st.block = Block::FeatureDescription;
@@ -411,6 +416,24 @@ fn end_scenario(b: &mut Builder<'_>, st: &mut State) {
     tags.dedup();
     let mut background = st.background.clone();
     background.extend(st.rule_background.iter().cloned());
+    // A Feature without a description (nor a Rule over this scenario) is what its name says:
+    // that is the requirement its scenarios verify (else nothing would be there to build).
+    if st.rule.is_none()
+        && st.feature_req.is_none()
+        && let (Some(g), Some(name)) = (st.goal.clone(), st.feature_name.first().cloned())
+        && !name.trim().is_empty()
+    {
+        let (s, e) = st.feature_at;
+        let id = b.add(
+            Draft::new(NodeKind::Requirement, name.clone(), s, e)
+                .section(&section(st))
+                .tags(st.feature_tags.clone())
+                .strength(stated_strength(&name))
+                .confidence(0.6),
+        );
+        b.edge(&id, &g, EdgeKind::Refines, "feature name");
+        st.feature_req = Some(id);
+    }
     let mut d = Draft::new(NodeKind::AcceptanceCriterion, sc.name, sc.start, sc.end)
         .section(&section(st))
         .tags(tags)

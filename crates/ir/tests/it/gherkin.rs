@@ -53,3 +53,29 @@ fn rules_that_say_must_are_musts() {
     assert_eq!(unverified.len(), 1, "{unverified:?}");
     assert!(unverified[0].fix.contains("`Example:`"), "{}", unverified[0].fix);
 }
+
+/// A Feature without a description is what its name says: the requirement its scenarios verify
+/// (e-petitions' "Moderator updates petition scheduled debate date" had none, so its plan was
+/// empty and `l9 run` had nothing to build). A described Feature keeps its description.
+#[test]
+fn a_feature_without_a_description_is_its_name() {
+    let src = "@admin\nFeature: Moderator updates a debate date\n\n  Scenario: updating\n    Given an open petition\n    When I set the debate date\n    Then I see it\n\n  Scenario: clearing\n    Given a debate date\n    When I clear it\n    Then it is gone\n";
+    let ir = l9_ir::compile("d.feature", src, None).ir;
+    let reqs: Vec<_> = ir.nodes.iter().filter(|n| n.kind == NodeKind::Requirement).collect();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!((reqs[0].text.as_str(), reqs[0].span.line), ("Moderator updates a debate date", 2));
+    assert_eq!(reqs[0].tags, ["@admin"]);
+    let verifying = ir
+        .edges
+        .iter()
+        .filter(|e| e.kind == l9_ir::EdgeKind::Verifies && e.to == reqs[0].id)
+        .count();
+    assert_eq!(verifying, 2);
+    let plans = l9_ir::plan::candidates(&ir);
+    assert!(!plans.is_empty() && plans.iter().all(|p| !p.tasks.is_empty()));
+    let described = "Feature: F\n  As a user I want x\n\n  Scenario: s\n    Given a\n    Then b\n";
+    let ir = l9_ir::compile("f.feature", described, None).ir;
+    let texts: Vec<_> =
+        ir.nodes.iter().filter(|n| n.kind == NodeKind::Requirement).map(|n| &n.text).collect();
+    assert_eq!(texts, ["As a user I want x"]);
+}
