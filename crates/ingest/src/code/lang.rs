@@ -114,6 +114,12 @@ const ELIXIR_EXTRA: &str = r#"
   (#eq? @ignore "defimpl")) @definition.module
 "#;
 
+/// Lua: a function in a table constructor is its field (the grammar's query captures the whole
+/// table, so each such function would read as the table's `{`). Before the grammar's patterns.
+const LUA_FIRST: &str = r#"
+(field name: (identifier) @name value: (function_definition)) @definition.function
+"#;
+
 impl Lang {
     pub const ALL: [Lang; 18] = [
         Lang::Rust,
@@ -232,7 +238,7 @@ impl Lang {
             Lang::Scala => SCALA_TAGS.to_owned(),
             Lang::Elixir => format!("{}\n{ELIXIR_EXTRA}", tree_sitter_elixir::TAGS_QUERY),
             Lang::Dart => format!("{DART_FIRST}\n{}", tree_sitter_dart::TAGS_QUERY),
-            Lang::Lua => tree_sitter_lua::TAGS_QUERY.to_owned(),
+            Lang::Lua => format!("{LUA_FIRST}\n{}", tree_sitter_lua::TAGS_QUERY),
         }
     }
 

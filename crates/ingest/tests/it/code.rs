@@ -456,7 +456,7 @@ async fn definitions_in_elixir_dart_and_lua() {
         ),
         (
             "src/cart.lua",
-            "local M = {}\n\nfunction M.total(cart)\n  return Tax.apply(0)\nend\n\nfunction M:add(item)\n  table.insert(self.items, item)\nend\n\nlocal function helper() return 1 end\n\nreturn M\n",
+            "local M = {}\n\nfunction M.total(cart)\n  return Tax.apply(0)\nend\n\nfunction M:add(item)\n  table.insert(self.items, item)\nend\n\nlocal function helper() return 1 end\n\nlocal checks = {\n  boolean = function(o) return o end,\n}\n\nreturn M\n",
         ),
     ])
     .await;
@@ -495,7 +495,14 @@ async fn definitions_in_elixir_dart_and_lua() {
     defines(
         &index,
         "src/cart.lua",
-        &[("function", "total"), ("method", "add"), ("function", "helper")],
+        &[
+            ("function", "total"),
+            ("method", "add"),
+            ("function", "helper"),
+            ("function", "boolean"),
+        ],
     );
+    let boolean = index.files["src/cart.lua"].symbols.defs.iter().find(|d| d.name == "boolean");
+    assert_eq!(boolean.unwrap().signature, "boolean = function(o) return o end");
     assert_eq!(index.files["src/cart.lua"].symbols.refs.get("Tax"), Some(&1));
 }
