@@ -4,7 +4,9 @@
 //! statements of their own, inline markup is not text. Only firm keywords count (`must`,
 //! `shall`, `should`, `required to`, and upper-case BCP 14 words); "will" and "may" describe
 //! behaviour more often than they require it. A statement that ends in a colon is completed by
-//! the list after it ("The token must have the following permission set:" and its items).
+//! the list after it ("The token must have the following permission set:" and its items); one
+//! that speaks of "it" or "they" keeps the sentence before it, which says what that is ("The
+//! `production` branch can be a specific branch. When set to a specific branch it must exist.").
 //! Parameter and schema descriptions are left to the schema, which states the same
 //! constraints exactly.
 
@@ -26,6 +28,10 @@ pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
                 && k.confidence >= 0.7
             {
                 let mut text = sentence.to_string();
+                if n > 0 && refers_back(sentence) {
+                    let (ps, _) = sentences[n - 1];
+                    text = chunk[ps..e].to_string();
+                }
                 if n + 1 == sentences.len() && text.ends_with(':') {
                     let items: Vec<&str> = chunks[i + 1..]
                         .iter()
@@ -42,6 +48,21 @@ pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
         }
     }
     out
+}
+
+/// Whether a sentence's subject is something named before it: "it", "they", "these" or
+/// "those" ahead of its normative keyword ("These users must have an SSH key", "When set to a
+/// specific branch it must exist"). Not "this": an operation's description says "this
+/// endpoint" of the operation itself; not a pronoun after the keyword, which its own clause
+/// names ("OAuth apps must use their client ID").
+fn refers_back(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    let words: Vec<&str> = text::words(&lower).into_iter().map(|(s, e)| &lower[s..e]).collect();
+    let keyword = words
+        .iter()
+        .position(|w| matches!(*w, "must" | "shall" | "should" | "required"))
+        .unwrap_or(words.len());
+    words[..keyword].iter().any(|w| matches!(*w, "it" | "they" | "these" | "those"))
 }
 
 /// How many list items complete a statement that ends in a colon.
@@ -61,7 +82,15 @@ fn chunks(description: &str) -> Vec<(String, bool)> {
         current.clear();
     };
     for line in description.lines() {
-        let t = line.trim();
+        // A blockquote's text is text (its `>` markers are not); a GitHub alert's kind
+        // (`> [!NOTE]`, `[!WARNING]`…) is no statement.
+        let mut t = line.trim();
+        while let Some(rest) = t.strip_prefix('>') {
+            t = rest.trim_start();
+        }
+        if t.starts_with("[!") && t.ends_with(']') {
+            continue;
+        }
         if t.starts_with("```") || t.starts_with("~~~") {
             flush(&mut current, item, &mut out);
             fenced = !fenced;
@@ -132,6 +161,36 @@ mod tests {
                     Strength::Must
                 ),
                 ("Callers must send one of:".to_string(), Strength::Must),
+            ]
+        );
+    }
+
+    /// A statement that speaks of "it" keeps the sentence that says what it is: the same words
+    /// in two paragraphs are about two things (Bitbucket's branching model settings).
+    #[test]
+    fn a_statement_about_it_keeps_what_it_is() {
+        let d = "Update the model.\n\nThe `development` branch can be a specific branch. When set \
+                 to a specific branch it must currently exist.\n\nThe `production` branch can be \
+                 disabled. When set to a specific branch it must currently exist. Callers must \
+                 send a token. You must use a JWT to access this endpoint. OAuth apps must use \
+                 their client ID.\n\n> [!NOTE]\n> If you use this endpoint and the \"Delete\" \
+                 endpoint in parallel, requests conflict.\n> You must use these endpoints \
+                 serially.\n\n> [!IMPORTANT]\n> Tokens must be rotated.";
+        let got: Vec<String> = requirements(d).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            got,
+            [
+                "The development branch can be a specific branch. When set to a specific branch \
+                 it must currently exist.",
+                "The production branch can be disabled. When set to a specific branch it must \
+                 currently exist.",
+                "Callers must send a token.",
+                "You must use a JWT to access this endpoint.",
+                "OAuth apps must use their client ID.",
+                // A GitHub alert: a blockquote whose first line names its kind (no `>` nor
+                // `[!NOTE]` in its text).
+                "You must use these endpoints serially.",
+                "Tokens must be rotated.",
             ]
         );
     }
