@@ -26,6 +26,7 @@ pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
             let sentence = &chunk[s..e];
             if let Some(k) = text::keyword(sentence, KeywordMode::AnyCase)
                 && k.confidence >= 0.7
+                && !points_elsewhere(sentence)
             {
                 let mut text = sentence.to_string();
                 if n > 0 && refers_back(sentence) {
@@ -63,6 +64,15 @@ fn refers_back(sentence: &str) -> bool {
         .position(|w| matches!(*w, "must" | "shall" | "should" | "required"))
         .unwrap_or(words.len());
     words[..keyword].iter().any(|w| matches!(*w, "it" | "they" | "these" | "those"))
+}
+
+/// Whether a sentence only points to other documentation: "To create name patterns that
+/// branches must match, see …" / "For the fields a token must carry, see …" — its keyword is in
+/// the clause that says what the pointer is for.
+fn points_elsewhere(sentence: &str) -> bool {
+    let lower = sentence.trim_start().to_lowercase();
+    (lower.starts_with("to ") || lower.starts_with("for "))
+        && lower.split_once(", see ").is_some_and(|(purpose, _)| !purpose.contains(", "))
 }
 
 /// How many list items complete a statement that ends in a colon.
@@ -175,7 +185,9 @@ mod tests {
                  send a token. You must use a JWT to access this endpoint. OAuth apps must use \
                  their client ID.\n\n> [!NOTE]\n> If you use this endpoint and the \"Delete\" \
                  endpoint in parallel, requests conflict.\n> You must use these endpoints \
-                 serially.\n\n> [!IMPORTANT]\n> Tokens must be rotated.";
+                 serially.\n\n> [!IMPORTANT]\n> Tokens must be rotated.\n\nTo create name patterns \
+                 that branches must match, see \"Deployment branch policies.\" To delete a team, \
+                 the user must be an owner.";
         let got: Vec<String> = requirements(d).into_iter().map(|(t, _)| t).collect();
         assert_eq!(
             got,
@@ -191,6 +203,7 @@ mod tests {
                 // `[!NOTE]` in its text).
                 "You must use these endpoints serially.",
                 "Tokens must be rotated.",
+                "To delete a team, the user must be an owner.",
             ]
         );
     }
