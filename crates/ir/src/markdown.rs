@@ -18,7 +18,7 @@ use crate::records;
 use crate::text::{self, KeywordMode};
 
 mod adoc;
-mod html;
+pub(crate) mod html;
 mod rst;
 mod table;
 

@@ -273,6 +273,41 @@ pub(super) fn source_offset(anchors: &[(usize, usize)], o: usize) -> usize {
     anchors.get(k).map_or(0, |&(t, s)| s + o.saturating_sub(t))
 }
 
+/// A description written in HTML (`<p>…</p><ul><li>…</li></ul>`, as Stripe's and AWS's API
+/// descriptions are) as the Markdown lines it stands for: block elements' edges part
+/// paragraphs, `<li>` opens a list item, a heading's text is a heading; inline tags are left
+/// for the Markdown reader (it drops them), and text without tags is returned as it is.
+pub(crate) fn as_markdown(s: &str) -> String {
+    if !s.contains('<') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        match tag(rest) {
+            Some((name, closing, len)) if !INLINE_TAGS.contains(&name.as_str()) || name == "br" => {
+                let heading =
+                    name.len() == 2 && name.starts_with('h') && name.as_bytes()[1].is_ascii_digit();
+                out.push_str(match (name.as_str(), closing) {
+                    ("li", false) => "\n- ",
+                    (_, false) if heading => "\n\n# ",
+                    ("br", _) => "\n",
+                    _ => "\n\n",
+                });
+                rest = &rest[len..];
+            }
+            _ => {
+                out.push('<');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    decode(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Requirements an API description states in words: a sentence of the API's or an
 //! operation's `description` with a normative keyword ("Clients must authenticate with
 //! OAuth 2.", "The order must not be shipped."). Descriptions are CommonMark: list items are
-//! statements of their own, inline markup is not text. Only firm keywords count (`must`,
+//! statements of their own, inline markup is not text; one written in HTML (Stripe's, AWS's)
+//! is read as the Markdown it stands for. Only firm keywords count (`must`,
 //! `shall`, `should`, `required to`, and upper-case BCP 14 words); "will" and "may" describe
 //! behaviour more often than they require it. A statement that ends in a colon is completed by
 //! the list after it ("The token must have the following permission set:" and its items); one
@@ -16,7 +17,8 @@ use crate::text::{self, KeywordMode};
 /// The statements of `description` with a firm normative keyword: text and strength.
 pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
     let mut out = Vec::new();
-    let chunks: Vec<(String, bool)> = chunks(description)
+    let description = crate::markdown::html::as_markdown(description);
+    let chunks: Vec<(String, bool)> = chunks(&description)
         .into_iter()
         .map(|(c, item)| (crate::markdown::strip_inline(&c), item))
         .collect();
@@ -187,7 +189,9 @@ mod tests {
                  endpoint in parallel, requests conflict.\n> You must use these endpoints \
                  serially.\n\n> [!IMPORTANT]\n> Tokens must be rotated.\n\nTo create name patterns \
                  that branches must match, see \"Deployment branch policies.\" To delete a team, \
-                 the user must be an owner.";
+                 the user must be an owner.\n\n<p>Accepts a request.</p> <p>The attachment \
+                 <b>must</b> be pending &amp; valid.</p><ul><li>Refunds must be paid</li>\
+                 <li>in EUR</li></ul>";
         let got: Vec<String> = requirements(d).into_iter().map(|(t, _)| t).collect();
         assert_eq!(
             got,
@@ -204,6 +208,8 @@ mod tests {
                 "You must use these endpoints serially.",
                 "Tokens must be rotated.",
                 "To delete a team, the user must be an owner.",
+                "The attachment must be pending & valid.",
+                "Refunds must be paid",
             ]
         );
     }
