@@ -276,7 +276,8 @@ pub(super) fn source_offset(anchors: &[(usize, usize)], o: usize) -> usize {
 /// A description written in HTML (`<p>…</p><ul><li>…</li></ul>`, as Stripe's and AWS's API
 /// descriptions are) as the Markdown lines it stands for: block elements' edges part
 /// paragraphs, `<li>` opens a list item, a heading's text is a heading; inline tags are left
-/// for the Markdown reader (it drops them), and text without tags is returned as it is.
+/// for the Markdown reader (it drops them), and what is no HTML element (`List<String>`) is
+/// text; text without tags is returned as it is.
 pub(crate) fn as_markdown(s: &str) -> String {
     if !s.contains('<') {
         return s.to_string();
@@ -287,12 +288,14 @@ pub(crate) fn as_markdown(s: &str) -> String {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
         match tag(rest) {
-            Some((name, closing, len)) if !INLINE_TAGS.contains(&name.as_str()) || name == "br" => {
-                let heading =
-                    name.len() == 2 && name.starts_with('h') && name.as_bytes()[1].is_ascii_digit();
+            Some((name, closing, len))
+                if BLOCK_TAGS.contains(&name.as_str())
+                    || matches!(name.as_str(), "li" | "table" | "tr" | "td" | "th")
+                    || heading(&name) =>
+            {
                 out.push_str(match (name.as_str(), closing) {
                     ("li", false) => "\n- ",
-                    (_, false) if heading => "\n\n# ",
+                    (_, false) if heading(&name) => "\n\n# ",
                     ("br", _) => "\n",
                     _ => "\n\n",
                 });
@@ -306,6 +309,11 @@ pub(crate) fn as_markdown(s: &str) -> String {
     }
     out.push_str(rest);
     decode(&out)
+}
+
+/// `h1` … `h6`.
+fn heading(name: &str) -> bool {
+    name.len() == 2 && name.starts_with('h') && name.as_bytes()[1].is_ascii_digit()
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ mod tests {
                  that branches must match, see \"Deployment branch policies.\" To delete a team, \
                  the user must be an owner.\n\n<p>Accepts a request.</p> <p>The attachment \
                  <b>must</b> be pending &amp; valid.</p><ul><li>Refunds must be paid</li>\
-                 <li>in EUR</li></ul>";
+                 <li>in EUR</li></ul><p>A List<String> of names must be sent.</p>";
         let got: Vec<String> = requirements(d).into_iter().map(|(t, _)| t).collect();
         assert_eq!(
             got,
@@ -210,6 +210,7 @@ mod tests {
                 "To delete a team, the user must be an owner.",
                 "The attachment must be pending & valid.",
                 "Refunds must be paid",
+                "A List<String> of names must be sent.",
             ]
         );
     }
