@@ -11,7 +11,7 @@ use l9_types::Diagnostic;
 
 use crate::builder::{Builder, Draft};
 use crate::model::{EdgeKind, NodeKind, ScenarioDetail, Step, Strength};
-use crate::text::{self, KeywordMode};
+use crate::text;
 
 mod dialect;
 
@@ -379,7 +379,7 @@ fn step_line(words: &Dialect, t: &str) -> Option<Step> {
 /// API description's sentences are read: `must`, `shall`, `should`, `required to`, BCP 14's
 /// upper-case words), if any.
 fn stated_strength(text: &str) -> Option<Strength> {
-    text::keyword(text, KeywordMode::AnyCase).filter(|k| k.confidence >= 0.7).map(|k| k.strength)
+    text::firm_keyword(text).map(|k| k.strength)
 }
 
 fn finish_feature_desc(b: &mut Builder<'_>, st: &mut State) {

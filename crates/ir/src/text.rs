@@ -535,6 +535,13 @@ const LOWER: &[(&str, Strength, f32)] = &[
     ("can", Strength::May, 0.4),
 ];
 
+/// A firm normative keyword of prose that is not all requirements (an API's or a feature's
+/// description): `must`, `shall`, `should`, `required to`, BCP 14's upper-case words — not
+/// "will" or "may", which describe behaviour more often than they require it.
+pub(crate) fn firm_keyword(sentence: &str) -> Option<Keyword> {
+    keyword(sentence, KeywordMode::AnyCase).filter(|k| k.confidence >= 0.7)
+}
+
 /// The first (strongest on ties) normative keyword of `sentence`.
 pub(crate) fn keyword(sentence: &str, mode: KeywordMode) -> Option<Keyword> {
     let mut found: Vec<Keyword> = Vec::new();

@@ -137,7 +137,7 @@ pub(super) fn blocks(html: &str, base: usize, out: &mut Vec<Block>) {
                 let close = format!("</{name}");
                 i += html[i..].to_ascii_lowercase().find(&close).unwrap_or(html.len() - i);
             }
-            (h, _) if h.len() == 2 && h.starts_with('h') && h.as_bytes()[1].is_ascii_digit() => {
+            (h, _) if heading(h) => {
                 flush(&mut run, mode, out);
                 mode = if closing {
                     Mode::Text

@@ -12,7 +12,7 @@
 //! constraints exactly.
 
 use crate::model::Strength;
-use crate::text::{self, KeywordMode};
+use crate::text;
 
 /// The statements of `description` with a firm normative keyword: text and strength.
 pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
@@ -26,12 +26,11 @@ pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
         let sentences = text::sentences(chunk);
         for (n, &(s, e)) in sentences.iter().enumerate() {
             let sentence = &chunk[s..e];
-            if let Some(k) = text::keyword(sentence, KeywordMode::AnyCase)
-                && k.confidence >= 0.7
+            if let Some(k) = text::firm_keyword(sentence)
                 && !points_elsewhere(sentence)
             {
                 let mut text = sentence.to_string();
-                if n > 0 && refers_back(sentence) {
+                if n > 0 && refers_back(&sentence[..k.start]) {
                     let (ps, _) = sentences[n - 1];
                     text = chunk[ps..e].to_string();
                 }
@@ -54,18 +53,15 @@ pub(super) fn requirements(description: &str) -> Vec<(String, Strength)> {
 }
 
 /// Whether a sentence's subject is something named before it: "it", "they", "these" or
-/// "those" ahead of its normative keyword ("These users must have an SSH key", "When set to a
-/// specific branch it must exist"). Not "this": an operation's description says "this
-/// endpoint" of the operation itself; not a pronoun after the keyword, which its own clause
-/// names ("OAuth apps must use their client ID").
-fn refers_back(sentence: &str) -> bool {
-    let lower = sentence.to_lowercase();
-    let words: Vec<&str> = text::words(&lower).into_iter().map(|(s, e)| &lower[s..e]).collect();
-    let keyword = words
-        .iter()
-        .position(|w| matches!(*w, "must" | "shall" | "should" | "required"))
-        .unwrap_or(words.len());
-    words[..keyword].iter().any(|w| matches!(*w, "it" | "they" | "these" | "those"))
+/// "those" in `ahead`, the sentence before its normative keyword ("These users must have an
+/// SSH key", "When set to a specific branch it must exist"). Not "this": an operation's
+/// description says "this endpoint" of the operation itself; not a pronoun after the keyword,
+/// which its own clause names ("OAuth apps must use their client ID").
+fn refers_back(ahead: &str) -> bool {
+    let lower = ahead.to_lowercase();
+    text::words(&lower)
+        .into_iter()
+        .any(|(s, e)| matches!(&lower[s..e], "it" | "they" | "these" | "those"))
 }
 
 /// Whether a sentence only points to other documentation: "To create name patterns that
